@@ -1,0 +1,1 @@
+"""The chat network as a pure state machine: users, channels, modes, capabilities, commands."""

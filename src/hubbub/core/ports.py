@@ -1,0 +1,38 @@
+"""The two seams between the sans-IO core and the world: a connection's Link and the history.
+
+The core never touches a socket, a clock or a disk. A transport gives it one `Link` per
+connection; the application gives it one `HistoryService`. Both are plain, non-blocking calls:
+
+* `Link.write` queues bytes for one connection and returns at once. It must never call back into
+  the core (the core may be in the middle of a fan-out loop); a transport that wants to drop a
+  connection from inside `write` (send queue exceeded) schedules that for later.
+* `Link.close` tells the transport the core is finished with the connection: flush what is
+  queued, then close. The core has already forgotten the session when it calls it, so the
+  transport must not report that connection's end back to the core.
+* `HistoryService.append` hands a record to durable storage and returns at once.
+* `HistoryService.query` runs a read against the store away from the caller and later calls
+  `done(result)` on the core's own thread (the event loop), never from inside `query` itself
+  unless the service is the synchronous one used by tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from hubbub.history.record import Record
+from hubbub.history.store import HistoryStore
+
+T = TypeVar("T")
+
+
+class Link(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class HistoryService(Protocol):
+    def append(self, record: Record) -> None: ...
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...

@@ -1,0 +1,61 @@
+"""The unit of room history: one stored IRC event, and references into a target's history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def dm_key(nick_a: str, nick_b: str) -> str:
+    """The history key of the private conversation between two (casefolded) nicks.
+
+    Order-independent, so both parties address the same conversation. A space can appear in
+    neither a nick nor a channel name, so the key can never collide with a channel's key.
+    """
+    low, high = sorted((nick_a, nick_b))
+    return f"dm:{low} {high}"
+
+
+def dm_parties(key: str) -> tuple[str, str] | None:
+    """The two casefolded nicks of a private-conversation key, or None for a channel key."""
+    if not key.startswith("dm:"):
+        return None
+    low, _, high = key[3:].partition(" ")
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored event of a target's history.
+
+    `target` is the store key: the casefolded channel name, or `dm_key(a, b)` for private
+    messages. `command` is PRIVMSG, NOTICE or TAGMSG, or (when event storage is on) JOIN, PART,
+    QUIT, TOPIC, KICK or NICK. `params` are the IRC parameters exactly as they were relayed
+    (for PRIVMSG: the target as the sender wrote it, then the text). `source` is the full
+    `nick!user@host` prefix. `tags` holds only client-only tags (names starting with "+");
+    the server tags (time, msgid) are rebuilt from `msgid` and `time_ms` on replay.
+    """
+
+    target: str
+    msgid: str
+    time_ms: int
+    source: str
+    command: str
+    params: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    # Account name of the sender when it had one; empty otherwise (accounts come later).
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A position in a target's history, as CHATHISTORY names one: a msgid or a timestamp.
+
+    Exactly one of the two is set. Both are exclusive bounds in every query.
+    """
+
+    msgid: str | None = None
+    time_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.msgid is None) == (self.time_ms is None):
+            raise ValueError("a Ref names exactly one of msgid and time_ms")

@@ -1,0 +1,61 @@
+"""The contract every history back-end fulfils (memory, SQLite, later PostgreSQL).
+
+The methods are plain blocking calls. The server never calls them on its event loop: it goes
+through `hubbub.history.worker`, which owns one store on one thread and runs every call there in
+submission order, so a read always sees the appends submitted before it.
+
+Ordering: records of one target come back oldest first, in the order they were appended.
+A `Ref` is an exclusive bound: for a msgid, the position of that record; for a timestamp, records
+with `time_ms` strictly greater (for a lower bound) or strictly smaller (for an upper bound).
+A msgid that is not in the target's history makes the query return an empty list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from hubbub.history.record import Record, Ref
+
+
+class HistoryStore(Protocol):
+    def append(self, records: Sequence[Record]) -> None:
+        """Store records (one batch). Durable once `commit` has returned."""
+
+    def commit(self) -> None:
+        """Make every record appended so far durable."""
+
+    def latest(self, target: str, limit: int, after: Ref | None = None) -> list[Record]:
+        """The newest `limit` records (only those after `after`, when given)."""
+
+    def before(self, target: str, ref: Ref, limit: int) -> list[Record]:
+        """The `limit` records immediately before `ref` (the closest ones)."""
+
+    def after(self, target: str, ref: Ref, limit: int) -> list[Record]:
+        """The `limit` records immediately after `ref`."""
+
+    def around(self, target: str, ref: Ref, limit: int) -> list[Record]:
+        """About limit//2 records on each side of `ref`; with a msgid ref, that record too."""
+
+    def between(self, target: str, start: Ref, end: Ref, limit: int) -> list[Record]:
+        """Records strictly between the two refs. If `start` is later than `end`, the `limit`
+        records closest to `start` going backwards; otherwise the `limit` closest to `start`
+        going forwards. Always returned oldest first."""
+
+    def targets(
+        self, start_ms: int, end_ms: int, limit: int, channels: Collection[str], nick: str
+    ) -> list[tuple[str, int]]:
+        """(key, time_ms of its newest record) for each target with records in (start, end):
+        among the given channel keys, and every private conversation `nick` takes part in.
+        Ordered by that time, oldest first (or newest first if start_ms > end_ms), at most
+        `limit`."""
+
+    def find(self, target: str, msgid: str) -> Record | None:
+        """The record with this msgid in this target, if stored."""
+
+    def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
+        """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
+        all but the newest max_count (0 = no count limit). Returns how many were dropped."""
+
+    def close(self) -> None:
+        """Commit and release the store's resources."""

@@ -1,0 +1,1 @@
+"""The IRC wire format alone: messages, tags, framing, numerics and casemapping."""

@@ -1,0 +1,1 @@
+"""Drivers that carry bytes between sockets and the sans-IO core."""
