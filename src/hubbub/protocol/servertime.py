@@ -1,0 +1,30 @@
+"""IRCv3 server-time timestamps (https://ircv3.net/specs/extensions/server-time).
+
+The wire form is ISO 8601 in UTC with milliseconds, e.g. 2026-11-24T21:05:03.123Z; hubbub keeps
+times as integer unix milliseconds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+
+def format_server_time(time_ms: int) -> str:
+    seconds, millis = divmod(time_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def parse_server_time(text: str) -> int | None:
+    """Unix milliseconds, or None when the text is not a server-time timestamp."""
+    if not text.endswith("Z"):
+        return None
+    main, dot, frac = text[:-1].partition(".")
+    if dot and not (frac.isdigit() and len(frac) <= 9):
+        return None
+    try:
+        seconds = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    millis = int((frac + "000")[:3]) if frac else 0
+    return seconds * 1000 + millis
