@@ -1,0 +1,7 @@
+"""`python -m hubbub` is the same as the `hubbub` command."""
+
+import sys
+
+from hubbub.cli import main
+
+sys.exit(main())

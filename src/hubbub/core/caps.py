@@ -1,0 +1,39 @@
+"""The IRCv3 capabilities hubbub offers, defined once.
+
+Each entry links to its specification. A value (for CAP LS 302) is given where the spec has one.
+"""
+
+from __future__ import annotations
+
+# name -> value advertised in CAP LS 302 ("" for none)
+CAPABILITIES: dict[str, str] = {
+    # https://ircv3.net/specs/extensions/away-notify
+    "away-notify": "",
+    # https://ircv3.net/specs/extensions/batch
+    "batch": "",
+    # https://ircv3.net/specs/extensions/capability-negotiation#cap-notify
+    "cap-notify": "",
+    # https://ircv3.net/specs/extensions/chathistory (work in progress: draft/ prefix)
+    "draft/chathistory": "",
+    # https://ircv3.net/specs/extensions/chathistory#event-playback
+    "draft/event-playback": "",
+    # https://ircv3.net/specs/extensions/echo-message
+    "echo-message": "",
+    # https://ircv3.net/specs/extensions/invite-notify
+    "invite-notify": "",
+    # https://ircv3.net/specs/extensions/labeled-response
+    "labeled-response": "",
+    # https://ircv3.net/specs/extensions/message-tags
+    "message-tags": "",
+    # https://ircv3.net/specs/extensions/multi-prefix
+    "multi-prefix": "",
+    # https://ircv3.net/specs/extensions/server-time
+    "server-time": "",
+    # https://ircv3.net/specs/extensions/setname
+    "setname": "",
+    # https://ircv3.net/specs/extensions/userhost-in-names
+    "userhost-in-names": "",
+}
+
+# Capabilities a client cannot turn off once on (cap-notify is implied by CAP LS 302).
+STICKY = frozenset({"cap-notify"})

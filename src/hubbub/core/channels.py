@@ -1,0 +1,291 @@
+"""Channel membership and channel state: JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from hubbub.core.commands import command
+from hubbub.core.history import start_replay, store_event
+from hubbub.core.model import Channel, Membership, Topic, User
+from hubbub.core.modes import is_banned
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.chat")
+
+NAMES_LINE_BUDGET = 400
+
+
+@command("JOIN", 1, activity=True)
+def handle_join(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    if msg.params[0] == "0":
+        for channel in list(user.channels.values()):
+            part(srv, reply, channel, user, "Left all channels")
+        return
+    names = msg.params[0].split(",")
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    for i, name in enumerate(names):
+        if name:
+            join(srv, reply, user, name, keys[i] if i < len(keys) else "")
+
+
+def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None:
+    if not srv.valid_channel(name):
+        reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    fold = srv.fold(name)
+    channel = srv.channels.get(fold)
+    if channel is not None and user in channel.members:
+        return
+    if len(user.channels) >= srv.config.limits.channels_per_user:
+        reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+        return
+    if channel is None:
+        channel = Channel(name, fold, int(srv.now))
+        srv.channels[fold] = channel
+        membership = Membership(op=True)
+    else:
+        invited = user.fold in channel.invited
+        if channel.invite_only and not invited:
+            reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+            return
+        if channel.key and key != channel.key:
+            reply.numeric(n.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+            return
+        if channel.limit and len(channel.members) >= channel.limit:
+            reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+            return
+        if not invited and is_banned(srv, channel, user):
+            reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+            return
+        channel.invited.discard(user.fold)
+        membership = Membership()
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    line = f":{user.prefix} JOIN {channel.name}"
+    srv.fanout(channel.members, line, time_ms, msgid, channel=channel)
+    channel.members[user] = membership
+    user.channels[fold] = channel
+    srv.send_self(reply, line, time_ms, msgid)
+    if channel.topic is not None:
+        send_topic(srv, reply, channel)
+    send_names(srv, reply, channel)
+    # The replay query goes to the store before the JOIN event itself is stored, so the
+    # newcomer's own join is never part of what it is replayed.
+    start_replay(srv, channel, user)
+    store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
+    log.info("%s joined %s", user.nick, channel.name)
+
+
+def part(srv: ChatServer, reply: Reply, channel: Channel, user: User, reason: str) -> None:
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    line = f":{user.prefix} PART {channel.name}" + (f" :{reason}" if reason else "")
+    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
+    srv.send_self(reply, line, time_ms, msgid)
+    store_event(srv, channel, user, "PART", (channel.name, reason), time_ms, msgid)
+    srv.remove_member(channel, user)
+    log.info("%s left %s (%s)", user.nick, channel.name, reason)
+
+
+@command("PART", 1, activity=True)
+def handle_part(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    reason = msg.params[1] if len(msg.params) > 1 else ""
+    for name in msg.params[0].split(","):
+        channel = srv.find_channel(name)
+        if channel is None:
+            reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif user not in channel.members:
+            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        else:
+            part(srv, reply, channel, user, reason)
+
+
+def send_topic(srv: ChatServer, reply: Reply, channel: Channel) -> None:
+    topic = channel.topic
+    if topic is None:
+        reply.numeric(n.RPL_NOTOPIC, channel.name, "No topic is set")
+        return
+    reply.numeric(n.RPL_TOPIC, channel.name, topic.text)
+    reply.numeric(n.RPL_TOPICWHOTIME, channel.name, topic.setter, str(topic.set_at))
+
+
+@command("TOPIC", 1, activity=True)
+def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    channel = srv.find_channel(msg.params[0])
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+        return
+    member = channel.members.get(user)
+    if len(msg.params) < 2:
+        if channel.secret and member is None:
+            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        send_topic(srv, reply, channel)
+        return
+    if member is None:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if channel.topic_locked and not member.op:
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    text = msg.params[1][: srv.config.limits.topic_length]
+    channel.topic = Topic(text, user.prefix, int(srv.now)) if text else None
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    line = f":{user.prefix} TOPIC {channel.name} :{text}"
+    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
+    srv.send_self(reply, line, time_ms, msgid)
+    store_event(srv, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
+    log.info("%s set the topic of %s to %r", user.nick, channel.name, text)
+
+
+def send_names(srv: ChatServer, reply: Reply, channel: Channel) -> None:
+    session = reply.session
+    requester = session.user
+    multi = "multi-prefix" in session.caps
+    full = "userhost-in-names" in session.caps
+    visible = requester in channel.members
+    symbol = "@" if channel.secret else "="
+    entries = []
+    for member, membership in channel.members.items():
+        if not visible and member.invisible:
+            continue
+        name = member.prefix if full else member.nick
+        entries.append(membership.prefixes(multi) + name)
+    line = ""
+    for entry in entries:
+        if line and len(line) + len(entry) + 1 > NAMES_LINE_BUDGET:
+            reply.numeric(n.RPL_NAMREPLY, symbol, channel.name, line)
+            line = entry
+        else:
+            line = f"{line} {entry}" if line else entry
+    if line:
+        reply.numeric(n.RPL_NAMREPLY, symbol, channel.name, line)
+    reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+@command("NAMES")
+def handle_names(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    if not msg.params:
+        reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in msg.params[0].split(","):
+        channel = srv.find_channel(name)
+        if channel is None or (channel.secret and user not in channel.members):
+            reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            send_names(srv, reply, channel)
+
+
+@command("LIST")
+def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    wanted: set[str] | None = None
+    min_users, max_users = 0, None
+    for param in msg.params[:1]:
+        for item in param.split(","):
+            if item.startswith(">") and item[1:].isdigit():
+                min_users = int(item[1:]) + 1
+            elif item.startswith("<") and item[1:].isdigit():
+                max_users = int(item[1:]) - 1
+            elif item:
+                wanted = (wanted or set()) | {srv.fold(item)}
+    reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
+    for channel in srv.channels.values():
+        if wanted is not None and channel.fold not in wanted:
+            continue
+        if channel.secret and user not in channel.members:
+            continue
+        count = len(channel.members)
+        if count < min_users or (max_users is not None and count > max_users):
+            continue
+        topic = channel.topic.text if channel.topic else ""
+        reply.numeric(n.RPL_LIST, channel.name, str(count), topic)
+    reply.numeric(n.RPL_LISTEND, "End of /LIST")
+
+
+@command("KICK", 2, activity=True)
+def handle_kick(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    channel = srv.find_channel(msg.params[0])
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+        return
+    member = channel.members.get(user)
+    if member is None:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if not member.op:
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
+    reason = reason[: srv.config.limits.kick_length]
+    for nick in msg.params[1].split(",")[: srv.config.limits.max_targets]:
+        target = srv.find_user(nick)
+        if target is None:
+            reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            continue
+        if target not in channel.members:
+            reply.numeric(
+                n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
+            )
+            continue
+        time_ms = srv.stamp()
+        msgid = srv.next_msgid()
+        line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
+        srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
+        srv.send_self(reply, line, time_ms, msgid)
+        store_event(srv, channel, user, "KICK", (channel.name, target.nick, reason), time_ms, msgid)
+        srv.remove_member(channel, target)
+        log.info("%s kicked %s from %s (%s)", user.nick, target.nick, channel.name, reason)
+        if channel.fold not in srv.channels:
+            return
+
+
+@command("INVITE", 2, activity=True)
+def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    nick, name = msg.params[0], msg.params[1]
+    target = srv.find_user(nick)
+    if target is None:
+        reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    channel = srv.find_channel(name)
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    member = channel.members.get(user)
+    if member is None:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if channel.invite_only and not member.op:
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    if target in channel.members:
+        reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
+        return
+    channel.invited.add(target.fold)
+    reply.numeric(n.RPL_INVITING, target.nick, channel.name)
+    if target.away:
+        reply.numeric(n.RPL_AWAY, target.nick, target.away)
+    time_ms = srv.stamp()
+    line = f":{user.prefix} INVITE {target.nick} {channel.name}"
+    srv.fanout((target,), line, time_ms)
+    # invite-notify: the channel's other members who asked to see invitations.
+    notify = [
+        m
+        for m, standing in channel.members.items()
+        if m is not user and "invite-notify" in m.session.caps and standing.op
+    ]
+    if notify:
+        srv.fanout(notify, line, time_ms)

@@ -1,0 +1,201 @@
+"""Messages between people: PRIVMSG, NOTICE and TAGMSG, to channels and to nicks.
+
+This is the fan-out hot path. Per message: one parse (done before dispatch), one msgid and
+timestamp, one history record, and a relay formatted at most once per tag profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from hubbub.core.commands import command
+from hubbub.core.modes import is_banned
+from hubbub.history.record import Record, dm_key
+from hubbub.protocol import numerics as n
+from hubbub.protocol.message import format_tags
+
+if TYPE_CHECKING:
+    from hubbub.core.model import User
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.chat")
+
+# A relayed line must fit the 512-byte limit (510 without CRLF) once the sender's full prefix
+# is in front of it, so over-long texts are cut (at a character boundary) before relaying.
+MAX_RELAYED = 510
+
+
+@command("PRIVMSG", activity=True)
+def handle_privmsg(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(srv, reply, msg, "PRIVMSG")
+
+
+@command("NOTICE", activity=True)
+def handle_notice(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(srv, reply, msg, "NOTICE")
+
+
+@command("TAGMSG", 1, activity=True)
+def handle_tagmsg(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(srv, reply, msg, "TAGMSG")
+
+
+def fit(text: str, overhead: int) -> str:
+    budget = MAX_RELAYED - overhead
+    # Cheap test first: only texts that could be too long are encoded.
+    if len(text) * 4 <= budget:
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= budget:
+        return text
+    return data[: max(budget, 0)].decode("utf-8", "ignore")
+
+
+def deliver(srv: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
+    # RFC 2812: a NOTICE never triggers an automatic reply, errors included.
+    errors = cmd != "NOTICE"
+    params = msg.params
+    if not params or not params[0]:
+        if errors:
+            reply.numeric(n.ERR_NORECIPIENT, f"No recipient given ({cmd})")
+        return
+    text = ""
+    if cmd != "TAGMSG":
+        if len(params) < 2 or params[1] == "":
+            if errors:
+                reply.numeric(n.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text = params[1]
+    targets = params[0].split(",")
+    if len(targets) > srv.config.limits.max_targets:
+        if errors:
+            reply.numeric(n.ERR_TOOMANYTARGETS, params[0], "Too many targets")
+        return
+    tags: dict[str, str] = {}
+    client_tags = ""
+    if msg.tags:
+        tags = {k: v for k, v in msg.tags.items() if k[0] == "+"}
+        if tags:
+            client_tags = format_tags(tags)
+    sender = reply.session.user
+    for target in targets:
+        if not target:
+            continue
+        if target[0] == "#" or (target[0] in "@+" and target[1:2] == "#"):
+            to_channel(srv, reply, sender, cmd, target, text, tags, client_tags, errors)
+        else:
+            to_user(srv, reply, sender, cmd, target, text, tags, client_tags, errors)
+
+
+def to_channel(
+    srv: ChatServer,
+    reply: Reply,
+    sender: User,
+    cmd: str,
+    target: str,
+    text: str,
+    tags: dict[str, str],
+    client_tags: str,
+    errors: bool,
+) -> None:
+    status = ""
+    name = target
+    if target[0] in "@+":
+        status, name = target[0], target[1:]
+    channel = srv.channels.get(srv.fold(name))
+    if channel is None:
+        if errors:
+            reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
+        return
+    member = channel.members.get(sender)
+    privileged = member is not None and (member.op or member.voice)
+    if (
+        (member is None and channel.no_external)
+        or (channel.moderated and not privileged)
+        or (not privileged and channel.bans and is_banned(srv, channel, sender))
+    ):
+        if errors:
+            reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    prefix = sender.prefix
+    if cmd == "TAGMSG":
+        line = f":{prefix} TAGMSG {status}{channel.name}"
+    else:
+        text = fit(text, len(prefix) + len(cmd) + len(channel.name) + len(status) + 5)
+        line = f":{prefix} {cmd} {status}{channel.name} :{text}"
+    if status:
+        # STATUSMSG: only to the members at or above the named status; never stored.
+        members = channel.members
+        recipients = [m for m, s in members.items() if s.op or (status == "+" and s.voice)]
+        srv.fanout(
+            recipients,
+            line,
+            time_ms,
+            msgid,
+            client_tags,
+            exclude=sender,
+            tagged_only=cmd == "TAGMSG",
+        )
+    else:
+        srv.fanout(
+            channel.members,
+            line,
+            time_ms,
+            msgid,
+            client_tags,
+            exclude=sender,
+            channel=channel,
+            tagged_only=cmd == "TAGMSG",
+        )
+        params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
+        srv.history.append(Record(channel.fold, msgid, time_ms, prefix, cmd, params, tags))
+        if cmd != "TAGMSG":
+            log.info("%s <%s> %s", channel.name, sender.nick, text)
+    echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
+
+
+def echo(
+    srv: ChatServer, reply: Reply, cmd: str, line: str, time_ms: int, msgid: str, client_tags: str
+) -> None:
+    session = reply.session
+    if "echo-message" in session.caps and (cmd != "TAGMSG" or "message-tags" in session.caps):
+        srv.send_self(reply, line, time_ms, msgid, client_tags)
+
+
+def to_user(
+    srv: ChatServer,
+    reply: Reply,
+    sender: User,
+    cmd: str,
+    target: str,
+    text: str,
+    tags: dict[str, str],
+    client_tags: str,
+    errors: bool,
+) -> None:
+    recipient = srv.find_user(target)
+    if recipient is None:
+        if errors:
+            reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    prefix = sender.prefix
+    if cmd == "TAGMSG":
+        line = f":{prefix} TAGMSG {recipient.nick}"
+    else:
+        text = fit(text, len(prefix) + len(cmd) + len(recipient.nick) + 4)
+        line = f":{prefix} {cmd} {recipient.nick} :{text}"
+    srv.fanout((recipient,), line, time_ms, msgid, client_tags, tagged_only=cmd == "TAGMSG")
+    if cmd == "PRIVMSG" and recipient.away:
+        reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)
+    if srv.config.history.store_private:
+        params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
+        key = dm_key(sender.fold, recipient.fold)
+        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, tags))
+    echo(srv, reply, cmd, line, time_ms, msgid, client_tags)

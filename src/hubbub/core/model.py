@@ -1,0 +1,250 @@
+"""The chat network's nouns: a Session (one connection), a User (an identity) and a Channel.
+
+Identity and connection are kept apart (as ergo does) so that accounts and several connections
+per user can come later without reshaping the channel code: channels hold Users, and a User
+reaches its connection through `user.session`.
+
+Everything here is plain data with `__slots__`; the behaviour lives in the command modules.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from hubbub.core.ports import Link
+
+
+class Phase(enum.Enum):
+    """Where a connection is in its life."""
+
+    #: Connected; NICK/USER not both seen yet (and no CAP negotiation under way).
+    UNREGISTERED = "unregistered"
+    #: CAP LS/REQ was sent before registration finished: the welcome waits for CAP END.
+    NEGOTIATING = "negotiating"
+    #: Welcome burst sent; every command is open.
+    REGISTERED = "registered"
+    #: The core is done with it: QUIT, error, or the transport lost it.
+    CLOSED = "closed"
+
+
+# Tag profiles: which server tags a recipient gets on a relayed message. A message is formatted
+# at most once per profile, so a fan-out to N members costs at most four formattings.
+PROFILE_PLAIN = 0  # no tags at all
+PROFILE_TIME = 1  # server-time only
+PROFILE_TAGS = 2  # message-tags (msgid and client-only tags), no time
+PROFILE_FULL = 3  # both
+
+
+class Session:
+    """One client connection: its link, negotiated capabilities and registration progress."""
+
+    __slots__ = (
+        "address",
+        "batch_counter",
+        "cap_version",
+        "caps",
+        "host",
+        "link",
+        "pass_ok",
+        "phase",
+        "port",
+        "profile",
+        "secure",
+        "signon",
+        "user",
+    )
+
+    def __init__(self, link: Link, host: str, port: int, now: float, secure: bool) -> None:
+        self.link = link
+        self.host = host
+        self.port = port
+        self.address = host
+        self.secure = secure
+        self.signon = now
+        self.phase = Phase.UNREGISTERED
+        self.caps: set[str] = set()
+        self.cap_version = 0
+        self.pass_ok = False
+        self.profile = PROFILE_PLAIN
+        self.batch_counter = 0
+        self.user = User(self)
+
+    # The transport reads these two (see hubbub.core.ports).
+    @property
+    def registered(self) -> bool:
+        return self.phase is Phase.REGISTERED
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    @property
+    def nick(self) -> str:
+        return self.user.nick
+
+    def has(self, cap: str) -> bool:
+        return cap in self.caps
+
+    def update_profile(self) -> None:
+        caps = self.caps
+        self.profile = ("server-time" in caps) | (("message-tags" in caps) << 1)
+
+    def next_batch_id(self) -> str:
+        self.batch_counter += 1
+        return f"b{self.batch_counter:x}"
+
+
+class User:
+    """An identity on the network: names, modes, away state and channel memberships."""
+
+    __slots__ = (
+        "away",
+        "channels",
+        "fold",
+        "hostname",
+        "invisible",
+        "last_active",
+        "nick",
+        "realname",
+        "session",
+        "username",
+    )
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.nick = "*"
+        self.fold = ""  # casefolded nick; empty until a nick is accepted
+        self.username = ""
+        self.realname = ""
+        self.hostname = session.host
+        self.away = ""
+        self.invisible = False
+        self.last_active = session.signon
+        self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.username}@{self.hostname}"
+
+    @property
+    def mode_string(self) -> str:
+        modes = "+"
+        if self.invisible:
+            modes += "i"
+        return modes
+
+    def __repr__(self) -> str:
+        return f"<User {self.prefix}>"
+
+
+class Membership:
+    """A user's standing in one channel: operator and voice."""
+
+    __slots__ = ("op", "voice")
+
+    def __init__(self, op: bool = False, voice: bool = False) -> None:
+        self.op = op
+        self.voice = voice
+
+    def prefixes(self, multi: bool) -> str:
+        """The NAMES/WHO prefix characters, highest first ('@+' with multi-prefix)."""
+        if multi:
+            return ("@" if self.op else "") + ("+" if self.voice else "")
+        if self.op:
+            return "@"
+        return "+" if self.voice else ""
+
+
+@dataclass(slots=True)
+class Topic:
+    text: str
+    setter: str
+    set_at: int  # unix seconds
+
+
+@dataclass(slots=True)
+class Ban:
+    mask: str
+    setter: str
+    set_at: int
+
+
+class Channel:
+    """A room: members with their standing, topic, modes and lists."""
+
+    __slots__ = (
+        "bans",
+        "created",
+        "fold",
+        "invite_only",
+        "invited",
+        "key",
+        "limit",
+        "members",
+        "moderated",
+        "name",
+        "no_external",
+        "replaying",
+        "secret",
+        "topic",
+        "topic_locked",
+    )
+
+    def __init__(self, name: str, fold: str, created: int) -> None:
+        self.name = name
+        self.fold = fold
+        self.created = created
+        self.members: dict[User, Membership] = {}
+        self.topic: Topic | None = None
+        self.bans: list[Ban] = []
+        self.invited: set[str] = set()  # casefolded nicks invited while +i
+        self.invite_only = False
+        self.key = ""
+        self.limit = 0
+        self.moderated = False
+        self.no_external = True
+        self.secret = False
+        self.topic_locked = True
+        # Members whose join replay is still being read from the store: what the room says
+        # meanwhile is held for them, so the replay is never overtaken by live lines.
+        self.replaying: dict[User, list[bytes]] = {}
+
+    def mode_string(self, reveal_key: bool) -> tuple[str, list[str]]:
+        flags = "+"
+        args: list[str] = []
+        if self.invite_only:
+            flags += "i"
+        if self.key:
+            flags += "k"
+            args.append(self.key if reveal_key else "*")
+        if self.limit:
+            flags += "l"
+            args.append(str(self.limit))
+        if self.moderated:
+            flags += "m"
+        if self.no_external:
+            flags += "n"
+        if self.secret:
+            flags += "s"
+        if self.topic_locked:
+            flags += "t"
+        return flags, args
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    nick: str
+    username: str
+    hostname: str
+    realname: str
+    left_at: int
+
+
+@dataclass(slots=True)
+class Counters:
+    """Numbers LUSERS reports."""
+
+    max_local: int = 0
+    unknown: int = 0
+    extra: dict[str, int] = field(default_factory=dict)

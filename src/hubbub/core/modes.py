@@ -1,0 +1,234 @@
+"""MODE for users (+i) and channels (+o +v +b +i +k +l +m +n +t +s), and ban matching.
+
+Channel mode changes are applied in order, each checked on its own; the ones that took effect
+are echoed to the whole channel as one MODE line, as ircds do.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING
+
+from hubbub.core.commands import command
+from hubbub.core.model import Ban, Channel, User
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+FLAG_MODES = {
+    "i": "invite_only",
+    "m": "moderated",
+    "n": "no_external",
+    "s": "secret",
+    "t": "topic_locked",
+}
+PARAM_MODES = set("ovbkl")
+
+
+def normalize_mask(mask: str) -> str:
+    """A ban mask in full nick!user@host form: 'bob' → 'bob!*@*', '*@host' → '*!*@host'."""
+    if "!" not in mask and "@" not in mask:
+        return f"{mask}!*@*"
+    if "!" not in mask:
+        return f"*!{mask}"
+    if "@" not in mask:
+        return f"{mask}@*"
+    return mask
+
+
+@functools.lru_cache(maxsize=4096)
+def mask_pattern(folded_mask: str) -> re.Pattern[str]:
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in folded_mask)
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def is_banned(srv: ChatServer, channel: Channel, user: User) -> bool:
+    if not channel.bans:
+        return False
+    subject = srv.fold(user.prefix)
+    return any(mask_pattern(srv.fold(ban.mask)).match(subject) for ban in channel.bans)
+
+
+@command("MODE", 1)
+def handle_mode(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    target = msg.params[0]
+    if target.startswith("#"):
+        channel = srv.find_channel(target)
+        if channel is None:
+            reply.numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+        else:
+            channel_mode(srv, reply, channel, msg.params[1:])
+    else:
+        user_mode(srv, reply, target, msg.params[1:])
+
+
+def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...]) -> None:
+    user = reply.session.user
+    if srv.fold(target) != user.fold:
+        if srv.find_user(target) is None:
+            reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+        else:
+            reply.numeric(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
+        return
+    if not params:
+        reply.numeric(n.RPL_UMODEIS, user.mode_string)
+        return
+    adding = True
+    changes = ""
+    sign = ""
+    unknown = False
+    for char in params[0]:
+        if char in "+-":
+            adding = char == "+"
+        elif char == "i":
+            if user.invisible != adding:
+                user.invisible = adding
+                wanted = "+" if adding else "-"
+                if wanted != sign:
+                    changes += wanted
+                    sign = wanted
+                changes += "i"
+        else:
+            unknown = True
+    if unknown:
+        reply.numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if changes:
+        reply.add(f":{user.prefix} MODE {user.nick} :{changes}")
+
+
+def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[str, ...]) -> None:
+    user = reply.session.user
+    member = channel.members.get(user)
+    if not params:
+        flags, args = channel.mode_string(reveal_key=member is not None)
+        reply.numeric(n.RPL_CHANNELMODEIS, channel.name, flags, *args)
+        reply.numeric(n.RPL_CREATIONTIME, channel.name, str(channel.created))
+        return
+    modestring, args = params[0], list(params[1:])
+    # A bare list query ("MODE #c b" / "+b") is open to everyone who can see the channel.
+    if modestring.lstrip("+") == "b" and not args:
+        for ban in channel.bans:
+            reply.numeric(n.RPL_BANLIST, channel.name, ban.mask, ban.setter, str(ban.set_at))
+        reply.numeric(n.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+        return
+    if member is None or not member.op:
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    limits = srv.config.limits
+    applied: list[tuple[str, str, str | None]] = []  # (sign, mode, argument)
+    adding = True
+    with_args = 0
+    for char in modestring:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        if char in FLAG_MODES:
+            attr = FLAG_MODES[char]
+            if getattr(channel, attr) != adding:
+                setattr(channel, attr, adding)
+                applied.append(("+" if adding else "-", char, None))
+            continue
+        if char not in PARAM_MODES:
+            reply.numeric(n.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+            continue
+        needs_arg = char in "ovbk" or (char == "l" and adding)
+        if needs_arg and not args:
+            if char == "b":  # "+b" with nothing after it lists bans, handled above
+                continue
+            reply.numeric(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+            continue
+        if needs_arg:
+            with_args += 1
+            if with_args > limits.modes_per_command:
+                break
+        arg = args.pop(0) if needs_arg else None
+        changed, echoed = apply_param_mode(srv, reply, channel, char, adding, arg)
+        if changed:
+            applied.append(("+" if adding else "-", char, echoed))
+    if not applied:
+        return
+    modes = ""
+    sign = ""
+    out_args = []
+    for s, char, arg in applied:
+        if s != sign:
+            modes += s
+            sign = s
+        modes += char
+        if arg is not None:
+            out_args.append(arg)
+    line = f":{user.prefix} MODE {channel.name} {modes}" + "".join(f" {a}" for a in out_args)
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
+    srv.send_self(reply, line, time_ms, msgid)
+
+
+def apply_param_mode(
+    srv: ChatServer, reply: Reply, channel: Channel, char: str, adding: bool, arg: str | None
+) -> tuple[bool, str | None]:
+    """Apply one mode that takes an argument: (whether it changed anything, argument to echo)."""
+    if char in "ov":
+        assert arg is not None
+        target = srv.find_user(arg)
+        if target is None:
+            reply.numeric(n.ERR_NOSUCHNICK, arg, "No such nick/channel")
+            return False, None
+        standing = channel.members.get(target)
+        if standing is None:
+            reply.numeric(
+                n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
+            )
+            return False, None
+        attr = "op" if char == "o" else "voice"
+        if getattr(standing, attr) == adding:
+            return False, None
+        setattr(standing, attr, adding)
+        return True, target.nick
+    if char == "b":
+        assert arg is not None
+        mask = normalize_mask(arg)
+        fold = srv.fold(mask)
+        existing = [b for b in channel.bans if srv.fold(b.mask) == fold]
+        if adding:
+            if existing:
+                return False, None
+            if len(channel.bans) >= srv.config.limits.list_modes:
+                reply.numeric(n.ERR_BANLISTFULL, channel.name, mask, "Channel ban list is full")
+                return False, None
+            setter = reply.session.user.prefix
+            channel.bans.append(Ban(mask, setter, int(srv.now)))
+            return True, mask
+        if not existing:
+            return False, None
+        channel.bans.remove(existing[0])
+        return True, existing[0].mask
+    if char == "k":
+        assert arg is not None
+        if adding:
+            key = arg.replace(",", "")[:23]
+            if not key or " " in key:
+                reply.numeric(n.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
+                return False, None
+            channel.key = key
+            return True, key
+        if not channel.key:
+            return False, None
+        channel.key = ""
+        return True, "*"
+    # 'l'
+    if not adding:
+        if not channel.limit:
+            return False, None
+        channel.limit = 0
+        return True, None
+    assert arg is not None
+    if not arg.isdigit() or int(arg) <= 0:
+        reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "l", arg, "Invalid limit")
+        return False, None
+    channel.limit = int(arg)
+    return True, str(channel.limit)

@@ -1,0 +1,203 @@
+"""Questions about people and the server, and the small self-service commands:
+WHO, WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from hubbub.core.commands import command
+from hubbub.core.model import Channel, User
+from hubbub.core.modes import mask_pattern
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+REALNAME_LENGTH = 200
+
+
+def shares_channel(a: User, b: User) -> bool:
+    return any(fold in b.channels for fold in a.channels)
+
+
+def who_line(srv: ChatServer, reply: Reply, user: User, channel: Channel | None) -> None:
+    flags = "G" if user.away else "H"
+    shown = channel
+    if channel is not None:
+        flags += channel.members[user].prefixes("multi-prefix" in reply.session.caps)
+    elif user.channels:
+        shown = next(iter(user.channels.values()))
+    name = shown.name if shown is not None else "*"
+    reply.numeric(
+        n.RPL_WHOREPLY,
+        name,
+        user.username,
+        user.hostname,
+        srv.name,
+        user.nick,
+        flags,
+        f"0 {user.realname}",
+    )
+
+
+@command("WHO")
+def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    requester = reply.session.user
+    mask = msg.params[0] if msg.params else "*"
+    if mask.startswith("#"):
+        channel = srv.find_channel(mask)
+        if channel is not None and (not channel.secret or requester in channel.members):
+            inside = requester in channel.members
+            for member in channel.members:
+                if inside or not member.invisible:
+                    who_line(srv, reply, member, channel)
+    else:
+        exact = srv.find_user(mask)
+        if exact is not None:
+            who_line(srv, reply, exact, None)
+        else:
+            pattern = mask_pattern(srv.fold(mask))
+            for user in srv.registered_users():
+                if user.invisible and user is not requester and not shares_channel(user, requester):
+                    continue
+                fields = (user.nick, user.username, user.hostname, user.realname)
+                if any(pattern.match(srv.fold(f)) for f in fields):
+                    who_line(srv, reply, user, None)
+    reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+
+@command("WHOIS", 1)
+def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    requester = reply.session.user
+    nick = msg.params[-1]
+    user = srv.find_user(nick)
+    if user is None:
+        reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        reply.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        return
+    reply.numeric(n.RPL_WHOISUSER, user.nick, user.username, user.hostname, "*", user.realname)
+    multi = "multi-prefix" in reply.session.caps
+    visible = [
+        standing.prefixes(multi) + channel.name
+        for channel in user.channels.values()
+        for standing in (channel.members[user],)
+        if not channel.secret or requester in channel.members
+    ]
+    if visible:
+        reply.numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(visible))
+    reply.numeric(n.RPL_WHOISSERVER, user.nick, srv.name, srv.config.server.description)
+    if user.away:
+        reply.numeric(n.RPL_AWAY, user.nick, user.away)
+    if user.session.secure:
+        reply.numeric(n.RPL_WHOISSECURE, user.nick, "is using a secure connection")
+    idle = max(0, int(srv.now - user.last_active))
+    reply.numeric(
+        n.RPL_WHOISIDLE,
+        user.nick,
+        str(idle),
+        str(int(user.session.signon)),
+        "seconds idle, signon time",
+    )
+    reply.numeric(n.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+
+
+@command("WHOWAS", 1)
+def handle_whowas(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    nick = msg.params[0]
+    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdigit() else 0
+    fold = srv.fold(nick)
+    found = 0
+    for entry in srv.whowas:
+        if srv.fold(entry.nick) != fold:
+            continue
+        reply.numeric(
+            n.RPL_WHOWASUSER, entry.nick, entry.username, entry.hostname, "*", entry.realname
+        )
+        left = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.left_at))
+        reply.numeric(n.RPL_WHOISSERVER, entry.nick, srv.name, left)
+        found += 1
+        if count and found >= count:
+            break
+    if not found:
+        reply.numeric(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    reply.numeric(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+@command("ISON", 1)
+def handle_ison(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    online = []
+    for param in msg.params:
+        for nick in param.split():
+            user = srv.find_user(nick)
+            if user is not None:
+                online.append(user.nick)
+    reply.numeric(n.RPL_ISON, " ".join(online))
+
+
+@command("USERHOST", 1)
+def handle_userhost(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    found = []
+    for nick in msg.params[:5]:
+        user = srv.find_user(nick)
+        if user is not None:
+            away = "-" if user.away else "+"
+            found.append(f"{user.nick}={away}{user.username}@{user.hostname}")
+    reply.numeric(n.RPL_USERHOST, " ".join(found))
+
+
+@command("VERSION")
+def handle_version(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    reply.numeric(n.RPL_VERSION, srv.version, srv.name, "hubbub IRC server")
+    for start in range(0, len(srv.isupport), 12):
+        reply.numeric(
+            n.RPL_ISUPPORT, *srv.isupport[start : start + 12], "are supported by this server"
+        )
+
+
+@command("TIME")
+def handle_time(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    now = time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(srv.now))
+    reply.numeric(n.RPL_TIME, srv.name, now)
+
+
+@command("AWAY")
+def handle_away(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    text = msg.params[0][: srv.config.limits.away_length] if msg.params else ""
+    if text == user.away:
+        if text:
+            reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
+        else:
+            reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
+        return
+    user.away = text
+    if text:
+        reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
+        line = f":{user.prefix} AWAY :{text}"
+    else:
+        reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
+        line = f":{user.prefix} AWAY"
+    watchers = [u for u in srv.neighbours(user) if "away-notify" in u.session.caps]
+    if watchers:
+        srv.fanout(watchers, line, srv.stamp())
+
+
+@command("SETNAME", 1)
+def handle_setname(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    user = reply.session.user
+    realname = msg.params[0]
+    if not realname or len(realname) > REALNAME_LENGTH:
+        reply.fail("SETNAME", "INVALID_REALNAME", text="Realname is not valid")
+        return
+    user.realname = realname
+    line = f":{user.prefix} SETNAME :{realname}"
+    time_ms = srv.stamp()
+    watchers = [u for u in srv.neighbours(user) if "setname" in u.session.caps]
+    if watchers:
+        srv.fanout(watchers, line, time_ms)
+    if "setname" in reply.session.caps:
+        srv.send_self(reply, line, time_ms)

@@ -1,0 +1,270 @@
+"""Connection registration and its housekeeping commands: PASS, NICK, USER, CAP, PING, PONG,
+QUIT, and the welcome burst (001-005, LUSERS, MOTD) that ends registration.
+
+A connection registers when it has a nick and a user name and is not in the middle of CAP
+negotiation (CAP LS/REQ before registration holds the welcome until CAP END).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from hubbub.core.caps import CAPABILITIES, STICKY
+from hubbub.core.commands import command
+from hubbub.core.history import store_event
+from hubbub.core.model import Phase
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.chat")
+
+# Keep each CAP LS / 005 line well inside 512 bytes.
+CAP_LINE_BUDGET = 380
+ISUPPORT_PER_LINE = 12
+
+
+@command("PASS", 1, before_registration=True)
+def handle_pass(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    if session.phase is Phase.REGISTERED:
+        reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    session.pass_ok = msg.params[0] == srv.config.server.password
+
+
+@command("NICK", before_registration=True)
+def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    user = session.user
+    if not msg.params or not msg.params[0]:
+        reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = msg.params[0]
+    if not srv.valid_nick(nick):
+        reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
+        return
+    fold = srv.fold(nick)
+    holder = srv.users.get(fold)
+    if holder is not None and holder is not user:
+        reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        return
+    if nick == user.nick:
+        return
+    if session.phase is not Phase.REGISTERED:
+        # Reserve the nick at once, so two connections registering together cannot both get it.
+        if user.fold:
+            srv.users.pop(user.fold, None)
+        user.nick, user.fold = nick, fold
+        srv.users[fold] = user
+        try_register(srv, reply)
+        return
+    old_prefix = user.prefix
+    time_ms = srv.stamp()
+    msgid = srv.next_msgid()
+    line = f":{old_prefix} NICK :{nick}"
+    srv.fanout(srv.neighbours(user), line, time_ms, msgid)
+    srv.send_self(reply, line, time_ms, msgid)
+    for channel in user.channels.values():
+        store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
+    del srv.users[user.fold]
+    user.nick, user.fold = nick, fold
+    srv.users[fold] = user
+    log.info("%s is now known as %s", old_prefix, nick)
+
+
+@command("USER", 4, before_registration=True)
+def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    user = session.user
+    if session.phase is Phase.REGISTERED or user.username:
+        reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    username = "".join(c for c in msg.params[0] if c.isascii() and c.isprintable() and c != "@")
+    if not username:
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
+    # No ident lookup: the '~' says the user name is the client's own claim.
+    user.username = "~" + username[: srv.config.limits.user_length - 1]
+    user.realname = msg.params[3][:200]
+    try_register(srv, reply)
+
+
+@command("CAP", 1, before_registration=True)
+def handle_cap(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    sub = msg.params[0].upper()
+    if sub == "LS":
+        if session.phase is Phase.UNREGISTERED:
+            session.phase = Phase.NEGOTIATING
+        version = 301
+        if len(msg.params) > 1 and msg.params[1].isdigit():
+            version = int(msg.params[1])
+        session.cap_version = max(session.cap_version, version)
+        if version >= 302:
+            session.caps.add("cap-notify")
+        send_cap_list(srv, reply, "LS", advertised(version))
+    elif sub == "LIST":
+        send_cap_list(srv, reply, "LIST", sorted(session.caps))
+    elif sub == "REQ":
+        if session.phase is Phase.UNREGISTERED:
+            session.phase = Phase.NEGOTIATING
+        request = msg.params[1] if len(msg.params) > 1 else ""
+        cap_req(srv, reply, request)
+    elif sub == "END":
+        if session.phase is Phase.NEGOTIATING:
+            session.phase = Phase.UNREGISTERED
+            try_register(srv, reply)
+    else:
+        reply.numeric(n.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP subcommand")
+
+
+def advertised(version: int) -> list[str]:
+    if version >= 302:
+        return [f"{name}={value}" if value else name for name, value in CAPABILITIES.items()]
+    return list(CAPABILITIES)
+
+
+def send_cap_list(srv: ChatServer, reply: Reply, sub: str, names: list[str]) -> None:
+    nick = reply.session.user.nick
+    chunks: list[str] = []
+    current = ""
+    for name in names:
+        if current and len(current) + len(name) + 1 > CAP_LINE_BUDGET:
+            chunks.append(current)
+            current = name
+        else:
+            current = f"{current} {name}" if current else name
+    chunks.append(current)
+    multiline = reply.session.cap_version >= 302
+    for i, chunk in enumerate(chunks):
+        more = "* " if multiline and i < len(chunks) - 1 else ""
+        reply.add(f":{srv.name} CAP {nick} {sub} {more}:{chunk}")
+
+
+def cap_req(srv: ChatServer, reply: Reply, request: str) -> None:
+    """All-or-nothing, as the spec asks: one unknown or sticky name refuses the whole request."""
+    session = reply.session
+    nick = session.user.nick
+    wanted = request.split()
+    enable: set[str] = set()
+    disable: set[str] = set()
+    for item in wanted:
+        name = item[1:] if item.startswith("-") else item
+        if name not in CAPABILITIES or (item.startswith("-") and name in STICKY):
+            reply.add(f":{srv.name} CAP {nick} NAK :{request}")
+            return
+        (disable if item.startswith("-") else enable).add(name)
+    session.caps |= enable
+    session.caps -= disable
+    session.update_profile()
+    reply.add(f":{srv.name} CAP {nick} ACK :{request}")
+
+
+def try_register(srv: ChatServer, reply: Reply) -> None:
+    session = reply.session
+    user = session.user
+    if session.phase is not Phase.UNREGISTERED or not user.fold or not user.username:
+        return
+    if srv.config.server.password and not session.pass_ok:
+        reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+        reply.flush()
+        srv.quit(session, "Bad password")
+        return
+    session.phase = Phase.REGISTERED
+    count = sum(1 for s in srv.sessions if s.phase is Phase.REGISTERED)
+    srv.max_users = max(srv.max_users, count)
+    user.last_active = srv.now
+    log.info("%s registered from %s", user.prefix, session.host)
+    welcome(srv, reply)
+
+
+def welcome(srv: ChatServer, reply: Reply) -> None:
+    user = reply.session.user
+    network = srv.config.server.network
+    reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
+    reply.numeric(n.RPL_YOURHOST, f"Your host is {srv.name}, running version {srv.version}")
+    reply.numeric(n.RPL_CREATED, f"This server was created {srv.created}")
+    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "i", "bklmnostv", "bklov")
+    tokens = srv.isupport
+    for start in range(0, len(tokens), ISUPPORT_PER_LINE):
+        reply.numeric(
+            n.RPL_ISUPPORT,
+            *tokens[start : start + ISUPPORT_PER_LINE],
+            "are supported by this server",
+        )
+    lusers(srv, reply)
+    motd(srv, reply)
+
+
+def lusers(srv: ChatServer, reply: Reply) -> None:
+    registered = [s for s in srv.sessions if s.phase is Phase.REGISTERED]
+    invisible = sum(1 for s in registered if s.user.invisible)
+    unknown = len(srv.sessions) - len(registered)
+    count = len(registered)
+    reply.numeric(
+        n.RPL_LUSERCLIENT,
+        f"There are {count - invisible} users and {invisible} invisible on 1 servers",
+    )
+    if unknown:
+        reply.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+    reply.numeric(n.RPL_LUSERCHANNELS, str(len(srv.channels)), "channels formed")
+    reply.numeric(n.RPL_LUSERME, f"I have {count} clients and 0 servers")
+    reply.numeric(
+        n.RPL_LOCALUSERS,
+        str(count),
+        str(srv.max_users),
+        f"Current local users {count}, max {srv.max_users}",
+    )
+    reply.numeric(
+        n.RPL_GLOBALUSERS,
+        str(count),
+        str(srv.max_users),
+        f"Current global users {count}, max {srv.max_users}",
+    )
+
+
+def motd(srv: ChatServer, reply: Reply) -> None:
+    text = srv.config.server.motd
+    if not text:
+        reply.numeric(n.ERR_NOMOTD, "MOTD File is missing")
+        return
+    reply.numeric(n.RPL_MOTDSTART, f"- {srv.name} Message of the day - ")
+    for line in text.splitlines() or [""]:
+        reply.numeric(n.RPL_MOTD, f"- {line}")
+    reply.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+@command("LUSERS")
+def handle_lusers(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    lusers(srv, reply)
+
+
+@command("MOTD")
+def handle_motd(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    motd(srv, reply)
+
+
+@command("PING", before_registration=True)
+def handle_ping(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    if not msg.params or not msg.params[0]:
+        reply.numeric(n.ERR_NOORIGIN, "No origin specified")
+        return
+    reply.add(f":{srv.name} PONG {srv.name} :{msg.params[0]}")
+
+
+@command("PONG", before_registration=True)
+def handle_pong(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    # Liveness is the transport's business (any received byte counts); nothing to answer.
+    return
+
+
+@command("QUIT", before_registration=True)
+def handle_quit(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    text = msg.params[0] if msg.params else ""
+    reply.flush()
+    srv.quit(reply.session, f"Quit: {text}" if text else "Quit")

@@ -1,0 +1,347 @@
+"""ChatServer: the chat network as a pure state machine, and the entry points transports call.
+
+Theory of operation
+-------------------
+A transport calls `connect` once per connection, `receive` once per decoded line, and
+`disconnect` when the connection goes away; each call carries the current wall-clock time. The
+core answers by writing bytes to the connection's `Link` (and to the links of everyone else the
+line concerns) and by appending records to the `HistoryService`. It never blocks, awaits or reads
+a clock. The one asynchronous step, reading history, is a `HistoryService.query` whose answer
+comes back later as a plain call (see `hubbub.core.history`).
+
+Concurrency rules: every method runs on one thread (the event loop); no state is shared with
+any other thread. The only other thread is the history worker, which sees nothing but records.
+
+Fan-out is the hot path: a line for a room is formatted at most once per tag profile (see
+`hubbub.core.model`) and the same bytes object goes to every member's link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from hubbub import __version__
+from hubbub.config import Config
+
+# The handler modules fill the command table when imported.
+from hubbub.core import channels, messaging, modes, queries, registration  # noqa: F401
+from hubbub.core.commands import COMMANDS
+from hubbub.core.history import store_event
+from hubbub.core.model import (
+    PROFILE_TAGS,
+    PROFILE_TIME,
+    Channel,
+    Phase,
+    Session,
+    User,
+    WhowasEntry,
+)
+from hubbub.core.ports import HistoryService, Link
+from hubbub.core.reply import Reply
+from hubbub.protocol import numerics as n
+from hubbub.protocol.casemap import Casemapping
+from hubbub.protocol.message import Message, ProtocolError, format_tags, parse
+from hubbub.protocol.servertime import format_server_time
+
+log = logging.getLogger("hubbub.chat")
+
+NICK_SPECIAL = set("[]\\`_^{|}")
+NICK_REST = NICK_SPECIAL | set("-")
+# Characters that can never be part of a channel name: they delimit parameters or lists.
+CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
+
+
+class ChatServer:
+    """One IRC server's whole state, driven by its transports."""
+
+    def __init__(
+        self, config: Config, history: HistoryService, *, instance_id: str | None = None
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.name = config.server.name
+        self.casemap = Casemapping.from_name(config.server.casemapping)
+        self.fold = self.casemap.fold
+        self.sessions: set[Session] = set()
+        self.users: dict[str, User] = {}  # casefolded nick -> user (registered or reserving)
+        self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+        self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_entries)
+        self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self.version = f"hubbub-{__version__}"
+        self.max_users = 0
+        self.now = 0.0
+        self.deferred: list[Callable[[], None]] = []
+        # msgids must be unique across restarts too: a random per-process prefix and a counter.
+        self._msgid_prefix = instance_id if instance_id is not None else os.urandom(6).hex()
+        self._msgid_counter = 0
+        self._last_time_ms = 0
+        self.isupport = self._isupport_tokens()
+
+    # ------------------------------------------------------------------ transport entry points
+
+    def connect(
+        self, link: Link, host: str, port: int, now: float, *, secure: bool = False
+    ) -> Session:
+        session = Session(link, host, port, now, secure)
+        self.sessions.add(session)
+        return session
+
+    def receive(self, session: Session, line: str, now: float) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        self.now = now
+        try:
+            msg = parse(line)
+        except ProtocolError:
+            # Malformed lines (no command, a bad command token) are dropped, as ircds do:
+            # there is no command to name in an error reply.
+            return
+        spec = COMMANDS.get(msg.command)
+        label = msg.tags.get("label") if msg.tags else None
+        reply = Reply(session, self.name, label)
+        if spec is None:
+            if session.phase is Phase.REGISTERED:
+                reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            else:
+                reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
+        elif not spec.before_registration and session.phase is not Phase.REGISTERED:
+            reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
+        elif len(msg.params) < spec.min_params:
+            reply.numeric(n.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+        else:
+            if spec.activity:
+                session.user.last_active = now
+            spec.handler(self, reply, msg)
+        if not session.closed:  # the handler may have closed it (QUIT, bad password)
+            reply.flush()
+        if self.deferred:
+            # Work that must follow the reply on the wire (a join's history replay).
+            pending, self.deferred = self.deferred, []
+            for action in pending:
+                action()
+
+    def line_too_long(self, session: Session) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        reply = Reply(session, self.name, None)
+        reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+        reply.flush()
+
+    def invalid_utf8(self, session: Session) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        reply = Reply(session, self.name, None)
+        reply.fail("*", "INVALID_UTF8", text="Message rejected: it was not valid UTF-8")
+        reply.flush()
+
+    def disconnect(self, session: Session, reason: str, now: float) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        self.now = now
+        self.quit(session, reason)
+
+    def shutdown(self, reason: str) -> None:
+        data = f"ERROR :{reason}\r\n".encode()
+        for session in list(self.sessions):
+            session.phase = Phase.CLOSED
+            session.link.write(data)
+            session.link.close()
+        self.sessions.clear()
+        self.users.clear()
+        self.channels.clear()
+
+    # ------------------------------------------------------------------ identity helpers
+
+    def find_user(self, nick: str) -> User | None:
+        user = self.users.get(self.fold(nick))
+        if user is None or user.session.phase is not Phase.REGISTERED:
+            return None
+        return user
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(self.fold(name))
+
+    def valid_nick(self, nick: str) -> bool:
+        if not nick or len(nick) > self.config.limits.nick_length:
+            return False
+        first = nick[0]
+        if not (first.isascii() and first.isalpha()) and first not in NICK_SPECIAL:
+            return False
+        return all((c.isascii() and c.isalnum()) or c in NICK_REST for c in nick[1:])
+
+    def valid_channel(self, name: str) -> bool:
+        if len(name) < 2 or name[0] != "#" or len(name) > self.config.limits.channel_length:
+            return False
+        return not any(c in CHANNEL_FORBIDDEN for c in name)
+
+    def registered_users(self) -> Iterable[User]:
+        return (s.user for s in self.sessions if s.phase is Phase.REGISTERED)
+
+    # ------------------------------------------------------------------ messages out
+
+    def next_msgid(self) -> str:
+        self._msgid_counter += 1
+        return f"{self._msgid_prefix}-{self._msgid_counter:x}"
+
+    def stamp(self) -> int:
+        """Milliseconds for a new event; never earlier than the previous one (clocks step)."""
+        time_ms = int(self.now * 1000)
+        if time_ms < self._last_time_ms:
+            time_ms = self._last_time_ms
+        self._last_time_ms = time_ms
+        return time_ms
+
+    def fanout(
+        self,
+        users: Iterable[User],
+        line: str,
+        time_ms: int,
+        msgid: str | None = None,
+        client_tags: str = "",
+        exclude: User | None = None,
+        channel: Channel | None = None,
+        tagged_only: bool = False,
+    ) -> None:
+        """Send one line to many users, formatted once per tag profile.
+
+        `client_tags` (already escaped, without '@') go only to message-tags clients;
+        `tagged_only` (TAGMSG) skips clients without message-tags entirely. Members of `channel`
+        whose join replay is still being read get the bytes held instead of written.
+        """
+        base = (line + "\r\n").encode("utf-8", "replace")
+        cache: list[bytes | None] = [base, None, None, None]
+        held = channel.replaying if channel is not None and channel.replaying else None
+        for user in users:
+            if user is exclude:
+                continue
+            session = user.session
+            profile = session.profile
+            if tagged_only and profile < PROFILE_TAGS:
+                continue
+            data = cache[profile]
+            if data is None:
+                data = cache[profile] = self._tagged(profile, base, time_ms, msgid, client_tags)
+            if held is not None and user in held:
+                held[user].append(data)
+            else:
+                session.link.write(data)
+
+    def tags_for(self, profile: int, time_ms: int, msgid: str | None, client_tags: str) -> str:
+        """The tag section (without '@') a client with this profile gets on an event."""
+        parts = []
+        if profile & PROFILE_TIME:
+            parts.append("time=" + format_server_time(time_ms))
+        if profile & PROFILE_TAGS:
+            if msgid is not None:
+                parts.append("msgid=" + msgid)
+            if client_tags:
+                parts.append(client_tags)
+        return ";".join(parts)
+
+    def _tagged(
+        self, profile: int, base: bytes, time_ms: int, msgid: str | None, client_tags: str
+    ) -> bytes:
+        tags = self.tags_for(profile, time_ms, msgid, client_tags)
+        if not tags:
+            return base
+        return b"@" + tags.encode("utf-8", "replace") + b" " + base
+
+    def send_self(
+        self, reply: Reply, line: str, time_ms: int, msgid: str | None = None, client_tags: str = ""
+    ) -> None:
+        """An event the requester sees about itself (its own JOIN, echo), tagged for its caps."""
+        tags = self.tags_for(reply.session.profile, time_ms, msgid, client_tags)
+        reply.add(line, tags)
+
+    def neighbours(self, user: User) -> set[User]:
+        """Everyone who shares at least one channel with `user` (not the user itself)."""
+        seen: set[User] = set()
+        for channel in user.channels.values():
+            seen.update(channel.members)
+        seen.discard(user)
+        return seen
+
+    def notice_from_server(self, session: Session, text: str) -> None:
+        session.link.write(f":{self.name} NOTICE {session.user.nick} :{text}\r\n".encode())
+
+    # ------------------------------------------------------------------ leaving
+
+    def quit(self, session: Session, reason: str) -> None:
+        """Remove a connection from the network: QUIT to its neighbours, ERROR to it, close."""
+        user = session.user
+        was_registered = session.phase is Phase.REGISTERED
+        session.phase = Phase.CLOSED
+        self.sessions.discard(session)
+        if was_registered:
+            time_ms = self.stamp()
+            msgid = self.next_msgid()
+            self.fanout(self.neighbours(user), f":{user.prefix} QUIT :{reason}", time_ms, msgid)
+            for channel in user.channels.values():
+                store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
+            for channel in list(user.channels.values()):
+                self.remove_member(channel, user)
+            self.whowas.appendleft(
+                WhowasEntry(user.nick, user.username, user.hostname, user.realname, int(self.now))
+            )
+            log.info("%s quit (%s)", user.prefix, reason)
+        if user.fold and self.users.get(user.fold) is user:
+            del self.users[user.fold]
+        host = user.hostname
+        session.link.write(
+            f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]\r\n".encode(
+                "utf-8", "replace"
+            )
+        )
+        session.link.close()
+
+    def remove_member(self, channel: Channel, user: User) -> None:
+        channel.members.pop(user, None)
+        channel.replaying.pop(user, None)
+        user.channels.pop(channel.fold, None)
+        if not channel.members:
+            del self.channels[channel.fold]
+
+    # ------------------------------------------------------------------ ISUPPORT
+
+    def _isupport_tokens(self) -> list[str]:
+        limits = self.config.limits
+        history = self.config.history
+        tokens = [
+            f"AWAYLEN={limits.away_length}",
+            f"CASEMAPPING={self.casemap.value}",
+            f"CHANLIMIT=#:{limits.channels_per_user}",
+            "CHANMODES=b,k,l,imnst",
+            f"CHANNELLEN={limits.channel_length}",
+            "CHANTYPES=#",
+            "ELIST=U",
+            f"KICKLEN={limits.kick_length}",
+            f"MAXLIST=b:{limits.list_modes}",
+            f"MAXTARGETS={limits.max_targets}",
+            f"MODES={limits.modes_per_command}",
+            f"NETWORK={self.config.server.network}",
+            f"NICKLEN={limits.nick_length}",
+            "PREFIX=(ov)@+",
+            "STATUSMSG=@+",
+            f"TARGMAX=PRIVMSG:{limits.max_targets},NOTICE:{limits.max_targets},TAGMSG:"
+            f"{limits.max_targets},JOIN:,PART:,KICK:1,NAMES:1,WHOIS:1",
+            f"TOPICLEN={limits.topic_length}",
+            f"USERLEN={limits.user_length}",
+        ]
+        if history.replay_on_join >= 0:
+            tokens.append(f"CHATHISTORY={history.chathistory_max}")
+            tokens.append("MSGREFTYPES=msgid,timestamp")
+        return sorted(tokens)
+
+
+def client_only_tags(msg: Message) -> tuple[dict[str, str], str]:
+    """The client-only tags (+name) of a message, as a dict and as an escaped tag string."""
+    if not msg.tags:
+        return {}, ""
+    kept = {k: v for k, v in msg.tags.items() if k.startswith("+")}
+    if not kept:
+        return {}, ""
+    return kept, format_tags(kept)
