@@ -1,0 +1,182 @@
+"""The `hubbub` command: `hubbub serve`, `hubbub config check FILE`, `hubbub config defaults`.
+
+Exit status: 0 on success, 2 for a bad command line or configuration, 1 when the server cannot
+start, 130 after Ctrl-C. `main` returns the status instead of raising SystemExit, so tests can
+call it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
+
+from hubbub import __version__
+from hubbub.config import Config, ConfigError, load_config
+from hubbub.config_text import defaults_text, render_config
+from hubbub.logsetup import LEVELS, configure
+
+__all__ = ["build_parser", "main"]
+
+# The flag that sets each overridden key, to name it in error messages.
+FLAG_FOR_KEY = {
+    "listen.hosts": "--host",
+    "listen.port": "--port",
+    "server.data_dir": "--data-dir",
+    "log.level": "--log-level",
+    "history.backend": "--memory",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: argparse has printed
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:  # no subcommand: say what there is
+        args.help_parser.print_help(sys.stderr)
+        return 2
+    return handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubbub",
+        description="hubbub: a multi-party IRC chat server whose rooms remember.",
+    )
+    parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
+    parser.set_defaults(help_parser=parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the chat server",
+        description="Run the chat server in the foreground until SIGINT or SIGTERM. Settings "
+        "come from the defaults, then --config FILE, then the flags below.",
+    )
+    serve.add_argument(
+        "-c", "--config", metavar="FILE", type=Path, help="read settings from this TOML file"
+    )
+    serve.add_argument(
+        "--host",
+        metavar="HOST",
+        action="append",
+        help="address to listen on; repeat for several (replaces listen.hosts)",
+    )
+    serve.add_argument(
+        "--port", metavar="N", type=int, help="TCP port to listen on; 0 picks a free one"
+    )
+    serve.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="directory for durable state such as the history database (server.data_dir)",
+    )
+    serve.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=str.upper,
+        choices=LEVELS,
+        help=f"log verbosity: {', '.join(LEVELS)} (log.level)",
+    )
+    serve.add_argument(
+        "--memory",
+        action="store_true",
+        help="keep history in memory only; nothing survives a restart (history.backend)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    config = commands.add_parser(
+        "config",
+        help="check a configuration file or print the defaults",
+        description="Work with configuration files without starting the server.",
+    )
+    config.set_defaults(help_parser=config)
+    config_commands = config.add_subparsers(title="commands", metavar="COMMAND")
+    check = config_commands.add_parser(
+        "check",
+        help="validate a configuration file and print the configuration it gives",
+        description="Validate FILE and print the effective configuration (every default "
+        "filled in, the password hidden). Exit status 2 and a message naming the key if FILE "
+        "is not valid.",
+    )
+    check.add_argument("file", metavar="FILE", type=Path, help="the TOML file to check")
+    check.set_defaults(handler=_config_check)
+    defaults = config_commands.add_parser(
+        "defaults",
+        help="print a complete commented configuration with every default",
+        description="Print a configuration file listing every section and key at its default "
+        "value, each explained: a starting point for your own.",
+    )
+    defaults.set_defaults(handler=_config_defaults)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["listen.hosts"] = tuple(args.host)
+    if args.port is not None:
+        overrides["listen.port"] = args.port
+    if args.data_dir is not None:
+        overrides["server.data_dir"] = args.data_dir
+    if args.log_level is not None:
+        overrides["log.level"] = args.log_level
+    if args.memory:
+        overrides["history.backend"] = "memory"
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    configure(config.log.level)
+    # Imported here: the CLI (config check, --help, …) works without the server's modules.
+    try:
+        app = importlib.import_module("hubbub.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "hubbub.app":
+            raise
+        print("hubbub: this build has no server (hubbub.app is missing)", file=sys.stderr)
+        return 1
+    run = cast(Callable[[Config], int | None], app.run)
+    try:
+        status = run(config)
+    except KeyboardInterrupt:
+        return 130
+    return status if isinstance(status, int) else 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    lines = [f"{args.file.absolute()} is valid. The configuration it gives:"]
+    lines.append(f"data directory: {config.data_path}")
+    if config.history.backend == "sqlite":
+        lines.append(f"history database: {config.history_path}")
+    print(render_config(config, hide_password=True, header="\n".join(lines)), end="")
+    return 0
+
+
+def _config_defaults(args: argparse.Namespace) -> int:
+    print(defaults_text(), end="")
+    return 0
+
+
+def _config_failed(exc: ConfigError) -> int:
+    if exc.override and exc.key in FLAG_FOR_KEY:
+        message = f"{FLAG_FOR_KEY[exc.key]}: {exc.detail}"
+    elif exc.key is not None and exc.file is not None:
+        message = f"{exc.file}: {exc}"
+    else:
+        message = str(exc)
+    print(f"hubbub: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
