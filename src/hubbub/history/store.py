@@ -20,7 +20,8 @@ from hubbub.history.record import Record, Ref
 
 class HistoryStore(Protocol):
     def append(self, records: Sequence[Record]) -> None:
-        """Store records (one batch). Durable once `commit` has returned."""
+        """Store records (one batch). Durable once `commit` has returned.
+        A record whose (target, msgid) is already stored is ignored (the first one stays)."""
 
     def commit(self) -> None:
         """Make every record appended so far durable."""

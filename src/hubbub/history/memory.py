@@ -1,0 +1,195 @@
+"""The in-memory history back-end: for tests and for a server that need not remember restarts.
+
+Per target, parallel lists of sequence numbers, times and records in append order, plus a
+msgid index. Queries bisect those lists: O(log n + limit) while the target's times never
+decrease in append order (the normal case), a linear scan otherwise. Not thread-safe: like
+every store, it is used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Sequence
+
+from hubbub.history.base import PlannedStore, Select, window
+from hubbub.history.record import Record, dm_parties
+
+__all__ = ["MemoryStore"]
+
+
+class _Target:
+    __slots__ = ("by_msgid", "monotonic", "records", "seqs", "times")
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.times: list[int] = []
+        self.records: list[Record] = []
+        self.by_msgid: dict[str, int] = {}  # msgid -> seq
+        # Whether times never decrease in append order (then bisecting `times` is valid).
+        self.monotonic = True
+
+    def add(self, seq: int, record: Record) -> None:
+        if self.times and record.time_ms < self.times[-1]:
+            self.monotonic = False
+        self.seqs.append(seq)
+        self.times.append(record.time_ms)
+        self.records.append(record)
+        self.by_msgid[record.msgid] = seq
+
+    def keep(self, indexes: list[int]) -> int:
+        """Keep only the records at these (increasing) indexes; return how many went."""
+        dropped = len(self.seqs) - len(indexes)
+        if dropped:
+            self.seqs = [self.seqs[i] for i in indexes]
+            self.times = [self.times[i] for i in indexes]
+            self.records = [self.records[i] for i in indexes]
+            self.by_msgid = {r.msgid: s for s, r in zip(self.seqs, self.records, strict=True)}
+            times = self.times
+            self.monotonic = all(times[i] <= times[i + 1] for i in range(len(times) - 1))
+        return dropped
+
+    def newest_in(self, low: int, high: int) -> int | None:
+        """The newest time_ms strictly between low and high, if any."""
+        if self.monotonic:
+            j = bisect_left(self.times, high) - 1
+            if j >= 0 and self.times[j] > low:
+                return self.times[j]
+            return None
+        inside = [t for t in self.times if low < t < high]
+        return max(inside) if inside else None
+
+
+class MemoryStore(PlannedStore):
+    """A `HistoryStore` in a few dicts and lists. A duplicate (target, msgid) is ignored."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, _Target] = {}
+        self._dms: dict[str, set[str]] = {}  # nick -> dm keys it takes part in
+        self._seq = 0
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        for record in records:
+            entry = self._targets.get(record.target)
+            if entry is None:
+                entry = self._targets[record.target] = _Target()
+                parties = dm_parties(record.target)
+                if parties is not None:
+                    for nick in parties:
+                        self._dms.setdefault(nick, set()).add(record.target)
+            elif record.msgid in entry.by_msgid:
+                continue
+            self._seq += 1
+            entry.add(self._seq, record)
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
+        dropped = 0
+        for key in list(self._targets):
+            entry = self._targets[key]
+            keep = list(range(len(entry.seqs)))
+            if max_age_ms > 0:
+                oldest = now_ms - max_age_ms
+                keep = [i for i in keep if entry.times[i] >= oldest]
+            if max_count > 0:
+                keep = keep[-max_count:]
+            dropped += entry.keep(keep)
+            if not entry.seqs:
+                self._forget(key)
+        return dropped
+
+    def _forget(self, key: str) -> None:
+        del self._targets[key]
+        parties = dm_parties(key)
+        if parties is not None:
+            for nick in parties:
+                keys = self._dms.get(nick)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._dms[nick]
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def find(self, target: str, msgid: str) -> Record | None:
+        entry = self._targets.get(target)
+        if entry is None:
+            return None
+        seq = entry.by_msgid.get(msgid)
+        if seq is None:
+            return None
+        return entry.records[bisect_left(entry.seqs, seq)]
+
+    def _position(self, target: str, msgid: str) -> tuple[int, int] | None:
+        entry = self._targets.get(target)
+        if entry is None:
+            return None
+        seq = entry.by_msgid.get(msgid)
+        if seq is None:
+            return None
+        return seq, entry.times[bisect_left(entry.seqs, seq)]
+
+    def _select(self, target: str, sel: Select) -> list[tuple[int, Record]]:
+        entry = self._targets.get(target)
+        if entry is None or sel.limit <= 0:
+            return []
+        seqs, times, records = entry.seqs, entry.times, entry.records
+        if entry.monotonic:
+            # Append order and time order agree: every bound cuts one contiguous slice.
+            i, j = 0, len(seqs)
+            if sel.seq_lo is not None:
+                i = max(i, bisect_right(seqs, sel.seq_lo))
+            if sel.seq_hi is not None:
+                j = min(j, bisect_left(seqs, sel.seq_hi))
+            if sel.t_lo is not None:
+                i = max(i, bisect_right(times, sel.t_lo))
+            if sel.t_hi is not None:
+                j = min(j, bisect_left(times, sel.t_hi))
+            if i >= j:
+                return []
+            if sel.desc:
+                i = max(i, j - sel.limit)
+            else:
+                j = min(j, i + sel.limit)
+            return list(zip(seqs[i:j], records[i:j], strict=True))
+        chosen = [
+            k
+            for k in range(len(seqs))
+            if (sel.seq_lo is None or seqs[k] > sel.seq_lo)
+            and (sel.seq_hi is None or seqs[k] < sel.seq_hi)
+            and (sel.t_lo is None or times[k] > sel.t_lo)
+            and (sel.t_hi is None or times[k] < sel.t_hi)
+        ]
+        if sel.by_time:
+            chosen.sort(key=lambda k: (times[k], seqs[k]), reverse=sel.desc)
+        elif sel.desc:
+            chosen.reverse()
+        chosen = sorted(chosen[: sel.limit])
+        return [(seqs[k], records[k]) for k in chosen]
+
+    def targets(
+        self, start_ms: int, end_ms: int, limit: int, channels: Collection[str], nick: str
+    ) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        low, high, newest_first = window(start_ms, end_ms)
+        keys = set(channels) | self._dms.get(nick, set())
+        found: list[tuple[int, str]] = []
+        for key in keys:
+            entry = self._targets.get(key)
+            if entry is None:
+                continue
+            newest = entry.newest_in(low, high)
+            if newest is not None:
+                found.append((newest, key))
+        found.sort(reverse=newest_first)
+        return [(key, t) for t, key in found[:limit]]
+
+    def __len__(self) -> int:
+        return sum(len(entry.seqs) for entry in self._targets.values())

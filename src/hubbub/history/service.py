@@ -1,0 +1,80 @@
+"""The core's `HistoryService` implementations: how the chat core reaches a history store.
+
+* `SyncHistoryService` calls the store directly, on the caller's thread. For core tests and a
+  memory-only server, where every store call is cheap and never blocks.
+* `LoopHistoryService` goes through a `HistoryWorker` (one store on one thread) and delivers
+  query results back on the asyncio event loop with `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from hubbub.history.record import Record
+from hubbub.history.store import HistoryStore
+
+if TYPE_CHECKING:
+    from hubbub.history.worker import HistoryWorker
+
+log = logging.getLogger("hubbub.history")
+
+__all__ = ["LoopHistoryService", "SyncHistoryService"]
+
+
+class SyncHistoryService:
+    """A HistoryService that runs everything at once on the caller's thread.
+
+    `query` calls `done` before it returns (allowed only for this synchronous service).
+    """
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+
+    def append(self, record: Record) -> None:
+        self.store.append([record])
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        done(call(self.store))
+
+
+class LoopHistoryService:
+    """A HistoryService over a `HistoryWorker`, answering on an asyncio event loop.
+
+    `append` is one queue put. `query` submits the call to the worker; when it finishes,
+    `done(result)` is scheduled on `loop`. A query that raises is logged and answered with an
+    empty list: a broken query must never take the server down.
+    """
+
+    def __init__(self, worker: HistoryWorker, loop: asyncio.AbstractEventLoop) -> None:
+        self.worker = worker
+        self.loop = loop
+
+    def append(self, record: Record) -> None:
+        self.worker.append(record)
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        future = self.worker.submit(call)
+        future.add_done_callback(lambda fut: self._finish(fut, done))
+
+    def _finish(self, future: Future[Any], done: Callable[[Any], None]) -> None:
+        # Runs on the worker thread (or on the caller's, if the future already finished).
+        result: Any
+        if future.cancelled():
+            log.error("history query was cancelled")
+            result = []
+        else:
+            exc = future.exception()
+            if exc is not None:
+                log.error("history query failed", exc_info=exc)
+                result = []
+            else:
+                result = future.result()
+        try:
+            self.loop.call_soon_threadsafe(done, result)
+        except RuntimeError:
+            # The loop is closed (shutdown): nobody is left to answer.
+            log.debug("history query finished after the event loop closed")

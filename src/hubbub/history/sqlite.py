@@ -1,0 +1,224 @@
+"""The SQLite history back-end: the embedded default, one file, stdlib `sqlite3`.
+
+One connection, created by and used only on the thread that constructed the store (the
+`HistoryWorker` thread in the server). WAL journal with `synchronous=NORMAL`: a committed
+transaction survives a killed process (it may not survive a power cut, which we do not promise).
+`append` only inserts, inside an open transaction; `commit` makes the batch durable. The
+connection sees its own uncommitted rows, so reads need no commit first.
+
+Every query is one indexed SQL statement with a LIMIT; no query loads a whole target.
+A record whose (target, msgid) is already stored is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+from hubbub.history.base import PlannedStore, Select, window
+from hubbub.history.record import Record, dm_parties
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq      INTEGER PRIMARY KEY,  -- append order
+    target   TEXT NOT NULL,        -- casefolded channel, or dm_key(a, b)
+    msgid    TEXT NOT NULL,
+    time_ms  INTEGER NOT NULL,
+    source   TEXT NOT NULL,
+    command  TEXT NOT NULL,
+    params   TEXT NOT NULL,        -- JSON array of strings
+    tags     TEXT NOT NULL,        -- JSON object of client-only tags
+    account  TEXT NOT NULL,
+    party_a  TEXT,                 -- the two nicks of a private conversation, else NULL
+    party_b  TEXT
+);
+CREATE INDEX IF NOT EXISTS records_target_seq ON records (target, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS records_target_msgid ON records (target, msgid);
+CREATE INDEX IF NOT EXISTS records_target_time ON records (target, time_ms);
+CREATE INDEX IF NOT EXISTS records_party_a ON records (party_a, target) WHERE party_a IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_party_b ON records (party_b, target) WHERE party_b IS NOT NULL;
+"""
+
+_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account"
+
+_INSERT = (
+    "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
+    " account, party_a, party_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# Newest time of a candidate target inside the window (an index seek per target), for TARGETS.
+_TARGETS = """
+WITH candidates(target) AS (
+    SELECT value FROM json_each(:channels)
+    UNION SELECT target FROM records WHERE party_a = :nick
+    UNION SELECT target FROM records WHERE party_b = :nick
+), newest(target, t) AS (
+    SELECT c.target, (SELECT max(r.time_ms) FROM records AS r
+                      WHERE r.target = c.target AND r.time_ms > :low AND r.time_ms < :high)
+    FROM candidates AS c
+)
+SELECT target, t FROM newest WHERE t IS NOT NULL
+"""
+
+
+def _row(rec: Record) -> tuple[Any, ...]:
+    parties = dm_parties(rec.target)
+    return (
+        rec.target,
+        rec.msgid,
+        rec.time_ms,
+        rec.source,
+        rec.command,
+        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
+        json.dumps(list(rec.params), separators=(",", ":")),
+        json.dumps(rec.tags, separators=(",", ":")),
+        rec.account,
+        parties[0] if parties else None,
+        parties[1] if parties else None,
+    )
+
+
+def _record(row: tuple[Any, ...]) -> tuple[int, Record]:
+    seq, target, msgid, time_ms, source, command, params, tags, account = row
+    return seq, Record(
+        target=target,
+        msgid=msgid,
+        time_ms=time_ms,
+        source=source,
+        command=command,
+        params=tuple(json.loads(params)),
+        tags=json.loads(tags),
+        account=account,
+    )
+
+
+class SqliteStore(PlannedStore):
+    """A `HistoryStore` in one SQLite file (created, with its directory, if absent)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: history schema version {version} is newer than this"
+                f" hubbub understands ({SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.commit()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        self._db.executemany(_INSERT, [_row(r) for r in records])
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        try:
+            self._db.commit()
+        finally:
+            self._db.close()
+
+    def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
+        db = self._db
+        dropped = 0
+        if max_age_ms > 0:
+            cur = db.execute("DELETE FROM records WHERE time_ms < ?", (now_ms - max_age_ms,))
+            dropped += cur.rowcount
+        if max_count > 0:
+            targets = [t for (t,) in db.execute("SELECT DISTINCT target FROM records")]
+            for target in targets:
+                row = db.execute(
+                    "SELECT seq FROM records WHERE target = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                    (target, max_count),
+                ).fetchone()
+                if row is not None:
+                    cur = db.execute(
+                        "DELETE FROM records WHERE target = ? AND seq <= ?", (target, row[0])
+                    )
+                    dropped += cur.rowcount
+        return dropped
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def find(self, target: str, msgid: str) -> Record | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+        ).fetchone()
+        return _record(row)[1] if row is not None else None
+
+    def _position(self, target: str, msgid: str) -> tuple[int, int] | None:
+        row = self._db.execute(
+            "SELECT seq, time_ms FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+        ).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
+    def _select(self, target: str, sel: Select) -> list[tuple[int, Record]]:
+        if sel.limit <= 0:
+            return []
+        where = ["target = ?"]
+        args: list[Any] = [target]
+        for column, op, value in (
+            ("seq", ">", sel.seq_lo),
+            ("seq", "<", sel.seq_hi),
+            ("time_ms", ">", sel.t_lo),
+            ("time_ms", "<", sel.t_hi),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        direction = "DESC" if sel.desc else "ASC"
+        order = f"time_ms {direction}, seq {direction}" if sel.by_time else f"seq {direction}"
+        args.append(sel.limit)
+        sql = f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        found = [_record(row) for row in self._db.execute(sql, args)]
+        found.sort(key=lambda pair: pair[0])
+        return found
+
+    def targets(
+        self, start_ms: int, end_ms: int, limit: int, channels: Collection[str], nick: str
+    ) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        low, high, newest_first = window(start_ms, end_ms)
+        direction = "DESC" if newest_first else "ASC"
+        sql = f"{_TARGETS} ORDER BY t {direction}, target {direction} LIMIT :limit"
+        params = {
+            "channels": json.dumps(list(channels)),
+            "nick": nick,
+            "low": low,
+            "high": high,
+            "limit": limit,
+        }
+        return [(target, t) for target, t in self._db.execute(sql, params)]
+
+    def explain(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[str]:
+        """The query plan of `sql` (for tests and tuning)."""
+        return [row[-1] for row in self._db.execute(f"EXPLAIN QUERY PLAN {sql}", args)]

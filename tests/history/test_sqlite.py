@@ -1,0 +1,94 @@
+"""SQLite specifics: persistence across reopen, schema version, pragmas, query plans."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from history_helpers import rec
+
+from hubbub.history.backends import open_store
+from hubbub.history.memory import MemoryStore
+from hubbub.history.record import Ref, dm_key
+from hubbub.history.sqlite import SCHEMA_VERSION, SqliteStore
+
+
+def test_records_survive_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "history.db"  # parent directories are created
+    store = SqliteStore(path)
+    records = [rec("#a", n, tags={"+x": "ü"}) for n in range(10)]
+    store.append(records)
+    store.append([rec(dm_key("a", "b"), 1)])
+    store.close()  # commits
+
+    again = SqliteStore(path)
+    assert again.latest("#a", 100) == records
+    assert again.targets(0, 10**9, 10, [], "b") == [(dm_key("a", "b"), 1010)]
+    # Appending continues the sequence after the old records.
+    again.append([rec("#a", 10)])
+    assert again.latest("#a", 2) == [records[9], rec("#a", 10)]
+    assert again.before("#a", Ref(msgid="#a/10"), 1) == [records[9]]
+    again.close()
+
+
+def test_uncommitted_records_are_lost_without_commit(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = SqliteStore(path)
+    store.append([rec("#a", 1)])
+    store.commit()
+    store.append([rec("#a", 2)])
+    assert len(store.latest("#a", 10)) == 2  # the connection sees its own uncommitted rows
+    other = SqliteStore(path)
+    assert other.latest("#a", 10) == [rec("#a", 1)]
+    other.close()
+    store.close()
+
+
+def test_schema_version_and_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = SqliteStore(path)
+    assert store.schema_version == SCHEMA_VERSION == 1
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"records_target_seq", "records_target_msgid", "records_target_time"} <= indexes
+    db.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        SqliteStore(path)
+
+
+def test_queries_use_indexes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "h.db")
+    plans = [
+        store.explain(
+            "SELECT * FROM records WHERE target=? AND time_ms<? ORDER BY time_ms DESC, seq DESC"
+            " LIMIT 5",
+            ("#a", 5),
+        ),
+        store.explain(
+            "SELECT * FROM records WHERE target=? AND seq<? ORDER BY seq DESC LIMIT 5", ("#a", 5)
+        ),
+    ]
+    for plan in plans:
+        assert any("USING INDEX" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    store.close()
+
+
+def test_open_store_factory(tmp_path: Path) -> None:
+    assert isinstance(open_store("memory", tmp_path / "unused.db"), MemoryStore)
+    store = open_store("sqlite", tmp_path / "h.db")
+    assert isinstance(store, SqliteStore)
+    store.close()
+    with pytest.raises(ValueError, match="postgres"):
+        open_store("postgres", tmp_path / "h.db")

@@ -1,0 +1,336 @@
+"""HistoryWorker (ordering, flush, batching, failures, stop) and the two HistoryServices,
+plus the kill -9 test: after a hard kill, at most the commit window of records is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from history_helpers import rec
+
+from hubbub.history.memory import MemoryStore
+from hubbub.history.record import Record
+from hubbub.history.service import LoopHistoryService, SyncHistoryService
+from hubbub.history.sqlite import SqliteStore
+from hubbub.history.store import HistoryStore
+from hubbub.history.worker import HistoryWorker
+
+HERE = Path(__file__).parent
+SRC = HERE.parent.parent / "src"
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts commits and batches, optionally slow or failing."""
+
+    def __init__(self, append_delay: float = 0.0) -> None:
+        super().__init__()
+        self.commit_count = 0
+        self.batches: list[int] = []
+        self.append_delay = append_delay
+        self.fail_msgids: set[str] = set()
+        self.fail_commits = 0
+        self.closed = False
+        self.thread: int | None = None
+
+    def append(self, records: Sequence[Record]) -> None:
+        self.thread = threading.get_ident()
+        if self.append_delay:
+            time.sleep(self.append_delay)
+        if any(r.msgid in self.fail_msgids for r in records):
+            raise OSError("disk full")
+        self.batches.append(len(records))
+        super().append(records)
+
+    def commit(self) -> None:
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise OSError("database is locked")
+        self.commit_count += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def started(store: HistoryStore, **kwargs: Any) -> HistoryWorker:
+    worker = HistoryWorker(lambda: store, **kwargs)
+    worker.start()
+    return worker
+
+
+def gate(worker: HistoryWorker) -> threading.Event:
+    """Block the worker thread until the returned event is set (to queue work behind it)."""
+    release = threading.Event()
+    worker.submit(lambda _store: release.wait(10))
+    return release
+
+
+def test_read_sees_appends_submitted_before_it() -> None:
+    worker = started(MemoryStore())
+    for n in range(100):
+        worker.append(rec("#a", n))
+    assert len(worker.submit(lambda s: s.latest("#a", 1000)).result(timeout=5)) == 100
+    worker.append(rec("#a", 100))
+    assert worker.submit(lambda s: s.latest("#a", 1)).result(timeout=5) == [rec("#a", 100)]
+    worker.stop()
+
+
+def test_runs_on_its_own_thread_and_sqlite_reads_need_no_commit(tmp_path: Path) -> None:
+    store = CountingStore()
+    worker = started(store)
+    worker.append(rec("#a", 1))
+    assert worker.flush(timeout=5)
+    assert store.thread not in (None, threading.get_ident())
+    worker.stop()
+
+    worker = HistoryWorker(lambda: SqliteStore(tmp_path / "h.db"))  # opened on the thread
+    worker.start()
+    release = gate(worker)
+    worker.append(rec("#a", 1))
+    read = worker.submit(lambda s: s.latest("#a", 5))
+    release.set()
+    assert read.result(timeout=5) == [rec("#a", 1)]
+    worker.stop()
+
+
+def test_flush_makes_everything_durable(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    worker = HistoryWorker(lambda: SqliteStore(path), commit_interval_ms=60_000)
+    worker.start()
+    records = [rec("#a", n) for n in range(500)]
+    for r in records:
+        worker.append(r)
+    assert worker.flush(timeout=10)
+    reader = SqliteStore(path)  # another connection sees only committed rows
+    assert reader.latest("#a", 1000) == records
+    reader.close()
+    worker.stop()
+
+
+def test_stop_is_idempotent_and_closes_the_store() -> None:
+    store = CountingStore()
+    worker = started(store)
+    worker.append(rec("#a", 1))
+    worker.stop()
+    worker.stop()
+    assert store.closed
+    assert store.latest("#a", 5) == [rec("#a", 1)]
+    assert store.commit_count >= 1
+    assert not worker.running
+    assert worker.flush(timeout=1)
+    with pytest.raises(RuntimeError):
+        worker.submit(lambda s: s.latest("#a", 1)).result(timeout=1)
+    worker.append(rec("#a", 2))  # after stop: dropped, never raises
+    HistoryWorker(MemoryStore).stop()  # never started: nothing to do
+
+
+def test_calls_queued_before_stop_still_run() -> None:
+    worker = started(MemoryStore())
+    release = gate(worker)
+    worker.append(rec("#a", 1))
+    read = worker.submit(lambda s: s.latest("#a", 5))
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    release.set()
+    stopper.join(10)
+    assert read.result(timeout=5) == [rec("#a", 1)]
+
+
+def test_appends_are_batched_and_commits_bounded_by_max_batch() -> None:
+    store = CountingStore()
+    worker = started(store, max_batch=1000, commit_interval_ms=60_000)
+    release = gate(worker)
+    for n in range(2500):
+        worker.append(rec("#a", n))
+    release.set()
+    assert worker.flush(timeout=10)
+    assert store.batches == [1000, 1000, 500]
+    assert store.commit_count in (3, 4)  # after each full batch, at the empty queue / flush
+    assert len(store.latest("#a", 10_000)) == 2500
+    worker.stop()
+
+
+def test_commits_when_the_queue_runs_empty() -> None:
+    store = CountingStore()
+    worker = started(store, commit_interval_ms=60_000)
+    worker.append(rec("#a", 1))
+    deadline = time.monotonic() + 5
+    while store.commit_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert store.commit_count == 1
+    worker.stop()
+
+
+def test_commits_every_interval_while_busy() -> None:
+    # 60 separate batches (each split by a call) of ~3 ms each, queue never empty: commits
+    # come from the 20 ms interval, so far fewer than one per batch, but more than one.
+    store = CountingStore(append_delay=0.003)
+    worker = started(store, commit_interval_ms=20, max_batch=10_000)
+    release = gate(worker)
+    for n in range(60):
+        worker.append(rec("#a", n))
+        worker.submit(lambda _s: None)
+    release.set()
+    assert worker.flush(timeout=10)
+    assert len(store.batches) == 60
+    assert 4 <= store.commit_count <= 45, store.commit_count
+    worker.stop()
+
+
+def test_failing_call_sets_its_future_and_the_worker_goes_on() -> None:
+    worker = started(MemoryStore())
+    bad = worker.submit(lambda _s: 1 // 0)
+    assert isinstance(bad.exception(timeout=5), ZeroDivisionError)
+    worker.append(rec("#a", 1))
+    assert worker.submit(lambda s: s.latest("#a", 5)).result(timeout=5) == [rec("#a", 1)]
+    worker.stop()
+
+
+def test_failing_store_is_logged_and_loses_only_the_bad_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = CountingStore()
+    store.fail_msgids = {"#a/3"}
+    store.fail_commits = 1
+    worker = started(store)
+    release = gate(worker)
+    for n in range(6):
+        worker.append(rec("#a", n))
+    with caplog.at_level(logging.ERROR, logger="hubbub.history"):
+        release.set()
+        assert worker.flush(timeout=5)
+    assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0", "#a/1", "#a/2", "#a/4", "#a/5"]
+    assert worker.failed_appends == 1
+    assert "committing history failed" in caplog.text
+    assert "storing a history record failed" in caplog.text
+    worker.append(rec("#a", 7))
+    assert worker.flush(timeout=5)
+    assert store.latest("#a", 1) == [rec("#a", 7)]
+    worker.stop()
+
+
+def test_start_raises_when_the_store_cannot_open() -> None:
+    def broken() -> HistoryStore:
+        raise OSError("no such volume")
+
+    worker = HistoryWorker(broken)
+    with pytest.raises(OSError, match="no such volume"):
+        worker.start()
+    worker.stop()
+
+
+# -- services --------------------------------------------------------------------------------------
+
+
+def test_sync_history_service() -> None:
+    store = MemoryStore()
+    service = SyncHistoryService(store)
+    service.append(rec("#a", 1))
+    got: list[Any] = []
+    service.query(lambda s: s.latest("#a", 5), got.append)
+    assert got == [[rec("#a", 1)]]
+
+
+def test_loop_history_service_answers_on_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    worker = started(MemoryStore())
+
+    async def scenario() -> tuple[Any, Any, set[int]]:
+        loop = asyncio.get_running_loop()
+        service = LoopHistoryService(worker, loop)
+        threads: set[int] = set()
+        answers: asyncio.Queue[Any] = asyncio.Queue()
+
+        def done(result: Any) -> None:
+            threads.add(threading.get_ident())
+            answers.put_nowait(result)
+
+        service.append(rec("#a", 1))
+        service.query(lambda s: s.latest("#a", 5), done)
+        service.query(lambda _s: 1 // 0, done)
+        first = await asyncio.wait_for(answers.get(), 5)
+        second = await asyncio.wait_for(answers.get(), 5)
+        return first, second, threads
+
+    with caplog.at_level(logging.ERROR, logger="hubbub.history"):
+        first, second, threads = asyncio.run(scenario())
+    assert first == [rec("#a", 1)]
+    assert second == []
+    assert threads == {threading.get_ident()}
+    assert "history query failed" in caplog.text
+    worker.stop()
+
+
+# -- kill -9 ---------------------------------------------------------------------------------------
+
+COMMIT_INTERVAL_MS = 100
+# Slack on top of the commit window for a loaded machine: scheduling delays of the writer
+# thread, the time to read the child's output. Records older than window + margin must be there.
+KILL_MARGIN_MS = 400
+RUN_SECONDS = 1.5
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_kill_9_loses_at_most_the_commit_window(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "kill_writer.py"), str(path), str(COMMIT_INTERVAL_MS)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.put((time.monotonic(), line.strip()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen: list[tuple[float, int]] = []  # (when we read it, last record appended by then)
+    try:
+        when, first = lines.get(timeout=20)
+        assert first == "ready"
+        stop_at = time.monotonic() + RUN_SECONDS
+        while time.monotonic() < stop_at:
+            try:
+                when, line = lines.get(timeout=5)
+            except queue.Empty:
+                pytest.fail("the writer stopped talking")
+            seen.append((when, int(line)))
+        child.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    reader.join(5)
+
+    db = sqlite3.connect(path)
+    stored = [
+        int(json_text[len('["#kill","') : -2])
+        for (json_text,) in db.execute(
+            "SELECT params FROM records WHERE target = '#kill' ORDER BY seq"
+        )
+    ]
+    db.close()
+    # No gaps, no reordering: exactly 1..N.
+    assert stored == list(range(1, len(stored) + 1))
+    cutoff = killed_at - (COMMIT_INTERVAL_MS + KILL_MARGIN_MS) / 1000
+    must_have = max((n for when, n in seen if when <= cutoff), default=0)
+    assert must_have > 1000, "the writer wrote too little to test anything"
+    print(f"kill -9: {len(stored)} stored, {seen[-1][1]} appended, {must_have} required")
+    assert len(stored) >= must_have, (len(stored), must_have, seen[-1])
