@@ -1,0 +1,239 @@
+"""Wiring and lifecycle: config → history store → chat core → TCP listeners; signals; shutdown.
+
+`run(config)` is what `hubbub serve` calls: it runs the server on uvloop when that is installed
+(asyncio's own loop otherwise) until SIGINT or SIGTERM, then shuts down gracefully and returns
+the exit status. `App` is the same server as an object, for tests that run it in-process:
+
+    app = App(config)
+    addresses = await app.start()   # [(host, port), ...] actually bound
+    ...
+    await app.stop()
+
+Shutdown order: stop accepting; the core says `ERROR :Server shutting down` to every client and
+closes its link; the transport gives those connections a bounded moment to flush (then aborts
+what is left); the history worker stores and commits everything it was handed, closes the
+store, and only then does `run` return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hubbub import __version__
+from hubbub.config import Config
+from hubbub.core.ports import HistoryService
+from hubbub.history.backends import open_store
+from hubbub.history.service import LoopHistoryService
+from hubbub.history.store import HistoryStore
+from hubbub.history.worker import HistoryWorker
+from hubbub.transport.tcp import Core, TcpServer, format_address
+
+__all__ = ["App", "AppCore", "run"]
+
+log = logging.getLogger("hubbub.app")
+
+#: Seconds the clients get to take their last bytes at shutdown before they are cut off.
+SHUTDOWN_GRACE = 2.0
+
+
+class AppCore(Core, Protocol):
+    """What the application needs of the chat core: the transport's surface plus shutdown."""
+
+    def shutdown(self, reason: str) -> None: ...
+
+
+CoreFactory = Callable[[Config, HistoryService], AppCore]
+
+
+def _default_core(config: Config, history: HistoryService) -> AppCore:
+    from hubbub.core.server import ChatServer
+
+    return ChatServer(config, history)
+
+
+class App:
+    """One running server: history worker, chat core, listeners and the retention task."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        core_factory: CoreFactory | None = None,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+    ) -> None:
+        self.config = config
+        self.shutdown_grace = shutdown_grace
+        self._core_factory = core_factory or _default_core
+        self.worker: HistoryWorker | None = None
+        self.history: LoopHistoryService | None = None
+        self.core: AppCore | None = None
+        self.tcp: TcpServer | None = None
+        self.addresses: list[tuple[str, int]] = []
+        self._prune_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = False
+
+    def describe_history(self) -> str:
+        history = self.config.history
+        if history.backend == "memory":
+            return "memory; nothing survives a restart"
+        return f"{history.backend} at {self.config.history_path}"
+
+    async def start(self) -> list[tuple[str, int]]:
+        """Open the history store, build the core and listen. Returns the bound addresses.
+
+        On failure (port in use, unwritable data directory, …) whatever was started is stopped
+        again and the exception propagates.
+        """
+        if self._started:
+            raise RuntimeError("App.start() called twice")
+        self._started = True
+        config = self.config
+        loop = asyncio.get_running_loop()
+        try:
+            config.data_path.mkdir(parents=True, exist_ok=True)
+            backend = config.history.backend
+            path = config.history_path
+
+            def opener() -> HistoryStore:
+                return open_store(backend, path)
+
+            self.worker = HistoryWorker(
+                opener, commit_interval_ms=config.history.commit_interval_ms
+            )
+            self.worker.start()
+            self.history = LoopHistoryService(self.worker, loop)
+            self.core = self._core_factory(config, self.history)
+            self.tcp = TcpServer(config, self.core)
+            self.addresses = await self.tcp.start()
+        except BaseException:
+            await self.stop(quiet=True)
+            raise
+        where = ", ".join(format_address(host, port) for host, port in self.addresses)
+        log.info(
+            "hubbub %s listening on %s (history: %s)", __version__, where, self.describe_history()
+        )
+        self._start_retention()
+        return list(self.addresses)
+
+    def _start_retention(self) -> None:
+        history = self.config.history
+        max_count = history.max_messages_per_room
+        max_age_ms = int(history.max_age_days * 86_400_000)
+        if not (max_count > 0 or max_age_ms > 0) or history.prune_interval <= 0:
+            return
+        self._prune_task = asyncio.get_running_loop().create_task(
+            self._retention(max_count, max_age_ms, history.prune_interval),
+            name="hubbub-retention",
+        )
+
+    async def _retention(self, max_count: int, max_age_ms: int, interval: float) -> None:
+        worker = self.worker
+        assert worker is not None
+        while True:
+            now_ms = int(time.time() * 1000)
+
+            def prune(store: HistoryStore, now_ms: int = now_ms) -> int:
+                return store.prune(now_ms, max_count, max_age_ms)
+
+            future = worker.submit(prune)
+            try:
+                dropped = await asyncio.wrap_future(future)
+            except Exception:
+                log.exception("history retention sweep failed")
+            else:
+                if dropped:
+                    log.info("history retention: dropped %d old messages", dropped)
+            await asyncio.sleep(interval)
+
+    async def stop(self, reason: str = "Server shutting down", *, quiet: bool = False) -> None:
+        """Shut down gracefully (idempotent); history is committed and closed when it returns."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if not quiet:
+            log.info("shutting down: %s", reason)
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prune_task
+            self._prune_task = None
+        tcp = self.tcp
+        if tcp is not None:
+            tcp.stop_accepting()
+        if self.core is not None:
+            try:
+                self.core.shutdown(reason)
+            except Exception:
+                log.exception("the core failed to shut down cleanly")
+        if tcp is not None:
+            await tcp.close(self.shutdown_grace)
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.stop)
+            if not quiet:
+                log.info("history flushed and closed (%s)", self.describe_history())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(config: Config) -> int:
+    """Run the server in the foreground until SIGINT or SIGTERM; return the exit status.
+
+    0 after a clean shutdown; 1 if the server could not start.
+    """
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(serve(config))
+
+
+async def serve(
+    config: Config, *, ready: Callable[[list[tuple[str, int]]], Any] | None = None
+) -> int:
+    """The body of `run`, on an already running loop."""
+    loop = asyncio.get_running_loop()
+    app = App(config)
+    try:
+        addresses = await app.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except Exception:
+        log.exception("cannot start")
+        return 1
+    if ready is not None:
+        ready(addresses)
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    installed: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signal support (Windows): Ctrl-C still works
+        installed.append(signum)
+    try:
+        await stop.wait()
+    finally:
+        for installed_signum in installed:
+            loop.remove_signal_handler(installed_signum)
+        if received:
+            log.info("received %s", received[0])
+        await app.stop()
+    return 0

@@ -1,0 +1,3 @@
+from transport_helpers import arun
+
+__all__ = ["arun"]

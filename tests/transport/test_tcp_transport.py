@@ -1,0 +1,493 @@
+"""The TCP transport against a fake core, over real sockets on the loopback interface."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from transport_helpers import (
+    INVALID,
+    TOO_LONG,
+    FakeCore,
+    LineClient,
+    make_config,
+    start_server,
+    until,
+)
+
+from hubbub.transport.tcp import TcpServer, redact
+
+Run = Callable[..., Any]
+
+
+def addr(server: TcpServer) -> tuple[str, int]:
+    return server.addresses[0]
+
+
+def test_binds_a_free_port_and_reports_it(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        host, port = addr(server)
+        assert host == "127.0.0.1" and port > 0
+        client = await LineClient.connect((host, port))
+        await client.send("ECHO hi")
+        assert await client.line() == "hi"
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv4_and_ipv6_hosts_share_the_free_port(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(listen={"hosts": ("127.0.0.1", "::1")}))
+        assert len(server.addresses) == 2
+        (h4, p4), (h6, p6) = server.addresses
+        assert (h4, h6) == ("127.0.0.1", "::1")
+        assert p4 == p6
+        client = await LineClient.connect(("::1", p6))
+        await client.send("ECHO over six")
+        assert await client.line() == "over six"
+        assert core.sessions[0].host == "::1"
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_lines_framed_across_reads(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        client = await LineClient.connect(addr(server))
+        for chunk in [b"EC", b"HO hel", b"lo\r", b"\nECHO a\nECHO b\r\nEC", b"HO c\r\n"]:
+            await client.send_raw(chunk)
+            await asyncio.sleep(0.02)
+        assert await client.lines(4) == ["hello", "a", "b", "c"]
+        assert core.sessions[0].lines == ["ECHO hello", "ECHO a", "ECHO b", "ECHO c"]
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_line_too_long_goes_to_the_core_and_the_connection_lives_on(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        client = await LineClient.connect(addr(server))
+        await client.send("ECHO " + "x" * 600, "ECHO still here")
+        assert (await client.line()).endswith(":Input line was too long")
+        assert await client.line() == "still here"
+        # An endless line without LF is cut off too, with bounded memory.
+        await client.send_raw(b"y" * 100_000)
+        await client.send("", "ECHO after flood")
+        assert (await client.line()).endswith(":Input line was too long")
+        assert await client.line() == "after flood"
+        assert core.sessions[0].lines == [TOO_LONG, "ECHO still here", TOO_LONG, "ECHO after flood"]
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+@pytest.mark.parametrize("policy", ["replace", "reject"])
+def test_invalid_utf8(arun: Run, policy: str) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(limits={"invalid_utf8": policy}))
+        client = await LineClient.connect(addr(server))
+        await client.send_raw(b"ECHO caf\xe9\r\nECHO caf\xc3\xa9\r\n")
+        if policy == "replace":
+            assert await client.lines(2) == ["caf\ufffd", "café"]
+            assert core.sessions[0].lines == ["ECHO caf\ufffd", "ECHO café"]
+        else:
+            assert await client.lines(2) == ["FAIL * INVALID_UTF8 :Message rejected", "café"]
+            assert core.sessions[0].lines == [INVALID, "ECHO café"]
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_a_client_that_never_reads_is_cut_off_and_others_are_not_held_up(arun: Run) -> None:
+    sendq = 64 * 1024
+
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(limits={"sendq_bytes": sendq}))
+        loop = asyncio.get_running_loop()
+        # The stalled client: a tiny receive window, and it never reads.
+        stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.setblocking(False)
+        await loop.sock_connect(stalled, addr(server))
+        reader = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 2)
+        stalled_session, reader_session = core.sessions
+
+        received = 0
+        stamps: dict[str, float] = {}
+
+        async def read_all() -> None:
+            nonlocal received
+            while True:
+                line = await reader.line(timeout=10)
+                received += 1
+                if line.startswith("MARK"):
+                    stamps[line] = time.monotonic()
+                    if line == "MARK end":
+                        return
+
+        reading = asyncio.create_task(read_all())
+        payload = "x" * 1000
+        sent = 0
+        # Pump room traffic (as the core's fan-out would) until the stalled client is cut off;
+        # a bound keeps a broken transport from pumping forever.
+        while not stalled_session.closed and sent < 200_000:
+            for _ in range(20):
+                core.receive(reader_session, f"BCAST {sent} {payload}", time.time())
+                sent += 1
+            await asyncio.sleep(0)
+        assert stalled_session.closed, "the stalled client was never cut off"
+        assert core.reasons(stalled_session) == ["SendQ exceeded"]
+        # Cut off after about sendq_bytes (plus kernel buffers), not after everything.
+        assert sent * 1000 < 64 * 1024 * 1024
+        cut = time.monotonic()
+        core.receive(reader_session, "BCAST MARK end", time.time())
+        await asyncio.wait_for(reading, 10)
+        assert received == sent + 2  # every broadcast, the QUIT, and the mark
+        assert stamps["MARK end"] - cut < 2.0
+        # The stalled socket really is closed (reset) by the server.
+        await until(lambda: len(server.connections) == 1)
+        stalled.close()
+        await reader.close()
+        await server.close()
+
+    arun(body, timeout=60)
+
+
+def test_clients_per_ip_and_max_clients(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(limits={"clients_per_ip": 2}))
+        a = await LineClient.connect(addr(server))
+        b = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 2)
+        c = await LineClient.connect(addr(server))
+        assert await c.until_closed() == ["ERROR :Too many connections from your IP address"]
+        assert len(core.sessions) == 2
+        await a.send("QUIT")
+        assert await a.until_closed() == ["ERROR :bye"]
+        await until(lambda: len(server.connections) == 1)
+        d = await LineClient.connect(addr(server))
+        await d.send("ECHO in")
+        assert await d.line() == "in"
+        for client in (b, c, d):
+            await client.close()
+        await server.close()
+
+        core = FakeCore()
+        server = await start_server(core, make_config(limits={"max_clients": 1}))
+        a = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 1)
+        b = await LineClient.connect(addr(server))
+        assert await b.until_closed() == ["ERROR :Server is full"]
+        assert len(core.sessions) == 1
+        await a.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_ping_after_idle_then_ping_timeout(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        config = make_config(
+            timeouts={"registration": 30.0, "ping_interval": 0.3, "ping_timeout": 0.4}
+        )
+        server = await start_server(core, config)
+        client = await LineClient.connect(addr(server))
+        await client.send("REG alice")
+        started = time.monotonic()
+        assert await client.line() == "PING :test.server"
+        assert time.monotonic() - started >= 0.25
+        await client.send("PONG :test.server")
+        # Any input resets the clock: a second PING comes after another idle interval.
+        assert await client.line() == "PING :test.server"
+        pinged = time.monotonic()
+        lines = await client.until_closed()
+        assert lines == ["ERROR :Closing link: Ping timeout: 1 seconds"] or (
+            len(lines) == 1 and lines[0].startswith("ERROR :Closing link: Ping timeout: ")
+        )
+        assert time.monotonic() - pinged >= 0.35
+        session = core.sessions[0]
+        assert len(core.reasons(session)) == 1
+        assert core.reasons(session)[0].startswith("Ping timeout: ")
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_registration_timeout(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        config = make_config(timeouts={"registration": 0.3})
+        server = await start_server(core, config)
+        slow = await LineClient.connect(addr(server))
+        fast = await LineClient.connect(addr(server))
+        await fast.send("REG bob")
+        await slow.send("ECHO talking but not registering")
+        assert await slow.line() == "talking but not registering"
+        lines = await slow.until_closed()
+        assert lines == ["ERROR :Closing link: Registration timed out"]
+        assert core.reasons(core.sessions[0]) == ["Registration timed out"]
+        await asyncio.sleep(0.4)
+        await fast.send("ECHO alive")
+        assert await fast.line() == "QUIT  :Registration timed out"
+        assert await fast.line() == "alive"
+        await fast.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_flood_lines_wait_their_turn_in_order(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        config = make_config(flood={"enabled": True, "burst": 5, "lines_per_second": 40.0})
+        server = await start_server(core, config)
+        client = await LineClient.connect(addr(server))
+        started = time.monotonic()
+        await client.send(*[f"ECHO {i}" for i in range(25)])
+        got = await client.lines(25)
+        elapsed = time.monotonic() - started
+        assert got == [str(i) for i in range(25)]
+        # 5 at once, then 20 more at 40 per second.
+        assert elapsed >= 0.4
+        times = core.sessions[0].times
+        assert times[5] - times[0] > 0.01
+        assert core.disconnects == []
+        # After the bucket refills, a burst goes through at once again.
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await client.send(*[f"ECHO again {i}" for i in range(5)])
+        assert await client.lines(5) == [f"again {i}" for i in range(5)]
+        assert time.monotonic() - started < 0.1
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_excess_flood(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        other_core_client: LineClient
+        config = make_config(flood={"enabled": True, "burst": 2, "lines_per_second": 1.0})
+        server = await start_server(core, config, max_pending=10)
+        other_core_client = await LineClient.connect(addr(server))
+        flooder = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 2)
+        await flooder.send(*[f"ECHO {i}" for i in range(30)])
+        lines = await flooder.until_closed()
+        assert lines == ["0", "1", "ERROR :Closing link: Excess Flood"]
+        assert core.reasons(core.sessions[1]) == ["Excess Flood"]
+        await other_core_client.send("ECHO fine")
+        assert await other_core_client.line() == "QUIT  :Excess Flood"
+        assert await other_core_client.line() == "fine"
+        await other_core_client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_flood_pending_over_several_reads(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        config = make_config(flood={"enabled": True, "burst": 1, "lines_per_second": 20.0})
+        server = await start_server(core, config, max_pending=100)
+        client = await LineClient.connect(addr(server))
+        for i in range(10):
+            await client.send(f"ECHO {i}")
+            await asyncio.sleep(0.01)
+        assert await client.lines(10) == [str(i) for i in range(10)]
+        assert core.disconnects == []
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_flood_control_off_lets_everything_through(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(), max_pending=5)
+        client = await LineClient.connect(addr(server))
+        await client.send(*[f"ECHO {i}" for i in range(2000)])
+        assert await client.lines(2000) == [str(i) for i in range(2000)]
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_end_reported_once_with_the_right_reason(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        closer = await LineClient.connect(addr(server))
+        resetter = await LineClient.connect(addr(server))
+        quitter = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 3)
+        s_closer, s_resetter, s_quitter = core.sessions
+
+        await closer.close()
+        await until(lambda: core.reasons(s_closer))
+        resetter.reset()
+        await until(lambda: core.reasons(s_resetter))
+        await quitter.send("QUIT")
+        assert (await quitter.until_closed())[-1] == "ERROR :bye"
+        await quitter.close()
+        await until(lambda: not server.connections)
+        await asyncio.sleep(0.05)
+
+        assert core.reasons(s_closer) == ["Client closed connection"]
+        assert core.reasons(s_resetter) == ["Connection reset by peer"]
+        # The core closed this one itself: the transport does not report it back.
+        assert core.reasons(s_quitter) == []
+        await server.close()
+
+    arun(body)
+
+
+def test_a_core_exception_drops_only_that_connection(
+    arun: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        bystander = await LineClient.connect(addr(server))
+        victim = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 2)
+        with caplog.at_level(logging.ERROR, logger="hubbub.net"):
+            await victim.send("BOOM", "ECHO never")
+            assert await victim.until_closed() == ["ERROR :Closing link: Internal error"]
+        assert core.reasons(core.sessions[1]) == ["Internal error"]
+        assert "the fake core exploded" in caplog.text
+        assert "Traceback" in caplog.text
+        await bystander.send("ECHO ok")
+        assert await bystander.line() == "QUIT  :Internal error"
+        assert await bystander.line() == "ok"
+        fresh = await LineClient.connect(addr(server))
+        await fresh.send("ECHO fresh")
+        assert await fresh.line() == "fresh"
+        for client in (bystander, fresh):
+            await client.close()
+        await server.close()
+
+    arun(body)
+
+
+def test_shutdown_flushes_then_closes_everything(arun: Run) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config(limits={"sendq_bytes": 1 << 24}))
+        clients = [await LineClient.connect(addr(server)) for _ in range(5)]
+        await until(lambda: len(core.sessions) == 5)
+        # One client is not reading and has a backlog: shutdown must still end in time.
+        stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(stalled, addr(server))
+        await until(lambda: len(core.sessions) == 6)
+        for _ in range(100):
+            core.sessions[5].link.write(b"z" * 100_000 + b"\r\n")
+        server.stop_accepting()
+        core.shutdown("Server shutting down")
+        started = time.monotonic()
+        await server.close(timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert not server.connections
+        for client in clients:
+            assert await client.until_closed() == ["ERROR :Server shutting down"]
+            await client.close()
+        with pytest.raises(OSError):
+            await LineClient.connect(addr(server), timeout=1.0)
+        stalled.close()
+
+    arun(body)
+
+
+def test_debug_log_shows_lines_but_masks_passwords(
+    arun: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        client = await LineClient.connect(addr(server))
+        with caplog.at_level(logging.DEBUG, logger="hubbub.net"):
+            await client.send("PASS hunter2", "OPER root sekrit", "ECHO visible")
+            assert await client.line() == "visible"
+        await client.close()
+        await server.close()
+
+    arun(body)
+    assert "hunter2" not in caplog.text
+    assert "sekrit" not in caplog.text
+    assert "PASS ***" in caplog.text
+    assert "OPER root ***" in caplog.text
+    assert ">> ECHO visible" in caplog.text
+    assert "<< visible" in caplog.text
+
+
+def test_connect_and_disconnect_are_logged(arun: Run, caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        with caplog.at_level(logging.INFO, logger="hubbub.net"):
+            client = await LineClient.connect(addr(server))
+            await until(lambda: core.sessions)
+            await client.close()
+            await until(lambda: not server.connections)
+        await server.close()
+
+    arun(body)
+    assert "connect 127.0.0.1:" in caplog.text
+    assert "(Client closed connection)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        ("PASS secret", "PASS ***"),
+        ("pass :secret words", "pass ***"),
+        ("@label=1 PASS secret", "@label=1 PASS ***"),
+        (":me PASS secret", ":me PASS ***"),
+        ("OPER admin secret", "OPER admin ***"),
+        ("AUTHENTICATE Zm9vAGZvbwBiYXI=", "AUTHENTICATE ***"),
+        ("PRIVMSG #a :PASS secret", "PRIVMSG #a :PASS secret"),
+        ("PASS", "PASS"),
+        ("NICK alice", "NICK alice"),
+    ],
+)
+def test_redact(line: str, logged: str) -> None:
+    assert redact(line) == logged

@@ -1,0 +1,211 @@
+"""Shared pieces of the transport tests: a fake chat core, a line client and a loop runner.
+
+The fake core implements the `ChatServer` surface the transport drives, with a few commands:
+REG (mark registered), ECHO <text>, BCAST <text> (to every session), BOOM (raise), QUIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from hubbub.config import Config, FloodSection, LimitsSection, ListenSection, TimeoutsSection
+from hubbub.core.ports import Link
+from hubbub.transport.tcp import TcpServer
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None  # type: ignore[assignment]
+
+TOO_LONG = "<too long>"
+INVALID = "<invalid utf-8>"
+
+
+class FakeSession:
+    def __init__(self, link: Link, host: str, port: int, secure: bool) -> None:
+        self.link = link
+        self.host = host
+        self.port = port
+        self.secure = secure
+        self.registered = False
+        self.nick = ""
+        self.closed = False
+        self.lines: list[str] = []
+        self.times: list[float] = []
+
+
+class FakeCore:
+    def __init__(self, config: Config | None = None, history: Any = None) -> None:
+        self.sessions: list[FakeSession] = []
+        self.disconnects: list[tuple[FakeSession, str]] = []
+        self.shutdowns: list[str] = []
+
+    def open_sessions(self) -> list[FakeSession]:
+        return [s for s in self.sessions if not s.closed]
+
+    def connect(
+        self, link: Link, host: str, port: int, now: float, *, secure: bool = False
+    ) -> FakeSession:
+        session = FakeSession(link, host, port, secure)
+        self.sessions.append(session)
+        return session
+
+    def receive(self, session: FakeSession, line: str, now: float) -> None:
+        assert not session.closed, "input for a closed session"
+        session.lines.append(line)
+        session.times.append(now)
+        command, _, rest = line.partition(" ")
+        if command == "REG":
+            session.registered = True
+            session.nick = rest or f"u{len(self.sessions)}"
+        elif command == "ECHO":
+            session.link.write(rest.encode() + b"\r\n")
+        elif command == "BCAST":
+            data = rest.encode() + b"\r\n"
+            for other in self.open_sessions():
+                other.link.write(data)
+        elif command == "BOOM":
+            raise RuntimeError("the fake core exploded")
+        elif command == "QUIT":
+            session.closed = True
+            session.link.write(b"ERROR :bye\r\n")
+            session.link.close()
+
+    def line_too_long(self, session: FakeSession) -> None:
+        session.lines.append(TOO_LONG)
+        session.link.write(b":test.server 417 * :Input line was too long\r\n")
+
+    def invalid_utf8(self, session: FakeSession) -> None:
+        session.lines.append(INVALID)
+        session.link.write(b"FAIL * INVALID_UTF8 :Message rejected\r\n")
+
+    def disconnect(self, session: FakeSession, reason: str, now: float) -> None:
+        self.disconnects.append((session, reason))
+        if session.closed:
+            return
+        session.closed = True
+        for other in self.open_sessions():
+            other.link.write(f"QUIT {session.nick} :{reason}\r\n".encode())
+        session.link.write(f"ERROR :Closing link: {reason}\r\n".encode())
+        session.link.close()
+
+    def shutdown(self, reason: str) -> None:
+        self.shutdowns.append(reason)
+        for session in self.open_sessions():
+            session.closed = True
+            session.link.write(f"ERROR :{reason}\r\n".encode())
+            session.link.close()
+
+    def reasons(self, session: FakeSession) -> list[str]:
+        return [reason for s, reason in self.disconnects if s is session]
+
+
+def make_config(**sections: dict[str, Any]) -> Config:
+    """A test config: 127.0.0.1, port 0, flood control off unless asked for."""
+    base = Config(
+        server=dataclasses.replace(Config().server, name="test.server"),
+        listen=ListenSection(hosts=("127.0.0.1",), port=0),
+        flood=FloodSection(enabled=False),
+        limits=LimitsSection(),
+        timeouts=TimeoutsSection(),
+    )
+    changes = {
+        name: dataclasses.replace(getattr(base, name), **values)
+        for name, values in sections.items()
+    }
+    return dataclasses.replace(base, **changes)
+
+
+class LineClient:
+    """A raw IRC-ish client over asyncio streams, for tests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, address: tuple[str, int], timeout: float = 5.0) -> LineClient:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address[0], address[1], limit=1 << 20), timeout
+        )
+        return cls(reader, writer)
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def send(self, *lines: str) -> None:
+        await self.send_raw(b"".join(line.encode() + b"\r\n" for line in lines))
+
+    async def line(self, timeout: float = 5.0) -> str:
+        raw = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not raw:
+            raise EOFError("connection closed")
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def lines(self, count: int, timeout: float = 5.0) -> list[str]:
+        return [await self.line(timeout) for _ in range(count)]
+
+    async def until_closed(self, timeout: float = 5.0) -> list[str]:
+        """Every line left before the server closes the connection."""
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"still open; got {out!r}")
+            try:
+                raw = await asyncio.wait_for(self.reader.readline(), remaining)
+            except ConnectionResetError:
+                return out
+            if not raw:
+                return out
+            out.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+
+    def reset(self) -> None:
+        """Close with an RST instead of a FIN."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.writer.transport.abort()
+
+
+async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met in {timeout}s: {what or predicate}")
+        await asyncio.sleep(0.005)
+
+
+async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> TcpServer:
+    server = TcpServer(config, core, **kwargs)
+    await server.start()
+    return server
+
+
+LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
+
+
+@pytest.fixture(params=LOOPS)
+def arun(request: pytest.FixtureRequest) -> Callable[[Callable[[], Awaitable[Any]]], Any]:
+    """Run an async test body on a fresh loop of each kind, bounded in time."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+
+    def run(body: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 30.0) -> Any:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(asyncio.wait_for(body(), timeout))
+
+    return run
