@@ -77,9 +77,12 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         send_topic(srv, reply, channel)
     send_names(srv, reply, channel)
     # The replay query goes to the store before the JOIN event itself is stored, so the
-    # newcomer's own join is never part of what it is replayed.
+    # newcomer's own join is never part of what it is replayed. The query is deferred (it
+    # must follow the reply on the wire), so storing the JOIN is deferred behind it.
     start_replay(srv, channel, user)
-    store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
+    srv.deferred.append(
+        lambda: store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
+    )
     log.info("%s joined %s", user.nick, channel.name)
 
 
@@ -194,9 +197,9 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
     min_users, max_users = 0, None
     for param in msg.params[:1]:
         for item in param.split(","):
-            if item.startswith(">") and item[1:].isdigit():
+            if item.startswith(">") and item[1:].isdecimal():
                 min_users = int(item[1:]) + 1
-            elif item.startswith("<") and item[1:].isdigit():
+            elif item.startswith("<") and item[1:].isdecimal():
                 max_users = int(item[1:]) - 1
             elif item:
                 wanted = (wanted or set()) | {srv.fold(item)}

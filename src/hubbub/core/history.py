@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
+from hubbub.core.messaging import fit
+from hubbub.core.reply import clip
 from hubbub.history.record import Record, Ref, dm_key, dm_parties
 from hubbub.history.store import HistoryStore
-from hubbub.protocol.message import format_tags
+from hubbub.protocol.message import escape_tag_value, format_tags
 from hubbub.protocol.servertime import format_server_time, parse_server_time
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def history_lines(
         tags = srv.tags_for(session.profile, record.time_ms, record.msgid, client_tags)
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
-        line = record_line(record)
+        line = clip(record_line(record))
         out.append(f"@{tags} {line}\r\n" if tags else line + "\r\n")
     return out
 
@@ -106,7 +108,9 @@ def plain_replay_lines(srv: ChatServer, records: Sequence[Record]) -> list[str]:
         else:
             text = f"{stamp} {text}"
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
-        out.append(f":{record.source} {cmd} {target} :{text}\r\n")
+        head = f":{record.source} {cmd} {target} :"
+        # The time prefix makes the line longer than it was relayed: cut it to 512 again.
+        out.append(head + fit(text, len(head.encode())) + "\r\n")
     return out
 
 
@@ -185,19 +189,21 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.fail("CHATHISTORY", "NEED_MORE_PARAMS", sub, text="Missing parameters")
         return
     limit_text = params[needed[sub] - 1]
-    if not limit_text.isdigit():
+    if not limit_text.isdecimal():
         invalid("Invalid limit", limit_text)
         return
     maximum = srv.config.history.chathistory_max
     limit = min(int(limit_text), maximum) if maximum else int(limit_text)
+    # Once the query is under way, the label goes on the batch written when the store answers
+    # (and not on an ACK now); failures before that are answered with the label at once.
     label = reply.label
-    reply.label = None  # the label goes on the batch, which is written when the store answers
 
     if sub == "TARGETS":
         start, end = parse_ref(params[1]), parse_ref(params[2])
         if start is None or end is None or start.time_ms is None or end.time_ms is None:
             invalid("TARGETS takes two timestamps", params[1])
             return
+        reply.label = None
         targets_query(srv, session, start.time_ms, end.time_ms, limit, label)
         return
 
@@ -223,6 +229,7 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
             return
         refs.append(ref)
     call = build_query(sub, key, refs, limit)
+    reply.label = None
     send_history(srv, session, target, call, label)
 
 
@@ -258,7 +265,7 @@ def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query
 
 def labelled(label: str | None, session: Session) -> str:
     if label is not None and "labeled-response" in session.caps:
-        return f"@label={label} "
+        return f"@label={escape_tag_value(label)} "
     return ""
 
 
@@ -276,7 +283,8 @@ def send_history(
             lines.append(f":{srv.name} BATCH -{ref}\r\n")
         else:
             lines = history_lines(srv, session, records, None)
-        session.link.write("".join(lines).encode("utf-8", "replace"))
+        if lines:  # nothing found, and no batch to say so: no (empty) write
+            session.link.write("".join(lines).encode("utf-8", "replace"))
 
     srv.deferred.append(lambda: srv.history.query(call, done))
 

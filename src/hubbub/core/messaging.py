@@ -126,8 +126,9 @@ def to_channel(
     if cmd == "TAGMSG":
         line = f":{prefix} TAGMSG {status}{channel.name}"
     else:
-        text = fit(text, len(prefix) + len(cmd) + len(channel.name) + len(status) + 5)
-        line = f":{prefix} {cmd} {status}{channel.name} :{text}"
+        head = f":{prefix} {cmd} {status}{channel.name} :"
+        text = fit(text, len(head.encode()))  # bytes: a channel name may be non-ASCII
+        line = head + text
     if status:
         # STATUSMSG: only to the members at or above the named status; never stored.
         members = channel.members
@@ -189,8 +190,9 @@ def to_user(
     if cmd == "TAGMSG":
         line = f":{prefix} TAGMSG {recipient.nick}"
     else:
-        text = fit(text, len(prefix) + len(cmd) + len(recipient.nick) + 4)
-        line = f":{prefix} {cmd} {recipient.nick} :{text}"
+        head = f":{prefix} {cmd} {recipient.nick} :"
+        text = fit(text, len(head.encode()))
+        line = head + text
     srv.fanout((recipient,), line, time_ms, msgid, client_tags, tagged_only=cmd == "TAGMSG")
     if cmd == "PRIVMSG" and recipient.away:
         reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)

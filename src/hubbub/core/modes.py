@@ -227,7 +227,7 @@ def apply_param_mode(
         channel.limit = 0
         return True, None
     assert arg is not None
-    if not arg.isdigit() or int(arg) <= 0:
+    if not arg.isdecimal() or int(arg) <= 0:
         reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "l", arg, "Invalid limit")
         return False, None
     channel.limit = int(arg)

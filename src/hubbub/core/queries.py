@@ -108,7 +108,7 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
 @command("WHOWAS", 1)
 def handle_whowas(srv: ChatServer, reply: Reply, msg: Message) -> None:
     nick = msg.params[0]
-    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdigit() else 0
+    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdecimal() else 0
     fold = srv.fold(nick)
     found = 0
     for entry in srv.whowas:

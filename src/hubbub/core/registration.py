@@ -102,7 +102,7 @@ def handle_cap(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if session.phase is Phase.UNREGISTERED:
             session.phase = Phase.NEGOTIATING
         version = 301
-        if len(msg.params) > 1 and msg.params[1].isdigit():
+        if len(msg.params) > 1 and msg.params[1].isdecimal():
             version = int(msg.params[1])
         session.cap_version = max(session.cap_version, version)
         if version >= 302:

@@ -13,8 +13,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hubbub.protocol.message import escape_tag_value
+
 if TYPE_CHECKING:
     from hubbub.core.model import Session
+
+MAX_LINE_BYTES = 510  # a line without its tags and CRLF (Modern IRC: 512 with the CRLF)
+
+
+def clip(line: str) -> str:
+    """`line` (without tags and CRLF) cut to 510 bytes, at a character boundary.
+
+    Relayed message texts are cut to fit where they are relayed (`messaging.fit`); this is the
+    safety net for the rest: long QUIT/PART/KICK reasons, topics and away texts behind a long
+    prefix or in a numeric.
+    """
+    if len(line) <= MAX_LINE_BYTES // 4:
+        return line
+    data = line.encode("utf-8", "replace")
+    if len(data) <= MAX_LINE_BYTES:
+        return line
+    return data[:MAX_LINE_BYTES].decode("utf-8", "ignore")
 
 
 class Reply:
@@ -56,7 +75,7 @@ class Reply:
         lines = self.lines
         label = self.label
         if label is not None and "labeled-response" in session.caps:
-            label_tag = "label=" + label
+            label_tag = "label=" + escape_tag_value(label)  # parse() unescaped it
             if not lines:
                 lines = [(label_tag, f":{self.server_name} ACK")]
             elif len(lines) == 1:
@@ -73,6 +92,6 @@ class Reply:
         if not lines:
             return
         # Handlers only attach tags the client negotiated, so they are written as they are.
-        out = [f"@{tags} {rest}\r\n" if tags else rest + "\r\n" for tags, rest in lines]
+        out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
         self.lines = []
         session.link.write("".join(out).encode("utf-8", "replace"))

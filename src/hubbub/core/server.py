@@ -41,7 +41,7 @@ from hubbub.core.model import (
     WhowasEntry,
 )
 from hubbub.core.ports import HistoryService, Link
-from hubbub.core.reply import Reply
+from hubbub.core.reply import Reply, clip
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
 from hubbub.protocol.message import Message, ProtocolError, format_tags, parse
@@ -213,6 +213,8 @@ class ChatServer:
         whose join replay is still being read get the bytes held instead of written.
         """
         base = (line + "\r\n").encode("utf-8", "replace")
+        if len(base) > 512:
+            base = (clip(line) + "\r\n").encode("utf-8", "replace")
         cache: list[bytes | None] = [base, None, None, None]
         held = channel.replaying if channel is not None and channel.replaying else None
         for user in users:
@@ -291,16 +293,17 @@ class ChatServer:
         if user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]
         host = user.hostname
-        session.link.write(
-            f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]\r\n".encode(
-                "utf-8", "replace"
-            )
-        )
+        error = clip(f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]")
+        session.link.write((error + "\r\n").encode("utf-8", "replace"))
         session.link.close()
 
     def remove_member(self, channel: Channel, user: User) -> None:
         channel.members.pop(user, None)
-        channel.replaying.pop(user, None)
+        held = channel.replaying.pop(user, None)
+        if held and not user.session.closed:
+            # Leaving (PART, KICK) before the join replay came: skip the replay, but deliver
+            # what the room said meanwhile, the KICK included.
+            user.session.link.write(b"".join(held))
         user.channels.pop(channel.fold, None)
         if not channel.members:
             del self.channels[channel.fold]

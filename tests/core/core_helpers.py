@@ -1,0 +1,192 @@
+"""Test doubles and a small driver for the sans-IO core: no sockets, no threads, no real clock.
+
+Imported by name (tests/core is on sys.path, as tests/history and tests/transport are).
+
+* `FakeLink` records every `bytes` object the core writes (the objects themselves, so fan-out
+  tests can check identity) and checks the wire rules on each write: CRLF-terminated lines,
+  at most 512 bytes per line without its tags, valid UTF-8, parseable.
+* `Harness` owns one `ChatServer`, a memory history and a clock the test moves by hand.
+* `Client` is one connection: `send` a line, then read what arrived since the last read with
+  `lines()` (parsed), `raw()` (text) or `numerics()` (codes only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hubbub.config import Config
+from hubbub.core.model import Channel, Session, User
+from hubbub.core.server import ChatServer
+from hubbub.history.memory import MemoryStore
+from hubbub.history.record import Record
+from hubbub.history.service import SyncHistoryService
+from hubbub.history.store import HistoryStore
+from hubbub.protocol.message import Message, parse
+
+START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+def make_config(**sections: dict[str, Any]) -> Config:
+    """The default Config with some settings changed: make_config(limits={"max_targets": 2})."""
+    config = Config()
+    changed = {
+        name: dataclasses.replace(getattr(config, name), **values)
+        for name, values in sections.items()
+    }
+    return dataclasses.replace(config, **changed)
+
+
+def check_wire(data: bytes) -> None:
+    """The rules every write to a client must follow."""
+    assert isinstance(data, bytes), type(data)
+    assert data.endswith(b"\r\n"), f"write does not end with CRLF: {data!r}"
+    for raw in data[:-2].split(b"\r\n"):
+        assert raw, f"empty line in {data!r}"
+        assert b"\r" not in raw and b"\n" not in raw and b"\0" not in raw, raw
+        body = raw
+        if raw.startswith(b"@"):
+            tags, _, body = raw.partition(b" ")
+            assert len(tags) + 1 <= 8191, f"tag section too long: {raw!r}"
+        assert len(body) + 2 <= 512, f"line of {len(body) + 2} bytes: {raw!r}"
+        parse(raw.decode("utf-8"))
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, f"write after close: {data!r}"
+        check_wire(data)
+        self.writes.append(data)
+
+    def close(self) -> None:
+        assert not self.closed, "closed twice"
+        self.closed = True
+
+    def data(self) -> bytes:
+        return b"".join(self.writes)
+
+
+class DeferredHistory:
+    """A HistoryService whose reads answer only when the test calls `complete()`.
+
+    Like the real worker, a read sees exactly the appends made before it was submitted.
+    """
+
+    def __init__(self, store: HistoryStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self.pending: list[tuple[Any, Callable[[Any], None]]] = []
+
+    def append(self, record: Record) -> None:
+        self.store.append([record])
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.pending.append((call(self.store), done))
+
+    def complete(self) -> None:
+        pending, self.pending = self.pending, []
+        for result, done in pending:
+            done(result)
+
+
+class Client:
+    def __init__(self, harness: Harness, link: FakeLink, session: Session) -> None:
+        self.harness = harness
+        self.link = link
+        self.session = session
+        self._seen = 0  # bytes of link.data() already read
+
+    @property
+    def user(self) -> User:
+        return self.session.user
+
+    @property
+    def nick(self) -> str:
+        return self.session.user.nick
+
+    def send(self, line: str) -> None:
+        self.harness.srv.receive(self.session, line, self.harness.now)
+
+    def raw(self) -> list[str]:
+        """The lines (without CRLF) received since the last read."""
+        data = self.link.data()
+        new, self._seen = data[self._seen :], len(data)
+        return new.decode("utf-8").split("\r\n")[:-1]
+
+    def lines(self) -> list[Message]:
+        return [parse(line) for line in self.raw()]
+
+    def numerics(self) -> list[str]:
+        return [m.command for m in self.lines() if m.command.isdigit()]
+
+    def drain(self) -> None:
+        self.raw()
+
+
+def only(messages: Iterable[Message], command: str) -> list[Message]:
+    return [m for m in messages if m.command == command]
+
+
+def one(messages: Iterable[Message], command: str) -> Message:
+    found = only(messages, command)
+    assert len(found) == 1, f"expected one {command}, got {found}"
+    return found[0]
+
+
+class Harness:
+    def __init__(self, config: Config | None = None, history: Any = None) -> None:
+        self.config = config if config is not None else make_config()
+        self.store = MemoryStore()
+        self.history = history if history is not None else SyncHistoryService(self.store)
+        self.srv = ChatServer(self.config, self.history, instance_id="t")
+        self.now = START
+        self.clients: list[Client] = []
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += seconds
+
+    def connect(self, host: str = "127.0.0.1", port: int = 50_000) -> Client:
+        link = FakeLink()
+        session = self.srv.connect(link, host, port, self.now)
+        client = Client(self, link, session)
+        self.clients.append(client)
+        return client
+
+    def client(self, nick: str, caps: Iterable[str] = (), *, password: str | None = None) -> Client:
+        """A registered client (with these capabilities); its welcome burst already read."""
+        caps = list(caps)
+        c = self.connect()
+        if caps:
+            c.send("CAP LS 302")
+        if password is not None:
+            c.send(f"PASS {password}")
+        c.send(f"NICK {nick}")
+        c.send(f"USER {nick.lower()} 0 * :{nick} Example")
+        if caps:
+            c.send("CAP REQ :" + " ".join(caps))
+            c.send("CAP END")
+        got = c.lines()
+        assert any(m.command == "001" for m in got), got
+        if caps:
+            assert any(m.command == "CAP" and m.params[1] == "ACK" for m in got), got
+        return c
+
+    def channel(self, name: str) -> Channel:
+        found = self.srv.find_channel(name)
+        assert found is not None, name
+        return found
+
+    def join(self, channel: str, *clients: Client) -> None:
+        """Each client joins, in order; then every client's pending input is dropped."""
+        for c in clients:
+            c.send(f"JOIN {channel}")
+        self.drain()
+
+    def drain(self) -> None:
+        """Drop every client's pending input."""
+        for c in self.clients:
+            c.drain()
