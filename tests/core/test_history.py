@@ -308,6 +308,20 @@ def test_private_history_is_for_the_two_parties(h: Harness) -> None:
     assert one(c.lines(), "FAIL").params[1] == "INVALID_TARGET"
 
 
+def test_a_later_holder_of_a_nick_cannot_read_its_private_history(h: Harness) -> None:
+    a = h.client("alice", caps=CHATHISTORY_CAPS)
+    b = h.client("bob", caps=CHATHISTORY_CAPS)
+    say(h, a, "bob", "secret for bob")
+    b.send("QUIT")
+    h.tick(5)
+    impostor = h.client("bob", caps=CHATHISTORY_CAPS)
+    assert history(impostor, "CHATHISTORY LATEST alice * 10") == []
+    say(h, a, "bob", "after you connected")
+    assert history(impostor, "CHATHISTORY LATEST alice * 10") == ["after you connected"]
+    # alice, connected all along, still sees the whole conversation.
+    assert history(a, "CHATHISTORY LATEST bob * 10") == ["secret for bob", "after you connected"]
+
+
 def test_chathistory_targets(h: Harness) -> None:
     a = h.client("alice", caps=CHATHISTORY_CAPS)
     b = h.client("bob")

@@ -229,6 +229,8 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
             return
         refs.append(ref)
     call = build_query(sub, key, refs, limit)
+    if dm_parties(key) is not None:
+        call = since_signon(call, session)
     reply.label = None
     send_history(srv, session, target, call, label)
 
@@ -267,6 +269,16 @@ def labelled(label: str | None, session: Session) -> str:
     if label is not None and "labeled-response" in session.caps:
         return f"@label={escape_tag_value(label)} "
     return ""
+
+
+def since_signon(call: Query, session: Session) -> Query:
+    """Private history limited to what this connection itself took part in.
+
+    Until accounts exist a nick is the only identity, and whoever takes a nick next must not
+    read the private messages of the person who had it before.
+    """
+    floor = int(session.signon * 1000)
+    return lambda store: [r for r in call(store) if r.time_ms >= floor]
 
 
 def send_history(
@@ -309,8 +321,11 @@ def targets_query(
             lines.append(
                 f"{labelled(label, session)}:{srv.name} BATCH +{ref} draft/chathistory-targets\r\n"
             )
+        floor = int(session.signon * 1000)  # see since_signon
         for key, latest in found:
             parties = dm_parties(key)
+            if parties is not None and latest < floor:
+                continue
             if parties is None:
                 name = channel_names.get(key, key)
             else:
