@@ -1,0 +1,171 @@
+"""hubbub through a real IRC client: irssi, run in a detached tmux session and driven by keys.
+
+A raw-socket client (alice) says two lines in #lobby. irssi then connects, joins #lobby and
+must show those lines replayed with their `[HH:MM]` time prefix between the server's replay
+notices. What is typed into irssi must reach alice as a PRIVMSG, and irssi's /quit as a QUIT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from e2e_helpers import (
+    WAIT,
+    IrcClient,
+    Irssi,
+    ServerProcess,
+    missing_programs,
+    split_prefix,
+    tail,
+    tidy,
+)
+
+pytestmark = pytest.mark.e2e
+
+CHANNEL = "#lobby"
+IRSSI_NICK = "irssiuser"
+
+
+def require_programs() -> None:
+    missing = missing_programs("irssi", "tmux")
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} not installed: run scripts/install-test-deps"
+    if os.environ.get("HUBBUB_REQUIRE_E2E") == "1":
+        pytest.fail(f"HUBBUB_REQUIRE_E2E=1 but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    require_programs()
+    proc = ServerProcess(tmp_path)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def irssi(tmp_path: Path, server: ServerProcess) -> Iterator[Irssi]:
+    client = Irssi(tmp_path, IRSSI_NICK, server.port)
+    try:
+        yield client
+    finally:
+        client.stop()
+
+
+@pytest.fixture
+def alice(server: ServerProcess) -> Iterator[IrcClient]:
+    client = IrcClient("127.0.0.1", server.port, "alice")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def diagnosed(server: ServerProcess, irssi: Irssi, alice: IrcClient) -> Iterator[None]:
+    """Turn any failure into an AssertionError carrying irssi's screen, the lines the raw
+    client received and the server's stderr."""
+    try:
+        yield
+    except Exception as exc:
+        details = [
+            f"{type(exc).__name__}: {exc}",
+            "--- irssi screen:",
+            tail(tidy(irssi.screen())),
+            "--- lines received by alice:",
+            tail("\n".join(alice.seen)),
+            server.diagnostics(),
+        ]
+        raise AssertionError("\n".join(details)) from exc
+
+
+def minute_stamps(*moments: float) -> set[str]:
+    """The `[HH:MM]` prefixes a message stored between these moments (seconds apart) may carry."""
+    return {time.strftime("[%H:%M]", time.localtime(moment)) for moment in moments}
+
+
+def test_irssi_sees_history_and_talks(
+    server: ServerProcess, irssi: Irssi, alice: IrcClient
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    history = [f"first line before irssi {token}", f"second line before irssi {token}"]
+    typed = f"hello from irssi {token}"
+
+    with diagnosed(server, irssi, alice):
+        # The raw client talks first, so that there is history to replay.
+        alice.register()
+        alice.join(CHANNEL)
+        before = time.time()
+        for text in history:
+            alice.send(f"PRIVMSG {CHANNEL} :{text}")
+        alice.send(f"PING :{token}")  # the server has handled both lines once this is answered
+        alice.expect_command("PONG")
+        stamps = minute_stamps(before, time.time())
+
+        irssi.start(width=200, height=50)
+        # Registered: irssi's status bar shows the nick (with its user modes) only then.
+        registered = irssi.wait_screen(rf"\[{IRSSI_NICK}(\(\+[a-zA-Z]*\))?\]")
+        assert registered, f"irssi did not register within {WAIT:.0f} s"
+        # irssi asks on screen about config keys it does not know, and would eat our keys.
+        assert "Unknown settings" not in irssi.screen(), "irssi rejected part of its config"
+
+        irssi.type_line(f"/join {CHANNEL}")
+        alice.expect_command("JOIN", source=IRSSI_NICK)
+
+        # The replay: both lines, in order, each with its time prefix, between the notices.
+        last = re.escape(history[-1])
+        assert irssi.wait_screen(r"End of replay") and irssi.wait_screen(last), (
+            f"irssi did not show the replayed history within {WAIT:.0f} s"
+        )
+        screen = irssi.screen()
+        lines = screen.splitlines()
+        start = index_of(lines, "Replaying 2 messages from before you joined")
+        end = index_of(lines, "End of replay")
+        positions = []
+        for text in history:
+            found = [i for i, line in enumerate(lines) if text in line]
+            assert len(found) == 1, f"{text!r} shown {len(found)} times, expected once"
+            line = lines[found[0]]
+            match = re.search(r"(\[\d\d:\d\d\]) " + re.escape(text), line)
+            assert match, f"no [HH:MM] prefix before {text!r} in {line!r}"
+            assert match.group(1) in stamps, f"{match.group(1)} is not one of {sorted(stamps)}"
+            assert "alice" in line, f"replayed line not shown as from alice: {line!r}"
+            positions.append(found[0])
+        assert start < positions[0] < positions[1] < end, (
+            f"replay out of order: notice at {start}, lines at {positions}, end at {end}"
+        )
+
+        # Typing a line in irssi sends it to the room.
+        irssi.type_line(typed)
+        params = alice.expect_command("PRIVMSG", source=IRSSI_NICK)
+        assert params == [CHANNEL, typed]
+
+        # /quit: alice sees irssi leave, and irssi exits cleanly.
+        irssi.type_line("/quit e2e done")
+        params = alice.expect_command("QUIT", source=IRSSI_NICK)
+        assert params and "e2e done" in params[-1], f"unexpected QUIT reason: {params}"
+        status = irssi.wait_exited()
+        assert status is not None, f"irssi did not exit within {WAIT:.0f} s of /quit"
+        assert status == 0, f"irssi exited with status {status}"
+
+        # The server is still up for everyone else.
+        alice.send(f"PING :{token}-after")
+        pong = alice.expect(lambda line: f"{token}-after" in line, "the PONG after irssi quit")
+        assert split_prefix(pong)[1] == "PONG", pong
+
+
+def index_of(lines: list[str], text: str) -> int:
+    found = [i for i, line in enumerate(lines) if text in line]
+    assert len(found) == 1, f"{text!r} shown {len(found)} times on screen, expected once"
+    return found[0]
