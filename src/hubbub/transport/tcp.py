@@ -7,14 +7,17 @@ decoding, flood control, timeouts, connection limits and the send queue.
 
 Theory of operation
 -------------------
-* A `Connection` is an `asyncio.Protocol` *and* the core's `Link` for that client. Writing is
-  `transport.write` and nothing else: no await, no task, no copy. The event loop buffers what the
-  kernel does not take at once (uvloop also coalesces the writes of one loop turn).
-* The send queue is that buffer. When it grows past `limits.sendq_bytes` the connection stops
-  writing at once and, on the next loop turn (a `Link.write` must never call back into the core,
-  which may be in the middle of a fan-out), tells the core "SendQ exceeded" and aborts the socket.
-  A client that stops reading therefore costs at most its own send queue, and the rest of a room
-  never waits for it.
+* A `Connection` is an `asyncio.Protocol` *and* the core's `Link` for that client. `write` only
+  appends the bytes object to the connection's out list (no await, no task, no copy) and, the
+  first time in a loop turn, puts the connection on the server's dirty list. One callback per
+  loop turn (`TcpServer.flush`) then hands each dirty connection's bytes to `transport.write` in
+  one piece. So a member of a busy room costs one system call per loop turn, not one per
+  message: with ten senders, a turn carries dozens of messages to every member.
+* The send queue is the out list plus the transport's buffer. When it grows past
+  `limits.sendq_bytes` the connection stops writing at once and, on the next loop turn (a
+  `Link.write` must never call back into the core, which may be in the middle of a fan-out),
+  tells the core "SendQ exceeded" and aborts the socket. A client that stops reading therefore
+  costs at most its own send queue, and the rest of a room never waits for it.
 * Input: bytes → `LineReader` (bounded) → one token from the connection's `TokenBucket` per line →
   `decode_line` → core. A line that finds no token waits, with every line after it, in a small
   per-connection deque; reading from the socket pauses (so the kernel's buffers push back on the
@@ -137,6 +140,8 @@ class Connection(asyncio.Protocol):
         "host",
         "label",
         "last_rx",
+        "out",
+        "out_bytes",
         "paused",
         "pending",
         "ping_sent",
@@ -172,6 +177,9 @@ class Connection(asyncio.Protocol):
         self.core_done = False
         self.sendq = server.sendq_bytes
         self.sendq_exceeded = False
+        # Bytes the core wrote this loop turn, written out by TcpServer.flush.
+        self.out: list[bytes] = []
+        self.out_bytes = 0
         self.counted = False
         self.reason = ""
         now = time.monotonic()
@@ -184,16 +192,38 @@ class Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.closing:
             return
+        out = self.out
+        if not out:
+            self.server.mark_dirty(self)
+        out.append(data)
+        self.out_bytes += len(data)
+        if self.out_bytes > self.sendq:
+            self._sendq_exceeded()
+
+    def flush(self) -> None:
+        """Hand everything written since the last flush to the transport, in one piece."""
+        out = self.out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self.out = []
+        self.out_bytes = 0
         transport = self.transport
-        assert transport is not None
-        transport.write(data)
-        if log.isEnabledFor(_DEBUG):
+        if transport is None or self.sendq_exceeded or transport.is_closing():
+            return
+        if log.isEnabledFor(_DEBUG):  # once per flush, not per message
             self._log_out(data)
+        transport.write(data)
         if transport.get_write_buffer_size() > self.sendq:
-            # Stop now; tell the core on the next loop turn (never from inside write).
-            self.closing = True
-            self.sendq_exceeded = True
-            self.server.loop.call_soon(self._end, "SendQ exceeded")
+            self._sendq_exceeded()
+
+    def _sendq_exceeded(self) -> None:
+        # Stop now; tell the core on the next loop turn (never from inside write).
+        self.closing = True
+        self.sendq_exceeded = True
+        self.out = []
+        self.out_bytes = 0
+        self.server.loop.call_soon(self._end, "SendQ exceeded")
 
     def close(self) -> None:
         self.core_done = True
@@ -293,6 +323,7 @@ class Connection(asyncio.Protocol):
             self.close_timer.cancel()
             self.close_timer = None
         self.pending.clear()
+        self.out = []
         self.transport = None
         self.server._forget(self)
         if not self.core_done:
@@ -403,6 +434,7 @@ class Connection(asyncio.Protocol):
         self.closing = True
         if self.transport_closed:
             return
+        self.flush()  # the core's last words (an ERROR line) go out before the FIN
         self.transport_closed = True
         transport = self.transport
         assert transport is not None
@@ -457,6 +489,9 @@ class TcpServer:
         self.sweep_interval = sweep_interval
         self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
         self.connections: set[Connection] = set()
+        # Connections written to during this loop turn, and whether the flush is scheduled.
+        self.dirty: list[Connection] = []
+        self.flush_scheduled = False
         self.per_address: dict[str, int] = {}
         self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
@@ -468,6 +503,20 @@ class TcpServer:
     def loop(self) -> asyncio.AbstractEventLoop:
         assert self._loop is not None, "TcpServer.start() was not called"
         return self._loop
+
+    def mark_dirty(self, conn: Connection) -> None:
+        self.dirty.append(conn)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write out what every connection got this loop turn (one write per connection)."""
+        self.flush_scheduled = False
+        dirty = self.dirty
+        self.dirty = []
+        for conn in dirty:
+            conn.flush()
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = loop = asyncio.get_running_loop()
