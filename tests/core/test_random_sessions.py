@@ -103,6 +103,9 @@ def client_line(line: str) -> str:
 
 
 def check_invariants(srv: ChatServer, clients: list[Client]) -> None:
+    registered = [s for s in srv.sessions if s.registered]
+    assert srv.registered_count == len(registered)
+    assert srv.invisible_count == sum(s.user.invisible for s in registered)
     for fold, channel in srv.channels.items():
         assert fold == channel.fold == srv.fold(channel.name)
         assert channel.members, f"empty channel {channel.name}"

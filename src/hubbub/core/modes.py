@@ -87,6 +87,7 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
         elif char == "i":
             if user.invisible != adding:
                 user.invisible = adding
+                srv.invisible_count += 1 if adding else -1
                 wanted = "+" if adding else "-"
                 if wanted != sign:
                     changes += wanted

@@ -176,8 +176,8 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
         srv.quit(session, "Bad password")
         return
     session.phase = Phase.REGISTERED
-    count = sum(1 for s in srv.sessions if s.phase is Phase.REGISTERED)
-    srv.max_users = max(srv.max_users, count)
+    srv.registered_count += 1
+    srv.max_users = max(srv.max_users, srv.registered_count)
     user.last_active = srv.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(srv, reply)
@@ -202,10 +202,11 @@ def welcome(srv: ChatServer, reply: Reply) -> None:
 
 
 def lusers(srv: ChatServer, reply: Reply) -> None:
-    registered = [s for s in srv.sessions if s.phase is Phase.REGISTERED]
-    invisible = sum(1 for s in registered if s.user.invisible)
-    unknown = len(srv.sessions) - len(registered)
-    count = len(registered)
+    # Counters, not a walk over every session: the welcome burst sends LUSERS, so a walk
+    # would make each registration cost O(connections).
+    count = srv.registered_count
+    invisible = srv.invisible_count
+    unknown = len(srv.sessions) - count
     reply.numeric(
         n.RPL_LUSERCLIENT,
         f"There are {count - invisible} users and {invisible} invisible on 1 servers",

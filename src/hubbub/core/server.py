@@ -73,6 +73,9 @@ class ChatServer:
         self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         self.version = f"hubbub-{__version__}"
         self.max_users = 0
+        # Kept up to date as users register, quit and change +i (LUSERS reads them).
+        self.registered_count = 0
+        self.invisible_count = 0
         self.now = 0.0
         self.deferred: list[Callable[[], None]] = []
         # msgids must be unique across restarts too: a random per-process prefix and a counter.
@@ -151,6 +154,7 @@ class ChatServer:
             session.link.write(data)
             session.link.close()
         self.sessions.clear()
+        self.registered_count = self.invisible_count = 0
         self.users.clear()
         self.channels.clear()
 
@@ -279,6 +283,8 @@ class ChatServer:
         session.phase = Phase.CLOSED
         self.sessions.discard(session)
         if was_registered:
+            self.registered_count -= 1
+            self.invisible_count -= user.invisible
             time_ms = self.stamp()
             msgid = self.next_msgid()
             self.fanout(self.neighbours(user), f":{user.prefix} QUIT :{reason}", time_ms, msgid)
