@@ -1,4 +1,4 @@
-"""The `hubbub` command: `hubbub serve`, `hubbub config check FILE`, `hubbub config defaults`.
+"""The `hubbub` command: `hubbub serve`, `hubbub chat`, `hubbub config check FILE` / `defaults`.
 
 Exit status: 0 on success, 2 for a bad command line or configuration, 1 when the server cannot
 start, 130 after Ctrl-C. `main` returns the status instead of raising SystemExit, so tests can
@@ -90,6 +90,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    chat = commands.add_parser(
+        "chat",
+        help="chat from a terminal: full-screen, or line mode with --plain",
+        description="Connect to an IRC server (hubbub or another) and chat: a full-screen "
+        "terminal client, or with --plain a line-mode client for pipes and scripts. "
+        "Type /help inside for the commands.",
+    )
+    chat.add_argument("--host", metavar="HOST", default="127.0.0.1", help="server address")
+    chat.add_argument("--port", metavar="N", type=int, default=6667, help="server port")
+    chat.add_argument("--nick", metavar="NICK", help="your nick (default: your login name)")
+    chat.add_argument(
+        "--room",
+        metavar="#ROOM",
+        action="append",
+        help="room to join; repeat for several (default: #lobby)",
+    )
+    chat.add_argument(
+        "--plain",
+        action="store_true",
+        help="line mode: print each message as a line, send each line of standard input",
+    )
+    chat.add_argument(
+        "--once",
+        action="store_true",
+        help="with --plain: send standard input, wait for the echo, quit (for scripts)",
+    )
+    chat.add_argument(
+        "--password",
+        action="store_true",
+        help="send a server password, read from $HUBBUB_PASSWORD or asked for",
+    )
+    chat.set_defaults(handler=_chat)
+
     config = commands.add_parser(
         "config",
         help="check a configuration file or print the defaults",
@@ -147,6 +180,13 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     return status if isinstance(status, int) else 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    # Imported here: the server, --help and config commands never load the client or Textual.
+    client = importlib.import_module("hubbub.client")
+    run = cast(Callable[[argparse.Namespace], int], client.main)
+    return run(args)
 
 
 def _config_check(args: argparse.Namespace) -> int:

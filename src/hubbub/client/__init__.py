@@ -1,0 +1,62 @@
+"""`hubbub chat`: the terminal client — full-screen (Textual) or line mode (`--plain`).
+
+`main(args)` is what `hubbub chat` calls (from `hubbub.cli`, which imports this package only
+when the subcommand runs). The pieces:
+
+* `commands` — what the user typed → an action (pure);
+* `state` / `model` — the client's view of the network as a sans-IO state machine (pure);
+* `connection` — the one asyncio TCP connection: framing, reconnect with backoff;
+* `plain` — line mode; `ui` — the Textual application;
+* `format` — times, nick colours, the one-line text form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from hubbub.client.options import PASSWORD_ENV, ChatOptions, default_nick
+
+__all__ = ["ChatOptions", "main", "options_from_args"]
+
+
+def options_from_args(args: argparse.Namespace) -> ChatOptions:
+    """The options for a parsed `hubbub chat` command line (asks for --password if needed)."""
+    password: str | None = None
+    if args.password:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            password = getpass.getpass("server password: ")
+    nick = args.nick or default_nick()
+    rooms = tuple(args.room) if args.room else ("#lobby",)
+    plain = bool(args.plain or args.once)
+    return ChatOptions(args.host, args.port, nick, rooms, plain, bool(args.once), password)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the client; returns the exit status (0 ok, 1 connection trouble, 130 Ctrl-C)."""
+    try:
+        options = options_from_args(args)
+    except (EOFError, KeyboardInterrupt):
+        print("hubbub: no password given", file=sys.stderr)
+        return 2
+    if not (1 <= options.port <= 65535):
+        print(f"hubbub: --port {options.port} is not a TCP port (1-65535)", file=sys.stderr)
+        return 2
+    if not options.plain and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("hubbub: not a terminal; using --plain line mode", file=sys.stderr)
+        options = ChatOptions(**{**options.__dict__, "plain": True})
+    try:
+        if options.plain:
+            from hubbub.client.plain import run_plain
+
+            return asyncio.run(run_plain(options, sys.stdin, sys.stdout, sys.stderr))
+        from hubbub.client.ui import run_ui
+
+        status: int = run_ui(options)
+        return status
+    except KeyboardInterrupt:
+        return 130

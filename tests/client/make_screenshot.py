@@ -1,0 +1,92 @@
+"""Draw docs/img/chat.svg: the full-screen client in a realistic conversation.
+
+    .venv/bin/python tests/client/make_screenshot.py [OUTPUT.svg]
+
+Starts a real hubbub server (in memory) in a thread, lets a few raw clients talk in #lobby and
+#dev, then runs `hubbub chat` headless as alice, with a line half typed, and saves the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from chat_helpers import RawClient, ServerThread, eventually, server_config
+
+from hubbub.client.model import Kind
+from hubbub.client.options import ChatOptions
+from hubbub.client.ui import ChatApp
+
+OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "img" / "chat.svg"
+
+
+async def scene(port: int, output: Path) -> None:
+    bob, carol, dave = [await RawClient.connect(port) for _ in range(3)]
+    await bob.register("bob")
+    await carol.register("carol")
+    await dave.register("dave", ["away-notify"])
+    for client in (bob, carol, dave):
+        await client.join("#lobby")
+    await bob.join("#dev")
+    await bob.send("TOPIC #lobby :Release 0.2 is cut · benchmarks on Friday · be kind")
+    await bob.send("MODE #lobby +v carol")
+    said = [
+        (bob, "morning all, the release branch is cut"),
+        (carol, "nice! did the sqlite history store make it in?"),
+        (bob, "it did, and replay on join is a lot faster now"),
+        (dave, "I'll run the fan-out benchmarks after lunch"),
+    ]
+    for speaker, text in said:  # one at a time, so the room's order is the script's
+        await speaker.say("#lobby", text)
+        listener = carol if speaker is not carol else bob
+        await listener.until(lambda x, text=text: x.command == "PRIVMSG" and x.text == text)
+
+    app = ChatApp(ChatOptions(port=port, nick="alice", rooms=("#lobby", "#dev")))
+    async with app.run_test(size=(112, 26)) as pilot:
+
+        async def pause() -> None:
+            await pilot.pause(0.05)
+
+        await eventually(lambda: app.state.buffers["#lobby"].joined, "join", pause=pause)
+        await eventually(lambda: app.state.buffers["#dev"].joined, "join #dev", pause=pause)
+        await app.run_action("window(2)")
+        await eventually(
+            lambda: any(ln.history for ln in app.state.buffers["#lobby"].lines),
+            "history",
+            pause=pause,
+        )
+        await carol.say("#lobby", "alice: welcome back, you missed the release chat")
+        await bob.send("PRIVMSG #lobby :\x01ACTION hands alice a coffee\x01")
+        await dave.say("#lobby", "benchmarks: 48k msgs/s fan-out to 1000 clients on my laptop")
+        await bob.say("#dev", "alice, can you review the reconnect PR when you have a minute?")
+        await dave.send("AWAY :lunch")
+
+        def arrived() -> bool:
+            lines = app.state.buffers["#lobby"].lines
+            return sum(1 for ln in lines if ln.kind in (Kind.MESSAGE, Kind.ACTION)) >= 7
+
+        await eventually(arrived, "live lines", pause=pause)
+        await eventually(lambda: app.state.buffers["#dev"].unread == 1, "#dev unread", pause=pause)
+        await pilot.press(*"thanks! reading the backlog now")
+        await pilot.pause(0.3)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        app.save_screenshot(output.name, str(output.parent))
+        await app.connection.quit("bye")
+    for client in (bob, carol, dave):
+        await client.close()
+
+
+def main() -> None:
+    output = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
+    with (
+        tempfile.TemporaryDirectory() as data,
+        ServerThread(server_config(Path(data), memory=True)) as server,
+    ):
+        asyncio.run(scene(server.port, output))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
