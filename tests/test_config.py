@@ -82,6 +82,30 @@ max_age_days = 7
 prune_interval = 60
 store_private = false
 
+[tls]
+cert = "/etc/hubbub/tls.crt"
+key = "/etc/hubbub/tls.key"
+hosts = ["0.0.0.0"]
+port = 7001
+require_tls = true
+
+[accounts]
+registration = "approval"
+nick_enforcement = "reject"
+grace_seconds = 10
+min_password_length = 12
+login_attempts = 3
+login_refill_seconds = 30
+hash_time_cost = 2
+hash_memory_kib = 32768
+scram_iterations = 8192
+
+[web]
+enabled = false
+hosts = ["0.0.0.0"]
+port = 8081
+allowed_origins = ["https://chat.example.org"]
+
 [log]
 level = "DEBUG"
 """
@@ -298,7 +322,7 @@ def test_other_choices_are_case_sensitive(tmp_path: Path) -> None:
 
 def test_unknown_section(tmp_path: Path) -> None:
     error = error_for(tmp_path, "[histroy]\nbackend = 'memory'\n")
-    assert str(error).startswith('unknown key "histroy" (known sections: server, listen, limits,')
+    assert str(error).startswith('unknown key "histroy" (known sections: server, listen,')
     assert 'did you mean "history"?' in str(error)
     assert error.key == "histroy"
 

@@ -26,13 +26,18 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hubbub import __version__
+from hubbub.accounts.backends import open_account_store
+from hubbub.accounts.service import LoopAccountService
+from hubbub.accounts.worker import AccountWorker
 from hubbub.config import Config
-from hubbub.core.ports import HistoryService
+from hubbub.core.ports import AccountService, HistoryService
 from hubbub.history.backends import open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
+from hubbub.tls import ServerTls
 from hubbub.transport.tcp import Core, TcpServer, format_address
+from hubbub.transport.websocket import WebServer
 
 __all__ = ["App", "AppCore", "run"]
 
@@ -51,10 +56,12 @@ class AppCore(Core, Protocol):
 CoreFactory = Callable[[Config, HistoryService], AppCore]
 
 
-def _default_core(config: Config, history: HistoryService) -> AppCore:
+def _default_core(
+    config: Config, history: HistoryService, accounts: AccountService | None = None
+) -> AppCore:
     from hubbub.core.server import ChatServer
 
-    return ChatServer(config, history)
+    return ChatServer(config, history, accounts=accounts)
 
 
 class App:
@@ -74,6 +81,16 @@ class App:
         self.history: LoopHistoryService | None = None
         self.core: AppCore | None = None
         self.tcp: TcpServer | None = None
+        # Accounts: their own store connection on their own thread (hubbub.accounts).
+        self.accounts_worker: AccountWorker | None = None
+        self.accounts: LoopAccountService | None = None
+        # The TLS listener (config.tls), when a certificate is configured.
+        self.tls: ServerTls | None = None
+        self.tls_server: TcpServer | None = None
+        self.tls_addresses: list[tuple[str, int]] = []
+        # The web client and IRC over WebSocket (config.web); None when off or not bound.
+        self.web: WebServer | None = None
+        self.web_addresses: list[tuple[str, int]] = []
         self.addresses: list[tuple[str, int]] = []
         self._prune_task: asyncio.Task[None] | None = None
         self._started = False
@@ -109,9 +126,28 @@ class App:
             )
             self.worker.start()
             self.history = LoopHistoryService(self.worker, loop)
-            self.core = self._core_factory(config, self.history)
+            self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
+            self.accounts_worker.start()
+            self.accounts = LoopAccountService(self.accounts_worker, loop)
+            if self._core_factory is _default_core:
+                self.core = _default_core(config, self.history, self.accounts)
+            else:
+                self.core = self._core_factory(config, self.history)
+            # The core asked for the account names when it was made; let that answer in before
+            # anyone connects (the worker runs calls in order; its answers come in order).
+            await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
             self.tcp = TcpServer(config, self.core)
             self.addresses = await self.tcp.start()
+            if config.tls.cert:
+                self.tls = ServerTls(config.tls.cert, config.tls.key or None)
+                self.tls_server = TcpServer(
+                    config,
+                    self.core,
+                    ssl_context=self.tls.context,
+                    port=config.tls.port,
+                    hosts=config.tls.hosts or None,
+                )
+                self.tls_addresses = await self.tls_server.start()
         except BaseException:
             await self.stop(quiet=True)
             raise
@@ -119,8 +155,40 @@ class App:
         log.info(
             "hubbub %s listening on %s (history: %s)", __version__, where, self.describe_history()
         )
+        if self.tls is not None:
+            log.info(
+                "TLS on %s (certificate %s, SHA-256 %s)",
+                ", ".join(format_address(host, port) for host, port in self.tls_addresses),
+                self.tls.cert,
+                self.tls.fingerprint,
+            )
+        await self._start_web()
         self._start_retention()
         return list(self.addresses)
+
+    async def _start_web(self) -> None:
+        """Start the web listener beside TCP. A web port that cannot be bound is logged as an
+        error and IRC carries on without the web client (see docs/web.md)."""
+        if not self.config.web.enabled:
+            return
+        assert self.core is not None and self.tcp is not None
+        # Clients per address and in total count TCP, TLS and WebSocket connections together.
+        peers = [server for server in (self.tcp, self.tls_server) if server is not None]
+        web = WebServer(self.config, self.core, peers=peers)
+        try:
+            self.web_addresses = await web.start()
+        except OSError as exc:
+            hosts = ", ".join(self.config.web.hosts)
+            log.error(
+                "web client not started: cannot listen on %s port %d: %s "
+                "(set web.port or --web-port, or --no-web)",
+                hosts,
+                self.config.web.port,
+                exc.strerror or exc,
+            )
+            return
+        self.web = web
+        log.info("web client at %s", ", ".join(web.urls()))
 
     def _start_retention(self) -> None:
         history = self.config.history
@@ -167,17 +235,33 @@ class App:
         tcp = self.tcp
         if tcp is not None:
             tcp.stop_accepting()
+        if self.tls_server is not None:
+            self.tls_server.stop_accepting()
+        web = self.web
+        if web is not None:
+            web.stop_accepting()
         if self.core is not None:
             try:
                 self.core.shutdown(reason)
             except Exception:
                 log.exception("the core failed to shut down cleanly")
-        if tcp is not None:
-            await tcp.close(self.shutdown_grace)
+        # Every listener's connections flush at the same time, within one grace period.
+        listeners = (tcp, web, self.tls_server)
+        closing = [server.close(self.shutdown_grace) for server in listeners if server is not None]
+        await asyncio.gather(*closing)
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
             if not quiet:
                 log.info("history flushed and closed (%s)", self.describe_history())
+        if self.accounts_worker is not None:
+            await asyncio.to_thread(self.accounts_worker.stop)
+
+    def reload_tls(self) -> bool:
+        """SIGHUP: load the TLS certificate again for new connections (existing ones stay)."""
+        if self.tls is None:
+            log.info("SIGHUP: no TLS certificate configured, nothing to reload")
+            return False
+        return self.tls.reload()
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -228,6 +312,14 @@ async def serve(
         except (NotImplementedError, RuntimeError, ValueError):
             continue  # not the main thread, or no signal support (Windows): Ctrl-C still works
         installed.append(signum)
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is not None:
+        try:
+            loop.add_signal_handler(sighup, app.reload_tls)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        else:
+            installed.append(sighup)
     try:
         await stop.wait()
     finally:

@@ -28,6 +28,10 @@ FLAG_FOR_KEY = {
     "server.data_dir": "--data-dir",
     "log.level": "--log-level",
     "history.backend": "--memory",
+    "web.port": "--web-port",
+    "web.enabled": "--no-web",
+    "tls.cert": "--tls-cert",
+    "tls.key": "--tls-key",
 }
 
 
@@ -88,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep history in memory only; nothing survives a restart (history.backend)",
     )
+    serve.add_argument(
+        "--web-port",
+        metavar="N",
+        type=int,
+        help="port of the web client and IRC over WebSocket; 0 picks a free one (web.port)",
+    )
+    serve.add_argument(
+        "--no-web",
+        action="store_true",
+        help="do not serve the web client nor IRC over WebSocket (web.enabled = false)",
+    )
+    serve.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="TLS certificate (PEM); turns the TLS listener on (tls.cert; see `hubbub cert`)",
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="its private key (tls.key)")
     serve.set_defaults(handler=_serve)
 
     chat = commands.add_parser(
@@ -146,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
         "value, each explained: a starting point for your own.",
     )
     defaults.set_defaults(handler=_config_defaults)
+
+    bench = commands.add_parser(
+        "bench",
+        help="load-test an IRC server (hubbub or any other) on this machine",
+        description="Drive an IRC server on loopback with many clients and measure it: "
+        "fan-out, rooms, connections, history. Works against any server.",
+    )
+    # The scenarios' flags (argparse only); the generator is imported when a benchmark runs.
+    from hubbub.bench.options import add_scenarios
+
+    add_scenarios(bench)
+    bench.set_defaults(handler=_bench, help_parser=bench)
+
+    # `hubbub cert` and `hubbub accounts list|approve|reject`.
+    from hubbub.accounts.cli import add_commands as add_account_commands
+
+    add_account_commands(commands)
     return parser
 
 
@@ -161,6 +199,14 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["log.level"] = args.log_level
     if args.memory:
         overrides["history.backend"] = "memory"
+    if args.tls_cert is not None:
+        overrides["tls.cert"] = args.tls_cert
+    if args.tls_key is not None:
+        overrides["tls.key"] = args.tls_key
+    if args.web_port is not None:
+        overrides["web.port"] = args.web_port
+    if args.no_web:
+        overrides["web.enabled"] = False
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
@@ -205,6 +251,16 @@ def _config_check(args: argparse.Namespace) -> int:
 def _config_defaults(args: argparse.Namespace) -> int:
     print(defaults_text(), end="")
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if getattr(args, "scenario", None) is None:  # `hubbub bench` alone: list the scenarios
+        args.help_parser.print_help(sys.stderr)
+        return 2
+    # Imported here: asyncio, multiprocessing and the generator only when a benchmark runs.
+    from hubbub.bench.command import main as bench_main
+
+    return bench_main(args)
 
 
 def _config_failed(exc: ConfigError) -> int:

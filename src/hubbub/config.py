@@ -153,6 +153,80 @@ class ListenSection:
     )
 
 
+def _is_origin(value: str) -> bool:
+    # "*", or scheme://host[:port] as a browser sends it in the Origin header.
+    if value == "*":
+        return True
+    match = re.fullmatch(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", value)
+    return match is not None
+
+
+def _are_origins(value: tuple[str, ...]) -> bool:
+    return len(set(value)) == len(value) and all(map(_is_origin, value))
+
+
+@dataclass(frozen=True)
+class WebSection:
+    """The web client: a page served over HTTP and IRC over WebSocket on the same port."""
+
+    enabled: bool = _setting(
+        True, "Serve the web client and accept IRC over WebSocket (IRCv3 websocket spec)."
+    )
+    hosts: tuple[str, ...] = _setting(
+        ("127.0.0.1",),
+        'Addresses the web listener binds, one socket each: "0.0.0.0" and "::" mean every '
+        "interface. A single string is accepted too.",
+        check=_are_hosts,
+        expect="a non-empty list of distinct addresses or host names",
+    )
+    port: int = _setting(
+        8080,
+        "HTTP and WebSocket port for every address in `hosts`. 0: pick a free port (for tests).",
+        low=0,
+        high=65535,
+    )
+    allowed_origins: tuple[str, ...] = _setting(
+        (),
+        "Origins (scheme://host[:port]) whose pages may open a WebSocket here, besides the "
+        'page\'s own origin (same-origin is always allowed). "*" allows any origin.',
+        check=_are_origins,
+        expect='a list of distinct origins such as "https://chat.example.org", or "*"',
+    )
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    """TLS: an encrypted listener beside the plain one, on only when a certificate is set."""
+
+    cert: str = _setting(
+        "",
+        "The certificate (PEM, chain first). Setting it turns the TLS listener on. "
+        "`hubbub cert` makes a self-signed pair. A relative path is taken from the config "
+        "file's directory. SIGHUP reloads it.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    key: str = _setting(
+        "",
+        "The certificate's private key (PEM). Empty: the key is in the `cert` file.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    hosts: tuple[str, ...] = _setting(
+        (),
+        "Addresses the TLS listener binds. Empty: the same as listen.hosts.",
+        check=lambda value: not value or _are_hosts(value),
+        expect="a list of distinct addresses or host names (empty: listen.hosts)",
+    )
+    port: int = _setting(
+        6697, "TLS port for every address. 0: pick a free port (for tests).", low=0, high=65535
+    )
+    require_tls: bool = _setting(
+        False,
+        "Refuse registration over plain text (loopback connections are exempt).",
+    )
+
+
 @dataclass(frozen=True)
 class LimitsSection:
     """Limits on names, lengths and resources; most are advertised in ISUPPORT."""
@@ -255,6 +329,55 @@ class HistorySection:
     max_age_days: float = _setting(0.0, "Days messages are kept; 0: no age limit.", low=0)
     prune_interval: float = _setting(3600.0, "Seconds between retention sweeps.", above=0)
     store_private: bool = _setting(True, "Keep private messages, for their two parties.")
+    default_access: str = _setting(
+        "everyone",
+        "Who may read a room's history unless its operators chose otherwise (ChanServ SET "
+        "HISTORY): everyone who joins, since_join (only what was said since they joined) or "
+        "registered (only logged-in users).",
+        choices=("everyone", "since_join", "registered"),
+    )
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """Accounts: registration, nick ownership, login throttling and password hashing."""
+
+    registration: str = _setting(
+        "immediate",
+        "How REGISTER works: immediate (usable at once), approval (an operator approves it "
+        "with `hubbub accounts approve NAME`) or closed.",
+        choices=("immediate", "approval", "closed"),
+    )
+    nick_enforcement: str = _setting(
+        "grace",
+        "A registered nick used by someone not logged in to it: grace (renamed to a guest "
+        "nick after grace_seconds), reject (433 unless logged in, by SASL before "
+        "registration) or none.",
+        choices=("grace", "reject", "none"),
+    )
+    grace_seconds: float = _setting(
+        60.0, "Seconds to log in before a registered nick is taken away (grace).", low=0
+    )
+    min_password_length: int = _setting(8, "Shortest password REGISTER accepts.", low=1, high=300)
+    login_attempts: int = _setting(
+        5, "Failed logins allowed in a burst, per address and per account.", low=1
+    )
+    login_refill_seconds: float = _setting(
+        60.0, "After the burst, one more failed login is allowed every this many seconds.", above=0
+    )
+    hash_time_cost: int = _setting(3, "argon2id passes over memory per password hash.", low=1)
+    hash_memory_kib: int = _setting(
+        65536, "argon2id memory per password hash, in KiB.", low=64, high=4_194_304
+    )
+    scram_iterations: int = _setting(
+        4096,
+        "PBKDF2 iterations of the SCRAM-SHA-256 keys (applies to passwords set afterwards).",
+        low=4096,
+        high=1_000_000,
+    )
+    max_channels: int = _setting(
+        20, "Most channels one account may register with ChanServ; 0: none.", low=0
+    )
 
 
 @dataclass(frozen=True)
@@ -270,14 +393,34 @@ class LogSection:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """One `[[operators]]` table: a name and password for OPER, from matching hosts only."""
+
+    name: str
+    password: str  # an argon2id hash (`hubbub oper-hash`), never the password itself
+    host: str = "*@*"  # a user@host mask the client must match (wildcards * and ?)
+
+    def __repr__(self) -> str:  # keep the hash out of reprs and logs
+        return f"Operator(name={self.name!r}, host={self.host!r})"
+
+
+OPERATOR_KEYS = ("name", "password", "host")
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     listen: ListenSection = field(default_factory=ListenSection)
+    web: WebSection = field(default_factory=WebSection)
+    tls: TlsSection = field(default_factory=TlsSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     flood: FloodSection = field(default_factory=FloodSection)
     timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
     history: HistorySection = field(default_factory=HistorySection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     log: LogSection = field(default_factory=LogSection)
+    # [[operators]]: an array of tables, not a section of settings (see _operators).
+    operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
 
     @property
     def data_path(self) -> Path:
@@ -365,6 +508,8 @@ def schema() -> dict[str, dict[str, Setting]]:
     result: dict[str, dict[str, Setting]] = {}
     section_types = typing.get_type_hints(Config)
     for section_field in dataclasses.fields(Config):
+        if section_field.metadata.get("table_array"):
+            continue
         cls = section_types[section_field.name]
         hints = typing.get_type_hints(cls)
         settings: dict[str, Setting] = {}
@@ -380,7 +525,11 @@ def schema() -> dict[str, dict[str, Setting]]:
 def section_types() -> dict[str, type]:
     """{"server": ServerSection, …}, in declaration order."""
     hints = typing.get_type_hints(Config)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Config)
+        if not f.metadata.get("table_array")
+    }
 
 
 def load_config(
@@ -398,9 +547,13 @@ def load_config(
     values: dict[str, dict[str, object]] = {name: {} for name in schema()}
     from_override: set[str] = set()
 
+    operators: tuple[Operator, ...] = ()
     if file is not None:
         base = file.parent.absolute()
-        for section, table in _read_toml(file).items():
+        document = _read_toml(file)
+        if "operators" in document:
+            operators = _operators(document.pop("operators"), file)
+        for section, table in document.items():
             _section(section, file=file)  # an unknown section fails here
             if not isinstance(table, dict):
                 detail = f"expected a table of settings ([{section}]), got {_got(table, True)}"
@@ -424,7 +577,47 @@ def load_config(
 
     types = section_types()
     sections: dict[str, Any] = {name: types[name](**vals) for name, vals in values.items()}
-    return Config(**sections)
+    return Config(**sections, operators=operators)
+
+
+def _operators(value: object, file: Path) -> tuple[Operator, ...]:
+    """The `[[operators]]` tables, checked. Error messages never show a password value."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        detail = "expected [[operators]] tables (name, password, host)"
+        raise ConfigError.for_key("operators", detail, file=file)
+    found: list[Operator] = []
+    seen: set[str] = set()
+    for index, table in enumerate(value):
+        where = f"operators[{index}]"
+        for key in table:
+            if key not in OPERATOR_KEYS:
+                detail = f'unknown key "{where}.{key}" (known keys: {", ".join(OPERATOR_KEYS)})'
+                raise ConfigError(detail, key=f"{where}.{key}", detail=detail, file=file)
+        name = table.get("name")
+        if not isinstance(name, str) or not _is_token(name) or len(name) > 64:
+            raise ConfigError.for_key(
+                f"{where}.name", "expected a name without spaces (at most 64 characters)", file=file
+            )
+        if name.casefold() in seen:
+            raise ConfigError.for_key(f"{where}.name", f'"{name}" is listed twice', file=file)
+        seen.add(name.casefold())
+        password = table.get("password")
+        if not isinstance(password, str) or not password.startswith("$argon2id$"):
+            raise ConfigError.for_key(
+                f"{where}.password",
+                "expected an argon2id hash made by `hubbub oper-hash` (never the password "
+                "itself)",
+                file=file,
+            )
+        host = table.get("host", "*@*")
+        if not isinstance(host, str) or not _is_token(host):
+            raise ConfigError.for_key(
+                f"{where}.host", "expected a user@host mask such as \"*@192.0.2.*\"", file=file
+            )
+        if "@" not in host:
+            host = "*@" + host
+        found.append(Operator(name, password, host))
+    return tuple(found)
 
 
 def _read_toml(file: Path) -> dict[str, Any]:

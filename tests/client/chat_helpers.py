@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from hubbub.app import App
-from hubbub.config import Config, FloodSection, HistorySection, ListenSection, ServerSection
+from hubbub.config import (
+    Config,
+    FloodSection,
+    HistorySection,
+    ListenSection,
+    ServerSection,
+    WebSection,
+)
 
 TIMEOUT = 5.0
 
@@ -35,6 +42,7 @@ def server_config(
         server=ServerSection(data_dir=str(data_dir)),
         listen=ListenSection(hosts=("127.0.0.1",), port=port),
         flood=FloodSection(enabled=False),
+        web=WebSection(enabled=False),  # not the fixed port 8080 in every test
         history=dataclasses.replace(
             HistorySection(backend="memory" if memory else "sqlite"), **history
         ),

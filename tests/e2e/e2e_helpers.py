@@ -117,6 +117,7 @@ class ServerProcess:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--no-web",
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:

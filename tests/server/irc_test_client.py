@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.app import App
-from hubbub.config import Config, FloodSection, ListenSection, ServerSection
+from hubbub.config import Config, FloodSection, ListenSection, ServerSection, WebSection
 
 TIMEOUT = 5.0
 
@@ -233,6 +233,7 @@ def server_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
         server=ServerSection(data_dir=str(data_dir)),
         listen=ListenSection(hosts=("127.0.0.1",), port=0),
         flood=FloodSection(enabled=False),
+        web=WebSection(enabled=False),  # not the fixed port 8080 in every test
     )
     changes = {
         name: dataclasses.replace(getattr(base, name), **values)
@@ -322,7 +323,10 @@ class ServerProcess:
     """`hubbub serve` as a child process; the bound port is read from its log."""
 
     def __init__(self, config_file: Path, *extra: str) -> None:
-        self.args = [sys.executable, "-m", "hubbub", "serve", "--config", str(config_file), *extra]
+        self.args = [
+            *(sys.executable, "-m", "hubbub", "serve", "--config", str(config_file)),
+            *("--no-web", *extra),
+        ]
         self.log: list[str] = []
         self.address: tuple[str, int] = ("", 0)
         self.proc: subprocess.Popen[str] | None = None

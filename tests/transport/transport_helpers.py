@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from hubbub.config import Config, FloodSection, LimitsSection, ListenSection, TimeoutsSection
+from hubbub.config import (
+    Config,
+    FloodSection,
+    LimitsSection,
+    ListenSection,
+    TimeoutsSection,
+    WebSection,
+)
 from hubbub.core.ports import Link
 from hubbub.transport.tcp import TcpServer
 
@@ -116,6 +123,8 @@ def make_config(**sections: dict[str, Any]) -> Config:
         flood=FloodSection(enabled=False),
         limits=LimitsSection(),
         timeouts=TimeoutsSection(),
+        # The web listener would take the fixed port 8080 in every test and in parallel runs.
+        web=WebSection(enabled=False),
     )
     changes = {
         name: dataclasses.replace(getattr(base, name), **values)

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 # name -> value advertised in CAP LS 302 ("" for none)
 CAPABILITIES: dict[str, str] = {
+    # https://ircv3.net/specs/extensions/account-notify
+    "account-notify": "",
+    # https://ircv3.net/specs/extensions/account-tag
+    "account-tag": "",
     # https://ircv3.net/specs/extensions/away-notify
     "away-notify": "",
     # https://ircv3.net/specs/extensions/batch
     "batch": "",
     # https://ircv3.net/specs/extensions/capability-negotiation#cap-notify
     "cap-notify": "",
+    # https://ircv3.net/specs/extensions/account-registration (draft)
+    "draft/account-registration": "before-connect,custom-account-name",
     # https://ircv3.net/specs/extensions/chathistory (work in progress: draft/ prefix)
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback
     "draft/event-playback": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
+    # https://ircv3.net/specs/extensions/extended-join
+    "extended-join": "",
     # https://ircv3.net/specs/extensions/invite-notify
     "invite-notify": "",
     # https://ircv3.net/specs/extensions/labeled-response
@@ -27,6 +35,8 @@ CAPABILITIES: dict[str, str] = {
     "message-tags": "",
     # https://ircv3.net/specs/extensions/multi-prefix
     "multi-prefix": "",
+    # https://ircv3.net/specs/extensions/sasl-3.2 (mechanisms: hubbub.core.sasl)
+    "sasl": "PLAIN,SCRAM-SHA-256,EXTERNAL",
     # https://ircv3.net/specs/extensions/server-time
     "server-time": "",
     # https://ircv3.net/specs/extensions/setname

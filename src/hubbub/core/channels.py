@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.accounts import join_fanout, join_line_for
 from hubbub.core.commands import command
 from hubbub.core.history import start_replay, store_event
 from hubbub.core.model import Channel, Membership, Topic, User
@@ -69,10 +70,10 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     line = f":{user.prefix} JOIN {channel.name}"
-    srv.fanout(channel.members, line, time_ms, msgid, channel=channel)
+    join_fanout(srv, channel, user, line, time_ms, msgid)  # extended-join for those who asked
     channel.members[user] = membership
     user.channels[fold] = channel
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.send_self(reply, join_line_for(reply.session, user, line), time_ms, msgid, "", user.account)
     if channel.topic is not None:
         send_topic(srv, reply, channel)
     send_names(srv, reply, channel)

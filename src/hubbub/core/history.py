@@ -86,7 +86,9 @@ def history_lines(
         if record.command not in MESSAGE_COMMANDS and record.command != "TAGMSG" and not events:
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
-        tags = srv.tags_for(session.profile, record.time_ms, record.msgid, client_tags)
+        tags = srv.tags_for(
+            session.profile, record.time_ms, record.msgid, client_tags, record.account
+        )
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
         line = clip(record_line(record))

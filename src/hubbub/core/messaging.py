@@ -141,6 +141,7 @@ def to_channel(
             client_tags,
             exclude=sender,
             tagged_only=cmd == "TAGMSG",
+            account=sender.account,
         )
     else:
         srv.fanout(
@@ -152,9 +153,12 @@ def to_channel(
             exclude=sender,
             channel=channel,
             tagged_only=cmd == "TAGMSG",
+            account=sender.account,
         )
         params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
-        srv.history.append(Record(channel.fold, msgid, time_ms, prefix, cmd, params, tags))
+        srv.history.append(
+            Record(channel.fold, msgid, time_ms, prefix, cmd, params, tags, sender.account)
+        )
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
@@ -165,7 +169,7 @@ def echo(
 ) -> None:
     session = reply.session
     if "echo-message" in session.caps and (cmd != "TAGMSG" or "message-tags" in session.caps):
-        srv.send_self(reply, line, time_ms, msgid, client_tags)
+        srv.send_self(reply, line, time_ms, msgid, client_tags, session.user.account)
 
 
 def to_user(
@@ -184,6 +188,11 @@ def to_user(
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
+    if recipient.service is not None:
+        # NickServ: handled here, never relayed, stored or echoed (it carries passwords).
+        if cmd == "PRIVMSG":
+            recipient.service(srv, reply, text)
+        return
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     prefix = sender.prefix
@@ -193,11 +202,19 @@ def to_user(
         head = f":{prefix} {cmd} {recipient.nick} :"
         text = fit(text, len(head.encode()))
         line = head + text
-    srv.fanout((recipient,), line, time_ms, msgid, client_tags, tagged_only=cmd == "TAGMSG")
+    srv.fanout(
+        (recipient,),
+        line,
+        time_ms,
+        msgid,
+        client_tags,
+        tagged_only=cmd == "TAGMSG",
+        account=sender.account,
+    )
     if cmd == "PRIVMSG" and recipient.away:
         reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)
     if srv.config.history.store_private:
         params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
         key = dm_key(sender.fold, recipient.fold)
-        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, tags))
+        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, tags, sender.account))
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)

@@ -10,9 +10,16 @@ Everything here is plain data with `__slots__`; the behaviour lives in the comma
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hubbub.core.ports import Link
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.sasl import SaslState
+    from hubbub.core.server import ChatServer
 
 
 class Phase(enum.Enum):
@@ -34,6 +41,9 @@ PROFILE_PLAIN = 0  # no tags at all
 PROFILE_TIME = 1  # server-time only
 PROFILE_TAGS = 2  # message-tags (msgid and client-only tags), no time
 PROFILE_FULL = 3  # both
+# account-tag: one more bit. The tag depends on the sender, so a fan-out from a user without an
+# account formats profiles 4-7 the same as 0-3 (still at most once per profile, eight in all).
+PROFILE_ACCOUNT = 4
 
 
 class Session:
@@ -41,15 +51,19 @@ class Session:
 
     __slots__ = (
         "address",
+        "auth_pending",
+        "auth_strikes",
         "batch_counter",
         "cap_version",
         "caps",
+        "certfp",
         "host",
         "link",
         "pass_ok",
         "phase",
         "port",
         "profile",
+        "sasl",
         "secure",
         "signon",
         "user",
@@ -68,6 +82,13 @@ class Session:
         self.pass_ok = False
         self.profile = PROFILE_PLAIN
         self.batch_counter = 0
+        # Accounts (hubbub.core.accounts, hubbub.core.sasl): the TLS client certificate's
+        # SHA-256, the SASL exchange under way, a login being checked off the loop (holds the
+        # welcome), and how many throttled login attempts this connection has made.
+        self.certfp: str | None = None
+        self.sasl: SaslState | None = None
+        self.auth_pending = False
+        self.auth_strikes = 0
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -88,7 +109,11 @@ class Session:
 
     def update_profile(self) -> None:
         caps = self.caps
-        self.profile = ("server-time" in caps) | (("message-tags" in caps) << 1)
+        self.profile = (
+            ("server-time" in caps)
+            | (("message-tags" in caps) << 1)
+            | (("account-tag" in caps) << 2)
+        )
 
     def next_batch_id(self) -> str:
         self.batch_counter += 1
@@ -99,6 +124,7 @@ class User:
     """An identity on the network: names, modes, away state and channel memberships."""
 
     __slots__ = (
+        "account",
         "away",
         "channels",
         "fold",
@@ -107,6 +133,7 @@ class User:
         "last_active",
         "nick",
         "realname",
+        "service",
         "session",
         "username",
     )
@@ -122,6 +149,9 @@ class User:
         self.invisible = False
         self.last_active = session.signon
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+        self.account = ""  # the account logged in to, as registered; "" for none
+        # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
+        self.service: Callable[[ChatServer, Reply, str], None] | None = None
 
     @property
     def prefix(self) -> str:
@@ -132,6 +162,8 @@ class User:
         modes = "+"
         if self.invisible:
             modes += "i"
+        if self.session.secure:
+            modes += "Z"
         return modes
 
     def __repr__(self) -> str:

@@ -93,6 +93,8 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
                     changes += wanted
                     sign = wanted
                 changes += "i"
+        elif char == "Z":
+            pass  # TLS: the server's to set, silently not the client's
         else:
             unknown = True
     if unknown:

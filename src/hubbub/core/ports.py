@@ -13,6 +13,9 @@ connection; the application gives it one `HistoryService`. Both are plain, non-b
 * `HistoryService.query` runs a read against the store away from the caller and later calls
   `done(result)` on the core's own thread (the event loop), never from inside `query` itself
   unless the service is the synchronous one used by tests.
+* `AccountService.call` runs `fn(store)` against the account store away from the loop (password
+  hashing included: it is CPU-heavy) and later calls `done(result)` on the loop. A call that
+  raised is answered with an `hubbub.accounts.service.AccountFailure`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from hubbub.accounts.store import AccountStore
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
+from hubbub.registry.store import RegistryStore
 
 T = TypeVar("T")
 
@@ -36,3 +41,14 @@ class HistoryService(Protocol):
     def append(self, record: Record) -> None: ...
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...
+
+
+class AccountService(Protocol):
+    def call(self, fn: Callable[[AccountStore], Any], done: Callable[[Any], None]) -> None: ...
+
+
+class RegistryService(Protocol):
+    """Registered channels and server bans (`hubbub.registry`): `call(fn, done)` runs
+    `fn(store)` off the loop and `done(result)` later on it, like `AccountService`."""
+
+    def call(self, fn: Callable[[RegistryStore], Any], done: Callable[[Any], None]) -> None: ...

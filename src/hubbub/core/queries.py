@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from hubbub.core.accounts import parse_whox, whox_line
 from hubbub.core.commands import command
 from hubbub.core.model import Channel, User
 from hubbub.core.modes import mask_pattern
@@ -24,7 +25,13 @@ def shares_channel(a: User, b: User) -> bool:
     return any(fold in b.channels for fold in a.channels)
 
 
-def who_line(srv: ChatServer, reply: Reply, user: User, channel: Channel | None) -> None:
+def who_line(
+    srv: ChatServer,
+    reply: Reply,
+    user: User,
+    channel: Channel | None,
+    whox: tuple[str, str] | None = None,
+) -> None:
     flags = "G" if user.away else "H"
     shown = channel
     if channel is not None:
@@ -32,6 +39,9 @@ def who_line(srv: ChatServer, reply: Reply, user: User, channel: Channel | None)
     elif user.channels:
         shown = next(iter(user.channels.values()))
     name = shown.name if shown is not None else "*"
+    if whox is not None:  # WHO <mask> %fields[,token]: 354 with the fields asked for
+        whox_line(srv, reply, user, name, flags, whox)
+        return
     reply.numeric(
         n.RPL_WHOREPLY,
         name,
@@ -48,17 +58,18 @@ def who_line(srv: ChatServer, reply: Reply, user: User, channel: Channel | None)
 def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
     requester = reply.session.user
     mask = msg.params[0] if msg.params else "*"
+    whox = parse_whox(msg.params[1]) if len(msg.params) > 1 else None
     if mask.startswith("#"):
         channel = srv.find_channel(mask)
         if channel is not None and (not channel.secret or requester in channel.members):
             inside = requester in channel.members
             for member in channel.members:
                 if inside or not member.invisible:
-                    who_line(srv, reply, member, channel)
+                    who_line(srv, reply, member, channel, whox)
     else:
         exact = srv.find_user(mask)
         if exact is not None:
-            who_line(srv, reply, exact, None)
+            who_line(srv, reply, exact, None, whox)
         else:
             pattern = mask_pattern(srv.fold(mask))
             for user in srv.registered_users():
@@ -66,7 +77,7 @@ def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
                     continue
                 fields = (user.nick, user.username, user.hostname, user.realname)
                 if any(pattern.match(srv.fold(f)) for f in fields):
-                    who_line(srv, reply, user, None)
+                    who_line(srv, reply, user, None, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 
 
@@ -92,8 +103,16 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_WHOISSERVER, user.nick, srv.name, srv.config.server.description)
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
+    if user.account:
+        reply.numeric(n.RPL_WHOISACCOUNT, user.nick, user.account, "is logged in as")
     if user.session.secure:
         reply.numeric(n.RPL_WHOISSECURE, user.nick, "is using a secure connection")
+    if user is requester and user.session.certfp:
+        reply.numeric(
+            n.RPL_WHOISCERTFP,
+            user.nick,
+            f"has client certificate fingerprint {user.session.certfp}",
+        )
     idle = max(0, int(srv.now - user.last_active))
     reply.numeric(
         n.RPL_WHOISIDLE,

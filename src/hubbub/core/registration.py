@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.accounts import check_nick, hold_registration, nick_refused
 from hubbub.core.caps import CAPABILITIES, STICKY
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
@@ -49,7 +50,7 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
     fold = srv.fold(nick)
-    holder = srv.users.get(fold)
+    holder = srv.users.get(fold) or srv.acc.services.get(fold)
     if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         return
@@ -63,6 +64,8 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
         srv.users[fold] = user
         try_register(srv, reply)
         return
+    if nick_refused(srv, reply, nick, fold):
+        return
     old_prefix = user.prefix
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
@@ -75,6 +78,7 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     user.nick, user.fold = nick, fold
     srv.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
+    check_nick(srv, user)
 
 
 @command("USER", 4, before_registration=True)
@@ -175,12 +179,15 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
         reply.flush()
         srv.quit(session, "Bad password")
         return
+    if hold_registration(srv, reply):  # a login being checked, require_tls, a registered nick
+        return
     session.phase = Phase.REGISTERED
     srv.registered_count += 1
     srv.max_users = max(srv.max_users, srv.registered_count)
     user.last_active = srv.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(srv, reply)
+    check_nick(srv, user)
 
 
 def welcome(srv: ChatServer, reply: Reply) -> None:
@@ -189,7 +196,7 @@ def welcome(srv: ChatServer, reply: Reply) -> None:
     reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
     reply.numeric(n.RPL_YOURHOST, f"Your host is {srv.name}, running version {srv.version}")
     reply.numeric(n.RPL_CREATED, f"This server was created {srv.created}")
-    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "i", "bklmnostv", "bklov")
+    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "iZ", "bklmnostv", "bklov")
     tokens = srv.isupport
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         reply.numeric(

@@ -28,10 +28,13 @@ from hubbub import __version__
 from hubbub.config import Config
 
 # The handler modules fill the command table when imported.
-from hubbub.core import channels, messaging, modes, queries, registration  # noqa: F401
+from hubbub.core import channels, messaging, modes, queries, registration, sasl  # noqa: F401
+from hubbub.core.accounts import AccountState
+from hubbub.core.accounts import tick as accounts_tick
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
 from hubbub.core.model import (
+    PROFILE_ACCOUNT,
     PROFILE_TAGS,
     PROFILE_TIME,
     Channel,
@@ -40,11 +43,17 @@ from hubbub.core.model import (
     User,
     WhowasEntry,
 )
-from hubbub.core.ports import HistoryService, Link
+from hubbub.core.ports import AccountService, HistoryService, Link
 from hubbub.core.reply import Reply, clip
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
-from hubbub.protocol.message import Message, ProtocolError, format_tags, parse
+from hubbub.protocol.message import (
+    Message,
+    ProtocolError,
+    escape_tag_value,
+    format_tags,
+    parse,
+)
 from hubbub.protocol.servertime import format_server_time
 
 log = logging.getLogger("hubbub.chat")
@@ -59,7 +68,12 @@ class ChatServer:
     """One IRC server's whole state, driven by its transports."""
 
     def __init__(
-        self, config: Config, history: HistoryService, *, instance_id: str | None = None
+        self,
+        config: Config,
+        history: HistoryService,
+        *,
+        instance_id: str | None = None,
+        accounts: AccountService | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -83,15 +97,30 @@ class ChatServer:
         self._msgid_counter = 0
         self._last_time_ms = 0
         self.isupport = self._isupport_tokens()
+        # Accounts, NickServ and nick ownership (hubbub.core.accounts); without a service, a
+        # memory store used synchronously (core tests).
+        self.acc = AccountState(self, accounts)
 
     # ------------------------------------------------------------------ transport entry points
 
     def connect(
-        self, link: Link, host: str, port: int, now: float, *, secure: bool = False
+        self,
+        link: Link,
+        host: str,
+        port: int,
+        now: float,
+        *,
+        secure: bool = False,
+        certfp: str | None = None,
     ) -> Session:
         session = Session(link, host, port, now, secure)
+        session.certfp = certfp  # SHA-256 of a TLS client certificate (SASL EXTERNAL)
         self.sessions.add(session)
         return session
+
+    def tick(self, now: float) -> None:
+        """Time passes: the transport calls this periodically (nick ownership grace periods)."""
+        accounts_tick(self, now)
 
     def receive(self, session: Session, line: str, now: float) -> None:
         if session.phase is Phase.CLOSED:
@@ -163,7 +192,7 @@ class ChatServer:
     def find_user(self, nick: str) -> User | None:
         user = self.users.get(self.fold(nick))
         if user is None or user.session.phase is not Phase.REGISTERED:
-            return None
+            return self.acc.services.get(self.fold(nick))  # NickServ, or None
         return user
 
     def find_channel(self, name: str) -> Channel | None:
@@ -209,38 +238,46 @@ class ChatServer:
         exclude: User | None = None,
         channel: Channel | None = None,
         tagged_only: bool = False,
+        account: str = "",
     ) -> None:
         """Send one line to many users, formatted once per tag profile.
 
         `client_tags` (already escaped, without '@') go only to message-tags clients;
         `tagged_only` (TAGMSG) skips clients without message-tags entirely. Members of `channel`
         whose join replay is still being read get the bytes held instead of written.
+        `account` (the sender's account) goes to account-tag clients.
         """
         base = (line + "\r\n").encode("utf-8", "replace")
         if len(base) > 512:
             base = (clip(line) + "\r\n").encode("utf-8", "replace")
-        cache: list[bytes | None] = [base, None, None, None]
+        cache: list[bytes | None] = [base, None, None, None, None, None, None, None]
         held = channel.replaying if channel is not None and channel.replaying else None
         for user in users:
             if user is exclude:
                 continue
             session = user.session
             profile = session.profile
-            if tagged_only and profile < PROFILE_TAGS:
+            if tagged_only and not profile & PROFILE_TAGS:
                 continue
             data = cache[profile]
             if data is None:
-                data = cache[profile] = self._tagged(profile, base, time_ms, msgid, client_tags)
+                data = cache[profile] = self._tagged(
+                    profile, base, time_ms, msgid, client_tags, account
+                )
             if held is not None and user in held:
                 held[user].append(data)
             else:
                 session.link.write(data)
 
-    def tags_for(self, profile: int, time_ms: int, msgid: str | None, client_tags: str) -> str:
+    def tags_for(
+        self, profile: int, time_ms: int, msgid: str | None, client_tags: str, account: str = ""
+    ) -> str:
         """The tag section (without '@') a client with this profile gets on an event."""
         parts = []
         if profile & PROFILE_TIME:
             parts.append("time=" + format_server_time(time_ms))
+        if account and profile & PROFILE_ACCOUNT:
+            parts.append("account=" + escape_tag_value(account))
         if profile & PROFILE_TAGS:
             if msgid is not None:
                 parts.append("msgid=" + msgid)
@@ -249,18 +286,30 @@ class ChatServer:
         return ";".join(parts)
 
     def _tagged(
-        self, profile: int, base: bytes, time_ms: int, msgid: str | None, client_tags: str
+        self,
+        profile: int,
+        base: bytes,
+        time_ms: int,
+        msgid: str | None,
+        client_tags: str,
+        account: str = "",
     ) -> bytes:
-        tags = self.tags_for(profile, time_ms, msgid, client_tags)
+        tags = self.tags_for(profile, time_ms, msgid, client_tags, account)
         if not tags:
             return base
         return b"@" + tags.encode("utf-8", "replace") + b" " + base
 
     def send_self(
-        self, reply: Reply, line: str, time_ms: int, msgid: str | None = None, client_tags: str = ""
+        self,
+        reply: Reply,
+        line: str,
+        time_ms: int,
+        msgid: str | None = None,
+        client_tags: str = "",
+        account: str = "",
     ) -> None:
         """An event the requester sees about itself (its own JOIN, echo), tagged for its caps."""
-        tags = self.tags_for(reply.session.profile, time_ms, msgid, client_tags)
+        tags = self.tags_for(reply.session.profile, time_ms, msgid, client_tags, account)
         reply.add(line, tags)
 
     def neighbours(self, user: User) -> set[User]:
@@ -339,6 +388,7 @@ class ChatServer:
             f"{limits.max_targets},JOIN:,PART:,KICK:{limits.max_targets},NAMES:1,WHOIS:1",
             f"TOPICLEN={limits.topic_length}",
             f"USERLEN={limits.user_length}",
+            "WHOX",
         ]
         if history.replay_on_join >= 0:
             tokens.append(f"CHATHISTORY={history.chathistory_max}")

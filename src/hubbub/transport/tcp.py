@@ -39,13 +39,16 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from hubbub.config import Config
 from hubbub.core.ports import Link
 from hubbub.protocol.framing import LineReader, LineTooLong, decode_line
+from hubbub.tls import peer_fingerprint
 from hubbub.transport.flood import TokenBucket
 
 __all__ = ["Connection", "Core", "TcpServer", "format_address", "redact"]
@@ -68,7 +71,14 @@ class Core(Protocol):
     """
 
     def connect(
-        self, link: Link, host: str, port: int, now: float, *, secure: bool = False
+        self,
+        link: Link,
+        host: str,
+        port: int,
+        now: float,
+        *,
+        secure: bool = False,
+        certfp: str | None = None,
     ) -> Any: ...
 
     def receive(self, session: Any, line: str, now: float) -> None: ...
@@ -86,12 +96,25 @@ def format_address(host: str, port: int) -> str:
 
 
 # Commands whose parameters must not reach a log file: how many leading parameters stay
-# readable (OPER <name> <password>).
-_SECRET_COMMANDS = {"PASS": 0, "OPER": 1, "AUTHENTICATE": 0}
+# readable (OPER <name> <password>, REGISTER <account> <email> <password>). NICKSERV / NS are
+# the aliases some clients send for "PRIVMSG NickServ".
+_SECRET_COMMANDS = {
+    "PASS": 0,
+    "OPER": 1,
+    "AUTHENTICATE": 0,
+    "REGISTER": 2,
+    "VERIFY": 1,
+    "NICKSERV": 1,
+    "NS": 1,
+}
+# Messages to these pseudo-users carry passwords (IDENTIFY, REGISTER, SET PASSWORD, DROP):
+# only the first word of the text is logged.
+_SERVICES = frozenset({"nickserv"})
 
 
 def redact(line: str) -> str:
-    """The line as it may be logged: passwords (PASS, OPER, AUTHENTICATE) masked."""
+    """The line as it may be logged: passwords (PASS, OPER, AUTHENTICATE, REGISTER, and
+    messages to NickServ) masked."""
     rest = line
     head = ""
     if rest.startswith("@"):
@@ -104,10 +127,19 @@ def redact(line: str) -> str:
         source, _, rest = rest.partition(" ")
         head += source + " "
     command, _, params = rest.partition(" ")
-    keep = _SECRET_COMMANDS.get(command.upper())
+    upper = command.upper()
+    if upper in ("PRIVMSG", "NOTICE"):
+        target, _, text = params.lstrip(" ").partition(" ")
+        if target.partition("@")[0].lower() not in _SERVICES:
+            return line
+        word = text.lstrip(" ").removeprefix(":").split(" ", 1)[0]
+        return f"{head}{command} {target} :{word} ***"
+    keep = _SECRET_COMMANDS.get(upper)
     if keep is None or not params:
         return line
-    shown = params.split(" ", keep)[:keep]
+    parts = params.split(" ", keep)
+    # Fewer parameters than expected: the last one may still be the password.
+    shown = parts[:keep] if len(parts) > keep else parts[:-1]
     return " ".join([head + command, *shown, "***"])
 
 
@@ -275,9 +307,15 @@ class Connection(asyncio.Protocol):
             self.bucket = TokenBucket(flood.burst, flood.lines_per_second)
         log.info("connect %s (%d clients)", self.label, len(server.connections))
         try:
-            self.session = server.core.connect(
-                self, host, self.port, time.time(), secure=server.secure
-            )
+            if server.ssl_context is not None:  # TLS: the client certificate, for EXTERNAL
+                certfp = peer_fingerprint(tr.get_extra_info("ssl_object"))
+                self.session = server.core.connect(
+                    self, host, self.port, time.time(), secure=True, certfp=certfp
+                )
+            else:
+                self.session = server.core.connect(
+                    self, host, self.port, time.time(), secure=server.secure
+                )
         except Exception:
             log.exception("the core failed to accept %s", self.label)
             self.core_done = True
@@ -474,10 +512,19 @@ class TcpServer:
         close_grace: float = CLOSE_GRACE,
         max_pending: int = MAX_PENDING_LINES,
         sweep_interval: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int | None = None,
+        hosts: tuple[str, ...] | None = None,
     ) -> None:
         self.config = config
         self.core = core
-        self.secure = secure
+        # A TLS listener (hubbub.tls): its own port and hosts, every connection secure.
+        self.ssl_context = ssl_context
+        self.port = config.listen.port if port is None else port
+        self.hosts = hosts or config.listen.hosts
+        self.secure = secure or ssl_context is not None
+        # The core's clock-driven work (nick grace periods), if it has any.
+        self.tick: Callable[[float], None] | None = getattr(core, "tick", None)
         self.close_grace = close_grace
         self.max_pending = max_pending
         self.sendq_bytes = config.limits.sendq_bytes
@@ -520,9 +567,9 @@ class TcpServer:
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = loop = asyncio.get_running_loop()
-        port = self.config.listen.port
+        port = self.port
         try:
-            for host in self.config.listen.hosts:
+            for host in self.hosts:
                 server = await self._listen(loop, host, port)
                 self._servers.append(server)
                 for sock in server.sockets:
@@ -547,7 +594,13 @@ class TcpServer:
             except OSError:
                 pass
         return await loop.create_server(
-            lambda: Connection(self), host or None, port, reuse_address=True, backlog=1024
+            lambda: Connection(self),
+            host or None,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=self.config.timeouts.registration if self.ssl_context else None,
         )
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -607,6 +660,11 @@ class TcpServer:
                     conn._end(f"Ping timeout: {round(now - conn.last_rx)} seconds")
             except Exception:
                 log.exception("timeout sweep failed for %s", conn.label)
+        if self.tick is not None:
+            try:
+                self.tick(time.time())
+            except Exception:
+                log.exception("the core's periodic tick failed")
 
     # -- shutdown ------------------------------------------------------------------------------
 

@@ -1,0 +1,200 @@
+"""Accounts in SQLite: their own tables in the history database file, their own connection.
+
+The history store and this one share one file (the "same embedded database"), each with its own
+connection on its own thread; WAL lets them work side by side, and `busy_timeout` covers the
+moments both write. The history schema is versioned with `PRAGMA user_version`, so this one
+keeps its version in a table of its own (`hubbub_schema`, one row per component).
+
+Every write commits at once: account changes are rare and must survive a crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from hubbub.accounts.model import Account, Credentials
+
+__all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
+
+SCHEMA_VERSION = 1
+COMPONENT = "accounts"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hubbub_schema (
+    component TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    fold             TEXT PRIMARY KEY,   -- casefolded name
+    name             TEXT NOT NULL,
+    email            TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    pending          INTEGER NOT NULL,   -- 1 until an operator approves it
+    password_hash    TEXT NOT NULL,      -- argon2id PHC string
+    scram_salt       BLOB NOT NULL,
+    scram_iterations INTEGER NOT NULL,
+    stored_key       BLOB NOT NULL,
+    server_key       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_certs (
+    certfp TEXT PRIMARY KEY,             -- lower-case hex SHA-256 of the DER certificate
+    fold   TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS account_certs_fold ON account_certs (fold);
+"""
+
+_COLUMNS = (
+    "fold, name, email, created_ms, pending, password_hash, scram_salt, scram_iterations,"
+    " stored_key, server_key"
+)
+
+
+class SqliteAccountStore:
+    """An `AccountStore` in one SQLite file (created, with its directory, if absent)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: accounts schema version {version} is newer than this"
+                f" hubbub understands ({SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            with db:
+                db.executescript("BEGIN;" + _SCHEMA)
+                db.execute(
+                    "INSERT OR REPLACE INTO hubbub_schema (component, version) VALUES (?, ?)",
+                    (COMPONENT, SCHEMA_VERSION),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        try:
+            row = self._db.execute(
+                "SELECT version FROM hubbub_schema WHERE component = ?", (COMPONENT,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table yet
+            return 0
+        return int(row[0]) if row is not None else 0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _account(self, row: tuple[Any, ...] | None) -> Account | None:
+        if row is None:
+            return None
+        fold, name, email, created_ms, pending, phc, salt, iterations, stored, server = row
+        certfps = tuple(
+            fp
+            for (fp,) in self._db.execute(
+                "SELECT certfp FROM account_certs WHERE fold = ? ORDER BY rowid", (fold,)
+            )
+        )
+        return Account(
+            name=name,
+            fold=fold,
+            credentials=Credentials(phc, bytes(salt), iterations, bytes(stored), bytes(server)),
+            email=email,
+            created_ms=created_ms,
+            pending=bool(pending),
+            certfps=certfps,
+        )
+
+    def get(self, fold: str) -> Account | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE fold = ?", (fold,))
+        return self._account(row.fetchone())
+
+    def find_by_cert(self, certfp: str) -> Account | None:
+        row = self._db.execute("SELECT fold FROM account_certs WHERE certfp = ?", (certfp,))
+        found = row.fetchone()
+        return self.get(found[0]) if found is not None else None
+
+    def names(self) -> list[str]:
+        return [fold for (fold,) in self._db.execute("SELECT fold FROM accounts ORDER BY fold")]
+
+    def accounts(self, pending_only: bool = False) -> list[Account]:
+        where = " WHERE pending = 1" if pending_only else ""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM accounts{where} ORDER BY fold").fetchall()
+        return [a for a in map(self._account, rows) if a is not None]
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def create(self, account: Account) -> bool:
+        c = account.credentials
+        try:
+            with self._db as db:
+                db.execute(
+                    f"INSERT INTO accounts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        account.fold,
+                        account.name,
+                        account.email,
+                        account.created_ms,
+                        int(account.pending),
+                        c.password_hash,
+                        c.scram_salt,
+                        c.scram_iterations,
+                        c.stored_key,
+                        c.server_key,
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO account_certs (certfp, fold) VALUES (?, ?)",
+                    [(fp, account.fold) for fp in account.certfps],
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> bool:
+        try:
+            with self._db as db:
+                return db.execute(sql, args).rowcount > 0
+        except sqlite3.IntegrityError:
+            return False
+
+    def set_credentials(self, fold: str, credentials: Credentials) -> bool:
+        c = credentials
+        return self._write(
+            "UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,"
+            " stored_key = ?, server_key = ? WHERE fold = ?",
+            (c.password_hash, c.scram_salt, c.scram_iterations, c.stored_key, c.server_key, fold),
+        )
+
+    def approve(self, fold: str) -> bool:
+        return self._write(
+            "UPDATE accounts SET pending = 0 WHERE fold = ? AND pending = 1", (fold,)
+        )
+
+    def delete(self, fold: str) -> bool:
+        return self._write("DELETE FROM accounts WHERE fold = ?", (fold,))
+
+    def add_cert(self, fold: str, certfp: str) -> bool:
+        return self._write(
+            "INSERT INTO account_certs (certfp, fold) SELECT ?, fold FROM accounts WHERE fold = ?",
+            (certfp, fold),
+        )
+
+    def remove_cert(self, fold: str, certfp: str) -> bool:
+        return self._write(
+            "DELETE FROM account_certs WHERE certfp = ? AND fold = ?", (certfp, fold)
+        )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,282 @@
+"""SASL: the AUTHENTICATE command (IRCv3 sasl 3.1 / 3.2) with PLAIN, SCRAM-SHA-256 and EXTERNAL.
+
+https://ircv3.net/specs/extensions/sasl-3.1 — the exchange:
+
+    C: AUTHENTICATE PLAIN          S: AUTHENTICATE +
+    C: AUTHENTICATE <base64>       (400-byte chunks; a chunk of exactly 400 means "more";
+                                    "+" alone is an empty message or ends a 400-byte run)
+    S: 900 (logged in) + 903       or 904 (failed) / 905 (too long) / 906 (aborted: AUTHENTICATE *)
+                                   / 907 (already logged in) / 908 (the mechanisms, on a bad one)
+
+PLAIN is checked against the argon2id hash on the account worker (never on the loop). SCRAM-
+SHA-256 reads the account's stored SCRAM keys on the worker, then checks the client's proof on
+the loop (two HMACs: cheap). EXTERNAL logs in to the account the TLS client certificate's
+SHA-256 fingerprint is linked to (NickServ CERT ADD). Failed attempts are throttled per address
+and per account (`hubbub.core.accounts.LoginThrottle`).
+
+While a check runs (`session.auth_pending`) registration waits, so a client that sends CAP END
+right behind its last AUTHENTICATE still gets its 903 before the welcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import TYPE_CHECKING, Any
+
+from hubbub.accounts.model import Account, Credentials
+from hubbub.accounts.scram import ScramError, ScramServer
+from hubbub.accounts.service import AccountFailure
+from hubbub.accounts.store import AccountStore
+from hubbub.core import accounts
+from hubbub.core.commands import command
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "EXTERNAL")
+CAP_VALUE = ",".join(MECHANISMS)
+CHUNK = 400
+#: Longest SASL message (base64, all chunks together) accepted.
+MAX_MESSAGE = 4096
+
+
+class SaslState:
+    """One exchange under way on a connection (`session.sasl`)."""
+
+    __slots__ = (
+        "account",
+        "buffer",
+        "credentials",
+        "fold",
+        "mechanism",
+        "pending",
+        "scram",
+        "step",
+    )
+
+    def __init__(self, mechanism: str) -> None:
+        self.mechanism = mechanism
+        self.buffer = ""
+        self.step = 1
+        self.scram: ScramServer | None = None
+        self.credentials: Credentials | None = None
+        self.account = ""
+        self.fold = ""
+        self.pending = False
+
+
+@command("AUTHENTICATE", 1, before_registration=True)
+def handle_authenticate(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    arg = msg.params[0]
+    if session.auth_pending:
+        return  # a check is under way; its answer comes
+    if arg == "*":
+        session.sasl = None
+        reply.numeric(n.ERR_SASLABORTED, "SASL authentication aborted")
+        return
+    state = session.sasl
+    if state is None:
+        start(srv, reply, arg.upper())
+        return
+    if len(arg.encode()) > CHUNK:
+        session.sasl = None
+        reply.numeric(n.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if arg != "+":
+        state.buffer += arg
+    if len(state.buffer) > MAX_MESSAGE:
+        session.sasl = None
+        reply.numeric(n.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if len(arg) == CHUNK:
+        return  # more to come
+    text, state.buffer = state.buffer, ""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        fail(srv, reply)
+        return
+    if state.mechanism == "PLAIN":
+        plain(srv, reply, data)
+    elif state.mechanism == "EXTERNAL":
+        external(srv, reply, data)
+    else:
+        scram(srv, reply, state, data)
+
+
+def start(srv: ChatServer, reply: Reply, mechanism: str) -> None:
+    session = reply.session
+    if session.user.account:
+        reply.numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")
+        return
+    if mechanism not in MECHANISMS:
+        reply.numeric(n.RPL_SASLMECHS, CAP_VALUE, "are available SASL mechanisms")
+        reply.numeric(n.ERR_SASLFAIL, "SASL authentication failed")
+        return
+    if mechanism == "EXTERNAL" and not session.certfp:
+        reply.numeric(n.ERR_SASLFAIL, "SASL authentication failed: no client certificate")
+        return
+    session.sasl = SaslState(mechanism)
+    reply.add("AUTHENTICATE +")
+
+
+def send(reply: Reply, data: bytes) -> None:
+    """A server message of the exchange, base64 in 400-byte chunks."""
+    text = base64.b64encode(data).decode()
+    for start_at in range(0, len(text), CHUNK):
+        reply.add("AUTHENTICATE " + text[start_at : start_at + CHUNK])
+    if not text or len(text) % CHUNK == 0:
+        reply.add("AUTHENTICATE +")
+
+
+def fail(srv: ChatServer, reply: Reply, text: str = "SASL authentication failed") -> None:
+    reply.session.sasl = None
+    reply.numeric(n.ERR_SASLFAIL, text)
+
+
+def succeed(srv: ChatServer, reply: Reply, name: str) -> None:
+    reply.session.sasl = None
+    accounts.login(srv, reply, name)
+    reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
+
+
+def finish_login(srv: ChatServer, reply: Reply, outcome: accounts.Outcome, authzid: str) -> None:
+    status, name = outcome
+    if status == accounts.OK and authzid and srv.fold(authzid) != srv.fold(name):
+        status = accounts.BAD  # may not act as another account
+    if status == accounts.OK:
+        if reply.session.user.account:
+            fail(srv, reply, "You are already logged in")
+        else:
+            succeed(srv, reply, name)
+    elif status == accounts.BAD:
+        fail(srv, reply)
+    else:
+        fail(srv, reply, "SASL authentication failed: " + accounts.failure_text(status, name))
+
+
+def plain(srv: ChatServer, reply: Reply, data: bytes) -> None:
+    parts = data.split(b"\0")
+    if len(parts) != 3:
+        fail(srv, reply)
+        return
+    try:
+        authzid, authcid, password = (part.decode("utf-8") for part in parts)
+    except UnicodeDecodeError:
+        fail(srv, reply)
+        return
+    if not srv.valid_nick(authcid) or not password:
+        fail(srv, reply)
+        return
+    fold = srv.fold(authcid)
+    lookup = accounts.password_lookup(srv.acc.hasher, fold, password)
+    accounts.check_login(
+        srv, reply, fold, lookup, lambda later, outcome: finish_login(srv, later, outcome, authzid)
+    )
+
+
+def external(srv: ChatServer, reply: Reply, data: bytes) -> None:
+    certfp = reply.session.certfp
+    try:
+        authzid = data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail(srv, reply)
+        return
+    if certfp is None:
+        fail(srv, reply)
+        return
+    accounts.check_login(
+        srv,
+        reply,
+        "",
+        accounts.cert_lookup(certfp),
+        lambda later, outcome: finish_login(srv, later, outcome, authzid),
+    )
+
+
+def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
+    session = reply.session
+    acc = srv.acc
+    if state.step == 1:
+        server = state.scram = ScramServer()
+        try:
+            username = server.client_first(data)
+        except ScramError:
+            fail(srv, reply)
+            return
+        if not srv.valid_nick(username) or (
+            server.authzid and srv.fold(server.authzid) != srv.fold(username)
+        ):
+            fail(srv, reply)
+            return
+        fold = state.fold = srv.fold(username)
+        keys = accounts.throttle_keys(session, fold)
+        if accounts.throttled(srv, reply, keys, _throttled_scram):
+            return
+        session.auth_pending = True
+
+        def found(later: Reply, result: Any) -> None:
+            session.auth_pending = False
+            if session.sasl is not state:
+                return
+            if isinstance(result, AccountFailure):
+                text = accounts.failure_text(accounts.UNAVAILABLE, "")
+                fail(srv, later, "SASL authentication failed: " + text)
+                accounts.resume_registration(srv, later)
+                return
+            if isinstance(result, Account):
+                state.credentials = result.credentials
+                state.account = result.name
+                state.pending = result.pending
+                salt = result.credentials.scram_salt
+                iterations = result.credentials.scram_iterations
+            else:  # unknown: answer the same way, fail at the proof
+                salt, iterations = os.urandom(16), srv.config.accounts.scram_iterations
+            state.step = 2
+            send(later, server.server_first(salt, iterations))
+            accounts.resume_registration(srv, later)
+
+        def lookup(store: AccountStore) -> Account | None:
+            return store.get(fold)
+
+        accounts.call(srv, reply, lookup, found)
+        return
+    exchange = state.scram
+    assert exchange is not None
+    if state.step == 2:
+        keys = accounts.throttle_keys(session, state.fold)
+        credentials = state.credentials
+        try:
+            if credentials is None:
+                raise ScramError("unknown account")
+            final = exchange.client_final(data, credentials)
+        except ScramError:
+            acc.throttle.fail(keys, srv.now)
+            fail(srv, reply)
+            return
+        if state.pending:
+            text = accounts.failure_text(accounts.PENDING, "")
+            fail(srv, reply, "SASL authentication failed: " + text)
+            return
+        state.step = 3
+        send(reply, final)
+        return
+    # step 3: the client acknowledges the server's signature with an empty message
+    if data:
+        fail(srv, reply)
+        return
+    succeed(srv, reply, state.account)
+
+
+def _throttled_scram(reply: Reply, outcome: accounts.Outcome) -> None:
+    reply.session.sasl = None
+    reply.numeric(
+        n.ERR_SASLFAIL,
+        "SASL authentication failed: " + accounts.failure_text(*outcome),
+    )
