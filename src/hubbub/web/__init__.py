@@ -1,0 +1,1 @@
+"""The web client: static files in `static/` and `site.StaticSite`, which serves them."""

@@ -1,0 +1,278 @@
+// IRC over WebSocket: the line format (IRCv3 tags included) and a connection that registers,
+// negotiates capabilities and reconnects with backoff. No DOM here.
+
+const TAG_UNESCAPES = { ":": ";", s: " ", "\\": "\\", r: "\r", n: "\n" };
+
+function unescapeTag(value) {
+  return value.replace(/\\(.?)/g, (_, c) => (c in TAG_UNESCAPES ? TAG_UNESCAPES[c] : c));
+}
+
+// One IRC line → { tags, source, nick, command, params }.
+export function parseLine(line) {
+  let rest = line;
+  const tags = {};
+  if (rest.startsWith("@")) {
+    const space = rest.indexOf(" ");
+    const raw = space < 0 ? rest.slice(1) : rest.slice(1, space);
+    rest = space < 0 ? "" : rest.slice(space + 1);
+    for (const item of raw.split(";")) {
+      if (!item) continue;
+      const eq = item.indexOf("=");
+      if (eq < 0) tags[item] = "";
+      else tags[item.slice(0, eq)] = unescapeTag(item.slice(eq + 1));
+    }
+  }
+  rest = rest.replace(/^ +/, "");
+  let source = "";
+  if (rest.startsWith(":")) {
+    const space = rest.indexOf(" ");
+    source = space < 0 ? rest.slice(1) : rest.slice(1, space);
+    rest = space < 0 ? "" : rest.slice(space + 1);
+  }
+  const params = [];
+  while (rest.length) {
+    rest = rest.replace(/^ +/, "");
+    if (!rest.length) break;
+    if (rest.startsWith(":")) {
+      params.push(rest.slice(1));
+      break;
+    }
+    const space = rest.indexOf(" ");
+    if (space < 0) {
+      params.push(rest);
+      break;
+    }
+    params.push(rest.slice(0, space));
+    rest = rest.slice(space + 1);
+  }
+  const command = (params.shift() || "").toUpperCase();
+  const bang = source.indexOf("!");
+  const nick = bang < 0 ? source : source.slice(0, bang);
+  return { tags, source, nick, command, params };
+}
+
+// A command and its parameters → one line; the last one becomes trailing when it needs to.
+export function formatLine(command, ...params) {
+  const out = [command];
+  params.forEach((param, index) => {
+    const text = String(param).replace(/[\r\n\0]/g, " ");
+    const last = index === params.length - 1;
+    if (last && (text === "" || text.includes(" ") || text.startsWith(":"))) out.push(":" + text);
+    else out.push(text);
+  });
+  return out.join(" ");
+}
+
+export function makeCasefold(mapping) {
+  if (mapping === "ascii") return (name) => name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return (name) =>
+    name
+      .replace(/[A-Z]/g, (c) => c.toLowerCase())
+      .replace(/[[\]\\~]/g, (c) => ({ "[": "{", "]": "}", "\\": "|", "~": "^" })[c]);
+}
+
+const WANTED_CAPS = [
+  "batch",
+  "server-time",
+  "message-tags",
+  "echo-message",
+  "draft/chathistory",
+  "draft/event-playback",
+  "multi-prefix",
+  "away-notify",
+  "labeled-response",
+];
+
+// Backoff between reconnection attempts, in ms: 1 s doubling to 30 s, with ±20 % jitter.
+export function backoffDelay(attempt) {
+  const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+// The server's WebSocket endpoint: this page's own origin.
+export function defaultServerUrl(loc = window.location) {
+  const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${loc.host}/irc`;
+}
+
+// One logical connection to the server, kept alive across reconnects.
+// Events (via `on(name, fn)`): "message" (parsed line), "registered", "state" (string),
+// "disconnected" ({ reason, delay }).
+export class Connection {
+  constructor({ url, nick, realname = "hubbub web client" }) {
+    this.url = url;
+    this.nick = nick;
+    this.wantedNick = nick;
+    this.realname = realname;
+    this.caps = new Set();
+    this.isupport = new Map();
+    this.casefold = makeCasefold("rfc1459");
+    this.registered = false;
+    this.attempt = 0;
+    this.handlers = new Map();
+    this.socket = null;
+    this.timer = null;
+    this.stopped = false;
+    this.labelCounter = 0;
+    this.lsCaps = [];
+  }
+
+  on(name, fn) {
+    if (!this.handlers.has(name)) this.handlers.set(name, []);
+    this.handlers.get(name).push(fn);
+  }
+
+  emit(name, value) {
+    for (const fn of this.handlers.get(name) || []) fn(value);
+  }
+
+  has(cap) {
+    return this.caps.has(cap);
+  }
+
+  open() {
+    this.stopped = false;
+    clearTimeout(this.timer);
+    this.registered = false;
+    this.caps = new Set();
+    this.lsCaps = [];
+    this.emit("state", "connecting");
+    let socket;
+    try {
+      socket = new WebSocket(this.url, ["text.ircv3.net"]);
+    } catch (error) {
+      this.scheduleReconnect(String(error));
+      return;
+    }
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      this.sendRaw("CAP LS 302");
+      this.sendRaw(formatLine("NICK", this.wantedNick));
+      this.sendRaw(formatLine("USER", "web", "0", "*", this.realname));
+    });
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data !== "string") return;
+      for (const line of event.data.split(/\r?\n/)) if (line) this.receive(line);
+    });
+    socket.addEventListener("close", (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.registered = false;
+      if (this.stopped) return;
+      this.scheduleReconnect(event.reason || this.lastError || "connection closed");
+    });
+  }
+
+  scheduleReconnect(reason) {
+    const delay = backoffDelay(this.attempt);
+    this.attempt += 1;
+    this.emit("disconnected", { reason, delay });
+    this.emit("state", "disconnected");
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  reconnectNow() {
+    if (this.socket || this.stopped) return;
+    this.attempt = 0;
+    this.open();
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000);
+  }
+
+  sendRaw(line) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(line);
+      return true;
+    }
+    return false;
+  }
+
+  send(command, ...params) {
+    return this.sendRaw(formatLine(command, ...params));
+  }
+
+  // Send with a `label` tag when labeled-response is on; returns the label (or null).
+  sendLabelled(command, ...params) {
+    if (!this.has("labeled-response")) {
+      this.send(command, ...params);
+      return null;
+    }
+    this.labelCounter += 1;
+    const label = "w" + this.labelCounter;
+    this.sendRaw(`@label=${label} ` + formatLine(command, ...params));
+    return label;
+  }
+
+  receive(line) {
+    const msg = parseLine(line);
+    switch (msg.command) {
+      case "PING":
+        this.send("PONG", ...msg.params);
+        return;
+      case "CAP":
+        this.onCap(msg);
+        break;
+      case "001":
+        this.registered = true;
+        this.attempt = 0;
+        this.nick = msg.params[0];
+        this.emit("state", "connected");
+        this.emit("registered", msg);
+        break;
+      case "005":
+        for (const token of msg.params.slice(1, -1)) {
+          const [key, ...value] = token.split("=");
+          this.isupport.set(key.toUpperCase(), value.join("="));
+          if (key.toUpperCase() === "CASEMAPPING") this.casefold = makeCasefold(value.join("="));
+        }
+        break;
+      case "433": // nick in use
+      case "432": // erroneous nick
+        if (!this.registered) {
+          this.wantedNick =
+            msg.command === "432" ? "guest" + Math.floor(Math.random() * 1000) : this.wantedNick + "_";
+          this.send("NICK", this.wantedNick);
+        }
+        break;
+      case "NICK":
+        if (this.casefold(msg.nick) === this.casefold(this.nick)) {
+          this.nick = msg.params[0];
+          this.wantedNick = this.nick;
+        }
+        break;
+      case "ERROR":
+        this.lastError = msg.params[0] || "";
+        break;
+      default:
+        break;
+    }
+    this.emit("message", msg);
+  }
+
+  onCap(msg) {
+    const sub = (msg.params[1] || "").toUpperCase();
+    if (sub === "LS") {
+      const more = msg.params[2] === "*";
+      const list = msg.params[more ? 3 : 2] || "";
+      this.lsCaps.push(...list.split(" ").filter(Boolean));
+      if (more) return;
+      const available = new Set(this.lsCaps.map((cap) => cap.split("=")[0]));
+      const request = WANTED_CAPS.filter((cap) => available.has(cap));
+      if (request.length) this.send("CAP", "REQ", request.join(" "));
+      else this.send("CAP", "END");
+    } else if (sub === "ACK") {
+      for (const cap of (msg.params[2] || "").split(" ").filter(Boolean)) {
+        if (cap.startsWith("-")) this.caps.delete(cap.slice(1));
+        else this.caps.add(cap);
+      }
+      if (!this.registered) this.send("CAP", "END");
+    } else if (sub === "NAK") {
+      if (!this.registered) this.send("CAP", "END");
+    }
+  }
+}
