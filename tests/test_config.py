@@ -81,6 +81,7 @@ max_messages_per_room = 1000
 max_age_days = 7
 prune_interval = 60
 store_private = false
+default_access = "since_join"
 
 [tls]
 cert = "/etc/hubbub/tls.crt"
@@ -99,6 +100,7 @@ login_refill_seconds = 30
 hash_time_cost = 2
 hash_memory_kib = 32768
 scram_iterations = 8192
+max_channels = 3
 
 [web]
 enabled = false
@@ -108,6 +110,15 @@ allowed_origins = ["https://chat.example.org"]
 
 [log]
 level = "DEBUG"
+
+[[operators]]
+name = "alice"
+password = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
+host = "*@192.0.2.*"
+
+[[operators]]
+name = "bob"
+password = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
 """
 
 
@@ -166,6 +177,11 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history.max_age_days == 7.0
     assert config.history_path == Path("/tmp/h.sqlite3")
     assert config.log.level == "DEBUG"
+    assert [(o.name, o.host) for o in config.operators] == [
+        ("alice", "*@192.0.2.*"),
+        ("bob", "*@*"),
+    ]
+    assert "argon2id" not in repr(config.operators)  # the hash stays out of reprs
     # Every key differs from its default but motd_file: the file really set them all.
     for section, settings in schema().items():
         for key, setting in settings.items():

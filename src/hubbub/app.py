@@ -29,12 +29,15 @@ from hubbub import __version__
 from hubbub.accounts.backends import open_account_store
 from hubbub.accounts.service import LoopAccountService
 from hubbub.accounts.worker import AccountWorker
-from hubbub.config import Config
-from hubbub.core.ports import AccountService, HistoryService
+from hubbub.config import Config, ConfigError
+from hubbub.core.ports import AccountService, HistoryService, RegistryService
 from hubbub.history.backends import open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
+from hubbub.registry.backends import open_registry_store
+from hubbub.registry.service import LoopRegistryService
+from hubbub.registry.worker import RegistryWorker
 from hubbub.tls import ServerTls
 from hubbub.transport.tcp import Core, TcpServer, format_address
 from hubbub.transport.websocket import WebServer
@@ -57,11 +60,14 @@ CoreFactory = Callable[[Config, HistoryService], AppCore]
 
 
 def _default_core(
-    config: Config, history: HistoryService, accounts: AccountService | None = None
+    config: Config,
+    history: HistoryService,
+    accounts: AccountService | None = None,
+    registry: RegistryService | None = None,
 ) -> AppCore:
     from hubbub.core.server import ChatServer
 
-    return ChatServer(config, history, accounts=accounts)
+    return ChatServer(config, history, accounts=accounts, registry=registry)
 
 
 class App:
@@ -73,8 +79,12 @@ class App:
         *,
         core_factory: CoreFactory | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
+        reload: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
+        # REHASH / SIGHUP: how to read the configuration again (`hubbub serve` passes the
+        # config file and its command-line overrides); None: nothing to re-read.
+        self._reload = reload
         self.shutdown_grace = shutdown_grace
         self._core_factory = core_factory or _default_core
         self.worker: HistoryWorker | None = None
@@ -84,6 +94,9 @@ class App:
         # Accounts: their own store connection on their own thread (hubbub.accounts).
         self.accounts_worker: AccountWorker | None = None
         self.accounts: LoopAccountService | None = None
+        # Registered channels and server bans: the same again (hubbub.registry).
+        self.registry_worker: RegistryWorker | None = None
+        self.registry: LoopRegistryService | None = None
         # The TLS listener (config.tls), when a certificate is configured.
         self.tls: ServerTls | None = None
         self.tls_server: TcpServer | None = None
@@ -129,13 +142,19 @@ class App:
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
             self.accounts_worker.start()
             self.accounts = LoopAccountService(self.accounts_worker, loop)
+            self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path))
+            self.registry_worker.start()
+            self.registry = LoopRegistryService(self.registry_worker, loop)
             if self._core_factory is _default_core:
-                self.core = _default_core(config, self.history, self.accounts)
+                self.core = _default_core(config, self.history, self.accounts, self.registry)
+                self.core.opers.rehash_hook = self._rehash_for_core  # type: ignore[attr-defined]
             else:
                 self.core = self._core_factory(config, self.history)
-            # The core asked for the account names when it was made; let that answer in before
-            # anyone connects (the worker runs calls in order; its answers come in order).
+            # The core asked for the account names, the registered channels and the server bans
+            # when it was made; let those answers in before anyone connects (each worker runs
+            # calls in order; its answers come in order).
             await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
+            await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
             self.tcp = TcpServer(config, self.core)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
@@ -148,6 +167,9 @@ class App:
                     hosts=config.tls.hosts or None,
                 )
                 self.tls_addresses = await self.tls_server.start()
+                # Clients per address and in total count every listener together.
+                self.tcp.peers.append(self.tls_server)
+                self.tls_server.peers.append(self.tcp)
         except BaseException:
             await self.stop(quiet=True)
             raise
@@ -188,6 +210,8 @@ class App:
             )
             return
         self.web = web
+        for server in peers:
+            server.peers.append(web)
         log.info("web client at %s", ", ".join(web.urls()))
 
     def _start_retention(self) -> None:
@@ -255,11 +279,54 @@ class App:
                 log.info("history flushed and closed (%s)", self.describe_history())
         if self.accounts_worker is not None:
             await asyncio.to_thread(self.accounts_worker.stop)
+        if self.registry_worker is not None:
+            await asyncio.to_thread(self.registry_worker.stop)
+
+    async def rehash(self) -> str | None:
+        """REHASH and SIGHUP: read the configuration again and hand it to the core (operators,
+        MOTD, limits, …; see `hubbub.core.operators.live_config`), apply the new limits to new
+        connections, and reload the TLS certificate. Returns an error text, or None."""
+        self.reload_tls()
+        if self._reload is None:
+            log.info("rehash: no configuration file to re-read")
+            return None
+        try:
+            config = await asyncio.to_thread(self._reload)
+        except ConfigError as exc:
+            log.error("rehash failed, the configuration stays as it was: %s", exc)
+            return str(exc)
+        except Exception as exc:
+            log.exception("rehash failed, the configuration stays as it was")
+            return str(exc) or type(exc).__name__
+        from hubbub.core.operators import live_config
+
+        config, ignored = live_config(self.config, config)
+        if ignored:
+            log.warning("rehash: these settings need a restart: %s", ", ".join(ignored))
+        core = self.core
+        if core is not None and hasattr(core, "rehash"):
+            core.rehash(config)
+        if config.log.level != self.config.log.level:
+            from hubbub.logsetup import configure
+
+            configure(config.log.level)
+        self.config = config
+        for server in (self.tcp, self.tls_server):
+            if server is not None:
+                server.config = config  # limits, flood and timeouts for what comes next
+                server.sendq_bytes = config.limits.sendq_bytes
+                server.invalid_utf8 = config.limits.invalid_utf8
+        return None
+
+    def _rehash_for_core(self, done: Callable[[str | None], None]) -> None:
+        """The core's REHASH command: rehash in a task, then tell the core how it went."""
+        task = asyncio.get_running_loop().create_task(self.rehash(), name="hubbub-rehash")
+        task.add_done_callback(lambda t: done(None if t.cancelled() else t.result()))
 
     def reload_tls(self) -> bool:
         """SIGHUP: load the TLS certificate again for new connections (existing ones stay)."""
         if self.tls is None:
-            log.info("SIGHUP: no TLS certificate configured, nothing to reload")
+            log.info("rehash: no TLS certificate configured, nothing to reload")
             return False
         return self.tls.reload()
 
@@ -273,21 +340,25 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run(config: Config) -> int:
+def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     """Run the server in the foreground until SIGINT or SIGTERM; return the exit status.
 
-    0 after a clean shutdown; 1 if the server could not start.
+    0 after a clean shutdown; 1 if the server could not start. `reload` reads the
+    configuration again for REHASH and SIGHUP.
     """
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(serve(config))
+        return runner.run(serve(config, reload=reload))
 
 
 async def serve(
-    config: Config, *, ready: Callable[[list[tuple[str, int]]], Any] | None = None
+    config: Config,
+    *,
+    ready: Callable[[list[tuple[str, int]]], Any] | None = None,
+    reload: Callable[[], Config] | None = None,
 ) -> int:
     """The body of `run`, on an already running loop."""
     loop = asyncio.get_running_loop()
-    app = App(config)
+    app = App(config, reload=reload)
     try:
         addresses = await app.start()
     except OSError as exc:
@@ -313,9 +384,17 @@ async def serve(
             continue  # not the main thread, or no signal support (Windows): Ctrl-C still works
         installed.append(signum)
     sighup = getattr(signal, "SIGHUP", None)
+    rehashes: set[asyncio.Task[str | None]] = set()
+
+    def on_sighup() -> None:
+        log.info("SIGHUP: rehashing")
+        task = loop.create_task(app.rehash(), name="hubbub-rehash")
+        rehashes.add(task)
+        task.add_done_callback(rehashes.discard)
+
     if sighup is not None:
         try:
-            loop.add_signal_handler(sighup, app.reload_tls)
+            loop.add_signal_handler(sighup, on_sighup)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         else:

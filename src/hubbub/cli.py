@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hubbub.accounts.cli import add_commands as add_account_commands
 
     add_account_commands(commands)
+    # `hubbub oper-hash`.
+    from hubbub.opercli import add_commands as add_oper_commands
+
+    add_oper_commands(commands)
     return parser
 
 
@@ -220,9 +225,15 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         print("hubbub: this build has no server (hubbub.app is missing)", file=sys.stderr)
         return 1
-    run = cast(Callable[[Config], int | None], app.run)
+    run = cast(Callable[..., int | None], app.run)
+
+    def reload() -> Config:  # REHASH and SIGHUP: the same file and flags, read again
+        return load_config(args.config, overrides)
+
+    # Older stand-ins for hubbub.app (tests) take the config alone.
+    extra = {"reload": reload} if "reload" in inspect.signature(run).parameters else {}
     try:
-        status = run(config)
+        status = run(config, **extra)
     except KeyboardInterrupt:
         return 130
     return status if isinstance(status, int) else 0

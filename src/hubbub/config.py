@@ -605,14 +605,13 @@ def _operators(value: object, file: Path) -> tuple[Operator, ...]:
         if not isinstance(password, str) or not password.startswith("$argon2id$"):
             raise ConfigError.for_key(
                 f"{where}.password",
-                "expected an argon2id hash made by `hubbub oper-hash` (never the password "
-                "itself)",
+                "expected an argon2id hash made by `hubbub oper-hash` (never the password itself)",
                 file=file,
             )
         host = table.get("host", "*@*")
         if not isinstance(host, str) or not _is_token(host):
             raise ConfigError.for_key(
-                f"{where}.host", "expected a user@host mask such as \"*@192.0.2.*\"", file=file
+                f"{where}.host", 'expected a user@host mask such as "*@192.0.2.*"', file=file
             )
         if "@" not in host:
             host = "*@" + host

@@ -50,9 +50,44 @@ def render_config(
                 lines.append("")
         if not explain:
             lines.append("")
+    lines += _operators(config, explain, hide_password)
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+OPERATORS_DOC = """\
+IRC operators: one [[operators]] table each, allowed to use OPER (docs/operators.md).
+`name` is what OPER names; `password` an argon2id hash made by `hubbub oper-hash` (never the
+password itself); `host` (optional, default "*@*") a user@host mask the client must match.
+REHASH (or SIGHUP) re-reads them. For example:"""
+
+OPERATORS_EXAMPLE = "\n".join(
+    (
+        "[[operators]]",
+        'name="alice"',
+        'password="$argon2id$v=19$m=65536,t=3,p=4$..."',
+        'host="*@127.0.0.1"',
+    )
+)
+
+
+def _operators(config: Config, explain: bool, hide_password: bool) -> list[str]:
+    lines: list[str] = []
+    if explain and not config.operators:
+        lines += _comment(OPERATORS_DOC, wrap=False)
+        lines += _comment(OPERATORS_EXAMPLE, wrap=False)
+        lines.append("")
+    for operator in config.operators:
+        lines.append("[[operators]]")
+        lines.append(f"name = {toml_value(operator.name)}")
+        if hide_password:
+            lines.append("# password = (set, not shown)")
+        else:
+            lines.append(f"password = {toml_value(operator.password)}")
+        lines.append(f"host = {toml_value(operator.host)}")
+        lines.append("")
+    return lines
 
 
 def toml_value(value: object) -> str:

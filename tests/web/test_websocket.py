@@ -387,6 +387,24 @@ async def test_clients_per_address_count_tcp_and_websocket_together(tmp_path: Pa
 
 
 @pytest.mark.asyncio
+async def test_tcp_admission_counts_websocket_clients_too(tmp_path: Path) -> None:
+    app = await start_app(make_config(tmp_path, limits={"clients_per_ip": 1}))
+    try:
+        async with connect(ws_url(app)) as first:
+            await register(first, "first")
+            host, port = app.addresses[0]
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                line = await asyncio.wait_for(reader.readline(), WAIT)
+                assert line == b"ERROR :Too many connections from your IP address\r\n"
+                assert await asyncio.wait_for(reader.read(), WAIT) == b""
+            finally:
+                writer.close()
+    finally:
+        await app.stop()
+
+
+@pytest.mark.asyncio
 async def test_registration_and_ping_timeouts(tmp_path: Path) -> None:
     config = make_config(
         tmp_path, timeouts={"registration": 0.3, "ping_interval": 0.3, "ping_timeout": 0.3}

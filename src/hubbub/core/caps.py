@@ -23,6 +23,8 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback
     "draft/event-playback": "",
+    # https://ircv3.net/specs/extensions/message-redaction (draft; hubbub.core.redact)
+    "draft/message-redaction": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join

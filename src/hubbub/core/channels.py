@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core import chanserv
 from hubbub.core.accounts import join_fanout, join_line_for
 from hubbub.core.commands import command
 from hubbub.core.history import start_replay, store_event
@@ -52,23 +53,27 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         srv.channels[fold] = channel
         membership = Membership(op=True)
     else:
-        invited = user.fold in channel.invited
+        # A registered channel's owner and access list pass +i, +k, +l and bans, and are
+        # opped (hubbub.core.chanserv).
+        trusted = channel.registered is not None and chanserv.has_access(srv, channel, user)
+        invited = user.fold in channel.invited or trusted
         if channel.invite_only and not invited:
             reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
             return
-        if channel.key and key != channel.key:
+        if channel.key and key != channel.key and not trusted:
             reply.numeric(n.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
             return
-        if channel.limit and len(channel.members) >= channel.limit:
+        if channel.limit and len(channel.members) >= channel.limit and not trusted:
             reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
             return
         if not invited and is_banned(srv, channel, user):
             reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
             return
         channel.invited.discard(user.fold)
-        membership = Membership()
+        membership = Membership(op=trusted)
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
+    membership.joined_ms = time_ms  # history access since_join (hubbub.core.privacy)
     line = f":{user.prefix} JOIN {channel.name}"
     join_fanout(srv, channel, user, line, time_ms, msgid)  # extended-join for those who asked
     channel.members[user] = membership
@@ -150,6 +155,7 @@ def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
     srv.send_self(reply, line, time_ms, msgid)
     store_event(srv, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
     log.info("%s set the topic of %s to %r", user.nick, channel.name, text)
+    chanserv.changed(srv, channel)  # saved if registered
 
 
 def send_names(srv: ChatServer, reply: Reply, channel: Channel) -> None:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
+from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, party
 from hubbub.core.reply import clip
-from hubbub.history.record import Record, Ref, dm_key, dm_parties
+from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import escape_tag_value, format_tags
 from hubbub.protocol.servertime import format_server_time, parse_server_time
@@ -123,6 +124,10 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
     # A chathistory client asks for exactly what it wants itself; replaying too would duplicate.
     if count <= 0 or "draft/chathistory" in session.caps:
         return
+    # History access (hubbub.core.privacy): under since_join nothing predates the JOIN, under
+    # registered nothing is for a user without an account.
+    if channel_floor(srv, channel, user) != 0:
+        return
     channel.replaying[user] = []
     key = channel.fold
 
@@ -210,8 +215,8 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
 
     target = params[1]
-    key = history_key(srv, user, target)
-    if key is None:
+    found = history_key(srv, user, target)
+    if found is None:
         reply.fail(
             "CHATHISTORY",
             "INVALID_TARGET",
@@ -230,24 +235,28 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
             invalid("Invalid message reference", text)
             return
         refs.append(ref)
+    key, floor = found
     call = build_query(sub, key, refs, limit)
-    if dm_parties(key) is not None:
-        call = since_signon(call, session)
+    if floor:
+        call = since(call, floor)
     reply.label = None
     send_history(srv, session, target, call, label)
 
 
-def history_key(srv: ChatServer, user: User, target: str) -> str | None:
-    """The store key of a target the user may read, or None."""
+def history_key(srv: ChatServer, user: User, target: str) -> tuple[str, int] | None:
+    """(store key, oldest readable time in ms, 0 for no limit) of a target the user may read,
+    or None (see hubbub.core.privacy)."""
     fold = srv.fold(target)
     if target.startswith("#"):
         channel = srv.channels.get(fold)
-        if channel is None or user not in channel.members:
+        if channel is None:
             return None
-        return fold
+        floor = channel_floor(srv, channel, user)
+        return None if floor is None else (fold, floor)
     if not srv.valid_nick(target) or not srv.config.history.store_private:
         return None
-    return dm_key(user.fold, fold)
+    key, by_account = dm_read_key(srv, user, target)
+    return key, 0 if by_account else signon_floor(user.session)
 
 
 def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query:
@@ -273,13 +282,15 @@ def labelled(label: str | None, session: Session) -> str:
     return ""
 
 
-def since_signon(call: Query, session: Session) -> Query:
-    """Private history limited to what this connection itself took part in.
+def signon_floor(session: Session) -> int:
+    """Nick-keyed private history is limited to what this connection itself took part in: a
+    nick alone is no identity, and whoever takes a nick next must not read the private
+    messages of the person who had it before (hubbub.core.privacy)."""
+    return max(1, int(session.signon * 1000))
 
-    Until accounts exist a nick is the only identity, and whoever takes a nick next must not
-    read the private messages of the person who had it before.
-    """
-    floor = int(session.signon * 1000)
+
+def since(call: Query, floor: int) -> Query:
+    """A query's answer without the records older than `floor` (ms)."""
     return lambda store: [r for r in call(store) if r.time_ms >= floor]
 
 
@@ -307,11 +318,22 @@ def targets_query(
     srv: ChatServer, session: Session, start: int, end: int, limit: int, label: str | None
 ) -> None:
     user = session.user
-    channel_names = {fold: channel.name for fold, channel in user.channels.items()}
+    # Rooms whose history this member may read, with the oldest time it may read.
+    floors = {
+        fold: floor
+        for fold, channel in user.channels.items()
+        if (floor := channel_floor(srv, channel, user)) is not None
+    }
+    channel_names = {fold: user.channels[fold].name for fold in floors}
     me = user.fold
+    mine = (me, party(srv, user.account)) if user.account else (me,)
 
     def call(store: HistoryStore) -> list[tuple[str, int]]:
-        return store.targets(start, end, limit, list(channel_names), me)
+        found = store.targets(start, end, limit, list(channel_names), me)
+        if len(mine) > 1:  # conversations kept by account (hubbub.core.privacy)
+            found += store.targets(start, end, limit, [], mine[1])
+            found.sort(key=lambda pair: pair[1], reverse=start > end)
+        return found[:limit]
 
     def done(found: list[tuple[str, int]]) -> None:
         if session.closed:
@@ -323,17 +345,21 @@ def targets_query(
             lines.append(
                 f"{labelled(label, session)}:{srv.name} BATCH +{ref} draft/chathistory-targets\r\n"
             )
-        floor = int(session.signon * 1000)  # see since_signon
+        floor = signon_floor(session)
         for key, latest in found:
             parties = dm_parties(key)
-            if parties is not None and latest < floor:
-                continue
             if parties is None:
+                if latest < floors.get(key, 0):
+                    continue  # since_join: nothing new since this member joined
                 name = channel_names.get(key, key)
             else:
-                other_fold = parties[1] if parties[0] == me else parties[0]
-                other = srv.users.get(other_fold)
-                name = other.nick if other is not None else other_fold
+                by_account = len(mine) > 1 and mine[1] in parties
+                if not by_account and latest < floor:
+                    continue
+                partner = dm_partner_name(srv, key, mine)
+                if partner is None:
+                    continue
+                name = partner
             tag = f"@batch={ref} " if batch else ""
             lines.append(
                 f"{tag}:{srv.name} CHATHISTORY TARGETS {name} "

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
 from hubbub.core.modes import is_banned
-from hubbub.history.record import Record, dm_key
+from hubbub.core.privacy import dm_store_key
+from hubbub.core.redact import remember_sent
+from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
 from hubbub.protocol.message import format_tags
 
@@ -159,6 +161,8 @@ def to_channel(
         srv.history.append(
             Record(channel.fold, msgid, time_ms, prefix, cmd, params, tags, sender.account)
         )
+        if not sender.account:  # so that this connection may REDACT it
+            remember_sent(sender.session, msgid)
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
@@ -215,6 +219,8 @@ def to_user(
         reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)
     if srv.config.history.store_private:
         params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
-        key = dm_key(sender.fold, recipient.fold)
+        key = dm_store_key(srv, sender, recipient)  # by account when both have one
         srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, tags, sender.account))
+        if not sender.account:
+            remember_sent(sender.session, msgid)
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.ports import Link
 
 if TYPE_CHECKING:
+    from hubbub.core.chanserv import Registration
     from hubbub.core.reply import Reply
     from hubbub.core.sasl import SaslState
     from hubbub.core.server import ChatServer
@@ -65,6 +66,7 @@ class Session:
         "profile",
         "sasl",
         "secure",
+        "sent",
         "signon",
         "user",
     )
@@ -89,6 +91,9 @@ class Session:
         self.sasl: SaslState | None = None
         self.auth_pending = False
         self.auth_strikes = 0
+        # REDACT (hubbub.core.redact): msgids of the messages this connection sent while not
+        # logged in (the newest ones, bounded), so it may redact them; None until the first.
+        self.sent: dict[str, None] | None = None
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -132,10 +137,12 @@ class User:
         "invisible",
         "last_active",
         "nick",
+        "oper",
         "realname",
         "service",
         "session",
         "username",
+        "wallops",
     )
 
     def __init__(self, session: Session) -> None:
@@ -150,6 +157,10 @@ class User:
         self.last_active = session.signon
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
         self.account = ""  # the account logged in to, as registered; "" for none
+        # Operators (hubbub.core.operators): the [[operators]] name after OPER ("" for none,
+        # user mode +o), and user mode +w (receives WALLOPS).
+        self.oper = ""
+        self.wallops = False
         # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
 
@@ -162,6 +173,10 @@ class User:
         modes = "+"
         if self.invisible:
             modes += "i"
+        if self.oper:
+            modes += "o"
+        if self.wallops:
+            modes += "w"
         if self.session.secure:
             modes += "Z"
         return modes
@@ -171,13 +186,15 @@ class User:
 
 
 class Membership:
-    """A user's standing in one channel: operator and voice."""
+    """A user's standing in one channel: operator and voice, and when it joined (ms; history
+    access `since_join` reads only what came after it)."""
 
-    __slots__ = ("op", "voice")
+    __slots__ = ("joined_ms", "op", "voice")
 
-    def __init__(self, op: bool = False, voice: bool = False) -> None:
+    def __init__(self, op: bool = False, voice: bool = False, joined_ms: int = 0) -> None:
         self.op = op
         self.voice = voice
+        self.joined_ms = joined_ms
 
     def prefixes(self, multi: bool) -> str:
         """The NAMES/WHO prefix characters, highest first ('@+' with multi-prefix)."""
@@ -209,6 +226,7 @@ class Channel:
         "bans",
         "created",
         "fold",
+        "history_access",
         "invite_only",
         "invited",
         "key",
@@ -217,6 +235,7 @@ class Channel:
         "moderated",
         "name",
         "no_external",
+        "registered",
         "replaying",
         "secret",
         "topic",
@@ -241,6 +260,11 @@ class Channel:
         # Members whose join replay is still being read from the store: what the room says
         # meanwhile is held for them, so the replay is never overtaken by live lines.
         self.replaying: dict[User, list[bytes]] = {}
+        # Who may read the room's history ("everyone", "since_join", "registered", or "" for
+        # history.default_access; see hubbub.core.privacy), and its ChanServ registration
+        # (hubbub.core.chanserv): a registered channel stays, empty, when its last member leaves.
+        self.history_access = ""
+        self.registered: Registration | None = None
 
     def mode_string(self, reveal_key: bool) -> tuple[str, list[str]]:
         flags = "+"

@@ -93,6 +93,23 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
                     changes += wanted
                     sign = wanted
                 changes += "i"
+        elif char == "w":  # receive WALLOPS
+            if user.wallops != adding:
+                user.wallops = adding
+                wanted = "+" if adding else "-"
+                if wanted != sign:
+                    changes += wanted
+                    sign = wanted
+                changes += "w"
+        elif char == "o":  # operators: only OPER gives +o; anyone may drop it
+            if not adding and user.oper:
+                from hubbub.core.operators import give_up_oper
+
+                give_up_oper(srv, user, "MODE -o")
+                if sign != "-":
+                    changes += "-"
+                    sign = "-"
+                changes += "o"
         elif char == "Z":
             pass  # TLS: the server's to set, silently not the client's
         else:
@@ -169,6 +186,10 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
     msgid = srv.next_msgid()
     srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
     srv.send_self(reply, line, time_ms, msgid)
+    if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
+        from hubbub.core.chanserv import changed as save_registered
+
+        save_registered(srv, channel)  # a registered channel's modes and bans are saved
 
 
 def apply_param_mode(

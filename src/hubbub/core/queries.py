@@ -33,6 +33,8 @@ def who_line(
     whox: tuple[str, str] | None = None,
 ) -> None:
     flags = "G" if user.away else "H"
+    if user.oper:
+        flags += "*"
     shown = channel
     if channel is not None:
         flags += channel.members[user].prefixes("multi-prefix" in reply.session.caps)
@@ -103,6 +105,8 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_WHOISSERVER, user.nick, srv.name, srv.config.server.description)
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
+    if user.oper:
+        reply.numeric(n.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
     if user.account:
         reply.numeric(n.RPL_WHOISACCOUNT, user.nick, user.account, "is logged in as")
     if user.session.secure:

@@ -15,6 +15,7 @@ from hubbub.core.caps import CAPABILITIES, STICKY
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
 from hubbub.core.model import Phase
+from hubbub.core.operators import refuse_registration
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
         return
     if hold_registration(srv, reply):  # a login being checked, require_tls, a registered nick
         return
+    if srv.reg.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
+        return
     session.phase = Phase.REGISTERED
     srv.registered_count += 1
     srv.max_users = max(srv.max_users, srv.registered_count)
@@ -196,7 +199,7 @@ def welcome(srv: ChatServer, reply: Reply) -> None:
     reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
     reply.numeric(n.RPL_YOURHOST, f"Your host is {srv.name}, running version {srv.version}")
     reply.numeric(n.RPL_CREATED, f"This server was created {srv.created}")
-    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "iZ", "bklmnostv", "bklov")
+    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "iowZ", "bklmnostv", "bklov")
     tokens = srv.isupport
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         reply.numeric(

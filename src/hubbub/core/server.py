@@ -28,11 +28,13 @@ from hubbub import __version__
 from hubbub.config import Config
 
 # The handler modules fill the command table when imported.
-from hubbub.core import channels, messaging, modes, queries, registration, sasl  # noqa: F401
+from hubbub.core import channels, messaging, modes, queries, redact, registration, sasl  # noqa: F401
 from hubbub.core.accounts import AccountState
 from hubbub.core.accounts import tick as accounts_tick
+from hubbub.core.chanserv import RegistryState
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
+from hubbub.core.histserv import HistServ
 from hubbub.core.model import (
     PROFILE_ACCOUNT,
     PROFILE_TAGS,
@@ -43,7 +45,8 @@ from hubbub.core.model import (
     User,
     WhowasEntry,
 )
-from hubbub.core.ports import AccountService, HistoryService, Link
+from hubbub.core.operators import OperState, apply_config, expire, refuse_connection
+from hubbub.core.ports import AccountService, HistoryService, Link, RegistryService
 from hubbub.core.reply import Reply, clip
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
@@ -74,6 +77,7 @@ class ChatServer:
         *,
         instance_id: str | None = None,
         accounts: AccountService | None = None,
+        registry: RegistryService | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -100,6 +104,12 @@ class ChatServer:
         # Accounts, NickServ and nick ownership (hubbub.core.accounts); without a service, a
         # memory store used synchronously (core tests).
         self.acc = AccountState(self, accounts)
+        # Operators (hubbub.core.operators); registered channels and server bans, ChanServ
+        # (hubbub.core.chanserv); HistServ (hubbub.core.histserv). Without a registry service,
+        # a memory store used synchronously (core tests).
+        self.opers = OperState()
+        self.reg = RegistryState(self, registry)
+        self.hist = HistServ(self)
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -115,12 +125,26 @@ class ChatServer:
     ) -> Session:
         session = Session(link, host, port, now, secure)
         session.certfp = certfp  # SHA-256 of a TLS client certificate (SASL EXTERNAL)
+        self.now = now
+        if not self.opers.started:
+            self.opers.started = now
+        if self.reg.bans and refuse_connection(self, session):  # D-lined
+            session.phase = Phase.CLOSED
+            return session
         self.sessions.add(session)
         return session
 
     def tick(self, now: float) -> None:
-        """Time passes: the transport calls this periodically (nick ownership grace periods)."""
+        """Time passes: the transport calls this periodically (nick ownership grace periods,
+        expiring K-lines and D-lines)."""
         accounts_tick(self, now)
+        expire(self, now)
+
+    def rehash(self, config: Config) -> list[str]:
+        """Use a configuration re-read by the application (REHASH, SIGHUP): operators, MOTD,
+        limits and the other settings that can change while running. Returns the restart-only
+        settings that changed and were kept (hubbub.core.operators.live_config)."""
+        return apply_config(self, config)
 
     def receive(self, session: Session, line: str, now: float) -> None:
         if session.phase is Phase.CLOSED:
@@ -360,7 +384,7 @@ class ChatServer:
             # what the room said meanwhile, the KICK included.
             user.session.link.write(b"".join(held))
         user.channels.pop(channel.fold, None)
-        if not channel.members:
+        if not channel.members and channel.registered is None:  # registered ones stay, empty
             del self.channels[channel.fold]
 
     # ------------------------------------------------------------------ ISUPPORT

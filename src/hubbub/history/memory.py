@@ -104,6 +104,40 @@ class MemoryStore(PlannedStore):
                 self._forget(key)
         return dropped
 
+    def redact(self, target: str, msgid: str) -> bool:
+        entry = self._targets.get(target)
+        if entry is None or msgid not in entry.by_msgid:
+            return False
+        gone = bisect_left(entry.seqs, entry.by_msgid[msgid])
+        entry.keep([i for i in range(len(entry.seqs)) if i != gone])
+        if not entry.seqs:
+            self._forget(target)
+        return True
+
+    def by_account(self, account: str, limit: int) -> list[Record]:
+        if limit <= 0 or not account:
+            return []
+        found = [
+            (seq, record)
+            for entry in self._targets.values()
+            for seq, record in zip(entry.seqs, entry.records, strict=True)
+            if record.account == account
+        ]
+        found.sort(key=lambda pair: pair[0])
+        return [record for _, record in found[-limit:]]
+
+    def delete_by_account(self, account: str) -> int:
+        if not account:
+            return 0
+        dropped = 0
+        for key in list(self._targets):
+            entry = self._targets[key]
+            records = entry.records
+            dropped += entry.keep([i for i, r in enumerate(records) if r.account != account])
+            if not entry.seqs:
+                self._forget(key)
+        return dropped
+
     def _forget(self, key: str) -> None:
         del self._targets[key]
         parties = dm_parties(key)

@@ -46,6 +46,10 @@ CREATE INDEX IF NOT EXISTS records_party_a ON records (party_a, target) WHERE pa
 CREATE INDEX IF NOT EXISTS records_party_b ON records (party_b, target) WHERE party_b IS NOT NULL;
 """
 
+_ACCOUNT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
+)
+
 _COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account"
 
 _INSERT = (
@@ -127,6 +131,10 @@ class SqliteStore(PlannedStore):
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.commit()
+        # HistServ EXPORT / DELETE look records up by account. Added without a schema version
+        # of its own: an index changes no row, and older versions simply ignore it.
+        db.execute(_ACCOUNT_INDEX)
+        db.commit()
 
     @property
     def schema_version(self) -> int:
@@ -166,7 +174,31 @@ class SqliteStore(PlannedStore):
                     dropped += cur.rowcount
         return dropped
 
+    def redact(self, target: str, msgid: str) -> bool:
+        cur = self._db.execute(
+            "DELETE FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+        )
+        return cur.rowcount > 0
+
+    def delete_by_account(self, account: str) -> int:
+        if not account:
+            return 0
+        cur = self._db.execute(
+            "DELETE FROM records WHERE account = ? AND account != ''", (account,)
+        )
+        return cur.rowcount
+
     # -- reading ---------------------------------------------------------------------------------
+
+    def by_account(self, account: str, limit: int) -> list[Record]:
+        if limit <= 0 or not account:
+            return []
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE account = ? AND account != ''"
+            " ORDER BY seq DESC LIMIT ?",
+            (account, limit),
+        ).fetchall()
+        return [_record(row)[1] for row in reversed(rows)]
 
     def find(self, target: str, msgid: str) -> Record | None:
         row = self._db.execute(

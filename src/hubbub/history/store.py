@@ -54,6 +54,18 @@ class HistoryStore(Protocol):
     def find(self, target: str, msgid: str) -> Record | None:
         """The record with this msgid in this target, if stored."""
 
+    def redact(self, target: str, msgid: str) -> bool:
+        """Remove the record with this msgid from this target (REDACT): no query returns it
+        afterwards. False if it was not stored."""
+
+    def by_account(self, account: str, limit: int) -> list[Record]:
+        """The newest `limit` records sent by this account (`Record.account`, compared
+        exactly), from every target, oldest first (HistServ EXPORT)."""
+
+    def delete_by_account(self, account: str) -> int:
+        """Remove every record sent by this account, from every target; how many went
+        (HistServ DELETE)."""
+
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
         all but the newest max_count (0 = no count limit). Returns how many were dropped."""

@@ -540,6 +540,9 @@ class TcpServer:
         self.dirty: list[Connection] = []
         self.flush_scheduled = False
         self.per_address: dict[str, int] = {}
+        # Other listeners (TLS, WebSocket) whose connections count towards the same limits;
+        # anything with `connections` (sized) and `per_address`. Filled in by the app.
+        self.peers: list[Any] = []
         self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -608,10 +611,13 @@ class TcpServer:
     def _admit(self, conn: Connection) -> str | None:
         """Count a new connection, or say why it is refused."""
         limits = self.config.limits
-        if len(self.connections) >= limits.max_clients:
+        peers = self.peers
+        total = len(self.connections) + sum(len(peer.connections) for peer in peers)
+        if total >= limits.max_clients:
             return "Server is full"
         count = self.per_address.get(conn.host, 0)
-        if count >= limits.clients_per_ip:
+        together = count + sum(peer.per_address.get(conn.host, 0) for peer in peers)
+        if together >= limits.clients_per_ip:
             return "Too many connections from your IP address"
         self.per_address[conn.host] = count + 1
         self.connections.add(conn)

@@ -1,0 +1,100 @@
+"""History privacy: who may read which history.
+
+* **Rooms.** Each room has a history access (`Channel.history_access`, or
+  `history.default_access` when the room has not chosen): `everyone` who joins reads it all;
+  `since_join` reads only what was said after its JOIN (no join replay; CHATHISTORY is clipped
+  to records after the membership began); `registered` reads only when logged in to an account.
+  A room's operators choose with `/msg ChanServ SET #room HISTORY …` (hubbub.core.chanserv).
+* **Private messages** are read only by their two parties. Between two logged-in users the
+  conversation is keyed by their *accounts* (`dm_key("~alice", "~bob")`: "~" is not a nick
+  character, so the key never meets a nick key), so it survives reconnects and nick changes and
+  is readable by whoever logs in to one of the two accounts, and by nobody else. Otherwise it is
+  keyed by the two nicks, and a connection reads only what was said since it signed on (whoever
+  takes a nick next must not read its predecessor's messages).
+
+Everything here is a pure decision on the loop; the store does not know about access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hubbub.history.record import dm_key, dm_parties
+
+if TYPE_CHECKING:
+    from hubbub.core.model import Channel, User
+    from hubbub.core.server import ChatServer
+
+EVERYONE, SINCE_JOIN, REGISTERED = "everyone", "since_join", "registered"
+ACCOUNT_PARTY = "~"
+
+
+def access_of(srv: ChatServer, channel: Channel) -> str:
+    return channel.history_access or srv.config.history.default_access
+
+
+def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
+    """The oldest time (ms) of the room's history this member may read: 0 for all of it, None
+    for none (not a member, or not logged in under `registered`)."""
+    standing = channel.members.get(user)
+    if standing is None:
+        return None
+    access = access_of(srv, channel)
+    if access == REGISTERED and not user.account:
+        return None
+    if access == SINCE_JOIN:
+        return max(1, standing.joined_ms)
+    return 0
+
+
+def party(srv: ChatServer, account: str) -> str:
+    """An account as one party of a private-conversation key."""
+    return ACCOUNT_PARTY + srv.fold(account)
+
+
+def dm_store_key(srv: ChatServer, sender: User, recipient: User) -> str:
+    """The key a private message between these two is stored under."""
+    if sender.account and recipient.account:
+        return dm_key(party(srv, sender.account), party(srv, recipient.account))
+    return dm_key(sender.fold, recipient.fold)
+
+
+def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
+    """(key, by_account): the private conversation with `target` as `user` reads it.
+
+    A logged-in user reads by account when the other side is logged in too, or is not online
+    and `target` names a registered account. by_account False means nick-keyed: the caller
+    must clip it to the user's own connection (`since this connection signed on`).
+    """
+    fold = srv.fold(target)
+    if user.account:
+        other = srv.users.get(fold)
+        if other is not None and other.session.registered:
+            if other.account:
+                return dm_key(party(srv, user.account), party(srv, other.account)), True
+        elif fold in srv.acc.names:
+            return dm_key(party(srv, user.account), ACCOUNT_PARTY + fold), True
+    return dm_key(user.fold, fold), False
+
+
+def dm_partner_name(srv: ChatServer, key: str, me: tuple[str, ...]) -> str | None:
+    """The name under which `key`'s other party is shown (CHATHISTORY TARGETS): an online
+    user's nick (for an account party: someone logged in to it), or the casefolded name. None
+    if `key` is not a private conversation of one of `me` (my nick fold, my account party)."""
+    parties = dm_parties(key)
+    if parties is None:
+        return None
+    if parties[0] in me:
+        other = parties[1]
+    elif parties[1] in me:
+        other = parties[0]
+    else:
+        return None
+    if other.startswith(ACCOUNT_PARTY):
+        account = other[1:]
+        for someone in srv.registered_users():
+            if someone.account and srv.fold(someone.account) == account:
+                return someone.nick
+        return account
+    online = srv.users.get(other)
+    return online.nick if online is not None else other

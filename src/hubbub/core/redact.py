@@ -1,0 +1,141 @@
+"""REDACT: deleting a message (IRCv3 draft/message-redaction,
+https://ircv3.net/specs/extensions/message-redaction).
+
+`REDACT <target> <msgid> [:reason]` deletes a PRIVMSG, NOTICE or TAGMSG from the target's stored
+history — CHATHISTORY and the join replay never return it again ("exclude it entirely", the
+first choice the spec offers) — and relays the REDACT to the target's members (or the other
+party of a private conversation) that negotiated `draft/message-redaction`. Clients without the
+capability get nothing (the spec's optional fallback NOTICE would be noise in every channel).
+
+Who may redact: the message's author — the same account, or, for a message sent without an
+account, the same connection (`Session.sent` keeps the newest msgids it sent) — or an operator
+of the channel it was sent to. Failures are the spec's standard replies: `FAIL REDACT
+INVALID_TARGET`, `REDACT_FORBIDDEN`, `UNKNOWN_MSGID`. There is no redaction window.
+
+The lookup, the authorisation against the record and the deletion run as one call on the history
+worker, after every append submitted before it: a message may be redacted as soon as it was
+sent, and nothing can slip in between the check and the delete.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.commands import command
+from hubbub.core.privacy import dm_read_key
+from hubbub.core.reply import Reply
+
+if TYPE_CHECKING:
+    from hubbub.core.model import Channel, Session, User
+    from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.chat")
+
+CAP = "draft/message-redaction"
+# How many msgids a connection without an account remembers having sent (its newest ones).
+SENT_KEPT = 1000
+REDACTABLE = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
+OK, FORBIDDEN, UNKNOWN = "ok", "forbidden", "unknown"
+
+
+def remember_sent(session: Session, msgid: str) -> None:
+    """A connection without an account sent this message: it may redact it (bounded)."""
+    sent = session.sent
+    if sent is None:
+        sent = session.sent = {}
+    sent[msgid] = None
+    if len(sent) > SENT_KEPT:
+        del sent[next(iter(sent))]
+
+
+@command("REDACT", 2, activity=True)
+def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    user = session.user
+    target, msgid = msg.params[0], msg.params[1]
+    reason = msg.params[2] if len(msg.params) > 2 else ""
+    recipients: list[User]
+    if target.startswith("#"):
+        channel = srv.find_channel(target)
+        standing = channel.members.get(user) if channel is not None else None
+        if channel is None or standing is None:
+            reply.fail(
+                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
+            )
+            return
+        key, is_op, name = channel.fold, standing.op, channel.name
+        recipients = [m for m in channel.members if m is not user]
+        room: Channel | None = channel
+    else:
+        other = srv.find_user(target)
+        if not srv.valid_nick(target) or (other is not None and other.service is not None):
+            reply.fail(
+                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
+            )
+            return
+        key, _ = dm_read_key(srv, user, target)
+        is_op = False
+        name = other.nick if other is not None else target
+        recipients = [other] if other is not None and other is not user else []
+        room = None
+    account = user.account
+    own = session.sent is not None and msgid in session.sent
+
+    def fn(store: HistoryStore) -> str:
+        record = store.find(key, msgid)
+        if record is None or record.command not in REDACTABLE:
+            return UNKNOWN
+        mine = (bool(account) and record.account == account) or (own and not record.account)
+        if not (mine or is_op):
+            return FORBIDDEN
+        store.redact(key, msgid)
+        return OK
+
+    label = reply.label
+    reply.label = None  # the answer carries the label
+
+    def done(result: Any) -> None:
+        if session.closed:
+            return
+        later = Reply(session, srv.name, label)
+        if result == OK:
+            relay(srv, later, user, name, msgid, reason, recipients, room)
+            log.info("%s redacted %s in %s", user.nick, msgid, name)
+        elif result == FORBIDDEN:
+            later.fail(
+                "REDACT",
+                "REDACT_FORBIDDEN",
+                name,
+                msgid,
+                text="You are not authorised to delete this message",
+            )
+        else:
+            later.fail("REDACT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
+        later.flush()
+
+    srv.deferred.append(lambda: srv.history.query(fn, done))
+
+
+def relay(
+    srv: ChatServer,
+    reply: Reply,
+    user: User,
+    name: str,
+    msgid: str,
+    reason: str,
+    recipients: list[User],
+    room: Channel | None,
+) -> None:
+    line = f":{user.prefix} REDACT {name} {msgid}" + (f" :{reason}" if reason else "")
+    time_ms = srv.stamp()
+    new_msgid = srv.next_msgid()
+    watchers = [m for m in recipients if CAP in m.session.caps]
+    if watchers:
+        srv.fanout(watchers, line, time_ms, new_msgid, channel=room, account=user.account)
+    if CAP in reply.session.caps:
+        srv.send_self(reply, line, time_ms, new_msgid, "", user.account)
+    else:
+        reply.add(f":{srv.name} NOTICE {user.nick} :Message {msgid} in {name} deleted")

@@ -1,0 +1,60 @@
+"""The registry in memory: for tests and for `history.backend = "memory"` servers."""
+
+from __future__ import annotations
+
+from hubbub.registry.model import RegisteredChannel, ServerBan
+
+__all__ = ["MemoryRegistryStore"]
+
+
+class MemoryRegistryStore:
+    def __init__(self) -> None:
+        self._channels: dict[str, RegisteredChannel] = {}
+        self._bans: dict[tuple[str, str], ServerBan] = {}
+
+    def create_channel(self, channel: RegisteredChannel) -> bool:
+        if channel.fold in self._channels:
+            return False
+        self._channels[channel.fold] = channel
+        return True
+
+    def save_channel(self, channel: RegisteredChannel) -> bool:
+        if channel.fold not in self._channels:
+            return False
+        self._channels[channel.fold] = channel
+        return True
+
+    def get_channel(self, fold: str) -> RegisteredChannel | None:
+        return self._channels.get(fold)
+
+    def channels(self) -> list[RegisteredChannel]:
+        return [self._channels[fold] for fold in sorted(self._channels)]
+
+    def delete_channel(self, fold: str) -> bool:
+        return self._channels.pop(fold, None) is not None
+
+    def channels_of(self, owner: str) -> list[RegisteredChannel]:
+        wanted = owner.casefold()
+        return [c for c in self.channels() if c.owner.casefold() == wanted]
+
+    def add_ban(self, ban: ServerBan) -> bool:
+        key = (ban.kind, ban.mask)
+        new = key not in self._bans
+        self._bans.pop(key, None)  # a replaced ban moves to the end (newest)
+        self._bans[key] = ban
+        return new
+
+    def remove_ban(self, kind: str, mask: str) -> bool:
+        return self._bans.pop((kind, mask), None) is not None
+
+    def bans(self) -> list[ServerBan]:
+        return list(self._bans.values())
+
+    def expire_bans(self, now_ms: int) -> int:
+        gone = [key for key, ban in self._bans.items() if ban.expired(now_ms)]
+        for key in gone:
+            del self._bans[key]
+        return len(gone)
+
+    def close(self) -> None:
+        pass

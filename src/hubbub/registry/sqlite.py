@@ -1,0 +1,209 @@
+"""The registry in SQLite: its own tables in the history database file, its own connection.
+
+Like the account store (`hubbub.accounts.sqlite`): WAL, `busy_timeout` for the moments the
+history, account and registry connections write together, a schema version in `hubbub_schema`
+(component "registry"), and every write committed at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+
+__all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
+
+SCHEMA_VERSION = 1
+COMPONENT = "registry"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hubbub_schema (
+    component TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channels (
+    fold           TEXT PRIMARY KEY,   -- casefolded name
+    name           TEXT NOT NULL,
+    owner          TEXT NOT NULL,      -- account name as registered
+    registered_ms  INTEGER NOT NULL,
+    created        INTEGER NOT NULL,
+    ops            TEXT NOT NULL,      -- JSON array of account names
+    topic          TEXT NOT NULL,
+    topic_setter   TEXT NOT NULL,
+    topic_time     INTEGER NOT NULL,
+    flags          TEXT NOT NULL,      -- flag modes that are on, such as "nt"
+    chan_key       TEXT NOT NULL,
+    chan_limit     INTEGER NOT NULL,
+    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at]
+    history_access TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_bans (
+    seq        INTEGER PRIMARY KEY,    -- order of (re)placing
+    kind       TEXT NOT NULL,          -- K (user@host) or D (address / CIDR)
+    mask       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    setter     TEXT NOT NULL,
+    set_ms     INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,       -- 0: never
+    UNIQUE (kind, mask)
+);
+"""
+
+_CHANNEL_COLUMNS = (
+    "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
+    " chan_key, chan_limit, bans, history_access"
+)
+_BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
+
+
+def _channel_row(c: RegisteredChannel) -> tuple[Any, ...]:
+    return (
+        c.fold,
+        c.name,
+        c.owner,
+        c.registered_ms,
+        c.created,
+        json.dumps(list(c.ops)),
+        c.topic,
+        c.topic_setter,
+        c.topic_time,
+        c.flags,
+        c.key,
+        c.limit,
+        json.dumps([[b.mask, b.setter, b.set_at] for b in c.bans]),
+        c.history_access,
+    )
+
+
+def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
+    (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
+     limit, bans, access) = row  # fmt: skip
+    return RegisteredChannel(
+        name=name,
+        fold=fold,
+        owner=owner,
+        registered_ms=registered_ms,
+        created=created,
+        ops=tuple(json.loads(ops)),
+        topic=topic,
+        topic_setter=setter,
+        topic_time=topic_time,
+        flags=flags,
+        key=key,
+        limit=limit,
+        bans=tuple(ChannelBan(m, s, int(t)) for m, s, t in json.loads(bans)),
+        history_access=access,
+    )
+
+
+class SqliteRegistryStore:
+    """A `RegistryStore` in one SQLite file (created, with its directory, if absent)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: registry schema version {version} is newer than this"
+                f" hubbub understands ({SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            with db:
+                db.executescript("BEGIN;" + _SCHEMA)
+                db.execute(
+                    "INSERT OR REPLACE INTO hubbub_schema (component, version) VALUES (?, ?)",
+                    (COMPONENT, SCHEMA_VERSION),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        try:
+            row = self._db.execute(
+                "SELECT version FROM hubbub_schema WHERE component = ?", (COMPONENT,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table yet
+            return 0
+        return int(row[0]) if row is not None else 0
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> bool:
+        try:
+            with self._db as db:
+                return db.execute(sql, args).rowcount > 0
+        except sqlite3.IntegrityError:
+            return False
+
+    # -- channels --------------------------------------------------------------------------------
+
+    def create_channel(self, channel: RegisteredChannel) -> bool:
+        marks = ", ".join("?" * 14)
+        return self._write(
+            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ({marks})", _channel_row(channel)
+        )
+
+    def save_channel(self, channel: RegisteredChannel) -> bool:
+        fold, *rest = _channel_row(channel)
+        columns = _CHANNEL_COLUMNS.split(", ")[1:]
+        assignments = ", ".join(f"{column} = ?" for column in columns)
+        return self._write(f"UPDATE channels SET {assignments} WHERE fold = ?", (*rest, fold))
+
+    def get_channel(self, fold: str) -> RegisteredChannel | None:
+        row = self._db.execute(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE fold = ?", (fold,)
+        ).fetchone()
+        return _channel(row) if row is not None else None
+
+    def channels(self) -> list[RegisteredChannel]:
+        rows = self._db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold")
+        return [_channel(row) for row in rows]
+
+    def delete_channel(self, fold: str) -> bool:
+        return self._write("DELETE FROM channels WHERE fold = ?", (fold,))
+
+    def channels_of(self, owner: str) -> list[RegisteredChannel]:
+        wanted = owner.casefold()
+        return [c for c in self.channels() if c.owner.casefold() == wanted]
+
+    # -- server bans -----------------------------------------------------------------------------
+
+    def add_ban(self, ban: ServerBan) -> bool:
+        with self._db as db:
+            existed = db.execute(
+                "DELETE FROM server_bans WHERE kind = ? AND mask = ?", (ban.kind, ban.mask)
+            ).rowcount
+            db.execute(
+                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
+            )
+        return not existed
+
+    def remove_ban(self, kind: str, mask: str) -> bool:
+        return self._write("DELETE FROM server_bans WHERE kind = ? AND mask = ?", (kind, mask))
+
+    def bans(self) -> list[ServerBan]:
+        rows = self._db.execute(f"SELECT {_BAN_COLUMNS} FROM server_bans ORDER BY seq")
+        return [ServerBan(*row) for row in rows]
+
+    def expire_bans(self, now_ms: int) -> int:
+        with self._db as db:
+            return db.execute(
+                "DELETE FROM server_bans WHERE expires_ms != 0 AND expires_ms <= ?", (now_ms,)
+            ).rowcount
+
+    def close(self) -> None:
+        self._db.close()

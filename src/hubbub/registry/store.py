@@ -1,0 +1,55 @@
+"""The contract every registry back-end fulfils (memory, SQLite).
+
+Plain blocking calls, like the account store's: the server never calls them on its event loop
+but through `hubbub.registry.worker`, which owns one store on one thread. Every write is durable
+when the call returns (these changes are rare: a ChanServ command, a topic, a K-line).
+
+Channels are keyed by their casefolded name (`fold`), server bans by (kind, mask) — the mask
+exactly as the operator's command normalised it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hubbub.registry.model import RegisteredChannel, ServerBan
+
+
+class ChannelStore(Protocol):
+    def create_channel(self, channel: RegisteredChannel) -> bool:
+        """Register a channel; False (and nothing stored) if `channel.fold` is registered."""
+
+    def save_channel(self, channel: RegisteredChannel) -> bool:
+        """Replace a registered channel's saved state; False if it is not registered."""
+
+    def get_channel(self, fold: str) -> RegisteredChannel | None:
+        """The registered channel with this casefolded name."""
+
+    def channels(self) -> list[RegisteredChannel]:
+        """Every registered channel, by fold."""
+
+    def delete_channel(self, fold: str) -> bool:
+        """Forget a registered channel; False if there was none."""
+
+    def channels_of(self, owner: str) -> list[RegisteredChannel]:
+        """The channels whose owner is this account name (compared case-insensitively)."""
+
+
+class BanStore(Protocol):
+    def add_ban(self, ban: ServerBan) -> bool:
+        """Store a ban, replacing one of the same kind and mask; True if it was new."""
+
+    def remove_ban(self, kind: str, mask: str) -> bool:
+        """Remove a ban; False if there was none."""
+
+    def bans(self) -> list[ServerBan]:
+        """Every stored ban (expired ones included until `expire_bans` removes them), oldest
+        first."""
+
+    def expire_bans(self, now_ms: int) -> int:
+        """Remove the bans whose expiry is at or before `now_ms`; how many went."""
+
+
+class RegistryStore(ChannelStore, BanStore, Protocol):
+    def close(self) -> None:
+        """Release the store's resources."""

@@ -1,0 +1,82 @@
+"""The HistoryStore methods behind REDACT and HistServ (redact, by_account, delete_by_account),
+checked identically on every back-end (the `store` fixture of conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from history_helpers import rec
+
+from hubbub.history.record import Ref, dm_key
+from hubbub.history.sqlite import SqliteStore
+from hubbub.history.store import HistoryStore
+
+DM = dm_key("~alice", "~bob")
+
+
+def test_redact_removes_a_record_from_every_query(store: HistoryStore) -> None:
+    records = [rec("#room", n) for n in range(6)]
+    store.append(records)
+    store.commit()
+    assert store.redact("#room", "#room/2")
+    assert not store.redact("#room", "#room/2")  # already gone
+    assert not store.redact("#other", "#room/3")  # wrong target
+    assert not store.redact("#room", "nope")
+    rest = [r for r in records if r.msgid != "#room/2"]
+    assert store.latest("#room", 10) == rest
+    assert store.find("#room", "#room/2") is None
+    assert store.after("#room", Ref(msgid="#room/1"), 2) == rest[2:4]
+    assert store.before("#room", Ref(msgid="#room/4"), 2) == rest[1:3]
+    assert store.around("#room", Ref(msgid="#room/2"), 3) == []  # the ref itself is gone
+    assert store.between("#room", Ref(time_ms=0), Ref(time_ms=10**9), 10) == rest
+    assert store.targets(0, 10**9, 10, ["#room"], "x") == [("#room", 1050)]
+
+
+def test_redacting_the_last_record_empties_the_target(store: HistoryStore) -> None:
+    store.append([rec(DM, 1)])
+    assert store.redact(DM, f"{DM}/1")
+    assert store.latest(DM, 5) == []
+    assert store.targets(0, 10**9, 10, [], "~alice") == []
+
+
+def test_by_account_and_delete_by_account(store: HistoryStore) -> None:
+    mine = [
+        rec("#a", 1, account="alice"),
+        rec(DM, 2, account="alice"),
+        rec("#b", 3, account="alice"),
+    ]
+    others = [rec("#a", 4, account="bob"), rec("#a", 5), rec(DM, 6, account="bob")]
+    store.append([mine[0], others[0], mine[1], others[1], mine[2], others[2]])
+    store.commit()
+    assert store.by_account("alice", 10) == mine
+    assert store.by_account("alice", 2) == mine[1:]  # the newest, oldest first
+    assert store.by_account("alice", 0) == []
+    assert store.by_account("ALICE", 10) == []  # compared exactly
+    assert store.by_account("", 10) == []  # messages without an account belong to nobody
+    assert store.delete_by_account("alice") == 3
+    assert store.delete_by_account("alice") == 0
+    assert store.delete_by_account("") == 0
+    assert store.by_account("alice", 10) == []
+    assert store.latest("#a", 10) == [others[0], others[1]]
+    assert store.latest(DM, 10) == [others[2]]
+    assert store.latest("#b", 10) == []
+
+
+def test_sqlite_redaction_is_durable(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = SqliteStore(path)
+    store.append([rec("#room", 1, account="alice"), rec("#room", 2)])
+    store.commit()
+    store.redact("#room", "#room/2")
+    store.delete_by_account("alice")
+    store.close()
+    again = SqliteStore(path)
+    assert again.latest("#room", 10) == []
+    plan = " ".join(
+        again.explain(
+            "SELECT seq FROM records WHERE account = ? AND account != '' ORDER BY seq DESC LIMIT 5",
+            ("alice",),
+        )
+    )
+    assert "records_account" in plan
+    again.close()

@@ -1,0 +1,109 @@
+"""The RegistryStore contract (registered channels, server bans), identically on memory and
+SQLite; SQLite specifics: reopening, sharing the history file, schema version."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hubbub.accounts.sqlite import SqliteAccountStore
+from hubbub.history.sqlite import SqliteStore
+from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
+from hubbub.registry.store import RegistryStore
+
+
+def chan(name: str, owner: str = "Alice", **changes: object) -> RegisteredChannel:
+    base = RegisteredChannel(name, name.lower(), owner, 1000, created=5)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+FULL = chan(
+    "#Room",
+    ops=("bob", "Carol"),
+    topic="a topic ✓",
+    topic_setter="alice!a@h",
+    topic_time=77,
+    flags="imnst",
+    key="sekrit",
+    limit=12,
+    bans=(ChannelBan("*!*@bad", "alice!a@h", 9), ChannelBan("x!*@*", "bob!b@h", 10)),
+    history_access="since_join",
+)
+
+
+def test_create_get_and_list(store: RegistryStore) -> None:
+    assert store.create_channel(FULL)
+    assert store.get_channel("#room") == FULL
+    assert store.get_channel("#Room") is None  # the caller folds
+    assert not store.create_channel(chan("#ROOM", fold="#room"))  # taken
+    assert store.create_channel(chan("#a", owner="bob"))
+    assert [c.fold for c in store.channels()] == ["#a", "#room"]
+    assert [c.fold for c in store.channels_of("ALICE")] == ["#room"]
+    assert store.channels_of("nobody") == []
+
+
+def test_save_and_delete(store: RegistryStore) -> None:
+    assert not store.save_channel(FULL)  # not registered
+    assert store.create_channel(chan("#Room"))
+    assert store.save_channel(FULL)
+    assert store.get_channel("#room") == FULL
+    assert store.delete_channel("#room")
+    assert not store.delete_channel("#room")
+    assert store.get_channel("#room") is None and store.channels() == []
+
+
+def test_bans_add_replace_remove(store: RegistryStore) -> None:
+    k = ServerBan("K", "*@10.0.0.1", "spam", "alice", 100, 0)
+    d = ServerBan("D", "10.0.0.0/8", "flood", "alice", 101, 5000)
+    assert store.add_ban(k) and store.add_ban(d)
+    assert store.bans() == [k, d]
+    newer = dataclasses.replace(k, reason="more spam", set_ms=200)
+    assert not store.add_ban(newer)  # replaced, moved to the end
+    assert store.bans() == [d, newer]
+    assert store.add_ban(ServerBan("D", "*@10.0.0.1", "same mask, other kind", "a", 1))
+    assert store.remove_ban("K", "*@10.0.0.1")
+    assert not store.remove_ban("K", "*@10.0.0.1")
+    assert [(b.kind, b.mask) for b in store.bans()] == [("D", "10.0.0.0/8"), ("D", "*@10.0.0.1")]
+
+
+def test_expire_bans(store: RegistryStore) -> None:
+    store.add_ban(ServerBan("K", "a@b", "r", "o", 0, 1000))
+    store.add_ban(ServerBan("K", "c@d", "r", "o", 0, 0))  # permanent
+    store.add_ban(ServerBan("D", "10.0.0.1/32", "r", "o", 0, 2000))
+    assert store.expire_bans(999) == 0
+    assert store.expire_bans(1000) == 1
+    assert [b.mask for b in store.bans()] == ["c@d", "10.0.0.1/32"]
+    assert store.expire_bans(10**12) == 1
+    assert [b.mask for b in store.bans()] == ["c@d"]
+    assert not ServerBan("K", "c@d", "r", "o", 0, 0).expired(10**15)
+
+
+def test_sqlite_survives_reopening_beside_history_and_accounts(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    history, accounts = SqliteStore(path), SqliteAccountStore(path)
+    store = SqliteRegistryStore(path)
+    store.create_channel(FULL)
+    store.add_ban(ServerBan("K", "*@x", "r", "o", 1, 2))
+    store.close()
+    again = SqliteRegistryStore(path)
+    assert again.get_channel("#room") == FULL
+    assert again.bans() == [ServerBan("K", "*@x", "r", "o", 1, 2)]
+    assert again.schema_version == SCHEMA_VERSION
+    assert history.schema_version == 1 and accounts.schema_version == 1
+    for each in (again, history, accounts):
+        each.close()
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    SqliteRegistryStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE hubbub_schema SET version = 99 WHERE component = 'registry'")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        SqliteRegistryStore(path)
