@@ -1,0 +1,54 @@
+"""What /proc and getrusage say about CPU time and memory: the server's (by pid) and our own."""
+
+from __future__ import annotations
+
+import os
+import resource
+
+__all__ = ["own_cpu_seconds", "process_cpu_seconds", "process_rss_kb", "raise_fd_limit"]
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by process `pid` (all its threads); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces: split after it.
+    fields = text[text.rindex(b")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _TICKS
+
+
+def process_rss_kb(pid: int) -> int | None:
+    """The resident set size of process `pid` in KiB (VmRSS); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds used so far by this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's soft open-file limit towards `wanted` (capped by the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft

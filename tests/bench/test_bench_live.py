@@ -1,0 +1,140 @@
+"""The load generator against a real hubbub (a `hubbub serve --memory` child process)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hubbub.bench import Options, run
+from hubbub.bench.report import json_line, table
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """(port, pid) of a hubbub without flood control, history in memory."""
+    tmp = tmp_path_factory.mktemp("bench-server")
+    config = tmp / "hubbub.toml"
+    config.write_text(
+        "[flood]\nenabled = false\n[limits]\nclients_per_ip = 1000\n"
+        '[log]\nlevel = "WARNING"\n[history]\nreplay_on_join = 20\n'
+    )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hubbub", "serve", "--memory", "--config", str(config)),
+            *("--port", str(port), "--data-dir", str(tmp / "data")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate()
+                pytest.fail(f"hubbub did not start: {err.decode(errors='replace')}")
+            time.sleep(0.05)
+    yield port, proc.pid
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_fanout_delivers_everything_in_order(server: tuple[int, int]) -> None:
+    port, pid = server
+    record = run(
+        Options("fanout", port=port, clients=20, senders=2, duration=1.0, workers=2, server_pid=pid)
+    )
+    r = record["results"]
+    assert r["messages_sent"] > 0
+    assert r["deliveries_expected"] == r["messages_sent"] * 19
+    assert r["deliveries"] == r["deliveries_expected"]
+    assert (r["lost"], r["duplicated"], r["out_of_order"], r["disconnected"]) == (0, 0, 0, 0)
+    assert r["latency_samples"] == r["deliveries"]  # every receiver checked in full
+    assert r["latency_ms"]["p50"] is not None
+    assert r["server_cpu_s"] >= 0
+    assert "deliveries/s" in table(record)
+    assert json_line(record).startswith("{")
+
+
+def test_rooms_and_fixed_rate_with_sampled_checks(server: tuple[int, int]) -> None:
+    port, _ = server
+    record = run(
+        Options(
+            "rooms",
+            port=port,
+            clients=24,
+            rooms=4,
+            senders=4,
+            rate=200,
+            window=0,
+            duration=1.0,
+            workers=1,
+            check_every=3,
+        )
+    )
+    r = record["results"]
+    # 4 senders at 50 msg/s each for 1 s, each heard by the 5 others of its room.
+    assert 40 * 4 <= r["messages_sent"] <= 52 * 4
+    assert r["deliveries"] == r["deliveries_expected"] == r["messages_sent"] * 5
+    assert (r["lost"], r["duplicated"], r["out_of_order"]) == (0, 0, 0)
+    assert r["checked_receivers"] < 24
+
+
+def test_connect_registers_everyone(server: tuple[int, int]) -> None:
+    port, pid = server
+    record = run(Options("connect", port=port, clients=50, workers=2, server_pid=pid, settle=0))
+    r = record["results"]
+    assert r["registered"] == 50
+    assert r["failed"] == 0
+    assert r["registration_ms"]["p99"] is not None
+    assert "rss_per_connection_kb" in r
+
+
+def test_history_replay_and_paging(server: tuple[int, int]) -> None:
+    port, _ = server
+    record = run(Options("history", port=port, clients=2, lines=250, page=100, duration=2.0))
+    r = record["results"]
+    assert "skipped" not in r
+    assert r["replayed_lines"] == 20
+    assert r["paged_lines"] == 250
+    assert r["pages"] >= 3
+
+
+def test_cli_help_and_missing_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    from hubbub.cli import main
+
+    assert main(["bench", "fanout", "--help"]) == 0
+    assert "--window" in capsys.readouterr().out
+    assert main(["bench"]) == 2
+
+
+def test_unreachable_server_is_an_error(tmp_path: Path) -> None:
+    from hubbub.cli import main
+
+    port = _free_port()
+    status = main(
+        [
+            *("bench", "connect", "--port", str(port), "-C", "2", "--setup-timeout", "2"),
+            *("--json", str(tmp_path / "out.jsonl")),
+        ]
+    )
+    assert status == 0  # the run completes and reports the failures
+    assert '"failed":2' in (tmp_path / "out.jsonl").read_text()
