@@ -114,6 +114,10 @@ def check_invariants(srv: ChatServer, clients: list[Client]) -> None:
             assert user.session.registered
             assert user.session in srv.sessions
         assert set(channel.replaying) <= set(channel.members)
+        if channel.groups is not None:  # the fan-out cache must match the members as they are
+            cached = [sorted(map(id, group)) for group in channel.groups]
+            channel.groups = None
+            assert cached == [sorted(map(id, g)) for g in channel.writers_by_profile()]
     for session in srv.sessions:
         assert not session.closed
         user = session.user

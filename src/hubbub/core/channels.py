@@ -77,6 +77,7 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
     line = f":{user.prefix} JOIN {channel.name}"
     join_fanout(srv, channel, user, line, time_ms, msgid)  # extended-join for those who asked
     channel.members[user] = membership
+    channel.groups = None
     user.channels[fold] = channel
     srv.send_self(reply, join_line_for(reply.session, user, line), time_ms, msgid, "", user.account)
     if channel.topic is not None:

@@ -45,6 +45,7 @@ PROFILE_FULL = 3  # both
 # account-tag: one more bit. The tag depends on the sender, so a fan-out from a user without an
 # account formats profiles 4-7 the same as 0-3 (still at most once per profile, eight in all).
 PROFILE_ACCOUNT = 4
+PROFILE_COUNT = 8
 
 
 class Session:
@@ -69,10 +70,13 @@ class Session:
         "sent",
         "signon",
         "user",
+        "write",
     )
 
     def __init__(self, link: Link, host: str, port: int, now: float, secure: bool) -> None:
         self.link = link
+        # The link's write, bound once: fan-out calls it for every member of a room.
+        self.write = link.write
         self.host = host
         self.port = port
         self.address = host
@@ -226,6 +230,7 @@ class Channel:
         "bans",
         "created",
         "fold",
+        "groups",
         "history_access",
         "invite_only",
         "invited",
@@ -247,6 +252,9 @@ class Channel:
         self.fold = fold
         self.created = created
         self.members: dict[User, Membership] = {}
+        # The members' write functions grouped by tag profile, for fan-out; rebuilt after a
+        # member joins or leaves or changes capabilities (see writers_by_profile).
+        self.groups: list[list[Callable[[bytes], None]]] | None = None
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
         self.invited: set[str] = set()  # casefolded nicks invited while +i
@@ -265,6 +273,16 @@ class Channel:
         # (hubbub.core.chanserv): a registered channel stays, empty, when its last member leaves.
         self.history_access = ""
         self.registered: Registration | None = None
+
+    def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
+        groups = self.groups
+        if groups is None:
+            groups = [[] for _ in range(PROFILE_COUNT)]
+            for user in self.members:
+                session = user.session
+                groups[session.profile].append(session.write)
+            self.groups = groups
+        return groups
 
     def mode_string(self, reveal_key: bool) -> tuple[str, list[str]]:
         flags = "+"

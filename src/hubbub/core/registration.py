@@ -167,6 +167,8 @@ def cap_req(srv: ChatServer, reply: Reply, request: str) -> None:
     session.caps |= enable
     session.caps -= disable
     session.update_profile()
+    for channel in session.user.channels.values():
+        channel.groups = None  # its fan-out groups sort members by profile
     reply.add(f":{srv.name} CAP {nick} ACK :{request}")
 
 

@@ -276,6 +276,36 @@ class ChatServer:
             base = (clip(line) + "\r\n").encode("utf-8", "replace")
         cache: list[bytes | None] = [base, None, None, None, None, None, None, None]
         held = channel.replaying if channel is not None and channel.replaying else None
+        if held is None and channel is not None and users is channel.members:
+            # The hot path: a whole room, nobody's replay loading. Members come pre-grouped by
+            # profile as their links' write functions, so per member it is one identity test
+            # and one call with shared bytes.
+            skip = exclude.session.write if exclude is not None else None
+            for profile, writers in enumerate(channel.writers_by_profile()):
+                if not writers or (tagged_only and not profile & PROFILE_TAGS):
+                    continue
+                data = cache[profile]
+                if data is None:
+                    data = cache[profile] = self._tagged(
+                        profile, base, time_ms, msgid, client_tags, account
+                    )
+                for write in writers:
+                    if write is not skip:
+                        write(data)
+            return
+        if held is None and not tagged_only:
+            for user in users:
+                if user is exclude:
+                    continue
+                session = user.session
+                data = cache[session.profile]
+                if data is None:
+                    profile = session.profile
+                    data = cache[profile] = self._tagged(
+                        profile, base, time_ms, msgid, client_tags, account
+                    )
+                session.write(data)
+            return
         for user in users:
             if user is exclude:
                 continue
@@ -378,6 +408,7 @@ class ChatServer:
 
     def remove_member(self, channel: Channel, user: User) -> None:
         channel.members.pop(user, None)
+        channel.groups = None
         held = channel.replaying.pop(user, None)
         if held and not user.session.closed:
             # Leaving (PART, KICK) before the join replay came: skip the replay, but deliver

@@ -13,7 +13,7 @@ Theory of operation
   loop turn (`TcpServer.flush`) then hands each dirty connection's bytes to `transport.write` in
   one piece. So a member of a busy room costs one system call per loop turn, not one per
   message: with ten senders, a turn carries dozens of messages to every member.
-* The send queue is the out list plus the transport's buffer. When it grows past
+* The send queue is the transport's buffer, checked after each flush. When it grows past
   `limits.sendq_bytes` the connection stops writing at once and, on the next loop turn (a
   `Link.write` must never call back into the core, which may be in the middle of a fan-out),
   tells the core "SendQ exceeded" and aborts the socket. A client that stops reading therefore
@@ -173,7 +173,6 @@ class Connection(asyncio.Protocol):
         "label",
         "last_rx",
         "out",
-        "out_bytes",
         "paused",
         "pending",
         "ping_sent",
@@ -211,7 +210,6 @@ class Connection(asyncio.Protocol):
         self.sendq_exceeded = False
         # Bytes the core wrote this loop turn, written out by TcpServer.flush.
         self.out: list[bytes] = []
-        self.out_bytes = 0
         self.counted = False
         self.reason = ""
         now = time.monotonic()
@@ -222,15 +220,15 @@ class Connection(asyncio.Protocol):
     # -- Link ----------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        # Called once per member for every room message: nothing here but the append. The
+        # send queue is checked at flush; between two flushes the out list holds at most one
+        # loop turn's output, which the input side bounds.
         if self.closing:
             return
         out = self.out
         if not out:
             self.server.mark_dirty(self)
         out.append(data)
-        self.out_bytes += len(data)
-        if self.out_bytes > self.sendq:
-            self._sendq_exceeded()
 
     def flush(self) -> None:
         """Hand everything written since the last flush to the transport, in one piece."""
@@ -239,7 +237,6 @@ class Connection(asyncio.Protocol):
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         self.out = []
-        self.out_bytes = 0
         transport = self.transport
         if transport is None or self.sendq_exceeded or transport.is_closing():
             return
@@ -254,7 +251,6 @@ class Connection(asyncio.Protocol):
         self.closing = True
         self.sendq_exceeded = True
         self.out = []
-        self.out_bytes = 0
         self.server.loop.call_soon(self._end, "SendQ exceeded")
 
     def close(self) -> None:
