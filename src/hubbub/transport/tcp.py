@@ -50,6 +50,7 @@ from hubbub.core.ports import Link
 from hubbub.protocol.framing import LineReader, LineTooLong, decode_line
 from hubbub.tls import peer_fingerprint
 from hubbub.transport.flood import TokenBucket
+from hubbub.transport.listener import Listener
 
 __all__ = ["Connection", "Core", "TcpServer", "format_address", "redact"]
 
@@ -490,7 +491,7 @@ class Connection(asyncio.Protocol):
                 log.debug("%s << %s", label, raw.rstrip(b"\r").decode("utf-8", "replace"))
 
 
-class TcpServer:
+class TcpServer(Listener[Connection]):
     """Listening sockets, client connections, connection limits and the timeout sweep.
 
     `start()` binds one listener per host in `config.listen.hosts` and returns the bound
@@ -512,7 +513,7 @@ class TcpServer:
         port: int | None = None,
         hosts: tuple[str, ...] | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, close_grace=close_grace, sweep_interval=sweep_interval)
         self.core = core
         # A TLS listener (hubbub.tls): its own port and hosts, every connection secure.
         self.ssl_context = ssl_context
@@ -521,34 +522,11 @@ class TcpServer:
         self.secure = secure or ssl_context is not None
         # The core's clock-driven work (nick grace periods), if it has any.
         self.tick: Callable[[float], None] | None = getattr(core, "tick", None)
-        self.close_grace = close_grace
         self.max_pending = max_pending
-        self.sendq_bytes = config.limits.sendq_bytes
-        self.invalid_utf8 = config.limits.invalid_utf8
-        t = config.timeouts
-        if sweep_interval is None:
-            shortest = min(t.registration, t.ping_interval, t.ping_timeout)
-            sweep_interval = max(0.01, min(1.0, shortest / 4))
-        self.sweep_interval = sweep_interval
-        self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
-        self.connections: set[Connection] = set()
         # Connections written to during this loop turn, and whether the flush is scheduled.
         self.dirty: list[Connection] = []
         self.flush_scheduled = False
-        self.per_address: dict[str, int] = {}
-        # Other listeners (TLS, WebSocket) whose connections count towards the same limits;
-        # anything with `connections` (sized) and `per_address`. Filled in by the app.
-        self.peers: list[Any] = []
-        self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
-        self._sweeper: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._emptied: asyncio.Event | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "TcpServer.start() was not called"
-        return self._loop
 
     def mark_dirty(self, conn: Connection) -> None:
         self.dirty.append(conn)
@@ -602,66 +580,11 @@ class TcpServer:
             ssl_handshake_timeout=self.config.timeouts.registration if self.ssl_context else None,
         )
 
-    # -- bookkeeping ---------------------------------------------------------------------------
-
-    def _admit(self, conn: Connection) -> str | None:
-        """Count a new connection, or say why it is refused."""
-        limits = self.config.limits
-        peers = self.peers
-        total = len(self.connections) + sum(len(peer.connections) for peer in peers)
-        if total >= limits.max_clients:
-            return "Server is full"
-        count = self.per_address.get(conn.host, 0)
-        together = count + sum(peer.per_address.get(conn.host, 0) for peer in peers)
-        if together >= limits.clients_per_ip:
-            return "Too many connections from your IP address"
-        self.per_address[conn.host] = count + 1
-        self.connections.add(conn)
-        conn.counted = True
-        return None
-
-    def _forget(self, conn: Connection) -> None:
-        if not conn.counted or conn not in self.connections:
-            return
-        self.connections.discard(conn)
-        left = self.per_address.get(conn.host, 1) - 1
-        if left > 0:
-            self.per_address[conn.host] = left
-        else:
-            self.per_address.pop(conn.host, None)
-        if not self.connections and self._emptied is not None:
-            self._emptied.set()
-
     # -- timeouts ------------------------------------------------------------------------------
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_interval)
-            self.sweep(time.monotonic())
-
     def sweep(self, now: float) -> None:
-        """Enforce the registration and PING timeouts (called periodically)."""
-        t = self.config.timeouts
-        registration = t.registration
-        ping_interval = t.ping_interval
-        ping_timeout = t.ping_timeout
-        for conn in list(self.connections):
-            if conn.closing or conn.session is None:
-                continue
-            try:
-                if not conn.session.registered and now - conn.connected_at >= registration:
-                    conn._end("Registration timed out")
-                    continue
-                if conn.paused:
-                    continue
-                if conn.ping_sent is None:
-                    if now - conn.last_rx >= ping_interval:
-                        conn.ping_sent = now
-                        conn.write(self.ping_bytes)
-                elif now - conn.ping_sent >= ping_timeout:
-                    conn._end(f"Ping timeout: {round(now - conn.last_rx)} seconds")
-            except Exception:
-                log.exception("timeout sweep failed for %s", conn.label)
+        """The timeouts (see Listener.sweep), then the core's clock-driven work."""
+        super().sweep(now)
         if self.tick is not None:
             try:
                 self.tick(time.time())
@@ -675,36 +598,3 @@ class TcpServer:
         for server in self._servers:
             server.close()
         self._servers.clear()
-
-    async def wait_empty(self, timeout: float) -> bool:
-        """Wait until every connection has closed; False if some remain after `timeout`."""
-        if not self.connections:
-            return True
-        self._emptied = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._emptied.wait(), timeout)
-        except TimeoutError:
-            return not self.connections
-        finally:
-            self._emptied = None
-        return True
-
-    def abort_all(self) -> None:
-        """Drop every remaining connection at once (reported to the core if it still knew it)."""
-        for conn in list(self.connections):
-            if not conn.core_done:
-                conn._end("Server shutting down")
-            conn._abort()
-
-    async def close(self, timeout: float = 2.0) -> None:
-        """Stop accepting, let closing connections flush for up to `timeout`, drop the rest."""
-        self.stop_accepting()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
-        if not await self.wait_empty(timeout):
-            log.info("%d connections did not close in time; aborting them", len(self.connections))
-            self.abort_all()
-            await self.wait_empty(1.0)

@@ -54,7 +54,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -65,6 +65,7 @@ from websockets.typing import Subprotocol
 from hubbub.config import Config
 from hubbub.protocol.framing import MAX_LINE_BYTES, MAX_TAGS_BYTES, decode_line
 from hubbub.transport.flood import TokenBucket
+from hubbub.transport.listener import Counted, Listener
 from hubbub.transport.tcp import CLOSE_GRACE, Core, format_address, redact
 from hubbub.web.site import Reply, StaticSite
 
@@ -96,14 +97,8 @@ _MAX_BODY = MAX_LINE_BYTES - 2  # the spec removes CRLF from the message: 510 by
 _DEBUG = logging.DEBUG
 
 
-class ConnectionCounter(Protocol):
-    """Another listener whose connections count towards the same limits (the TCP server)."""
-
-    @property
-    def connections(self) -> Any: ...  # a sized collection
-
-    @property
-    def per_address(self) -> dict[str, int]: ...
+# A peer listener as admission sees it (kept under its old name for importers).
+ConnectionCounter = Counted
 
 
 def fits(line: bytes) -> bool:
@@ -423,7 +418,7 @@ def _split(data: bytes) -> list[bytes]:
     return lines
 
 
-class WebServer:
+class WebServer(Listener[WsConnection]):
     """The web listener: static files over HTTP, IRC over WebSocket, limits and timeouts.
 
     `start()` binds one listener per host in `config.web.hosts` and returns the bound
@@ -431,6 +426,8 @@ class WebServer:
     stops accepting, lets connections the core has closed flush for up to `timeout`, and drops
     the rest.
     """
+
+    kind = "web "
 
     def __init__(
         self,
@@ -442,35 +439,15 @@ class WebServer:
         close_grace: float = CLOSE_GRACE,
         sweep_interval: float | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, close_grace=close_grace, sweep_interval=sweep_interval)
         self.core = core
         self.site = site if site is not None else StaticSite()
         self.peers = list(peers)
-        self.close_grace = close_grace
-        self.sendq_bytes = config.limits.sendq_bytes
-        self.invalid_utf8 = config.limits.invalid_utf8
         self.allowed_origins = config.web.allowed_origins
-        t = config.timeouts
-        if sweep_interval is None:
-            shortest = min(t.registration, t.ping_interval, t.ping_timeout)
-            sweep_interval = max(0.01, min(1.0, shortest / 4))
-        self.sweep_interval = sweep_interval
-        self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
-        self.connections: set[WsConnection] = set()
-        self.per_address: dict[str, int] = {}
-        self.addresses: list[tuple[str, int]] = []
         # The last bytes object split into messages, and its messages (fan-out cache).
         self.split_source: bytes | None = None
         self.split_lines: list[bytes] = []
         self._servers: list[Server] = []
-        self._sweeper: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._emptied: asyncio.Event | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "WebServer.start() was not called"
-        return self._loop
 
     def urls(self) -> list[str]:
         """The page's address on each bound socket."""
@@ -587,60 +564,6 @@ class WebServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await writer
 
-    def _admit(self, conn: WsConnection) -> str | None:
-        limits = self.config.limits
-        total = len(self.connections) + sum(len(peer.connections) for peer in self.peers)
-        if total >= limits.max_clients:
-            return "Server is full"
-        count = self.per_address.get(conn.host, 0)
-        together = count + sum(peer.per_address.get(conn.host, 0) for peer in self.peers)
-        if together >= limits.clients_per_ip:
-            return "Too many connections from your IP address"
-        self.per_address[conn.host] = count + 1
-        self.connections.add(conn)
-        conn.counted = True
-        return None
-
-    def _forget(self, conn: WsConnection) -> None:
-        if not conn.counted or conn not in self.connections:
-            return
-        self.connections.discard(conn)
-        left = self.per_address.get(conn.host, 1) - 1
-        if left > 0:
-            self.per_address[conn.host] = left
-        else:
-            self.per_address.pop(conn.host, None)
-        if not self.connections and self._emptied is not None:
-            self._emptied.set()
-
-    # -- timeouts ------------------------------------------------------------------------------
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_interval)
-            self.sweep(time.monotonic())
-
-    def sweep(self, now: float) -> None:
-        """Enforce the registration and PING timeouts (called periodically)."""
-        t = self.config.timeouts
-        for conn in list(self.connections):
-            if conn.closing or conn.session is None:
-                continue
-            try:
-                if not conn.session.registered and now - conn.connected_at >= t.registration:
-                    conn._end("Registration timed out")
-                    continue
-                if conn.paused:
-                    continue
-                if conn.ping_sent is None:
-                    if now - conn.last_rx >= t.ping_interval:
-                        conn.ping_sent = now
-                        conn.write(self.ping_bytes)
-                elif now - conn.ping_sent >= t.ping_timeout:
-                    conn._end(f"Ping timeout: {round(now - conn.last_rx)} seconds")
-            except Exception:
-                log.exception("timeout sweep failed for %s", conn.label)
-
     # -- shutdown ------------------------------------------------------------------------------
 
     def stop_accepting(self) -> None:
@@ -648,38 +571,9 @@ class WebServer:
         for server in self._servers:
             server.server.close()
 
-    async def wait_empty(self, timeout: float) -> bool:
-        if not self.connections:
-            return True
-        self._emptied = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._emptied.wait(), timeout)
-        except TimeoutError:
-            return not self.connections
-        finally:
-            self._emptied = None
-        return True
-
-    def abort_all(self) -> None:
-        for conn in list(self.connections):
-            if not conn.core_done:
-                conn._end("Server shutting down")
-            conn._abort()
-
     async def close(self, timeout: float = 2.0) -> None:
-        """Stop accepting, let closing connections flush for up to `timeout`, drop the rest."""
-        self.stop_accepting()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
-        if not await self.wait_empty(timeout):
-            log.info(
-                "%d web connections did not close in time; aborting them", len(self.connections)
-            )
-            self.abort_all()
-            await self.wait_empty(1.0)
+        """As Listener.close, then close the websockets servers themselves."""
+        await super().close(timeout)
         servers, self._servers = self._servers, []
         for server in servers:
             server.close(close_connections=False)
