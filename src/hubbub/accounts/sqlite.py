@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.accounts.model import Account, Credentials
+from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
 
@@ -56,43 +57,15 @@ class SqliteAccountStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        try:
-            self._setup()
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_database(self.path, self._setup)
 
-    def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+    def _setup(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys=ON")
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path}: accounts schema version {version} is newer than this"
-                f" hubbub understands ({SCHEMA_VERSION})"
-            )
-        if version < SCHEMA_VERSION:
-            with db:
-                db.executescript("BEGIN;" + _SCHEMA)
-                db.execute(
-                    "INSERT OR REPLACE INTO hubbub_schema (component, version) VALUES (?, ?)",
-                    (COMPONENT, SCHEMA_VERSION),
-                )
+        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA)
 
     @property
     def schema_version(self) -> int:
-        try:
-            row = self._db.execute(
-                "SELECT version FROM hubbub_schema WHERE component = ?", (COMPONENT,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # no such table yet
-            return 0
-        return int(row[0]) if row is not None else 0
+        return component_version(self._db, COMPONENT)
 
     # -- reading ---------------------------------------------------------------------------------
 

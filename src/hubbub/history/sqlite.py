@@ -20,6 +20,7 @@ from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Record, dm_parties
+from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -108,19 +109,9 @@ class SqliteStore(PlannedStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        try:
-            self._setup()
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_database(self.path, self._setup)
 
-    def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
+    def _setup(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             raise RuntimeError(

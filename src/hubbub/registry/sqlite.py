@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
 
@@ -104,42 +105,14 @@ class SqliteRegistryStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        try:
-            self._setup()
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_database(self.path, self._setup)
 
-    def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path}: registry schema version {version} is newer than this"
-                f" hubbub understands ({SCHEMA_VERSION})"
-            )
-        if version < SCHEMA_VERSION:
-            with db:
-                db.executescript("BEGIN;" + _SCHEMA)
-                db.execute(
-                    "INSERT OR REPLACE INTO hubbub_schema (component, version) VALUES (?, ?)",
-                    (COMPONENT, SCHEMA_VERSION),
-                )
+    def _setup(self, db: sqlite3.Connection) -> None:
+        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA)
 
     @property
     def schema_version(self) -> int:
-        try:
-            row = self._db.execute(
-                "SELECT version FROM hubbub_schema WHERE component = ?", (COMPONENT,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # no such table yet
-            return 0
-        return int(row[0]) if row is not None else 0
+        return component_version(self._db, COMPONENT)
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> bool:
         try:
