@@ -136,6 +136,20 @@ def test_away_and_away_notify(h: Harness) -> None:
     assert watcher.lines() == []
 
 
+def test_an_away_user_joining_is_announced_as_away(h: Harness) -> None:
+    watcher = h.client("bob", caps=["away-notify"])
+    plain = h.client("carol")
+    h.join("#room", watcher, plain)
+    a = h.client("alice")
+    a.send("AWAY :lunch")
+    a.drain()
+    a.send("JOIN #room")
+    got = watcher.lines()
+    assert [m.command for m in got] == ["JOIN", "AWAY"]
+    assert got[1].source == "alice!~alice@127.0.0.1" and got[1].params == ("lunch",)
+    assert [m.command for m in plain.lines()] == ["JOIN"]
+
+
 def test_setname(h: Harness) -> None:
     a = h.client("alice", caps=["setname"])
     watcher = h.client("bob", caps=["setname"])

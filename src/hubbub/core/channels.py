@@ -76,6 +76,11 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
     membership.joined_ms = time_ms  # history access since_join (hubbub.core.privacy)
     line = f":{user.prefix} JOIN {channel.name}"
     join_fanout(srv, channel, user, line, time_ms, msgid)  # extended-join for those who asked
+    if user.away:
+        # away-notify: members who follow away states learn it now, not at the next change.
+        watchers = [m for m in channel.members if "away-notify" in m.session.caps]
+        if watchers:
+            srv.fanout(watchers, f":{user.prefix} AWAY :{user.away}", time_ms)
     channel.members[user] = membership
     channel.groups = None
     user.channels[fold] = channel
