@@ -5,6 +5,7 @@ when the subcommand runs). The pieces:
 
 * `commands` — what the user typed → an action (pure);
 * `state` / `model` — the client's view of the network as a sans-IO state machine (pure);
+  `state` assembles `ClientState` from its parts in the `state_*` modules;
 * `connection` — the one asyncio TCP connection: framing, reconnect with backoff;
 * `plain` — line mode; `ui` — the Textual application;
 * `format` — times, nick colours, the one-line text form.

@@ -1,0 +1,192 @@
+"""Chat lines as the user sees them: de-duplication by msgid, and chathistory.
+
+`HistoryState` turns a PRIVMSG or NOTICE into a `Line` (CTCP ACTIONs as actions, other CTCP
+hidden, formatting stripped, mentions of our nick found), drops a line whose msgid was shown
+before, collects the lines of a `chathistory` batch until it ends and inserts them as one
+block behind a separator, and asks the server for history (`CHATHISTORY LATEST` / `AFTER` on
+join, `BEFORE` for /history).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from hubbub.client.model import Buffer, Event, Kind, Line, LinesAdded
+from hubbub.client.state_core import StateCore, strip_formatting
+from hubbub.protocol import Message
+from hubbub.protocol.servertime import format_server_time
+
+__all__ = [
+    "AFTER_ON_REJOIN",
+    "HISTORY_BATCHES",
+    "LATEST_ON_JOIN",
+    "MAX_SEEN_MSGIDS",
+    "Batch",
+    "HistoryState",
+]
+
+HISTORY_BATCHES = frozenset({"chathistory", "draft/chathistory"})
+MAX_SEEN_MSGIDS = 50_000
+LATEST_ON_JOIN = 50
+AFTER_ON_REJOIN = 100
+
+_NICK_CHARS = r"A-Za-z0-9_\-\[\]\\^{}|`"
+
+
+@dataclass(slots=True)
+class Batch:
+    """An open BATCH: its type, parameters and (for history) the messages collected so far."""
+
+    kind: str
+    params: tuple[str, ...]
+    messages: list[Message] = field(default_factory=list)
+
+
+def _anchor(msgid: str | None, time_ms: int) -> str:
+    """Where a CHATHISTORY BEFORE/AFTER starts: the msgid when we have one, else the time."""
+    return f"msgid={msgid}" if msgid else f"timestamp={format_server_time(time_ms)}"
+
+
+class HistoryState(StateCore):
+    """Chat lines, msgid de-duplication and chathistory; see the module docstring."""
+
+    @property
+    def history_supported(self) -> bool:
+        return "draft/chathistory" in self.caps
+
+    # -- chat lines -------------------------------------------------------------------------
+
+    def _fresh_line(self, msg: Message, now_ms: int, *, history: bool = False) -> Line | None:
+        """The line a PRIVMSG/NOTICE shows, or None: not shown (other CTCP), or seen before."""
+        if len(msg.params) < 2:
+            return None
+        line = self._chat_line(msg, now_ms, history=history)
+        if line is None or self._seen_before(line.msgid):
+            return None
+        return line
+
+    def _chat_line(self, msg: Message, now_ms: int, *, history: bool = False) -> Line | None:
+        text = msg.params[-1]
+        kind = Kind.NOTICE if msg.command == "NOTICE" else Kind.MESSAGE
+        if text.startswith("\x01"):
+            ctcp = text.strip("\x01")
+            name, _, rest = ctcp.partition(" ")
+            if name.upper() != "ACTION" or msg.command != "PRIVMSG":
+                return None  # other CTCP requests and replies are not shown
+            kind, text = Kind.ACTION, rest
+        nick = msg.nick or ""
+        own = self.is_me(nick)
+        text = strip_formatting(text)
+        mention = not own and self._mentions_me(text)
+        msgid = msg.tags.get("msgid") or None
+        return Line(self._time(msg, now_ms), kind, text, nick, msgid, history, mention, own)
+
+    def _mentions_me(self, text: str) -> bool:
+        nick = re.escape(self.fold(self.nick))
+        pattern = rf"(?<![{_NICK_CHARS}]){nick}(?![{_NICK_CHARS}])"
+        return re.search(pattern, self.fold(text)) is not None
+
+    def _seen_before(self, msgid: str | None) -> bool:
+        """Whether `msgid` was already shown; remembers it otherwise."""
+        if not msgid:
+            return False
+        if msgid in self._seen:
+            return True
+        self._seen[msgid] = None
+        if len(self._seen) > MAX_SEEN_MSGIDS:
+            self._seen.popitem(last=False)
+        return False
+
+    def _track_last(self, buffer: Buffer, line: Line) -> None:
+        if line.time_ms >= buffer.last_time_ms:
+            buffer.last_time_ms = line.time_ms
+            if line.msgid:
+                buffer.last_msgid = line.msgid
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _collected(self, msg: Message) -> bool:
+        """Whether `msg` belongs to an open history batch (it is kept for the batch's end)."""
+        ref = msg.tags.get("batch")
+        if ref is not None and msg.command != "BATCH":
+            batch = self._batches.get(ref)
+            if batch is not None and batch.kind in HISTORY_BATCHES:
+                batch.messages.append(msg)
+                return True
+        return False
+
+    def _on_batch(self, msg: Message, now_ms: int, events: list[Event]) -> None:
+        if not msg.params:
+            return
+        ref = msg.params[0]
+        if ref.startswith("+") and len(msg.params) >= 2:
+            self._batches[ref[1:]] = Batch(msg.params[1], msg.params[2:])
+        elif ref.startswith("-"):
+            batch = self._batches.pop(ref[1:], None)
+            if batch is not None and batch.kind in HISTORY_BATCHES and batch.params:
+                self._history_block(batch.params[0], batch.messages, now_ms, events)
+
+    def _history_block(
+        self, target: str, messages: list[Message], now_ms: int, events: list[Event]
+    ) -> None:
+        key, buffer = self._buffer(target, events)
+        request = self._history_requests.pop(key, "")
+        lines: list[Line] = []
+        for msg in messages:
+            if msg.command not in ("PRIVMSG", "NOTICE"):
+                continue
+            line = self._fresh_line(msg, now_ms, history=True)
+            if line is not None:
+                lines.append(line)
+        if not lines:
+            if request == "before":
+                self._add(key, [Line(now_ms, Kind.INFO, "no earlier messages")], events)
+            return
+        lines.sort(key=lambda ln: ln.time_ms)
+        for line in lines:
+            self._track_last(buffer, line)
+        label = "missed while disconnected" if request == "after" else "history"
+        count = f"{len(lines)} message{'s' if len(lines) != 1 else ''}"
+        block = [Line(lines[0].time_ms, Kind.SEPARATOR, f"{label}: {count}", history=True), *lines]
+        at = bisect.bisect_right(buffer.lines, lines[0].time_ms, key=lambda ln: ln.time_ms)
+        if at == len(buffer.lines):
+            self._add(key, block, events)
+        else:
+            # Older than lines already shown: insert in place, not at the end.
+            buffer.lines[at:at] = block
+            events.append(LinesAdded(key, tuple(block), appended=False))
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _request_join_history(self, key: str, buffer: Buffer) -> None:
+        """After our JOIN: what we missed since the last line seen, or the latest page."""
+        if not self.history_supported:
+            return
+        if buffer.last_msgid or buffer.last_time_ms:
+            self._history_requests[key] = "after"
+            anchor = _anchor(buffer.last_msgid, buffer.last_time_ms)
+            limit = self._history_limit(AFTER_ON_REJOIN)
+            self._send("CHATHISTORY", "AFTER", buffer.name, anchor, str(limit))
+        else:
+            self._history_requests[key] = "latest"
+            limit = self._history_limit(LATEST_ON_JOIN)
+            self._send("CHATHISTORY", "LATEST", buffer.name, "*", str(limit))
+
+    def _request_older(self, key: str, buffer: Buffer, wanted: int) -> None:
+        """/history: up to `wanted` messages before the oldest line shown (the latest if none)."""
+        count = str(self._history_limit(wanted))
+        self._history_requests[key] = "before"
+        if buffer.lines:
+            oldest = next((ln.msgid for ln in buffer.lines if ln.msgid), None)
+            anchor = _anchor(oldest, buffer.lines[0].time_ms)
+            self._send("CHATHISTORY", "BEFORE", buffer.name, anchor, count)
+        else:
+            self._send("CHATHISTORY", "LATEST", buffer.name, "*", count)
+
+    def _history_limit(self, wanted: int) -> int:
+        advertised = self.isupport.get("CHATHISTORY", "")
+        if advertised.isdigit() and int(advertised) > 0:
+            return min(wanted, int(advertised))
+        return wanted
