@@ -27,6 +27,7 @@ class ListenedConnection(Protocol):
 
     host: str
     label: str
+    reason: str
     counted: bool
     closing: bool
     core_done: bool
@@ -41,6 +42,26 @@ class ListenedConnection(Protocol):
     def _end(self, reason: str) -> None: ...
 
     def _abort(self) -> None: ...
+
+
+class Disconnects(Protocol):
+    def disconnect(self, session: Any, reason: str, now: float) -> None: ...
+
+
+def report_end(conn: ListenedConnection, core: Disconnects, reason: str) -> None:
+    """The transport ends a connection: keep the first reason, and tell the core exactly once
+    (unless it already knows: it closed the connection itself)."""
+    if not conn.reason:
+        conn.reason = reason
+    if conn.core_done:
+        return
+    conn.core_done = True
+    session = conn.session
+    if session is not None:
+        try:
+            core.disconnect(session, reason, time.time())
+        except Exception:
+            log.exception("the core failed to disconnect %s", conn.label)
 
 
 class Counted(Protocol):

@@ -50,7 +50,7 @@ from hubbub.core.ports import Link
 from hubbub.protocol.framing import LineReader, LineTooLong, decode_line
 from hubbub.tls import peer_fingerprint
 from hubbub.transport.flood import TokenBucket
-from hubbub.transport.listener import Listener
+from hubbub.transport.listener import Listener, report_end
 
 __all__ = ["Connection", "Core", "TcpServer", "format_address", "redact"]
 
@@ -449,16 +449,7 @@ class Connection(asyncio.Protocol):
 
     def _end(self, reason: str) -> None:
         """The transport ends this connection: tell the core (once), then close the socket."""
-        if not self.reason:
-            self.reason = reason
-        if not self.core_done:
-            self.core_done = True
-            session = self.session
-            if session is not None:
-                try:
-                    self.server.core.disconnect(session, reason, time.time())
-                except Exception:
-                    log.exception("the core failed to disconnect %s", self.label)
+        report_end(self, self.server.core, reason)
         if self.sendq_exceeded:
             self._abort()
         else:

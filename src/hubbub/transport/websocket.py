@@ -65,7 +65,7 @@ from websockets.typing import Subprotocol
 from hubbub.config import Config
 from hubbub.protocol.framing import MAX_LINE_BYTES, MAX_TAGS_BYTES, decode_line
 from hubbub.transport.flood import TokenBucket
-from hubbub.transport.listener import Counted, Listener
+from hubbub.transport.listener import Counted, Listener, report_end
 from hubbub.transport.tcp import CLOSE_GRACE, Core, format_address, redact
 from hubbub.web.site import Reply, StaticSite
 
@@ -360,16 +360,7 @@ class WsConnection:
 
     def _end(self, reason: str) -> None:
         """The transport ends this connection: tell the core (once), then close."""
-        if not self.reason:
-            self.reason = reason
-        if not self.core_done:
-            self.core_done = True
-            session = self.session
-            if session is not None:
-                try:
-                    self.server.core.disconnect(session, reason, time.time())
-                except Exception:
-                    log.exception("the core failed to disconnect %s", self.label)
+        report_end(self, self.server.core, reason)
         if self.sendq_exceeded:
             self._abort()
         else:
