@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-class Server:
+class Server(ABC):
     """One server process we started (and stop by its pid)."""
 
     def __init__(self, name: str, tmp: Path) -> None:
@@ -72,15 +73,17 @@ class Server:
         self.log = self.dir / "server.log"
 
     # per-server details ------------------------------------------------------------------
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """How to run this server in the foreground."""
 
     def bench_args(self, scenario: str) -> list[str]:
         """Extra `hubbub bench` flags this server needs."""
         return []
 
+    @abstractmethod
     def version(self) -> str:
-        raise NotImplementedError
+        """The server's version, as the results record it."""
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,8 +121,8 @@ class Server:
         self.write_config()
         self.start()
 
-    def write_config(self) -> None:
-        pass
+    def write_config(self) -> None:  # noqa: B027 (optional hook: most servers need no file)
+        """Write the config file for the current port, if this server has one."""
 
 
 class Hubbub(Server):
