@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hubbub.core.ports import Link
@@ -313,12 +313,3 @@ class WhowasEntry:
     hostname: str
     realname: str
     left_at: int
-
-
-@dataclass(slots=True)
-class Counters:
-    """Numbers LUSERS reports."""
-
-    max_local: int = 0
-    unknown: int = 0
-    extra: dict[str, int] = field(default_factory=dict)

@@ -51,10 +51,8 @@ from hubbub.core.reply import Reply, clip
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
 from hubbub.protocol.message import (
-    Message,
     ProtocolError,
     escape_tag_value,
-    format_tags,
     parse,
 )
 from hubbub.protocol.servertime import format_server_time
@@ -374,9 +372,6 @@ class ChatServer:
         seen.discard(user)
         return seen
 
-    def notice_from_server(self, session: Session, text: str) -> None:
-        session.link.write(f":{self.name} NOTICE {session.user.nick} :{text}\r\n".encode())
-
     # ------------------------------------------------------------------ leaving
 
     def quit(self, session: Session, reason: str) -> None:
@@ -449,13 +444,3 @@ class ChatServer:
             tokens.append(f"CHATHISTORY={history.chathistory_max}")
             tokens.append("MSGREFTYPES=msgid,timestamp")
         return sorted(tokens)
-
-
-def client_only_tags(msg: Message) -> tuple[dict[str, str], str]:
-    """The client-only tags (+name) of a message, as a dict and as an escaped tag string."""
-    if not msg.tags:
-        return {}, ""
-    kept = {k: v for k, v in msg.tags.items() if k.startswith("+")}
-    if not kept:
-        return {}, ""
-    return kept, format_tags(kept)

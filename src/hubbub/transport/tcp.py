@@ -549,7 +549,7 @@ class TcpServer(Listener[Connection]):
             self._servers.clear()
             self.addresses.clear()
             raise
-        self._sweeper = loop.create_task(self._sweep_forever(), name="hubbub-sweep")
+        self._start_sweep("hubbub-sweep")
         return list(self.addresses)
 
     async def _listen(

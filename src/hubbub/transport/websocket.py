@@ -445,7 +445,7 @@ class WebServer(Listener[WsConnection]):
         return [f"http://{format_address(host, port)}/" for host, port in self.addresses]
 
     async def start(self) -> list[tuple[str, int]]:
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         port = self.config.web.port
         try:
             for host in self.config.web.hosts:
@@ -460,7 +460,7 @@ class WebServer(Listener[WsConnection]):
             self._servers.clear()
             self.addresses.clear()
             raise
-        self._sweeper = loop.create_task(self._sweep_forever(), name="hubbub-web-sweep")
+        self._start_sweep("hubbub-web-sweep")
         return list(self.addresses)
 
     async def _listen(self, host: str, port: int) -> Server:
