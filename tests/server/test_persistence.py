@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from irc_test_client import (
+from support.irc_client import (
     IrcClient,
     Line,
     ServerProcess,

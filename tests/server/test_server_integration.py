@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from irc_test_client import (
+from support.irc_client import (
     IrcClient,
     Line,
     ServerProcess,

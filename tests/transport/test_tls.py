@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from irc_test_client import (
+from support.irc_client import (
     IrcClient,
     ServerProcess,
     ThreadedServer,
