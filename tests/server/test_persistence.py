@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+
+from hubbub.app import App
+from hubbub.config import Config, Operator, load_config
 from support.irc_client import (
     IrcClient,
     Line,
@@ -22,9 +25,6 @@ from support.irc_client import (
     server_config,
     write_config,
 )
-
-from hubbub.app import App
-from hubbub.config import Config, Operator, load_config
 
 PASSWORD = "persist-pass-123"
 OPER_PASSWORD = "oper-pass-456"

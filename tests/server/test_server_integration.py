@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.irc_client import (
     IrcClient,
     Line,

@@ -12,15 +12,17 @@ import logging
 import signal
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
-
+from hubbub.accounts.scram import ScramClient
+from hubbub.app import App
+from hubbub.cli import main as cli_main
+from hubbub.config import Config
+from hubbub.tls import make_certificate
 from support.irc_client import (
     IrcClient,
     ServerProcess,
@@ -29,12 +31,6 @@ from support.irc_client import (
     server_config,
     write_config,
 )
-
-from hubbub.accounts.scram import ScramClient
-from hubbub.app import App
-from hubbub.cli import main as cli_main
-from hubbub.config import Config
-from hubbub.tls import make_certificate
 
 PASSWORD = "tls-test-password-77"
 FAST = {"hash_time_cost": 1, "hash_memory_kib": 64}
