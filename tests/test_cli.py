@@ -14,7 +14,8 @@ import pytest
 
 from hubbub import __version__, logsetup
 from hubbub.cli import main
-from hubbub.config import Config, load_config
+from hubbub.config import Config
+from hubbub.config.loader import load_config
 
 
 @pytest.fixture(autouse=True)

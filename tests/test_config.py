@@ -16,10 +16,9 @@ from hubbub.config import (
     FloodSection,
     ListenSection,
     default_data_dir,
-    load_config,
-    schema,
 )
-from hubbub.config_text import defaults_text, render_config
+from hubbub.config.loader import load_config, schema
+from hubbub.config.text import defaults_text, render_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "hubbub.toml"

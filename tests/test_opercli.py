@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from hubbub.cli import main
-from hubbub.config import load_config
+from hubbub.config.loader import load_config
 
 
 def test_oper_hash_from_stdin(

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import cast
 
 from hubbub import __version__
-from hubbub.config import Config, ConfigError, load_config
-from hubbub.config_text import defaults_text, render_config
+from hubbub.config import Config, ConfigError
+from hubbub.config.loader import load_config
+from hubbub.config.text import defaults_text, render_config
 from hubbub.logsetup import LEVELS, configure
 
 __all__ = ["build_parser", "main"]

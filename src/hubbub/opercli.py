@@ -48,7 +48,7 @@ def _read_password(from_stdin: bool) -> str | None:
 def _oper_hash(args: argparse.Namespace) -> int:
     from argon2 import PasswordHasher
 
-    from hubbub.config import toml_string
+    from hubbub.config.loader import toml_string
 
     try:
         password = _read_password(args.stdin)

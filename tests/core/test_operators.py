@@ -11,7 +11,8 @@ import pytest
 from core_helpers import Harness, one, only
 from oper_helpers import OPER_PASSWORD, oper_config, oper_hash, opered
 
-from hubbub.config import ConfigError, Operator, load_config
+from hubbub.config import ConfigError, Operator
+from hubbub.config.loader import load_config
 from hubbub.core.operators import live_config, parse_duration
 
 

@@ -15,7 +15,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from hubbub.app import App
-from hubbub.config import Config, Operator, load_config
+from hubbub.config import Config, Operator
+from hubbub.config.loader import load_config
 from support.irc_client import (
     IrcClient,
     Line,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hubbub.app import App
-from hubbub.config import Config, load_config
+from hubbub.config import Config
+from hubbub.config.loader import load_config
 
 T = TypeVar("T")
 

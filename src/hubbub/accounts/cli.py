@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from hubbub.config import ConfigError, load_config
+from hubbub.config import ConfigError
+from hubbub.config.loader import load_config
 
 __all__ = ["add_commands"]
 

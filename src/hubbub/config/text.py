@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import textwrap
 
-from hubbub.config import Config, schema, toml_string
+from hubbub.config import Config
+from hubbub.config.loader import schema, toml_string
 
 __all__ = ["DEFAULTS_HEADER", "defaults_text", "render_config", "toml_value"]
 

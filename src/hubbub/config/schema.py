@@ -1,0 +1,426 @@
+"""The configuration's schema: frozen dataclasses, one per section, every field with a default.
+
+The sections and keys here are the reference; docs/configuration.md describes each of them. Each
+field carries its own rule (the type comes from the annotation; range, choices and a one-line
+explanation from `_setting`), so the loader (`hubbub.config.loader`) and the commented example
+that `hubbub config defaults` prints (`hubbub.config.text`) cannot drift from this list.
+
+Nothing here reads a file: the core imports this module, the loader does the reading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def default_data_dir() -> Path:
+    home_share = os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or home_share
+    return Path(base) / "hubbub"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts. The Python type comes from the field's annotation.
+
+    `low`/`high` are inclusive bounds, `above` a strict lower bound (for "greater than 0").
+    `check`, when set, must hold as well, and `expect` then describes what it wants.
+    """
+
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] = ()
+    check: Callable[[Any], bool] | None = None
+    expect: str = ""
+    path: bool = False  # relative paths resolve against the config file's directory
+    multiline: bool = False  # line breaks allowed (the MOTD)
+    upper: bool = False  # choices match case-insensitively and are stored upper-case
+
+
+def _setting(default: T, doc: str, **rule: Any) -> T:
+    # The Field object returned here becomes the dataclass default at run time; for type
+    # checkers the attribute simply has a default of type T.
+    result: T = field(default=default, metadata={"rule": Rule(doc=doc, **rule)})
+    return result
+
+
+def rule_of(section: Any, key: str) -> Rule:
+    """The Rule of `key` in the section dataclass `section`."""
+    (found,) = [f for f in dataclasses.fields(section) if f.name == key]
+    rule = found.metadata["rule"]
+    assert isinstance(rule, Rule)
+    return rule
+
+
+def _is_server_name(value: str) -> bool:
+    # Servers need a "." in their name: clients tell a server source from a nick by it.
+    return (
+        0 < len(value) <= 63
+        and "." in value
+        and value[0].isascii()
+        and value[0].isalnum()
+        and all(c.isascii() and (c.isalnum() or c in ".-_") for c in value)
+    )
+
+
+def is_token(value: str) -> bool:
+    return bool(value) and all(c.isprintable() and not c.isspace() for c in value)
+
+
+def _are_hosts(value: tuple[str, ...]) -> bool:
+    return bool(value) and len(set(value)) == len(value) and all(map(is_token, value))
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """Who this server is and what it tells clients."""
+
+    name: str = _setting(
+        "hubbub.local",
+        "The server's name, as clients see it in message sources. Must contain a dot.",
+        check=_is_server_name,
+        expect="a host-like name of at most 63 letters, digits, '.', '-' or '_' with a dot in it",
+    )
+    network: str = _setting(
+        "hubbub",
+        "The network name, advertised in ISUPPORT as NETWORK.",
+        check=is_token,
+        expect="a name without spaces",
+    )
+    description: str = _setting("a hubbub chat server", "A one-line description of this server.")
+    motd: str = _setting(
+        "Welcome to hubbub. Rooms here remember: join one and read what you missed.",
+        "The message of the day; may span several lines. Empty: no MOTD.",
+        multiline=True,
+    )
+    motd_file: str = _setting(
+        "",
+        "When set, this file is read at start-up and replaces `motd`. A relative path is "
+        "taken from the config file's directory.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    password: str = _setting(
+        "",
+        "When set, clients must send PASS with it before registering.",
+    )
+    casemapping: str = _setting(
+        "rfc1459",
+        "How nick and channel names compare: rfc1459 also folds []\\~ to {}|^. Advertised as "
+        "CASEMAPPING.",
+        choices=("rfc1459", "ascii"),
+    )
+    data_dir: str = _setting(
+        "",
+        "Where durable state lives. Empty: $XDG_DATA_HOME/hubbub (~/.local/share/hubbub). A "
+        "relative path is taken from the config file's directory.",
+        path=True,
+        expect="a directory path, or empty",
+    )
+
+
+@dataclass(frozen=True)
+class ListenSection:
+    """Where the server accepts plain-text IRC connections."""
+
+    hosts: tuple[str, ...] = _setting(
+        ("127.0.0.1",),
+        'Addresses to listen on, one socket each: "0.0.0.0" and "::" mean every interface. '
+        "A single string is accepted too.",
+        check=_are_hosts,
+        expect="a non-empty list of distinct addresses or host names",
+    )
+    port: int = _setting(
+        6667,
+        "TCP port for every address in `hosts`. 0: pick a free port (for tests).",
+        low=0,
+        high=65535,
+    )
+
+
+def _is_origin(value: str) -> bool:
+    # "*", or scheme://host[:port] as a browser sends it in the Origin header.
+    if value == "*":
+        return True
+    match = re.fullmatch(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", value)
+    return match is not None
+
+
+def _are_origins(value: tuple[str, ...]) -> bool:
+    return len(set(value)) == len(value) and all(map(_is_origin, value))
+
+
+@dataclass(frozen=True)
+class WebSection:
+    """The web client: a page served over HTTP and IRC over WebSocket on the same port."""
+
+    enabled: bool = _setting(
+        True, "Serve the web client and accept IRC over WebSocket (IRCv3 websocket spec)."
+    )
+    hosts: tuple[str, ...] = _setting(
+        ("127.0.0.1",),
+        'Addresses the web listener binds, one socket each: "0.0.0.0" and "::" mean every '
+        "interface. A single string is accepted too.",
+        check=_are_hosts,
+        expect="a non-empty list of distinct addresses or host names",
+    )
+    port: int = _setting(
+        8080,
+        "HTTP and WebSocket port for every address in `hosts`. 0: pick a free port (for tests).",
+        low=0,
+        high=65535,
+    )
+    allowed_origins: tuple[str, ...] = _setting(
+        (),
+        "Origins (scheme://host[:port]) whose pages may open a WebSocket here, besides the "
+        'page\'s own origin (same-origin is always allowed). "*" allows any origin.',
+        check=_are_origins,
+        expect='a list of distinct origins such as "https://chat.example.org", or "*"',
+    )
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    """TLS: an encrypted listener beside the plain one, on only when a certificate is set."""
+
+    cert: str = _setting(
+        "",
+        "The certificate (PEM, chain first). Setting it turns the TLS listener on. "
+        "`hubbub cert` makes a self-signed pair. A relative path is taken from the config "
+        "file's directory. SIGHUP reloads it.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    key: str = _setting(
+        "",
+        "The certificate's private key (PEM). Empty: the key is in the `cert` file.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    hosts: tuple[str, ...] = _setting(
+        (),
+        "Addresses the TLS listener binds. Empty: the same as listen.hosts.",
+        check=lambda value: not value or _are_hosts(value),
+        expect="a list of distinct addresses or host names (empty: listen.hosts)",
+    )
+    port: int = _setting(
+        6697, "TLS port for every address. 0: pick a free port (for tests).", low=0, high=65535
+    )
+    require_tls: bool = _setting(
+        False,
+        "Refuse registration over plain text (loopback connections are exempt).",
+    )
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """Limits on names, lengths and resources; most are advertised in ISUPPORT."""
+
+    nick_length: int = _setting(30, "Longest nickname (NICKLEN).", low=1, high=255)
+    channel_length: int = _setting(
+        64, "Longest channel name, '#' included (CHANNELLEN).", low=2, high=255
+    )
+    topic_length: int = _setting(390, "Longest topic (TOPICLEN).", low=1, high=510)
+    kick_length: int = _setting(390, "Longest KICK reason (KICKLEN).", low=1, high=510)
+    away_length: int = _setting(390, "Longest AWAY message (AWAYLEN).", low=1, high=510)
+    user_length: int = _setting(16, "Longest user name (USERLEN).", low=1, high=255)
+    max_targets: int = _setting(
+        4, "Most targets in one PRIVMSG, NOTICE or TAGMSG (MAXTARGETS, TARGMAX).", low=1, high=100
+    )
+    modes_per_command: int = _setting(
+        4, "Most parameterised mode changes in one MODE command (MODES).", low=1, high=100
+    )
+    channels_per_user: int = _setting(
+        50, "Most channels one client may be in (CHANLIMIT=#:n).", low=1
+    )
+    list_modes: int = _setting(
+        100, "Most entries per channel list mode, such as bans (MAXLIST=b:n).", low=1
+    )
+    clients_per_ip: int = _setting(16, "Most simultaneous connections from one address.", low=1)
+    max_clients: int = _setting(10_000, "Most simultaneous connections in all.", low=1)
+    sendq_bytes: int = _setting(
+        1_048_576,
+        "Bytes that may wait unsent to one client before it is dropped (SendQ exceeded).",
+        low=512,
+    )
+    whowas_entries: int = _setting(1_000, "Departed nicks WHOWAS remembers; 0: none.", low=0)
+    invalid_utf8: str = _setting(
+        "replace",
+        "Lines that are not UTF-8: replace bad bytes, or reject the line with a FAIL.",
+        choices=("replace", "reject"),
+    )
+
+
+@dataclass(frozen=True)
+class FloodSection:
+    """Per-client flood control: a token bucket over received lines."""
+
+    enabled: bool = _setting(True, "Throttle clients that send too fast (off for benchmarks).")
+    burst: int = _setting(20, "Lines a client may send at once.", low=1)
+    lines_per_second: float = _setting(4.0, "Sustained rate after the burst.", above=0)
+
+
+@dataclass(frozen=True)
+class TimeoutsSection:
+    """How long the server waits for clients, in seconds."""
+
+    registration: float = _setting(
+        60.0, "Seconds to complete NICK/USER/CAP before disconnect.", above=0
+    )
+    ping_interval: float = _setting(90.0, "Idle seconds before the server sends a PING.", above=0)
+    ping_timeout: float = _setting(
+        120.0, "Seconds without any data after that PING before disconnect.", above=0
+    )
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    """Durable room history: storage, replay on join and CHATHISTORY."""
+
+    backend: str = _setting(
+        "sqlite",
+        "sqlite (durable, in the data directory) or memory (nothing survives a restart).",
+        choices=("sqlite", "memory"),
+    )
+    path: str = _setting(
+        "",
+        "The SQLite file. Empty: <data_dir>/history.sqlite3. A relative path is taken from "
+        "the config file's directory.",
+        path=True,
+        expect="a file path, or empty",
+    )
+    replay_on_join: int = _setting(
+        50, "Messages replayed to a newcomer on join; 0 turns replay off.", low=0, high=10_000
+    )
+    replay_plain_command: str = _setting(
+        "PRIVMSG",
+        "How clients without the batch capability see replayed lines: PRIVMSG or NOTICE.",
+        choices=("PRIVMSG", "NOTICE"),
+        upper=True,
+    )
+    store_events: bool = _setting(False, "Also store JOIN, PART, QUIT, TOPIC, KICK and NICK.")
+    chathistory_max: int = _setting(
+        100, "Most messages one CHATHISTORY request returns (CHATHISTORY).", low=1, high=10_000
+    )
+    commit_interval_ms: int = _setting(
+        100,
+        "Longest time an accepted message waits to be durable; a hard kill loses at most this.",
+        low=1,
+        high=10_000,
+    )
+    max_messages_per_room: int = _setting(
+        0, "Messages kept per room, oldest pruned first; 0: no count limit.", low=0
+    )
+    max_age_days: float = _setting(0.0, "Days messages are kept; 0: no age limit.", low=0)
+    prune_interval: float = _setting(3600.0, "Seconds between retention sweeps.", above=0)
+    store_private: bool = _setting(True, "Keep private messages, for their two parties.")
+    default_access: str = _setting(
+        "everyone",
+        "Who may read a room's history unless its operators chose otherwise (ChanServ SET "
+        "HISTORY): everyone who joins, since_join (only what was said since they joined) or "
+        "registered (only logged-in users).",
+        choices=("everyone", "since_join", "registered"),
+    )
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """Accounts: registration, nick ownership, login throttling and password hashing."""
+
+    registration: str = _setting(
+        "immediate",
+        "How REGISTER works: immediate (usable at once), approval (an operator approves it "
+        "with `hubbub accounts approve NAME`) or closed.",
+        choices=("immediate", "approval", "closed"),
+    )
+    nick_enforcement: str = _setting(
+        "grace",
+        "A registered nick used by someone not logged in to it: grace (renamed to a guest "
+        "nick after grace_seconds), reject (433 unless logged in, by SASL before "
+        "registration) or none.",
+        choices=("grace", "reject", "none"),
+    )
+    grace_seconds: float = _setting(
+        60.0, "Seconds to log in before a registered nick is taken away (grace).", low=0
+    )
+    min_password_length: int = _setting(8, "Shortest password REGISTER accepts.", low=1, high=300)
+    login_attempts: int = _setting(
+        5, "Failed logins allowed in a burst, per address and per account.", low=1
+    )
+    login_refill_seconds: float = _setting(
+        60.0, "After the burst, one more failed login is allowed every this many seconds.", above=0
+    )
+    hash_time_cost: int = _setting(3, "argon2id passes over memory per password hash.", low=1)
+    hash_memory_kib: int = _setting(
+        65536, "argon2id memory per password hash, in KiB.", low=64, high=4_194_304
+    )
+    scram_iterations: int = _setting(
+        4096,
+        "PBKDF2 iterations of the SCRAM-SHA-256 keys (applies to passwords set afterwards).",
+        low=4096,
+        high=1_000_000,
+    )
+    max_channels: int = _setting(
+        20, "Most channels one account may register with ChanServ; 0: none.", low=0
+    )
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """Console logging (to standard error)."""
+
+    level: str = _setting(
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR. DEBUG also shows every raw line in and out.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        upper=True,
+    )
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One `[[operators]]` table: a name and password for OPER, from matching hosts only."""
+
+    name: str
+    password: str  # an argon2id hash (`hubbub oper-hash`), never the password itself
+    host: str = "*@*"  # a user@host mask the client must match (wildcards * and ?)
+
+    def __repr__(self) -> str:  # keep the hash out of reprs and logs
+        return f"Operator(name={self.name!r}, host={self.host!r})"
+
+
+OPERATOR_KEYS = ("name", "password", "host")
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSection = field(default_factory=ServerSection)
+    listen: ListenSection = field(default_factory=ListenSection)
+    web: WebSection = field(default_factory=WebSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    flood: FloodSection = field(default_factory=FloodSection)
+    timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
+    history: HistorySection = field(default_factory=HistorySection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
+    log: LogSection = field(default_factory=LogSection)
+    # [[operators]]: an array of tables, not a section of settings (see _operators).
+    operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir) if self.server.data_dir else default_data_dir()
+
+    @property
+    def history_path(self) -> Path:
+        return Path(self.history.path) if self.history.path else self.data_path / "history.sqlite3"
