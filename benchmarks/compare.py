@@ -126,18 +126,29 @@ class Server(ABC):
 
 
 class Hubbub(Server):
+    """hubbub from a source tree (this one by default, or another checkout with its own .venv),
+    at its default configuration except what a load test from one address needs lifted (flood
+    control, clients per address). `log_level` None keeps the default level (INFO)."""
+
+    def __init__(
+        self, name: str, tmp: Path, tree: Path = ROOT, log_level: str | None = None
+    ) -> None:
+        super().__init__(name, tmp)
+        self.tree = tree
+        self.venv = tree / ".venv" / "bin"
+        self.log_level = log_level
+
     def write_config(self) -> None:
-        (self.dir / "hubbub.toml").write_text(
-            "[flood]\nenabled = false\n"
-            "[limits]\nclients_per_ip = 100000\nmax_clients = 100000\n"
-            '[log]\nlevel = "WARNING"\n'
-        )
+        text = "[flood]\nenabled = false\n[limits]\nclients_per_ip = 100000\nmax_clients = 100000\n"
+        if self.log_level is not None:
+            text += f'[log]\nlevel = "{self.log_level}"\n'
+        (self.dir / "hubbub.toml").write_text(text)
 
     def command(self) -> list[str]:
         # History stays on, in SQLite (the default backend), in a fresh data directory.
         data = self.dir / f"data-{self.port}"
         return [
-            str(VENV / "hubbub"),
+            str(self.venv / "hubbub"),
             "serve",
             "--config",
             str(self.dir / "hubbub.toml"),
@@ -148,22 +159,27 @@ class Hubbub(Server):
         ]
 
     def version(self) -> str:
-        out = subprocess.run([str(VENV / "hubbub"), "--version"], capture_output=True, text=True)
+        out = subprocess.run(
+            [str(self.venv / "hubbub"), "--version"], capture_output=True, text=True
+        )
         commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ["git", "-C", str(self.tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(self.tree), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
         ).stdout.strip()
         # The server is under active development: name the exact sources measured.
         digest = hashlib.sha256()
-        for path in sorted((ROOT / "src" / "hubbub").rglob("*.py")):
+        for path in sorted((self.tree / "src" / "hubbub").rglob("*.py")):
             digest.update(path.read_bytes())
         local = " + local changes" if dirty else ""
+        level = f"log level {self.log_level}" if self.log_level else "default log level (INFO)"
         return (
-            f"{out.stdout.strip()} (commit {commit}{local}; "
+            f"{out.stdout.strip()} ({level}; commit {commit}{local}; "
             f"sha256 of src/hubbub/**/*.py {digest.hexdigest()[:12]})"
         )
 
@@ -383,6 +399,18 @@ def main() -> int:
         "--only", default="", help="comma-separated scenario names to run (default: all)"
     )
     parser.add_argument("--out", default="", help="results file stem (default: today's date)")
+    parser.add_argument(
+        "--hubbub",
+        action="append",
+        default=[],
+        metavar="NAME=TREE[@LEVEL]",
+        help="a hubbub to measure: a name, a source tree with its own .venv, and optionally a log "
+        "level (default: one hubbub, this tree, default log level). Repeat to compare versions "
+        "or levels in one run, e.g. --hubbub hubbub=. --hubbub hubbub@WARNING=.@WARNING",
+    )
+    parser.add_argument(
+        "--no-inspircd", action="store_true", help="leave InspIRCd out (ngIRCd is the reference)"
+    )
     opts = parser.parse_args()
     reps = 1 if opts.quick else opts.reps
     dur = 2.0 if opts.quick else opts.duration
@@ -394,16 +422,19 @@ def main() -> int:
     log = tmp / "bench.log"
     print(f"work dir {tmp}; bench output in {log}", flush=True)
 
-    servers: list[Server] = [
-        Hubbub("hubbub", tmp),
-        Ngircd("ngircd", tmp),
-        Inspircd("inspircd", tmp),
-    ]
+    hubbubs: list[Server] = []
+    for spec in opts.hubbub or ["hubbub=."]:
+        name, _, where = spec.partition("=")
+        tree, _, level = where.partition("@")
+        hubbubs.append(Hubbub(name, tmp, Path(tree or ".").resolve(), level or None))
+    servers: list[Server] = [*hubbubs, Ngircd("ngircd", tmp)]
+    if not opts.no_inspircd:
+        servers.append(Inspircd("inspircd", tmp))
     # Registration (connect) windows: ngIRCd listens with a backlog of 10, so more than ~10
     # attempts at once get SYNs dropped and 1 s retransmits; InspIRCd finishes every
     # registration on its once-a-second timer, so it needs many in flight. Each server gets
     # the window that suits it.
-    connect_window = {"hubbub": "8", "ngircd": "8", "inspircd": "512"}
+    connect_window = {"ngircd": "8", "inspircd": "512"}
     fanout = ["--check-every", "10", "--setup-window", "100", "--drain", "5"]
     scenarios: list[tuple[str, str, list[str]]] = [
         ("fanout200", "fanout", ["-C", "200", "-S", "10", "-W", "8", "-D", d, *fanout]),
@@ -447,11 +478,11 @@ def main() -> int:
             commands: dict[str, str] = {}
             for rep in range(reps):
                 for server in servers:
-                    if scenario == "history" and server.name != "hubbub":
+                    if scenario == "history" and not isinstance(server, Hubbub):
                         continue
                     extra: list[str] = []
                     if scenario == "connect":
-                        extra = ["-W", connect_window[server.name]]
+                        extra = ["-W", connect_window.get(server.name, "8")]
                     if name == "idle10k":
                         server.restart()  # RSS growth is only meaningful on a fresh process
                     t = time.monotonic()
@@ -510,24 +541,26 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"- {name}: {info['version']}")
     lines.append("")
     for scenario, entry in results["scenarios"].items():
-        present = [s for s in ("hubbub", "ngircd", "inspircd") if s in entry]
+        present = [s for s in results["servers"] if s in entry]
         if not present:
             continue
         metrics = [k for k in entry[present[0]] if k not in ("runs", "raw") and "(runs)" not in k]
+        # Every hubbub (anything that is not a reference server) as a ratio to ngIRCd.
+        ratios = (
+            [s for s in present if s not in ("ngircd", "inspircd")] if "ngircd" in entry else []
+        )
         lines.append(f"## {scenario}")
         lines.append("")
         header = "| metric (median) | " + " | ".join(present)
-        header += " | hubbub / ngIRCd |" if "hubbub" in present and "ngircd" in present else " |"
+        header += "".join(f" | {s} / ngIRCd" for s in ratios) + " |"
         lines.append(header)
         lines.append("|---" * (header.count("|") - 1) + "|")
         for metric in metrics:
             row = f"| {metric} | " + " | ".join(fmt(entry[s].get(metric)) for s in present)
-            if "hubbub" in present and "ngircd" in present:
-                h, n = entry["hubbub"].get(metric), entry["ngircd"].get(metric)
-                row += f" | {h / n:.2f}x |" if h and n else " | - |"
-            else:
-                row += " |"
-            lines.append(row)
+            for s in ratios:
+                h, n = entry[s].get(metric), entry["ngircd"].get(metric)
+                row += f" | {h / n:.2f}x" if h and n else " | -"
+            lines.append(row + " |")
         lines.append("")
         for server_name, command in entry.get("commands", {}).items():
             lines.append(f"- {server_name}: `{command}`")
