@@ -13,10 +13,11 @@ from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher, saslprep, scram_keys
 from hubbub.accounts.scram import ScramClient, ScramError, ScramServer
-from hubbub.accounts.service import AccountFailure, LoopAccountService, SyncAccountService
+from hubbub.accounts.service import AccountFailure, LoopAccountService
 from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.accounts.store import AccountStore
 from hubbub.accounts.worker import AccountWorker
+from support.core_services import SyncService
 
 FAST = Hasher(time_cost=1, memory_kib=64, parallelism=1)
 
@@ -153,7 +154,7 @@ async def test_loop_service_answers_on_the_loop() -> None:
 
 
 def test_sync_service_turns_exceptions_into_failures() -> None:
-    service = SyncAccountService(MemoryAccountStore())
+    service = SyncService(MemoryAccountStore())
     got: list[object] = []
 
     def boom(store: AccountStore) -> None:

@@ -9,10 +9,9 @@ from account_helpers import PASSWORD, registered
 from core_helpers import Client, Harness, one, only
 from oper_helpers import oper_config, opered
 
-from hubbub.core.server import ChatServer
 from hubbub.registry.model import RegisteredChannel
-from hubbub.registry.service import SyncRegistryService
 from hubbub.registry.store import RegistryStore
+from support.core_services import SyncService
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def h() -> Harness:
 
 
 def store_of(h: Harness) -> RegistryStore:
-    return h.srv.reg.service.store  # type: ignore[attr-defined,no-any-return]
+    return h.srv.registry.service.store  # type: ignore[attr-defined,no-any-return]
 
 
 def saved(h: Harness, name: str = "#keep") -> RegisteredChannel:
@@ -37,11 +36,11 @@ def cs(c: Client, text: str) -> list[str]:
 
 def restart(h: Harness) -> None:
     """A new core on the same account and registry stores; every client is gone."""
-    accounts = h.srv.acc.service
-    registry = SyncRegistryService(store_of(h))
+    accounts = h.srv.accounts.service
+    registry = SyncService(store_of(h))
     h.srv.shutdown("restart")
     h.clients.clear()
-    h.srv = ChatServer(h.config, h.history, instance_id="t2", accounts=accounts, registry=registry)
+    h.rebuild(accounts, registry, instance_id="t2")
 
 
 def identify(h: Harness, nick: str) -> Client:
