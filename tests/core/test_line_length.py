@@ -8,6 +8,9 @@ NickServ, ChanServ and HistServ too. `FakeLink` checks every write against the w
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 from account_helpers import registered
 from core_helpers import Client, Harness
 from hypothesis import HealthCheck, given, settings
@@ -41,23 +44,17 @@ def fill(head: str, count: int, trailing: bool) -> str:
     return " ".join([head, *params])[:INPUT_BUDGET]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(sorted(COMMANDS)),
-    st.integers(min_value=1, max_value=6),
-    st.booleans(),
-    st.booleans(),
-    st.sampled_from(["", "@label=" + "l" * 60 + " "]),
-)
-def test_every_command_with_longest_parameters(
-    name: str, count: int, trailing: bool, caps: bool, label: str
-) -> None:
-    _, actor, witness = setup(caps)
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_with_longest_parameters(name: str) -> None:
     channel = "#" + "c" * 40
-    for first in (channel, witness.nick, "*"):
-        if actor.link.closed:
-            break
-        actor.send(label + fill(f"{name} {first}", count, trailing))
+    for caps, label, count, trailing in itertools.product(
+        (False, True), ("", "@label=" + "l" * 60 + " "), (1, 3, 6), (False, True)
+    ):
+        _, actor, witness = setup(caps)
+        for first in (channel, witness.nick, "*"):
+            if actor.link.closed:
+                break
+            actor.send(label + fill(f"{name} {first}", count, trailing))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
