@@ -255,7 +255,7 @@ class LimitsSection:
     )
     whowas_entries: int = _setting(1_000, "Departed nicks WHOWAS remembers; 0: none.", low=0)
     pending_lines: int = _setting(
-        64,
+        256,
         "Lines one client may send while one of its commands waits on a worker; more: Excess "
         "Flood.",
         low=1,
