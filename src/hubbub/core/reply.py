@@ -144,7 +144,12 @@ class Reply:
                 batch_tag = "batch=" + ref
                 wrapped = [(label_tag, f":{self.server_name} BATCH +{ref} labeled-response")]
                 for tags, rest in lines:
-                    wrapped.append((f"{batch_tag};{tags}" if tags else batch_tag, rest))
+                    if tags.startswith("batch=") or ";batch=" in tags:
+                        # Inside a nested batch (a chathistory batch among other lines): it
+                        # belongs to that batch, whose BATCH lines carry the outer tag.
+                        wrapped.append((tags, rest))
+                    else:
+                        wrapped.append((f"{batch_tag};{tags}" if tags else batch_tag, rest))
                 wrapped.append(("", f":{self.server_name} BATCH -{ref}"))
                 lines = wrapped
         held = self.held
