@@ -22,10 +22,9 @@ from hubbub.core.model import Channel, Session, User
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
-from hubbub.history.service import SyncHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import Message, parse
-from support.core_services import core_ports
+from support.core_services import SyncHistoryService, core_ports
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

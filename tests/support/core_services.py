@@ -1,8 +1,8 @@
 """The core's services for tests that drive `ChatServer` without threads or a clock.
 
-* `SyncService` runs every call at once on the caller's thread (a memory store, answered before
-  `call` returns), the way the core tests want most of the time; a call that raises is answered
-  with `FAILURE`, as the real workers do.
+* `SyncService` (and `SyncHistoryService`, the history's) runs every call at once on the
+  caller's thread (a memory store, answered before `call` returns), the way the core tests want
+  most of the time; a call that raises is answered with `FAILURE`, as the real workers do.
 * `HeldService` answers only when the test says so (`complete()`), so a test can see what a
   client gets while one of its commands waits on a worker (per-client order).
 * `SeededRandomness` is the core's `Randomness` port, repeatable.
@@ -26,13 +26,15 @@ from hubbub.core.ports import (
     RegistryService,
 )
 from hubbub.history.memory import MemoryStore
-from hubbub.history.service import SyncHistoryService
+from hubbub.history.record import Record
+from hubbub.history.store import HistoryStore
 from hubbub.registry.memory import MemoryRegistryStore
 
 __all__ = [
     "HeldService",
     "SeededRandomness",
     "SyncAccountService",
+    "SyncHistoryService",
     "SyncRegistryService",
     "SyncService",
     "core_ports",
@@ -59,6 +61,22 @@ class SyncService(Generic[S]):
             log.exception("store call failed")
             result = FAILURE
         done(result)
+
+
+class SyncHistoryService:
+    """A HistoryService that runs everything at once on the caller's thread.
+
+    `query` calls `done` before it returns (allowed only for this synchronous service).
+    """
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+
+    def append(self, record: Record) -> None:
+        self.store.append([record])
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        done(call(self.store))
 
 
 SyncAccountService = SyncService
