@@ -2,8 +2,8 @@
 
 A service is a `ServiceTable`: its nick, and its commands declared with `@table.command(...)`
 beside their handlers, each with the facts checked before the handler runs — the number of
-arguments (else "Syntax: …"), whether the user must be logged in, whether it is for IRC
-operators only. HELP is written from the table. A PRIVMSG to the service's nick reaches
+arguments (else "Syntax: …") and whether the user must be logged in. HELP is written from the
+table. A PRIVMSG to the service's nick reaches
 `ServiceTable.dispatch` (hubbub.core.messaging); services never see NOTICEs, and their
 messages are never relayed, stored or echoed (NickServ's carry passwords).
 
@@ -37,7 +37,6 @@ class ServiceCommand:
     summary: str
     min_args: int
     logged_in: bool  # only for users logged in to an account
-    oper: bool  # only for IRC operators
 
 
 class ServiceTable:
@@ -60,10 +59,9 @@ class ServiceTable:
         min_args: int = 0,
         aliases: tuple[str, ...] = (),
         logged_in: bool = False,
-        oper: bool = False,
     ) -> Callable[[ServiceHandler], ServiceHandler]:
         def register(handler: ServiceHandler) -> ServiceHandler:
-            entry = ServiceCommand(name, handler, syntax, summary, min_args, logged_in, oper)
+            entry = ServiceCommand(name, handler, syntax, summary, min_args, logged_in)
             for key in (name, *aliases):
                 if key in self.commands:
                     raise ValueError(f"{self.nick} command {key} registered twice")
@@ -107,8 +105,6 @@ class ServiceTable:
         requester = reply.session.user
         if entry is None:
             self.say(srv, reply, f"Unknown command {name}; try HELP")
-        elif entry.oper and not requester.oper:
-            self.say(srv, reply, f"{entry.name} is for IRC operators")
         elif entry.logged_in and not requester.account:
             self.say(srv, reply, self.login_text)
         elif len(args) < entry.min_args:
