@@ -9,9 +9,10 @@ from account_helpers import PASSWORD, registered
 from core_helpers import Client, Harness, one, only
 from oper_helpers import oper_config, opered
 
+from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.registry.model import RegisteredChannel
 from hubbub.registry.store import RegistryStore
-from support.core_services import SyncService
+from support.core_services import HeldService, SyncService
 
 
 @pytest.fixture
@@ -180,3 +181,19 @@ def test_chanserv_is_a_service(h: Harness) -> None:
     c.send("NICK ChanServ")
     assert c.numerics() == ["433"]
     assert only(h.store.latest("dm:alice chanserv", 5), "PRIVMSG") == []
+
+
+def test_a_registration_holds_when_its_author_left_before_the_answer() -> None:
+    """The store registered the channel: the live server knows it too, even though the client
+    who asked quit before the registry answered (and so hears nothing)."""
+    registry = HeldService(MemoryRegistryStore())
+    h = Harness(oper_config(), registry=registry)
+    registry.complete()  # the saved channels and bans, asked for at start
+    alice = registered(h, "alice")
+    h.join("#keep", alice)
+    alice.send("PRIVMSG ChanServ :REGISTER #keep")
+    alice.send("QUIT")
+    registry.complete()
+    channel = h.srv.find_channel("#keep")
+    assert channel is not None and channel.registered is not None
+    assert channel.registered.owner == "alice"

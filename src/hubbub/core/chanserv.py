@@ -83,13 +83,6 @@ def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]
 
     def done(later: Reply, result: Any) -> None:
         if result == "ok":
-            live = srv.channels.get(saved.fold)
-            if live is None:  # everyone left meanwhile: it stays, empty, as saved
-                restore(srv, saved)
-            else:
-                live.registered = registration
-                changed(srv, live)  # what changed while the registration was being written
-            log.info("%s registered %s (account %s)", user.nick, saved.name, account)
             say(srv, later, f"{saved.name} is now registered to {account}")
         elif result == "limit":
             say(srv, later, f"You may register at most {limit} channels")
@@ -98,7 +91,21 @@ def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]
         else:
             say(srv, later, "Channel registration is temporarily unavailable; try again later")
 
-    srv.registry.call(fn, reply.later(done))
+    answer = reply.later(done)
+
+    def stored(result: Any) -> None:
+        # The registration holds whether or not its author is still there to hear of it.
+        if result == "ok":
+            live = srv.channels.get(saved.fold)
+            if live is None:  # everyone left meanwhile: it stays, empty, as saved
+                restore(srv, saved)
+            else:
+                live.registered = registration
+                changed(srv, live)  # what changed while the registration was being written
+            log.info("%s registered %s (account %s)", user.nick, saved.name, account)
+        answer(result)
+
+    srv.registry.call(fn, stored)
 
 
 @CHANSERV.command("DROP", "<#channel>", "unregister it (its owner)", min_args=1)
