@@ -192,7 +192,7 @@ def test_a_registration_holds_when_its_author_left_before_the_answer() -> None:
     alice = registered(h, "alice")
     h.join("#keep", alice)
     alice.send("PRIVMSG ChanServ :REGISTER #keep")
-    alice.send("QUIT")
+    h.srv.disconnect(alice.session, "Connection reset", h.now)  # the transport lost it
     registry.complete()
     channel = h.srv.find_channel("#keep")
     assert channel is not None and channel.registered is not None
