@@ -215,3 +215,14 @@ def test_a_client_gone_before_the_answer_gets_nothing() -> None:
     c.send("QUIT")
     accounts.complete()  # FakeLink refuses writes after close
     assert c.link.closed
+
+
+def test_a_failed_check_counts_even_if_the_client_left_before_the_answer() -> None:
+    """Dropping the connection right after a guess must not dodge the login throttle."""
+    h, accounts = held_accounts()
+    c = h.client("alice")
+    c.send("OPER root wrong-password")
+    h.srv.disconnect(c.session, "Connection reset", h.now)
+    accounts.complete()
+    assert "o:root" in h.srv.accounts.throttle.buckets
+    assert "a:127.0.0.1" in h.srv.accounts.throttle.buckets
