@@ -56,6 +56,7 @@ clients_per_ip = 3
 max_clients = 500
 sendq_bytes = 65_536
 whowas_entries = 0
+pending_lines = 8
 invalid_utf8 = "reject"
 
 [flood]
@@ -166,6 +167,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000)
     assert config.limits.sendq_bytes == 65536
     assert config.limits.whowas_entries == 0
+    assert config.limits.pending_lines == 8
     assert config.limits.invalid_utf8 == "reject"
     assert config.flood == FloodSection(enabled=False, burst=5, lines_per_second=2.0)
     assert isinstance(config.flood.lines_per_second, float)

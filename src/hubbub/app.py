@@ -27,14 +27,17 @@ from typing import Any, Protocol
 
 from hubbub import __version__
 from hubbub.accounts.backends import open_account_store
+from hubbub.accounts.passwords import Hasher
 from hubbub.accounts.service import LoopAccountService
 from hubbub.accounts.worker import AccountWorker
 from hubbub.config import Config, ConfigError
-from hubbub.core.ports import AccountService, HistoryService, RegistryService
+from hubbub.core.liveconfig import live_config
+from hubbub.core.ports import AccountService, HistoryService, Ports, RegistryService
 from hubbub.history.backends import open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
+from hubbub.randomness import SystemRandomness
 from hubbub.registry.backends import open_registry_store
 from hubbub.registry.service import LoopRegistryService
 from hubbub.registry.worker import RegistryWorker
@@ -60,14 +63,14 @@ CoreFactory = Callable[[Config, HistoryService], AppCore]
 
 
 def _default_core(
-    config: Config,
-    history: HistoryService,
-    accounts: AccountService | None = None,
-    registry: RegistryService | None = None,
+    config: Config, history: HistoryService, accounts: AccountService, registry: RegistryService
 ) -> AppCore:
     from hubbub.core.server import ChatServer
 
-    return ChatServer(config, history, accounts=accounts, registry=registry)
+    # The core's seams (hubbub.core.ports): its services, hashing on the account worker, the
+    # system's randomness, and the start time (the core reads no clock).
+    ports = Ports(history, accounts, registry, Hasher.from_config, SystemRandomness(), time.time())
+    return ChatServer(config, ports)
 
 
 class App:
@@ -86,7 +89,7 @@ class App:
         # config file and its command-line overrides); None: nothing to re-read.
         self._reload = reload
         self.shutdown_grace = shutdown_grace
-        self._core_factory = core_factory or _default_core
+        self._core_factory = core_factory
         self.worker: HistoryWorker | None = None
         self.history: LoopHistoryService | None = None
         self.core: AppCore | None = None
@@ -145,9 +148,9 @@ class App:
             self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path))
             self.registry_worker.start()
             self.registry = LoopRegistryService(self.registry_worker, loop)
-            if self._core_factory is _default_core:
+            if self._core_factory is None:
                 self.core = _default_core(config, self.history, self.accounts, self.registry)
-                self.core.opers.rehash_hook = self._rehash_for_core  # type: ignore[attr-defined]
+                self.core.rehash_hook = self._rehash_for_core  # type: ignore[attr-defined]
             else:
                 self.core = self._core_factory(config, self.history)
             # The core asked for the account names, the registered channels and the server bans
@@ -284,7 +287,7 @@ class App:
 
     async def rehash(self) -> str | None:
         """REHASH and SIGHUP: read the configuration again and hand it to the core (operators,
-        MOTD, limits, …; see `hubbub.core.operators.live_config`), apply the new limits to new
+        MOTD, limits, …; see `hubbub.core.liveconfig.live_config`), apply the new limits to new
         connections, and reload the TLS certificate. Returns an error text, or None."""
         self.reload_tls()
         if self._reload is None:
@@ -298,8 +301,6 @@ class App:
         except Exception as exc:
             log.exception("rehash failed, the configuration stays as it was")
             return str(exc) or type(exc).__name__
-        from hubbub.core.operators import live_config
-
         config, ignored = live_config(self.config, config)
         if ignored:
             log.warning("rehash: these settings need a restart: %s", ", ".join(ignored))

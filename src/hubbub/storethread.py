@@ -8,8 +8,9 @@ store there. (The history has its own worker, `hubbub.history.worker`, because i
 appends into commits.)
 
 The core sees a store through a service with one method, `call(fn, done)`:
-* `LoopStoreService` submits to a `StoreThread` and calls `done(result)` on the asyncio loop;
-* `SyncStoreService` calls the store at once on the caller's thread, for core tests.
+* `LoopStoreService` submits to a `StoreThread` and calls `done(result)` on the asyncio loop
+  (the core tests use synchronous and hand-completed services of their own:
+  tests/support/core_services.py).
 A call that raises is logged and answered with `FAILURE` (a `CallFailure`), which the core turns
 into a "temporarily unavailable" answer: a broken database never takes the server down.
 """
@@ -22,7 +23,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["FAILURE", "CallFailure", "LoopStoreService", "StoreThread", "SyncStoreService"]
+# The failure answer is part of the core's service contract (hubbub.core.ports).
+from hubbub.core.ports import FAILURE, CallFailure
+
+__all__ = ["FAILURE", "CallFailure", "LoopStoreService", "StoreThread"]
 
 T = TypeVar("T")
 
@@ -32,18 +36,6 @@ class Closable(Protocol):
 
 
 S = TypeVar("S", bound=Closable)
-
-
-class CallFailure:
-    """The answer of a store call that raised (the exception is logged, not passed on)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "CallFailure()"
-
-
-FAILURE = CallFailure()
 
 
 class StoreThread(Generic[S]):
@@ -94,23 +86,6 @@ class StoreThread(Generic[S]):
             except Exception:
                 self._log.exception("closing the %s store failed", self._name)
         executor.shutdown(wait=True)
-
-
-class SyncStoreService(Generic[S]):
-    """Runs every call at once on the caller's thread (`done` runs before `call` returns)."""
-
-    def __init__(self, store: S, name: str) -> None:
-        self.store = store
-        self._log = logging.getLogger(f"hubbub.{name}")
-        self._name = name
-
-    def call(self, fn: Callable[[S], Any], done: Callable[[Any], None]) -> None:
-        try:
-            result = fn(self.store)
-        except Exception:
-            self._log.exception("%s call failed", self._name)
-            result = FAILURE
-        done(result)
 
 
 class LoopStoreService(Generic[S]):

@@ -13,10 +13,12 @@ from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher, saslprep, scram_keys
 from hubbub.accounts.scram import ScramClient, ScramError, ScramServer
-from hubbub.accounts.service import AccountFailure, LoopAccountService, SyncAccountService
+from hubbub.accounts.service import AccountFailure, LoopAccountService
 from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.accounts.store import AccountStore
 from hubbub.accounts.worker import AccountWorker
+from hubbub.config import AccountsSection
+from support.core_services import SyncService
 
 FAST = Hasher(time_cost=1, memory_kib=64, parallelism=1)
 
@@ -98,6 +100,21 @@ def test_hasher_makes_argon2id_and_scram_keys() -> None:
     assert Hasher(time_cost=2, memory_kib=64, parallelism=1).needs_rehash(made)
 
 
+def test_verify_hash_checks_an_operator_password() -> None:
+    """The core's one password check for [[operators]] entries (a bare PHC string)."""
+    phc = FAST.make("oper-secret").password_hash
+    assert FAST.verify_hash(phc, "oper-secret")
+    assert not FAST.verify_hash(phc, "wrong")
+    assert not FAST.verify_hash("not a hash", "oper-secret")
+    assert not FAST.verify_hash(None, "oper-secret")  # unknown name: a hash is spent anyway
+
+
+def test_hasher_from_config_uses_the_configured_costs() -> None:
+    settings = AccountsSection(hash_time_cost=2, hash_memory_kib=128, scram_iterations=5000)
+    hasher = Hasher.from_config(settings)
+    assert (hasher.time_cost, hasher.memory_kib, hasher.scram_iterations) == (2, 128, 5000)
+
+
 def test_worker_runs_calls_on_its_own_thread(tmp_path: Path) -> None:
     opened_on: list[str] = []
 
@@ -153,7 +170,7 @@ async def test_loop_service_answers_on_the_loop() -> None:
 
 
 def test_sync_service_turns_exceptions_into_failures() -> None:
-    service = SyncAccountService(MemoryAccountStore())
+    service = SyncService(MemoryAccountStore())
     got: list[object] = []
 
     def boom(store: AccountStore) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 from core_helpers import Client, Harness, make_config
 
 from hubbub.accounts.memory import MemoryAccountStore
-from hubbub.accounts.service import FAILURE
 from hubbub.accounts.store import AccountStore
 from hubbub.config import Config
-from hubbub.core.server import ChatServer
+from support.core_services import HeldService
 
 FAST_HASH = {"hash_time_cost": 1, "hash_memory_kib": 64}
 PASSWORD = "correct-horse-battery"
@@ -22,28 +20,16 @@ def account_config(**accounts: Any) -> Config:
     return make_config(accounts={**FAST_HASH, **accounts})
 
 
-class DeferredAccounts:
+class DeferredAccounts(HeldService[AccountStore]):
     """An AccountService whose answers come only when the test calls `complete()`."""
 
     def __init__(self, store: AccountStore | None = None) -> None:
-        self.store = store if store is not None else MemoryAccountStore()
-        self.pending: list[tuple[Callable[[AccountStore], Any], Callable[[Any], None]]] = []
-        self.broken = False
-
-    def call(self, fn: Callable[[AccountStore], Any], done: Callable[[Any], None]) -> None:
-        self.pending.append((fn, done))
-
-    def complete(self) -> None:
-        while self.pending:
-            pending, self.pending = self.pending, []
-            for fn, done in pending:
-                done(FAILURE if self.broken else fn(self.store))
+        super().__init__(store if store is not None else MemoryAccountStore())
 
 
 def deferred_harness(config: Config | None = None) -> tuple[Harness, DeferredAccounts]:
-    h = Harness(config or account_config())
     service = DeferredAccounts()
-    h.srv = ChatServer(h.config, h.history, instance_id="t", accounts=service)
+    h = Harness(config or account_config(), accounts=service)
     service.complete()  # the names
     return h, service
 

@@ -5,7 +5,8 @@ Imported by name (tests/core is on sys.path, as tests/history and tests/transpor
 * `FakeLink` records every `bytes` object the core writes (the objects themselves, so fan-out
   tests can check identity) and checks the wire rules on each write: CRLF-terminated lines,
   at most 512 bytes per line without its tags, valid UTF-8, parseable.
-* `Harness` owns one `ChatServer`, a memory history and a clock the test moves by hand.
+* `Harness` owns one `ChatServer`, a memory history and a clock the test moves by hand; its
+  services come from `support.core_services` (memory stores answered at once by default).
 * `Client` is one connection: `send` a line, then read what arrived since the last read with
   `lines()` (parsed), `raw()` (text) or `numerics()` (codes only).
 """
@@ -21,9 +22,9 @@ from hubbub.core.model import Channel, Session, User
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
-from hubbub.history.service import SyncHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import Message, parse
+from support.core_services import SyncHistoryService, core_ports
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
@@ -138,13 +139,28 @@ def one(messages: Iterable[Message], command: str) -> Message:
 
 
 class Harness:
-    def __init__(self, config: Config | None = None, history: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        history: Any = None,
+        *,
+        accounts: Any = None,
+        registry: Any = None,
+    ) -> None:
         self.config = config if config is not None else make_config()
         self.store = MemoryStore()
         self.history = history if history is not None else SyncHistoryService(self.store)
-        self.srv = ChatServer(self.config, self.history, instance_id="t")
+        self.srv = self.rebuild(accounts, registry)
         self.now = START
         self.clients: list[Client] = []
+
+    def rebuild(
+        self, accounts: Any = None, registry: Any = None, instance_id: str = "t"
+    ) -> ChatServer:
+        """A new core on the same history (and these account and registry services)."""
+        ports = core_ports(self.history, accounts, registry, started=START)
+        self.srv = ChatServer(self.config, ports, instance_id=instance_id)
+        return self.srv
 
     def tick(self, seconds: float = 1.0) -> None:
         self.now += seconds

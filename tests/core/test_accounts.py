@@ -18,7 +18,7 @@ def h() -> Harness:
 
 
 def store_of(h: Harness):  # type: ignore[no-untyped-def]
-    return h.srv.acc.service.store  # type: ignore[attr-defined]
+    return h.srv.accounts.service.store  # type: ignore[attr-defined]
 
 
 # -- REGISTER (draft/account-registration) ------------------------------------------------------
@@ -189,7 +189,7 @@ def test_set_password_and_drop(h: Harness) -> None:
     alice.send("PRIVMSG NickServ :DROP another-password")
     got = alice.lines()
     assert "901" in [m.command for m in got]
-    assert store_of(h).get("alice") is None and "alice" not in h.srv.acc.names
+    assert store_of(h).get("alice") is None and "alice" not in h.srv.accounts.names
 
 
 def test_cert_add_list_del(h: Harness) -> None:

@@ -9,10 +9,10 @@ from account_helpers import PASSWORD, registered
 from core_helpers import Client, Harness, one, only
 from oper_helpers import oper_config, opered
 
-from hubbub.core.server import ChatServer
+from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.registry.model import RegisteredChannel
-from hubbub.registry.service import SyncRegistryService
 from hubbub.registry.store import RegistryStore
+from support.core_services import HeldService, SyncService
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def h() -> Harness:
 
 
 def store_of(h: Harness) -> RegistryStore:
-    return h.srv.reg.service.store  # type: ignore[attr-defined,no-any-return]
+    return h.srv.registry.service.store  # type: ignore[attr-defined,no-any-return]
 
 
 def saved(h: Harness, name: str = "#keep") -> RegisteredChannel:
@@ -37,11 +37,11 @@ def cs(c: Client, text: str) -> list[str]:
 
 def restart(h: Harness) -> None:
     """A new core on the same account and registry stores; every client is gone."""
-    accounts = h.srv.acc.service
-    registry = SyncRegistryService(store_of(h))
+    accounts = h.srv.accounts.service
+    registry = SyncService(store_of(h))
     h.srv.shutdown("restart")
     h.clients.clear()
-    h.srv = ChatServer(h.config, h.history, instance_id="t2", accounts=accounts, registry=registry)
+    h.rebuild(accounts, registry, instance_id="t2")
 
 
 def identify(h: Harness, nick: str) -> Client:
@@ -181,3 +181,19 @@ def test_chanserv_is_a_service(h: Harness) -> None:
     c.send("NICK ChanServ")
     assert c.numerics() == ["433"]
     assert only(h.store.latest("dm:alice chanserv", 5), "PRIVMSG") == []
+
+
+def test_a_registration_holds_when_its_author_left_before_the_answer() -> None:
+    """The store registered the channel: the live server knows it too, even though the client
+    who asked quit before the registry answered (and so hears nothing)."""
+    registry = HeldService(MemoryRegistryStore())
+    h = Harness(oper_config(), registry=registry)
+    registry.complete()  # the saved channels and bans, asked for at start
+    alice = registered(h, "alice")
+    h.join("#keep", alice)
+    alice.send("PRIVMSG ChanServ :REGISTER #keep")
+    h.srv.disconnect(alice.session, "Connection reset", h.now)  # the transport lost it
+    registry.complete()
+    channel = h.srv.find_channel("#keep")
+    assert channel is not None and channel.registered is not None
+    assert channel.registered.owner == "alice"

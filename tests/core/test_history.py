@@ -350,6 +350,7 @@ def test_live_lines_wait_for_a_slow_replay() -> None:
     h = Harness(history=slow)
     a, b = h.client("alice"), h.client("bob", caps=BATCH_CAPS)
     h.join("#room", a)
+    slow.complete()  # alice's own (empty) replay: her next lines wait for it
     say(h, a, "#room", "before 1", "before 2")
     b.send("JOIN #room")
     assert [m.command for m in b.lines()] == ["JOIN", "353", "366"]
@@ -387,10 +388,13 @@ def test_slow_plain_replay_keeps_the_order() -> None:
 
 
 def test_leaving_before_a_slow_replay_arrives() -> None:
+    """Kicked before its join replay arrives: a member gets what the room said meanwhile at
+    once, ending with the KICK. Its own PART waits behind its replay (per-client order)."""
     slow = DeferredHistory()
     h = Harness(history=slow)
     a, b, c = h.client("alice"), h.client("bob"), h.client("carol")
     h.join("#room", a)
+    slow.complete()  # alice's own replay: her next lines wait for it
     say(h, a, "#room", "old")
     b.send("JOIN #room")
     c.send("JOIN #room")
@@ -398,19 +402,21 @@ def test_leaving_before_a_slow_replay_arrives() -> None:
     say(h, a, "#room", "live")
     b.send("PART #room")
     a.send("KICK #room carol :out")
-    # What was held is delivered at once, in order, ending with the departure itself.
-    assert [(m.command, m.params[-1]) for m in b.lines()] == [
-        ("JOIN", "#room"),  # carol's
-        ("PRIVMSG", "live"),
-        ("PART", "#room"),
-    ]
+    assert b.lines() == []  # the replay comes first
     assert [(m.command, m.params[-1]) for m in c.lines()] == [
         ("PRIVMSG", "live"),
-        ("PART", "#room"),  # bob's
         ("KICK", "out"),
     ]
-    slow.complete()  # the stale replies are dropped
-    assert b.lines() == []
+    slow.complete()  # carol's stale replay is dropped; bob's comes, then his PART runs
+    assert [m.command for m in b.lines()] == [
+        "NOTICE",  # Replaying 1 messages
+        "PRIVMSG",  # old
+        "NOTICE",  # End of replay
+        "JOIN",  # carol's, held
+        "PRIVMSG",  # live, held
+        "KICK",  # carol's, held
+        "PART",  # his own
+    ]
     assert c.lines() == []
     assert h.channel("#room").replaying == {}
 

@@ -13,7 +13,10 @@ from oper_helpers import OPER_PASSWORD, oper_config, oper_hash, opered
 
 from hubbub.config import ConfigError, Operator
 from hubbub.config.loader import load_config
-from hubbub.core.operators import live_config, parse_duration
+from hubbub.core.bans import parse_duration
+from hubbub.core.liveconfig import live_config
+from hubbub.registry.model import ServerBan
+from support.core_services import SyncService
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def h() -> Harness:
 
 
 def bans(h: Harness) -> list[tuple[str, str]]:
-    store = h.srv.reg.service.store  # type: ignore[attr-defined]
+    store = h.srv.registry.service.store  # type: ignore[attr-defined]
     return [(b.kind, b.mask) for b in store.bans()]
 
 
@@ -230,13 +233,9 @@ def test_ban_syntax(h: Harness) -> None:
 
 def test_bans_are_loaded_from_the_store() -> None:
     h = Harness(oper_config())
-    store = h.srv.reg.service.store  # type: ignore[attr-defined]
-    from hubbub.core.server import ChatServer
-    from hubbub.registry.model import ServerBan
-    from hubbub.registry.service import SyncRegistryService
-
+    store = h.srv.registry.service.store  # type: ignore[attr-defined]
     store.add_ban(ServerBan("D", "10.9.0.0/16", "old", "root", 0, 0))
-    h.srv = ChatServer(h.config, h.history, instance_id="t", registry=SyncRegistryService(store))
+    h.rebuild(registry=SyncService(store))
     assert h.connect(host="10.9.1.1").link.closed
 
 
@@ -257,7 +256,7 @@ def test_rehash_picks_up_the_motd_and_a_new_operator(h: Harness) -> None:
         h.srv.rehash(new)
         done(None)
 
-    h.srv.opers.rehash_hook = hook
+    h.srv.rehash_hook = hook
     op.send("REHASH")
     got = op.raw()
     assert " 382 alice config :Rehashing" in got[0] and "REHASH done" in got[-1]

@@ -187,9 +187,9 @@ def test_external(h: Harness) -> None:
 
 def test_welcome_waits_for_the_answer() -> None:
     h, service = deferred_harness()
-    credentials = h.srv.acc.hasher.make(PASSWORD)
+    credentials = h.srv.accounts.passwords.make(PASSWORD)
     service.store.create(Account("alice", "alice", credentials))
-    h.srv.acc.names.add("alice")
+    h.srv.accounts.names.add("alice")
     c = negotiating(h)
     c.send("AUTHENTICATE PLAIN")
     c.send("AUTHENTICATE " + plain("alice", PASSWORD))

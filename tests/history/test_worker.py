@@ -22,10 +22,11 @@ from history_helpers import rec
 
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
-from hubbub.history.service import LoopHistoryService, SyncHistoryService
+from hubbub.history.service import LoopHistoryService
 from hubbub.history.sqlite import SqliteStore
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
+from support.core_services import SyncHistoryService
 
 HERE = Path(__file__).parent
 SRC = HERE.parent.parent / "src"

@@ -9,65 +9,38 @@ Nothing here logs, and no exception message carries a password.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import stringprep
-import unicodedata
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from hubbub.accounts.model import Credentials
+from hubbub.accounts.scram import saslprep, scram_keys
+from hubbub.config import AccountsSection
 
 __all__ = ["Hasher", "saslprep", "scram_keys"]
 
 SALT_BYTES = 16
 
 
-def saslprep(text: str) -> str:
-    """RFC 4013 SASLprep as far as SCRAM needs it: map, NFKC-normalise, refuse what is
-    prohibited. A string that cannot be prepared is used as it is (RFC 5802 lets the server
-    decide; both sides do the same here)."""
-    mapped = "".join(
-        " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
-    )
-    prepared = unicodedata.normalize("NFKC", mapped)
-    for c in prepared:
-        if (
-            stringprep.in_table_c12(c)
-            or stringprep.in_table_c21_c22(c)
-            or stringprep.in_table_c3(c)
-            or stringprep.in_table_c4(c)
-            or stringprep.in_table_c5(c)
-            or stringprep.in_table_c6(c)
-            or stringprep.in_table_c7(c)
-            or stringprep.in_table_c8(c)
-            or stringprep.in_table_c9(c)
-            or stringprep.in_table_a1(c)
-        ):
-            return text
-    return prepared
-
-
-def scram_keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
-    """(StoredKey, ServerKey) of RFC 5802 for SHA-256."""
-    salted = hashlib.pbkdf2_hmac("sha256", saslprep(password).encode(), salt, iterations)
-    client_key = hmac.digest(salted, b"Client Key", "sha256")
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.digest(salted, b"Server Key", "sha256")
-    return stored_key, server_key
-
-
 @dataclass(frozen=True)
 class Hasher:
-    """Makes and checks credentials with the configured costs."""
+    """Makes and checks credentials with the configured costs (the core's `Passwords` port)."""
 
     time_cost: int = 3
     memory_kib: int = 65536
     parallelism: int = 4
     scram_iterations: int = 4096
+
+    @classmethod
+    def from_config(cls, accounts: AccountsSection) -> Hasher:
+        """The hasher for the `[accounts]` costs (the core's `PasswordsFactory`)."""
+        return cls(
+            time_cost=accounts.hash_time_cost,
+            memory_kib=accounts.hash_memory_kib,
+            scram_iterations=accounts.scram_iterations,
+        )
 
     def _argon2(self) -> PasswordHasher:
         return PasswordHasher(
@@ -85,6 +58,18 @@ class Hasher:
     def verify(self, credentials: Credentials, password: str) -> bool:
         try:
             return self._argon2().verify(credentials.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def verify_hash(self, phc: str | None, password: str) -> bool:
+        """Check a password against a bare argon2 PHC string (an operator's, from the config:
+        its costs are read from the string). None costs a hash too, so timing does not tell an
+        unknown name apart."""
+        if phc is None:
+            self.waste(password)
+            return False
+        try:
+            return PasswordHasher().verify(phc, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

@@ -8,7 +8,7 @@ The exchange, as bytes (base64 is the SASL layer's business):
     server-final  v=<server signature>
 
 Verifying the proof is two HMACs and a SHA-256: cheap, so it may run anywhere. The costly part
-(PBKDF2) happened when the password was set (`hubbub.accounts.passwords.scram_keys`).
+(PBKDF2, `scram_keys`) happened when the password was set (`hubbub.accounts.passwords`).
 Channel binding is not offered (the client's gs2 flag must be "n" or "y").
 """
 
@@ -18,10 +18,46 @@ import base64
 import hashlib
 import hmac
 import os
+import stringprep
+import unicodedata
 
 from hubbub.accounts.model import Credentials
 
-__all__ = ["ScramClient", "ScramError", "ScramServer"]
+__all__ = ["ScramClient", "ScramError", "ScramServer", "saslprep", "scram_keys"]
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 SASLprep as far as SCRAM needs it: map, NFKC-normalise, refuse what is
+    prohibited. A string that cannot be prepared is used as it is (RFC 5802 lets the server
+    decide; both sides do the same here)."""
+    mapped = "".join(
+        " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
+    )
+    prepared = unicodedata.normalize("NFKC", mapped)
+    for c in prepared:
+        if (
+            stringprep.in_table_c12(c)
+            or stringprep.in_table_c21_c22(c)
+            or stringprep.in_table_c3(c)
+            or stringprep.in_table_c4(c)
+            or stringprep.in_table_c5(c)
+            or stringprep.in_table_c6(c)
+            or stringprep.in_table_c7(c)
+            or stringprep.in_table_c8(c)
+            or stringprep.in_table_c9(c)
+            or stringprep.in_table_a1(c)
+        ):
+            return text
+    return prepared
+
+
+def scram_keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """(StoredKey, ServerKey) of RFC 5802 for SHA-256."""
+    salted = hashlib.pbkdf2_hmac("sha256", saslprep(password).encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    return stored_key, server_key
 
 
 class ScramError(Exception):
@@ -121,8 +157,6 @@ class ScramClient:
     """The client side of the same exchange (for tests and clients)."""
 
     def __init__(self, username: str, password: str, nonce: str | None = None) -> None:
-        from hubbub.accounts.passwords import saslprep
-
         name = username.replace("=", "=3D").replace(",", "=2C")
         self.password = saslprep(password).encode()
         self.nonce = nonce or base64.b64encode(os.urandom(18)).decode()

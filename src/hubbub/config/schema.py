@@ -254,6 +254,12 @@ class LimitsSection:
         low=512,
     )
     whowas_entries: int = _setting(1_000, "Departed nicks WHOWAS remembers; 0: none.", low=0)
+    pending_lines: int = _setting(
+        256,
+        "Lines one client may send while one of its commands waits on a worker; more: Excess "
+        "Flood.",
+        low=1,
+    )
     invalid_utf8: str = _setting(
         "replace",
         "Lines that are not UTF-8: replace bad bytes, or reject the line with a FAIL.",

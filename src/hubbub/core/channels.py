@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hubbub.core import chanserv
-from hubbub.core.accounts import join_fanout, join_line_for
+from hubbub.core import registered
 from hubbub.core.commands import command
+from hubbub.core.extended_join import join_fanout, join_line_for
 from hubbub.core.history import start_replay, store_event
 from hubbub.core.model import Channel, Membership, Topic, User
 from hubbub.core.modes import is_banned
@@ -55,7 +55,7 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
     else:
         # A registered channel's owner and access list pass +i, +k, +l and bans, and are
         # opped (hubbub.core.chanserv).
-        trusted = channel.registered is not None and chanserv.has_access(srv, channel, user)
+        trusted = channel.registered is not None and registered.has_access(srv, channel, user)
         invited = user.fold in channel.invited or trusted
         if channel.invite_only and not invited:
             reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
@@ -89,12 +89,10 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         send_topic(srv, reply, channel)
     send_names(srv, reply, channel)
     # The replay query goes to the store before the JOIN event itself is stored, so the
-    # newcomer's own join is never part of what it is replayed. The query is deferred (it
-    # must follow the reply on the wire), so storing the JOIN is deferred behind it.
-    start_replay(srv, channel, user)
-    srv.deferred.append(
-        lambda: store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
-    )
+    # newcomer's own join is never part of what it is replayed. The replay is written after
+    # this reply (Reply.follower).
+    start_replay(srv, reply, channel, user)
+    store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
     log.info("%s joined %s", user.nick, channel.name)
 
 
@@ -161,7 +159,7 @@ def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
     srv.send_self(reply, line, time_ms, msgid)
     store_event(srv, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
     log.info("%s set the topic of %s to %r", user.nick, channel.name, text)
-    chanserv.changed(srv, channel)  # saved if registered
+    registered.changed(srv, channel)  # saved if registered
 
 
 def send_names(srv: ChatServer, reply: Reply, channel: Channel) -> None:

@@ -1,236 +1,64 @@
-"""Persistent channels: the ChanServ pseudo-user and the registry the core keeps in memory.
+"""ChanServ: registering channels by private message (REGISTER, DROP, INFO, ACCESS, SET).
 
-A logged-in user who is an operator of a channel registers it with `/msg ChanServ REGISTER
-#chan`. From then on the channel's topic, modes (+i +k +l +m +n +t +s), ban list, operator list
-(account names, `ACCESS`) and history access survive restarts: they are saved through the
-`RegistryService` (its own store on its own thread, `hubbub.registry`) each time they change —
-asynchronously, the loop never waits — and loaded before the listeners open, so the channel
-exists, empty, with its saved state from the start and does not vanish when its last member
-leaves. Its owner and the accounts on its operator list are opped when they join (and pass +i,
-+k, +l and bans).
-
-`srv.reg` (`RegistryState`) also holds the server bans (K-lines, D-lines) loaded with the
-channels; `hubbub.core.operators` manages them.
+What a registration keeps, and how it is saved and restored, is `hubbub.core.registered`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.accounts import _service_user
-from hubbub.core.model import Ban, Channel, Topic
-from hubbub.core.modes import FLAG_MODES
-from hubbub.core.ports import RegistryService
+from hubbub.core.model import Channel
 from hubbub.core.privacy import access_of
-from hubbub.core.reply import Reply
-from hubbub.registry.model import HISTORY_ACCESS, ChannelBan, RegisteredChannel, ServerBan
-from hubbub.registry.service import RegistryFailure, SyncRegistryService
+from hubbub.core.registered import Registration, changed, has_access, is_owner, restore, snapshot
+from hubbub.core.services import ServiceTable
+from hubbub.protocol.servertime import format_utc
+from hubbub.registry.model import HISTORY_ACCESS
 from hubbub.registry.store import RegistryStore
 
 if TYPE_CHECKING:
     from hubbub.core.model import User
+    from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
 
 log = logging.getLogger("hubbub.chanserv")
 
-SERVICE_NICK = "ChanServ"
-
-
-class Registration:
-    """The ChanServ registration of a live channel (`Channel.registered`)."""
-
-    __slots__ = ("ops", "owner", "registered_ms")
-
-    def __init__(self, owner: str, ops: list[str], registered_ms: int) -> None:
-        self.owner = owner  # account name as registered
-        self.ops = ops  # account names opped on join besides the owner
-        self.registered_ms = registered_ms
-
-
-class RegistryState:
-    """Registered channels' and server bans' bookkeeping, one per ChatServer (`srv.reg`)."""
-
-    def __init__(self, srv: ChatServer, service: RegistryService | None) -> None:
-        if service is None:
-            from hubbub.registry.memory import MemoryRegistryStore
-
-            service = SyncRegistryService(MemoryRegistryStore())
-        self.srv = srv
-        self.service: RegistryService = service
-        # K-lines and D-lines by (kind, mask) (hubbub.core.operators).
-        self.bans: dict[tuple[str, str], ServerBan] = {}
-        self.chanserv = _service_user(srv, SERVICE_NICK, "Channel services", chanserv)
-        srv.acc.services[self.chanserv.fold] = self.chanserv
-        service.call(lambda store: (store.channels(), store.bans()), self._loaded)
-
-    def _loaded(self, result: Any) -> None:
-        if isinstance(result, RegistryFailure):
-            log.error("could not load the registered channels and server bans")
-            return
-        channels, bans = result
-        for saved in channels:
-            restore(self.srv, saved)
-        for ban in bans:
-            self.bans[(ban.kind, ban.mask)] = ban
-        if channels or bans:
-            log.info("loaded %d registered channels, %d server bans", len(channels), len(bans))
-
-    def call(
-        self, fn: Callable[[RegistryStore], Any], done: Callable[[Any], None] | None = None
-    ) -> None:
-        """Run `fn(store)` off the loop; a failure is logged (the change stays in memory)."""
-
-        def finish(result: Any) -> None:
-            if isinstance(result, RegistryFailure):
-                log.error("saving to the registry failed; the change is kept in memory only")
-            if done is not None:
-                done(result)
-
-        self.service.call(fn, finish)
-
-
-# ---------------------------------------------------------------------- saved state
-
-
-def restore(srv: ChatServer, saved: RegisteredChannel) -> Channel:
-    """Make (or update) the live channel from its saved state."""
-    fold = srv.fold(saved.name)
-    channel = srv.channels.get(fold)
-    if channel is None:
-        channel = Channel(saved.name, fold, saved.created or int(srv.now))
-        srv.channels[fold] = channel
-    channel.topic = (
-        Topic(saved.topic, saved.topic_setter, saved.topic_time) if saved.topic else None
-    )
-    for char, attr in FLAG_MODES.items():
-        setattr(channel, attr, char in saved.flags)
-    channel.key = saved.key
-    channel.limit = saved.limit
-    channel.bans = [Ban(b.mask, b.setter, b.set_at) for b in saved.bans]
-    channel.history_access = saved.history_access if saved.history_access in HISTORY_ACCESS else ""
-    channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
-    return channel
-
-
-def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
-    topic = channel.topic
-    return RegisteredChannel(
-        name=channel.name,
-        fold=channel.fold,
-        owner=registration.owner,
-        registered_ms=registration.registered_ms,
-        created=channel.created,
-        ops=tuple(registration.ops),
-        topic=topic.text if topic is not None else "",
-        topic_setter=topic.setter if topic is not None else "",
-        topic_time=topic.set_at if topic is not None else 0,
-        flags="".join(char for char, attr in FLAG_MODES.items() if getattr(channel, attr)),
-        key=channel.key,
-        limit=channel.limit,
-        bans=tuple(ChannelBan(b.mask, b.setter, b.set_at) for b in channel.bans),
-        history_access=channel.history_access,
-    )
-
-
-def changed(srv: ChatServer, channel: Channel) -> None:
-    """The channel's topic, modes, bans or settings changed: save it if it is registered."""
-    registration = channel.registered
-    if registration is None:
-        return
-    saved = snapshot(channel, registration)
-    srv.reg.call(lambda store: store.save_channel(saved))
-
-
-def has_access(srv: ChatServer, channel: Channel, user: User) -> bool:
-    """Whether `user` is logged in to the owner's account or one on the operator list."""
-    registration = channel.registered
-    if registration is None or not user.account:
-        return False
-    mine = srv.fold(user.account)
-    return mine == srv.fold(registration.owner) or any(
-        srv.fold(name) == mine for name in registration.ops
-    )
-
-
-def is_owner(srv: ChatServer, channel: Channel, user: User) -> bool:
-    registration = channel.registered
-    return (
-        registration is not None
-        and bool(user.account)
-        and srv.fold(user.account) == srv.fold(registration.owner)
-    )
-
-
-# ---------------------------------------------------------------------- ChanServ
-
-CHANSERV_HELP = (
+CHANSERV = ServiceTable(
+    "ChanServ",
+    "Channel services",
     "ChanServ keeps registered channels: their topic, modes, bans and operators survive "
     "restarts. Commands:",
-    "REGISTER <#channel> - register a channel you are an operator of (logged in)",
-    "DROP <#channel> - unregister it (its owner)",
-    "INFO <#channel> - who owns it, its operators, its history access",
-    "ACCESS <#channel> LIST | ADD <account> | DEL <account> - accounts opped on join (ADD/DEL: "
-    "its owner)",
-    "SET <#channel> HISTORY everyone|since_join|registered - who may read the channel's "
-    "history (its operators)",
+    "You must be logged in for that",
 )
+
+ChannelHandler = Callable[["ChatServer", "Reply", Channel, list[str]], None]
 
 
 def say(srv: ChatServer, reply: Reply, text: str) -> None:
-    reply.add(f":{srv.reg.chanserv.prefix} NOTICE {reply.session.user.nick} :{text}")
+    CHANSERV.say(srv, reply, text)
 
 
-def chanserv(srv: ChatServer, reply: Reply, text: str) -> None:
-    """A PRIVMSG to ChanServ."""
-    srv.reg.chanserv.last_active = srv.now
-    words = text.split()
-    sub = words[0].upper() if words else "HELP"
-    args = words[1:]
-    if sub == "HELP":
-        for line in CHANSERV_HELP:
-            say(srv, reply, line)
-        return
-    handler = {
-        "REGISTER": cs_register,
-        "DROP": cs_drop,
-        "INFO": cs_info,
-        "ACCESS": cs_access,
-        "SET": cs_set,
-    }.get(sub)
-    if handler is None:
-        say(srv, reply, f"Unknown command {sub}; try HELP")
-        return
-    if not args or not args[0].startswith("#"):
-        say(srv, reply, f"Syntax: {sub} <#channel> …; try HELP")
-        return
-    channel = srv.find_channel(args[0])
-    if channel is None:
-        say(srv, reply, f"No such channel {args[0]}")
-        return
-    handler(srv, reply, channel, args[1:])
+def on_channel(handler: ChannelHandler) -> Callable[[ChatServer, Reply, list[str]], None]:
+    """A ChanServ command whose first argument names a channel: the handler gets the channel."""
 
-
-def _answer(
-    srv: ChatServer, reply: Reply, done: Callable[[Reply, Any], None]
-) -> Callable[[Any], None]:
-    """A registry answer as a fresh reply for the same client (with the command's label)."""
-    session = reply.session
-    label = reply.label
-    reply.label = None
-
-    def finish(result: Any) -> None:
-        if session.closed:
+    def run(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+        if not args[0].startswith("#"):
+            say(srv, reply, "Syntax: <command> <#channel> …; try HELP")
             return
-        later = Reply(session, srv.name, label)
-        done(later, result)
-        later.flush()
+        channel = srv.find_channel(args[0])
+        if channel is None:
+            say(srv, reply, f"No such channel {args[0]}")
+            return
+        handler(srv, reply, channel, args[1:])
 
-    return finish
+    return run
 
 
+@CHANSERV.command(
+    "REGISTER", "<#channel>", "register a channel you are an operator of (logged in)", min_args=1
+)
+@on_channel
 def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     account = user.account
@@ -255,13 +83,6 @@ def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]
 
     def done(later: Reply, result: Any) -> None:
         if result == "ok":
-            live = srv.channels.get(saved.fold)
-            if live is None:  # everyone left meanwhile: it stays, empty, as saved
-                restore(srv, saved)
-            else:
-                live.registered = registration
-                changed(srv, live)  # what changed while the registration was being written
-            log.info("%s registered %s (account %s)", user.nick, saved.name, account)
             say(srv, later, f"{saved.name} is now registered to {account}")
         elif result == "limit":
             say(srv, later, f"You may register at most {limit} channels")
@@ -270,9 +91,25 @@ def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]
         else:
             say(srv, later, "Channel registration is temporarily unavailable; try again later")
 
-    srv.reg.call(fn, _answer(srv, reply, done))
+    answer = reply.later(done)
+
+    def stored(result: Any) -> None:
+        # The registration holds whether or not its author is still there to hear of it.
+        if result == "ok":
+            live = srv.channels.get(saved.fold)
+            if live is None:  # everyone left meanwhile: it stays, empty, as saved
+                restore(srv, saved)
+            else:
+                live.registered = registration
+                changed(srv, live)  # what changed while the registration was being written
+            log.info("%s registered %s (account %s)", user.nick, saved.name, account)
+        answer(result)
+
+    srv.registry.call(fn, stored)
 
 
+@CHANSERV.command("DROP", "<#channel>", "unregister it (its owner)", min_args=1)
+@on_channel
 def cs_drop(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     if channel.registered is None:
@@ -290,9 +127,13 @@ def cs_drop(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) ->
     else:
         log.info("%s dropped the registration of %s", user.nick, channel.name)
     say(srv, reply, f"{channel.name} is no longer registered")
-    srv.reg.call(lambda store: store.delete_channel(fold))
+    srv.registry.call(lambda store: store.delete_channel(fold))
 
 
+@CHANSERV.command(
+    "INFO", "<#channel>", "who owns it, its operators, its history access", min_args=1
+)
+@on_channel
 def cs_info(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     registration = channel.registered
@@ -300,13 +141,20 @@ def cs_info(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) ->
     if registration is None or hidden:
         say(srv, reply, f"{channel.name} is not registered")
         return
-    since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(registration.registered_ms / 1000))
+    since = format_utc(registration.registered_ms / 1000, "%Y-%m-%d %H:%M UTC")
     say(srv, reply, f"{channel.name} is registered to {registration.owner} since {since}")
     ops = ", ".join(registration.ops) or "(none besides the owner)"
     say(srv, reply, f"Operators: {ops}")
     say(srv, reply, f"History access: {access_of(srv, channel)}")
 
 
+@CHANSERV.command(
+    "ACCESS",
+    "<#channel> LIST | ADD <account> | DEL <account>",
+    "accounts opped on join (ADD/DEL: its owner)",
+    min_args=1,
+)
+@on_channel
 def cs_access(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     registration = channel.registered
@@ -332,7 +180,7 @@ def cs_access(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) 
     fold = srv.fold(name)
     present = [n for n in registration.ops if srv.fold(n) == fold]
     if sub == "ADD":
-        if fold not in srv.acc.names:
+        if fold not in srv.accounts.names:
             say(srv, reply, f"There is no account {name}")
             return
         if present or fold == srv.fold(registration.owner):
@@ -361,6 +209,13 @@ def may_set(srv: ChatServer, channel: Channel, user: User) -> bool:
     return standing is not None and standing.op
 
 
+@CHANSERV.command(
+    "SET",
+    "<#channel> HISTORY everyone|since_join|registered",
+    "who may read the channel's history (its operators)",
+    min_args=1,
+)
+@on_channel
 def cs_set(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     if not args or args[0].upper() != "HISTORY":
@@ -382,7 +237,7 @@ def cs_set(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> 
     if channel.members:
         srv.fanout(
             channel.members,
-            f":{srv.reg.chanserv.prefix} NOTICE {channel.name} :{user.nick} set who may read "
+            f":{CHANSERV.prefix(srv)} NOTICE {channel.name} :{user.nick} set who may read "
             f"this channel's history: {value}",
             srv.stamp(),
             exclude=user,

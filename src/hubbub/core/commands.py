@@ -1,8 +1,9 @@
 """The command table: each IRC command with the facts checked before its handler runs.
 
 A handler module declares its commands with the `command` decorator; `ChatServer` looks the
-command up, checks registration and the parameter count (answering 451 / 461 itself), and only
-then calls the handler with a fresh response buffer. So no handler repeats those checks.
+command up, checks registration, the parameter count and the operator privilege (answering
+451 / 461 / 481 itself), and only then calls the handler with a fresh response buffer. So no
+handler repeats those checks.
 """
 
 from __future__ import annotations
@@ -28,18 +29,25 @@ class Command:
     before_registration: bool
     # Counts as activity for WHOIS idle time (messages do; PING and queries do not).
     activity: bool
+    # Only for IRC operators (user mode +o); others get 481 ERR_NOPRIVILEGES.
+    oper: bool
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, min_params: int = 0, *, before_registration: bool = False, activity: bool = False
+    name: str,
+    min_params: int = 0,
+    *,
+    before_registration: bool = False,
+    activity: bool = False,
+    oper: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
             raise ValueError(f"command {name} registered twice")
-        COMMANDS[name] = Command(name, handler, min_params, before_registration, activity)
+        COMMANDS[name] = Command(name, handler, min_params, before_registration, activity, oper)
         return handler
 
     return register

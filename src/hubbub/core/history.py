@@ -1,25 +1,24 @@
 """Room history in the core: what gets stored, the replay a newcomer sees on JOIN, and the
 IRCv3 CHATHISTORY command (https://ircv3.net/specs/extensions/chathistory).
 
-Reads go through `HistoryService.query`, whose answer arrives later. While a join replay is
-being read, the room's live lines for the newcomer are held (`Channel.replaying`) and written
-after the replay, so history and live traffic never interleave.
+Reads go through `HistoryService.query`, whose answer arrives later (through `Reply.later`).
+While a join replay is being read, the room's live lines for the newcomer are held
+(`Channel.replaying`) and written after the replay, so history and live traffic never
+interleave.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
 from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, party
-from hubbub.core.reply import clip
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
-from hubbub.protocol.message import escape_tag_value, format_tags
-from hubbub.protocol.servertime import format_server_time, parse_server_time
+from hubbub.protocol.message import format_tags
+from hubbub.protocol.servertime import format_server_time, format_utc, parse_server_time
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
@@ -63,11 +62,11 @@ def record_line(record: Record) -> str:
 
 def plain_time(time_ms: int, now: float) -> str:
     """The time prefix a client without server-time sees: [HH:MM], with the date when older
-    than a day. Server local time, as a classic bouncer shows it."""
+    than a day. In UTC: the text must not depend on the server's time zone."""
     seconds = time_ms / 1000
     if now - seconds > 86_400:
-        return time.strftime("[%Y-%m-%d %H:%M]", time.localtime(seconds))
-    return time.strftime("[%H:%M]", time.localtime(seconds))
+        return format_utc(seconds, "[%Y-%m-%d %H:%M]")
+    return format_utc(seconds, "[%H:%M]")
 
 
 def wants_events(session: Session) -> bool:
@@ -76,8 +75,9 @@ def wants_events(session: Session) -> bool:
 
 def history_lines(
     srv: ChatServer, session: Session, records: Sequence[Record], batch_ref: str | None
-) -> list[str]:
-    """Records as tagged lines for a client with server-time (inside a batch when given)."""
+) -> list[tuple[str, str]]:
+    """Records as (tags, line) pairs for a client with server-time (inside a batch when
+    given), as `Reply.add` takes them."""
     tagged = "message-tags" in session.caps
     events = wants_events(session)
     out = []
@@ -92,8 +92,7 @@ def history_lines(
         )
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
-        line = clip(record_line(record))
-        out.append(f"@{tags} {line}\r\n" if tags else line + "\r\n")
+        out.append((tags, record_line(record)))
     return out
 
 
@@ -113,12 +112,13 @@ def plain_replay_lines(srv: ChatServer, records: Sequence[Record]) -> list[str]:
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
         head = f":{record.source} {cmd} {target} :"
         # The time prefix makes the line longer than it was relayed: cut it to 512 again.
-        out.append(head + fit(text, len(head.encode())) + "\r\n")
+        out.append(head + fit(text, len(head.encode())))
     return out
 
 
-def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
-    """Queue the newcomer's replay of the room's latest messages (after its JOIN reply)."""
+def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) -> None:
+    """Ask for the newcomer's replay of the room's latest messages, written after its JOIN
+    reply (a follower of it); meanwhile the room's lines for it are held."""
     count = srv.config.history.replay_on_join
     session = user.session
     # A chathistory client asks for exactly what it wants itself; replaying too would duplicate.
@@ -128,37 +128,33 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
     # registered nothing is for a user without an account.
     if channel_floor(srv, channel, user) != 0:
         return
-    channel.replaying[user] = []
+    replay = reply.follower()
+    # The room's lines for the newcomer collect in the follower's held bytes meanwhile.
+    assert replay.held is not None
+    channel.replaying[user] = replay.held
     key = channel.fold
 
-    def done(records: list[Record]) -> None:
-        held = channel.replaying.pop(user, None)
-        if held is None or session.closed:
-            return  # left the room (or the network) before the replay arrived
+    def done(later: Reply, records: list[Record]) -> None:
+        if channel.replaying.pop(user, None) is None:
+            return  # left the room before the replay arrived (remove_member wrote the rest)
         caps = session.caps
         if "batch" in caps and "server-time" in caps:
-            ref = session.next_batch_id()
-            lines = history_lines(srv, session, records, ref)
+            lines = history_lines(srv, session, records, ref := session.next_batch_id())
             if lines:
-                lines.insert(0, f":{srv.name} BATCH +{ref} chathistory {channel.name}\r\n")
-                lines.append(f":{srv.name} BATCH -{ref}\r\n")
+                later.add(f":{srv.name} BATCH +{ref} chathistory {channel.name}")
+                for tags, line in lines:
+                    later.add(line, tags)
+                later.add(f":{srv.name} BATCH -{ref}")
         else:
-            lines = plain_replay_lines(srv, records)
-            if lines:
+            plain = plain_replay_lines(srv, records)
+            if plain:
                 first = f":{srv.name} NOTICE {channel.name} :"
-                count_text = f"Replaying {len(lines)} messages from before you joined"
-                lines.insert(0, f"{first}{count_text}\r\n")
-                lines.append(f"{first}End of replay\r\n")
-        data = "".join(lines).encode("utf-8", "replace")
-        if held:
-            data += b"".join(held)
-        if data:
-            session.link.write(data)
+                later.add(f"{first}Replaying {len(plain)} messages from before you joined")
+                for line in plain:
+                    later.add(line)
+                later.add(f"{first}End of replay")
 
-    def query() -> None:
-        srv.history.query(lambda store: store.latest(key, count), done)
-
-    srv.deferred.append(query)
+    srv.history.query(lambda store: store.latest(key, count), replay.later(done))
 
 
 # ---------------------------------------------------------------------- CHATHISTORY
@@ -201,17 +197,13 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     maximum = srv.config.history.chathistory_max
     limit = min(int(limit_text), maximum) if maximum else int(limit_text)
-    # Once the query is under way, the label goes on the batch written when the store answers
-    # (and not on an ACK now); failures before that are answered with the label at once.
-    label = reply.label
 
     if sub == "TARGETS":
         start, end = parse_ref(params[1]), parse_ref(params[2])
         if start is None or end is None or start.time_ms is None or end.time_ms is None:
             invalid("TARGETS takes two timestamps", params[1])
             return
-        reply.label = None
-        targets_query(srv, session, start.time_ms, end.time_ms, limit, label)
+        targets_query(srv, reply, start.time_ms, end.time_ms, limit)
         return
 
     target = params[1]
@@ -239,8 +231,7 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
     call = build_query(sub, key, refs, limit)
     if floor:
         call = since(call, floor)
-    reply.label = None
-    send_history(srv, session, target, call, label)
+    send_history(srv, reply, target, call)
 
 
 def history_key(srv: ChatServer, user: User, target: str) -> tuple[str, int] | None:
@@ -276,12 +267,6 @@ def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query
     return lambda store: store.between(key, ref, end, limit)
 
 
-def labelled(label: str | None, session: Session) -> str:
-    if label is not None and "labeled-response" in session.caps:
-        return f"@label={escape_tag_value(label)} "
-    return ""
-
-
 def signon_floor(session: Session) -> int:
     """Nick-keyed private history is limited to what this connection itself took part in: a
     nick alone is no identity, and whoever takes a nick next must not read the private
@@ -294,29 +279,25 @@ def since(call: Query, floor: int) -> Query:
     return lambda store: [r for r in call(store) if r.time_ms >= floor]
 
 
-def send_history(
-    srv: ChatServer, session: Session, target: str, call: Query, label: str | None
-) -> None:
-    def done(records: list[Record]) -> None:
-        if session.closed:
-            return
+def send_history(srv: ChatServer, reply: Reply, target: str, call: Query) -> None:
+    session = reply.session
+
+    def done(later: Reply, records: list[Record]) -> None:
         if "batch" in session.caps:
             ref = session.next_batch_id()
-            lines = history_lines(srv, session, records, ref)
-            head = f"{labelled(label, session)}:{srv.name} BATCH +{ref} chathistory {target}\r\n"
-            lines.insert(0, head)
-            lines.append(f":{srv.name} BATCH -{ref}\r\n")
+            later.add(f":{srv.name} BATCH +{ref} chathistory {target}")
+            for tags, line in history_lines(srv, session, records, ref):
+                later.add(line, tags)
+            later.add(f":{srv.name} BATCH -{ref}")
         else:
-            lines = history_lines(srv, session, records, None)
-        if lines:  # nothing found, and no batch to say so: no (empty) write
-            session.link.write("".join(lines).encode("utf-8", "replace"))
+            for tags, line in history_lines(srv, session, records, None):
+                later.add(line, tags)
 
-    srv.deferred.append(lambda: srv.history.query(call, done))
+    srv.history.query(call, reply.later(done))
 
 
-def targets_query(
-    srv: ChatServer, session: Session, start: int, end: int, limit: int, label: str | None
-) -> None:
+def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: int) -> None:
+    session = reply.session
     user = session.user
     # Rooms whose history this member may read, with the oldest time it may read.
     floors = {
@@ -335,16 +316,11 @@ def targets_query(
             found.sort(key=lambda pair: pair[1], reverse=start > end)
         return found[:limit]
 
-    def done(found: list[tuple[str, int]]) -> None:
-        if session.closed:
-            return
+    def done(later: Reply, found: Any) -> None:
         ref = session.next_batch_id()
         batch = "batch" in session.caps
-        lines = []
         if batch:
-            lines.append(
-                f"{labelled(label, session)}:{srv.name} BATCH +{ref} draft/chathistory-targets\r\n"
-            )
+            later.add(f":{srv.name} BATCH +{ref} draft/chathistory-targets")
         floor = signon_floor(session)
         for key, latest in found:
             parties = dm_parties(key)
@@ -360,14 +336,11 @@ def targets_query(
                 if partner is None:
                     continue
                 name = partner
-            tag = f"@batch={ref} " if batch else ""
-            lines.append(
-                f"{tag}:{srv.name} CHATHISTORY TARGETS {name} "
-                f"timestamp={format_server_time(latest)}\r\n"
+            later.add(
+                f":{srv.name} CHATHISTORY TARGETS {name} timestamp={format_server_time(latest)}",
+                f"batch={ref}" if batch else "",
             )
         if batch:
-            lines.append(f":{srv.name} BATCH -{ref}\r\n")
-        if lines:
-            session.link.write("".join(lines).encode("utf-8", "replace"))
+            later.add(f":{srv.name} BATCH -{ref}")
 
-    srv.deferred.append(lambda: srv.history.query(call, done))
+    srv.history.query(call, reply.later(done))

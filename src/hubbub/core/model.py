@@ -10,6 +10,7 @@ Everything here is plain data with `__slots__`; the behaviour lives in the comma
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING
 from hubbub.core.ports import Link
 
 if TYPE_CHECKING:
-    from hubbub.core.chanserv import Registration
+    from hubbub.core.registered import Registration
     from hubbub.core.reply import Reply
     from hubbub.core.sasl import SaslState
-    from hubbub.core.server import ChatServer
+    from hubbub.core.server import ChatServer, Refused
 
 
 class Phase(enum.Enum):
@@ -47,14 +48,23 @@ PROFILE_FULL = 3  # both
 PROFILE_ACCOUNT = 4
 PROFILE_COUNT = 8
 
+# Channel modes without a parameter, and the Channel attribute each one sets.
+FLAG_MODES = {
+    "i": "invite_only",
+    "m": "moderated",
+    "n": "no_external",
+    "s": "secret",
+    "t": "topic_locked",
+}
+
 
 class Session:
     """One client connection: its link, negotiated capabilities and registration progress."""
 
     __slots__ = (
         "address",
-        "auth_pending",
         "auth_strikes",
+        "backlog",
         "batch_counter",
         "cap_version",
         "caps",
@@ -70,6 +80,7 @@ class Session:
         "sent",
         "signon",
         "user",
+        "waiting",
         "write",
     )
 
@@ -88,13 +99,16 @@ class Session:
         self.pass_ok = False
         self.profile = PROFILE_PLAIN
         self.batch_counter = 0
-        # Accounts (hubbub.core.accounts, hubbub.core.sasl): the TLS client certificate's
-        # SHA-256, the SASL exchange under way, a login being checked off the loop (holds the
-        # welcome), and how many throttled login attempts this connection has made.
+        # Accounts (hubbub.core.login, hubbub.core.sasl): the TLS client certificate's
+        # SHA-256, the SASL exchange under way, and how many throttled login attempts this
+        # connection has made.
         self.certfp: str | None = None
         self.sasl: SaslState | None = None
-        self.auth_pending = False
         self.auth_strikes = 0
+        # Per-client order (ChatServer.receive): the replies not yet written because one of
+        # them waits on a worker, and the lines received meanwhile. None while nothing waits.
+        self.waiting: deque[Reply] | None = None
+        self.backlog: deque[str | Refused] | None = None
         # REDACT (hubbub.core.redact): msgids of the messages this connection sent while not
         # logged in (the newest ones, bounded), so it may redact them; None until the first.
         self.sent: dict[str, None] | None = None

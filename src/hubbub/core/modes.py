@@ -7,11 +7,13 @@ are echoed to the whole channel as one MODE line, as ircds do.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
-from hubbub.core.model import Ban, Channel, User
+from hubbub.core.model import FLAG_MODES, Ban, Channel, User
+from hubbub.core.registered import changed as save_registered
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -19,13 +21,8 @@ if TYPE_CHECKING:
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
 
-FLAG_MODES = {
-    "i": "invite_only",
-    "m": "moderated",
-    "n": "no_external",
-    "s": "secret",
-    "t": "topic_locked",
-}
+log = logging.getLogger("hubbub.oper")
+
 PARAM_MODES = set("ovbkl")
 
 
@@ -66,6 +63,12 @@ def handle_mode(srv: ChatServer, reply: Reply, msg: Message) -> None:
         user_mode(srv, reply, target, msg.params[1:])
 
 
+def give_up_oper(srv: ChatServer, user: User, why: str) -> None:
+    """MODE -o, or the entry left the config: the user is no longer an operator."""
+    log.info("oper %s: %s is no longer an IRC operator (%s)", user.oper, user.prefix, why)
+    user.oper = ""
+
+
 def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...]) -> None:
     user = reply.session.user
     if srv.fold(target) != user.fold:
@@ -103,8 +106,6 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
                 changes += "w"
         elif char == "o":  # operators: only OPER gives +o; anyone may drop it
             if not adding and user.oper:
-                from hubbub.core.operators import give_up_oper
-
                 give_up_oper(srv, user, "MODE -o")
                 if sign != "-":
                     changes += "-"
@@ -187,8 +188,6 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
     srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
     srv.send_self(reply, line, time_ms, msgid)
     if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
-        from hubbub.core.chanserv import changed as save_registered
-
         save_registered(srv, channel)  # a registered channel's modes and bans are saved
 
 

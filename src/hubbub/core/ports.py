@@ -1,7 +1,9 @@
-"""The two seams between the sans-IO core and the world: a connection's Link and the history.
+"""The seams between the sans-IO core and the world: everything the core needs from outside.
 
-The core never touches a socket, a clock or a disk. A transport gives it one `Link` per
-connection; the application gives it one `HistoryService`. Both are plain, non-blocking calls:
+The core never touches a socket, a clock, a source of randomness or a disk, and never blocks.
+A transport gives it one `Link` per connection; the application gives it one `Ports` (the
+services below, plus the facts it cannot find out by itself). Every call is plain and
+non-blocking:
 
 * `Link.write` queues bytes for one connection and returns at once. It must never call back into
   the core (the core may be in the middle of a fan-out loop); a transport that wants to drop a
@@ -10,25 +12,43 @@ connection; the application gives it one `HistoryService`. Both are plain, non-b
   queued, then close. The core has already forgotten the session when it calls it, so the
   transport must not report that connection's end back to the core.
 * `HistoryService.append` hands a record to durable storage and returns at once.
-* `HistoryService.query` runs a read against the store away from the caller and later calls
-  `done(result)` on the core's own thread (the event loop), never from inside `query` itself
-  unless the service is the synchronous one used by tests.
-* `AccountService.call` runs `fn(store)` against the account store away from the loop (password
-  hashing included: it is CPU-heavy) and later calls `done(result)` on the loop. A call that
-  raised is answered with an `hubbub.accounts.service.AccountFailure`.
+* `HistoryService.query`, `AccountService.call` and `RegistryService.call` run `fn(store)` away
+  from the loop and later call `done(result)` on the core's own thread (the event loop). A call
+  that raised is answered with `FAILURE` (a `CallFailure`; the history answers an empty list).
+  The core hands such answers to a handler through `Reply.later` (hubbub.core.reply), which keeps
+  each client's replies in the order of its commands.
+* `Passwords` hashes and checks passwords. It is CPU-heavy, so the core only ever calls it inside
+  a function it hands to `AccountService.call`: on the account worker, never on the loop.
+* `Randomness` is the core's only source of unpredictable values (confirmation codes, SCRAM
+  nonces, guest nicks, the msgid prefix). Tests pass a seeded one.
+* `Ports.started` is the wall-clock time the server started (RPL_CREATED, STATS u): a value,
+  because the core reads no clock; every entry point carries `now`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from hubbub.accounts.model import Credentials
 from hubbub.accounts.store import AccountStore
+from hubbub.config import AccountsSection
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from hubbub.registry.store import RegistryStore
 
-T = TypeVar("T")
+
+class CallFailure:
+    """The answer of a store call that raised (the exception is logged, not passed on)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CallFailure()"
+
+
+FAILURE = CallFailure()
 
 
 class Link(Protocol):
@@ -52,3 +72,54 @@ class RegistryService(Protocol):
     `fn(store)` off the loop and `done(result)` later on it, like `AccountService`."""
 
     def call(self, fn: Callable[[RegistryStore], Any], done: Callable[[Any], None]) -> None: ...
+
+
+class Passwords(Protocol):
+    """Password hashing with the configured costs (argon2id plus the SCRAM-SHA-256 keys).
+
+    Only ever called on the account worker (inside a function handed to `AccountService.call`).
+    """
+
+    def make(self, password: str) -> Credentials:
+        """New credentials for `password`."""
+        ...
+
+    def verify(self, credentials: Credentials, password: str) -> bool: ...
+
+    def verify_hash(self, phc: str | None, password: str) -> bool:
+        """Check against a bare PHC hash (an operator's password); None costs a hash too."""
+        ...
+
+    def needs_rehash(self, credentials: Credentials) -> bool: ...
+
+    def waste(self, password: str) -> None:
+        """Spend as long as a verification (unknown accounts: no timing oracle)."""
+        ...
+
+
+#: Makes the `Passwords` for the `[accounts]` settings (called again when they change: REHASH).
+PasswordsFactory = Callable[[AccountsSection], Passwords]
+
+
+class Randomness(Protocol):
+    def token_hex(self, nbytes: int) -> str:
+        """2 * nbytes unpredictable hex digits."""
+        ...
+
+    def token_bytes(self, nbytes: int) -> bytes: ...
+
+    def below(self, upper: int) -> int:
+        """An integer in [0, upper)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything `ChatServer` is given: its services, its randomness and its start time."""
+
+    history: HistoryService
+    accounts: AccountService
+    registry: RegistryService
+    passwords: PasswordsFactory
+    randomness: Randomness
+    started: float

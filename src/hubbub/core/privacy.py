@@ -72,7 +72,7 @@ def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
         if other is not None and other.session.registered:
             if other.account:
                 return dm_key(party(srv, user.account), party(srv, other.account)), True
-        elif fold in srv.acc.names:
+        elif fold in srv.accounts.names:
             return dm_key(party(srv, user.account), ACCOUNT_PARTY + fold), True
     return dm_key(user.fold, fold), False
 

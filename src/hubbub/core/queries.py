@@ -4,14 +4,14 @@ WHO, WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-from hubbub.core.accounts import parse_whox, whox_line
 from hubbub.core.commands import command
 from hubbub.core.model import Channel, User
 from hubbub.core.modes import mask_pattern
+from hubbub.core.whox import parse_whox, whox_line
 from hubbub.protocol import numerics as n
+from hubbub.protocol.servertime import format_utc
 
 if TYPE_CHECKING:
     from hubbub.core.reply import Reply
@@ -140,7 +140,7 @@ def handle_whowas(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(
             n.RPL_WHOWASUSER, entry.nick, entry.username, entry.hostname, "*", entry.realname
         )
-        left = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.left_at))
+        left = format_utc(entry.left_at, "%Y-%m-%d %H:%M:%S UTC")
         reply.numeric(n.RPL_WHOISSERVER, entry.nick, srv.name, left)
         found += 1
         if count and found >= count:
@@ -183,7 +183,7 @@ def handle_version(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
 @command("TIME")
 def handle_time(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    now = time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(srv.now))
+    now = format_utc(srv.now, "%A %B %d %Y -- %H:%M:%S UTC")
     reply.numeric(n.RPL_TIME, srv.name, now)
 
 

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.privacy import dm_read_key
-from hubbub.core.reply import Reply
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
+    from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.history.store import HistoryStore
     from hubbub.protocol.message import Message
@@ -94,13 +94,7 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
         store.redact(key, msgid)
         return OK
 
-    label = reply.label
-    reply.label = None  # the answer carries the label
-
-    def done(result: Any) -> None:
-        if session.closed:
-            return
-        later = Reply(session, srv.name, label)
+    def done(later: Reply, result: Any) -> None:
         if result == OK:
             relay(srv, later, user, name, msgid, reason, recipients, room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
@@ -114,9 +108,8 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
             )
         else:
             later.fail("REDACT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
-        later.flush()
 
-    srv.deferred.append(lambda: srv.history.query(fn, done))
+    srv.history.query(fn, reply.later(done))
 
 
 def relay(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hubbub.core.accounts import check_nick, hold_registration, nick_refused
+from hubbub.core.accounts import hold_registration
+from hubbub.core.bans import refuse_registration
 from hubbub.core.caps import CAPABILITIES, STICKY
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
 from hubbub.core.model import Phase
-from hubbub.core.operators import refuse_registration
+from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
     fold = srv.fold(nick)
-    holder = srv.users.get(fold) or srv.acc.services.get(fold)
+    holder = srv.users.get(fold) or srv.services.get(fold)
     if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         return
@@ -79,7 +80,7 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     user.nick, user.fold = nick, fold
     srv.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
-    check_nick(srv, user)
+    check_nick(srv, user, reply)
 
 
 @command("USER", 4, before_registration=True)
@@ -182,9 +183,9 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
         reply.flush()
         srv.quit(session, "Bad password")
         return
-    if hold_registration(srv, reply):  # a login being checked, require_tls, a registered nick
+    if hold_registration(srv, reply):  # require_tls, a registered nick
         return
-    if srv.reg.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
+    if srv.registry.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
         return
     session.phase = Phase.REGISTERED
     srv.registered_count += 1
@@ -192,7 +193,7 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
     user.last_active = srv.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(srv, reply)
-    check_nick(srv, user)
+    check_nick(srv, user, reply)
 
 
 def welcome(srv: ChatServer, reply: Reply) -> None:

@@ -7,16 +7,27 @@ it, several → a `labeled-response` batch around them.
 
 Lines are kept as (tags, rest) pairs, tags without the leading '@', so a batch tag can be added
 without parsing anything again.
+
+**Answering later** (`later`): a command that needs a worker (a password check, a history read)
+hands the worker the callback `reply.later(done)` returns. The reply is then *pending*: it is not
+written when the handler returns; when the worker answers, `done(reply, result)` adds the late
+lines to the same reply and the whole answer — what the handler added before included — is
+written at once, labelled as one. Meanwhile the client's later input lines wait in order
+(`ChatServer.receive`), so per client, replies come in the order of its commands. `follower()`
+is for output that comes after a complete answer (a JOIN's history replay): a second reply,
+written after this one, that may wait on a worker of its own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hubbub.protocol.message import escape_tag_value
 
 if TYPE_CHECKING:
     from hubbub.core.model import Session
+    from hubbub.core.server import ChatServer
 
 MAX_LINE_BYTES = 510  # a line without its tags and CRLF (Modern IRC: 512 with the CRLF)
 
@@ -37,13 +48,59 @@ def clip(line: str) -> str:
 
 
 class Reply:
-    __slots__ = ("label", "lines", "server_name", "session")
+    __slots__ = (
+        "followers",
+        "held",
+        "label",
+        "lines",
+        "pending",
+        "server",
+        "server_name",
+        "session",
+    )
 
-    def __init__(self, session: Session, server_name: str, label: str | None) -> None:
+    def __init__(self, server: ChatServer, session: Session, label: str | None) -> None:
+        self.server = server
         self.session = session
-        self.server_name = server_name
+        self.server_name = server.name
         self.label = label
         self.lines: list[tuple[str, str]] = []
+        # Workers this reply still waits for (see `later`), and the replies written after it.
+        self.pending = 0
+        self.followers: list[Reply] | None = None
+        # Bytes already formatted for this client, written after the lines: what a room said
+        # while the join replay of a follower was being read (`Channel.replaying`).
+        self.held: list[bytes] | None = None
+
+    def later(self, done: Callable[[Reply, Any], None]) -> Callable[[Any], None]:
+        """The callback to hand to a worker: the command is answered when it is called.
+
+        `done(self, result)` then adds the late lines (it is skipped when the client has gone),
+        and the reply is written once nothing else of it is outstanding. Until then this
+        client's later commands wait (`ChatServer.receive`).
+        """
+        self.pending += 1
+
+        def complete(result: Any) -> None:
+            if not self.session.closed:
+                done(self, result)
+            self.pending -= 1
+            self.server.resume(self.session)
+
+        return complete
+
+    def follower(self) -> Reply:
+        """A reply without a label, written right after this one (and after its own workers)."""
+        follower = Reply(self.server, self.session, None)
+        follower.held = []
+        if self.followers is None:
+            self.followers = []
+        self.followers.append(follower)
+        return follower
+
+    def notice(self, text: str) -> None:
+        """A NOTICE from the server to the requester."""
+        self.lines.append(("", f":{self.server_name} NOTICE {self.session.user.nick} :{text}"))
 
     def add(self, rest: str, tags: str = "") -> None:
         """Queue one line (without CRLF) for the requester."""
@@ -78,20 +135,40 @@ class Reply:
             label_tag = "label=" + escape_tag_value(label)  # parse() unescaped it
             if not lines:
                 lines = [(label_tag, f":{self.server_name} ACK")]
-            elif len(lines) == 1:
+            elif len(lines) == 1 or self._one_batch():
+                # One line, or one batch (CHATHISTORY): the label goes on its first line.
                 tags, rest = lines[0]
-                lines = [(f"{label_tag};{tags}" if tags else label_tag, rest)]
+                lines = [(f"{label_tag};{tags}" if tags else label_tag, rest), *lines[1:]]
             elif "batch" in session.caps:
                 ref = session.next_batch_id()
                 batch_tag = "batch=" + ref
                 wrapped = [(label_tag, f":{self.server_name} BATCH +{ref} labeled-response")]
                 for tags, rest in lines:
-                    wrapped.append((f"{batch_tag};{tags}" if tags else batch_tag, rest))
+                    if tags.startswith("batch=") or ";batch=" in tags:
+                        # Inside a nested batch (a chathistory batch among other lines): it
+                        # belongs to that batch, whose BATCH lines carry the outer tag.
+                        wrapped.append((tags, rest))
+                    else:
+                        wrapped.append((f"{batch_tag};{tags}" if tags else batch_tag, rest))
                 wrapped.append(("", f":{self.server_name} BATCH -{ref}"))
                 lines = wrapped
-        if not lines:
+        held = self.held
+        if not lines and not held:
             return
         # Handlers only attach tags the client negotiated, so they are written as they are.
         out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
         self.lines = []
-        session.link.write("".join(out).encode("utf-8", "replace"))
+        data = "".join(out).encode("utf-8", "replace")
+        if held:
+            data += b"".join(held)
+            held.clear()
+        session.link.write(data)
+
+    def _one_batch(self) -> bool:
+        """Whether the lines are exactly one batch, opened on the first and closed on the last."""
+        first, last = self.lines[0][1], self.lines[-1][1]
+        head = f":{self.server_name} BATCH +"
+        if not first.startswith(head):
+            return False
+        ref = first[len(head) :].partition(" ")[0]
+        return last == f":{self.server_name} BATCH -{ref}"

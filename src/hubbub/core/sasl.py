@@ -12,25 +12,25 @@ PLAIN is checked against the argon2id hash on the account worker (never on the l
 SHA-256 reads the account's stored SCRAM keys on the worker, then checks the client's proof on
 the loop (two HMACs: cheap). EXTERNAL logs in to the account the TLS client certificate's
 SHA-256 fingerprint is linked to (NickServ CERT ADD). Failed attempts are throttled per address
-and per account (`hubbub.core.accounts.LoginThrottle`).
+and per account (`hubbub.core.login.LoginThrottle`).
 
-While a check runs (`session.auth_pending`) registration waits, so a client that sends CAP END
-right behind its last AUTHENTICATE still gets its 903 before the welcome.
+A check answers through `Reply.later`: while it runs, the client's next lines wait (in order),
+so a client that sends CAP END right behind its last AUTHENTICATE gets its 903 before the
+welcome.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import TYPE_CHECKING, Any
 
 from hubbub.accounts.model import Account, Credentials
 from hubbub.accounts.scram import ScramError, ScramServer
-from hubbub.accounts.service import AccountFailure
 from hubbub.accounts.store import AccountStore
-from hubbub.core import accounts
+from hubbub.core import login as accounts
 from hubbub.core.commands import command
+from hubbub.core.ports import CallFailure
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -74,8 +74,6 @@ class SaslState:
 def handle_authenticate(srv: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     arg = msg.params[0]
-    if session.auth_pending:
-        return  # a check is under way; its answer comes
     if arg == "*":
         session.sasl = None
         reply.numeric(n.ERR_SASLABORTED, "SASL authentication aborted")
@@ -175,7 +173,7 @@ def plain(srv: ChatServer, reply: Reply, data: bytes) -> None:
         fail(srv, reply)
         return
     fold = srv.fold(authcid)
-    lookup = accounts.password_lookup(srv.acc.hasher, fold, password)
+    lookup = accounts.password_lookup(srv.accounts.passwords, fold, password)
     accounts.check_login(
         srv, reply, fold, lookup, lambda later, outcome: finish_login(srv, later, outcome, authzid)
     )
@@ -202,9 +200,9 @@ def external(srv: ChatServer, reply: Reply, data: bytes) -> None:
 
 def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
     session = reply.session
-    acc = srv.acc
     if state.step == 1:
-        server = state.scram = ScramServer()
+        nonce = base64.b64encode(srv.randomness.token_bytes(18)).decode()
+        server = state.scram = ScramServer(nonce)
         try:
             username = server.client_first(data)
         except ScramError:
@@ -219,16 +217,13 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
         keys = accounts.throttle_keys(session, fold)
         if accounts.throttled(srv, reply, keys, _throttled_scram):
             return
-        session.auth_pending = True
 
         def found(later: Reply, result: Any) -> None:
-            session.auth_pending = False
             if session.sasl is not state:
                 return
-            if isinstance(result, AccountFailure):
+            if isinstance(result, CallFailure):
                 text = accounts.failure_text(accounts.UNAVAILABLE, "")
                 fail(srv, later, "SASL authentication failed: " + text)
-                accounts.resume_registration(srv, later)
                 return
             if isinstance(result, Account):
                 state.credentials = result.credentials
@@ -237,15 +232,15 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
                 salt = result.credentials.scram_salt
                 iterations = result.credentials.scram_iterations
             else:  # unknown: answer the same way, fail at the proof
-                salt, iterations = os.urandom(16), srv.config.accounts.scram_iterations
+                salt = srv.randomness.token_bytes(16)
+                iterations = srv.config.accounts.scram_iterations
             state.step = 2
             send(later, server.server_first(salt, iterations))
-            accounts.resume_registration(srv, later)
 
         def lookup(store: AccountStore) -> Account | None:
             return store.get(fold)
 
-        accounts.call(srv, reply, lookup, found)
+        srv.accounts.service.call(lookup, reply.later(found))
         return
     exchange = state.scram
     assert exchange is not None
@@ -257,7 +252,7 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
                 raise ScramError("unknown account")
             final = exchange.client_final(data, credentials)
         except ScramError:
-            acc.throttle.fail(keys, srv.now)
+            srv.accounts.throttle.fail(keys, srv.now)
             fail(srv, reply)
             return
         if state.pending:

@@ -6,11 +6,15 @@ A transport calls `connect` once per connection, `receive` once per decoded line
 `disconnect` when the connection goes away; each call carries the current wall-clock time. The
 core answers by writing bytes to the connection's `Link` (and to the links of everyone else the
 line concerns) and by appending records to the `HistoryService`. It never blocks, awaits or reads
-a clock. The one asynchronous step, reading history, is a `HistoryService.query` whose answer
-comes back later as a plain call (see `hubbub.core.history`).
+a clock; everything it needs from outside comes through `hubbub.core.ports.Ports`.
+
+Per client, replies come in the order of its commands. A command that waits on a worker (a
+password check, a history read) answers through `Reply.later`; until that answer is written,
+the client's next lines wait in its own bounded queue (`limits.pending_lines`; more is "Excess
+Flood") and run, in order, once it is (`resume`). Other clients never wait.
 
 Concurrency rules: every method runs on one thread (the event loop); no state is shared with
-any other thread. The only other thread is the history worker, which sees nothing but records.
+any other thread. Workers see only the functions and records handed to them.
 
 Fan-out is the hot path: a line for a room is formatted at most once per tag profile (see
 `hubbub.core.model`) and the same bytes object goes to every member's link.
@@ -19,22 +23,32 @@ Fan-out is the hot path: a line for a room is formatted at most once per tag pro
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from hubbub import __version__
 from hubbub.config import Config
 
 # The handler modules fill the command table when imported.
-from hubbub.core import channels, messaging, modes, queries, redact, registration, sasl  # noqa: F401
+from hubbub.core import (  # noqa: F401
+    bans,
+    channels,
+    messaging,
+    modes,
+    operators,
+    queries,
+    redact,
+    register,
+    registration,
+    sasl,
+)
 from hubbub.core.accounts import AccountState
-from hubbub.core.accounts import tick as accounts_tick
-from hubbub.core.chanserv import RegistryState
+from hubbub.core.bans import expire, refuse_connection
+from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
-from hubbub.core.histserv import HistServ
+from hubbub.core.histserv import HISTSERV, HistServ
+from hubbub.core.liveconfig import apply_config
 from hubbub.core.model import (
     PROFILE_ACCOUNT,
     PROFILE_TAGS,
@@ -45,9 +59,13 @@ from hubbub.core.model import (
     User,
     WhowasEntry,
 )
-from hubbub.core.operators import OperState, apply_config, expire, refuse_connection
-from hubbub.core.ports import AccountService, HistoryService, Link, RegistryService
+from hubbub.core.nickserv import NICKSERV
+from hubbub.core.operators import RehashHook
+from hubbub.core.ownership import tick as ownership_tick
+from hubbub.core.ports import Link, Ports
+from hubbub.core.registered import RegistryState
 from hubbub.core.reply import Reply, clip
+from hubbub.core.services import service_user
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
 from hubbub.protocol.message import (
@@ -55,7 +73,7 @@ from hubbub.protocol.message import (
     escape_tag_value,
     parse,
 )
-from hubbub.protocol.servertime import format_server_time
+from hubbub.protocol.servertime import format_server_time, format_utc
 
 log = logging.getLogger("hubbub.chat")
 
@@ -65,20 +83,27 @@ NICK_REST = NICK_SPECIAL | set("-")
 CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
 
 
+class Refused:
+    """A line the transport had to refuse, waiting in a client's queue like a line."""
+
+    __slots__ = ("invalid_utf8",)
+
+    def __init__(self, invalid_utf8: bool) -> None:
+        self.invalid_utf8 = invalid_utf8
+
+
+TOO_LONG = Refused(False)
+NOT_UTF8 = Refused(True)
+
+
 class ChatServer:
     """One IRC server's whole state, driven by its transports."""
 
-    def __init__(
-        self,
-        config: Config,
-        history: HistoryService,
-        *,
-        instance_id: str | None = None,
-        accounts: AccountService | None = None,
-        registry: RegistryService | None = None,
-    ) -> None:
+    def __init__(self, config: Config, ports: Ports, *, instance_id: str | None = None) -> None:
         self.config = config
-        self.history = history
+        self.history = ports.history
+        self.randomness = ports.randomness
+        self.started = ports.started
         self.name = config.server.name
         self.casemap = Casemapping.from_name(config.server.casemapping)
         self.fold = self.casemap.fold
@@ -86,28 +111,37 @@ class ChatServer:
         self.users: dict[str, User] = {}  # casefolded nick -> user (registered or reserving)
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_entries)
-        self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self.created = format_utc(ports.started, "%Y-%m-%d %H:%M:%S UTC")
         self.version = f"hubbub-{__version__}"
         self.max_users = 0
         # Kept up to date as users register, quit and change +i (LUSERS reads them).
         self.registered_count = 0
         self.invisible_count = 0
-        self.now = 0.0
-        self.deferred: list[Callable[[], None]] = []
+        self.now = ports.started
         # msgids must be unique across restarts too: a random per-process prefix and a counter.
-        self._msgid_prefix = instance_id if instance_id is not None else os.urandom(6).hex()
+        self._msgid_prefix = (
+            instance_id if instance_id is not None else ports.randomness.token_hex(6)
+        )
         self._msgid_counter = 0
         self._last_time_ms = 0
-        self.isupport = self._isupport_tokens()
-        # Accounts, NickServ and nick ownership (hubbub.core.accounts); without a service, a
-        # memory store used synchronously (core tests).
-        self.acc = AccountState(self, accounts)
-        # Operators (hubbub.core.operators); registered channels and server bans, ChanServ
-        # (hubbub.core.chanserv); HistServ (hubbub.core.histserv). Without a registry service,
-        # a memory store used synchronously (core tests).
-        self.opers = OperState()
-        self.reg = RegistryState(self, registry)
-        self.hist = HistServ(self)
+        self.isupport = self.isupport_tokens()
+        # While a handler runs, sessions whose late answers came in meanwhile wait here to be
+        # resumed (a handler never runs inside another one).
+        self._dispatching = False
+        self._stalled: list[Session] = []
+        # Pseudo-users (hubbub.core.services), by casefolded nick: found by find_user, never in
+        # self.users or self.sessions (they have no connection).
+        self.services: dict[str, User] = {}
+        self.nickserv = service_user(self, NICKSERV)
+        service_user(self, CHANSERV)
+        service_user(self, HISTSERV)
+        # Accounts and nick ownership (hubbub.core.accounts); registered channels and server
+        # bans (hubbub.core.registered); HistServ's pending deletions.
+        self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
+        self.registry = RegistryState(self, ports.registry)
+        self.histserv = HistServ()
+        #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
+        self.rehash_hook: RehashHook | None = None
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -124,9 +158,7 @@ class ChatServer:
         session = Session(link, host, port, now, secure)
         session.certfp = certfp  # SHA-256 of a TLS client certificate (SASL EXTERNAL)
         self.now = now
-        if not self.opers.started:
-            self.opers.started = now
-        if self.reg.bans and refuse_connection(self, session):  # D-lined
+        if self.registry.bans and refuse_connection(self, session):  # D-lined
             session.phase = Phase.CLOSED
             return session
         self.sessions.add(session)
@@ -135,19 +167,50 @@ class ChatServer:
     def tick(self, now: float) -> None:
         """Time passes: the transport calls this periodically (nick ownership grace periods,
         expiring K-lines and D-lines)."""
-        accounts_tick(self, now)
+        ownership_tick(self, now)
         expire(self, now)
 
     def rehash(self, config: Config) -> list[str]:
         """Use a configuration re-read by the application (REHASH, SIGHUP): operators, MOTD,
         limits and the other settings that can change while running. Returns the restart-only
-        settings that changed and were kept (hubbub.core.operators.live_config)."""
+        settings that changed and were kept (hubbub.core.liveconfig.live_config)."""
         return apply_config(self, config)
 
     def receive(self, session: Session, line: str, now: float) -> None:
         if session.phase is Phase.CLOSED:
             return
         self.now = now
+        if session.waiting is not None:  # a command of this client waits on a worker
+            self._hold(session, line)
+            return
+        self._dispatch(session, line)
+
+    def line_too_long(self, session: Session) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        if session.waiting is not None:
+            self._hold(session, TOO_LONG)
+            return
+        self._refuse(session, TOO_LONG)
+
+    def invalid_utf8(self, session: Session) -> None:
+        if session.phase is Phase.CLOSED:
+            return
+        if session.waiting is not None:
+            self._hold(session, NOT_UTF8)
+            return
+        self._refuse(session, NOT_UTF8)
+
+    def _refuse(self, session: Session, refused: Refused) -> None:
+        reply = Reply(self, session, None)
+        if refused.invalid_utf8:
+            reply.fail("*", "INVALID_UTF8", text="Message rejected: it was not valid UTF-8")
+        else:
+            reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+        reply.flush()
+
+    def _dispatch(self, session: Session, line: str) -> None:
+        """Run one command: parse, check, call the handler, write (or queue) its reply."""
         try:
             msg = parse(line)
         except ProtocolError:
@@ -156,7 +219,7 @@ class ChatServer:
             return
         spec = COMMANDS.get(msg.command)
         label = msg.tags.get("label") if msg.tags else None
-        reply = Reply(session, self.name, label)
+        reply = Reply(self, session, label)
         if spec is None:
             if session.phase is Phase.REGISTERED:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
@@ -166,31 +229,74 @@ class ChatServer:
             reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
         elif len(msg.params) < spec.min_params:
             reply.numeric(n.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+        elif spec.oper and not session.user.oper:
+            reply.numeric(n.ERR_NOPRIVILEGES, "Permission Denied - You're not an IRC operator")
         else:
             if spec.activity:
-                session.user.last_active = now
-            spec.handler(self, reply, msg)
-        if not session.closed:  # the handler may have closed it (QUIT, bad password)
+                session.user.last_active = self.now
+            self._dispatching = True
+            try:
+                spec.handler(self, reply, msg)
+            finally:
+                self._dispatching = False
+        if reply.pending or reply.followers:
+            # Part of the answer waits on a worker: the client's next lines wait behind it.
+            waiting = session.waiting
+            if waiting is None:
+                waiting = session.waiting = deque()
+            waiting.append(reply)
+            if reply.followers:
+                waiting.extend(reply.followers)
+                reply.followers = None
+        elif not session.closed:  # the handler may have closed it (QUIT, bad password)
             reply.flush()
-        if self.deferred:
-            # Work that must follow the reply on the wire (a join's history replay).
-            pending, self.deferred = self.deferred, []
-            for action in pending:
-                action()
+        if self._stalled:
+            stalled, self._stalled = self._stalled, []
+            for other in stalled:
+                self.resume(other)
+        if session.waiting is not None:
+            self.resume(session)
 
-    def line_too_long(self, session: Session) -> None:
-        if session.phase is Phase.CLOSED:
+    def _hold(self, session: Session, item: str | Refused) -> None:
+        backlog = session.backlog
+        if backlog is None:
+            backlog = session.backlog = deque()
+        if len(backlog) >= self.config.limits.pending_lines:
+            log.info("%s sent too much while a command waited: Excess Flood", session.host)
+            self.quit(session, "Excess Flood")
             return
-        reply = Reply(session, self.name, None)
-        reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
-        reply.flush()
+        backlog.append(item)
 
-    def invalid_utf8(self, session: Session) -> None:
-        if session.phase is Phase.CLOSED:
+    def resume(self, session: Session) -> None:
+        """A late answer came in (`Reply.later`): write the replies that are complete, in
+        order; once none waits, run the lines the client sent meanwhile, in order."""
+        if self._dispatching:
+            self._stalled.append(session)  # after the running handler
             return
-        reply = Reply(session, self.name, None)
-        reply.fail("*", "INVALID_UTF8", text="Message rejected: it was not valid UTF-8")
-        reply.flush()
+        waiting = session.waiting
+        if waiting is None:
+            return
+        if session.closed:
+            session.waiting = session.backlog = None
+            return
+        while waiting and not waiting[0].pending:
+            reply = waiting.popleft()
+            if reply.followers:  # a follower made while its reply waited goes right behind it
+                waiting.extendleft(reversed(reply.followers))
+                reply.followers = None
+            reply.flush()
+        if waiting:
+            return
+        session.waiting = None
+        backlog = session.backlog
+        while backlog and session.waiting is None and not session.closed:
+            item = backlog.popleft()
+            if isinstance(item, Refused):
+                self._refuse(session, item)
+            else:
+                self._dispatch(session, item)
+        if not backlog:
+            session.backlog = None
 
     def disconnect(self, session: Session, reason: str, now: float) -> None:
         if session.phase is Phase.CLOSED:
@@ -199,10 +305,10 @@ class ChatServer:
         self.quit(session, reason)
 
     def shutdown(self, reason: str) -> None:
-        data = f"ERROR :{reason}\r\n".encode()
         for session in list(self.sessions):
             session.phase = Phase.CLOSED
-            session.link.write(data)
+            session.waiting = session.backlog = None
+            self.write_line(session, f"ERROR :{reason}")
             session.link.close()
         self.sessions.clear()
         self.registered_count = self.invisible_count = 0
@@ -214,7 +320,7 @@ class ChatServer:
     def find_user(self, nick: str) -> User | None:
         user = self.users.get(self.fold(nick))
         if user is None or user.session.phase is not Phase.REGISTERED:
-            return self.acc.services.get(self.fold(nick))  # NickServ, or None
+            return self.services.get(self.fold(nick))  # NickServ, ChanServ, HistServ, or None
         return user
 
     def find_channel(self, name: str) -> Channel | None:
@@ -321,6 +427,15 @@ class ChatServer:
             else:
                 session.link.write(data)
 
+    def send_to(self, user: User, line: str) -> None:
+        """One line for one user outside any reply to it (a notice from a service, a KILL, a
+        MODE change the server made): through fan-out, so clipped and tagged like any event."""
+        self.fanout((user,), line, self.stamp())
+
+    def write_line(self, session: Session, line: str) -> None:
+        """One line to a connection that is being closed (ERROR), clipped to 512 bytes."""
+        session.link.write((clip(line) + "\r\n").encode("utf-8", "replace"))
+
     def tags_for(
         self, profile: int, time_ms: int, msgid: str | None, client_tags: str, account: str = ""
     ) -> str:
@@ -379,6 +494,7 @@ class ChatServer:
         user = session.user
         was_registered = session.phase is Phase.REGISTERED
         session.phase = Phase.CLOSED
+        session.waiting = session.backlog = None
         self.sessions.discard(session)
         if was_registered:
             self.registered_count -= 1
@@ -397,8 +513,7 @@ class ChatServer:
         if user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]
         host = user.hostname
-        error = clip(f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]")
-        session.link.write((error + "\r\n").encode("utf-8", "replace"))
+        self.write_line(session, f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]")
         session.link.close()
 
     def remove_member(self, channel: Channel, user: User) -> None:
@@ -407,15 +522,16 @@ class ChatServer:
         held = channel.replaying.pop(user, None)
         if held and not user.session.closed:
             # Leaving (PART, KICK) before the join replay came: skip the replay, but deliver
-            # what the room said meanwhile, the KICK included.
+            # what the room said meanwhile (fan-out bytes), the KICK included, now.
             user.session.link.write(b"".join(held))
+            held.clear()
         user.channels.pop(channel.fold, None)
         if not channel.members and channel.registered is None:  # registered ones stay, empty
             del self.channels[channel.fold]
 
     # ------------------------------------------------------------------ ISUPPORT
 
-    def _isupport_tokens(self) -> list[str]:
+    def isupport_tokens(self) -> list[str]:
         limits = self.config.limits
         history = self.config.history
         tokens = [

@@ -1,7 +1,5 @@
 """The core's `HistoryService` implementations: how the chat core reaches a history store.
 
-* `SyncHistoryService` calls the store directly, on the caller's thread. For core tests and a
-  memory-only server, where every store call is cheap and never blocks.
 * `LoopHistoryService` goes through a `HistoryWorker` (one store on one thread) and delivers
   query results back on the asyncio event loop with `call_soon_threadsafe`.
 """
@@ -22,23 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.history")
 
-__all__ = ["LoopHistoryService", "SyncHistoryService"]
-
-
-class SyncHistoryService:
-    """A HistoryService that runs everything at once on the caller's thread.
-
-    `query` calls `done` before it returns (allowed only for this synchronous service).
-    """
-
-    def __init__(self, store: HistoryStore) -> None:
-        self.store = store
-
-    def append(self, record: Record) -> None:
-        self.store.append([record])
-
-    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
-        done(call(self.store))
+__all__ = ["LoopHistoryService"]
 
 
 class LoopHistoryService:

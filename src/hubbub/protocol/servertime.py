@@ -15,6 +15,12 @@ def format_server_time(time_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
+def format_utc(seconds: float, pattern: str) -> str:
+    """A unix time as UTC text in a strftime pattern. Pure: it reads no clock, and the output
+    never depends on the server's time zone (the core's one way to show a time as text)."""
+    return time.strftime(pattern, time.gmtime(seconds))
+
+
 def parse_server_time(text: str) -> int | None:
     """Unix milliseconds, or None when the text is not a server-time timestamp."""
     if not text.endswith("Z"):

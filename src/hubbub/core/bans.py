@@ -1,0 +1,234 @@
+"""Server bans: K-lines (KLINE / UNKLINE) and D-lines (DLINE / UNDLINE).
+
+* **K-lines** (`user@host` masks) refuse registration (465 ERR_YOUREBANNEDCREEP, then ERROR)
+  and disconnect matching users when added; **D-lines** (an IP address or CIDR network) refuse
+  connections in `ChatServer.connect`, before anything else, and disconnect matching
+  connections when added. Both may expire; both are kept in memory (`srv.registry.bans`) and
+  in the registry store, which `expire(now)` prunes. Operators themselves are never
+  disconnected by a ban they add.
+* Every operator action is logged at INFO as "oper <name> <action>".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from hubbub.core.commands import command
+from hubbub.core.modes import mask_pattern
+from hubbub.core.reply import Reply
+from hubbub.protocol import numerics as n
+from hubbub.registry.model import ServerBan
+
+if TYPE_CHECKING:
+    from hubbub.core.model import Session, User
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.oper")
+
+DURATION = re.compile(r"(\d{1,9})([smhdw]?)\Z", re.IGNORECASE)
+UNITS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def user_hosts(user: User) -> list[str]:
+    """The user@host forms a mask is matched against: the user name with and without its
+    '~', at the host name and at the address."""
+    names = {user.username, user.username.lstrip("~")}
+    hosts = {user.hostname, user.session.host}
+    return [f"{name}@{host}" for name in names for host in hosts]
+
+
+def mask_matches(srv: ChatServer, mask: str, user: User) -> bool:
+    pattern = mask_pattern(srv.fold(mask))
+    return any(pattern.match(srv.fold(form)) for form in user_hosts(user))
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds of a ban duration: minutes as a bare number (as ircds take it), or with a unit
+    s, m, h, d or w. 0: permanent. None: not a duration."""
+    match = DURATION.match(text)
+    if match is None:
+        return None
+    return int(match[1]) * UNITS[match[2].lower()]
+
+
+def describe_duration(seconds: int) -> str:
+    if seconds <= 0:
+        return "permanent"
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def live_bans(srv: ChatServer, kind: str) -> list[ServerBan]:
+    now_ms = int(srv.now * 1000)
+    return [b for b in srv.registry.bans.values() if b.kind == kind and not b.expired(now_ms)]
+
+
+def dline_for(srv: ChatServer, host: str) -> ServerBan | None:
+    """The D-line covering this address, if any."""
+    bans = live_bans(srv, "D")
+    if not bans:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    for ban in bans:
+        try:
+            network = ipaddress.ip_network(ban.mask, strict=False)
+        except ValueError:
+            continue
+        if address.version == network.version and address in network:
+            return ban
+    return None
+
+
+def kline_for(srv: ChatServer, user: User) -> ServerBan | None:
+    return next((b for b in live_bans(srv, "K") if mask_matches(srv, b.mask, user)), None)
+
+
+def refuse_connection(srv: ChatServer, session: Session) -> bool:
+    """At connection: a D-lined address is told why and closed at once."""
+    ban = dline_for(srv, session.host)
+    if ban is None:
+        return False
+    log.info("refused %s: D-lined (%s: %s)", session.host, ban.mask, ban.reason)
+    srv.write_line(session, f"ERROR :Closing link: ({session.host}) [D-lined: {ban.reason}]")
+    session.link.close()
+    return True
+
+
+def refuse_registration(srv: ChatServer, reply: Reply) -> bool:
+    """Just before the welcome: a K-lined user@host gets 465 and is disconnected."""
+    session = reply.session
+    ban = kline_for(srv, session.user)
+    if ban is None:
+        return False
+    log.info("refused %s: K-lined (%s: %s)", session.user.prefix, ban.mask, ban.reason)
+    reply.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
+    reply.flush()
+    srv.quit(session, f"K-lined: {ban.reason}")
+    return True
+
+
+def kline_mask(srv: ChatServer, text: str) -> str | None:
+    """user@host, as given; a nick online: *@its host; a bare host: *@host."""
+    if "@" in text:
+        user_part, _, host_part = text.partition("@")
+        return f"{user_part or '*'}@{host_part or '*'}" if " " not in text else None
+    target = srv.find_user(text)
+    if target is not None and target.service is None:
+        return f"*@{target.session.host}"
+    return f"*@{text}" if text and "!" not in text else None
+
+
+def dline_mask(srv: ChatServer, text: str) -> str | None:
+    """An address or CIDR network, normalised; a nick online: its address."""
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        pass
+    target = srv.find_user(text)
+    if target is not None and target.service is None:
+        try:
+            return str(ipaddress.ip_network(target.session.host))
+        except ValueError:
+            return None
+    return None
+
+
+def add_ban(srv: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]) -> None:
+    oper = reply.session.user.oper
+    command_name = "KLINE" if kind == "K" else "DLINE"
+    args = list(params)
+    seconds = 0
+    if len(args) >= 2 and (parsed := parse_duration(args[0])) is not None:
+        seconds = parsed
+        args.pop(0)
+    if not args:
+        reply.numeric(n.ERR_NEEDMOREPARAMS, command_name, "Not enough parameters")
+        return
+    mask = kline_mask(srv, args[0]) if kind == "K" else dline_mask(srv, args[0])
+    if mask is None:
+        what = "a user@host mask" if kind == "K" else "an IP address or CIDR network"
+        reply.notice(f"{command_name}: {args[0]} is not {what}")
+        return
+    reason = args[1] if len(args) > 1 and args[1] else "No reason given"
+    now_ms = int(srv.now * 1000)
+    ban = ServerBan(kind, mask, reason, oper, now_ms, now_ms + seconds * 1000 if seconds else 0)
+    srv.registry.bans[(kind, mask)] = ban
+    srv.registry.call(lambda store: store.add_ban(ban))
+    duration = describe_duration(seconds)
+    log.info("oper %s added a %s-line on %s (%s, %s)", oper, kind, mask, duration, reason)
+    reply.notice(f"{kind}-line added on {mask} ({duration}): {reason}")
+    # Disconnect who is covered now (operators excepted).
+    hit: list[Session] = []
+    for session in list(srv.sessions):
+        user = session.user
+        if user.oper:
+            continue
+        if kind == "D":
+            covered = dline_for(srv, session.host) is ban
+        else:
+            covered = session.registered and mask_matches(srv, mask, user)
+        if covered:
+            hit.append(session)
+    for session in hit:
+        if session.closed:
+            continue
+        banned = Reply(srv, session, None)
+        banned.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {reason}")
+        banned.flush()
+        log.info("oper %s: %s-line on %s disconnects %s", oper, kind, mask, session.user.prefix)
+        srv.quit(session, f"{kind}-lined: {reason}")
+
+
+def remove_ban(srv: ChatServer, reply: Reply, kind: str, text: str) -> None:
+    oper = reply.session.user.oper
+    mask = (kline_mask(srv, text) if kind == "K" else dline_mask(srv, text)) or text
+    ban = srv.registry.bans.pop((kind, mask), None)
+    if ban is None:
+        reply.notice(f"There is no {kind}-line on {mask}")
+        return
+    srv.registry.call(lambda store: store.remove_ban(kind, mask))
+    log.info("oper %s removed the %s-line on %s", oper, kind, mask)
+    reply.notice(f"{kind}-line on {mask} removed")
+
+
+@command("KLINE", 1, oper=True)
+def handle_kline(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    add_ban(srv, reply, "K", msg.params)
+
+
+@command("DLINE", 1, oper=True)
+def handle_dline(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    add_ban(srv, reply, "D", msg.params)
+
+
+@command("UNKLINE", 1, oper=True)
+def handle_unkline(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    remove_ban(srv, reply, "K", msg.params[0])
+
+
+@command("UNDLINE", 1, oper=True)
+def handle_undline(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    remove_ban(srv, reply, "D", msg.params[0])
+
+
+def expire(srv: ChatServer, now: float) -> None:
+    """Called from `ChatServer.tick`: forget the bans whose time is up."""
+    bans = srv.registry.bans
+    if not bans:
+        return
+    now_ms = int(now * 1000)
+    gone = [key for key, ban in bans.items() if ban.expired(now_ms)]
+    for key in gone:
+        ban = bans.pop(key)
+        log.info("%s-line on %s (by oper %s) expired", ban.kind, ban.mask, ban.setter)
+    if gone:
+        srv.registry.call(lambda store: store.expire_bans(now_ms))

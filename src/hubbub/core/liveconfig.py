@@ -1,0 +1,68 @@
+"""What REHASH (and SIGHUP) can change while the server runs, and applying it to the core.
+
+The application reads the file (the core reads none) and hands the new `Config` to
+`ChatServer.rehash`. Settings that need a restart keep their running values; the log says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from hubbub.config import Config
+from hubbub.core.modes import give_up_oper
+from hubbub.core.operators import find_operator
+
+if TYPE_CHECKING:
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.oper")
+
+# Settings that need a restart: REHASH keeps their running values (and the log says so).
+RESTART_ONLY = (
+    ("server", ("name", "casemapping", "data_dir")),
+    ("listen", None),
+    ("web", None),
+    ("tls", None),
+    ("history", ("backend", "path", "commit_interval_ms")),
+)
+
+
+def live_config(old: Config, new: Config) -> tuple[Config, list[str]]:
+    """`new`, with the settings that cannot change while running kept from `old`; and the
+    dotted names of those that differed (REHASH logs them)."""
+    ignored: list[str] = []
+    changes: dict[str, Any] = {}
+    for section, keys in RESTART_ONLY:
+        was, now = getattr(old, section), getattr(new, section)
+        if keys is None:
+            if was != now:
+                ignored.append(f"[{section}]")
+            changes[section] = was
+            continue
+        kept = {key: getattr(was, key) for key in keys}
+        ignored += [f"{section}.{key}" for key in keys if getattr(now, key) != kept[key]]
+        changes[section] = dataclasses.replace(now, **kept)
+    return dataclasses.replace(new, **changes), ignored
+
+
+def apply_config(srv: ChatServer, config: Config) -> list[str]:
+    """`ChatServer.rehash`: use a new configuration; the restart-only keys it ignored."""
+    merged, ignored = live_config(srv.config, config)
+    srv.config = merged
+    srv.isupport = srv.isupport_tokens()
+    if srv.whowas.maxlen != merged.limits.whowas_entries:
+        srv.whowas = deque(srv.whowas, maxlen=merged.limits.whowas_entries)
+    srv.accounts.configure(merged.accounts)
+    for user in list(srv.registered_users()):
+        if user.oper and find_operator(srv, user.oper) is None:
+            give_up_oper(srv, user, "removed from the configuration")
+            srv.send_to(user, f":{user.prefix} MODE {user.nick} :-o")
+    log.info(
+        "configuration reloaded: %d operators%s",
+        len(merged.operators),
+        f"; unchanged until a restart: {', '.join(ignored)}" if ignored else "",
+    )
+    return ignored

@@ -1,0 +1,192 @@
+"""Logging in and out: the password and certificate checks behind SASL, NickServ IDENTIFY and
+DROP, login throttling, and what a login changes (900/901, account-notify, nick ownership).
+
+A check runs on the account worker (`AccountService.call`: argon2 never runs on the loop) and
+answers through `Reply.later`, so the client's next commands wait for it in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hubbub.accounts.store import AccountStore
+from hubbub.core.model import Phase
+from hubbub.core.ownership import check_nick
+from hubbub.core.ports import CallFailure, Passwords
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.model import Session, User
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.accounts")
+
+# Throttled login attempts one connection may make before it is disconnected.
+MAX_STRIKES = 3
+
+# Login outcomes, as the account worker reports them.
+OK, PENDING, BAD, THROTTLED, UNAVAILABLE = "ok", "pending", "bad", "throttled", "unavailable"
+Outcome = tuple[str, str]  # (status, account name as registered)
+
+
+class LoginThrottle:
+    """A token bucket per key (an address, an account): `burst` failed logins at once, then
+    one more every `refill` seconds. Only failures take tokens; an empty bucket refuses the
+    attempt before any password is checked (so a flood costs no hashing either)."""
+
+    def __init__(self, burst: int, refill: float) -> None:
+        self.burst = float(burst)
+        self.refill = refill
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def _level(self, key: str, now: float) -> float:
+        found = self.buckets.get(key)
+        if found is None:
+            return self.burst
+        tokens, at = found
+        return min(self.burst, tokens + max(0.0, now - at) / self.refill)
+
+    def wait(self, keys: tuple[str, ...], now: float) -> float:
+        """Seconds until every key has a token again (0: allowed now)."""
+        return max((1 - self._level(k, now)) * self.refill for k in keys) if keys else 0.0
+
+    def fail(self, keys: tuple[str, ...], now: float) -> None:
+        for key in keys:
+            self.buckets[key] = (max(0.0, self._level(key, now) - 1), now)
+
+    def sweep(self, now: float) -> None:
+        """Forget buckets that have refilled (keeps the table small)."""
+        full = [k for k in self.buckets if self._level(k, now) >= self.burst]
+        for key in full:
+            del self.buckets[key]
+
+
+def login(srv: ChatServer, reply: Reply, name: str) -> None:
+    session = reply.session
+    user = session.user
+    user.account = name
+    mask = f"{user.nick}!{user.username or '*'}@{user.hostname}"
+    reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
+    log.info("%s (%s) logged in as %s", user.nick, session.host, name)
+    if session.phase is Phase.REGISTERED:
+        notify_account(srv, user)
+        check_nick(srv, user, reply)
+
+
+def logout(srv: ChatServer, user: User, reply: Reply | None = None) -> None:
+    """Log `user` out; `reply` is the answer to that user's own command, if it is one."""
+    name = user.account
+    user.account = ""
+    line = f":{srv.name} {n.RPL_LOGGEDOUT} {user.nick} {user.prefix} :You are now logged out"
+    if reply is not None and reply.session is user.session:
+        reply.add(line)
+    else:
+        srv.send_to(user, line)
+    log.info("%s logged out of %s", user.nick, name)
+    if user.session.phase is Phase.REGISTERED:
+        notify_account(srv, user)
+        check_nick(srv, user, reply)
+
+
+def notify_account(srv: ChatServer, user: User) -> None:
+    """account-notify: tell the neighbours who asked for it."""
+    watchers = [u for u in srv.neighbours(user) if "account-notify" in u.session.caps]
+    if watchers:
+        srv.fanout(watchers, f":{user.prefix} ACCOUNT {user.account or '*'}", srv.stamp())
+
+
+def throttle_keys(session: Session, fold: str) -> tuple[str, ...]:
+    keys = ("a:" + session.host,)
+    return (*keys, "n:" + fold) if fold else keys
+
+
+def check_login(
+    srv: ChatServer,
+    reply: Reply,
+    fold: str,
+    lookup: Callable[[AccountStore], Outcome],
+    finish: Callable[[Reply, Outcome], None],
+) -> None:
+    """Check a login off the loop (throttled per address and per account), then `finish`.
+
+    A throttled attempt is answered at once (status THROTTLED) without looking at the password;
+    the connection's third throttled attempt disconnects it. A failure counts against the
+    throttle even when the client has gone before the answer came.
+    """
+    session = reply.session
+    keys = throttle_keys(session, fold)
+    if throttled(srv, reply, keys, finish):
+        return
+    answer = reply.later(finish)
+
+    def checked(result: Any) -> None:
+        outcome: Outcome = (UNAVAILABLE, "") if isinstance(result, CallFailure) else result
+        if outcome[0] == BAD:
+            srv.accounts.throttle.fail(keys, srv.now)
+            log.info("failed login from %s", session.host)
+        answer(outcome)
+
+    srv.accounts.service.call(lookup, checked)
+
+
+def throttled(
+    srv: ChatServer, reply: Reply, keys: tuple[str, ...], finish: Callable[[Reply, Outcome], None]
+) -> bool:
+    """Refuse a login attempt whose address or account has no tokens left (status THROTTLED);
+    the connection's third refused attempt disconnects it."""
+    wait = srv.accounts.throttle.wait(keys, srv.now)
+    if wait <= 0:
+        return False
+    session = reply.session
+    session.auth_strikes += 1
+    log.info("login attempt from %s throttled (%d)", session.host, session.auth_strikes)
+    finish(reply, (THROTTLED, f"{int(wait) + 1}"))
+    if session.auth_strikes >= MAX_STRIKES:
+        reply.flush()
+        srv.quit(session, "Too many failed login attempts")
+    return True
+
+
+def password_lookup(
+    passwords: Passwords, fold: str, password: str
+) -> Callable[[AccountStore], Outcome]:
+    """Runs on the account worker: argon2 verification (and a re-hash when the configured cost
+    changed). An unknown account costs a hash too, so timing does not tell it apart."""
+
+    def fn(store: AccountStore) -> Outcome:
+        account = store.get(fold)
+        if account is None:
+            passwords.waste(password)
+            return BAD, ""
+        if not passwords.verify(account.credentials, password):
+            return BAD, ""
+        if account.pending:
+            return PENDING, account.name
+        if passwords.needs_rehash(account.credentials):
+            store.set_credentials(fold, passwords.make(password))
+        return OK, account.name
+
+    return fn
+
+
+def cert_lookup(certfp: str) -> Callable[[AccountStore], Outcome]:
+    def fn(store: AccountStore) -> Outcome:
+        account = store.find_by_cert(certfp)
+        if account is None:
+            return BAD, ""
+        return (PENDING if account.pending else OK), account.name
+
+    return fn
+
+
+def failure_text(status: str, detail: str) -> str:
+    if status == THROTTLED:
+        return f"Too many failed login attempts; try again in {detail} seconds"
+    if status == PENDING:
+        return "That account awaits approval by an operator"
+    if status == UNAVAILABLE:
+        return "Accounts are temporarily unavailable; try again later"
+    return "Invalid account name or password"

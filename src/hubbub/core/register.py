@@ -1,0 +1,157 @@
+"""Registering an account: REGISTER / VERIFY (IRCv3 draft/account-registration) and NickServ's
+REGISTER, which share one path and differ only in how they answer.
+
+The credentials are made (argon2: CPU-heavy) and the account created on the account worker; the
+answer comes through `Reply.later`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hubbub.accounts.model import Account
+from hubbub.accounts.store import AccountStore
+from hubbub.core.commands import command
+from hubbub.core.login import login
+from hubbub.core.ports import CallFailure
+from hubbub.core.services import RESERVED
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.accounts")
+
+MAX_PASSWORD = 300
+
+
+class Answer:
+    """How a registration is answered: IRCv3 REGISTER replies, or NickServ notices."""
+
+    def __init__(self, srv: ChatServer, nickserv: bool) -> None:
+        self.srv = srv
+        self.nickserv = nickserv
+
+    def _notice(self, reply: Reply, text: str) -> None:
+        reply.add(f":{self.srv.nickserv.prefix} NOTICE {reply.session.user.nick} :{text}")
+
+    def success(self, reply: Reply, name: str, text: str) -> None:
+        if self.nickserv:
+            self._notice(reply, text)
+        else:
+            reply.add(f":{self.srv.name} REGISTER SUCCESS {name} :{text}")
+
+    def pending(self, reply: Reply, name: str, text: str) -> None:
+        if self.nickserv:
+            self._notice(reply, text)
+        else:
+            reply.add(f":{self.srv.name} REGISTER VERIFICATION_REQUIRED {name} :{text}")
+
+    def fail(self, reply: Reply, code: str, name: str, text: str) -> None:
+        if self.nickserv:
+            self._notice(reply, text)
+        else:
+            reply.fail("REGISTER", code, name or "*", text=text)
+
+
+def register(
+    srv: ChatServer, reply: Reply, name: str, email: str, password: str, answer: Answer
+) -> None:
+    session = reply.session
+    user = session.user
+    config = srv.config.accounts
+    accounts = srv.accounts
+    fold = srv.fold(name)
+    if config.registration == "closed":
+        answer.fail(reply, "TEMPORARILY_UNAVAILABLE", name, "Registration is closed here")
+        return
+    if user.account:
+        answer.fail(reply, "ALREADY_AUTHENTICATED", name, f"You are logged in as {user.account}")
+        return
+    if not srv.valid_nick(name) or fold in RESERVED:
+        answer.fail(reply, "BAD_ACCOUNT_NAME", name, "That is not a valid account name")
+        return
+    holder = srv.users.get(fold) or srv.services.get(fold)
+    if fold in accounts.names:
+        answer.fail(reply, "ACCOUNT_EXISTS", name, "That account already exists")
+        return
+    if holder is not None and holder is not user:
+        answer.fail(reply, "BAD_ACCOUNT_NAME", name, "That nick is in use by someone else")
+        return
+    if len(password) < config.min_password_length or password.casefold() == name.casefold():
+        answer.fail(
+            reply,
+            "WEAK_PASSWORD",
+            name,
+            f"Choose a password of at least {config.min_password_length} characters, "
+            "not your account name",
+        )
+        return
+    if len(password) > MAX_PASSWORD or not password.isprintable():
+        answer.fail(reply, "UNACCEPTABLE_PASSWORD", name, "That password is not acceptable")
+        return
+    if email and ("@" not in email or " " in email):
+        if not answer.nickserv:
+            answer.fail(reply, "INVALID_EMAIL", name, "That is not an e-mail address")
+            return
+        email = ""
+    pending = config.registration == "approval"
+    passwords = accounts.passwords
+    created_ms = int(srv.now * 1000)
+
+    def fn(store: AccountStore) -> bool:
+        credentials = passwords.make(password)
+        return store.create(Account(name, fold, credentials, email, created_ms, pending))
+
+    def done(later: Reply, created: Any) -> None:
+        if isinstance(created, CallFailure):
+            text = "Accounts are temporarily unavailable; try again later"
+            answer.fail(later, "TEMPORARILY_UNAVAILABLE", name, text)
+            return
+        if not created:
+            answer.fail(later, "ACCOUNT_EXISTS", name, "That account already exists")
+            return
+        if pending:
+            log.info("account %s registered from %s, awaiting approval", name, session.host)
+            answer.pending(
+                later, name, f"Account {name} created; it awaits approval by an operator"
+            )
+            return
+        log.info("account %s registered from %s", name, session.host)
+        answer.success(later, name, f"Account {name} created")
+        if not user.account:
+            login(srv, later, name)
+
+    answer_later = reply.later(done)
+
+    def created(result: Any) -> None:
+        # The name is taken whether or not the client is still there to hear it.
+        if result is True:
+            accounts.names.add(fold)
+        answer_later(result)
+
+    accounts.service.call(fn, created)
+
+
+@command("REGISTER", 3, before_registration=True)
+def handle_register(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    account, email, password = msg.params[:3]
+    user = reply.session.user
+    if account == "*":
+        if not user.fold:
+            reply.fail("REGISTER", "NEED_NICK", "*", text="Choose a nick first")
+            return
+        account = user.nick
+    register(srv, reply, account, "" if email == "*" else email, password, Answer(srv, False))
+
+
+@command("VERIFY", 2, before_registration=True)
+def handle_verify(srv: ChatServer, reply: Reply, msg: Message) -> None:
+    reply.fail(
+        "VERIFY",
+        "INVALID_CODE",
+        msg.params[0],
+        text="This server sends no verification codes: an operator approves accounts",
+    )

@@ -1,0 +1,149 @@
+"""Registered channels: the registry the core keeps in memory, and saving a channel's state.
+
+A channel registered with ChanServ (hubbub.core.chanserv) keeps its topic, modes (+i +k +l +m
++n +t +s), ban list, operator list (account names) and history access across restarts: they are
+saved through the `RegistryService` (its own store on its own thread, `hubbub.registry`) each
+time they change — asynchronously, the loop never waits — and loaded before the listeners open,
+so the channel exists, empty, with its saved state from the start and does not vanish when its
+last member leaves. Its owner and the accounts on its operator list are opped when they join
+(and pass +i, +k, +l and bans).
+
+`srv.registry` (`RegistryState`) also holds the server bans (K-lines, D-lines) loaded with the
+channels; `hubbub.core.bans` manages them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.model import FLAG_MODES, Ban, Channel, Topic
+from hubbub.core.ports import CallFailure, RegistryService
+from hubbub.registry.model import HISTORY_ACCESS, ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.store import RegistryStore
+
+if TYPE_CHECKING:
+    from hubbub.core.model import User
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.chanserv")
+
+
+class Registration:
+    """The ChanServ registration of a live channel (`Channel.registered`)."""
+
+    __slots__ = ("ops", "owner", "registered_ms")
+
+    def __init__(self, owner: str, ops: list[str], registered_ms: int) -> None:
+        self.owner = owner  # account name as registered
+        self.ops = ops  # account names opped on join besides the owner
+        self.registered_ms = registered_ms
+
+
+class RegistryState:
+    """Registered channels' and server bans' bookkeeping, one per ChatServer (`srv.registry`)."""
+
+    def __init__(self, srv: ChatServer, service: RegistryService) -> None:
+        self.srv = srv
+        self.service = service
+        # K-lines and D-lines by (kind, mask) (hubbub.core.bans).
+        self.bans: dict[tuple[str, str], ServerBan] = {}
+        service.call(lambda store: (store.channels(), store.bans()), self._loaded)
+
+    def _loaded(self, result: Any) -> None:
+        if isinstance(result, CallFailure):
+            log.error("could not load the registered channels and server bans")
+            return
+        channels, bans = result
+        for saved in channels:
+            restore(self.srv, saved)
+        for ban in bans:
+            self.bans[(ban.kind, ban.mask)] = ban
+        if channels or bans:
+            log.info("loaded %d registered channels, %d server bans", len(channels), len(bans))
+
+    def call(
+        self, fn: Callable[[RegistryStore], Any], done: Callable[[Any], None] | None = None
+    ) -> None:
+        """Run `fn(store)` off the loop; a failure is logged (the change stays in memory)."""
+
+        def finish(result: Any) -> None:
+            if isinstance(result, CallFailure):
+                log.error("saving to the registry failed; the change is kept in memory only")
+            if done is not None:
+                done(result)
+
+        self.service.call(fn, finish)
+
+
+# ---------------------------------------------------------------------- saved state
+
+
+def restore(srv: ChatServer, saved: RegisteredChannel) -> Channel:
+    """Make (or update) the live channel from its saved state."""
+    fold = srv.fold(saved.name)
+    channel = srv.channels.get(fold)
+    if channel is None:
+        channel = Channel(saved.name, fold, saved.created or int(srv.now))
+        srv.channels[fold] = channel
+    channel.topic = (
+        Topic(saved.topic, saved.topic_setter, saved.topic_time) if saved.topic else None
+    )
+    for char, attr in FLAG_MODES.items():
+        setattr(channel, attr, char in saved.flags)
+    channel.key = saved.key
+    channel.limit = saved.limit
+    channel.bans = [Ban(b.mask, b.setter, b.set_at) for b in saved.bans]
+    channel.history_access = saved.history_access if saved.history_access in HISTORY_ACCESS else ""
+    channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
+    return channel
+
+
+def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
+    topic = channel.topic
+    return RegisteredChannel(
+        name=channel.name,
+        fold=channel.fold,
+        owner=registration.owner,
+        registered_ms=registration.registered_ms,
+        created=channel.created,
+        ops=tuple(registration.ops),
+        topic=topic.text if topic is not None else "",
+        topic_setter=topic.setter if topic is not None else "",
+        topic_time=topic.set_at if topic is not None else 0,
+        flags="".join(char for char, attr in FLAG_MODES.items() if getattr(channel, attr)),
+        key=channel.key,
+        limit=channel.limit,
+        bans=tuple(ChannelBan(b.mask, b.setter, b.set_at) for b in channel.bans),
+        history_access=channel.history_access,
+    )
+
+
+def changed(srv: ChatServer, channel: Channel) -> None:
+    """The channel's topic, modes, bans or settings changed: save it if it is registered."""
+    registration = channel.registered
+    if registration is None:
+        return
+    saved = snapshot(channel, registration)
+    srv.registry.call(lambda store: store.save_channel(saved))
+
+
+def has_access(srv: ChatServer, channel: Channel, user: User) -> bool:
+    """Whether `user` is logged in to the owner's account or one on the operator list."""
+    registration = channel.registered
+    if registration is None or not user.account:
+        return False
+    mine = srv.fold(user.account)
+    return mine == srv.fold(registration.owner) or any(
+        srv.fold(name) == mine for name in registration.ops
+    )
+
+
+def is_owner(srv: ChatServer, channel: Channel, user: User) -> bool:
+    registration = channel.registered
+    return (
+        registration is not None
+        and bool(user.account)
+        and srv.fold(user.account) == srv.fold(registration.owner)
+    )
