@@ -63,6 +63,8 @@ NICK_SPECIAL = set("[]\\`_^{|}")
 NICK_REST = NICK_SPECIAL | set("-")
 # Characters that can never be part of a channel name: they delimit parameters or lists.
 CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
+# IRCv3 message-tags: a client's tag data (between '@' and the space) is at most 4094 bytes.
+MAX_CLIENT_TAG_DATA = 4094
 
 
 class ChatServer:
@@ -157,7 +159,11 @@ class ChatServer:
         spec = COMMANDS.get(msg.command)
         label = msg.tags.get("label") if msg.tags else None
         reply = Reply(session, self.name, label)
-        if spec is None:
+        if msg.tags and len(line.partition(" ")[0].encode()) > MAX_CLIENT_TAG_DATA + 1:
+            # IRCv3 message-tags: more than 4094 bytes of tag data is refused, never cut.
+            reply.label = None
+            reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+        elif spec is None:
             if session.phase is Phase.REGISTERED:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
             else:
@@ -385,7 +391,8 @@ class ChatServer:
             self.invisible_count -= user.invisible
             time_ms = self.stamp()
             msgid = self.next_msgid()
-            self.fanout(self.neighbours(user), f":{user.prefix} QUIT :{reason}", time_ms, msgid)
+            line = f":{user.prefix} QUIT :{reason}"
+            self.fanout(self.neighbours(user), line, time_ms, msgid, account=user.account)
             for channel in user.channels.values():
                 store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
             for channel in list(user.channels.values()):
