@@ -71,8 +71,8 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     line = f":{old_prefix} NICK :{nick}"
-    srv.fanout(srv.neighbours(user), line, time_ms, msgid)
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.fanout(srv.neighbours(user), line, time_ms, msgid, account=user.account)
+    srv.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
         store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     del srv.users[user.fold]
@@ -91,6 +91,13 @@ def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     username = "".join(c for c in msg.params[0] if c.isascii() and c.isprintable() and c != "@")
     if not username:
+        # Nothing usable is left (a user name of emoji, say): refused, so the client knows.
+        reply.numeric(
+            n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the user name must be ASCII"
+        )
+        return
+    if not msg.params[3]:
+        # Modern IRC: an empty realname is as good as a missing parameter.
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
     # No ident lookup: the '~' says the user name is the client's own claim.
@@ -211,6 +218,10 @@ def welcome(srv: ChatServer, reply: Reply) -> None:
         )
     lusers(srv, reply)
     motd(srv, reply)
+    modes = user.mode_string
+    if modes != "+":
+        # The modes the server gave (+Z over TLS): clients learn their own modes from MODE.
+        reply.add(f":{user.nick} MODE {user.nick} :{modes}")
 
 
 def lusers(srv: ChatServer, reply: Reply) -> None:
