@@ -77,21 +77,49 @@ def test_replay_in_plain_form(h: Harness) -> None:
     say(h, a, "#room", "one", "\x01ACTION waves\x01")
     a.send("NOTICE #room :a notice")
     h.tick(3600)
-    b = h.client("bob", caps=["server-time"])  # server-time alone is not enough for a batch
+    b = h.client("bob")  # neither batch nor server-time: the time goes into the text, in UTC
     b.send("JOIN #room")
     got = b.lines()[3:]
     assert got[0].command == "NOTICE"
     assert got[0].source == "hubbub.local"
     assert got[0].params == ("#room", "Replaying 3 messages from before you joined")
     assert got[-1].params == ("#room", "End of replay")
-    stamp = time.strftime("[%H:%M]", time.localtime(START))
-    stamp2 = time.strftime("[%H:%M]", time.localtime(START + 2))
+    stamp = time.strftime("[%H:%M]", time.gmtime(START))
+    stamp2 = time.strftime("[%H:%M]", time.gmtime(START + 2))
     body = got[1:-1]
     assert [(m.command, m.source, m.params) for m in body] == [
         ("PRIVMSG", ALICE, ("#room", f"{stamp} one")),
         ("PRIVMSG", ALICE, ("#room", f"\x01ACTION {stamp} waves\x01")),
         ("NOTICE", ALICE, ("#room", f"{stamp2} a notice")),
     ]
+
+
+def test_replay_with_server_time_but_no_batch_is_tagged(h: Harness) -> None:
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")
+    h.tick(3600)
+    # irssi 1.4 and WeeChat 3.8: server-time (and message-tags) without batch.
+    b = h.client("bob", caps=["server-time", "message-tags"])
+    b.send("JOIN #room")
+    got = b.lines()[3:]
+    assert got[0].params == ("#room", "Replaying 1 messages from before you joined")
+    line = got[1]
+    assert (line.command, line.params) == ("PRIVMSG", ("#room", "one"))
+    assert line.tags["time"] == "2023-11-14T22:13:20.000Z"
+    assert line.tags["msgid"]
+    assert "batch" not in line.tags
+
+
+def test_plain_replay_in_the_configured_zone() -> None:
+    h = Harness(make_config(history={"replay_time_zone": "Asia/Tokyo"}))
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")  # 22:13 UTC is 07:13 the next day in Tokyo
+    h.tick(60)
+    b = h.client("bob")
+    b.send("JOIN #room")
+    assert chat_texts(b.lines()) == ["[07:13] one"]
 
 
 def test_old_messages_get_a_date_in_plain_replay(h: Harness) -> None:
@@ -101,7 +129,7 @@ def test_old_messages_get_a_date_in_plain_replay(h: Harness) -> None:
     h.tick(3 * 86_400)
     b = h.client("bob")
     b.send("JOIN #room")
-    stamp = time.strftime("[%Y-%m-%d %H:%M]", time.localtime(START))
+    stamp = time.strftime("[%Y-%m-%d %H:%M]", time.gmtime(START))
     assert chat_texts(b.lines()) == [f"{stamp} old"]
 
 
@@ -125,7 +153,7 @@ def test_plain_replay_of_a_longest_message_still_fits(h: Harness) -> None:
     b = h.client("bob")
     b.send("JOIN #room")  # FakeLink checks every line is at most 512 bytes
     (replayed,) = chat_texts(b.lines())
-    assert replayed.startswith(time.strftime("[%Y-%m-%d %H:%M] é", time.localtime(START)))
+    assert replayed.startswith(time.strftime("[%Y-%m-%d %H:%M] é", time.gmtime(START)))
 
 
 def test_replay_count_is_limited() -> None:

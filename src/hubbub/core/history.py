@@ -8,13 +8,15 @@ after the replay, so history and live traffic never interleave.
 
 from __future__ import annotations
 
-import time
+import functools
+import zoneinfo
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, party
+from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_keys, party
 from hubbub.core.reply import clip
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
@@ -61,13 +63,24 @@ def record_line(record: Record) -> str:
     return f":{record.source} {record.command} {' '.join(params)}"
 
 
-def plain_time(time_ms: int, now: float) -> str:
-    """The time prefix a client without server-time sees: [HH:MM], with the date when older
-    than a day. Server local time, as a classic bouncer shows it."""
-    seconds = time_ms / 1000
-    if now - seconds > 86_400:
-        return time.strftime("[%Y-%m-%d %H:%M]", time.localtime(seconds))
-    return time.strftime("[%H:%M]", time.localtime(seconds))
+@functools.cache
+def replay_zone(name: str) -> tzinfo:
+    """The zone of `history.replay_time_zone` (validated when the config was read). The core
+    never asks the machine for its local zone: the name comes from the configuration."""
+    return UTC if name == "UTC" else zoneinfo.ZoneInfo(name)
+
+
+def plain_time(time_ms: int, now: float, zone: tzinfo) -> str:
+    """The time prefix a client without server-time sees: [HH:MM], with the date when the line
+    is not from today (both in `zone`)."""
+    moment = datetime.fromtimestamp(time_ms / 1000, zone)
+    if moment.date() != datetime.fromtimestamp(now, zone).date():
+        return moment.strftime("[%Y-%m-%d %H:%M]")
+    return moment.strftime("[%H:%M]")
+
+
+def is_message(record: Record) -> bool:
+    return record.command in MESSAGE_COMMANDS
 
 
 def wants_events(session: Session) -> bool:
@@ -78,13 +91,10 @@ def history_lines(
     srv: ChatServer, session: Session, records: Sequence[Record], batch_ref: str | None
 ) -> list[str]:
     """Records as tagged lines for a client with server-time (inside a batch when given)."""
-    tagged = "message-tags" in session.caps
-    events = wants_events(session)
+    keep = visible_to(session, {})
     out = []
     for record in records:
-        if record.command == "TAGMSG" and not tagged:
-            continue
-        if record.command not in MESSAGE_COMMANDS and record.command != "TAGMSG" and not events:
+        if not keep(record):
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
         tags = srv.tags_for(
@@ -97,21 +107,36 @@ def history_lines(
     return out
 
 
-def plain_replay_lines(srv: ChatServer, records: Sequence[Record]) -> list[str]:
-    """Records for a client without batch/server-time: messages only, time in the text."""
-    plain_command = srv.config.history.replay_plain_command
+def plain_replay_lines(srv: ChatServer, session: Session, records: Sequence[Record]) -> list[str]:
+    """Records for a client without batch: messages only, outside any batch.
+
+    With server-time each line carries its original `time` (and `msgid` with message-tags),
+    which such clients show in their time column (irssi 1.4, WeeChat 3.8 ask for server-time
+    but not batch). Without it, the time is written at the start of the text instead.
+    """
+    history = srv.config.history
+    plain_command = history.replay_plain_command
+    timed = "server-time" in session.caps
+    zone = replay_zone(history.replay_time_zone)
     out = []
     for record in records:
         if record.command not in MESSAGE_COMMANDS or len(record.params) < 2:
             continue
         target, text = record.params[0], record.params[-1]
-        stamp = plain_time(record.time_ms, srv.now)
+        cmd = "NOTICE" if record.command == "NOTICE" else plain_command
+        head = f":{record.source} {cmd} {target} :"
+        if timed:
+            client_tags = format_tags(record.tags) if record.tags else ""
+            tags = srv.tags_for(
+                session.profile, record.time_ms, record.msgid, client_tags, record.account
+            )
+            out.append(f"@{tags} {clip(head + text)}\r\n")
+            continue
+        stamp = plain_time(record.time_ms, srv.now, zone)
         if text.startswith("\x01ACTION "):
             text = f"\x01ACTION {stamp} {text[8:]}"
         else:
             text = f"{stamp} {text}"
-        cmd = "NOTICE" if record.command == "NOTICE" else plain_command
-        head = f":{record.source} {cmd} {target} :"
         # The time prefix makes the line longer than it was relayed: cut it to 512 again.
         out.append(head + fit(text, len(head.encode())) + "\r\n")
     return out
@@ -143,7 +168,7 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
                 lines.insert(0, f":{srv.name} BATCH +{ref} chathistory {channel.name}\r\n")
                 lines.append(f":{srv.name} BATCH -{ref}\r\n")
         else:
-            lines = plain_replay_lines(srv, records)
+            lines = plain_replay_lines(srv, session, records)
             if lines:
                 first = f":{srv.name} NOTICE {channel.name} :"
                 count_text = f"Replaying {len(lines)} messages from before you joined"
@@ -155,8 +180,15 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
         if data:
             session.link.write(data)
 
+    if "batch" in session.caps and "server-time" in session.caps:
+        keep = visible_to(session, {})
+    else:
+        keep = is_message  # the plain form shows messages only
+    # The latest `count` records the newcomer is shown (events it is not shown do not count).
+    call = build_query("LATEST", [key], [None], count, keep)
+
     def query() -> None:
-        srv.history.query(lambda store: store.latest(key, count), done)
+        srv.history.query(call, done)
 
     srv.deferred.append(query)
 
@@ -176,6 +208,10 @@ def parse_ref(text: str) -> Ref | None:
 
 
 Query = Callable[[HistoryStore], list[Record]]
+Keep = Callable[[Record], bool]
+# How many stored records one request may read to find `limit` that the client is shown
+# (events it does not see, records under a floor): the bound on a request's work.
+MAX_SCAN = 10_000
 
 
 @command("CHATHISTORY", 1)
@@ -235,45 +271,146 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
             invalid("Invalid message reference", text)
             return
         refs.append(ref)
-    key, floor = found
-    call = build_query(sub, key, refs, limit)
-    if floor:
-        call = since(call, floor)
+    keep = visible_to(session, found)
+    call = build_query(sub, list(found), refs, limit, keep)
     reply.label = None
     send_history(srv, session, target, call, label)
 
 
-def history_key(srv: ChatServer, user: User, target: str) -> tuple[str, int] | None:
-    """(store key, oldest readable time in ms, 0 for no limit) of a target the user may read,
-    or None (see hubbub.core.privacy)."""
+def history_key(srv: ChatServer, user: User, target: str) -> dict[str, int] | None:
+    """{store key: oldest readable time in ms, 0 for no limit} of a target the user may read,
+    or None (see hubbub.core.privacy). A private conversation may live under several keys
+    (by account, by nick, or one of each), each with its own floor."""
     fold = srv.fold(target)
     if target.startswith("#"):
         channel = srv.channels.get(fold)
         if channel is None:
             return None
         floor = channel_floor(srv, channel, user)
-        return None if floor is None else (fold, floor)
+        return None if floor is None else {fold: floor}
     if not srv.valid_nick(target) or not srv.config.history.store_private:
         return None
-    key, by_account = dm_read_key(srv, user, target)
-    return key, 0 if by_account else signon_floor(user.session)
+    signon = signon_floor(user.session)
+    return {key: 0 if by_account else signon for key, by_account in dm_read_keys(srv, user, target)}
 
 
-def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query:
+def visible_to(session: Session, floors: dict[str, int]) -> Keep:
+    """Which records this client is shown: PRIVMSG and NOTICE, and with draft/event-playback
+    the other events too (TAGMSG only with message-tags); none older than its key's floor."""
+    events = wants_events(session)
+    tags = "message-tags" in session.caps
+
+    def keep(record: Record) -> bool:
+        if record.time_ms < floors.get(record.target, 0):
+            return False
+        if record.command in MESSAGE_COMMANDS:
+            return True
+        return events and (tags or record.command != "TAGMSG")
+
+    return keep
+
+
+def gather(
+    fetch: Callable[[str, int], list[Record]],
+    keys: list[str],
+    keep: Keep,
+    limit: int,
+    newest: bool,
+) -> list[Record]:
+    """Up to `limit` records that `keep` accepts, the ones closest to a reference, oldest first.
+
+    `fetch(key, n)` reads the n records of `key` closest to the reference (oldest first);
+    `newest` says the closest are the newest (LATEST, BEFORE). The store knows nothing of
+    what a client is shown, so when some records are not shown it reads further, by steps,
+    up to MAX_SCAN records.
+    """
+    if limit <= 0:
+        return []
+    size = limit
+    while True:
+        got: list[Record] = []
+        exhausted = True
+        for key in keys:
+            part = fetch(key, size)
+            exhausted = exhausted and len(part) < size
+            got.extend(part)
+        if len(keys) > 1:
+            got.sort(key=lambda record: record.time_ms)
+        kept = [record for record in got if keep(record)]
+        if len(kept) >= limit or exhausted or size >= MAX_SCAN:
+            return kept[-limit:] if newest else kept[:limit]
+        size = min(size * 4, MAX_SCAN)
+
+
+def build_query(sub: str, keys: list[str], refs: list[Ref | None], limit: int, keep: Keep) -> Query:
     if sub == "LATEST":
         after = refs[0]
-        return lambda store: store.latest(key, limit, after)
+        return lambda store: gather(
+            lambda key, n: store.latest(key, n, after), keys, keep, limit, newest=True
+        )
     ref = refs[0]
     assert ref is not None
     if sub == "BEFORE":
-        return lambda store: store.before(key, ref, limit)
+        return lambda store: gather(
+            lambda key, n: store.before(key, ref, n), keys, keep, limit, newest=True
+        )
     if sub == "AFTER":
-        return lambda store: store.after(key, ref, limit)
+        return lambda store: gather(
+            lambda key, n: store.after(key, ref, n), keys, keep, limit, newest=False
+        )
     if sub == "AROUND":
-        return lambda store: store.around(key, ref, limit)
+        return lambda store: around(store, keys, ref, limit, keep)
     end = refs[1]
     assert end is not None
-    return lambda store: store.between(key, ref, end, limit)
+
+    def between(store: HistoryStore) -> list[Record]:
+        start_ms, end_ms = time_of(store, keys, ref), time_of(store, keys, end)
+        if start_ms is None or end_ms is None:
+            return []
+        return gather(
+            lambda key, n: store.between(key, ref, end, n),
+            keys,
+            keep,
+            limit,
+            newest=start_ms > end_ms,  # backwards in time: the closest to start are the newest
+        )
+
+    return between
+
+
+def time_of(store: HistoryStore, keys: list[str], ref: Ref) -> int | None:
+    if ref.time_ms is not None:
+        return ref.time_ms
+    assert ref.msgid is not None
+    for key in keys:
+        record = store.find(key, ref.msgid)
+        if record is not None:
+            return record.time_ms
+    return None
+
+
+def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Keep) -> list[Record]:
+    """CHATHISTORY AROUND: the reference message (when it is one the client is shown) in the
+    middle, as many shown messages before it as after it; when one side runs short, the other
+    fills the rest of `limit`."""
+    centre: list[Record] = []
+    if ref.msgid is not None:
+        for key in keys:
+            record = store.find(key, ref.msgid)
+            if record is not None:
+                centre = [record] if keep(record) else []
+                break
+        else:
+            return []
+    room = limit - len(centre)
+    if room <= 0:
+        return centre[:limit]
+    before = gather(lambda key, n: store.before(key, ref, n), keys, keep, room, newest=True)
+    after = gather(lambda key, n: store.after(key, ref, n), keys, keep, room, newest=False)
+    n_after = min(len(after), room - room // 2)
+    n_before = min(len(before), room - n_after)
+    n_after = min(len(after), room - n_before)
+    return before[len(before) - n_before :] + centre + after[:n_after]
 
 
 def labelled(label: str | None, session: Session) -> str:
@@ -287,11 +424,6 @@ def signon_floor(session: Session) -> int:
     nick alone is no identity, and whoever takes a nick next must not read the private
     messages of the person who had it before (hubbub.core.privacy)."""
     return max(1, int(session.signon * 1000))
-
-
-def since(call: Query, floor: int) -> Query:
-    """A query's answer without the records older than `floor` (ms)."""
-    return lambda store: [r for r in call(store) if r.time_ms >= floor]
 
 
 def send_history(
