@@ -26,11 +26,9 @@ class TlsClient(IrcClient):
 
 
 def test_user_with_an_empty_realname_is_refused(net: Network) -> None:
-    """Modern IRC, USER: "If a client tries to send the USER command after they have already
-    completed registration with the server, the ERR_ALREADYREGISTERED reply should be sent"
-    and "Parameters: <username> 0 * <realname>"; ERR_NEEDMOREPARAMS (461): "Returned when a
-    client command cannot be parsed because not enough parameters were supplied." An empty
-    realname is no realname."""
+    """Modern IRC, USER: "Parameters: <username> 0 * <realname>"; ERR_NEEDMOREPARAMS (461):
+    "Returned when a client command cannot be parsed because not enough parameters were
+    supplied." An empty realname is no realname (irctest's testEmptyRealname expects 461)."""
     client = net.raw()
     got = ask(client, "NICK norealname", "USER name 0 * :")
     assert [line.command for line in got] == ["461"]
@@ -40,16 +38,17 @@ def test_user_with_an_empty_realname_is_refused(net: Network) -> None:
     assert numerics(got, "001")
 
 
-def test_a_user_name_without_usable_characters_gets_a_clear_answer(net: Network) -> None:
+def test_a_user_name_without_usable_characters_gets_a_default(net: Network) -> None:
     """Modern IRC, USER: "The minimum length of <username> is 1, ie. it MUST NOT be empty. If
-    it is empty, the server SHOULD reject the command with ERR_NEEDMOREPARAMS". A user name
-    of ten emoji keeps nothing a user name may hold: it is refused with an answer, never left
-    hanging, and registration can go on."""
+    it is empty, the server SHOULD reject the command with ERR_NEEDMOREPARAMS (even if an
+    empty parameter is provided); otherwise it MUST use a default value instead." A user name
+    of ten emoji keeps nothing a user name may hold: registration goes on with a default
+    user name, never left waiting, and the realname is kept."""
     client = net.raw()
-    got = ask(client, "NICK emojiuser", "USER " + "\U0001f600" * 10 + " 0 * :Real")
-    assert [line.command for line in got] == ["461"]
-    got = ask(client, "USER plain 0 * :Real")
+    got = ask(client, "NICK emojiuser", "USER " + "\U0001f600" * 10 + " 0 * :realname")
     assert numerics(got, "001")
+    whois = numerics(ask(client, "WHOIS emojiuser"), "311")
+    assert whois[0].params[2] == "~user" and whois[0].params[-1] == "realname"
 
 
 def test_the_welcome_announces_the_tls_user_mode(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ log = logging.getLogger("hubbub.chat")
 # Keep each CAP LS / 005 line well inside 512 bytes.
 CAP_LINE_BUDGET = 380
 ISUPPORT_PER_LINE = 12
+# The user name of a client whose USER parameter holds nothing a user name may (only emoji).
+DEFAULT_USERNAME = "user"
 
 
 @command("PASS", 1, before_registration=True)
@@ -91,11 +93,10 @@ def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     username = "".join(c for c in msg.params[0] if c.isascii() and c.isprintable() and c != "@")
     if not username:
-        # Nothing usable is left (a user name of emoji, say): refused, so the client knows.
-        reply.numeric(
-            n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the user name must be ASCII"
-        )
-        return
+        # Nothing usable is left (a user name of emoji, say): Modern IRC says a server that
+        # does not refuse the command "MUST use a default value instead", and a reply nobody
+        # expects here (461 for a parameter that was given) leaves clients waiting.
+        username = DEFAULT_USERNAME
     if not msg.params[3]:
         # Modern IRC: an empty realname is as good as a missing parameter.
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
