@@ -140,3 +140,20 @@ def test_targets_lists_every_correspondent_and_channel(net: Network) -> None:
     assert all(value.startswith("timestamp=") for value in names.values())
     # Ascending by time of the latest activity (the window runs forwards).
     assert [line.params[1] for line in found] == ["#room", "guest", "friend"]
+
+
+def test_targets_lists_a_correspondent_once_at_its_latest(net: Network) -> None:
+    """chathistory, TARGETS: the reply lists "channels and direct message conversations ...
+    with activity between the two timestamps", one line per target with "the timestamp of
+    the latest message" — also when the conversation was kept under two keys (before and
+    after logging in)."""
+    alice = net.user("alice", BASE)
+    net.user("guest", BASE)
+    ask(alice, "PRIVMSG guest :before logging in")
+    ask(alice, "REGISTER * * correct-horse-battery")
+    alice.expect("900")
+    ask(alice, "PRIVMSG guest :after logging in")
+    latest = history(alice, "CHATHISTORY LATEST guest * 10")[-1]
+    assert latest.text == "after logging in"
+    found = history_targets(alice, f"CHATHISTORY TARGETS {WINDOW} 10")
+    assert [line.params[1:] for line in found] == [["guest", "timestamp=" + latest.tags["time"]]]

@@ -460,12 +460,23 @@ def targets_query(
     me = user.fold
     mine = (me, party(srv, user.account)) if user.account else (me,)
 
+    signon = signon_floor(session)
+
+    def readable(key: str, latest: int) -> bool:
+        parties = dm_parties(key)
+        if parties is None:
+            return latest >= floors.get(key, 0)  # since_join: nothing new since joining
+        by_account = len(mine) > 1 and mine[1] in parties
+        return by_account or latest >= signon
+
     def call(store: HistoryStore) -> list[tuple[str, int]]:
-        found = store.targets(start, end, limit, list(channel_names), me)
+        # Candidates beyond `limit`: some may not be readable, and one correspondent may have
+        # several keys (by account and by nick); the limit applies to what is listed.
+        found = store.targets(start, end, MAX_SCAN, list(channel_names), me)
         if len(mine) > 1:  # conversations kept by account (hubbub.core.privacy)
-            found += store.targets(start, end, limit, [], mine[1])
+            found += store.targets(start, end, MAX_SCAN, [], mine[1])
             found.sort(key=lambda pair: pair[1], reverse=start > end)
-        return found[:limit]
+        return [(key, latest) for key, latest in found if readable(key, latest)]
 
     def done(found: list[tuple[str, int]]) -> None:
         if session.closed:
@@ -477,21 +488,22 @@ def targets_query(
             lines.append(
                 f"{labelled(label, session)}:{srv.name} BATCH +{ref} draft/chathistory-targets\r\n"
             )
-        floor = signon_floor(session)
+        # One line per target: a correspondent may have several keys (by account, by nick);
+        # it is listed once, with its latest activity.
+        latest_by_name: dict[str, tuple[str, int]] = {}
         for key, latest in found:
-            parties = dm_parties(key)
-            if parties is None:
-                if latest < floors.get(key, 0):
-                    continue  # since_join: nothing new since this member joined
+            if dm_parties(key) is None:
                 name = channel_names.get(key, key)
             else:
-                by_account = len(mine) > 1 and mine[1] in parties
-                if not by_account and latest < floor:
-                    continue
                 partner = dm_partner_name(srv, key, mine)
                 if partner is None:
                     continue
                 name = partner
+            fold = srv.fold(name)
+            if fold not in latest_by_name or latest > latest_by_name[fold][1]:
+                latest_by_name[fold] = (name, latest)
+        targets = sorted(latest_by_name.values(), key=lambda pair: pair[1], reverse=start > end)
+        for name, latest in targets[:limit]:
             tag = f"@batch={ref} " if batch else ""
             lines.append(
                 f"{tag}:{srv.name} CHATHISTORY TARGETS {name} "
