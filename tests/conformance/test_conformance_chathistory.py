@@ -75,6 +75,17 @@ def test_around_centres_on_the_reference(net: Network) -> None:
     centre = msgid_of(alice, "#room", "line 5")
     got = history(alice, f"CHATHISTORY AROUND #room msgid={centre} 5")
     assert [line.text for line in got] == [f"line {i}" for i in (3, 4, 5, 6, 7)]
+    assert [line.text for line in history(alice, f"CHATHISTORY AROUND #room msgid={centre} 1")] == [
+        "line 5"
+    ]
+    # A timestamp reference: the message stamped then is the centre.
+    stamp = next(
+        line.tags["time"]
+        for line in history(alice, "CHATHISTORY LATEST #room * 20")
+        if line.text == "line 5"
+    )
+    got = history(alice, f"CHATHISTORY AROUND #room timestamp={stamp} 20")
+    assert "line 5" in [line.text for line in got]
     # Near the start, the other side fills up the limit.
     first = msgid_of(alice, "#room", "line 0")
     got = history(alice, f"CHATHISTORY AROUND #room msgid={first} 4")

@@ -271,7 +271,8 @@ def test_chathistory_before_after_around_between(room: tuple[Harness, Client, li
     assert history(a, f"CHATHISTORY AFTER #room msgid={ids[5]} 2") == ["m6", "m7"]
     assert history(a, f"CHATHISTORY AFTER #ROOM timestamp={ts[5]} 2") == ["m6", "m7"]
     assert history(a, f"CHATHISTORY AROUND #room msgid={ids[5]} 3") == ["m4", "m5", "m6"]
-    assert history(a, f"CHATHISTORY AROUND #room timestamp={ts[5]} 2") == ["m4", "m6"]
+    # A timestamp names the message stamped then: it is the centre, as a msgid's message is.
+    assert history(a, f"CHATHISTORY AROUND #room timestamp={ts[5]} 3") == ["m4", "m5", "m6"]
     assert history(a, f"CHATHISTORY BETWEEN #room msgid={ids[2]} msgid={ids[6]} 10") == [
         "m3", "m4", "m5"
     ]  # fmt: skip

@@ -390,9 +390,9 @@ def time_of(store: HistoryStore, keys: list[str], ref: Ref) -> int | None:
 
 
 def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Keep) -> list[Record]:
-    """CHATHISTORY AROUND: the reference message (when it is one the client is shown) in the
-    middle, as many shown messages before it as after it; when one side runs short, the other
-    fills the rest of `limit`."""
+    """CHATHISTORY AROUND: the reference message (when it is one the client is shown; for a
+    timestamp, the messages stamped then) in the middle, as many shown messages before it as
+    after it; when one side runs short, the other fills the rest of `limit`."""
     centre: list[Record] = []
     if ref.msgid is not None:
         for key in keys:
@@ -402,6 +402,14 @@ def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Kee
                 break
         else:
             return []
+    else:
+        # A timestamp names the messages stamped at that very millisecond: they are the
+        # centre (BEFORE and AFTER exclude the reference, so they are read apart).
+        assert ref.time_ms is not None
+        low, high = Ref(time_ms=ref.time_ms - 1), Ref(time_ms=ref.time_ms + 1)
+        centre = gather(
+            lambda key, n: store.between(key, low, high, n), keys, keep, limit, newest=False
+        )
     room = limit - len(centre)
     if room <= 0:
         return centre[:limit]
