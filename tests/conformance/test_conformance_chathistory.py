@@ -168,3 +168,42 @@ def test_targets_lists_a_correspondent_once_at_its_latest(net: Network) -> None:
     assert latest.text == "after logging in"
     found = history_targets(alice, f"CHATHISTORY TARGETS {WINDOW} 10")
     assert [line.params[1:] for line in found] == [["guest", "timestamp=" + latest.tags["time"]]]
+
+
+def test_every_subcommand_counts_only_messages_without_event_playback(tmp_path: Path) -> None:
+    """chathistory: BEFORE / AFTER / BETWEEN "Request up to limit number of messages", and
+    "If the client has not negotiated the event-playback capability, the server MUST NOT send
+    any lines other than PRIVMSG and NOTICE in the reply batch" — with TOPIC changes stored
+    between the messages, a client without event-playback still gets `limit` messages."""
+    with network(tmp_path, history={"store_events": True}) as net:
+        alice = net.user("alice", BASE)
+        alice.join("#room")
+        for i in range(8):
+            ask(alice, f"PRIVMSG #room :line {i}", f"TOPIC #room :topic {i}")
+        first, last = msgid_of(alice, "#room", "line 0"), msgid_of(alice, "#room", "line 7")
+        texts = {
+            "BEFORE": [
+                line.text for line in history(alice, f"CHATHISTORY BEFORE #room msgid={last} 3")
+            ],
+            "AFTER": [
+                line.text for line in history(alice, f"CHATHISTORY AFTER #room msgid={first} 3")
+            ],
+            "BETWEEN": [
+                line.text
+                for line in history(
+                    alice, f"CHATHISTORY BETWEEN #room msgid={first} msgid={last} 3"
+                )
+            ],
+            "BACKWARDS": [
+                line.text
+                for line in history(
+                    alice, f"CHATHISTORY BETWEEN #room msgid={last} msgid={first} 3"
+                )
+            ],
+        }
+        assert texts == {
+            "BEFORE": ["line 4", "line 5", "line 6"],
+            "AFTER": ["line 1", "line 2", "line 3"],
+            "BETWEEN": ["line 1", "line 2", "line 3"],
+            "BACKWARDS": ["line 4", "line 5", "line 6"],
+        }
