@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import pytest
-from conformance_helpers import Network, ask, numerics
+from conformance_helpers import Network, ask, network, numerics
 
 
 @pytest.mark.parametrize("mask", ["dot", "d*", "*"])
@@ -49,3 +52,22 @@ def test_errors_never_echo_an_impossible_parameter(net: Network) -> None:
     assert no_such and len(no_such[0].params) == 3
     fail = [line for line in got if line.command == "FAIL"]
     assert fail and fail[0].params[:2] == ["CHATHISTORY", "INVALID_PARAMS"]
+
+
+def test_an_ipv6_host_starting_with_a_colon_keeps_replies_well_formed(tmp_path: Path) -> None:
+    """Modern IRC, Parameters: "Parameters (other than the last) MUST NOT be empty, MUST NOT
+    begin with a colon" — a client on ::1 is shown as 0::1 in RPL_WHOISUSER (311) "<client>
+    <nick> <username> <host> * :<realname>" and RPL_WHOREPLY (352), never as a parameter
+    that would read as the trailing one."""
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with network(tmp_path, listen={"hosts": ("::1",)}) as net:
+        six = net.user("six")
+        (whois,) = numerics(ask(six, "WHOIS six"), "311")
+        assert whois.params[:4] == ["six", "six", "~six", "0::1"] and len(whois.params) == 6
+        (who,) = numerics(ask(six, "WHO six"), "352")
+        assert who.params[3] == "0::1" and len(who.params) == 8
