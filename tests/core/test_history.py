@@ -111,6 +111,18 @@ def test_replay_with_server_time_but_no_batch_is_tagged(h: Harness) -> None:
     assert "batch" not in line.tags
 
 
+def test_plain_replay_keeps_the_msgid_for_message_tags_clients(h: Harness) -> None:
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")
+    h.tick(60)
+    b = h.client("bob", caps=["message-tags"])  # no server-time: the time stays in the text
+    b.send("JOIN #room")
+    (line,) = [m for m in b.lines() if m.command == "PRIVMSG"]
+    assert line.params[1] == time.strftime("[%H:%M] one", time.gmtime(START))
+    assert line.tags["msgid"] and "time" not in line.tags
+
+
 def test_plain_replay_in_the_configured_zone() -> None:
     h = Harness(make_config(history={"replay_time_zone": "Asia/Tokyo"}))
     a = h.client("alice")

@@ -110,9 +110,10 @@ def history_lines(
 def plain_replay_lines(srv: ChatServer, session: Session, records: Sequence[Record]) -> list[str]:
     """Records for a client without batch: messages only, outside any batch.
 
-    With server-time each line carries its original `time` (and `msgid` with message-tags),
+    Each line carries the tags the client negotiated: with server-time its original `time`,
     which such clients show in their time column (irssi 1.4, WeeChat 3.8 ask for server-time
-    but not batch). Without it, the time is written at the start of the text instead.
+    but not batch), with message-tags its `msgid`. Without server-time, the time is written
+    at the start of the text instead.
     """
     history = srv.config.history
     plain_command = history.replay_plain_command
@@ -125,20 +126,22 @@ def plain_replay_lines(srv: ChatServer, session: Session, records: Sequence[Reco
         target, text = record.params[0], record.params[-1]
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
         head = f":{record.source} {cmd} {target} :"
+        # The tags the client negotiated, as on a live line: time, msgid, account.
+        client_tags = format_tags(record.tags) if record.tags else ""
+        tags = srv.tags_for(
+            session.profile, record.time_ms, record.msgid, client_tags, record.account
+        )
         if timed:
-            client_tags = format_tags(record.tags) if record.tags else ""
-            tags = srv.tags_for(
-                session.profile, record.time_ms, record.msgid, client_tags, record.account
-            )
-            out.append(f"@{tags} {clip(head + text)}\r\n")
-            continue
-        stamp = plain_time(record.time_ms, srv.now, zone)
-        if text.startswith("\x01ACTION "):
-            text = f"\x01ACTION {stamp} {text[8:]}"
+            line = clip(head + text)
         else:
-            text = f"{stamp} {text}"
-        # The time prefix makes the line longer than it was relayed: cut it to 512 again.
-        out.append(head + fit(text, len(head.encode())) + "\r\n")
+            stamp = plain_time(record.time_ms, srv.now, zone)
+            if text.startswith("\x01ACTION "):
+                text = f"\x01ACTION {stamp} {text[8:]}"
+            else:
+                text = f"{stamp} {text}"
+            # The time prefix makes the line longer than it was relayed: cut it to 512 again.
+            line = head + fit(text, len(head.encode()))
+        out.append(f"@{tags} {line}\r\n" if tags else line + "\r\n")
     return out
 
 
@@ -364,29 +367,27 @@ def build_query(sub: str, keys: list[str], refs: list[Ref | None], limit: int, k
     assert end is not None
 
     def between(store: HistoryStore) -> list[Record]:
-        start_ms, end_ms = time_of(store, keys, ref), time_of(store, keys, end)
-        if start_ms is None or end_ms is None:
-            return []
         return gather(
             lambda key, n: store.between(key, ref, end, n),
             keys,
             keep,
             limit,
-            newest=start_ms > end_ms,  # backwards in time: the closest to start are the newest
+            newest=backwards(store, keys, ref, end),
         )
 
     return between
 
 
-def time_of(store: HistoryStore, keys: list[str], ref: Ref) -> int | None:
-    if ref.time_ms is not None:
-        return ref.time_ms
-    assert ref.msgid is not None
+def backwards(store: HistoryStore, keys: list[str], start: Ref, end: Ref) -> bool:
+    """Whether BETWEEN start and end runs back in time, as the store sees it: its record
+    closest to `start` is then the one just before `start`. (Comparing times is not enough:
+    messages of the same millisecond are ordered by the store alone.)"""
     for key in keys:
-        record = store.find(key, ref.msgid)
-        if record is not None:
-            return record.time_ms
-    return None
+        probe = store.between(key, start, end, 1)
+        if probe:
+            previous = store.before(key, start, 1)
+            return bool(previous) and previous[0].msgid == probe[0].msgid
+    return False
 
 
 def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Keep) -> list[Record]:
