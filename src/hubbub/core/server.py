@@ -67,6 +67,13 @@ CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
 MAX_CLIENT_TAG_DATA = 4094
 
 
+def too_many_tags(line: str) -> bool:
+    """Whether a line's tag data (between '@' and the first space) is over 4094 bytes. Only a
+    tag section long enough to possibly be is encoded (a character is at most 4 bytes)."""
+    end = line.find(" ")
+    return end > MAX_CLIENT_TAG_DATA // 4 and len(line[1:end].encode()) > MAX_CLIENT_TAG_DATA
+
+
 class ChatServer:
     """One IRC server's whole state, driven by its transports."""
 
@@ -159,7 +166,7 @@ class ChatServer:
         spec = COMMANDS.get(msg.command)
         label = msg.tags.get("label") if msg.tags else None
         reply = Reply(session, self.name, label)
-        if msg.tags and len(line.partition(" ")[0].encode()) > MAX_CLIENT_TAG_DATA + 1:
+        if msg.tags and too_many_tags(line):
             # IRCv3 message-tags: more than 4094 bytes of tag data is refused, never cut.
             reply.label = None
             reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
