@@ -91,3 +91,41 @@ def test_multi_prefix(net: Network) -> None:
     assert who[0].params[6] == "H@+"
     whois = numerics(ask(op, "WHOIS op"), "319")
     assert whois[0].params[-1].split() == ["@+#room"]
+
+
+def test_away_notify(net: Network) -> None:
+    """away-notify: "When this capability is enabled, clients will be sent an AWAY message
+    when a user sharing a channel with them sets, changes or removes their away state, as
+    well as when a user joins and has an away message set. (Note that AWAY will not be sent
+    for joining users with no away message set.)" Format: ":nick!user@host AWAY [:message]"."""
+    watcher = net.user("watcher", ["away-notify"])
+    watcher.join("#room")
+    mover = net.user("mover")
+    ask(mover, "AWAY :lunch")
+    mover.join("#room")  # joins while away: the watcher learns it
+    got = watcher.until(lambda line: line.command == "AWAY")
+    assert got[-1].nick == "mover" and got[-1].params == ["lunch"]
+    ask(mover, "AWAY")
+    back = watcher.until(lambda line: line.command == "AWAY")[-1]
+    assert back.nick == "mover" and back.params == []
+    plain = net.user("plain")
+    plain.join("#room")  # not away: no AWAY for this join
+    ask(plain, "PRIVMSG #room :marker")
+    got = watcher.until(lambda line: line.text == "marker")
+    assert not [line for line in got if line.command == "AWAY"]
+
+
+def test_invite_notify(net: Network) -> None:
+    """invite-notify: "The invite-notify client capability allows a client to specify that it
+    would like to be notified when users are invited to channels." Format: ":<inviter> INVITE
+    <target> <channel>"; "a server may choose to only send the message to clients having
+    channel op" (hubbub does)."""
+    op = net.user("op")
+    op.join("#room")
+    watcher = net.user("watcher", ["invite-notify"])
+    watcher.join("#room")
+    ask(op, "MODE #room +o watcher", "MODE #room +i")
+    net.user("guest")
+    ask(op, "INVITE guest #room")
+    invite = watcher.until(lambda line: line.command == "INVITE")[-1]
+    assert invite.nick == "op" and invite.params == ["guest", "#room"]
