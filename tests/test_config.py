@@ -74,6 +74,7 @@ backend = "memory"
 path = "/tmp/h.sqlite3"
 replay_on_join = 0
 replay_plain_command = "NOTICE"
+replay_time_zone = "Europe/Paris"
 store_events = true
 chathistory_max = 500
 commit_interval_ms = 1
@@ -174,6 +175,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.timeouts.registration == 10.0
     assert isinstance(config.timeouts.registration, float)
     assert config.history.replay_plain_command == "NOTICE"
+    assert config.history.replay_time_zone == "Europe/Paris"
     assert config.history.commit_interval_ms == 1
     assert config.history.max_age_days == 7.0
     assert config.history_path == Path("/tmp/h.sqlite3")
@@ -260,6 +262,7 @@ def test_data_dir_defaults_to_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
             'history.backend: expected one of "sqlite", "memory"',
         ),
         ('[history]\nreplay_plain_command = "PING"\n', "history.replay_plain_command: expected"),
+        ('[history]\nreplay_time_zone = "Mars/Olympus"\n', "history.replay_time_zone"),
         ("[history]\ncommit_interval_ms = 0\n", "expected an integer from 1 to 10000, got 0"),
         ("[history]\ncommit_interval_ms = 10001\n", "history.commit_interval_ms"),
         ("[history]\nchathistory_max = 0\n", "history.chathistory_max"),

@@ -41,6 +41,7 @@ from hubbub.randomness import SystemRandomness
 from hubbub.registry.backends import open_registry_store
 from hubbub.registry.service import LoopRegistryService
 from hubbub.registry.worker import RegistryWorker
+from hubbub.timezones import zone_named
 from hubbub.tls import ServerTls
 from hubbub.transport.tcp import Core, TcpServer, format_address
 from hubbub.transport.websocket import WebServer
@@ -68,8 +69,19 @@ def _default_core(
     from hubbub.core.server import ChatServer
 
     # The core's seams (hubbub.core.ports): its services, hashing on the account worker, the
-    # system's randomness, and the start time (the core reads no clock).
-    ports = Ports(history, accounts, registry, Hasher.from_config, SystemRandomness(), time.time())
+    # system's randomness, the start time (the core reads no clock) and time zones by name.
+    # The configured zone is looked up now, before serving, so the loop never reads the zone
+    # database later.
+    zone_named(config.history.replay_time_zone)
+    ports = Ports(
+        history,
+        accounts,
+        registry,
+        Hasher.from_config,
+        SystemRandomness(),
+        time.time(),
+        zone_named,
+    )
     return ChatServer(config, ports)
 
 
@@ -295,6 +307,8 @@ class App:
             return None
         try:
             config = await asyncio.to_thread(self._reload)
+            # Off the loop too: a new replay time zone is read from the zone database now.
+            await asyncio.to_thread(zone_named, config.history.replay_time_zone)
         except ConfigError as exc:
             log.error("rehash failed, the configuration stays as it was: %s", exc)
             return str(exc)

@@ -188,8 +188,10 @@ def test_names_of_secret_channels_and_invisible_users(h: Harness) -> None:
     assert one(a.lines(), "353").params[1] == "@"
     c.send("NAMES #room")
     assert c.numerics() == ["366"]
-    c.send("NAMES")
-    assert c.numerics() == ["366"]
+    c.send("NAMES")  # every visible channel, then users on none: the secret room is not shown
+    listed = c.lines()
+    assert [line.command for line in listed] == ["353", "366"]
+    assert one(listed, "353").params[-2:] == ("*", "carol")
 
 
 def test_list_hides_secret_channels_and_filters(h: Harness) -> None:

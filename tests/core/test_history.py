@@ -77,21 +77,61 @@ def test_replay_in_plain_form(h: Harness) -> None:
     say(h, a, "#room", "one", "\x01ACTION waves\x01")
     a.send("NOTICE #room :a notice")
     h.tick(3600)
-    b = h.client("bob", caps=["server-time"])  # server-time alone is not enough for a batch
+    b = h.client("bob")  # neither batch nor server-time: the time goes into the text, in UTC
     b.send("JOIN #room")
     got = b.lines()[3:]
     assert got[0].command == "NOTICE"
     assert got[0].source == "hubbub.local"
     assert got[0].params == ("#room", "Replaying 3 messages from before you joined")
     assert got[-1].params == ("#room", "End of replay")
-    stamp = time.strftime("[%H:%M]", time.localtime(START))
-    stamp2 = time.strftime("[%H:%M]", time.localtime(START + 2))
+    stamp = time.strftime("[%H:%M]", time.gmtime(START))
+    stamp2 = time.strftime("[%H:%M]", time.gmtime(START + 2))
     body = got[1:-1]
     assert [(m.command, m.source, m.params) for m in body] == [
         ("PRIVMSG", ALICE, ("#room", f"{stamp} one")),
         ("PRIVMSG", ALICE, ("#room", f"\x01ACTION {stamp} waves\x01")),
         ("NOTICE", ALICE, ("#room", f"{stamp2} a notice")),
     ]
+
+
+def test_replay_with_server_time_but_no_batch_is_tagged(h: Harness) -> None:
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")
+    h.tick(3600)
+    # irssi 1.4 and WeeChat 3.8: server-time (and message-tags) without batch.
+    b = h.client("bob", caps=["server-time", "message-tags"])
+    b.send("JOIN #room")
+    got = b.lines()[3:]
+    assert got[0].params == ("#room", "Replaying 1 messages from before you joined")
+    line = got[1]
+    assert (line.command, line.params) == ("PRIVMSG", ("#room", "one"))
+    assert line.tags["time"] == "2023-11-14T22:13:20.000Z"
+    assert line.tags["msgid"]
+    assert "batch" not in line.tags
+
+
+def test_plain_replay_keeps_the_msgid_for_message_tags_clients(h: Harness) -> None:
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")
+    h.tick(60)
+    b = h.client("bob", caps=["message-tags"])  # no server-time: the time stays in the text
+    b.send("JOIN #room")
+    (line,) = [m for m in b.lines() if m.command == "PRIVMSG"]
+    assert line.params[1] == time.strftime("[%H:%M] one", time.gmtime(START))
+    assert line.tags["msgid"] and "time" not in line.tags
+
+
+def test_plain_replay_in_the_configured_zone() -> None:
+    h = Harness(make_config(history={"replay_time_zone": "Asia/Tokyo"}))
+    a = h.client("alice")
+    h.join("#room", a)
+    say(h, a, "#room", "one")  # 22:13 UTC is 07:13 the next day in Tokyo
+    h.tick(60)
+    b = h.client("bob")
+    b.send("JOIN #room")
+    assert chat_texts(b.lines()) == ["[07:13] one"]
 
 
 def test_old_messages_get_a_date_in_plain_replay(h: Harness) -> None:
@@ -101,7 +141,7 @@ def test_old_messages_get_a_date_in_plain_replay(h: Harness) -> None:
     h.tick(3 * 86_400)
     b = h.client("bob")
     b.send("JOIN #room")
-    stamp = time.strftime("[%Y-%m-%d %H:%M]", time.localtime(START))
+    stamp = time.strftime("[%Y-%m-%d %H:%M]", time.gmtime(START))
     assert chat_texts(b.lines()) == [f"{stamp} old"]
 
 
@@ -125,7 +165,7 @@ def test_plain_replay_of_a_longest_message_still_fits(h: Harness) -> None:
     b = h.client("bob")
     b.send("JOIN #room")  # FakeLink checks every line is at most 512 bytes
     (replayed,) = chat_texts(b.lines())
-    assert replayed.startswith(time.strftime("[%Y-%m-%d %H:%M] é", time.localtime(START)))
+    assert replayed.startswith(time.strftime("[%Y-%m-%d %H:%M] é", time.gmtime(START)))
 
 
 def test_replay_count_is_limited() -> None:
@@ -243,7 +283,8 @@ def test_chathistory_before_after_around_between(room: tuple[Harness, Client, li
     assert history(a, f"CHATHISTORY AFTER #room msgid={ids[5]} 2") == ["m6", "m7"]
     assert history(a, f"CHATHISTORY AFTER #ROOM timestamp={ts[5]} 2") == ["m6", "m7"]
     assert history(a, f"CHATHISTORY AROUND #room msgid={ids[5]} 3") == ["m4", "m5", "m6"]
-    assert history(a, f"CHATHISTORY AROUND #room timestamp={ts[5]} 2") == ["m4", "m6"]
+    # A timestamp names the message stamped then: it is the centre, as a msgid's message is.
+    assert history(a, f"CHATHISTORY AROUND #room timestamp={ts[5]} 3") == ["m4", "m5", "m6"]
     assert history(a, f"CHATHISTORY BETWEEN #room msgid={ids[2]} msgid={ids[6]} 10") == [
         "m3", "m4", "m5"
     ]  # fmt: skip

@@ -1,8 +1,11 @@
 """hubbub through a real IRC client: irssi, run in a detached tmux session and driven by keys.
 
 A raw-socket client (alice) says two lines in #lobby. irssi then connects, joins #lobby and
-must show those lines replayed with their `[HH:MM]` time prefix between the server's replay
-notices. What is typed into irssi must reach alice as a PRIVMSG, and irssi's /quit as a QUIT.
+must show those lines replayed between the server's replay notices. irssi negotiates
+server-time (but not batch), so each replayed line carries its original `time` tag, which
+irssi shows in its own time column; the server's `[HH:MM]` text prefix (for clients without
+server-time) must not appear. What is typed into irssi must reach alice as a PRIVMSG, and
+irssi's /quit as a QUIT.
 """
 
 from __future__ import annotations
@@ -91,8 +94,9 @@ def diagnosed(server: ServerProcess, irssi: Irssi, alice: IrcClient) -> Iterator
 
 
 def minute_stamps(*moments: float) -> set[str]:
-    """The `[HH:MM]` prefixes a message stored between these moments (seconds apart) may carry."""
-    return {time.strftime("[%H:%M]", time.localtime(moment)) for moment in moments}
+    """The `HH:MM` irssi may show (in its local time) for a message stored between these
+    moments (seconds apart)."""
+    return {time.strftime("%H:%M", time.localtime(moment)) for moment in moments}
 
 
 def test_irssi_sees_history_and_talks(
@@ -123,7 +127,7 @@ def test_irssi_sees_history_and_talks(
         irssi.type_line(f"/join {CHANNEL}")
         alice.expect_command("JOIN", source=IRSSI_NICK)
 
-        # The replay: both lines, in order, each with its time prefix, between the notices.
+        # The replay: both lines, in order, between the notices, timed by their time tags.
         last = re.escape(history[-1])
         assert irssi.wait_screen(r"End of replay") and irssi.wait_screen(last), (
             f"irssi did not show the replayed history within {WAIT:.0f} s"
@@ -137,9 +141,11 @@ def test_irssi_sees_history_and_talks(
             found = [i for i, line in enumerate(lines) if text in line]
             assert len(found) == 1, f"{text!r} shown {len(found)} times, expected once"
             line = lines[found[0]]
-            match = re.search(r"(\[\d\d:\d\d\]) " + re.escape(text), line)
-            assert match, f"no [HH:MM] prefix before {text!r} in {line!r}"
-            assert match.group(1) in stamps, f"{match.group(1)} is not one of {sorted(stamps)}"
+            prefixed = re.search(r"\[\d\d:\d\d\] " + re.escape(text), line)
+            assert not prefixed, f"server-time client got the text prefix: {line!r}"
+            shown = re.match(r"\s*(\d\d:\d\d)", line)
+            assert shown, f"no time column before {text!r} in {line!r}"
+            assert shown.group(1) in stamps, f"{shown.group(1)} is not one of {sorted(stamps)}"
             assert "alice" in line, f"replayed line not shown as from alice: {line!r}"
             positions.append(found[0])
         assert start < positions[0] < positions[1] < end, (

@@ -29,6 +29,7 @@ from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from hubbub.registry.memory import MemoryRegistryStore
+from hubbub.timezones import zone_named
 
 __all__ = [
     "HeldService",
@@ -135,4 +136,5 @@ def core_ports(
         passwords=Hasher.from_config,
         randomness=SeededRandomness(),
         started=started,
+        zones=zone_named,
     )

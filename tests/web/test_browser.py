@@ -432,3 +432,38 @@ def test_screenshots_of_a_conversation(browser: Any, server: ServerThread, tmp_p
     finally:
         for client in (alice, bob, carol):
             client.close()
+
+
+def test_after_a_reconnect_no_stale_topic_and_no_stale_reason(
+    browser: Any, server: ServerThread, alice: RawIrc
+) -> None:
+    """The room can come back without its topic (a server restart forgets an unregistered
+    room's topic): a JOIN answered without RPL_TOPIC means no topic, so the page must not keep
+    the old one. And the reason a connection closed (the server's ERROR) belongs to that
+    connection: later failed attempts must not repeat it."""
+    alice.send("TOPIC #lobby :the old topic")
+    context, page, _ = open_page(browser, server)
+    try:
+        join_as(page, "restarter")
+        wait_text(page, "the old topic", selector="#topic")
+        assert server.loop is not None and server.app is not None and server.app.web is not None
+        web = server.app.web
+        server.loop.call_soon_threadsafe(lambda: [conn._abort() for conn in list(web.connections)])
+        alice.expect(lambda cmd, params: cmd == "QUIT")
+        alice.send("TOPIC #lobby :")  # gone while the page was away, as after a restart
+        alice.expect(lambda cmd, params: cmd == "JOIN", timeout=15)  # the page is back
+        page.wait_for_function("() => document.querySelector('#topic').textContent === ''")
+
+        # The server goes away for good: its ERROR explains the first close only.
+        server.stop()
+        wait_text(page, "Server shutting down", exact=False)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#message-list .text')]
+                .filter(e => e.textContent.startsWith('Disconnected (')).length >= 3""",
+            timeout=15_000,
+        )
+        notices = [text for text in message_texts(page) if text.startswith("Disconnected (")]
+        assert "Server shutting down" in notices[1], notices
+        assert notices[2].startswith("Disconnected (connection closed)"), notices
+    finally:
+        context.close()

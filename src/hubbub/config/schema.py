@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import zoneinfo  # for _is_time_zone, which the loader runs (the core never does)
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,17 @@ def rule_of(section: Any, key: str) -> Rule:
     rule = found.metadata["rule"]
     assert isinstance(rule, Rule)
     return rule
+
+
+def _is_time_zone(value: str) -> bool:
+    # Checked when the config is read, so the core can rely on the name.
+    if value == "UTC":
+        return True
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def _is_server_name(value: str) -> bool:
@@ -313,6 +325,13 @@ class HistorySection:
         "How clients without the batch capability see replayed lines: PRIVMSG or NOTICE.",
         choices=("PRIVMSG", "NOTICE"),
         upper=True,
+    )
+    replay_time_zone: str = _setting(
+        "UTC",
+        "The time zone of the [HH:MM] prefix replayed lines carry for clients without "
+        "server-time: UTC or an IANA name such as Europe/Paris.",
+        check=_is_time_zone,
+        expect="UTC or an IANA time zone name",
     )
     store_events: bool = _setting(False, "Also store JOIN, PART, QUIT, TOPIC, KICK and NICK.")
     chathistory_max: int = _setting(

@@ -80,7 +80,7 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         # away-notify: members who follow away states learn it now, not at the next change.
         watchers = [m for m in channel.members if "away-notify" in m.session.caps]
         if watchers:
-            srv.fanout(watchers, f":{user.prefix} AWAY :{user.away}", time_ms)
+            srv.fanout(watchers, f":{user.prefix} AWAY :{user.away}", time_ms, account=user.account)
     channel.members[user] = membership
     channel.groups = None
     user.channels[fold] = channel
@@ -100,8 +100,10 @@ def part(srv: ChatServer, reply: Reply, channel: Channel, user: User, reason: st
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     line = f":{user.prefix} PART {channel.name}" + (f" :{reason}" if reason else "")
-    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.fanout(
+        channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
+    )
+    srv.send_self(reply, line, time_ms, msgid, account=user.account)
     store_event(srv, channel, user, "PART", (channel.name, reason), time_ms, msgid)
     srv.remove_member(channel, user)
     log.info("%s left %s (%s)", user.nick, channel.name, reason)
@@ -155,14 +157,16 @@ def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     line = f":{user.prefix} TOPIC {channel.name} :{text}"
-    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.fanout(
+        channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
+    )
+    srv.send_self(reply, line, time_ms, msgid, account=user.account)
     store_event(srv, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
     log.info("%s set the topic of %s to %r", user.nick, channel.name, text)
     registered.changed(srv, channel)  # saved if registered
 
 
-def send_names(srv: ChatServer, reply: Reply, channel: Channel) -> None:
+def send_names(srv: ChatServer, reply: Reply, channel: Channel, end: bool = True) -> None:
     session = reply.session
     requester = session.user
     multi = "multi-prefix" in session.caps
@@ -184,14 +188,17 @@ def send_names(srv: ChatServer, reply: Reply, channel: Channel) -> None:
             line = f"{line} {entry}" if line else entry
     if line:
         reply.numeric(n.RPL_NAMREPLY, symbol, channel.name, line)
-    reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    if end:
+        reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
 @command("NAMES")
 def handle_names(srv: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     if not msg.params:
-        reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        # Modern IRC: without a channel, the visible channels are listed, then the users on
+        # none of them (under the channel name "*"); one RPL_ENDOFNAMES ends it all.
+        names_everything(srv, reply)
         return
     for name in msg.params[0].split(","):
         channel = srv.find_channel(name)
@@ -199,6 +206,30 @@ def handle_names(srv: ChatServer, reply: Reply, msg: Message) -> None:
             reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
             send_names(srv, reply, channel)
+
+
+def names_everything(srv: ChatServer, reply: Reply) -> None:
+    session = reply.session
+    requester = session.user
+    for channel in srv.channels.values():
+        if not channel.secret or requester in channel.members:
+            send_names(srv, reply, channel, end=False)
+    full = "userhost-in-names" in session.caps
+    loners = [
+        user.prefix if full else user.nick
+        for user in srv.registered_users()
+        if not user.channels and (not user.invisible or user is requester)
+    ]
+    line = ""
+    for entry in loners:
+        if line and len(line) + len(entry) + 1 > NAMES_LINE_BUDGET:
+            reply.numeric(n.RPL_NAMREPLY, "=", "*", line)
+            line = entry
+        else:
+            line = f"{line} {entry}" if line else entry
+    if line:
+        reply.numeric(n.RPL_NAMREPLY, "=", "*", line)
+    reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
 
 
 @command("LIST")
@@ -231,9 +262,24 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
 @command("KICK", 2, activity=True)
 def handle_kick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
-    channel = srv.find_channel(msg.params[0])
+    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
+    reason = reason[: srv.config.limits.kick_length]
+    names = msg.params[0].split(",")
+    nicks = msg.params[1].split(",")[: srv.config.limits.max_targets]
+    if len(names) == 1:  # one channel, one or more nicks
+        kick(srv, reply, user, names[0], nicks, reason)
+        return
+    # Several channels: paired with the nicks one to one (Modern IRC, KICK).
+    for name, nick in zip(names[: len(nicks)], nicks, strict=False):
+        kick(srv, reply, user, name, [nick], reason)
+
+
+def kick(
+    srv: ChatServer, reply: Reply, user: User, name: str, nicks: list[str], reason: str
+) -> None:
+    channel = srv.find_channel(name)
     if channel is None:
-        reply.numeric(n.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+        reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     member = channel.members.get(user)
     if member is None:
@@ -242,9 +288,7 @@ def handle_kick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     if not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
-    reason = reason[: srv.config.limits.kick_length]
-    for nick in msg.params[1].split(",")[: srv.config.limits.max_targets]:
+    for nick in nicks:
         target = srv.find_user(nick)
         if target is None:
             reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
@@ -257,8 +301,16 @@ def handle_kick(srv: ChatServer, reply: Reply, msg: Message) -> None:
         time_ms = srv.stamp()
         msgid = srv.next_msgid()
         line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
-        srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
-        srv.send_self(reply, line, time_ms, msgid)
+        srv.fanout(
+            channel.members,
+            line,
+            time_ms,
+            msgid,
+            exclude=user,
+            channel=channel,
+            account=user.account,
+        )
+        srv.send_self(reply, line, time_ms, msgid, account=user.account)
         store_event(srv, channel, user, "KICK", (channel.name, target.nick, reason), time_ms, msgid)
         srv.remove_member(channel, target)
         log.info("%s kicked %s from %s (%s)", user.nick, target.nick, channel.name, reason)
@@ -294,7 +346,7 @@ def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.RPL_AWAY, target.nick, target.away)
     time_ms = srv.stamp()
     line = f":{user.prefix} INVITE {target.nick} {channel.name}"
-    srv.fanout((target,), line, time_ms)
+    srv.fanout((target,), line, time_ms, account=user.account)
     # invite-notify: the channel's other members who asked to see invitations.
     notify = [
         m
@@ -302,4 +354,4 @@ def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if m is not user and "invite-notify" in m.session.caps and standing.op
     ]
     if notify:
-        srv.fanout(notify, line, time_ms)
+        srv.fanout(notify, line, time_ms, account=user.account)

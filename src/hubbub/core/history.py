@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, party
+from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_keys, party
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import format_tags
-from hubbub.protocol.servertime import format_server_time, format_utc, parse_server_time
+from hubbub.protocol.servertime import format_server_time, format_stamp, parse_server_time
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
@@ -60,13 +60,8 @@ def record_line(record: Record) -> str:
     return f":{record.source} {record.command} {' '.join(params)}"
 
 
-def plain_time(time_ms: int, now: float) -> str:
-    """The time prefix a client without server-time sees: [HH:MM], with the date when older
-    than a day. In UTC: the text must not depend on the server's time zone."""
-    seconds = time_ms / 1000
-    if now - seconds > 86_400:
-        return format_utc(seconds, "[%Y-%m-%d %H:%M]")
-    return format_utc(seconds, "[%H:%M]")
+def is_message(record: Record) -> bool:
+    return record.command in MESSAGE_COMMANDS
 
 
 def wants_events(session: Session) -> bool:
@@ -78,13 +73,10 @@ def history_lines(
 ) -> list[tuple[str, str]]:
     """Records as (tags, line) pairs for a client with server-time (inside a batch when
     given), as `Reply.add` takes them."""
-    tagged = "message-tags" in session.caps
-    events = wants_events(session)
+    keep = visible_to(session, {})
     out = []
     for record in records:
-        if record.command == "TAGMSG" and not tagged:
-            continue
-        if record.command not in MESSAGE_COMMANDS and record.command != "TAGMSG" and not events:
+        if not keep(record):
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
         tags = srv.tags_for(
@@ -96,23 +88,43 @@ def history_lines(
     return out
 
 
-def plain_replay_lines(srv: ChatServer, records: Sequence[Record]) -> list[str]:
-    """Records for a client without batch/server-time: messages only, time in the text."""
-    plain_command = srv.config.history.replay_plain_command
+def plain_replay_lines(
+    srv: ChatServer, session: Session, records: Sequence[Record]
+) -> list[tuple[str, str]]:
+    """Records for a client without batch: messages only, outside any batch.
+
+    Each line carries the tags the client negotiated: with server-time its original `time`,
+    which such clients show in their time column (irssi 1.4, WeeChat 3.8 ask for server-time
+    but not batch), with message-tags its `msgid`. Without server-time, the time is written
+    at the start of the text instead.
+    """
+    history = srv.config.history
+    plain_command = history.replay_plain_command
+    timed = "server-time" in session.caps
+    zone = srv.replay_zone
     out = []
     for record in records:
         if record.command not in MESSAGE_COMMANDS or len(record.params) < 2:
             continue
         target, text = record.params[0], record.params[-1]
-        stamp = plain_time(record.time_ms, srv.now)
-        if text.startswith("\x01ACTION "):
-            text = f"\x01ACTION {stamp} {text[8:]}"
-        else:
-            text = f"{stamp} {text}"
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
         head = f":{record.source} {cmd} {target} :"
-        # The time prefix makes the line longer than it was relayed: cut it to 512 again.
-        out.append(head + fit(text, len(head.encode())))
+        # The tags the client negotiated, as on a live line: time, msgid, account.
+        client_tags = format_tags(record.tags) if record.tags else ""
+        tags = srv.tags_for(
+            session.profile, record.time_ms, record.msgid, client_tags, record.account
+        )
+        if timed:
+            line = head + text
+        else:
+            stamp = format_stamp(record.time_ms, srv.now, zone)
+            if text.startswith("\x01ACTION "):
+                text = f"\x01ACTION {stamp} {text[8:]}"
+            else:
+                text = f"{stamp} {text}"
+            # The time prefix makes the line longer than it was relayed: cut it to 512 again.
+            line = head + fit(text, len(head.encode()))
+        out.append((tags, line))
     return out
 
 
@@ -146,15 +158,21 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
                     later.add(line, tags)
                 later.add(f":{srv.name} BATCH -{ref}")
         else:
-            plain = plain_replay_lines(srv, records)
+            plain = plain_replay_lines(srv, session, records)
             if plain:
                 first = f":{srv.name} NOTICE {channel.name} :"
                 later.add(f"{first}Replaying {len(plain)} messages from before you joined")
-                for line in plain:
-                    later.add(line)
+                for tags, line in plain:
+                    later.add(line, tags)
                 later.add(f"{first}End of replay")
 
-    srv.history.query(lambda store: store.latest(key, count), replay.later(done))
+    if "batch" in session.caps and "server-time" in session.caps:
+        keep = visible_to(session, {})
+    else:
+        keep = is_message  # the plain form shows messages only
+    # The latest `count` records the newcomer is shown (events it is not shown do not count).
+    call = build_query("LATEST", [key], [None], count, keep)
+    srv.history.query(call, replay.later(done))
 
 
 # ---------------------------------------------------------------------- CHATHISTORY
@@ -172,6 +190,10 @@ def parse_ref(text: str) -> Ref | None:
 
 
 Query = Callable[[HistoryStore], list[Record]]
+Keep = Callable[[Record], bool]
+# How many stored records one request may read to find `limit` that the client is shown
+# (events it does not see, records under a floor): the bound on a request's work.
+MAX_SCAN = 10_000
 
 
 @command("CHATHISTORY", 1)
@@ -227,44 +249,151 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
             invalid("Invalid message reference", text)
             return
         refs.append(ref)
-    key, floor = found
-    call = build_query(sub, key, refs, limit)
-    if floor:
-        call = since(call, floor)
+    keep = visible_to(session, found)
+    call = build_query(sub, list(found), refs, limit, keep)
     send_history(srv, reply, target, call)
 
 
-def history_key(srv: ChatServer, user: User, target: str) -> tuple[str, int] | None:
-    """(store key, oldest readable time in ms, 0 for no limit) of a target the user may read,
-    or None (see hubbub.core.privacy)."""
+def history_key(srv: ChatServer, user: User, target: str) -> dict[str, int] | None:
+    """{store key: oldest readable time in ms, 0 for no limit} of a target the user may read,
+    or None (see hubbub.core.privacy). A private conversation may live under several keys
+    (by account, by nick, or one of each), each with its own floor."""
     fold = srv.fold(target)
     if target.startswith("#"):
         channel = srv.channels.get(fold)
         if channel is None:
             return None
         floor = channel_floor(srv, channel, user)
-        return None if floor is None else (fold, floor)
+        return None if floor is None else {fold: floor}
     if not srv.valid_nick(target) or not srv.config.history.store_private:
         return None
-    key, by_account = dm_read_key(srv, user, target)
-    return key, 0 if by_account else signon_floor(user.session)
+    signon = signon_floor(user.session)
+    return {key: 0 if by_account else signon for key, by_account in dm_read_keys(srv, user, target)}
 
 
-def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query:
+def visible_to(session: Session, floors: dict[str, int]) -> Keep:
+    """Which records this client is shown: PRIVMSG and NOTICE, and with draft/event-playback
+    the other events too (TAGMSG only with message-tags); none older than its key's floor."""
+    events = wants_events(session)
+    tags = "message-tags" in session.caps
+
+    def keep(record: Record) -> bool:
+        if record.time_ms < floors.get(record.target, 0):
+            return False
+        if record.command in MESSAGE_COMMANDS:
+            return True
+        return events and (tags or record.command != "TAGMSG")
+
+    return keep
+
+
+def gather(
+    fetch: Callable[[str, int], list[Record]],
+    keys: list[str],
+    keep: Keep,
+    limit: int,
+    newest: bool,
+) -> list[Record]:
+    """Up to `limit` records that `keep` accepts, the ones closest to a reference, oldest first.
+
+    `fetch(key, n)` reads the n records of `key` closest to the reference (oldest first);
+    `newest` says the closest are the newest (LATEST, BEFORE). The store knows nothing of
+    what a client is shown, so when some records are not shown it reads further, by steps,
+    up to MAX_SCAN records.
+    """
+    if limit <= 0:
+        return []
+    size = limit
+    while True:
+        got: list[Record] = []
+        exhausted = True
+        for key in keys:
+            part = fetch(key, size)
+            exhausted = exhausted and len(part) < size
+            got.extend(part)
+        if len(keys) > 1:
+            got.sort(key=lambda record: record.time_ms)
+        kept = [record for record in got if keep(record)]
+        if len(kept) >= limit or exhausted or size >= MAX_SCAN:
+            return kept[-limit:] if newest else kept[:limit]
+        size = min(size * 4, MAX_SCAN)
+
+
+def build_query(sub: str, keys: list[str], refs: list[Ref | None], limit: int, keep: Keep) -> Query:
     if sub == "LATEST":
         after = refs[0]
-        return lambda store: store.latest(key, limit, after)
+        return lambda store: gather(
+            lambda key, n: store.latest(key, n, after), keys, keep, limit, newest=True
+        )
     ref = refs[0]
     assert ref is not None
     if sub == "BEFORE":
-        return lambda store: store.before(key, ref, limit)
+        return lambda store: gather(
+            lambda key, n: store.before(key, ref, n), keys, keep, limit, newest=True
+        )
     if sub == "AFTER":
-        return lambda store: store.after(key, ref, limit)
+        return lambda store: gather(
+            lambda key, n: store.after(key, ref, n), keys, keep, limit, newest=False
+        )
     if sub == "AROUND":
-        return lambda store: store.around(key, ref, limit)
+        return lambda store: around(store, keys, ref, limit, keep)
     end = refs[1]
     assert end is not None
-    return lambda store: store.between(key, ref, end, limit)
+
+    def between(store: HistoryStore) -> list[Record]:
+        return gather(
+            lambda key, n: store.between(key, ref, end, n),
+            keys,
+            keep,
+            limit,
+            newest=backwards(store, keys, ref, end),
+        )
+
+    return between
+
+
+def backwards(store: HistoryStore, keys: list[str], start: Ref, end: Ref) -> bool:
+    """Whether BETWEEN start and end runs back in time, as the store sees it: its record
+    closest to `start` is then the one just before `start`. (Comparing times is not enough:
+    messages of the same millisecond are ordered by the store alone.)"""
+    for key in keys:
+        probe = store.between(key, start, end, 1)
+        if probe:
+            previous = store.before(key, start, 1)
+            return bool(previous) and previous[0].msgid == probe[0].msgid
+    return False
+
+
+def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Keep) -> list[Record]:
+    """CHATHISTORY AROUND: the reference message (when it is one the client is shown; for a
+    timestamp, the messages stamped then) in the middle, as many shown messages before it as
+    after it; when one side runs short, the other fills the rest of `limit`."""
+    centre: list[Record] = []
+    if ref.msgid is not None:
+        for key in keys:
+            record = store.find(key, ref.msgid)
+            if record is not None:
+                centre = [record] if keep(record) else []
+                break
+        else:
+            return []
+    else:
+        # A timestamp names the messages stamped at that very millisecond: they are the
+        # centre (BEFORE and AFTER exclude the reference, so they are read apart).
+        assert ref.time_ms is not None
+        low, high = Ref(time_ms=ref.time_ms - 1), Ref(time_ms=ref.time_ms + 1)
+        centre = gather(
+            lambda key, n: store.between(key, low, high, n), keys, keep, limit, newest=False
+        )
+    room = limit - len(centre)
+    if room <= 0:
+        return centre[:limit]
+    before = gather(lambda key, n: store.before(key, ref, n), keys, keep, room, newest=True)
+    after = gather(lambda key, n: store.after(key, ref, n), keys, keep, room, newest=False)
+    n_after = min(len(after), room - room // 2)
+    n_before = min(len(before), room - n_after)
+    n_after = min(len(after), room - n_before)
+    return before[len(before) - n_before :] + centre + after[:n_after]
 
 
 def signon_floor(session: Session) -> int:
@@ -272,11 +401,6 @@ def signon_floor(session: Session) -> int:
     nick alone is no identity, and whoever takes a nick next must not read the private
     messages of the person who had it before (hubbub.core.privacy)."""
     return max(1, int(session.signon * 1000))
-
-
-def since(call: Query, floor: int) -> Query:
-    """A query's answer without the records older than `floor` (ms)."""
-    return lambda store: [r for r in call(store) if r.time_ms >= floor]
 
 
 def send_history(srv: ChatServer, reply: Reply, target: str, call: Query) -> None:
@@ -309,33 +433,45 @@ def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: in
     me = user.fold
     mine = (me, party(srv, user.account)) if user.account else (me,)
 
+    signon = signon_floor(session)
+
+    def readable(key: str, latest: int) -> bool:
+        parties = dm_parties(key)
+        if parties is None:
+            return latest >= floors.get(key, 0)  # since_join: nothing new since joining
+        by_account = len(mine) > 1 and mine[1] in parties
+        return by_account or latest >= signon
+
     def call(store: HistoryStore) -> list[tuple[str, int]]:
-        found = store.targets(start, end, limit, list(channel_names), me)
+        # Candidates beyond `limit`: some may not be readable, and one correspondent may have
+        # several keys (by account and by nick); the limit applies to what is listed.
+        found = store.targets(start, end, MAX_SCAN, list(channel_names), me)
         if len(mine) > 1:  # conversations kept by account (hubbub.core.privacy)
-            found += store.targets(start, end, limit, [], mine[1])
+            found += store.targets(start, end, MAX_SCAN, [], mine[1])
             found.sort(key=lambda pair: pair[1], reverse=start > end)
-        return found[:limit]
+        return [(key, latest) for key, latest in found if readable(key, latest)]
 
     def done(later: Reply, found: Any) -> None:
         ref = session.next_batch_id()
         batch = "batch" in session.caps
         if batch:
             later.add(f":{srv.name} BATCH +{ref} draft/chathistory-targets")
-        floor = signon_floor(session)
+        # One line per target: a correspondent may have several keys (by account, by nick);
+        # it is listed once, with its latest activity.
+        latest_by_name: dict[str, tuple[str, int]] = {}
         for key, latest in found:
-            parties = dm_parties(key)
-            if parties is None:
-                if latest < floors.get(key, 0):
-                    continue  # since_join: nothing new since this member joined
+            if dm_parties(key) is None:
                 name = channel_names.get(key, key)
             else:
-                by_account = len(mine) > 1 and mine[1] in parties
-                if not by_account and latest < floor:
-                    continue
                 partner = dm_partner_name(srv, key, mine)
                 if partner is None:
                     continue
                 name = partner
+            fold = srv.fold(name)
+            if fold not in latest_by_name or latest > latest_by_name[fold][1]:
+                latest_by_name[fold] = (name, latest)
+        targets = sorted(latest_by_name.values(), key=lambda pair: pair[1], reverse=start > end)
+        for name, latest in targets[:limit]:
             later.add(
                 f":{srv.name} CHATHISTORY TARGETS {name} timestamp={format_server_time(latest)}",
                 f"batch={ref}" if batch else "",

@@ -83,9 +83,15 @@ def deliver(srv: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
         if tags:
             client_tags = format_tags(tags)
     sender = reply.session.user
+    seen: set[str] = set()
     for target in targets:
         if not target:
             continue
+        # One delivery per distinct target: `bob,BOB` names one user once.
+        fold = srv.fold(target)
+        if fold in seen:
+            continue
+        seen.add(fold)
         if target[0] == "#" or (target[0] in "@+" and target[1:2] == "#"):
             to_channel(srv, reply, sender, cmd, target, text, tags, client_tags, errors)
         else:

@@ -169,7 +169,9 @@ class User:
         self.fold = ""  # casefolded nick; empty until a nick is accepted
         self.username = ""
         self.realname = ""
-        self.hostname = session.host
+        # An IPv6 address may start with ':' (::1), which no middle parameter may: shown as
+        # 0::1, as ircds do, so WHO and WHOIS replies keep their shape.
+        self.hostname = "0" + session.host if session.host.startswith(":") else session.host
         self.away = ""
         self.invisible = False
         self.last_active = session.signon

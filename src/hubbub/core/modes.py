@@ -185,8 +185,10 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
     line = f":{user.prefix} MODE {channel.name} {modes}" + "".join(f" {a}" for a in out_args)
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
-    srv.fanout(channel.members, line, time_ms, msgid, exclude=user, channel=channel)
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.fanout(
+        channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
+    )
+    srv.send_self(reply, line, time_ms, msgid, account=user.account)
     if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
         save_registered(srv, channel)  # a registered channel's modes and bans are saved
 

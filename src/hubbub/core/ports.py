@@ -23,6 +23,8 @@ non-blocking:
   nonces, guest nicks, the msgid prefix). Tests pass a seeded one.
 * `Ports.started` is the wall-clock time the server started (RPL_CREATED, STATS u): a value,
   because the core reads no clock; every entry point carries `now`.
+* `Ports.zones` turns a configured IANA zone name (`history.replay_time_zone`) into a `Zone`:
+  finding a zone reads the system's zone database, which the core never does itself.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from hubbub.accounts.store import AccountStore
 from hubbub.config import AccountsSection
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
+from hubbub.protocol.servertime import Zone
 from hubbub.registry.store import RegistryStore
 
 
@@ -123,3 +126,4 @@ class Ports:
     passwords: PasswordsFactory
     randomness: Randomness
     started: float
+    zones: Callable[[str], Zone]

@@ -8,9 +8,10 @@
 * **Private messages** are read only by their two parties. Between two logged-in users the
   conversation is keyed by their *accounts* (`dm_key("~alice", "~bob")`: "~" is not a nick
   character, so the key never meets a nick key), so it survives reconnects and nick changes and
-  is readable by whoever logs in to one of the two accounts, and by nobody else. Otherwise it is
-  keyed by the two nicks, and a connection reads only what was said since it signed on (whoever
-  takes a nick next must not read its predecessor's messages).
+  is readable by whoever logs in to one of the two accounts, and by nobody else. A side that is
+  not logged in is keyed by its nick (`dm_key("~alice", "bob")` when only alice is logged in),
+  and a connection reads what is keyed by its nick only since it signed on (whoever takes a
+  nick next must not read its predecessor's messages); the account side reads all of it.
 
 Everything here is a pure decision on the loop; the store does not know about access.
 """
@@ -53,10 +54,37 @@ def party(srv: ChatServer, account: str) -> str:
 
 
 def dm_store_key(srv: ChatServer, sender: User, recipient: User) -> str:
-    """The key a private message between these two is stored under."""
-    if sender.account and recipient.account:
-        return dm_key(party(srv, sender.account), party(srv, recipient.account))
-    return dm_key(sender.fold, recipient.fold)
+    """The key a private message between these two is stored under: each side by its account
+    when it has one, else by its nick (so a logged-in user keeps its conversations with
+    users who are not logged in, from any later connection)."""
+    return dm_key(side(srv, sender), side(srv, recipient))
+
+
+def side(srv: ChatServer, user: User) -> str:
+    return party(srv, user.account) if user.account else user.fold
+
+
+def dm_read_keys(srv: ChatServer, user: User, target: str) -> list[tuple[str, bool]]:
+    """Every (key, by_account) the conversation of `user` with `target` may be stored under.
+
+    by_account True: `user`'s side is its account, so all of it is `user`'s to read. False:
+    `user`'s side is its nick, which the caller clips to this connection (since it signed
+    on). The other side: the account of the user online under `target`, or when nobody is,
+    the account named `target` if there is one; and the nick `target`, for messages
+    exchanged while that side was not logged in.
+    """
+    fold = srv.fold(target)
+    others = [fold]
+    online = srv.users.get(fold)
+    if online is not None and online.session.registered:
+        if online.account:
+            others.append(party(srv, online.account))
+    elif fold in srv.accounts.names:
+        others.append(ACCOUNT_PARTY + fold)
+    mine = [(user.fold, False)]
+    if user.account:
+        mine.insert(0, (party(srv, user.account), True))
+    return [(dm_key(me, other), by_account) for me, by_account in mine for other in others]
 
 
 def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
@@ -72,8 +100,10 @@ def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
         if other is not None and other.session.registered:
             if other.account:
                 return dm_key(party(srv, user.account), party(srv, other.account)), True
+            return dm_key(party(srv, user.account), fold), True
         elif fold in srv.accounts.names:
             return dm_key(party(srv, user.account), ACCOUNT_PARTY + fold), True
+        return dm_key(party(srv, user.account), fold), True
     return dm_key(user.fold, fold), False
 
 

@@ -36,10 +36,11 @@ def who_line(
     if user.oper:
         flags += "*"
     shown = channel
-    if channel is not None:
-        flags += channel.members[user].prefixes("multi-prefix" in reply.session.caps)
-    elif user.channels:
+    if channel is None and user.channels:
         shown = next(iter(user.channels.values()))
+    if shown is not None:
+        # The status is the one in the channel the reply names, whichever way it was chosen.
+        flags += shown.members[user].prefixes("multi-prefix" in reply.session.caps)
     name = shown.name if shown is not None else "*"
     if whox is not None:  # WHO <mask> %fields[,token]: 354 with the fields asked for
         whox_line(srv, reply, user, name, flags, whox)
@@ -206,7 +207,7 @@ def handle_away(srv: ChatServer, reply: Reply, msg: Message) -> None:
         line = f":{user.prefix} AWAY"
     watchers = [u for u in srv.neighbours(user) if "away-notify" in u.session.caps]
     if watchers:
-        srv.fanout(watchers, line, srv.stamp())
+        srv.fanout(watchers, line, srv.stamp(), account=user.account)
 
 
 @command("SETNAME", 1)
@@ -221,6 +222,6 @@ def handle_setname(srv: ChatServer, reply: Reply, msg: Message) -> None:
     time_ms = srv.stamp()
     watchers = [u for u in srv.neighbours(user) if "setname" in u.session.caps]
     if watchers:
-        srv.fanout(watchers, line, time_ms)
+        srv.fanout(watchers, line, time_ms, account=user.account)
     if "setname" in reply.session.caps:
-        srv.send_self(reply, line, time_ms)
+        srv.send_self(reply, line, time_ms, account=user.account)

@@ -29,6 +29,8 @@ log = logging.getLogger("hubbub.chat")
 # Keep each CAP LS / 005 line well inside 512 bytes.
 CAP_LINE_BUDGET = 380
 ISUPPORT_PER_LINE = 12
+# The user name of a client whose USER parameter holds nothing a user name may (only emoji).
+DEFAULT_USERNAME = "user"
 
 
 @command("PASS", 1, before_registration=True)
@@ -72,8 +74,8 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     line = f":{old_prefix} NICK :{nick}"
-    srv.fanout(srv.neighbours(user), line, time_ms, msgid)
-    srv.send_self(reply, line, time_ms, msgid)
+    srv.fanout(srv.neighbours(user), line, time_ms, msgid, account=user.account)
+    srv.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
         store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     del srv.users[user.fold]
@@ -92,6 +94,12 @@ def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     username = "".join(c for c in msg.params[0] if c.isascii() and c.isprintable() and c != "@")
     if not username:
+        # Nothing usable is left (a user name of emoji, say): Modern IRC says a server that
+        # does not refuse the command "MUST use a default value instead", and a reply nobody
+        # expects here (461 for a parameter that was given) leaves clients waiting.
+        username = DEFAULT_USERNAME
+    if not msg.params[3]:
+        # Modern IRC: an empty realname is as good as a missing parameter.
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
     # No ident lookup: the '~' says the user name is the client's own claim.
@@ -212,6 +220,10 @@ def welcome(srv: ChatServer, reply: Reply) -> None:
         )
     lusers(srv, reply)
     motd(srv, reply)
+    modes = user.mode_string
+    if modes != "+":
+        # The modes the server gave (+Z over TLS): clients learn their own modes from MODE.
+        reply.add(f":{user.nick} MODE {user.nick} :{modes}")
 
 
 def lusers(srv: ChatServer, reply: Reply) -> None:

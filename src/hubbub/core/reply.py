@@ -47,6 +47,18 @@ def clip(line: str) -> str:
     return data[:MAX_LINE_BYTES].decode("utf-8", "ignore")
 
 
+def safe_param(value: str) -> str:
+    """`value` as a middle parameter of a reply, or "*" when it could never have been one.
+
+    Error replies echo what the client sent (a nick, a channel, a subcommand). A value that is
+    empty, starts with ':' or holds a space would change the reply's shape on the wire (an
+    extra parameter, a trailing one too early), so it is never echoed: "*" stands in for it.
+    """
+    if not value or value[0] == ":" or " " in value or "\r" in value or "\n" in value:
+        return "*"
+    return value
+
+
 class Reply:
     __slots__ = (
         "followers",
@@ -113,14 +125,14 @@ class Reply:
             *middle, last = params
             head = f":{self.server_name} {code} {nick}"
             if middle:
-                head += " " + " ".join(middle)
+                head += " " + " ".join(map(safe_param, middle))
             self.lines.append(("", f"{head} :{last}"))
         else:
             self.lines.append(("", f":{self.server_name} {code} {nick}"))
 
     def standard(self, kind: str, command: str, code: str, *context: str, text: str) -> None:
         """An IRCv3 standard reply (FAIL / WARN / NOTE)."""
-        middle = " ".join((command, code, *context))
+        middle = " ".join((command, code, *map(safe_param, context)))
         self.lines.append(("", f":{self.server_name} {kind} {middle} :{text}"))
 
     def fail(self, command: str, code: str, *context: str, text: str) -> None:

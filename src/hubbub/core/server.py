@@ -73,7 +73,7 @@ from hubbub.protocol.message import (
     escape_tag_value,
     parse,
 )
-from hubbub.protocol.servertime import format_server_time, format_utc
+from hubbub.protocol.servertime import Zone, format_server_time, format_utc
 
 log = logging.getLogger("hubbub.chat")
 
@@ -81,6 +81,15 @@ NICK_SPECIAL = set("[]\\`_^{|}")
 NICK_REST = NICK_SPECIAL | set("-")
 # Characters that can never be part of a channel name: they delimit parameters or lists.
 CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
+# IRCv3 message-tags: a client's tag data (between '@' and the space) is at most 4094 bytes.
+MAX_CLIENT_TAG_DATA = 4094
+
+
+def too_many_tags(line: str) -> bool:
+    """Whether a line's tag data (between '@' and the first space) is over 4094 bytes. Only a
+    tag section long enough to possibly be is encoded (a character is at most 4 bytes)."""
+    end = line.find(" ")
+    return end > MAX_CLIENT_TAG_DATA // 4 and len(line[1:end].encode()) > MAX_CLIENT_TAG_DATA
 
 
 class Refused:
@@ -104,6 +113,7 @@ class ChatServer:
         self.history = ports.history
         self.randomness = ports.randomness
         self.started = ports.started
+        self.zones = ports.zones
         self.name = config.server.name
         self.casemap = Casemapping.from_name(config.server.casemapping)
         self.fold = self.casemap.fold
@@ -220,7 +230,11 @@ class ChatServer:
         spec = COMMANDS.get(msg.command)
         label = msg.tags.get("label") if msg.tags else None
         reply = Reply(self, session, label)
-        if spec is None:
+        if msg.tags and too_many_tags(line):
+            # IRCv3 message-tags: more than 4094 bytes of tag data is refused, never cut.
+            reply.label = None
+            reply.numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+        elif spec is None:
             if session.phase is Phase.REGISTERED:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
             else:
@@ -322,6 +336,12 @@ class ChatServer:
         if user is None or user.session.phase is not Phase.REGISTERED:
             return self.services.get(self.fold(nick))  # NickServ, ChanServ, HistServ, or None
         return user
+
+    @property
+    def replay_zone(self) -> Zone:
+        """The zone of the [HH:MM] replay prefix (history.replay_time_zone; REHASH may change
+        it, and the application has looked it up already, so this reads nothing)."""
+        return self.zones(self.config.history.replay_time_zone)
 
     def find_channel(self, name: str) -> Channel | None:
         return self.channels.get(self.fold(name))
@@ -501,7 +521,8 @@ class ChatServer:
             self.invisible_count -= user.invisible
             time_ms = self.stamp()
             msgid = self.next_msgid()
-            self.fanout(self.neighbours(user), f":{user.prefix} QUIT :{reason}", time_ms, msgid)
+            line = f":{user.prefix} QUIT :{reason}"
+            self.fanout(self.neighbours(user), line, time_ms, msgid, account=user.account)
             for channel in user.channels.values():
                 store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
             for channel in list(user.channels.values()):

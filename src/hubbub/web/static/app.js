@@ -406,6 +406,10 @@ class Client {
       buffer.joined = true;
       buffer.rejoin = false;
       buffer.members.clear();
+      // The topic comes with the JOIN (332) only when there is one: a room that came back
+      // without its topic (a server restart) must not keep showing the old one.
+      buffer.topic = "";
+      if (buffer === this.active) this.view.renderHeader(buffer);
       this.saveRooms();
       this.catchUp(buffer);
       if (!this.focusRoom || this.buffers.keyOf(this.focusRoom) === buffer.key) {

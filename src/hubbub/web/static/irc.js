@@ -136,6 +136,8 @@ export class Connection {
     this.registered = false;
     this.caps = new Set();
     this.lsCaps = [];
+    // An ERROR explains the close of the connection that sent it, not of later attempts.
+    this.lastError = "";
     this.emit("state", "connecting");
     let socket;
     try {
