@@ -109,6 +109,7 @@ allowed_origins = ["https://chat.example.org"]
 
 [log]
 level = "DEBUG"
+queue_length = 500
 
 [[operators]]
 name = "alice"
@@ -176,6 +177,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history.max_age_days == 7.0
     assert config.history_path == Path("/tmp/h.sqlite3")
     assert config.log.level == "DEBUG"
+    assert config.log.queue_length == 500
     assert [(o.name, o.host) for o in config.operators] == [
         ("alice", "*@192.0.2.*"),
         ("bob", "*@*"),

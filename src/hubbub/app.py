@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hubbub import __version__
+from hubbub import __version__, logsetup
 from hubbub.accounts.backends import open_account_store
 from hubbub.accounts.service import LoopAccountService
 from hubbub.accounts.worker import AccountWorker
@@ -106,6 +106,7 @@ class App:
         self.web_addresses: list[tuple[str, int]] = []
         self.addresses: list[tuple[str, int]] = []
         self._prune_task: asyncio.Task[None] | None = None
+        self._log_queue = False  # whether this app started the console's log queue
         self._started = False
         self._stopped = False
 
@@ -126,6 +127,10 @@ class App:
         self._started = True
         config = self.config
         loop = asyncio.get_running_loop()
+        # From here on the loop never writes a log line itself (room messages are logged at
+        # INFO); stop() writes out what is queued.
+        logsetup.start_queue(config.log.queue_length)
+        self._log_queue = True
         try:
             config.data_path.mkdir(parents=True, exist_ok=True)
             backend = config.history.backend
@@ -245,10 +250,19 @@ class App:
             await asyncio.sleep(interval)
 
     async def stop(self, reason: str = "Server shutting down", *, quiet: bool = False) -> None:
-        """Shut down gracefully (idempotent); history is committed and closed when it returns."""
+        """Shut down gracefully (idempotent); history is committed and closed when it returns,
+        and every queued log line written (even when shutting down failed)."""
         if self._stopped:
             return
         self._stopped = True
+        try:
+            await self._shut_down(reason, quiet)
+        finally:
+            if self._log_queue:
+                self._log_queue = False
+                await asyncio.to_thread(logsetup.stop_queue)
+
+    async def _shut_down(self, reason: str, quiet: bool) -> None:
         if not quiet:
             log.info("shutting down: %s", reason)
         if self._prune_task is not None:
@@ -310,6 +324,7 @@ class App:
             from hubbub.logsetup import configure
 
             configure(config.log.level)
+        logsetup.resize_queue(config.log.queue_length)
         self.config = config
         for server in (self.tcp, self.tls_server):
             if server is not None:

@@ -381,9 +381,17 @@ class LogSection:
 
     level: str = _setting(
         "INFO",
-        "DEBUG, INFO, WARNING or ERROR. DEBUG also shows every raw line in and out.",
+        "DEBUG, INFO, WARNING or ERROR. INFO shows every room message with its text; DEBUG "
+        "also every raw line in and out, private messages included.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         upper=True,
+    )
+    queue_length: int = _setting(
+        10_000,
+        "Log records waiting to be written at most; beyond it they are dropped (and counted) "
+        "rather than the server slowed down.",
+        low=1,
+        high=1_000_000,
     )
 
 
