@@ -80,6 +80,11 @@ max_messages_per_room = 1000
 max_age_days = 7
 prune_interval = 60
 store_private = false
+private_per_account = 50
+store_tagmsg = true
+tagmsg_tags = ["+draft/react"]
+max_tag_bytes = 256
+max_pending = 500
 default_access = "since_join"
 
 [tls]

@@ -140,8 +140,12 @@ class App:
                 return open_store(backend, path)
 
             self.worker = HistoryWorker(
-                opener, commit_interval_ms=config.history.commit_interval_ms
+                opener,
+                commit_interval_ms=config.history.commit_interval_ms,
+                max_pending=config.history.max_pending,
             )
+            # Opening the store proves it writable; if not, start() raises StoreUnwritable (an
+            # OSError: serve() logs it as one line and the server does not start).
             self.worker.start()
             self.history = LoopHistoryService(self.worker, loop)
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
@@ -223,21 +227,25 @@ class App:
         history = self.config.history
         max_count = history.max_messages_per_room
         max_age_ms = int(history.max_age_days * 86_400_000)
-        if not (max_count > 0 or max_age_ms > 0) or history.prune_interval <= 0:
+        per_account = history.private_per_account if history.store_private else 0
+        if not (max_count > 0 or max_age_ms > 0 or per_account > 0) or history.prune_interval <= 0:
             return
         self._prune_task = asyncio.get_running_loop().create_task(
-            self._retention(max_count, max_age_ms, history.prune_interval),
+            self._retention(max_count, max_age_ms, history.prune_interval, per_account),
             name="hubbub-retention",
         )
 
-    async def _retention(self, max_count: int, max_age_ms: int, interval: float) -> None:
+    async def _retention(
+        self, max_count: int, max_age_ms: int, interval: float, per_account: int = 0
+    ) -> None:
         worker = self.worker
         assert worker is not None
         while True:
             now_ms = int(time.time() * 1000)
 
             def prune(store: HistoryStore, now_ms: int = now_ms) -> int:
-                return store.prune(now_ms, max_count, max_age_ms)
+                dropped = store.prune(now_ms, max_count, max_age_ms)
+                return dropped + store.prune_private(per_account)
 
             future = worker.submit(prune)
             try:
@@ -325,6 +333,8 @@ class App:
 
             configure(config.log.level)
         logsetup.resize_queue(config.log.queue_length)
+        if self.worker is not None:
+            self.worker.max_pending = config.history.max_pending
         self.config = config
         for server in (self.tcp, self.tls_server):
             if server is not None:

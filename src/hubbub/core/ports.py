@@ -10,6 +10,9 @@ connection; the application gives it one `HistoryService`. Both are plain, non-b
   queued, then close. The core has already forgotten the session when it calls it, so the
   transport must not report that connection's end back to the core.
 * `HistoryService.append` hands a record to durable storage and returns at once.
+  `HistoryService.available` is False while the store cannot take records (it is failing, or
+  its bounded queue is full): the core then refuses messages it would store rather than
+  acknowledge them and lose them.
 * `HistoryService.query` runs a read against the store away from the caller and later calls
   `done(result)` on the core's own thread (the event loop), never from inside `query` itself
   unless the service is the synchronous one used by tests.
@@ -38,6 +41,9 @@ class Link(Protocol):
 
 
 class HistoryService(Protocol):
+    @property
+    def available(self) -> bool: ...
+
     def append(self, record: Record) -> None: ...
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...

@@ -34,6 +34,10 @@ class SyncHistoryService:
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
 
+    @property
+    def available(self) -> bool:
+        return True  # a call that fails raises to the caller, there is nothing to wait for
+
     def append(self, record: Record) -> None:
         self.store.append([record])
 
@@ -52,6 +56,11 @@ class LoopHistoryService:
     def __init__(self, worker: HistoryWorker, loop: asyncio.AbstractEventLoop) -> None:
         self.worker = worker
         self.loop = loop
+
+    @property
+    def available(self) -> bool:
+        """False while the store is failing or `max_pending` records wait (see the worker)."""
+        return self.worker.available
 
     def append(self, record: Record) -> None:
         self.worker.append(record)
