@@ -158,6 +158,7 @@ def test_records_keep_what_was_true_when_logged(console: Console) -> None:
     assert console.blocked.wait(DEADLINE)
     members = ["alice"]
     log.info("members %s", members)
+    log.info(members)  # not even a str message
     members.append("mallory")
     try:
         raise ValueError("broken store")
@@ -172,6 +173,7 @@ def test_records_keep_what_was_true_when_logged(console: Console) -> None:
     console.release()
     logsetup.stop_queue()
     assert "members ['alice']\n" in console.text
+    assert "hubbub.test: ['alice']\n" in console.text
     assert "ValueError: broken store" in console.text
     assert all(record is not None and record.exc_info is None for record in queued)
 

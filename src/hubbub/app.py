@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -224,38 +225,40 @@ class App:
         log.info("web client at %s", ", ".join(web.urls()))
 
     def _start_retention(self) -> None:
-        history = self.config.history
-        max_count = history.max_messages_per_room
-        max_age_ms = int(history.max_age_days * 86_400_000)
-        per_account = history.private_per_account if history.store_private else 0
-        if not (max_count > 0 or max_age_ms > 0 or per_account > 0) or history.prune_interval <= 0:
-            return
         self._prune_task = asyncio.get_running_loop().create_task(
-            self._retention(max_count, max_age_ms, history.prune_interval, per_account),
-            name="hubbub-retention",
+            self._retention(), name="hubbub-retention"
         )
 
-    async def _retention(
-        self, max_count: int, max_age_ms: int, interval: float, per_account: int = 0
-    ) -> None:
+    async def _retention(self) -> None:
+        """A sweep at start, then every `history.prune_interval`: age and count limits, then
+        the private quota per account. The limits are read at each sweep (REHASH changes them)."""
         worker = self.worker
         assert worker is not None
         while True:
+            history = self.config.history
+            max_count = history.max_messages_per_room
+            max_age_ms = int(history.max_age_days * 86_400_000)
+            per_account = history.private_per_account if history.store_private else 0
             now_ms = int(time.time() * 1000)
-
-            def prune(store: HistoryStore, now_ms: int = now_ms) -> int:
-                dropped = store.prune(now_ms, max_count, max_age_ms)
-                return dropped + store.prune_private(per_account)
-
-            future = worker.submit(prune)
-            try:
-                dropped = await asyncio.wrap_future(future)
-            except Exception:
-                log.exception("history retention sweep failed")
-            else:
-                if dropped:
-                    log.info("history retention: dropped %d old messages", dropped)
-            await asyncio.sleep(interval)
+            if max_count > 0 or max_age_ms > 0 or per_account > 0:
+                future = worker.submit(
+                    functools.partial(
+                        _sweep,
+                        now_ms=now_ms,
+                        max_count=max_count,
+                        max_age_ms=max_age_ms,
+                        per_account=per_account,
+                    )
+                )
+                try:
+                    dropped = await asyncio.wrap_future(future)
+                except Exception as exc:
+                    # Once per sweep; the writer reports a failing store by itself.
+                    log.error("history retention sweep failed: %s", exc)
+                else:
+                    if dropped:
+                        log.info("history retention: dropped %d old messages", dropped)
+            await asyncio.sleep(history.prune_interval)
 
     async def stop(self, reason: str = "Server shutting down", *, quiet: bool = False) -> None:
         """Shut down gracefully (idempotent); history is committed and closed when it returns,
@@ -354,6 +357,14 @@ class App:
             log.info("rehash: no TLS certificate configured, nothing to reload")
             return False
         return self.tls.reload()
+
+
+def _sweep(
+    store: HistoryStore, *, now_ms: int, max_count: int, max_age_ms: int, per_account: int
+) -> int:
+    """One retention sweep, on the history thread: how many records went."""
+    dropped = store.prune(now_ms, max_count, max_age_ms)
+    return dropped + store.prune_private(per_account)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -100,13 +100,16 @@ class _StderrHandler(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         """The record to queue. The stdlib's version formats it here, on the logging thread;
-        this one leaves formatting to the listener when that cannot change the text: when
-        every argument is an immutable str/int/float/bool/bytes/None (every hot-path call in
-        hubbub: the room message line logs two names and the text, all str). Anything else
-        (an object, a list, a dict of arguments, a traceback) is rendered now, on a copy, so
-        the line says what was true at the call and other handlers still see the original."""
+        this one leaves formatting to the listener when that cannot change the text: when the
+        message is a str and every argument an immutable str/int/float/bool/bytes/None (every
+        hot-path call in hubbub: the room message line logs two names and the text, all str).
+        Anything else (an object, a list, a dict of arguments, a traceback) is rendered now, on
+        a copy, so the line says what was true at the call and other handlers still see the
+        original."""
         args = record.args
-        plain = not args or (type(args) is tuple and all(type(arg) in _IMMUTABLE for arg in args))
+        plain = type(record.msg) is str and (
+            not args or (type(args) is tuple and all(type(arg) in _IMMUTABLE for arg in args))
+        )
         if plain and record.exc_info is None:
             return record
         copy = logging.makeLogRecord(record.__dict__)

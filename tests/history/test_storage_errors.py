@@ -101,8 +101,10 @@ def test_pending_records_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     store = FullDiskStore()
     store.full.set()
     worker = started(store, max_pending=10)
-    accepted = [worker.append(rec("#a", n)) for n in range(15)]
+    with caplog.at_level(logging.WARNING, logger="hubbub.history"):
+        accepted = [worker.append(rec("#a", n)) for n in range(15)]
     assert accepted == [True] * 10 + [False] * 5
+    assert caplog.text.count("history writer behind: 10 records wait") == 1  # once
     assert worker.refused == 5 and worker.pending == 10 and not worker.available
     store.full.clear()
     assert worker.flush(timeout=DEADLINE)

@@ -121,6 +121,8 @@ class HistoryWorker:
         self._pending_lock = threading.Lock()
         # Set by the thread from the first failure of an incident until a retry succeeds.
         self.failing = False
+        # Whether the bound was reached (and said so) since records last fitted.
+        self._full = False
         # Counters (for tests and monitoring). `refused` is written by the appending thread,
         # the others by the worker thread only.
         self.commits = 0
@@ -149,16 +151,35 @@ class HistoryWorker:
     def available(self) -> bool:
         """Whether a record appended now will be kept: the store is not failing and fewer than
         `max_pending` records wait. The core refuses new messages while this is False."""
-        return not self.failing and self._pending < self.max_pending
+        if self.failing:
+            return False  # the thread logged the failure
+        if self._pending < self.max_pending:
+            self._full = False
+            return True
+        self._say_full()
+        return False
+
+    def _say_full(self) -> None:
+        if not self._full:  # once per incident
+            self._full = True
+            log.warning(
+                "history writer behind: %d records wait (history.max_pending); new messages"
+                " are refused until it catches up",
+                self._pending,
+            )
 
     def append(self, record: Record) -> bool:
         """Queue a record for storage. Non-blocking and thread-safe. False (and the record
         dropped, counted in `refused`) when `max_pending` records already wait."""
         with self._pending_lock:
-            if self._pending >= self.max_pending:
+            full = self._pending >= self.max_pending
+            if full:
                 self.refused += 1
-                return False
-            self._pending += 1
+            else:
+                self._pending += 1
+        if full:
+            self._say_full()
+            return False
         self._queue.put(record)
         return True
 
