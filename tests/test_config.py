@@ -82,6 +82,11 @@ max_messages_per_room = 1000
 max_age_days = 7
 prune_interval = 60
 store_private = false
+private_per_account = 50
+store_tagmsg = true
+tagmsg_tags = ["+draft/react"]
+max_tag_bytes = 256
+max_pending = 500
 default_access = "since_join"
 
 [tls]
@@ -111,6 +116,7 @@ allowed_origins = ["https://chat.example.org"]
 
 [log]
 level = "DEBUG"
+queue_length = 500
 
 [[operators]]
 name = "alice"
@@ -180,6 +186,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history.max_age_days == 7.0
     assert config.history_path == Path("/tmp/h.sqlite3")
     assert config.log.level == "DEBUG"
+    assert config.log.queue_length == 500
     assert [(o.name, o.host) for o in config.operators] == [
         ("alice", "*@192.0.2.*"),
         ("bob", "*@*"),

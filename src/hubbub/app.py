@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hubbub import __version__
+from hubbub import __version__, logsetup
 from hubbub.accounts.backends import open_account_store
 from hubbub.accounts.passwords import Hasher
 from hubbub.accounts.service import LoopAccountService
@@ -121,6 +122,7 @@ class App:
         self.web_addresses: list[tuple[str, int]] = []
         self.addresses: list[tuple[str, int]] = []
         self._prune_task: asyncio.Task[None] | None = None
+        self._log_queue = False  # whether this app started the console's log queue
         self._started = False
         self._stopped = False
 
@@ -141,6 +143,10 @@ class App:
         self._started = True
         config = self.config
         loop = asyncio.get_running_loop()
+        # From here on the loop never writes a log line itself (room messages are logged at
+        # INFO); stop() writes out what is queued.
+        logsetup.start_queue(config.log.queue_length)
+        self._log_queue = True
         try:
             config.data_path.mkdir(parents=True, exist_ok=True)
             backend = config.history.backend
@@ -150,8 +156,12 @@ class App:
                 return open_store(backend, path)
 
             self.worker = HistoryWorker(
-                opener, commit_interval_ms=config.history.commit_interval_ms
+                opener,
+                commit_interval_ms=config.history.commit_interval_ms,
+                max_pending=config.history.max_pending,
             )
+            # Opening the store proves it writable; if not, start() raises StoreUnwritable (an
+            # OSError: serve() logs it as one line and the server does not start).
             self.worker.start()
             self.history = LoopHistoryService(self.worker, loop)
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
@@ -230,40 +240,55 @@ class App:
         log.info("web client at %s", ", ".join(web.urls()))
 
     def _start_retention(self) -> None:
-        history = self.config.history
-        max_count = history.max_messages_per_room
-        max_age_ms = int(history.max_age_days * 86_400_000)
-        if not (max_count > 0 or max_age_ms > 0) or history.prune_interval <= 0:
-            return
         self._prune_task = asyncio.get_running_loop().create_task(
-            self._retention(max_count, max_age_ms, history.prune_interval),
-            name="hubbub-retention",
+            self._retention(), name="hubbub-retention"
         )
 
-    async def _retention(self, max_count: int, max_age_ms: int, interval: float) -> None:
+    async def _retention(self) -> None:
+        """A sweep at start, then every `history.prune_interval`: age and count limits, then
+        the private quota per account. The limits are read at each sweep (REHASH changes them)."""
         worker = self.worker
         assert worker is not None
         while True:
+            history = self.config.history
+            max_count = history.max_messages_per_room
+            max_age_ms = int(history.max_age_days * 86_400_000)
+            per_account = history.private_per_account if history.store_private else 0
             now_ms = int(time.time() * 1000)
-
-            def prune(store: HistoryStore, now_ms: int = now_ms) -> int:
-                return store.prune(now_ms, max_count, max_age_ms)
-
-            future = worker.submit(prune)
-            try:
-                dropped = await asyncio.wrap_future(future)
-            except Exception:
-                log.exception("history retention sweep failed")
-            else:
-                if dropped:
-                    log.info("history retention: dropped %d old messages", dropped)
-            await asyncio.sleep(interval)
+            if max_count > 0 or max_age_ms > 0 or per_account > 0:
+                future = worker.submit(
+                    functools.partial(
+                        _sweep,
+                        now_ms=now_ms,
+                        max_count=max_count,
+                        max_age_ms=max_age_ms,
+                        per_account=per_account,
+                    )
+                )
+                try:
+                    dropped = await asyncio.wrap_future(future)
+                except Exception as exc:
+                    # Once per sweep; the writer reports a failing store by itself.
+                    log.error("history retention sweep failed: %s", exc)
+                else:
+                    if dropped:
+                        log.info("history retention: dropped %d old messages", dropped)
+            await asyncio.sleep(history.prune_interval)
 
     async def stop(self, reason: str = "Server shutting down", *, quiet: bool = False) -> None:
-        """Shut down gracefully (idempotent); history is committed and closed when it returns."""
+        """Shut down gracefully (idempotent); history is committed and closed when it returns,
+        and every queued log line written (even when shutting down failed)."""
         if self._stopped:
             return
         self._stopped = True
+        try:
+            await self._shut_down(reason, quiet)
+        finally:
+            if self._log_queue:
+                self._log_queue = False
+                await asyncio.to_thread(logsetup.stop_queue)
+
+    async def _shut_down(self, reason: str, quiet: bool) -> None:
         if not quiet:
             log.info("shutting down: %s", reason)
         if self._prune_task is not None:
@@ -325,6 +350,9 @@ class App:
             from hubbub.logsetup import configure
 
             configure(config.log.level)
+        logsetup.resize_queue(config.log.queue_length)
+        if self.worker is not None:
+            self.worker.max_pending = config.history.max_pending
         self.config = config
         for server in (self.tcp, self.tls_server):
             if server is not None:
@@ -344,6 +372,14 @@ class App:
             log.info("rehash: no TLS certificate configured, nothing to reload")
             return False
         return self.tls.reload()
+
+
+def _sweep(
+    store: HistoryStore, *, now_ms: int, max_count: int, max_age_ms: int, per_account: int
+) -> int:
+    """One retention sweep, on the history thread: how many records went."""
+    dropped = store.prune(now_ms, max_count, max_age_ms)
+    return dropped + store.prune_private(per_account)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

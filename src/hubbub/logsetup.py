@@ -5,22 +5,56 @@
 `configure` may be called any number of times; the last level wins and there is only ever one
 hubbub handler. The chosen level applies to hubbub's own loggers; other libraries' loggers
 (asyncio, …) only show warnings and errors, so DEBUG stays readable.
+
+While a server runs, a record costs the thread that logs it (the event loop) no write: the app
+calls `start_queue` at start, after which the handler puts each record on a bounded queue and a
+`QueueListener` thread formats and writes it. `stop_queue` (at shutdown, after errors too)
+writes out everything still queued and goes back to writing directly. At INFO the core logs
+every room message, so this is the fan-out hot path: the loop's part is the `LogRecord` and one
+`put_nowait`, nothing else (see `_StderrHandler.prepare` for why the record may be formatted
+later, on another thread).
+
+When the queue is full (the console cannot keep up: a slow terminal, a pipe nobody reads),
+a record is dropped rather than the loop blocked. Drops are counted (`dropped()`) and reported
+by one WARNING line per incident: when the listener has caught up (the queue ran empty), or
+every `REMIND_SECONDS` while the queue stays busy, and at `stop_queue`.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import sys
+import threading
+import time
 from typing import TextIO
 
-__all__ = ["FORMAT", "LEVELS", "configure"]
+__all__ = [
+    "DEFAULT_QUEUE_LENGTH",
+    "FORMAT",
+    "LEVELS",
+    "configure",
+    "dropped",
+    "resize_queue",
+    "start_queue",
+    "stop_queue",
+]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Records waiting for the console at most (`log.queue_length` in the configuration).
+DEFAULT_QUEUE_LENGTH = 10_000
+#: While the queue stays busy, a drop incident is reported at most this often (seconds).
+REMIND_SECONDS = 30.0
+
+# Arguments of these types cannot change between the log call and a later formatting, so a
+# record whose arguments are all of them is handed to the listener thread as it is.
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
 
-class _StderrHandler(logging.StreamHandler[TextIO]):
+class _StderrWriter(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at the time (it may be replaced, e.g. by tests)."""
 
     def __init__(self) -> None:
@@ -35,21 +69,219 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
+class _StderrHandler(logging.handlers.QueueHandler):
+    """hubbub's one console handler: writes through `writer` directly, or, while `queued`, puts
+    records on its bounded queue for the listener thread (see the module docstring)."""
+
+    queue: queue.Queue[logging.LogRecord | None]
+
+    def __init__(self) -> None:
+        super().__init__(queue.Queue(DEFAULT_QUEUE_LENGTH))
+        self.writer = _StderrWriter()
+        self.writer.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+        # Switched under the handler's lock (which `Handler.handle` holds around `emit`), so no
+        # record is put on the queue after `stop_queue` has drained it.
+        self.queued = False
+        self.dropped = 0
+        self._unreported = 0
+        self._incident_since = 0.0
+        self._drops_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.queued:
+            self.writer.handle(record)
+            return
+        try:
+            self.queue.put_nowait(self.prepare(record))
+        except queue.Full:
+            self._drop()
+        except Exception:
+            self.handleError(record)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """The record to queue. The stdlib's version formats it here, on the logging thread;
+        this one leaves formatting to the listener when that cannot change the text: when the
+        message is a str and every argument an immutable str/int/float/bool/bytes/None (every
+        hot-path call in hubbub: the room message line logs two names and the text, all str).
+        Anything else (an object, a list, a dict of arguments, a traceback) is rendered now, on
+        a copy, so the line says what was true at the call and other handlers still see the
+        original."""
+        args = record.args
+        plain = type(record.msg) is str and (
+            not args or (type(args) is tuple and all(type(arg) in _IMMUTABLE for arg in args))
+        )
+        if plain and record.exc_info is None:
+            return record
+        copy = logging.makeLogRecord(record.__dict__)
+        if not plain:
+            try:
+                copy.msg = record.getMessage()
+                copy.args = None
+            except Exception:
+                pass  # left as it is: the writer reports the broken call when it formats it
+        if record.exc_info is not None:
+            # The traceback keeps its frames (and their locals) alive and could be formatted
+            # after they changed: render it now, then let go of it.
+            if not record.exc_text:
+                assert self.writer.formatter is not None
+                copy.exc_text = self.writer.formatter.formatException(record.exc_info)
+            copy.exc_info = None
+        return copy
+
+    def flush(self) -> None:
+        """Wait until the listener has written everything queued. `logging.shutdown` calls
+        this at interpreter exit, so a process that ends without `stop_queue` (an error on the
+        way out) still writes its last lines."""
+        listener = _listener
+        if self.queued and listener is not None and listener.alive:
+            self.queue.join()
+        self.writer.flush()
+
+    def _drop(self) -> None:
+        with self._drops_lock:
+            self.dropped += 1
+            if not self._unreported:
+                self._incident_since = time.monotonic()
+            self._unreported += 1
+
+    def report_drops(self, final: bool = False) -> None:
+        """Write the WARNING for the records dropped since the last one, if it is time: the
+        queue has run empty, the incident has lasted REMIND_SECONDS, or `final`."""
+        if not self._unreported:
+            return
+        with self._drops_lock:
+            count = self._unreported
+            if not count:
+                return
+            busy = self.queue.qsize() > 0
+            if busy and not final and time.monotonic() - self._incident_since < REMIND_SECONDS:
+                return
+            self._unreported = 0
+            total = self.dropped
+        warning = logging.LogRecord(
+            "hubbub.log",
+            logging.WARNING,
+            __file__,
+            0,
+            "the console could not keep up: %d log records dropped (%d since start; the queue"
+            " holds log.queue_length = %d)",
+            (count, total, self.queue.maxsize),
+            None,
+        )
+        self.writer.handle(warning)
+
+
+class _Listener(logging.handlers.QueueListener):
+    """The thread that writes queued records, and reports drops once it has caught up."""
+
+    def __init__(self, handler: _StderrHandler) -> None:
+        super().__init__(handler.queue, handler.writer)
+        self.owner = handler
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self.owner.writer.handle(record)
+        if self.owner._unreported:
+            self.owner.report_drops()
+
+    def start(self) -> None:
+        super().start()
+        if self._thread is not None:
+            self._thread.name = "hubbub-log"
+
+    @property
+    def alive(self) -> bool:
+        thread: threading.Thread | None = self._thread
+        return thread is not None and thread.is_alive()
+
+    def enqueue_sentinel(self) -> None:
+        # The stdlib's put_nowait would fail on a full queue; this thread is draining it, so a
+        # blocking put gets its turn.
+        self.owner.queue.put(None)  # the stdlib's sentinel
+
+
 _handler: _StderrHandler | None = None
+_listener: _Listener | None = None
+_users = 0
+_state = threading.Lock()
+
+
+def _console() -> _StderrHandler:
+    global _handler
+    if _handler is None:
+        _handler = _StderrHandler()
+    return _handler
 
 
 def configure(level: str) -> None:
     """Send log records to stderr at `level` (DEBUG, INFO, WARNING or ERROR; any case)."""
-    global _handler
     name = level.upper()
     if name not in LEVELS:
         raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(LEVELS)}")
     number = logging.getLevelNamesMapping()[name]
     root = logging.getLogger()
-    if _handler is None:
-        _handler = _StderrHandler()
-        _handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
-    if _handler not in root.handlers:
-        root.addHandler(_handler)
+    handler = _console()
+    if handler not in root.handlers:
+        root.addHandler(handler)
     root.setLevel(max(number, logging.WARNING))
     logging.getLogger("hubbub").setLevel(number)
+
+
+def start_queue(length: int = DEFAULT_QUEUE_LENGTH) -> None:
+    """From now on, write log records on a listener thread, at most `length` waiting.
+
+    Counted: every call needs its `stop_queue` (two servers in one process share the thread).
+    """
+    global _listener, _users
+    if length < 1:
+        raise ValueError("the log queue length must be at least 1")
+    with _state:
+        _users += 1
+        if _users > 1:
+            return
+        handler = _console()
+        resize_queue(length)
+        _listener = _Listener(handler)
+        _listener.start()
+        with handler.lock:  # type: ignore[union-attr]
+            handler.queued = True
+
+
+def stop_queue() -> None:
+    """Undo one `start_queue`; the last one writes out everything queued (and a drop report)
+    before it returns, then records are written directly again. Blocks until then: call it
+    off the event loop (`asyncio.to_thread`)."""
+    global _listener, _users
+    with _state:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users > 0:
+            return
+        handler = _console()
+        listener, _listener = _listener, None
+        if listener is not None:
+            listener.stop()  # everything queued before the sentinel is written
+        with handler.lock:  # type: ignore[union-attr]
+            handler.queued = False
+            # Records put after the sentinel, before the switch: in order, before any direct one.
+            while True:
+                try:
+                    record = handler.queue.get_nowait()
+                except queue.Empty:
+                    break
+                handler.queue.task_done()  # `flush` joins the queue
+                if record is not None:
+                    handler.writer.handle(record)
+        handler.report_drops(final=True)
+
+
+def resize_queue(length: int) -> None:
+    """Change how many records may wait (REHASH applies `log.queue_length` this way)."""
+    handler = _console()
+    with handler.queue.mutex:
+        handler.queue.maxsize = length
+
+
+def dropped() -> int:
+    """Records dropped because the queue was full, since the process started."""
+    return _console().dropped

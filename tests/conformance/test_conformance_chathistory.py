@@ -45,10 +45,11 @@ def test_events_only_with_event_playback(tmp_path: Path) -> None:
     send additional lines relevant to the chat history, including but not limited to TAGMSG,
     JOIN, PART, QUIT, MODE, TOPIC, and NICK." And the limit counts what is returned:
     "Request up to limit number of the most recent messages"."""
-    with network(tmp_path, history={"store_events": True}) as net:
+    # TAGMSG is stored only when asked for, and only with the tags worth keeping (reactions).
+    with network(tmp_path, history={"store_events": True, "store_tagmsg": True}) as net:
         alice = net.user("alice", ["message-tags"])
         alice.join("#room")
-        ask(alice, "PRIVMSG #room :one", "TOPIC #room :a topic", "@+react=x TAGMSG #room")
+        ask(alice, "PRIVMSG #room :one", "TOPIC #room :a topic", "@+draft/react=x TAGMSG #room")
         ask(alice, "PRIVMSG #room :two")
         bob = net.user("bob", BASE)
         bob.join("#room")

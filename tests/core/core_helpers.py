@@ -81,6 +81,7 @@ class DeferredHistory:
     def __init__(self, store: HistoryStore | None = None) -> None:
         self.store = store if store is not None else MemoryStore()
         self.pending: list[tuple[Any, Callable[[Any], None]]] = []
+        self.available = True
 
     def append(self, record: Record) -> None:
         self.store.append([record])

@@ -50,7 +50,7 @@ class CountingStore(MemoryStore):
         if self.append_delay:
             time.sleep(self.append_delay)
         if any(r.msgid in self.fail_msgids for r in records):
-            raise OSError("disk full")
+            raise ValueError("a record this store cannot take")
         self.batches.append(len(records))
         super().append(records)
 
@@ -198,12 +198,10 @@ def test_failing_call_sets_its_future_and_the_worker_goes_on() -> None:
     worker.stop()
 
 
-def test_failing_store_is_logged_and_loses_only_the_bad_record(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_bad_record_is_logged_and_loses_only_itself(caplog: pytest.LogCaptureFixture) -> None:
+    """A record the store rejects for itself (not a store failure) is dropped alone."""
     store = CountingStore()
     store.fail_msgids = {"#a/3"}
-    store.fail_commits = 1
     worker = started(store)
     release = gate(worker)
     for n in range(6):
@@ -213,11 +211,26 @@ def test_failing_store_is_logged_and_loses_only_the_bad_record(
         assert worker.flush(timeout=5)
     assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0", "#a/1", "#a/2", "#a/4", "#a/5"]
     assert worker.failed_appends == 1
-    assert "committing history failed" in caplog.text
+    assert worker.pending == 0
     assert "storing a history record failed" in caplog.text
     worker.append(rec("#a", 7))
     assert worker.flush(timeout=5)
     assert store.latest("#a", 1) == [rec("#a", 7)]
+    worker.stop()
+
+
+def test_a_failed_commit_is_retried_and_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    store = CountingStore()
+    store.fail_commits = 2
+    worker = started(store, retry_first=0.01, retry_max=0.02)
+    with caplog.at_level(logging.WARNING, logger="hubbub.history"):
+        for n in range(6):
+            worker.append(rec("#a", n))
+        assert worker.flush(timeout=10)
+    assert [r.msgid for r in store.latest("#a", 10)] == [f"#a/{n}" for n in range(6)]
+    assert worker.incidents == 1 and not worker.failing
+    assert caplog.text.count("history store failing: database is locked") == 1
+    assert caplog.text.count("history store recovered after") == 1
     worker.stop()
 
 

@@ -87,7 +87,10 @@ def test_memory_history_is_announced_as_such(
 
 
 def test_retention_runs_periodically(arun: Run, tmp_path: Path) -> None:
-    config = app_config(tmp_path, backend="memory", max_messages_per_room=2, prune_interval=0.05)
+    # The records below date from 2023: no age limit (the default is 90 days), only the count.
+    config = app_config(
+        tmp_path, backend="memory", max_messages_per_room=2, max_age_days=0, prune_interval=0.05
+    )
     holder: dict[str, Any] = {}
 
     def factory(config: Config, history: Any) -> FakeCore:

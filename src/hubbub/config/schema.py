@@ -301,6 +301,17 @@ class TimeoutsSection:
     )
 
 
+def _are_storable_tags(value: tuple[str, ...]) -> bool:
+    # +typing only means something live; it would fill the store for nothing.
+    return all(
+        len(tag) > 1
+        and tag[0] == "+"
+        and " " not in tag
+        and tag not in ("+typing", "+draft/typing")
+        for tag in value
+    )
+
+
 @dataclass(frozen=True)
 class HistorySection:
     """Durable room history: storage, replay on join and CHATHISTORY."""
@@ -344,11 +355,41 @@ class HistorySection:
         high=10_000,
     )
     max_messages_per_room: int = _setting(
-        0, "Messages kept per room, oldest pruned first; 0: no count limit.", low=0
+        100_000, "Messages kept per room, oldest pruned first; 0: no count limit.", low=0
     )
-    max_age_days: float = _setting(0.0, "Days messages are kept; 0: no age limit.", low=0)
+    max_age_days: float = _setting(90.0, "Days messages are kept; 0: no age limit.", low=0)
     prune_interval: float = _setting(3600.0, "Seconds between retention sweeps.", above=0)
     store_private: bool = _setting(True, "Keep private messages, for their two parties.")
+    private_per_account: int = _setting(
+        10_000,
+        "Private messages kept per sending account, oldest pruned first at each retention "
+        "sweep; 0: no limit.",
+        low=0,
+    )
+    store_tagmsg: bool = _setting(
+        False, "Store TAGMSGs that carry one of tagmsg_tags (reactions); never typing."
+    )
+    tagmsg_tags: tuple[str, ...] = _setting(
+        ("+draft/react", "+draft/reply"),
+        "The client tags that make a TAGMSG worth storing (with store_tagmsg), and the only "
+        "ones kept with it.",
+        check=_are_storable_tags,
+        expect="a list of client-only tag names (starting with +), without +typing",
+    )
+    max_tag_bytes: int = _setting(
+        1024,
+        "Bytes of client tags stored with one message (name=value; each); tags beyond it are "
+        "relayed but not stored.",
+        low=0,
+        high=8191,
+    )
+    max_pending: int = _setting(
+        20_000,
+        "Accepted messages waiting to be written, at most; beyond it (or while the store "
+        "fails) new messages are refused with FAIL … TEMPORARILY_UNAVAILABLE.",
+        low=1,
+        high=10_000_000,
+    )
     default_access: str = _setting(
         "everyone",
         "Who may read a room's history unless its operators chose otherwise (ChanServ SET "
@@ -406,9 +447,17 @@ class LogSection:
 
     level: str = _setting(
         "INFO",
-        "DEBUG, INFO, WARNING or ERROR. DEBUG also shows every raw line in and out.",
+        "DEBUG, INFO, WARNING or ERROR. INFO shows every room message with its text; DEBUG "
+        "also every raw line in and out, private messages included.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         upper=True,
+    )
+    queue_length: int = _setting(
+        10_000,
+        "Log records waiting to be written at most; beyond it they are dropped (and counted) "
+        "rather than the server slowed down.",
+        low=1,
+        high=1_000_000,
     )
 
 

@@ -13,6 +13,7 @@ from hubbub.core.commands import command
 from hubbub.core.modes import is_banned
 from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import remember_sent
+from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
 from hubbub.protocol.message import format_tags
@@ -128,6 +129,11 @@ def to_channel(
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
+    # STATUSMSG is never stored; a refused message is neither relayed nor acknowledged.
+    stored = None if status else stored_tags(srv.config.history, cmd, tags)
+    if stored is not None and not srv.history.available:
+        refuse_unstorable(reply, cmd, channel.name, errors)
+        return
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     prefix = sender.prefix
@@ -163,12 +169,13 @@ def to_channel(
             tagged_only=cmd == "TAGMSG",
             account=sender.account,
         )
-        params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
-        srv.history.append(
-            Record(channel.fold, msgid, time_ms, prefix, cmd, params, tags, sender.account)
-        )
-        if not sender.account:  # so that this connection may REDACT it
-            remember_sent(sender.session, msgid)
+        if stored is not None:
+            params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
+            srv.history.append(
+                Record(channel.fold, msgid, time_ms, prefix, cmd, params, stored, sender.account)
+            )
+            if not sender.account:  # so that this connection may REDACT it
+                remember_sent(sender.session, msgid)
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
@@ -203,6 +210,12 @@ def to_user(
         if cmd == "PRIVMSG":
             recipient.service(srv, reply, text)
         return
+    stored = (
+        stored_tags(srv.config.history, cmd, tags) if srv.config.history.store_private else None
+    )
+    if stored is not None and not srv.history.available:
+        refuse_unstorable(reply, cmd, recipient.nick, errors)
+        return
     time_ms = srv.stamp()
     msgid = srv.next_msgid()
     prefix = sender.prefix
@@ -223,10 +236,22 @@ def to_user(
     )
     if cmd == "PRIVMSG" and recipient.away:
         reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)
-    if srv.config.history.store_private:
+    if stored is not None:
         params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
         key = dm_store_key(srv, sender, recipient)  # by account when both have one
-        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, tags, sender.account))
+        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account))
         if not sender.account:
             remember_sent(sender.session, msgid)
     echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
+
+
+def refuse_unstorable(reply: Reply, cmd: str, target: str, errors: bool) -> None:
+    """The history store cannot take the message now (failing, or its queue full): say so
+    instead of relaying what would then be missing from history (never for a NOTICE)."""
+    if errors:
+        reply.fail(
+            cmd,
+            "TEMPORARILY_UNAVAILABLE",
+            target,
+            text="Message history cannot be written right now; message not sent, try again later",
+        )

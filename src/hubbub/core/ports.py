@@ -12,6 +12,9 @@ non-blocking:
   queued, then close. The core has already forgotten the session when it calls it, so the
   transport must not report that connection's end back to the core.
 * `HistoryService.append` hands a record to durable storage and returns at once.
+  `HistoryService.available` is False while the store cannot take records (it is failing, or
+  its bounded queue is full): the core then refuses messages it would store rather than
+  acknowledge them and lose them.
 * `HistoryService.query`, `AccountService.call` and `RegistryService.call` run `fn(store)` away
   from the loop and later call `done(result)` on the core's own thread (the event loop). A call
   that raised is answered with `FAILURE` (a `CallFailure`; the history answers an empty list).
@@ -61,6 +64,9 @@ class Link(Protocol):
 
 
 class HistoryService(Protocol):
+    @property
+    def available(self) -> bool: ...
+
     def append(self, record: Record) -> None: ...
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...

@@ -104,6 +104,30 @@ class MemoryStore(PlannedStore):
                 self._forget(key)
         return dropped
 
+    def prune_private(self, max_per_account: int) -> int:
+        if max_per_account <= 0:
+            return 0
+        sent: dict[str, list[tuple[int, str]]] = {}  # account -> (seq, key) of its records
+        for key, entry in self._targets.items():
+            if dm_parties(key) is None:
+                continue
+            for seq, record in zip(entry.seqs, entry.records, strict=True):
+                if record.account:
+                    sent.setdefault(record.account, []).append((seq, key))
+        doomed: dict[str, set[int]] = {}
+        for items in sent.values():
+            if len(items) > max_per_account:
+                items.sort()
+                for seq, key in items[:-max_per_account]:
+                    doomed.setdefault(key, set()).add(seq)
+        dropped = 0
+        for key, seqs in doomed.items():
+            entry = self._targets[key]
+            dropped += entry.keep([i for i, seq in enumerate(entry.seqs) if seq not in seqs])
+            if not entry.seqs:
+                self._forget(key)
+        return dropped
+
     def redact(self, target: str, msgid: str) -> bool:
         entry = self._targets.get(target)
         if entry is None or msgid not in entry.by_msgid:

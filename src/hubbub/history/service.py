@@ -35,6 +35,11 @@ class LoopHistoryService:
         self.worker = worker
         self.loop = loop
 
+    @property
+    def available(self) -> bool:
+        """False while the store is failing or `max_pending` records wait (see the worker)."""
+        return self.worker.available
+
     def append(self, record: Record) -> None:
         self.worker.append(record)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Record, dm_parties
+from hubbub.history.store import StoreUnwritable
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -73,6 +74,17 @@ SELECT target, t FROM newest WHERE t IS NOT NULL
 """
 
 
+# Per sending account, its private records beyond the newest N (one pass over the DM index).
+_PRUNE_PRIVATE = """
+DELETE FROM records WHERE seq IN (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (PARTITION BY account ORDER BY seq DESC) AS newer
+        FROM records WHERE party_a IS NOT NULL AND account != ''
+    ) WHERE newer > ?
+)
+"""
+
+
 def _row(rec: Record) -> tuple[Any, ...]:
     parties = dm_parties(rec.target)
     return (
@@ -109,7 +121,15 @@ class SqliteStore(PlannedStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = open_database(self.path, self._setup)
+        try:
+            self._db = open_database(self.path, self._setup)
+        except sqlite3.DatabaseError as exc:
+            # Not writable (read-only, full, not a database): say which file, in one line.
+            raise StoreUnwritable(
+                f"{self.path}: the history database cannot be written ({exc}); check that"
+                " this user may write the file and its directory, that the file system is"
+                " not read-only and that the disk has room"
+            ) from exc
 
     def _setup(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
@@ -126,6 +146,25 @@ class SqliteStore(PlannedStore):
         # of its own: an index changes no row, and older versions simply ignore it.
         db.execute(_ACCOUNT_INDEX)
         db.commit()
+        self._prove_writable(db)
+
+    @staticmethod
+    def _prove_writable(db: sqlite3.Connection) -> None:
+        """Write once now: SQLite opens a file it may not write read-only without a word, and
+        only the first write fails (root is refused too when the file is immutable or the file
+        system read-only). Rewriting the schema version is such a write. A file another
+        connection is writing right now (busy) is writable: not waited for."""
+        (wait_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.commit()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                raise
+            db.rollback()
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
 
     @property
     def schema_version(self) -> int:
@@ -164,6 +203,12 @@ class SqliteStore(PlannedStore):
                     )
                     dropped += cur.rowcount
         return dropped
+
+    def prune_private(self, max_per_account: int) -> int:
+        if max_per_account <= 0:
+            return 0
+        cur = self._db.execute(_PRUNE_PRIVATE, (max_per_account,))
+        return cur.rowcount
 
     def redact(self, target: str, msgid: str) -> bool:
         cur = self._db.execute(

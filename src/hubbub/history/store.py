@@ -18,6 +18,12 @@ from typing import Protocol
 from hubbub.history.record import Record, Ref
 
 
+class StoreUnwritable(OSError):
+    """The store cannot be written (read-only file, directory or file system; full disk).
+    Raised when it is opened, so that the server refuses to start instead of acknowledging
+    messages it cannot keep. `str()` is one line naming the file."""
+
+
 class HistoryStore(Protocol):
     def append(self, records: Sequence[Record]) -> None:
         """Store records (one batch). Durable once `commit` has returned.
@@ -69,6 +75,10 @@ class HistoryStore(Protocol):
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
         all but the newest max_count (0 = no count limit). Returns how many were dropped."""
+
+    def prune_private(self, max_per_account: int) -> int:
+        """Quota: per sending account (`Record.account`, non-empty), keep only its newest
+        `max_per_account` private-conversation records (0 = no limit). How many went."""
 
     def close(self) -> None:
         """Commit and release the store's resources."""

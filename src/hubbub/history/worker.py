@@ -3,22 +3,35 @@
 The event loop never touches the disk. It hands records to `HistoryWorker.append` (one queue
 put) and reads through `HistoryWorker.submit`, which runs a call against the store on the
 worker thread and returns a `concurrent.futures.Future`. Everything runs on that thread in
-submission order, so a read sees every append submitted before it.
+submission order, so a read sees every append submitted before it (while the store is
+working; see below).
 
 Durability: the thread appends records in batches and commits when its queue runs empty, when
 `commit_interval_ms` has passed since the oldest uncommitted append, or after `max_batch`
 uncommitted records. After a hard kill, at most the last commit window of accepted records is
 lost (as long as the thread keeps up with the load; `backlog` shows how far behind it is).
 
-A failing store call (disk full, database locked or corrupted) is logged and never stops the
-thread: a failing batch of appends is retried record by record so that one bad record loses
-only itself, and a failing `submit` call sets the exception on its future.
+Bounded, and never silently lossy. At most `max_pending` records are accepted and not yet
+committed; `available` is False when that many wait or while the store is failing, and the
+core then refuses new messages (FAIL … TEMPORARILY_UNAVAILABLE) instead of acknowledging
+them. An `append` past the bound is dropped and counted (`refused`), never queued.
+
+When the store fails (`is_store_failure`: disk full, read-only, locked, I/O error), the thread
+keeps every uncommitted record (SQLite may have rolled the whole transaction back), logs one
+ERROR, and retries with a doubling delay (RETRY_FIRST up to RETRY_MAX seconds): appending all
+kept records again (a store ignores a (target, msgid) it already has) and committing. Calls
+still run meanwhile (reads usually work on a full disk). When a retry succeeds it logs one line,
+"recovered after N s, M records written". A record the store rejects for itself (any other
+exception: a bug, bad data) is logged and dropped alone, as before. A failing `submit` call sets
+the exception on its future. At `stop`, a store that still fails gets one last try; what it
+still refuses is reported (ERROR, with the count) since nothing can keep it any longer.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +45,20 @@ T = TypeVar("T")
 
 log = logging.getLogger("hubbub.history")
 
-__all__ = ["HistoryWorker"]
+__all__ = ["DEFAULT_MAX_PENDING", "RETRY_FIRST", "RETRY_MAX", "HistoryWorker", "is_store_failure"]
+
+#: Records accepted and not yet committed, at most (`history.max_pending`).
+DEFAULT_MAX_PENDING = 20_000
+#: Seconds before the first retry of a failing store, doubling up to RETRY_MAX.
+RETRY_FIRST = 0.25
+RETRY_MAX = 5.0
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """Whether `exc` says the store cannot write now (so records are kept and retried), rather
+    than that one record is bad. SQLite raises OperationalError for a full disk, a read-only
+    file or a lock, and plain DatabaseError for a damaged file."""
+    return isinstance(exc, OSError | sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 class _Call:
@@ -67,24 +93,43 @@ class HistoryWorker:
         open_store: Callable[[], HistoryStore],
         commit_interval_ms: int = 100,
         max_batch: int = 1000,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        retry_first: float = RETRY_FIRST,
+        retry_max: float = RETRY_MAX,
     ) -> None:
         if commit_interval_ms < 0:
             raise ValueError("commit_interval_ms must be >= 0")
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
         self._open_store = open_store
         self._interval = commit_interval_ms / 1000.0
         self._max_batch = max_batch
+        self.max_pending = max_pending
+        self._retry_first = retry_first
+        self._retry_max = retry_max
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
         self._lock = threading.Lock()
         self._stopped = False
-        # Counters, written by the worker thread only (for tests and monitoring).
+        # Records accepted by `append` and not yet committed (or dropped as bad); guarded by
+        # _pending_lock because the caller adds and the thread subtracts.
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        # Set by the thread from the first failure of an incident until a retry succeeds.
+        self.failing = False
+        # Whether the bound was reached (and said so) since records last fitted.
+        self._full = False
+        # Counters (for tests and monitoring). `refused` is written by the appending thread,
+        # the others by the worker thread only.
         self.commits = 0
         self.appended = 0
         self.failed_appends = 0
+        self.refused = 0
+        self.incidents = 0
 
     # -- the caller's side ---------------------------------------------------------------------
 
@@ -102,9 +147,41 @@ class HistoryWorker:
                 self._stopped = True
             raise self._open_error
 
-    def append(self, record: Record) -> None:
-        """Queue a record for storage. Non-blocking and thread-safe."""
+    @property
+    def available(self) -> bool:
+        """Whether a record appended now will be kept: the store is not failing and fewer than
+        `max_pending` records wait. The core refuses new messages while this is False."""
+        if self.failing:
+            return False  # the thread logged the failure
+        if self._pending < self.max_pending:
+            self._full = False
+            return True
+        self._say_full()
+        return False
+
+    def _say_full(self) -> None:
+        if not self._full:  # once per incident
+            self._full = True
+            log.warning(
+                "history writer behind: %d records wait (history.max_pending); new messages"
+                " are refused until it catches up",
+                self._pending,
+            )
+
+    def append(self, record: Record) -> bool:
+        """Queue a record for storage. Non-blocking and thread-safe. False (and the record
+        dropped, counted in `refused`) when `max_pending` records already wait."""
+        with self._pending_lock:
+            full = self._pending >= self.max_pending
+            if full:
+                self.refused += 1
+            else:
+                self._pending += 1
+        if full:
+            self._say_full()
+            return False
         self._queue.put(record)
+        return True
 
     def submit(self, call: Callable[[HistoryStore], T]) -> Future[T]:
         """Run `call(store)` on the worker thread after everything submitted before it."""
@@ -120,7 +197,8 @@ class HistoryWorker:
         """Block until everything submitted so far is appended and committed.
 
         Returns False if that did not happen within `timeout` seconds (or the worker is not
-        running). After `stop`, everything is already committed and this returns True.
+        running; or the store is failing and has not recovered in time). After `stop`,
+        everything storable is already committed and this returns True.
         """
         thread = self._thread
         if self._stopped:
@@ -153,6 +231,11 @@ class HistoryWorker:
         return self._queue.qsize()
 
     @property
+    def pending(self) -> int:
+        """Records accepted and not yet committed (at most `max_pending`)."""
+        return self._pending
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -162,13 +245,14 @@ class HistoryWorker:
         try:
             store = self._open_store()
         except BaseException as exc:
-            log.exception("cannot open the history store")
+            # The caller of start() reports it (the app: one line, and it refuses to start).
+            log.debug("cannot open the history store", exc_info=True)
             self._open_error = exc
             self._ready.set()
             return
         self._ready.set()
         try:
-            self._loop(store)
+            _Writer(self, store).loop()
         finally:
             try:
                 store.close()
@@ -176,103 +260,10 @@ class HistoryWorker:
                 log.exception("closing the history store failed")
             self._fail_leftovers()
 
-    def _loop(self, store: HistoryStore) -> None:
-        q = self._queue
-        get = q.get
-        get_nowait = q.get_nowait
-        empty = q.empty
-        monotonic = time.monotonic
-        interval = self._interval
-        max_batch = self._max_batch
-        # Uncommitted work: whether there is any, since when (monotonic seconds), and how many
-        # records. A submitted call counts as work without records: it may have written (prune).
-        dirty = False
-        dirty_since = 0.0
-        pending = 0
-        while True:
-            if dirty:
-                wait = dirty_since + interval - monotonic()
-                if wait <= 0:
-                    self._commit(store)
-                    dirty, pending = False, 0
-                    continue
-                try:
-                    item = get(timeout=wait)
-                except queue.Empty:
-                    self._commit(store)
-                    dirty, pending = False, 0
-                    continue
-            else:
-                item = get()
-
-            if isinstance(item, Record):
-                batch = [item]
-                control: _Item | None = None
-                room = max_batch - pending
-                while len(batch) < room:
-                    try:
-                        nxt = get_nowait()
-                    except queue.Empty:
-                        break
-                    if isinstance(nxt, Record):
-                        batch.append(nxt)
-                    else:
-                        control = nxt
-                        break
-                self._append(store, batch)
-                if not dirty:
-                    dirty, dirty_since = True, monotonic()
-                pending += len(batch)
-                if control is not None:
-                    item = control
-            if isinstance(item, _Call):
-                self._call(store, item)
-                if not dirty:
-                    dirty, dirty_since = True, monotonic()
-            elif isinstance(item, _Flush):
-                self._commit(store)
-                dirty, pending = False, 0
-                item.done.set()
-            elif isinstance(item, _Stop):
-                self._commit(store)
-                return
-            if dirty and (pending >= max_batch or empty() or monotonic() - dirty_since >= interval):
-                self._commit(store)
-                dirty, pending = False, 0
-
-    def _append(self, store: HistoryStore, batch: list[Record]) -> None:
-        try:
-            store.append(batch)
-        except Exception:
-            if len(batch) == 1:
-                self.failed_appends += 1
-                log.exception("storing a history record failed (target %r)", batch[0].target)
-                return
-            log.exception("storing %d history records failed; retrying one by one", len(batch))
-            for record in batch:
-                self._append(store, [record])
-            return
-        self.appended += len(batch)
-
-    def _commit(self, store: HistoryStore) -> None:
-        try:
-            store.commit()
-        except Exception:
-            log.exception("committing history failed")
-        else:
-            self.commits += 1
-
-    @staticmethod
-    def _call(store: HistoryStore, item: _Call) -> None:
-        future = item.future
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            result = item.call(store)
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
+    def _settled(self, count: int) -> None:
+        """`count` accepted records were committed or dropped: room for that many more."""
+        with self._pending_lock:
+            self._pending -= count
 
     def _fail_leftovers(self) -> None:
         """After the thread ends: fail calls that can no longer run, release flush waiters."""
@@ -286,3 +277,208 @@ class HistoryWorker:
                     item.future.set_exception(RuntimeError("HistoryWorker is stopped"))
             elif isinstance(item, _Flush):
                 item.done.set()
+            elif isinstance(item, Record):
+                self._settled(1)
+
+
+class _Writer:
+    """The worker thread's state: the records since the last commit, and the failure state."""
+
+    def __init__(self, worker: HistoryWorker, store: HistoryStore) -> None:
+        self.worker = worker
+        self.store = store
+        # Appended (or, while failing, only taken) since the last successful commit: kept until
+        # a commit succeeds, because a failure may roll them all back.
+        self.uncommitted: list[Record] = []
+        # Work since the last commit, records or calls (a call may have written: prune).
+        self.dirty = False
+        self.dirty_since = 0.0
+        self.flushes: list[_Flush] = []
+        self.failed_since = 0.0
+        self.retry_at = 0.0
+        self.delay = 0.0
+
+    def loop(self) -> None:
+        worker = self.worker
+        get = worker._queue.get
+        get_nowait = worker._queue.get_nowait
+        empty = worker._queue.empty
+        monotonic = time.monotonic
+        interval = worker._interval
+        max_batch = worker._max_batch
+        while True:
+            if worker.failing:
+                wait: float | None = self.retry_at - monotonic()
+            elif self.dirty:
+                wait = self.dirty_since + interval - monotonic()
+            else:
+                wait = None
+            if wait is not None and wait <= 0:
+                self.commit()
+                continue
+            try:
+                item = get() if wait is None else get(timeout=wait)
+            except queue.Empty:
+                self.commit()
+                continue
+
+            if isinstance(item, Record):
+                batch = [item]
+                control: _Item | None = None
+                room = max_batch if worker.failing else max_batch - len(self.uncommitted)
+                while len(batch) < room:
+                    try:
+                        nxt = get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(nxt, Record):
+                        batch.append(nxt)
+                    else:
+                        control = nxt
+                        break
+                self.write(batch)
+                self.touch()
+                if control is not None:
+                    item = control
+            if isinstance(item, _Call):
+                self.call(item)
+                self.touch()
+            elif isinstance(item, _Flush):
+                self.flushes.append(item)
+                self.commit()
+            elif isinstance(item, _Stop):
+                self.commit()
+                if worker.failing:
+                    self.give_up()
+                return
+            if (
+                self.dirty
+                and not worker.failing
+                and (
+                    len(self.uncommitted) >= max_batch
+                    or empty()
+                    or monotonic() - self.dirty_since >= interval
+                )
+            ):
+                self.commit()
+
+    def touch(self) -> None:
+        if not self.dirty:
+            self.dirty, self.dirty_since = True, time.monotonic()
+
+    def write(self, batch: list[Record]) -> None:
+        """Append a batch (only keep it, while the store is failing)."""
+        if self.worker.failing:
+            self.uncommitted += batch
+            return
+        try:
+            stored = self.append(batch)
+        except Exception as exc:  # is_store_failure: append() re-raises nothing else
+            self.uncommitted += batch
+            self.fail(exc)
+            return
+        self.uncommitted += stored
+        self.worker._settled(len(batch) - len(stored))  # the bad ones, dropped
+
+    def append(self, batch: list[Record]) -> list[Record]:
+        """store.append(batch); the records it kept. A record the store rejects for itself is
+        logged and dropped alone; a store failure propagates."""
+        try:
+            self.store.append(batch)
+        except Exception as exc:
+            if is_store_failure(exc):
+                raise
+            if len(batch) == 1:
+                self.worker.failed_appends += 1
+                log.exception("storing a history record failed (target %r)", batch[0].target)
+                return []
+            log.error("storing %d history records failed; retrying one by one", len(batch))
+            kept: list[Record] = []
+            for record in batch:
+                kept += self.append([record])
+            return kept
+        self.worker.appended += len(batch)
+        return batch
+
+    def commit(self) -> None:
+        """Commit; while failing, this is the retry: append every kept record again first."""
+        worker = self.worker
+        if worker.failing and time.monotonic() < self.retry_at:
+            return
+        store = self.store
+        try:
+            if worker.failing:
+                max_batch = worker._max_batch
+                kept = self.uncommitted
+                stored: list[Record] = []
+                try:
+                    for start in range(0, len(kept), max_batch):
+                        stored += self.append(kept[start : start + max_batch])
+                except BaseException:
+                    self.uncommitted = kept
+                    raise
+                self.uncommitted = stored
+                worker._settled(len(kept) - len(stored))  # the bad ones, dropped
+            store.commit()
+        except Exception as exc:
+            # Whatever the reason, nothing since the last commit is durable: keep it all.
+            self.fail(exc)
+            return
+        count = len(self.uncommitted)
+        self.uncommitted = []
+        self.dirty = False
+        worker.commits += 1
+        worker._settled(count)
+        if worker.failing:
+            worker.failing = False
+            log.warning(
+                "history store recovered after %.1f s, %d records written",
+                time.monotonic() - self.failed_since,
+                count,
+            )
+        for flush in self.flushes:
+            flush.done.set()
+        self.flushes.clear()
+
+    def fail(self, exc: Exception) -> None:
+        worker = self.worker
+        now = time.monotonic()
+        if not worker.failing:
+            worker.failing = True
+            worker.incidents += 1
+            self.failed_since = now
+            self.delay = worker._retry_first
+            log.error(
+                "history store failing: %s; keeping %d records and retrying, new messages are"
+                " refused until it recovers",
+                exc,
+                len(self.uncommitted),
+            )
+        else:
+            self.delay = min(self.delay * 2, worker._retry_max)
+        self.retry_at = now + self.delay
+
+    def give_up(self) -> None:
+        """At stop, after the last try failed: say what is lost (nothing can keep it now)."""
+        self.retry_at = 0.0
+        self.commit()
+        if self.worker.failing:
+            log.error(
+                "history store still failing at shutdown: %d accepted records not stored",
+                len(self.uncommitted),
+            )
+            self.worker._settled(len(self.uncommitted))
+        for flush in self.flushes:
+            flush.done.set()
+        self.flushes.clear()
+
+    def call(self, item: _Call) -> None:
+        future = item.future
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = item.call(self.store)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)

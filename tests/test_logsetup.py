@@ -1,0 +1,194 @@
+"""The console log: written by a listener thread while a server runs, bounded, drained at exit.
+
+The loop must never write a log line itself (issue 9: at INFO, every room message is logged, and
+a synchronous write per message cost ~40 % of fan-out). These tests watch which thread writes,
+block the writer to pile records up, and check nothing queued is lost at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hubbub import logsetup
+from support.irc_client import IrcClient, ServerProcess, ThreadedServer, server_config, write_config
+
+DEADLINE = 10.0
+
+
+class Console:
+    """Stands in for sys.stderr: remembers each write and the thread that made it; `hold`
+    makes the next write wait (inside the writer) until `release`."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+        self._gate = threading.Event()
+        self._gate.set()
+        self.blocked = threading.Event()
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if not self._gate.is_set():
+            self.blocked.set()
+            self._gate.wait(DEADLINE)
+        with self._lock:
+            self.writes.append((text, threading.current_thread().name))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def hold(self) -> None:
+        self.blocked.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return "".join(text for text, _ in self.writes)
+
+    def writer_of(self, fragment: str) -> str:
+        with self._lock:
+            (thread,) = [name for text, name in self.writes if fragment in text]
+        return thread
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+    """hubbub's console handler at INFO, writing into a `Console`; removed again afterwards."""
+    stream = Console()
+    # Not sys.stderr itself: pytest's capture sets that again when each test phase begins.
+    redirected = property(lambda writer: stream, lambda writer, value: None)
+    monkeypatch.setattr(logsetup._StderrWriter, "stream", redirected)
+    root = logging.getLogger()
+    hubbub_logger = logging.getLogger("hubbub")
+    levels = root.level, hubbub_logger.level
+    logsetup.configure("INFO")
+    yield stream
+    stream.release()
+    while logsetup._users:
+        logsetup.stop_queue()
+    root.removeHandler(logsetup._console())
+    root.setLevel(levels[0])
+    hubbub_logger.setLevel(levels[1])
+
+
+def test_a_room_message_is_logged_by_the_log_thread_not_the_loop(
+    console: Console, tmp_path: Path
+) -> None:
+    """The INFO line per room message stays (a feature), written off the event loop; the
+    lines logged during shutdown are all written before the server's stop returns."""
+    with ThreadedServer(server_config(tmp_path)) as server:
+        alice = IrcClient(server.address)
+        alice.register("alice")
+        alice.join("#lobby")
+        alice.send("PRIVMSG #lobby :hello from the loop")
+        wait_for(lambda: "#lobby <alice> hello from the loop" in console.text, "the room line")
+        alice.close()
+    assert console.writer_of("#lobby <alice> hello from the loop") == "hubbub-log"
+    # The last line of the shutdown, queued on the loop, is out once stop() has returned.
+    assert "history flushed and closed" in console.text
+    assert not logsetup._console().queued
+
+
+def test_records_queued_at_stop_are_all_written_in_order(console: Console) -> None:
+    log = logging.getLogger("hubbub.test")
+    logsetup.start_queue(1000)
+    console.hold()
+    log.info("first")
+    assert console.blocked.wait(DEADLINE)  # the listener sits in the write of "first"
+    for number in range(200):
+        log.info("line %d", number)
+    assert "line 0" not in console.text
+    console.release()
+    logsetup.stop_queue()
+    lines = console.text.splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == ["first"] + [
+        f"line {n}" for n in range(200)
+    ]
+    # After the queue: written directly, on the caller's thread.
+    log.info("after")
+    assert console.writer_of("after") == threading.current_thread().name
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(console: Console) -> None:
+    log = logging.getLogger("hubbub.test")
+    logsetup.start_queue(5)
+    console.hold()
+    log.info("stuck")
+    assert console.blocked.wait(DEADLINE)  # the listener cannot take anything more
+    before = logsetup.dropped()
+    caller = threading.Thread(target=lambda: [log.info("flood %d", n) for n in range(50)])
+    caller.start()
+    caller.join(DEADLINE)
+    assert not caller.is_alive(), "logging blocked on a full queue"
+    assert logsetup.dropped() - before == 45  # 5 fit in the queue
+    console.release()
+    logsetup.stop_queue()
+    text = console.text
+    assert [f"flood {n}" in text for n in range(6)] == [True] * 5 + [False]
+    # One report for the incident, not one per dropped record.
+    assert text.count("could not keep up") == 1
+    assert "could not keep up: 45 log records dropped" in text
+
+
+def test_records_keep_what_was_true_when_logged(console: Console) -> None:
+    """Arguments that could change before the listener formats them, and tracebacks, are
+    rendered at the call; immutable ones are not (the room message line)."""
+    log = logging.getLogger("hubbub.test")
+    logsetup.start_queue(100)
+    console.hold()
+    log.info("stuck")
+    assert console.blocked.wait(DEADLINE)
+    members = ["alice"]
+    log.info("members %s", members)
+    log.info(members)  # not even a str message
+    members.append("mallory")
+    try:
+        raise ValueError("broken store")
+    except ValueError:
+        log.exception("storing failed")
+    handler = logsetup._console()
+    queued = list(handler.queue.queue)
+    room_line = logging.LogRecord(
+        "hubbub.chat", logging.INFO, "", 0, "%s <%s> %s", ("#a", "b", "c"), None
+    )
+    assert handler.prepare(room_line) is room_line  # nothing copied or formatted on the loop
+    console.release()
+    logsetup.stop_queue()
+    assert "members ['alice']\n" in console.text
+    assert "hubbub.test: ['alice']\n" in console.text
+    assert "ValueError: broken store" in console.text
+    assert all(record is not None and record.exc_info is None for record in queued)
+
+
+def test_a_stopped_server_process_writes_its_last_lines(tmp_path: Path) -> None:
+    """`hubbub serve` at the default level: the room message is in its log, and so is the
+    last line it logs on the way out (SIGTERM)."""
+    config = write_config(tmp_path / "hubbub.toml", tmp_path / "data")
+    with ServerProcess(config) as server:
+        alice = IrcClient(server.address)
+        alice.register("alice")
+        alice.join("#lobby")
+        alice.send("PRIVMSG #lobby :said out loud")
+        wait_for(lambda: "#lobby <alice> said out loud" in server.text, "the room line")
+        alice.close()
+        assert server.terminate() == 0
+        wait_for(lambda: "history flushed and closed" in server.text, "the last line")
+    assert "INFO  hubbub.chat: #lobby <alice> said out loud" in server.text
