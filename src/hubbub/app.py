@@ -39,7 +39,10 @@ from hubbub.registry.backends import open_registry_store
 from hubbub.registry.service import LoopRegistryService
 from hubbub.registry.worker import RegistryWorker
 from hubbub.tls import ServerTls
-from hubbub.transport.tcp import Core, TcpServer, format_address
+from hubbub.transport.connection import Core, format_address
+from hubbub.transport.fdlimit import ensure_fd_limit
+from hubbub.transport.listener import sweep_interval_for
+from hubbub.transport.tcp import TcpServer
 from hubbub.transport.websocket import WebServer
 
 __all__ = ["App", "AppCore", "run"]
@@ -106,6 +109,8 @@ class App:
         self.web_addresses: list[tuple[str, int]] = []
         self.addresses: list[tuple[str, int]] = []
         self._prune_task: asyncio.Task[None] | None = None
+        # The core's clock (`core.tick`), driven by the app once per interval.
+        self._tick_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
 
@@ -155,6 +160,7 @@ class App:
             # calls in order; its answers come in order).
             await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
             await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
+            ensure_fd_limit(config.limits.max_clients)
             self.tcp = TcpServer(config, self.core)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
@@ -186,7 +192,26 @@ class App:
             )
         await self._start_web()
         self._start_retention()
+        self._start_tick()
         return list(self.addresses)
+
+    def _start_tick(self) -> None:
+        """The core's clock-driven work (nick grace periods, …): one task, one call per
+        interval, whatever the number of listeners."""
+        tick = getattr(self.core, "tick", None)
+        if tick is None:
+            return
+        self._tick_task = asyncio.get_running_loop().create_task(
+            self._tick_forever(tick), name="hubbub-tick"
+        )
+
+    async def _tick_forever(self, tick: Callable[[float], None]) -> None:
+        while True:
+            await asyncio.sleep(sweep_interval_for(self.config))
+            try:
+                tick(time.time())
+            except Exception:
+                log.exception("the core's periodic tick failed")
 
     async def _start_web(self) -> None:
         """Start the web listener beside TCP. A web port that cannot be bound is logged as an
@@ -251,11 +276,12 @@ class App:
         self._stopped = True
         if not quiet:
             log.info("shutting down: %s", reason)
-        if self._prune_task is not None:
-            self._prune_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prune_task
-            self._prune_task = None
+        for task in (self._prune_task, self._tick_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._prune_task = self._tick_task = None
         tcp = self.tcp
         if tcp is not None:
             tcp.stop_accepting()
@@ -311,11 +337,9 @@ class App:
 
             configure(config.log.level)
         self.config = config
-        for server in (self.tcp, self.tls_server):
+        for server in (self.tcp, self.tls_server, self.web):
             if server is not None:
-                server.config = config  # limits, flood and timeouts for what comes next
-                server.sendq_bytes = config.limits.sendq_bytes
-                server.invalid_utf8 = config.limits.invalid_utf8
+                server.apply_config(config)  # limits, flood, timeouts (and web origins)
         return None
 
     def _rehash_for_core(self, done: Callable[[str | None], None]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ import pytest
 import pytest_asyncio
 from web_helpers import make_config, masked_frame, split_prefix, ws_handshake
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 from hubbub.app import App
 from hubbub.config import Config
@@ -179,15 +180,22 @@ async def test_an_over_long_message_gets_417_and_the_connection_lives(app: App) 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("policy", ["replace", "reject"])
 async def test_invalid_utf8_in_a_binary_frame(tmp_path: Path, policy: str) -> None:
+    """IRCv3 websocket: "Binary messages can transport arbitrary bytes and therefore any valid
+    IRC line, while text messages must consist entirely of UTF-8 data."
+    (https://ircv3.net/specs/extensions/websocket). So on binary.ircv3.net bytes that are not
+    UTF-8 reach binary recipients unchanged; a text.ircv3.net recipient gets U+FFFD instead (a
+    text frame must be UTF-8). With the "reject" policy the line is refused, as on TCP."""
     app = await start_app(make_config(tmp_path, limits={"invalid_utf8": policy}))
     try:
         async with (
             connect(ws_url(app), subprotocols=["binary.ircv3.net"]) as ws,  # type: ignore[list-item]
             connect(ws_url(app), subprotocols=["binary.ircv3.net"]) as listener,  # type: ignore[list-item]
+            connect(ws_url(app), subprotocols=["text.ircv3.net"]) as texter,  # type: ignore[list-item]
         ):
             await register(ws, "sender")
             await register(listener, "listener")
-            for client in (ws, listener):
+            await register(texter, "texter")
+            for client in (ws, listener, texter):
                 await client.send(b"JOIN #utf")
                 await recv_until(client, lambda cmd, params: cmd == "366")
             await ws.send(b"PRIVMSG #utf :caf\xe9 \xff ok")
@@ -195,7 +203,10 @@ async def test_invalid_utf8_in_a_binary_frame(tmp_path: Path, policy: str) -> No
             if policy == "replace":
                 message, _ = await recv_until(listener, lambda cmd, params: cmd == "PRIVMSG")
                 assert isinstance(message, bytes)
-                assert message.endswith("caf\ufffd \ufffd ok".encode())
+                assert message.endswith(b" PRIVMSG #utf :caf\xe9 \xff ok")
+                text, _ = await recv_until(texter, lambda cmd, params: cmd == "PRIVMSG")
+                assert isinstance(text, str)
+                assert text.endswith(" PRIVMSG #utf :caf\ufffd \ufffd ok")
             else:
                 message, _ = await recv_until(ws, lambda cmd, params: cmd == "FAIL")
                 assert b"INVALID_UTF8" in message  # type: ignore[operator]
@@ -240,17 +251,186 @@ async def test_any_origin_with_a_star(tmp_path: Path) -> None:
 
 
 def test_origin_rules() -> None:
-    assert origin_allowed(None, "h:1", ())
-    assert origin_allowed("http://h:1", "h:1", ())
-    assert origin_allowed("https://h:1", "h:1", ())  # TLS ends at a proxy in front
-    assert origin_allowed("http://example.org", "example.org:80", ())
-    assert origin_allowed("https://example.org", "example.org", ())
-    assert not origin_allowed("http://h:2", "h:1", ())
-    assert not origin_allowed("http://h.evil:1", "h:1", ())
-    assert not origin_allowed("null", "h:1", ())
-    assert not origin_allowed("http://h:1", None, ())
-    assert origin_allowed("http://other:9", "h:1", ("http://other:9",))
-    assert origin_allowed("http://x", "h:1", ("*",))
+    public = ("http://h:1",)
+    assert origin_allowed(None, public)
+    assert origin_allowed("http://h:1", public)
+    assert origin_allowed("HTTP://H:1/", public)
+    assert origin_allowed("http://example.org", ("http://example.org:80",))
+    assert origin_allowed("https://example.org:443", ("https://example.org",))
+    assert not origin_allowed("https://h:1", public)  # another scheme is another origin
+    assert not origin_allowed("xhttp://h:1", public)
+    assert not origin_allowed("http://h:2", public)
+    assert not origin_allowed("http://h.evil:1", public)
+    assert not origin_allowed("null", public)
+    assert origin_allowed("http://other:9", ("http://other:9",))
+    assert origin_allowed("http://x", ("*",))
+
+
+def raw_request(port: int, *lines: str) -> bytes:
+    """One HTTP request written by hand (repeated headers and all); the whole response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+        return response
+
+
+def upgrade_lines(port: int, *extra: str, host: str | None = None) -> list[str]:
+    return [
+        "GET /irc HTTP/1.1",
+        f"Host: {host or f'127.0.0.1:{port}'}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_origin_check_ignores_host_and_compares_the_scheme(tmp_path: Path) -> None:
+    """A DNS-rebinding page sends `Origin: http://evil.example:P` with `Host: evil.example:P`;
+    a page of another scheme (`xhttp://`, `https://`) is another origin (RFC 6454: an origin
+    is scheme, host and port). Only the public origins (and allowed_origins) pass."""
+    app = await start_app(make_config(tmp_path))
+    loop = asyncio.get_running_loop()
+    try:
+        assert app.web is not None
+        port = app.web.addresses[0][1]
+
+        async def status(*lines: str) -> bytes:
+            response = await loop.run_in_executor(None, lambda: raw_request(port, *lines))
+            return response.split(b"\r\n", 1)[0]
+
+        rebound = f"evil.example:{port}"
+        refused = (
+            upgrade_lines(port, f"Origin: http://{rebound}", host=rebound),
+            upgrade_lines(port, f"Origin: xhttp://127.0.0.1:{port}"),
+            upgrade_lines(port, f"Origin: https://127.0.0.1:{port}"),
+        )
+        for lines in refused:
+            assert b" 403 " in await status(*lines), lines
+        assert b" 101 " in await status(*upgrade_lines(port, f"Origin: http://127.0.0.1:{port}"))
+    finally:
+        await app.stop()
+
+
+@pytest.mark.asyncio
+async def test_configured_public_origins_replace_the_derived_one(tmp_path: Path) -> None:
+    app = await start_app(
+        make_config(tmp_path, web={"public_origins": ("https://chat.example.org",)})
+    )
+    try:
+        host, port = app.web_addresses[0]
+        async with connect(ws_url(app), origin="https://chat.example.org") as ws:  # type: ignore[arg-type]
+            await register(ws, "public")
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(ws_url(app), origin=f"http://{host}:{port}"):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 403
+    finally:
+        await app.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("header", ["Origin", "Host", "Upgrade", "If-None-Match"])
+async def test_a_repeated_header_is_a_400_and_logs_nothing_above_debug(
+    tmp_path: Path, header: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = await start_app(make_config(tmp_path))
+    loop = asyncio.get_running_loop()
+    try:
+        assert app.web is not None
+        port = app.web.addresses[0][1]
+        values = {
+            "Origin": f"http://127.0.0.1:{port}",
+            "Host": f"127.0.0.1:{port}",
+            "Upgrade": "websocket",
+            "If-None-Match": '"x"',
+        }
+        if header == "If-None-Match":
+            lines = ["GET / HTTP/1.1", f"Host: 127.0.0.1:{port}", 'If-None-Match: "x"']
+        else:
+            lines = upgrade_lines(port, f"Origin: http://127.0.0.1:{port}")
+        lines.append(f"{header}: {values[header]}")
+        caplog.clear()
+        with caplog.at_level("DEBUG"):
+            response = await loop.run_in_executor(None, lambda: raw_request(port, *lines))
+        assert response.split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request"
+        loud = [r for r in caplog.records if r.levelno > logging.DEBUG]
+        assert loud == [], [r.getMessage() for r in loud]
+    finally:
+        await app.stop()
+
+
+@pytest.mark.asyncio
+async def test_unfinished_http_requests_count_per_address_and_time_out(tmp_path: Path) -> None:
+    """Sockets whose HTTP request never completes count against `limits.clients_per_ip`
+    together with IRC connections (so they cannot lock IRC clients out), and are dropped after
+    `web.request_timeout`."""
+    config = make_config(tmp_path, limits={"clients_per_ip": 3}, web={"request_timeout": 0.5})
+    app = await start_app(config)
+    loop = asyncio.get_running_loop()
+    held: list[socket.socket] = []
+    try:
+        assert app.web is not None
+        web = app.web
+        port = web.addresses[0][1]
+        for _ in range(3):  # three requests that never finish their headers
+            sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            held.append(sock)
+        await asyncio.wait_for(_until(lambda: web.requests == 3), WAIT)
+        # An IRC client from the same address is refused while they are open.
+        host, irc_port = app.addresses[0]
+        reader, writer = await asyncio.open_connection(host, irc_port)
+        try:
+            line = await asyncio.wait_for(reader.readline(), WAIT)
+            assert line == b"ERROR :Too many connections from your IP address\r\n"
+        finally:
+            writer.close()
+        # A fourth web socket is not even given a chance to send its request.
+        extra = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        with extra, contextlib.suppress(ConnectionResetError):
+            assert await loop.run_in_executor(None, extra.recv, 1) == b""
+        # The slow requests are dropped after request_timeout, and the address is free again.
+        for sock in held:
+            with contextlib.suppress(ConnectionResetError):
+                assert await loop.run_in_executor(None, sock.recv, 4096) == b""
+        await asyncio.wait_for(_until(lambda: web.requests == 0 and not web.per_address), WAIT)
+        async with connect(ws_url(app)) as ws:
+            await register(ws, "afterwards")
+    finally:
+        for sock in held:
+            sock.close()
+        await app.stop()
+
+
+@pytest.mark.asyncio
+async def test_rehash_applies_to_the_web_listener(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    changed = make_config(
+        tmp_path,
+        limits={"sendq_bytes": 123_456},
+        flood={"enabled": True, "burst": 7, "lines_per_second": 3.0},
+        web={"allowed_origins": ("https://friend.example",)},
+    )
+    app = App(config, shutdown_grace=0.5, reload=lambda: changed)
+    await app.start()
+    try:
+        assert app.web is not None
+        assert await app.rehash() is None
+        assert app.web.sendq_bytes == 123_456
+        assert app.web.flood == (7, 3.0)
+        assert "https://friend.example" in app.web.allowed_origins
+        async with connect(ws_url(app), origin="https://friend.example") as ws:  # type: ignore[arg-type]
+            await register(ws, "friend")
+    finally:
+        await app.stop()
 
 
 # --- limits shared with TCP, the send queue, timeouts ------------------------------------------
@@ -375,11 +555,11 @@ async def test_clients_per_address_count_tcp_and_websocket_together(tmp_path: Pa
         tcp = await Tcp.connect(app, "first")
         async with connect(ws_url(app)) as second:
             await register(second, "second")
-            async with connect(ws_url(app)) as third:
-                message = await asyncio.wait_for(third.recv(), WAIT)
-                assert message == "ERROR :Too many connections from your IP address"
-                with pytest.raises(ConnectionClosed):
-                    await asyncio.wait_for(third.recv(), WAIT)
+            # Counted from the moment its socket is accepted (before any HTTP, so that
+            # unfinished requests cannot pile up): refused at once, without a handshake.
+            with pytest.raises((InvalidMessage, OSError)):
+                async with connect(ws_url(app), open_timeout=WAIT):
+                    pass
     finally:
         if tcp is not None:
             await tcp.close()

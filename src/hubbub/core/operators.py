@@ -497,7 +497,7 @@ def handle_rehash(srv: ChatServer, reply: Reply, msg: Message) -> None:
 RESTART_ONLY = (
     ("server", ("name", "casemapping", "data_dir")),
     ("listen", None),
-    ("web", None),
+    ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),
     ("history", ("backend", "path", "commit_interval_ms")),
 )

@@ -47,7 +47,7 @@ from hubbub.core.model import (
 )
 from hubbub.core.operators import OperState, apply_config, expire, refuse_connection
 from hubbub.core.ports import AccountService, HistoryService, Link, RegistryService
-from hubbub.core.reply import Reply, clip
+from hubbub.core.reply import Reply, clip, encode_line
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
 from hubbub.protocol.message import (
@@ -269,9 +269,9 @@ class ChatServer:
         whose join replay is still being read get the bytes held instead of written.
         `account` (the sender's account) goes to account-tag clients.
         """
-        base = (line + "\r\n").encode("utf-8", "replace")
+        base = encode_line(line + "\r\n")
         if len(base) > 512:
-            base = (clip(line) + "\r\n").encode("utf-8", "replace")
+            base = encode_line(clip(line) + "\r\n")
         cache: list[bytes | None] = [base, None, None, None, None, None, None, None]
         held = channel.replaying if channel is not None and channel.replaying else None
         if held is None and channel is not None and users is channel.members:
