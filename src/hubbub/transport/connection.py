@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,10 +94,12 @@ def format_address(host: str, port: int) -> str:
 
 
 def normal_host(host: str) -> str:
-    """An IPv4 client on a dual-stack socket counts as its IPv4 address."""
+    """The address a client is counted and known by: an IPv4 client on a dual-stack socket
+    counts as its IPv4 address. Interned, so that the connections from one address (and the
+    core's sessions for them) share one string."""
     if host.startswith("::ffff:") and "." in host:
-        return host[7:]
-    return host
+        host = host[7:]
+    return sys.intern(host)
 
 
 class Connection:

@@ -179,6 +179,11 @@ class Listener(ABC, Generic[C]):
                     continue
                 if conn.paused:  # a throttled client is busy, not idle
                     continue
+                bucket = conn.bucket
+                if bucket is not None and (now - conn.last_rx) * bucket.rate >= bucket.burst:
+                    # Full again: a fresh bucket (made at the next line) is the same, and an
+                    # idle connection need not hold one.
+                    conn.bucket = None
                 if conn.ping_sent is None:
                     if now - conn.last_rx >= ping_interval:
                         conn.ping_sent = now

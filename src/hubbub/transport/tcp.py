@@ -16,16 +16,14 @@ Concurrency: everything here runs on the event loop thread; nothing is shared wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import ssl
 import time
 from typing import cast
 
 from hubbub.config import Config
 from hubbub.log_redaction import redact
-from hubbub.protocol.framing import LineReader
+from hubbub.protocol.framing import LINE_TOO_LONG, LineReader
 from hubbub.tls import peer_fingerprint
 from hubbub.transport.connection import Connection, Core, format_address, normal_host
 from hubbub.transport.listener import CLOSE_GRACE, MAX_PENDING_LINES, Listener
@@ -80,10 +78,8 @@ class TcpConnection(Connection, asyncio.Protocol):
         host = normal_host(str(peer[0]))
         self.host = host
         self.port = int(peer[1])
-        sock = tr.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY here: asyncio and uvloop set it on every TCP connection already, and
+        # asking uvloop for the socket object would keep one more object per connection.
         refusal = server._admit(self)
         if refusal is not None:
             self.core_done = True
@@ -123,6 +119,10 @@ class TcpConnection(Connection, asyncio.Protocol):
         if reader is None:
             reader = self.reader = LineReader()
         lines = reader.feed(data)
+        if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
+            # Nothing half-received (and no over-long line being skipped): an idle client
+            # holds no reader.
+            self.reader = None
         if lines:
             self._received(lines, time.monotonic())
         else:
