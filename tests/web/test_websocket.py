@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 
 from hubbub.app import App
 from hubbub.config import Config
-from hubbub.transport.websocket import fits, origin_allowed
+from hubbub.transport import websocket as websocket_module
+from hubbub.transport.websocket import fits, frame_lines, origin_allowed
 
 WAIT = 5.0
 
@@ -671,3 +672,46 @@ async def test_a_taken_web_port_leaves_irc_running(
             await app.stop()
     finally:
         blocker.close()
+
+
+# --- the write path: shared frames, no task per recipient --------------------------------------
+
+
+def test_frame_lines_builds_unmasked_frames_one_per_line() -> None:
+    """RFC 6455 section 5.2: FIN + opcode (0x1 text, 0x2 binary), then the payload length in 7
+    bits, or 126 + 16 bits, or 127 + 64 bits; a server's frames are not masked."""
+    assert frame_lines(b"PING :a\r\n", 0x81) == b"\x81\x07PING :a"
+    assert frame_lines(b"A\r\nBB\r\n", 0x82) == b"\x82\x01A\x82\x02BB"
+    long = b"x" * 300
+    assert frame_lines(long + b"\r\n", 0x81) == b"\x81\x7e" + (300).to_bytes(2, "big") + long
+    # A text frame must be UTF-8: bytes that are not become U+FFFD.
+    assert frame_lines(b"caf\xe9\r\n", 0x81) == b"\x81\x06caf\xef\xbf\xbd"
+
+
+@pytest.mark.asyncio
+async def test_a_fanout_builds_each_frame_once_and_wakes_no_task_per_recipient(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[bytes] = []
+    original = websocket_module.frame_lines
+
+    def counting(data: bytes, opcode: int) -> bytes:
+        if b"PRIVMSG #shared" in data:
+            built.append(data)
+        return original(data, opcode)
+
+    monkeypatch.setattr(websocket_module, "frame_lines", counting)
+    async with contextlib.AsyncExitStack() as stack:
+        members = [await stack.enter_async_context(connect(ws_url(app))) for _ in range(5)]
+        for number, member in enumerate(members):
+            await register(member, f"member{number}")
+            await member.send("JOIN #shared")
+            await recv_until(member, lambda cmd, params: cmd == "366")
+        tasks_before = len(asyncio.all_tasks())
+        await members[0].send("PRIVMSG #shared :hello all")
+        for member in members[1:]:
+            message, _ = await recv_until(member, lambda cmd, params: cmd == "PRIVMSG")
+            assert str(message).endswith("PRIVMSG #shared :hello all")
+        assert len(built) == 1  # one payload, framed once for the four recipients
+        assert len(asyncio.all_tasks()) <= tasks_before
+        assert not [t for t in asyncio.all_tasks() if "writer" in t.get_name()]
