@@ -276,12 +276,16 @@ class App:
         self._stopped = True
         if not quiet:
             log.info("shutting down: %s", reason)
-        for task in (self._prune_task, self._tick_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._prune_task = self._tick_task = None
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prune_task
+            self._prune_task = None
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
         tcp = self.tcp
         if tcp is not None:
             tcp.stop_accepting()

@@ -206,7 +206,6 @@ class CountedConnection(ServerConnection):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.hubbub_host: str | None = None
-        self.hubbub_upgraded = False
         web = self.web
         assert web is not None
         peer = transport.get_extra_info("peername")
