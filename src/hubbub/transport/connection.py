@@ -41,6 +41,7 @@ import asyncio
 import logging
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -102,7 +103,7 @@ def normal_host(host: str) -> str:
     return sys.intern(host)
 
 
-class Connection:
+class Connection(ABC):
     """One client: the core's `Link` to it, its send queue, input pipeline and end.
 
     Subclasses provide `_pause_reading`, `_resume_reading`, `_close_transport` and, when the
@@ -332,11 +333,13 @@ class Connection:
             log.exception("the core failed on input from %s", self.label)
             self._end("Internal error")
 
+    @abstractmethod
     def _pause_reading(self) -> None:
-        raise NotImplementedError
+        """Stop taking input from the peer (the client is throttled)."""
 
+    @abstractmethod
     def _resume_reading(self) -> None:
-        raise NotImplementedError
+        """Take input again (the throttled lines have had their tokens)."""
 
     # -- ends ----------------------------------------------------------------------------------
 
@@ -357,9 +360,9 @@ class Connection:
         else:
             self._close_transport()
 
+    @abstractmethod
     def _close_transport(self) -> None:
         """Flush what is queued, say goodbye the transport's way, abort if it takes too long."""
-        raise NotImplementedError
 
     def _arm_close_timer(self) -> None:
         self.close_timer = self.server.loop.call_later(self.server.close_grace, self._abort)
