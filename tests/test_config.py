@@ -113,6 +113,8 @@ enabled = false
 hosts = ["0.0.0.0"]
 port = 8081
 allowed_origins = ["https://chat.example.org"]
+public_origins = ["https://irc.example.org"]
+request_timeout = 3.5
 
 [log]
 level = "DEBUG"

@@ -44,7 +44,10 @@ from hubbub.registry.service import LoopRegistryService
 from hubbub.registry.worker import RegistryWorker
 from hubbub.timezones import zone_named
 from hubbub.tls import ServerTls
-from hubbub.transport.tcp import Core, TcpServer, format_address
+from hubbub.transport.connection import Core, format_address
+from hubbub.transport.fdlimit import ensure_fd_limit
+from hubbub.transport.listener import sweep_interval_for
+from hubbub.transport.tcp import TcpServer
 from hubbub.transport.websocket import WebServer
 
 __all__ = ["App", "AppCore", "run"]
@@ -123,6 +126,8 @@ class App:
         self.addresses: list[tuple[str, int]] = []
         self._prune_task: asyncio.Task[None] | None = None
         self._log_queue = False  # whether this app started the console's log queue
+        # The core's clock (`core.tick`), driven by the app once per interval.
+        self._tick_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
 
@@ -180,6 +185,7 @@ class App:
             # calls in order; its answers come in order).
             await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
             await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
+            ensure_fd_limit(config.limits.max_clients)
             self.tcp = TcpServer(config, self.core)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
@@ -211,7 +217,26 @@ class App:
             )
         await self._start_web()
         self._start_retention()
+        self._start_tick()
         return list(self.addresses)
+
+    def _start_tick(self) -> None:
+        """The core's clock-driven work (nick grace periods, …): one task, one call per
+        interval, whatever the number of listeners."""
+        tick = getattr(self.core, "tick", None)
+        if tick is None:
+            return
+        self._tick_task = asyncio.get_running_loop().create_task(
+            self._tick_forever(tick), name="hubbub-tick"
+        )
+
+    async def _tick_forever(self, tick: Callable[[float], None]) -> None:
+        while True:
+            await asyncio.sleep(sweep_interval_for(self.config))
+            try:
+                tick(time.time())
+            except Exception:
+                log.exception("the core's periodic tick failed")
 
     async def _start_web(self) -> None:
         """Start the web listener beside TCP. A web port that cannot be bound is logged as an
@@ -296,6 +321,11 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prune_task
             self._prune_task = None
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
         tcp = self.tcp
         if tcp is not None:
             tcp.stop_accepting()
@@ -354,11 +384,9 @@ class App:
         if self.worker is not None:
             self.worker.max_pending = config.history.max_pending
         self.config = config
-        for server in (self.tcp, self.tls_server):
+        for server in (self.tcp, self.tls_server, self.web):
             if server is not None:
-                server.config = config  # limits, flood and timeouts for what comes next
-                server.sendq_bytes = config.limits.sendq_bytes
-                server.invalid_utf8 = config.limits.invalid_utf8
+                server.apply_config(config)  # limits, flood, timeouts (and web origins)
         return None
 
     def _rehash_for_core(self, done: Callable[[str | None], None]) -> None:

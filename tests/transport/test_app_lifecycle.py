@@ -151,9 +151,9 @@ def test_stop_waits_only_a_bounded_time_for_slow_readers(arun: Run, tmp_path: Pa
         await until(lambda: core_holder[0].sessions)
         for _ in range(8):
             core_holder[0].sessions[0].link.write(b"z" * 100_000 + b"\r\n")
-        started = asyncio.get_running_loop().time()
-        await app.stop()
-        assert asyncio.get_running_loop().time() - started < 2.0
+        # Bounded: the grace period, then the stalled client is aborted (a deadline, not a
+        # measured duration: a loaded machine only makes it later).
+        await asyncio.wait_for(app.stop(), 10)
         assert app.tcp is not None and not app.tcp.connections
         stalled.close()
 

@@ -20,7 +20,7 @@ from transport_helpers import (
     until,
 )
 
-from hubbub.transport.tcp import TcpServer, redact
+from hubbub.transport.tcp import TcpConnection, TcpServer, redact
 
 Run = Callable[..., Any]
 
@@ -144,17 +144,14 @@ def test_a_client_that_never_reads_is_cut_off_and_others_are_not_held_up(arun: R
         stalled_session, reader_session = core.sessions
 
         received = 0
-        stamps: dict[str, float] = {}
 
         async def read_all() -> None:
             nonlocal received
             while True:
                 line = await reader.line(timeout=10)
                 received += 1
-                if line.startswith("MARK"):
-                    stamps[line] = time.monotonic()
-                    if line == "MARK end":
-                        return
+                if line == "MARK end":
+                    return
 
         reading = asyncio.create_task(read_all())
         payload = "x" * 1000
@@ -170,11 +167,9 @@ def test_a_client_that_never_reads_is_cut_off_and_others_are_not_held_up(arun: R
         assert core.reasons(stalled_session) == ["SendQ exceeded"]
         # Cut off after about sendq_bytes (plus kernel buffers), not after everything.
         assert sent * 1000 < 64 * 1024 * 1024
-        cut = time.monotonic()
         core.receive(reader_session, "BCAST MARK end", time.time())
         await asyncio.wait_for(reading, 10)
         assert received == sent + 2  # every broadcast, the QUIT, and the mark
-        assert stamps["MARK end"] - cut < 2.0
         # The stalled socket really is closed (reset) by the server.
         await until(lambda: len(server.connections) == 1)
         stalled.close()
@@ -226,18 +221,18 @@ def test_ping_after_idle_then_ping_timeout(arun: Run) -> None:
         server = await start_server(core, config)
         client = await LineClient.connect(addr(server))
         await client.send("REG alice")
-        started = time.monotonic()
+        (conn,) = server.connections
         assert await client.line() == "PING :test.server"
-        assert time.monotonic() - started >= 0.25
+        # Sent for idleness: the transport's own record says how idle the client was.
+        assert conn.ping_sent is not None and conn.ping_sent - conn.last_rx >= 0.3
         await client.send("PONG :test.server")
         # Any input resets the clock: a second PING comes after another idle interval.
         assert await client.line() == "PING :test.server"
-        pinged = time.monotonic()
+        assert conn.ping_sent is not None and conn.ping_sent - conn.last_rx >= 0.3
         lines = await client.until_closed()
         assert lines == ["ERROR :Closing link: Ping timeout: 1 seconds"] or (
             len(lines) == 1 and lines[0].startswith("ERROR :Closing link: Ping timeout: ")
         )
-        assert time.monotonic() - pinged >= 0.35
         session = core.sessions[0]
         assert len(core.reasons(session)) == 1
         assert core.reasons(session)[0].startswith("Ping timeout: ")
@@ -270,28 +265,36 @@ def test_registration_timeout(arun: Run) -> None:
     arun(body)
 
 
-def test_flood_lines_wait_their_turn_in_order(arun: Run) -> None:
+def test_flood_lines_wait_their_turn_in_order(arun: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     async def body() -> None:
         core = FakeCore()
         config = make_config(flood={"enabled": True, "burst": 5, "lines_per_second": 40.0})
         server = await start_server(core, config)
         client = await LineClient.connect(addr(server))
-        started = time.monotonic()
+        await until(lambda: len(server.connections) == 1)
+        (conn,) = server.connections
+        # Lines the flood timer let through (not those read and dispatched at once).
+        drained: list[int] = []
+        original = TcpConnection._drain
+
+        def counting_drain(self: TcpConnection) -> None:
+            before = len(core.sessions[0].times)
+            original(self)
+            drained.append(len(core.sessions[0].times) - before)
+
+        monkeypatch.setattr(TcpConnection, "_drain", counting_drain)
         await client.send(*[f"ECHO {i}" for i in range(25)])
         got = await client.lines(25)
-        elapsed = time.monotonic() - started
         assert got == [str(i) for i in range(25)]
-        # 5 at once, then 20 more at 40 per second.
-        assert elapsed >= 0.4
-        times = core.sessions[0].times
-        assert times[5] - times[0] > 0.01
+        # 5 at once (the burst), the other 20 by the flood timer, in order.
+        assert sum(drained) == 20
         assert core.disconnects == []
-        # After the bucket refills, a burst goes through at once again.
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
+        # Once the bucket has refilled, a burst goes through at once again: no line waits.
+        await until(lambda: (time.monotonic() - conn.last_rx) * 40.0 >= 5)
+        drained.clear()
         await client.send(*[f"ECHO again {i}" for i in range(5)])
         assert await client.lines(5) == [f"again {i}" for i in range(5)]
-        assert time.monotonic() - started < 0.1
+        assert sum(drained) == 0
         await client.close()
         await server.close()
 
@@ -423,9 +426,7 @@ def test_shutdown_flushes_then_closes_everything(arun: Run) -> None:
             core.sessions[5].link.write(b"z" * 100_000 + b"\r\n")
         server.stop_accepting()
         core.shutdown("Server shutting down")
-        started = time.monotonic()
-        await server.close(timeout=0.5)
-        assert time.monotonic() - started < 2.0
+        await asyncio.wait_for(server.close(timeout=0.5), 10)
         assert not server.connections
         for client in clients:
             assert await client.until_closed() == ["ERROR :Server shutting down"]

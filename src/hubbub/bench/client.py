@@ -122,12 +122,15 @@ class Client(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport, but behave as one.
-        self.transport = transport = cast(asyncio.Transport, transport)
+        self.transport = cast(asyncio.Transport, transport)
+        self.write(self.greeting())
+
+    def greeting(self) -> bytes:
+        """What the client sends first: PASS (if any), NICK and USER."""
         hello = b""
         if self.password:
             hello += b"PASS :" + self.password.encode() + b"\r\n"
-        hello += b"NICK " + self.nick.encode() + b"\r\nUSER b 0 * :hubbub bench\r\n"
-        transport.write(hello)
+        return hello + b"NICK " + self.nick.encode() + b"\r\nUSER b 0 * :hubbub bench\r\n"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -300,13 +303,17 @@ async def open_client(
     password: str = "",
     tally: Tally | None = None,
     wait_motd: bool = False,
+    kind: type[Client] | None = None,
 ) -> Client:
-    """Connect and register a client; return once 001 (and with `wait_motd` 376/422) arrived."""
+    """Connect and register a client; return once 001 (and with `wait_motd` 376/422) arrived.
+    `kind`: the client class (`hubbub.bench.wsclient.WsClient` for WebSocket)."""
     loop = asyncio.get_running_loop()
-    _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: Client(nick, password=password, tally=tally), host, port),
-        timeout,
-    )
+    make = kind or Client
+
+    def factory() -> Client:
+        return make(nick, password=password, tally=tally)
+
+    _, client = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
     try:
         if client.registered_at is None:
             await client.wait_for(lambda command, _: command == b"001", timeout)

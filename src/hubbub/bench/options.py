@@ -42,6 +42,7 @@ class Options:
     setup_timeout: float = 120.0
     setup_window: int = 8
     settle: float = 1.0
+    websocket: bool = False
 
     def as_params(self) -> dict[str, object]:
         """The parameters worth recording next to a result."""
@@ -54,6 +55,8 @@ class Options:
             keys += ["rate", "window"]
         else:
             keys += ["lines", "page"]
+        if self.websocket:
+            keys.append("websocket")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -236,6 +239,12 @@ def _common(parser: argparse.ArgumentParser, *, clients: int, multi_worker: bool
 
 def _traffic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--websocket",
+        action="store_true",
+        help="connect the clients over IRC-over-WebSocket (text.ircv3.net) to a web "
+        "listener: --port is then its port (hubbub's web.port, 8080)",
+    )
+    parser.add_argument(
         "--setup-window",
         metavar="N",
         type=_positive_int,
@@ -331,6 +340,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             sender_cmds=tuple(args.sender_cmd),
             setup_window=args.setup_window,
             rooms=getattr(args, "rooms", 1),
+            websocket=args.websocket,
         )
     elif scenario == "connect":
         values.update(rate=args.rate, window=args.window, settle=args.settle)

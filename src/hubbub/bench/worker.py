@@ -37,6 +37,7 @@ from hubbub.bench.client import COUNT, FULL, Client, ClientError, Sender, Tally,
 from hubbub.bench.options import Options
 from hubbub.bench.procstat import own_cpu_seconds, raise_fd_limit
 from hubbub.bench.stats import Histogram
+from hubbub.bench.wsclient import WsClient
 
 __all__ = ["Member", "Plan", "run_loop", "worker_main"]
 
@@ -156,7 +157,13 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
         async def job() -> None:
             left = deadline - time.monotonic()
             client = await open_client(
-                opt.host, opt.port, member.nick, timeout=left, password=opt.password, tally=tally
+                opt.host,
+                opt.port,
+                member.nick,
+                timeout=left,
+                password=opt.password,
+                tally=tally,
+                kind=WsClient if opt.websocket else None,
             )
             clients[member.index] = client
             if member.index in sender_set:
@@ -299,6 +306,7 @@ async def _connect(plan: Plan, conn: Connection) -> None:
                     member.nick,
                     timeout=max(0.1, deadline - start),
                     password=opt.password,
+                    kind=WsClient if opt.websocket else None,
                 )
             except (ClientError, OSError, TimeoutError) as exc:
                 if len(failures) < 5:

@@ -199,6 +199,20 @@ class WebSection:
         check=_are_origins,
         expect='a list of distinct origins such as "https://chat.example.org", or "*"',
     )
+    public_origins: tuple[str, ...] = _setting(
+        (),
+        "The origins (scheme://host[:port]) the web page is served from, as browsers see it "
+        "(behind a reverse proxy: its https:// address). Empty: http://<host>:<port> of each "
+        "address the web listener is bound to (localhost for 0.0.0.0 and ::).",
+        check=lambda value: _are_origins(value) and "*" not in value,
+        expect='a list of distinct origins such as "https://chat.example.org"',
+    )
+    request_timeout: float = _setting(
+        5.0,
+        "Seconds a web client has to send its HTTP request and complete the WebSocket "
+        "handshake; slower ones are dropped (they hold a socket, counted per address).",
+        above=0,
+    )
 
 
 @dataclass(frozen=True)

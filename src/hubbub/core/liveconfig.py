@@ -24,7 +24,7 @@ log = logging.getLogger("hubbub.oper")
 RESTART_ONLY = (
     ("server", ("name", "casemapping", "data_dir")),
     ("listen", None),
-    ("web", None),
+    ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),
     ("history", ("backend", "path", "commit_interval_ms")),
 )

@@ -51,7 +51,7 @@ def fit(text: str, overhead: int) -> str:
     # Cheap test first: only texts that could be too long are encoded.
     if len(text) * 4 <= budget:
         return text
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "surrogateescape")  # see reply.encode_line
     if len(data) <= budget:
         return text
     return data[: max(budget, 0)].decode("utf-8", "ignore")

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from hubbub.core.server import ChatServer, Refused
 
 
+_NO_CAPS: frozenset[str] = frozenset()
+
+
 class Phase(enum.Enum):
     """Where a connection is in its life."""
 
@@ -94,7 +97,9 @@ class Session:
         self.secure = secure
         self.signon = now
         self.phase = Phase.UNREGISTERED
-        self.caps: set[str] = set()
+        # Negotiated capabilities: replaced, never mutated, so that every session without any
+        # shares one empty frozenset (an empty set is 216 bytes per connection).
+        self.caps: frozenset[str] = _NO_CAPS
         self.cap_version = 0
         self.pass_ok = False
         self.profile = PROFILE_PLAIN

@@ -120,7 +120,7 @@ def handle_cap(srv: ChatServer, reply: Reply, msg: Message) -> None:
             version = int(msg.params[1])
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
-            session.caps.add("cap-notify")
+            session.caps |= {"cap-notify"}
         send_cap_list(srv, reply, "LS", advertised(version))
     elif sub == "LIST":
         send_cap_list(srv, reply, "LIST", sorted(session.caps))

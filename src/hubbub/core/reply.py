@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 510  # a line without its tags and CRLF (Modern IRC: 512 with the CRLF)
 
 
+def encode_line(text: str) -> bytes:
+    """`text` as bytes for the wire: UTF-8, with surrogate escapes (bytes that were not UTF-8,
+    from a binary.ircv3.net WebSocket client, which the spec lets carry any bytes) turned back
+    into those bytes; anything else unencodable becomes '?'."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def clip(line: str) -> str:
     """`line` (without tags and CRLF) cut to 510 bytes, at a character boundary.
 
@@ -41,7 +51,7 @@ def clip(line: str) -> str:
     """
     if len(line) <= MAX_LINE_BYTES // 4:
         return line
-    data = line.encode("utf-8", "replace")
+    data = encode_line(line)
     if len(data) <= MAX_LINE_BYTES:
         return line
     return data[:MAX_LINE_BYTES].decode("utf-8", "ignore")
@@ -170,7 +180,7 @@ class Reply:
         # Handlers only attach tags the client negotiated, so they are written as they are.
         out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
         self.lines = []
-        data = "".join(out).encode("utf-8", "replace")
+        data = encode_line("".join(out))
         if held:
             data += b"".join(held)
             held.clear()

@@ -64,7 +64,7 @@ from hubbub.core.operators import RehashHook
 from hubbub.core.ownership import tick as ownership_tick
 from hubbub.core.ports import Link, Ports
 from hubbub.core.registered import RegistryState
-from hubbub.core.reply import Reply, clip
+from hubbub.core.reply import Reply, clip, encode_line
 from hubbub.core.services import service_user
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Casemapping
@@ -395,9 +395,9 @@ class ChatServer:
         whose join replay is still being read get the bytes held instead of written.
         `account` (the sender's account) goes to account-tag clients.
         """
-        base = (line + "\r\n").encode("utf-8", "replace")
+        base = encode_line(line + "\r\n")
         if len(base) > 512:
-            base = (clip(line) + "\r\n").encode("utf-8", "replace")
+            base = encode_line(clip(line) + "\r\n")
         cache: list[bytes | None] = [base, None, None, None, None, None, None, None]
         held = channel.replaying if channel is not None and channel.replaying else None
         if held is None and channel is not None and users is channel.members:
@@ -454,7 +454,7 @@ class ChatServer:
 
     def write_line(self, session: Session, line: str) -> None:
         """One line to a connection that is being closed (ERROR), clipped to 512 bytes."""
-        session.link.write((clip(line) + "\r\n").encode("utf-8", "replace"))
+        session.link.write(encode_line(clip(line) + "\r\n"))
 
     def tags_for(
         self, profile: int, time_ms: int, msgid: str | None, client_tags: str, account: str = ""

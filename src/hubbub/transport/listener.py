@@ -1,9 +1,12 @@
 """What every listener shares, whatever carries its bytes (TCP, TLS, WebSocket).
 
 A `Listener` counts its connections (per address and in total, together with its `peers`, so
-`limits.clients_per_ip` and `limits.max_clients` hold across TCP, TLS and WebSocket), runs ONE
-periodic sweep for the registration and PING timeouts of all its connections, and shuts down in
-bounded time. The transports subclass it and add their sockets and framing.
+`limits.clients_per_ip` and `limits.max_clients` hold across TCP, TLS and WebSocket), writes
+out its connections' output once per loop turn (`flush`), runs ONE periodic sweep for the
+registration and PING timeouts of all its connections (only those: the core's clock-driven
+work is the app's `tick` task), takes a new configuration on REHASH (`apply_config`), and shuts
+down in bounded time. The transports subclass it and add their sockets and framing; the
+per-connection code they share is `hubbub.transport.connection`.
 
 Everything here runs on the event loop thread.
 """
@@ -18,50 +21,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
+from hubbub.transport.connection import Connection, Core
 
 log = logging.getLogger("hubbub.net")
-
-
-class ListenedConnection(Protocol):
-    """What the shared code reads and calls on a transport's connection."""
-
-    host: str
-    label: str
-    reason: str
-    counted: bool
-    closing: bool
-    core_done: bool
-    paused: bool
-    session: Any
-    connected_at: float
-    last_rx: float
-    ping_sent: float | None
-
-    def write(self, data: bytes) -> None: ...
-
-    def _end(self, reason: str) -> None: ...
-
-    def _abort(self) -> None: ...
-
-
-class Disconnects(Protocol):
-    def disconnect(self, session: Any, reason: str, now: float) -> None: ...
-
-
-def report_end(conn: ListenedConnection, core: Disconnects, reason: str) -> None:
-    """The transport ends a connection: keep the first reason, and tell the core exactly once
-    (unless it already knows: it closed the connection itself)."""
-    if not conn.reason:
-        conn.reason = reason
-    if conn.core_done:
-        return
-    conn.core_done = True
-    session = conn.session
-    if session is not None:
-        try:
-            core.disconnect(session, reason, time.time())
-        except Exception:
-            log.exception("the core failed to disconnect %s", conn.label)
 
 
 class Counted(Protocol):
@@ -74,24 +36,47 @@ class Counted(Protocol):
     def per_address(self) -> dict[str, int]: ...
 
 
-C = TypeVar("C", bound=ListenedConnection)
+C = TypeVar("C", bound=Connection)
+
+#: Seconds a connection the core has closed may take to flush before it is aborted.
+CLOSE_GRACE = 5.0
+#: Lines a throttled client may have waiting before it is disconnected for flooding.
+MAX_PENDING_LINES = 100
+
+
+def sweep_interval_for(config: Config) -> float:
+    """How often timeouts are checked (and the core's clock ticks): a quarter of the shortest
+    timeout, between 10 ms and 1 s."""
+    t = config.timeouts
+    shortest = min(t.registration, t.ping_interval, t.ping_timeout)
+    return max(0.01, min(1.0, shortest / 4))
 
 
 class Listener(ABC, Generic[C]):
+    """Connections of one kind: admission, output flush, timeouts, settings and shutdown.
+
+    Settings every connection reads live here, once per server, not in each connection:
+    `sendq_bytes`, `invalid_utf8`, `flood` ((burst, lines per second), or None when flood
+    control is off) and `max_pending`.
+    """
+
     #: Said in log lines about this listener's connections ("web " for WebSocket).
     kind = ""
 
-    def __init__(self, config: Config, *, close_grace: float, sweep_interval: float | None) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: Config,
+        core: Core,
+        *,
+        close_grace: float = CLOSE_GRACE,
+        sweep_interval: float | None = None,
+        max_pending: int = MAX_PENDING_LINES,
+    ) -> None:
+        self.core = core
         self.close_grace = close_grace
-        self.sendq_bytes = config.limits.sendq_bytes
-        self.invalid_utf8 = config.limits.invalid_utf8
-        t = config.timeouts
-        if sweep_interval is None:
-            shortest = min(t.registration, t.ping_interval, t.ping_timeout)
-            sweep_interval = max(0.01, min(1.0, shortest / 4))
-        self.sweep_interval = sweep_interval
-        self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
+        self.max_pending = max_pending
+        self.fixed_sweep = sweep_interval
+        self.apply_config(config)
         self.connections: set[C] = set()
         self.per_address: dict[str, int] = {}
         # Other listeners whose connections count towards the same limits (set by the app).
@@ -100,6 +85,23 @@ class Listener(ABC, Generic[C]):
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._emptied: asyncio.Event | None = None
+        # Connections written to during this loop turn, and whether the flush is scheduled.
+        self.dirty: list[C] = []
+        self.flush_scheduled = False
+
+    def apply_config(self, config: Config) -> None:
+        """Use `config` from now on (start, REHASH): limits, flood control and timeouts apply
+        to what happens next, on connections old and new."""
+        self.config = config
+        self.sendq_bytes = config.limits.sendq_bytes
+        self.invalid_utf8 = config.limits.invalid_utf8
+        flood = config.flood
+        self.flood: tuple[int, float] | None = (
+            (flood.burst, flood.lines_per_second) if flood.enabled else None
+        )
+        interval = self.fixed_sweep
+        self.sweep_interval = sweep_interval_for(config) if interval is None else interval
+        self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -108,6 +110,22 @@ class Listener(ABC, Generic[C]):
 
     def _start_sweep(self, name: str) -> None:
         self._sweeper = self.loop.create_task(self._sweep_forever(), name=name)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def mark_dirty(self, conn: C) -> None:
+        self.dirty.append(conn)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write out what every connection got this loop turn (one write per connection)."""
+        self.flush_scheduled = False
+        dirty = self.dirty
+        self.dirty = []
+        for conn in dirty:
+            conn.flush()
 
     # -- admission -----------------------------------------------------------------------------
 
@@ -161,6 +179,11 @@ class Listener(ABC, Generic[C]):
                     continue
                 if conn.paused:  # a throttled client is busy, not idle
                     continue
+                bucket = conn.bucket
+                if bucket is not None and (now - conn.last_rx) * bucket.rate >= bucket.burst:
+                    # Full again: a fresh bucket (made at the next line) is the same, and an
+                    # idle connection need not hold one.
+                    conn.bucket = None
                 if conn.ping_sent is None:
                     if now - conn.last_rx >= ping_interval:
                         conn.ping_sent = now

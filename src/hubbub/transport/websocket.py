@@ -4,42 +4,48 @@ One `WebServer` owns the web listening sockets (one per `web.hosts` entry), buil
 `websockets` library's asyncio server. A request that is not a WebSocket upgrade is answered by
 `hubbub.web.site.StaticSite` (the page, its scripts and styles; 404 for anything else). A
 WebSocket upgrade, on any path, is checked against the allowed origins (403 when refused) and
-becomes one `WsConnection`: the core's `Link` for that client, driving the same `ChatServer` as
-the TCP transport.
+becomes one `WsConnection`: a `hubbub.transport.connection.Connection` like a TCP client's,
+driving the same core through the same pipeline (flood control, timeouts, send queue, ends).
+This module holds only what WebSocket does differently.
 
 Theory of operation
 -------------------
 * Framing: one IRC line per WebSocket message, without CRLF. Subprotocols `binary.ircv3.net`
   and `text.ircv3.net` are accepted in the client's order of preference; a client that offers
   neither gets text frames. Input may come in either frame type whatever was negotiated (the
-  spec's advice for legacy clients): text frames are UTF-8 already (the library enforces it),
-  binary frames are decoded by `limits.invalid_utf8` like TCP lines. A trailing CRLF (or LF) on
-  a message is tolerated and stripped; a CR or LF left inside it makes the message malformed,
-  and it is dropped. Lengths: 510 bytes for the message proper (512 minus the CRLF the spec
-  removes) plus 8191 for tags, as on TCP; a longer message goes to `core.line_too_long` (417).
-  Messages beyond `MAX_MESSAGE` bytes end the connection (close code 1009) without being read.
-* Output: the core writes CRLF-terminated bytes, possibly several lines in one `write`.
-  `write` splits them into messages and appends them to the connection's own queue, then wakes
-  the connection's writer task: no await, no send, nothing per recipient beyond a deque append.
-  The split of one `bytes` object is cached, so a fan-out to N WebSocket members splits once.
-  The writer task hands the messages to the library, which writes them to the socket at once
-  unless the socket's buffer is above `WRITE_LIMIT`; then only that writer waits.
-* The send queue is that queue plus the socket buffer. When it grows past `limits.sendq_bytes`
-  the connection stops writing at once and, on the next loop turn, tells the core "SendQ
-  exceeded" and aborts the socket, exactly as on TCP: a client that stops reading costs at most
-  its own send queue and nobody else waits for it.
-* Flood control: the same token bucket as TCP, one token per message. A message that finds no
-  token waits, and so does the reading of that client (the library stops reading from the
-  socket after a few queued messages, so the kernel pushes back on the flooder).
-* Timeouts: the IRC registration and PING timeouts of `[timeouts]`, enforced by one periodic
-  sweep, as on TCP (WebSocket-level pings are off: an IRC PING also proves the client's IRC
-  stack is alive, and browsers answer WebSocket pings without the page's help).
-* Clients per address and the client total are counted together with the TCP listener's
-  connections (`peers`): a WebSocket connection is refused when TCP and WebSocket connections
-  from its address together reach `limits.clients_per_ip`.
-* Ends: as on TCP, the core ends a session with `Link.close` (queued messages are flushed, then
-  a normal close, bounded by `close_grace`), and the transport ends one with `core.disconnect`
-  exactly once (peer closed, network error, timeout, send queue, or the core raised).
+  spec's advice for legacy clients): text frames are UTF-8 already (the library enforces it);
+  binary frames are decoded by `limits.invalid_utf8` like TCP lines, except that on
+  `binary.ircv3.net` with the "replace" policy bytes that are not UTF-8 pass through the core
+  unchanged (surrogate escapes), as the spec wants binary messages to carry arbitrary bytes.
+  A trailing CRLF (or LF) on a message is tolerated and stripped; a CR or LF left inside it
+  makes the message malformed, and it is dropped. Lengths: 510 bytes for the message proper
+  (512 minus the CRLF the spec removes) plus 8191 for tags, as on TCP; a longer message goes
+  to `core.line_too_long` (417). Messages beyond `MAX_MESSAGE` bytes end the connection (close
+  code 1009) without being read.
+* Output takes the TCP path: `write` appends to the connection's out list, and the listener's
+  one flush per loop turn writes each connection's bytes in one `transport.write`. There is no
+  writer task. Frames are built by us, not by the library's `send` (which builds a frame per
+  call and recipient, and awaits): a server's frames are unmasked (RFC 6455 section 5.1), so the
+  frames for one payload are the same bytes for every WebSocket recipient of a fan-out; they
+  are built once per flush (a cache keyed by the payload object's identity, emptied after each
+  flush) and written to the library's transport directly. This is safe because nothing else
+  is in flight on that transport: compression is off (no extension state), messages are never
+  fragmented (so no frame sequence can be interleaved), and nothing is written once the
+  library's state is no longer OPEN (after a close frame, ours or the peer's). Pings, pongs and
+  the closing handshake stay with the library.
+* The send queue is the socket buffer, checked after each flush, exactly as on TCP.
+* Flood control: the same token bucket as TCP, one token per message. While a client is
+  throttled its reader stops taking messages, so the library's bounded queue stops reading
+  the socket and the kernel pushes back on the flooder.
+* Timeouts: the IRC registration and PING timeouts of `[timeouts]`, by the listener's sweep
+  (WebSocket-level pings are off: an IRC PING also proves the client's IRC stack is alive).
+* Admission: every web socket counts per address from the moment it is accepted, before its
+  HTTP request is even read (`CountedConnection`), together with the IRC connections of every
+  listener: unfinished requests cannot hold more than `limits.clients_per_ip` sockets per
+  address, nor lock IRC clients out. A request must arrive and be answered within
+  `web.request_timeout`.
+* Origin check: against the configured public origins (scheme, host and port), never against
+  the request's `Host` header (which a DNS-rebinding page controls).
 
 Concurrency: everything runs on the event loop thread.
 """
@@ -52,21 +58,20 @@ import email.utils
 import http
 import logging
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from hubbub.config import Config
-from hubbub.protocol.framing import MAX_LINE_BYTES, MAX_TAGS_BYTES, decode_line
-from hubbub.transport.flood import TokenBucket
-from hubbub.transport.listener import Counted, Listener, report_end
-from hubbub.transport.tcp import CLOSE_GRACE, Core, format_address, redact
+from hubbub.protocol.framing import LINE_TOO_LONG, MAX_LINE_BYTES, MAX_TAGS_BYTES
+from hubbub.transport.connection import Connection, Core, Item, format_address, normal_host
+from hubbub.transport.listener import CLOSE_GRACE, Counted, Listener
 from hubbub.web.site import Reply, StaticSite
 
 __all__ = [
@@ -76,7 +81,10 @@ __all__ = [
     "WebServer",
     "WsConnection",
     "fits",
+    "frame_lines",
+    "normal_origin",
     "origin_allowed",
+    "public_origins",
 ]
 
 log = logging.getLogger("hubbub.web")
@@ -88,13 +96,12 @@ SUBPROTOCOLS = (TEXT, BINARY)
 #: Largest WebSocket message read at all; larger ones end the connection (close code 1009).
 #: Twice the longest legal IRC line, so that every over-long line still gets its 417.
 MAX_MESSAGE = 2 * (MAX_TAGS_BYTES + MAX_LINE_BYTES)
-#: Bytes in the socket's buffer above which the writer task waits for the peer to read.
+#: Socket buffer above which the library's own sends (pongs, close frames) wait.
 WRITE_LIMIT = 64 * 1024
-#: Seconds a client has to complete the HTTP / WebSocket opening handshake.
-OPEN_TIMEOUT = 10.0
 
 _MAX_BODY = MAX_LINE_BYTES - 2  # the spec removes CRLF from the message: 510 bytes
-_DEBUG = logging.DEBUG
+#: Request headers that must appear at most once; a request repeating one gets a 400.
+SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Sec-WebSocket-Key")
 
 
 # A peer listener as admission sees it (kept under its old name for importers).
@@ -111,43 +118,54 @@ def fits(line: bytes) -> bool:
     return len(line) <= _MAX_BODY
 
 
-def _host_of(origin: str) -> str:
-    """'host[:port]' of an origin such as 'https://Chat.Example.org:8443' (lower-cased)."""
-    _, sep, rest = origin.partition("://")
-    return rest.rstrip("/").lower() if sep else ""
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
-def _default_port(scheme: str) -> str:
-    return ":443" if scheme == "https" else ":80"
+def normal_origin(origin: str) -> str | None:
+    """`scheme://host[:port]` lower-cased, without a trailing slash or the scheme's default
+    port; None unless the scheme is http or https (a browser's Origin for a web page)."""
+    text = origin.strip().rstrip("/").lower()
+    scheme, sep, rest = text.partition("://")
+    default = _DEFAULT_PORTS.get(scheme)
+    if not sep or default is None or not rest or "/" in rest:
+        return None
+    return f"{scheme}://{rest.removesuffix(default)}"
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+def public_origins(config: Config, addresses: Iterable[tuple[str, int]]) -> tuple[str, ...]:
+    """The origins this server's page is served from: `web.public_origins` when set, otherwise
+    `http://<host>:<port>` for each bound address (a wildcard address stands for localhost)."""
+    if config.web.public_origins:
+        return config.web.public_origins
+    origins: list[str] = []
+    for host, port in addresses:
+        if host in ("0.0.0.0", "::", ""):
+            names = ["localhost", "127.0.0.1", "[::1]"]
+        else:
+            names = [f"[{host}]" if ":" in host else host]
+        origins += [f"http://{name}:{port}" for name in names]
+    return tuple(dict.fromkeys(origins))
+
+
+def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
     """The WebSocket Origin check.
 
     * No Origin header: allowed. Browsers always send one on a WebSocket handshake, so a
       request without it does not come from a web page (it is irssi-over-websocat, a bot, …),
       and the check exists to stop other sites' pages from using a visitor's browser.
-    * Same origin: the Origin's host and port are the request's Host (whatever the scheme, so
-      that a TLS-terminating reverse proxy in front does not break it).
-    * Listed in `allowed` (exact, case-insensitive), or `allowed` holds "*".
+    * Otherwise the origin, scheme included, must be one of `allowed` (the public origins and
+      `web.allowed_origins`; compared case-insensitively, default ports ignored), or `allowed`
+      holds "*". The request's `Host` header plays no part: a page on a DNS-rebound name
+      controls it.
     """
     if origin is None:
         return True
     if "*" in allowed:
         return True
-    normal = origin.strip().rstrip("/").lower()
-    if normal in (item.lower() for item in allowed):
-        return True
-    if not host or normal == "null":
+    normal = normal_origin(origin)
+    if normal is None:
         return False
-    origin_host = _host_of(normal)
-    request_host = host.strip().lower()
-    if origin_host == request_host:
-        return True
-    # "http://example.org" against "Host: example.org:80" (and the reverse) are the same.
-    scheme = normal.partition("://")[0]
-    default = _default_port(scheme)
-    return origin_host.removesuffix(default) == request_host.removesuffix(default)
+    return any(normal == normal_origin(item) for item in allowed)
 
 
 def _describe(exc: BaseException | None) -> str:
@@ -167,132 +185,97 @@ def _describe(exc: BaseException | None) -> str:
     return str(exc) or type(exc).__name__
 
 
-class WsConnection:
-    """One WebSocket client: the core's `Link` to it, its send queue and its input state."""
+class _QuietLibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The `websockets` library's log with its INFO lines (one per HTTP response and per
+    closed connection: anyone on the network can cause them) lowered to DEBUG; its warnings
+    and errors stay."""
 
-    __slots__ = (
-        "binary",
-        "bucket",
-        "close_requested",
-        "close_timer",
-        "closing",
-        "connected_at",
-        "core_done",
-        "counted",
-        "frames",
-        "host",
-        "label",
-        "last_rx",
-        "paused",
-        "ping_sent",
-        "port",
-        "queued",
-        "reason",
-        "sendq",
-        "sendq_exceeded",
-        "server",
-        "session",
-        "wakeup",
-        "writer",
-        "ws",
-    )
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
+_LIBRARY_LOG = _QuietLibraryLog(logging.getLogger("websockets.server"), {})
+
+
+class CountedConnection(ServerConnection):
+    """The library's connection, counted per address from the moment the socket is accepted
+    (before the HTTP request is read) and refused at once beyond the limits."""
+
+    web: WebServer | None = None  # set on a subclass per WebServer (see WebServer._listen)
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.hubbub_host: str | None = None
+        web = self.web
+        assert web is not None
+        peer = transport.get_extra_info("peername")
+        host = normal_host(str(peer[0])) if peer else "?"
+        refusal = web.open_request(host)
+        if refusal is not None:
+            log.debug("refused a web connection from %s: %s", host, refusal)
+            transport.abort()
+            return
+        self.hubbub_host = host
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.hubbub_done()
+
+    def hubbub_done(self) -> None:
+        """This socket stops counting as an HTTP request (it ended, or became IRC)."""
+        host = self.hubbub_host
+        if host is not None and self.web is not None:
+            self.hubbub_host = None
+            self.web.close_request(host)
+
+
+class WsConnection(Connection):
+    """One WebSocket client: WebSocket messages into the shared connection pipeline, and the
+    core's output framed once per payload for every WebSocket recipient."""
+
+    __slots__ = ("binary", "closer", "resumed", "ws")
+
+    kind = "ws "
+
+    server: WebServer
 
     def __init__(self, server: WebServer, ws: ServerConnection) -> None:
-        self.server = server
+        super().__init__(server)
         self.ws = ws
-        self.session: Any = None
+        # The library's transport: frames we build go straight to it (see _frame).
+        self.transport = ws.transport
         self.binary = ws.subprotocol == BINARY
         peer = ws.remote_address
-        host = str(peer[0]) if peer else "?"
-        if host.startswith("::ffff:") and "." in host:
-            host = host[7:]
-        self.host = host
+        self.host = normal_host(str(peer[0])) if peer else "?"
         self.port = int(peer[1]) if peer else 0
-        self.label = "ws " + format_address(host, self.port)
-        self.bucket: TokenBucket | None = None
-        self.frames: deque[bytes] = deque()
-        self.queued = 0
-        self.wakeup = asyncio.Event()
-        self.writer: asyncio.Task[None] | None = None
-        self.sendq = server.sendq_bytes
-        self.sendq_exceeded = False
-        # No more input processed, no more output queued.
-        self.closing = False
-        # The writer should flush what is queued, then close the WebSocket.
-        self.close_requested = False
-        self.close_timer: asyncio.TimerHandle | None = None
-        # The core no longer knows this session.
-        self.core_done = False
-        self.counted = False
-        self.paused = False
-        self.reason = ""
-        now = time.monotonic()
-        self.connected_at = now
-        self.last_rx = now
-        self.ping_sent: float | None = None
-
-    # -- Link ----------------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        if self.closing:
-            return
-        server = self.server
-        if server.split_source is data:
-            lines = server.split_lines
-        else:
-            lines = _split(data)
-            server.split_source = data
-            server.split_lines = lines
-        self.frames.extend(lines)
-        for line in lines:
-            self.queued += len(line)
-        if log.isEnabledFor(_DEBUG):
-            for line in lines:
-                log.debug("%s << %s", self.label, line.decode("utf-8", "replace"))
-        if self.queued + self._buffered() > self.sendq:
-            # Stop now; tell the core on the next loop turn (never from inside write).
-            self.closing = True
-            self.sendq_exceeded = True
-            self.frames.clear()
-            self.queued = 0
-            server.loop.call_soon(self._end, "SendQ exceeded")
-            return
-        self.wakeup.set()
-
-    def close(self) -> None:
-        self.core_done = True
-        if not self.reason:
-            self.reason = "closed by the server"
-        if self.sendq_exceeded:
-            self._abort()
-        else:
-            self._close_ws()
+        # Set while the reader waits for the flood bucket (made when first needed).
+        self.resumed: asyncio.Future[None] | None = None
+        # The closing handshake, once started.
+        self.closer: asyncio.Task[None] | None = None
 
     # -- output --------------------------------------------------------------------------------
 
-    def _buffered(self) -> int:
-        return self.ws.transport.get_write_buffer_size()
+    def flush(self) -> None:
+        # After a close frame (ours or the peer's) no data frame may follow.
+        if self.ws.protocol.state is not State.OPEN:
+            self.out = None
+            return
+        super().flush()
 
-    async def run_writer(self) -> None:
-        """Send queued messages in order; after `close_requested`, flush and close."""
-        ws = self.ws
-        frames = self.frames
-        text = not self.binary
-        wakeup = self.wakeup
-        try:
-            while True:
-                if not frames:
-                    if self.close_requested:
-                        break
-                    wakeup.clear()
-                    await wakeup.wait()
-                    continue
-                frame = frames.popleft()
-                self.queued -= len(frame)
-                await ws.send(frame, text=text)
-            await ws.close()
-        except ConnectionClosed:
-            pass
+    def _frame(self, out: list[bytes]) -> bytes:
+        """WebSocket frames for what the core wrote: one message per line. A payload's frames
+        are built once per flush for all WebSocket recipients (the server's frames are not
+        masked, so every recipient gets the same bytes)."""
+        cache = self.server.binary_frames if self.binary else self.server.text_frames
+        opcode = _BINARY_FIN if self.binary else _TEXT_FIN
+        frames = []
+        for data in out:
+            entry = cache.get(id(data))
+            if entry is None or entry[0] is not data:
+                entry = (data, frame_lines(data, opcode))
+                cache[id(data)] = entry
+            frames.append(entry[1])
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -304,96 +287,104 @@ class WsConnection:
                 if self.closing:
                     continue
                 now = time.monotonic()
-                self.last_rx = now
-                self.ping_sent = None
-                bucket = self.bucket
-                if bucket is not None:
-                    wait = bucket.take(now)
-                    while wait:
-                        self.paused = True
-                        await asyncio.sleep(wait)
-                        self.last_rx = time.monotonic()
-                        wait = bucket.take(self.last_rx)
-                    self.paused = False
-                    if self.closing:
-                        continue
-                self._dispatch(message)
+                item = self._item(message)
+                if item is None:
+                    self.last_rx = now
+                    self.ping_sent = None
+                    continue
+                self._received([item], now)
+                resumed = self.resumed
+                if resumed is not None:
+                    # Throttled: read no further (the library's bounded queue then stops
+                    # reading the socket, and the kernel pushes back on the flooder) until the
+                    # waiting messages have had their tokens, or the connection is gone.
+                    closed = ws.connection_lost_waiter
+                    await asyncio.wait((resumed, closed), return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed as exc:
             return _describe(exc)
         return "Client closed connection"
 
-    def _dispatch(self, message: str | bytes) -> None:
+    def _item(self, message: str | bytes) -> Item | None:
+        """One message as a line for the pipeline; None for a message that is dropped."""
         raw = message.encode("utf-8") if isinstance(message, str) else message
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         if not raw:
-            return
-        core = self.server.core
-        try:
-            if b"\r" in raw or b"\n" in raw:
-                # One line per message: the rest of such a message could be another command
-                # smuggled past whatever checked the first line; drop it like a malformed line.
-                log.debug("%s >> (line break inside a message; dropped)", self.label)
-                return
-            if not fits(raw):
-                if log.isEnabledFor(_DEBUG):
-                    log.debug("%s >> (line too long)", self.label)
-                core.line_too_long(self.session)
-                return
-            if isinstance(message, str):
-                line: str | None = message.rstrip("\r\n")
-            else:
-                line = decode_line(raw, self.server.invalid_utf8)
-            if line is None:
-                if log.isEnabledFor(_DEBUG):
-                    log.debug("%s >> (invalid UTF-8) %r", self.label, raw)
-                core.invalid_utf8(self.session)
-                return
-            if log.isEnabledFor(_DEBUG):
-                log.debug("%s >> %s", self.label, redact(line))
-            core.receive(self.session, line, time.time())
-        except Exception:
-            log.exception("the core failed on input from %s", self.label)
-            self._end("Internal error")
+            return None
+        if b"\r" in raw or b"\n" in raw:
+            # One line per message: the rest of such a message could be another command
+            # smuggled past whatever checked the first line; drop it like a malformed line.
+            log.debug("%s >> (line break inside a message; dropped)", self.label)
+            return None
+        if not fits(raw):
+            return LINE_TOO_LONG
+        return raw
+
+    def _decode(self, raw: bytes) -> str | None:
+        if self.binary and self.server.invalid_utf8 == "replace":
+            # binary.ircv3.net carries arbitrary bytes: bytes that are not UTF-8 travel through
+            # the core as surrogate escapes and leave as the same bytes (text frames, which
+            # must be UTF-8, get U+FFFD instead: see frame_lines).
+            return raw.decode("utf-8", "surrogateescape")
+        return super()._decode(raw)
+
+    def _pause_reading(self) -> None:
+        if self.resumed is None:
+            self.resumed = self.server.loop.create_future()
+
+    def _resume_reading(self) -> None:
+        resumed = self.resumed
+        if resumed is not None:
+            self.resumed = None
+            if not resumed.done():
+                resumed.set_result(None)
 
     # -- ends ----------------------------------------------------------------------------------
 
-    def _end(self, reason: str) -> None:
-        """The transport ends this connection: tell the core (once), then close."""
-        report_end(self, self.server.core, reason)
-        if self.sendq_exceeded:
-            self._abort()
-        else:
-            self._close_ws()
-
-    def _close_ws(self) -> None:
-        """Flush what is queued, then close; abort if the peer does not take it in time."""
+    def _close_transport(self) -> None:
+        """Flush what is queued, then the closing handshake; abort if it takes too long."""
         self.closing = True
-        if self.close_requested:
+        self._resume_reading()
+        if self.transport_closed:
             return
-        self.close_requested = True
-        self.wakeup.set()
-        if self.writer is None:
-            self._abort()
-            return
-        self.close_timer = self.server.loop.call_later(self.server.close_grace, self._abort)
+        self.flush()  # the core's last words (an ERROR line) go out before the close frame
+        self.transport_closed = True
+        self.closer = self.server.loop.create_task(self._say_goodbye())
+        self._arm_close_timer()
+
+    async def _say_goodbye(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close()
 
     def _abort(self) -> None:
-        self.closing = True
-        self.close_requested = True
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = None
-        self.frames.clear()
-        self.queued = 0
-        self.ws.transport.abort()
+        self._resume_reading()
+        super()._abort()
 
-    def finished(self) -> None:
-        """The connection is gone (both tasks done): stop timers."""
-        self.closing = True
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = None
+
+_TEXT_FIN = 0x81
+_BINARY_FIN = 0x82
+
+
+def frame_lines(data: bytes, opcode: int) -> bytes:
+    """Unmasked WebSocket frames (RFC 6455 section 5.2), one message per CRLF-terminated line
+    in `data`, without the line end. Text frames must be UTF-8: bytes that are not (a binary
+    client's, passed through the core) become U+FFFD there."""
+    if opcode == _TEXT_FIN and not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            data = data.decode("utf-8", "replace").encode("utf-8")
+    frames = []
+    for line in _split(data):
+        size = len(line)
+        if size < 126:
+            header = bytes((opcode, size))
+        elif size < 65536:
+            header = bytes((opcode, 126)) + size.to_bytes(2, "big")
+        else:
+            header = bytes((opcode, 127)) + size.to_bytes(8, "big")
+        frames.append(header + line)
+    return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
 def _split(data: bytes) -> list[bytes]:
@@ -430,19 +421,30 @@ class WebServer(Listener[WsConnection]):
         close_grace: float = CLOSE_GRACE,
         sweep_interval: float | None = None,
     ) -> None:
-        super().__init__(config, close_grace=close_grace, sweep_interval=sweep_interval)
-        self.core = core
+        super().__init__(config, core, close_grace=close_grace, sweep_interval=sweep_interval)
         self.site = site if site is not None else StaticSite()
         self.peers = list(peers)
-        self.allowed_origins = config.web.allowed_origins
-        # The last bytes object split into messages, and its messages (fan-out cache).
-        self.split_source: bytes | None = None
-        self.split_lines: list[bytes] = []
+        # Frames built this flush, per payload object (see WsConnection._frame).
+        self.text_frames: dict[int, tuple[bytes, bytes]] = {}
+        self.binary_frames: dict[int, tuple[bytes, bytes]] = {}
+        # Sockets accepted whose HTTP request is not finished (or not upgraded) yet.
+        self.requests = 0
         self._servers: list[Server] = []
+
+    def apply_config(self, config: Config) -> None:
+        super().apply_config(config)
+        self.allowed_origins = public_origins(config, getattr(self, "addresses", ()))
+        self.allowed_origins += config.web.allowed_origins
 
     def urls(self) -> list[str]:
         """The page's address on each bound socket."""
         return [f"http://{format_address(host, port)}/" for host, port in self.addresses]
+
+    def flush(self) -> None:
+        super().flush()
+        # The payloads of this turn are written: their frames are not needed any more.
+        self.text_frames.clear()
+        self.binary_frames.clear()
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = asyncio.get_running_loop()
@@ -460,6 +462,7 @@ class WebServer(Listener[WsConnection]):
             self._servers.clear()
             self.addresses.clear()
             raise
+        self.apply_config(self.config)  # the public origins follow from the bound addresses
         self._start_sweep("hubbub-web-sweep")
         return list(self.addresses)
 
@@ -467,16 +470,19 @@ class WebServer(Listener[WsConnection]):
         if port == 0 and self.addresses:
             with contextlib.suppress(OSError):
                 return await self._listen(host, self.addresses[0][1])
+        counted = type("CountedConnection", (CountedConnection,), {"web": self})
         return await serve(
             self._handle,
             host or None,
             port,
+            create_connection=counted,
             subprotocols=list(SUBPROTOCOLS),
             select_subprotocol=_select_subprotocol,
             process_request=self._process_request,
             server_header=None,
             compression=None,  # per-connection zlib state and CPU on every fan-out: not worth it
-            open_timeout=OPEN_TIMEOUT,
+            logger=_LIBRARY_LOG,
+            open_timeout=self.config.web.request_timeout,
             ping_interval=None,  # IRC PINGs instead (the sweep)
             ping_timeout=None,
             close_timeout=self.close_grace,
@@ -487,13 +493,43 @@ class WebServer(Listener[WsConnection]):
             backlog=1024,
         )
 
+    # -- admission of sockets, before HTTP -----------------------------------------------------
+
+    def open_request(self, host: str) -> str | None:
+        """Count a newly accepted web socket against the limits, or say why it is refused."""
+        limits = self.config.limits
+        peers = self.peers
+        total = len(self.connections) + self.requests
+        total += sum(len(peer.connections) for peer in peers)
+        if total >= limits.max_clients:
+            return "Server is full"
+        count = self.per_address.get(host, 0)
+        together = count + sum(peer.per_address.get(host, 0) for peer in peers)
+        if together >= limits.clients_per_ip:
+            return "Too many connections from your IP address"
+        self.per_address[host] = count + 1
+        self.requests += 1
+        return None
+
+    def close_request(self, host: str) -> None:
+        self.requests -= 1
+        left = self.per_address.get(host, 1) - 1
+        if left > 0:
+            self.per_address[host] = left
+        else:
+            self.per_address.pop(host, None)
+
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         headers = request.headers
+        for name in SINGLE_HEADERS:
+            if len(headers.get_all(name)) > 1:
+                log.debug("bad request from %s: %s header repeated", _peer(connection), name)
+                return _response(StaticSite.error(http.HTTPStatus.BAD_REQUEST))
         if "websocket" in headers.get("Upgrade", "").lower():
             origin = headers.get("Origin")
-            if origin_allowed(origin, headers.get("Host"), self.allowed_origins):
+            if origin_allowed(origin, self.allowed_origins):
                 return None  # carry on with the WebSocket handshake
             log.info(
                 "refused a WebSocket from %s: origin %s not allowed", _peer(connection), origin
@@ -505,6 +541,8 @@ class WebServer(Listener[WsConnection]):
     # -- WebSocket connections -----------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if isinstance(ws, CountedConnection):
+            ws.hubbub_done()  # from here on it counts as an IRC connection
         conn = WsConnection(self, ws)
         refusal = self._admit(conn)
         if refusal is not None:
@@ -514,25 +552,22 @@ class WebServer(Listener[WsConnection]):
                 await ws.send(("ERROR :" + refusal).encode(), text=not conn.binary)
                 await ws.close(1008, refusal[:120])
             return
+        reason = "Connection closed"
         try:
-            await self._serve(conn)
+            reason = await self._serve(conn)
         finally:
-            conn.finished()
-            self._forget(conn)
-            log.info("disconnect %s (%s)", conn.label, conn.reason or "closed")
+            conn._gone(reason)
+            closer = conn.closer
+            if closer is not None and not closer.done():
+                closer.cancel()
 
-    async def _serve(self, conn: WsConnection) -> None:
-        flood = self.config.flood
-        if flood.enabled:
-            conn.bucket = TokenBucket(flood.burst, flood.lines_per_second)
+    async def _serve(self, conn: WsConnection) -> str:
         log.info(
             "connect %s (%s; %d web clients)",
             conn.label,
             conn.ws.subprotocol or "no subprotocol: text",
             len(self.connections),
         )
-        writer = self.loop.create_task(conn.run_writer(), name=f"hubbub-ws-writer {conn.label}")
-        conn.writer = writer
         try:
             conn.session = self.core.connect(conn, conn.host, conn.port, time.time(), secure=False)
         except Exception:
@@ -540,20 +575,17 @@ class WebServer(Listener[WsConnection]):
             conn.core_done = True
             conn.reason = "Internal error"
             conn.write(b"ERROR :Internal error\r\n")
-            conn._close_ws()
+            conn._close_transport()
         reason = await conn.run_reader()
-        conn.closing = True
         if not conn.core_done:
             conn._end(reason)
-        if not writer.done():
-            # The peer is gone or the close handshake ended: nothing more can be sent.
-            conn.wakeup.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(writer), self.close_grace)
-            except TimeoutError:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+        conn.closing = True
+        closer = conn.closer
+        if closer is not None and not closer.done():
+            # Our closing handshake: bounded by close_grace (the close timer aborts after it).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(closer), self.close_grace)
+        return reason
 
     # -- shutdown ------------------------------------------------------------------------------
 
