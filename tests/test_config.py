@@ -52,6 +52,7 @@ max_targets = 8
 modes_per_command = 6
 channels_per_user = 20
 list_modes = 60
+mask_length = 100
 clients_per_ip = 3
 max_clients = 500
 sendq_bytes = 65_536

@@ -246,6 +246,13 @@ class LimitsSection:
     list_modes: int = _setting(
         100, "Most entries per channel list mode, such as bans (MAXLIST=b:n).", low=1
     )
+    mask_length: int = _setting(
+        256,
+        "Longest mask (WHO pattern, ban mask) the server matches: longer ban masks are "
+        "refused, longer WHO patterns match nobody. Matching costs at most mask * name.",
+        low=10,
+        high=1024,
+    )
     clients_per_ip: int = _setting(16, "Most simultaneous connections from one address.", low=1)
     max_clients: int = _setting(10_000, "Most simultaneous connections in all.", low=1)
     sendq_bytes: int = _setting(

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.accounts import parse_whox, whox_line
 from hubbub.core.commands import command
+from hubbub.core.masks import compile_mask
 from hubbub.core.model import Channel, User
-from hubbub.core.modes import mask_pattern
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
         exact = srv.find_user(mask)
         if exact is not None:
             who_line(srv, reply, exact, None, whox)
-        else:
-            pattern = mask_pattern(srv.fold(mask))
+        elif len(mask) <= srv.config.limits.mask_length:  # a longer mask matches nobody
+            pattern = compile_mask(srv.fold(mask))
             for user in srv.registered_users():
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
