@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, party
+from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, nick_floor, party
 from hubbub.core.reply import clip
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
@@ -256,7 +256,7 @@ def history_key(srv: ChatServer, user: User, target: str) -> tuple[str, int] | N
     if not srv.valid_nick(target) or not srv.config.history.store_private:
         return None
     key, by_account = dm_read_key(srv, user, target)
-    return key, 0 if by_account else signon_floor(user.session)
+    return key, 0 if by_account else nick_floor(user)
 
 
 def build_query(sub: str, key: str, refs: list[Ref | None], limit: int) -> Query:
@@ -280,13 +280,6 @@ def labelled(label: str | None, session: Session) -> str:
     if label is not None and "labeled-response" in session.caps:
         return f"@label={escape_tag_value(label)} "
     return ""
-
-
-def signon_floor(session: Session) -> int:
-    """Nick-keyed private history is limited to what this connection itself took part in: a
-    nick alone is no identity, and whoever takes a nick next must not read the private
-    messages of the person who had it before (hubbub.core.privacy)."""
-    return max(1, int(session.signon * 1000))
 
 
 def since(call: Query, floor: int) -> Query:
@@ -345,7 +338,7 @@ def targets_query(
             lines.append(
                 f"{labelled(label, session)}:{srv.name} BATCH +{ref} draft/chathistory-targets\r\n"
             )
-        floor = signon_floor(session)
+        floor = nick_floor(user)
         for key, latest in found:
             parties = dm_parties(key)
             if parties is None:

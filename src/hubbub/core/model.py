@@ -141,6 +141,7 @@ class User:
         "invisible",
         "last_active",
         "nick",
+        "nick_since_ms",
         "oper",
         "realname",
         "service",
@@ -153,6 +154,9 @@ class User:
         self.session = session
         self.nick = "*"
         self.fold = ""  # casefolded nick; empty until a nick is accepted
+        # When (ms) this user took its current nick: at registration, then at each nick
+        # change. Nick-keyed private history is readable from here on (hubbub.core.privacy).
+        self.nick_since_ms = int(session.signon * 1000)
         self.username = ""
         self.realname = ""
         self.hostname = session.host

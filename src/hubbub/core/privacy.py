@@ -9,8 +9,9 @@
   conversation is keyed by their *accounts* (`dm_key("~alice", "~bob")`: "~" is not a nick
   character, so the key never meets a nick key), so it survives reconnects and nick changes and
   is readable by whoever logs in to one of the two accounts, and by nobody else. Otherwise it is
-  keyed by the two nicks, and a connection reads only what was said since it signed on (whoever
-  takes a nick next must not read its predecessor's messages).
+  keyed by the two nicks, and a user reads only what was said since it *took its current nick*
+  (registered with it, or changed to it): whoever takes a nick next must not read its
+  predecessor's messages, even on a connection that signed on long before.
 
 Everything here is a pure decision on the loop; the store does not know about access.
 """
@@ -45,6 +46,13 @@ def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
     if access == SINCE_JOIN:
         return max(1, standing.joined_ms)
     return 0
+
+
+def nick_floor(user: User) -> int:
+    """The oldest time (ms) of nick-keyed private history `user` may read: when it took its
+    nick (`User.nick_since_ms`). A nick alone is no identity; the connection's sign-on time is
+    not a floor either, as a connection may take a nick freed long after it signed on."""
+    return max(1, user.nick_since_ms)
 
 
 def party(srv: ChatServer, account: str) -> str:

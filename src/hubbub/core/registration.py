@@ -77,6 +77,7 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
         store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     del srv.users[user.fold]
     user.nick, user.fold = nick, fold
+    user.nick_since_ms = time_ms
     srv.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
     check_nick(srv, user)
@@ -187,6 +188,7 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
     if srv.reg.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
         return
     session.phase = Phase.REGISTERED
+    user.nick_since_ms = srv.stamp()  # the nick is now this user's (hubbub.core.privacy)
     srv.registered_count += 1
     srv.max_users = max(srv.max_users, srv.registered_count)
     user.last_active = srv.now
