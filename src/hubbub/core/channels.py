@@ -50,6 +50,7 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         return
     if channel is None:
         channel = Channel(name, fold, int(srv.now))
+        channel.history_since_ms = srv.stamp()  # nothing from a room of this name before
         srv.channels[fold] = channel
         membership = Membership(op=True)
     else:

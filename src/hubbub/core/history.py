@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_key, nick_floor, party
+from hubbub.core.privacy import (
+    channel_floor,
+    dm_partner_name,
+    dm_read_key,
+    nick_floor,
+    party,
+    replay_floor,
+)
 from hubbub.core.reply import clip
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
@@ -125,8 +132,10 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
     if count <= 0 or "draft/chathistory" in session.caps:
         return
     # History access (hubbub.core.privacy): under since_join nothing predates the JOIN, under
-    # registered nothing is for a user without an account.
-    if channel_floor(srv, channel, user) != 0:
+    # registered nothing is for a user without an account, and never what a room of the same
+    # name said before this one was created.
+    floor = replay_floor(srv, channel, user)
+    if floor is None:
         return
     channel.replaying[user] = []
     key = channel.fold
@@ -156,7 +165,9 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
             session.link.write(data)
 
     def query() -> None:
-        srv.history.query(lambda store: store.latest(key, count), done)
+        srv.history.query(
+            lambda store: [r for r in store.latest(key, count) if r.time_ms >= floor], done
+        )
 
     srv.deferred.append(query)
 

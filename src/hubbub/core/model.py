@@ -236,6 +236,7 @@ class Channel:
         "fold",
         "groups",
         "history_access",
+        "history_since_ms",
         "invite_only",
         "invited",
         "key",
@@ -277,6 +278,12 @@ class Channel:
         # (hubbub.core.chanserv): a registered channel stays, empty, when its last member leaves.
         self.history_access = ""
         self.registered: Registration | None = None
+        # The oldest history (ms) this room shows to anyone, its ops' REDACT included: history
+        # is durable and keyed by name, but an unregistered room's modes are not, so a room
+        # re-created under the same name (after emptying, or after a restart) must not open
+        # what the room before it said (hubbub.core.privacy). A fresh room sets it to its
+        # exact creation time; a registered room restored at start-up keeps its saved creation.
+        self.history_since_ms = created * 1000
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         groups = self.groups
