@@ -52,7 +52,8 @@ def handle_mode(srv: ChatServer, reply: Reply, msg: Message) -> None:
     target = msg.params[0]
     if target.startswith("#"):
         channel = srv.find_channel(target)
-        if channel is None:
+        # A secret channel does not exist for non-members, as in LIST, NAMES and WHOIS.
+        if channel is None or (channel.secret and reply.session.user not in channel.members):
             reply.numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
         else:
             channel_mode(srv, reply, channel, msg.params[1:])

@@ -39,7 +39,11 @@ def who_line(
     if channel is not None:
         flags += channel.members[user].prefixes("multi-prefix" in reply.session.caps)
     elif user.channels:
-        shown = next(iter(user.channels.values()))
+        # A channel the requester may see: a secret one only if it is a member too.
+        requester = reply.session.user
+        shown = next(
+            (c for c in user.channels.values() if not c.secret or requester in c.members), None
+        )
     name = shown.name if shown is not None else "*"
     if whox is not None:  # WHO <mask> %fields[,token]: 354 with the fields asked for
         whox_line(srv, reply, user, name, flags, whox)
