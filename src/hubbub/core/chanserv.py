@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.accounts import _service_user
+from hubbub.core.budget import channel_removed
 from hubbub.core.model import Ban, Channel, Topic
 from hubbub.core.modes import FLAG_MODES
 from hubbub.core.ports import RegistryService
@@ -285,6 +286,7 @@ def cs_drop(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) ->
     channel.registered = None
     if not channel.members:
         srv.channels.pop(fold, None)
+        channel_removed(srv, channel)
     if user.oper and not is_owner(srv, channel, user):
         log.info("oper %s dropped the registration of %s", user.oper, channel.name)
     else:

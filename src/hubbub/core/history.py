@@ -158,6 +158,7 @@ def start_replay(srv: ChatServer, channel: Channel, user: User) -> None:
                 count_text = f"Replaying {len(lines)} messages from before you joined"
                 lines.insert(0, f"{first}{count_text}\r\n")
                 lines.append(f"{first}End of replay\r\n")
+        session.output_lines += len(lines)  # flood cost (hubbub.core.budget)
         data = "".join(lines).encode("utf-8", "replace")
         if held:
             data += b"".join(held)
@@ -312,6 +313,7 @@ def send_history(
             lines.append(f":{srv.name} BATCH -{ref}\r\n")
         else:
             lines = history_lines(srv, session, records, None)
+        session.output_lines += len(lines)  # flood cost (hubbub.core.budget)
         if lines:  # nothing found, and no batch to say so: no (empty) write
             session.link.write("".join(lines).encode("utf-8", "replace"))
 
@@ -371,6 +373,7 @@ def targets_query(
             )
         if batch:
             lines.append(f":{srv.name} BATCH -{ref}\r\n")
+        session.output_lines += len(lines)  # flood cost (hubbub.core.budget)
         if lines:
             session.link.write("".join(lines).encode("utf-8", "replace"))
 

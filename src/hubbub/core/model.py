@@ -61,6 +61,7 @@ class Session:
         "certfp",
         "host",
         "link",
+        "output_lines",
         "pass_ok",
         "phase",
         "port",
@@ -98,6 +99,9 @@ class Session:
         # REDACT (hubbub.core.redact): msgids of the messages this connection sent while not
         # logged in (the newest ones, bounded), so it may redact them; None until the first.
         self.sent: dict[str, None] | None = None
+        # Lines written in answer to this connection's own commands, not yet charged to its
+        # flood bucket (hubbub.core.budget.take_output_cost).
+        self.output_lines = 0
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -233,6 +237,7 @@ class Channel:
     __slots__ = (
         "bans",
         "created",
+        "creator_address",
         "fold",
         "groups",
         "history_access",
@@ -284,6 +289,9 @@ class Channel:
         # what the room before it said (hubbub.core.privacy). A fresh room sets it to its
         # exact creation time; a registered room restored at start-up keeps its saved creation.
         self.history_since_ms = created * 1000
+        # The address that created it, while it counts against that address
+        # (limits.channels_per_address, hubbub.core.budget); "" for none.
+        self.creator_address = ""
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         groups = self.groups

@@ -78,11 +78,16 @@ def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
             who_line(srv, reply, exact, None, whox)
         elif len(mask) <= srv.config.limits.mask_length:  # a longer mask matches nobody
             pattern = compile_mask(srv.fold(mask))
+            room_left = srv.config.limits.who_replies  # hubbub.core.budget
             for user in srv.registered_users():
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
                 fields = (user.nick, user.username, user.hostname, user.realname)
                 if any(pattern.match(srv.fold(f)) for f in fields):
+                    if not room_left:
+                        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
+                        break
+                    room_left -= 1
                     who_line(srv, reply, user, None, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 

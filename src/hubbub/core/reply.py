@@ -94,4 +94,5 @@ class Reply:
         # Handlers only attach tags the client negotiated, so they are written as they are.
         out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
         self.lines = []
+        session.output_lines += len(out)  # its flood cost (hubbub.core.budget)
         session.link.write("".join(out).encode("utf-8", "replace"))

@@ -31,6 +31,7 @@ from hubbub.config import Config
 from hubbub.core import channels, messaging, modes, queries, redact, registration, sasl  # noqa: F401
 from hubbub.core.accounts import AccountState
 from hubbub.core.accounts import tick as accounts_tick
+from hubbub.core.budget import channel_removed
 from hubbub.core.chanserv import RegistryState
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
@@ -85,6 +86,7 @@ class ChatServer:
         self.sessions: set[Session] = set()
         self.users: dict[str, User] = {}  # casefolded nick -> user (registered or reserving)
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+        self.channels_by_address: dict[str, int] = {}  # rooms created per address (budget)
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_entries)
         self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         self.version = f"hubbub-{__version__}"
@@ -412,6 +414,7 @@ class ChatServer:
         user.channels.pop(channel.fold, None)
         if not channel.members and channel.registered is None:  # registered ones stay, empty
             del self.channels[channel.fold]
+            channel_removed(self, channel)
 
     # ------------------------------------------------------------------ ISUPPORT
 
