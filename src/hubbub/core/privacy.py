@@ -87,7 +87,7 @@ def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
 
     A logged-in user reads by account when the other side is logged in too, or is not online
     and `target` names a registered account. by_account False means nick-keyed: the caller
-    must clip it to the user's own connection (`since this connection signed on`).
+    must clip it to when the user took its nick (`nick_floor`).
     """
     fold = srv.fold(target)
     if user.account:
