@@ -8,10 +8,16 @@ Here a mask is split at its stars into segments (runs of literal characters and 
 first segment must match the start of the subject, the last one its end, and each one in
 between is found at its *leftmost* place after the previous one. Taking the leftmost place is
 never wrong: a later place leaves less room for the segments after it, never more. So each
-segment is looked for once, from left to right, and never revisited: at most
-O(len(subject) * len(segment)) character comparisons per segment, O(len(subject) * len(mask))
-for the whole mask, with no exponential case. Segments without `?` are found with `str.find`
-(C speed); a segment made only of `?` fits anywhere there is room.
+segment is looked for once, from left to right, and never revisited; no exponential case.
+
+How a segment is looked for:
+
+* without `?`: `str.find` (C speed; at most len(subject) * len(segment) comparisons);
+* only `?`: it fits wherever there is room;
+* literals and `?`: the bit-parallel Shift-And algorithm, one step per subject character
+  whatever the segment's length (bit i of the state: the last i+1 characters match the
+  segment's first i+1), so the scans of all such segments together read each subject
+  character about once: O(len(subject) + len(mask)) steps.
 
 Matching is exact on what it is given: callers fold both mask and subject with the server's
 casemapping first (`ChatServer.fold`), which is what makes it casemapping-aware. There is no
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["Mask", "StepCounter", "compile_mask", "mask_matches"]
+__all__ = ["Mask", "Segment", "StepCounter", "compile_mask", "mask_matches"]
 
 STAR = "*"
 ANY = "?"
@@ -48,6 +54,46 @@ def _fits_at(segment: str, subject: str, start: int) -> bool:
     return True
 
 
+class Segment:
+    """A run of literals and `?` between two stars, ready to be looked for."""
+
+    __slots__ = ("accept", "any_bits", "bits", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # Shift-And tables: bit i set where the segment's character i is `?` (any_bits), or is
+        # `?` or that character (bits[char]). Only used when the segment mixes both.
+        self.any_bits = sum(1 << i for i, char in enumerate(text) if char == ANY)
+        self.bits = {
+            char: self.any_bits | sum(1 << i for i, other in enumerate(text) if other == char)
+            for char in set(text) - {ANY}
+        }
+        self.accept = 1 << (len(text) - 1)
+
+    def find(self, subject: str, start: int, end: int, counter: StepCounter | None) -> int:
+        """The leftmost index ≥ start where the segment fits entirely before `end`, or -1."""
+        text = self.text
+        if end - len(text) < start:
+            return -1
+        if not self.any_bits:
+            if counter is not None:
+                counter.steps += (end - len(text) - start + 1) * len(text)
+            return subject.find(text, start, end)
+        if not self.bits:
+            return start  # only '?': fits wherever there is room
+        bits, any_bits, accept = self.bits, self.any_bits, self.accept
+        state = 0
+        for index in range(start, end):
+            state = ((state << 1) | 1) & bits.get(subject[index], any_bits)
+            if state & accept:
+                if counter is not None:
+                    counter.steps += index - start + 1
+                return index - len(text) + 1
+        if counter is not None:
+            counter.steps += end - start
+        return -1
+
+
 class Mask:
     """One compiled mask: its segments, and whether it starts or ends with a star."""
 
@@ -60,7 +106,7 @@ class Mask:
         # both at once (the one part is the whole subject).
         self.anchored_start = parts[0]
         self.anchored_end = parts[-1] if len(parts) > 1 else None
-        self.segments = tuple(part for part in parts[1:-1] if part)
+        self.segments = tuple(Segment(part) for part in parts[1:-1] if part)
         self.minimum = sum(len(part) for part in parts)  # the shortest subject that can match
 
     def match(self, subject: str, counter: StepCounter | None = None) -> bool:
@@ -81,30 +127,11 @@ class Mask:
         # The middle segments, each at its leftmost place in what the head and tail leave.
         position = len(head)
         for segment in self.segments:
-            found = self._find(segment, subject, position, tail_start, counter)
+            found = segment.find(subject, position, tail_start, counter)
             if found < 0:
                 return False
-            position = found + len(segment)
+            position = found + len(segment.text)
         return True
-
-    @staticmethod
-    def _find(segment: str, subject: str, start: int, end: int, counter: StepCounter | None) -> int:
-        """The leftmost index ≥ start where `segment` fits entirely before `end`, or -1."""
-        last = end - len(segment)  # the last index where it could begin
-        if last < start:
-            return -1
-        if ANY not in segment:
-            if counter is not None:
-                counter.steps += (last - start + 1) * len(segment)
-            return subject.find(segment, start, end)
-        if segment.count(ANY) == len(segment):
-            return start  # only '?': fits wherever there is room
-        for candidate in range(start, last + 1):
-            if counter is not None:
-                counter.steps += len(segment)
-            if _fits_at(segment, subject, candidate):
-                return candidate
-        return -1
 
     def __repr__(self) -> str:
         return f"Mask({self.text!r})"
