@@ -62,3 +62,14 @@ def test_the_floor_is_the_nick_change_for_every_nick_change(h: Harness) -> None:
     h.tick()
     assert history_texts(someone, "bob") == []
     assert targets(someone) == []
+
+
+def test_changing_only_the_case_of_a_nick_keeps_its_history(h: Harness) -> None:
+    alice = h.client("alice", HIST)
+    bob = h.client("bob", HIST)
+    h.tick()
+    bob.send("PRIVMSG alice :still yours")
+    h.tick()
+    alice.send("NICK ALICE")
+    h.tick()
+    assert history_texts(alice, "bob") == ["still yours"]

@@ -76,8 +76,9 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     for channel in user.channels.values():
         store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     del srv.users[user.fold]
+    if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
+        user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
-    user.nick_since_ms = time_ms
     srv.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
     check_nick(srv, user)
