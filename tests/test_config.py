@@ -51,7 +51,12 @@ user_length = 10
 max_targets = 8
 modes_per_command = 6
 channels_per_user = 20
+max_channels = 900
+channels_per_address = 30
+list_replies = 70
+who_replies = 80
 list_modes = 60
+mask_length = 100
 clients_per_ip = 3
 max_clients = 500
 sendq_bytes = 65_536
@@ -63,6 +68,8 @@ invalid_utf8 = "reject"
 enabled = false
 burst = 5
 lines_per_second = 2
+free_reply_lines = 5
+reply_lines_per_token = 3
 
 [timeouts]
 registration = 10
@@ -178,7 +185,9 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.limits.whowas_entries == 0
     assert config.limits.pending_lines == 8
     assert config.limits.invalid_utf8 == "reject"
-    assert config.flood == FloodSection(enabled=False, burst=5, lines_per_second=2.0)
+    assert config.flood == FloodSection(
+        enabled=False, burst=5, lines_per_second=2.0, free_reply_lines=5, reply_lines_per_token=3
+    )
     assert isinstance(config.flood.lines_per_second, float)
     assert config.timeouts.registration == 10.0
     assert isinstance(config.timeouts.registration, float)

@@ -269,8 +269,30 @@ class LimitsSection:
     channels_per_user: int = _setting(
         50, "Most channels one client may be in (CHANLIMIT=#:n).", low=1
     )
+    max_channels: int = _setting(
+        10_000, "Most channels on the server; JOIN of a new one past it answers 405.", low=1
+    )
+    channels_per_address: int = _setting(
+        200,
+        "Most existing channels created from one address; JOIN of a new one past it answers "
+        "405 (joining existing channels is limited only by channels_per_user).",
+        low=1,
+    )
+    list_replies: int = _setting(
+        1_000, "Most channels one LIST answers; past it, 416 says the list was cut.", low=1
+    )
+    who_replies: int = _setting(
+        500, "Most users one WHO <mask> answers; past it, 416 says the list was cut.", low=1
+    )
     list_modes: int = _setting(
         100, "Most entries per channel list mode, such as bans (MAXLIST=b:n).", low=1
+    )
+    mask_length: int = _setting(
+        256,
+        "Longest mask (WHO pattern, ban mask) the server matches: longer ban masks are "
+        "refused, longer WHO patterns match nobody. Matching costs at most mask * name.",
+        low=10,
+        high=1024,
     )
     clients_per_ip: int = _setting(16, "Most simultaneous connections from one address.", low=1)
     max_clients: int = _setting(10_000, "Most simultaneous connections in all.", low=1)
@@ -300,6 +322,18 @@ class FloodSection:
     enabled: bool = _setting(True, "Throttle clients that send too fast (off for benchmarks).")
     burst: int = _setting(20, "Lines a client may send at once.", low=1)
     lines_per_second: float = _setting(4.0, "Sustained rate after the burst.", above=0)
+    free_reply_lines: int = _setting(
+        20,
+        "Lines a command may be answered with at no extra flood cost (the welcome, a WHOIS, "
+        "a small NAMES).",
+        low=1,
+    )
+    reply_lines_per_token: int = _setting(
+        10,
+        "Past free_reply_lines, every this many lines of answer (LIST, WHO, NAMES, WHOWAS, "
+        "CHATHISTORY) cost the client one more flood token, so big answers are paced by size.",
+        low=1,
+    )
 
 
 @dataclass(frozen=True)

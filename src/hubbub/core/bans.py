@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
-from hubbub.core.modes import mask_pattern
+from hubbub.core.masks import compile_mask
 from hubbub.core.reply import Reply
 from hubbub.protocol import numerics as n
 from hubbub.registry.model import ServerBan
@@ -42,7 +42,7 @@ def user_hosts(user: User) -> list[str]:
 
 
 def mask_matches(srv: ChatServer, mask: str, user: User) -> bool:
-    pattern = mask_pattern(srv.fold(mask))
+    pattern = compile_mask(srv.fold(mask))
     return any(pattern.match(srv.fold(form)) for form in user_hosts(user))
 
 

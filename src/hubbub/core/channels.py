@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from hubbub.core import registered
+from hubbub.core.budget import channel_created, refuse_new_channel
 from hubbub.core.commands import command
 from hubbub.core.extended_join import join_fanout, join_line_for
 from hubbub.core.history import start_replay, store_event
@@ -49,8 +50,14 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
     if channel is None:
+        refused = refuse_new_channel(srv, user.session)  # hubbub.core.budget
+        if refused is not None:
+            reply.numeric(n.ERR_TOOMANYCHANNELS, name, refused)
+            return
         channel = Channel(name, fold, int(srv.now))
+        channel.history_since_ms = srv.stamp()  # nothing from a room of this name before
         srv.channels[fold] = channel
+        channel_created(srv, channel, user.session)
         membership = Membership(op=True)
     else:
         # A registered channel's owner and access list pass +i, +k, +l and bans, and are
@@ -246,6 +253,7 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
             elif item:
                 wanted = (wanted or set()) | {srv.fold(item)}
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
+    room_left = srv.config.limits.list_replies  # hubbub.core.budget
     for channel in srv.channels.values():
         if wanted is not None and channel.fold not in wanted:
             continue
@@ -254,6 +262,10 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
         count = len(channel.members)
         if count < min_users or (max_users is not None and count > max_users):
             continue
+        if not room_left:
+            reply.numeric(n.ERR_TOOMANYMATCHES, "LIST", "Output too large, truncated")
+            break
+        room_left -= 1
         topic = channel.topic.text if channel.topic else ""
         reply.numeric(n.RPL_LIST, channel.name, str(count), topic)
     reply.numeric(n.RPL_LISTEND, "End of /LIST")

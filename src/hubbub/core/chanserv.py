@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hubbub.core.budget import channel_removed
 from hubbub.core.model import Channel
 from hubbub.core.privacy import access_of
 from hubbub.core.registered import Registration, changed, has_access, is_owner, restore, snapshot
@@ -122,6 +123,7 @@ def cs_drop(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) ->
     channel.registered = None
     if not channel.members:
         srv.channels.pop(fold, None)
+        channel_removed(srv, channel)
     if user.oper and not is_owner(srv, channel, user):
         log.info("oper %s dropped the registration of %s", user.oper, channel.name)
     else:

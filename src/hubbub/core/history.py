@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.privacy import channel_floor, dm_partner_name, dm_read_keys, party
+from hubbub.core.privacy import (
+    channel_floor,
+    dm_partner_name,
+    dm_read_keys,
+    nick_floor,
+    party,
+    replay_floor,
+)
 from hubbub.history.record import Record, Ref, dm_parties
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import format_tags
@@ -60,8 +67,9 @@ def record_line(record: Record) -> str:
     return f":{record.source} {record.command} {' '.join(params)}"
 
 
-def is_message(record: Record) -> bool:
-    return record.command in MESSAGE_COMMANDS
+def messages_since(floor: int) -> Keep:
+    """PRIVMSG and NOTICE from `floor` (ms) on."""
+    return lambda record: record.command in MESSAGE_COMMANDS and record.time_ms >= floor
 
 
 def wants_events(session: Session) -> bool:
@@ -137,8 +145,10 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
     if count <= 0 or "draft/chathistory" in session.caps:
         return
     # History access (hubbub.core.privacy): under since_join nothing predates the JOIN, under
-    # registered nothing is for a user without an account.
-    if channel_floor(srv, channel, user) != 0:
+    # registered nothing is for a user without an account, and never what a room of the same
+    # name said before this one was created.
+    floor = replay_floor(srv, channel, user)
+    if floor is None:
         return
     replay = reply.follower()
     # The room's lines for the newcomer collect in the follower's held bytes meanwhile.
@@ -167,9 +177,10 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
                 later.add(f"{first}End of replay")
 
     if "batch" in session.caps and "server-time" in session.caps:
-        keep = visible_to(session, {})
+        keep = visible_to(session, {key: floor})
     else:
-        keep = is_message  # the plain form shows messages only
+        keep = messages_since(floor)  # the plain form shows messages only
+
     # The latest `count` records the newcomer is shown (events it is not shown do not count).
     call = build_query("LATEST", [key], [None], count, keep)
     srv.history.query(call, replay.later(done))
@@ -267,8 +278,8 @@ def history_key(srv: ChatServer, user: User, target: str) -> dict[str, int] | No
         return None if floor is None else {fold: floor}
     if not srv.valid_nick(target) or not srv.config.history.store_private:
         return None
-    signon = signon_floor(user.session)
-    return {key: 0 if by_account else signon for key, by_account in dm_read_keys(srv, user, target)}
+    since = nick_floor(user)
+    return {key: 0 if by_account else since for key, by_account in dm_read_keys(srv, user, target)}
 
 
 def visible_to(session: Session, floors: dict[str, int]) -> Keep:
@@ -396,13 +407,6 @@ def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Kee
     return before[len(before) - n_before :] + centre + after[:n_after]
 
 
-def signon_floor(session: Session) -> int:
-    """Nick-keyed private history is limited to what this connection itself took part in: a
-    nick alone is no identity, and whoever takes a nick next must not read the private
-    messages of the person who had it before (hubbub.core.privacy)."""
-    return max(1, int(session.signon * 1000))
-
-
 def send_history(srv: ChatServer, reply: Reply, target: str, call: Query) -> None:
     session = reply.session
 
@@ -433,14 +437,14 @@ def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: in
     me = user.fold
     mine = (me, party(srv, user.account)) if user.account else (me,)
 
-    signon = signon_floor(session)
+    since = nick_floor(user)  # nick-keyed conversations: since this user took its nick
 
     def readable(key: str, latest: int) -> bool:
         parties = dm_parties(key)
         if parties is None:
             return latest >= floors.get(key, 0)  # since_join: nothing new since joining
         by_account = len(mine) > 1 and mine[1] in parties
-        return by_account or latest >= signon
+        return by_account or latest >= since
 
     def call(store: HistoryStore) -> list[tuple[str, int]]:
         # Candidates beyond `limit`: some may not be readable, and one correspondent may have

@@ -74,6 +74,7 @@ class Session:
         "certfp",
         "host",
         "link",
+        "output_lines",
         "pass_ok",
         "phase",
         "port",
@@ -117,6 +118,9 @@ class Session:
         # REDACT (hubbub.core.redact): msgids of the messages this connection sent while not
         # logged in (the newest ones, bounded), so it may redact them; None until the first.
         self.sent: dict[str, None] | None = None
+        # Lines written in answer to this connection's own commands, not yet charged to its
+        # flood bucket (hubbub.core.budget.take_output_cost).
+        self.output_lines = 0
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -160,6 +164,7 @@ class User:
         "invisible",
         "last_active",
         "nick",
+        "nick_since_ms",
         "oper",
         "realname",
         "service",
@@ -172,6 +177,9 @@ class User:
         self.session = session
         self.nick = "*"
         self.fold = ""  # casefolded nick; empty until a nick is accepted
+        # When (ms) this user took its current nick: at registration, then at each nick
+        # change. Nick-keyed private history is readable from here on (hubbub.core.privacy).
+        self.nick_since_ms = int(session.signon * 1000)
         self.username = ""
         self.realname = ""
         # An IPv6 address may start with ':' (::1), which no middle parameter may: shown as
@@ -250,9 +258,11 @@ class Channel:
     __slots__ = (
         "bans",
         "created",
+        "creator_address",
         "fold",
         "groups",
         "history_access",
+        "history_since_ms",
         "invite_only",
         "invited",
         "key",
@@ -294,6 +304,15 @@ class Channel:
         # (hubbub.core.chanserv): a registered channel stays, empty, when its last member leaves.
         self.history_access = ""
         self.registered: Registration | None = None
+        # The oldest history (ms) this room shows to anyone, its ops' REDACT included: history
+        # is durable and keyed by name, but an unregistered room's modes are not, so a room
+        # re-created under the same name (after emptying, or after a restart) must not open
+        # what the room before it said (hubbub.core.privacy). A fresh room sets it to its
+        # exact creation time; a registered room restored at start-up keeps its saved creation.
+        self.history_since_ms = created * 1000
+        # The address that created it, while it counts against that address
+        # (limits.channels_per_address, hubbub.core.budget); "" for none.
+        self.creator_address = ""
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         groups = self.groups

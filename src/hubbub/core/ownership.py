@@ -109,4 +109,5 @@ def rename_to_guest(srv: ChatServer, user: User) -> None:
         del srv.users[user.fold]
     log.info("%s did not log in in time: renamed to %s", old_prefix, nick)
     user.nick, user.fold = nick, fold
+    user.nick_since_ms = time_ms  # the nick is now this user's (hubbub.core.privacy)
     srv.users[fold] = user

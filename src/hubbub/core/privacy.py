@@ -5,13 +5,21 @@
   `since_join` reads only what was said after its JOIN (no join replay; CHATHISTORY is clipped
   to records after the membership began); `registered` reads only when logged in to an account.
   A room's operators choose with `/msg ChanServ SET #room HISTORY …` (hubbub.core.chanserv).
+* **Re-created rooms.** History outlives a room (it is durable and keyed by name), an
+  unregistered room's modes and ops do not. So nobody reads, and no op redacts, what a room said
+  before it was last created (`Channel.history_since_ms`): once a room empties, or the server
+  restarts, whoever creates it anew gets a room without a past. A registered room (ChanServ)
+  is not re-created: it stays when empty and is restored at start-up with its saved creation
+  time, so its history stays readable under its saved rules.
 * **Private messages** are read only by their two parties. Between two logged-in users the
   conversation is keyed by their *accounts* (`dm_key("~alice", "~bob")`: "~" is not a nick
   character, so the key never meets a nick key), so it survives reconnects and nick changes and
   is readable by whoever logs in to one of the two accounts, and by nobody else. A side that is
-  not logged in is keyed by its nick (`dm_key("~alice", "bob")` when only alice is logged in),
-  and a connection reads what is keyed by its nick only since it signed on (whoever takes a
-  nick next must not read its predecessor's messages); the account side reads all of it.
+  not logged in is keyed by its nick (`dm_key("~alice", "bob")` when only alice is logged in,
+  `dm_key("alice", "bob")` when neither is), and a user reads what is keyed by its nick only
+  since it *took its current nick* (registered with it, or changed to it): whoever takes a nick
+  next must not read its predecessor's messages, even on a connection that signed on long
+  before. The account side reads all of it.
 
 Everything here is a pure decision on the loop; the store does not know about access.
 """
@@ -36,7 +44,8 @@ def access_of(srv: ChatServer, channel: Channel) -> str:
 
 def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
     """The oldest time (ms) of the room's history this member may read: 0 for all of it, None
-    for none (not a member, or not logged in under `registered`)."""
+    for none (not a member, or not logged in under `registered`). Never older than the room's
+    own creation (see "Re-created rooms" above)."""
     standing = channel.members.get(user)
     if standing is None:
         return None
@@ -44,8 +53,23 @@ def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
     if access == REGISTERED and not user.account:
         return None
     if access == SINCE_JOIN:
-        return max(1, standing.joined_ms)
-    return 0
+        return max(1, standing.joined_ms, channel.history_since_ms)
+    return channel.history_since_ms
+
+
+def replay_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
+    """The oldest time (ms) a newcomer's join replay may show, or None for no replay (no
+    access, or `since_join`: nothing predates the JOIN)."""
+    if access_of(srv, channel) == SINCE_JOIN:
+        return None
+    return channel_floor(srv, channel, user)
+
+
+def nick_floor(user: User) -> int:
+    """The oldest time (ms) of nick-keyed private history `user` may read: when it took its
+    nick (`User.nick_since_ms`). A nick alone is no identity; the connection's sign-on time is
+    not a floor either, as a connection may take a nick freed long after it signed on."""
+    return max(1, user.nick_since_ms)
 
 
 def party(srv: ChatServer, account: str) -> str:
@@ -92,7 +116,7 @@ def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
 
     A logged-in user reads by account when the other side is logged in too, or is not online
     and `target` names a registered account. by_account False means nick-keyed: the caller
-    must clip it to the user's own connection (`since this connection signed on`).
+    must clip it to when the user took its nick (`nick_floor`).
     """
     fold = srv.fold(target)
     if user.account:

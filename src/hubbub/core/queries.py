@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
+from hubbub.core.masks import compile_mask
 from hubbub.core.model import Channel, User
-from hubbub.core.modes import mask_pattern
 from hubbub.core.whox import parse_whox, whox_line
 from hubbub.protocol import numerics as n
 from hubbub.protocol.servertime import format_utc
@@ -37,7 +37,11 @@ def who_line(
         flags += "*"
     shown = channel
     if channel is None and user.channels:
-        shown = next(iter(user.channels.values()))
+        # A channel the requester may see: a secret one only if it is a member too.
+        requester = reply.session.user
+        shown = next(
+            (c for c in user.channels.values() if not c.secret or requester in c.members), None
+        )
     if shown is not None:
         # The status is the one in the channel the reply names, whichever way it was chosen.
         flags += shown.members[user].prefixes("multi-prefix" in reply.session.caps)
@@ -73,13 +77,18 @@ def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
         exact = srv.find_user(mask)
         if exact is not None:
             who_line(srv, reply, exact, None, whox)
-        else:
-            pattern = mask_pattern(srv.fold(mask))
+        elif len(mask) <= srv.config.limits.mask_length:  # a longer mask matches nobody
+            pattern = compile_mask(srv.fold(mask))
+            room_left = srv.config.limits.who_replies  # hubbub.core.budget
             for user in srv.registered_users():
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
                 fields = (user.nick, user.username, user.hostname, user.realname)
                 if any(pattern.match(srv.fold(f)) for f in fields):
+                    if not room_left:
+                        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
+                        break
+                    room_left -= 1
                     who_line(srv, reply, user, None, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 

@@ -67,6 +67,9 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
             )
             return
         key, is_op, name = channel.fold, standing.op, channel.name
+        # Ops moderate their own room, not what a room of this name said before it was
+        # re-created (hubbub.core.privacy).
+        ops_since = channel.history_since_ms
         recipients = [m for m in channel.members if m is not user]
         room: Channel | None = channel
     else:
@@ -77,7 +80,7 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
             )
             return
         key, _ = dm_read_key(srv, user, target)
-        is_op = False
+        is_op, ops_since = False, 0
         name = other.nick if other is not None else target
         recipients = [other] if other is not None and other is not user else []
         room = None
@@ -89,7 +92,7 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if record is None or record.command not in REDACTABLE:
             return UNKNOWN
         mine = (bool(account) and record.account == account) or (own and not record.account)
-        if not (mine or is_op):
+        if not (mine or (is_op and record.time_ms >= ops_since)):
             return FORBIDDEN
         store.redact(key, msgid)
         return OK

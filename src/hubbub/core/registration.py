@@ -79,6 +79,8 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     for channel in user.channels.values():
         store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     del srv.users[user.fold]
+    if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
+        user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
     srv.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
@@ -196,6 +198,7 @@ def try_register(srv: ChatServer, reply: Reply) -> None:
     if srv.registry.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
         return
     session.phase = Phase.REGISTERED
+    user.nick_since_ms = srv.stamp()  # the nick is now this user's (hubbub.core.privacy)
     srv.registered_count += 1
     srv.max_users = max(srv.max_users, srv.registered_count)
     user.last_active = srv.now

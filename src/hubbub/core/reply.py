@@ -180,6 +180,7 @@ class Reply:
         # Handlers only attach tags the client negotiated, so they are written as they are.
         out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
         self.lines = []
+        session.output_lines += len(out)  # its flood cost (hubbub.core.budget)
         data = encode_line("".join(out))
         if held:
             data += b"".join(held)

@@ -44,6 +44,7 @@ from hubbub.core import (  # noqa: F401
 )
 from hubbub.core.accounts import AccountState
 from hubbub.core.bans import expire, refuse_connection
+from hubbub.core.budget import channel_removed
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
@@ -120,6 +121,7 @@ class ChatServer:
         self.sessions: set[Session] = set()
         self.users: dict[str, User] = {}  # casefolded nick -> user (registered or reserving)
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+        self.channels_by_address: dict[str, int] = {}  # rooms created per address (budget)
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_entries)
         self.created = format_utc(ports.started, "%Y-%m-%d %H:%M:%S UTC")
         self.version = f"hubbub-{__version__}"
@@ -549,6 +551,7 @@ class ChatServer:
         user.channels.pop(channel.fold, None)
         if not channel.members and channel.registered is None:  # registered ones stay, empty
             del self.channels[channel.fold]
+            channel_removed(self, channel)
 
     # ------------------------------------------------------------------ ISUPPORT
 
