@@ -153,14 +153,19 @@ class IrcClient(_Reader):
         timeout: float = TIMEOUT,
         rcvbuf: int | None = None,
         check: bool = True,
+        sock: socket.socket | None = None,
     ) -> None:
+        """Connect to `address`, or talk over `sock` if given (already connected, e.g. TLS)."""
         super().__init__(check)
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        if rcvbuf is not None:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sock is None:
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            if rcvbuf is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect(address)
+        self.sock = sock
         self.sock.settimeout(timeout)
-        self.sock.connect(address)
         self.timeout = timeout
 
     # -- sending ---------------------------------------------------------------------------

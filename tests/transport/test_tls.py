@@ -23,14 +23,9 @@ from hubbub.app import App
 from hubbub.cli import main as cli_main
 from hubbub.config import Config
 from hubbub.tls import make_certificate
-from support.irc_client import (
-    IrcClient,
-    ServerProcess,
-    ThreadedServer,
-    clients,
-    server_config,
-    write_config,
-)
+from support.config import server_config, write_config
+from support.irc_client import IrcClient, clients
+from support.servers import ServerProcess, ThreadedServer
 
 PASSWORD = "tls-test-password-77"
 FAST = {"hash_time_cost": 1, "hash_memory_kib": 64}
@@ -50,11 +45,8 @@ class TlsClient(IrcClient):
         if cert is not None:
             context.load_cert_chain(*cert)
         raw = socket.create_connection(address, timeout=timeout)
-        self.sock = context.wrap_socket(raw, server_hostname="localhost")
-        self.timeout = timeout
-        self.buffer = b""
-        self.closed = False
-        self.nick = ""
+        sock = context.wrap_socket(raw, server_hostname="localhost")
+        super().__init__(address, timeout=timeout, sock=sock)
 
     def server_fingerprint(self) -> str:
         der = self.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
