@@ -18,6 +18,7 @@ from typing import Any
 
 from hubbub.app import App
 from hubbub.config import Config
+from support.waiting import wait_for
 
 START_WAIT = 15.0
 
@@ -142,13 +143,17 @@ LISTENING = re.compile(r"listening on (\S+?):(\d+)")
 
 
 class ServerProcess:
-    """`hubbub serve` as a child process; the bound port is read from its log."""
+    """`hubbub serve` as a child process. The bound port is read from its log; with a log level
+    that hides it, pass `port` (then ready means: the port accepts a connection)."""
 
-    def __init__(self, config_file: Path, *extra: str) -> None:
+    def __init__(self, config_file: Path, *extra: str, port: int | None = None) -> None:
         self.args = [
             *(sys.executable, "-m", "hubbub", "serve", "--config", str(config_file)),
             *("--no-web", *extra),
         ]
+        if port is not None:
+            self.args += ["--port", str(port)]
+        self.fixed_port = port
         self.log: list[str] = []
         self.address: tuple[str, int] = ("", 0)
         self.proc: subprocess.Popen[str] | None = None
@@ -169,10 +174,30 @@ class ServerProcess:
             env=env,
         )
         threading.Thread(target=self._pump, daemon=True).start()
-        if not self._listening.wait(START_WAIT):
+        if self.fixed_port is not None:
+            self._wait_accepting(self.fixed_port)
+        elif not self._listening.wait(START_WAIT):
             self.kill()
             raise TimeoutError("the server never said where it listens:\n" + self.text)
         return self
+
+    def _wait_accepting(self, port: int) -> None:
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError("the server exited at start:\n" + self.text)
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+            except OSError:
+                return False
+            return True
+
+        try:
+            wait_for(ready, START_WAIT, f"the server to accept connections on port {port}")
+        except BaseException:
+            self.kill()
+            raise
+        self.address = ("127.0.0.1", port)
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
@@ -185,6 +210,11 @@ class ServerProcess:
             if match and not self._listening.is_set():
                 self.address = (match.group(1).strip("[]"), int(match.group(2)))
                 self._listening.set()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     @property
     def text(self) -> str:
