@@ -77,9 +77,12 @@ def test_lines_framed_across_reads(arun: Run) -> None:
         core = FakeCore()
         server = await start_server(core, make_config())
         client = await LineClient.connect(addr(server))
-        for chunk in [b"EC", b"HO hel", b"lo\r", b"\nECHO a\nECHO b\r\nEC", b"HO c\r\n"]:
+        await until(lambda: len(core.sessions) == 1)
+        chunks = [b"EC", b"HO hel", b"lo\r", b"\nECHO a\nECHO b\r\nEC", b"HO c\r\n"]
+        complete = [0, 0, 0, 3, 4]  # lines the core has once each chunk is read
+        for chunk, lines in zip(chunks, complete, strict=True):
             await client.send_raw(chunk)
-            await asyncio.sleep(0.02)
+            await until(lambda lines=lines: len(core.sessions[0].lines) == lines)
         assert await client.lines(4) == ["hello", "a", "b", "c"]
         assert core.sessions[0].lines == ["ECHO hello", "ECHO a", "ECHO b", "ECHO c"]
         await client.close()
@@ -144,17 +147,14 @@ def test_a_client_that_never_reads_is_cut_off_and_others_are_not_held_up(arun: R
         stalled_session, reader_session = core.sessions
 
         received = 0
-        stamps: dict[str, float] = {}
 
         async def read_all() -> None:
             nonlocal received
             while True:
                 line = await reader.line(timeout=10)
                 received += 1
-                if line.startswith("MARK"):
-                    stamps[line] = time.monotonic()
-                    if line == "MARK end":
-                        return
+                if line == "MARK end":
+                    return
 
         reading = asyncio.create_task(read_all())
         payload = "x" * 1000
@@ -170,11 +170,9 @@ def test_a_client_that_never_reads_is_cut_off_and_others_are_not_held_up(arun: R
         assert core.reasons(stalled_session) == ["SendQ exceeded"]
         # Cut off after about sendq_bytes (plus kernel buffers), not after everything.
         assert sent * 1000 < 64 * 1024 * 1024
-        cut = time.monotonic()
         core.receive(reader_session, "BCAST MARK end", time.time())
         await asyncio.wait_for(reading, 10)
         assert received == sent + 2  # every broadcast, the QUIT, and the mark
-        assert stamps["MARK end"] - cut < 2.0
         # The stalled socket really is closed (reset) by the server.
         await until(lambda: len(server.connections) == 1)
         stalled.close()
@@ -276,22 +274,15 @@ def test_flood_lines_wait_their_turn_in_order(arun: Run) -> None:
         config = make_config(flood={"enabled": True, "burst": 5, "lines_per_second": 40.0})
         server = await start_server(core, config)
         client = await LineClient.connect(addr(server))
-        started = time.monotonic()
         await client.send(*[f"ECHO {i}" for i in range(25)])
         got = await client.lines(25)
-        elapsed = time.monotonic() - started
         assert got == [str(i) for i in range(25)]
-        # 5 at once, then 20 more at 40 per second.
-        assert elapsed >= 0.4
+        # 5 at once, then 20 more at 40 per second: the transport's own timestamps of the
+        # lines it hands the core show the pace (refilling is tested in test_flood_bucket).
         times = core.sessions[0].times
         assert times[5] - times[0] > 0.01
+        assert times[24] - times[0] >= 0.4
         assert core.disconnects == []
-        # After the bucket refills, a burst goes through at once again.
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        await client.send(*[f"ECHO again {i}" for i in range(5)])
-        assert await client.lines(5) == [f"again {i}" for i in range(5)]
-        assert time.monotonic() - started < 0.1
         await client.close()
         await server.close()
 
@@ -326,9 +317,11 @@ def test_flood_pending_over_several_reads(arun: Run) -> None:
         config = make_config(flood={"enabled": True, "burst": 1, "lines_per_second": 20.0})
         server = await start_server(core, config, max_pending=100)
         client = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 1)
         for i in range(10):
+            # Line i arrives in a read of its own while line i-1 still waits for a token.
+            await until(lambda i=i: len(core.sessions[0].lines) >= i - 1)
             await client.send(f"ECHO {i}")
-            await asyncio.sleep(0.01)
         assert await client.lines(10) == [str(i) for i in range(10)]
         assert core.disconnects == []
         await client.close()
@@ -368,7 +361,11 @@ def test_end_reported_once_with_the_right_reason(arun: Run) -> None:
         assert (await quitter.until_closed())[-1] == "ERROR :bye"
         await quitter.close()
         await until(lambda: not server.connections)
-        await asyncio.sleep(0.05)
+        # A fence: a round trip on a fresh connection; a late report would have come by now.
+        fence = await LineClient.connect(addr(server))
+        await fence.send("ECHO fence")
+        assert await fence.line() == "fence"
+        await fence.close()
 
         assert core.reasons(s_closer) == ["Client closed connection"]
         assert core.reasons(s_resetter) == ["Connection reset by peer"]
@@ -423,9 +420,8 @@ def test_shutdown_flushes_then_closes_everything(arun: Run) -> None:
             core.sessions[5].link.write(b"z" * 100_000 + b"\r\n")
         server.stop_accepting()
         core.shutdown("Server shutting down")
-        started = time.monotonic()
-        await server.close(timeout=0.5)
-        assert time.monotonic() - started < 2.0
+        # Bounded even with the stalled backlog: the grace of 0.5 s, then an abort.
+        await asyncio.wait_for(server.close(timeout=0.5), 10)
         assert not server.connections
         for client in clients:
             assert await client.until_closed() == ["ERROR :Server shutting down"]
