@@ -314,7 +314,6 @@ async def test_a_websocket_client_that_never_reads_is_cut_off_and_others_are_ser
             (pump,) = [c for c in app.tcp.connections if c.session is not None]
             (stalled_conn,) = [c for c in web.connections if c.port == stalled.getsockname()[1]]
             received = 0
-            marks: dict[str, float] = {}
 
             async def read_all() -> None:
                 nonlocal received
@@ -325,7 +324,6 @@ async def test_a_websocket_client_that_never_reads_is_cut_off_and_others_are_ser
                         if " PRIVMSG " in message:
                             received += 1
                             if message.endswith("MARK end"):
-                                marks["end"] = time.monotonic()
                                 return
 
             reading = asyncio.create_task(read_all())
@@ -346,11 +344,9 @@ async def test_a_websocket_client_that_never_reads_is_cut_off_and_others_are_ser
             await asyncio.wait_for(_until(lambda: stalled_conn.reason), 5)  # told on the next turn
             assert stalled_conn.reason == "SendQ exceeded"
             assert sent * 400 < 64 * 1024 * 1024  # cut off after the send queue, not at the end
-            cut = time.monotonic()
             app.core.receive(pump.session, "PRIVMSG #flood :MARK end", time.time())
             await asyncio.wait_for(reading, 30)
             assert received == sent + 1  # everything, in order, to the client that reads
-            assert marks["end"] - cut < 2.0
             _, params = await tcp.expect(lambda cmd, params: cmd == "QUIT", timeout=10)
             assert params == ["SendQ exceeded"]
             await asyncio.wait_for(_until(lambda: stalled_conn not in web.connections), 5)
