@@ -12,7 +12,6 @@ import logging
 import signal
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from hubbub.tls import make_certificate
 from support.config import server_config, write_config
 from support.irc_client import IrcClient, clients
 from support.servers import ServerProcess, ThreadedServer
+from support.waiting import wait_for
 
 PASSWORD = "tls-test-password-77"
 FAST = {"hash_time_cost": 1, "hash_memory_kib": 64}
@@ -215,14 +215,10 @@ def test_sighup_reloads_the_certificate(tmp_path: Path, certs: tuple[Path, Path]
         extra += "\n[web]\nenabled = false\n"
     config_file = write_config(tmp_path / "hubbub.toml", data, extra)
     with ServerProcess(config_file) as server:
-        port = 0
-        deadline = time.monotonic() + 10
-        while not port and time.monotonic() < deadline:
-            for line in server.log:
-                if "TLS on " in line:
-                    port = int(line.split("TLS on ")[1].split(" ")[0].rsplit(":", 1)[1])
-            time.sleep(0.05)
-        assert port, server.text
+        said = wait_for(
+            lambda: next((line for line in server.log if "TLS on " in line), None), 10, "TLS on"
+        )
+        port = int(said.split("TLS on ")[1].split(" ")[0].rsplit(":", 1)[1])
         address = ("127.0.0.1", port)
         old = TlsClient(address, certs[0])
         with clients(old):
@@ -231,10 +227,7 @@ def test_sighup_reloads_the_certificate(tmp_path: Path, certs: tuple[Path, Path]
             make_certificate(*certs, "localhost")  # a new pair at the same paths
             assert server.proc is not None
             server.proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "TLS certificate reloaded" not in server.text:
-                assert time.monotonic() < deadline, server.text
-                time.sleep(0.05)
+            wait_for(lambda: "TLS certificate reloaded" in server.text, 10, "the reload")
             new = TlsClient(address, certs[0])  # trusts only the new certificate
             with clients(new):
                 assert new.server_fingerprint() != before
