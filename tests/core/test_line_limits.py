@@ -1,10 +1,11 @@
 """Every line the core writes is within the wire limits, whatever a client sends.
 
-Modern IRC, "Message format": "IRC messages are always lines of characters terminated with a
-CR-LF (Carriage Return - Line Feed) pair, and these messages SHALL NOT exceed 512 characters in
-length, counting all characters including the trailing CR-LF." IRCv3 message-tags: "the
-message tags, including the leading '@' and trailing space character, are limited to 8191
-bytes".
+RFC 2812, 2.3 (kept by Modern IRC, https://modern.ircdocs.horse/#message-format): "IRC
+messages are always lines of characters terminated with a CR-LF (Carriage Return - Line Feed)
+pair, and these messages SHALL NOT exceed 512 characters in length, counting all characters
+including the trailing CR-LF." IRCv3 message-tags (https://ircv3.net/specs/extensions/
+message-tags): "The size limit for message tags is 8191 bytes, including the leading '@'
+(0x40) and trailing space ' ' (0x20) characters."
 
 Every command of the core's command table is driven with maximal-length parameters: lines
 filled to 510 bytes, the longest nicks, channel names, reasons, topics and masks the config
@@ -325,7 +326,9 @@ def test_every_line_written_is_within_the_limits(name: str, config_name: str) ->
 
 @pytest.mark.parametrize("name", spaced_params())
 def test_a_parameter_with_spaces_or_empty_is_never_echoed_as_a_middle_one(name: str) -> None:
-    """Modern IRC, "Parameters": only the last parameter ("trailing") may contain spaces or be
-    empty. A client's last parameter may be either, or a comma list with empty items; echoed
-    back in a middle position (403 <channel>, say) it splits or empties a reply parameter."""
+    """RFC 2812, 2.3.1: `params = *14( SPACE middle ) [ SPACE ":" trailing ]` with
+    `middle = nospcrlfcl *( ":" / nospcrlfcl )`: only the trailing parameter may contain a
+    space or be empty (https://modern.ircdocs.horse/#parameters). A client's last parameter may
+    be either, or a comma list with empty items; echoed back in a middle position (403
+    <channel>, say) it splits or empties a parameter of the reply."""
     drive(name, "defaults", spaced=True)
