@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from hubbub import logsetup
-from support.irc_client import IrcClient, ServerProcess, ThreadedServer, server_config, write_config
+from support.config import server_config, write_config
+from support.irc_client import IrcClient
+from support.servers import ServerProcess, ThreadedServer
 
 DEADLINE = 10.0
 

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,47 +9,24 @@ import pytest
 
 from hubbub.bench import Options, run
 from hubbub.bench.report import json_line, table
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support.config import write_config
+from support.servers import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     """(port, pid) of a hubbub without flood control, history in memory."""
     tmp = tmp_path_factory.mktemp("bench-server")
-    config = tmp / "hubbub.toml"
-    config.write_text(
-        "[flood]\nenabled = false\n[limits]\nclients_per_ip = 1000\n"
-        '[log]\nlevel = "WARNING"\n[history]\nreplay_on_join = 20\n'
+    config = write_config(
+        tmp / "hubbub.toml",
+        tmp / "data",
+        "[limits]\nclients_per_ip = 1000\n"
+        '[log]\nlevel = "WARNING"\n[history]\nreplay_on_join = 20\n',
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hubbub", "serve", "--memory", "--config", str(config)),
-            *("--port", str(port), "--data-dir", str(tmp / "data")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                _, err = proc.communicate()
-                pytest.fail(f"hubbub did not start: {err.decode(errors='replace')}")
-            time.sleep(0.05)
-    yield port, proc.pid
-    proc.terminate()
-    proc.wait(10)
+    # At WARNING the server does not log where it listens: it gets its port from us.
+    with ServerProcess(config, "--memory", port=free_port()) as proc:
+        yield proc.port, proc.pid
+        proc.terminate()
 
 
 def test_fanout_delivers_everything_in_order(server: tuple[int, int]) -> None:
@@ -129,7 +101,7 @@ def test_cli_help_and_missing_scenario(capsys: pytest.CaptureFixture[str]) -> No
 def test_unreachable_server_is_an_error(tmp_path: Path) -> None:
     from hubbub.cli import main
 
-    port = _free_port()
+    port = free_port()
     status = main(
         [
             *("bench", "connect", "--port", str(port), "-C", "2", "--setup-timeout", "2"),

@@ -1,6 +1,8 @@
 """Draw docs/img/chat.svg: the full-screen client in a realistic conversation.
 
-    .venv/bin/python tests/client/make_screenshot.py [OUTPUT.svg]
+    PYTHONPATH=tests .venv/bin/python tests/client/make_screenshot.py [OUTPUT.svg]
+
+(`tests` on the path: the shared test toolkit is imported as `support.…`.)
 
 Starts a real hubbub server (in memory) in a thread, lets a few raw clients talk in #lobby and
 #dev, then runs `hubbub chat` headless as alice, with a line half typed, and saves the screen.
@@ -13,17 +15,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chat_helpers import RawClient, ServerThread, eventually, server_config
-
 from hubbub.client.model import Kind
 from hubbub.client.options import ChatOptions
 from hubbub.client.ui import ChatApp
+from support.config import server_config
+from support.irc_client import AsyncIrcClient
+from support.servers import ThreadedServer
+from support.waiting import until
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "img" / "chat.svg"
 
 
 async def scene(port: int, output: Path) -> None:
-    bob, carol, dave = [await RawClient.connect(port) for _ in range(3)]
+    bob, carol, dave = [await AsyncIrcClient.connect(("127.0.0.1", port)) for _ in range(3)]
     await bob.register("bob")
     await carol.register("carol")
     await dave.register("dave", ["away-notify"])
@@ -41,7 +45,7 @@ async def scene(port: int, output: Path) -> None:
     for speaker, text in said:  # one at a time, so the room's order is the script's
         await speaker.say("#lobby", text)
         listener = carol if speaker is not carol else bob
-        await listener.until(lambda x, text=text: x.command == "PRIVMSG" and x.text == text)
+        await listener.first(lambda x, text=text: x.command == "PRIVMSG" and x.text == text)
 
     app = ChatApp(ChatOptions(port=port, nick="alice", rooms=("#lobby", "#dev")))
     async with app.run_test(size=(112, 26)) as pilot:
@@ -49,12 +53,12 @@ async def scene(port: int, output: Path) -> None:
         async def pause() -> None:
             await pilot.pause(0.05)
 
-        await eventually(lambda: app.state.buffers["#lobby"].joined, "join", pause=pause)
-        await eventually(lambda: app.state.buffers["#dev"].joined, "join #dev", pause=pause)
+        await until(lambda: app.state.buffers["#lobby"].joined, what="join", pause=pause)
+        await until(lambda: app.state.buffers["#dev"].joined, what="join #dev", pause=pause)
         await app.run_action("window(2)")
-        await eventually(
+        await until(
             lambda: any(ln.history for ln in app.state.buffers["#lobby"].lines),
-            "history",
+            what="history",
             pause=pause,
         )
         await carol.say("#lobby", "alice: welcome back, you missed the release chat")
@@ -67,8 +71,8 @@ async def scene(port: int, output: Path) -> None:
             lines = app.state.buffers["#lobby"].lines
             return sum(1 for ln in lines if ln.kind in (Kind.MESSAGE, Kind.ACTION)) >= 7
 
-        await eventually(arrived, "live lines", pause=pause)
-        await eventually(lambda: app.state.buffers["#dev"].unread == 1, "#dev unread", pause=pause)
+        await until(arrived, what="live lines", pause=pause)
+        await until(lambda: app.state.buffers["#dev"].unread == 1, what="#dev unread", pause=pause)
         await pilot.press(*"thanks! reading the backlog now")
         await pilot.pause(0.3)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +86,7 @@ def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
     with (
         tempfile.TemporaryDirectory() as data,
-        ServerThread(server_config(Path(data), memory=True)) as server,
+        ThreadedServer(server_config(Path(data), history={"backend": "memory"})) as server,
     ):
         asyncio.run(scene(server.port, output))
     print(f"wrote {output}")

@@ -11,18 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chat_helpers import RawClient, ServerThread, free_port, server_config
 
 from hubbub import cli
 from hubbub.client import options_from_args
+from support.config import server_config
+from support.irc_client import AsyncIrcClient
+from support.servers import ThreadedServer, free_port
 
 TIME = r"\[\d\d:\d\d\]"
 REFUSED = "connection refused (is the server running?)"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(server_config(tmp_path / "data", memory=True)) as running:
+def server(tmp_path: Path) -> Iterator[ThreadedServer]:
+    with ThreadedServer(server_config(tmp_path / "data", history={"backend": "memory"})) as running:
         yield running
 
 
@@ -54,8 +56,8 @@ async def chat(port: int, stdin: str, *args: str, timeout: float = 20) -> tuple[
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(30)
-async def test_plain_once_sends_stdin_and_exits(server: ServerThread) -> None:
-    bob = await RawClient.connect(server.port)
+async def test_plain_once_sends_stdin_and_exits(server: ThreadedServer) -> None:
+    bob = await AsyncIrcClient.connect(server.address)
     try:
         await bob.register("bob")
         await bob.join("#lobby")
@@ -68,9 +70,9 @@ async def test_plain_once_sends_stdin_and_exits(server: ServerThread) -> None:
         assert any(re.fullmatch(rf"{TIME} <bob> earlier words", ln) for ln in lines)
         assert any(re.fullmatch(rf"{TIME} <bot> hi", ln) for ln in lines)  # the echo
         assert any(re.fullmatch(rf"{TIME} \* bot waves", ln) for ln in lines)
-        got = [await bob.until(lambda x: x.command == "PRIVMSG") for _ in range(2)]
+        got = [await bob.first(lambda x: x.command == "PRIVMSG") for _ in range(2)]
         assert [(x.nick, x.text) for x in got] == [("bot", "hi"), ("bot", "\x01ACTION waves\x01")]
-        await bob.until(lambda x: x.command == "QUIT" and x.nick == "bot")
+        await bob.first(lambda x: x.command == "QUIT" and x.nick == "bot")
     finally:
         await bob.close()
 
@@ -78,9 +80,9 @@ async def test_plain_once_sends_stdin_and_exits(server: ServerThread) -> None:
 @pytest.mark.asyncio
 @pytest.mark.timeout(30)
 async def test_plain_prints_what_others_say_and_the_room_of_other_windows(
-    server: ServerThread,
+    server: ThreadedServer,
 ) -> None:
-    bob = await RawClient.connect(server.port)
+    bob = await AsyncIrcClient.connect(server.address)
     try:
         await bob.register("bob")
         await bob.join("#lobby")
@@ -92,7 +94,7 @@ async def test_plain_prints_what_others_say_and_the_room_of_other_windows(
         )  # fmt: skip
         assert proc.stdout is not None and proc.stdin is not None
         try:
-            await bob.until(
+            await bob.first(
                 lambda x: x.command == "JOIN" and x.nick == "watcher" and x.params[0] == "#side"
             )
             await bob.say("#lobby", "in the lobby")
@@ -120,9 +122,9 @@ async def test_plain_prints_what_others_say_and_the_room_of_other_windows(
 @pytest.mark.asyncio
 @pytest.mark.timeout(30)
 async def test_plain_nick_in_use_and_unknown_command_are_one_line_each(
-    server: ServerThread,
+    server: ThreadedServer,
 ) -> None:
-    squatter = await RawClient.connect(server.port)
+    squatter = await AsyncIrcClient.connect(server.address)
     try:
         await squatter.register("bot")
         status, out, err = await chat(server.port, "/frob\nstill sent\n", "--nick", "bot", "--once")

@@ -1,6 +1,6 @@
 """The full-screen client, headless (Textual's Pilot), against a real hubbub server.
 
-The other party is `RawClient`, a raw socket client written in the tests.
+The other party is `support.irc_client.AsyncIrcClient`, a raw client written in the tests.
 """
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chat_helpers import RawClient, ServerThread, eventually, free_port, server_config
 from textual.pilot import Pilot
 from textual.widgets import Input, RichLog, Static
 
 from hubbub.client.model import Kind
 from hubbub.client.options import ChatOptions
 from hubbub.client.ui import ChatApp
+from support.config import server_config
+from support.irc_client import AsyncIrcClient
+from support.servers import ThreadedServer, free_port
+from support.waiting import until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]
 
@@ -24,8 +27,8 @@ SIZE = (120, 32)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(server_config(tmp_path / "data", memory=True)) as running:
+def server(tmp_path: Path) -> Iterator[ThreadedServer]:
+    with ThreadedServer(server_config(tmp_path / "data", history={"backend": "memory"})) as running:
         yield running
 
 
@@ -47,27 +50,27 @@ def texts(app: ChatApp, key: str = "#lobby") -> list[str]:
 
 
 async def joined(pilot: Pilot[int], app: ChatApp, key: str = "#lobby") -> None:
-    await eventually(
+    await until(
         lambda: key in app.state.buffers and app.state.buffers[key].joined,
-        f"the client to join {key}",
+        what=f"the client to join {key}",
         pause=lambda: pilot.pause(0.05),
     )
 
 
-async def test_history_is_shown_on_join_marked_as_history(server: ServerThread) -> None:
-    bob = await RawClient.connect(server.port)
+async def test_history_is_shown_on_join_marked_as_history(server: ThreadedServer) -> None:
+    bob = await AsyncIrcClient.connect(server.address)
     try:
         await bob.register("bob")
         await bob.join("#lobby")
         await bob.send("TOPIC #lobby :plans for the weekend")
         await bob.say("#lobby", "first from the past", "second from the past")
-        await bob.until(lambda x: x.command == "TOPIC")
+        await bob.first(lambda x: x.command == "TOPIC")
         app = ChatApp(options(server.port))
         async with app.run_test(size=SIZE) as pilot:
             await joined(pilot, app)
-            await eventually(
+            await until(
                 lambda: "second from the past" in log_text(app),
-                "the history to be drawn",
+                what="the history to be drawn",
                 pause=lambda: pilot.pause(0.05),
             )
             lines = app.state.buffers["#lobby"].lines
@@ -87,9 +90,9 @@ async def test_history_is_shown_on_join_marked_as_history(server: ServerThread) 
 
 
 async def test_a_message_arrives_while_typing_and_the_input_is_untouched(
-    server: ServerThread,
+    server: ThreadedServer,
 ) -> None:
-    bob = await RawClient.connect(server.port)
+    bob = await AsyncIrcClient.connect(server.address)
     try:
         await bob.register("bob")
         await bob.join("#lobby")
@@ -101,9 +104,9 @@ async def test_a_message_arrives_while_typing_and_the_input_is_untouched(
             assert box.value == "half a thou"
             cursor = box.cursor_position
             await bob.say("#lobby", "alice, are you there?")
-            await eventually(
+            await until(
                 lambda: "alice, are you there?" in log_text(app),
-                "bob's line to appear",
+                what="bob's line to appear",
                 pause=lambda: pilot.pause(0.05),
             )
             assert box.value == "half a thou"
@@ -113,11 +116,11 @@ async def test_a_message_arrives_while_typing_and_the_input_is_untouched(
             line = app.state.buffers["#lobby"].lines[-1]
             assert line.mention and not line.history
             await pilot.press(*"ght", "enter")
-            got = await bob.until(lambda x: x.command == "PRIVMSG")
+            got = await bob.first(lambda x: x.command == "PRIVMSG")
             assert (got.nick, got.text) == ("alice", "half a thought")
-            await eventually(
+            await until(
                 lambda: "<alice> half a thought" in log_text(app),
-                "our own echoed line",
+                what="our own echoed line",
                 pause=lambda: pilot.pause(0.05),
             )
             assert box.value == ""
@@ -125,8 +128,8 @@ async def test_a_message_arrives_while_typing_and_the_input_is_untouched(
         await bob.close()
 
 
-async def test_join_opens_a_second_room_and_keys_switch_windows(server: ServerThread) -> None:
-    bob = await RawClient.connect(server.port)
+async def test_join_opens_a_second_room_and_keys_switch_windows(server: ThreadedServer) -> None:
+    bob = await AsyncIrcClient.connect(server.address)
     try:
         await bob.register("bob")
         await bob.join("#lobby")
@@ -135,9 +138,9 @@ async def test_join_opens_a_second_room_and_keys_switch_windows(server: ServerTh
             await joined(pilot, app)
             await pilot.press(*"/join #second", "enter")
             await joined(pilot, app, "#second")
-            await eventually(
+            await until(
                 lambda: app.state.active == "#second",
-                "the client to switch to #second",
+                what="the client to switch to #second",
                 pause=lambda: pilot.pause(0.05),
             )
             assert "#second" in static_text(app, "#topic")
@@ -145,9 +148,9 @@ async def test_join_opens_a_second_room_and_keys_switch_windows(server: ServerTh
             assert "#lobby" in rooms and "#second" in rooms
             # A line in the other room counts as unread, and a mention is marked.
             await bob.say("#lobby", "quiet in here", "alice: look")
-            await eventually(
+            await until(
                 lambda: app.state.buffers["#lobby"].unread == 2,
-                "unread lines in #lobby",
+                what="unread lines in #lobby",
                 pause=lambda: pilot.pause(0.05),
             )
             assert app.state.buffers["#lobby"].mentions == 1
@@ -172,29 +175,29 @@ async def test_reconnect_after_restart_shows_missed_lines_without_duplicates(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    config = server_config(tmp_path / "data", port)
-    first = ServerThread(config).__enter__()
+    config = server_config(tmp_path / "data", listen={"port": port})
+    first = ThreadedServer(config).__enter__()
     # The first reconnection attempt comes 0.5 to 1 s after the drop: time enough for carol
     # to say something on the restarted server that the client can only get from history.
     app = ChatApp(dataclasses.replace(options(port), backoff_base=1.0))
     try:
         async with app.run_test(size=SIZE) as pilot:
-            bob = await RawClient.connect(port)
+            bob = await AsyncIrcClient.connect(("127.0.0.1", port))
             await bob.register("bob")
             await bob.join("#lobby")
             await bob.say("#lobby", "before the restart")
             await joined(pilot, app)
-            await eventually(
+            await until(
                 lambda: "before the restart" in texts(app),
-                "the live line",
+                what="the live line",
                 pause=lambda: pilot.pause(0.05),
             )
             await bob.close()
 
             first.stop()
-            await eventually(
+            await until(
                 lambda: not app.state.registered,
-                "the client to notice the server went away",
+                what="the client to notice the server went away",
                 pause=lambda: pilot.pause(0.05),
             )
             assert "disconnected" in app.status_text or "reconnecting" in app.status_text
@@ -202,25 +205,37 @@ async def test_reconnect_after_restart_shows_missed_lines_without_duplicates(
 
             # Same data directory, same port. Say something the client has not seen, before
             # it is back: it must fetch it (CHATHISTORY AFTER its last msgid) exactly once.
-            with ServerThread(config):
-                carol = await RawClient.connect(port)
+            with ThreadedServer(config):
+                carol = await AsyncIrcClient.connect(("127.0.0.1", port))
                 await carol.register("carol")
                 await carol.join("#lobby")
                 await carol.say("#lobby", "while you were away")
                 await joined(pilot, app)
-                await eventually(
+                await until(
                     lambda: "while you were away" in texts(app),
-                    "the missed line",
+                    what="the missed line",
                     pause=lambda: pilot.pause(0.05),
                 )
                 await carol.say("#lobby", "welcome back")
-                await eventually(
+                await until(
                     lambda: "welcome back" in texts(app),
-                    "a live line after the reconnection",
+                    what="a live line after the reconnection",
                     pause=lambda: pilot.pause(0.05),
                 )
-                await pilot.pause(0.2)
-                assert texts(app) == ["before the restart", "while you were away", "welcome back"]
+                # A last line as a fence: whatever the server sent the client before it (a
+                # duplicate from history, say) has been drawn once this one is.
+                await carol.say("#lobby", "the end")
+                await until(
+                    lambda: "the end" in texts(app),
+                    what="the fence line",
+                    pause=lambda: pilot.pause(0.05),
+                )
+                assert texts(app) == [
+                    "before the restart",
+                    "while you were away",
+                    "welcome back",
+                    "the end",
+                ]
                 missed = [ln for ln in app.state.buffers["#lobby"].lines if ln.history]
                 assert any("missed while disconnected" in ln.text for ln in missed)
                 shown = log_text(app)
@@ -232,8 +247,8 @@ async def test_reconnect_after_restart_shows_missed_lines_without_duplicates(
         first.stop()
 
 
-async def test_nick_in_use_is_explained_and_another_nick_is_used(server: ServerThread) -> None:
-    squatter = await RawClient.connect(server.port)
+async def test_nick_in_use_is_explained_and_another_nick_is_used(server: ThreadedServer) -> None:
+    squatter = await AsyncIrcClient.connect(server.address)
     try:
         await squatter.register("alice")
         app = ChatApp(options(server.port))
@@ -246,18 +261,22 @@ async def test_nick_in_use_is_explained_and_another_nick_is_used(server: ServerT
         await squatter.close()
 
 
-async def test_commands_give_clear_messages(server: ServerThread) -> None:
+async def test_commands_give_clear_messages(server: ThreadedServer) -> None:
     app = ChatApp(options(server.port))
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot, app)
         await pilot.press(*"/frobnicate", "enter")
         await pilot.press(*"/msg", "enter")
         await pilot.press(*"/help", "enter")
-        await pilot.pause(0.05)
+        await until(
+            lambda: "/history [N]" in log_text(app),
+            what="the help text",
+            pause=lambda: pilot.pause(0.05),
+        )
         shown = log_text(app)
         assert "unknown command /frobnicate (/help lists the commands)" in shown
         assert "usage: /msg NICK|#room TEXT" in shown
         assert "/history [N]" in shown
         await pilot.press(*"/quit bye", "enter")
-        await pilot.pause(0.2)
+        await until(lambda: app.return_value is not None, what="the client to exit")
     assert app.return_value == 0

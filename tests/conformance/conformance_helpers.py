@@ -13,7 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from support.irc_client import IrcClient, Line, ThreadedServer, server_config
+from support.config import server_config
+from support.irc_client import IrcClient, Line
+from support.servers import ThreadedServer
 
 
 class Network:

@@ -12,17 +12,11 @@ from hubbub.cli import main as cli_main
 from support.irc_client import IrcClient
 
 
-class TlsClient(IrcClient):
+def tls_client(address: tuple[str, int], cafile: Path) -> IrcClient:
     """IrcClient over TLS, the server's certificate checked against `cafile`."""
-
-    def __init__(self, address: tuple[str, int], cafile: Path) -> None:
-        context = ssl.create_default_context(cafile=str(cafile))
-        raw = socket.create_connection(address, timeout=5.0)
-        self.sock = context.wrap_socket(raw, server_hostname="localhost")
-        self.timeout = 5.0
-        self.buffer = b""
-        self.closed = False
-        self.nick = ""
+    context = ssl.create_default_context(cafile=str(cafile))
+    raw = socket.create_connection(address, timeout=5.0)
+    return IrcClient(address, sock=context.wrap_socket(raw, server_hostname="localhost"))
 
 
 def test_user_with_an_empty_realname_is_refused(net: Network) -> None:
@@ -62,7 +56,7 @@ def test_the_welcome_announces_the_tls_user_mode(tmp_path: Path) -> None:
     cert, key = out / "hubbub.crt", out / "hubbub.key"
     with network(tmp_path / "data", tls={"cert": str(cert), "key": str(key), "port": 0}) as net:
         assert net.server.app is not None and net.server.app.tls_addresses
-        secure = TlsClient(net.server.app.tls_addresses[0], cert)
+        secure = tls_client(net.server.app.tls_addresses[0], cert)
         net.clients.append(secure)
         welcome = secure.register("secure")
         welcome += ask(secure)

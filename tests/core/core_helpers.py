@@ -13,7 +13,6 @@ Imported by name (tests/core is on sys.path, as tests/history and tests/transpor
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,34 +23,11 @@ from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import Message, parse
+from support.config import core_config as make_config
 from support.core_services import SyncHistoryService, core_ports
+from support.wire import check_write as check_wire
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-
-
-def make_config(**sections: dict[str, Any]) -> Config:
-    """The default Config with some settings changed: make_config(limits={"max_targets": 2})."""
-    config = Config()
-    changed = {
-        name: dataclasses.replace(getattr(config, name), **values)
-        for name, values in sections.items()
-    }
-    return dataclasses.replace(config, **changed)
-
-
-def check_wire(data: bytes) -> None:
-    """The rules every write to a client must follow."""
-    assert isinstance(data, bytes), type(data)
-    assert data.endswith(b"\r\n"), f"write does not end with CRLF: {data!r}"
-    for raw in data[:-2].split(b"\r\n"):
-        assert raw, f"empty line in {data!r}"
-        assert b"\r" not in raw and b"\n" not in raw and b"\0" not in raw, raw
-        body = raw
-        if raw.startswith(b"@"):
-            tags, _, body = raw.partition(b" ")
-            assert len(tags) + 1 <= 8191, f"tag section too long: {raw!r}"
-        assert len(body) + 2 <= 512, f"line of {len(body) + 2} bytes: {raw!r}"
-        parse(raw.decode("utf-8"))
 
 
 class FakeLink:

@@ -14,21 +14,16 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
-    WAIT,
-    IrcClient,
-    Irssi,
-    ServerProcess,
-    missing_programs,
-    split_prefix,
-    tail,
-    tidy,
-)
+from e2e_helpers import WAIT, Irssi, missing_programs, tail, tidy
+
+from support.config import write_config
+from support.irc_client import IrcClient, Line
+from support.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -49,12 +44,8 @@ def require_programs() -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     require_programs()
-    proc = ServerProcess(tmp_path)
-    try:
-        proc.start()
+    with ServerProcess(write_config(tmp_path / "hubbub.toml", tmp_path / "data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
@@ -68,7 +59,7 @@ def irssi(tmp_path: Path, server: ServerProcess) -> Iterator[Irssi]:
 
 @pytest.fixture
 def alice(server: ServerProcess) -> Iterator[IrcClient]:
-    client = IrcClient("127.0.0.1", server.port, "alice")
+    client = IrcClient(server.address, timeout=WAIT)
     try:
         yield client
     finally:
@@ -87,7 +78,7 @@ def diagnosed(server: ServerProcess, irssi: Irssi, alice: IrcClient) -> Iterator
             "--- irssi screen:",
             tail(tidy(irssi.screen())),
             "--- lines received by alice:",
-            tail("\n".join(alice.seen)),
+            tail("\n".join(line.raw for line in alice.seen)),
             server.diagnostics(),
         ]
         raise AssertionError("\n".join(details)) from exc
@@ -108,13 +99,11 @@ def test_irssi_sees_history_and_talks(
 
     with diagnosed(server, irssi, alice):
         # The raw client talks first, so that there is history to replay.
-        alice.register()
+        alice.register("alice")
         alice.join(CHANNEL)
         before = time.time()
-        for text in history:
-            alice.send(f"PRIVMSG {CHANNEL} :{text}")
-        alice.send(f"PING :{token}")  # the server has handled both lines once this is answered
-        alice.expect_command("PONG")
+        alice.say(CHANNEL, *history)
+        alice.fence()  # the server has handled both lines once it answers the PING
         stamps = minute_stamps(before, time.time())
 
         irssi.start(width=200, height=50)
@@ -125,7 +114,7 @@ def test_irssi_sees_history_and_talks(
         assert "Unknown settings" not in irssi.screen(), "irssi rejected part of its config"
 
         irssi.type_line(f"/join {CHANNEL}")
-        alice.expect_command("JOIN", source=IRSSI_NICK)
+        alice.first(from_irssi("JOIN"), what="irssi's JOIN")
 
         # The replay: both lines, in order, between the notices, timed by their time tags.
         last = re.escape(history[-1])
@@ -154,12 +143,12 @@ def test_irssi_sees_history_and_talks(
 
         # Typing a line in irssi sends it to the room.
         irssi.type_line(typed)
-        params = alice.expect_command("PRIVMSG", source=IRSSI_NICK)
+        params = alice.first(from_irssi("PRIVMSG"), what="irssi's PRIVMSG").params
         assert params == [CHANNEL, typed]
 
         # /quit: alice sees irssi leave, and irssi exits cleanly.
         irssi.type_line("/quit e2e done")
-        params = alice.expect_command("QUIT", source=IRSSI_NICK)
+        params = alice.first(from_irssi("QUIT"), what="irssi's QUIT").params
         assert params and "e2e done" in params[-1], f"unexpected QUIT reason: {params}"
         status = irssi.wait_exited()
         assert status is not None, f"irssi did not exit within {WAIT:.0f} s of /quit"
@@ -167,8 +156,12 @@ def test_irssi_sees_history_and_talks(
 
         # The server is still up for everyone else.
         alice.send(f"PING :{token}-after")
-        pong = alice.expect(lambda line: f"{token}-after" in line, "the PONG after irssi quit")
-        assert split_prefix(pong)[1] == "PONG", pong
+        pong = alice.first(lambda x: f"{token}-after" in x.raw, what="the PONG after irssi quit")
+        assert pong.command == "PONG", pong.raw
+
+
+def from_irssi(command: str) -> Callable[[Line], bool]:
+    return lambda x: x.command == command and x.nick.lower() == IRSSI_NICK
 
 
 def index_of(lines: list[str], text: str) -> int:

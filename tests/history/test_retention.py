@@ -12,7 +12,8 @@ from hubbub.config import Config
 from hubbub.history.record import dm_key
 from hubbub.history.sqlite import SqliteStore
 from hubbub.history.store import HistoryStore
-from support.irc_client import ThreadedServer, server_config
+from support.config import server_config
+from support.servers import ThreadedServer
 
 DEADLINE = 20.0
 

@@ -33,7 +33,9 @@ from hubbub.history.record import Record
 from hubbub.history.sqlite import SqliteStore
 from hubbub.history.store import StoreUnwritable
 from hubbub.history.worker import HistoryWorker
-from support.irc_client import IrcClient, ThreadedServer, server_config, write_config
+from support.config import server_config, write_config
+from support.irc_client import IrcClient
+from support.servers import ThreadedServer
 
 DEADLINE = 20.0
 

@@ -4,28 +4,20 @@ config file; SIGHUP does the same in a child process; no operator password reach
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from hubbub.app import App
 from hubbub.config import Config, Operator
 from hubbub.config.loader import load_config
-from support.irc_client import (
-    IrcClient,
-    Line,
-    ServerProcess,
-    ThreadedServer,
-    clients,
-    server_config,
-    write_config,
-)
+from support.config import server_config, write_config
+from support.irc_client import IrcClient, Line, clients
+from support.servers import ServerProcess, ThreadedServer
+from support.waiting import wait_for
 
 PASSWORD = "persist-pass-123"
 OPER_PASSWORD = "oper-pass-456"
@@ -44,6 +36,16 @@ def config_for(data: Path, **operators: str) -> Config:
 
 def notice_with(text: str) -> object:
     return lambda x: x.command == "NOTICE" and text in x.text
+
+
+def admitted(address: tuple[str, int], nick: str) -> bool:
+    """Whether a fresh connection gets through registration (no K-line or D-line in force)."""
+    client = IrcClient(address)
+    with clients(client):
+        try:
+            return any(x.command == "001" for x in client.register(nick))
+        except (EOFError, TimeoutError):
+            return False
 
 
 def login(client: IrcClient, nick: str, account: str | None = None) -> None:
@@ -107,10 +109,8 @@ def test_klines_and_dlines_refuse_and_expire(tmp_path: Path) -> None:
                 refused.send("NICK late", "USER late 0 * :Late")
                 got = refused.until_closed()
                 assert got[0].command == "465" and got[-1].command == "ERROR"
-            time.sleep(2.2)  # the sweep ticks about once a second
-            again = IrcClient(server.address)
-            with clients(again):
-                again.register("again")  # the K-line expired
+            # The K-line expires after 2 s, on the sweep that follows (about once a second).
+            wait_for(lambda: admitted(server.address, "again"), 10, "the K-line to expire")
             op.send("DLINE 2s 127.0.0.1 :no more")
             op.until(notice_with("D-line added"))
             dlined = IrcClient(server.address)
@@ -119,10 +119,7 @@ def test_klines_and_dlines_refuse_and_expire(tmp_path: Path) -> None:
                 assert [x.command for x in got] == ["ERROR"] and "D-lined: no more" in got[0].text
             op.send("KLINE *@192.0.2.99 :permanent")  # kept across the restart below
             op.until(notice_with("K-line added"))
-            time.sleep(2.2)
-            fine = IrcClient(server.address)
-            with clients(fine):
-                fine.register("fine")
+            wait_for(lambda: admitted(server.address, "fine"), 10, "the D-line to expire")
     with ThreadedServer(config) as server:
         op = IrcClient(server.address)
         with clients(op):
@@ -133,23 +130,6 @@ def test_klines_and_dlines_refuse_and_expire(tmp_path: Path) -> None:
             lines = op.expect("219") + op.expect("219")
             assert [x.params[1:3] for x in lines if x.command == "216"] == [["K", "*@192.0.2.99"]]
             assert not [x for x in lines if x.command == "225"]  # the D-line expired
-
-
-class ReloadingServer(ThreadedServer):
-    """ThreadedServer whose App re-reads `config_file` on REHASH, as `hubbub serve` does."""
-
-    def __init__(self, config_file: Path) -> None:
-        super().__init__(load_config(config_file))
-        self.config_file = config_file
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.app = App(self.config, reload=lambda: load_config(self.config_file))
-        self.address = (await self.app.start())[0]
-        self._ready.set()
-        await self._stop.wait()
-        await self.app.stop()
 
 
 def operators_toml(**operators: str) -> str:
@@ -169,7 +149,8 @@ def test_rehash_reads_the_config_file_again(
     write_config(path, data, base)
     path.write_text(path.read_text().replace("[server]\n", '[server]\nmotd = "old motd"\n')
                     + operators_toml(root=OPER_PASSWORD))  # fmt: skip
-    with ReloadingServer(path) as server:
+    # The App re-reads the file on REHASH, as `hubbub serve` does.
+    with ThreadedServer(load_config(path), reload=lambda: load_config(path)) as server:
         op, newbie = IrcClient(server.address), IrcClient(server.address)
         with clients(op, newbie):
             assert any("old motd" in x.text for x in op.register("op"))
@@ -217,10 +198,7 @@ def test_sighup_rehashes_a_running_server(tmp_path: Path) -> None:
             path.write_text(path.read_text().replace('"before"', '"after the HUP"'))
             assert server.proc is not None
             server.proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "configuration reloaded" not in server.text:
-                assert time.monotonic() < deadline, server.text
-                time.sleep(0.05)
+            wait_for(lambda: "configuration reloaded" in server.text, 10, "the reload")
             client.send("MOTD")
             lines: list[Line] = client.expect("376")
             assert any("after the HUP" in x.text for x in lines)

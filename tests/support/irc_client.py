@@ -1,30 +1,28 @@
-"""A small blocking IRC test client and ways to run the real server, for the integration tests.
+"""The raw IRC test client: a line parser and one client, blocking or asyncio.
 
 The client is deliberately independent of hubbub's own protocol code: it parses just enough
-(tags, source, command, params) to check what the server sent.
+(tags, source, command, params) to check what the server sent. Every line it receives is
+checked against the wire rules (`support.wire`), PINGs are answered, and the last lines seen
+are kept for failure messages. `IrcClient` is blocking (for tests whose server runs in a
+thread or a process); `AsyncIrcClient` has the same methods as coroutines, for tests whose own
+event loop must keep running (the chat client's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
-import os
-import re
-import signal
+import itertools
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import Any
 
-from hubbub.app import App
-from hubbub.config import Config, FloodSection, ListenSection, ServerSection, WebSection
+from support.wire import check_line
 
 TIMEOUT = 5.0
+KEPT = 200  # lines kept in `seen`, for failure messages
 
 
 @dataclasses.dataclass
@@ -57,6 +55,7 @@ def _unescape(value: str) -> str:
 
 
 def parse(raw: str) -> Line:
+    """One IRC line (without CRLF) split into tags (unescaped), source, command and params."""
     rest = raw
     tags: dict[str, str] = {}
     if rest.startswith("@"):
@@ -81,7 +80,70 @@ def parse(raw: str) -> Line:
     return Line(raw, tags, source, command.upper(), params)
 
 
-class IrcClient:
+def batches(lines: Iterable[Line]) -> dict[str, tuple[Line, list[Line]]]:
+    """ref -> (the BATCH + line, the lines inside it), for every batch seen."""
+    found: dict[str, tuple[Line, list[Line]]] = {}
+    for line in lines:
+        if line.command == "BATCH" and line.params and line.params[0].startswith("+"):
+            found[line.params[0][1:]] = (line, [])
+        elif "batch" in line.tags and line.tags["batch"] in found:
+            found[line.tags["batch"]][1].append(line)
+    return found
+
+
+_fences = itertools.count(1)
+
+
+class _Reader:
+    """What both clients share: bytes in, checked and parsed lines out, a memory of them."""
+
+    def __init__(self, check: bool) -> None:
+        self.buffer = b""
+        self.check = check
+        self.seen: collections.deque[Line] = collections.deque(maxlen=KEPT)
+        self.closed = False
+        self.nick = ""
+
+    def _take(self) -> Line | None:
+        """The next complete line in the buffer, or None."""
+        newline = self.buffer.find(b"\n")
+        if newline < 0:
+            return None
+        raw, self.buffer = self.buffer[:newline], self.buffer[newline + 1 :]
+        if self.check:
+            if not raw.endswith(b"\r"):
+                raise AssertionError(f"line not ended by CRLF: {raw[:600]!r}")
+            check_line(raw[:-1])
+        line = parse(raw.rstrip(b"\r").decode("utf-8", "replace"))
+        self.seen.append(line)
+        return line
+
+    def history(self) -> str:
+        return "\n".join(line.raw for line in list(self.seen)[-20:])
+
+    def _missed(self, what: str) -> TimeoutError:
+        return TimeoutError(
+            f"{self.nick or 'client'}: {what} never came; last lines:\n{self.history()}"
+        )
+
+    def _register_lines(self, nick: str) -> list[str]:
+        self.nick = nick
+        return ["CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :{nick} the tester"]
+
+
+def _is_cap(subcommand: str) -> Callable[[Line], bool]:
+    return lambda x: x.command == "CAP" and x.params[1:2] == [subcommand]
+
+
+def _is_cap_answer(x: Line) -> bool:
+    return x.command == "CAP" and x.params[1:2] in (["ACK"], ["NAK"])
+
+
+def _is_end_of_motd(x: Line) -> bool:
+    return x.command in ("376", "422")
+
+
+class IrcClient(_Reader):
     """One blocking connection; answers PING by itself while reading."""
 
     def __init__(
@@ -90,17 +152,21 @@ class IrcClient:
         *,
         timeout: float = TIMEOUT,
         rcvbuf: int | None = None,
+        check: bool = True,
+        sock: socket.socket | None = None,
     ) -> None:
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        if rcvbuf is not None:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        """Connect to `address`, or talk over `sock` if given (already connected, e.g. TLS)."""
+        super().__init__(check)
+        if sock is None:
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            if rcvbuf is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect(address)
+        self.sock = sock
         self.sock.settimeout(timeout)
-        self.sock.connect(address)
         self.timeout = timeout
-        self.buffer = b""
-        self.closed = False
-        self.nick = ""
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -110,16 +176,17 @@ class IrcClient:
     def send(self, *lines: str) -> None:
         self.send_raw(b"".join(line.encode() + b"\r\n" for line in lines))
 
+    def say(self, target: str, *texts: str) -> None:
+        self.send(*(f"PRIVMSG {target} :{text}" for text in texts))
+
     # -- receiving -------------------------------------------------------------------------
 
     def line(self, timeout: float | None = None) -> Line:
         """The next line (not counting PINGs, which are answered). EOFError once closed."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
-            newline = self.buffer.find(b"\n")
-            if newline >= 0:
-                raw, self.buffer = self.buffer[:newline], self.buffer[newline + 1 :]
-                line = parse(raw.rstrip(b"\r").decode("utf-8", "replace"))
+            line = self._take()
+            if line is not None:
                 if line.command == "PING":
                     self.send("PONG :" + line.text)
                     continue
@@ -140,7 +207,9 @@ class IrcClient:
                 self.closed = True
             self.buffer += chunk
 
-    def until(self, predicate: Callable[[Line], bool], timeout: float | None = None) -> list[Line]:
+    def until(
+        self, predicate: Callable[[Line], bool], timeout: float | None = None, what: str = ""
+    ) -> list[Line]:
         """Lines up to and including the first one that matches."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         seen: list[Line] = []
@@ -149,23 +218,27 @@ class IrcClient:
             try:
                 line = self.line(max(remaining, 0.001))
             except TimeoutError:
-                got = "\n".join(x.raw for x in seen[-20:])
-                raise TimeoutError(f"expected line never came; last lines:\n{got}") from None
+                raise self._missed(what or "the expected line") from None
             seen.append(line)
             if predicate(line):
                 return seen
 
-    def expect(self, command: str, timeout: float | None = None) -> list[Line]:
-        return self.until(lambda line: line.command == command, timeout)
+    def first(
+        self, predicate: Callable[[Line], bool], timeout: float | None = None, what: str = ""
+    ) -> Line:
+        """The first line that matches (the lines before it are read and dropped)."""
+        return self.until(predicate, timeout, what)[-1]
 
-    def quiet(self, period: float = 0.3) -> list[Line]:
-        """Every line that arrives until none has for `period` seconds."""
-        out: list[Line] = []
-        while True:
-            try:
-                out.append(self.line(period))
-            except (TimeoutError, EOFError):
-                return out
+    def expect(self, command: str, timeout: float | None = None) -> list[Line]:
+        return self.until(lambda line: line.command == command, timeout, command)
+
+    def fence(self, timeout: float | None = None) -> list[Line]:
+        """PING the server and read until its PONG: every line the server sent before it
+        answered is then read (and returned), so "nothing else came" can be asserted."""
+        token = f"fence-{next(_fences)}"
+        self.send(f"PING :{token}")
+        lines = self.until(lambda x: x.command == "PONG" and x.text == token, timeout, "PONG")
+        return lines[:-1]
 
     def until_closed(self, timeout: float | None = None) -> list[Line]:
         out: list[Line] = []
@@ -175,45 +248,130 @@ class IrcClient:
                 out.append(self.line(max(deadline - time.monotonic(), 0.001)))
             except EOFError:
                 return out
+            except TimeoutError:
+                raise self._missed("the end of the connection") from None
 
     # -- conversations ---------------------------------------------------------------------
 
     def register(self, nick: str, caps: Iterable[str] = ()) -> list[Line]:
         """CAP LS 302 / CAP REQ / CAP END, NICK, USER; returns the lines up to the MOTD's end."""
         caps = list(caps)
-        self.nick = nick
-        self.send("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :{nick} the tester")
-        lines = self.until(lambda x: x.command == "CAP" and x.params[1:2] == ["LS"])
+        self.send(*self._register_lines(nick))
+        lines = self.until(_is_cap("LS"), what="CAP LS")
         if caps:
             self.send("CAP REQ :" + " ".join(caps))
-            lines += self.until(
-                lambda x: x.command == "CAP" and x.params[1:2] in (["ACK"], ["NAK"])
-            )
+            lines += self.until(_is_cap_answer, what="CAP ACK")
             if lines[-1].params[1] != "ACK":
                 raise AssertionError(f"caps refused: {lines[-1].raw}")
         self.send("CAP END")
-        lines += self.until(lambda x: x.command in ("376", "422"))
+        lines += self.until(_is_end_of_motd, what="the end of the MOTD")
         return lines
 
     def join(self, channel: str) -> list[Line]:
         """JOIN and wait for the end of NAMES; replay may follow (read it separately)."""
         self.send(f"JOIN {channel}")
-        return self.until(lambda x: x.command == "366")
+        return self.until(lambda x: x.command == "366", what=f"end of NAMES of {channel}")
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
 
 
-def batches(lines: Iterable[Line]) -> dict[str, tuple[Line, list[Line]]]:
-    """ref -> (the BATCH + line, the lines inside it), for every batch seen."""
-    found: dict[str, tuple[Line, list[Line]]] = {}
-    for line in lines:
-        if line.command == "BATCH" and line.params and line.params[0].startswith("+"):
-            found[line.params[0][1:]] = (line, [])
-        elif "batch" in line.tags and line.tags["batch"] in found:
-            found[line.tags["batch"]][1].append(line)
-    return found
+class AsyncIrcClient(_Reader):
+    """The same client over asyncio streams: every method a coroutine, every wait bounded."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, check: bool = True
+    ) -> None:
+        super().__init__(check)
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, address: tuple[str, int], *, check: bool = True) -> AsyncIrcClient:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), TIMEOUT)
+        return cls(reader, writer, check=check)
+
+    async def send(self, *lines: str) -> None:
+        self.writer.write(b"".join(line.encode() + b"\r\n" for line in lines))
+        await self.writer.drain()
+
+    async def say(self, target: str, *texts: str) -> None:
+        await self.send(*(f"PRIVMSG {target} :{text}" for text in texts))
+
+    async def line(self, timeout: float = TIMEOUT) -> Line:
+        """The next line (not counting PINGs, which are answered). EOFError once closed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._take()
+            if line is not None:
+                if line.command == "PING":
+                    await self.send("PONG :" + line.text)
+                    continue
+                return line
+            if self.closed:
+                raise EOFError("the server closed the connection")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete line from the server in time")
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(65536), remaining)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+            self.buffer += chunk
+
+    async def until(
+        self, predicate: Callable[[Line], bool], timeout: float = TIMEOUT, what: str = ""
+    ) -> list[Line]:
+        """Lines up to and including the first one that matches."""
+        deadline = time.monotonic() + timeout
+        seen: list[Line] = []
+        while True:
+            try:
+                line = await self.line(max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                raise self._missed(what or "the expected line") from None
+            seen.append(line)
+            if predicate(line):
+                return seen
+
+    async def first(
+        self, predicate: Callable[[Line], bool], timeout: float = TIMEOUT, what: str = ""
+    ) -> Line:
+        """The first line that matches (the lines before it are read and dropped)."""
+        return (await self.until(predicate, timeout, what))[-1]
+
+    async def fence(self, timeout: float = TIMEOUT) -> list[Line]:
+        """PING, then read until the PONG: see `IrcClient.fence`."""
+        token = f"fence-{next(_fences)}"
+        await self.send(f"PING :{token}")
+        lines = await self.until(lambda x: x.command == "PONG" and x.text == token, timeout, "PONG")
+        return lines[:-1]
+
+    async def register(self, nick: str, caps: Iterable[str] = ()) -> list[Line]:
+        """As `IrcClient.register`."""
+        caps = list(caps)
+        await self.send(*self._register_lines(nick))
+        lines = await self.until(_is_cap("LS"), what="CAP LS")
+        if caps:
+            await self.send("CAP REQ :" + " ".join(caps))
+            lines += await self.until(_is_cap_answer, what="CAP ACK")
+            if lines[-1].params[1] != "ACK":
+                raise AssertionError(f"caps refused: {lines[-1].raw}")
+        await self.send("CAP END")
+        lines += await self.until(_is_end_of_motd, what="the end of the MOTD")
+        return lines
+
+    async def join(self, channel: str) -> list[Line]:
+        await self.send(f"JOIN {channel}")
+        return await self.until(lambda x: x.command == "366", what=f"end of NAMES of {channel}")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 1)
 
 
 def read_batch(client: IrcClient, kind: str = "chathistory") -> tuple[Line, list[Line]]:
@@ -224,169 +382,9 @@ def read_batch(client: IrcClient, kind: str = "chathistory") -> tuple[Line, list
     return batches(lines)[ref]
 
 
-# -- running the server ----------------------------------------------------------------------
-
-
-def server_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
-    """A config for tests: 127.0.0.1, a free port, data in `data_dir`, flood control off."""
-    base = Config(
-        server=ServerSection(data_dir=str(data_dir)),
-        listen=ListenSection(hosts=("127.0.0.1",), port=0),
-        flood=FloodSection(enabled=False),
-        web=WebSection(enabled=False),  # not the fixed port 8080 in every test
-    )
-    changes = {
-        name: dataclasses.replace(getattr(base, name), **values)
-        for name, values in sections.items()
-    }
-    return dataclasses.replace(base, **changes)
-
-
-class ThreadedServer:
-    """The real `App`, in-process, on its own event loop in a background thread."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.app: App | None = None
-        self.address: tuple[str, int] = ("", 0)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="test-server", daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise TimeoutError("the server did not start in time")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            import uvloop
-
-            factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
-        except ImportError:  # pragma: no cover
-            factory = None
-        try:
-            with asyncio.Runner(loop_factory=factory) as runner:
-                runner.run(self._main())
-        except BaseException as exc:  # reported to the test thread
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.app = App(self.config)
-        addresses = await self.app.start()
-        self.address = addresses[0]
-        self._ready.set()
-        await self._stop.wait()
-        await self.app.stop()
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the server's loop thread and return its result."""
-        assert self._loop is not None
-        result: list[Any] = []
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                result.append(fn())
-            finally:
-                done.set()
-
-        self._loop.call_soon_threadsafe(run)
-        assert done.wait(5)
-        return result[0] if result else None
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread.is_alive():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-        assert not self._thread.is_alive(), "the server thread did not stop"
-        if self._error is not None:
-            raise self._error
-
-
-LISTENING = re.compile(r"listening on (\S+?):(\d+)")
-
-
-class ServerProcess:
-    """`hubbub serve` as a child process; the bound port is read from its log."""
-
-    def __init__(self, config_file: Path, *extra: str) -> None:
-        self.args = [
-            *(sys.executable, "-m", "hubbub", "serve", "--config", str(config_file)),
-            *("--no-web", *extra),
-        ]
-        self.log: list[str] = []
-        self.address: tuple[str, int] = ("", 0)
-        self.proc: subprocess.Popen[str] | None = None
-        self._listening = threading.Event()
-
-    def __enter__(self) -> ServerProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-        if not self._listening.wait(15):
-            self.kill()
-            raise TimeoutError("the server never said where it listens:\n" + self.text)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        for text in self.proc.stderr:
-            self.log.append(text.rstrip("\n"))
-            match = LISTENING.search(text)
-            if match and not self._listening.is_set():
-                self.address = (match.group(1).strip("[]"), int(match.group(2)))
-                self._listening.set()
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.log)
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        """SIGTERM, then the exit status."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush anything."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def write_config(path: Path, data_dir: Path, extra: str = "") -> Path:
-    path.write_text(
-        f'[server]\ndata_dir = "{data_dir}"\n\n[listen]\nhosts = ["127.0.0.1"]\nport = 0\n\n'
-        f"[flood]\nenabled = false\n{extra}"
-    )
-    return path
-
-
 @contextlib.contextmanager
 def clients(*items: IrcClient) -> Iterator[None]:
+    """Close every client at the end of the block, whatever happens in it."""
     try:
         yield
     finally:

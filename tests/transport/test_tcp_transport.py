@@ -77,9 +77,12 @@ def test_lines_framed_across_reads(arun: Run) -> None:
         core = FakeCore()
         server = await start_server(core, make_config())
         client = await LineClient.connect(addr(server))
-        for chunk in [b"EC", b"HO hel", b"lo\r", b"\nECHO a\nECHO b\r\nEC", b"HO c\r\n"]:
+        await until(lambda: len(core.sessions) == 1)
+        chunks = [b"EC", b"HO hel", b"lo\r", b"\nECHO a\nECHO b\r\nEC", b"HO c\r\n"]
+        complete = [0, 0, 0, 3, 4]  # lines the core has once each chunk is read
+        for chunk, lines in zip(chunks, complete, strict=True):
             await client.send_raw(chunk)
-            await asyncio.sleep(0.02)
+            await until(lambda lines=lines: len(core.sessions[0].lines) == lines)
         assert await client.lines(4) == ["hello", "a", "b", "c"]
         assert core.sessions[0].lines == ["ECHO hello", "ECHO a", "ECHO b", "ECHO c"]
         await client.close()
@@ -329,9 +332,11 @@ def test_flood_pending_over_several_reads(arun: Run) -> None:
         config = make_config(flood={"enabled": True, "burst": 1, "lines_per_second": 20.0})
         server = await start_server(core, config, max_pending=100)
         client = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 1)
         for i in range(10):
+            # Line i arrives in a read of its own while line i-1 still waits for a token.
+            await until(lambda i=i: len(core.sessions[0].lines) >= i - 1)
             await client.send(f"ECHO {i}")
-            await asyncio.sleep(0.01)
         assert await client.lines(10) == [str(i) for i in range(10)]
         assert core.disconnects == []
         await client.close()
@@ -371,7 +376,11 @@ def test_end_reported_once_with_the_right_reason(arun: Run) -> None:
         assert (await quitter.until_closed())[-1] == "ERROR :bye"
         await quitter.close()
         await until(lambda: not server.connections)
-        await asyncio.sleep(0.05)
+        # A fence: a round trip on a fresh connection; a late report would have come by now.
+        fence = await LineClient.connect(addr(server))
+        await fence.send("ECHO fence")
+        assert await fence.line() == "fence"
+        await fence.close()
 
         assert core.reasons(s_closer) == ["Client closed connection"]
         assert core.reasons(s_resetter) == ["Connection reset by peer"]

@@ -12,7 +12,7 @@ from hubbub.app import App
 from hubbub.cli import main as cli_main
 from hubbub.core.server import ChatServer
 from hubbub.transport.listener import Listener
-from support.irc_client import server_config
+from support.config import server_config
 
 
 @pytest.mark.asyncio

@@ -12,7 +12,6 @@ import logging
 import signal
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,14 +22,10 @@ from hubbub.app import App
 from hubbub.cli import main as cli_main
 from hubbub.config import Config
 from hubbub.tls import make_certificate
-from support.irc_client import (
-    IrcClient,
-    ServerProcess,
-    ThreadedServer,
-    clients,
-    server_config,
-    write_config,
-)
+from support.config import server_config, write_config
+from support.irc_client import IrcClient, clients
+from support.servers import ServerProcess, ThreadedServer
+from support.waiting import wait_for
 
 PASSWORD = "tls-test-password-77"
 FAST = {"hash_time_cost": 1, "hash_memory_kib": 64}
@@ -50,11 +45,8 @@ class TlsClient(IrcClient):
         if cert is not None:
             context.load_cert_chain(*cert)
         raw = socket.create_connection(address, timeout=timeout)
-        self.sock = context.wrap_socket(raw, server_hostname="localhost")
-        self.timeout = timeout
-        self.buffer = b""
-        self.closed = False
-        self.nick = ""
+        sock = context.wrap_socket(raw, server_hostname="localhost")
+        super().__init__(address, timeout=timeout, sock=sock)
 
     def server_fingerprint(self) -> str:
         der = self.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
@@ -225,14 +217,10 @@ def test_sighup_reloads_the_certificate(tmp_path: Path, certs: tuple[Path, Path]
         extra += "\n[web]\nenabled = false\n"
     config_file = write_config(tmp_path / "hubbub.toml", data, extra)
     with ServerProcess(config_file) as server:
-        port = 0
-        deadline = time.monotonic() + 10
-        while not port and time.monotonic() < deadline:
-            for line in server.log:
-                if "TLS on " in line:
-                    port = int(line.split("TLS on ")[1].split(" ")[0].rsplit(":", 1)[1])
-            time.sleep(0.05)
-        assert port, server.text
+        said = wait_for(
+            lambda: next((line for line in server.log if "TLS on " in line), None), 10, "TLS on"
+        )
+        port = int(said.split("TLS on ")[1].split(" ")[0].rsplit(":", 1)[1])
         address = ("127.0.0.1", port)
         old = TlsClient(address, certs[0])
         with clients(old):
@@ -241,10 +229,7 @@ def test_sighup_reloads_the_certificate(tmp_path: Path, certs: tuple[Path, Path]
             make_certificate(*certs, "localhost")  # a new pair at the same paths
             assert server.proc is not None
             server.proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "TLS certificate reloaded" not in server.text:
-                assert time.monotonic() < deadline, server.text
-                time.sleep(0.05)
+            wait_for(lambda: "TLS certificate reloaded" in server.text, 10, "the reload")
             new = TlsClient(address, certs[0])  # trusts only the new certificate
             with clients(new):
                 assert new.server_fingerprint() != before

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,16 +15,13 @@ from typing import Any
 
 import pytest
 
-from hubbub.config import (
-    Config,
-    FloodSection,
-    LimitsSection,
-    ListenSection,
-    TimeoutsSection,
-    WebSection,
-)
+from hubbub.config import Config
 from hubbub.core.ports import Link
 from hubbub.transport.tcp import TcpServer
+from support.config import server_config
+from support.waiting import until
+
+__all__ = ["FakeCore", "LineClient", "arun", "make_config", "start_server", "until"]
 
 try:
     import uvloop
@@ -116,21 +112,9 @@ class FakeCore:
 
 
 def make_config(**sections: dict[str, Any]) -> Config:
-    """A test config: 127.0.0.1, port 0, flood control off unless asked for."""
-    base = Config(
-        server=dataclasses.replace(Config().server, name="test.server"),
-        listen=ListenSection(hosts=("127.0.0.1",), port=0),
-        flood=FloodSection(enabled=False),
-        limits=LimitsSection(),
-        timeouts=TimeoutsSection(),
-        # The web listener would take the fixed port 8080 in every test and in parallel runs.
-        web=WebSection(enabled=False),
-    )
-    changes = {
-        name: dataclasses.replace(getattr(base, name), **values)
-        for name, values in sections.items()
-    }
-    return dataclasses.replace(base, **changes)
+    """A test config (support.config.server_config) for a server named test.server."""
+    server = {"name": "test.server", **sections.pop("server", {})}
+    return server_config(server=server, **sections)
 
 
 class LineClient:
@@ -189,14 +173,6 @@ class LineClient:
         sock = self.writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         self.writer.transport.abort()
-
-
-async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met in {timeout}s: {what or predicate}")
-        await asyncio.sleep(0.005)
 
 
 async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> TcpServer:

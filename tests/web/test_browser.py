@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import RawIrc, ServerThread, make_config
+
+from support.config import web_server_config
+from support.irc_client import IrcClient
+from support.servers import ThreadedServer
 
 CHROMIUM_CANDIDATES = (
     "/usr/bin/chromium",
@@ -38,6 +41,7 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "img" / "web.png"
 TIMEOUT_MS = 10_000
+WAIT = 10.0  # seconds, for the raw client
 
 pytestmark = pytest.mark.e2e
 
@@ -74,9 +78,24 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+def talker(server: ThreadedServer, nick: str) -> IrcClient:
+    """A registered raw IRC client on the server's TCP listener: the "irssi user"."""
+    client = IrcClient(server.address, timeout=WAIT)
+    client.register(nick)
+    return client
+
+
+def heard(
+    client: IrcClient, match: Callable[[str, list[str]], bool], timeout: float | None = None
+) -> tuple[str, list[str]]:
+    """(source nick, params) of the first line whose (command, params) match."""
+    line = client.first(lambda x: match(x.command, x.params), timeout)
+    return line.nick, line.params
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
-    thread = ServerThread(make_config(tmp_path)).start()
+def server(tmp_path: Path) -> Iterator[ThreadedServer]:
+    thread = ThreadedServer(web_server_config(tmp_path)).start()
     try:
         yield thread
     finally:
@@ -84,8 +103,8 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def alice(server: ServerThread) -> Iterator[RawIrc]:
-    client = RawIrc(server.tcp_port, "alice")
+def alice(server: ThreadedServer) -> Iterator[IrcClient]:
+    client = talker(server, "alice")
     client.join("#lobby")
     try:
         yield client
@@ -94,7 +113,7 @@ def alice(server: ServerThread) -> Iterator[RawIrc]:
 
 
 def open_page(
-    browser: Any, server: ServerThread, *, phone: bool = False
+    browser: Any, server: ThreadedServer, *, phone: bool = False
 ) -> tuple[Any, Any, list[str]]:
     if phone:
         context = browser.new_context(
@@ -192,7 +211,7 @@ def save_screenshot(page: Any, tmp_path: Path, name: str) -> Path:
 
 
 def test_the_page_joins_shows_history_talks_with_tcp_and_renders_text_as_text(
-    browser: Any, server: ServerThread, alice: RawIrc, tmp_path: Path
+    browser: Any, server: ThreadedServer, alice: IrcClient, tmp_path: Path
 ) -> None:
     for n in range(1, 61):
         alice.say("#lobby", f"seed message {n:03d}")
@@ -202,7 +221,7 @@ def test_the_page_joins_shows_history_talks_with_tcp_and_renders_text_as_text(
         "#lobby", "the docs are at https://example.org/docs, and javascript:alert(3) is not a link"
     )
     alice.send("TOPIC #lobby :Welcome! <i>not italic</i> https://example.org/topic")
-    alice.expect(lambda cmd, params: cmd == "TOPIC")
+    heard(alice, lambda cmd, params: cmd == "TOPIC")
 
     context, page, dialogs = open_page(browser, server)
     try:
@@ -234,8 +253,8 @@ def test_the_page_joins_shows_history_talks_with_tcp_and_renders_text_as_text(
         # The page's message reaches the TCP client.
         page.fill("#input", "hello from the browser")
         page.press("#input", "Enter")
-        nick, params = alice.expect(
-            lambda cmd, params: cmd == "PRIVMSG" and params[-1] == "hello from the browser"
+        nick, params = heard(
+            alice, lambda cmd, params: cmd == "PRIVMSG" and params[-1] == "hello from the browser"
         )
         assert nick == "webuser" and params[0] == "#lobby"
         # It shows on the page once (the server's echo).
@@ -279,7 +298,7 @@ def test_the_page_joins_shows_history_talks_with_tcp_and_renders_text_as_text(
 
 
 def test_the_page_on_a_phone_and_the_commands(
-    browser: Any, server: ServerThread, alice: RawIrc, tmp_path: Path
+    browser: Any, server: ThreadedServer, alice: IrcClient, tmp_path: Path
 ) -> None:
     alice.say("#lobby", "good morning, phone")
     context, page, dialogs = open_page(browser, server, phone=True)
@@ -302,8 +321,8 @@ def test_the_page_on_a_phone_and_the_commands(
         # /me, /topic, /query and /msg; /nick; /join of a second room and room switching.
         page.fill("#input", "/me waves")
         page.press("#input", "Enter")
-        nick, _ = alice.expect(
-            lambda cmd, params: cmd == "PRIVMSG" and params[-1] == "\x01ACTION waves\x01"
+        nick, _ = heard(
+            alice, lambda cmd, params: cmd == "PRIVMSG" and params[-1] == "\x01ACTION waves\x01"
         )
         assert nick == "phoneuser"
         # Without op, /topic is refused (+t) and the page says so; alice then gives op.
@@ -316,10 +335,10 @@ def test_the_page_on_a_phone_and_the_commands(
         page.keyboard.press("Escape")
         page.fill("#input", "/topic phones welcome")
         page.press("#input", "Enter")
-        alice.expect(lambda cmd, params: cmd == "TOPIC" and params[-1] == "phones welcome")
+        heard(alice, lambda cmd, params: cmd == "TOPIC" and params[-1] == "phones welcome")
         page.fill("#input", "/msg alice psst")
         page.press("#input", "Enter")
-        alice.expect(lambda cmd, params: cmd == "PRIVMSG" and params == ["alice", "psst"])
+        heard(alice, lambda cmd, params: cmd == "PRIVMSG" and params == ["alice", "psst"])
         alice.send("PRIVMSG phoneuser :psst back")
         wait_text(page, "alice", selector="#room-list .room-name")
         page.fill("#input", "/join #second")
@@ -332,14 +351,14 @@ def test_the_page_on_a_phone_and_the_commands(
         wait_room(page, "#second", shown=False)
         page.fill("#input", "/nick phone2")
         page.press("#input", "Enter")
-        alice.expect(lambda cmd, params: cmd == "NICK" and params == ["phone2"])
+        heard(alice, lambda cmd, params: cmd == "NICK" and params == ["phone2"])
         assert dialogs == []
     finally:
         context.close()
 
 
 def test_a_dropped_connection_reconnects_and_catches_up_without_duplicates(
-    browser: Any, server: ServerThread, alice: RawIrc
+    browser: Any, server: ThreadedServer, alice: IrcClient
 ) -> None:
     for n in range(1, 6):
         alice.say("#lobby", f"before {n}")
@@ -351,12 +370,12 @@ def test_a_dropped_connection_reconnects_and_catches_up_without_duplicates(
         assert server.loop is not None and server.app is not None and server.app.web is not None
         web = server.app.web
         server.loop.call_soon_threadsafe(lambda: [conn._abort() for conn in list(web.connections)])
-        alice.expect(lambda cmd, params: cmd == "QUIT")
+        heard(alice, lambda cmd, params: cmd == "QUIT")
         page.wait_for_selector("#status[data-state='disconnected']")
         for n in range(1, 4):
             alice.say("#lobby", f"missed {n}")
         # Backoff starts at about a second; then CHATHISTORY AFTER fills the gap.
-        alice.expect(lambda cmd, params: cmd == "JOIN", timeout=15)
+        heard(alice, lambda cmd, params: cmd == "JOIN", timeout=15)
         wait_text(page, "missed 3", timeout=15_000)
         texts = message_texts(page)
         for text in [f"before {n}" for n in range(1, 6)] + [f"missed {n}" for n in range(1, 4)]:
@@ -367,11 +386,13 @@ def test_a_dropped_connection_reconnects_and_catches_up_without_duplicates(
         context.close()
 
 
-def test_screenshots_of_a_conversation(browser: Any, server: ServerThread, tmp_path: Path) -> None:
+def test_screenshots_of_a_conversation(
+    browser: Any, server: ThreadedServer, tmp_path: Path
+) -> None:
     """Desktop and phone pictures of a plausible conversation (docs/img/web.png is the first)."""
-    alice = RawIrc(server.tcp_port, "alice")
-    bob = RawIrc(server.tcp_port, "bob")
-    carol = RawIrc(server.tcp_port, "carol")
+    alice = talker(server, "alice")
+    bob = talker(server, "bob")
+    carol = talker(server, "carol")
     try:
         for client in (alice, bob, carol):
             client.join("#lobby")
@@ -394,7 +415,7 @@ def test_screenshots_of_a_conversation(browser: Any, server: ServerThread, tmp_p
             speaker.say("#lobby", text)
             # One at a time, so that the room's order is the script's order.
             listener = alice if speaker is not alice else bob
-            listener.expect(lambda cmd, params, text=text: cmd == "PRIVMSG" and params[-1] == text)
+            heard(listener, lambda cmd, params, text=text: cmd == "PRIVMSG" and params[-1] == text)
 
         context, page, dialogs = open_page(browser, server)
         try:
@@ -407,7 +428,7 @@ def test_screenshots_of_a_conversation(browser: Any, server: ServerThread, tmp_p
             wait_room(page, "#lobby")
             page.fill("#input", "hi all, joining from the browser")
             page.press("#input", "Enter")
-            alice.expect(lambda cmd, params: cmd == "PRIVMSG" and params[-1].startswith("hi all"))
+            heard(alice, lambda cmd, params: cmd == "PRIVMSG" and params[-1].startswith("hi all"))
             alice.say("#lobby", "welcome dana!")
             bob.say("#dev", "the websocket transport is merged")
             bob.say("#dev", "dana: can you try it on your phone?")
@@ -435,7 +456,7 @@ def test_screenshots_of_a_conversation(browser: Any, server: ServerThread, tmp_p
 
 
 def test_after_a_reconnect_no_stale_topic_and_no_stale_reason(
-    browser: Any, server: ServerThread, alice: RawIrc
+    browser: Any, server: ThreadedServer, alice: IrcClient
 ) -> None:
     """The room can come back without its topic (a server restart forgets an unregistered
     room's topic): a JOIN answered without RPL_TOPIC means no topic, so the page must not keep
@@ -449,9 +470,9 @@ def test_after_a_reconnect_no_stale_topic_and_no_stale_reason(
         assert server.loop is not None and server.app is not None and server.app.web is not None
         web = server.app.web
         server.loop.call_soon_threadsafe(lambda: [conn._abort() for conn in list(web.connections)])
-        alice.expect(lambda cmd, params: cmd == "QUIT")
+        alice.expect("QUIT")
         alice.send("TOPIC #lobby :")  # gone while the page was away, as after a restart
-        alice.expect(lambda cmd, params: cmd == "JOIN", timeout=15)  # the page is back
+        alice.expect("JOIN", timeout=15)  # the page is back
         page.wait_for_function("() => document.querySelector('#topic').textContent === ''")
 
         # The server goes away for good: its ERROR explains the first close only.

@@ -211,6 +211,10 @@ def apply_param_mode(
         return True, target.nick
     if char == "b":
         assert arg is not None
+        if not arg or arg[0] == ":" or " " in arg:
+            # A mask is one word: relayed, one with a space would split the MODE line.
+            reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", "*", "Invalid ban mask")
+            return False, None
         mask = normalize_mask(arg)
         if adding and len(mask) > srv.config.limits.mask_length:
             reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", mask, "Ban mask too long")

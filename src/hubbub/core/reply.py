@@ -69,6 +69,35 @@ def safe_param(value: str) -> str:
     return value
 
 
+def fitted(start: str, middle: list[str], last: str) -> str:
+    """`start` (source and command), the middle parameters and the trailing `last` as one line
+    of at most 510 bytes, cutting the longest middle parameters first.
+
+    Middle parameters here are echoes of what a client sent (a channel, a nick, a target):
+    cutting them keeps the reply's shape, where `clip` cutting the whole line could drop the
+    trailing text or end the line on the space before it.
+    """
+    line = " ".join((start, *middle)) + " :" + last
+    if len(line) <= MAX_LINE_BYTES // 4:
+        return line
+    excess = len(encode_line(line)) - MAX_LINE_BYTES
+    if excess <= 0:
+        return line
+    middle = list(middle)
+    while excess > 0:
+        longest = max(range(len(middle)), key=lambda i: len(middle[i].encode()), default=None)
+        if longest is None:
+            break
+        data = middle[longest].encode("utf-8", "surrogateescape")
+        keep = max(1, len(data) - excess)
+        if keep >= len(data):
+            break  # every middle parameter is one byte: the trailing text must give
+        cut = data[:keep].decode("utf-8", "ignore") or data[:1].decode("utf-8", "replace")
+        excess -= len(data) - len(cut.encode("utf-8", "surrogateescape"))
+        middle[longest] = cut
+    return " ".join((start, *middle)) + " :" + last
+
+
 class Reply:
     __slots__ = (
         "followers",
@@ -133,17 +162,15 @@ class Reply:
         nick = self.session.user.nick
         if params:
             *middle, last = params
-            head = f":{self.server_name} {code} {nick}"
-            if middle:
-                head += " " + " ".join(map(safe_param, middle))
-            self.lines.append(("", f"{head} :{last}"))
+            start = f":{self.server_name} {code} {nick}"
+            self.lines.append(("", fitted(start, [safe_param(p) for p in middle], last)))
         else:
             self.lines.append(("", f":{self.server_name} {code} {nick}"))
 
     def standard(self, kind: str, command: str, code: str, *context: str, text: str) -> None:
         """An IRCv3 standard reply (FAIL / WARN / NOTE)."""
-        middle = " ".join((command, code, *map(safe_param, context)))
-        self.lines.append(("", f":{self.server_name} {kind} {middle} :{text}"))
+        start = f":{self.server_name} {kind} {command} {code}"
+        self.lines.append(("", fitted(start, [safe_param(p) for p in context], text)))
 
     def fail(self, command: str, code: str, *context: str, text: str) -> None:
         self.standard("FAIL", command, code, *context, text=text)
