@@ -87,7 +87,7 @@ class Client:
         return self.session.user.nick
 
     def send(self, line: str) -> None:
-        self.harness.srv.receive(self.session, line, self.harness.now)
+        self.harness.server.receive(self.session, line, self.harness.now)
 
     def raw(self) -> list[str]:
         """The lines (without CRLF) received since the last read."""
@@ -127,7 +127,7 @@ class Harness:
         self.config = config if config is not None else make_config()
         self.store = MemoryStore()
         self.history = history if history is not None else SyncHistoryService(self.store)
-        self.srv = self.rebuild(accounts, registry)
+        self.server = self.rebuild(accounts, registry)
         self.now = START
         self.clients: list[Client] = []
 
@@ -136,15 +136,15 @@ class Harness:
     ) -> ChatServer:
         """A new core on the same history (and these account and registry services)."""
         ports = core_ports(self.history, accounts, registry, started=START)
-        self.srv = ChatServer(self.config, ports, instance_id=instance_id)
-        return self.srv
+        self.server = ChatServer(self.config, ports, instance_id=instance_id)
+        return self.server
 
     def tick(self, seconds: float = 1.0) -> None:
         self.now += seconds
 
     def connect(self, host: str = "127.0.0.1", port: int = 50_000) -> Client:
         link = FakeLink()
-        session = self.srv.connect(link, host, port, self.now)
+        session = self.server.connect(link, host, port, self.now)
         client = Client(self, link, session)
         self.clients.append(client)
         return client
@@ -169,7 +169,7 @@ class Harness:
         return c
 
     def channel(self, name: str) -> Channel:
-        found = self.srv.find_channel(name)
+        found = self.server.find_channel(name)
         assert found is not None, name
         return found
 

@@ -18,7 +18,7 @@ def h() -> Harness:
 
 
 def store_of(h: Harness):  # type: ignore[no-untyped-def]
-    return h.srv.accounts.service.store  # type: ignore[attr-defined]
+    return h.server.accounts.service.store  # type: ignore[attr-defined]
 
 
 # -- REGISTER (draft/account-registration) ------------------------------------------------------
@@ -189,7 +189,7 @@ def test_set_password_and_drop(h: Harness) -> None:
     alice.send("PRIVMSG NickServ :DROP another-password")
     got = alice.lines()
     assert "901" in [m.command for m in got]
-    assert store_of(h).get("alice") is None and "alice" not in h.srv.accounts.names
+    assert store_of(h).get("alice") is None and "alice" not in h.server.accounts.names
 
 
 def test_cert_add_list_del(h: Harness) -> None:
@@ -225,15 +225,15 @@ def test_grace_then_guest_nick(h: Harness) -> None:
     assert warning and "registered" in warning[0].params[1]
     h.join("#room", bob, mallory)
     h.tick(30)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert mallory.nick == "alice"
     h.tick(31)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert mallory.nick.startswith("Guest")
     nick = one(mallory.lines(), "NICK")
     assert list(nick.source.startswith("alice!") and nick.params) == [mallory.nick]
     assert list(one(bob.lines(), "NICK").params) == [mallory.nick]
-    assert h.srv.find_user("alice") is None
+    assert h.server.find_user("alice") is None
 
 
 def test_identifying_in_time_keeps_the_nick(h: Harness) -> None:
@@ -241,7 +241,7 @@ def test_identifying_in_time_keeps_the_nick(h: Harness) -> None:
     c = h.client("alice")
     c.send(f"PRIVMSG NickServ :IDENTIFY {PASSWORD}")
     h.tick(120)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert c.nick == "alice"
 
 
@@ -252,7 +252,7 @@ def test_changing_to_a_registered_nick_starts_the_grace_period(h: Harness) -> No
     assert any("registered" in m.params[-1] for m in only(c.lines(), "NOTICE"))
     c.send("NICK carol")  # leaving the nick ends the grace period
     h.tick(120)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert c.nick == "carol"
 
 
@@ -279,7 +279,7 @@ def test_none_mode_enforces_nothing() -> None:
     registered(h, "alice").send("QUIT")
     c = h.client("alice")
     h.tick(1000)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert c.nick == "alice"
 
 
@@ -401,7 +401,7 @@ def test_tls_mode_and_whois_671() -> None:
 
 def test_require_tls_refuses_plain_text_but_not_loopback() -> None:
     h = Harness(account_config())
-    h.srv.config = dataclasses.replace(
+    h.server.config = dataclasses.replace(
         h.config, tls=dataclasses.replace(h.config.tls, require_tls=True)
     )
     remote = h.connect(host="192.0.2.7")

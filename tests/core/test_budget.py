@@ -88,17 +88,17 @@ def test_big_answers_cost_flood_tokens_in_proportion() -> None:
     for i in range(200):
         maker.send(f"JOIN #room{i}")
     maker.drain()
-    take_output_cost(h.srv, maker.session)  # the joins' answers are not what this is about
+    take_output_cost(h.server, maker.session)  # the joins' answers are not what this is about
     asker = h.client("asker")
-    take_output_cost(h.srv, asker.session)  # the welcome burst
+    take_output_cost(h.server, asker.session)  # the welcome burst
     asker.send("PING :x")
-    assert take_output_cost(h.srv, asker.session) == 0.0
+    assert take_output_cost(h.server, asker.session) == 0.0
     asker.drain()
     asker.send("LIST")
     lines = len(asker.raw())
     assert lines == 202
-    assert take_output_cost(h.srv, asker.session) == (lines - 20) / 10
-    assert take_output_cost(h.srv, asker.session) == 0.0  # taken once
+    assert take_output_cost(h.server, asker.session) == (lines - 20) / 10
+    assert take_output_cost(h.server, asker.session) == 0.0  # taken once
 
 
 def test_chathistory_answers_are_counted() -> None:
@@ -107,7 +107,7 @@ def test_chathistory_answers_are_counted() -> None:
     h.join("#room", alice)
     for i in range(30):
         alice.send(f"PRIVMSG #room :line {i}")
-    take_output_cost(h.srv, alice.session)
+    take_output_cost(h.server, alice.session)
     alice.send("CHATHISTORY LATEST #room * 30")
     assert len(alice.raw()) == 32  # the batch around 30 messages
-    assert take_output_cost(h.srv, alice.session) == (32 - 20) / 10
+    assert take_output_cost(h.server, alice.session) == (32 - 20) / 10

@@ -70,7 +70,7 @@ def test_bad_channel_names(h: Harness, name: str) -> None:
     a = h.client("alice")
     a.send(f"JOIN {name}")
     assert a.numerics() == ["403"]
-    assert h.srv.channels == {}
+    assert h.server.channels == {}
 
 
 def test_too_many_channels() -> None:
@@ -124,7 +124,7 @@ def test_part(h: Harness) -> None:
     assert a.numerics() == ["403"]
     b.send("PART #room")
     assert one(b.lines(), "PART").params == ("#room",)
-    assert h.srv.channels == {}
+    assert h.server.channels == {}
 
 
 def test_topic(h: Harness) -> None:
@@ -247,7 +247,7 @@ def test_kicking_yourself_empties_the_channel(h: Harness) -> None:
     h.join("#room", a)
     a.send("KICK #room alice,alice")
     assert len(only(a.lines(), "KICK")) == 1
-    assert h.srv.channels == {}
+    assert h.server.channels == {}
 
 
 def test_invite_errors_and_notify(h: Harness) -> None:

@@ -21,7 +21,7 @@ def h() -> Harness:
 
 
 def store_of(h: Harness) -> RegistryStore:
-    return h.srv.registry.service.store  # type: ignore[attr-defined,no-any-return]
+    return h.server.registry.service.store  # type: ignore[attr-defined,no-any-return]
 
 
 def saved(h: Harness, name: str = "#keep") -> RegisteredChannel:
@@ -37,9 +37,9 @@ def cs(c: Client, text: str) -> list[str]:
 
 def restart(h: Harness) -> None:
     """A new core on the same account and registry stores; every client is gone."""
-    accounts = h.srv.accounts.service
+    accounts = h.server.accounts.service
     registry = SyncService(store_of(h))
-    h.srv.shutdown("restart")
+    h.server.shutdown("restart")
     h.clients.clear()
     h.rebuild(accounts, registry, instance_id="t2")
 
@@ -122,7 +122,7 @@ def test_first_joiner_of_an_empty_registered_channel_is_not_opped(h: Harness) ->
     h.join("#keep", alice)
     cs(alice, "REGISTER #keep")
     alice.send("PART #keep")
-    assert h.srv.find_channel("#keep") is not None  # stays, empty
+    assert h.server.find_channel("#keep") is not None  # stays, empty
     bob = h.client("bob")
     h.join("#keep", bob)
     assert not h.channel("#keep").members[bob.user].op
@@ -149,10 +149,10 @@ def test_info_access_and_drop(h: Harness) -> None:
     assert saved(h).ops == ()
     alice.send("PART #keep")
     bob.send("PART #keep")
-    assert h.srv.find_channel("#keep") is not None
+    assert h.server.find_channel("#keep") is not None
     assert "no longer registered" in cs(alice, "DROP #keep")[0]
     assert store_of(h).get_channel("#keep") is None
-    assert h.srv.find_channel("#keep") is None  # empty and unregistered: gone
+    assert h.server.find_channel("#keep") is None  # empty and unregistered: gone
 
 
 def test_an_oper_may_drop_any_registration(h: Harness) -> None:
@@ -192,8 +192,8 @@ def test_a_registration_holds_when_its_author_left_before_the_answer() -> None:
     alice = registered(h, "alice")
     h.join("#keep", alice)
     alice.send("PRIVMSG ChanServ :REGISTER #keep")
-    h.srv.disconnect(alice.session, "Connection reset", h.now)  # the transport lost it
+    h.server.disconnect(alice.session, "Connection reset", h.now)  # the transport lost it
     registry.complete()
-    channel = h.srv.find_channel("#keep")
+    channel = h.server.find_channel("#keep")
     assert channel is not None and channel.registered is not None
     assert channel.registered.owner == "alice"

@@ -250,7 +250,7 @@ def drive(name: str, config_name: str, spaced: bool) -> None:
                 continue
             sender.send(expand(world, sender, line))  # every write is checked by FakeLink
         world.h.tick(1.0)
-        world.h.srv.tick(world.h.now)
+        world.h.server.tick(world.h.now)
         if spaced:
             for client in world.h.clients:
                 for raw in client.link.data().decode().split("\r\n"):

@@ -99,7 +99,7 @@ def test_mask_length_is_capped() -> None:
 
 def test_casemapping_is_the_callers_fold() -> None:
     h = Harness()
-    fold = h.srv.fold
+    fold = h.server.fold
     assert mask_matches(fold("Nick[A]!*@*"), fold("nick{a}!user@host"))
     assert not mask_matches(fold("nick?!*@*"), fold("nick!user@host"))
 

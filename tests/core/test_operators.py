@@ -25,7 +25,7 @@ def h() -> Harness:
 
 
 def bans(h: Harness) -> list[tuple[str, str]]:
-    store = h.srv.registry.service.store  # type: ignore[attr-defined]
+    store = h.server.registry.service.store  # type: ignore[attr-defined]
     return [(b.kind, b.mask) for b in store.bans()]
 
 
@@ -183,7 +183,7 @@ def test_kline_refuses_disconnects_and_expires(h: Harness) -> None:
     other = h.client("fine")  # 127.0.0.1
     assert not other.link.closed
     h.tick(61)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert bans(h) == []
     back = h.connect(host="192.0.2.8")
     back.send("NICK vic3")
@@ -212,13 +212,13 @@ def test_dline_refuses_at_connect_and_expires(h: Harness) -> None:
     refused = h.connect(host="10.1.9.9")
     assert refused.link.closed
     assert refused.raw() == ["ERROR :Closing link: (10.1.9.9) [D-lined: botnet]"]
-    assert refused.session not in h.srv.sessions
+    assert refused.session not in h.server.sessions
     assert not h.connect(host="10.2.0.1").link.closed
     op.send("DLINE 10.1.2.3 :x")
     assert bans(h) == [("D", "10.1.0.0/16"), ("D", "10.1.2.3/32")]
     op.send("UNDLINE 10.1.2.3")
     h.tick(31)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert bans(h) == []
     assert not h.connect(host="10.1.9.9").link.closed
 
@@ -233,7 +233,7 @@ def test_ban_syntax(h: Harness) -> None:
 
 def test_bans_are_loaded_from_the_store() -> None:
     h = Harness(oper_config())
-    store = h.srv.registry.service.store  # type: ignore[attr-defined]
+    store = h.server.registry.service.store  # type: ignore[attr-defined]
     store.add_ban(ServerBan("D", "10.9.0.0/16", "old", "root", 0, 0))
     h.rebuild(registry=SyncService(store))
     assert h.connect(host="10.9.1.1").link.closed
@@ -253,22 +253,22 @@ def test_rehash_picks_up_the_motd_and_a_new_operator(h: Harness) -> None:
 
     def hook(done):  # type: ignore[no-untyped-def]
         answers.append(None)
-        h.srv.rehash(new)
+        h.server.rehash(new)
         done(None)
 
-    h.srv.rehash_hook = hook
+    h.server.rehash_hook = hook
     op.send("REHASH")
     got = op.raw()
     assert " 382 alice config :Rehashing" in got[0] and "REHASH done" in got[-1]
     assert answers == [None]
-    assert h.srv.config.server.name == "hubbub.local"  # restart-only: kept
+    assert h.server.config.server.name == "hubbub.local"  # restart-only: kept
     bob = h.client("bob")
     bob.send("MOTD")
     assert "A brand new MOTD" in " ".join(bob.raw())
     bob.send("OPER newbie newbie-pass-1")
     assert "381" in bob.numerics()
     # An operator whose entry is gone loses +o.
-    h.srv.rehash(dataclasses.replace(new, operators=new.operators[1:]))
+    h.server.rehash(dataclasses.replace(new, operators=new.operators[1:]))
     assert not op.user.oper and op.lines()[-1].params == ("alice", "-o")
     assert bob.user.oper == "newbie"
 

@@ -160,7 +160,7 @@ def test_refused_lines_wait_in_order_too() -> None:
     h, accounts = held_accounts()
     c = h.client("alice")
     c.send(f"OPER root {OPER_PASSWORD}")
-    h.srv.line_too_long(c.session)
+    h.server.line_too_long(c.session)
     c.send("PING x")
     assert c.lines() == []
     accounts.complete()
@@ -222,7 +222,7 @@ def test_a_failed_check_counts_even_if_the_client_left_before_the_answer() -> No
     h, accounts = held_accounts()
     c = h.client("alice")
     c.send("OPER root wrong-password")
-    h.srv.disconnect(c.session, "Connection reset", h.now)
+    h.server.disconnect(c.session, "Connection reset", h.now)
     accounts.complete()
-    assert "o:root" in h.srv.accounts.throttle.buckets
-    assert "a:127.0.0.1" in h.srv.accounts.throttle.buckets
+    assert "o:root" in h.server.accounts.throttle.buckets
+    assert "a:127.0.0.1" in h.server.accounts.throttle.buckets

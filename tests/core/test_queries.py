@@ -107,7 +107,7 @@ def test_version_and_time(h: Harness) -> None:
     a.send("VERSION")
     got = a.lines()
     assert got[0].command == "351"
-    assert got[0].params[1] == h.srv.version
+    assert got[0].params[1] == h.server.version
     assert only(got, "005")
     a.send("TIME")
     got_time = one(a.lines(), "391")

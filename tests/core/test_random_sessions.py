@@ -102,38 +102,38 @@ def client_line(line: str) -> str:
     return data[:510].decode("utf-8", "ignore") if len(data) > 510 else line
 
 
-def check_invariants(srv: ChatServer, clients: list[Client]) -> None:
-    registered = [s for s in srv.sessions if s.registered]
-    assert srv.registered_count == len(registered)
-    assert srv.invisible_count == sum(s.user.invisible for s in registered)
-    for fold, channel in srv.channels.items():
-        assert fold == channel.fold == srv.fold(channel.name)
+def check_invariants(server: ChatServer, clients: list[Client]) -> None:
+    registered = [s for s in server.sessions if s.registered]
+    assert server.registered_count == len(registered)
+    assert server.invisible_count == sum(s.user.invisible for s in registered)
+    for fold, channel in server.channels.items():
+        assert fold == channel.fold == server.fold(channel.name)
         assert channel.members, f"empty channel {channel.name}"
         for user in channel.members:
             assert user.channels.get(fold) is channel
             assert user.session.registered
-            assert user.session in srv.sessions
+            assert user.session in server.sessions
         assert set(channel.replaying) <= set(channel.members)
         if channel.groups is not None:  # the fan-out cache must match the members as they are
             cached = [sorted(map(id, group)) for group in channel.groups]
             channel.groups = None
             assert cached == [sorted(map(id, g)) for g in channel.writers_by_profile()]
-    for session in srv.sessions:
+    for session in server.sessions:
         assert not session.closed
         user = session.user
         for fold, channel in user.channels.items():
-            assert srv.channels.get(fold) is channel
+            assert server.channels.get(fold) is channel
             assert user in channel.members
         if session.registered:
-            assert srv.users.get(srv.fold(user.nick)) is user
-    for fold, user in srv.users.items():
-        assert user.fold == fold == srv.fold(user.nick)
-        assert user.session in srv.sessions
+            assert server.users.get(server.fold(user.nick)) is user
+    for fold, user in server.users.items():
+        assert user.fold == fold == server.fold(user.nick)
+        assert user.session in server.sessions
     for c in clients:
         if c.session.closed:
             assert c.link.closed
             assert c.user.channels == {}
-            assert c.session not in srv.sessions
+            assert c.session not in server.sessions
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -156,13 +156,13 @@ def test_random_sessions_keep_the_network_consistent(
     for index, action in steps:
         c = clients[index]
         if action == "!disconnect":
-            h.srv.disconnect(c.session, "Connection reset", h.now)
+            h.server.disconnect(c.session, "Connection reset", h.now)
         elif action == "!reconnect":
             if c.session.closed:
                 clients[index] = h.connect()
         elif action == "!long":
-            h.srv.line_too_long(c.session)
-            h.srv.invalid_utf8(c.session)
+            h.server.line_too_long(c.session)
+            h.server.invalid_utf8(c.session)
         elif action == "!complete":
             if slow is not None:
                 slow.complete()
@@ -170,11 +170,11 @@ def test_random_sessions_keep_the_network_consistent(
             h.tick(61)
         else:
             c.send(client_line(action))
-        check_invariants(h.srv, clients)
+        check_invariants(h.server, clients)
         for each in clients:
             each.lines()  # every line written so far parses
     if slow is not None:
         slow.complete()
-    check_invariants(h.srv, clients)
-    h.srv.shutdown("bye")
+    check_invariants(h.server, clients)
+    h.server.shutdown("bye")
     assert all(c.link.closed for c in clients)

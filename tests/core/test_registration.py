@@ -17,7 +17,7 @@ def test_nick_then_user_gets_the_welcome_burst(h: Harness) -> None:
     assert codes[:5] == ["001", "002", "003", "004", "005"]
     assert {"251", "255", "375", "372", "376"} <= set(codes)
     assert c.session.registered
-    assert h.srv.find_user("alice") is c.user
+    assert h.server.find_user("alice") is c.user
 
 
 def test_user_then_nick_registers_too(h: Harness) -> None:
@@ -171,8 +171,8 @@ def test_server_password_wrong_or_missing(password: str | None) -> None:
     assert [m.command for m in got] == ["464", "ERROR"]
     assert c.link.closed
     assert c.session.closed
-    assert h.srv.users == {}
-    assert c.session not in h.srv.sessions
+    assert h.server.users == {}
+    assert c.session not in h.server.sessions
 
 
 def test_pass_after_registration_is_refused(h: Harness) -> None:
@@ -190,7 +190,7 @@ def test_commands_before_registration_get_451(h: Harness) -> None:
     c.send("PRIVMSG bob :hi")
     c.send("FROBNICATE")
     assert c.numerics() == ["451", "451", "451"]
-    assert h.srv.channels == {}
+    assert h.server.channels == {}
 
 
 def test_user_twice_gets_462(h: Harness) -> None:
@@ -229,7 +229,7 @@ def test_erroneous_nicknames(h: Harness, nick: str) -> None:
     c.send(f"NICK {nick}")
     got = one(c.lines(), "432")
     assert got.params[1] == nick
-    assert h.srv.users == {}
+    assert h.server.users == {}
 
 
 def test_nick_with_space_is_erroneous(h: Harness) -> None:
@@ -296,7 +296,7 @@ def test_quit_closes_and_tells_the_neighbours(h: Harness) -> None:
     assert quit_msg.source == "alice!~alice@127.0.0.1"
     assert quit_msg.params == ("Quit: gone fishing",)
     assert c.lines() == []  # shares no channel
-    assert h.srv.find_user("alice") is None
+    assert h.server.find_user("alice") is None
     assert [u.nick for u in h.channel("#room").members] == ["bob"]
 
 
@@ -306,8 +306,8 @@ def test_quit_before_registration(h: Harness) -> None:
     c.send("QUIT")
     assert c.lines()[-1].command == "ERROR"
     assert c.link.closed
-    assert h.srv.users == {}
-    assert h.srv.sessions == set()
+    assert h.server.users == {}
+    assert h.server.sessions == set()
 
 
 def test_nick_change_is_broadcast_once_to_neighbours(h: Harness) -> None:
@@ -320,12 +320,12 @@ def test_nick_change_is_broadcast_once_to_neighbours(h: Harness) -> None:
     assert mine.params == ("Alicia",)
     assert len(only(b.lines(), "NICK")) == 1
     assert c.lines() == []
-    assert h.srv.find_user("alicia") is a.user
-    assert "alice" not in h.srv.users
+    assert h.server.find_user("alicia") is a.user
+    assert "alice" not in h.server.users
     # Changing only the case is allowed and keeps the key.
     a.send("NICK ALICIA")
     assert one(a.lines(), "NICK").params == ("ALICIA",)
-    assert h.srv.users["alicia"] is a.user
+    assert h.server.users["alicia"] is a.user
     # Someone else may now take the old nick.
     h.client("alice")
 
@@ -347,7 +347,7 @@ def test_same_nick_again_is_silent(h: Harness) -> None:
 def test_disconnect_before_registration_frees_the_nick(h: Harness) -> None:
     c = h.connect()
     c.send("NICK alice")
-    h.srv.disconnect(c.session, "Connection reset", h.now)
+    h.server.disconnect(c.session, "Connection reset", h.now)
     assert c.session.phase is Phase.CLOSED
-    assert h.srv.users == {}
+    assert h.server.users == {}
     h.client("alice")

@@ -15,8 +15,8 @@ from hubbub.protocol.message import parse
 
 def test_a_nested_batch_keeps_its_lines_and_is_wrapped_whole(h: Harness) -> None:
     c = h.client("alice", ["labeled-response", "batch", "server-time"])
-    reply = Reply(h.srv, c.session, "L")
-    name = h.srv.name
+    reply = Reply(h.server, c.session, "L")
+    name = h.server.name
     reply.notice("before")
     reply.add(f":{name} BATCH +inner chathistory #room")
     reply.add(":bob!b@h PRIVMSG #room :old", "batch=inner;time=2023-11-14T22:13:20.000Z")
@@ -33,10 +33,10 @@ def test_a_nested_batch_keeps_its_lines_and_is_wrapped_whole(h: Harness) -> None
 
 def test_one_batch_gets_the_label_on_its_first_line(h: Harness) -> None:
     c = h.client("alice", ["labeled-response", "batch"])
-    reply = Reply(h.srv, c.session, "L")
-    reply.add(f":{h.srv.name} BATCH +x chathistory #room")
+    reply = Reply(h.server, c.session, "L")
+    reply.add(f":{h.server.name} BATCH +x chathistory #room")
     reply.add(":bob!b@h PRIVMSG #room :old", "batch=x")
-    reply.add(f":{h.srv.name} BATCH -x")
+    reply.add(f":{h.server.name} BATCH -x")
     reply.flush()
     got = c.lines()
     assert [m.command for m in got] == ["BATCH", "PRIVMSG", "BATCH"]

@@ -43,17 +43,17 @@ def test_malformed_lines_are_dropped(h: Harness, line: str) -> None:
 
 def test_line_too_long(h: Harness) -> None:
     fresh = h.connect()
-    h.srv.line_too_long(fresh.session)
+    h.server.line_too_long(fresh.session)
     assert one(fresh.lines(), "417").params[0] == "*"
     a = h.client("alice")
-    h.srv.line_too_long(a.session)
+    h.server.line_too_long(a.session)
     assert one(a.lines(), "417").params[0] == "alice"
     assert not a.link.closed
 
 
 def test_invalid_utf8(h: Harness) -> None:
     a = h.client("alice")
-    h.srv.invalid_utf8(a.session)
+    h.server.invalid_utf8(a.session)
     fail = one(a.lines(), "FAIL")
     assert fail.params[:2] == ("*", "INVALID_UTF8")
 
@@ -61,26 +61,26 @@ def test_invalid_utf8(h: Harness) -> None:
 def test_disconnect_is_idempotent(h: Harness) -> None:
     a, b = h.client("alice"), h.client("bob")
     h.join("#room", a, b)
-    h.srv.disconnect(a.session, "Connection reset by peer", h.now)
-    h.srv.disconnect(a.session, "again", h.now)  # FakeLink refuses a second close
+    h.server.disconnect(a.session, "Connection reset by peer", h.now)
+    h.server.disconnect(a.session, "again", h.now)  # FakeLink refuses a second close
     assert one(b.lines(), "QUIT").params == ("Connection reset by peer",)
     assert a.session.phase is Phase.CLOSED
     assert a.link.closed
-    assert h.srv.find_user("alice") is None
+    assert h.server.find_user("alice") is None
     # After the end, lines and events for the connection are ignored.
     a.send("PRIVMSG #room :ghost")
     a.send("JOIN #other")
-    h.srv.line_too_long(a.session)
-    h.srv.invalid_utf8(a.session)
+    h.server.line_too_long(a.session)
+    h.server.invalid_utf8(a.session)
     assert b.lines() == []
-    assert "#other" not in h.srv.channels
+    assert "#other" not in h.server.channels
 
 
 def test_lines_after_quit_are_ignored(h: Harness) -> None:
     a, b = h.client("alice"), h.client("bob")
     a.send("QUIT")
     a.send("PRIVMSG bob :too late")  # FakeLink refuses writes after close
-    h.srv.disconnect(a.session, "closed", h.now)
+    h.server.disconnect(a.session, "closed", h.now)
     assert b.lines() == []
 
 
@@ -88,18 +88,18 @@ def test_shutdown_tells_everyone_and_closes(h: Harness) -> None:
     a, b = h.client("alice"), h.client("bob")
     fresh = h.connect()
     h.join("#room", a, b)
-    h.srv.shutdown("Server shutting down")
+    h.server.shutdown("Server shutting down")
     for c in (a, b, fresh):
         (error,) = c.lines()
         assert error.command == "ERROR"
         assert error.params == ("Server shutting down",)
         assert c.link.closed
         assert c.session.closed
-    assert h.srv.sessions == set()
-    assert h.srv.users == {}
-    assert h.srv.channels == {}
+    assert h.server.sessions == set()
+    assert h.server.users == {}
+    assert h.server.channels == {}
     a.send("PRIVMSG bob :after")
-    h.srv.disconnect(b.session, "gone", h.now)
+    h.server.disconnect(b.session, "gone", h.now)
 
 
 LONG_HOST = "2001:db8:85a3:1234:5678:8a2e:370:7334"

@@ -81,14 +81,14 @@ def test_room_emptied_and_recreated_shows_no_past(h: Harness) -> None:
     msgid = secret_conversation(h)
     for c in list(h.clients):
         c.send("PART #hidden")
-    assert h.srv.find_channel("#hidden") is None
+    assert h.server.find_channel("#hidden") is None
     check_no_past(h, msgid)
 
 
 def test_room_recreated_after_a_restart_shows_no_past(h: Harness) -> None:
     msgid = secret_conversation(h)
     h.tick()
-    h.srv.shutdown("restart")
+    h.server.shutdown("restart")
     h.clients.clear()
     h.rebuild(instance_id="t2")  # same history store
     check_no_past(h, msgid)
@@ -111,9 +111,9 @@ def test_a_registered_room_keeps_its_history_across_a_restart(h: Harness) -> Non
     h.tick()
     alice.send("PRIVMSG #keep :kept")
     h.tick()
-    accounts = h.srv.accounts.service
-    registry = SyncService(h.srv.registry.service.store)  # type: ignore[attr-defined]
-    h.srv.shutdown("restart")
+    accounts = h.server.accounts.service
+    registry = SyncService(h.server.registry.service.store)  # type: ignore[attr-defined]
+    h.server.shutdown("restart")
     h.clients.clear()
     h.rebuild(accounts, registry, instance_id="t2")
     h.tick()

@@ -49,7 +49,7 @@ def test_plain_then_welcome(h: Harness) -> None:
     c.send("CAP END")
     assert "001" in c.numerics()
     h.tick(1000)
-    h.srv.tick(h.now)
+    h.server.tick(h.now)
     assert c.nick == "alice"  # owns it: no grace period
 
 
@@ -187,9 +187,9 @@ def test_external(h: Harness) -> None:
 
 def test_welcome_waits_for_the_answer() -> None:
     h, service = deferred_harness()
-    credentials = h.srv.accounts.passwords.make(PASSWORD)
+    credentials = h.server.accounts.passwords.make(PASSWORD)
     service.store.create(Account("alice", "alice", credentials))
-    h.srv.accounts.names.add("alice")
+    h.server.accounts.names.add("alice")
     c = negotiating(h)
     c.send("AUTHENTICATE PLAIN")
     c.send("AUTHENTICATE " + plain("alice", PASSWORD))

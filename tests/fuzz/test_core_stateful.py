@@ -165,7 +165,7 @@ class CoreMachine(RuleBasedStateMachine):
     @rule(index=client_indexes)
     def disconnect(self, index: int) -> None:
         h = self.harness
-        h.srv.disconnect(self.clients[index].session, "Connection reset", h.now)
+        h.server.disconnect(self.clients[index].session, "Connection reset", h.now)
 
     @rule(index=client_indexes)
     def reconnect(self, index: int) -> None:
@@ -175,27 +175,27 @@ class CoreMachine(RuleBasedStateMachine):
     @rule(index=client_indexes)
     def refused_input(self, index: int) -> None:
         session = self.clients[index].session
-        self.harness.srv.line_too_long(session)
-        self.harness.srv.invalid_utf8(session)
+        self.harness.server.line_too_long(session)
+        self.harness.server.invalid_utf8(session)
 
     @rule(seconds=st.sampled_from([0.001, 1.0, 61.0]))
     def time_passes(self, seconds: float) -> None:
         self.harness.tick(seconds)
-        self.harness.srv.tick(self.harness.now)
+        self.harness.server.tick(self.harness.now)
 
     @precondition(lambda self: bool(self.harness.store.latest("#a", 1)))
     @rule(pick=st.integers(0, 1000))
     def stored_message_is_replayable(self, pick: int) -> None:
         """A member who may read #a (and asks with CHATHISTORY) gets any message it may read."""
-        srv = self.harness.srv
-        channel = srv.find_channel("#a")
+        server = self.harness.server
+        channel = server.find_channel("#a")
         if channel is None:
             return
         for client in self.clients:
             user = client.user
             if not client.session.has("draft/chathistory") or user not in channel.members:
                 continue
-            floor = channel_floor(srv, channel, user)
+            floor = channel_floor(server, channel, user)
             if floor is None:
                 continue
             records = [
@@ -214,36 +214,36 @@ class CoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def network_is_consistent(self) -> None:
-        srv = self.harness.srv
-        registered = [s for s in srv.sessions if s.registered]
-        assert srv.registered_count == len(registered)
+        server = self.harness.server
+        registered = [s for s in server.sessions if s.registered]
+        assert server.registered_count == len(registered)
         nicks = [s.user.fold for s in registered]
         assert len(nicks) == len(set(nicks)), f"a nick held twice: {nicks}"
-        for fold, user in srv.users.items():
-            assert user.fold == fold == srv.fold(user.nick)
-            assert user.session in srv.sessions
+        for fold, user in server.users.items():
+            assert user.fold == fold == server.fold(user.nick)
+            assert user.session in server.sessions
         for session in registered:
-            assert srv.users.get(session.user.fold) is session.user
-        for fold, channel in srv.channels.items():
+            assert server.users.get(session.user.fold) is session.user
+        for fold, channel in server.channels.items():
             assert fold == channel.fold
             for user in channel.members:
                 assert user.channels.get(fold) is channel, "membership is not symmetric"
-        for session in srv.sessions:
+        for session in server.sessions:
             for fold, channel in session.user.channels.items():
-                assert srv.channels.get(fold) is channel
+                assert server.channels.get(fold) is channel
                 assert session.user in channel.members, "membership is not symmetric"
         created: dict[str, int] = {}
-        for channel in srv.channels.values():
+        for channel in server.channels.values():
             if channel.creator_address:
                 created[channel.creator_address] = created.get(channel.creator_address, 0) + 1
-        assert created == srv.channels_by_address
+        assert created == server.channels_by_address
         for client in self.clients:
             if client.session.closed:
                 assert client.link.closed and client.user.channels == {}
 
     def teardown(self) -> None:
         if hasattr(self, "harness"):
-            self.harness.srv.shutdown("bye")
+            self.harness.server.shutdown("bye")
             assert all(c.link.closed for c in self.clients)
 
 

@@ -1,7 +1,7 @@
 """The core's account bookkeeping, and the checks an account or TLS puts before the welcome.
 
 Everything that touches the account store or hashes a password goes through the
-`AccountService` (`srv.accounts.service`) and answers through `Reply.later`, like a history read.
+`AccountService` (`server.accounts.service`) and answers through `Reply.later`, like a history read.
 The commands live beside their concern: logging in (`hubbub.core.login`, `hubbub.core.sasl`),
 registering (`hubbub.core.register`), NickServ (`hubbub.core.nickserv`), nick ownership
 (`hubbub.core.ownership`).
@@ -33,7 +33,7 @@ log = logging.getLogger("hubbub.accounts")
 
 
 class AccountState:
-    """The core's account bookkeeping, one per ChatServer (`srv.accounts`)."""
+    """The core's account bookkeeping, one per ChatServer (`server.accounts`)."""
 
     def __init__(
         self, settings: AccountsSection, service: AccountService, passwords: PasswordsFactory
@@ -60,24 +60,24 @@ class AccountState:
         self.names.update(names)
 
 
-def hold_registration(srv: ChatServer, reply: Reply) -> bool:
+def hold_registration(server: ChatServer, reply: Reply) -> bool:
     """Checks just before the welcome. True: the welcome must not go out now (the nick is
     refused, or the connection was refused and closed)."""
     session = reply.session
     user = session.user
-    tls = srv.config.tls
+    tls = server.config.tls
     if tls.require_tls and not session.secure and not is_loopback(session.host):
         port = tls.port
         reply.notice(f"*** This server requires TLS: reconnect to port {port} with TLS")
         reply.flush()
-        srv.quit(session, f"TLS required (port {port})")
+        server.quit(session, f"TLS required (port {port})")
         return True
     if session.sasl is not None:  # CAP END in the middle of an exchange aborts it
         session.sasl = None
         reply.numeric(n.ERR_SASLABORTED, "SASL authentication aborted")
-    if nick_refused(srv, reply, user.nick, user.fold):
-        if srv.users.get(user.fold) is user:
-            del srv.users[user.fold]
+    if nick_refused(server, reply, user.nick, user.fold):
+        if server.users.get(user.fold) is user:
+            del server.users[user.fold]
         user.nick, user.fold = "*", ""
         return True
     return False

@@ -3,7 +3,7 @@
 * **K-lines** (`user@host` masks) refuse registration (465 ERR_YOUREBANNEDCREEP, then ERROR)
   and disconnect matching users when added; **D-lines** (an IP address or CIDR network) refuse
   connections in `ChatServer.connect`, before anything else, and disconnect matching
-  connections when added. Both may expire; both are kept in memory (`srv.registry.bans`) and
+  connections when added. Both may expire; both are kept in memory (`server.registry.bans`) and
   in the registry store, which `expire(now)` prunes. Operators themselves are never
   disconnected by a ban they add.
 * Every operator action is logged at INFO as "oper <name> <action>".
@@ -41,9 +41,9 @@ def user_hosts(user: User) -> list[str]:
     return [f"{name}@{host}" for name in names for host in hosts]
 
 
-def mask_matches(srv: ChatServer, mask: str, user: User) -> bool:
-    pattern = compile_mask(srv.fold(mask))
-    return any(pattern.match(srv.fold(form)) for form in user_hosts(user))
+def mask_matches(server: ChatServer, mask: str, user: User) -> bool:
+    pattern = compile_mask(server.fold(mask))
+    return any(pattern.match(server.fold(form)) for form in user_hosts(user))
 
 
 def parse_duration(text: str) -> int | None:
@@ -64,14 +64,14 @@ def describe_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def live_bans(srv: ChatServer, kind: str) -> list[ServerBan]:
-    now_ms = int(srv.now * 1000)
-    return [b for b in srv.registry.bans.values() if b.kind == kind and not b.expired(now_ms)]
+def live_bans(server: ChatServer, kind: str) -> list[ServerBan]:
+    now_ms = int(server.now * 1000)
+    return [b for b in server.registry.bans.values() if b.kind == kind and not b.expired(now_ms)]
 
 
-def dline_for(srv: ChatServer, host: str) -> ServerBan | None:
+def dline_for(server: ChatServer, host: str) -> ServerBan | None:
     """The D-line covering this address, if any."""
-    bans = live_bans(srv, "D")
+    bans = live_bans(server, "D")
     if not bans:
         return None
     try:
@@ -88,52 +88,52 @@ def dline_for(srv: ChatServer, host: str) -> ServerBan | None:
     return None
 
 
-def kline_for(srv: ChatServer, user: User) -> ServerBan | None:
-    return next((b for b in live_bans(srv, "K") if mask_matches(srv, b.mask, user)), None)
+def kline_for(server: ChatServer, user: User) -> ServerBan | None:
+    return next((b for b in live_bans(server, "K") if mask_matches(server, b.mask, user)), None)
 
 
-def refuse_connection(srv: ChatServer, session: Session) -> bool:
+def refuse_connection(server: ChatServer, session: Session) -> bool:
     """At connection: a D-lined address is told why and closed at once."""
-    ban = dline_for(srv, session.host)
+    ban = dline_for(server, session.host)
     if ban is None:
         return False
     log.info("refused %s: D-lined (%s: %s)", session.host, ban.mask, ban.reason)
-    srv.write_line(session, f"ERROR :Closing link: ({session.host}) [D-lined: {ban.reason}]")
+    server.write_line(session, f"ERROR :Closing link: ({session.host}) [D-lined: {ban.reason}]")
     session.link.close()
     return True
 
 
-def refuse_registration(srv: ChatServer, reply: Reply) -> bool:
+def refuse_registration(server: ChatServer, reply: Reply) -> bool:
     """Just before the welcome: a K-lined user@host gets 465 and is disconnected."""
     session = reply.session
-    ban = kline_for(srv, session.user)
+    ban = kline_for(server, session.user)
     if ban is None:
         return False
     log.info("refused %s: K-lined (%s: %s)", session.user.prefix, ban.mask, ban.reason)
     reply.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
     reply.flush()
-    srv.quit(session, f"K-lined: {ban.reason}")
+    server.quit(session, f"K-lined: {ban.reason}")
     return True
 
 
-def kline_mask(srv: ChatServer, text: str) -> str | None:
+def kline_mask(server: ChatServer, text: str) -> str | None:
     """user@host, as given; a nick online: *@its host; a bare host: *@host."""
     if "@" in text:
         user_part, _, host_part = text.partition("@")
         return f"{user_part or '*'}@{host_part or '*'}" if " " not in text else None
-    target = srv.find_user(text)
+    target = server.find_user(text)
     if target is not None and target.service is None:
         return f"*@{target.session.host}"
     return f"*@{text}" if text and "!" not in text else None
 
 
-def dline_mask(srv: ChatServer, text: str) -> str | None:
+def dline_mask(server: ChatServer, text: str) -> str | None:
     """An address or CIDR network, normalised; a nick online: its address."""
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         pass
-    target = srv.find_user(text)
+    target = server.find_user(text)
     if target is not None and target.service is None:
         try:
             return str(ipaddress.ip_network(target.session.host))
@@ -142,7 +142,7 @@ def dline_mask(srv: ChatServer, text: str) -> str | None:
     return None
 
 
-def add_ban(srv: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]) -> None:
+def add_ban(server: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]) -> None:
     oper = reply.session.user.oper
     command_name = "KLINE" if kind == "K" else "DLINE"
     args = list(params)
@@ -153,76 +153,76 @@ def add_ban(srv: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]) -
     if not args:
         reply.numeric(n.ERR_NEEDMOREPARAMS, command_name, "Not enough parameters")
         return
-    mask = kline_mask(srv, args[0]) if kind == "K" else dline_mask(srv, args[0])
+    mask = kline_mask(server, args[0]) if kind == "K" else dline_mask(server, args[0])
     if mask is None:
         what = "a user@host mask" if kind == "K" else "an IP address or CIDR network"
         reply.notice(f"{command_name}: {args[0]} is not {what}")
         return
     reason = args[1] if len(args) > 1 and args[1] else "No reason given"
-    now_ms = int(srv.now * 1000)
+    now_ms = int(server.now * 1000)
     ban = ServerBan(kind, mask, reason, oper, now_ms, now_ms + seconds * 1000 if seconds else 0)
-    srv.registry.bans[(kind, mask)] = ban
-    srv.registry.call(lambda store: store.add_ban(ban))
+    server.registry.bans[(kind, mask)] = ban
+    server.registry.call(lambda store: store.add_ban(ban))
     duration = describe_duration(seconds)
     log.info("oper %s added a %s-line on %s (%s, %s)", oper, kind, mask, duration, reason)
     reply.notice(f"{kind}-line added on {mask} ({duration}): {reason}")
     # Disconnect who is covered now (operators excepted).
     hit: list[Session] = []
-    for session in list(srv.sessions):
+    for session in list(server.sessions):
         user = session.user
         if user.oper:
             continue
         if kind == "D":
-            covered = dline_for(srv, session.host) is ban
+            covered = dline_for(server, session.host) is ban
         else:
-            covered = session.registered and mask_matches(srv, mask, user)
+            covered = session.registered and mask_matches(server, mask, user)
         if covered:
             hit.append(session)
     for session in hit:
         if session.closed:
             continue
-        banned = Reply(srv, session, None)
+        banned = Reply(server, session, None)
         banned.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {reason}")
         banned.flush()
         log.info("oper %s: %s-line on %s disconnects %s", oper, kind, mask, session.user.prefix)
-        srv.quit(session, f"{kind}-lined: {reason}")
+        server.quit(session, f"{kind}-lined: {reason}")
 
 
-def remove_ban(srv: ChatServer, reply: Reply, kind: str, text: str) -> None:
+def remove_ban(server: ChatServer, reply: Reply, kind: str, text: str) -> None:
     oper = reply.session.user.oper
-    mask = (kline_mask(srv, text) if kind == "K" else dline_mask(srv, text)) or text
-    ban = srv.registry.bans.pop((kind, mask), None)
+    mask = (kline_mask(server, text) if kind == "K" else dline_mask(server, text)) or text
+    ban = server.registry.bans.pop((kind, mask), None)
     if ban is None:
         reply.notice(f"There is no {kind}-line on {mask}")
         return
-    srv.registry.call(lambda store: store.remove_ban(kind, mask))
+    server.registry.call(lambda store: store.remove_ban(kind, mask))
     log.info("oper %s removed the %s-line on %s", oper, kind, mask)
     reply.notice(f"{kind}-line on {mask} removed")
 
 
 @command("KLINE", 1, oper=True)
-def handle_kline(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    add_ban(srv, reply, "K", msg.params)
+def handle_kline(server: ChatServer, reply: Reply, msg: Message) -> None:
+    add_ban(server, reply, "K", msg.params)
 
 
 @command("DLINE", 1, oper=True)
-def handle_dline(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    add_ban(srv, reply, "D", msg.params)
+def handle_dline(server: ChatServer, reply: Reply, msg: Message) -> None:
+    add_ban(server, reply, "D", msg.params)
 
 
 @command("UNKLINE", 1, oper=True)
-def handle_unkline(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    remove_ban(srv, reply, "K", msg.params[0])
+def handle_unkline(server: ChatServer, reply: Reply, msg: Message) -> None:
+    remove_ban(server, reply, "K", msg.params[0])
 
 
 @command("UNDLINE", 1, oper=True)
-def handle_undline(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    remove_ban(srv, reply, "D", msg.params[0])
+def handle_undline(server: ChatServer, reply: Reply, msg: Message) -> None:
+    remove_ban(server, reply, "D", msg.params[0])
 
 
-def expire(srv: ChatServer, now: float) -> None:
+def expire(server: ChatServer, now: float) -> None:
     """Called from `ChatServer.tick`: forget the bans whose time is up."""
-    bans = srv.registry.bans
+    bans = server.registry.bans
     if not bans:
         return
     now_ms = int(now * 1000)
@@ -231,4 +231,4 @@ def expire(srv: ChatServer, now: float) -> None:
         ban = bans.pop(key)
         log.info("%s-line on %s (by oper %s) expired", ban.kind, ban.mask, ban.setter)
     if gone:
-        srv.registry.call(lambda store: store.expire_bans(now_ms))
+        server.registry.call(lambda store: store.expire_bans(now_ms))

@@ -29,30 +29,30 @@ if TYPE_CHECKING:
     from hubbub.core.server import ChatServer
 
 
-def refuse_new_channel(srv: ChatServer, session: Session) -> str | None:
+def refuse_new_channel(server: ChatServer, session: Session) -> str | None:
     """Why this connection may not create a room now (the 405 text), or None if it may."""
-    limits = srv.config.limits
-    if len(srv.channels) >= limits.max_channels:
+    limits = server.config.limits
+    if len(server.channels) >= limits.max_channels:
         return "There are too many channels on this server"
-    if srv.channels_by_address.get(session.address, 0) >= limits.channels_per_address:
+    if server.channels_by_address.get(session.address, 0) >= limits.channels_per_address:
         return "Too many channels were created from your address"
     return None
 
 
-def channel_created(srv: ChatServer, channel: Channel, session: Session) -> None:
+def channel_created(server: ChatServer, channel: Channel, session: Session) -> None:
     """`channel` was just created by `session`: it counts against the session's address."""
     channel.creator_address = session.address
-    counts = srv.channels_by_address
+    counts = server.channels_by_address
     counts[session.address] = counts.get(session.address, 0) + 1
 
 
-def channel_removed(srv: ChatServer, channel: Channel) -> None:
+def channel_removed(server: ChatServer, channel: Channel) -> None:
     """`channel` no longer exists: its creator's address may create another."""
     address = channel.creator_address
     if not address:
         return
     channel.creator_address = ""
-    counts = srv.channels_by_address
+    counts = server.channels_by_address
     left = counts.get(address, 0) - 1
     if left > 0:
         counts[address] = left
@@ -60,12 +60,12 @@ def channel_removed(srv: ChatServer, channel: Channel) -> None:
         counts.pop(address, None)
 
 
-def take_output_cost(srv: ChatServer, session: Session) -> float:
+def take_output_cost(server: ChatServer, session: Session) -> float:
     """The flood tokens this connection owes for the lines it was answered since the last call
     (see the module docstring); resets the count. For the transport, after each command."""
     lines = session.output_lines
     session.output_lines = 0
-    flood = srv.config.flood
+    flood = server.config.flood
     excess = lines - flood.free_reply_lines
     if excess <= 0:
         return 0.0

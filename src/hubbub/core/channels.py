@@ -25,44 +25,44 @@ NAMES_LINE_BUDGET = 400
 
 
 @command("JOIN", 1, activity=True)
-def handle_join(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_join(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     if msg.params[0] == "0":
         for channel in list(user.channels.values()):
-            part(srv, reply, channel, user, "Left all channels")
+            part(server, reply, channel, user, "Left all channels")
         return
     names = msg.params[0].split(",")
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for i, name in enumerate(names):
         if name:
-            join(srv, reply, user, name, keys[i] if i < len(keys) else "")
+            join(server, reply, user, name, keys[i] if i < len(keys) else "")
 
 
-def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None:
-    if not srv.valid_channel(name):
+def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> None:
+    if not server.valid_channel(name):
         reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
-    fold = srv.fold(name)
-    channel = srv.channels.get(fold)
+    fold = server.fold(name)
+    channel = server.channels.get(fold)
     if channel is not None and user in channel.members:
         return
-    if len(user.channels) >= srv.config.limits.channels_per_user:
+    if len(user.channels) >= server.config.limits.channels_per_user:
         reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
     if channel is None:
-        refused = refuse_new_channel(srv, user.session)  # hubbub.core.budget
+        refused = refuse_new_channel(server, user.session)  # hubbub.core.budget
         if refused is not None:
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, refused)
             return
-        channel = Channel(name, fold, int(srv.now))
-        channel.history_since_ms = srv.stamp()  # nothing from a room of this name before
-        srv.channels[fold] = channel
-        channel_created(srv, channel, user.session)
+        channel = Channel(name, fold, int(server.now))
+        channel.history_since_ms = server.stamp()  # nothing from a room of this name before
+        server.channels[fold] = channel
+        channel_created(server, channel, user.session)
         membership = Membership(op=True)
     else:
         # A registered channel's owner and access list pass +i, +k, +l and bans, and are
         # opped (hubbub.core.chanserv).
-        trusted = channel.registered is not None and registered.has_access(srv, channel, user)
+        trusted = channel.registered is not None and registered.has_access(server, channel, user)
         invited = user.fold in channel.invited or trusted
         if channel.invite_only and not invited:
             reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
@@ -73,64 +73,68 @@ def join(srv: ChatServer, reply: Reply, user: User, name: str, key: str) -> None
         if channel.limit and len(channel.members) >= channel.limit and not trusted:
             reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
             return
-        if not invited and is_banned(srv, channel, user):
+        if not invited and is_banned(server, channel, user):
             reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
             return
         channel.invited.discard(user.fold)
         membership = Membership(op=trusted)
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     membership.joined_ms = time_ms  # history access since_join (hubbub.core.privacy)
     line = f":{user.prefix} JOIN {channel.name}"
-    join_fanout(srv, channel, user, line, time_ms, msgid)  # extended-join for those who asked
+    join_fanout(server, channel, user, line, time_ms, msgid)  # extended-join for those who asked
     if user.away:
         # away-notify: members who follow away states learn it now, not at the next change.
         watchers = [m for m in channel.members if "away-notify" in m.session.caps]
         if watchers:
-            srv.fanout(watchers, f":{user.prefix} AWAY :{user.away}", time_ms, account=user.account)
+            server.fanout(
+                watchers, f":{user.prefix} AWAY :{user.away}", time_ms, account=user.account
+            )
     channel.members[user] = membership
     channel.groups = None
     user.channels[fold] = channel
-    srv.send_self(reply, join_line_for(reply.session, user, line), time_ms, msgid, "", user.account)
+    server.send_self(
+        reply, join_line_for(reply.session, user, line), time_ms, msgid, "", user.account
+    )
     if channel.topic is not None:
-        send_topic(srv, reply, channel)
-    send_names(srv, reply, channel)
+        send_topic(server, reply, channel)
+    send_names(server, reply, channel)
     # The replay query goes to the store before the JOIN event itself is stored, so the
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).
-    start_replay(srv, reply, channel, user)
-    store_event(srv, channel, user, "JOIN", (channel.name,), time_ms, msgid)
+    start_replay(server, reply, channel, user)
+    store_event(server, channel, user, "JOIN", (channel.name,), time_ms, msgid)
     log.info("%s joined %s", user.nick, channel.name)
 
 
-def part(srv: ChatServer, reply: Reply, channel: Channel, user: User, reason: str) -> None:
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+def part(server: ChatServer, reply: Reply, channel: Channel, user: User, reason: str) -> None:
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     line = f":{user.prefix} PART {channel.name}" + (f" :{reason}" if reason else "")
-    srv.fanout(
+    server.fanout(
         channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
     )
-    srv.send_self(reply, line, time_ms, msgid, account=user.account)
-    store_event(srv, channel, user, "PART", (channel.name, reason), time_ms, msgid)
-    srv.remove_member(channel, user)
+    server.send_self(reply, line, time_ms, msgid, account=user.account)
+    store_event(server, channel, user, "PART", (channel.name, reason), time_ms, msgid)
+    server.remove_member(channel, user)
     log.info("%s left %s (%s)", user.nick, channel.name, reason)
 
 
 @command("PART", 1, activity=True)
-def handle_part(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_part(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     reason = msg.params[1] if len(msg.params) > 1 else ""
     for name in msg.params[0].split(","):
-        channel = srv.find_channel(name)
+        channel = server.find_channel(name)
         if channel is None:
             reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         elif user not in channel.members:
             reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         else:
-            part(srv, reply, channel, user, reason)
+            part(server, reply, channel, user, reason)
 
 
-def send_topic(srv: ChatServer, reply: Reply, channel: Channel) -> None:
+def send_topic(server: ChatServer, reply: Reply, channel: Channel) -> None:
     topic = channel.topic
     if topic is None:
         reply.numeric(n.RPL_NOTOPIC, channel.name, "No topic is set")
@@ -140,9 +144,9 @@ def send_topic(srv: ChatServer, reply: Reply, channel: Channel) -> None:
 
 
 @command("TOPIC", 1, activity=True)
-def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_topic(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
-    channel = srv.find_channel(msg.params[0])
+    channel = server.find_channel(msg.params[0])
     if channel is None:
         reply.numeric(n.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
         return
@@ -151,7 +155,7 @@ def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if channel.secret and member is None:
             reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
             return
-        send_topic(srv, reply, channel)
+        send_topic(server, reply, channel)
         return
     if member is None:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -159,21 +163,21 @@ def handle_topic(srv: ChatServer, reply: Reply, msg: Message) -> None:
     if channel.topic_locked and not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    text = msg.params[1][: srv.config.limits.topic_length]
-    channel.topic = Topic(text, user.prefix, int(srv.now)) if text else None
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+    text = msg.params[1][: server.config.limits.topic_length]
+    channel.topic = Topic(text, user.prefix, int(server.now)) if text else None
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     line = f":{user.prefix} TOPIC {channel.name} :{text}"
-    srv.fanout(
+    server.fanout(
         channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
     )
-    srv.send_self(reply, line, time_ms, msgid, account=user.account)
-    store_event(srv, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
+    server.send_self(reply, line, time_ms, msgid, account=user.account)
+    store_event(server, channel, user, "TOPIC", (channel.name, text), time_ms, msgid)
     log.info("%s set the topic of %s to %r", user.nick, channel.name, text)
-    registered.changed(srv, channel)  # saved if registered
+    registered.changed(server, channel)  # saved if registered
 
 
-def send_names(srv: ChatServer, reply: Reply, channel: Channel, end: bool = True) -> None:
+def send_names(server: ChatServer, reply: Reply, channel: Channel, end: bool = True) -> None:
     session = reply.session
     requester = session.user
     multi = "multi-prefix" in session.caps
@@ -200,31 +204,31 @@ def send_names(srv: ChatServer, reply: Reply, channel: Channel, end: bool = True
 
 
 @command("NAMES")
-def handle_names(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_names(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     if not msg.params:
         # Modern IRC: without a channel, the visible channels are listed, then the users on
         # none of them (under the channel name "*"); one RPL_ENDOFNAMES ends it all.
-        names_everything(srv, reply)
+        names_everything(server, reply)
         return
     for name in msg.params[0].split(","):
-        channel = srv.find_channel(name)
+        channel = server.find_channel(name)
         if channel is None or (channel.secret and user not in channel.members):
             reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
-            send_names(srv, reply, channel)
+            send_names(server, reply, channel)
 
 
-def names_everything(srv: ChatServer, reply: Reply) -> None:
+def names_everything(server: ChatServer, reply: Reply) -> None:
     session = reply.session
     requester = session.user
-    for channel in srv.channels.values():
+    for channel in server.channels.values():
         if not channel.secret or requester in channel.members:
-            send_names(srv, reply, channel, end=False)
+            send_names(server, reply, channel, end=False)
     full = "userhost-in-names" in session.caps
     loners = [
         user.prefix if full else user.nick
-        for user in srv.registered_users()
+        for user in server.registered_users()
         if not user.channels and (not user.invisible or user is requester)
     ]
     line = ""
@@ -240,7 +244,7 @@ def names_everything(srv: ChatServer, reply: Reply) -> None:
 
 
 @command("LIST")
-def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_list(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     wanted: set[str] | None = None
     min_users, max_users = 0, None
@@ -251,10 +255,10 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
             elif item.startswith("<") and item[1:].isdecimal():
                 max_users = int(item[1:]) - 1
             elif item:
-                wanted = (wanted or set()) | {srv.fold(item)}
+                wanted = (wanted or set()) | {server.fold(item)}
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
-    room_left = srv.config.limits.list_replies  # hubbub.core.budget
-    for channel in srv.channels.values():
+    room_left = server.config.limits.list_replies  # hubbub.core.budget
+    for channel in server.channels.values():
         if wanted is not None and channel.fold not in wanted:
             continue
         if channel.secret and user not in channel.members:
@@ -272,24 +276,24 @@ def handle_list(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
 
 @command("KICK", 2, activity=True)
-def handle_kick(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_kick(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
-    reason = reason[: srv.config.limits.kick_length]
+    reason = reason[: server.config.limits.kick_length]
     names = msg.params[0].split(",")
-    nicks = msg.params[1].split(",")[: srv.config.limits.max_targets]
+    nicks = msg.params[1].split(",")[: server.config.limits.max_targets]
     if len(names) == 1:  # one channel, one or more nicks
-        kick(srv, reply, user, names[0], nicks, reason)
+        kick(server, reply, user, names[0], nicks, reason)
         return
     # Several channels: paired with the nicks one to one (Modern IRC, KICK).
     for name, nick in zip(names[: len(nicks)], nicks, strict=False):
-        kick(srv, reply, user, name, [nick], reason)
+        kick(server, reply, user, name, [nick], reason)
 
 
 def kick(
-    srv: ChatServer, reply: Reply, user: User, name: str, nicks: list[str], reason: str
+    server: ChatServer, reply: Reply, user: User, name: str, nicks: list[str], reason: str
 ) -> None:
-    channel = srv.find_channel(name)
+    channel = server.find_channel(name)
     if channel is None:
         reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
@@ -301,7 +305,7 @@ def kick(
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
     for nick in nicks:
-        target = srv.find_user(nick)
+        target = server.find_user(nick)
         if target is None:
             reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
             continue
@@ -310,10 +314,10 @@ def kick(
                 n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
             )
             continue
-        time_ms = srv.stamp()
-        msgid = srv.next_msgid()
+        time_ms = server.stamp()
+        msgid = server.next_msgid()
         line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
-        srv.fanout(
+        server.fanout(
             channel.members,
             line,
             time_ms,
@@ -322,23 +326,25 @@ def kick(
             channel=channel,
             account=user.account,
         )
-        srv.send_self(reply, line, time_ms, msgid, account=user.account)
-        store_event(srv, channel, user, "KICK", (channel.name, target.nick, reason), time_ms, msgid)
-        srv.remove_member(channel, target)
+        server.send_self(reply, line, time_ms, msgid, account=user.account)
+        store_event(
+            server, channel, user, "KICK", (channel.name, target.nick, reason), time_ms, msgid
+        )
+        server.remove_member(channel, target)
         log.info("%s kicked %s from %s (%s)", user.nick, target.nick, channel.name, reason)
-        if channel.fold not in srv.channels:
+        if channel.fold not in server.channels:
             return
 
 
 @command("INVITE", 2, activity=True)
-def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     nick, name = msg.params[0], msg.params[1]
-    target = srv.find_user(nick)
+    target = server.find_user(nick)
     if target is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
-    channel = srv.find_channel(name)
+    channel = server.find_channel(name)
     if channel is None:
         reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
@@ -356,9 +362,9 @@ def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)
     if target.away:
         reply.numeric(n.RPL_AWAY, target.nick, target.away)
-    time_ms = srv.stamp()
+    time_ms = server.stamp()
     line = f":{user.prefix} INVITE {target.nick} {channel.name}"
-    srv.fanout((target,), line, time_ms, account=user.account)
+    server.fanout((target,), line, time_ms, account=user.account)
     # invite-notify: the channel's other members who asked to see invitations.
     notify = [
         m
@@ -366,4 +372,4 @@ def handle_invite(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if m is not user and "invite-notify" in m.session.caps and standing.op
     ]
     if notify:
-        srv.fanout(notify, line, time_ms, account=user.account)
+        server.fanout(notify, line, time_ms, account=user.account)

@@ -36,22 +36,22 @@ CHANSERV = ServiceTable(
 ChannelHandler = Callable[["ChatServer", "Reply", Channel, list[str]], None]
 
 
-def say(srv: ChatServer, reply: Reply, text: str) -> None:
-    CHANSERV.say(srv, reply, text)
+def say(server: ChatServer, reply: Reply, text: str) -> None:
+    CHANSERV.say(server, reply, text)
 
 
 def on_channel(handler: ChannelHandler) -> Callable[[ChatServer, Reply, list[str]], None]:
     """A ChanServ command whose first argument names a channel: the handler gets the channel."""
 
-    def run(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+    def run(server: ChatServer, reply: Reply, args: list[str]) -> None:
         if not args[0].startswith("#"):
-            say(srv, reply, "Syntax: <command> <#channel> …; try HELP")
+            say(server, reply, "Syntax: <command> <#channel> …; try HELP")
             return
-        channel = srv.find_channel(args[0])
+        channel = server.find_channel(args[0])
         if channel is None:
-            say(srv, reply, f"No such channel {args[0]}")
+            say(server, reply, f"No such channel {args[0]}")
             return
-        handler(srv, reply, channel, args[1:])
+        handler(server, reply, channel, args[1:])
 
     return run
 
@@ -60,21 +60,21 @@ def on_channel(handler: ChannelHandler) -> Callable[[ChatServer, Reply, list[str
     "REGISTER", "<#channel>", "register a channel you are an operator of (logged in)", min_args=1
 )
 @on_channel
-def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
+def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     account = user.account
     if not account:
-        say(srv, reply, "You must be logged in to register a channel")
+        say(server, reply, "You must be logged in to register a channel")
         return
     standing = channel.members.get(user)
     if standing is None or not standing.op:
-        say(srv, reply, f"You must be an operator of {channel.name} to register it")
+        say(server, reply, f"You must be an operator of {channel.name} to register it")
         return
     if channel.registered is not None:
-        say(srv, reply, f"{channel.name} is already registered")
+        say(server, reply, f"{channel.name} is already registered")
         return
-    limit = srv.config.accounts.max_channels
-    registration = Registration(account, [], int(srv.now * 1000))
+    limit = server.config.accounts.max_channels
+    registration = Registration(account, [], int(server.now * 1000))
     saved = snapshot(channel, registration)
 
     def fn(store: RegistryStore) -> str:
@@ -84,70 +84,70 @@ def cs_register(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]
 
     def done(later: Reply, result: Any) -> None:
         if result == "ok":
-            say(srv, later, f"{saved.name} is now registered to {account}")
+            say(server, later, f"{saved.name} is now registered to {account}")
         elif result == "limit":
-            say(srv, later, f"You may register at most {limit} channels")
+            say(server, later, f"You may register at most {limit} channels")
         elif result == "taken":
-            say(srv, later, f"{saved.name} is already registered")
+            say(server, later, f"{saved.name} is already registered")
         else:
-            say(srv, later, "Channel registration is temporarily unavailable; try again later")
+            say(server, later, "Channel registration is temporarily unavailable; try again later")
 
     answer = reply.later(done)
 
     def stored(result: Any) -> None:
         # The registration holds whether or not its author is still there to hear of it.
         if result == "ok":
-            live = srv.channels.get(saved.fold)
+            live = server.channels.get(saved.fold)
             if live is None:  # everyone left meanwhile: it stays, empty, as saved
-                restore(srv, saved)
+                restore(server, saved)
             else:
                 live.registered = registration
-                changed(srv, live)  # what changed while the registration was being written
+                changed(server, live)  # what changed while the registration was being written
             log.info("%s registered %s (account %s)", user.nick, saved.name, account)
         answer(result)
 
-    srv.registry.call(fn, stored)
+    server.registry.call(fn, stored)
 
 
 @CHANSERV.command("DROP", "<#channel>", "unregister it (its owner)", min_args=1)
 @on_channel
-def cs_drop(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
+def cs_drop(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     if channel.registered is None:
-        say(srv, reply, f"{channel.name} is not registered")
+        say(server, reply, f"{channel.name} is not registered")
         return
-    if not is_owner(srv, channel, user) and not user.oper:
-        say(srv, reply, f"Only the owner of {channel.name} may drop it")
+    if not is_owner(server, channel, user) and not user.oper:
+        say(server, reply, f"Only the owner of {channel.name} may drop it")
         return
     fold = channel.fold
     channel.registered = None
     if not channel.members:
-        srv.channels.pop(fold, None)
-        channel_removed(srv, channel)
-    if user.oper and not is_owner(srv, channel, user):
+        server.channels.pop(fold, None)
+        channel_removed(server, channel)
+    if user.oper and not is_owner(server, channel, user):
         log.info("oper %s dropped the registration of %s", user.oper, channel.name)
     else:
         log.info("%s dropped the registration of %s", user.nick, channel.name)
-    say(srv, reply, f"{channel.name} is no longer registered")
-    srv.registry.call(lambda store: store.delete_channel(fold))
+    say(server, reply, f"{channel.name} is no longer registered")
+    server.registry.call(lambda store: store.delete_channel(fold))
 
 
 @CHANSERV.command(
     "INFO", "<#channel>", "who owns it, its operators, its history access", min_args=1
 )
 @on_channel
-def cs_info(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
+def cs_info(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     registration = channel.registered
     hidden = channel.secret and user not in channel.members and not user.oper
     if registration is None or hidden:
-        say(srv, reply, f"{channel.name} is not registered")
+        say(server, reply, f"{channel.name} is not registered")
         return
     since = format_utc(registration.registered_ms / 1000, "%Y-%m-%d %H:%M UTC")
-    say(srv, reply, f"{channel.name} is registered to {registration.owner} since {since}")
+    say(server, reply, f"{channel.name} is registered to {registration.owner} since {since}")
     ops = ", ".join(registration.ops) or "(none besides the owner)"
-    say(srv, reply, f"Operators: {ops}")
-    say(srv, reply, f"History access: {access_of(srv, channel)}")
+    say(server, reply, f"Operators: {ops}")
+    say(server, reply, f"History access: {access_of(server, channel)}")
 
 
 @CHANSERV.command(
@@ -157,56 +157,56 @@ def cs_info(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) ->
     min_args=1,
 )
 @on_channel
-def cs_access(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
+def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     registration = channel.registered
     if registration is None:
-        say(srv, reply, f"{channel.name} is not registered")
+        say(server, reply, f"{channel.name} is not registered")
         return
     sub = args[0].upper() if args else "LIST"
     if sub == "LIST":
-        if not has_access(srv, channel, user) and not user.oper:
-            say(srv, reply, f"Only the operators of {channel.name} may see its access list")
+        if not has_access(server, channel, user) and not user.oper:
+            say(server, reply, f"Only the operators of {channel.name} may see its access list")
             return
-        say(srv, reply, f"Owner: {registration.owner}")
+        say(server, reply, f"Owner: {registration.owner}")
         for name in registration.ops:
-            say(srv, reply, f"Operator: {name}")
+            say(server, reply, f"Operator: {name}")
         return
     if sub not in ("ADD", "DEL") or len(args) != 2:
-        say(srv, reply, "Syntax: ACCESS <#channel> LIST | ADD <account> | DEL <account>")
+        say(server, reply, "Syntax: ACCESS <#channel> LIST | ADD <account> | DEL <account>")
         return
-    if not is_owner(srv, channel, user):
-        say(srv, reply, f"Only the owner of {channel.name} may change its access list")
+    if not is_owner(server, channel, user):
+        say(server, reply, f"Only the owner of {channel.name} may change its access list")
         return
     name = args[1]
-    fold = srv.fold(name)
-    present = [n for n in registration.ops if srv.fold(n) == fold]
+    fold = server.fold(name)
+    present = [n for n in registration.ops if server.fold(n) == fold]
     if sub == "ADD":
-        if fold not in srv.accounts.names:
-            say(srv, reply, f"There is no account {name}")
+        if fold not in server.accounts.names:
+            say(server, reply, f"There is no account {name}")
             return
-        if present or fold == srv.fold(registration.owner):
-            say(srv, reply, f"{name} is already an operator of {channel.name}")
+        if present or fold == server.fold(registration.owner):
+            say(server, reply, f"{name} is already an operator of {channel.name}")
             return
-        if len(registration.ops) >= srv.config.limits.list_modes:
-            say(srv, reply, f"The access list of {channel.name} is full")
+        if len(registration.ops) >= server.config.limits.list_modes:
+            say(server, reply, f"The access list of {channel.name} is full")
             return
         registration.ops.append(name)
-        say(srv, reply, f"{name} is now an operator of {channel.name}")
+        say(server, reply, f"{name} is now an operator of {channel.name}")
     else:
         if not present:
-            say(srv, reply, f"{name} is not on the access list of {channel.name}")
+            say(server, reply, f"{name} is not on the access list of {channel.name}")
             return
         registration.ops.remove(present[0])
-        say(srv, reply, f"{present[0]} is no longer an operator of {channel.name}")
+        say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
     log.info("%s changed the access list of %s: %s %s", user.nick, channel.name, sub, name)
-    changed(srv, channel)
+    changed(server, channel)
 
 
-def may_set(srv: ChatServer, channel: Channel, user: User) -> bool:
+def may_set(server: ChatServer, channel: Channel, user: User) -> bool:
     """Registered channels: the owner and access list; others: the channel's operators."""
     if channel.registered is not None:
-        return has_access(srv, channel, user)
+        return has_access(server, channel, user)
     standing = channel.members.get(user)
     return standing is not None and standing.op
 
@@ -218,31 +218,31 @@ def may_set(srv: ChatServer, channel: Channel, user: User) -> bool:
     min_args=1,
 )
 @on_channel
-def cs_set(srv: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
+def cs_set(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) -> None:
     user = reply.session.user
     if not args or args[0].upper() != "HISTORY":
-        say(srv, reply, "Syntax: SET <#channel> HISTORY everyone|since_join|registered")
+        say(server, reply, "Syntax: SET <#channel> HISTORY everyone|since_join|registered")
         return
     if len(args) == 1:
-        say(srv, reply, f"History access of {channel.name}: {access_of(srv, channel)}")
+        say(server, reply, f"History access of {channel.name}: {access_of(server, channel)}")
         return
     value = args[1].lower()
     if value not in HISTORY_ACCESS:
-        say(srv, reply, "History access is one of: " + ", ".join(HISTORY_ACCESS))
+        say(server, reply, "History access is one of: " + ", ".join(HISTORY_ACCESS))
         return
-    if not may_set(srv, channel, user):
-        say(srv, reply, f"Only the operators of {channel.name} may change that")
+    if not may_set(server, channel, user):
+        say(server, reply, f"Only the operators of {channel.name} may change that")
         return
     channel.history_access = value
     log.info("%s set the history access of %s to %s", user.nick, channel.name, value)
-    say(srv, reply, f"History access of {channel.name} is now {value}")
+    say(server, reply, f"History access of {channel.name} is now {value}")
     if channel.members:
-        srv.fanout(
+        server.fanout(
             channel.members,
-            f":{CHANSERV.prefix(srv)} NOTICE {channel.name} :{user.nick} set who may read "
+            f":{CHANSERV.prefix(server)} NOTICE {channel.name} :{user.nick} set who may read "
             f"this channel's history: {value}",
-            srv.stamp(),
+            server.stamp(),
             exclude=user,
             channel=channel,
         )
-    changed(srv, channel)
+    changed(server, channel)

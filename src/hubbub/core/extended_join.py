@@ -11,18 +11,18 @@ if TYPE_CHECKING:
 
 
 def join_fanout(
-    srv: ChatServer, channel: Channel, user: User, line: str, time_ms: int, msgid: str
+    server: ChatServer, channel: Channel, user: User, line: str, time_ms: int, msgid: str
 ) -> None:
     """The JOIN to the room; extended-join members get `JOIN #chan account :realname`."""
     members = channel.members
     account = user.account
     extended = [m for m in members if "extended-join" in m.session.caps]
     if not extended:
-        srv.fanout(members, line, time_ms, msgid, channel=channel, account=account)
+        server.fanout(members, line, time_ms, msgid, channel=channel, account=account)
         return
     plain = [m for m in members if "extended-join" not in m.session.caps]
-    srv.fanout(plain, line, time_ms, msgid, channel=channel, account=account)
-    srv.fanout(
+    server.fanout(plain, line, time_ms, msgid, channel=channel, account=account)
+    server.fanout(
         extended, extended_join(user, line), time_ms, msgid, channel=channel, account=account
     )
 

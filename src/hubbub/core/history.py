@@ -39,7 +39,7 @@ TEXT_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "KICK"}
 
 
 def store_event(
-    srv: ChatServer,
+    server: ChatServer,
     channel: Channel,
     user: User,
     command_name: str,
@@ -49,8 +49,8 @@ def store_event(
     source: str | None = None,
 ) -> None:
     """Store a membership or topic event, when the configuration asks for events."""
-    if srv.config.history.store_events:
-        srv.history.append(
+    if server.config.history.store_events:
+        server.history.append(
             Record(channel.fold, msgid, time_ms, source or user.prefix, command_name, params)
         )
 
@@ -77,7 +77,7 @@ def wants_events(session: Session) -> bool:
 
 
 def history_lines(
-    srv: ChatServer, session: Session, records: Sequence[Record], batch_ref: str | None
+    server: ChatServer, session: Session, records: Sequence[Record], batch_ref: str | None
 ) -> list[tuple[str, str]]:
     """Records as (tags, line) pairs for a client with server-time (inside a batch when
     given), as `Reply.add` takes them."""
@@ -87,7 +87,7 @@ def history_lines(
         if not keep(record):
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
-        tags = srv.tags_for(
+        tags = server.tags_for(
             session.profile, record.time_ms, record.msgid, client_tags, record.account
         )
         if batch_ref is not None:
@@ -97,7 +97,7 @@ def history_lines(
 
 
 def plain_replay_lines(
-    srv: ChatServer, session: Session, records: Sequence[Record]
+    server: ChatServer, session: Session, records: Sequence[Record]
 ) -> list[tuple[str, str]]:
     """Records for a client without batch: messages only, outside any batch.
 
@@ -106,10 +106,10 @@ def plain_replay_lines(
     but not batch), with message-tags its `msgid`. Without server-time, the time is written
     at the start of the text instead.
     """
-    history = srv.config.history
+    history = server.config.history
     plain_command = history.replay_plain_command
     timed = "server-time" in session.caps
-    zone = srv.replay_zone
+    zone = server.replay_zone
     out = []
     for record in records:
         if record.command not in MESSAGE_COMMANDS or len(record.params) < 2:
@@ -119,13 +119,13 @@ def plain_replay_lines(
         head = f":{record.source} {cmd} {target} :"
         # The tags the client negotiated, as on a live line: time, msgid, account.
         client_tags = format_tags(record.tags) if record.tags else ""
-        tags = srv.tags_for(
+        tags = server.tags_for(
             session.profile, record.time_ms, record.msgid, client_tags, record.account
         )
         if timed:
             line = head + text
         else:
-            stamp = format_stamp(record.time_ms, srv.now, zone)
+            stamp = format_stamp(record.time_ms, server.now, zone)
             if text.startswith("\x01ACTION "):
                 text = f"\x01ACTION {stamp} {text[8:]}"
             else:
@@ -136,10 +136,10 @@ def plain_replay_lines(
     return out
 
 
-def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) -> None:
+def start_replay(server: ChatServer, reply: Reply, channel: Channel, user: User) -> None:
     """Ask for the newcomer's replay of the room's latest messages, written after its JOIN
     reply (a follower of it); meanwhile the room's lines for it are held."""
-    count = srv.config.history.replay_on_join
+    count = server.config.history.replay_on_join
     session = user.session
     # A chathistory client asks for exactly what it wants itself; replaying too would duplicate.
     if count <= 0 or "draft/chathistory" in session.caps:
@@ -147,7 +147,7 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
     # History access (hubbub.core.privacy): under since_join nothing predates the JOIN, under
     # registered nothing is for a user without an account, and never what a room of the same
     # name said before this one was created.
-    floor = replay_floor(srv, channel, user)
+    floor = replay_floor(server, channel, user)
     if floor is None:
         return
     replay = reply.follower()
@@ -161,16 +161,16 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
             return  # left the room before the replay arrived (remove_member wrote the rest)
         caps = session.caps
         if "batch" in caps and "server-time" in caps:
-            lines = history_lines(srv, session, records, ref := session.next_batch_id())
+            lines = history_lines(server, session, records, ref := session.next_batch_id())
             if lines:
-                later.add(f":{srv.name} BATCH +{ref} chathistory {channel.name}")
+                later.add(f":{server.name} BATCH +{ref} chathistory {channel.name}")
                 for tags, line in lines:
                     later.add(line, tags)
-                later.add(f":{srv.name} BATCH -{ref}")
+                later.add(f":{server.name} BATCH -{ref}")
         else:
-            plain = plain_replay_lines(srv, session, records)
+            plain = plain_replay_lines(server, session, records)
             if plain:
-                first = f":{srv.name} NOTICE {channel.name} :"
+                first = f":{server.name} NOTICE {channel.name} :"
                 later.add(f"{first}Replaying {len(plain)} messages from before you joined")
                 for tags, line in plain:
                     later.add(line, tags)
@@ -183,7 +183,7 @@ def start_replay(srv: ChatServer, reply: Reply, channel: Channel, user: User) ->
 
     # The latest `count` records the newcomer is shown (events it is not shown do not count).
     call = build_query("LATEST", [key], [None], count, keep)
-    srv.history.query(call, replay.later(done))
+    server.history.query(call, replay.later(done))
 
 
 # ---------------------------------------------------------------------- CHATHISTORY
@@ -208,7 +208,7 @@ MAX_SCAN = 10_000
 
 
 @command("CHATHISTORY", 1)
-def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_chathistory(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     params = msg.params
@@ -228,7 +228,7 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
     if not limit_text.isdecimal():
         invalid("Invalid limit", limit_text)
         return
-    maximum = srv.config.history.chathistory_max
+    maximum = server.config.history.chathistory_max
     limit = min(int(limit_text), maximum) if maximum else int(limit_text)
 
     if sub == "TARGETS":
@@ -236,11 +236,11 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
         if start is None or end is None or start.time_ms is None or end.time_ms is None:
             invalid("TARGETS takes two timestamps", params[1])
             return
-        targets_query(srv, reply, start.time_ms, end.time_ms, limit)
+        targets_query(server, reply, start.time_ms, end.time_ms, limit)
         return
 
     target = params[1]
-    found = history_key(srv, user, target)
+    found = history_key(server, user, target)
     if found is None:
         reply.fail(
             "CHATHISTORY",
@@ -262,24 +262,26 @@ def handle_chathistory(srv: ChatServer, reply: Reply, msg: Message) -> None:
         refs.append(ref)
     keep = visible_to(session, found)
     call = build_query(sub, list(found), refs, limit, keep)
-    send_history(srv, reply, target, call)
+    send_history(server, reply, target, call)
 
 
-def history_key(srv: ChatServer, user: User, target: str) -> dict[str, int] | None:
+def history_key(server: ChatServer, user: User, target: str) -> dict[str, int] | None:
     """{store key: oldest readable time in ms, 0 for no limit} of a target the user may read,
     or None (see hubbub.core.privacy). A private conversation may live under several keys
     (by account, by nick, or one of each), each with its own floor."""
-    fold = srv.fold(target)
+    fold = server.fold(target)
     if target.startswith("#"):
-        channel = srv.channels.get(fold)
+        channel = server.channels.get(fold)
         if channel is None:
             return None
-        floor = channel_floor(srv, channel, user)
+        floor = channel_floor(server, channel, user)
         return None if floor is None else {fold: floor}
-    if not srv.valid_nick(target) or not srv.config.history.store_private:
+    if not server.valid_nick(target) or not server.config.history.store_private:
         return None
     since = nick_floor(user)
-    return {key: 0 if by_account else since for key, by_account in dm_read_keys(srv, user, target)}
+    return {
+        key: 0 if by_account else since for key, by_account in dm_read_keys(server, user, target)
+    }
 
 
 def visible_to(session: Session, floors: dict[str, int]) -> Keep:
@@ -407,35 +409,35 @@ def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Kee
     return before[len(before) - n_before :] + centre + after[:n_after]
 
 
-def send_history(srv: ChatServer, reply: Reply, target: str, call: Query) -> None:
+def send_history(server: ChatServer, reply: Reply, target: str, call: Query) -> None:
     session = reply.session
 
     def done(later: Reply, records: list[Record]) -> None:
         if "batch" in session.caps:
             ref = session.next_batch_id()
-            later.add(f":{srv.name} BATCH +{ref} chathistory {target}")
-            for tags, line in history_lines(srv, session, records, ref):
+            later.add(f":{server.name} BATCH +{ref} chathistory {target}")
+            for tags, line in history_lines(server, session, records, ref):
                 later.add(line, tags)
-            later.add(f":{srv.name} BATCH -{ref}")
+            later.add(f":{server.name} BATCH -{ref}")
         else:
-            for tags, line in history_lines(srv, session, records, None):
+            for tags, line in history_lines(server, session, records, None):
                 later.add(line, tags)
 
-    srv.history.query(call, reply.later(done))
+    server.history.query(call, reply.later(done))
 
 
-def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: int) -> None:
+def targets_query(server: ChatServer, reply: Reply, start: int, end: int, limit: int) -> None:
     session = reply.session
     user = session.user
     # Rooms whose history this member may read, with the oldest time it may read.
     floors = {
         fold: floor
         for fold, channel in user.channels.items()
-        if (floor := channel_floor(srv, channel, user)) is not None
+        if (floor := channel_floor(server, channel, user)) is not None
     }
     channel_names = {fold: user.channels[fold].name for fold in floors}
     me = user.fold
-    mine = (me, party(srv, user.account)) if user.account else (me,)
+    mine = (me, party(server, user.account)) if user.account else (me,)
 
     since = nick_floor(user)  # nick-keyed conversations: since this user took its nick
 
@@ -459,7 +461,7 @@ def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: in
         ref = session.next_batch_id()
         batch = "batch" in session.caps
         if batch:
-            later.add(f":{srv.name} BATCH +{ref} draft/chathistory-targets")
+            later.add(f":{server.name} BATCH +{ref} draft/chathistory-targets")
         # One line per target: a correspondent may have several keys (by account, by nick);
         # it is listed once, with its latest activity.
         latest_by_name: dict[str, tuple[str, int]] = {}
@@ -467,20 +469,20 @@ def targets_query(srv: ChatServer, reply: Reply, start: int, end: int, limit: in
             if dm_parties(key) is None:
                 name = channel_names.get(key, key)
             else:
-                partner = dm_partner_name(srv, key, mine)
+                partner = dm_partner_name(server, key, mine)
                 if partner is None:
                     continue
                 name = partner
-            fold = srv.fold(name)
+            fold = server.fold(name)
             if fold not in latest_by_name or latest > latest_by_name[fold][1]:
                 latest_by_name[fold] = (name, latest)
         targets = sorted(latest_by_name.values(), key=lambda pair: pair[1], reverse=start > end)
         for name, latest in targets[:limit]:
             later.add(
-                f":{srv.name} CHATHISTORY TARGETS {name} timestamp={format_server_time(latest)}",
+                f":{server.name} CHATHISTORY TARGETS {name} timestamp={format_server_time(latest)}",
                 f"batch={ref}" if batch else "",
             )
         if batch:
-            later.add(f":{srv.name} BATCH -{ref}")
+            later.add(f":{server.name} BATCH -{ref}")
 
-    srv.history.query(call, reply.later(done))
+    server.history.query(call, reply.later(done))

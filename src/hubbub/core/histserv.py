@@ -42,15 +42,15 @@ HISTSERV = ServiceTable(
 
 
 class HistServ:
-    """HistServ's pending deletions (`srv.histserv`)."""
+    """HistServ's pending deletions (`server.histserv`)."""
 
     def __init__(self) -> None:
         # Casefolded account -> (confirmation code, deadline).
         self.pending: dict[str, tuple[str, float]] = {}
 
 
-def say(srv: ChatServer, reply: Reply, text: str) -> None:
-    HISTSERV.say(srv, reply, text)
+def say(server: ChatServer, reply: Reply, text: str) -> None:
+    HISTSERV.say(server, reply, text)
 
 
 # -- EXPORT ----------------------------------------------------------------------------------
@@ -62,12 +62,12 @@ def say(srv: ChatServer, reply: Reply, text: str) -> None:
     f"the newest messages you sent (at most {EXPORT_MAX}), as notices",
     logged_in=True,
 )
-def export(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def export(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
     count = EXPORT_MAX
     if args:
         if not args[0].isdecimal() or int(args[0]) < 1:
-            say(srv, reply, "Syntax: EXPORT [count]")
+            say(server, reply, "Syntax: EXPORT [count]")
             return
         count = min(int(args[0]), EXPORT_MAX)
 
@@ -76,13 +76,13 @@ def export(srv: ChatServer, reply: Reply, args: list[str]) -> None:
 
     def done(later: Reply, records: Any) -> None:
         found: list[Record] = records if isinstance(records, list) else []
-        say(srv, later, f"Your {len(found)} newest messages, oldest first (UTC):")
+        say(server, later, f"Your {len(found)} newest messages, oldest first (UTC):")
         for record in found:
-            say_fitted(srv, later, export_line(record))
-        say(srv, later, "End of export")
+            say_fitted(server, later, export_line(record))
+        say(server, later, "End of export")
         log.info("account %s exported %d messages", account, len(found))
 
-    srv.history.query(fn, reply.later(done))
+    server.history.query(fn, reply.later(done))
 
 
 def export_line(record: Record) -> str:
@@ -97,8 +97,8 @@ def export_line(record: Record) -> str:
     return f"[{stamp}] {where}{kind}: {text}"
 
 
-def say_fitted(srv: ChatServer, reply: Reply, text: str) -> None:
-    head = f":{HISTSERV.prefix(srv)} NOTICE {reply.session.user.nick} :"
+def say_fitted(server: ChatServer, reply: Reply, text: str) -> None:
+    head = f":{HISTSERV.prefix(server)} NOTICE {reply.session.user.nick} :"
     reply.add(head + fit(text, len(head.encode())))
 
 
@@ -111,23 +111,23 @@ def say_fitted(srv: ChatServer, reply: Reply, text: str) -> None:
     "delete every message you sent, everywhere (asks for a confirmation first)",
     logged_in=True,
 )
-def delete(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def delete(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
-    state = srv.histserv
-    fold = srv.fold(account)
-    now = srv.now
+    state = server.histserv
+    fold = server.fold(account)
+    now = server.now
     state.pending = {k: v for k, v in state.pending.items() if v[1] > now}
     if not args:
-        code = srv.randomness.token_hex(4)
+        code = server.randomness.token_hex(4)
         state.pending[fold] = (code, now + CONFIRM_SECONDS)
         say(
-            srv,
+            server,
             reply,
             f"This deletes every message you sent as {account}, in every channel and private "
             "conversation, for good.",
         )
         say(
-            srv,
+            server,
             reply,
             f"To confirm within {CONFIRM_SECONDS / 60:g} minutes: "
             f"/msg {HISTSERV.nick} DELETE CONFIRM {code}",
@@ -135,15 +135,15 @@ def delete(srv: ChatServer, reply: Reply, args: list[str]) -> None:
         return
     pending = state.pending.get(fold)
     if len(args) != 2 or args[0].upper() != "CONFIRM" or pending is None:
-        say(srv, reply, "Send DELETE first, then DELETE CONFIRM <code>")
+        say(server, reply, "Send DELETE first, then DELETE CONFIRM <code>")
         return
     if not hmac.compare_digest(args[1].lower().encode(), pending[0].encode()):
-        say(srv, reply, "That is not the confirmation code; send DELETE again for a new one")
+        say(server, reply, "That is not the confirmation code; send DELETE again for a new one")
         return
     del state.pending[fold]
 
     def done(later: Reply, deleted: int) -> None:
-        say(srv, later, f"Deleted {deleted} messages")
+        say(server, later, f"Deleted {deleted} messages")
 
     answer = reply.later(done)
 
@@ -152,4 +152,4 @@ def delete(srv: ChatServer, reply: Reply, args: list[str]) -> None:
         log.info("account %s deleted its history (%d messages)", account, count)
         answer(count)
 
-    srv.history.query(lambda store: store.delete_by_account(account), deleted)
+    server.history.query(lambda store: store.delete_by_account(account), deleted)

@@ -48,18 +48,18 @@ def live_config(old: Config, new: Config) -> tuple[Config, list[str]]:
     return dataclasses.replace(new, **changes), ignored
 
 
-def apply_config(srv: ChatServer, config: Config) -> list[str]:
+def apply_config(server: ChatServer, config: Config) -> list[str]:
     """`ChatServer.rehash`: use a new configuration; the restart-only keys it ignored."""
-    merged, ignored = live_config(srv.config, config)
-    srv.config = merged
-    srv.isupport = srv.isupport_tokens()
-    if srv.whowas.maxlen != merged.limits.whowas_entries:
-        srv.whowas = deque(srv.whowas, maxlen=merged.limits.whowas_entries)
-    srv.accounts.configure(merged.accounts)
-    for user in list(srv.registered_users()):
-        if user.oper and find_operator(srv, user.oper) is None:
-            give_up_oper(srv, user, "removed from the configuration")
-            srv.send_to(user, f":{user.prefix} MODE {user.nick} :-o")
+    merged, ignored = live_config(server.config, config)
+    server.config = merged
+    server.isupport = server.isupport_tokens()
+    if server.whowas.maxlen != merged.limits.whowas_entries:
+        server.whowas = deque(server.whowas, maxlen=merged.limits.whowas_entries)
+    server.accounts.configure(merged.accounts)
+    for user in list(server.registered_users()):
+        if user.oper and find_operator(server, user.oper) is None:
+            give_up_oper(server, user, "removed from the configuration")
+            server.send_to(user, f":{user.prefix} MODE {user.nick} :-o")
     log.info(
         "configuration reloaded: %d operators%s",
         len(merged.operators),

@@ -64,7 +64,7 @@ class LoginThrottle:
             del self.buckets[key]
 
 
-def login(srv: ChatServer, reply: Reply, name: str) -> None:
+def login(server: ChatServer, reply: Reply, name: str) -> None:
     session = reply.session
     user = session.user
     user.account = name
@@ -72,30 +72,30 @@ def login(srv: ChatServer, reply: Reply, name: str) -> None:
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
     if session.phase is Phase.REGISTERED:
-        notify_account(srv, user)
-        check_nick(srv, user, reply)
+        notify_account(server, user)
+        check_nick(server, user, reply)
 
 
-def logout(srv: ChatServer, user: User, reply: Reply | None = None) -> None:
+def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
     """Log `user` out; `reply` is the answer to that user's own command, if it is one."""
     name = user.account
     user.account = ""
-    line = f":{srv.name} {n.RPL_LOGGEDOUT} {user.nick} {user.prefix} :You are now logged out"
+    line = f":{server.name} {n.RPL_LOGGEDOUT} {user.nick} {user.prefix} :You are now logged out"
     if reply is not None and reply.session is user.session:
         reply.add(line)
     else:
-        srv.send_to(user, line)
+        server.send_to(user, line)
     log.info("%s logged out of %s", user.nick, name)
     if user.session.phase is Phase.REGISTERED:
-        notify_account(srv, user)
-        check_nick(srv, user, reply)
+        notify_account(server, user)
+        check_nick(server, user, reply)
 
 
-def notify_account(srv: ChatServer, user: User) -> None:
+def notify_account(server: ChatServer, user: User) -> None:
     """account-notify: tell the neighbours who asked for it."""
-    watchers = [u for u in srv.neighbours(user) if "account-notify" in u.session.caps]
+    watchers = [u for u in server.neighbours(user) if "account-notify" in u.session.caps]
     if watchers:
-        srv.fanout(watchers, f":{user.prefix} ACCOUNT {user.account or '*'}", srv.stamp())
+        server.fanout(watchers, f":{user.prefix} ACCOUNT {user.account or '*'}", server.stamp())
 
 
 def throttle_keys(session: Session, fold: str) -> tuple[str, ...]:
@@ -104,7 +104,7 @@ def throttle_keys(session: Session, fold: str) -> tuple[str, ...]:
 
 
 def check_login(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     fold: str,
     lookup: Callable[[AccountStore], Outcome],
@@ -118,26 +118,29 @@ def check_login(
     """
     session = reply.session
     keys = throttle_keys(session, fold)
-    if throttled(srv, reply, keys, finish):
+    if throttled(server, reply, keys, finish):
         return
     answer = reply.later(finish)
 
     def checked(result: Any) -> None:
         outcome: Outcome = (UNAVAILABLE, "") if isinstance(result, CallFailure) else result
         if outcome[0] == BAD:
-            srv.accounts.throttle.fail(keys, srv.now)
+            server.accounts.throttle.fail(keys, server.now)
             log.info("failed login from %s", session.host)
         answer(outcome)
 
-    srv.accounts.service.call(lookup, checked)
+    server.accounts.service.call(lookup, checked)
 
 
 def throttled(
-    srv: ChatServer, reply: Reply, keys: tuple[str, ...], finish: Callable[[Reply, Outcome], None]
+    server: ChatServer,
+    reply: Reply,
+    keys: tuple[str, ...],
+    finish: Callable[[Reply, Outcome], None],
 ) -> bool:
     """Refuse a login attempt whose address or account has no tokens left (status THROTTLED);
     the connection's third refused attempt disconnects it."""
-    wait = srv.accounts.throttle.wait(keys, srv.now)
+    wait = server.accounts.throttle.wait(keys, server.now)
     if wait <= 0:
         return False
     session = reply.session
@@ -146,7 +149,7 @@ def throttled(
     finish(reply, (THROTTLED, f"{int(wait) + 1}"))
     if session.auth_strikes >= MAX_STRIKES:
         reply.flush()
-        srv.quit(session, "Too many failed login attempts")
+        server.quit(session, "Too many failed login attempts")
     return True
 
 

@@ -32,18 +32,18 @@ MAX_RELAYED = 510
 
 
 @command("PRIVMSG", activity=True)
-def handle_privmsg(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    deliver(srv, reply, msg, "PRIVMSG")
+def handle_privmsg(server: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(server, reply, msg, "PRIVMSG")
 
 
 @command("NOTICE", activity=True)
-def handle_notice(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    deliver(srv, reply, msg, "NOTICE")
+def handle_notice(server: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(server, reply, msg, "NOTICE")
 
 
 @command("TAGMSG", 1, activity=True)
-def handle_tagmsg(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    deliver(srv, reply, msg, "TAGMSG")
+def handle_tagmsg(server: ChatServer, reply: Reply, msg: Message) -> None:
+    deliver(server, reply, msg, "TAGMSG")
 
 
 def fit(text: str, overhead: int) -> str:
@@ -57,7 +57,7 @@ def fit(text: str, overhead: int) -> str:
     return data[: max(budget, 0)].decode("utf-8", "ignore")
 
 
-def deliver(srv: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
+def deliver(server: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
     # RFC 2812: a NOTICE never triggers an automatic reply, errors included.
     errors = cmd != "NOTICE"
     params = msg.params
@@ -73,7 +73,7 @@ def deliver(srv: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
             return
         text = params[1]
     targets = params[0].split(",")
-    if len(targets) > srv.config.limits.max_targets:
+    if len(targets) > server.config.limits.max_targets:
         if errors:
             reply.numeric(n.ERR_TOOMANYTARGETS, params[0], "Too many targets")
         return
@@ -89,18 +89,18 @@ def deliver(srv: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
         if not target:
             continue
         # One delivery per distinct target: `bob,BOB` names one user once.
-        fold = srv.fold(target)
+        fold = server.fold(target)
         if fold in seen:
             continue
         seen.add(fold)
         if target[0] == "#" or (target[0] in "@+" and target[1:2] == "#"):
-            to_channel(srv, reply, sender, cmd, target, text, tags, client_tags, errors)
+            to_channel(server, reply, sender, cmd, target, text, tags, client_tags, errors)
         else:
-            to_user(srv, reply, sender, cmd, target, text, tags, client_tags, errors)
+            to_user(server, reply, sender, cmd, target, text, tags, client_tags, errors)
 
 
 def to_channel(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     sender: User,
     cmd: str,
@@ -114,7 +114,7 @@ def to_channel(
     name = target
     if target[0] in "@+":
         status, name = target[0], target[1:]
-    channel = srv.channels.get(srv.fold(name))
+    channel = server.channels.get(server.fold(name))
     if channel is None:
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
@@ -124,18 +124,18 @@ def to_channel(
     if (
         (member is None and channel.no_external)
         or (channel.moderated and not privileged)
-        or (not privileged and channel.bans and is_banned(srv, channel, sender))
+        or (not privileged and channel.bans and is_banned(server, channel, sender))
     ):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
     # STATUSMSG is never stored; a refused message is neither relayed nor acknowledged.
-    stored = None if status else stored_tags(srv.config.history, cmd, tags)
-    if stored is not None and not srv.history.available:
+    stored = None if status else stored_tags(server.config.history, cmd, tags)
+    if stored is not None and not server.history.available:
         refuse_unstorable(reply, cmd, channel.name, errors)
         return
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     prefix = sender.prefix
     if cmd == "TAGMSG":
         line = f":{prefix} TAGMSG {status}{channel.name}"
@@ -147,7 +147,7 @@ def to_channel(
         # STATUSMSG: only to the members at or above the named status; never stored.
         members = channel.members
         recipients = [m for m, s in members.items() if s.op or (status == "+" and s.voice)]
-        srv.fanout(
+        server.fanout(
             recipients,
             line,
             time_ms,
@@ -158,7 +158,7 @@ def to_channel(
             account=sender.account,
         )
     else:
-        srv.fanout(
+        server.fanout(
             channel.members,
             line,
             time_ms,
@@ -171,26 +171,32 @@ def to_channel(
         )
         if stored is not None:
             params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
-            srv.history.append(
+            server.history.append(
                 Record(channel.fold, msgid, time_ms, prefix, cmd, params, stored, sender.account)
             )
             if not sender.account:  # so that this connection may REDACT it
                 remember_sent(sender.session, msgid)
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
-    echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
+    echo(server, reply, cmd, line, time_ms, msgid, client_tags)
 
 
 def echo(
-    srv: ChatServer, reply: Reply, cmd: str, line: str, time_ms: int, msgid: str, client_tags: str
+    server: ChatServer,
+    reply: Reply,
+    cmd: str,
+    line: str,
+    time_ms: int,
+    msgid: str,
+    client_tags: str,
 ) -> None:
     session = reply.session
     if "echo-message" in session.caps and (cmd != "TAGMSG" or "message-tags" in session.caps):
-        srv.send_self(reply, line, time_ms, msgid, client_tags, session.user.account)
+        server.send_self(reply, line, time_ms, msgid, client_tags, session.user.account)
 
 
 def to_user(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     sender: User,
     cmd: str,
@@ -200,7 +206,7 @@ def to_user(
     client_tags: str,
     errors: bool,
 ) -> None:
-    recipient = srv.find_user(target)
+    recipient = server.find_user(target)
     if recipient is None:
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
@@ -208,16 +214,18 @@ def to_user(
     if recipient.service is not None:
         # NickServ: handled here, never relayed, stored or echoed (it carries passwords).
         if cmd == "PRIVMSG":
-            recipient.service(srv, reply, text)
+            recipient.service(server, reply, text)
         return
     stored = (
-        stored_tags(srv.config.history, cmd, tags) if srv.config.history.store_private else None
+        stored_tags(server.config.history, cmd, tags)
+        if server.config.history.store_private
+        else None
     )
-    if stored is not None and not srv.history.available:
+    if stored is not None and not server.history.available:
         refuse_unstorable(reply, cmd, recipient.nick, errors)
         return
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     prefix = sender.prefix
     if cmd == "TAGMSG":
         line = f":{prefix} TAGMSG {recipient.nick}"
@@ -225,7 +233,7 @@ def to_user(
         head = f":{prefix} {cmd} {recipient.nick} :"
         text = fit(text, len(head.encode()))
         line = head + text
-    srv.fanout(
+    server.fanout(
         (recipient,),
         line,
         time_ms,
@@ -238,11 +246,13 @@ def to_user(
         reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)
     if stored is not None:
         params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
-        key = dm_store_key(srv, sender, recipient)  # by account when both have one
-        srv.history.append(Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account))
+        key = dm_store_key(server, sender, recipient)  # by account when both have one
+        server.history.append(
+            Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account)
+        )
         if not sender.account:
             remember_sent(sender.session, msgid)
-    echo(srv, reply, cmd, line, time_ms, msgid, client_tags)
+    echo(server, reply, cmd, line, time_ms, msgid, client_tags)
 
 
 def refuse_unstorable(reply: Reply, cmd: str, target: str, errors: bool) -> None:

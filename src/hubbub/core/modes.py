@@ -36,38 +36,38 @@ def normalize_mask(mask: str) -> str:
     return mask
 
 
-def is_banned(srv: ChatServer, channel: Channel, user: User) -> bool:
+def is_banned(server: ChatServer, channel: Channel, user: User) -> bool:
     if not channel.bans:
         return False
-    subject = srv.fold(user.prefix)
+    subject = server.fold(user.prefix)
     # hubbub.core.masks: linear-time glob matching (a regex here could backtrack for hours).
-    return any(compile_mask(srv.fold(ban.mask)).match(subject) for ban in channel.bans)
+    return any(compile_mask(server.fold(ban.mask)).match(subject) for ban in channel.bans)
 
 
 @command("MODE", 1)
-def handle_mode(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_mode(server: ChatServer, reply: Reply, msg: Message) -> None:
     target = msg.params[0]
     if target.startswith("#"):
-        channel = srv.find_channel(target)
+        channel = server.find_channel(target)
         # A secret channel does not exist for non-members, as in LIST, NAMES and WHOIS.
         if channel is None or (channel.secret and reply.session.user not in channel.members):
             reply.numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
         else:
-            channel_mode(srv, reply, channel, msg.params[1:])
+            channel_mode(server, reply, channel, msg.params[1:])
     else:
-        user_mode(srv, reply, target, msg.params[1:])
+        user_mode(server, reply, target, msg.params[1:])
 
 
-def give_up_oper(srv: ChatServer, user: User, why: str) -> None:
+def give_up_oper(server: ChatServer, user: User, why: str) -> None:
     """MODE -o, or the entry left the config: the user is no longer an operator."""
     log.info("oper %s: %s is no longer an IRC operator (%s)", user.oper, user.prefix, why)
     user.oper = ""
 
 
-def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...]) -> None:
+def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, ...]) -> None:
     user = reply.session.user
-    if srv.fold(target) != user.fold:
-        if srv.find_user(target) is None:
+    if server.fold(target) != user.fold:
+        if server.find_user(target) is None:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
         else:
             reply.numeric(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
@@ -85,7 +85,7 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
         elif char == "i":
             if user.invisible != adding:
                 user.invisible = adding
-                srv.invisible_count += 1 if adding else -1
+                server.invisible_count += 1 if adding else -1
                 wanted = "+" if adding else "-"
                 if wanted != sign:
                     changes += wanted
@@ -101,7 +101,7 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
                 changes += "w"
         elif char == "o":  # operators: only OPER gives +o; anyone may drop it
             if not adding and user.oper:
-                give_up_oper(srv, user, "MODE -o")
+                give_up_oper(server, user, "MODE -o")
                 if sign != "-":
                     changes += "-"
                     sign = "-"
@@ -116,7 +116,9 @@ def user_mode(srv: ChatServer, reply: Reply, target: str, params: tuple[str, ...
         reply.add(f":{user.prefix} MODE {user.nick} :{changes}")
 
 
-def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[str, ...]) -> None:
+def channel_mode(
+    server: ChatServer, reply: Reply, channel: Channel, params: tuple[str, ...]
+) -> None:
     user = reply.session.user
     member = channel.members.get(user)
     if not params:
@@ -134,7 +136,7 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
     if member is None or not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    limits = srv.config.limits
+    limits = server.config.limits
     applied: list[tuple[str, str, str | None]] = []  # (sign, mode, argument)
     adding = True
     with_args = 0
@@ -162,7 +164,7 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
             if with_args > limits.modes_per_command:
                 break
         arg = args.pop(0) if needs_arg else None
-        changed, echoed = apply_param_mode(srv, reply, channel, char, adding, arg)
+        changed, echoed = apply_param_mode(server, reply, channel, char, adding, arg)
         if changed:
             applied.append(("+" if adding else "-", char, echoed))
     if not applied:
@@ -178,23 +180,23 @@ def channel_mode(srv: ChatServer, reply: Reply, channel: Channel, params: tuple[
         if arg is not None:
             out_args.append(arg)
     line = f":{user.prefix} MODE {channel.name} {modes}" + "".join(f" {a}" for a in out_args)
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
-    srv.fanout(
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
+    server.fanout(
         channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
     )
-    srv.send_self(reply, line, time_ms, msgid, account=user.account)
+    server.send_self(reply, line, time_ms, msgid, account=user.account)
     if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
-        save_registered(srv, channel)  # a registered channel's modes and bans are saved
+        save_registered(server, channel)  # a registered channel's modes and bans are saved
 
 
 def apply_param_mode(
-    srv: ChatServer, reply: Reply, channel: Channel, char: str, adding: bool, arg: str | None
+    server: ChatServer, reply: Reply, channel: Channel, char: str, adding: bool, arg: str | None
 ) -> tuple[bool, str | None]:
     """Apply one mode that takes an argument: (whether it changed anything, argument to echo)."""
     if char in "ov":
         assert arg is not None
-        target = srv.find_user(arg)
+        target = server.find_user(arg)
         if target is None:
             reply.numeric(n.ERR_NOSUCHNICK, arg, "No such nick/channel")
             return False, None
@@ -216,19 +218,19 @@ def apply_param_mode(
             reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", "*", "Invalid ban mask")
             return False, None
         mask = normalize_mask(arg)
-        if adding and len(mask) > srv.config.limits.mask_length:
+        if adding and len(mask) > server.config.limits.mask_length:
             reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", mask, "Ban mask too long")
             return False, None
-        fold = srv.fold(mask)
-        existing = [b for b in channel.bans if srv.fold(b.mask) == fold]
+        fold = server.fold(mask)
+        existing = [b for b in channel.bans if server.fold(b.mask) == fold]
         if adding:
             if existing:
                 return False, None
-            if len(channel.bans) >= srv.config.limits.list_modes:
+            if len(channel.bans) >= server.config.limits.list_modes:
                 reply.numeric(n.ERR_BANLISTFULL, channel.name, mask, "Channel ban list is full")
                 return False, None
             setter = reply.session.user.prefix
-            channel.bans.append(Ban(mask, setter, int(srv.now)))
+            channel.bans.append(Ban(mask, setter, int(server.now)))
             return True, mask
         if not existing:
             return False, None

@@ -38,54 +38,54 @@ NICKSERV = ServiceTable(
 NICKSERV.footer = ("Clients with SASL can log in while connecting instead.",)
 
 
-def say(srv: ChatServer, reply: Reply, text: str) -> None:
-    NICKSERV.say(srv, reply, text)
+def say(server: ChatServer, reply: Reply, text: str) -> None:
+    NICKSERV.say(server, reply, text)
 
 
 @NICKSERV.command(
     "REGISTER", "<password> [email]", "register your current nick as an account", min_args=1
 )
-def ns_register(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_register(server: ChatServer, reply: Reply, args: list[str]) -> None:
     email = args[1] if len(args) > 1 else ""
-    register(srv, reply, reply.session.user.nick, email, args[0], Answer(srv, True))
+    register(server, reply, reply.session.user.nick, email, args[0], Answer(server, True))
 
 
 @NICKSERV.command("IDENTIFY", "[account] <password>", "log in", min_args=1, aliases=("LOGIN",))
-def ns_identify(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_identify(server: ChatServer, reply: Reply, args: list[str]) -> None:
     user = reply.session.user
     if user.account:
-        say(srv, reply, f"You are already logged in as {user.account}")
+        say(server, reply, f"You are already logged in as {user.account}")
         return
     if len(args) == 1:
         name, password = user.nick, args[0]
     elif len(args) == 2:
         name, password = args
     else:
-        say(srv, reply, "Syntax: IDENTIFY [account] <password>")
+        say(server, reply, "Syntax: IDENTIFY [account] <password>")
         return
-    fold = srv.fold(name)
+    fold = server.fold(name)
 
     def finish(later: Reply, outcome: Outcome) -> None:
         status, account = outcome
         if status == OK and not user.account:
-            login(srv, later, account)
-            say(srv, later, f"You are now logged in as {account}")
+            login(server, later, account)
+            say(server, later, f"You are now logged in as {account}")
         else:
-            say(srv, later, failure_text(status, account))
+            say(server, later, failure_text(status, account))
 
-    lookup = password_lookup(srv.accounts.passwords, fold, password)
-    check_login(srv, reply, fold, lookup, finish)
+    lookup = password_lookup(server.accounts.passwords, fold, password)
+    check_login(server, reply, fold, lookup, finish)
 
 
 @NICKSERV.command("LOGOUT", "", "log out")
-def ns_logout(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_logout(server: ChatServer, reply: Reply, args: list[str]) -> None:
     user = reply.session.user
     if not user.account:
-        say(srv, reply, "You are not logged in")
+        say(server, reply, "You are not logged in")
         return
     # The confirmation first: a warning about the nick (hubbub.core.ownership) follows it.
-    say(srv, reply, "You are now logged out")
-    logout(srv, user, reply)
+    say(server, reply, "You are now logged out")
+    logout(server, user, reply)
 
 
 @NICKSERV.command(
@@ -95,18 +95,18 @@ def ns_logout(srv: ChatServer, reply: Reply, args: list[str]) -> None:
     min_args=2,
     logged_in=True,
 )
-def ns_set(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_set(server: ChatServer, reply: Reply, args: list[str]) -> None:
     if len(args) != 2 or args[0].upper() != "PASSWORD":
-        say(srv, reply, "Syntax: SET PASSWORD <new password>")
+        say(server, reply, "Syntax: SET PASSWORD <new password>")
         return
     account = reply.session.user.account
     password = args[1]
-    minimum = srv.config.accounts.min_password_length
+    minimum = server.config.accounts.min_password_length
     if len(password) < minimum or len(password) > MAX_PASSWORD:
-        say(srv, reply, f"Choose a password of at least {minimum} characters")
+        say(server, reply, f"Choose a password of at least {minimum} characters")
         return
-    fold = srv.fold(account)
-    passwords = srv.accounts.passwords
+    fold = server.fold(account)
+    passwords = server.accounts.passwords
 
     def fn(store: AccountStore) -> bool:
         return store.set_credentials(fold, passwords.make(password))
@@ -114,11 +114,11 @@ def ns_set(srv: ChatServer, reply: Reply, args: list[str]) -> None:
     def done(later: Reply, changed: Any) -> None:
         if changed is True:
             log.info("password of account %s changed", account)
-            say(srv, later, "Password changed")
+            say(server, later, "Password changed")
         else:
-            say(srv, later, "The password could not be changed")
+            say(server, later, "The password could not be changed")
 
-    srv.accounts.service.call(fn, reply.later(done))
+    server.accounts.service.call(fn, reply.later(done))
 
 
 def normalize_fingerprint(text: str) -> str | None:
@@ -135,54 +135,60 @@ def normalize_fingerprint(text: str) -> str | None:
     "connected with)",
     logged_in=True,
 )
-def ns_cert(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_cert(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
-    fold = srv.fold(account)
+    fold = server.fold(account)
     sub = args[0].upper() if args else "LIST"
     session = reply.session
     if sub == "LIST":
 
         def listed(later: Reply, found: Any) -> None:
             if not isinstance(found, Account) or not found.certfps:
-                say(srv, later, "No certificates are linked to your account")
+                say(server, later, "No certificates are linked to your account")
                 return
             for fp in found.certfps:
-                say(srv, later, f"Certificate: {fp}")
+                say(server, later, f"Certificate: {fp}")
 
-        srv.accounts.service.call(lambda store: store.get(fold), reply.later(listed))
+        server.accounts.service.call(lambda store: store.get(fold), reply.later(listed))
         return
     if sub not in ("ADD", "DEL"):
-        say(srv, reply, "Syntax: CERT ADD [fingerprint] | CERT DEL <fp> | CERT LIST")
+        say(server, reply, "Syntax: CERT ADD [fingerprint] | CERT DEL <fp> | CERT LIST")
         return
     add = sub == "ADD"
     given = args[1] if len(args) > 1 else ((session.certfp or "") if add else "")
     fp = normalize_fingerprint(given)
     if fp is None:
-        say(srv, reply, "Give a SHA-256 fingerprint (64 hex digits), or connect with a certificate")
+        say(
+            server,
+            reply,
+            "Give a SHA-256 fingerprint (64 hex digits), or connect with a certificate",
+        )
         return
     verb = "added" if add else "removed"
 
     def changed(later: Reply, ok: Any) -> None:
         if ok is True:
             log.info("certificate %s %s account %s", fp, verb, account)
-            say(srv, later, f"Certificate {fp} {verb}")
+            say(server, later, f"Certificate {fp} {verb}")
         else:
-            say(srv, later, f"Certificate {fp} could not be {verb}")
+            say(server, later, f"Certificate {fp} could not be {verb}")
 
     if add:
-        srv.accounts.service.call(lambda store: store.add_cert(fold, fp), reply.later(changed))
+        server.accounts.service.call(lambda store: store.add_cert(fold, fp), reply.later(changed))
     else:
-        srv.accounts.service.call(lambda store: store.remove_cert(fold, fp), reply.later(changed))
+        server.accounts.service.call(
+            lambda store: store.remove_cert(fold, fp), reply.later(changed)
+        )
 
 
 @NICKSERV.command("DROP", "<password>", "delete your account", min_args=1, logged_in=True)
-def ns_drop(srv: ChatServer, reply: Reply, args: list[str]) -> None:
+def ns_drop(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
     if len(args) != 1:
-        say(srv, reply, "Syntax: DROP <password> (this deletes your account)")
+        say(server, reply, "Syntax: DROP <password> (this deletes your account)")
         return
-    fold = srv.fold(account)
-    verify = password_lookup(srv.accounts.passwords, fold, args[0])
+    fold = server.fold(account)
+    verify = password_lookup(server.accounts.passwords, fold, args[0])
 
     def fn(store: AccountStore) -> Outcome:
         outcome = verify(store)
@@ -192,13 +198,13 @@ def ns_drop(srv: ChatServer, reply: Reply, args: list[str]) -> None:
 
     def finish(later: Reply, outcome: Outcome) -> None:
         if outcome[0] != OK:
-            say(srv, later, failure_text(*outcome))
+            say(server, later, failure_text(*outcome))
             return
-        srv.accounts.names.discard(fold)
+        server.accounts.names.discard(fold)
         log.info("account %s dropped", account)
-        say(srv, later, f"Account {account} deleted")
-        for other in list(srv.registered_users()):
-            if other.account and srv.fold(other.account) == fold:
-                logout(srv, other, later)
+        say(server, later, f"Account {account} deleted")
+        for other in list(server.registered_users()):
+            if other.account and server.fold(other.account) == fold:
+                logout(server, other, later)
 
-    check_login(srv, reply, fold, fn, finish)
+    check_login(server, reply, fold, fn, finish)

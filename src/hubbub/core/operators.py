@@ -46,26 +46,26 @@ STATS_LINKS_SHOWN = 100
 RehashHook = Callable[[Callable[[str | None], None]], None]
 
 
-def find_operator(srv: ChatServer, name: str) -> Operator | None:
+def find_operator(server: ChatServer, name: str) -> Operator | None:
     wanted = name.casefold()
-    return next((o for o in srv.config.operators if o.name.casefold() == wanted), None)
+    return next((o for o in server.config.operators if o.name.casefold() == wanted), None)
 
 
 # ---------------------------------------------------------------------- OPER
 
 
 @command("OPER", 2)
-def handle_oper(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_oper(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     name, password = msg.params[0], msg.params[1]
     if user.oper:
         reply.numeric(n.RPL_YOUREOPER, "You are already an IRC operator")
         return
-    entry = find_operator(srv, name)
-    throttle = srv.accounts.throttle
+    entry = find_operator(server, name)
+    throttle = server.accounts.throttle
     keys = ("a:" + session.host, "o:" + name.casefold())
-    wait = throttle.wait(keys, srv.now)
+    wait = throttle.wait(keys, server.now)
     if wait > 0:
         session.auth_strikes += 1
         log.info("OPER attempt from %s throttled (%d)", session.host, session.auth_strikes)
@@ -75,15 +75,15 @@ def handle_oper(srv: ChatServer, reply: Reply, msg: Message) -> None:
         )
         if session.auth_strikes >= MAX_STRIKES:
             reply.flush()
-            srv.quit(session, "Too many failed login attempts")
+            server.quit(session, "Too many failed login attempts")
         return
-    if entry is not None and not mask_matches(srv, entry.host, user):
-        throttle.fail(keys, srv.now)
+    if entry is not None and not mask_matches(server, entry.host, user):
+        throttle.fail(keys, server.now)
         log.info("OPER %s refused for %s: host does not match", entry.name, user.prefix)
         reply.numeric(n.ERR_NOOPERHOST, "No O-lines for your host")
         return
     phc = entry.password if entry is not None else None
-    passwords = srv.accounts.passwords
+    passwords = server.accounts.passwords
 
     def fn(store: AccountStore) -> bool:
         return passwords.verify_hash(phc, password)
@@ -91,7 +91,7 @@ def handle_oper(srv: ChatServer, reply: Reply, msg: Message) -> None:
     def done(later: Reply, ok: Any) -> None:
         if ok is True and entry is not None:
             if not user.oper:
-                become_oper(srv, later, user, entry)
+                become_oper(server, later, user, entry)
             return
         later.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
 
@@ -100,14 +100,14 @@ def handle_oper(srv: ChatServer, reply: Reply, msg: Message) -> None:
     def checked(ok: Any) -> None:
         # A failure counts against the throttle even if the client has gone meanwhile.
         if ok is not True:
-            throttle.fail(keys, srv.now)
+            throttle.fail(keys, server.now)
             log.info("failed OPER attempt from %s", user.prefix)
         answer(ok)
 
-    srv.accounts.service.call(fn, checked)
+    server.accounts.service.call(fn, checked)
 
 
-def become_oper(srv: ChatServer, reply: Reply, user: User, entry: Operator) -> None:
+def become_oper(server: ChatServer, reply: Reply, user: User, entry: Operator) -> None:
     user.oper = entry.name
     reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
     reply.add(f":{user.prefix} MODE {user.nick} :+o")
@@ -118,11 +118,11 @@ def become_oper(srv: ChatServer, reply: Reply, user: User, entry: Operator) -> N
 
 
 @command("KILL", 1, oper=True)
-def handle_kill(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_kill(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     nick = msg.params[0]
     reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
-    target = srv.find_user(nick)
+    target = server.find_user(nick)
     if target is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
@@ -130,37 +130,37 @@ def handle_kill(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_CANTKILLSERVER, "You can't kill a service")
         return
     log.info("oper %s KILLed %s (%s)", user.oper, target.nick, reason)
-    srv.send_to(target, f":{user.prefix} KILL {target.nick} :{reason}")
+    server.send_to(target, f":{user.prefix} KILL {target.nick} :{reason}")
     if target is not user:
         reply.notice(f"Killed {target.nick} ({reason})")
-    srv.quit(target.session, f"Killed by {user.nick} ({reason})")
+    server.quit(target.session, f"Killed by {user.nick} ({reason})")
 
 
 @command("WALLOPS", 1, oper=True)
-def handle_wallops(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_wallops(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     text = msg.params[0]
     log.info("oper %s WALLOPS: %s", user.oper, text)
-    watchers = [u for u in srv.registered_users() if u.wallops or u.oper]
-    srv.fanout(watchers, f":{user.prefix} WALLOPS :{text}", srv.stamp())
+    watchers = [u for u in server.registered_users() if u.wallops or u.oper]
+    server.fanout(watchers, f":{user.prefix} WALLOPS :{text}", server.stamp())
 
 
 # ---------------------------------------------------------------------- STATS, REHASH
 
 
 @command("STATS", oper=True)
-def handle_stats(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_stats(server: ChatServer, reply: Reply, msg: Message) -> None:
     letter = msg.params[0][:1] if msg.params and msg.params[0] else "*"
     log.info("oper %s STATS %s", reply.session.user.oper, letter)
-    now_ms = int(srv.now * 1000)
+    now_ms = int(server.now * 1000)
     if letter in "kKdD":
         kind = letter.upper()
         code = RPL_STATSKLINE if kind == "K" else RPL_STATSDLINE
-        for ban in live_bans(srv, kind):
+        for ban in live_bans(server, kind):
             left = max(0, (ban.expires_ms - now_ms) // 1000) if ban.expires_ms else 0
             reply.numeric(code, kind, ban.mask, str(left), ban.setter, ban.reason)
     elif letter == "u":
-        up = max(0, int(srv.now - srv.started))
+        up = max(0, int(server.now - server.started))
         days, rest = divmod(up, 86_400)
         hours, rest = divmod(rest, 3600)
         minutes, seconds = divmod(rest, 60)
@@ -168,15 +168,15 @@ def handle_stats(srv: ChatServer, reply: Reply, msg: Message) -> None:
             n.RPL_STATSUPTIME, f"Server Up {days} days {hours}:{minutes:02d}:{seconds:02d}"
         )
     elif letter in "oO":
-        for entry in srv.config.operators:
+        for entry in server.config.operators:
             reply.numeric(RPL_STATSOLINE, "O", entry.host, "*", entry.name)
     elif letter == "l":
-        stats_links(srv, reply)
+        stats_links(server, reply)
     reply.numeric(n.RPL_ENDOFSTATS, letter, "End of /STATS report")
 
 
-def stats_links(srv: ChatServer, reply: Reply) -> None:
-    sessions = srv.sessions
+def stats_links(server: ChatServer, reply: Reply) -> None:
+    sessions = server.sessions
     registered = sum(1 for s in sessions if s.registered)
     secure = sum(1 for s in sessions if s.secure)
     opers = sum(1 for s in sessions if s.user.oper)
@@ -184,7 +184,7 @@ def stats_links(srv: ChatServer, reply: Reply) -> None:
         RPL_STATSDEBUG,
         f"{len(sessions)} connections: {registered} registered, "
         f"{len(sessions) - registered} registering, {secure} TLS, {opers} operators; "
-        f"{len(srv.channels)} channels",
+        f"{len(server.channels)} channels",
     )
     for shown, session in enumerate(sessions):
         if shown >= STATS_LINKS_SHOWN:
@@ -195,14 +195,14 @@ def stats_links(srv: ChatServer, reply: Reply) -> None:
             RPL_STATSLINKINFO,
             f"{user.nick}[{user.username or '*'}@{session.host}]",
             "tls" if session.secure else "plain",
-            str(max(0, int(srv.now - session.signon))),
-            str(max(0, int(srv.now - user.last_active))),
+            str(max(0, int(server.now - session.signon))),
+            str(max(0, int(server.now - user.last_active))),
         )
 
 
 @command("REHASH", oper=True)
-def handle_rehash(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    hook = srv.rehash_hook
+def handle_rehash(server: ChatServer, reply: Reply, msg: Message) -> None:
+    hook = server.rehash_hook
     log.info("oper %s REHASHed the configuration", reply.session.user.oper)
     if hook is None:
         reply.notice("REHASH: this server has no configuration to re-read")

@@ -38,18 +38,18 @@ EVERYONE, SINCE_JOIN, REGISTERED = "everyone", "since_join", "registered"
 ACCOUNT_PARTY = "~"
 
 
-def access_of(srv: ChatServer, channel: Channel) -> str:
-    return channel.history_access or srv.config.history.default_access
+def access_of(server: ChatServer, channel: Channel) -> str:
+    return channel.history_access or server.config.history.default_access
 
 
-def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
+def channel_floor(server: ChatServer, channel: Channel, user: User) -> int | None:
     """The oldest time (ms) of the room's history this member may read: 0 for all of it, None
     for none (not a member, or not logged in under `registered`). Never older than the room's
     own creation (see "Re-created rooms" above)."""
     standing = channel.members.get(user)
     if standing is None:
         return None
-    access = access_of(srv, channel)
+    access = access_of(server, channel)
     if access == REGISTERED and not user.account:
         return None
     if access == SINCE_JOIN:
@@ -57,12 +57,12 @@ def channel_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
     return channel.history_since_ms
 
 
-def replay_floor(srv: ChatServer, channel: Channel, user: User) -> int | None:
+def replay_floor(server: ChatServer, channel: Channel, user: User) -> int | None:
     """The oldest time (ms) a newcomer's join replay may show, or None for no replay (no
     access, or `since_join`: nothing predates the JOIN)."""
-    if access_of(srv, channel) == SINCE_JOIN:
+    if access_of(server, channel) == SINCE_JOIN:
         return None
-    return channel_floor(srv, channel, user)
+    return channel_floor(server, channel, user)
 
 
 def nick_floor(user: User) -> int:
@@ -72,23 +72,23 @@ def nick_floor(user: User) -> int:
     return max(1, user.nick_since_ms)
 
 
-def party(srv: ChatServer, account: str) -> str:
+def party(server: ChatServer, account: str) -> str:
     """An account as one party of a private-conversation key."""
-    return ACCOUNT_PARTY + srv.fold(account)
+    return ACCOUNT_PARTY + server.fold(account)
 
 
-def dm_store_key(srv: ChatServer, sender: User, recipient: User) -> str:
+def dm_store_key(server: ChatServer, sender: User, recipient: User) -> str:
     """The key a private message between these two is stored under: each side by its account
     when it has one, else by its nick (so a logged-in user keeps its conversations with
     users who are not logged in, from any later connection)."""
-    return dm_key(side(srv, sender), side(srv, recipient))
+    return dm_key(side(server, sender), side(server, recipient))
 
 
-def side(srv: ChatServer, user: User) -> str:
-    return party(srv, user.account) if user.account else user.fold
+def side(server: ChatServer, user: User) -> str:
+    return party(server, user.account) if user.account else user.fold
 
 
-def dm_read_keys(srv: ChatServer, user: User, target: str) -> list[tuple[str, bool]]:
+def dm_read_keys(server: ChatServer, user: User, target: str) -> list[tuple[str, bool]]:
     """Every (key, by_account) the conversation of `user` with `target` may be stored under.
 
     by_account True: `user`'s side is its account, so all of it is `user`'s to read. False:
@@ -97,41 +97,41 @@ def dm_read_keys(srv: ChatServer, user: User, target: str) -> list[tuple[str, bo
     the account named `target` if there is one; and the nick `target`, for messages
     exchanged while that side was not logged in.
     """
-    fold = srv.fold(target)
+    fold = server.fold(target)
     others = [fold]
-    online = srv.users.get(fold)
+    online = server.users.get(fold)
     if online is not None and online.session.registered:
         if online.account:
-            others.append(party(srv, online.account))
-    elif fold in srv.accounts.names:
+            others.append(party(server, online.account))
+    elif fold in server.accounts.names:
         others.append(ACCOUNT_PARTY + fold)
     mine = [(user.fold, False)]
     if user.account:
-        mine.insert(0, (party(srv, user.account), True))
+        mine.insert(0, (party(server, user.account), True))
     return [(dm_key(me, other), by_account) for me, by_account in mine for other in others]
 
 
-def dm_read_key(srv: ChatServer, user: User, target: str) -> tuple[str, bool]:
+def dm_read_key(server: ChatServer, user: User, target: str) -> tuple[str, bool]:
     """(key, by_account): the private conversation with `target` as `user` reads it.
 
     A logged-in user reads by account when the other side is logged in too, or is not online
     and `target` names a registered account. by_account False means nick-keyed: the caller
     must clip it to when the user took its nick (`nick_floor`).
     """
-    fold = srv.fold(target)
+    fold = server.fold(target)
     if user.account:
-        other = srv.users.get(fold)
+        other = server.users.get(fold)
         if other is not None and other.session.registered:
             if other.account:
-                return dm_key(party(srv, user.account), party(srv, other.account)), True
-            return dm_key(party(srv, user.account), fold), True
-        elif fold in srv.accounts.names:
-            return dm_key(party(srv, user.account), ACCOUNT_PARTY + fold), True
-        return dm_key(party(srv, user.account), fold), True
+                return dm_key(party(server, user.account), party(server, other.account)), True
+            return dm_key(party(server, user.account), fold), True
+        elif fold in server.accounts.names:
+            return dm_key(party(server, user.account), ACCOUNT_PARTY + fold), True
+        return dm_key(party(server, user.account), fold), True
     return dm_key(user.fold, fold), False
 
 
-def dm_partner_name(srv: ChatServer, key: str, me: tuple[str, ...]) -> str | None:
+def dm_partner_name(server: ChatServer, key: str, me: tuple[str, ...]) -> str | None:
     """The name under which `key`'s other party is shown (CHATHISTORY TARGETS): an online
     user's nick (for an account party: someone logged in to it), or the casefolded name. None
     if `key` is not a private conversation of one of `me` (my nick fold, my account party)."""
@@ -146,9 +146,9 @@ def dm_partner_name(srv: ChatServer, key: str, me: tuple[str, ...]) -> str | Non
         return None
     if other.startswith(ACCOUNT_PARTY):
         account = other[1:]
-        for someone in srv.registered_users():
-            if someone.account and srv.fold(someone.account) == account:
+        for someone in server.registered_users():
+            if someone.account and server.fold(someone.account) == account:
                 return someone.nick
         return account
-    online = srv.users.get(other)
+    online = server.users.get(other)
     return online.nick if online is not None else other

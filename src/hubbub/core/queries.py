@@ -26,7 +26,7 @@ def shares_channel(a: User, b: User) -> bool:
 
 
 def who_line(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     user: User,
     channel: Channel | None,
@@ -47,14 +47,14 @@ def who_line(
         flags += shown.members[user].prefixes("multi-prefix" in reply.session.caps)
     name = shown.name if shown is not None else "*"
     if whox is not None:  # WHO <mask> %fields[,token]: 354 with the fields asked for
-        whox_line(srv, reply, user, name, flags, whox)
+        whox_line(server, reply, user, name, flags, whox)
         return
     reply.numeric(
         n.RPL_WHOREPLY,
         name,
         user.username,
         user.hostname,
-        srv.name,
+        server.name,
         user.nick,
         flags,
         f"0 {user.realname}",
@@ -62,42 +62,42 @@ def who_line(
 
 
 @command("WHO")
-def handle_who(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
     requester = reply.session.user
     mask = msg.params[0] if msg.params else "*"
     whox = parse_whox(msg.params[1]) if len(msg.params) > 1 else None
     if mask.startswith("#"):
-        channel = srv.find_channel(mask)
+        channel = server.find_channel(mask)
         if channel is not None and (not channel.secret or requester in channel.members):
             inside = requester in channel.members
             for member in channel.members:
                 if inside or not member.invisible:
-                    who_line(srv, reply, member, channel, whox)
+                    who_line(server, reply, member, channel, whox)
     else:
-        exact = srv.find_user(mask)
+        exact = server.find_user(mask)
         if exact is not None:
-            who_line(srv, reply, exact, None, whox)
-        elif len(mask) <= srv.config.limits.mask_length:  # a longer mask matches nobody
-            pattern = compile_mask(srv.fold(mask))
-            room_left = srv.config.limits.who_replies  # hubbub.core.budget
-            for user in srv.registered_users():
+            who_line(server, reply, exact, None, whox)
+        elif len(mask) <= server.config.limits.mask_length:  # a longer mask matches nobody
+            pattern = compile_mask(server.fold(mask))
+            room_left = server.config.limits.who_replies  # hubbub.core.budget
+            for user in server.registered_users():
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
                 fields = (user.nick, user.username, user.hostname, user.realname)
-                if any(pattern.match(srv.fold(f)) for f in fields):
+                if any(pattern.match(server.fold(f)) for f in fields):
                     if not room_left:
                         reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
                         break
                     room_left -= 1
-                    who_line(srv, reply, user, None, whox)
+                    who_line(server, reply, user, None, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 
 
 @command("WHOIS", 1)
-def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
     requester = reply.session.user
     nick = msg.params[-1]
-    user = srv.find_user(nick)
+    user = server.find_user(nick)
     if user is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         reply.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
@@ -112,7 +112,7 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
     ]
     if visible:
         reply.numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(visible))
-    reply.numeric(n.RPL_WHOISSERVER, user.nick, srv.name, srv.config.server.description)
+    reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
     if user.oper:
@@ -127,7 +127,7 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
             user.nick,
             f"has client certificate fingerprint {user.session.certfp}",
         )
-    idle = max(0, int(srv.now - user.last_active))
+    idle = max(0, int(server.now - user.last_active))
     reply.numeric(
         n.RPL_WHOISIDLE,
         user.nick,
@@ -139,19 +139,19 @@ def handle_whois(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
 
 @command("WHOWAS", 1)
-def handle_whowas(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_whowas(server: ChatServer, reply: Reply, msg: Message) -> None:
     nick = msg.params[0]
     count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdecimal() else 0
-    fold = srv.fold(nick)
+    fold = server.fold(nick)
     found = 0
-    for entry in srv.whowas:
-        if srv.fold(entry.nick) != fold:
+    for entry in server.whowas:
+        if server.fold(entry.nick) != fold:
             continue
         reply.numeric(
             n.RPL_WHOWASUSER, entry.nick, entry.username, entry.hostname, "*", entry.realname
         )
         left = format_utc(entry.left_at, "%Y-%m-%d %H:%M:%S UTC")
-        reply.numeric(n.RPL_WHOISSERVER, entry.nick, srv.name, left)
+        reply.numeric(n.RPL_WHOISSERVER, entry.nick, server.name, left)
         found += 1
         if count and found >= count:
             break
@@ -161,21 +161,21 @@ def handle_whowas(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
 
 @command("ISON", 1)
-def handle_ison(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_ison(server: ChatServer, reply: Reply, msg: Message) -> None:
     online = []
     for param in msg.params:
         for nick in param.split():
-            user = srv.find_user(nick)
+            user = server.find_user(nick)
             if user is not None:
                 online.append(user.nick)
     reply.numeric(n.RPL_ISON, " ".join(online))
 
 
 @command("USERHOST", 1)
-def handle_userhost(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_userhost(server: ChatServer, reply: Reply, msg: Message) -> None:
     found = []
     for nick in msg.params[:5]:
-        user = srv.find_user(nick)
+        user = server.find_user(nick)
         if user is not None:
             away = "-" if user.away else "+"
             found.append(f"{user.nick}={away}{user.username}@{user.hostname}")
@@ -183,24 +183,24 @@ def handle_userhost(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
 
 @command("VERSION")
-def handle_version(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    reply.numeric(n.RPL_VERSION, srv.version, srv.name, "hubbub IRC server")
-    for start in range(0, len(srv.isupport), 12):
+def handle_version(server: ChatServer, reply: Reply, msg: Message) -> None:
+    reply.numeric(n.RPL_VERSION, server.version, server.name, "hubbub IRC server")
+    for start in range(0, len(server.isupport), 12):
         reply.numeric(
-            n.RPL_ISUPPORT, *srv.isupport[start : start + 12], "are supported by this server"
+            n.RPL_ISUPPORT, *server.isupport[start : start + 12], "are supported by this server"
         )
 
 
 @command("TIME")
-def handle_time(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    now = format_utc(srv.now, "%A %B %d %Y -- %H:%M:%S UTC")
-    reply.numeric(n.RPL_TIME, srv.name, now)
+def handle_time(server: ChatServer, reply: Reply, msg: Message) -> None:
+    now = format_utc(server.now, "%A %B %d %Y -- %H:%M:%S UTC")
+    reply.numeric(n.RPL_TIME, server.name, now)
 
 
 @command("AWAY")
-def handle_away(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
-    text = msg.params[0][: srv.config.limits.away_length] if msg.params else ""
+    text = msg.params[0][: server.config.limits.away_length] if msg.params else ""
     if text == user.away:
         if text:
             reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
@@ -214,13 +214,13 @@ def handle_away(srv: ChatServer, reply: Reply, msg: Message) -> None:
     else:
         reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
         line = f":{user.prefix} AWAY"
-    watchers = [u for u in srv.neighbours(user) if "away-notify" in u.session.caps]
+    watchers = [u for u in server.neighbours(user) if "away-notify" in u.session.caps]
     if watchers:
-        srv.fanout(watchers, line, srv.stamp(), account=user.account)
+        server.fanout(watchers, line, server.stamp(), account=user.account)
 
 
 @command("SETNAME", 1)
-def handle_setname(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_setname(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     realname = msg.params[0]
     if not realname or len(realname) > REALNAME_LENGTH:
@@ -228,9 +228,9 @@ def handle_setname(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     user.realname = realname
     line = f":{user.prefix} SETNAME :{realname}"
-    time_ms = srv.stamp()
-    watchers = [u for u in srv.neighbours(user) if "setname" in u.session.caps]
+    time_ms = server.stamp()
+    watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
     if watchers:
-        srv.fanout(watchers, line, time_ms, account=user.account)
+        server.fanout(watchers, line, time_ms, account=user.account)
     if "setname" in reply.session.caps:
-        srv.send_self(reply, line, time_ms, account=user.account)
+        server.send_self(reply, line, time_ms, account=user.account)

@@ -52,14 +52,14 @@ def remember_sent(session: Session, msgid: str) -> None:
 
 
 @command("REDACT", 2, activity=True)
-def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     target, msgid = msg.params[0], msg.params[1]
     reason = msg.params[2] if len(msg.params) > 2 else ""
     recipients: list[User]
     if target.startswith("#"):
-        channel = srv.find_channel(target)
+        channel = server.find_channel(target)
         standing = channel.members.get(user) if channel is not None else None
         if channel is None or standing is None:
             reply.fail(
@@ -73,13 +73,13 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
         recipients = [m for m in channel.members if m is not user]
         room: Channel | None = channel
     else:
-        other = srv.find_user(target)
-        if not srv.valid_nick(target) or (other is not None and other.service is not None):
+        other = server.find_user(target)
+        if not server.valid_nick(target) or (other is not None and other.service is not None):
             reply.fail(
                 "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
             )
             return
-        key, _ = dm_read_key(srv, user, target)
+        key, _ = dm_read_key(server, user, target)
         is_op, ops_since = False, 0
         name = other.nick if other is not None else target
         recipients = [other] if other is not None and other is not user else []
@@ -99,7 +99,7 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
 
     def done(later: Reply, result: Any) -> None:
         if result == OK:
-            relay(srv, later, user, name, msgid, reason, recipients, room)
+            relay(server, later, user, name, msgid, reason, recipients, room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
         elif result == FORBIDDEN:
             later.fail(
@@ -112,11 +112,11 @@ def handle_redact(srv: ChatServer, reply: Reply, msg: Message) -> None:
         else:
             later.fail("REDACT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
 
-    srv.history.query(fn, reply.later(done))
+    server.history.query(fn, reply.later(done))
 
 
 def relay(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     user: User,
     name: str,
@@ -126,12 +126,12 @@ def relay(
     room: Channel | None,
 ) -> None:
     line = f":{user.prefix} REDACT {name} {msgid}" + (f" :{reason}" if reason else "")
-    time_ms = srv.stamp()
-    new_msgid = srv.next_msgid()
+    time_ms = server.stamp()
+    new_msgid = server.next_msgid()
     watchers = [m for m in recipients if CAP in m.session.caps]
     if watchers:
-        srv.fanout(watchers, line, time_ms, new_msgid, channel=room, account=user.account)
+        server.fanout(watchers, line, time_ms, new_msgid, channel=room, account=user.account)
     if CAP in reply.session.caps:
-        srv.send_self(reply, line, time_ms, new_msgid, "", user.account)
+        server.send_self(reply, line, time_ms, new_msgid, "", user.account)
     else:
-        reply.add(f":{srv.name} NOTICE {user.nick} :Message {msgid} in {name} deleted")
+        reply.add(f":{server.name} NOTICE {user.nick} :Message {msgid} in {name} deleted")

@@ -30,24 +30,24 @@ MAX_PASSWORD = 300
 class Answer:
     """How a registration is answered: IRCv3 REGISTER replies, or NickServ notices."""
 
-    def __init__(self, srv: ChatServer, nickserv: bool) -> None:
-        self.srv = srv
+    def __init__(self, server: ChatServer, nickserv: bool) -> None:
+        self.server = server
         self.nickserv = nickserv
 
     def _notice(self, reply: Reply, text: str) -> None:
-        reply.add(f":{self.srv.nickserv.prefix} NOTICE {reply.session.user.nick} :{text}")
+        reply.add(f":{self.server.nickserv.prefix} NOTICE {reply.session.user.nick} :{text}")
 
     def success(self, reply: Reply, name: str, text: str) -> None:
         if self.nickserv:
             self._notice(reply, text)
         else:
-            reply.add(f":{self.srv.name} REGISTER SUCCESS {name} :{text}")
+            reply.add(f":{self.server.name} REGISTER SUCCESS {name} :{text}")
 
     def pending(self, reply: Reply, name: str, text: str) -> None:
         if self.nickserv:
             self._notice(reply, text)
         else:
-            reply.add(f":{self.srv.name} REGISTER VERIFICATION_REQUIRED {name} :{text}")
+            reply.add(f":{self.server.name} REGISTER VERIFICATION_REQUIRED {name} :{text}")
 
     def fail(self, reply: Reply, code: str, name: str, text: str) -> None:
         if self.nickserv:
@@ -57,23 +57,23 @@ class Answer:
 
 
 def register(
-    srv: ChatServer, reply: Reply, name: str, email: str, password: str, answer: Answer
+    server: ChatServer, reply: Reply, name: str, email: str, password: str, answer: Answer
 ) -> None:
     session = reply.session
     user = session.user
-    config = srv.config.accounts
-    accounts = srv.accounts
-    fold = srv.fold(name)
+    config = server.config.accounts
+    accounts = server.accounts
+    fold = server.fold(name)
     if config.registration == "closed":
         answer.fail(reply, "TEMPORARILY_UNAVAILABLE", name, "Registration is closed here")
         return
     if user.account:
         answer.fail(reply, "ALREADY_AUTHENTICATED", name, f"You are logged in as {user.account}")
         return
-    if not srv.valid_nick(name) or fold in RESERVED:
+    if not server.valid_nick(name) or fold in RESERVED:
         answer.fail(reply, "BAD_ACCOUNT_NAME", name, "That is not a valid account name")
         return
-    holder = srv.users.get(fold) or srv.services.get(fold)
+    holder = server.users.get(fold) or server.services.get(fold)
     if fold in accounts.names:
         answer.fail(reply, "ACCOUNT_EXISTS", name, "That account already exists")
         return
@@ -99,7 +99,7 @@ def register(
         email = ""
     pending = config.registration == "approval"
     passwords = accounts.passwords
-    created_ms = int(srv.now * 1000)
+    created_ms = int(server.now * 1000)
 
     def fn(store: AccountStore) -> bool:
         credentials = passwords.make(password)
@@ -122,7 +122,7 @@ def register(
         log.info("account %s registered from %s", name, session.host)
         answer.success(later, name, f"Account {name} created")
         if not user.account:
-            login(srv, later, name)
+            login(server, later, name)
 
     answer_later = reply.later(done)
 
@@ -136,7 +136,7 @@ def register(
 
 
 @command("REGISTER", 3, before_registration=True)
-def handle_register(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_register(server: ChatServer, reply: Reply, msg: Message) -> None:
     account, email, password = msg.params[:3]
     user = reply.session.user
     if account == "*":
@@ -144,11 +144,11 @@ def handle_register(srv: ChatServer, reply: Reply, msg: Message) -> None:
             reply.fail("REGISTER", "NEED_NICK", "*", text="Choose a nick first")
             return
         account = user.nick
-    register(srv, reply, account, "" if email == "*" else email, password, Answer(srv, False))
+    register(server, reply, account, "" if email == "*" else email, password, Answer(server, False))
 
 
 @command("VERIFY", 2, before_registration=True)
-def handle_verify(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_verify(server: ChatServer, reply: Reply, msg: Message) -> None:
     reply.fail(
         "VERIFY",
         "INVALID_CODE",

@@ -8,7 +8,7 @@ so the channel exists, empty, with its saved state from the start and does not v
 last member leaves. Its owner and the accounts on its operator list are opped when they join
 (and pass +i, +k, +l and bans).
 
-`srv.registry` (`RegistryState`) also holds the server bans (K-lines, D-lines) loaded with the
+`server.registry` (`RegistryState`) also holds the server bans (K-lines, D-lines) loaded with the
 channels; `hubbub.core.bans` manages them.
 """
 
@@ -42,10 +42,10 @@ class Registration:
 
 
 class RegistryState:
-    """Registered channels' and server bans' bookkeeping, one per ChatServer (`srv.registry`)."""
+    """Registered channels' and server bans' bookkeeping, one per ChatServer (`server.registry`)."""
 
-    def __init__(self, srv: ChatServer, service: RegistryService) -> None:
-        self.srv = srv
+    def __init__(self, server: ChatServer, service: RegistryService) -> None:
+        self.server = server
         self.service = service
         # K-lines and D-lines by (kind, mask) (hubbub.core.bans).
         self.bans: dict[tuple[str, str], ServerBan] = {}
@@ -57,7 +57,7 @@ class RegistryState:
             return
         channels, bans = result
         for saved in channels:
-            restore(self.srv, saved)
+            restore(self.server, saved)
         for ban in bans:
             self.bans[(ban.kind, ban.mask)] = ban
         if channels or bans:
@@ -80,13 +80,13 @@ class RegistryState:
 # ---------------------------------------------------------------------- saved state
 
 
-def restore(srv: ChatServer, saved: RegisteredChannel) -> Channel:
+def restore(server: ChatServer, saved: RegisteredChannel) -> Channel:
     """Make (or update) the live channel from its saved state."""
-    fold = srv.fold(saved.name)
-    channel = srv.channels.get(fold)
+    fold = server.fold(saved.name)
+    channel = server.channels.get(fold)
     if channel is None:
-        channel = Channel(saved.name, fold, saved.created or int(srv.now))
-        srv.channels[fold] = channel
+        channel = Channel(saved.name, fold, saved.created or int(server.now))
+        server.channels[fold] = channel
     channel.topic = (
         Topic(saved.topic, saved.topic_setter, saved.topic_time) if saved.topic else None
     )
@@ -120,30 +120,30 @@ def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
     )
 
 
-def changed(srv: ChatServer, channel: Channel) -> None:
+def changed(server: ChatServer, channel: Channel) -> None:
     """The channel's topic, modes, bans or settings changed: save it if it is registered."""
     registration = channel.registered
     if registration is None:
         return
     saved = snapshot(channel, registration)
-    srv.registry.call(lambda store: store.save_channel(saved))
+    server.registry.call(lambda store: store.save_channel(saved))
 
 
-def has_access(srv: ChatServer, channel: Channel, user: User) -> bool:
+def has_access(server: ChatServer, channel: Channel, user: User) -> bool:
     """Whether `user` is logged in to the owner's account or one on the operator list."""
     registration = channel.registered
     if registration is None or not user.account:
         return False
-    mine = srv.fold(user.account)
-    return mine == srv.fold(registration.owner) or any(
-        srv.fold(name) == mine for name in registration.ops
+    mine = server.fold(user.account)
+    return mine == server.fold(registration.owner) or any(
+        server.fold(name) == mine for name in registration.ops
     )
 
 
-def is_owner(srv: ChatServer, channel: Channel, user: User) -> bool:
+def is_owner(server: ChatServer, channel: Channel, user: User) -> bool:
     registration = channel.registered
     return (
         registration is not None
         and bool(user.account)
-        and srv.fold(user.account) == srv.fold(registration.owner)
+        and server.fold(user.account) == server.fold(registration.owner)
     )

@@ -34,27 +34,27 @@ DEFAULT_USERNAME = "user"
 
 
 @command("PASS", 1, before_registration=True)
-def handle_pass(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_pass(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     if session.phase is Phase.REGISTERED:
         reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
         return
-    session.pass_ok = msg.params[0] == srv.config.server.password
+    session.pass_ok = msg.params[0] == server.config.server.password
 
 
 @command("NICK", before_registration=True)
-def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     if not msg.params or not msg.params[0]:
         reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
     nick = msg.params[0]
-    if not srv.valid_nick(nick):
+    if not server.valid_nick(nick):
         reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
-    fold = srv.fold(nick)
-    holder = srv.users.get(fold) or srv.services.get(fold)
+    fold = server.fold(nick)
+    holder = server.users.get(fold) or server.services.get(fold)
     if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         return
@@ -63,32 +63,32 @@ def handle_nick(srv: ChatServer, reply: Reply, msg: Message) -> None:
     if session.phase is not Phase.REGISTERED:
         # Reserve the nick at once, so two connections registering together cannot both get it.
         if user.fold:
-            srv.users.pop(user.fold, None)
+            server.users.pop(user.fold, None)
         user.nick, user.fold = nick, fold
-        srv.users[fold] = user
-        try_register(srv, reply)
+        server.users[fold] = user
+        try_register(server, reply)
         return
-    if nick_refused(srv, reply, nick, fold):
+    if nick_refused(server, reply, nick, fold):
         return
     old_prefix = user.prefix
-    time_ms = srv.stamp()
-    msgid = srv.next_msgid()
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
     line = f":{old_prefix} NICK :{nick}"
-    srv.fanout(srv.neighbours(user), line, time_ms, msgid, account=user.account)
-    srv.send_self(reply, line, time_ms, msgid, account=user.account)
+    server.fanout(server.neighbours(user), line, time_ms, msgid, account=user.account)
+    server.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
-        store_event(srv, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
-    del srv.users[user.fold]
+        store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
+    del server.users[user.fold]
     if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
-    srv.users[fold] = user
+    server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
-    check_nick(srv, user, reply)
+    check_nick(server, user, reply)
 
 
 @command("USER", 4, before_registration=True)
-def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_user(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     if session.phase is Phase.REGISTERED or user.username:
@@ -105,13 +105,13 @@ def handle_user(srv: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
     # No ident lookup: the '~' says the user name is the client's own claim.
-    user.username = "~" + username[: srv.config.limits.user_length - 1]
+    user.username = "~" + username[: server.config.limits.user_length - 1]
     user.realname = msg.params[3][:200]
-    try_register(srv, reply)
+    try_register(server, reply)
 
 
 @command("CAP", 1, before_registration=True)
-def handle_cap(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     sub = msg.params[0].upper()
     if sub == "LS":
@@ -123,18 +123,18 @@ def handle_cap(srv: ChatServer, reply: Reply, msg: Message) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.caps |= {"cap-notify"}
-        send_cap_list(srv, reply, "LS", advertised(version))
+        send_cap_list(server, reply, "LS", advertised(version))
     elif sub == "LIST":
-        send_cap_list(srv, reply, "LIST", sorted(session.caps))
+        send_cap_list(server, reply, "LIST", sorted(session.caps))
     elif sub == "REQ":
         if session.phase is Phase.UNREGISTERED:
             session.phase = Phase.NEGOTIATING
         request = msg.params[1] if len(msg.params) > 1 else ""
-        cap_req(srv, reply, request)
+        cap_req(server, reply, request)
     elif sub == "END":
         if session.phase is Phase.NEGOTIATING:
             session.phase = Phase.UNREGISTERED
-            try_register(srv, reply)
+            try_register(server, reply)
     else:
         reply.numeric(n.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP subcommand")
 
@@ -145,7 +145,7 @@ def advertised(version: int) -> list[str]:
     return list(CAPABILITIES)
 
 
-def send_cap_list(srv: ChatServer, reply: Reply, sub: str, names: list[str]) -> None:
+def send_cap_list(server: ChatServer, reply: Reply, sub: str, names: list[str]) -> None:
     nick = reply.session.user.nick
     chunks: list[str] = []
     current = ""
@@ -159,10 +159,10 @@ def send_cap_list(srv: ChatServer, reply: Reply, sub: str, names: list[str]) -> 
     multiline = reply.session.cap_version >= 302
     for i, chunk in enumerate(chunks):
         more = "* " if multiline and i < len(chunks) - 1 else ""
-        reply.add(f":{srv.name} CAP {nick} {sub} {more}:{chunk}")
+        reply.add(f":{server.name} CAP {nick} {sub} {more}:{chunk}")
 
 
-def cap_req(srv: ChatServer, reply: Reply, request: str) -> None:
+def cap_req(server: ChatServer, reply: Reply, request: str) -> None:
     """All-or-nothing, as the spec asks: one unknown or sticky name refuses the whole request."""
     session = reply.session
     nick = session.user.nick
@@ -172,7 +172,7 @@ def cap_req(srv: ChatServer, reply: Reply, request: str) -> None:
     for item in wanted:
         name = item[1:] if item.startswith("-") else item
         if name not in CAPABILITIES or (item.startswith("-") and name in STICKY):
-            reply.add(f":{srv.name} CAP {nick} NAK :{request}")
+            reply.add(f":{server.name} CAP {nick} NAK :{request}")
             return
         (disable if item.startswith("-") else enable).add(name)
     session.caps |= enable
@@ -180,120 +180,120 @@ def cap_req(srv: ChatServer, reply: Reply, request: str) -> None:
     session.update_profile()
     for channel in session.user.channels.values():
         channel.groups = None  # its fan-out groups sort members by profile
-    reply.add(f":{srv.name} CAP {nick} ACK :{request}")
+    reply.add(f":{server.name} CAP {nick} ACK :{request}")
 
 
-def try_register(srv: ChatServer, reply: Reply) -> None:
+def try_register(server: ChatServer, reply: Reply) -> None:
     session = reply.session
     user = session.user
     if session.phase is not Phase.UNREGISTERED or not user.fold or not user.username:
         return
-    if srv.config.server.password and not session.pass_ok:
+    if server.config.server.password and not session.pass_ok:
         reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
         reply.flush()
-        srv.quit(session, "Bad password")
+        server.quit(session, "Bad password")
         return
-    if hold_registration(srv, reply):  # require_tls, a registered nick
+    if hold_registration(server, reply):  # require_tls, a registered nick
         return
-    if srv.registry.bans and refuse_registration(srv, reply):  # K-lined: 465, then closed
+    if server.registry.bans and refuse_registration(server, reply):  # K-lined: 465, then closed
         return
     session.phase = Phase.REGISTERED
-    user.nick_since_ms = srv.stamp()  # the nick is now this user's (hubbub.core.privacy)
-    srv.registered_count += 1
-    srv.max_users = max(srv.max_users, srv.registered_count)
-    user.last_active = srv.now
+    user.nick_since_ms = server.stamp()  # the nick is now this user's (hubbub.core.privacy)
+    server.registered_count += 1
+    server.max_users = max(server.max_users, server.registered_count)
+    user.last_active = server.now
     log.info("%s registered from %s", user.prefix, session.host)
-    welcome(srv, reply)
-    check_nick(srv, user, reply)
+    welcome(server, reply)
+    check_nick(server, user, reply)
 
 
-def welcome(srv: ChatServer, reply: Reply) -> None:
+def welcome(server: ChatServer, reply: Reply) -> None:
     user = reply.session.user
-    network = srv.config.server.network
+    network = server.config.server.network
     reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
-    reply.numeric(n.RPL_YOURHOST, f"Your host is {srv.name}, running version {srv.version}")
-    reply.numeric(n.RPL_CREATED, f"This server was created {srv.created}")
-    reply.numeric(n.RPL_MYINFO, srv.name, srv.version, "iowZ", "bklmnostv", "bklov")
-    tokens = srv.isupport
+    reply.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
+    reply.numeric(n.RPL_CREATED, f"This server was created {server.created}")
+    reply.numeric(n.RPL_MYINFO, server.name, server.version, "iowZ", "bklmnostv", "bklov")
+    tokens = server.isupport
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         reply.numeric(
             n.RPL_ISUPPORT,
             *tokens[start : start + ISUPPORT_PER_LINE],
             "are supported by this server",
         )
-    lusers(srv, reply)
-    motd(srv, reply)
+    lusers(server, reply)
+    motd(server, reply)
     modes = user.mode_string
     if modes != "+":
         # The modes the server gave (+Z over TLS): clients learn their own modes from MODE.
         reply.add(f":{user.nick} MODE {user.nick} :{modes}")
 
 
-def lusers(srv: ChatServer, reply: Reply) -> None:
+def lusers(server: ChatServer, reply: Reply) -> None:
     # Counters, not a walk over every session: the welcome burst sends LUSERS, so a walk
     # would make each registration cost O(connections).
-    count = srv.registered_count
-    invisible = srv.invisible_count
-    unknown = len(srv.sessions) - count
+    count = server.registered_count
+    invisible = server.invisible_count
+    unknown = len(server.sessions) - count
     reply.numeric(
         n.RPL_LUSERCLIENT,
         f"There are {count - invisible} users and {invisible} invisible on 1 servers",
     )
     if unknown:
         reply.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    reply.numeric(n.RPL_LUSERCHANNELS, str(len(srv.channels)), "channels formed")
+    reply.numeric(n.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
     reply.numeric(n.RPL_LUSERME, f"I have {count} clients and 0 servers")
     reply.numeric(
         n.RPL_LOCALUSERS,
         str(count),
-        str(srv.max_users),
-        f"Current local users {count}, max {srv.max_users}",
+        str(server.max_users),
+        f"Current local users {count}, max {server.max_users}",
     )
     reply.numeric(
         n.RPL_GLOBALUSERS,
         str(count),
-        str(srv.max_users),
-        f"Current global users {count}, max {srv.max_users}",
+        str(server.max_users),
+        f"Current global users {count}, max {server.max_users}",
     )
 
 
-def motd(srv: ChatServer, reply: Reply) -> None:
-    text = srv.config.server.motd
+def motd(server: ChatServer, reply: Reply) -> None:
+    text = server.config.server.motd
     if not text:
         reply.numeric(n.ERR_NOMOTD, "MOTD File is missing")
         return
-    reply.numeric(n.RPL_MOTDSTART, f"- {srv.name} Message of the day - ")
+    reply.numeric(n.RPL_MOTDSTART, f"- {server.name} Message of the day - ")
     for line in text.splitlines() or [""]:
         reply.numeric(n.RPL_MOTD, f"- {line}")
     reply.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
 @command("LUSERS")
-def handle_lusers(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    lusers(srv, reply)
+def handle_lusers(server: ChatServer, reply: Reply, msg: Message) -> None:
+    lusers(server, reply)
 
 
 @command("MOTD")
-def handle_motd(srv: ChatServer, reply: Reply, msg: Message) -> None:
-    motd(srv, reply)
+def handle_motd(server: ChatServer, reply: Reply, msg: Message) -> None:
+    motd(server, reply)
 
 
 @command("PING", before_registration=True)
-def handle_ping(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_ping(server: ChatServer, reply: Reply, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
         reply.numeric(n.ERR_NOORIGIN, "No origin specified")
         return
-    reply.add(f":{srv.name} PONG {srv.name} :{msg.params[0]}")
+    reply.add(f":{server.name} PONG {server.name} :{msg.params[0]}")
 
 
 @command("PONG", before_registration=True)
-def handle_pong(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_pong(server: ChatServer, reply: Reply, msg: Message) -> None:
     # Liveness is the transport's business (any received byte counts); nothing to answer.
     return
 
 
 @command("QUIT", before_registration=True)
-def handle_quit(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_quit(server: ChatServer, reply: Reply, msg: Message) -> None:
     text = msg.params[0] if msg.params else ""
     reply.flush()
-    srv.quit(reply.session, f"Quit: {text}" if text else "Quit")
+    server.quit(reply.session, f"Quit: {text}" if text else "Quit")

@@ -71,7 +71,7 @@ class SaslState:
 
 
 @command("AUTHENTICATE", 1, before_registration=True)
-def handle_authenticate(srv: ChatServer, reply: Reply, msg: Message) -> None:
+def handle_authenticate(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     arg = msg.params[0]
     if arg == "*":
@@ -80,7 +80,7 @@ def handle_authenticate(srv: ChatServer, reply: Reply, msg: Message) -> None:
         return
     state = session.sasl
     if state is None:
-        start(srv, reply, arg.upper())
+        start(server, reply, arg.upper())
         return
     if len(arg.encode()) > CHUNK:
         session.sasl = None
@@ -98,17 +98,17 @@ def handle_authenticate(srv: ChatServer, reply: Reply, msg: Message) -> None:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        fail(srv, reply)
+        fail(server, reply)
         return
     if state.mechanism == "PLAIN":
-        plain(srv, reply, data)
+        plain(server, reply, data)
     elif state.mechanism == "EXTERNAL":
-        external(srv, reply, data)
+        external(server, reply, data)
     else:
-        scram(srv, reply, state, data)
+        scram(server, reply, state, data)
 
 
-def start(srv: ChatServer, reply: Reply, mechanism: str) -> None:
+def start(server: ChatServer, reply: Reply, mechanism: str) -> None:
     session = reply.session
     if session.user.account:
         reply.numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")
@@ -133,89 +133,93 @@ def send(reply: Reply, data: bytes) -> None:
         reply.add("AUTHENTICATE +")
 
 
-def fail(srv: ChatServer, reply: Reply, text: str = "SASL authentication failed") -> None:
+def fail(server: ChatServer, reply: Reply, text: str = "SASL authentication failed") -> None:
     reply.session.sasl = None
     reply.numeric(n.ERR_SASLFAIL, text)
 
 
-def succeed(srv: ChatServer, reply: Reply, name: str) -> None:
+def succeed(server: ChatServer, reply: Reply, name: str) -> None:
     reply.session.sasl = None
-    accounts.login(srv, reply, name)
+    accounts.login(server, reply, name)
     reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
 
 
-def finish_login(srv: ChatServer, reply: Reply, outcome: accounts.Outcome, authzid: str) -> None:
+def finish_login(server: ChatServer, reply: Reply, outcome: accounts.Outcome, authzid: str) -> None:
     status, name = outcome
-    if status == accounts.OK and authzid and srv.fold(authzid) != srv.fold(name):
+    if status == accounts.OK and authzid and server.fold(authzid) != server.fold(name):
         status = accounts.BAD  # may not act as another account
     if status == accounts.OK:
         if reply.session.user.account:
-            fail(srv, reply, "You are already logged in")
+            fail(server, reply, "You are already logged in")
         else:
-            succeed(srv, reply, name)
+            succeed(server, reply, name)
     elif status == accounts.BAD:
-        fail(srv, reply)
+        fail(server, reply)
     else:
-        fail(srv, reply, "SASL authentication failed: " + accounts.failure_text(status, name))
+        fail(server, reply, "SASL authentication failed: " + accounts.failure_text(status, name))
 
 
-def plain(srv: ChatServer, reply: Reply, data: bytes) -> None:
+def plain(server: ChatServer, reply: Reply, data: bytes) -> None:
     parts = data.split(b"\0")
     if len(parts) != 3:
-        fail(srv, reply)
+        fail(server, reply)
         return
     try:
         authzid, authcid, password = (part.decode("utf-8") for part in parts)
     except UnicodeDecodeError:
-        fail(srv, reply)
+        fail(server, reply)
         return
-    if not srv.valid_nick(authcid) or not password:
-        fail(srv, reply)
+    if not server.valid_nick(authcid) or not password:
+        fail(server, reply)
         return
-    fold = srv.fold(authcid)
-    lookup = accounts.password_lookup(srv.accounts.passwords, fold, password)
+    fold = server.fold(authcid)
+    lookup = accounts.password_lookup(server.accounts.passwords, fold, password)
     accounts.check_login(
-        srv, reply, fold, lookup, lambda later, outcome: finish_login(srv, later, outcome, authzid)
+        server,
+        reply,
+        fold,
+        lookup,
+        lambda later, outcome: finish_login(server, later, outcome, authzid),
     )
 
 
-def external(srv: ChatServer, reply: Reply, data: bytes) -> None:
+def external(server: ChatServer, reply: Reply, data: bytes) -> None:
     certfp = reply.session.certfp
     try:
         authzid = data.decode("utf-8")
     except UnicodeDecodeError:
-        fail(srv, reply)
+        fail(server, reply)
         return
     if certfp is None:
-        fail(srv, reply)
+        fail(server, reply)
         return
     accounts.check_login(
-        srv,
+        server,
         reply,
         "",
         accounts.cert_lookup(certfp),
-        lambda later, outcome: finish_login(srv, later, outcome, authzid),
+        lambda later, outcome: finish_login(server, later, outcome, authzid),
     )
 
 
-def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
+def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
     session = reply.session
     if state.step == 1:
-        nonce = base64.b64encode(srv.randomness.token_bytes(18)).decode()
-        server = state.scram = ScramServer(nonce)
+        nonce = base64.b64encode(server.randomness.token_bytes(18)).decode()
+        scram_server = state.scram = ScramServer(nonce)
         try:
-            username = server.client_first(data)
+            username = scram_server.client_first(data)
         except ScramError:
-            fail(srv, reply)
+            fail(server, reply)
             return
-        if not srv.valid_nick(username) or (
-            server.authzid and srv.fold(server.authzid) != srv.fold(username)
+        if not server.valid_nick(username) or (
+            scram_server.authzid and server.fold(scram_server.authzid) != server.fold(username)
         ):
-            fail(srv, reply)
+            fail(server, reply)
             return
-        fold = state.fold = srv.fold(username)
+        fold = state.fold = server.fold(username)
         keys = accounts.throttle_keys(session, fold)
-        if accounts.throttled(srv, reply, keys, _throttled_scram):
+        if accounts.throttled(server, reply, keys, _throttled_scram):
             return
 
         def found(later: Reply, result: Any) -> None:
@@ -223,7 +227,7 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
                 return
             if isinstance(result, CallFailure):
                 text = accounts.failure_text(accounts.UNAVAILABLE, "")
-                fail(srv, later, "SASL authentication failed: " + text)
+                fail(server, later, "SASL authentication failed: " + text)
                 return
             if isinstance(result, Account):
                 state.credentials = result.credentials
@@ -232,15 +236,15 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
                 salt = result.credentials.scram_salt
                 iterations = result.credentials.scram_iterations
             else:  # unknown: answer the same way, fail at the proof
-                salt = srv.randomness.token_bytes(16)
-                iterations = srv.config.accounts.scram_iterations
+                salt = server.randomness.token_bytes(16)
+                iterations = server.config.accounts.scram_iterations
             state.step = 2
-            send(later, server.server_first(salt, iterations))
+            send(later, scram_server.server_first(salt, iterations))
 
         def lookup(store: AccountStore) -> Account | None:
             return store.get(fold)
 
-        srv.accounts.service.call(lookup, reply.later(found))
+        server.accounts.service.call(lookup, reply.later(found))
         return
     exchange = state.scram
     assert exchange is not None
@@ -252,21 +256,21 @@ def scram(srv: ChatServer, reply: Reply, state: SaslState, data: bytes) -> None:
                 raise ScramError("unknown account")
             final = exchange.client_final(data, credentials)
         except ScramError:
-            srv.accounts.throttle.fail(keys, srv.now)
-            fail(srv, reply)
+            server.accounts.throttle.fail(keys, server.now)
+            fail(server, reply)
             return
         if state.pending:
             text = accounts.failure_text(accounts.PENDING, "")
-            fail(srv, reply, "SASL authentication failed: " + text)
+            fail(server, reply, "SASL authentication failed: " + text)
             return
         state.step = 3
         send(reply, final)
         return
     # step 3: the client acknowledges the server's signature with an empty message
     if data:
-        fail(srv, reply)
+        fail(server, reply)
         return
-    succeed(srv, reply, state.account)
+    succeed(server, reply, state.account)
 
 
 def _throttled_scram(reply: Reply, outcome: accounts.Outcome) -> None:

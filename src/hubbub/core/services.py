@@ -8,7 +8,7 @@ table. A PRIVMSG to the service's nick reaches
 messages are never relayed, stored or echoed (NickServ's carry passwords).
 
 Each `ChatServer` makes one `User` per service (`service_user`): it has no connection and is
-found by `ChatServer.find_user` through `srv.services`, never in `srv.users`.
+found by `ChatServer.find_user` through `server.services`, never in `server.users`.
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ class ServiceTable:
 
         return register
 
-    def prefix(self, srv: ChatServer) -> str:
-        return f"{self.nick}!{self.nick}@{srv.name}"
+    def prefix(self, server: ChatServer) -> str:
+        return f"{self.nick}!{self.nick}@{server.name}"
 
-    def say(self, srv: ChatServer, reply: Reply, text: str) -> None:
+    def say(self, server: ChatServer, reply: Reply, text: str) -> None:
         """A NOTICE from the service to the requester."""
-        reply.add(f":{self.prefix(srv)} NOTICE {reply.session.user.nick} :{text}")
+        reply.add(f":{self.prefix(server)} NOTICE {reply.session.user.nick} :{text}")
 
     def help_lines(self) -> list[str]:
         lines = [self.intro]
@@ -89,28 +89,28 @@ class ServiceTable:
         lines.extend(self.footer)
         return lines
 
-    def dispatch(self, srv: ChatServer, reply: Reply, text: str) -> None:
+    def dispatch(self, server: ChatServer, reply: Reply, text: str) -> None:
         """A PRIVMSG to the service: look the command up, check it, run it."""
-        user = srv.services.get(srv.fold(self.nick))
+        user = server.services.get(server.fold(self.nick))
         if user is not None:
-            user.last_active = srv.now
+            user.last_active = server.now
         words = text.split()
         name = words[0].upper() if words else "HELP"
         args = words[1:]
         if name == "HELP":
             for line in self.help_lines():
-                self.say(srv, reply, line)
+                self.say(server, reply, line)
             return
         entry = self.commands.get(name)
         requester = reply.session.user
         if entry is None:
-            self.say(srv, reply, f"Unknown command {name}; try HELP")
+            self.say(server, reply, f"Unknown command {name}; try HELP")
         elif entry.logged_in and not requester.account:
-            self.say(srv, reply, self.login_text)
+            self.say(server, reply, self.login_text)
         elif len(args) < entry.min_args:
-            self.say(srv, reply, f"Syntax: {entry.name} {entry.syntax}; try HELP")
+            self.say(server, reply, f"Syntax: {entry.name} {entry.syntax}; try HELP")
         else:
-            entry.handler(srv, reply, args)
+            entry.handler(server, reply, args)
 
 
 class NullLink:
@@ -123,15 +123,15 @@ class NullLink:
         pass
 
 
-def service_user(srv: ChatServer, table: ServiceTable) -> User:
-    """The pseudo-user of a service, registered in `srv.services`."""
-    session = Session(NullLink(), srv.name, 0, srv.now, False)
+def service_user(server: ChatServer, table: ServiceTable) -> User:
+    """The pseudo-user of a service, registered in `server.services`."""
+    session = Session(NullLink(), server.name, 0, server.now, False)
     session.phase = Phase.REGISTERED
     user = session.user
-    user.nick, user.fold = table.nick, srv.fold(table.nick)
+    user.nick, user.fold = table.nick, server.fold(table.nick)
     user.username = table.nick
-    user.hostname = srv.name
+    user.hostname = server.name
     user.realname = table.realname
     user.service = table.dispatch
-    srv.services[user.fold] = user
+    server.services[user.fold] = user
     return user

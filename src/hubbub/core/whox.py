@@ -24,7 +24,7 @@ def parse_whox(param: str) -> tuple[str, str] | None:
 
 
 def whox_line(
-    srv: ChatServer,
+    server: ChatServer,
     reply: Reply,
     user: User,
     channel_name: str,
@@ -48,7 +48,7 @@ def whox_line(
         elif field == "h":
             out.append(user.hostname)
         elif field == "s":
-            out.append(srv.name)
+            out.append(server.name)
         elif field == "n":
             out.append(user.nick)
         elif field == "f":
@@ -56,7 +56,7 @@ def whox_line(
         elif field == "d":
             out.append("0")
         elif field == "l":
-            out.append(str(max(0, int(srv.now - user.last_active))))
+            out.append(str(max(0, int(server.now - user.last_active))))
         elif field == "a":
             out.append(user.account or "0")
         elif field == "o":
