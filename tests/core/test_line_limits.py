@@ -277,3 +277,22 @@ def test_a_parameter_with_spaces_or_empty_is_never_echoed_as_a_middle_one(name: 
     be either, or a comma list with empty items; echoed back in a middle position (403
     <channel>, say) it splits or empties a parameter of the reply."""
     drive(name, "defaults", spaced=True)
+
+
+SERVICES = ("NickServ", "ChanServ", "HistServ")
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(
+    service=st.sampled_from(SERVICES),
+    sub=st.sampled_from(["HELP", "INFO", "EXPORT", "REGISTER", "IDENTIFY", "SET", "X"]),
+    word=st.sampled_from(WORDS),
+)
+def test_services_answer_within_the_limits(service: str, sub: str, word: str) -> None:
+    """The services answer in notices that quote what they were sent (a channel, an account,
+    an unknown command): every notice fits 512 bytes too (FakeLink checks every write)."""
+    world = make_world("long")
+    head = f"PRIVMSG {service} :{sub} {world.channel} "
+    world.op.send(expand(world, world.op, head + fill(word, MAX_INPUT - len(head.encode()))))
+    world.peer.send(f"PRIVMSG {service} :{sub} " + word * 200)
+    world.h.drain()
