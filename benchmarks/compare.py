@@ -10,6 +10,7 @@ machine hit all servers alike. Medians go to benchmarks/results/<date>.json and 
 Scenarios (see docs/benchmarks.md for why these parameters):
   fanout200   fanout C=200 S=10, as fast as possible, window 8
   fanout1000  fanout C=1000 S=20, as fast as possible, window 8
+  fanout200ws fanout200 over IRC-over-WebSocket (hubbub only: compare with its fanout200)
   rate200     fanout C=200 S=10 at a fixed rate: 80 % of ngIRCd's fanout200 median
   rooms       rooms C=1000 K=50 S=50, window 8
   connect     connect C=1000 (registrations/s, latency)
@@ -131,18 +132,30 @@ class Hubbub(Server):
     control, clients per address). `log_level` None keeps the default level (INFO)."""
 
     def __init__(
-        self, name: str, tmp: Path, tree: Path = ROOT, log_level: str | None = None
+        self,
+        name: str,
+        tmp: Path,
+        tree: Path = ROOT,
+        log_level: str | None = None,
+        extra: str = "",
     ) -> None:
         super().__init__(name, tmp)
         self.tree = tree
         self.venv = tree / ".venv" / "bin"
         self.log_level = log_level
+        self.extra = extra  # more TOML for this variant (e.g. metrics on)
+        # Its own web listener (IRC over WebSocket), so that several hubbubs never share one.
+        self.web_port = free_port()
+
+    def restart(self) -> None:
+        self.web_port = free_port()
+        super().restart()
 
     def write_config(self) -> None:
         text = "[flood]\nenabled = false\n[limits]\nclients_per_ip = 100000\nmax_clients = 100000\n"
         if self.log_level is not None:
             text += f'[log]\nlevel = "{self.log_level}"\n'
-        (self.dir / "hubbub.toml").write_text(text)
+        (self.dir / "hubbub.toml").write_text(text + self.extra)
 
     def command(self) -> list[str]:
         # History stays on, in SQLite (the default backend), in a fresh data directory.
@@ -156,6 +169,8 @@ class Hubbub(Server):
             str(self.port),
             "--data-dir",
             str(data),
+            "--web-port",
+            str(self.web_port),
         ]
 
     def version(self) -> str:
@@ -265,8 +280,11 @@ class Inspircd(Server):
 # ---------------------------------------------------------------------- running benches
 
 
-def bench(server: Server, args: list[str], log: Path, timeout: float) -> dict[str, Any] | None:
-    """One `hubbub bench` run against `server`; its JSON record, or None if it failed."""
+def bench(
+    server: Server, args: list[str], log: Path, timeout: float, port: int | None = None
+) -> dict[str, Any] | None:
+    """One `hubbub bench` run against `server` (on `port`, by default its IRC port); its JSON
+    record, or None if it failed."""
     out = log.with_suffix(".jsonl")
     scenario = args[0]
     command = [
@@ -277,7 +295,7 @@ def bench(server: Server, args: list[str], log: Path, timeout: float) -> dict[st
         "bench",
         *args,
         "--port",
-        str(server.port),
+        str(port if port is not None else server.port),
         "--server-pid",
         str(server.pid),
         "--label",
@@ -409,6 +427,13 @@ def main() -> int:
         "or levels in one run, e.g. --hubbub hubbub=. --hubbub hubbub@WARNING=.@WARNING",
     )
     parser.add_argument(
+        "--hubbub-extra",
+        action="append",
+        default=[],
+        metavar="NAME=TOML",
+        help="more config for one hubbub, e.g. --hubbub-extra 'metrics=[metrics]\nenabled = true'",
+    )
+    parser.add_argument(
         "--no-inspircd", action="store_true", help="leave InspIRCd out (ngIRCd is the reference)"
     )
     opts = parser.parse_args()
@@ -422,11 +447,17 @@ def main() -> int:
     log = tmp / "bench.log"
     print(f"work dir {tmp}; bench output in {log}", flush=True)
 
+    extras: dict[str, str] = {}
+    for spec in opts.hubbub_extra:
+        name, _, toml = spec.partition("=")
+        extras[name] = extras.get(name, "") + toml.replace("\\n", "\n") + "\n"
     hubbubs: list[Server] = []
     for spec in opts.hubbub or ["hubbub=."]:
         name, _, where = spec.partition("=")
         tree, _, level = where.partition("@")
-        hubbubs.append(Hubbub(name, tmp, Path(tree or ".").resolve(), level or None))
+        hubbubs.append(
+            Hubbub(name, tmp, Path(tree or ".").resolve(), level or None, extras.get(name, ""))
+        )
     servers: list[Server] = [*hubbubs, Ngircd("ngircd", tmp)]
     if not opts.no_inspircd:
         servers.append(Inspircd("inspircd", tmp))
@@ -439,6 +470,12 @@ def main() -> int:
     scenarios: list[tuple[str, str, list[str]]] = [
         ("fanout200", "fanout", ["-C", "200", "-S", "10", "-W", "8", "-D", d, *fanout]),
         ("fanout1000", "fanout", ["-C", "1000", "-S", "20", "-W", "8", "-D", d, *fanout]),
+        # hubbub only: the same C=200 fan-out with every client on IRC over WebSocket.
+        (
+            "fanout200ws",
+            "fanout",
+            ["-C", "200", "-S", "10", "-W", "8", "-D", d, "--websocket", *fanout],
+        ),
         ("rate200", "fanout", []),  # filled in from ngIRCd's fanout200 median
         (
             "rooms",
@@ -478,7 +515,8 @@ def main() -> int:
             commands: dict[str, str] = {}
             for rep in range(reps):
                 for server in servers:
-                    if scenario == "history" and not isinstance(server, Hubbub):
+                    websocket = name.endswith("ws")
+                    if (scenario == "history" or websocket) and not isinstance(server, Hubbub):
                         continue
                     extra: list[str] = []
                     if scenario == "connect":
@@ -486,7 +524,8 @@ def main() -> int:
                     if name == "idle10k":
                         server.restart()  # RSS growth is only meaningful on a fresh process
                     t = time.monotonic()
-                    record = bench(server, [scenario, *args, *extra], log, timeout=300)
+                    port = server.web_port if websocket and isinstance(server, Hubbub) else None
+                    record = bench(server, [scenario, *args, *extra], log, timeout=300, port=port)
                     took = time.monotonic() - t
                     if record is None:
                         print(f"{name} #{rep + 1} {server.name}: FAILED ({took:.0f} s)", flush=True)
