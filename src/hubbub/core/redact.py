@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
-from hubbub.core.privacy import dm_read_key
+from hubbub.core.privacy import dm_read_keys
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
@@ -66,7 +66,7 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
                 "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
             )
             return
-        key, is_op, name = channel.fold, standing.op, channel.name
+        keys, is_op, name = [channel.fold], standing.op, channel.name
         # Ops moderate their own room, not what a room of this name said before it was
         # re-created (hubbub.core.privacy).
         ops_since = channel.history_since_ms
@@ -79,7 +79,10 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
                 "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
             )
             return
-        key, _ = dm_read_key(server, user, target)
+        # Every key the conversation may be stored under (each side by account or by nick,
+        # as it was when the message was sent), not only the one it is read by now: a guest's
+        # message to a logged-in user is stored under the recipient's account.
+        keys = [key for key, _ in dm_read_keys(server, user, target)]
         is_op, ops_since = False, 0
         name = other.nick if other is not None else target
         recipients = [other] if other is not None and other is not user else []
@@ -88,7 +91,11 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
     own = session.sent is not None and msgid in session.sent
 
     def fn(store: HistoryStore) -> str:
-        record = store.find(key, msgid)
+        record = None
+        for key in keys:
+            record = store.find(key, msgid)
+            if record is not None:
+                break
         if record is None or record.command not in REDACTABLE:
             return UNKNOWN
         mine = (bool(account) and record.account == account) or (own and not record.account)
