@@ -580,7 +580,7 @@ class ChatServer:
             "PREFIX=(ov)@+",
             "STATUSMSG=@+",
             f"TARGMAX=PRIVMSG:{limits.max_targets},NOTICE:{limits.max_targets},TAGMSG:"
-            f"{limits.max_targets},JOIN:,PART:,KICK:{limits.max_targets},NAMES:1,WHOIS:1",
+            f"{limits.max_targets},JOIN:,PART:,KICK:{limits.max_targets},NAMES:{limits.max_targets},WHOIS:1",
             f"TOPICLEN={limits.topic_length}",
             f"USERLEN={limits.user_length}",
             "WHOX",
