@@ -212,3 +212,25 @@ def test_private_message_from_a_guest_to_an_account(net: Network) -> None:
     bob.send("CHATHISTORY LATEST alice * 10")
     _, lines = read_batch(bob)
     assert [x for x in lines if x.command == "PRIVMSG"] == []
+
+
+def test_a_reaction_is_redacted_by_its_sender(net: Network) -> None:
+    """The spec's example "Deleting a TAGMSG": `C: @draft/react=🤞TAGMSG #channel` ...
+    `C: REDACT #channel 123` / `S: @msgid=124 :nick@u@h REDACT #channel 123` — removing a
+    `+draft/react` tag is one of the use cases. Reactions are not stored by default, and
+    "This allows servers to safely relay REDACT commands targeting messages which they did not
+    keep in their history": the sender may still redact its reaction; others may not."""
+    alice, bob = room(net, "alice", "bob")
+    echo = ask(alice, "@+draft/react=x TAGMSG #room")
+    msgid = first(echo, lambda x: x.command == "TAGMSG").tags["msgid"]
+    ask(bob)
+    assert [p[:2] for p in fails(ask(bob, f"REDACT #room {msgid}"))] == [
+        ["REDACT", "UNKNOWN_MSGID"]
+    ]
+    assert [x.params for x in redacts(ask(alice, f"REDACT #room {msgid}"))] == [["#room", msgid]]
+    assert [x.params for x in redacts(ask(bob))] == [["#room", msgid]]
+    # Not another target's: the reaction was sent to #room.
+    alice.join("#elsewhere")
+    assert [p[:2] for p in fails(ask(alice, f"REDACT #elsewhere {msgid}"))] == [
+        ["REDACT", "UNKNOWN_MSGID"]
+    ]
