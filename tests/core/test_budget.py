@@ -111,3 +111,37 @@ def test_chathistory_answers_are_counted() -> None:
     alice.send("CHATHISTORY LATEST #room * 30")
     assert len(alice.raw()) == 32  # the batch around 30 messages
     assert take_output_cost(h.server, alice.session) == (32 - 20) / 10
+
+
+def test_who_of_a_channel_is_cut_at_who_replies() -> None:
+    """A huge room's WHO would otherwise be built whole and cut off by the send queue."""
+    h = Harness(make_config(limits={"who_replies": 3}))
+    members = [h.client(f"user{i}") for i in range(5)]
+    h.join("#big", *members)
+    asker = h.client("asker")
+    asker.send("WHO #big")
+    assert asker.numerics() == ["352"] * 3 + ["416", "315"]
+
+
+def test_names_without_arguments_is_cut_at_list_replies() -> None:
+    h = Harness(make_config(limits={"list_replies": 3}))
+    maker = h.client("maker")
+    for i in range(5):
+        maker.send(f"JOIN #room{i}")
+    maker.drain()
+    asker = h.client("asker")
+    asker.send("NAMES")
+    assert asker.numerics() == ["353"] * 3 + ["416", "353", "366"]  # then the loners, the end
+
+
+def test_names_of_a_list_answers_each_channel_once_up_to_max_targets() -> None:
+    """`NAMES #big,#big,…` must not multiply one room's names by the line's length."""
+    h = Harness(make_config(limits={"max_targets": 2}))
+    alice = h.client("alice")
+    h.join("#a", alice)
+    h.join("#b", alice)
+    h.join("#c", alice)
+    alice.send("NAMES #a,#A,#a,#b")
+    assert alice.numerics() == ["353", "366", "353", "366"]
+    alice.send("NAMES #a,#b,#c")
+    assert alice.numerics() == ["353", "366", "353", "366", "407"]

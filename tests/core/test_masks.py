@@ -9,6 +9,7 @@ import functools
 from core_helpers import Harness, make_config, one
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oper_helpers import oper_config, opered
 
 from hubbub.core.masks import StepCounter, compile_mask, mask_matches
 
@@ -126,3 +127,17 @@ SMALL = st.text(alphabet="ab*?", max_size=8)
 @given(mask=SMALL, subject=st.text(alphabet="ab?*", max_size=10))
 def test_agrees_with_reference_semantics(mask: str, subject: str) -> None:
     assert mask_matches(mask, subject) is reference(mask, subject)
+
+
+def test_kline_mask_length_is_capped() -> None:
+    """K-lines are matched against every registering user: a mask longer than
+    `limits.mask_length` is refused like a long ban mask, and never stored."""
+    h = Harness(oper_config(limits={"mask_length": 20}))
+    op = opered(h, "op")
+    op.send("KLINE *@" + "*a" * 10 + ".example :x")
+    (refusal,) = op.lines()
+    assert refusal.command == "NOTICE" and "too long" in refusal.params[-1]
+    assert h.server.registry.bans == {}
+    op.send("KLINE *@" + "a" * 12 + " :x")  # 14 characters: fine
+    op.drain()
+    assert list(h.server.registry.bans) == [("K", "*@" + "a" * 12)]

@@ -43,6 +43,7 @@ class FakeSession:
         self.closed = False
         self.lines: list[str] = []
         self.times: list[float] = []
+        self.cost = 0.0  # flood tokens its last answer cost (COST n)
 
 
 class FakeCore:
@@ -75,12 +76,18 @@ class FakeCore:
             data = rest.encode() + b"\r\n"
             for other in self.open_sessions():
                 other.link.write(data)
+        elif command == "COST":  # the answer costs this many flood tokens
+            session.cost = float(rest)
         elif command == "BOOM":
             raise RuntimeError("the fake core exploded")
         elif command == "QUIT":
             session.closed = True
             session.link.write(b"ERROR :bye\r\n")
             session.link.close()
+
+    def output_cost(self, session: FakeSession) -> float:
+        cost, session.cost = session.cost, 0.0
+        return cost
 
     def line_too_long(self, session: FakeSession) -> None:
         session.lines.append(TOO_LONG)

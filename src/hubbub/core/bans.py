@@ -158,6 +158,12 @@ def add_ban(server: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]
         what = "a user@host mask" if kind == "K" else "an IP address or CIDR network"
         reply.notice(f"{command_name}: {args[0]} is not {what}")
         return
+    if kind == "K" and len(mask) > server.config.limits.mask_length:
+        # Every registration is matched against every K-line: keep each one bounded.
+        reply.notice(
+            f"{command_name}: the mask is too long (at most {server.config.limits.mask_length})"
+        )
+        return
     reason = args[1] if len(args) > 1 and args[1] else "No reason given"
     now_ms = int(server.now * 1000)
     ban = ServerBan(kind, mask, reason, oper, now_ms, now_ms + seconds * 1000 if seconds else 0)

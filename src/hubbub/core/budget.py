@@ -8,16 +8,19 @@ answer that, each in the config:
   created from one address that still exist (a room counts against the address that created it
   until it disappears). Past either, JOIN of a *new* room answers 405; joining an existing room
   is only limited per user (`limits.channels_per_user`, CHANLIMIT).
-* **Reply size.** LIST and WHO stop after `limits.list_replies` / `limits.who_replies` entries
-  and say so with 416 (ERR_TOOMANYMATCHES) before their end numeric.
+* **Reply size.** No answer may outgrow the send queue. LIST (and NAMES without arguments)
+  stop after `limits.list_replies` channels, WHO (by mask or by channel) after
+  `limits.who_replies` users, and say so with 416 (ERR_TOOMANYMATCHES) before their end
+  numeric; NAMES of a list answers each channel once, at most `limits.max_targets` of them.
 * **Flood cost.** A command pays one flood token for its line, whatever it answers; big answers
   must cost more. The core counts, per connection, the lines written in answer to the
   connection's own commands (`Session.output_lines`, added to by `Reply.flush` and by
   CHATHISTORY answers). `take_output_cost` turns that count into flood tokens — nothing for the
   first `flood.free_reply_lines`, then one token per `flood.reply_lines_per_token` lines — and
-  resets it. The transport calls it after each `ChatServer.receive` and takes that many tokens
-  from the connection's flood bucket (which then pauses reading from it until they refill), so
-  a client that asks for big answers is paced by their size, not by its line count.
+  resets it. The transport calls it (through `ChatServer.output_cost`) after each line it hands
+  the core and charges that many tokens to the connection's flood bucket, which may go into
+  debt and then pauses reading from it until they refill, so a client that asks for big
+  answers is paced by their size, not by its line count.
 """
 
 from __future__ import annotations

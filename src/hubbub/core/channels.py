@@ -211,7 +211,17 @@ def handle_names(server: ChatServer, reply: Reply, msg: Message) -> None:
         # none of them (under the channel name "*"); one RPL_ENDOFNAMES ends it all.
         names_everything(server, reply)
         return
+    # Each room once, and at most max_targets of them (TARGMAX NAMES): one line naming a big
+    # room a hundred times must not answer its names a hundred times (hubbub.core.budget).
+    seen: set[str] = set()
     for name in msg.params[0].split(","):
+        fold = server.fold(name)
+        if fold in seen:
+            continue
+        if len(seen) >= server.config.limits.max_targets:
+            reply.numeric(n.ERR_TOOMANYTARGETS, name, "Too many targets")
+            break
+        seen.add(fold)
         channel = server.find_channel(name)
         if channel is None or (channel.secret and user not in channel.members):
             reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
@@ -222,8 +232,13 @@ def handle_names(server: ChatServer, reply: Reply, msg: Message) -> None:
 def names_everything(server: ChatServer, reply: Reply) -> None:
     session = reply.session
     requester = session.user
+    room_left = server.config.limits.list_replies  # channels, as LIST (hubbub.core.budget)
     for channel in server.channels.values():
         if not channel.secret or requester in channel.members:
+            if not room_left:
+                reply.numeric(n.ERR_TOOMANYMATCHES, "NAMES", "Output too large, truncated")
+                break
+            room_left -= 1
             send_names(server, reply, channel, end=False)
     full = "userhost-in-names" in session.caps
     loners = [

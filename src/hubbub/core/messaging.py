@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.commands import command
 from hubbub.core.modes import is_banned
 from hubbub.core.privacy import dm_store_key
-from hubbub.core.redact import remember_sent
+from hubbub.core.redact import is_reaction, remember_sent
 from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
@@ -176,6 +176,8 @@ def to_channel(
             )
             if not sender.account:  # so that this connection may REDACT it
                 remember_sent(sender.session, msgid)
+        elif cmd == "TAGMSG" and not status and is_reaction(tags):
+            remember_sent(sender.session, msgid, channel.fold)  # REDACT removes a reaction
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(server, reply, cmd, line, time_ms, msgid, client_tags)
@@ -252,6 +254,8 @@ def to_user(
         )
         if not sender.account:
             remember_sent(sender.session, msgid)
+    elif cmd == "TAGMSG" and is_reaction(tags):
+        remember_sent(sender.session, msgid, dm_store_key(server, sender, recipient))
     echo(server, reply, cmd, line, time_ms, msgid, client_tags)
 
 

@@ -116,8 +116,10 @@ class Session:
         self.waiting: deque[Reply] | None = None
         self.backlog: deque[str | Refused] | None = None
         # REDACT (hubbub.core.redact): msgids of the messages this connection sent while not
-        # logged in (the newest ones, bounded), so it may redact them; None until the first.
-        self.sent: dict[str, None] | None = None
+        # logged in, and of the reactions it sent that were not stored (the newest ones,
+        # bounded), so it may redact them; the value is an unstored reaction's target key ("" for
+        # a stored message). None until the first.
+        self.sent: dict[str, str] | None = None
         # Lines written in answer to this connection's own commands, not yet charged to its
         # flood bucket (hubbub.core.budget.take_output_cost).
         self.output_lines = 0

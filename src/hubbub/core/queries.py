@@ -70,8 +70,13 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
         channel = server.find_channel(mask)
         if channel is not None and (not channel.secret or requester in channel.members):
             inside = requester in channel.members
+            room_left = server.config.limits.who_replies  # hubbub.core.budget: huge rooms too
             for member in channel.members:
                 if inside or not member.invisible:
+                    if not room_left:
+                        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
+                        break
+                    room_left -= 1
                     who_line(server, reply, member, channel, whox)
     else:
         exact = server.find_user(mask)

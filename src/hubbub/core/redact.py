@@ -9,7 +9,11 @@ capability get nothing (the spec's optional fallback NOTICE would be noise in ev
 
 Who may redact: the message's author — the same account, or, for a message sent without an
 account, the same connection (`Session.sent` keeps the newest msgids it sent) — or an operator
-of the channel it was sent to. Failures are the spec's standard replies: `FAIL REDACT
+of the channel it was sent to. A reaction (a TAGMSG with `+draft/react`) is not stored unless
+`history.store_tagmsg` says so, yet removing one is what the spec's TAGMSG example is for: the
+connection that sent it may redact it, and the REDACT is relayed with nothing to delete (the
+spec lets servers relay "REDACT commands targeting messages which they did not keep in their
+history"). Failures are the spec's standard replies: `FAIL REDACT
 INVALID_TARGET`, `REDACT_FORBIDDEN`, `UNKNOWN_MSGID`. There is no redaction window.
 
 The lookup, the authorisation against the record and the deletion run as one call on the history
@@ -23,7 +27,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
-from hubbub.core.privacy import dm_read_key
+from hubbub.core.privacy import dm_read_keys
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
@@ -38,17 +42,25 @@ CAP = "draft/message-redaction"
 # How many msgids a connection without an account remembers having sent (its newest ones).
 SENT_KEPT = 1000
 REDACTABLE = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
+# Client tags that make a TAGMSG a reaction, which its sender may redact even when not stored
+# (typing notifications and the like are never redacted, so they are never remembered).
+REACTION_TAGS = ("+draft/react", "+react")
 OK, FORBIDDEN, UNKNOWN = "ok", "forbidden", "unknown"
 
 
-def remember_sent(session: Session, msgid: str) -> None:
-    """A connection without an account sent this message: it may redact it (bounded)."""
+def remember_sent(session: Session, msgid: str, unstored_key: str = "") -> None:
+    """This connection sent this message and may redact it (bounded): a message stored while
+    it had no account, or a reaction not stored at all (`unstored_key`: its target's key)."""
     sent = session.sent
     if sent is None:
         sent = session.sent = {}
-    sent[msgid] = None
+    sent[msgid] = unstored_key
     if len(sent) > SENT_KEPT:
         del sent[next(iter(sent))]
+
+
+def is_reaction(tags: dict[str, str]) -> bool:
+    return any(name in tags for name in REACTION_TAGS)
 
 
 @command("REDACT", 2, activity=True)
@@ -66,7 +78,7 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
                 "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
             )
             return
-        key, is_op, name = channel.fold, standing.op, channel.name
+        keys, is_op, name = [channel.fold], standing.op, channel.name
         # Ops moderate their own room, not what a room of this name said before it was
         # re-created (hubbub.core.privacy).
         ops_since = channel.history_since_ms
@@ -79,17 +91,29 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
                 "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
             )
             return
-        key, _ = dm_read_key(server, user, target)
+        # Every key the conversation may be stored under (each side by account or by nick,
+        # as it was when the message was sent), not only the one it is read by now: a guest's
+        # message to a logged-in user is stored under the recipient's account.
+        keys = [key for key, _ in dm_read_keys(server, user, target)]
         is_op, ops_since = False, 0
         name = other.nick if other is not None else target
         recipients = [other] if other is not None and other is not user else []
         room = None
     account = user.account
-    own = session.sent is not None and msgid in session.sent
+    sent = session.sent
+    own = sent is not None and msgid in sent
+    # A reaction this connection sent that was never stored: nothing to find or delete.
+    unstored = sent is not None and sent.get(msgid, "") in keys
 
     def fn(store: HistoryStore) -> str:
-        record = store.find(key, msgid)
-        if record is None or record.command not in REDACTABLE:
+        record = None
+        for key in keys:
+            record = store.find(key, msgid)
+            if record is not None:
+                break
+        if record is None:
+            return OK if unstored else UNKNOWN
+        if record.command not in REDACTABLE:
             return UNKNOWN
         mine = (bool(account) and record.account == account) or (own and not record.account)
         if not (mine or (is_op and record.time_ms >= ops_since)):

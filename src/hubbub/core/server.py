@@ -44,7 +44,7 @@ from hubbub.core import (  # noqa: F401
 )
 from hubbub.core.accounts import AccountState
 from hubbub.core.bans import expire, refuse_connection
-from hubbub.core.budget import channel_removed
+from hubbub.core.budget import channel_removed, take_output_cost
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
 from hubbub.core.history import store_event
@@ -320,6 +320,11 @@ class ChatServer:
         self.now = now
         self.quit(session, reason)
 
+    def output_cost(self, session: Session) -> float:
+        """The flood tokens `session` owes for the size of its answers since the last call
+        (hubbub.core.budget); the transport charges them to its flood bucket."""
+        return take_output_cost(self, session)
+
     def shutdown(self, reason: str) -> None:
         for session in list(self.sessions):
             session.phase = Phase.CLOSED
@@ -575,7 +580,7 @@ class ChatServer:
             "PREFIX=(ov)@+",
             "STATUSMSG=@+",
             f"TARGMAX=PRIVMSG:{limits.max_targets},NOTICE:{limits.max_targets},TAGMSG:"
-            f"{limits.max_targets},JOIN:,PART:,KICK:{limits.max_targets},NAMES:1,WHOIS:1",
+            f"{limits.max_targets},JOIN:,PART:,KICK:{limits.max_targets},NAMES:{limits.max_targets},WHOIS:1",
             f"TOPICLEN={limits.topic_length}",
             f"USERLEN={limits.user_length}",
             "WHOX",

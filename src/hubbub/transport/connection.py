@@ -21,7 +21,11 @@ Theory of operation
   `_received`. Each item costs one token from the connection's `TokenBucket`; an item that finds
   no token waits, with every item after it, in a small deque (created when first needed), and
   reading pauses (`_pause_reading`) until the deque has drained. More than `max_pending`
-  waiting items is "Excess Flood".
+  waiting items is "Excess Flood". After each item the core says what its answer cost
+  (`Core.output_cost`: big LIST, WHO, NAMES, CHATHISTORY answers cost more than their line) and
+  that is charged to the bucket, which may go into debt: reading then pauses until the debt is
+  paid, so a client asking for big answers is read at the pace of their size. Debt is waiting
+  time, not waiting lines: it never counts toward "Excess Flood".
 * Ends: the core ends a session by calling `Link.close` (the connection then never reports back);
   the transport ends one with `_end`, which calls `core.disconnect` exactly once (peer closed,
   socket error, timeout, send queue, flood, or an exception raised by the core). `closing`
@@ -87,6 +91,10 @@ class Core(Protocol):
     def invalid_utf8(self, session: Any) -> None: ...
 
     def disconnect(self, session: Any, reason: str, now: float) -> None: ...
+
+    def output_cost(self, session: Any) -> float:
+        """Flood tokens owed for what `session` was answered since the last call (resets)."""
+        ...
 
 
 def format_address(host: str, port: int) -> str:
@@ -240,7 +248,9 @@ class Connection(ABC):
         pending = self.pending
         if pending:
             pending.extend(items)
-            if len(pending) > self.server.max_pending:
+            bucket = self.bucket
+            allowance = bucket.excess_allowance() if bucket is not None else 0
+            if len(pending) > self.server.max_pending + allowance:
                 self._end("Excess Flood")
             return
         self._run(items, now)
@@ -265,7 +275,7 @@ class Connection(ABC):
                 if pending is None:
                     pending = self.pending = deque()
                 pending.extend(items[index:])
-                if len(pending) > self.server.max_pending:
+                if len(pending) > self.server.max_pending + bucket.excess_allowance():
                     self._end("Excess Flood")
                     return
                 self._throttle(wait)
@@ -273,6 +283,13 @@ class Connection(ABC):
             self._dispatch(item, wall)
             if self.closing:
                 return
+        self._pause_for_debt(bucket, now)
+
+    def _pause_for_debt(self, bucket: TokenBucket, now: float) -> None:
+        """Every item was handled, but a big answer left the bucket without a token: read
+        nothing more until one exists (the client is paced by the size of its answers)."""
+        if bucket.tokens < 0:
+            self._throttle(bucket.wait(now))
 
     def _throttle(self, wait: float) -> None:
         if not self.paused:
@@ -301,6 +318,10 @@ class Connection(ABC):
                 self._dispatch(pending.popleft(), wall)
                 if self.closing:
                     return
+            if bucket.tokens < 0:  # the last one's answer left a debt: stay paused till paid
+                self.pending = None
+                self.flood_timer = self.server.loop.call_later(bucket.wait(now), self._drain)
+                return
         elif pending:  # flood control was switched off by a rehash: let the rest through
             while pending and not self.closing:
                 self._dispatch(pending.popleft(), wall)
@@ -325,6 +346,11 @@ class Connection(ABC):
                     if log.isEnabledFor(_DEBUG):
                         log.debug("%s >> %s", self.label, redact(line))
                     core.receive(self.session, line, wall)
+                    cost = core.output_cost(self.session)
+                    if cost:
+                        bucket = self.bucket
+                        if bucket is not None:
+                            bucket.charge(cost)
             else:
                 if log.isEnabledFor(_DEBUG):
                     log.debug("%s >> (line too long)", self.label)
