@@ -279,18 +279,24 @@ class LimitsSection:
         low=1,
     )
     list_replies: int = _setting(
-        1_000, "Most channels one LIST answers; past it, 416 says the list was cut.", low=1
+        1_000,
+        "Most channels one LIST (or NAMES without arguments) answers; past it, 416 says the "
+        "list was cut.",
+        low=1,
     )
     who_replies: int = _setting(
-        500, "Most users one WHO <mask> answers; past it, 416 says the list was cut.", low=1
+        500,
+        "Most users one WHO answers (a mask or a channel); past it, 416 says the list was cut.",
+        low=1,
     )
     list_modes: int = _setting(
         100, "Most entries per channel list mode, such as bans (MAXLIST=b:n).", low=1
     )
     mask_length: int = _setting(
         256,
-        "Longest mask (WHO pattern, ban mask) the server matches: longer ban masks are "
-        "refused, longer WHO patterns match nobody. Matching costs at most mask * name.",
+        "Longest mask (WHO pattern, ban mask, K-line) the server matches: longer ban masks and "
+        "K-lines are refused, longer WHO patterns match nobody. Matching costs at most "
+        "mask * name.",
         low=10,
         high=1024,
     )
