@@ -11,8 +11,10 @@ https://ircv3.net/specs/extensions/sasl-3.1 — the exchange:
 PLAIN is checked against the argon2id hash on the account worker (never on the loop). SCRAM-
 SHA-256 reads the account's stored SCRAM keys on the worker, then checks the client's proof on
 the loop (two HMACs: cheap). EXTERNAL logs in to the account the TLS client certificate's
-SHA-256 fingerprint is linked to (NickServ CERT ADD). Failed attempts are throttled per address
-and per account (`hubbub.core.login.LoginThrottle`).
+SHA-256 fingerprint is linked to (NickServ CERT ADD). Attempts are throttled per address and per
+account when they are submitted (`hubbub.core.login.LoginThrottle`: a SCRAM exchange takes its
+tokens at its first message and gets them back with a right proof), and at most one check per
+address and per account is in flight (`hubbub.core.login.CheckGate`).
 
 A check answers through `Reply.later`: while it runs, the client's next lines wait (in order),
 so a client that sends CAP END right behind its last AUTHENTICATE gets its 903 before the
@@ -221,11 +223,17 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
         keys = accounts.throttle_keys(session, fold)
         if accounts.throttled(server, reply, keys, _throttled_scram):
             return
+        if server.accounts.full:
+            _throttled_scram(reply, (accounts.UNAVAILABLE, ""))
+            return
+        # The attempt takes its tokens now; the proof (step 2) gives them back if it is right.
+        server.accounts.throttle.take(keys, server.now)
 
         def found(later: Reply, result: Any) -> None:
             if session.sasl is not state:
                 return
             if isinstance(result, CallFailure):
+                server.accounts.throttle.refund(keys, server.now)
                 text = accounts.failure_text(accounts.UNAVAILABLE, "")
                 fail(server, later, "SASL authentication failed: " + text)
                 return
@@ -244,7 +252,7 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
         def lookup(store: AccountStore) -> Account | None:
             return store.get(fold)
 
-        server.accounts.service.call(lookup, reply.later(found))
+        accounts.guarded(server, session, keys, lookup, reply.later(found))
         return
     exchange = state.scram
     assert exchange is not None
@@ -256,9 +264,9 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
                 raise ScramError("unknown account")
             final = exchange.client_final(data, credentials)
         except ScramError:
-            server.accounts.throttle.fail(keys, server.now)
-            fail(server, reply)
+            fail(server, reply)  # the token taken at step 1 stays taken
             return
+        server.accounts.throttle.refund(keys, server.now)
         if state.pending:
             text = accounts.failure_text(accounts.PENDING, "")
             fail(server, reply, "SASL authentication failed: " + text)
