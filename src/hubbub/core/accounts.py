@@ -25,9 +25,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hubbub.accounts.store import AccountStore
 from hubbub.core.login import CheckGate, LoginThrottle
 from hubbub.core.ownership import nick_refused
-from hubbub.accounts.store import AccountStore
 from hubbub.core.ports import AccountService, CallFailure, PasswordsFactory
 from hubbub.protocol import numerics as n
 
@@ -50,6 +50,9 @@ class AccountState:
         self.make_passwords = passwords
         self.passwords = passwords(settings)
         self.names: set[str] = set()  # casefolded names of every account, pending included
+        # Every account's stable id by casefolded name (hubbub.accounts.model): the private
+        # history of an account that is not online is found under it (hubbub.core.privacy).
+        self.ids: dict[str, str] = {}
         self.deadlines: dict[User, float] = {}  # users on a nick they do not own (grace)
         self.throttle = LoginThrottle(settings.login_attempts, settings.login_refill_seconds)
         # REGISTER per address: a token per account creation submitted.
@@ -60,7 +63,7 @@ class AccountState:
         self.max_queued = settings.max_queued_calls
         self.queued = 0  # calls handed to the worker and not answered yet
         self.last_sweep = 0.0
-        service.call(lambda store: store.names(), self._loaded)
+        service.call(lambda store: store.ids(), self._loaded)
 
     @property
     def full(self) -> bool:
@@ -86,11 +89,12 @@ class AccountState:
         self.registrations.refill = settings.register_refill_seconds
         self.max_queued = settings.max_queued_calls
 
-    def _loaded(self, names: Any) -> None:
-        if isinstance(names, CallFailure):
+    def _loaded(self, ids: Any) -> None:
+        if isinstance(ids, CallFailure):
             log.error("could not load the account names: nick ownership is not enforced")
             return
-        self.names.update(names)
+        self.names.update(ids)
+        self.ids.update(ids)
 
 
 def hold_registration(server: ChatServer, reply: Reply) -> bool:

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hubbub.accounts.model import account_name
 from hubbub.accounts.store import AccountStore
 from hubbub.core.model import Phase
 from hubbub.core.ownership import check_nick
@@ -36,7 +37,9 @@ MAX_STRIKES = 3
 
 # Login outcomes, as the account worker reports them.
 OK, PENDING, BAD, THROTTLED, UNAVAILABLE = "ok", "pending", "bad", "throttled", "unavailable"
-Outcome = tuple[str, str]  # (status, account name as registered)
+# (status, detail): for OK and PENDING the account's stable id (hubbub.accounts.model:
+# `account_name` gives its name back), for THROTTLED the seconds to wait.
+Outcome = tuple[str, str]
 
 
 class LoginThrottle:
@@ -139,10 +142,12 @@ def guarded(
     accounts.gate.enter(keys, start)
 
 
-def login(server: ChatServer, reply: Reply, name: str) -> None:
+def login(server: ChatServer, reply: Reply, account_id: str) -> None:
+    """Log the reply's user in to the account with this stable id."""
     session = reply.session
     user = session.user
-    user.account = name
+    name = user.account = account_name(account_id)
+    user.account_id = account_id
     mask = f"{user.nick}!{user.username or '*'}@{user.hostname}"
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
@@ -154,7 +159,7 @@ def login(server: ChatServer, reply: Reply, name: str) -> None:
 def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
     """Log `user` out; `reply` is the answer to that user's own command, if it is one."""
     name = user.account
-    user.account = ""
+    user.account = user.account_id = ""
     line = f":{server.name} {n.RPL_LOGGEDOUT} {user.nick} {user.prefix} :You are now logged out"
     if reply is not None and reply.session is user.session:
         reply.add(line)
@@ -249,10 +254,10 @@ def password_lookup(
         if not passwords.verify(account.credentials, password):
             return BAD, ""
         if account.pending:
-            return PENDING, account.name
+            return PENDING, account.stable_id
         if passwords.needs_rehash(account.credentials):
             store.set_credentials(fold, passwords.make(password))
-        return OK, account.name
+        return OK, account.stable_id
 
     return fn
 
@@ -262,7 +267,7 @@ def cert_lookup(certfp: str) -> Callable[[AccountStore], Outcome]:
         account = store.find_by_cert(certfp)
         if account is None:
             return BAD, ""
-        return (PENDING if account.pending else OK), account.name
+        return (PENDING if account.pending else OK), account.stable_id
 
     return fn
 

@@ -157,6 +157,7 @@ class User:
 
     __slots__ = (
         "account",
+        "account_id",
         "away",
         "channels",
         "fold",
@@ -190,6 +191,8 @@ class User:
         self.last_active = session.signon
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
         self.account = ""  # the account logged in to, as registered; "" for none
+        # Its stable id (hubbub.accounts.model): what history is attributed to, never reused.
+        self.account_id = ""
         # Operators (hubbub.core.operators): the [[operators]] name after OPER ("" for none,
         # user mode +o), and user mode +w (receives WALLOPS).
         self.oper = ""

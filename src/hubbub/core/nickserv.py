@@ -69,12 +69,12 @@ def ns_identify(server: ChatServer, reply: Reply, args: list[str]) -> None:
     fold = server.fold(name)
 
     def finish(later: Reply, outcome: Outcome) -> None:
-        status, account = outcome
+        status, detail = outcome
         if status == OK and not user.account:
-            login(server, later, account)
-            say(server, later, f"You are now logged in as {account}")
+            login(server, later, detail)
+            say(server, later, f"You are now logged in as {user.account}")
         else:
-            say(server, later, failure_text(status, account))
+            say(server, later, failure_text(status, detail))
 
     lookup = password_lookup(server.accounts.passwords, fold, password)
     check_login(server, reply, fold, lookup, finish)
@@ -207,6 +207,7 @@ def ns_drop(server: ChatServer, reply: Reply, args: list[str]) -> None:
             say(server, later, failure_text(*outcome))
             return
         server.accounts.names.discard(fold)
+        server.accounts.ids.pop(fold, None)
         log.info("account %s dropped", account)
         say(server, later, f"Account {account} deleted")
         for other in list(server.registered_users()):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubbub.accounts.model import Account
+from hubbub.accounts.model import Account, new_account_id
 from hubbub.accounts.store import AccountStore
 from hubbub.core.commands import command
 from hubbub.core.login import guarded, login
@@ -121,10 +121,13 @@ def register(
     pending = config.registration == "approval"
     passwords = accounts.passwords
     created_ms = int(server.now * 1000)
+    # A new id even for a name used before: history is attributed to it (issue 11 #4).
+    account_id = new_account_id(name, server.randomness.token_hex(8))
 
     def fn(store: AccountStore) -> bool:
         credentials = passwords.make(password)
-        return store.create(Account(name, fold, credentials, email, created_ms, pending))
+        account = Account(name, fold, credentials, email, created_ms, pending, id=account_id)
+        return store.create(account)
 
     def done(later: Reply, created: Any) -> None:
         if isinstance(created, CallFailure):
@@ -143,7 +146,7 @@ def register(
         log.info("account %s registered from %s", name, session.host)
         answer.success(later, name, f"Account {name} created")
         if not user.account:
-            login(server, later, name)
+            login(server, later, account_id)
 
     answer_later = reply.later(done)
 
@@ -151,6 +154,7 @@ def register(
         # The name is taken whether or not the client is still there to hear it.
         if result is True:
             accounts.names.add(fold)
+            accounts.ids[fold] = account_id
         else:
             accounts.registrations.refund(limit_keys, server.now)
         answer_later(result)

@@ -27,7 +27,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
-from hubbub.accounts.model import Account, Credentials
+from hubbub.accounts.model import Account, Credentials, account_name
 from hubbub.accounts.scram import ScramError, ScramServer
 from hubbub.accounts.store import AccountStore
 from hubbub.core import login as accounts
@@ -140,25 +140,26 @@ def fail(server: ChatServer, reply: Reply, text: str = "SASL authentication fail
     reply.numeric(n.ERR_SASLFAIL, text)
 
 
-def succeed(server: ChatServer, reply: Reply, name: str) -> None:
+def succeed(server: ChatServer, reply: Reply, account_id: str) -> None:
     reply.session.sasl = None
-    accounts.login(server, reply, name)
+    accounts.login(server, reply, account_id)
     reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
 
 
 def finish_login(server: ChatServer, reply: Reply, outcome: accounts.Outcome, authzid: str) -> None:
-    status, name = outcome
+    status, detail = outcome
+    name = account_name(detail)
     if status == accounts.OK and authzid and server.fold(authzid) != server.fold(name):
         status = accounts.BAD  # may not act as another account
     if status == accounts.OK:
         if reply.session.user.account:
             fail(server, reply, "You are already logged in")
         else:
-            succeed(server, reply, name)
+            succeed(server, reply, detail)
     elif status == accounts.BAD:
         fail(server, reply)
     else:
-        fail(server, reply, "SASL authentication failed: " + accounts.failure_text(status, name))
+        fail(server, reply, "SASL authentication failed: " + accounts.failure_text(status, detail))
 
 
 def plain(server: ChatServer, reply: Reply, data: bytes) -> None:
@@ -239,7 +240,7 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
                 return
             if isinstance(result, Account):
                 state.credentials = result.credentials
-                state.account = result.name
+                state.account = result.stable_id
                 state.pending = result.pending
                 salt = result.credentials.scram_salt
                 iterations = result.credentials.scram_iterations
