@@ -175,6 +175,12 @@ def handle_register(server: ChatServer, reply: Reply, msg: Message) -> None:
         )
         return
     if account == "*":
+        wanted = reply.session.wanted_nick
+        if not user.fold and wanted and server.fold(wanted) in server.accounts.names:
+            # The nick it asked for is an account (its owner holds the nick): that account
+            # exists, which tells the client more than "choose a nick".
+            reply.fail("REGISTER", "ACCOUNT_EXISTS", wanted, text="That account already exists")
+            return
         if not user.fold:
             reply.fail("REGISTER", "NEED_NICK", "*", text="Choose a nick first")
             return

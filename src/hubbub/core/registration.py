@@ -57,6 +57,8 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     holder = server.users.get(fold) or server.services.get(fold)
     if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if session.phase is not Phase.REGISTERED:
+            session.wanted_nick = nick  # for REGISTER * (hubbub.core.register)
         return
     if nick == user.nick:
         return
