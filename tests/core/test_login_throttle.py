@@ -223,3 +223,15 @@ def test_nickserv_register_is_limited_too() -> None:
     second.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
     assert any("Too many registrations" in t for t in notices(second))
     assert "second" not in h.server.accounts.names
+
+
+def test_the_registration_buckets_are_forgotten_once_full_again() -> None:
+    """Every bucket is bounded: an address's registration bucket goes once it has refilled."""
+    h, service, _ = held(account_config(register_attempts=1, register_refill_seconds=60))
+    c = h.connect(host="203.0.113.20")
+    c.send(f"REGISTER sweeper * {PASSWORD}")
+    service.complete()
+    assert "r:203.0.113.20" in h.server.accounts.registrations.buckets
+    h.tick(3600)
+    h.server.tick(h.now)
+    assert h.server.accounts.registrations.buckets == {}
