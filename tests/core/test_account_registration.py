@@ -49,3 +49,21 @@ def test_email_required_is_advertised_and_enforced() -> None:
     assert "e-mail address" in c.raw()[-1]
     c.send(f"REGISTER * someone@example.org {PASSWORD}")
     assert any(" REGISTER SUCCESS someone " in line for line in c.raw())
+
+
+def test_register_star_after_a_nick_refused_for_its_owner_is_account_exists() -> None:
+    """A nick refused as in use by the account's owner, then REGISTER * before connecting:
+    the account exists (ACCOUNT_EXISTS naming it), not NEED_NICK; with no nick asked for at
+    all, NEED_NICK."""
+    h = Harness(account_config())
+    owner = h.client("owner")
+    owner.send(f"REGISTER * * {PASSWORD}")
+    c = h.connect()
+    c.send("CAP LS 302")
+    c.send("NICK owner")
+    c.send(f"REGISTER * * {PASSWORD}")
+    assert c.raw()[-1].startswith(":hubbub.local FAIL REGISTER ACCOUNT_EXISTS owner :")
+    fresh = h.connect()
+    fresh.send("CAP LS 302")
+    fresh.send(f"REGISTER * * {PASSWORD}")
+    assert fresh.raw()[-1].startswith(":hubbub.local FAIL REGISTER NEED_NICK * :")
