@@ -11,7 +11,7 @@ a `hubbub_schema` table, one row per component, so they can evolve independently
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 __all__ = ["component_version", "migrate_component", "open_database"]
@@ -45,10 +45,19 @@ def component_version(db: sqlite3.Connection, component: str) -> int:
 
 
 def migrate_component(
-    db: sqlite3.Connection, path: Path, component: str, version: int, schema: str
+    db: sqlite3.Connection,
+    path: Path,
+    component: str,
+    version: int,
+    schema: str,
+    upgrades: Mapping[int, str] | None = None,
 ) -> None:
     """Create a component's tables (`schema` must create `hubbub_schema` too) unless they are
-    current; refuse a file written by a newer hubbub."""
+    current; refuse a file written by a newer hubbub.
+
+    `upgrades[v]` is the SQL that takes an existing version-`v` schema to version `v + 1`
+    (adding a column, say, which `CREATE TABLE IF NOT EXISTS` cannot); they run in order, in
+    the same transaction as `schema`, before it."""
     found = component_version(db, component)
     if found > version:
         raise RuntimeError(
@@ -56,8 +65,9 @@ def migrate_component(
             f" understands ({version})"
         )
     if found < version:
+        steps = "".join((upgrades or {})[v] for v in range(found, version) if found > 0)
         with db:
-            db.executescript("BEGIN;" + schema)
+            db.executescript("BEGIN;" + steps + schema)
             db.execute(
                 "INSERT OR REPLACE INTO hubbub_schema (component, version) VALUES (?, ?)",
                 (component, version),

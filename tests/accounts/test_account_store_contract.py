@@ -22,7 +22,7 @@ def creds(tag: bytes = b"1") -> Credentials:
 
 
 def account(name: str, **changes: object) -> Account:
-    base = Account(name, name.lower(), creds(), "x@example.org", 1000)
+    base = Account(name, name.lower(), creds(), "x@example.org", 1000, id=f"{name}!0f")
     for key, value in changes.items():
         object.__setattr__(base, key, value)
     return base
@@ -39,6 +39,19 @@ def test_create_get_and_names(store: AccountStore) -> None:
     assert store.names() == ["alice", "bob"]
     assert [a.name for a in store.accounts()] == ["Alice", "Bob"]
     assert [a.name for a in store.accounts(pending_only=True)] == ["Bob"]
+
+
+def test_stable_ids(store: AccountStore) -> None:
+    """Issue 11 #4: an account's id outlives nothing but the account; a re-registered name
+    gets a new one, and an id is never given twice."""
+    assert store.create(account("Alice", id="Alice!01"))
+    assert store.create(account("Bob", id=""))  # none given: the name (accounts before ids)
+    assert store.ids() == {"alice": "Alice!01", "bob": "Bob"}
+    assert store.get("bob") == account("Bob", id="Bob")
+    assert not store.create(account("Carol", id="Alice!01"))
+    assert store.delete("alice")
+    assert store.create(account("Alice", id="Alice!02"))
+    assert store.ids()["alice"] == "Alice!02"
 
 
 def test_credentials_round_trip_exactly(store: AccountStore) -> None:
@@ -127,3 +140,39 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteAccountStore(path)
+
+
+VERSION_1_SCHEMA = """
+CREATE TABLE hubbub_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE accounts (
+    fold TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, pending INTEGER NOT NULL, password_hash TEXT NOT NULL,
+    scram_salt BLOB NOT NULL, scram_iterations INTEGER NOT NULL, stored_key BLOB NOT NULL,
+    server_key BLOB NOT NULL
+);
+CREATE TABLE account_certs (
+    certfp TEXT PRIMARY KEY,
+    fold TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE
+);
+INSERT INTO hubbub_schema VALUES ('accounts', 1);
+INSERT INTO accounts VALUES ('alice', 'Alice', '', 5, 0, '$argon2id$x', x'00', 4096, x'01', x'02');
+"""
+
+
+def test_sqlite_upgrades_version_1_accounts_to_stable_ids(tmp_path: Path) -> None:
+    """A file of the first schema: its accounts keep their name as id (the keys their history
+    already has), and new accounts get ids of their own."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(VERSION_1_SCHEMA)
+    db.close()
+    store = SqliteAccountStore(path)
+    assert store.schema_version == SCHEMA_VERSION == 2
+    found = store.get("alice")
+    assert found is not None and found.id == "Alice" and found.credentials.scram_iterations == 4096
+    assert store.create(account("Bob"))
+    assert store.ids() == {"alice": "Alice", "bob": "Bob!0f"}
+    store.close()
+    again = SqliteAccountStore(path)
+    assert again.ids() == {"alice": "Alice", "bob": "Bob!0f"}
+    again.close()

@@ -328,8 +328,9 @@ def test_account_tag_once_per_profile(h: Harness) -> None:
     assert bob.session.profile & PROFILE_ACCOUNT
     dave.send("PRIVMSG #room :anonymous")
     assert one(bob.lines(), "PRIVMSG").tags == {}
-    # Stored with the account, replayed with it.
-    assert h.store.latest("#room", 5)[-2].account == "alice"
+    # Stored with the account's stable id, replayed with its name.
+    assert h.store.latest("#room", 5)[-2].account == alice.user.account_id
+    assert alice.user.account_id.startswith("alice!")
 
 
 def test_tagmsg_is_not_sent_to_account_tag_only_clients(h: Harness) -> None:

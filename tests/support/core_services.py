@@ -6,6 +6,8 @@
 * `HeldService` answers only when the test says so (`complete()`), so a test can see what a
   client gets while one of its commands waits on a worker (per-client order).
 * `SeededRandomness` is the core's `Randomness` port, repeatable.
+* `CountingPasswords` wraps the core's `Passwords` and counts the hashes it computes (a test
+  shows how many password checks an attack cost).
 * `core_ports(...)` assembles the `Ports` a `ChatServer` needs, memory stores by default.
 """
 
@@ -17,11 +19,13 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from hubbub.accounts.memory import MemoryAccountStore
+from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
 from hubbub.core.ports import (
     FAILURE,
     AccountService,
     HistoryService,
+    Passwords,
     Ports,
     RegistryService,
 )
@@ -32,6 +36,7 @@ from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.timezones import zone_named
 
 __all__ = [
+    "CountingPasswords",
     "HeldService",
     "SeededRandomness",
     "SyncAccountService",
@@ -108,6 +113,33 @@ class HeldService(Generic[S]):
             pending, self.pending = self.pending, []
             for fn, done in pending:
                 done(FAILURE if self.broken else fn(self.store))
+
+
+class CountingPasswords:
+    """The `Passwords` port around a real one, counting every hash made or checked."""
+
+    def __init__(self, inner: Passwords) -> None:
+        self.inner = inner
+        self.hashes = 0
+
+    def make(self, password: str) -> Credentials:
+        self.hashes += 1
+        return self.inner.make(password)
+
+    def verify(self, credentials: Credentials, password: str) -> bool:
+        self.hashes += 1
+        return self.inner.verify(credentials, password)
+
+    def verify_hash(self, phc: str | None, password: str) -> bool:
+        self.hashes += 1
+        return self.inner.verify_hash(phc, password)
+
+    def needs_rehash(self, credentials: Credentials) -> bool:
+        return self.inner.needs_rehash(credentials)
+
+    def waste(self, password: str) -> None:
+        self.hashes += 1
+        self.inner.waste(password)
 
 
 class SeededRandomness:

@@ -18,6 +18,10 @@ class MemoryAccountStore:
     def create(self, account: Account) -> bool:
         if account.fold in self._accounts or any(fp in self._certs for fp in account.certfps):
             return False
+        if any(a.stable_id == account.stable_id for a in self._accounts.values()):
+            return False
+        if not account.id:
+            account = dataclasses.replace(account, id=account.stable_id)
         self._accounts[account.fold] = account
         for fp in account.certfps:
             self._certs[fp] = account.fold
@@ -32,6 +36,9 @@ class MemoryAccountStore:
 
     def names(self) -> list[str]:
         return sorted(self._accounts)
+
+    def ids(self) -> dict[str, str]:
+        return {fold: account.stable_id for fold, account in self._accounts.items()}
 
     def accounts(self, pending_only: bool = False) -> list[Account]:
         found = [a for a in self._accounts.values() if a.pending or not pending_only]

@@ -1,4 +1,13 @@
-"""What an account is: a name, its credentials, its linked certificates, its standing."""
+"""What an account is: a name, a stable id, its credentials, its linked certificates, its standing.
+
+**The id** names this account and no other, ever: history is attributed to it (private
+conversations are keyed `~<id>`, `Record.account` holds the sender's id), so that when an
+account is dropped and someone else registers the same name, the newcomer gets a new id and
+none of the old owner's history. An id is the account's name followed by `!` and random hex
+(`new_account_id`); `!` cannot be in a name, so `account_name` gets the name back for display.
+Accounts made before ids existed keep their bare name as id (the keys their history already
+has).
+"""
 
 from __future__ import annotations
 
@@ -39,3 +48,21 @@ class Account:
     created_ms: int = 0
     pending: bool = False
     certfps: tuple[str, ...] = ()
+    id: str = ""  # the stable id (see the module docstring); "" is read as `name`
+
+    @property
+    def stable_id(self) -> str:
+        return self.id or self.name
+
+
+ID_SEPARATOR = "!"
+
+
+def new_account_id(name: str, token: str) -> str:
+    """A new account's id: its name and `token` (random hex, from the caller's randomness)."""
+    return f"{name}{ID_SEPARATOR}{token}"
+
+
+def account_name(account_id: str) -> str:
+    """The account name an id (or a legacy bare name) stands for, for display."""
+    return account_id.partition(ID_SEPARATOR)[0]

@@ -19,8 +19,16 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
 
-SCHEMA_VERSION = 1
+# 2: accounts have a stable id (hubbub.accounts.model); accounts of version 1 get their name.
+SCHEMA_VERSION = 2
 COMPONENT = "accounts"
+
+_UPGRADES = {
+    1: """
+ALTER TABLE accounts ADD COLUMN id TEXT NOT NULL DEFAULT '';
+UPDATE accounts SET id = name WHERE id = '';
+""",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hubbub_schema (
@@ -37,8 +45,10 @@ CREATE TABLE IF NOT EXISTS accounts (
     scram_salt       BLOB NOT NULL,
     scram_iterations INTEGER NOT NULL,
     stored_key       BLOB NOT NULL,
-    server_key       BLOB NOT NULL
+    server_key       BLOB NOT NULL,
+    id               TEXT NOT NULL DEFAULT ''  -- stable id: history is attributed to it
 );
+CREATE UNIQUE INDEX IF NOT EXISTS accounts_id ON accounts (id);
 CREATE TABLE IF NOT EXISTS account_certs (
     certfp TEXT PRIMARY KEY,             -- lower-case hex SHA-256 of the DER certificate
     fold   TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE
@@ -48,7 +58,7 @@ CREATE INDEX IF NOT EXISTS account_certs_fold ON account_certs (fold);
 
 _COLUMNS = (
     "fold, name, email, created_ms, pending, password_hash, scram_salt, scram_iterations,"
-    " stored_key, server_key"
+    " stored_key, server_key, id"
 )
 
 
@@ -61,7 +71,7 @@ class SqliteAccountStore:
 
     def _setup(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys=ON")
-        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA)
+        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA, _UPGRADES)
 
     @property
     def schema_version(self) -> int:
@@ -72,7 +82,7 @@ class SqliteAccountStore:
     def _account(self, row: tuple[Any, ...] | None) -> Account | None:
         if row is None:
             return None
-        fold, name, email, created_ms, pending, phc, salt, iterations, stored, server = row
+        fold, name, email, created_ms, pending, phc, salt, iterations, stored, server, key = row
         certfps = tuple(
             fp
             for (fp,) in self._db.execute(
@@ -87,6 +97,7 @@ class SqliteAccountStore:
             created_ms=created_ms,
             pending=bool(pending),
             certfps=certfps,
+            id=key,
         )
 
     def get(self, fold: str) -> Account | None:
@@ -101,6 +112,10 @@ class SqliteAccountStore:
     def names(self) -> list[str]:
         return [fold for (fold,) in self._db.execute("SELECT fold FROM accounts ORDER BY fold")]
 
+    def ids(self) -> dict[str, str]:
+        rows = self._db.execute("SELECT fold, id FROM accounts")
+        return {fold: key for fold, key in rows}
+
     def accounts(self, pending_only: bool = False) -> list[Account]:
         where = " WHERE pending = 1" if pending_only else ""
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM accounts{where} ORDER BY fold").fetchall()
@@ -113,7 +128,7 @@ class SqliteAccountStore:
         try:
             with self._db as db:
                 db.execute(
-                    f"INSERT INTO accounts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO accounts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         account.fold,
                         account.name,
@@ -125,6 +140,7 @@ class SqliteAccountStore:
                         c.scram_iterations,
                         c.stored_key,
                         c.server_key,
+                        account.stable_id,
                     ),
                 )
                 db.executemany(

@@ -29,6 +29,9 @@ class AccountStore(Protocol):
     def names(self) -> list[str]:
         """The casefolded names of every account, pending ones included."""
 
+    def ids(self) -> dict[str, str]:
+        """Every account's stable id (`Account.stable_id`) by casefolded name."""
+
     def accounts(self, pending_only: bool = False) -> list[Account]:
         """Every account (or only those awaiting approval), by name."""
 

@@ -480,6 +480,31 @@ class AccountsSection:
     login_refill_seconds: float = _setting(
         60.0, "After the burst, one more failed login is allowed every this many seconds.", above=0
     )
+    register_attempts: int = _setting(
+        3, "Accounts one address may register in a burst (REGISTER, NickServ REGISTER).", low=1
+    )
+    register_refill_seconds: float = _setting(
+        600.0,
+        "After the burst, one more registration per address is allowed every this many seconds.",
+        above=0,
+    )
+    max_queued_calls: int = _setting(
+        16,
+        "Account calls (password hashes) waiting for the account worker at most; beyond it "
+        "logins and registrations are answered 'temporarily unavailable' at once.",
+        low=1,
+        high=100_000,
+    )
+    register_before_connect: bool = _setting(
+        True,
+        "Whether REGISTER may be used before the connection is registered (the capability "
+        "of account registration says so to clients).",
+    )
+    email_required: bool = _setting(
+        False,
+        "Whether REGISTER needs an email address (the capability says so to clients; hubbub "
+        "sends no mail, it only keeps the address).",
+    )
     hash_time_cost: int = _setting(3, "argon2id passes over memory per password hash.", low=1)
     hash_memory_kib: int = _setting(
         65536, "argon2id memory per password hash, in KiB.", low=64, high=4_194_304

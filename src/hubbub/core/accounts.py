@@ -10,15 +10,23 @@ Nick ownership needs to know, synchronously, whether a nick is registered: `Acco
 holds every account's casefolded name (loaded from the store when the server starts, kept up to
 date by REGISTER and DROP). It is the only account state the core keeps in memory; passwords,
 pending flags and certificates are read from the store each time.
+
+Every call the core makes to the account worker goes through `AccountState.call`, which counts
+the calls not yet answered: at `accounts.max_queued_calls` the state is `full`, and commands that
+would hash a password answer "temporarily unavailable" at once instead of queueing more work
+(so the worker's queue never holds more than that, and a flood of logins cannot delay the
+others for long).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.login import LoginThrottle
+from hubbub.accounts.store import AccountStore
+from hubbub.core.login import CheckGate, LoginThrottle
 from hubbub.core.ownership import nick_refused
 from hubbub.core.ports import AccountService, CallFailure, PasswordsFactory
 from hubbub.protocol import numerics as n
@@ -42,22 +50,51 @@ class AccountState:
         self.make_passwords = passwords
         self.passwords = passwords(settings)
         self.names: set[str] = set()  # casefolded names of every account, pending included
+        # Every account's stable id by casefolded name (hubbub.accounts.model): the private
+        # history of an account that is not online is found under it (hubbub.core.privacy).
+        self.ids: dict[str, str] = {}
         self.deadlines: dict[User, float] = {}  # users on a nick they do not own (grace)
         self.throttle = LoginThrottle(settings.login_attempts, settings.login_refill_seconds)
+        # REGISTER per address: a token per account creation submitted.
+        self.registrations = LoginThrottle(
+            settings.register_attempts, settings.register_refill_seconds
+        )
+        self.gate = CheckGate()  # one password check in flight per address and account
+        self.max_queued = settings.max_queued_calls
+        self.queued = 0  # calls handed to the worker and not answered yet
         self.last_sweep = 0.0
-        service.call(lambda store: store.names(), self._loaded)
+        service.call(lambda store: store.ids(), self._loaded)
+
+    @property
+    def full(self) -> bool:
+        """The worker has `accounts.max_queued_calls` calls to answer: ask for no more now."""
+        return self.queued >= self.max_queued
+
+    def call(self, fn: Callable[[AccountStore], Any], done: Callable[[Any], None]) -> None:
+        """`service.call`, counted (see `full`)."""
+        self.queued += 1
+
+        def answered(result: Any) -> None:
+            self.queued -= 1
+            done(result)
+
+        self.service.call(fn, answered)
 
     def configure(self, settings: AccountsSection) -> None:
         """New `[accounts]` settings (REHASH): hashing costs and throttle."""
         self.passwords = self.make_passwords(settings)
         self.throttle.burst = float(settings.login_attempts)
         self.throttle.refill = settings.login_refill_seconds
+        self.registrations.burst = float(settings.register_attempts)
+        self.registrations.refill = settings.register_refill_seconds
+        self.max_queued = settings.max_queued_calls
 
-    def _loaded(self, names: Any) -> None:
-        if isinstance(names, CallFailure):
+    def _loaded(self, ids: Any) -> None:
+        if isinstance(ids, CallFailure):
             log.error("could not load the account names: nick ownership is not enforced")
             return
-        self.names.update(names)
+        self.names.update(ids)
+        self.ids.update(ids)
 
 
 def hold_registration(server: ChatServer, reply: Reply) -> bool:

@@ -5,6 +5,11 @@ Each entry links to its specification. A value (for CAP LS 302) is given where t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hubbub.config import AccountsSection
+
 # name -> value advertised in CAP LS 302 ("" for none)
 CAPABILITIES: dict[str, str] = {
     # https://ircv3.net/specs/extensions/account-notify
@@ -17,7 +22,8 @@ CAPABILITIES: dict[str, str] = {
     "batch": "",
     # https://ircv3.net/specs/extensions/capability-negotiation#cap-notify
     "cap-notify": "",
-    # https://ircv3.net/specs/extensions/account-registration (draft)
+    # https://ircv3.net/specs/extensions/account-registration (draft); the value advertised
+    # follows the configuration (account_registration_value)
     "draft/account-registration": "before-connect,custom-account-name",
     # https://ircv3.net/specs/extensions/chathistory (work in progress: draft/ prefix)
     "draft/chathistory": "",
@@ -49,3 +55,21 @@ CAPABILITIES: dict[str, str] = {
 
 # Capabilities a client cannot turn off once on (cap-notify is implied by CAP LS 302).
 STICKY = frozenset({"cap-notify"})
+
+
+def account_registration_value(config: AccountsSection) -> str:
+    """draft/account-registration's value as configured: `before-connect` only when REGISTER is
+    allowed before connection registration completes, `email-required` when it needs an
+    address; the account name may always differ from the nick (`custom-account-name`)."""
+    keys = ["before-connect"] if config.register_before_connect else []
+    if config.email_required:
+        keys.append("email-required")
+    keys.append("custom-account-name")
+    return ",".join(keys)
+
+
+def cap_value(name: str, config: AccountsSection) -> str:
+    """The value CAP LS 302 advertises for `name`."""
+    if name == "draft/account-registration":
+        return account_registration_value(config)
+    return CAPABILITIES[name]

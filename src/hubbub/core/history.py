@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hubbub.accounts.model import account_name
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
 from hubbub.core.privacy import (
@@ -88,7 +89,11 @@ def history_lines(
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
         tags = server.tags_for(
-            session.profile, record.time_ms, record.msgid, client_tags, record.account
+            session.profile,
+            record.time_ms,
+            record.msgid,
+            client_tags,
+            account_name(record.account),
         )
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
@@ -120,7 +125,11 @@ def plain_replay_lines(
         # The tags the client negotiated, as on a live line: time, msgid, account.
         client_tags = format_tags(record.tags) if record.tags else ""
         tags = server.tags_for(
-            session.profile, record.time_ms, record.msgid, client_tags, record.account
+            session.profile,
+            record.time_ms,
+            record.msgid,
+            client_tags,
+            account_name(record.account),
         )
         if timed:
             line = head + text
@@ -437,7 +446,7 @@ def targets_query(server: ChatServer, reply: Reply, start: int, end: int, limit:
     }
     channel_names = {fold: user.channels[fold].name for fold in floors}
     me = user.fold
-    mine = (me, party(server, user.account)) if user.account else (me,)
+    mine = (me, party(server, user.account_id)) if user.account_id else (me,)
 
     since = nick_floor(user)  # nick-keyed conversations: since this user took its nick
 

@@ -8,8 +8,9 @@
   `CONFIRM_SECONDS`, from any connection logged in to the same account) then deletes, from the
   store, every message the account sent. Messages others sent to it stay: they are theirs.
 
-Both need a logged-in user: history is attributed to accounts (`Record.account`); what was said
-without an account belongs to nobody who could prove it.
+Both need a logged-in user: history is attributed to accounts (`Record.account`: the account's
+stable id, so an account that re-uses a dropped name gets none of its predecessor's messages);
+what was said without an account belongs to nobody who could prove it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def say(server: ChatServer, reply: Reply, text: str) -> None:
 )
 def export(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
+    account_id = reply.session.user.account_id  # what records are attributed to
     count = EXPORT_MAX
     if args:
         if not args[0].isdecimal() or int(args[0]) < 1:
@@ -72,7 +74,7 @@ def export(server: ChatServer, reply: Reply, args: list[str]) -> None:
         count = min(int(args[0]), EXPORT_MAX)
 
     def fn(store: HistoryStore) -> list[Record]:
-        return store.by_account(account, count)
+        return store.by_account(account_id, count)
 
     def done(later: Reply, records: Any) -> None:
         found: list[Record] = records if isinstance(records, list) else []
@@ -113,6 +115,7 @@ def say_fitted(server: ChatServer, reply: Reply, text: str) -> None:
 )
 def delete(server: ChatServer, reply: Reply, args: list[str]) -> None:
     account = reply.session.user.account
+    account_id = reply.session.user.account_id
     state = server.histserv
     fold = server.fold(account)
     now = server.now
@@ -152,4 +155,4 @@ def delete(server: ChatServer, reply: Reply, args: list[str]) -> None:
         log.info("account %s deleted its history (%d messages)", account, count)
         answer(count)
 
-    server.history.query(lambda store: store.delete_by_account(account), deleted)
+    server.history.query(lambda store: store.delete_by_account(account_id), deleted)

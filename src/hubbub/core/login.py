@@ -3,18 +3,26 @@ DROP, login throttling, and what a login changes (900/901, account-notify, nick 
 
 A check runs on the account worker (`AccountService.call`: argon2 never runs on the loop) and
 answers through `Reply.later`, so the client's next commands wait for it in order.
+
+Throttling is decided when an attempt is *submitted*, not when its failure is known: a token is
+taken from the address's and the account's buckets before the password is hashed (and given
+back when the password was right), so pipelined or parallel attempts cannot outrun it. And at
+most one password check per address and per account is in flight (`CheckGate`; per connection
+it follows from per-client order): the others wait their turn, in order.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hubbub.accounts.model import account_name
 from hubbub.accounts.store import AccountStore
 from hubbub.core.model import Phase
 from hubbub.core.ownership import check_nick
-from hubbub.core.ports import CallFailure, Passwords
+from hubbub.core.ports import FAILURE, CallFailure, Passwords
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -29,13 +37,16 @@ MAX_STRIKES = 3
 
 # Login outcomes, as the account worker reports them.
 OK, PENDING, BAD, THROTTLED, UNAVAILABLE = "ok", "pending", "bad", "throttled", "unavailable"
-Outcome = tuple[str, str]  # (status, account name as registered)
+# (status, detail): for OK and PENDING the account's stable id (hubbub.accounts.model:
+# `account_name` gives its name back), for THROTTLED the seconds to wait.
+Outcome = tuple[str, str]
 
 
 class LoginThrottle:
-    """A token bucket per key (an address, an account): `burst` failed logins at once, then
-    one more every `refill` seconds. Only failures take tokens; an empty bucket refuses the
-    attempt before any password is checked (so a flood costs no hashing either)."""
+    """A token bucket per key (an address, an account): `burst` attempts at once, then one more
+    every `refill` seconds. Every attempt takes a token when it is submitted (`take`) and a
+    right password gives it back (`refund`), so only failures cost in the end; an empty bucket
+    refuses the attempt before any password is checked (so a flood costs no hashing either)."""
 
     def __init__(self, burst: int, refill: float) -> None:
         self.burst = float(burst)
@@ -53,9 +64,13 @@ class LoginThrottle:
         """Seconds until every key has a token again (0: allowed now)."""
         return max((1 - self._level(k, now)) * self.refill for k in keys) if keys else 0.0
 
-    def fail(self, keys: tuple[str, ...], now: float) -> None:
+    def take(self, keys: tuple[str, ...], now: float) -> None:
         for key in keys:
             self.buckets[key] = (max(0.0, self._level(key, now) - 1), now)
+
+    def refund(self, keys: tuple[str, ...], now: float) -> None:
+        for key in keys:
+            self.buckets[key] = (min(self.burst, self._level(key, now) + 1), now)
 
     def sweep(self, now: float) -> None:
         """Forget buckets that have refilled (keeps the table small)."""
@@ -64,10 +79,75 @@ class LoginThrottle:
             del self.buckets[key]
 
 
-def login(server: ChatServer, reply: Reply, name: str) -> None:
+class CheckGate:
+    """At most one password check in flight per key (an address, an account, an operator name).
+
+    A check whose keys are all free starts at once; the others wait, in order, and start as soon
+    as their keys are free. The queue is bounded by the connections: per-client order lets each
+    connection have one command waiting on a worker at most.
+    """
+
+    def __init__(self) -> None:
+        self.busy: set[str] = set()
+        self.waiting: deque[tuple[tuple[str, ...], Callable[[], None]]] = deque()
+
+    def enter(self, keys: tuple[str, ...], start: Callable[[], None]) -> None:
+        if any(key in self.busy for key in keys):
+            self.waiting.append((keys, start))
+            return
+        self.busy.update(keys)
+        start()
+
+    def leave(self, keys: tuple[str, ...]) -> None:
+        self.busy.difference_update(keys)
+        if not self.waiting:
+            return
+        ready: list[Callable[[], None]] = []
+        still: deque[tuple[tuple[str, ...], Callable[[], None]]] = deque()
+        for entry in self.waiting:
+            if any(key in self.busy for key in entry[0]):
+                still.append(entry)
+            else:
+                self.busy.update(entry[0])
+                ready.append(entry[1])
+        self.waiting = still
+        for start in ready:
+            start()
+
+
+def guarded(
+    server: ChatServer,
+    session: Session,
+    keys: tuple[str, ...],
+    fn: Callable[[AccountStore], Any],
+    checked: Callable[[Any], None],
+) -> None:
+    """Run `fn` (a password check, a hash) on the account worker once no other check of `keys`
+    is in flight, then `checked(result)` on the loop. A check whose client has gone, or that
+    finds the worker's queue full when its turn comes, is answered `FAILURE` without running."""
+    accounts = server.accounts
+
+    def start() -> None:
+        if session.closed or accounts.full:
+            accounts.gate.leave(keys)
+            checked(FAILURE)
+            return
+
+        def done(result: Any) -> None:
+            accounts.gate.leave(keys)
+            checked(result)
+
+        accounts.call(fn, done)
+
+    accounts.gate.enter(keys, start)
+
+
+def login(server: ChatServer, reply: Reply, account_id: str) -> None:
+    """Log the reply's user in to the account with this stable id."""
     session = reply.session
     user = session.user
-    user.account = name
+    name = user.account = account_name(account_id)
+    user.account_id = account_id
     mask = f"{user.nick}!{user.username or '*'}@{user.hostname}"
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
@@ -79,7 +159,7 @@ def login(server: ChatServer, reply: Reply, name: str) -> None:
 def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
     """Log `user` out; `reply` is the answer to that user's own command, if it is one."""
     name = user.account
-    user.account = ""
+    user.account = user.account_id = ""
     line = f":{server.name} {n.RPL_LOGGEDOUT} {user.nick} {user.prefix} :You are now logged out"
     if reply is not None and reply.session is user.session:
         reply.add(line)
@@ -113,23 +193,30 @@ def check_login(
     """Check a login off the loop (throttled per address and per account), then `finish`.
 
     A throttled attempt is answered at once (status THROTTLED) without looking at the password;
-    the connection's third throttled attempt disconnects it. A failure counts against the
-    throttle even when the client has gone before the answer came.
+    the connection's third throttled attempt disconnects it. Otherwise the attempt takes its
+    tokens now, waits for its turn (`CheckGate`), and gets them back unless the password was
+    wrong; a full worker queue is answered UNAVAILABLE at once.
     """
     session = reply.session
     keys = throttle_keys(session, fold)
     if throttled(server, reply, keys, finish):
         return
+    throttle = server.accounts.throttle
+    if server.accounts.full:
+        finish(reply, (UNAVAILABLE, ""))
+        return
+    throttle.take(keys, server.now)
     answer = reply.later(finish)
 
     def checked(result: Any) -> None:
         outcome: Outcome = (UNAVAILABLE, "") if isinstance(result, CallFailure) else result
         if outcome[0] == BAD:
-            server.accounts.throttle.fail(keys, server.now)
             log.info("failed login from %s", session.host)
+        else:
+            throttle.refund(keys, server.now)
         answer(outcome)
 
-    server.accounts.service.call(lookup, checked)
+    guarded(server, session, keys, lookup, checked)
 
 
 def throttled(
@@ -167,10 +254,10 @@ def password_lookup(
         if not passwords.verify(account.credentials, password):
             return BAD, ""
         if account.pending:
-            return PENDING, account.name
+            return PENDING, account.stable_id
         if passwords.needs_rehash(account.credentials):
             store.set_credentials(fold, passwords.make(password))
-        return OK, account.name
+        return OK, account.stable_id
 
     return fn
 
@@ -180,7 +267,7 @@ def cert_lookup(certfp: str) -> Callable[[AccountStore], Outcome]:
         account = store.find_by_cert(certfp)
         if account is None:
             return BAD, ""
-        return (PENDING if account.pending else OK), account.name
+        return (PENDING if account.pending else OK), account.stable_id
 
     return fn
 

@@ -172,7 +172,7 @@ def to_channel(
         if stored is not None:
             params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
             server.history.append(
-                Record(channel.fold, msgid, time_ms, prefix, cmd, params, stored, sender.account)
+                Record(channel.fold, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
             )
             if not sender.account:  # so that this connection may REDACT it
                 remember_sent(sender.session, msgid)
@@ -250,7 +250,7 @@ def to_user(
         params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
         key = dm_store_key(server, sender, recipient)  # by account when both have one
         server.history.append(
-            Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account)
+            Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
         )
         if not sender.account:
             remember_sent(sender.session, msgid)

@@ -85,6 +85,7 @@ class Session:
         "signon",
         "user",
         "waiting",
+        "wanted_nick",
         "write",
     )
 
@@ -111,6 +112,9 @@ class Session:
         self.certfp: str | None = None
         self.sasl: SaslState | None = None
         self.auth_strikes = 0
+        # The nick a client not yet registered asked for and was refused as in use: REGISTER *
+        # then names it (ACCOUNT_EXISTS when it is an account) rather than NEED_NICK.
+        self.wanted_nick = ""
         # Per-client order (ChatServer.receive): the replies not yet written because one of
         # them waits on a worker, and the lines received meanwhile. None while nothing waits.
         self.waiting: deque[Reply] | None = None
@@ -159,6 +163,7 @@ class User:
 
     __slots__ = (
         "account",
+        "account_id",
         "away",
         "channels",
         "fold",
@@ -192,6 +197,8 @@ class User:
         self.last_active = session.signon
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
         self.account = ""  # the account logged in to, as registered; "" for none
+        # Its stable id (hubbub.accounts.model): what history is attributed to, never reused.
+        self.account_id = ""
         # Operators (hubbub.core.operators): the [[operators]] name after OPER ("" for none,
         # user mode +o), and user mode +w (receives WALLOPS).
         self.oper = ""

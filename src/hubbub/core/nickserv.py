@@ -13,12 +13,15 @@ from hubbub.accounts.model import Account
 from hubbub.accounts.store import AccountStore
 from hubbub.core.login import (
     OK,
+    UNAVAILABLE,
     Outcome,
     check_login,
     failure_text,
+    guarded,
     login,
     logout,
     password_lookup,
+    throttle_keys,
 )
 from hubbub.core.register import MAX_PASSWORD, Answer, register
 from hubbub.core.services import ServiceTable
@@ -66,12 +69,12 @@ def ns_identify(server: ChatServer, reply: Reply, args: list[str]) -> None:
     fold = server.fold(name)
 
     def finish(later: Reply, outcome: Outcome) -> None:
-        status, account = outcome
+        status, detail = outcome
         if status == OK and not user.account:
-            login(server, later, account)
-            say(server, later, f"You are now logged in as {account}")
+            login(server, later, detail)
+            say(server, later, f"You are now logged in as {user.account}")
         else:
-            say(server, later, failure_text(status, account))
+            say(server, later, failure_text(status, detail))
 
     lookup = password_lookup(server.accounts.passwords, fold, password)
     check_login(server, reply, fold, lookup, finish)
@@ -107,6 +110,9 @@ def ns_set(server: ChatServer, reply: Reply, args: list[str]) -> None:
         return
     fold = server.fold(account)
     passwords = server.accounts.passwords
+    if server.accounts.full:
+        say(server, reply, failure_text(UNAVAILABLE, ""))
+        return
 
     def fn(store: AccountStore) -> bool:
         return store.set_credentials(fold, passwords.make(password))
@@ -118,7 +124,9 @@ def ns_set(server: ChatServer, reply: Reply, args: list[str]) -> None:
         else:
             say(server, later, "The password could not be changed")
 
-    server.accounts.service.call(fn, reply.later(done))
+    # A hash like a login's: one in flight per address and per account.
+    keys = throttle_keys(reply.session, fold)
+    guarded(server, reply.session, keys, fn, reply.later(done))
 
 
 def normalize_fingerprint(text: str) -> str | None:
@@ -149,7 +157,7 @@ def ns_cert(server: ChatServer, reply: Reply, args: list[str]) -> None:
             for fp in found.certfps:
                 say(server, later, f"Certificate: {fp}")
 
-        server.accounts.service.call(lambda store: store.get(fold), reply.later(listed))
+        server.accounts.call(lambda store: store.get(fold), reply.later(listed))
         return
     if sub not in ("ADD", "DEL"):
         say(server, reply, "Syntax: CERT ADD [fingerprint] | CERT DEL <fp> | CERT LIST")
@@ -174,11 +182,9 @@ def ns_cert(server: ChatServer, reply: Reply, args: list[str]) -> None:
             say(server, later, f"Certificate {fp} could not be {verb}")
 
     if add:
-        server.accounts.service.call(lambda store: store.add_cert(fold, fp), reply.later(changed))
+        server.accounts.call(lambda store: store.add_cert(fold, fp), reply.later(changed))
     else:
-        server.accounts.service.call(
-            lambda store: store.remove_cert(fold, fp), reply.later(changed)
-        )
+        server.accounts.call(lambda store: store.remove_cert(fold, fp), reply.later(changed))
 
 
 @NICKSERV.command("DROP", "<password>", "delete your account", min_args=1, logged_in=True)
@@ -201,6 +207,7 @@ def ns_drop(server: ChatServer, reply: Reply, args: list[str]) -> None:
             say(server, later, failure_text(*outcome))
             return
         server.accounts.names.discard(fold)
+        server.accounts.ids.pop(fold, None)
         log.info("account %s dropped", account)
         say(server, later, f"Account {account} deleted")
         for other in list(server.registered_users()):

@@ -3,7 +3,8 @@ REHASH changes: `hubbub.core.liveconfig`).
 
 * **OPER name password** checks the password against the argon2id hash of the matching
   `[[operators]]` entry of the config, on the account worker thread (hashing never runs on the
-  loop), throttled like logins (the address's and the operator name's buckets). Answers: 381
+  loop), throttled like logins (the address's and the operator name's buckets, a token taken
+  when the attempt is submitted; one check per address and name in flight). Answers: 381
   and user mode +o; 464 for a wrong name or password; 491 when the client's user@host does not
   match the entry's `host`. The password is never logged (the transport masks OPER lines).
 * The other commands are declared `oper=True`: `ChatServer.receive` answers 481 to anyone else.
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from hubbub.config import Operator
 from hubbub.core.bans import live_bans, mask_matches
 from hubbub.core.commands import command
-from hubbub.core.login import MAX_STRIKES
+from hubbub.core.login import MAX_STRIKES, guarded
+from hubbub.core.ports import CallFailure
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ RPL_STATSKLINE = "216"
 RPL_STATSDLINE = "225"
 RPL_STATSOLINE = "243"
 RPL_STATSDEBUG = "249"
+UNAVAILABLE_TEXT = "Operator logins are temporarily unavailable; try again later"
 STATS_LINKS_SHOWN = 100
 
 #: Set by the application: re-read the config file, hand it to `ChatServer.rehash`, then call
@@ -77,10 +80,16 @@ def handle_oper(server: ChatServer, reply: Reply, msg: Message) -> None:
             reply.flush()
             server.quit(session, "Too many failed login attempts")
         return
+    # The attempt takes its tokens now (given back if the password is right), so pipelined
+    # or parallel OPERs cannot outrun the throttle; one check per address and name in flight.
+    throttle.take(keys, server.now)
     if entry is not None and not mask_matches(server, entry.host, user):
-        throttle.fail(keys, server.now)
         log.info("OPER %s refused for %s: host does not match", entry.name, user.prefix)
         reply.numeric(n.ERR_NOOPERHOST, "No O-lines for your host")
+        return
+    if server.accounts.full:
+        throttle.refund(keys, server.now)
+        reply.fail("OPER", "TEMPORARILY_UNAVAILABLE", text=UNAVAILABLE_TEXT)
         return
     phc = entry.password if entry is not None else None
     passwords = server.accounts.passwords
@@ -93,18 +102,22 @@ def handle_oper(server: ChatServer, reply: Reply, msg: Message) -> None:
             if not user.oper:
                 become_oper(server, later, user, entry)
             return
+        if isinstance(ok, CallFailure):
+            later.fail("OPER", "TEMPORARILY_UNAVAILABLE", text=UNAVAILABLE_TEXT)
+            return
         later.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
 
     answer = reply.later(done)
 
     def checked(ok: Any) -> None:
-        # A failure counts against the throttle even if the client has gone meanwhile.
-        if ok is not True:
-            throttle.fail(keys, server.now)
+        # Counted even if the client has gone meanwhile: the token was taken at submission.
+        if ok is True or isinstance(ok, CallFailure):
+            throttle.refund(keys, server.now)
+        else:
             log.info("failed OPER attempt from %s", user.prefix)
         answer(ok)
 
-    server.accounts.service.call(fn, checked)
+    guarded(server, session, keys, fn, checked)
 
 
 def become_oper(server: ChatServer, reply: Reply, user: User, entry: Operator) -> None:

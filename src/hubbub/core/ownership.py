@@ -88,6 +88,7 @@ def tick(server: ChatServer, now: float) -> None:
     if now - accounts.last_sweep >= SWEEP_INTERVAL:
         accounts.last_sweep = now
         accounts.throttle.sweep(now)
+        accounts.registrations.sweep(now)
 
 
 def rename_to_guest(server: ChatServer, user: User) -> None:

@@ -12,9 +12,11 @@
   is not re-created: it stays when empty and is restored at start-up with its saved creation
   time, so its history stays readable under its saved rules.
 * **Private messages** are read only by their two parties. Between two logged-in users the
-  conversation is keyed by their *accounts* (`dm_key("~alice", "~bob")`: "~" is not a nick
-  character, so the key never meets a nick key), so it survives reconnects and nick changes and
-  is readable by whoever logs in to one of the two accounts, and by nobody else. A side that is
+  conversation is keyed by their *accounts' stable ids* (`dm_key("~alice!3f…", "~bob!9c…")`:
+  "~" is not a nick character, so the key never meets a nick key; an account made before ids
+  existed has its bare name as id), so it survives reconnects and nick changes and is readable
+  by whoever logs in to one of the two accounts, and by nobody else — not by whoever registers
+  a name again after its account was dropped: that is a new account with a new id. A side that is
   not logged in is keyed by its nick (`dm_key("~alice", "bob")` when only alice is logged in,
   `dm_key("alice", "bob")` when neither is), and a user reads what is keyed by its nick only
   since it *took its current nick* (registered with it, or changed to it): whoever takes a nick
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hubbub.accounts.model import account_name
 from hubbub.history.record import dm_key, dm_parties
 
 if TYPE_CHECKING:
@@ -72,9 +75,9 @@ def nick_floor(user: User) -> int:
     return max(1, user.nick_since_ms)
 
 
-def party(server: ChatServer, account: str) -> str:
-    """An account as one party of a private-conversation key."""
-    return ACCOUNT_PARTY + server.fold(account)
+def party(server: ChatServer, account_id: str) -> str:
+    """An account (its stable id) as one party of a private-conversation key."""
+    return ACCOUNT_PARTY + server.fold(account_id)
 
 
 def dm_store_key(server: ChatServer, sender: User, recipient: User) -> str:
@@ -85,7 +88,7 @@ def dm_store_key(server: ChatServer, sender: User, recipient: User) -> str:
 
 
 def side(server: ChatServer, user: User) -> str:
-    return party(server, user.account) if user.account else user.fold
+    return party(server, user.account_id) if user.account_id else user.fold
 
 
 def dm_read_keys(server: ChatServer, user: User, target: str) -> list[tuple[str, bool]]:
@@ -101,13 +104,13 @@ def dm_read_keys(server: ChatServer, user: User, target: str) -> list[tuple[str,
     others = [fold]
     online = server.users.get(fold)
     if online is not None and online.session.registered:
-        if online.account:
-            others.append(party(server, online.account))
-    elif fold in server.accounts.names:
-        others.append(ACCOUNT_PARTY + fold)
+        if online.account_id:
+            others.append(party(server, online.account_id))
+    elif fold in server.accounts.ids:
+        others.append(party(server, server.accounts.ids[fold]))
     mine = [(user.fold, False)]
-    if user.account:
-        mine.insert(0, (party(server, user.account), True))
+    if user.account_id:
+        mine.insert(0, (party(server, user.account_id), True))
     return [(dm_key(me, other), by_account) for me, by_account in mine for other in others]
 
 
@@ -119,15 +122,16 @@ def dm_read_key(server: ChatServer, user: User, target: str) -> tuple[str, bool]
     must clip it to when the user took its nick (`nick_floor`).
     """
     fold = server.fold(target)
-    if user.account:
+    if user.account_id:
+        me = party(server, user.account_id)
         other = server.users.get(fold)
         if other is not None and other.session.registered:
-            if other.account:
-                return dm_key(party(server, user.account), party(server, other.account)), True
-            return dm_key(party(server, user.account), fold), True
-        elif fold in server.accounts.names:
-            return dm_key(party(server, user.account), ACCOUNT_PARTY + fold), True
-        return dm_key(party(server, user.account), fold), True
+            if other.account_id:
+                return dm_key(me, party(server, other.account_id)), True
+            return dm_key(me, fold), True
+        elif fold in server.accounts.ids:
+            return dm_key(me, party(server, server.accounts.ids[fold])), True
+        return dm_key(me, fold), True
     return dm_key(user.fold, fold), False
 
 
@@ -145,10 +149,10 @@ def dm_partner_name(server: ChatServer, key: str, me: tuple[str, ...]) -> str | 
     else:
         return None
     if other.startswith(ACCOUNT_PARTY):
-        account = other[1:]
+        account_id = other[1:]
         for someone in server.registered_users():
-            if someone.account and server.fold(someone.account) == account:
+            if someone.account_id and server.fold(someone.account_id) == account_id:
                 return someone.nick
-        return account
+        return account_name(account_id)
     online = server.users.get(other)
     return online.nick if online is not None else other

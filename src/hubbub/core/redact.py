@@ -99,7 +99,7 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         name = other.nick if other is not None else target
         recipients = [other] if other is not None and other is not user else []
         room = None
-    account = user.account
+    account = user.account_id  # records are attributed to the stable id (a reused name is not)
     sent = session.sent
     own = sent is not None and msgid in sent
     # A reaction this connection sent that was never stored: nothing to find or delete.

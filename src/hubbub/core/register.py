@@ -2,7 +2,11 @@
 REGISTER, which share one path and differ only in how they answer.
 
 The credentials are made (argon2: CPU-heavy) and the account created on the account worker; the
-answer comes through `Reply.later`.
+answer comes through `Reply.later`. Registrations are limited per address
+(`accounts.register_attempts` at once, one more every `accounts.register_refill_seconds`: a token
+taken when the REGISTER is submitted, given back if no account was made), hash one at a time
+per address (`hubbub.core.login.CheckGate`), and are refused "temporarily unavailable" while
+the account worker's queue is full.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubbub.accounts.model import Account
+from hubbub.accounts.model import Account, new_account_id
 from hubbub.accounts.store import AccountStore
 from hubbub.core.commands import command
-from hubbub.core.login import login
+from hubbub.core.login import guarded, login
+from hubbub.core.model import Phase
 from hubbub.core.ports import CallFailure
+from hubbub.core.reply import safe_param
 from hubbub.core.services import RESERVED
 
 if TYPE_CHECKING:
@@ -97,13 +103,31 @@ def register(
             answer.fail(reply, "INVALID_EMAIL", name, "That is not an e-mail address")
             return
         email = ""
+    if config.email_required and not email:
+        answer.fail(reply, "INVALID_EMAIL", name, "This server needs an e-mail address")
+        return
+    limit_keys = ("r:" + session.host,)
+    wait = accounts.registrations.wait(limit_keys, server.now)
+    if wait > 0:
+        log.info("registration from %s refused: too many", session.host)
+        text = f"Too many registrations from your address; try again in {int(wait) + 1} seconds"
+        answer.fail(reply, "TEMPORARILY_UNAVAILABLE", name, text)
+        return
+    if accounts.full:
+        text = "Accounts are temporarily unavailable; try again later"
+        answer.fail(reply, "TEMPORARILY_UNAVAILABLE", name, text)
+        return
+    accounts.registrations.take(limit_keys, server.now)
     pending = config.registration == "approval"
     passwords = accounts.passwords
     created_ms = int(server.now * 1000)
+    # A new id even for a name used before: history is attributed to it (issue 11 #4).
+    account_id = new_account_id(name, server.randomness.token_hex(8))
 
     def fn(store: AccountStore) -> bool:
         credentials = passwords.make(password)
-        return store.create(Account(name, fold, credentials, email, created_ms, pending))
+        account = Account(name, fold, credentials, email, created_ms, pending, id=account_id)
+        return store.create(account)
 
     def done(later: Reply, created: Any) -> None:
         if isinstance(created, CallFailure):
@@ -122,7 +146,7 @@ def register(
         log.info("account %s registered from %s", name, session.host)
         answer.success(later, name, f"Account {name} created")
         if not user.account:
-            login(server, later, name)
+            login(server, later, account_id)
 
     answer_later = reply.later(done)
 
@@ -130,21 +154,42 @@ def register(
         # The name is taken whether or not the client is still there to hear it.
         if result is True:
             accounts.names.add(fold)
+            accounts.ids[fold] = account_id
+        else:
+            accounts.registrations.refund(limit_keys, server.now)
         answer_later(result)
 
-    accounts.service.call(fn, created)
+    guarded(server, session, ("a:" + session.host,), fn, created)
 
 
 @command("REGISTER", 3, before_registration=True)
 def handle_register(server: ChatServer, reply: Reply, msg: Message) -> None:
     account, email, password = msg.params[:3]
     user = reply.session.user
+    if reply.session.phase is not Phase.REGISTERED and not config_allows_early(server):
+        reply.fail(
+            "REGISTER",
+            "COMPLETE_CONNECTION_REQUIRED",
+            safe_param(account),
+            text="Finish connecting before you register",
+        )
+        return
     if account == "*":
+        wanted = reply.session.wanted_nick
+        if not user.fold and wanted and server.fold(wanted) in server.accounts.names:
+            # The nick it asked for is an account (its owner holds the nick): that account
+            # exists, which tells the client more than "choose a nick".
+            reply.fail("REGISTER", "ACCOUNT_EXISTS", wanted, text="That account already exists")
+            return
         if not user.fold:
             reply.fail("REGISTER", "NEED_NICK", "*", text="Choose a nick first")
             return
         account = user.nick
     register(server, reply, account, "" if email == "*" else email, password, Answer(server, False))
+
+
+def config_allows_early(server: ChatServer) -> bool:
+    return server.config.accounts.register_before_connect
 
 
 @command("VERIFY", 2, before_registration=True)

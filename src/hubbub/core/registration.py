@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.accounts import hold_registration
 from hubbub.core.bans import refuse_registration
-from hubbub.core.caps import CAPABILITIES, STICKY
+from hubbub.core.caps import CAPABILITIES, STICKY, cap_value
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
 from hubbub.core.model import Phase
@@ -57,6 +57,8 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     holder = server.users.get(fold) or server.services.get(fold)
     if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if session.phase is not Phase.REGISTERED:
+            session.wanted_nick = nick  # for REGISTER * (hubbub.core.register)
         return
     if nick == user.nick:
         return
@@ -123,7 +125,7 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.caps |= {"cap-notify"}
-        send_cap_list(server, reply, "LS", advertised(version))
+        send_cap_list(server, reply, "LS", advertised(server, version))
     elif sub == "LIST":
         send_cap_list(server, reply, "LIST", sorted(session.caps))
     elif sub == "REQ":
@@ -139,9 +141,11 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP subcommand")
 
 
-def advertised(version: int) -> list[str]:
+def advertised(server: ChatServer, version: int) -> list[str]:
     if version >= 302:
-        return [f"{name}={value}" if value else name for name, value in CAPABILITIES.items()]
+        accounts = server.config.accounts
+        found = [(name, cap_value(name, accounts)) for name in CAPABILITIES]
+        return [f"{name}={value}" if value else name for name, value in found]
     return list(CAPABILITIES)
 
 

@@ -11,8 +11,10 @@ https://ircv3.net/specs/extensions/sasl-3.1 — the exchange:
 PLAIN is checked against the argon2id hash on the account worker (never on the loop). SCRAM-
 SHA-256 reads the account's stored SCRAM keys on the worker, then checks the client's proof on
 the loop (two HMACs: cheap). EXTERNAL logs in to the account the TLS client certificate's
-SHA-256 fingerprint is linked to (NickServ CERT ADD). Failed attempts are throttled per address
-and per account (`hubbub.core.login.LoginThrottle`).
+SHA-256 fingerprint is linked to (NickServ CERT ADD). Attempts are throttled per address and per
+account when they are submitted (`hubbub.core.login.LoginThrottle`: a SCRAM exchange takes its
+tokens at its first message and gets them back with a right proof), and at most one check per
+address and per account is in flight (`hubbub.core.login.CheckGate`).
 
 A check answers through `Reply.later`: while it runs, the client's next lines wait (in order),
 so a client that sends CAP END right behind its last AUTHENTICATE gets its 903 before the
@@ -25,7 +27,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
-from hubbub.accounts.model import Account, Credentials
+from hubbub.accounts.model import Account, Credentials, account_name
 from hubbub.accounts.scram import ScramError, ScramServer
 from hubbub.accounts.store import AccountStore
 from hubbub.core import login as accounts
@@ -138,25 +140,26 @@ def fail(server: ChatServer, reply: Reply, text: str = "SASL authentication fail
     reply.numeric(n.ERR_SASLFAIL, text)
 
 
-def succeed(server: ChatServer, reply: Reply, name: str) -> None:
+def succeed(server: ChatServer, reply: Reply, account_id: str) -> None:
     reply.session.sasl = None
-    accounts.login(server, reply, name)
+    accounts.login(server, reply, account_id)
     reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
 
 
 def finish_login(server: ChatServer, reply: Reply, outcome: accounts.Outcome, authzid: str) -> None:
-    status, name = outcome
+    status, detail = outcome
+    name = account_name(detail)
     if status == accounts.OK and authzid and server.fold(authzid) != server.fold(name):
         status = accounts.BAD  # may not act as another account
     if status == accounts.OK:
         if reply.session.user.account:
             fail(server, reply, "You are already logged in")
         else:
-            succeed(server, reply, name)
+            succeed(server, reply, detail)
     elif status == accounts.BAD:
         fail(server, reply)
     else:
-        fail(server, reply, "SASL authentication failed: " + accounts.failure_text(status, name))
+        fail(server, reply, "SASL authentication failed: " + accounts.failure_text(status, detail))
 
 
 def plain(server: ChatServer, reply: Reply, data: bytes) -> None:
@@ -221,17 +224,23 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
         keys = accounts.throttle_keys(session, fold)
         if accounts.throttled(server, reply, keys, _throttled_scram):
             return
+        if server.accounts.full:
+            _throttled_scram(reply, (accounts.UNAVAILABLE, ""))
+            return
+        # The attempt takes its tokens now; the proof (step 2) gives them back if it is right.
+        server.accounts.throttle.take(keys, server.now)
 
         def found(later: Reply, result: Any) -> None:
             if session.sasl is not state:
                 return
             if isinstance(result, CallFailure):
+                server.accounts.throttle.refund(keys, server.now)
                 text = accounts.failure_text(accounts.UNAVAILABLE, "")
                 fail(server, later, "SASL authentication failed: " + text)
                 return
             if isinstance(result, Account):
                 state.credentials = result.credentials
-                state.account = result.name
+                state.account = result.stable_id
                 state.pending = result.pending
                 salt = result.credentials.scram_salt
                 iterations = result.credentials.scram_iterations
@@ -244,7 +253,7 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
         def lookup(store: AccountStore) -> Account | None:
             return store.get(fold)
 
-        server.accounts.service.call(lookup, reply.later(found))
+        accounts.guarded(server, session, keys, lookup, reply.later(found))
         return
     exchange = state.scram
     assert exchange is not None
@@ -256,9 +265,9 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
                 raise ScramError("unknown account")
             final = exchange.client_final(data, credentials)
         except ScramError:
-            server.accounts.throttle.fail(keys, server.now)
-            fail(server, reply)
+            fail(server, reply)  # the token taken at step 1 stays taken
             return
+        server.accounts.throttle.refund(keys, server.now)
         if state.pending:
             text = accounts.failure_text(accounts.PENDING, "")
             fail(server, reply, "SASL authentication failed: " + text)

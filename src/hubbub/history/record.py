@@ -42,7 +42,8 @@ class Record:
     command: str
     params: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
-    # Account name of the sender when it had one; empty otherwise (accounts come later).
+    # The sender's account when it had one, as its stable id (hubbub.accounts.model: the name,
+    # or the name, "!" and random hex; `account_name` gives the name back); empty otherwise.
     account: str = ""
 
 
