@@ -126,6 +126,12 @@ request_timeout = 3.5
 [log]
 level = "DEBUG"
 queue_length = 500
+format = "json"
+
+[metrics]
+enabled = true
+host = "::1"
+port = 9100
 
 [[operators]]
 name = "alice"
@@ -198,6 +204,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history_path == Path("/tmp/h.sqlite3")
     assert config.log.level == "DEBUG"
     assert config.log.queue_length == 500
+    assert config.log.format == "json"
+    assert (config.metrics.enabled, config.metrics.host, config.metrics.port) == (True, "::1", 9100)
     assert [(o.name, o.host) for o in config.operators] == [
         ("alice", "*@192.0.2.*"),
         ("bob", "*@*"),

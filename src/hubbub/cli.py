@@ -34,6 +34,7 @@ FLAG_FOR_KEY = {
     "web.enabled": "--no-web",
     "tls.cert": "--tls-cert",
     "tls.key": "--tls-key",
+    "metrics.port": "--metrics-port",
 }
 
 
@@ -111,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS certificate (PEM); turns the TLS listener on (tls.cert; see `hubbub cert`)",
     )
     serve.add_argument("--tls-key", metavar="FILE", help="its private key (tls.key)")
+    serve.add_argument(
+        "--metrics-port",
+        metavar="N",
+        type=int,
+        help="serve /metrics, /healthz and /readyz on this port (metrics.enabled, metrics.port)",
+    )
     serve.set_defaults(handler=_serve)
 
     chat = commands.add_parser(
@@ -213,11 +220,14 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["web.port"] = args.web_port
     if args.no_web:
         overrides["web.enabled"] = False
+    if args.metrics_port is not None:
+        overrides["metrics.enabled"] = True
+        overrides["metrics.port"] = args.metrics_port
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         return _config_failed(exc)
-    configure(config.log.level)
+    configure(config.log.level, config.log.format)
     # Imported here: the CLI (config check, --help, …) works without the server's modules.
     try:
         app = importlib.import_module("hubbub.app")

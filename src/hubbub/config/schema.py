@@ -493,6 +493,12 @@ class AccountsSection:
 class LogSection:
     """Console logging (to standard error)."""
 
+    format: str = _setting(
+        "text",
+        "text (one readable line per record) or json (one JSON object per line, for log "
+        "shippers: time, level, logger, message and, for errors, the traceback).",
+        choices=("text", "json"),
+    )
     level: str = _setting(
         "INFO",
         "DEBUG, INFO, WARNING or ERROR. INFO shows every room message with its text; DEBUG "
@@ -506,6 +512,27 @@ class LogSection:
         "rather than the server slowed down.",
         low=1,
         high=1_000_000,
+    )
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """Prometheus metrics and health checks (/metrics, /healthz, /readyz) on their own port."""
+
+    enabled: bool = _setting(
+        False,
+        "Serve /metrics, /healthz and /readyz. Off by default: the numbers describe the "
+        "server's users and load, so an operator opens them deliberately.",
+    )
+    host: str = _setting(
+        "127.0.0.1",
+        "Address of the metrics listener (loopback by default: scrape it locally or through "
+        "a proxy, never expose it to the public).",
+        check=is_token,
+        expect="an address",
+    )
+    port: int = _setting(
+        9464, "Port of the metrics listener; 0 picks a free one.", low=0, high=65535
     )
 
 
@@ -536,6 +563,7 @@ class Config:
     history: HistorySection = field(default_factory=HistorySection)
     accounts: AccountsSection = field(default_factory=AccountsSection)
     log: LogSection = field(default_factory=LogSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     # [[operators]]: an array of tables, not a section of settings (see _operators).
     operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
 

@@ -88,6 +88,10 @@ class Listener(ABC, Generic[C]):
         # Connections written to during this loop turn, and whether the flush is scheduled.
         self.dirty: list[C] = []
         self.flush_scheduled = False
+        # For hubbub.metrics: connections dropped for their send queue, and flood throttles
+        # (a client's input paused because its token bucket ran dry).
+        self.sendq_drops = 0
+        self.throttles = 0
 
     def apply_config(self, config: Config) -> None:
         """Use `config` from now on (start, REHASH): limits, flood control and timeouts apply
