@@ -39,6 +39,7 @@ from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
 from hubbub.metrics.http import MetricsServer
+from hubbub.ops.datalock import DataLock
 from hubbub.randomness import SystemRandomness
 from hubbub.registry.backends import open_registry_store
 from hubbub.registry.service import LoopRegistryService
@@ -134,6 +135,7 @@ class App:
         # /metrics, /healthz, /readyz on their own port ([metrics]); None when off.
         self.metrics: MetricsServer | None = None
         self.metrics_addresses: list[tuple[str, int]] = []
+        self._data_lock: DataLock | None = None
 
     def describe_history(self) -> str:
         history = self.config.history
@@ -160,6 +162,10 @@ class App:
             config.data_path.mkdir(parents=True, exist_ok=True)
             backend = config.history.backend
             path = config.history_path
+            if backend == "sqlite":
+                # One process per database: a second server, or `hubbub restore`, is refused
+                # while this one runs (hubbub.ops.datalock).
+                self._data_lock = DataLock(path).acquire()
 
             def opener() -> HistoryStore:
                 return open_store(backend, path)
@@ -397,6 +403,9 @@ class App:
             await asyncio.to_thread(self.accounts_worker.stop)
         if self.registry_worker is not None:
             await asyncio.to_thread(self.registry_worker.stop)
+        if self._data_lock is not None:  # every store is closed: the database is free
+            self._data_lock.release()
+            self._data_lock = None
 
     async def rehash(self) -> str | None:
         """REHASH and SIGHUP: read the configuration again and hand it to the core (operators,
