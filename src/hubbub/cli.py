@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hubbub.opercli import add_commands as add_oper_commands
 
     add_oper_commands(commands)
+    # `hubbub backup`, `restore` and `doctor`.
+    from hubbub.ops.cli import add_commands as add_ops_commands
+
+    add_ops_commands(commands)
     return parser
 
 
