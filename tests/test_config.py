@@ -40,6 +40,7 @@ data_dir = "/var/lib/hubbub"
 [listen]
 hosts = ["0.0.0.0", "::"]
 port = 7000
+proxy_protocol = true
 
 [limits]
 nick_length = 20
@@ -133,6 +134,9 @@ enabled = true
 host = "::1"
 port = 9100
 
+[proxy]
+trusted = ["10.0.0.0/8", "::1"]
+
 [[operators]]
 name = "alice"
 password = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
@@ -186,7 +190,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.server.password == "sesame"
     assert config.server.casemapping == "ascii"
     assert config.data_path == Path("/var/lib/hubbub")
-    assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000)
+    assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000, proxy_protocol=True)
+    assert config.proxy.trusted == ("10.0.0.0/8", "::1")
     assert config.limits.sendq_bytes == 65536
     assert config.limits.whowas_entries == 0
     assert config.limits.pending_lines == 8
@@ -560,3 +565,9 @@ def test_any_valid_number_round_trips(data: st.DataObject) -> None:
     parsed = tomllib.loads(render_config(config))
     flat = {f"{section}.{key}": v for section, table in parsed.items() for key, v in table.items()}
     assert load_config(None, flat) == config
+
+
+def test_proxy_trusted_must_be_addresses_or_networks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, '[proxy]\ntrusted = ["not-an-address"]\n'))
+    assert info.value.key == "proxy.trusted"

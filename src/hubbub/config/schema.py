@@ -11,6 +11,7 @@ Nothing here reads a file: the core imports this module, the loader does the rea
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import zoneinfo  # for _is_time_zone, which the loader runs (the core never does)
@@ -157,6 +158,11 @@ class ListenSection:
         "TCP port for every address in `hosts`. 0: pick a free port (for tests).",
         low=0,
         high=65535,
+    )
+    proxy_protocol: bool = _setting(
+        False,
+        "Connections from [proxy] trusted addresses start with a PROXY protocol header (v1 or "
+        "v2) naming the real client; others connect directly as usual.",
     )
 
 
@@ -515,6 +521,29 @@ class LogSection:
     )
 
 
+def _are_networks(value: tuple[str, ...]) -> bool:
+    try:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ProxySection:
+    """Proxies in front of hubbub that may say who the client is."""
+
+    trusted: tuple[str, ...] = _setting(
+        (),
+        "Addresses or CIDR networks of trusted proxies. Only connections from these may send "
+        "a PROXY protocol header (listen.proxy_protocol) or Forwarded / X-Forwarded-For "
+        "headers (WebSocket); everyone else's headers are ignored.",
+        check=_are_networks,
+        expect="IP addresses or networks such as 10.0.0.0/8",
+    )
+
+
 @dataclass(frozen=True)
 class MetricsSection:
     """Prometheus metrics and health checks (/metrics, /healthz, /readyz) on their own port."""
@@ -564,6 +593,7 @@ class Config:
     accounts: AccountsSection = field(default_factory=AccountsSection)
     log: LogSection = field(default_factory=LogSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
+    proxy: ProxySection = field(default_factory=ProxySection)
     # [[operators]]: an array of tables, not a section of settings (see _operators).
     operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
 

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
 from hubbub.transport.connection import Connection, Core
+from hubbub.transport.proxied import TrustedProxies
 
 log = logging.getLogger("hubbub.net")
 
@@ -106,6 +107,8 @@ class Listener(ABC, Generic[C]):
         interval = self.fixed_sweep
         self.sweep_interval = sweep_interval_for(config) if interval is None else interval
         self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
+        # Peers that may say who the client is ([proxy] trusted; hubbub.transport.proxied).
+        self.trusted_proxies = TrustedProxies(config.proxy.trusted)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
