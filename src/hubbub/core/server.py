@@ -590,7 +590,7 @@ class ChatServer:
             f"AWAYLEN={limits.away_length}",
             f"CASEMAPPING={self.casemap.value}",
             f"CHANLIMIT=#:{limits.channels_per_user}",
-            "CHANMODES=b,k,l,imnst",
+            "CHANMODES=b,k,fl,imnst",
             f"CHANNELLEN={limits.channel_length}",
             "CHANTYPES=#",
             "ELIST=U",
