@@ -399,10 +399,31 @@ class _Writer:
                 self.worker.failed_appends += 1
                 log.exception("storing a history record failed (target %r)", batch[0].target)
                 return []
-            log.error("storing %d history records failed; retrying one by one", len(batch))
+            # One record at a time; the bad ones are one incident, so one ERROR line for the
+            # whole batch (with the first one's traceback), never a line per record.
             kept: list[Record] = []
+            bad: list[tuple[Record, Exception]] = []
             for record in batch:
-                kept += self.append([record])
+                try:
+                    self.store.append([record])
+                except Exception as one:
+                    if is_store_failure(one):
+                        raise
+                    bad.append((record, one))
+                else:
+                    kept.append(record)
+            self.worker.appended += len(kept)
+            self.worker.failed_appends += len(bad)
+            if bad:
+                first, error = bad[0]
+                log.error(
+                    "storing %d of %d history records failed; they were dropped, the others"
+                    " kept (first: target %r)",
+                    len(bad),
+                    len(batch),
+                    first.target,
+                    exc_info=error,
+                )
             return kept
         self.worker.appended += len(batch)
         return batch
@@ -426,9 +447,9 @@ class _Writer:
                     raise
                 self.uncommitted = stored
                 worker._settled(len(kept) - len(stored))  # the bad ones, dropped
-            started = time.perf_counter()
+            started = time.monotonic()
             store.commit()
-            took = time.perf_counter() - started
+            took = time.monotonic() - started
         except Exception as exc:
             # Whatever the reason, nothing since the last commit is durable: keep it all.
             self.fail(exc)
