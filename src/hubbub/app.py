@@ -162,10 +162,6 @@ class App:
             config.data_path.mkdir(parents=True, exist_ok=True)
             backend = config.history.backend
             path = config.history_path
-            if backend == "sqlite":
-                # One process per database: a second server, or `hubbub restore`, is refused
-                # while this one runs (hubbub.ops.datalock).
-                self._data_lock = DataLock(path).acquire()
 
             def opener() -> HistoryStore:
                 return open_store(backend, path)
@@ -178,6 +174,11 @@ class App:
             # Opening the store proves it writable; if not, start() raises StoreUnwritable (an
             # OSError: serve() logs it as one line and the server does not start).
             self.worker.start()
+            if backend == "sqlite":
+                # One process per database: a second server, or `hubbub restore`, is refused
+                # while this one runs (hubbub.ops.datalock). After the store opened, so an
+                # unwritable directory is reported as the store's clear error first.
+                self._data_lock = DataLock(path).acquire()
             self.history = LoopHistoryService(self.worker, loop)
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
             self.accounts_worker.start()
