@@ -1,4 +1,5 @@
-"""The `hubbub` command: `hubbub serve`, `hubbub chat`, `hubbub config check FILE` / `defaults`.
+"""The `hubbub` command: `hubbub serve`, `hubbub chat`, `hubbub config check FILE` / `defaults`,
+and the operator's tools (`backup`, `restore`, `doctor`: hubbub.ops.cli).
 
 Exit status: 0 on success, 2 for a bad command line or configuration, 1 when the server cannot
 start, 130 after Ctrl-C. `main` returns the status instead of raising SystemExit, so tests can

@@ -142,3 +142,33 @@ def test_metrics_are_off_by_default(tmp_path: Path) -> None:
         assert server.app is not None
         assert server.app.metrics is None
         assert server.app.metrics_addresses == []
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_server_exports(tmp_path: Path) -> None:
+    import json
+    import re
+
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "examples" / "grafana-hubbub.json").read_text()
+    )
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b((?:hubbub|process)_[a-z_]+)", target["expr"])
+    }
+    assert used
+    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+        # Counters by command have samples once something was said.
+        alice, bob = IrcClient(server.address), IrcClient(server.address)
+        try:
+            for client, nick in ((alice, "alice"), (bob, "bob")):
+                client.register(nick)
+                client.join("#room")
+            alice.say("#room", "hello")
+            bob.until(lambda line: line.command == "PRIVMSG")
+            exported = {name for name, _labels in samples(server)}
+        finally:
+            alice.close()
+            bob.close()
+    assert used <= exported, sorted(used - exported)
