@@ -172,3 +172,42 @@ def test_the_grafana_dashboard_uses_only_metrics_the_server_exports(tmp_path: Pa
             alice.close()
             bob.close()
     assert used <= exported, sorted(used - exported)
+
+
+def test_logins_and_room_flood_refusals_are_counted(tmp_path: Path) -> None:
+    config = metrics_config(
+        tmp_path, accounts={"hash_time_cost": 1, "hash_memory_kib": 64, "login_attempts": 1}
+    )
+    with ThreadedServer(config) as server:  # type: ignore[arg-type]
+        alice, guesser = IrcClient(server.address), IrcClient(server.address)
+        try:
+            alice.register("alice")
+            alice.send("REGISTER * * correct-horse-battery")  # registers and logs in
+            alice.expect("900")
+            guesser.register("guesser")
+            guesser.send("PRIVMSG NickServ :IDENTIFY alice wrong-password")
+            guesser.fence()  # the PONG comes after the (late) answer: per-client order
+            guesser.send("PRIVMSG NickServ :IDENTIFY alice wrong-again")  # the bucket is empty
+            guesser.fence()
+            alice.join("#room")
+            alice.send("MODE #room +f 1:600")
+            alice.expect("MODE")
+            guesser.join("#room")
+            guesser.say("#room", "one", "two")
+            guesser.expect("404")
+
+            def counted() -> bool:
+                found = samples(server)
+                return (
+                    value(found, "hubbub_logins_total", result="success") == 1
+                    and value(found, "hubbub_logins_total", result="failure") == 1
+                    and value(found, "hubbub_logins_total", result="throttled") == 1
+                )
+
+            wait_for(counted, 10, "one login of each result")
+            found = samples(server)
+            assert value(found, "hubbub_room_flood_throttles_total") == 1
+            assert value(found, "hubbub_ban_refusals_total", kind="kline") == 0
+        finally:
+            alice.close()
+            guesser.close()

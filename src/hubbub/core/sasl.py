@@ -257,6 +257,7 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
             final = exchange.client_final(data, credentials)
         except ScramError:
             server.accounts.throttle.fail(keys, server.now)
+            server.counters.login_failures += 1
             fail(server, reply)
             return
         if state.pending:
