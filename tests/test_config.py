@@ -103,6 +103,7 @@ key = "/etc/hubbub/tls.key"
 hosts = ["0.0.0.0"]
 port = 7001
 require_tls = true
+proxy_protocol = true
 
 [accounts]
 registration = "approval"

@@ -143,3 +143,66 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path: Path) ->
     config = web_server_config(tmp_path, proxy={"trusted": ("10.0.0.0/8",)})
     with ThreadedServer(config) as server:
         assert ws_welcome_host(server.web_port, {"X-Forwarded-For": "203.0.113.5"}) == ("127.0.0.1")
+
+
+def tls_client(address: tuple[str, int], cafile: Path, header: bytes = b"") -> IrcClient:
+    """A TLS client that first sends `header` in the clear, as a TCP proxy passing TLS does."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cafile))
+    raw = socket.create_connection(address, timeout=10)
+    if header:
+        raw.sendall(header)
+    sock = context.wrap_socket(raw, server_hostname="localhost")
+    return IrcClient(address, sock=sock)
+
+
+def tls_proxied(tmp_path: Path, trusted: tuple[str, ...]) -> tuple[object, Path]:
+    from hubbub.tls import make_certificate
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_certificate(cert, key, "localhost")
+    config = server_config(
+        tmp_path,
+        tls={"cert": str(cert), "key": str(key), "port": 0, "proxy_protocol": True},
+        proxy={"trusted": trusted},
+    )
+    return config, cert
+
+
+def test_proxy_header_before_tls_from_a_trusted_proxy(tmp_path: Path) -> None:
+    config, cafile = tls_proxied(tmp_path, ("127.0.0.1",))
+    with ThreadedServer(config) as server:  # type: ignore[arg-type]
+        assert server.app is not None
+        address = server.app.tls_addresses[0]
+        v1 = tls_client(address, cafile, b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 6697\r\n")
+        v2 = tls_client(address, cafile, v2_header("2001:db8::9", 5001))
+        try:
+            assert welcome_host(v1, "alice") == "192.0.2.9"
+            assert welcome_host(v2, "bob") == "2001:db8::9"
+        finally:
+            v1.close()
+            v2.close()
+
+
+def test_tls_from_an_untrusted_peer_goes_straight_to_the_handshake(tmp_path: Path) -> None:
+    config, cafile = tls_proxied(tmp_path, ("10.0.0.0/8",))
+    with ThreadedServer(config) as server:  # type: ignore[arg-type]
+        assert server.app is not None
+        client = tls_client(server.app.tls_addresses[0], cafile)
+        try:
+            assert welcome_host(client, "carol") == "127.0.0.1"
+        finally:
+            client.close()
+
+
+def test_a_trusted_proxy_with_a_bad_header_before_tls_is_cut_off(tmp_path: Path) -> None:
+    config, _cafile = tls_proxied(tmp_path, ("127.0.0.1",))
+    with ThreadedServer(config) as server:  # type: ignore[arg-type]
+        assert server.app is not None
+        sock = socket.create_connection(server.app.tls_addresses[0], timeout=10)
+        try:
+            sock.sendall(b"PROXY TCP4 nonsense\r\n")
+            assert sock.recv(100) == b""
+        finally:
+            sock.close()

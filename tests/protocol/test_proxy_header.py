@@ -136,3 +136,25 @@ def test_forwarded_and_x_forwarded_for_believed_only_as_far_as_trusted() -> None
     assert client_address(["for=_hidden"], ["203.0.113.5"], trusted) is None  # Forwarded wins
     assert client_address([], ["10.0.0.3"], trusted) is None  # only proxies: nobody to name
     assert client_address([], ["192.0.2.1:8080"], trusted) == "192.0.2.1"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 6667\r\n",
+        b"PROXY UNKNOWN\r\n",
+        v2(1, 0x11, ipv4_block("203.0.113.9", "198.51.100.1", 1, 2) + b"\x04\x00\x01x"),
+        v2(0, 0x00, b""),
+    ],
+)
+def test_next_read_never_reads_past_the_header(header: bytes) -> None:
+    """Before a TLS handshake, not one byte after the header may be consumed."""
+    from hubbub.protocol.proxy import next_read
+
+    stream = header + b"\x16\x03\x01 the TLS ClientHello"
+    taken = b""
+    while (found := parse(taken) if taken else None) is None:
+        want = next_read(taken)
+        assert want >= 1
+        taken += stream[len(taken) : len(taken) + want]
+    assert found.length == len(taken) == len(header)

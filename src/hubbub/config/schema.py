@@ -248,6 +248,11 @@ class TlsSection:
     port: int = _setting(
         6697, "TLS port for every address. 0: pick a free port (for tests).", low=0, high=65535
     )
+    proxy_protocol: bool = _setting(
+        False,
+        "Connections from [proxy] trusted addresses send a PROXY protocol header (v1 or v2) "
+        "before the TLS handshake (a TCP proxy passing TLS through); others connect directly.",
+    )
     require_tls: bool = _setting(
         False,
         "Refuse registration over plain text (loopback connections are exempt).",

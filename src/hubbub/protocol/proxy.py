@@ -23,7 +23,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["MAX_V1_LENGTH", "MAX_V2_LENGTH", "V2_SIGNATURE", "ProxyError", "ProxyHeader", "parse"]
+__all__ = [
+    "MAX_V1_LENGTH",
+    "MAX_V2_LENGTH",
+    "V2_SIGNATURE",
+    "ProxyError",
+    "ProxyHeader",
+    "next_read",
+    "parse",
+]
 
 #: "a 108-byte buffer is always enough to store all the line and a trailing zero": 107 bytes.
 MAX_V1_LENGTH = 107
@@ -153,3 +161,15 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
         (destination, int.from_bytes(ports[2:4], "big")),
         2,
     )
+
+
+def next_read(data: bytes) -> int:
+    """How many more bytes to read, at most, without reading past the header (for a TLS
+    listener, whose first byte after the header belongs to the TLS handshake). Only call it
+    when `parse(data)` said None. v1 ends at a CRLF nobody announces: one byte at a time
+    (107 at most); v2 says its length in its first 16 bytes."""
+    if data.startswith(V2_SIGNATURE) and len(data) >= 16:
+        return 16 + int.from_bytes(data[14:16], "big") - len(data)
+    if data[:1] == b"\r":
+        return 16 - len(data)
+    return 1

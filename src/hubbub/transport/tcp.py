@@ -29,6 +29,7 @@ from hubbub.protocol.proxy import parse as parse_proxy_header
 from hubbub.tls import peer_fingerprint
 from hubbub.transport.connection import Connection, Core, format_address, normal_host
 from hubbub.transport.listener import CLOSE_GRACE, MAX_PENDING_LINES, Listener
+from hubbub.transport.proxytls import ProxiedTlsListener
 
 # `redact` and `format_address` stay importable from here for existing callers.
 __all__ = ["Connection", "Core", "TcpConnection", "TcpServer", "format_address", "redact"]
@@ -54,12 +55,15 @@ def _describe(exc: Exception | None) -> str:
 class TcpConnection(Connection, asyncio.Protocol):
     """One client socket: a line stream into the shared connection pipeline."""
 
-    __slots__ = ("proxy_timer", "proxy_wait", "reader")
+    __slots__ = ("proxy_source", "proxy_timer", "proxy_wait", "reader")
 
     server: TcpServer
 
-    def __init__(self, server: TcpServer) -> None:
+    def __init__(self, server: TcpServer, source: tuple[str, int] | None = None) -> None:
         super().__init__(server)
+        # The client behind a trusted proxy, from a PROXY header read before TLS
+        # (hubbub.transport.proxytls); None: the peer is the client.
+        self.proxy_source = source
         # Created at the first bytes: a connection that never sends anything has none.
         self.reader: LineReader | None = None
         # From a trusted proxy: the PROXY header's bytes so far (None: not waiting for one).
@@ -83,7 +87,10 @@ class TcpConnection(Connection, asyncio.Protocol):
         host = normal_host(str(peer[0]))
         self.host = host
         self.port = int(peer[1])
-        if server.proxy_protocol and server.trusted_proxies.trusts(host):
+        if self.proxy_source is not None:
+            self.host = normal_host(self.proxy_source[0])
+            self.port = self.proxy_source[1]
+        elif server.proxy_protocol and server.trusted_proxies.trusts(host):
             # A trusted proxy: its PROXY header names the client; admission waits for it.
             self.proxy_wait = b""
             self.proxy_timer = server.loop.call_later(
@@ -273,11 +280,12 @@ class TcpServer(Listener[TcpConnection]):
         self.port = config.listen.port if port is None else port
         self.hosts = hosts or config.listen.hosts
         self.secure = secure or ssl_context is not None
-        # PROXY headers from trusted proxies, on the plain listener (listen.proxy_protocol).
-        # Not on the TLS listener: the header would come before the TLS handshake, which
-        # asyncio runs before this code sees a byte; terminate TLS at the proxy instead.
+        # PROXY headers from trusted proxies: on the plain listener they are read by the
+        # connection (listen.proxy_protocol); on the TLS listener they come before the TLS
+        # handshake, so hubbub.transport.proxytls accepts and reads them (tls.proxy_protocol).
         self.proxy_protocol = ssl_context is None and config.listen.proxy_protocol
-        self._servers: list[asyncio.Server] = []
+        self.proxy_tls = ssl_context is not None and config.tls.proxy_protocol
+        self._servers: list[asyncio.Server | ProxiedTlsListener] = []
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = loop = asyncio.get_running_loop()
@@ -300,13 +308,24 @@ class TcpServer(Listener[TcpConnection]):
 
     async def _listen(
         self, loop: asyncio.AbstractEventLoop, host: str, port: int
-    ) -> asyncio.Server:
+    ) -> asyncio.Server | ProxiedTlsListener:
         if port == 0 and self.addresses:
             # Port 0 with several hosts: try to give them all the port the first one got.
             try:
                 return await self._listen(loop, host, self.addresses[0][1])
             except OSError:
                 pass
+        if self.proxy_tls:
+            assert self.ssl_context is not None
+            listener = ProxiedTlsListener(
+                loop,
+                lambda source: TcpConnection(self, source),
+                self.ssl_context,
+                self.trusted_proxies.trusts,
+                self.config.timeouts.registration,
+            )
+            listener.bind(host, port)
+            return listener
         return await loop.create_server(
             lambda: TcpConnection(self),
             host or None,
