@@ -211,3 +211,24 @@ def test_logins_and_room_flood_refusals_are_counted(tmp_path: Path) -> None:
         finally:
             alice.close()
             guesser.close()
+
+
+def test_serve_metrics_port_flag_turns_metrics_on(tmp_path: Path) -> None:
+    """`hubbub serve --metrics-port N` in a real process: /readyz answers on N."""
+    from support.config import write_config
+    from support.servers import ServerProcess, free_port
+
+    port = free_port()
+    config_file = write_config(tmp_path / "hubbub.toml", tmp_path / "data")
+    with ServerProcess(config_file, "--metrics-port", str(port)) as process:
+
+        def ready() -> bool:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/readyz")
+                return connection.getresponse().status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, 15, "the metrics listener answering /readyz")
+        wait_for(lambda: "metrics at http://127.0.0.1:" in process.text, 15, "the log line")
