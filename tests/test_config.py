@@ -40,6 +40,7 @@ data_dir = "/var/lib/hubbub"
 [listen]
 hosts = ["0.0.0.0", "::"]
 port = 7000
+proxy_protocol = true
 
 [limits]
 nick_length = 20
@@ -102,6 +103,7 @@ key = "/etc/hubbub/tls.key"
 hosts = ["0.0.0.0"]
 port = 7001
 require_tls = true
+proxy_protocol = true
 
 [accounts]
 registration = "approval"
@@ -131,6 +133,15 @@ request_timeout = 3.5
 [log]
 level = "DEBUG"
 queue_length = 500
+format = "json"
+
+[metrics]
+enabled = true
+host = "::1"
+port = 9100
+
+[proxy]
+trusted = ["10.0.0.0/8", "::1"]
 
 [[operators]]
 name = "alice"
@@ -185,7 +196,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.server.password == "sesame"
     assert config.server.casemapping == "ascii"
     assert config.data_path == Path("/var/lib/hubbub")
-    assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000)
+    assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000, proxy_protocol=True)
+    assert config.proxy.trusted == ("10.0.0.0/8", "::1")
     assert config.limits.sendq_bytes == 65536
     assert config.limits.whowas_entries == 0
     assert config.limits.pending_lines == 8
@@ -203,6 +215,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history_path == Path("/tmp/h.sqlite3")
     assert config.log.level == "DEBUG"
     assert config.log.queue_length == 500
+    assert config.log.format == "json"
+    assert (config.metrics.enabled, config.metrics.host, config.metrics.port) == (True, "::1", 9100)
     assert [(o.name, o.host) for o in config.operators] == [
         ("alice", "*@192.0.2.*"),
         ("bob", "*@*"),
@@ -557,3 +571,9 @@ def test_any_valid_number_round_trips(data: st.DataObject) -> None:
     parsed = tomllib.loads(render_config(config))
     flat = {f"{section}.{key}": v for section, table in parsed.items() for key, v in table.items()}
     assert load_config(None, flat) == config
+
+
+def test_proxy_trusted_must_be_addresses_or_networks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, '[proxy]\ntrusted = ["not-an-address"]\n'))
+    assert info.value.key == "proxy.trusted"

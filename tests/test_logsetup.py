@@ -199,3 +199,35 @@ def test_a_stopped_server_process_writes_its_last_lines(tmp_path: Path) -> None:
         assert server.terminate() == 0
         wait_for(lambda: "history flushed and closed" in server.text, "the last line")
     assert "INFO  hubbub.chat: #lobby <alice> said out loud" in server.text
+
+
+def test_json_format_is_one_line_per_record_even_with_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """log.format = "json": a record with a traceback is one JSON object on one line."""
+    import json
+
+    logsetup.configure("INFO", "json")
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("hubbub.test").exception("it failed for %s", "alice")
+        logging.getLogger("hubbub.test").info("next")
+    finally:
+        logsetup.configure("INFO")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["level"] == "ERROR"
+    assert first["logger"] == "hubbub.test"
+    assert first["message"] == "it failed for alice"
+    assert "ValueError: boom" in first["exception"]
+    assert first["time"].endswith("Z")
+    assert second["message"] == "next"
+    assert "exception" not in second
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError):
+        logsetup.configure("INFO", "xml")

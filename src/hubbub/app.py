@@ -38,6 +38,8 @@ from hubbub.history.backends import open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
+from hubbub.metrics.http import MetricsServer
+from hubbub.ops.datalock import DataLock
 from hubbub.randomness import SystemRandomness
 from hubbub.registry.backends import open_registry_store
 from hubbub.registry.service import LoopRegistryService
@@ -130,6 +132,10 @@ class App:
         self._tick_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
+        # /metrics, /healthz, /readyz on their own port ([metrics]); None when off.
+        self.metrics: MetricsServer | None = None
+        self.metrics_addresses: list[tuple[str, int]] = []
+        self._data_lock: DataLock | None = None
 
     def describe_history(self) -> str:
         history = self.config.history
@@ -168,6 +174,11 @@ class App:
             # Opening the store proves it writable; if not, start() raises StoreUnwritable (an
             # OSError: serve() logs it as one line and the server does not start).
             self.worker.start()
+            if backend == "sqlite":
+                # One process per database: a second server, or `hubbub restore`, is refused
+                # while this one runs (hubbub.ops.datalock). After the store opened, so an
+                # unwritable directory is reported as the store's clear error first.
+                self._data_lock = DataLock(path).acquire()
             self.history = LoopHistoryService(self.worker, loop)
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
             self.accounts_worker.start()
@@ -218,7 +229,46 @@ class App:
         await self._start_web()
         self._start_retention()
         self._start_tick()
+        await self._start_metrics()
         return list(self.addresses)
+
+    def listeners(self) -> list[tuple[str, Any]]:
+        """The client listeners by transport name (for hubbub.metrics)."""
+        named = (("tcp", self.tcp), ("tls", self.tls_server), ("websocket", self.web))
+        return [(name, server) for name, server in named if server is not None]
+
+    def readiness(self) -> list[str]:
+        """What keeps the server from serving, for /readyz (empty: ready). There is no cluster
+        yet, so no bus to check."""
+        problems: list[str] = []
+        if self._stopped:
+            problems.append("shutting down")
+        elif not self.addresses:
+            problems.append("not listening")
+        worker = self.worker
+        if worker is None or not worker.running:
+            problems.append("history store not running")
+        elif worker.failing:
+            problems.append("history store failing to write")
+        elif not worker.available:
+            problems.append("history writer behind (history.max_pending records wait)")
+        return problems
+
+    async def _start_metrics(self) -> None:
+        """The metrics listener, when [metrics] enabled. A port that cannot be bound stops the
+        start (an operator who asked for metrics wants to know at once)."""
+        settings = self.config.metrics
+        if not settings.enabled:
+            return
+        self.metrics = MetricsServer(self, self.readiness, settings.host, settings.port)
+        try:
+            self.metrics_addresses = await self.metrics.start()
+        except BaseException:
+            self.metrics = None
+            await self.stop(quiet=True)
+            raise
+        where = ", ".join(format_address(host, port) for host, port in self.metrics_addresses)
+        log.info("metrics at http://%s/metrics (health: /healthz, /readyz)", where)
 
     def _start_tick(self) -> None:
         """The core's clock-driven work (nick grace periods, …): one task, one call per
@@ -316,6 +366,9 @@ class App:
     async def _shut_down(self, reason: str, quiet: bool) -> None:
         if not quiet:
             log.info("shutting down: %s", reason)
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -351,6 +404,9 @@ class App:
             await asyncio.to_thread(self.accounts_worker.stop)
         if self.registry_worker is not None:
             await asyncio.to_thread(self.registry_worker.stop)
+        if self._data_lock is not None:  # every store is closed: the database is free
+            self._data_lock.release()
+            self._data_lock = None
 
     async def rehash(self) -> str | None:
         """REHASH and SIGHUP: read the configuration again and hand it to the core (operators,
@@ -376,10 +432,10 @@ class App:
         core = self.core
         if core is not None and hasattr(core, "rehash"):
             core.rehash(config)
-        if config.log.level != self.config.log.level:
+        if (config.log.level, config.log.format) != (self.config.log.level, self.config.log.format):
             from hubbub.logsetup import configure
 
-            configure(config.log.level)
+            configure(config.log.level, config.log.format)
         logsetup.resize_queue(config.log.queue_length)
         if self.worker is not None:
             self.worker.max_pending = config.history.max_pending

@@ -1,4 +1,5 @@
-"""The `hubbub` command: `hubbub serve`, `hubbub chat`, `hubbub config check FILE` / `defaults`.
+"""The `hubbub` command: `hubbub serve`, `hubbub chat`, `hubbub config check FILE` / `defaults`,
+and the operator's tools (`backup`, `restore`, `doctor`: hubbub.ops.cli).
 
 Exit status: 0 on success, 2 for a bad command line or configuration, 1 when the server cannot
 start, 130 after Ctrl-C. `main` returns the status instead of raising SystemExit, so tests can
@@ -34,6 +35,7 @@ FLAG_FOR_KEY = {
     "web.enabled": "--no-web",
     "tls.cert": "--tls-cert",
     "tls.key": "--tls-key",
+    "metrics.port": "--metrics-port",
 }
 
 
@@ -111,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS certificate (PEM); turns the TLS listener on (tls.cert; see `hubbub cert`)",
     )
     serve.add_argument("--tls-key", metavar="FILE", help="its private key (tls.key)")
+    serve.add_argument(
+        "--metrics-port",
+        metavar="N",
+        type=int,
+        help="serve /metrics, /healthz and /readyz on this port (metrics.enabled, metrics.port)",
+    )
     serve.set_defaults(handler=_serve)
 
     chat = commands.add_parser(
@@ -190,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hubbub.opercli import add_commands as add_oper_commands
 
     add_oper_commands(commands)
+    # `hubbub backup`, `restore` and `doctor`.
+    from hubbub.ops.cli import add_commands as add_ops_commands
+
+    add_ops_commands(commands)
     return parser
 
 
@@ -213,11 +225,14 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["web.port"] = args.web_port
     if args.no_web:
         overrides["web.enabled"] = False
+    if args.metrics_port is not None:
+        overrides["metrics.enabled"] = True
+        overrides["metrics.port"] = args.metrics_port
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         return _config_failed(exc)
-    configure(config.log.level)
+    configure(config.log.level, config.log.format)
     # Imported here: the CLI (config check, --help, …) works without the server's modules.
     try:
         app = importlib.import_module("hubbub.app")

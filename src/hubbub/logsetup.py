@@ -22,10 +22,16 @@ When the queue is full (the console cannot keep up: a slow terminal, a pipe nobo
 a record is dropped rather than the loop blocked. Drops are counted (`dropped()`) and reported
 by one WARNING line per incident: when the listener has caught up (the queue ran empty), or
 every `REMIND_SECONDS` while the queue stays busy, and at `stop_queue`.
+
+With `format="json"` (`log.format`), each record is one JSON object on one line, for log
+shippers: `time` (UTC, ISO 8601 with milliseconds), `level`, `logger`, `message`, and
+`exception` (the whole traceback, its line breaks escaped) — one line per incident, never a
+traceback spread over many lines. Formatting stays on the listener thread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import queue
@@ -37,7 +43,9 @@ from typing import TextIO
 __all__ = [
     "DEFAULT_QUEUE_LENGTH",
     "FORMAT",
+    "FORMATS",
     "LEVELS",
+    "JsonFormatter",
     "configure",
     "dropped",
     "resize_queue",
@@ -46,6 +54,7 @@ __all__ = [
 ]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+FORMATS = ("text", "json")
 FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: Records waiting for the console at most (`log.queue_length` in the configuration).
@@ -76,6 +85,24 @@ class _Formatter(logging.Formatter):
             self._second_text = super().formatTime(record, datefmt)
             self._second = second
         return self._second_text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (see the module docstring)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class _StderrWriter(logging.StreamHandler[TextIO]):
@@ -277,11 +304,14 @@ def _console() -> _StderrHandler:
     return _handler
 
 
-def configure(level: str) -> None:
-    """Send log records to stderr at `level` (DEBUG, INFO, WARNING or ERROR; any case)."""
+def configure(level: str, format: str = "text") -> None:
+    """Send log records to stderr at `level` (DEBUG, INFO, WARNING or ERROR; any case), as
+    readable text or JSON lines (`format`)."""
     name = level.upper()
     if name not in LEVELS:
         raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(LEVELS)}")
+    if format not in FORMATS:
+        raise ValueError(f"unknown log format {format!r}; expected one of {', '.join(FORMATS)}")
     number = logging.getLevelNamesMapping()[name]
     # What a record costs the thread that logs it (the event loop: every room message at
     # INFO): hubbub's format shows no thread, process or source line, so a record need not
@@ -294,6 +324,9 @@ def configure(level: str) -> None:
     handler = _console()
     if handler not in root.handlers:
         root.addHandler(handler)
+    formatter = JsonFormatter() if format == "json" else _Formatter()
+    with handler.writer.lock:  # type: ignore[union-attr]
+        handler.writer.setFormatter(formatter)
     root.setLevel(max(number, logging.WARNING))
     logging.getLogger("hubbub").setLevel(number)
 

@@ -227,7 +227,7 @@ def test_a_bad_record_is_logged_and_loses_only_itself(caplog: pytest.LogCaptureF
     assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0", "#a/1", "#a/2", "#a/4", "#a/5"]
     assert worker.failed_appends == 1
     assert worker.pending == 0
-    assert "storing a history record failed" in caplog.text
+    assert "storing 1 of 6 history records failed" in caplog.text
     worker.append(rec("#a", 7))
     assert worker.flush(timeout=5)
     assert store.latest("#a", 1) == [rec("#a", 7)]
@@ -362,3 +362,24 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
     # No gaps, no reordering: exactly 1..N, and at least what was committed before the kill.
     assert stored == list(range(1, len(stored) + 1))
     assert len(stored) >= seen, (len(stored), seen, appended[-1])
+
+
+def test_many_bad_records_in_one_batch_are_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """One line per incident, not per record: a batch with many bad records logs one ERROR."""
+    store = CountingStore()
+    store.fail_msgids = {f"#a/{n}" for n in range(1, 40)}
+    worker = started(store)
+    release = gate(worker)
+    for n in range(50):
+        worker.append(rec("#a", n))
+    with caplog.at_level(logging.ERROR, logger="hubbub.history"):
+        release.set()
+        assert worker.flush(timeout=5)
+    assert worker.failed_appends == 39
+    assert [r.msgid for r in store.latest("#a", 100)] == ["#a/0"] + [
+        f"#a/{n}" for n in range(40, 50)
+    ]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "storing 39 of 50 history records failed" in errors[0].getMessage()
+    worker.stop()

@@ -11,6 +11,7 @@ Nothing here reads a file: the core imports this module, the loader does the rea
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import zoneinfo  # for _is_time_zone, which the loader runs (the core never does)
@@ -158,6 +159,11 @@ class ListenSection:
         low=0,
         high=65535,
     )
+    proxy_protocol: bool = _setting(
+        False,
+        "Connections from [proxy] trusted addresses start with a PROXY protocol header (v1 or "
+        "v2) naming the real client; others connect directly as usual.",
+    )
 
 
 def _is_origin(value: str) -> bool:
@@ -241,6 +247,11 @@ class TlsSection:
     )
     port: int = _setting(
         6697, "TLS port for every address. 0: pick a free port (for tests).", low=0, high=65535
+    )
+    proxy_protocol: bool = _setting(
+        False,
+        "Connections from [proxy] trusted addresses send a PROXY protocol header (v1 or v2) "
+        "before the TLS handshake (a TCP proxy passing TLS through); others connect directly.",
     )
     require_tls: bool = _setting(
         False,
@@ -524,6 +535,12 @@ class AccountsSection:
 class LogSection:
     """Console logging (to standard error)."""
 
+    format: str = _setting(
+        "text",
+        "text (one readable line per record) or json (one JSON object per line, for log "
+        "shippers: time, level, logger, message and, for errors, the traceback).",
+        choices=("text", "json"),
+    )
     level: str = _setting(
         "INFO",
         "DEBUG, INFO, WARNING or ERROR. INFO shows every room message with its text; DEBUG "
@@ -537,6 +554,50 @@ class LogSection:
         "rather than the server slowed down.",
         low=1,
         high=1_000_000,
+    )
+
+
+def _are_networks(value: tuple[str, ...]) -> bool:
+    try:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ProxySection:
+    """Proxies in front of hubbub that may say who the client is."""
+
+    trusted: tuple[str, ...] = _setting(
+        (),
+        "Addresses or CIDR networks of trusted proxies. Only connections from these may send "
+        "a PROXY protocol header (listen.proxy_protocol) or Forwarded / X-Forwarded-For "
+        "headers (WebSocket); everyone else's headers are ignored.",
+        check=_are_networks,
+        expect="IP addresses or networks such as 10.0.0.0/8",
+    )
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """Prometheus metrics and health checks (/metrics, /healthz, /readyz) on their own port."""
+
+    enabled: bool = _setting(
+        False,
+        "Serve /metrics, /healthz and /readyz. Off by default: the numbers describe the "
+        "server's users and load, so an operator opens them deliberately.",
+    )
+    host: str = _setting(
+        "127.0.0.1",
+        "Address of the metrics listener (loopback by default: scrape it locally or through "
+        "a proxy, never expose it to the public).",
+        check=is_token,
+        expect="an address",
+    )
+    port: int = _setting(
+        9464, "Port of the metrics listener; 0 picks a free one.", low=0, high=65535
     )
 
 
@@ -567,6 +628,8 @@ class Config:
     history: HistorySection = field(default_factory=HistorySection)
     accounts: AccountsSection = field(default_factory=AccountsSection)
     log: LogSection = field(default_factory=LogSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    proxy: ProxySection = field(default_factory=ProxySection)
     # [[operators]]: an array of tables, not a section of settings (see _operators).
     operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
 

@@ -97,6 +97,7 @@ def refuse_connection(server: ChatServer, session: Session) -> bool:
     ban = dline_for(server, session.host)
     if ban is None:
         return False
+    server.counters.dline_refusals += 1
     log.info("refused %s: D-lined (%s: %s)", session.host, ban.mask, ban.reason)
     server.write_line(session, f"ERROR :Closing link: ({session.host}) [D-lined: {ban.reason}]")
     session.link.close()
@@ -109,6 +110,7 @@ def refuse_registration(server: ChatServer, reply: Reply) -> bool:
     ban = kline_for(server, session.user)
     if ban is None:
         return False
+    server.counters.kline_refusals += 1
     log.info("refused %s: K-lined (%s: %s)", session.user.prefix, ban.mask, ban.reason)
     reply.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
     reply.flush()

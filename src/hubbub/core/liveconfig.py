@@ -27,6 +27,7 @@ RESTART_ONLY = (
     ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),
     ("history", ("backend", "path", "commit_interval_ms")),
+    ("metrics", None),
 )
 
 

@@ -150,6 +150,7 @@ def login(server: ChatServer, reply: Reply, account_id: str) -> None:
     user.account_id = account_id
     mask = f"{user.nick}!{user.username or '*'}@{user.hostname}"
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
+    server.counters.login_successes += 1
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
     if session.phase is Phase.REGISTERED:
         notify_account(server, user)
@@ -211,6 +212,7 @@ def check_login(
     def checked(result: Any) -> None:
         outcome: Outcome = (UNAVAILABLE, "") if isinstance(result, CallFailure) else result
         if outcome[0] == BAD:
+            server.counters.login_failures += 1
             log.info("failed login from %s", session.host)
         else:
             throttle.refund(keys, server.now)
@@ -232,6 +234,7 @@ def throttled(
         return False
     session = reply.session
     session.auth_strikes += 1
+    server.counters.login_throttles += 1
     log.info("login attempt from %s throttled (%d)", session.host, session.auth_strikes)
     finish(reply, (THROTTLED, f"{int(wait) + 1}"))
     if session.auth_strikes >= MAX_STRIKES:

@@ -13,6 +13,7 @@ from hubbub.core.commands import command
 from hubbub.core.modes import is_banned
 from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import is_reaction, remember_sent
+from hubbub.core.roomflood import allow as allow_message
 from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
@@ -128,6 +129,21 @@ def to_channel(
     ):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return
+    exempt = member is not None and member.op  # operators moderate the room: no +f for them
+    if (
+        channel.flood_limit is not None
+        and not exempt
+        and not allow_message(channel, sender, server.now)
+    ):
+        server.counters.room_flood_throttles += 1
+        if errors:
+            count, window = channel.flood_limit
+            reply.numeric(
+                n.ERR_CANNOTSENDTOCHAN,
+                channel.name,
+                f"Cannot send to channel (+f: at most {count} messages in {window} seconds)",
+            )
         return
     # STATUSMSG is never stored; a refused message is neither relayed nor acknowledged.
     stored = None if status else stored_tags(server.config.history, cmd, tags)

@@ -268,6 +268,8 @@ class Channel:
         "bans",
         "created",
         "creator_address",
+        "flood_limit",
+        "flood_seen",
         "fold",
         "groups",
         "history_access",
@@ -301,6 +303,9 @@ class Channel:
         self.invite_only = False
         self.key = ""
         self.limit = 0
+        # +f <messages>:<seconds> (hubbub.core.roomflood) and each member's recent messages.
+        self.flood_limit: tuple[int, int] | None = None
+        self.flood_seen: dict[User, deque[float]] | None = None
         self.moderated = False
         self.no_external = True
         self.secret = False
@@ -338,6 +343,9 @@ class Channel:
         args: list[str] = []
         if self.invite_only:
             flags += "i"
+        if self.flood_limit is not None:
+            flags += "f"
+            args.append(f"{self.flood_limit[0]}:{self.flood_limit[1]}")
         if self.key:
             flags += "k"
             args.append(self.key if reveal_key else "*")

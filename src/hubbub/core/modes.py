@@ -13,6 +13,7 @@ from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
 from hubbub.core.model import FLAG_MODES, Ban, Channel, User
 from hubbub.core.registered import changed as save_registered
+from hubbub.core.roomflood import MAX_MESSAGES, MAX_SECONDS, format_limit, parse_limit, set_limit
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.oper")
 
-PARAM_MODES = set("ovbkl")
+PARAM_MODES = set("ovbklf")
 
 
 def normalize_mask(mask: str) -> str:
@@ -153,7 +154,7 @@ def channel_mode(
         if char not in PARAM_MODES:
             reply.numeric(n.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
             continue
-        needs_arg = char in "ovbk" or (char == "l" and adding)
+        needs_arg = char in "ovbk" or (char in "lf" and adding)
         if needs_arg and not args:
             if char == "b":  # "+b" with nothing after it lists bans, handled above
                 continue
@@ -249,6 +250,8 @@ def apply_param_mode(
             return False, None
         channel.key = ""
         return True, "*"
+    if char == "f":
+        return apply_flood_mode(reply, channel, adding, arg)
     # 'l'
     if not adding:
         if not channel.limit:
@@ -261,3 +264,29 @@ def apply_param_mode(
         return False, None
     channel.limit = int(arg)
     return True, str(channel.limit)
+
+
+def apply_flood_mode(
+    reply: Reply, channel: Channel, adding: bool, arg: str | None
+) -> tuple[bool, str | None]:
+    """+f <messages>:<seconds> / -f (hubbub.core.roomflood)."""
+    if not adding:
+        if channel.flood_limit is None:
+            return False, None
+        set_limit(channel, None)
+        return True, None
+    assert arg is not None
+    limit = parse_limit(arg)
+    if limit is None:
+        reply.numeric(
+            n.ERR_INVALIDMODEPARAM,
+            channel.name,
+            "f",
+            arg,
+            f"Invalid flood limit: <messages>:<seconds>, at most {MAX_MESSAGES}:{MAX_SECONDS}",
+        )
+        return False, None
+    if limit == channel.flood_limit:
+        return False, None
+    set_limit(channel, limit)
+    return True, format_limit(limit)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.model import FLAG_MODES, Ban, Channel, Topic
 from hubbub.core.ports import CallFailure, RegistryService
+from hubbub.core.roomflood import format_limit, parse_limit, set_limit
 from hubbub.registry.model import HISTORY_ACCESS, ChannelBan, RegisteredChannel, ServerBan
 from hubbub.registry.store import RegistryStore
 
@@ -94,6 +95,7 @@ def restore(server: ChatServer, saved: RegisteredChannel) -> Channel:
         setattr(channel, attr, char in saved.flags)
     channel.key = saved.key
     channel.limit = saved.limit
+    set_limit(channel, parse_limit(saved.flood) if saved.flood else None)
     channel.bans = [Ban(b.mask, b.setter, b.set_at) for b in saved.bans]
     channel.history_access = saved.history_access if saved.history_access in HISTORY_ACCESS else ""
     channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
@@ -115,6 +117,7 @@ def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
         flags="".join(char for char, attr in FLAG_MODES.items() if getattr(channel, attr)),
         key=channel.key,
         limit=channel.limit,
+        flood=format_limit(channel.flood_limit) if channel.flood_limit is not None else "",
         bans=tuple(ChannelBan(b.mask, b.setter, b.set_at) for b in channel.bans),
         history_access=channel.history_access,
     )

@@ -204,6 +204,7 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     session.phase = Phase.REGISTERED
     user.nick_since_ms = server.stamp()  # the nick is now this user's (hubbub.core.privacy)
     server.registered_count += 1
+    server.counters.registrations += 1
     server.max_users = max(server.max_users, server.registered_count)
     user.last_active = server.now
     log.info("%s registered from %s", user.prefix, session.host)

@@ -265,6 +265,7 @@ def scram(server: ChatServer, reply: Reply, state: SaslState, data: bytes) -> No
                 raise ScramError("unknown account")
             final = exchange.client_final(data, credentials)
         except ScramError:
+            server.counters.login_failures += 1
             fail(server, reply)  # the token taken at step 1 stays taken
             return
         server.accounts.throttle.refund(keys, server.now)

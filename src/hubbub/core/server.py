@@ -47,6 +47,7 @@ from hubbub.core.bans import expire, refuse_connection
 from hubbub.core.budget import channel_removed, take_output_cost
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
+from hubbub.core.counters import Counters
 from hubbub.core.history import store_event
 from hubbub.core.histserv import HISTSERV, HistServ
 from hubbub.core.liveconfig import apply_config
@@ -152,6 +153,8 @@ class ChatServer:
         self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
         self.registry = RegistryState(self, ports.registry)
         self.histserv = HistServ()
+        #: Integers for operators (hubbub.core.counters), read by hubbub.metrics when scraped.
+        self.counters = Counters()
         #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
         self.rehash_hook: RehashHook | None = None
 
@@ -250,11 +253,16 @@ class ChatServer:
         else:
             if spec.activity:
                 session.user.last_active = self.now
+            counters = self.counters
+            commands_in = counters.commands_in
+            commands_in[msg.command] = commands_in.get(msg.command, 0) + 1
+            counters.command = msg.command
             self._dispatching = True
             try:
                 spec.handler(self, reply, msg)
             finally:
                 self._dispatching = False
+                counters.command = ""
         if reply.pending or reply.followers:
             # Part of the answer waits on a worker: the client's next lines wait behind it.
             waiting = session.waiting
@@ -318,7 +326,11 @@ class ChatServer:
         if session.phase is Phase.CLOSED:
             return
         self.now = now
-        self.quit(session, reason)
+        self.counters.command = "QUIT"
+        try:
+            self.quit(session, reason)
+        finally:
+            self.counters.command = ""
 
     def output_cost(self, session: Session) -> float:
         """The flood tokens `session` owes for the size of its answers since the last call
@@ -412,6 +424,7 @@ class ChatServer:
             # profile as their links' write functions, so per member it is one identity test
             # and one call with shared bytes.
             skip = exclude.session.write if exclude is not None else None
+            sent = 0
             for profile, writers in enumerate(channel.writers_by_profile()):
                 if not writers or (tagged_only and not profile & PROFILE_TAGS):
                     continue
@@ -420,10 +433,21 @@ class ChatServer:
                     data = cache[profile] = self._tagged(
                         profile, base, time_ms, msgid, client_tags, account
                     )
+                sent += len(writers)
                 for write in writers:
                     if write is not skip:
                         write(data)
+            if (
+                exclude is not None
+                and exclude in channel.members
+                and (not tagged_only or exclude.session.profile & PROFILE_TAGS)
+            ):
+                sent -= 1  # the sender's own writer was skipped
+            self.counters.fanout(sent)
             return
+        # Off the room hot path (a few users, or a room with a replay loading): the loop is
+        # per recipient anyway, and counting there is one local add.
+        sent = 0
         if held is None and not tagged_only:
             for user in users:
                 if user is exclude:
@@ -436,6 +460,8 @@ class ChatServer:
                         profile, base, time_ms, msgid, client_tags, account
                     )
                 session.write(data)
+                sent += 1
+            self.counters.fanout(sent)
             return
         for user in users:
             if user is exclude:
@@ -453,6 +479,8 @@ class ChatServer:
                 held[user].append(data)
             else:
                 session.link.write(data)
+            sent += 1
+        self.counters.fanout(sent)
 
     def send_to(self, user: User, line: str) -> None:
         """One line for one user outside any reply to it (a notice from a service, a KILL, a
@@ -567,7 +595,7 @@ class ChatServer:
             f"AWAYLEN={limits.away_length}",
             f"CASEMAPPING={self.casemap.value}",
             f"CHANLIMIT=#:{limits.channels_per_user}",
-            "CHANMODES=b,k,l,imnst",
+            "CHANMODES=b,k,fl,imnst",
             f"CHANNELLEN={limits.channel_length}",
             "CHANTYPES=#",
             "ELIST=U",

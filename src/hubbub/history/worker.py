@@ -29,6 +29,7 @@ still refuses is reported (ERROR, with the count) since nothing can keep it any 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import sqlite3
@@ -47,6 +48,8 @@ log = logging.getLogger("hubbub.history")
 
 __all__ = ["DEFAULT_MAX_PENDING", "RETRY_FIRST", "RETRY_MAX", "HistoryWorker", "is_store_failure"]
 
+#: Upper bounds (seconds) of the commit latency histogram's buckets, +Inf after the last.
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: Records accepted and not yet committed, at most (`history.max_pending`).
 DEFAULT_MAX_PENDING = 20_000
 #: Seconds before the first retry of a failing store, doubling up to RETRY_MAX.
@@ -130,6 +133,10 @@ class HistoryWorker:
         self.failed_appends = 0
         self.refused = 0
         self.incidents = 0
+        # How long each successful `store.commit()` took: counts per bucket of
+        # COMMIT_BUCKETS (the last one is +Inf) and the sum in seconds; read by hubbub.metrics.
+        self.commit_seconds = [0] * (len(COMMIT_BUCKETS) + 1)
+        self.commit_seconds_sum = 0.0
 
     # -- the caller's side ---------------------------------------------------------------------
 
@@ -392,10 +399,31 @@ class _Writer:
                 self.worker.failed_appends += 1
                 log.exception("storing a history record failed (target %r)", batch[0].target)
                 return []
-            log.error("storing %d history records failed; retrying one by one", len(batch))
+            # One record at a time; the bad ones are one incident, so one ERROR line for the
+            # whole batch (with the first one's traceback), never a line per record.
             kept: list[Record] = []
+            bad: list[tuple[Record, Exception]] = []
             for record in batch:
-                kept += self.append([record])
+                try:
+                    self.store.append([record])
+                except Exception as one:
+                    if is_store_failure(one):
+                        raise
+                    bad.append((record, one))
+                else:
+                    kept.append(record)
+            self.worker.appended += len(kept)
+            self.worker.failed_appends += len(bad)
+            if bad:
+                first, error = bad[0]
+                log.error(
+                    "storing %d of %d history records failed; they were dropped, the others"
+                    " kept (first: target %r)",
+                    len(bad),
+                    len(batch),
+                    first.target,
+                    exc_info=error,
+                )
             return kept
         self.worker.appended += len(batch)
         return batch
@@ -419,11 +447,15 @@ class _Writer:
                     raise
                 self.uncommitted = stored
                 worker._settled(len(kept) - len(stored))  # the bad ones, dropped
+            started = time.monotonic()
             store.commit()
+            took = time.monotonic() - started
         except Exception as exc:
             # Whatever the reason, nothing since the last commit is durable: keep it all.
             self.fail(exc)
             return
+        worker.commit_seconds[bisect.bisect_left(COMMIT_BUCKETS, took)] += 1
+        worker.commit_seconds_sum += took
         count = len(self.uncommitted)
         self.uncommitted = []
         self.dirty = False

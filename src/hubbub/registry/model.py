@@ -23,7 +23,8 @@ class RegisteredChannel:
 
     `fold` (the casefolded name) is the key. `owner` is the owner's account name as registered;
     `ops` the account names that are opped on join besides the owner. `flags` holds the flag
-    modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off).
+    modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off);
+    `flood` the +f value.
     """
 
     name: str
@@ -39,6 +40,7 @@ class RegisteredChannel:
     key: str = ""
     limit: int = 0
     bans: tuple[ChannelBan, ...] = ()
+    flood: str = ""  # +f "<messages>:<seconds>" ("": off)
     history_access: str = "everyone"
 
 

@@ -17,7 +17,9 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: channels.flood (+f)
+# The SQL that takes a version-v schema to v + 1 (hubbub.sqlitedb.migrate_component).
+_UPGRADES = {1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';"}
 COMPONENT = "registry"
 
 _SCHEMA = """
@@ -39,7 +41,8 @@ CREATE TABLE IF NOT EXISTS channels (
     chan_key       TEXT NOT NULL,
     chan_limit     INTEGER NOT NULL,
     bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at]
-    history_access TEXT NOT NULL
+    history_access TEXT NOT NULL,
+    flood          TEXT NOT NULL DEFAULT ''  -- +f "<messages>:<seconds>", or ""
 );
 CREATE TABLE IF NOT EXISTS server_bans (
     seq        INTEGER PRIMARY KEY,    -- order of (re)placing
@@ -55,7 +58,7 @@ CREATE TABLE IF NOT EXISTS server_bans (
 
 _CHANNEL_COLUMNS = (
     "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
-    " chan_key, chan_limit, bans, history_access"
+    " chan_key, chan_limit, bans, history_access, flood"
 )
 _BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
 
@@ -76,12 +79,13 @@ def _channel_row(c: RegisteredChannel) -> tuple[Any, ...]:
         c.limit,
         json.dumps([[b.mask, b.setter, b.set_at] for b in c.bans]),
         c.history_access,
+        c.flood,
     )
 
 
 def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
     (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
-     limit, bans, access) = row  # fmt: skip
+     limit, bans, access, flood) = row  # fmt: skip
     return RegisteredChannel(
         name=name,
         fold=fold,
@@ -97,6 +101,7 @@ def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
         limit=limit,
         bans=tuple(ChannelBan(m, s, int(t)) for m, s, t in json.loads(bans)),
         history_access=access,
+        flood=flood,
     )
 
 
@@ -108,7 +113,7 @@ class SqliteRegistryStore:
         self._db = open_database(self.path, self._setup)
 
     def _setup(self, db: sqlite3.Connection) -> None:
-        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA)
+        migrate_component(db, self.path, COMPONENT, SCHEMA_VERSION, _SCHEMA, _UPGRADES)
 
     @property
     def schema_version(self) -> int:
@@ -124,7 +129,7 @@ class SqliteRegistryStore:
     # -- channels --------------------------------------------------------------------------------
 
     def create_channel(self, channel: RegisteredChannel) -> bool:
-        marks = ", ".join("?" * 14)
+        marks = ", ".join("?" * 15)
         return self._write(
             f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ({marks})", _channel_row(channel)
         )

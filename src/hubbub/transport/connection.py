@@ -230,6 +230,7 @@ class Connection(ABC):
         self.closing = True
         self.sendq_exceeded = True
         self.out = None
+        self.server.sendq_drops += 1
         self.server.loop.call_soon(self._end, "SendQ exceeded")
 
     def _log_out(self, out: list[bytes]) -> None:
@@ -294,6 +295,7 @@ class Connection(ABC):
     def _throttle(self, wait: float) -> None:
         if not self.paused:
             self.paused = True
+            self.server.throttles += 1
             self._pause_reading()
         if self.flood_timer is None:
             self.flood_timer = self.server.loop.call_later(wait, self._drain)

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
 from hubbub.transport.connection import Connection, Core
+from hubbub.transport.proxied import TrustedProxies
 
 log = logging.getLogger("hubbub.net")
 
@@ -88,6 +89,10 @@ class Listener(ABC, Generic[C]):
         # Connections written to during this loop turn, and whether the flush is scheduled.
         self.dirty: list[C] = []
         self.flush_scheduled = False
+        # For hubbub.metrics: connections dropped for their send queue, and flood throttles
+        # (a client's input paused because its token bucket ran dry).
+        self.sendq_drops = 0
+        self.throttles = 0
 
     def apply_config(self, config: Config) -> None:
         """Use `config` from now on (start, REHASH): limits, flood control and timeouts apply
@@ -102,6 +107,8 @@ class Listener(ABC, Generic[C]):
         interval = self.fixed_sweep
         self.sweep_interval = sweep_interval_for(config) if interval is None else interval
         self.ping_bytes = f"PING :{config.server.name}\r\n".encode()
+        # Peers that may say who the client is ([proxy] trusted; hubbub.transport.proxied).
+        self.trusted_proxies = TrustedProxies(config.proxy.trusted)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -24,9 +24,12 @@ from typing import cast
 from hubbub.config import Config
 from hubbub.log_redaction import redact
 from hubbub.protocol.framing import LINE_TOO_LONG, LineReader
+from hubbub.protocol.proxy import ProxyError
+from hubbub.protocol.proxy import parse as parse_proxy_header
 from hubbub.tls import peer_fingerprint
 from hubbub.transport.connection import Connection, Core, format_address, normal_host
 from hubbub.transport.listener import CLOSE_GRACE, MAX_PENDING_LINES, Listener
+from hubbub.transport.proxytls import ProxiedTlsListener
 
 # `redact` and `format_address` stay importable from here for existing callers.
 __all__ = ["Connection", "Core", "TcpConnection", "TcpServer", "format_address", "redact"]
@@ -52,14 +55,20 @@ def _describe(exc: Exception | None) -> str:
 class TcpConnection(Connection, asyncio.Protocol):
     """One client socket: a line stream into the shared connection pipeline."""
 
-    __slots__ = ("reader",)
+    __slots__ = ("proxy_source", "proxy_timer", "proxy_wait", "reader")
 
     server: TcpServer
 
-    def __init__(self, server: TcpServer) -> None:
+    def __init__(self, server: TcpServer, source: tuple[str, int] | None = None) -> None:
         super().__init__(server)
+        # The client behind a trusted proxy, from a PROXY header read before TLS
+        # (hubbub.transport.proxytls); None: the peer is the client.
+        self.proxy_source = source
         # Created at the first bytes: a connection that never sends anything has none.
         self.reader: LineReader | None = None
+        # From a trusted proxy: the PROXY header's bytes so far (None: not waiting for one).
+        self.proxy_wait: bytes | None = None
+        self.proxy_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -78,6 +87,24 @@ class TcpConnection(Connection, asyncio.Protocol):
         host = normal_host(str(peer[0]))
         self.host = host
         self.port = int(peer[1])
+        if self.proxy_source is not None:
+            self.host = normal_host(self.proxy_source[0])
+            self.port = self.proxy_source[1]
+        elif server.proxy_protocol and server.trusted_proxies.trusts(host):
+            # A trusted proxy: its PROXY header names the client; admission waits for it.
+            self.proxy_wait = b""
+            self.proxy_timer = server.loop.call_later(
+                server.config.timeouts.registration, self._proxy_timeout
+            )
+            return
+        self._start()
+
+    def _start(self) -> None:
+        """Admit the client (by its real address) and introduce it to the core."""
+        tr = self.transport
+        assert tr is not None
+        server = self.server
+        host = self.host
         # No TCP_NODELAY here: asyncio and uvloop set it on every TCP connection already, and
         # asking uvloop for the socket object would keep one more object per connection.
         refusal = server._admit(self)
@@ -115,6 +142,11 @@ class TcpConnection(Connection, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        if self.proxy_wait is not None:
+            rest = self._proxy_header(data)
+            if not rest:
+                return
+            data = rest
         reader = self.reader
         if reader is None:
             reader = self.reader = LineReader()
@@ -141,9 +173,55 @@ class TcpConnection(Connection, asyncio.Protocol):
         pass
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.proxy_timer is not None:
+            self.proxy_timer.cancel()
+            self.proxy_timer = None
         self.transport = None
         self.reader = None
         self._gone(_describe(exc))
+
+    # -- the PROXY protocol ---------------------------------------------------------------------
+
+    def _proxy_header(self, data: bytes) -> bytes | None:
+        """Take the PROXY header from a trusted proxy's first bytes; the client's own bytes
+        after it are returned (None: none yet, or the connection was refused)."""
+        assert self.proxy_wait is not None
+        received = self.proxy_wait + data
+        try:
+            header = parse_proxy_header(received)
+        except ProxyError as exc:
+            log.info("refused %s: %s", self.label, exc)
+            self._drop_unadmitted()
+            return None
+        if header is None:
+            self.proxy_wait = received
+            return None
+        self.proxy_wait = None
+        if self.proxy_timer is not None:
+            self.proxy_timer.cancel()
+            self.proxy_timer = None
+        if header.source is not None:  # else LOCAL / UNKNOWN: the proxy itself is the peer
+            self.host = normal_host(header.source[0])
+            self.port = header.source[1]
+        self._start()
+        if self.closing:
+            return None
+        return received[header.length :]
+
+    def _proxy_timeout(self) -> None:
+        self.proxy_timer = None
+        if self.proxy_wait is not None and not self.closing:
+            log.info("refused %s: no PROXY header in time", self.label)
+            self._drop_unadmitted()
+
+    def _drop_unadmitted(self) -> None:
+        """Close a connection the core never heard of (no PROXY header, or a bad one)."""
+        self.proxy_wait = None
+        self.core_done = True
+        self.closing = True
+        self.transport_closed = True
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- what TCP does its own way -------------------------------------------------------------
 
@@ -202,7 +280,12 @@ class TcpServer(Listener[TcpConnection]):
         self.port = config.listen.port if port is None else port
         self.hosts = hosts or config.listen.hosts
         self.secure = secure or ssl_context is not None
-        self._servers: list[asyncio.Server] = []
+        # PROXY headers from trusted proxies: on the plain listener they are read by the
+        # connection (listen.proxy_protocol); on the TLS listener they come before the TLS
+        # handshake, so hubbub.transport.proxytls accepts and reads them (tls.proxy_protocol).
+        self.proxy_protocol = ssl_context is None and config.listen.proxy_protocol
+        self.proxy_tls = ssl_context is not None and config.tls.proxy_protocol
+        self._servers: list[asyncio.Server | ProxiedTlsListener] = []
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = loop = asyncio.get_running_loop()
@@ -225,13 +308,24 @@ class TcpServer(Listener[TcpConnection]):
 
     async def _listen(
         self, loop: asyncio.AbstractEventLoop, host: str, port: int
-    ) -> asyncio.Server:
+    ) -> asyncio.Server | ProxiedTlsListener:
         if port == 0 and self.addresses:
             # Port 0 with several hosts: try to give them all the port the first one got.
             try:
                 return await self._listen(loop, host, self.addresses[0][1])
             except OSError:
                 pass
+        if self.proxy_tls:
+            assert self.ssl_context is not None
+            listener = ProxiedTlsListener(
+                loop,
+                lambda source: TcpConnection(self, source),
+                self.ssl_context,
+                self.trusted_proxies.trusts,
+                self.config.timeouts.registration,
+            )
+            listener.bind(host, port)
+            return listener
         return await loop.create_server(
             lambda: TcpConnection(self),
             host or None,

@@ -69,6 +69,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from hubbub.config import Config
+from hubbub.protocol.forwarded import client_address
 from hubbub.protocol.framing import LINE_TOO_LONG, MAX_LINE_BYTES, MAX_TAGS_BYTES
 from hubbub.transport.connection import Connection, Core, Item, format_address, normal_host
 from hubbub.transport.listener import CLOSE_GRACE, Counted, Listener
@@ -248,6 +249,17 @@ class WsConnection(Connection):
         peer = ws.remote_address
         self.host = normal_host(str(peer[0])) if peer else "?"
         self.port = int(peer[1]) if peer else 0
+        request = ws.request
+        if request is not None and server.trusted_proxies.trusts(self.host):
+            # A trusted proxy says who the client is (Forwarded, X-Forwarded-For); limits,
+            # bans and WHOIS then use that address. Nobody else's headers are believed.
+            real = client_address(
+                request.headers.get_all("Forwarded"),
+                request.headers.get_all("X-Forwarded-For"),
+                server.trusted_proxies.trusts_address,
+            )
+            if real is not None:
+                self.host = normal_host(real)
         # Set while the reader waits for the flood bucket (made when first needed).
         self.resumed: asyncio.Future[None] | None = None
         # The closing handshake, once started.
@@ -505,7 +517,9 @@ class WebServer(Listener[WsConnection]):
             return "Server is full"
         count = self.per_address.get(host, 0)
         together = count + sum(peer.per_address.get(host, 0) for peer in peers)
-        if together >= limits.clients_per_ip:
+        # A trusted proxy carries many clients' requests: each is limited by its own address
+        # once the request says it (WsConnection), not by the proxy's.
+        if together >= limits.clients_per_ip and not self.trusted_proxies.trusts(host):
             return "Too many connections from your IP address"
         self.per_address[host] = count + 1
         self.requests += 1

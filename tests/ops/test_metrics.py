@@ -1,0 +1,234 @@
+"""Metrics and health over HTTP from a real server, after a scripted conversation."""
+
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.config import server_config
+from support.irc_client import IrcClient
+from support.servers import ThreadedServer
+from support.waiting import wait_for
+
+
+def get(server: ThreadedServer, path: str) -> tuple[int, str]:
+    assert server.app is not None
+    host, port = server.app.metrics_addresses[0]
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def samples(server: ThreadedServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, text = get(server, "/metrics")
+    assert status == 200
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return found[(name, tuple(sorted(labels.items())))]
+
+
+def metrics_config(tmp_path: Path, **sections: dict[str, object]) -> object:
+    return server_config(
+        tmp_path, metrics={"enabled": True, "host": "127.0.0.1", "port": 0}, **sections
+    )
+
+
+def test_metrics_count_a_scripted_conversation(tmp_path: Path) -> None:
+    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+        alice = IrcClient(server.address)
+        bob = IrcClient(server.address)
+        carol = IrcClient(server.address)
+        lurker = IrcClient(server.address)  # connected, never registers
+        try:
+            for client, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+                client.register(nick)
+                client.join("#room")
+            alice.say("#room", "one", "two", "three")
+            for client in (bob, carol):
+                client.until(lambda line: line.command == "PRIVMSG" and line.text == "three")
+            bob.say("#room", "hi")
+            alice.until(lambda line: line.command == "PRIVMSG" and line.text == "hi")
+            carol.until(lambda line: line.command == "PRIVMSG" and line.text == "hi")
+            lurker.send("NICK lurker")  # no USER: not registered
+            alice.fence()
+
+            def lurker_seen() -> bool:
+                found = samples(server)
+                return (
+                    value(found, "hubbub_connections", transport="tcp", state="unregistered") == 1
+                )
+
+            wait_for(lurker_seen, 10, "the unregistered connection counted")
+            found = samples(server)
+            assert value(found, "hubbub_connections", transport="tcp", state="registered") == 3
+            assert value(found, "hubbub_registrations_total") == 3
+            assert value(found, "hubbub_users") == 3
+            assert value(found, "hubbub_channels") == 1
+            assert value(found, "hubbub_channel_members") == 3
+            assert value(found, "hubbub_messages_received_total", command="PRIVMSG") == 4
+            assert value(found, "hubbub_messages_received_total", command="JOIN") == 3
+            # Four messages, each to the two other members.
+            assert value(found, "hubbub_deliveries_total", command="PRIVMSG") == 8
+            # Fan-outs of two recipients land in the bucket "up to 3", not in "up to 1".
+            before = value(found, "hubbub_fanout_recipients_bucket", le="1.0")
+            after = value(found, "hubbub_fanout_recipients_bucket", le="3.0")
+            assert after - before >= 4
+            # Each message was stored: four history records committed, none waiting.
+            wait_for(
+                lambda: value(samples(server), "hubbub_history_pending") == 0,
+                10,
+                "history committed",
+            )
+            found = samples(server)
+            assert value(found, "hubbub_history_commit_seconds_count") >= 1
+            assert value(found, "hubbub_history_store_failing") == 0
+            assert value(found, "hubbub_sendq_drops_total", transport="tcp") == 0
+            assert value(found, "process_open_fds") > 0
+            assert value(found, "process_resident_memory_bytes") > 0
+            carol.send("QUIT :bye")
+            carol.until_closed()
+            wait_for(
+                lambda: value(samples(server), "hubbub_deliveries_total", command="QUIT") == 2,
+                10,
+                "the QUIT delivered to the two others",
+            )
+        finally:
+            for client in (alice, bob, carol, lurker):
+                client.close()
+
+
+def test_event_loop_lag_is_measured(tmp_path: Path) -> None:
+    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+        wait_for(
+            lambda: value(samples(server), "hubbub_event_loop_lag_seconds_count") >= 1,
+            15,
+            "one loop-lag measurement",
+        )
+
+
+def test_health_and_readiness(tmp_path: Path) -> None:
+    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+        assert get(server, "/healthz") == (200, "ok\n")
+        assert get(server, "/readyz") == (200, "ready\n")
+        assert get(server, "/nothing")[0] == 404
+        assert server.app is not None
+        worker = server.app.worker
+        assert worker is not None
+        # The store failing makes the server not ready, and says why.
+        server.call(lambda: setattr(worker, "failing", True))
+        status, text = get(server, "/readyz")
+        assert status == 503
+        assert "history store failing to write" in text
+        server.call(lambda: setattr(worker, "failing", False))
+        assert get(server, "/readyz")[0] == 200
+
+
+def test_metrics_are_off_by_default(tmp_path: Path) -> None:
+    with ThreadedServer(server_config(tmp_path)) as server:
+        assert server.app is not None
+        assert server.app.metrics is None
+        assert server.app.metrics_addresses == []
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_server_exports(tmp_path: Path) -> None:
+    import json
+    import re
+
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "examples" / "grafana-hubbub.json").read_text()
+    )
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b((?:hubbub|process)_[a-z_]+)", target["expr"])
+    }
+    assert used
+    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+        # Counters by command have samples once something was said.
+        alice, bob = IrcClient(server.address), IrcClient(server.address)
+        try:
+            for client, nick in ((alice, "alice"), (bob, "bob")):
+                client.register(nick)
+                client.join("#room")
+            alice.say("#room", "hello")
+            bob.until(lambda line: line.command == "PRIVMSG")
+            exported = {name for name, _labels in samples(server)}
+        finally:
+            alice.close()
+            bob.close()
+    assert used <= exported, sorted(used - exported)
+
+
+def test_logins_and_room_flood_refusals_are_counted(tmp_path: Path) -> None:
+    config = metrics_config(
+        tmp_path, accounts={"hash_time_cost": 1, "hash_memory_kib": 64, "login_attempts": 1}
+    )
+    with ThreadedServer(config) as server:  # type: ignore[arg-type]
+        alice, guesser = IrcClient(server.address), IrcClient(server.address)
+        try:
+            alice.register("alice")
+            alice.send("REGISTER * * correct-horse-battery")  # registers and logs in
+            alice.expect("900")
+            guesser.register("guesser")
+            guesser.send("PRIVMSG NickServ :IDENTIFY alice wrong-password")
+            guesser.fence()  # the PONG comes after the (late) answer: per-client order
+            guesser.send("PRIVMSG NickServ :IDENTIFY alice wrong-again")  # the bucket is empty
+            guesser.fence()
+            alice.join("#room")
+            alice.send("MODE #room +f 1:600")
+            alice.expect("MODE")
+            guesser.join("#room")
+            guesser.say("#room", "one", "two")
+            guesser.expect("404")
+
+            def counted() -> bool:
+                found = samples(server)
+                return (
+                    value(found, "hubbub_logins_total", result="success") == 1
+                    and value(found, "hubbub_logins_total", result="failure") == 1
+                    and value(found, "hubbub_logins_total", result="throttled") == 1
+                )
+
+            wait_for(counted, 10, "one login of each result")
+            found = samples(server)
+            assert value(found, "hubbub_room_flood_throttles_total") == 1
+            assert value(found, "hubbub_ban_refusals_total", kind="kline") == 0
+        finally:
+            alice.close()
+            guesser.close()
+
+
+def test_serve_metrics_port_flag_turns_metrics_on(tmp_path: Path) -> None:
+    """`hubbub serve --metrics-port N` in a real process: /readyz answers on N."""
+    from support.config import write_config
+    from support.servers import ServerProcess, free_port
+
+    port = free_port()
+    config_file = write_config(tmp_path / "hubbub.toml", tmp_path / "data")
+    with ServerProcess(config_file, "--metrics-port", str(port)) as process:
+
+        def ready() -> bool:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/readyz")
+                return connection.getresponse().status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, 15, "the metrics listener answering /readyz")
+        wait_for(lambda: "metrics at http://127.0.0.1:" in process.text, 15, "the log line")
