@@ -57,6 +57,7 @@ list_replies = 70
 who_replies = 80
 list_modes = 60
 mask_length = 100
+monitor_entries = 40
 clients_per_ip = 3
 max_clients = 500
 sendq_bytes = 65_536

@@ -294,6 +294,9 @@ class LimitsSection:
         low=10,
         high=1024,
     )
+    monitor_entries: int = _setting(
+        100, "Most nicks on one client's MONITOR list (MONITOR=n).", low=1, high=10_000
+    )
     clients_per_ip: int = _setting(16, "Most simultaneous connections from one address.", low=1)
     max_clients: int = _setting(10_000, "Most simultaneous connections in all.", low=1)
     sendq_bytes: int = _setting(

@@ -29,6 +29,8 @@ CAPABILITIES: dict[str, str] = {
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join
     "extended-join": "",
+    # https://ircv3.net/specs/extensions/extended-monitor (hubbub.core.monitor)
+    "extended-monitor": "",
     # https://ircv3.net/specs/extensions/invite-notify
     "invite-notify": "",
     # https://ircv3.net/specs/extensions/labeled-response

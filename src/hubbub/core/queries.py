@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
 from hubbub.core.model import Channel, User
+from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.whox import parse_whox, whox_line
 from hubbub.protocol import numerics as n
 from hubbub.protocol.servertime import format_utc
@@ -217,6 +218,7 @@ def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     watchers = [u for u in server.neighbours(user) if "away-notify" in u.session.caps]
     if watchers:
         server.fanout(watchers, line, server.stamp(), account=user.account)
+    notify_monitors(server, user, "away-notify", line)  # extended-monitor
 
 
 @command("SETNAME", 1)
@@ -232,5 +234,6 @@ def handle_setname(server: ChatServer, reply: Reply, msg: Message) -> None:
     watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
     if watchers:
         server.fanout(watchers, line, time_ms, account=user.account)
+    notify_monitors(server, user, "setname", line)  # extended-monitor
     if "setname" in reply.session.caps:
         server.send_self(reply, line, time_ms, account=user.account)

@@ -16,6 +16,7 @@ from hubbub.core.caps import CAPABILITIES, STICKY
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
 from hubbub.core.model import Phase
+from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.protocol import numerics as n
 
@@ -78,12 +79,14 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     server.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
         store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
+    old_nick, old_fold = user.nick, user.fold
     del server.users[user.fold]
     if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
     server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
+    changed_nick(server, user, old_nick, old_fold, line)
     check_nick(server, user, reply)
 
 
@@ -204,6 +207,7 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     user.last_active = server.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(server, reply)
+    came_online(server, user)  # MONITOR: its watchers learn it is here
     check_nick(server, user, reply)
 
 

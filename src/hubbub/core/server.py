@@ -35,6 +35,7 @@ from hubbub.core import (  # noqa: F401
     channels,
     messaging,
     modes,
+    monitor,
     operators,
     queries,
     redact,
@@ -60,6 +61,7 @@ from hubbub.core.model import (
     User,
     WhowasEntry,
 )
+from hubbub.core.monitor import MonitorIndex, went_offline
 from hubbub.core.nickserv import NICKSERV
 from hubbub.core.operators import RehashHook
 from hubbub.core.ownership import tick as ownership_tick
@@ -152,6 +154,8 @@ class ChatServer:
         self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
         self.registry = RegistryState(self, ports.registry)
         self.histserv = HistServ()
+        # MONITOR (hubbub.core.monitor): casefolded nick -> its watchers, and each watcher's list.
+        self.monitor = MonitorIndex()
         #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
         self.rehash_hook: RehashHook | None = None
 
@@ -533,6 +537,8 @@ class ChatServer:
                 WhowasEntry(user.nick, user.username, user.hostname, user.realname, int(self.now))
             )
             log.info("%s quit (%s)", user.prefix, reason)
+            went_offline(self, user.nick, user.fold)
+        self.monitor.forget(user)
         if user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]
         host = user.hostname
@@ -570,6 +576,7 @@ class ChatServer:
             f"MAXLIST=b:{limits.list_modes}",
             f"MAXTARGETS={limits.max_targets}",
             f"MODES={limits.modes_per_command}",
+            f"MONITOR={limits.monitor_entries}",
             f"NETWORK={self.config.server.network}",
             f"NICKLEN={limits.nick_length}",
             "PREFIX=(ov)@+",
