@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import with_bot_tag
 from hubbub.core.commands import command
 from hubbub.core.modes import is_banned
 from hubbub.core.privacy import dm_store_key
@@ -84,6 +85,8 @@ def deliver(server: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
         if tags:
             client_tags = format_tags(tags)
     sender = reply.session.user
+    if sender.bot:
+        client_tags = with_bot_tag(client_tags)
     seen: set[str] = set()
     for target in targets:
         if not target:

@@ -158,6 +158,7 @@ class User:
     __slots__ = (
         "account",
         "away",
+        "bot",
         "channels",
         "fold",
         "hostname",
@@ -194,6 +195,9 @@ class User:
         # user mode +o), and user mode +w (receives WALLOPS).
         self.oper = ""
         self.wallops = False
+        # Bot mode (hubbub.core.botmode): user mode +B, shown in WHO and WHOIS and tagged
+        # `bot` on its messages.
+        self.bot = False
         # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
 
@@ -204,6 +208,8 @@ class User:
     @property
     def mode_string(self) -> str:
         modes = "+"
+        if self.bot:
+            modes += "B"
         if self.invisible:
             modes += "i"
         if self.oper:

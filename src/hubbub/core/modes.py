@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
 from hubbub.core.model import FLAG_MODES, Ban, Channel, User
@@ -106,6 +107,14 @@ def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, 
                     changes += "-"
                     sign = "-"
                 changes += "o"
+        elif char == BOT_MODE:  # bot mode: the client's own choice
+            if user.bot != adding:
+                user.bot = adding
+                wanted = "+" if adding else "-"
+                if wanted != sign:
+                    changes += wanted
+                    sign = wanted
+                changes += BOT_MODE
         elif char == "Z":
             pass  # TLS: the server's to set, silently not the client's
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
 from hubbub.core.model import Channel, User
@@ -36,6 +37,8 @@ def who_line(
     flags = "G" if user.away else "H"
     if user.oper:
         flags += "*"
+    if user.bot:
+        flags += BOT_MODE  # bot mode: "the character used as the value of ... BOT"
     shown = channel
     if channel is None and user.channels:
         # A channel the requester may see: a secret one only if it is a member too.
@@ -116,6 +119,8 @@ def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
+    if user.bot:
+        reply.numeric(n.RPL_WHOISBOT, user.nick, f"is a Bot on {server.config.server.network}")
     if user.oper:
         reply.numeric(n.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
     if user.account:

@@ -45,6 +45,7 @@ from hubbub.core import (  # noqa: F401
 )
 from hubbub.core.accounts import AccountState
 from hubbub.core.bans import expire, refuse_connection
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.budget import channel_removed
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
@@ -566,6 +567,7 @@ class ChatServer:
         history = self.config.history
         tokens = [
             f"AWAYLEN={limits.away_length}",
+            f"BOT={BOT_MODE}",
             f"CASEMAPPING={self.casemap.value}",
             f"CHANLIMIT=#:{limits.channels_per_user}",
             "CHANMODES=b,k,l,imnst",
