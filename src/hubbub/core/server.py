@@ -589,6 +589,10 @@ class ChatServer:
             f"USERLEN={limits.user_length}",
             "WHOX",
         ]
+        if limits.invalid_utf8 == "reject":
+            # UTF8ONLY: "Servers publishing this token MUST NOT relay content ... containing
+            # non-UTF-8 data"; with "reject" such a line is refused with FAIL INVALID_UTF8.
+            tokens.append("UTF8ONLY")
         if history.replay_on_join >= 0:
             tokens.append(f"CHATHISTORY={history.chathistory_max}")
             tokens.append("MSGREFTYPES=msgid,timestamp")
