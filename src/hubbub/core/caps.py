@@ -39,6 +39,8 @@ CAPABILITIES: dict[str, str] = {
     "message-tags": "",
     # https://ircv3.net/specs/extensions/multi-prefix
     "multi-prefix": "",
+    # https://ircv3.net/specs/extensions/no-implicit-names (hubbub.core.channels.join)
+    "no-implicit-names": "",
     # https://ircv3.net/specs/extensions/sasl-3.2 (mechanisms: hubbub.core.sasl)
     "sasl": "PLAIN,SCRAM-SHA-256,EXTERNAL",
     # https://ircv3.net/specs/extensions/server-time

@@ -98,7 +98,10 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     )
     if channel.topic is not None:
         send_topic(server, reply, channel)
-    send_names(server, reply, channel)
+    if "no-implicit-names" not in reply.session.caps:
+        # no-implicit-names: "servers MUST NOT send an implicit NAMES reply after sending a
+        # JOIN message", so joining a room of thousands costs the joiner a few lines.
+        send_names(server, reply, channel)
     # The replay query goes to the store before the JOIN event itself is stored, so the
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).
