@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
-from hubbub.core.model import Channel, User
+from hubbub.core.model import Channel, Phase, User
 from hubbub.core.monitor import notify as notify_monitors
+from hubbub.core.preaway import away_before_registration
 from hubbub.core.whox import parse_whox, whox_line
 from hubbub.protocol import numerics as n
 from hubbub.protocol.servertime import format_utc
@@ -203,10 +204,13 @@ def handle_time(server: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_TIME, server.name, now)
 
 
-@command("AWAY")
+@command("AWAY", before_registration=True)
 def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     text = msg.params[0][: server.config.limits.away_length] if msg.params else ""
+    if reply.session.phase is not Phase.REGISTERED:
+        away_before_registration(reply, text)  # draft/pre-away
+        return
     if text == user.away:
         if text:
             reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
