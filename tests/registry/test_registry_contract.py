@@ -32,6 +32,8 @@ FULL = chan(
     limit=12,
     bans=(ChannelBan("*!*@bad", "alice!a@h", 9), ChannelBan("x!*@*", "bob!b@h", 10)),
     history_access="since_join",
+    excepts=(ChannelBan("a:trusted", "alice!a@h", 11),),
+    invex=(ChannelBan("*!*@friends", "alice!a@h", 12), ChannelBan("a:guest*", "bob!b@h", 13)),
 )
 
 
@@ -107,3 +109,24 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteRegistryStore(path)
+
+
+def test_lists_without_exceptions_read_back_empty(store: RegistryStore) -> None:
+    """+e and +I lists are saved beside the bans; a channel with bans only reads back with
+    empty exception lists, and mutes (m:) stay bans."""
+    saved = chan("#quiet", bans=(ChannelBan("m:*!*@loud", "alice!a@h", 1),))
+    assert store.create_channel(saved)
+    got = store.get_channel("#quiet")
+    assert got is not None and got.bans == saved.bans
+    assert got.excepts == () and got.invex == ()
+
+
+def test_rows_written_before_exception_lists_still_read(tmp_path: Path) -> None:
+    """A bans column written by an older hubbub (three-element entries) reads as +b."""
+    store = SqliteRegistryStore(tmp_path / "db")
+    assert store.create_channel(chan("#old"))
+    with sqlite3.connect(tmp_path / "db") as db:
+        db.execute("UPDATE channels SET bans = ? WHERE fold = '#old'", ('[["x!*@*", "s", 3]]',))
+    got = store.get_channel("#old")
+    store.close()
+    assert got is not None and got.bans == (ChannelBan("x!*@*", "s", 3),) and got.excepts == ()

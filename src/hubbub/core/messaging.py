@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.botmode import with_bot_tag
 from hubbub.core.commands import command
-from hubbub.core.modes import is_banned
+from hubbub.core.listmodes import may_not_speak
 from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import remember_sent
 from hubbub.history.policy import stored_tags
@@ -127,7 +127,7 @@ def to_channel(
     if (
         (member is None and channel.no_external)
         or (channel.moderated and not privileged)
-        or (not privileged and channel.bans and is_banned(server, channel, sender))
+        or (not privileged and may_not_speak(server, channel, sender))  # +b, m: mutes, +e
     ):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")

@@ -265,10 +265,12 @@ class Channel:
         "bans",
         "created",
         "creator_address",
+        "excepts",
         "fold",
         "groups",
         "history_access",
         "history_since_ms",
+        "invex",
         "invite_only",
         "invited",
         "key",
@@ -294,6 +296,9 @@ class Channel:
         self.groups: list[list[Callable[[bytes], None]]] | None = None
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
+        # Ban exceptions (+e) and invite exceptions (+I) (hubbub.core.listmodes).
+        self.excepts: list[Ban] = []
+        self.invex: list[Ban] = []
         self.invited: set[str] = set()  # casefolded nicks invited while +i
         self.invite_only = False
         self.key = ""

@@ -217,7 +217,7 @@ def welcome(server: ChatServer, reply: Reply) -> None:
     reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
     reply.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     reply.numeric(n.RPL_CREATED, f"This server was created {server.created}")
-    reply.numeric(n.RPL_MYINFO, server.name, server.version, "BiowZ", "bklmnostv", "bklov")
+    reply.numeric(n.RPL_MYINFO, server.name, server.version, "BiowZ", "beIklmnostv", "beIklov")
     tokens = server.isupport
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         reply.numeric(

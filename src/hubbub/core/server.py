@@ -50,8 +50,10 @@ from hubbub.core.botmode import BOT_MODE
 from hubbub.core.budget import channel_removed
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
+from hubbub.core.elist import ELIST
 from hubbub.core.history import store_event
 from hubbub.core.histserv import HISTSERV, HistServ
+from hubbub.core.listmodes import EXTBAN_TYPES
 from hubbub.core.liveconfig import apply_config
 from hubbub.core.model import (
     PROFILE_ACCOUNT,
@@ -571,12 +573,15 @@ class ChatServer:
             f"BOT={BOT_MODE}",
             f"CASEMAPPING={self.casemap.value}",
             f"CHANLIMIT=#:{limits.channels_per_user}",
-            "CHANMODES=b,k,l,imnst",
+            "CHANMODES=beI,k,l,imnst",
             f"CHANNELLEN={limits.channel_length}",
             "CHANTYPES=#",
-            "ELIST=U",
+            f"ELIST={ELIST}",
+            "EXCEPTS=e",
+            f"EXTBAN=,{EXTBAN_TYPES}",
+            "INVEX=I",
             f"KICKLEN={limits.kick_length}",
-            f"MAXLIST=b:{limits.list_modes}",
+            f"MAXLIST=b:{limits.list_modes},e:{limits.list_modes},I:{limits.list_modes}",
             f"MAXTARGETS={limits.max_targets}",
             f"MODES={limits.modes_per_command}",
             f"MONITOR={limits.monitor_entries}",

@@ -10,7 +10,7 @@ HISTORY_ACCESS = ("everyone", "since_join", "registered")
 
 @dataclass(frozen=True, slots=True)
 class ChannelBan:
-    """One +b entry of a registered channel."""
+    """One +b (or +e, +I) entry of a registered channel."""
 
     mask: str
     setter: str
@@ -23,7 +23,8 @@ class RegisteredChannel:
 
     `fold` (the casefolded name) is the key. `owner` is the owner's account name as registered;
     `ops` the account names that are opped on join besides the owner. `flags` holds the flag
-    modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off).
+    modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off);
+    `bans`, `excepts` and `invex` the +b, +e and +I lists.
     """
 
     name: str
@@ -40,6 +41,8 @@ class RegisteredChannel:
     limit: int = 0
     bans: tuple[ChannelBan, ...] = ()
     history_access: str = "everyone"
+    excepts: tuple[ChannelBan, ...] = ()  # +e ban exceptions
+    invex: tuple[ChannelBan, ...] = ()  # +I invite exceptions
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS channels (
     flags          TEXT NOT NULL,      -- flag modes that are on, such as "nt"
     chan_key       TEXT NOT NULL,
     chan_limit     INTEGER NOT NULL,
-    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at]
+    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at(, mode)]
     history_access TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS server_bans (
@@ -74,14 +74,33 @@ def _channel_row(c: RegisteredChannel) -> tuple[Any, ...]:
         c.flags,
         c.key,
         c.limit,
-        json.dumps([[b.mask, b.setter, b.set_at] for b in c.bans]),
+        _lists_json(c),
         c.history_access,
+    )
+
+
+def _lists_json(c: RegisteredChannel) -> str:
+    """The +b, +e and +I lists in the one `bans` column: +b entries as [mask, setter, set_at]
+    (as before there were other lists, so older rows read unchanged), the others with their
+    mode letter as a fourth element."""
+    entries: list[list[Any]] = [[b.mask, b.setter, b.set_at] for b in c.bans]
+    entries += [[e.mask, e.setter, e.set_at, "e"] for e in c.excepts]
+    entries += [[i.mask, i.setter, i.set_at, "I"] for i in c.invex]
+    return json.dumps(entries)
+
+
+def _list(entries: list[list[Any]], mode: str) -> tuple[ChannelBan, ...]:
+    return tuple(
+        ChannelBan(entry[0], entry[1], int(entry[2]))
+        for entry in entries
+        if (entry[3] if len(entry) > 3 else "b") == mode
     )
 
 
 def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
     (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
      limit, bans, access) = row  # fmt: skip
+    entries = json.loads(bans)
     return RegisteredChannel(
         name=name,
         fold=fold,
@@ -95,8 +114,10 @@ def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
         flags=flags,
         key=key,
         limit=limit,
-        bans=tuple(ChannelBan(m, s, int(t)) for m, s, t in json.loads(bans)),
+        bans=_list(entries, "b"),
         history_access=access,
+        excepts=_list(entries, "e"),
+        invex=_list(entries, "I"),
     )
 
 
