@@ -103,6 +103,8 @@ key = "/etc/hubbub/tls.key"
 hosts = ["0.0.0.0"]
 port = 7001
 require_tls = true
+sts = true
+sts_duration = 3600
 
 [accounts]
 registration = "approval"

@@ -246,6 +246,18 @@ class TlsSection:
         False,
         "Refuse registration over plain text (loopback connections are exempt).",
     )
+    sts: bool = _setting(
+        False,
+        "Advertise Strict Transport Security (the IRCv3 sts capability) when a certificate is "
+        "set: clients on plain text are told to reconnect to `port` with TLS. Only with a "
+        "certificate clients can verify.",
+    )
+    sts_duration: int = _setting(
+        0,
+        "Seconds clients must keep using TLS after seeing the policy over TLS (sts "
+        "duration); 0 asks them to forget it.",
+        low=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from hubbub.core.history import store_event
 from hubbub.core.model import Phase
 from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
+from hubbub.core.sts import sts_entry
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -126,7 +127,11 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.caps |= {"cap-notify"}
-        send_cap_list(server, reply, "LS", advertised(version))
+        names = advertised(version)
+        policy = sts_entry(server, session) if version >= 302 else None
+        if policy is not None:  # STS: only with 302, where capabilities have values
+            names.append(policy)
+        send_cap_list(server, reply, "LS", names)
     elif sub == "LIST":
         send_cap_list(server, reply, "LIST", sorted(session.caps))
     elif sub == "REQ":
