@@ -130,3 +130,17 @@ def test_rows_written_before_exception_lists_still_read(tmp_path: Path) -> None:
     got = store.get_channel("#old")
     store.close()
     assert got is not None and got.bans == (ChannelBan("x!*@*", "s", 3),) and got.excepts == ()
+
+
+def test_rename_channel(store: RegistryStore) -> None:
+    """draft/channel-rename: the registration follows the room to its new name."""
+    assert store.create_channel(FULL)
+    assert store.create_channel(chan("#taken"))
+    assert not store.rename_channel("#room", "#Taken", "#taken")  # another registered one
+    assert not store.rename_channel("#none", "#x", "#x")
+    assert store.rename_channel("#room", "#Hall", "#hall")
+    assert store.get_channel("#room") is None
+    assert store.get_channel("#hall") == dataclasses.replace(FULL, name="#Hall", fold="#hall")
+    assert store.rename_channel("#hall", "#HALL", "#hall")  # only the case
+    got = store.get_channel("#hall")
+    assert got is not None and got.name == "#HALL"

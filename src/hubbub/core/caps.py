@@ -19,6 +19,8 @@ CAPABILITIES: dict[str, str] = {
     "cap-notify": "",
     # https://ircv3.net/specs/extensions/account-registration (draft)
     "draft/account-registration": "before-connect,custom-account-name",
+    # https://ircv3.net/specs/extensions/channel-rename (draft; hubbub.core.rename)
+    "draft/channel-rename": "",
     # https://ircv3.net/specs/extensions/chathistory (work in progress: draft/ prefix)
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback

@@ -42,6 +42,7 @@ from hubbub.core import (  # noqa: F401
     redact,
     register,
     registration,
+    rename,
     sasl,
 )
 from hubbub.core.accounts import AccountState

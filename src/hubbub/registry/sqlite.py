@@ -166,6 +166,12 @@ class SqliteRegistryStore:
         rows = self._db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold")
         return [_channel(row) for row in rows]
 
+    def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
+        # The primary key refuses a new_fold that is another registered channel.
+        return self._write(
+            "UPDATE channels SET fold = ?, name = ? WHERE fold = ?", (new_fold, new_name, fold)
+        )
+
     def delete_channel(self, fold: str) -> bool:
         return self._write("DELETE FROM channels WHERE fold = ?", (fold,))
 
