@@ -67,3 +67,17 @@ def test_list_limit_counts_each_list(h: Harness) -> None:
     op.send("MODE #room +e two!*@*")
     op.send("MODE #room +e three!*@*")
     assert op.numerics() == ["478"]
+
+
+def test_invite_exception_does_not_pass_a_ban(h: Harness) -> None:
+    """+I lets a user past +i, not past +b: that is what +e is for."""
+    op = h.client("op")
+    h.join("#room", op)
+    op.send("MODE #room +iI guest!*@*")
+    op.send("MODE #room +b guest!*@*")
+    guest = h.client("guest")
+    guest.send("JOIN #room")
+    assert guest.numerics() == ["474"]
+    op.send("MODE #room +e guest!*@*")
+    guest.send("JOIN #room")
+    assert guest.user in h.channel("#room").members

@@ -65,12 +65,13 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
         # A registered channel's owner and access list pass +i, +k, +l and bans, and are
         # opped (hubbub.core.chanserv).
         trusted = channel.registered is not None and registered.has_access(server, channel, user)
-        invited = (
-            user.fold in channel.invited
-            or trusted
-            or (bool(channel.invex) and is_invite_exempt(server, channel, user))  # +I
-        )
-        if channel.invite_only and not invited:
+        invited = user.fold in channel.invited or trusted
+        if (
+            channel.invite_only
+            and not invited
+            # +I passes +i only: an invite exception is not a ban exception.
+            and not (channel.invex and is_invite_exempt(server, channel, user))
+        ):
             reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
             return
         if channel.key and key != channel.key and not trusted:
