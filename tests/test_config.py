@@ -58,6 +58,7 @@ list_replies = 70
 who_replies = 80
 list_modes = 60
 mask_length = 100
+monitor_entries = 40
 clients_per_ip = 3
 max_clients = 500
 sendq_bytes = 65_536
@@ -104,6 +105,8 @@ hosts = ["0.0.0.0"]
 port = 7001
 require_tls = true
 proxy_protocol = true
+sts = true
+sts_duration = 3600
 
 [accounts]
 registration = "approval"

@@ -13,8 +13,9 @@ from core_helpers import Harness
 def cap_value(h: Harness) -> str:
     c = h.connect()
     c.send("CAP LS 302")
-    (line,) = [line for line in c.raw() if " LS " in line]
-    (item,) = [i for i in line.split(" :", 1)[1].split() if i.startswith("draft/account-reg")]
+    # CAP LS 302 may take several lines (`CAP * LS * :…` then `CAP * LS :…`).
+    offered = [i for line in c.raw() if " LS " in line for i in line.split(" :", 1)[1].split()]
+    (item,) = [i for i in offered if i.startswith("draft/account-reg")]
     c.send("QUIT")
     return item.partition("=")[2]
 

@@ -51,7 +51,7 @@ def test_isupport_advertises_the_limits() -> None:
     assert tokens["CASEMAPPING"] == "rfc1459"
     assert tokens["CHANTYPES"] == "#"
     assert tokens["PREFIX"] == "(ov)@+"
-    assert tokens["CHANMODES"] == "b,k,fl,imnst"
+    assert tokens["CHANMODES"] == "beI,k,fl,imnst"
     assert tokens["NICKLEN"] == "20"
     assert tokens["CHANNELLEN"] == "64"
     assert tokens["TOPICLEN"] == "390"

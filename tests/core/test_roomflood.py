@@ -109,7 +109,7 @@ def test_bad_parameters_and_non_operators() -> None:
 def test_isupport_lists_f_as_a_mode_with_a_parameter_when_set() -> None:
     h = Harness()
     tokens = " ".join(h.server.isupport)
-    assert "CHANMODES=b,k,fl,imnst" in tokens
+    assert "CHANMODES=beI,k,fl,imnst" in tokens
 
 
 def test_departed_members_are_forgotten() -> None:

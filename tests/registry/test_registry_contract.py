@@ -33,6 +33,8 @@ FULL = chan(
     limit=12,
     bans=(ChannelBan("*!*@bad", "alice!a@h", 9), ChannelBan("x!*@*", "bob!b@h", 10)),
     history_access="since_join",
+    excepts=(ChannelBan("a:trusted", "alice!a@h", 11),),
+    invex=(ChannelBan("*!*@friends", "alice!a@h", 12), ChannelBan("a:guest*", "bob!b@h", 13)),
 )
 
 
@@ -108,3 +110,38 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteRegistryStore(path)
+
+
+def test_lists_without_exceptions_read_back_empty(store: RegistryStore) -> None:
+    """+e and +I lists are saved beside the bans; a channel with bans only reads back with
+    empty exception lists, and mutes (m:) stay bans."""
+    saved = chan("#quiet", bans=(ChannelBan("m:*!*@loud", "alice!a@h", 1),))
+    assert store.create_channel(saved)
+    got = store.get_channel("#quiet")
+    assert got is not None and got.bans == saved.bans
+    assert got.excepts == () and got.invex == ()
+
+
+def test_rows_written_before_exception_lists_still_read(tmp_path: Path) -> None:
+    """A bans column written by an older hubbub (three-element entries) reads as +b."""
+    store = SqliteRegistryStore(tmp_path / "db")
+    assert store.create_channel(chan("#old"))
+    with sqlite3.connect(tmp_path / "db") as db:
+        db.execute("UPDATE channels SET bans = ? WHERE fold = '#old'", ('[["x!*@*", "s", 3]]',))
+    got = store.get_channel("#old")
+    store.close()
+    assert got is not None and got.bans == (ChannelBan("x!*@*", "s", 3),) and got.excepts == ()
+
+
+def test_rename_channel(store: RegistryStore) -> None:
+    """draft/channel-rename: the registration follows the room to its new name."""
+    assert store.create_channel(FULL)
+    assert store.create_channel(chan("#taken"))
+    assert not store.rename_channel("#room", "#Taken", "#taken")  # another registered one
+    assert not store.rename_channel("#none", "#x", "#x")
+    assert store.rename_channel("#room", "#Hall", "#hall")
+    assert store.get_channel("#room") is None
+    assert store.get_channel("#hall") == dataclasses.replace(FULL, name="#Hall", fold="#hall")
+    assert store.rename_channel("#hall", "#HALL", "#hall")  # only the case
+    got = store.get_channel("#hall")
+    assert got is not None and got.name == "#HALL"

@@ -257,6 +257,18 @@ class TlsSection:
         False,
         "Refuse registration over plain text (loopback connections are exempt).",
     )
+    sts: bool = _setting(
+        False,
+        "Advertise Strict Transport Security (the IRCv3 sts capability) when a certificate is "
+        "set: clients on plain text are told to reconnect to `port` with TLS. Only with a "
+        "certificate clients can verify.",
+    )
+    sts_duration: int = _setting(
+        0,
+        "Seconds clients must keep using TLS after seeing the policy over TLS (sts "
+        "duration); 0 asks them to forget it.",
+        low=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -310,6 +322,9 @@ class LimitsSection:
         "mask * name.",
         low=10,
         high=1024,
+    )
+    monitor_entries: int = _setting(
+        100, "Most nicks on one client's MONITOR list (MONITOR=n).", low=1, high=10_000
     )
     clients_per_ip: int = _setting(16, "Most simultaneous connections from one address.", low=1)
     max_clients: int = _setting(10_000, "Most simultaneous connections in all.", low=1)

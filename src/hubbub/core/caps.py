@@ -25,16 +25,22 @@ CAPABILITIES: dict[str, str] = {
     # https://ircv3.net/specs/extensions/account-registration (draft); the value advertised
     # follows the configuration (account_registration_value)
     "draft/account-registration": "before-connect,custom-account-name",
+    # https://ircv3.net/specs/extensions/channel-rename (draft; hubbub.core.rename)
+    "draft/channel-rename": "",
     # https://ircv3.net/specs/extensions/chathistory (work in progress: draft/ prefix)
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback
     "draft/event-playback": "",
     # https://ircv3.net/specs/extensions/message-redaction (draft; hubbub.core.redact)
     "draft/message-redaction": "",
+    # https://ircv3.net/specs/extensions/pre-away (draft; hubbub.core.preaway)
+    "draft/pre-away": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join
     "extended-join": "",
+    # https://ircv3.net/specs/extensions/extended-monitor (hubbub.core.monitor)
+    "extended-monitor": "",
     # https://ircv3.net/specs/extensions/invite-notify
     "invite-notify": "",
     # https://ircv3.net/specs/extensions/labeled-response
@@ -43,6 +49,8 @@ CAPABILITIES: dict[str, str] = {
     "message-tags": "",
     # https://ircv3.net/specs/extensions/multi-prefix
     "multi-prefix": "",
+    # https://ircv3.net/specs/extensions/no-implicit-names (hubbub.core.channels.join)
+    "no-implicit-names": "",
     # https://ircv3.net/specs/extensions/sasl-3.2 (mechanisms: hubbub.core.sasl)
     "sasl": "PLAIN,SCRAM-SHA-256,EXTERNAL",
     # https://ircv3.net/specs/extensions/server-time

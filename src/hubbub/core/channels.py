@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from hubbub.core import registered
 from hubbub.core.budget import channel_created, refuse_new_channel
 from hubbub.core.commands import command
+from hubbub.core.elist import parse_list_filter
 from hubbub.core.extended_join import join_fanout, join_line_for
 from hubbub.core.history import start_replay, store_event
+from hubbub.core.listmodes import is_invite_exempt
 from hubbub.core.model import Channel, Membership, Topic, User
 from hubbub.core.modes import is_banned
 from hubbub.protocol import numerics as n
@@ -64,7 +66,12 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
         # opped (hubbub.core.chanserv).
         trusted = channel.registered is not None and registered.has_access(server, channel, user)
         invited = user.fold in channel.invited or trusted
-        if channel.invite_only and not invited:
+        if (
+            channel.invite_only
+            and not invited
+            # +I passes +i only: an invite exception is not a ban exception.
+            and not (channel.invex and is_invite_exempt(server, channel, user))
+        ):
             reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
             return
         if channel.key and key != channel.key and not trusted:
@@ -98,7 +105,10 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     )
     if channel.topic is not None:
         send_topic(server, reply, channel)
-    send_names(server, reply, channel)
+    if "no-implicit-names" not in reply.session.caps:
+        # no-implicit-names: "servers MUST NOT send an implicit NAMES reply after sending a
+        # JOIN message", so joining a room of thousands costs the joiner a few lines.
+        send_names(server, reply, channel)
     # The replay query goes to the store before the JOIN event itself is stored, so the
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).
@@ -261,25 +271,15 @@ def names_everything(server: ChatServer, reply: Reply) -> None:
 @command("LIST")
 def handle_list(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
-    wanted: set[str] | None = None
-    min_users, max_users = 0, None
-    for param in msg.params[:1]:
-        for item in param.split(","):
-            if item.startswith(">") and item[1:].isdecimal():
-                min_users = int(item[1:]) + 1
-            elif item.startswith("<") and item[1:].isdecimal():
-                max_users = int(item[1:]) - 1
-            elif item:
-                wanted = (wanted or set()) | {server.fold(item)}
+    # ELIST=CMNTU: members, creation and topic times, masks (hubbub.core.elist).
+    wanted = parse_list_filter(server, msg.params[0] if msg.params else "")
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
     room_left = server.config.limits.list_replies  # hubbub.core.budget
     for channel in server.channels.values():
-        if wanted is not None and channel.fold not in wanted:
-            continue
         if channel.secret and user not in channel.members:
             continue
         count = len(channel.members)
-        if count < min_users or (max_users is not None and count > max_users):
+        if not wanted.accepts(channel, count):
             continue
         if not room_left:
             reply.numeric(n.ERR_TOOMANYMATCHES, "LIST", "Output too large, truncated")
@@ -351,9 +351,15 @@ def kick(
             return
 
 
-@command("INVITE", 2, activity=True)
+@command("INVITE", activity=True)
 def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
+    if not msg.params:
+        invite_list(server, reply)
+        return
+    if len(msg.params) < 2:
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
     nick, name = msg.params[0], msg.params[1]
     target = server.find_user(nick)
     if target is None:
@@ -388,3 +394,13 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
     ]
     if notify:
         server.fanout(notify, line, time_ms, account=user.account)
+
+
+def invite_list(server: ChatServer, reply: Reply) -> None:
+    """INVITE with no parameter (Modern IRC): the channels the client is invited to, as
+    RPL_INVITELIST (336) lines and RPL_ENDOFINVITELIST (337)."""
+    fold = reply.session.user.fold
+    for channel in server.channels.values():
+        if fold in channel.invited:
+            reply.numeric(n.RPL_INVITELIST, channel.name)
+    reply.numeric(n.RPL_ENDOFINVITELIST, "End of /INVITE list")

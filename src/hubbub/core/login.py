@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.accounts.model import account_name
 from hubbub.accounts.store import AccountStore
 from hubbub.core.model import Phase
+from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ownership import check_nick
 from hubbub.core.ports import FAILURE, CallFailure, Passwords
 from hubbub.protocol import numerics as n
@@ -174,9 +175,11 @@ def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
 
 def notify_account(server: ChatServer, user: User) -> None:
     """account-notify: tell the neighbours who asked for it."""
+    line = f":{user.prefix} ACCOUNT {user.account or '*'}"
     watchers = [u for u in server.neighbours(user) if "account-notify" in u.session.caps]
     if watchers:
-        server.fanout(watchers, f":{user.prefix} ACCOUNT {user.account or '*'}", server.stamp())
+        server.fanout(watchers, line, server.stamp())
+    notify_monitors(server, user, "account-notify", line)  # extended-monitor
 
 
 def throttle_keys(session: Session, fold: str) -> tuple[str, ...]:

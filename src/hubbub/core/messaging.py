@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import with_bot_tag
 from hubbub.core.commands import command
-from hubbub.core.modes import is_banned
+from hubbub.core.listmodes import may_not_speak
 from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import is_reaction, remember_sent
 from hubbub.core.roomflood import allow as allow_message
@@ -85,6 +86,8 @@ def deliver(server: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
         if tags:
             client_tags = format_tags(tags)
     sender = reply.session.user
+    if sender.bot:
+        client_tags = with_bot_tag(client_tags)
     seen: set[str] = set()
     for target in targets:
         if not target:
@@ -125,7 +128,7 @@ def to_channel(
     if (
         (member is None and channel.no_external)
         or (channel.moderated and not privileged)
-        or (not privileged and channel.bans and is_banned(server, channel, sender))
+        or (not privileged and may_not_speak(server, channel, sender))  # +b, m: mutes, +e
     ):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")

@@ -165,6 +165,7 @@ class User:
         "account",
         "account_id",
         "away",
+        "bot",
         "channels",
         "fold",
         "hostname",
@@ -203,6 +204,9 @@ class User:
         # user mode +o), and user mode +w (receives WALLOPS).
         self.oper = ""
         self.wallops = False
+        # Bot mode (hubbub.core.botmode): user mode +B, shown in WHO and WHOIS and tagged
+        # `bot` on its messages.
+        self.bot = False
         # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
 
@@ -213,6 +217,8 @@ class User:
     @property
     def mode_string(self) -> str:
         modes = "+"
+        if self.bot:
+            modes += "B"
         if self.invisible:
             modes += "i"
         if self.oper:
@@ -268,12 +274,14 @@ class Channel:
         "bans",
         "created",
         "creator_address",
+        "excepts",
         "flood_limit",
         "flood_seen",
         "fold",
         "groups",
         "history_access",
         "history_since_ms",
+        "invex",
         "invite_only",
         "invited",
         "key",
@@ -299,6 +307,9 @@ class Channel:
         self.groups: list[list[Callable[[bytes], None]]] | None = None
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
+        # Ban exceptions (+e) and invite exceptions (+I) (hubbub.core.listmodes).
+        self.excepts: list[Ban] = []
+        self.invex: list[Ban] = []
         self.invited: set[str] = set()  # casefolded nicks invited while +i
         self.invite_only = False
         self.key = ""

@@ -1,4 +1,5 @@
-"""MODE for users (+i) and channels (+o +v +b +i +k +l +m +n +t +s), and ban matching.
+"""MODE for users (+i +w +B) and channels (+o +v +b +e +I +i +k +l +m +n +t +s); the list modes
+and ban matching are in hubbub.core.listmodes.
 
 Channel mode changes are applied in order, each checked on its own; the ones that took effect
 are echoed to the whole channel as one MODE line, as ircds do.
@@ -9,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
-from hubbub.core.masks import compile_mask
-from hubbub.core.model import FLAG_MODES, Ban, Channel, User
+from hubbub.core.listmodes import LIST_ATTRIBUTES, apply_list_mode, send_list
+from hubbub.core.listmodes import is_banned as is_banned  # where channels and messaging look
+from hubbub.core.model import FLAG_MODES, Channel, User
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.roomflood import MAX_MESSAGES, MAX_SECONDS, format_limit, parse_limit, set_limit
 from hubbub.protocol import numerics as n
@@ -23,26 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.oper")
 
-PARAM_MODES = set("ovbklf")
-
-
-def normalize_mask(mask: str) -> str:
-    """A ban mask in full nick!user@host form: 'bob' → 'bob!*@*', '*@host' → '*!*@host'."""
-    if "!" not in mask and "@" not in mask:
-        return f"{mask}!*@*"
-    if "!" not in mask:
-        return f"*!{mask}"
-    if "@" not in mask:
-        return f"{mask}@*"
-    return mask
-
-
-def is_banned(server: ChatServer, channel: Channel, user: User) -> bool:
-    if not channel.bans:
-        return False
-    subject = server.fold(user.prefix)
-    # hubbub.core.masks: linear-time glob matching (a regex here could backtrack for hours).
-    return any(compile_mask(server.fold(ban.mask)).match(subject) for ban in channel.bans)
+PARAM_MODES = set("ovbeIklf")
 
 
 @command("MODE", 1)
@@ -107,6 +91,14 @@ def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, 
                     changes += "-"
                     sign = "-"
                 changes += "o"
+        elif char == BOT_MODE:  # bot mode: the client's own choice
+            if user.bot != adding:
+                user.bot = adding
+                wanted = "+" if adding else "-"
+                if wanted != sign:
+                    changes += wanted
+                    sign = wanted
+                changes += BOT_MODE
         elif char == "Z":
             pass  # TLS: the server's to set, silently not the client's
         else:
@@ -128,11 +120,9 @@ def channel_mode(
         reply.numeric(n.RPL_CREATIONTIME, channel.name, str(channel.created))
         return
     modestring, args = params[0], list(params[1:])
-    # A bare list query ("MODE #c b" / "+b") is open to everyone who can see the channel.
-    if modestring.lstrip("+") == "b" and not args:
-        for ban in channel.bans:
-            reply.numeric(n.RPL_BANLIST, channel.name, ban.mask, ban.setter, str(ban.set_at))
-        reply.numeric(n.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+    # A bare list query ("MODE #c b" / "+e") is open to everyone who can see the channel.
+    if modestring.lstrip("+") in LIST_ATTRIBUTES and not args:
+        send_list(reply, channel, modestring.lstrip("+"))
         return
     if member is None or not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
@@ -154,9 +144,9 @@ def channel_mode(
         if char not in PARAM_MODES:
             reply.numeric(n.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
             continue
-        needs_arg = char in "ovbk" or (char in "lf" and adding)
+        needs_arg = char in "ovbeIk" or (char in "lf" and adding)
         if needs_arg and not args:
-            if char == "b":  # "+b" with nothing after it lists bans, handled above
+            if char in LIST_ATTRIBUTES:  # "+b" with nothing after it lists bans, above
                 continue
             reply.numeric(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             continue
@@ -212,31 +202,9 @@ def apply_param_mode(
             return False, None
         setattr(standing, attr, adding)
         return True, target.nick
-    if char == "b":
+    if char in LIST_ATTRIBUTES:
         assert arg is not None
-        if not arg or arg[0] == ":" or " " in arg:
-            # A mask is one word: relayed, one with a space would split the MODE line.
-            reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", "*", "Invalid ban mask")
-            return False, None
-        mask = normalize_mask(arg)
-        if adding and len(mask) > server.config.limits.mask_length:
-            reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, "b", mask, "Ban mask too long")
-            return False, None
-        fold = server.fold(mask)
-        existing = [b for b in channel.bans if server.fold(b.mask) == fold]
-        if adding:
-            if existing:
-                return False, None
-            if len(channel.bans) >= server.config.limits.list_modes:
-                reply.numeric(n.ERR_BANLISTFULL, channel.name, mask, "Channel ban list is full")
-                return False, None
-            setter = reply.session.user.prefix
-            channel.bans.append(Ban(mask, setter, int(server.now)))
-            return True, mask
-        if not existing:
-            return False, None
-        channel.bans.remove(existing[0])
-        return True, existing[0].mask
+        return apply_list_mode(server, reply, channel, char, adding, arg)
     if char == "k":
         assert arg is not None
         if adding:

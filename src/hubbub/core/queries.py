@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
-from hubbub.core.model import Channel, User
+from hubbub.core.model import Channel, Phase, User
+from hubbub.core.monitor import notify as notify_monitors
+from hubbub.core.preaway import away_before_registration
 from hubbub.core.whox import parse_whox, whox_line
 from hubbub.protocol import numerics as n
 from hubbub.protocol.servertime import format_utc
@@ -35,6 +38,8 @@ def who_line(
     flags = "G" if user.away else "H"
     if user.oper:
         flags += "*"
+    if user.bot:
+        flags += BOT_MODE  # bot mode: "the character used as the value of ... BOT"
     shown = channel
     if channel is None and user.channels:
         # A channel the requester may see: a secret one only if it is a member too.
@@ -120,6 +125,8 @@ def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
+    if user.bot:
+        reply.numeric(n.RPL_WHOISBOT, user.nick, f"is a Bot on {server.config.server.network}")
     if user.oper:
         reply.numeric(n.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
     if user.account:
@@ -202,10 +209,13 @@ def handle_time(server: ChatServer, reply: Reply, msg: Message) -> None:
     reply.numeric(n.RPL_TIME, server.name, now)
 
 
-@command("AWAY")
+@command("AWAY", before_registration=True)
 def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     user = reply.session.user
     text = msg.params[0][: server.config.limits.away_length] if msg.params else ""
+    if reply.session.phase is not Phase.REGISTERED:
+        away_before_registration(reply, text)  # draft/pre-away
+        return
     if text == user.away:
         if text:
             reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
@@ -222,6 +232,7 @@ def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     watchers = [u for u in server.neighbours(user) if "away-notify" in u.session.caps]
     if watchers:
         server.fanout(watchers, line, server.stamp(), account=user.account)
+    notify_monitors(server, user, "away-notify", line)  # extended-monitor
 
 
 @command("SETNAME", 1)
@@ -237,5 +248,6 @@ def handle_setname(server: ChatServer, reply: Reply, msg: Message) -> None:
     watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
     if watchers:
         server.fanout(watchers, line, time_ms, account=user.account)
+    notify_monitors(server, user, "setname", line)  # extended-monitor
     if "setname" in reply.session.caps:
         server.send_self(reply, line, time_ms, account=user.account)

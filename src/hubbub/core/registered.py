@@ -1,9 +1,10 @@
 """Registered channels: the registry the core keeps in memory, and saving a channel's state.
 
 A channel registered with ChanServ (hubbub.core.chanserv) keeps its topic, modes (+i +k +l +m
-+n +t +s), ban list, operator list (account names) and history access across restarts: they are
-saved through the `RegistryService` (its own store on its own thread, `hubbub.registry`) each
-time they change — asynchronously, the loop never waits — and loaded before the listeners open,
++n +t +s), ban, ban exception and invite exception lists, operator list (account names) and
+history access across restarts: they are saved through the `RegistryService` (its own store on
+its own thread, `hubbub.registry`) each time they change — asynchronously, the loop never
+waits — and loaded before the listeners open,
 so the channel exists, empty, with its saved state from the start and does not vanish when its
 last member leaves. Its owner and the accounts on its operator list are opped when they join
 (and pass +i, +k, +l and bans).
@@ -97,6 +98,8 @@ def restore(server: ChatServer, saved: RegisteredChannel) -> Channel:
     channel.limit = saved.limit
     set_limit(channel, parse_limit(saved.flood) if saved.flood else None)
     channel.bans = [Ban(b.mask, b.setter, b.set_at) for b in saved.bans]
+    channel.excepts = [Ban(e.mask, e.setter, e.set_at) for e in saved.excepts]
+    channel.invex = [Ban(i.mask, i.setter, i.set_at) for i in saved.invex]
     channel.history_access = saved.history_access if saved.history_access in HISTORY_ACCESS else ""
     channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
     return channel
@@ -120,6 +123,8 @@ def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
         flood=format_limit(channel.flood_limit) if channel.flood_limit is not None else "",
         bans=tuple(ChannelBan(b.mask, b.setter, b.set_at) for b in channel.bans),
         history_access=channel.history_access,
+        excepts=tuple(ChannelBan(e.mask, e.setter, e.set_at) for e in channel.excepts),
+        invex=tuple(ChannelBan(i.mask, i.setter, i.set_at) for i in channel.invex),
     )
 
 

@@ -16,7 +16,9 @@ from hubbub.core.caps import CAPABILITIES, STICKY, cap_value
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
 from hubbub.core.model import Phase
+from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
+from hubbub.core.sts import sts_entry
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -80,12 +82,14 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     server.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
         store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
+    old_nick, old_fold = user.nick, user.fold
     del server.users[user.fold]
     if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
     server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
+    changed_nick(server, user, old_nick, old_fold, line)
     check_nick(server, user, reply)
 
 
@@ -125,7 +129,11 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.caps |= {"cap-notify"}
-        send_cap_list(server, reply, "LS", advertised(server, version))
+        names = advertised(server, version)
+        policy = sts_entry(server, session) if version >= 302 else None
+        if policy is not None:  # STS: only with 302, where capabilities have values
+            names.append(policy)
+        send_cap_list(server, reply, "LS", names)
     elif sub == "LIST":
         send_cap_list(server, reply, "LIST", sorted(session.caps))
     elif sub == "REQ":
@@ -209,6 +217,7 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     user.last_active = server.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(server, reply)
+    came_online(server, user)  # MONITOR: its watchers learn it is here
     check_nick(server, user, reply)
 
 
@@ -218,7 +227,7 @@ def welcome(server: ChatServer, reply: Reply) -> None:
     reply.numeric(n.RPL_WELCOME, f"Welcome to the {network} IRC network, {user.prefix}")
     reply.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     reply.numeric(n.RPL_CREATED, f"This server was created {server.created}")
-    reply.numeric(n.RPL_MYINFO, server.name, server.version, "iowZ", "bklmnostv", "bklov")
+    reply.numeric(n.RPL_MYINFO, server.name, server.version, "BiowZ", "beIklmnostv", "beIklov")
     tokens = server.isupport
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         reply.numeric(

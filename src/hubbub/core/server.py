@@ -33,23 +33,29 @@ from hubbub.config import Config
 from hubbub.core import (  # noqa: F401
     bans,
     channels,
+    help,
     messaging,
     modes,
+    monitor,
     operators,
     queries,
     redact,
     register,
     registration,
+    rename,
     sasl,
 )
 from hubbub.core.accounts import AccountState
 from hubbub.core.bans import expire, refuse_connection
+from hubbub.core.botmode import BOT_MODE
 from hubbub.core.budget import channel_removed, take_output_cost
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
 from hubbub.core.counters import Counters
+from hubbub.core.elist import ELIST
 from hubbub.core.history import store_event
 from hubbub.core.histserv import HISTSERV, HistServ
+from hubbub.core.listmodes import EXTBAN_TYPES
 from hubbub.core.liveconfig import apply_config
 from hubbub.core.model import (
     PROFILE_ACCOUNT,
@@ -61,6 +67,7 @@ from hubbub.core.model import (
     User,
     WhowasEntry,
 )
+from hubbub.core.monitor import MonitorIndex, went_offline
 from hubbub.core.nickserv import NICKSERV
 from hubbub.core.operators import RehashHook
 from hubbub.core.ownership import tick as ownership_tick
@@ -155,6 +162,8 @@ class ChatServer:
         self.histserv = HistServ()
         #: Integers for operators (hubbub.core.counters), read by hubbub.metrics when scraped.
         self.counters = Counters()
+        # MONITOR (hubbub.core.monitor): casefolded nick -> its watchers, and each watcher's list.
+        self.monitor = MonitorIndex()
         #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
         self.rehash_hook: RehashHook | None = None
 
@@ -566,6 +575,8 @@ class ChatServer:
                 WhowasEntry(user.nick, user.username, user.hostname, user.realname, int(self.now))
             )
             log.info("%s quit (%s)", user.prefix, reason)
+            went_offline(self, user.nick, user.fold)
+        self.monitor.forget(user)
         if user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]
         host = user.hostname
@@ -593,16 +604,21 @@ class ChatServer:
         history = self.config.history
         tokens = [
             f"AWAYLEN={limits.away_length}",
+            f"BOT={BOT_MODE}",
             f"CASEMAPPING={self.casemap.value}",
             f"CHANLIMIT=#:{limits.channels_per_user}",
-            "CHANMODES=b,k,fl,imnst",
+            "CHANMODES=beI,k,fl,imnst",
             f"CHANNELLEN={limits.channel_length}",
             "CHANTYPES=#",
-            "ELIST=U",
+            f"ELIST={ELIST}",
+            "EXCEPTS=e",
+            f"EXTBAN=,{EXTBAN_TYPES}",
+            "INVEX=I",
             f"KICKLEN={limits.kick_length}",
-            f"MAXLIST=b:{limits.list_modes}",
+            f"MAXLIST=b:{limits.list_modes},e:{limits.list_modes},I:{limits.list_modes}",
             f"MAXTARGETS={limits.max_targets}",
             f"MODES={limits.modes_per_command}",
+            f"MONITOR={limits.monitor_entries}",
             f"NETWORK={self.config.server.network}",
             f"NICKLEN={limits.nick_length}",
             "PREFIX=(ov)@+",
@@ -613,6 +629,10 @@ class ChatServer:
             f"USERLEN={limits.user_length}",
             "WHOX",
         ]
+        if limits.invalid_utf8 == "reject":
+            # UTF8ONLY: "Servers publishing this token MUST NOT relay content ... containing
+            # non-UTF-8 data"; with "reject" such a line is refused with FAIL INVALID_UTF8.
+            tokens.append("UTF8ONLY")
         if history.replay_on_join >= 0:
             tokens.append(f"CHATHISTORY={history.chathistory_max}")
             tokens.append("MSGREFTYPES=msgid,timestamp")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Record, dm_parties
+from hubbub.history.store import aside_key
 
 __all__ = ["MemoryStore"]
 
@@ -137,6 +139,20 @@ class MemoryStore(PlannedStore):
         if not entry.seqs:
             self._forget(target)
         return True
+
+    def rename_target(self, old: str, new: str) -> int:
+        moving = self._targets.pop(old, None)
+        if moving is None:
+            return 0
+        earlier = self._targets.pop(new, None)
+        if earlier is not None:
+            self._seq += 1
+            aside = aside_key(new, self._seq)
+            earlier.records = [replace(r, target=aside) for r in earlier.records]
+            self._targets[aside] = earlier
+        moving.records = [replace(r, target=new) for r in moving.records]
+        self._targets[new] = moving
+        return len(moving.records)
 
     def by_account(self, account: str, limit: int) -> list[Record]:
         if limit <= 0 or not account:

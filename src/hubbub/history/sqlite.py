@@ -20,7 +20,7 @@ from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Record, dm_parties
-from hubbub.history.store import StoreUnwritable
+from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -215,6 +215,16 @@ class SqliteStore(PlannedStore):
             "DELETE FROM records WHERE target = ? AND msgid = ?", (target, msgid)
         )
         return cur.rowcount > 0
+
+    def rename_target(self, old: str, new: str) -> int:
+        db = self._db
+        if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
+            newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+            db.execute(
+                "UPDATE records SET target = ? WHERE target = ?", (aside_key(new, newest), new)
+            )
+        cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
+        return cur.rowcount
 
     def delete_by_account(self, account: str) -> int:
         if not account:

@@ -64,6 +64,13 @@ class HistoryStore(Protocol):
         """Remove the record with this msgid from this target (REDACT): no query returns it
         afterwards. False if it was not stored."""
 
+    def rename_target(self, old: str, new: str) -> int:
+        """A channel was renamed (draft/channel-rename): every record of channel key `old` moves
+        to `new`, in its order, so the room's history follows it; how many moved. Records
+        already under `new` (from an earlier room of that name, which no room can show any
+        more: a room shows nothing from before its creation) are first moved aside under a key
+        no channel can have (`aside_key`), so the renamed room shows only its own past."""
+
     def by_account(self, account: str, limit: int) -> list[Record]:
         """The newest `limit` records sent by this account (`Record.account`, compared
         exactly), from every target, oldest first (HistServ EXPORT)."""
@@ -82,3 +89,9 @@ class HistoryStore(Protocol):
 
     def close(self) -> None:
         """Commit and release the store's resources."""
+
+
+def aside_key(key: str, seq: int) -> str:
+    """Where `rename_target` moves the records of an earlier room of the new name: a space
+    cannot occur in a channel name, so no room ever reads this key."""
+    return f"{key} renamed-away-{seq}"

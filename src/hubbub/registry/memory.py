@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hubbub.registry.model import RegisteredChannel, ServerBan
 
 __all__ = ["MemoryRegistryStore"]
@@ -29,6 +31,14 @@ class MemoryRegistryStore:
 
     def channels(self) -> list[RegisteredChannel]:
         return [self._channels[fold] for fold in sorted(self._channels)]
+
+    def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
+        channel = self._channels.get(fold)
+        if channel is None or (new_fold != fold and new_fold in self._channels):
+            return False
+        del self._channels[fold]
+        self._channels[new_fold] = replace(channel, name=new_name, fold=new_fold)
+        return True
 
     def delete_channel(self, fold: str) -> bool:
         return self._channels.pop(fold, None) is not None

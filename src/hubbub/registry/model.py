@@ -10,7 +10,7 @@ HISTORY_ACCESS = ("everyone", "since_join", "registered")
 
 @dataclass(frozen=True, slots=True)
 class ChannelBan:
-    """One +b entry of a registered channel."""
+    """One +b (or +e, +I) entry of a registered channel."""
 
     mask: str
     setter: str
@@ -24,7 +24,7 @@ class RegisteredChannel:
     `fold` (the casefolded name) is the key. `owner` is the owner's account name as registered;
     `ops` the account names that are opped on join besides the owner. `flags` holds the flag
     modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off);
-    `flood` the +f value.
+    `bans`, `excepts` and `invex` the +b, +e and +I lists; `flood` the +f value.
     """
 
     name: str
@@ -42,6 +42,8 @@ class RegisteredChannel:
     bans: tuple[ChannelBan, ...] = ()
     flood: str = ""  # +f "<messages>:<seconds>" ("": off)
     history_access: str = "everyone"
+    excepts: tuple[ChannelBan, ...] = ()  # +e ban exceptions
+    invex: tuple[ChannelBan, ...] = ()  # +I invite exceptions
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS channels (
     flags          TEXT NOT NULL,      -- flag modes that are on, such as "nt"
     chan_key       TEXT NOT NULL,
     chan_limit     INTEGER NOT NULL,
-    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at]
+    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at(, mode)]
     history_access TEXT NOT NULL,
     flood          TEXT NOT NULL DEFAULT ''  -- +f "<messages>:<seconds>", or ""
 );
@@ -77,15 +77,34 @@ def _channel_row(c: RegisteredChannel) -> tuple[Any, ...]:
         c.flags,
         c.key,
         c.limit,
-        json.dumps([[b.mask, b.setter, b.set_at] for b in c.bans]),
+        _lists_json(c),
         c.history_access,
         c.flood,
+    )
+
+
+def _lists_json(c: RegisteredChannel) -> str:
+    """The +b, +e and +I lists in the one `bans` column: +b entries as [mask, setter, set_at]
+    (as before there were other lists, so older rows read unchanged), the others with their
+    mode letter as a fourth element."""
+    entries: list[list[Any]] = [[b.mask, b.setter, b.set_at] for b in c.bans]
+    entries += [[e.mask, e.setter, e.set_at, "e"] for e in c.excepts]
+    entries += [[i.mask, i.setter, i.set_at, "I"] for i in c.invex]
+    return json.dumps(entries)
+
+
+def _list(entries: list[list[Any]], mode: str) -> tuple[ChannelBan, ...]:
+    return tuple(
+        ChannelBan(entry[0], entry[1], int(entry[2]))
+        for entry in entries
+        if (entry[3] if len(entry) > 3 else "b") == mode
     )
 
 
 def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
     (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
      limit, bans, access, flood) = row  # fmt: skip
+    entries = json.loads(bans)
     return RegisteredChannel(
         name=name,
         fold=fold,
@@ -99,9 +118,11 @@ def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
         flags=flags,
         key=key,
         limit=limit,
-        bans=tuple(ChannelBan(m, s, int(t)) for m, s, t in json.loads(bans)),
+        bans=_list(entries, "b"),
         history_access=access,
         flood=flood,
+        excepts=_list(entries, "e"),
+        invex=_list(entries, "I"),
     )
 
 
@@ -149,6 +170,12 @@ class SqliteRegistryStore:
     def channels(self) -> list[RegisteredChannel]:
         rows = self._db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold")
         return [_channel(row) for row in rows]
+
+    def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
+        # The primary key refuses a new_fold that is another registered channel.
+        return self._write(
+            "UPDATE channels SET fold = ?, name = ? WHERE fold = ?", (new_fold, new_name, fold)
+        )
 
     def delete_channel(self, fold: str) -> bool:
         return self._write("DELETE FROM channels WHERE fold = ?", (fold,))

@@ -28,6 +28,11 @@ class ChannelStore(Protocol):
     def channels(self) -> list[RegisteredChannel]:
         """Every registered channel, by fold."""
 
+    def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
+        """A registered channel was renamed (draft/channel-rename): its entry moves to
+        `new_fold` with the name `new_name`, everything else kept. False (nothing changed) if
+        `fold` is not registered or `new_fold` is another registered channel."""
+
     def delete_channel(self, fold: str) -> bool:
         """Forget a registered channel; False if there was none."""
 

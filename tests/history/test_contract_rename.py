@@ -1,0 +1,40 @@
+"""HistoryStore.rename_target (draft/channel-rename): the room's history follows its new name,
+identically on every back-end."""
+
+from __future__ import annotations
+
+from history_helpers import rec
+
+from hubbub.history.store import HistoryStore
+
+
+def test_records_move_to_the_new_key_in_order(store: HistoryStore) -> None:
+    records = [rec("#old", n) for n in range(5)]
+    store.append(records)
+    store.commit()
+    assert store.rename_target("#old", "#new") == 5
+    store.commit()
+    assert store.latest("#old", 10) == []
+    moved = store.latest("#new", 10)
+    assert [r.msgid for r in moved] == [r.msgid for r in records]
+    assert {r.target for r in moved} == {"#new"}
+    assert store.find("#new", records[2].msgid) is not None
+    # Appends after the rename go on under the new key, after the moved records.
+    store.append([rec("#new", 5)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 2)] == [records[4].msgid, "#new/5"]
+
+
+def test_an_earlier_room_of_the_new_name_is_set_aside(store: HistoryStore) -> None:
+    """The records an earlier #new left are not mixed into the renamed room's history."""
+    store.append([rec("#new", n) for n in range(3)])
+    store.append([rec("#old", n) for n in range(2)])
+    store.commit()
+    assert store.rename_target("#old", "#new") == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1"]
+
+
+def test_renaming_a_room_without_history(store: HistoryStore) -> None:
+    assert store.rename_target("#nothing", "#else") == 0
+    assert store.latest("#else", 10) == []
