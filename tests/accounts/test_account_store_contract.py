@@ -127,3 +127,40 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteAccountStore(path)
+
+
+def test_read_markers_only_move_forward(store: AccountStore) -> None:
+    store.create(account("alice"))
+    assert store.read_marker("alice", "#room") is None
+    assert store.set_read_marker("alice", "#room", 2000) == 2000
+    assert store.set_read_marker("alice", "#room", 1000) == 2000  # older: kept as it was
+    assert store.read_marker("alice", "#room") == 2000
+    assert store.set_read_marker("alice", "#room", 3000) == 3000
+    assert store.set_read_marker("alice", "bob", 500) == 500  # per target
+    assert store.read_marker("alice", "#room") == 3000
+    assert store.set_read_marker("nobody", "#room", 1) is None  # no such account
+    assert store.read_marker("nobody", "#room") is None
+
+
+def test_read_markers_go_with_the_account(store: AccountStore) -> None:
+    store.create(account("alice"))
+    store.set_read_marker("alice", "#room", 2000)
+    assert store.delete("alice")
+    store.create(account("alice"))
+    assert store.read_marker("alice", "#room") is None
+
+
+def test_sqlite_migrates_a_version_1_file_to_read_markers(tmp_path: Path) -> None:
+    """A file written before read markers existed gets their table when opened."""
+    path = tmp_path / "db"
+    SqliteAccountStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE read_markers")
+    db.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'accounts'")
+    db.commit()
+    db.close()
+    again = SqliteAccountStore(path)
+    assert again.schema_version == SCHEMA_VERSION == 2
+    again.create(account("alice"))
+    assert again.set_read_marker("alice", "#room", 5) == 5
+    again.close()

@@ -14,6 +14,7 @@ class MemoryAccountStore:
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
         self._certs: dict[str, str] = {}  # certfp -> fold
+        self._markers: dict[tuple[str, str], int] = {}  # (fold, target) -> time_ms
 
     def create(self, account: Account) -> bool:
         if account.fold in self._accounts or any(fp in self._certs for fp in account.certfps):
@@ -59,6 +60,8 @@ class MemoryAccountStore:
             return False
         for fp in account.certfps:
             self._certs.pop(fp, None)
+        for key in [key for key in self._markers if key[0] == fold]:
+            del self._markers[key]
         return True
 
     def add_cert(self, fold: str, certfp: str) -> bool:
@@ -74,6 +77,17 @@ class MemoryAccountStore:
             return False
         del self._certs[certfp]
         return self._replace(fold, certfps=tuple(fp for fp in account.certfps if fp != certfp))
+
+    def read_marker(self, fold: str, target: str) -> int | None:
+        return self._markers.get((fold, target))
+
+    def set_read_marker(self, fold: str, target: str, time_ms: int) -> int | None:
+        if fold not in self._accounts:
+            return None
+        key = (fold, target)
+        stored = max(self._markers.get(key, time_ms), time_ms)
+        self._markers[key] = stored
+        return stored
 
     def close(self) -> None:
         pass

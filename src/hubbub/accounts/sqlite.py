@@ -19,7 +19,9 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
 
-SCHEMA_VERSION = 1
+# 2: read markers (draft/read-marker). Older files get the new table on open: the schema only
+# adds tables (CREATE ... IF NOT EXISTS), so migrating is running it again.
+SCHEMA_VERSION = 2
 COMPONENT = "accounts"
 
 _SCHEMA = """
@@ -44,6 +46,12 @@ CREATE TABLE IF NOT EXISTS account_certs (
     fold   TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS account_certs_fold ON account_certs (fold);
+CREATE TABLE IF NOT EXISTS read_markers (
+    fold    TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE,
+    target  TEXT NOT NULL,               -- casefolded channel or nick
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (fold, target)
+);
 """
 
 _COLUMNS = (
@@ -168,6 +176,23 @@ class SqliteAccountStore:
         return self._write(
             "DELETE FROM account_certs WHERE certfp = ? AND fold = ?", (certfp, fold)
         )
+
+    def read_marker(self, fold: str, target: str) -> int | None:
+        row = self._db.execute(
+            "SELECT time_ms FROM read_markers WHERE fold = ? AND target = ?", (fold, target)
+        ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def set_read_marker(self, fold: str, target: str, time_ms: int) -> int | None:
+        with self._db as db:
+            # Only forward: the upsert keeps the larger time (one statement, no read first).
+            db.execute(
+                "INSERT INTO read_markers (fold, target, time_ms)"
+                " SELECT fold, ?, ? FROM accounts WHERE fold = ?"
+                " ON CONFLICT (fold, target) DO UPDATE SET time_ms = max(time_ms, excluded.time_ms)",
+                (target, time_ms, fold),
+            )
+        return self.read_marker(fold, target)
 
     def close(self) -> None:
         self._db.close()

@@ -25,6 +25,8 @@ CAPABILITIES: dict[str, str] = {
     "draft/event-playback": "",
     # https://ircv3.net/specs/extensions/message-redaction (draft; hubbub.core.redact)
     "draft/message-redaction": "",
+    # https://ircv3.net/specs/extensions/read-marker (draft; hubbub.core.readmarker)
+    "draft/read-marker": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join

@@ -37,6 +37,7 @@ from hubbub.core import (  # noqa: F401
     modes,
     operators,
     queries,
+    readmarker,
     redact,
     register,
     registration,
