@@ -150,17 +150,32 @@ def test_read_markers_go_with_the_account(store: AccountStore) -> None:
     assert store.read_marker("alice", "#room") is None
 
 
-def test_sqlite_migrates_a_version_1_file_to_read_markers(tmp_path: Path) -> None:
-    """A file written before read markers existed gets their table when opened."""
+def test_sqlite_migrates_a_version_1_file(tmp_path: Path) -> None:
+    """A file written before read markers and metadata existed gets their tables when opened."""
     path = tmp_path / "db"
     SqliteAccountStore(path).close()
     db = sqlite3.connect(path)
     db.execute("DROP TABLE read_markers")
+    db.execute("DROP TABLE account_metadata")
     db.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'accounts'")
     db.commit()
     db.close()
     again = SqliteAccountStore(path)
-    assert again.schema_version == SCHEMA_VERSION == 2
+    assert again.schema_version == SCHEMA_VERSION == 3
     again.create(account("alice"))
     assert again.set_read_marker("alice", "#room", 5) == 5
+    assert again.save_metadata("alice", {"avatar": "a"})
     again.close()
+
+
+def test_metadata_is_replaced_whole_and_goes_with_the_account(store: AccountStore) -> None:
+    assert not store.save_metadata("alice", {"avatar": "x"})  # no such account
+    store.create(account("alice"))
+    assert store.metadata("alice") == {}
+    assert store.save_metadata("alice", {"avatar": "https://a/b.png", "pronouns": "she/her"})
+    assert store.metadata("alice") == {"avatar": "https://a/b.png", "pronouns": "she/her"}
+    assert store.save_metadata("alice", {"status": "away ✓"})  # replaced, not merged
+    assert store.metadata("alice") == {"status": "away ✓"}
+    assert store.delete("alice")
+    store.create(account("alice"))
+    assert store.metadata("alice") == {}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA
 from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.history.sqlite import SqliteStore
 from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
@@ -93,7 +94,7 @@ def test_sqlite_survives_reopening_beside_history_and_accounts(tmp_path: Path) -
     assert again.get_channel("#room") == FULL
     assert again.bans() == [ServerBan("K", "*@x", "r", "o", 1, 2)]
     assert again.schema_version == SCHEMA_VERSION
-    assert history.schema_version == 1 and accounts.schema_version == 1
+    assert history.schema_version == 1 and accounts.schema_version == ACCOUNTS_SCHEMA
     for each in (again, history, accounts):
         each.close()
 
@@ -107,3 +108,36 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteRegistryStore(path)
+
+
+def test_channel_metadata_is_replaced_whole_and_goes_with_the_channel(
+    store: RegistryStore,
+) -> None:
+    assert store.channel_metadata() == {}
+    assert not store.save_channel_metadata("#room", {"avatar": "x"})  # not registered
+    store.create_channel(FULL)
+    store.create_channel(chan("#other"))
+    assert store.save_channel_metadata("#room", {"avatar": "https://a/b.png", "color": "red"})
+    assert store.save_channel_metadata("#other", {"status": "ok ✓"})
+    assert store.save_channel_metadata("#room", {"color": "blue"})  # replaced, not merged
+    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}, "#room": {"color": "blue"}}
+    assert store.delete_channel("#room")
+    store.create_channel(FULL)
+    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}}
+
+
+def test_sqlite_migrates_a_version_1_registry_to_metadata(tmp_path: Path) -> None:
+    """A registry written before channel metadata existed gets its table when opened."""
+    path = tmp_path / "db"
+    SqliteRegistryStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE channel_metadata")
+    db.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'registry'")
+    db.commit()
+    db.close()
+    again = SqliteRegistryStore(path)
+    assert again.schema_version == SCHEMA_VERSION == 2
+    again.create_channel(FULL)
+    assert again.save_channel_metadata("#room", {"avatar": "a"})
+    assert again.channel_metadata() == {"#room": {"avatar": "a"}}
+    again.close()

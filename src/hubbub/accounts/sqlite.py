@@ -19,9 +19,9 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
 
-# 2: read markers (draft/read-marker). Older files get the new table on open: the schema only
-# adds tables (CREATE ... IF NOT EXISTS), so migrating is running it again.
-SCHEMA_VERSION = 2
+# 2: read markers (draft/read-marker); 3: metadata. Older files get the new tables on open: the
+# schema only adds tables (CREATE ... IF NOT EXISTS), so migrating is running it again.
+SCHEMA_VERSION = 3
 COMPONENT = "accounts"
 
 _SCHEMA = """
@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS read_markers (
     target  TEXT NOT NULL,               -- casefolded channel or nick
     time_ms INTEGER NOT NULL,
     PRIMARY KEY (fold, target)
+);
+CREATE TABLE IF NOT EXISTS account_metadata (
+    fold  TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fold, key)
 );
 """
 
@@ -189,10 +195,28 @@ class SqliteAccountStore:
             db.execute(
                 "INSERT INTO read_markers (fold, target, time_ms)"
                 " SELECT fold, ?, ? FROM accounts WHERE fold = ?"
-                " ON CONFLICT (fold, target) DO UPDATE SET time_ms = max(time_ms, excluded.time_ms)",
+                " ON CONFLICT (fold, target)"
+                " DO UPDATE SET time_ms = max(time_ms, excluded.time_ms)",
                 (target, time_ms, fold),
             )
         return self.read_marker(fold, target)
+
+    def metadata(self, fold: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT key, value FROM account_metadata WHERE fold = ? ORDER BY key", (fold,)
+        )
+        return {key: value for key, value in rows}
+
+    def save_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        with self._db as db:
+            if db.execute("SELECT 1 FROM accounts WHERE fold = ?", (fold,)).fetchone() is None:
+                return False
+            db.execute("DELETE FROM account_metadata WHERE fold = ?", (fold,))
+            db.executemany(
+                "INSERT INTO account_metadata (fold, key, value) VALUES (?, ?, ?)",
+                [(fold, key, value) for key, value in values.items()],
+            )
+        return True
 
     def close(self) -> None:
         self._db.close()

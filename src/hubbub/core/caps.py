@@ -5,6 +5,17 @@ Each entry links to its specification. A value (for CAP LS 302) is given where t
 
 from __future__ import annotations
 
+from hubbub.config import Config, LimitsSection
+
+
+def metadata_value(limits: LimitsSection) -> str:
+    """draft/metadata-2's value: before-connect and the limits (hubbub.core.metadata)."""
+    return (
+        f"before-connect,max-subs={limits.metadata_max_subs},"
+        f"max-keys={limits.metadata_max_keys},max-value-bytes={limits.metadata_max_value_bytes}"
+    )
+
+
 # name -> value advertised in CAP LS 302 ("" for none)
 CAPABILITIES: dict[str, str] = {
     # https://ircv3.net/specs/extensions/account-notify
@@ -27,6 +38,8 @@ CAPABILITIES: dict[str, str] = {
     "draft/message-redaction": "",
     # https://ircv3.net/specs/extensions/read-marker (draft; hubbub.core.readmarker)
     "draft/read-marker": "",
+    # https://ircv3.net/specs/extensions/metadata (draft; hubbub.core.metadata); value from config
+    "draft/metadata-2": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join
@@ -48,6 +61,15 @@ CAPABILITIES: dict[str, str] = {
     # https://ircv3.net/specs/extensions/userhost-in-names
     "userhost-in-names": "",
 }
+
+
+def advertised_value(config: Config, name: str) -> str:
+    """The value CAP LS 302 gives `name`: the limits of the configuration where the capability
+    advertises them, else the fixed value above."""
+    if name == "draft/metadata-2":
+        return metadata_value(config.limits)
+    return CAPABILITIES[name]
+
 
 # Capabilities a client cannot turn off once on (cap-notify is implied by CAP LS 302).
 STICKY = frozenset({"cap-notify"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hubbub.core import readmarker, registered
+from hubbub.core import metadata, readmarker, registered
 from hubbub.core.budget import channel_created, refuse_new_channel
 from hubbub.core.commands import command
 from hubbub.core.extended_join import join_fanout, join_line_for
@@ -101,6 +101,7 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     send_names(server, reply, channel, end=False)
     if not readmarker.on_join(server, reply, channel.name):  # the marker goes before the 366
         reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    metadata.on_join(server, reply, channel, user)
     # The replay query goes to the store before the JOIN event itself is stored, so the
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).

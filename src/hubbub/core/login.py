@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.accounts.store import AccountStore
+from hubbub.core.metadata import on_login as load_metadata
 from hubbub.core.model import Phase
 from hubbub.core.ownership import check_nick
 from hubbub.core.ports import CallFailure, Passwords
@@ -71,6 +72,7 @@ def login(server: ChatServer, reply: Reply, name: str) -> None:
     mask = f"{user.nick}!{user.username or '*'}@{user.hostname}"
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
+    load_metadata(server, reply, user)  # the account's metadata (hubbub.core.metadata)
     if session.phase is Phase.REGISTERED:
         notify_account(server, user)
         check_nick(server, user, reply)

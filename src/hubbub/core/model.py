@@ -74,6 +74,8 @@ class Session:
         "certfp",
         "host",
         "link",
+        "metadata_bucket",
+        "metadata_subs",
         "output_lines",
         "pass_ok",
         "phase",
@@ -121,6 +123,10 @@ class Session:
         # Lines written in answer to this connection's own commands, not yet charged to its
         # flood bucket (hubbub.core.budget.take_output_cost).
         self.output_lines = 0
+        # Metadata (hubbub.core.metadata): the keys this connection subscribed to, and its
+        # METADATA SET rate bucket (tokens, time of the last refill); None until first used.
+        self.metadata_subs: set[str] | None = None
+        self.metadata_bucket: tuple[float, float] | None = None
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -163,6 +169,7 @@ class User:
         "hostname",
         "invisible",
         "last_active",
+        "metadata",
         "nick",
         "nick_since_ms",
         "oper",
@@ -196,6 +203,8 @@ class User:
         self.wallops = False
         # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
+        # Metadata keys and values (hubbub.core.metadata); None until one is set.
+        self.metadata: dict[str, str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -268,6 +277,7 @@ class Channel:
         "key",
         "limit",
         "members",
+        "metadata",
         "moderated",
         "name",
         "no_external",
@@ -313,6 +323,8 @@ class Channel:
         # The address that created it, while it counts against that address
         # (limits.channels_per_address, hubbub.core.budget); "" for none.
         self.creator_address = ""
+        # Metadata keys and values (hubbub.core.metadata); None until one is set.
+        self.metadata: dict[str, str] | None = None
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         groups = self.groups

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from hubbub.core.accounts import hold_registration
 from hubbub.core.bans import refuse_registration
-from hubbub.core.caps import CAPABILITIES, STICKY
+from hubbub.core.caps import CAPABILITIES, STICKY, advertised_value
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
+from hubbub.core.metadata import after_welcome
 from hubbub.core.model import Phase
 from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.protocol import numerics as n
@@ -123,7 +124,7 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.caps |= {"cap-notify"}
-        send_cap_list(server, reply, "LS", advertised(version))
+        send_cap_list(server, reply, "LS", advertised(server, version))
     elif sub == "LIST":
         send_cap_list(server, reply, "LIST", sorted(session.caps))
     elif sub == "REQ":
@@ -139,9 +140,10 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP subcommand")
 
 
-def advertised(version: int) -> list[str]:
+def advertised(server: ChatServer, version: int) -> list[str]:
     if version >= 302:
-        return [f"{name}={value}" if value else name for name, value in CAPABILITIES.items()]
+        values = ((name, advertised_value(server.config, name)) for name in CAPABILITIES)
+        return [f"{name}={value}" if value else name for name, value in values]
     return list(CAPABILITIES)
 
 
@@ -221,6 +223,7 @@ def welcome(server: ChatServer, reply: Reply) -> None:
             *tokens[start : start + ISUPPORT_PER_LINE],
             "are supported by this server",
         )
+    after_welcome(server, reply)  # draft/metadata-2: the client's own metadata, in a batch
     lusers(server, reply)
     motd(server, reply)
     modes = user.mode_string

@@ -34,6 +34,7 @@ from hubbub.core import (  # noqa: F401
     bans,
     channels,
     messaging,
+    metadata,
     modes,
     operators,
     queries,
@@ -152,6 +153,7 @@ class ChatServer:
         # bans (hubbub.core.registered); HistServ's pending deletions.
         self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
         self.registry = RegistryState(self, ports.registry)
+        metadata.load_channels(self)  # after the registered channels it belongs to
         self.histserv = HistServ()
         #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
         self.rehash_hook: RehashHook | None = None
