@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformance_helpers import PASSWORD, Network, ask, network
+
 from support.irc_client import IrcClient, Line
 
 CAPS = ("draft/read-marker", "server-time", "message-tags", "batch")
