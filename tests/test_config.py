@@ -70,6 +70,8 @@ metadata_max_value_bytes = 100
 metadata_set_burst = 3
 metadata_set_seconds = 5.0
 metadata_sync_members = 50
+multiline_max_bytes = 1024
+multiline_max_lines = 8
 
 [flood]
 enabled = false

@@ -337,6 +337,15 @@ class LimitsSection:
     metadata_set_seconds: float = _setting(
         2.0, "Seconds for one more METADATA SET after the burst.", above=0
     )
+    multiline_max_bytes: int = _setting(
+        4096,
+        "Longest multiline message (draft/multiline max-bytes), line feeds included.",
+        low=512,
+        high=65536,
+    )
+    multiline_max_lines: int = _setting(
+        32, "Most lines in one multiline message (draft/multiline max-lines).", low=2, high=1000
+    )
     metadata_sync_members: int = _setting(
         200,
         "Members a channel may have for its metadata to come with a JOIN; above it the joiner "

@@ -40,6 +40,8 @@ CAPABILITIES: dict[str, str] = {
     "draft/read-marker": "",
     # https://ircv3.net/specs/extensions/metadata (draft; hubbub.core.metadata); value from config
     "draft/metadata-2": "",
+    # https://ircv3.net/specs/extensions/multiline (draft; hubbub.core.multiline); value from config
+    "draft/multiline": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join
@@ -68,6 +70,9 @@ def advertised_value(config: Config, name: str) -> str:
     advertises them, else the fixed value above."""
     if name == "draft/metadata-2":
         return metadata_value(config.limits)
+    if name == "draft/multiline":
+        limits = config.limits
+        return f"max-bytes={limits.multiline_max_bytes},max-lines={limits.multiline_max_lines}"
     return CAPABILITIES[name]
 
 

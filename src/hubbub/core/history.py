@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
+from hubbub.core.multiline import replay_lines
 from hubbub.core.privacy import (
     channel_floor,
     dm_partner_name,
@@ -90,6 +91,9 @@ def history_lines(
         tags = server.tags_for(
             session.profile, record.time_ms, record.msgid, client_tags, record.account
         )
+        if record.command == "PRIVMSG" and "\n" in record.params[-1]:  # draft/multiline
+            out.extend(replay_lines(server, session, record, tags, batch_ref))
+            continue
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
         out.append((tags, record_line(record)))
@@ -122,17 +126,23 @@ def plain_replay_lines(
         tags = server.tags_for(
             session.profile, record.time_ms, record.msgid, client_tags, record.account
         )
-        if timed:
-            line = head + text
-        else:
-            stamp = format_stamp(record.time_ms, server.now, zone)
-            if text.startswith("\x01ACTION "):
-                text = f"\x01ACTION {stamp} {text[8:]}"
+        # A multiline message (draft/multiline) is replayed as its non-blank lines, the msgid
+        # on the first only.
+        parts = [part for part in text.split("\n") if part] if "\n" in text else [text]
+        for index, text in enumerate(parts):
+            if index == 1:
+                tags = server.tags_for(session.profile, record.time_ms, None, "", record.account)
+            if timed:
+                line = head + fit(text, len(head.encode()))
             else:
-                text = f"{stamp} {text}"
-            # The time prefix makes the line longer than it was relayed: cut it to 512 again.
-            line = head + fit(text, len(head.encode()))
-        out.append((tags, line))
+                stamp = format_stamp(record.time_ms, server.now, zone)
+                if text.startswith("\x01ACTION "):
+                    text = f"\x01ACTION {stamp} {text[8:]}"
+                else:
+                    text = f"{stamp} {text}"
+                # The time prefix makes the line longer than it was relayed: cut it to 512.
+                line = head + fit(text, len(head.encode()))
+            out.append((tags, line))
     return out
 
 

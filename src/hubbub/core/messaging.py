@@ -19,7 +19,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.message import format_tags
 
 if TYPE_CHECKING:
-    from hubbub.core.model import User
+    from hubbub.core.model import Channel, User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
@@ -119,13 +119,7 @@ def to_channel(
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
         return
-    member = channel.members.get(sender)
-    privileged = member is not None and (member.op or member.voice)
-    if (
-        (member is None and channel.no_external)
-        or (channel.moderated and not privileged)
-        or (not privileged and channel.bans and is_banned(server, channel, sender))
-    ):
+    if refused_in(server, channel, sender):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
@@ -179,6 +173,17 @@ def to_channel(
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(server, reply, cmd, line, time_ms, msgid, client_tags)
+
+
+def refused_in(server: ChatServer, channel: Channel, sender: User) -> bool:
+    """Whether `sender` may not speak in `channel` (+n from outside, +m unvoiced, +b)."""
+    member = channel.members.get(sender)
+    privileged = member is not None and (member.op or member.voice)
+    return (
+        (member is None and channel.no_external)
+        or (channel.moderated and not privileged)
+        or (not privileged and bool(channel.bans) and is_banned(server, channel, sender))
+    )
 
 
 def echo(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.ports import Link
 
 if TYPE_CHECKING:
+    from hubbub.core.multiline import OpenBatch
     from hubbub.core.registered import Registration
     from hubbub.core.reply import Reply
     from hubbub.core.sasl import SaslState
@@ -76,6 +77,7 @@ class Session:
         "link",
         "metadata_bucket",
         "metadata_subs",
+        "multiline",
         "output_lines",
         "pass_ok",
         "phase",
@@ -127,6 +129,8 @@ class Session:
         # METADATA SET rate bucket (tokens, time of the last refill); None until first used.
         self.metadata_subs: set[str] | None = None
         self.metadata_bucket: tuple[float, float] | None = None
+        # The draft/multiline batch this connection is sending (hubbub.core.multiline).
+        self.multiline: OpenBatch | None = None
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).

@@ -215,10 +215,11 @@ class Reply:
         session.link.write(data)
 
     def _one_batch(self) -> bool:
-        """Whether the lines are exactly one batch, opened on the first and closed on the last."""
+        """Whether the lines are exactly one batch, opened on the first and closed on the last
+        (from the server, or from a user: the echo of a draft/multiline message)."""
         first, last = self.lines[0][1], self.lines[-1][1]
-        head = f":{self.server_name} BATCH +"
-        if not first.startswith(head):
+        source, _, rest = first.partition(" ")
+        if not rest.startswith("BATCH +"):
             return False
-        ref = first[len(head) :].partition(" ")[0]
-        return last == f":{self.server_name} BATCH -{ref}"
+        ref = rest[7:].partition(" ")[0]
+        return last == f"{source} BATCH -{ref}"

@@ -36,6 +36,7 @@ from hubbub.core import (  # noqa: F401
     messaging,
     metadata,
     modes,
+    multiline,
     operators,
     queries,
     readmarker,
@@ -255,7 +256,10 @@ class ChatServer:
                 session.user.last_active = self.now
             self._dispatching = True
             try:
-                spec.handler(self, reply, msg)
+                # A line of an open draft/multiline batch is collected, not run (only then
+                # does the hot path look further than this one attribute).
+                if session.multiline is None or not multiline.collect(self, reply, msg):
+                    spec.handler(self, reply, msg)
             finally:
                 self._dispatching = False
         if reply.pending or reply.followers:
