@@ -11,6 +11,7 @@ from hubbub.accounts.model import Account, Credentials
 from hubbub.accounts.sqlite import SCHEMA_VERSION, SqliteAccountStore
 from hubbub.accounts.store import AccountStore
 from hubbub.history.record import Record
+from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
 
 FP1 = "a" * 64
@@ -113,7 +114,7 @@ def test_sqlite_survives_reopening_and_shares_the_history_file(tmp_path: Path) -
     assert again.schema_version == SCHEMA_VERSION
     assert again.get("alice") == account("alice", certfps=(FP1,))
     assert history.latest("#room", 5)[0].account == "alice"
-    assert history.schema_version == 1  # PRAGMA user_version stays the history's
+    assert history.schema_version == HISTORY_SCHEMA  # PRAGMA user_version stays the history's
     again.close()
     history.close()
 

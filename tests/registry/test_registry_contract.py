@@ -11,6 +11,7 @@ import pytest
 
 from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA
 from hubbub.accounts.sqlite import SqliteAccountStore
+from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
 from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
 from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
@@ -94,7 +95,7 @@ def test_sqlite_survives_reopening_beside_history_and_accounts(tmp_path: Path) -
     assert again.get_channel("#room") == FULL
     assert again.bans() == [ServerBan("K", "*@x", "r", "o", 1, 2)]
     assert again.schema_version == SCHEMA_VERSION
-    assert history.schema_version == 1 and accounts.schema_version == ACCOUNTS_SCHEMA
+    assert history.schema_version == HISTORY_SCHEMA and accounts.schema_version == ACCOUNTS_SCHEMA
     for each in (again, history, accounts):
         each.close()
 

@@ -34,6 +34,8 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback
     "draft/event-playback": "",
+    # https://github.com/ircv3/ircv3-specifications/pull/425 (open proposal; hubbub.core.edit)
+    "draft/message-edit": "",
     # https://ircv3.net/specs/extensions/message-redaction (draft; hubbub.core.redact)
     "draft/message-redaction": "",
     # https://ircv3.net/specs/extensions/read-marker (draft; hubbub.core.readmarker)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
+from hubbub.core.edit import EDITED_TAG
 from hubbub.core.messaging import fit
 from hubbub.core.multiline import replay_lines
 from hubbub.core.privacy import (
@@ -88,6 +89,9 @@ def history_lines(
         if not keep(record):
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
+        if record.edited_ms:  # draft/message-edit: the text is the edited one; say so
+            edited = f"{EDITED_TAG}={format_server_time(record.edited_ms)}"
+            client_tags = f"{client_tags};{edited}" if client_tags else edited
         tags = server.tags_for(
             session.profile, record.time_ms, record.msgid, client_tags, record.account
         )
@@ -119,6 +123,8 @@ def plain_replay_lines(
         if record.command not in MESSAGE_COMMANDS or len(record.params) < 2:
             continue
         target, text = record.params[0], record.params[-1]
+        if record.edited_ms:  # draft/message-edit: the edited text, marked for every client
+            text += " (edited)"
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
         head = f":{record.source} {cmd} {target} :"
         # The tags the client negotiated, as on a live line: time, msgid, account.

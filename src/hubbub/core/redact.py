@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
+    from hubbub.history.record import Record
     from hubbub.history.store import HistoryStore
     from hubbub.protocol.message import Message
 
@@ -51,39 +52,75 @@ def remember_sent(session: Session, msgid: str) -> None:
         del sent[next(iter(sent))]
 
 
+class Scope:
+    """Where a REDACT (or an EDIT, hubbub.core.edit) acts: the history key, the name to show,
+    whether the requester may moderate it as a channel operator (and since when), and who is
+    told."""
+
+    __slots__ = ("is_op", "key", "name", "ops_since", "recipients", "room")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        is_op: bool,
+        ops_since: int,
+        recipients: list[User],
+        room: Channel | None,
+    ) -> None:
+        self.key = key
+        self.name = name
+        self.is_op = is_op
+        self.ops_since = ops_since
+        self.recipients = recipients
+        self.room = room
+
+
+def scope_of(server: ChatServer, reply: Reply, command: str, target: str) -> Scope | None:
+    """The scope of `target` for the requester, or None after `FAIL <command> INVALID_TARGET`
+    (a channel it is not in, a service, a name that cannot be a nick)."""
+    user = reply.session.user
+    refusal = f"You cannot {'delete' if command == 'REDACT' else 'edit'} messages from {target}"
+    if target.startswith("#"):
+        channel = server.find_channel(target)
+        standing = channel.members.get(user) if channel is not None else None
+        if channel is None or standing is None:
+            reply.fail(command, "INVALID_TARGET", target, text=refusal)
+            return None
+        # Ops moderate their own room, not what a room of this name said before it was
+        # re-created (hubbub.core.privacy).
+        recipients = [m for m in channel.members if m is not user]
+        return Scope(
+            channel.fold, channel.name, standing.op, channel.history_since_ms, recipients, channel
+        )
+    other = server.find_user(target)
+    if not server.valid_nick(target) or (other is not None and other.service is not None):
+        reply.fail(command, "INVALID_TARGET", target, text=refusal)
+        return None
+    key, _ = dm_read_key(server, user, target)
+    name = other.nick if other is not None else target
+    recipients = [other] if other is not None and other is not user else []
+    return Scope(key, name, False, 0, recipients, None)
+
+
+def authorised(record: Record, account: str, own: bool, scope: Scope) -> bool:
+    """Whether the requester may delete or change `record`: its author (the same account, or
+    for a message sent without one, the same connection: `own`), or an operator of the room
+    it was sent to (for what this room said)."""
+    mine = (bool(account) and record.account == account) or (own and not record.account)
+    return mine or (scope.is_op and record.time_ms >= scope.ops_since)
+
+
 @command("REDACT", 2, activity=True)
 def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     target, msgid = msg.params[0], msg.params[1]
     reason = msg.params[2] if len(msg.params) > 2 else ""
-    recipients: list[User]
-    if target.startswith("#"):
-        channel = server.find_channel(target)
-        standing = channel.members.get(user) if channel is not None else None
-        if channel is None or standing is None:
-            reply.fail(
-                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
-            )
-            return
-        key, is_op, name = channel.fold, standing.op, channel.name
-        # Ops moderate their own room, not what a room of this name said before it was
-        # re-created (hubbub.core.privacy).
-        ops_since = channel.history_since_ms
-        recipients = [m for m in channel.members if m is not user]
-        room: Channel | None = channel
-    else:
-        other = server.find_user(target)
-        if not server.valid_nick(target) or (other is not None and other.service is not None):
-            reply.fail(
-                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
-            )
-            return
-        key, _ = dm_read_key(server, user, target)
-        is_op, ops_since = False, 0
-        name = other.nick if other is not None else target
-        recipients = [other] if other is not None and other is not user else []
-        room = None
+    scope = scope_of(server, reply, "REDACT", target)
+    if scope is None:
+        return
+    key, name = scope.key, scope.name
     account = user.account
     own = session.sent is not None and msgid in session.sent
 
@@ -91,15 +128,14 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         record = store.find(key, msgid)
         if record is None or record.command not in REDACTABLE:
             return UNKNOWN
-        mine = (bool(account) and record.account == account) or (own and not record.account)
-        if not (mine or (is_op and record.time_ms >= ops_since)):
+        if not authorised(record, account, own, scope):
             return FORBIDDEN
         store.redact(key, msgid)
         return OK
 
     def done(later: Reply, result: Any) -> None:
         if result == OK:
-            relay(server, later, user, name, msgid, reason, recipients, room)
+            relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
         elif result == FORBIDDEN:
             later.fail(

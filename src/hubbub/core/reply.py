@@ -93,7 +93,12 @@ def fitted(start: str, middle: list[str], last: str) -> str:
         if keep >= len(data):
             break  # every middle parameter is one byte: the trailing text must give
         cut = data[:keep].decode("utf-8", "ignore") or data[:1].decode("utf-8", "replace")
-        excess -= len(data) - len(cut.encode("utf-8", "surrogateescape"))
+        saved = len(data) - len(cut.encode("utf-8", "surrogateescape"))
+        if saved <= 0:
+            # A one-character parameter of a multi-byte character (its replacement is as long):
+            # nothing more to gain here, and looping on it would never end.
+            break
+        excess -= saved
         middle[longest] = cut
     return " ".join((start, *middle)) + " :" + last
 

@@ -33,6 +33,7 @@ from hubbub.config import Config
 from hubbub.core import (  # noqa: F401
     bans,
     channels,
+    edit,
     messaging,
     metadata,
     modes,

@@ -8,11 +8,12 @@ every store, it is used from one thread at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Record, dm_parties
+from hubbub.history.record import Edit, Record, dm_parties
 
 __all__ = ["MemoryStore"]
 
@@ -66,6 +67,7 @@ class MemoryStore(PlannedStore):
         self._targets: dict[str, _Target] = {}
         self._dms: dict[str, set[str]] = {}  # nick -> dm keys it takes part in
         self._seq = 0
+        self._edits: dict[tuple[str, str], list[Edit]] = {}  # (target, msgid) -> its edits
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -102,6 +104,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep(keep)
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def prune_private(self, max_per_account: int) -> int:
@@ -126,6 +129,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep([i for i, seq in enumerate(entry.seqs) if seq not in seqs])
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def redact(self, target: str, msgid: str) -> bool:
@@ -136,7 +140,31 @@ class MemoryStore(PlannedStore):
         entry.keep([i for i in range(len(entry.seqs)) if i != gone])
         if not entry.seqs:
             self._forget(target)
+        self._edits.pop((target, msgid), None)
         return True
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        entry = self._targets.get(target)
+        seq = entry.by_msgid.get(msgid) if entry is not None else None
+        if entry is None or seq is None:
+            return False
+        index = bisect_left(entry.seqs, seq)
+        record = entry.records[index]
+        params = (*record.params[:-1], edit.text)
+        entry.records[index] = dataclasses.replace(record, params=params, edited_ms=edit.time_ms)
+        previous = record.params[-1] if record.params else ""
+        self._edits.setdefault((target, msgid), []).append(
+            dataclasses.replace(edit, previous=previous)
+        )
+        return True
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        return list(self._edits.get((target, msgid), ()))
+
+    def _drop_orphan_edits(self) -> None:
+        """Edits go with their message (redacted, pruned, deleted)."""
+        if self._edits:
+            self._edits = {k: v for k, v in self._edits.items() if self.find(*k) is not None}
 
     def by_account(self, account: str, limit: int) -> list[Record]:
         if limit <= 0 or not account:
@@ -160,6 +188,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep([i for i, r in enumerate(records) if r.account != account])
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def _forget(self, key: str) -> None:

@@ -44,6 +44,21 @@ class Record:
     tags: dict[str, str] = field(default_factory=dict)
     # Account name of the sender when it had one; empty otherwise (accounts come later).
     account: str = ""
+    # When (ms) the message was last edited (draft/message-edit; its text is then the edited
+    # one, `HistoryStore.edits` has the changes); 0: never edited.
+    edited_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change of a stored message's text (draft/message-edit), kept linked to it: the edit
+    event's own msgid and time, the text before and after, and the editor's account."""
+
+    msgid: str
+    time_ms: int
+    text: str
+    previous: str = ""  # filled in by the store
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from hubbub.history.record import Record, Ref
+from hubbub.history.record import Edit, Record, Ref
 
 
 class StoreUnwritable(OSError):
@@ -63,6 +63,16 @@ class HistoryStore(Protocol):
     def redact(self, target: str, msgid: str) -> bool:
         """Remove the record with this msgid from this target (REDACT): no query returns it
         afterwards. False if it was not stored."""
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        """Change the text (last parameter) of the record with this msgid (draft/message-edit):
+        every query returns it with `edit.text` and `edited_ms = edit.time_ms` afterwards, at
+        its original place. The edit is kept as an event linked to the record (`edits`, with
+        `previous` set to the text it replaced, whatever the caller passed), and
+        goes with it (REDACT, retention, HistServ DELETE). False if it was not stored."""
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        """The edits of the record with this msgid, oldest first (empty if none or gone)."""
 
     def by_account(self, account: str, limit: int) -> list[Record]:
         """The newest `limit` records sent by this account (`Record.account`, compared
