@@ -65,6 +65,15 @@ sendq_bytes = 65_536
 whowas_entries = 0
 pending_lines = 8
 invalid_utf8 = "reject"
+metadata_keys = ["avatar", "status"]
+metadata_max_keys = 5
+metadata_max_subs = 7
+metadata_max_value_bytes = 100
+metadata_set_burst = 3
+metadata_set_seconds = 5.0
+metadata_sync_members = 50
+multiline_max_bytes = 1024
+multiline_max_lines = 8
 
 [flood]
 enabled = false
@@ -205,6 +214,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.limits.whowas_entries == 0
     assert config.limits.pending_lines == 8
     assert config.limits.invalid_utf8 == "reject"
+    assert config.limits.metadata_keys == ("avatar", "status")
     assert config.flood == FloodSection(
         enabled=False, burst=5, lines_per_second=2.0, free_reply_lines=5, reply_lines_per_token=3
     )
@@ -309,6 +319,7 @@ def test_data_dir_defaults_to_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ("[history]\nreplay_on_join = -1\n", "history.replay_on_join"),
         ("[history]\nmax_age_days = -1\n", "expected a number of at least 0, got -1"),
         ('[limits]\ninvalid_utf8 = "drop"\n', 'expected one of "replace", "reject"'),
+        ('[limits]\nmetadata_keys = ["Avatar"]\n', "lower-case keys"),
         (
             "[limits]\nsendq_bytes = 100\n",
             "limits.sendq_bytes: expected an integer of at least 512",

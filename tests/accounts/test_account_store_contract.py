@@ -11,6 +11,7 @@ from hubbub.accounts.model import Account, Credentials
 from hubbub.accounts.sqlite import SCHEMA_VERSION, SqliteAccountStore
 from hubbub.accounts.store import AccountStore
 from hubbub.history.record import Record
+from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
 
 FP1 = "a" * 64
@@ -126,7 +127,7 @@ def test_sqlite_survives_reopening_and_shares_the_history_file(tmp_path: Path) -
     assert again.schema_version == SCHEMA_VERSION
     assert again.get("alice") == account("alice", certfps=(FP1,))
     assert history.latest("#room", 5)[0].account == "alice"
-    assert history.schema_version == 1  # PRAGMA user_version stays the history's
+    assert history.schema_version == HISTORY_SCHEMA  # PRAGMA user_version stays the history's
     again.close()
     history.close()
 
@@ -167,7 +168,7 @@ def test_sqlite_upgrades_version_1_accounts_to_stable_ids(tmp_path: Path) -> Non
     db.executescript(VERSION_1_SCHEMA)
     db.close()
     store = SqliteAccountStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     found = store.get("alice")
     assert found is not None and found.id == "Alice" and found.credentials.scram_iterations == 4096
     assert store.create(account("Bob"))
@@ -176,3 +177,56 @@ def test_sqlite_upgrades_version_1_accounts_to_stable_ids(tmp_path: Path) -> Non
     again = SqliteAccountStore(path)
     assert again.ids() == {"alice": "Alice", "bob": "Bob!0f"}
     again.close()
+
+
+def test_read_markers_only_move_forward(store: AccountStore) -> None:
+    store.create(account("alice"))
+    assert store.read_marker("alice", "#room") is None
+    assert store.set_read_marker("alice", "#room", 2000) == 2000
+    assert store.set_read_marker("alice", "#room", 1000) == 2000  # older: kept as it was
+    assert store.read_marker("alice", "#room") == 2000
+    assert store.set_read_marker("alice", "#room", 3000) == 3000
+    assert store.set_read_marker("alice", "bob", 500) == 500  # per target
+    assert store.read_marker("alice", "#room") == 3000
+    assert store.set_read_marker("nobody", "#room", 1) is None  # no such account
+    assert store.read_marker("nobody", "#room") is None
+
+
+def test_read_markers_go_with_the_account(store: AccountStore) -> None:
+    store.create(account("alice"))
+    store.set_read_marker("alice", "#room", 2000)
+    assert store.delete("alice")
+    store.create(account("alice"))
+    assert store.read_marker("alice", "#room") is None
+
+
+def test_sqlite_migrates_a_version_2_file(tmp_path: Path) -> None:
+    """A file written before read markers and metadata existed (version 2: stable ids) gets
+    their tables when opened."""
+    path = tmp_path / "db"
+    SqliteAccountStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE read_markers")
+    db.execute("DROP TABLE account_metadata")
+    db.execute("UPDATE hubbub_schema SET version = 2 WHERE component = 'accounts'")
+    db.commit()
+    db.close()
+    again = SqliteAccountStore(path)
+    assert again.schema_version == SCHEMA_VERSION == 3
+    again.create(account("alice"))
+    assert again.set_read_marker("alice", "#room", 5) == 5
+    assert again.save_metadata("alice", {"avatar": "a"})
+    again.close()
+
+
+def test_metadata_is_replaced_whole_and_goes_with_the_account(store: AccountStore) -> None:
+    assert not store.save_metadata("alice", {"avatar": "x"})  # no such account
+    store.create(account("alice"))
+    assert store.metadata("alice") == {}
+    assert store.save_metadata("alice", {"avatar": "https://a/b.png", "pronouns": "she/her"})
+    assert store.metadata("alice") == {"avatar": "https://a/b.png", "pronouns": "she/her"}
+    assert store.save_metadata("alice", {"status": "away ✓"})  # replaced, not merged
+    assert store.metadata("alice") == {"status": "away ✓"}
+    assert store.delete("alice")
+    store.create(account("alice"))
+    assert store.metadata("alice") == {}

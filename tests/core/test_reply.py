@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core_helpers import Harness
 
-from hubbub.core.reply import Reply
+from hubbub.core.reply import Reply, clip, encode_line, fitted
 from hubbub.protocol.message import parse
 
 
@@ -41,3 +41,12 @@ def test_one_batch_gets_the_label_on_its_first_line(h: Harness) -> None:
     got = c.lines()
     assert [m.command for m in got] == ["BATCH", "PRIVMSG", "BATCH"]
     assert got[0].tags == {"label": "L"}
+
+
+def test_fitted_ends_when_a_multibyte_parameter_cannot_shrink() -> None:
+    """A middle parameter of two-byte characters behind an over-long trailing text was cut to
+    one character whose replacement is as long as it, forever (found by the line-limits test
+    with EDIT); now the cutting stops and the line is left for clip()."""
+    line = fitted(":server FAIL EDIT INVALID_TARGET", ["é" * 300], "x" * 600)
+    assert line.startswith(":server FAIL EDIT INVALID_TARGET ")
+    assert len(encode_line(clip(line))) <= 510

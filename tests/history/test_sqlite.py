@@ -48,7 +48,7 @@ def test_uncommitted_records_are_lost_without_commit(tmp_path: Path) -> None:
 def test_schema_version_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -62,7 +62,7 @@ def test_a_version_1_registry_gains_the_flood_column(tmp_path: Path) -> None:
     db.close()
     store = SqliteRegistryStore(path)
     try:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         old = store.get_channel("#old")
         assert old is not None and old.flood == ""
         store.create_channel(RegisteredChannel("#new", "#new", "bob", 2, flood="5:10"))

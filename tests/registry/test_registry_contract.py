@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA_VERSION
+from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA
 from hubbub.accounts.sqlite import SqliteAccountStore
+from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
 from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
 from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
@@ -96,7 +97,7 @@ def test_sqlite_survives_reopening_beside_history_and_accounts(tmp_path: Path) -
     assert again.get_channel("#room") == FULL
     assert again.bans() == [ServerBan("K", "*@x", "r", "o", 1, 2)]
     assert again.schema_version == SCHEMA_VERSION
-    assert history.schema_version == 1 and accounts.schema_version == ACCOUNTS_SCHEMA_VERSION
+    assert history.schema_version == HISTORY_SCHEMA and accounts.schema_version == ACCOUNTS_SCHEMA
     for each in (again, history, accounts):
         each.close()
 
@@ -145,3 +146,37 @@ def test_rename_channel(store: RegistryStore) -> None:
     assert store.rename_channel("#hall", "#HALL", "#hall")  # only the case
     got = store.get_channel("#hall")
     assert got is not None and got.name == "#HALL"
+
+
+def test_channel_metadata_is_replaced_whole_and_goes_with_the_channel(
+    store: RegistryStore,
+) -> None:
+    assert store.channel_metadata() == {}
+    assert not store.save_channel_metadata("#room", {"avatar": "x"})  # not registered
+    store.create_channel(FULL)
+    store.create_channel(chan("#other"))
+    assert store.save_channel_metadata("#room", {"avatar": "https://a/b.png", "color": "red"})
+    assert store.save_channel_metadata("#other", {"status": "ok ✓"})
+    assert store.save_channel_metadata("#room", {"color": "blue"})  # replaced, not merged
+    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}, "#room": {"color": "blue"}}
+    assert store.delete_channel("#room")
+    store.create_channel(FULL)
+    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}}
+
+
+def test_sqlite_migrates_a_version_2_registry_to_metadata(tmp_path: Path) -> None:
+    """A registry written before channel metadata existed (version 2: +f) gets its table when
+    opened."""
+    path = tmp_path / "db"
+    SqliteRegistryStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE channel_metadata")
+    db.execute("UPDATE hubbub_schema SET version = 2 WHERE component = 'registry'")
+    db.commit()
+    db.close()
+    again = SqliteRegistryStore(path)
+    assert again.schema_version == SCHEMA_VERSION == 3
+    again.create_channel(FULL)
+    assert again.save_channel_metadata("#room", {"avatar": "a"})
+    assert again.channel_metadata() == {"#room": {"avatar": "a"}}
+    again.close()

@@ -14,6 +14,8 @@ class MemoryAccountStore:
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
         self._certs: dict[str, str] = {}  # certfp -> fold
+        self._markers: dict[tuple[str, str], int] = {}  # (fold, target) -> time_ms
+        self._metadata: dict[str, dict[str, str]] = {}  # fold -> key -> value
 
     def create(self, account: Account) -> bool:
         if account.fold in self._accounts or any(fp in self._certs for fp in account.certfps):
@@ -66,6 +68,9 @@ class MemoryAccountStore:
             return False
         for fp in account.certfps:
             self._certs.pop(fp, None)
+        for key in [key for key in self._markers if key[0] == fold]:
+            del self._markers[key]
+        self._metadata.pop(fold, None)
         return True
 
     def add_cert(self, fold: str, certfp: str) -> bool:
@@ -81,6 +86,26 @@ class MemoryAccountStore:
             return False
         del self._certs[certfp]
         return self._replace(fold, certfps=tuple(fp for fp in account.certfps if fp != certfp))
+
+    def read_marker(self, fold: str, target: str) -> int | None:
+        return self._markers.get((fold, target))
+
+    def set_read_marker(self, fold: str, target: str, time_ms: int) -> int | None:
+        if fold not in self._accounts:
+            return None
+        key = (fold, target)
+        stored = max(self._markers.get(key, time_ms), time_ms)
+        self._markers[key] = stored
+        return stored
+
+    def metadata(self, fold: str) -> dict[str, str]:
+        return dict(self._metadata.get(fold, {}))
+
+    def save_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        if fold not in self._accounts:
+            return False
+        self._metadata[fold] = dict(values)
+        return True
 
     def close(self) -> None:
         pass

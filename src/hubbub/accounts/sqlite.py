@@ -20,7 +20,8 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
 
 # 2: accounts have a stable id (hubbub.accounts.model); accounts of version 1 get their name.
-SCHEMA_VERSION = 2
+# 3: read markers (draft/read-marker) and metadata: new tables only, which the schema creates.
+SCHEMA_VERSION = 3
 COMPONENT = "accounts"
 
 _UPGRADES = {
@@ -28,6 +29,7 @@ _UPGRADES = {
 ALTER TABLE accounts ADD COLUMN id TEXT NOT NULL DEFAULT '';
 UPDATE accounts SET id = name WHERE id = '';
 """,
+    2: "",  # version 3 only adds tables
 }
 
 _SCHEMA = """
@@ -54,6 +56,18 @@ CREATE TABLE IF NOT EXISTS account_certs (
     fold   TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS account_certs_fold ON account_certs (fold);
+CREATE TABLE IF NOT EXISTS read_markers (
+    fold    TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE,
+    target  TEXT NOT NULL,               -- casefolded channel or nick
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (fold, target)
+);
+CREATE TABLE IF NOT EXISTS account_metadata (
+    fold  TEXT NOT NULL REFERENCES accounts (fold) ON DELETE CASCADE,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fold, key)
+);
 """
 
 _COLUMNS = (
@@ -184,6 +198,41 @@ class SqliteAccountStore:
         return self._write(
             "DELETE FROM account_certs WHERE certfp = ? AND fold = ?", (certfp, fold)
         )
+
+    def read_marker(self, fold: str, target: str) -> int | None:
+        row = self._db.execute(
+            "SELECT time_ms FROM read_markers WHERE fold = ? AND target = ?", (fold, target)
+        ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def set_read_marker(self, fold: str, target: str, time_ms: int) -> int | None:
+        with self._db as db:
+            # Only forward: the upsert keeps the larger time (one statement, no read first).
+            db.execute(
+                "INSERT INTO read_markers (fold, target, time_ms)"
+                " SELECT fold, ?, ? FROM accounts WHERE fold = ?"
+                " ON CONFLICT (fold, target)"
+                " DO UPDATE SET time_ms = max(time_ms, excluded.time_ms)",
+                (target, time_ms, fold),
+            )
+        return self.read_marker(fold, target)
+
+    def metadata(self, fold: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT key, value FROM account_metadata WHERE fold = ? ORDER BY key", (fold,)
+        )
+        return {key: value for key, value in rows}
+
+    def save_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        with self._db as db:
+            if db.execute("SELECT 1 FROM accounts WHERE fold = ?", (fold,)).fetchone() is None:
+                return False
+            db.execute("DELETE FROM account_metadata WHERE fold = ?", (fold,))
+            db.executemany(
+                "INSERT INTO account_metadata (fold, key, value) VALUES (?, ?, ?)",
+                [(fold, key, value) for key, value in values.items()],
+            )
+        return True
 
     def close(self) -> None:
         self._db.close()

@@ -7,6 +7,10 @@ call returns (account changes are rare; there is no batching).
 Names are keyed by their casefolded form (`fold`), which the caller computes with the server's
 casemapping. A certificate fingerprint (lower-case hex SHA-256 of the DER certificate) belongs
 to at most one account.
+
+Read markers (`read_marker`, `set_read_marker`) belong to the account: they only ever move
+forward, and go when the account is deleted. So does its metadata (`metadata`,
+`save_metadata`: the whole key/value map replaced at once).
 """
 
 from __future__ import annotations
@@ -50,6 +54,20 @@ class AccountStore(Protocol):
 
     def remove_cert(self, fold: str, certfp: str) -> bool:
         """Unlink a fingerprint from an account; False if it was not linked to it."""
+
+    def read_marker(self, fold: str, target: str) -> int | None:
+        """The read marker (IRCv3 draft/read-marker: time in ms of the last message read) of
+        this account for this casefolded target, or None when none was ever set."""
+
+    def set_read_marker(self, fold: str, target: str, time_ms: int) -> int | None:
+        """Move the marker forward to `time_ms` (never backwards: an older time leaves it as
+        it is) and return the marker as stored now; None if there is no such account."""
+
+    def metadata(self, fold: str) -> dict[str, str]:
+        """The account's metadata (IRCv3 metadata: key -> value); empty when none."""
+
+    def save_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        """Replace the account's metadata with `values`; False if there is no such account."""
 
     def close(self) -> None:
         """Release the store's resources."""

@@ -345,6 +345,45 @@ class LimitsSection:
         "Lines that are not UTF-8: replace bad bytes, or reject the line with a FAIL.",
         choices=("replace", "reject"),
     )
+    metadata_keys: tuple[str, ...] = _setting(
+        ("avatar", "display-name", "pronouns", "homepage", "color", "status"),
+        "Metadata keys users may set on themselves and channel operators on their channels.",
+        check=lambda keys: all(
+            key and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_.-/" for c in key)
+            for key in keys
+        ),
+        expect="lower-case keys of a-z 0-9 _ . - /",
+    )
+    metadata_max_keys: int = _setting(
+        20, "Most metadata keys set on one user or channel (max-keys).", low=1, high=1000
+    )
+    metadata_max_subs: int = _setting(
+        100, "Most metadata keys one connection may subscribe to (max-subs).", low=1, high=1000
+    )
+    metadata_max_value_bytes: int = _setting(
+        300, "Longest metadata value, in bytes (max-value-bytes).", low=1, high=400
+    )
+    metadata_set_burst: int = _setting(
+        10, "METADATA SET / CLEAR one connection may send at once.", low=1
+    )
+    metadata_set_seconds: float = _setting(
+        2.0, "Seconds for one more METADATA SET after the burst.", above=0
+    )
+    multiline_max_bytes: int = _setting(
+        4096,
+        "Longest multiline message (draft/multiline max-bytes), line feeds included.",
+        low=512,
+        high=65536,
+    )
+    multiline_max_lines: int = _setting(
+        32, "Most lines in one multiline message (draft/multiline max-lines).", low=2, high=1000
+    )
+    metadata_sync_members: int = _setting(
+        200,
+        "Members a channel may have for its metadata to come with a JOIN; above it the joiner "
+        "is told to METADATA SYNC later.",
+        low=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,16 @@ Each entry links to its specification. A value (for CAP LS 302) is given where t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from hubbub.config import AccountsSection, Config, LimitsSection
 
-if TYPE_CHECKING:
-    from hubbub.config import AccountsSection
+
+def metadata_value(limits: LimitsSection) -> str:
+    """draft/metadata-2's value: before-connect and the limits (hubbub.core.metadata)."""
+    return (
+        f"before-connect,max-subs={limits.metadata_max_subs},"
+        f"max-keys={limits.metadata_max_keys},max-value-bytes={limits.metadata_max_value_bytes}"
+    )
+
 
 # name -> value advertised in CAP LS 302 ("" for none)
 CAPABILITIES: dict[str, str] = {
@@ -31,10 +37,18 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     # https://ircv3.net/specs/extensions/chathistory#event-playback
     "draft/event-playback": "",
+    # https://github.com/ircv3/ircv3-specifications/pull/425 (open proposal; hubbub.core.edit)
+    "draft/message-edit": "",
     # https://ircv3.net/specs/extensions/message-redaction (draft; hubbub.core.redact)
     "draft/message-redaction": "",
     # https://ircv3.net/specs/extensions/pre-away (draft; hubbub.core.preaway)
     "draft/pre-away": "",
+    # https://ircv3.net/specs/extensions/read-marker (draft; hubbub.core.readmarker)
+    "draft/read-marker": "",
+    # https://ircv3.net/specs/extensions/metadata (draft; hubbub.core.metadata); value from config
+    "draft/metadata-2": "",
+    # https://ircv3.net/specs/extensions/multiline (draft; hubbub.core.multiline); value from config
+    "draft/multiline": "",
     # https://ircv3.net/specs/extensions/echo-message
     "echo-message": "",
     # https://ircv3.net/specs/extensions/extended-join
@@ -61,6 +75,7 @@ CAPABILITIES: dict[str, str] = {
     "userhost-in-names": "",
 }
 
+
 # Capabilities a client cannot turn off once on (cap-notify is implied by CAP LS 302).
 STICKY = frozenset({"cap-notify"})
 
@@ -76,8 +91,14 @@ def account_registration_value(config: AccountsSection) -> str:
     return ",".join(keys)
 
 
-def cap_value(name: str, config: AccountsSection) -> str:
-    """The value CAP LS 302 advertises for `name`."""
+def cap_value(name: str, config: Config) -> str:
+    """The value CAP LS 302 advertises for `name`: what the configuration allows or limits where
+    the capability says so, else the fixed value above."""
     if name == "draft/account-registration":
-        return account_registration_value(config)
+        return account_registration_value(config.accounts)
+    if name == "draft/metadata-2":
+        return metadata_value(config.limits)
+    if name == "draft/multiline":
+        limits = config.limits
+        return f"max-bytes={limits.multiline_max_bytes},max-lines={limits.multiline_max_lines}"
     return CAPABILITIES[name]

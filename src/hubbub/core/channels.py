@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hubbub.core import registered
+from hubbub.core import metadata, readmarker, registered
 from hubbub.core.budget import channel_created, refuse_new_channel
 from hubbub.core.commands import command
 from hubbub.core.elist import parse_list_filter
@@ -108,7 +108,12 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     if "no-implicit-names" not in reply.session.caps:
         # no-implicit-names: "servers MUST NOT send an implicit NAMES reply after sending a
         # JOIN message", so joining a room of thousands costs the joiner a few lines.
-        send_names(server, reply, channel)
+        send_names(server, reply, channel, end=False)
+        if not readmarker.on_join(server, reply, channel.name):  # the marker goes before the 366
+            reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    else:
+        readmarker.on_join(server, reply, channel.name, end_names=False)
+    metadata.on_join(server, reply, channel, user)
     # The replay query goes to the store before the JOIN event itself is stored, so the
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).

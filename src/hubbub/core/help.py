@@ -100,6 +100,28 @@ HELP_TEXT: dict[str, tuple[str, ...]] = {
         "+e ban exceptions, +I invite exceptions, +k key, +l limit, +i +m +n +s +t.",
         "Extended bans: a:<account> matches an account, m:<mask> mutes instead of banning.",
     ),
+    "BATCH": (
+        "BATCH +<ref> draft/multiline <target> ... BATCH -<ref>",
+        "Sends one message of several lines (draft/multiline): the PRIVMSG lines between",
+        "the two BATCH lines carry the batch=<ref> tag. Limits: CAP LS 302 (max-bytes,",
+        "max-lines).",
+    ),
+    "EDIT": (
+        "EDIT <target> <msgid> :<text>",
+        "or, with tags: @draft/target-msgid=<msgid>;draft/edit-text=<text> EDIT <target>",
+        "Changes the text of a message you sent (draft/message-edit); channel operators may",
+        "edit messages in their channel. Clients without the capability see a correction.",
+    ),
+    "MARKREAD": (
+        "MARKREAD <target> [timestamp=<time>]",
+        "Sets (with a timestamp) or asks for (without) how far you have read <target>",
+        "(draft/read-marker). Markers only move forward and reach all your connections.",
+    ),
+    "METADATA": (
+        "METADATA <target> GET|LIST|SET|CLEAR|SUB|UNSUB|SUBS|SYNC [<key> [:<value>]]",
+        "Reads and sets metadata (draft/metadata-2) such as avatar, display-name or",
+        "pronouns on yourself (target *) or, as an operator, on a channel.",
+    ),
     "MONITOR": (
         "MONITOR +|- <nick>[,<nick>...] | MONITOR C | L | S",
         "Follows nicks: you are told when they come online or leave. C clears the list,",

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.accounts.model import account_name
 from hubbub.core.commands import command
+from hubbub.core.edit import EDITED_TAG
 from hubbub.core.messaging import fit
+from hubbub.core.multiline import replay_lines
 from hubbub.core.privacy import (
     channel_floor,
     dm_partner_name,
@@ -88,6 +90,9 @@ def history_lines(
         if not keep(record):
             continue
         client_tags = format_tags(record.tags) if record.tags else ""
+        if record.edited_ms:  # draft/message-edit: the text is the edited one; say so
+            edited = f"{EDITED_TAG}={format_server_time(record.edited_ms)}"
+            client_tags = f"{client_tags};{edited}" if client_tags else edited
         tags = server.tags_for(
             session.profile,
             record.time_ms,
@@ -95,6 +100,9 @@ def history_lines(
             client_tags,
             account_name(record.account),
         )
+        if record.command == "PRIVMSG" and "\n" in record.params[-1]:  # draft/multiline
+            out.extend(replay_lines(server, session, record, tags, batch_ref))
+            continue
         if batch_ref is not None:
             tags = f"batch={batch_ref};{tags}" if tags else f"batch={batch_ref}"
         out.append((tags, record_line(record)))
@@ -120,6 +128,8 @@ def plain_replay_lines(
         if record.command not in MESSAGE_COMMANDS or len(record.params) < 2:
             continue
         target, text = record.params[0], record.params[-1]
+        if record.edited_ms:  # draft/message-edit: the edited text, marked for every client
+            text += " (edited)"
         cmd = "NOTICE" if record.command == "NOTICE" else plain_command
         head = f":{record.source} {cmd} {target} :"
         # The tags the client negotiated, as on a live line: time, msgid, account.
@@ -131,17 +141,23 @@ def plain_replay_lines(
             client_tags,
             account_name(record.account),
         )
-        if timed:
-            line = head + text
-        else:
-            stamp = format_stamp(record.time_ms, server.now, zone)
-            if text.startswith("\x01ACTION "):
-                text = f"\x01ACTION {stamp} {text[8:]}"
+        # A multiline message (draft/multiline) is replayed as its non-blank lines, the msgid
+        # on the first only.
+        parts = [part for part in text.split("\n") if part] if "\n" in text else [text]
+        for index, text in enumerate(parts):
+            if index == 1:
+                tags = server.tags_for(session.profile, record.time_ms, None, "", record.account)
+            if timed:
+                line = head + fit(text, len(head.encode()))
             else:
-                text = f"{stamp} {text}"
-            # The time prefix makes the line longer than it was relayed: cut it to 512 again.
-            line = head + fit(text, len(head.encode()))
-        out.append((tags, line))
+                stamp = format_stamp(record.time_ms, server.now, zone)
+                if text.startswith("\x01ACTION "):
+                    text = f"\x01ACTION {stamp} {text[8:]}"
+                else:
+                    text = f"{stamp} {text}"
+                # The time prefix makes the line longer than it was relayed: cut it to 512.
+                line = head + fit(text, len(head.encode()))
+            out.append((tags, line))
     return out
 
 

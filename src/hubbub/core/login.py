@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.accounts.model import account_name
 from hubbub.accounts.store import AccountStore
+from hubbub.core.metadata import on_login as load_metadata
 from hubbub.core.model import Phase
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ownership import check_nick
@@ -153,6 +154,7 @@ def login(server: ChatServer, reply: Reply, account_id: str) -> None:
     reply.numeric(n.RPL_LOGGEDIN, mask, name, f"You are now logged in as {name}")
     server.counters.login_successes += 1
     log.info("%s (%s) logged in as %s", user.nick, session.host, name)
+    load_metadata(server, reply, user)  # the account's metadata (hubbub.core.metadata)
     if session.phase is Phase.REGISTERED:
         notify_account(server, user)
         check_nick(server, user, reply)

@@ -21,7 +21,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.message import format_tags
 
 if TYPE_CHECKING:
-    from hubbub.core.model import User
+    from hubbub.core.model import Channel, User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
@@ -123,16 +123,11 @@ def to_channel(
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
         return
-    member = channel.members.get(sender)
-    privileged = member is not None and (member.op or member.voice)
-    if (
-        (member is None and channel.no_external)
-        or (channel.moderated and not privileged)
-        or (not privileged and may_not_speak(server, channel, sender))  # +b, m: mutes, +e
-    ):
+    if refused_in(server, channel, sender):
         if errors:
             reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
+    member = channel.members.get(sender)
     exempt = member is not None and member.op  # operators moderate the room: no +f for them
     if (
         channel.flood_limit is not None
@@ -200,6 +195,18 @@ def to_channel(
         if cmd != "TAGMSG":
             log.info("%s <%s> %s", channel.name, sender.nick, text)
     echo(server, reply, cmd, line, time_ms, msgid, client_tags)
+
+
+def refused_in(server: ChatServer, channel: Channel, sender: User) -> bool:
+    """Whether `sender` may not speak in `channel` (+n from outside, +m unvoiced, +b and
+    `m:` mutes unless +e or voiced)."""
+    member = channel.members.get(sender)
+    privileged = member is not None and (member.op or member.voice)
+    return (
+        (member is None and channel.no_external)
+        or (channel.moderated and not privileged)
+        or (not privileged and may_not_speak(server, channel, sender))  # +b, m: mutes, +e
+    )
 
 
 def echo(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.ports import Link
 
 if TYPE_CHECKING:
+    from hubbub.core.multiline import OpenBatch
     from hubbub.core.registered import Registration
     from hubbub.core.reply import Reply
     from hubbub.core.sasl import SaslState
@@ -74,6 +75,9 @@ class Session:
         "certfp",
         "host",
         "link",
+        "metadata_bucket",
+        "metadata_subs",
+        "multiline",
         "output_lines",
         "pass_ok",
         "phase",
@@ -127,6 +131,12 @@ class Session:
         # Lines written in answer to this connection's own commands, not yet charged to its
         # flood bucket (hubbub.core.budget.take_output_cost).
         self.output_lines = 0
+        # Metadata (hubbub.core.metadata): the keys this connection subscribed to, and its
+        # METADATA SET rate bucket (tokens, time of the last refill); None until first used.
+        self.metadata_subs: set[str] | None = None
+        self.metadata_bucket: tuple[float, float] | None = None
+        # The draft/multiline batch this connection is sending (hubbub.core.multiline).
+        self.multiline: OpenBatch | None = None
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -171,6 +181,7 @@ class User:
         "hostname",
         "invisible",
         "last_active",
+        "metadata",
         "nick",
         "nick_since_ms",
         "oper",
@@ -209,6 +220,8 @@ class User:
         self.bot = False
         # Pseudo-users (NickServ): what handles a PRIVMSG to them. None for people.
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
+        # Metadata keys and values (hubbub.core.metadata); None until one is set.
+        self.metadata: dict[str, str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -287,6 +300,7 @@ class Channel:
         "key",
         "limit",
         "members",
+        "metadata",
         "moderated",
         "name",
         "no_external",
@@ -338,6 +352,8 @@ class Channel:
         # The address that created it, while it counts against that address
         # (limits.channels_per_address, hubbub.core.budget); "" for none.
         self.creator_address = ""
+        # Metadata keys and values (hubbub.core.metadata); None until one is set.
+        self.metadata: dict[str, str] | None = None
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         groups = self.groups

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from hubbub.core.model import Channel, Session, User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
+    from hubbub.history.record import Record
     from hubbub.history.store import HistoryStore
     from hubbub.protocol.message import Message
 
@@ -63,67 +64,107 @@ def is_reaction(tags: dict[str, str]) -> bool:
     return any(name in tags for name in REACTION_TAGS)
 
 
+class Scope:
+    """Where a REDACT (or an EDIT, hubbub.core.edit) acts: the history keys the message may be
+    stored under, the name to show, whether the requester may moderate it as a channel operator
+    (and since when), and who is told."""
+
+    __slots__ = ("is_op", "keys", "name", "ops_since", "recipients", "room")
+
+    def __init__(
+        self,
+        keys: list[str],
+        name: str,
+        is_op: bool,
+        ops_since: int,
+        recipients: list[User],
+        room: Channel | None,
+    ) -> None:
+        self.keys = keys
+        self.name = name
+        self.is_op = is_op
+        self.ops_since = ops_since
+        self.recipients = recipients
+        self.room = room
+
+    def find(self, store: HistoryStore, msgid: str) -> tuple[str, Record] | None:
+        """The record with this msgid and the key it is stored under, if it is stored."""
+        for key in self.keys:
+            record = store.find(key, msgid)
+            if record is not None:
+                return key, record
+        return None
+
+
+def scope_of(server: ChatServer, reply: Reply, command: str, target: str) -> Scope | None:
+    """The scope of `target` for the requester, or None after `FAIL <command> INVALID_TARGET`
+    (a channel it is not in, a service, a name that cannot be a nick)."""
+    user = reply.session.user
+    refusal = f"You cannot {'delete' if command == 'REDACT' else 'edit'} messages from {target}"
+    if target.startswith("#"):
+        channel = server.find_channel(target)
+        standing = channel.members.get(user) if channel is not None else None
+        if channel is None or standing is None:
+            reply.fail(command, "INVALID_TARGET", target, text=refusal)
+            return None
+        # Ops moderate their own room, not what a room of this name said before it was
+        # re-created (hubbub.core.privacy).
+        recipients = [m for m in channel.members if m is not user]
+        return Scope(
+            [channel.fold], channel.name, standing.op, channel.history_since_ms, recipients, channel
+        )
+    other = server.find_user(target)
+    if not server.valid_nick(target) or (other is not None and other.service is not None):
+        reply.fail(command, "INVALID_TARGET", target, text=refusal)
+        return None
+    # Every key the conversation may be stored under (each side by account or by nick, as it
+    # was when the message was sent), not only the one it is read by now: a guest's message to
+    # a logged-in user is stored under the recipient's account.
+    keys = [key for key, _ in dm_read_keys(server, user, target)]
+    name = other.nick if other is not None else target
+    recipients = [other] if other is not None and other is not user else []
+    return Scope(keys, name, False, 0, recipients, None)
+
+
+def authorised(record: Record, account: str, own: bool, scope: Scope) -> bool:
+    """Whether the requester may delete or change `record`: its author (the same account id, or
+    for a message sent without one, the same connection: `own`), or an operator of the room
+    it was sent to (for what this room said)."""
+    mine = (bool(account) and record.account == account) or (own and not record.account)
+    return mine or (scope.is_op and record.time_ms >= scope.ops_since)
+
+
 @command("REDACT", 2, activity=True)
 def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
     session = reply.session
     user = session.user
     target, msgid = msg.params[0], msg.params[1]
     reason = msg.params[2] if len(msg.params) > 2 else ""
-    recipients: list[User]
-    if target.startswith("#"):
-        channel = server.find_channel(target)
-        standing = channel.members.get(user) if channel is not None else None
-        if channel is None or standing is None:
-            reply.fail(
-                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
-            )
-            return
-        keys, is_op, name = [channel.fold], standing.op, channel.name
-        # Ops moderate their own room, not what a room of this name said before it was
-        # re-created (hubbub.core.privacy).
-        ops_since = channel.history_since_ms
-        recipients = [m for m in channel.members if m is not user]
-        room: Channel | None = channel
-    else:
-        other = server.find_user(target)
-        if not server.valid_nick(target) or (other is not None and other.service is not None):
-            reply.fail(
-                "REDACT", "INVALID_TARGET", target, text=f"You cannot delete messages from {target}"
-            )
-            return
-        # Every key the conversation may be stored under (each side by account or by nick,
-        # as it was when the message was sent), not only the one it is read by now: a guest's
-        # message to a logged-in user is stored under the recipient's account.
-        keys = [key for key, _ in dm_read_keys(server, user, target)]
-        is_op, ops_since = False, 0
-        name = other.nick if other is not None else target
-        recipients = [other] if other is not None and other is not user else []
-        room = None
+    scope = scope_of(server, reply, "REDACT", target)
+    if scope is None:
+        return
+    name = scope.name
     account = user.account_id  # records are attributed to the stable id (a reused name is not)
     sent = session.sent
     own = sent is not None and msgid in sent
     # A reaction this connection sent that was never stored: nothing to find or delete.
-    unstored = sent is not None and sent.get(msgid, "") in keys
+    unstored = sent is not None and sent.get(msgid, "") in scope.keys
 
     def fn(store: HistoryStore) -> str:
-        record = None
-        for key in keys:
-            record = store.find(key, msgid)
-            if record is not None:
-                break
-        if record is None:
+        found = scope.find(store, msgid)
+        if found is None:
             return OK if unstored else UNKNOWN
+        key, record = found
         if record.command not in REDACTABLE:
             return UNKNOWN
-        mine = (bool(account) and record.account == account) or (own and not record.account)
-        if not (mine or (is_op and record.time_ms >= ops_since)):
+        if not authorised(record, account, own, scope):
             return FORBIDDEN
         store.redact(key, msgid)
         return OK
 
     def done(later: Reply, result: Any) -> None:
         if result == OK:
-            relay(server, later, user, name, msgid, reason, recipients, room)
+            relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
         elif result == FORBIDDEN:
             later.fail(

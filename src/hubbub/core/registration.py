@@ -15,6 +15,7 @@ from hubbub.core.bans import refuse_registration
 from hubbub.core.caps import CAPABILITIES, STICKY, cap_value
 from hubbub.core.commands import command
 from hubbub.core.history import store_event
+from hubbub.core.metadata import after_welcome
 from hubbub.core.model import Phase
 from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
@@ -151,24 +152,26 @@ def handle_cap(server: ChatServer, reply: Reply, msg: Message) -> None:
 
 def advertised(server: ChatServer, version: int) -> list[str]:
     if version >= 302:
-        accounts = server.config.accounts
-        found = [(name, cap_value(name, accounts)) for name in CAPABILITIES]
+        found = [(name, cap_value(name, server.config)) for name in CAPABILITIES]
         return [f"{name}={value}" if value else name for name, value in found]
     return list(CAPABILITIES)
 
 
 def send_cap_list(server: ChatServer, reply: Reply, sub: str, names: list[str]) -> None:
     nick = reply.session.user.nick
+    multiline = reply.session.cap_version >= 302
+    # A 302 client reads "CAP * LS * :…" as "more follows"; an older one has no such marker,
+    # so it gets one line, as long as a line may be (CAP LS 301 lists names without values).
+    budget = CAP_LINE_BUDGET if multiline else 510 - len(f":{server.name} CAP {nick} {sub} :")
     chunks: list[str] = []
     current = ""
     for name in names:
-        if current and len(current) + len(name) + 1 > CAP_LINE_BUDGET:
+        if current and len(current) + len(name) + 1 > budget:
             chunks.append(current)
             current = name
         else:
             current = f"{current} {name}" if current else name
     chunks.append(current)
-    multiline = reply.session.cap_version >= 302
     for i, chunk in enumerate(chunks):
         more = "* " if multiline and i < len(chunks) - 1 else ""
         reply.add(f":{server.name} CAP {nick} {sub} {more}:{chunk}")
@@ -235,6 +238,7 @@ def welcome(server: ChatServer, reply: Reply) -> None:
             *tokens[start : start + ISUPPORT_PER_LINE],
             "are supported by this server",
         )
+    after_welcome(server, reply)  # draft/metadata-2: the client's own metadata, in a batch
     lusers(server, reply)
     motd(server, reply)
     modes = user.mode_string

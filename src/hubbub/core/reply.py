@@ -93,7 +93,12 @@ def fitted(start: str, middle: list[str], last: str) -> str:
         if keep >= len(data):
             break  # every middle parameter is one byte: the trailing text must give
         cut = data[:keep].decode("utf-8", "ignore") or data[:1].decode("utf-8", "replace")
-        excess -= len(data) - len(cut.encode("utf-8", "surrogateescape"))
+        saved = len(data) - len(cut.encode("utf-8", "surrogateescape"))
+        if saved <= 0:
+            # A one-character parameter of a multi-byte character (its replacement is as long):
+            # nothing more to gain here, and looping on it would never end.
+            break
+        excess -= saved
         middle[longest] = cut
     return " ".join((start, *middle)) + " :" + last
 
@@ -215,10 +220,11 @@ class Reply:
         session.link.write(data)
 
     def _one_batch(self) -> bool:
-        """Whether the lines are exactly one batch, opened on the first and closed on the last."""
+        """Whether the lines are exactly one batch, opened on the first and closed on the last
+        (from the server, or from a user: the echo of a draft/multiline message)."""
         first, last = self.lines[0][1], self.lines[-1][1]
-        head = f":{self.server_name} BATCH +"
-        if not first.startswith(head):
+        source, _, rest = first.partition(" ")
+        if not rest.startswith("BATCH +"):
             return False
-        ref = first[len(head) :].partition(" ")[0]
-        return last == f":{self.server_name} BATCH -{ref}"
+        ref = rest[7:].partition(" ")[0]
+        return last == f"{source} BATCH -{ref}"

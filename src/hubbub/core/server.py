@@ -33,12 +33,16 @@ from hubbub.config import Config
 from hubbub.core import (  # noqa: F401
     bans,
     channels,
+    edit,
     help,
     messaging,
+    metadata,
     modes,
     monitor,
+    multiline,
     operators,
     queries,
+    readmarker,
     redact,
     register,
     registration,
@@ -159,6 +163,7 @@ class ChatServer:
         # bans (hubbub.core.registered); HistServ's pending deletions.
         self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
         self.registry = RegistryState(self, ports.registry)
+        metadata.load_channels(self)  # after the registered channels it belongs to
         self.histserv = HistServ()
         #: Integers for operators (hubbub.core.counters), read by hubbub.metrics when scraped.
         self.counters = Counters()
@@ -268,7 +273,10 @@ class ChatServer:
             counters.command = msg.command
             self._dispatching = True
             try:
-                spec.handler(self, reply, msg)
+                # A line of an open draft/multiline batch is collected, not run (only then
+                # does the hot path look further than this one attribute).
+                if session.multiline is None or not multiline.collect(self, reply, msg):
+                    spec.handler(self, reply, msg)
             finally:
                 self._dispatching = False
                 counters.command = ""

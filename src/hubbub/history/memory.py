@@ -8,12 +8,12 @@ every store, it is used from one thread at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Record, dm_parties
+from hubbub.history.record import Edit, Record, dm_parties
 from hubbub.history.store import aside_key
 
 __all__ = ["MemoryStore"]
@@ -68,6 +68,7 @@ class MemoryStore(PlannedStore):
         self._targets: dict[str, _Target] = {}
         self._dms: dict[str, set[str]] = {}  # nick -> dm keys it takes part in
         self._seq = 0
+        self._edits: dict[tuple[str, str], list[Edit]] = {}  # (target, msgid) -> its edits
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep(keep)
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def prune_private(self, max_per_account: int) -> int:
@@ -128,6 +130,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep([i for i, seq in enumerate(entry.seqs) if seq not in seqs])
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def redact(self, target: str, msgid: str) -> bool:
@@ -138,6 +141,7 @@ class MemoryStore(PlannedStore):
         entry.keep([i for i in range(len(entry.seqs)) if i != gone])
         if not entry.seqs:
             self._forget(target)
+        self._edits.pop((target, msgid), None)
         return True
 
     def rename_target(self, old: str, new: str) -> int:
@@ -148,11 +152,41 @@ class MemoryStore(PlannedStore):
         if earlier is not None:
             self._seq += 1
             aside = aside_key(new, self._seq)
-            earlier.records = [replace(r, target=aside) for r in earlier.records]
+            earlier.records = [dataclasses.replace(r, target=aside) for r in earlier.records]
             self._targets[aside] = earlier
-        moving.records = [replace(r, target=new) for r in moving.records]
+            self._move_edits(new, aside)
+        moving.records = [dataclasses.replace(r, target=new) for r in moving.records]
         self._targets[new] = moving
+        self._move_edits(old, new)
         return len(moving.records)
+
+    def _move_edits(self, source: str, destination: str) -> None:
+        """Edits follow their records (they are keyed by target and msgid)."""
+        for target, msgid in [key for key in self._edits if key[0] == source]:
+            self._edits[(destination, msgid)] = self._edits.pop((target, msgid))
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        entry = self._targets.get(target)
+        seq = entry.by_msgid.get(msgid) if entry is not None else None
+        if entry is None or seq is None:
+            return False
+        index = bisect_left(entry.seqs, seq)
+        record = entry.records[index]
+        params = (*record.params[:-1], edit.text)
+        entry.records[index] = dataclasses.replace(record, params=params, edited_ms=edit.time_ms)
+        previous = record.params[-1] if record.params else ""
+        self._edits.setdefault((target, msgid), []).append(
+            dataclasses.replace(edit, previous=previous)
+        )
+        return True
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        return list(self._edits.get((target, msgid), ()))
+
+    def _drop_orphan_edits(self) -> None:
+        """Edits go with their message (redacted, pruned, deleted)."""
+        if self._edits:
+            self._edits = {k: v for k, v in self._edits.items() if self.find(*k) is not None}
 
     def by_account(self, account: str, limit: int) -> list[Record]:
         if limit <= 0 or not account:
@@ -176,6 +210,7 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep([i for i, r in enumerate(records) if r.account != account])
             if not entry.seqs:
                 self._forget(key)
+        self._drop_orphan_edits()
         return dropped
 
     def _forget(self, key: str) -> None:

@@ -45,6 +45,21 @@ class Record:
     # The sender's account when it had one, as its stable id (hubbub.accounts.model: the name,
     # or the name, "!" and random hex; `account_name` gives the name back); empty otherwise.
     account: str = ""
+    # When (ms) the message was last edited (draft/message-edit; its text is then the edited
+    # one, `HistoryStore.edits` has the changes); 0: never edited.
+    edited_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change of a stored message's text (draft/message-edit), kept linked to it: the edit
+    event's own msgid and time, the text before and after, and the editor's account."""
+
+    msgid: str
+    time_ms: int
+    text: str
+    previous: str = ""  # filled in by the store
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Record, dm_parties
+from hubbub.history.record import Edit, Record, dm_parties
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
+# 2: message edits (draft/message-edit): records.edited_ms and the edits table.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -39,20 +40,39 @@ CREATE TABLE IF NOT EXISTS records (
     tags     TEXT NOT NULL,        -- JSON object of client-only tags
     account  TEXT NOT NULL,
     party_a  TEXT,                 -- the two nicks of a private conversation, else NULL
-    party_b  TEXT
+    party_b  TEXT,
+    edited_ms INTEGER NOT NULL DEFAULT 0  -- time of the last edit, 0: never edited
 );
 CREATE INDEX IF NOT EXISTS records_target_seq ON records (target, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS records_target_msgid ON records (target, msgid);
 CREATE INDEX IF NOT EXISTS records_target_time ON records (target, time_ms);
 CREATE INDEX IF NOT EXISTS records_party_a ON records (party_a, target) WHERE party_a IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_party_b ON records (party_b, target) WHERE party_b IS NOT NULL;
+CREATE TABLE IF NOT EXISTS edits (
+    seq        INTEGER PRIMARY KEY,  -- edit order
+    target     TEXT NOT NULL,        -- the edited record's target and msgid
+    msgid      TEXT NOT NULL,
+    edit_msgid TEXT NOT NULL,        -- the edit event's own msgid
+    time_ms    INTEGER NOT NULL,
+    text       TEXT NOT NULL,        -- the text after this edit
+    previous   TEXT NOT NULL,        -- the text before it
+    account    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 """
 
 _ACCOUNT_INDEX = (
     "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
 )
 
-_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account"
+_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
+
+# Edits whose message is gone (redacted, pruned, deleted) go too.
+_ORPHAN_EDITS = """
+DELETE FROM edits WHERE NOT EXISTS (
+    SELECT 1 FROM records AS r WHERE r.target = edits.target AND r.msgid = edits.msgid
+)
+"""
 
 _INSERT = (
     "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
@@ -103,7 +123,7 @@ def _row(rec: Record) -> tuple[Any, ...]:
 
 
 def _record(row: tuple[Any, ...]) -> tuple[int, Record]:
-    seq, target, msgid, time_ms, source, command, params, tags, account = row
+    seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms = row
     return seq, Record(
         target=target,
         msgid=msgid,
@@ -113,6 +133,7 @@ def _record(row: tuple[Any, ...]) -> tuple[int, Record]:
         params=tuple(json.loads(params)),
         tags=json.loads(tags),
         account=account,
+        edited_ms=edited_ms,
     )
 
 
@@ -139,6 +160,8 @@ class SqliteStore(PlannedStore):
                 f" hubbub understands ({SCHEMA_VERSION})"
             )
         if version < SCHEMA_VERSION:
+            if version == 1:  # the records table is there: it gains the edit time
+                db.execute("ALTER TABLE records ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0")
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.commit()
@@ -202,28 +225,34 @@ class SqliteStore(PlannedStore):
                         "DELETE FROM records WHERE target = ? AND seq <= ?", (target, row[0])
                     )
                     dropped += cur.rowcount
+        if dropped:
+            db.execute(_ORPHAN_EDITS)
         return dropped
 
     def prune_private(self, max_per_account: int) -> int:
         if max_per_account <= 0:
             return 0
         cur = self._db.execute(_PRUNE_PRIVATE, (max_per_account,))
+        if cur.rowcount:
+            self._db.execute(_ORPHAN_EDITS)
         return cur.rowcount
 
     def redact(self, target: str, msgid: str) -> bool:
         cur = self._db.execute(
             "DELETE FROM records WHERE target = ? AND msgid = ?", (target, msgid)
         )
+        self._db.execute("DELETE FROM edits WHERE target = ? AND msgid = ?", (target, msgid))
         return cur.rowcount > 0
 
     def rename_target(self, old: str, new: str) -> int:
         db = self._db
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
             newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
-            db.execute(
-                "UPDATE records SET target = ? WHERE target = ?", (aside_key(new, newest), new)
-            )
+            aside = aside_key(new, newest)
+            db.execute("UPDATE records SET target = ? WHERE target = ?", (aside, new))
+            db.execute("UPDATE edits SET target = ? WHERE target = ?", (aside, new))
         cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
+        db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
         return cur.rowcount
 
     def delete_by_account(self, account: str) -> int:
@@ -232,7 +261,37 @@ class SqliteStore(PlannedStore):
         cur = self._db.execute(
             "DELETE FROM records WHERE account = ? AND account != ''", (account,)
         )
+        if cur.rowcount:
+            self._db.execute(_ORPHAN_EDITS)
         return cur.rowcount
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        row = self._db.execute(
+            "SELECT seq, params FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+        ).fetchone()
+        if row is None:
+            return False
+        seq, params = row[0], json.loads(row[1])
+        previous = params[-1] if params else ""
+        params[-1:] = [edit.text]
+        self._db.execute(
+            "UPDATE records SET params = ?, edited_ms = ? WHERE seq = ?",
+            (json.dumps(params, separators=(",", ":")), edit.time_ms, seq),
+        )
+        self._db.execute(
+            "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (target, msgid, edit.msgid, edit.time_ms, edit.text, previous, edit.account),
+        )
+        return True
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        rows = self._db.execute(
+            "SELECT edit_msgid, time_ms, text, previous, account FROM edits"
+            " WHERE target = ? AND msgid = ? ORDER BY seq",
+            (target, msgid),
+        )
+        return [Edit(*row) for row in rows]
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from hubbub.history.record import Record, Ref
+from hubbub.history.record import Edit, Record, Ref
 
 
 class StoreUnwritable(OSError):
@@ -70,6 +70,16 @@ class HistoryStore(Protocol):
         already under `new` (from an earlier room of that name, which no room can show any
         more: a room shows nothing from before its creation) are first moved aside under a key
         no channel can have (`aside_key`), so the renamed room shows only its own past."""
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        """Change the text (last parameter) of the record with this msgid (draft/message-edit):
+        every query returns it with `edit.text` and `edited_ms = edit.time_ms` afterwards, at
+        its original place. The edit is kept as an event linked to the record (`edits`, with
+        `previous` set to the text it replaced, whatever the caller passed), and
+        goes with it (REDACT, retention, HistServ DELETE). False if it was not stored."""
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        """The edits of the record with this msgid, oldest first (empty if none or gone)."""
 
     def by_account(self, account: str, limit: int) -> list[Record]:
         """The newest `limit` records sent by this account (`Record.account`, compared

@@ -13,6 +13,7 @@ class MemoryRegistryStore:
     def __init__(self) -> None:
         self._channels: dict[str, RegisteredChannel] = {}
         self._bans: dict[tuple[str, str], ServerBan] = {}
+        self._metadata: dict[str, dict[str, str]] = {}  # fold -> key -> value
 
     def create_channel(self, channel: RegisteredChannel) -> bool:
         if channel.fold in self._channels:
@@ -41,7 +42,17 @@ class MemoryRegistryStore:
         return True
 
     def delete_channel(self, fold: str) -> bool:
+        self._metadata.pop(fold, None)
         return self._channels.pop(fold, None) is not None
+
+    def channel_metadata(self) -> dict[str, dict[str, str]]:
+        return {fold: dict(values) for fold, values in sorted(self._metadata.items()) if values}
+
+    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        if fold not in self._channels:
+            return False
+        self._metadata[fold] = dict(values)
+        return True
 
     def channels_of(self, owner: str) -> list[RegisteredChannel]:
         wanted = owner.casefold()

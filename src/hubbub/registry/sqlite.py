@@ -17,9 +17,10 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
 
-SCHEMA_VERSION = 2  # 2: channels.flood (+f)
+# 2: channels.flood (+f); 3: channel metadata (a new table only, which the schema creates).
+SCHEMA_VERSION = 3
 # The SQL that takes a version-v schema to v + 1 (hubbub.sqlitedb.migrate_component).
-_UPGRADES = {1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';"}
+_UPGRADES = {1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';", 2: ""}
 COMPONENT = "registry"
 
 _SCHEMA = """
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS server_bans (
     set_ms     INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,       -- 0: never
     UNIQUE (kind, mask)
+);
+CREATE TABLE IF NOT EXISTS channel_metadata (
+    fold  TEXT NOT NULL,                -- a registered channel's casefolded name
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fold, key)
 );
 """
 
@@ -178,7 +185,27 @@ class SqliteRegistryStore:
         )
 
     def delete_channel(self, fold: str) -> bool:
-        return self._write("DELETE FROM channels WHERE fold = ?", (fold,))
+        with self._db as db:
+            db.execute("DELETE FROM channel_metadata WHERE fold = ?", (fold,))
+            return db.execute("DELETE FROM channels WHERE fold = ?", (fold,)).rowcount > 0
+
+    def channel_metadata(self) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        rows = self._db.execute("SELECT fold, key, value FROM channel_metadata ORDER BY fold, key")
+        for fold, key, value in rows:
+            found.setdefault(fold, {})[key] = value
+        return found
+
+    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        with self._db as db:
+            if db.execute("SELECT 1 FROM channels WHERE fold = ?", (fold,)).fetchone() is None:
+                return False
+            db.execute("DELETE FROM channel_metadata WHERE fold = ?", (fold,))
+            db.executemany(
+                "INSERT INTO channel_metadata (fold, key, value) VALUES (?, ?, ?)",
+                [(fold, key, value) for key, value in values.items()],
+            )
+        return True
 
     def channels_of(self, owner: str) -> list[RegisteredChannel]:
         wanted = owner.casefold()

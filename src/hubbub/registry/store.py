@@ -39,6 +39,13 @@ class ChannelStore(Protocol):
     def channels_of(self, owner: str) -> list[RegisteredChannel]:
         """The channels whose owner is this account name (compared case-insensitively)."""
 
+    def channel_metadata(self) -> dict[str, dict[str, str]]:
+        """Every registered channel's metadata (IRCv3 metadata), by fold; channels without
+        any are left out. It goes when the channel is dropped."""
+
+    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        """Replace a registered channel's metadata with `values`; False if not registered."""
+
 
 class BanStore(Protocol):
     def add_ban(self, ban: ServerBan) -> bool:

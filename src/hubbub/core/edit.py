@@ -1,0 +1,151 @@
+"""EDIT: changing the text of a sent message (the open IRCv3 proposal draft/message-edit,
+https://github.com/ircv3/ircv3-specifications/pull/425, extensions/message-edit.md).
+
+`@draft/target-msgid=<msgid>;draft/edit-text=<new text> EDIT <target>` — the proposal's latest
+wire form — or, for clients that cannot send tags, `EDIT <target> <msgid> :<new text>`. Who may
+edit, and what happens to edits when a message goes, are REDACT's rules (hubbub.core.redact:
+`scope_of`, `authorised`): the author (same account, or same connection without one) or an
+operator of the room, for what this room said; edits go with their message.
+
+The lookup, the check and the change run as one call on the history worker (after every append
+submitted before it), which keeps the edit as an event linked to the original
+(`HistoryStore.edit`); CHATHISTORY and the join replay then show the new text, marked edited
+(`EDITED_TAG`, hubbub.core.history). Live, the members with `draft/message-edit` (and
+message-tags) get `@msgid=<new>;draft/target-msgid=<msgid>;draft/edit-text=<text> :<editor>
+EDIT <target>`; the others get a clearly marked correction line, `PRIVMSG <target> :* correction:
+<text>`. Failures: `FAIL EDIT INVALID_TARGET / INVALID_EDIT / EDIT_FORBIDDEN / UNKNOWN_MSGID /
+TEMPORARILY_UNAVAILABLE`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.commands import command
+from hubbub.core.messaging import fit
+from hubbub.core.redact import authorised, scope_of
+from hubbub.history.record import Edit
+from hubbub.protocol.message import escape_tag_value
+
+if TYPE_CHECKING:
+    from hubbub.core.model import User
+    from hubbub.core.redact import Scope
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.history.record import Record
+    from hubbub.history.store import HistoryStore
+    from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.chat")
+
+CAP = "draft/message-edit"
+TARGET_TAG = "draft/target-msgid"
+TEXT_TAG = "draft/edit-text"
+# The marker on a replayed message that was edited (its value: when, as server-time).
+EDITED_TAG = "hubbub/edited"
+# The prefix of the line clients without the capability get instead of the EDIT.
+CORRECTION = "* correction: "
+EDITABLE = frozenset({"PRIVMSG", "NOTICE"})
+OK, FORBIDDEN, UNKNOWN = "ok", "forbidden", "unknown"
+
+
+@command("EDIT", 1, activity=True)
+def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
+    session = reply.session
+    user = session.user
+    target = msg.params[0]
+    tags = msg.tags or {}
+    if len(msg.params) >= 3:
+        msgid, text = msg.params[1], msg.params[2]
+    else:
+        msgid, text = tags.get(TARGET_TAG, ""), tags.get(TEXT_TAG, "")
+    scope = scope_of(server, reply, "EDIT", target)
+    if scope is None:
+        return
+    name = scope.name
+    if not msgid:
+        reply.fail("EDIT", "INVALID_EDIT", name, text="No message to edit (draft/target-msgid)")
+        return
+    # The new text must be one relayable line: no line breaks (tag values can carry them).
+    if not text or any(c in text for c in "\r\n\0"):
+        reply.fail("EDIT", "INVALID_EDIT", name, msgid, text="Invalid edit text")
+        return
+    if not server.history.available:
+        reply.fail(
+            "EDIT",
+            "TEMPORARILY_UNAVAILABLE",
+            name,
+            text="Message history cannot be written right now; try again later",
+        )
+        return
+    text = fit(text, len(f":{user.prefix} PRIVMSG {name} :{CORRECTION}".encode()))
+    time_ms = server.stamp()
+    edit_msgid = server.next_msgid()
+    account = user.account_id  # records are attributed to the stable id (a reused name is not)
+    own = session.sent is not None and msgid in session.sent
+
+    def change(store: HistoryStore) -> tuple[str, Record | None]:
+        found = scope.find(store, msgid)
+        if found is None or found[1].command not in EDITABLE:
+            return UNKNOWN, None
+        key, record = found
+        if not authorised(record, account, own, scope):
+            return FORBIDDEN, None
+        store.edit(key, msgid, Edit(edit_msgid, time_ms, text, "", account))
+        return OK, record
+
+    def done(later: Reply, result: Any) -> None:
+        outcome, record = result if isinstance(result, tuple) else (UNKNOWN, None)
+        if outcome == OK:
+            relay(server, later, scope, msgid, text, time_ms, edit_msgid, record)
+            log.info("%s edited %s in %s", user.nick, msgid, name)
+        elif outcome == FORBIDDEN:
+            later.fail(
+                "EDIT",
+                "EDIT_FORBIDDEN",
+                name,
+                msgid,
+                text="You are not authorised to edit this message",
+            )
+        else:
+            later.fail("EDIT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
+
+    server.history.query(change, reply.later(done))
+
+
+def relay(
+    server: ChatServer,
+    reply: Reply,
+    scope: Scope,
+    msgid: str,
+    text: str,
+    time_ms: int,
+    edit_msgid: str,
+    record: Record | None,
+) -> None:
+    user = reply.session.user
+    edit_tags = f"{TARGET_TAG}={msgid};{TEXT_TAG}={escape_tag_value(text)}"
+    line = f":{user.prefix} EDIT {scope.name}"
+    watchers: list[User] = []
+    others: list[User] = []
+    for member in scope.recipients:
+        caps = member.session.caps
+        (watchers if CAP in caps and "message-tags" in caps else others).append(member)
+    if watchers:
+        server.fanout(
+            watchers, line, time_ms, edit_msgid, edit_tags, channel=scope.room, account=user.account
+        )
+    if others:
+        # An operator correcting someone else's message says whose it was.
+        author = record.source.split("!", 1)[0] if record is not None else user.nick
+        marker = CORRECTION if author == user.nick else f"* correction of {author}'s message: "
+        fallback = f":{user.prefix} PRIVMSG {scope.name} :{marker}{text}"
+        server.fanout(
+            others, fallback, time_ms, edit_msgid, channel=scope.room, account=user.account
+        )
+    caps = reply.session.caps
+    if CAP in caps and "message-tags" in caps:
+        server.send_self(reply, line, time_ms, edit_msgid, edit_tags, user.account)
+    else:
+        reply.add(f":{server.name} NOTICE {user.nick} :Message {msgid} in {scope.name} edited")
