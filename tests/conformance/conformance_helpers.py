@@ -86,3 +86,13 @@ def first(lines: list[Line], predicate: Callable[[Line], bool]) -> Line:
         if predicate(line):
             return line
     raise AssertionError("no such line in:\n" + "\n".join(line.raw for line in lines))
+
+
+def isupport(lines: list[Line]) -> dict[str, str]:
+    """The RPL_ISUPPORT (005) tokens among `lines`, as {name: value}."""
+    tokens: dict[str, str] = {}
+    for line in numerics(lines, "005"):
+        for token in line.params[1:-1]:
+            name, _, value = token.partition("=")
+            tokens[name] = value
+    return tokens

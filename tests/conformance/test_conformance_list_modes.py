@@ -4,16 +4,7 @@ the INVITE list, against a real server. Modern IRC: https://modern.ircdocs.horse
 
 from __future__ import annotations
 
-from conformance_helpers import Network, ask, numerics
-
-
-def isupport(lines: list) -> dict[str, str]:  # type: ignore[type-arg]
-    tokens: dict[str, str] = {}
-    for line in numerics(lines, "005"):
-        for token in line.params[1:-1]:
-            name, _, value = token.partition("=")
-            tokens[name] = value
-    return tokens
+from conformance_helpers import Network, ask, isupport, numerics
 
 
 def test_tokens(net: Network) -> None:

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance_helpers import Network, ask, network, numerics
-
-
-def isupport(lines: list) -> dict[str, str]:  # type: ignore[type-arg]
-    tokens: dict[str, str] = {}
-    for line in numerics(lines, "005"):
-        for token in line.params[1:-1]:
-            name, _, value = token.partition("=")
-            tokens[name] = value
-    return tokens
+from conformance_helpers import Network, ask, isupport, network, numerics
 
 
 def test_monitor_token_carries_the_limit(tmp_path: Path) -> None:

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from conformance_helpers import Network, ask, numerics
-
-from support.irc_client import Line
-
-
-def isupport(lines: list[Line]) -> dict[str, str]:
-    tokens: dict[str, str] = {}
-    for line in numerics(lines, "005"):
-        for token in line.params[1:-1]:
-            name, _, value = token.partition("=")
-            tokens[name] = value
-    return tokens
+from conformance_helpers import Network, ask, isupport, numerics
 
 
 def test_f_is_a_type_c_mode(net: Network) -> None:
