@@ -152,7 +152,6 @@ def run_join(options: Options) -> dict[str, Any]:
     plans = plan_members(options, options.workers, room, marker)
     options = dataclasses.replace(options, workers=len(plans))
     record = record_of(options)
-    pid = options.server_pid
     workers = Workers(plans)
     try:
         t_setup = time.monotonic()
@@ -164,8 +163,6 @@ def run_join(options: Options) -> dict[str, Any]:
             raise BenchError(f"joiners: {exc or type(exc).__name__}") from None
         samples: list[JoinSample] = phase["samples"]
         results: list[Any] = phase["results"]
-        server_cpu1 = process_cpu_seconds(pid) if pid else None
-        rss1 = process_rss_kb(pid) if pid else None
     finally:
         workers.close()
 
@@ -213,6 +210,7 @@ def run_join(options: Options) -> dict[str, Any]:
         "join_errors": [s.error for s in samples if s.error][:5],
     }
     server_cpu0, rss0 = phase["server_cpu"], phase["server_rss"]
+    server_cpu1, rss1 = phase["server_cpu_after"], phase["server_rss_after"]
     if server_cpu0 is not None and server_cpu1 is not None:
         used = server_cpu1 - server_cpu0
         out["server_cpu_s"] = round(used, 3)
@@ -272,6 +270,9 @@ async def _join_phase(opt: Options, room: str, marker: str, workers: Workers) ->
         cpu = own_cpu_seconds() - cpu0
         workers.send("expect", {s.nick: s.sent for s in samples if s.echo is not None})
         results = await asyncio.to_thread(workers.collect, "result", opt.drain + 60)
+        # Read before the joiners leave: their QUITs' fan-out is not the JOINs' cost.
+        server_cpu1 = process_cpu_seconds(pid) if pid else None
+        server_rss1 = process_rss_kb(pid) if pid else None
     finally:
         for client in joiners:
             if client is not None:
@@ -285,6 +286,8 @@ async def _join_phase(opt: Options, room: str, marker: str, workers: Workers) ->
         "cpu": cpu,
         "server_cpu": server_cpu,
         "server_rss": server_rss,
+        "server_cpu_after": server_cpu1,
+        "server_rss_after": server_rss1,
     }
 
 
