@@ -16,6 +16,9 @@ Scenarios (see docs/benchmarks.md for why these parameters):
   connect     connect C=1000 (registrations/s, latency)
   idle10k     connect C=10000 to a freshly started server: RSS per idle connection
   history     history N=5000 (hubbub only: the others have no CHATHISTORY)
+  join5000    join C=5000 J=200, one JOIN after another (hubbub and ngIRCd)
+  join5000nin join5000 with the joiners on no-implicit-names (hubbub only: ngIRCd does not
+              offer the capability)
 """
 
 from __future__ import annotations
@@ -232,7 +235,8 @@ class Ngircd(Server):
     def bench_args(self, scenario: str) -> list[str]:
         # ngIRCd throttles every user to a few commands per second; user mode +F (set by an
         # operator) lifts that. Only senders send more than a line or two.
-        if scenario in ("fanout", "rooms"):
+        # In `join` the joiners are the ones that send (JOIN and a PING fence).
+        if scenario in ("fanout", "rooms", "join"):
             return ["--sender-cmd", "OPER bench bench", "--sender-cmd", "MODE {nick} +F"]
         return []
 
@@ -375,6 +379,21 @@ METRICS = {
         "paged_lines_per_s",
         "page_ms.p99",
     ],
+    "join": [
+        "joins_per_s",
+        "join_to_echo_ms.p50",
+        "join_to_echo_ms.p99",
+        "join_to_names_ms.p50",
+        "join_to_names_ms.p99",
+        "join_to_done_ms.p99",
+        "lines_per_join",
+        "bytes_per_join",
+        "fanout_latency_ms.p99",
+        "lost",
+        "duplicated",
+        "server_cpu_per_join_ms",
+        "server_cpu_pct",
+    ],
 }
 
 
@@ -467,6 +486,8 @@ def main() -> int:
     # the window that suits it.
     connect_window = {"ngircd": "8", "inspircd": "512"}
     fanout = ["--check-every", "10", "--setup-window", "100", "--drain", "5"]
+    join = ["-C", "1000" if opts.quick else "5000", "-J", "200", "-W", "1"]
+    join += ["--check-every", "10", "--setup-window", "100", "--setup-timeout", "240"]
     scenarios: list[tuple[str, str, list[str]]] = [
         ("fanout200", "fanout", ["-C", "200", "-S", "10", "-W", "8", "-D", d, *fanout]),
         ("fanout1000", "fanout", ["-C", "1000", "-S", "20", "-W", "8", "-D", d, *fanout]),
@@ -485,6 +506,8 @@ def main() -> int:
         ("connect", "connect", ["-C", "1000", "--settle", "0.2"]),
         ("idle10k", "connect", ["-C", "2000" if opts.quick else "10000", "--settle", "1"]),
         ("history", "history", ["-C", "20", "--lines", "5000", "-D", d]),
+        ("join5000", "join", join),
+        ("join5000nin", "join", [*join, "--no-implicit-names"]),
     ]
     results: dict[str, Any] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -518,6 +541,12 @@ def main() -> int:
                     websocket = name.endswith("ws")
                     if (scenario == "history" or websocket) and not isinstance(server, Hubbub):
                         continue
+                    # join: hubbub and ngIRCd; no-implicit-names is a capability only hubbub has.
+                    if scenario == "join" and (
+                        isinstance(server, Inspircd)
+                        or (name == "join5000nin" and not isinstance(server, Hubbub))
+                    ):
+                        continue
                     extra: list[str] = []
                     if scenario == "connect":
                         extra = ["-W", connect_window.get(server.name, "8")]
@@ -525,7 +554,9 @@ def main() -> int:
                         server.restart()  # RSS growth is only meaningful on a fresh process
                     t = time.monotonic()
                     port = server.web_port if websocket and isinstance(server, Hubbub) else None
-                    record = bench(server, [scenario, *args, *extra], log, timeout=300, port=port)
+                    # join's setup (5,000 members) alone may take minutes on ngIRCd.
+                    limit = 600 if scenario == "join" else 300
+                    record = bench(server, [scenario, *args, *extra], log, timeout=limit, port=port)
                     took = time.monotonic() - t
                     if record is None:
                         print(f"{name} #{rep + 1} {server.name}: FAILED ({took:.0f} s)", flush=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +112,50 @@ def test_unreachable_server_is_an_error(tmp_path: Path) -> None:
     )
     assert status == 0  # the run completes and reports the failures
     assert '"failed":2' in (tmp_path / "out.jsonl").read_text()
+
+
+def test_join_every_member_sees_every_joiner(server: tuple[int, int]) -> None:
+    """`join`: each joiner gets its echo and its end of NAMES; every member sees every JOIN."""
+    port, pid = server
+    options = Options(
+        "join", port=port, clients=50, joiners=5, window=1, workers=2, check_every=3,
+        server_pid=pid,
+    )  # fmt: skip
+    r = run(options)["results"]
+    assert (r["members"], r["joiners"], r["joined"]) == (50, 5, 5)
+    assert r["names_replies"] == 5
+    assert r["join_to_names_ms"]["p99"] is not None
+    assert r["deliveries_expected"] == r["deliveries"] == 50 * 5
+    assert (r["lost"], r["duplicated"], r["disconnected"]) == (0, 0, 0)
+    assert r["checked_receivers"] == 17  # members 0, 3, …, 48
+    assert r["fanout_latency_ms"]["p50"] is not None
+    assert "no-implicit-names" not in r["joiner_caps"]
+    assert r["join_errors"] == []
+    # The answer holds at least the echo, the names of 50 or more members and their end.
+    assert r["lines_per_join"] >= 3
+    assert r["server_cpu_per_join_ms"] >= 0
+
+    quiet = run(dataclasses.replace(options, no_implicit_names=True, window=2))["results"]
+    assert "no-implicit-names" in quiet["joiner_caps"]
+    assert quiet["joined"] == 5
+    assert quiet["names_replies"] == 0
+    assert quiet["join_to_names_ms"]["p50"] is None
+    assert quiet["deliveries_expected"] == quiet["deliveries"] == 50 * 5
+    assert (quiet["lost"], quiet["duplicated"]) == (0, 0)
+    assert quiet["lines_per_join_max"] < r["lines_per_join_max"]
+    assert quiet["bytes_per_join"] < r["bytes_per_join"]
+
+
+def test_join_cli_prints_a_table_and_json(
+    server: tuple[int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hubbub.cli import main
+
+    port, _ = server
+    args = ["bench", "join", "--port", str(port), "-C", "6", "-J", "2", "--workers", "1"]
+    assert main([*args, "--no-implicit-names", "--json", "-"]) == 0
+    out = capsys.readouterr().out
+    assert "JOINs/s" in out
+    record = json.loads(out.splitlines()[-1])
+    assert record["params"]["no_implicit_names"] is True
+    assert record["results"]["deliveries"] == 12

@@ -10,6 +10,11 @@ one by one:
   stamps a whole batch with one time, so consecutive equal stamps are added at once);
 * `COUNT`: `bytes.count` of the message marker, for receivers that only count deliveries.
 
+The `join` scenario's members use a third bulk mode, `JOINS`: they only look for the JOIN lines
+of the joiners, whose nicks all start with one marker (``:<marker>`` opens such a line and
+nothing else these clients receive). Members checked in full keep (joiner nick, arrival time)
+for each; the others count the marker with `bytes.count`.
+
 Either way the chunk is cut at its last line end and the rest kept for the next one, so a line
 split across two reads is neither lost nor counted twice.
 
@@ -32,6 +37,7 @@ from hubbub.bench.stats import FlowCheck, Histogram
 __all__ = [
     "COUNT",
     "FULL",
+    "JOINS",
     "LINES",
     "Client",
     "ClientError",
@@ -42,7 +48,7 @@ __all__ = [
     "parse_line",
 ]
 
-LINES, FULL, COUNT = 0, 1, 2
+LINES, FULL, COUNT, JOINS = 0, 1, 2, 3
 
 MARK = b" :b: "
 MESSAGES = re.compile(rb" :b: (\d+) (\d+) (\d+)")
@@ -117,6 +123,10 @@ class Client(asyncio.Protocol):
         self.latency = Histogram()
         self.count = 0
         self.acks: list[Sender] = []
+        # JOINS mode (see `watch_joins`)
+        self.join_marker = b""
+        self.join_pattern: re.Pattern[bytes] | None = None
+        self.joins_seen: list[tuple[bytes, int]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -173,11 +183,29 @@ class Client(asyncio.Protocol):
                         if upto is not None and upto > sender.acked:
                             sender.acked = upto
                             sender.pump()
+        elif mode == JOINS:
+            self._joins(data, end)
         else:
             self._lines(data[:end])
             return
         if b"PING" in data:
             self._pings(data, end)
+
+    def _joins(self, data: bytes, end: int) -> None:
+        pattern = self.join_pattern
+        if pattern is None:
+            k = data.count(self.join_marker, 0, end)
+        else:
+            found = pattern.findall(data, 0, end)
+            k = len(found)
+            if k:
+                now = now_us()
+                self.joins_seen.extend((nick, now) for nick in found)
+        if k:
+            self.count += k
+            tally = self.tally
+            tally.received += k
+            tally.last_rx = now_us()
 
     # -- line mode -----------------------------------------------------------------------------
 
@@ -288,6 +316,16 @@ class Client(asyncio.Protocol):
         waiting = self.expect(joined)
         self.write(b"JOIN " + room.encode() + b"\r\n")
         await asyncio.wait_for(waiting, timeout)
+
+    def watch_joins(self, marker: bytes, *, full: bool) -> None:
+        """Switch to JOINS mode: count the JOIN lines of nicks starting with `marker` (only
+        joiners' nicks do); with `full`, keep each one's nick and arrival time in `joins_seen`."""
+        self.join_marker = b":" + marker
+        if full:
+            self.join_pattern = re.compile(
+                rb"(?m)^:(" + re.escape(marker) + rb"[^!\s]*)![^\s]* JOIN "
+            )
+        self.mode = JOINS
 
     def start_bulk(self, mode: int) -> None:
         """Stop parsing lines; from now on only count (COUNT) or check (FULL) bench messages."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["SCENARIOS", "Options", "add_scenarios", "options_from_args"]
 
-SCENARIOS = ("fanout", "rooms", "connect", "history")
+SCENARIOS = ("fanout", "rooms", "connect", "history", "join")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Options:
     setup_window: int = 8
     settle: float = 1.0
     websocket: bool = False
+    joiners: int = 200
+    no_implicit_names: bool = False
 
     def as_params(self) -> dict[str, object]:
         """The parameters worth recording next to a result."""
@@ -53,6 +55,8 @@ class Options:
                 keys.append("rooms")
         elif self.scenario == "connect":
             keys += ["rate", "window"]
+        elif self.scenario == "join":
+            keys = ["clients", "joiners", "window", "no_implicit_names", "check_every", "workers"]
         else:
             keys += ["lines", "page"]
         if self.websocket:
@@ -98,7 +102,7 @@ _EPILOG = (
 
 
 def add_scenarios(bench: argparse.ArgumentParser) -> None:
-    """Declare `fanout`, `rooms`, `connect` and `history` under the `bench` parser."""
+    """Declare `fanout`, `rooms`, `connect`, `history` and `join` under the `bench` parser."""
     scenarios = bench.add_subparsers(title="scenarios", metavar="SCENARIO", dest="scenario")
 
     fanout = scenarios.add_parser(
@@ -187,8 +191,80 @@ def add_scenarios(bench: argparse.ArgumentParser) -> None:
         help="lines asked per CHATHISTORY BEFORE request (100; the server may cap it)",
     )
 
+    join = scenarios.add_parser(
+        "join",
+        help="J newcomers JOIN a room of C members: JOINs/s, JOIN latency, lines per JOIN",
+        description="C members join one room (setup, not measured). Then J joiners connect and "
+        "register (negotiating every capability the server offers except no-implicit-names, "
+        "which only --no-implicit-names asks for) and JOIN the room one after another, or "
+        "with at most W JOINs in flight. Measured: JOINs/s; JOIN → own JOIN echo, → end of "
+        "NAMES (366) and → the answer's end (a PING fence), p50/p99; the lines and bytes each "
+        "joiner received for its JOIN; the JOIN line's deliveries to the members (each "
+        "must see every joiner once; checked in full, with latency, on every K-th member).",
+        epilog=_EPILOG,
+    )
+    _common(join, clients=5000, duration=False)
+    join.add_argument(
+        "--joiners",
+        "-J",
+        metavar="J",
+        type=_positive_int,
+        default=200,
+        help="clients that join the room once it has its C members (200)",
+    )
+    join.add_argument(
+        "--window",
+        "-W",
+        metavar="W",
+        type=_positive_int,
+        default=1,
+        help="JOINs in flight at once; 1: one after another (1)",
+    )
+    join.add_argument(
+        "--no-implicit-names",
+        action="store_true",
+        help="joiners negotiate the no-implicit-names capability (the server must offer it): "
+        "no NAMES after their JOIN",
+    )
+    join.add_argument(
+        "--setup-window",
+        metavar="N",
+        type=_positive_int,
+        default=8,
+        help="members each worker connects and joins at once during setup (8)",
+    )
+    join.add_argument(
+        "--check-every",
+        metavar="K",
+        type=_positive_int,
+        default=1,
+        help="check which joiners every K-th member saw, and when; the others only count "
+        "JOIN lines. 1: all (1)",
+    )
+    join.add_argument(
+        "--drain",
+        metavar="S",
+        type=_positive_float,
+        default=5.0,
+        help="seconds to wait after the last JOIN for deliveries still under way (5)",
+    )
+    join.add_argument(
+        "--sender-cmd",
+        metavar="LINE",
+        action="append",
+        default=[],
+        help="a raw line each joiner sends after registering, before its JOIN ({nick} is "
+        "replaced); repeat for several (e.g. ngIRCd's OPER and MODE {nick} +F)",
+    )
 
-def _common(parser: argparse.ArgumentParser, *, clients: int, multi_worker: bool = True) -> None:
+
+def _common(
+    parser: argparse.ArgumentParser,
+    *,
+    clients: int,
+    multi_worker: bool = True,
+    duration: bool = True,
+) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="server address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=6667, help="server port (6667)")
     parser.add_argument(
@@ -199,14 +275,15 @@ def _common(parser: argparse.ArgumentParser, *, clients: int, multi_worker: bool
         default=clients,
         help=f"number of clients ({clients})",
     )
-    parser.add_argument(
-        "--duration",
-        "-D",
-        metavar="D",
-        type=_positive_float,
-        default=10.0,
-        help="seconds of traffic, or the time limit of a phase (10)",
-    )
+    if duration:
+        parser.add_argument(
+            "--duration",
+            "-D",
+            metavar="D",
+            type=_positive_float,
+            default=10.0,
+            help="seconds of traffic, or the time limit of a phase (10)",
+        )
     if multi_worker:
         parser.add_argument(
             "--workers",
@@ -233,7 +310,8 @@ def _common(parser: argparse.ArgumentParser, *, clients: int, multi_worker: bool
         metavar="S",
         type=_positive_float,
         default=120.0,
-        help="seconds allowed for connecting and joining everyone (120)",
+        help="seconds allowed for connecting and joining everyone (120; join: also the "
+        "limit of the measured JOINs)",
     )
 
 
@@ -318,7 +396,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "host": args.host,
         "port": args.port,
         "clients": args.clients,
-        "duration": args.duration,
+        "duration": getattr(args, "duration", 10.0),
         "workers": getattr(args, "workers", 1),
         "server_pid": args.server_pid,
         "json": args.json,
@@ -346,4 +424,14 @@ def options_from_args(args: argparse.Namespace) -> Options:
         values.update(rate=args.rate, window=args.window, settle=args.settle)
     elif scenario == "history":
         values.update(lines=args.lines, page=args.page, workers=1)
+    elif scenario == "join":
+        values.update(
+            joiners=args.joiners,
+            window=args.window,
+            no_implicit_names=args.no_implicit_names,
+            setup_window=args.setup_window,
+            check_every=args.check_every,
+            drain=args.drain,
+            sender_cmds=tuple(args.sender_cmd),
+        )
     return Options(**values)  # type: ignore[arg-type]

@@ -57,6 +57,20 @@ _LABELS = {
     "server_rss_before_kb": "server RSS before (KiB)",
     "server_rss_after_kb": "server RSS after (KiB)",
     "rss_per_connection_kb": "server RSS per connection (KiB)",
+    "joiner_caps": "joiners' capabilities",
+    "join_phase_s": "first JOIN to last answer (s)",
+    "joins_per_s": "JOINs/s",
+    "join_to_echo_ms": "JOIN → own JOIN (ms)",
+    "join_to_names_ms": "JOIN → end of NAMES (ms)",
+    "join_to_done_ms": "JOIN → whole answer (ms)",
+    "names_replies": "end of NAMES received",
+    "lines_per_join": "lines per JOIN (joiner, mean)",
+    "lines_per_join_max": "lines per JOIN (joiner, max)",
+    "bytes_per_join": "bytes per JOIN (joiner, mean)",
+    "bytes_per_join_max": "bytes per JOIN (joiner, max)",
+    "fanout_latency_ms": "JOIN → member sees it (ms)",
+    "server_cpu_per_join_ms": "server CPU per JOIN (ms)",
+    "join_errors": "JOIN errors",
 }
 
 

@@ -24,7 +24,7 @@ from hubbub.bench.procstat import process_cpu_seconds, process_rss_kb
 from hubbub.bench.stats import Histogram, percentile
 from hubbub.bench.worker import Member, Plan, worker_main
 
-__all__ = ["BenchError", "plan_traffic", "run", "worker_count"]
+__all__ = ["BenchError", "Workers", "plan_traffic", "record_of", "run", "worker_count"]
 
 #: Seconds between "go" and the moment every worker starts (lets all of them be waiting).
 START_DELAY = 0.2
@@ -58,10 +58,14 @@ def run(options: Options) -> dict[str, Any]:
         return _run_traffic(options)
     if options.scenario == "connect":
         return _run_connect(options)
+    if options.scenario == "join":
+        from hubbub.bench.join import run_join
+
+        return run_join(options)
     raise BenchError(f"unknown scenario {options.scenario!r}")
 
 
-def _record(options: Options) -> dict[str, Any]:
+def record_of(options: Options) -> dict[str, Any]:
     return {
         "scenario": options.scenario,
         "server": options.label or f"{options.host}:{options.port}",
@@ -201,7 +205,7 @@ def _run_traffic(options: Options) -> dict[str, Any]:
     tag = "b" + secrets.token_hex(3)
     plans = plan_traffic(options, options.workers, tag)
     options = dataclasses.replace(options, workers=len(plans))
-    record = _record(options)
+    record = record_of(options)
     pid = options.server_pid
     workers = Workers(plans)
     try:
@@ -282,7 +286,7 @@ def _run_connect(options: Options) -> dict[str, Any]:
         for w in range(n)
         if members[w]
     ]
-    record = _record(options)
+    record = record_of(options)
     pid = options.server_pid
     workers = Workers(plans)
     try:

@@ -12,6 +12,13 @@ fanout / rooms::
     worker → ("result", {...})      once everything expected arrived, or the drain time ran out
     coord  → ("close",)
 
+join (the joiners themselves run in the coordinator, `hubbub.bench.join`)::
+
+    worker → ("ready", info)        every member registered, joined and watching for joiners
+    coord  → ("expect", {nick: t})  the joiners that joined, each with its JOIN's send time (µs)
+    worker → ("result", {...})      once every member saw every joiner, or the drain time ran out
+    coord  → ("close",)
+
 connect::
 
     worker → ("ready", {})
@@ -39,7 +46,7 @@ from hubbub.bench.procstat import own_cpu_seconds, raise_fd_limit
 from hubbub.bench.stats import Histogram
 from hubbub.bench.wsclient import WsClient
 
-__all__ = ["Member", "Plan", "run_loop", "worker_main"]
+__all__ = ["Member", "Plan", "gather_limited", "run_loop", "worker_main"]
 
 T = TypeVar("T")
 
@@ -63,13 +70,15 @@ class Plan:
     members: tuple[Member, ...]
     senders: tuple[int, ...] = ()  # client indices of this worker that send
     room_of: dict[int, int] = field(default_factory=dict)  # every sender (global) -> room
+    marker: str = ""  # join: the prefix of every joiner's nick
 
 
 def worker_main(plan: Plan, conn: Connection) -> None:
     """Process entry point."""
     raise_fd_limit(len(plan.members) + 256)
     try:
-        main = _connect if plan.options.scenario == "connect" else _traffic
+        scenario = plan.options.scenario
+        main = {"connect": _connect, "join": _join_members}.get(scenario, _traffic)
         run_loop(main(plan, conn))
     except Exception as exc:  # report instead of dying silently
         with contextlib.suppress(OSError):
@@ -124,7 +133,7 @@ async def _sleep_until(t_us: int) -> None:
         await asyncio.sleep(delay)
 
 
-async def _gather_limited(
+async def gather_limited(
     jobs: list[Callable[[], Awaitable[None]]], limit: int, deadline: float
 ) -> None:
     """Run the jobs with at most `limit` at once; the first failure cancels the rest."""
@@ -175,7 +184,7 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
         return job
 
     try:
-        await _gather_limited([setup(m) for m in plan.members], opt.setup_window, deadline)
+        await gather_limited([setup(m) for m in plan.members], opt.setup_window, deadline)
     except (ClientError, OSError, TimeoutError) as exc:
         for client in clients.values():
             client.abort()
@@ -278,6 +287,93 @@ async def _pace(senders: list[Sender], per_sender: float, window: int, t0: int, 
         await asyncio.sleep(0.001)
 
 
+# ---------------------------------------------------------------------- join
+
+
+async def _join_members(plan: Plan, conn: Connection) -> None:
+    """The members of the `join` room: join it (setup), then count the joiners' JOIN lines."""
+    opt = plan.options
+    pipe = Pipe(conn)
+    tally = Tally()
+    clients: dict[int, Client] = {}
+    deadline = time.monotonic() + opt.setup_timeout
+    marker = plan.marker.encode()
+
+    def setup(member: Member) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            client = await open_client(
+                opt.host,
+                opt.port,
+                member.nick,
+                timeout=deadline - time.monotonic(),
+                password=opt.password,
+                tally=tally,
+            )
+            clients[member.index] = client
+            await client.join(plan.rooms[0], deadline - time.monotonic())
+            # Other members' JOINs still arriving cannot match: only joiners' nicks carry it.
+            client.watch_joins(marker, full=member.full)
+
+        return job
+
+    try:
+        await gather_limited([setup(m) for m in plan.members], opt.setup_window, deadline)
+    except (ClientError, OSError, TimeoutError) as exc:
+        for client in clients.values():
+            client.abort()
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"setup timed out ({len(clients)} of {len(plan.members)} members joined)"
+        pipe.send("error", f"worker {plan.worker}: {reason}")
+        return
+    errors = [e for c in clients.values() for e in c.errors][:5]
+    pipe.send("ready", {"clients": len(clients), "errors": errors})
+    cpu0 = own_cpu_seconds()
+
+    (_, sent) = await pipe.recv("expect")
+    expected = len(sent) * len(clients)
+    drain_end = time.monotonic() + opt.drain
+    while tally.received < expected and time.monotonic() < drain_end:
+        await asyncio.sleep(0.005)
+
+    latency = Histogram()
+    lost = duplicates = disconnected = 0
+    wanted = {nick.encode(): t for nick, t in sent.items()}
+    for member in plan.members:
+        client = clients[member.index]
+        disconnected += client.lost
+        if member.full:
+            seen: dict[bytes, int] = {}
+            for nick, arrival in client.joins_seen:
+                if nick in seen or nick not in wanted:
+                    duplicates += 1
+                    continue
+                seen[nick] = arrival
+                latency.add(arrival - wanted[nick])
+            lost += len(wanted) - len(seen)
+        else:
+            lost += max(0, len(wanted) - client.count)
+            duplicates += max(0, client.count - len(wanted))
+    pipe.send(
+        "result",
+        {
+            "cpu": own_cpu_seconds() - cpu0,
+            "received": tally.received,
+            "expected": expected,
+            "last_rx": tally.last_rx,
+            "lost": lost,
+            "duplicates": duplicates,
+            "latency": latency.to_dict(),
+            "disconnected": disconnected,
+            "full_receivers": sum(1 for m in plan.members if m.full),
+        },
+    )
+    with contextlib.suppress(Exception):
+        await pipe.recv("close")
+    for client in clients.values():
+        client.abort()
+
+
 # ---------------------------------------------------------------------- connect
 
 
@@ -322,7 +418,7 @@ async def _connect(plan: Plan, conn: Connection) -> None:
     jobs = [job(n, m) for n, m in enumerate(plan.members)]
     limit = len(jobs) if per_worker_rate else opt.window
     with contextlib.suppress(TimeoutError):
-        await _gather_limited(jobs, max(1, limit), deadline)
+        await gather_limited(jobs, max(1, limit), deadline)
     t_done = time.monotonic_ns() // 1000
     cpu1 = own_cpu_seconds()
     # Let the welcome bursts finish, so the server holds idle connections when it is measured.
