@@ -20,6 +20,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,6 +321,9 @@ def test_typing_edits_and_multiline_on_the_other_page_and_in_history(
 ) -> None:
     plain = talker(server, "plain")  # no capabilities: the fallbacks
     plain.join("#lobby")
+    tagged = IrcClient(server.address, timeout=10)
+    tagged.register("tagged", caps=["message-tags"])
+    tagged.join("#lobby")
     writer_context, writer, _ = open_page(browser, server)
     reader_context, reader, _ = open_page(browser, server)
     try:
@@ -327,12 +331,18 @@ def test_typing_edits_and_multiline_on_the_other_page_and_in_history(
         join_as(reader, "reader")
         # Typing: the reader sees it while the writer composes, and not once the text is sent.
         writer.click("#input")
+        started = time.monotonic()
         writer.keyboard.type("hello the")
         wait_text(reader, "writer is typing…", selector="#typing")
         writer.keyboard.type("re")
         writer.keyboard.press("Enter")
+        typed_for = time.monotonic() - started
         wait_text(reader, "hello there")
         wait_js(reader, "() => document.querySelector('#typing').textContent === ''")
+        # Eleven keys, but "active" at most once every 3 seconds (the typing spec's rate).
+        lines = tagged.until(lambda x: x.command == "PRIVMSG" and x.params[-1] == "hello there")
+        active = [x for x in lines if x.command == "TAGMSG" and x.tags.get("+typing") == "active"]
+        assert 1 <= len(active) <= 1 + int(typed_for // 3), (len(active), typed_for)
         # Emptying the input says "done".
         writer.keyboard.type("never mind")
         wait_text(reader, "writer is typing…", selector="#typing")
@@ -392,6 +402,7 @@ def test_typing_edits_and_multiline_on_the_other_page_and_in_history(
         writer_context.close()
         reader_context.close()
         plain.close()
+        tagged.close()
 
 
 def strip_modern_caps(line: str) -> str:
