@@ -310,6 +310,29 @@ def test_read_markers_clear_unread_counts_on_the_other_page_of_the_account(
         alice.say("#news", "news three")
         wait_unread(second, "#news", "1")
         wait_unread(first, "#news", "1")
+        # A third device, opened now, joins #news in the background (a room it remembers):
+        # the history after the account's marker is unread there too, the rest is not.
+        third_context, third, _ = open_page(browser, server)
+        try:
+            third.evaluate("() => localStorage.setItem('hubbub.rooms', '[\"#lobby\",\"#news\"]')")
+            third.reload()
+            third.fill("#nick", "reader")
+            third.fill("#password", "correct-horse-battery")
+            third.click("#login-form button[type=submit]")
+            wait_room(third, "#lobby")
+            wait_js(
+                third,
+                """() => [...document.querySelectorAll('#room-list .room-name')]
+                    .some(e => e.textContent === '#news')""",
+            )
+            wait_unread(third, "#news", "1")
+            wait_room(third, "#lobby")
+            # Reading it there clears it on the other two.
+            switch_to(third, "#news")
+            wait_unread(first, "#news", "")
+            wait_unread(second, "#news", "")
+        finally:
+            third_context.close()
     finally:
         first_context.close()
         second_context.close()

@@ -417,8 +417,9 @@ class Client {
       const entry = this.entryFor(msg, buffer, true);
       if (entry) entries.push(entry);
     }
-    const { where } = buffer.add(entries);
+    const { added, where } = buffer.add(entries);
     buffer.historyLoaded = true;
+    if (request && request.kind !== "before") this.countUnreadSinceMarker(buffer, added);
     if (request) {
       if (request.kind === "before") buffer.loadingOlder = false;
       if ((request.kind === "before" || request.kind === "latest") && batch.messages.length < request.limit) {
@@ -580,6 +581,19 @@ class Client {
     conn.send("MARKREAD", buffer.name, "timestamp=" + stamp);
   }
 
+  // History that arrived for a room not being looked at: what is newer than the account's
+  // read marker was not read on any device, so it counts as unread. (Without a marker there
+  // is no telling, and only live messages count, as before.)
+  countUnreadSinceMarker(buffer, added) {
+    if (!buffer.marker || (buffer === this.active && !document.hidden)) return;
+    const read = Date.parse(buffer.marker);
+    const unread = added.filter(
+      (e) => e.kind !== "event" && e.kind !== "info" && e.kind !== "error" && !e.self && e.time > read,
+    );
+    buffer.unread += unread.length;
+    if (unread.some((e) => e.highlight)) buffer.mention = true;
+  }
+
   // MARKREAD <target> timestamp=… | * — our marker moved (here or on another device).
   onMARKREAD(msg) {
     const [target, value] = msg.params;
@@ -731,7 +745,11 @@ class Client {
       if (buffer === this.active) this.view.renderHeader(buffer);
       this.saveRooms();
       this.catchUp(buffer);
-      if (!this.focusRoom || this.buffers.keyOf(this.focusRoom) === buffer.key) {
+      // Shown: the room asked for (the address, /join), or any room while the server's
+      // window is shown. Remembered rooms joined at start and rooms joined again after a
+      // reconnect do not take the view from the room being read.
+      const wanted = this.focusRoom && this.buffers.keyOf(this.focusRoom) === buffer.key;
+      if (wanted || (!this.focusRoom && this.active.kind === "server")) {
         this.focusRoom = null;
         this.select(buffer);
       }
