@@ -553,6 +553,23 @@ def test_screenshot_with_avatars_and_an_edited_message(
             if os.environ.get("HUBBUB_UPDATE_SCREENSHOTS") == "1":
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(shot, SCREENSHOT)
+            # The same on a phone, with the member drawer open; nothing sticks out sideways.
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_function("() => document.querySelector('#rooms-toggle').offsetWidth > 0")
+            page.eval_on_selector("#messages", "m => { m.scrollTop = m.scrollHeight; }")
+            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+            save_screenshot(page, tmp_path, "web-modern-phone.png")
+            page.click("#members-toggle")
+            page.wait_for_function(
+                "() => document.querySelector('#members-pane').getBoundingClientRect().right"
+                " <= window.innerWidth + 1"
+            )
+            save_screenshot(page, tmp_path, "web-modern-phone-members.png")
+            page.keyboard.press("Escape")
+            page.click("#rooms-toggle")
+            page.click("#profile-open")
+            page.wait_for_selector("#profile", state="visible")
+            save_screenshot(page, tmp_path, "web-modern-profile.png")
             assert dialogs == []
         finally:
             context.close()

@@ -793,6 +793,7 @@ class Client {
   }
 
   onQUIT(msg) {
+    this.profiles.delete(this.conn.casefold(msg.nick)); // synced again if they come back
     for (const buffer of this.buffers.map.values()) {
       if (buffer.removeMember(msg.nick, this.conn.casefold)) {
         this.event(buffer, msg);
@@ -803,6 +804,12 @@ class Client {
 
   onNICK(msg) {
     const newNick = msg.params[0];
+    // Metadata belongs to the user, not the nick: the server does not send it again.
+    const profile = this.profiles.get(this.conn.casefold(msg.nick));
+    if (profile) {
+      this.profiles.delete(this.conn.casefold(msg.nick));
+      this.profiles.set(this.conn.casefold(newNick), profile);
+    }
     if (this.isMe(newNick)) {
       this.root.querySelector("#me").textContent = newNick;
       storageSet(NICK_KEY, newNick);
