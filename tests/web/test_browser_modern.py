@@ -576,3 +576,30 @@ def test_screenshot_with_avatars_and_an_edited_message(
     finally:
         for client in (alice, bob, carol):
             client.close()
+
+
+def test_a_wrong_password_leaves_the_page_a_guest_with_the_error_shown(
+    browser: Any, server: ThreadedServer
+) -> None:
+    setup = IrcClient(server.address, timeout=10)
+    setup.register("setup", caps=["draft/account-registration"])
+    setup.send("REGISTER owner * correct-horse-battery")
+    setup.first(lambda x: x.command == "REGISTER" and x.params[0] == "SUCCESS")
+    setup.close()
+    context, page, _ = open_page(browser, server)
+    try:
+        page.fill("#nick", "owner")
+        page.fill("#password", "wrong-password")
+        page.click("#login-form button[type=submit]")
+        wait_room(page, "#lobby")
+        wait_js(
+            page,
+            """() => window.hubbub.buffers.serverBuffer.messages.some(
+                m => m.kind === 'error' && /SASL|authentication/i.test(m.text))""",
+        )
+        assert page.evaluate("() => window.hubbub.loggedIn") is False
+        # The password is not kept in the form, nor stored.
+        assert page.input_value("#password") == ""
+        assert "wrong-password" not in str(page.evaluate("() => JSON.stringify(localStorage)"))
+    finally:
+        context.close()

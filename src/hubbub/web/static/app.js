@@ -15,6 +15,7 @@ const TYPING_PAUSE_AFTER = 6000; // no key for this long: "paused"
 const TYPING_ACTIVE_FOR = 6000; // a received "active" lapses after 6 s, "paused" after 30 s
 const TYPING_PAUSED_FOR = 30000;
 const PROFILE_KEYS = ["avatar", "display-name"];
+const MARK_READ_EVERY = 2000; // ms: a busy room moves the marker at most this often (each is a write)
 const LINE_BYTES = 400; // a multiline line longer than this is sent in concat pieces
 const NICK_PATTERN = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/;
 
@@ -289,6 +290,9 @@ class Client {
     for (const room of this.roomsToJoin) join.add(room);
     this.roomsToJoin = [];
     this.root.querySelector("#profile-open").hidden = !conn.has("draft/metadata-2");
+    if (conn.password && !conn.has("sasl")) {
+      this.info(this.active, "This server offers no SASL login: you are not logged in (try /msg NickServ IDENTIFY).", "error");
+    }
     // Subscribe before joining, so that each JOIN's metadata sync carries these keys.
     if (conn.has("draft/metadata-2")) conn.send("METADATA", "*", "SUB", ...PROFILE_KEYS);
     for (const room of join) conn.send("JOIN", room);
@@ -577,7 +581,19 @@ class Client {
     if (!newest) return;
     const stamp = new Date(newest.time).toISOString();
     if ((buffer.marker && buffer.marker >= stamp) || buffer.markerSent === stamp) return;
+    const wait = (buffer.markerSentAt || 0) + MARK_READ_EVERY - Date.now();
+    if (wait > 0) {
+      // Sent a moment ago: send the newest once the interval is over (if still looked at).
+      if (!buffer.markTimer) {
+        buffer.markTimer = setTimeout(() => {
+          buffer.markTimer = null;
+          this.markRead(buffer);
+        }, wait);
+      }
+      return;
+    }
     buffer.markerSent = stamp;
+    buffer.markerSentAt = Date.now();
     conn.send("MARKREAD", buffer.name, "timestamp=" + stamp);
   }
 
@@ -989,6 +1005,12 @@ class Client {
       case "901":
         this.loggedIn = false;
         break;
+      case "902": // the account is locked
+      case "904": // SASL failed
+      case "905":
+      case "906":
+        this.info(this.active, last, "error");
+        return;
       case "761": {
         // Our own SET answered: <me> <target> <key> <visibility> [:value]
         const [, target, key, , value] = p;
