@@ -410,12 +410,20 @@ def test_typing_edits_and_multiline_on_the_other_page_and_in_history(
         ]
         assert got == ["first line", "second line", "third line"]
 
+        # A line too long for one PRIVMSG goes in pieces joined again (draft/multiline-concat),
+        # with the multi-byte characters intact.
+        long_paste = "é" * 300 + "x" * 300 + "\nand a short one"
+        writer.fill("#input", long_paste)
+        writer.press("#input", "Enter")
+        wait_text(reader, long_paste)
+
         # A page that comes later gets both from history: one message, and "(edited)".
         late_context, late, _ = open_page(browser, server)
         try:
             join_as(late, "latecomer")
             wait_text(late, "first line\nsecond line\nthird line")
             wait_text(late, "hello there, everyone")
+            wait_text(late, long_paste)
             edited = late.locator("#message-list .msg", has_text="hello there, everyone")
             assert edited.locator(".edited-mark").text_content() == "(edited)"
             assert late.locator("#message-list .msg", has_text="second line").count() == 1
