@@ -9,8 +9,9 @@ Caching: every file has a strong ETag (a hash of its bytes) and `If-None-Match` 
 current hash may be cached for a year (`immutable`), anything else is `no-cache` (the browser
 revalidates with the ETag, so an upgrade of hubbub is seen at the next load).
 
-Every response carries a Content-Security-Policy that allows scripts, styles and images from the
-page's own origin only (no inline script, no `eval`) and WebSocket connections to it.
+Every response carries a Content-Security-Policy that allows scripts and styles from the page's
+own origin only (no inline script, no `eval`), WebSocket connections to it, and images from it
+and from any http(s) address (people's avatars).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ CSP = "; ".join(
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        # Avatars (metadata `avatar`) are pictures on other sites, over https or http: see
+        # docs/web.md#avatars-and-privacy for what loading them gives away.
+        "img-src 'self' data: https: http:",
         "connect-src 'self'",
         "manifest-src 'self'",
         "base-uri 'none'",

@@ -3,13 +3,20 @@
 
 import { Connection, defaultServerUrl } from "./irc.js";
 import { Buffers, makeEntry } from "./model.js";
-import { View } from "./view.js";
+import { View, safeHref } from "./view.js";
 
 const NICK_KEY = "hubbub.nick";
 const ROOMS_KEY = "hubbub.rooms";
 const DEFAULT_ROOM = "#lobby";
 const PAGE = 50; // messages per CHATHISTORY LATEST / BEFORE
 const CATCH_UP = 100; // messages per CHATHISTORY AFTER
+const TYPING_ACTIVE_EVERY = 3000; // the typing spec: "active" at most once every 3 s
+const TYPING_PAUSE_AFTER = 6000; // no key for this long: "paused"
+const TYPING_ACTIVE_FOR = 6000; // a received "active" lapses after 6 s, "paused" after 30 s
+const TYPING_PAUSED_FOR = 30000;
+const PROFILE_KEYS = ["avatar", "display-name"];
+const MARK_READ_EVERY = 2000; // ms: a busy room moves the marker at most this often (each is a write)
+const LINE_BYTES = 400; // a multiline line longer than this is sent in concat pieces
 const NICK_PATTERN = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/;
 
 const HELP = [
@@ -22,7 +29,8 @@ const HELP = [
   "/topic [text] — show or set the topic",
   "/away [message] — set or clear away",
   "/quote LINE — send a raw IRC line",
-  "Keys: Enter sends, Alt+↑/↓ or Ctrl+K switch rooms, Tab completes nicks.",
+  "Keys: Enter sends, Shift+Enter starts a new line, ↑ in an empty input edits your last message,",
+  "Alt+↑/↓ or Ctrl+K switch rooms, Tab completes nicks.",
 ];
 
 function storageGet(key) {
@@ -44,6 +52,31 @@ function storageSet(key, value) {
 function parseTime(tags) {
   const parsed = tags.time ? Date.parse(tags.time) : NaN;
   return Number.isNaN(parsed) ? Date.now() : parsed;
+}
+
+const encoder = new TextEncoder();
+
+function utf8Length(text) {
+  return encoder.encode(text).length;
+}
+
+// Cut a line into pieces of at most `limit` UTF-8 bytes, at character boundaries.
+export function splitBytes(line, limit) {
+  const pieces = [];
+  let piece = "";
+  let size = 0;
+  for (const char of line) {
+    const length = utf8Length(char);
+    if (size + length > limit && piece) {
+      pieces.push(piece);
+      piece = "";
+      size = 0;
+    }
+    piece += char;
+    size += length;
+  }
+  pieces.push(piece);
+  return pieces;
 }
 
 function initialRooms() {
@@ -79,15 +112,23 @@ class Client {
     this.completion = null;
     this.sentHistory = [];
     this.sentIndex = -1;
+    this.profiles = new Map(); // folded nick → { avatar, "display-name", … } (metadata)
+    this.loggedIn = false; // 900 seen: read markers need an account
+    this.editing = null; // { buffer, msgid } while the input edits a sent message
+    this.typingSent = { target: null, state: "done", at: 0 };
+    this.typingTimer = null;
+    this.batchCounter = 0;
+    this.autoWho = new Set(); // rooms whose WHO the page asked for itself (answered quietly)
   }
 
   // -- start -----------------------------------------------------------------------------
 
-  start(nick) {
+  start(nick, password = "") {
     const { rooms, focus } = initialRooms();
     this.roomsToJoin = rooms;
     this.focusRoom = focus;
-    this.conn = new Connection({ url: defaultServerUrl(), nick });
+    this.conn = new Connection({ url: defaultServerUrl(), nick, account: nick, password });
+    this.view.profileOf = (name) => this.profileOf(name);
     this.conn.on("message", (msg) => this.onMessage(msg));
     this.conn.on("registered", () => this.onRegistered());
     this.conn.on("state", (state) => this.onState(state));
@@ -102,11 +143,19 @@ class Client {
     const form = this.root.querySelector("#composer");
     const input = this.root.querySelector("#input");
     this.input = input;
+    this.composer = form;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = input.value;
       input.value = "";
+      this.fitInput();
       this.completion = null;
+      if (this.editing) {
+        this.finishEdit(text);
+        return;
+      }
+      this.typingSent.state = "done"; // the message itself ends the typing, for everyone
+      clearTimeout(this.typingTimer);
       if (text.trim()) {
         this.sentHistory.push(text);
         if (this.sentHistory.length > 100) this.sentHistory.shift();
@@ -115,6 +164,11 @@ class Client {
       }
     });
     input.addEventListener("keydown", (event) => this.onInputKey(event));
+    input.addEventListener("input", () => {
+      this.fitInput();
+      this.typing();
+    });
+    this.bindProfile();
     document.addEventListener("keydown", (event) => this.onGlobalKey(event));
     this.view.scroller.addEventListener("scroll", () => this.maybeLoadOlder(), { passive: true });
     this.root.querySelector("#rooms-toggle").addEventListener("click", () => this.togglePane("rooms"));
@@ -122,6 +176,74 @@ class Client {
     this.root.querySelector("#scrim").addEventListener("click", () => this.togglePane(null));
     this.root.querySelector("#reconnect").addEventListener("click", () => this.conn.reconnectNow());
     window.addEventListener("online", () => this.conn.reconnectNow());
+  }
+
+  // The input grows with its lines (Shift+Enter), up to six.
+  fitInput() {
+    const lines = this.input.value.split("\n").length;
+    this.input.rows = Math.min(6, Math.max(1, lines));
+  }
+
+  // -- the profile panel (metadata) -------------------------------------------------------
+
+  bindProfile() {
+    const dialog = this.root.querySelector("#profile");
+    const form = this.root.querySelector("#profile-form");
+    const error = this.root.querySelector("#profile-error");
+    this.root.querySelector("#profile-open").addEventListener("click", () => {
+      const own = this.profileOf(this.conn.nick);
+      form.elements.avatar.value = own.avatar || "";
+      form.elements.displayname.value = own["display-name"] || "";
+      error.textContent = "";
+      dialog.showModal();
+    });
+    this.root.querySelector("#profile-cancel").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const avatar = form.elements.avatar.value.trim();
+      const name = form.elements.displayname.value.trim();
+      if (avatar && !safeHref(avatar)) {
+        error.textContent = "The avatar must be an http:// or https:// address.";
+        return;
+      }
+      if (!this.conn.registered || !this.conn.has("draft/metadata-2")) {
+        error.textContent = "This server does not keep profiles (no metadata support).";
+        return;
+      }
+      const own = this.profileOf(this.conn.nick);
+      for (const [key, value] of [["avatar", avatar], ["display-name", name]]) {
+        if ((own[key] || "") === value) continue;
+        if (value) this.conn.send("METADATA", "*", "SET", key, value);
+        else this.conn.send("METADATA", "*", "SET", key);
+      }
+      dialog.close();
+    });
+  }
+
+  profileOf(nick) {
+    return (this.conn && this.profiles.get(this.conn.casefold(nick || ""))) || {};
+  }
+
+  setProfile(nick, key, value) {
+    const fold = this.conn.casefold(nick);
+    const profile = { ...(this.profiles.get(fold) || {}) };
+    if (value === undefined || value === "") delete profile[key];
+    else profile[key] = value;
+    this.profiles.set(fold, profile);
+    if (this.profileRender) return;
+    // Several keys usually come together (a metadata batch): render once, after them.
+    this.profileRender = requestAnimationFrame(() => {
+      this.profileRender = null;
+      this.view.renderMembers(this.active, this.prefixes().symbols);
+      this.view.renderMessages(this.active, { keep: true });
+    });
+  }
+
+  // METADATA <target> <key> <visibility> [:value] — a sync, a change, or our own keys.
+  onMETADATA(msg) {
+    const [target, key, , value] = msg.params;
+    if (!target || !key || this.isChannel(target)) return;
+    this.setProfile(target === "*" ? this.conn.nick : target, key, value);
   }
 
   togglePane(which) {
@@ -147,6 +269,9 @@ class Client {
     }
     this.pending.clear();
     this.batches.clear();
+    this.autoWho.clear();
+    this.loggedIn = false;
+    this.cancelEdit();
     const seconds = Math.round(delay / 1000);
     this.info(this.active, `Disconnected (${reason}). Reconnecting in ${seconds} s…`, "error");
     this.view.setStatus(`Disconnected — retrying in ${seconds} s`, "disconnected");
@@ -164,6 +289,12 @@ class Client {
     }
     for (const room of this.roomsToJoin) join.add(room);
     this.roomsToJoin = [];
+    this.root.querySelector("#profile-open").hidden = !conn.has("draft/metadata-2");
+    if (conn.password && !conn.has("sasl")) {
+      this.info(this.active, "This server offers no SASL login: you are not logged in (try /msg NickServ IDENTIFY).", "error");
+    }
+    // Subscribe before joining, so that each JOIN's metadata sync carries these keys.
+    if (conn.has("draft/metadata-2")) conn.send("METADATA", "*", "SUB", ...PROFILE_KEYS);
     for (const room of join) conn.send("JOIN", room);
     // Private conversations catch up as well.
     for (const buffer of this.buffers.map.values()) {
@@ -179,7 +310,7 @@ class Client {
     }
     if (batchRef && this.batches.has(batchRef)) {
       const batch = this.batches.get(batchRef);
-      if (batch.type === "chathistory") {
+      if (batch.type === "chathistory" || batch.type === "draft/multiline") {
         batch.messages.push(msg);
         return;
       }
@@ -200,13 +331,40 @@ class Client {
         params: msg.params.slice(2),
         label: msg.tags.label || (parent && parent.label) || null,
         messages: [],
+        opening: msg,
+        parent,
       });
     } else if (ref.startsWith("-")) {
       const batch = this.batches.get(ref.slice(1));
       this.batches.delete(ref.slice(1));
-      if (batch && batch.type === "chathistory") this.finishHistory(batch);
+      if (batch && batch.type === "draft/multiline") this.finishMultiline(batch);
+      else if (batch && batch.type === "chathistory") this.finishHistory(batch);
       else if (batch && batch.type === "labeled-response") this.finishRequest(batch.label, null);
     }
+  }
+
+  // A draft/multiline batch is one message: its lines joined by newlines (directly, for a
+  // line tagged draft/multiline-concat), with the msgid, time and tags of the opening BATCH.
+  finishMultiline(batch) {
+    const lines = batch.messages.filter((m) => m.command === "PRIVMSG" || m.command === "NOTICE");
+    if (!lines.length) return;
+    let text = "";
+    lines.forEach((line, index) => {
+      const concat = "draft/multiline-concat" in line.tags;
+      text += (index === 0 || concat ? "" : "\n") + (line.params[1] || "");
+    });
+    const opening = batch.opening;
+    const tags = { ...opening.tags };
+    delete tags.batch;
+    const combined = {
+      tags,
+      source: opening.source,
+      nick: opening.nick,
+      command: lines[0].command,
+      params: [batch.params[0] || lines[0].params[0], text],
+    };
+    if (batch.parent && batch.parent.type === "chathistory") batch.parent.messages.push(combined);
+    else this.onPRIVMSG(combined);
   }
 
   requestHistory(buffer, kind) {
@@ -263,8 +421,9 @@ class Client {
       const entry = this.entryFor(msg, buffer, true);
       if (entry) entries.push(entry);
     }
-    const { where } = buffer.add(entries);
+    const { added, where } = buffer.add(entries);
     buffer.historyLoaded = true;
+    if (request && request.kind !== "before") this.countUnreadSinceMarker(buffer, added);
     if (request) {
       if (request.kind === "before") buffer.loadingOlder = false;
       if ((request.kind === "before" || request.kind === "latest") && batch.messages.length < request.limit) {
@@ -278,6 +437,7 @@ class Client {
       if (where !== "none") this.view.renderMessages(buffer, { keep: true });
       else this.view.renderHistoryState(buffer);
       requestAnimationFrame(() => this.maybeLoadOlder());
+      this.markRead(buffer);
     }
     this.renderRooms();
   }
@@ -337,7 +497,9 @@ class Client {
         text = body.slice(7);
       }
       const highlight = !self && (this.mentions(text) || (!fromHistory && buffer.kind === "query"));
-      return makeEntry({ msgid, time, nick, kind, text, self, highlight });
+      const edited = "hubbub/edited" in msg.tags;
+      const bot = "bot" in msg.tags;
+      return makeEntry({ msgid, time, nick, kind, text, self, highlight, edited, bot });
     }
     const text = this.describeEvent(msg);
     return text === null ? null : makeEntry({ msgid, time, nick, kind: "event", text, self });
@@ -380,6 +542,7 @@ class Client {
     if (buffer === this.active) {
       if (where === "append") this.view.appendMessages(buffer, added);
       else this.view.renderMessages(buffer, { keep: true });
+      if (count) this.markRead(buffer);
     }
     this.renderRooms();
   }
@@ -391,7 +554,192 @@ class Client {
   onPRIVMSG(msg) {
     const buffer = this.bufferFor(msg);
     const entry = this.entryFor(msg, buffer, false);
-    if (entry) this.show(buffer, [entry]);
+    if (!entry) return;
+    if (entry.bot && buffer.kind === "channel") {
+      const member = buffer.members.get(this.conn.casefold(msg.nick));
+      if (member && !member.bot) {
+        member.bot = true;
+        this.membersChanged(buffer);
+      }
+    }
+    // A message ends its author's typing.
+    if (buffer.typers.delete(this.conn.casefold(msg.nick)) && buffer === this.active) this.renderTyping();
+    this.show(buffer, [entry]);
+  }
+
+  // -- read markers (draft/read-marker) ------------------------------------------------------
+
+  // The room is being looked at: move the account's marker to its newest message.
+  markRead(buffer) {
+    const conn = this.conn;
+    if (!conn || !conn.registered || !conn.has("draft/read-marker") || !this.loggedIn) return;
+    if (buffer !== this.active || buffer.kind === "server" || document.hidden) return;
+    let newest = null;
+    for (let i = buffer.messages.length - 1; i >= 0 && !newest; i -= 1) {
+      if (buffer.messages[i].msgid) newest = buffer.messages[i];
+    }
+    if (!newest) return;
+    const stamp = new Date(newest.time).toISOString();
+    if ((buffer.marker && buffer.marker >= stamp) || buffer.markerSent === stamp) return;
+    const wait = (buffer.markerSentAt || 0) + MARK_READ_EVERY - Date.now();
+    if (wait > 0) {
+      // Sent a moment ago: send the newest once the interval is over (if still looked at).
+      if (!buffer.markTimer) {
+        buffer.markTimer = setTimeout(() => {
+          buffer.markTimer = null;
+          this.markRead(buffer);
+        }, wait);
+      }
+      return;
+    }
+    buffer.markerSent = stamp;
+    buffer.markerSentAt = Date.now();
+    conn.send("MARKREAD", buffer.name, "timestamp=" + stamp);
+  }
+
+  // History that arrived for a room not being looked at: what is newer than the account's
+  // read marker was not read on any device, so it counts as unread. (Without a marker there
+  // is no telling, and only live messages count, as before.)
+  countUnreadSinceMarker(buffer, added) {
+    if (!buffer.marker || (buffer === this.active && !document.hidden)) return;
+    const read = Date.parse(buffer.marker);
+    const unread = added.filter(
+      (e) => e.kind !== "event" && e.kind !== "info" && e.kind !== "error" && !e.self && e.time > read,
+    );
+    buffer.unread += unread.length;
+    if (unread.some((e) => e.highlight)) buffer.mention = true;
+  }
+
+  // MARKREAD <target> timestamp=… | * — our marker moved (here or on another device).
+  onMARKREAD(msg) {
+    const [target, value] = msg.params;
+    const buffer = target && this.buffers.get(target);
+    if (!buffer || !value || !value.startsWith("timestamp=")) return;
+    const stamp = value.slice("timestamp=".length);
+    if (buffer.marker && buffer.marker >= stamp) return;
+    buffer.marker = stamp;
+    const read = Date.parse(stamp);
+    if (buffer.unread) {
+      const counts = (e) => e.kind !== "event" && e.kind !== "info" && e.kind !== "error" && !e.self;
+      const after = buffer.messages.filter((e) => counts(e) && e.time > read);
+      buffer.unread = Math.min(buffer.unread, after.length);
+      if (!after.some((e) => e.highlight)) buffer.mention = false;
+      this.renderRooms();
+    }
+  }
+
+  // -- typing (+typing client tag) -----------------------------------------------------------
+
+  // The input changed: tell the room we are typing, at most every 3 s; paused after 6 s
+  // without a key; done when the input is emptied.
+  typing() {
+    const conn = this.conn;
+    const buffer = this.active;
+    if (!conn || !conn.registered || !conn.has("message-tags") || buffer.kind === "server") return;
+    const text = this.input.value;
+    const isCommand = text.startsWith("/") && !text.startsWith("//");
+    clearTimeout(this.typingTimer);
+    const sent = this.typingSent;
+    if (sent.target && sent.target !== buffer.name && sent.state !== "done") this.sendTyping(sent.target, "done");
+    if (!text || isCommand || this.editing) {
+      if (sent.state !== "done" && sent.target === buffer.name) this.sendTyping(buffer.name, "done");
+      return;
+    }
+    const now = Date.now();
+    if (sent.state !== "active" || sent.target !== buffer.name || now - sent.at >= TYPING_ACTIVE_EVERY) {
+      this.sendTyping(buffer.name, "active");
+    }
+    this.typingTimer = setTimeout(() => {
+      if (this.typingSent.state === "active") this.sendTyping(this.typingSent.target, "paused");
+    }, TYPING_PAUSE_AFTER);
+  }
+
+  sendTyping(target, state) {
+    this.conn.sendTagged({ "+typing": state }, "TAGMSG", target);
+    this.typingSent = { target, state, at: Date.now() };
+  }
+
+  onTAGMSG(msg) {
+    const state = msg.tags["+typing"];
+    if (!state || this.isMe(msg.nick) || !this.conn.registered) return;
+    const target = msg.params[0] || "";
+    const buffer = this.isChannel(target) ? this.buffers.get(target) : this.buffers.get(msg.nick);
+    if (!buffer) return;
+    const fold = this.conn.casefold(msg.nick);
+    if (state === "active" || state === "paused") {
+      const lasts = state === "active" ? TYPING_ACTIVE_FOR : TYPING_PAUSED_FOR;
+      buffer.typers.set(fold, { nick: msg.nick, state, until: Date.now() + lasts });
+    } else {
+      buffer.typers.delete(fold);
+    }
+    if (buffer === this.active) this.renderTyping();
+  }
+
+  renderTyping() {
+    const buffer = this.active;
+    const now = Date.now();
+    for (const [fold, typer] of buffer.typers) if (typer.until <= now) buffer.typers.delete(fold);
+    const active = [...buffer.typers.values()].filter((t) => t.state === "active").map((t) => t.nick);
+    this.view.renderTyping(active);
+    clearTimeout(this.typingExpiry);
+    if (buffer.typers.size) {
+      const next = Math.min(...[...buffer.typers.values()].map((t) => t.until));
+      this.typingExpiry = setTimeout(() => this.renderTyping(), Math.max(0, next - now) + 50);
+    }
+  }
+
+  // -- edits (draft/message-edit) --------------------------------------------------------------
+
+  startEdit() {
+    const conn = this.conn;
+    const buffer = this.active;
+    if (!conn.has("draft/message-edit") || !conn.has("message-tags") || buffer.kind === "server") return false;
+    let entry = null;
+    for (let i = buffer.messages.length - 1; i >= 0 && !entry; i -= 1) {
+      const candidate = buffer.messages[i];
+      if (candidate.self && candidate.msgid && candidate.kind === "privmsg") entry = candidate;
+    }
+    if (!entry) return false;
+    this.editing = { buffer, msgid: entry.msgid, text: entry.text };
+    this.input.value = entry.text;
+    this.fitInput();
+    this.composer.classList.add("editing");
+    this.root.querySelector("#edit-hint").hidden = false;
+    return true;
+  }
+
+  cancelEdit() {
+    if (!this.editing) return;
+    this.editing = null;
+    this.composer.classList.remove("editing");
+    this.root.querySelector("#edit-hint").hidden = true;
+  }
+
+  finishEdit(text) {
+    const { buffer, msgid, text: before } = this.editing;
+    this.cancelEdit();
+    if (!text.trim() || text === before) return;
+    if (text.includes("\n")) {
+      this.info(this.active, "An edit is one line: the message was not changed.", "error");
+      return;
+    }
+    this.conn.sendTagged({ "draft/target-msgid": msgid, "draft/edit-text": text }, "EDIT", buffer.name);
+  }
+
+  // @draft/target-msgid=…;draft/edit-text=… :editor EDIT <target>
+  onEDIT(msg) {
+    const target = msg.params[0] || "";
+    const msgid = msg.tags["draft/target-msgid"];
+    const text = msg.tags["draft/edit-text"];
+    if (!msgid || text === undefined) return;
+    const buffer = this.isChannel(target)
+      ? this.buffers.get(target)
+      : this.buffers.get(this.isMe(msg.nick) ? target : msg.nick);
+    const entry = buffer && buffer.messages.find((e) => e.msgid === msgid);
+    if (!entry) return;
+    entry.text = text;
+    entry.edited = true;
+    if (buffer === this.active) this.view.updateMessage(entry);
   }
 
   onNOTICE(msg) {
@@ -409,10 +757,15 @@ class Client {
       // The topic comes with the JOIN (332) only when there is one: a room that came back
       // without its topic (a server restart) must not keep showing the old one.
       buffer.topic = "";
+      buffer.wantWho = true; // away and bot flags of the members, once NAMES is done
       if (buffer === this.active) this.view.renderHeader(buffer);
       this.saveRooms();
       this.catchUp(buffer);
-      if (!this.focusRoom || this.buffers.keyOf(this.focusRoom) === buffer.key) {
+      // Shown: the room asked for (the address, /join), or any room while the server's
+      // window is shown. Remembered rooms joined at start and rooms joined again after a
+      // reconnect do not take the view from the room being read.
+      const wanted = this.focusRoom && this.buffers.keyOf(this.focusRoom) === buffer.key;
+      if (wanted || (!this.focusRoom && this.active.kind === "server")) {
         this.focusRoom = null;
         this.select(buffer);
       }
@@ -456,6 +809,7 @@ class Client {
   }
 
   onQUIT(msg) {
+    this.profiles.delete(this.conn.casefold(msg.nick)); // synced again if they come back
     for (const buffer of this.buffers.map.values()) {
       if (buffer.removeMember(msg.nick, this.conn.casefold)) {
         this.event(buffer, msg);
@@ -466,6 +820,12 @@ class Client {
 
   onNICK(msg) {
     const newNick = msg.params[0];
+    // Metadata belongs to the user, not the nick: the server does not send it again.
+    const profile = this.profiles.get(this.conn.casefold(msg.nick));
+    if (profile) {
+      this.profiles.delete(this.conn.casefold(msg.nick));
+      this.profiles.set(this.conn.casefold(newNick), profile);
+    }
     if (this.isMe(newNick)) {
       this.root.querySelector("#me").textContent = newNick;
       storageSet(NICK_KEY, newNick);
@@ -591,6 +951,11 @@ class Client {
           if (buffer) {
             buffer.namesDone = true;
             this.membersChanged(buffer);
+            if (buffer.wantWho) {
+              buffer.wantWho = false;
+              this.autoWho.add(buffer.key);
+              this.conn.send("WHO", buffer.name);
+            }
           }
         }
         return;
@@ -614,6 +979,58 @@ class Client {
       case "306":
         this.info(this.active, last);
         return;
+      case "352": {
+        // WHO: flags H (here) / G (gone, away), B (bot).
+        const buffer = this.buffers.get(p[1]);
+        const member = buffer && buffer.members.get(this.conn.casefold(p[5] || ""));
+        if (member) {
+          member.away = (p[6] || "").includes("G");
+          member.bot = (p[6] || "").includes("B");
+        }
+        if (buffer && this.autoWho.has(buffer.key)) return;
+        break;
+      }
+      case "315": {
+        const buffer = this.buffers.get(p[1]);
+        if (buffer && this.autoWho.delete(buffer.key)) {
+          this.membersChanged(buffer);
+          return;
+        }
+        break;
+      }
+      case "900":
+        this.loggedIn = true;
+        this.markRead(this.active);
+        break;
+      case "901":
+        this.loggedIn = false;
+        break;
+      case "902": // the account is locked
+      case "904": // SASL failed
+      case "905":
+      case "906":
+        this.info(this.active, last, "error");
+        return;
+      case "761": {
+        // Our own SET answered: <me> <target> <key> <visibility> [:value]
+        const [, target, key, , value] = p;
+        if (target && key && !this.isChannel(target)) {
+          this.setProfile(target === "*" ? this.conn.nick : target, key, value);
+        }
+        return;
+      }
+      case "766":
+      case "768":
+      case "770":
+      case "771":
+      case "772":
+        return; // metadata answers that need nothing shown
+      case "774": {
+        // RPL_METADATASYNCLATER <target> [retry-after]: the room was too big to sync at JOIN.
+        const seconds = Math.min(300, Math.max(1, Number(p[2]) || 5));
+        setTimeout(() => this.conn.registered && this.conn.send("METADATA", p[1], "SYNC"), seconds * 1000);
+        return;
+      }
       case "001":
       case "002":
       case "003":
@@ -633,12 +1050,13 @@ class Client {
         this.info(this.buffers.serverBuffer, p.slice(1).join(" "));
         return;
       default:
-        if (msg.command[0] === "4" || msg.command[0] === "5") {
-          const subject = p.length > 2 ? p[1] + ": " : "";
-          this.info(this.active, subject + last, "error");
-        } else {
-          this.info(this.buffers.serverBuffer, p.slice(1).join(" "));
-        }
+        break;
+    }
+    if (msg.command[0] === "4" || msg.command[0] === "5") {
+      const subject = p.length > 2 ? p[1] + ": " : "";
+      this.info(this.active, subject + last, "error");
+    } else {
+      this.info(this.buffers.serverBuffer, p.slice(1).join(" "));
     }
   }
 
@@ -666,6 +1084,7 @@ class Client {
       this.info(this.active, "Not connected: the message was not sent.", "error");
       return;
     }
+    if (!action && /\n/.test(text.trim()) && this.sendMultiline(target, text.trim())) return;
     const lines = text.split(/\r?\n/).filter((line) => line.length);
     for (const line of lines) {
       const body = action ? `\x01ACTION ${line}\x01` : line;
@@ -676,6 +1095,34 @@ class Client {
         this.show(buffer, [entry], { count: false });
       }
     }
+  }
+
+  // A message with newlines as one draft/multiline batch, when the server takes one that
+  // big; returns false to have it sent line by line instead.
+  sendMultiline(target, text) {
+    const conn = this.conn;
+    if (!conn.has("draft/multiline") || !conn.has("batch")) return false;
+    const limits = conn.capParams("draft/multiline");
+    const maxBytes = Number(limits.get("max-bytes")) || 0;
+    const maxLines = Number(limits.get("max-lines")) || Infinity;
+    const lines = [];
+    for (const line of text.split(/\r?\n/)) {
+      splitBytes(line, LINE_BYTES).forEach((piece, index) => lines.push({ piece, concat: index > 0 }));
+    }
+    if (!maxBytes || utf8Length(text.replace(/\r/g, "")) > maxBytes || lines.length > maxLines) return false;
+    this.batchCounter += 1;
+    const ref = "ml" + this.batchCounter;
+    conn.send("BATCH", "+" + ref, "draft/multiline", target);
+    for (const { piece, concat } of lines) {
+      const tags = concat ? { batch: ref, "draft/multiline-concat": "" } : { batch: ref };
+      conn.sendTagged(tags, "PRIVMSG", target, piece);
+    }
+    conn.send("BATCH", "-" + ref);
+    if (!conn.has("echo-message")) {
+      const buffer = this.isChannel(target) ? this.buffers.ensure(target, "channel") : this.buffers.ensure(target, "query");
+      this.show(buffer, [makeEntry({ nick: conn.nick, kind: "privmsg", text, self: true })], { count: false });
+    }
+    return true;
   }
 
   command(line) {
@@ -771,6 +1218,27 @@ class Client {
       return;
     }
     this.completion = null;
+    if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing) {
+      event.preventDefault();
+      this.composer.requestSubmit();
+      return;
+    }
+    if (event.key === "Escape" && this.editing) {
+      event.preventDefault();
+      event.stopPropagation();
+      this.cancelEdit();
+      input.value = "";
+      this.fitInput();
+      return;
+    }
+    // ↑ in an empty input edits your last message (where the server takes edits).
+    if (event.key === "ArrowUp" && !event.altKey && !event.ctrlKey && !input.value && this.sentIndex < 0) {
+      if (this.startEdit()) {
+        event.preventDefault();
+        return;
+      }
+    }
+    if (input.value.includes("\n")) return; // the arrows move between the lines
     if (!event.altKey && !event.ctrlKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
       const history = this.sentHistory;
       if (!history.length) return;
@@ -851,12 +1319,15 @@ class Client {
 
   select(buffer) {
     if (!buffer) return;
+    if (buffer !== this.active) this.cancelEdit();
     this.active = buffer;
     buffer.unread = 0;
     buffer.mention = false;
     this.completion = null;
     if (this.root.dataset.pane) this.root.dataset.pane = "";
     this.refresh();
+    this.renderTyping();
+    this.markRead(buffer);
     requestAnimationFrame(() => this.maybeLoadOlder());
   }
 
@@ -895,6 +1366,7 @@ function main() {
   const login = document.getElementById("login");
   const form = document.getElementById("login-form");
   const nickInput = document.getElementById("nick");
+  const passwordInput = document.getElementById("password");
   const error = document.getElementById("login-error");
   const app = document.getElementById("app");
   const { focus } = initialRooms();
@@ -913,7 +1385,9 @@ function main() {
     login.hidden = true;
     app.hidden = false;
     const client = new Client(app);
-    client.start(nick);
+    const password = passwordInput.value;
+    passwordInput.value = "";
+    client.start(nick, password);
     client.input.focus();
   });
   document.addEventListener("visibilitychange", () => {
@@ -922,6 +1396,7 @@ function main() {
       client.active.unread = 0;
       client.active.mention = false;
       client.renderRooms();
+      client.markRead(client.active);
     }
   });
 }

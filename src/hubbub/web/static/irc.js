@@ -3,6 +3,13 @@
 
 const TAG_UNESCAPES = { ":": ";", s: " ", "\\": "\\", r: "\r", n: "\n" };
 
+const TAG_ESCAPES = { ";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n" };
+
+// A tag value as message-tags escapes it on the wire.
+export function escapeTag(value) {
+  return String(value).replace(/[; \\\r\n]/g, (c) => TAG_ESCAPES[c]);
+}
+
 function unescapeTag(value) {
   return value.replace(/\\(.?)/g, (_, c) => (c in TAG_UNESCAPES ? TAG_UNESCAPES[c] : c));
 }
@@ -81,6 +88,12 @@ const WANTED_CAPS = [
   "multi-prefix",
   "away-notify",
   "labeled-response",
+  // Issue 15's extensions: each asked for only when the server offers it, and the page works
+  // without any of them.
+  "draft/metadata-2",
+  "draft/read-marker",
+  "draft/multiline",
+  "draft/message-edit",
 ];
 
 // Backoff between reconnection attempts, in ms: 1 s doubling to 30 s, with ±20 % jitter.
@@ -99,8 +112,12 @@ export function defaultServerUrl(loc = window.location) {
 // Events (via `on(name, fn)`): "message" (parsed line), "registered", "state" (string),
 // "disconnected" ({ reason, delay }).
 export class Connection {
-  constructor({ url, nick, realname = "hubbub web client" }) {
+  constructor({ url, nick, realname = "hubbub web client", account = "", password = "" }) {
     this.url = url;
+    // SASL PLAIN credentials, kept in memory only (for reconnects), never stored.
+    this.account = account;
+    this.password = password;
+    this.capValues = new Map(); // capability → its value in CAP LS (e.g. multiline limits)
     this.nick = nick;
     this.wantedNick = nick;
     this.realname = realname;
@@ -136,6 +153,7 @@ export class Connection {
     this.registered = false;
     this.caps = new Set();
     this.lsCaps = [];
+    this.capValues = new Map();
     // An ERROR explains the close of the connection that sent it, not of later attempts.
     this.lastError = "";
     this.emit("state", "connecting");
@@ -210,6 +228,24 @@ export class Connection {
     return label;
   }
 
+  // A capability's value as key=value pairs ("max-bytes=4096,max-lines=100" → Map).
+  capParams(cap) {
+    const params = new Map();
+    for (const item of (this.capValues.get(cap) || "").split(",").filter(Boolean)) {
+      const eq = item.indexOf("=");
+      params.set(eq < 0 ? item : item.slice(0, eq), eq < 0 ? "" : item.slice(eq + 1));
+    }
+    return params;
+  }
+
+  // Send a line with tags ({name: value}); values are escaped.
+  sendTagged(tags, command, ...params) {
+    const encoded = Object.entries(tags)
+      .map(([name, value]) => (value === "" ? name : `${name}=${escapeTag(value)}`))
+      .join(";");
+    return this.sendRaw(`@${encoded} ` + formatLine(command, ...params));
+  }
+
   receive(line) {
     const msg = parseLine(line);
     switch (msg.command) {
@@ -250,6 +286,22 @@ export class Connection {
       case "ERROR":
         this.lastError = msg.params[0] || "";
         break;
+      case "AUTHENTICATE":
+        if (msg.params[0] === "+") {
+          const raw = new TextEncoder().encode(`${this.account}\0${this.account}\0${this.password}`);
+          const encoded = btoa(String.fromCharCode(...raw));
+          // 400-byte chunks; a chunk of exactly 400 is followed by "+".
+          for (let i = 0; i < encoded.length; i += 400) this.send("AUTHENTICATE", encoded.slice(i, i + 400));
+          if (encoded.length % 400 === 0) this.send("AUTHENTICATE", "+");
+        }
+        break;
+      case "903": // SASL success
+      case "904": // failed
+      case "905":
+      case "906":
+      case "908":
+        if (!this.registered && msg.command !== "908") this.send("CAP", "END");
+        break;
       default:
         break;
     }
@@ -263,8 +315,13 @@ export class Connection {
       const list = msg.params[more ? 3 : 2] || "";
       this.lsCaps.push(...list.split(" ").filter(Boolean));
       if (more) return;
-      const available = new Set(this.lsCaps.map((cap) => cap.split("=")[0]));
+      for (const item of this.lsCaps) {
+        const eq = item.indexOf("=");
+        this.capValues.set(eq < 0 ? item : item.slice(0, eq), eq < 0 ? "" : item.slice(eq + 1));
+      }
+      const available = new Set(this.capValues.keys());
       const request = WANTED_CAPS.filter((cap) => available.has(cap));
+      if (this.password && available.has("sasl")) request.push("sasl");
       if (request.length) this.send("CAP", "REQ", request.join(" "));
       else this.send("CAP", "END");
     } else if (sub === "ACK") {
@@ -272,7 +329,10 @@ export class Connection {
         if (cap.startsWith("-")) this.caps.delete(cap.slice(1));
         else this.caps.add(cap);
       }
-      if (!this.registered) this.send("CAP", "END");
+      if (!this.registered) {
+        if (this.caps.has("sasl") && this.password) this.send("AUTHENTICATE", "PLAIN");
+        else this.send("CAP", "END");
+      }
     } else if (sub === "NAK") {
       if (!this.registered) this.send("CAP", "END");
     }

@@ -5,7 +5,7 @@ export const MAX_MESSAGES = 3000; // per buffer; the oldest are dropped beyond t
 
 let localCounter = 0;
 
-// A message entry: { key, msgid, time (ms), nick, kind, text, self, highlight }.
+// A message entry: { key, msgid, time (ms), nick, kind, text, self, highlight, edited, bot }.
 // kind: "privmsg" | "notice" | "action" | "event" | "info" | "error".
 export function makeEntry(fields) {
   localCounter += 1;
@@ -17,6 +17,8 @@ export function makeEntry(fields) {
     text: "",
     self: false,
     highlight: false,
+    edited: false, // changed with EDIT (draft/message-edit) since it was sent
+    bot: false, // sent with the bot tag
     ...fields,
   };
   entry.key = entry.msgid ? "m:" + entry.msgid : "l:" + localCounter;
@@ -34,7 +36,9 @@ export class Buffer {
     this.key = key;
     this.messages = [];
     this.ids = new Set();
-    this.members = new Map(); // folded nick → { nick, prefixes, away }
+    this.members = new Map(); // folded nick → { nick, prefixes, away, bot }
+    this.typers = new Map(); // folded nick → { nick, state, until } (+typing)
+    this.marker = null; // the account's read marker here (draft/read-marker), ISO time
     this.topic = "";
     this.unread = 0;
     this.mention = false;
@@ -97,6 +101,7 @@ export class Buffer {
       nick,
       prefixes,
       away: away === undefined ? Boolean(old && old.away) : away,
+      bot: Boolean(old && old.bot),
     });
   }
 

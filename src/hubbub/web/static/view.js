@@ -56,6 +56,44 @@ export function appendRichText(parent, text) {
   if (last < clean.length) parent.append(document.createTextNode(clean.slice(last)));
 }
 
+// A person's picture: their metadata `avatar` when it is an http(s) URL (fetched without a
+// referrer, at a fixed size), else — or when it fails to load — the first letter of the nick.
+export function avatarNode(nick, profile, size) {
+  const holder = el("span", "avatar " + nickColour(nick));
+  holder.setAttribute("aria-hidden", "true");
+  const letter = () => {
+    const first = [...(profile["display-name"] || nick)][0] || "?";
+    // Drawn by CSS from the attribute, so that the row's text stays the nick alone.
+    holder.dataset.letter = first.toUpperCase();
+    holder.replaceChildren();
+    holder.classList.remove("has-image");
+  };
+  const href = profile.avatar ? safeHref(profile.avatar) : null;
+  if (!href) {
+    letter();
+    return holder;
+  }
+  const image = document.createElement("img");
+  image.width = size;
+  image.height = size;
+  image.alt = "";
+  image.referrerPolicy = "no-referrer";
+  image.decoding = "async";
+  image.loading = "lazy";
+  image.addEventListener("error", letter, { once: true });
+  image.src = href;
+  holder.classList.add("has-image");
+  holder.append(image);
+  return holder;
+}
+
+// The display name beside the nick, when there is one that says something else.
+function displayNameNode(nick, profile) {
+  const name = stripFormatting(profile["display-name"] || "").trim();
+  if (!name || name === nick) return null;
+  return el("span", "display-name", name);
+}
+
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
@@ -78,8 +116,29 @@ export class View {
     this.roomName = root.querySelector("#room-name");
     this.topic = root.querySelector("#topic");
     this.status = root.querySelector("#status");
+    this.typingLine = root.querySelector("#typing");
     this.nodes = new Map(); // entry key → <li>
     this.shown = null; // the buffer shown
+    this.profileOf = () => ({}); // nick → its metadata (avatar, display-name), set by the app
+  }
+
+  // "x is typing…" under the messages.
+  renderTyping(nicks) {
+    let text = "";
+    if (nicks.length === 1) text = `${nicks[0]} is typing…`;
+    else if (nicks.length === 2) text = `${nicks[0]} and ${nicks[1]} are typing…`;
+    else if (nicks.length > 2) text = "Several people are typing…";
+    this.typingLine.textContent = text;
+  }
+
+  // An entry changed (an edit): redraw its line in place.
+  updateMessage(entry) {
+    const old = this.nodes.get(entry.key);
+    if (!old) return;
+    const node = this.messageNode(entry);
+    node.dataset.key = entry.key;
+    this.nodes.set(entry.key, node);
+    old.replaceWith(node);
   }
 
   setStatus(text, state) {
@@ -127,10 +186,18 @@ export class View {
     const items = members.map((member) => {
       const item = el("li", "member");
       if (member.away) item.classList.add("away");
+      if (member.bot) item.classList.add("bot");
       const prefix = member.prefixes[0] || "";
+      const profile = this.profileOf(member.nick);
       item.append(el("span", "prefix", prefix));
+      item.append(avatarNode(member.nick, profile, 20));
       item.append(el("span", "member-nick " + nickColour(member.nick), member.nick));
-      item.title = member.away ? `${member.nick} (away)` : member.nick;
+      const display = displayNameNode(member.nick, profile);
+      if (display) item.append(display);
+      if (member.bot) item.append(el("span", "bot-badge", "bot"));
+      const notes = [member.away ? "away" : "", member.bot ? "bot" : ""].filter(Boolean);
+      const named = display ? `${member.nick} (${display.textContent})` : member.nick;
+      item.title = notes.length ? `${named}, ${notes.join(", ")}` : named;
       return item;
     });
     this.memberList.replaceChildren(...items);
@@ -157,15 +224,29 @@ export class View {
     time.title = fullFormat.format(new Date(entry.time));
     item.append(time);
     const body = el("span", "body");
-    if (entry.kind === "privmsg" || entry.kind === "notice") {
+    const said = entry.kind === "privmsg" || entry.kind === "notice" || entry.kind === "action";
+    if (said && entry.nick) {
+      const profile = this.profileOf(entry.nick);
+      item.append(avatarNode(entry.nick, profile, 24));
+      const display = displayNameNode(entry.nick, profile);
+      if (display) item.dataset.displayName = display.textContent;
+    }
+    const who = () => {
       const nick = el("span", "nick " + nickColour(entry.nick), entry.nick);
-      body.append(nick);
+      const display = displayNameNode(entry.nick, this.profileOf(entry.nick));
+      const parts = [nick];
+      if (display) parts.push(display);
+      if (entry.bot) parts.push(el("span", "bot-badge", "bot"));
+      return parts;
+    };
+    if (entry.kind === "privmsg" || entry.kind === "notice") {
+      body.append(...who());
       const text = el("span", "text");
       appendRichText(text, entry.text);
       body.append(text);
     } else if (entry.kind === "action") {
       body.append(el("span", "star", "* "));
-      body.append(el("span", "nick " + nickColour(entry.nick), entry.nick));
+      body.append(...who());
       body.append(document.createTextNode(" "));
       const text = el("span", "text");
       appendRichText(text, entry.text);
@@ -174,6 +255,10 @@ export class View {
       const text = el("span", "text");
       appendRichText(text, entry.text);
       body.append(text);
+    }
+    if (entry.edited) {
+      item.classList.add("edited");
+      body.append(el("span", "edited-mark", "(edited)"));
     }
     item.append(body);
     return item;

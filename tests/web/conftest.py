@@ -1,0 +1,3 @@
+"""Fixtures shared by the browser test modules: the module-scoped Chromium of test_browser."""
+
+from test_browser import browser  # noqa: F401
