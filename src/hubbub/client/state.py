@@ -62,7 +62,7 @@ from hubbub.client.state_actions import LINE_LIMIT as LINE_LIMIT
 from hubbub.client.state_actions import MAX_PIECES as MAX_PIECES
 from hubbub.client.state_actions import ActionState
 from hubbub.client.state_core import MAX_LINES as MAX_LINES
-from hubbub.client.state_core import SERVER, WANTED_CAPS, strip_formatting
+from hubbub.client.state_core import MODERN_CAPS, SERVER, WANTED_CAPS, strip_formatting
 from hubbub.client.state_history import AFTER_ON_REJOIN as AFTER_ON_REJOIN
 from hubbub.client.state_history import HISTORY_BATCHES as HISTORY_BATCHES
 from hubbub.client.state_history import LATEST_ON_JOIN as LATEST_ON_JOIN
@@ -70,7 +70,7 @@ from hubbub.client.state_history import MAX_SEEN_MSGIDS as MAX_SEEN_MSGIDS
 from hubbub.client.state_incoming import IncomingState
 from hubbub.client.state_registration import MAX_NICK_ATTEMPTS as MAX_NICK_ATTEMPTS
 
-__all__ = ["SERVER", "WANTED_CAPS", "ClientState", "strip_formatting"]
+__all__ = ["MODERN_CAPS", "SERVER", "WANTED_CAPS", "ClientState", "strip_formatting"]
 
 
 class ClientState(IncomingState, ActionState):
