@@ -250,7 +250,7 @@ def test_a_received_edit_changes_the_line_and_marks_it_edited() -> None:
     lines = [ln for ln in state.buffers["#lobby"].lines if ln.kind is Kind.MESSAGE]
     assert [(ln.text, ln.edited) for ln in lines] == [("hello alice", True), ("second", False)]
     assert lines[0].mention
-    assert LinesChanged("#lobby") in events
+    assert LinesChanged("#lobby", lines[0]) in events
 
 
 def test_history_with_the_edited_tag_is_marked_edited() -> None:

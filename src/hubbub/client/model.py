@@ -132,9 +132,11 @@ class BuffersChanged:
 
 @dataclass(frozen=True, slots=True)
 class LinesChanged:
-    """Lines already shown in window `buffer` changed (an edit): redraw it if shown."""
+    """A line already shown in window `buffer` changed (an edit): redraw it if shown.
+    `line` is the line as it is now."""
 
     buffer: str
+    line: Line
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,10 +141,9 @@ class ModernState(HistoryState):
                 if line.msgid == target_msgid:
                     new_text = strip_formatting(text)
                     mention = not line.own and self._mentions_me(new_text)
-                    buffer.lines[index] = dataclasses.replace(
-                        line, text=new_text, edited=True, mention=mention
-                    )
-                    events.append(LinesChanged(key))
+                    changed = dataclasses.replace(line, text=new_text, edited=True, mention=mention)
+                    buffer.lines[index] = changed
+                    events.append(LinesChanged(key, changed))
                     return
 
     # -- typing -----------------------------------------------------------------------------
