@@ -26,7 +26,7 @@ from hubbub.client.connection import Backoff, ConnectFailed, Connection, now_ms
 from hubbub.client.format import plain_line
 from hubbub.client.model import Event, Fatal, Joined, Kind, LinesAdded, LinesChanged, Registered
 from hubbub.client.options import ChatOptions
-from hubbub.client.state import SERVER, ClientState
+from hubbub.client.state import SERVER, WANTED_CAPS, ClientState
 
 __all__ = ["run_plain"]
 
@@ -100,7 +100,12 @@ def _read_lines(
 
 async def run_plain(options: ChatOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
     """Run line mode until the input ends (--once), /quit, or the connection fails."""
-    state = ClientState(options.nick, options.rooms, password=options.password)
+    state = ClientState(
+        options.nick,
+        options.rooms,
+        password=options.password,
+        wanted_caps=WANTED_CAPS if options.caps is None else options.caps,
+    )
     printer = _Printer(state, out, err)
     connection = Connection(
         state,

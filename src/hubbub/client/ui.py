@@ -48,7 +48,7 @@ from hubbub.client.model import (
     TypingChanged,
 )
 from hubbub.client.options import ChatOptions
-from hubbub.client.state import MAX_LINES, SERVER, ClientState
+from hubbub.client.state import MAX_LINES, SERVER, WANTED_CAPS, ClientState
 
 __all__ = ["NEWLINE_MARK", "ChatApp", "render_line", "run_ui"]
 
@@ -199,7 +199,12 @@ class ChatApp(App[int]):
     def __init__(self, options: ChatOptions) -> None:
         super().__init__()
         self.options = options
-        self.state = ClientState(options.nick, options.rooms, password=options.password)
+        self.state = ClientState(
+            options.nick,
+            options.rooms,
+            password=options.password,
+            wanted_caps=WANTED_CAPS if options.caps is None else options.caps,
+        )
         self.connection = Connection(
             self.state,
             options.host,
