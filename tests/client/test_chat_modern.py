@@ -98,9 +98,13 @@ def test_viewing_a_room_sends_markread_for_its_newest_message_once() -> None:
     state.switch("#dev")
     state.switch("#lobby")
     assert state.take_outgoing() == []  # the marker is already there
-    # A line arriving in the window being looked at is read at once.
-    feed(state, msg("bob", "three", "m3", T3))
+    # Lines arriving in the window being looked at are read at the next tick, together.
+    feed(state, msg("bob", "three", "m3", T3), msg("bob", "four", "m4", T3))
+    assert state.take_outgoing() == []
+    state.tick(NOW)
     assert state.take_outgoing() == [f"MARKREAD #lobby timestamp={T3}"]
+    state.tick(NOW + 1000)
+    assert state.take_outgoing() == []
 
 
 def test_markread_from_another_device_lowers_the_unread_counts() -> None:
@@ -277,9 +281,9 @@ def test_typing_is_sent_throttled_then_paused_then_done() -> None:
     assert state.take_outgoing() == []  # at most every 3 seconds
     state.composing("hell", NOW + 3000)
     assert state.take_outgoing() == ["@+typing=active TAGMSG #lobby"]
-    state.typing_tick(NOW + 7999)
+    state.tick(NOW + 7999)
     assert state.take_outgoing() == []
-    state.typing_tick(NOW + 8000)  # 5 s without a key
+    state.tick(NOW + 8000)  # 5 s without a key
     assert state.take_outgoing() == ["@+typing=paused TAGMSG #lobby"]
     state.composing("", NOW + 9000)  # the input was cleared without sending
     assert state.take_outgoing() == ["@+typing=done TAGMSG #lobby"]
@@ -310,8 +314,8 @@ def test_received_typing_is_shown_until_done_a_message_or_it_expires() -> None:
     feed(state, "@+typing=done :carol!~carol@h TAGMSG #lobby")
     assert state.typing_nicks("#lobby") == []
     feed(state, "@+typing=active :carol!~carol@h TAGMSG #lobby")
-    assert state.typing_tick(NOW + 5999) == []
-    assert state.typing_tick(NOW + 6000) == [TypingChanged("#lobby")]
+    assert state.tick(NOW + 5999) == []
+    assert state.tick(NOW + 6000) == [TypingChanged("#lobby")]
     assert state.typing_nicks("#lobby") == []
     # Our own notices (echo-message) are not shown.
     feed(state, "@+typing=active :alice!~alice@h TAGMSG #lobby")

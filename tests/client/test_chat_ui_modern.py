@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import Input, RichLog, Static
 
@@ -198,6 +199,11 @@ async def test_multiline_messages_go_and_arrive_as_one(server: ThreadedServer) -
                 lambda: any(ln.text == "first\nsecond" for ln in app.state.buffers["#lobby"].lines),
                 "our own multiline echo",
             )
+            # A pasted text keeps its line breaks (shown as ↵ in the one-line input).
+            box = app.query_one("#input", Input)
+            box.post_message(Paste("pasted one\r\npasted two\n"))
+            await wait(pilot, lambda: box.value, "the paste")
+            assert box.value == f"pasted one{NEWLINE_MARK}pasted two"
     finally:
         await bob.close()
 
@@ -246,6 +252,33 @@ async def test_tab_completes_nicks_of_the_room(server: ThreadedServer) -> None:
     finally:
         for client in others:
             await client.close()
+
+
+async def test_away_members_and_bots_are_marked(server: ThreadedServer) -> None:
+    carol = await AsyncIrcClient.connect(server.address)
+    helper = await AsyncIrcClient.connect(server.address)
+    try:
+        await carol.register("carol")
+        await carol.join("#lobby")
+        await carol.send("AWAY :lunch")
+        await helper.register("helper")
+        await helper.send("MODE helper +B")
+        await helper.join("#lobby")
+        app = ChatApp(options(server.port))
+        async with app.run_test(size=SIZE) as pilot:
+            await joined(pilot, app)
+            members = app.state.buffers["#lobby"].members
+            # From the WHO the client asks after joining (not shown as lines).
+            await wait(pilot, lambda: "carol" in members and members["carol"].away, "away")
+            await wait(pilot, lambda: "helper" in members and members["helper"].bot, "bot")
+            assert "helper bot" in static_text(app, "#members")
+            assert "End of WHO" not in log_text(app)
+            # away-notify brings carol back.
+            await carol.send("AWAY")
+            await wait(pilot, lambda: not members["carol"].away, "carol back")
+    finally:
+        await carol.close()
+        await helper.close()
 
 
 async def test_without_the_new_capabilities_everything_degrades(server: ThreadedServer) -> None:

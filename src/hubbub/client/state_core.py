@@ -117,6 +117,8 @@ class StateCore:
         self._chanmodes = ("beI", "k", "l", "")
         self._error: str | None = None
         self._markers_refused = False
+        self._marker_due: set[str] = set()
+        """Windows whose read marker should move at the next tick (lines arrived in view)."""
         self._typing_sent: dict[str, tuple[str, int, int]] = {}
         """Window key → (typing state we sent, when we sent it, when the user last typed)."""
         self._who_requested: set[str] = set()

@@ -87,7 +87,7 @@ class IncomingState(ReplyState, ModernState):
     def _add(self, key: str, lines: list[Line], events: list[Event]) -> None:
         super()._add(key, lines, events)
         if key == self.active and any(ln.kind in CHAT_KINDS for ln in lines):
-            self._mark_read(key)  # the user is looking at it
+            self._marker_due.add(key)  # the user is looking at it: read at the next tick
 
     def _on_batch(self, msg: Message, now_ms: int, events: list[Event]) -> None:
         combined = self._end_batch(msg, now_ms, events)

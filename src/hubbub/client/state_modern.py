@@ -1,13 +1,15 @@
 """The modern IRCv3 features, each used only when the server offers it.
 
-* **Read markers** (`draft/read-marker`): viewing a window sends `MARKREAD <target>
-  timestamp=<newest message>` (only when that moves the marker forward); a `MARKREAD` from the
+* **Read markers** (`draft/read-marker`): switching to a window sends `MARKREAD <target>
+  timestamp=<newest message>` (only when that moves the marker forward); messages arriving in
+  the window being looked at move it at the next `tick` (at most once a tick, not once per
+  message: each move is a write on the server and a line to every device); a `MARKREAD` from the
   server (another device of the account read it) lowers the window's unread and mention counts
   to the lines after the marker. A server that refuses markers (no account:
   `FAIL MARKREAD ACCOUNT_REQUIRED`) is not asked again until we log in (900).
 * **Edits** (`draft/message-edit`): `EDIT` from the server replaces the text of the line with
   the target msgid and marks it edited; `edit_last` sends an EDIT of our last message here.
-* **Typing** (`+typing` client tag, needs `message-tags`): `composing` / `typing_tick` send
+* **Typing** (`+typing` client tag, needs `message-tags`): `composing` / `tick` send
   `active` at most every 3 s while the user types, `paused` after 5 s without a key, `done` when
   the input is cleared; what others send is kept per window and expires (active after 6 s,
   paused after 30 s), as https://ircv3.net/specs/client-tags/typing says.
@@ -65,6 +67,7 @@ class ModernState(HistoryState):
     def switch(self, key: str) -> list[Event]:
         events = super().switch(key)
         if events:
+            self._marker_due.discard(key)
             self._mark_read(key)
         return events
 
@@ -173,9 +176,14 @@ class ModernState(HistoryState):
             self._send_typing(buffer.name, "done")
             del self._typing_sent[key]
 
-    def typing_tick(self, now_ms: int) -> list[Event]:
-        """Time passed: send `paused` for an idle input, forget others' stale notices."""
+    def tick(self, now_ms: int) -> list[Event]:
+        """Time passed (the UI calls this every second): move the read marker of the window
+        shown past what arrived in it, send `paused` for an idle input, forget others' stale
+        typing notices."""
         events: list[Event] = []
+        if self.active in self._marker_due:
+            self._mark_read(self.active)
+        self._marker_due.clear()
         for key, (state, _, key_ms) in list(self._typing_sent.items()):
             buffer = self.buffers.get(key)
             if buffer is None or not self.registered:

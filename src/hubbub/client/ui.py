@@ -146,6 +146,7 @@ class ChatInput(Input):
         if text:
             self.insert_text_at_cursor(text.replace("\n", NEWLINE_MARK))
         event.stop()
+        event.prevent_default()  # Input's own handler would insert the first line again
 
     def action_complete(self) -> None:
         app = self.app
@@ -236,7 +237,7 @@ class ChatApp(App[int]):
 
     def tick(self) -> None:
         """Pause our typing notice when the user stopped, forget others' stale ones."""
-        self.connection.perform(self.state.typing_tick(now_ms()))
+        self.connection.perform(self.state.tick(now_ms()))
 
     async def _connect(self) -> None:
         try:
