@@ -204,8 +204,17 @@ def test_a_multiline_message_is_sent_as_a_batch_within_the_limits() -> None:
     sent = state.take_outgoing()
     assert sent[0] == "BATCH +hubbub2 draft/multiline #lobby"
     assert sum("draft/multiline-concat" in ln for ln in sent) == 1
-    joined_text = "".join(ln.rpartition(" ")[2] for ln in sent[2:-1])
+    joined_text = "".join(parse(ln).params[-1] for ln in sent[2:-1])
     assert joined_text == "x" * 600
+    # Cut at a space, the space stays, so the pieces join back to the very text.
+    words = " ".join(f"word{n}" for n in range(150))
+    state.perform(cmd.Say(f"{words}\nend"), NOW)
+    sent = [parse(ln) for ln in state.take_outgoing()[1:-1]]
+    assert len(sent) > 3 and all(
+        len(f":{ME} PRIVMSG #lobby :{m.params[-1]}\r\n".encode()) <= 512 for m in sent
+    )
+    assert "".join(m.params[-1] for m in sent[:-1]) == words
+    assert sent[-1].params[-1] == "end" and "draft/multiline-concat" not in sent[-1].tags
 
 
 def test_past_the_advertised_limits_or_without_the_capability_lines_go_separately() -> None:

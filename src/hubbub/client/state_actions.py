@@ -150,13 +150,13 @@ class ActionState(ModernState):
     def _say_lines(self, target: str, text: str, now_ms: int, events: list[Event]) -> None:
         """A message of several lines: one draft/multiline batch when the server takes it and
         it fits the advertised limits, else each line as messages of its own."""
-        budget = self._budget(target, False) - len("@batch=hubbubNNNN;draft/multiline-concat ")
+        budget = self._budget(target, False)  # tags do not count against the 512 bytes
         if budget < 8:
             self._error_line("the target name is too long to send to", now_ms, events)
             return
         batch: list[tuple[str, bool]] = []  # (text, concatenated to the previous line)
         for line in text.split("\n"):
-            pieces = cmd.split_text(line, budget) if line else [""]
+            pieces = _concat_pieces(line, budget) if line else [""]
             batch += [(piece, n > 0) for n, piece in enumerate(pieces)]
         limits = self._multiline_limits()
         size = len(text.encode())
@@ -175,7 +175,7 @@ class ActionState(ModernState):
             else:
                 self._add(key, [Line(now_ms, Kind.MESSAGE, text, self.nick, own=True)], events)
             return
-        pieces = [piece for piece, _ in batch if piece]
+        pieces = [p for line in text.split("\n") if line for p in cmd.split_text(line, budget)]
         if len(pieces) > MAX_SEPARATE_LINES:
             why = f"message too long ({len(pieces)} lines; at most {MAX_SEPARATE_LINES})"
             self._error_line(f"{why}: nothing was sent", now_ms, events)
@@ -263,6 +263,24 @@ class ActionState(ModernState):
             self._error_line(text, now_ms, events)
             return
         self._request_older(self.active, buffer, action.count)
+
+
+def _concat_pieces(line: str, max_bytes: int) -> list[str]:
+    """Cut `line` into pieces of at most `max_bytes` UTF-8 bytes that give `line` back when
+    joined directly (draft/multiline-concat): a cut after the last space that fits when there
+    is one in the second half of the piece (the space stays), else between characters."""
+    pieces: list[str] = []
+    rest = line
+    while len(rest.encode()) > max_bytes:
+        cut = len(rest.encode()[:max_bytes].decode("utf-8", "ignore"))
+        space = rest.rfind(" ", 0, cut)
+        if space + 1 > cut // 2:
+            cut = space + 1
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        pieces.append(rest)
+    return pieces
 
 
 # action type → (handler, whether it needs a registered connection)
