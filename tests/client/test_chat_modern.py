@@ -306,6 +306,18 @@ def test_typing_is_sent_throttled_then_paused_then_done() -> None:
     assert state.take_outgoing() == ["PRIVMSG #lobby hi"]
 
 
+def test_switching_windows_while_typing_says_done_where_we_left() -> None:
+    state = joined(rooms=("#lobby", "#dev"))
+    state.composing("half", NOW)
+    state.switch("#dev")
+    assert state.take_outgoing() == [
+        "@+typing=active TAGMSG #lobby",
+        "@+typing=done TAGMSG #lobby",
+    ]
+    state.composing("half a", NOW + 100)
+    assert state.take_outgoing() == ["@+typing=active TAGMSG #dev"]
+
+
 def test_no_typing_without_message_tags() -> None:
     state = joined("batch server-time echo-message")
     state.composing("hello", NOW)

@@ -65,6 +65,11 @@ class ModernState(HistoryState):
         return "draft/read-marker" in self.caps and not self._markers_refused
 
     def switch(self, key: str) -> list[Event]:
+        left = self.buffers.get(self.active)
+        if key != self.active and left is not None and self.active in self._typing_sent:
+            # The half-typed line now belongs to another window: we stopped typing here.
+            self._send_typing(left.name, "done")
+            del self._typing_sent[self.active]
         events = super().switch(key)
         if events:
             self._marker_due.discard(key)

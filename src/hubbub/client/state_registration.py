@@ -83,6 +83,8 @@ class RegistrationState(StateCore):
         if not was:
             return events
         line = Line(now_ms, Kind.ERROR, f"disconnected: {reason}")
+        for buffer in self.buffers.values():
+            buffer.typing.clear()  # nobody's notice will be ended now
         for key, buffer in self.buffers.items():
             if buffer.kind is BufferKind.CHANNEL and buffer.joined:
                 buffer.joined = False
