@@ -142,7 +142,37 @@ def test_markers_need_an_account_and_the_refusal_is_quiet_until_login() -> None:
     state.switch("#lobby")
     assert state.take_outgoing() == []  # not asked again
     feed(state, ":srv 900 alice alice!~alice@h alice :You are now logged in as alice")
-    assert state.take_outgoing() == [f"MARKREAD #lobby timestamp={T2}"]
+    assert state.take_outgoing() == [
+        "MARKREAD #lobby",  # what the account read elsewhere
+        "MARKREAD #dev",
+        f"MARKREAD #lobby timestamp={T2}",
+    ]
+
+
+def test_history_after_the_marker_counts_as_unread() -> None:
+    state = joined(rooms=("#lobby", "#dev"))
+    state.switch("#dev")
+    # The server's marker for #lobby (on JOIN, or asked for), then the join's history.
+    feed(
+        state,
+        f":srv MARKREAD #lobby timestamp={T1}",
+        ":srv BATCH +h chathistory #lobby",
+        f"@batch=h;time={T1};msgid=a :bob!~bob@h PRIVMSG #lobby :read on the phone",
+        f"@batch=h;time={T2};msgid=b :bob!~bob@h PRIVMSG #lobby :alice: not yet",
+        f"@batch=h;time={T3};msgid=c :alice!~alice@h PRIVMSG #lobby :my own",
+        ":srv BATCH -h",
+    )
+    lobby = state.buffers["#lobby"]
+    assert (lobby.unread, lobby.mentions) == (1, 1)
+    # Without a marker (never read anywhere), history is not unread.
+    feed(
+        state,
+        ":srv BATCH +h2 chathistory #dev",
+        f"@batch=h2;time={T1};msgid=d :bob!~bob@h PRIVMSG #dev :old",
+        ":srv BATCH -h2",
+    )
+    state.switch("#lobby")
+    assert state.buffers["#dev"].unread == 0
 
 
 def test_no_markread_without_the_capability() -> None:

@@ -13,7 +13,16 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from hubbub.client.model import Buffer, Event, Kind, Line, LinesAdded
+from hubbub.client.model import (
+    CHAT_KINDS,
+    Buffer,
+    BufferKind,
+    BuffersChanged,
+    Event,
+    Kind,
+    Line,
+    LinesAdded,
+)
 from hubbub.client.state_core import StateCore, strip_formatting
 from hubbub.protocol import Message
 from hubbub.protocol.servertime import format_server_time
@@ -130,6 +139,17 @@ class HistoryState(StateCore):
             self._seen.popitem(last=False)
         return False
 
+    def _after_marker(self, buffer: Buffer, lines: list[Line]) -> tuple[int, int]:
+        """(unread, mentions) among `lines` after `buffer`'s read marker: messages of others
+        (draft/read-marker)."""
+        after = [
+            ln
+            for ln in lines
+            if ln.kind in CHAT_KINDS and not ln.own and ln.time_ms > buffer.read_ms
+        ]
+        private = buffer.kind is BufferKind.QUERY
+        return len(after), sum(1 for ln in after if ln.mention or private)
+
     def _track_last(self, buffer: Buffer, line: Line) -> None:
         if line.time_ms >= buffer.last_time_ms:
             buffer.last_time_ms = line.time_ms
@@ -195,6 +215,13 @@ class HistoryState(StateCore):
         label = "missed while disconnected" if request == "after" else "history"
         count = f"{len(lines)} message{'s' if len(lines) != 1 else ''}"
         block = [Line(lines[0].time_ms, Kind.SEPARATOR, f"{label}: {count}", history=True), *lines]
+        if key != self.active and buffer.read_ms and request != "before":
+            # What came after the account's read marker is unread, history or not.
+            unread, mentions = self._after_marker(buffer, lines)
+            buffer.unread += unread
+            buffer.mentions += mentions
+            if unread:
+                events.append(BuffersChanged())
         at = bisect.bisect_right(buffer.lines, lines[0].time_ms, key=lambda ln: ln.time_ms)
         if at == len(buffer.lines):
             self._add(key, block, events)

@@ -4,9 +4,11 @@
   timestamp=<newest message>` (only when that moves the marker forward); messages arriving in
   the window being looked at move it at the next `tick` (at most once a tick, not once per
   message: each move is a write on the server and a line to every device); a `MARKREAD` from the
-  server (another device of the account read it) lowers the window's unread and mention counts
-  to the lines after the marker. A server that refuses markers (no account:
-  `FAIL MARKREAD ACCOUNT_REQUIRED`) is not asked again until we log in (900).
+  server (another device of the account read it) sets the window's unread and mention counts to
+  the messages of others after the marker, and history arriving after it counts as unread
+  (`HistoryState._after_marker`). A server that refuses markers (no account:
+  `FAIL MARKREAD ACCOUNT_REQUIRED`) is not asked again until we log in (900); then the client
+  asks for the marker of each window (`MARKREAD <target>`).
 * **Edits** (`draft/message-edit`): `EDIT` from the server replaces the text of the line with
   the target msgid and marks it edited; `edit_last` sends an EDIT of our last message here.
 * **Typing** (`+typing` client tag, needs `message-tags`): `composing` / `tick` send
@@ -23,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 
 from hubbub.client.model import (
-    CHAT_KINDS,
     BufferKind,
     BuffersChanged,
     Event,
@@ -101,14 +102,7 @@ class ModernState(HistoryState):
         buffer.read_ms = marker
         if key == self.active:
             return
-        after = [
-            ln
-            for ln in buffer.lines
-            if ln.kind in CHAT_KINDS and not ln.history and not ln.own and ln.time_ms > marker
-        ]
-        private = buffer.kind is BufferKind.QUERY
-        unread = min(buffer.unread, len(after))
-        mentions = min(buffer.mentions, sum(1 for ln in after if ln.mention or private))
+        unread, mentions = self._after_marker(buffer, buffer.lines)
         if (unread, mentions) != (buffer.unread, buffer.mentions):
             buffer.unread, buffer.mentions = unread, mentions
             events.append(BuffersChanged())
@@ -119,7 +113,13 @@ class ModernState(HistoryState):
             self._markers_refused = True
 
     def _logged_in(self, msg: Message, now_ms: int, events: list[Event]) -> None:
+        """Logged in (900): the account's markers now apply; ask for those of our windows."""
         self._markers_refused = False
+        if not self.markers_supported or not self.registered:
+            return
+        for buffer in self.buffers.values():
+            if buffer.joined or buffer.kind is BufferKind.QUERY:
+                self._send("MARKREAD", buffer.name)
         self._mark_read(self.active)
 
     # -- edits ------------------------------------------------------------------------------
