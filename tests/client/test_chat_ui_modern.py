@@ -135,6 +135,43 @@ async def test_read_markers_sync_with_another_connection_of_the_account(
         await bob.close()
 
 
+async def test_after_login_what_the_account_has_not_read_counts_as_unread(
+    server: ThreadedServer,
+) -> None:
+    phone = await AsyncIrcClient.connect(server.address)
+    bob = await AsyncIrcClient.connect(server.address)
+    try:
+        await phone.register("alice", CAPS)
+        await phone.send(f"REGISTER * * {PASSWORD}")
+        await phone.first(lambda x: x.command == "900", what="the account")
+        await phone.join("#lobby")
+        await bob.register("bob")
+        await bob.join("#lobby")
+        await bob.say("#lobby", "read on the phone")
+        first = await phone.first(privmsg("read on the phone"))
+        await phone.send(f"MARKREAD #lobby timestamp={first.tags['time']}")
+        await phone.first(lambda x: x.command == "MARKREAD", what="the marker stored")
+        await bob.say("#lobby", "not read", "laptop: nor this")
+        later = [await phone.first(privmsg(text)) for text in ("not read", "laptop: nor this")]
+        # Markers are times: the later lines must be stamped after the first (the marker's
+        # store round trip lies between them).
+        assert all(x.tags["time"] > first.tags["time"] for x in later)
+
+        app = ChatApp(options(server.port, "laptop", "#second", "#lobby"))
+        async with app.run_test(size=SIZE) as pilot:
+            await joined(pilot, app, "#lobby")
+            await joined(pilot, app, "#second")
+            lobby = app.state.buffers["#lobby"]
+            await wait(pilot, lambda: len(lobby.lines) > 3, "the join history")
+            assert lobby.unread == 0  # history alone is not unread: nothing says it was not read
+            await pilot.press(*f"/msg NickServ IDENTIFY alice {PASSWORD}", "enter")
+            await wait(pilot, lambda: (lobby.unread, lobby.mentions) == (2, 1), "unread by marker")
+            assert "#lobby @1 2" in static_text(app, "#rooms")
+    finally:
+        await phone.close()
+        await bob.close()
+
+
 async def test_edits_are_sent_and_shown_as_edited(server: ThreadedServer) -> None:
     bob = await AsyncIrcClient.connect(server.address)
     try:
