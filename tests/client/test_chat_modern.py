@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from hubbub.client import commands as cmd
 from hubbub.client.complete import Completion, complete
-from hubbub.client.model import BuffersChanged, Event, Kind, LinesChanged, TypingChanged
+from hubbub.client.format import plain_line
+from hubbub.client.model import BuffersChanged, Event, Kind, Line, LinesChanged, TypingChanged
 from hubbub.client.state import MODERN_CAPS, WANTED_CAPS, ClientState
 from hubbub.protocol import parse
 
@@ -433,3 +434,12 @@ def test_typing_after_a_completion_starts_a_new_one() -> None:
     assert isinstance(done, Completion) and done.value == "carol: "
     fresh = complete("carol: b", 8, NAMES, done)
     assert fresh is not None and fresh.value == "carol: bob "
+
+
+# -- how they read in --plain ---------------------------------------------------------------
+
+
+def test_plain_lines_indent_continuations_and_mark_edits() -> None:
+    line = Line(NOW, Kind.MESSAGE, "first\nsecond", "bob", edited=True)
+    shown = plain_line(line, NOW)
+    assert shown.endswith("<bob> first\n    second (edited)")
