@@ -41,6 +41,7 @@ from hubbub.client.model import Kind, Line
         ("/quit", cmd.Quit("")),
         ("/QUIT bye now", cmd.Quit("bye now")),
         ("/help", cmd.Help("")),
+        ("/edit the fixed text", cmd.Edit("the fixed text")),
         ("/help /join", cmd.Help("join")),
         ("/quote WHOIS bob", cmd.Raw("WHOIS bob")),
     ],
@@ -56,6 +57,7 @@ def test_parse_input(typed: str, action: cmd.Action) -> None:
         ("/join", "usage: /join #room[,#room…] [key]"),
         ("/msg bob", "usage: /msg NICK|#room TEXT"),
         ("/me", "usage: /me TEXT"),
+        ("/edit  ", "usage: /edit TEXT"),
         ("/nick a b", "usage: /nick NEWNICK"),
         ("/query", "usage: /query NICK [TEXT]"),
         ("/history lots", "/history takes a number of messages from 1 to 1000"),
@@ -85,8 +87,10 @@ def test_help_lists_every_command() -> None:
         "quit",
         "help",
         "history",
+        "edit",
     ):
         assert f"/{name} " in text
+    assert "Tab completes a nick" in text and "Ctrl+J" in text
     assert cmd.help_lines("j") == [cmd.help_lines("join")[0]]
     assert "no command /zz" in cmd.help_lines("zz")[0]
 

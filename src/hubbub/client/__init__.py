@@ -3,7 +3,7 @@
 `main(args)` is what `hubbub chat` calls (from `hubbub.cli`, which imports this package only
 when the subcommand runs). The pieces:
 
-* `commands` — what the user typed → an action (pure);
+* `commands` — what the user typed → an action (pure); `complete` — nick completion (pure);
 * `state` / `model` — the client's view of the network as a sans-IO state machine (pure);
   `state` assembles `ClientState` from its parts in the `state_*` modules;
 * `connection` — the one asyncio TCP connection: framing, reconnect with backoff;

@@ -16,6 +16,7 @@ __all__ = [
     "COMMANDS",
     "Action",
     "Away",
+    "Edit",
     "Error",
     "Help",
     "History",
@@ -41,6 +42,13 @@ class Say:
     text: str
     target: str | None = None
     action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the text of your last message in the current window (draft/message-edit)."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,20 @@ class Error:
 
 
 Action = (
-    Say | Join | Part | Nick | Topic | Names | Away | Query | History | Quit | Help | Raw | Error
+    Say
+    | Edit
+    | Join
+    | Part
+    | Nick
+    | Topic
+    | Names
+    | Away
+    | Query
+    | History
+    | Quit
+    | Help
+    | Raw
+    | Error
 )
 
 # name → (arguments, what it does). The order is the order /help lists them in.
@@ -129,6 +150,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "part": ("[#room] [reason]", "leave a room (default: this one); in a query, close it"),
     "msg": ("NICK|#room TEXT", "send a message without switching windows"),
     "me": ("TEXT", "an action: * you TEXT"),
+    "edit": ("TEXT", "replace your last message here with TEXT (Up in an empty input recalls it)"),
     "nick": ("NEWNICK", "change your nick"),
     "topic": ("[TEXT]", "show this room's topic, or set it"),
     "names": ("[#room]", "list who is in a room"),
@@ -193,6 +215,10 @@ def _me(rest: str) -> Action:
     return Say(rest, action=True) if rest else _usage("me")
 
 
+def _edit(rest: str) -> Action:
+    return Edit(rest) if rest.strip() else _usage("edit")
+
+
 def _nick(rest: str) -> Action:
     words = rest.split()
     return Nick(words[0]) if len(words) == 1 else _usage("nick")
@@ -244,6 +270,7 @@ _PARSERS = {
     "part": _part,
     "msg": _msg,
     "me": _me,
+    "edit": _edit,
     "nick": _nick,
     "topic": _topic,
     "names": _names,
@@ -268,6 +295,8 @@ def help_lines(topic: str = "") -> list[str]:
     lines += [f"  /{name} {args}  —  {what}" for name, (args, what) in COMMANDS.items()]
     lines.append("anything else is said in the current window; start it with // to say /text")
     lines.append("keys: Ctrl+N / Ctrl+P next / previous window, Alt+1…9 window N, Ctrl+Q quit")
+    lines.append("      Tab completes a nick, Ctrl+J (or Alt+Enter) starts a new line (shown ↵),")
+    lines.append("      Up in an empty input recalls your last message for /edit")
     return lines
 
 

@@ -50,12 +50,14 @@ def plain_line(line: Line, now_ms: int, window: str | None = None) -> str:
     """
     where = f"{window} " if window else ""
     stamp = f"[{clock(line.time_ms, now_ms)}] {where}"
+    # A multi-line message (draft/multiline): continuation lines indented under the first.
+    body = line.text.replace("\n", "\n    ") + (" (edited)" if line.edited else "")
     if line.kind is Kind.MESSAGE:
-        return f"{stamp}<{line.nick}> {line.text}"
+        return f"{stamp}<{line.nick}> {body}"
     if line.kind is Kind.ACTION:
-        return f"{stamp}* {line.nick} {line.text}"
+        return f"{stamp}* {line.nick} {body}"
     if line.kind is Kind.NOTICE:
-        return f"{stamp}-{line.nick}- {line.text}"
+        return f"{stamp}-{line.nick}- {body}"
     if line.kind is Kind.SEPARATOR:
         return f"{where}-- {line.text} --"
     if line.kind is Kind.ERROR:

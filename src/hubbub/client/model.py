@@ -20,11 +20,13 @@ __all__ = [
     "Kind",
     "Line",
     "LinesAdded",
+    "LinesChanged",
     "Member",
     "MembersChanged",
     "Registered",
     "SwitchTo",
     "TopicChanged",
+    "TypingChanged",
 ]
 
 
@@ -62,6 +64,8 @@ class Line:
     history: bool = False
     mention: bool = False
     own: bool = False
+    edited: bool = False
+    """The author changed the text after sending it (draft/message-edit)."""
 
 
 class BufferKind(enum.Enum):
@@ -76,6 +80,8 @@ class Member:
     prefixes: str = ""
     """Membership prefixes held, highest first (`@+` with multi-prefix)."""
     away: bool = False
+    bot: bool = False
+    """Marked as a bot (WHO flag `B`, or the `bot` tag on its messages)."""
 
     @property
     def prefix(self) -> str:
@@ -97,6 +103,10 @@ class Buffer:
     wanted: bool = False
     last_msgid: str | None = None
     last_time_ms: int = 0
+    read_ms: int = 0
+    """The read marker (draft/read-marker): chat lines up to this time were read."""
+    typing: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    """Casefolded nick → (nick, `active` or `paused`, when we heard it), from `+typing`."""
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -118,6 +128,22 @@ class LinesAdded:
 @dataclass(frozen=True, slots=True)
 class BuffersChanged:
     """Windows were opened, closed or renamed, or their unread counts changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinesChanged:
+    """A line already shown in window `buffer` changed (an edit): redraw it if shown.
+    `line` is the line as it is now."""
+
+    buffer: str
+    line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class TypingChanged:
+    """Who is typing in window `buffer` changed."""
+
+    buffer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +189,8 @@ class Fatal:
 
 Event = (
     LinesAdded
+    | LinesChanged
+    | TypingChanged
     | BuffersChanged
     | MembersChanged
     | TopicChanged

@@ -23,6 +23,9 @@ class ChatOptions:
     password: str | None = None
     backoff_base: float = 1.0
     """First reconnection delay in seconds (doubling up to 30 s); tests make it short."""
+    caps: tuple[str, ...] | None = None
+    """The IRCv3 capabilities to request when offered; None: all the client can use
+    (`hubbub.client.state.WANTED_CAPS`). Fewer stand in for an older server in tests."""
 
 
 def default_nick() -> str:

@@ -24,9 +24,9 @@ from typing import Any, TextIO
 from hubbub.client.commands import Quit, parse_input
 from hubbub.client.connection import Backoff, ConnectFailed, Connection, now_ms
 from hubbub.client.format import plain_line
-from hubbub.client.model import Event, Fatal, Joined, Kind, LinesAdded, Registered
+from hubbub.client.model import Event, Fatal, Joined, Kind, LinesAdded, LinesChanged, Registered
 from hubbub.client.options import ChatOptions
-from hubbub.client.state import SERVER, ClientState
+from hubbub.client.state import SERVER, WANTED_CAPS, ClientState
 
 __all__ = ["run_plain"]
 
@@ -56,6 +56,12 @@ class _Printer:
                         if event.buffer != self.state.active:
                             window = self.state.buffers[event.buffer].name
                         print(plain_line(line, now_ms(), window), file=self.out, flush=True)
+            elif isinstance(event, LinesChanged) and event.buffer != SERVER:
+                # An edit: print the message again, as it reads now (marked "(edited)").
+                window = None
+                if event.buffer != self.state.active:
+                    window = self.state.buffers[event.buffer].name
+                print(plain_line(event.line, now_ms(), window), file=self.out, flush=True)
             elif (isinstance(event, Joined) and event.buffer == self.state.active) or (
                 isinstance(event, Registered) and self.state.active == SERVER
             ):
@@ -94,7 +100,12 @@ def _read_lines(
 
 async def run_plain(options: ChatOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
     """Run line mode until the input ends (--once), /quit, or the connection fails."""
-    state = ClientState(options.nick, options.rooms, password=options.password)
+    state = ClientState(
+        options.nick,
+        options.rooms,
+        password=options.password,
+        wanted_caps=WANTED_CAPS if options.caps is None else options.caps,
+    )
     printer = _Printer(state, out, err)
     connection = Connection(
         state,

@@ -5,7 +5,9 @@ terminal:
 
 * `connected(now)` / `disconnected(reason, now)` — the transport's news;
 * `receive(message, now)` — one parsed line from the server;
-* `perform(action, now)` — something the user asked for (`hubbub.client.commands`).
+* `perform(action, now)` — something the user asked for (`hubbub.client.commands`);
+* `composing(text, now)` / `tick(now)` — the input line changed / a second passed (typing
+  notices, read markers).
 
 Each call returns a list of `Event`s for the front end to render (lines added to a window, a
 member list or topic that changed, …), and queues IRC lines for the server, which the
@@ -47,8 +49,10 @@ Where it lives
 * `state_core` — the fields, names (casefolding, channel names), windows (adding lines,
   unread counts, switching, closing) and the outgoing queue;
 * `state_registration` — `connected` / `disconnected`, CAP negotiation, 001/005, nick fallback;
-* `state_history` — chat lines from PRIVMSG/NOTICE, msgid de-duplication, chathistory batches
-  and requests;
+* `state_history` — chat lines from PRIVMSG/NOTICE, msgid de-duplication, chathistory and
+  multiline batches, history requests;
+* `state_modern` — read markers, edits, typing notices, WHO away/bot flags (each only when the
+  server offers it), and `tick(now)`, the one input driven by time;
 * `state_replies` — numeric replies (names, topics, away, errors);
 * `state_incoming` — `receive` and the handlers for the server's commands;
 * `state_actions` — `perform` and the handlers for the user's actions.
@@ -62,7 +66,7 @@ from hubbub.client.state_actions import LINE_LIMIT as LINE_LIMIT
 from hubbub.client.state_actions import MAX_PIECES as MAX_PIECES
 from hubbub.client.state_actions import ActionState
 from hubbub.client.state_core import MAX_LINES as MAX_LINES
-from hubbub.client.state_core import SERVER, WANTED_CAPS, strip_formatting
+from hubbub.client.state_core import MODERN_CAPS, SERVER, WANTED_CAPS, strip_formatting
 from hubbub.client.state_history import AFTER_ON_REJOIN as AFTER_ON_REJOIN
 from hubbub.client.state_history import HISTORY_BATCHES as HISTORY_BATCHES
 from hubbub.client.state_history import LATEST_ON_JOIN as LATEST_ON_JOIN
@@ -70,7 +74,7 @@ from hubbub.client.state_history import MAX_SEEN_MSGIDS as MAX_SEEN_MSGIDS
 from hubbub.client.state_incoming import IncomingState
 from hubbub.client.state_registration import MAX_NICK_ATTEMPTS as MAX_NICK_ATTEMPTS
 
-__all__ = ["SERVER", "WANTED_CAPS", "ClientState", "strip_formatting"]
+__all__ = ["MODERN_CAPS", "SERVER", "WANTED_CAPS", "ClientState", "strip_formatting"]
 
 
 class ClientState(IncomingState, ActionState):

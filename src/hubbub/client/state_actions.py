@@ -14,16 +14,18 @@ from typing import Any
 
 from hubbub.client import commands as cmd
 from hubbub.client.model import BufferKind, BuffersChanged, Event, Kind, Line
-from hubbub.client.state_history import HistoryState
+from hubbub.client.state_history import CONCAT_TAG, MULTILINE_BATCH
+from hubbub.client.state_modern import ModernState
 
 __all__ = ["HOST_GUESS", "LINE_LIMIT", "MAX_PIECES", "ActionState"]
 
 MAX_PIECES = 8  # a long message is split into at most this many lines
 LINE_LIMIT = 512  # bytes a relayed line may have, CRLF included
 HOST_GUESS = 63  # bytes assumed for our host name until the server shows us our source
+MAX_SEPARATE_LINES = 40  # a multi-line message sent as separate lines: at most this many
 
 
-class ActionState(HistoryState):
+class ActionState(ModernState):
     """The user's actions; see the module docstring."""
 
     def perform(self, action: cmd.Action, now_ms: int) -> list[Event]:
@@ -96,14 +98,25 @@ class ActionState(HistoryState):
             return
         self._say(destination, action.text, action.action, now_ms, events)
 
-    def _say(self, target: str, text: str, action: bool, now_ms: int, events: list[Event]) -> None:
+    def _budget(self, target: str, action: bool) -> int:
         # The server relays ":nick!user@host PRIVMSG target :text" and cuts what does not fit
         # in 512 bytes, so split to that budget (our real source once the server showed it).
         source = self.source or f"{self.nick}!~{self.user[:16]}@{'x' * HOST_GUESS}"
         overhead = len(f":{source} PRIVMSG {target} :\r\n".encode())
         if action:
             overhead += len("\x01ACTION \x01")
-        budget = LINE_LIMIT - overhead
+        return LINE_LIMIT - overhead
+
+    def _say(self, target: str, text: str, action: bool, now_ms: int, events: list[Event]) -> None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if action:
+            text = " ".join(text.split("\n"))
+        text = text.strip("\n")
+        self._message_sent(self.fold(target))
+        if "\n" in text:
+            self._say_lines(target, text, now_ms, events)
+            return
+        budget = self._budget(target, action)
         pieces = cmd.split_text(text, budget) if budget >= 8 else []
         if not pieces or len(pieces) > MAX_PIECES:
             size = len(text.encode())
@@ -120,6 +133,83 @@ class ActionState(HistoryState):
         if not echo:
             kind = Kind.ACTION if action else Kind.MESSAGE
             self._add(key, [Line(now_ms, kind, p, self.nick, own=True) for p in pieces], events)
+
+    def _multiline_limits(self) -> tuple[int, int] | None:
+        """(max-bytes, max-lines) when the server takes draft/multiline batches, else None."""
+        if not {MULTILINE_BATCH, "batch"} <= self.caps:
+            return None
+        limits = dict(
+            item.partition("=")[::2] for item in self.cap_values.get(MULTILINE_BATCH, "").split(",")
+        )
+        max_bytes = limits.get("max-bytes", "")
+        max_lines = limits.get("max-lines", "")
+        if not max_bytes.isdigit():
+            return None  # the spec makes max-bytes mandatory
+        return int(max_bytes), int(max_lines) if max_lines.isdigit() else 10**6
+
+    def _say_lines(self, target: str, text: str, now_ms: int, events: list[Event]) -> None:
+        """A message of several lines: one draft/multiline batch when the server takes it and
+        it fits the advertised limits, else each line as messages of its own."""
+        budget = self._budget(target, False)  # tags do not count against the 512 bytes
+        if budget < 8:
+            self._error_line("the target name is too long to send to", now_ms, events)
+            return
+        batch: list[tuple[str, bool]] = []  # (text, concatenated to the previous line)
+        for line in text.split("\n"):
+            pieces = _concat_pieces(line, budget) if line else [""]
+            batch += [(piece, n > 0) for n, piece in enumerate(pieces)]
+        limits = self._multiline_limits()
+        size = len(text.encode())
+        key, _ = self._buffer(target, events)
+        echo = "echo-message" in self.caps
+        if limits is not None and size <= limits[0] and len(batch) <= limits[1]:
+            self._batch_number += 1
+            ref = f"hubbub{self._batch_number}"
+            self._send("BATCH", "+" + ref, MULTILINE_BATCH, target)
+            for piece, concat in batch:
+                tags = {"batch": ref, **({CONCAT_TAG: ""} if concat else {})}
+                self._send("PRIVMSG", target, piece, tags=tags)
+            self._send("BATCH", "-" + ref)
+            if echo:
+                self.awaiting_echo += 1
+            else:
+                self._add(key, [Line(now_ms, Kind.MESSAGE, text, self.nick, own=True)], events)
+            return
+        pieces = [p for line in text.split("\n") if line for p in cmd.split_text(line, budget)]
+        if len(pieces) > MAX_SEPARATE_LINES:
+            why = f"message too long ({len(pieces)} lines; at most {MAX_SEPARATE_LINES})"
+            self._error_line(f"{why}: nothing was sent", now_ms, events)
+            return
+        for piece in pieces:
+            self._send("PRIVMSG", target, piece)
+            if echo:
+                self.awaiting_echo += 1
+        if not echo:
+            self._add(
+                key, [Line(now_ms, Kind.MESSAGE, p, self.nick, own=True) for p in pieces], events
+            )
+
+    def _do_edit(self, action: cmd.Edit, now_ms: int, events: list[Event]) -> None:
+        buffer = self.buffers[self.active]
+        if buffer.kind is BufferKind.SERVER:
+            self._error_line("/edit works in a room or a query", now_ms, events)
+            return
+        if not self.edit_supported:
+            text = "this server does not offer message editing (draft/message-edit)"
+            self._error_line(text, now_ms, events)
+            return
+        line = self.last_own(self.active)
+        if line is None or line.msgid is None:
+            self._error_line("no message of yours to edit here", now_ms, events)
+            return
+        if "\n" in action.text or len(action.text.encode()) > self._budget(buffer.name, False):
+            self._error_line(
+                "an edit is one line that fits one message: nothing was sent", now_ms, events
+            )
+            return
+        tags = {"draft/target-msgid": line.msgid, "draft/edit-text": action.text}
+        self._send("EDIT", buffer.name, tags=tags)
+        self._message_sent(self.active)
 
     def _do_part(self, action: cmd.Part, now_ms: int, events: list[Event]) -> None:
         name = action.channel or self._here()
@@ -175,6 +265,24 @@ class ActionState(HistoryState):
         self._request_older(self.active, buffer, action.count)
 
 
+def _concat_pieces(line: str, max_bytes: int) -> list[str]:
+    """Cut `line` into pieces of at most `max_bytes` UTF-8 bytes that give `line` back when
+    joined directly (draft/multiline-concat): a cut after the last space that fits when there
+    is one in the second half of the piece (the space stays), else between characters."""
+    pieces: list[str] = []
+    rest = line
+    while len(rest.encode()) > max_bytes:
+        cut = len(rest.encode()[:max_bytes].decode("utf-8", "ignore"))
+        space = rest.rfind(" ", 0, cut)
+        if space + 1 > cut // 2:
+            cut = space + 1
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
 # action type → (handler, whether it needs a registered connection)
 _ACTIONS: dict[type[Any], tuple[Callable[[ActionState, Any, int, list[Event]], None], bool]] = {
     cmd.Error: (ActionState._do_error, False),
@@ -183,6 +291,7 @@ _ACTIONS: dict[type[Any], tuple[Callable[[ActionState, Any, int, list[Event]], N
     cmd.Quit: (ActionState._do_quit, False),
     cmd.Query: (ActionState._do_query, False),
     cmd.Say: (ActionState._do_say, True),
+    cmd.Edit: (ActionState._do_edit, True),
     cmd.Part: (ActionState._do_part, True),
     cmd.Nick: (ActionState._do_nick, True),
     cmd.Topic: (ActionState._do_topic, True),

@@ -33,7 +33,7 @@ from hubbub.protocol.servertime import parse_server_time
 if TYPE_CHECKING:  # only for the annotation of `_batches`; state_history imports this module
     from hubbub.client.state_history import Batch
 
-__all__ = ["MAX_LINES", "SERVER", "WANTED_CAPS", "StateCore", "strip_formatting"]
+__all__ = ["MAX_LINES", "MODERN_CAPS", "SERVER", "WANTED_CAPS", "StateCore", "strip_formatting"]
 
 SERVER = "*"
 """The key of the server window (no channel or nick can be called `*`)."""
@@ -46,8 +46,13 @@ WANTED_CAPS = (
     "draft/chathistory",
     "multi-prefix",
     "away-notify",
+    "draft/read-marker",
+    "draft/multiline",
+    "draft/message-edit",
 )
 """IRCv3 capabilities the client uses, requested when (and only when) the server offers them."""
+MODERN_CAPS = ("draft/read-marker", "draft/multiline", "draft/message-edit")
+"""The drafts among them (read markers, multiline messages, edits)."""
 
 MAX_LINES = 5000  # per window; older lines are forgotten
 
@@ -84,6 +89,9 @@ class StateCore:
         self.isupport: dict[str, str] = {}
         self.caps: set[str] = set()
         self.offered_caps: set[str] = set()
+        self.cap_values: dict[str, str] = {}
+        """The values the server gave its capabilities in CAP LS 302 (`draft/multiline`'s
+        limits)."""
         self.registered = False
         self.connected_now = False
         self.awaiting_echo = 0
@@ -108,6 +116,13 @@ class StateCore:
         self._statusmsg = ""
         self._chanmodes = ("beI", "k", "l", "")
         self._error: str | None = None
+        self._markers_refused = False
+        self._marker_due: set[str] = set()
+        """Windows whose read marker should move at the next tick (lines arrived in view)."""
+        self._typing_sent: dict[str, tuple[str, int, int]] = {}
+        """Window key → (typing state we sent, when we sent it, when the user last typed)."""
+        self._who_requested: set[str] = set()
+        self._batch_number = 0
         first: str | None = None
         for room in rooms:
             key = self._want_channel(self._channel_name(room))
@@ -184,8 +199,8 @@ class StateCore:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def _send(self, command: str, *params: str) -> None:
-        self._outgoing.append(Message(command, params).format())
+    def _send(self, command: str, *params: str, tags: dict[str, str] | None = None) -> None:
+        self._outgoing.append(Message(command, params, tags=tags or {}).format())
 
     # -- windows ----------------------------------------------------------------------------
 

@@ -13,7 +13,16 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from hubbub.client.model import Buffer, Event, Kind, Line, LinesAdded
+from hubbub.client.model import (
+    CHAT_KINDS,
+    Buffer,
+    BufferKind,
+    BuffersChanged,
+    Event,
+    Kind,
+    Line,
+    LinesAdded,
+)
 from hubbub.client.state_core import StateCore, strip_formatting
 from hubbub.protocol import Message
 from hubbub.protocol.servertime import format_server_time
@@ -28,6 +37,8 @@ __all__ = [
 ]
 
 HISTORY_BATCHES = frozenset({"chathistory", "draft/chathistory"})
+MULTILINE_BATCH = "draft/multiline"
+CONCAT_TAG = "draft/multiline-concat"
 MAX_SEEN_MSGIDS = 50_000
 LATEST_ON_JOIN = 50
 AFTER_ON_REJOIN = 100
@@ -42,6 +53,33 @@ class Batch:
     kind: str
     params: tuple[str, ...]
     messages: list[Message] = field(default_factory=list)
+    opening: Message | None = None
+    """The `BATCH +ref` line (a multiline message's msgid, time and source are on it)."""
+
+
+def _combine(batch: Batch) -> Message | None:
+    """One PRIVMSG/NOTICE holding a multiline batch's lines, joined by newlines (lines tagged
+    `draft/multiline-concat` joined directly), with the tags and source of its opening line."""
+    text: str | None = None
+    first: Message | None = None
+    for message in batch.messages:
+        if message.command not in ("PRIVMSG", "NOTICE") or len(message.params) < 2:
+            continue
+        if first is None:
+            first, text = message, message.params[-1]
+        elif CONCAT_TAG in message.tags:
+            text = f"{text}{message.params[-1]}"
+        else:
+            text = f"{text}\n{message.params[-1]}"
+    if first is None or text is None:
+        return None
+    opening = batch.opening
+    tags = dict(opening.tags) if opening is not None else {}
+    for name, value in first.tags.items():  # client tags may ride on the lines too
+        if name != "batch":
+            tags.setdefault(name, value)
+    source = (opening.source if opening is not None else None) or first.source
+    return Message(first.command, (batch.params[0], text.strip("\n")), source, tags)
 
 
 def _anchor(msgid: str | None, time_ms: int) -> str:
@@ -81,7 +119,9 @@ class HistoryState(StateCore):
         text = strip_formatting(text)
         mention = not own and self._mentions_me(text)
         msgid = msg.tags.get("msgid") or None
-        return Line(self._time(msg, now_ms), kind, text, nick, msgid, history, mention, own)
+        time_ms = self._time(msg, now_ms)
+        edited = "hubbub/edited" in msg.tags
+        return Line(time_ms, kind, text, nick, msgid, history, mention, own, edited)
 
     def _mentions_me(self, text: str) -> bool:
         nick = re.escape(self.fold(self.nick))
@@ -99,6 +139,17 @@ class HistoryState(StateCore):
             self._seen.popitem(last=False)
         return False
 
+    def _after_marker(self, buffer: Buffer, lines: list[Line]) -> tuple[int, int]:
+        """(unread, mentions) among `lines` after `buffer`'s read marker: messages of others
+        (draft/read-marker)."""
+        after = [
+            ln
+            for ln in lines
+            if ln.kind in CHAT_KINDS and not ln.own and ln.time_ms > buffer.read_ms
+        ]
+        private = buffer.kind is BufferKind.QUERY
+        return len(after), sum(1 for ln in after if ln.mention or private)
+
     def _track_last(self, buffer: Buffer, line: Line) -> None:
         if line.time_ms >= buffer.last_time_ms:
             buffer.last_time_ms = line.time_ms
@@ -112,21 +163,35 @@ class HistoryState(StateCore):
         ref = msg.tags.get("batch")
         if ref is not None and msg.command != "BATCH":
             batch = self._batches.get(ref)
-            if batch is not None and batch.kind in HISTORY_BATCHES:
+            if batch is not None and (
+                batch.kind in HISTORY_BATCHES or batch.kind == MULTILINE_BATCH
+            ):
                 batch.messages.append(msg)
                 return True
         return False
 
-    def _on_batch(self, msg: Message, now_ms: int, events: list[Event]) -> None:
+    def _end_batch(self, msg: Message, now_ms: int, events: list[Event]) -> Message | None:
+        """A BATCH line. Returns the message a live multiline batch adds up to (to be shown
+        like a PRIVMSG); one inside a history batch joins that batch's messages instead."""
         if not msg.params:
-            return
+            return None
         ref = msg.params[0]
         if ref.startswith("+") and len(msg.params) >= 2:
-            self._batches[ref[1:]] = Batch(msg.params[1], msg.params[2:])
+            self._batches[ref[1:]] = Batch(msg.params[1], msg.params[2:], opening=msg)
         elif ref.startswith("-"):
             batch = self._batches.pop(ref[1:], None)
-            if batch is not None and batch.kind in HISTORY_BATCHES and batch.params:
+            if batch is None or not batch.params:
+                return None
+            if batch.kind in HISTORY_BATCHES:
                 self._history_block(batch.params[0], batch.messages, now_ms, events)
+            elif batch.kind == MULTILINE_BATCH:
+                combined = _combine(batch)
+                outer = self._batches.get(combined.tags.get("batch", "")) if combined else None
+                if combined is not None and outer is not None and outer.kind in HISTORY_BATCHES:
+                    outer.messages.append(combined)
+                    return None
+                return combined
+        return None
 
     def _history_block(
         self, target: str, messages: list[Message], now_ms: int, events: list[Event]
@@ -150,6 +215,13 @@ class HistoryState(StateCore):
         label = "missed while disconnected" if request == "after" else "history"
         count = f"{len(lines)} message{'s' if len(lines) != 1 else ''}"
         block = [Line(lines[0].time_ms, Kind.SEPARATOR, f"{label}: {count}", history=True), *lines]
+        if key != self.active and buffer.read_ms and request != "before":
+            # What came after the account's read marker is unread, history or not.
+            unread, mentions = self._after_marker(buffer, lines)
+            buffer.unread += unread
+            buffer.mentions += mentions
+            if unread:
+                events.append(BuffersChanged())
         at = bisect.bisect_right(buffer.lines, lines[0].time_ms, key=lambda ln: ln.time_ms)
         if at == len(buffer.lines):
             self._add(key, block, events)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from hubbub.client.model import (
+    CHAT_KINDS,
     BufferKind,
     BuffersChanged,
     Event,
@@ -20,9 +21,10 @@ from hubbub.client.model import (
     Line,
     Member,
     MembersChanged,
+    TypingChanged,
 )
 from hubbub.client.state_core import SERVER
-from hubbub.client.state_history import HistoryState
+from hubbub.client.state_modern import ModernState
 from hubbub.client.state_replies import ReplyState
 from hubbub.protocol import Message
 
@@ -34,7 +36,7 @@ def _reason(params: Sequence[str], index: int) -> str:
     return f" ({params[index]})" if len(params) > index and params[index] else ""
 
 
-class IncomingState(ReplyState, HistoryState):
+class IncomingState(ReplyState, ModernState):
     """Lines from the server; see the module docstring."""
 
     def receive(self, msg: Message, now_ms: int) -> list[Event]:
@@ -75,8 +77,30 @@ class IncomingState(ReplyState, HistoryState):
             self._add(SERVER, [line], events)
             return
         key, buffer = self._buffer(window, events)
+        if line.nick and self._typing_heard(key, line.nick, "done", now_ms):
+            events.append(TypingChanged(key))  # a message ends its author's typing notice
+        if "bot" in msg.tags and line.nick:
+            self._bot_tag(key, line.nick)
         self._track_last(buffer, line)
         self._add(key, [line], events)
+
+    def _add(self, key: str, lines: list[Line], events: list[Event]) -> None:
+        super()._add(key, lines, events)
+        if key == self.active and any(ln.kind in CHAT_KINDS for ln in lines):
+            self._marker_due.add(key)  # the user is looking at it: read at the next tick
+
+    def _on_batch(self, msg: Message, now_ms: int, events: list[Event]) -> None:
+        combined = self._end_batch(msg, now_ms, events)
+        if combined is not None:
+            self._on_message(combined, now_ms, events)
+
+    def _on_tagmsg(self, msg: Message, now_ms: int, events: list[Event]) -> None:
+        state = msg.tags.get("+typing")
+        if state is None or not msg.params or not msg.nick or self.is_me(msg.nick):
+            return
+        window = self._message_window(msg)
+        if window is not None and self._typing_heard(self.fold(window), msg.nick, state, now_ms):
+            events.append(TypingChanged(self.fold(window)))
 
     # -- membership -------------------------------------------------------------------------
 
@@ -98,6 +122,7 @@ class IncomingState(ReplyState, HistoryState):
                 self._switch_on_join.discard(key)
                 self._show(key, events)
             self._request_join_history(key, buffer)
+            self._request_who(channel)
         else:
             buffer.members[self.fold(msg.nick)] = Member(msg.nick)
             events.append(MembersChanged(key))
@@ -266,6 +291,9 @@ class IncomingState(ReplyState, HistoryState):
         )
         if msg.params[:1] == ("CHATHISTORY",) and len(msg.params) >= 4:
             self._history_requests.pop(self.fold(msg.params[3]), None)
+        if msg.params[:1] == ("MARKREAD",):
+            self._markread_failed(msg)  # markers are a convenience: not worth an error line
+            return
         self._note(None, text, now_ms, events, kind)
 
 
@@ -286,6 +314,9 @@ _HANDLERS: dict[str, Callable[[IncomingState, Message, int, list[Event]], None]]
     "MODE": IncomingState._on_mode,
     "AWAY": IncomingState._on_away,
     "INVITE": IncomingState._on_invite,
+    "TAGMSG": IncomingState._on_tagmsg,
+    "MARKREAD": IncomingState._on_markread,
+    "EDIT": IncomingState._on_edit,
     "FAIL": IncomingState._on_fail,
     "WARN": IncomingState._on_fail,
     "NOTE": IncomingState._on_fail,

@@ -36,6 +36,11 @@ def _cap_names(caps: Iterable[str]) -> set[str]:
     return {cap.partition("=")[0] for cap in caps}
 
 
+def _cap_values(caps: Iterable[str]) -> dict[str, str]:
+    """Capability name → its value (`draft/multiline=max-bytes=4096,…`), "" when none."""
+    return {name: value for name, _, value in (cap.partition("=") for cap in caps)}
+
+
 class RegistrationState(StateCore):
     """Connection lifecycle, CAP negotiation, 001/005 and nick fallback; see the docstring."""
 
@@ -47,11 +52,15 @@ class RegistrationState(StateCore):
         self.registered = False
         self.caps.clear()
         self.offered_caps.clear()
+        self.cap_values.clear()
         self._ls_caps = []
         self._batches.clear()
         self._names.clear()
         self._nick_attempt = 0
         self._error = None
+        self._markers_refused = False
+        self._typing_sent.clear()
+        self._who_requested.clear()
         self.awaiting_echo = 0
         self.nick = self.wanted_nick
         if self.password:
@@ -74,6 +83,8 @@ class RegistrationState(StateCore):
         if not was:
             return events
         line = Line(now_ms, Kind.ERROR, f"disconnected: {reason}")
+        for buffer in self.buffers.values():
+            buffer.typing.clear()  # nobody's notice will be ended now
         for key, buffer in self.buffers.items():
             if buffer.kind is BufferKind.CHANNEL and buffer.joined:
                 buffer.joined = False
@@ -103,6 +114,7 @@ class RegistrationState(StateCore):
             if more:
                 return
             self.offered_caps = _cap_names(self._ls_caps)
+            self.cap_values = _cap_values(self._ls_caps)
             self._ls_caps = []
             wanted = [c for c in self.wanted_caps if c in self.offered_caps]
             if wanted:
@@ -121,6 +133,7 @@ class RegistrationState(StateCore):
         elif sub == "NEW":
             new = _cap_names(msg.params[-1].split())
             self.offered_caps |= new
+            self.cap_values.update(_cap_values(msg.params[-1].split()))
             wanted = [c for c in self.wanted_caps if c in new and c not in self.caps]
             if wanted:
                 self._send("CAP", "REQ", " ".join(wanted))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hubbub.client.model import Event, Fatal, Kind, Line, Member, MembersChanged
 from hubbub.client.state_core import strip_formatting
+from hubbub.client.state_modern import ModernState
 from hubbub.client.state_registration import RegistrationState
 from hubbub.protocol import Message
 from hubbub.protocol import numerics as num
@@ -17,7 +18,7 @@ from hubbub.protocol import numerics as num
 __all__ = ["ReplyState"]
 
 
-class ReplyState(RegistrationState):
+class ReplyState(RegistrationState, ModernState):
     """Numeric replies; see the module docstring."""
 
     def _numeric(self, msg: Message, now_ms: int, events: list[Event]) -> None:
@@ -48,6 +49,11 @@ class ReplyState(RegistrationState):
             self._add(key, [Line(now_ms, Kind.TOPIC, f"{buffer.name} has no topic")], events)
         elif code in (num.RPL_TOPICWHOTIME, num.RPL_CREATIONTIME, num.RPL_CHANNELMODEIS):
             return
+        elif code in (num.RPL_WHOREPLY, num.RPL_ENDOFWHO) and self._who_reply(params, events):
+            return  # a WHO the client asked for itself: members updated, nothing to show
+        elif code == num.RPL_LOGGEDIN:
+            self._logged_in(msg, now_ms, events)
+            self._server_info(params[-1], now_ms, events)
         elif code in (num.RPL_NOWAWAY, num.RPL_UNAWAY):
             self._note(None, params[-1], now_ms, events)
         elif code == num.RPL_AWAY and len(params) >= 3:

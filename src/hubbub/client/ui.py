@@ -24,9 +24,11 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.events import Paste
 from textual.widgets import Input, RichLog, Static
 
 from hubbub.client.commands import Quit, parse_input
+from hubbub.client.complete import Completion, complete
 from hubbub.client.connection import Backoff, ConnectFailed, Connection, now_ms
 from hubbub.client.format import clock, nick_colour
 from hubbub.client.model import (
@@ -38,15 +40,21 @@ from hubbub.client.model import (
     Kind,
     Line,
     LinesAdded,
+    LinesChanged,
     MembersChanged,
     Registered,
     SwitchTo,
     TopicChanged,
+    TypingChanged,
 )
 from hubbub.client.options import ChatOptions
-from hubbub.client.state import MAX_LINES, SERVER, ClientState
+from hubbub.client.state import MAX_LINES, SERVER, WANTED_CAPS, ClientState
 
-__all__ = ["ChatApp", "render_line", "run_ui"]
+__all__ = ["NEWLINE_MARK", "ChatApp", "render_line", "run_ui"]
+
+NEWLINE_MARK = "\u21b5"
+"""How a line break shows in the one-line input (↵); it is sent as a new line."""
+TICK_SECONDS = 1.0  # how often typing notices are paused or expired
 
 EVENT_STYLES = {
     Kind.JOIN: "green",
@@ -82,36 +90,84 @@ def render_line(line: Line, now: int, fold: Callable[[str], str] = str.lower) ->
     text = Text(clock(line.time_ms, now) + " ", style="bright_black")
     colour = nick_colour(fold(line.nick)) if line.nick else "white"
     body_style = "bold black on yellow" if line.mention else ""
+    # A multi-line message (draft/multiline): continuation lines indented under the first.
+    body = line.text.replace("\n", "\n" + " " * 8)
     if line.kind is Kind.MESSAGE:
         text.append("<")
         text.append(line.nick, style=f"bold {colour}")
         text.append("> ")
-        text.append(line.text, style=body_style)
+        text.append(body, style=body_style)
     elif line.kind is Kind.ACTION:
         text.append("* ")
         text.append(line.nick, style=f"bold {colour}")
-        text.append(" " + line.text, style=body_style or "italic")
+        text.append(" " + body, style=body_style or "italic")
     elif line.kind is Kind.NOTICE:
         text.append("-")
         text.append(line.nick, style=colour)
         text.append("- ")
-        text.append(line.text, style=body_style)
+        text.append(body, style=body_style)
     elif line.kind is Kind.ERROR:
         text.append("!! " + line.text, style="bold red")
     else:
         text.append("-- " + line.text, style=EVENT_STYLES.get(line.kind, ""))
+    if line.edited:
+        text.append(" (edited)", style="italic bright_black")
     if line.history:
         text.stylize("dim")
     return text
 
 
 class ChatInput(Input):
-    """The input line; it leaves the Alt+digit keys to the app's window bindings."""
+    """The input line; it leaves the Alt+digit keys to the app's window bindings.
+
+    Tab completes nicks, Ctrl+J (or Alt+Enter) puts a line break in (shown as ↵), a pasted
+    text keeps its line breaks, and Up in an empty line recalls our last message for /edit.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "complete", "complete a nick", show=False),
+        Binding("up", "recall", "edit your last message", show=False),
+        Binding("ctrl+j", "newline", "new line", show=False),
+        Binding("alt+enter", "newline", "new line", show=False),
+    ]
+
+    completion: Completion | None = None
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
         if key in OPTION_DIGITS:
             return False
         return super().check_consume_key(key, character)
+
+    def action_newline(self) -> None:
+        self.insert_text_at_cursor(NEWLINE_MARK)
+
+    def _on_paste(self, event: Paste) -> None:
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+        if text:
+            self.insert_text_at_cursor(text.replace("\n", NEWLINE_MARK))
+        event.stop()
+        event.prevent_default()  # Input's own handler would insert the first line again
+
+    def action_complete(self) -> None:
+        app = self.app
+        if isinstance(app, ChatApp):
+            names = app.completion_names()
+            done = complete(
+                self.value, self.cursor_position, names, self.completion, app.state.fold
+            )
+            if done is not None:
+                self.completion = done
+                self.value = done.value
+                self.cursor_position = done.cursor
+
+    def action_recall(self) -> None:
+        app = self.app
+        if self.value or not isinstance(app, ChatApp):
+            return
+        line = app.state.last_own(app.state.active)
+        if line is not None:
+            self.value = "/edit " + line.text.replace("\n", NEWLINE_MARK)
+            self.cursor_position = len(self.value)
 
 
 class ChatApp(App[int]):
@@ -144,7 +200,12 @@ class ChatApp(App[int]):
     def __init__(self, options: ChatOptions) -> None:
         super().__init__()
         self.options = options
-        self.state = ClientState(options.nick, options.rooms, password=options.password)
+        self.state = ClientState(
+            options.nick,
+            options.rooms,
+            password=options.password,
+            wanted_caps=WANTED_CAPS if options.caps is None else options.caps,
+        )
         self.connection = Connection(
             self.state,
             options.host,
@@ -154,6 +215,7 @@ class ChatApp(App[int]):
             on_status=self.show_status,
         )
         self.status_text = ""
+        self.typing_text = ""
         self._runner: asyncio.Task[None] | None = None
 
     # -- layout -----------------------------------------------------------------------------
@@ -171,6 +233,11 @@ class ChatApp(App[int]):
         self.query_one("#input", Input).focus()
         self.redraw()
         self._runner = asyncio.create_task(self._connect(), name="hubbub-chat-socket")
+        self.set_interval(TICK_SECONDS, self.tick)
+
+    def tick(self) -> None:
+        """Pause our typing notice when the user stopped, forget others' stale ones."""
+        self.connection.perform(self.state.tick(now_ms()))
 
     async def _connect(self) -> None:
         try:
@@ -205,6 +272,11 @@ class ChatApp(App[int]):
                             self.log_widget.write(render_line(line, now, self.state.fold))
                     else:
                         redraw = True
+            elif isinstance(event, LinesChanged):
+                redraw = redraw or event.buffer == active
+            elif isinstance(event, TypingChanged):
+                if event.buffer == active:
+                    self.draw_status()
             elif isinstance(event, SwitchTo) or self.state.active != active:
                 active = self.state.active
                 redraw = True
@@ -233,8 +305,24 @@ class ChatApp(App[int]):
 
     def show_status(self, text: str) -> None:
         self.status_text = text
+        self.draw_status()
+
+    def draw_status(self) -> None:
+        """The connection's status, and who is typing in the window shown."""
+        nicks = self.state.typing_nicks(self.state.active)
+        if not nicks:
+            self.typing_text = ""
+        elif len(nicks) == 1:
+            self.typing_text = f"{nicks[0]} is typing…"
+        elif len(nicks) <= 3:
+            self.typing_text = f"{', '.join(nicks[:-1])} and {nicks[-1]} are typing…"
+        else:
+            self.typing_text = "several people are typing…"
+        text = Text(self.status_text)
+        if self.typing_text:
+            text.append(("  ·  " if self.status_text else "") + self.typing_text, style="italic")
         with contextlib.suppress(Exception):  # before mount or after unmount: nothing to draw
-            self.query_one("#status", Static).update(Text(text))
+            self.query_one("#status", Static).update(text)
 
     def redraw(self) -> None:
         """Draw the whole active window again (after a switch or inserted history)."""
@@ -247,6 +335,7 @@ class ChatApp(App[int]):
         self.draw_rooms()
         self.draw_members()
         self.draw_topic()
+        self.draw_status()
 
     def draw_rooms(self) -> None:
         text = Text()
@@ -273,7 +362,10 @@ class ChatApp(App[int]):
             prefix = member.prefix or " "
             text.append(prefix, style="bold green" if prefix == "@" else "bold cyan")
             style = nick_colour(self.state.fold(member.nick))
-            text.append(member.nick + "\n", style=f"{style} dim" if member.away else style)
+            text.append(member.nick, style=f"{style} dim" if member.away else style)
+            if member.bot:
+                text.append(" bot", style="bold magenta dim" if member.away else "bold magenta")
+            text.append("\n")
         self.query_one("#members", Static).update(text)
 
     def draw_topic(self) -> None:
@@ -289,9 +381,21 @@ class ChatApp(App[int]):
 
     # -- input and keys ---------------------------------------------------------------------
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.state.composing(event.value.replace(NEWLINE_MARK, "\n"), now_ms())
+        self.connection.flush()
+
+    def completion_names(self) -> list[str]:
+        """The nicks Tab completes in the window shown: its members, or the other party."""
+        buffer = self.state.buffers[self.state.active]
+        if buffer.kind is BufferKind.QUERY:
+            return [buffer.name]
+        names = [m.nick for m in buffer.members.values() if not self.state.is_me(m.nick)]
+        return sorted(names, key=self.state.fold)
+
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.input.value = ""
-        action = parse_input(event.value)
+        action = parse_input(event.value.replace(NEWLINE_MARK, "\n"))
         if action is None:
             return
         if isinstance(action, Quit):
@@ -301,10 +405,12 @@ class ChatApp(App[int]):
 
     def switch_to(self, key: str) -> None:
         self.state.switch(key)
+        self.connection.flush()  # viewing a window moves its read marker
         self.redraw()
 
     def action_cycle(self, step: int) -> None:
         self.state.switch_relative(step)
+        self.connection.flush()
         self.redraw()
 
     def action_window(self, number: int) -> None:
