@@ -49,7 +49,7 @@ def main() -> int:
     if not scenarios:
         parser.error(f"no scenario in {opts.results} has {opts.metric}")
     width = 0.8 / len(servers)
-    figure, axes = plt.subplots(figsize=(2.2 + 1.9 * len(scenarios), 4.2), dpi=110)
+    figure, axes = plt.subplots(figsize=(3.6 + 1.9 * len(scenarios), 4.2), dpi=110)
     for index, server in enumerate(servers):
         xs, heights, notes = [], [], []
         for position, scenario in enumerate(scenarios):
@@ -74,7 +74,7 @@ def main() -> int:
     axes.set_xticks(range(len(scenarios)), scenarios)
     axes.set_ylabel(LABELS.get(opts.metric, opts.metric))
     axes.set_title(opts.title or f"{opts.results.stem}: {opts.metric} (ratios to ngIRCd)")
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     opts.out.parent.mkdir(parents=True, exist_ok=True)
