@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from hubbub import logsetup
 from support.config import server_config, write_config
 from support.irc_client import IrcClient
 from support.servers import ServerProcess, ThreadedServer
+from support.waiting import wait_for
 
 DEADLINE = 10.0
 
@@ -64,14 +64,6 @@ class Console:
         return thread
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
     """hubbub's console handler at INFO, writing into a `Console`; removed again afterwards."""
@@ -102,7 +94,7 @@ def test_a_room_message_is_logged_by_the_log_thread_not_the_loop(
         alice.register("alice")
         alice.join("#lobby")
         alice.send("PRIVMSG #lobby :hello from the loop")
-        wait_for(lambda: "#lobby <alice> hello from the loop" in console.text, "the room line")
+        wait_for(lambda: "#lobby <alice> hello from the loop" in console.text, what="the room line")
         alice.close()
     assert console.writer_of("#lobby <alice> hello from the loop") == "hubbub-log"
     # The last line of the shutdown, queued on the loop, is out once stop() has returned.
@@ -194,10 +186,10 @@ def test_a_stopped_server_process_writes_its_last_lines(tmp_path: Path) -> None:
         alice.register("alice")
         alice.join("#lobby")
         alice.send("PRIVMSG #lobby :said out loud")
-        wait_for(lambda: "#lobby <alice> said out loud" in server.text, "the room line")
+        wait_for(lambda: "#lobby <alice> said out loud" in server.text, what="the room line")
         alice.close()
         assert server.terminate() == 0
-        wait_for(lambda: "history flushed and closed" in server.text, "the last line")
+        wait_for(lambda: "history flushed and closed" in server.text, what="the last line")
     assert "INFO  hubbub.chat: #lobby <alice> said out loud" in server.text
 
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -36,16 +36,9 @@ from hubbub.history.worker import HistoryWorker
 from support.config import server_config, write_config
 from support.irc_client import IrcClient
 from support.servers import ThreadedServer
+from support.waiting import wait_for
 
 DEADLINE = 20.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.005)
 
 
 class FullDiskStore(MemoryStore):
@@ -81,11 +74,11 @@ def test_a_full_disk_keeps_every_record_retries_and_logs_once(
     with caplog.at_level(logging.INFO, logger="hubbub.history"):
         for n in range(100):
             assert worker.append(rec("#a", n))
-        wait_for(lambda: worker.failing, "the worker noticed the failure")
+        wait_for(lambda: worker.failing, what="the worker noticed the failure")
         assert not worker.available
         for n in range(100, 150):  # already accepted ones still come in: kept too
             worker.append(rec("#a", n))
-        wait_for(lambda: store.attempts >= 3, "retries")
+        wait_for(lambda: store.attempts >= 3, what="retries")
         assert worker.flush(timeout=0.01) is False  # nothing is durable yet
         store.full.clear()
         assert worker.flush(timeout=DEADLINE)
@@ -123,7 +116,7 @@ def test_stopping_while_the_store_fails_says_what_is_lost(
     store.full.set()
     for n in range(7):
         worker.append(rec("#a", n))
-    wait_for(lambda: worker.failing, "the failure")
+    wait_for(lambda: worker.failing, what="the failure")
     with caplog.at_level(logging.ERROR, logger="hubbub.history"):
         worker.stop(timeout=DEADLINE)
     assert not worker.running
