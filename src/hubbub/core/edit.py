@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
 from hubbub.core.messaging import fit
-from hubbub.core.redact import authorised, scope_of
+from hubbub.core.redact import FORBIDDEN, OK, UNKNOWN, authorised, refuse, scope_of
 from hubbub.history.record import Edit
 from hubbub.protocol.message import escape_tag_value
 
@@ -47,7 +47,6 @@ EDITED_TAG = "hubbub/edited"
 # The prefix of the line clients without the capability get instead of the EDIT.
 CORRECTION = "* correction: "
 EDITABLE = frozenset({"PRIVMSG", "NOTICE"})
-OK, FORBIDDEN, UNKNOWN = "ok", "forbidden", "unknown"
 
 
 @command("EDIT", 1, activity=True)
@@ -100,16 +99,8 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
         if outcome == OK:
             relay(server, later, scope, msgid, text, time_ms, edit_msgid, record)
             log.info("%s edited %s in %s", user.nick, msgid, name)
-        elif outcome == FORBIDDEN:
-            later.fail(
-                "EDIT",
-                "EDIT_FORBIDDEN",
-                name,
-                msgid,
-                text="You are not authorised to edit this message",
-            )
         else:
-            later.fail("EDIT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
+            refuse(later, "EDIT", outcome, name, msgid, "edit")
 
     server.history.query(change, reply.later(done))
 

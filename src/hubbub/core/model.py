@@ -10,7 +10,7 @@ Everything here is plain data with `__slots__`; the behaviour lives in the comma
 from __future__ import annotations
 
 import enum
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -127,7 +127,7 @@ class Session:
         # logged in, and of the reactions it sent that were not stored (the newest ones,
         # bounded), so it may redact them; the value is an unstored reaction's target key ("" for
         # a stored message). None until the first.
-        self.sent: dict[str, str] | None = None
+        self.sent: OrderedDict[str, str] | None = None
         # Lines written in answer to this connection's own commands, not yet charged to its
         # flood bucket (hubbub.core.budget.take_output_cost).
         self.output_lines = 0

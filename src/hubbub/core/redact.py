@@ -24,6 +24,7 @@ sent, and nothing can slip in between the check and the delete.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
@@ -54,10 +55,12 @@ def remember_sent(session: Session, msgid: str, unstored_key: str = "") -> None:
     it had no account, or a reaction not stored at all (`unstored_key`: its target's key)."""
     sent = session.sent
     if sent is None:
-        sent = session.sent = {}
+        sent = session.sent = OrderedDict()
     sent[msgid] = unstored_key
     if len(sent) > SENT_KEPT:
-        del sent[next(iter(sent))]
+        # OrderedDict drops its oldest in O(1); a plain dict's next(iter()) would walk past
+        # every entry deleted from its front since the last resize, on every message.
+        sent.popitem(last=False)
 
 
 def is_reaction(tags: dict[str, str]) -> bool:
@@ -166,18 +169,20 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         if result == OK:
             relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
-        elif result == FORBIDDEN:
-            later.fail(
-                "REDACT",
-                "REDACT_FORBIDDEN",
-                name,
-                msgid,
-                text="You are not authorised to delete this message",
-            )
         else:
-            later.fail("REDACT", "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
+            refuse(later, "REDACT", result, name, msgid, "delete")
 
     server.history.query(fn, reply.later(done))
+
+
+def refuse(later: Reply, command: str, outcome: str, name: str, msgid: str, verb: str) -> None:
+    """The standard reply to a REDACT or EDIT that found nothing it may touch: FORBIDDEN (not
+    the author nor an operator of the room) or, for anything else, an unknown msgid."""
+    if outcome == FORBIDDEN:
+        text = f"You are not authorised to {verb} this message"
+        later.fail(command, f"{command}_FORBIDDEN", name, msgid, text=text)
+    else:
+        later.fail(command, "UNKNOWN_MSGID", name, msgid, text="This message does not exist")
 
 
 def relay(
