@@ -7,13 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from hubbub.bench import Options, run
 from hubbub.bench.wsclient import client_frames
+from support.waiting import poll
 
 
 def _free_port() -> int:
@@ -41,17 +41,20 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 15
-    while True:
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            return True  # exited: stop waiting, and fail below
         try:
             socket.create_connection(("127.0.0.1", web_port), 0.2).close()
-            break
         except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                _, err = proc.communicate()
-                pytest.fail(f"hubbub did not start: {err.decode(errors='replace')}")
-            time.sleep(0.05)
+            return False
+        return True
+
+    if not poll(listening, 15) or proc.poll() is not None:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"hubbub did not start: {err.decode(errors='replace')}")
     yield web_port, proc.pid
     proc.terminate()
     proc.wait(10)

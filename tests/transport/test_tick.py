@@ -3,7 +3,6 @@ there are (with TLS and the web client on, every listener's sweep used to call i
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from hubbub.cli import main as cli_main
 from hubbub.core.server import ChatServer
 from hubbub.transport.listener import Listener
 from support.config import server_config
+from support.waiting import until
 
 
 @pytest.mark.asyncio
@@ -47,9 +47,9 @@ async def test_tick_runs_once_per_interval_with_three_listeners(
     try:
         assert app.tls_server is not None and app.web is not None
         # Every listener sweeps at the same interval as the tick; wait for 20 sweeps each.
-        async with asyncio.timeout(30):
-            while len(sweeps) < 3 or min(sweeps.values()) < 20:
-                await asyncio.sleep(0.05)
+        await until(
+            lambda: len(sweeps) == 3 and min(sweeps.values()) >= 20, 30, "20 sweeps of each"
+        )
         # Three listeners: three calls per interval before, one now (a little slack either way
         # for the tasks' phases).
         assert len(ticks) <= max(sweeps.values()) + 2
