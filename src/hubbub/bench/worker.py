@@ -154,6 +154,31 @@ async def gather_limited(
 # ---------------------------------------------------------------------- fanout and rooms
 
 
+async def set_up(
+    jobs: list[Callable[[], Awaitable[None]]],
+    window: int,
+    deadline: float,
+    clients: dict[int, Client],
+    plan: Plan,
+    pipe: Pipe,
+    done: str,
+) -> bool:
+    """Run a scenario's setup jobs, `window` at a time; on a failure or the deadline, drop every
+    client and tell the coordinator why (`done`: what the count of clients means, for the
+    timeout message). True when every job finished."""
+    try:
+        await gather_limited(jobs, window, deadline)
+    except (ClientError, OSError, TimeoutError) as exc:
+        for client in clients.values():
+            client.abort()
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"setup timed out ({len(clients)} of {len(plan.members)} {done})"
+        pipe.send("error", f"worker {plan.worker}: {reason}")
+        return False
+    return True
+
+
 async def _traffic(plan: Plan, conn: Connection) -> None:
     opt = plan.options
     pipe = Pipe(conn)
@@ -183,15 +208,8 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
 
         return job
 
-    try:
-        await gather_limited([setup(m) for m in plan.members], opt.setup_window, deadline)
-    except (ClientError, OSError, TimeoutError) as exc:
-        for client in clients.values():
-            client.abort()
-        reason = str(exc) or type(exc).__name__
-        if isinstance(exc, TimeoutError):
-            reason = f"setup timed out ({len(clients)} of {len(plan.members)} clients connected)"
-        pipe.send("error", f"worker {plan.worker}: {reason}")
+    jobs = [setup(m) for m in plan.members]
+    if not await set_up(jobs, opt.setup_window, deadline, clients, plan, pipe, "clients connected"):
         return
 
     senders: dict[int, Sender] = {}
@@ -316,15 +334,8 @@ async def _join_members(plan: Plan, conn: Connection) -> None:
 
         return job
 
-    try:
-        await gather_limited([setup(m) for m in plan.members], opt.setup_window, deadline)
-    except (ClientError, OSError, TimeoutError) as exc:
-        for client in clients.values():
-            client.abort()
-        reason = str(exc) or type(exc).__name__
-        if isinstance(exc, TimeoutError):
-            reason = f"setup timed out ({len(clients)} of {len(plan.members)} members joined)"
-        pipe.send("error", f"worker {plan.worker}: {reason}")
+    jobs = [setup(m) for m in plan.members]
+    if not await set_up(jobs, opt.setup_window, deadline, clients, plan, pipe, "members joined"):
         return
     errors = [e for c in clients.values() for e in c.errors][:5]
     pipe.send("ready", {"clients": len(clients), "errors": errors})
