@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from history_helpers import rec
+from hypothesis import HealthCheck, given, settings
+from test_contract import run, scenario
 
 from hubbub.history.backends import open_store
+from hubbub.history.memory import MemoryStore
 from hubbub.history.postgres import PostgresStore
+from hubbub.history.record import Record
 from hubbub.history.worker import HistoryWorker
 from hubbub.pg.database import DatabaseUnavailable
 from support.postgres_server import PostgresServer, find_bindir, shared_server
@@ -151,3 +156,29 @@ def test_a_restart_under_the_worker_loses_and_duplicates_nothing(
     failing = [r for r in caplog.records if "history store failing" in r.getMessage()]
     recovered = [r for r in caplog.records if "history store recovered" in r.getMessage()]
     assert len(failing) == 1 and len(recovered) == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_postgres_matches_memory(
+    case: tuple[bool, list[Record], int, list[tuple[Any, ...]], int],
+) -> None:
+    """The property test of test_contract.py (SQLite against memory), for PostgreSQL: the same
+    histories and queries (clock steps back, duplicate msgids, retention) give the same
+    answers."""
+    _, records, split, queries, prune = case
+    postgres = PostgresStore(shared_server().new_schema_url())
+    memory = MemoryStore()
+    try:
+        for store in (postgres, memory):
+            store.append(records[:split])
+            store.append(records[split:])
+        postgres.commit()
+        for query in queries:
+            assert run(postgres, query) == run(memory, query), query
+        if prune:
+            assert postgres.prune(60, prune, 30) == memory.prune(60, prune, 30)
+            for query in queries:
+                assert run(postgres, query) == run(memory, query), query
+    finally:
+        postgres.close()
