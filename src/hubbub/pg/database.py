@@ -23,6 +23,7 @@ holds as if it were everything.
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -80,6 +81,17 @@ def _gone(connection: Connection) -> bool:
     return connection.closed or connection.broken
 
 
+def _hung_up(connection: Connection) -> bool:
+    """Whether an idle connection was closed by the server meanwhile (PostgreSQL restarted: it
+    sent its clients a farewell and hung up). Looks without waiting: an idle connection is sent
+    nothing otherwise (hubbub uses no LISTEN), so a readable socket means it is over."""
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _passing(exc: psycopg.Error) -> bool:
     """Whether a statement's error says "not now" rather than "never": PostgreSQL shutting down
     or refusing connections, out of resources, a deadlock or serialisation conflict (SQLSTATE
@@ -120,11 +132,15 @@ class Database:
         """The live connection, connecting (and running `setup`) if there is none."""
         connection = self._connection
         if connection is not None and not _gone(connection):
-            if connection.info.transaction_status == pq.TransactionStatus.INERROR:
+            status = connection.info.transaction_status
+            if status == pq.TransactionStatus.INERROR:
                 # Aborted outside any step (should not happen): what it held is gone.
                 connection.rollback()
                 self._forget_writes()
-            return connection
+            # Idle (nothing uncommitted to lose): a connection the server hung up on is
+            # replaced before use, so the first call after a PostgreSQL restart works.
+            if status != pq.TransactionStatus.IDLE or not _hung_up(connection):
+                return connection
         if connection is not None:
             self._drop()
         try:
