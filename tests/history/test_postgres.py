@@ -182,3 +182,29 @@ def test_postgres_matches_memory(
                 assert run(postgres, query) == run(memory, query), query
     finally:
         postgres.close()
+
+
+def test_a_connection_on_a_high_descriptor_is_kept() -> None:
+    """A busy server's store may reconnect on a descriptor above 1024 (select's limit): the
+    check for a hung-up connection must not take it for dead and reconnect at every call."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"descriptor limit {hard} < 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [socket.socket() for _ in range(1030)]
+    try:
+        store = PostgresStore(shared_server().new_schema_url())
+        connection = store._db.connect()
+        assert connection.fileno() > 1024
+        store.append([rec(CHAN, 1)])
+        store.commit()
+        assert store.latest(CHAN, 5) == [rec(CHAN, 1)]
+        assert store._db.connect() is connection
+        store.close()
+    finally:
+        for sock in filler:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

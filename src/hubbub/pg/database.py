@@ -64,6 +64,8 @@ def is_postgres_url(url: str) -> bool:
 
 def describe(url: str) -> str:
     """The URL without its password, for messages and logs."""
+    if not url:
+        return "PostgreSQL (libpq defaults)"
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
@@ -85,11 +87,14 @@ def _hung_up(connection: Connection) -> bool:
     """Whether an idle connection was closed by the server meanwhile (PostgreSQL restarted: it
     sent its clients a farewell and hung up). Looks without waiting: an idle connection is sent
     nothing otherwise (hubbub uses no LISTEN), so a readable socket means it is over."""
+    # poll, not select: a server with thousands of clients gives a reconnection a descriptor
+    # above select's limit.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
-    except (OSError, ValueError):
+        poller.register(connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
         return True
-    return bool(readable)
 
 
 def _passing(exc: psycopg.Error) -> bool:
