@@ -20,7 +20,7 @@ from hubbub.history.memory import MemoryStore
 from hubbub.history.postgres import PostgresStore
 from hubbub.history.record import Record
 from hubbub.history.worker import HistoryWorker
-from hubbub.pg.database import DatabaseUnavailable
+from hubbub.pg.database import DatabaseUnavailable, describe
 from support.postgres_server import PostgresServer, find_bindir, shared_server
 from support.servers import free_port
 from support.waiting import wait_for
@@ -208,3 +208,20 @@ def test_a_connection_on_a_high_descriptor_is_kept() -> None:
         for sock in filler:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_newer_schema_is_refused() -> None:
+    url = shared_server().new_schema_url()
+    PostgresStore(url).close()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE hubbub_schema SET version = 99 WHERE component = 'history'")
+    with pytest.raises(RuntimeError, match="history schema version 99 is newer"):
+        PostgresStore(url)
+
+
+def test_messages_never_show_the_password() -> None:
+    url = f"postgresql://hubbub:s3cret@127.0.0.1:{free_port()}/hubbub?sslmode=disable"
+    assert describe(url) == url.split("?")[0].replace(":s3cret", "")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        PostgresStore(url)
+    assert "s3cret" not in str(caught.value)
