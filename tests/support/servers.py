@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hubbub import engines
 from hubbub.app import App
 from hubbub.config import Config
@@ -30,6 +32,14 @@ START_WAIT = 15.0
 
 #: Every engine, for parametrised fixtures.
 ENGINES = engines.ENGINES
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn (a test module or conftest imports this fixture to run its tests
+    once per engine; pass it to `ThreadedServer` / `ServerProcess`)."""
+    name: str = request.param
+    return name
 
 
 def free_port() -> int:
@@ -87,9 +97,7 @@ class ThreadedServer:
 
     def start(self) -> ThreadedServer:
         if self.engine != "asyncio":
-            self.engine_server = engines.make_server(
-                self.config, self.engine, **self._app_options
-            )
+            self.engine_server = engines.make_server(self.config, self.engine, **self._app_options)
             self.address = self.engine_server.start()[0]
             return self
         self._thread.start()
