@@ -285,6 +285,8 @@ class EngineConnection(ABC):
         now = time.monotonic()
         wall = time.time()
         wait = 0.0
+        if self.paused:
+            self.last_rx = now  # a throttled client is busy, not idle
         with server.locked():
             pending = self.pending
             flood = server.flood
@@ -313,9 +315,9 @@ class EngineConnection(ABC):
                 pending.clear()
             dirty = server.take_dirty()
         server.flush_all(dirty)
+        if wait > 0 and not self.paused:
+            server.throttles += 1
         self.paused = wait > 0
-        if self.paused:
-            self.last_rx = now  # a throttled client is busy, not idle
         return wait
 
     def _dispatch(self, item: Item, wall: float) -> None:

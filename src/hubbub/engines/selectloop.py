@@ -91,13 +91,10 @@ class SelectConnection(EngineConnection):
                 self.paused = False
                 self.update_events()
             return
-        was_paused = self.paused
         wait = self.run_input()
         if self.ended:
             return
         if wait > 0:
-            if not was_paused:
-                self.server.throttles += 1
             self.loop.add_timer(time.monotonic() + wait, self)
         self.update_events()
 

@@ -89,7 +89,6 @@ class ThreadConnection(EngineConnection):
                 if self.pending and not self.closing:
                     wait = self.run_input()
                     if wait > 0:
-                        server.throttles += 1
                         # Not reading is the throttle. The shutdown cuts the wait short;
                         # lines still waiting then will never be answered (the core is going).
                         if server.stopping.wait(wait):
