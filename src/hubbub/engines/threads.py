@@ -88,11 +88,10 @@ class ThreadConnection(EngineConnection):
             while True:
                 if self.pending and not self.closing:
                     wait = self.run_input()
-                    if wait > 0:
-                        # Not reading is the throttle. The shutdown cuts the wait short;
-                        # lines still waiting then will never be answered (the core is going).
-                        if server.stopping.wait(wait):
-                            self.pending.clear()
+                    # Not reading is the throttle. The shutdown cuts the wait short; lines
+                    # still waiting then will never be answered (the core is going).
+                    if wait > 0 and server.stopping.wait(wait):
+                        self.pending.clear()
                     continue
                 try:
                     data = sock.recv(READ_SIZE)
