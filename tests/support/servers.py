@@ -151,7 +151,7 @@ class ThreadedServer:
         """Run `fn` on the server's loop thread (another engine: with its core lock held) and
         return its result."""
         if self.engine_server is not None:
-            return self.engine_server.core_call(fn)
+            return self.engine_server.call(fn)
         assert self.loop is not None
         result: list[Any] = []
         done = threading.Event()

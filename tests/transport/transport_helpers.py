@@ -243,7 +243,7 @@ async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> Any:
 def call(server: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """Call the core as the server's own threads would (asyncio: directly, on the loop)."""
     if isinstance(server, EngineUnderTest):
-        return server.server.core_call(fn, *args)
+        return server.server.call(fn, *args)
     return fn(*args)
 
 
