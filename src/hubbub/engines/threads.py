@@ -146,12 +146,18 @@ class ThreadConnection(EngineConnection):
     def _drain(self) -> None:
         """The writer thread: send with the socket's timeout until the queue is empty."""
         sock = self.sock
+        finish = False
         try:
             while True:
                 with self.lock:
                     out = self.out
                     if not out or self.socket_closed:
+                        # Stop draining in the same breath as finding the queue empty: a flush
+                        # after this sends by itself (it sees `draining` off), so no byte is
+                        # left with nobody to send it.
                         self.writer = None
+                        self.draining = False
+                        finish = self.close_requested and not self.socket_closed
                         break
                     data = out[0] if len(out) == 1 else b"".join(out)
                     out.clear()
@@ -160,9 +166,10 @@ class ThreadConnection(EngineConnection):
                 except TimeoutError:
                     sent = 0
                 except OSError:
-                    self.abort()
                     with self.lock:
                         self.writer = None
+                        self.draining = False
+                    self.abort()
                     return
                 with self.lock:
                     self.queued -= sent
@@ -172,9 +179,11 @@ class ThreadConnection(EngineConnection):
             log.exception("the writer of %s failed", self.label)
             with self.lock:
                 self.writer = None
+                self.draining = False
             self.abort()
             return
-        self.drained()
+        if finish:
+            self._shutdown_socket()
 
     def _shutdown_socket(self) -> None:
         # Wakes the reader thread (its recv returns b""), which closes the socket.
