@@ -94,6 +94,9 @@ def _default_core(
 class App:
     """One running server: history worker, chat core, listeners and the retention task."""
 
+    #: The plain IRC listener's class (another engine may bring its own, e.g. Twisted's).
+    tcp_server_class: type[TcpServer] = TcpServer
+
     def __init__(
         self,
         config: Config,
@@ -197,7 +200,7 @@ class App:
             await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
             await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
             ensure_fd_limit(config.limits.max_clients)
-            self.tcp = TcpServer(config, self.core)
+            self.tcp = self.tcp_server_class(config, self.core)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
                 self.tls = ServerTls(config.tls.cert, config.tls.key or None)
@@ -490,10 +493,11 @@ async def serve(
     *,
     ready: Callable[[list[tuple[str, int]]], Any] | None = None,
     reload: Callable[[], Config] | None = None,
+    app_class: type[App] = App,
 ) -> int:
-    """The body of `run`, on an already running loop."""
+    """The body of `run`, on an already running loop (`app_class`: another engine's App)."""
     loop = asyncio.get_running_loop()
-    app = App(config, reload=reload)
+    app = app_class(config, reload=reload)
     try:
         addresses = await app.start()
     except OSError as exc:

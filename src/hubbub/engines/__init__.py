@@ -1,0 +1,1 @@
+"""The engines that run the sans-IO core: how sockets and threads are arranged around it."""
