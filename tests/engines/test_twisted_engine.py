@@ -1,0 +1,304 @@
+"""The Twisted engine (`hubbub serve --engine twisted`): the whole server with Twisted's listener
+for plain IRC, real core, real history, real sockets on loopback.
+
+The server runs in-process (`TwistedServer`: the real `TwistedApp` on the loop the engine uses,
+asyncio's SelectorEventLoop, in a thread); the last test runs the engine's `run` as `hubbub
+serve` would, in a child process, and stops it with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubbub.engines.twisted_engine import TwistedApp, TwistedTcpServer
+from support.config import server_config
+from support.irc_client import IrcClient, Line, clients
+from support.servers import START_WAIT, ThreadedServer, free_port
+from support.waiting import wait_for
+
+
+class TwistedServer(ThreadedServer):
+    """`ThreadedServer` with the Twisted engine: `TwistedApp` on a SelectorEventLoop."""
+
+    def _run(self) -> None:
+        try:
+            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+                runner.run(self._main())
+        except BaseException as exc:  # reported to the test thread
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.app = TwistedApp(self.config, **self._app_options)
+        addresses = await self.app.start()
+        self.address = addresses[0]
+        self._ready.set()
+        await self._stop.wait()
+        await self.app.stop()
+
+
+def privmsg_texts(lines: list[Line]) -> list[str]:
+    return [line.text for line in lines if line.command == "PRIVMSG"]
+
+
+def test_the_plain_listener_is_twisted(tmp_path: Path) -> None:
+    with TwistedServer(server_config(tmp_path)) as server:
+        assert server.app is not None
+        assert type(server.app.tcp) is TwistedTcpServer
+        assert server.app.tcp.reactor is not None
+
+
+def test_chat_in_a_room_and_in_private(tmp_path: Path) -> None:
+    with TwistedServer(server_config(tmp_path)) as server:
+        alice, bob = IrcClient(server.address), IrcClient(server.address)
+        with clients(alice, bob):
+            alice.register("alice")
+            bob.register("bob")
+            alice.join("#lobby")
+            bob.join("#lobby")
+            texts = [f"line {i}" for i in range(200)]
+            alice.say("#lobby", *texts)
+            got = bob.until(lambda x: x.command == "PRIVMSG" and x.text == texts[-1])
+            assert privmsg_texts(got) == texts  # nothing lost, doubled or reordered
+            bob.say("alice", "psst")
+            line = alice.first(lambda x: x.command == "PRIVMSG" and x.params[0] == "alice")
+            assert (line.nick, line.text) == ("bob", "psst")
+            # alice's echo-less client saw none of its own lines.
+            assert privmsg_texts(alice.fence()) == []
+
+
+def test_bad_input_gets_an_answer_and_the_connection_lives_on(tmp_path: Path) -> None:
+    with TwistedServer(server_config(tmp_path)) as server:
+        client = IrcClient(server.address)
+        with clients(client):
+            client.register("alice")
+            client.send_raw(b"PRIVMSG #x :" + b"a" * 9000 + b"\r\n")
+            assert client.first(lambda x: x.command == "417").params[-1]
+            # Not UTF-8: refused by the default policy, or decoded; either way an answer.
+            client.send_raw(b"PRIVMSG alice :\xff\xfe\r\n")
+            client.send_raw(b"\x00\x01garbage\r\nNOSUCHCOMMAND\r\n")
+            client.first(lambda x: x.command == "421" and x.params[1] == "NOSUCHCOMMAND")
+            client.send("JOIN #after")
+            assert client.first(lambda x: x.command == "366").params[1] == "#after"
+
+
+def test_a_line_cut_across_reads_is_put_back_together(tmp_path: Path) -> None:
+    with TwistedServer(server_config(tmp_path)) as server:
+        alice, bob = IrcClient(server.address), IrcClient(server.address)
+        with clients(alice, bob):
+            alice.register("alice")
+            bob.register("bob")
+            alice.send_raw(b"PRIVMSG bob :hel")
+            bob.fence()
+            alice.send_raw(b"lo there\r\n")
+            assert bob.first(lambda x: x.command == "PRIVMSG").text == "hello there"
+
+
+def test_a_client_that_never_reads_is_cut_off_and_the_room_carries_on(tmp_path: Path) -> None:
+    config = server_config(tmp_path, limits={"sendq_bytes": 64 * 1024})
+    with TwistedServer(config) as server:
+        alice = IrcClient(server.address)
+        bob = IrcClient(server.address)
+        stalled = IrcClient(server.address, rcvbuf=4096)  # joins, then never reads again
+        with clients(alice, bob, stalled):
+            for client, nick in ((alice, "alice"), (bob, "bob"), (stalled, "stalled")):
+                client.register(nick)
+                client.join("#lobby")
+            bob.fence()
+            alice.fence()
+            text = "x" * 400
+            sent = 0
+            cut = False
+            lines: list[Line] = []
+            # Bounded: 64 MiB of room traffic without the cut-off is a failure.
+            while not cut and sent < 160_000:
+                alice.send(*[f"PRIVMSG #lobby :{sent + i} {text}" for i in range(50)])
+                sent += 50
+                last = f"{sent - 1} "
+                lines = bob.until(
+                    lambda x, last=last: x.command == "PRIVMSG" and x.text.startswith(last)
+                )
+                cut = any(x.command == "QUIT" and x.nick == "stalled" for x in lines)
+            assert cut, "the client that never reads was never disconnected"
+            quits = [x for x in lines if x.command == "QUIT"]
+            assert "SendQ exceeded" in quits[0].text
+            after = [f"after the cut {i}" for i in range(20)]
+            alice.say("#lobby", *after)
+            got = bob.until(lambda x: x.command == "PRIVMSG" and x.text == after[-1])
+            assert privmsg_texts(got) == after
+            assert server.app is not None and server.app.tcp is not None
+            assert server.app.tcp.sendq_drops == 1
+
+
+def test_clients_per_address_are_counted(tmp_path: Path) -> None:
+    config = server_config(tmp_path, limits={"clients_per_ip": 2})
+    with TwistedServer(config) as server:
+        first, second = IrcClient(server.address), IrcClient(server.address)
+        with clients(first, second):
+            first.register("one")
+            second.register("two")
+            third = IrcClient(server.address)
+            with clients(third):
+                lines = third.until_closed()
+                assert [x.command for x in lines] == ["ERROR"]
+                assert "Too many connections" in lines[0].text
+            # A place frees up when one leaves.
+            first.send("QUIT :bye")
+            first.until_closed()
+
+            def admitted() -> bool:
+                assert server.app is not None and server.app.tcp is not None
+                return server.app.tcp.per_address.get("127.0.0.1", 0) == 1
+
+            wait_for(admitted, 10, "the quit client to be forgotten")
+            fourth = IrcClient(server.address)
+            with clients(fourth):
+                fourth.register("four")
+
+
+def test_registration_and_ping_timeouts(tmp_path: Path) -> None:
+    config = server_config(
+        tmp_path, timeouts={"registration": 0.5, "ping_interval": 0.5, "ping_timeout": 0.5}
+    )
+    with TwistedServer(config) as server:
+        silent = IrcClient(server.address)
+        with clients(silent):
+            lines = silent.until_closed()
+            assert lines[-1].command == "ERROR" and "Registration timed out" in lines[-1].text
+        # Registered, then deaf to PING: the raw socket never answers it.
+        deaf = IrcClient(server.address)
+        with clients(deaf):
+            deaf.register("deaf")
+            deaf.sock.settimeout(10)
+            data = b""
+            while b"Ping timeout" not in data:
+                chunk = deaf.sock.recv(65536)
+                assert chunk, f"closed without a Ping timeout: {data[-300:]!r}"
+                data += chunk
+            assert b"PING :" in data
+
+
+def test_flood_control_holds_then_disconnects_an_excess_flood(tmp_path: Path) -> None:
+    config = server_config(tmp_path, flood={"enabled": True, "burst": 5, "lines_per_second": 20})
+    with TwistedServer(config) as server:
+        flooder, listener = IrcClient(server.address), IrcClient(server.address)
+        with clients(flooder, listener):
+            flooder.register("flooder")
+            listener.register("listener")
+            listener.join("#room")
+            flooder.join("#room")
+            # Four bursts' worth: held back and let through at the bucket's pace, all in order.
+            held = [f"held {i}" for i in range(20)]
+            flooder.say("#room", *held)
+            got = listener.until(lambda x: x.command == "PRIVMSG" and x.text == held[-1])
+            assert privmsg_texts(got) == held
+            # Far more than may wait (100 lines): the flooder is cut off, the room is told.
+            flooder.say("#room", *[f"flood {i}" for i in range(400)])
+            lines = flooder.until_closed()
+            assert lines[-1].command == "ERROR" and "Excess Flood" in lines[-1].text
+            flood = privmsg_texts(listener.until(lambda x: x.command == "QUIT"))
+            assert flood == [f"flood {i}" for i in range(len(flood))]
+            assert len(flood) < 400
+
+
+def test_shutdown_says_goodbye_and_flushes_history(tmp_path: Path) -> None:
+    server = TwistedServer(server_config(tmp_path)).start()
+    alice, bob = IrcClient(server.address), IrcClient(server.address)
+    with clients(alice, bob):
+        alice.register("alice")
+        bob.register("bob")
+        alice.join("#lobby")
+        bob.join("#lobby")
+        texts = [f"kept {i}" for i in range(50)]
+        alice.say("#lobby", *texts)
+        bob.until(lambda x: x.command == "PRIVMSG" and x.text == texts[-1])
+        server.stop()
+        for client in (alice, bob):
+            lines = client.until_closed()
+            assert lines[-1].command == "ERROR" and "shutting down" in lines[-1].text
+    assert server.app is not None and server.app.config.history.backend == "sqlite"
+    # Every accepted message is in the database once the server has stopped.
+    database = sqlite3.connect(server.app.config.history_path)
+    try:
+        stored = [text for (text,) in database.execute("SELECT params FROM records")]
+    finally:
+        database.close()
+    for text in texts:
+        assert any(text in params for params in stored), text
+
+
+def test_a_port_in_use_is_a_clear_start_failure(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = server_config(tmp_path, listen={"hosts": ("127.0.0.1",), "port": port})
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1 port"):
+            TwistedServer(config).start()
+
+
+def test_hubbub_serve_engine_run_stops_on_sigterm_with_history_kept(tmp_path: Path) -> None:
+    """The engine's `run`, as `hubbub serve` calls it, in a process of its own."""
+    port = free_port()
+    data = tmp_path / "data"
+    script = (
+        "import sys\n"
+        "from hubbub.config.loader import load_config\n"
+        "from hubbub.engines.twisted_engine import run\n"
+        "from hubbub.logsetup import configure\n"
+        "configure('info')\n"
+        "overrides = {'server.data_dir': sys.argv[1], 'listen.port': int(sys.argv[2]),"
+        " 'web.enabled': False}\n"
+        "sys.exit(run(load_config(None, overrides)))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(data), str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def accepting() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the engine exited: {process.communicate()[1]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_for(accepting, START_WAIT, "the Twisted engine to listen")
+        alice = IrcClient(("127.0.0.1", port))
+        with clients(alice):
+            alice.register("alice")
+            alice.join("#kept")
+            alice.say("#kept", "said before SIGTERM")
+            alice.fence()
+            os.kill(process.pid, signal.SIGTERM)
+            assert alice.until_closed()[-1].command == "ERROR"
+        _, errors = process.communicate(timeout=START_WAIT)
+        assert process.returncode == 0, errors
+        assert "history flushed and closed" in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(START_WAIT)
+    database = sqlite3.connect(data / "history.sqlite3")
+    try:
+        rows = database.execute("SELECT params FROM records").fetchall()
+    finally:
+        database.close()
+    assert any("said before SIGTERM" in params for (params,) in rows)
