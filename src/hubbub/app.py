@@ -140,6 +140,12 @@ class App:
         self.metrics_addresses: list[tuple[str, int]] = []
         self._data_lock: DataLock | None = None
 
+    def open_history_store(self) -> HistoryStore:
+        """A new history store of the configured back-end (called on the history thread).
+
+        The one place the store is opened: `hubbub.bench.slowstore` wraps what it returns."""
+        return open_store(self.config.history.backend, self.config.history_path)
+
     def describe_history(self) -> str:
         history = self.config.history
         if history.backend == "memory":
@@ -166,11 +172,8 @@ class App:
             backend = config.history.backend
             path = config.history_path
 
-            def opener() -> HistoryStore:
-                return open_store(backend, path)
-
             self.worker = HistoryWorker(
-                opener,
+                self.open_history_store,
                 commit_interval_ms=config.history.commit_interval_ms,
                 max_pending=config.history.max_pending,
             )
@@ -478,14 +481,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
+def run(
+    config: Config, reload: Callable[[], Config] | None = None, *, app_class: type[App] = App
+) -> int:
     """Run the server in the foreground until SIGINT or SIGTERM; return the exit status.
 
     0 after a clean shutdown; 1 if the server could not start. `reload` reads the
     configuration again for REHASH and SIGHUP.
     """
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(serve(config, reload=reload))
+        return runner.run(serve(config, reload=reload, app_class=app_class))
 
 
 async def serve(

@@ -280,7 +280,12 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.SelectorEventLoop
 
 
-def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
+def run(
+    config: Config,
+    reload: Callable[[], Config] | None = None,
+    *,
+    app_class: type[TwistedApp] = TwistedApp,
+) -> int:
     """`hubbub serve --engine twisted`: as `hubbub.app.run`, with Twisted on the loop."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(serve(config, reload=reload, app_class=TwistedApp))
+        return runner.run(serve(config, reload=reload, app_class=app_class))
