@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hubbub import __version__, logsetup
+from hubbub import __version__, engines, logsetup
 from hubbub.accounts.backends import open_account_store
 from hubbub.accounts.passwords import Hasher
 from hubbub.accounts.service import LoopAccountService
@@ -487,8 +487,11 @@ def run(
     """Run the server in the foreground until SIGINT or SIGTERM; return the exit status.
 
     0 after a clean shutdown; 1 if the server could not start. `reload` reads the
-    configuration again for REHASH and SIGHUP.
+    configuration again for REHASH and SIGHUP. A `server.engine` other than asyncio runs the
+    server on that engine instead (hubbub.engines).
     """
+    if config.server.engine != "asyncio":
+        return engines.run(config, reload)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(config, reload=reload, app_class=app_class))
 

@@ -36,6 +36,7 @@ FLAG_FOR_KEY = {
     "tls.cert": "--tls-cert",
     "tls.key": "--tls-key",
     "metrics.port": "--metrics-port",
+    "server.engine": "--engine",
 }
 
 
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         help="serve /metrics, /healthz and /readyz on this port (metrics.enabled, metrics.port)",
+    )
+    serve.add_argument(
+        "--engine",
+        choices=("asyncio", "threads", "select", "hybrid"),
+        help="how connections are run: asyncio (default), threads (one per connection), "
+        "select (one selectors loop) or hybrid (several loops); all but asyncio are plain "
+        "TCP only (server.engine)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -225,6 +233,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["web.port"] = args.web_port
     if args.no_web:
         overrides["web.enabled"] = False
+    if args.engine is not None:
+        overrides["server.engine"] = args.engine
     if args.metrics_port is not None:
         overrides["metrics.enabled"] = True
         overrides["metrics.port"] = args.metrics_port

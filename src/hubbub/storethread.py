@@ -17,7 +17,6 @@ into a "temporarily unavailable" answer: a broken database never takes the serve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,9 +25,16 @@ from typing import Any, Generic, Protocol, TypeVar
 # The failure answer is part of the core's service contract (hubbub.core.ports).
 from hubbub.core.ports import FAILURE, CallFailure
 
-__all__ = ["FAILURE", "CallFailure", "LoopStoreService", "StoreThread"]
+__all__ = ["FAILURE", "CallFailure", "LoopStoreService", "Poster", "StoreThread"]
 
 T = TypeVar("T")
+
+
+class Poster(Protocol):
+    """Where a worker's answer is handed back to the core's thread: an asyncio event loop, or
+    the mailbox of one of the engines without asyncio (hubbub.engines.mailbox)."""
+
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> object: ...
 
 
 class Closable(Protocol):
@@ -89,9 +95,9 @@ class StoreThread(Generic[S]):
 
 
 class LoopStoreService(Generic[S]):
-    """A store service over a `StoreThread`, answering on an asyncio event loop."""
+    """A store service over a `StoreThread`, answering on an asyncio loop (or any `Poster`)."""
 
-    def __init__(self, worker: StoreThread[S], loop: asyncio.AbstractEventLoop, name: str) -> None:
+    def __init__(self, worker: StoreThread[S], loop: Poster, name: str) -> None:
         self.worker = worker
         self.loop = loop
         self._log = logging.getLogger(f"hubbub.{name}")

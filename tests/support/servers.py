@@ -1,5 +1,10 @@
 """The real server, run two ways: in-process on a thread (`ThreadedServer`) or as a child
-process (`ServerProcess`, for restarts, kill -9 and signals)."""
+process (`ServerProcess`, for restarts, kill -9 and signals).
+
+Both run any engine (issue 13): `ThreadedServer(config, engine="threads")` runs that engine's
+`EngineServer` in-process instead of the asyncio `App`, `ServerProcess(path, engine=...)`
+passes `--engine`. The `engine` fixture (tests/conftest.py: `ENGINES`) parametrises a test over
+all of them."""
 
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hubbub import engines
 from hubbub.app import App
 from hubbub.config import Config
 from support.waiting import wait_for
 
 START_WAIT = 15.0
+
+#: Every engine, for parametrised fixtures.
+ENGINES = engines.ENGINES
 
 
 def free_port() -> int:
@@ -46,8 +55,12 @@ class ThreadedServer:
         *,
         shutdown_grace: float | None = None,
         reload: Callable[[], Config] | None = None,
+        engine: str = "asyncio",
     ) -> None:
         self.config = config
+        self.engine = engine
+        # The server of an engine without asyncio (hubbub.engines), when `engine` names one.
+        self.engine_server: Any = None
         self.app: App | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
@@ -73,6 +86,12 @@ class ThreadedServer:
         return f"http://127.0.0.1:{self.web_port}/"
 
     def start(self) -> ThreadedServer:
+        if self.engine != "asyncio":
+            self.engine_server = engines.make_server(
+                self.config, self.engine, **self._app_options
+            )
+            self.address = self.engine_server.start()[0]
+            return self
         self._thread.start()
         if not self._ready.wait(START_WAIT):
             raise TimeoutError("the server did not start in time")
@@ -112,8 +131,19 @@ class ThreadedServer:
         await self._stop.wait()
         await self.app.stop()
 
+    @property
+    def core(self) -> Any:
+        """The chat core, whatever the engine."""
+        if self.engine_server is not None:
+            return self.engine_server.core
+        assert self.app is not None
+        return self.app.core
+
     def call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the server's loop thread and return its result."""
+        """Run `fn` on the server's loop thread (another engine: with its core lock held) and
+        return its result."""
+        if self.engine_server is not None:
+            return self.engine_server.core_call(fn)
         assert self.loop is not None
         result: list[Any] = []
         done = threading.Event()
@@ -129,6 +159,9 @@ class ThreadedServer:
         return result[0] if result else None
 
     def stop(self) -> None:
+        if self.engine_server is not None:
+            self.engine_server.stop()
+            return
         if self.loop is not None and self._stop is not None and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._stop.set)
@@ -146,11 +179,15 @@ class ServerProcess:
     """`hubbub serve` as a child process. The bound port is read from its log; with a log level
     that hides it, pass `port` (then ready means: the port accepts a connection)."""
 
-    def __init__(self, config_file: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self, config_file: Path, *extra: str, port: int | None = None, engine: str = "asyncio"
+    ) -> None:
         self.args = [
             *(sys.executable, "-m", "hubbub", "serve", "--config", str(config_file)),
             *("--no-web", *extra),
         ]
+        if engine != "asyncio":
+            self.args += ["--engine", engine]
         if port is not None:
             self.args += ["--port", str(port)]
         self.fixed_port = port

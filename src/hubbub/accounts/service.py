@@ -8,10 +8,8 @@ turns into a "temporarily unavailable" answer.
 
 from __future__ import annotations
 
-import asyncio
-
 from hubbub.accounts.store import AccountStore
-from hubbub.storethread import FAILURE, CallFailure, LoopStoreService, StoreThread
+from hubbub.storethread import FAILURE, CallFailure, LoopStoreService, Poster, StoreThread
 
 __all__ = ["FAILURE", "AccountFailure", "LoopAccountService"]
 
@@ -19,5 +17,5 @@ AccountFailure = CallFailure
 
 
 class LoopAccountService(LoopStoreService[AccountStore]):
-    def __init__(self, worker: StoreThread[AccountStore], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, worker: StoreThread[AccountStore], loop: Poster) -> None:
         super().__init__(worker, loop, "accounts")

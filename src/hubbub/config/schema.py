@@ -140,6 +140,21 @@ class ServerSection:
         path=True,
         expect="a directory path, or empty",
     )
+    engine: str = _setting(
+        "asyncio",
+        "How the server runs its connections: asyncio (an event loop, uvloop when installed), "
+        "threads (one thread per connection), select (one selectors loop on one thread) or "
+        "hybrid (several selectors loops sharing the core under a lock). Only asyncio serves "
+        "TLS, the web client and WebSocket, the PROXY protocol and metrics; the others refuse "
+        "a configuration that asks for them.",
+        choices=("asyncio", "threads", "select", "hybrid"),
+    )
+    engine_loops: int = _setting(
+        0,
+        "The hybrid engine's event loops (threads). 0: one per CPU core, at most 8.",
+        low=0,
+        high=256,
+    )
 
 
 @dataclass(frozen=True)

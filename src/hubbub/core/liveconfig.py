@@ -22,7 +22,7 @@ log = logging.getLogger("hubbub.oper")
 
 # Settings that need a restart: REHASH keeps their running values (and the log says so).
 RESTART_ONLY = (
-    ("server", ("name", "casemapping", "data_dir")),
+    ("server", ("name", "casemapping", "data_dir", "engine", "engine_loops")),
     ("listen", None),
     ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),

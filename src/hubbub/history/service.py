@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
+from hubbub.storethread import Poster
 
 if TYPE_CHECKING:
     from hubbub.history.worker import HistoryWorker
@@ -31,7 +31,7 @@ class LoopHistoryService:
     empty list: a broken query must never take the server down.
     """
 
-    def __init__(self, worker: HistoryWorker, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, worker: HistoryWorker, loop: Poster) -> None:
         self.worker = worker
         self.loop = loop
 

@@ -8,10 +8,8 @@ then only in memory, and the log says so.
 
 from __future__ import annotations
 
-import asyncio
-
 from hubbub.registry.store import RegistryStore
-from hubbub.storethread import FAILURE, CallFailure, LoopStoreService, StoreThread
+from hubbub.storethread import FAILURE, CallFailure, LoopStoreService, Poster, StoreThread
 
 __all__ = ["FAILURE", "LoopRegistryService", "RegistryFailure"]
 
@@ -19,5 +17,5 @@ RegistryFailure = CallFailure
 
 
 class LoopRegistryService(LoopStoreService[RegistryStore]):
-    def __init__(self, worker: StoreThread[RegistryStore], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, worker: StoreThread[RegistryStore], loop: Poster) -> None:
         super().__init__(worker, loop, "registry")

@@ -1,0 +1,399 @@
+"""One client connection for the engines without asyncio: the core's `Link`, the send queue,
+the input pipeline and the end, written once for the threads, select and hybrid engines.
+
+It keeps the asyncio transport's rules (`hubbub.transport.connection`) with a different shape:
+there are no loop callbacks or timers, so input is *pulled*. The engine reads bytes when the
+connection is not paused, hands them to `feed`, and calls `run_input`, which passes lines to the
+core while the flood bucket has tokens and returns how long to wait before calling it again (0:
+everything was handled). While lines wait, the engine reads nothing more from the socket.
+
+Theory of operation
+-------------------
+* Locks. The core is shared: every call into it holds the engine's core lock
+  (`EngineServer.locked`). Each connection also has a small lock of its own (`lock`) for its
+  send queue, because the core may write to it from any engine thread while the connection's
+  owner is sending.
+* Output. `write` (the core lock is held) appends the core's bytes object to `out` and puts the
+  connection on the server's dirty list once. After the core call, with the core lock released,
+  the thread that made the call `flush`es every dirty connection: one non-blocking send of
+  everything queued. What the kernel does not take stays queued and the connection's *owner*
+  is asked to drain it (`_want_write`: a writer thread, or write interest in a selector); while
+  the owner drains, nobody else sends to that socket (`draining`), so bytes never interleave.
+  A sender never blocks on a slow recipient.
+* The send queue is what is queued and not yet taken by the kernel, checked at each flush. Past
+  `limits.sendq_bytes` the connection stops at once: "SendQ exceeded" is reported to the core
+  (never from inside `write`: the flush runs after the core call) and the socket is dropped.
+* Input: `feed` cuts bytes into lines (`LineReader`: 512 + 8191 bytes, longer lines become
+  "line too long" for the core), `run_input` takes one flood token per line
+  (`hubbub.transport.flood.TokenBucket`), decodes it by `limits.invalid_utf8`, calls the core,
+  then charges the answer's cost (`Core.output_cost`). Lines beyond the bucket wait in
+  `pending`; more than `max_pending` (plus a burst after a charged answer) is "Excess Flood".
+* Ends: the core ends a session with `close` (its last words are flushed, then the socket is
+  closed; after `close_grace` seconds it is aborted by the sweep); the engine ends one with
+  `end_locked` (core lock held), which calls `core.disconnect` exactly once. `gone` is the
+  socket's end, reported by the owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from hubbub.log_redaction import redact
+from hubbub.protocol.framing import LINE_TOO_LONG, LineReader, LineTooLong, decode_line
+from hubbub.transport.connection import format_address
+from hubbub.transport.flood import TokenBucket
+
+if TYPE_CHECKING:
+    import socket
+
+    from hubbub.engines.server import EngineServer
+
+__all__ = ["EngineConnection", "describe_error"]
+
+log = logging.getLogger("hubbub.net")
+
+_DEBUG = logging.DEBUG
+
+Item = bytes | LineTooLong
+
+#: Bytes asked of the kernel per read.
+READ_SIZE = 65536
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """A QUIT reason for a connection the peer or the network ended (as the asyncio transport
+    says it)."""
+    if exc is None:
+        return "Client closed connection"
+    if isinstance(exc, ConnectionResetError):
+        return "Connection reset by peer"
+    if isinstance(exc, BrokenPipeError):
+        return "Broken pipe"
+    if isinstance(exc, TimeoutError):
+        return "Connection timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+class EngineConnection(ABC):
+    """One client socket, whatever engine minds it. Subclasses say how the socket is sent to
+    without blocking, drained by its owner, and closed."""
+
+    __slots__ = (
+        "bucket",
+        "close_deadline",
+        "close_requested",
+        "closing",
+        "connected_at",
+        "core_done",
+        "counted",
+        "dirty",
+        "draining",
+        "ended",
+        "host",
+        "last_rx",
+        "lock",
+        "out",
+        "paused",
+        "pending",
+        "ping_sent",
+        "port",
+        "queued",
+        "reader",
+        "reason",
+        "sendq_exceeded",
+        "server",
+        "session",
+        "sock",
+        "socket_closed",
+    )
+
+    kind = ""
+
+    def __init__(self, server: EngineServer, sock: socket.socket, host: str, port: int) -> None:
+        self.server = server
+        self.sock = sock
+        self.host = host
+        self.port = port
+        self.session: Any = None
+        self.lock = threading.Lock()
+        # Bytes the kernel has not taken yet, and how many.
+        self.out: list[bytes] = []
+        self.queued = 0
+        # On the server's dirty list (guarded by the core lock).
+        self.dirty = False
+        # The owner is draining `out` (a writer thread, or write interest): others don't send.
+        self.draining = False
+        self.reader: LineReader | None = None
+        self.pending: deque[Item] = deque()
+        self.bucket: TokenBucket | None = None
+        # Lines wait for flood tokens: the engine reads nothing until `run_input` says 0.
+        self.paused = False
+        # No more input processed, no more output accepted.
+        self.closing = False
+        # Close the socket once `out` has drained (by `close_deadline` at the latest).
+        self.close_requested = False
+        self.close_deadline = 0.0
+        self.core_done = False
+        self.sendq_exceeded = False
+        self.counted = False
+        # The socket was closed (guarded by `lock`: a closed descriptor number can be reused).
+        self.socket_closed = False
+        # `gone` ran.
+        self.ended = False
+        self.reason = ""
+        now = time.monotonic()
+        self.connected_at = now
+        self.last_rx = now
+        self.ping_sent: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.kind + format_address(self.host, self.port)
+
+    # -- Link (called by the core, with the core lock held) ------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.closing:
+            return
+        with self.lock:
+            self.out.append(data)
+            self.queued += len(data)
+        if not self.dirty:
+            self.dirty = True
+            self.server.dirty.append(self)
+
+    def close(self) -> None:
+        self.core_done = True
+        if not self.reason:
+            self.reason = "closed by the server"
+        self._close_after_flush()
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Send what the core wrote, without blocking; leave the rest to the owner. Called with
+        the core lock released."""
+        exceeded = want = finish = False
+        with self.lock:
+            if self.socket_closed or self.sendq_exceeded:
+                self.out.clear()
+                self.queued = 0
+                return
+            if self.out and not self.draining:
+                self._send_some()
+            if self.queued > self.server.sendq_bytes:
+                self.sendq_exceeded = True
+                self.out.clear()
+                self.queued = 0
+                exceeded = True
+            elif self.queued:
+                if not self.draining:
+                    self.draining = want = True
+            elif self.close_requested and not self.draining:
+                finish = True
+        if exceeded:
+            self.server.sendq_drops += 1
+            self.closing = True
+            self.server.end(self, "SendQ exceeded")
+        elif want:
+            self._want_write()
+        elif finish:
+            self._shutdown_socket()
+
+    def _send_some(self) -> bool:
+        """One non-blocking send of everything queued (`lock` held); True if all went."""
+        out = self.out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        if log.isEnabledFor(_DEBUG):  # once per send, not per message
+            self._log_out(data)
+        try:
+            sent = self._send_nowait(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # The peer is gone; the read side will see it and end the connection.
+            self.queued = 0
+            return True
+        self.queued -= sent
+        if sent < len(data):
+            out.append(data[sent:])
+            return False
+        return True
+
+    def drained(self) -> bool:
+        """The owner's part: after it sent what it could (`lock` released), whether the queue
+        is empty; then draining stops and a requested close goes ahead."""
+        with self.lock:
+            if self.queued and not self.socket_closed:
+                return False
+            self.draining = False
+            finish = self.close_requested
+        if finish:
+            self._shutdown_socket()
+        return True
+
+    def _log_out(self, data: bytes) -> None:
+        label = self.label
+        for raw in data.split(b"\n"):
+            if raw:
+                log.debug("%s << %s", label, raw.rstrip(b"\r").decode("utf-8", "replace"))
+
+    @abstractmethod
+    def _send_nowait(self, data: bytes) -> int:
+        """Hand `data` to the kernel without waiting; bytes taken (raises BlockingIOError or
+        returns less when the socket buffer is full)."""
+
+    @abstractmethod
+    def _want_write(self) -> None:
+        """Output is left over: the owner must drain it (any thread may call this)."""
+
+    @abstractmethod
+    def _shutdown_socket(self) -> None:
+        """Everything was flushed after a close: end the socket (any thread may call this)."""
+
+    @abstractmethod
+    def _abort_socket(self) -> None:
+        """Drop the socket now, whatever is queued (any thread may call this)."""
+
+    # -- input -----------------------------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> None:
+        """Bytes arrived: cut them into lines, waiting for `run_input`."""
+        self.last_rx = now
+        self.ping_sent = None
+        reader = self.reader
+        if reader is None:
+            reader = self.reader = LineReader()
+        lines = reader.feed(data)
+        if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
+            self.reader = None  # an idle client holds no reader
+        if lines:
+            self.pending.extend(lines)
+
+    def run_input(self) -> float:
+        """Hand waiting lines to the core while flood tokens last. Returns the seconds to wait
+        before calling again (0.0: nothing waits, and no debt)."""
+        server = self.server
+        now = time.monotonic()
+        wall = time.time()
+        wait = 0.0
+        with server.locked():
+            pending = self.pending
+            flood = server.flood
+            if flood is None:
+                while pending and not self.closing:
+                    self._dispatch(pending.popleft(), wall)
+            elif pending:
+                bucket = self.bucket
+                if bucket is None:  # made at the first line: a silent connection has none
+                    bucket = self.bucket = TokenBucket(flood[0], flood[1])
+                take = bucket.take
+                while pending and not self.closing:
+                    wait = take(now)
+                    if wait:
+                        break
+                    self._dispatch(pending.popleft(), wall)
+                if self.closing:
+                    wait = 0.0
+                elif wait:
+                    if len(pending) > server.max_pending + bucket.excess_allowance():
+                        self.end_locked("Excess Flood")
+                        wait = 0.0
+                elif bucket.tokens < 0:  # a big answer left a debt: read nothing till paid
+                    wait = bucket.wait(now)
+            if self.closing:
+                pending.clear()
+            dirty = server.take_dirty()
+        server.flush_all(dirty)
+        self.paused = wait > 0
+        if self.paused:
+            self.last_rx = now  # a throttled client is busy, not idle
+        return wait
+
+    def _dispatch(self, item: Item, wall: float) -> None:
+        core = self.server.core
+        try:
+            if type(item) is bytes:
+                line = decode_line(item, self.server.invalid_utf8)
+                if line is None:
+                    if log.isEnabledFor(_DEBUG):
+                        log.debug("%s >> (invalid UTF-8) %r", self.label, item)
+                    core.invalid_utf8(self.session)
+                else:
+                    if log.isEnabledFor(_DEBUG):
+                        log.debug("%s >> %s", self.label, redact(line))
+                    core.receive(self.session, line, wall)
+                    cost = core.output_cost(self.session)
+                    if cost and self.bucket is not None:
+                        self.bucket.charge(cost)
+            else:
+                if log.isEnabledFor(_DEBUG):
+                    log.debug("%s >> (line too long)", self.label)
+                core.line_too_long(self.session)
+        except Exception:
+            log.exception("the core failed on input from %s", self.label)
+            self.end_locked("Internal error")
+
+    # -- ends ------------------------------------------------------------------------------------
+
+    def end_locked(self, reason: str) -> None:
+        """The engine ends this connection (core lock held): tell the core once, then close."""
+        if not self.reason:
+            self.reason = reason
+        if not self.core_done:
+            self.core_done = True
+            session = self.session
+            if session is not None:
+                try:
+                    self.server.core.disconnect(session, reason, time.time())
+                except Exception:
+                    log.exception("the core failed to disconnect %s", self.label)
+        if self.sendq_exceeded:
+            self.abort()
+        else:
+            self._close_after_flush()
+
+    def _close_after_flush(self) -> None:
+        self.closing = True
+        if self.sendq_exceeded:
+            self.abort()
+            return
+        if self.close_requested:
+            return
+        self.close_requested = True
+        self.close_deadline = time.monotonic() + self.server.close_grace
+        if not self.dirty:  # the flush after this core call closes it (once drained)
+            self.dirty = True
+            self.server.dirty.append(self)
+
+    def abort(self) -> None:
+        """Drop the socket now (from any thread)."""
+        self.closing = True
+        with self.lock:
+            self.out.clear()
+            self.queued = 0
+        self._abort_socket()
+
+    def gone(self, reason: str) -> None:
+        """The socket is closed (the owner says so, once): forget it, report it if needed."""
+        if self.ended:
+            return
+        self.ended = True
+        self.closing = True
+        with self.lock:
+            self.out.clear()
+            self.queued = 0
+        self.pending.clear()
+        if not self.core_done:
+            self.server.end(self, reason)
+        self.server.forget(self)
+        if self.counted:
+            log.info("disconnect %s (%s)", self.label, self.reason or reason)
