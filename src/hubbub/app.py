@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import signal
 import time
@@ -490,10 +491,27 @@ def run(
     configuration again for REHASH and SIGHUP. A `server.engine` other than asyncio runs the
     server on that engine instead (hubbub.engines).
     """
+    if config.server.engine == "twisted":
+        return _run_twisted(config, reload)
     if config.server.engine != "asyncio":
         return engines.run(config, reload)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(config, reload=reload, app_class=app_class))
+
+
+def _run_twisted(config: Config, reload: Callable[[], Config] | None) -> int:
+    """The Twisted engine: this App on Twisted's asyncio reactor (hubbub.engines.twisted_engine).
+    Imported by name when chosen: Twisted is an optional extra, and that module builds on this
+    one."""
+    try:
+        twisted_engine = importlib.import_module("hubbub.engines.twisted_engine")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(("twisted", "zope")):
+            raise
+        log.error("cannot start: the twisted engine needs Twisted: pip install 'hubbub[twisted]'")
+        return 1
+    status: int = twisted_engine.run(config, reload)
+    return status
 
 
 async def serve(

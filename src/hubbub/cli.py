@@ -122,10 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--engine",
-        choices=("asyncio", "threads", "select", "hybrid"),
+        choices=("asyncio", "threads", "select", "hybrid", "twisted"),
         help="how connections are run: asyncio (default), threads (one per connection), "
-        "select (one selectors loop) or hybrid (several loops); all but asyncio are plain "
-        "TCP only (server.engine)",
+        "select (one selectors loop), hybrid (several loops) or twisted (hubbub[twisted]); "
+        "threads, select and hybrid are plain TCP only (server.engine)",
     )
     serve.set_defaults(handler=_serve)
 

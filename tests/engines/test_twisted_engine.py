@@ -1,51 +1,30 @@
 """The Twisted engine (`hubbub serve --engine twisted`): the whole server with Twisted's listener
 for plain IRC, real core, real history, real sockets on loopback.
 
-The server runs in-process (`TwistedServer`: the real `TwistedApp` on the loop the engine uses,
-asyncio's SelectorEventLoop, in a thread); the last test runs the engine's `run` as `hubbub
-serve` would, in a child process, and stops it with SIGTERM.
+The server runs in-process (`ThreadedServer(config, engine="twisted")`: the real `TwistedApp` on
+the loop the engine uses, asyncio's SelectorEventLoop, in a thread); the last test runs `hubbub
+serve --engine twisted` in a child process and stops it with SIGTERM.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from hubbub.engines.twisted_engine import TwistedApp, TwistedTcpServer
-from support.config import server_config
+from hubbub.config import Config
+from hubbub.engines.twisted_engine import TwistedTcpServer
+from support.config import server_config, write_config
 from support.irc_client import IrcClient, Line, clients
-from support.servers import START_WAIT, ThreadedServer, free_port
+from support.servers import START_WAIT, ServerProcess, ThreadedServer
 from support.waiting import wait_for
 
 
-class TwistedServer(ThreadedServer):
-    """`ThreadedServer` with the Twisted engine: `TwistedApp` on a SelectorEventLoop."""
-
-    def _run(self) -> None:
-        try:
-            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
-                runner.run(self._main())
-        except BaseException as exc:  # reported to the test thread
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.app = TwistedApp(self.config, **self._app_options)
-        addresses = await self.app.start()
-        self.address = addresses[0]
-        self._ready.set()
-        await self._stop.wait()
-        await self.app.stop()
+def twisted_server(config: Config) -> ThreadedServer:
+    """The whole server on the Twisted engine, in-process (tests/support/servers.py)."""
+    return ThreadedServer(config, engine="twisted")
 
 
 def privmsg_texts(lines: list[Line]) -> list[str]:
@@ -53,14 +32,14 @@ def privmsg_texts(lines: list[Line]) -> list[str]:
 
 
 def test_the_plain_listener_is_twisted(tmp_path: Path) -> None:
-    with TwistedServer(server_config(tmp_path)) as server:
+    with twisted_server(server_config(tmp_path)) as server:
         assert server.app is not None
         assert type(server.app.tcp) is TwistedTcpServer
         assert server.app.tcp.reactor is not None
 
 
 def test_chat_in_a_room_and_in_private(tmp_path: Path) -> None:
-    with TwistedServer(server_config(tmp_path)) as server:
+    with twisted_server(server_config(tmp_path)) as server:
         alice, bob = IrcClient(server.address), IrcClient(server.address)
         with clients(alice, bob):
             alice.register("alice")
@@ -79,7 +58,7 @@ def test_chat_in_a_room_and_in_private(tmp_path: Path) -> None:
 
 
 def test_bad_input_gets_an_answer_and_the_connection_lives_on(tmp_path: Path) -> None:
-    with TwistedServer(server_config(tmp_path)) as server:
+    with twisted_server(server_config(tmp_path)) as server:
         client = IrcClient(server.address)
         with clients(client):
             client.register("alice")
@@ -94,7 +73,7 @@ def test_bad_input_gets_an_answer_and_the_connection_lives_on(tmp_path: Path) ->
 
 
 def test_a_line_cut_across_reads_is_put_back_together(tmp_path: Path) -> None:
-    with TwistedServer(server_config(tmp_path)) as server:
+    with twisted_server(server_config(tmp_path)) as server:
         alice, bob = IrcClient(server.address), IrcClient(server.address)
         with clients(alice, bob):
             alice.register("alice")
@@ -107,7 +86,7 @@ def test_a_line_cut_across_reads_is_put_back_together(tmp_path: Path) -> None:
 
 def test_a_client_that_never_reads_is_cut_off_and_the_room_carries_on(tmp_path: Path) -> None:
     config = server_config(tmp_path, limits={"sendq_bytes": 64 * 1024})
-    with TwistedServer(config) as server:
+    with twisted_server(config) as server:
         alice = IrcClient(server.address)
         bob = IrcClient(server.address)
         stalled = IrcClient(server.address, rcvbuf=4096)  # joins, then never reads again
@@ -143,7 +122,7 @@ def test_a_client_that_never_reads_is_cut_off_and_the_room_carries_on(tmp_path: 
 
 def test_clients_per_address_are_counted(tmp_path: Path) -> None:
     config = server_config(tmp_path, limits={"clients_per_ip": 2})
-    with TwistedServer(config) as server:
+    with twisted_server(config) as server:
         first, second = IrcClient(server.address), IrcClient(server.address)
         with clients(first, second):
             first.register("one")
@@ -171,7 +150,7 @@ def test_registration_and_ping_timeouts(tmp_path: Path) -> None:
     config = server_config(
         tmp_path, timeouts={"registration": 0.5, "ping_interval": 0.5, "ping_timeout": 0.5}
     )
-    with TwistedServer(config) as server:
+    with twisted_server(config) as server:
         silent = IrcClient(server.address)
         with clients(silent):
             lines = silent.until_closed()
@@ -191,7 +170,7 @@ def test_registration_and_ping_timeouts(tmp_path: Path) -> None:
 
 def test_flood_control_holds_then_disconnects_an_excess_flood(tmp_path: Path) -> None:
     config = server_config(tmp_path, flood={"enabled": True, "burst": 5, "lines_per_second": 20})
-    with TwistedServer(config) as server:
+    with twisted_server(config) as server:
         flooder, listener = IrcClient(server.address), IrcClient(server.address)
         with clients(flooder, listener):
             flooder.register("flooder")
@@ -213,7 +192,7 @@ def test_flood_control_holds_then_disconnects_an_excess_flood(tmp_path: Path) ->
 
 
 def test_shutdown_says_goodbye_and_flushes_history(tmp_path: Path) -> None:
-    server = TwistedServer(server_config(tmp_path)).start()
+    server = twisted_server(server_config(tmp_path)).start()
     alice, bob = IrcClient(server.address), IrcClient(server.address)
     with clients(alice, bob):
         alice.register("alice")
@@ -245,57 +224,25 @@ def test_a_port_in_use_is_a_clear_start_failure(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         config = server_config(tmp_path, listen={"hosts": ("127.0.0.1",), "port": port})
         with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1 port"):
-            TwistedServer(config).start()
+            twisted_server(config).start()
 
 
-def test_hubbub_serve_engine_run_stops_on_sigterm_with_history_kept(tmp_path: Path) -> None:
-    """The engine's `run`, as `hubbub serve` calls it, in a process of its own."""
-    port = free_port()
+def test_hubbub_serve_engine_twisted_stops_on_sigterm_with_history_kept(tmp_path: Path) -> None:
+    """`hubbub serve --engine twisted`, in a process of its own, stopped by SIGTERM."""
     data = tmp_path / "data"
-    script = (
-        "import sys\n"
-        "from hubbub.config.loader import load_config\n"
-        "from hubbub.engines.twisted_engine import run\n"
-        "from hubbub.logsetup import configure\n"
-        "configure('info')\n"
-        "overrides = {'server.data_dir': sys.argv[1], 'listen.port': int(sys.argv[2]),"
-        " 'web.enabled': False}\n"
-        "sys.exit(run(load_config(None, overrides)))\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, str(data), str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-
-        def accepting() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"the engine exited: {process.communicate()[1]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-            except OSError:
-                return False
-            return True
-
-        wait_for(accepting, START_WAIT, "the Twisted engine to listen")
-        alice = IrcClient(("127.0.0.1", port))
+    config_file = write_config(tmp_path / "hubbub.toml", data)
+    with ServerProcess(config_file, engine="twisted") as process:
+        alice = IrcClient(process.address)
         with clients(alice):
             alice.register("alice")
             alice.join("#kept")
             alice.say("#kept", "said before SIGTERM")
             alice.fence()
-            os.kill(process.pid, signal.SIGTERM)
+            assert process.terminate() == 0
             assert alice.until_closed()[-1].command == "ERROR"
-        _, errors = process.communicate(timeout=START_WAIT)
-        assert process.returncode == 0, errors
-        assert "history flushed and closed" in errors
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(START_WAIT)
+        wait_for(
+            lambda: "history flushed and closed" in process.text, START_WAIT, "the last log line"
+        )
     database = sqlite3.connect(data / "history.sqlite3")
     try:
         rows = database.execute("SELECT params FROM records").fetchall()

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides[key] = value
     if args.no_web:
         overrides["web.enabled"] = False
+    overrides["server.engine"] = args.engine  # whatever the file says: the engine run here
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:

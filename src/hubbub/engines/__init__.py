@@ -49,7 +49,7 @@ __all__ = ["ENGINES", "make_server", "run"]
 log = logging.getLogger("hubbub.engines")
 
 #: Every engine `--engine` accepts (asyncio is hubbub.app, not built here).
-ENGINES = ("asyncio", "threads", "select", "hybrid")
+ENGINES = ("asyncio", "threads", "select", "hybrid", "twisted")
 
 
 def _threads() -> type[Any]:
