@@ -22,9 +22,11 @@ Scenarios:
   idle10k        connect C=10000 to a freshly started server: RSS per idle connection and the
                  server's thread count (from /proc)
   steady200      fanout C=200 S=10 at a fixed rate (--steady-rate; by default half the slowest
-                 fanout200 median of this run): the unloaded reference of the two below
+                 fanout200 median of this run), 200 more bytes per line (about 250 in all, a
+                 chat line's length): the unloaded reference of the two below
   slowreader200  steady200 with one more member that never reads (`--stalled 1`): the others'
-                 p99 against steady200's
+                 p99 against steady200's; `stalled_cut_off` says whether the server reached its
+                 send-queue limit for it within the run
   slowstore200   steady200 against a hubbub whose history store waits 50 ms before every write
                  (`python -m hubbub.bench.slowstore`; hubbub only): the others' p99 against
                  steady200's. Engines the wrapper cannot start are reported as such.
@@ -236,7 +238,10 @@ def main() -> int:
             if name in ("steady200", "slowreader200", "slowstore200"):
                 rate = opts.steady_rate or steady_rate(results)
                 results["steady_rate"] = rate
-                args = ["-C", "200", "-S", "10", "-R", f"{rate:g}", "-D", d, *fanout]
+                # Lines of a real chat's length (~250 bytes), so that a reader who stopped
+                # reaches the send-queue limit within the run.
+                args = ["-C", "200", "-S", "10", "-R", f"{rate:g}", "-D", d, "--size", "200"]
+                args += fanout
                 if name == "slowreader200":
                     args += ["--stalled", "1"]
             if name == "slowstore200":

@@ -11,7 +11,9 @@ import pytest
 
 from hubbub.bench import Options, run
 from hubbub.bench.report import json_line, table
+from hubbub.bench.stalled import StalledClients
 from support.config import write_config
+from support.irc_client import IrcClient, clients
 from support.servers import ServerProcess, free_port
 
 
@@ -196,3 +198,18 @@ def test_connect_reports_the_server_threads(server: tuple[int, int]) -> None:
     threads = record["results"]["server_threads"]
     # The asyncio server: its loop, the history, account and registry workers, the log writer.
     assert isinstance(threads, int) and threads >= 4
+
+
+def test_a_stalled_client_refused_its_nick_fails_at_once(server: tuple[int, int]) -> None:
+    """Stalled nicks fit in 9 characters (ngIRCd's NICKLEN); a refusal ends the setup with the
+    server's line instead of waiting for a welcome that never comes."""
+    port, _ = server
+    holder = IrcClient(("127.0.0.1", port))
+    with clients(holder):
+        holder.register("s12340")
+        stalled = StalledClients("127.0.0.1", port, "#room", 1, tag="b1234")
+        try:
+            with pytest.raises(OSError, match="433"):
+                stalled.open(timeout=10)
+        finally:
+            stalled.close()

@@ -47,7 +47,8 @@ class StalledClients:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             sock.settimeout(timeout)
             sock.connect((self.host, self.port))
-            nick = f"st{self.tag}x{number}"
+            # Short: some servers allow 9 characters (ngIRCd's NICKLEN).
+            nick = f"s{self.tag[-4:]}{number}"
             hello = f"PASS :{self.password}\r\n" if self.password else ""
             hello += f"NICK {nick}\r\nUSER {nick} 0 * :stalled reader\r\n"
             sock.sendall(hello.encode())
@@ -84,7 +85,7 @@ def _read_until(sock: socket.socket, marker: bytes, timeout: float) -> None:
                 sock.sendall(b"PONG " + line[5:] + b"\r\n")
             elif marker in line:
                 return
-            elif line.startswith(b"ERROR "):
+            elif line.startswith(b"ERROR ") or _refused(line):
                 raise OSError(
                     f"the server refused a stalled client: {line.decode(errors='replace')}"
                 )
@@ -94,6 +95,12 @@ def _read_until(sock: socket.socket, marker: bytes, timeout: float) -> None:
         if not chunk:
             raise OSError("the server closed a stalled client during its setup")
         buffer += chunk
+
+
+def _refused(line: bytes) -> bool:
+    """A numeric that ends the setup: bad or taken nick, or a channel that cannot be joined."""
+    parts = line.split(b" ", 2)
+    return len(parts) > 1 and parts[1] in (b"432", b"433", b"471", b"473", b"474", b"475")
 
 
 def _closed_by_peer(sock: socket.socket, patience: float) -> bool:
