@@ -217,6 +217,8 @@ def main() -> int:
             "generator": f"taskset -c {opts.bench_cpus}",
         },
         "reference": REFERENCE,
+        # The servers in the order they were started (the JSON's keys are sorted).
+        "order": [server.name for server in servers],
         "servers": {},
         "scenarios": {},
     }
@@ -366,6 +368,12 @@ def compare_with_steady(results: dict[str, Any]) -> None:
             summary["p99_vs_steady200"] = round(p99 / base, 3) if p99 and base else None
 
 
+def ordered(results: dict[str, Any]) -> list[str]:
+    """Every server, in the order they were started, slowed variants after the rest."""
+    names = [name for name in results.get("order", []) if name in results["servers"]]
+    return names + [name for name in results["servers"] if name not in names]
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The medians, with each hubbub as a ratio to the reference engine and to ngIRCd."""
     lines = [f"# hubbub engines vs ngIRCd — {results['date']}", ""]
@@ -379,11 +387,12 @@ def markdown(results: dict[str, Any]) -> str:
     if "steady_rate" in results:
         lines.append(f"Steady rate: {results['steady_rate']:g} messages/s.")
     lines.append("")
-    for name, info in results["servers"].items():
+    for name in ordered(results):
+        info = results["servers"][name]
         lines.append(f"- {name}: {info.get('version') or info.get('not started')}")
     lines.append("")
     for scenario, entry in results["scenarios"].items():
-        present = [s for s in results["servers"] if s in entry]
+        present = [s for s in ordered(results) if s in entry]
         if not present:
             continue
         metrics = [k for k in entry[present[0]] if k not in ("runs", "raw") and "(runs)" not in k]
