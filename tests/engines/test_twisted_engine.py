@@ -8,6 +8,7 @@ serve --engine twisted` in a child process and stops it with SIGTERM.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 from pathlib import Path
@@ -249,3 +250,23 @@ def test_hubbub_serve_engine_twisted_stops_on_sigterm_with_history_kept(tmp_path
     finally:
         database.close()
     assert any("said before SIGTERM" in params for (params,) in rows)
+
+
+def test_rehash_gives_open_connections_the_new_send_queue_limit(tmp_path: Path) -> None:
+    first = server_config(tmp_path, limits={"sendq_bytes": 1 << 20})
+    second = server_config(tmp_path, limits={"sendq_bytes": 64 * 1024})
+    with ThreadedServer(first, engine="twisted", reload=lambda: second) as server:
+        client = IrcClient(server.address)
+        with clients(client):
+            client.register("alice")
+            app = server.app
+            assert app is not None and app.tcp is not None and server.loop is not None
+            tcp = app.tcp
+
+            def buffer_sizes() -> list[int]:
+                return [conn.transport.twisted.bufferSize for conn in tcp.connections]
+
+            assert server.call(buffer_sizes) == [1 << 20]
+            rehash = asyncio.run_coroutine_threadsafe(app.rehash(), server.loop)
+            assert rehash.result(START_WAIT) is None
+            assert server.call(buffer_sizes) == [64 * 1024]

@@ -51,6 +51,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.logger import STDLibLogObserver, globalLogBeginner
 from twisted.python.failure import Failure
 from zope.interface import classImplements
 
@@ -247,6 +248,16 @@ class TwistedTcpServer(TcpServer):
             # The app reports an OSError as "cannot start: …", as for the asyncio listener.
             raise OSError(f"cannot listen on {host} port {port}: {exc.socketError}") from exc
 
+    def apply_config(self, config: Config) -> None:
+        """REHASH: as for every listener, and a new send queue limit reaches the connections
+        already open (their Twisted buffers were sized when they connected)."""
+        super().apply_config(config)
+        # getattr: the listener's constructor applies the first config before it has any.
+        for connection in getattr(self, "connections", ()):
+            transport = connection.transport
+            if isinstance(transport, _TwistedTransport):
+                transport.set_write_buffer_limits(high=self.sendq_bytes)
+
     def stop_accepting(self) -> None:
         for listening in self._ports:
             listening.stopListening()
@@ -280,6 +291,14 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.SelectorEventLoop
 
 
+def _log_to_python() -> None:
+    """Twisted's own log events (an error in a callback, say) go to Python's logging, as
+    `hubbub.twisted`, instead of Twisted's buffer; once per process (`hubbub serve`)."""
+    # Any: an ILogObserver by zope declaration, which mypy cannot see.
+    observer: Any = STDLibLogObserver(name="hubbub.twisted")
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
 def run(
     config: Config,
     reload: Callable[[], Config] | None = None,
@@ -287,5 +306,6 @@ def run(
     app_class: type[TwistedApp] = TwistedApp,
 ) -> int:
     """`hubbub serve --engine twisted`: as `hubbub.app.run`, with Twisted on the loop."""
+    _log_to_python()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(config, reload=reload, app_class=app_class))
