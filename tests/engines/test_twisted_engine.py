@@ -270,3 +270,19 @@ def test_rehash_gives_open_connections_the_new_send_queue_limit(tmp_path: Path) 
             rehash = asyncio.run_coroutine_threadsafe(app.rehash(), server.loop)
             assert rehash.result(START_WAIT) is None
             assert server.call(buffer_sizes) == [64 * 1024]
+
+
+def test_a_proxy_header_from_a_trusted_proxy_names_the_client(tmp_path: Path) -> None:
+    """The PROXY protocol comes with the asyncio engine's connection code: it holds here too."""
+    config = server_config(
+        tmp_path,
+        listen={"hosts": ("127.0.0.1",), "port": 0, "proxy_protocol": True},
+        proxy={"trusted": ("127.0.0.1",)},
+    )
+    with twisted_server(config) as server:
+        client = IrcClient(server.address)
+        with clients(client):
+            client.send_raw(b"PROXY TCP4 192.0.2.7 127.0.0.1 56324 6667\r\n")
+            client.send("NICK alice", "USER alice 0 * :Alice")
+            welcome = client.first(lambda x: x.command == "001")
+            assert welcome.text.endswith("@192.0.2.7")

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -61,8 +60,6 @@ from hubbub.transport.tcp import TcpConnection, TcpServer
 
 __all__ = ["TwistedApp", "TwistedTcpServer", "run"]
 
-log = logging.getLogger("hubbub.net")
-
 
 class _TwistedTransport(asyncio.Transport):
     """A Twisted TCP transport seen as the `asyncio.Transport` `TcpConnection` drives.
@@ -71,7 +68,7 @@ class _TwistedTransport(asyncio.Transport):
     it that its write buffer went past `bufferSize` (the send queue limit).
     """
 
-    __slots__ = ("closing", "peer", "sendq_full", "twisted")
+    __slots__ = ("closing", "peer", "reading", "sendq_full", "twisted")
 
     def __init__(self, twisted: Any, peer: tuple[str, int] | None) -> None:
         super().__init__()
@@ -79,6 +76,7 @@ class _TwistedTransport(asyncio.Transport):
         self.twisted = twisted
         self.peer = peer
         self.closing = False
+        self.reading = True
         self.sendq_full = False
         twisted.registerProducer(self, True)
 
@@ -119,14 +117,16 @@ class _TwistedTransport(asyncio.Transport):
         self.twisted.abortConnection()
 
     def pause_reading(self) -> None:
+        self.reading = False
         self.twisted.pauseProducing()  # stops reading the socket
 
     def resume_reading(self) -> None:
         if not self.closing:
+            self.reading = True
             self.twisted.resumeProducing()
 
     def is_reading(self) -> bool:
-        return not self.closing
+        return self.reading and not self.closing
 
     # -- IPushProducer: Twisted's word about its write buffer -----------------------------------
 
