@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -286,3 +288,26 @@ def test_a_proxy_header_from_a_trusted_proxy_names_the_client(tmp_path: Path) ->
             client.send("NICK alice", "USER alice 0 * :Alice")
             welcome = client.first(lambda x: x.command == "001")
             assert welcome.text.endswith("@192.0.2.7")
+
+
+def test_without_twisted_installed_the_engine_refuses_clearly(tmp_path: Path) -> None:
+    """`hubbub serve --engine twisted` where the extra is missing: one clear line, status 1."""
+    script = (
+        "import sys\n"
+        "sys.modules['twisted'] = None  # as if hubbub[twisted] were not installed\n"
+        "from hubbub.app import run\n"
+        "from hubbub.config.loader import load_config\n"
+        "from hubbub.logsetup import configure\n"
+        "configure('info')\n"
+        "overrides = {'server.data_dir': sys.argv[1], 'server.engine': 'twisted',"
+        " 'listen.port': 0, 'web.enabled': False}\n"
+        "sys.exit(run(load_config(None, overrides)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a bound on a hang, not a duration under test: the machine may be busy
+    )
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'hubbub[twisted]'" in done.stderr
