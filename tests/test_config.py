@@ -36,6 +36,8 @@ motd_file = ""
 password = "sesame"
 casemapping = "ascii"
 data_dir = "/var/lib/hubbub"
+engine = "threads"
+engine_loops = 2
 
 [listen]
 hosts = ["0.0.0.0", "::"]
@@ -208,6 +210,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.server.password == "sesame"
     assert config.server.casemapping == "ascii"
     assert config.data_path == Path("/var/lib/hubbub")
+    assert (config.server.engine, config.server.engine_loops) == ("threads", 2)
     assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000, proxy_protocol=True)
     assert config.proxy.trusted == ("10.0.0.0/8", "::1")
     assert config.limits.sendq_bytes == 65536

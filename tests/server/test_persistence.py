@@ -54,9 +54,9 @@ def login(client: IrcClient, nick: str, account: str | None = None) -> None:
     client.expect("900")
 
 
-def test_registered_channel_survives_a_restart(tmp_path: Path) -> None:
+def test_registered_channel_survives_a_restart(engine: str, tmp_path: Path) -> None:
     config = config_for(tmp_path / "data")
-    with ThreadedServer(config) as server:
+    with ThreadedServer(config, engine=engine) as server:
         alice = IrcClient(server.address)
         with clients(alice):
             alice.register("alice")
@@ -72,7 +72,7 @@ def test_registered_channel_survives_a_restart(tmp_path: Path) -> None:
             alice.until(notice_with("now registered"))
             alice.send("MODE #keep +l 42")  # a change after registering is saved too
             alice.expect("MODE")
-    with ThreadedServer(config) as server:  # the same data directory: a restart
+    with ThreadedServer(config, engine=engine) as server:  # the same data directory: a restart
         bob, alice = IrcClient(server.address), IrcClient(server.address)
         with clients(bob, alice):
             bob.register("bob")
@@ -91,9 +91,9 @@ def test_registered_channel_survives_a_restart(tmp_path: Path) -> None:
             assert alice.expect("367")[-1].params[2] == "*!*@banned.example"
 
 
-def test_klines_and_dlines_refuse_and_expire(tmp_path: Path) -> None:
+def test_klines_and_dlines_refuse_and_expire(engine: str, tmp_path: Path) -> None:
     config = config_for(tmp_path / "data", root=OPER_PASSWORD)
-    with ThreadedServer(config) as server:
+    with ThreadedServer(config, engine=engine) as server:
         op, victim = IrcClient(server.address), IrcClient(server.address)
         with clients(op, victim):
             op.register("op")
@@ -120,7 +120,7 @@ def test_klines_and_dlines_refuse_and_expire(tmp_path: Path) -> None:
             op.send("KLINE *@192.0.2.99 :permanent")  # kept across the restart below
             op.until(notice_with("K-line added"))
             wait_for(lambda: admitted(server.address, "fine"), 10, "the D-line to expire")
-    with ThreadedServer(config) as server:
+    with ThreadedServer(config, engine=engine) as server:
         op = IrcClient(server.address)
         with clients(op):
             op.register("op")
@@ -140,7 +140,7 @@ def operators_toml(**operators: str) -> str:
 
 
 def test_rehash_reads_the_config_file_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="hubbub")
     data = tmp_path / "data"
@@ -150,7 +150,9 @@ def test_rehash_reads_the_config_file_again(
     path.write_text(path.read_text().replace("[server]\n", '[server]\nmotd = "old motd"\n')
                     + operators_toml(root=OPER_PASSWORD))  # fmt: skip
     # The App re-reads the file on REHASH, as `hubbub serve` does.
-    with ThreadedServer(load_config(path), reload=lambda: load_config(path)) as server:
+    with ThreadedServer(
+        load_config(path), reload=lambda: load_config(path), engine=engine
+    ) as server:
         op, newbie = IrcClient(server.address), IrcClient(server.address)
         with clients(op, newbie):
             assert any("old motd" in x.text for x in op.register("op"))
@@ -184,14 +186,14 @@ def test_rehash_reads_the_config_file_again(
         assert secret not in text
 
 
-def test_sighup_rehashes_a_running_server(tmp_path: Path) -> None:
+def test_sighup_rehashes_a_running_server(engine: str, tmp_path: Path) -> None:
     path = write_config(
         tmp_path / "hubbub.toml",
         tmp_path / "data",
         "\n[web]\nenabled = false\n" if "web" in Config.__dataclass_fields__ else "",
     )
     path.write_text(path.read_text().replace("[server]\n", '[server]\nmotd = "before"\n'))
-    with ServerProcess(path) as server:
+    with ServerProcess(path, engine=engine) as server:
         client = IrcClient(server.address)
         with clients(client):
             assert any("before" in x.text for x in client.register("watcher"))

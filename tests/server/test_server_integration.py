@@ -26,8 +26,8 @@ PLAIN_TIME = re.compile(r"\[\d\d:\d\d\] ")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ThreadedServer]:
-    with ThreadedServer(server_config(tmp_path / "data")) as running:
+def server(engine: str, tmp_path: Path) -> Iterator[ThreadedServer]:
+    with ThreadedServer(server_config(tmp_path / "data"), engine=engine) as running:
         yield running
 
 
@@ -104,9 +104,11 @@ def test_late_joiner_gets_replay_as_a_batch_or_as_plain_lines(server: ThreadedSe
         assert not any(line.command == "BATCH" for line in lines)
 
 
-def test_a_client_that_never_reads_is_cut_off_and_the_room_carries_on(tmp_path: Path) -> None:
+def test_a_client_that_never_reads_is_cut_off_and_the_room_carries_on(
+    engine: str, tmp_path: Path
+) -> None:
     config = server_config(tmp_path / "data", limits={"sendq_bytes": 64 * 1024})
-    with ThreadedServer(config) as server:
+    with ThreadedServer(config, engine=engine) as server:
         alice = IrcClient(server.address)
         bob = IrcClient(server.address)
         # Registers and joins, then never reads again; a tiny receive window.
@@ -228,9 +230,9 @@ def register_room(client: IrcClient, channel: str) -> None:
     client.until(lambda x: x.command == "NOTICE" and "now registered" in x.text)
 
 
-def test_restart_keeps_history(tmp_path: Path) -> None:
+def test_restart_keeps_history(engine: str, tmp_path: Path) -> None:
     config_file = write_config(tmp_path / "hubbub.toml", tmp_path / "data", FAST_ACCOUNTS)
-    with ServerProcess(config_file) as proc:
+    with ServerProcess(config_file, engine=engine) as proc:
         assert f"history: sqlite at {tmp_path / 'data' / 'history.sqlite3'}" in proc.text
         alice = IrcClient(proc.address)
         bob = IrcClient(proc.address)
@@ -250,7 +252,7 @@ def test_restart_keeps_history(tmp_path: Path) -> None:
             assert any(line.command == "ERROR" for line in bob.until_closed(timeout=5))
         assert "history flushed and closed" in proc.text
 
-    with ServerProcess(config_file) as proc:
+    with ServerProcess(config_file, engine=engine) as proc:
         carol = IrcClient(proc.address)
         with clients(carol):
             carol.register("carol", (*FULL_CAPS, "draft/chathistory"))
@@ -269,14 +271,14 @@ def stored_count(database: Path, target: str) -> int:
         )
 
 
-def test_kill_9_loses_nothing_older_than_the_commit_window(tmp_path: Path) -> None:
+def test_kill_9_loses_nothing_older_than_the_commit_window(engine: str, tmp_path: Path) -> None:
     commit_ms = 100
     config_file = write_config(
         tmp_path / "hubbub.toml",
         tmp_path / "data",
         f"\n[history]\ncommit_interval_ms = {commit_ms}\nchathistory_max = 500\n" + FAST_ACCOUNTS,
     )
-    with ServerProcess(config_file) as proc:
+    with ServerProcess(config_file, engine=engine) as proc:
         alice = IrcClient(proc.address)
         with clients(alice):
             alice.register("alice", HISTORY_CAPS)
@@ -295,7 +297,7 @@ def test_kill_9_loses_nothing_older_than_the_commit_window(tmp_path: Path) -> No
             alice.until(lambda x: x.command == "PRIVMSG" and x.text == risky[-1])
             proc.kill()
 
-    with ServerProcess(config_file) as proc:
+    with ServerProcess(config_file, engine=engine) as proc:
         bob = IrcClient(proc.address)
         with clients(bob):
             bob.register("bob", HISTORY_CAPS)
@@ -306,9 +308,11 @@ def test_kill_9_loses_nothing_older_than_the_commit_window(tmp_path: Path) -> No
         assert proc.terminate() == 0
 
 
-def test_sigterm_shuts_down_cleanly_and_says_where_history_lives(tmp_path: Path) -> None:
+def test_sigterm_shuts_down_cleanly_and_says_where_history_lives(
+    engine: str, tmp_path: Path
+) -> None:
     config_file = write_config(tmp_path / "hubbub.toml", tmp_path / "data")
-    with ServerProcess(config_file) as proc:
+    with ServerProcess(config_file, engine=engine) as proc:
         assert re.search(
             r"hubbub \S+ listening on 127\.0\.0\.1:\d+ \(history: sqlite at ", proc.text
         )

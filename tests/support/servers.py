@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hubbub import engines
 from hubbub.app import App
 from hubbub.config import Config
@@ -30,6 +32,14 @@ START_WAIT = 15.0
 
 #: Every engine, for parametrised fixtures.
 ENGINES = engines.ENGINES
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn (a test module or conftest imports this fixture to run its tests
+    once per engine; pass it to `ThreadedServer` / `ServerProcess`)."""
+    name: str = request.param
+    return name
 
 
 def free_port() -> int:
@@ -143,7 +153,7 @@ class ThreadedServer:
         """Run `fn` on the server's loop thread (another engine: with its core lock held) and
         return its result."""
         if self.engine_server is not None:
-            return self.engine_server.core_call(fn)
+            return self.engine_server.call(fn)
         assert self.loop is not None
         result: list[Any] = []
         done = threading.Event()

@@ -2,6 +2,11 @@
 
 The fake core implements the `ChatServer` surface the transport drives, with a few commands:
 REG (mark registered), ECHO <text>, BCAST <text> (to every session), BOOM (raise), QUIT.
+
+The tests run once per engine (issue 13): the `arun` fixture says which, and `start_server`
+starts the asyncio `TcpServer` or that engine's server (`EngineUnderTest`) around the same
+fake core. A test that calls the core itself goes through `call(server, fn, ...)`: another
+engine's core is called with its lock held and what it wrote is flushed, as its threads do.
 """
 
 from __future__ import annotations
@@ -9,19 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
 
+from hubbub import engines
 from hubbub.config import Config
 from hubbub.core.ports import Link
 from hubbub.transport.tcp import TcpServer
-from support.config import server_config
+from support.config import changed, server_config
 from support.waiting import until
 
-__all__ = ["FakeCore", "LineClient", "arun", "make_config", "start_server", "until"]
+__all__ = [
+    "EngineUnderTest",
+    "FakeCore",
+    "LineClient",
+    "arun",
+    "call",
+    "make_config",
+    "start_server",
+    "until",
+]
 
 try:
     import uvloop
@@ -182,22 +198,73 @@ class LineClient:
         self.writer.transport.abort()
 
 
-async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> TcpServer:
-    server = TcpServer(config, core, **kwargs)
-    await server.start()
-    return server
+#: The engine the current test runs on (set by the `arun` fixture).
+ENGINE = "asyncio"
+
+
+class EngineUnderTest:
+    """An engine without asyncio (hubbub.engines) around a fake core, with the surface of
+    `TcpServer` the tests use: `addresses`, `connections`, `stop_accepting`, `close`."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        addresses: list[tuple[str, int]] = self.server.addresses
+        return addresses
+
+    @property
+    def connections(self) -> set[Any]:
+        connections: set[Any] = self.server.connections
+        return connections
+
+    def stop_accepting(self) -> None:
+        """Nothing yet: `close` stops accepting first, as the engines' shutdown does."""
+
+    async def close(self, timeout: float = 2.0) -> None:
+        self.server.shutdown_grace = timeout
+        await asyncio.to_thread(self.server.stop)
+
+
+async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> Any:
+    if ENGINE == "asyncio":
+        server = TcpServer(config, core, **kwargs)
+        await server.start()
+        return server
+    # The engines run the history worker too: in memory, in a directory of their own.
+    data = tempfile.mkdtemp(prefix="hubbub-engine-")
+    config = changed(config, server={"data_dir": data}, history={"backend": "memory"})
+    engine = engines.make_server(config, ENGINE, core_factory=lambda c, h: core, **kwargs)
+    await asyncio.to_thread(engine.start)
+    return EngineUnderTest(engine)
+
+
+def call(server: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call the core as the server's own threads would (asyncio: directly, on the loop)."""
+    if isinstance(server, EngineUnderTest):
+        return server.server.call(fn, *args)
+    return fn(*args)
 
 
 LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
+# (client loop, server engine): the asyncio transport on each loop, the other engines once.
+RUNS = [(loop, "asyncio") for loop in LOOPS] + [
+    ("asyncio", name) for name in engines.ENGINES if name != "asyncio"
+]
 
 
-@pytest.fixture(params=LOOPS)
+@pytest.fixture(params=RUNS, ids=[f"{loop}-{engine}" for loop, engine in RUNS])
 def arun(request: pytest.FixtureRequest) -> Callable[[Callable[[], Awaitable[Any]]], Any]:
-    """Run an async test body on a fresh loop of each kind, bounded in time."""
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+    """Run an async test body on a fresh loop of each kind, bounded in time, against the
+    asyncio transport or another engine (`ENGINE`)."""
+    global ENGINE
+    loop, ENGINE = request.param
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
 
     def run(body: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 30.0) -> Any:
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(asyncio.wait_for(body(), timeout))
 
+    run.engine = ENGINE  # type: ignore[attr-defined]
     return run

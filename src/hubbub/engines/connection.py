@@ -131,7 +131,8 @@ class EngineConnection(ABC):
         # The owner is draining `out` (a writer thread, or write interest): others don't send.
         self.draining = False
         self.reader: LineReader | None = None
-        self.pending: deque[Item] = deque()
+        # Lines read and not yet handed to the core (None: none; an idle connection has none).
+        self.pending: deque[Item] | None = None
         self.bucket: TokenBucket | None = None
         # Lines wait for flood tokens: the engine reads nothing until `run_input` says 0.
         self.paused = False
@@ -276,7 +277,10 @@ class EngineConnection(ABC):
         if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
             self.reader = None  # an idle client holds no reader
         if lines:
-            self.pending.extend(lines)
+            if self.pending is None:
+                self.pending = deque(lines)
+            else:
+                self.pending.extend(lines)
 
     def run_input(self) -> float:
         """Hand waiting lines to the core while flood tokens last. Returns the seconds to wait
@@ -285,6 +289,8 @@ class EngineConnection(ABC):
         now = time.monotonic()
         wall = time.time()
         wait = 0.0
+        if self.paused:
+            self.last_rx = now  # a throttled client is busy, not idle
         with server.locked():
             pending = self.pending
             flood = server.flood
@@ -309,13 +315,13 @@ class EngineConnection(ABC):
                         wait = 0.0
                 elif bucket.tokens < 0:  # a big answer left a debt: read nothing till paid
                     wait = bucket.wait(now)
-            if self.closing:
-                pending.clear()
+            if self.closing or not pending:
+                self.pending = None
             dirty = server.take_dirty()
         server.flush_all(dirty)
+        if wait > 0 and not self.paused:
+            server.throttles += 1
         self.paused = wait > 0
-        if self.paused:
-            self.last_rx = now  # a throttled client is busy, not idle
         return wait
 
     def _dispatch(self, item: Item, wall: float) -> None:
@@ -391,7 +397,7 @@ class EngineConnection(ABC):
         with self.lock:
             self.out.clear()
             self.queued = 0
-        self.pending.clear()
+        self.pending = None
         if not self.core_done:
             self.server.end(self, reason)
         self.server.forget(self)

@@ -34,11 +34,14 @@ with many connections each doing a little.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hubbub.engines.selectloop import SelectServer
 
 __all__ = ["MAX_LOOPS", "HybridServer", "loop_count"]
+
+T = TypeVar("T")
 
 #: Most loops `server.engine_loops = 0` picks (one per core beyond this only adds contention).
 MAX_LOOPS = 8
@@ -61,6 +64,6 @@ class HybridServer(SelectServer):
     def _loop_count(self) -> int:
         return loop_count(self.config.server.engine_loops)
 
-    def on_core_thread(self, fn: Any, *args: Any) -> None:
+    def on_core_thread(self, fn: Callable[..., T], *args: Any) -> T:
         # The core is locked: any thread may call into it.
-        fn(*args)
+        return fn(*args)

@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from hubbub.engines.connection import READ_SIZE, EngineConnection, describe_error
 from hubbub.engines.mailbox import Mailbox, run_call
@@ -46,6 +46,8 @@ log = logging.getLogger("hubbub.engines")
 
 #: Connections accepted per readiness event at most (others wait for the next iteration).
 ACCEPT_BATCH = 64
+
+T = TypeVar("T")
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -91,13 +93,10 @@ class SelectConnection(EngineConnection):
                 self.paused = False
                 self.update_events()
             return
-        was_paused = self.paused
         wait = self.run_input()
         if self.ended:
             return
         if wait > 0:
-            if not was_paused:
-                self.server.throttles += 1
             self.loop.add_timer(time.monotonic() + wait, self)
         self.update_events()
 
@@ -340,27 +339,30 @@ class SelectServer(EngineServer):
     def _io_running(self) -> bool:
         return any(loop.running for loop in self.loops)
 
-    def on_core_thread(self, fn: Callable[..., object], *args: Any) -> None:
+    def on_core_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn` on loop 0's thread (the select engine's core has no lock) and wait."""
-        self.on_loop(self.loops[0], fn, *args)
+        return self.on_loop(self.loops[0], fn, *args)
 
-    def on_loop(self, loop: SelectLoop, fn: Callable[..., object], *args: Any) -> None:
-        """Run `fn(*args)` on `loop`'s thread and wait for it."""
+    def on_loop(self, loop: SelectLoop, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on `loop`'s thread, wait for it and return its result."""
         done = threading.Event()
+        result: list[T] = []
         failure: list[BaseException] = []
 
         def call() -> None:
             try:
-                fn(*args)
+                result.append(fn(*args))
             except BaseException as exc:
                 failure.append(exc)
             finally:
                 done.set()
 
         loop.run_here(call)
-        done.wait(10)
+        if not done.wait(30):
+            raise TimeoutError(f"the {self.engine} engine's loop {loop.index} did not answer")
         if failure:
             raise failure[0]
+        return result[0]
 
     def _shut_down(self, reason: str, quiet: bool) -> None:
         # The listening sockets are loop 0's: it must stop watching them before they close.

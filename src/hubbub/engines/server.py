@@ -613,9 +613,15 @@ class EngineServer(ABC):
     def _core_shutdown(self, reason: str) -> None:
         self.core_call(self.core.shutdown, reason)
 
-    def on_core_thread(self, fn: Callable[..., object], *args: Any) -> None:
-        """Run `fn(*args)` where core calls may run, and wait for it (threads: here)."""
-        fn(*args)
+    def on_core_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on a thread where core calls may run, wait for it and return its
+        result (here, when the core is locked; the select engine: on its loop)."""
+        return fn(*args)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A core call from any thread (tests, tools): on a core thread, lock held, flushed."""
+        result: T = self.on_core_thread(self.core_call, fn, *args)
+        return result
 
     def _snapshot(self) -> list[EngineConnection]:
         with self._admission:

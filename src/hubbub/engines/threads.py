@@ -3,8 +3,9 @@
 Threads
 -------
 * One **reader thread per connection** (`ThreadConnection.serve`): admission and the core's
-  `connect`, then a loop of `sock.recv` (blocking, with `RECV_TIMEOUT` so the thread notices a
-  close or the shutdown), `feed`, and `run_input`, which calls the core under the core lock.
+  `connect`, then a loop of `sock.recv` (blocking, with `RECV_TIMEOUT`; a close or the
+  shutdown wakes it at once with `shutdown(SHUT_RDWR)`), `feed`, and `run_input`, which calls
+  the core under the core lock.
   While the connection is throttled the thread waits for its next token instead of reading.
 * A **writer thread per connection only while it is behind**: a core call's output is sent by
   the calling thread without blocking (`os.write` on the socket's non-blocking descriptor; a
@@ -58,7 +59,14 @@ log = logging.getLogger("hubbub.engines")
 #: leaves room for C recursion in the regular expression, SQLite and hashing libraries).
 THREAD_STACK_BYTES = 256 * 1024
 #: Seconds a reader blocks in recv (or a writer in send) before it looks at its state again.
-RECV_TIMEOUT = 1.0
+#: Long, because every wake-up of 10,000 idle threads costs the GIL: a close or the shutdown
+#: wakes a blocked reader at once anyway (`shutdown(SHUT_RDWR)` on its socket).
+RECV_TIMEOUT = 30.0
+#: Seconds an acceptor blocks in accept before it looks whether the server is stopping (the
+#: shutdown of the listening socket wakes it at once on Linux).
+ACCEPT_TIMEOUT = 1.0
+#: Seconds the shutdown waits for all engine threads to end, together.
+JOIN_TIMEOUT = 10.0
 
 
 class ThreadConnection(EngineConnection):
@@ -88,12 +96,10 @@ class ThreadConnection(EngineConnection):
             while True:
                 if self.pending and not self.closing:
                     wait = self.run_input()
-                    if wait > 0:
-                        server.throttles += 1
-                        # Not reading is the throttle. The shutdown cuts the wait short;
-                        # lines still waiting then will never be answered (the core is going).
-                        if server.stopping.wait(wait):
-                            self.pending.clear()
+                    # Not reading is the throttle. The shutdown cuts the wait short; lines
+                    # still waiting then will never be answered (the core is going).
+                    if wait > 0 and server.stopping.wait(wait):
+                        self.pending = None
                     continue
                 try:
                     data = sock.recv(READ_SIZE)
@@ -196,7 +202,7 @@ class ThreadsServer(EngineServer):
     def _start_io(self) -> None:
         self._old_stack = threading.stack_size(THREAD_STACK_BYTES)
         for sock in self.listening:
-            sock.settimeout(RECV_TIMEOUT)
+            sock.settimeout(ACCEPT_TIMEOUT)
             thread = threading.Thread(
                 target=self._accept_forever, args=(sock,), name="hubbub-accept", daemon=True
             )
@@ -269,14 +275,13 @@ class ThreadsServer(EngineServer):
 
     def _stop_io(self) -> None:
         self.stopping.set()
-        for thread in self._acceptors:
-            thread.join(RECV_TIMEOUT * 5)
+        deadline = time.monotonic() + JOIN_TIMEOUT
         with self._readers_lock:
-            readers = list(self._readers)
-        for thread in readers:
-            thread.join(RECV_TIMEOUT * 5)
+            threads = [*self._acceptors, *self._readers]
         if self._housekeeper is not None:
-            self._housekeeper.join(RECV_TIMEOUT * 5)
+            threads.append(self._housekeeper)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self._old_stack is not None:
             threading.stack_size(self._old_stack)
             self._old_stack = None
