@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from hubbub.config import Config
 from hubbub.engines.twisted_engine import TwistedTcpServer
-from support.config import server_config, write_config
+from support.config import server_config, web_server_config, write_config
 from support.irc_client import IrcClient, Line, clients
 from support.servers import START_WAIT, ServerProcess, ThreadedServer
 from support.waiting import wait_for
@@ -311,3 +312,34 @@ def test_without_twisted_installed_the_engine_refuses_clearly(tmp_path: Path) ->
     )
     assert done.returncode == 1, done.stderr
     assert "pip install 'hubbub[twisted]'" in done.stderr
+
+
+def test_websocket_clients_and_twisted_clients_share_the_rooms(tmp_path: Path) -> None:
+    """The web listener (IRC over WebSocket) is asyncio's, on the same loop as Twisted's: both
+    kinds of client meet in one room."""
+    with twisted_server(web_server_config(tmp_path)) as server:
+        assert server.web_port
+        tcp = IrcClient(server.address)
+        with (
+            clients(tcp),
+            ws_connect(
+                f"ws://127.0.0.1:{server.web_port}/irc",
+                subprotocols=["text.ircv3.net"],  # type: ignore[list-item]
+                open_timeout=10,
+            ) as web,
+        ):
+            tcp.register("tcpuser")
+            tcp.join("#both")
+            web.send("NICK webuser")
+            web.send("USER w 0 * :w")
+            web.send("JOIN #both")
+            tcp.first(lambda x: x.command == "JOIN" and x.nick == "webuser")
+            tcp.say("#both", "hello over Twisted")
+            seen: list[str] = []
+            while not any("hello over Twisted" in line for line in seen):
+                message = web.recv(timeout=10)
+                assert isinstance(message, str)
+                seen += message.splitlines()
+            web.send("PRIVMSG #both :hello over WebSocket")
+            line = tcp.first(lambda x: x.command == "PRIVMSG")
+            assert (line.nick, line.text) == ("webuser", "hello over WebSocket")

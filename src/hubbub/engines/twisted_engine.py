@@ -291,9 +291,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.SelectorEventLoop
 
 
+_logging_to_python: list[bool] = []
+
+
 def _log_to_python() -> None:
     """Twisted's own log events (an error in a callback, say) go to Python's logging, as
-    `hubbub.twisted`, instead of Twisted's buffer; once per process (`hubbub serve`)."""
+    `hubbub.twisted`, instead of Twisted's buffer; once per process (Twisted warns when its
+    log is begun twice, and `run` may be called again in-process by tests)."""
+    if _logging_to_python:
+        return
+    _logging_to_python.append(True)
     # Any: an ILogObserver by zope declaration, which mypy cannot see.
     observer: Any = STDLibLogObserver(name="hubbub.twisted")
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
