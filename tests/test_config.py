@@ -38,6 +38,7 @@ casemapping = "ascii"
 data_dir = "/var/lib/hubbub"
 engine = "threads"
 engine_loops = 2
+thread_switch_interval = 0.01
 
 [listen]
 hosts = ["0.0.0.0", "::"]
@@ -211,6 +212,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.server.casemapping == "ascii"
     assert config.data_path == Path("/var/lib/hubbub")
     assert (config.server.engine, config.server.engine_loops) == ("threads", 2)
+    assert config.server.thread_switch_interval == 0.01
     assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000, proxy_protocol=True)
     assert config.proxy.trusted == ("10.0.0.0/8", "::1")
     assert config.limits.sendq_bytes == 65536
@@ -580,7 +582,8 @@ def test_any_valid_number_round_trips(data: st.DataObject) -> None:
             elif setting.kind is float:
                 rule = setting.rule
                 floor = rule.low if rule.low is not None else 0.0
-                value = data.draw(st.floats(floor, 1e9, allow_nan=False, allow_infinity=False))
+                ceiling = rule.high if rule.high is not None else 1e9
+                value = data.draw(st.floats(floor, ceiling, allow_nan=False, allow_infinity=False))
                 if rule.above is not None and value <= rule.above:
                     value = rule.above + 1.0
                 overrides[setting.dotted] = value

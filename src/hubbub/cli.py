@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--engine",
-        choices=("asyncio", "threads", "select", "hybrid", "twisted"),
+        metavar="NAME",
+        # Checked with the configuration (server.engine's choices), so that a new engine is
+        # added in one place.
         help="how connections are run: asyncio (default), threads (one per connection), "
         "select (one selectors loop), hybrid (several loops) or twisted (hubbub[twisted]); "
         "threads, select and hybrid are plain TCP only (server.engine)",

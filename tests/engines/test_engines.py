@@ -169,3 +169,10 @@ def test_a_refused_connection_is_told_why(tmp_path: Path) -> None:
                             break
                         data += chunk
                     assert data == b"ERROR :Server is full\r\n"
+
+
+def test_every_engine_the_configuration_accepts_has_a_server(tmp_path: Path) -> None:
+    config = server_config(tmp_path / "data")
+    assert engines.ENGINES[0] == "asyncio"  # the default, hubbub.app itself
+    for name in OTHERS:
+        assert engines.make_server(config, name).engine == name

@@ -156,6 +156,15 @@ class ServerSection:
         low=0,
         high=256,
     )
+    thread_switch_interval: float = _setting(
+        0.05,
+        "The threads engine's GIL switch interval in seconds (sys.setswitchinterval). Every "
+        "thread waiting for the GIL wakes once per interval: with thousands of connection "
+        "threads woken at once (a mass disconnect), Python's 5 ms makes that herd take the "
+        "machine. 0: keep Python's own.",
+        low=0,
+        high=1,
+    )
 
 
 @dataclass(frozen=True)

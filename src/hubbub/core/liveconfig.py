@@ -22,7 +22,17 @@ log = logging.getLogger("hubbub.oper")
 
 # Settings that need a restart: REHASH keeps their running values (and the log says so).
 RESTART_ONLY = (
-    ("server", ("name", "casemapping", "data_dir", "engine", "engine_loops")),
+    (
+        "server",
+        (
+            "name",
+            "casemapping",
+            "data_dir",
+            "engine",
+            "engine_loops",
+            "thread_switch_interval",
+        ),
+    ),
     ("listen", None),
     ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),

@@ -43,13 +43,15 @@ from types import FrameType
 from typing import Any
 
 from hubbub.config import Config
+from hubbub.config.schema import ServerSection, rule_of
 
 __all__ = ["ENGINES", "make_server", "run"]
 
 log = logging.getLogger("hubbub.engines")
 
-#: Every engine `--engine` accepts (asyncio is hubbub.app, not built here).
-ENGINES = ("asyncio", "threads", "select", "hybrid", "twisted")
+#: Every engine `--engine` accepts, as `server.engine` lists them (asyncio is hubbub.app, not
+#: built here, and twisted is hubbub.app on Twisted; every other one has its entry in RUNNERS).
+ENGINES: tuple[str, ...] = rule_of(ServerSection, "engine").choices
 
 
 def _threads() -> type[Any]:

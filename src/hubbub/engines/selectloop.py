@@ -136,6 +136,7 @@ class SelectConnection(EngineConnection):
             else:
                 self.socket_closed = closed_now = True
         if closed_now:
+            self.loop.assigned -= 1
             if self.events:
                 with contextlib.suppress(KeyError, ValueError, OSError):
                     self.loop.selector.unregister(self.sock)
@@ -174,6 +175,8 @@ class SelectLoop:
         # Throttled connections' next token: (deadline, sequence, connection).
         self._timers: list[tuple[float, int, SelectConnection]] = []
         self._sequence = itertools.count()
+        # Connections given to this loop and not yet closed (balances the hybrid's loops).
+        self.assigned = 0
         self.thread: threading.Thread | None = None
         self.thread_id = 0
         self.running = False
@@ -298,7 +301,10 @@ class SelectLoop:
             conn = SelectConnection(server, sock, normal_host(str(peer[0])), int(peer[1]), owner)
             if not server.connect(conn):
                 with conn.lock:
+                    closed_now = not conn.socket_closed
                     conn.socket_closed = True
+                if closed_now:
+                    owner.assigned -= 1
                 sock.close()
                 conn.ended = True
                 continue
@@ -323,11 +329,12 @@ class SelectServer(EngineServer):
             self.loops[0].wake()
 
     def pick_loop(self) -> SelectLoop:
-        """The loop a new connection goes to (the one with the fewest registered sockets)."""
+        """The loop a new connection goes to: the one with the fewest connections (the first
+        of those, so that connections arriving together go round the loops)."""
         loops = self.loops
-        if len(loops) == 1:
-            return loops[0]
-        return min(loops, key=lambda loop: len(loop.selector.get_map()))
+        loop = loops[0] if len(loops) == 1 else min(loops, key=lambda each: each.assigned)
+        loop.assigned += 1
+        return loop
 
     def _start_io(self) -> None:
         self.loops = [SelectLoop(self, index) for index in range(self._loop_count())]
