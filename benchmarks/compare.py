@@ -75,6 +75,8 @@ class Server(ABC):
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "server.log"
+        # The CPUs it is pinned to (taskset -c); benchmarks/engines also runs some on several.
+        self.cpus = SERVER_CPU
 
     # per-server details ------------------------------------------------------------------
     @abstractmethod
@@ -93,7 +95,7 @@ class Server(ABC):
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *self.command()],
+                ["taskset", "-c", self.cpus, *self.command()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -285,16 +287,21 @@ class Inspircd(Server):
 
 
 def bench(
-    server: Server, args: list[str], log: Path, timeout: float, port: int | None = None
+    server: Server,
+    args: list[str],
+    log: Path,
+    timeout: float,
+    port: int | None = None,
+    cpus: str = BENCH_CPU,
 ) -> dict[str, Any] | None:
-    """One `hubbub bench` run against `server` (on `port`, by default its IRC port); its JSON
-    record, or None if it failed."""
+    """One `hubbub bench` run against `server` (on `port`, by default its IRC port), pinned to
+    `cpus`; its JSON record, or None if it failed."""
     out = log.with_suffix(".jsonl")
     scenario = args[0]
     command = [
         "taskset",
         "-c",
-        BENCH_CPU,
+        cpus,
         str(VENV / "hubbub"),
         "bench",
         *args,
@@ -397,10 +404,13 @@ METRICS = {
 }
 
 
-def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(
+    records: list[dict[str, Any]], metrics: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """Medians (and every run's value) of the scenario's metrics (`metrics`, default METRICS)."""
     scenario = records[0]["scenario"]
     summary: dict[str, Any] = {"runs": len(records)}
-    for metric in METRICS[scenario]:
+    for metric in (metrics or METRICS)[scenario]:
         values = [get(r, metric) for r in records]
         summary[metric] = median([v for v in values if isinstance(v, (int, float))])
         summary[metric + " (runs)"] = values

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import signal
 import time
@@ -34,7 +35,7 @@ from hubbub.accounts.worker import AccountWorker
 from hubbub.config import Config, ConfigError
 from hubbub.core.liveconfig import live_config
 from hubbub.core.ports import AccountService, HistoryService, Ports, RegistryService
-from hubbub.history.backends import open_store
+from hubbub.history.backends import describe_store, open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
@@ -94,6 +95,9 @@ def _default_core(
 class App:
     """One running server: history worker, chat core, listeners and the retention task."""
 
+    #: The plain IRC listener's class (another engine may bring its own, e.g. Twisted's).
+    tcp_server_class: type[TcpServer] = TcpServer
+
     def __init__(
         self,
         config: Config,
@@ -137,15 +141,16 @@ class App:
         self.metrics_addresses: list[tuple[str, int]] = []
         self._data_lock: DataLock | None = None
 
+    def open_history_store(self) -> HistoryStore:
+        """A new history store of the configured back-end (called on the history thread).
+
+        The one place the store is opened: `hubbub.bench.slowstore` wraps what it returns."""
+        history = self.config.history
+        return open_store(history.backend, self.config.history_path, history.url)
+
     def describe_history(self) -> str:
         history = self.config.history
-        if history.backend == "memory":
-            return "memory; nothing survives a restart"
-        if history.backend == "postgres":
-            from hubbub.pg.database import describe
-
-            return f"postgres at {describe(history.url)}"
-        return f"{history.backend} at {self.config.history_path}"
+        return describe_store(history.backend, self.config.history_path, history.url)
 
     async def start(self) -> list[tuple[str, int]]:
         """Open the history store, build the core and listen. Returns the bound addresses.
@@ -167,12 +172,8 @@ class App:
             backend = config.history.backend
             path = config.history_path
             url = config.history.url
-
-            def opener() -> HistoryStore:
-                return open_store(backend, path, url)
-
             self.worker = HistoryWorker(
-                opener,
+                self.open_history_store,
                 commit_interval_ms=config.history.commit_interval_ms,
                 max_pending=config.history.max_pending,
             )
@@ -203,7 +204,7 @@ class App:
             await asyncio.wrap_future(self.accounts_worker.submit(lambda store: None))
             await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
             ensure_fd_limit(config.limits.max_clients)
-            self.tcp = TcpServer(config, self.core)
+            self.tcp = self.tcp_server_class(config, self.core)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
                 self.tls = ServerTls(config.tls.cert, config.tls.key or None)
@@ -481,17 +482,36 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
+def run(
+    config: Config, reload: Callable[[], Config] | None = None, *, app_class: type[App] = App
+) -> int:
     """Run the server in the foreground until SIGINT or SIGTERM; return the exit status.
 
     0 after a clean shutdown; 1 if the server could not start. `reload` reads the
     configuration again for REHASH and SIGHUP. A `server.engine` other than asyncio runs the
     server on that engine instead (hubbub.engines).
     """
+    if config.server.engine == "twisted":
+        return _run_twisted(config, reload)
     if config.server.engine != "asyncio":
         return engines.run(config, reload)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(serve(config, reload=reload))
+        return runner.run(serve(config, reload=reload, app_class=app_class))
+
+
+def _run_twisted(config: Config, reload: Callable[[], Config] | None) -> int:
+    """The Twisted engine: this App on Twisted's asyncio reactor (hubbub.engines.twisted_engine).
+    Imported by name when chosen: Twisted is an optional extra, and that module builds on this
+    one."""
+    try:
+        twisted_engine = importlib.import_module("hubbub.engines.twisted_engine")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(("twisted", "zope")):
+            raise
+        log.error("cannot start: the twisted engine needs Twisted: pip install 'hubbub[twisted]'")
+        return 1
+    status: int = twisted_engine.run(config, reload)
+    return status
 
 
 async def serve(
@@ -499,10 +519,11 @@ async def serve(
     *,
     ready: Callable[[list[tuple[str, int]]], Any] | None = None,
     reload: Callable[[], Config] | None = None,
+    app_class: type[App] = App,
 ) -> int:
-    """The body of `run`, on an already running loop."""
+    """The body of `run`, on an already running loop (`app_class`: another engine's App)."""
     loop = asyncio.get_running_loop()
-    app = App(config, reload=reload)
+    app = app_class(config, reload=reload)
     try:
         addresses = await app.start()
     except OSError as exc:

@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         # Checked with the configuration (server.engine's choices), so that a new engine is
         # added in one place.
         help="how connections are run: asyncio (default), threads (one per connection), "
-        "select (one selectors loop) or hybrid (several loops); all but asyncio are plain "
-        "TCP only (server.engine)",
+        "select (one selectors loop), hybrid (several loops) or twisted (hubbub[twisted]); "
+        "threads, select and hybrid are plain TCP only (server.engine)",
     )
     serve.set_defaults(handler=_serve)
 

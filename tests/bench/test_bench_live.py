@@ -11,7 +11,9 @@ import pytest
 
 from hubbub.bench import Options, run
 from hubbub.bench.report import json_line, table
+from hubbub.bench.stalled import StalledClients
 from support.config import write_config
+from support.irc_client import IrcClient, clients
 from support.servers import ServerProcess, free_port
 
 
@@ -159,3 +161,55 @@ def test_join_cli_prints_a_table_and_json(
     record = json.loads(out.splitlines()[-1])
     assert record["params"]["no_implicit_names"] is True
     assert record["results"]["deliveries"] == 12
+
+
+def test_a_stalled_reader_is_cut_off_and_the_others_get_everything(tmp_path: Path) -> None:
+    """A client that stops reading fills its send queue (small here) and is cut off; the
+    measured clients still receive every message, in order."""
+    config = write_config(
+        tmp_path / "hubbub.toml",
+        tmp_path / "data",
+        '[limits]\nclients_per_ip = 1000\nsendq_bytes = 16384\n[log]\nlevel = "WARNING"\n',
+    )
+    with ServerProcess(config, "--memory", port=free_port()) as proc:
+        record = run(
+            Options(
+                "fanout",
+                port=proc.port,
+                clients=10,
+                senders=2,
+                duration=2.0,
+                workers=1,
+                size=400,
+                stalled=2,
+                server_pid=proc.pid,
+            )
+        )
+    r = record["results"]
+    assert record["params"]["stalled"] == 2
+    assert (r["stalled"], r["stalled_cut_off"]) == (2, 2)
+    assert r["deliveries"] == r["deliveries_expected"] == r["messages_sent"] * 9
+    assert (r["lost"], r["duplicated"], r["out_of_order"], r["disconnected"]) == (0, 0, 0, 0)
+
+
+def test_connect_reports_the_server_threads(server: tuple[int, int]) -> None:
+    port, pid = server
+    record = run(Options("connect", port=port, clients=5, workers=1, server_pid=pid, settle=0))
+    threads = record["results"]["server_threads"]
+    # The asyncio server: its loop, the history, account and registry workers, the log writer.
+    assert isinstance(threads, int) and threads >= 4
+
+
+def test_a_stalled_client_refused_its_nick_fails_at_once(server: tuple[int, int]) -> None:
+    """Stalled nicks fit in 9 characters (ngIRCd's NICKLEN); a refusal ends the setup with the
+    server's line instead of waiting for a welcome that never comes."""
+    port, _ = server
+    holder = IrcClient(("127.0.0.1", port))
+    with clients(holder):
+        holder.register("s12340")
+        stalled = StalledClients("127.0.0.1", port, "#room", 1, tag="b1234")
+        try:
+            with pytest.raises(OSError, match="433"):
+                stalled.open(timeout=10)
+        finally:
+            stalled.close()

@@ -20,7 +20,7 @@ from support.irc_client import IrcClient, clients
 from support.servers import ServerProcess, ThreadedServer
 from support.waiting import wait_for
 
-OTHERS = [name for name in engines.ENGINES if name != "asyncio"]
+OTHERS = list(engines.RUNNERS)  # the engines without asyncio (twisted runs on asyncio)
 
 
 @pytest.mark.parametrize("engine", OTHERS)

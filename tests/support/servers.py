@@ -96,7 +96,7 @@ class ThreadedServer:
         return f"http://127.0.0.1:{self.web_port}/"
 
     def start(self) -> ThreadedServer:
-        if self.engine != "asyncio":
+        if self.engine not in ("asyncio", "twisted"):  # twisted: an App, run below
             self.engine_server = engines.make_server(self.config, self.engine, **self._app_options)
             self.address = self.engine_server.start()[0]
             return self
@@ -120,6 +120,8 @@ class ThreadedServer:
             factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
         except ImportError:  # pragma: no cover
             factory = None
+        if self.engine == "twisted":  # the loop the Twisted engine runs on (its run())
+            factory = asyncio.SelectorEventLoop
         try:
             with asyncio.Runner(loop_factory=factory) as runner:
                 runner.run(self._main())
@@ -130,7 +132,7 @@ class ThreadedServer:
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.app = App(self.config, **self._app_options)
+        self.app = _app_class(self.engine)(self.config, **self._app_options)
         addresses = await self.app.start()
         self.address = addresses[0]
         if self.app.web_addresses:
@@ -178,6 +180,16 @@ class ThreadedServer:
             assert not self._thread.is_alive(), "the server thread did not stop"
         if self._error is not None:
             raise self._error
+
+
+def _app_class(engine: str) -> type[App]:
+    """The App an engine built on asyncio runs: the Twisted engine's (an optional extra, so
+    imported only when asked for), or hubbub.app's."""
+    if engine == "twisted":
+        from hubbub.engines.twisted_engine import TwistedApp
+
+        return TwistedApp
+    return App
 
 
 LISTENING = re.compile(r"listening on (\S+?):(\d+)")

@@ -228,8 +228,8 @@ class EngineUnderTest:
 
 
 async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> Any:
-    if ENGINE == "asyncio":
-        server = TcpServer(config, core, **kwargs)
+    if ENGINE in ("asyncio", "twisted"):  # twisted: Twisted's listener on the test's loop
+        server = _tcp_server_class(ENGINE)(config, core, **kwargs)
         await server.start()
         return server
     # The engines run the history worker too: in memory, in a directory of their own.
@@ -238,6 +238,16 @@ async def start_server(core: FakeCore, config: Config, **kwargs: Any) -> Any:
     engine = engines.make_server(config, ENGINE, core_factory=lambda c, h: core, **kwargs)
     await asyncio.to_thread(engine.start)
     return EngineUnderTest(engine)
+
+
+def _tcp_server_class(engine: str) -> type[TcpServer]:
+    """The listener of an engine on asyncio: the Twisted engine's (an optional extra, imported
+    only when asked for), or the asyncio transport's."""
+    if engine == "twisted":
+        from hubbub.engines.twisted_engine import TwistedTcpServer
+
+        return TwistedTcpServer
+    return TcpServer
 
 
 def call(server: Any, fn: Callable[..., Any], *args: Any) -> Any:

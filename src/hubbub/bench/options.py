@@ -45,6 +45,7 @@ class Options:
     websocket: bool = False
     joiners: int = 200
     no_implicit_names: bool = False
+    stalled: int = 0
 
     def as_params(self) -> dict[str, object]:
         """The parameters worth recording next to a result."""
@@ -53,6 +54,8 @@ class Options:
             keys += ["senders", "rate", "window", "size", "check_every"]
             if self.scenario == "rooms":
                 keys.append("rooms")
+            if self.stalled:
+                keys.append("stalled")
         elif self.scenario == "connect":
             keys += ["rate", "window"]
         elif self.scenario == "join":
@@ -378,6 +381,15 @@ def _traffic(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait after sending stops for deliveries still under way (5)",
     )
     parser.add_argument(
+        "--stalled",
+        metavar="N",
+        type=_non_negative_int,
+        default=0,
+        help="N more clients join the (first) room and then never read again, with a small "
+        "receive buffer: does a recipient that takes nothing slow the others down? The result "
+        "says how many of them the server cut off (0)",
+    )
+    parser.add_argument(
         "--sender-cmd",
         metavar="LINE",
         action="append",
@@ -419,6 +431,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             setup_window=args.setup_window,
             rooms=getattr(args, "rooms", 1),
             websocket=args.websocket,
+            stalled=args.stalled,
         )
     elif scenario == "connect":
         values.update(rate=args.rate, window=args.window, settle=args.settle)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import resource
 
-__all__ = ["own_cpu_seconds", "process_cpu_seconds", "process_rss_kb", "raise_fd_limit"]
+__all__ = [
+    "own_cpu_seconds",
+    "process_cpu_seconds",
+    "process_rss_kb",
+    "process_threads",
+    "raise_fd_limit",
+]
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -29,6 +35,18 @@ def process_rss_kb(pid: int) -> int | None:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
                 if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def process_threads(pid: int) -> int | None:
+    """How many threads process `pid` runs now (Threads in /proc/PID/status); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Threads:"):
                     return int(line.split()[1])
     except OSError:
         return None

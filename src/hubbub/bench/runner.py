@@ -20,7 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hubbub.bench.options import Options
-from hubbub.bench.procstat import process_cpu_seconds, process_rss_kb
+from hubbub.bench.procstat import process_cpu_seconds, process_rss_kb, process_threads
+from hubbub.bench.stalled import StalledClients
 from hubbub.bench.stats import Histogram, percentile
 from hubbub.bench.worker import Member, Plan, worker_main
 
@@ -207,7 +208,25 @@ def _run_traffic(options: Options) -> dict[str, Any]:
     options = dataclasses.replace(options, workers=len(plans))
     record = record_of(options)
     pid = options.server_pid
-    workers = Workers(plans)
+    # Readers that stop reading (--stalled): in the first room before anyone else joins it.
+    stalled = StalledClients(
+        options.host,
+        options.port,
+        plans[0].rooms[0],
+        options.stalled,
+        password=options.password,
+        tag=tag,
+    )
+    try:
+        stalled.open(options.setup_timeout)
+    except OSError as exc:
+        stalled.close()
+        raise BenchError(f"setting up the stalled clients failed: {exc}") from exc
+    try:
+        workers = Workers(plans)
+    except BaseException:
+        stalled.close()
+        raise
     try:
         t_setup = time.monotonic()
         ready = workers.collect("ready", options.setup_timeout + 30)
@@ -223,8 +242,10 @@ def _run_traffic(options: Options) -> dict[str, Any]:
         workers.send("expect", sent)
         results = workers.collect("result", options.duration + options.drain + 60)
         server_cpu1 = process_cpu_seconds(pid) if pid else None
+        stalled_cut_off = stalled.cut_off() if options.stalled else 0
     finally:
         workers.close()
+        stalled.close()
 
     latency = Histogram()
     for part in results:
@@ -257,6 +278,9 @@ def _run_traffic(options: Options) -> dict[str, Any]:
     if server_cpu0 is not None and server_cpu1 is not None:
         out["server_cpu_s"] = round(server_cpu1 - server_cpu0, 3)
         out["server_cpu_pct"] = round(100 * (server_cpu1 - server_cpu0) / active_s, 1)
+    if options.stalled:
+        out["stalled"] = options.stalled
+        out["stalled_cut_off"] = stalled_cut_off
     record["results"] = out
     return record
 
@@ -300,6 +324,8 @@ def _run_connect(options: Options) -> dict[str, Any]:
         server_cpu1 = process_cpu_seconds(pid) if pid else None
         time.sleep(options.settle)
         rss1 = process_rss_kb(pid) if pid else None
+        # A thread per connection shows here (the threads engine); an event loop stays flat.
+        threads = process_threads(pid) if pid else None
     finally:
         workers.close()
     latencies = [x for p in results for x in p["latencies"]]
@@ -332,5 +358,7 @@ def _run_connect(options: Options) -> dict[str, Any]:
         out["server_rss_before_kb"] = rss0
         out["server_rss_after_kb"] = rss1
         out["rss_per_connection_kb"] = round((rss1 - rss0) / max(1, registered), 3)
+    if threads is not None:
+        out["server_threads"] = threads
     record["results"] = out
     return record

@@ -144,10 +144,11 @@ class ServerSection:
         "asyncio",
         "How the server runs its connections: asyncio (an event loop, uvloop when installed), "
         "threads (one thread per connection), select (one selectors loop on one thread) or "
-        "hybrid (several selectors loops sharing the core under a lock). Only asyncio serves "
+        "hybrid (several selectors loops sharing the core under a lock); twisted (Twisted's "
+        "reactor on the asyncio loop: the extra hubbub[twisted]). Only asyncio and twisted serve "
         "TLS, the web client and WebSocket, the PROXY protocol and metrics; the others refuse "
         "a configuration that asks for them.",
-        choices=("asyncio", "threads", "select", "hybrid"),
+        choices=("asyncio", "threads", "select", "hybrid", "twisted"),
     )
     engine_loops: int = _setting(
         0,

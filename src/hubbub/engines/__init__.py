@@ -50,7 +50,7 @@ __all__ = ["ENGINES", "make_server", "run"]
 log = logging.getLogger("hubbub.engines")
 
 #: Every engine `--engine` accepts, as `server.engine` lists them (asyncio is hubbub.app, not
-#: built here; every other one has its entry in RUNNERS).
+#: built here, and twisted is hubbub.app on Twisted; every other one has its entry in RUNNERS).
 ENGINES: tuple[str, ...] = rule_of(ServerSection, "engine").choices
 
 

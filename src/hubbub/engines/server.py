@@ -42,7 +42,7 @@ from hubbub.core.ports import AccountService, HistoryService, Ports, RegistrySer
 from hubbub.engines.connection import EngineConnection
 from hubbub.engines.mailbox import Mailbox
 from hubbub.engines.rwlock import FairRWLock
-from hubbub.history.backends import open_store
+from hubbub.history.backends import describe_store, open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
 from hubbub.history.worker import HistoryWorker
@@ -405,9 +405,7 @@ class EngineServer(ABC):
 
     def describe_history(self) -> str:
         history = self.config.history
-        if history.backend == "memory":
-            return "memory; nothing survives a restart"
-        return f"{history.backend} at {self.config.history_path}"
+        return describe_store(history.backend, self.config.history_path, history.url)
 
     def start(self) -> list[tuple[str, int]]:
         """Open the workers, build the core, listen and start the engine's threads. On failure
@@ -439,17 +437,22 @@ class EngineServer(ABC):
         )
         return list(self.addresses)
 
+    def open_history_store(self) -> HistoryStore:
+        """A new history store of the configured back-end (called on the history thread).
+
+        The one place this engine opens it, as `App.open_history_store` is for asyncio:
+        `hubbub.bench.slowstore` wraps what it returns."""
+        history = self.config.history
+        return open_store(history.backend, self.config.history_path, history.url)
+
     def _open_backends(self) -> None:
         config = self.config
         config.data_path.mkdir(parents=True, exist_ok=True)
         backend = config.history.backend
         path = config.history_path
-
-        def opener() -> HistoryStore:
-            return open_store(backend, path)
-
+        url = config.history.url
         self.worker = HistoryWorker(
-            opener,
+            self.open_history_store,
             commit_interval_ms=config.history.commit_interval_ms,
             max_pending=config.history.max_pending,
         )
@@ -458,10 +461,10 @@ class EngineServer(ABC):
             self._data_lock = DataLock(path).acquire()
         poster = _CorePoster(self)
         history = LoopHistoryService(self.worker, poster)
-        self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
+        self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path, url))
         self.accounts_worker.start()
         accounts = LoopAccountService(self.accounts_worker, poster)
-        self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path))
+        self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path, url))
         self.registry_worker.start()
         registry = LoopRegistryService(self.registry_worker, poster)
         if self._core_factory is None:

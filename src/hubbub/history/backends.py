@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hubbub.history.store import HistoryStore
 
-__all__ = ["BACKENDS", "open_store"]
+__all__ = ["BACKENDS", "describe_store", "open_store"]
 
 BACKENDS = ("memory", "sqlite", "postgres")
 
@@ -28,3 +28,15 @@ def open_store(backend: str, path: Path, url: str = "") -> HistoryStore:
 
         return PostgresStore(url)
     raise ValueError(f"unknown history backend {backend!r} (expected one of {BACKENDS})")
+
+
+def describe_store(backend: str, path: Path, url: str = "") -> str:
+    """Where the named back-end keeps history, for the start-up log line (a URL's password is
+    never shown)."""
+    if backend == "memory":
+        return "memory; nothing survives a restart"
+    if backend == "postgres":
+        from hubbub.pg.database import describe
+
+        return f"postgres at {describe(url)}"
+    return f"{backend} at {path}"
