@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import call
 
 from hubbub import __version__
 from hubbub.config import Config
@@ -113,6 +115,9 @@ class Refused:
     def __init__(self, invalid_utf8: bool) -> None:
         self.invalid_utf8 = invalid_utf8
 
+
+# Runs an iterator to its end in C, keeping nothing (fan-out's calls through `map`).
+_run: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 
 TOO_LONG = Refused(False)
 NOT_UTF8 = Refused(True)
@@ -438,11 +443,14 @@ class ChatServer:
         held = channel.replaying if channel is not None and channel.replaying else None
         if held is None and channel is not None and users is channel.members:
             # The hot path: a whole room, nobody's replay loading. Members come pre-grouped by
-            # profile as their links' write functions, so per member it is one identity test
-            # and one call with shared bytes.
-            skip = exclude.session.write if exclude is not None else None
+            # profile as their links' writers (mostly plain list appends, see
+            # Channel.writers_by_profile), called by `map` without a Python loop: per member
+            # one C-level call with shared bytes. The sender is skipped by its position.
+            groups = channel.writers_by_profile()
+            position = channel.positions.get(exclude) if exclude is not None else None
+            skip_profile = exclude.session.profile if exclude is not None else -1
             sent = 0
-            for profile, writers in enumerate(channel.writers_by_profile()):
+            for profile, writers in enumerate(groups):
                 if not writers or (tagged_only and not profile & PROFILE_TAGS):
                     continue
                 data = cache[profile]
@@ -450,16 +458,15 @@ class ChatServer:
                     data = cache[profile] = self._tagged(
                         profile, base, time_ms, msgid, client_tags, account
                     )
-                sent += len(writers)
-                for write in writers:
-                    if write is not skip:
-                        write(data)
-            if (
-                exclude is not None
-                and exclude in channel.members
-                and (not tagged_only or exclude.session.profile & PROFILE_TAGS)
-            ):
-                sent -= 1  # the sender's own writer was skipped
+                if position is not None and profile == skip_profile:
+                    sent += len(writers) - 1
+                    _run(map(call, writers[:position], repeat(data)))
+                    _run(map(call, writers[position + 1 :], repeat(data)))
+                else:
+                    sent += len(writers)
+                    _run(map(call, writers, repeat(data)))
+            for touched, links in channel.touches:
+                touched(links)
             self.counters.fanout(sent)
             return
         # Off the room hot path (a few users, or a room with a replay loading): the loop is

@@ -88,6 +88,8 @@ class Listener(ABC, Generic[C]):
         self._emptied: asyncio.Event | None = None
         # Connections written to during this loop turn, and whether the flush is scheduled.
         self.dirty: list[C] = []
+        # Groups of connections room fan-out appended to this turn (Connection.batch).
+        self.touched_groups: list[list[C]] = []
         self.flush_scheduled = False
         # For hubbub.metrics: connections dropped for their send queue, and flood throttles
         # (a client's input paused because its token bucket ran dry).
@@ -126,13 +128,32 @@ class Listener(ABC, Generic[C]):
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
 
+    def touched(self, conns: list[C]) -> None:
+        """Room fan-out appended to these connections' outboxes (`Connection.batch`, no
+        `mark_dirty` per recipient): flush them this loop turn. Called once per fan-out; a room
+        that speaks many times in a turn is listed once per run of its messages."""
+        groups = self.touched_groups
+        if not groups or groups[-1] is not conns:
+            groups.append(conns)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
     def flush(self) -> None:
         """Write out what every connection got this loop turn (one write per connection)."""
         self.flush_scheduled = False
+        debug = log.isEnabledFor(logging.DEBUG)  # once per turn, not per connection
         dirty = self.dirty
         self.dirty = []
         for conn in dirty:
-            conn.flush()
+            conn.flush_out(debug)
+        groups = self.touched_groups
+        if groups:
+            self.touched_groups = []
+            for conns in groups if len(groups) == 1 else {id(g): g for g in groups}.values():
+                for conn in conns:
+                    if conn.out:  # not flushed above, nor for an earlier group
+                        conn.flush_out(debug)
 
     # -- admission -----------------------------------------------------------------------------
 
