@@ -146,3 +146,6 @@ class Ports:
     randomness: Randomness
     started: float
     zones: Callable[[str], Zone]
+    #: The INFO line per room message, `(room, nick, text)`; None: `logging` as usual. The app
+    #: passes `hubbub.logsetup.room_logger()`, the same line without a LogRecord on the loop.
+    room_log: Callable[[str, str, str], None] | None = None

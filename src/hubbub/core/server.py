@@ -132,6 +132,8 @@ class ChatServer:
         self.randomness = ports.randomness
         self.started = ports.started
         self.zones = ports.zones
+        #: Logs a room message at INFO: (room, nick, text) (hubbub.core.messaging).
+        self.room_log = ports.room_log or messaging.log_room
         self.name = config.server.name
         self.casemap = Casemapping.from_name(config.server.casemapping)
         self.fold = self.casemap.fold
