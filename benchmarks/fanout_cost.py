@@ -158,6 +158,10 @@ async def measure(app: App, args: argparse.Namespace) -> dict[str, Any]:
             sent += count
             connection.data_received(data)
         await turn()
+        if args.idle:
+            # The real loop waits in epoll between turns, and the server's other threads (the
+            # log listener, the history writer) run then: let them, each turn.
+            time.sleep(args.idle / 1e6)
     await turn()
     app.worker.flush()
     logsetup._console().flush()
@@ -174,6 +178,7 @@ async def measure(app: App, args: argparse.Namespace) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "cpu_us_per_message": cpu * 1e6 / sent if sent else 0.0,
         "history_appended": app.worker.appended,
+        "history_commits": app.worker.commits,
         "log_dropped": logsetup.dropped(),
     }
 
@@ -201,6 +206,8 @@ def callgrind(args: argparse.Namespace) -> None:
             args.log_level,
             "--history",
             args.history,
+            "--idle",
+            str(args.idle),
             *(["--flood"] if args.flood else []),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -223,6 +230,14 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1, help="lines per read per sender")
     parser.add_argument(
         "--count", action="store_true", help="count the bytes delivered (a Python write)"
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="US",
+        help="sleep this many µs after each loop turn (the loop's epoll wait), so that the "
+        "server's other threads run between turns as they do in a server",
     )
     parser.add_argument("--flood", action="store_true", help="flood control on (a huge bucket)")
     parser.add_argument("--log-level", default="INFO", choices=logsetup.LEVELS)
