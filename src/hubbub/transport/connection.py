@@ -152,6 +152,9 @@ class Connection(ABC):
 
     #: Said before the address in log lines ("ws " for WebSocket).
     kind = ""
+    #: Whether output needs `_frame` (WebSocket); otherwise the lines go out as they are, with
+    #: no call per connection per flush.
+    framed = False
 
     server: Listener[Any]
     transport: asyncio.Transport | None
@@ -245,7 +248,7 @@ class Connection(ABC):
             return
         if debug:
             self._log_out(out)
-        payload = self._frame(out)
+        payload = self._frame(out) if self.framed else b"".join(out)  # lone bytes: itself
         if type(out) is Outbox:  # kept: fan-out groups hold its append
             out.clear()
         else:

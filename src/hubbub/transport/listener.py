@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
-from hubbub.transport.connection import Connection, Core
+from hubbub.transport.connection import Connection, Core, Outbox
 from hubbub.transport.proxied import TrustedProxies
 
 log = logging.getLogger("hubbub.net")
@@ -151,9 +151,39 @@ class Listener(ABC, Generic[C]):
         if groups:
             self.touched_groups = []
             for conns in groups if len(groups) == 1 else {id(g): g for g in groups}.values():
-                for conn in conns:
-                    if conn.out:  # not flushed above, nor for an earlier group
-                        conn.flush_out(debug)
+                self._flush_group(conns, debug)
+
+    def _flush_group(self, conns: list[C], debug: bool) -> None:
+        """`flush_out` for each connection of a fan-out group that has output (not flushed
+        above, nor for an earlier group), inlined for plain TCP: every member of a busy room
+        has output every turn. Members of a room mostly got the very same lines, so one joined
+        payload serves every member whose outbox holds the same objects as the last one's."""
+        join = b"".join
+        sendq = self.sendq_bytes
+        last: list[bytes] = []
+        payload = b""
+        for conn in conns:
+            out = conn.out
+            if not out:
+                continue
+            transport = conn.transport
+            if (
+                debug
+                or conn.framed
+                or type(out) is not Outbox
+                or transport is None
+                or conn.sendq_exceeded
+                or transport.is_closing()
+            ):
+                conn.flush_out(debug)
+                continue
+            if out != last:  # item by item, `is` first: cheap when they are the same
+                payload = join(out)
+                last = out.copy()
+            out.clear()
+            transport.write(payload)
+            if transport.get_write_buffer_size() > sendq:
+                conn._sendq_exceeded()
 
     # -- admission -----------------------------------------------------------------------------
 

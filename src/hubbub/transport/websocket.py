@@ -267,6 +267,8 @@ class WsConnection(Connection):
 
     # -- output --------------------------------------------------------------------------------
 
+    framed = True  # one WebSocket message per line (_frame)
+
     def flush_out(self, debug: bool) -> None:
         # After a close frame (ours or the peer's) no data frame may follow.
         if self.ws.protocol.state is not State.OPEN:
