@@ -57,7 +57,7 @@ from hubbub.core.botmode import BOT_MODE
 from hubbub.core.budget import channel_removed, take_output_cost
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
-from hubbub.core.counters import Counters
+from hubbub.core.counters import FANOUT_BUCKETS, Counters
 from hubbub.core.elist import ELIST
 from hubbub.core.history import store_event
 from hubbub.core.histserv import HISTSERV, HistServ
@@ -358,7 +358,11 @@ class ChatServer:
 
     def output_cost(self, session: Session) -> float:
         """The flood tokens `session` owes for the size of its answers since the last call
-        (hubbub.core.budget); the transport charges them to its flood bucket."""
+        (hubbub.core.budget); the transport charges them to its flood bucket. Called after
+        every line: most answer nothing (a room message) or one line, which cost nothing."""
+        if session.output_lines <= 1:
+            session.output_lines = 0
+            return 0.0
         return take_output_cost(self, session)
 
     def shutdown(self, reason: str) -> None:
@@ -469,7 +473,13 @@ class ChatServer:
                     _run(map(call, writers, repeat(data)))
             for touched, links in channel.touches:
                 touched(links)
-            self.counters.fanout(sent)
+            # Counters.fanout, inlined: this runs for every room message.
+            counters = self.counters
+            counters.fanouts += 1
+            counters.fanout_sizes[min(sent.bit_length(), FANOUT_BUCKETS - 1)] += 1
+            deliveries = counters.deliveries
+            command = counters.command
+            deliveries[command] = deliveries.get(command, 0) + sent
             return
         # Off the room hot path (a few users, or a room with a replay loading): the loop is
         # per recipient anyway, and counting there is one local add.
