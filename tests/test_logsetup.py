@@ -177,6 +177,56 @@ def test_records_keep_what_was_true_when_logged(console: Console) -> None:
     assert "ValueError: broken store" in console.text
 
 
+@pytest.mark.parametrize("format", ["text", "json"])
+def test_the_room_logger_writes_the_line_log_info_writes_without_a_record_on_the_loop(
+    console: Console, monkeypatch: pytest.MonkeyPatch, format: str
+) -> None:
+    """`room_logger` (the core's INFO line per room message, issue 9's fan-out cost) writes
+    the very line `log.info` writes, and makes no LogRecord on the calling thread while the
+    queue runs and hubbub's handler is the only one; with another handler (pytest's log
+    capture here), it is `log.info`, so that handler sees the record too."""
+    import json
+
+    logsetup.configure("INFO", format)
+    handler = logsetup._console()
+    room_log = logsetup.room_logger()
+    captured = logging.getLogger().handlers[:]
+    assert captured != [handler]  # pytest's capture handlers are there: the plain path
+    room_log("#a", "b", "by log.info")
+    # Only hubbub's handler, as in a server process: the queue path.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    logsetup.start_queue(100)
+    made_by: list[str] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: object, **kwargs: object) -> logging.LogRecord:
+        made_by.append(threading.current_thread().name)
+        return factory(*args, **kwargs)
+
+    logging.setLogRecordFactory(counting)
+    try:
+        logging.getLogger("hubbub.chat").info("%s <%s> %s", "#a", "b", "by log.info")
+        room_log("#a", "b", "by the room logger")
+        logsetup.stop_queue()
+    finally:
+        logging.setLogRecordFactory(factory)
+        logsetup.configure("INFO")
+    caller = threading.current_thread().name
+    assert made_by.count(caller) == 1  # the log.info call's, not the room logger's
+    lines = console.text.splitlines()
+    assert len(lines) == 3
+    if format == "json":
+        entries = [json.loads(line) for line in lines]
+        for entry in entries:
+            del entry["time"]  # milliseconds apart
+        assert entries[1] == entries[0]
+        assert entries[2] == {**entries[1], "message": "#a <b> by the room logger"}
+    else:
+        # Same text after the time stamp (the two calls may fall in different seconds).
+        assert lines[1][19:] == lines[0][19:] == " INFO  hubbub.chat: #a <b> by log.info"
+        assert lines[2][19:] == " INFO  hubbub.chat: #a <b> by the room logger"
+
+
 def test_a_stopped_server_process_writes_its_last_lines(tmp_path: Path) -> None:
     """`hubbub serve` at the default level: the room message is in its log, and so is the
     last line it logs on the way out (SIGTERM)."""

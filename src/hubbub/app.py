@@ -88,6 +88,7 @@ def _default_core(
         SystemRandomness(),
         time.time(),
         zone_named,
+        logsetup.room_logger(),
     )
     return ChatServer(config, ports)
 

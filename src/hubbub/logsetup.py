@@ -38,6 +38,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "configure",
     "dropped",
     "resize_queue",
+    "room_logger",
     "start_queue",
     "stop_queue",
 ]
@@ -63,6 +65,10 @@ DEFAULT_QUEUE_LENGTH = 10_000
 HOLD_LINES = 256
 #: While the queue stays busy, a drop incident is reported at most this often (seconds).
 REMIND_SECONDS = 30.0
+
+#: A room message waiting for the listener (`room_logger`): time, logger name, room, nick, text.
+RoomLine = tuple[float, str, str, str, str]
+ROOM_FORMAT = "%s <%s> %s"
 
 # Arguments of these types cannot change between the log call and a later formatting, so a
 # record whose arguments are all of them is handed to the listener thread as it is.
@@ -80,11 +86,19 @@ class _Formatter(logging.Formatter):
         self._second_text = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
+        return self._time_text(record.created)
+
+    def _time_text(self, created: float) -> str:
+        second = int(created)
         if second != self._second:  # one thread formats at a time (the handler's lock)
-            self._second_text = super().formatTime(record, datefmt)
+            self._second_text = time.strftime(DATE_FORMAT, self.converter(created))
             self._second = second
         return self._second_text
+
+    def format_room(self, line: RoomLine) -> str:
+        """A room message line (`room_logger`) exactly as `format` renders its record."""
+        created, name, room, nick, text = line
+        return f"{self._time_text(created)} INFO  {name}: {room} <{nick}> {text}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -151,7 +165,7 @@ class _StderrHandler(logging.handlers.QueueHandler):
     # A SimpleQueue (C, no Python-level lock or condition per put): the loop's cost of a
     # record is one `put`. It is bounded by `limit`, checked with `qsize` before the put: other
     # threads may log at the same moment, so the bound is exact to within a few records.
-    queue: queue.SimpleQueue[logging.LogRecord | threading.Event | None]
+    queue: queue.SimpleQueue[logging.LogRecord | RoomLine | threading.Event | None]
 
     def __init__(self) -> None:
         super().__init__(queue.SimpleQueue())
@@ -260,7 +274,7 @@ class _Listener(logging.handlers.QueueListener):
         super().__init__(handler.queue, handler.writer)
         self.owner = handler
 
-    def handle(self, record: logging.LogRecord | threading.Event) -> None:
+    def handle(self, record: logging.LogRecord | RoomLine | threading.Event) -> None:
         writer = self.owner.writer
         if isinstance(record, threading.Event):  # `flush` waits for what came before it
             writer.write_held()
@@ -269,7 +283,18 @@ class _Listener(logging.handlers.QueueListener):
             return
         if writer.held is None:
             writer.hold_lines()
-        writer.handle(record)
+        if type(record) is tuple:  # a room message (room_logger): formatted here, not on the loop
+            formatter = writer.formatter
+            if type(formatter) is _Formatter:
+                with writer.lock:  # type: ignore[union-attr]
+                    line = formatter.format_room(record)
+                held = writer.held
+                assert held is not None
+                held.append(line + writer.terminator)
+            else:
+                writer.handle(_room_record(record))
+        else:
+            writer.handle(record)  # type: ignore[arg-type]
         # Written out in one call once nothing more waits (or every HOLD_LINES lines).
         held = writer.held
         if held is None or len(held) >= HOLD_LINES or self.owner.queue.qsize() == 0:
@@ -377,8 +402,10 @@ def stop_queue() -> None:
                     break
                 if isinstance(record, threading.Event):
                     record.set()
+                elif type(record) is tuple:
+                    handler.writer.handle(_room_record(record))
                 elif record is not None:
-                    handler.writer.handle(record)
+                    handler.writer.handle(record)  # type: ignore[arg-type]
         handler.report_drops(final=True)
 
 
@@ -390,3 +417,59 @@ def resize_queue(length: int) -> None:
 def dropped() -> int:
     """Records dropped because the queue was full, since the process started."""
     return _console().dropped
+
+
+def _room_record(line: RoomLine) -> logging.LogRecord:
+    """The LogRecord a room message line stands for (for a formatter other than the text one)."""
+    created, name, room, nick, text = line
+    record = logging.LogRecord(name, logging.INFO, "", 0, ROOM_FORMAT, (room, nick, text), None)
+    record.created = created
+    record.msecs = (created - int(created)) * 1000
+    return record
+
+
+def room_logger(name: str = "hubbub.chat") -> Callable[[str, str, str], None]:
+    """The INFO line per room message (`<room> <<nick>> <text>` on logger `name`), made cheap
+    for the event loop, which calls it for every message at the default level.
+
+    While the console's queue runs and hubbub's handler is the only one the record would reach
+    (the usual case in a server), a call puts one tuple on the queue: no LogRecord, no handler
+    chain, no lock; the listener thread formats it into exactly the line `log.info` would have
+    written (same text, same time stamp, same JSON fields), and the queue's bound and drop count
+    apply as to any record. Otherwise (no queue yet, another handler attached: a test's log
+    capture, a library's), it is `logging.getLogger(name).info(...)`, so every handler sees it.
+    """
+    logger = logging.getLogger(name)
+    chain = []  # the loggers between `name` and the root, whose handlers would see the record
+    node: logging.Logger | None = logger
+    while node is not None and node is not logging.root:
+        chain.append(node)
+        node = node.parent if node.propagate else None
+    root = logging.getLogger()
+    handler = _console()
+    put = handler.queue.put
+    qsize = handler.queue.qsize
+    enabled = logger.isEnabledFor
+    wall = time.time
+    info = logging.INFO
+
+    def room_message(room: str, nick: str, text: str) -> None:
+        if not enabled(info):
+            return
+        handlers = root.handlers
+        if handler.queued and len(handlers) == 1 and handlers[0] is handler:
+            for node in chain:
+                if node.handlers or node.filters:
+                    break
+            else:
+                if handler.filters:
+                    pass
+                elif qsize() >= handler.limit:
+                    handler._drop()
+                    return
+                else:
+                    put((wall(), name, room, nick, text))
+                    return
+        logger.info(ROOM_FORMAT, room, nick, text)
+
+    return room_message

@@ -184,6 +184,27 @@ def test_commits_when_the_queue_runs_empty() -> None:
     worker.stop()
 
 
+def test_a_queue_that_runs_empty_between_records_is_not_a_commit_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under load the loop hands over records every turn and the queue runs empty in between:
+    that must not be a commit per turn (issue 9: commits were most of the history's cost per
+    message). Commits wait until the queue has stayed empty for COMMIT_SETTLE (here an hour, so
+    never), or the interval (an hour too), or a flush."""
+    monkeypatch.setattr(hubbub.history.worker, "COMMIT_SETTLE", 3600.0)
+    store = CountingStore()
+    worker = started(store, commit_interval_ms=3_600_000)
+    for n in range(20):
+        worker.append(rec("#a", n))
+        wait_for(lambda n=n: len(store.batches) == n + 1, 5, "the worker took the record")
+    assert store.commit_count == 0
+    assert worker.pending == 20
+    assert worker.flush(timeout=10)
+    assert store.commit_count == 1
+    assert worker.pending == 0
+    worker.stop()
+
+
 def test_commits_every_interval_while_busy(monkeypatch: pytest.MonkeyPatch) -> None:
     # 60 separate batches (each split by a call) that each take 3 ms of the worker's clock,
     # queue never empty: commits come from the 20 ms interval. 180 ms of work in windows of

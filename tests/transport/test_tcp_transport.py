@@ -93,6 +93,51 @@ def test_lines_framed_across_reads(arun: Run) -> None:
     arun(body)
 
 
+def test_batch_appends_and_writes_go_out_in_order_in_one_write_per_turn(arun: Run) -> None:
+    """Room fan-out appends to a connection's outbox without marking it (`Connection.batch`,
+    one `touched` per fan-out): what it appends and what `write` queues in the same loop turn
+    go out in call order, in one transport write, on later turns too."""
+
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        alice = await LineClient.connect(addr(server))
+        bob = await LineClient.connect(addr(server))
+        await until(lambda: len(core.sessions) == 2)
+        connections = {c.session: c for c in server.connections}
+        alice_conn = connections[core.sessions[0]]
+        writes: list[bytes] = []
+        transport = alice_conn.transport
+        assert transport is not None
+
+        class Recorder:
+            """The connection's transport, with every write remembered."""
+
+            def write(self, data: bytes) -> None:
+                writes.append(bytes(data))
+                transport.write(data)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(transport, name)
+
+        alice_conn.transport = Recorder()  # type: ignore[assignment]
+        # One read, three lines: one loop turn.
+        await alice.send("ECHO a", "BATCH b", "ECHO c")
+        assert await alice.lines(3) == ["a", "b", "c"]
+        assert await bob.line() == "b"
+        assert writes == [b"a\r\nb\r\nc\r\n"]
+        await bob.send("BATCH d")  # alice's outbox again, flushed by `touched` alone
+        assert await alice.line() == "d"
+        assert await bob.line() == "d"
+        assert writes[1:] == [b"d\r\n"]
+        alice_conn.transport = transport
+        await alice.close()
+        await bob.close()
+        await server.close()
+
+    arun(body)
+
+
 def test_line_too_long_goes_to_the_core_and_the_connection_lives_on(arun: Run) -> None:
     async def body() -> None:
         core = FakeCore()

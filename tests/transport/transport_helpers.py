@@ -1,7 +1,9 @@
 """Shared pieces of the transport tests: a fake chat core, a line client and a loop runner.
 
 The fake core implements the `ChatServer` surface the transport drives, with a few commands:
-REG (mark registered), ECHO <text>, BCAST <text> (to every session), BOOM (raise), QUIT.
+REG (mark registered), ECHO <text>, BCAST <text> (to every session), BATCH <text> (to every
+session through `Connection.batch`, as room fan-out writes, where the engine's links have it),
+BOOM (raise), QUIT.
 
 The tests run once per engine (issue 13): the `arun` fixture says which, and `start_server`
 starts the asyncio `TcpServer` or that engine's server (`EngineUnderTest`) around the same
@@ -92,6 +94,15 @@ class FakeCore:
             data = rest.encode() + b"\r\n"
             for other in self.open_sessions():
                 other.link.write(data)
+        elif command == "BATCH":  # as room fan-out does: plain appends, one `touched` call
+            data = rest.encode() + b"\r\n"
+            touched_links: dict[Any, list[Any]] = {}
+            for other in self.open_sessions():
+                append, touched = other.link.batch()  # type: ignore[attr-defined]
+                append(data)
+                touched_links.setdefault(touched, []).append(other.link)
+            for touched, links in touched_links.items():
+                touched(links)
         elif command == "COST":  # the answer costs this many flood tokens
             session.cost = float(rest)
         elif command == "BOOM":

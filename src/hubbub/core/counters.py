@@ -58,7 +58,8 @@ class Counters:
         self.room_flood_throttles = 0
 
     def fanout(self, recipients: int) -> None:
-        """One fan-out to `recipients` links (called once per message, not per recipient)."""
+        """One fan-out to `recipients` links (called once per message, not per recipient;
+        `ChatServer.fanout` does the same adds inline for a room message: keep them alike)."""
         self.fanouts += 1
         self.fanout_sizes[min(recipients.bit_length(), FANOUT_BUCKETS - 1)] += 1
         command = self.command

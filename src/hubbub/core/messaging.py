@@ -193,8 +193,14 @@ def to_channel(
         elif cmd == "TAGMSG" and not status and is_reaction(tags):
             remember_sent(sender.session, msgid, channel.fold)  # REDACT removes a reaction
         if cmd != "TAGMSG":
-            log.info("%s <%s> %s", channel.name, sender.nick, text)
+            server.room_log(channel.name, sender.nick, text)
     echo(server, reply, cmd, line, time_ms, msgid, client_tags)
+
+
+def log_room(room: str, nick: str, text: str) -> None:
+    """The INFO line per room message, through `logging` (the app gives the core a cheaper way
+    to write the same line: `Ports.room_log`)."""
+    log.info("%s <%s> %s", room, nick, text)
 
 
 def refused_in(server: ChatServer, channel: Channel, sender: User) -> bool:

@@ -304,11 +304,13 @@ class Channel:
         "moderated",
         "name",
         "no_external",
+        "positions",
         "registered",
         "replaying",
         "secret",
         "topic",
         "topic_locked",
+        "touches",
     )
 
     def __init__(self, name: str, fold: str, created: int) -> None:
@@ -319,6 +321,10 @@ class Channel:
         # The members' write functions grouped by tag profile, for fan-out; rebuilt after a
         # member joins or leaves or changes capabilities (see writers_by_profile).
         self.groups: list[list[Callable[[bytes], None]]] | None = None
+        # Made with the groups: each member's place in its group (to skip the sender), and the
+        # links written by plain appends (`BatchLink.batch`), by the `touched` that flushes them.
+        self.positions: dict[User, int] = {}
+        self.touches: list[tuple[Callable[[list[Link]], None], list[Link]]] = []
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
         # Ban exceptions (+e) and invite exceptions (+I) (hubbub.core.listmodes).
@@ -356,13 +362,31 @@ class Channel:
         self.metadata: dict[str, str] | None = None
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
+        """The members' writers grouped by tag profile (and `positions`, `touches` with them).
+
+        A link that offers `batch` (hubbub.core.ports.BatchLink: the transports' connections)
+        is written by a plain C-level append, so fan-out makes no Python call per recipient;
+        its `touched` is then called once per fan-out with every such link."""
         groups = self.groups
         if groups is None:
             groups = [[] for _ in range(PROFILE_COUNT)]
+            positions: dict[User, int] = {}
+            by_touch: dict[Callable[[list[Link]], None], list[Link]] = {}
             for user in self.members:
                 session = user.session
-                groups[session.profile].append(session.write)
+                group = groups[session.profile]
+                positions[user] = len(group)
+                link = session.link
+                batch = getattr(link, "batch", None)
+                if batch is None:
+                    group.append(session.write)
+                else:
+                    append, touched = batch()
+                    group.append(append)
+                    by_touch.setdefault(touched, []).append(link)
             self.groups = groups
+            self.positions = positions
+            self.touches = list(by_touch.items())
         return groups
 
     def mode_string(self, reveal_key: bool) -> tuple[str, list[str]]:

@@ -63,6 +63,19 @@ class Link(Protocol):
     def close(self) -> None: ...
 
 
+class BatchLink(Link, Protocol):
+    """A link that room fan-out may write without a Python call per recipient (optional: the
+    core looks for `batch` and otherwise calls `write`)."""
+
+    def batch(self) -> tuple[Callable[[bytes], None], Callable[[list[Any]], None]]:
+        """`(append, touched)`: `append(data)` queues `data` like `write` but is a plain
+        (C-level) list append that does not schedule a flush; so whoever appends calls
+        `touched(links)` once afterwards with every link it appended to (links whose `touched`
+        is the same callable), and their output goes out on this loop turn. `append` stays
+        valid while the link lives; data appended after the link closed is dropped."""
+        ...
+
+
 class HistoryService(Protocol):
     @property
     def available(self) -> bool: ...
@@ -133,3 +146,6 @@ class Ports:
     randomness: Randomness
     started: float
     zones: Callable[[str], Zone]
+    #: The INFO line per room message, `(room, nick, text)`; None: `logging` as usual. The app
+    #: passes `hubbub.logsetup.room_logger()`, the same line without a LogRecord on the loop.
+    room_log: Callable[[str, str, str], None] | None = None

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import call
 
 from hubbub import __version__
 from hubbub.config import Config
@@ -55,7 +57,7 @@ from hubbub.core.botmode import BOT_MODE
 from hubbub.core.budget import channel_removed, take_output_cost
 from hubbub.core.chanserv import CHANSERV
 from hubbub.core.commands import COMMANDS
-from hubbub.core.counters import Counters
+from hubbub.core.counters import FANOUT_BUCKETS, Counters
 from hubbub.core.elist import ELIST
 from hubbub.core.history import store_event
 from hubbub.core.histserv import HISTSERV, HistServ
@@ -114,6 +116,9 @@ class Refused:
         self.invalid_utf8 = invalid_utf8
 
 
+# Runs an iterator to its end in C, keeping nothing (fan-out's calls through `map`).
+_run: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+
 TOO_LONG = Refused(False)
 NOT_UTF8 = Refused(True)
 
@@ -127,6 +132,8 @@ class ChatServer:
         self.randomness = ports.randomness
         self.started = ports.started
         self.zones = ports.zones
+        #: Logs a room message at INFO: (room, nick, text) (hubbub.core.messaging).
+        self.room_log = ports.room_log or messaging.log_room
         self.name = config.server.name
         self.casemap = Casemapping.from_name(config.server.casemapping)
         self.fold = self.casemap.fold
@@ -351,7 +358,11 @@ class ChatServer:
 
     def output_cost(self, session: Session) -> float:
         """The flood tokens `session` owes for the size of its answers since the last call
-        (hubbub.core.budget); the transport charges them to its flood bucket."""
+        (hubbub.core.budget); the transport charges them to its flood bucket. Called after
+        every line: most answer nothing (a room message) or one line, which cost nothing."""
+        if session.output_lines <= 1:
+            session.output_lines = 0
+            return 0.0
         return take_output_cost(self, session)
 
     def shutdown(self, reason: str) -> None:
@@ -438,11 +449,14 @@ class ChatServer:
         held = channel.replaying if channel is not None and channel.replaying else None
         if held is None and channel is not None and users is channel.members:
             # The hot path: a whole room, nobody's replay loading. Members come pre-grouped by
-            # profile as their links' write functions, so per member it is one identity test
-            # and one call with shared bytes.
-            skip = exclude.session.write if exclude is not None else None
+            # profile as their links' writers (mostly plain list appends, see
+            # Channel.writers_by_profile), called by `map` without a Python loop: per member
+            # one C-level call with shared bytes. The sender is skipped by its position.
+            groups = channel.writers_by_profile()
+            position = channel.positions.get(exclude) if exclude is not None else None
+            skip_profile = exclude.session.profile if exclude is not None else -1
             sent = 0
-            for profile, writers in enumerate(channel.writers_by_profile()):
+            for profile, writers in enumerate(groups):
                 if not writers or (tagged_only and not profile & PROFILE_TAGS):
                     continue
                 data = cache[profile]
@@ -450,17 +464,22 @@ class ChatServer:
                     data = cache[profile] = self._tagged(
                         profile, base, time_ms, msgid, client_tags, account
                     )
-                sent += len(writers)
-                for write in writers:
-                    if write is not skip:
-                        write(data)
-            if (
-                exclude is not None
-                and exclude in channel.members
-                and (not tagged_only or exclude.session.profile & PROFILE_TAGS)
-            ):
-                sent -= 1  # the sender's own writer was skipped
-            self.counters.fanout(sent)
+                if position is not None and profile == skip_profile:
+                    sent += len(writers) - 1
+                    _run(map(call, writers[:position], repeat(data)))
+                    _run(map(call, writers[position + 1 :], repeat(data)))
+                else:
+                    sent += len(writers)
+                    _run(map(call, writers, repeat(data)))
+            for touched, links in channel.touches:
+                touched(links)
+            # Counters.fanout, inlined: this runs for every room message.
+            counters = self.counters
+            counters.fanouts += 1
+            counters.fanout_sizes[min(sent.bit_length(), FANOUT_BUCKETS - 1)] += 1
+            deliveries = counters.deliveries
+            command = counters.command
+            deliveries[command] = deliveries.get(command, 0) + sent
             return
         # Off the room hot path (a few users, or a room with a replay loading): the loop is
         # per recipient anyway, and counting there is one local add.

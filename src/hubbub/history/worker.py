@@ -6,10 +6,11 @@ worker thread and returns a `concurrent.futures.Future`. Everything runs on that
 submission order, so a read sees every append submitted before it (while the store is
 working; see below).
 
-Durability: the thread appends records in batches and commits when its queue runs empty, when
-`commit_interval_ms` has passed since the oldest uncommitted append, or after `max_batch`
-uncommitted records. After a hard kill, at most the last commit window of accepted records is
-lost (as long as the thread keeps up with the load; `backlog` shows how far behind it is).
+Durability: the thread appends records in batches and commits when its queue has stayed empty
+for `COMMIT_SETTLE` (5 ms), when `commit_interval_ms` has passed since the oldest uncommitted
+append, or after `max_batch` uncommitted records. After a hard kill, at most the last commit
+window of accepted records is lost (as long as the thread keeps up with the load; `backlog`
+shows how far behind it is).
 
 Bounded, and never silently lossy. At most `max_pending` records are accepted and not yet
 committed; `available` is False when that many wait or while the store is failing, and the
@@ -30,6 +31,7 @@ still refuses is reported (ERROR, with the count) since nothing can keep it any 
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import queue
 import sqlite3
@@ -50,6 +52,11 @@ __all__ = ["DEFAULT_MAX_PENDING", "RETRY_FIRST", "RETRY_MAX", "HistoryWorker", "
 
 #: Upper bounds (seconds) of the commit latency histogram's buckets, +Inf after the last.
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: Seconds the queue must stay empty before uncommitted records are committed early. A commit
+#: per loop turn (the queue runs empty between turns) was a commit per few messages under
+#: load; with this, a busy server commits every `commit_interval_ms` and a quiet one within
+#: this much of its last message.
+COMMIT_SETTLE = 0.005
 #: Records accepted and not yet committed, at most (`history.max_pending`).
 DEFAULT_MAX_PENDING = 20_000
 #: Seconds before the first retry of a failing store, doubling up to RETRY_MAX.
@@ -118,10 +125,14 @@ class HistoryWorker:
         self._open_error: BaseException | None = None
         self._lock = threading.Lock()
         self._stopped = False
-        # Records accepted by `append` and not yet committed (or dropped as bad); guarded by
-        # _pending_lock because the caller adds and the thread subtracts.
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        # Records accepted by `append`, and of those committed or dropped as bad: two counts
+        # that only ever grow, so neither needs a lock; the difference is what waits
+        # (`pending`). The worker alone adds to the second; appends number themselves with
+        # `next` on an itertools.count (atomic under the GIL: appending threads never lose a
+        # count, at worst one's store lands after a later one's for an instant).
+        self._accept_numbers = itertools.count(1)
+        self._accepted = 0
+        self._settled_count = 0
         # Set by the thread from the first failure of an incident until a retry succeeds.
         self.failing = False
         # Whether the bound was reached (and said so) since records last fitted.
@@ -160,7 +171,7 @@ class HistoryWorker:
         `max_pending` records wait. The core refuses new messages while this is False."""
         if self.failing:
             return False  # the thread logged the failure
-        if self._pending < self.max_pending:
+        if self._accepted - self._settled_count < self.max_pending:
             self._full = False
             return True
         self._say_full()
@@ -172,21 +183,18 @@ class HistoryWorker:
             log.warning(
                 "history writer behind: %d records wait (history.max_pending); new messages"
                 " are refused until it catches up",
-                self._pending,
+                self.pending,
             )
 
     def append(self, record: Record) -> bool:
-        """Queue a record for storage. Non-blocking and thread-safe. False (and the record
-        dropped, counted in `refused`) when `max_pending` records already wait."""
-        with self._pending_lock:
-            full = self._pending >= self.max_pending
-            if full:
-                self.refused += 1
-            else:
-                self._pending += 1
-        if full:
+        """Queue a record for storage. Non-blocking and thread-safe, without a lock (the event
+        loop calls it for every message). False (and the record dropped, counted in `refused`)
+        when `max_pending` records already wait."""
+        if self._accepted - self._settled_count >= self.max_pending:
+            self.refused += 1
             self._say_full()
             return False
+        self._accepted = next(self._accept_numbers)
         self._queue.put(record)
         return True
 
@@ -240,7 +248,7 @@ class HistoryWorker:
     @property
     def pending(self) -> int:
         """Records accepted and not yet committed (at most `max_pending`)."""
-        return self._pending
+        return self._accepted - self._settled_count
 
     @property
     def running(self) -> bool:
@@ -268,9 +276,9 @@ class HistoryWorker:
             self._fail_leftovers()
 
     def _settled(self, count: int) -> None:
-        """`count` accepted records were committed or dropped: room for that many more."""
-        with self._pending_lock:
-            self._pending -= count
+        """`count` accepted records were committed or dropped: room for that many more. Only
+        the worker thread adds to this count."""
+        self._settled_count += count
 
     def _fail_leftovers(self) -> None:
         """After the thread ends: fail calls that can no longer run, release flush waiters."""
@@ -300,6 +308,8 @@ class _Writer:
         # Work since the last commit, records or calls (a call may have written: prune).
         self.dirty = False
         self.dirty_since = 0.0
+        # When the last item was taken from the queue (see COMMIT_SETTLE).
+        self.last_item = 0.0
         self.flushes: list[_Flush] = []
         self.failed_since = 0.0
         self.retry_at = 0.0
@@ -309,15 +319,16 @@ class _Writer:
         worker = self.worker
         get = worker._queue.get
         get_nowait = worker._queue.get_nowait
-        empty = worker._queue.empty
         monotonic = time.monotonic
         interval = worker._interval
+        settle = min(COMMIT_SETTLE, interval)
         max_batch = worker._max_batch
         while True:
             if worker.failing:
                 wait: float | None = self.retry_at - monotonic()
             elif self.dirty:
-                wait = self.dirty_since + interval - monotonic()
+                # Commit once the queue has stayed empty for COMMIT_SETTLE, or at the interval.
+                wait = min(self.dirty_since + interval, self.last_item + settle) - monotonic()
             else:
                 wait = None
             if wait is not None and wait <= 0:
@@ -328,6 +339,7 @@ class _Writer:
             except queue.Empty:
                 self.commit()
                 continue
+            self.last_item = monotonic()
 
             if isinstance(item, Record):
                 batch = [item]
@@ -362,9 +374,7 @@ class _Writer:
                 self.dirty
                 and not worker.failing
                 and (
-                    len(self.uncommitted) >= max_batch
-                    or empty()
-                    or monotonic() - self.dirty_since >= interval
+                    len(self.uncommitted) >= max_batch or monotonic() - self.dirty_since >= interval
                 )
             ):
                 self.commit()

@@ -47,6 +47,7 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hubbub.core.ports import Link
@@ -57,7 +58,7 @@ from hubbub.transport.flood import TokenBucket
 if TYPE_CHECKING:
     from hubbub.transport.listener import Listener
 
-__all__ = ["Connection", "Core", "format_address", "normal_host"]
+__all__ = ["Connection", "Core", "Outbox", "format_address", "normal_host"]
 
 log = logging.getLogger("hubbub.net")
 
@@ -111,6 +112,14 @@ def normal_host(host: str) -> str:
     return sys.intern(host)
 
 
+class Outbox(list[bytes]):
+    """A connection's out list once room fan-out writes it by `append` (`Connection.batch`):
+    kept (emptied at each flush) rather than made per loop turn, so the bound append stays
+    valid. Its `append` is the list's own: no Python frame per recipient of a room message."""
+
+    __slots__ = ()
+
+
 class Connection(ABC):
     """One client: the core's `Link` to it, its send queue, input pipeline and end.
 
@@ -143,6 +152,9 @@ class Connection(ABC):
 
     #: Said before the address in log lines ("ws " for WebSocket).
     kind = ""
+    #: Whether output needs `_frame` (WebSocket); otherwise the lines go out as they are, with
+    #: no call per connection per flush.
+    framed = False
 
     server: Listener[Any]
     transport: asyncio.Transport | None
@@ -183,9 +195,9 @@ class Connection(ABC):
     # -- Link ----------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        # Called once per member for every room message: nothing here but the append. The
-        # send queue is checked at flush; between two flushes the out list holds at most one
-        # loop turn's output, which the input side bounds.
+        # Nothing here but the append. The send queue is checked at flush; between two
+        # flushes the out list holds at most one loop turn's output, which the input side
+        # bounds. (A plain out list is never empty; an empty Outbox is not marked yet.)
         if self.closing:
             return
         out = self.out
@@ -193,7 +205,21 @@ class Connection(ABC):
             self.out = [data]
             self.server.mark_dirty(self)
         else:
+            if not out:
+                self.server.mark_dirty(self)
             out.append(data)
+
+    def batch(self) -> tuple[Callable[[bytes], None], Callable[[list[Any]], None]]:
+        """For room fan-out (hubbub.core.ports.BatchLink): the C-level `append` of this
+        connection's `Outbox`, which then stays for the connection's life, and the listener's
+        `touched`, which the core calls once per fan-out with the connections it appended to."""
+        out = self.out
+        if type(out) is not Outbox:
+            box = Outbox()
+            if out:  # already marked dirty: flushed this turn, in order
+                box.extend(out)
+            self.out = out = box
+        return out.append, self.server.touched
 
     def close(self) -> None:
         self.core_done = True
@@ -208,28 +234,48 @@ class Connection(ABC):
 
     def flush(self) -> None:
         """Hand everything written since the last flush to the transport, in one piece."""
+        self.flush_out(log.isEnabledFor(_DEBUG))
+
+    def flush_out(self, debug: bool) -> None:
+        """`flush`, with whether output is logged (DEBUG) asked once by the caller: the
+        listener flushes every member of a busy room each loop turn."""
         out = self.out
-        if out is None:
+        if not out:  # None, or an empty Outbox
             return
-        self.out = None
         transport = self.transport
         if transport is None or self.sendq_exceeded or transport.is_closing():
+            self._drop_output()
             return
-        if log.isEnabledFor(_DEBUG):  # once per flush, not per message
+        if debug:
             self._log_out(out)
-        transport.write(self._frame(out))
+        payload = self._frame(out) if self.framed else b"".join(out)  # lone bytes: itself
+        if type(out) is Outbox:  # kept: fan-out groups hold its append
+            out.clear()
+        else:
+            self.out = None
+        transport.write(payload)
         if transport.get_write_buffer_size() > self.server.sendq_bytes:
             self._sendq_exceeded()
 
+    def _drop_output(self) -> None:
+        """Forget what was written and not flushed (an Outbox stays, empty: fan-out groups
+        may still append to it until the core has removed this connection from its rooms)."""
+        out = self.out
+        if type(out) is Outbox:
+            out.clear()
+        else:
+            self.out = None
+
     def _frame(self, out: list[bytes]) -> bytes:
-        """The bytes on the wire for what the core wrote (TCP: the lines as they are)."""
-        return out[0] if len(out) == 1 else b"".join(out)
+        """The bytes on the wire for what the core wrote (TCP: the lines as they are; `join`
+        returns a lone bytes object itself)."""
+        return b"".join(out)
 
     def _sendq_exceeded(self) -> None:
         # Stop now; tell the core on the next loop turn (never from inside write).
         self.closing = True
         self.sendq_exceeded = True
-        self.out = None
+        self._drop_output()
         self.server.sendq_drops += 1
         self.server.loop.call_soon(self._end, "SendQ exceeded")
 
@@ -402,7 +448,7 @@ class Connection(ABC):
         if timer is not None:
             timer.cancel()
             self.close_timer = None
-        self.out = None
+        self._drop_output()
         transport = self.transport
         if transport is not None:
             transport.abort()
@@ -418,7 +464,7 @@ class Connection(ABC):
             self.close_timer.cancel()
             self.close_timer = None
         self.pending = None
-        self.out = None
+        self._drop_output()
         self.server._forget(self)
         if not self.core_done:
             self._end(reason)

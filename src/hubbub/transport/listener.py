@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
-from hubbub.transport.connection import Connection, Core
+from hubbub.transport.connection import Connection, Core, Outbox
 from hubbub.transport.proxied import TrustedProxies
 
 log = logging.getLogger("hubbub.net")
@@ -88,6 +88,8 @@ class Listener(ABC, Generic[C]):
         self._emptied: asyncio.Event | None = None
         # Connections written to during this loop turn, and whether the flush is scheduled.
         self.dirty: list[C] = []
+        # Groups of connections room fan-out appended to this turn (Connection.batch).
+        self.touched_groups: list[list[C]] = []
         self.flush_scheduled = False
         # For hubbub.metrics: connections dropped for their send queue, and flood throttles
         # (a client's input paused because its token bucket ran dry).
@@ -126,13 +128,62 @@ class Listener(ABC, Generic[C]):
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
 
+    def touched(self, conns: list[C]) -> None:
+        """Room fan-out appended to these connections' outboxes (`Connection.batch`, no
+        `mark_dirty` per recipient): flush them this loop turn. Called once per fan-out; a room
+        that speaks many times in a turn is listed once per run of its messages."""
+        groups = self.touched_groups
+        if not groups or groups[-1] is not conns:
+            groups.append(conns)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
     def flush(self) -> None:
         """Write out what every connection got this loop turn (one write per connection)."""
         self.flush_scheduled = False
+        debug = log.isEnabledFor(logging.DEBUG)  # once per turn, not per connection
         dirty = self.dirty
         self.dirty = []
         for conn in dirty:
-            conn.flush()
+            conn.flush_out(debug)
+        groups = self.touched_groups
+        if groups:
+            self.touched_groups = []
+            for conns in groups if len(groups) == 1 else {id(g): g for g in groups}.values():
+                self._flush_group(conns, debug)
+
+    def _flush_group(self, conns: list[C], debug: bool) -> None:
+        """`flush_out` for each connection of a fan-out group that has output (not flushed
+        above, nor for an earlier group), inlined for plain TCP: every member of a busy room
+        has output every turn. Members of a room mostly got the very same lines, so one joined
+        payload serves every member whose outbox holds the same objects as the last one's."""
+        join = b"".join
+        sendq = self.sendq_bytes
+        last: list[bytes] = []
+        payload = b""
+        for conn in conns:
+            out = conn.out
+            if not out:
+                continue
+            transport = conn.transport
+            if (
+                debug
+                or conn.framed
+                or type(out) is not Outbox
+                or transport is None
+                or conn.sendq_exceeded
+                or transport.is_closing()
+            ):
+                conn.flush_out(debug)
+                continue
+            if out != last:  # item by item, `is` first: cheap when they are the same
+                payload = join(out)
+                last = out.copy()
+            out.clear()
+            transport.write(payload)
+            if transport.get_write_buffer_size() > sendq:
+                conn._sendq_exceeded()
 
     # -- admission -----------------------------------------------------------------------------
 

@@ -267,12 +267,14 @@ class WsConnection(Connection):
 
     # -- output --------------------------------------------------------------------------------
 
-    def flush(self) -> None:
+    framed = True  # one WebSocket message per line (_frame)
+
+    def flush_out(self, debug: bool) -> None:
         # After a close frame (ours or the peer's) no data frame may follow.
         if self.ws.protocol.state is not State.OPEN:
-            self.out = None
+            self._drop_output()
             return
-        super().flush()
+        super().flush_out(debug)
 
     def _frame(self, out: list[bytes]) -> bytes:
         """WebSocket frames for what the core wrote: one message per line. A payload's frames
