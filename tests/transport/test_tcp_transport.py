@@ -97,6 +97,8 @@ def test_batch_appends_and_writes_go_out_in_order_in_one_write_per_turn(arun: Ru
     """Room fan-out appends to a connection's outbox without marking it (`Connection.batch`,
     one `touched` per fan-out): what it appends and what `write` queues in the same loop turn
     go out in call order, in one transport write, on later turns too."""
+    if arun.engine in ("threads", "select", "hybrid"):  # type: ignore[attr-defined]
+        pytest.skip("their connections have no outbox: room fan-out writes to them directly")
 
     async def body() -> None:
         core = FakeCore()
