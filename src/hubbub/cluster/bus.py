@@ -114,6 +114,8 @@ class Bus:
             socket_connect_timeout=self._timeout,
             retry=no_retry,
             protocol=2,
+            # CLIENT LIST shows which node a connection belongs to.
+            client_name=f"hubbub-bus:{node_id}",
         )
         self._redis = Redis(connection_pool=pool)
         self._scripts = {
@@ -252,6 +254,7 @@ class Bus:
             retry=Retry(NoBackoff(), 0),  # a broken subscription ends the session, no retries
             # RESP2: pub/sub messages are replies read_response() answers (RESP3 pushes are not).
             protocol=2,
+            client_name=f"hubbub-bus:{self.node_id}:events",
         )
         connection = connection_class(**kwargs)
         session = _Session(connection)
