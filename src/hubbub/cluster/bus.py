@@ -143,6 +143,9 @@ class Bus:
         self._closing = False
         self._epoch: str | None = None
         self._token: str | None = None
+        # Heartbeats completed (lease renewed, gaps swept, dead nodes looked for): for metrics
+        # and for tests that must let a few heartbeats pass.
+        self.heartbeats = 0
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -604,6 +607,7 @@ class Bus:
                 # (after a Redis outage they are reconnecting too) before declaring them dead.
                 if time.monotonic() - session.started >= self._lease_ms / 1000:
                     await self._janitor()
+                self.heartbeats += 1
         except asyncio.CancelledError:
             raise
         except _TROUBLE as error:
