@@ -66,6 +66,8 @@ class _Session:
         self.reason = ""
         self.confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        # Feeds whose room restarted with a new epoch: held until on_available(True) is out.
+        self.restarted: list[RoomFeed] = []
         self.started = time.monotonic()
 
     def fail(self, reason: str) -> None:
@@ -228,8 +230,9 @@ class Bus:
             self._available = True
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
-            for room in list(self._feeds):
-                self._fill_soon(room)
+            # Rooms restarted in a new epoch deliver only now, after on_available(True).
+            for feed in current.restarted:
+                self._unhold(feed)
 
     def _report(self, available: bool) -> None:
         try:
@@ -273,7 +276,7 @@ class Bus:
                 if restarted is not None and restarted.delivered is None:
                     seq, _fields = await self.state(room)
                     restarted.start(seq)
-                    restarted.held = False
+                    session.restarted.append(restarted)
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
             await self._end(session)
@@ -401,13 +404,15 @@ class Bus:
 
     async def events_after(self, room: str, after: int, limit: int) -> list[Sequenced]:
         """Up to `limit` of the room's events with seq > after, from its stream, in order."""
+        return await self._guarded(lambda: self._read_stream(room, after, limit))
+
+    async def _read_stream(self, room: str, after: int, limit: int) -> list[Sequenced]:
         if limit <= 0:
             return []
-        entries = await self._guarded(
-            lambda: self._redis.xrange(
+        async with asyncio.timeout(self._timeout):
+            entries = await self._redis.xrange(
                 scripts.stream_key(room), min=f"{after + 1}-0", max="+", count=limit
             )
-        )
         return [_entry(room, entry) for entry in entries or []]
 
     # ---- claims and directory ---------------------------------------------------------------
@@ -471,7 +476,9 @@ class Bus:
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
-                self._unsubscribe_channel(room)
+            # The channel may stay subscribed until the session ends: the reader ignores
+            # rooms without a feed, and a later subscribe() of the room is then a no-op for
+            # Redis. (An UNSUBSCRIBE sent from here could overtake that later SUBSCRIBE.)
             raise
         if feed.delivered is None:
             feed.start(seq)
@@ -495,20 +502,18 @@ class Bus:
         fill = self._fills.pop(room, None)
         if fill is not None:
             fill.cancel()
-        self._unsubscribe_channel(room)
+        await self._unsubscribe_channel(room)
 
-    def _unsubscribe_channel(self, room: str) -> None:
+    async def _unsubscribe_channel(self, room: str) -> None:
+        """UNSUBSCRIBE, sent before any later SUBSCRIBE of the room (so it cannot undo it).
+        A session that is gone needs none: the next one subscribes only to `_feeds`."""
         session = self._session
         if session is None or session.trouble.is_set():
             return
-
-        async def send() -> None:
-            try:
-                await session.connection.send_command("UNSUBSCRIBE", scripts.events_channel(room))
-            except _TROUBLE as error:
-                session.fail(f"UNSUBSCRIBE: {error}")
-
-        session.tasks.append(asyncio.get_running_loop().create_task(send()))
+        try:
+            await session.connection.send_command("UNSUBSCRIBE", scripts.events_channel(room))
+        except _TROUBLE as error:
+            session.fail(f"UNSUBSCRIBE: {error}")
 
     async def _subscribe_channels(self, session: _Session, rooms: list[str]) -> None:
         """SUBSCRIBE and wait until Redis confirms: from then on no event is missed live."""
@@ -574,9 +579,9 @@ class Bus:
         first = feed.missing_from()
         while first is not None and self._feeds.get(feed.room) is feed:
             try:
-                events = await self.events_after(feed.room, first - 1, FILL_PAGE)
-            except BusUnavailable:
-                return  # the reconnection fills again
+                events = await self._read_stream(feed.room, first - 1, FILL_PAGE)
+            except _TROUBLE:
+                return  # the next heartbeat's sweep (or the reconnection's) fills again
             if not events:
                 # The stream ends before `known`: the epoch changed under us, or a live event
                 # was from a stream since trimmed; the reconnection or the next event sorts it.
@@ -599,6 +604,8 @@ class Bus:
     async def _beat(self, session: _Session) -> None:
         """Renew the lease, look for lost events, bury dead nodes: every heartbeat."""
         try:
+            # At once: events sequenced while this node was disconnected are filled now.
+            await self._sweep()
             while True:
                 await asyncio.sleep(self._heartbeat)
                 await self._renew(session)
