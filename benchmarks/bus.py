@@ -8,8 +8,9 @@ way a real node's do. Measures:
   Redis's MONITOR reports them (commands a script runs inside Redis are counted apart, as the
   Redis-side work of one call);
 - sequence() calls/s at concurrency 1 and 32 (each concurrent caller waits for its own reply),
-  with the p50/p99 of a call, and a check that every event came back through on_event in
-  order, once.
+  with the p50/p99 of a call, the round trips per call (the bus batches concurrent calls into
+  pipelines: hubbub.cluster.sequencer), and a check that every event came back through
+  on_event in order, once.
 
 Run by benchmarks/bus. The figures depend on the machine; say how loaded it was.
 """
@@ -98,9 +99,12 @@ async def throughput(
             await bus.sequence(room, f"{index}:{number}".encode())
             latencies.append(time.perf_counter() - began)
 
+    batches, calls_before = bus.sequencer.batches, bus.sequencer.calls
     began = time.perf_counter()
     await asyncio.gather(*(caller(index) for index in range(concurrency)))
     elapsed = time.perf_counter() - began
+    batches = bus.sequencer.batches - batches
+    sent = bus.sequencer.calls - calls_before
     total = per_caller * concurrency
     deadline = time.monotonic() + 30
     while len(delivered[room]) < total and time.monotonic() < deadline:
@@ -110,6 +114,8 @@ async def throughput(
     return {
         "calls": total,
         "calls_per_s": total / elapsed,
+        # One pipeline (one write, one read) is one round trip for all the calls in it.
+        "round_trips_per_call": batches / sent,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "delivered_in_order": float(seqs == list(range(1, total + 1))),
@@ -134,12 +140,16 @@ async def run(port: int, calls: int) -> None:
         await bus.sequence("#bench-rt", b"warm-up")  # loads the script (EVALSHA from then on)
         trips, inside = await monitor_count(port, 200, bus)
         print(f"round trips per sequence(): {trips:.2f}; commands run inside Redis: {inside:.2f}")
-        print("concurrency  calls   calls/s   p50 ms   p99 ms  delivered in order, once")
+        print(
+            "concurrency  calls   calls/s   p50 ms   p99 ms  round trips/call"
+            "  delivered in order, once"
+        )
         for concurrency in (1, 32):
             figures = await throughput(bus, delivered, concurrency, calls)
             print(
                 f"{concurrency:>11}  {figures['calls']:>5.0f}  {figures['calls_per_s']:>8.0f}"
-                f"  {figures['p50_ms']:>7.3f}  {figures['p99_ms']:>7.3f}  "
+                f"  {figures['p50_ms']:>7.3f}  {figures['p99_ms']:>7.3f}"
+                f"  {figures['round_trips_per_call']:>16.3f}  "
                 f"{'yes' if figures['delivered_in_order'] else 'NO'}"
             )
     finally:

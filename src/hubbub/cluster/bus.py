@@ -31,6 +31,7 @@ from redis.retry import Retry
 
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus_feed import RoomFeed, Sequenced
+from hubbub.cluster.sequencer import Sequencer, SequencerFull
 
 __all__ = ["Bus", "BusUnavailable", "Sequenced"]
 
@@ -124,7 +125,6 @@ class Bus:
             name: self._redis.register_script(getattr(scripts, name))
             for name in (
                 "EPOCH",
-                "SEQUENCE",
                 "STATE",
                 "REGISTER",
                 "RENEW",
@@ -137,6 +137,8 @@ class Bus:
                 "LEAVE",
             )
         }
+        # sequence() calls go through one batching sender, in call order (sequencer.py).
+        self.sequencer = Sequencer(self._redis, scripts.SEQUENCE, self._timeout)
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
@@ -345,6 +347,8 @@ class Bus:
         try:
             async with asyncio.timeout(self._timeout):
                 return await work()
+        except SequencerFull as error:
+            raise BusUnavailable(str(error)) from error
         except ResponseError as error:
             text = str(error)
             if text.startswith((scripts.EPOCH_ERROR, scripts.LEASE_ERROR)):
@@ -382,7 +386,7 @@ class Bus:
             scripts.stream_key(room),
             scripts.ROOMS_KEY,
         ]
-        answer = await self._guarded(lambda: self._scripts["SEQUENCE"](keys=keys, args=args))  # type: ignore[arg-type]
+        answer = await self._guarded(lambda: self.sequencer.call(keys, args))
         seq, time_ms = answer
         return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
 
