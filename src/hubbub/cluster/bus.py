@@ -275,9 +275,11 @@ class Bus:
                 await self._subscribe_channels(session, rooms)
             for room in rooms:
                 restarted = self._feeds.get(room)
-                if restarted is not None and restarted.delivered is None:
-                    seq, _fields = await self.state(room)
-                    restarted.start(seq)
+                # Restarted by a new epoch (in this attempt, or in one that failed half-way).
+                if restarted is not None and (restarted.delivered is None or restarted.held):
+                    if restarted.delivered is None:
+                        seq, _fields = await self.state(room)
+                        restarted.start(seq)
                     session.restarted.append(restarted)
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
@@ -307,7 +309,10 @@ class Bus:
                 "REGISTER", keys, [epoch, self.node_id, token, self._lease_ms]
             )
         if answer != b"registered":
-            raise ValueError(f"node id {self.node_id!r} is in use by a live node")
+            raise ValueError(
+                f"node id {self.node_id!r} is in use by a live node (or its dead predecessor"
+                " is being buried)"
+            )
         self._token = token
 
     async def _end(self, session: _Session) -> None:
@@ -484,11 +489,13 @@ class Bus:
             # rooms without a feed, and a later subscribe() of the room is then a no-op for
             # Redis. (An UNSUBSCRIBE sent from here could overtake that later SUBSCRIBE.)
             raise
-        if feed.delivered is None:
-            feed.start(seq)
-        else:
-            # A reconnection in between took its own snapshot; events after it are delivered.
-            seq, fields = feed.delivered, fields
+        if feed.delivered is not None or session is not self._session:
+            # The connection ended meanwhile (a reconnection may have taken its own snapshot):
+            # this snapshot and the delivery may not match. The caller refuses or retries.
+            if self._feeds.get(room) is feed:
+                del self._feeds[room]
+            raise BusUnavailable(f"the connection to Redis changed while subscribing to {room}")
+        feed.start(seq)
         # The caller installs the snapshot before the first event after it reaches on_event.
         asyncio.get_running_loop().call_soon(self._unhold, feed)
         return seq, fields
@@ -524,6 +531,9 @@ class Bus:
         loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[None]] = []
         channels = [scripts.events_channel(room) for room in rooms]
+        if session.trouble.is_set():
+            # (send_command would quietly open a new connection the reader does not read.)
+            raise BusUnavailable("the connection to Redis ended")
         for channel in channels:
             future: asyncio.Future[None] = loop.create_future()
             session.confirmations.setdefault(channel, []).append(future)
