@@ -276,10 +276,11 @@ class Bus:
             for room in rooms:
                 restarted = self._feeds.get(room)
                 # Restarted by a new epoch (in this attempt, or in one that failed half-way).
+                # The new epoch began empty: every one of its events is news to this node, even
+                # those other nodes sequenced before this one was back (filled from seq 1).
                 if restarted is not None and (restarted.delivered is None or restarted.held):
                     if restarted.delivered is None:
-                        seq, _fields = await self.state(room)
-                        restarted.start(seq)
+                        restarted.start(0)
                     session.restarted.append(restarted)
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
