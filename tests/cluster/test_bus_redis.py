@@ -10,7 +10,9 @@ import asyncio
 
 import pytest
 from bus_helpers import running
+from redis.asyncio import Redis
 
+from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus import Bus, BusUnavailable
 from support.redis_server import RedisServer
 from support.servers import free_port
@@ -158,3 +160,28 @@ async def test_start_without_redis_fails_at_once() -> None:
     with pytest.raises(BusUnavailable):
         await bus.sequence("#r", b"refused")
     await bus.close()
+
+
+async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
+    redis_server: RedisServer,
+) -> None:
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        # As if Redis came back from an append-only file that missed the last two writes...
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        # ...and the node's connection broke with the restart.
+        [reader] = [
+            client
+            for client in await redis.client_list()
+            if client["name"] == "hubbub-bus:a:events"
+        ]
+        await redis.client_kill_filter(_id=reader["id"])
+        await until(lambda: node_a.availability == [True, False, True], what="reconnected")
+        later = await node_a.bus.sequence("#r", b"after")
+        assert later.seq == 4
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
+    await redis.aclose()

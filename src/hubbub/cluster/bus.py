@@ -125,6 +125,7 @@ class Bus:
             name: self._redis.register_script(getattr(scripts, name))
             for name in (
                 "EPOCH",
+                "SEED",
                 "STATE",
                 "REGISTER",
                 "RENEW",
@@ -282,11 +283,40 @@ class Bus:
                     if restarted.delivered is None:
                         restarted.start(0)
                     session.restarted.append(restarted)
+            await self._seed()
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
             await self._end(session)
             raise
         return session
+
+    async def _seed(self) -> None:
+        """After a reconnection: no room's seq in Redis may be below what this node delivered
+        (a Redis restarted from a persistence file that missed its last writes)."""
+        rooms = [
+            (room, feed.delivered, feed.delivered_time)
+            for room, feed in self._feeds.items()
+            if feed.delivered
+        ]
+        if not rooms:
+            return
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for room, delivered, time_ms in rooms:
+                await self._scripts["SEED"](
+                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room)],
+                    args=[self._epoch or "", delivered, time_ms],
+                    client=pipe,
+                )
+            answers = await pipe.execute()
+        for (room, delivered, _time_ms), raised in zip(rooms, answers, strict=True):
+            if raised:
+                log.error(
+                    "cluster bus: Redis lost the end of %s (restarted without its last writes):"
+                    " its seq continues after %d, the last this node delivered",
+                    room,
+                    delivered,
+                )
 
     async def _register(self) -> None:
         """Hold this node's lease: renew it, or register a new incarnation."""
