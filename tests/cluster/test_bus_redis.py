@@ -21,7 +21,7 @@ from support.waiting import until
 pytestmark = pytest.mark.asyncio
 
 # Short lease and timeouts so that failures show within a test; never asserted as durations.
-FAST = {"lease_ms": 2_000, "heartbeat_ms": 100, "timeout_ms": 500}
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}
 
 
 async def test_redis_restarted_empty_starts_a_new_epoch(redis_server: RedisServer) -> None:
