@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from bus_helpers import running
+from bus_helpers import Node, running
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
@@ -185,3 +185,18 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
         assert later.seq == 4
         await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
     await redis.aclose()
+
+
+async def test_close_while_the_supervisor_is_ending_a_session_returns(
+    redis_server: RedisServer,
+) -> None:
+    node = Node(redis_server.url, "a", **FAST)
+    await node.bus.start()
+    await node.bus.subscribe("#r")
+    # The session fails (as on a dropped connection); one loop turn later the supervisor is in
+    # the middle of ending it, waiting for the session's tasks: close() now must not hang.
+    node.bus._trouble("test: the connection dropped")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(node.bus.close(), timeout=30)
+    assert not node.bus.available
+    assert node.bus._supervisor is not None and node.bus._supervisor.done()

@@ -182,8 +182,8 @@ class Bus:
         self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            # (asyncio.wait: a cancellation of close() itself still propagates.)
+            await asyncio.wait([self._supervisor])
         if self._session is not None:
             await self._end(self._session)
             self._session = None
@@ -348,13 +348,14 @@ class Bus:
 
     async def _end(self, session: _Session) -> None:
         session.fail("closed")
-        for task in session.tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        for task in session.tasks:
-            if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError, *_TROUBLE):
-                    await task
+        others = [task for task in session.tasks if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would also
+            # swallow a cancellation of the task running _end (close() cancelling the
+            # supervisor), which then never ends.
+            await asyncio.wait(others)
         for waiting in session.confirmations.values():
             for future in waiting:
                 if not future.done():
