@@ -182,8 +182,9 @@ class Bus:
         self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
-            # (asyncio.wait: a cancellation of close() itself still propagates.)
-            await asyncio.wait([self._supervisor])
+            # (asyncio.wait: a cancellation of close() itself still propagates. Bounded, as in
+            # _end; the supervisor also stops at its next check of `_closing`.)
+            await asyncio.wait([self._supervisor], timeout=2 * self._timeout)
         if self._session is not None:
             await self._end(self._session)
             self._session = None
@@ -209,7 +210,7 @@ class Bus:
         """Wait for trouble; then report it, reconnect with backoff and report the return."""
         backoff = BACKOFF_FIRST
         current: _Session | None = session
-        while True:
+        while not self._closing:
             if current is not None:
                 await current.trouble.wait()
                 log.warning("cluster bus: Redis unavailable (%s)", current.reason)
@@ -228,6 +229,9 @@ class Bus:
             except ValueError as error:
                 log.error("cluster bus: cannot re-register: %s", error)
                 continue
+            if self._closing:
+                await self._end(current)
+                return
             backoff = BACKOFF_FIRST
             self._session = current
             self._available = True
@@ -354,8 +358,10 @@ class Bus:
         if others:
             # asyncio.wait, not `await task` under suppress(CancelledError): that would also
             # swallow a cancellation of the task running _end (close() cancelling the
-            # supervisor), which then never ends.
-            await asyncio.wait(others)
+            # supervisor), which then never ends. Bounded: Python 3.11's wait_for (inside
+            # redis-py) can lose a cancellation; such a task ends at its loop's next check of
+            # `session.trouble`, or when the connection below is closed under it.
+            await asyncio.wait(others, timeout=self._timeout)
         for waiting in session.confirmations.values():
             for future in waiting:
                 if not future.done():
@@ -578,7 +584,7 @@ class Bus:
         """The subscription reader: one pub/sub connection, every subscribed room."""
         prefix = scripts.EVENTS_PREFIX.encode()
         try:
-            while True:
+            while not session.trouble.is_set():
                 reply = await session.connection.read_response(timeout=None)
                 if not isinstance(reply, list) or len(reply) < 3:
                     continue
@@ -652,7 +658,7 @@ class Bus:
         try:
             # At once: events sequenced while this node was disconnected are filled now.
             await self._sweep()
-            while True:
+            while not session.trouble.is_set():
                 await asyncio.sleep(self._heartbeat)
                 await self._renew(session)
                 await self._sweep()
