@@ -249,3 +249,17 @@ def test_same_order_on_every_node_under_concurrent_senders() -> None:
     # Each node shows everyone else's lines in the one network-wide order.
     for i, client in enumerate(clients):
         assert texts(client) == [text for text in order if not text.startswith(f"{i}-")]
+
+
+def test_a_private_message_to_another_node_is_refused_not_lost() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message"])
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("PRIVMSG bob :psst")
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:3] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE", "bob")
+    assert bob.raw() == []

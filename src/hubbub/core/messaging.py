@@ -247,6 +247,17 @@ def to_user(
         if cmd == "PRIVMSG":
             recipient.service(server, reply, text)
         return
+    if server.cluster is not None and recipient.session.remote:
+        # A user of another cluster node: private messages do not cross nodes yet, so it is
+        # refused rather than accepted and lost (hubbub.core.network).
+        if errors:
+            reply.fail(
+                cmd,
+                "TEMPORARILY_UNAVAILABLE",
+                recipient.nick,
+                text="That user is on another server; private messages cannot reach it yet",
+            )
+        return
     stored = (
         stored_tags(server.config.history, cmd, tags)
         if server.config.history.store_private
