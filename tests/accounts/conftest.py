@@ -10,12 +10,19 @@ import pytest
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.accounts.store import AccountStore
+from support.postgres_server import shared_server
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccountStore]:
-    made: AccountStore = (
-        MemoryAccountStore() if request.param == "memory" else SqliteAccountStore(tmp_path / "db")
-    )
+    made: AccountStore
+    if request.param == "memory":
+        made = MemoryAccountStore()
+    elif request.param == "sqlite":
+        made = SqliteAccountStore(tmp_path / "db")
+    else:
+        from hubbub.accounts.postgres import PostgresAccountStore
+
+        made = PostgresAccountStore(shared_server().new_schema_url())
     yield made
     made.close()

@@ -10,12 +10,19 @@ import pytest
 from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.registry.sqlite import SqliteRegistryStore
 from hubbub.registry.store import RegistryStore
+from support.postgres_server import shared_server
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RegistryStore]:
-    made: RegistryStore = (
-        MemoryRegistryStore() if request.param == "memory" else SqliteRegistryStore(tmp_path / "db")
-    )
+    made: RegistryStore
+    if request.param == "memory":
+        made = MemoryRegistryStore()
+    elif request.param == "sqlite":
+        made = SqliteRegistryStore(tmp_path / "db")
+    else:
+        from hubbub.registry.postgres import PostgresRegistryStore
+
+        made = PostgresRegistryStore(shared_server().new_schema_url())
     yield made
     made.close()

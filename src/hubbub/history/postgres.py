@@ -1,0 +1,338 @@
+"""The PostgreSQL history back-end: for several hubbub nodes sharing one history.
+
+Same tables and queries as the SQLite store (`hubbub.history.sqlite`), in PostgreSQL's dialect,
+over one `hubbub.pg.database.Database` connection on the history worker's thread. `append` only
+inserts, in the worker's open transaction (one `executemany`, pipelined by psycopg: one round
+trip per batch); `commit` makes the batch durable. The connection sees its own uncommitted rows,
+so reads need no commit first.
+
+Idempotent writes: `UNIQUE (target, msgid)` with `ON CONFLICT DO NOTHING`, so a batch written
+again after a lost connection (the worker keeps every uncommitted record and appends it again
+when it retries) stores nothing twice. msgids are unique network-wide, so this is the msgid's
+uniqueness; the target is in the key because the contract lets two targets hold the same msgid.
+
+PostgreSQL unreachable or restarted: `DatabaseUnavailable` (an OSError), which the worker treats
+as a store failure (records kept, new messages refused while it lasts, retried with back-off);
+reads fail with it meanwhile. The schema is versioned in `hubbub_schema` (component "history").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from hubbub.history.base import PlannedStore, Select, window
+from hubbub.history.record import Edit, Record, dm_parties
+from hubbub.history.store import aside_key
+from hubbub.pg.database import (
+    Connection,
+    Database,
+    component_version,
+    describe,
+    migrate_component,
+)
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+COMPONENT = "history"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- append order
+    target    TEXT NOT NULL,        -- casefolded channel, or dm_key(a, b)
+    msgid     TEXT NOT NULL,
+    time_ms   BIGINT NOT NULL,
+    source    TEXT NOT NULL,
+    command   TEXT NOT NULL,
+    params    TEXT NOT NULL,        -- JSON array of strings (text: keeps escapes as written)
+    tags      TEXT NOT NULL,        -- JSON object of client-only tags
+    account   TEXT NOT NULL,
+    party_a   TEXT,                 -- the two nicks of a private conversation, else NULL
+    party_b   TEXT,
+    edited_ms BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (target, msgid)
+);
+CREATE INDEX IF NOT EXISTS records_target_seq ON records (target, seq);
+CREATE INDEX IF NOT EXISTS records_target_time ON records (target, time_ms);
+CREATE INDEX IF NOT EXISTS records_party_a ON records (party_a, target) WHERE party_a IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_party_b ON records (party_b, target) WHERE party_b IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != '';
+CREATE TABLE IF NOT EXISTS edits (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- edit order
+    target     TEXT NOT NULL,       -- the edited record's target and msgid
+    msgid      TEXT NOT NULL,
+    edit_msgid TEXT NOT NULL,       -- the edit event's own msgid
+    time_ms    BIGINT NOT NULL,
+    text       TEXT NOT NULL,       -- the text after this edit
+    previous   TEXT NOT NULL,       -- the text before it
+    account    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
+"""
+
+_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
+
+_ORPHAN_EDITS = """
+DELETE FROM edits WHERE NOT EXISTS (
+    SELECT 1 FROM records AS r WHERE r.target = edits.target AND r.msgid = edits.msgid
+)
+"""
+
+_INSERT = (
+    "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
+    " party_a, party_b) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (target, msgid) DO NOTHING"
+)
+
+_TARGETS = """
+WITH candidates(target) AS (
+    SELECT unnest(%(channels)s::text[])
+    UNION SELECT target FROM records WHERE party_a = %(nick)s
+    UNION SELECT target FROM records WHERE party_b = %(nick)s
+), newest(target, t) AS (
+    SELECT c.target, (SELECT max(r.time_ms) FROM records AS r
+                      WHERE r.target = c.target AND r.time_ms > %(low)s AND r.time_ms < %(high)s)
+    FROM candidates AS c
+)
+SELECT target, t FROM newest WHERE t IS NOT NULL
+"""
+
+_PRUNE_PRIVATE = """
+DELETE FROM records WHERE seq IN (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (PARTITION BY account ORDER BY seq DESC) AS newer
+        FROM records WHERE party_a IS NOT NULL AND account != ''
+    ) AS ranked WHERE newer > %s
+)
+"""
+
+_PRUNE_COUNT = """
+DELETE FROM records WHERE seq IN (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (PARTITION BY target ORDER BY seq DESC) AS newer
+        FROM records
+    ) AS ranked WHERE newer > %s
+)
+"""
+
+
+def _row(rec: Record) -> tuple[Any, ...]:
+    parties = dm_parties(rec.target)
+    return (
+        rec.target,
+        rec.msgid,
+        rec.time_ms,
+        rec.source,
+        rec.command,
+        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
+        json.dumps(list(rec.params), separators=(",", ":")),
+        json.dumps(rec.tags, separators=(",", ":")),
+        rec.account,
+        parties[0] if parties else None,
+        parties[1] if parties else None,
+    )
+
+
+def _record(row: Sequence[Any]) -> tuple[int, Record]:
+    seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms = row
+    return int(seq), Record(
+        target=target,
+        msgid=msgid,
+        time_ms=int(time_ms),
+        source=source,
+        command=command,
+        params=tuple(json.loads(params)),
+        tags=json.loads(tags),
+        account=account,
+        edited_ms=int(edited_ms),
+    )
+
+
+class PostgresStore(PlannedStore):
+    """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
+
+    def __init__(self, url: str) -> None:
+        self.name = describe(url)
+        self._db = Database(url, self._setup, autocommit=False)
+
+    def _setup(self, connection: Connection) -> None:
+        migrate_component(connection, self.name, COMPONENT, SCHEMA_VERSION, _SCHEMA)
+
+    @property
+    def schema_version(self) -> int:
+        with self._db.step() as db:
+            return component_version(db, COMPONENT)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        with self._db.step(write=True) as db, db.cursor() as cursor:
+            cursor.executemany(_INSERT, [_row(r) for r in records])
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
+        dropped = 0
+        with self._db.step(write=True) as db:
+            if max_age_ms > 0:
+                cursor = db.execute(
+                    "DELETE FROM records WHERE time_ms < %s", (now_ms - max_age_ms,)
+                )
+                dropped += cursor.rowcount
+            if max_count > 0:
+                dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
+            if dropped:
+                db.execute(_ORPHAN_EDITS)
+        return dropped
+
+    def prune_private(self, max_per_account: int) -> int:
+        if max_per_account <= 0:
+            return 0
+        with self._db.step(write=True) as db:
+            dropped = db.execute(_PRUNE_PRIVATE, (max_per_account,)).rowcount
+            if dropped:
+                db.execute(_ORPHAN_EDITS)
+        return dropped
+
+    def redact(self, target: str, msgid: str) -> bool:
+        with self._db.step(write=True) as db:
+            cursor = db.execute(
+                "DELETE FROM records WHERE target = %s AND msgid = %s", (target, msgid)
+            )
+            db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
+        return cursor.rowcount > 0
+
+    def rename_target(self, old: str, new: str) -> int:
+        with self._db.step(write=True) as db:
+            taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
+            if taken.fetchone() is not None:
+                newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
+                aside = aside_key(new, int(newest[0]) if newest else 0)
+                db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
+                db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))
+            cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
+            db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
+        return cursor.rowcount
+
+    def delete_by_account(self, account: str) -> int:
+        if not account:
+            return 0
+        with self._db.step(write=True) as db:
+            dropped = db.execute(
+                "DELETE FROM records WHERE account = %s AND account != ''", (account,)
+            ).rowcount
+            if dropped:
+                db.execute(_ORPHAN_EDITS)
+        return dropped
+
+    def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        with self._db.step(write=True) as db:
+            row = db.execute(
+                "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE",
+                (target, msgid),
+            ).fetchone()
+            if row is None:
+                return False
+            seq, params = row[0], json.loads(row[1])
+            previous = params[-1] if params else ""
+            params[-1:] = [edit.text]
+            db.execute(
+                "UPDATE records SET params = %s, edited_ms = %s WHERE seq = %s",
+                (json.dumps(params, separators=(",", ":")), edit.time_ms, seq),
+            )
+            db.execute(
+                "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (target, msgid, edit.msgid, edit.time_ms, edit.text, previous, edit.account),
+            )
+        return True
+
+    def edits(self, target: str, msgid: str) -> list[Edit]:
+        with self._db.step() as db:
+            rows = db.execute(
+                "SELECT edit_msgid, time_ms, text, previous, account FROM edits"
+                " WHERE target = %s AND msgid = %s ORDER BY seq",
+                (target, msgid),
+            ).fetchall()
+        return [Edit(m, int(t), text, previous, account) for m, t, text, previous, account in rows]
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def by_account(self, account: str, limit: int) -> list[Record]:
+        if limit <= 0 or not account:
+            return []
+        with self._db.step() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE account = %s AND account != ''"
+                " ORDER BY seq DESC LIMIT %s",
+                (account, limit),
+            ).fetchall()
+        return [_record(row)[1] for row in reversed(rows)]
+
+    def find(self, target: str, msgid: str) -> Record | None:
+        with self._db.step() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE target = %s AND msgid = %s",
+                (target, msgid),
+            ).fetchone()
+        return _record(row)[1] if row is not None else None
+
+    def _position(self, target: str, msgid: str) -> tuple[int, int] | None:
+        with self._db.step() as db:
+            row = db.execute(
+                "SELECT seq, time_ms FROM records WHERE target = %s AND msgid = %s",
+                (target, msgid),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row is not None else None
+
+    def _select(self, target: str, sel: Select) -> list[tuple[int, Record]]:
+        if sel.limit <= 0:
+            return []
+        where = ["target = %s"]
+        args: list[Any] = [target]
+        for column, op, value in (
+            ("seq", ">", sel.seq_lo),
+            ("seq", "<", sel.seq_hi),
+            ("time_ms", ">", sel.t_lo),
+            ("time_ms", "<", sel.t_hi),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} %s")
+                args.append(value)
+        direction = "DESC" if sel.desc else "ASC"
+        order = f"time_ms {direction}, seq {direction}" if sel.by_time else f"seq {direction}"
+        args.append(sel.limit)
+        sql = (
+            f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+        )
+        with self._db.step() as db:
+            found = [_record(row) for row in db.execute(sql, args).fetchall()]
+        found.sort(key=lambda pair: pair[0])
+        return found
+
+    def targets(
+        self, start_ms: int, end_ms: int, limit: int, channels: Collection[str], nick: str
+    ) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        low, high, newest_first = window(start_ms, end_ms)
+        direction = "DESC" if newest_first else "ASC"
+        sql = f'{_TARGETS} ORDER BY t {direction}, target COLLATE "C" {direction} LIMIT %(limit)s'
+        params = {
+            "channels": list(channels),
+            "nick": nick,
+            "low": low,
+            "high": high,
+            "limit": limit,
+        }
+        with self._db.step() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [(target, int(t)) for target, t in rows]

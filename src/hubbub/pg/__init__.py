@@ -1,0 +1,1 @@
+"""What the PostgreSQL stores share: one connection that reconnects, versioned schemas."""

@@ -1,0 +1,204 @@
+"""The registry in PostgreSQL: the same tables as the SQLite store (`hubbub.registry.sqlite`),
+in the database the history uses, over their own connection on the registry worker's thread.
+
+Every call is one transaction, committed when it returns. PostgreSQL unreachable or restarted:
+the call raises `DatabaseUnavailable` and the next one reconnects. The schema is versioned in
+`hubbub_schema` (component "registry"). Rows are (de)serialised exactly as the SQLite store does
+(`_channel_row`, `_channel`), so `hubbub migrate` copies them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from hubbub.pg.database import (
+    Connection,
+    Database,
+    component_version,
+    describe,
+    migrate_component,
+)
+from hubbub.registry.model import RegisteredChannel, ServerBan
+from hubbub.registry.sqlite import _channel, _channel_row
+
+__all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
+
+COMPONENT = "registry"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    fold           TEXT PRIMARY KEY,   -- casefolded name
+    name           TEXT NOT NULL,
+    owner          TEXT NOT NULL,      -- account name as registered
+    registered_ms  BIGINT NOT NULL,
+    created        BIGINT NOT NULL,
+    ops            TEXT NOT NULL,      -- JSON array of account names
+    topic          TEXT NOT NULL,
+    topic_setter   TEXT NOT NULL,
+    topic_time     BIGINT NOT NULL,
+    flags          TEXT NOT NULL,      -- flag modes that are on, such as "nt"
+    chan_key       TEXT NOT NULL,
+    chan_limit     BIGINT NOT NULL,
+    bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at(, mode)]
+    history_access TEXT NOT NULL,
+    flood          TEXT NOT NULL DEFAULT ''  -- +f "<messages>:<seconds>", or ""
+);
+CREATE TABLE IF NOT EXISTS server_bans (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- order of (re)placing
+    kind       TEXT NOT NULL,          -- K (user@host) or D (address / CIDR)
+    mask       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    setter     TEXT NOT NULL,
+    set_ms     BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,        -- 0: never
+    UNIQUE (kind, mask)
+);
+CREATE TABLE IF NOT EXISTS channel_metadata (
+    fold  TEXT NOT NULL,                -- a registered channel's casefolded name
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fold, key)
+);
+"""
+
+_CHANNEL_COLUMNS = (
+    "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
+    " chan_key, chan_limit, bans, history_access, flood"
+)
+_BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
+
+
+def _ban(row: Sequence[Any]) -> ServerBan:
+    kind, mask, reason, setter, set_ms, expires_ms = row
+    return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms))
+
+
+def _channel_of(row: Sequence[Any]) -> RegisteredChannel:
+    # BIGINT columns come back as int already; the SQLite decoder does the rest.
+    return _channel(tuple(row))
+
+
+class PostgresRegistryStore:
+    """A `RegistryStore` in a PostgreSQL database (tables created if absent)."""
+
+    def __init__(self, url: str) -> None:
+        self.name = describe(url)
+        self._db = Database(url, self._setup, autocommit=True)
+
+    def _setup(self, connection: Connection) -> None:
+        migrate_component(connection, self.name, COMPONENT, SCHEMA_VERSION, _SCHEMA)
+
+    @property
+    def schema_version(self) -> int:
+        with self._db.step() as db:
+            return component_version(db, COMPONENT)
+
+    def _write(self, sql: str, args: Sequence[Any]) -> bool:
+        try:
+            with self._db.step(write=True) as db:
+                return db.execute(sql, args).rowcount > 0
+        except psycopg.IntegrityError:
+            return False
+
+    # -- channels --------------------------------------------------------------------------------
+
+    def create_channel(self, channel: RegisteredChannel) -> bool:
+        marks = ", ".join(["%s"] * 15)
+        return self._write(
+            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ({marks})"
+            " ON CONFLICT (fold) DO NOTHING",
+            _channel_row(channel),
+        )
+
+    def save_channel(self, channel: RegisteredChannel) -> bool:
+        fold, *rest = _channel_row(channel)
+        columns = _CHANNEL_COLUMNS.split(", ")[1:]
+        assignments = ", ".join(f"{column} = %s" for column in columns)
+        return self._write(f"UPDATE channels SET {assignments} WHERE fold = %s", (*rest, fold))
+
+    def get_channel(self, fold: str) -> RegisteredChannel | None:
+        with self._db.step() as db:
+            row = db.execute(
+                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE fold = %s", (fold,)
+            ).fetchone()
+        return _channel_of(row) if row is not None else None
+
+    def channels(self) -> list[RegisteredChannel]:
+        with self._db.step() as db:
+            rows = db.execute(
+                f'SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold COLLATE "C"'
+            ).fetchall()
+        return [_channel_of(row) for row in rows]
+
+    def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
+        # The primary key refuses a new_fold that is another registered channel.
+        return self._write(
+            "UPDATE channels SET fold = %s, name = %s WHERE fold = %s", (new_fold, new_name, fold)
+        )
+
+    def delete_channel(self, fold: str) -> bool:
+        with self._db.step(write=True) as db:
+            db.execute("DELETE FROM channel_metadata WHERE fold = %s", (fold,))
+            return db.execute("DELETE FROM channels WHERE fold = %s", (fold,)).rowcount > 0
+
+    def channel_metadata(self) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        with self._db.step() as db:
+            rows = db.execute(
+                'SELECT fold, key, value FROM channel_metadata ORDER BY fold COLLATE "C",'
+                ' key COLLATE "C"'
+            ).fetchall()
+        for fold, key, value in rows:
+            found.setdefault(fold, {})[key] = value
+        return found
+
+    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+        with self._db.step(write=True) as db:
+            found = db.execute("SELECT 1 FROM channels WHERE fold = %s FOR UPDATE", (fold,))
+            if found.fetchone() is None:
+                return False
+            db.execute("DELETE FROM channel_metadata WHERE fold = %s", (fold,))
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO channel_metadata (fold, key, value) VALUES (%s, %s, %s)",
+                    [(fold, key, value) for key, value in values.items()],
+                )
+        return True
+
+    def channels_of(self, owner: str) -> list[RegisteredChannel]:
+        wanted = owner.casefold()
+        return [c for c in self.channels() if c.owner.casefold() == wanted]
+
+    # -- server bans -----------------------------------------------------------------------------
+
+    def add_ban(self, ban: ServerBan) -> bool:
+        with self._db.step(write=True) as db:
+            existed = db.execute(
+                "DELETE FROM server_bans WHERE kind = %s AND mask = %s", (ban.kind, ban.mask)
+            ).rowcount
+            db.execute(
+                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
+            )
+        return not existed
+
+    def remove_ban(self, kind: str, mask: str) -> bool:
+        return self._write("DELETE FROM server_bans WHERE kind = %s AND mask = %s", (kind, mask))
+
+    def bans(self) -> list[ServerBan]:
+        with self._db.step() as db:
+            rows = db.execute(f"SELECT {_BAN_COLUMNS} FROM server_bans ORDER BY seq").fetchall()
+        return [_ban(row) for row in rows]
+
+    def expire_bans(self, now_ms: int) -> int:
+        with self._db.step(write=True) as db:
+            return db.execute(
+                "DELETE FROM server_bans WHERE expires_ms != 0 AND expires_ms <= %s", (now_ms,)
+            ).rowcount
+
+    def close(self) -> None:
+        self._db.close()
