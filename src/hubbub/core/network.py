@@ -718,6 +718,37 @@ class ClusterState:
         if mine and user.fold != old_fold:
             self.network.release(nick_key(old_fold))
 
+    # ------------------------------------------------------------------ resynchronising
+
+    def local_nicks(self) -> list[str]:
+        """The casefolded nicks of this node's users (claimed again after a bus restart)."""
+        return [user.fold for user in self.server.users.values() if not user.session.remote]
+
+    def presence(self) -> dict[str, dict[str, str]]:
+        """Per room this node follows, the member fields of its own users there."""
+        rooms: dict[str, dict[str, str]] = {}
+        for fold, channel in self.server.channels.items():
+            fields = {
+                member_field(user.fold): member_json(user_facts(user, self.node), standing)
+                for user, standing in channel.members.items()
+                if not user.session.remote
+            }
+            if fields:
+                fields["room"] = json.dumps(
+                    {
+                        "name": channel.name,
+                        "created": channel.created,
+                        "since": channel.history_since_ms,
+                    }
+                )
+                if channel.topic is not None:
+                    topic = channel.topic
+                    fields["topic"] = json.dumps(
+                        {"text": topic.text, "setter": topic.setter, "at": topic.set_at}
+                    )
+                rooms[fold] = fields
+        return rooms
+
     # ------------------------------------------------------------------ rooms and users
 
     def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:

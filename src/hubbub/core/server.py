@@ -372,10 +372,14 @@ class ChatServer:
 
     def shutdown(self, reason: str) -> None:
         for session in list(self.sessions):
+            link = session.link
+            if self.cluster is not None and session.phase is Phase.REGISTERED:
+                # The other nodes' users see this node's users leave (hubbub.core.network).
+                self.cluster.quit(session.user, reason, True)
             session.phase = Phase.CLOSED
             session.waiting = session.backlog = None
-            self.write_line(session, f"ERROR :{reason}")
-            session.link.close()
+            link.write(encode_line(clip(f"ERROR :{reason}") + "\r\n"))
+            link.close()
         self.sessions.clear()
         self.registered_count = self.invisible_count = 0
         self.users.clear()
