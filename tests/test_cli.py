@@ -160,6 +160,19 @@ def test_serve_flags_override_the_file(
     assert logging.getLogger("hubbub").level == logging.DEBUG
 
 
+def test_serve_store_selects_postgres_or_a_sqlite_file(
+    tmp_path: Path, fake_app: list[Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://hubbub@db.example:5433/hubbub"
+    assert main(["serve", "--store", url]) == 0
+    assert main(["serve", "--store", f"sqlite:{tmp_path / 'h.db'}"]) == 0
+    postgres, sqlite = fake_app
+    assert (postgres.history.backend, postgres.history.url) == ("postgres", url)
+    assert (sqlite.history.backend, sqlite.history_path) == ("sqlite", tmp_path / "h.db")
+    assert main(["serve", "--store", "mysql://db/hubbub"]) == 2
+    assert "--store: expected a postgresql:// URL" in capsys.readouterr().err
+
+
 def test_serve_without_a_file_uses_the_defaults(fake_app: list[Config]) -> None:
     assert main(["serve"]) == 0
     assert fake_app == [Config()]

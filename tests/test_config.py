@@ -90,6 +90,7 @@ ping_timeout = 45.0
 [history]
 backend = "memory"
 path = "/tmp/h.sqlite3"
+url = "postgresql://hubbub@db.example/hubbub"
 replay_on_join = 0
 replay_plain_command = "NOTICE"
 replay_time_zone = "Europe/Paris"
@@ -236,6 +237,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.history.commit_interval_ms == 1
     assert config.history.max_age_days == 7.0
     assert config.history_path == Path("/tmp/h.sqlite3")
+    assert config.history.url == "postgresql://hubbub@db.example/hubbub"
     assert config.log.level == "DEBUG"
     assert config.log.queue_length == 500
     assert config.log.format == "json"
@@ -318,9 +320,10 @@ def test_data_dir_defaults_to_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ('[server]\ndescription = "two\\nlines"\n', "server.description: expected a single line"),
         ('[server]\npassword = "a\\u0000b"\n', "server.password: expected a single line"),
         (
-            '[history]\nbackend = "postgres"\n',
-            'history.backend: expected one of "sqlite", "memory"',
+            '[history]\nbackend = "mysql"\n',
+            'history.backend: expected one of "sqlite", "memory", "postgres"',
         ),
+        ('[history]\nurl = "mysql://db/hubbub"\n', "history.url: expected a postgresql:// URL"),
         ('[history]\nreplay_plain_command = "PING"\n', "history.replay_plain_command: expected"),
         ('[history]\nreplay_time_zone = "Mars/Olympus"\n', "history.replay_time_zone"),
         ("[history]\ncommit_interval_ms = 0\n", "expected an integer from 1 to 10000, got 0"),

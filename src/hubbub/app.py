@@ -141,6 +141,10 @@ class App:
         history = self.config.history
         if history.backend == "memory":
             return "memory; nothing survives a restart"
+        if history.backend == "postgres":
+            from hubbub.pg.database import describe
+
+            return f"postgres at {describe(history.url) if history.url else 'libpq defaults'}"
         return f"{history.backend} at {self.config.history_path}"
 
     async def start(self) -> list[tuple[str, int]]:
@@ -162,9 +166,10 @@ class App:
             config.data_path.mkdir(parents=True, exist_ok=True)
             backend = config.history.backend
             path = config.history_path
+            url = config.history.url
 
             def opener() -> HistoryStore:
-                return open_store(backend, path)
+                return open_store(backend, path, url)
 
             self.worker = HistoryWorker(
                 opener,
@@ -172,7 +177,8 @@ class App:
                 max_pending=config.history.max_pending,
             )
             # Opening the store proves it writable; if not, start() raises StoreUnwritable (an
-            # OSError: serve() logs it as one line and the server does not start).
+            # OSError: serve() logs it as one line and the server does not start). So does an
+            # unreachable PostgreSQL (DatabaseUnavailable, an OSError too).
             self.worker.start()
             if backend == "sqlite":
                 # One process per database: a second server, or `hubbub restore`, is refused
@@ -180,10 +186,10 @@ class App:
                 # unwritable directory is reported as the store's clear error first.
                 self._data_lock = DataLock(path).acquire()
             self.history = LoopHistoryService(self.worker, loop)
-            self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path))
+            self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path, url))
             self.accounts_worker.start()
             self.accounts = LoopAccountService(self.accounts_worker, loop)
-            self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path))
+            self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path, url))
             self.registry_worker.start()
             self.registry = LoopRegistryService(self.registry_worker, loop)
             if self._core_factory is None:

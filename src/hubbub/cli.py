@@ -31,6 +31,7 @@ FLAG_FOR_KEY = {
     "server.data_dir": "--data-dir",
     "log.level": "--log-level",
     "history.backend": "--memory",
+    "history.url": "--store",
     "web.port": "--web-port",
     "web.enabled": "--no-web",
     "tls.cert": "--tls-cert",
@@ -97,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory",
         action="store_true",
         help="keep history in memory only; nothing survives a restart (history.backend)",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep history, accounts and registered channels in this PostgreSQL database, "
+        "postgresql://USER@HOST[:PORT]/DATABASE (history.backend = postgres, history.url), "
+        "or in the SQLite file sqlite:PATH (history.backend = sqlite, history.path)",
     )
     serve.add_argument(
         "--web-port",
@@ -231,6 +239,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["log.level"] = args.log_level
     if args.memory:
         overrides["history.backend"] = "memory"
+    if args.store is not None:
+        overrides.update(store_overrides(args.store))
     if args.tls_cert is not None:
         overrides["tls.cert"] = args.tls_cert
     if args.tls_key is not None:
@@ -278,6 +288,14 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     return status if isinstance(status, int) else 0
+
+
+def store_overrides(store: str) -> dict[str, object]:
+    """The settings `--store` stands for: `sqlite:PATH`, or a PostgreSQL URL (any other value
+    is refused as history.url, naming --store)."""
+    if store.startswith("sqlite:"):
+        return {"history.backend": "sqlite", "history.path": store.removeprefix("sqlite:")}
+    return {"history.backend": "postgres", "history.url": store}
 
 
 def _chat(args: argparse.Namespace) -> int:

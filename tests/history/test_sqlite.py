@@ -90,5 +90,5 @@ def test_open_store_factory(tmp_path: Path) -> None:
     store = open_store("sqlite", tmp_path / "h.db")
     assert isinstance(store, SqliteStore)
     store.close()
-    with pytest.raises(ValueError, match="postgres"):
-        open_store("postgres", tmp_path / "h.db")
+    with pytest.raises(ValueError, match="mysql"):
+        open_store("mysql", tmp_path / "h.db")

@@ -1,7 +1,8 @@
 """Opening the account store that goes with the configured history back-end.
 
 Accounts live "in the same embedded database as the history": the SQLite history file gets the
-account tables too; a memory history means memory accounts (nothing survives a restart).
+account tables too; a memory history means memory accounts (nothing survives a restart); a
+PostgreSQL history means accounts in the same PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from hubbub.accounts.store import AccountStore
 __all__ = ["open_account_store"]
 
 
-def open_account_store(backend: str, path: Path) -> AccountStore:
+def open_account_store(backend: str, path: Path, url: str = "") -> AccountStore:
     """Call it on the thread that will use the store."""
     if backend == "memory":
         from hubbub.accounts.memory import MemoryAccountStore
@@ -23,4 +24,8 @@ def open_account_store(backend: str, path: Path) -> AccountStore:
         from hubbub.accounts.sqlite import SqliteAccountStore
 
         return SqliteAccountStore(path)
+    if backend == "postgres":
+        from hubbub.accounts.postgres import PostgresAccountStore
+
+        return PostgresAccountStore(url)
     raise ValueError(f"unknown account backend {backend!r}")

@@ -83,6 +83,7 @@ def _cert(args: argparse.Namespace) -> int:
 
 def _accounts(args: argparse.Namespace) -> int:
     from hubbub.accounts.sqlite import SqliteAccountStore
+    from hubbub.accounts.store import AccountStore
     from hubbub.protocol.casemap import Casemapping
 
     overrides: dict[str, object] = {}
@@ -93,15 +94,25 @@ def _accounts(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2
-    if config.history.backend != "sqlite":
+    if config.history.backend == "memory":
         print("hubbub: accounts are kept in memory (history.backend = memory)", file=sys.stderr)
         return 2
     path = config.history_path
-    if not path.exists():
-        print(f"hubbub: no database at {path}", file=sys.stderr)
-        return 1
     fold = Casemapping.from_name(config.server.casemapping).fold
-    store = SqliteAccountStore(path)
+    store: AccountStore
+    if config.history.backend == "postgres":
+        from hubbub.accounts.postgres import PostgresAccountStore
+
+        try:
+            store = PostgresAccountStore(config.history.url)
+        except OSError as exc:  # DatabaseUnavailable: one line
+            print(f"hubbub: {exc}", file=sys.stderr)
+            return 1
+    else:
+        if not path.exists():
+            print(f"hubbub: no database at {path}", file=sys.stderr)
+            return 1
+        store = SqliteAccountStore(path)
     try:
         if args.action == "list":
             found = store.accounts(pending_only=args.pending)

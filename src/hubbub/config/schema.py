@@ -437,8 +437,10 @@ class HistorySection:
 
     backend: str = _setting(
         "sqlite",
-        "sqlite (durable, in the data directory) or memory (nothing survives a restart).",
-        choices=("sqlite", "memory"),
+        "sqlite (durable, in the data directory), memory (nothing survives a restart) or "
+        "postgres (the PostgreSQL database at history.url, which several nodes can share). "
+        "Accounts and registered channels are kept in the same store.",
+        choices=("sqlite", "memory", "postgres"),
     )
     path: str = _setting(
         "",
@@ -446,6 +448,14 @@ class HistorySection:
         "the config file's directory.",
         path=True,
         expect="a file path, or empty",
+    )
+    url: str = _setting(
+        "",
+        "For the postgres backend: the database, as postgresql://USER@HOST:PORT/DATABASE "
+        "(hubbub serve --store URL sets both). Keep the password out of it: libpq reads "
+        "PGPASSWORD or ~/.pgpass. Empty: libpq's defaults (PGHOST, PGUSER, PGDATABASE, ...).",
+        check=lambda value: value == "" or value.startswith(("postgresql://", "postgres://")),
+        expect="a postgresql:// URL, or empty",
     )
     replay_on_join: int = _setting(
         50, "Messages replayed to a newcomer on join; 0 turns replay off.", low=0, high=10_000

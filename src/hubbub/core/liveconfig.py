@@ -26,7 +26,7 @@ RESTART_ONLY = (
     ("listen", None),
     ("web", ("enabled", "hosts", "port", "request_timeout")),
     ("tls", None),
-    ("history", ("backend", "path", "commit_interval_ms")),
+    ("history", ("backend", "path", "url", "commit_interval_ms")),
     ("metrics", None),
 )
 

@@ -56,7 +56,10 @@ class LoopHistoryService:
         else:
             exc = future.exception()
             if exc is not None:
-                log.error("history query failed", exc_info=exc)
+                if isinstance(exc, OSError):  # the store is unreachable or failing: one line
+                    log.error("history query failed: %s", exc)
+                else:
+                    log.error("history query failed", exc_info=exc)
                 result = []
             else:
                 result = future.result()

@@ -69,6 +69,13 @@ def _database(args: argparse.Namespace) -> Path | None:
     config = _config(args)
     if config is None:
         return None
+    if config.history.backend == "postgres":
+        print(
+            "hubbub: history.backend is postgres: back the database up with PostgreSQL's own"
+            " tools (pg_dump; docs/operations.md)",
+            file=sys.stderr,
+        )
+        return None
     if config.history.backend != "sqlite":
         print("hubbub: history.backend is memory: there is nothing to back up", file=sys.stderr)
         return None

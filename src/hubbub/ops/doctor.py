@@ -88,6 +88,9 @@ def _data_dir(config: Config) -> Iterator[Finding]:
     if config.history.backend == "memory":
         yield Finding("warning", "history.backend is memory: nothing survives a restart")
         return
+    if config.history.backend == "postgres":
+        yield _postgres(config.history.url)
+        return
     if not directory.exists():
         parent = next((p for p in directory.parents if p.exists()), None)
         if parent is None or not os.access(parent, os.W_OK | os.X_OK):
@@ -120,6 +123,26 @@ def _data_dir(config: Config) -> Iterator[Finding]:
     else:
         yield Finding("ok", f"data directory {directory}: writable, {free // 2**20} MiB free")
     yield from _database(config.history_path)
+
+
+def _postgres(url: str) -> Finding:
+    """Whether the PostgreSQL store can be reached (its tables are made by the server)."""
+    import psycopg
+
+    from hubbub.pg.database import CONNECT_TIMEOUT, describe
+
+    name = describe(url) if url else "PostgreSQL (libpq defaults)"
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT) as connection:
+            version = connection.info.server_version
+    except psycopg.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Finding(
+            "problem",
+            f"{name}: cannot connect ({reason}); fix: start PostgreSQL, create the database"
+            " and user (docs/operations.md), or correct history.url",
+        )
+    return Finding("ok", f"{name}: reachable (PostgreSQL {version // 10000})")
 
 
 def _database(path: Path) -> Iterator[Finding]:

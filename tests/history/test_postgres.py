@@ -1,0 +1,153 @@
+"""The PostgreSQL history store under failure, against a real throwaway cluster: unreachable at
+open, a connection lost between append and commit, and PostgreSQL stopped and started again
+under a running history worker (records kept, new ones refused meanwhile, reads failing with a
+clear error, everything written once it is back, nothing twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from history_helpers import rec
+
+from hubbub.history.backends import open_store
+from hubbub.history.postgres import PostgresStore
+from hubbub.history.worker import HistoryWorker
+from hubbub.pg.database import DatabaseUnavailable
+from support.postgres_server import PostgresServer, find_bindir, shared_server
+from support.servers import free_port
+from support.waiting import wait_for
+
+CHAN = "#room"
+
+
+@pytest.fixture
+def own_server() -> Iterator[PostgresServer]:
+    """A cluster of this test's own, which it may stop and start (the shared one stays up)."""
+    shared_server()  # skips (or fails under HUBBUB_REQUIRE_E2E=1) without PostgreSQL
+    with PostgresServer(find_bindir()) as server:
+        yield server
+
+
+def test_unreachable_at_open_is_one_clear_line() -> None:
+    url = f"postgresql://hubbub@127.0.0.1:{free_port()}/hubbub"
+    with pytest.raises(DatabaseUnavailable) as caught:
+        PostgresStore(url)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(url) and "cannot connect to PostgreSQL" in message
+    assert isinstance(caught.value, OSError)  # what the worker and the app treat as failure
+
+
+def test_open_store_chooses_postgres_with_a_url() -> None:
+    store = open_store("postgres", Path("unused.db"), shared_server().new_schema_url())
+    assert isinstance(store, PostgresStore)
+    store.close()
+
+
+def test_the_schema_is_versioned_and_opening_again_keeps_the_records() -> None:
+    url = shared_server().new_schema_url()
+    store = PostgresStore(url)
+    store.append([rec(CHAN, n) for n in range(3)])
+    store.commit()
+    assert store.schema_version == 1
+    store.close()
+    again = PostgresStore(url)
+    assert [r.msgid for r in again.latest(CHAN, 10)] == [f"{CHAN}/{n}" for n in range(3)]
+    again.close()
+
+
+def test_appending_the_same_batch_again_stores_nothing_twice() -> None:
+    store = PostgresStore(shared_server().new_schema_url())
+    batch = [rec(CHAN, n) for n in range(5)]
+    store.append(batch)
+    store.commit()
+    store.append(batch)
+    store.append(batch[2:])
+    store.commit()
+    assert store.latest(CHAN, 100) == batch
+    store.close()
+
+
+def test_a_failing_statement_does_not_undo_the_open_batch() -> None:
+    """A record PostgreSQL refuses (a time out of BIGINT's range) fails alone: the records
+    appended before it in the same, not yet committed transaction are still committed (in
+    PostgreSQL a failed statement aborts the whole open transaction but for a savepoint)."""
+    store = PostgresStore(shared_server().new_schema_url())
+    store.append([rec(CHAN, 1)])
+    with pytest.raises(psycopg.DataError):
+        store.append([rec(CHAN, 2, time_ms=2**64)])
+    store.append([rec(CHAN, 3)])
+    store.commit()
+    assert [r.msgid for r in store.latest(CHAN, 10)] == [f"{CHAN}/1", f"{CHAN}/3"]
+    store.close()
+
+
+def terminate_backends(url: str) -> None:
+    """Cut every other connection to the database, as a restart or a network failure would."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid != pg_backend_pid()"
+        )
+
+
+def test_a_connection_lost_before_the_commit_fails_the_commit(own_server: PostgresServer) -> None:
+    """Records appended on a connection that then died are gone with it: when a read is what
+    notices, the next commit must fail (so the worker appends them again) rather than commit an
+    empty transaction on a new connection."""
+    store = PostgresStore(own_server.url)
+    store.append([rec(CHAN, 1)])
+    terminate_backends(own_server.url)
+    with pytest.raises(DatabaseUnavailable):
+        store.latest(CHAN, 10)
+    with pytest.raises(DatabaseUnavailable, match="lost before the commit"):
+        store.commit()
+    store.append([rec(CHAN, 1)])  # what the worker does when it retries
+    store.commit()
+    assert [r.msgid for r in store.latest(CHAN, 10)] == [f"{CHAN}/1"]
+    store.close()
+
+
+def test_a_restart_under_the_worker_loses_and_duplicates_nothing(
+    own_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = HistoryWorker(
+        lambda: PostgresStore(own_server.url),
+        commit_interval_ms=5,
+        retry_first=0.05,
+        retry_max=0.2,
+    )
+    worker.start()
+    try:
+        before = [rec(CHAN, n) for n in range(10)]
+        for record in before:
+            assert worker.append(record)
+        assert worker.flush(10)
+
+        own_server.stop()
+        during = [rec(CHAN, n) for n in range(10, 15)]
+        for record in during:
+            assert worker.append(record)  # accepted: the worker finds out when it writes
+        wait_for(lambda: worker.failing, what="the worker to notice PostgreSQL is gone")
+        assert not worker.available  # the core refuses new messages now
+        read = worker.submit(lambda store: store.latest(CHAN, 100))
+        with pytest.raises(DatabaseUnavailable, match="PostgreSQL"):
+            read.result(10)
+
+        own_server.start()
+        wait_for(lambda: not worker.failing, what="the worker to recover")
+        assert worker.available
+        after = [rec(CHAN, n) for n in range(15, 20)]
+        for record in after:
+            assert worker.append(record)
+        assert worker.flush(10)
+        stored = worker.submit(lambda store: store.latest(CHAN, 100)).result(10)
+        assert stored == before + during + after
+    finally:
+        worker.stop(10)
+    failing = [r for r in caplog.records if "history store failing" in r.getMessage()]
+    recovered = [r for r in caplog.records if "history store recovered" in r.getMessage()]
+    assert len(failing) == 1 and len(recovered) == 1
