@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from node_helpers import client, running_nodes, texts
+
 from support.irc_client import IrcClient, Line
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
@@ -36,77 +37,79 @@ HISTORY_CAPS = ("batch", "server-time", "message-tags", "draft/chathistory", "ec
 def test_two_nodes_talk_and_see_each_other(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    with running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b):
-        with client(a, "alice") as alice, client(b, "bob") as bob:
-            alice.join("#lobby")
-            names = bob.join("#lobby")
-            assert any(line.command == "353" and "@alice" in line.text.split() for line in names), (
-                names
-            )
-            alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
-            bob.say("#lobby", "hello from b")
-            assert alice.first(lambda line: line.command == "PRIVMSG").text == "hello from b"
-            alice.say("#lobby", "hello from a")
-            assert bob.first(lambda line: line.command == "PRIVMSG").text == "hello from a"
-            alice.send("WHO #lobby")
-            who = alice.expect("315")
-            assert sorted(line.params[5] for line in who if line.command == "352") == [
-                "alice",
-                "bob",
-            ]
-            alice.send("LIST")
-            listed = alice.first(lambda line: line.command == "322")
-            assert listed.params[1:3] == ["#lobby", "2"]
-            alice.send("WHOIS bob")
-            whois = alice.expect("318")
-            assert any(line.command == "311" and line.params[1] == "bob" for line in whois)
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#lobby")
+        names = bob.join("#lobby")
+        assert any(line.command == "353" and "@alice" in line.text.split() for line in names), names
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        bob.say("#lobby", "hello from b")
+        assert alice.first(lambda line: line.command == "PRIVMSG").text == "hello from b"
+        alice.say("#lobby", "hello from a")
+        assert bob.first(lambda line: line.command == "PRIVMSG").text == "hello from a"
+        alice.send("WHO #lobby")
+        who = alice.expect("315")
+        assert sorted(line.params[5] for line in who if line.command == "352") == [
+            "alice",
+            "bob",
+        ]
+        alice.send("LIST")
+        listed = alice.first(lambda line: line.command == "322")
+        assert listed.params[1:3] == ["#lobby", "2"]
+        alice.send("WHOIS bob")
+        whois = alice.expect("318")
+        assert any(line.command == "311" and line.params[1] == "bob" for line in whois)
 
 
 def test_history_is_the_same_on_every_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    with running_nodes(tmp_path, redis_url, fresh_postgres_url, 3) as nodes:
-        with client(nodes[0], "alice", HISTORY_CAPS) as alice:
-            with client(nodes[1], "bob", HISTORY_CAPS) as bob:
-                alice.join("#lobby")
-                bob.join("#lobby")
-                alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
-                alice.say("#lobby", "one", "two")
-                bob.say("#lobby", "three")
-                seen_by_alice = read_texts(alice, {"one", "two", "three"})
-                seen_by_bob = read_texts(bob, {"one", "two", "three"})
-                # Live, both saw the one network-wide order (echoes included).
-                assert seen_by_alice == seen_by_bob
-            answers = []
-            for index, node in enumerate(nodes):
-                with client(node, f"reader{index}", HISTORY_CAPS) as reader:
-                    reader.join("#lobby")
-                    reader.send("CHATHISTORY LATEST #lobby * 10")
-                    batch = reader.until(
-                        lambda line: line.command == "BATCH" and line.params[0].startswith("-")
-                    )
-                    answers.append(
-                        [
-                            (line.tags["msgid"], line.tags["time"], line.text)
-                            for line in batch
-                            if line.command == "PRIVMSG"
-                        ]
-                    )
-            assert [text for _, _, text in answers[0]] == seen_by_alice
-            assert answers[1] == answers[0] and answers[2] == answers[0]
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url, 3) as nodes,
+        client(nodes[0], "alice", HISTORY_CAPS) as alice,
+    ):
+        with client(nodes[1], "bob", HISTORY_CAPS) as bob:
+            alice.join("#lobby")
+            bob.join("#lobby")
+            alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+            alice.say("#lobby", "one", "two")
+            bob.say("#lobby", "three")
+            seen_by_alice = read_texts(alice, {"one", "two", "three"})
+            seen_by_bob = read_texts(bob, {"one", "two", "three"})
+            # Live, both saw the one network-wide order (echoes included).
+            assert seen_by_alice == seen_by_bob
+        answers = []
+        for index, node in enumerate(nodes):
+            with client(node, f"reader{index}", HISTORY_CAPS) as reader:
+                reader.join("#lobby")
+                reader.send("CHATHISTORY LATEST #lobby * 10")
+                batch = reader.until(
+                    lambda line: line.command == "BATCH" and line.params[0].startswith("-")
+                )
+                answers.append(
+                    [
+                        (line.tags["msgid"], line.tags["time"], line.text)
+                        for line in batch
+                        if line.command == "PRIVMSG"
+                    ]
+                )
+        assert [text for _, _, text in answers[0]] == seen_by_alice
+        assert answers[1] == answers[0] and answers[2] == answers[0]
 
 
 def test_a_nick_is_unique_across_nodes(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
     with running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b):
-        with client(a, "alice"):
-            with client(b, "bob") as bob:
-                bob.send("NICK alice")
-                refused = bob.first(lambda line: line.command in ("433", "NICK"))
-                assert refused.command == "433"
-                bob.send("NICK ALICE")
-                assert bob.first(lambda line: line.command in ("433", "NICK")).command == "433"
+        with client(a, "alice"), client(b, "bob") as bob:
+            bob.send("NICK alice")
+            refused = bob.first(lambda line: line.command in ("433", "NICK"))
+            assert refused.command == "433"
+            bob.send("NICK ALICE")
+            assert bob.first(lambda line: line.command in ("433", "NICK")).command == "433"
         # alice is gone: her nick is free on the other node.
         with client(b, "carol") as carol:
             carol.send("NICK alice")
@@ -116,25 +119,28 @@ def test_a_nick_is_unique_across_nodes(
 def test_topic_kick_and_part_across_nodes(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    with running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b):
-        with client(a, "alice") as alice, client(b, "bob") as bob:
-            alice.join("#room")
-            bob.join("#room")
-            alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
-            alice.send("TOPIC #room :across the network")
-            assert bob.first(lambda line: line.command == "TOPIC").text == "across the network"
-            bob.send("TOPIC #room :not yours")
-            assert bob.first(lambda line: line.command in ("482", "TOPIC")).command == "482"
-            alice.send("KICK #room bob :enough")
-            kick = bob.first(lambda line: line.command == "KICK")
-            assert kick.params[1] == "bob" and kick.text == "enough"
-            alice.first(lambda line: line.command == "KICK")
-            with client(b, "carol") as carol:
-                got = carol.join("#room")
-                names = [line.text for line in got if line.command == "353"]
-                assert names and names[0].split() == ["@alice", "carol"]
-                topic = [line.text for line in got if line.command == "332"]
-                assert topic == ["across the network"]
-                carol.send("PART #room :bye")
-                assert alice.first(lambda line: line.command == "PART").text == "bye"
-            assert texts(alice.fence()) == []
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        alice.send("TOPIC #room :across the network")
+        assert bob.first(lambda line: line.command == "TOPIC").text == "across the network"
+        bob.send("TOPIC #room :not yours")
+        assert bob.first(lambda line: line.command in ("482", "TOPIC")).command == "482"
+        alice.send("KICK #room bob :enough")
+        kick = bob.first(lambda line: line.command == "KICK")
+        assert kick.params[1] == "bob" and kick.text == "enough"
+        alice.first(lambda line: line.command == "KICK")
+        with client(b, "carol") as carol:
+            got = carol.join("#room")
+            names = [line.text for line in got if line.command == "353"]
+            assert names and names[0].split() == ["@alice", "carol"]
+            topic = [line.text for line in got if line.command == "332"]
+            assert topic == ["across the network"]
+            carol.send("PART #room :bye")
+            assert alice.first(lambda line: line.command == "PART").text == "bye"
+        assert texts(alice.fence()) == []
