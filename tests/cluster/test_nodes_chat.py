@@ -116,7 +116,7 @@ def test_a_nick_is_unique_across_nodes(
             assert carol.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
 
 
-def test_topic_kick_and_part_across_nodes(
+def test_topic_kick_part_and_bans_across_nodes(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
     with (
@@ -143,4 +143,9 @@ def test_topic_kick_and_part_across_nodes(
             assert topic == ["across the network"]
             carol.send("PART #room :bye")
             assert alice.first(lambda line: line.command == "PART").text == "bye"
+        alice.send("MODE #room +b dave!*@*")
+        alice.first(lambda line: line.command == "MODE")
+        with client(b, "dave") as dave:
+            dave.send("JOIN #room")
+            assert dave.first(lambda line: line.command in ("474", "JOIN")).command == "474"
         assert texts(alice.fence()) == []

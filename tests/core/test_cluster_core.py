@@ -263,3 +263,38 @@ def test_a_private_message_to_another_node_is_refused_not_lost() -> None:
     fail = one(alice.lines(), "FAIL")
     assert fail.params[:3] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE", "bob")
     assert bob.raw() == []
+
+
+def test_channel_modes_and_bans_act_on_every_node() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    carol = b.client("carol")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("MODE #lobby +o-t+k bob secret")
+    assert one(alice.lines(), "MODE").params[1:] == ("+o-t+k", "bob", "secret")
+    assert one(bob.lines(), "MODE").params[1:] == ("+o-t+k", "bob", "secret")
+    channel = b.channel("#lobby")
+    assert channel.members[bob.user].op and not channel.topic_locked and channel.key == "secret"
+    # bob, opped on node a's say, bans carol; node b refuses her JOIN by its copy of the room.
+    bob.send("MODE #lobby +b carol!*@*")
+    assert one(alice.lines(), "MODE").params[1:] == ("+b", "carol!*@*")
+    carol.send("JOIN #lobby secret")
+    assert "474" in carol.numerics()
+    # Refusals are numerics at once and nothing is sequenced.
+    sequenced = cluster.bus.seq["#lobby"]
+    alice.send("MODE #lobby +l notanumber")
+    assert "696" in alice.numerics()
+    assert cluster.bus.seq["#lobby"] == sequenced
+    # A node that opens the room later gets its modes from the room's state fields.
+    late = Node(cluster, "n9")
+    cluster.nodes.append(late)
+    dave = late.client("dave")
+    dave.send("JOIN #lobby")
+    assert "475" in dave.numerics()  # +k
+    dave.send("JOIN #lobby secret")
+    joined = late.channel("#lobby")
+    assert joined.bans[0].mask == "carol!*@*" and joined.members[late.server.users["bob"]].op

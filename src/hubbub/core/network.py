@@ -29,7 +29,10 @@ History: each node writes the events it sequenced (its own users'), when they co
 shared store (PostgreSQL in a cluster, idempotent by msgid), so every node reads the same
 history and no event is written twice or by nobody (see docs/cluster.md).
 
-Not network-wide yet: MODE (channel modes, bans, +o/+v), INVITE, private messages to users on
+Channel MODE is worked out on a copy of the room (the numerics for what is refused come at once)
+and sequenced as the changes that take effect, with the room's whole mode state as a field.
+
+Not network-wide yet: user modes, INVITE, private messages to users on
 another node (refused, never lost), AWAY, KILL, K-/D-lines; a user who shares no room with this
 node is unknown here (WHOIS).
 """
@@ -45,11 +48,23 @@ from hubbub.core.budget import refuse_new_channel
 from hubbub.core.channels import admission, arrived, enter
 from hubbub.core.history import store_event
 from hubbub.core.messaging import echo, fit
-from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topic, User
+from hubbub.core.model import (
+    FLAG_MODES,
+    NOWHERE,
+    Ban,
+    Channel,
+    Membership,
+    Phase,
+    Session,
+    Topic,
+    User,
+)
+from hubbub.core.modes import change_modes, mode_line
 from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.core.redact import is_reaction, remember_sent
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename, try_register
+from hubbub.core.roomflood import format_limit, parse_limit, set_limit
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
 
@@ -98,6 +113,53 @@ def quit_payload(fold: str, prefix: str, reason: str, msgid: str) -> bytes:
     return json.dumps({"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid}).encode()
 
 
+LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}
+
+
+def modes_json(channel: Channel) -> str:
+    """The room state field `modes`: flags, key, limit, +f and the +b +e +I lists."""
+    return json.dumps(
+        {
+            "flags": [char for char, attr in FLAG_MODES.items() if getattr(channel, attr)],
+            "key": channel.key,
+            "limit": channel.limit,
+            "flood": format_limit(channel.flood_limit) if channel.flood_limit else "",
+            "lists": {
+                char: [[ban.mask, ban.setter, ban.set_at] for ban in getattr(channel, attr)]
+                for char, attr in LIST_MODES.items()
+            },
+        }
+    )
+
+
+def load_modes(channel: Channel, text: str) -> None:
+    modes = json.loads(text)
+    for char, attr in FLAG_MODES.items():
+        setattr(channel, attr, char in modes["flags"])
+    channel.key = modes["key"]
+    channel.limit = modes["limit"]
+    set_limit(channel, parse_limit(modes["flood"]) if modes["flood"] else None)
+    for char, attr in LIST_MODES.items():
+        setattr(channel, attr, [Ban(*entry) for entry in modes["lists"].get(char, [])])
+
+
+def scratch_copy(channel: Channel) -> Channel:
+    """A copy of the room's modes and standings that a MODE command may change, to learn
+    what it would do before it is sequenced (the room itself changes when it comes back)."""
+    copy = Channel(channel.name, channel.fold, channel.created)
+    for attr in FLAG_MODES.values():
+        setattr(copy, attr, getattr(channel, attr))
+    copy.key, copy.limit, copy.flood_limit = channel.key, channel.limit, channel.flood_limit
+    for attr in LIST_MODES.values():
+        setattr(copy, attr, list(getattr(channel, attr)))
+    copy.members = {
+        user: Membership(standing.op, standing.voice, standing.joined_ms)
+        for user, standing in channel.members.items()
+    }
+    copy.registered = channel.registered
+    return copy
+
+
 def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
@@ -120,6 +182,8 @@ class ClusterState:
         # (room, fold, prefix, reason).
         self.unsent: list[tuple[str, str, str, str]] = []
         self.available = True
+        # The node each remote user lives on (its member fields say so; the janitor reads it).
+        self.homes: dict[User, str] = {}
 
     # ------------------------------------------------------------------ sending
 
@@ -286,12 +350,12 @@ class ClusterState:
         set_fields = {member_field(user.fold): member_json(facts, membership)}
         deleted: tuple[str, ...] = ()
         if created is not None:
-            # A new room: what a room of this name had before (its topic) is not its.
+            # A new room: what a room of this name had before (topic, modes) is not its.
             event["cr"] = list(created)
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted = ("topic",)
+            deleted = ("topic", "modes")
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 
@@ -373,6 +437,39 @@ class ClusterState:
             server.send_self(later, line, time_ms, sent["m"], account=user.account)
 
         self.submit(reply, channel.fold, event, done, delete_fields=(member_field(target.fold),))
+
+    def mode(
+        self, reply: Reply, channel: Channel, user: User, modestring: str, args: list[str]
+    ) -> None:
+        """Channel MODE: worked out on a copy of the room (numerics for what is refused),
+        sequenced as the changes that take effect and applied to the room when it is back."""
+        server = self.server
+        scratch = scratch_copy(channel)
+        applied = change_modes(server, reply, scratch, modestring, args)
+        if not applied:
+            return
+        line = mode_line(user, channel, applied)
+        event: dict[str, Any] = {"t": "mode", "f": user.fold, "p": user.prefix, "l": line}
+        event["ch"] = [list(change) for change in applied]
+        event["at"] = int(server.now)
+        event["m"] = server.next_msgid()
+        set_fields = {"modes": modes_json(scratch)}
+        for _, char, arg in applied:
+            if char in "ov" and arg is not None:
+                target = server.find_user(arg)
+                standing = scratch.members.get(target) if target is not None else None
+                if target is not None and standing is not None:
+                    facts = user_facts(target, self.homes.get(target, self.node))
+                    set_fields[member_field(target.fold)] = member_json(facts, standing)
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("MODE", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+
+        self.submit(reply, channel.fold, event, done, set_fields)
 
     def nick(self, reply: Reply, user: User, nick: str, fold: str) -> None:
         """NICK: claim the nick network-wide, then (registered, in rooms) sequence the change
@@ -693,6 +790,47 @@ class ClusterState:
             store_event(server, channel, sender, "KICK", params, time_ms, event["m"])
         server.remove_member(channel, target)
 
+    def _apply_mode(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        for sign, char, arg in event["ch"]:
+            adding = sign == "+"
+            if char in FLAG_MODES:
+                setattr(channel, FLAG_MODES[char], adding)
+            elif char in "ov":
+                target = server.users.get(server.fold(arg or ""))
+                standing = channel.members.get(target) if target is not None else None
+                if standing is not None:
+                    setattr(standing, "op" if char == "o" else "voice", adding)
+            elif char == "k":
+                channel.key = arg if adding and arg else ""
+            elif char == "l":
+                channel.limit = int(arg) if adding and arg else 0
+            elif char == "f":
+                set_limit(channel, parse_limit(arg) if adding and arg else None)
+            elif char in LIST_MODES and arg:
+                entries: list[Ban] = getattr(channel, LIST_MODES[char])
+                fold = server.fold(arg)
+                existing = [entry for entry in entries if server.fold(entry.mask) == fold]
+                if adding and not existing:
+                    entries.append(Ban(arg, event["p"], event["at"]))
+                elif not adding:
+                    for entry in existing:
+                        entries.remove(entry)
+        sender = server.users.get(event["f"])
+        server.fanout(
+            channel.members,
+            event["l"],
+            time_ms,
+            event["m"],
+            exclude=sender,
+            channel=channel,
+            account=sender.account if sender is not None else "",
+        )
+        if mine and any(char not in "ov" for _, char, _ in event["ch"]):
+            save_registered(server, channel)  # a registered channel's modes are saved
+
     def _apply_nick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
@@ -741,6 +879,7 @@ class ClusterState:
                         "since": channel.history_since_ms,
                     }
                 )
+                fields["modes"] = modes_json(channel)
                 if channel.topic is not None:
                     topic = channel.topic
                     fields["topic"] = json.dumps(
@@ -759,6 +898,8 @@ class ClusterState:
             return None  # nobody there: whoever joins creates it anew
         channel = Channel(room["name"], fold, int(room["created"]))
         channel.history_since_ms = int(room["since"])
+        if "modes" in fields:
+            load_modes(channel, fields["modes"])
         topic = json.loads(fields.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
@@ -788,6 +929,7 @@ class ClusterState:
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         server.users[fold] = user
+        self.homes[user] = facts.get("node", "")
         return user
 
     def has_local(self, channel: Channel) -> bool:
@@ -818,6 +960,7 @@ class ClusterState:
     def _forget(self, user: User) -> None:
         """A remote user (or a local one that quit) is in no room this node follows."""
         server = self.server
+        self.homes.pop(user, None)
         if server.users.get(user.fold) is user:
             del server.users[user.fold]
             if user.session.closed:  # one of ours that quit: its nick is free now
@@ -832,4 +975,5 @@ APPLIERS: dict[str, Callable[[ClusterState, Channel, dict[str, Any], int, bool],
     "topic": ClusterState._apply_topic,
     "kick": ClusterState._apply_kick,
     "nick": ClusterState._apply_nick,
+    "mode": ClusterState._apply_mode,
 }
