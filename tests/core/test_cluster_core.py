@@ -72,7 +72,7 @@ def test_messages_cross_nodes_and_echo_comes_when_sequenced() -> None:
     assert [m.command for m in got] == ["PRIVMSG", "PONG"]
     assert got[0].tags["time"] and got[0].tags["msgid"].startswith("n0-")
     assert texts(bob) == ["hello"]
-    # Stored by the node that sequenced it, in the history every node reads.
+    # Stored (once, though both nodes wrote it) in the history every node reads.
     stored = cluster.store.find("#lobby", got[0].tags["msgid"])
     assert stored is not None and stored.params == ("#lobby", "hello")
 

@@ -37,6 +37,7 @@ from hubbub.config import ClusterSection
 from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
 
 if TYPE_CHECKING:
+    from hubbub.core.network import ClusterState
     from hubbub.core.server import ChatServer
 
 log = logging.getLogger("hubbub.cluster")
@@ -126,6 +127,10 @@ class Node:
                 )
                 done(False)
                 return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: room %s: sequencing failed", room)
+                done(False)
+                return
             done(True)
 
         self._spawn(run, "hubbub-sequence")
@@ -133,12 +138,16 @@ class Node:
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
         async def run() -> None:
             try:
-                if room in self.rooms:  # still subscribed (left and came back quickly)
-                    _, fields = await self.bus.state(room)
-                else:
+                try:
                     _, fields = await self.bus.subscribe(room)
+                except ValueError:  # still subscribed (left and came back in one moment)
+                    _, fields = await self.bus.state(room)
             except BusUnavailable as error:
                 log.warning("cluster: room %s cannot be opened (%s)", room, error)
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: room %s cannot be opened", room)
                 done(None)
                 return
             # The bus holds this room's events until this turn of the loop is over: the core
@@ -164,6 +173,10 @@ class Node:
             try:
                 won = await self.bus.claim(key, value)
             except BusUnavailable:
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: claim of %s failed", key)
                 done(None)
                 return
             done(won)
@@ -204,10 +217,16 @@ class Node:
         server = self.server
         if server is None or server.cluster is None:
             return
-        for fold in server.cluster.local_nicks():
+        try:
+            await self._restore(server.cluster)
+        except BusUnavailable as error:  # gone again: the next return resynchronises
+            log.warning("cluster: resynchronising stopped, the bus is unavailable (%s)", error)
+
+    async def _restore(self, cluster: ClusterState) -> None:
+        for fold in cluster.local_nicks():
             if not await self.bus.claim(nick_key(fold), self._node_id):
                 log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
-        for room, fields in server.cluster.presence().items():
+        for room, fields in cluster.presence().items():
             payload = json.dumps({"t": "sync"}).encode()
             await self.bus.sequence(room, payload, set_fields=fields)
 

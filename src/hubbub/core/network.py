@@ -25,9 +25,12 @@ wait for the claim. msgids are made here (the per-process random prefix and a co
 network-wide already); the time of a sequenced event is the bus's (`time_ms`), which never goes
 backwards within a room.
 
-History: each node writes the events it sequenced (its own users'), when they come back, to the
-shared store (PostgreSQL in a cluster, idempotent by msgid), so every node reads the same
-history and no event is written twice or by nobody (see docs/cluster.md).
+History: every node writes every event it applies to the store (PostgreSQL in a cluster, where
+the writes are idempotent by (target, msgid)), in sequence order. A node writes event k only
+after event k-1, so whichever node inserts an event first, the store's append order is the
+room's sequence order, and CHATHISTORY answers the same, in the live order, on every node; an
+event is missing from history only if every node in its room died before writing it (see
+docs/cluster.md for why not "each node its own users' events").
 
 Channel MODE is worked out on a copy of the room (the numerics for what is refused come at once)
 and sequenced as the changes that take effect, with the room's whole mode state as a field.
@@ -46,7 +49,6 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import refuse_new_channel
 from hubbub.core.channels import admission, arrived, enter
-from hubbub.core.history import store_event
 from hubbub.core.messaging import echo, fit
 from hubbub.core.model import (
     FLAG_MODES,
@@ -158,6 +160,12 @@ def scratch_copy(channel: Channel) -> Channel:
     }
     copy.registered = channel.registered
     return copy
+
+
+def local(user: User | None) -> User | None:
+    """`user` if it has a connection here: fan-out skips only local writers (a remote user
+    has none in the room's groups, and counting it as skipped would miscount deliveries)."""
+    return user if user is not None and not user.session.remote else None
 
 
 def encode(event: dict[str, Any]) -> bytes:
@@ -365,7 +373,7 @@ class ClusterState:
                 return
             time_ms, sent = result
             channel = server.channels.get(fold)
-            if channel is None or user not in channel.members:
+            if channel is None or user not in channel.members or sent.get("dup"):
                 return
             line = f":{user.prefix} JOIN {channel.name}"
             arrived(server, later, channel, user, line, time_ms, sent["m"])
@@ -534,6 +542,8 @@ class ClusterState:
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
+                if user.fold != fold:  # not renamed by another room's event: not its nick
+                    self.network.release(nick_key(fold))
                 later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
             time_ms, sent = result
@@ -584,7 +594,8 @@ class ClusterState:
         self.submit(None, room, event, None, delete_fields=(member_field(fold),), refused=refused)
 
     def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
-        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid}
+        # "local": applied here only, not stored (the QUIT sent again later is the one kept).
+        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid, "local": True}
         channel = self.server.channels.get(room)
         if channel is not None:
             self._apply_quit(channel, event, self.server.stamp(), False)
@@ -630,11 +641,32 @@ class ClusterState:
         if channel is not None:
             applier = APPLIERS.get(kind)
             if applier is not None:
-                applier(self, channel, event, time_ms, mine)
+                try:
+                    applier(self, channel, event, time_ms, mine)
+                except (KeyError, TypeError, ValueError):
+                    # A node of another version, or a bug: one event skipped, never a crash.
+                    log.exception("room %s: event %d could not be applied; skipped", room, seq)
         elif kind == "join" and mine:
             self._joined_or_not(room)
         if complete is not None:
             complete((time_ms, event))
+        after = event.get("after")
+        if after is not None:
+            after()
+
+    def _record(
+        self,
+        channel: Channel,
+        command: str,
+        params: tuple[str, ...],
+        time_ms: int,
+        event: dict[str, Any],
+    ) -> None:
+        """Store a membership or topic event (history.store_events), unless it was applied
+        here only (a QUIT while the bus was away, sent again later)."""
+        if self.server.config.history.store_events and "local" not in event:
+            record = Record(channel.fold, event["m"], time_ms, event["p"], command, params)
+            self.server.history.append(record)
 
     def _apply_message(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -652,13 +684,13 @@ class ClusterState:
             time_ms,
             event["m"],
             event["ct"],
-            exclude=sender,
+            exclude=local(sender),
             channel=None if status else channel,
             tagged_only=cmd == "TAGMSG",
             account=event["a"],
         )
         stored = event["st"]
-        if mine and stored is not None and not status:
+        if stored is not None and not status and "local" not in event:
             text = event["x"]
             params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
             server.history.append(
@@ -688,14 +720,24 @@ class ClusterState:
             if user is None:
                 return
         if user in channel.members:
+            event["dup"] = True  # a JOIN sent twice (JOIN #a,#a): its joiner hears it once
             return
         if not channel.members and "cr" in event:  # the room's first member creates it
             channel.created, channel.history_since_ms = event["cr"]
         membership = Membership(op=bool(event["o"]))
         enter(server, channel, user, membership, time_ms, event["m"])
+        joined = user
+
+        def record() -> None:
+            # After the joiner's replay was asked for (its reply completes first), so its own
+            # JOIN is never part of its replay, as on a single server.
+            facts = event["u"]
+            event["p"] = f"{facts['n']}!{facts['u']}@{facts['h']}"
+            self._record(channel, "JOIN", (channel.name,), time_ms, event)
+
+        event["after"] = record
         if mine:
-            store_event(server, channel, user, "JOIN", (channel.name,), time_ms, event["m"])
-            log.info("%s joined %s", user.nick, channel.name)
+            log.info("%s joined %s", joined.nick, channel.name)
 
     def _joined_or_not_later(self, fold: str) -> None:
         left = self.joining.get(fold, 0) - 1
@@ -719,12 +761,13 @@ class ClusterState:
             line,
             time_ms,
             event["m"],
-            exclude=user,
+            exclude=local(user),
             channel=channel,
             account=user.account,
         )
-        if mine:
-            store_event(server, channel, user, "PART", (channel.name, reason), time_ms, event["m"])
+        if "local" not in event:
+            params = (channel.name, reason)
+            self._record(channel, "PART", params, time_ms, event)
         server.remove_member(channel, user)
 
     def _apply_quit(
@@ -742,8 +785,9 @@ class ClusterState:
         recipients = [m for m in channel.members if m is not user and m not in elsewhere]
         line = f":{user.prefix} QUIT :{event['r']}"
         server.fanout(recipients, line, time_ms, event["m"], account=user.account)
-        if mine:
-            store_event(server, channel, user, "QUIT", (event["r"],), time_ms, event["m"])
+        if "local" not in event:
+            params = (event["r"],)
+            self._record(channel, "QUIT", params, time_ms, event)
         server.remove_member(channel, user)
 
     def _apply_topic(
@@ -760,12 +804,13 @@ class ClusterState:
             line,
             time_ms,
             event["m"],
-            exclude=sender,
+            exclude=local(sender),
             channel=channel,
             account=sender.account if sender is not None else "",
         )
-        if mine and sender is not None:
-            store_event(server, channel, sender, "TOPIC", (channel.name, text), time_ms, event["m"])
+        params = (channel.name, text)
+        self._record(channel, "TOPIC", params, time_ms, event)
+        if mine:
             save_registered(server, channel)
 
     def _apply_kick(
@@ -781,13 +826,12 @@ class ClusterState:
             event["l"],
             time_ms,
             event["m"],
-            exclude=sender,
+            exclude=local(sender),
             channel=channel,
             account=sender.account if sender is not None else "",
         )
-        if mine and sender is not None:
-            params = (channel.name, event["tn"], event["r"])
-            store_event(server, channel, sender, "KICK", params, time_ms, event["m"])
+        params = (channel.name, event["tn"], event["r"])
+        self._record(channel, "KICK", params, time_ms, event)
         server.remove_member(channel, target)
 
     def _apply_mode(
@@ -824,7 +868,7 @@ class ClusterState:
             event["l"],
             time_ms,
             event["m"],
-            exclude=sender,
+            exclude=local(sender),
             channel=channel,
             account=sender.account if sender is not None else "",
         )
@@ -842,9 +886,7 @@ class ClusterState:
             user = server.users.get(server.fold(nick))
         if user is None:
             return
-        if mine:
-            params = (nick,)
-            store_event(server, channel, user, "NICK", params, time_ms, event["m"], event["p"])
+        self._record(channel, "NICK", (nick,), time_ms, event)
         if renamed:
             return
         line = f":{event['p']} NICK :{nick}"
