@@ -99,3 +99,24 @@ async def test_concurrent_sequencers_on_two_nodes_agree_on_one_order(redis_url: 
         sent = {f"{name}{number}".encode() for name in "ab" for number in range(per_node)}
         delivered = [event.payload for room in rooms for event in node_b.events[room]]
         assert sorted(delivered) == sorted(sent)
+
+
+async def test_resubscribing_at_once_keeps_the_subscription(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_b.bus.subscribe("#r")
+        await node_b.bus.unsubscribe("#r")
+        assert await node_b.bus.subscribe("#r") == (0, {})
+        with pytest.raises(ValueError, match="already subscribed"):
+            await node_b.bus.subscribe("#r")
+        event = await node_a.bus.sequence("#r", b"one")
+        await until(lambda: node_b.events["#r"] == [event], what="delivered after resubscribing")
+
+
+async def test_one_nodes_calls_are_sequenced_in_call_order(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a:
+        calls = [node_a.bus.sequence("#r", str(number).encode()) for number in range(300)]
+        results = await asyncio.gather(*calls)
+        assert [event.seq for event in results] == list(range(1, 301))
+        assert [event.payload for event in results] == [str(n).encode() for n in range(300)]
+        # Concurrent calls share pipelines: far fewer round trips than calls.
+        assert node_a.bus.sequencer.batches < node_a.bus.sequencer.calls

@@ -11,6 +11,7 @@ them into a conftest.py.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -97,11 +98,21 @@ class RedisServer:
             self.process.wait(timeout=30)
         self.process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers (a hung or partitioned Redis)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def close(self) -> None:
+        self.resume()
         self.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -31,6 +31,7 @@ from redis.retry import Retry
 
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus_feed import RoomFeed, Sequenced
+from hubbub.cluster.sequencer import Sequencer, SequencerFull
 
 __all__ = ["Bus", "BusUnavailable", "Sequenced"]
 
@@ -66,6 +67,8 @@ class _Session:
         self.reason = ""
         self.confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        # Feeds whose room restarted with a new epoch: held until on_available(True) is out.
+        self.restarted: list[RoomFeed] = []
         self.started = time.monotonic()
 
     def fail(self, reason: str) -> None:
@@ -114,13 +117,14 @@ class Bus:
             socket_connect_timeout=self._timeout,
             retry=no_retry,
             protocol=2,
+            # CLIENT LIST shows which node a connection belongs to.
+            client_name=f"hubbub-bus:{node_id}",
         )
         self._redis = Redis(connection_pool=pool)
         self._scripts = {
             name: self._redis.register_script(getattr(scripts, name))
             for name in (
                 "EPOCH",
-                "SEQUENCE",
                 "STATE",
                 "REGISTER",
                 "RENEW",
@@ -133,6 +137,8 @@ class Bus:
                 "LEAVE",
             )
         }
+        # sequence() calls go through one batching sender, in call order (sequencer.py).
+        self.sequencer = Sequencer(self._redis, scripts.SEQUENCE, self._timeout)
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
@@ -141,6 +147,9 @@ class Bus:
         self._closing = False
         self._epoch: str | None = None
         self._token: str | None = None
+        # Heartbeats completed (lease renewed, gaps swept, dead nodes looked for): for metrics
+        # and for tests that must let a few heartbeats pass.
+        self.heartbeats = 0
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -223,8 +232,9 @@ class Bus:
             self._available = True
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
-            for room in list(self._feeds):
-                self._fill_soon(room)
+            # Rooms restarted in a new epoch deliver only now, after on_available(True).
+            for feed in current.restarted:
+                self._unhold(feed)
 
     def _report(self, available: bool) -> None:
         try:
@@ -252,6 +262,7 @@ class Bus:
             retry=Retry(NoBackoff(), 0),  # a broken subscription ends the session, no retries
             # RESP2: pub/sub messages are replies read_response() answers (RESP3 pushes are not).
             protocol=2,
+            client_name=f"hubbub-bus:{self.node_id}:events",
         )
         connection = connection_class(**kwargs)
         session = _Session(connection)
@@ -264,10 +275,12 @@ class Bus:
                 await self._subscribe_channels(session, rooms)
             for room in rooms:
                 restarted = self._feeds.get(room)
-                if restarted is not None and restarted.delivered is None:
-                    seq, _fields = await self.state(room)
-                    restarted.start(seq)
-                    restarted.held = False
+                # Restarted by a new epoch (in this attempt, or in one that failed half-way).
+                if restarted is not None and (restarted.delivered is None or restarted.held):
+                    if restarted.delivered is None:
+                        seq, _fields = await self.state(room)
+                        restarted.start(seq)
+                    session.restarted.append(restarted)
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
             await self._end(session)
@@ -296,7 +309,10 @@ class Bus:
                 "REGISTER", keys, [epoch, self.node_id, token, self._lease_ms]
             )
         if answer != b"registered":
-            raise ValueError(f"node id {self.node_id!r} is in use by a live node")
+            raise ValueError(
+                f"node id {self.node_id!r} is in use by a live node (or its dead predecessor"
+                " is being buried)"
+            )
         self._token = token
 
     async def _end(self, session: _Session) -> None:
@@ -336,6 +352,8 @@ class Bus:
         try:
             async with asyncio.timeout(self._timeout):
                 return await work()
+        except SequencerFull as error:
+            raise BusUnavailable(str(error)) from error
         except ResponseError as error:
             text = str(error)
             if text.startswith((scripts.EPOCH_ERROR, scripts.LEASE_ERROR)):
@@ -373,7 +391,7 @@ class Bus:
             scripts.stream_key(room),
             scripts.ROOMS_KEY,
         ]
-        answer = await self._guarded(lambda: self._scripts["SEQUENCE"](keys=keys, args=args))  # type: ignore[arg-type]
+        answer = await self._guarded(lambda: self.sequencer.call(keys, args))
         seq, time_ms = answer
         return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
 
@@ -395,13 +413,15 @@ class Bus:
 
     async def events_after(self, room: str, after: int, limit: int) -> list[Sequenced]:
         """Up to `limit` of the room's events with seq > after, from its stream, in order."""
+        return await self._guarded(lambda: self._read_stream(room, after, limit))
+
+    async def _read_stream(self, room: str, after: int, limit: int) -> list[Sequenced]:
         if limit <= 0:
             return []
-        entries = await self._guarded(
-            lambda: self._redis.xrange(
+        async with asyncio.timeout(self._timeout):
+            entries = await self._redis.xrange(
                 scripts.stream_key(room), min=f"{after + 1}-0", max="+", count=limit
             )
-        )
         return [_entry(room, entry) for entry in entries or []]
 
     # ---- claims and directory ---------------------------------------------------------------
@@ -465,13 +485,17 @@ class Bus:
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
-                self._unsubscribe_channel(room)
+            # The channel may stay subscribed until the session ends: the reader ignores
+            # rooms without a feed, and a later subscribe() of the room is then a no-op for
+            # Redis. (An UNSUBSCRIBE sent from here could overtake that later SUBSCRIBE.)
             raise
-        if feed.delivered is None:
-            feed.start(seq)
-        else:
-            # A reconnection in between took its own snapshot; events after it are delivered.
-            seq, fields = feed.delivered, fields
+        if feed.delivered is not None or session is not self._session:
+            # The connection ended meanwhile (a reconnection may have taken its own snapshot):
+            # this snapshot and the delivery may not match. The caller refuses or retries.
+            if self._feeds.get(room) is feed:
+                del self._feeds[room]
+            raise BusUnavailable(f"the connection to Redis changed while subscribing to {room}")
+        feed.start(seq)
         # The caller installs the snapshot before the first event after it reaches on_event.
         asyncio.get_running_loop().call_soon(self._unhold, feed)
         return seq, fields
@@ -489,26 +513,27 @@ class Bus:
         fill = self._fills.pop(room, None)
         if fill is not None:
             fill.cancel()
-        self._unsubscribe_channel(room)
+        await self._unsubscribe_channel(room)
 
-    def _unsubscribe_channel(self, room: str) -> None:
+    async def _unsubscribe_channel(self, room: str) -> None:
+        """UNSUBSCRIBE, sent before any later SUBSCRIBE of the room (so it cannot undo it).
+        A session that is gone needs none: the next one subscribes only to `_feeds`."""
         session = self._session
         if session is None or session.trouble.is_set():
             return
-
-        async def send() -> None:
-            try:
-                await session.connection.send_command("UNSUBSCRIBE", scripts.events_channel(room))
-            except _TROUBLE as error:
-                session.fail(f"UNSUBSCRIBE: {error}")
-
-        session.tasks.append(asyncio.get_running_loop().create_task(send()))
+        try:
+            await session.connection.send_command("UNSUBSCRIBE", scripts.events_channel(room))
+        except _TROUBLE as error:
+            session.fail(f"UNSUBSCRIBE: {error}")
 
     async def _subscribe_channels(self, session: _Session, rooms: list[str]) -> None:
         """SUBSCRIBE and wait until Redis confirms: from then on no event is missed live."""
         loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[None]] = []
         channels = [scripts.events_channel(room) for room in rooms]
+        if session.trouble.is_set():
+            # (send_command would quietly open a new connection the reader does not read.)
+            raise BusUnavailable("the connection to Redis ended")
         for channel in channels:
             future: asyncio.Future[None] = loop.create_future()
             session.confirmations.setdefault(channel, []).append(future)
@@ -568,9 +593,9 @@ class Bus:
         first = feed.missing_from()
         while first is not None and self._feeds.get(feed.room) is feed:
             try:
-                events = await self.events_after(feed.room, first - 1, FILL_PAGE)
-            except BusUnavailable:
-                return  # the reconnection fills again
+                events = await self._read_stream(feed.room, first - 1, FILL_PAGE)
+            except _TROUBLE:
+                return  # the next heartbeat's sweep (or the reconnection's) fills again
             if not events:
                 # The stream ends before `known`: the epoch changed under us, or a live event
                 # was from a stream since trimmed; the reconnection or the next event sorts it.
@@ -593,6 +618,8 @@ class Bus:
     async def _beat(self, session: _Session) -> None:
         """Renew the lease, look for lost events, bury dead nodes: every heartbeat."""
         try:
+            # At once: events sequenced while this node was disconnected are filled now.
+            await self._sweep()
             while True:
                 await asyncio.sleep(self._heartbeat)
                 await self._renew(session)
@@ -601,6 +628,7 @@ class Bus:
                 # (after a Redis outage they are reconnecting too) before declaring them dead.
                 if time.monotonic() - session.started >= self._lease_ms / 1000:
                     await self._janitor()
+                self.heartbeats += 1
         except asyncio.CancelledError:
             raise
         except _TROUBLE as error:

@@ -64,8 +64,13 @@ class RoomFeed:
         self.known = max(self.known, event.seq)
         if self.delivered is not None and event.seq <= self.delivered:
             return []
-        if len(self.pending) < PENDING_LIMIT or event.seq in self.pending:
-            self.pending[event.seq] = event
+        if len(self.pending) >= PENDING_LIMIT and event.seq not in self.pending:
+            # Full: keep the earliest events (the ones needed next); the latest is refetched.
+            highest = max(self.pending)
+            if event.seq > highest:
+                return []
+            del self.pending[highest]
+        self.pending[event.seq] = event
         return self.release()
 
     def release(self) -> list[Sequenced]:
