@@ -12,6 +12,7 @@ from pathlib import Path
 
 from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_nodes
 
+from hubbub.cluster.bus import Bus
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import write_config
 from support.postgres_server import fresh_postgres_url
@@ -20,6 +21,12 @@ from support.servers import ServerProcess, ThreadedServer
 from support.waiting import wait_for
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+
+def bus_of(node: ThreadedServer) -> Bus:
+    assert node.app is not None and node.app.node is not None
+    return node.app.node.bus
+
 
 # Generous: the lease, the janitor's next sweep and a loaded machine (never a sleep).
 LOST_WITHIN = LEASE_MS / 1000 + 15.0
@@ -85,6 +92,13 @@ def test_redis_restarted_refuses_then_recovers(
         assert answer.params[:2] == ["PRIVMSG", "TEMPORARILY_UNAVAILABLE"]
         assert [line for line in bob.fence() if line.command == "PRIVMSG"] == []
         redis_server.start()  # the same port, and empty: the nodes resynchronise
+
+        def both_back() -> bool:
+            return all(node.call(lambda node=node: bus_of(node).available) for node in (a, b))
+
+        # Both nodes first: one that reconnects later starts its rooms from the new epoch's
+        # state at that moment (hubbub.cluster.bus), so what is said before would pass it by.
+        wait_for(both_back, 30.0, "both nodes connected to Redis again")
 
         def delivered() -> bool:
             alice.say("#room", "back again")

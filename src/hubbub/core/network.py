@@ -192,6 +192,8 @@ class ClusterState:
         self.available = True
         # The node each remote user lives on (its member fields say so; the janitor reads it).
         self.homes: dict[User, str] = {}
+        # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
+        self.live: dict[tuple[str, User], set[str]] = {}
 
     # ------------------------------------------------------------------ sending
 
@@ -653,6 +655,12 @@ class ClusterState:
         after = event.get("after")
         if after is not None:
             after()
+        if channel is not None and channel.replaying:
+            # Other nodes write to the shared store while a newcomer's replay is being read:
+            # what it gets live (held behind the replay) must not be replayed too.
+            msgid = event.get("m", "")
+            for user in channel.replaying:
+                self.live.setdefault((room, user), set()).add(msgid)
 
     def _record(
         self,
@@ -977,8 +985,16 @@ class ClusterState:
     def has_local(self, channel: Channel) -> bool:
         return any(not member.session.remote for member in channel.members)
 
+    def replayed(self, channel: Channel, user: User, records: list[Record]) -> list[Record]:
+        """A newcomer's join replay without what it was given live while it was read."""
+        live = self.live.pop((channel.fold, user), None)
+        if not live:
+            return records
+        return [record for record in records if record.msgid not in live]
+
     def removed(self, channel: Channel, user: User) -> None:
         """After `user` left `channel` (server.remove_member)."""
+        self.live.pop((channel.fold, user), None)
         if user.session.remote and not user.channels:
             self._forget(user)
         fold = channel.fold
