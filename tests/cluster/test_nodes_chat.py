@@ -149,3 +149,25 @@ def test_topic_kick_part_and_bans_across_nodes(
             dave.send("JOIN #room")
             assert dave.first(lambda line: line.command in ("474", "JOIN")).command == "474"
         assert texts(alice.fence()) == []
+
+
+def test_private_messages_cross_nodes_and_are_kept_for_both(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Issue 14: "private messages cross nodes and are stored for their two parties"."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice", HISTORY_CAPS) as alice,
+        client(b, "bob", HISTORY_CAPS) as bob,
+    ):
+        alice.join("#lobby")
+        bob.join("#lobby")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        alice.say("bob", "just between us")
+        got = bob.first(lambda line: line.command == "PRIVMSG")
+        assert (got.params[0], got.text, got.nick) == ("bob", "just between us", "alice")
+        echoed = alice.first(lambda line: line.command == "PRIVMSG")
+        assert echoed.tags["msgid"] == got.tags["msgid"]
+        bob.send("CHATHISTORY LATEST alice * 10")
+        batch = bob.until(lambda line: line.command == "BATCH" and line.params[0].startswith("-"))
+        assert [line.text for line in batch if line.command == "PRIVMSG"] == ["just between us"]

@@ -251,15 +251,21 @@ def test_same_order_on_every_node_under_concurrent_senders() -> None:
         assert texts(client) == [text for text in order if not text.startswith(f"{i}-")]
 
 
-def test_a_private_message_to_another_node_is_refused_not_lost() -> None:
+def test_private_messages_cross_nodes_through_the_inbox_and_are_stored_once() -> None:
     cluster = Cluster()
     a, b = cluster.nodes
-    alice = a.client("alice", ["echo-message"])
-    bob = b.client("bob")
+    alice = a.client("alice", ["echo-message", "server-time", "message-tags"])
+    bob = b.client("bob", ["server-time", "message-tags"])
     alice.send("JOIN #lobby")
     bob.send("JOIN #lobby")
     cluster.drain()
     alice.send("PRIVMSG bob :psst")
+    echoed = one(alice.lines(), "PRIVMSG")
+    got = one(bob.lines(), "PRIVMSG")
+    assert got.params == ("bob", "psst") and got.source.startswith("alice!")
+    assert got.tags["msgid"] == echoed.tags["msgid"] and got.tags["time"] == echoed.tags["time"]
+    cluster.bus.available = False
+    alice.send("PRIVMSG bob :lost?")
     fail = one(alice.lines(), "FAIL")
     assert fail.params[:3] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE", "bob")
     assert bob.raw() == []

@@ -31,6 +31,7 @@ from hubbub.core.ports import (
     Passwords,
     Ports,
     RegistryService,
+    inbox,
 )
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
@@ -233,9 +234,9 @@ class MemoryBus:
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-    ) -> bool:
+    ) -> int | None:
         if not self.available:
-            return False
+            return None
         seq = self.seq[room] = self.seq.get(room, 0) + 1
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
         self.last_ms[room] = time_ms
@@ -247,7 +248,7 @@ class MemoryBus:
         for network in self.nodes.values():
             if room in network.rooms:
                 self.queue.append((network, room, seq, time_ms, node, payload))
-        return True
+        return time_ms
 
     def pump(self) -> None:
         if self.delivering:
@@ -276,7 +277,7 @@ class MemoryNetwork:
     def __init__(self, bus: MemoryBus, node_id: str) -> None:
         self.bus = bus
         self._node_id = node_id
-        self.rooms: set[str] = set()
+        self.rooms: set[str] = {inbox(node_id)}  # its users' private messages come here
         self.server: Any = None
 
     @property
@@ -289,7 +290,7 @@ class MemoryNetwork:
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[bool], None],
+        done: Callable[[int | None], None],
     ) -> None:
         def run() -> None:
             done(self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields))

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
 from hubbub.config import ClusterSection
 from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.ports import inbox
 
 if TYPE_CHECKING:
     from hubbub.core.network import ClusterState
@@ -81,6 +82,9 @@ class Node:
     async def start(self) -> None:
         """Connect to the bus; raises BusUnavailable when Redis cannot be reached now."""
         await self.bus.start()
+        # Private messages to this node's users come through its inbox room.
+        await self.bus.subscribe(inbox(self._node_id))
+        self.rooms.add(inbox(self._node_id))
         log.info("cluster node %s on the bus", self._node_id)
 
     async def stop(self) -> None:
@@ -114,24 +118,24 @@ class Node:
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[bool], None],
+        done: Callable[[int | None], None],
     ) -> None:
         async def run() -> None:
             try:
-                await self.bus.sequence(
+                sequenced = await self.bus.sequence(
                     room, payload, set_fields=dict(set_fields), delete_fields=list(delete_fields)
                 )
             except BusUnavailable as error:
                 log.warning(
                     "cluster: room %s: event refused, the bus is unavailable (%s)", room, error
                 )
-                done(False)
+                done(None)
                 return
             except Exception:  # a bug: refused (the client is told), never left waiting
                 log.exception("cluster: room %s: sequencing failed", room)
-                done(False)
+                done(None)
                 return
-            done(True)
+            done(sequenced.time_ms)
 
         self._spawn(run, "hubbub-sequence")
 

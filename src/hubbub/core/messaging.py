@@ -247,17 +247,6 @@ def to_user(
         if cmd == "PRIVMSG":
             recipient.service(server, reply, text)
         return
-    if server.cluster is not None and recipient.session.remote:
-        # A user of another cluster node: private messages do not cross nodes yet, so it is
-        # refused rather than accepted and lost (hubbub.core.network).
-        if errors:
-            reply.fail(
-                cmd,
-                "TEMPORARILY_UNAVAILABLE",
-                recipient.nick,
-                text="That user is on another server; private messages cannot reach it yet",
-            )
-        return
     stored = (
         stored_tags(server.config.history, cmd, tags)
         if server.config.history.store_private
@@ -265,6 +254,9 @@ def to_user(
     )
     if stored is not None and not server.history.available:
         refuse_unstorable(reply, cmd, recipient.nick, errors)
+        return
+    if server.cluster is not None and recipient.session.remote:  # a user of another node
+        server.cluster.direct(reply, sender, recipient, cmd, text, tags, client_tags, stored)
         return
     time_ms = server.stamp()
     msgid = server.next_msgid()

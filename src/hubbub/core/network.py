@@ -35,9 +35,10 @@ docs/cluster.md for why not "each node its own users' events").
 Channel MODE is worked out on a copy of the room (the numerics for what is refused come at once)
 and sequenced as the changes that take effect, with the room's whole mode state as a field.
 
-Not network-wide yet: user modes, INVITE, private messages to users on
-another node (refused, never lost), AWAY, KILL, K-/D-lines; a user who shares no room with this
-node is unknown here (WHOIS).
+Private messages to a user of another node go through that node's inbox room (`ports.inbox`).
+
+Not network-wide yet: user modes, INVITE, AWAY, KILL, K-/D-lines; a user who shares no room
+with this node is unknown here (WHOIS, private messages).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ from hubbub.core.model import (
 )
 from hubbub.core.modes import change_modes, mode_line
 from hubbub.core.ownership import check_nick, nick_refused
+from hubbub.core.ports import inbox
+from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import is_reaction, remember_sent
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename, try_register
@@ -206,18 +209,24 @@ class ClusterState:
         set_fields: Mapping[str, str] | None = None,
         delete_fields: tuple[str, ...] = (),
         refused: Callable[[], None] | None = None,
+        answered_when_sequenced: bool = False,
     ) -> None:
         """Hand one room event to the bus. `done(reply, result)` runs when it comes back
         (result: (time_ms, event)) or is refused (result: None); `refused()` runs on refusal
-        whether or not the client is still there."""
+        whether or not the client is still there. `answered_when_sequenced`: for a room this
+        node does not follow (another node's inbox), `done` runs as soon as it is sequenced."""
         self.token += 1
         token = f"{self.token:x}"
         event["k"] = token
         if reply is not None and done is not None:
             self.pending[token] = reply.later(done)
 
-        def sequenced(accepted: bool) -> None:
-            if accepted:
+        def sequenced(time_ms: int | None) -> None:
+            if time_ms is not None:
+                if answered_when_sequenced:
+                    complete = self.pending.pop(token, None)
+                    if complete is not None:
+                        complete((time_ms, event))
                 return  # the event comes back through apply_sequenced
             complete = self.pending.pop(token, None)
             if refused is not None:
@@ -278,6 +287,69 @@ class ClusterState:
             echo(server, later, cmd, line, time_ms, msgid, client_tags)
 
         self.submit(reply, channel.fold, event, done)
+
+    def direct(
+        self,
+        reply: Reply,
+        sender: User,
+        recipient: User,
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        stored: dict[str, str] | None,
+    ) -> None:
+        """A private message to a user of another node: through that node's inbox room. The
+        sender's node stores it (its sender's copy, by the sequenced time) and echoes it."""
+        server = self.server
+        prefix = sender.prefix
+        if cmd == "TAGMSG":
+            line = f":{prefix} TAGMSG {recipient.nick}"
+        else:
+            head = f":{prefix} {cmd} {recipient.nick} :"
+            text = fit(text, len(head.encode()))
+            line = head + text
+        msgid = server.next_msgid()
+        event: dict[str, Any] = {"t": "dm", "to": recipient.fold, "c": cmd, "l": line}
+        event["ct"] = client_tags
+        event["a"] = sender.account
+        event["m"] = msgid
+        key = dm_store_key(server, sender, recipient)  # by account when both have one
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                if cmd != "NOTICE":
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", recipient.nick, text=UNAVAILABLE)
+                return
+            time_ms, _ = result
+            if stored is not None:
+                params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
+                server.history.append(
+                    Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
+                )
+                if not sender.account:
+                    remember_sent(later.session, msgid)
+            elif cmd == "TAGMSG" and is_reaction(tags):
+                remember_sent(later.session, msgid, key)
+            echo(server, later, cmd, line, time_ms, msgid, client_tags)
+
+        home = inbox(self.homes.get(recipient, ""))
+        self.submit(reply, home, event, done, answered_when_sequenced=True)
+
+    def _apply_direct(self, event: dict[str, Any], time_ms: int) -> None:
+        """A private message for a user of this node (its inbox room)."""
+        recipient = self.server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile, as if it had quit just before
+        self.server.fanout(
+            (recipient,),
+            event["l"],
+            time_ms,
+            event["m"],
+            event["ct"],
+            tagged_only=event["c"] == "TAGMSG",
+            account=event["a"],
+        )
 
     def join(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
         """JOIN: open the room here first (its state from the bus), then check and send."""
@@ -631,6 +703,12 @@ class ClusterState:
             kind = event["t"]
         except (ValueError, KeyError, TypeError):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
+            return
+        if kind == "dm":
+            try:
+                self._apply_direct(event, time_ms)
+            except (KeyError, TypeError, ValueError):
+                log.exception("%s: event %d could not be applied; skipped", room, seq)
             return
         mine = node == self.node
         complete = self.pending.pop(event.get("k", ""), None) if mine else None

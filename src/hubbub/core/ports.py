@@ -131,10 +131,11 @@ class Network(Protocol):
     Every call returns at once; its answer comes later, on the loop, through `done`:
 
     * `sequence` hands a room event's payload (and the room state fields to set and delete
-      atomically with it) to be numbered network-wide. `done(True)` means it was sequenced:
-      the event itself comes back through `ChatServer.apply_sequenced`, on every node whose
-      users are in the room, in sequence order. `done(False)`: refused (the bus is
-      unavailable), nothing was accepted.
+      atomically with it) to be numbered network-wide. `done(time_ms)` means it was sequenced
+      (at that server time): the event itself comes back through
+      `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
+      `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
+      subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users.
     * `open` subscribes this node to a room (it has, or is about to have, local members) and
       answers its state fields (`{}` for a room nobody is in), or None when the bus is
       unavailable. Events after that state come through `apply_sequenced`.
@@ -152,7 +153,7 @@ class Network(Protocol):
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[bool], None],
+        done: Callable[[int | None], None],
     ) -> None: ...
 
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None: ...
@@ -162,6 +163,11 @@ class Network(Protocol):
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 
     def release(self, key: str) -> None: ...
+
+
+def inbox(node_id: str) -> str:
+    """The bus room of one node's private messages (channel rooms start with '#')."""
+    return "~node:" + node_id
 
 
 @dataclass(frozen=True, slots=True)
