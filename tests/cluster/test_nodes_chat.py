@@ -8,12 +8,14 @@ network-wide".
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from node_helpers import client, running_nodes, texts
 
 from support.irc_client import IrcClient, Line
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
+from support.waiting import wait_for
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
 
@@ -29,6 +31,17 @@ def read_texts(irc: IrcClient, wanted: set[str]) -> list[str]:
 
     irc.until(done, what=f"the messages {sorted(wanted)}")
     return seen
+
+
+def latest(irc: IrcClient, target: str) -> list[tuple[str, str, str]]:
+    """CHATHISTORY LATEST: (msgid, time, text) of each message, oldest first."""
+    irc.send(f"CHATHISTORY LATEST {target} * 10")
+    batch = irc.until(lambda line: line.command == "BATCH" and line.params[0].startswith("-"))
+    return [
+        (line.tags["msgid"], line.tags["time"], line.text)
+        for line in batch
+        if line.command == "PRIVMSG"
+    ]
 
 
 HISTORY_CAPS = ("batch", "server-time", "message-tags", "draft/chathistory", "echo-message")
@@ -85,17 +98,16 @@ def test_history_is_the_same_on_every_node(
         for index, node in enumerate(nodes):
             with client(node, f"reader{index}", HISTORY_CAPS) as reader:
                 reader.join("#lobby")
-                reader.send("CHATHISTORY LATEST #lobby * 10")
-                batch = reader.until(
-                    lambda line: line.command == "BATCH" and line.params[0].startswith("-")
-                )
-                answers.append(
-                    [
-                        (line.tags["msgid"], line.tags["time"], line.text)
-                        for line in batch
-                        if line.command == "PRIVMSG"
-                    ]
-                )
+                # A node that did not follow the room reads what the others wrote: there
+                # once their history workers committed (history.commit_interval_ms).
+                found: list[tuple[str, str, str]] = []
+
+                def complete(reader: IrcClient = reader, found: list[Any] = found) -> bool:
+                    found[:] = latest(reader, "#lobby")
+                    return len(found) == 3
+
+                wait_for(complete, 10.0, "the three messages in the shared history")
+                answers.append(found)
         assert [text for _, _, text in answers[0]] == seen_by_alice
         assert answers[1] == answers[0] and answers[2] == answers[0]
 

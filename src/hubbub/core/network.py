@@ -299,8 +299,8 @@ class ClusterState:
         client_tags: str,
         stored: dict[str, str] | None,
     ) -> None:
-        """A private message to a user of another node: through that node's inbox room. The
-        sender's node stores it (its sender's copy, by the sequenced time) and echoes it."""
+        """A private message to a user of another node: through that node's inbox room. Both
+        nodes store it (idempotent, at the sequenced time); the sender's echoes it."""
         server = self.server
         prefix = sender.prefix
         if cmd == "TAGMSG":
@@ -315,6 +315,11 @@ class ClusterState:
         event["a"] = sender.account
         event["m"] = msgid
         key = dm_store_key(server, sender, recipient)  # by account when both have one
+        params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
+        # The recipient's node stores it too (idempotent), so that its own reads see it at
+        # once, as its live delivery did.
+        event["st"], event["key"], event["pa"] = stored, key, params
+        event["p"], event["i"] = prefix, sender.account_id
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
@@ -323,7 +328,6 @@ class ClusterState:
                 return
             time_ms, _ = result
             if stored is not None:
-                params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
                 server.history.append(
                     Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
                 )
@@ -338,10 +342,25 @@ class ClusterState:
 
     def _apply_direct(self, event: dict[str, Any], time_ms: int) -> None:
         """A private message for a user of this node (its inbox room)."""
-        recipient = self.server.users.get(event["to"])
+        server = self.server
+        recipient = server.users.get(event["to"])
         if recipient is None or recipient.session.remote:
             return  # gone meanwhile, as if it had quit just before
-        self.server.fanout(
+        stored = event["st"]
+        if stored is not None:
+            params = tuple(event["pa"])
+            record = Record(
+                event["key"],
+                event["m"],
+                time_ms,
+                event["p"],
+                event["c"],
+                params,
+                stored,
+                event["i"],
+            )
+            server.history.append(record)
+        server.fanout(
             (recipient,),
             event["l"],
             time_ms,
