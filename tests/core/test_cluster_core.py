@@ -13,6 +13,7 @@ from core_helpers import START, Client, Harness, one, only
 
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
+from support.config import changed
 from support.core_services import MemoryBus, SyncHistoryService, core_ports
 
 
@@ -304,3 +305,18 @@ def test_channel_modes_and_bans_act_on_every_node() -> None:
     dave.send("JOIN #lobby secret")
     joined = late.channel("#lobby")
     assert joined.bans[0].mask == "carol!*@*" and joined.members[late.server.users["bob"]].op
+
+
+def test_joins_on_their_way_count_against_the_channel_limit() -> None:
+    cluster = Cluster()
+    cluster.nodes = [Node(cluster, "small")]
+    node = cluster.nodes[0]
+    node.config = node.server.config = changed(node.config, limits={"channels_per_user": 2})
+    alice = node.client("alice")
+    cluster.bus.held = True
+    alice.send("JOIN #a,#a,#b,#c")
+    cluster.bus.release()
+    got = alice.lines()
+    assert [m.params[0] for m in only(got, "JOIN")] == ["#a", "#b"]
+    assert [m.params[1] for m in only(got, "405")] == ["#c"]
+    assert not node.server.cluster.entering  # type: ignore[union-attr]

@@ -195,6 +195,9 @@ class ClusterState:
         self.available = True
         # The node each remote user lives on (its member fields say so; the janitor reads it).
         self.homes: dict[User, str] = {}
+        # The rooms each local user's JOINs are on their way to: counted against
+        # limits.channels_per_user with the rooms it is in, and never sent twice.
+        self.entering: dict[User, set[str]] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
 
@@ -373,12 +376,20 @@ class ClusterState:
     def join(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
         """JOIN: open the room here first (its state from the bus), then check and send."""
         server = self.server
+        entering = self.entering.setdefault(user, set())
+        if fold in entering:
+            return  # already on its way (JOIN #a,#a)
+        if len(user.channels) + len(entering) >= server.config.limits.channels_per_user:
+            reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        entering.add(fold)
         if fold in server.channels:
             self._join_known(reply, user, fold, key)
             return
 
         def opened(later: Reply, ok: Any) -> None:
             if not ok:
+                self._entered(user, fold)
                 later.fail("JOIN", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
                 return
             if fold in server.channels:
@@ -414,10 +425,11 @@ class ClusterState:
 
     def _join_known(self, reply: Reply, user: User, fold: str, key: str) -> None:
         channel = self.server.channels[fold]
-        if user in channel.members:
-            return
-        membership = admission(self.server, reply, channel, user, key)
+        membership = (
+            None if user in channel.members else admission(self.server, reply, channel, user, key)
+        )
         if membership is None:
+            self._entered(user, fold)
             return
         self._send_join(reply, user, channel.name, fold, membership, None)
 
@@ -425,6 +437,7 @@ class ClusterState:
         server = self.server
         refused = refuse_new_channel(server, user.session)  # hubbub.core.budget
         if refused is not None:
+            self._entered(user, fold)
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, refused)
             return
         since = server.stamp()
@@ -472,9 +485,18 @@ class ClusterState:
             arrived(server, later, channel, user, line, time_ms, sent["m"])
 
         def refused() -> None:
+            self._entered(user, fold)
             self._joined_or_not(fold)
 
         self.submit(reply, fold, event, done, set_fields, deleted, refused=refused)
+
+    def _entered(self, user: User, fold: str) -> None:
+        """A JOIN of `user` to `fold` is no longer on its way (in, refused, or failed)."""
+        entering = self.entering.get(user)
+        if entering is not None:
+            entering.discard(fold)
+            if not entering:
+                del self.entering[user]
 
     def _joined_or_not(self, fold: str) -> None:
         """A JOIN of a local user is back (or refused): the room may close if nobody came."""
@@ -665,6 +687,7 @@ class ClusterState:
         session = user.session
         session.link = NOWHERE
         session.write = NOWHERE.write
+        self.entering.pop(user, None)
         if not was_registered or not user.channels:
             if user.fold and self.server.users.get(user.fold) is user:
                 self.network.release(nick_key(user.fold))
@@ -814,6 +837,8 @@ class ClusterState:
         if mine:
             self._joined_or_not_later(channel.fold)
             user = server.users.get(fold)
+            if user is not None:
+                self._entered(user, channel.fold)
             if user is None or user.session.closed:
                 # Gone while its JOIN was on its way: it leaves again, network-wide.
                 facts = event["u"]
