@@ -739,7 +739,10 @@ class ClusterState:
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         """One sequenced event, in its room's order."""
-        channel = self.server.channels.get(room)
+        server = self.server
+        if time_ms > server.now * 1000:  # the bus's clock: what happens now happens then
+            server.now = time_ms / 1000
+        channel = server.channels.get(room)
         try:
             event = json.loads(payload)
             kind = event["t"]
