@@ -320,3 +320,44 @@ def test_joins_on_their_way_count_against_the_channel_limit() -> None:
     assert [m.params[0] for m in only(got, "JOIN")] == ["#a", "#b"]
     assert [m.params[1] for m in only(got, "405")] == ["#c"]
     assert not node.server.cluster.entering  # type: ignore[union-attr]
+
+
+def test_a_private_message_finds_a_user_of_another_node_through_its_nick_claim() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message"])
+    carol = b.client("carol")
+    alice.send("PRIVMSG Carol :no room in common")  # a nick node a has never seen
+    assert one(alice.lines(), "PRIVMSG").params == ("Carol", "no room in common")
+    got = one(carol.lines(), "PRIVMSG")
+    assert got.params[-1] == "no room in common" and got.source.startswith("alice!")
+    alice.send("PRIVMSG nobody :hello?")
+    assert alice.numerics() == ["401"]
+    cluster.bus.available = False
+    alice.send("PRIVMSG carol :now?")
+    assert one(alice.lines(), "FAIL").params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+
+
+def test_what_does_not_cross_nodes_yet_is_refused_not_half_done() -> None:
+    """INVITE of a user of another node, RENAME of a room, and a multiline message to a room:
+    each is refused with a FAIL rather than done on one node only (accepted, then missing
+    for the others)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["batch", "draft/multiline", "draft/channel-rename"])
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    alice.send("JOIN #other")
+    cluster.drain()
+    alice.send("INVITE bob #other")
+    assert one(alice.lines(), "FAIL").params[:3] == ("INVITE", "TEMPORARILY_UNAVAILABLE", "bob")
+    alice.send("RENAME #lobby #hall")
+    assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
+    assert b.server.find_channel("#lobby") is not None
+    alice.send("BATCH +m draft/multiline #lobby")
+    alice.send("@batch=m PRIVMSG #lobby :one")
+    alice.send("@batch=m PRIVMSG #lobby :two")
+    alice.send("BATCH -m")
+    assert one(alice.lines(), "FAIL").params[:2] == ("BATCH", "TEMPORARILY_UNAVAILABLE")
+    assert bob.raw() == []

@@ -324,3 +324,9 @@ class MemoryNetwork:
     def release(self, key: str) -> None:
         if self.bus.claims.get(key) == self._node_id:
             del self.bus.claims[key]
+
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None:
+        def run() -> None:
+            done(self.bus.claims.get(key, "") if self.bus.available else None)
+
+        self.bus.call(run)

@@ -195,6 +195,21 @@ class Node:
 
         self._spawn(run, "hubbub-release")
 
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None:
+        async def run() -> None:
+            try:
+                holder = await self.bus.claimed(key)
+            except BusUnavailable:
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: looking up %s failed", key)
+                done(None)
+                return
+            done(holder or "")
+
+        self._spawn(run, "hubbub-locate")
+
     # ------------------------------------------------------------------ what the bus tells
 
     def _on_event(self, event: Sequenced) -> None:

@@ -433,6 +433,14 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
     if target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
         return
+    if target.session.remote:  # an invitation is kept where it is made: not across nodes yet
+        reply.fail(
+            "INVITE",
+            "TEMPORARILY_UNAVAILABLE",
+            target.nick,
+            text="That user is on another server; invitations cannot reach it yet",
+        )
+        return
     channel.invited.add(target.fold)
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)
     if target.away:

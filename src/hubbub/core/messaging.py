@@ -239,6 +239,11 @@ def to_user(
 ) -> None:
     recipient = server.find_user(target)
     if recipient is None:
+        if server.cluster is not None:  # maybe a user of another node: the bus knows
+            server.cluster.direct_to_unknown(
+                reply, sender, target, cmd, text, tags, client_tags, errors
+            )
+            return
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
         return

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import refuse_new_channel
 from hubbub.core.channels import admission, arrived, enter
-from hubbub.core.messaging import echo, fit
+from hubbub.core.messaging import echo, fit, refuse_unstorable
 from hubbub.core.model import (
     FLAG_MODES,
     NOWHERE,
@@ -65,12 +65,13 @@ from hubbub.core.model import (
 from hubbub.core.modes import change_modes, mode_line
 from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.core.ports import inbox
-from hubbub.core.privacy import dm_store_key
+from hubbub.core.privacy import side
 from hubbub.core.redact import is_reaction, remember_sent
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename, try_register
 from hubbub.core.roomflood import format_limit, parse_limit, set_limit
-from hubbub.history.record import Record
+from hubbub.history.policy import stored_tags
+from hubbub.history.record import Record, dm_key
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "h": user.hostname,
         "r": user.realname,
         "a": user.account,
+        "ai": user.account_id,
         "node": node,
     }
 
@@ -302,32 +304,83 @@ class ClusterState:
         client_tags: str,
         stored: dict[str, str] | None,
     ) -> None:
-        """A private message to a user of another node: through that node's inbox room. Both
-        nodes store it (idempotent, at the sequenced time); the sender's echoes it."""
+        """A private message to a known user of another node (one sharing a room here)."""
+        home = self.homes.get(recipient, "")
+        theirs = side(self.server, recipient)
+        target = (recipient.nick, recipient.fold, home, theirs)
+        self._send_direct(reply, sender, target, cmd, text, tags, client_tags, stored)
+
+    def direct_to_unknown(
+        self,
+        reply: Reply,
+        sender: User,
+        nick: str,
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        errors: bool,
+    ) -> None:
+        """A private message to a nick nobody here has: its claim on the bus says which node
+        has it (401 when none does)."""
         server = self.server
+        fold = server.fold(nick)
+        history = server.config.history
+        stored = stored_tags(history, cmd, tags) if history.store_private else None
+        if stored is not None and not server.history.available:
+            refuse_unstorable(reply, cmd, nick, errors)
+            return
+
+        def located(later: Reply, home: Any) -> None:
+            if home is None:
+                if errors:
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+            elif not home or home == self.node:  # nobody, or one of ours that just left
+                if errors:
+                    later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            else:  # its account is not known here: its side of the key is its nick
+                target = (nick, fold, home, fold)
+                self._send_direct(later, sender, target, cmd, text, tags, client_tags, stored)
+
+        self.network.locate(nick_key(fold), reply.later(located))
+
+    def _send_direct(
+        self,
+        reply: Reply,
+        sender: User,
+        target: tuple[str, str, str, str],
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        stored: dict[str, str] | None,
+    ) -> None:
+        """Through the recipient's node's inbox room (`target`: its nick, casefolded nick,
+        node and side of the history key). Both nodes store it (idempotent, at the sequenced
+        time); the sender's echoes it."""
+        server = self.server
+        nick, fold, home, theirs = target
         prefix = sender.prefix
         if cmd == "TAGMSG":
-            line = f":{prefix} TAGMSG {recipient.nick}"
+            line = f":{prefix} TAGMSG {nick}"
         else:
-            head = f":{prefix} {cmd} {recipient.nick} :"
+            head = f":{prefix} {cmd} {nick} :"
             text = fit(text, len(head.encode()))
             line = head + text
         msgid = server.next_msgid()
-        event: dict[str, Any] = {"t": "dm", "to": recipient.fold, "c": cmd, "l": line}
-        event["ct"] = client_tags
-        event["a"] = sender.account
-        event["m"] = msgid
-        key = dm_store_key(server, sender, recipient)  # by account when both have one
-        params = (recipient.nick,) if cmd == "TAGMSG" else (recipient.nick, text)
-        # The recipient's node stores it too (idempotent), so that its own reads see it at
-        # once, as its live delivery did.
-        event["st"], event["key"], event["pa"] = stored, key, params
-        event["p"], event["i"] = prefix, sender.account_id
+        params = (nick,) if cmd == "TAGMSG" else (nick, text)
+        event: dict[str, Any] = {"t": "dm", "to": fold, "c": cmd, "l": line, "ct": client_tags}
+        event["a"], event["m"], event["p"] = sender.account, msgid, prefix
+        # The recipient's node stores it too (idempotent, under the same key), so that its own
+        # reads see it at once, as its live delivery did.
+        key = dm_key(side(server, sender), theirs)
+        event["st"], event["pa"], event["key"] = stored, params, key
+        event["i"] = sender.account_id
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
                 if cmd != "NOTICE":
-                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", recipient.nick, text=UNAVAILABLE)
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
             time_ms, _ = result
             if stored is not None:
@@ -340,8 +393,7 @@ class ClusterState:
                 remember_sent(later.session, msgid, key)
             echo(server, later, cmd, line, time_ms, msgid, client_tags)
 
-        home = inbox(self.homes.get(recipient, ""))
-        self.submit(reply, home, event, done, answered_when_sequenced=True)
+        self.submit(reply, inbox(home), event, done, answered_when_sequenced=True)
 
     def _apply_direct(self, event: dict[str, Any], time_ms: int) -> None:
         """A private message for a user of this node (its inbox room)."""
@@ -350,7 +402,7 @@ class ClusterState:
         if recipient is None or recipient.session.remote:
             return  # gone meanwhile, as if it had quit just before
         stored = event["st"]
-        if stored is not None:
+        if stored is not None:  # under the sender's key: one conversation, never two copies
             params = tuple(event["pa"])
             record = Record(
                 event["key"],
@@ -679,6 +731,21 @@ class ClusterState:
                 {member_field(fold): member_json(facts, standing)},
                 deleted,
             )
+
+    def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
+        """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the
+        nick claims and the other nodes follow. Its rooms' NICK events, applied here, find the
+        user renamed already and only store; elsewhere they rename it."""
+        self.network.claim(nick_key(user.fold), self.node, lambda won: None)
+        self.network.release(nick_key(old_fold))
+        facts = user_facts(user, self.node)
+        old_nick = old_prefix.partition("!")[0]
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
+            event["m"] = self.server.next_msgid()
+            set_fields = {member_field(user.fold): member_json(facts, standing)}
+            self.submit(None, channel.fold, event, None, set_fields, (member_field(old_fold),))
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
@@ -1103,9 +1170,15 @@ class ClusterState:
         user.nick, user.fold = facts["n"], fold
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
+        user.account_id = facts.get("ai", "")
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         return user
+
+    def known(self) -> list[User]:
+        """Every registered user this node knows: its own, and those of other nodes that share
+        a room with them (not the ones of its own that quit, whose QUITs are on their way)."""
+        return [user for user in self.server.users.values() if user.session.registered]
 
     def has_local(self, channel: Channel) -> bool:
         return any(not member.session.remote for member in channel.members)

@@ -141,7 +141,8 @@ class Network(Protocol):
       unavailable. Events after that state come through `apply_sequenced`.
     * `close`: the room has no local members any more; stop receiving its events.
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
-      someone else, None unavailable. `release` gives one back.
+      someone else, None unavailable. `release` gives one back. `locate` answers the node
+      that holds a claim ("" for none, None when the bus is unavailable).
     """
 
     @property
@@ -163,6 +164,8 @@ class Network(Protocol):
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 
     def release(self, key: str) -> None: ...
+
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
 
 
 def inbox(node_id: str) -> str:
