@@ -19,14 +19,24 @@ class Node:
         self.events: dict[str, list[Sequenced]] = defaultdict(list)
         self.lost: list[tuple[str, dict[str, str]]] = []
         self.availability: list[bool] = []
+        # Every callback in the order it came: ("event", room, seq) and ("available", bool).
+        self.log: list[tuple[object, ...]] = []
         self.bus = Bus(
             url,
             node_id,
-            on_event=lambda event: self.events[event.room].append(event),
+            on_event=self._event,
             on_node_lost=lambda node, claims: self.lost.append((node, claims)),
-            on_available=self.availability.append,
+            on_available=self._available,
             **options,
         )
+
+    def _event(self, event: Sequenced) -> None:
+        self.events[event.room].append(event)
+        self.log.append(("event", event.room, event.seq))
+
+    def _available(self, available: bool) -> None:
+        self.availability.append(available)
+        self.log.append(("available", available))
 
     def seqs(self, room: str) -> list[int]:
         return [event.seq for event in self.events[room]]

@@ -16,7 +16,7 @@ from support.waiting import until
 pytestmark = pytest.mark.asyncio
 
 # Short enough that the heartbeat's sweep runs often in a test.
-FAST = {"lease_ms": 1_500, "heartbeat_ms": 100}
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100}
 
 
 async def sequence_silently(redis: Redis, room: str, payload: bytes) -> int:

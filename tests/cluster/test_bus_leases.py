@@ -18,7 +18,7 @@ from support.waiting import until
 pytestmark = pytest.mark.asyncio
 
 # A short lease so that a dead node is noticed within a test; the heartbeat well inside it.
-FAST = {"lease_ms": 800, "heartbeat_ms": 100}
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100}
 
 
 async def test_a_claim_is_exclusive_until_released(redis_url: str) -> None:
@@ -82,7 +82,7 @@ DOOMED_NODE = textwrap.dedent(
     async def main() -> None:
         quiet = lambda *args: None
         bus = Bus(sys.argv[1], "doomed", on_event=quiet, on_node_lost=quiet,
-                  on_available=quiet, lease_ms=800, heartbeat_ms=100)
+                  on_available=quiet, lease_ms=3000, heartbeat_ms=100)
         await bus.start()
         assert await bus.claim("nick:carol", "carol!c@doomed")
         assert await bus.claim("nick:dave", "dave!d@doomed")
@@ -113,7 +113,9 @@ async def test_a_killed_node_is_lost_on_exactly_one_survivor(redis_url: str) -> 
             doomed.wait()
         # Buried: no longer a registered node, its janitor key gone.
         await until(
-            lambda: len(node_a.lost) + len(node_b.lost) == 1, what="on_node_lost on a survivor"
+            lambda: len(node_a.lost) + len(node_b.lost) == 1,
+            timeout=30,
+            what="on_node_lost on a survivor",
         )
         [(dead, claims)] = node_a.lost + node_b.lost
         assert dead == "doomed"
@@ -140,7 +142,9 @@ async def test_a_node_declared_dead_reports_it_and_registers_again(redis_url: st
     async with running(redis_url, "a", **slow) as node_a, running(redis_url, "b", **FAST) as node_b:
         assert await node_a.bus.claim("nick:alice", "alice")
         await redis.delete(scripts.lease_key("a"))  # as if a had been partitioned too long
-        await until(lambda: node_b.lost == [("a", {"nick:alice": "alice"})], what="a buried")
+        await until(
+            lambda: node_b.lost == [("a", {"nick:alice": "alice"})], timeout=30, what="a buried"
+        )
         # Whatever a does next on its lost lease fails, and makes it register anew.
         with pytest.raises(BusUnavailable):
             await node_a.bus.claim("nick:alice2", "alice")

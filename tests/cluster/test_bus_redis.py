@@ -6,9 +6,13 @@ and without persistence; SIGSTOP for a Redis that keeps its connections and answ
 
 from __future__ import annotations
 
-import pytest
-from bus_helpers import running
+import asyncio
 
+import pytest
+from bus_helpers import Node, running
+from redis.asyncio import Redis
+
+from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus import Bus, BusUnavailable
 from support.redis_server import RedisServer
 from support.servers import free_port
@@ -17,7 +21,7 @@ from support.waiting import until
 pytestmark = pytest.mark.asyncio
 
 # Short lease and timeouts so that failures show within a test; never asserted as durations.
-FAST = {"lease_ms": 2_000, "heartbeat_ms": 100, "timeout_ms": 500}
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}
 
 
 async def test_redis_restarted_empty_starts_a_new_epoch(redis_server: RedisServer) -> None:
@@ -51,6 +55,42 @@ async def test_redis_restarted_empty_starts_a_new_epoch(redis_server: RedisServe
         await until(lambda: node_a.events["#r"][-1:] == [after], what="the new epoch's event")
         assert node_a.seqs("#r") == [1, 2, 1]
         assert await node_a.bus.claim("nick:alice", "alice")
+
+
+async def test_two_nodes_agree_again_after_redis_lost_its_data(
+    redis_server: RedisServer,
+) -> None:
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+    ):
+        for node in (node_a, node_b):
+            await node.bus.subscribe("#r")
+        await node_a.bus.sequence("#r", b"old")
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#r") == [1], what="the old epoch's event")
+        redis_server.restart()
+        # Whichever node is back first sequences at once; the other must still deliver it
+        # after its own on_available(True), in the new epoch's order.
+        sent = 0
+        while sent < 20:
+            for node in (node_a, node_b):
+                if sent < 20 and node.bus.available and len(node.availability) == 3:
+                    try:
+                        await node.bus.sequence("#r", b"new")
+                        sent += 1
+                    except BusUnavailable:
+                        pass  # its reconnection is still settling
+            await asyncio.sleep(0.01)  # not synchronisation: the loop's pace while both return
+        for node in (node_a, node_b):
+            await until(
+                lambda node=node: node.seqs("#r")[1:] == list(range(1, 21)),
+                what="the new epoch's events, in order",
+            )
+            back = node.log.index(("available", True), 1)
+            assert node.log[back + 1 :] == [("event", "#r", seq) for seq in range(1, 21)]
+        assert node_a.bus.epoch == node_b.bus.epoch
+        assert node_a.events["#r"] == node_b.events["#r"]
 
 
 async def test_redis_restarted_with_its_data_continues_the_sequence() -> None:
@@ -120,3 +160,43 @@ async def test_start_without_redis_fails_at_once() -> None:
     with pytest.raises(BusUnavailable):
         await bus.sequence("#r", b"refused")
     await bus.close()
+
+
+async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
+    redis_server: RedisServer,
+) -> None:
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        # As if Redis came back from an append-only file that missed the last two writes...
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        # ...and the node's connection broke with the restart.
+        [reader] = [
+            client
+            for client in await redis.client_list()
+            if client["name"] == "hubbub-bus:a:events"
+        ]
+        await redis.client_kill_filter(_id=reader["id"])
+        await until(lambda: node_a.availability == [True, False, True], what="reconnected")
+        later = await node_a.bus.sequence("#r", b"after")
+        assert later.seq == 4
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
+    await redis.aclose()
+
+
+async def test_close_while_the_supervisor_is_ending_a_session_returns(
+    redis_server: RedisServer,
+) -> None:
+    node = Node(redis_server.url, "a", **FAST)
+    await node.bus.start()
+    await node.bus.subscribe("#r")
+    # The session fails (as on a dropped connection); one loop turn later the supervisor is in
+    # the middle of ending it, waiting for the session's tasks: close() now must not hang.
+    node.bus._trouble("test: the connection dropped")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(node.bus.close(), timeout=30)
+    assert not node.bus.available
+    assert node.bus._supervisor is not None and node.bus._supervisor.done()

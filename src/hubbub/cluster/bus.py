@@ -125,6 +125,7 @@ class Bus:
             name: self._redis.register_script(getattr(scripts, name))
             for name in (
                 "EPOCH",
+                "SEED",
                 "STATE",
                 "REGISTER",
                 "RENEW",
@@ -181,8 +182,9 @@ class Bus:
         self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            # (asyncio.wait: a cancellation of close() itself still propagates. Bounded, as in
+            # _end; the supervisor also stops at its next check of `_closing`.)
+            await asyncio.wait([self._supervisor], timeout=2 * self._timeout)
         if self._session is not None:
             await self._end(self._session)
             self._session = None
@@ -208,7 +210,7 @@ class Bus:
         """Wait for trouble; then report it, reconnect with backoff and report the return."""
         backoff = BACKOFF_FIRST
         current: _Session | None = session
-        while True:
+        while not self._closing:
             if current is not None:
                 await current.trouble.wait()
                 log.warning("cluster bus: Redis unavailable (%s)", current.reason)
@@ -227,6 +229,9 @@ class Bus:
             except ValueError as error:
                 log.error("cluster bus: cannot re-register: %s", error)
                 continue
+            if self._closing:
+                await self._end(current)
+                return
             backoff = BACKOFF_FIRST
             self._session = current
             self._available = True
@@ -276,16 +281,46 @@ class Bus:
             for room in rooms:
                 restarted = self._feeds.get(room)
                 # Restarted by a new epoch (in this attempt, or in one that failed half-way).
+                # The new epoch began empty: every one of its events is news to this node, even
+                # those other nodes sequenced before this one was back (filled from seq 1).
                 if restarted is not None and (restarted.delivered is None or restarted.held):
                     if restarted.delivered is None:
-                        seq, _fields = await self.state(room)
-                        restarted.start(seq)
+                        restarted.start(0)
                     session.restarted.append(restarted)
+            await self._seed()
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
             await self._end(session)
             raise
         return session
+
+    async def _seed(self) -> None:
+        """After a reconnection: no room's seq in Redis may be below what this node delivered
+        (a Redis restarted from a persistence file that missed its last writes)."""
+        rooms = [
+            (room, feed.delivered, feed.delivered_time)
+            for room, feed in self._feeds.items()
+            if feed.delivered
+        ]
+        if not rooms:
+            return
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for room, delivered, time_ms in rooms:
+                await self._scripts["SEED"](
+                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room)],
+                    args=[self._epoch or "", delivered, time_ms],
+                    client=pipe,
+                )
+            answers = await pipe.execute()
+        for (room, delivered, _time_ms), raised in zip(rooms, answers, strict=True):
+            if raised:
+                log.error(
+                    "cluster bus: Redis lost the end of %s (restarted without its last writes):"
+                    " its seq continues after %d, the last this node delivered",
+                    room,
+                    delivered,
+                )
 
     async def _register(self) -> None:
         """Hold this node's lease: renew it, or register a new incarnation."""
@@ -317,13 +352,16 @@ class Bus:
 
     async def _end(self, session: _Session) -> None:
         session.fail("closed")
-        for task in session.tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        for task in session.tasks:
-            if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError, *_TROUBLE):
-                    await task
+        others = [task for task in session.tasks if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would also
+            # swallow a cancellation of the task running _end (close() cancelling the
+            # supervisor), which then never ends. Bounded: Python 3.11's wait_for (inside
+            # redis-py) can lose a cancellation; such a task ends at its loop's next check of
+            # `session.trouble`, or when the connection below is closed under it.
+            await asyncio.wait(others, timeout=self._timeout)
         for waiting in session.confirmations.values():
             for future in waiting:
                 if not future.done():
@@ -546,7 +584,7 @@ class Bus:
         """The subscription reader: one pub/sub connection, every subscribed room."""
         prefix = scripts.EVENTS_PREFIX.encode()
         try:
-            while True:
+            while not session.trouble.is_set():
                 reply = await session.connection.read_response(timeout=None)
                 if not isinstance(reply, list) or len(reply) < 3:
                     continue
@@ -620,7 +658,7 @@ class Bus:
         try:
             # At once: events sequenced while this node was disconnected are filled now.
             await self._sweep()
-            while True:
+            while not session.trouble.is_set():
                 await asyncio.sleep(self._heartbeat)
                 await self._renew(session)
                 await self._sweep()

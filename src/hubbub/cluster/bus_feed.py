@@ -35,11 +35,12 @@ class RoomFeed:
     out (the subscriber has not got its snapshot yet).
     """
 
-    __slots__ = ("delivered", "filling", "held", "known", "pending", "room")
+    __slots__ = ("delivered", "delivered_time", "filling", "held", "known", "pending", "room")
 
     def __init__(self, room: str) -> None:
         self.room = room
         self.delivered: int | None = None
+        self.delivered_time = 0  # time_ms of the last event handed out
         self.known = 0
         self.pending: dict[int, Sequenced] = {}
         self.held = True
@@ -82,6 +83,7 @@ class RoomFeed:
         while following is not None:
             ready.append(following)
             self.delivered = following.seq
+            self.delivered_time = following.time_ms
             following = self.pending.pop(self.delivered + 1, None)
         return ready
 

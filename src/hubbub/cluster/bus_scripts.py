@@ -137,6 +137,22 @@ return {seq, now}
 """
 )
 
+# KEYS: epoch, seq hash. ARGV: epoch, seq, time_ms that this node has delivered.
+# A Redis that restarted from a persistence file missing its last writes has a room's seq
+# below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
+# 1 raised, 0 nothing to do.
+SEED = (
+    _CHECK_EPOCH
+    + """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+if seq >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], 'seq', ARGV[2])
+local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
+return 1
+"""
+)
+
 # KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot.
 STATE = """
 return {redis.call('HGET', KEYS[1], 'seq') or '0', redis.call('HGETALL', KEYS[2])}
