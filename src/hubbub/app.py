@@ -154,7 +154,7 @@ class App:
         if history.backend == "postgres":
             from hubbub.pg.database import describe
 
-            return f"postgres at {describe(history.url) if history.url else 'libpq defaults'}"
+            return f"postgres at {describe(history.url)}"
         return f"{history.backend} at {self.config.history_path}"
 
     async def start(self) -> list[tuple[str, int]]:

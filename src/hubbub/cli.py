@@ -224,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hubbub.ops.cli import add_commands as add_ops_commands
 
     add_ops_commands(commands)
+    # `hubbub migrate` (SQLite to PostgreSQL).
+    from hubbub.pg.migrate import add_commands as add_migrate_commands
+
+    add_migrate_commands(commands)
     return parser
 
 

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from history_helpers import rec
+from hypothesis import HealthCheck, given, settings
+from test_contract import run, scenario
 
 from hubbub.history.backends import open_store
+from hubbub.history.memory import MemoryStore
 from hubbub.history.postgres import PostgresStore
+from hubbub.history.record import Record
 from hubbub.history.worker import HistoryWorker
-from hubbub.pg.database import DatabaseUnavailable
+from hubbub.pg.database import DatabaseUnavailable, describe
 from support.postgres_server import PostgresServer, find_bindir, shared_server
 from support.servers import free_port
 from support.waiting import wait_for
@@ -151,3 +156,72 @@ def test_a_restart_under_the_worker_loses_and_duplicates_nothing(
     failing = [r for r in caplog.records if "history store failing" in r.getMessage()]
     recovered = [r for r in caplog.records if "history store recovered" in r.getMessage()]
     assert len(failing) == 1 and len(recovered) == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_postgres_matches_memory(
+    case: tuple[bool, list[Record], int, list[tuple[Any, ...]], int],
+) -> None:
+    """The property test of test_contract.py (SQLite against memory), for PostgreSQL: the same
+    histories and queries (clock steps back, duplicate msgids, retention) give the same
+    answers."""
+    _, records, split, queries, prune = case
+    postgres = PostgresStore(shared_server().new_schema_url())
+    memory = MemoryStore()
+    try:
+        for store in (postgres, memory):
+            store.append(records[:split])
+            store.append(records[split:])
+        postgres.commit()
+        for query in queries:
+            assert run(postgres, query) == run(memory, query), query
+        if prune:
+            assert postgres.prune(60, prune, 30) == memory.prune(60, prune, 30)
+            for query in queries:
+                assert run(postgres, query) == run(memory, query), query
+    finally:
+        postgres.close()
+
+
+def test_a_connection_on_a_high_descriptor_is_kept() -> None:
+    """A busy server's store may reconnect on a descriptor above 1024 (select's limit): the
+    check for a hung-up connection must not take it for dead and reconnect at every call."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"descriptor limit {hard} < 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [socket.socket() for _ in range(1030)]
+    try:
+        store = PostgresStore(shared_server().new_schema_url())
+        connection = store._db.connect()
+        assert connection.fileno() > 1024
+        store.append([rec(CHAN, 1)])
+        store.commit()
+        assert store.latest(CHAN, 5) == [rec(CHAN, 1)]
+        assert store._db.connect() is connection
+        store.close()
+    finally:
+        for sock in filler:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_newer_schema_is_refused() -> None:
+    url = shared_server().new_schema_url()
+    PostgresStore(url).close()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE hubbub_schema SET version = 99 WHERE component = 'history'")
+    with pytest.raises(RuntimeError, match="history schema version 99 is newer"):
+        PostgresStore(url)
+
+
+def test_messages_never_show_the_password() -> None:
+    url = f"postgresql://hubbub:s3cret@127.0.0.1:{free_port()}/hubbub?sslmode=disable"
+    assert describe(url) == url.split("?")[0].replace(":s3cret", "")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        PostgresStore(url)
+    assert "s3cret" not in str(caught.value)

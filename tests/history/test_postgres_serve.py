@@ -1,7 +1,8 @@
 """The server on PostgreSQL (real sockets, a real throwaway cluster): `hubbub serve --store`
 refuses to start in one line when PostgreSQL is unreachable; history, accounts and registered
 channels live in PostgreSQL across a server restart; PostgreSQL stopped and started under a
-running server refuses new messages meanwhile and loses none that were echoed."""
+running server refuses new messages and fails history reads meanwhile, and loses none of the
+messages that were echoed."""
 
 from __future__ import annotations
 
@@ -117,6 +118,12 @@ def test_postgres_restarted_under_the_server_loses_nothing_echoed(
             echoed = send_until(alice, "before", "PRIVMSG")
             own_server.stop()
             echoed += send_until(alice, "during", "FAIL")  # refused once the writer knows
+            # Reads fail clearly (chathistory spec: "If no message history can be returned due
+            # to an error, the MESSAGE_ERROR error code SHOULD be returned").
+            alice.send("CHATHISTORY LATEST #room * 100")
+            failed = alice.until(lambda x: x.command in ("FAIL", "BATCH"))[-1]
+            assert failed.command == "FAIL", failed.raw
+            assert failed.params[:4] == ["CHATHISTORY", "MESSAGE_ERROR", "LATEST", "#room"]
             own_server.start()
             echoed += send_until(alice, "after", "PRIVMSG")  # accepted again once it caught up
             alice.send("CHATHISTORY LATEST #room * 100")

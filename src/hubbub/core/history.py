@@ -9,6 +9,7 @@ interleave.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from hubbub.core.commands import command
 from hubbub.core.edit import EDITED_TAG
 from hubbub.core.messaging import fit
 from hubbub.core.multiline import replay_lines
+from hubbub.core.ports import FAILURE, CallFailure
 from hubbub.core.privacy import (
     channel_floor,
     dm_partner_name,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
+
+log = logging.getLogger("hubbub.history")
 
 MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE"})
 # Parameters of these commands end in free text, always written as a trailing parameter.
@@ -289,7 +293,7 @@ def handle_chathistory(server: ChatServer, reply: Reply, msg: Message) -> None:
         refs.append(ref)
     keep = visible_to(session, found)
     call = build_query(sub, list(found), refs, limit, keep)
-    send_history(server, reply, target, call)
+    send_history(server, reply, sub, target, call)
 
 
 def history_key(server: ChatServer, user: User, target: str) -> dict[str, int] | None:
@@ -436,10 +440,28 @@ def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Kee
     return before[len(before) - n_before :] + centre + after[:n_after]
 
 
-def send_history(server: ChatServer, reply: Reply, target: str, call: Query) -> None:
+def send_history(server: ChatServer, reply: Reply, sub: str, target: str, call: Query) -> None:
     session = reply.session
 
-    def done(later: Reply, records: list[Record]) -> None:
+    def guarded(store: HistoryStore) -> list[Record] | CallFailure:
+        # A store that cannot read now (PostgreSQL restarting, a damaged file) is a clear
+        # answer for the client, not an empty history (on the history worker's thread).
+        try:
+            return call(store)
+        except Exception as exc:
+            log.error("CHATHISTORY %s %s: the history store failed: %s", sub, target, exc)
+            return FAILURE
+
+    def done(later: Reply, records: list[Record] | CallFailure) -> None:
+        if isinstance(records, CallFailure):
+            later.fail(
+                "CHATHISTORY",
+                "MESSAGE_ERROR",
+                sub,
+                target,
+                text="Messages could not be retrieved, try again later",
+            )
+            return
         if "batch" in session.caps:
             ref = session.next_batch_id()
             later.add(f":{server.name} BATCH +{ref} chathistory {target}")
@@ -450,7 +472,7 @@ def send_history(server: ChatServer, reply: Reply, target: str, call: Query) -> 
             for tags, line in history_lines(server, session, records, None):
                 later.add(line, tags)
 
-    server.history.query(call, reply.later(done))
+    server.history.query(guarded, reply.later(done))
 
 
 def targets_query(server: ChatServer, reply: Reply, start: int, end: int, limit: int) -> None:

@@ -131,7 +131,7 @@ def _postgres(url: str) -> Finding:
 
     from hubbub.pg.database import CONNECT_TIMEOUT, describe
 
-    name = describe(url) if url else "PostgreSQL (libpq defaults)"
+    name = describe(url)
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT) as connection:
             version = connection.info.server_version

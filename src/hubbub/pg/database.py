@@ -14,15 +14,16 @@ Every `step` runs inside a savepoint (or, with autocommit, its own transaction),
 that fails undoes only that step: in PostgreSQL a failed statement otherwise aborts the whole
 open transaction, and with it a batch of history records the worker believes are appended.
 
-A connection that dies holding uncommitted writes loses them. When a write step sees it, the
-caller knows (the history worker then writes its whole uncommitted batch again); when only a read
-sees it, the next `commit` raises `DatabaseUnavailable` once, so that the writer hears of it
-instead of committing an empty transaction on the new connection.
+A connection that dies holding uncommitted writes loses them: the next `commit` then raises
+`DatabaseUnavailable` once, whichever call noticed, so that the writer hears of it (the history
+worker appends its whole uncommitted batch again) instead of committing what the new connection
+holds as if it were everything.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -63,6 +64,8 @@ def is_postgres_url(url: str) -> bool:
 
 def describe(url: str) -> str:
     """The URL without its password, for messages and logs."""
+    if not url:
+        return "PostgreSQL (libpq defaults)"
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
@@ -75,11 +78,30 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _broken(exc: BaseException, connection: Connection | None) -> bool:
-    """Whether `exc` means the connection is gone (rather than that a statement failed)."""
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+def _gone(connection: Connection) -> bool:
+    """Whether the connection itself is lost (rather than one statement having failed)."""
+    return connection.closed or connection.broken
+
+
+def _hung_up(connection: Connection) -> bool:
+    """Whether an idle connection was closed by the server meanwhile (PostgreSQL restarted: it
+    sent its clients a farewell and hung up). Looks without waiting: an idle connection is sent
+    nothing otherwise (hubbub uses no LISTEN), so a readable socket means it is over."""
+    # poll, not select: a server with thousands of clients gives a reconnection a descriptor
+    # above select's limit.
+    poller = select.poll()
+    try:
+        poller.register(connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
         return True
-    return connection is not None and (connection.closed or connection.broken)
+
+
+def _passing(exc: psycopg.Error) -> bool:
+    """Whether a statement's error says "not now" rather than "never": PostgreSQL shutting down
+    or refusing connections, out of resources, a deadlock or serialisation conflict (SQLSTATE
+    classes 08, 53, 57, 40): the same statement may well work when tried again."""
+    return isinstance(exc, psycopg.OperationalError)
 
 
 class Database:
@@ -101,32 +123,43 @@ class Database:
         self._setup = setup
         self._autocommit = autocommit
         self._connection: Connection | None = None
-        # Writes were made on the current connection since its last commit.
+        # Writes were made in the open transaction since the last commit.
         self._dirty = False
-        # A connection died with uncommitted writes that no write step was told about.
+        # An open transaction with writes was lost (the connection died, or the transaction
+        # was aborted): the next `commit` says so instead of committing what is left.
         self._lost = False
         self.connect()
 
+    def _unavailable(self, exc: BaseException, what: str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(f"{self.name}: {what} ({_first_line(exc)})")
+
     def connect(self) -> Connection:
         """The live connection, connecting (and running `setup`) if there is none."""
-        if self._connection is not None and not self._connection.closed:
-            return self._connection
+        connection = self._connection
+        if connection is not None and not _gone(connection):
+            status = connection.info.transaction_status
+            if status == pq.TransactionStatus.INERROR:
+                # Aborted outside any step (should not happen): what it held is gone.
+                connection.rollback()
+                self._forget_writes()
+            # Idle (nothing uncommitted to lose): a connection the server hung up on is
+            # replaced before use, so the first call after a PostgreSQL restart works.
+            if status != pq.TransactionStatus.IDLE or not _hung_up(connection):
+                return connection
+        if connection is not None:
+            self._drop()
         try:
             connection = psycopg.connect(
                 self.url, autocommit=self._autocommit, connect_timeout=CONNECT_TIMEOUT
             )
         except psycopg.Error as exc:
-            raise DatabaseUnavailable(
-                f"{self.name}: cannot connect to PostgreSQL ({_first_line(exc)})"
-            ) from exc
+            raise self._unavailable(exc, "cannot connect to PostgreSQL") from exc
         try:
             self._setup(connection)
         except psycopg.Error as exc:
             connection.close()
-            if _broken(exc, connection):
-                raise DatabaseUnavailable(
-                    f"{self.name}: PostgreSQL connection lost ({_first_line(exc)})"
-                ) from exc
+            if _gone(connection) or _passing(exc):
+                raise self._unavailable(exc, "PostgreSQL connection lost") from exc
             raise
         except BaseException:
             connection.close()
@@ -134,24 +167,27 @@ class Database:
         self._connection = connection
         return connection
 
-    def _drop(self, exc: BaseException, write: bool) -> DatabaseUnavailable:
-        """Forget a broken connection; the error to raise."""
+    def _forget_writes(self) -> None:
+        if self._dirty:
+            self._lost = True
+        self._dirty = False
+
+    def _drop(self) -> None:
+        """Forget a broken connection (and the writes of its open transaction)."""
         if self._connection is not None:
             try:
                 self._connection.close()
             except psycopg.Error:
                 log.debug("closing a broken connection failed", exc_info=True)
         self._connection = None
-        if self._dirty and not write:
-            self._lost = True
-        self._dirty = False
-        return DatabaseUnavailable(f"{self.name}: PostgreSQL connection lost ({_first_line(exc)})")
+        self._forget_writes()
 
     @contextmanager
     def step(self, write: bool = False) -> Iterator[Connection]:
         """The connection, for statements that succeed or fail together (see the module
         docstring). `write`: they change data (so they are lost if the connection dies before
-        `commit`)."""
+        `commit`). A lost connection or a passing refusal (`_passing`) is raised as
+        `DatabaseUnavailable`; any other error as it is, the open transaction intact."""
         connection = self.connect()
         try:
             if self._autocommit:
@@ -161,16 +197,19 @@ class Database:
                 connection.execute("SAVEPOINT hubbub_step")
                 try:
                     yield connection
-                except psycopg.Error as exc:
-                    if not _broken(exc, connection):
+                except psycopg.Error:
+                    if not _gone(connection):
                         connection.execute("ROLLBACK TO SAVEPOINT hubbub_step")
                     raise
                 connection.execute("RELEASE SAVEPOINT hubbub_step")
                 if write:
                     self._dirty = True
         except psycopg.Error as exc:
-            if _broken(exc, connection):
-                raise self._drop(exc, write) from exc
+            if _gone(connection):
+                self._drop()
+                raise self._unavailable(exc, "PostgreSQL connection lost") from exc
+            if _passing(exc):
+                raise self._unavailable(exc, "PostgreSQL refused for now") from exc
             raise
 
     def commit(self) -> None:
@@ -187,17 +226,14 @@ class Database:
         try:
             connection.commit()
         except psycopg.Error as exc:
-            if _broken(exc, connection):
-                raise self._drop(exc, write=True) from exc
-            raise
+            # Whatever went wrong, nothing of the transaction is durable: the caller writes
+            # it again (the history worker keeps every uncommitted record).
+            self._dirty = False
+            if _gone(connection):
+                self._drop()
+                raise self._unavailable(exc, "PostgreSQL connection lost") from exc
+            raise self._unavailable(exc, "PostgreSQL refused the commit") from exc
         self._dirty = False
-
-    @property
-    def in_transaction(self) -> bool:
-        connection = self._connection
-        return connection is not None and (
-            connection.info.transaction_status != pq.TransactionStatus.IDLE
-        )
 
     def close(self) -> None:
         """Commit what is open and close the connection."""
@@ -205,7 +241,7 @@ class Database:
         if connection is None:
             return
         try:
-            if not self._autocommit and not connection.closed:
+            if not self._autocommit and not _gone(connection):
                 connection.commit()
         finally:
             connection.close()

@@ -180,8 +180,12 @@ class PostgresRegistryStore:
             existed = db.execute(
                 "DELETE FROM server_bans WHERE kind = %s AND mask = %s", (ban.kind, ban.mask)
             ).rowcount
+            # Another node may place the same ban at the same moment: the later one wins.
             db.execute(
-                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (kind, mask) DO UPDATE SET reason = excluded.reason,"
+                " setter = excluded.setter, set_ms = excluded.set_ms,"
+                " expires_ms = excluded.expires_ms",
                 (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
             )
         return not existed
