@@ -7,6 +7,7 @@ the same order"; "`hubbub serve --workers N --cluster …`: N processes share th
 
 from __future__ import annotations
 
+import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -112,3 +113,32 @@ def test_workers_share_the_port_and_are_one_network(
         finally:
             for irc in clients:
                 irc.close()
+        # SIGTERM to the parent reaches both workers: a clean shutdown, no worker left.
+        assert server.terminate() == 0, server.diagnostics()
+        assert server.text.count("history flushed and closed") == 2, server.diagnostics()
+
+
+def test_workers_end_with_their_parent(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """A parent killed with -9 takes its workers with it: none is left holding the port."""
+    port = free_port()
+    config_file = write_config(
+        tmp_path / "w.toml", tmp_path / "w", cluster_toml(redis_url, fresh_postgres_url, "w")
+    )
+    with ServerProcess(config_file, "--workers", "2", port=port) as server:
+
+        def both_listening() -> bool:
+            return sum("listening on" in line for line in server.log) == 2
+
+        wait_for(both_listening, 30.0, "both workers listening")
+        server.kill()
+
+        def port_free() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+            except OSError:
+                return True
+            return False
+
+        wait_for(port_free, 30.0, "the workers gone after their parent")

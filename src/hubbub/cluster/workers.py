@@ -6,13 +6,15 @@ all listen on the same ports: the listeners set SO_REUSEPORT when `cluster.worke
 nodes on different machines; nothing is shared between them but the bus and the store.
 
 The parent forks the workers before it has an event loop or a thread, passes SIGINT and
-SIGTERM on to them, and waits for all of them. A worker that ends is not restarted (a process
+SIGTERM on to them, and waits for all of them; a worker whose parent dies (even by SIGKILL) is
+sent SIGTERM and shuts down cleanly. A worker that ends is not restarted (a process
 supervisor restarts the whole service); the others keep serving.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import os
@@ -25,6 +27,9 @@ from hubbub.config import Config
 
 log = logging.getLogger("hubbub.cluster")
 
+#: prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
 
 def worker_config(config: Config, index: int) -> Config:
     """Worker `index`'s configuration: its own node id when one is configured."""
@@ -33,6 +38,18 @@ def worker_config(config: Config, index: int) -> Config:
         return config  # each makes up its own (host, pid, random)
     named = dataclasses.replace(cluster, node_id=f"{cluster.node_id}.{index}")
     return dataclasses.replace(config, cluster=named)
+
+
+def end_with_parent(parent: int) -> None:
+    """In a worker: be sent SIGTERM (a clean shutdown) if the parent dies, even by SIGKILL,
+    so that no worker is left serving on its own (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's signals still reach workers
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_workers(config: Config, run_one: Callable[[Config], int]) -> int:
@@ -44,10 +61,12 @@ def run_workers(config: Config, run_one: Callable[[Config], int]) -> int:
     for index in range(config.cluster.workers):
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
+                end_with_parent(parent)
                 status = run_one(worker_config(config, index))
             finally:
                 os._exit(status)
