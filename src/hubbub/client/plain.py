@@ -76,7 +76,8 @@ class _Printer:
         print(f"hubbub: {text}", file=self.err, flush=True)
 
     def status(self, text: str) -> None:
-        if "reconnecting" in text and not self.quiet:
+        # Connection trouble, and which server of the list we moved to; not "connecting…".
+        if text.startswith(("disconnected", "cannot connect", "now on")) and not self.quiet:
             self.error(text)
 
 
@@ -115,6 +116,7 @@ async def run_plain(options: ChatOptions, stdin: TextIO, out: TextIO, err: TextI
         reconnect=False,  # until the first connection has worked
         backoff=Backoff(options.backoff_base),
         on_status=printer.status,
+        more_servers=options.more_servers,
     )
     runner = asyncio.create_task(connection.run(), name="hubbub-chat-socket")
     try:

@@ -1,0 +1,252 @@
+"""`hubbub chat` with a list of servers: a lost server moves the client to the next one.
+
+Real servers on loopback and the real `hubbub chat --plain` in a subprocess. Two independent
+servers (sharing nothing) show the list handling: the first one dies, the client goes on to
+the second, says so, and is back in every room with the same nick. Two servers one after the
+other on the same data directory (what a cluster's shared history looks like from one client)
+show the catch-up: what was said while the client was away comes once, from CHATHISTORY AFTER
+the last msgid it saw, and nothing it saw before comes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hubbub.client.connection import Backoff, Connection
+from hubbub.client.state import ClientState
+from support.config import server_config, write_config
+from support.irc_client import AsyncIrcClient, Line
+from support.servers import ServerProcess, ThreadedServer, free_port
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+WAIT = 20.0
+TIME = r"\[\d\d:\d\d\]"
+
+
+class ChatProcess:
+    """`hubbub chat --plain` as a subprocess, its standard output and error read as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        assert proc.stdout is not None and proc.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._pump(proc.stdout, self.out)),
+            asyncio.create_task(self._pump(proc.stderr, self.err)),
+        ]
+
+    @classmethod
+    async def start(cls, *args: str) -> ChatProcess:
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "hubbub", "chat", "--plain", *args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        return cls(proc)
+
+    @staticmethod
+    async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
+        while raw := await stream.readline():
+            into.append(raw.decode().rstrip("\n"))
+
+    async def until(self, found: Callable[[], bool], what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while not found():
+            if loop.time() > deadline or self.proc.returncode is not None:
+                raise AssertionError(
+                    f"waited for {what}; out: {self.out!r}; err: {self.err!r}; "
+                    f"exit: {self.proc.returncode}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def line(self, pattern: str, what: str) -> None:
+        """Wait for a line of standard output matching `pattern` (a full match)."""
+        await self.until(lambda: any(re.fullmatch(pattern, ln) for ln in self.out), what)
+
+    async def quit(self) -> int:
+        assert self.proc.stdin is not None
+        if self.proc.returncode is None:
+            self.proc.stdin.write(b"/quit\n")
+            await self.proc.stdin.drain()
+        status = await asyncio.wait_for(self.proc.wait(), WAIT)
+        await asyncio.gather(*self._readers)
+        return status
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        for reader in self._readers:
+            reader.cancel()
+
+
+def joined(nick: str, room: str) -> Callable[[Line], bool]:
+    return lambda x: x.command == "JOIN" and x.nick == nick and x.params[0] == room
+
+
+async def test_a_lost_server_moves_the_client_to_the_next_one_in_every_room(
+    tmp_path: Path,
+) -> None:
+    first = ThreadedServer(server_config(tmp_path / "a", history={"backend": "memory"})).start()
+    second = ThreadedServer(server_config(tmp_path / "b", history={"backend": "memory"})).start()
+    bob = await AsyncIrcClient.connect(first.address)
+    carol = await AsyncIrcClient.connect(second.address)
+    chat = await ChatProcess.start(
+        *("--server", f"127.0.0.1:{first.port},127.0.0.1:{second.port}"),
+        *("--nick", "mover", "--room", "#lobby", "--room", "#side"),
+    )
+    try:
+        await bob.register("bob")
+        await bob.join("#lobby")
+        await carol.register("carol")
+        await carol.join("#lobby")
+        await carol.join("#side")
+        await bob.first(joined("mover", "#lobby"), timeout=WAIT)
+        await bob.say("#lobby", "on the first server")
+        await chat.line(rf"{TIME} <bob> on the first server", "bob's line on the first server")
+
+        first.stop()  # the first server is gone: its sockets close under the client
+        await carol.first(joined("mover", "#lobby"), timeout=WAIT)
+        await carol.first(joined("mover", "#side"), timeout=WAIT)
+        await carol.say("#side", "on the second server")
+        await chat.line(rf"{TIME} #side <carol> on the second server", "carol's line in #side")
+        where = f"127.0.0.1:{second.port}"
+        moved = f"hubbub: now on {where} (moved from 127.0.0.1:{first.port})"
+        assert moved in chat.err
+        assert any(ln.startswith(f"hubbub: disconnected from 127.0.0.1:{first.port}: ") and
+                   ln.endswith(f"; trying {where}") for ln in chat.err), chat.err  # fmt: skip
+        assert await chat.quit() == 0
+        await carol.first(lambda x: x.command == "QUIT" and x.nick == "mover", timeout=WAIT)
+    finally:
+        await chat.kill()
+        await bob.close()
+        await carol.close()
+        first.stop()
+        second.stop()
+
+
+async def test_after_a_kill_9_the_next_server_replays_exactly_what_was_missed(
+    tmp_path: Path,
+) -> None:
+    """The first server is killed with -9 while the client is stopped; the second, on the same
+    data, holds a line said meanwhile. The client shows it once, behind a "missed" separator,
+    and does not show again the line it saw before."""
+    data = tmp_path / "data"
+    config = write_config(tmp_path / "hubbub.toml", data)
+    second_port = free_port()
+    first = ServerProcess(config).__enter__()
+    chat: ChatProcess | None = None
+    bob: AsyncIrcClient | None = None
+    carol: AsyncIrcClient | None = None
+    try:
+        chat = await ChatProcess.start(
+            *("--server", f"127.0.0.1:{first.port}", "--server", f"127.0.0.1:{second_port}"),
+            *("--nick", "mover"),
+        )
+        bob = await AsyncIrcClient.connect(first.address)
+        await bob.register("bob")
+        await bob.join("#lobby")
+        await bob.first(joined("mover", "#lobby"), timeout=WAIT)
+        await bob.say("#lobby", "before the move")
+        await chat.line(rf"{TIME} <bob> before the move", "the line before the move")
+        await bob.close()
+
+        # Frozen, the client cannot move before the line it is to miss has been said.
+        chat.proc.send_signal(signal.SIGSTOP)
+        first.kill()
+        with ServerProcess(config, port=second_port) as second:
+            carol = await AsyncIrcClient.connect(second.address)
+            await carol.register("carol")
+            await carol.join("#lobby")
+            await carol.say("#lobby", "while you were away")
+            await carol.fence()
+            chat.proc.send_signal(signal.SIGCONT)
+            await carol.first(joined("mover", "#lobby"), timeout=WAIT)
+            await chat.line(rf"{TIME} <carol> while you were away", "the missed line")
+            await carol.say("#lobby", "the end")
+            await chat.line(rf"{TIME} <carol> the end", "a live line after the move")
+            said = [ln for ln in chat.out if "<" in ln]
+            assert [ln.split("> ", 1)[1] for ln in said] == [
+                "before the move",
+                "while you were away",
+                "the end",
+            ], chat.out
+            assert "-- missed while disconnected: 1 message --" in chat.out, chat.out
+            assert (
+                f"hubbub: now on 127.0.0.1:{second_port} (moved from 127.0.0.1:{first.port})"
+                in (chat.err)
+            )
+            assert await chat.quit() == 0
+    finally:
+        if chat is not None:
+            if chat.proc.returncode is None:
+                chat.proc.send_signal(signal.SIGCONT)  # in case a failure left it stopped
+            await chat.kill()
+        for client in (bob, carol):
+            if client is not None:
+                await client.close()
+        first.kill()
+
+
+async def test_servers_that_refuse_are_skipped_without_waiting_until_all_have_failed(
+    tmp_path: Path,
+) -> None:
+    """Round robin: a refused server hands over to the next one at once; the backoff pause
+    comes only when the whole list has failed in a row."""
+    dead = free_port()
+    statuses: list[str] = []
+    with ThreadedServer(server_config(tmp_path / "data", history={"backend": "memory"})) as live:
+        state = ClientState("rover", ("#lobby",))
+        connection = Connection(
+            state,
+            "127.0.0.1",
+            dead,
+            lambda events: None,
+            backoff=Backoff(base=0.05),
+            on_status=statuses.append,
+            more_servers=[("127.0.0.1", live.port)],
+        )
+        runner = asyncio.create_task(connection.run())
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT
+            while not state.registered:
+                assert loop.time() < deadline and not runner.done(), statuses
+                await asyncio.sleep(0.02)
+            assert connection.where == f"127.0.0.1:{live.port}"
+            assert statuses[:3] == [
+                f"connecting to 127.0.0.1:{dead}…",
+                f"cannot connect to 127.0.0.1:{dead}: connection refused (is the server "
+                f"running?); trying 127.0.0.1:{live.port}",
+                f"connecting to 127.0.0.1:{live.port}…",
+            ]
+            # The first registration is not a move.
+            assert not any(text.startswith("now on") for text in statuses)
+
+            live.stop()  # now both refuse: after trying the dead one, a pause
+            while not any("reconnecting in" in text for text in statuses):
+                assert loop.time() < deadline and not runner.done(), statuses
+                await asyncio.sleep(0.02)
+            after = statuses[statuses.index(f"connecting to 127.0.0.1:{live.port}…") + 1 :]
+            assert after[0].startswith(f"disconnected from 127.0.0.1:{live.port}: ")
+            assert after[0].endswith(f"; trying 127.0.0.1:{dead}")
+            assert after[1] == f"connecting to 127.0.0.1:{dead}…"
+            assert after[2].startswith(f"cannot connect to 127.0.0.1:{dead}: ")
+            assert "reconnecting in" in after[2]
+        finally:
+            connection.stop()
+            await asyncio.wait_for(runner, WAIT)
