@@ -24,7 +24,7 @@ log = logging.getLogger("hubbub.oper")
 RESTART_ONLY = (
     ("server", ("name", "casemapping", "data_dir")),
     ("listen", None),
-    ("web", ("enabled", "hosts", "port", "request_timeout")),
+    ("web", ("enabled", "hosts", "port", "request_timeout", "servers")),
     ("tls", None),
     ("history", ("backend", "path", "url", "commit_interval_ms")),
     ("metrics", None),
