@@ -37,6 +37,8 @@ FLAG_FOR_KEY = {
     "tls.cert": "--tls-cert",
     "tls.key": "--tls-key",
     "metrics.port": "--metrics-port",
+    "cluster.url": "--cluster",
+    "cluster.workers": "--workers",
 }
 
 
@@ -126,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         help="serve /metrics, /healthz and /readyz on this port (metrics.enabled, metrics.port)",
+    )
+    serve.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="join the cluster on this Redis bus, redis://HOST:PORT/DB (cluster.url)",
+    )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="N processes sharing the ports, each a node of the cluster (cluster.workers; "
+        "needs --cluster)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -251,10 +265,21 @@ def _serve(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         overrides["metrics.enabled"] = True
         overrides["metrics.port"] = args.metrics_port
+    if args.cluster is not None:
+        overrides["cluster.url"] = args.cluster
+    if args.workers is not None:
+        overrides["cluster.workers"] = args.workers
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         return _config_failed(exc)
+    if config.cluster.workers > 1 and not config.cluster.url:
+        print(
+            "hubbub: --workers (cluster.workers) needs --cluster (cluster.url): worker "
+            "processes form one network only through the cluster's bus",
+            file=sys.stderr,
+        )
+        return 2
     configure(config.log.level, config.log.format)
     # Imported here: the CLI (config check, --help, …) works without the server's modules.
     try:
