@@ -11,91 +11,19 @@ the last msgid it saw, and nothing it saw before comes again.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from chat_helpers import TIME, WAIT, ChatProcess, joined
 
 from hubbub.client.connection import Backoff, Connection
 from hubbub.client.state import ClientState
 from support.config import server_config, write_config
-from support.irc_client import AsyncIrcClient, Line
+from support.irc_client import AsyncIrcClient
 from support.servers import ServerProcess, ThreadedServer, free_port
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
-
-WAIT = 20.0
-TIME = r"\[\d\d:\d\d\]"
-
-
-class ChatProcess:
-    """`hubbub chat --plain` as a subprocess, its standard output and error read as they come."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.out: list[str] = []
-        self.err: list[str] = []
-        assert proc.stdout is not None and proc.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._pump(proc.stdout, self.out)),
-            asyncio.create_task(self._pump(proc.stderr, self.err)),
-        ]
-
-    @classmethod
-    async def start(cls, *args: str) -> ChatProcess:
-        proc = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "hubbub", "chat", "--plain", *args),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        return cls(proc)
-
-    @staticmethod
-    async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
-        while raw := await stream.readline():
-            into.append(raw.decode().rstrip("\n"))
-
-    async def until(self, found: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT
-        while not found():
-            if loop.time() > deadline or self.proc.returncode is not None:
-                raise AssertionError(
-                    f"waited for {what}; out: {self.out!r}; err: {self.err!r}; "
-                    f"exit: {self.proc.returncode}"
-                )
-            await asyncio.sleep(0.02)
-
-    async def line(self, pattern: str, what: str) -> None:
-        """Wait for a line of standard output matching `pattern` (a full match)."""
-        await self.until(lambda: any(re.fullmatch(pattern, ln) for ln in self.out), what)
-
-    async def quit(self) -> int:
-        assert self.proc.stdin is not None
-        if self.proc.returncode is None:
-            self.proc.stdin.write(b"/quit\n")
-            await self.proc.stdin.drain()
-        status = await asyncio.wait_for(self.proc.wait(), WAIT)
-        await asyncio.gather(*self._readers)
-        return status
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        for reader in self._readers:
-            reader.cancel()
-
-
-def joined(nick: str, room: str) -> Callable[[Line], bool]:
-    return lambda x: x.command == "JOIN" and x.nick == nick and x.params[0] == room
 
 
 async def test_a_lost_server_moves_the_client_to_the_next_one_in_every_room(
