@@ -32,7 +32,8 @@ class ChatProcess:
         ]
 
     @classmethod
-    async def start(cls, *args: str) -> ChatProcess:
+    async def start(cls, *args: str, stdin: bytes | None = None) -> ChatProcess:
+        """Start it with `args`; `stdin`, when given, is written and standard input closed."""
         proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "hubbub", "chat", "--plain", *args),
             stdin=subprocess.PIPE,
@@ -40,6 +41,11 @@ class ChatProcess:
             stderr=subprocess.PIPE,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+            proc.stdin.close()
         return cls(proc)
 
     @staticmethod
@@ -67,6 +73,12 @@ class ChatProcess:
         if self.proc.returncode is None:
             self.proc.stdin.write(b"/quit\n")
             await self.proc.stdin.drain()
+        status = await asyncio.wait_for(self.proc.wait(), WAIT)
+        await asyncio.gather(*self._readers)
+        return status
+
+    async def wait(self) -> int:
+        """Its exit status, once it has exited by itself and its output is all read."""
         status = await asyncio.wait_for(self.proc.wait(), WAIT)
         await asyncio.gather(*self._readers)
         return status

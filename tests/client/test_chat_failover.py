@@ -178,3 +178,38 @@ async def test_servers_that_refuse_are_skipped_without_waiting_until_all_have_fa
         finally:
             connection.stop()
             await asyncio.wait_for(runner, WAIT)
+
+
+async def test_the_first_connection_tries_every_server_of_the_list_once(tmp_path: Path) -> None:
+    """Line mode gives up when the first connection fails (there is no one to wait for it),
+    but only once every server of the list has refused."""
+    dead, also_dead = free_port(), free_port()
+    with ThreadedServer(server_config(tmp_path / "data", history={"backend": "memory"})) as live:
+        bob = await AsyncIrcClient.connect(live.address)
+        try:
+            await bob.register("bob")
+            await bob.join("#lobby")
+            chat = await ChatProcess.start(
+                *("--server", f"127.0.0.1:{dead},127.0.0.1:{live.port}", "--nick", "bot"),
+                "--once",
+                stdin=b"through the second\n",
+            )
+            assert await chat.wait() == 0, chat.err
+            said = await bob.first(lambda x: x.command == "PRIVMSG")
+            assert (said.nick, said.text) == ("bot", "through the second")
+            assert chat.err == [
+                f"hubbub: cannot connect to 127.0.0.1:{dead}: connection refused (is the server "
+                f"running?); trying 127.0.0.1:{live.port}"
+            ]
+        finally:
+            await bob.close()
+    chat = await ChatProcess.start(
+        *("--server", f"127.0.0.1:{dead},127.0.0.1:{also_dead}", "--nick", "bot"),
+        "--once",
+        stdin=b"nowhere to go\n",
+    )
+    assert await chat.wait() == 1
+    assert chat.err[-1] == (
+        f"hubbub: cannot connect to 127.0.0.1:{also_dead}: connection refused (is the server "
+        "running?)"
+    )

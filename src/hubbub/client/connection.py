@@ -129,7 +129,9 @@ class Connection:
                 )
             except (OSError, TimeoutError) as exc:
                 reason = _describe(exc)
-                if not self.reconnect:
+                if not self.reconnect and self._failed_in_a_row + 1 >= len(self.servers):
+                    # Not reconnecting (the first connection, in line mode): every server
+                    # of the list has been tried once.
                     raise ConnectFailed(f"cannot connect to {self.where}: {reason}") from None
                 await self._next_server(f"cannot connect to {self.where}: {reason}")
                 continue

@@ -11,7 +11,8 @@ With `--once` the client joins, sends every line of standard input, waits until 
 echoed them back (echo-message; otherwise a short moment), says QUIT and exits: 0 when all was
 sent, 1 when a line was refused or the connection failed. Without `--once` the end of standard
 input leaves the client listening until Ctrl-C or `/quit`, and it reconnects if the server goes
-away (the first connection must succeed, or it exits 1 at once).
+away (the first connection must succeed — on one of the servers of the list, each tried once —
+or it exits 1 at once).
 """
 
 from __future__ import annotations
