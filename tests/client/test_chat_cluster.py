@@ -70,6 +70,8 @@ async def test_kill_9_of_the_clients_node_moves_it_to_the_other_node_without_gap
             node_a.kill()
             await bob.say("#lobby", "while you were away")
             # Node A's lease runs out: its users leave everywhere, and the nick is free again.
+            # (Waited for here: MONITOR does not yet tell node B's users that a user of a lost
+            # node left, so a client there as mover_ would not learn that mover is free.)
             gone = await bob.first(lambda x: x.command == "QUIT", timeout=LEASE_MS / 1000 + 15)
             assert (gone.nick, gone.text) == ("mover", NODE_LOST_REASON)
             chat.proc.send_signal(signal.SIGCONT)

@@ -213,3 +213,33 @@ async def test_the_first_connection_tries_every_server_of_the_list_once(tmp_path
         f"hubbub: cannot connect to 127.0.0.1:{also_dead}: connection refused (is the server "
         "running?)"
     )
+
+
+async def test_a_nick_still_held_is_taken_back_when_it_is_free(tmp_path: Path) -> None:
+    """After a move the nick may still be held (by the client's own lost connection, until the
+    network drops it): the client comes as mover_ and takes mover back as soon as the server
+    says it is free (MONITOR)."""
+    with ThreadedServer(server_config(tmp_path / "data", history={"backend": "memory"})) as live:
+        holder = await AsyncIrcClient.connect(live.address)
+        bob = await AsyncIrcClient.connect(live.address)
+        chat: ChatProcess | None = None
+        try:
+            await holder.register("mover")
+            await bob.register("bob")
+            await bob.join("#lobby")
+            chat = await ChatProcess.start("--server", f"127.0.0.1:{live.port}", "--nick", "mover")
+            await bob.first(joined("mover_", "#lobby"), timeout=WAIT)
+            await holder.send("QUIT :gone")
+            renamed = await bob.first(lambda x: x.command == "NICK", timeout=WAIT)
+            assert (renamed.nick, renamed.params[0]) == ("mover_", "mover")
+            await chat.until(
+                lambda: any(ln.endswith("-- you are now known as mover") for ln in chat.out),
+                "the client to say its nick is back",
+            )
+            assert "hubbub: the nick mover is in use; trying mover_" in chat.err
+            assert await chat.quit() == 0
+        finally:
+            if chat is not None:
+                await chat.kill()
+            await holder.close()
+            await bob.close()
