@@ -131,3 +131,45 @@ test("a lost connection moves to the next server, keeping nick and password", ()
     delete globalThis.WebSocket;
   }
 });
+
+test("a nick still held after a move is watched (MONITOR) and taken back when free", () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  globalThis.WebSocket = FakeSocket;
+  try {
+    const conn = new Connection({ urls: ["ws://a/irc", "ws://b/irc"], nick: "mover" });
+    conn.open();
+    const socket = FakeSocket.opened.at(-1);
+    socket.fire("open");
+    socket.fire("message", { data: ":b 433 * mover :Nickname is already in use" });
+    assert.equal(socket.sent.at(-1), "NICK mover_");
+    socket.fire("message", { data: ":b 001 mover_ :Welcome" });
+    socket.fire("message", { data: ":b 005 mover_ MONITOR=100 :are supported" });
+    assert.equal(socket.sent.at(-1), "MONITOR + mover");
+    socket.fire("message", { data: ":b 731 mover_ :bob,MOVER" });
+    assert.equal(socket.sent.at(-1), "NICK mover");
+    socket.fire("message", { data: ":mover_!~web@h NICK mover" });
+    assert.equal(conn.nick, "mover");
+    assert.equal(socket.sent.at(-1), "MONITOR - mover");
+    const count = socket.sent.length;
+    socket.fire("message", { data: ":b 731 mover :mover" });
+    assert.equal(socket.sent.length, count); // late news changes nothing
+
+    conn.close();
+    // A new connection asks for the user's nick first, not the fallback.
+    const again = new Connection({ urls: ["ws://a/irc"], nick: "ada" });
+    again.open();
+    const first = FakeSocket.opened.at(-1);
+    first.fire("open");
+    first.fire("message", { data: ":a 433 * ada :in use" });
+    first.fire("message", { data: ":a 001 ada_ :Welcome" });
+    first.fire("close", { reason: "" });
+    again.open(); // what the reconnection timer does
+    const second = FakeSocket.opened.at(-1);
+    second.fire("open");
+    assert.ok(second.sent.includes("NICK ada"), second.sent);
+    again.close();
+  } finally {
+    mock.timers.reset();
+    delete globalThis.WebSocket;
+  }
+});

@@ -177,7 +177,9 @@ export class Connection {
     this.password = password;
     this.capValues = new Map(); // capability → its value in CAP LS (e.g. multiline limits)
     this.nick = nick;
-    this.wantedNick = nick;
+    this.wantedNick = nick; // asked for in this registration (nick_ after a 433)
+    this.preferredNick = nick; // the user's nick: asked for first at every (re)connection
+    this.regain = null; // the nick MONITOR watches, to take it back when it is free
     this.realname = realname;
     this.caps = new Set();
     this.isupport = new Map();
@@ -229,6 +231,8 @@ export class Connection {
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.sendRaw("CAP LS 302");
+      this.wantedNick = this.preferredNick;
+      this.regain = null; // a MONITOR list lives as long as its connection
       this.sendRaw(formatLine("NICK", this.wantedNick));
       this.sendRaw(formatLine("USER", "web", "0", "*", this.realname));
     });
@@ -334,6 +338,13 @@ export class Connection {
           this.isupport.set(key.toUpperCase(), value.join("="));
           if (key.toUpperCase() === "CASEMAPPING") this.casefold = makeCasefold(value.join("="));
         }
+        this.watchPreferredNick();
+        break;
+      case "731": // RPL_MONOFFLINE: these nicks are free now
+        if (this.regain && this.casefold(this.nick) !== this.casefold(this.regain)) {
+          const free = (msg.params[1] || "").split(",").map((target) => this.casefold(target.split("!")[0]));
+          if (free.includes(this.casefold(this.regain))) this.send("NICK", this.regain);
+        }
         break;
       case "433": // nick in use
       case "432": // erroneous nick
@@ -347,6 +358,9 @@ export class Connection {
         if (this.casefold(msg.nick) === this.casefold(this.nick)) {
           this.nick = msg.params[0];
           this.wantedNick = this.nick;
+          this.preferredNick = this.nick; // taken back, or one the user chose: nothing to wait for
+          if (this.regain) this.send("MONITOR", "-", this.regain);
+          this.regain = null;
         }
         break;
       case "ERROR":
@@ -372,6 +386,16 @@ export class Connection {
         break;
     }
     this.emit("message", msg);
+  }
+
+  // Registered under a fallback nick (ours was held — after a move to another server, often
+  // by our own lost connection until the network drops it): ask the server to say when ours
+  // is free (MONITOR, when it offers it), to take it back.
+  watchPreferredNick() {
+    if (!this.registered || this.regain || !this.isupport.has("MONITOR")) return;
+    if (this.casefold(this.nick) === this.casefold(this.preferredNick)) return;
+    this.regain = this.preferredNick;
+    this.send("MONITOR", "+", this.regain);
   }
 
   onCap(msg) {
