@@ -144,6 +144,7 @@ hosts = ["0.0.0.0"]
 port = 8081
 allowed_origins = ["https://chat.example.org"]
 public_origins = ["https://irc.example.org"]
+servers = ["wss://irc.example.org/irc", "wss://irc-b.example.org:8443/irc"]
 request_timeout = 3.5
 
 [log]
@@ -353,6 +354,9 @@ def test_data_dir_defaults_to_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         ('[log]\nlevel = "verbose"\n', 'log.level: expected one of "DEBUG", "INFO"'),
         ("[log]\nlevel = {a = 1}\n", "log.level: expected one of"),
         ("[log]\nlevel = 1979-05-27\n", "(a date/time)"),
+        ('[web]\nservers = ["https://a.example/irc"]\n', "web.servers: expected a list of"),
+        ('[web]\nservers = ["ws://a.example/irc; script-src *"]\n', "web.servers: expected"),
+        ('[web]\nservers = ["ws://a/irc", "ws://a/irc"]\n', "web.servers: expected"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -160,8 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
         "terminal client, or with --plain a line-mode client for pipes and scripts. "
         "Type /help inside for the commands.",
     )
-    chat.add_argument("--host", metavar="HOST", default="127.0.0.1", help="server address")
+    chat.add_argument(
+        "--host", metavar="HOST", help="server address (default: 127.0.0.1 unless --server)"
+    )
     chat.add_argument("--port", metavar="N", type=int, default=6667, help="server port")
+    chat.add_argument(
+        "--server",
+        metavar="HOST[:PORT]",
+        action="append",
+        help="a server of the network (PORT default: --port); repeat or separate with commas "
+        "for several: a lost connection moves to the next one",
+    )
     chat.add_argument("--nick", metavar="NICK", help="your nick (default: your login name)")
     chat.add_argument(
         "--room",

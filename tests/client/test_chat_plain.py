@@ -151,7 +151,7 @@ async def test_plain_connection_refused_is_one_line_and_status_1() -> None:
 def test_chat_subcommand_defaults() -> None:
     args = cli.build_parser().parse_args(["chat"])
     assert (args.host, args.port, args.room, args.plain, args.once, args.password) == (
-        "127.0.0.1",
+        None,
         6667,
         None,
         False,
@@ -159,6 +159,7 @@ def test_chat_subcommand_defaults() -> None:
         False,
     )
     options = options_from_args(args)
+    assert options.servers == (("127.0.0.1", 6667),)
     assert options.rooms == ("#lobby",)
     assert options.nick  # the login name, or "guest"
     assert args.handler is cli._chat
@@ -195,3 +196,32 @@ def test_the_cli_loads_neither_client_nor_textual_until_chat_runs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_server_list_from_repeated_and_comma_separated_flags() -> None:
+    parse = cli.build_parser().parse_args
+    options = options_from_args(
+        parse(["chat", "--port", "7002", "--server", "a:7000, b", "--server", "[::1]:7001"])
+    )
+    assert options.servers == (("a", 7000), ("b", 7002), ("::1", 7001))
+    assert (options.host, options.port) == ("a", 7000)
+    # --host comes first when given; a server named twice is tried once.
+    options = options_from_args(parse(["chat", "--host", "h", "--server", "b,h:6667,::1"]))
+    assert options.servers == (("h", 6667), ("b", 6667), ("::1", 6667))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("a,,b", "an empty server name in 'a,,b'"),
+        ("a:99999", "'a:99999': the port is not a TCP port (1-65535)"),
+        ("a:x", "'a:x': the port is not a TCP port (1-65535)"),
+        ("[::1", "'[::1' is not HOST[:PORT] ([ADDRESS]:PORT for IPv6)"),
+        (":7000", "':7000' names no host"),
+    ],
+)
+def test_a_malformed_server_is_a_usage_error(
+    value: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["chat", "--server", value, "--plain"]) == 2
+    assert capsys.readouterr().err == f"hubbub: --server {why}\n"

@@ -430,3 +430,41 @@ def test_error_numerics_and_fail_are_shown() -> None:
     assert added(events) == ["#lobby: Cannot send to channel"]
     events = feed(state, ":srv FAIL CHATHISTORY INVALID_TARGET #nope :No such target")
     assert added(events) == ["CHATHISTORY: No such target"]
+
+
+def test_a_fallback_nick_waits_for_ours_with_monitor_and_takes_it_back() -> None:
+    """After a move to another node our nick may still be held by our lost connection: the
+    client registers as alice_, watches alice (MONITOR) and takes it back once it is free."""
+    state = ClientState("alice")
+    state.connected(NOW)
+    state.take_outgoing()
+    feed(state, ":srv 433 * alice :Nickname is already in use", ":srv 001 alice_ :Welcome")
+    state.take_outgoing()
+    feed(state, ":srv 005 alice_ CASEMAPPING=rfc1459 MONITOR=100 :are supported")
+    assert state.take_outgoing() == ["MONITOR + alice"]
+    feed(state, ":srv 730 alice_ :alice!~alice@h")  # still there: nothing to do
+    assert state.take_outgoing() == []
+    feed(state, ":srv 731 alice_ :bob,ALICE")
+    assert state.take_outgoing() == ["NICK alice"]
+    events = feed(state, ":alice_!~alice@h NICK :alice")
+    assert state.nick == "alice" and "you are now known as alice" in added(events, SERVER)
+    assert state.take_outgoing() == ["MONITOR - alice"]
+    feed(state, ":srv 731 alice_ :alice")  # late news changes nothing
+    assert state.take_outgoing() == []
+
+
+def test_no_monitor_without_a_fallback_nick_or_without_the_token() -> None:
+    state = registered()  # registered as alice: nothing to take back
+    feed(state, ":srv 005 alice MONITOR=100 :are supported")
+    assert state.take_outgoing() == []
+    state = ClientState("alice")
+    state.connected(NOW)
+    feed(state, ":srv 433 * alice :in use", ":srv 001 alice_ :Welcome", ":srv 005 alice_ A=1 :ok")
+    assert not any(line.startswith("MONITOR") for line in state.take_outgoing())
+    # The user picks another nick instead: the old one is not taken back behind their back.
+    feed(state, ":srv 005 alice_ MONITOR=100 :ok")
+    assert state.take_outgoing() == ["MONITOR + alice"]
+    feed(state, ":alice_!~alice@h NICK :zed")
+    assert state.take_outgoing() == ["MONITOR - alice"]
+    feed(state, ":srv 731 zed :alice")
+    assert state.take_outgoing() == []

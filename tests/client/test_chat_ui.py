@@ -247,6 +247,36 @@ async def test_reconnect_after_restart_shows_missed_lines_without_duplicates(
         first.stop()
 
 
+async def test_a_lost_server_moves_the_app_to_the_next_one_and_the_status_says_where(
+    server: ThreadedServer, tmp_path: Path
+) -> None:
+    first = ThreadedServer(server_config(tmp_path / "first", history={"backend": "memory"}))
+    first.start()
+    moving = dataclasses.replace(options(first.port), more_servers=(("127.0.0.1", server.port),))
+    app = ChatApp(moving)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await joined(pilot, app)
+            assert app.connection.where == f"127.0.0.1:{first.port}"
+            first.stop()
+            await until(
+                lambda: app.state.registered and app.connection.port == server.port,
+                what="the client to be on the second server",
+                pause=lambda: pilot.pause(0.05),
+            )
+            await joined(pilot, app)
+            where = f"127.0.0.1:{server.port}"
+            await until(
+                lambda: f"now on {where} (moved from 127.0.0.1:{first.port})" in app.status_text,
+                what="the status line to say where the client is now",
+                pause=lambda: pilot.pause(0.05),
+            )
+            assert app.state.nick == "alice"
+            await app.action_leave()
+    finally:
+        first.stop()
+
+
 async def test_nick_in_use_is_explained_and_another_nick_is_used(server: ThreadedServer) -> None:
     squatter = await AsyncIrcClient.connect(server.address)
     try:

@@ -167,3 +167,26 @@ def test_the_site_from_given_files() -> None:
     )
     assert site.respond("/missing").status == 404
     assert site.respond("/a.css", '"nope"').status == 200
+
+
+def test_the_servers_setting_lists_them_in_the_page_and_lets_the_page_connect(
+    tmp_path: Path,
+) -> None:
+    """`[web] servers`: the page names the network's servers (meta hubbub-servers) and its
+    policy's connect-src allows exactly those besides its own origin; without the setting the
+    page names none (it uses its own origin) and connect-src is 'self' alone."""
+    servers = ("ws://127.0.0.1:1/irc", "wss://chat-b.example.org:8443/irc")
+    with ServerThread(make_config(tmp_path, web={"servers": servers})) as listing:
+        response = get(listing, "/")
+        page = body(listing, "/").decode()
+        error = get(listing, "/missing")
+    policy = response.getheader("Content-Security-Policy", "")
+    directives = dict(item.split(" ", 1) for item in policy.split("; "))
+    assert directives["connect-src"] == "'self' " + " ".join(servers)
+    assert directives["script-src"] == "'self'"
+    assert f'<meta name="hubbub-servers" content="{" ".join(servers)}">' in page
+    assert error.getheader("Content-Security-Policy") == CSP  # an error page connects nowhere
+    assert dict(item.split(" ", 1) for item in CSP.split("; "))["connect-src"] == "'self'"
+    plain = StaticSite().lookup("/")
+    assert plain is not None
+    assert b'<meta name="hubbub-servers" content="">' in plain.body

@@ -19,9 +19,9 @@ import getpass
 import os
 import sys
 
-from hubbub.client.options import PASSWORD_ENV, ChatOptions, default_nick
+from hubbub.client.options import PASSWORD_ENV, ChatOptions, default_nick, parse_servers
 
-__all__ = ["ChatOptions", "main", "options_from_args"]
+__all__ = ["ChatOptions", "chat_servers", "main", "options_from_args"]
 
 
 def options_from_args(args: argparse.Namespace) -> ChatOptions:
@@ -34,18 +34,38 @@ def options_from_args(args: argparse.Namespace) -> ChatOptions:
     nick = args.nick or default_nick()
     rooms = tuple(args.room) if args.room else ("#lobby",)
     plain = bool(args.plain or args.once)
-    return ChatOptions(args.host, args.port, nick, rooms, plain, bool(args.once), password)
+    servers = chat_servers(args)
+    (host, port), *more = servers
+    return ChatOptions(
+        host, port, nick, rooms, plain, bool(args.once), password, more_servers=tuple(more)
+    )
+
+
+def chat_servers(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The servers to try, in order: `--host`/`--port` (unless only `--server` was given),
+    then every `--server`, duplicates dropped. Raises ValueError for a malformed one."""
+    servers: list[tuple[str, int]] = []
+    if args.host is not None or not args.server:
+        servers.append((args.host or "127.0.0.1", args.port))
+    for value in args.server or ():
+        servers.extend(parse_servers(value, args.port))
+    return list(dict.fromkeys(servers))
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the client; returns the exit status (0 ok, 1 connection trouble, 130 Ctrl-C)."""
+    if not (1 <= args.port <= 65535):
+        print(f"hubbub: --port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
+        return 2
+    try:
+        chat_servers(args)
+    except ValueError as exc:
+        print(f"hubbub: --server {exc}", file=sys.stderr)
+        return 2
     try:
         options = options_from_args(args)
     except (EOFError, KeyboardInterrupt):
         print("hubbub: no password given", file=sys.stderr)
-        return 2
-    if not (1 <= options.port <= 65535):
-        print(f"hubbub: --port {options.port} is not a TCP port (1-65535)", file=sys.stderr)
         return 2
     if not options.plain and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("hubbub: not a terminal; using --plain line mode", file=sys.stderr)

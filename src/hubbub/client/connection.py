@@ -6,12 +6,17 @@ state queued; events go to the front end's callback, on the same loop, so nothin
 across threads and no state is changed across an `await`. Reading never waits for the user and
 the user never waits for the socket: writing is `StreamWriter.write` (buffered, returns at once).
 
-When the server goes away the connection says so (a `Disconnected` event), waits with
-exponential backoff — doubling from `backoff_base` up to `backoff_cap` seconds, each delay
-jittered to 50 to 100 % so that clients of a restarted server do not all come back at once — and
-connects again; the state then re-joins the rooms and asks for what was missed. A server that
-stays silent is sent a PING after `idle_timeout` seconds and dropped if the silence lasts as
-long again.
+When the server goes away the connection says so (a `Disconnected` event) and connects again;
+the state then re-joins the rooms and asks for what was missed (`CHATHISTORY AFTER` the last
+msgid seen, duplicates dropped by msgid), with the same nick and password. Given several
+servers of one network (`more_servers`), it moves round robin: a lost or refused connection
+goes on at once to the next server in the list, and only when every server of the list has
+failed in a row does it wait, with exponential backoff — doubling from `backoff_base` up to
+`backoff_cap` seconds, each delay jittered to 50 to 100 % so that clients of a restarted server
+do not all come back at once. With one server that is a wait before every new attempt, as it
+always was. Registered on a server other than the last one, it says where it is now
+(`on_status("now on HOST:PORT …")`). A server that stays silent is sent a PING after
+`idle_timeout` seconds and dropped if the silence lasts as long again.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hubbub.client.model import Event, Fatal
+from hubbub.client.options import format_address
 from hubbub.client.state import ClientState
 from hubbub.protocol import ProtocolError, parse
 from hubbub.protocol.framing import LineReader, LineTooLong, decode_line
@@ -60,7 +66,8 @@ class Backoff:
 
 
 class Connection:
-    """One client connection to `host:port`, kept up until `quit()` (or for good, with `once`)."""
+    """One client connection to `host:port` (or, when it fails, to one of `more_servers`),
+    kept up until `quit()` (or for good, with `once`)."""
 
     def __init__(
         self,
@@ -74,10 +81,15 @@ class Connection:
         connect_timeout: float = 10.0,
         idle_timeout: float = 90.0,
         on_status: Callable[[str], None] | None = None,
+        more_servers: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.state = state
-        self.host = host
-        self.port = port
+        self.servers: list[tuple[str, int]] = list(dict.fromkeys([(host, port), *more_servers]))
+        self._current = 0
+        self._failed_in_a_row = 0
+        """Servers tried since the last registration without getting registered: when it
+        reaches the length of the list, every server failed and the backoff applies."""
+        self._registered_on: str | None = None
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
         self.connect_timeout = connect_timeout
@@ -90,9 +102,16 @@ class Connection:
         self.fatal: str | None = None
 
     @property
+    def host(self) -> str:
+        return self.servers[self._current][0]
+
+    @property
+    def port(self) -> int:
+        return self.servers[self._current][1]
+
+    @property
     def where(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return format_address(self.host, self.port)
 
     @property
     def is_open(self) -> bool:
@@ -110,9 +129,11 @@ class Connection:
                 )
             except (OSError, TimeoutError) as exc:
                 reason = _describe(exc)
-                if not self.reconnect:
+                if not self.reconnect and self._failed_in_a_row + 1 >= len(self.servers):
+                    # Not reconnecting (the first connection, in line mode): every server
+                    # of the list has been tried once.
                     raise ConnectFailed(f"cannot connect to {self.where}: {reason}") from None
-                await self._pause(f"cannot connect to {self.where}: {reason}")
+                await self._next_server(f"cannot connect to {self.where}: {reason}")
                 continue
             self._writer = writer
             self._handle(self.state.connected(now_ms()))
@@ -131,7 +152,19 @@ class Connection:
                 raise ConnectFailed(f"lost the connection to {self.where}: {reason}")
             if was_registered:
                 self.backoff.reset()
-            await self._pause(f"disconnected: {reason}")
+                self._failed_in_a_row = 0
+            await self._next_server(f"disconnected from {self.where}: {reason}")
+
+    async def _next_server(self, why: str) -> None:
+        """After a failed or lost connection: on to the next server of the list at once,
+        or, when every one has failed in a row, wait first (backoff)."""
+        self._failed_in_a_row += 1
+        self._current = (self._current + 1) % len(self.servers)
+        if self._failed_in_a_row >= len(self.servers):
+            self._failed_in_a_row = 0
+            await self._pause(why)
+        else:
+            self._on_status(f"{why}; trying {self.where}")
 
     async def _pause(self, why: str) -> None:
         delay = self.backoff.next_delay()
@@ -171,6 +204,14 @@ class Connection:
                 self._handle(self.state.receive(message, now_ms()))
                 if self.fatal is not None or self._writer is None:
                     return self.fatal or "closed"
+                if self.state.registered and self._registered_on != self.where:
+                    self._moved()
+
+    def _moved(self) -> None:
+        """Registered on a server other than the last one: say so (the first time is no news)."""
+        previous, self._registered_on = self._registered_on, self.where
+        if previous is not None:
+            self._on_status(f"now on {self.where} (moved from {previous})")
 
     def _handle(self, events: list[Event]) -> None:
         """Write what the state queued, then let the front end render the events."""

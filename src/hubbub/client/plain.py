@@ -11,7 +11,8 @@ With `--once` the client joins, sends every line of standard input, waits until 
 echoed them back (echo-message; otherwise a short moment), says QUIT and exits: 0 when all was
 sent, 1 when a line was refused or the connection failed. Without `--once` the end of standard
 input leaves the client listening until Ctrl-C or `/quit`, and it reconnects if the server goes
-away (the first connection must succeed, or it exits 1 at once).
+away (the first connection must succeed — on one of the servers of the list, each tried once —
+or it exits 1 at once).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class _Printer:
         print(f"hubbub: {text}", file=self.err, flush=True)
 
     def status(self, text: str) -> None:
-        if "reconnecting" in text and not self.quiet:
+        # Connection trouble, and which server of the list we moved to; not "connecting…".
+        if text.startswith(("disconnected", "cannot connect", "now on")) and not self.quiet:
             self.error(text)
 
 
@@ -115,6 +117,7 @@ async def run_plain(options: ChatOptions, stdin: TextIO, out: TextIO, err: TextI
         reconnect=False,  # until the first connection has worked
         backoff=Backoff(options.backoff_base),
         on_status=printer.status,
+        more_servers=options.more_servers,
     )
     runner = asyncio.create_task(connection.run(), name="hubbub-chat-socket")
     try:

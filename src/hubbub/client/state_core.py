@@ -106,6 +106,8 @@ class StateCore:
         self._ls_caps: list[str] = []
         self._names: dict[str, dict[str, Member]] = {}
         self._nick_attempt = 0
+        self._regain: str | None = None
+        """The nick we wait for (MONITOR) to take back: ours, taken when we registered."""
         self._switch_on_join: set[str] = set()
         self._closing: set[str] = set()
         self._names_requested: set[str] = set()

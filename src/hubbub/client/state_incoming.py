@@ -196,6 +196,7 @@ class IncomingState(ReplyState, ModernState):
         time_ms = self._time(msg, now_ms)
         if self.is_me(old):
             self.nick = self.wanted_nick = new
+            self._stop_watching_nick()
             if self.source:
                 self.source = new + self.source[len(old) :]
             line = Line(time_ms, Kind.NICK, f"you are now known as {new}", new)

@@ -4,7 +4,9 @@
 negotiates the capabilities in `WANTED_CAPS` the server offers (and later `CAP NEW`/`DEL`),
 answers PING, re-joins the wanted channels on 001, learns the server's names and limits from
 005 (`CASEMAPPING`, `PREFIX`, `CHANTYPES`, …), moves to `nick_`, `nick__`, … while our nick is
-taken, and marks every channel left when the connection goes away.
+taken — and takes it back when the server says it is free (MONITOR; after a move to another
+node of a network, our nick is held by our own lost connection until the network drops it) —
+and marks every channel left when the connection goes away.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class RegistrationState(StateCore):
         self._batches.clear()
         self._names.clear()
         self._nick_attempt = 0
+        self._regain = None  # a MONITOR list lives as long as its connection
         self._error = None
         self._markers_refused = False
         self._typing_sent.clear()
@@ -198,6 +201,34 @@ class RegistrationState(StateCore):
             rebuilt[key if key == SERVER else self.fold(buffer.name)] = buffer
         self.buffers = rebuilt
         self.active = next((k for k, b in rebuilt.items() if b is active), SERVER)
+
+    # -- our nick back ----------------------------------------------------------------------
+
+    def _watch_wanted_nick(self) -> None:
+        """Registered under a fallback nick: ask the server (MONITOR, when it has it) to say
+        when ours is free, to take it back."""
+        if (
+            self.registered
+            and self._regain is None
+            and "MONITOR" in self.isupport
+            and self.fold(self.nick) != self.fold(self.wanted_nick)
+        ):
+            self._regain = self.wanted_nick
+            self._send("MONITOR", "+", self._regain)
+
+    def _nicks_offline(self, targets: str) -> None:
+        """731 RPL_MONOFFLINE: these nicks are free; ours among them is taken back."""
+        wanted = self._regain
+        if wanted is None or self.fold(self.nick) == self.fold(wanted):
+            return
+        if any(self.fold(t.partition("!")[0]) == self.fold(wanted) for t in targets.split(",")):
+            self._send("NICK", wanted)
+
+    def _stop_watching_nick(self) -> None:
+        """Our nick changed (taken back, or the user chose another): nothing left to wait for."""
+        if self._regain is not None:
+            self._send("MONITOR", "-", self._regain)
+            self._regain = None
 
     def _nick_in_use(self, msg: Message, now_ms: int, events: list[Event]) -> None:
         taken = msg.params[1] if len(msg.params) > 2 else self.nick

@@ -28,6 +28,11 @@ class ReplyState(RegistrationState, ModernState):
             self._welcome(msg, now_ms, events)
         elif code == num.RPL_ISUPPORT:
             self._isupport(params[1:-1])
+            self._watch_wanted_nick()
+        elif code == num.RPL_MONOFFLINE and len(params) >= 2:
+            self._nicks_offline(params[1])
+        elif code == num.RPL_MONONLINE:
+            return  # our nick still taken: wait for 731
         elif code in (num.ERR_NICKNAMEINUSE, num.ERR_NICKCOLLISION, num.ERR_UNAVAILRESOURCE):
             self._nick_in_use(msg, now_ms, events)
         elif code == num.ERR_ERRONEUSNICKNAME and not self.registered:

@@ -213,6 +213,7 @@ class ChatApp(App[int]):
             self.show_events,
             backoff=Backoff(options.backoff_base),
             on_status=self.show_status,
+            more_servers=options.more_servers,
         )
         self.status_text = ""
         self.typing_text = ""

@@ -203,6 +203,12 @@ def _are_origins(value: tuple[str, ...]) -> bool:
     return len(set(value)) == len(value) and all(map(_is_origin, value))
 
 
+def _are_websocket_urls(value: tuple[str, ...]) -> bool:
+    # ws(s)://host[:port][/path]: nothing a page's meta tag or a CSP source could misread.
+    pattern = r"wss?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?"
+    return len(set(value)) == len(value) and all(re.fullmatch(pattern, url) for url in value)
+
+
 @dataclass(frozen=True)
 class WebSection:
     """The web client: a page served over HTTP and IRC over WebSocket on the same port."""
@@ -237,6 +243,16 @@ class WebSection:
         "address the web listener is bound to (localhost for 0.0.0.0 and ::).",
         check=lambda value: _are_origins(value) and "*" not in value,
         expect='a list of distinct origins such as "https://chat.example.org"',
+    )
+    servers: tuple[str, ...] = _setting(
+        (),
+        "The WebSocket URLs (ws:// or wss://, path /irc) of the network's servers, in the order "
+        "the web page tries them: when one is lost it moves to the next (hubbub nodes of one "
+        "cluster). The page may connect to these besides its own origin; each of them must "
+        "accept this page's origin (`allowed_origins`). Empty: only the server that served "
+        "the page.",
+        check=_are_websocket_urls,
+        expect='a list of distinct URLs such as "wss://chat-b.example.org/irc"',
     )
     request_timeout: float = _setting(
         5.0,

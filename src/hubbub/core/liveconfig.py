@@ -34,7 +34,7 @@ RESTART_ONLY = (
         ),
     ),
     ("listen", None),
-    ("web", ("enabled", "hosts", "port", "request_timeout")),
+    ("web", ("enabled", "hosts", "port", "request_timeout", "servers")),
     ("tls", None),
     ("history", ("backend", "path", "url", "commit_interval_ms")),
     ("metrics", None),

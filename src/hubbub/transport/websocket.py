@@ -436,7 +436,7 @@ class WebServer(Listener[WsConnection]):
         sweep_interval: float | None = None,
     ) -> None:
         super().__init__(config, core, close_grace=close_grace, sweep_interval=sweep_interval)
-        self.site = site if site is not None else StaticSite()
+        self.site = site if site is not None else StaticSite(servers=config.web.servers)
         self.peers = list(peers)
         # Frames built this flush, per payload object (see WsConnection._frame).
         self.text_frames: dict[int, tuple[bytes, bytes]] = {}

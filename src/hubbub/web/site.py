@@ -12,13 +12,19 @@ revalidates with the ETag, so an upgrade of hubbub is seen at the next load).
 Every response carries a Content-Security-Policy that allows scripts and styles from the page's
 own origin only (no inline script, no `eval`), WebSocket connections to it, and images from it
 and from any http(s) address (people's avatars).
+
+The network's servers: given the WebSocket URLs of `[web] servers`, index.html names them in
+`<meta name="hubbub-servers">` (the page tries them in order and moves to the next when one is
+lost) and the policy's `connect-src` allows exactly those besides the page's own origin.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.resources
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -36,21 +42,28 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 
-CSP = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Avatars (metadata `avatar`) are pictures on other sites, over https or http: see
-        # docs/web.md#avatars-and-privacy for what loading them gives away.
-        "img-src 'self' data: https: http:",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(servers: Sequence[str] = ()) -> str:
+    """The policy of every response; `servers` are WebSocket URLs the page may connect to
+    besides its own origin (`[web] servers`)."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            # Avatars (metadata `avatar`) are pictures on other sites, over https or http: see
+            # docs/web.md#avatars-and-privacy for what loading them gives away.
+            "img-src 'self' data: https: http:",
+            " ".join(["connect-src 'self'", *servers]),
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy()
 
 #: Headers on every response the site gives (pages, errors and 304s alike).
 SECURITY_HEADERS = (
@@ -64,6 +77,7 @@ LONG_CACHE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 # index.html names these with ?v=<hash> so that they can be cached for long.
+_SERVERS_META = '<meta name="hubbub-servers" content="">'
 _VERSIONED_REF = re.compile(r'(?P<attr>(?:href|src)=")(?P<name>[A-Za-z0-9_.-]+\.(?:js|css|svg))"')
 
 
@@ -90,12 +104,15 @@ def _version(body: bytes) -> str:
 class StaticSite:
     """The web client's files; `respond(path, if_none_match)` is the whole HTTP surface."""
 
-    def __init__(self, files: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self, files: dict[str, bytes] | None = None, *, servers: Sequence[str] = ()
+    ) -> None:
         raw = _load_package_files() if files is None else dict(files)
         versions = {name: _version(body) for name, body in raw.items()}
+        self.headers = _security_headers(content_security_policy(servers))
         index = raw.get("index.html")
         if index is not None:
-            raw["index.html"] = _version_refs(index, versions)
+            raw["index.html"] = _list_servers(_version_refs(index, versions), servers)
             versions["index.html"] = _version(raw["index.html"])
         self.assets: dict[str, Asset] = {}
         for name, body in raw.items():
@@ -122,7 +139,7 @@ class StaticSite:
         headers = [
             ("Cache-Control", LONG_CACHE if versioned else REVALIDATE),
             ("ETag", asset.etag),
-            *SECURITY_HEADERS,
+            *self.headers,
         ]
         if if_none_match is not None and _etag_matches(if_none_match, asset.etag):
             return Reply(HTTPStatus.NOT_MODIFIED, headers, b"")
@@ -144,6 +161,22 @@ def _etag_matches(header: str, etag: str) -> bool:
     candidates = [item.strip() for item in header.split(",")]
     # A weak validator (W/"…") matches too: If-None-Match uses the weak comparison.
     return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+
+
+def _security_headers(policy: str) -> tuple[tuple[str, str], ...]:
+    """`SECURITY_HEADERS` with `policy` as the Content-Security-Policy."""
+    return tuple(
+        (name, policy if name == "Content-Security-Policy" else value)
+        for name, value in SECURITY_HEADERS
+    )
+
+
+def _list_servers(index: bytes, servers: Sequence[str]) -> bytes:
+    """index.html with `servers` (space-separated) in its hubbub-servers meta tag."""
+    if not servers:
+        return index
+    filled = f'<meta name="hubbub-servers" content="{html.escape(" ".join(servers))}">'
+    return index.decode("utf-8").replace(_SERVERS_META, filled, 1).encode("utf-8")
 
 
 def _version_refs(index: bytes, versions: dict[str, str]) -> bytes:

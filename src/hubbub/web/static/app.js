@@ -1,7 +1,7 @@
 // The hubbub web client: the nick form, the IRC events turned into buffers, the commands, and
 // the history (CHATHISTORY LATEST on join, BEFORE when scrolling up, AFTER after a reconnect).
 
-import { Connection, defaultServerUrl } from "./irc.js";
+import { Connection, serverName, serverUrls } from "./irc.js";
 import { Buffers, makeEntry } from "./model.js";
 import { View, safeHref } from "./view.js";
 
@@ -127,12 +127,17 @@ class Client {
     const { rooms, focus } = initialRooms();
     this.roomsToJoin = rooms;
     this.focusRoom = focus;
-    this.conn = new Connection({ url: defaultServerUrl(), nick, account: nick, password });
+    const listed = document.querySelector('meta[name="hubbub-servers"]');
+    const urls = serverUrls(listed ? listed.content : "");
+    this.conn = new Connection({ urls, nick, account: nick, password });
     this.view.profileOf = (name) => this.profileOf(name);
     this.conn.on("message", (msg) => this.onMessage(msg));
     this.conn.on("registered", () => this.onRegistered());
     this.conn.on("state", (state) => this.onState(state));
-    this.conn.on("disconnected", ({ reason, delay }) => this.onDisconnected(reason, delay));
+    this.conn.on("disconnected", (lost) => this.onDisconnected(lost));
+    this.conn.on("moved", ({ from, to }) =>
+      this.info(this.active, `Now on ${serverName(to)} (moved from ${serverName(from)}).`),
+    );
     this.bindUi();
     this.refresh();
     this.conn.open();
@@ -259,7 +264,7 @@ class Client {
     this.view.setStatus(labels[state] || state, state);
   }
 
-  onDisconnected(reason, delay) {
+  onDisconnected({ reason, delay, from, next }) {
     for (const buffer of this.buffers.map.values()) {
       if (buffer.kind === "channel" && buffer.joined) {
         buffer.joined = false;
@@ -273,8 +278,15 @@ class Client {
     this.loggedIn = false;
     this.cancelEdit();
     const seconds = Math.round(delay / 1000);
-    this.info(this.active, `Disconnected (${reason}). Reconnecting in ${seconds} s…`, "error");
-    this.view.setStatus(`Disconnected — retrying in ${seconds} s`, "disconnected");
+    if (delay === 0) {
+      // Another server of the network is tried at once.
+      const text = `Disconnected from ${serverName(from)} (${reason}). Trying ${serverName(next)}…`;
+      this.info(this.active, text, "error");
+      this.view.setStatus(`Disconnected — trying ${serverName(next)}`, "disconnected");
+    } else {
+      this.info(this.active, `Disconnected (${reason}). Reconnecting in ${seconds} s…`, "error");
+      this.view.setStatus(`Disconnected — retrying in ${seconds} s`, "disconnected");
+    }
     this.refresh();
   }
 

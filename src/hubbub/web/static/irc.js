@@ -1,5 +1,6 @@
 // IRC over WebSocket: the line format (IRCv3 tags included) and a connection that registers,
-// negotiates capabilities and reconnects with backoff. No DOM here.
+// negotiates capabilities and reconnects with backoff, moving through the network's list of
+// servers when one is lost. No DOM here, but for reading that list from the page.
 
 const TAG_UNESCAPES = { ":": ";", s: " ", "\\": "\\", r: "\r", n: "\n" };
 
@@ -97,9 +98,9 @@ const WANTED_CAPS = [
 ];
 
 // Backoff between reconnection attempts, in ms: 1 s doubling to 30 s, with ±20 % jitter.
-export function backoffDelay(attempt) {
+export function backoffDelay(attempt, random = Math.random) {
   const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return Math.round(base * (0.8 + random() * 0.4));
 }
 
 // The server's WebSocket endpoint: this page's own origin.
@@ -108,30 +109,93 @@ export function defaultServerUrl(loc = window.location) {
   return `${scheme}//${loc.host}/irc`;
 }
 
-// One logical connection to the server, kept alive across reconnects.
+// The WebSocket endpoints of the network's servers, in the order to try them: the page's
+// <meta name="hubbub-servers"> (the server's `[web] servers` setting, separated by spaces),
+// or this page's own endpoint when that is empty. Only the server's setting names them (not
+// the address bar): the page sends its password to whichever it connects to.
+export function serverUrls(content, loc = window.location) {
+  const urls = (content || "").split(/\s+/).filter((url) => /^wss?:\/\/\S+$/.test(url));
+  return urls.length ? [...new Set(urls)] : [defaultServerUrl(loc)];
+}
+
+// Which server to try next. Round robin through `urls`: a lost or refused connection moves on
+// to the next server at once; only when every server has failed in a row is there a wait
+// (`backoffDelay`, growing with each such round until a registration succeeds). With one
+// server that is a wait before every new attempt.
+export class ServerList {
+  constructor(urls, random = Math.random) {
+    this.urls = [...new Set(urls)];
+    if (!this.urls.length) throw new Error("no server to connect to");
+    this.index = 0;
+    this.failedInARow = 0;
+    this.rounds = 0; // whole rounds failed since the last registration
+    this.random = random;
+  }
+
+  get current() {
+    return this.urls[this.index];
+  }
+
+  // The current server failed or was lost: move to the next; returns the wait in ms first.
+  failed() {
+    this.failedInARow += 1;
+    this.index = (this.index + 1) % this.urls.length;
+    if (this.failedInARow < this.urls.length) return 0;
+    this.failedInARow = 0;
+    const delay = backoffDelay(this.rounds, this.random);
+    this.rounds += 1;
+    return delay;
+  }
+
+  // Registered on the current server: the next loss starts afresh.
+  registered() {
+    this.failedInARow = 0;
+    this.rounds = 0;
+  }
+}
+
+// A WebSocket URL as a person reads it: its host and port.
+export function serverName(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+// One logical connection to the network, kept alive across reconnects and moves between its
+// servers (`urls`, or the one `url`).
 // Events (via `on(name, fn)`): "message" (parsed line), "registered", "state" (string),
-// "disconnected" ({ reason, delay }).
+// "disconnected" ({ reason, delay, from, next }: the lost server, the one tried after `delay`
+// ms), "moved" ({ from, to }: registered on another server than the last time).
 export class Connection {
-  constructor({ url, nick, realname = "hubbub web client", account = "", password = "" }) {
-    this.url = url;
+  constructor({ url, urls, nick, realname = "hubbub web client", account = "", password = "" }) {
+    this.servers = new ServerList(urls || [url]);
+    this.registeredOn = null;
     // SASL PLAIN credentials, kept in memory only (for reconnects), never stored.
     this.account = account;
     this.password = password;
     this.capValues = new Map(); // capability → its value in CAP LS (e.g. multiline limits)
     this.nick = nick;
-    this.wantedNick = nick;
+    this.wantedNick = nick; // asked for in this registration (nick_ after a 433)
+    this.preferredNick = nick; // the user's nick: asked for first at every (re)connection
+    this.regain = null; // the nick MONITOR watches, to take it back when it is free
     this.realname = realname;
     this.caps = new Set();
     this.isupport = new Map();
     this.casefold = makeCasefold("rfc1459");
     this.registered = false;
-    this.attempt = 0;
     this.handlers = new Map();
     this.socket = null;
     this.timer = null;
     this.stopped = false;
     this.labelCounter = 0;
     this.lsCaps = [];
+  }
+
+  // The server connected to, or tried next.
+  get url() {
+    return this.servers.current;
   }
 
   on(name, fn) {
@@ -167,6 +231,8 @@ export class Connection {
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.sendRaw("CAP LS 302");
+      this.wantedNick = this.preferredNick;
+      this.regain = null; // a MONITOR list lives as long as its connection
       this.sendRaw(formatLine("NICK", this.wantedNick));
       this.sendRaw(formatLine("USER", "web", "0", "*", this.realname));
     });
@@ -184,9 +250,9 @@ export class Connection {
   }
 
   scheduleReconnect(reason) {
-    const delay = backoffDelay(this.attempt);
-    this.attempt += 1;
-    this.emit("disconnected", { reason, delay });
+    const from = this.url;
+    const delay = this.servers.failed();
+    this.emit("disconnected", { reason, delay, from, next: this.url });
     this.emit("state", "disconnected");
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.open(), delay);
@@ -194,7 +260,7 @@ export class Connection {
 
   reconnectNow() {
     if (this.socket || this.stopped) return;
-    this.attempt = 0;
+    this.servers.registered(); // the user asked: no wait, from the server tried next
     this.open();
   }
 
@@ -255,18 +321,29 @@ export class Connection {
       case "CAP":
         this.onCap(msg);
         break;
-      case "001":
+      case "001": {
         this.registered = true;
-        this.attempt = 0;
+        this.servers.registered();
         this.nick = msg.params[0];
+        const from = this.registeredOn;
+        this.registeredOn = this.url;
         this.emit("state", "connected");
+        if (from !== null && from !== this.url) this.emit("moved", { from, to: this.url });
         this.emit("registered", msg);
         break;
+      }
       case "005":
         for (const token of msg.params.slice(1, -1)) {
           const [key, ...value] = token.split("=");
           this.isupport.set(key.toUpperCase(), value.join("="));
           if (key.toUpperCase() === "CASEMAPPING") this.casefold = makeCasefold(value.join("="));
+        }
+        this.watchPreferredNick();
+        break;
+      case "731": // RPL_MONOFFLINE: these nicks are free now
+        if (this.regain && this.casefold(this.nick) !== this.casefold(this.regain)) {
+          const free = (msg.params[1] || "").split(",").map((target) => this.casefold(target.split("!")[0]));
+          if (free.includes(this.casefold(this.regain))) this.send("NICK", this.regain);
         }
         break;
       case "433": // nick in use
@@ -281,6 +358,9 @@ export class Connection {
         if (this.casefold(msg.nick) === this.casefold(this.nick)) {
           this.nick = msg.params[0];
           this.wantedNick = this.nick;
+          this.preferredNick = this.nick; // taken back, or one the user chose: nothing to wait for
+          if (this.regain) this.send("MONITOR", "-", this.regain);
+          this.regain = null;
         }
         break;
       case "ERROR":
@@ -306,6 +386,16 @@ export class Connection {
         break;
     }
     this.emit("message", msg);
+  }
+
+  // Registered under a fallback nick (ours was held — after a move to another server, often
+  // by our own lost connection until the network drops it): ask the server to say when ours
+  // is free (MONITOR, when it offers it), to take it back.
+  watchPreferredNick() {
+    if (!this.registered || this.regain || !this.isupport.has("MONITOR")) return;
+    if (this.casefold(this.nick) === this.casefold(this.preferredNick)) return;
+    this.regain = this.preferredNick;
+    this.send("MONITOR", "+", this.regain);
   }
 
   onCap(msg) {

@@ -1,0 +1,163 @@
+"""The web page with a list of servers (`[web] servers`), in Chromium: the server that served
+the page dies, the page moves to the next server of the list, says so, and is back in its
+room there, talking with the people on it.
+
+Two independent servers on loopback (sharing nothing): the second lets the first's page in
+(`allowed_origins`), as every node of a cluster would. Skipped like test_browser without
+Chromium or Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_browser import heard, join_as, message_texts, open_page, talker, wait_text
+
+from support.config import web_server_config
+from support.postgres_server import fresh_postgres_url
+from support.redis_server import redis_server, redis_url
+from support.servers import ThreadedServer, free_port
+
+__all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_lost_server_moves_the_page_to_the_next_one_in_the_list(
+    browser: Any, tmp_path: Path
+) -> None:
+    first_web, second_web = free_port(), free_port()
+    first_url = f"ws://127.0.0.1:{first_web}/irc"
+    second_url = f"ws://127.0.0.1:{second_web}/irc"
+    first = ThreadedServer(
+        web_server_config(
+            tmp_path / "a", web={"port": first_web, "servers": (first_url, second_url)}
+        )
+    ).start()
+    second = ThreadedServer(
+        web_server_config(
+            tmp_path / "b",
+            web={"port": second_web, "allowed_origins": (f"http://127.0.0.1:{first_web}",)},
+        )
+    ).start()
+    alice = talker(first, "alice")
+    bob = talker(second, "bob")
+    context = None
+    try:
+        alice.join("#lobby")
+        bob.join("#lobby")
+        context, page, dialogs = open_page(browser, first)
+        join_as(page, "mover")
+        heard(alice, lambda cmd, params: cmd == "JOIN")
+        alice.say("#lobby", "on the first server")
+        wait_text(page, "on the first server")
+
+        first.stop()
+        heard(bob, lambda cmd, params: cmd == "JOIN" and params[0] == "#lobby", timeout=15)
+        moved = f"Now on 127.0.0.1:{second_web} (moved from 127.0.0.1:{first_web})."
+        wait_text(page, moved, selector="#message-list .text")
+        bob.say("#lobby", "on the second server")
+        wait_text(page, "on the second server")
+        page.fill("#input", "hello from the page")
+        page.press("#input", "Enter")
+        _, params = heard(bob, lambda cmd, params: cmd == "PRIVMSG")
+        assert params == ["#lobby", "hello from the page"]
+        texts = message_texts(page)
+        assert texts.count("on the first server") == 1, texts
+        assert page.errors == [], page.errors
+        assert dialogs == []
+    finally:
+        if context is not None:
+            context.close()
+        alice.close()
+        bob.close()
+        first.stop()
+        second.stop()
+
+
+def test_on_a_cluster_the_page_moves_to_the_other_node_and_fetches_exactly_what_it_missed(
+    browser: Any, tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Issue 14: a node goes away; its web users "reconnect (hubbub's terminal and web clients
+    accept a list of servers) and fetch exactly what they missed with CHATHISTORY AFTER,
+    without duplicates". Two nodes on a real Redis bus and PostgreSQL; the page is kept from
+    reaching node B (its WebSocket routed through Playwright and closed) until a line has been
+    said there that it can only get from history."""
+    first_web, second_web = free_port(), free_port()
+    first_url = f"ws://127.0.0.1:{first_web}/irc"
+    second_url = f"ws://127.0.0.1:{second_web}/irc"
+    history = {"backend": "postgres", "url": fresh_postgres_url}
+
+    def cluster(node_id: str) -> dict[str, Any]:
+        return {"url": redis_url, "node_id": node_id, "lease_ms": 1500, "heartbeat_ms": 150}
+
+    first = ThreadedServer(
+        web_server_config(
+            tmp_path / "a",
+            web={"port": first_web, "servers": (first_url, second_url)},
+            history=history,
+            cluster=cluster("node-a"),
+        )
+    ).start()
+    second = ThreadedServer(
+        web_server_config(
+            tmp_path / "b",
+            web={"port": second_web, "allowed_origins": (f"http://127.0.0.1:{first_web}",)},
+            history=history,
+            cluster=cluster("node-b"),
+        )
+    ).start()
+    bob = talker(second, "bob")
+    context = None
+    reach_second = threading.Event()
+    turned_away: list[str] = []
+
+    def to_second(ws: Any) -> None:
+        if reach_second.is_set():
+            ws.connect_to_server()  # and the messages pass through unchanged
+        else:
+            turned_away.append(ws.url)
+            ws.close()
+
+    try:
+        bob.join("#lobby")
+        context, page, dialogs = open_page(browser, first)
+        page.route_web_socket(re.compile(rf":{second_web}/irc$"), to_second)
+        join_as(page, "mover")
+        heard(bob, lambda cmd, params: cmd == "JOIN")  # across the nodes
+        bob.say("#lobby", "before the move")
+        wait_text(page, "before the move")
+
+        first.stop()
+        # The page tries node B at once and is turned away: the whole list failed, so it waits.
+        wait_text(page, f"Trying 127.0.0.1:{second_web}…", exact=False)
+        wait_text(page, "Reconnecting in", exact=False)
+        heard(bob, lambda cmd, params: cmd == "QUIT", timeout=20)  # node A's users leave
+        bob.say("#lobby", "while you were away")
+        bob.fence()
+        reach_second.set()
+        # Waiting in Playwright (not on bob): the page's routed WebSocket is handled meanwhile.
+        wait_text(page, "while you were away", timeout=30_000)
+        heard(bob, lambda cmd, params: cmd == "JOIN" and params[0] == "#lobby")
+        bob.say("#lobby", "the end")
+        wait_text(page, "the end")
+        texts = [
+            t
+            for t in message_texts(page)
+            if t in ("before the move", "while you were away", "the end")
+        ]
+        assert texts == ["before the move", "while you were away", "the end"], message_texts(page)
+        moved = f"Now on 127.0.0.1:{second_web} (moved from 127.0.0.1:{first_web})."
+        wait_text(page, moved)
+        assert turned_away, "the page never tried node B while it was kept away"
+        assert dialogs == []
+    finally:
+        if context is not None:
+            context.close()
+        bob.close()
+        first.stop()
+        second.stop()
