@@ -261,3 +261,9 @@ def test_other_libraries_only_warn(capsys: pytest.CaptureFixture[str]) -> None:
 def test_configure_rejects_unknown_levels() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         logsetup.configure("LOUD")
+
+
+def test_workers_without_a_cluster_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--workers N` alone would be N separate networks on one port: refused, clearly."""
+    assert main(["serve", "--workers", "2", "--memory"]) == 2
+    assert "needs --cluster" in capsys.readouterr().err

@@ -159,6 +159,14 @@ port = 9100
 [proxy]
 trusted = ["10.0.0.0/8", "::1"]
 
+[cluster]
+url = "redis://127.0.0.1:6379/0"
+node_id = "node-a"
+lease_ms = 5000
+heartbeat_ms = 500
+stream_length = 2000
+workers = 2
+
 [[operators]]
 name = "alice"
 password = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
@@ -216,6 +224,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert config.server.thread_switch_interval == 0.01
     assert config.listen == ListenSection(hosts=("0.0.0.0", "::"), port=7000, proxy_protocol=True)
     assert config.proxy.trusted == ("10.0.0.0/8", "::1")
+    assert (config.cluster.url, config.cluster.node_id) == ("redis://127.0.0.1:6379/0", "node-a")
+    assert (config.cluster.lease_ms, config.cluster.heartbeat_ms) == (5000, 500)
     assert config.limits.sendq_bytes == 65536
     assert config.limits.whowas_entries == 0
     assert config.limits.pending_lines == 8

@@ -25,7 +25,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hubbub import __version__, engines, logsetup
 from hubbub.accounts.backends import open_account_store
@@ -34,7 +34,7 @@ from hubbub.accounts.service import LoopAccountService
 from hubbub.accounts.worker import AccountWorker
 from hubbub.config import Config, ConfigError
 from hubbub.core.liveconfig import live_config
-from hubbub.core.ports import AccountService, HistoryService, Ports, RegistryService
+from hubbub.core.ports import AccountService, HistoryService, Network, Ports, RegistryService
 from hubbub.history.backends import describe_store, open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
@@ -52,6 +52,9 @@ from hubbub.transport.fdlimit import ensure_fd_limit
 from hubbub.transport.listener import sweep_interval_for
 from hubbub.transport.tcp import TcpServer
 from hubbub.transport.websocket import WebServer
+
+if TYPE_CHECKING:
+    from hubbub.cluster.node import Node
 
 __all__ = ["App", "AppCore", "run"]
 
@@ -71,7 +74,11 @@ CoreFactory = Callable[[Config, HistoryService], AppCore]
 
 
 def _default_core(
-    config: Config, history: HistoryService, accounts: AccountService, registry: RegistryService
+    config: Config,
+    history: HistoryService,
+    accounts: AccountService,
+    registry: RegistryService,
+    network: Network | None = None,
 ) -> AppCore:
     from hubbub.core.server import ChatServer
 
@@ -88,7 +95,8 @@ def _default_core(
         SystemRandomness(),
         time.time(),
         zone_named,
-        logsetup.room_logger(),
+        room_log=logsetup.room_logger(),
+        network=network,
     )
     return ChatServer(config, ports)
 
@@ -141,6 +149,8 @@ class App:
         self.metrics: MetricsServer | None = None
         self.metrics_addresses: list[tuple[str, int]] = []
         self._data_lock: DataLock | None = None
+        # Cluster mode ([cluster] url): this process's node on the Redis bus (docs/cluster.md).
+        self.node: Node | None = None
 
     def open_history_store(self) -> HistoryStore:
         """A new history store of the configured back-end (called on the history thread).
@@ -194,9 +204,15 @@ class App:
             self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path, url))
             self.registry_worker.start()
             self.registry = LoopRegistryService(self.registry_worker, loop)
+            if config.cluster.url:
+                self.node = await _join_cluster(config)
             if self._core_factory is None:
-                self.core = _default_core(config, self.history, self.accounts, self.registry)
+                self.core = _default_core(
+                    config, self.history, self.accounts, self.registry, self.node
+                )
                 self.core.rehash_hook = self._rehash_for_core  # type: ignore[attr-defined]
+                if self.node is not None:
+                    self.node.attach(self.core)  # type: ignore[arg-type]
             else:
                 self.core = self._core_factory(config, self.history)
             # The core asked for the account names, the registered channels and the server bans
@@ -404,6 +420,9 @@ class App:
         listeners = (tcp, web, self.tls_server)
         closing = [server.close(self.shutdown_grace) for server in listeners if server is not None]
         await asyncio.gather(*closing)
+        if self.node is not None:  # after the core sent its users' QUITs to the bus
+            await self.node.stop()
+            self.node = None
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
             if not quiet:
@@ -466,6 +485,22 @@ class App:
         return self.tls.reload()
 
 
+async def _join_cluster(config: Config) -> Node:
+    """This process's node on the cluster's bus; OSError (one line in the log) if Redis
+    cannot be reached."""
+    from hubbub.cluster.bus import BusUnavailable
+    from hubbub.cluster.node import Node
+
+    node = Node(config.cluster)
+    try:
+        await node.start()
+    except BusUnavailable as error:
+        raise OSError(f"the cluster bus at {config.cluster.url} is unavailable: {error}") from error
+    except ValueError as error:  # another live node has this node id, or bad timings
+        raise OSError(f"cluster: {error}") from error
+    return node
+
+
 def _sweep(
     store: HistoryStore, *, now_ms: int, max_count: int, max_age_ms: int, per_account: int
 ) -> int:
@@ -490,12 +525,23 @@ def run(
 
     0 after a clean shutdown; 1 if the server could not start. `reload` reads the
     configuration again for REHASH and SIGHUP. A `server.engine` other than asyncio runs the
-    server on that engine instead (hubbub.engines).
+    server on that engine instead (hubbub.engines). With `[cluster] workers` above 1, that many
+    processes (hubbub.cluster.workers).
     """
     if config.server.engine == "twisted":
         return _run_twisted(config, reload)
     if config.server.engine != "asyncio":
         return engines.run(config, reload)
+    if config.cluster.workers > 1:
+        from hubbub.cluster.workers import run_workers
+
+        return run_workers(config, functools.partial(_run_one, reload=reload, app_class=app_class))
+    return _run_one(config, reload, app_class=app_class)
+
+
+def _run_one(
+    config: Config, reload: Callable[[], Config] | None = None, *, app_class: type[App] = App
+) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(config, reload=reload, app_class=app_class))
 

@@ -38,6 +38,8 @@ FLAG_FOR_KEY = {
     "tls.key": "--tls-key",
     "metrics.port": "--metrics-port",
     "server.engine": "--engine",
+    "cluster.url": "--cluster",
+    "cluster.workers": "--workers",
 }
 
 
@@ -136,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how connections are run: asyncio (default), threads (one per connection), "
         "select (one selectors loop), hybrid (several loops) or twisted (hubbub[twisted]); "
         "threads, select and hybrid are plain TCP only (server.engine)",
+    )
+    serve.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="join the cluster on this Redis bus, redis://HOST:PORT/DB (cluster.url)",
+    )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="N processes sharing the ports, each a node of the cluster (cluster.workers; "
+        "needs --cluster)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -254,10 +268,21 @@ def _serve(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         overrides["metrics.enabled"] = True
         overrides["metrics.port"] = args.metrics_port
+    if args.cluster is not None:
+        overrides["cluster.url"] = args.cluster
+    if args.workers is not None:
+        overrides["cluster.workers"] = args.workers
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         return _config_failed(exc)
+    if config.cluster.workers > 1 and not config.cluster.url:
+        print(
+            "hubbub: --workers (cluster.workers) needs --cluster (cluster.url): worker "
+            "processes form one network only through the cluster's bus",
+            file=sys.stderr,
+        )
+        return 2
     configure(config.log.level, config.log.format)
     # Imported here: the CLI (config check, --help, …) works without the server's modules.
     try:

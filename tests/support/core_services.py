@@ -8,6 +8,8 @@
 * `SeededRandomness` is the core's `Randomness` port, repeatable.
 * `CountingPasswords` wraps the core's `Passwords` and counts the hashes it computes (a test
   shows how many password checks an attack cost).
+* `MemoryBus` / `MemoryNetwork`: the cluster's bus in memory, a real implementation of the
+  core's `Network` port shared by several cores (hubbub.core.network tests).
 * `core_ports(...)` assembles the `Ports` a `ChatServer` needs, memory stores by default.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from hubbub.accounts.memory import MemoryAccountStore
@@ -25,9 +27,11 @@ from hubbub.core.ports import (
     FAILURE,
     AccountService,
     HistoryService,
+    Network,
     Passwords,
     Ports,
     RegistryService,
+    inbox,
 )
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
@@ -38,6 +42,8 @@ from hubbub.timezones import zone_named
 __all__ = [
     "CountingPasswords",
     "HeldService",
+    "MemoryBus",
+    "MemoryNetwork",
     "SeededRandomness",
     "SyncAccountService",
     "SyncHistoryService",
@@ -163,6 +169,7 @@ def core_ports(
     accounts: AccountService | None = None,
     registry: RegistryService | None = None,
     started: float = STARTED,
+    network: Network | None = None,
 ) -> Ports:
     """The ports of a core under test: memory stores answered at once unless given."""
     return Ports(
@@ -173,4 +180,153 @@ def core_ports(
         randomness=SeededRandomness(),
         started=started,
         zones=zone_named,
+        network=network,
     )
+
+
+class MemoryBus:
+    """The cluster bus in memory, shared by several cores in one test: a real implementation
+    of what hubbub.cluster.bus does for the `Network` port (per-room sequence numbers, state
+    fields changed atomically with them, leased claims), without Redis.
+
+    Events are delivered to the subscribed nodes in sequence order, from one queue (an event
+    a node sends while applying another is delivered after it, to everyone). `held`: calls
+    wait until the test says `release()`, as a slow bus would; `available = False`: every call
+    is refused, as the real bus does while Redis is unreachable.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.seq: dict[str, int] = {}
+        self.last_ms: dict[str, int] = {}
+        self.fields: dict[str, dict[str, str]] = {}
+        self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
+        self.claims: dict[str, str] = {}
+        self.nodes: dict[str, MemoryNetwork] = {}
+        self.available = True
+        self.held = False
+        self.waiting: list[Callable[[], None]] = []
+        self.queue: list[tuple[MemoryNetwork, str, int, int, str, bytes]] = []
+        self.delivering = False
+
+    def node(self, node_id: str) -> MemoryNetwork:
+        network = MemoryNetwork(self, node_id)
+        self.nodes[node_id] = network
+        return network
+
+    def call(self, run: Callable[[], None]) -> None:
+        if self.held:
+            self.waiting.append(run)
+        else:
+            run()
+
+    def release(self) -> None:
+        """Answer every call held so far, in the order they were made."""
+        self.held = False
+        waiting, self.waiting = self.waiting, []
+        for run in waiting:
+            run()
+
+    def sequence(
+        self,
+        node: str,
+        room: str,
+        payload: bytes,
+        set_fields: Mapping[str, str],
+        delete_fields: Sequence[str],
+    ) -> int | None:
+        if not self.available:
+            return None
+        seq = self.seq[room] = self.seq.get(room, 0) + 1
+        time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
+        self.last_ms[room] = time_ms
+        fields = self.fields.setdefault(room, {})
+        fields.update(set_fields)
+        for name in delete_fields:
+            fields.pop(name, None)
+        self.events.setdefault(room, []).append((seq, time_ms, node, payload))
+        for network in self.nodes.values():
+            if room in network.rooms:
+                self.queue.append((network, room, seq, time_ms, node, payload))
+        return time_ms
+
+    def pump(self) -> None:
+        if self.delivering:
+            return
+        self.delivering = True
+        try:
+            while self.queue:
+                network, room, seq, time_ms, node, payload = self.queue.pop(0)
+                if room in network.rooms and network.server is not None:
+                    network.server.apply_sequenced(room, seq, time_ms, node, payload)
+        finally:
+            self.delivering = False
+
+    def lose_node(self, node_id: str) -> list[str]:
+        """A node's lease ran out: its claims go (returned) and it takes no part any more."""
+        self.nodes.pop(node_id, None)
+        lost = [key for key, owner in self.claims.items() if owner == node_id]
+        for key in lost:
+            del self.claims[key]
+        return lost
+
+
+class MemoryNetwork:
+    """One node's `Network` port on a `MemoryBus`; `server` is set once the core exists."""
+
+    def __init__(self, bus: MemoryBus, node_id: str) -> None:
+        self.bus = bus
+        self._node_id = node_id
+        self.rooms: set[str] = {inbox(node_id)}  # its users' private messages come here
+        self.server: Any = None
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    def sequence(
+        self,
+        room: str,
+        payload: bytes,
+        set_fields: Mapping[str, str],
+        delete_fields: Sequence[str],
+        done: Callable[[int | None], None],
+    ) -> None:
+        def run() -> None:
+            done(self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields))
+            self.bus.pump()
+
+        self.bus.call(run)
+
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            self.rooms.add(room)
+            done(dict(self.bus.fields.get(room, {})))
+
+        self.bus.call(run)
+
+    def close(self, room: str) -> None:
+        self.rooms.discard(room)
+
+    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            owner = self.bus.claims.setdefault(key, self._node_id)
+            done(owner == self._node_id)
+
+        self.bus.call(run)
+
+    def release(self, key: str) -> None:
+        if self.bus.claims.get(key) == self._node_id:
+            del self.bus.claims[key]
+
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None:
+        def run() -> None:
+            done(self.bus.claims.get(key, "") if self.bus.available else None)
+
+        self.bus.call(run)

@@ -9,6 +9,7 @@ from hubbub.config.errors import ConfigError
 from hubbub.config.schema import (
     OPERATOR_KEYS,
     AccountsSection,
+    ClusterSection,
     Config,
     FloodSection,
     HistorySection,
@@ -29,6 +30,7 @@ from hubbub.config.schema import (
 __all__ = [
     "OPERATOR_KEYS",
     "AccountsSection",
+    "ClusterSection",
     "Config",
     "ConfigError",
     "FloodSection",

@@ -690,6 +690,62 @@ class MetricsSection:
     )
 
 
+def _is_cluster_url(value: str) -> bool:
+    return value == "" or (value.startswith(("redis://", "rediss://")) and is_token(value))
+
+
+def _is_node_id(value: str) -> bool:
+    return value == "" or (
+        len(value) <= 100 and all(c.isascii() and (c.isalnum() or c in "._:@-") for c in value)
+    )
+
+
+@dataclass(frozen=True)
+class ClusterSection:
+    """Several nodes forming one network through Redis (docs/cluster.md)."""
+
+    url: str = _setting(
+        "",
+        "The Redis bus of the cluster (redis://HOST:PORT/DB); empty: a single node, no "
+        "cluster. Every node of one network names the same Redis.",
+        check=_is_cluster_url,
+        expect="empty, or a redis:// URL",
+    )
+    node_id: str = _setting(
+        "",
+        "This node's name on the bus; empty: made up at start (host name, process id and a "
+        "random suffix). Two live nodes never share one.",
+        check=_is_node_id,
+        expect="1 to 100 of A-Z a-z 0-9 . _ : @ -",
+    )
+    lease_ms: int = _setting(
+        20_000,
+        "How long (ms) a node that stopped answering keeps its users: after that one surviving "
+        "node sends their QUITs and their nicks are free again.",
+        low=100,
+        high=600_000,
+    )
+    heartbeat_ms: int = _setting(
+        2_000,
+        "How often (ms) a node renews its lease; less than lease_ms.",
+        low=20,
+        high=60_000,
+    )
+    stream_length: int = _setting(
+        10_000,
+        "Events kept per room on the bus (Redis stream, capped) for nodes catching up.",
+        low=100,
+        high=10_000_000,
+    )
+    workers: int = _setting(
+        1,
+        "Processes sharing the listening ports (SO_REUSEPORT), each a node on the bus: the way "
+        "to use every core of a machine. More than 1 needs a cluster url.",
+        low=1,
+        high=256,
+    )
+
+
 @dataclass(frozen=True)
 class Operator:
     """One `[[operators]]` table: a name and password for OPER, from matching hosts only."""
@@ -719,6 +775,7 @@ class Config:
     log: LogSection = field(default_factory=LogSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     proxy: ProxySection = field(default_factory=ProxySection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
     # [[operators]]: an array of tables, not a section of settings (see _operators).
     operators: tuple[Operator, ...] = field(default=(), metadata={"table_array": True})
 

@@ -51,6 +51,9 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     if len(user.channels) >= server.config.limits.channels_per_user:
         reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
+    if server.cluster is not None:  # sequenced network-wide, entered when it comes back
+        server.cluster.join(reply, user, name, fold, key)
+        return
     if channel is None:
         refused = refuse_new_channel(server, user.session)  # hubbub.core.budget
         if refused is not None:
@@ -62,31 +65,57 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
         channel_created(server, channel, user.session)
         membership = Membership(op=True)
     else:
-        # A registered channel's owner and access list pass +i, +k, +l and bans, and are
-        # opped (hubbub.core.chanserv).
-        trusted = channel.registered is not None and registered.has_access(server, channel, user)
-        invited = user.fold in channel.invited or trusted
-        if (
-            channel.invite_only
-            and not invited
-            # +I passes +i only: an invite exception is not a ban exception.
-            and not (channel.invex and is_invite_exempt(server, channel, user))
-        ):
-            reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+        admitted = admission(server, reply, channel, user, key)
+        if admitted is None:
             return
-        if channel.key and key != channel.key and not trusted:
-            reply.numeric(n.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
-            return
-        if channel.limit and len(channel.members) >= channel.limit and not trusted:
-            reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
-            return
-        if not invited and is_banned(server, channel, user):
-            reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
-            return
-        channel.invited.discard(user.fold)
-        membership = Membership(op=trusted)
+        membership = admitted
     time_ms = server.stamp()
     msgid = server.next_msgid()
+    line = enter(server, channel, user, membership, time_ms, msgid)
+    arrived(server, reply, channel, user, line, time_ms, msgid)
+    store_event(server, channel, user, "JOIN", (channel.name,), time_ms, msgid)
+    log.info("%s joined %s", user.nick, channel.name)
+
+
+def admission(
+    server: ChatServer, reply: Reply, channel: Channel, user: User, key: str
+) -> Membership | None:
+    """Whether `user` may join the existing `channel` (+i, +k, +l, +b): its membership, or
+    None after the refusal's numeric."""
+    # A registered channel's owner and access list pass +i, +k, +l and bans, and are
+    # opped (hubbub.core.chanserv).
+    trusted = channel.registered is not None and registered.has_access(server, channel, user)
+    invited = user.fold in channel.invited or trusted
+    if (
+        channel.invite_only
+        and not invited
+        # +I passes +i only: an invite exception is not a ban exception.
+        and not (channel.invex and is_invite_exempt(server, channel, user))
+    ):
+        reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+        return None
+    if channel.key and key != channel.key and not trusted:
+        reply.numeric(n.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+        return None
+    if channel.limit and len(channel.members) >= channel.limit and not trusted:
+        reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+        return None
+    if not invited and is_banned(server, channel, user):
+        reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+        return None
+    channel.invited.discard(user.fold)
+    return Membership(op=trusted)
+
+
+def enter(
+    server: ChatServer,
+    channel: Channel,
+    user: User,
+    membership: Membership,
+    time_ms: int,
+    msgid: str,
+) -> str:
+    """`user` becomes a member: the room sees its JOIN (and its away state). Returns the line."""
     membership.joined_ms = time_ms  # history access since_join (hubbub.core.privacy)
     line = f":{user.prefix} JOIN {channel.name}"
     join_fanout(server, channel, user, line, time_ms, msgid)  # extended-join for those who asked
@@ -99,7 +128,20 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
             )
     channel.members[user] = membership
     channel.groups = None
-    user.channels[fold] = channel
+    user.channels[channel.fold] = channel
+    return line
+
+
+def arrived(
+    server: ChatServer,
+    reply: Reply,
+    channel: Channel,
+    user: User,
+    line: str,
+    time_ms: int,
+    msgid: str,
+) -> None:
+    """What the joiner itself gets: its JOIN, the topic, NAMES, and the join replay."""
     server.send_self(
         reply, join_line_for(reply.session, user, line), time_ms, msgid, "", user.account
     )
@@ -118,11 +160,12 @@ def join(server: ChatServer, reply: Reply, user: User, name: str, key: str) -> N
     # newcomer's own join is never part of what it is replayed. The replay is written after
     # this reply (Reply.follower).
     start_replay(server, reply, channel, user)
-    store_event(server, channel, user, "JOIN", (channel.name,), time_ms, msgid)
-    log.info("%s joined %s", user.nick, channel.name)
 
 
 def part(server: ChatServer, reply: Reply, channel: Channel, user: User, reason: str) -> None:
+    if server.cluster is not None:  # sequenced network-wide, applied when it comes back
+        server.cluster.part(reply, channel, user, reason)
+        return
     time_ms = server.stamp()
     msgid = server.next_msgid()
     line = f":{user.prefix} PART {channel.name}" + (f" :{reason}" if reason else "")
@@ -179,6 +222,9 @@ def handle_topic(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
     text = msg.params[1][: server.config.limits.topic_length]
+    if server.cluster is not None:  # sequenced network-wide, applied when it comes back
+        server.cluster.topic(reply, channel, user, text)
+        return
     channel.topic = Topic(text, user.prefix, int(server.now)) if text else None
     time_ms = server.stamp()
     msgid = server.next_msgid()
@@ -334,6 +380,9 @@ def kick(
                 n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
             )
             continue
+        if server.cluster is not None:  # sequenced network-wide, applied when it comes back
+            server.cluster.kick(reply, channel, user, target, reason)
+            continue
         time_ms = server.stamp()
         msgid = server.next_msgid()
         line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
@@ -383,6 +432,14 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
         return
     if target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
+        return
+    if target.session.remote:  # an invitation is kept where it is made: not across nodes yet
+        reply.fail(
+            "INVITE",
+            "TEMPORARILY_UNAVAILABLE",
+            target.nick,
+            text="That user is on another server; invitations cannot reach it yet",
+        )
         return
     channel.invited.add(target.fold)
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)

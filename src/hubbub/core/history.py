@@ -188,6 +188,8 @@ def start_replay(server: ChatServer, reply: Reply, channel: Channel, user: User)
     def done(later: Reply, records: list[Record]) -> None:
         if channel.replaying.pop(user, None) is None:
             return  # left the room before the replay arrived (remove_member wrote the rest)
+        if server.cluster is not None:  # a shared store: drop what came live meanwhile
+            records = server.cluster.replayed(channel, user, records)
         caps = session.caps
         if "batch" in caps and "server-time" in caps:
             lines = history_lines(server, session, records, ref := session.next_batch_id())

@@ -148,6 +148,9 @@ def to_channel(
     if stored is not None and not server.history.available:
         refuse_unstorable(reply, cmd, channel.name, errors)
         return
+    if server.cluster is not None:  # sequenced network-wide, relayed when it comes back
+        server.cluster.message(reply, channel, sender, cmd, status, text, tags, client_tags, stored)
+        return
     time_ms = server.stamp()
     msgid = server.next_msgid()
     prefix = sender.prefix
@@ -242,6 +245,11 @@ def to_user(
 ) -> None:
     recipient = server.find_user(target)
     if recipient is None:
+        if server.cluster is not None:  # maybe a user of another node: the bus knows
+            server.cluster.direct_to_unknown(
+                reply, sender, target, cmd, text, tags, client_tags, errors
+            )
+            return
         if errors:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
@@ -257,6 +265,9 @@ def to_user(
     )
     if stored is not None and not server.history.available:
         refuse_unstorable(reply, cmd, recipient.nick, errors)
+        return
+    if server.cluster is not None and recipient.session.remote:  # a user of another node
+        server.cluster.direct(reply, sender, recipient, cmd, text, tags, client_tags, stored)
         return
     time_ms = server.stamp()
     msgid = server.next_msgid()

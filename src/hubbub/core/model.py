@@ -62,6 +62,23 @@ FLAG_MODES = {
 }
 
 
+class Nowhere:
+    """The link of a user on another node of the cluster (hubbub.core.network): it has no
+    connection here, so what would be written to it goes nowhere (its own node delivers it)."""
+
+    __slots__ = ()
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+#: The one link every remote user's session has; `Session.remote` tests for it.
+NOWHERE = Nowhere()
+
+
 class Session:
     """One client connection: its link, negotiated capabilities and registration progress."""
 
@@ -147,6 +164,12 @@ class Session:
     @property
     def closed(self) -> bool:
         return self.phase is Phase.CLOSED
+
+    @property
+    def remote(self) -> bool:
+        """A user of another cluster node, or a local one whose QUIT is being sequenced: no
+        connection here (hubbub.core.network)."""
+        return self.link is NOWHERE
 
     @property
     def nick(self) -> str:
@@ -374,6 +397,8 @@ class Channel:
             by_touch: dict[Callable[[list[Link]], None], list[Link]] = {}
             for user in self.members:
                 session = user.session
+                if session.link is NOWHERE:  # on another node: delivered there
+                    continue
                 group = groups[session.profile]
                 positions[user] = len(group)
                 link = session.link

@@ -127,6 +127,28 @@ def channel_mode(
     if member is None or not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
+    if server.cluster is not None:  # sequenced network-wide, applied when it comes back
+        server.cluster.mode(reply, channel, user, modestring, args)
+        return
+    applied = change_modes(server, reply, channel, modestring, args)
+    if not applied:
+        return
+    line = mode_line(user, channel, applied)
+    time_ms = server.stamp()
+    msgid = server.next_msgid()
+    server.fanout(
+        channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
+    )
+    server.send_self(reply, line, time_ms, msgid, account=user.account)
+    if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
+        save_registered(server, channel)  # a registered channel's modes and bans are saved
+
+
+def change_modes(
+    server: ChatServer, reply: Reply, channel: Channel, modestring: str, args: list[str]
+) -> list[tuple[str, str, str | None]]:
+    """Apply a MODE command's changes to `channel`, each checked on its own (numerics for the
+    refused ones): the changes that took effect, as (sign, mode, argument to echo)."""
     limits = server.config.limits
     applied: list[tuple[str, str, str | None]] = []  # (sign, mode, argument)
     adding = True
@@ -158,8 +180,11 @@ def channel_mode(
         changed, echoed = apply_param_mode(server, reply, channel, char, adding, arg)
         if changed:
             applied.append(("+" if adding else "-", char, echoed))
-    if not applied:
-        return
+    return applied
+
+
+def mode_line(user: User, channel: Channel, applied: list[tuple[str, str, str | None]]) -> str:
+    """The one MODE line that echoes the changes that took effect."""
     modes = ""
     sign = ""
     out_args = []
@@ -170,15 +195,7 @@ def channel_mode(
         modes += char
         if arg is not None:
             out_args.append(arg)
-    line = f":{user.prefix} MODE {channel.name} {modes}" + "".join(f" {a}" for a in out_args)
-    time_ms = server.stamp()
-    msgid = server.next_msgid()
-    server.fanout(
-        channel.members, line, time_ms, msgid, exclude=user, channel=channel, account=user.account
-    )
-    server.send_self(reply, line, time_ms, msgid, account=user.account)
-    if channel.registered is not None and any(char not in "ov" for _, char, _ in applied):
-        save_registered(server, channel)  # a registered channel's modes and bans are saved
+    return f":{user.prefix} MODE {channel.name} {modes}" + "".join(f" {a}" for a in out_args)
 
 
 def apply_param_mode(

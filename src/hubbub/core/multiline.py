@@ -177,6 +177,15 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
         return
     sender = reply.session.user
     target = batch.target
+    if server.cluster is not None and not local_target(server, target):
+        # Multiline messages are not sequenced across the cluster yet: refused rather than
+        # delivered to this node's members only (hubbub.core.network).
+        reply.fail(
+            "BATCH",
+            "TEMPORARILY_UNAVAILABLE",
+            text="Multiline messages cannot cross servers yet; send the lines one by one",
+        )
+        return
     channel: Channel | None = None
     recipients: Iterable[User]
     if target.startswith("#"):
@@ -236,6 +245,15 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
         for tags, line in message.lines_for(session, lines):
             reply.add(line, tags)
     log.info("%s <%s> (%d lines)", name, sender.nick, len(lines))
+
+
+def local_target(server: ChatServer, target: str) -> bool:
+    """Cluster mode: whether a multiline message to `target` stays on this node (a user of
+    this node; a room is shared with the network, so never)."""
+    if target.startswith("#"):
+        return False
+    recipient = server.find_user(target)
+    return recipient is None or not recipient.session.remote
 
 
 class Outgoing:

@@ -142,6 +142,11 @@ def handle_kill(server: ChatServer, reply: Reply, msg: Message) -> None:
     if target.service is not None:
         reply.numeric(n.ERR_CANTKILLSERVER, "You can't kill a service")
         return
+    if target.session.remote:  # a user of another cluster node: its node alone can
+        reply.fail(
+            "KILL", "TEMPORARILY_UNAVAILABLE", target.nick, text="That user is on another server"
+        )
+        return
     log.info("oper %s KILLed %s (%s)", user.oper, target.nick, reason)
     server.send_to(target, f":{user.prefix} KILL {target.nick} :{reason}")
     if target is not user:

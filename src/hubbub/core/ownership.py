@@ -104,11 +104,15 @@ def rename_to_guest(server: ChatServer, user: User) -> None:
     msgid = server.next_msgid()
     line = f":{old_prefix} NICK :{nick}"
     server.fanout([user, *server.neighbours(user)], line, time_ms, msgid)
-    for channel in user.channels.values():
-        store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
+    if server.cluster is None:  # in a cluster, stored when its rooms' NICK events come back
+        for channel in user.channels.values():
+            store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
     if server.users.get(user.fold) is user:
         del server.users[user.fold]
     log.info("%s did not log in in time: renamed to %s", old_prefix, nick)
+    old_fold = user.fold
     user.nick, user.fold = nick, fold
     user.nick_since_ms = time_ms  # the nick is now this user's (hubbub.core.privacy)
     server.users[fold] = user
+    if server.cluster is not None:  # the other nodes and the nick claims follow
+        server.cluster.renamed(user, old_prefix, old_fold)

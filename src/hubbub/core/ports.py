@@ -26,13 +26,16 @@ non-blocking:
   nonces, guest nicks, the msgid prefix). Tests pass a seeded one.
 * `Ports.started` is the wall-clock time the server started (RPL_CREATED, STATS u): a value,
   because the core reads no clock; every entry point carries `now`.
+* `Network` (cluster mode only; None on a single node) sequences room events network-wide
+  (hubbub.core.network): the core hands it a payload and applies the event when the node gives
+  it back, in sequence order, through `ChatServer.apply_sequenced`.
 * `Ports.zones` turns a configured IANA zone name (`history.replay_time_zone`) into a `Zone`:
   finding a zone reads the system's zone database, which the core never does itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -135,6 +138,54 @@ class Randomness(Protocol):
         ...
 
 
+class Network(Protocol):
+    """The cluster's bus as the core sees it (hubbub.cluster.node implements it over Redis).
+
+    Every call returns at once; its answer comes later, on the loop, through `done`:
+
+    * `sequence` hands a room event's payload (and the room state fields to set and delete
+      atomically with it) to be numbered network-wide. `done(time_ms)` means it was sequenced
+      (at that server time): the event itself comes back through
+      `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
+      `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
+      subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users.
+    * `open` subscribes this node to a room (it has, or is about to have, local members) and
+      answers its state fields (`{}` for a room nobody is in), or None when the bus is
+      unavailable. Events after that state come through `apply_sequenced`.
+    * `close`: the room has no local members any more; stop receiving its events.
+    * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
+      someone else, None unavailable. `release` gives one back. `locate` answers the node
+      that holds a claim ("" for none, None when the bus is unavailable).
+    """
+
+    @property
+    def node_id(self) -> str: ...
+
+    def sequence(
+        self,
+        room: str,
+        payload: bytes,
+        set_fields: Mapping[str, str],
+        delete_fields: Sequence[str],
+        done: Callable[[int | None], None],
+    ) -> None: ...
+
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None: ...
+
+    def close(self, room: str) -> None: ...
+
+    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
+
+    def release(self, key: str) -> None: ...
+
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
+
+
+def inbox(node_id: str) -> str:
+    """The bus room of one node's private messages (channel rooms start with '#')."""
+    return "~node:" + node_id
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything `ChatServer` is given: its services, its randomness and its start time."""
@@ -149,3 +200,5 @@ class Ports:
     #: The INFO line per room message, `(room, nick, text)`; None: `logging` as usual. The app
     #: passes `hubbub.logsetup.room_logger()`, the same line without a LogRecord on the loop.
     room_log: Callable[[str, str, str], None] | None = None
+    #: Cluster mode (hubbub.core.network); None for a single node.
+    network: Network | None = None

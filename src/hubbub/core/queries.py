@@ -90,7 +90,9 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
         elif len(mask) <= server.config.limits.mask_length:  # a longer mask matches nobody
             pattern = compile_mask(server.fold(mask))
             room_left = server.config.limits.who_replies  # hubbub.core.budget
-            for user in server.registered_users():
+            # In a cluster, the users of other nodes this node knows (they share a room) too.
+            known = server.registered_users() if server.cluster is None else server.cluster.known()
+            for user in known:
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
                 fields = (user.nick, user.username, user.hostname, user.realname)

@@ -23,6 +23,7 @@ from hubbub.core.sts import sts_entry
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
+    from hubbub.core.model import User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
@@ -65,6 +66,9 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
         return
     if nick == user.nick:
         return
+    if server.cluster is not None:  # the nick is claimed network-wide first
+        server.cluster.nick(reply, user, nick, fold)
+        return
     if session.phase is not Phase.REGISTERED:
         # Reserve the nick at once, so two connections registering together cannot both get it.
         if user.fold:
@@ -83,15 +87,21 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     server.send_self(reply, line, time_ms, msgid, account=user.account)
     for channel in user.channels.values():
         store_event(server, channel, user, "NICK", (nick,), time_ms, msgid, source=old_prefix)
-    old_nick, old_fold = user.nick, user.fold
-    del server.users[user.fold]
-    if fold != user.fold:  # another nick, not another case of it (hubbub.core.privacy)
+    rename(server, user, nick, fold, time_ms, line)
+    check_nick(server, user, reply)
+
+
+def rename(server: ChatServer, user: User, nick: str, fold: str, time_ms: int, line: str) -> None:
+    """`user` is now `nick` (its NICK line already sent): the nick index and MONITOR."""
+    old_prefix, old_nick, old_fold = user.prefix, user.nick, user.fold
+    if server.users.get(old_fold) is user:
+        del server.users[old_fold]
+    if fold != old_fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
     server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
     changed_nick(server, user, old_nick, old_fold, line)
-    check_nick(server, user, reply)
 
 
 @command("USER", 4, before_registration=True)

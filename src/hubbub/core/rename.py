@@ -49,6 +49,14 @@ def handle_rename(server: ChatServer, reply: Reply, msg: Message) -> None:
     if channel is None or (channel.secret and user not in channel.members):
         reply.numeric(n.ERR_NOSUCHCHANNEL, old_name, "No such channel")
         return
+    if server.cluster is not None:  # a room's name is the network's: not renamed here alone
+        reply.fail(
+            "RENAME",
+            "TEMPORARILY_UNAVAILABLE",
+            channel.name,
+            text="Rooms cannot be renamed across servers yet",
+        )
+        return
     member = channel.members.get(user)
     if member is None:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")

@@ -74,6 +74,7 @@ from hubbub.core.model import (
     WhowasEntry,
 )
 from hubbub.core.monitor import MonitorIndex, went_offline
+from hubbub.core.network import ClusterState
 from hubbub.core.nickserv import NICKSERV
 from hubbub.core.operators import RehashHook
 from hubbub.core.ownership import tick as ownership_tick
@@ -178,6 +179,9 @@ class ChatServer:
         self.monitor = MonitorIndex()
         #: Set by the application: how REHASH re-reads the configuration (None: it cannot).
         self.rehash_hook: RehashHook | None = None
+        #: Cluster mode (hubbub.core.network): room events are sequenced network-wide through
+        #: the `Network` port. None on a single node, where nothing else changes.
+        self.cluster = ClusterState(self, ports.network) if ports.network is not None else None
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -356,6 +360,18 @@ class ChatServer:
         finally:
             self.counters.command = ""
 
+    def apply_sequenced(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
+        """Cluster mode: a room event sequenced network-wide (by any node), given by the node
+        for every subscribed room in sequence order (hubbub.core.network)."""
+        if self.cluster is not None:
+            self.cluster.apply(room, seq, time_ms, node, payload)
+
+    def network_available(self, available: bool) -> None:
+        """Cluster mode: the bus was lost (False: room events are refused meanwhile) or is back
+        (True: what could not be sequenced meanwhile is sent again)."""
+        if self.cluster is not None:
+            self.cluster.set_available(available)
+
     def output_cost(self, session: Session) -> float:
         """The flood tokens `session` owes for the size of its answers since the last call
         (hubbub.core.budget); the transport charges them to its flood bucket. Called after
@@ -367,10 +383,14 @@ class ChatServer:
 
     def shutdown(self, reason: str) -> None:
         for session in list(self.sessions):
+            link = session.link
+            if self.cluster is not None and session.phase is Phase.REGISTERED:
+                # The other nodes' users see this node's users leave (hubbub.core.network).
+                self.cluster.quit(session.user, reason, True)
             session.phase = Phase.CLOSED
             session.waiting = session.backlog = None
-            self.write_line(session, f"ERROR :{reason}")
-            session.link.close()
+            link.write(encode_line(clip(f"ERROR :{reason}") + "\r\n"))
+            link.close()
         self.sessions.clear()
         self.registered_count = self.invisible_count = 0
         self.users.clear()
@@ -583,32 +603,40 @@ class ChatServer:
     def quit(self, session: Session, reason: str) -> None:
         """Remove a connection from the network: QUIT to its neighbours, ERROR to it, close."""
         user = session.user
+        link = session.link  # cluster mode: the session's link is NOWHERE once it quits
         was_registered = session.phase is Phase.REGISTERED
         session.phase = Phase.CLOSED
         session.waiting = session.backlog = None
         self.sessions.discard(session)
+        forget = True
+        if self.cluster is not None:
+            # The QUIT is sequenced in each of its rooms; the user stays there, without a
+            # connection, until it comes back (hubbub.core.network).
+            forget = self.cluster.quit(user, reason, was_registered)
         if was_registered:
             self.registered_count -= 1
             self.invisible_count -= user.invisible
-            time_ms = self.stamp()
-            msgid = self.next_msgid()
-            line = f":{user.prefix} QUIT :{reason}"
-            self.fanout(self.neighbours(user), line, time_ms, msgid, account=user.account)
-            for channel in user.channels.values():
-                store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
-            for channel in list(user.channels.values()):
-                self.remove_member(channel, user)
+            if self.cluster is None:
+                time_ms = self.stamp()
+                msgid = self.next_msgid()
+                line = f":{user.prefix} QUIT :{reason}"
+                self.fanout(self.neighbours(user), line, time_ms, msgid, account=user.account)
+                for channel in user.channels.values():
+                    store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
+                for channel in list(user.channels.values()):
+                    self.remove_member(channel, user)
             self.whowas.appendleft(
                 WhowasEntry(user.nick, user.username, user.hostname, user.realname, int(self.now))
             )
             log.info("%s quit (%s)", user.prefix, reason)
             went_offline(self, user.nick, user.fold)
         self.monitor.forget(user)
-        if user.fold and self.users.get(user.fold) is user:
+        if forget and user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]
         host = user.hostname
-        self.write_line(session, f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]")
-        session.link.close()
+        error = f"ERROR :Closing link: ({user.username or '*'}@{host}) [{reason}]"
+        link.write(encode_line(clip(error) + "\r\n"))
+        link.close()
 
     def remove_member(self, channel: Channel, user: User) -> None:
         channel.members.pop(user, None)
@@ -620,7 +648,9 @@ class ChatServer:
             user.session.link.write(b"".join(held))
             held.clear()
         user.channels.pop(channel.fold, None)
-        if not channel.members and channel.registered is None:  # registered ones stay, empty
+        if self.cluster is not None:  # remote members stay until the last local one leaves
+            self.cluster.removed(channel, user)
+        elif not channel.members and channel.registered is None:  # registered ones stay, empty
             del self.channels[channel.fold]
             channel_removed(self, channel)
 

@@ -331,6 +331,8 @@ class TcpServer(Listener[TcpConnection]):
             host or None,
             port,
             reuse_address=True,
+            # --workers: every worker process listens on the same port (docs/cluster.md).
+            reuse_port=self.config.cluster.workers > 1 or None,
             backlog=1024,
             ssl=self.ssl_context,
             ssl_handshake_timeout=self.config.timeouts.registration if self.ssl_context else None,

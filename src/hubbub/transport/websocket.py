@@ -504,6 +504,8 @@ class WebServer(Listener[WsConnection]):
             max_queue=16,
             write_limit=WRITE_LIMIT,
             reuse_address=True,
+            # --workers: every worker process listens on the same port (docs/cluster.md).
+            reuse_port=self.config.cluster.workers > 1 or None,
             backlog=1024,
         )
 

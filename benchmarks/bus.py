@@ -1,0 +1,174 @@
+"""The sequencing cost of the cluster bus: round trips per sequence() and calls per second.
+
+Starts its own redis-server (no persistence) on a free 127.0.0.1 port and one Bus that is
+subscribed to the rooms it sequences into, so every call also travels back through pub/sub the
+way a real node's do. Measures:
+
+- round trips per sequence(): the commands the bus's connections send while sequencing, as
+  Redis's MONITOR reports them (commands a script runs inside Redis are counted apart, as the
+  Redis-side work of one call);
+- sequence() calls/s at concurrency 1 and 32 (each concurrent caller waits for its own reply),
+  with the p50/p99 of a call, the round trips per call (the bus batches concurrent calls into
+  pipelines: hubbub.cluster.sequencer), and a check that every event came back through
+  on_event in order, once.
+
+Run by benchmarks/bus. The figures depend on the machine; say how loaded it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from hubbub.cluster.bus import Bus, Sequenced
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        sys.exit("benchmarks/bus: redis-server is missing (scripts/install-test-deps)")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory), "--logfile", str(directory / "log")],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    sys.exit("benchmarks/bus: redis-server did not start")
+
+
+async def monitor_count(port: int, calls: int, bus: Bus) -> tuple[float, float]:
+    """(round trips, Redis-side script commands) per sequence(), from MONITOR's stream."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"MONITOR\r\n")
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"+OK")
+    marker = "#bench-end"
+    for number in range(calls):
+        await bus.sequence("#bench-rt", str(number).encode())
+    await bus.sequence(marker, b"end")
+    top_level = in_script = 0
+    while True:
+        line = (await reader.readline()).decode(errors="replace")
+        if marker in line and '"EVALSHA"' in line.upper():
+            break
+        # '+<time> [<db> <client address or "lua">] "COMMAND" ...'
+        if " lua] " in line:
+            in_script += 1
+        else:
+            top_level += 1
+    writer.close()
+    return top_level / calls, in_script / calls
+
+
+async def throughput(
+    bus: Bus, delivered: dict[str, list[Sequenced]], concurrency: int, calls: int
+) -> dict[str, float]:
+    room = f"#bench-c{concurrency}"
+    await bus.subscribe(room)
+    latencies: list[float] = []
+    per_caller = calls // concurrency
+
+    async def caller(index: int) -> None:
+        for number in range(per_caller):
+            began = time.perf_counter()
+            await bus.sequence(room, f"{index}:{number}".encode())
+            latencies.append(time.perf_counter() - began)
+
+    batches, calls_before = bus.sequencer.batches, bus.sequencer.calls
+    began = time.perf_counter()
+    await asyncio.gather(*(caller(index) for index in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    batches = bus.sequencer.batches - batches
+    sent = bus.sequencer.calls - calls_before
+    total = per_caller * concurrency
+    deadline = time.monotonic() + 30
+    while len(delivered[room]) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    seqs = [event.seq for event in delivered[room]]
+    latencies.sort()
+    return {
+        "calls": total,
+        "calls_per_s": total / elapsed,
+        # One pipeline (one write, one read) is one round trip for all the calls in it.
+        "round_trips_per_call": batches / sent,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "delivered_in_order": float(seqs == list(range(1, total + 1))),
+    }
+
+
+async def run(port: int, calls: int) -> None:
+    delivered: dict[str, list[Sequenced]] = defaultdict(list)
+    bus = Bus(
+        f"redis://127.0.0.1:{port}/0",
+        "bench",
+        on_event=lambda event: delivered[event.room].append(event),
+        on_node_lost=lambda node, claims: None,
+        on_available=lambda available: None,
+        # No heartbeat inside the measurement.
+        lease_ms=600_000,
+        heartbeat_ms=300_000,
+    )
+    await bus.start()
+    try:
+        await bus.subscribe("#bench-rt")
+        await bus.sequence("#bench-rt", b"warm-up")  # loads the script (EVALSHA from then on)
+        trips, inside = await monitor_count(port, 200, bus)
+        print(f"round trips per sequence(): {trips:.2f}; commands run inside Redis: {inside:.2f}")
+        print(
+            "concurrency  calls   calls/s   p50 ms   p99 ms  round trips/call"
+            "  delivered in order, once"
+        )
+        for concurrency in (1, 32):
+            figures = await throughput(bus, delivered, concurrency, calls)
+            print(
+                f"{concurrency:>11}  {figures['calls']:>5.0f}  {figures['calls_per_s']:>8.0f}"
+                f"  {figures['p50_ms']:>7.3f}  {figures['p99_ms']:>7.3f}"
+                f"  {figures['round_trips_per_call']:>16.3f}  "
+                f"{'yes' if figures['delivered_in_order'] else 'NO'}"
+            )
+    finally:
+        await bus.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000, help="sequence() calls per run")
+    arguments = parser.parse_args()
+    directory = Path(tempfile.mkdtemp(prefix="hubbub-bench-bus-"))
+    process, port = start_redis(directory)
+    try:
+        asyncio.run(run(port, arguments.calls))
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,779 @@
+"""The cluster bus over Redis: sequenced room events, room state, leased claims, node leases.
+
+The contract is /work/issues/BUS_API.md (folded into docs/cluster.md); how it works and fails
+is docs/cluster-bus.md. In short: `sequence()` is one EVALSHA of one Lua script that numbers
+the event, stamps it, updates the room's state, appends it to the room's capped stream and
+publishes it, atomically. A node subscribes to a room's pub/sub channel while it has local
+members; `RoomFeed` (hubbub.cluster.bus_feed) puts what pub/sub and the stream deliver back in
+seq order, and the bus fills every gap from the stream. A supervisor task owns the connection
+to Redis: when Redis goes away the bus says so (`on_available(False)`), refuses work with
+BusUnavailable at once, reconnects with backoff, re-registers, resubscribes, fills the gaps
+and says so again (`on_available(True)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import Connection, parse_url
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from hubbub.cluster import bus_scripts as scripts
+from hubbub.cluster.bus_feed import RoomFeed, Sequenced
+from hubbub.cluster.sequencer import Sequencer, SequencerFull
+
+__all__ = ["Bus", "BusUnavailable", "Sequenced"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Node ids become part of keys and of the published messages ("<seq> <time> <node> <payload>").
+_NODE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,100}")
+# Connections the bus opens for commands (sequence() calls waiting beyond this queue for one).
+MAX_CONNECTIONS = 32
+# Events read from a room's stream per round trip while filling a gap.
+FILL_PAGE = 500
+# Reconnection backoff: doubles from the first to the last (capped by the heartbeat interval).
+BACKOFF_FIRST = 0.05
+BACKOFF_LAST = 2.0
+
+
+class BusUnavailable(Exception):
+    """Redis cannot be reached (or answered an error): the caller refuses the command with
+    FAIL <command> TEMPORARILY_UNAVAILABLE — never accept and then lose."""
+
+
+_TROUBLE = (RedisError, OSError, TimeoutError)
+
+
+class _Session:
+    """One connection's worth of life: the pub/sub connection and the tasks that use it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.trouble = asyncio.Event()
+        self.reason = ""
+        self.confirmations: dict[str, list[asyncio.Future[None]]] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        # Feeds whose room restarted with a new epoch: held until on_available(True) is out.
+        self.restarted: list[RoomFeed] = []
+        self.started = time.monotonic()
+
+    def fail(self, reason: str) -> None:
+        if not self.trouble.is_set():
+            self.reason = reason
+            self.trouble.set()
+
+
+class Bus:
+    """A node's connection to the cluster bus (BUS_API.md). Use on one event loop."""
+
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        *,
+        on_event: Callable[[Sequenced], None],
+        on_node_lost: Callable[[str, dict[str, str]], None],
+        on_available: Callable[[bool], None],
+        lease_ms: int = 20_000,
+        heartbeat_ms: int = 2_000,
+        stream_length: int = 10_000,
+        timeout_ms: int = 2_000,
+    ) -> None:
+        if not _NODE_ID.fullmatch(node_id):
+            raise ValueError(f"node id {node_id!r}: 1 to 100 of A-Z a-z 0-9 . _ : @ -")
+        if heartbeat_ms <= 0 or lease_ms <= heartbeat_ms:
+            raise ValueError("the lease must be longer than the heartbeat interval")
+        if stream_length < 1 or timeout_ms <= 0:
+            raise ValueError("stream_length and timeout_ms must be positive")
+        self.node_id = node_id
+        self._url = url
+        self._on_event = on_event
+        self._on_node_lost = on_node_lost
+        self._on_available = on_available
+        self._lease_ms = lease_ms
+        self._heartbeat = heartbeat_ms / 1000
+        self._stream_length = stream_length
+        self._timeout = timeout_ms / 1000
+        no_retry = Retry(NoBackoff(), 0)
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=self._timeout,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=no_retry,
+            protocol=2,
+            # CLIENT LIST shows which node a connection belongs to.
+            client_name=f"hubbub-bus:{node_id}",
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._scripts = {
+            name: self._redis.register_script(getattr(scripts, name))
+            for name in (
+                "EPOCH",
+                "SEED",
+                "STATE",
+                "REGISTER",
+                "RENEW",
+                "CLAIM",
+                "RELEASE",
+                "PUT",
+                "DROP",
+                "TAKE",
+                "BURY",
+                "LEAVE",
+            )
+        }
+        # sequence() calls go through one batching sender, in call order (sequencer.py).
+        self.sequencer = Sequencer(self._redis, scripts.SEQUENCE, self._timeout)
+        self._feeds: dict[str, RoomFeed] = {}
+        self._fills: dict[str, asyncio.Task[None]] = {}
+        self._session: _Session | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._available = False
+        self._closing = False
+        self._epoch: str | None = None
+        self._token: str | None = None
+        # Heartbeats completed (lease renewed, gaps swept, dead nodes looked for): for metrics
+        # and for tests that must let a few heartbeats pass.
+        self.heartbeats = 0
+
+    # ---- life cycle -------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    @property
+    def epoch(self) -> str | None:
+        """The Redis data set's identity: it changes when Redis restarted and lost its data."""
+        return self._epoch
+
+    async def start(self) -> None:
+        """Connect, register the node, start heartbeat, janitor and subscription reader.
+
+        Raises BusUnavailable when Redis cannot be reached now, ValueError when a live node
+        already uses this node id."""
+        try:
+            session = await self._open()
+        except _TROUBLE as error:
+            raise BusUnavailable(f"cannot reach Redis: {error}") from error
+        self._session = session
+        self._available = True
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(session))
+        self._on_available(True)
+
+    async def close(self) -> None:
+        """Stop every task; release this node's claims, directory entries and lease."""
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            # (asyncio.wait: a cancellation of close() itself still propagates. Bounded, as in
+            # _end; the supervisor also stops at its next check of `_closing`.)
+            await asyncio.wait([self._supervisor], timeout=2 * self._timeout)
+        if self._session is not None:
+            await self._end(self._session)
+            self._session = None
+        for fill in self._fills.values():
+            fill.cancel()
+        self._fills.clear()
+        if self._token is not None:
+            with contextlib.suppress(*_TROUBLE):
+                await self._call(
+                    "LEAVE",
+                    [
+                        scripts.NODES_KEY,
+                        scripts.node_claims_key(self.node_id),
+                        scripts.node_directory_key(self.node_id),
+                        scripts.lease_key(self.node_id),
+                    ],
+                    [self.node_id, self._token],
+                )
+        self._available = False
+        await self._redis.aclose(close_connection_pool=True)
+
+    async def _supervise(self, session: _Session) -> None:
+        """Wait for trouble; then report it, reconnect with backoff and report the return."""
+        backoff = BACKOFF_FIRST
+        current: _Session | None = session
+        while not self._closing:
+            if current is not None:
+                await current.trouble.wait()
+                log.warning("cluster bus: Redis unavailable (%s)", current.reason)
+                self._available = False
+                await self._end(current)
+                self._session = current = None
+                self._report(False)
+            # Backoff between attempts, with jitter so that nodes do not reconnect in step.
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, BACKOFF_LAST, max(self._heartbeat, BACKOFF_FIRST))
+            try:
+                current = await self._open()
+            except _TROUBLE as error:
+                log.info("cluster bus: reconnection failed: %s", error)
+                continue
+            except ValueError as error:
+                log.error("cluster bus: cannot re-register: %s", error)
+                continue
+            if self._closing:
+                await self._end(current)
+                return
+            backoff = BACKOFF_FIRST
+            self._session = current
+            self._available = True
+            log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
+            self._report(True)
+            # Rooms restarted in a new epoch deliver only now, after on_available(True).
+            for feed in current.restarted:
+                self._unhold(feed)
+
+    def _report(self, available: bool) -> None:
+        try:
+            self._on_available(available)
+        except Exception:
+            log.exception("cluster bus: on_available(%s) failed", available)
+
+    async def _open(self) -> _Session:
+        """Connect, check the epoch, (re-)register, subscribe to every room, start the tasks."""
+        epoch = await self._call("EPOCH", [scripts.EPOCH_KEY], [uuid.uuid4().hex])
+        epoch = epoch.decode()
+        if self._epoch is not None and epoch != self._epoch:
+            log.warning("cluster bus: Redis lost its data (new epoch): resynchronising")
+            self._token = None
+            for feed in self._feeds.values():
+                feed.restart()
+        self._epoch = epoch
+        await self._register()
+        kwargs: dict[str, Any] = dict(parse_url(self._url))
+        # unix:// and rediss:// URLs name their own connection class.
+        connection_class = kwargs.pop("connection_class", Connection)
+        kwargs.update(
+            socket_timeout=None,  # the reader waits for events as long as it takes
+            socket_connect_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 0),  # a broken subscription ends the session, no retries
+            # RESP2: pub/sub messages are replies read_response() answers (RESP3 pushes are not).
+            protocol=2,
+            client_name=f"hubbub-bus:{self.node_id}:events",
+        )
+        connection = connection_class(**kwargs)
+        session = _Session(connection)
+        try:
+            await asyncio.wait_for(connection.connect(), self._timeout)
+            loop = asyncio.get_running_loop()
+            session.tasks.append(loop.create_task(self._read(session)))
+            rooms = list(self._feeds)
+            if rooms:
+                await self._subscribe_channels(session, rooms)
+            for room in rooms:
+                restarted = self._feeds.get(room)
+                # Restarted by a new epoch (in this attempt, or in one that failed half-way).
+                # The new epoch began empty: every one of its events is news to this node, even
+                # those other nodes sequenced before this one was back (filled from seq 1).
+                if restarted is not None and (restarted.delivered is None or restarted.held):
+                    if restarted.delivered is None:
+                        restarted.start(0)
+                    session.restarted.append(restarted)
+            await self._seed()
+            session.tasks.append(loop.create_task(self._beat(session)))
+        except BaseException:
+            await self._end(session)
+            raise
+        return session
+
+    async def _seed(self) -> None:
+        """After a reconnection: no room's seq in Redis may be below what this node delivered
+        (a Redis restarted from a persistence file that missed its last writes)."""
+        rooms = [
+            (room, feed.delivered, feed.delivered_time)
+            for room, feed in self._feeds.items()
+            if feed.delivered
+        ]
+        if not rooms:
+            return
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for room, delivered, time_ms in rooms:
+                await self._scripts["SEED"](
+                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room)],
+                    args=[self._epoch or "", delivered, time_ms],
+                    client=pipe,
+                )
+            answers = await pipe.execute()
+        for (room, delivered, _time_ms), raised in zip(rooms, answers, strict=True):
+            if raised:
+                log.error(
+                    "cluster bus: Redis lost the end of %s (restarted without its last writes):"
+                    " its seq continues after %d, the last this node delivered",
+                    room,
+                    delivered,
+                )
+
+    async def _register(self) -> None:
+        """Hold this node's lease: renew it, or register a new incarnation."""
+        epoch = self._epoch or ""
+        keys = [scripts.EPOCH_KEY, scripts.lease_key(self.node_id), scripts.NODES_KEY]
+        if self._token is not None:
+            answer = await self._call(
+                "RENEW",
+                [*keys, scripts.janitor_key(self.node_id)],
+                [epoch, self.node_id, self._token, self._lease_ms],
+            )
+            if answer != b"lost":
+                return
+            log.warning("cluster bus: this node was declared dead: registering anew")
+        token = uuid.uuid4().hex
+        answer = await self._call("REGISTER", keys, [epoch, self.node_id, token, self._lease_ms])
+        if answer == b"stale":
+            # A dead incarnation of this node id that nobody buried: this node is the survivor.
+            await self._bury(self.node_id)
+            answer = await self._call(
+                "REGISTER", keys, [epoch, self.node_id, token, self._lease_ms]
+            )
+        if answer != b"registered":
+            raise ValueError(
+                f"node id {self.node_id!r} is in use by a live node (or its dead predecessor"
+                " is being buried)"
+            )
+        self._token = token
+
+    async def _end(self, session: _Session) -> None:
+        session.fail("closed")
+        others = [task for task in session.tasks if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would also
+            # swallow a cancellation of the task running _end (close() cancelling the
+            # supervisor), which then never ends. Bounded: Python 3.11's wait_for (inside
+            # redis-py) can lose a cancellation; such a task ends at its loop's next check of
+            # `session.trouble`, or when the connection below is closed under it.
+            await asyncio.wait(others, timeout=self._timeout)
+        for waiting in session.confirmations.values():
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(BusUnavailable("the connection to Redis ended"))
+        session.confirmations.clear()
+        with contextlib.suppress(*_TROUBLE):
+            await session.connection.disconnect(nowait=True)
+
+    def _trouble(self, reason: str) -> None:
+        """A command failed in a way that says the connection (or the epoch, or the lease) is
+        gone: end the session so that the supervisor reconnects and resynchronises."""
+        if self._session is not None:
+            self._session.fail(reason)
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    async def _call(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        """Run one script with a hard deadline."""
+        async with asyncio.timeout(self._timeout):
+            return await self._scripts[name](keys=list(keys), args=list(args))  # type: ignore[arg-type]
+
+    async def _guarded(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` for a caller: BusUnavailable at once while Redis is away, or on failure."""
+        if not self._available:
+            raise BusUnavailable("the cluster bus is not connected to Redis")
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await work()
+        except SequencerFull as error:
+            raise BusUnavailable(str(error)) from error
+        except ResponseError as error:
+            text = str(error)
+            if text.startswith((scripts.EPOCH_ERROR, scripts.LEASE_ERROR)):
+                self._trouble(text)
+            raise BusUnavailable(text) from error
+        except _TROUBLE as error:
+            self._trouble(f"{type(error).__name__}: {error}")
+            raise BusUnavailable(f"Redis: {error}") from error
+
+    async def sequence(
+        self,
+        room: str,
+        payload: bytes,
+        *,
+        set_fields: Mapping[str, str] = {},
+        delete_fields: Sequence[str] = (),
+    ) -> Sequenced:
+        """Number, stamp, store and publish one room event atomically (one EVALSHA)."""
+        args: list[object] = [
+            self._epoch or "",
+            room,
+            self.node_id,
+            payload,
+            self._stream_length,
+            scripts.events_channel(room),
+            len(set_fields),
+        ]
+        for name, value in set_fields.items():
+            args += (name, value)
+        args += delete_fields
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.seq_key(room),
+            scripts.state_key(room),
+            scripts.stream_key(room),
+            scripts.ROOMS_KEY,
+        ]
+        answer = await self._guarded(lambda: self.sequencer.call(keys, args))
+        seq, time_ms = answer
+        return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
+
+    async def state(self, room: str) -> tuple[int, dict[str, str]]:
+        """The room's (seq, state fields), read atomically together."""
+        keys = [scripts.seq_key(room), scripts.state_key(room)]
+        if self._available:
+            answer = await self._guarded(lambda: self._scripts["STATE"](keys=keys))
+        else:
+            # Used while (re)connecting too, before the bus reports itself available.
+            answer = await self._call("STATE", keys, [])
+        seq, flat = answer
+        return int(seq), _pairs(flat)
+
+    async def rooms(self) -> list[str]:
+        """Every room that has state fields."""
+        members = await self._guarded(lambda: self._redis.smembers(scripts.ROOMS_KEY))
+        return sorted(_text(member) for member in members)
+
+    async def events_after(self, room: str, after: int, limit: int) -> list[Sequenced]:
+        """Up to `limit` of the room's events with seq > after, from its stream, in order."""
+        return await self._guarded(lambda: self._read_stream(room, after, limit))
+
+    async def _read_stream(self, room: str, after: int, limit: int) -> list[Sequenced]:
+        if limit <= 0:
+            return []
+        async with asyncio.timeout(self._timeout):
+            entries = await self._redis.xrange(
+                scripts.stream_key(room), min=f"{after + 1}-0", max="+", count=limit
+            )
+        return [_entry(room, entry) for entry in entries or []]
+
+    # ---- claims and directory ---------------------------------------------------------------
+
+    def _owner_args(self) -> list[object]:
+        return [self._epoch or "", self.node_id, self._token or ""]
+
+    async def claim(self, key: str, value: str) -> bool:
+        """Claim a network-wide unique key; False when another node holds it."""
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.lease_key(self.node_id),
+            scripts.claim_key(key),
+            scripts.node_claims_key(self.node_id),
+        ]
+        args = [*self._owner_args(), key, value]
+        answer = await self._guarded(lambda: self._scripts["CLAIM"](keys=keys, args=args))  # type: ignore[arg-type]
+        return bool(answer)
+
+    async def release(self, key: str) -> None:
+        keys = [scripts.claim_key(key), scripts.node_claims_key(self.node_id)]
+        await self._guarded(lambda: self._scripts["RELEASE"](keys=keys, args=[self.node_id, key]))
+
+    async def claimed(self, key: str) -> str | None:
+        """The value of the claim on `key`, or None when nobody holds it."""
+        value = await self._guarded(lambda: self._redis.hget(scripts.claim_key(key), "v"))
+        return None if value is None else _text(value)
+
+    async def put(self, key: str, value: str) -> None:
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.lease_key(self.node_id),
+            scripts.directory_key(key),
+            scripts.node_directory_key(self.node_id),
+        ]
+        args = [*self._owner_args(), key, value]
+        await self._guarded(lambda: self._scripts["PUT"](keys=keys, args=args))  # type: ignore[arg-type]
+
+    async def get(self, key: str) -> str | None:
+        value = await self._guarded(lambda: self._redis.hget(scripts.directory_key(key), "v"))
+        return None if value is None else _text(value)
+
+    async def drop(self, key: str) -> None:
+        keys = [scripts.directory_key(key), scripts.node_directory_key(self.node_id)]
+        await self._guarded(lambda: self._scripts["DROP"](keys=keys, args=[self.node_id, key]))
+
+    # ---- subscriptions ----------------------------------------------------------------------
+
+    async def subscribe(self, room: str) -> tuple[int, dict[str, str]]:
+        """Deliver the room's events after the returned snapshot (seq, fields) via on_event."""
+        if room in self._feeds:
+            raise ValueError(f"already subscribed to {room!r}")
+        session = self._session
+        if not self._available or session is None:
+            raise BusUnavailable("the cluster bus is not connected to Redis")
+        feed = RoomFeed(room)
+        self._feeds[room] = feed
+        try:
+            await self._guarded(lambda: self._subscribe_channels(session, [room]))
+            seq, fields = await self.state(room)
+        except BaseException:
+            if self._feeds.get(room) is feed:
+                del self._feeds[room]
+            # The channel may stay subscribed until the session ends: the reader ignores
+            # rooms without a feed, and a later subscribe() of the room is then a no-op for
+            # Redis. (An UNSUBSCRIBE sent from here could overtake that later SUBSCRIBE.)
+            raise
+        if feed.delivered is not None or session is not self._session:
+            # The connection ended meanwhile (a reconnection may have taken its own snapshot):
+            # this snapshot and the delivery may not match. The caller refuses or retries.
+            if self._feeds.get(room) is feed:
+                del self._feeds[room]
+            raise BusUnavailable(f"the connection to Redis changed while subscribing to {room}")
+        feed.start(seq)
+        # The caller installs the snapshot before the first event after it reaches on_event.
+        asyncio.get_running_loop().call_soon(self._unhold, feed)
+        return seq, fields
+
+    def _unhold(self, feed: RoomFeed) -> None:
+        if self._feeds.get(feed.room) is feed:
+            feed.held = False
+            self._deliver(feed.release())
+            self._fill_soon(feed.room)
+
+    async def unsubscribe(self, room: str) -> None:
+        """Stop delivering the room's events."""
+        if self._feeds.pop(room, None) is None:
+            return
+        fill = self._fills.pop(room, None)
+        if fill is not None:
+            fill.cancel()
+        await self._unsubscribe_channel(room)
+
+    async def _unsubscribe_channel(self, room: str) -> None:
+        """UNSUBSCRIBE, sent before any later SUBSCRIBE of the room (so it cannot undo it).
+        A session that is gone needs none: the next one subscribes only to `_feeds`."""
+        session = self._session
+        if session is None or session.trouble.is_set():
+            return
+        try:
+            await session.connection.send_command("UNSUBSCRIBE", scripts.events_channel(room))
+        except _TROUBLE as error:
+            session.fail(f"UNSUBSCRIBE: {error}")
+
+    async def _subscribe_channels(self, session: _Session, rooms: list[str]) -> None:
+        """SUBSCRIBE and wait until Redis confirms: from then on no event is missed live."""
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[None]] = []
+        channels = [scripts.events_channel(room) for room in rooms]
+        if session.trouble.is_set():
+            # (send_command would quietly open a new connection the reader does not read.)
+            raise BusUnavailable("the connection to Redis ended")
+        for channel in channels:
+            future: asyncio.Future[None] = loop.create_future()
+            session.confirmations.setdefault(channel, []).append(future)
+            waiting.append(future)
+        await session.connection.send_command("SUBSCRIBE", *channels)
+        async with asyncio.timeout(self._timeout):
+            await asyncio.gather(*waiting)
+
+    async def _read(self, session: _Session) -> None:
+        """The subscription reader: one pub/sub connection, every subscribed room."""
+        prefix = scripts.EVENTS_PREFIX.encode()
+        try:
+            while not session.trouble.is_set():
+                reply = await session.connection.read_response(timeout=None)
+                if not isinstance(reply, list) or len(reply) < 3:
+                    continue
+                kind, channel, data = reply[0], bytes(reply[1]), reply[2]
+                if kind == b"message":
+                    room = channel[len(prefix) :].decode()
+                    feed = self._feeds.get(room)
+                    if feed is not None:
+                        self._offer(feed, _message(room, data))
+                elif kind == b"subscribe":
+                    for future in session.confirmations.pop(channel.decode(), []):
+                        if not future.done():
+                            future.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except _TROUBLE as error:
+            session.fail(f"subscription reader: {type(error).__name__}: {error}")
+        except Exception as error:
+            log.exception("cluster bus: subscription reader failed")
+            session.fail(f"subscription reader: {error}")
+
+    def _offer(self, feed: RoomFeed, event: Sequenced) -> None:
+        self._deliver(feed.offer(event))
+        if feed.missing_from() is not None:
+            self._fill_soon(feed.room)
+
+    def _deliver(self, events: list[Sequenced]) -> None:
+        for event in events:
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("cluster bus: on_event failed for %s seq %d", event.room, event.seq)
+
+    def _fill_soon(self, room: str) -> None:
+        """Fetch the room's missing events from its stream, unless a fill is running."""
+        feed = self._feeds.get(room)
+        if feed is None or feed.missing_from() is None or room in self._fills:
+            return
+        task = asyncio.get_running_loop().create_task(self._fill(feed))
+        self._fills[room] = task
+        task.add_done_callback(lambda _task: self._fills.pop(room, None))
+
+    async def _fill(self, feed: RoomFeed) -> None:
+        first = feed.missing_from()
+        while first is not None and self._feeds.get(feed.room) is feed:
+            try:
+                events = await self._read_stream(feed.room, first - 1, FILL_PAGE)
+            except _TROUBLE:
+                return  # the next heartbeat's sweep (or the reconnection's) fills again
+            if not events:
+                # The stream ends before `known`: the epoch changed under us, or a live event
+                # was from a stream since trimmed; the reconnection or the next event sorts it.
+                return
+            if events[0].seq > first:
+                log.error(
+                    "cluster bus: %s: events %d to %d were trimmed from the stream before this "
+                    "node read them (stream_length too small for this outage)",
+                    feed.room,
+                    first,
+                    events[0].seq - 1,
+                )
+                feed.skip_to(events[0].seq - 1)
+            for event in events:
+                self._deliver(feed.offer(event))
+            first = feed.missing_from()
+
+    # ---- heartbeat and janitor --------------------------------------------------------------
+
+    async def _beat(self, session: _Session) -> None:
+        """Renew the lease, look for lost events, bury dead nodes: every heartbeat."""
+        try:
+            # At once: events sequenced while this node was disconnected are filled now.
+            await self._sweep()
+            while not session.trouble.is_set():
+                await asyncio.sleep(self._heartbeat)
+                await self._renew(session)
+                await self._sweep()
+                # A node that just (re)connected gives the others one lease to renew theirs
+                # (after a Redis outage they are reconnecting too) before declaring them dead.
+                if time.monotonic() - session.started >= self._lease_ms / 1000:
+                    await self._janitor()
+                self.heartbeats += 1
+        except asyncio.CancelledError:
+            raise
+        except _TROUBLE as error:
+            session.fail(f"heartbeat: {type(error).__name__}: {error}")
+
+    async def _renew(self, session: _Session) -> None:
+        answer = await self._call(
+            "RENEW",
+            [
+                scripts.EPOCH_KEY,
+                scripts.lease_key(self.node_id),
+                scripts.NODES_KEY,
+                scripts.janitor_key(self.node_id),
+            ],
+            [self._epoch or "", self.node_id, self._token or "", self._lease_ms],
+        )
+        if answer == b"lost":
+            session.fail("this node's lease was lost and the node declared dead")
+        elif answer == b"revived":
+            log.warning("cluster bus: this node's lease had lapsed; nobody buried it: renewed")
+
+    async def _sweep(self) -> None:
+        """Compare each subscribed room's seq in Redis with what was delivered: catches an
+        event pub/sub lost without a later event to reveal the gap."""
+        rooms = [room for room, feed in self._feeds.items() if not feed.held]
+        if not rooms:
+            return
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for room in rooms:
+                pipe.hget(scripts.seq_key(room), "seq")
+            answers = await pipe.execute()
+        for room, answer in zip(rooms, answers, strict=True):
+            feed = self._feeds.get(room)
+            if feed is not None and answer is not None:
+                feed.known = max(feed.known, int(answer))
+                self._fill_soon(room)
+
+    async def _janitor(self) -> None:
+        nodes = [_text(member) for member in await self._redis.smembers(scripts.NODES_KEY)]
+        others = [node for node in nodes if node != self.node_id]
+        if not others:
+            return
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for node in others:
+                pipe.exists(scripts.lease_key(node))
+            alive = await pipe.execute()
+        for node, exists in zip(others, alive, strict=True):
+            if not exists:
+                await self._bury(node)
+
+    async def _bury(self, node: str) -> None:
+        """If this node wins the dead node's janitor key: on_node_lost, then delete its claims
+        and directory entries. Exactly one surviving node gets here per dead node."""
+        flat = await self._call(
+            "TAKE",
+            [
+                scripts.lease_key(node),
+                scripts.NODES_KEY,
+                scripts.janitor_key(node),
+                scripts.node_claims_key(node),
+            ],
+            [node, self.node_id, self._lease_ms],
+        )
+        if flat is None:
+            return
+        claims = _pairs(flat)
+        log.warning("cluster bus: node %s missed its lease: %d claims released", node, len(claims))
+        try:
+            self._on_node_lost(node, claims)
+        except Exception:
+            log.exception("cluster bus: on_node_lost(%s) failed", node)
+        await self._call(
+            "BURY",
+            [
+                scripts.NODES_KEY,
+                scripts.node_claims_key(node),
+                scripts.node_directory_key(node),
+                scripts.janitor_key(node),
+            ],
+            [node, self.node_id],
+        )
+
+
+def _text(value: object) -> str:
+    """A reply's bytes (the client does not decode) as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode()
+    raise TypeError(f"unexpected reply from Redis: {value!r}")
+
+
+def _pairs(flat: Sequence[object]) -> dict[str, str]:
+    """A flat [name, value, ...] reply as a dict of text."""
+    return {_text(flat[index]): _text(flat[index + 1]) for index in range(0, len(flat), 2)}
+
+
+def _message(room: str, data: bytes) -> Sequenced:
+    """A published "<seq> <time_ms> <node> <payload>" as an event."""
+    seq, time_ms, node, payload = bytes(data).split(b" ", 3)
+    return Sequenced(room, int(seq), int(time_ms), node.decode(), payload)
+
+
+def _entry(room: str, entry: Any) -> Sequenced:
+    """A stream entry (`<seq>-0`, {t, n, p}) as an event."""
+    identifier, fields = entry
+    seq = int(_text(identifier).split("-", 1)[0])
+    return Sequenced(room, seq, int(fields[b"t"]), _text(fields[b"n"]), bytes(fields[b"p"]))

@@ -1,0 +1,101 @@
+"""Per-room ordered delivery: events in, the same events out in seq order, once each.
+
+Events reach a node from two places: live through pub/sub, and from the room's stream when the
+bus fills a gap (after a reconnection, or when pub/sub skipped one). `RoomFeed` merges them: it
+hands out exactly the events that continue the room's sequence, keeps the ones that arrived
+early (bounded), drops duplicates, and says which seq the bus should fetch from the stream.
+No I/O here: the bus (hubbub.cluster.bus) does the fetching and calls on_event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Early events kept per room while a gap is being filled; beyond that they are refetched from
+# the stream (they are there: the stream holds every event the cap has not trimmed).
+PENDING_LIMIT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    """One sequenced room event, as the bus delivers it (BUS_API.md)."""
+
+    room: str
+    seq: int
+    time_ms: int
+    node: str
+    payload: bytes
+
+
+class RoomFeed:
+    """The delivery state of one subscribed room.
+
+    `delivered` is the seq of the last event handed out (None until the subscription's snapshot
+    is known); `known` the highest seq this node knows to exist. While `held`, nothing is handed
+    out (the subscriber has not got its snapshot yet).
+    """
+
+    __slots__ = ("delivered", "delivered_time", "filling", "held", "known", "pending", "room")
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+        self.delivered: int | None = None
+        self.delivered_time = 0  # time_ms of the last event handed out
+        self.known = 0
+        self.pending: dict[int, Sequenced] = {}
+        self.held = True
+        self.filling = False
+
+    def start(self, seq: int) -> None:
+        """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held)."""
+        self.delivered = seq
+        self.known = max(self.known, seq)
+        for early in [number for number in self.pending if number <= seq]:
+            del self.pending[early]
+
+    def restart(self) -> None:
+        """Forget everything (the Redis epoch changed): wait for a new snapshot."""
+        self.delivered = None
+        self.known = 0
+        self.pending.clear()
+        self.held = True
+
+    def offer(self, event: Sequenced) -> list[Sequenced]:
+        """Take one event; answer the events that can now be delivered, in order."""
+        self.known = max(self.known, event.seq)
+        if self.delivered is not None and event.seq <= self.delivered:
+            return []
+        if len(self.pending) >= PENDING_LIMIT and event.seq not in self.pending:
+            # Full: keep the earliest events (the ones needed next); the latest is refetched.
+            highest = max(self.pending)
+            if event.seq > highest:
+                return []
+            del self.pending[highest]
+        self.pending[event.seq] = event
+        return self.release()
+
+    def release(self) -> list[Sequenced]:
+        """The events that continue the sequence, taken out of `pending` (none while held)."""
+        if self.held or self.delivered is None:
+            return []
+        ready: list[Sequenced] = []
+        following = self.pending.pop(self.delivered + 1, None)
+        while following is not None:
+            ready.append(following)
+            self.delivered = following.seq
+            self.delivered_time = following.time_ms
+            following = self.pending.pop(self.delivered + 1, None)
+        return ready
+
+    def skip_to(self, seq: int) -> None:
+        """The events up to `seq` are gone from the stream (trimmed): continue after them."""
+        if self.delivered is not None and seq > self.delivered:
+            self.delivered = seq
+            for early in [number for number in self.pending if number <= seq]:
+                del self.pending[early]
+
+    def missing_from(self) -> int | None:
+        """The first seq to fetch from the stream, or None when nothing is missing."""
+        if self.held or self.delivered is None or self.known <= self.delivered:
+            return None
+        return self.delivered + 1

@@ -1,0 +1,300 @@
+"""The bus's Redis key names and its Lua scripts: one script per atomic operation.
+
+Every key starts with `hubbub:`; a room's or a claim's own name comes last, so no two names can
+make the same key. Redis runs a script to the end before anything else, which is what makes
+each operation below atomic (docs/cluster-bus.md gives the ordering argument). The scripts
+that write check the Redis epoch first (see `EPOCH`), so a node never writes into a Redis that
+restarted empty before it has noticed and resynchronised.
+
+A few scripts (`BURY`, `LEAVE`) touch claim and directory keys they compute themselves rather
+than receive in KEYS: fine on the single Redis the bus uses, not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+PREFIX = "hubbub:"
+EPOCH_KEY = PREFIX + "epoch"
+ROOMS_KEY = PREFIX + "rooms"
+NODES_KEY = PREFIX + "nodes"
+EVENTS_PREFIX = PREFIX + "events:"
+CLAIM_PREFIX = PREFIX + "claim:"
+DIRECTORY_PREFIX = PREFIX + "directory:"
+
+# Error replies the scripts raise; the bus maps both to BusUnavailable and a resynchronisation.
+EPOCH_ERROR = "HUBBUB_EPOCH"
+LEASE_ERROR = "HUBBUB_LEASE"
+
+
+def seq_key(room: str) -> str:
+    """Hash of the room's sequence: `seq` (the last assigned) and `time` (its time_ms)."""
+    return PREFIX + "seq:" + room
+
+
+def state_key(room: str) -> str:
+    """Hash of the room's state fields, changed only by `SEQUENCE`, with the seq."""
+    return PREFIX + "state:" + room
+
+
+def stream_key(room: str) -> str:
+    """Capped stream of the room's events; entry id `<seq>-0`, fields t, n, p."""
+    return PREFIX + "stream:" + room
+
+
+def events_channel(room: str) -> str:
+    """Pub/sub channel of the room's live events."""
+    return EVENTS_PREFIX + room
+
+
+def lease_key(node: str) -> str:
+    """The node's lease: its incarnation token, with a PX expiry renewed by the heartbeat."""
+    return PREFIX + "lease:" + node
+
+
+def janitor_key(node: str) -> str:
+    """Held (SET NX PX) by the one surviving node that buries a dead node."""
+    return PREFIX + "janitor:" + node
+
+
+def node_claims_key(node: str) -> str:
+    """Hash claim key -> value of everything the node claimed."""
+    return PREFIX + "claims:" + node
+
+
+def node_directory_key(node: str) -> str:
+    """Set of the directory keys the node put."""
+    return PREFIX + "directory-of:" + node
+
+
+def claim_key(key: str) -> str:
+    """Hash `o` (owner node) and `v` (value) of one network-wide unique claim."""
+    return CLAIM_PREFIX + key
+
+
+def directory_key(key: str) -> str:
+    """Hash `o` (owner node) and `v` (value) of one directory entry."""
+    return DIRECTORY_PREFIX + key
+
+
+_CHECK_EPOCH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('HUBBUB_EPOCH the Redis epoch changed: resynchronise')
+end
+"""
+
+# Every script that writes on behalf of a node first proves the node still holds its lease, so
+# a node that was buried (its lease missed) cannot leave orphan claims behind.
+_CHECK_LEASE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then
+  return redis.error_reply('HUBBUB_LEASE this node lost its lease: re-register')
+end
+"""
+
+# KEYS: epoch. ARGV: a fresh epoch token. Sets it when Redis has none (first start, or a
+# restart that lost the data set), then answers the epoch in force.
+EPOCH = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+# KEYS: epoch, seq hash, state hash, stream, rooms set.
+# ARGV: epoch, room, node, payload, stream length, channel, number of fields set (n),
+#       n (name, value) pairs, then the names of the fields deleted.
+# Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
+SEQUENCE = (
+    _CHECK_EPOCH
+    + """
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+-- Redis's clock may step back (NTP, failover): a room's time never does.
+if now < last then now = last end
+local seq_text = string.format('%d', seq)
+local now_text = string.format('%d', now)
+redis.call('HSET', KEYS[2], 'time', now_text)
+local count = tonumber(ARGV[7])
+local index = 8
+for _ = 1, count do
+  redis.call('HSET', KEYS[3], ARGV[index], ARGV[index + 1])
+  index = index + 2
+end
+local changed = count > 0 or index <= #ARGV
+while index <= #ARGV do
+  redis.call('HDEL', KEYS[3], ARGV[index])
+  index = index + 1
+end
+if changed then
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('SADD', KEYS[5], ARGV[2])
+  else
+    redis.call('SREM', KEYS[5], ARGV[2])
+  end
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], seq_text .. '-0',
+  't', now_text, 'n', ARGV[3], 'p', ARGV[4])
+redis.call('PUBLISH', ARGV[6], seq_text .. ' ' .. now_text .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+return {seq, now}
+"""
+)
+
+# KEYS: epoch, seq hash. ARGV: epoch, seq, time_ms that this node has delivered.
+# A Redis that restarted from a persistence file missing its last writes has a room's seq
+# below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
+# 1 raised, 0 nothing to do.
+SEED = (
+    _CHECK_EPOCH
+    + """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+if seq >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], 'seq', ARGV[2])
+local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
+return 1
+"""
+)
+
+# KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot.
+STATE = """
+return {redis.call('HGET', KEYS[1], 'seq') or '0', redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS: epoch, lease, nodes set. ARGV: epoch, node, token, lease_ms.
+# 'registered'; 'taken' when a live process holds this node id; 'stale' when a dead
+# incarnation of this id was never buried (the caller buries it first).
+REGISTER = (
+    _CHECK_EPOCH
+    + """
+local holder = redis.call('GET', KEYS[2])
+if holder then
+  if holder == ARGV[3] then
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    return 'registered'
+  end
+  return 'taken'
+end
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return 'stale' end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 'registered'
+"""
+)
+
+# KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms.
+# 'ok' renewed; 'revived' the lease had lapsed but nobody buried the node, so nothing of it
+# was lost and it simply goes on; 'lost' it was buried (or is being buried): re-register.
+RENEW = (
+    _CHECK_EPOCH
+    + """
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return 'ok'
+end
+if holder then return 'lost' end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'lost' end
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 then return 'lost' end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 'revived'
+"""
+)
+
+# KEYS: epoch, lease, claim, node's claims hash. ARGV: epoch, node, token, key, value.
+# 1 claimed (or already this node's: the value is updated), 0 another node holds it.
+CLAIM = (
+    _CHECK_EPOCH
+    + _CHECK_LEASE
+    + """
+local owner = redis.call('HGET', KEYS[3], 'o')
+if owner and owner ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[3], 'o', ARGV[2], 'v', ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+# KEYS: claim, node's claims hash. ARGV: node, key. Only the owner's claim goes.
+RELEASE = """
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: epoch, lease, directory entry, node's directory set. ARGV: epoch, node, token, key, value.
+PUT = (
+    _CHECK_EPOCH
+    + _CHECK_LEASE
+    + """
+redis.call('HSET', KEYS[3], 'o', ARGV[2], 'v', ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[4])
+return 1
+"""
+)
+
+# KEYS: directory entry, node's directory set. ARGV: node, key.
+DROP = """
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: dead node's lease, nodes set, its janitor key, its claims hash.
+# ARGV: dead node, this node, janitor hold (ms).
+# The claims (flat key, value list) when this node is the one to bury the dead node; nil when
+# the node is alive, already buried, or another node's janitor got there first.
+TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return false end
+if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return false end
+return redis.call('HGETALL', KEYS[4])
+"""
+
+# Deletes a node's claims and directory entries (only those it still owns), then its records.
+# KEYS: nodes set, claims hash, directory set; ARGV[1]: the node.
+_FORGET = (
+    """
+local claims = redis.call('HKEYS', KEYS[2])
+for _, key in ipairs(claims) do
+  local claim = '"""
+    + CLAIM_PREFIX
+    + """' .. key
+  if redis.call('HGET', claim, 'o') == ARGV[1] then redis.call('DEL', claim) end
+end
+local entries = redis.call('SMEMBERS', KEYS[3])
+for _, key in ipairs(entries) do
+  local entry = '"""
+    + DIRECTORY_PREFIX
+    + """' .. key
+  if redis.call('HGET', entry, 'o') == ARGV[1] then redis.call('DEL', entry) end
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[1], ARGV[1])
+"""
+)
+
+# KEYS: nodes set, dead node's claims hash, its directory set, its janitor key.
+# ARGV: dead node, this node. 1 buried; 0 this node's janitor hold had lapsed (another took
+# over, or will).
+BURY = (
+    """
+if redis.call('GET', KEYS[4]) ~= ARGV[2] then return 0 end
+"""
+    + _FORGET
+    + """
+redis.call('DEL', KEYS[4])
+return 1
+"""
+)
+
+# KEYS: nodes set, claims hash, directory set, lease. ARGV: node, token.
+# A clean leave: the node's claims, directory and lease go (no on_node_lost anywhere).
+LEAVE = (
+    """
+local holder = redis.call('GET', KEYS[4])
+if holder and holder ~= ARGV[2] then return 0 end
+"""
+    + _FORGET
+    + """
+redis.call('DEL', KEYS[4])
+return 1
+"""
+)

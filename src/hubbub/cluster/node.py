@@ -1,0 +1,274 @@
+"""The node adapter: the core's `Network` port (hubbub.core.ports) over the Redis bus.
+
+The core (hubbub.core.network) knows rooms, payloads and claims; the bus
+(hubbub.cluster.bus) knows Redis. This module joins them on the event loop:
+
+* `sequence` / `claim` / `open` run the bus call in a task and answer the core's `done` when
+  it returns; `BusUnavailable` answers "refused" (False / None), never an exception.
+* Events the bus delivers (`on_event`, per room in sequence order) go to
+  `ChatServer.apply_sequenced` for the rooms this node has opened. A room is subscribed while
+  the core has local members there (`open` when the first one comes, `close` after the last).
+* `on_node_lost` (called on exactly one surviving node): the dead node's users leave every
+  room they were in, network-wide: this node sequences a QUIT for each member field of the
+  dead node, with a clear reason, and the bus then drops its claims.
+* `on_available(False)`: the core refuses room events (the bus calls fail anyway);
+  `on_available(True)`: presence is resynchronised — this node claims its users' nicks again
+  and rewrites its members' fields in each room it follows (a `sync` event, which the core
+  does not show), and what could not be sent meanwhile (QUITs) is sent.
+
+The tasks it runs are bounded by the core: one waiting command per client at a time (the
+core's per-client order), plus one task per room opened or left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
+from hubbub.config import ClusterSection
+from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.ports import inbox
+
+if TYPE_CHECKING:
+    from hubbub.core.network import ClusterState
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.cluster")
+
+
+def default_node_id() -> str:
+    """host-pid-random: unique among live nodes without asking anyone."""
+    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in socket.gethostname())
+    return f"{host[:60] or 'node'}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Node:
+    """One hubbub process's place in the cluster: the `Network` port its core uses."""
+
+    def __init__(self, settings: ClusterSection) -> None:
+        self._node_id = settings.node_id or default_node_id()
+        self.bus = Bus(
+            settings.url,
+            self._node_id,
+            on_event=self._on_event,
+            on_node_lost=self._on_node_lost,
+            on_available=self._on_available,
+            lease_ms=settings.lease_ms,
+            heartbeat_ms=settings.heartbeat_ms,
+            stream_length=settings.stream_length,
+        )
+        self.server: ChatServer | None = None
+        # Rooms whose state the core has (events for them go to it), and rooms being opened.
+        self.rooms: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    def attach(self, server: ChatServer) -> None:
+        """The core this node serves (made with this node as its network port)."""
+        self.server = server
+
+    async def start(self) -> None:
+        """Connect to the bus; raises BusUnavailable when Redis cannot be reached now."""
+        await self.bus.start()
+        # Private messages to this node's users come through its inbox room.
+        await self.bus.subscribe(inbox(self._node_id))
+        self.rooms.add(inbox(self._node_id))
+        log.info("cluster node %s on the bus", self._node_id)
+
+    async def stop(self) -> None:
+        """Leave the bus: this node's claims and lease go (its users have been sent away)."""
+        self._closing = True
+        # The QUITs the core's shutdown sent are given their moment to be sequenced.
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=2.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.bus.close()
+
+    def _spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._guard(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("cluster: %s failed", name)
+
+    # ------------------------------------------------------------------ the Network port
+
+    def sequence(
+        self,
+        room: str,
+        payload: bytes,
+        set_fields: Mapping[str, str],
+        delete_fields: Sequence[str],
+        done: Callable[[int | None], None],
+    ) -> None:
+        async def run() -> None:
+            try:
+                sequenced = await self.bus.sequence(
+                    room, payload, set_fields=dict(set_fields), delete_fields=list(delete_fields)
+                )
+            except BusUnavailable as error:
+                log.warning(
+                    "cluster: room %s: event refused, the bus is unavailable (%s)", room, error
+                )
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: room %s: sequencing failed", room)
+                done(None)
+                return
+            done(sequenced.time_ms)
+
+        self._spawn(run, "hubbub-sequence")
+
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
+        async def run() -> None:
+            try:
+                try:
+                    _, fields = await self.bus.subscribe(room)
+                except ValueError:  # still subscribed (left and came back in one moment)
+                    _, fields = await self.bus.state(room)
+            except BusUnavailable as error:
+                log.warning("cluster: room %s cannot be opened (%s)", room, error)
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: room %s cannot be opened", room)
+                done(None)
+                return
+            # The bus holds this room's events until this turn of the loop is over: the core
+            # has the state before the first event after it.
+            self.rooms.add(room)
+            done(fields)
+
+        self._spawn(run, "hubbub-open")
+
+    def close(self, room: str) -> None:
+        if room not in self.rooms:
+            return
+        self.rooms.discard(room)
+
+        async def run() -> None:
+            with contextlib.suppress(BusUnavailable):  # it went with the connection
+                await self.bus.unsubscribe(room)
+
+        self._spawn(run, "hubbub-close")
+
+    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
+        async def run() -> None:
+            try:
+                won = await self.bus.claim(key, value)
+            except BusUnavailable:
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: claim of %s failed", key)
+                done(None)
+                return
+            done(won)
+
+        self._spawn(run, "hubbub-claim")
+
+    def release(self, key: str) -> None:
+        async def run() -> None:
+            # Unavailable: the claim lapses with the lease, or is released at the next resync.
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.release(key)
+
+        self._spawn(run, "hubbub-release")
+
+    def locate(self, key: str, done: Callable[[str | None], None]) -> None:
+        async def run() -> None:
+            try:
+                holder = await self.bus.claimed(key)
+            except BusUnavailable:
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: looking up %s failed", key)
+                done(None)
+                return
+            done(holder or "")
+
+        self._spawn(run, "hubbub-locate")
+
+    # ------------------------------------------------------------------ what the bus tells
+
+    def _on_event(self, event: Sequenced) -> None:
+        server = self.server
+        if server is None or event.room not in self.rooms:
+            return
+        server.apply_sequenced(event.room, event.seq, event.time_ms, event.node, event.payload)
+
+    def _on_available(self, available: bool) -> None:
+        if available:
+            log.info("cluster: the bus is available")
+        else:
+            log.warning("cluster: the bus is unavailable; room events are refused meanwhile")
+        server = self.server
+        if server is None:
+            return
+        server.network_available(available)
+        if available and not self._closing:
+            self._spawn(self._resync, "hubbub-resync")
+
+    async def _resync(self) -> None:
+        """The bus is back (maybe empty, after a Redis restart): our users' nicks and our
+        members' room fields again."""
+        server = self.server
+        if server is None or server.cluster is None:
+            return
+        try:
+            await self._restore(server.cluster)
+        except BusUnavailable as error:  # gone again: the next return resynchronises
+            log.warning("cluster: resynchronising stopped, the bus is unavailable (%s)", error)
+
+    async def _restore(self, cluster: ClusterState) -> None:
+        for fold in cluster.local_nicks():
+            if not await self.bus.claim(nick_key(fold), self._node_id):
+                log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+        for room, fields in cluster.presence().items():
+            payload = json.dumps({"t": "sync"}).encode()
+            await self.bus.sequence(room, payload, set_fields=fields)
+
+    def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
+        log.warning("cluster: node %s lost (%d claims); its users leave", dead, len(claims))
+        self._spawn(lambda: self._bury(dead), "hubbub-bury")
+
+    async def _bury(self, dead: str) -> None:
+        """QUIT, in every room, each member the dead node had there."""
+        server = self.server
+        for room in await self.bus.rooms():
+            _, fields = await self.bus.state(room)
+            for field, value in fields.items():
+                if not field.startswith("m:"):
+                    continue
+                try:
+                    facts = json.loads(value)
+                except ValueError:
+                    continue
+                if facts.get("node") != dead:
+                    continue
+                fold = field[2:]
+                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                msgid = server.next_msgid() if server is not None else secrets.token_hex(8)
+                payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid)
+                await self.bus.sequence(room, payload, delete_fields=[member_field(fold)])

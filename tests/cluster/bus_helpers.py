@@ -1,0 +1,74 @@
+"""Helpers of the bus tests: a Bus with recording callbacks (one `Node` = one hubbub node)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from hubbub.cluster.bus import Bus, Sequenced
+from support.waiting import POLL, WAIT
+
+
+class Node:
+    """A Bus whose callbacks record what they were given."""
+
+    def __init__(self, url: str, node_id: str, **options: int) -> None:
+        self.events: dict[str, list[Sequenced]] = defaultdict(list)
+        self.lost: list[tuple[str, dict[str, str]]] = []
+        self.availability: list[bool] = []
+        # Every callback in the order it came: ("event", room, seq) and ("available", bool).
+        self.log: list[tuple[object, ...]] = []
+        self.bus = Bus(
+            url,
+            node_id,
+            on_event=self._event,
+            on_node_lost=lambda node, claims: self.lost.append((node, claims)),
+            on_available=self._available,
+            **options,
+        )
+
+    def _event(self, event: Sequenced) -> None:
+        self.events[event.room].append(event)
+        self.log.append(("event", event.room, event.seq))
+
+    def _available(self, available: bool) -> None:
+        self.availability.append(available)
+        self.log.append(("available", available))
+
+    def seqs(self, room: str) -> list[int]:
+        return [event.seq for event in self.events[room]]
+
+
+@asynccontextmanager
+async def running(url: str, node_id: str, **options: int) -> AsyncIterator[Node]:
+    """A started node, closed on the way out."""
+    node = Node(url, node_id, **options)
+    await node.bus.start()
+    try:
+        yield node
+    finally:
+        await node.bus.close()
+
+
+async def until_async(
+    probe: Callable[[], Awaitable[object]], timeout: float = WAIT, what: str = ""
+) -> None:
+    """`support.waiting.until` for a condition that needs Redis to check."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"not true within {timeout} s: {what or probe}")
+        await asyncio.sleep(POLL)
+
+
+async def until_heartbeats(bus: Bus, count: int, timeout: float = WAIT) -> None:
+    """Wait until `bus` has completed `count` more heartbeats (renewal, sweep, janitor)."""
+    target = bus.heartbeats + count
+    deadline = time.monotonic() + timeout
+    while bus.heartbeats < target:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{count} heartbeats not done within {timeout} s")
+        await asyncio.sleep(POLL)

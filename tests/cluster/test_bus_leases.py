@@ -1,0 +1,167 @@
+"""Claims, the directory, node leases and the janitor, against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from bus_helpers import running, until_async, until_heartbeats
+from redis.asyncio import Redis
+
+from hubbub.cluster import bus_scripts as scripts
+from hubbub.cluster.bus import Bus, BusUnavailable
+from support.waiting import until
+
+pytestmark = pytest.mark.asyncio
+
+# A short lease so that a dead node is noticed within a test; the heartbeat well inside it.
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100}
+
+
+async def test_a_claim_is_exclusive_until_released(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        assert await node_a.bus.claim("nick:alice", "alice!a@host")
+        assert not await node_b.bus.claim("nick:alice", "alice!b@host")
+        assert await node_b.bus.claimed("nick:alice") == "alice!a@host"
+        # The owner may claim again (idempotent), updating the value.
+        assert await node_a.bus.claim("nick:alice", "alice!renamed@host")
+        assert await node_a.bus.claimed("nick:alice") == "alice!renamed@host"
+        await node_b.bus.release("nick:alice")  # not b's: nothing happens
+        assert await node_b.bus.claimed("nick:alice") == "alice!renamed@host"
+        await node_a.bus.release("nick:alice")
+        assert await node_a.bus.claimed("nick:alice") is None
+        assert await node_b.bus.claim("nick:alice", "alice!b@host")
+        assert await node_a.bus.claimed("nick:nobody") is None
+
+
+async def test_the_directory_is_per_node_and_readable_everywhere(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.put("user:alice", '{"host": "a"}')
+        assert await node_b.bus.get("user:alice") == '{"host": "a"}'
+        await node_b.bus.drop("user:alice")  # not b's entry
+        assert await node_b.bus.get("user:alice") == '{"host": "a"}'
+        await node_a.bus.drop("user:alice")
+        assert await node_b.bus.get("user:alice") is None
+
+
+async def test_close_releases_the_nodes_claims_and_directory_without_a_janitor(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, "b", **FAST) as node_b:
+        async with running(redis_url, "a", **FAST) as node_a:
+            assert await node_a.bus.claim("nick:alice", "alice")
+            await node_a.bus.put("user:alice", "{}")
+        assert await node_b.bus.claimed("nick:alice") is None
+        assert await node_b.bus.get("user:alice") is None
+        assert node_b.lost == []
+
+
+async def test_a_second_live_node_with_the_same_id_is_refused(redis_url: str) -> None:
+    async with running(redis_url, "a"):
+        twin = Bus(
+            redis_url,
+            "a",
+            on_event=lambda event: None,
+            on_node_lost=lambda node, claims: None,
+            on_available=lambda available: None,
+        )
+        with pytest.raises(ValueError, match="in use"):
+            await twin.start()
+        await twin.close()
+
+
+# A node in its own process, killed with SIGKILL: it never says goodbye.
+DOOMED_NODE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from hubbub.cluster.bus import Bus
+
+    async def main() -> None:
+        quiet = lambda *args: None
+        bus = Bus(sys.argv[1], "doomed", on_event=quiet, on_node_lost=quiet,
+                  on_available=quiet, lease_ms=3000, heartbeat_ms=100)
+        await bus.start()
+        assert await bus.claim("nick:carol", "carol!c@doomed")
+        assert await bus.claim("nick:dave", "dave!d@doomed")
+        await bus.put("user:carol", "{}")
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_killed_node_is_lost_on_exactly_one_survivor(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a", **FAST) as node_a, running(redis_url, "b", **FAST) as node_b:
+        doomed = subprocess.Popen(
+            [sys.executable, "-c", DOOMED_NODE, redis_url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert doomed.stdout is not None
+            # Read in a thread: the survivors' heartbeats go on meanwhile.
+            assert await asyncio.to_thread(doomed.stdout.readline) == "ready\n"
+            assert not await node_a.bus.claim("nick:carol", "carol!c@a")
+        finally:
+            doomed.kill()
+            doomed.wait()
+        # Buried: no longer a registered node, its janitor key gone.
+        await until(
+            lambda: len(node_a.lost) + len(node_b.lost) == 1,
+            timeout=30,
+            what="on_node_lost on a survivor",
+        )
+        [(dead, claims)] = node_a.lost + node_b.lost
+        assert dead == "doomed"
+        assert claims == {"nick:carol": "carol!c@doomed", "nick:dave": "dave!d@doomed"}
+
+        async def buried() -> bool:
+            return not await redis.sismember(scripts.NODES_KEY, "doomed")
+
+        await until_async(buried, what="the dead node's records deleted")
+        assert await node_a.bus.claimed("nick:carol") is None
+        assert await node_a.bus.get("user:carol") is None
+        assert await node_b.bus.claim("nick:carol", "carol!c@b")
+        # Several heartbeats later, still exactly one.
+        await until_heartbeats(node_a.bus, 5)
+        assert len(node_a.lost) + len(node_b.lost) == 1
+        assert node_a.availability == [True] and node_b.availability == [True]
+    await redis.aclose()
+
+
+async def test_a_node_declared_dead_reports_it_and_registers_again(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    # a renews rarely: its lease can lapse (here: is taken away) and be buried before it notices.
+    slow = {"lease_ms": 60_000, "heartbeat_ms": 30_000}
+    async with running(redis_url, "a", **slow) as node_a, running(redis_url, "b", **FAST) as node_b:
+        assert await node_a.bus.claim("nick:alice", "alice")
+        await redis.delete(scripts.lease_key("a"))  # as if a had been partitioned too long
+        await until(
+            lambda: node_b.lost == [("a", {"nick:alice": "alice"})], timeout=30, what="a buried"
+        )
+        # Whatever a does next on its lost lease fails, and makes it register anew.
+        with pytest.raises(BusUnavailable):
+            await node_a.bus.claim("nick:alice2", "alice")
+        await until(lambda: node_a.availability == [True, False, True], what="a back")
+        assert await node_a.bus.claimed("nick:alice") is None  # the node re-claims after True
+        assert await node_a.bus.claim("nick:alice", "alice")
+        assert await redis.sismember(scripts.NODES_KEY, "a")
+    await redis.aclose()
+
+
+async def test_a_lapsed_lease_nobody_buried_is_simply_renewed(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    # Only a is here: nobody buries it, and its next heartbeat finds its lease gone.
+    async with running(redis_url, "a", **FAST) as node_a:
+        assert await node_a.bus.claim("nick:alice", "alice")
+        await redis.delete(scripts.lease_key("a"))
+        await until_async(lambda: redis.exists(scripts.lease_key("a")), what="lease renewed")
+        assert await node_a.bus.claimed("nick:alice") == "alice"
+        assert node_a.availability == [True]
+    await redis.aclose()

@@ -1,0 +1,122 @@
+"""The bus sequences room events once, network-wide: every node sees the same order.
+
+Against a real redis-server (support.redis_server); two Bus instances are two nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from bus_helpers import running
+
+from support.waiting import until
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_sequence_numbers_events_and_delivers_them_to_subscribers(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        assert node_a.bus.available and node_a.availability == [True]
+        assert await node_a.bus.subscribe("#lobby") == (0, {})
+        assert await node_b.bus.subscribe("#lobby") == (0, {})
+        first = await node_a.bus.sequence("#lobby", b"hello there", set_fields={"m:a": "1"})
+        second = await node_b.bus.sequence("#lobby", b"\x00binary \xff", delete_fields=["m:a"])
+        assert (first.seq, first.node, first.room) == (1, "a", "#lobby")
+        assert (second.seq, second.node, second.payload) == (2, "b", b"\x00binary \xff")
+        for node in (node_a, node_b):
+            await until(lambda node=node: len(node.events["#lobby"]) == 2, what="both events")
+            assert node.events["#lobby"] == [first, second]
+        # The state changed with the sequence, atomically.
+        assert await node_a.bus.state("#lobby") == (2, {})
+        assert await node_b.bus.rooms() == []
+
+
+async def test_subscribe_returns_the_snapshot_and_delivers_only_what_follows(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.sequence("#r", b"one", set_fields={"topic": "old", "m:a": "o"})
+        await node_a.bus.sequence("#r", b"two", set_fields={"topic": "new"})
+        assert await node_b.bus.subscribe("#r") == (2, {"topic": "new", "m:a": "o"})
+        assert await node_b.bus.rooms() == ["#r"]
+        third = await node_a.bus.sequence("#r", b"three")
+        await until(lambda: node_b.events["#r"] == [third], what="the event after the snapshot")
+        history = await node_b.bus.events_after("#r", 0, 10)
+        assert [event.payload for event in history] == [b"one", b"two", b"three"]
+        assert [event.seq for event in await node_b.bus.events_after("#r", 1, 1)] == [2]
+
+
+async def test_unsubscribe_stops_delivery(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_b.bus.subscribe("#r")
+        await node_a.bus.subscribe("#r")
+        await node_a.bus.sequence("#r", b"one")
+        await until(lambda: node_b.seqs("#r") == [1], what="first event on b")
+        await node_b.bus.unsubscribe("#r")
+        await node_a.bus.sequence("#r", b"two")
+        await node_a.bus.subscribe("#other")
+        marker = await node_b.bus.sequence("#other", b"fence")
+        # Redis publishes in script order: once a has the later event, b had its chance.
+        await until(lambda: node_a.events["#other"] == [marker], what="the fence on a")
+        await until(lambda: node_a.seqs("#r") == [1, 2], what="both on a")
+        assert node_b.seqs("#r") == [1]
+
+
+async def test_concurrent_sequencers_on_two_nodes_agree_on_one_order(redis_url: str) -> None:
+    rooms = ["#one", "#two", "#three"]
+    per_node = 150
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        for room in rooms:
+            await node_a.bus.subscribe(room)
+            await node_b.bus.subscribe(room)
+
+        async def send(node_name: str, bus_index: int) -> None:
+            bus = (node_a, node_b)[bus_index].bus
+            await asyncio.gather(
+                *(
+                    bus.sequence(rooms[number % len(rooms)], f"{node_name}{number}".encode())
+                    for number in range(per_node)
+                )
+            )
+
+        await asyncio.gather(send("a", 0), send("b", 1))
+        total = 2 * per_node
+        await until(
+            lambda: all(
+                sum(len(node.events[room]) for room in rooms) == total for node in (node_a, node_b)
+            ),
+            what="every event on both nodes",
+        )
+        for room in rooms:
+            seqs = node_a.seqs(room)
+            assert seqs == list(range(1, len(seqs) + 1))
+            assert node_a.events[room] == node_b.events[room]
+            times = [event.time_ms for event in node_a.events[room]]
+            assert times == sorted(times)
+            # The stream (what CHATHISTORY-style reads see) has that same order.
+            assert await node_b.bus.events_after(room, 0, 1000) == node_a.events[room]
+        sent = {f"{name}{number}".encode() for name in "ab" for number in range(per_node)}
+        delivered = [event.payload for room in rooms for event in node_b.events[room]]
+        assert sorted(delivered) == sorted(sent)
+
+
+async def test_resubscribing_at_once_keeps_the_subscription(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_b.bus.subscribe("#r")
+        await node_b.bus.unsubscribe("#r")
+        assert await node_b.bus.subscribe("#r") == (0, {})
+        with pytest.raises(ValueError, match="already subscribed"):
+            await node_b.bus.subscribe("#r")
+        event = await node_a.bus.sequence("#r", b"one")
+        await until(lambda: node_b.events["#r"] == [event], what="delivered after resubscribing")
+
+
+async def test_one_nodes_calls_are_sequenced_in_call_order(redis_url: str) -> None:
+    async with running(redis_url, "a") as node_a:
+        calls = [node_a.bus.sequence("#r", str(number).encode()) for number in range(300)]
+        results = await asyncio.gather(*calls)
+        assert [event.seq for event in results] == list(range(1, 301))
+        assert [event.payload for event in results] == [str(n).encode() for n in range(300)]
+        # Concurrent calls share pipelines: far fewer round trips than calls.
+        assert node_a.bus.sequencer.batches < node_a.bus.sequencer.calls

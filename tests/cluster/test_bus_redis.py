@@ -1,0 +1,202 @@
+"""Redis stopped, restarted, hung or absent: the bus refuses at once, never hangs, recovers.
+
+Real redis-server processes (support.redis_server): SIGTERM then start on the same port, with
+and without persistence; SIGSTOP for a Redis that keeps its connections and answers nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from bus_helpers import Node, running
+from redis.asyncio import Redis
+
+from hubbub.cluster import bus_scripts as scripts
+from hubbub.cluster.bus import Bus, BusUnavailable
+from support.redis_server import RedisServer
+from support.servers import free_port
+from support.waiting import until
+
+pytestmark = pytest.mark.asyncio
+
+# Short lease and timeouts so that failures show within a test; never asserted as durations.
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}
+
+
+async def test_redis_restarted_empty_starts_a_new_epoch(redis_server: RedisServer) -> None:
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        await node_a.bus.sequence("#r", b"one", set_fields={"topic": "t"})
+        await node_a.bus.sequence("#r", b"two")
+        assert await node_a.bus.claim("nick:alice", "alice")
+        await until(lambda: node_a.seqs("#r") == [1, 2], what="both events")
+        old_epoch = node_a.bus.epoch
+
+        redis_server.stop()
+        await until(lambda: node_a.availability == [True, False], what="Redis reported lost")
+        assert not node_a.bus.available
+        with pytest.raises(BusUnavailable):
+            await node_a.bus.sequence("#r", b"refused")
+        with pytest.raises(BusUnavailable):
+            await node_a.bus.subscribe("#elsewhere")
+        with pytest.raises(BusUnavailable):
+            await node_a.bus.claim("nick:bob", "bob")
+
+        redis_server.start()
+        await until(lambda: node_a.availability == [True, False, True], what="Redis back")
+        # The data set is gone: a new epoch, no claims, no state; the node re-asserts its own.
+        assert node_a.bus.epoch not in (None, old_epoch)
+        assert await node_a.bus.claimed("nick:alice") is None
+        assert await node_a.bus.state("#r") == (0, {})
+        # Still subscribed; the room's sequence starts again within the new epoch.
+        after = await node_a.bus.sequence("#r", b"after")
+        assert after.seq == 1
+        await until(lambda: node_a.events["#r"][-1:] == [after], what="the new epoch's event")
+        assert node_a.seqs("#r") == [1, 2, 1]
+        assert await node_a.bus.claim("nick:alice", "alice")
+
+
+async def test_two_nodes_agree_again_after_redis_lost_its_data(
+    redis_server: RedisServer,
+) -> None:
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+    ):
+        for node in (node_a, node_b):
+            await node.bus.subscribe("#r")
+        await node_a.bus.sequence("#r", b"old")
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#r") == [1], what="the old epoch's event")
+        redis_server.restart()
+        # Whichever node is back first sequences at once; the other must still deliver it
+        # after its own on_available(True), in the new epoch's order.
+        sent = 0
+        while sent < 20:
+            for node in (node_a, node_b):
+                if sent < 20 and node.bus.available and len(node.availability) == 3:
+                    try:
+                        await node.bus.sequence("#r", b"new")
+                        sent += 1
+                    except BusUnavailable:
+                        pass  # its reconnection is still settling
+            await asyncio.sleep(0.01)  # not synchronisation: the loop's pace while both return
+        for node in (node_a, node_b):
+            await until(
+                lambda node=node: node.seqs("#r")[1:] == list(range(1, 21)),
+                what="the new epoch's events, in order",
+            )
+            back = node.log.index(("available", True), 1)
+            assert node.log[back + 1 :] == [("event", "#r", seq) for seq in range(1, 21)]
+        assert node_a.bus.epoch == node_b.bus.epoch
+        assert node_a.events["#r"] == node_b.events["#r"]
+
+
+async def test_redis_restarted_with_its_data_continues_the_sequence() -> None:
+    with RedisServer(persistent=True) as server:
+        async with (
+            running(server.url, "a", **FAST) as node_a,
+            running(server.url, "b", **FAST) as node_b,
+        ):
+            for node in (node_a, node_b):
+                await node.bus.subscribe("#r")
+            for number in range(3):
+                await node_a.bus.sequence("#r", str(number).encode())
+            assert await node_b.bus.claim("nick:bob", "bob")
+            epoch = node_a.bus.epoch
+            await until(lambda: node_b.seqs("#r") == [1, 2, 3], what="first events on b")
+
+            server.restart()
+            for node in (node_a, node_b):
+                await until(lambda node=node: node.availability == [True, False, True], what="back")
+            assert node_a.bus.epoch == node_b.bus.epoch == epoch
+            # b sequences as soon as it is back; a fills whatever it missed meanwhile.
+            for number in range(3, 6):
+                await node_b.bus.sequence("#r", str(number).encode())
+            for node in (node_a, node_b):
+                await until(
+                    lambda node=node: node.seqs("#r") == [1, 2, 3, 4, 5, 6], what="all, in order"
+                )
+            assert node_a.events["#r"] == node_b.events["#r"]
+            assert await node_a.bus.claimed("nick:bob") == "bob"
+            assert node_a.lost == node_b.lost == []
+
+
+async def test_a_hung_redis_fails_commands_instead_of_hanging(redis_server: RedisServer) -> None:
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        await node_a.bus.sequence("#r", b"one")
+        redis_server.pause()
+        try:
+            # Either the heartbeat noticed first (refused at once) or this call times out.
+            with pytest.raises(BusUnavailable):
+                await node_a.bus.sequence("#r", b"into the void")
+            await until(lambda: node_a.availability == [True, False], what="Redis reported lost")
+        finally:
+            redis_server.resume()
+        await until(lambda: node_a.availability == [True, False, True], what="Redis back")
+        later = await node_a.bus.sequence("#r", b"two")
+        await until(lambda: node_a.events["#r"][-1:] == [later], what="delivery again")
+        # Nothing was acknowledged and lost: the refused event was never sequenced...
+        history = [event.payload for event in await node_a.bus.events_after("#r", 0, 10)]
+        # ...unless Redis ran the script just before it froze, and then it is in order, once.
+        assert history in ([b"one", b"two"], [b"one", b"into the void", b"two"])
+        assert node_a.seqs("#r") == list(range(1, len(history) + 1))
+
+
+async def test_start_without_redis_fails_at_once() -> None:
+    bus = Bus(
+        f"redis://127.0.0.1:{free_port()}/0",
+        "a",
+        on_event=lambda event: None,
+        on_node_lost=lambda node, claims: None,
+        on_available=lambda available: None,
+        timeout_ms=500,
+    )
+    with pytest.raises(BusUnavailable):
+        await bus.start()
+    assert not bus.available
+    with pytest.raises(BusUnavailable):
+        await bus.sequence("#r", b"refused")
+    await bus.close()
+
+
+async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
+    redis_server: RedisServer,
+) -> None:
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        # As if Redis came back from an append-only file that missed the last two writes...
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        # ...and the node's connection broke with the restart.
+        [reader] = [
+            client
+            for client in await redis.client_list()
+            if client["name"] == "hubbub-bus:a:events"
+        ]
+        await redis.client_kill_filter(_id=reader["id"])
+        await until(lambda: node_a.availability == [True, False, True], what="reconnected")
+        later = await node_a.bus.sequence("#r", b"after")
+        assert later.seq == 4
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
+    await redis.aclose()
+
+
+async def test_close_while_the_supervisor_is_ending_a_session_returns(
+    redis_server: RedisServer,
+) -> None:
+    node = Node(redis_server.url, "a", **FAST)
+    await node.bus.start()
+    await node.bus.subscribe("#r")
+    # The session fails (as on a dropped connection); one loop turn later the supervisor is in
+    # the middle of ending it, waiting for the session's tasks: close() now must not hang.
+    node.bus._trouble("test: the connection dropped")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(node.bus.close(), timeout=30)
+    assert not node.bus.available
+    assert node.bus._supervisor is not None and node.bus._supervisor.done()

@@ -1,0 +1,363 @@
+"""Cluster mode in the core (hubbub.core.network), several cores on one in-memory bus.
+
+Each node is a `ChatServer` with a `MemoryNetwork` port (support.core_services): a real,
+synchronous implementation of the bus's contract (per-room sequence, state fields, claims).
+They share one history store, as the nodes of a cluster share PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+
+from core_helpers import START, Client, Harness, one, only
+
+from hubbub.core.server import ChatServer
+from hubbub.history.memory import MemoryStore
+from support.config import changed
+from support.core_services import MemoryBus, SyncHistoryService, core_ports
+
+
+class Node(Harness):
+    """One node of the test cluster: a Harness whose core has a network port."""
+
+    def __init__(self, cluster: Cluster, node_id: str) -> None:
+        self.cluster = cluster
+        self.network = cluster.bus.node(node_id)
+        super().__init__(history=cluster.history)
+
+    def rebuild(
+        self, accounts: object = None, registry: object = None, instance_id: str = "t"
+    ) -> ChatServer:
+        ports = core_ports(self.history, None, None, started=START, network=self.network)
+        self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
+        self.network.server = self.server
+        return self.server
+
+
+class Cluster:
+    def __init__(self, count: int = 2) -> None:
+        self.now = START
+        self.store = MemoryStore()
+        self.history = SyncHistoryService(self.store)
+        self.bus = MemoryBus(lambda: self.now)
+        self.nodes = [Node(self, f"n{i}") for i in range(count)]
+
+    def drain(self) -> None:
+        for node in self.nodes:
+            node.drain()
+
+
+def texts(client: Client, command: str = "PRIVMSG") -> list[str]:
+    return [m.params[-1] for m in only(client.lines(), command)]
+
+
+def test_messages_cross_nodes_and_echo_comes_when_sequenced() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message", "server-time", "message-tags"])
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    alice.drain()
+    bob.send("JOIN #lobby")
+    joined = bob.lines()
+    names = one(joined, "353")
+    assert "alice" in names.params[-1] and "bob" in names.params[-1]
+    assert [m.command for m in alice.lines()] == ["JOIN"]  # bob's JOIN reached node a
+    cluster.bus.held = True
+    alice.send("PRIVMSG #lobby :hello")
+    alice.send("PING :after")
+    assert alice.raw() == []  # neither the echo nor the PONG before it is sequenced
+    assert bob.raw() == []
+    cluster.bus.release()
+    got = alice.lines()
+    assert [m.command for m in got] == ["PRIVMSG", "PONG"]
+    assert got[0].tags["time"] and got[0].tags["msgid"].startswith("n0-")
+    assert texts(bob) == ["hello"]
+    # Stored (once, though both nodes wrote it) in the history every node reads.
+    stored = cluster.store.find("#lobby", got[0].tags["msgid"])
+    assert stored is not None and stored.params == ("#lobby", "hello")
+
+
+def test_remote_members_show_in_names_who_and_list_counts_but_not_as_local() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("LIST")
+    listed = one(alice.lines(), "322")
+    assert listed.params[1:3] == ("#lobby", "2")
+    alice.send("WHO #lobby")
+    who = only(alice.lines(), "352")
+    assert sorted(m.params[5] for m in who) == ["alice", "bob"]
+    assert a.server.registered_count == 1
+    assert len(a.server.sessions) == 1
+    remote = a.server.users["bob"]
+    assert remote.session.remote and remote not in {s.user for s in a.server.sessions}
+
+
+def test_nick_is_unique_network_wide() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    a.client("alice")
+    late = b.connect()
+    late.send("NICK alice")
+    late.send("USER x 0 * :x")
+    assert "433" in late.numerics()
+    late.send("NICK Alice2")
+    assert "001" in late.numerics()
+    # A registered user's NICK to a nick held on another node is refused too.
+    late.send("NICK ALICE")
+    assert "433" in late.numerics()
+
+
+def test_nick_change_is_seen_on_every_node_once() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    for room in ("#one", "#two"):
+        alice.send(f"JOIN {room}")
+        bob.send(f"JOIN {room}")
+    cluster.drain()
+    alice.send("NICK alicia")
+    assert len(only(alice.lines(), "NICK")) == 1
+    assert [m.params[0] for m in only(bob.lines(), "NICK")] == ["alicia"]
+    assert "alicia" in b.server.users and "alice" not in b.server.users
+    assert "nick:alice" not in cluster.bus.claims and cluster.bus.claims["nick:alicia"] == "n0"
+
+
+def test_part_topic_and_kick_cross_nodes() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    carol = b.client("carol")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    carol.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("TOPIC #lobby :the plan")
+    assert one(alice.lines(), "TOPIC").params[-1] == "the plan"
+    assert one(bob.lines(), "TOPIC").params[-1] == "the plan"
+    topic = b.channel("#lobby").topic
+    assert topic is not None and topic.text == "the plan"
+    bob.send("TOPIC #lobby :mine")  # bob is no operator (+t)
+    assert "482" in bob.numerics()
+    alice.send("KICK #lobby bob :out")
+    assert one(alice.lines(), "KICK").params[1] == "bob"
+    assert one(bob.lines(), "KICK").params[1] == "bob"
+    assert one(carol.lines(), "KICK").params[1] == "bob"
+    assert bob.user not in b.channel("#lobby").members
+    carol.send("PART #lobby :bye")
+    assert one(carol.lines(), "PART").params[-1] == "bye"
+    assert one(alice.lines(), "PART").params[-1] == "bye"
+    # No local member left on node b: it forgets the room and its remote members.
+    assert b.server.find_channel("#lobby") is None
+    assert "alice" not in b.server.users
+    assert "#lobby" not in cluster.bus.nodes["n1"].rooms
+
+
+def test_a_late_joiner_loads_the_room_state_from_the_bus() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    alice.send("JOIN #lobby")
+    alice.send("TOPIC #lobby :hello world")
+    alice.send("PRIVMSG #lobby :before bob")
+    cluster.drain()
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    got = bob.lines()
+    assert one(got, "332").params[-1] == "hello world"
+    assert "@alice" in one(got, "353").params[-1]
+    channel = b.channel("#lobby")
+    assert channel.created == a.channel("#lobby").created
+    assert channel.history_since_ms == a.channel("#lobby").history_since_ms
+    # The join replay reads the shared history: what alice said on node a.
+    assert "before bob" in " ".join(m.params[-1] for m in got if m.command == "PRIVMSG")
+
+
+def test_quit_reaches_other_nodes_once_and_frees_the_nick() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    for room in ("#one", "#two"):
+        alice.send(f"JOIN {room}")
+        bob.send(f"JOIN {room}")
+    cluster.drain()
+    alice.send("QUIT :later")
+    assert len(only(bob.lines(), "QUIT")) == 1
+    assert "alice" not in a.server.users and "alice" not in b.server.users
+    assert "nick:alice" not in cluster.bus.claims
+    assert [m.nick for m in b.channel("#one").members] == ["bob"]
+
+
+def test_refused_when_the_bus_is_unavailable_and_nothing_is_delivered() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message"])
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.available = False
+    alice.send("PRIVMSG #lobby :lost?")
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+    assert bob.raw() == []
+    alice.send("JOIN #other")
+    assert one(alice.lines(), "FAIL").params[:2] == ("JOIN", "TEMPORARILY_UNAVAILABLE")
+    cluster.bus.available = True
+    alice.send("PRIVMSG #lobby :back")
+    assert texts(bob) == ["back"]
+
+
+def test_a_quit_refused_by_the_bus_is_sent_again_when_it_is_back() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.available = False
+    alice.send("QUIT :gone")
+    assert "alice" not in a.server.users
+    assert bob.raw() == []
+    cluster.bus.available = True
+    a.server.network_available(True)
+    assert one(bob.lines(), "QUIT").params[-1] == "Quit: gone"
+
+
+def test_same_order_on_every_node_under_concurrent_senders() -> None:
+    cluster = Cluster(3)
+    clients = [node.client(f"user{i}") for i, node in enumerate(cluster.nodes)]
+    for client in clients:
+        client.send("JOIN #race")
+    cluster.drain()
+    cluster.bus.held = True
+    for round_number in range(5):
+        for i, client in enumerate(clients):
+            client.send(f"PRIVMSG #race :{i}-{round_number}")
+    cluster.bus.release()
+    events = [json.loads(payload) for _, _, _, payload in cluster.bus.events["#race"]]
+    order = [event["x"] for event in events if event["t"] == "msg"]
+    assert len(order) == 15
+    # Each node shows everyone else's lines in the one network-wide order.
+    for i, client in enumerate(clients):
+        assert texts(client) == [text for text in order if not text.startswith(f"{i}-")]
+
+
+def test_private_messages_cross_nodes_through_the_inbox_and_are_stored_once() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message", "server-time", "message-tags"])
+    bob = b.client("bob", ["server-time", "message-tags"])
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("PRIVMSG bob :psst")
+    echoed = one(alice.lines(), "PRIVMSG")
+    got = one(bob.lines(), "PRIVMSG")
+    assert got.params == ("bob", "psst") and got.source.startswith("alice!")
+    assert got.tags["msgid"] == echoed.tags["msgid"] and got.tags["time"] == echoed.tags["time"]
+    cluster.bus.available = False
+    alice.send("PRIVMSG bob :lost?")
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:3] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE", "bob")
+    assert bob.raw() == []
+
+
+def test_channel_modes_and_bans_act_on_every_node() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    carol = b.client("carol")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("MODE #lobby +o-t+k bob secret")
+    assert one(alice.lines(), "MODE").params[1:] == ("+o-t+k", "bob", "secret")
+    assert one(bob.lines(), "MODE").params[1:] == ("+o-t+k", "bob", "secret")
+    channel = b.channel("#lobby")
+    assert channel.members[bob.user].op and not channel.topic_locked and channel.key == "secret"
+    # bob, opped on node a's say, bans carol; node b refuses her JOIN by its copy of the room.
+    bob.send("MODE #lobby +b carol!*@*")
+    assert one(alice.lines(), "MODE").params[1:] == ("+b", "carol!*@*")
+    carol.send("JOIN #lobby secret")
+    assert "474" in carol.numerics()
+    # Refusals are numerics at once and nothing is sequenced.
+    sequenced = cluster.bus.seq["#lobby"]
+    alice.send("MODE #lobby +l notanumber")
+    assert "696" in alice.numerics()
+    assert cluster.bus.seq["#lobby"] == sequenced
+    # A node that opens the room later gets its modes from the room's state fields.
+    late = Node(cluster, "n9")
+    cluster.nodes.append(late)
+    dave = late.client("dave")
+    dave.send("JOIN #lobby")
+    assert "475" in dave.numerics()  # +k
+    dave.send("JOIN #lobby secret")
+    joined = late.channel("#lobby")
+    assert joined.bans[0].mask == "carol!*@*" and joined.members[late.server.users["bob"]].op
+
+
+def test_joins_on_their_way_count_against_the_channel_limit() -> None:
+    cluster = Cluster()
+    cluster.nodes = [Node(cluster, "small")]
+    node = cluster.nodes[0]
+    node.config = node.server.config = changed(node.config, limits={"channels_per_user": 2})
+    alice = node.client("alice")
+    cluster.bus.held = True
+    alice.send("JOIN #a,#a,#b,#c")
+    cluster.bus.release()
+    got = alice.lines()
+    assert [m.params[0] for m in only(got, "JOIN")] == ["#a", "#b"]
+    assert [m.params[1] for m in only(got, "405")] == ["#c"]
+    assert not node.server.cluster.entering  # type: ignore[union-attr]
+
+
+def test_a_private_message_finds_a_user_of_another_node_through_its_nick_claim() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message"])
+    carol = b.client("carol")
+    alice.send("PRIVMSG Carol :no room in common")  # a nick node a has never seen
+    assert one(alice.lines(), "PRIVMSG").params == ("Carol", "no room in common")
+    got = one(carol.lines(), "PRIVMSG")
+    assert got.params[-1] == "no room in common" and got.source.startswith("alice!")
+    alice.send("PRIVMSG nobody :hello?")
+    assert alice.numerics() == ["401"]
+    cluster.bus.available = False
+    alice.send("PRIVMSG carol :now?")
+    assert one(alice.lines(), "FAIL").params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+
+
+def test_what_does_not_cross_nodes_yet_is_refused_not_half_done() -> None:
+    """INVITE of a user of another node, RENAME of a room, and a multiline message to a room:
+    each is refused with a FAIL rather than done on one node only (accepted, then missing
+    for the others)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["batch", "draft/multiline", "draft/channel-rename"])
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    alice.send("JOIN #other")
+    cluster.drain()
+    alice.send("INVITE bob #other")
+    assert one(alice.lines(), "FAIL").params[:3] == ("INVITE", "TEMPORARILY_UNAVAILABLE", "bob")
+    alice.send("RENAME #lobby #hall")
+    assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
+    assert b.server.find_channel("#lobby") is not None
+    alice.send("BATCH +m draft/multiline #lobby")
+    alice.send("@batch=m PRIVMSG #lobby :one")
+    alice.send("@batch=m PRIVMSG #lobby :two")
+    alice.send("BATCH -m")
+    assert one(alice.lines(), "FAIL").params[:2] == ("BATCH", "TEMPORARILY_UNAVAILABLE")
+    assert bob.raw() == []
