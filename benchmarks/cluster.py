@@ -320,7 +320,8 @@ def main() -> int:
         redis_client = stack.enter_context(redis.Redis(port=bus_server.port))
         results["redis"] = redis_client.info("server")["redis_version"]
         with psycopg.connect(store_server.url, autocommit=True) as connection:
-            results["postgres"] = str(connection.execute("SHOW server_version").fetchone())
+            version = connection.execute("SHOW server_version").fetchone()
+            results["postgres"] = str(version[0]) if version else "?"
             for database in ("one_node", "workers_2", "two_nodes"):
                 connection.execute(f'CREATE DATABASE "{database}"')
 
