@@ -19,11 +19,12 @@ Configurations (all servers up for the whole run; runs interleaved, REPS times e
 Redis and PostgreSQL are not pinned: they share both cores with everything else.
 
 Scenarios:
-  fanout     fanout C=200 S=10, as fast as possible, window 8, against single, one-node and
-             workers-2: deliveries/s and latency p50/p99
+  fanout     fanout C=200 S=10, as fast as possible, window 8, against single, one-node,
+             workers-2 and two-nodes (clients round robin over A and B): deliveries/s and
+             latency p50/p99 (two-nodes: also same-node and cross-node latency apart)
   crossnode  fanout C=200 S=10 against two-nodes with every sender on node A and every other
              client on node B (`--placement senders-apart`) at a fixed rate: half the messages/s
-             one-node sustained in `fanout` (median); cross-node latency p50/p99
+             one-node (or --half-of) sustained in `fanout` (median); cross-node latency p50/p99
 
 Around every run against a cluster configuration the script also reads:
   sequencing  Redis's INFO before and after: EVALSHA calls, commands run (commandstats counts
@@ -79,6 +80,7 @@ METRICS = [
     "latency_ms.p99",
     "cross_node_latency_ms.p50",
     "cross_node_latency_ms.p99",
+    "same_node_latency_ms.p50",
     "same_node_latency_ms.p99",
     "lost",
     "duplicated",
@@ -293,6 +295,12 @@ def main() -> int:
         help="one short run of each, C=50 S=5, 2 s (checks the tooling, not a result)",
     )
     parser.add_argument("--out", default="", help="results file stem (default: cluster-<date>)")
+    parser.add_argument(
+        "--half-of",
+        choices=("one-node", "single", "workers-2", "two-nodes"),
+        default="one-node",
+        help="crossnode's rate is half this configuration's fanout messages/s (one-node)",
+    )
     opts = parser.parse_args()
     reps = 1 if opts.quick else opts.reps
     duration = f"{2.0 if opts.quick else opts.duration:g}"
@@ -396,22 +404,19 @@ def main() -> int:
             }
 
         by_name = {c.name: c for c in configurations}
-        measure(
-            "fanout",
-            [by_name["single"], by_name["one-node"], by_name["workers-2"]],
-            [*fanout, "-W", "8"],
-        )
-        sustained = (results["scenarios"]["fanout"].get("one-node") or {}).get("messages_per_s")
+        measure("fanout", configurations, [*fanout, "-W", "8"])
+        half_of = opts.half_of
+        sustained = (results["scenarios"]["fanout"].get(half_of) or {}).get("messages_per_s")
         if sustained:
             rate = f"{sustained / 2:.0f}"
-            results["half_load_rate"] = {"messages_per_s": float(rate), "half_of": "one-node"}
+            results["half_load_rate"] = {"messages_per_s": float(rate), "half_of": half_of}
             measure(
                 "crossnode",
                 [by_name["two-nodes"]],
                 [*fanout, "-R", rate, "--placement", "senders-apart"],
             )
         else:
-            print("crossnode: no one-node fanout median to halve, skipped", flush=True)
+            print(f"crossnode: no {half_of} fanout median to halve, skipped", flush=True)
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     json_path = RESULTS / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
@@ -441,7 +446,7 @@ def markdown(results: dict[str, Any]) -> str:
     if "half_load_rate" in results:
         lines.append(
             f"crossnode rate: {results['half_load_rate']['messages_per_s']:g} messages/s, "
-            "half of one-node's median messages/s in fanout."
+            f"half of {results['half_load_rate']['half_of']}'s median messages/s in fanout."
         )
         lines.append("")
     for scenario, entry in results["scenarios"].items():
