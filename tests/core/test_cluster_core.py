@@ -361,3 +361,58 @@ def test_what_does_not_cross_nodes_yet_is_refused_not_half_done() -> None:
     alice.send("BATCH -m")
     assert one(alice.lines(), "FAIL").params[:2] == ("BATCH", "TEMPORARILY_UNAVAILABLE")
     assert bob.raw() == []
+
+
+def test_a_user_gone_while_its_join_was_on_its_way_leaves_again_everywhere() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    carol = a.client("carol")
+    bob = b.client("bob")
+    carol.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.held = True
+    alice.send("JOIN #lobby")  # sent to the bus (node a follows #lobby already)...
+    a.server.disconnect(alice.session, "Connection reset by peer", cluster.now)  # ...then gone
+    cluster.bus.release()
+    got = bob.lines()
+    assert [m.command for m in got] == ["JOIN", "QUIT"]
+    assert got[1].params[-1] == "Connection closed"
+    assert carol.raw() == []  # on alice's own node she never came in
+    for node in (a, b):
+        assert sorted(m.nick for m in node.channel("#lobby").members) == ["bob", "carol"]
+    assert "alice" not in a.server.users and "nick:alice" not in cluster.bus.claims
+
+
+def test_a_join_whose_user_left_before_the_room_opened_is_never_sent() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.held = True
+    alice.send("JOIN #lobby")  # node a opens the room first
+    a.server.disconnect(alice.session, "Connection reset by peer", cluster.now)
+    cluster.bus.release()
+    assert bob.raw() == []
+    # Node a keeps no room for nobody, and forgot alice.
+    assert a.server.find_channel("#lobby") is None and "#lobby" not in cluster.bus.nodes["n0"].rooms
+    assert "alice" not in a.server.users and "nick:alice" not in cluster.bus.claims
+
+
+def test_a_room_opened_for_a_user_gone_before_its_join_came_back_is_closed_again() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.held = True
+    alice.send("JOIN #lobby")
+    cluster.bus.waiting.pop(0)()  # node a opens the room; the JOIN goes to the (slow) bus
+    a.server.disconnect(alice.session, "Connection reset by peer", cluster.now)
+    cluster.bus.release()
+    assert [m.command for m in bob.lines()] == ["JOIN", "QUIT"]
+    assert a.server.find_channel("#lobby") is None and "#lobby" not in cluster.bus.nodes["n0"].rooms

@@ -905,28 +905,29 @@ class ClusterState:
         server = self.server
         fold = event["f"]
         if mine:
-            self._joined_or_not_later(channel.fold)
             user = server.users.get(fold)
             if user is not None:
                 self._entered(user, channel.fold)
             if user is None or user.session.closed:
-                # Gone while its JOIN was on its way: it leaves again, network-wide.
+                # Gone while its JOIN was on its way: it leaves again, network-wide, and the
+                # room closes here if nobody else of ours is in it.
                 facts = event["u"]
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 self._send_quit(channel.fold, fold, prefix, "Connection closed")
+                self._joined_or_not(channel.fold)
                 return
+            self._joined_or_not_later(channel.fold)
         else:
             user = self.remote_user(fold, event["u"])
             if user is None:
                 return
         if user in channel.members:
-            event["dup"] = True  # a JOIN sent twice (JOIN #a,#a): its joiner hears it once
+            event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             return
         if not channel.members and "cr" in event:  # the room's first member creates it
             channel.created, channel.history_since_ms = event["cr"]
         membership = Membership(op=bool(event["o"]))
         enter(server, channel, user, membership, time_ms, event["m"])
-        joined = user
 
         def record() -> None:
             # After the joiner's replay was asked for (its reply completes first), so its own
@@ -937,7 +938,7 @@ class ClusterState:
 
         event["after"] = record
         if mine:
-            log.info("%s joined %s", joined.nick, channel.name)
+            log.info("%s joined %s", user.nick, channel.name)
 
     def _joined_or_not_later(self, fold: str) -> None:
         left = self.joining.get(fold, 0) - 1
