@@ -41,6 +41,16 @@ def test_fanout_across_two_nodes_counts_cross_node_deliveries(
                 placement="senders-apart",
             )
         )
+        spread = run(
+            Options("fanout", clients=12, senders=4, duration=1.0, workers=2, servers=servers)
+        )["results"]
+    # Round robin: clients (and senders) alternate between the nodes; every receiver hears
+    # senders on its own node and on the other.
+    assert spread["deliveries"] == spread["deliveries_expected"] > 0
+    assert (spread["lost"], spread["duplicated"], spread["out_of_order"]) == (0, 0, 0)
+    assert spread["same_node_samples"] > 0
+    assert spread["cross_node_samples"] > 0
+    assert spread["latency_samples"] == spread["same_node_samples"] + spread["cross_node_samples"]
     r = record["results"]
     sent = r["messages_sent"]
     assert sent > 0
