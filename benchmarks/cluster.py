@@ -268,8 +268,8 @@ def run_once(
         results["history"] = sampler.figures(messages)
     if redis_client is not None and before is not None:
         results["sequencing"] = sequencing(before, redis_counters(redis_client), messages)
-    if first.workers or len(configuration.nodes) > 1:
-        # --server-pid named one process of several: its CPU is not the server's.
+    if len(configuration.nodes) > 1:
+        # --server-pid named one node of several (a --workers parent counts its workers).
         for key in ("server_cpu_s", "server_cpu_pct"):
             results.pop(key, None)
     record["label"] = configuration.name

@@ -24,7 +24,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hubbub.bench.options import Options
-from hubbub.bench.procstat import process_cpu_seconds, process_rss_kb, process_threads
+from hubbub.bench.procstat import (
+    process_cpu_seconds,
+    process_rss_kb,
+    process_threads,
+    tree_cpu_seconds,
+)
 from hubbub.bench.stalled import StalledClients
 from hubbub.bench.stats import Histogram, percentile
 from hubbub.bench.worker import Member, Plan, worker_main
@@ -259,14 +264,15 @@ def _run_traffic(options: Options) -> dict[str, Any]:
         t0 = _start_time()
         workers.send("go", t0)
         _sleep_until(t0)
-        server_cpu0 = process_cpu_seconds(pid) if pid else None
+        # The server's processes: a `--workers N` parent's workers are its children.
+        server_cpu0 = tree_cpu_seconds(pid) if pid else None
         sent_parts = workers.collect("sent", options.duration + 60)
         sent: dict[int, int] = {}
         for part in sent_parts:
             sent.update(part)
         workers.send("expect", sent)
         results = workers.collect("result", options.duration + options.drain + 60)
-        server_cpu1 = process_cpu_seconds(pid) if pid else None
+        server_cpu1 = tree_cpu_seconds(pid) if pid else None
         stalled_cut_off = stalled.cut_off() if options.stalled else 0
     finally:
         workers.close()
