@@ -107,3 +107,15 @@ def test_parse_line() -> None:
     )
     assert parse_line(b"ping :x") == (b"PING", [b"x"])
     assert parse_line(b"") == (b"", [])
+
+
+def test_flow_split_keeps_remote_senders_latency_apart() -> None:
+    flow, near, far = FlowCheck(), Histogram(), Histogram()
+    # Senders 1 (same server) and 2 (another server) share one send stamp: the run of equal
+    # stamps must still be cut where the side changes.
+    found = triples([(1, 0), (2, 0), (2, 1)], 100) + triples([(1, 1), (2, 2)], 400)
+    assert flow.feed(found, 1000, near, frozenset({b"2"}), far) == 5
+    assert (near.count, near.total) == (2, 900 + 600)
+    assert (far.count, far.total) == (3, 2 * 900 + 600)
+    assert flow.lost({b"1": 2, b"2": 3}) == 0
+    assert (flow.duplicates, flow.out_of_order) == (0, 0)

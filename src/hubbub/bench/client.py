@@ -123,6 +123,10 @@ class Client(asyncio.Protocol):
         self.latency = Histogram()
         self.count = 0
         self.acks: list[Sender] = []
+        # Against several servers: the senders on another server than this client's, whose
+        # latencies go to `remote_latency` (cross-node) instead of `latency`.
+        self.remote: frozenset[bytes] | None = None
+        self.remote_latency = Histogram()
         # JOINS mode (see `watch_joins`)
         self.join_marker = b""
         self.join_pattern: re.Pattern[bytes] | None = None
@@ -173,7 +177,7 @@ class Client(asyncio.Protocol):
             if found:
                 tally = self.tally
                 now = tally.last_rx = now_us()
-                k = self.flow.feed(found, now, self.latency)
+                k = self.flow.feed(found, now, self.latency, self.remote, self.remote_latency)
                 self.count += k
                 tally.received += k
                 if self.acks:

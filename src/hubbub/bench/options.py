@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 __all__ = ["SCENARIOS", "Options", "add_scenarios", "options_from_args"]
 
 SCENARIOS = ("fanout", "rooms", "connect", "history", "join")
+PLACEMENTS = ("round-robin", "senders-apart")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ class Options:
     joiners: int = 200
     no_implicit_names: bool = False
     stalled: int = 0
+    # fanout / rooms against several servers (nodes of one cluster): (host, port) of each, and
+    # how clients are spread over them (see `endpoints` and hubbub.bench.runner).
+    servers: tuple[tuple[str, int], ...] = ()
+    placement: str = "round-robin"
+
+    def endpoints(self) -> tuple[tuple[str, int], ...]:
+        """The servers clients connect to: --server's list, or the one --host/--port names."""
+        return self.servers or ((self.host, self.port),)
 
     def as_params(self) -> dict[str, object]:
         """The parameters worth recording next to a result."""
@@ -56,6 +65,8 @@ class Options:
                 keys.append("rooms")
             if self.stalled:
                 keys.append("stalled")
+            if self.servers:
+                keys += ["servers", "placement"]
         elif self.scenario == "connect":
             keys += ["rate", "window"]
         elif self.scenario == "join":
@@ -64,7 +75,10 @@ class Options:
             keys += ["lines", "page"]
         if self.websocket:
             keys.append("websocket")
-        return {key: getattr(self, key) for key in keys}
+        params = {key: getattr(self, key) for key in keys}
+        if "servers" in params:
+            params["servers"] = [f"{host}:{port}" for host, port in self.servers]
+        return params
 
 
 def _positive_int(text: str) -> int:
@@ -86,6 +100,13 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
     return value
+
+
+def _server(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def _positive_float(text: str) -> float:
@@ -320,6 +341,25 @@ def _common(
 
 def _traffic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        type=_server,
+        action="append",
+        default=[],
+        help="a server to connect clients to; repeat for several (the nodes of one cluster): "
+        "clients are spread over them by --placement, and latencies of deliveries from a "
+        "sender on another server are reported apart (cross-node). Replaces --host/--port",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        default="round-robin",
+        help="with several --server: round-robin puts client i on server i mod N; "
+        "senders-apart puts every sender on the first server and every other client on the "
+        "others, round robin, so that every delivery to a non-sender crosses nodes "
+        "(round-robin)",
+    )
+    parser.add_argument(
         "--websocket",
         action="store_true",
         help="connect the clients over IRC-over-WebSocket (text.ircv3.net) to a web "
@@ -432,6 +472,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
             rooms=getattr(args, "rooms", 1),
             websocket=args.websocket,
             stalled=args.stalled,
+            servers=tuple(args.server),
+            placement=args.placement,
         )
     elif scenario == "connect":
         values.update(rate=args.rate, window=args.window, settle=args.settle)

@@ -11,6 +11,7 @@ __all__ = [
     "process_rss_kb",
     "process_threads",
     "raise_fd_limit",
+    "tree_cpu_seconds",
 ]
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -27,6 +28,32 @@ def process_cpu_seconds(pid: int) -> float | None:
     fields = text[text.rindex(b")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """`process_cpu_seconds` of `pid` plus its descendants' (a `hubbub serve --workers N`
+    parent and its workers); None if `pid` is gone."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        parent = int(text[text.rindex(b")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    total = own
+    waiting = list(children.get(pid, ()))
+    while waiting:
+        child = waiting.pop()
+        total += process_cpu_seconds(child) or 0.0
+        waiting += children.get(child, ())
+    return total
 
 
 def process_rss_kb(pid: int) -> int | None:

@@ -74,6 +74,10 @@ _LABELS = {
     "fanout_latency_ms": "JOIN → member sees it (ms)",
     "server_cpu_per_join_ms": "server CPU per JOIN (ms)",
     "join_errors": "JOIN errors",
+    "same_node_latency_ms": "latency, sender on the same server (ms)",
+    "same_node_samples": "deliveries from the same server (checked)",
+    "cross_node_latency_ms": "latency, sender on another server (ms)",
+    "cross_node_samples": "deliveries from another server (checked)",
 }
 
 

@@ -2,9 +2,13 @@
 merges what they measured into one result (a JSON-able dict).
 
 Placement (fanout and rooms): client i is in room i mod K and runs in worker i mod N; senders
-are clients 0..S-1. Each sender needs a *designated receiver* for its window: a member of its
-room in the same worker (acknowledgements never cross processes). The first such member that
-does not send itself is chosen; if the worker has none, a member of that room is moved into the
+are clients 0..S-1. Against several servers (--server, repeated), client i connects to server
+i mod M (round-robin), or (senders-apart) every sender to the first server and the others round
+robin to the rest, so that a non-sender never shares a server with a sender.
+
+Each sender needs a *designated receiver* for its window: a member of its room in the same
+worker (acknowledgements never cross processes). The first such member that does not send
+itself is chosen; if the worker has none, a member of that room is moved into the
 sender's worker. Designated receivers always run the full check.
 """
 
@@ -20,7 +24,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hubbub.bench.options import Options
-from hubbub.bench.procstat import process_cpu_seconds, process_rss_kb, process_threads
+from hubbub.bench.procstat import (
+    process_cpu_seconds,
+    process_rss_kb,
+    process_threads,
+    tree_cpu_seconds,
+)
 from hubbub.bench.stalled import StalledClients
 from hubbub.bench.stats import Histogram, percentile
 from hubbub.bench.worker import Member, Plan, worker_main
@@ -67,9 +76,10 @@ def run(options: Options) -> dict[str, Any]:
 
 
 def record_of(options: Options) -> dict[str, Any]:
+    where = ",".join(f"{host}:{port}" for host, port in options.endpoints())
     return {
         "scenario": options.scenario,
-        "server": options.label or f"{options.host}:{options.port}",
+        "server": options.label or where,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "params": options.as_params(),
     }
@@ -89,6 +99,7 @@ def plan_traffic(options: Options, workers: int, tag: str) -> list[Plan]:
     worker_of = {i: i % workers for i in range(c)}
     room_of = {i: i % k for i in range(c)}
     senders = set(range(s))
+    server_of = _servers_of(options)
     ackers: dict[int, int] = {}
     for sender in range(s):
         room, home = room_of[sender], worker_of[sender]
@@ -115,6 +126,7 @@ def plan_traffic(options: Options, workers: int, tag: str) -> list[Plan]:
                 room=room_of[i],
                 full=(i % every == 0) or i in acks,
                 acks=tuple(acks.get(i, ())),
+                server=server_of[i],
             )
             for i in mine
         )
@@ -126,9 +138,24 @@ def plan_traffic(options: Options, workers: int, tag: str) -> list[Plan]:
                 members=members,
                 senders=tuple(i for i in mine if i in senders),
                 room_of={i: room_of[i] for i in senders},
+                server_of={i: server_of[i] for i in senders},
             )
         )
     return [p for p in plans if p.members]
+
+
+def _servers_of(options: Options) -> dict[int, int]:
+    """Client index -> index of the server it connects to (see the module docstring)."""
+    count = len(options.endpoints())
+    clients = range(options.clients)
+    if options.placement == "round-robin" or count == 1:
+        return {i: i % count for i in clients}
+    if options.placement != "senders-apart":
+        raise BenchError(f"unknown placement {options.placement!r}")
+    if options.senders >= options.clients:
+        raise BenchError("--placement senders-apart needs clients that do not send")
+    others = count - 1
+    return {i: 0 if i < options.senders else 1 + (i - options.senders) % others for i in clients}
 
 
 # ---------------------------------------------------------------------- processes
@@ -208,10 +235,13 @@ def _run_traffic(options: Options) -> dict[str, Any]:
     options = dataclasses.replace(options, workers=len(plans))
     record = record_of(options)
     pid = options.server_pid
+    if options.placement == "senders-apart" and len(options.endpoints()) < 2:
+        raise BenchError("--placement senders-apart needs at least two --server")
+    first_host, first_port = options.endpoints()[0]
     # Readers that stop reading (--stalled): in the first room before anyone else joins it.
     stalled = StalledClients(
-        options.host,
-        options.port,
+        first_host,
+        first_port,
         plans[0].rooms[0],
         options.stalled,
         password=options.password,
@@ -234,14 +264,15 @@ def _run_traffic(options: Options) -> dict[str, Any]:
         t0 = _start_time()
         workers.send("go", t0)
         _sleep_until(t0)
-        server_cpu0 = process_cpu_seconds(pid) if pid else None
+        # The server's processes: a `--workers N` parent's workers are its children.
+        server_cpu0 = tree_cpu_seconds(pid) if pid else None
         sent_parts = workers.collect("sent", options.duration + 60)
         sent: dict[int, int] = {}
         for part in sent_parts:
             sent.update(part)
         workers.send("expect", sent)
         results = workers.collect("result", options.duration + options.drain + 60)
-        server_cpu1 = process_cpu_seconds(pid) if pid else None
+        server_cpu1 = tree_cpu_seconds(pid) if pid else None
         stalled_cut_off = stalled.cut_off() if options.stalled else 0
     finally:
         workers.close()
@@ -281,6 +312,13 @@ def _run_traffic(options: Options) -> dict[str, Any]:
     if options.stalled:
         out["stalled"] = options.stalled
         out["stalled_cut_off"] = stalled_cut_off
+    if len(options.endpoints()) > 1:
+        for side in ("same_node", "cross_node"):
+            merged = Histogram()
+            for part in results:
+                merged.merge(Histogram.from_dict(part[f"{side}_latency"]))
+            out[f"{side}_latency_ms"] = _latency_ms(merged)
+            out[f"{side}_samples"] = merged.count
     record["results"] = out
     return record
 

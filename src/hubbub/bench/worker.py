@@ -60,6 +60,7 @@ class Member:
     room: int
     full: bool  # checks sequences and latency (FULL), or only counts (COUNT)
     acks: tuple[int, ...] = ()  # the senders (client indices) this client acknowledges
+    server: int = 0  # index into Options.endpoints(): the server this client connects to
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Plan:
     senders: tuple[int, ...] = ()  # client indices of this worker that send
     room_of: dict[int, int] = field(default_factory=dict)  # every sender (global) -> room
     marker: str = ""  # join: the prefix of every joiner's nick
+    server_of: dict[int, int] = field(default_factory=dict)  # every sender (global) -> server
 
 
 def worker_main(plan: Plan, conn: Connection) -> None:
@@ -186,13 +188,15 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
     clients: dict[int, Client] = {}
     deadline = time.monotonic() + opt.setup_timeout
     sender_set = set(plan.senders)
+    endpoints = opt.endpoints()
 
     def setup(member: Member) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
             left = deadline - time.monotonic()
+            host, port = endpoints[member.server]
             client = await open_client(
-                opt.host,
-                opt.port,
+                host,
+                port,
                 member.nick,
                 timeout=left,
                 password=opt.password,
@@ -204,6 +208,12 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
                 for line in opt.sender_cmds:
                     client.write(line.replace("{nick}", client.nick).encode() + b"\r\n")
             await client.join(plan.rooms[member.room], deadline - time.monotonic())
+            if len(endpoints) > 1 and member.full:
+                client.remote = frozenset(
+                    str(sender).encode()
+                    for sender, server in plan.server_of.items()
+                    if server != member.server
+                )
             client.start_bulk(FULL if member.full else COUNT)
 
         return job
@@ -255,6 +265,9 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
     cpu1 = own_cpu_seconds()
 
     latency = Histogram()
+    # Against several servers: deliveries from senders on the client's own server, and on others.
+    same_node = Histogram()
+    cross_node = Histogram()
     lost = duplicates = out_of_order = 0
     disconnected = 0
     for member in plan.members:
@@ -267,6 +280,10 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
             duplicates += flow.duplicates
             out_of_order += flow.out_of_order
             latency.merge(client.latency)
+            if client.remote is not None:
+                latency.merge(client.remote_latency)
+                same_node.merge(client.latency)
+                cross_node.merge(client.remote_latency)
         else:
             want = sum(mine.values())
             lost += max(0, want - client.count)
@@ -281,6 +298,8 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
             "duplicates": duplicates,
             "out_of_order": out_of_order,
             "latency": latency.to_dict(),
+            "same_node_latency": same_node.to_dict(),
+            "cross_node_latency": cross_node.to_dict(),
             "cpu": cpu1 - cpu0,
             "disconnected": disconnected,
             "full_receivers": sum(1 for m in plan.members if m.full),
