@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, dm_parties
+from hubbub.history.record import Edit, Record, compact_json, dm_parties
 from hubbub.history.store import aside_key
 from hubbub.pg.database import (
     Connection,
@@ -127,8 +127,8 @@ def _row(rec: Record) -> tuple[Any, ...]:
         rec.source,
         rec.command,
         # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        json.dumps(list(rec.params), separators=(",", ":")),
-        json.dumps(rec.tags, separators=(",", ":")),
+        compact_json(list(rec.params)),
+        compact_json(rec.tags),
         rec.account,
         parties[0] if parties else None,
         parties[1] if parties else None,
@@ -246,7 +246,7 @@ class PostgresStore(PlannedStore):
             params[-1:] = [edit.text]
             db.execute(
                 "UPDATE records SET params = %s, edited_ms = %s WHERE seq = %s",
-                (json.dumps(params, separators=(",", ":")), edit.time_ms, seq),
+                (compact_json(params), edit.time_ms, seq),
             )
             db.execute(
                 "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+
+#: A record's params and tags as the stores keep them: JSON without spaces. One encoder made
+#: once: `json.dumps(..., separators=...)` builds a new encoder on every call, a cost paid per
+#: stored record on the history thread.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def dm_key(nick_a: str, nick_b: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, dm_parties
+from hubbub.history.record import Edit, Record, compact_json, dm_parties
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
@@ -114,8 +114,8 @@ def _row(rec: Record) -> tuple[Any, ...]:
         rec.source,
         rec.command,
         # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        json.dumps(list(rec.params), separators=(",", ":")),
-        json.dumps(rec.tags, separators=(",", ":")),
+        compact_json(list(rec.params)),
+        compact_json(rec.tags),
         rec.account,
         parties[0] if parties else None,
         parties[1] if parties else None,
@@ -276,7 +276,7 @@ class SqliteStore(PlannedStore):
         params[-1:] = [edit.text]
         self._db.execute(
             "UPDATE records SET params = ?, edited_ms = ? WHERE seq = ?",
-            (json.dumps(params, separators=(",", ":")), edit.time_ms, seq),
+            (compact_json(params), edit.time_ms, seq),
         )
         self._db.execute(
             "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"
