@@ -28,8 +28,8 @@ Scenarios:
                  p99 against steady200's; `stalled_cut_off` says whether the server reached its
                  send-queue limit for it within the run
   slowstore200   steady200 against a hubbub whose history store waits 50 ms before every write
-                 (`python -m hubbub.bench.slowstore`; hubbub only): the others' p99 against
-                 steady200's. Engines the wrapper cannot start are reported as such.
+                 (`python -m hubbub.bench.slowstore`, every engine; hubbub only): the others'
+                 p99 against steady200's. A slowed server that fails to start is reported so.
 
 Server CPU is the server process's user + system time from /proc (all its threads) over the
 traffic, as a percentage of one core; lost / duplicated / out-of-order are counted by every
@@ -287,7 +287,7 @@ def steady_rate(results: dict[str, Any]) -> float:
 def start_slow_servers(
     hubbubs: list[EngineHubbub], tmp: Path, results: dict[str, Any]
 ) -> list[EngineHubbub]:
-    """One slowed hubbub per engine variant; an engine the wrapper refuses is recorded so."""
+    """One slowed hubbub per engine variant; one that fails to start is recorded so."""
     started: list[EngineHubbub] = []
     for plain in hubbubs:
         label = plain.name.split("@", 1)[1]

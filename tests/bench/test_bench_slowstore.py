@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.bench.slowstore import SlowStore, main, slowed
+from hubbub import engines
+from hubbub.bench.slowstore import ENGINES, SlowStore, main, slowed
+from hubbub.engines.server import EngineServer
 from hubbub.history.memory import MemoryStore
 from hubbub.history.record import Record
+from support.config import server_config
 from support.irc_client import IrcClient, clients
 from support.servers import START_WAIT, free_port
 from support.waiting import wait_for
@@ -54,12 +57,27 @@ def test_slowed_wraps_what_the_app_opens() -> None:
     assert isinstance(opened.inner, MemoryStore)
 
 
-def test_an_engine_without_the_seam_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--engine", "threads"]) == 2
+def test_slowed_wraps_what_an_engine_server_opens(tmp_path: Path) -> None:
+    """The threads, select and hybrid engines open their store in `EngineServer`: the wrapper
+    subclasses their server class the same way, and `engines.run` takes the subclass."""
+    config = server_config(tmp_path, history={"backend": "memory"})
+    for name in engines.RUNNERS:
+        slow_class = slowed(engines.server_class_of(name), 0.25)
+        assert issubclass(slow_class, EngineServer)
+        opened = slow_class(config).open_history_store()
+        assert isinstance(opened, SlowStore)
+        assert isinstance(opened.inner, MemoryStore)
+
+
+def test_every_engine_is_offered_and_an_unknown_one_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert set(ENGINES) == {"asyncio", "twisted", *engines.RUNNERS}
+    assert main(["--engine", "nonesuch"]) == 2
     assert "not supported" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("engine", ["asyncio", "twisted"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_slowed_server_chats_and_keeps_its_history(tmp_path: Path, engine: str) -> None:
     port = free_port()
     data = tmp_path / "data"

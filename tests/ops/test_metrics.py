@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import http.client
+import sqlite3
+import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from hubbub.app import App
+from hubbub.history.record import Record
+from hubbub.history.store import HistoryStore
 from support.config import server_config
 from support.irc_client import IrcClient
 from support.servers import ThreadedServer
@@ -120,8 +127,41 @@ def test_event_loop_lag_is_measured(tmp_path: Path) -> None:
         )
 
 
+class BreakableStore:
+    """The real history store, whose writes fail as a broken disk's do while `broken` is set."""
+
+    def __init__(self, inner: HistoryStore, broken: threading.Event) -> None:
+        self.inner = inner
+        self.broken = broken
+
+    def _check(self) -> None:
+        if self.broken.is_set():
+            raise sqlite3.OperationalError("disk I/O error (broken by the test)")
+
+    def append(self, records: Sequence[Record]) -> None:
+        self._check()
+        self.inner.append(records)
+
+    def commit(self) -> None:
+        self._check()
+        self.inner.commit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def test_health_and_readiness(tmp_path: Path) -> None:
-    with ThreadedServer(metrics_config(tmp_path)) as server:  # type: ignore[arg-type]
+    """The history writer owns its `failing` state (it clears it at its next good commit), so
+    the store is broken for real, not the flag set from outside: a test that set the flag raced
+    with the writer finishing earlier work (the retention sweep at start, late under load)."""
+    broken = threading.Event()
+
+    class BreakableApp(App):
+        def open_history_store(self) -> HistoryStore:
+            return cast(HistoryStore, BreakableStore(super().open_history_store(), broken))
+
+    config = metrics_config(tmp_path)
+    with ThreadedServer(config, app_class=BreakableApp) as server:  # type: ignore[arg-type]
         assert get(server, "/healthz") == (200, "ok\n")
         assert get(server, "/readyz") == (200, "ready\n")
         assert get(server, "/nothing")[0] == 404
@@ -129,12 +169,14 @@ def test_health_and_readiness(tmp_path: Path) -> None:
         worker = server.app.worker
         assert worker is not None
         # The store failing makes the server not ready, and says why.
-        server.call(lambda: setattr(worker, "failing", True))
-        status, text = get(server, "/readyz")
-        assert status == 503
-        assert "history store failing to write" in text
-        server.call(lambda: setattr(worker, "failing", False))
-        assert get(server, "/readyz")[0] == 200
+        broken.set()
+        worker.submit(lambda store: None)  # work to commit: the commit fails
+        wait_for(lambda: get(server, "/readyz")[0] == 503, what="/readyz to say 503")
+        assert "history store failing to write" in get(server, "/readyz")[1]
+        # The writer's retry succeeds once the store works again: ready again.
+        broken.clear()
+        wait_for(lambda: get(server, "/readyz") == (200, "ready\n"), what="/readyz to recover")
+        assert worker.incidents == 1
 
 
 def test_metrics_are_off_by_default(tmp_path: Path) -> None:

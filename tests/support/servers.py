@@ -56,7 +56,8 @@ class ThreadedServer:
     Use it as a context manager (or `start()` / `stop()`). `address` is the first IRC
     listener, `web_port` and `url` the web listener's (when the config turns it on); `call`
     runs a function on the server's loop. `reload` is what REHASH re-reads, as in `hubbub
-    serve`.
+    serve`. `app_class` replaces the engine's App (a subclass of it, e.g. one whose
+    `open_history_store` wraps the store).
     """
 
     def __init__(
@@ -66,9 +67,11 @@ class ThreadedServer:
         shutdown_grace: float | None = None,
         reload: Callable[[], Config] | None = None,
         engine: str = "asyncio",
+        app_class: type[App] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
+        self._app_class = app_class
         # The server of an engine without asyncio (hubbub.engines), when `engine` names one.
         self.engine_server: Any = None
         self.app: App | None = None
@@ -132,7 +135,8 @@ class ThreadedServer:
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.app = _app_class(self.engine)(self.config, **self._app_options)
+        app_class = self._app_class or _app_class(self.engine)
+        self.app = app_class(self.config, **self._app_options)
         addresses = await self.app.start()
         self.address = addresses[0]
         if self.app.web_addresses:

@@ -1,6 +1,6 @@
 """The server with a slow disk under its history: each write of the history store takes longer.
 
-    python -m hubbub.bench.slowstore --write-delay-ms 50 [--engine asyncio|twisted] \\
+    python -m hubbub.bench.slowstore --write-delay-ms 50 [--engine ENGINE] \\
         --config hubbub.toml --port 6667 --data-dir DIR
 
 runs the real server (the same application, core and history worker as `hubbub serve`) whose
@@ -15,15 +15,16 @@ Why a wrapper module and not a setting or a patch:
 * replacing `open_store` from outside (monkeypatching) silently misses every module that
   imported it by name, and hides from a reader of `hubbub.app` that the store is not the real one;
 * `App.open_history_store` is the one place the application opens its store, an ordinary
-  method: this module subclasses the engine's App and wraps what that method returns. Nothing
-  else changes, and the server's own code carries no benchmark switch.
+  method, and `EngineServer.open_history_store` is the same for the threads, select and hybrid
+  engines: this module subclasses the engine's App (asyncio, twisted) or server class (the
+  others) and wraps what that method returns, and hands the subclass to the engine's `run`
+  (`app_class=`, `server_class=`). Nothing else changes, and the server's own code carries no
+  benchmark switch.
 
 This is the one module of `hubbub.bench` that runs the server; the load generator never imports
 it (it speaks IRC on the wire, like any client). The engine's module is imported by name at run
-time, because the engine is chosen on the command line and Twisted is an optional extra.
-
-Engines whose server is not an `App` (threads, select, hybrid open their store in their own
-server class) are refused with a clear error until they offer the same method.
+time, because the engine is chosen on the command line, Twisted is an optional extra, and
+`hubbub.bench` may not import the core (an import-linter contract) even through an engine.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any, cast
 
 from hubbub.config import Config, ConfigError
 from hubbub.config.loader import load_config
+from hubbub.config.schema import ServerSection, rule_of
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from hubbub.logsetup import configure
@@ -47,11 +49,15 @@ __all__ = ["SlowStore", "main", "slowed"]
 
 log = logging.getLogger("hubbub.bench")
 
-#: The engines this wrapper can start: name → (module, its run function, its App class).
-ENGINES: dict[str, tuple[str, str, str]] = {
+#: The engines that run `hubbub.app`'s App: name → (module, its run function, its App class).
+APP_ENGINES: dict[str, tuple[str, str, str]] = {
     "asyncio": ("hubbub.app", "run", "App"),
     "twisted": ("hubbub.engines.twisted_engine", "run", "TwistedApp"),
 }
+
+#: Every engine this wrapper can start: every engine `server.engine` accepts; those not above
+#: are `hubbub.engines`' (an `EngineServer` subclass each, run by `hubbub.engines.run`).
+ENGINES: tuple[str, ...] = rule_of(ServerSection, "engine").choices
 
 
 class SlowStore:
@@ -76,7 +82,8 @@ class SlowStore:
 
 
 def slowed(app_class: type[Any], delay: float) -> type[Any]:
-    """`app_class` whose history store is a `SlowStore` waiting `delay` s per write."""
+    """`app_class` (an App or an EngineServer) whose history store is a `SlowStore` waiting
+    `delay` s per write."""
 
     def open_history_store(self: Any) -> HistoryStore:
         store = app_class.open_history_store(self)
@@ -108,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.engine not in ENGINES:
         print(
-            f"slowstore: engine {args.engine!r} is not supported (only {', '.join(ENGINES)}: "
-            "the others open their history store outside hubbub.app.App)",
+            f"slowstore: engine {args.engine!r} is not supported (engines: {', '.join(ENGINES)})",
             file=sys.stderr,
         )
         return 2
@@ -131,15 +137,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"slowstore: {exc}", file=sys.stderr)
         return 2
     configure(config.log.level, config.log.format)
-    module_name, run_name, app_name = ENGINES[args.engine]
-    module = importlib.import_module(module_name)
-    run = cast(Callable[..., int], getattr(module, run_name))
-    app_class = slowed(getattr(module, app_name), args.write_delay_ms / 1000)
+    delay = args.write_delay_ms / 1000
 
     def reload() -> Config:
         return load_config(args.config, overrides)
 
-    return run(config, reload, app_class=app_class)
+    if args.engine not in APP_ENGINES:
+        engines = importlib.import_module("hubbub.engines")
+        server_class = slowed(engines.server_class_of(args.engine), delay)
+        return cast(int, engines.run(config, reload, server_class=server_class))
+    module_name, run_name, app_name = APP_ENGINES[args.engine]
+    module = importlib.import_module(module_name)
+    run = cast(Callable[..., int], getattr(module, run_name))
+    return run(config, reload, app_class=slowed(getattr(module, app_name), delay))
 
 
 if __name__ == "__main__":

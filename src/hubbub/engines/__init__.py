@@ -45,7 +45,7 @@ from typing import Any
 from hubbub.config import Config
 from hubbub.config.schema import ServerSection, rule_of
 
-__all__ = ["ENGINES", "make_server", "run"]
+__all__ = ["ENGINES", "make_server", "run", "server_class_of"]
 
 log = logging.getLogger("hubbub.engines")
 
@@ -80,20 +80,34 @@ RUNNERS: dict[str, Callable[[], type[Any]]] = {
 }
 
 
+def server_class_of(engine: str) -> type[Any]:
+    """The server class (an `EngineServer`) of `engine`, one of RUNNERS."""
+    if engine not in RUNNERS:
+        raise ValueError(f"no engine {engine!r} here (engines: {', '.join(RUNNERS)})")
+    return RUNNERS[engine]()
+
+
 def make_server(config: Config, engine: str | None = None, **options: Any) -> Any:
     """An `EngineServer` for `engine` (default: `config.server.engine`), not yet started."""
-    name = engine or config.server.engine
-    if name not in RUNNERS:
-        raise ValueError(f"no engine {name!r} here (engines: {', '.join(RUNNERS)})")
-    return RUNNERS[name]()(config, **options)
+    return server_class_of(engine or config.server.engine)(config, **options)
 
 
-def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
+def run(
+    config: Config,
+    reload: Callable[[], Config] | None = None,
+    *,
+    server_class: type[Any] | None = None,
+) -> int:
     """`hubbub serve` on an engine without asyncio: serve until SIGINT or SIGTERM (SIGHUP
-    rehashes), then shut down gracefully. 0 after a clean shutdown, 1 if it could not start."""
+    rehashes), then shut down gracefully. 0 after a clean shutdown, 1 if it could not start.
+
+    `server_class`: a subclass of the engine's server class to run instead of it (as
+    `hubbub.app.run`'s `app_class`; `hubbub.bench.slowstore` wraps its history store)."""
     from hubbub.config import ConfigError
 
-    server = make_server(config, reload=reload)
+    if server_class is None:
+        server_class = server_class_of(config.server.engine)
+    server = server_class(config, reload=reload)
     try:
         server.start()
     except (OSError, ConfigError) as exc:
