@@ -23,6 +23,7 @@ from hubbub.core.model import (
     Topic,
     User,
 )
+from hubbub.core.monitor import came_online
 from hubbub.history.record import Record
 
 if TYPE_CHECKING:
@@ -160,6 +161,8 @@ class ClusterRooms:
         user.account_id = facts.get("ai", "")
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
+        # MONITOR: online as far as this node can tell (it knew nothing of the user before).
+        came_online(server, user)
         return user
 
     def known(self) -> list[User]:
