@@ -15,7 +15,9 @@ it is in `channel.members` and `server.users` (NAMES, WHO, WHOIS, LIST counts, n
 it) but never in `server.sessions` (nothing counts it as local), and the fan-out groups skip it
 (its own node delivers to it). A node knows the users of the rooms it is subscribed to: the
 room's state fields (`m:<fold>` per member, `topic`, `modes`, `room`), kept by the bus
-atomically with the sequence numbers, rebuild them when a node opens a room.
+atomically with the sequence numbers, rebuild them when a node opens a room. MONITOR watchers
+here hear a remote user come when it is first seen (730) and go with its QUIT from the last
+room this node follows with it (731).
 
 A local user who quits stays in its rooms without a connection (its link becomes NOWHERE) until
 its QUIT comes back from each of them; its nick claim is released after the last.
