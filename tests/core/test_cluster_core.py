@@ -11,6 +11,7 @@ import json
 
 from core_helpers import START, Client, Harness, one, only
 
+from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
 from support.config import changed
@@ -416,3 +417,46 @@ def test_a_room_opened_for_a_user_gone_before_its_join_came_back_is_closed_again
     cluster.bus.release()
     assert [m.command for m in bob.lines()] == ["JOIN", "QUIT"]
     assert a.server.find_channel("#lobby") is None and "#lobby" not in cluster.bus.nodes["n0"].rooms
+
+
+def test_monitor_hears_a_lost_nodes_user_go_offline() -> None:
+    """A user of a node whose lease ran out leaves through the QUITs a survivor sequences
+    (hubbub.cluster.node): MONITOR watchers on the other nodes get RPL_MONOFFLINE (731)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    bob.send("MONITOR + alice")
+    assert [m.command for m in bob.lines()] == ["730"]
+    # n0 is lost: its claims go, and n1 (the survivor) sequences a QUIT for its member.
+    cluster.bus.lose_node("n0")
+    payload = quit_payload("alice", "alice!alice@127.0.0.1", NODE_LOST_REASON, "lost-1")
+    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda time_ms: None)
+    got = bob.lines()
+    assert [m.command for m in got] == ["QUIT", "731"]
+    assert got[1].params[-1] == "alice"
+    assert "alice" not in b.server.users
+
+
+def test_monitor_hears_a_remote_users_quit_once_and_its_arrival_through_a_join() -> None:
+    """A remote user becomes known when it JOINs a room this node follows (RPL_MONONLINE,
+    730) and leaves with its QUIT from its last room here (731, once)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    bob = b.client("bob")
+    for room in ("#one", "#two"):
+        bob.send(f"JOIN {room}")
+    bob.send("MONITOR + alice")
+    assert "731" in bob.numerics()  # nobody node b knows
+    alice = a.client("alice")
+    alice.send("JOIN #one")
+    got = bob.lines()
+    assert [m.command for m in got] == ["730", "JOIN"]
+    assert got[0].params[-1].startswith("alice!")
+    alice.send("JOIN #two")
+    assert [m.command for m in bob.lines()] == ["JOIN"]  # known already: no second 730
+    alice.send("QUIT :bye")
+    assert [m.command for m in bob.lines()] == ["QUIT", "731"]

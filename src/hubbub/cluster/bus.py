@@ -1,14 +1,14 @@
 """The cluster bus over Redis: sequenced room events, room state, leased claims, node leases.
 
-The contract is /work/issues/BUS_API.md (folded into docs/cluster.md); how it works and fails
-is docs/cluster-bus.md. In short: `sequence()` is one EVALSHA of one Lua script that numbers
-the event, stamps it, updates the room's state, appends it to the room's capped stream and
-publishes it, atomically. A node subscribes to a room's pub/sub channel while it has local
-members; `RoomFeed` (hubbub.cluster.bus_feed) puts what pub/sub and the stream deliver back in
-seq order, and the bus fills every gap from the stream. A supervisor task owns the connection
-to Redis: when Redis goes away the bus says so (`on_available(False)`), refuses work with
-BusUnavailable at once, reconnects with backoff, re-registers, resubscribes, fills the gaps
-and says so again (`on_available(True)`).
+What the node relies on, how it works and how it fails: docs/cluster.md, "The bus (Redis)".
+In short: `sequence()` is one EVALSHA of one Lua script that numbers the event, stamps it,
+updates the room's state, appends it to the room's capped stream and publishes it, atomically.
+A node subscribes to a room's pub/sub channel while it has local members; `RoomFeed`
+(hubbub.cluster.bus_feed) puts what pub/sub and the stream deliver back in seq order, and the
+bus fills every gap from the stream. A supervisor task owns the connection to Redis: when Redis
+goes away the bus says so (`on_available(False)`), refuses work with BusUnavailable at once,
+reconnects with backoff, re-registers, resubscribes, fills the gaps and says so again
+(`on_available(True)`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class _Session:
 
 
 class Bus:
-    """A node's connection to the cluster bus (BUS_API.md). Use on one event loop."""
+    """A node's connection to the cluster bus (docs/cluster.md). Use on one event loop."""
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ PENDING_LIMIT = 1024
 
 @dataclass(frozen=True, slots=True)
 class Sequenced:
-    """One sequenced room event, as the bus delivers it (BUS_API.md)."""
+    """One sequenced room event, as the bus delivers it (docs/cluster.md)."""
 
     room: str
     seq: int

@@ -2,7 +2,7 @@
 
 Every key starts with `hubbub:`; a room's or a claim's own name comes last, so no two names can
 make the same key. Redis runs a script to the end before anything else, which is what makes
-each operation below atomic (docs/cluster-bus.md gives the ordering argument). The scripts
+each operation below atomic (docs/cluster.md gives the ordering argument). The scripts
 that write check the Redis epoch first (see `EPOCH`), so a node never writes into a Redis that
 restarted empty before it has noticed and resynchronised.
 

@@ -81,7 +81,7 @@ class Sequencer:
                 future.cancel()
             raise
         except Exception as error:
-            # Outcome unknown for every call of the batch (see docs/cluster-bus.md).
+            # Outcome unknown for every call of the batch (see docs/cluster.md, the bus).
             for _args, future in batch:
                 if not future.done():
                     future.set_exception(error)

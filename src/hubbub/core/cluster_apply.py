@@ -1,0 +1,418 @@
+"""Applying sequenced room events, in each room's order (the "apply" side of each command).
+
+`ClusterApply.apply` takes one event the bus numbered and gives back to this node: room
+state, delivery to local members, history, and the waiting reply of the command that sent it.
+One applier per event kind (APPLIERS). The QUITs this node sends for users that are gone (a
+JOIN come back for a user that left meanwhile, a QUIT refused while the bus is away and sent
+again when it is back) live here too, because leaving at once applies a QUIT locally.
+See hubbub.core.network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.channels import enter
+from hubbub.core.model import (
+    FLAG_MODES,
+    Ban,
+    Channel,
+    Membership,
+    Topic,
+    User,
+)
+from hubbub.core.monitor import went_offline
+from hubbub.core.registered import changed as save_registered
+from hubbub.core.registration import rename
+from hubbub.core.roomflood import parse_limit, set_limit
+from hubbub.history.record import Record
+
+if TYPE_CHECKING:
+    pass
+from hubbub.core.cluster_fields import (
+    LIST_MODES,
+    local,
+    member_field,
+    nick_key,
+)
+from hubbub.core.cluster_rooms import ClusterRooms
+
+log = logging.getLogger("hubbub.chat")
+
+
+class ClusterApply(ClusterRooms):
+    """Applies what the bus sends back, in each room's sequence order."""
+
+    def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
+        """One sequenced event, in its room's order."""
+        server = self.server
+        if time_ms > server.now * 1000:  # the bus's clock: what happens now happens then
+            server.now = time_ms / 1000
+        channel = server.channels.get(room)
+        try:
+            event = json.loads(payload)
+            kind = event["t"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
+            return
+        if kind == "dm":
+            try:
+                self._apply_direct(event, time_ms)
+            except (KeyError, TypeError, ValueError):
+                log.exception("%s: event %d could not be applied; skipped", room, seq)
+            return
+        mine = node == self.node
+        complete = self.pending.pop(event.get("k", ""), None) if mine else None
+        if channel is None and kind == "join" and room in self.joining:
+            # The room was empty when this node opened it: its first JOIN creates it here.
+            created, since = event.get("cr") or (int(self.server.now), time_ms)
+            channel = Channel(event["nm"], room, created)
+            channel.history_since_ms = since
+            self.server.channels[room] = channel
+        if channel is not None:
+            applier = APPLIERS.get(kind)
+            if applier is not None:
+                try:
+                    applier(self, channel, event, time_ms, mine)
+                except (KeyError, TypeError, ValueError):
+                    # A node of another version, or a bug: one event skipped, never a crash.
+                    log.exception("room %s: event %d could not be applied; skipped", room, seq)
+        elif kind == "join" and mine:
+            self._joined_or_not(room)
+        if complete is not None:
+            complete((time_ms, event))
+        after = event.get("after")
+        if after is not None:
+            after()
+        if channel is not None and channel.replaying:
+            # Other nodes write to the shared store while a newcomer's replay is being read:
+            # what it gets live (held behind the replay) must not be replayed too.
+            msgid = event.get("m", "")
+            for user in channel.replaying:
+                self.live.setdefault((room, user), set()).add(msgid)
+
+    def _record(
+        self,
+        channel: Channel,
+        command: str,
+        params: tuple[str, ...],
+        time_ms: int,
+        event: dict[str, Any],
+    ) -> None:
+        """Store a membership or topic event (history.store_events), unless it was applied
+        here only (a QUIT while the bus was away, sent again later)."""
+        if self.server.config.history.store_events and "local" not in event:
+            record = Record(channel.fold, event["m"], time_ms, event["p"], command, params)
+            self.server.history.append(record)
+
+    def _apply_direct(self, event: dict[str, Any], time_ms: int) -> None:
+        """A private message for a user of this node (its inbox room)."""
+        server = self.server
+        recipient = server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile, as if it had quit just before
+        stored = event["st"]
+        if stored is not None:  # under the sender's key: one conversation, never two copies
+            params = tuple(event["pa"])
+            record = Record(
+                event["key"],
+                event["m"],
+                time_ms,
+                event["p"],
+                event["c"],
+                params,
+                stored,
+                event["i"],
+            )
+            server.history.append(record)
+        server.fanout(
+            (recipient,),
+            event["l"],
+            time_ms,
+            event["m"],
+            event["ct"],
+            tagged_only=event["c"] == "TAGMSG",
+            account=event["a"],
+        )
+
+    def _apply_message(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        sender = server.users.get(event["f"])
+        cmd = event["c"]
+        status = event["s"]
+        members: Any = channel.members
+        if status:
+            members = [m for m, s in members.items() if s.op or (status == "+" and s.voice)]
+        server.fanout(
+            members,
+            event["l"],
+            time_ms,
+            event["m"],
+            event["ct"],
+            exclude=local(sender),
+            channel=None if status else channel,
+            tagged_only=cmd == "TAGMSG",
+            account=event["a"],
+        )
+        stored = event["st"]
+        if stored is not None and not status and "local" not in event:
+            text = event["x"]
+            params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
+            server.history.append(
+                Record(
+                    channel.fold, event["m"], time_ms, event["p"], cmd, params, stored, event["i"]
+                )
+            )
+        if cmd != "TAGMSG" and mine:
+            log.info("%s <%s> %s", channel.name, event["p"].partition("!")[0], event["x"])
+
+    def _apply_join(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        fold = event["f"]
+        if mine:
+            user = server.users.get(fold)
+            if user is not None:
+                self._entered(user, channel.fold)
+            if user is None or user.session.closed:
+                # Gone while its JOIN was on its way: it leaves again, network-wide, and the
+                # room closes here if nobody else of ours is in it.
+                facts = event["u"]
+                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                self._send_quit(channel.fold, fold, prefix, "Connection closed")
+                self._joined_or_not(channel.fold)
+                return
+            self._joined_or_not_later(channel.fold)
+        else:
+            user = self.remote_user(fold, event["u"])
+            if user is None:
+                return
+        if user in channel.members:
+            event["dup"] = True  # a JOIN sent twice: its joiner hears it once
+            return
+        if not channel.members and "cr" in event:  # the room's first member creates it
+            channel.created, channel.history_since_ms = event["cr"]
+        membership = Membership(op=bool(event["o"]))
+        enter(server, channel, user, membership, time_ms, event["m"])
+
+        def record() -> None:
+            # After the joiner's replay was asked for (its reply completes first), so its own
+            # JOIN is never part of its replay, as on a single server.
+            facts = event["u"]
+            event["p"] = f"{facts['n']}!{facts['u']}@{facts['h']}"
+            self._record(channel, "JOIN", (channel.name,), time_ms, event)
+
+        event["after"] = record
+        if mine:
+            log.info("%s joined %s", user.nick, channel.name)
+
+    def _apply_part(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if user is None or user not in channel.members:
+            return
+        reason = event["r"]
+        line = f":{user.prefix} PART {channel.name}" + (f" :{reason}" if reason else "")
+        event["l"] = line  # for the sender's echo
+        server.fanout(
+            channel.members,
+            line,
+            time_ms,
+            event["m"],
+            exclude=local(user),
+            channel=channel,
+            account=user.account,
+        )
+        if "local" not in event:
+            params = (channel.name, reason)
+            self._record(channel, "PART", params, time_ms, event)
+        server.remove_member(channel, user)
+
+    def _apply_quit(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if user is None or user not in channel.members:
+            return
+        # Each member hears the QUIT once: with the last room it shares with the user.
+        elsewhere: set[User] = set()
+        for other in user.channels.values():
+            if other is not channel:
+                elsewhere.update(other.members)
+        recipients = [m for m in channel.members if m is not user and m not in elsewhere]
+        line = f":{user.prefix} QUIT :{event['r']}"
+        server.fanout(recipients, line, time_ms, event["m"], account=user.account)
+        if "local" not in event:
+            params = (event["r"],)
+            self._record(channel, "QUIT", params, time_ms, event)
+        server.remove_member(channel, user)
+        if user.session.remote and not user.channels:
+            # Its last room here: gone from the network (its own node told its watchers; a
+            # local user's were told when it quit, hubbub.core.server).
+            went_offline(server, user.nick, user.fold)
+
+    def _apply_topic(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        text = event["x"]
+        prefix = event["p"]
+        channel.topic = Topic(text, prefix, event["at"]) if text else None
+        line = f":{prefix} TOPIC {channel.name} :{text}"
+        sender = server.users.get(event["f"])
+        server.fanout(
+            channel.members,
+            line,
+            time_ms,
+            event["m"],
+            exclude=local(sender),
+            channel=channel,
+            account=sender.account if sender is not None else "",
+        )
+        params = (channel.name, text)
+        self._record(channel, "TOPIC", params, time_ms, event)
+        if mine:
+            save_registered(server, channel)
+
+    def _apply_kick(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        target = server.users.get(event["v"])
+        if target is None or target not in channel.members:
+            return
+        sender = server.users.get(event["f"])
+        server.fanout(
+            channel.members,
+            event["l"],
+            time_ms,
+            event["m"],
+            exclude=local(sender),
+            channel=channel,
+            account=sender.account if sender is not None else "",
+        )
+        params = (channel.name, event["tn"], event["r"])
+        self._record(channel, "KICK", params, time_ms, event)
+        server.remove_member(channel, target)
+
+    def _apply_mode(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        for sign, char, arg in event["ch"]:
+            adding = sign == "+"
+            if char in FLAG_MODES:
+                setattr(channel, FLAG_MODES[char], adding)
+            elif char in "ov":
+                target = server.users.get(server.fold(arg or ""))
+                standing = channel.members.get(target) if target is not None else None
+                if standing is not None:
+                    setattr(standing, "op" if char == "o" else "voice", adding)
+            elif char == "k":
+                channel.key = arg if adding and arg else ""
+            elif char == "l":
+                channel.limit = int(arg) if adding and arg else 0
+            elif char == "f":
+                set_limit(channel, parse_limit(arg) if adding and arg else None)
+            elif char in LIST_MODES and arg:
+                entries: list[Ban] = getattr(channel, LIST_MODES[char])
+                fold = server.fold(arg)
+                existing = [entry for entry in entries if server.fold(entry.mask) == fold]
+                if adding and not existing:
+                    entries.append(Ban(arg, event["p"], event["at"]))
+                elif not adding:
+                    for entry in existing:
+                        entries.remove(entry)
+        sender = server.users.get(event["f"])
+        server.fanout(
+            channel.members,
+            event["l"],
+            time_ms,
+            event["m"],
+            exclude=local(sender),
+            channel=channel,
+            account=sender.account if sender is not None else "",
+        )
+        if mine and any(char not in "ov" for _, char, _ in event["ch"]):
+            save_registered(server, channel)  # a registered channel's modes are saved
+
+    def _apply_nick(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        nick = event["n"]
+        renamed = user is None or user.nick != event["on"]
+        if renamed:  # already, by its event in another room
+            user = server.users.get(server.fold(nick))
+        if user is None:
+            return
+        self._record(channel, "NICK", (nick,), time_ms, event)
+        if renamed:
+            return
+        line = f":{event['p']} NICK :{nick}"
+        neighbours = server.neighbours(user)
+        server.fanout(neighbours, line, time_ms, event["m"], account=user.account)
+        old_fold = user.fold
+        rename(server, user, nick, server.fold(nick), time_ms, line)
+        event["done"] = True
+        if mine and user.fold != old_fold:
+            self.network.release(nick_key(old_fold))
+
+    def _send_quit(self, room: str, fold: str, prefix: str, reason: str) -> None:
+        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": self.server.next_msgid()}
+
+        def refused() -> None:
+            # The bus is unavailable: the user leaves here now, and the QUIT is sent again
+            # when it is back (set_available), so the other nodes see it then.
+            self.unsent.append((room, fold, prefix, reason))
+            self._leave_here(room, fold, prefix, reason, event["m"])
+
+        self.submit(None, room, event, None, delete_fields=(member_field(fold),), refused=refused)
+
+    def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
+        # "local": applied here only, not stored (the QUIT sent again later is the one kept).
+        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid, "local": True}
+        channel = self.server.channels.get(room)
+        if channel is not None:
+            self._apply_quit(channel, event, self.server.stamp(), False)
+
+    def set_available(self, available: bool) -> None:
+        self.available = available
+        if available and self.unsent:
+            unsent, self.unsent = self.unsent, []
+            for room, fold, prefix, reason in unsent:
+                self.submit(
+                    None,
+                    room,
+                    {
+                        "t": "quit",
+                        "f": fold,
+                        "p": prefix,
+                        "r": reason,
+                        "m": self.server.next_msgid(),
+                    },
+                    None,
+                    delete_fields=(member_field(fold),),
+                )
+
+
+APPLIERS: dict[str, Callable[[ClusterApply, Channel, dict[str, Any], int, bool], None]] = {
+    "msg": ClusterApply._apply_message,
+    "join": ClusterApply._apply_join,
+    "part": ClusterApply._apply_part,
+    "quit": ClusterApply._apply_quit,
+    "topic": ClusterApply._apply_topic,
+    "kick": ClusterApply._apply_kick,
+    "nick": ClusterApply._apply_nick,
+    "mode": ClusterApply._apply_mode,
+}

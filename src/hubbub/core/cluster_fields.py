@@ -1,0 +1,123 @@
+"""How the cluster's core writes what it puts on the bus: event payloads and room state fields.
+
+The bus keys (`nick:<fold>` claims), the room state fields (`m:<fold>` per member with the
+user's facts and standing, `modes`, `room`, `topic`) and the JSON of event payloads, plus the
+copy of a room a MODE is worked out on. Pure functions; hubbub.core.network says how they are
+used, hubbub.cluster.node reads some of them (a lost node's member fields, its users' QUITs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.model import (
+    FLAG_MODES,
+    Ban,
+    Channel,
+    Membership,
+    User,
+)
+from hubbub.core.roomflood import format_limit, parse_limit, set_limit
+
+if TYPE_CHECKING:
+    pass
+
+
+UNAVAILABLE = "The network cannot take it right now; nothing was sent, try again later"
+
+
+#: The reason other nodes show when a node's users leave with it (its lease ran out).
+NODE_LOST_REASON = "Server lost: its connection to the network timed out"
+
+
+def nick_key(fold: str) -> str:
+    """The bus claim that makes a nick unique network-wide."""
+    return "nick:" + fold
+
+
+def member_field(fold: str) -> str:
+    """The room state field that says `fold` is a member (its facts and standing, JSON)."""
+    return "m:" + fold
+
+
+def user_facts(user: User, node: str) -> dict[str, Any]:
+    """What other nodes need to show a user: names, host, account, and where it lives."""
+    return {
+        "n": user.nick,
+        "u": user.username,
+        "h": user.hostname,
+        "r": user.realname,
+        "a": user.account,
+        "ai": user.account_id,
+        "node": node,
+    }
+
+
+def member_json(facts: Mapping[str, Any], membership: Membership) -> str:
+    return json.dumps(
+        {**facts, "o": membership.op, "v": membership.voice, "j": membership.joined_ms}
+    )
+
+
+def quit_payload(fold: str, prefix: str, reason: str, msgid: str) -> bytes:
+    """A QUIT for one room (also what a surviving node sequences for a lost node's users)."""
+    return json.dumps({"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid}).encode()
+
+
+LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}
+
+
+def modes_json(channel: Channel) -> str:
+    """The room state field `modes`: flags, key, limit, +f and the +b +e +I lists."""
+    return json.dumps(
+        {
+            "flags": [char for char, attr in FLAG_MODES.items() if getattr(channel, attr)],
+            "key": channel.key,
+            "limit": channel.limit,
+            "flood": format_limit(channel.flood_limit) if channel.flood_limit else "",
+            "lists": {
+                char: [[ban.mask, ban.setter, ban.set_at] for ban in getattr(channel, attr)]
+                for char, attr in LIST_MODES.items()
+            },
+        }
+    )
+
+
+def load_modes(channel: Channel, text: str) -> None:
+    modes = json.loads(text)
+    for char, attr in FLAG_MODES.items():
+        setattr(channel, attr, char in modes["flags"])
+    channel.key = modes["key"]
+    channel.limit = modes["limit"]
+    set_limit(channel, parse_limit(modes["flood"]) if modes["flood"] else None)
+    for char, attr in LIST_MODES.items():
+        setattr(channel, attr, [Ban(*entry) for entry in modes["lists"].get(char, [])])
+
+
+def scratch_copy(channel: Channel) -> Channel:
+    """A copy of the room's modes and standings that a MODE command may change, to learn
+    what it would do before it is sequenced (the room itself changes when it comes back)."""
+    copy = Channel(channel.name, channel.fold, channel.created)
+    for attr in FLAG_MODES.values():
+        setattr(copy, attr, getattr(channel, attr))
+    copy.key, copy.limit, copy.flood_limit = channel.key, channel.limit, channel.flood_limit
+    for attr in LIST_MODES.values():
+        setattr(copy, attr, list(getattr(channel, attr)))
+    copy.members = {
+        user: Membership(standing.op, standing.voice, standing.joined_ms)
+        for user, standing in channel.members.items()
+    }
+    copy.registered = channel.registered
+    return copy
+
+
+def local(user: User | None) -> User | None:
+    """`user` if it has a connection here: fan-out skips only local writers (a remote user
+    has none in the room's groups, and counting it as skipped would miscount deliveries)."""
+    return user if user is not None and not user.session.remote else None
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()

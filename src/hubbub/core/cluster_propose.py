@@ -1,0 +1,508 @@
+"""Sending commands' room events to the bus (the "propose" side of each command).
+
+`ClusterPropose` has one method per command the cluster sequences (channel and private
+messages, JOIN, PART, TOPIC, KICK, MODE, NICK, QUIT): it checks the command against this
+node's view of the room, builds the payload and state fields, hands them to `submit`, and
+says what the command's reply does when the event comes back or is refused.
+See hubbub.core.network.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.budget import refuse_new_channel
+from hubbub.core.channels import admission, arrived
+from hubbub.core.messaging import echo, fit, refuse_unstorable
+from hubbub.core.model import (
+    NOWHERE,
+    Channel,
+    Membership,
+    Phase,
+    User,
+)
+from hubbub.core.modes import change_modes, mode_line
+from hubbub.core.ownership import check_nick, nick_refused
+from hubbub.core.ports import inbox
+from hubbub.core.privacy import side
+from hubbub.core.redact import is_reaction, remember_sent
+from hubbub.core.registration import rename, try_register
+from hubbub.history.policy import stored_tags
+from hubbub.history.record import Record, dm_key
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
+from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    member_field,
+    member_json,
+    modes_json,
+    nick_key,
+    scratch_copy,
+    user_facts,
+)
+
+
+class ClusterPropose(ClusterApply):
+    """Hands each command's room events to the bus and answers when they come back."""
+
+    def message(
+        self,
+        reply: Reply,
+        channel: Channel,
+        sender: User,
+        cmd: str,
+        status: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        stored: dict[str, str] | None,
+    ) -> None:
+        """PRIVMSG / NOTICE / TAGMSG to a channel (hubbub.core.messaging.to_channel)."""
+        server = self.server
+        prefix = sender.prefix
+        if cmd == "TAGMSG":
+            line = f":{prefix} TAGMSG {status}{channel.name}"
+        else:
+            head = f":{prefix} {cmd} {status}{channel.name} :"
+            text = fit(text, len(head.encode()))  # bytes: a channel name may be non-ASCII
+            line = head + text
+        event: dict[str, Any] = {
+            "t": "msg",
+            "f": sender.fold,
+            "c": cmd,
+            "s": status,
+            "l": line,
+            "x": text,
+            "ct": client_tags,
+            "a": sender.account,
+            "i": sender.account_id,
+            "p": prefix,
+            "m": server.next_msgid(),
+            "st": stored,
+            "re": cmd == "TAGMSG" and not status and is_reaction(tags),
+        }
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                if cmd != "NOTICE":  # a NOTICE never gets an automatic reply
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            msgid = sent["m"]
+            if stored is not None and not sender.account:
+                remember_sent(later.session, msgid)  # so that this connection may REDACT it
+            elif sent["re"]:
+                remember_sent(later.session, msgid, channel.fold)
+            echo(server, later, cmd, line, time_ms, msgid, client_tags)
+
+        self.submit(reply, channel.fold, event, done)
+
+    def direct(
+        self,
+        reply: Reply,
+        sender: User,
+        recipient: User,
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        stored: dict[str, str] | None,
+    ) -> None:
+        """A private message to a known user of another node (one sharing a room here)."""
+        home = self.homes.get(recipient, "")
+        theirs = side(self.server, recipient)
+        target = (recipient.nick, recipient.fold, home, theirs)
+        self._send_direct(reply, sender, target, cmd, text, tags, client_tags, stored)
+
+    def direct_to_unknown(
+        self,
+        reply: Reply,
+        sender: User,
+        nick: str,
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        errors: bool,
+    ) -> None:
+        """A private message to a nick nobody here has: its claim on the bus says which node
+        has it (401 when none does)."""
+        server = self.server
+        fold = server.fold(nick)
+        history = server.config.history
+        stored = stored_tags(history, cmd, tags) if history.store_private else None
+        if stored is not None and not server.history.available:
+            refuse_unstorable(reply, cmd, nick, errors)
+            return
+
+        def located(later: Reply, home: Any) -> None:
+            if home is None:
+                if errors:
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+            elif not home or home == self.node:  # nobody, or one of ours that just left
+                if errors:
+                    later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            else:  # its account is not known here: its side of the key is its nick
+                target = (nick, fold, home, fold)
+                self._send_direct(later, sender, target, cmd, text, tags, client_tags, stored)
+
+        self.network.locate(nick_key(fold), reply.later(located))
+
+    def _send_direct(
+        self,
+        reply: Reply,
+        sender: User,
+        target: tuple[str, str, str, str],
+        cmd: str,
+        text: str,
+        tags: dict[str, str],
+        client_tags: str,
+        stored: dict[str, str] | None,
+    ) -> None:
+        """Through the recipient's node's inbox room (`target`: its nick, casefolded nick,
+        node and side of the history key). Both nodes store it (idempotent, at the sequenced
+        time); the sender's echoes it."""
+        server = self.server
+        nick, fold, home, theirs = target
+        prefix = sender.prefix
+        if cmd == "TAGMSG":
+            line = f":{prefix} TAGMSG {nick}"
+        else:
+            head = f":{prefix} {cmd} {nick} :"
+            text = fit(text, len(head.encode()))
+            line = head + text
+        msgid = server.next_msgid()
+        params = (nick,) if cmd == "TAGMSG" else (nick, text)
+        event: dict[str, Any] = {"t": "dm", "to": fold, "c": cmd, "l": line, "ct": client_tags}
+        event["a"], event["m"], event["p"] = sender.account, msgid, prefix
+        # The recipient's node stores it too (idempotent, under the same key), so that its own
+        # reads see it at once, as its live delivery did.
+        key = dm_key(side(server, sender), theirs)
+        event["st"], event["pa"], event["key"] = stored, params, key
+        event["i"] = sender.account_id
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                if cmd != "NOTICE":
+                    later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            time_ms, _ = result
+            if stored is not None:
+                server.history.append(
+                    Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
+                )
+                if not sender.account:
+                    remember_sent(later.session, msgid)
+            elif cmd == "TAGMSG" and is_reaction(tags):
+                remember_sent(later.session, msgid, key)
+            echo(server, later, cmd, line, time_ms, msgid, client_tags)
+
+        self.submit(reply, inbox(home), event, done, answered_when_sequenced=True)
+
+    def join(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
+        """JOIN: open the room here first (its state from the bus), then check and send."""
+        server = self.server
+        entering = self.entering.setdefault(user, set())
+        if fold in entering:
+            return  # already on its way (JOIN #a,#a)
+        if len(user.channels) + len(entering) >= server.config.limits.channels_per_user:
+            reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        entering.add(fold)
+        if fold in server.channels:
+            self._join_known(reply, user, fold, key)
+            return
+
+        def opened(later: Reply, ok: Any) -> None:
+            if not ok:
+                self._entered(user, fold)
+                later.fail("JOIN", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
+                return
+            if fold in server.channels:
+                self._join_known(later, user, fold, key)
+            else:  # nobody is there: this user creates it
+                self._join_new(later, user, name, fold)
+
+        complete = reply.later(opened)
+        self.joining[fold] = self.joining.get(fold, 0) + 1
+
+        def ready(ok: bool) -> None:
+            complete(ok)  # sends the JOIN (counted in `joining` again) unless refused
+            self._joined_or_not(fold)
+
+        self.open(fold, ready)
+
+    def _join_known(self, reply: Reply, user: User, fold: str, key: str) -> None:
+        channel = self.server.channels[fold]
+        membership = (
+            None if user in channel.members else admission(self.server, reply, channel, user, key)
+        )
+        if membership is None:
+            self._entered(user, fold)
+            return
+        self._send_join(reply, user, channel.name, fold, membership, None)
+
+    def _join_new(self, reply: Reply, user: User, name: str, fold: str) -> None:
+        server = self.server
+        refused = refuse_new_channel(server, user.session)  # hubbub.core.budget
+        if refused is not None:
+            self._entered(user, fold)
+            reply.numeric(n.ERR_TOOMANYCHANNELS, name, refused)
+            return
+        since = server.stamp()
+        self._send_join(reply, user, name, fold, Membership(op=True), (int(server.now), since))
+
+    def _send_join(
+        self,
+        reply: Reply,
+        user: User,
+        name: str,
+        fold: str,
+        membership: Membership,
+        created: tuple[int, int] | None,
+    ) -> None:
+        facts = user_facts(user, self.node)
+        event: dict[str, Any] = {
+            "t": "join",
+            "f": user.fold,
+            "u": facts,
+            "o": membership.op,
+            "nm": name,
+            "m": self.server.next_msgid(),
+        }
+        set_fields = {member_field(user.fold): member_json(facts, membership)}
+        deleted: tuple[str, ...] = ()
+        if created is not None:
+            # A new room: what a room of this name had before (topic, modes) is not its.
+            event["cr"] = list(created)
+            set_fields["room"] = json.dumps(
+                {"name": name, "created": created[0], "since": created[1]}
+            )
+            deleted = ("topic", "modes")
+        self.joining[fold] = self.joining.get(fold, 0) + 1
+        server = self.server
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("JOIN", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            channel = server.channels.get(fold)
+            if channel is None or user not in channel.members or sent.get("dup"):
+                return
+            line = f":{user.prefix} JOIN {channel.name}"
+            arrived(server, later, channel, user, line, time_ms, sent["m"])
+
+        def refused() -> None:
+            self._entered(user, fold)
+            self._joined_or_not(fold)
+
+        self.submit(reply, fold, event, done, set_fields, deleted, refused=refused)
+
+    def part(self, reply: Reply, channel: Channel, user: User, reason: str) -> None:
+        event = {"t": "part", "f": user.fold, "p": user.prefix, "r": reason}
+        event["m"] = self.server.next_msgid()
+        server = self.server
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("PART", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            if "l" in sent:  # it was still a member when its PART came back
+                server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
+
+        self.submit(reply, channel.fold, event, done, delete_fields=(member_field(user.fold),))
+
+    def topic(self, reply: Reply, channel: Channel, user: User, text: str) -> None:
+        server = self.server
+        set_at = int(server.now)
+        event = {"t": "topic", "f": user.fold, "p": user.prefix, "x": text, "at": set_at}
+        event["m"] = server.next_msgid()
+        line = f":{user.prefix} TOPIC {channel.name} :{text}"
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("TOPIC", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+
+        if text:
+            topic = json.dumps({"text": text, "setter": user.prefix, "at": set_at})
+            self.submit(reply, channel.fold, event, done, {"topic": topic})
+        else:
+            self.submit(reply, channel.fold, event, done, delete_fields=("topic",))
+
+    def kick(self, reply: Reply, channel: Channel, user: User, target: User, reason: str) -> None:
+        server = self.server
+        line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
+        event = {"t": "kick", "f": user.fold, "p": user.prefix, "v": target.fold, "l": line}
+        event["r"] = reason
+        event["tn"] = target.nick
+        event["m"] = server.next_msgid()
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("KICK", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+
+        self.submit(reply, channel.fold, event, done, delete_fields=(member_field(target.fold),))
+
+    def mode(
+        self, reply: Reply, channel: Channel, user: User, modestring: str, args: list[str]
+    ) -> None:
+        """Channel MODE: worked out on a copy of the room (numerics for what is refused),
+        sequenced as the changes that take effect and applied to the room when it is back."""
+        server = self.server
+        scratch = scratch_copy(channel)
+        applied = change_modes(server, reply, scratch, modestring, args)
+        if not applied:
+            return
+        line = mode_line(user, channel, applied)
+        event: dict[str, Any] = {"t": "mode", "f": user.fold, "p": user.prefix, "l": line}
+        event["ch"] = [list(change) for change in applied]
+        event["at"] = int(server.now)
+        event["m"] = server.next_msgid()
+        set_fields = {"modes": modes_json(scratch)}
+        for _, char, arg in applied:
+            if char in "ov" and arg is not None:
+                target = server.find_user(arg)
+                standing = scratch.members.get(target) if target is not None else None
+                if target is not None and standing is not None:
+                    facts = user_facts(target, self.homes.get(target, self.node))
+                    set_fields[member_field(target.fold)] = member_json(facts, standing)
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("MODE", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+
+        self.submit(reply, channel.fold, event, done, set_fields)
+
+    def nick(self, reply: Reply, user: User, nick: str, fold: str) -> None:
+        """NICK: claim the nick network-wide, then (registered, in rooms) sequence the change
+        in each room; it is applied where it comes back first."""
+        server = self.server
+        session = reply.session
+        registered = session.phase is Phase.REGISTERED
+        if registered and nick_refused(server, reply, nick, fold):
+            return
+        old_fold = user.fold
+        if fold == old_fold:  # a change of case only: the claim is this user's already
+            self._nick_claimed(reply, user, nick, fold, old_fold)
+            return
+
+        def claimed(later: Reply, won: Any) -> None:
+            if won is None:
+                later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            holder = server.users.get(fold) or server.services.get(fold)
+            if not won or (holder is not None and holder is not user):
+                if won:
+                    self.network.release(nick_key(fold))
+                later.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+                if later.session.phase is not Phase.REGISTERED:
+                    later.session.wanted_nick = nick
+                return
+            self._nick_claimed(later, user, nick, fold, old_fold)
+
+        def answered(won: bool | None) -> None:
+            if won and session.closed:  # gone meanwhile: the claim is nobody's
+                self.network.release(nick_key(fold))
+            complete(won)
+
+        complete = reply.later(claimed)
+        self.network.claim(nick_key(fold), self.node, answered)
+
+    def _nick_claimed(self, reply: Reply, user: User, nick: str, fold: str, old: str) -> None:
+        server = self.server
+        if reply.session.phase is not Phase.REGISTERED:
+            if user.fold:
+                if server.users.get(user.fold) is user:
+                    del server.users[user.fold]
+                if user.fold != fold:
+                    self.network.release(nick_key(user.fold))
+            user.nick, user.fold = nick, fold
+            server.users[fold] = user
+            try_register(server, reply)
+            return
+        old_prefix = user.prefix
+        line = f":{old_prefix} NICK :{nick}"
+        if not user.channels:  # nobody else sees it: applied here at once
+            time_ms = server.stamp()
+            msgid = server.next_msgid()
+            server.send_self(reply, line, time_ms, msgid, account=user.account)
+            rename(server, user, nick, fold, time_ms, line)
+            if fold != old:
+                self.network.release(nick_key(old))
+            check_nick(server, user, reply)
+            return
+        facts = user_facts(user, self.node)
+        facts["n"] = nick
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                if user.fold != fold:  # not renamed by another room's event: not its nick
+                    self.network.release(nick_key(fold))
+                later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            if sent.get("done"):  # this room's event renamed the user: the echo goes here
+                server.send_self(later, line, time_ms, sent["m"], account=user.account)
+                check_nick(server, user, later)
+
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {"t": "nick", "f": old, "p": old_prefix, "n": nick, "on": user.nick}
+            event["m"] = server.next_msgid()
+            deleted = (member_field(old),) if fold != old else ()
+            self.submit(
+                reply,
+                channel.fold,
+                event,
+                done,
+                {member_field(fold): member_json(facts, standing)},
+                deleted,
+            )
+
+    def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
+        """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the
+        nick claims and the other nodes follow. Its rooms' NICK events, applied here, find the
+        user renamed already and only store; elsewhere they rename it."""
+        self.network.claim(nick_key(user.fold), self.node, lambda won: None)
+        self.network.release(nick_key(old_fold))
+        facts = user_facts(user, self.node)
+        old_nick = old_prefix.partition("!")[0]
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
+            event["m"] = self.server.next_msgid()
+            set_fields = {member_field(user.fold): member_json(facts, standing)}
+            self.submit(None, channel.fold, event, None, set_fields, (member_field(old_fold),))
+
+    def quit(self, user: User, reason: str, was_registered: bool) -> bool:
+        """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
+        stays there without a connection until each comes back. Returns whether the user can be
+        forgotten now (it is in no room)."""
+        session = user.session
+        session.link = NOWHERE
+        session.write = NOWHERE.write
+        self.entering.pop(user, None)
+        if not was_registered or not user.channels:
+            if user.fold and self.server.users.get(user.fold) is user:
+                self.network.release(nick_key(user.fold))
+            return True
+        prefix = user.prefix
+        for channel in list(user.channels.values()):
+            channel.groups = None  # its writer leaves the fan-out groups now
+            self._send_quit(channel.fold, user.fold, prefix, reason)
+        return False

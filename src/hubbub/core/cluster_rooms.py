@@ -1,0 +1,269 @@
+"""The rooms and users a cluster node follows, and the one way to hand an event to the bus.
+
+`ClusterRooms` holds the core's cluster state (replies waiting for their event, rooms being
+opened, JOINs on their way, the home node of each remote user) and `submit`, which every
+command's "propose" side uses. It opens rooms (subscribing and loading their state fields),
+makes the remote users it learns of, drops a room when no local member is left and forgets
+the remote users that are in no followed room any more; it gives the node what it claims and
+publishes again after a bus restart (`local_nicks`, `presence`). See hubbub.core.network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.model import (
+    NOWHERE,
+    Channel,
+    Membership,
+    Phase,
+    Session,
+    Topic,
+    User,
+)
+from hubbub.core.monitor import came_online
+from hubbub.history.record import Record
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import Network
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+from hubbub.core.cluster_fields import (
+    encode,
+    load_modes,
+    member_field,
+    member_json,
+    modes_json,
+    nick_key,
+    user_facts,
+)
+
+
+class ClusterRooms:
+    """The core's cluster state: rooms followed, remote users, replies waiting on the bus."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        self.server = server
+        self.network = network
+        self.node = network.node_id
+        # Token -> the completion of the reply waiting for its event to come back.
+        self.pending: dict[str, Callable[[Any], None]] = {}
+        self.token = 0
+        # Rooms being opened (subscribed): what to run once their state is here.
+        self.opening: dict[str, list[Callable[[bool], None]]] = {}
+        # JOINs of local users sent but not back yet, per room: the room stays open for them.
+        self.joining: dict[str, int] = {}
+        # QUITs that could not be sequenced (bus unavailable), sent again when it is back:
+        # (room, fold, prefix, reason).
+        self.unsent: list[tuple[str, str, str, str]] = []
+        self.available = True
+        # The node each remote user lives on (its member fields say so; the janitor reads it).
+        self.homes: dict[User, str] = {}
+        # The rooms each local user's JOINs are on their way to: counted against
+        # limits.channels_per_user with the rooms it is in, and never sent twice.
+        self.entering: dict[User, set[str]] = {}
+        # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
+        self.live: dict[tuple[str, User], set[str]] = {}
+
+    def submit(
+        self,
+        reply: Reply | None,
+        room: str,
+        event: dict[str, Any],
+        done: Callable[[Reply, Any], None] | None,
+        set_fields: Mapping[str, str] | None = None,
+        delete_fields: tuple[str, ...] = (),
+        refused: Callable[[], None] | None = None,
+        answered_when_sequenced: bool = False,
+    ) -> None:
+        """Hand one room event to the bus. `done(reply, result)` runs when it comes back
+        (result: (time_ms, event)) or is refused (result: None); `refused()` runs on refusal
+        whether or not the client is still there. `answered_when_sequenced`: for a room this
+        node does not follow (another node's inbox), `done` runs as soon as it is sequenced."""
+        self.token += 1
+        token = f"{self.token:x}"
+        event["k"] = token
+        if reply is not None and done is not None:
+            self.pending[token] = reply.later(done)
+
+        def sequenced(time_ms: int | None) -> None:
+            if time_ms is not None:
+                if answered_when_sequenced:
+                    complete = self.pending.pop(token, None)
+                    if complete is not None:
+                        complete((time_ms, event))
+                return  # the event comes back through apply_sequenced
+            complete = self.pending.pop(token, None)
+            if refused is not None:
+                refused()
+            if complete is not None:
+                complete(None)
+
+        self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
+
+    def open(self, fold: str, then: Callable[[bool], None]) -> None:
+        """Subscribe to a room (once, however many wait for it) and load its state."""
+        waiting = self.opening.get(fold)
+        if waiting is not None:
+            waiting.append(then)
+            return
+        self.opening[fold] = [then]
+
+        def loaded(fields: Mapping[str, str] | None) -> None:
+            if fields is not None and fold not in self.server.channels and fields:
+                self.load_room(fold, fields)
+            # Every waiter is a JOIN, which closes the room again if nobody came in.
+            for waiter in self.opening.pop(fold, []):
+                waiter(fields is not None)
+
+        self.network.open(fold, loaded)
+
+    def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
+        """A room opened here: its state and remote members from the bus's state fields."""
+        server = self.server
+        room = json.loads(fields.get("room", "null"))
+        if room is None or not any(field.startswith("m:") for field in fields):
+            return None  # nobody there: whoever joins creates it anew
+        channel = Channel(room["name"], fold, int(room["created"]))
+        channel.history_since_ms = int(room["since"])
+        if "modes" in fields:
+            load_modes(channel, fields["modes"])
+        topic = json.loads(fields.get("topic", "null"))
+        if topic is not None:
+            channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+        server.channels[fold] = channel
+        for field, value in fields.items():
+            if not field.startswith("m:"):
+                continue
+            member = json.loads(value)
+            user = self.remote_user(field[2:], member)
+            if user is None:
+                continue
+            channel.members[user] = Membership(bool(member["o"]), bool(member["v"]), member["j"])
+            user.channels[fold] = channel
+        return channel
+
+    def remote_user(self, fold: str, facts: Mapping[str, Any]) -> User | None:
+        """The user of another node with these facts (made when first seen here)."""
+        server = self.server
+        user = server.users.get(fold)
+        if user is not None:
+            # Known already: a remote user, or (a stale member field) one of ours.
+            return user if user.session.remote else None
+        session = Session(NOWHERE, facts["h"], 0, server.now, False)
+        session.phase = Phase.REGISTERED
+        user = session.user
+        user.nick, user.fold = facts["n"], fold
+        user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
+        user.account = facts.get("a", "")
+        user.account_id = facts.get("ai", "")
+        server.users[fold] = user
+        self.homes[user] = facts.get("node", "")
+        # MONITOR: online as far as this node can tell (it knew nothing of the user before).
+        came_online(server, user)
+        return user
+
+    def known(self) -> list[User]:
+        """Every registered user this node knows: its own, and those of other nodes that share
+        a room with them (not the ones of its own that quit, whose QUITs are on their way)."""
+        return [user for user in self.server.users.values() if user.session.registered]
+
+    def has_local(self, channel: Channel) -> bool:
+        return any(not member.session.remote for member in channel.members)
+
+    def replayed(self, channel: Channel, user: User, records: list[Record]) -> list[Record]:
+        """A newcomer's join replay without what it was given live while it was read."""
+        live = self.live.pop((channel.fold, user), None)
+        if not live:
+            return records
+        return [record for record in records if record.msgid not in live]
+
+    def removed(self, channel: Channel, user: User) -> None:
+        """After `user` left `channel` (server.remove_member)."""
+        self.live.pop((channel.fold, user), None)
+        if user.session.remote and not user.channels:
+            self._forget(user)
+        fold = channel.fold
+        if self.joining.get(fold) or fold in self.opening or self.has_local(channel):
+            return
+        self._drop_room(fold, channel)
+
+    def _entered(self, user: User, fold: str) -> None:
+        """A JOIN of `user` to `fold` is no longer on its way (in, refused, or failed)."""
+        entering = self.entering.get(user)
+        if entering is not None:
+            entering.discard(fold)
+            if not entering:
+                del self.entering[user]
+
+    def _joined_or_not(self, fold: str) -> None:
+        """A JOIN of a local user is back (or refused): the room may close if nobody came."""
+        left = self.joining.get(fold, 0) - 1
+        if left > 0:
+            self.joining[fold] = left
+            return
+        self.joining.pop(fold, None)
+        channel = self.server.channels.get(fold)
+        if fold not in self.opening and (channel is None or not self.has_local(channel)):
+            self._drop_room(fold, channel)
+
+    def _joined_or_not_later(self, fold: str) -> None:
+        left = self.joining.get(fold, 0) - 1
+        if left > 0:
+            self.joining[fold] = left
+        else:
+            self.joining.pop(fold, None)
+
+    def _drop_room(self, fold: str, channel: Channel | None) -> None:
+        """No local member left: stop following the room, forget who was there."""
+        server = self.server
+        if channel is not None and server.channels.get(fold) is channel:
+            del server.channels[fold]
+            for member in list(channel.members):
+                member.channels.pop(fold, None)
+                if member.session.remote and not member.channels:
+                    self._forget(member)
+            channel.members.clear()
+            channel.groups = None
+        self.network.close(fold)
+
+    def _forget(self, user: User) -> None:
+        """A remote user (or a local one that quit) is in no room this node follows."""
+        server = self.server
+        self.homes.pop(user, None)
+        if server.users.get(user.fold) is user:
+            del server.users[user.fold]
+            if user.session.closed:  # one of ours that quit: its nick is free now
+                self.network.release(nick_key(user.fold))
+
+    def local_nicks(self) -> list[str]:
+        """The casefolded nicks of this node's users (claimed again after a bus restart)."""
+        return [user.fold for user in self.server.users.values() if not user.session.remote]
+
+    def presence(self) -> dict[str, dict[str, str]]:
+        """Per room this node follows, the member fields of its own users there."""
+        rooms: dict[str, dict[str, str]] = {}
+        for fold, channel in self.server.channels.items():
+            fields = {
+                member_field(user.fold): member_json(user_facts(user, self.node), standing)
+                for user, standing in channel.members.items()
+                if not user.session.remote
+            }
+            if fields:
+                fields["room"] = json.dumps(
+                    {
+                        "name": channel.name,
+                        "created": channel.created,
+                        "since": channel.history_since_ms,
+                    }
+                )
+                fields["modes"] = modes_json(channel)
+                if channel.topic is not None:
+                    topic = channel.topic
+                    fields["topic"] = json.dumps(
+                        {"text": topic.text, "setter": topic.setter, "at": topic.set_at}
+                    )
+                rooms[fold] = fields
+        return rooms
