@@ -15,13 +15,8 @@ from typing import Any
 import psycopg
 
 from hubbub.accounts.model import Account, Credentials
-from hubbub.pg.database import (
-    Connection,
-    Database,
-    component_version,
-    describe,
-    migrate_component,
-)
+from hubbub.pg.component import ComponentStore
+from hubbub.pg.database import Connection
 
 __all__ = ["SCHEMA_VERSION", "PostgresAccountStore"]
 
@@ -68,20 +63,11 @@ _COLUMNS = (
 )
 
 
-class PostgresAccountStore:
+class PostgresAccountStore(ComponentStore):
     """An `AccountStore` in a PostgreSQL database (tables created if absent)."""
 
     def __init__(self, url: str) -> None:
-        self.name = describe(url)
-        self._db = Database(url, self._setup, autocommit=True)
-
-    def _setup(self, connection: Connection) -> None:
-        migrate_component(connection, self.name, COMPONENT, SCHEMA_VERSION, _SCHEMA)
-
-    @property
-    def schema_version(self) -> int:
-        with self._db.step() as db:
-            return component_version(db, COMPONENT)
+        super().__init__(url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=True)
 
     # -- reading ---------------------------------------------------------------------------------
 

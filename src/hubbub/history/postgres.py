@@ -25,13 +25,7 @@ from typing import Any
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, compact_json, dm_parties
 from hubbub.history.store import aside_key
-from hubbub.pg.database import (
-    Connection,
-    Database,
-    component_version,
-    describe,
-    migrate_component,
-)
+from hubbub.pg.component import ComponentStore
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -150,20 +144,11 @@ def _record(row: Sequence[Any]) -> tuple[int, Record]:
     )
 
 
-class PostgresStore(PlannedStore):
+class PostgresStore(PlannedStore, ComponentStore):
     """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
 
     def __init__(self, url: str) -> None:
-        self.name = describe(url)
-        self._db = Database(url, self._setup, autocommit=False)
-
-    def _setup(self, connection: Connection) -> None:
-        migrate_component(connection, self.name, COMPONENT, SCHEMA_VERSION, _SCHEMA)
-
-    @property
-    def schema_version(self) -> int:
-        with self._db.step() as db:
-            return component_version(db, COMPONENT)
+        super().__init__(url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=False)
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -14,13 +14,7 @@ from typing import Any
 
 import psycopg
 
-from hubbub.pg.database import (
-    Connection,
-    Database,
-    component_version,
-    describe,
-    migrate_component,
-)
+from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sqlite import _channel, _channel_row
 
@@ -82,20 +76,11 @@ def _channel_of(row: Sequence[Any]) -> RegisteredChannel:
     return _channel(tuple(row))
 
 
-class PostgresRegistryStore:
+class PostgresRegistryStore(ComponentStore):
     """A `RegistryStore` in a PostgreSQL database (tables created if absent)."""
 
     def __init__(self, url: str) -> None:
-        self.name = describe(url)
-        self._db = Database(url, self._setup, autocommit=True)
-
-    def _setup(self, connection: Connection) -> None:
-        migrate_component(connection, self.name, COMPONENT, SCHEMA_VERSION, _SCHEMA)
-
-    @property
-    def schema_version(self) -> int:
-        with self._db.step() as db:
-            return component_version(db, COMPONENT)
+        super().__init__(url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=True)
 
     def _write(self, sql: str, args: Sequence[Any]) -> bool:
         try:

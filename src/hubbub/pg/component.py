@@ -1,0 +1,45 @@
+"""The part every PostgreSQL store (history, accounts, registry) opens the same way: one
+`Database` for its URL, its tables created or checked on each new connection, and its schema
+version readable for `hubbub doctor`.
+
+Each store only says which component it is, its schema, and whether its steps commit on their
+own (accounts, registry) or accumulate until the history worker commits a batch.
+"""
+
+from __future__ import annotations
+
+from hubbub.pg.database import (
+    Connection,
+    Database,
+    component_version,
+    describe,
+    migrate_component,
+)
+
+__all__ = ["ComponentStore"]
+
+
+class ComponentStore:
+    """A store holding one component's tables in a PostgreSQL database (created if absent).
+
+    `name` is the URL without its password; `_db` the store's connection, for its statements.
+    """
+
+    def __init__(
+        self, url: str, component: str, version: int, schema: str, *, autocommit: bool
+    ) -> None:
+        self.name = describe(url)
+        self._component = component
+        self._version = version
+        self._schema = schema
+        # Last: connecting runs `_setup`, which needs the fields above.
+        self._db = Database(url, self._setup, autocommit=autocommit)
+
+    def _setup(self, connection: Connection) -> None:
+        migrate_component(connection, self.name, self._component, self._version, self._schema)
+
+    @property
+    def schema_version(self) -> int:
+        """The version the database records for this component (0: none yet)."""
+        with self._db.step() as db:
+            return component_version(db, self._component)
