@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, compact_json, dm_parties
+from hubbub.history.record import Edit, Record, compact_json
+from hubbub.history.sql import COLUMNS, record_of, row_of, select_statement
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
 
@@ -65,8 +65,6 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 """
-
-_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
 
 _ORPHAN_EDITS = """
 DELETE FROM edits WHERE NOT EXISTS (
@@ -112,38 +110,6 @@ DELETE FROM records WHERE seq IN (
 """
 
 
-def _row(rec: Record) -> tuple[Any, ...]:
-    parties = dm_parties(rec.target)
-    return (
-        rec.target,
-        rec.msgid,
-        rec.time_ms,
-        rec.source,
-        rec.command,
-        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        compact_json(list(rec.params)),
-        compact_json(rec.tags),
-        rec.account,
-        parties[0] if parties else None,
-        parties[1] if parties else None,
-    )
-
-
-def _record(row: Sequence[Any]) -> tuple[int, Record]:
-    seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms = row
-    return int(seq), Record(
-        target=target,
-        msgid=msgid,
-        time_ms=int(time_ms),
-        source=source,
-        command=command,
-        params=tuple(json.loads(params)),
-        tags=json.loads(tags),
-        account=account,
-        edited_ms=int(edited_ms),
-    )
-
-
 class PostgresStore(PlannedStore, ComponentStore):
     """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
 
@@ -156,7 +122,7 @@ class PostgresStore(PlannedStore, ComponentStore):
         if not records:
             return
         with self._db.step(write=True) as db, db.cursor() as cursor:
-            cursor.executemany(_INSERT, [_row(r) for r in records])
+            cursor.executemany(_INSERT, [row_of(r) for r in records])
 
     def commit(self) -> None:
         self._db.commit()
@@ -256,19 +222,19 @@ class PostgresStore(PlannedStore, ComponentStore):
             return []
         with self._db.step() as db:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM records WHERE account = %s AND account != ''"
+                f"SELECT {COLUMNS} FROM records WHERE account = %s AND account != ''"
                 " ORDER BY seq DESC LIMIT %s",
                 (account, limit),
             ).fetchall()
-        return [_record(row)[1] for row in reversed(rows)]
+        return [record_of(row)[1] for row in reversed(rows)]
 
     def find(self, target: str, msgid: str) -> Record | None:
         with self._db.step() as db:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM records WHERE target = %s AND msgid = %s",
+                f"SELECT {COLUMNS} FROM records WHERE target = %s AND msgid = %s",
                 (target, msgid),
             ).fetchone()
-        return _record(row)[1] if row is not None else None
+        return record_of(row)[1] if row is not None else None
 
     def _position(self, target: str, msgid: str) -> tuple[int, int] | None:
         with self._db.step() as db:
@@ -281,25 +247,9 @@ class PostgresStore(PlannedStore, ComponentStore):
     def _select(self, target: str, sel: Select) -> list[tuple[int, Record]]:
         if sel.limit <= 0:
             return []
-        where = ["target = %s"]
-        args: list[Any] = [target]
-        for column, op, value in (
-            ("seq", ">", sel.seq_lo),
-            ("seq", "<", sel.seq_hi),
-            ("time_ms", ">", sel.t_lo),
-            ("time_ms", "<", sel.t_hi),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} %s")
-                args.append(value)
-        direction = "DESC" if sel.desc else "ASC"
-        order = f"time_ms {direction}, seq {direction}" if sel.by_time else f"seq {direction}"
-        args.append(sel.limit)
-        sql = (
-            f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
-        )
+        sql, args = select_statement(target, sel, "%s")
         with self._db.step() as db:
-            found = [_record(row) for row in db.execute(sql, args).fetchall()]
+            found = [record_of(row) for row in db.execute(sql, args).fetchall()]
         found.sort(key=lambda pair: pair[0])
         return found
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, compact_json, dm_parties
+from hubbub.history.record import Edit, Record, compact_json
+from hubbub.history.sql import COLUMNS, record_of, row_of, select_statement
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
@@ -65,8 +66,6 @@ _ACCOUNT_INDEX = (
     "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
 )
 
-_COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
-
 # Edits whose message is gone (redacted, pruned, deleted) go too.
 _ORPHAN_EDITS = """
 DELETE FROM edits WHERE NOT EXISTS (
@@ -103,38 +102,6 @@ DELETE FROM records WHERE seq IN (
     ) WHERE newer > ?
 )
 """
-
-
-def _row(rec: Record) -> tuple[Any, ...]:
-    parties = dm_parties(rec.target)
-    return (
-        rec.target,
-        rec.msgid,
-        rec.time_ms,
-        rec.source,
-        rec.command,
-        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        compact_json(list(rec.params)),
-        compact_json(rec.tags),
-        rec.account,
-        parties[0] if parties else None,
-        parties[1] if parties else None,
-    )
-
-
-def _record(row: tuple[Any, ...]) -> tuple[int, Record]:
-    seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms = row
-    return seq, Record(
-        target=target,
-        msgid=msgid,
-        time_ms=time_ms,
-        source=source,
-        command=command,
-        params=tuple(json.loads(params)),
-        tags=json.loads(tags),
-        account=account,
-        edited_ms=edited_ms,
-    )
 
 
 class SqliteStore(PlannedStore):
@@ -196,7 +163,7 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        self._db.executemany(_INSERT, [_row(r) for r in records])
+        self._db.executemany(_INSERT, [row_of(r) for r in records])
 
     def commit(self) -> None:
         self._db.commit()
@@ -299,17 +266,17 @@ class SqliteStore(PlannedStore):
         if limit <= 0 or not account:
             return []
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM records WHERE account = ? AND account != ''"
+            f"SELECT {COLUMNS} FROM records WHERE account = ? AND account != ''"
             " ORDER BY seq DESC LIMIT ?",
             (account, limit),
         ).fetchall()
-        return [_record(row)[1] for row in reversed(rows)]
+        return [record_of(row)[1] for row in reversed(rows)]
 
     def find(self, target: str, msgid: str) -> Record | None:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+            f"SELECT {COLUMNS} FROM records WHERE target = ? AND msgid = ?", (target, msgid)
         ).fetchone()
-        return _record(row)[1] if row is not None else None
+        return record_of(row)[1] if row is not None else None
 
     def _position(self, target: str, msgid: str) -> tuple[int, int] | None:
         row = self._db.execute(
@@ -320,22 +287,8 @@ class SqliteStore(PlannedStore):
     def _select(self, target: str, sel: Select) -> list[tuple[int, Record]]:
         if sel.limit <= 0:
             return []
-        where = ["target = ?"]
-        args: list[Any] = [target]
-        for column, op, value in (
-            ("seq", ">", sel.seq_lo),
-            ("seq", "<", sel.seq_hi),
-            ("time_ms", ">", sel.t_lo),
-            ("time_ms", "<", sel.t_hi),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                args.append(value)
-        direction = "DESC" if sel.desc else "ASC"
-        order = f"time_ms {direction}, seq {direction}" if sel.by_time else f"seq {direction}"
-        args.append(sel.limit)
-        sql = f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-        found = [_record(row) for row in self._db.execute(sql, args)]
+        sql, args = select_statement(target, sel, "?")
+        found = [record_of(row) for row in self._db.execute(sql, args)]
         found.sort(key=lambda pair: pair[0])
         return found
 

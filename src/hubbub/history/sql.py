@@ -1,0 +1,82 @@
+"""What the SQL history stores (SQLite and PostgreSQL) share, whatever the dialect: the columns
+a record is read with, a record turned into a row to insert and back, and the SELECT that reads
+one CHATHISTORY selection.
+
+The two databases differ only in how a statement names its parameters (`?` for sqlite3, `%s`
+for psycopg), so the builders take that placeholder. SQL that really differs per dialect (the
+schema, upserts, TARGETS, pruning) stays in each store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hubbub.history.base import Select
+from hubbub.history.record import Record, compact_json, dm_parties
+
+__all__ = ["COLUMNS", "record_of", "row_of", "select_statement"]
+
+#: The columns every read of whole records selects, in the order `record_of` expects.
+COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
+
+
+def row_of(record: Record) -> tuple[Any, ...]:
+    """The values to insert for `record`: target, msgid, time_ms, source, command, params,
+    tags, account, party_a, party_b."""
+    parties = dm_parties(record.target)
+    return (
+        record.target,
+        record.msgid,
+        record.time_ms,
+        record.source,
+        record.command,
+        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
+        compact_json(list(record.params)),
+        compact_json(record.tags),
+        record.account,
+        parties[0] if parties else None,
+        parties[1] if parties else None,
+    )
+
+
+def record_of(row: Sequence[Any]) -> tuple[int, Record]:
+    """A row read with `COLUMNS` as (seq, record)."""
+    seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms = row
+    # int(): a driver may hand back BIGINT columns as another integer type.
+    return int(seq), Record(
+        target=target,
+        msgid=msgid,
+        time_ms=int(time_ms),
+        source=source,
+        command=command,
+        params=tuple(json.loads(params)),
+        tags=json.loads(tags),
+        account=account,
+        edited_ms=int(edited_ms),
+    )
+
+
+def select_statement(target: str, selection: Select, placeholder: str) -> tuple[str, list[Any]]:
+    """The SELECT (and its arguments) reading `selection` of `target`'s records with `COLUMNS`,
+    in the selection's order, at most its limit. `placeholder`: the driver's parameter marker."""
+    where = [f"target = {placeholder}"]
+    args: list[Any] = [target]
+    for column, op, value in (
+        ("seq", ">", selection.seq_lo),
+        ("seq", "<", selection.seq_hi),
+        ("time_ms", ">", selection.t_lo),
+        ("time_ms", "<", selection.t_hi),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} {placeholder}")
+            args.append(value)
+    direction = "DESC" if selection.desc else "ASC"
+    order = f"time_ms {direction}, seq {direction}" if selection.by_time else f"seq {direction}"
+    args.append(selection.limit)
+    sql = (
+        f"SELECT {COLUMNS} FROM records WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT {placeholder}"
+    )
+    return sql, args
