@@ -18,12 +18,11 @@ reads fail with it meanwhile. The schema is versioned in `hubbub_schema` (compon
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, compact_json
-from hubbub.history.sql import COLUMNS, record_of, row_of, select_statement
+from hubbub.history.record import Edit, Record
+from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
 
@@ -192,12 +191,11 @@ class PostgresStore(PlannedStore, ComponentStore):
             ).fetchone()
             if row is None:
                 return False
-            seq, params = row[0], json.loads(row[1])
-            previous = params[-1] if params else ""
-            params[-1:] = [edit.text]
+            seq = row[0]
+            params, previous = edited_params(row[1], edit.text)
             db.execute(
                 "UPDATE records SET params = %s, edited_ms = %s WHERE seq = %s",
-                (compact_json(params), edit.time_ms, seq),
+                (params, edit.time_ms, seq),
             )
             db.execute(
                 "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"

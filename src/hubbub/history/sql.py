@@ -16,7 +16,7 @@ from typing import Any
 from hubbub.history.base import Select
 from hubbub.history.record import Record, compact_json, dm_parties
 
-__all__ = ["COLUMNS", "record_of", "row_of", "select_statement"]
+__all__ = ["COLUMNS", "edited_params", "record_of", "row_of", "select_statement"]
 
 #: The columns every read of whole records selects, in the order `record_of` expects.
 COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
@@ -56,6 +56,15 @@ def record_of(row: Sequence[Any]) -> tuple[int, Record]:
         account=account,
         edited_ms=int(edited_ms),
     )
+
+
+def edited_params(stored_params: str, text: str) -> tuple[str, str]:
+    """A stored record's params (JSON) with its text, the last param, replaced by `text`, as
+    (the params to store, the text before the edit)."""
+    params = json.loads(stored_params)
+    previous = params[-1] if params else ""
+    params[-1:] = [text]
+    return compact_json(params), previous
 
 
 def select_statement(target: str, selection: Select, placeholder: str) -> tuple[str, list[Any]]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, compact_json
-from hubbub.history.sql import COLUMNS, record_of, row_of, select_statement
+from hubbub.history.record import Edit, Record
+from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
@@ -238,12 +238,11 @@ class SqliteStore(PlannedStore):
         ).fetchone()
         if row is None:
             return False
-        seq, params = row[0], json.loads(row[1])
-        previous = params[-1] if params else ""
-        params[-1:] = [edit.text]
+        seq = row[0]
+        params, previous = edited_params(row[1], edit.text)
         self._db.execute(
             "UPDATE records SET params = ?, edited_ms = ? WHERE seq = ?",
-            (compact_json(params), edit.time_ms, seq),
+            (params, edit.time_ms, seq),
         )
         self._db.execute(
             "INSERT INTO edits (target, msgid, edit_msgid, time_ms, text, previous, account)"
