@@ -4,7 +4,7 @@ in the database the history uses, over their own connection on the registry work
 Every call is one transaction, committed when it returns. PostgreSQL unreachable or restarted:
 the call raises `DatabaseUnavailable` and the next one reconnects. The schema is versioned in
 `hubbub_schema` (component "registry"). Rows are (de)serialised exactly as the SQLite store does
-(`_channel_row`, `_channel`), so `hubbub migrate` copies them unchanged.
+(`hubbub.registry.sql`), so `hubbub migrate` copies them unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import psycopg
 
 from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
-from hubbub.registry.sqlite import _channel, _channel_row
+from hubbub.registry.sql import (
+    BAN_COLUMNS,
+    CHANNEL_COLUMNS,
+    ban_of,
+    channel_of,
+    channel_row,
+    channel_update,
+)
 
 __all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
 
@@ -59,22 +66,6 @@ CREATE TABLE IF NOT EXISTS channel_metadata (
 );
 """
 
-_CHANNEL_COLUMNS = (
-    "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
-    " chan_key, chan_limit, bans, history_access, flood"
-)
-_BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
-
-
-def _ban(row: Sequence[Any]) -> ServerBan:
-    kind, mask, reason, setter, set_ms, expires_ms = row
-    return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms))
-
-
-def _channel_of(row: Sequence[Any]) -> RegisteredChannel:
-    # BIGINT columns come back as int already; the SQLite decoder does the rest.
-    return _channel(tuple(row))
-
 
 class PostgresRegistryStore(ComponentStore):
     """A `RegistryStore` in a PostgreSQL database (tables created if absent)."""
@@ -94,30 +85,27 @@ class PostgresRegistryStore(ComponentStore):
     def create_channel(self, channel: RegisteredChannel) -> bool:
         marks = ", ".join(["%s"] * 15)
         return self._write(
-            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ({marks})"
+            f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({marks})"
             " ON CONFLICT (fold) DO NOTHING",
-            _channel_row(channel),
+            channel_row(channel),
         )
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        fold, *rest = _channel_row(channel)
-        columns = _CHANNEL_COLUMNS.split(", ")[1:]
-        assignments = ", ".join(f"{column} = %s" for column in columns)
-        return self._write(f"UPDATE channels SET {assignments} WHERE fold = %s", (*rest, fold))
+        return self._write(*channel_update(channel, "%s"))
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         with self._db.step() as db:
             row = db.execute(
-                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE fold = %s", (fold,)
+                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = %s", (fold,)
             ).fetchone()
-        return _channel_of(row) if row is not None else None
+        return channel_of(row) if row is not None else None
 
     def channels(self) -> list[RegisteredChannel]:
         with self._db.step() as db:
             rows = db.execute(
-                f'SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold COLLATE "C"'
+                f'SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY fold COLLATE "C"'
             ).fetchall()
-        return [_channel_of(row) for row in rows]
+        return [channel_of(row) for row in rows]
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
         # The primary key refuses a new_fold that is another registered channel.
@@ -167,7 +155,7 @@ class PostgresRegistryStore(ComponentStore):
             ).rowcount
             # Another node may place the same ban at the same moment: the later one wins.
             db.execute(
-                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+                f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (kind, mask) DO UPDATE SET reason = excluded.reason,"
                 " setter = excluded.setter, set_ms = excluded.set_ms,"
                 " expires_ms = excluded.expires_ms",
@@ -180,8 +168,8 @@ class PostgresRegistryStore(ComponentStore):
 
     def bans(self) -> list[ServerBan]:
         with self._db.step() as db:
-            rows = db.execute(f"SELECT {_BAN_COLUMNS} FROM server_bans ORDER BY seq").fetchall()
-        return [_ban(row) for row in rows]
+            rows = db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq").fetchall()
+        return [ban_of(row) for row in rows]
 
     def expire_bans(self, now_ms: int) -> int:
         with self._db.step(write=True) as db:

@@ -7,12 +7,19 @@ history, account and registry connections write together, a schema version in `h
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.model import RegisteredChannel, ServerBan
+from hubbub.registry.sql import (
+    BAN_COLUMNS,
+    CHANNEL_COLUMNS,
+    ban_of,
+    channel_of,
+    channel_row,
+    channel_update,
+)
 from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
@@ -63,75 +70,6 @@ CREATE TABLE IF NOT EXISTS channel_metadata (
 );
 """
 
-_CHANNEL_COLUMNS = (
-    "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
-    " chan_key, chan_limit, bans, history_access, flood"
-)
-_BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
-
-
-def _channel_row(c: RegisteredChannel) -> tuple[Any, ...]:
-    return (
-        c.fold,
-        c.name,
-        c.owner,
-        c.registered_ms,
-        c.created,
-        json.dumps(list(c.ops)),
-        c.topic,
-        c.topic_setter,
-        c.topic_time,
-        c.flags,
-        c.key,
-        c.limit,
-        _lists_json(c),
-        c.history_access,
-        c.flood,
-    )
-
-
-def _lists_json(c: RegisteredChannel) -> str:
-    """The +b, +e and +I lists in the one `bans` column: +b entries as [mask, setter, set_at]
-    (as before there were other lists, so older rows read unchanged), the others with their
-    mode letter as a fourth element."""
-    entries: list[list[Any]] = [[b.mask, b.setter, b.set_at] for b in c.bans]
-    entries += [[e.mask, e.setter, e.set_at, "e"] for e in c.excepts]
-    entries += [[i.mask, i.setter, i.set_at, "I"] for i in c.invex]
-    return json.dumps(entries)
-
-
-def _list(entries: list[list[Any]], mode: str) -> tuple[ChannelBan, ...]:
-    return tuple(
-        ChannelBan(entry[0], entry[1], int(entry[2]))
-        for entry in entries
-        if (entry[3] if len(entry) > 3 else "b") == mode
-    )
-
-
-def _channel(row: tuple[Any, ...]) -> RegisteredChannel:
-    (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
-     limit, bans, access, flood) = row  # fmt: skip
-    entries = json.loads(bans)
-    return RegisteredChannel(
-        name=name,
-        fold=fold,
-        owner=owner,
-        registered_ms=registered_ms,
-        created=created,
-        ops=tuple(json.loads(ops)),
-        topic=topic,
-        topic_setter=setter,
-        topic_time=topic_time,
-        flags=flags,
-        key=key,
-        limit=limit,
-        bans=_list(entries, "b"),
-        history_access=access,
-        flood=flood,
-        excepts=_list(entries, "e"),
-        invex=_list(entries, "I"),
-    )
-
 
 class SqliteRegistryStore:
     """A `RegistryStore` in one SQLite file (created, with its directory, if absent)."""
@@ -159,24 +97,21 @@ class SqliteRegistryStore:
     def create_channel(self, channel: RegisteredChannel) -> bool:
         marks = ", ".join("?" * 15)
         return self._write(
-            f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ({marks})", _channel_row(channel)
+            f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({marks})", channel_row(channel)
         )
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        fold, *rest = _channel_row(channel)
-        columns = _CHANNEL_COLUMNS.split(", ")[1:]
-        assignments = ", ".join(f"{column} = ?" for column in columns)
-        return self._write(f"UPDATE channels SET {assignments} WHERE fold = ?", (*rest, fold))
+        return self._write(*channel_update(channel, "?"))
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         row = self._db.execute(
-            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE fold = ?", (fold,)
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = ?", (fold,)
         ).fetchone()
-        return _channel(row) if row is not None else None
+        return channel_of(row) if row is not None else None
 
     def channels(self) -> list[RegisteredChannel]:
-        rows = self._db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY fold")
-        return [_channel(row) for row in rows]
+        rows = self._db.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY fold")
+        return [channel_of(row) for row in rows]
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
         # The primary key refuses a new_fold that is another registered channel.
@@ -219,7 +154,7 @@ class SqliteRegistryStore:
                 "DELETE FROM server_bans WHERE kind = ? AND mask = ?", (ban.kind, ban.mask)
             ).rowcount
             db.execute(
-                f"INSERT INTO server_bans ({_BAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
             )
         return not existed
@@ -228,8 +163,8 @@ class SqliteRegistryStore:
         return self._write("DELETE FROM server_bans WHERE kind = ? AND mask = ?", (kind, mask))
 
     def bans(self) -> list[ServerBan]:
-        rows = self._db.execute(f"SELECT {_BAN_COLUMNS} FROM server_bans ORDER BY seq")
-        return [ServerBan(*row) for row in rows]
+        rows = self._db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq")
+        return [ban_of(row) for row in rows]
 
     def expire_bans(self, now_ms: int) -> int:
         with self._db as db:

@@ -1,0 +1,114 @@
+"""What the SQL registry stores (SQLite and PostgreSQL) share, whatever the dialect: the columns
+of a registered channel and of a server ban, a channel turned into a row and back, a ban row
+read back, and the UPDATE that saves a channel.
+
+Both databases hold the same rows, so `hubbub migrate` copies them unchanged. The two drivers
+differ in how a statement names its parameters (`?` for sqlite3, `%s` for psycopg), so the one
+statement built here takes that placeholder; SQL that really differs per dialect (the schema,
+ON CONFLICT, collations) stays in each store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+
+__all__ = [
+    "BAN_COLUMNS",
+    "CHANNEL_COLUMNS",
+    "ban_of",
+    "channel_of",
+    "channel_row",
+    "channel_update",
+]
+
+#: A registered channel's columns, in the order of `channel_row` and `channel_of` (fold first).
+CHANNEL_COLUMNS = (
+    "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
+    " chan_key, chan_limit, bans, history_access, flood"
+)
+#: A server ban's columns, in the order of `ban_of`.
+BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
+
+
+def channel_row(channel: RegisteredChannel) -> tuple[Any, ...]:
+    """The values of `channel` for `CHANNEL_COLUMNS`."""
+    return (
+        channel.fold,
+        channel.name,
+        channel.owner,
+        channel.registered_ms,
+        channel.created,
+        json.dumps(list(channel.ops)),
+        channel.topic,
+        channel.topic_setter,
+        channel.topic_time,
+        channel.flags,
+        channel.key,
+        channel.limit,
+        _lists_json(channel),
+        channel.history_access,
+        channel.flood,
+    )
+
+
+def _lists_json(channel: RegisteredChannel) -> str:
+    """The +b, +e and +I lists in the one `bans` column: +b entries as [mask, setter, set_at]
+    (as before there were other lists, so older rows read unchanged), the others with their
+    mode letter as a fourth element."""
+    entries: list[list[Any]] = [[b.mask, b.setter, b.set_at] for b in channel.bans]
+    entries += [[e.mask, e.setter, e.set_at, "e"] for e in channel.excepts]
+    entries += [[i.mask, i.setter, i.set_at, "I"] for i in channel.invex]
+    return json.dumps(entries)
+
+
+def _list(entries: list[list[Any]], mode: str) -> tuple[ChannelBan, ...]:
+    return tuple(
+        ChannelBan(entry[0], entry[1], int(entry[2]))
+        for entry in entries
+        if (entry[3] if len(entry) > 3 else "b") == mode
+    )
+
+
+def channel_of(row: Sequence[Any]) -> RegisteredChannel:
+    """The channel a row read with `CHANNEL_COLUMNS` holds."""
+    (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
+     limit, bans, access, flood) = row  # fmt: skip
+    entries = json.loads(bans)
+    return RegisteredChannel(
+        name=name,
+        fold=fold,
+        owner=owner,
+        registered_ms=registered_ms,
+        created=created,
+        ops=tuple(json.loads(ops)),
+        topic=topic,
+        topic_setter=setter,
+        topic_time=topic_time,
+        flags=flags,
+        key=key,
+        limit=limit,
+        bans=_list(entries, "b"),
+        history_access=access,
+        flood=flood,
+        excepts=_list(entries, "e"),
+        invex=_list(entries, "I"),
+    )
+
+
+def ban_of(row: Sequence[Any]) -> ServerBan:
+    """The server ban a row read with `BAN_COLUMNS` holds."""
+    kind, mask, reason, setter, set_ms, expires_ms = row
+    return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms))
+
+
+def channel_update(channel: RegisteredChannel, placeholder: str) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE (and its arguments) that saves every column of `channel` but its fold, the
+    key it is found by. `placeholder`: the driver's parameter marker."""
+    fold, *rest = channel_row(channel)
+    columns = CHANNEL_COLUMNS.split(", ")[1:]
+    assignments = ", ".join(f"{column} = {placeholder}" for column in columns)
+    return f"UPDATE channels SET {assignments} WHERE fold = {placeholder}", (*rest, fold)
