@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from hubbub.accounts.model import Account, Credentials
+from hubbub.accounts.sql import COLUMNS, account_of, account_row, credentials_row
 from hubbub.pg.component import ComponentStore
 from hubbub.pg.database import Connection
 
@@ -57,11 +58,6 @@ CREATE TABLE IF NOT EXISTS account_metadata (
 );
 """
 
-_COLUMNS = (
-    "fold, name, email, created_ms, pending, password_hash, scram_salt, scram_iterations,"
-    " stored_key, server_key, id"
-)
-
 
 class PostgresAccountStore(ComponentStore):
     """An `AccountStore` in a PostgreSQL database (tables created if absent)."""
@@ -75,27 +71,18 @@ class PostgresAccountStore(ComponentStore):
     def _account(db: Connection, row: Sequence[Any] | None) -> Account | None:
         if row is None:
             return None
-        fold, name, email, created_ms, pending, phc, salt, iterations, stored, server, key = row
+        fold = row[0]  # COLUMNS starts with the fold
         certfps = tuple(
             fp
             for (fp,) in db.execute(
                 "SELECT certfp FROM account_certs WHERE fold = %s ORDER BY seq", (fold,)
             ).fetchall()
         )
-        return Account(
-            name=name,
-            fold=fold,
-            credentials=Credentials(phc, bytes(salt), iterations, bytes(stored), bytes(server)),
-            email=email,
-            created_ms=int(created_ms),
-            pending=bool(pending),
-            certfps=certfps,
-            id=key,
-        )
+        return account_of(row, certfps)
 
     def get(self, fold: str) -> Account | None:
         with self._db.step() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE fold = %s", (fold,))
+            row = db.execute(f"SELECT {COLUMNS} FROM accounts WHERE fold = %s", (fold,))
             return self._account(db, row.fetchone())
 
     def find_by_cert(self, certfp: str) -> Account | None:
@@ -119,32 +106,19 @@ class PostgresAccountStore(ComponentStore):
         where = " WHERE pending" if pending_only else ""
         with self._db.step() as db:
             rows = db.execute(
-                f'SELECT {_COLUMNS} FROM accounts{where} ORDER BY fold COLLATE "C"'
+                f'SELECT {COLUMNS} FROM accounts{where} ORDER BY fold COLLATE "C"'
             ).fetchall()
             return [a for a in (self._account(db, row) for row in rows) if a is not None]
 
     # -- writing ---------------------------------------------------------------------------------
 
     def create(self, account: Account) -> bool:
-        c = account.credentials
         try:
             with self._db.step(write=True) as db:
                 db.execute(
-                    f"INSERT INTO accounts ({_COLUMNS})"
+                    f"INSERT INTO accounts ({COLUMNS})"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        account.fold,
-                        account.name,
-                        account.email,
-                        account.created_ms,
-                        account.pending,
-                        c.password_hash,
-                        c.scram_salt,
-                        c.scram_iterations,
-                        c.stored_key,
-                        c.server_key,
-                        account.stable_id,
-                    ),
+                    account_row(account),
                 )
                 with db.cursor() as cursor:
                     cursor.executemany(
@@ -163,11 +137,10 @@ class PostgresAccountStore(ComponentStore):
             return False
 
     def set_credentials(self, fold: str, credentials: Credentials) -> bool:
-        c = credentials
         return self._write(
             "UPDATE accounts SET password_hash = %s, scram_salt = %s, scram_iterations = %s,"
             " stored_key = %s, server_key = %s WHERE fold = %s",
-            (c.password_hash, c.scram_salt, c.scram_iterations, c.stored_key, c.server_key, fold),
+            (*credentials_row(credentials), fold),
         )
 
     def approve(self, fold: str) -> bool:

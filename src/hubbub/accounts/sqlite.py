@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.accounts.model import Account, Credentials
+from hubbub.accounts.sql import COLUMNS, account_of, account_row, credentials_row
 from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteAccountStore"]
@@ -70,11 +71,6 @@ CREATE TABLE IF NOT EXISTS account_metadata (
 );
 """
 
-_COLUMNS = (
-    "fold, name, email, created_ms, pending, password_hash, scram_salt, scram_iterations,"
-    " stored_key, server_key, id"
-)
-
 
 class SqliteAccountStore:
     """An `AccountStore` in one SQLite file (created, with its directory, if absent)."""
@@ -96,26 +92,17 @@ class SqliteAccountStore:
     def _account(self, row: tuple[Any, ...] | None) -> Account | None:
         if row is None:
             return None
-        fold, name, email, created_ms, pending, phc, salt, iterations, stored, server, key = row
+        fold = row[0]  # COLUMNS starts with the fold
         certfps = tuple(
             fp
             for (fp,) in self._db.execute(
                 "SELECT certfp FROM account_certs WHERE fold = ? ORDER BY rowid", (fold,)
             )
         )
-        return Account(
-            name=name,
-            fold=fold,
-            credentials=Credentials(phc, bytes(salt), iterations, bytes(stored), bytes(server)),
-            email=email,
-            created_ms=created_ms,
-            pending=bool(pending),
-            certfps=certfps,
-            id=key,
-        )
+        return account_of(row, certfps)
 
     def get(self, fold: str) -> Account | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE fold = ?", (fold,))
+        row = self._db.execute(f"SELECT {COLUMNS} FROM accounts WHERE fold = ?", (fold,))
         return self._account(row.fetchone())
 
     def find_by_cert(self, certfp: str) -> Account | None:
@@ -132,30 +119,17 @@ class SqliteAccountStore:
 
     def accounts(self, pending_only: bool = False) -> list[Account]:
         where = " WHERE pending = 1" if pending_only else ""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM accounts{where} ORDER BY fold").fetchall()
+        rows = self._db.execute(f"SELECT {COLUMNS} FROM accounts{where} ORDER BY fold").fetchall()
         return [a for a in map(self._account, rows) if a is not None]
 
     # -- writing ---------------------------------------------------------------------------------
 
     def create(self, account: Account) -> bool:
-        c = account.credentials
         try:
             with self._db as db:
                 db.execute(
-                    f"INSERT INTO accounts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        account.fold,
-                        account.name,
-                        account.email,
-                        account.created_ms,
-                        int(account.pending),
-                        c.password_hash,
-                        c.scram_salt,
-                        c.scram_iterations,
-                        c.stored_key,
-                        c.server_key,
-                        account.stable_id,
-                    ),
+                    f"INSERT INTO accounts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    account_row(account),
                 )
                 db.executemany(
                     "INSERT INTO account_certs (certfp, fold) VALUES (?, ?)",
@@ -173,11 +147,10 @@ class SqliteAccountStore:
             return False
 
     def set_credentials(self, fold: str, credentials: Credentials) -> bool:
-        c = credentials
         return self._write(
             "UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,"
             " stored_key = ?, server_key = ? WHERE fold = ?",
-            (c.password_hash, c.scram_salt, c.scram_iterations, c.stored_key, c.server_key, fold),
+            (*credentials_row(credentials), fold),
         )
 
     def approve(self, fold: str) -> bool:
