@@ -129,13 +129,6 @@ class PostgresAccountStore(ComponentStore):
             return False
         return True
 
-    def _write(self, sql: str, args: Sequence[Any]) -> bool:
-        try:
-            with self._db.step(write=True) as db:
-                return db.execute(sql, args).rowcount > 0
-        except psycopg.IntegrityError:
-            return False
-
     def set_credentials(self, fold: str, credentials: Credentials) -> bool:
         return self._write(
             "UPDATE accounts SET password_hash = %s, scram_salt = %s, scram_iterations = %s,"

@@ -3,10 +3,16 @@
 version readable for `hubbub doctor`.
 
 Each store only says which component it is, its schema, and whether its steps commit on their
-own (accounts, registry) or accumulate until the history worker commits a batch.
+own (accounts, registry) or accumulate until the history worker commits a batch. `_write` is
+the one-statement write the accounts and registry stores make for most of their changes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
 
 from hubbub.pg.database import (
     Connection,
@@ -43,3 +49,13 @@ class ComponentStore:
         """The version the database records for this component (0: none yet)."""
         with self._db.step() as db:
             return component_version(db, self._component)
+
+    def _write(self, sql: str, args: Sequence[Any]) -> bool:
+        """Run one writing statement in a step of its own: whether it changed a row. A
+        constraint refusing it (a name taken, no such account) is "no change", the answer the
+        store contracts give for it, rather than an error."""
+        try:
+            with self._db.step(write=True) as db:
+                return db.execute(sql, args).rowcount > 0
+        except psycopg.IntegrityError:
+            return False

@@ -9,11 +9,6 @@ the call raises `DatabaseUnavailable` and the next one reconnects. The schema is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import psycopg
-
 from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sql import (
@@ -72,13 +67,6 @@ class PostgresRegistryStore(ComponentStore):
 
     def __init__(self, url: str) -> None:
         super().__init__(url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=True)
-
-    def _write(self, sql: str, args: Sequence[Any]) -> bool:
-        try:
-            with self._db.step(write=True) as db:
-                return db.execute(sql, args).rowcount > 0
-        except psycopg.IntegrityError:
-            return False
 
     # -- channels --------------------------------------------------------------------------------
 
