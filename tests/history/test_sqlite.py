@@ -92,3 +92,20 @@ def test_open_store_factory(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(ValueError, match="mysql"):
         open_store("mysql", tmp_path / "h.db")
+
+
+def test_append_runs_one_statement_per_chunk_not_per_record(tmp_path: Path) -> None:
+    """A batch is inserted by a few multi-row statements. With `executemany` (a statement per
+    record) the sqlite3 module gave up and won back the GIL once per record; under the threads
+    engine's thousand connection threads each win took long enough that the history writer fell
+    `history.max_pending` behind and the core refused every room sender's next messages (the
+    bench's rooms scenario "lost" one window per sender). Order and duplicates still hold."""
+    store = SqliteStore(tmp_path / "h.db")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    records = [rec("#a", n) for n in range(2600)]
+    store.append([*records[:1500], records[3], *records[1500:]])  # one duplicate msgid
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert 1 <= len(inserts) <= 3, f"{len(inserts)} INSERT statements for 2,601 records"
+    assert store.latest("#a", 3000) == records
+    store.close()

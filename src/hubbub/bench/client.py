@@ -122,6 +122,9 @@ class Client(asyncio.Protocol):
         self.flow = FlowCheck()
         self.latency = Histogram()
         self.count = 0
+        # Messages of ours the server refused out loud (FAIL PRIVMSG …, e.g. history writer
+        # behind): never delivered, but not lost either; the report counts them apart.
+        self.refused = 0
         self.acks: list[Sender] = []
         # Against several servers: the senders on another server than this client's, whose
         # latencies go to `remote_latency` (cross-node) instead of `latency`.
@@ -192,6 +195,8 @@ class Client(asyncio.Protocol):
         else:
             self._lines(data[:end])
             return
+        if b" FAIL " in data:
+            self.refused += data.count(b" FAIL PRIVMSG ", 0, end)
         if b"PING" in data:
             self._pings(data, end)
 

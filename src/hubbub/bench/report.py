@@ -40,6 +40,7 @@ _LABELS = {
     "duplicated": "duplicated",
     "out_of_order": "out of order",
     "disconnected": "clients disconnected",
+    "refused": "refused by the server (FAIL)",
     "latency_ms": "latency (ms)",
     "latency_samples": "latency samples",
     "checked_receivers": "receivers checked in full",

@@ -299,6 +299,9 @@ def _run_traffic(options: Options) -> dict[str, Any]:
         "duplicated": sum(p["duplicates"] for p in results),
         "out_of_order": sum(p["out_of_order"] for p in results),
         "disconnected": sum(p["disconnected"] for p in results),
+        # Messages the server refused (FAIL PRIVMSG): counted in `lost` (never delivered), and
+        # here, so that a refusal (e.g. history writer behind) is not mistaken for a loss.
+        "refused": sum(p["refused"] for p in results),
         "latency_ms": _latency_ms(latency),
         "latency_samples": latency.count,
         "checked_receivers": sum(p["full_receivers"] for p in results),

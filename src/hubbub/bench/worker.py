@@ -302,6 +302,7 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
             "cross_node_latency": cross_node.to_dict(),
             "cpu": cpu1 - cpu0,
             "disconnected": disconnected,
+            "refused": sum(clients[index].refused for index in senders),
             "full_receivers": sum(1 for m in plan.members if m.full),
         },
     )

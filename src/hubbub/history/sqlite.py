@@ -73,10 +73,26 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
-_INSERT = (
+_INSERT_HEAD = (
     "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
-    " account, party_a, party_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " account, party_a, party_b) VALUES "
 )
+_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW_FIELDS = 10
+#: Records inserted by one statement at most. `executemany` runs one statement per record, and
+#: the sqlite3 module releases the GIL around every step and must win it back after each: with
+#: the threads engine's thousand connection threads (and its 50 ms switch interval) each win
+#: could take milliseconds, so a 2,000-record batch took over a second, the writer fell
+#: `history.max_pending` behind and the core refused every sender's next messages. One
+#: multi-row statement per this many records asks for the GIL once per chunk instead.
+_ROWS_PER_INSERT = 1024
+
+
+def _insert_sql(rows: int) -> str:
+    """One INSERT of `rows` records (VALUES rows are inserted in order: `seq` keeps append
+    order)."""
+    return _INSERT_HEAD + ", ".join([_ROW_MARKS] * rows)
+
 
 # Newest time of a candidate target inside the window (an index seek per target), for TARGETS.
 _TARGETS = """
@@ -118,6 +134,11 @@ class SqliteStore(PlannedStore):
                 " this user may write the file and its directory, that the file system is"
                 " not read-only and that the disk has room"
             ) from exc
+        # An SQLite built with a low bound on bound parameters (999 before 3.32) gets smaller
+        # chunks.
+        variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(_ROWS_PER_INSERT, variables // _ROW_FIELDS))
+        self._full_insert = _insert_sql(self._rows_per_insert)
 
     def _setup(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
@@ -163,7 +184,13 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        self._db.executemany(_INSERT, [row_of(r) for r in records])
+        # A chunk per statement, not a statement per record: see _ROWS_PER_INSERT.
+        db = self._db
+        chunk = self._rows_per_insert
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            sql = self._full_insert if len(part) == chunk else _insert_sql(len(part))
+            db.execute(sql, [field for record in part for field in row_of(record)])
 
     def commit(self) -> None:
         self._db.commit()
