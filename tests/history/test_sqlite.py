@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from history_helpers import rec
 
 from hubbub.history.backends import open_store
 from hubbub.history.memory import MemoryStore
-from hubbub.history.record import Ref, dm_key
+from hubbub.history.record import Ref, compact_json, dm_key, params_json, tags_json
 from hubbub.history.sqlite import SCHEMA_VERSION, SqliteStore
 
 
@@ -92,3 +93,26 @@ def test_open_store_factory(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(ValueError, match="mysql"):
         open_store("mysql", tmp_path / "h.db")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (),
+        ("#a",),
+        ("#a", "hello"),
+        ("#ä", 'quote " back\\slash \t tab \x00 nul \x7f del'),
+        ("#a", "emoji 🎉 and ü"),
+        ("#a", "lone surrogate \udcff from bytes"),
+    ],
+)
+def test_stored_params_text_is_the_compact_json_of_the_list(params: tuple[str, ...]) -> None:
+    """The history thread's cheap JSON (no encoder per record) writes exactly what the
+    compact encoder did, so older and newer rows read back alike."""
+    assert params_json(params) == compact_json(list(params))
+    assert tuple(json.loads(params_json(params))) == params
+
+
+@pytest.mark.parametrize("tags", [{}, {"+x": "ü"}, {"+a": "", "+b": 'q"'}])
+def test_stored_tags_text_is_the_compact_json_of_the_dict(tags: dict[str, str]) -> None:
+    assert tags_json(tags) == compact_json(tags)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
-from hubbub.history.record import Edit, Record, compact_json, dm_parties
+from hubbub.history.record import Edit, Record, compact_json, dm_parties, params_json, tags_json
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
@@ -106,16 +106,18 @@ DELETE FROM records WHERE seq IN (
 
 
 def _row(rec: Record) -> tuple[Any, ...]:
-    parties = dm_parties(rec.target)
+    # Per stored message on the history thread: a channel's key needs no parties.
+    target = rec.target
+    parties = dm_parties(target) if target.startswith("dm:") else None
     return (
-        rec.target,
+        target,
         rec.msgid,
         rec.time_ms,
         rec.source,
         rec.command,
-        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        compact_json(list(rec.params)),
-        compact_json(rec.tags),
+        # ASCII-only JSON keeps lone surrogates (surrogate-escaped bytes) storable.
+        params_json(rec.params),
+        tags_json(rec.tags),
         rec.account,
         parties[0] if parties else None,
         parties[1] if parties else None,
