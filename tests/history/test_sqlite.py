@@ -116,3 +116,23 @@ def test_stored_params_text_is_the_compact_json_of_the_list(params: tuple[str, .
 @pytest.mark.parametrize("tags", [{}, {"+x": "ü"}, {"+a": "", "+b": 'q"'}])
 def test_stored_tags_text_is_the_compact_json_of_the_dict(tags: dict[str, str]) -> None:
     assert tags_json(tags) == compact_json(tags)
+
+
+def test_a_batch_of_channel_and_private_records_keeps_its_order(tmp_path: Path) -> None:
+    """Channel rows and private rows go through two statements (a channel's has no parties
+    to bind); a mixed batch is still stored in append order, each with its parties."""
+    store = SqliteStore(tmp_path / "h.db")
+    dm = dm_key("a", "b")
+    batch = [rec("#a", 1), rec(dm, 2), rec(dm, 3), rec("#a", 4), rec(dm, 5)]
+    store.append(batch)
+    rows = store._db.execute("SELECT target, party_a, party_b FROM records ORDER BY seq")
+    assert list(rows) == [
+        ("#a", None, None),
+        (dm, "a", "b"),
+        (dm, "a", "b"),
+        ("#a", None, None),
+        (dm, "a", "b"),
+    ]
+    assert store.latest("#a", 10) == [batch[0], batch[3]]
+    assert store.latest(dm, 10) == [batch[1], batch[2], batch[4]]
+    store.close()

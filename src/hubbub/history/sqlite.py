@@ -78,6 +78,12 @@ _INSERT = (
     "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
     " account, party_a, party_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A channel's record: no parties (NULL by default). Binding None is not free: the sqlite3
+# module looks for an adapter for it on every bind, about as costly as the rest of the row.
+_INSERT_ROOM = (
+    "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
+    " account) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 # Newest time of a candidate target inside the window (an index seek per target), for TARGETS.
 _TARGETS = """
@@ -106,22 +112,22 @@ DELETE FROM records WHERE seq IN (
 
 
 def _row(rec: Record) -> tuple[Any, ...]:
-    # Per stored message on the history thread: a channel's key needs no parties.
+    """The values of `_INSERT` (a private conversation's record, 10) or of `_INSERT_ROOM` (a
+    channel's, 8: its parties are left NULL)."""
     target = rec.target
-    parties = dm_parties(target) if target.startswith("dm:") else None
-    return (
+    # ASCII-only JSON keeps lone surrogates (surrogate-escaped bytes) storable.
+    values = (
         target,
         rec.msgid,
         rec.time_ms,
         rec.source,
         rec.command,
-        # ASCII-only JSON keeps lone surrogates (surrogate-escaped bytes) storable.
         params_json(rec.params),
         tags_json(rec.tags),
         rec.account,
-        parties[0] if parties else None,
-        parties[1] if parties else None,
     )
+    parties = dm_parties(target) if target.startswith("dm:") else None
+    return values if parties is None else (*values, *parties)
 
 
 def _record(row: tuple[Any, ...]) -> tuple[int, Record]:
@@ -198,7 +204,17 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        self._db.executemany(_INSERT, [_row(r) for r in records])
+        rows = [_row(r) for r in records]
+        if len(set(map(len, rows))) <= 1:  # all of one kind (a busy room: all channel rows)
+            self._db.executemany(_INSERT_ROOM if rows and len(rows[0]) == 8 else _INSERT, rows)
+            return
+        # Both kinds: runs of one kind at a time, in order (seq is the append order).
+        start = 0
+        for index in range(1, len(rows) + 1):
+            if index == len(rows) or len(rows[index]) != len(rows[start]):
+                statement = _INSERT_ROOM if len(rows[start]) == 8 else _INSERT
+                self._db.executemany(statement, rows[start:index])
+                start = index
 
     def commit(self) -> None:
         self._db.commit()
