@@ -10,6 +10,7 @@ from typing import Any
 from core_helpers import Client, FakeLink, Harness
 
 from hubbub.core.model import _list_of
+from hubbub.core.server import _SCRATCH
 from hubbub.protocol.message import parse
 
 
@@ -57,6 +58,7 @@ def test_a_group_of_list_links_is_written_through_the_lists() -> None:
     assert texts(links[1]) == ["one", "two"]
     assert texts(links[2]) == ["two"]
     assert texts(links[3]) == ["one", "two"]
+    assert _SCRATCH == []  # what stood in for the sender's outbox kept nothing
 
 
 def test_a_group_with_another_kind_of_link_is_written_per_writer() -> None:

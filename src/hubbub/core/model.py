@@ -329,6 +329,7 @@ class Channel:
         "moderated",
         "name",
         "no_external",
+        "occupied",
         "positions",
         "registered",
         "replaying",
@@ -354,6 +355,8 @@ class Channel:
         # those lists, in the same order, so that fan-out appends through `list.append` itself
         # (one C call per member, not `operator.call` around a bound method); else None.
         self.boxes: list[list[list[bytes]] | None] = []
+        # The profiles whose group has members, in order (fan-out visits only these).
+        self.occupied: list[int] = []
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
         # Ban exceptions (+e) and invite exceptions (+I) (hubbub.core.listmodes).
@@ -426,6 +429,7 @@ class Channel:
                         profile_boxes.append(box)
             self.groups = groups
             self.boxes = boxes
+            self.occupied = [profile for profile, group in enumerate(groups) if group]
             self.positions = positions
             self.touches = list(by_touch.items())
         return groups

@@ -122,6 +122,8 @@ class Refused:
 _run: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 # A list's own append, called with the list: fan-out's per-member call (Channel.boxes).
 _append = list.append
+# Takes the sender's own line in its place during a room fan-out (see `fanout`), emptied after.
+_SCRATCH: list[bytes] = []
 
 TOO_LONG = Refused(False)
 NOT_UTF8 = Refused(True)
@@ -480,9 +482,10 @@ class ChatServer:
             position = channel.positions.get(exclude) if exclude is not None else None
             skip_profile = exclude.session.profile if exclude is not None else -1
             sent = 0
-            for profile, writers in enumerate(groups):
-                if not writers or (tagged_only and not profile & PROFILE_TAGS):
+            for profile in channel.occupied:  # the profiles with members, not all eight
+                if tagged_only and not profile & PROFILE_TAGS:
                     continue
+                writers = groups[profile]
                 data = cache[profile]
                 if data is None:
                     data = cache[profile] = self._tagged(
@@ -495,8 +498,19 @@ class ChatServer:
                 targets: list[Any] = writers if box is None else box
                 if position is not None and profile == skip_profile:
                     sent += len(targets) - 1
-                    _run(map(function, targets[:position], repeat(data)))
-                    _run(map(function, targets[position + 1 :], repeat(data)))
+                    if box is not None:
+                        # The sender's outbox swapped for a scratch list for the one pass
+                        # (nothing a list append does can see it): no copies of the group.
+                        own = box[position]
+                        box[position] = _SCRATCH
+                        try:
+                            _run(map(_append, box, repeat(data)))
+                        finally:
+                            box[position] = own
+                            _SCRATCH.clear()
+                    else:
+                        _run(map(function, targets[:position], repeat(data)))
+                        _run(map(function, targets[position + 1 :], repeat(data)))
                 else:
                     sent += len(targets)
                     _run(map(function, targets, repeat(data)))
