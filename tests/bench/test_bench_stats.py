@@ -119,3 +119,17 @@ def test_flow_split_keeps_remote_senders_latency_apart() -> None:
     assert (far.count, far.total) == (3, 2 * 900 + 600)
     assert flow.lost({b"1": 2, b"2": 3}) == 0
     assert (flow.duplicates, flow.out_of_order) == (0, 0)
+
+
+def test_histogram_add_buckets_values_as_bucket_of_does() -> None:
+    """`add` computes the bucket inline (it runs per delivery run): the same buckets."""
+    values = [-5, 0, 1, 127, 128, 129, 255, 256, 1000, 123_456, 10**9, 2**40 + 3]
+    hist = Histogram()
+    for value in values:
+        hist.add(value, 2)
+    expected: dict[int, int] = {}
+    for value in values:
+        expected[bucket_of(max(value, 0))] = expected.get(bucket_of(max(value, 0)), 0) + 2
+    assert hist.buckets == expected
+    assert hist.count == 2 * len(values)
+    assert hist.total == 2 * sum(max(value, 0) for value in values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from history_helpers import rec
 
 from hubbub.history.backends import open_store
 from hubbub.history.memory import MemoryStore
-from hubbub.history.record import Ref, dm_key
+from hubbub.history.record import Ref, compact_json, dm_key, params_json, tags_json
 from hubbub.history.sqlite import SCHEMA_VERSION, SqliteStore
 
 
@@ -108,4 +109,46 @@ def test_append_runs_one_statement_per_chunk_not_per_record(tmp_path: Path) -> N
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
     assert 1 <= len(inserts) <= 3, f"{len(inserts)} INSERT statements for 2,601 records"
     assert store.latest("#a", 3000) == records
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (),
+        ("#a",),
+        ("#a", "hello"),
+        ("#ä", 'quote " back\\slash \t tab \x00 nul \x7f del'),
+        ("#a", "emoji 🎉 and ü"),
+        ("#a", "lone surrogate \udcff from bytes"),
+    ],
+)
+def test_stored_params_text_is_the_compact_json_of_the_list(params: tuple[str, ...]) -> None:
+    """The history thread's cheap JSON (no encoder per record) writes exactly what the
+    compact encoder did, so older and newer rows read back alike."""
+    assert params_json(params) == compact_json(list(params))
+    assert tuple(json.loads(params_json(params))) == params
+
+
+@pytest.mark.parametrize("tags", [{}, {"+x": "ü"}, {"+a": "", "+b": 'q"'}])
+def test_stored_tags_text_is_the_compact_json_of_the_dict(tags: dict[str, str]) -> None:
+    assert tags_json(tags) == compact_json(tags)
+
+
+def test_a_batch_of_channel_and_private_records_keeps_its_order(tmp_path: Path) -> None:
+    """Channel rows and private rows go through two statements (a channel's has no parties
+    to bind); a mixed batch is still stored in append order, each with its parties."""
+    store = SqliteStore(tmp_path / "h.db")
+    dm = dm_key("a", "b")
+    batch = [rec("#a", 1), rec(dm, 2), rec(dm, 3), rec("#a", 4), rec(dm, 5)]
+    store.append(batch)
+    rows = store._db.execute("SELECT target, party_a, party_b FROM records ORDER BY seq")
+    assert list(rows) == [
+        ("#a", None, None),
+        (dm, "a", "b"),
+        (dm, "a", "b"),
+        ("#a", None, None),
+        (dm, "a", "b"),
+    ]
+    assert store.latest("#a", 10) == [batch[0], batch[3]]
+    assert store.latest(dm, 10) == [batch[1], batch[2], batch[4]]
     store.close()

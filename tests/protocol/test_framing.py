@@ -11,6 +11,7 @@ from hubbub.protocol.framing import (
     LineReader,
     LineTooLong,
     decode_line,
+    whole_lines,
 )
 
 FLOOD_LIMIT = MAX_TAGS_BYTES + MAX_LINE_BYTES
@@ -139,3 +140,23 @@ def test_decode_keeps_nul() -> None:
 def test_decode_unknown_policy() -> None:
     with pytest.raises(ValueError, match="policy"):
         decode_line(b"x", "latin-1")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"PING a\r\n",
+        b"A\r\nB\n\r\n\nC\r\n",
+        b"x" * 510 + b"\r\n" + b"y" * 511 + b"\n",
+        b"@" + b"t" * (MAX_TAGS_BYTES - 2) + b" " + b"m" * 510 + b"\r\n",
+        b"@" + b"t" * (MAX_TAGS_BYTES - 1) + b" m\r\nPING\n",
+        b"@" + b"t" * 20000 + b"\n" + b"OK\n",
+        b"\r\n",
+    ],
+)
+def test_whole_lines_are_what_a_new_reader_returns(data: bytes) -> None:
+    """The transport's reader-less path for input of whole lines gives the same lines (and
+    the same too-long markers) as a fresh LineReader, which then holds nothing."""
+    reader = LineReader()
+    assert whole_lines(data) == reader.feed(data)
+    assert reader.pending == 0

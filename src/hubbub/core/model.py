@@ -13,6 +13,7 @@ import enum
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import BuiltinMethodType
 from typing import TYPE_CHECKING
 
 from hubbub.core.ports import Link
@@ -308,6 +309,7 @@ class Channel:
 
     __slots__ = (
         "bans",
+        "boxes",
         "created",
         "creator_address",
         "excepts",
@@ -327,6 +329,7 @@ class Channel:
         "moderated",
         "name",
         "no_external",
+        "occupied",
         "positions",
         "registered",
         "replaying",
@@ -348,6 +351,12 @@ class Channel:
         # links written by plain appends (`BatchLink.batch`), by the `touched` that flushes them.
         self.positions: dict[User, int] = {}
         self.touches: list[tuple[Callable[[list[Link]], None], list[Link]]] = []
+        # Per profile, when every writer of its group is a list's own `append` (the usual case):
+        # those lists, in the same order, so that fan-out appends through `list.append` itself
+        # (one C call per member, not `operator.call` around a bound method); else None.
+        self.boxes: list[list[list[bytes]] | None] = []
+        # The profiles whose group has members, in order (fan-out visits only these).
+        self.occupied: list[int] = []
         self.topic: Topic | None = None
         self.bans: list[Ban] = []
         # Ban exceptions (+e) and invite exceptions (+I) (hubbub.core.listmodes).
@@ -393,23 +402,34 @@ class Channel:
         groups = self.groups
         if groups is None:
             groups = [[] for _ in range(PROFILE_COUNT)]
+            boxes: list[list[list[bytes]] | None] = [[] for _ in range(PROFILE_COUNT)]
             positions: dict[User, int] = {}
             by_touch: dict[Callable[[list[Link]], None], list[Link]] = {}
             for user in self.members:
                 session = user.session
                 if session.link is NOWHERE:  # on another node: delivered there
                     continue
-                group = groups[session.profile]
+                profile = session.profile
+                group = groups[profile]
                 positions[user] = len(group)
                 link = session.link
                 batch = getattr(link, "batch", None)
                 if batch is None:
                     group.append(session.write)
+                    boxes[profile] = None
                 else:
                     append, touched = batch()
                     group.append(append)
                     by_touch.setdefault(touched, []).append(link)
+                    box = _list_of(append)
+                    profile_boxes = boxes[profile]
+                    if box is None or profile_boxes is None:
+                        boxes[profile] = None
+                    else:
+                        profile_boxes.append(box)
             self.groups = groups
+            self.boxes = boxes
+            self.occupied = [profile for profile, group in enumerate(groups) if group]
             self.positions = positions
             self.touches = list(by_touch.items())
         return groups
@@ -446,3 +466,16 @@ class WhowasEntry:
     hostname: str
     realname: str
     left_at: int
+
+
+def _list_of(append: Callable[[bytes], None]) -> list[bytes] | None:
+    """The list whose own C `append` this is (what `BatchLink.batch` usually hands out), or
+    None for any other writer."""
+    owner = getattr(append, "__self__", None)
+    if (
+        type(append) is BuiltinMethodType
+        and isinstance(owner, list)
+        and getattr(append, "__name__", "") == "append"
+    ):
+        return owner
+    return None

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import repeat
 from operator import call
+from typing import Any
 
 from hubbub import __version__
 from hubbub.config import Config
@@ -119,6 +120,10 @@ class Refused:
 
 # Runs an iterator to its end in C, keeping nothing (fan-out's calls through `map`).
 _run: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+# A list's own append, called with the list: fan-out's per-member call (Channel.boxes).
+_append = list.append
+# Takes the sender's own line in its place during a room fan-out (see `fanout`), emptied after.
+_SCRATCH: list[bytes] = []
 
 TOO_LONG = Refused(False)
 NOT_UTF8 = Refused(True)
@@ -473,24 +478,42 @@ class ChatServer:
             # Channel.writers_by_profile), called by `map` without a Python loop: per member
             # one C-level call with shared bytes. The sender is skipped by its position.
             groups = channel.writers_by_profile()
+            boxes = channel.boxes
             position = channel.positions.get(exclude) if exclude is not None else None
             skip_profile = exclude.session.profile if exclude is not None else -1
             sent = 0
-            for profile, writers in enumerate(groups):
-                if not writers or (tagged_only and not profile & PROFILE_TAGS):
+            for profile in channel.occupied:  # the profiles with members, not all eight
+                if tagged_only and not profile & PROFILE_TAGS:
                     continue
+                writers = groups[profile]
                 data = cache[profile]
                 if data is None:
                     data = cache[profile] = self._tagged(
                         profile, base, time_ms, msgid, client_tags, account
                     )
+                # The lists themselves through `list.append` when the group has them (see
+                # Channel.boxes), else each writer through `operator.call`: same order.
+                box = boxes[profile]
+                function: Callable[..., object] = call if box is None else _append
+                targets: list[Any] = writers if box is None else box
                 if position is not None and profile == skip_profile:
-                    sent += len(writers) - 1
-                    _run(map(call, writers[:position], repeat(data)))
-                    _run(map(call, writers[position + 1 :], repeat(data)))
+                    sent += len(targets) - 1
+                    if box is not None:
+                        # The sender's outbox swapped for a scratch list for the one pass
+                        # (nothing a list append does can see it): no copies of the group.
+                        own = box[position]
+                        box[position] = _SCRATCH
+                        try:
+                            _run(map(_append, box, repeat(data)))
+                        finally:
+                            box[position] = own
+                            _SCRATCH.clear()
+                    else:
+                        _run(map(function, targets[:position], repeat(data)))
+                        _run(map(function, targets[position + 1 :], repeat(data)))
                 else:
-                    sent += len(writers)
-                    _run(map(call, writers, repeat(data)))
+                    sent += len(targets)
+                    _run(map(function, targets, repeat(data)))
             for touched, links in channel.touches:
                 touched(links)
             # Counters.fanout, inlined: this runs for every room message.

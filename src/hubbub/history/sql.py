@@ -14,31 +14,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from hubbub.history.base import Select
-from hubbub.history.record import Record, compact_json, dm_parties
+from hubbub.history.record import Record, compact_json, dm_parties, params_json, tags_json
 
-__all__ = ["COLUMNS", "edited_params", "record_of", "row_of", "select_statement"]
+__all__ = ["COLUMNS", "edited_params", "record_of", "record_values", "row_of", "select_statement"]
 
 #: The columns every read of whole records selects, in the order `record_of` expects.
 COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
 
 
-def row_of(record: Record) -> tuple[Any, ...]:
-    """The values to insert for `record`: target, msgid, time_ms, source, command, params,
-    tags, account, party_a, party_b."""
-    parties = dm_parties(record.target)
+def record_values(record: Record) -> tuple[Any, ...]:
+    """The values to insert for `record` but its parties: target, msgid, time_ms, source,
+    command, params, tags, account (a channel's whole row where a store leaves the parties
+    NULL)."""
     return (
         record.target,
         record.msgid,
         record.time_ms,
         record.source,
         record.command,
-        # ensure_ascii keeps lone surrogates (surrogate-escaped bytes) storable.
-        compact_json(list(record.params)),
-        compact_json(record.tags),
+        # ASCII-only JSON keeps lone surrogates (surrogate-escaped bytes) storable.
+        params_json(record.params),
+        tags_json(record.tags),
         record.account,
-        parties[0] if parties else None,
-        parties[1] if parties else None,
     )
+
+
+def row_of(record: Record) -> tuple[Any, ...]:
+    """The values to insert for `record`: `record_values`, then party_a, party_b (None for a
+    channel's record)."""
+    parties = dm_parties(record.target)
+    return (*record_values(record), *(parties if parties else (None, None)))
 
 
 def record_of(row: Sequence[Any]) -> tuple[int, Record]:

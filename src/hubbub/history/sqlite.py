@@ -12,6 +12,7 @@ A record whose (target, msgid) is already stored is ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
@@ -20,7 +21,14 @@ from typing import Any
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record
-from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
+from hubbub.history.sql import (
+    COLUMNS,
+    edited_params,
+    record_of,
+    record_values,
+    row_of,
+    select_statement,
+)
 from hubbub.history.store import StoreUnwritable, aside_key
 from hubbub.sqlitedb import open_database
 
@@ -73,12 +81,13 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
-_INSERT_HEAD = (
-    "INSERT OR IGNORE INTO records (target, msgid, time_ms, source, command, params, tags,"
-    " account, party_a, party_b) VALUES "
+# A private conversation's record binds its two parties; a channel's binds none (they stay
+# NULL): binding None is not free, the sqlite3 module looks for an adapter on every bind.
+_PRIVATE_COLUMNS = (
+    "target, msgid, time_ms, source, command, params, tags, account, party_a, party_b"
 )
-_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_ROW_FIELDS = 10
+_ROOM_COLUMNS = "target, msgid, time_ms, source, command, params, tags, account"
+_COLUMNS_OF_WIDTH = {10: _PRIVATE_COLUMNS, 8: _ROOM_COLUMNS}
 #: Records inserted by one statement at most. `executemany` runs one statement per record, and
 #: the sqlite3 module releases the GIL around every step and must win it back after each: with
 #: the threads engine's thousand connection threads (and its 50 ms switch interval) each win
@@ -88,10 +97,19 @@ _ROW_FIELDS = 10
 _ROWS_PER_INSERT = 1024
 
 
-def _insert_sql(rows: int) -> str:
-    """One INSERT of `rows` records (VALUES rows are inserted in order: `seq` keeps append
-    order)."""
-    return _INSERT_HEAD + ", ".join([_ROW_MARKS] * rows)
+@functools.lru_cache(maxsize=64)  # the full chunk's statement, and the common short ones
+def _insert_sql(width: int, rows: int) -> str:
+    """One INSERT of `rows` rows of `width` values (VALUES rows are inserted in order: `seq`
+    keeps append order)."""
+    marks = "(" + ", ".join("?" * width) + ")"
+    return f"INSERT OR IGNORE INTO records ({_COLUMNS_OF_WIDTH[width]}) VALUES " + ", ".join(
+        [marks] * rows
+    )
+
+
+def _stored_row(record: Record) -> tuple[Any, ...]:
+    """The values `append` binds: a channel's record without its (NULL) parties."""
+    return row_of(record) if record.target.startswith("dm:") else record_values(record)
 
 
 # Newest time of a candidate target inside the window (an index seek per target), for TARGETS.
@@ -136,9 +154,8 @@ class SqliteStore(PlannedStore):
             ) from exc
         # An SQLite built with a low bound on bound parameters (999 before 3.32) gets smaller
         # chunks.
-        variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(_ROWS_PER_INSERT, variables // _ROW_FIELDS))
-        self._full_insert = _insert_sql(self._rows_per_insert)
+        # How many values one statement may bind in this SQLite build (chunks fit it).
+        self._variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     def _setup(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
@@ -184,13 +201,24 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        # A chunk per statement, not a statement per record: see _ROWS_PER_INSERT.
+        # Runs of one kind (channel or private rows), in order, since seq is the append order;
+        # each run in multi-row statements of a chunk (see _ROWS_PER_INSERT).
+        rows = [_stored_row(r) for r in records]
+        start = 0
+        while start < len(rows):
+            width = len(rows[start])
+            end = start + 1
+            while end < len(rows) and len(rows[end]) == width:
+                end += 1
+            self._insert_run(rows[start:end], width)
+            start = end
+
+    def _insert_run(self, rows: Sequence[tuple[Any, ...]], width: int) -> None:
         db = self._db
-        chunk = self._rows_per_insert
-        for start in range(0, len(records), chunk):
-            part = records[start : start + chunk]
-            sql = self._full_insert if len(part) == chunk else _insert_sql(len(part))
-            db.execute(sql, [field for record in part for field in row_of(record)])
+        chunk = max(1, min(_ROWS_PER_INSERT, self._variables // width))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            db.execute(_insert_sql(width, len(part)), [value for row in part for value in row])
 
     def commit(self) -> None:
         self._db.commit()

@@ -21,6 +21,7 @@ __all__ = [
     "LineReader",
     "LineTooLong",
     "decode_line",
+    "whole_lines",
 ]
 
 MAX_LINE_BYTES = 512
@@ -80,11 +81,7 @@ class LineReader:
             # it with the new bytes and splitting once looks at every byte a single time.
             complete = bytes(buffer) + data[:last] if buffer else bytes(data[:last])
             buffer[:] = data[last + 1 :]
-            for line in complete.split(b"\n"):
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if line:
-                    out.append(line if _fits(line) else LINE_TOO_LONG)
+            _split(complete, out)
         else:
             buffer += data
         if len(buffer) > _MAX_BUFFERED:
@@ -94,6 +91,27 @@ class LineReader:
             self._discarding = True
             out.append(LINE_TOO_LONG)
         return out
+
+
+def whole_lines(data: bytes) -> list[bytes | LineTooLong]:
+    """The lines of `data` that ends with LF, when nothing unfinished came before it: what a
+    new `LineReader` would return from `feed(data)` (and it would then hold nothing), without
+    making one. The TCP transport reads most clients' input this way: a client sends whole
+    lines, and a reader per read was a cost per message."""
+    out: list[bytes | LineTooLong] = []
+    _split(data, out)
+    return out
+
+
+def _split(complete: bytes, out: list[bytes | LineTooLong]) -> None:
+    """Append the lines of `complete` (LF-separated; a CR before the LF is dropped, empty lines
+    are skipped) to `out`, each one too long replaced by LINE_TOO_LONG."""
+    for line in complete.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line:
+            # Up to _MAX_BODY bytes always fits, tags or not (see _fits): asked only beyond.
+            out.append(line if len(line) <= _MAX_BODY or _fits(line) else LINE_TOO_LONG)
 
 
 def _fits(line: bytes) -> bool:

@@ -385,7 +385,10 @@ class Connection(ABC):
         core = self.server.core
         try:
             if type(item) is bytes:
-                line = self._decode(item)
+                try:  # valid UTF-8 decodes the same for every transport and policy
+                    line: str | None = item.decode()
+                except UnicodeDecodeError:
+                    line = self._decode(item)
                 if line is None:
                     if log.isEnabledFor(_DEBUG):
                         log.debug("%s >> (invalid UTF-8) %r", self.label, item)

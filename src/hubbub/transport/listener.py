@@ -158,6 +158,12 @@ class Listener(ABC, Generic[C]):
         above, nor for an earlier group), inlined for plain TCP: every member of a busy room
         has output every turn. Members of a room mostly got the very same lines, so one joined
         payload serves every member whose outbox holds the same objects as the last one's."""
+        if debug or (conns and conns[0].framed):
+            # Logged or framed output: each connection its own way. A group is one listener's
+            # (its `touched`), so either all of its connections are framed or none is.
+            for conn in conns:
+                conn.flush_out(debug)
+            return
         join = b"".join
         sendq = self.sendq_bytes
         last: list[bytes] = []
@@ -168,9 +174,7 @@ class Listener(ABC, Generic[C]):
                 continue
             transport = conn.transport
             if (
-                debug
-                or conn.framed
-                or type(out) is not Outbox
+                type(out) is not Outbox
                 or transport is None
                 or conn.sendq_exceeded
                 or transport.is_closing()

@@ -23,7 +23,7 @@ from typing import cast
 
 from hubbub.config import Config
 from hubbub.log_redaction import redact
-from hubbub.protocol.framing import LINE_TOO_LONG, LineReader
+from hubbub.protocol.framing import LINE_TOO_LONG, LineReader, whole_lines
 from hubbub.protocol.proxy import ProxyError
 from hubbub.protocol.proxy import parse as parse_proxy_header
 from hubbub.tls import peer_fingerprint
@@ -148,13 +148,17 @@ class TcpConnection(Connection, asyncio.Protocol):
                 return
             data = rest
         reader = self.reader
-        if reader is None:
-            reader = self.reader = LineReader()
-        lines = reader.feed(data)
-        if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
-            # Nothing half-received (and no over-long line being skipped): an idle client
-            # holds no reader.
-            self.reader = None
+        if reader is None and data.endswith(b"\n"):
+            # Whole lines and nothing before them unfinished (the usual read): no reader.
+            lines = whole_lines(data)
+        else:
+            if reader is None:
+                reader = self.reader = LineReader()
+            lines = reader.feed(data)
+            if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
+                # Nothing half-received (and no over-long line being skipped): an idle client
+                # holds no reader.
+                self.reader = None
         if lines:
             self._received(lines, time.monotonic())
         else:
