@@ -22,6 +22,7 @@ from hubbub.client.state import ClientState
 from support.config import server_config, write_config
 from support.irc_client import AsyncIrcClient
 from support.servers import ServerProcess, ThreadedServer, free_port
+from support.waiting import until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -150,11 +151,8 @@ async def test_servers_that_refuse_are_skipped_without_waiting_until_all_have_fa
         )
         runner = asyncio.create_task(connection.run())
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + WAIT
-            while not state.registered:
-                assert loop.time() < deadline and not runner.done(), statuses
-                await asyncio.sleep(0.02)
+            await until(lambda: state.registered or runner.done(), WAIT, "registered")
+            assert state.registered, statuses
             assert connection.where == f"127.0.0.1:{live.port}"
             assert statuses[:3] == [
                 f"connecting to 127.0.0.1:{dead}…",
@@ -166,9 +164,12 @@ async def test_servers_that_refuse_are_skipped_without_waiting_until_all_have_fa
             assert not any(text.startswith("now on") for text in statuses)
 
             live.stop()  # now both refuse: after trying the dead one, a pause
-            while not any("reconnecting in" in text for text in statuses):
-                assert loop.time() < deadline and not runner.done(), statuses
-                await asyncio.sleep(0.02)
+            await until(
+                lambda: runner.done() or any("reconnecting in" in text for text in statuses),
+                WAIT,
+                "a pause before reconnecting",
+            )
+            assert not runner.done(), statuses
             after = statuses[statuses.index(f"connecting to 127.0.0.1:{live.port}…") + 1 :]
             assert after[0].startswith(f"disconnected from 127.0.0.1:{live.port}: ")
             assert after[0].endswith(f"; trying 127.0.0.1:{dead}")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from hubbub.cluster.bus import Bus, Sequenced
-from support.waiting import POLL, WAIT
+from support.waiting import WAIT, until
 
 
 class Node:
@@ -53,22 +51,7 @@ async def running(url: str, node_id: str, **options: int) -> AsyncIterator[Node]
         await node.bus.close()
 
 
-async def until_async(
-    probe: Callable[[], Awaitable[object]], timeout: float = WAIT, what: str = ""
-) -> None:
-    """`support.waiting.until` for a condition that needs Redis to check."""
-    deadline = time.monotonic() + timeout
-    while not await probe():
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"not true within {timeout} s: {what or probe}")
-        await asyncio.sleep(POLL)
-
-
 async def until_heartbeats(bus: Bus, count: int, timeout: float = WAIT) -> None:
     """Wait until `bus` has completed `count` more heartbeats (renewal, sweep, janitor)."""
     target = bus.heartbeats + count
-    deadline = time.monotonic() + timeout
-    while bus.heartbeats < target:
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{count} heartbeats not done within {timeout} s")
-        await asyncio.sleep(POLL)
+    await until(lambda: bus.heartbeats >= target, timeout, f"{count} heartbeats done")

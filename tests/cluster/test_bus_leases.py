@@ -8,12 +8,12 @@ import sys
 import textwrap
 
 import pytest
-from bus_helpers import running, until_async, until_heartbeats
+from bus_helpers import running, until_heartbeats
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus import Bus, BusUnavailable
-from support.waiting import until
+from support.waiting import until, until_awaited
 
 pytestmark = pytest.mark.asyncio
 
@@ -124,7 +124,7 @@ async def test_a_killed_node_is_lost_on_exactly_one_survivor(redis_url: str) -> 
         async def buried() -> bool:
             return not await redis.sismember(scripts.NODES_KEY, "doomed")
 
-        await until_async(buried, what="the dead node's records deleted")
+        await until_awaited(buried, what="the dead node's records deleted")
         assert await node_a.bus.claimed("nick:carol") is None
         assert await node_a.bus.get("user:carol") is None
         assert await node_b.bus.claim("nick:carol", "carol!c@b")
@@ -161,7 +161,7 @@ async def test_a_lapsed_lease_nobody_buried_is_simply_renewed(redis_url: str) ->
     async with running(redis_url, "a", **FAST) as node_a:
         assert await node_a.bus.claim("nick:alice", "alice")
         await redis.delete(scripts.lease_key("a"))
-        await until_async(lambda: redis.exists(scripts.lease_key("a")), what="lease renewed")
+        await until_awaited(lambda: redis.exists(scripts.lease_key("a")), what="lease renewed")
         assert await node_a.bus.claimed("nick:alice") == "alice"
         assert node_a.availability == [True]
     await redis.aclose()

@@ -61,3 +61,14 @@ async def until(
             await pause()
         else:
             await asyncio.sleep(POLL / 2)
+
+
+async def until_awaited(
+    probe: Callable[[], Awaitable[object]], timeout: float = WAIT, what: str = ""
+) -> None:
+    """`until` for a condition that must be awaited to check (one that asks a server)."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"not true within {timeout} s: {what or probe}")
+        await asyncio.sleep(POLL)
