@@ -127,3 +127,39 @@ def test_a_kline_set_on_one_node_applies_on_the_other() -> None:
     assert ("K", "*@10.9.9.9") in b.server.registry.bans
     root.send("UNKLINE *@10.9.9.9")
     assert ("K", "*@10.9.9.9") not in b.server.registry.bans
+
+
+def test_a_ban_the_bus_refused_is_announced_when_it_is_back() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    victim = b.client("victim")
+    victim.user.hostname = victim.session.host = "10.9.9.9"
+    cluster.bus.available = False
+    root.send("KLINE *@10.9.9.9 :later")
+    assert ("K", "*@10.9.9.9") in a.server.registry.bans  # in force here at once
+    assert not victim.session.closed
+    cluster.bus.available = True
+    a.server.network_available(True)
+    assert victim.session.closed
+    assert ("K", "*@10.9.9.9") in b.server.registry.bans
+
+
+def test_an_invitation_on_one_node_is_known_to_the_room_on_every_node() -> None:
+    """Both in the room's copies: an op of another node hears it (invite-notify), and the
+    invitee, a user of the inviter's own node, sees the INVITE once."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    op = a.client("op")
+    guest = a.client("guest")
+    watcher = b.client("watcher", ["invite-notify"])
+    op.send("JOIN #room")
+    watcher.send("JOIN #room")
+    op.send("MODE #room +o watcher")
+    cluster.drain()
+    op.send("INVITE guest #room")
+    assert op.numerics() == ["341"]
+    assert len(only(guest.lines(), "INVITE")) == 1
+    assert one(watcher.lines(), "INVITE").params == ("guest", "#room")
+    assert "guest" in b.server.channels["#room"].invited

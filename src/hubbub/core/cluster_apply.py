@@ -81,16 +81,14 @@ class ClusterApply(ClusterRooms):
             self.server.channels[room] = channel
         if channel is not None:
             applier = APPLIERS.get(kind)
-            more = self.room_applier(kind) if applier is None else None
-            if applier is not None or more is not None:
-                try:
-                    if applier is not None:
-                        applier(self, channel, event, time_ms, mine)
-                    elif more is not None:
-                        more(channel, event, time_ms, mine)
-                except (KeyError, TypeError, ValueError):
-                    # A node of another version, or a bug: one event skipped, never a crash.
-                    log.exception("room %s: event %d could not be applied; skipped", room, seq)
+            try:
+                if applier is not None:
+                    applier(self, channel, event, time_ms, mine)
+                elif (more := self.room_applier(kind)) is not None:
+                    more(channel, event, time_ms, mine)
+            except (KeyError, TypeError, ValueError):
+                # A node of another version, or a bug: one event skipped, never a crash.
+                log.exception("room %s: event %d could not be applied; skipped", room, seq)
         elif kind == "join" and mine:
             self._joined_or_not(room)
         if complete is not None:
