@@ -150,8 +150,10 @@ class ClusterUsers(ClusterPropose):
         """INVITE of a user (`target`: of this node or another), or of a nick nobody here has
         (its claim on the bus says which node has it; 401 when none does). Every INVITE goes
         this way in a cluster, so each node's copy of the room and its ops hear of it."""
-        if target is not None:  # ours (home: this node) or known here
-            home = self.homes.get(target, self.node)
+        home = ""
+        if target is not None:  # ours, or known here with its node
+            home = self.homes.get(target, "") if target.session.remote else self.node
+        if target is not None and home:
             self._send_invite(reply, user, channel, (target.nick, target.fold, home, target.away))
             return
         fold = self.server.fold(nick)
@@ -244,11 +246,10 @@ class ClusterUsers(ClusterPropose):
 
     def kill(self, reply: Reply, user: User, nick: str, target: User | None, reason: str) -> None:
         """KILL of a user of another node (`target`), or of a nick nobody here has: its node
-        disconnects it."""
-        if target is not None:
-            self._send_kill(
-                reply, user, target.nick, target.fold, self.homes.get(target, ""), reason
-            )
+        disconnects it (the nick's claim says which, when this node does not know)."""
+        home = self.homes.get(target, "") if target is not None else ""
+        if target is not None and home:
+            self._send_kill(reply, user, target.nick, target.fold, home, reason)
             return
         fold = self.server.fold(nick)
 
