@@ -126,7 +126,7 @@ class ClusterUsers(ClusterPropose):
     ) -> None:
         server = self.server
         user = server.users.get(event["f"])
-        if user is None or not user.session.remote:
+        if mine or user is None or not user.session.remote:
             return  # ours (applied when it was set), or gone
         version = int(event["v"])
         if version <= self.user_versions.get(user, 0):
