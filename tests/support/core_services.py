@@ -25,6 +25,7 @@ from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
 from hubbub.core.ports import (
     FAILURE,
+    NETWORK_ROOM,
     AccountService,
     HistoryService,
     Network,
@@ -277,7 +278,9 @@ class MemoryNetwork:
     def __init__(self, bus: MemoryBus, node_id: str) -> None:
         self.bus = bus
         self._node_id = node_id
-        self.rooms: set[str] = {inbox(node_id)}  # its users' private messages come here
+        # Its users' private messages come to its inbox; what every node applies, to the
+        # network room.
+        self.rooms: set[str] = {inbox(node_id), NETWORK_ROOM}
         self.server: Any = None
 
     @property

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
 from hubbub.config import ClusterSection
 from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
-from hubbub.core.ports import inbox
+from hubbub.core.ports import NETWORK_ROOM, inbox
 
 if TYPE_CHECKING:
     from hubbub.core.network import ClusterState
@@ -85,6 +85,9 @@ class Node:
         # Private messages to this node's users come through its inbox room.
         await self.bus.subscribe(inbox(self._node_id))
         self.rooms.add(inbox(self._node_id))
+        # What every node applies (server bans) comes through the network room.
+        await self.bus.subscribe(NETWORK_ROOM)
+        self.rooms.add(NETWORK_ROOM)
         log.info("cluster node %s on the bus", self._node_id)
 
     async def stop(self) -> None:

@@ -6,6 +6,9 @@
   connections when added. Both may expire; both are kept in memory (`server.registry.bans`) and
   in the registry store, which `expire(now)` prunes. Operators themselves are never
   disconnected by a ban they add.
+* In a cluster the registry store is the shared PostgreSQL: every node loads the bans at its
+  start, and a ban added or removed on one node is announced to the others through the bus
+  once it is stored (hubbub.core.cluster_users); each node disconnects its own users.
 * Every operator action is logged at INFO as "oper <name> <action>".
 """
 
@@ -170,11 +173,20 @@ def add_ban(server: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]
     now_ms = int(server.now * 1000)
     ban = ServerBan(kind, mask, reason, oper, now_ms, now_ms + seconds * 1000 if seconds else 0)
     server.registry.bans[(kind, mask)] = ban
-    server.registry.call(lambda store: store.add_ban(ban))
+    cluster = server.cluster
+    # In a cluster, the other nodes are told once the ban is in the shared store, so a node
+    # starting meanwhile has it from one or the other (hubbub.core.cluster_users).
+    announce = None if cluster is None else (lambda result: cluster.banned(ban))
+    server.registry.call(lambda store: store.add_ban(ban), announce)
     duration = describe_duration(seconds)
     log.info("oper %s added a %s-line on %s (%s, %s)", oper, kind, mask, duration, reason)
     reply.notice(f"{kind}-line added on {mask} ({duration}): {reason}")
-    # Disconnect who is covered now (operators excepted).
+    disconnect_covered(server, ban)
+
+
+def disconnect_covered(server: ChatServer, ban: ServerBan) -> None:
+    """Disconnect the local users a new ban covers (operators excepted)."""
+    kind, mask, reason = ban.kind, ban.mask, ban.reason
     hit: list[Session] = []
     for session in list(server.sessions):
         user = session.user
@@ -192,7 +204,9 @@ def add_ban(server: ChatServer, reply: Reply, kind: str, params: tuple[str, ...]
         banned = Reply(server, session, None)
         banned.numeric(n.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {reason}")
         banned.flush()
-        log.info("oper %s: %s-line on %s disconnects %s", oper, kind, mask, session.user.prefix)
+        log.info(
+            "oper %s: %s-line on %s disconnects %s", ban.setter, kind, mask, session.user.prefix
+        )
         server.quit(session, f"{kind}-lined: {reason}")
 
 
@@ -203,7 +217,9 @@ def remove_ban(server: ChatServer, reply: Reply, kind: str, text: str) -> None:
     if ban is None:
         reply.notice(f"There is no {kind}-line on {mask}")
         return
-    server.registry.call(lambda store: store.remove_ban(kind, mask))
+    cluster = server.cluster
+    announce = None if cluster is None else (lambda result: cluster.unbanned(kind, mask))
+    server.registry.call(lambda store: store.remove_ban(kind, mask), announce)
     log.info("oper %s removed the %s-line on %s", oper, kind, mask)
     reply.notice(f"{kind}-line on {mask} removed")
 

@@ -416,7 +416,8 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
         return
     nick, name = msg.params[0], msg.params[1]
     target = server.find_user(nick)
-    if target is None:
+    cluster = server.cluster
+    if target is None and cluster is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     channel = server.find_channel(name)
@@ -430,17 +431,21 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
     if channel.invite_only and not member.op:
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    if target in channel.members:
+    if target is not None and target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
         return
-    if target.session.remote:  # an invitation is kept where it is made: not across nodes yet
-        reply.fail(
-            "INVITE",
-            "TEMPORARILY_UNAVAILABLE",
-            target.nick,
-            text="That user is on another server; invitations cannot reach it yet",
-        )
-        return
+    if cluster is not None:
+        # Recorded in the room network-wide, shown to the invitee by its node, wherever it is
+        # (a nick unknown here may be on another node) (hubbub.core.cluster_users).
+        cluster.invite(reply, user, channel, nick, target)
+    elif target is not None:
+        invite_here(server, reply, user, channel, target)
+
+
+def invite_here(
+    server: ChatServer, reply: Reply, user: User, channel: Channel, target: User
+) -> None:
+    """INVITE on one server: recorded, shown to the invitee and to ops with invite-notify."""
     channel.invited.add(target.fold)
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)
     if target.away:
@@ -461,8 +466,12 @@ def handle_invite(server: ChatServer, reply: Reply, msg: Message) -> None:
 def invite_list(server: ChatServer, reply: Reply) -> None:
     """INVITE with no parameter (Modern IRC): the channels the client is invited to, as
     RPL_INVITELIST (336) lines and RPL_ENDOFINVITELIST (337)."""
-    fold = reply.session.user.fold
+    user = reply.session.user
+    fold = user.fold
     for channel in server.channels.values():
         if fold in channel.invited:
             reply.numeric(n.RPL_INVITELIST, channel.name)
+    if server.cluster is not None:  # invited from other nodes to rooms not followed here
+        for name in server.cluster.invited_rooms(user):
+            reply.numeric(n.RPL_INVITELIST, name)
     reply.numeric(n.RPL_ENDOFINVITELIST, "End of /INVITE list")

@@ -42,6 +42,11 @@ from hubbub.core.cluster_rooms import ClusterRooms
 
 log = logging.getLogger("hubbub.chat")
 
+#: Applies one room event (channel, event, time_ms, mine) / one node event (event, time_ms,
+#: mine): bound methods of the cluster state.
+RoomApplier = Callable[[Channel, dict[str, Any], int, bool], None]
+NodeApplier = Callable[[dict[str, Any], int, bool], None]
+
 
 class ClusterApply(ClusterRooms):
     """Applies what the bus sends back, in each room's sequence order."""
@@ -58,11 +63,13 @@ class ClusterApply(ClusterRooms):
         except (ValueError, KeyError, TypeError):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
             return
-        if kind == "dm":
-            try:
-                self._apply_direct(event, time_ms)
-            except (KeyError, TypeError, ValueError):
-                log.exception("%s: event %d could not be applied; skipped", room, seq)
+        if room[0] == "~":  # a node's inbox, the network room: events for nodes, not rooms
+            direct = self.node_applier(kind)
+            if direct is not None:
+                try:
+                    direct(event, time_ms, node == self.node)
+                except (KeyError, TypeError, ValueError):
+                    log.exception("%s: event %d could not be applied; skipped", room, seq)
             return
         mine = node == self.node
         complete = self.pending.pop(event.get("k", ""), None) if mine else None
@@ -74,12 +81,14 @@ class ClusterApply(ClusterRooms):
             self.server.channels[room] = channel
         if channel is not None:
             applier = APPLIERS.get(kind)
-            if applier is not None:
-                try:
+            try:
+                if applier is not None:
                     applier(self, channel, event, time_ms, mine)
-                except (KeyError, TypeError, ValueError):
-                    # A node of another version, or a bug: one event skipped, never a crash.
-                    log.exception("room %s: event %d could not be applied; skipped", room, seq)
+                elif (more := self.room_applier(kind)) is not None:
+                    more(channel, event, time_ms, mine)
+            except (KeyError, TypeError, ValueError):
+                # A node of another version, or a bug: one event skipped, never a crash.
+                log.exception("room %s: event %d could not be applied; skipped", room, seq)
         elif kind == "join" and mine:
             self._joined_or_not(room)
         if complete is not None:
@@ -93,6 +102,16 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
+
+    def room_applier(self, kind: str) -> RoomApplier | None:
+        """The applier of a room event kind that APPLIERS does not have: the layers above
+        (hubbub.core.cluster_users) answer theirs and ask super() for the rest."""
+        return None
+
+    def node_applier(self, kind: str) -> NodeApplier | None:
+        """The applier of an event for this node rather than a room (sequenced in its inbox
+        or in the network room), by kind; the layers above answer theirs likewise."""
+        return self._apply_direct if kind == "dm" else None
 
     def _record(
         self,
@@ -108,7 +127,7 @@ class ClusterApply(ClusterRooms):
             record = Record(channel.fold, event["m"], time_ms, event["p"], command, params)
             self.server.history.append(record)
 
-    def _apply_direct(self, event: dict[str, Any], time_ms: int) -> None:
+    def _apply_direct(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """A private message for a user of this node (its inbox room)."""
         server = self.server
         recipient = server.users.get(event["to"])
@@ -199,6 +218,7 @@ class ClusterApply(ClusterRooms):
         if not channel.members and "cr" in event:  # the room's first member creates it
             channel.created, channel.history_since_ms = event["cr"]
         membership = Membership(op=bool(event["o"]))
+        channel.invited.discard(fold)  # used up (its field went with the JOIN)
         enter(server, channel, user, membership, time_ms, event["m"])
 
         def record() -> None:

@@ -42,8 +42,15 @@ def member_field(fold: str) -> str:
     return "m:" + fold
 
 
+def invite_field(fold: str) -> str:
+    """The room state field that says `fold` is invited (its value: the room's creation time,
+    so an invitation to an earlier room of the same name does not count)."""
+    return "i:" + fold
+
+
 def user_facts(user: User, node: str) -> dict[str, Any]:
-    """What other nodes need to show a user: names, host, account, and where it lives."""
+    """What other nodes need to show a user: names, host, account, away state, the user modes
+    others see (hubbub.core.cluster_users), and where it lives."""
     return {
         "n": user.nick,
         "u": user.username,
@@ -51,8 +58,31 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "r": user.realname,
         "a": user.account,
         "ai": user.account_id,
+        "aw": user.away,
+        "um": public_modes(user),
+        "op": user.oper,
         "node": node,
     }
+
+
+def public_modes(user: User) -> str:
+    """The user modes other users see: +B (WHO, WHOIS, the bot tag), +i (WHO), +Z (WHOIS);
+    +o travels as the operator's name (`op`), +w concerns the user alone."""
+    return (
+        ("B" if user.bot else "")
+        + ("i" if user.invisible else "")
+        + ("Z" if user.session.secure else "")
+    )
+
+
+def load_user_state(user: User, facts: Mapping[str, Any]) -> None:
+    """A remote user's away state and user modes from its facts (older nodes send none)."""
+    user.away = facts.get("aw", "")
+    modes = facts.get("um", "")
+    user.bot = "B" in modes
+    user.invisible = "i" in modes
+    user.session.secure = "Z" in modes
+    user.oper = facts.get("op", "")
 
 
 def member_json(facts: Mapping[str, Any], membership: Membership) -> str:

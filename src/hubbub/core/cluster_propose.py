@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
+    invite_field,
     member_field,
     member_json,
     modes_json,
@@ -275,14 +276,14 @@ class ClusterPropose(ClusterApply):
             "m": self.server.next_msgid(),
         }
         set_fields = {member_field(user.fold): member_json(facts, membership)}
-        deleted: tuple[str, ...] = ()
+        deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
         if created is not None:
             # A new room: what a room of this name had before (topic, modes) is not its.
             event["cr"] = list(created)
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted = ("topic", "modes")
+            deleted += ("topic", "modes")
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

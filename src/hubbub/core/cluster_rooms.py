@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 from hubbub.core.cluster_fields import (
     encode,
     load_modes,
+    load_user_state,
     member_field,
     member_json,
     modes_json,
@@ -134,7 +135,10 @@ class ClusterRooms:
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
         server.channels[fold] = channel
+        created = str(channel.created)
         for field, value in fields.items():
+            if field.startswith("i:") and value == created:  # invited (hubbub.core.cluster_users)
+                channel.invited.add(field[2:])
             if not field.startswith("m:"):
                 continue
             member = json.loads(value)
@@ -159,6 +163,7 @@ class ClusterRooms:
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         user.account_id = facts.get("ai", "")
+        load_user_state(user, facts)
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         # MONITOR: online as far as this node can tell (it knew nothing of the user before).

@@ -268,6 +268,8 @@ def to_user(
         return
     if server.cluster is not None and recipient.session.remote:  # a user of another node
         server.cluster.direct(reply, sender, recipient, cmd, text, tags, client_tags, stored)
+        if cmd == "PRIVMSG" and recipient.away:  # its away state as its node last said
+            reply.numeric(n.RPL_AWAY, recipient.nick, recipient.away)  # before the echo
         return
     time_ms = server.stamp()
     msgid = server.next_msgid()

@@ -47,6 +47,8 @@ def give_up_oper(server: ChatServer, user: User, why: str) -> None:
     """MODE -o, or the entry left the config: the user is no longer an operator."""
     log.info("oper %s: %s is no longer an IRC operator (%s)", user.oper, user.prefix, why)
     user.oper = ""
+    if server.cluster is not None:  # WHOIS and WHO elsewhere follow
+        server.cluster.user_changed(user)
 
 
 def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, ...]) -> None:
@@ -107,6 +109,8 @@ def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, 
         reply.numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if changes:
         reply.add(f":{user.prefix} MODE {user.nick} :{changes}")
+        if server.cluster is not None:  # the other nodes' copies of the user follow
+            server.cluster.user_changed(user)
 
 
 def channel_mode(

@@ -39,24 +39,26 @@ and sequenced as the changes that take effect, with the room's whole mode state 
 
 Private messages to a user of another node go through that node's inbox room (`ports.inbox`).
 
-Not network-wide yet: user modes, INVITE, AWAY, KILL, K-/D-lines; a user who shares no room
-with this node is unknown here (WHOIS, private messages).
+AWAY and user modes, INVITE and KILL of users of other nodes, and server bans (K-/D-lines)
+travel as hubbub.core.cluster_users says. A user who shares no room with this node is unknown
+to its WHOIS and WHO (private messages, INVITE and KILL find it through its nick claim).
 
 Where it lives: `ClusterState` (this module) is the one object the ChatServer holds, built
 in layers, each its own module with one job —
 * hubbub.core.cluster_fields: payloads and room state fields (pure encoding);
 * hubbub.core.cluster_rooms: the rooms and remote users this node follows, and `submit`;
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
-* hubbub.core.cluster_propose: each command's events handed to the bus.
+* hubbub.core.cluster_propose: each command's events handed to the bus;
+* hubbub.core.cluster_users: users' away state and modes, INVITE, KILL, server bans.
 """
 
 from __future__ import annotations
 
 from hubbub.core.cluster_fields import NODE_LOST_REASON, member_field, nick_key, quit_payload
-from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.cluster_users import ClusterUsers
 
 __all__ = ["NODE_LOST_REASON", "ClusterState", "member_field", "nick_key", "quit_payload"]
 
 
-class ClusterState(ClusterPropose):
+class ClusterState(ClusterUsers):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""

@@ -125,6 +125,8 @@ def become_oper(server: ChatServer, reply: Reply, user: User, entry: Operator) -
     reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
     reply.add(f":{user.prefix} MODE {user.nick} :+o")
     log.info("oper %s: %s is now an IRC operator", entry.name, user.prefix)
+    if server.cluster is not None:  # WHOIS and WHO elsewhere follow
+        server.cluster.user_changed(user)
 
 
 # ---------------------------------------------------------------------- KILL, WALLOPS
@@ -136,16 +138,18 @@ def handle_kill(server: ChatServer, reply: Reply, msg: Message) -> None:
     nick = msg.params[0]
     reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
     target = server.find_user(nick)
+    cluster = server.cluster
+    if target is None and cluster is not None:  # maybe a user of another node: the bus knows
+        cluster.kill(reply, user, nick, None, reason)
+        return
     if target is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     if target.service is not None:
         reply.numeric(n.ERR_CANTKILLSERVER, "You can't kill a service")
         return
-    if target.session.remote:  # a user of another cluster node: its node alone can
-        reply.fail(
-            "KILL", "TEMPORARILY_UNAVAILABLE", target.nick, text="That user is on another server"
-        )
+    if cluster is not None and target.session.remote:  # its own node disconnects it
+        cluster.kill(reply, user, nick, target, reason)
         return
     log.info("oper %s KILLed %s (%s)", user.oper, target.nick, reason)
     server.send_to(target, f":{user.prefix} KILL {target.nick} :{reason}")

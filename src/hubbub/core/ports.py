@@ -148,7 +148,8 @@ class Network(Protocol):
       (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
       `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
-      subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users.
+      subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users,
+      and to `NETWORK_ROOM`, for what every node applies.
     * `open` subscribes this node to a room (it has, or is about to have, local members) and
       answers its state fields (`{}` for a room nobody is in), or None when the bus is
       unavailable. Events after that state come through `apply_sequenced`.
@@ -184,6 +185,11 @@ class Network(Protocol):
 def inbox(node_id: str) -> str:
     """The bus room of one node's private messages (channel rooms start with '#')."""
     return "~node:" + node_id
+
+
+#: The bus room every node follows, for what every node applies (server bans,
+#: hubbub.core.cluster_users). Like the inboxes, its name starts with '~', never a channel's.
+NETWORK_ROOM = "~network"
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,6 +235,8 @@ def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
     if watchers:
         server.fanout(watchers, line, server.stamp(), account=user.account)
     notify_monitors(server, user, "away-notify", line)  # extended-monitor
+    if server.cluster is not None:  # the other nodes' copies of the user follow
+        server.cluster.user_changed(user)
 
 
 @command("SETNAME", 1)

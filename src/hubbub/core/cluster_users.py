@@ -1,0 +1,349 @@
+"""Users across the cluster: AWAY and user modes, INVITE and KILL of users of other nodes, and
+server bans (K-/D-lines) on every node.
+
+How each travels on the bus, and why that way (docs/cluster.md, "What is network-wide"):
+
+* **AWAY and user modes** (+B, +i, +Z, and +o as the operator's name): applied at once on the
+  user's own node (its replies come as on one server), then sequenced as a `user` event in
+  each room the user is in, with the user's whole public state (`user_facts`) and the room's
+  member field rewritten with it, so a node that opens the room later has it too. Rooms, not
+  inboxes: the nodes that show the user are exactly those following its rooms, and in a room
+  the change keeps its place among the user's JOINs, NICKs and messages. The events carry a
+  version (this node's counter: a user lives on one node, so its versions only grow); each
+  node applies a version once, from whichever room brings it first, and tells its own users
+  sharing a room (away-notify, extended-monitor), as NICK is applied once.
+* **INVITE** of a user of another node: an `invite` event in the room, with the field
+  `i:<fold>` set atomically with it (a node that opens the room for the invitee's JOIN reads
+  it; nodes following the room add it to their copy and tell their ops with invite-notify),
+  then, once that is sequenced, an `invited` event in the invitee's node's inbox, which shows
+  the invitee the INVITE and lists the invitation (INVITE with no parameter) for rooms its
+  node does not follow. In that order, so the invitation is recorded before the invitee can
+  act on it.
+* **KILL** of a user of another node: a `kill` event in the victim's node's inbox (one node
+  has to act: the one with the connection); that node disconnects it as a local KILL does,
+  and the victim's QUITs are sequenced in its rooms like any QUIT (seen once by everyone).
+* **K-/D-lines**: stored in the registry store (in a cluster, the shared PostgreSQL, which
+  every node loads its bans from at start), then announced as `kline` / `unkline` events in
+  the network room every node follows (`ports.NETWORK_ROOM`): each other node adds or drops
+  the ban and disconnects its own users it covers.
+
+What the bus refused (it was unavailable) is sent again when it is back: users' states and
+bans, the latest of each.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.bans import disconnect_covered
+from hubbub.core.cluster_apply import NodeApplier, RoomApplier
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    invite_field,
+    load_user_state,
+    local,
+    member_field,
+    member_json,
+    nick_key,
+    user_facts,
+)
+from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.model import Channel, Membership, User
+from hubbub.core.monitor import notify as notify_monitors
+from hubbub.core.ports import NETWORK_ROOM, inbox
+from hubbub.protocol import numerics as n
+from hubbub.registry.model import ServerBan
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import Network
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.oper")
+
+
+class ClusterUsers(ClusterPropose):
+    """Users' state, INVITE, KILL and server bans across the nodes."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # This node's counter of user state changes, and per user the last version applied.
+        self.user_version = 0
+        self.user_versions: dict[User, int] = {}
+        # Local users whose state change the bus refused: sent again when it is back.
+        self.unsent_users: set[User] = set()
+        # Server bans the bus refused to announce, the latest event per (kind, mask).
+        self.unsent_bans: dict[tuple[str, str], dict[str, Any]] = {}
+        # Per local user, invitations to rooms this node may not follow: room fold -> name
+        # (INVITE with no parameter lists them). At most one per room of the network.
+        self.invitations: dict[User, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------ registrations
+
+    def room_applier(self, kind: str) -> RoomApplier | None:
+        if kind == "user":
+            return self._apply_user
+        if kind == "invite":
+            return self._apply_invite
+        return super().room_applier(kind)
+
+    def node_applier(self, kind: str) -> NodeApplier | None:
+        if kind == "kill":
+            return self._apply_kill
+        if kind == "invited":
+            return self._apply_invited
+        if kind == "kline":
+            return self._apply_ban
+        if kind == "unkline":
+            return self._apply_unban
+        return super().node_applier(kind)
+
+    # ------------------------------------------------------------------ AWAY, user modes
+
+    def user_changed(self, user: User) -> None:
+        """A local user's away state or user modes changed (applied here already): the nodes
+        following its rooms follow."""
+        if user.session.remote or not user.channels:
+            return  # nobody elsewhere sees it: its facts go with its next JOIN
+        self.user_version += 1
+        version = self.user_version
+        facts = user_facts(user, self.node)
+
+        def refused() -> None:
+            if not user.session.closed:
+                self.unsent_users.add(user)
+
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {"t": "user", "f": user.fold, "v": version, "u": facts}
+            event["m"] = self.server.next_msgid()
+            fields = {member_field(user.fold): member_json(facts, standing)}
+            self.submit(None, channel.fold, event, None, fields, refused=refused)
+
+    def _apply_user(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if mine or user is None or not user.session.remote:
+            return  # ours (applied when it was set), or gone
+        version = int(event["v"])
+        if version <= self.user_versions.get(user, 0):
+            return  # brought by another of its rooms already
+        self.user_versions[user] = version
+        was_away = user.away
+        load_user_state(user, event["u"])
+        if user.away == was_away:
+            return
+        line = f":{user.prefix} AWAY :{user.away}" if user.away else f":{user.prefix} AWAY"
+        watchers = [u for u in server.neighbours(user) if "away-notify" in u.session.caps]
+        if watchers:
+            server.fanout(watchers, line, time_ms, account=user.account)
+        notify_monitors(server, user, "away-notify", line)  # extended-monitor
+
+    # ------------------------------------------------------------------ INVITE
+
+    def invite(
+        self, reply: Reply, user: User, channel: Channel, nick: str, target: User | None
+    ) -> None:
+        """INVITE of a user (`target`: of this node or another), or of a nick nobody here has
+        (its claim on the bus says which node has it; 401 when none does). Every INVITE goes
+        this way in a cluster, so each node's copy of the room and its ops hear of it."""
+        home = ""
+        if target is not None:  # ours, or known here with its node
+            home = self.homes.get(target, "") if target.session.remote else self.node
+        if target is not None and home:
+            self._send_invite(reply, user, channel, (target.nick, target.fold, home, target.away))
+            return
+        fold = self.server.fold(nick)
+
+        def located(later: Reply, home: Any) -> None:
+            if home is None:
+                later.fail("INVITE", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+            elif not home or home == self.node:  # nobody, or one of ours that just left
+                later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            else:
+                self._send_invite(later, user, channel, (nick, fold, home, ""))
+
+        self.network.locate(nick_key(fold), reply.later(located))
+
+    def _send_invite(
+        self, reply: Reply, user: User, channel: Channel, target: tuple[str, str, str, str]
+    ) -> None:
+        """The room's event first (the invitation recorded), then the invitee's node's."""
+        server = self.server
+        nick, fold, home, away = target
+        line = f":{user.prefix} INVITE {nick} {channel.name}"
+        event = {"t": "invite", "f": user.fold, "tf": fold, "l": line, "a": user.account}
+        event["m"] = server.next_msgid()
+        name, room = channel.name, channel.fold
+
+        def recorded(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("INVITE", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            told = {"t": "invited", "to": fold, "l": line, "a": user.account, "nm": name}
+            told["rf"] = room
+            self.submit(later, inbox(home), told, answered, answered_when_sequenced=True)
+
+        def answered(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("INVITE", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            later.numeric(n.RPL_INVITING, nick, name)
+            if away:
+                later.numeric(n.RPL_AWAY, nick, away)
+
+        fields = {invite_field(fold): str(channel.created)}
+        self.submit(reply, room, event, recorded, fields)
+
+    def _apply_invite(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        channel.invited.add(event["tf"])
+        sender = server.users.get(event["f"])
+        # invite-notify: the room's ops here who asked to see invitations (the invitee itself
+        # is shown it by its own node, through its inbox).
+        notify = [
+            member
+            for member, standing in channel.members.items()
+            if standing.op
+            and member is not local(sender)
+            and "invite-notify" in member.session.caps
+            and member.fold != event["tf"]
+        ]
+        if notify:
+            server.fanout(notify, event["l"], time_ms, account=event["a"])
+
+    def _apply_invited(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """An invitation for a user of this node: it sees the INVITE."""
+        server = self.server
+        invitee = server.users.get(event["to"])
+        if invitee is None or invitee.session.remote or invitee.session.closed:
+            return  # gone meanwhile
+        self.invitations.setdefault(invitee, {})[event["rf"]] = event["nm"]
+        server.fanout((invitee,), event["l"], time_ms, account=event["a"])
+
+    def invited_rooms(self, user: User) -> list[str]:
+        """The names of the rooms `user` was invited to from other nodes that this node does
+        not follow (those it follows list their invitations themselves)."""
+        rooms = self.invitations.get(user)
+        if not rooms:
+            return []
+        return [name for fold, name in rooms.items() if fold not in self.server.channels]
+
+    def join(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
+        rooms = self.invitations.get(user)
+        if rooms is not None:  # the room's own copy decides from now on
+            rooms.pop(fold, None)
+            if not rooms:
+                del self.invitations[user]
+        super().join(reply, user, name, fold, key)
+
+    # ------------------------------------------------------------------ KILL
+
+    def kill(self, reply: Reply, user: User, nick: str, target: User | None, reason: str) -> None:
+        """KILL of a user of another node (`target`), or of a nick nobody here has: its node
+        disconnects it (the nick's claim says which, when this node does not know)."""
+        home = self.homes.get(target, "") if target is not None else ""
+        if target is not None and home:
+            self._send_kill(reply, user, target.nick, target.fold, home, reason)
+            return
+        fold = self.server.fold(nick)
+
+        def located(later: Reply, home: Any) -> None:
+            if home is None:
+                later.fail("KILL", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+            elif not home or home == self.node:
+                later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            else:
+                self._send_kill(later, user, nick, fold, home, reason)
+
+        self.network.locate(nick_key(fold), reply.later(located))
+
+    def _send_kill(
+        self, reply: Reply, user: User, nick: str, fold: str, home: str, reason: str
+    ) -> None:
+        event = {"t": "kill", "to": fold, "by": user.nick, "p": user.prefix, "r": reason}
+        event["o"] = user.oper
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("KILL", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                return
+            later.notice(f"Killed {nick} ({reason})")
+
+        log.info("oper %s KILLed %s on node %s (%s)", user.oper, nick, home, reason)
+        self.submit(reply, inbox(home), event, done, answered_when_sequenced=True)
+
+    def _apply_kill(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """An operator of another node killed a user of this one."""
+        server = self.server
+        victim = server.users.get(event["to"])
+        if victim is None or victim.session.remote or victim.session.closed:
+            return  # gone meanwhile
+        if victim.service is not None:
+            return
+        reason = event["r"]
+        log.info("oper %s (another node) KILLed %s (%s)", event["o"], victim.nick, reason)
+        server.send_to(victim, f":{event['p']} KILL {victim.nick} :{reason}")
+        server.quit(victim.session, f"Killed by {event['by']} ({reason})")
+
+    # ------------------------------------------------------------------ K-/D-lines
+
+    def banned(self, ban: ServerBan) -> None:
+        """A ban added here (and stored): every other node applies it."""
+        entry = [ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms]
+        self._announce({"t": "kline", "b": entry}, (ban.kind, ban.mask))
+
+    def unbanned(self, kind: str, mask: str) -> None:
+        """A ban removed here (and from the store): every other node drops it."""
+        self._announce({"t": "unkline", "kind": kind, "mask": mask}, (kind, mask))
+
+    def _announce(self, event: dict[str, Any], key: tuple[str, str]) -> None:
+        self.unsent_bans.pop(key, None)
+
+        def refused() -> None:
+            log.warning("%s-line on %s: not announced yet, the bus is unavailable", *key)
+            self.unsent_bans[key] = event
+
+        self.submit(None, NETWORK_ROOM, event, None, refused=refused)
+
+    def _apply_ban(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # applied when it was added
+        ban = ServerBan(*event["b"])
+        self.server.registry.bans[(ban.kind, ban.mask)] = ban
+        log.info("oper %s (another node) added a %s-line on %s", ban.setter, ban.kind, ban.mask)
+        disconnect_covered(self.server, ban)
+
+    def _apply_unban(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return
+        if self.server.registry.bans.pop((event["kind"], event["mask"]), None) is not None:
+            log.info("%s-line on %s removed on another node", event["kind"], event["mask"])
+
+    # ------------------------------------------------------------------ leaving, the bus back
+
+    def quit(self, user: User, reason: str, was_registered: bool) -> bool:
+        self.unsent_users.discard(user)
+        self.invitations.pop(user, None)
+        return super().quit(user, reason, was_registered)
+
+    def _forget(self, user: User) -> None:
+        self.user_versions.pop(user, None)
+        super()._forget(user)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        users, self.unsent_users = self.unsent_users, set()
+        for user in users:
+            if not user.session.closed:
+                self.user_changed(user)
+        bans, self.unsent_bans = self.unsent_bans, {}
+        for key, event in bans.items():
+            self._announce(event, key)

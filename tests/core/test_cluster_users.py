@@ -1,0 +1,165 @@
+"""Users across the cluster in the core (hubbub.core.cluster_users), cores on an in-memory bus:
+AWAY and user modes of users of other nodes, INVITE and KILL across nodes, K-/D-lines on every
+node. The same on real nodes (Redis, PostgreSQL): tests/cluster/test_nodes_users.py.
+"""
+
+from __future__ import annotations
+
+from core_helpers import one, only
+from test_cluster_core import Cluster
+
+from hubbub.core.cluster_fields import member_field
+
+
+def test_away_and_user_modes_reach_the_other_node() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob", ["away-notify"])
+    alice.send("JOIN #lobby")
+    alice.send("JOIN #other")
+    bob.send("JOIN #lobby")
+    bob.send("JOIN #other")
+    cluster.drain()
+    alice.send("AWAY :lunch")
+    assert alice.numerics() == ["306"]
+    away = only(bob.lines(), "AWAY")
+    assert [(m.source.partition("!")[0], m.params) for m in away] == [("alice", ("lunch",))]
+    bob.send("WHOIS alice")
+    got = bob.lines()
+    assert one(got, "301").params[1:] == ("alice", "lunch")
+    bob.send("PRIVMSG alice :are you there?")
+    assert one(bob.lines(), "301").params[1:] == ("alice", "lunch")
+    alice.drain()
+    alice.send("MODE alice +Bi")
+    alice.drain()
+    bob.send("WHO #lobby")
+    flags = {m.params[5]: m.params[6] for m in only(bob.lines(), "352")}
+    assert flags["alice"].startswith("G") and "B" in flags["alice"]
+    bob.send("WHOIS alice")
+    assert one(bob.lines(), "335").params[1] == "alice"
+    alice.send("AWAY")
+    back = only(bob.lines(), "AWAY")
+    assert len(back) == 1 and back[0].params == ()
+    # A node that opens a room later learns the state from the room's member field.
+    carol = b.client("carol")
+    carol.send("JOIN #lobby")
+    carol.drain()
+    fields = cluster.bus.fields["#lobby"]
+    assert '"um": "Bi"' in fields[member_field("alice")]
+
+
+def test_a_user_state_refused_by_the_bus_is_sent_when_it_is_back() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob", ["away-notify"])
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    cluster.bus.available = False
+    alice.send("AWAY :gone fishing")
+    assert alice.numerics() == ["306"]  # set here; the others are told when the bus is back
+    assert bob.raw() == []
+    cluster.bus.available = True
+    a.server.network_available(True)
+    assert [m.params for m in only(bob.lines(), "AWAY")] == [("gone fishing",)]
+
+
+def test_invite_of_a_user_of_another_node_lets_it_join() -> None:
+    """The invitee's node does not follow the room: the invitation reaches it through its
+    inbox, and its JOIN passes +i with the room's invite field."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    op = a.client("op", ["invite-notify"])
+    watcher = b.client("watcher", ["invite-notify"])
+    guest = b.client("guest")
+    op.send("JOIN #secret")
+    watcher.send("JOIN #secret")
+    op.send("MODE #secret +io watcher")
+    cluster.drain()
+    op.send("INVITE guest #secret")  # a nick node a has never seen
+    assert op.numerics() == ["341"]
+    invite = one(guest.lines(), "INVITE")
+    assert invite.source.startswith("op!") and invite.params == ("guest", "#secret")
+    assert one(watcher.lines(), "INVITE").params == ("guest", "#secret")
+    guest.send("INVITE")
+    got = guest.lines()
+    assert [m.command for m in got] == ["336", "337"] and got[0].params[1] == "#secret"
+    guest.send("JOIN #secret")
+    assert one(guest.lines(), "JOIN").params[0] == "#secret"
+    assert "i:guest" not in cluster.bus.fields["#secret"]  # used up
+    op.send("INVITE nobody #secret")
+    assert op.numerics() == ["401"]
+
+
+def test_kill_of_a_user_of_another_node() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    victim = b.client("victim")
+    witness = a.client("witness")
+    victim.send("JOIN #lobby")
+    witness.send("JOIN #lobby")
+    cluster.drain()
+    root.send("KILL victim :spamming")
+    assert "Killed victim (spamming)" in one(root.lines(), "NOTICE").params[-1]
+    got = victim.lines()
+    assert one(got, "KILL").params == ("victim", "spamming")
+    assert victim.session.closed
+    quits = only(witness.lines(), "QUIT")
+    assert [m.params[-1] for m in quits] == ["Killed by root (spamming)"]
+    root.send("KILL someone :who?")
+    assert root.numerics() == ["401"]
+
+
+def test_a_kline_set_on_one_node_applies_on_the_other() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    victim = b.client("victim")
+    victim.user.hostname = victim.session.host = "10.9.9.9"
+    root.send("KLINE *@10.9.9.9 :go away")
+    assert victim.session.closed
+    assert one(victim.lines(), "465").params[-1].endswith("go away")
+    assert ("K", "*@10.9.9.9") in b.server.registry.bans
+    root.send("UNKLINE *@10.9.9.9")
+    assert ("K", "*@10.9.9.9") not in b.server.registry.bans
+
+
+def test_a_ban_the_bus_refused_is_announced_when_it_is_back() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    victim = b.client("victim")
+    victim.user.hostname = victim.session.host = "10.9.9.9"
+    cluster.bus.available = False
+    root.send("KLINE *@10.9.9.9 :later")
+    assert ("K", "*@10.9.9.9") in a.server.registry.bans  # in force here at once
+    assert not victim.session.closed
+    cluster.bus.available = True
+    a.server.network_available(True)
+    assert victim.session.closed
+    assert ("K", "*@10.9.9.9") in b.server.registry.bans
+
+
+def test_an_invitation_on_one_node_is_known_to_the_room_on_every_node() -> None:
+    """Both in the room's copies: an op of another node hears it (invite-notify), and the
+    invitee, a user of the inviter's own node, sees the INVITE once."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    op = a.client("op")
+    guest = a.client("guest")
+    watcher = b.client("watcher", ["invite-notify"])
+    op.send("JOIN #room")
+    watcher.send("JOIN #room")
+    op.send("MODE #room +o watcher")
+    cluster.drain()
+    op.send("INVITE guest #room")
+    assert op.numerics() == ["341"]
+    assert len(only(guest.lines(), "INVITE")) == 1
+    assert one(watcher.lines(), "INVITE").params == ("guest", "#room")
+    assert "guest" in b.server.channels["#room"].invited
