@@ -79,6 +79,73 @@ def test_a_lost_server_moves_the_page_to_the_next_one_in_the_list(
         second.stop()
 
 
+def test_a_next_server_that_lacks_the_last_line_seen_still_gives_what_was_missed(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page catches up with CHATHISTORY AFTER the msgid of the last line it saw; the next
+    server may not have that line (a server killed with -9 loses the last commit window of
+    its history, and here the two servers share nothing), and answers with an empty batch.
+    The page then asks by time: the line said on the second server while it was kept away
+    is shown, once."""
+    first_web, second_web = free_port(), free_port()
+    first_url = f"ws://127.0.0.1:{first_web}/irc"
+    second_url = f"ws://127.0.0.1:{second_web}/irc"
+    first = ThreadedServer(
+        web_server_config(
+            tmp_path / "a", web={"port": first_web, "servers": (first_url, second_url)}
+        )
+    ).start()
+    second = ThreadedServer(
+        web_server_config(
+            tmp_path / "b",
+            web={"port": second_web, "allowed_origins": (f"http://127.0.0.1:{first_web}",)},
+        )
+    ).start()
+    alice = talker(first, "alice")
+    bob = talker(second, "bob")
+    context = None
+    reach_second = threading.Event()
+
+    def to_second(ws: Any) -> None:
+        if reach_second.is_set():
+            ws.connect_to_server()
+        else:
+            ws.close()
+
+    try:
+        alice.join("#lobby")
+        bob.join("#lobby")
+        context, page, dialogs = open_page(browser, first)
+        page.route_web_socket(re.compile(rf":{second_web}/irc$"), to_second)
+        join_as(page, "mover")
+        heard(alice, lambda cmd, params: cmd == "JOIN")
+        alice.say("#lobby", "on the first server only")
+        wait_text(page, "on the first server only")
+
+        first.stop()
+        wait_text(page, "Reconnecting in", exact=False)  # kept from the second server
+        bob.say("#lobby", "while you were away")
+        bob.fence()
+        reach_second.set()
+        wait_text(page, "while you were away", timeout=30_000)
+        heard(bob, lambda cmd, params: cmd == "JOIN" and params[0] == "#lobby")
+        bob.say("#lobby", "the end")
+        wait_text(page, "the end")
+        wanted = ("on the first server only", "while you were away", "the end")
+        texts = [t for t in message_texts(page) if t in wanted]
+        assert texts == list(wanted), message_texts(page)
+        # The page tried the dead first server again (the browser logs the refusal).
+        assert [e for e in page.errors if f":{first_web}/irc" not in e] == [], page.errors
+        assert dialogs == []
+    finally:
+        if context is not None:
+            context.close()
+        alice.close()
+        bob.close()
+        first.stop()
+        second.stop()
+
+
 def test_on_a_cluster_the_page_moves_to_the_other_node_and_fetches_exactly_what_it_missed(
     browser: Any, tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
