@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,86 @@ def test_a_next_server_that_lacks_the_last_line_seen_still_gives_what_was_missed
         bob.close()
         first.stop()
         second.stop()
+
+
+def pump_until(page: Any, found: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait for `found()` inside Playwright, so that the page's routed WebSockets are handled
+    meanwhile (their handlers run only while the test is in a Playwright call)."""
+    deadline = time.monotonic() + timeout
+    while not found():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        page.wait_for_timeout(20)
+
+
+def test_a_catch_up_of_several_pages_goes_on_from_the_page_not_from_a_live_line(
+    browser: Any, tmp_path: Path
+) -> None:
+    """More was missed than one CHATHISTORY AFTER page: the next page starts after the last
+    message of the one before. A live line can reach the page between its JOIN and the
+    server's reading of its request (here made certain: the request is held back until the
+    page shows the live line); going on after the newest message shown would go on after
+    that live line, and skip what lies between."""
+    server = ThreadedServer(web_server_config(tmp_path)).start()
+    irc_url = re.compile(rf":{server.web_port}/irc$")
+    alice = talker(server, "alice")
+    context = None
+    reachable = threading.Event()
+    reachable.set()
+    hold_catch_up = threading.Event()
+    held: list[str] = []
+    routes: list[Any] = []
+
+    def route(ws: Any) -> None:
+        if not reachable.is_set():
+            ws.close()
+            return
+        upstream = ws.connect_to_server()
+        routes.append((ws, upstream))
+
+        def from_page(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if hold_catch_up.is_set() and "CHATHISTORY AFTER" in text and not held:
+                held.append(text)  # sent on below, once the live line is shown
+            else:
+                upstream.send(message)
+
+        ws.on_message(from_page)
+
+    try:
+        alice.join("#lobby")
+        context, page, dialogs = open_page(browser, server)
+        page.route_web_socket(irc_url, route)
+        join_as(page, "mover")
+        heard(alice, lambda cmd, params: cmd == "JOIN")
+        assert routes, "the page's WebSocket did not go through the route"
+        alice.say("#lobby", "seen")
+        wait_text(page, "seen")
+
+        reachable.clear()
+        hold_catch_up.set()
+        page_ws, _ = routes[-1]
+        page_ws.close()  # the page has lost its server
+        wait_text(page, "Reconnecting in", exact=False)
+        missed = [f"missed {n:03}" for n in range(150)]  # CHATHISTORY=100: two pages
+        alice.say("#lobby", *missed)
+        alice.fence()
+        reachable.set()
+        pump_until(page, lambda: bool(held), "the page's catch-up request")
+        alice.say("#lobby", "live")
+        wait_text(page, "live")
+        _, upstream = routes[-1]
+        upstream.send(held[0])
+        wait_text(page, missed[-1])
+        texts = [t for t in message_texts(page) if t == "seen" or t.startswith("missed ")]
+        texts += [t for t in message_texts(page) if t == "live"]
+        assert texts == ["seen", *missed, "live"], message_texts(page)
+        assert dialogs == []
+    finally:
+        if context is not None:
+            context.close()
+        alice.close()
+        server.stop()
 
 
 def test_on_a_cluster_the_page_moves_to_the_other_node_and_fetches_exactly_what_it_missed(
