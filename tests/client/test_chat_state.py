@@ -292,6 +292,23 @@ def test_a_known_msgid_with_missed_lines_is_not_asked_again() -> None:
     assert state.take_outgoing() == []
 
 
+def test_a_full_catch_up_page_asks_for_the_next_after_its_own_last_line() -> None:
+    """More was missed than one page (CHATHISTORY=100): the next page starts after the last
+    line of this one, not after the newest line shown (a live line that came meanwhile)."""
+    state = joined()
+    feed(state, msg("bob", "seen", "m0", T1))
+    assert _rejoined_after(state) == ["CHATHISTORY AFTER #lobby msgid=m0 100"]
+    feed(state, msg("carol", "live", "live", "2027-01-15T09:00:00.000Z"))
+    page = [msg("bob", f"missed {n}", f"p{n}", T2, batch="r") for n in range(100)]
+    feed(state, ":srv BATCH +r chathistory #lobby", *page, ":srv BATCH -r")
+    assert state.take_outgoing() == ["CHATHISTORY AFTER #lobby msgid=p99 100"]
+    rest = [msg("bob", f"missed {n}", f"p{n}", T3, batch="s") for n in range(100, 103)]
+    feed(state, ":srv BATCH +s chathistory #lobby", *rest, ":srv BATCH -s")
+    assert state.take_outgoing() == []
+    texts = [ln.text for ln in state.buffers["#lobby"].lines if ln.kind is Kind.MESSAGE]
+    assert texts == ["seen", *(f"missed {n}" for n in range(103)), "live"]
+
+
 def test_reconnect_without_msgids_uses_the_last_timestamp() -> None:
     state = joined(caps="batch server-time draft/chathistory")
     feed(state, f"@time={T2} :bob!~b@h PRIVMSG #lobby :no id")

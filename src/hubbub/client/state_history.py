@@ -12,7 +12,8 @@ its last commit window (lines it had already delivered, the last one we saw amon
 a store answers an anchor it does not know with an empty batch. An empty answer to a msgid
 anchor is therefore asked again by time (`AFTER timestamp=` one millisecond before that line,
 so lines stamped in the same millisecond come too): what we saw comes back and is dropped by
-msgid, what we missed is shown once.
+msgid, what we missed is shown once. A full page asks for the next one, after the page's last
+message, until a page is not full.
 """
 
 from __future__ import annotations
@@ -207,6 +208,8 @@ class HistoryState(StateCore):
         key, buffer = self._buffer(target, events)
         request = self._history_requests.pop(key, "")
         since = self._catch_up_since.pop(key, None)
+        if request == "after":
+            self._catch_up_further(key, buffer, messages, since)
         lines: list[Line] = []
         for msg in messages:
             if msg.command not in ("PRIVMSG", "NOTICE"):
@@ -217,9 +220,6 @@ class HistoryState(StateCore):
         if not lines:
             if request == "before":
                 self._add(key, [Line(now_ms, Kind.INFO, "no earlier messages")], events)
-            elif request == "after" and since is not None and not messages:
-                # Nothing after our msgid, or a msgid this server does not have: ask by time.
-                self._catch_up_by_time(key, buffer, since)
             return
         lines.sort(key=lambda ln: ln.time_ms)
         for line in lines:
@@ -262,6 +262,24 @@ class HistoryState(StateCore):
             self._history_requests[key] = "latest"
             limit = self._history_limit(LATEST_ON_JOIN)
             self._send("CHATHISTORY", "LATEST", buffer.name, "*", str(limit))
+
+    def _catch_up_further(
+        self, key: str, buffer: Buffer, messages: list[Message], since: int | None
+    ) -> None:
+        """After an answer to CHATHISTORY AFTER. A full page: more was missed, so ask for the
+        next page after the page's own last message (not the newest line shown: a live line
+        may have come meanwhile, and what lies between would be skipped). An empty answer to
+        a msgid (`since` is that line's time): nothing was missed, or the server does not
+        have that msgid; ask by time."""
+        said = [msg for msg in messages if msg.command in ("PRIVMSG", "NOTICE")]
+        if len(said) >= self._history_limit(AFTER_ON_REJOIN):
+            last = next((m.tags["msgid"] for m in reversed(said) if m.tags.get("msgid")), None)
+            if last is not None:
+                self._history_requests[key] = "after"
+                limit = str(self._history_limit(AFTER_ON_REJOIN))
+                self._send("CHATHISTORY", "AFTER", buffer.name, f"msgid={last}", limit)
+        elif not messages and since is not None:
+            self._catch_up_by_time(key, buffer, since)
 
     def _catch_up_by_time(self, key: str, buffer: Buffer, since_ms: int) -> None:
         """What came after `since_ms` (the time of the last line seen), that millisecond
