@@ -380,7 +380,7 @@ class Client {
   }
 
   // `from` (AFTER only): where to go on from, a "msgid=…" or "timestamp=…" reference; without
-  // it, the newest message shown (and its time is kept: see finishHistory).
+  // it, the newest message shown, whose time is kept (see catchUpFurther).
   requestHistory(buffer, kind, from = null) {
     const conn = this.conn;
     if (!conn || !conn.registered || !conn.has("draft/chathistory")) return;
