@@ -62,7 +62,9 @@ class ChatProcess:
                     f"waited for {what}; out: {self.out!r}; err: {self.err!r}; "
                     f"exit: {self.proc.returncode}"
                 )
-            await asyncio.sleep(0.02)
+            # A quick poll: the failover test then kills a server within a few ms of a line
+            # (inside the history's commit window), which a slow poll used to hide.
+            await asyncio.sleep(0.005)
 
     async def line(self, pattern: str, what: str) -> None:
         """Wait for a line of standard output matching `pattern` (a full match)."""

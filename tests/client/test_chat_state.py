@@ -220,6 +220,95 @@ def test_reconnect_rejoins_fetches_after_last_msgid_and_drops_duplicates() -> No
     assert state.buffers["#lobby"].last_msgid == "m3"
 
 
+def _rejoined_after(state: ClientState) -> list[str]:
+    """Reconnect and re-join #lobby: the lines the state sends on its JOIN."""
+    state.disconnected("gone", NOW)
+    state.connected(NOW)
+    state.take_outgoing()
+    caps = "batch server-time message-tags echo-message draft/chathistory"
+    feed(state, f":srv CAP * LS :{caps}", f":srv CAP alice ACK :{caps}", ":srv 001 alice :hi")
+    state.take_outgoing()
+    feed(state, f":{ME} JOIN #lobby")
+    return state.take_outgoing()
+
+
+def test_a_msgid_the_next_server_does_not_know_is_asked_again_by_time() -> None:
+    """The last line seen was lost by the server we move to (kill -9 within its commit
+    window): it answers AFTER that msgid with an empty batch. The client asks again by time,
+    from the millisecond of that line, and shows what it missed once."""
+    state = joined()
+    feed(state, msg("bob", "one", "m1", T1), msg("bob", "lost", "m2", T2))
+    assert _rejoined_after(state) == ["CHATHISTORY AFTER #lobby msgid=m2 100"]
+    events = feed(state, ":srv BATCH +r chathistory #lobby", ":srv BATCH -r")
+    assert added(events) == []  # nothing shown for the empty answer
+    # 2027-01-15T08:01:00.000Z less one millisecond: a line of the same millisecond comes too.
+    assert state.take_outgoing() == [
+        "CHATHISTORY AFTER #lobby timestamp=2027-01-15T08:00:59.999Z 100"
+    ]
+    feed(state, msg("carol", "live meanwhile", "m4", "2027-01-15T08:03:00.000Z"))
+    events = feed(
+        state,
+        ":srv BATCH +t chathistory #lobby",
+        msg("dave", "same millisecond", "m3a", T2, batch="t"),
+        msg("carol", "missed", "m3", T3, batch="t"),
+        msg("carol", "live meanwhile", "m4", "2027-01-15T08:03:00.000Z", batch="t"),
+        ":srv BATCH -t",
+    )
+    assert "missed while disconnected: 2 messages" in added(events)
+    texts = [ln.text for ln in state.buffers["#lobby"].lines if ln.kind is Kind.MESSAGE]
+    assert texts == ["one", "lost", "same millisecond", "missed", "live meanwhile"]
+    assert state.take_outgoing() == []
+
+
+def test_an_empty_answer_by_time_is_not_asked_again() -> None:
+    """Nothing was missed: the msgid's empty answer is asked once by time, and that answer
+    (the line seen, dropped as a duplicate, or nothing) ends it."""
+    state = joined()
+    feed(state, msg("bob", "two", "m2", T2))
+    assert _rejoined_after(state) == ["CHATHISTORY AFTER #lobby msgid=m2 100"]
+    feed(state, ":srv BATCH +r chathistory #lobby", ":srv BATCH -r")
+    assert len(state.take_outgoing()) == 1
+    events = feed(
+        state,
+        ":srv BATCH +t chathistory #lobby",
+        msg("bob", "two", "m2", T2, batch="t"),
+        ":srv BATCH -t",
+    )
+    assert added(events) == []
+    assert state.take_outgoing() == []
+
+
+def test_a_known_msgid_with_missed_lines_is_not_asked_again() -> None:
+    state = joined()
+    feed(state, msg("bob", "two", "m2", T2))
+    assert _rejoined_after(state) == ["CHATHISTORY AFTER #lobby msgid=m2 100"]
+    events = feed(
+        state,
+        ":srv BATCH +r chathistory #lobby",
+        msg("carol", "missed", "m3", T3, batch="r"),
+        ":srv BATCH -r",
+    )
+    assert "missed while disconnected: 1 message" in added(events)
+    assert state.take_outgoing() == []
+
+
+def test_a_full_catch_up_page_asks_for_the_next_after_its_own_last_line() -> None:
+    """More was missed than one page (CHATHISTORY=100): the next page starts after the last
+    line of this one, not after the newest line shown (a live line that came meanwhile)."""
+    state = joined()
+    feed(state, msg("bob", "seen", "m0", T1))
+    assert _rejoined_after(state) == ["CHATHISTORY AFTER #lobby msgid=m0 100"]
+    feed(state, msg("carol", "live", "live", "2027-01-15T09:00:00.000Z"))
+    page = [msg("bob", f"missed {n}", f"p{n}", T2, batch="r") for n in range(100)]
+    feed(state, ":srv BATCH +r chathistory #lobby", *page, ":srv BATCH -r")
+    assert state.take_outgoing() == ["CHATHISTORY AFTER #lobby msgid=p99 100"]
+    rest = [msg("bob", f"missed {n}", f"p{n}", T3, batch="s") for n in range(100, 103)]
+    feed(state, ":srv BATCH +s chathistory #lobby", *rest, ":srv BATCH -s")
+    assert state.take_outgoing() == []
+    texts = [ln.text for ln in state.buffers["#lobby"].lines if ln.kind is Kind.MESSAGE]
+    assert texts == ["seen", *(f"missed {n}" for n in range(103)), "live"]
+
+
 def test_reconnect_without_msgids_uses_the_last_timestamp() -> None:
     state = joined(caps="batch server-time draft/chathistory")
     feed(state, f"@time={T2} :bob!~b@h PRIVMSG #lobby :no id")
@@ -232,6 +321,8 @@ def test_reconnect_without_msgids_uses_the_last_timestamp() -> None:
         f":{ME} JOIN #lobby",
     )
     assert state.take_outgoing()[-1] == f"CHATHISTORY AFTER #lobby timestamp={T2} 100"
+    feed(state, ":srv BATCH +r chathistory #lobby", ":srv BATCH -r")
+    assert state.take_outgoing() == []  # by time already: nothing to ask again
 
 
 def test_history_command_pages_before_the_oldest_line() -> None:

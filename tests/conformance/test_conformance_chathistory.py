@@ -208,3 +208,20 @@ def test_every_subcommand_counts_only_messages_without_event_playback(tmp_path: 
             "BETWEEN": ["line 1", "line 2", "line 3"],
             "BACKWARDS": ["line 4", "line 5", "line 6"],
         }
+
+
+def test_a_reference_the_server_does_not_have_gets_an_empty_batch(net: Network) -> None:
+    """chathistory, CHATHISTORY command: "A batch MUST be returned by the server. If no content
+    exists to return, an empty batch SHOULD be returned to avoid the client waiting for a reply
+    and to indicate that no content is available." A msgid the server does not have (a line
+    lost with the last commit window of a server killed with -9, or one from another network)
+    selects nothing: an empty batch, not an error and not the latest page. The hubbub clients
+    then ask again by time (docs/client.md, docs/web.md)."""
+    alice = net.user("alice", BASE)
+    alice.join("#room")
+    say_lines(alice, "#room", 3)
+    assert history(alice, "CHATHISTORY AFTER #room msgid=not-a-stored-msgid 10") == []
+    # While a stored msgid selects what follows it.
+    first = msgid_of(alice, "#room", "line 0")
+    got = history(alice, f"CHATHISTORY AFTER #room msgid={first} 10")
+    assert [line.text for line in got] == ["line 1", "line 2"]

@@ -112,6 +112,9 @@ class StateCore:
         self._closing: set[str] = set()
         self._names_requested: set[str] = set()
         self._history_requests: dict[str, str] = {}
+        self._catch_up_since: dict[str, int] = {}
+        """Window key → the time of the last line seen, while a CHATHISTORY AFTER its msgid is
+        out (an empty answer is asked again by time: the server may not know that msgid)."""
         self._prefix_modes = "ov"
         self._prefix_chars = "@+"
         self._chantypes = "#&"

@@ -5,6 +5,15 @@ hidden, formatting stripped, mentions of our nick found), drops a line whose msg
 before, collects the lines of a `chathistory` batch until it ends and inserts them as one
 block behind a separator, and asks the server for history (`CHATHISTORY LATEST` / `AFTER` on
 join, `BEFORE` for /history).
+
+Catching up after a reconnect asks for what came `AFTER` the msgid of the last line seen. The
+server we come back to may not know that msgid: a server killed with -9 loses the records of
+its last commit window (lines it had already delivered, the last one we saw among them), and
+a store answers an anchor it does not know with an empty batch. An empty answer to a msgid
+anchor is therefore asked again by time (`AFTER timestamp=` one millisecond before that line,
+so lines stamped in the same millisecond come too): what we saw comes back and is dropped by
+msgid, what we missed is shown once. A full page asks for the next one, after the page's last
+message, until a page is not full.
 """
 
 from __future__ import annotations
@@ -198,6 +207,9 @@ class HistoryState(StateCore):
     ) -> None:
         key, buffer = self._buffer(target, events)
         request = self._history_requests.pop(key, "")
+        since = self._catch_up_since.pop(key, None)
+        if request == "after":
+            self._catch_up_further(key, buffer, messages, since)
         lines: list[Line] = []
         for msg in messages:
             if msg.command not in ("PRIVMSG", "NOTICE"):
@@ -238,6 +250,11 @@ class HistoryState(StateCore):
             return
         if buffer.last_msgid or buffer.last_time_ms:
             self._history_requests[key] = "after"
+            if buffer.last_msgid:
+                # When that line was said: asked by time if the server does not know the msgid.
+                self._catch_up_since[key] = buffer.last_time_ms
+            else:
+                self._catch_up_since.pop(key, None)
             anchor = _anchor(buffer.last_msgid, buffer.last_time_ms)
             limit = self._history_limit(AFTER_ON_REJOIN)
             self._send("CHATHISTORY", "AFTER", buffer.name, anchor, str(limit))
@@ -245,6 +262,33 @@ class HistoryState(StateCore):
             self._history_requests[key] = "latest"
             limit = self._history_limit(LATEST_ON_JOIN)
             self._send("CHATHISTORY", "LATEST", buffer.name, "*", str(limit))
+
+    def _catch_up_further(
+        self, key: str, buffer: Buffer, messages: list[Message], since: int | None
+    ) -> None:
+        """After an answer to CHATHISTORY AFTER. A full page: more was missed, so ask for the
+        next page after the page's own last message (not the newest line shown: a live line
+        may have come meanwhile, and what lies between would be skipped). An empty answer to
+        a msgid (`since` is that line's time): nothing was missed, or the server does not
+        have that msgid; ask by time."""
+        said = [msg for msg in messages if msg.command in ("PRIVMSG", "NOTICE")]
+        if len(said) >= self._history_limit(AFTER_ON_REJOIN):
+            last = next((m.tags["msgid"] for m in reversed(said) if m.tags.get("msgid")), None)
+            if last is not None:
+                self._history_requests[key] = "after"
+                limit = str(self._history_limit(AFTER_ON_REJOIN))
+                self._send("CHATHISTORY", "AFTER", buffer.name, f"msgid={last}", limit)
+        elif not messages and since is not None:
+            self._catch_up_by_time(key, buffer, since)
+
+    def _catch_up_by_time(self, key: str, buffer: Buffer, since_ms: int) -> None:
+        """What came after `since_ms` (the time of the last line seen), that millisecond
+        included: duplicates are dropped by msgid, lines said in the same millisecond are not
+        lost."""
+        self._history_requests[key] = "after"
+        anchor = _anchor(None, max(since_ms - 1, 0))
+        limit = self._history_limit(AFTER_ON_REJOIN)
+        self._send("CHATHISTORY", "AFTER", buffer.name, anchor, str(limit))
 
     def _request_older(self, key: str, buffer: Buffer, wanted: int) -> None:
         """/history: up to `wanted` messages before the oldest line shown (the latest if none)."""

@@ -379,23 +379,32 @@ class Client {
     else this.onPRIVMSG(combined);
   }
 
-  requestHistory(buffer, kind) {
+  // `from` (AFTER only): where to go on from, a "msgid=…" or "timestamp=…" reference; without
+  // it, the newest message shown, whose time is kept (see catchUpFurther).
+  requestHistory(buffer, kind, from = null) {
     const conn = this.conn;
     if (!conn || !conn.registered || !conn.has("draft/chathistory")) return;
     let params;
+    let since = null;
     if (kind === "before") {
       const oldest = buffer.oldestMsgid;
       if (!oldest || buffer.loadingOlder || !buffer.hasOlder) return;
       buffer.loadingOlder = true;
       params = ["BEFORE", buffer.name, "msgid=" + oldest, PAGE];
     } else if (kind === "after") {
-      params = ["AFTER", buffer.name, "msgid=" + buffer.newestMsgid, CATCH_UP];
+      let anchor = from;
+      if (!anchor) {
+        const newest = buffer.newestWithMsgid;
+        anchor = "msgid=" + newest.msgid;
+        since = newest.time;
+      }
+      params = ["AFTER", buffer.name, anchor, CATCH_UP];
     } else {
       params = ["LATEST", buffer.name, "*", PAGE];
     }
     const label = conn.sendLabelled("CHATHISTORY", ...params);
     const limit = params[3];
-    this.pending.set(label || "t:" + this.buffers.keyOf(buffer.name), { buffer, kind, limit });
+    this.pending.set(label || "t:" + this.buffers.keyOf(buffer.name), { buffer, kind, limit, since });
     if (buffer === this.active) this.view.renderHistoryState(buffer);
   }
 
@@ -441,9 +450,7 @@ class Client {
       if ((request.kind === "before" || request.kind === "latest") && batch.messages.length < request.limit) {
         buffer.hasOlder = false;
       }
-      if (request.kind === "after" && batch.messages.length >= request.limit) {
-        this.requestHistory(buffer, "after"); // more was missed than one page
-      }
+      if (request.kind === "after") this.catchUpFurther(request, batch.messages);
     }
     if (buffer === this.active) {
       if (where !== "none") this.view.renderMessages(buffer, { keep: true });
@@ -452,6 +459,22 @@ class Client {
       this.markRead(buffer);
     }
     this.renderRooms();
+  }
+
+  // After an answer to CHATHISTORY AFTER. A full page: more was missed, go on after the
+  // page's last message (not the newest shown: a live line may have come meanwhile, and what
+  // lies between would be skipped). An empty answer to the msgid of the newest message seen:
+  // the server may not have that message (a server killed with -9 loses its last commit
+  // window of history, and answers an unknown msgid with an empty batch), so ask again by
+  // time, from that message's millisecond (what was seen comes back and is dropped by msgid).
+  catchUpFurther(request, messages) {
+    if (messages.length >= request.limit) {
+      const last = messages.findLast((msg) => msg.tags.msgid);
+      if (last) this.requestHistory(request.buffer, "after", "msgid=" + last.tags.msgid);
+    } else if (!messages.length && request.since !== null) {
+      const stamp = new Date(Math.max(request.since - 1, 0)).toISOString();
+      this.requestHistory(request.buffer, "after", "timestamp=" + stamp);
+    }
   }
 
   maybeLoadOlder() {

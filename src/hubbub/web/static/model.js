@@ -49,8 +49,14 @@ export class Buffer {
   }
 
   get newestMsgid() {
+    const newest = this.newestWithMsgid;
+    return newest ? newest.msgid : null;
+  }
+
+  // The newest message that has a msgid (where a catch-up starts), or null.
+  get newestWithMsgid() {
     for (let i = this.messages.length - 1; i >= 0; i -= 1) {
-      if (this.messages[i].msgid) return this.messages[i].msgid;
+      if (this.messages[i].msgid) return this.messages[i];
     }
     return null;
   }
