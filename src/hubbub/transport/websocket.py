@@ -477,7 +477,6 @@ class WebServer(Listener[WsConnection]):
                 conn.flush_out(debug)
             return
         sendq = self.sendq_bytes
-        is_open = State.OPEN
         # Per framing (index 0: text, 1: binary): the outbox last framed, and its frames.
         lasts: list[list[bytes]] = [[], []]
         payloads = [b"", b""]
@@ -491,9 +490,13 @@ class WebServer(Listener[WsConnection]):
                 or transport is None
                 or conn.sendq_exceeded
                 or transport.is_closing()
-                or conn.ws.protocol.state is not is_open
+                # A close frame went out (ours or the answer to the peer's): no data frame
+                # may follow. A plain attribute, where `state` is a property (a Python call).
+                or conn.ws.protocol.close_sent is not None
             ):
-                conn.flush_out(debug)  # the general path: drops output, logs, or frames alone
+                # The general path: drops the output (closing, or the library's state is no
+                # longer OPEN), or writes one connection alone.
+                conn.flush_out(debug)
                 continue
             binary = conn.binary
             if out != lasts[binary]:  # item by item, `is` first: cheap when they are the same
