@@ -51,7 +51,6 @@ from collections import deque
 from typing import Any
 
 from websockets.asyncio.connection import Connection as LibraryConnection
-from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -60,7 +59,13 @@ from hubbub.app import App, _loop_factory
 from hubbub.config import Config
 from hubbub.transport.connection import Connection
 from hubbub.transport.tcp import TcpConnection
-from hubbub.transport.websocket import MAX_MESSAGE, SUBPROTOCOLS, WRITE_LIMIT, WebServer
+from hubbub.transport.websocket import (
+    MAX_MESSAGE,
+    SUBPROTOCOLS,
+    WRITE_LIMIT,
+    CountedConnection,
+    WebServer,
+)
 
 ROOM = "#bench"
 
@@ -146,10 +151,10 @@ class WsClients:
         self.web = web
         self.subprotocol = SUBPROTOCOLS[1] if binary else SUBPROTOCOLS[0]
         self.opcode = 0x82 if binary else 0x81
-        self.libraries: list[ServerConnection] = []
+        self.libraries: list[CountedConnection] = []
         self.tasks: list[asyncio.Task[None]] = []
 
-    def open(self, transport: FakeTransport) -> ServerConnection:
+    def open(self, transport: FakeTransport) -> CountedConnection:
         protocol = ServerProtocol(subprotocols=list(SUBPROTOCOLS), max_size=MAX_MESSAGE)
         protocol.receive_data(
             b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -161,7 +166,9 @@ class WsClients:
         protocol.send_response(protocol.accept(request))
         protocol.data_to_send()
         assert protocol.state is State.OPEN, protocol.handshake_exc
-        library = ServerConnection(
+        # The listener's own connection class (it routes data frames to the WsConnection).
+        counted = type("CountedConnection", (CountedConnection,), {"web": self.web})
+        library = counted(
             protocol,
             None,  # type: ignore[arg-type]  # no websockets Server: we start the handler
             ping_interval=None,
@@ -378,7 +385,8 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(
-            f"{result['transport']} C={result['clients']} S={result['senders']} messages={result['messages']}: "
+            f"{result['transport']} C={result['clients']} S={result['senders']} "
+            f"messages={result['messages']}: "
             f"{result['cpu_us_per_message']:.1f} CPU µs per message "
             f"({result['bytes_delivered'] or 'uncounted'} bytes delivered, "
             f"{result['history_appended']} history records, {result['log_dropped']} log drops)"
