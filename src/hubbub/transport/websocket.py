@@ -28,7 +28,9 @@ Theory of operation
   call and recipient, and awaits): a server's frames are unmasked (RFC 6455 section 5.1), so the
   frames for one payload are the same bytes for every WebSocket recipient of a fan-out; they
   are built once per flush (a cache keyed by the payload object's identity, emptied after each
-  flush) and written to the library's transport directly. This is safe because nothing else
+  flush) and written to the library's transport directly. Room fan-out is flushed as on TCP
+  (`WebServer._flush_group`): members that got the same lines this turn share one joined piece
+  of frames per framing (text, binary), with no Python call per member. This is safe because nothing else
   is in flight on that transport: compression is off (no extension state), messages are never
   fragmented (so no frame sequence can be interleaved), and nothing is written once the
   library's state is no longer OPEN (after a close frame, ours or the peer's). Pings, pongs and
