@@ -30,11 +30,11 @@ Theory of operation
   are built once per flush (a cache keyed by the payload object's identity, emptied after each
   flush) and written to the library's transport directly. Room fan-out is flushed as on TCP
   (`WebServer._flush_group`): members that got the same lines this turn share one joined piece
-  of frames per framing (text, binary), with no Python call per member. This is safe because nothing else
-  is in flight on that transport: compression is off (no extension state), messages are never
-  fragmented (so no frame sequence can be interleaved), and nothing is written once the
-  library's state is no longer OPEN (after a close frame, ours or the peer's). Pings, pongs and
-  the closing handshake stay with the library.
+  of frames per framing (text, binary), with no Python call per member. This is safe because
+  nothing else is in flight on that transport: compression is off (no extension state),
+  messages are never fragmented (so no frame sequence can be interleaved), and nothing is
+  written once the library's state is no longer OPEN (after a close frame, ours or the
+  peer's). Pings, pongs and the closing handshake stay with the library.
 * The send queue is the socket buffer, checked after each flush, exactly as on TCP.
 * Input takes the TCP path too: the library parses the frames (and answers pings and close
   frames itself), but its data frames are not queued for a reader task: `CountedConnection`
