@@ -51,6 +51,7 @@ from collections import deque
 from typing import Any
 
 from websockets.asyncio.connection import Connection as LibraryConnection
+from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -80,7 +81,7 @@ class FakeTransport:
         self.port = port
         self.written = 0
         if not counting:
-            self.write = deque(maxlen=1).append  # type: ignore[method-assign]
+            self.write = deque(maxlen=1).append  # type: ignore[method-assign,assignment]
 
     def write(self, data: bytes) -> None:
         self.written += len(data)
@@ -163,11 +164,14 @@ class WsClients:
             % self.subprotocol.encode()
         )
         [request] = protocol.events_received()
+        assert isinstance(request, Request)
         protocol.send_response(protocol.accept(request))
         protocol.data_to_send()
         assert protocol.state is State.OPEN, protocol.handshake_exc
         # The listener's own connection class (it routes data frames to the WsConnection).
-        counted = type("CountedConnection", (CountedConnection,), {"web": self.web})
+        counted: type[CountedConnection] = type(
+            "CountedConnection", (CountedConnection,), {"web": self.web}
+        )
         library = counted(
             protocol,
             None,  # type: ignore[arg-type]  # no websockets Server: we start the handler
