@@ -27,8 +27,8 @@ Theory of operation
   writer task. Frames are built by us, not by the library's `send` (which builds a frame per
   call and recipient, and awaits): a server's frames are unmasked (RFC 6455 section 5.1), so the
   frames for one payload are the same bytes for every WebSocket recipient of a fan-out; they
-  are built once per flush (a cache keyed by the payload object's identity, emptied after each
-  flush) and written to the library's transport directly. Room fan-out is flushed as on TCP
+  are built once per flush (a cache keyed by the payload, emptied after each flush) and
+  written to the library's transport directly. Room fan-out is flushed as on TCP
   (`WebServer._flush_group`): members that got the same lines this turn share one joined piece
   of frames per framing (text, binary), with no Python call per member. This is safe because
   nothing else is in flight on that transport: compression is off (no extension state),
@@ -335,17 +335,19 @@ class WsConnection(Connection):
     def _frame(self, out: list[bytes]) -> bytes:
         """WebSocket frames for what the core wrote: one message per line. A payload's frames
         are built once per flush for all WebSocket recipients (the server's frames are not
-        masked, so every recipient gets the same bytes)."""
+        masked, so every recipient gets the same bytes), in a cache keyed by the payload itself
+        (its hash is computed once and kept by the bytes object), so that the lookups run
+        inside `map` and `join`, without a Python step per payload."""
         cache = self.server.binary_frames if self.binary else self.server.text_frames
+        try:
+            return b"".join(map(cache.__getitem__, out))  # a lone one: itself
+        except KeyError:
+            pass
         opcode = _BINARY_FIN if self.binary else _TEXT_FIN
-        frames = []
         for data in out:
-            entry = cache.get(id(data))
-            if entry is None or entry[0] is not data:
-                entry = (data, frame_lines(data, opcode))
-                cache[id(data)] = entry
-            frames.append(entry[1])
-        return frames[0] if len(frames) == 1 else b"".join(frames)
+            if data not in cache:
+                cache[data] = frame_lines(data, opcode)
+        return b"".join(map(cache.__getitem__, out))
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -524,8 +526,8 @@ class WebServer(Listener[WsConnection]):
         self.site = site if site is not None else StaticSite(servers=config.web.servers)
         self.peers = list(peers)
         # Frames built this flush, per payload object (see WsConnection._frame).
-        self.text_frames: dict[int, tuple[bytes, bytes]] = {}
-        self.binary_frames: dict[int, tuple[bytes, bytes]] = {}
+        self.text_frames: dict[bytes, bytes] = {}
+        self.binary_frames: dict[bytes, bytes] = {}
         # Sockets accepted whose HTTP request is not finished (or not upgraded) yet.
         self.requests = 0
         self._servers: list[Server] = []
