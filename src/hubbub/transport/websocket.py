@@ -27,16 +27,26 @@ Theory of operation
   writer task. Frames are built by us, not by the library's `send` (which builds a frame per
   call and recipient, and awaits): a server's frames are unmasked (RFC 6455 section 5.1), so the
   frames for one payload are the same bytes for every WebSocket recipient of a fan-out; they
-  are built once per flush (a cache keyed by the payload object's identity, emptied after each
-  flush) and written to the library's transport directly. This is safe because nothing else
-  is in flight on that transport: compression is off (no extension state), messages are never
-  fragmented (so no frame sequence can be interleaved), and nothing is written once the
-  library's state is no longer OPEN (after a close frame, ours or the peer's). Pings, pongs and
-  the closing handshake stay with the library.
+  are built once per flush (a cache keyed by the payload, emptied after each flush) and
+  written to the library's transport directly. Room fan-out is flushed as on TCP
+  (`WebServer._flush_group`): members that got the same lines this turn share one joined piece
+  of frames per framing (text, binary), with no Python call per member. This is safe because
+  nothing else is in flight on that transport: compression is off (no extension state),
+  messages are never fragmented (so no frame sequence can be interleaved), and nothing is
+  written once the library's state is no longer OPEN (after a close frame, ours or the
+  peer's). Pings, pongs and the closing handshake stay with the library.
 * The send queue is the socket buffer, checked after each flush, exactly as on TCP.
+* Input takes the TCP path too: the library parses the frames (and answers pings and close
+  frames itself), but its data frames are not queued for a reader task: `CountedConnection`
+  hands each one, as the library's `data_received` produces it, to its `WsConnection`, which
+  checks it (UTF-8 for a text message, as the library's reader would: invalid text fails the
+  connection with close code 1007; fragments joined, at most `MAX_FRAGMENTS` per message) and
+  passes it to the pipeline at once. No task wake-up, no queue and no decode and re-encode per
+  message. Frames that arrive before the connection is IRC (pipelined behind the handshake)
+  wait in a short list, reading paused beyond `EARLY_FRAMES` of them.
 * Flood control: the same token bucket as TCP, one token per message. While a client is
-  throttled its reader stops taking messages, so the library's bounded queue stops reading
-  the socket and the kernel pushes back on the flooder.
+  throttled its socket is not read (`pause_reading`, as on TCP), so the kernel pushes back on
+  the flooder.
 * Timeouts: the IRC registration and PING timeouts of `[timeouts]`, by the listener's sweep
   (WebSocket-level pings are off: an IRC PING also proves the client's IRC stack is alive).
 * Admission: every web socket counts per address from the moment it is accepted, before its
@@ -63,7 +73,8 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -71,7 +82,14 @@ from websockets.typing import Subprotocol
 from hubbub.config import Config
 from hubbub.protocol.forwarded import client_address
 from hubbub.protocol.framing import LINE_TOO_LONG, MAX_LINE_BYTES, MAX_TAGS_BYTES
-from hubbub.transport.connection import Connection, Core, Item, format_address, normal_host
+from hubbub.transport.connection import (
+    Connection,
+    Core,
+    Item,
+    Outbox,
+    format_address,
+    normal_host,
+)
 from hubbub.transport.listener import CLOSE_GRACE, Counted, Listener
 from hubbub.web.site import Reply, StaticSite
 
@@ -99,6 +117,11 @@ SUBPROTOCOLS = (TEXT, BINARY)
 MAX_MESSAGE = 2 * (MAX_TAGS_BYTES + MAX_LINE_BYTES)
 #: Socket buffer above which the library's own sends (pongs, close frames) wait.
 WRITE_LIMIT = 64 * 1024
+#: Frames of one fragmented message at most (its size is bounded by MAX_MESSAGE already; this
+#: bounds the list of empty fragments).
+MAX_FRAGMENTS = 64
+#: Data frames that may wait for the connection to become IRC before reading pauses.
+EARLY_FRAMES = 16
 
 _MAX_BODY = MAX_LINE_BYTES - 2  # the spec removes CRLF from the message: 510 bytes
 #: Request headers that must appear at most once; a request repeating one gets a 400.
@@ -203,10 +226,15 @@ class CountedConnection(ServerConnection):
     (before the HTTP request is read) and refused at once beyond the limits."""
 
     web: WebServer | None = None  # set on a subclass per WebServer (see WebServer._listen)
+    # The address it counts against while it is an HTTP request (None: it does not count).
+    hubbub_host: str | None = None
+    # The IRC connection its data frames go to, once there is one (`hubbub_attach`); until
+    # then they wait in `hubbub_early` (None: none waited).
+    hubbub_receiver: WsConnection | None = None
+    hubbub_early: list[Frame] | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self.hubbub_host: str | None = None
         web = self.web
         assert web is not None
         peer = transport.get_extra_info("peername")
@@ -222,6 +250,34 @@ class CountedConnection(ServerConnection):
         super().connection_lost(exc)
         self.hubbub_done()
 
+    def process_event(self, event: Any) -> None:
+        # Data frames straight to the IRC connection (see the module's docstring); the
+        # handshake request and control frames (pong acknowledgements) stay the library's.
+        if type(event) is Frame and event.opcode in DATA_OPCODES:
+            receiver = self.hubbub_receiver
+            if receiver is not None:
+                receiver.frame_received(event)
+                return
+            early = self.hubbub_early
+            if early is None:
+                early = self.hubbub_early = []
+            early.append(event)
+            if len(early) == EARLY_FRAMES:
+                self.transport.pause_reading()
+            return
+        super().process_event(event)
+
+    def hubbub_attach(self, receiver: WsConnection) -> None:
+        """From now on `receiver` takes the data frames; those that came early go first."""
+        self.hubbub_receiver = receiver
+        early = self.hubbub_early
+        if early is not None:
+            self.hubbub_early = None
+            if len(early) >= EARLY_FRAMES:
+                self.transport.resume_reading()
+            for frame in early:
+                receiver.frame_received(frame)
+
     def hubbub_done(self) -> None:
         """This socket stops counting as an HTTP request (it ended, or became IRC)."""
         host = self.hubbub_host
@@ -234,13 +290,13 @@ class WsConnection(Connection):
     """One WebSocket client: WebSocket messages into the shared connection pipeline, and the
     core's output framed once per payload for every WebSocket recipient."""
 
-    __slots__ = ("binary", "closer", "resumed", "ws")
+    __slots__ = ("binary", "closer", "fragments", "ws")
 
     kind = "ws "
 
     server: WebServer
 
-    def __init__(self, server: WebServer, ws: ServerConnection) -> None:
+    def __init__(self, server: WebServer, ws: CountedConnection) -> None:
         super().__init__(server)
         self.ws = ws
         # The library's transport: frames we build go straight to it (see _frame).
@@ -260,8 +316,8 @@ class WsConnection(Connection):
             )
             if real is not None:
                 self.host = normal_host(real)
-        # Set while the reader waits for the flood bucket (made when first needed).
-        self.resumed: asyncio.Future[None] | None = None
+        # The frames of a fragmented message so far (None: not in one).
+        self.fragments: list[Frame] | None = None
         # The closing handshake, once started.
         self.closer: asyncio.Task[None] | None = None
 
@@ -279,48 +335,84 @@ class WsConnection(Connection):
     def _frame(self, out: list[bytes]) -> bytes:
         """WebSocket frames for what the core wrote: one message per line. A payload's frames
         are built once per flush for all WebSocket recipients (the server's frames are not
-        masked, so every recipient gets the same bytes)."""
+        masked, so every recipient gets the same bytes), in a cache keyed by the payload itself
+        (its hash is computed once and kept by the bytes object), so that the lookups run
+        inside `map` and `join`, without a Python step per payload."""
         cache = self.server.binary_frames if self.binary else self.server.text_frames
+        try:
+            return b"".join(map(cache.__getitem__, out))  # a lone one: itself
+        except KeyError:
+            pass
         opcode = _BINARY_FIN if self.binary else _TEXT_FIN
-        frames = []
         for data in out:
-            entry = cache.get(id(data))
-            if entry is None or entry[0] is not data:
-                entry = (data, frame_lines(data, opcode))
-                cache[id(data)] = entry
-            frames.append(entry[1])
-        return frames[0] if len(frames) == 1 else b"".join(frames)
+            if data not in cache:
+                cache[data] = frame_lines(data, opcode)
+        return b"".join(map(cache.__getitem__, out))
 
     # -- input ---------------------------------------------------------------------------------
 
     async def run_reader(self) -> str:
-        """Feed the client's messages to the core until the connection ends; return why."""
+        """Take the client's messages (`frame_received`) until the connection ends; say why."""
         ws = self.ws
-        try:
-            async for message in ws:
-                if self.closing:
-                    continue
-                now = time.monotonic()
-                item = self._item(message)
-                if item is None:
-                    self.last_rx = now
-                    self.ping_sent = None
-                    continue
-                self._received([item], now)
-                resumed = self.resumed
-                if resumed is not None:
-                    # Throttled: read no further (the library's bounded queue then stops
-                    # reading the socket, and the kernel pushes back on the flooder) until the
-                    # waiting messages have had their tokens, or the connection is gone.
-                    closed = ws.connection_lost_waiter
-                    await asyncio.wait((resumed, closed), return_when=asyncio.FIRST_COMPLETED)
-        except ConnectionClosed as exc:
-            return _describe(exc)
-        return "Client closed connection"
+        ws.hubbub_attach(self)
+        await asyncio.shield(ws.connection_lost_waiter)
+        exc = ws.close_exc
+        if isinstance(exc, ConnectionClosedOK):
+            return "Client closed connection"
+        return _describe(exc)
 
-    def _item(self, message: str | bytes) -> Item | None:
+    def frame_received(self, frame: Frame) -> None:
+        """A data frame from the library's parser: a message for the pipeline, once whole."""
+        if self.closing:
+            return
+        fragments = self.fragments
+        if fragments is None and frame.fin:  # the usual case: a message in one frame
+            data = frame.data
+            text = frame.opcode is Opcode.TEXT
+        elif fragments is None:
+            self.fragments = [frame]
+            return
+        else:
+            fragments.append(frame)
+            if len(fragments) > MAX_FRAGMENTS:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                return
+            if not frame.fin:
+                return
+            self.fragments = None
+            data = b"".join(fragment.data for fragment in fragments)
+            text = fragments[0].opcode is Opcode.TEXT
+        raw = data if type(data) is bytes else bytes(data)
+        if text and not raw.isascii():
+            try:
+                raw.decode()
+            except UnicodeDecodeError as exc:
+                # RFC 6455 section 8.1: a text message that is not UTF-8 fails the connection.
+                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        now = time.monotonic()
+        item = self._item(raw)
+        if item is None:
+            self.last_rx = now
+            self.ping_sent = None
+            return
+        self._received([item], now)
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        """Fail the WebSocket connection as the library's reader does (a close frame with
+        `code`, then the socket closes); the core hears of it when the socket is gone."""
+        self.closing = True  # nothing more is read from it, nor written to it
+        self.fragments = None
+        self.closer = self.server.loop.create_task(self._send_failure(code, reason))
+
+    async def _send_failure(self, code: CloseCode, reason: str) -> None:
+        ws = self.ws
+        with contextlib.suppress(ConnectionClosed):
+            async with ws.send_context():
+                ws.protocol.fail(code, reason)
+
+    def _item(self, raw: bytes) -> Item | None:
         """One message as a line for the pipeline; None for a message that is dropped."""
-        raw = message.encode("utf-8") if isinstance(message, str) else message
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         if not raw:
@@ -343,22 +435,21 @@ class WsConnection(Connection):
         return super()._decode(raw)
 
     def _pause_reading(self) -> None:
-        if self.resumed is None:
-            self.resumed = self.server.loop.create_future()
+        transport = self.transport
+        if transport is not None:
+            transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        resumed = self.resumed
-        if resumed is not None:
-            self.resumed = None
-            if not resumed.done():
-                resumed.set_result(None)
+        transport = self.transport
+        if transport is not None:
+            transport.resume_reading()
 
     # -- ends ----------------------------------------------------------------------------------
 
     def _close_transport(self) -> None:
         """Flush what is queued, then the closing handshake; abort if it takes too long."""
         self.closing = True
-        self._resume_reading()
+        self._resume_reading()  # the peer's close frame must be read
         if self.transport_closed:
             return
         self.flush()  # the core's last words (an ERROR line) go out before the close frame
@@ -369,10 +460,6 @@ class WsConnection(Connection):
     async def _say_goodbye(self) -> None:
         with contextlib.suppress(ConnectionClosed):
             await self.ws.close()
-
-    def _abort(self) -> None:
-        self._resume_reading()
-        super()._abort()
 
 
 _TEXT_FIN = 0x81
@@ -439,8 +526,8 @@ class WebServer(Listener[WsConnection]):
         self.site = site if site is not None else StaticSite(servers=config.web.servers)
         self.peers = list(peers)
         # Frames built this flush, per payload object (see WsConnection._frame).
-        self.text_frames: dict[int, tuple[bytes, bytes]] = {}
-        self.binary_frames: dict[int, tuple[bytes, bytes]] = {}
+        self.text_frames: dict[bytes, bytes] = {}
+        self.binary_frames: dict[bytes, bytes] = {}
         # Sockets accepted whose HTTP request is not finished (or not upgraded) yet.
         self.requests = 0
         self._servers: list[Server] = []
@@ -459,6 +546,46 @@ class WebServer(Listener[WsConnection]):
         # The payloads of this turn are written: their frames are not needed any more.
         self.text_frames.clear()
         self.binary_frames.clear()
+
+    def _flush_group(self, conns: list[WsConnection], debug: bool) -> None:
+        """The TCP listener's shared flush, with frames: members of a room mostly got the very
+        same lines this turn, so the frames for them are joined once and that one bytes object
+        is written to every member (of the same framing, text or binary) whose outbox holds the
+        same objects as the last one's. No Python call per member, none per payload."""
+        if debug:
+            for conn in conns:
+                conn.flush_out(debug)
+            return
+        sendq = self.sendq_bytes
+        # Per framing (index 0: text, 1: binary): the outbox last framed, and its frames.
+        lasts: list[list[bytes]] = [[], []]
+        payloads = [b"", b""]
+        for conn in conns:
+            out = conn.out
+            if not out:
+                continue
+            transport = conn.transport
+            if (
+                type(out) is not Outbox
+                or transport is None
+                or conn.sendq_exceeded
+                or transport.is_closing()
+                # A close frame went out (ours or the answer to the peer's): no data frame
+                # may follow. A plain attribute, where `state` is a property (a Python call).
+                or conn.ws.protocol.close_sent is not None
+            ):
+                # The general path: drops the output (closing, or the library's state is no
+                # longer OPEN), or writes one connection alone.
+                conn.flush_out(debug)
+                continue
+            binary = conn.binary
+            if out != lasts[binary]:  # item by item, `is` first: cheap when they are the same
+                payloads[binary] = conn._frame(out)
+                lasts[binary] = out.copy()
+            out.clear()
+            transport.write(payloads[binary])
+            if transport.get_write_buffer_size() > sendq:
+                conn._sendq_exceeded()
 
     async def start(self) -> list[tuple[str, int]]:
         self._loop = asyncio.get_running_loop()
@@ -559,8 +686,8 @@ class WebServer(Listener[WsConnection]):
     # -- WebSocket connections -----------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if isinstance(ws, CountedConnection):
-            ws.hubbub_done()  # from here on it counts as an IRC connection
+        assert isinstance(ws, CountedConnection)  # serve(create_connection=...) makes them
+        ws.hubbub_done()  # from here on it counts as an IRC connection
         conn = WsConnection(self, ws)
         refusal = self._admit(conn)
         if refusal is not None:
