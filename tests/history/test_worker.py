@@ -480,3 +480,25 @@ def test_room_is_set_when_the_worker_stops() -> None:
     release.set()
     worker.stop()
     assert not worker.running
+
+
+def test_when_room_calls_back_at_once_or_when_the_writer_has_caught_up() -> None:
+    """For an engine with one thread for many connections, which must not wait: the callback
+    runs now while there is room, else once, on the worker thread, at the low-water mark."""
+    worker = started(MemoryStore(), max_pending=4)
+    called: list[int] = []
+    worker.when_room(lambda: called.append(threading.get_ident()))
+    assert called == [threading.get_ident()]
+    release = gate(worker)
+    for n in range(2):
+        worker.append(rec("#a", n))
+    assert not worker.room.is_set()
+    done = threading.Event()
+    worker.when_room(lambda: (called.append(threading.get_ident()), done.set()))
+    assert len(called) == 1
+    release.set()
+    assert done.wait(10)
+    assert worker.room.is_set() and len(called) == 2 and called[1] != threading.get_ident()
+    assert worker.flush(timeout=10)
+    assert len(called) == 2  # one-shot
+    worker.stop()

@@ -25,7 +25,8 @@ it is cleared by the `append` that brings the pending records to `high_water` (h
 quarter); the gap keeps a sender from being woken and stopped again for every commit. It stays
 set while the store is failing (holding senders then would only stall them; the refusal says
 why) and once the worker has stopped. A connection that sent a message while `room` is clear
-waits on it (`wait_for_room`) before it reads or handles any more of its input; a client that
+waits on it (`wait_for_room`; an engine with one thread for many connections asks for a
+callback instead, `when_room`) before it reads or handles any more of its input; a client that
 sends nothing stored is never held. Both transitions are decided under `_room_lock` from the
 two counts read inside it, so a clear and a set racing each other always end in the state the
 counts say.
@@ -175,6 +176,8 @@ class HistoryWorker:
         self.room = threading.Event()
         self.room.set()
         self._room_lock = threading.Lock()
+        # One-shot callbacks for the next time `room` is set (`when_room`).
+        self._room_callbacks: list[Callable[[], object]] = []
         # Counters (for tests and monitoring). `refused` is written by the appending thread,
         # the others by the worker thread only.
         self.commits = 0
@@ -261,6 +264,16 @@ class HistoryWorker:
         connection's own thread, holding no lock anybody else needs."""
         return self.room.wait(timeout)
 
+    def when_room(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` once `room` is set: now (on this thread) if it is, else on the
+        worker thread when it is set again. For an engine whose one thread minds many
+        connections and cannot wait: the callback should only post a wake-up to it."""
+        with self._room_lock:
+            if not self.room.is_set():
+                self._room_callbacks.append(callback)
+                return
+        callback()
+
     def _close_room(self) -> None:
         with self._room_lock:
             if (
@@ -276,10 +289,17 @@ class HistoryWorker:
         """Set `room` if the pending records are down to the low-water mark (or `always`: the
         store is failing, the worker stopped). Called by the worker thread."""
         with self._room_lock:
-            if not self.room.is_set() and (
-                always or self._accepted - self._settled_count <= self.low_water
+            if self.room.is_set() or (
+                not always and self._accepted - self._settled_count > self.low_water
             ):
-                self.room.set()
+                return
+            self.room.set()
+            callbacks, self._room_callbacks = self._room_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a history room callback failed")
 
     def submit(self, call: Callable[[HistoryStore], T]) -> Future[T]:
         """Run `call(store)` on the worker thread after everything submitted before it."""
