@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 
 from hubbub import engines
+from hubbub.app import App
 from hubbub.engines.server import EngineServer
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from support.config import server_config
 from support.irc_client import IrcClient, clients
+from support.servers import ThreadedServer
 from support.waiting import wait_for
 
-#: The engines whose connections wait for the history writer (`EngineServer.holds_senders`).
-HOLDING = [name for name in engines.RUNNERS if engines.server_class_of(name).holds_senders]
+#: Every engine: asyncio and Twisted (an App) hold a sender by pausing its transport's reading,
+#: threads waits on the writer's event, select and hybrid unwatch the socket.
+ENGINES = ["asyncio", "twisted", *engines.RUNNERS]
 
 #: history.max_pending: senders are held at 20 pending records, refused at 40.
 MAX_PENDING = 40
@@ -51,30 +54,84 @@ class GatedStore:
         return getattr(self.inner, name)
 
 
-@pytest.fixture(params=HOLDING)
-def gated_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A running engine server (each engine that holds senders) over a gated SQLite store;
-    `server.gate` is the gate, open at first."""
-    base: type[EngineServer] = engines.server_class_of(request.param)
-    gate = threading.Event()
-    gate.set()
+def app_class_of(engine: str) -> type[App]:
+    """The App an engine built on asyncio runs (Twisted's is an optional extra)."""
+    if engine == "twisted":
+        from hubbub.engines.twisted_engine import TwistedApp
 
-    class Gated(base):  # type: ignore[misc, valid-type]
-        def open_history_store(self) -> HistoryStore:
-            return GatedStore(super().open_history_store(), gate)  # type: ignore[return-value]
+        return TwistedApp
+    return App
 
-    config = server_config(tmp_path / "data", history={"max_pending": MAX_PENDING})
-    server = Gated(config)
-    server.gate = gate
-    server.start()
+
+class Running:
+    """A running server of one engine over a gated history store (open at first)."""
+
+    def __init__(self, engine: str, flood: bool, tmp_path: Path) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        gate = self.gate
+        # With flood control on, a bucket big enough for the whole burst: the lines take the
+        # flood path (a token each) without being throttled.
+        flood_section = {"enabled": flood, "burst": 2 * BURST, "lines_per_second": 1000.0}
+        config = server_config(
+            tmp_path / "data", history={"max_pending": MAX_PENDING}, flood=flood_section
+        )
+        self.engine_server: Any = None
+        self.threaded: ThreadedServer | None = None
+        if engine in engines.RUNNERS:
+            base: type[EngineServer] = engines.server_class_of(engine)
+
+            class GatedServer(base):  # type: ignore[misc, valid-type]
+                def open_history_store(self) -> HistoryStore:
+                    return GatedStore(super().open_history_store(), gate)  # type: ignore[return-value]
+
+            self.engine_server = GatedServer(config)
+            self.address = self.engine_server.start()[0]
+            self.worker = self.engine_server.worker
+        else:
+            app_base = app_class_of(engine)
+
+            class GatedApp(app_base):  # type: ignore[misc, valid-type]
+                def open_history_store(self) -> HistoryStore:
+                    return GatedStore(super().open_history_store(), gate)  # type: ignore[return-value]
+
+            self.threaded = ThreadedServer(config, engine=engine, app_class=GatedApp).start()
+            self.address = self.threaded.address
+            assert self.threaded.app is not None
+            self.worker = self.threaded.app.worker
+
+    def holds(self) -> int:
+        """Times a sender was held so far."""
+        if self.engine_server is not None:
+            return int(self.engine_server.holds)
+        assert self.threaded is not None and self.threaded.app is not None
+        return int(self.threaded.app.tcp.holds)
+
+    def stop(self) -> None:
+        self.gate.set()
+        if self.engine_server is not None:
+            self.engine_server.stop()
+        if self.threaded is not None:
+            self.threaded.stop()
+
+
+@pytest.fixture(
+    params=[(engine, flood) for engine in ENGINES for flood in (False, True)],
+    ids=lambda param: f"{param[0]}-{'flood' if param[1] else 'noflood'}",
+)
+def gated_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]:
+    """A running server of each engine over a gated SQLite store, flood control off and on."""
+    engine, flood = request.param
+    if engine == "twisted":
+        pytest.importorskip("twisted")
+    running = Running(engine, flood, tmp_path)
     try:
-        yield server
+        yield running
     finally:
-        gate.set()
-        server.stop()
+        running.stop()
 
 
-def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: Any) -> None:
+def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: Running) -> None:
     """The writer stalls with the sender's burst in flight: the sender is held once the writer
     has `high_water` records pending (before `max_pending`, where the core would refuse), a
     client that only PINGs is answered meanwhile, and once the writer goes on every message is
@@ -82,7 +139,7 @@ def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: An
     server = gated_server
     worker = server.worker
     assert worker.high_water == MAX_PENDING // 2
-    address = server.addresses[0]
+    address = server.address
     alice, bob, carol = IrcClient(address), IrcClient(address), IrcClient(address)
     with clients(alice, bob, carol):
         alice.register("alice")
@@ -94,7 +151,7 @@ def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: An
 
         server.gate.clear()
         alice.say("#room", *[f"burst {n}" for n in range(BURST)])
-        wait_for(lambda: server.holds >= 1, 10, "the sender to be held")
+        wait_for(lambda: server.holds() >= 1, 10, "the sender to be held")
         # Held at the high-water mark, its first message past it: nothing was refused.
         assert not worker.room.is_set()
         assert worker.pending == worker.high_water and worker.refused == 0
