@@ -109,6 +109,10 @@ class Running:
 
     def stop(self) -> None:
         self.gate.set()
+        self.stop_keeping_gate()
+
+    def stop_keeping_gate(self) -> None:
+        """Stop the server; a shut gate keeps its history writer stalled meanwhile."""
         if self.engine_server is not None:
             self.engine_server.stop()
         if self.threaded is not None:
@@ -147,6 +151,10 @@ def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: Ru
         carol.register("carol")
         alice.join("#room")
         bob.join("#room")
+        # The fence's PONG comes after the JOIN's replay (a history query), so no line of the
+        # burst waits in the core behind it: lines the core runs from that backlog when the
+        # answer comes are outside the engine's input loop, which is what holds a sender.
+        alice.fence()
         assert worker.flush(timeout=10)  # the joins' work is done: only the burst is pending
 
         server.gate.clear()
@@ -179,3 +187,33 @@ def test_a_burst_past_the_high_water_mark_is_slowed_not_refused(gated_server: Ru
     assert texts == [f"burst {n}" for n in range(BURST)]
     assert worker.refused == 0
     assert worker.room.is_set()
+
+
+def test_a_held_sender_is_let_go_at_shutdown_while_the_writer_still_stalls(
+    gated_server: Running,
+) -> None:
+    """The shutdown does not wait for the writer to catch up before it closes connections: a
+    held sender gets the server's ERROR and its end while the store is still stalled, and what
+    was accepted is stored once the writer goes on (the shutdown commits it)."""
+    server = gated_server
+    worker = server.worker
+    alice = IrcClient(server.address)
+    with clients(alice):
+        alice.register("alice")
+        alice.join("#room")
+        alice.fence()  # the JOIN's replay answered (see above)
+        assert worker.flush(timeout=10)
+        server.gate.clear()
+        alice.say("#room", *[f"burst {n}" for n in range(BURST)])
+        wait_for(lambda: server.holds() >= 1, 10, "the sender to be held")
+        # The server stops with the gate still shut (the fixture's stop would open it first).
+        stopper = threading.Thread(target=server.stop_keeping_gate, name="test-stop", daemon=True)
+        stopper.start()
+        said = alice.until_closed()
+        assert any(line.command == "ERROR" for line in said)
+        assert [line.raw for line in said if line.command == "FAIL"] == []
+        assert not server.gate.is_set()
+    server.gate.set()
+    stopper.join(30)
+    assert not stopper.is_alive()
+    assert worker.refused == 0 and worker.pending == 0

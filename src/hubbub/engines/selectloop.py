@@ -218,15 +218,17 @@ class SelectLoop:
             worker.when_room(self._room_again)
 
     def _room_again(self) -> None:
-        # On the history thread (or this loop's, if the writer already had room).
-        self.run_here(self._release_held)
+        # On the history thread (or this loop's, if the writer already had room): always
+        # posted, never run here, so a release never runs inside the hold that asked for it,
+        # nor on the history thread once the loop has stopped (a closed inbox drops it).
+        self.inbox.call_soon_threadsafe(self._release_held)
 
     def _release_held(self) -> None:
         held, self._held = self._held, []
         now = time.monotonic()
         for conn in held:
             conn.held = False
-            if conn.ended:
+            if conn.ended or conn.closing:
                 continue
             conn.last_rx = now  # it was busy, not idle
             conn.run_and_watch()  # what it sent meanwhile; it may be held again
