@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     import socket
 
     from hubbub.engines.server import EngineServer
-    from hubbub.history.worker import HistoryWorker
 
 __all__ = ["EngineConnection", "describe_error"]
 
@@ -312,7 +311,7 @@ class EngineConnection(ABC):
             if flood is None:
                 while pending and not self.closing:
                     self._dispatch(pending.popleft(), wall)
-                    if self._stored_while_behind(worker, mark):
+                    if worker is not None and not worker.room.is_set() and worker.accepted != mark:
                         self.held = True
                         break
             elif pending:
@@ -325,7 +324,7 @@ class EngineConnection(ABC):
                     if wait:
                         break
                     self._dispatch(pending.popleft(), wall)
-                    if self._stored_while_behind(worker, mark):
+                    if worker is not None and not worker.room.is_set() and worker.accepted != mark:
                         self.held = True
                         break
                 if self.closing:
@@ -344,12 +343,6 @@ class EngineConnection(ABC):
             server.throttles += 1
         self.paused = wait > 0
         return wait
-
-    @staticmethod
-    def _stored_while_behind(worker: HistoryWorker | None, mark: int) -> bool:
-        """Whether the writer is past its high-water mark and this client's lines appended
-        history since `mark` (core lock held: nobody else appended meanwhile)."""
-        return worker is not None and not worker.room.is_set() and worker.accepted != mark
 
     def _dispatch(self, item: Item, wall: float) -> None:
         core = self.server.core

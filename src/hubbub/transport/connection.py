@@ -62,7 +62,7 @@ from hubbub.protocol.framing import LineTooLong, decode_line
 from hubbub.transport.flood import TokenBucket
 
 if TYPE_CHECKING:
-    from hubbub.transport.listener import HistoryRoom, Listener
+    from hubbub.transport.listener import Listener
 
 __all__ = ["Connection", "Core", "Outbox", "format_address", "normal_host"]
 
@@ -320,6 +320,9 @@ class Connection(ABC):
     def _run(self, items: list[Item], now: float) -> None:
         wall = time.time()
         flood = self.server.flood
+        # The records handed to the history writer so far: a line after which this count moved
+        # while the writer has no room stored a message (all of this runs on the loop: nobody
+        # else stored meanwhile), and its sender is held there.
         history = self.server.history_room
         mark = history.accepted if history is not None else 0
         if flood is None:
@@ -327,7 +330,7 @@ class Connection(ABC):
                 self._dispatch(item, wall)
                 if self.closing:
                     return
-                if history is not None and self._stored_while_behind(history, mark):
+                if history is not None and not history.room.is_set() and history.accepted != mark:
                     self._hold(items[index + 1 :])
                     return
             return
@@ -350,16 +353,10 @@ class Connection(ABC):
             self._dispatch(item, wall)
             if self.closing:
                 return
-            if history is not None and self._stored_while_behind(history, mark):
+            if history is not None and not history.room.is_set() and history.accepted != mark:
                 self._hold(items[index + 1 :])
                 return
         self._pause_for_debt(bucket, now)
-
-    @staticmethod
-    def _stored_while_behind(history: HistoryRoom, mark: int) -> bool:
-        """Whether the writer is past its high-water mark and this client's lines stored
-        something since `mark` (everything here runs on the loop: nobody else stored)."""
-        return not history.room.is_set() and history.accepted != mark
 
     def _hold(self, rest: list[Item]) -> None:
         """Stop after this line: keep the rest, pause reading, wait for the writer's room."""
@@ -421,7 +418,7 @@ class Connection(ABC):
                 self._dispatch(pending.popleft(), wall)
                 if self.closing:
                     return
-                if history is not None and self._stored_while_behind(history, mark):
+                if history is not None and not history.room.is_set() and history.accepted != mark:
                     self._hold([])
                     return
             if bucket.tokens < 0:  # the last one's answer left a debt: stay paused till paid
@@ -431,7 +428,7 @@ class Connection(ABC):
         elif pending:  # flood control off (or switched off by a rehash): the rest goes through
             while pending and not self.closing:
                 self._dispatch(pending.popleft(), wall)
-                if history is not None and self._stored_while_behind(history, mark):
+                if history is not None and not history.room.is_set() and history.accepted != mark:
                     self._hold([])
                     return
         self.pending = None
