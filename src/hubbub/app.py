@@ -222,6 +222,8 @@ class App:
             await asyncio.wrap_future(self.registry_worker.submit(lambda store: None))
             ensure_fd_limit(config.limits.max_clients)
             self.tcp = self.tcp_server_class(config, self.core)
+            # Senders are held while the history writer is behind (back-pressure).
+            self.tcp.history_room = self.worker
             self.addresses = await self.tcp.start()
             if config.tls.cert:
                 self.tls = ServerTls(config.tls.cert, config.tls.key or None)
@@ -232,6 +234,7 @@ class App:
                     port=config.tls.port,
                     hosts=config.tls.hosts or None,
                 )
+                self.tls_server.history_room = self.worker
                 self.tls_addresses = await self.tls_server.start()
                 # Clients per address and in total count every listener together.
                 self.tcp.peers.append(self.tls_server)
@@ -321,6 +324,7 @@ class App:
         # Clients per address and in total count TCP, TLS and WebSocket connections together.
         peers = [server for server in (self.tcp, self.tls_server) if server is not None]
         web = WebServer(self.config, self.core, peers=peers)
+        web.history_room = self.worker
         try:
             self.web_addresses = await web.start()
         except OSError as exc:

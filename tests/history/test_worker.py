@@ -404,3 +404,101 @@ def test_many_bad_records_in_one_batch_are_one_log_line(caplog: pytest.LogCaptur
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "storing 39 of 50 history records failed" in errors[0].getMessage()
     worker.stop()
+
+
+class SteppedStore(MemoryStore):
+    """A MemoryStore whose every `append` takes one step from `steps` (a semaphore the test
+    releases): the writer stores exactly as many batches as the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = threading.Semaphore(0)
+
+    def append(self, records: Sequence[Record]) -> None:
+        if not self.steps.acquire(timeout=30):
+            raise AssertionError("the test never let this append go")
+        super().append(records)
+
+
+def test_room_is_cleared_at_the_high_water_mark_and_set_again_at_the_low_one() -> None:
+    """The back-pressure signal: `room` clears when `high_water` (half of max_pending) records
+    are pending, and sets again only at `low_water` (a quarter), not as soon as one is written.
+    One record per batch and a commit per batch (max_batch=1): the pending count steps down
+    one at a time."""
+    store = SteppedStore()
+    worker = started(store, max_pending=40, max_batch=1)
+    assert (worker.high_water, worker.low_water) == (20, 10)
+    for n in range(19):
+        worker.append(rec("#a", n))
+    assert worker.room.is_set()
+    worker.append(rec("#a", 19))
+    assert not worker.room.is_set() and worker.high_water_hits == 1
+    assert worker.available  # held, not refused: max_pending is still 20 records away
+    store.steps.release(9)
+    wait_for(lambda: worker.pending == 11, 10, "nine records written")
+    assert not worker.room.is_set()
+    store.steps.release(1)
+    assert worker.wait_for_room(10)
+    assert worker.pending == 10
+    store.steps.release(1000)
+    assert worker.flush(timeout=10)
+    assert len(store.latest("#a", 100)) == 20
+    worker.stop()
+
+
+def test_room_is_set_while_the_store_fails_so_that_senders_are_refused_not_held() -> None:
+    """A failing store is not caught up by waiting: held senders go on, and the core refuses
+    their messages (`available` is False), which says why."""
+    store = CountingStore()
+    store.fail_commits = 1000
+    worker = HistoryWorker(lambda: store, max_pending=40, retry_first=0.01, retry_max=0.05)
+    worker.start()
+    release = gate(worker)
+    for n in range(20):
+        worker.append(rec("#a", n))
+    assert not worker.room.is_set()
+    release.set()
+    assert worker.wait_for_room(10)
+    assert worker.failing and not worker.available and worker.pending == 20
+    worker.append(rec("#a", 20))  # past the high-water mark while failing: room stays
+    assert worker.room.is_set()
+    store.fail_commits = 0
+    wait_for(lambda: worker.pending == 0, 10, "the store to recover")
+    assert worker.room.is_set() and len(store.latest("#a", 100)) == 21
+    worker.stop()
+
+
+def test_room_is_set_when_the_worker_stops() -> None:
+    """Nobody is left waiting for a writer that is going away."""
+    worker = started(MemoryStore(), max_pending=4)
+    release = gate(worker)
+    for n in range(2):
+        worker.append(rec("#a", n))
+    assert not worker.room.is_set()
+    worker.stop(timeout=0)  # the thread is still held by the gate: stop does not wait for it
+    assert worker.room.is_set()
+    release.set()
+    worker.stop()
+    assert not worker.running
+
+
+def test_when_room_calls_back_at_once_or_when_the_writer_has_caught_up() -> None:
+    """For an engine with one thread for many connections, which must not wait: the callback
+    runs now while there is room, else once, on the worker thread, at the low-water mark."""
+    worker = started(MemoryStore(), max_pending=4)
+    called: list[int] = []
+    worker.when_room(lambda: called.append(threading.get_ident()))
+    assert called == [threading.get_ident()]
+    release = gate(worker)
+    for n in range(2):
+        worker.append(rec("#a", n))
+    assert not worker.room.is_set()
+    done = threading.Event()
+    worker.when_room(lambda: (called.append(threading.get_ident()), done.set()))
+    assert len(called) == 1
+    release.set()
+    assert done.wait(10)
+    assert worker.room.is_set() and len(called) == 2 and called[1] != threading.get_ident()
+    assert worker.flush(timeout=10)
+    assert len(called) == 2  # one-shot
+    worker.stop()

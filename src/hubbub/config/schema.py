@@ -556,7 +556,9 @@ class HistorySection:
     max_pending: int = _setting(
         20_000,
         "Accepted messages waiting to be written, at most; beyond it (or while the store "
-        "fails) new messages are refused with FAIL … TEMPORARILY_UNAVAILABLE.",
+        "fails) new messages are refused with FAIL … TEMPORARILY_UNAVAILABLE. From half of it "
+        "the server stops reading a client that sends messages to be stored until a quarter "
+        "of it waits (back-pressure).",
         low=1,
         high=10_000_000,
     )

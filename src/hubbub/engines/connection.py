@@ -28,6 +28,12 @@ Theory of operation
   (`hubbub.transport.flood.TokenBucket`), decodes it by `limits.invalid_utf8`, calls the core,
   then charges the answer's cost (`Core.output_cost`). Lines beyond the bucket wait in
   `pending`; more than `max_pending` (plus a burst after a charged answer) is "Excess Flood".
+* Back-pressure from the history writer (engines with `holds_senders`): when a line the core
+  handled appended history (the worker's `accepted` count moved) and the worker's `room` is
+  clear (its high-water mark is passed), `run_input` stops there and sets `held`; the engine
+  then waits for `room` outside the core lock, reading nothing from this client meanwhile, so
+  TCP slows the sender instead of the core refusing its messages. A client whose lines store
+  nothing (PING, WHO, registration) is never held, so readers are not delayed by the disk.
 * Ends: the core ends a session with `close` (its last words are flushed, then the socket is
   closed; after `close_grace` seconds it is aborted by the sweep); the engine ends one with
   `end_locked` (core lock held), which calls `core.disconnect` exactly once. `gone` is the
@@ -96,6 +102,7 @@ class EngineConnection(ABC):
         "dirty",
         "draining",
         "ended",
+        "held",
         "host",
         "last_rx",
         "lock",
@@ -136,6 +143,9 @@ class EngineConnection(ABC):
         self.bucket: TokenBucket | None = None
         # Lines wait for flood tokens: the engine reads nothing until `run_input` says 0.
         self.paused = False
+        # This client sent a message to be stored while the history writer was behind: the
+        # engine handles and reads nothing more of it until the writer has room again.
+        self.held = False
         # No more input processed, no more output accepted.
         self.closing = False
         # Close the socket once `out` has drained (by `close_deadline` at the latest).
@@ -291,12 +301,19 @@ class EngineConnection(ABC):
         wait = 0.0
         if self.paused:
             self.last_rx = now  # a throttled client is busy, not idle
+        worker = server.worker if server.holds_senders else None
         with server.locked():
             pending = self.pending
             flood = server.flood
+            # The history appended so far: a line after which this count moved while the
+            # writer has no room was a message stored, and its sender is held there.
+            mark = worker.accepted if worker is not None else 0
             if flood is None:
                 while pending and not self.closing:
                     self._dispatch(pending.popleft(), wall)
+                    if worker is not None and not worker.room.is_set() and worker.accepted != mark:
+                        self.held = True
+                        break
             elif pending:
                 bucket = self.bucket
                 if bucket is None:  # made at the first line: a silent connection has none
@@ -307,6 +324,9 @@ class EngineConnection(ABC):
                     if wait:
                         break
                     self._dispatch(pending.popleft(), wall)
+                    if worker is not None and not worker.room.is_set() and worker.accepted != mark:
+                        self.held = True
+                        break
                 if self.closing:
                     wait = 0.0
                 elif wait:

@@ -14,6 +14,9 @@ the client sockets, and a wake-up socketpair. One loop iteration:
 
 A throttled connection is simply not watched for reading until its token exists (a heap of
 deadlines): the kernel's buffer, then the client's TCP window, holds what it sends meanwhile.
+A connection *held* by the history writer's back-pressure (it sent a message to be stored while
+the writer was past its high-water mark; `hubbub.engines.connection`) is not watched either,
+until the writer's `room` callback posts the release to the loop (`SelectLoop.hold`).
 Output is the shared rule (`hubbub.engines.connection`): the core call's writes are sent at once
 without blocking by whoever made the call, and only what the kernel refuses waits for this loop.
 
@@ -87,7 +90,10 @@ class SelectConnection(EngineConnection):
         self.run_and_watch()
 
     def run_and_watch(self) -> None:
-        """Run waiting input; throttled: stop reading until the next token (a loop timer)."""
+        """Run waiting input; throttled: stop reading until the next token (a loop timer);
+        held (history back-pressure): stop reading until the writer has room (`SelectLoop.hold`)."""
+        if self.held:  # a flood timer while held: the release runs the input
+            return
         if not self.pending:
             if self.paused:
                 self.paused = False
@@ -96,7 +102,9 @@ class SelectConnection(EngineConnection):
         wait = self.run_input()
         if self.ended:
             return
-        if wait > 0:
+        if self.held:
+            self.loop.hold(self)
+        elif wait > 0:
             self.loop.add_timer(time.monotonic() + wait, self)
         self.update_events()
 
@@ -111,7 +119,7 @@ class SelectConnection(EngineConnection):
         """Register for what this connection needs now (owner thread only)."""
         if self.socket_closed:
             return
-        wanted = 0 if self.paused or self.closing else _READ
+        wanted = 0 if self.paused or self.held or self.closing else _READ
         if self.draining:
             wanted |= _WRITE
         if wanted == self.events:
@@ -177,6 +185,8 @@ class SelectLoop:
         self._sequence = itertools.count()
         # Connections given to this loop and not yet closed (balances the hybrid's loops).
         self.assigned = 0
+        # Connections held until the history writer has room again (`hold`).
+        self._held: list[SelectConnection] = []
         self.thread: threading.Thread | None = None
         self.thread_id = 0
         self.running = False
@@ -196,6 +206,33 @@ class SelectLoop:
 
     def add_timer(self, deadline: float, conn: SelectConnection) -> None:
         heapq.heappush(self._timers, (deadline, next(self._sequence), conn))
+
+    def hold(self, conn: SelectConnection) -> None:
+        """`conn` sent a message while the history writer was past its high-water mark: it is
+        not read (see `update_events`) until the writer is down to its low-water mark. The
+        loop itself never waits: the worker's callback posts `_release_held` to it."""
+        self.server.holds += 1
+        self._held.append(conn)
+        worker = self.server.worker
+        if len(self._held) == 1 and worker is not None:
+            worker.when_room(self._room_again)
+
+    def _room_again(self) -> None:
+        # On the history thread (or this loop's, if the writer already had room): always
+        # posted, never run here, so a release never runs inside the hold that asked for it,
+        # nor on the history thread once the loop has stopped (a closed inbox drops it).
+        self.inbox.call_soon_threadsafe(self._release_held)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, []
+        now = time.monotonic()
+        for conn in held:
+            conn.held = False
+            if conn.ended or conn.closing:
+                continue
+            conn.last_rx = now  # it was busy, not idle
+            conn.run_and_watch()  # what it sent meanwhile; it may be held again
+            conn.update_events()
 
     def listen_on(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -316,6 +353,7 @@ class SelectServer(EngineServer):
 
     engine = "select"
     shared_core = False
+    holds_senders = True
 
     def __init__(self, config: Any, **options: Any) -> None:
         super().__init__(config, **options)

@@ -154,6 +154,10 @@ class EngineServer(ABC):
     engine = ""
     #: Whether engine threads other than one call into the core (then the lock is real).
     shared_core = True
+    #: Whether a connection that sends messages while the history writer is past its
+    #: high-water mark is held (`EngineConnection.held`; the engine then waits on the worker's
+    #: `room` before it reads that client again).
+    holds_senders = False
 
     def __init__(
         self,
@@ -188,6 +192,8 @@ class EngineServer(ABC):
         self.addresses: list[tuple[str, int]] = []
         self.sendq_drops = 0
         self.throttles = 0
+        #: Times a sender was held until the history writer caught up (for tests, measurements).
+        self.holds = 0
         self.worker: HistoryWorker | None = None
         self.accounts_worker: AccountWorker | None = None
         self.registry_worker: RegistryWorker | None = None
@@ -354,7 +360,7 @@ class EngineServer(ABC):
                 if not conn.session.registered and now - conn.connected_at >= registration:
                     conn.end_locked("Registration timed out")
                     continue
-                if conn.paused:  # a throttled client is busy, not idle
+                if conn.paused or conn.held:  # throttled or held: busy, not idle
                     continue
                 bucket = conn.bucket
                 if bucket is not None and (now - conn.last_rx) * bucket.rate >= bucket.burst:

@@ -7,6 +7,9 @@ Threads
   shutdown wakes it at once with `shutdown(SHUT_RDWR)`), `feed`, and `run_input`, which calls
   the core under the core lock.
   While the connection is throttled the thread waits for its next token instead of reading.
+  While it is *held* (it sent a message to be stored when the history writer was past its
+  high-water mark; see `hubbub.history.worker`) the thread waits on the writer's `room`
+  instead of reading: back-pressure through TCP rather than `FAIL … TEMPORARILY_UNAVAILABLE`.
 * A **writer thread per connection only while it is behind**: a core call's output is sent by
   the calling thread without blocking (`os.write` on the socket's non-blocking descriptor; a
   socket with a timeout is non-blocking underneath). Only when the kernel refuses bytes does
@@ -71,6 +74,9 @@ RECV_TIMEOUT = 30.0
 ACCEPT_TIMEOUT = 1.0
 #: Seconds the shutdown waits for all engine threads to end, together.
 JOIN_TIMEOUT = 10.0
+#: Seconds a held sender waits on the history writer's `room` before it looks whether its
+#: connection is closing or the server stopping (neither sets `room`).
+HOLD_POLL = 0.5
 
 
 class ThreadConnection(EngineConnection):
@@ -98,6 +104,9 @@ class ThreadConnection(EngineConnection):
                 self.ended = True
                 return
             while True:
+                if self.held:
+                    self._wait_for_history()
+                    continue
                 if self.pending and not self.closing:
                     wait = self.run_input()
                     # Not reading is the throttle. The shutdown cuts the wait short; lines
@@ -125,6 +134,25 @@ class ThreadConnection(EngineConnection):
                 sock.close()
             if not self.ended:
                 self.gone(reason)
+
+    def _wait_for_history(self) -> None:
+        """Back-pressure: this client sent a message while the history writer was past its
+        high-water mark. Read and handle nothing more of it until the writer is down to its
+        low-water mark: the kernel's buffer, then TCP's window, slow the sender meanwhile.
+        Only this thread waits, holding no lock; the shutdown or a close ends the wait."""
+        server = self.server
+        worker = server.worker
+        server.holds += 1
+        stopping = server.stopping
+        while (
+            worker is not None
+            and not worker.wait_for_room(HOLD_POLL)
+            and not stopping.is_set()
+            and not self.closing
+        ):
+            pass
+        self.held = False
+        self.last_rx = time.monotonic()  # it was busy, not idle
 
     # -- EngineConnection ----------------------------------------------------------------------
 
@@ -201,6 +229,7 @@ class ThreadsServer(EngineServer):
 
     engine = "threads"
     shared_core = True
+    holds_senders = True
 
     def __init__(self, config: Any, **options: Any) -> None:
         super().__init__(config, **options)

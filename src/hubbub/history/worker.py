@@ -17,6 +17,20 @@ committed; `available` is False when that many wait or while the store is failin
 core then refuses new messages (FAIL … TEMPORARILY_UNAVAILABLE) instead of acknowledging
 them. An `append` past the bound is dropped and counted (`refused`), never queued.
 
+Back-pressure before refusal. The refusal is the last resort; an engine should rather stop
+reading from a client that sends while the writer is behind, so that TCP slows the client
+down. The worker says when with a high-water/low-water signal, `room` (a `threading.Event`):
+it is cleared by the `append` that brings the pending records to `high_water` (half of
+`max_pending`), and set again by the worker thread once they are down to `low_water` (a
+quarter); the gap keeps a sender from being woken and stopped again for every commit. It stays
+set while the store is failing (holding senders then would only stall them; the refusal says
+why) and once the worker has stopped. A connection that sent a message while `room` is clear
+waits on it (`wait_for_room`; an engine with one thread for many connections asks for a
+callback instead, `when_room`) before it reads or handles any more of its input; a client that
+sends nothing stored is never held. Both transitions are decided under `_room_lock` from the
+two counts read inside it, so a clear and a set racing each other always end in the state the
+counts say.
+
 When the store fails (`is_store_failure`: disk full, read-only, locked, I/O error), the thread
 keeps every uncommitted record (SQLite may have rolled the whole transaction back), logs one
 ERROR, and retries with a doubling delay (RETRY_FIRST up to RETRY_MAX seconds): appending all
@@ -48,7 +62,15 @@ T = TypeVar("T")
 
 log = logging.getLogger("hubbub.history")
 
-__all__ = ["DEFAULT_MAX_PENDING", "RETRY_FIRST", "RETRY_MAX", "HistoryWorker", "is_store_failure"]
+__all__ = [
+    "DEFAULT_MAX_PENDING",
+    "RETRY_FIRST",
+    "RETRY_MAX",
+    "HistoryWorker",
+    "high_water_of",
+    "is_store_failure",
+    "low_water_of",
+]
 
 #: Upper bounds (seconds) of the commit latency histogram's buckets, +Inf after the last.
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -62,6 +84,18 @@ DEFAULT_MAX_PENDING = 20_000
 #: Seconds before the first retry of a failing store, doubling up to RETRY_MAX.
 RETRY_FIRST = 0.25
 RETRY_MAX = 5.0
+
+
+def high_water_of(max_pending: int) -> int:
+    """Pending records at which senders are held: half of `max_pending` (at least 1). The other
+    half is the headroom for what is in flight when the mark is passed (each connection's line
+    being handled, answers to queries) before anything would be refused."""
+    return max(1, max_pending // 2)
+
+
+def low_water_of(max_pending: int) -> int:
+    """Pending records at which held senders are let go again: a quarter of `max_pending`."""
+    return max_pending // 4
 
 
 def is_store_failure(exc: BaseException) -> bool:
@@ -137,6 +171,13 @@ class HistoryWorker:
         self.failing = False
         # Whether the bound was reached (and said so) since records last fitted.
         self._full = False
+        # Set while senders may go on (see the module docstring): cleared at `high_water`, set
+        # again at `low_water`, while failing and after the stop.
+        self.room = threading.Event()
+        self.room.set()
+        self._room_lock = threading.Lock()
+        # One-shot callbacks for the next time `room` is set (`when_room`).
+        self._room_callbacks: list[Callable[[], object]] = []
         # Counters (for tests and monitoring). `refused` is written by the appending thread,
         # the others by the worker thread only.
         self.commits = 0
@@ -144,6 +185,8 @@ class HistoryWorker:
         self.failed_appends = 0
         self.refused = 0
         self.incidents = 0
+        # Times `room` was cleared (the writer passed the high-water mark).
+        self.high_water_hits = 0
         # How long each successful `store.commit()` took: counts per bucket of
         # COMMIT_BUCKETS (the last one is +Inf) and the sum in seconds; read by hubbub.metrics.
         self.commit_seconds = [0] * (len(COMMIT_BUCKETS) + 1)
@@ -194,9 +237,69 @@ class HistoryWorker:
             self.refused += 1
             self._say_full()
             return False
-        self._accepted = next(self._accept_numbers)
+        self._accepted = accepted = next(self._accept_numbers)
         self._queue.put(record)
+        if accepted - self._settled_count >= self.high_water and self.room.is_set():
+            self._close_room()
         return True
+
+    @property
+    def high_water(self) -> int:
+        """Pending records at which `room` is cleared (`high_water_of(max_pending)`)."""
+        return high_water_of(self.max_pending)
+
+    @property
+    def low_water(self) -> int:
+        """Pending records at which `room` is set again (`low_water_of(max_pending)`)."""
+        return low_water_of(self.max_pending)
+
+    @property
+    def accepted(self) -> int:
+        """Records accepted by `append` so far (a count that only grows): an engine compares it
+        before and after a client's line to see whether that line was a message stored."""
+        return self._accepted
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Block until `room` is set (True) or `timeout` seconds passed (False). For a
+        connection's own thread, holding no lock anybody else needs."""
+        return self.room.wait(timeout)
+
+    def when_room(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` once `room` is set: now (on this thread) if it is, else on the
+        worker thread when it is set again. For an engine whose one thread minds many
+        connections and cannot wait: the callback should only post a wake-up to it."""
+        with self._room_lock:
+            if not self.room.is_set():
+                self._room_callbacks.append(callback)
+                return
+        callback()
+
+    def _close_room(self) -> None:
+        with self._room_lock:
+            if (
+                self.room.is_set()
+                and not self.failing
+                and not self._stopped
+                and self._accepted - self._settled_count >= self.high_water
+            ):
+                self.room.clear()
+                self.high_water_hits += 1
+
+    def _open_room(self, *, always: bool = False) -> None:
+        """Set `room` if the pending records are down to the low-water mark (or `always`: the
+        store is failing, the worker stopped). Called by the worker thread."""
+        with self._room_lock:
+            if self.room.is_set() or (
+                not always and self._accepted - self._settled_count > self.low_water
+            ):
+                return
+            self.room.set()
+            callbacks, self._room_callbacks = self._room_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a history room callback failed")
 
     def submit(self, call: Callable[[HistoryStore], T]) -> Future[T]:
         """Run `call(store)` on the worker thread after everything submitted before it."""
@@ -237,6 +340,9 @@ class HistoryWorker:
                 thread = self._thread
                 if thread is not None:
                     self._queue.put(_STOP)
+        # Nobody waits for a worker that is going away (what is sent now is refused or lost
+        # with the server anyway; the engines stop reading before they stop the worker).
+        self._open_room(always=True)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -274,11 +380,14 @@ class HistoryWorker:
             except Exception:
                 log.exception("closing the history store failed")
             self._fail_leftovers()
+            self._open_room(always=True)
 
     def _settled(self, count: int) -> None:
         """`count` accepted records were committed or dropped: room for that many more. Only
         the worker thread adds to this count."""
         self._settled_count += count
+        if not self.room.is_set():
+            self._open_room()
 
     def _fail_leftovers(self) -> None:
         """After the thread ends: fail calls that can no longer run, release flush waiters."""
@@ -496,6 +605,9 @@ class _Writer:
                 exc,
                 len(self.uncommitted),
             )
+            # Held senders go on and are refused: waiting for a failing store stalls them
+            # with no word of why, and the refusal is what the failure is for.
+            worker._open_room(always=True)
         else:
             self.delay = min(self.delay * 2, worker._retry_max)
         self.retry_at = now + self.delay

@@ -26,6 +26,12 @@ Theory of operation
   that is charged to the bucket, which may go into debt: reading then pauses until the debt is
   paid, so a client asking for big answers is read at the pace of their size. Debt is waiting
   time, not waiting lines: it never counts toward "Excess Flood".
+* Back-pressure from the history writer: when a line the core handled stored a message (the
+  writer's `accepted` count moved) while the writer is past its high-water mark (its `room` is
+  clear; `Listener.history_room`), input stops after that line: the rest waits in the deque,
+  reading pauses, and the connection is `held` until the listener's `room` callback releases it
+  (`release`), when the waiting items run as after a throttle. TCP slows the sender meanwhile
+  instead of the core refusing its messages; clients that store nothing are never held.
 * Ends: the core ends a session by calling `Link.close` (the connection then never reports back);
   the transport ends one with `_end`, which calls `core.disconnect` exactly once (peer closed,
   socket error, timeout, send queue, flood, or an exception raised by the core). `closing`
@@ -135,6 +141,7 @@ class Connection(ABC):
         "core_done",
         "counted",
         "flood_timer",
+        "held",
         "host",
         "last_rx",
         "out",
@@ -170,6 +177,8 @@ class Connection(ABC):
         # Items waiting for a flood token (None: none ever waited).
         self.pending: deque[Item] | None = None
         self.paused = False
+        # Held by the history writer's back-pressure (see the module docstring).
+        self.held = False
         self.bucket: TokenBucket | None = None
         self.flood_timer: asyncio.TimerHandle | None = None
         self.close_timer: asyncio.TimerHandle | None = None
@@ -293,6 +302,12 @@ class Connection(ABC):
         self.last_rx = now
         self.ping_sent = None
         pending = self.pending
+        if self.held:  # reading was paused: at most what was already on its way
+            if pending is None:
+                self.pending = deque(items)
+            else:
+                pending.extend(items)
+            return
         if pending:
             pending.extend(items)
             bucket = self.bucket
@@ -305,10 +320,18 @@ class Connection(ABC):
     def _run(self, items: list[Item], now: float) -> None:
         wall = time.time()
         flood = self.server.flood
+        # The records handed to the history writer so far: a line after which this count moved
+        # while the writer has no room stored a message (all of this runs on the loop: nobody
+        # else stored meanwhile), and its sender is held there.
+        history = self.server.history_room
+        mark = history.accepted if history is not None else 0
         if flood is None:
-            for item in items:
+            for index, item in enumerate(items):
                 self._dispatch(item, wall)
                 if self.closing:
+                    return
+                if history is not None and not history.room.is_set() and history.accepted != mark:
+                    self._hold(items[index + 1 :])
                     return
             return
         bucket = self.bucket
@@ -330,7 +353,33 @@ class Connection(ABC):
             self._dispatch(item, wall)
             if self.closing:
                 return
+            if history is not None and not history.room.is_set() and history.accepted != mark:
+                self._hold(items[index + 1 :])
+                return
         self._pause_for_debt(bucket, now)
+
+    def _hold(self, rest: list[Item]) -> None:
+        """Stop after this line: keep the rest, pause reading, wait for the writer's room."""
+        self.held = True
+        if rest:
+            pending = self.pending
+            if pending is None:
+                self.pending = deque(rest)
+            else:
+                pending.extendleft(reversed(rest))
+        if not self.paused:  # (a throttled client's reading is paused already)
+            self._pause_reading()
+        self.server.hold(self)
+
+    def release(self) -> None:
+        """The history writer has room again (the listener says so, on the loop): handle what
+        waited, as after a throttle, and read again."""
+        if not self.held:
+            return
+        self.held = False
+        if self.closing or self.flood_timer is not None:
+            return
+        self._drain()
 
     def _pause_for_debt(self, bucket: TokenBucket, now: float) -> None:
         """Every item was handled, but a big answer left the bucket without a token: read
@@ -347,15 +396,18 @@ class Connection(ABC):
             self.flood_timer = self.server.loop.call_later(wait, self._drain)
 
     def _drain(self) -> None:
-        """The flood timer fired: process waiting items while tokens last."""
+        """The flood timer fired, or a held client was released: process waiting items while
+        tokens last (and the history writer has room)."""
         self.flood_timer = None
-        if self.closing:
+        if self.closing or self.held:
             return
         bucket = self.bucket
         pending = self.pending
         now = time.monotonic()
         wall = time.time()
-        self.last_rx = now  # a throttled client is busy, not idle
+        self.last_rx = now  # a throttled or held client is busy, not idle
+        history = self.server.history_room
+        mark = history.accepted if history is not None else 0
         if bucket is not None and self.server.flood is not None and pending:
             take = bucket.take
             while pending:
@@ -366,13 +418,19 @@ class Connection(ABC):
                 self._dispatch(pending.popleft(), wall)
                 if self.closing:
                     return
+                if history is not None and not history.room.is_set() and history.accepted != mark:
+                    self._hold([])
+                    return
             if bucket.tokens < 0:  # the last one's answer left a debt: stay paused till paid
                 self.pending = None
                 self.flood_timer = self.server.loop.call_later(bucket.wait(now), self._drain)
                 return
-        elif pending:  # flood control was switched off by a rehash: let the rest through
+        elif pending:  # flood control off (or switched off by a rehash): the rest goes through
             while pending and not self.closing:
                 self._dispatch(pending.popleft(), wall)
+                if history is not None and not history.room.is_set() and history.accepted != mark:
+                    self._hold([])
+                    return
         self.pending = None
         self.paused = False
         self._resume_reading()

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from hubbub.config import Config
@@ -35,6 +37,21 @@ class Counted(Protocol):
 
     @property
     def per_address(self) -> dict[str, int]: ...
+
+
+class HistoryRoom(Protocol):
+    """The history writer's back-pressure signal as a listener sees it
+    (`hubbub.history.worker.HistoryWorker`): `room` is clear while the writer is past its
+    high-water mark, `accepted` counts the records handed to it, `when_room` calls back once
+    `room` is set again."""
+
+    @property
+    def room(self) -> threading.Event: ...
+
+    @property
+    def accepted(self) -> int: ...
+
+    def when_room(self, callback: Callable[[], object]) -> None: ...
 
 
 C = TypeVar("C", bound=Connection)
@@ -95,6 +112,11 @@ class Listener(ABC, Generic[C]):
         # (a client's input paused because its token bucket ran dry).
         self.sendq_drops = 0
         self.throttles = 0
+        # The history writer whose back-pressure this listener's connections follow (set by
+        # the app; None: nobody is held), the connections held now, and how many holds so far.
+        self.history_room: HistoryRoom | None = None
+        self.held: list[C] = []
+        self.holds = 0
 
     def apply_config(self, config: Config) -> None:
         """Use `config` from now on (start, REHASH): limits, flood control and timeouts apply
@@ -221,6 +243,28 @@ class Listener(ABC, Generic[C]):
 
     # -- timeouts ------------------------------------------------------------------------------
 
+    # -- back-pressure from the history writer -------------------------------------------------
+
+    def hold(self, conn: C) -> None:
+        """`conn` stored a message while the history writer was past its high-water mark; its
+        reading is paused. The first connection held asks the writer for a callback when it is
+        down to its low-water mark; the loop itself never waits."""
+        self.holds += 1
+        self.held.append(conn)
+        history = self.history_room
+        if len(self.held) == 1 and history is not None:
+            history.when_room(self._room_again)
+
+    def _room_again(self) -> None:
+        # On the history thread (or on the loop's, if the writer already had room again).
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to read
+            self.loop.call_soon_threadsafe(self._release_held)
+
+    def _release_held(self) -> None:
+        held, self.held = self.held, []
+        for conn in held:
+            conn.release()
+
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_interval)
@@ -239,7 +283,7 @@ class Listener(ABC, Generic[C]):
                 if not conn.session.registered and now - conn.connected_at >= registration:
                     conn._end("Registration timed out")
                     continue
-                if conn.paused:  # a throttled client is busy, not idle
+                if conn.paused or conn.held:  # throttled or held: busy, not idle
                     continue
                 bucket = conn.bucket
                 if bucket is not None and (now - conn.last_rx) * bucket.rate >= bucket.burst:
