@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubbub.core.channels import enter
 from hubbub.core.model import (
@@ -43,8 +43,19 @@ from hubbub.core.cluster_rooms import ClusterRooms
 log = logging.getLogger("hubbub.chat")
 
 
+#: Applies one room event to a channel this node follows: (state, channel, event, time_ms, mine).
+RoomApplier = Callable[[Any, Channel, dict[str, Any], int, bool], None]
+#: Applies one event of a room that is no channel (every node follows it): (state, event,
+#: time_ms, mine).
+RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
+
+
 class ClusterApply(ClusterRooms):
     """Applies what the bus sends back, in each room's sequence order."""
+
+    #: Appliers by event kind; each layer of hubbub.core.network adds its own.
+    appliers: ClassVar[dict[str, RoomApplier]]
+    roomless: ClassVar[dict[str, RoomlessApplier]] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         """One sequenced event, in its room's order."""
@@ -66,6 +77,15 @@ class ClusterApply(ClusterRooms):
             return
         mine = node == self.node
         complete = self.pending.pop(event.get("k", ""), None) if mine else None
+        roomless = self.roomless.get(kind)
+        if roomless is not None:
+            try:
+                roomless(self, event, time_ms, mine)
+            except (KeyError, TypeError, ValueError):
+                log.exception("%s: event %d could not be applied; skipped", room, seq)
+            if complete is not None:
+                complete((time_ms, event))
+            return
         if channel is None and kind == "join" and room in self.joining:
             # The room was empty when this node opened it: its first JOIN creates it here.
             created, since = event.get("cr") or (int(self.server.now), time_ms)
@@ -73,7 +93,7 @@ class ClusterApply(ClusterRooms):
             channel.history_since_ms = since
             self.server.channels[room] = channel
         if channel is not None:
-            applier = APPLIERS.get(kind)
+            applier = self.appliers.get(kind)
             if applier is not None:
                 try:
                     applier(self, channel, event, time_ms, mine)
@@ -406,7 +426,7 @@ class ClusterApply(ClusterRooms):
                 )
 
 
-APPLIERS: dict[str, Callable[[ClusterApply, Channel, dict[str, Any], int, bool], None]] = {
+APPLIERS: dict[str, RoomApplier] = {
     "msg": ClusterApply._apply_message,
     "join": ClusterApply._apply_join,
     "part": ClusterApply._apply_part,
@@ -416,3 +436,4 @@ APPLIERS: dict[str, Callable[[ClusterApply, Channel, dict[str, Any], int, bool],
     "nick": ClusterApply._apply_nick,
     "mode": ClusterApply._apply_mode,
 }
+ClusterApply.appliers = APPLIERS

@@ -39,6 +39,9 @@ and sequenced as the changes that take effect, with the room's whole mode state 
 
 Private messages to a user of another node go through that node's inbox room (`ports.inbox`).
 
+Accounts (hubbub.core.cluster_accounts): every node follows one more room, `~accounts`, where
+registrations and drops are announced; a login or logout is sequenced in the user's rooms.
+
 Not network-wide yet: user modes, INVITE, AWAY, KILL, K-/D-lines; a user who shares no room
 with this node is unknown here (WHOIS, private messages).
 
@@ -47,16 +50,22 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_fields: payloads and room state fields (pure encoding);
 * hubbub.core.cluster_rooms: the rooms and remote users this node follows, and `submit`;
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
-* hubbub.core.cluster_propose: each command's events handed to the bus.
+* hubbub.core.cluster_propose: each command's events handed to the bus;
+* hubbub.core.cluster_accounts: account registrations, drops and logins announced.
 """
 
 from __future__ import annotations
 
+from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
+from hubbub.core.cluster_apply import APPLIERS
 from hubbub.core.cluster_fields import NODE_LOST_REASON, member_field, nick_key, quit_payload
 from hubbub.core.cluster_propose import ClusterPropose
 
 __all__ = ["NODE_LOST_REASON", "ClusterState", "member_field", "nick_key", "quit_payload"]
 
 
-class ClusterState(ClusterPropose):
+class ClusterState(ClusterAccounts, ClusterPropose):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
+
+    appliers = {**APPLIERS, **ACCOUNT_APPLIERS}
+    roomless = {**ACCOUNT_EVENTS}

@@ -155,6 +155,8 @@ def register(
         if result is True:
             accounts.names.add(fold)
             accounts.ids[fold] = account_id
+            if server.cluster is not None:  # every node learns the name
+                server.cluster.account_registered(fold, account_id)
         else:
             accounts.registrations.refund(limit_keys, server.now)
         answer_later(result)
