@@ -51,7 +51,8 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_rooms: the rooms and remote users this node follows, and `submit`;
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
 * hubbub.core.cluster_propose: each command's events handed to the bus;
-* hubbub.core.cluster_accounts: account registrations, drops and logins announced.
+* hubbub.core.cluster_accounts: account registrations, drops and logins announced;
+* hubbub.core.cluster_messages: REDACT and EDIT in rooms, read markers.
 """
 
 from __future__ import annotations
@@ -59,13 +60,14 @@ from __future__ import annotations
 from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
 from hubbub.core.cluster_apply import APPLIERS
 from hubbub.core.cluster_fields import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
 from hubbub.core.cluster_propose import ClusterPropose
 
 __all__ = ["NODE_LOST_REASON", "ClusterState", "member_field", "nick_key", "quit_payload"]
 
 
-class ClusterState(ClusterAccounts, ClusterPropose):
+class ClusterState(ClusterMessages, ClusterAccounts, ClusterPropose):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 
-    appliers = {**APPLIERS, **ACCOUNT_APPLIERS}
-    roomless = {**ACCOUNT_EVENTS}
+    appliers = {**APPLIERS, **ACCOUNT_APPLIERS, **MESSAGE_APPLIERS}
+    roomless = {**ACCOUNT_EVENTS, **MESSAGE_EVENTS}
