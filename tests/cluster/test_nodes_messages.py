@@ -45,8 +45,11 @@ def said(irc: IrcClient, text: str) -> Line:
 def test_a_redact_on_one_node_deletes_the_message_on_every_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """draft/message-redaction: "Servers SHOULD relay REDACT messages to clients which have
-    negotiated the capability" and the redacted message is excluded from history."""
+    """draft/message-redaction (https://ircv3.net/specs/extensions/message-redaction): "If the
+    client is authorised to delete the message, the server: SHOULD forward this REDACT, with an
+    appropriate prefix, to the target recipients that have negotiated the
+    draft/message-redaction capability, in the same way as PRIVMSG messages." Here the
+    recipients are on both nodes, and the message leaves the history every node reads."""
     with (
         running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
         client(a, "alice", CAPS) as alice,
@@ -76,8 +79,10 @@ def test_a_redact_on_one_node_deletes_the_message_on_every_node(
 def test_an_edit_on_one_node_reaches_every_node_and_its_history(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """draft/message-edit (the open proposal): the members with the capability get the EDIT
-    with the new text; hubbub sends the others a correction line."""
+    """draft/message-edit (the open proposal, ircv3-specifications PR 425): "If the client is
+    authorised to edit the message, the server MUST forward this `EDIT` to the target
+    recipients with an appropriate source." Here they are on both nodes; hubbub sends members
+    without the capability a correction line."""
     with (
         running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
         client(a, "alice", CAPS) as alice,
@@ -111,8 +116,9 @@ def test_an_edit_on_one_node_reaches_every_node_and_its_history(
 def test_a_read_marker_reaches_the_accounts_connections_on_other_nodes(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """draft/read-marker: "the server MUST ... send a MARKREAD message to all of the user's
-    clients that have negotiated this capability" when the marker moved."""
+    """draft/read-marker (https://ircv3.net/specs/extensions/read-marker): "after the last read
+    timestamp of a target changes, the server SHOULD send a `MARKREAD` command for that target
+    to all the clients of the user". Here the user's clients are on two nodes."""
     caps = ("draft/read-marker", "server-time")
     with (
         running_nodes(tmp_path, redis_url, fresh_postgres_url, accounts=FAST_HASHING) as (a, b),
