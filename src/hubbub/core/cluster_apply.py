@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubbub.core.channels import enter
+from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
     FLAG_MODES,
     Ban,
@@ -220,6 +221,8 @@ class ClusterApply(ClusterRooms):
             channel.created, channel.history_since_ms = event["cr"]
         membership = Membership(op=bool(event["o"]))
         enter(server, channel, user, membership, time_ms, event["m"])
+        if not mine and user.metadata:  # the members here learn the newcomer's metadata
+            joined_metadata(server, channel, user)
 
         def record() -> None:
             # After the joiner's replay was asked for (its reply completes first), so its own

@@ -51,6 +51,7 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "r": user.realname,
         "a": user.account,
         "ai": user.account_id,
+        "md": user.metadata or {},
         "node": node,
     }
 

@@ -12,6 +12,16 @@
   node stores the edit (once: an edit is a new row linked to the message, and the message's
   row exists already, since the requester's node found it), every node relays the EDIT (or
   the correction line) to its own members.
+* **METADATA of a user** is changed only on its own node (a user sets its own): the new map
+  is sequenced in each of the user's rooms (`umeta`), with its member field rewritten (the
+  facts carry the map, so a node that opens the room later has it); the first of those a node
+  applies sets its copy and tells its own subscribers what changed, with the same change
+  numbers as logins (hubbub.core.cluster_accounts) so an older map never comes last.
+* **METADATA of a room** may be set by its operators on any node: the change (the keys set or
+  removed, not the whole map) is sequenced in the room (`cmeta`), and every node — the one it
+  was set on too — applies the changes in the room's order, so concurrent changes on two
+  nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
+  The room's `meta` state field holds the map for nodes that open the room later.
 * **Read markers** belong to an account, whose connections may be on any node: a marker that
   moved (stored in the shared account store by the node that was asked) is announced in the
   room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends
@@ -23,13 +33,16 @@ The requester is answered when the event comes back, like any room event; refuse
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import UNAVAILABLE
+from hubbub.core.cluster_fields import UNAVAILABLE, member_field, member_json, user_facts
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
+from hubbub.core.metadata import announce
+from hubbub.core.model import Membership
 from hubbub.core.readmarker import CAP as READ_MARKER_CAP
 from hubbub.core.readmarker import marker_param
 from hubbub.core.redact import answer as answer_redact
@@ -38,7 +51,9 @@ from hubbub.history.record import Edit
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, User
+    from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
 
 
 def ignore(result: Any) -> None:
@@ -46,8 +61,24 @@ def ignore(result: Any) -> None:
     was logged by the history worker)."""
 
 
+def changes(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str | None]]:
+    """The keys whose value differs (None: removed), sorted."""
+    keys = sorted(set(before) | set(after))
+    return [(key, after.get(key)) for key in keys if before.get(key) != after.get(key)]
+
+
 class ClusterMessages(ClusterApply):
-    """REDACT and EDIT in rooms, and read markers, across nodes."""
+    """REDACT and EDIT in rooms, METADATA, and read markers, across nodes."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Change numbers of users' metadata: this node's, and the last applied per remote user.
+        self.metadata_serial = 0
+        self.metadata_versions: dict[User, int] = {}
+        # What the bus refused (unavailable): sent again when it is back. At most one entry per
+        # local user and per room.
+        self.metadata_unsent_users: set[User] = set()
+        self.metadata_unsent_rooms: set[str] = set()
 
     # ------------------------------------------------------------------ REDACT
 
@@ -147,6 +178,106 @@ class ClusterMessages(ClusterApply):
             event["m"],
         )
 
+    # ------------------------------------------------------------------ METADATA
+
+    def user_metadata(self, user: User) -> None:
+        """A local user's metadata changed (hubbub.core.metadata): its rooms' nodes follow."""
+        if not user.channels or user.session.remote or not user.session.registered:
+            return
+        self.metadata_serial += 1
+        facts = user_facts(user, self.node)
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {
+                "t": "umeta",
+                "f": user.fold,
+                "v": self.metadata_serial,
+                "md": user.metadata or {},
+            }
+            self.submit(
+                None,
+                channel.fold,
+                event,
+                None,
+                {member_field(user.fold): member_json(facts, standing)},
+                refused=lambda: self.metadata_unsent_users.add(user),
+            )
+
+    def _apply_user_metadata(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if mine or user is None or not user.session.remote:
+            return  # ours: set and told here when it happened
+        version = int(event["v"])
+        if self.metadata_versions.get(user, 0) >= version:
+            return  # this map (or a later one) came through another room already
+        if len(self.metadata_versions) > 2 * len(server.users) + 16:
+            self.metadata_versions = {
+                known: seen
+                for known, seen in self.metadata_versions.items()
+                if server.users.get(known.fold) is known
+            }
+        self.metadata_versions[user] = version
+        values = {str(key): str(value) for key, value in dict(event["md"]).items()}
+        changed = changes(user.metadata or {}, values)
+        user.metadata = values or None
+        if changed:
+            announce(server, server.neighbours(user), None, user.prefix, user.nick, changed)
+
+    def channel_metadata(
+        self, channel: Channel, author: User, changed: list[tuple[str, str | None]]
+    ) -> None:
+        """A room's metadata changed here (hubbub.core.metadata): every node applies the change."""
+        event = {"t": "cmeta", "f": author.fold, "p": author.prefix, "ch": changed}
+        fold = channel.fold
+        self.submit(
+            None,
+            fold,
+            event,
+            None,
+            {"meta": json.dumps(channel.metadata or {})},
+            refused=lambda: self.metadata_unsent_rooms.add(fold),
+        )
+
+    def _apply_channel_metadata(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        before = dict(channel.metadata or {})
+        values = dict(before)
+        for key, value in event["ch"]:
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        channel.metadata = values or None
+        changed = changes(before, values)
+        if changed:  # on the node it was set on, only when another change came in between
+            author = server.users.get(event["f"])
+            announce(server, channel.members, author, event["p"], channel.name, changed)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        users, self.metadata_unsent_users = self.metadata_unsent_users, set()
+        for user in users:
+            if not user.session.closed:
+                self.user_metadata(user)
+        rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, set()
+        server = self.server
+        for fold in rooms:
+            channel = server.channels.get(fold)
+            if channel is None:
+                continue
+            # The whole map as it is here: what was refused is part of it.
+            current: list[tuple[str, str | None]] = sorted((channel.metadata or {}).items())
+            event = {"t": "cmeta", "f": "", "p": server.name, "ch": current}
+            meta = {"meta": json.dumps(channel.metadata or {})}
+            self.submit(None, fold, event, None, meta)
+
     # ------------------------------------------------------------------ read markers
 
     def read_marker(self, account: str, target: str, time_ms: int) -> None:
@@ -175,6 +306,8 @@ class ClusterMessages(ClusterApply):
 MESSAGE_APPLIERS = {
     "redact": ClusterMessages._apply_redact,
     "edit": ClusterMessages._apply_edit,
+    "umeta": ClusterMessages._apply_user_metadata,
+    "cmeta": ClusterMessages._apply_channel_metadata,
 }
 
 #: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.

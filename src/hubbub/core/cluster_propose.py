@@ -277,12 +277,13 @@ class ClusterPropose(ClusterApply):
         set_fields = {member_field(user.fold): member_json(facts, membership)}
         deleted: tuple[str, ...] = ()
         if created is not None:
-            # A new room: what a room of this name had before (topic, modes) is not its.
+            # A new room: what a room of this name had before (topic, modes, metadata) is not
+            # its.
             event["cr"] = list(created)
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted = ("topic", "modes")
+            deleted = ("topic", "modes", "meta")
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

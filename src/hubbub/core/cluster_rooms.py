@@ -133,6 +133,7 @@ class ClusterRooms:
         topic = json.loads(fields.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+        channel.metadata = json.loads(fields.get("meta", "null")) or None
         server.channels[fold] = channel
         for field, value in fields.items():
             if not field.startswith("m:"):
@@ -159,6 +160,7 @@ class ClusterRooms:
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         user.account_id = facts.get("ai", "")
+        user.metadata = dict(facts.get("md") or {}) or None
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         # MONITOR: online as far as this node can tell (it knew nothing of the user before).
@@ -260,6 +262,8 @@ class ClusterRooms:
                     }
                 )
                 fields["modes"] = modes_json(channel)
+                if channel.metadata:
+                    fields["meta"] = json.dumps(channel.metadata)
                 if channel.topic is not None:
                     topic = channel.topic
                     fields["topic"] = json.dumps(

@@ -52,7 +52,7 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
 * hubbub.core.cluster_propose: each command's events handed to the bus;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
-* hubbub.core.cluster_messages: REDACT and EDIT in rooms, read markers.
+* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers.
 """
 
 from __future__ import annotations
