@@ -59,8 +59,9 @@ class ClusterAccounts(ClusterApply):
         self.account_unsent: set[User] = set()
         # The bus refused an announcement of ours: every node reloads the names when it is back.
         self.accounts_stale = False
-        # While a reload from the store is on its way: the names announced meanwhile, kept.
-        self.added_during_reload: set[str] | None = None
+        # While a reload from the store is on its way: the names announced meanwhile (their
+        # id, or None for a drop), which win over what the store answers.
+        self.announced_during_reload: dict[str, str | None] | None = None
         self.accounts_followed = False
         network.open(ACCOUNTS_ROOM, self._accounts_opened)
 
@@ -118,8 +119,8 @@ class ClusterAccounts(ClusterApply):
         fold = event["n"]
         accounts.names.add(fold)
         accounts.ids[fold] = event["i"]
-        if self.added_during_reload is not None:
-            self.added_during_reload.add(fold)
+        if self.announced_during_reload is not None:
+            self.announced_during_reload[fold] = event["i"]
         holder = self.server.users.get(fold)
         if holder is not None and not holder.session.remote and holder.session.registered:
             # Someone here is on a nick that just became an account's: the usual ownership
@@ -131,8 +132,8 @@ class ClusterAccounts(ClusterApply):
         fold = event["n"]
         server.accounts.names.discard(fold)
         server.accounts.ids.pop(fold, None)
-        if self.added_during_reload is not None:
-            self.added_during_reload.discard(fold)
+        if self.announced_during_reload is not None:
+            self.announced_during_reload[fold] = None
         if mine:
             return  # its users were logged out where it was dropped (hubbub.core.nickserv)
         for user in list(server.registered_users()):
@@ -144,19 +145,25 @@ class ClusterAccounts(ClusterApply):
 
     def reload_account_names(self) -> None:
         """Read every account name from the store again (an announcement may be lost)."""
-        if self.added_during_reload is not None:
+        if self.announced_during_reload is not None:
             return  # one is on its way: it answers with what the store holds then
-        self.added_during_reload = set()
+        self.announced_during_reload = {}
         accounts = self.server.accounts
 
         def loaded(ids: Any) -> None:
-            added, self.added_during_reload = self.added_during_reload or set(), None
+            announced, self.announced_during_reload = self.announced_during_reload or {}, None
             if isinstance(ids, CallFailure):
                 log.error("could not reload the account names from the store")
                 return
-            # What the store holds, and what was announced while it was being read.
-            accounts.names = set(ids) | added
-            accounts.ids = {**dict(ids), **{fold: accounts.ids[fold] for fold in added}}
+            # What the store holds, then what was announced while it was being read.
+            current = dict(ids)
+            for fold, account_id in announced.items():
+                if account_id is None:
+                    current.pop(fold, None)
+                else:
+                    current[fold] = account_id
+            accounts.names = set(current)
+            accounts.ids = current
 
         accounts.call(lambda store: store.ids(), loaded)
 
