@@ -153,3 +153,28 @@ def test_login_and_logout_reach_the_nodes_sharing_a_room(
             alice.send("PRIVMSG NickServ :LOGOUT")
             alice.expect("901")
             wait_for(lambda: account_of(carol, "alice") == "", what="alice logged out on b")
+
+
+def test_register_refuses_the_nick_of_a_user_of_another_node(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """As on one server (hubbub.core.register), an account named like someone else's nick is
+    refused with `FAIL REGISTER BAD_ACCOUNT_NAME`, also when that someone is on another node
+    and shares no room with this one (the nick's claim on the bus says so)."""
+    with (
+        nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(b, "alice"),
+        client(a, "mallory", ("draft/account-registration",)) as mallory,
+    ):
+        mallory.send(f"REGISTER alice * {PASSWORD}")
+        fail = mallory.first(lambda line: line.command in ("FAIL", "REGISTER"))
+        assert fail.command == "FAIL" and fail.params[:3] == [
+            "REGISTER",
+            "BAD_ACCOUNT_NAME",
+            "alice",
+        ]
+        # A free name registers as usual.
+        mallory.send(f"REGISTER mallory * {PASSWORD}")
+        assert (
+            mallory.first(lambda line: line.command in ("FAIL", "REGISTER")).command == "REGISTER"
+        )
