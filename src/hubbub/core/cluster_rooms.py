@@ -66,6 +66,9 @@ class ClusterRooms:
         self.entering: dict[User, set[str]] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
+        # Per JOIN command, its rooms in the order named: [opened (None: not yet), the
+        # command's completion, room] (hubbub.core.cluster_propose).
+        self.join_turns: dict[Reply, list[list[Any]]] = {}
 
     def submit(
         self,
