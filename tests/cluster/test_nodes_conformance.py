@@ -122,16 +122,15 @@ def _takes_net(function: object) -> bool:
 
 
 # Not network-wide yet (docs/cluster.md), so not run here (they run on one server in
-# tests/conformance): account names are each node's own list, loaded at its start (private
-# history keys of an account registered elsewhere); a login or a user mode is not pushed to the
-# other nodes' copy of the user (account-tag, bot mode in WHO); AWAY and INVITE stay on their
-# node (away-notify, invite-notify, the invite list); read markers are not pushed to the
-# account's connections on other nodes; a nick is free a moment after its QUIT, not at once
-# (the SASL tests reuse it at once on the other node); login throttling is per node; a join
-# replay on a node that did not follow the room reads what the others' history workers have
-# committed, a few milliseconds after the messages (the test joins at once).
+# tests/conformance): a private message to a logged-in user of another node that shares no room
+# with the sender's node is keyed by the recipient's nick (its account is not known there); a
+# user mode is not pushed to the other nodes' copy of the user (bot mode in WHO); AWAY and
+# INVITE stay on their node (away-notify, invite-notify, the invite list; the account-tag test
+# invites); a nick is free a moment after its QUIT, not at once (the SASL tests reuse it at once
+# on the other node); login throttling is per node; a join replay on a node that did not follow
+# the room reads what the others' history workers have committed, a few milliseconds after the
+# messages (the test joins at once).
 NOT_YET = {
-    "test_an_existing_account_before_connect_is_account_exists",
     "test_register_join_replay_and_chat",
     "test_private_history_of_a_logged_in_user_with_a_guest",
     "test_every_command_sent_by_a_logged_in_user_carries_the_tag",
@@ -139,7 +138,6 @@ NOT_YET = {
     "test_away_notify",
     "test_invite_notify",
     "test_invite_list",
-    "test_marker_goes_to_every_connection_of_the_account",
     "test_plain_logs_in_and_answers_before_the_pong",
     "test_parallel_plain_attempts_from_one_address_are_throttled",
 }

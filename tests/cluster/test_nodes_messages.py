@@ -137,3 +137,31 @@ def test_a_read_marker_reaches_the_accounts_connections_on_other_nodes(
         # and the node it was set on answers the same when asked
         there.send("MARKREAD #lobby")
         assert there.first(lambda line: line.command == "MARKREAD").params == ["#lobby", stamp]
+
+
+def test_redact_and_edit_of_a_private_message_reach_the_other_node(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """draft/message-redaction: the server "SHOULD forward this REDACT ... to the target
+    recipients that have negotiated the draft/message-redaction capability, in the same way as
+    PRIVMSG messages" — a private message's recipient on another node, who shares no room
+    with the sender, included; and the same for an EDIT."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice", CAPS) as alice,
+        client(b, "bob", CAPS) as bob,
+    ):
+        bob.say("alice", "oops", "helo")
+        oops = said(bob, "oops").tags["msgid"]
+        helo = said(bob, "helo").tags["msgid"]
+        said(alice, "helo")
+        bob.send(f"REDACT alice {oops}")
+        bob.first(lambda line: line.command == "REDACT")
+        got = alice.first(lambda line: line.command == "REDACT")
+        assert got.nick == "bob" and got.params == ["alice", oops]
+        bob.send(f"EDIT alice {helo} :hello")
+        echo = bob.first(lambda line: line.command == "EDIT")
+        got = alice.first(lambda line: line.command == "EDIT")
+        assert got.nick == "bob" and got.tags["draft/edit-text"] == "hello"
+        assert got.tags["msgid"] == echo.tags["msgid"]  # the stored edit's msgid, on both
+        wait_for(lambda: history(alice, "bob") == [(helo, "hello")], what="alice's history")

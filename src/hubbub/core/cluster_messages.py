@@ -12,6 +12,10 @@
   node stores the edit (once: an edit is a new row linked to the message, and the message's
   row exists already, since the requester's node found it), every node relays the EDIT (or
   the correction line) to its own members.
+* **REDACT and EDIT of a private message** are done where they are asked, as on one server
+  (the store is shared); the other party, if it is on another node, gets the line there
+  through that node's inbox room (`dmredact`, `dmedit`), and its node deletes a redacted
+  message too.
 * **METADATA of a user** is changed only on its own node (a user sets its own): the new map
   is sequenced in each of the user's rooms (`umeta`), with its member field rewritten (the
   facts carry the map, so a node that opens the room later has it); the first of those a node
@@ -38,11 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import UNAVAILABLE, member_field, member_json, user_facts
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    member_field,
+    member_json,
+    nick_key,
+    user_facts,
+)
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
 from hubbub.core.metadata import announce
 from hubbub.core.model import Membership
+from hubbub.core.ports import inbox
 from hubbub.core.readmarker import CAP as READ_MARKER_CAP
 from hubbub.core.readmarker import marker_param
 from hubbub.core.redact import answer as answer_redact
@@ -50,15 +61,23 @@ from hubbub.core.redact import relay_to as relay_redact
 from hubbub.history.record import Edit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hubbub.core.model import Channel, User
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
 
 
 def ignore(result: Any) -> None:
     """What a store call applied on every node answers: nothing anyone waits for (a failure
     was logged by the history worker)."""
+
+
+def redaction(key: str, msgid: str) -> Callable[[HistoryStore], bool]:
+    """The store call that deletes one message (for the history worker)."""
+    return lambda store: store.redact(key, msgid)
 
 
 def changes(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str | None]]:
@@ -136,6 +155,8 @@ class ClusterMessages(ClusterApply):
         event = {
             "t": "edit",
             "f": user.fold,
+            "p": user.prefix,
+            "a": user.account,
             "i": user.account_id,
             "x": msgid,
             "tx": text,
@@ -162,12 +183,11 @@ class ClusterMessages(ClusterApply):
             change = Edit(event["m"], time_ms, text, "", event["i"])
             server.history.query(lambda store: store.edit(fold, msgid, change), ignore)
         editor = server.users.get(event["f"])
-        if editor is None:
-            return  # gone from this node's view of the room: nobody here to show it as
         recipients = [member for member in channel.members if member is not editor]
         relay_edit(
             server,
-            editor,
+            event["p"],
+            event["a"],
             channel.name,
             msgid,
             text,
@@ -175,6 +195,106 @@ class ClusterMessages(ClusterApply):
             recipients,
             channel,
             time_ms,
+            event["m"],
+        )
+
+    # ------------------------------------------------------------------ private messages
+
+    def direct_redact(
+        self, user: User, name: str, msgid: str, reason: str, keys: list[str]
+    ) -> None:
+        """A REDACT of a private message done here (checked, deleted, answered): the other
+        party, if it is on another node, is told there (and that node deletes it too)."""
+        event = {
+            "t": "dmredact",
+            "p": user.prefix,
+            "a": user.account,
+            "nm": name,
+            "x": msgid,
+            "r": reason,
+            "ks": keys,
+            "m": self.server.next_msgid(),
+        }
+        self._to_home_of(name, event)
+
+    def direct_edit(
+        self, user: User, name: str, msgid: str, text: str, author: str, edit: Edit
+    ) -> None:
+        """An EDIT of a private message done here (checked, stored as `edit`, answered): the
+        other party, if it is on another node, is told there (with the stored edit's msgid
+        and time)."""
+        event: dict[str, Any] = {
+            "t": "dmedit",
+            "p": user.prefix,
+            "a": user.account,
+            "nm": name,
+            "x": msgid,
+            "tx": text,
+            "au": author,
+            "m": edit.msgid,
+            "at": edit.time_ms,
+        }
+        self._to_home_of(name, event)
+
+    def _to_home_of(self, name: str, event: dict[str, Any]) -> None:
+        """Send `event` to the inbox of the node of the user called `name`, if it is on another
+        node (found as a private message finds it: known here, or by its nick's claim)."""
+        server = self.server
+        fold = server.fold(name)
+        event["to"] = fold
+        other = server.users.get(fold)
+        if other is not None and not other.session.remote:
+            return  # one of ours: told already
+        home = self.homes.get(other, "") if other is not None else ""
+
+        def send(node: str | None) -> None:
+            if node and node != self.node:
+                # Unavailable: the change is made (the store is shared); only the live line
+                # to the other party is missed.
+                self.submit(None, inbox(node), event, None)
+
+        if home:
+            send(home)
+        else:
+            self.network.locate(nick_key(fold), send)
+
+    def _apply_direct_redact(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        server = self.server
+        recipient = server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile
+        msgid = event["x"]
+        for key in event["ks"]:  # after this node's own write of the message, as in a room
+            server.history.query(redaction(key, msgid), ignore)
+        relay_redact(
+            server,
+            event["p"],
+            event["a"],
+            event["nm"],
+            msgid,
+            event["r"],
+            [recipient],
+            None,
+            time_ms,
+            event["m"],
+        )
+
+    def _apply_direct_edit(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        server = self.server
+        recipient = server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile
+        relay_edit(
+            server,
+            event["p"],
+            event["a"],
+            event["nm"],
+            event["x"],
+            event["tx"],
+            event["au"],
+            [recipient],
+            None,
+            int(event["at"]),
             event["m"],
         )
 
@@ -310,5 +430,9 @@ MESSAGE_APPLIERS = {
     "cmeta": ClusterMessages._apply_channel_metadata,
 }
 
-#: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.
-MESSAGE_EVENTS = {"markread": ClusterMessages._apply_markread}
+#: Events applied outside any channel (in ACCOUNTS_ROOM, or a node's inbox), by kind.
+MESSAGE_EVENTS = {
+    "markread": ClusterMessages._apply_markread,
+    "dmredact": ClusterMessages._apply_direct_redact,
+    "dmedit": ClusterMessages._apply_direct_edit,
+}

@@ -108,6 +108,10 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
         elif outcome == OK:
             relay(server, later, scope, msgid, text, time_ms, edit_msgid, record)
             log.info("%s edited %s in %s", user.nick, msgid, name)
+            if server.cluster is not None:  # a private message: the other party's node too
+                author = author_of(record, user)
+                stored = Edit(edit_msgid, time_ms, text, "", account)
+                server.cluster.direct_edit(user, name, msgid, text, author, stored)
         else:
             refuse(later, "EDIT", outcome, name, msgid, "edit")
 
@@ -133,7 +137,8 @@ def relay(
     author = author_of(record, user)
     relay_to(
         server,
-        user,
+        user.prefix,
+        user.account,
         scope.name,
         msgid,
         text,
@@ -148,7 +153,8 @@ def relay(
 
 def relay_to(
     server: ChatServer,
-    editor: User,
+    prefix: str,
+    account: str,
     name: str,
     msgid: str,
     text: str,
@@ -159,23 +165,23 @@ def relay_to(
     edit_msgid: str,
 ) -> None:
     """The EDIT to the recipients with the capability, a correction line to the others (in
-    cluster mode, each node to its own: hubbub.core.cluster_messages)."""
+    cluster mode, each node to its own: hubbub.core.cluster_messages). `prefix` and `account`:
+    the editor's."""
     edit_tags = f"{TARGET_TAG}={msgid};{TEXT_TAG}={escape_tag_value(text)}"
-    line = f":{editor.prefix} EDIT {name}"
+    line = f":{prefix} EDIT {name}"
     watchers: list[User] = []
     others: list[User] = []
     for member in recipients:
         caps = member.session.caps
         (watchers if CAP in caps and "message-tags" in caps else others).append(member)
     if watchers:
-        server.fanout(
-            watchers, line, time_ms, edit_msgid, edit_tags, channel=room, account=editor.account
-        )
+        server.fanout(watchers, line, time_ms, edit_msgid, edit_tags, channel=room, account=account)
     if others:
         # An operator correcting someone else's message says whose it was.
-        marker = CORRECTION if author == editor.nick else f"* correction of {author}'s message: "
-        fallback = f":{editor.prefix} PRIVMSG {name} :{marker}{text}"
-        server.fanout(others, fallback, time_ms, edit_msgid, channel=room, account=editor.account)
+        editor = prefix.split("!", 1)[0]
+        marker = CORRECTION if author == editor else f"* correction of {author}'s message: "
+        fallback = f":{prefix} PRIVMSG {name} :{marker}{text}"
+        server.fanout(others, fallback, time_ms, edit_msgid, channel=room, account=account)
 
 
 def answer(

@@ -176,6 +176,8 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         elif result == OK:
             relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
+            if server.cluster is not None:  # a private message: the other party's node too
+                server.cluster.direct_redact(user, name, msgid, reason, scope.keys)
         else:
             refuse(later, "REDACT", result, name, msgid, "delete")
 
