@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubbub.core.channels import enter
+from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
     FLAG_MODES,
     Ban,
@@ -42,14 +43,19 @@ from hubbub.core.cluster_rooms import ClusterRooms
 
 log = logging.getLogger("hubbub.chat")
 
-#: Applies one room event (channel, event, time_ms, mine) / one node event (event, time_ms,
-#: mine): bound methods of the cluster state.
-RoomApplier = Callable[[Channel, dict[str, Any], int, bool], None]
-NodeApplier = Callable[[dict[str, Any], int, bool], None]
+#: Applies one room event to a channel this node follows: (state, channel, event, time_ms, mine).
+RoomApplier = Callable[[Any, Channel, dict[str, Any], int, bool], None]
+#: Applies one event of a room that is no channel (every node follows it): (state, event,
+#: time_ms, mine).
+RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
 
 
 class ClusterApply(ClusterRooms):
     """Applies what the bus sends back, in each room's sequence order."""
+
+    #: Appliers by event kind; each layer of hubbub.core.network adds its own.
+    appliers: ClassVar[dict[str, RoomApplier]]
+    roomless: ClassVar[dict[str, RoomlessApplier]] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         """One sequenced event, in its room's order."""
@@ -63,16 +69,23 @@ class ClusterApply(ClusterRooms):
         except (ValueError, KeyError, TypeError):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
             return
-        if room[0] == "~":  # a node's inbox, the network room: events for nodes, not rooms
-            direct = self.node_applier(kind)
-            if direct is not None:
-                try:
-                    direct(event, time_ms, node == self.node)
-                except (KeyError, TypeError, ValueError):
-                    log.exception("%s: event %d could not be applied; skipped", room, seq)
-            return
         mine = node == self.node
+        if kind == "dm":  # a private message, in the inbox room of the recipient's node
+            try:
+                self._apply_direct(event, time_ms, mine)
+            except (KeyError, TypeError, ValueError):
+                log.exception("%s: event %d could not be applied; skipped", room, seq)
+            return
         complete = self.pending.pop(event.get("k", ""), None) if mine else None
+        roomless = self.roomless.get(kind)
+        if roomless is not None:
+            try:
+                roomless(self, event, time_ms, mine)
+            except (KeyError, TypeError, ValueError):
+                log.exception("%s: event %d could not be applied; skipped", room, seq)
+            if complete is not None:
+                complete((time_ms, event))
+            return
         if channel is None and kind == "join" and room in self.joining:
             # The room was empty when this node opened it: its first JOIN creates it here.
             created, since = event.get("cr") or (int(self.server.now), time_ms)
@@ -80,15 +93,13 @@ class ClusterApply(ClusterRooms):
             channel.history_since_ms = since
             self.server.channels[room] = channel
         if channel is not None:
-            applier = APPLIERS.get(kind)
-            try:
-                if applier is not None:
+            applier = self.appliers.get(kind)
+            if applier is not None:
+                try:
                     applier(self, channel, event, time_ms, mine)
-                elif (more := self.room_applier(kind)) is not None:
-                    more(channel, event, time_ms, mine)
-            except (KeyError, TypeError, ValueError):
-                # A node of another version, or a bug: one event skipped, never a crash.
-                log.exception("room %s: event %d could not be applied; skipped", room, seq)
+                except (KeyError, TypeError, ValueError):
+                    # A node of another version, or a bug: one event skipped, never a crash.
+                    log.exception("room %s: event %d could not be applied; skipped", room, seq)
         elif kind == "join" and mine:
             self._joined_or_not(room)
         if complete is not None:
@@ -102,16 +113,6 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
-
-    def room_applier(self, kind: str) -> RoomApplier | None:
-        """The applier of a room event kind that APPLIERS does not have: the layers above
-        (hubbub.core.cluster_users) answer theirs and ask super() for the rest."""
-        return None
-
-    def node_applier(self, kind: str) -> NodeApplier | None:
-        """The applier of an event for this node rather than a room (sequenced in its inbox
-        or in the network room), by kind; the layers above answer theirs likewise."""
-        return self._apply_direct if kind == "dm" else None
 
     def _record(
         self,
@@ -220,6 +221,8 @@ class ClusterApply(ClusterRooms):
         membership = Membership(op=bool(event["o"]))
         channel.invited.discard(fold)  # used up (its field went with the JOIN)
         enter(server, channel, user, membership, time_ms, event["m"])
+        if not mine and user.metadata:  # the members here learn the newcomer's metadata
+            joined_metadata(server, channel, user)
 
         def record() -> None:
             # After the joiner's replay was asked for (its reply completes first), so its own
@@ -426,7 +429,7 @@ class ClusterApply(ClusterRooms):
                 )
 
 
-APPLIERS: dict[str, Callable[[ClusterApply, Channel, dict[str, Any], int, bool], None]] = {
+APPLIERS: dict[str, RoomApplier] = {
     "msg": ClusterApply._apply_message,
     "join": ClusterApply._apply_join,
     "part": ClusterApply._apply_part,
@@ -436,3 +439,4 @@ APPLIERS: dict[str, Callable[[ClusterApply, Channel, dict[str, Any], int, bool],
     "nick": ClusterApply._apply_nick,
     "mode": ClusterApply._apply_mode,
 }
+ClusterApply.appliers = APPLIERS

@@ -61,6 +61,7 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "aw": user.away,
         "um": public_modes(user),
         "op": user.oper,
+        "md": user.metadata or {},
         "node": node,
     }
 

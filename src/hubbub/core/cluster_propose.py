@@ -214,7 +214,11 @@ class ClusterPropose(ClusterApply):
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             return
         entering.add(fold)
-        if fold in server.channels:
+        # The rooms of one JOIN command are sent in the order they were named, whichever opens
+        # first (`_take_turns`): their JOINs, names and markers come back in that order.
+        turns = self.join_turns.setdefault(reply, [])
+        if fold in server.channels and not turns:
+            del self.join_turns[reply]
             self._join_known(reply, user, fold, key)
             return
 
@@ -228,14 +232,25 @@ class ClusterPropose(ClusterApply):
             else:  # nobody is there: this user creates it
                 self._join_new(later, user, name, fold)
 
-        complete = reply.later(opened)
-        self.joining[fold] = self.joining.get(fold, 0) + 1
+        turn: list[Any] = [None, reply.later(opened), fold]  # [opened?, completion, room]
+        turns.append(turn)
+        self.joining[fold] = self.joining.get(fold, 0) + 1  # kept open while it waits its turn
+        if fold in server.channels:  # known, but an earlier room of this command is opening
+            self._take_turns(reply, turn, True)
+        else:
+            self.open(fold, lambda ok: self._take_turns(reply, turn, ok))
 
-        def ready(ok: bool) -> None:
-            complete(ok)  # sends the JOIN (counted in `joining` again) unless refused
+    def _take_turns(self, reply: Reply, turn: list[Any], ok: bool) -> None:
+        """A room of a JOIN command is open (or could not be): it and the rooms after it that
+        are ready too go on, in the order the command named them."""
+        turn[0] = ok
+        turns = self.join_turns.get(reply, [])
+        while turns and turns[0][0] is not None:
+            opened, complete, fold = turns.pop(0)
+            complete(opened)  # sends the JOIN (counted in `joining` again) unless refused
             self._joined_or_not(fold)
-
-        self.open(fold, ready)
+        if not turns:
+            self.join_turns.pop(reply, None)
 
     def _join_known(self, reply: Reply, user: User, fold: str, key: str) -> None:
         channel = self.server.channels[fold]
@@ -278,12 +293,13 @@ class ClusterPropose(ClusterApply):
         set_fields = {member_field(user.fold): member_json(facts, membership)}
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
         if created is not None:
-            # A new room: what a room of this name had before (topic, modes) is not its.
+            # A new room: what a room of this name had before (topic, modes, metadata) is not
+            # its.
             event["cr"] = list(created)
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted += ("topic", "modes")
+            deleted += ("topic", "modes", "meta")
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

@@ -67,6 +67,9 @@ class ClusterRooms:
         self.entering: dict[User, set[str]] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
+        # Per JOIN command, its rooms in the order named: [opened (None: not yet), the
+        # command's completion, room] (hubbub.core.cluster_propose).
+        self.join_turns: dict[Reply, list[list[Any]]] = {}
 
     def submit(
         self,
@@ -134,6 +137,7 @@ class ClusterRooms:
         topic = json.loads(fields.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+        channel.metadata = json.loads(fields.get("meta", "null")) or None
         server.channels[fold] = channel
         created = str(channel.created)
         for field, value in fields.items():
@@ -164,6 +168,7 @@ class ClusterRooms:
         user.account = facts.get("a", "")
         user.account_id = facts.get("ai", "")
         load_user_state(user, facts)
+        user.metadata = dict(facts.get("md") or {}) or None
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         # MONITOR: online as far as this node can tell (it knew nothing of the user before).
@@ -265,6 +270,8 @@ class ClusterRooms:
                     }
                 )
                 fields["modes"] = modes_json(channel)
+                if channel.metadata:
+                    fields["meta"] = json.dumps(channel.metadata)
                 if channel.topic is not None:
                     topic = channel.topic
                     fields["topic"] = json.dumps(

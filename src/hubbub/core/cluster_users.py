@@ -37,7 +37,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.bans import disconnect_covered
-from hubbub.core.cluster_apply import NodeApplier, RoomApplier
+from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     invite_field,
@@ -78,26 +78,6 @@ class ClusterUsers(ClusterPropose):
         # Per local user, invitations to rooms this node may not follow: room fold -> name
         # (INVITE with no parameter lists them). At most one per room of the network.
         self.invitations: dict[User, dict[str, str]] = {}
-
-    # ------------------------------------------------------------------ registrations
-
-    def room_applier(self, kind: str) -> RoomApplier | None:
-        if kind == "user":
-            return self._apply_user
-        if kind == "invite":
-            return self._apply_invite
-        return super().room_applier(kind)
-
-    def node_applier(self, kind: str) -> NodeApplier | None:
-        if kind == "kill":
-            return self._apply_kill
-        if kind == "invited":
-            return self._apply_invited
-        if kind == "kline":
-            return self._apply_ban
-        if kind == "unkline":
-            return self._apply_unban
-        return super().node_applier(kind)
 
     # ------------------------------------------------------------------ AWAY, user modes
 
@@ -296,13 +276,13 @@ class ClusterUsers(ClusterPropose):
     def banned(self, ban: ServerBan) -> None:
         """A ban added here (and stored): every other node applies it."""
         entry = [ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms]
-        self._announce({"t": "kline", "b": entry}, (ban.kind, ban.mask))
+        self._announce_ban({"t": "kline", "b": entry}, (ban.kind, ban.mask))
 
     def unbanned(self, kind: str, mask: str) -> None:
         """A ban removed here (and from the store): every other node drops it."""
-        self._announce({"t": "unkline", "kind": kind, "mask": mask}, (kind, mask))
+        self._announce_ban({"t": "unkline", "kind": kind, "mask": mask}, (kind, mask))
 
-    def _announce(self, event: dict[str, Any], key: tuple[str, str]) -> None:
+    def _announce_ban(self, event: dict[str, Any], key: tuple[str, str]) -> None:
         self.unsent_bans.pop(key, None)
 
         def refused() -> None:
@@ -346,4 +326,19 @@ class ClusterUsers(ClusterPropose):
                 self.user_changed(user)
         bans, self.unsent_bans = self.unsent_bans, {}
         for key, event in bans.items():
-            self._announce(event, key)
+            self._announce_ban(event, key)
+
+
+#: The room events of this layer (hubbub.core.network merges every layer's tables).
+USER_APPLIERS: dict[str, RoomApplier] = {
+    "user": ClusterUsers._apply_user,
+    "invite": ClusterUsers._apply_invite,
+}
+#: Its events for nodes rather than rooms: in a node's inbox (KILL, the invitee's INVITE) or
+#: in the network room (server bans).
+USER_EVENTS: dict[str, RoomlessApplier] = {
+    "kill": ClusterUsers._apply_kill,
+    "invited": ClusterUsers._apply_invited,
+    "kline": ClusterUsers._apply_ban,
+    "unkline": ClusterUsers._apply_unban,
+}

@@ -29,7 +29,9 @@ from hubbub.history.record import Edit
 from hubbub.protocol.message import escape_tag_value
 
 if TYPE_CHECKING:
-    from hubbub.core.model import User
+    from collections.abc import Iterable
+
+    from hubbub.core.model import Channel, User
     from hubbub.core.redact import Scope
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
@@ -84,6 +86,10 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
     account = user.account_id  # records are attributed to the stable id (a reused name is not)
     own = session.sent is not None and msgid in session.sent
 
+    # Cluster mode, in a room: checked here, stored and relayed when the EDIT comes back from
+    # the bus (hubbub.core.cluster_messages), so every node's members get it.
+    cluster = server.cluster if scope.room is not None else None
+
     def change(store: HistoryStore) -> tuple[str, Record | None]:
         found = scope.find(store, msgid)
         if found is None or found[1].command not in EDITABLE:
@@ -91,18 +97,30 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
         key, record = found
         if not authorised(record, account, own, scope):
             return FORBIDDEN, None
-        store.edit(key, msgid, Edit(edit_msgid, time_ms, text, "", account))
+        if cluster is None:
+            store.edit(key, msgid, Edit(edit_msgid, time_ms, text, "", account))
         return OK, record
 
     def done(later: Reply, result: Any) -> None:
         outcome, record = result if isinstance(result, tuple) else (UNKNOWN, None)
-        if outcome == OK:
+        if outcome == OK and cluster is not None and scope.room is not None:
+            cluster.edit(later, scope.room, msgid, text, author_of(record, user))
+        elif outcome == OK:
             relay(server, later, scope, msgid, text, time_ms, edit_msgid, record)
             log.info("%s edited %s in %s", user.nick, msgid, name)
+            if server.cluster is not None:  # a private message: the other party's node too
+                author = author_of(record, user)
+                stored = Edit(edit_msgid, time_ms, text, "", account)
+                server.cluster.direct_edit(user, name, msgid, text, author, stored)
         else:
             refuse(later, "EDIT", outcome, name, msgid, "edit")
 
     server.history.query(change, reply.later(done))
+
+
+def author_of(record: Record | None, editor: User) -> str:
+    """The nick that sent the edited message (the editor's own when unknown)."""
+    return record.source.split("!", 1)[0] if record is not None else editor.nick
 
 
 def relay(
@@ -116,27 +134,71 @@ def relay(
     record: Record | None,
 ) -> None:
     user = reply.session.user
+    author = author_of(record, user)
+    relay_to(
+        server,
+        user.prefix,
+        user.account,
+        scope.name,
+        msgid,
+        text,
+        author,
+        scope.recipients,
+        scope.room,
+        time_ms,
+        edit_msgid,
+    )
+    answer(server, reply, scope.name, msgid, text, time_ms, edit_msgid)
+
+
+def relay_to(
+    server: ChatServer,
+    prefix: str,
+    account: str,
+    name: str,
+    msgid: str,
+    text: str,
+    author: str,
+    recipients: Iterable[User],
+    room: Channel | None,
+    time_ms: int,
+    edit_msgid: str,
+) -> None:
+    """The EDIT to the recipients with the capability, a correction line to the others (in
+    cluster mode, each node to its own: hubbub.core.cluster_messages). `prefix` and `account`:
+    the editor's."""
     edit_tags = f"{TARGET_TAG}={msgid};{TEXT_TAG}={escape_tag_value(text)}"
-    line = f":{user.prefix} EDIT {scope.name}"
+    line = f":{prefix} EDIT {name}"
     watchers: list[User] = []
     others: list[User] = []
-    for member in scope.recipients:
+    for member in recipients:
         caps = member.session.caps
         (watchers if CAP in caps and "message-tags" in caps else others).append(member)
     if watchers:
-        server.fanout(
-            watchers, line, time_ms, edit_msgid, edit_tags, channel=scope.room, account=user.account
-        )
+        server.fanout(watchers, line, time_ms, edit_msgid, edit_tags, channel=room, account=account)
     if others:
         # An operator correcting someone else's message says whose it was.
-        author = record.source.split("!", 1)[0] if record is not None else user.nick
-        marker = CORRECTION if author == user.nick else f"* correction of {author}'s message: "
-        fallback = f":{user.prefix} PRIVMSG {scope.name} :{marker}{text}"
-        server.fanout(
-            others, fallback, time_ms, edit_msgid, channel=scope.room, account=user.account
-        )
+        editor = prefix.split("!", 1)[0]
+        marker = CORRECTION if author == editor else f"* correction of {author}'s message: "
+        fallback = f":{prefix} PRIVMSG {name} :{marker}{text}"
+        server.fanout(others, fallback, time_ms, edit_msgid, channel=room, account=account)
+
+
+def answer(
+    server: ChatServer,
+    reply: Reply,
+    name: str,
+    msgid: str,
+    text: str,
+    time_ms: int,
+    edit_msgid: str,
+) -> None:
+    """The editor's own answer: its EDIT echoed, or a NOTICE without the capability."""
+    user = reply.session.user
     caps = reply.session.caps
     if CAP in caps and "message-tags" in caps:
+        edit_tags = f"{TARGET_TAG}={msgid};{TEXT_TAG}={escape_tag_value(text)}"
+        line = f":{user.prefix} EDIT {name}"
         server.send_self(reply, line, time_ms, edit_msgid, edit_tags, user.account)
     else:
-        reply.add(f":{server.name} NOTICE {user.nick} :Message {msgid} in {scope.name} edited")
+        reply.add(f":{server.name} NOTICE {user.nick} :Message {msgid} in {name} edited")

@@ -158,6 +158,8 @@ def login(server: ChatServer, reply: Reply, account_id: str) -> None:
     if session.phase is Phase.REGISTERED:
         notify_account(server, user)
         check_nick(server, user, reply)
+        if server.cluster is not None:  # the nodes sharing a room with it follow
+            server.cluster.account_changed(user)
 
 
 def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
@@ -173,6 +175,8 @@ def logout(server: ChatServer, user: User, reply: Reply | None = None) -> None:
     if user.session.phase is Phase.REGISTERED:
         notify_account(server, user)
         check_nick(server, user, reply)
+        if server.cluster is not None:  # the nodes sharing a room with it follow
+            server.cluster.account_changed(user)
 
 
 def notify_account(server: ChatServer, user: User) -> None:

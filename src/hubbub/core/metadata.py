@@ -329,6 +329,11 @@ def apply(
         source = author.prefix
     if target.user is None or target.user.session.registered:
         announce(server, audience, author, source, name, changed)
+    if server.cluster is not None:  # the other nodes' copies follow
+        if target.user is not None:
+            server.cluster.user_metadata(target.user)
+        elif target.channel is not None:
+            server.cluster.channel_metadata(target.channel, author, changed)
 
 
 def announce(
@@ -445,9 +450,7 @@ def on_login(server: ChatServer, reply: Reply, user: User) -> None:
 def on_join(server: ChatServer, reply: Reply, channel: Channel, user: User) -> None:
     """After a JOIN's names: the newcomer gets the room's and the members' metadata (keys it
     subscribed to), and the members get the newcomer's."""
-    if user.metadata:
-        changed: list[tuple[str, str | None]] = sorted(user.metadata.items())
-        announce(server, channel.members, user, user.prefix, user.nick, changed)
+    joined_metadata(server, channel, user)
     session = reply.session
     subs = session.metadata_subs
     if CAP not in session.caps or not subs:
@@ -463,6 +466,14 @@ def on_join(server: ChatServer, reply: Reply, channel: Channel, user: User) -> N
         if member is not user:
             send_subscribed(server, reply, member.nick, member.metadata, subs, tag)
     close_batch(reply, tag)
+
+
+def joined_metadata(server: ChatServer, channel: Channel, user: User) -> None:
+    """The members of `channel` learn the metadata of `user`, who joined it (in cluster mode,
+    each node tells its own members)."""
+    if user.metadata:
+        changed: list[tuple[str, str | None]] = sorted(user.metadata.items())
+        announce(server, channel.members, user, user.prefix, user.nick, changed)
 
 
 def load_channels(server: ChatServer) -> None:

@@ -43,6 +43,9 @@ AWAY and user modes, INVITE and KILL of users of other nodes, and server bans (K
 travel as hubbub.core.cluster_users says. A user who shares no room with this node is unknown
 to its WHOIS and WHO (private messages, INVITE and KILL find it through its nick claim).
 
+Accounts (hubbub.core.cluster_accounts): every node follows one more room, `~accounts`, where
+registrations and drops are announced; a login or logout is sequenced in the user's rooms.
+
 Where it lives: `ClusterState` (this module) is the one object the ChatServer holds, built
 in layers, each its own module with one job —
 * hubbub.core.cluster_fields: payloads and room state fields (pure encoding);
@@ -50,15 +53,23 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
 * hubbub.core.cluster_propose: each command's events handed to the bus;
 * hubbub.core.cluster_users: users' away state and modes, INVITE, KILL, server bans.
+* hubbub.core.cluster_accounts: account registrations, drops and logins announced;
+* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers.
 """
 
 from __future__ import annotations
 
+from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
+from hubbub.core.cluster_apply import APPLIERS
 from hubbub.core.cluster_fields import NODE_LOST_REASON, member_field, nick_key, quit_payload
-from hubbub.core.cluster_users import ClusterUsers
+from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
+from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS, ClusterUsers
 
 __all__ = ["NODE_LOST_REASON", "ClusterState", "member_field", "nick_key", "quit_payload"]
 
 
-class ClusterState(ClusterUsers):
+class ClusterState(ClusterMessages, ClusterAccounts, ClusterUsers):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
+
+    appliers = {**APPLIERS, **USER_APPLIERS, **ACCOUNT_APPLIERS, **MESSAGE_APPLIERS}
+    roomless = {**USER_EVENTS, **ACCOUNT_EVENTS, **MESSAGE_EVENTS}

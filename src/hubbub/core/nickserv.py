@@ -208,6 +208,8 @@ def ns_drop(server: ChatServer, reply: Reply, args: list[str]) -> None:
             return
         server.accounts.names.discard(fold)
         server.accounts.ids.pop(fold, None)
+        if server.cluster is not None:  # every node forgets it, and logs its users out
+            server.cluster.account_dropped(fold)
         log.info("account %s dropped", account)
         say(server, later, f"Account {account} deleted")
         for other in list(server.registered_users()):

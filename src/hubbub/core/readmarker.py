@@ -98,6 +98,8 @@ def handle_markread(server: ChatServer, reply: Reply, msg: Message) -> None:
             ]
             if others:
                 server.fanout(others, line, server.stamp())
+            if server.cluster is not None:  # and its connections on the other nodes
+                server.cluster.read_marker(account, target, time_ms)
 
     server.accounts.call(store_marker, reply.later(stored))
 

@@ -153,6 +153,10 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
     # A reaction this connection sent that was never stored: nothing to find or delete.
     unstored = sent is not None and sent.get(msgid, "") in scope.keys
 
+    # Cluster mode, in a room: checked here, deleted by every node when the REDACT comes back
+    # from the bus (hubbub.core.cluster_messages), so no node's late write brings it back.
+    cluster = server.cluster if scope.room is not None else None
+
     def fn(store: HistoryStore) -> str:
         found = scope.find(store, msgid)
         if found is None:
@@ -162,13 +166,18 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
             return UNKNOWN
         if not authorised(record, account, own, scope):
             return FORBIDDEN
-        store.redact(key, msgid)
+        if cluster is None:
+            store.redact(key, msgid)
         return OK
 
     def done(later: Reply, result: Any) -> None:
-        if result == OK:
+        if result == OK and cluster is not None and scope.room is not None:
+            cluster.redact(later, scope.room, msgid, reason)
+        elif result == OK:
             relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
+            if server.cluster is not None:  # a private message: the other party's node too
+                server.cluster.direct_redact(user, name, msgid, reason, scope.keys)
         else:
             refuse(later, "REDACT", result, name, msgid, "delete")
 
@@ -195,13 +204,51 @@ def relay(
     recipients: list[User],
     room: Channel | None,
 ) -> None:
-    line = f":{user.prefix} REDACT {name} {msgid}" + (f" :{reason}" if reason else "")
     time_ms = server.stamp()
     new_msgid = server.next_msgid()
+    relay_to(
+        server, user.prefix, user.account, name, msgid, reason, recipients, room, time_ms, new_msgid
+    )
+    answer(server, reply, name, msgid, reason, time_ms, new_msgid)
+
+
+def redact_line(prefix: str, name: str, msgid: str, reason: str) -> str:
+    return f":{prefix} REDACT {name} {msgid}" + (f" :{reason}" if reason else "")
+
+
+def relay_to(
+    server: ChatServer,
+    prefix: str,
+    account: str,
+    name: str,
+    msgid: str,
+    reason: str,
+    recipients: list[User],
+    room: Channel | None,
+    time_ms: int,
+    new_msgid: str,
+) -> None:
+    """The REDACT to the recipients that negotiated the capability (in cluster mode, each node
+    to its own: hubbub.core.cluster_messages)."""
     watchers = [m for m in recipients if CAP in m.session.caps]
     if watchers:
-        server.fanout(watchers, line, time_ms, new_msgid, channel=room, account=user.account)
+        line = redact_line(prefix, name, msgid, reason)
+        server.fanout(watchers, line, time_ms, new_msgid, channel=room, account=account)
+
+
+def answer(
+    server: ChatServer,
+    reply: Reply,
+    name: str,
+    msgid: str,
+    reason: str,
+    time_ms: int,
+    new_msgid: str,
+) -> None:
+    """The requester's own answer: its REDACT echoed, or a NOTICE without the capability."""
+    user = reply.session.user
     if CAP in reply.session.caps:
+        line = redact_line(user.prefix, name, msgid, reason)
         server.send_self(reply, line, time_ms, new_msgid, "", user.account)
     else:
         reply.add(f":{server.name} NOTICE {user.nick} :Message {msgid} in {name} deleted")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.accounts.model import Account, new_account_id
 from hubbub.accounts.store import AccountStore
+from hubbub.core.cluster_fields import nick_key
 from hubbub.core.commands import command
 from hubbub.core.login import guarded, login
 from hubbub.core.model import Phase
@@ -86,6 +87,37 @@ def register(
     if holder is not None and holder is not user:
         answer.fail(reply, "BAD_ACCOUNT_NAME", name, "That nick is in use by someone else")
         return
+    if server.cluster is not None and holder is None and fold != user.fold:
+        # Cluster mode: the nick may be held by a user of another node (its claim says so).
+
+        def located(later: Reply, node: Any) -> None:
+            if node is None:
+                text = "Accounts are temporarily unavailable; try again later"
+                answer.fail(later, "TEMPORARILY_UNAVAILABLE", name, text)
+            elif node:
+                answer.fail(later, "BAD_ACCOUNT_NAME", name, "That nick is in use by someone else")
+            else:
+                checked(server, later, name, fold, email, password, answer)
+
+        server.cluster.network.locate(nick_key(fold), reply.later(located))
+        return
+    checked(server, reply, name, fold, email, password, answer)
+
+
+def checked(
+    server: ChatServer,
+    reply: Reply,
+    name: str,
+    fold: str,
+    email: str,
+    password: str,
+    answer: Answer,
+) -> None:
+    """The rest of `register`, once the name is known to be nobody else's nick."""
+    session = reply.session
+    user = session.user
+    config = server.config.accounts
+    accounts = server.accounts
     if len(password) < config.min_password_length or password.casefold() == name.casefold():
         answer.fail(
             reply,
@@ -155,6 +187,8 @@ def register(
         if result is True:
             accounts.names.add(fold)
             accounts.ids[fold] = account_id
+            if server.cluster is not None:  # every node learns the name
+                server.cluster.account_registered(fold, account_id)
         else:
             accounts.registrations.refund(limit_keys, server.now)
         answer_later(result)

@@ -1,0 +1,221 @@
+"""Accounts network-wide: registrations, drops and logins announced to the other nodes.
+
+Two kinds of announcement, routed differently because they concern different nodes:
+
+* **Which account names exist** concerns every node (nick ownership, REGISTER before
+  connecting, the private-history key of an offline party), whether or not it shares a room
+  with anyone involved. Every node follows one bus room, `ACCOUNTS_ROOM`, from its start: a
+  registration (`account`) or a drop (`dropped`) is sequenced there once, after the store
+  committed it, and every node adds the name to (or takes it from) `server.accounts.names` /
+  `ids` when it comes back. The room is an ordinary sequenced room to the bus (in order, gaps
+  filled from its stream), so nothing new is needed from the bus. A node whose announcement
+  was refused (the bus unavailable) asks every node to read the names from the store again
+  when the bus is back (`reload`), as does a node that lost the bus itself (its stream may have
+  been lost with a restarted Redis).
+* **Who is logged in as what** concerns the nodes that know the user: those sharing a room with
+  it. A login or logout (SASL, NickServ IDENTIFY, LOGOUT, a dropped account) is sequenced in
+  each of the user's rooms (`login`), with the user's member field rewritten atomically, so a
+  node that opens the room later reads the current account too. The first of those events a
+  node applies changes its copy of the user (WHOIS 330, WHOX, account-tag, extended-join facts)
+  and sends account-notify to its own users sharing a room; the others find it done. Each
+  carries the user's change number (`v`) from its home node, so the events of two quick
+  changes, applied room by room in whatever interleaving, never set the older one last.
+
+See hubbub.core.network for the rest of the cluster's core.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_fields import member_field, member_json, user_facts
+from hubbub.core.login import logout, notify_account
+from hubbub.core.model import Channel, Membership, User
+from hubbub.core.ownership import check_nick
+from hubbub.core.ports import CallFailure
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.accounts")
+
+#: The bus room every node follows for account registrations and drops.
+ACCOUNTS_ROOM = "~accounts"
+
+
+class ClusterAccounts(ClusterApply):
+    """Announces account registrations, drops and logins, and applies the others' nodes'."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # The change number of the last login/logout applied here, per remote user.
+        self.account_versions: dict[User, int] = {}
+        # This node's change numbers (per node: a user's changes all come from its home).
+        self.account_serial = 0
+        # Local users whose login/logout could not be sequenced: sent again when the bus is.
+        self.account_unsent: set[User] = set()
+        # The bus refused an announcement of ours: every node reloads the names when it is back.
+        self.accounts_stale = False
+        # While a reload from the store is on its way: the names announced meanwhile (their
+        # id, or None for a drop), which win over what the store answers.
+        self.announced_during_reload: dict[str, str | None] | None = None
+        self.accounts_followed = False
+        network.open(ACCOUNTS_ROOM, self._accounts_opened)
+
+    def _accounts_opened(self, fields: Any) -> None:
+        # Refused (the bus unavailable): opened again when it is back (set_available).
+        self.accounts_followed = fields is not None
+
+    # ------------------------------------------------------------------ announcing
+
+    def account_registered(self, fold: str, account_id: str) -> None:
+        """An account was created in the store here: every node learns its name."""
+        self._announce_account({"t": "account", "n": fold, "i": account_id})
+
+    def account_dropped(self, fold: str) -> None:
+        """An account was deleted from the store here: every node forgets its name, and the
+        nodes with users logged in to it log them out."""
+        self._announce_account({"t": "dropped", "n": fold})
+
+    def _announce_account(self, event: dict[str, Any]) -> None:
+        def refused() -> None:
+            log.warning("account %s could not be announced; the nodes reload names later", event)
+            self.accounts_stale = True
+
+        self.submit(None, ACCOUNTS_ROOM, event, None, refused=refused)
+
+    def account_changed(self, user: User) -> None:
+        """A local user logged in or out: the nodes sharing a room with it follow."""
+        if not user.channels or user.session.remote:
+            return
+        self.account_serial += 1
+        version = self.account_serial
+        facts = user_facts(user, self.node)
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {
+                "t": "login",
+                "f": user.fold,
+                "a": user.account,
+                "ai": user.account_id,
+                "v": version,
+            }
+            self.submit(
+                None,
+                channel.fold,
+                event,
+                None,
+                {member_field(user.fold): member_json(facts, standing)},
+                refused=lambda: self.account_unsent.add(user),
+            )
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply_registered(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        accounts = self.server.accounts
+        fold = event["n"]
+        accounts.names.add(fold)
+        accounts.ids[fold] = event["i"]
+        if self.announced_during_reload is not None:
+            self.announced_during_reload[fold] = event["i"]
+        holder = self.server.users.get(fold)
+        if holder is not None and not holder.session.remote and holder.session.registered:
+            # Someone here is on a nick that just became an account's: the usual ownership
+            # rules start now (a warning and a deadline, hubbub.core.ownership).
+            check_nick(self.server, holder)
+
+    def _apply_dropped(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        server = self.server
+        fold = event["n"]
+        server.accounts.names.discard(fold)
+        server.accounts.ids.pop(fold, None)
+        if self.announced_during_reload is not None:
+            self.announced_during_reload[fold] = None
+        if mine:
+            return  # its users were logged out where it was dropped (hubbub.core.nickserv)
+        for user in list(server.registered_users()):
+            if user.account and server.fold(user.account) == fold and not user.session.remote:
+                logout(server, user)
+
+    def _apply_reload(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        self.reload_account_names()
+
+    def reload_account_names(self) -> None:
+        """Read every account name from the store again (an announcement may be lost)."""
+        if self.announced_during_reload is not None:
+            return  # one is on its way: it answers with what the store holds then
+        self.announced_during_reload = {}
+        accounts = self.server.accounts
+
+        def loaded(ids: Any) -> None:
+            announced, self.announced_during_reload = self.announced_during_reload or {}, None
+            if isinstance(ids, CallFailure):
+                log.error("could not reload the account names from the store")
+                return
+            # What the store holds, then what was announced while it was being read.
+            current = dict(ids)
+            for fold, account_id in announced.items():
+                if account_id is None:
+                    current.pop(fold, None)
+                else:
+                    current[fold] = account_id
+            accounts.names = set(current)
+            accounts.ids = current
+
+        accounts.call(lambda store: store.ids(), loaded)
+
+    def _apply_login(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if mine or user is None or not user.session.remote:
+            return  # ours: changed and told here when it happened
+        version = int(event["v"])
+        if self.account_versions.get(user, 0) >= version:
+            return  # this change (or a later one) came through another room already
+        if len(self.account_versions) > 2 * len(server.users) + 16:
+            self.account_versions = {
+                known: seen
+                for known, seen in self.account_versions.items()
+                if server.users.get(known.fold) is known
+            }
+        self.account_versions[user] = version
+        account, account_id = event["a"], event["ai"]
+        if (user.account, user.account_id) == (account, account_id):
+            return
+        user.account, user.account_id = account, account_id
+        notify_account(server, user)  # account-notify to the users here sharing a room
+
+    # ------------------------------------------------------------------ the bus comes back
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        if not self.accounts_followed:
+            self.network.open(ACCOUNTS_ROOM, self._accounts_opened)
+        # Events sequenced while this node was away come from the room's stream, unless a
+        # restarted Redis lost them: the store says which accounts exist.
+        self.reload_account_names()
+        if self.accounts_stale:
+            self.accounts_stale = False
+            self._announce_account({"t": "reload"})
+        unsent, self.account_unsent = self.account_unsent, set()
+        for user in unsent:
+            if not user.session.closed:
+                self.account_changed(user)
+
+
+#: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.
+ACCOUNT_EVENTS = {
+    "account": ClusterAccounts._apply_registered,
+    "dropped": ClusterAccounts._apply_dropped,
+    "reload": ClusterAccounts._apply_reload,
+}
+
+#: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).
+ACCOUNT_APPLIERS = {"login": ClusterAccounts._apply_login}

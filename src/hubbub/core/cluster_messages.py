@@ -1,0 +1,438 @@
+"""Message state network-wide: REDACT and EDIT in a room, and read markers.
+
+* **REDACT** of a message in a room: the requester's node checks it against the store (the
+  author, or an operator of the room: hubbub.core.redact) and sequences a `redact` event in
+  the room. Every node that follows the room deletes the message from the store when it
+  applies it and relays the REDACT to its own members. Every node deletes, not only the
+  requester's: each node writes every event it applies (docs/cluster.md, "History"), and a
+  node whose history worker is a little behind would otherwise write the message back after
+  the deletion; a node's worker takes its writes and the deletion in order, so the deletion
+  comes after its own write of the message.
+* **EDIT** in a room: checked the same way, sequenced as an `edit` event; the requester's
+  node stores the edit (once: an edit is a new row linked to the message, and the message's
+  row exists already, since the requester's node found it), every node relays the EDIT (or
+  the correction line) to its own members.
+* **REDACT and EDIT of a private message** are done where they are asked, as on one server
+  (the store is shared); the other party, if it is on another node, gets the line there
+  through that node's inbox room (`dmredact`, `dmedit`), and its node deletes a redacted
+  message too.
+* **METADATA of a user** is changed only on its own node (a user sets its own): the new map
+  is sequenced in each of the user's rooms (`umeta`), with its member field rewritten (the
+  facts carry the map, so a node that opens the room later has it); the first of those a node
+  applies sets its copy and tells its own subscribers what changed, with the same change
+  numbers as logins (hubbub.core.cluster_accounts) so an older map never comes last.
+* **METADATA of a room** may be set by its operators on any node: the change (the keys set or
+  removed, not the whole map) is sequenced in the room (`cmeta`), and every node — the one it
+  was set on too — applies the changes in the room's order, so concurrent changes on two
+  nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
+  The room's `meta` state field holds the map for nodes that open the room later.
+* **Read markers** belong to an account, whose connections may be on any node: a marker that
+  moved (stored in the shared account store by the node that was asked) is announced in the
+  room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends
+  MARKREAD to its own connections of the account that negotiated the capability.
+
+The requester is answered when the event comes back, like any room event; refused by the bus:
+`FAIL <command> TEMPORARILY_UNAVAILABLE`, and nothing was changed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
+from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    member_field,
+    member_json,
+    nick_key,
+    user_facts,
+)
+from hubbub.core.edit import answer as answer_edit
+from hubbub.core.edit import relay_to as relay_edit
+from hubbub.core.metadata import announce
+from hubbub.core.model import Membership
+from hubbub.core.ports import inbox
+from hubbub.core.readmarker import CAP as READ_MARKER_CAP
+from hubbub.core.readmarker import marker_param
+from hubbub.core.redact import answer as answer_redact
+from hubbub.core.redact import relay_to as relay_redact
+from hubbub.history.record import Edit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hubbub.core.model import Channel, User
+    from hubbub.core.ports import Network
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
+
+
+def ignore(result: Any) -> None:
+    """What a store call applied on every node answers: nothing anyone waits for (a failure
+    was logged by the history worker)."""
+
+
+def redaction(key: str, msgid: str) -> Callable[[HistoryStore], bool]:
+    """The store call that deletes one message (for the history worker)."""
+    return lambda store: store.redact(key, msgid)
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str | None]]:
+    """The keys whose value differs (None: removed), sorted."""
+    keys = sorted(set(before) | set(after))
+    return [(key, after.get(key)) for key in keys if before.get(key) != after.get(key)]
+
+
+class ClusterMessages(ClusterApply):
+    """REDACT and EDIT in rooms, METADATA, and read markers, across nodes."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Change numbers of users' metadata: this node's, and the last applied per remote user.
+        self.metadata_serial = 0
+        self.metadata_versions: dict[User, int] = {}
+        # What the bus refused (unavailable): sent again when it is back. At most one entry per
+        # local user and per room.
+        self.metadata_unsent_users: set[User] = set()
+        self.metadata_unsent_rooms: set[str] = set()
+
+    # ------------------------------------------------------------------ REDACT
+
+    def redact(self, reply: Reply, channel: Channel, msgid: str, reason: str) -> None:
+        """A REDACT checked here (hubbub.core.redact): every node deletes and relays it."""
+        server = self.server
+        user = reply.session.user
+        event = {
+            "t": "redact",
+            "f": user.fold,
+            "p": user.prefix,
+            "a": user.account,
+            "x": msgid,
+            "r": reason,
+            "m": server.next_msgid(),
+        }
+        name = channel.name
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("REDACT", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            answer_redact(server, later, name, msgid, reason, time_ms, sent["m"])
+
+        self.submit(reply, channel.fold, event, done)
+
+    def _apply_redact(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        fold, msgid = channel.fold, event["x"]
+        server.history.query(lambda store: store.redact(fold, msgid), ignore)
+        sender = server.users.get(event["f"])
+        recipients = [member for member in channel.members if member is not sender]
+        relay_redact(
+            server,
+            event["p"],
+            event["a"],
+            channel.name,
+            msgid,
+            event["r"],
+            recipients,
+            channel,
+            time_ms,
+            event["m"],
+        )
+
+    # ------------------------------------------------------------------ EDIT
+
+    def edit(self, reply: Reply, channel: Channel, msgid: str, text: str, author: str) -> None:
+        """An EDIT checked here (hubbub.core.edit): stored here, relayed by every node."""
+        server = self.server
+        user = reply.session.user
+        event = {
+            "t": "edit",
+            "f": user.fold,
+            "p": user.prefix,
+            "a": user.account,
+            "i": user.account_id,
+            "x": msgid,
+            "tx": text,
+            "au": author,
+            "m": server.next_msgid(),
+        }
+        name = channel.name
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("EDIT", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
+                return
+            time_ms, sent = result
+            answer_edit(server, later, name, msgid, text, time_ms, sent["m"])
+
+        self.submit(reply, channel.fold, event, done)
+
+    def _apply_edit(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        fold, msgid, text = channel.fold, event["x"], event["tx"]
+        if mine:
+            change = Edit(event["m"], time_ms, text, "", event["i"])
+            server.history.query(lambda store: store.edit(fold, msgid, change), ignore)
+        editor = server.users.get(event["f"])
+        recipients = [member for member in channel.members if member is not editor]
+        relay_edit(
+            server,
+            event["p"],
+            event["a"],
+            channel.name,
+            msgid,
+            text,
+            event["au"],
+            recipients,
+            channel,
+            time_ms,
+            event["m"],
+        )
+
+    # ------------------------------------------------------------------ private messages
+
+    def direct_redact(
+        self, user: User, name: str, msgid: str, reason: str, keys: list[str]
+    ) -> None:
+        """A REDACT of a private message done here (checked, deleted, answered): the other
+        party, if it is on another node, is told there (and that node deletes it too)."""
+        event = {
+            "t": "dmredact",
+            "p": user.prefix,
+            "a": user.account,
+            "nm": name,
+            "x": msgid,
+            "r": reason,
+            "ks": keys,
+            "m": self.server.next_msgid(),
+        }
+        self._to_home_of(name, event)
+
+    def direct_edit(
+        self, user: User, name: str, msgid: str, text: str, author: str, edit: Edit
+    ) -> None:
+        """An EDIT of a private message done here (checked, stored as `edit`, answered): the
+        other party, if it is on another node, is told there (with the stored edit's msgid
+        and time)."""
+        event: dict[str, Any] = {
+            "t": "dmedit",
+            "p": user.prefix,
+            "a": user.account,
+            "nm": name,
+            "x": msgid,
+            "tx": text,
+            "au": author,
+            "m": edit.msgid,
+            "at": edit.time_ms,
+        }
+        self._to_home_of(name, event)
+
+    def _to_home_of(self, name: str, event: dict[str, Any]) -> None:
+        """Send `event` to the inbox of the node of the user called `name`, if it is on another
+        node (found as a private message finds it: known here, or by its nick's claim)."""
+        server = self.server
+        fold = server.fold(name)
+        event["to"] = fold
+        other = server.users.get(fold)
+        if other is not None and not other.session.remote:
+            return  # one of ours: told already
+        home = self.homes.get(other, "") if other is not None else ""
+
+        def send(node: str | None) -> None:
+            if node and node != self.node:
+                # Unavailable: the change is made (the store is shared); only the live line
+                # to the other party is missed.
+                self.submit(None, inbox(node), event, None)
+
+        if home:
+            send(home)
+        else:
+            self.network.locate(nick_key(fold), send)
+
+    def _apply_direct_redact(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        server = self.server
+        recipient = server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile
+        msgid = event["x"]
+        for key in event["ks"]:  # after this node's own write of the message, as in a room
+            server.history.query(redaction(key, msgid), ignore)
+        relay_redact(
+            server,
+            event["p"],
+            event["a"],
+            event["nm"],
+            msgid,
+            event["r"],
+            [recipient],
+            None,
+            time_ms,
+            event["m"],
+        )
+
+    def _apply_direct_edit(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        server = self.server
+        recipient = server.users.get(event["to"])
+        if recipient is None or recipient.session.remote:
+            return  # gone meanwhile
+        relay_edit(
+            server,
+            event["p"],
+            event["a"],
+            event["nm"],
+            event["x"],
+            event["tx"],
+            event["au"],
+            [recipient],
+            None,
+            int(event["at"]),
+            event["m"],
+        )
+
+    # ------------------------------------------------------------------ METADATA
+
+    def user_metadata(self, user: User) -> None:
+        """A local user's metadata changed (hubbub.core.metadata): its rooms' nodes follow."""
+        if not user.channels or user.session.remote or not user.session.registered:
+            return
+        self.metadata_serial += 1
+        facts = user_facts(user, self.node)
+        for channel in list(user.channels.values()):
+            standing = channel.members.get(user) or Membership()
+            event = {
+                "t": "umeta",
+                "f": user.fold,
+                "v": self.metadata_serial,
+                "md": user.metadata or {},
+            }
+            self.submit(
+                None,
+                channel.fold,
+                event,
+                None,
+                {member_field(user.fold): member_json(facts, standing)},
+                refused=lambda: self.metadata_unsent_users.add(user),
+            )
+
+    def _apply_user_metadata(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        user = server.users.get(event["f"])
+        if mine or user is None or not user.session.remote:
+            return  # ours: set and told here when it happened
+        version = int(event["v"])
+        if self.metadata_versions.get(user, 0) >= version:
+            return  # this map (or a later one) came through another room already
+        if len(self.metadata_versions) > 2 * len(server.users) + 16:
+            self.metadata_versions = {
+                known: seen
+                for known, seen in self.metadata_versions.items()
+                if server.users.get(known.fold) is known
+            }
+        self.metadata_versions[user] = version
+        values = {str(key): str(value) for key, value in dict(event["md"]).items()}
+        changed = changes(user.metadata or {}, values)
+        user.metadata = values or None
+        if changed:
+            announce(server, server.neighbours(user), None, user.prefix, user.nick, changed)
+
+    def channel_metadata(
+        self, channel: Channel, author: User, changed: list[tuple[str, str | None]]
+    ) -> None:
+        """A room's metadata changed here (hubbub.core.metadata): every node applies the change."""
+        event = {"t": "cmeta", "f": author.fold, "p": author.prefix, "ch": changed}
+        fold = channel.fold
+        self.submit(
+            None,
+            fold,
+            event,
+            None,
+            {"meta": json.dumps(channel.metadata or {})},
+            refused=lambda: self.metadata_unsent_rooms.add(fold),
+        )
+
+    def _apply_channel_metadata(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        before = dict(channel.metadata or {})
+        values = dict(before)
+        for key, value in event["ch"]:
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        channel.metadata = values or None
+        changed = changes(before, values)
+        if changed:  # on the node it was set on, only when another change came in between
+            author = server.users.get(event["f"])
+            announce(server, channel.members, author, event["p"], channel.name, changed)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        users, self.metadata_unsent_users = self.metadata_unsent_users, set()
+        for user in users:
+            if not user.session.closed:
+                self.user_metadata(user)
+        rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, set()
+        server = self.server
+        for fold in rooms:
+            channel = server.channels.get(fold)
+            if channel is None:
+                continue
+            # The whole map as it is here: what was refused is part of it.
+            current: list[tuple[str, str | None]] = sorted((channel.metadata or {}).items())
+            event = {"t": "cmeta", "f": "", "p": server.name, "ch": current}
+            meta = {"meta": json.dumps(channel.metadata or {})}
+            self.submit(None, fold, event, None, meta)
+
+    # ------------------------------------------------------------------ read markers
+
+    def read_marker(self, account: str, target: str, time_ms: int) -> None:
+        """A read marker of `account` moved here: its connections on other nodes hear it."""
+        event = {"t": "markread", "a": account, "tg": target, "ts": time_ms}
+        self.submit(None, ACCOUNTS_ROOM, event, None)
+
+    def _apply_markread(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # told to this node's connections when it was stored
+        server = self.server
+        account = event["a"]
+        line = f":{server.name} MARKREAD {event['tg']} {marker_param(int(event['ts']))}"
+        readers: list[User] = [
+            user
+            for session in server.sessions
+            if (user := session.user).account
+            and READ_MARKER_CAP in session.caps
+            and server.fold(user.account) == account
+        ]
+        if readers:
+            server.fanout(readers, line, server.stamp())
+
+
+#: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).
+MESSAGE_APPLIERS = {
+    "redact": ClusterMessages._apply_redact,
+    "edit": ClusterMessages._apply_edit,
+    "umeta": ClusterMessages._apply_user_metadata,
+    "cmeta": ClusterMessages._apply_channel_metadata,
+}
+
+#: Events applied outside any channel (in ACCOUNTS_ROOM, or a node's inbox), by kind.
+MESSAGE_EVENTS = {
+    "markread": ClusterMessages._apply_markread,
+    "dmredact": ClusterMessages._apply_direct_redact,
+    "dmedit": ClusterMessages._apply_direct_edit,
+}
