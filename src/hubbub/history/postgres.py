@@ -2,9 +2,9 @@
 
 Same tables and queries as the SQLite store (`hubbub.history.sqlite`), in PostgreSQL's dialect,
 over one `hubbub.pg.database.Database` connection on the history worker's thread. `append` only
-inserts, in the worker's open transaction (one statement per batch, its rows as column arrays,
-sent with its savepoint in one round trip); `commit` makes the batch durable. The connection
-sees its own uncommitted rows, so reads need no commit first.
+inserts, in the worker's open transaction (one `executemany` inside a savepoint, all sent in
+one round trip: `Database.write_many`); `commit` makes the batch durable. The connection sees
+its own uncommitted rows, so reads need no commit first.
 
 Idempotent writes: `UNIQUE (target, msgid)` with `ON CONFLICT DO NOTHING`, so a batch written
 again after a lost connection (the worker keeps every uncommitted record and appends it again
@@ -71,20 +71,9 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
-# A whole batch in one statement: one array per column, unnested back into rows in the
-# batch's order (WITH ORDINALITY ... ORDER BY: `seq`, the append order, follows it). One
-# statement of fixed text, so psycopg prepares it once; executemany instead cost the
-# driver's per-row work on the history thread (holding the GIL) and the server a row-sized
-# statement each. A (target, msgid) twice in one batch is stored once, like across batches.
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
-    " party_a, party_b)"
-    " SELECT target, msgid, time_ms, source, command, params, tags, account, party_a, party_b"
-    " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY"
-    " AS batch(target, msgid, time_ms, source, command, params, tags, account, party_a,"
-    " party_b, position)"
-    " ORDER BY position"
+    " party_a, party_b) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
 
@@ -131,8 +120,7 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        columns = [list(column) for column in zip(*(row_of(r) for r in records), strict=True)]
-        self._db.write(_INSERT, columns)
+        self._db.write_many(_INSERT, [row_of(r) for r in records])
 
     def commit(self) -> None:
         self._db.commit()

@@ -211,25 +211,27 @@ class Database:
                 raise
             raise unavailable from exc
 
-    def write(self, statement: str, params: Sequence[Any]) -> None:
-        """One write statement, as a `step(write=True)` would run it (inside a savepoint, or its
-        own transaction with autocommit), in one round trip: the savepoint, the statement and
-        the release go out together in pipeline mode instead of waiting for each other (a
-        history batch is written many times a second; three round trips each kept the writer
-        thread waking up and taking the GIL back three times). Errors as `step` raises them."""
+    def write_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`statement` once per row (psycopg's executemany), as a `step(write=True)` would run
+        it (inside a savepoint, or its own transaction with autocommit), in one round trip:
+        the savepoint, the rows and the release go out together in pipeline mode rather than
+        waiting for each other (a history batch is written many times a second; three round
+        trips each woke the writer thread and had it take the GIL back three times). Errors
+        as `step` raises them."""
         connection = self.connect()
         try:
             if self._autocommit:
-                connection.execute(statement, params)
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.executemany(statement, rows)
                 return
             try:
-                with connection.pipeline():
-                    connection.execute("SAVEPOINT hubbub_step")
-                    connection.execute(statement, params)
-                    connection.execute("RELEASE SAVEPOINT hubbub_step")
+                with connection.pipeline(), connection.cursor() as cursor:
+                    cursor.execute("SAVEPOINT hubbub_step")
+                    cursor.executemany(statement, rows)
+                    cursor.execute("RELEASE SAVEPOINT hubbub_step")
             except psycopg.Error:
-                # A failed statement skipped the release; the savepoint was made before it (if
-                # the savepoint itself failed, the connection is gone or was already aborted).
+                # A failed row skipped the rest and the release; the savepoint came before it
+                # (had it failed itself, the connection is gone or was already aborted).
                 if not _gone(connection):
                     connection.execute("ROLLBACK TO SAVEPOINT hubbub_step")
                 raise
