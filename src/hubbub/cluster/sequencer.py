@@ -37,7 +37,8 @@ class Sequencer:
         self._script = script
         self._sha: str | None = None
         self._timeout = timeout
-        self._queue: deque[tuple[Sequence[object], asyncio.Future[Any]]] = deque()
+        # (arguments, the caller's future, its deadline in loop time)
+        self._queue: deque[tuple[Sequence[object], asyncio.Future[Any], float]] = deque()
         self._sender: asyncio.Task[None] | None = None
         # Pipelines sent and calls in them, for the benchmark's "round trips per call".
         self.batches = 0
@@ -45,30 +46,50 @@ class Sequencer:
 
     async def call(self, keys: Sequence[str], args: Sequence[object]) -> Any:
         """The script's answer for these keys and arguments (its error raised as is)."""
+        return await self.submit(keys, args)
+
+    def submit(self, keys: Sequence[str], args: Sequence[object]) -> asyncio.Future[Any]:
+        """Queue one call: its future gets the script's answer, or its error, or TimeoutError
+        when `timeout` passes first (counted from now; then the outcome is unknown unless the
+        call was never sent). Cancelling the future before its batch leaves withdraws the
+        call. Raises SequencerFull when QUEUE_LIMIT calls wait already."""
         if len(self._queue) >= QUEUE_LIMIT:
             raise SequencerFull(f"{len(self._queue)} calls already wait for Redis")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(((len(keys), *keys, *args), future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append(((len(keys), *keys, *args), future, loop.time() + self._timeout))
         if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send())
-        return await future
+            self._sender = loop.create_task(self._send())
+        return future
 
     async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._queue:
-                batch: list[tuple[Sequence[object], asyncio.Future[Any]]] = []
+                batch: list[tuple[Sequence[object], asyncio.Future[Any], float]] = []
+                now = loop.time()
                 while self._queue and len(batch) < BATCH_LIMIT:
                     request = self._queue.popleft()
-                    if not request[1].done():  # cancelled callers are not sent
-                        batch.append(request)
+                    future = request[1]
+                    if future.done():  # cancelled callers are not sent
+                        continue
+                    if request[2] <= now:
+                        # It waited its whole time behind a slow batch: refused, never sent.
+                        future.set_exception(TimeoutError("no answer from Redis in time"))
+                        continue
+                    batch.append(request)
                 if batch:
                     await self._send_batch(batch)
         finally:
             self._sender = None
 
-    async def _send_batch(self, batch: list[tuple[Sequence[object], asyncio.Future[Any]]]) -> None:
+    async def _send_batch(
+        self, batch: list[tuple[Sequence[object], asyncio.Future[Any], float]]
+    ) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
+            # Every call of the batch is answered (or fails) within its own deadline: the
+            # oldest call's is the earliest (one deadline per batch, not one timer per call).
+            async with asyncio.timeout_at(batch[0][2]):
                 if self._sha is None:
                     self._sha = str(await self._redis.script_load(self._script))
                 answers = await self._pipeline(batch)
@@ -77,18 +98,18 @@ class Sequencer:
                     self._sha = str(await self._redis.script_load(self._script))
                     answers = await self._pipeline(batch)
         except asyncio.CancelledError:
-            for _args, future in batch:
+            for _args, future, _deadline in batch:
                 future.cancel()
             raise
         except Exception as error:
             # Outcome unknown for every call of the batch (see docs/cluster.md, the bus).
-            for _args, future in batch:
+            for _args, future, _deadline in batch:
                 if not future.done():
                     future.set_exception(error)
             return
         self.batches += 1
         self.calls += len(batch)
-        for (_args, future), answer in zip(batch, answers, strict=True):
+        for (_args, future, _deadline), answer in zip(batch, answers, strict=True):
             if future.done():
                 continue
             if isinstance(answer, Exception):
@@ -96,8 +117,10 @@ class Sequencer:
             else:
                 future.set_result(answer)
 
-    async def _pipeline(self, batch: list[tuple[Sequence[object], asyncio.Future[Any]]]) -> Any:
+    async def _pipeline(
+        self, batch: list[tuple[Sequence[object], asyncio.Future[Any], float]]
+    ) -> Any:
         pipe = self._redis.pipeline(transaction=False)
-        for args, _future in batch:
+        for args, _future, _deadline in batch:
             pipe.evalsha(self._sha, *args)  # type: ignore[arg-type]
         return await pipe.execute(raise_on_error=False)
