@@ -108,3 +108,23 @@ async def test_a_call_past_its_deadline_while_queued_is_refused_unsent(redis_url
         assert await client.exists(scripts.seq_key("#r"), scripts.stream_key("#r")) == 0
     finally:
         await client.aclose()
+
+
+async def test_a_flushed_script_cache_is_reloaded_and_the_batch_sent_again(
+    redis_url: str,
+) -> None:
+    """NOSCRIPT (Redis lost its script cache: restarted, or SCRIPT FLUSH): no call of the batch
+    ran, so the Sequencer loads the script again and sends the whole batch once more."""
+    async with running(redis_url, "a") as node_a:
+        await node_a.bus.sequence("#r", b"before")
+        client = Redis.from_url(redis_url)
+        try:
+            await client.script_flush()
+        finally:
+            await client.aclose()
+        answers = await asyncio.gather(
+            *(node_a.bus.sequence("#r", str(number).encode()) for number in range(5))
+        )
+        assert [event.seq for event in answers] == [2, 3, 4, 5, 6]
+        stored = await node_a.bus.events_after("#r", 0, 10)
+        assert [event.payload for event in stored] == [b"before", *(b"%d" % n for n in range(5))]

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, parse_url
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -138,8 +138,21 @@ class Bus:
                 "LEAVE",
             )
         }
-        # sequence() calls go through one batching sender, in call order (sequencer.py).
-        self.sequencer = Sequencer(self._redis, scripts.SEQUENCE, self._timeout)
+        # sequence() calls go through one batching sender, in call order (sequencer.py), on a
+        # connection of their own without a socket timeout: the Sequencer bounds every batch
+        # itself (a deadline per batch), and redis-py's per-socket timeout would cost a task
+        # (wait_for) per send and a timeout context per reply, i.e. per room event.
+        sequencing_pool = ConnectionPool.from_url(
+            url,
+            max_connections=2,  # one batch at a time; the second for a reconnection's overlap
+            socket_timeout=None,
+            socket_connect_timeout=self._timeout,
+            retry=no_retry,
+            protocol=2,
+            client_name=f"hubbub-bus:{node_id}:sequencer",
+        )
+        self._sequencing_redis = Redis(connection_pool=sequencing_pool)
+        self.sequencer = Sequencer(self._sequencing_redis, scripts.SEQUENCE, self._timeout)
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
@@ -205,6 +218,7 @@ class Bus:
                 )
         self._available = False
         await self._redis.aclose(close_connection_pool=True)
+        await self._sequencing_redis.aclose(close_connection_pool=True)
 
     async def _supervise(self, session: _Session) -> None:
         """Wait for trouble; then report it, reconnect with backoff and report the return."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 # Calls per pipeline (a bigger queue is sent in several).
 BATCH_LIMIT = 256
@@ -119,8 +119,26 @@ class Sequencer:
 
     async def _pipeline(
         self, batch: list[tuple[Sequence[object], asyncio.Future[Any], float]]
-    ) -> Any:
-        pipe = self._redis.pipeline(transaction=False)
-        for args, _future, _deadline in batch:
-            pipe.evalsha(self._sha, *args)  # type: ignore[arg-type]
-        return await pipe.execute(raise_on_error=False)
+    ) -> list[Any]:
+        """One write of every call's EVALSHA, then their answers in order (an error answer in
+        its place). Sent on a connection of the pool directly rather than through redis-py's
+        Pipeline, whose per-command bookkeeping ran once per room event on the loop."""
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            sha = self._sha
+            packed = connection.pack_commands([("EVALSHA", sha, *args) for args, _f, _d in batch])
+            await connection.send_packed_command(packed, check_health=False)
+            answers: list[Any] = []
+            for _request in batch:
+                try:
+                    answers.append(await connection.read_response())
+                except ResponseError as error:  # the script's error: this call's answer
+                    answers.append(error)
+            return answers
+        except BaseException:
+            # Unread answers may follow (a timeout mid-batch): the connection cannot be reused.
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
