@@ -128,3 +128,19 @@ async def test_a_flushed_script_cache_is_reloaded_and_the_batch_sent_again(
         assert [event.seq for event in answers] == [2, 3, 4, 5, 6]
         stored = await node_a.bus.events_after("#r", 0, 10)
         assert [event.payload for event in stored] == [b"before", *(b"%d" % n for n in range(5))]
+
+
+async def test_calls_made_on_the_next_loop_turn_join_the_batch(redis_url: str) -> None:
+    """The batch leaves one loop turn after its first call: a call made on the following turn
+    (events applied together release several senders, each proposing its next event) still
+    goes in the same pipeline, so batches stay large under load."""
+    async with running(redis_url, "a") as node_a:
+        sequencer_of_a = node_a.bus.sequencer
+        batches, calls = sequencer_of_a.batches, sequencer_of_a.calls
+        answers: list[Sequenced | BusUnavailable] = []
+        node_a.bus.sequence_soon("#r", b"first", answers.append)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: node_a.bus.sequence_soon("#r", b"second", answers.append))
+        await until(lambda: len(answers) == 2, WAIT, "2 answers")
+        assert (sequencer_of_a.batches - batches, sequencer_of_a.calls - calls) == (1, 2)
+        assert [a.seq for a in answers if isinstance(a, Sequenced)] == [1, 2]

@@ -4,9 +4,10 @@ Every `sequence()` is one EVALSHA of the SEQUENCE script. Sent one by one over a
 connections, concurrent calls cost one round trip and one trip through the client library each,
 and two calls made back to back by the node may reach Redis in either order. The `Sequencer`
 instead queues the calls and sends everything queued as one pipeline (one write, one read) while
-no other batch is in flight: calls reach Redis in the order they were made (so one node's events
-in a room keep its order), a lone call still costs one round trip, and under load many calls
-share one. A call cancelled before its batch leaves is never sent.
+no other batch is in flight, one loop turn after the batch's first call was queued: calls reach
+Redis in the order they were made (so one node's events in a room keep its order), a lone call
+still costs one round trip, and under load many calls share one. A call cancelled before its
+batch leaves is never sent. Each call is answered (or fails) within `timeout` of being made.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class Sequencer:
         loop = asyncio.get_running_loop()
         try:
             while self._queue:
+                # One loop turn before each batch: the calls the rest of this turn makes join
+                # it (one pub/sub read applies several events, releasing several senders at
+                # once). Measured on one node under full fan-out load: batches as large as
+                # when each call took a task hop to reach the queue (0.13 round trips per
+                # message instead of 0.20 without this turn), hence fewer, larger pub/sub
+                # deliveries and flushes to the members; at half load the p50 was lower too.
+                await asyncio.sleep(0)
                 batch: list[tuple[Sequence[object], asyncio.Future[Any], float]] = []
                 now = loop.time()
                 while self._queue and len(batch) < BATCH_LIMIT:
