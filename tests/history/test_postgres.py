@@ -77,9 +77,9 @@ def test_appending_the_same_batch_again_stores_nothing_twice() -> None:
 
 
 def test_one_batch_keeps_its_order_and_stores_a_repeated_record_once() -> None:
-    """A batch is one statement (its rows as column arrays): the append order (`seq`, what
-    CHATHISTORY pages through) is the batch's order, for channel and private rows mixed and
-    times out of order, and a record twice in one batch is stored once."""
+    """A batch goes out in one round trip (savepoint, rows, release pipelined): the append
+    order (`seq`, what CHATHISTORY pages through) is the batch's order, for channel and private
+    rows mixed and times out of order, and a record twice in one batch is stored once."""
     store = PostgresStore(shared_server().new_schema_url())
     private = dm_key("alice", "bob")
     batch = [rec(CHAN if n % 3 else private, n, time_ms=5000 - n) for n in range(300)]
