@@ -92,6 +92,7 @@ METRICS = [
     "sequencing.round_trips_per_message",
     "sequencing.redis_commands_per_message",
     "server_cpu_pct",
+    "server_cpu_us_per_message",
     "generator_cpu_pct",
 ]
 
@@ -272,6 +273,10 @@ def run_once(
         # --server-pid named one node of several (a --workers parent counts its workers).
         for key in ("server_cpu_s", "server_cpu_pct"):
             results.pop(key, None)
+    elif results.get("server_cpu_s") is not None and messages:
+        # The server's cost per message, which the machine's other load moves much less than
+        # deliveries/s (all its threads: the event loop and the history writer).
+        results["server_cpu_us_per_message"] = round(1e6 * results["server_cpu_s"] / messages, 1)
     record["label"] = configuration.name
     return record
 

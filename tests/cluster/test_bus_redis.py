@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 from bus_helpers import Node, running
+from redis._parsers import _AsyncHiredisParser
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
@@ -200,3 +201,17 @@ async def test_close_while_the_supervisor_is_ending_a_session_returns(
     await asyncio.wait_for(node.bus.close(), timeout=30)
     assert not node.bus.available
     assert node.bus._supervisor is not None and node.bus._supervisor.done()
+
+
+async def test_replies_are_parsed_by_hiredis() -> None:
+    """The `redis[hiredis]` dependency: the bus's connections parse Redis's replies and every
+    pub/sub event with hiredis, not redis-py's pure-Python parser (per event, on the loop)."""
+    bus = Bus(
+        f"redis://127.0.0.1:{free_port()}/0",
+        "a",
+        on_event=lambda event: None,
+        on_node_lost=lambda node, claims: None,
+        on_available=lambda available: None,
+    )
+    connection = bus._redis.connection_pool.make_connection()
+    assert isinstance(connection._parser, _AsyncHiredisParser)

@@ -1,4 +1,5 @@
-"""The Sequencer: sequence() calls batched in call order; cancelled calls unsent; bounded."""
+"""The Sequencer: sequence() calls batched in call order; cancelled calls unsent; bounded; each
+call bounded in time from when it was made. sequence_soon(): the same, answered by callback."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 
 import pytest
 from bus_helpers import running
+from redis.asyncio import Redis
 
+from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster import sequencer
-from hubbub.cluster.bus import BusUnavailable
+from hubbub.cluster.bus import BusUnavailable, Sequenced
+from support.waiting import WAIT, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -47,3 +51,96 @@ async def test_too_many_waiting_calls_are_refused(
         # Refusing is not an outage: the bus stays available and the others went through.
         assert node_a.bus.available and node_a.availability == [True]
         assert [event.seq for event in await node_a.bus.events_after("#r", 0, 10)] == [1, 2, 3, 4]
+
+
+async def test_sequence_soon_answers_by_callback_in_call_order(redis_url: str) -> None:
+    """The node's path (no task per event): each callback gets its own event, seqs in call
+    order, and never before sequence_soon() has returned."""
+    async with running(redis_url, "a") as node_a:
+        answers: list[Sequenced | BusUnavailable] = []
+        pending = [
+            node_a.bus.sequence_soon("#r", str(number).encode(), answers.append)
+            for number in range(20)
+        ]
+        assert answers == []  # answered on later turns of the loop, not from inside the call
+        await asyncio.gather(*pending)
+        await until(lambda: len(answers) == 20, WAIT, "20 answers")
+        assert all(isinstance(answer, Sequenced) for answer in answers)
+        events = [answer for answer in answers if isinstance(answer, Sequenced)]
+        assert [event.seq for event in events] == list(range(1, 21))
+        assert [event.payload for event in events] == [str(n).encode() for n in range(20)]
+
+
+async def test_sequence_soon_refuses_by_callback(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full queue refuses with BusUnavailable through the callback (on a later turn), and
+    the bus stays available; the calls that fit are sequenced."""
+    monkeypatch.setattr(sequencer, "QUEUE_LIMIT", 4)
+    async with running(redis_url, "a") as node_a:
+        answers: list[Sequenced | BusUnavailable] = []
+        for number in range(6):
+            node_a.bus.sequence_soon("#r", str(number).encode(), answers.append)
+        assert answers == []
+        await until(lambda: len(answers) == 6, WAIT, "6 answers")
+        assert sum(isinstance(answer, BusUnavailable) for answer in answers) == 2
+        assert node_a.bus.available
+        assert [event.seq for event in await node_a.bus.events_after("#r", 0, 10)] == [1, 2, 3, 4]
+
+
+async def test_a_call_past_its_deadline_while_queued_is_refused_unsent(redis_url: str) -> None:
+    """Each call is bounded from the moment it is made (one deadline per batch, the oldest
+    call's): one still queued when its time is up fails with TimeoutError and never reaches
+    Redis (its outcome is known: not sequenced). A zero timeout makes every call late."""
+    client = Redis.from_url(redis_url)
+    try:
+        late = sequencer.Sequencer(client, scripts.SEQUENCE, timeout=0.0)
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.seq_key("#r"),
+            scripts.state_key("#r"),
+            scripts.stream_key("#r"),
+            scripts.ROOMS_KEY,
+        ]
+        with pytest.raises(TimeoutError):
+            await late.call(keys, ["", "#r", "a", b"x", 100, scripts.events_channel("#r"), 0])
+        assert late.batches == 0 and late.calls == 0
+        assert await client.exists(scripts.seq_key("#r"), scripts.stream_key("#r")) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_a_flushed_script_cache_is_reloaded_and_the_batch_sent_again(
+    redis_url: str,
+) -> None:
+    """NOSCRIPT (Redis lost its script cache: restarted, or SCRIPT FLUSH): no call of the batch
+    ran, so the Sequencer loads the script again and sends the whole batch once more."""
+    async with running(redis_url, "a") as node_a:
+        await node_a.bus.sequence("#r", b"before")
+        client = Redis.from_url(redis_url)
+        try:
+            await client.script_flush()
+        finally:
+            await client.aclose()
+        answers = await asyncio.gather(
+            *(node_a.bus.sequence("#r", str(number).encode()) for number in range(5))
+        )
+        assert [event.seq for event in answers] == [2, 3, 4, 5, 6]
+        stored = await node_a.bus.events_after("#r", 0, 10)
+        assert [event.payload for event in stored] == [b"before", *(b"%d" % n for n in range(5))]
+
+
+async def test_calls_made_on_the_next_loop_turn_join_the_batch(redis_url: str) -> None:
+    """The batch leaves one loop turn after its first call: a call made on the following turn
+    (events applied together release several senders, each proposing its next event) still
+    goes in the same pipeline, so batches stay large under load."""
+    async with running(redis_url, "a") as node_a:
+        sequencer_of_a = node_a.bus.sequencer
+        batches, calls = sequencer_of_a.batches, sequencer_of_a.calls
+        answers: list[Sequenced | BusUnavailable] = []
+        node_a.bus.sequence_soon("#r", b"first", answers.append)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: node_a.bus.sequence_soon("#r", b"second", answers.append))
+        await until(lambda: len(answers) == 2, WAIT, "2 answers")
+        assert (sequencer_of_a.batches - batches, sequencer_of_a.calls - calls) == (1, 2)
+        assert [a.seq for a in answers if isinstance(a, Sequenced)] == [1, 2]

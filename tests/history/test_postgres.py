@@ -18,7 +18,7 @@ from test_contract import run, scenario
 from hubbub.history.backends import open_store
 from hubbub.history.memory import MemoryStore
 from hubbub.history.postgres import PostgresStore
-from hubbub.history.record import Record
+from hubbub.history.record import Record, dm_key
 from hubbub.history.worker import HistoryWorker
 from hubbub.pg.database import DatabaseUnavailable, describe
 from support.postgres_server import PostgresServer, find_bindir, shared_server
@@ -73,6 +73,24 @@ def test_appending_the_same_batch_again_stores_nothing_twice() -> None:
     store.append(batch[2:])
     store.commit()
     assert store.latest(CHAN, 100) == batch
+    store.close()
+
+
+def test_one_batch_keeps_its_order_and_stores_a_repeated_record_once() -> None:
+    """A batch goes out in one round trip (savepoint, rows, release pipelined): the append
+    order (`seq`, what CHATHISTORY pages through) is the batch's order, for channel and private
+    rows mixed and times out of order, and a record twice in one batch is stored once."""
+    store = PostgresStore(shared_server().new_schema_url())
+    private = dm_key("alice", "bob")
+    batch = [rec(CHAN if n % 3 else private, n, time_ms=5000 - n) for n in range(300)]
+    store.append([*batch[:150], batch[7], *batch[150:], batch[200]])
+    store.commit()
+    with psycopg.connect(store._db.url) as connection:
+        rows = connection.execute("SELECT msgid, party_a, party_b FROM records ORDER BY seq")
+        stored = rows.fetchall()
+    assert [msgid for msgid, _, _ in stored] == [r.msgid for r in batch]
+    assert {(a, b) for msgid, a, b in stored if msgid.startswith(private)} == {("alice", "bob")}
+    assert {(a, b) for msgid, a, b in stored if msgid.startswith(CHAN)} == {(None, None)}
     store.close()
 
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, parse_url
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -138,8 +138,21 @@ class Bus:
                 "LEAVE",
             )
         }
-        # sequence() calls go through one batching sender, in call order (sequencer.py).
-        self.sequencer = Sequencer(self._redis, scripts.SEQUENCE, self._timeout)
+        # sequence() calls go through one batching sender, in call order (sequencer.py), on a
+        # connection of their own without a socket timeout: the Sequencer bounds every batch
+        # itself (a deadline per batch), and redis-py's per-socket timeout would cost a task
+        # (wait_for) per send and a timeout context per reply, i.e. per room event.
+        sequencing_pool = ConnectionPool.from_url(
+            url,
+            max_connections=2,  # one batch at a time; the second for a reconnection's overlap
+            socket_timeout=None,
+            socket_connect_timeout=self._timeout,
+            retry=no_retry,
+            protocol=2,
+            client_name=f"hubbub-bus:{node_id}:sequencer",
+        )
+        self._sequencing_redis = Redis(connection_pool=sequencing_pool)
+        self.sequencer = Sequencer(self._sequencing_redis, scripts.SEQUENCE, self._timeout)
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
@@ -205,6 +218,7 @@ class Bus:
                 )
         self._available = False
         await self._redis.aclose(close_connection_pool=True)
+        await self._sequencing_redis.aclose(close_connection_pool=True)
 
     async def _supervise(self, session: _Session) -> None:
         """Wait for trouble; then report it, reconnect with backoff and report the return."""
@@ -390,16 +404,21 @@ class Bus:
         try:
             async with asyncio.timeout(self._timeout):
                 return await work()
-        except SequencerFull as error:
-            raise BusUnavailable(str(error)) from error
-        except ResponseError as error:
+        except (SequencerFull, *_TROUBLE) as error:
+            raise self._refusal(error) from error
+
+    def _refusal(self, error: BaseException) -> BusUnavailable:
+        """The BusUnavailable a call that failed with `error` answers; the session ends when
+        the error says the connection, the epoch or the lease is gone."""
+        if isinstance(error, SequencerFull):
+            return BusUnavailable(str(error))
+        if isinstance(error, ResponseError):
             text = str(error)
             if text.startswith((scripts.EPOCH_ERROR, scripts.LEASE_ERROR)):
                 self._trouble(text)
-            raise BusUnavailable(text) from error
-        except _TROUBLE as error:
-            self._trouble(f"{type(error).__name__}: {error}")
-            raise BusUnavailable(f"Redis: {error}") from error
+            return BusUnavailable(text)
+        self._trouble(f"{type(error).__name__}: {error}")
+        return BusUnavailable(f"Redis: {error}")
 
     async def sequence(
         self,
@@ -410,6 +429,82 @@ class Bus:
         delete_fields: Sequence[str] = (),
     ) -> Sequenced:
         """Number, stamp, store and publish one room event atomically (one EVALSHA)."""
+        keys, args = self._sequence_request(room, payload, set_fields, delete_fields)
+        answer = await self._guarded(lambda: self.sequencer.call(keys, args))
+        seq, time_ms = answer
+        return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
+
+    def sequence_soon(
+        self,
+        room: str,
+        payload: bytes,
+        done: Callable[[Sequenced | BusUnavailable], None],
+        *,
+        set_fields: Mapping[str, str] = {},
+        delete_fields: Sequence[str] = (),
+    ) -> asyncio.Future[Any]:
+        """`sequence()` for a caller that wants a callback rather than a coroutine: the node,
+        once per room event (no task and no timer of its own per event; the Sequencer bounds
+        each call by `timeout_ms`). `done` is called on a later turn of the loop with the
+        Sequenced event, or with the BusUnavailable that `sequence()` would raise (refuse the
+        command; a timed-out call's outcome is unknown, as there). Returns the pending call,
+        done once Redis answered it (or it failed), for a caller that waits for its calls."""
+        loop = asyncio.get_running_loop()
+        keys, args = self._sequence_request(room, payload, set_fields, delete_fields)
+        if not self._available:
+            refused: BusUnavailable = BusUnavailable("the cluster bus is not connected to Redis")
+        else:
+            try:
+                pending = self.sequencer.submit(keys, args)
+            except SequencerFull as error:
+                refused = self._refusal(error)
+            else:
+                pending.add_done_callback(
+                    lambda answered: self._sequenced(answered, room, payload, done)
+                )
+                return pending
+        loop.call_soon(self._answer, done, refused)
+        finished: asyncio.Future[Any] = loop.create_future()
+        finished.set_result(None)
+        return finished
+
+    def _sequenced(
+        self,
+        answered: asyncio.Future[Any],
+        room: str,
+        payload: bytes,
+        done: Callable[[Sequenced | BusUnavailable], None],
+    ) -> None:
+        if answered.cancelled():
+            self._answer(done, BusUnavailable("the call to Redis was cancelled"))
+            return
+        error = answered.exception()
+        if error is None:
+            seq, time_ms = answered.result()
+            self._answer(done, Sequenced(room, int(seq), int(time_ms), self.node_id, payload))
+        elif isinstance(error, (SequencerFull, *_TROUBLE)):
+            self._answer(done, self._refusal(error))
+        else:  # a bug: the caller refuses (and is never left waiting)
+            log.error("cluster bus: sequencing in %s failed", room, exc_info=error)
+            self._answer(done, BusUnavailable(f"sequencing failed: {error!r}"))
+
+    @staticmethod
+    def _answer(
+        done: Callable[[Sequenced | BusUnavailable], None], outcome: Sequenced | BusUnavailable
+    ) -> None:
+        try:
+            done(outcome)
+        except Exception:
+            log.exception("cluster bus: a sequence_soon() callback failed")
+
+    def _sequence_request(
+        self,
+        room: str,
+        payload: bytes,
+        set_fields: Mapping[str, str],
+        delete_fields: Sequence[str],
+    ) -> tuple[list[str], list[object]]:
+        """The SEQUENCE script's keys and arguments for one event."""
         args: list[object] = [
             self._epoch or "",
             room,
@@ -429,9 +524,7 @@ class Bus:
             scripts.stream_key(room),
             scripts.ROOMS_KEY,
         ]
-        answer = await self._guarded(lambda: self.sequencer.call(keys, args))
-        seq, time_ms = answer
-        return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
+        return keys, args
 
     async def state(self, room: str) -> tuple[int, dict[str, str]]:
         """The room's (seq, state fields), read atomically together."""

@@ -3,8 +3,9 @@
 The core (hubbub.core.network) knows rooms, payloads and claims; the bus
 (hubbub.cluster.bus) knows Redis. This module joins them on the event loop:
 
-* `sequence` / `claim` / `open` run the bus call in a task and answer the core's `done` when
-  it returns; `BusUnavailable` answers "refused" (False / None), never an exception.
+* `claim` / `open` run the bus call in a task and answer the core's `done` when it returns;
+  `sequence` (once per room event) hands the bus a callback instead (`Bus.sequence_soon`);
+  `BusUnavailable` answers "refused" (False / None), never an exception.
 * Events the bus delivers (`on_event`, per room in sequence order) go to
   `ChatServer.apply_sequenced` for the rooms this node has opened. A room is subscribed while
   the core has local members there (`open` when the first one comes, `close` after the last).
@@ -69,6 +70,8 @@ class Node:
         # Rooms whose state the core has (events for them go to it), and rooms being opened.
         self.rooms: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The core's sequence() calls waiting for Redis (waited for at stop).
+        self._sequencing: set[asyncio.Future[object]] = set()
         self._closing = False
 
     @property
@@ -94,8 +97,8 @@ class Node:
         """Leave the bus: this node's claims and lease go (its users have been sent away)."""
         self._closing = True
         # The QUITs the core's shutdown sent are given their moment to be sequenced.
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=2.0)
+        if self._tasks or self._sequencing:
+            await asyncio.wait(self._tasks | self._sequencing, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
         await self.bus.close()
@@ -123,24 +126,22 @@ class Node:
         delete_fields: Sequence[str],
         done: Callable[[int | None], None],
     ) -> None:
-        async def run() -> None:
-            try:
-                sequenced = await self.bus.sequence(
-                    room, payload, set_fields=dict(set_fields), delete_fields=list(delete_fields)
-                )
-            except BusUnavailable as error:
+        # A callback, not a task: this runs once per room event (bus.sequence_soon).
+        def sequenced(outcome: Sequenced | BusUnavailable) -> None:
+            if isinstance(outcome, BusUnavailable):
                 log.warning(
-                    "cluster: room %s: event refused, the bus is unavailable (%s)", room, error
+                    "cluster: room %s: event refused, the bus is unavailable (%s)", room, outcome
                 )
                 done(None)
-                return
-            except Exception:  # a bug: refused (the client is told), never left waiting
-                log.exception("cluster: room %s: sequencing failed", room)
-                done(None)
-                return
-            done(sequenced.time_ms)
+            else:
+                done(outcome.time_ms)
 
-        self._spawn(run, "hubbub-sequence")
+        pending = self.bus.sequence_soon(
+            room, payload, sequenced, set_fields=set_fields, delete_fields=delete_fields
+        )
+        if not pending.done():
+            self._sequencing.add(pending)
+            pending.add_done_callback(self._sequencing.discard)
 
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
         async def run() -> None:

@@ -2,9 +2,9 @@
 
 Same tables and queries as the SQLite store (`hubbub.history.sqlite`), in PostgreSQL's dialect,
 over one `hubbub.pg.database.Database` connection on the history worker's thread. `append` only
-inserts, in the worker's open transaction (one `executemany`, pipelined by psycopg: one round
-trip per batch); `commit` makes the batch durable. The connection sees its own uncommitted rows,
-so reads need no commit first.
+inserts, in the worker's open transaction (one `executemany` inside a savepoint, all sent in
+one round trip: `Database.write_many`); `commit` makes the batch durable. The connection sees
+its own uncommitted rows, so reads need no commit first.
 
 Idempotent writes: `UNIQUE (target, msgid)` with `ON CONFLICT DO NOTHING`, so a batch written
 again after a lost connection (the worker keeps every uncommitted record and appends it again
@@ -120,8 +120,7 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        with self._db.step(write=True) as db, db.cursor() as cursor:
-            cursor.executemany(_INSERT, [row_of(r) for r in records])
+        self._db.write_many(_INSERT, [row_of(r) for r in records])
 
     def commit(self) -> None:
         self._db.commit()

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -205,12 +206,53 @@ class Database:
                 if write:
                     self._dirty = True
         except psycopg.Error as exc:
-            if _gone(connection):
-                self._drop()
-                raise self._unavailable(exc, "PostgreSQL connection lost") from exc
-            if _passing(exc):
-                raise self._unavailable(exc, "PostgreSQL refused for now") from exc
-            raise
+            unavailable = self._unavailable_for(connection, exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def write_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`statement` once per row (psycopg's executemany), as a `step(write=True)` would run
+        it (inside a savepoint, or its own transaction with autocommit), in one round trip:
+        the savepoint, the rows and the release go out together in pipeline mode rather than
+        waiting for each other (a history batch is written many times a second; three round
+        trips each woke the writer thread and had it take the GIL back three times). Errors
+        as `step` raises them."""
+        connection = self.connect()
+        try:
+            if self._autocommit:
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.executemany(statement, rows)
+                return
+            try:
+                with connection.pipeline(), connection.cursor() as cursor:
+                    cursor.execute("SAVEPOINT hubbub_step")
+                    cursor.executemany(statement, rows)
+                    cursor.execute("RELEASE SAVEPOINT hubbub_step")
+            except psycopg.Error:
+                # A failed row skipped the rest and the release; the savepoint came before it
+                # (had it failed itself, the connection is gone or was already aborted).
+                if not _gone(connection):
+                    connection.execute("ROLLBACK TO SAVEPOINT hubbub_step")
+                raise
+            self._dirty = True
+        except psycopg.Error as exc:
+            unavailable = self._unavailable_for(connection, exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def _unavailable_for(
+        self, connection: Connection, exc: psycopg.Error
+    ) -> DatabaseUnavailable | None:
+        """A statement's error as `DatabaseUnavailable` when the connection is lost or the
+        refusal is passing (`_passing`); None when it is the statement's own (raised as is)."""
+        if _gone(connection):
+            self._drop()
+            return self._unavailable(exc, "PostgreSQL connection lost")
+        if _passing(exc):
+            return self._unavailable(exc, "PostgreSQL refused for now")
+        return None
 
     def commit(self) -> None:
         """Commit the open transaction (no-op with autocommit). Raises `DatabaseUnavailable`
