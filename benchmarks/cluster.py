@@ -163,6 +163,37 @@ class Configuration:
 # ---------------------------------------------------------------------- sequencing cost
 
 
+def process_tree(root: int) -> list[int]:
+    """`root` and every process descended from it (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                # The field after the command (which may hold spaces) is the state, then ppid.
+                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    tree = [root]
+    for pid in tree:
+        tree.extend(child for child, parent in parents.items() if parent == pid)
+    return tree
+
+
+def pin_tree(root: int, cpus: set[int]) -> int:
+    """Pin every thread of `root` and of its descendants to `cpus`; processes forked later (a
+    PostgreSQL backend per connection) inherit it from their parent. Returns threads pinned."""
+    pinned = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(thread), cpus)
+                    pinned += 1
+    return pinned
+
+
 def redis_counters(client: redis.Redis) -> dict[str, int]:
     """Redis's cumulative counters that the sequencing figures are made of."""
     counters = {"reads": int(client.info("stats")["total_reads_processed"])}
@@ -301,6 +332,12 @@ def main() -> int:
     )
     parser.add_argument("--out", default="", help="results file stem (default: cluster-<date>)")
     parser.add_argument(
+        "--stores-cpu",
+        default=compare.BENCH_CPU,
+        help="CPU list for redis-server and PostgreSQL, every process and thread (default: the "
+        "generator's core, so no node is preempted by them; '' leaves them unpinned)",
+    )
+    parser.add_argument(
         "--half-of",
         choices=("one-node", "single", "workers-2", "two-nodes"),
         default="one-node",
@@ -330,6 +367,11 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         bus_server = stack.enter_context(RedisServer())
         store_server = stack.enter_context(PostgresServer())
+        if opts.stores_cpu:
+            cpus = {int(cpu) for cpu in str(opts.stores_cpu).split(",")}
+            assert bus_server.process is not None and store_server.pid is not None
+            pin_tree(bus_server.process.pid, cpus)
+            pin_tree(store_server.pid, cpus)
         redis_client = stack.enter_context(redis.Redis(port=bus_server.port))
         results["redis"] = redis_client.info("server")["redis_version"]
         with psycopg.connect(store_server.url, autocommit=True) as connection:
@@ -381,7 +423,11 @@ def main() -> int:
                 results["pinning"][node.name] = f"taskset -c {node.cpus}"
                 print(f"started {node.name} (pid {node.pid}, port {node.port})", flush=True)
         results["pinning"]["generator"] = f"taskset -c {compare.BENCH_CPU}"
-        results["pinning"]["redis, postgres"] = "not pinned (both cores)"
+        results["pinning"]["redis, postgres"] = (
+            f"every process and thread on CPUs {opts.stores_cpu} (os.sched_setaffinity)"
+            if opts.stores_cpu
+            else "not pinned (both cores)"
+        )
 
         def measure(name: str, targets: list[Configuration], args: list[str]) -> None:
             runs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in targets}

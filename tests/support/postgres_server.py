@@ -117,6 +117,11 @@ class PostgresServer:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 
     @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (benchmarks pin it to a core)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
