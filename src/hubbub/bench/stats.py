@@ -195,6 +195,7 @@ class FlowCheck:
         decimal = _DECIMAL
         if not decimal:
             _extend_decimal(0)
+        known = len(decimal)
         # The current sender's next number is kept in `want` while its lines follow one
         # another (the server relays a batch as consecutive lines) and stored on a change of
         # sender; it is compared as text with the decimal form it must have, so a number is
@@ -209,14 +210,15 @@ class FlowCheck:
                     expected[current] = want
                 current = sender
                 want = expected.get(sender, 0)
-            if want < len(decimal) and seq_text == decimal[want]:
+            if want < known and seq_text == decimal[want]:
                 want += 1
             else:
                 seq = int(seq_text)
                 if seq == want:
                     want += 1
-                    if want >= len(decimal) and want < DECIMAL_LIMIT:
+                    if want >= known and want < DECIMAL_LIMIT:
                         _extend_decimal(want)
+                        known = len(decimal)
                 else:
                     expected[sender] = want
                     self._anomaly(sender, seq, want)
