@@ -133,3 +133,67 @@ def test_histogram_add_buckets_values_as_bucket_of_does() -> None:
     assert hist.buckets == expected
     assert hist.count == 2 * len(values)
     assert hist.total == 2 * sum(max(value, 0) for value in values)
+
+
+class ReferenceFlow:
+    """The sequence check number by number, as `FlowCheck.feed` did it before it compared
+    numbers as text and kept the current sender's state across its consecutive lines."""
+
+    def __init__(self) -> None:
+        self.flow = FlowCheck()
+
+    def feed(self, found: list[tuple[bytes, bytes, bytes]], now: int, latency: Histogram) -> None:
+        flow = self.flow
+        for sender, seq_text, stamp in found:
+            seq = int(seq_text)
+            want = flow.expected.get(sender, 0)
+            if seq == want:
+                flow.expected[sender] = seq + 1
+            else:
+                flow._anomaly(sender, seq, want)
+            latency.add(now - int(stamp))
+        flow.received += len(found)
+
+
+def flow_state(flow: FlowCheck, latency: Histogram) -> tuple[object, ...]:
+    return (
+        flow.expected,
+        flow.missing,
+        flow.duplicates,
+        flow.out_of_order,
+        flow.received,
+        latency.to_dict(),
+    )
+
+
+def test_flow_agrees_with_the_number_by_number_check_on_random_streams() -> None:
+    rng = random.Random(9)
+    for _ in range(300):
+        sent = {sender: 0 for sender in range(1, rng.randint(1, 4) + 1)}
+        found: list[tuple[bytes, bytes, bytes]] = []
+        for _ in range(rng.randint(0, 60)):
+            sender = rng.choice(list(sent))
+            seq = sent[sender]
+            roll = rng.random()
+            if roll < 0.06:
+                seq += rng.randint(1, 5)  # a gap (later numbers may fill it)
+            elif roll < 0.12:
+                seq = max(0, seq - rng.randint(1, 4))  # late or repeated
+            sent[sender] = max(sent[sender], seq + 1)
+            text = b"%d" % seq
+            if rng.random() < 0.05:
+                text = b"0" + text  # a leading zero: the same number to int()
+            found.append((b"%d" % sender, text, b"%d" % rng.choice((100, 100, 200))))
+        new, new_latency = FlowCheck(), Histogram()
+        old, old_latency = ReferenceFlow(), Histogram()
+        for at in range(0, len(found), 7):  # in chunks, so state carries across feeds
+            assert new.feed(found[at : at + 7], 1000, new_latency) == len(found[at : at + 7])
+            old.feed(found[at : at + 7], 1000, old_latency)
+        assert flow_state(new, new_latency) == flow_state(old.flow, old_latency)
+
+
+def test_flow_checks_numbers_beyond_its_table_of_decimals() -> None:
+    flow, hist = FlowCheck(), Histogram()
+    flow.feed(triples([(1, 0), (1, 10**9), (1, 10**9 + 1), (1, 10**9 + 1)]), 0, hist)
+    assert flow.expected == {b"1": 10**9 + 2}
+    assert flow.duplicates == 1 and flow.out_of_order == 0

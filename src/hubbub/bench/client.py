@@ -18,6 +18,15 @@ for each; the others count the marker with `bytes.count`.
 Either way the chunk is cut at its last line end and the rest kept for the next one, so a line
 split across two reads is neither lost nor counted twice.
 
+The bulk path is the generator's own limit (at C=1000 it used a whole core while the server
+did not), so each read costs as few interpreter steps and byte scans as it can; its cost is
+measured without a server by `benchmarks/receive_cost.py` (instructions per read and per
+delivery). A read that ends at a line end, as most do, is scanned as it is; every scan runs
+without start/end arguments (parsing them costs more than scanning a short read); in COUNT mode
+one `bytes.count` of the marker is the only full scan. Refusals (`` FAIL PRIVMSG ``) and PINGs
+are searched for only in a read holding an "F" or an "N": delivery lines hold neither, and
+testing for one byte (`int in bytes`) is one `memchr`, a small fraction of a substring search.
+
 Benchmark message text: ``b: <sender> <seq> <send time in µs, CLOCK_MONOTONIC>`` (plus padding
 with --size). The marker `` :b: `` cannot occur in anything else a server sends these clients.
 """
@@ -51,6 +60,7 @@ __all__ = [
 LINES, FULL, COUNT, JOINS = 0, 1, 2, 3
 
 MARK = b" :b: "
+_LF, _F, _N = b"\n"[0], b"F"[0], b"N"[0]
 MESSAGES = re.compile(rb" :b: (\d+) (\d+) (\d+)")
 PING = re.compile(rb"(?m)^(?::\S+ )?PING( [^\r\n]*)?")
 
@@ -62,8 +72,11 @@ class ClientError(Exception):
     """A client could not do what the benchmark needs (register, join, stay connected)."""
 
 
+_monotonic_ns = time.monotonic_ns
+
+
 def now_us() -> int:
-    return time.monotonic_ns() // 1000
+    return _monotonic_ns() // 1000
 
 
 def parse_line(line: bytes) -> tuple[bytes, list[bytes]]:
@@ -161,44 +174,63 @@ class Client(asyncio.Protocol):
         self.waiters.clear()
 
     def data_received(self, data: bytes) -> None:
+        # The generator's hottest code (every read of every client): see the module docstring
+        # for why each step is as it is. Every scan below runs over complete lines only, and
+        # without start/end arguments (parsing them costs more than a short scan).
+        tail = self.tail
+        if tail:
+            data = tail + data
+        end = len(data)
+        if not end or data[-1] != _LF:  # most reads end at a line end: no search then
+            end = data.rfind(b"\n") + 1
+            self.tail = data[end:]
+            if not end:
+                return
+            data = data[:end]
+        elif tail:
+            self.tail = b""
         mode = self.mode
-        if self.tail:
-            data = self.tail + data
-        end = data.rfind(b"\n") + 1
-        self.tail = data[end:] if end < len(data) else b""
-        if not end:
-            return
         if mode == COUNT:
-            k = data.count(MARK, 0, end)
-            if k:
-                self.count += k
-                tally = self.tally
-                tally.received += k
-                tally.last_rx = now_us()
-        elif mode == FULL:
-            found = MESSAGES.findall(data, 0, end)
+            found = data.count(MARK)
             if found:
+                self.count += found
                 tally = self.tally
-                now = tally.last_rx = now_us()
-                k = self.flow.feed(found, now, self.latency, self.remote, self.remote_latency)
-                self.count += k
-                tally.received += k
-                if self.acks:
-                    expected = self.flow.expected
-                    for sender in self.acks:
-                        upto = expected.get(sender.key)
-                        if upto is not None and upto > sender.acked:
-                            sender.acked = upto
-                            sender.pump()
+                tally.received += found
+                tally.last_rx = _monotonic_ns() // 1000
+        elif mode == FULL:
+            self._check(data)
         elif mode == JOINS:
             self._joins(data, end)
         else:
-            self._lines(data[:end])
+            self._lines(data)
             return
-        if b" FAIL " in data:
-            self.refused += data.count(b" FAIL PRIVMSG ", 0, end)
-        if b"PING" in data:
+        # Lines other than deliveries, found without searching for them: a delivery line holds
+        # neither an "F" nor an "N" (PRIVMSG, lowercase nicks and hosts, digits), so a chunk
+        # without either byte holds no refusal and no PING. (`int in bytes` is one `memchr`,
+        # with neither the argument parsing of `find` nor the failed int conversion that
+        # `bytes in bytes` goes through first.)
+        if _F in data:
+            self.refused += data.count(b" FAIL PRIVMSG ")
+        if _N in data and b"PING" in data:
             self._pings(data, end)
+
+    def _check(self, data: bytes) -> None:
+        """FULL mode: check and time the deliveries in `data` (complete lines)."""
+        found = MESSAGES.findall(data)
+        if not found:
+            return
+        tally = self.tally
+        now = tally.last_rx = _monotonic_ns() // 1000
+        k = self.flow.feed(found, now, self.latency, self.remote, self.remote_latency)
+        self.count += k
+        tally.received += k
+        if self.acks:
+            expected = self.flow.expected
+            for sender in self.acks:
+                upto = expected.get(sender.key)
+                if upto is not None and upto > sender.acked:
+                    sender.acked = upto
+                    sender.pump()
 
     def _joins(self, data: bytes, end: int) -> None:
         pattern = self.join_pattern

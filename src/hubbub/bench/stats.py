@@ -138,6 +138,20 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 MAX_TRACKED_GAP = 100_000
 
 
+# The decimal forms of 0, 1, 2, … as bytes, shared by every FlowCheck of the process, so that
+# `feed` compares a sequence number as text instead of converting it. Grown only when a sender
+# reached the end of the table in order (a wild number does not grow it), and never beyond
+# DECIMAL_LIMIT entries (about 11 MB): higher numbers are converted, as they all were before.
+DECIMAL_LIMIT = 1 << 18
+_DECIMAL: list[bytes] = []
+
+
+def _extend_decimal(upto: int) -> None:
+    start = len(_DECIMAL)
+    stop = min(DECIMAL_LIMIT, max(upto + 1, 2 * start, 1024))
+    _DECIMAL.extend(b"%d" % n for n in range(start, stop))
+
+
 class FlowCheck:
     """The sequence check of one receiver over every sender it hears.
 
@@ -177,17 +191,38 @@ class FlowCheck:
         if remote is not None and remote_latency is not None:
             return self._feed_split(found, now, latency, remote, remote_latency)
         expected = self.expected
-        get = expected.get
         add = latency.add
+        decimal = _DECIMAL
+        if not decimal:
+            _extend_decimal(0)
+        known = len(decimal)
+        # The current sender's next number is kept in `want` while its lines follow one
+        # another (the server relays a batch as consecutive lines) and stored on a change of
+        # sender; it is compared as text with the decimal form it must have, so a number is
+        # converted only when it is not the expected one (then checked as before).
+        current = b""
+        want = 0
         last = b""
         run = 0
         for sender, seq_text, stamp in found:
-            seq = int(seq_text)
-            want = get(sender, 0)
-            if seq == want:
-                expected[sender] = seq + 1
+            if sender != current:
+                if current:
+                    expected[current] = want
+                current = sender
+                want = expected.get(sender, 0)
+            if want < known and seq_text == decimal[want]:
+                want += 1
             else:
-                self._anomaly(sender, seq, want)
+                seq = int(seq_text)
+                if seq == want:
+                    want += 1
+                    if want >= known and want < DECIMAL_LIMIT:
+                        _extend_decimal(want)
+                        known = len(decimal)
+                else:
+                    expected[sender] = want
+                    self._anomaly(sender, seq, want)
+                    want = expected[sender]
             if stamp == last:
                 run += 1
             else:
@@ -195,6 +230,8 @@ class FlowCheck:
                     add(now - int(last), run)
                 last = stamp
                 run = 1
+        if current:
+            expected[current] = want
         if run:
             add(now - int(last), run)
         n = len(found)
