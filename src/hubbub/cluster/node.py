@@ -33,8 +33,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
+from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
-from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.network import (
+    NODE_LOST_REASON,
+    member_field,
+    nick_key,
+    offline_payload,
+    quit_payload,
+    user_key,
+)
 from hubbub.core.ports import NETWORK_ROOM, inbox
 
 if TYPE_CHECKING:
@@ -65,6 +73,8 @@ class Node:
             heartbeat_ms=settings.heartbeat_ms,
             stream_length=settings.stream_length,
         )
+        # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
+        self.directory = Directory(self.bus)
         self.server: ChatServer | None = None
         # Rooms whose state the core has (events for them go to it), and rooms being opened.
         self.rooms: set[str] = set()
@@ -82,6 +92,7 @@ class Node:
     async def start(self) -> None:
         """Connect to the bus; raises BusUnavailable when Redis cannot be reached now."""
         await self.bus.start()
+        self.directory.start()
         # Private messages to this node's users come through its inbox room.
         await self.bus.subscribe(inbox(self._node_id))
         self.rooms.add(inbox(self._node_id))
@@ -98,6 +109,7 @@ class Node:
             await asyncio.wait(set(self._tasks), timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
+        await self.directory.close()
         await self.bus.close()
 
     def _spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
@@ -213,6 +225,25 @@ class Node:
 
         self._spawn(run, "hubbub-locate")
 
+    def publish(self, key: str, value: str | None) -> None:
+        self.directory.publish(key, value)
+
+    def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
+        wanted = list(keys)
+
+        def work() -> Awaitable[None]:
+            return answer(lambda: self.directory.lookup(wanted), done, "directory lookup")
+
+        self._spawn(work, "hubbub-lookup")
+
+    def room_summaries(
+        self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
+    ) -> None:
+        def work() -> Awaitable[None]:
+            return answer(lambda: self.directory.room_summaries(limit), done, "LIST")
+
+        self._spawn(work, "hubbub-rooms")
+
     # ------------------------------------------------------------------ what the bus tells
 
     def _on_event(self, event: Sequenced) -> None:
@@ -248,17 +279,28 @@ class Node:
         for fold in cluster.local_nicks():
             if not await self.bus.claim(nick_key(fold), self._node_id):
                 log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+        # The directory entries again (gone if Redis lost its data), then what was refused.
+        for key, value in cluster.directory_entries().items():
+            self.directory.publish(key, value)
+        self.directory.retry()
         for room, fields in cluster.presence().items():
             payload = json.dumps({"t": "sync"}).encode()
             await self.bus.sequence(room, payload, set_fields=fields)
 
     def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
         log.warning("cluster: node %s lost (%d claims); its users leave", dead, len(claims))
-        self._spawn(lambda: self._bury(dead), "hubbub-bury")
+        self._spawn(lambda: self._bury(dead, claims), "hubbub-bury")
 
-    async def _bury(self, dead: str) -> None:
-        """QUIT, in every room, each member the dead node had there."""
+    async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
+        """QUIT, in every room, each member the dead node had there; and its users are gone
+        from the network for every node's MONITOR (hubbub.core.cluster_directory)."""
         server = self.server
+        for key in claims:
+            if key.startswith("nick:"):
+                fold = key.removeprefix("nick:")
+                entry = await self.bus.get(user_key(fold))
+                nick = json.loads(entry).get("n", fold) if entry else fold
+                await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, nick))
         for room in await self.bus.rooms():
             _, fields = await self.bus.state(room)
             for field, value in fields.items():

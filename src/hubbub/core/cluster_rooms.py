@@ -23,7 +23,6 @@ from hubbub.core.model import (
     Topic,
     User,
 )
-from hubbub.core.monitor import came_online
 from hubbub.history.record import Record
 
 if TYPE_CHECKING:
@@ -166,8 +165,7 @@ class ClusterRooms:
         load_user_state(user, facts)
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
-        # MONITOR: online as far as this node can tell (it knew nothing of the user before).
-        came_online(server, user)
+        # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user
 
     def known(self) -> list[User]:

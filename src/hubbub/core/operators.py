@@ -165,6 +165,8 @@ def handle_wallops(server: ChatServer, reply: Reply, msg: Message) -> None:
     log.info("oper %s WALLOPS: %s", user.oper, text)
     watchers = [u for u in server.registered_users() if u.wallops or u.oper]
     server.fanout(watchers, f":{user.prefix} WALLOPS :{text}", server.stamp())
+    if server.cluster is not None:  # and to the +w users of every other node
+        server.cluster.wallops(user.prefix, text)
 
 
 # ---------------------------------------------------------------------- STATS, REHASH

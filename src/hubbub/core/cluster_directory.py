@@ -1,0 +1,247 @@
+"""The network directory: what a node answers about users and rooms it does not follow.
+
+A node knows the users sharing a room with its own users and the rooms it follows; the rest
+of the network it asks about (docs/cluster.md, "What is network-wide"):
+
+* **Users' facts**: each node writes one directory entry per user of its own on the bus
+  (`user:<fold>` -> its public facts: nick, user, host, realname, account, away, modes, node,
+  signon), when it registers, changes nick or state, and drops it when it quits; the entries
+  live under the node's lease (a lost node's go with it). WHOIS and WHO of a nick nobody here
+  has, and MONITOR's status of such a nick, read them (`Network.lookup`, one round trip,
+  answered through `Reply.later`, so the client's order holds).
+* **Online, offline**: MONITOR's 730/731 for users of other nodes come from `online` /
+  `offline` events in the network room every node follows (sequenced by the user's node when
+  it registers, changes nick and quits; by the janitor's node for a lost node's users), never
+  from "shares a room here": a user of another node is online from its registration to its
+  QUIT, whichever rooms this node follows with it.
+* **LIST**: the rooms this node follows from its own copy, and the others from the bus's room
+  state (`Network.room_summaries`: name, creation, topic, modes, member count).
+* **SETNAME** travels with the user's state (`user` events, hubbub.core.cluster_users), and
+  the nodes that show the user send the `SETNAME` line to their users sharing a room with it.
+* **WALLOPS**: a `wallops` event in the network room; every other node sends it to its `+w`
+  users (and operators), as the sender's node does to its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    load_modes,
+    load_user_state,
+    user_facts,
+    user_key,
+)
+from hubbub.core.cluster_users import ClusterUsers
+from hubbub.core.model import NOWHERE, Channel, Phase, Session, Topic, User
+from hubbub.core.monitor import chunks, nick_offline, nick_online
+from hubbub.core.monitor import notify as notify_monitors
+from hubbub.core.ports import NETWORK_ROOM
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.elist import ListFilter
+    from hubbub.core.reply import Reply
+
+
+class ClusterDirectory(ClusterUsers):
+    """The directory of users and rooms across the nodes, and what travels in the network room
+    for every node (online / offline for MONITOR, WALLOPS)."""
+
+    # ------------------------------------------------------------------ registrations
+
+    def node_applier(self, kind: str) -> Any:
+        if kind == "online":
+            return self._apply_online
+        if kind == "offline":
+            return self._apply_offline
+        if kind == "wallops":
+            return self._apply_wallops
+        return super().node_applier(kind)
+
+    # ------------------------------------------------------------------ this node's users
+
+    def entry(self, user: User) -> str:
+        """A local user's directory entry: its public facts and its signon time."""
+        facts = user_facts(user, self.node)
+        facts["so"] = int(user.session.signon)
+        return json.dumps(facts, separators=(",", ":"))
+
+    def directory_entries(self) -> dict[str, str]:
+        """Every local user's entry (written again when the bus is back, maybe empty)."""
+        return {
+            user_key(user.fold): self.entry(user)
+            for user in self.server.users.values()
+            if not user.session.remote and user.session.registered
+        }
+
+    def registered(self, user: User) -> None:
+        """A local user registered: in the directory, and online for every node's MONITOR."""
+        self.network.publish(user_key(user.fold), self.entry(user))
+        self.submit(None, NETWORK_ROOM, {"t": "online", "f": user.fold, "p": user.prefix}, None)
+
+    def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
+        """A local user has a new nick (already applied here)."""
+        if old_fold != user.fold:
+            self.network.publish(user_key(old_fold), None)
+        self.network.publish(user_key(user.fold), self.entry(user))
+        if old_fold != user.fold:  # a change of case only is neither offline nor online
+            gone = {"t": "offline", "f": old_fold, "n": old_nick}
+            self.submit(None, NETWORK_ROOM, gone, None)
+            came = {"t": "online", "f": user.fold, "p": user.prefix}
+            self.submit(None, NETWORK_ROOM, came, None)
+
+    def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
+        super().renamed(user, old_prefix, old_fold)
+        self.nick_changed(user, old_prefix.partition("!")[0], old_fold)
+
+    def user_changed(self, user: User) -> None:
+        if not user.session.remote and user.session.registered:
+            self.network.publish(user_key(user.fold), self.entry(user))
+        super().user_changed(user)
+
+    def quit(self, user: User, reason: str, was_registered: bool) -> bool:
+        listed = was_registered and user.fold and self.server.users.get(user.fold) is user
+        forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
+        if listed:
+            self.network.publish(user_key(user.fold), None)
+            gone = {"t": "offline", "f": user.fold, "n": user.nick}
+            self.submit(None, NETWORK_ROOM, gone, None)
+        return forget
+
+    def wallops(self, prefix: str, text: str) -> None:
+        """A WALLOPS sent to this node's +w users: the other nodes' too."""
+        self.submit(None, NETWORK_ROOM, {"t": "wallops", "p": prefix, "x": text}, None)
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply_online(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if not mine:  # its own node told its watchers when it registered
+            nick_online(self.server, event["f"], event["p"])
+
+    def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if not mine or event.get("lost"):  # a lost node's users: told by whoever buried it
+            nick_offline(self.server, event["f"], event["n"])
+
+    def _apply_wallops(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # sent to this node's users when it was said
+        server = self.server
+        watchers = [user for user in server.registered_users() if user.wallops or user.oper]
+        if watchers:
+            server.fanout(watchers, f":{event['p']} WALLOPS :{event['x']}", time_ms)
+
+    def _apply_user(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """The user's state, and its realname: its neighbours with `setname` see SETNAME."""
+        server = self.server
+        user = server.users.get(event["f"])
+        fresh = (
+            user is not None
+            and not mine
+            and user.session.remote
+            and int(event["v"]) > self.user_versions.get(user, 0)
+        )
+        super()._apply_user(channel, event, time_ms, mine)
+        realname = event["u"].get("r", "")
+        if user is None or not fresh or not realname or realname == user.realname:
+            return
+        user.realname = realname
+        line = f":{user.prefix} SETNAME :{realname}"
+        watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
+        if watchers:
+            server.fanout(watchers, line, time_ms, account=user.account)
+        notify_monitors(server, user, "setname", line)  # extended-monitor
+
+    # ------------------------------------------------------------------ asking the network
+
+    def stranger(self, fold: str, facts: Mapping[str, Any]) -> User:
+        """A user of another node from its directory entry, to answer about (never added to
+        this node's users)."""
+        session = Session(NOWHERE, facts["h"], 0, float(facts.get("so", 0)), False)
+        session.phase = Phase.REGISTERED
+        user = session.user
+        user.nick, user.fold = facts["n"], fold
+        user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
+        user.account = facts.get("a", "")
+        load_user_state(user, facts)
+        return user
+
+    def find(self, reply: Reply, command: str, nick: str, found: Any) -> None:
+        """Ask the directory for `nick` (nobody here has it): `found(later, user or None)`,
+        or FAIL <command> TEMPORARILY_UNAVAILABLE when the bus cannot be asked."""
+        fold = self.server.fold(nick)
+
+        def answered(later: Reply, entries: Any) -> None:
+            if entries is None:
+                later.fail(command, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                found(later, None)
+                return
+            entry = entries[0]
+            user = None
+            if entry is not None and self.server.fold(json.loads(entry)["n"]) == fold:
+                user = self.stranger(fold, json.loads(entry))
+            found(later, user)
+
+        self.network.lookup([user_key(fold)], reply.later(answered))
+
+    def monitor_status(self, reply: Reply, online: list[str], offline: list[str]) -> None:
+        """MONITOR's 730/731 when some nicks are nobody's here: the directory says which of
+        them are online on other nodes."""
+        folds = [self.server.fold(nick) for nick in offline]
+
+        def answered(later: Reply, entries: Any) -> None:
+            gone: list[str] = []
+            for nick, entry in zip(offline, entries or [None] * len(offline), strict=True):
+                if entry is None:
+                    gone.append(nick)
+                    continue
+                facts = json.loads(entry)
+                online.append(f"{facts['n']}!{facts['u']}@{facts['h']}")
+            for line in chunks(online):
+                later.numeric(n.RPL_MONONLINE, line)
+            for line in chunks(gone):
+                later.numeric(n.RPL_MONOFFLINE, line)
+
+        self.network.lookup([user_key(fold) for fold in folds], reply.later(answered))
+
+    def list(self, reply: Reply, wanted: ListFilter) -> None:
+        """LIST across the network: the rooms followed here from this node's copy, the others
+        from the bus's room state."""
+        from hubbub.core.channels import send_list  # channels imports the core's commands
+
+        server = self.server
+
+        def answered(later: Reply, summaries: Any) -> None:
+            if summaries is None:
+                text = "Only this server's rooms are listed: the network cannot be asked now"
+                later.fail("LIST", "TEMPORARILY_UNAVAILABLE", text=text)
+                summaries = []
+            others = [
+                room
+                for summary in summaries
+                if summary["fold"] not in server.channels
+                and (room := summarised(summary)) is not None
+            ]
+            send_list(server, later, wanted, others)
+
+        self.network.room_summaries(server.config.limits.list_replies, reply.later(answered))
+
+
+def summarised(summary: Mapping[str, str]) -> tuple[Channel, int] | None:
+    """A room of the network (not followed here) from its summary, and its member count."""
+    try:
+        room = json.loads(summary["room"])
+        channel = Channel(room["name"], summary["fold"], int(room["created"]))
+        if "modes" in summary:
+            load_modes(channel, summary["modes"])
+        topic = json.loads(summary.get("topic", "null"))
+        if topic is not None:
+            channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+        return channel, int(summary["count"])
+    except (KeyError, TypeError, ValueError):  # a node of another version: left out
+        return None
