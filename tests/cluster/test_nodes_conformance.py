@@ -124,9 +124,7 @@ def _takes_net(function: object) -> bool:
 # Not network-wide yet (docs/cluster.md), so not run here (they run on one server in
 # tests/conformance): account names are each node's own list, loaded at its start (private
 # history keys of an account registered elsewhere); a login is not pushed to the other nodes'
-# copy of the user (account-tag); a user sharing no room with a node is unknown to its WHOIS
-# and WHO (the bot mode test asks about one); read markers are not pushed to the
-# account's connections on other nodes; a nick is free a moment after its QUIT, not at once
+# copy of the user (account-tag); read markers are not pushed to the account's connections on other nodes; a nick is free a moment after its QUIT, not at once
 # (the SASL tests reuse it at once on the other node); login throttling is per node; a join
 # replay on a node that did not follow the room reads what the others' history workers have
 # committed, a few milliseconds after the messages (the test joins at once).
@@ -135,7 +133,6 @@ NOT_YET = {
     "test_register_join_replay_and_chat",
     "test_private_history_of_a_logged_in_user_with_a_guest",
     "test_every_command_sent_by_a_logged_in_user_carries_the_tag",
-    "test_whois_and_who_show_the_bot",
     "test_marker_goes_to_every_connection_of_the_account",
     "test_plain_logs_in_and_answers_before_the_pong",
     "test_parallel_plain_attempts_from_one_address_are_throttled",

@@ -17,7 +17,6 @@ MONITOR, LIST across nodes; hubbub.core.cluster_directory).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -41,6 +40,7 @@ class Directory:
         self.pending: dict[str, str | None] = {}
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         if self._writer is None:
@@ -49,11 +49,16 @@ class Directory:
             )
 
     async def close(self) -> None:
+        """Stop writing (the bus drops the node's entries when it leaves)."""
+        self._closing = True
         writer, self._writer = self._writer, None
         if writer is not None:
+            self._wake.set()
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            # Bounded, and not `await writer`: a cancellation that lands while a bus call
+            # times out can be taken for that timeout (BusUnavailable) and lost; the loop
+            # then ends at its next check of `_closing`.
+            await asyncio.wait([writer], timeout=2.0)
 
     def publish(self, key: str, value: str | None) -> None:
         """Write `value` under `key` (None: drop the entry), soon, after what came before."""
@@ -67,10 +72,10 @@ class Directory:
             self._wake.set()
 
     async def _write(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            while self.pending:
+            while self.pending and not self._closing:
                 key, value = next(iter(self.pending.items()))
                 try:
                     if value is None:

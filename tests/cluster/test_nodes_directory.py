@@ -1,0 +1,127 @@
+"""The network directory on real nodes (a real redis-server bus, a real PostgreSQL).
+
+Issue 14: users on different nodes "see each other in NAMES, WHO, WHOIS and LIST". Here the
+users and rooms a node does not follow: WHOIS and WHO of a user of another node that shares no
+room with the asker's node, LIST of the rooms of the whole network, MONITOR of a user of
+another node (online from its registration to its QUIT, whatever rooms it shares), SETNAME and
+WALLOPS across nodes (hubbub.core.cluster_directory, hubbub.cluster.directory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node_helpers import client
+from test_nodes_users import become_oper, numeric, oper_nodes
+
+from support.postgres_server import fresh_postgres_url
+from support.redis_server import redis_server, redis_url
+from support.waiting import wait_for
+
+__all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+
+def test_whois_and_who_of_a_user_of_another_node_sharing_no_room(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Modern IRC, WHOIS: "the server will answer this command with several numeric messages
+    with information about the nicks"; RPL_WHOISUSER (311), RPL_AWAY (301); WHO: "the server
+    ... returns a list of users who match the mask"."""
+    with (
+        oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.send("AWAY :lunch")
+        alice.expect("306")
+
+        def found() -> bool:
+            bob.send("WHOIS alice")
+            return bool(numeric(bob.expect("318"), "301"))
+
+        wait_for(found, 10.0, "alice (node a, away) in WHOIS on node b")
+        bob.send("WHOIS alice")
+        got = bob.expect("318")
+        assert numeric(got, "311")[0].params[1] == "alice"
+        assert numeric(got, "301")[0].params[1:] == ["alice", "lunch"]
+        bob.send("WHO alice")
+        who = numeric(bob.expect("315"), "352")
+        assert who[0].params[5] == "alice" and who[0].params[6].startswith("G")
+        bob.send("WHOIS nobody")
+        assert numeric(bob.expect("318"), "401")
+
+
+def test_list_shows_the_rooms_of_every_node(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Modern IRC, LIST: "The LIST command is used to get a list of channels along with some
+    information about each channel"; RPL_LIST (322): "<channel> <client count> :<topic>"."""
+    with (
+        oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#far")
+        alice.send("TOPIC #far :far away")
+        alice.first(lambda line: line.command == "TOPIC")
+        alice.join("#hidden")
+        alice.send("MODE #hidden +s")
+        alice.first(lambda line: line.command == "MODE")
+        bob.join("#near")
+        bob.send("LIST")
+        listed = {line.params[1]: line.params[2:] for line in numeric(bob.expect("323"), "322")}
+        assert listed == {"#near": ["1", ""], "#far": ["1", "far away"]}
+
+
+def test_monitor_of_a_user_of_another_node(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """IRCv3 monitor: "RPL_MONONLINE ... sent when a target comes online"; "RPL_MONOFFLINE ...
+    sent when a target goes offline"; the server sends them "as soon as" that happens, and a
+    user who leaves a channel is still online."""
+    with (
+        oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(b, "bob") as bob,
+    ):
+        bob.send("MONITOR + alice")
+        bob.expect("731")
+        with client(a, "alice") as alice:
+            online = bob.first(lambda line: line.command == "730")
+            assert online.params[-1].startswith("alice!")
+            bob.join("#lobby")
+            alice.join("#lobby")
+            alice.send("PART #lobby")
+            bob.first(lambda line: line.command == "PART")
+            alice.join("#lobby")
+            got = bob.until(lambda line: line.command == "JOIN" and line.nick == "alice")
+            assert not [line for line in got if line.command in ("730", "731")]
+            bob.send("MONITOR S")
+            assert [line.command for line in bob.fence() if line.command[:2] == "73"] == ["730"]
+            alice.send("QUIT :bye")
+            got = bob.until(lambda line: line.command == "731")
+            assert [line.command for line in got if line.command != "PING"][-2:] == ["QUIT", "731"]
+
+
+def test_setname_and_wallops_cross_nodes(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """IRCv3 setname: "the server MUST send the SETNAME message to all clients in common
+    channels with the client that changed their realname" (with the capability); Modern IRC,
+    WALLOPS: "sent to all clients who have set the 'w' user mode"."""
+    with (
+        oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "root", ("setname",)) as root,
+        client(b, "bob", ("setname",)) as bob,
+    ):
+        become_oper(root)
+        root.join("#lobby")
+        bob.join("#lobby")
+        root.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        root.send("SETNAME :The Root")
+        seen = bob.first(lambda line: line.command == "SETNAME")
+        assert seen.nick == "root" and seen.params == ["The Root"]
+        bob.send("MODE bob +w")
+        bob.first(lambda line: line.command == "MODE")
+        root.send("WALLOPS :maintenance at noon")
+        wallops = bob.first(lambda line: line.command == "WALLOPS")
+        assert wallops.nick == "root" and wallops.params == ["maintenance at noon"]
