@@ -124,8 +124,9 @@ def _takes_net(function: object) -> bool:
 # Not network-wide yet (docs/cluster.md), so not run here (they run on one server in
 # tests/conformance): account names are each node's own list, loaded at its start (private
 # history keys of an account registered elsewhere); a login is not pushed to the other nodes'
-# copy of the user (account-tag); read markers are not pushed to the account's connections on other nodes; a nick is free a moment after its QUIT, not at once
-# (the SASL tests reuse it at once on the other node); login throttling is per node; a join
+# copy of the user (account-tag); read markers are not pushed to the account's connections
+# on other nodes; a nick is free a moment after its QUIT, not at once (the SASL tests reuse
+# it at once on the other node); login throttling is per node; a join
 # replay on a node that did not follow the room reads what the others' history workers have
 # committed, a few milliseconds after the messages (the test joins at once).
 NOT_YET = {
