@@ -44,6 +44,7 @@ import test_conformance_labeled_response as labeled_response
 import test_conformance_list_modes as list_modes
 import test_conformance_messaging as messaging
 import test_conformance_modes as modes
+import test_conformance_monitor as monitor
 import test_conformance_no_implicit_names as no_implicit_names
 import test_conformance_order as order
 import test_conformance_queries as queries
@@ -78,6 +79,7 @@ MODULES = (
     client_profiles,
     extensions,
     readmarker,
+    monitor,
 )
 
 
@@ -128,7 +130,9 @@ def _takes_net(function: object) -> bool:
 # on other nodes; a nick is free a moment after its QUIT, not at once (the SASL tests reuse
 # it at once on the other node); login throttling is per node; a join
 # replay on a node that did not follow the room reads what the others' history workers have
-# committed, a few milliseconds after the messages (the test joins at once).
+# committed, a few milliseconds after the messages (the test joins at once); an account's
+# login is not pushed to the watchers of other nodes (extended-monitor's ACCOUNT); an AWAY
+# reaches the other node a moment after its 306 (the test reads the watcher at once).
 NOT_YET = {
     "test_an_existing_account_before_connect_is_account_exists",
     "test_register_join_replay_and_chat",
@@ -137,6 +141,8 @@ NOT_YET = {
     "test_marker_goes_to_every_connection_of_the_account",
     "test_plain_logs_in_and_answers_before_the_pong",
     "test_parallel_plain_attempts_from_one_address_are_throttled",
+    "test_extended_monitor_account_change",
+    "test_neighbours_are_not_told_twice",
 }
 
 for _module in MODULES:

@@ -24,9 +24,9 @@ __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used b
 def test_whois_and_who_of_a_user_of_another_node_sharing_no_room(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """Modern IRC, WHOIS: "the server will answer this command with several numeric messages
-    with information about the nicks"; RPL_WHOISUSER (311), RPL_AWAY (301); WHO: "the server
-    ... returns a list of users who match the mask"."""
+    """Modern IRC, WHOIS: "This command is used to query information about particular users"
+    (RPL_WHOISUSER, RPL_AWAY); PRIVMSG: "If <target> is a user and that user has been set as
+    away, the server may reply with an RPL_AWAY (301) numeric"."""
     with (
         oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
         client(a, "alice") as alice,
@@ -47,6 +47,11 @@ def test_whois_and_who_of_a_user_of_another_node_sharing_no_room(
         bob.send("WHO alice")
         who = numeric(bob.expect("315"), "352")
         assert who[0].params[5] == "alice" and who[0].params[6].startswith("G")
+        bob.send("PRIVMSG alice :are you there?")
+        bob.send("PING :after")
+        got = bob.until(lambda line: line.command == "PONG")
+        assert numeric(got, "301")[0].params[1:] == ["alice", "lunch"]
+        assert alice.first(lambda line: line.command == "PRIVMSG").text == "are you there?"
         bob.send("WHOIS nobody")
         assert numeric(bob.expect("318"), "401")
 
@@ -76,9 +81,10 @@ def test_list_shows_the_rooms_of_every_node(
 def test_monitor_of_a_user_of_another_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """IRCv3 monitor: "RPL_MONONLINE ... sent when a target comes online"; "RPL_MONOFFLINE ...
-    sent when a target goes offline"; the server sends them "as soon as" that happens, and a
-    user who leaves a channel is still online."""
+    """monitor: RPL_MONONLINE "is used to indicate to a client that either a target has just
+    become online" and RPL_MONOFFLINE "that a target has just left the irc network": a user
+    of another node is online from its registration, and leaving a channel is not leaving
+    the network."""
     with (
         oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
         client(b, "bob") as bob,
@@ -105,9 +111,9 @@ def test_monitor_of_a_user_of_another_node(
 def test_setname_and_wallops_cross_nodes(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    """IRCv3 setname: "the server MUST send the SETNAME message to all clients in common
-    channels with the client that changed their realname" (with the capability); Modern IRC,
-    WALLOPS: "sent to all clients who have set the 'w' user mode"."""
+    """setname: the server sends the SETNAME message to the clients in common channels with
+    the client that changed its realname (with the capability); Modern IRC, WALLOPS: "used to
+    send a message to all currently connected users who have set the 'w' user mode"."""
     with (
         oper_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
         client(a, "root", ("setname",)) as root,

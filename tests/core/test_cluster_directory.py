@@ -138,3 +138,39 @@ def test_wallops_reaches_the_wallops_users_of_every_node() -> None:
     seen = one(bob.lines(), "WALLOPS")
     assert (seen.source or "").startswith("root!") and seen.params[-1] == "maintenance at noon"
     assert only(carol.lines(), "WALLOPS") == []
+
+
+def test_a_private_message_to_an_away_user_of_another_node_gets_rpl_away() -> None:
+    """Modern IRC, PRIVMSG: "if the target is away, the server MAY reply with RPL_AWAY": so
+    it does for a user of another node sharing no room with the sender's node too."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob", ["echo-message"])
+    alice.send("AWAY :lunch")
+    alice.lines()
+    bob.send("PRIVMSG alice :are you there?")
+    got = bob.lines()
+    assert [m.command for m in got] == ["301", "PRIVMSG"]
+    assert got[0].params[1:] == ("alice", "lunch")
+    assert [m.params[-1] for m in only(alice.lines(), "PRIVMSG")] == ["are you there?"]
+
+
+def test_monitor_status_and_an_online_event_crossing_it_tell_once() -> None:
+    """A user of another node registers while a watcher's MONITOR + of it is being asked:
+    the watcher is told it is online once (not by the event and again by the answer)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    bob = b.client("bob")
+    alice = a.connect()
+    cluster.bus.held = True
+    alice.send("NICK alice")  # its claim waits on the bus first
+    alice.send("USER alice 0 * :Alice")
+    bob.send("MONITOR + alice")  # then the directory lookup
+    cluster.bus.release()  # the claim: alice registers, her online event; then the answer
+    assert "001" in alice.numerics()
+    got = bob.lines()
+    assert [m.command for m in got] == ["730"]
+    assert got[0].params[-1].startswith("alice!")
+    alice.send("QUIT")
+    assert [m.command for m in bob.lines()] == ["731"]

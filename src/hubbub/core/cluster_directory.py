@@ -25,7 +25,7 @@ of the network it asks about (docs/cluster.md, "What is network-wide"):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_fields import (
@@ -37,19 +37,31 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_users import ClusterUsers
 from hubbub.core.model import NOWHERE, Channel, Phase, Session, Topic, User
-from hubbub.core.monitor import chunks, nick_offline, nick_online
+from hubbub.core.monitor import chunks
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
     from hubbub.core.elist import ListFilter
+    from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
 
 
 class ClusterDirectory(ClusterUsers):
     """The directory of users and rooms across the nodes, and what travels in the network room
     for every node (online / offline for MONITOR, WALLOPS)."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # MONITOR, per nick of another node's user: the watchers here told it is online (by
+        # an `online` event or a status answer), so each is told each change once, whichever
+        # comes first; and `offline` goes to those.
+        self.told_online: dict[str, set[User]] = {}
+        # (watcher, nick) whose status the directory is being asked: None, or what an event
+        # said meanwhile (the prefix: online; "": offline), which the answer then tells.
+        self.asking: dict[tuple[User, str], str | None] = {}
 
     # ------------------------------------------------------------------ registrations
 
@@ -104,6 +116,14 @@ class ClusterDirectory(ClusterUsers):
         super().user_changed(user)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
+        for key in [key for key in self.asking if key[0] is user]:
+            del self.asking[key]
+        for fold in self.server.monitor.lists.get(user, {}):  # a watcher leaves
+            told = self.told_online.get(fold)
+            if told is not None:
+                told.discard(user)
+                if not told:
+                    del self.told_online[fold]
         listed = was_registered and user.fold and self.server.users.get(user.fold) is user
         forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
         if listed:
@@ -119,12 +139,40 @@ class ClusterDirectory(ClusterUsers):
     # ------------------------------------------------------------------ applying
 
     def _apply_online(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if not mine:  # its own node told its watchers when it registered
-            nick_online(self.server, event["f"], event["p"])
+        if mine:
+            return  # its own node told its watchers when it registered
+        fold = event["f"]
+        watchers = self.server.monitor.of(fold)
+        told = self.told_online.get(fold, set())
+        fresh = [watcher for watcher in watchers if watcher not in told]
+        if self.asking:  # those waiting for their status are told by its answer
+            fresh = [watcher for watcher in fresh if not self._heard(watcher, fold, event["p"])]
+        if watchers:
+            self.told_online[fold] = set(watchers)
+        if fresh:
+            line = f":{self.server.name} {n.RPL_MONONLINE} * :{event['p']}"
+            self.server.fanout(fresh, line, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if not mine or event.get("lost"):  # a lost node's users: told by whoever buried it
-            nick_offline(self.server, event["f"], event["n"])
+        if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
+            return
+        fold = event["f"]
+        told = self.told_online.pop(fold, set())
+        gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
+        if self.asking:
+            for watcher in self.server.monitor.of(fold):
+                self._heard(watcher, fold, "")
+        if gone:
+            line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{event['n']}"
+            self.server.fanout(gone, line, time_ms)
+
+    def _heard(self, watcher: User, fold: str, news: str) -> bool:
+        """An event about `fold` while `watcher`'s status of it is being asked: kept for the
+        answer (True), which tells it."""
+        if (watcher, fold) not in self.asking:
+            return False
+        self.asking[(watcher, fold)] = news
+        return True
 
     def _apply_wallops(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
@@ -189,25 +237,77 @@ class ClusterDirectory(ClusterUsers):
 
         self.network.lookup([user_key(fold)], reply.later(answered))
 
-    def monitor_status(self, reply: Reply, online: list[str], offline: list[str]) -> None:
-        """MONITOR's 730/731 when some nicks are nobody's here: the directory says which of
-        them are online on other nodes."""
-        folds = [self.server.fold(nick) for nick in offline]
+    def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
+        """A private message's recipient nobody here has: its node and away state (`301`) from
+        the directory; from its nick claim when it is not in the directory (yet)."""
+        by_claim = super().find_home
+
+        def answered(entries: list[str | None] | None) -> None:
+            if entries is None:
+                done(None)
+            elif entries[0] is None:
+                by_claim(fold, done)
+            else:
+                facts = json.loads(entries[0])
+                done((str(facts.get("node", "")), str(facts.get("aw", ""))))
+
+        self.network.lookup([user_key(fold)], answered)
+
+    def monitor_status(self, reply: Reply, targets: list[str]) -> None:
+        """MONITOR's 730/731 in a cluster: the users known here, and the directory for the
+        nicks nobody here has (online on another node, or nowhere)."""
+        server = self.server
+        watcher = reply.session.user
+        online: list[tuple[str, str]] = []  # (fold, prefix)
+        unknown: list[str] = []
+        for target in targets:
+            found = server.find_user(target)
+            if found is not None:
+                online.append((found.fold, found.prefix))
+            else:
+                unknown.append(target)
+        if not unknown:
+            self._tell_status(reply, watcher, online, [])
+            return
 
         def answered(later: Reply, entries: Any) -> None:
-            gone: list[str] = []
-            for nick, entry in zip(offline, entries or [None] * len(offline), strict=True):
-                if entry is None:
-                    gone.append(nick)
-                    continue
-                facts = json.loads(entry)
-                online.append(f"{facts['n']}!{facts['u']}@{facts['h']}")
-            for line in chunks(online):
-                later.numeric(n.RPL_MONONLINE, line)
-            for line in chunks(gone):
-                later.numeric(n.RPL_MONOFFLINE, line)
+            offline: list[str] = []
+            for nick, entry in zip(unknown, entries or [None] * len(unknown), strict=True):
+                fold = server.fold(nick)
+                news = self.asking.pop((watcher, fold), None)
+                if news is not None:  # an event came meanwhile: it is newer
+                    prefix = news
+                elif entry is not None:
+                    facts = json.loads(entry)
+                    prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                else:
+                    prefix = ""
+                if prefix:
+                    online.append((fold, prefix))
+                else:
+                    offline.append(nick)
+            self._tell_status(later, watcher, online, offline)
 
-        self.network.lookup([user_key(fold) for fold in folds], reply.later(answered))
+        keys = [user_key(server.fold(nick)) for nick in unknown]
+        for nick in unknown:
+            self.asking[(watcher, server.fold(nick))] = None
+        self.network.lookup(keys, reply.later(answered))
+
+    def _tell_status(
+        self, reply: Reply, watcher: User, online: list[tuple[str, str]], offline: list[str]
+    ) -> None:
+        """The status lines, and what this watcher was told (an `online` event sequenced
+        before the answer but applied after it tells it nothing new)."""
+        for fold, _ in online:
+            self.told_online.setdefault(fold, set()).add(watcher)
+        for nick in offline:
+            told = self.told_online.get(self.server.fold(nick))
+            if told is not None:
+                told.discard(watcher)
+        for line in chunks(prefix for _, prefix in online):
+            reply.numeric(n.RPL_MONONLINE, line)
+        for line in chunks(offline):
+            reply.numeric(n.RPL_MONOFFLINE, line)
 
     def list(self, reply: Reply, wanted: ListFilter) -> None:
         """LIST across the network: the rooms followed here from this node's copy, the others

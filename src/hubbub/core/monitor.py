@@ -131,6 +131,9 @@ def add_targets(server: ChatServer, reply: Reply, targets: list[str]) -> None:
 
 
 def status(server: ChatServer, reply: Reply, targets: list[str]) -> None:
+    if server.cluster is not None:  # users of other nodes too (hubbub.core.cluster_directory)
+        server.cluster.monitor_status(reply, targets)
+        return
     online: list[str] = []
     offline: list[str] = []
     for target in targets:
@@ -139,9 +142,6 @@ def status(server: ChatServer, reply: Reply, targets: list[str]) -> None:
             offline.append(target)
         else:
             online.append(found.prefix)
-    if server.cluster is not None and offline:  # maybe online on another node: it is asked
-        server.cluster.monitor_status(reply, online, offline)
-        return
     for line in chunks(online):
         reply.numeric(n.RPL_MONONLINE, line)
     for line in chunks(offline):
