@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node_helpers import client
+from node_helpers import LEASE_MS, client, cluster_toml, node_config
 from test_nodes_users import become_oper, numeric, oper_nodes
 
+from support.config import write_config
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
+from support.servers import ServerProcess, ThreadedServer
 from support.waiting import wait_for
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+LOST_WITHIN = LEASE_MS / 1000 + 15.0
 
 
 def test_whois_and_who_of_a_user_of_another_node_sharing_no_room(
@@ -131,3 +135,32 @@ def test_setname_and_wallops_cross_nodes(
         root.send("WALLOPS :maintenance at noon")
         wallops = bob.first(lambda line: line.command == "WALLOPS")
         assert wallops.nick == "root" and wallops.params == ["maintenance at noon"]
+
+
+def test_monitor_hears_the_users_of_a_killed_node_go_offline(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """monitor: RPL_MONOFFLINE "is used to indicate to a client that ... a target has just
+    left the irc network": also a user of a node killed with -9, that shared no room with the
+    watcher's node (the node that buries the dead one says so in the network room)."""
+    config_file = write_config(
+        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, fresh_postgres_url, "node-a")
+    )
+    survivor = node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")
+    with (
+        ServerProcess(config_file) as doomed,
+        ThreadedServer(survivor) as b,
+        client(doomed, "alice"),
+        client(b, "bob") as bob,
+    ):
+
+        def online() -> bool:
+            bob.send("MONITOR S")
+            return any(line.command == "730" for line in bob.fence())
+
+        bob.send("MONITOR + alice")
+        wait_for(online, 10.0, "alice (node a) online for bob's MONITOR on node b")
+        doomed.kill()
+        offline = bob.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
+        assert offline.text == "alice"
+        assert not [line for line in bob.fence() if line.command in ("730", "731")]

@@ -10,11 +10,16 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   the core has local members there (`open` when the first one comes, `close` after the last).
 * `on_node_lost` (called on exactly one surviving node): the dead node's users leave every
   room they were in, network-wide: this node sequences a QUIT for each member field of the
-  dead node, with a clear reason, and the bus then drops its claims.
+  dead node, with a clear reason, and an `offline` event per nick claim in the network room
+  (MONITOR on every node); the bus then drops its claims and directory entries.
+* The network directory (`publish`, `lookup`, `room_summaries`: hubbub.cluster.directory):
+  this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
+  MONITOR and LIST make about users and rooms the node does not follow.
 * `on_available(False)`: the core refuses room events (the bus calls fail anyway);
   `on_available(True)`: presence is resynchronised — this node claims its users' nicks again
   and rewrites its members' fields in each room it follows (a `sync` event, which the core
-  does not show), and what could not be sent meanwhile (QUITs) is sent.
+  does not show) and its users' directory entries, and what could not be sent meanwhile
+  (QUITs, directory writes) is sent.
 
 The tasks it runs are bounded by the core: one waiting command per client at a time (the
 core's per-client order), plus one task per room opened or left.
