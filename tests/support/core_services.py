@@ -339,11 +339,15 @@ class MemoryNetwork:
 
         self.bus.call(run)
 
-    def publish(self, key: str, value: str | None) -> None:
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None:
         if value is None:
             self.bus.directory.pop(key, None)
         else:
             self.bus.directory[key] = (self._node_id, value)
+        if done is not None:
+            done(True)
 
     def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
         def run() -> None:

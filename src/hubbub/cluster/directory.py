@@ -38,6 +38,8 @@ class Directory:
         self.bus = bus
         # key -> the latest value to write (None: drop), in the order first asked.
         self.pending: dict[str, str | None] = {}
+        # key -> who waits for its pending value to be written (True) or refused (False).
+        self.waiters: dict[str, list[Callable[[bool], None]]] = {}
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -60,11 +62,21 @@ class Directory:
             # then ends at its next check of `_closing`.
             await asyncio.wait([writer], timeout=2.0)
 
-    def publish(self, key: str, value: str | None) -> None:
-        """Write `value` under `key` (None: drop the entry), soon, after what came before."""
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None:
+        """Write `value` under `key` (None: drop the entry), soon, after what came before;
+        `done(True)` once it (or a later value of the key) is written, `done(False)` if the
+        bus refused it meanwhile (it stays pending until the bus is back)."""
         self.pending.pop(key, None)  # the latest value, at the back of the queue
         self.pending[key] = value
+        if done is not None:
+            self.waiters.setdefault(key, []).append(done)
         self._wake.set()
+
+    def _answer(self, key: str, written: bool) -> None:
+        for done in self.waiters.pop(key, ()):
+            done(written)
 
     def retry(self) -> None:
         """The bus is back: write what it refused."""
@@ -83,11 +95,16 @@ class Directory:
                     else:
                         await self.bus.put(key, value)
                 except BusUnavailable:
-                    break  # kept pending: written when the bus is back (retry)
+                    # Kept pending, written when the bus is back (retry); nobody waits
+                    # for that meanwhile.
+                    for waiting in list(self.waiters):
+                        self._answer(waiting, False)
+                    break
                 except Exception:  # a bug: this entry is dropped from the queue, logged
                     log.exception("cluster: directory entry %s could not be written", key)
                 if self.pending.get(key, "") == value:  # not changed again meanwhile
                     del self.pending[key]
+                    self._answer(key, True)
 
     async def lookup(self, keys: Sequence[str]) -> list[str | None]:
         """The entries under `keys` (None where there is none). Raises BusUnavailable."""

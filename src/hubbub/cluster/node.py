@@ -230,8 +230,10 @@ class Node:
 
         self._spawn(run, "hubbub-locate")
 
-    def publish(self, key: str, value: str | None) -> None:
-        self.directory.publish(key, value)
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None:
+        self.directory.publish(key, value, done)
 
     def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
         wanted = list(keys)

@@ -90,9 +90,10 @@ class ClusterDirectory(ClusterUsers):
             if not user.session.remote and user.session.registered
         }
 
-    def registered(self, user: User) -> None:
-        """A local user registered: in the directory, and online for every node's MONITOR."""
-        self.network.publish(user_key(user.fold), self.entry(user))
+    def registered(self, user: User, reply: Reply | None = None) -> None:
+        """A local user registered: in the directory (its `reply` waits until it is there, so
+        whoever it tells it is here finds it), and online for every node's MONITOR."""
+        self._publish(user, reply)
         self.submit(None, NETWORK_ROOM, {"t": "online", "f": user.fold, "p": user.prefix}, None)
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
@@ -110,10 +111,17 @@ class ClusterDirectory(ClusterUsers):
         super().renamed(user, old_prefix, old_fold)
         self.nick_changed(user, old_prefix.partition("!")[0], old_fold)
 
-    def user_changed(self, user: User) -> None:
+    def user_changed(self, user: User, reply: Reply | None = None) -> None:
+        """A local user's away state, modes or realname changed: its directory entry (the
+        command's `reply` waits until it is written, so that once the user is answered,
+        every node's WHOIS says so), and the nodes following its rooms."""
         if not user.session.remote and user.session.registered:
-            self.network.publish(user_key(user.fold), self.entry(user))
+            self._publish(user, reply)
         super().user_changed(user)
+
+    def _publish(self, user: User, reply: Reply | None) -> None:
+        done = reply.later(_written) if reply is not None else None
+        self.network.publish(user_key(user.fold), self.entry(user), done)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         for key in [key for key in self.asking if key[0] is user]:
@@ -345,3 +353,8 @@ def summarised(summary: Mapping[str, str]) -> tuple[Channel, int] | None:
         return channel, int(summary["count"])
     except (KeyError, TypeError, ValueError):  # a node of another version: left out
         return None
+
+
+def _written(reply: Reply, written: object) -> None:
+    """A directory write a command waited for: nothing to add (refused: the change is this
+    node's until the bus is back, and is written then)."""

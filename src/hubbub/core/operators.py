@@ -126,7 +126,7 @@ def become_oper(server: ChatServer, reply: Reply, user: User, entry: Operator) -
     reply.add(f":{user.prefix} MODE {user.nick} :+o")
     log.info("oper %s: %s is now an IRC operator", entry.name, user.prefix)
     if server.cluster is not None:  # WHOIS and WHO elsewhere follow
-        server.cluster.user_changed(user)
+        server.cluster.user_changed(user, reply)
 
 
 # ---------------------------------------------------------------------- KILL, WALLOPS

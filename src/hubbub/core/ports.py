@@ -159,8 +159,10 @@ class Network(Protocol):
       that holds a claim ("" for none, None when the bus is unavailable).
     * The network directory (hubbub.core.cluster_directory): `publish` writes this node's
       entry under a key (a user's public facts; None drops it), in the order asked, kept
-      while the node lives; `lookup` answers the entries under several keys (None for each
-      missing; None for all when the bus is unavailable); `room_summaries` answers up to
+      while the node lives, and calls `done(True)` once it is written (False: the bus
+      refused it for now, it is written when the bus is back); `lookup` answers the
+      entries under several keys (None for each missing; None for all when the bus is
+      unavailable); `room_summaries` answers up to
       `limit` rooms of the network with members (their `fold`, `room`, `topic`, `modes`
       fields and member `count`), or None when the bus is unavailable.
     """
@@ -187,7 +189,9 @@ class Network(Protocol):
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
 
-    def publish(self, key: str, value: str | None) -> None: ...
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None: ...
 
     def lookup(
         self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]

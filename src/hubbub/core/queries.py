@@ -258,7 +258,7 @@ def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
         server.fanout(watchers, line, server.stamp(), account=user.account)
     notify_monitors(server, user, "away-notify", line)  # extended-monitor
     if server.cluster is not None:  # the other nodes' copies of the user follow
-        server.cluster.user_changed(user)
+        server.cluster.user_changed(user, reply)
 
 
 @command("SETNAME", 1)
@@ -278,4 +278,4 @@ def handle_setname(server: ChatServer, reply: Reply, msg: Message) -> None:
     if "setname" in reply.session.caps:
         server.send_self(reply, line, time_ms, account=user.account)
     if server.cluster is not None:  # the other nodes' copies of the user follow
-        server.cluster.user_changed(user)
+        server.cluster.user_changed(user, reply)

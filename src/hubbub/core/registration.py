@@ -234,7 +234,7 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     welcome(server, reply)
     came_online(server, user)  # MONITOR: its watchers learn it is here
     if server.cluster is not None:  # in the network directory, online on every node
-        server.cluster.registered(user)
+        server.cluster.registered(user, reply)
     check_nick(server, user, reply)
 
 
