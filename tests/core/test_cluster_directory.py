@@ -174,3 +174,19 @@ def test_monitor_status_and_an_online_event_crossing_it_tell_once() -> None:
     assert got[0].params[-1].startswith("alice!")
     alice.send("QUIT")
     assert [m.command for m in bob.lines()] == ["731"]
+
+
+def test_list_when_the_bus_is_unavailable_says_so_and_lists_this_nodes_rooms() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #far")
+    bob.send("JOIN #near")
+    cluster.drain()
+    cluster.bus.available = False
+    bob.send("LIST")
+    got = bob.lines()
+    assert [m.command for m in got] == ["FAIL", "321", "322", "323"]
+    assert got[0].params[:2] == ("LIST", "TEMPORARILY_UNAVAILABLE")
+    assert got[2].params[1:3] == ("#near", "1")

@@ -162,9 +162,9 @@ class Network(Protocol):
       while the node lives, and calls `done(True)` once it is written (False: the bus
       refused it for now, it is written when the bus is back); `lookup` answers the
       entries under several keys (None for each missing; None for all when the bus is
-      unavailable); `room_summaries` answers up to
-      `limit` rooms of the network with members (their `fold`, `room`, `topic`, `modes`
-      fields and member `count`), or None when the bus is unavailable.
+      unavailable); `room_summaries` answers up to `limit` rooms of the network with
+      members (their `fold`, `room`, `topic`, `modes` fields and member `count`), or None
+      when the bus is unavailable.
     """
 
     @property
