@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hubbub.core.cluster_apply import NodeApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     load_modes,
@@ -65,7 +66,7 @@ class ClusterDirectory(ClusterUsers):
 
     # ------------------------------------------------------------------ registrations
 
-    def node_applier(self, kind: str) -> Any:
+    def node_applier(self, kind: str) -> NodeApplier | None:
         if kind == "online":
             return self._apply_online
         if kind == "offline":
