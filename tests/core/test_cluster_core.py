@@ -11,7 +11,8 @@ import json
 
 from core_helpers import START, Client, Harness, one, only
 
-from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
+from hubbub.core.network import NODE_LOST_REASON, member_field, offline_payload, quit_payload
+from hubbub.core.ports import NETWORK_ROOM
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
 from support.config import changed
@@ -432,27 +433,32 @@ def test_monitor_hears_a_lost_nodes_user_go_offline() -> None:
     cluster.bus.lose_node("n0")
     payload = quit_payload("alice", "alice!alice@127.0.0.1", NODE_LOST_REASON, "lost-1")
     b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda time_ms: None)
+    assert [m.command for m in bob.lines()] == ["QUIT"]
+    # ... and, in the network room, that its nicks are offline (MONITOR, on every node).
+    b.network.sequence(NETWORK_ROOM, offline_payload("alice", "alice"), {}, (), lambda t: None)
     got = bob.lines()
-    assert [m.command for m in got] == ["QUIT", "731"]
-    assert got[1].params[-1] == "alice"
+    assert [m.command for m in got] == ["731"]
+    assert got[0].params[-1] == "alice"
     assert "alice" not in b.server.users
 
 
-def test_monitor_hears_a_remote_users_quit_once_and_its_arrival_through_a_join() -> None:
-    """A remote user becomes known when it JOINs a room this node follows (RPL_MONONLINE,
-    730) and leaves with its QUIT from its last room here (731, once)."""
+def test_monitor_hears_a_remote_user_come_online_when_it_registers_and_go_once() -> None:
+    """A user of another node is online (RPL_MONONLINE, 730) when it registers there, not
+    when it first shares a room with this node, and goes offline with its QUIT (731, once,
+    after the QUIT lines)."""
     cluster = Cluster()
     a, b = cluster.nodes
     bob = b.client("bob")
     for room in ("#one", "#two"):
         bob.send(f"JOIN {room}")
     bob.send("MONITOR + alice")
-    assert "731" in bob.numerics()  # nobody node b knows
+    assert "731" in bob.numerics()  # nobody, anywhere
     alice = a.client("alice")
-    alice.send("JOIN #one")
     got = bob.lines()
-    assert [m.command for m in got] == ["730", "JOIN"]
+    assert [m.command for m in got] == ["730"]
     assert got[0].params[-1].startswith("alice!")
+    alice.send("JOIN #one")
+    assert [m.command for m in bob.lines()] == ["JOIN"]
     alice.send("JOIN #two")
     assert [m.command for m in bob.lines()] == ["JOIN"]  # known already: no second 730
     alice.send("QUIT :bye")

@@ -203,6 +203,8 @@ class MemoryBus:
         self.fields: dict[str, dict[str, str]] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
         self.claims: dict[str, str] = {}
+        # The network directory: key -> (the node that wrote it, its value).
+        self.directory: dict[str, tuple[str, str]] = {}
         self.nodes: dict[str, MemoryNetwork] = {}
         self.available = True
         self.held = False
@@ -269,6 +271,9 @@ class MemoryBus:
         lost = [key for key, owner in self.claims.items() if owner == node_id]
         for key in lost:
             del self.claims[key]
+        for key, (owner, _) in list(self.directory.items()):
+            if owner == node_id:
+                del self.directory[key]
         return lost
 
 
@@ -331,5 +336,44 @@ class MemoryNetwork:
     def locate(self, key: str, done: Callable[[str | None], None]) -> None:
         def run() -> None:
             done(self.bus.claims.get(key, "") if self.bus.available else None)
+
+        self.bus.call(run)
+
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None:
+        if value is None:
+            self.bus.directory.pop(key, None)
+        else:
+            self.bus.directory[key] = (self._node_id, value)
+        if done is not None:
+            done(True)
+
+    def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            entries = [self.bus.directory.get(key) for key in keys]
+            done([entry[1] if entry is not None else None for entry in entries])
+
+        self.bus.call(run)
+
+    def room_summaries(
+        self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
+    ) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            summaries = []
+            for room, fields in sorted(self.bus.fields.items()):
+                count = sum(1 for field in fields if field.startswith("m:"))
+                if room.startswith("~") or not count or "room" not in fields:
+                    continue
+                found = {"fold": room, "count": str(count), "room": fields["room"]}
+                found.update({f: fields[f] for f in ("topic", "modes") if f in fields})
+                summaries.append(found)
+            done(summaries[:limit])
 
         self.bus.call(run)

@@ -11,11 +11,16 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   the core has local members there (`open` when the first one comes, `close` after the last).
 * `on_node_lost` (called on exactly one surviving node): the dead node's users leave every
   room they were in, network-wide: this node sequences a QUIT for each member field of the
-  dead node, with a clear reason, and the bus then drops its claims.
+  dead node, with a clear reason, and an `offline` event per nick claim in the network room
+  (MONITOR on every node); the bus then drops its claims and directory entries.
+* The network directory (`publish`, `lookup`, `room_summaries`: hubbub.cluster.directory):
+  this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
+  MONITOR and LIST make about users and rooms the node does not follow.
 * `on_available(False)`: the core refuses room events (the bus calls fail anyway);
   `on_available(True)`: presence is resynchronised — this node claims its users' nicks again
   and rewrites its members' fields in each room it follows (a `sync` event, which the core
-  does not show), and what could not be sent meanwhile (QUITs) is sent.
+  does not show) and its users' directory entries, and what could not be sent meanwhile
+  (QUITs, directory writes) is sent.
 
 The tasks it runs are bounded by the core: one waiting command per client at a time (the
 core's per-client order), plus one task per room opened or left.
@@ -34,8 +39,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
+from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
-from hubbub.core.network import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.network import (
+    NODE_LOST_REASON,
+    member_field,
+    nick_key,
+    offline_payload,
+    quit_payload,
+    user_key,
+)
 from hubbub.core.ports import NETWORK_ROOM, inbox
 
 if TYPE_CHECKING:
@@ -66,6 +79,8 @@ class Node:
             heartbeat_ms=settings.heartbeat_ms,
             stream_length=settings.stream_length,
         )
+        # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
+        self.directory = Directory(self.bus)
         self.server: ChatServer | None = None
         # Rooms whose state the core has (events for them go to it), and rooms being opened.
         self.rooms: set[str] = set()
@@ -85,6 +100,7 @@ class Node:
     async def start(self) -> None:
         """Connect to the bus; raises BusUnavailable when Redis cannot be reached now."""
         await self.bus.start()
+        self.directory.start()
         # Private messages to this node's users come through its inbox room.
         await self.bus.subscribe(inbox(self._node_id))
         self.rooms.add(inbox(self._node_id))
@@ -101,6 +117,7 @@ class Node:
             await asyncio.wait(self._tasks | self._sequencing, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
+        await self.directory.close()
         await self.bus.close()
 
     def _spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
@@ -214,6 +231,27 @@ class Node:
 
         self._spawn(run, "hubbub-locate")
 
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None:
+        self.directory.publish(key, value, done)
+
+    def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
+        wanted = list(keys)
+
+        def work() -> Awaitable[None]:
+            return answer(lambda: self.directory.lookup(wanted), done, "directory lookup")
+
+        self._spawn(work, "hubbub-lookup")
+
+    def room_summaries(
+        self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
+    ) -> None:
+        def work() -> Awaitable[None]:
+            return answer(lambda: self.directory.room_summaries(limit), done, "LIST")
+
+        self._spawn(work, "hubbub-rooms")
+
     # ------------------------------------------------------------------ what the bus tells
 
     def _on_event(self, event: Sequenced) -> None:
@@ -249,17 +287,28 @@ class Node:
         for fold in cluster.local_nicks():
             if not await self.bus.claim(nick_key(fold), self._node_id):
                 log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+        # The directory entries again (gone if Redis lost its data), then what was refused.
+        for key, value in cluster.directory_entries().items():
+            self.directory.publish(key, value)
+        self.directory.retry()
         for room, fields in cluster.presence().items():
             payload = json.dumps({"t": "sync"}).encode()
             await self.bus.sequence(room, payload, set_fields=fields)
 
     def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
         log.warning("cluster: node %s lost (%d claims); its users leave", dead, len(claims))
-        self._spawn(lambda: self._bury(dead), "hubbub-bury")
+        self._spawn(lambda: self._bury(dead, claims), "hubbub-bury")
 
-    async def _bury(self, dead: str) -> None:
-        """QUIT, in every room, each member the dead node had there."""
+    async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
+        """QUIT, in every room, each member the dead node had there; and its users are gone
+        from the network for every node's MONITOR (hubbub.core.cluster_directory)."""
         server = self.server
+        for key in claims:
+            if key.startswith("nick:"):
+                fold = key.removeprefix("nick:")
+                entry = await self.bus.get(user_key(fold))
+                nick = json.loads(entry).get("n", fold) if entry else fold
+                await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, nick))
         for room in await self.bus.rooms():
             _, fields = await self.bus.state(room)
             for field, value in fields.items():

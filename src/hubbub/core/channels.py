@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hubbub.core import metadata, readmarker, registered
 from hubbub.core.budget import channel_created, refuse_new_channel
 from hubbub.core.commands import command
-from hubbub.core.elist import parse_list_filter
+from hubbub.core.elist import ListFilter, parse_list_filter
 from hubbub.core.extended_join import join_fanout, join_line_for
 from hubbub.core.history import start_replay, store_event
 from hubbub.core.listmodes import is_invite_exempt
@@ -321,15 +323,26 @@ def names_everything(server: ChatServer, reply: Reply) -> None:
 
 @command("LIST")
 def handle_list(server: ChatServer, reply: Reply, msg: Message) -> None:
-    user = reply.session.user
     # ELIST=CMNTU: members, creation and topic times, masks (hubbub.core.elist).
     wanted = parse_list_filter(server, msg.params[0] if msg.params else "")
+    if server.cluster is not None:  # and the rooms of the network this node does not follow
+        server.cluster.list(reply, wanted)
+        return
+    send_list(server, reply, wanted, ())
+
+
+def send_list(
+    server: ChatServer, reply: Reply, wanted: ListFilter, others: Iterable[tuple[Channel, int]]
+) -> None:
+    """321, the rooms of this node (with their member counts), then `others` (rooms of the
+    network it does not follow, hubbub.core.cluster_directory), 323."""
+    user = reply.session.user
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
     room_left = server.config.limits.list_replies  # hubbub.core.budget
-    for channel in server.channels.values():
+    here = ((channel, len(channel.members)) for channel in server.channels.values())
+    for channel, count in itertools.chain(here, others):
         if channel.secret and user not in channel.members:
             continue
-        count = len(channel.members)
         if not wanted.accepts(channel, count):
             continue
         if not room_left:

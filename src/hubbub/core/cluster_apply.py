@@ -25,7 +25,6 @@ from hubbub.core.model import (
     Topic,
     User,
 )
-from hubbub.core.monitor import went_offline
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename
 from hubbub.core.roomflood import parse_limit, set_limit
@@ -277,11 +276,9 @@ class ClusterApply(ClusterRooms):
         if "local" not in event:
             params = (event["r"],)
             self._record(channel, "QUIT", params, time_ms, event)
+        # MONITOR: its watchers here hear it is offline from its node, through the network
+        # room (hubbub.core.cluster_directory), not from the rooms this node follows with it.
         server.remove_member(channel, user)
-        if user.session.remote and not user.channels:
-            # Its last room here: gone from the network (its own node told its watchers; a
-            # local user's were told when it quit, hubbub.core.server).
-            went_offline(server, user.nick, user.fold)
 
     def _apply_topic(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

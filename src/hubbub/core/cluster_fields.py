@@ -37,6 +37,19 @@ def nick_key(fold: str) -> str:
     return "nick:" + fold
 
 
+def user_key(fold: str) -> str:
+    """The network directory's entry of a user (its public facts, written by its node:
+    hubbub.core.cluster_directory)."""
+    return "user:" + fold
+
+
+def offline_payload(fold: str, nick: str) -> bytes:
+    """The network room's event that a user of a lost node is offline (for MONITOR), sent by
+    the node that buried it (so applied there too: `lost`)."""
+    event = {"t": "offline", "f": fold, "n": nick, "lost": True}
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
 def member_field(fold: str) -> str:
     """The room state field that says `fold` is a member (its facts and standing, JSON)."""
     return "m:" + fold

@@ -10,6 +10,7 @@ See hubbub.core.network.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import refuse_new_channel
@@ -140,7 +141,8 @@ class ClusterPropose(ClusterApply):
             refuse_unstorable(reply, cmd, nick, errors)
             return
 
-        def located(later: Reply, home: Any) -> None:
+        def located(later: Reply, found: Any) -> None:
+            home, away = found if found is not None else (None, "")
             if home is None:
                 if errors:
                     later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
@@ -149,9 +151,17 @@ class ClusterPropose(ClusterApply):
                     later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
             else:  # its account is not known here: its side of the key is its nick
                 target = (nick, fold, home, fold)
+                if cmd == "PRIVMSG" and away:  # before the echo, as for a known user
+                    later.numeric(n.RPL_AWAY, nick, away)
                 self._send_direct(later, sender, target, cmd, text, tags, client_tags, stored)
 
-        self.network.locate(nick_key(fold), reply.later(located))
+        self.find_home(fold, reply.later(located))
+
+    def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
+        """The node of the user with this casefolded nick ("" when nobody has it) and its
+        away text, or None when the bus is unavailable: here from its nick claim (the
+        network directory also knows its away state, hubbub.core.cluster_directory)."""
+        self.network.locate(nick_key(fold), lambda home: done(None if home is None else (home, "")))
 
     def _send_direct(
         self,

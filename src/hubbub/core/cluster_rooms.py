@@ -23,7 +23,6 @@ from hubbub.core.model import (
     Topic,
     User,
 )
-from hubbub.core.monitor import came_online
 from hubbub.history.record import Record
 
 if TYPE_CHECKING:
@@ -171,8 +170,7 @@ class ClusterRooms:
         user.metadata = dict(facts.get("md") or {}) or None
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
-        # MONITOR: online as far as this node can tell (it knew nothing of the user before).
-        came_online(server, user)
+        # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user
 
     def known(self) -> list[User]:

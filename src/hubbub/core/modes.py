@@ -110,7 +110,7 @@ def user_mode(server: ChatServer, reply: Reply, target: str, params: tuple[str, 
     if changes:
         reply.add(f":{user.prefix} MODE {user.nick} :{changes}")
         if server.cluster is not None:  # the other nodes' copies of the user follow
-            server.cluster.user_changed(user)
+            server.cluster.user_changed(user, reply)
 
 
 def channel_mode(

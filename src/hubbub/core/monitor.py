@@ -131,6 +131,9 @@ def add_targets(server: ChatServer, reply: Reply, targets: list[str]) -> None:
 
 
 def status(server: ChatServer, reply: Reply, targets: list[str]) -> None:
+    if server.cluster is not None:  # users of other nodes too (hubbub.core.cluster_directory)
+        server.cluster.monitor_status(reply, targets)
+        return
     online: list[str] = []
     offline: list[str] = []
     for target in targets:
@@ -149,15 +152,25 @@ def status(server: ChatServer, reply: Reply, targets: list[str]) -> None:
 
 
 def came_online(server: ChatServer, user: User) -> None:
-    """`user` registered, or took a new nick: its watchers get RPL_MONONLINE."""
-    watchers = server.monitor.of(user.fold)
+    """`user` registered, or took a new nick: its watchers get RPL_MONONLINE. (A user of
+    another cluster node: its node tells every node, hubbub.core.cluster_directory.)"""
+    if not user.session.remote:
+        nick_online(server, user.fold, user.prefix)
+
+
+def nick_online(server: ChatServer, fold: str, prefix: str) -> None:
+    watchers = server.monitor.of(fold)
     if watchers:
-        line = f":{server.name} {n.RPL_MONONLINE} * :{user.prefix}"
+        line = f":{server.name} {n.RPL_MONONLINE} * :{prefix}"
         server.fanout(tuple(watchers), line, server.stamp())
 
 
 def went_offline(server: ChatServer, nick: str, fold: str) -> None:
     """A nick left the network (QUIT, or a nick change away from it)."""
+    nick_offline(server, fold, nick)
+
+
+def nick_offline(server: ChatServer, fold: str, nick: str) -> None:
     watchers = server.monitor.of(fold)
     if watchers:
         line = f":{server.name} {n.RPL_MONOFFLINE} * :{nick}"
@@ -173,6 +186,8 @@ def changed_nick(server: ChatServer, user: User, old_nick: str, old_fold: str, l
     extended = extended_watchers(server, user, None, fold=old_fold)
     if extended:
         server.fanout(extended, line, server.stamp(), account=user.account)
+    if user.session.remote:
+        return  # its node tells every node it is offline and online (cluster_directory)
     went_offline(server, old_nick, old_fold)
     came_online(server, user)
 

@@ -16,8 +16,8 @@ it) but never in `server.sessions` (nothing counts it as local), and the fan-out
 (its own node delivers to it). A node knows the users of the rooms it is subscribed to: the
 room's state fields (`m:<fold>` per member, `topic`, `modes`, `room`), kept by the bus
 atomically with the sequence numbers, rebuild them when a node opens a room. MONITOR watchers
-here hear a remote user come when it is first seen (730) and go with its QUIT from the last
-room this node follows with it (731).
+here hear a remote user come online and go offline through the network room
+(hubbub.core.cluster_directory), whatever rooms this node follows with it.
 
 A local user who quits stays in its rooms without a connection (its link becomes NOWHERE) until
 its QUIT comes back from each of them; its nick claim is released after the last.
@@ -40,8 +40,10 @@ and sequenced as the changes that take effect, with the room's whole mode state 
 Private messages to a user of another node go through that node's inbox room (`ports.inbox`).
 
 AWAY and user modes, INVITE and KILL of users of other nodes, and server bans (K-/D-lines)
-travel as hubbub.core.cluster_users says. A user who shares no room with this node is unknown
-to its WHOIS and WHO (private messages, INVITE and KILL find it through its nick claim).
+travel as hubbub.core.cluster_users says. Users and rooms this node does not follow are
+asked about in the network directory (WHOIS, WHO of a nick, MONITOR, LIST), and MONITOR's
+online/offline, SETNAME and WALLOPS of other nodes' users travel as
+hubbub.core.cluster_directory says.
 
 Accounts (hubbub.core.cluster_accounts): every node follows one more room, `~accounts`, where
 registrations and drops are announced; a login or logout is sequenced in the user's rooms.
@@ -52,7 +54,9 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_rooms: the rooms and remote users this node follows, and `submit`;
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
 * hubbub.core.cluster_propose: each command's events handed to the bus;
-* hubbub.core.cluster_users: users' away state and modes, INVITE, KILL, server bans.
+* hubbub.core.cluster_users: users' away state and modes, INVITE, KILL, server bans;
+* hubbub.core.cluster_directory: the network directory (WHOIS, WHO, MONITOR, LIST of what
+  this node does not follow), SETNAME, WALLOPS;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
 * hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers.
 """
@@ -61,15 +65,38 @@ from __future__ import annotations
 
 from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
 from hubbub.core.cluster_apply import APPLIERS
-from hubbub.core.cluster_fields import NODE_LOST_REASON, member_field, nick_key, quit_payload
+from hubbub.core.cluster_directory import DIRECTORY_APPLIERS, DIRECTORY_EVENTS, ClusterDirectory
+from hubbub.core.cluster_fields import (
+    NODE_LOST_REASON,
+    member_field,
+    nick_key,
+    offline_payload,
+    quit_payload,
+    user_key,
+)
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
-from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS, ClusterUsers
+from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
-__all__ = ["NODE_LOST_REASON", "ClusterState", "member_field", "nick_key", "quit_payload"]
+__all__ = [
+    "NODE_LOST_REASON",
+    "ClusterState",
+    "member_field",
+    "nick_key",
+    "offline_payload",
+    "quit_payload",
+    "user_key",
+]
 
 
-class ClusterState(ClusterMessages, ClusterAccounts, ClusterUsers):
+class ClusterState(ClusterMessages, ClusterAccounts, ClusterDirectory):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 
-    appliers = {**APPLIERS, **USER_APPLIERS, **ACCOUNT_APPLIERS, **MESSAGE_APPLIERS}
-    roomless = {**USER_EVENTS, **ACCOUNT_EVENTS, **MESSAGE_EVENTS}
+    # Later tables win: a layer that extends an applier of a layer below registers its own.
+    appliers = {
+        **APPLIERS,
+        **USER_APPLIERS,
+        **DIRECTORY_APPLIERS,
+        **ACCOUNT_APPLIERS,
+        **MESSAGE_APPLIERS,
+    }
+    roomless = {**USER_EVENTS, **DIRECTORY_EVENTS, **ACCOUNT_EVENTS, **MESSAGE_EVENTS}

@@ -126,7 +126,7 @@ def become_oper(server: ChatServer, reply: Reply, user: User, entry: Operator) -
     reply.add(f":{user.prefix} MODE {user.nick} :+o")
     log.info("oper %s: %s is now an IRC operator", entry.name, user.prefix)
     if server.cluster is not None:  # WHOIS and WHO elsewhere follow
-        server.cluster.user_changed(user)
+        server.cluster.user_changed(user, reply)
 
 
 # ---------------------------------------------------------------------- KILL, WALLOPS
@@ -165,6 +165,8 @@ def handle_wallops(server: ChatServer, reply: Reply, msg: Message) -> None:
     log.info("oper %s WALLOPS: %s", user.oper, text)
     watchers = [u for u in server.registered_users() if u.wallops or u.oper]
     server.fanout(watchers, f":{user.prefix} WALLOPS :{text}", server.stamp())
+    if server.cluster is not None:  # and to the +w users of every other node
+        server.cluster.wallops(user.prefix, text)
 
 
 # ---------------------------------------------------------------------- STATS, REHASH

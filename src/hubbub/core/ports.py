@@ -157,6 +157,14 @@ class Network(Protocol):
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
       someone else, None unavailable. `release` gives one back. `locate` answers the node
       that holds a claim ("" for none, None when the bus is unavailable).
+    * The network directory (hubbub.core.cluster_directory): `publish` writes this node's
+      entry under a key (a user's public facts; None drops it), in the order asked, kept
+      while the node lives, and calls `done(True)` once it is written (False: the bus
+      refused it for now, it is written when the bus is back); `lookup` answers the
+      entries under several keys (None for each missing; None for all when the bus is
+      unavailable); `room_summaries` answers up to `limit` rooms of the network with
+      members (their `fold`, `room`, `topic`, `modes` fields and member `count`), or None
+      when the bus is unavailable.
     """
 
     @property
@@ -180,6 +188,18 @@ class Network(Protocol):
     def release(self, key: str) -> None: ...
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
+
+    def publish(
+        self, key: str, value: str | None, done: Callable[[bool], None] | None = None
+    ) -> None: ...
+
+    def lookup(
+        self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]
+    ) -> None: ...
+
+    def room_summaries(
+        self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
+    ) -> None: ...
 
 
 def inbox(node_id: str) -> str:

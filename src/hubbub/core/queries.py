@@ -87,6 +87,15 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
         exact = server.find_user(mask)
         if exact is not None:
             who_line(server, reply, exact, None, whox)
+        elif server.cluster is not None and server.valid_nick(mask):
+            # A nick nobody here has: maybe a user of another node (the network directory).
+            def found(later: Reply, user: User | None) -> None:
+                if user is not None:
+                    who_line(server, later, user, None, whox)
+                later.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+            server.cluster.find(reply, "WHO", mask, found)
+            return
         elif len(mask) <= server.config.limits.mask_length:  # a longer mask matches nobody
             pattern = compile_mask(server.fold(mask))
             room_left = server.config.limits.who_replies  # hubbub.core.budget
@@ -107,13 +116,30 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
 
 @command("WHOIS", 1)
 def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
-    requester = reply.session.user
     nick = msg.params[-1]
     user = server.find_user(nick)
+    if user is None and server.cluster is not None and server.valid_nick(nick):
+        # A nick nobody here has: maybe a user of another node (the network directory).
+        def found(later: Reply, user: User | None) -> None:
+            if user is None:
+                later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                later.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+            else:
+                whois_reply(server, later, user, idle=False)
+
+        server.cluster.find(reply, "WHOIS", nick, found)
+        return
     if user is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         reply.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
+    whois_reply(server, reply, user)
+
+
+def whois_reply(server: ChatServer, reply: Reply, user: User, idle: bool = True) -> None:
+    """WHOIS of a user found (`idle`: its idle time is known, as it is for the users of this
+    node and those sharing a room with them; not for one read from the network directory)."""
+    requester = reply.session.user
     reply.numeric(n.RPL_WHOISUSER, user.nick, user.username, user.hostname, "*", user.realname)
     multi = "multi-prefix" in reply.session.caps
     visible = [
@@ -141,14 +167,10 @@ def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
             user.nick,
             f"has client certificate fingerprint {user.session.certfp}",
         )
-    idle = max(0, int(server.now - user.last_active))
-    reply.numeric(
-        n.RPL_WHOISIDLE,
-        user.nick,
-        str(idle),
-        str(int(user.session.signon)),
-        "seconds idle, signon time",
-    )
+    if idle:
+        seconds = max(0, int(server.now - user.last_active))
+        signon = str(int(user.session.signon))
+        reply.numeric(n.RPL_WHOISIDLE, user.nick, str(seconds), signon, "seconds idle, signon time")
     reply.numeric(n.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
 
 
@@ -236,7 +258,7 @@ def handle_away(server: ChatServer, reply: Reply, msg: Message) -> None:
         server.fanout(watchers, line, server.stamp(), account=user.account)
     notify_monitors(server, user, "away-notify", line)  # extended-monitor
     if server.cluster is not None:  # the other nodes' copies of the user follow
-        server.cluster.user_changed(user)
+        server.cluster.user_changed(user, reply)
 
 
 @command("SETNAME", 1)
@@ -255,3 +277,5 @@ def handle_setname(server: ChatServer, reply: Reply, msg: Message) -> None:
     notify_monitors(server, user, "setname", line)  # extended-monitor
     if "setname" in reply.session.caps:
         server.send_self(reply, line, time_ms, account=user.account)
+    if server.cluster is not None:  # the other nodes' copies of the user follow
+        server.cluster.user_changed(user, reply)

@@ -102,6 +102,8 @@ def rename(server: ChatServer, user: User, nick: str, fold: str, time_ms: int, l
     server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
     changed_nick(server, user, old_nick, old_fold, line)
+    if server.cluster is not None and not user.session.remote:
+        server.cluster.nick_changed(user, old_nick, old_fold)  # the network directory
 
 
 @command("USER", 4, before_registration=True)
@@ -231,6 +233,8 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(server, reply)
     came_online(server, user)  # MONITOR: its watchers learn it is here
+    if server.cluster is not None:  # in the network directory, online on every node
+        server.cluster.registered(user, reply)
     check_nick(server, user, reply)
 
 

@@ -1,0 +1,363 @@
+"""The network directory: what a node answers about users and rooms it does not follow.
+
+A node knows the users sharing a room with its own users and the rooms it follows; the rest
+of the network it asks about (docs/cluster.md, "What is network-wide"):
+
+* **Users' facts**: each node writes one directory entry per user of its own on the bus
+  (`user:<fold>` -> its public facts: nick, user, host, realname, account, away, modes, node,
+  signon), when it registers, changes nick or state, and drops it when it quits; the entries
+  live under the node's lease (a lost node's go with it). WHOIS and WHO of a nick nobody here
+  has, and MONITOR's status of such a nick, read them (`Network.lookup`, one round trip,
+  answered through `Reply.later`, so the client's order holds).
+* **Online, offline**: MONITOR's 730/731 for users of other nodes come from `online` /
+  `offline` events in the network room every node follows (sequenced by the user's node when
+  it registers, changes nick and quits; by the janitor's node for a lost node's users), never
+  from "shares a room here": a user of another node is online from its registration to its
+  QUIT, whichever rooms this node follows with it.
+* **LIST**: the rooms this node follows from its own copy, and the others from the bus's room
+  state (`Network.room_summaries`: name, creation, topic, modes, member count).
+* **SETNAME** travels with the user's state (`user` events, hubbub.core.cluster_users), and
+  the nodes that show the user send the `SETNAME` line to their users sharing a room with it.
+* **WALLOPS**: a `wallops` event in the network room; every other node sends it to its `+w`
+  users (and operators), as the sender's node does to its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
+from hubbub.core.cluster_fields import (
+    UNAVAILABLE,
+    load_modes,
+    load_user_state,
+    user_facts,
+    user_key,
+)
+from hubbub.core.cluster_users import ClusterUsers
+from hubbub.core.model import NOWHERE, Channel, Phase, Session, Topic, User
+from hubbub.core.monitor import chunks
+from hubbub.core.monitor import notify as notify_monitors
+from hubbub.core.ports import NETWORK_ROOM
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.elist import ListFilter
+    from hubbub.core.ports import Network
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+
+
+class ClusterDirectory(ClusterUsers):
+    """The directory of users and rooms across the nodes, and what travels in the network room
+    for every node (online / offline for MONITOR, WALLOPS)."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # MONITOR, per nick of another node's user: the watchers here told it is online (by
+        # an `online` event or a status answer), so each is told each change once, whichever
+        # comes first; and `offline` goes to those.
+        self.told_online: dict[str, set[User]] = {}
+        # (watcher, nick) whose status the directory is being asked: None, or what an event
+        # said meanwhile (the prefix: online; "": offline), which the answer then tells.
+        self.asking: dict[tuple[User, str], str | None] = {}
+
+    # ------------------------------------------------------------------ this node's users
+
+    def entry(self, user: User) -> str:
+        """A local user's directory entry: its public facts and its signon time."""
+        facts = user_facts(user, self.node)
+        facts["so"] = int(user.session.signon)
+        return json.dumps(facts, separators=(",", ":"))
+
+    def directory_entries(self) -> dict[str, str]:
+        """Every local user's entry (written again when the bus is back, maybe empty)."""
+        return {
+            user_key(user.fold): self.entry(user)
+            for user in self.server.users.values()
+            if not user.session.remote and user.session.registered
+        }
+
+    def registered(self, user: User, reply: Reply | None = None) -> None:
+        """A local user registered: in the directory (its `reply` waits until it is there, so
+        whoever it tells it is here finds it), and online for every node's MONITOR."""
+        self._publish(user, reply)
+        self.submit(None, NETWORK_ROOM, {"t": "online", "f": user.fold, "p": user.prefix}, None)
+
+    def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
+        """A local user has a new nick (already applied here)."""
+        if old_fold != user.fold:
+            self.network.publish(user_key(old_fold), None)
+        self.network.publish(user_key(user.fold), self.entry(user))
+        if old_fold != user.fold:  # a change of case only is neither offline nor online
+            gone = {"t": "offline", "f": old_fold, "n": old_nick}
+            self.submit(None, NETWORK_ROOM, gone, None)
+            came = {"t": "online", "f": user.fold, "p": user.prefix}
+            self.submit(None, NETWORK_ROOM, came, None)
+
+    def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
+        super().renamed(user, old_prefix, old_fold)
+        self.nick_changed(user, old_prefix.partition("!")[0], old_fold)
+
+    def user_changed(self, user: User, reply: Reply | None = None) -> None:
+        """A local user's away state, modes or realname changed: its directory entry (the
+        command's `reply` waits until it is written, so that once the user is answered,
+        every node's WHOIS says so), and the nodes following its rooms."""
+        if not user.session.remote and user.session.registered:
+            self._publish(user, reply)
+        super().user_changed(user)
+
+    def _publish(self, user: User, reply: Reply | None) -> None:
+        done = reply.later(_written) if reply is not None else None
+        self.network.publish(user_key(user.fold), self.entry(user), done)
+
+    def quit(self, user: User, reason: str, was_registered: bool) -> bool:
+        for key in [key for key in self.asking if key[0] is user]:
+            del self.asking[key]
+        for fold in self.server.monitor.lists.get(user, {}):  # a watcher leaves
+            told = self.told_online.get(fold)
+            if told is not None:
+                told.discard(user)
+                if not told:
+                    del self.told_online[fold]
+        listed = was_registered and user.fold and self.server.users.get(user.fold) is user
+        forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
+        if listed:
+            self.network.publish(user_key(user.fold), None)
+            gone = {"t": "offline", "f": user.fold, "n": user.nick}
+            self.submit(None, NETWORK_ROOM, gone, None)
+        return forget
+
+    def wallops(self, prefix: str, text: str) -> None:
+        """A WALLOPS sent to this node's +w users: the other nodes' too."""
+        self.submit(None, NETWORK_ROOM, {"t": "wallops", "p": prefix, "x": text}, None)
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply_online(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # its own node told its watchers when it registered
+        fold = event["f"]
+        watchers = self.server.monitor.of(fold)
+        told = self.told_online.get(fold, set())
+        fresh = [watcher for watcher in watchers if watcher not in told]
+        if self.asking:  # those waiting for their status are told by its answer
+            fresh = [watcher for watcher in fresh if not self._heard(watcher, fold, event["p"])]
+        if watchers:
+            self.told_online[fold] = set(watchers)
+        if fresh:
+            line = f":{self.server.name} {n.RPL_MONONLINE} * :{event['p']}"
+            self.server.fanout(fresh, line, time_ms)
+
+    def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
+            return
+        fold = event["f"]
+        told = self.told_online.pop(fold, set())
+        gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
+        if self.asking:
+            for watcher in self.server.monitor.of(fold):
+                self._heard(watcher, fold, "")
+        if gone:
+            line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{event['n']}"
+            self.server.fanout(gone, line, time_ms)
+
+    def _heard(self, watcher: User, fold: str, news: str) -> bool:
+        """An event about `fold` while `watcher`'s status of it is being asked: kept for the
+        answer (True), which tells it."""
+        if (watcher, fold) not in self.asking:
+            return False
+        self.asking[(watcher, fold)] = news
+        return True
+
+    def _apply_wallops(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # sent to this node's users when it was said
+        server = self.server
+        watchers = [user for user in server.registered_users() if user.wallops or user.oper]
+        if watchers:
+            server.fanout(watchers, f":{event['p']} WALLOPS :{event['x']}", time_ms)
+
+    def _apply_user(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """The user's state, and its realname: its neighbours with `setname` see SETNAME."""
+        server = self.server
+        user = server.users.get(event["f"])
+        fresh = (
+            user is not None
+            and not mine
+            and user.session.remote
+            and int(event["v"]) > self.user_versions.get(user, 0)
+        )
+        super()._apply_user(channel, event, time_ms, mine)
+        realname = event["u"].get("r", "")
+        if user is None or not fresh or not realname or realname == user.realname:
+            return
+        user.realname = realname
+        line = f":{user.prefix} SETNAME :{realname}"
+        watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
+        if watchers:
+            server.fanout(watchers, line, time_ms, account=user.account)
+        notify_monitors(server, user, "setname", line)  # extended-monitor
+
+    # ------------------------------------------------------------------ asking the network
+
+    def stranger(self, fold: str, facts: Mapping[str, Any]) -> User:
+        """A user of another node from its directory entry, to answer about (never added to
+        this node's users)."""
+        session = Session(NOWHERE, facts["h"], 0, float(facts.get("so", 0)), False)
+        session.phase = Phase.REGISTERED
+        user = session.user
+        user.nick, user.fold = facts["n"], fold
+        user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
+        user.account = facts.get("a", "")
+        load_user_state(user, facts)
+        return user
+
+    def find(self, reply: Reply, command: str, nick: str, found: Any) -> None:
+        """Ask the directory for `nick` (nobody here has it): `found(later, user or None)`,
+        or FAIL <command> TEMPORARILY_UNAVAILABLE when the bus cannot be asked."""
+        fold = self.server.fold(nick)
+
+        def answered(later: Reply, entries: Any) -> None:
+            if entries is None:
+                later.fail(command, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                found(later, None)
+                return
+            entry = entries[0]
+            user = None
+            if entry is not None and self.server.fold(json.loads(entry)["n"]) == fold:
+                user = self.stranger(fold, json.loads(entry))
+            found(later, user)
+
+        self.network.lookup([user_key(fold)], reply.later(answered))
+
+    def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
+        """A private message's recipient nobody here has: its node and away state (`301`) from
+        the directory; from its nick claim when it is not in the directory (yet)."""
+        by_claim = super().find_home
+
+        def answered(entries: list[str | None] | None) -> None:
+            if entries is None:
+                done(None)
+            elif entries[0] is None:
+                by_claim(fold, done)
+            else:
+                facts = json.loads(entries[0])
+                done((str(facts.get("node", "")), str(facts.get("aw", ""))))
+
+        self.network.lookup([user_key(fold)], answered)
+
+    def monitor_status(self, reply: Reply, targets: list[str]) -> None:
+        """MONITOR's 730/731 in a cluster: the users known here, and the directory for the
+        nicks nobody here has (online on another node, or nowhere)."""
+        server = self.server
+        watcher = reply.session.user
+        online: list[tuple[str, str]] = []  # (fold, prefix)
+        unknown: list[str] = []
+        for target in targets:
+            found = server.find_user(target)
+            if found is not None:
+                online.append((found.fold, found.prefix))
+            else:
+                unknown.append(target)
+        if not unknown:
+            self._tell_status(reply, watcher, online, [])
+            return
+
+        def answered(later: Reply, entries: Any) -> None:
+            offline: list[str] = []
+            for nick, entry in zip(unknown, entries or [None] * len(unknown), strict=True):
+                fold = server.fold(nick)
+                news = self.asking.pop((watcher, fold), None)
+                if news is not None:  # an event came meanwhile: it is newer
+                    prefix = news
+                elif entry is not None:
+                    facts = json.loads(entry)
+                    prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                else:
+                    prefix = ""
+                if prefix:
+                    online.append((fold, prefix))
+                else:
+                    offline.append(nick)
+            self._tell_status(later, watcher, online, offline)
+
+        keys = [user_key(server.fold(nick)) for nick in unknown]
+        for nick in unknown:
+            self.asking[(watcher, server.fold(nick))] = None
+        self.network.lookup(keys, reply.later(answered))
+
+    def _tell_status(
+        self, reply: Reply, watcher: User, online: list[tuple[str, str]], offline: list[str]
+    ) -> None:
+        """The status lines, and what this watcher was told (an `online` event sequenced
+        before the answer but applied after it tells it nothing new)."""
+        for fold, _ in online:
+            self.told_online.setdefault(fold, set()).add(watcher)
+        for nick in offline:
+            told = self.told_online.get(self.server.fold(nick))
+            if told is not None:
+                told.discard(watcher)
+        for line in chunks(prefix for _, prefix in online):
+            reply.numeric(n.RPL_MONONLINE, line)
+        for line in chunks(offline):
+            reply.numeric(n.RPL_MONOFFLINE, line)
+
+    def list(self, reply: Reply, wanted: ListFilter) -> None:
+        """LIST across the network: the rooms followed here from this node's copy, the others
+        from the bus's room state."""
+        from hubbub.core.channels import send_list  # channels imports the core's commands
+
+        server = self.server
+
+        def answered(later: Reply, summaries: Any) -> None:
+            if summaries is None:
+                text = "Only this server's rooms are listed: the network cannot be asked now"
+                later.fail("LIST", "TEMPORARILY_UNAVAILABLE", text=text)
+                summaries = []
+            others = [
+                room
+                for summary in summaries
+                if summary["fold"] not in server.channels
+                and (room := summarised(summary)) is not None
+            ]
+            send_list(server, later, wanted, others)
+
+        self.network.room_summaries(server.config.limits.list_replies, reply.later(answered))
+
+
+def summarised(summary: Mapping[str, str]) -> tuple[Channel, int] | None:
+    """A room of the network (not followed here) from its summary, and its member count."""
+    try:
+        room = json.loads(summary["room"])
+        channel = Channel(room["name"], summary["fold"], int(room["created"]))
+        if "modes" in summary:
+            load_modes(channel, summary["modes"])
+        topic = json.loads(summary.get("topic", "null"))
+        if topic is not None:
+            channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+        return channel, int(summary["count"])
+    except (KeyError, TypeError, ValueError):  # a node of another version: left out
+        return None
+
+
+def _written(reply: Reply, written: object) -> None:
+    """A directory write a command waited for: nothing to add (refused: the change is this
+    node's until the bus is back, and is written then)."""
+
+
+#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, so this
+#: entry replaces that one (a table holds functions, not methods looked up per instance).
+DIRECTORY_APPLIERS: dict[str, RoomApplier] = {"user": ClusterDirectory._apply_user}
+
+#: Its events for nodes rather than rooms, in the network room (hubbub.core.network merges
+#: every layer's tables).
+DIRECTORY_EVENTS: dict[str, RoomlessApplier] = {
+    "online": ClusterDirectory._apply_online,
+    "offline": ClusterDirectory._apply_offline,
+    "wallops": ClusterDirectory._apply_wallops,
+}
