@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import member_field, member_json, user_facts
+from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
 from hubbub.core.model import Channel, Membership, User
 from hubbub.core.ownership import check_nick
@@ -52,7 +53,7 @@ class ClusterAccounts(ClusterApply):
     def __init__(self, server: ChatServer, network: Network) -> None:
         super().__init__(server, network)
         # The change number of the last login/logout applied here, per remote user.
-        self.account_versions: dict[User, int] = {}
+        self.account_versions = ChangeNumbers()
         # This node's change numbers (per node: a user's changes all come from its home).
         self.account_serial = 0
         # Local users whose login/logout could not be sequenced: sent again when the bus is.
@@ -174,16 +175,8 @@ class ClusterAccounts(ClusterApply):
         user = server.users.get(event["f"])
         if mine or user is None or not user.session.remote:
             return  # ours: changed and told here when it happened
-        version = int(event["v"])
-        if self.account_versions.get(user, 0) >= version:
-            return  # this change (or a later one) came through another room already
-        if len(self.account_versions) > 2 * len(server.users) + 16:
-            self.account_versions = {
-                known: seen
-                for known, seen in self.account_versions.items()
-                if server.users.get(known.fold) is known
-            }
-        self.account_versions[user] = version
+        if not self.account_versions.take(user, int(event["v"]), server.users):
+            return
         account, account_id = event["a"], event["ai"]
         if (user.account, user.account_id) == (account, account_id):
             return

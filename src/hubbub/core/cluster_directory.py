@@ -190,7 +190,7 @@ class ClusterDirectory(ClusterUsers):
             user is not None
             and not mine
             and user.session.remote
-            and int(event["v"]) > self.user_versions.get(user, 0)
+            and int(event["v"]) > self.user_versions.last(user)
         )
         super()._apply_user(channel, event, time_ms, mine)
         realname = event["u"].get("r", "")

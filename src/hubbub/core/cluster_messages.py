@@ -49,6 +49,7 @@ from hubbub.core.cluster_fields import (
     nick_key,
     user_facts,
 )
+from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
 from hubbub.core.metadata import announce
@@ -93,7 +94,7 @@ class ClusterMessages(ClusterApply):
         super().__init__(server, network)
         # Change numbers of users' metadata: this node's, and the last applied per remote user.
         self.metadata_serial = 0
-        self.metadata_versions: dict[User, int] = {}
+        self.metadata_versions = ChangeNumbers()
         # What the bus refused (unavailable): sent again when it is back. At most one entry per
         # local user and per room.
         self.metadata_unsent_users: set[User] = set()
@@ -330,16 +331,8 @@ class ClusterMessages(ClusterApply):
         user = server.users.get(event["f"])
         if mine or user is None or not user.session.remote:
             return  # ours: set and told here when it happened
-        version = int(event["v"])
-        if self.metadata_versions.get(user, 0) >= version:
-            return  # this map (or a later one) came through another room already
-        if len(self.metadata_versions) > 2 * len(server.users) + 16:
-            self.metadata_versions = {
-                known: seen
-                for known, seen in self.metadata_versions.items()
-                if server.users.get(known.fold) is known
-            }
-        self.metadata_versions[user] = version
+        if not self.metadata_versions.take(user, int(event["v"]), server.users):
+            return
         values = {str(key): str(value) for key, value in dict(event["md"]).items()}
         changed = changes(user.metadata or {}, values)
         user.metadata = values or None

@@ -49,6 +49,7 @@ from hubbub.core.cluster_fields import (
     user_facts,
 )
 from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.model import Channel, Membership, User
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM, inbox
@@ -70,7 +71,7 @@ class ClusterUsers(ClusterPropose):
         super().__init__(server, network)
         # This node's counter of user state changes, and per user the last version applied.
         self.user_version = 0
-        self.user_versions: dict[User, int] = {}
+        self.user_versions = ChangeNumbers()
         # Local users whose state change the bus refused: sent again when it is back.
         self.unsent_users: set[User] = set()
         # Server bans the bus refused to announce, the latest event per (kind, mask).
@@ -108,10 +109,8 @@ class ClusterUsers(ClusterPropose):
         user = server.users.get(event["f"])
         if mine or user is None or not user.session.remote:
             return  # ours (applied when it was set), or gone
-        version = int(event["v"])
-        if version <= self.user_versions.get(user, 0):
-            return  # brought by another of its rooms already
-        self.user_versions[user] = version
+        if not self.user_versions.take(user, int(event["v"]), server.users):
+            return
         was_away = user.away
         load_user_state(user, event["u"])
         if user.away == was_away:
@@ -313,7 +312,7 @@ class ClusterUsers(ClusterPropose):
         return super().quit(user, reason, was_registered)
 
     def _forget(self, user: User) -> None:
-        self.user_versions.pop(user, None)
+        self.user_versions.forget(user)
         super()._forget(user)
 
     def set_available(self, available: bool) -> None:
