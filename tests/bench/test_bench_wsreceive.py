@@ -212,22 +212,24 @@ def test_line_mode_gets_the_lines_of_every_kind_of_frame() -> None:
     assert lines == [line.removesuffix(b"\r\n") for line in TCP_STREAM.splitlines(True)]
 
 
-def test_reads_without_control_frames_count_as_the_tcp_client_does_at_every_cut() -> None:
-    # Reads holding no byte of a control frame's or a first fragment's header take the walk that
-    # reads only the length bytes: short and long frames, cut anywhere.
+def test_reads_without_control_frames_count_and_check_as_the_tcp_client_does_at_every_cut() -> None:
+    # Reads holding no byte of a control frame's or a first fragment's header take the walk
+    # that reads only the length bytes: short and long frames, cut anywhere.
     lines = b"".join(
         [deliveries(1, 0, 3, 7), LONG, deliveries(2, 0, 2, 8), REFUSAL, deliveries(1, 3, 1, 9)]
     )
     stream = text(lines)
     assert not any(byte in stream for byte in (0x01, 0x02, 0x88, 0x89, 0x8A))
-    tcp = Client("b0x0")
-    tcp.transport = Transport()  # type: ignore[assignment]
-    tcp.start_bulk(COUNT)
-    tcp.data_received(lines)
-    for cut in range(len(stream) + 1):
-        got = ws_fed(COUNT, [stream[:cut], stream[cut:]])
-        assert outcome(got) == outcome(tcp), cut
-        assert got.inbox == b"", cut
-    for size in range(1, 140):
-        reads = [stream[at : at + size] for at in range(0, len(stream), size)]
-        assert outcome(ws_fed(COUNT, reads)) == outcome(tcp), size
+    for mode in (COUNT, FULL):
+        tcp = Client("b0x0")
+        tcp.transport = Transport()  # type: ignore[assignment]
+        tcp.start_bulk(mode)
+        tcp.data_received(lines)
+        assert tcp.count == 7 and tcp.refused == 1
+        for cut in range(len(stream) + 1):
+            got = ws_fed(mode, [stream[:cut], stream[cut:]])
+            assert outcome(got) == outcome(tcp), (mode, cut)
+            assert got.inbox == b"", (mode, cut)
+        for size in range(1, 140):
+            reads = [stream[at : at + size] for at in range(0, len(stream), size)]
+            assert outcome(ws_fed(mode, reads)) == outcome(tcp), (mode, size)

@@ -15,16 +15,18 @@ anything else (a longer header, a control frame, a fragment, a partial frame) is
 taken apart one frame at a time (`_other`).
 
 * COUNT mode counts the message marker in the raw bytes of the complete data frames, one
-  `bytes.count` per run of them, as the TCP path counts it in complete lines. That is exact: a
-  frame header never holds a marker (its first byte, 0x00-0x0A or 0x80-0x8A, is none of the
-  marker's; a marker starting in a header's length byte would need a server line starting with
-  ":b: " or "b: ", which is neither a source, a tag nor a command), and the bytes of a partial
-  frame wait for the next read whole, so no marker is cut or counted twice. Refusals are counted
-  the same way; a run holding an "N" and "PING" is turned into lines for the TCP path's PING
-  answer.
-* The other modes turn the frames into the CRLF line stream the TCP client parses (the
-  payloads joined with CRLF) and hand it to `Client.data_received`: one copy of the FULL, JOINS
-  and line logic.
+  `bytes.count` per run of them, as the TCP path counts it in complete lines; FULL mode hands
+  the same run to the TCP client's check (`Client._check`: one regex `findall` of the marker
+  and its three numbers). That is exact: a frame header never holds a marker or a digit next to
+  a payload's (its first byte, 0x00-0x0A or 0x80-0x8A, is none of the marker's and ends a run
+  of digits as a line end does; a marker starting in a header's length bytes would need a
+  server line starting with ":b: " or "b: ", which is neither a source, a tag nor a command),
+  and the bytes of a partial frame wait for the next read whole, so no marker is cut or counted
+  twice. Refusals are counted the same way; a run holding an "N" and "PING" is turned into
+  lines for the TCP path's PING answer.
+* The other modes (JOINS, line mode) turn the frames into the CRLF line stream the TCP client
+  parses (the payloads joined with CRLF) and hand it to `Client.data_received`: one copy of
+  their logic.
 
 Client frames must be masked (RFC 6455 section 5.3). This generator uses the all-zero masking
 key: a valid key (the server unmasks with it like any other), chosen so that masking costs the
@@ -39,7 +41,7 @@ import base64
 import os
 from typing import cast
 
-from hubbub.bench.client import _F, _N, COUNT, MARK, Client, Tally, _monotonic_ns
+from hubbub.bench.client import _F, _N, COUNT, FULL, MARK, Client, Tally, _monotonic_ns
 
 __all__ = ["WsClient", "client_frames"]
 
@@ -109,15 +111,17 @@ class WsClient(Client):
             self.upgraded = True
             data = data[end + 4 :]
             self.write(self.greeting())
-        if self.mode == COUNT:
-            self._count(data)
+        mode = self.mode
+        if mode in (COUNT, FULL):
+            self._bulk(data)
         else:
             lines = self._unframe(data)
             if lines:
                 Client.data_received(self, lines)
 
-    def _count(self, data: bytes) -> None:
-        """COUNT mode: count the deliveries (and refusals, PINGs) in the raw frames."""
+    def _bulk(self, data: bytes) -> None:
+        """COUNT and FULL modes: count or check the deliveries (and refusals, PINGs) in the raw
+        frames, a run of complete data frames at a time."""
         size = len(data)
         at = 0
         if (  # no frame in `data` is other than a whole data frame: see `_walk_lengths`
@@ -130,25 +134,28 @@ class WsClient(Client):
         ):
             at = _walk_lengths(data, size)
             if at:
-                self._count_run(data if at == size else data[:at])
+                self._run(data if at == size else data[:at])
         while at < size:
             end = _walk(data, at, size)
             if end > at:
-                self._count_run(data if end - at == size else data[at:end])
+                self._run(data if end - at == size else data[at:end])
                 at = end
             if at < size:
                 at = self._other(data, at, size, None)
                 if at < 0:
                     return
 
-    def _count_run(self, run: bytes) -> None:
+    def _run(self, run: bytes) -> None:
         """Complete unfragmented data frames, headers included (see the module docstring)."""
-        found = run.count(MARK)
-        if found:
-            self.count += found
-            tally = self.tally
-            tally.received += found
-            tally.last_rx = _monotonic_ns() // 1000
+        if self.mode == COUNT:
+            found = run.count(MARK)
+            if found:
+                self.count += found
+                tally = self.tally
+                tally.received += found
+                tally.last_rx = _monotonic_ns() // 1000
+        else:
+            self._check(run)
         if _F in run:
             self.refused += run.count(b" FAIL PRIVMSG ")
         if _N in run and b"PING" in run:
@@ -165,7 +172,7 @@ class WsClient(Client):
         last = size - 2  # a header needs two bytes
         at = 0
         while at < size:
-            # `_walk`'s loop, keeping the payloads (inlined: this is FULL mode's hot loop)
+            # `_walk`'s loop, keeping the payloads (JOINS and line mode; inlined)
             while at <= last and data[at] == 0x81:
                 stop = at + stride[data[at + 1]]
                 if stop > size:
@@ -221,8 +228,8 @@ class WsClient(Client):
                 self.fragments = []
             if out is not None:
                 out.append(payload)
-            else:  # counted as a run of its own, framed as a short line would be
-                self._count_run(b"\x81\x00" + payload)
+            else:  # counted or checked as a run of its own, framed as a short line would be
+                self._run(b"\x81\x00" + payload)
         return stop
 
     def write(self, data: bytes) -> None:
