@@ -9,10 +9,10 @@ run measures the server's WebSocket path against its TCP path with the same gene
 The receive path is the generator's hottest code, as over TCP (see `hubbub.bench.client`), so
 it does per frame only what it must. The server's frames are unmasked text frames with FIN, one
 per line, almost all with a 2-byte header (lines under 126 bytes): one tight loop walks those
-headers (`_walk`, or `_walk_lengths` when a read cannot hold a control frame or a fragment:
-the frame boundaries, which a frame cut across reads and the control frames need), and
-anything else (a longer header, a control frame, a fragment, a partial frame) is
-taken apart one frame at a time (`_other`).
+headers (`_walk`, or in the bulk modes a walk reading only the length bytes when a read cannot
+hold a control frame or a fragment: the frame boundaries, which a frame cut across reads and
+the control frames need), and anything else (a longer header, a control frame, a fragment, a
+partial frame) is taken apart one frame at a time (`_other`).
 
 * COUNT mode counts the message marker in the raw bytes of the complete data frames, one
   `bytes.count` per run of them, as the TCP path counts it in complete lines; FULL mode hands
@@ -124,7 +124,7 @@ class WsClient(Client):
         frames, a run of complete data frames at a time."""
         size = len(data)
         at = 0
-        if (  # no frame in `data` is other than a whole data frame: see `_walk_lengths`
+        if (
             0x89 not in data
             and 0x88 not in data
             and 0x8A not in data
@@ -132,7 +132,25 @@ class WsClient(Client):
             and 0x02 not in data
             and not self.fragments
         ):
-            at = _walk_lengths(data, size)
+            # A frame's first byte is FIN, three reserved bits (0: no extension is negotiated)
+            # and the opcode, so a frame that is not a whole data message starts with 0x01 or
+            # 0x02 (the first fragment of a message), 0x00 or 0x80 (a later fragment: only
+            # inside a fragmented message, so only after a first fragment) or 0x88-0x8A (close,
+            # ping, pong). A read holding none of 0x01, 0x02 and 0x88-0x8A, anywhere, while no
+            # fragmented message is open, holds no such frame, so the first byte of each frame
+            # need not be read: this walk (`_walk` without it, inlined: COUNT mode's hot loop)
+            # reads one length byte and one table entry per frame. (0x00 and 0x80 are not
+            # searched for: they are the high bytes of a longer header's length, 128-255 bytes,
+            # which --size makes common.)
+            stride = _STRIDE
+            at = 1  # the first frame's length byte
+            start = at
+            while at < size:
+                start = at
+                at += stride[data[at]]
+            # The next frame starts at `at - 1`; past the end, the last frame is partial (or has
+            # a longer header, sent past the end by _STRIDE): it starts at `start - 1`.
+            at = at - 1 if at <= size + 1 else start - 1
             if at:
                 self._run(data if at == size else data[:at])
         while at < size:
@@ -258,27 +276,3 @@ def _walk(data: bytes, at: int, size: int) -> int:
         start = at
         at += stride[data[at + 1]]
     return start if at > size else at
-
-
-def _walk_lengths(data: bytes, size: int) -> int:
-    """`_walk` from 0 for a read known to hold whole data frames only: where its run of complete
-    frames with a 2-byte header ends, reading only their length bytes.
-
-    A frame's first byte is FIN, three reserved bits (0: no extension is negotiated) and the
-    opcode, so a frame that is not a whole data message starts with 0x01 or 0x02 (the first
-    fragment of a message), 0x00 or 0x80 (a later fragment: only inside a fragmented message,
-    so only after a first fragment) or 0x88-0x8A (close, ping, pong). A read holding none of
-    0x01, 0x02 and 0x88-0x8A, anywhere, while no fragmented message is open, holds no such
-    frame, and the first byte of each frame need not be read: the hot loop of COUNT mode is then
-    one subscript and one table look-up per frame. (0x00 and 0x80 are not searched for: they
-    are the high bytes of a longer header's length, 128-255 bytes, which --size makes common.)
-    """
-    stride = _STRIDE
-    at = 1  # the first frame's length byte
-    start = at
-    while at < size:
-        start = at
-        at += stride[data[at]]
-    # The next frame starts at `at - 1`; past the end, the last frame is partial (or has a
-    # longer header, sent past the end by _STRIDE): it starts at `start - 1`.
-    return at - 1 if at <= size + 1 else start - 1
