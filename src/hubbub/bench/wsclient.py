@@ -153,6 +153,10 @@ class WsClient(Client):
             at = at - 1 if at <= size + 1 else start - 1
             if at:
                 self._run(data if at == size else data[:at])
+            rest = size - at
+            if rest and (rest < 2 or rest < stride[data[at + 1]] < _BEYOND):
+                self.inbox = data[at:]  # a partial short frame, as most reads cut mid-frame
+                return
         while at < size:
             end = _walk(data, at, size)
             if end > at:
