@@ -20,6 +20,12 @@ and answered the stream's PINGs.
 
     .venv/bin/python benchmarks/receive_cost.py                 # CPU ns per chunk and delivery
     .venv/bin/python benchmarks/receive_cost.py --callgrind     # instructions, noise-free
+    .venv/bin/python benchmarks/receive_cost.py --callgrind --websocket
+
+With `--websocket` the client is the WebSocket one (`hubbub.bench.wsclient.WsClient`, already
+upgraded) and each line of the same stream arrives as the server frames it (`frame_lines`: an
+unmasked text frame per line, a 2-byte header for lines under 126 bytes); the chunks are cut at
+the same line (frame) boundaries, moved by `--shift` bytes likewise.
 
 `--callgrind` runs the script under `valgrind --tool=callgrind` once per (mode, lines per chunk),
 collecting only inside the one `functools.reduce` call that feeds the chunks (so neither the
@@ -47,6 +53,8 @@ from itertools import pairwise
 from typing import Any
 
 from hubbub.bench.client import COUNT, FULL, Client
+from hubbub.bench.wsclient import WsClient
+from hubbub.transport.websocket import frame_lines
 
 MODES = {"count": COUNT, "full": FULL}
 STAMP0 = 123_456_789_012  # µs, CLOCK_MONOTONIC-sized (about 34 hours of uptime)
@@ -142,8 +150,19 @@ class NullBuffered:
         pass
 
 
-def make_client(mode: int) -> Client:
-    client = Client("b0x0")
+def framed(lines: list[bytes]) -> list[bytes]:
+    """Each line as the server sends it over WebSocket: one unmasked text frame."""
+    return [frame_lines(line, 0x81) for line in lines]
+
+
+def make_client(mode: int, websocket: bool = False) -> Client:
+    client: Client
+    if websocket:
+        ws = WsClient("b0x0")
+        ws.upgraded = True  # the handshake is not part of the receive path
+        client = ws
+    else:
+        client = Client("b0x0")
     client.transport = FakeTransport()  # type: ignore[assignment]
     client.start_bulk(mode)
     return client
@@ -163,14 +182,14 @@ def verify(client: Client, mode: int, lines: list[bytes]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     lines = stream_lines(args.senders, args.window, args.deliveries, args.ping_every)
-    chunks = chunked(lines, args.lines, args.shift)
+    chunks = chunked(framed(lines) if args.websocket else lines, args.lines, args.shift)
     if args.mode.startswith("null"):
         null = NullPlain() if args.mode == "null-plain" else NullBuffered()
         feed = feeder(null)  # type: ignore[arg-type]
         functools.reduce(lambda _, chunk: feed(chunk), chunks, None)
         return
     mode = MODES[args.mode]
-    client = make_client(mode)
+    client = make_client(mode, args.websocket)
     feed = feeder(client)
     started = time.process_time_ns()
     # Under callgrind, instructions are collected inside this call only (see `instructions`).
@@ -210,6 +229,7 @@ def instructions(args: argparse.Namespace, mode: str, per_chunk: int) -> int:
         str(args.deliveries),
         "--ping-every",
         str(args.ping_every),
+        *(["--websocket"] if args.websocket else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
@@ -225,14 +245,16 @@ def callgrind(args: argparse.Namespace) -> None:
     results: dict[str, dict[int, float]] = {}
     # The driver's own cost per chunk (copying the chunk, calling the protocol), for the kind
     # of protocol the client is: subtracted, since the event loop does that work in C.
-    kind = "null-buffered" if hasattr(Client, "get_buffer") else "null-plain"
-    chunks = len(chunked(lines, sizes[0], args.shift))
+    client_class = WsClient if args.websocket else Client
+    kind = "null-buffered" if hasattr(client_class, "get_buffer") else "null-plain"
+    stream = framed(lines) if args.websocket else lines
+    chunks = len(chunked(stream, sizes[0], args.shift))
     driver = instructions(args, kind, sizes[0]) / chunks
     print(f"driver ({kind}): {driver:,.0f} instructions per chunk, subtracted below")
     for mode in ("count", "full"):
         results[mode] = {}
         for per_chunk in sizes:
-            chunks = len(chunked(lines, per_chunk, args.shift))
+            chunks = len(chunked(stream, per_chunk, args.shift))
             spent = instructions(args, mode, per_chunk) - driver * chunks
             cost = spent / chunks
             results[mode][per_chunk] = cost
@@ -270,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ping-every", type=int, default=10_000)
     parser.add_argument("--check-every", type=int, default=10)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument(
+        "--websocket", action="store_true", help="the WebSocket client, the stream framed"
+    )
     parser.add_argument(
         "--sizes", type=lambda text: [int(n) for n in text.split(",")], default=[4, 64]
     )
