@@ -162,6 +162,7 @@ class HistoryWorker:
         max_pending: int = DEFAULT_MAX_PENDING,
         retry_first: float = RETRY_FIRST,
         retry_max: float = RETRY_MAX,
+        commit_settle: float = COMMIT_SETTLE,
     ) -> None:
         if commit_interval_ms < 0:
             raise ValueError("commit_interval_ms must be >= 0")
@@ -171,6 +172,9 @@ class HistoryWorker:
             raise ValueError("max_pending must be >= 1")
         self._open_store = open_store
         self._interval = commit_interval_ms / 1000.0
+        # Seconds the queue stays empty before an early commit (COMMIT_SETTLE; tests make it
+        # long to show that a waiting acknowledgement does not wait for it).
+        self._settle = commit_settle
         self._max_batch = max_batch
         self.max_pending = max_pending
         self._retry_first = retry_first
@@ -484,7 +488,7 @@ class _Writer:
         get_nowait = worker._queue.get_nowait
         monotonic = time.monotonic
         interval = worker._interval
-        settle = min(COMMIT_SETTLE, interval)
+        settle = min(worker._settle, interval)
         max_batch = worker._max_batch
         while True:
             if worker.failing:
