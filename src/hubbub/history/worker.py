@@ -162,7 +162,7 @@ class HistoryWorker:
         max_pending: int = DEFAULT_MAX_PENDING,
         retry_first: float = RETRY_FIRST,
         retry_max: float = RETRY_MAX,
-        commit_settle: float = COMMIT_SETTLE,
+        commit_settle: float | None = None,
     ) -> None:
         if commit_interval_ms < 0:
             raise ValueError("commit_interval_ms must be >= 0")
@@ -174,7 +174,7 @@ class HistoryWorker:
         self._interval = commit_interval_ms / 1000.0
         # Seconds the queue stays empty before an early commit (COMMIT_SETTLE; tests make it
         # long to show that a waiting acknowledgement does not wait for it).
-        self._settle = commit_settle
+        self._settle = COMMIT_SETTLE if commit_settle is None else commit_settle
         self._max_batch = max_batch
         self.max_pending = max_pending
         self._retry_first = retry_first
