@@ -569,6 +569,7 @@ class WebServer(Listener[WsConnection]):
                 type(out) is not Outbox
                 or transport is None
                 or conn.sendq_exceeded
+                or conn.commit_wait  # its output waits for a commit (flush_out keeps it)
                 or transport.is_closing()
                 # A close frame went out (ours or the answer to the peer's): no data frame
                 # may follow. A plain attribute, where `state` is a property (a Python call).
