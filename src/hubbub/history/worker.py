@@ -10,7 +10,7 @@ Durability: the thread appends records in batches and commits when its queue has
 for `COMMIT_SETTLE` (5 ms), when `commit_interval_ms` has passed since the oldest uncommitted
 append, or after `max_batch` uncommitted records. After a hard kill, at most the last commit
 window of accepted records is lost (as long as the thread keeps up with the load; `backlog`
-shows how far behind it is).
+shows how far behind it is), and none whose acknowledgement a client saw (see below).
 
 Acknowledgement after commit. Every accepted record has a mark, the number `append` returns
 (1, 2, 3 … in the order of the queue), and `committed` is the mark of the last record a
