@@ -37,9 +37,11 @@ Theory of operation
   calls `wait_for_commit(mark)` with the record's mark. Until the history writer has committed
   that mark, nothing of this connection's output is written (`commit_wait`): the echo and all
   that follows it stay in the out list, in order, and the listener's commit wake-up
-  (`Listener.commit_waiting`) flushes it. Other members got the message meanwhile: they are
-  not acknowledged anything. A `close` from the core waits for that flush too (`close_pending`).
-  The send queue limit applies to what piles up meanwhile, as to the transport's buffer.
+  (`Listener.commit_waiting`) flushes it; room fan-out's shared flush sets such outboxes aside
+  (`Listener.set_aside_waiting`: one test per group while nobody waits). Other members got the
+  message meanwhile: they are not acknowledged anything. A `close` from the core waits for that
+  flush too (`close_pending`). The send queue limit applies to what piles up meanwhile, as to
+  the transport's buffer.
 * Ends: the core ends a session by calling `Link.close` (the connection then never reports back);
   the transport ends one with `_end`, which calls `core.disconnect` exactly once (peer closed,
   socket error, timeout, send queue, flood, or an exception raised by the core). `closing`

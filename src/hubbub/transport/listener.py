@@ -203,6 +203,8 @@ class Listener(ABC, Generic[C]):
             for conn in conns:
                 conn.flush_out(debug)
             return
+        if self.commit_waiting:  # (a test per group, not per member, while nobody waits)
+            conns = self.set_aside_waiting(conns, debug)
         join = b"".join
         sendq = self.sendq_bytes
         last: list[bytes] = []
@@ -216,7 +218,6 @@ class Listener(ABC, Generic[C]):
                 type(out) is not Outbox
                 or transport is None
                 or conn.sendq_exceeded
-                or conn.commit_wait  # its output waits for a commit (flush_out keeps it)
                 or transport.is_closing()
             ):
                 conn.flush_out(debug)
@@ -306,6 +307,17 @@ class Listener(ABC, Generic[C]):
         # waits and no wake-up is on its way already.
         if self.commit_waiting and not self.commit_wake_posted:
             self._post_commit_wake()
+
+    def set_aside_waiting(self, conns: list[C], debug: bool) -> list[C]:
+        """The connections of a fan-out group whose output does not wait for a commit; the
+        others are only checked against the send queue (`flush_out` keeps their output)."""
+        rest: list[C] = []
+        for conn in conns:
+            if conn.commit_wait:
+                conn.flush_out(debug)
+            else:
+                rest.append(conn)
+        return rest
 
     def _post_commit_wake(self) -> None:
         self.commit_wake_posted = True

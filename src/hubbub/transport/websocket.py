@@ -556,6 +556,8 @@ class WebServer(Listener[WsConnection]):
             for conn in conns:
                 conn.flush_out(debug)
             return
+        if self.commit_waiting:  # outboxes waiting for a commit are kept (flush_out)
+            conns = self.set_aside_waiting(conns, debug)
         sendq = self.sendq_bytes
         # Per framing (index 0: text, 1: binary): the outbox last framed, and its frames.
         lasts: list[list[bytes]] = [[], []]
@@ -569,7 +571,6 @@ class WebServer(Listener[WsConnection]):
                 type(out) is not Outbox
                 or transport is None
                 or conn.sendq_exceeded
-                or conn.commit_wait  # its output waits for a commit (flush_out keeps it)
                 or transport.is_closing()
                 # A close frame went out (ours or the answer to the peer's): no data frame
                 # may follow. A plain attribute, where `state` is a property (a Python call).
