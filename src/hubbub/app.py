@@ -224,6 +224,8 @@ class App:
             self.tcp = self.tcp_server_class(config, self.core)
             # Senders are held while the history writer is behind (back-pressure).
             self.tcp.history_room = self.worker
+            # A sender's acknowledgement goes out once its message is committed.
+            self.tcp.watch_commits(self.worker)
             self.addresses = await self.tcp.start()
             if config.tls.cert:
                 self.tls = ServerTls(config.tls.cert, config.tls.key or None)
@@ -235,6 +237,7 @@ class App:
                     hosts=config.tls.hosts or None,
                 )
                 self.tls_server.history_room = self.worker
+                self.tls_server.watch_commits(self.worker)
                 self.tls_addresses = await self.tls_server.start()
                 # Clients per address and in total count every listener together.
                 self.tcp.peers.append(self.tls_server)
@@ -325,6 +328,8 @@ class App:
         peers = [server for server in (self.tcp, self.tls_server) if server is not None]
         web = WebServer(self.config, self.core, peers=peers)
         web.history_room = self.worker
+        if self.worker is not None:
+            web.watch_commits(self.worker)
         try:
             self.web_addresses = await web.start()
         except OSError as exc:

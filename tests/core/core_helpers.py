@@ -58,9 +58,17 @@ class DeferredHistory:
         self.store = store if store is not None else MemoryStore()
         self.pending: list[tuple[Any, Callable[[Any], None]]] = []
         self.available = True
+        # The links told to hold their output until the record appended last is committed
+        # (`acknowledge_after_commit`), with that record's msgid; this store commits at once.
+        self.acknowledged: list[tuple[Any, str]] = []
+        self.last_msgid = ""
 
     def append(self, record: Record) -> None:
         self.store.append([record])
+        self.last_msgid = record.msgid
+
+    def acknowledge_after_commit(self, link: Any) -> None:
+        self.acknowledged.append((link, self.last_msgid))
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         self.pending.append((call(self.store), done))

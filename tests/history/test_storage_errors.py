@@ -34,11 +34,13 @@ from hubbub.history.sqlite import SqliteStore
 from hubbub.history.store import StoreUnwritable
 from hubbub.history.worker import HistoryWorker
 from support.config import server_config, write_config
-from support.irc_client import IrcClient
+from support.irc_client import IrcClient, Line
 from support.servers import ThreadedServer
 from support.waiting import wait_for
 
 DEADLINE = 20.0
+#: Seconds between two looks at the writer's state while a client's echo is awaited.
+POLL = 0.05
 
 
 class FullDiskStore(MemoryStore):
@@ -98,7 +100,7 @@ def test_pending_records_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     worker = started(store, max_pending=10)
     with caplog.at_level(logging.WARNING, logger="hubbub.history"):
         accepted = [worker.append(rec("#a", n)) for n in range(15)]
-    assert accepted == [True] * 10 + [False] * 5
+    assert accepted == list(range(1, 11)) + [0] * 5  # each record's mark; 0: refused
     assert caplog.text.count("history writer behind: 10 records wait") == 1  # once
     assert worker.refused == 5 and worker.pending == 10 and not worker.available
     store.full.clear()
@@ -240,28 +242,56 @@ def test_a_file_that_is_not_a_database_is_refused_in_one_line(tmp_path: Path) ->
 # -- the server: refused, never acknowledged and lost -----------------------------------------
 
 
+def echo_or_failing(client: IrcClient, worker: HistoryWorker) -> Line | None:
+    """The echo (or refusal) of the message `client` just sent, or None once the history
+    writer is failing: the echo then waits for the commit, which waits for the disk."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if worker.failing:
+            return None
+        try:
+            line = client.line(POLL)
+        except TimeoutError:
+            continue
+        if line.command in ("PRIVMSG", "FAIL"):
+            return line
+    raise AssertionError("neither an echo nor a failing store")
+
+
 def test_a_full_disk_refuses_messages_and_loses_none_that_were_echoed(tmp_path: Path) -> None:
-    """With the disk full, senders get FAIL PRIVMSG TEMPORARILY_UNAVAILABLE instead of an echo;
-    once there is room again, every message that was echoed is in the history."""
+    """With the disk full, the message whose commit failed is kept and its echo waits for the
+    disk (an echo is written only once its message is committed); other senders get FAIL
+    PRIVMSG TEMPORARILY_UNAVAILABLE. Once there is room again, the held echo comes, and every
+    message that was echoed is in the history."""
     with tmpfs(tmp_path / "disk", "1m") as disk:
         config = server_config(disk / "data", history={"commit_interval_ms": 5})
         with ThreadedServer(config) as server:
+            assert server.app is not None and server.app.worker is not None
+            worker = server.app.worker
             alice = IrcClient(server.address)
             alice.register("alice", caps=["echo-message", "message-tags", "server-time"])
             alice.join("#room")
+            bob = IrcClient(server.address)  # no echo: acknowledged nothing, never held
+            bob.register("bob")
+            bob.join("#room")
             echoed: list[str] = []
             text = "y" * 400
-            failed = None
+            line: Line | None = None
             for n in range(20_000):
                 alice.send(f"PRIVMSG #room :{n} {text}")
-                line = alice.until(lambda x: x.command in ("PRIVMSG", "FAIL"))[-1]
-                if line.command == "FAIL":
-                    failed = line
+                line = echo_or_failing(alice, worker)
+                if line is None:
                     break
+                assert line.command == "PRIVMSG", line.raw
                 echoed.append(line.tags["msgid"])
-            assert failed is not None, "the disk never filled up"
+            assert line is None, "the disk never filled up"
+            bob.send("PRIVMSG #room :refused")
+            failed = bob.first(lambda x: x.command == "FAIL")
             assert failed.params[:3] == ["PRIVMSG", "TEMPORARILY_UNAVAILABLE", "#room"]
             grow(disk, "64m")
+            # The kept message is committed by the first retry that succeeds: its echo comes.
+            held = alice.first(lambda x: x.command == "PRIVMSG", DEADLINE, "the held echo")
+            echoed.append(held.tags["msgid"])
             # Refused until the retry succeeds (within RETRY_MAX): then echoed again.
             deadline = time.monotonic() + DEADLINE
             while True:
@@ -273,6 +303,7 @@ def test_a_full_disk_refuses_messages_and_loses_none_that_were_echoed(tmp_path: 
                     break
                 time.sleep(0.05)  # a pause between attempts, not a synchronisation
             alice.close()
+            bob.close()
         reader = SqliteStore(disk / "data" / "history.sqlite3")
         stored = {r.msgid for r in reader.latest("#room", 100_000)}
         reader.close()

@@ -92,6 +92,9 @@ class SyncHistoryService:
     def append(self, record: Record) -> None:
         self.store.append([record])
 
+    def acknowledge_after_commit(self, link: object) -> None:
+        """Appends are stored at once: an acknowledgement never waits."""
+
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         done(call(self.store))
 

@@ -191,6 +191,7 @@ def to_channel(
             server.history.append(
                 Record(channel.fold, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
             )
+            acknowledge_after_commit(server, reply)
             if not sender.account:  # so that this connection may REDACT it
                 remember_sent(sender.session, msgid)
         elif cmd == "TAGMSG" and not status and is_reaction(tags):
@@ -216,6 +217,17 @@ def refused_in(server: ChatServer, channel: Channel, sender: User) -> bool:
         or (channel.moderated and not privileged)
         or (not privileged and may_not_speak(server, channel, sender))  # +b, m: mutes, +e
     )
+
+
+def acknowledge_after_commit(server: ChatServer, reply: Reply) -> None:
+    """The message just stored is acknowledged to its sender (echo-message, or a labelled ACK
+    or echo): nothing more reaches the sender until its record is committed, so a crash never
+    loses a message its sender saw acknowledged. Others are not acknowledged anything: their
+    copies go out at once."""
+    session = reply.session
+    caps = session.caps
+    if "echo-message" in caps or (reply.label is not None and "labeled-response" in caps):
+        server.history.acknowledge_after_commit(session.link)
 
 
 def echo(
@@ -297,6 +309,7 @@ def to_user(
         server.history.append(
             Record(key, msgid, time_ms, prefix, cmd, params, stored, sender.account_id)
         )
+        acknowledge_after_commit(server, reply)
         if not sender.account:
             remember_sent(sender.session, msgid)
     elif cmd == "TAGMSG" and is_reaction(tags):

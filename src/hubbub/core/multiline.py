@@ -29,7 +29,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from hubbub.core.commands import command
-from hubbub.core.messaging import fit, refuse_unstorable, refused_in
+from hubbub.core.messaging import acknowledge_after_commit, fit, refuse_unstorable, refused_in
 from hubbub.core.privacy import dm_store_key
 from hubbub.core.redact import remember_sent
 from hubbub.history.policy import stored_tags
@@ -238,6 +238,7 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
         server.history.append(
             Record(key, msgid, time_ms, prefix, "PRIVMSG", (name, text), stored, sender.account)
         )
+        acknowledge_after_commit(server, reply)
         if not sender.account:
             remember_sent(sender.session, msgid)
     session = reply.session

@@ -14,7 +14,10 @@ non-blocking:
 * `HistoryService.append` hands a record to durable storage and returns at once.
   `HistoryService.available` is False while the store cannot take records (it is failing, or
   its bounded queue is full): the core then refuses messages it would store rather than
-  acknowledge them and lose them.
+  acknowledge them and lose them. `HistoryService.acknowledge_after_commit(link)` says that the
+  record appended last is acknowledged to `link` (the echo of a message to its sender, or a
+  labelled ACK): the transport then writes nothing more to that link until the record is
+  committed, so a client never sees acknowledged a message a crash can still lose.
 * `HistoryService.query`, `AccountService.call` and `RegistryService.call` run `fn(store)` away
   from the loop and later call `done(result)` on the core's own thread (the event loop). A call
   that raised is answered with `FAILURE` (a `CallFailure`; the history answers an empty list).
@@ -84,6 +87,10 @@ class HistoryService(Protocol):
     def available(self) -> bool: ...
 
     def append(self, record: Record) -> None: ...
+
+    def acknowledge_after_commit(self, link: Link) -> None:
+        """Hold `link`'s output until the record appended last is committed."""
+        ...
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...
 

@@ -34,6 +34,13 @@ Theory of operation
   then waits for `room` outside the core lock, reading nothing from this client meanwhile, so
   TCP slows the sender instead of the core refusing its messages. A client whose lines store
   nothing (PING, WHO, registration) is never held, so readers are not delayed by the disk.
+* Acknowledgement after commit: when the core stored a message whose sender gets an
+  acknowledgement (echo-message, a labelled ACK), the history service calls `wait_for_commit`
+  with the record's mark (core lock held). From then on `write` keeps this connection's output
+  aside (`held_out`, never seen by the owner draining `out`), in order, until the history
+  writer's commit callback reaches the engine (`EngineServer.commits_done`, one posted wake-up
+  at most), which moves it to `out` and flushes it. The send queue limit counts it too. A close
+  from the core meanwhile waits for it like any queued output.
 * Ends: the core ends a session with `close` (its last words are flushed, then the socket is
   closed; after `close_grace` seconds it is aborted by the sweep); the engine ends one with
   `end_locked` (core lock held), which calls `core.disconnect` exactly once. `gone` is the
@@ -96,6 +103,7 @@ class EngineConnection(ABC):
         "close_deadline",
         "close_requested",
         "closing",
+        "commit_wait",
         "connected_at",
         "core_done",
         "counted",
@@ -103,6 +111,8 @@ class EngineConnection(ABC):
         "draining",
         "ended",
         "held",
+        "held_out",
+        "held_queued",
         "host",
         "last_rx",
         "lock",
@@ -146,6 +156,11 @@ class EngineConnection(ABC):
         # This client sent a message to be stored while the history writer was behind: the
         # engine handles and reads nothing more of it until the writer has room again.
         self.held = False
+        # The history mark this client's output waits for (0: none; core lock), and what the
+        # core wrote meanwhile (and its size), kept aside until that mark is committed.
+        self.commit_wait = 0
+        self.held_out: list[bytes] | None = None
+        self.held_queued = 0
         # No more input processed, no more output accepted.
         self.closing = False
         # Close the socket once `out` has drained (by `close_deadline` at the latest).
@@ -173,9 +188,17 @@ class EngineConnection(ABC):
     def write(self, data: bytes) -> None:
         if self.closing:
             return
-        with self.lock:
-            self.out.append(data)
-            self.queued += len(data)
+        if self.commit_wait:  # after an acknowledgement still waiting for the disk
+            held = self.held_out
+            if held is None:
+                self.held_out = [data]
+            else:
+                held.append(data)
+            self.held_queued += len(data)
+        else:
+            with self.lock:
+                self.out.append(data)
+                self.queued += len(data)
         if not self.dirty:
             self.dirty = True
             self.server.dirty.append(self)
@@ -185,6 +208,33 @@ class EngineConnection(ABC):
         if not self.reason:
             self.reason = "closed by the server"
         self._close_after_flush()
+
+    def wait_for_commit(self, mark: int) -> None:
+        """Keep everything written from now on until the history writer has committed `mark`
+        (core lock held; see the module docstring)."""
+        if mark > self.commit_wait and not self.closing:
+            waiting = self.commit_wait
+            self.commit_wait = mark
+            if not waiting:
+                self.server.wait_commit(self)
+
+    def committed(self, mark: int) -> bool:
+        """The writer has committed up to `mark` (core lock held): hand what was kept aside to
+        the flush after this core call (True), or keep waiting for a later mark (False)."""
+        if self.commit_wait > mark:
+            return False
+        self.commit_wait = 0
+        held = self.held_out
+        self.held_out = None
+        self.held_queued = 0
+        if held:  # (the flush drops it if the socket is gone meanwhile)
+            with self.lock:
+                self.out.extend(held)
+                self.queued += sum(map(len, held))
+        if not self.dirty:
+            self.dirty = True
+            self.server.dirty.append(self)
+        return True
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -199,7 +249,8 @@ class EngineConnection(ABC):
                 return
             if self.out and not self.draining:
                 self._send_some()
-            if self.queued > self.server.sendq_bytes:
+            # Output kept for a commit counts toward the send queue too.
+            if self.queued + self.held_queued > self.server.sendq_bytes:
                 self.sendq_exceeded = True
                 self.out.clear()
                 self.queued = 0
@@ -207,8 +258,8 @@ class EngineConnection(ABC):
             elif self.queued:
                 if not self.draining:
                     self.draining = want = True
-            elif self.close_requested and not self.draining:
-                finish = True
+            elif self.close_requested and not self.draining and not self.commit_wait:
+                finish = True  # (a close waits for the output kept for a commit)
         if exceeded:
             self.server.sendq_drops += 1
             self.closing = True
@@ -246,7 +297,8 @@ class EngineConnection(ABC):
             if self.queued and not self.socket_closed:
                 return False
             self.draining = False
-            finish = self.close_requested
+            # A close waits for output kept for a commit (its flush then finishes it).
+            finish = self.close_requested and not self.commit_wait
         if finish:
             self._shutdown_socket()
         return True

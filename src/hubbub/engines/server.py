@@ -194,6 +194,10 @@ class EngineServer(ABC):
         self.throttles = 0
         #: Times a sender was held until the history writer caught up (for tests, measurements).
         self.holds = 0
+        # Acknowledgement after commit: connections whose output waits for a history commit
+        # (core lock), and whether a wake-up from the writer's thread is on its way (one at most).
+        self.commit_waiting: list[EngineConnection] = []
+        self.commit_wake_posted = False
         self.worker: HistoryWorker | None = None
         self.accounts_worker: AccountWorker | None = None
         self.registry_worker: RegistryWorker | None = None
@@ -252,6 +256,42 @@ class EngineServer(ABC):
                 dirty = self.take_dirty()
         self.flush_all(dirty)
         return result
+
+    # -- acknowledgement after commit ------------------------------------------------------------
+
+    def wait_commit(self, conn: EngineConnection) -> None:
+        """`conn`'s output waits for a history commit (core lock held)."""
+        waiting = self.commit_waiting
+        waiting.append(conn)
+        worker = self.worker
+        # The commit may have come before the list had anyone to wake (its callback saw none):
+        # look once more, now that it has; if so nothing of it waits yet, nothing need wait.
+        if worker is None or worker.committed >= conn.commit_wait:
+            waiting.pop()
+            conn.commit_wait = 0
+
+    def commits_done(self) -> None:
+        """On the history writer's thread after each commit: one core call at most on its way
+        to let go the output that waited for it."""
+        if self.commit_waiting and not self.commit_wake_posted:
+            self._post_commit_wake()
+
+    def _post_commit_wake(self) -> None:
+        self.commit_wake_posted = True
+        self.mailbox.call_soon_threadsafe(self.core_call, self._release_committed)
+
+    def _release_committed(self) -> None:
+        """Core lock held: the connections whose mark is committed flush after this call."""
+        self.commit_wake_posted = False
+        worker = self.worker
+        if worker is None:
+            return
+        mark = worker.committed
+        waiting = self.commit_waiting
+        self.commit_waiting = still = []
+        for conn in waiting:
+            if not conn.committed(mark):
+                still.append(conn)
 
     def end(self, conn: EngineConnection, reason: str) -> None:
         """End a connection from outside the core lock."""
@@ -463,6 +503,7 @@ class EngineServer(ABC):
             max_pending=config.history.max_pending,
         )
         self.worker.start()
+        self.worker.on_commit(self.commits_done)
         if backend == "sqlite":
             self._data_lock = DataLock(path).acquire()
         poster = _CorePoster(self)

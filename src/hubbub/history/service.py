@@ -16,6 +16,7 @@ from hubbub.history.store import HistoryStore
 from hubbub.storethread import Poster
 
 if TYPE_CHECKING:
+    from hubbub.core.ports import Link
     from hubbub.history.worker import HistoryWorker
 
 log = logging.getLogger("hubbub.history")
@@ -34,6 +35,9 @@ class LoopHistoryService:
     def __init__(self, worker: HistoryWorker, loop: Poster) -> None:
         self.worker = worker
         self.loop = loop
+        # The mark of the record appended last (the core appends from one thread, or under
+        # its lock, and asks `acknowledge_after_commit` right after).
+        self.last_mark = 0
 
     @property
     def available(self) -> bool:
@@ -41,7 +45,19 @@ class LoopHistoryService:
         return self.worker.available
 
     def append(self, record: Record) -> None:
-        self.worker.append(record)
+        self.last_mark = self.worker.append(record)
+
+    def acknowledge_after_commit(self, link: Link) -> None:
+        """The record appended last is acknowledged to `link` (its echo, a labelled ACK): the
+        link writes nothing more until the writer has committed it, and the writer commits as
+        soon as its queue is empty. A link that cannot wait (no `wait_for_commit`) is not held."""
+        mark = self.last_mark
+        if not mark:
+            return  # refused: nothing to wait for (the core checked `available` before)
+        wait = getattr(link, "wait_for_commit", None)
+        if wait is not None:
+            wait(mark)
+            self.worker.want_commit(mark)
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         future = self.worker.submit(call)

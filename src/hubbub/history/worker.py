@@ -10,7 +10,19 @@ Durability: the thread appends records in batches and commits when its queue has
 for `COMMIT_SETTLE` (5 ms), when `commit_interval_ms` has passed since the oldest uncommitted
 append, or after `max_batch` uncommitted records. After a hard kill, at most the last commit
 window of accepted records is lost (as long as the thread keeps up with the load; `backlog`
-shows how far behind it is).
+shows how far behind it is), and none whose acknowledgement a client saw (see below).
+
+Acknowledgement after commit. Every accepted record has a mark, the number `append` returns
+(1, 2, 3 … in the order of the queue), and `committed` is the mark of the last record a
+successful commit covered (it only grows; the worker alone writes it, after the commit). An
+acknowledgement that must not be seen before its record is on disk (the echo of a message to
+its sender, a labelled ACK) waits for `committed` to reach the record's mark: the caller says
+so with `want_commit(mark)`, which makes the thread commit as soon as its queue is empty (group
+commit: no `COMMIT_SETTLE` wait while an acknowledgement waits; every record taken meanwhile
+shares the commit), and hears of each commit through the callbacks given to `on_commit` (run
+on the worker thread after `committed` has moved: they should only post a wake-up to their
+loop). Nothing of this costs anything while nobody waits: the settle and interval policy is
+the same as before.
 
 Bounded, and never silently lossy. At most `max_pending` records are accepted and not yet
 committed; `available` is False when that many wait or while the store is failing, and the
@@ -126,7 +138,17 @@ class _Stop:
 
 _STOP = _Stop()
 
-_Item = Record | _Call | _Flush | _Stop
+
+class _Nudge:
+    """Wakes the thread when an acknowledgement starts waiting (`want_commit`), so it commits
+    now rather than after the settle time it may be sleeping through."""
+
+    __slots__ = ()
+
+
+_NUDGE = _Nudge()
+
+_Item = Record | _Call | _Flush | _Stop | _Nudge
 
 
 class HistoryWorker:
@@ -140,6 +162,7 @@ class HistoryWorker:
         max_pending: int = DEFAULT_MAX_PENDING,
         retry_first: float = RETRY_FIRST,
         retry_max: float = RETRY_MAX,
+        commit_settle: float | None = None,
     ) -> None:
         if commit_interval_ms < 0:
             raise ValueError("commit_interval_ms must be >= 0")
@@ -149,6 +172,9 @@ class HistoryWorker:
             raise ValueError("max_pending must be >= 1")
         self._open_store = open_store
         self._interval = commit_interval_ms / 1000.0
+        # Seconds the queue stays empty before an early commit (COMMIT_SETTLE; tests make it
+        # long to show that a waiting acknowledgement does not wait for it).
+        self._settle = COMMIT_SETTLE if commit_settle is None else commit_settle
         self._max_batch = max_batch
         self.max_pending = max_pending
         self._retry_first = retry_first
@@ -187,6 +213,12 @@ class HistoryWorker:
         self.incidents = 0
         # Times `room` was cleared (the writer passed the high-water mark).
         self.high_water_hits = 0
+        # The mark (see `append`) of the last record a commit covered, written by the worker
+        # thread only; the highest mark an acknowledgement waits for (`want_commit`); and who
+        # hears of each commit (`on_commit`).
+        self.committed = 0
+        self.wanted = 0
+        self._commit_callbacks: list[Callable[[], object]] = []
         # How long each successful `store.commit()` took: counts per bucket of
         # COMMIT_BUCKETS (the last one is +Inf) and the sum in seconds; read by hubbub.metrics.
         self.commit_seconds = [0] * (len(COMMIT_BUCKETS) + 1)
@@ -229,19 +261,42 @@ class HistoryWorker:
                 self.pending,
             )
 
-    def append(self, record: Record) -> bool:
+    def append(self, record: Record) -> int:
         """Queue a record for storage. Non-blocking and thread-safe, without a lock (the event
-        loop calls it for every message). False (and the record dropped, counted in `refused`)
-        when `max_pending` records already wait."""
+        loop calls it for every message). The record's mark (`committed` reaches it once the
+        record is on disk; marks follow the queue's order as long as appends are not
+        concurrent, which the core's one thread or lock guarantees), or 0 (false: the record
+        dropped, counted in `refused`) when `max_pending` records already wait."""
         if self._accepted - self._settled_count >= self.max_pending:
             self.refused += 1
             self._say_full()
-            return False
+            return 0
         self._accepted = accepted = next(self._accept_numbers)
         self._queue.put(record)
         if accepted - self._settled_count >= self.high_water and self.room.is_set():
             self._close_room()
-        return True
+        return accepted
+
+    def want_commit(self, mark: int) -> None:
+        """An acknowledgement waits for the record `mark`: commit as soon as the queue is empty
+        (see the module docstring). Called on the thread that appended it, right after."""
+        if mark > self.wanted and mark > self.committed:
+            self.wanted = mark
+            self._queue.put(_NUDGE)
+
+    def on_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` on the worker thread after every commit (and once when the thread
+        ends), after `committed` has moved. It must not block: post a wake-up and return."""
+        self._commit_callbacks.append(callback)
+
+    def _committed_to(self, mark: int) -> None:
+        """Worker thread: records up to `mark` are on disk; tell whoever waits."""
+        self.committed = mark
+        for callback in self._commit_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a history commit callback failed")
 
     @property
     def high_water(self) -> int:
@@ -420,6 +475,9 @@ class _Writer:
         # When the last item was taken from the queue (see COMMIT_SETTLE).
         self.last_item = 0.0
         self.flushes: list[_Flush] = []
+        # Records taken from the queue so far: a commit covers every one of them, so after it
+        # this is the worker's `committed` mark (records are numbered in the queue's order).
+        self.taken = 0
         self.failed_since = 0.0
         self.retry_at = 0.0
         self.delay = 0.0
@@ -430,12 +488,17 @@ class _Writer:
         get_nowait = worker._queue.get_nowait
         monotonic = time.monotonic
         interval = worker._interval
-        settle = min(COMMIT_SETTLE, interval)
+        settle = min(worker._settle, interval)
         max_batch = worker._max_batch
         while True:
             if worker.failing:
                 wait: float | None = self.retry_at - monotonic()
             elif self.dirty:
+                if worker.wanted > worker.committed and worker._queue.empty():
+                    # An acknowledgement waits, and every record it may wait for was taken
+                    # (it was queued before its `want_commit`): commit them all now.
+                    self.commit()
+                    continue
                 # Commit once the queue has stayed empty for COMMIT_SETTLE, or at the interval.
                 wait = min(self.dirty_since + interval, self.last_item + settle) - monotonic()
             else:
@@ -464,6 +527,7 @@ class _Writer:
                     else:
                         control = nxt
                         break
+                self.taken += len(batch)
                 self.write(batch)
                 self.touch()
                 if control is not None:
@@ -479,6 +543,7 @@ class _Writer:
                 if worker.failing:
                     self.give_up()
                 return
+            # (A _Nudge only wakes the loop: its top commits when an acknowledgement waits.)
             if (
                 self.dirty
                 and not worker.failing
@@ -580,6 +645,8 @@ class _Writer:
         self.dirty = False
         worker.commits += 1
         worker._settled(count)
+        if self.taken != worker.committed:
+            worker._committed_to(self.taken)
         if worker.failing:
             worker.failing = False
             log.warning(

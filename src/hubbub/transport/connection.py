@@ -32,6 +32,16 @@ Theory of operation
   reading pauses, and the connection is `held` until the listener's `room` callback releases it
   (`release`), when the waiting items run as after a throttle. TCP slows the sender meanwhile
   instead of the core refusing its messages; clients that store nothing are never held.
+* Acknowledgement after commit: when the core has stored a message whose sender gets an
+  acknowledgement (its echo, or a labelled ACK), it says so through the history service, which
+  calls `wait_for_commit(mark)` with the record's mark. Until the history writer has committed
+  that mark, nothing of this connection's output is written (`commit_wait`): the echo and all
+  that follows it stay in the out list, in order, and the listener's commit wake-up
+  (`Listener.commit_waiting`) flushes it; room fan-out's shared flush sets such outboxes aside
+  (`Listener.set_aside_waiting`: one test per group while nobody waits). Other members got the
+  message meanwhile: they are not acknowledged anything. A `close` from the core waits for that
+  flush too (`close_pending`). The send queue limit applies to what piles up meanwhile, as to
+  the transport's buffer.
 * Ends: the core ends a session by calling `Link.close` (the connection then never reports back);
   the transport ends one with `_end`, which calls `core.disconnect` exactly once (peer closed,
   socket error, timeout, send queue, flood, or an exception raised by the core). `closing`
@@ -135,8 +145,10 @@ class Connection(ABC):
 
     __slots__ = (
         "bucket",
+        "close_pending",
         "close_timer",
         "closing",
+        "commit_wait",
         "connected_at",
         "core_done",
         "counted",
@@ -179,6 +191,10 @@ class Connection(ABC):
         self.paused = False
         # Held by the history writer's back-pressure (see the module docstring).
         self.held = False
+        # The history mark this connection's output waits for (0: none), and whether the core
+        # closed it meanwhile (the close then follows the flush).
+        self.commit_wait = 0
+        self.close_pending = False
         self.bucket: TokenBucket | None = None
         self.flood_timer: asyncio.TimerHandle | None = None
         self.close_timer: asyncio.TimerHandle | None = None
@@ -234,10 +250,35 @@ class Connection(ABC):
         self.core_done = True
         if not self.reason:
             self.reason = "closed by the server"
+        if self.commit_wait and not self.sendq_exceeded:
+            # Its last words follow an acknowledgement still waiting for the disk.
+            self.close_pending = True
+            return
         if self.sendq_exceeded:
             self._abort()
         else:
             self._close_transport()
+
+    def wait_for_commit(self, mark: int) -> None:
+        """Write nothing more until the history writer has committed `mark` (see the module
+        docstring); the listener lets the output go."""
+        if mark > self.commit_wait and not self.closing:
+            waiting = self.commit_wait
+            self.commit_wait = mark
+            if not waiting:
+                self.server.wait_commit(self)
+
+    def committed(self, mark: int) -> bool:
+        """The history writer has committed up to `mark`: write out what waited for it (True),
+        or keep waiting for a later one (False). On the loop, from the listener."""
+        if self.commit_wait > mark:
+            return False
+        self.commit_wait = 0
+        self.flush_out(log.isEnabledFor(_DEBUG))
+        if self.close_pending:
+            self.close_pending = False
+            self.close()
+        return True
 
     # -- output --------------------------------------------------------------------------------
 
@@ -254,6 +295,10 @@ class Connection(ABC):
         transport = self.transport
         if transport is None or self.sendq_exceeded or transport.is_closing():
             self._drop_output()
+            return
+        if self.commit_wait:  # an acknowledgement waits for the disk: keep it all, in order
+            if sum(map(len, out)) + transport.get_write_buffer_size() > self.server.sendq_bytes:
+                self._sendq_exceeded()
             return
         if debug:
             self._log_out(out)

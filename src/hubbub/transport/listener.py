@@ -54,6 +54,17 @@ class HistoryRoom(Protocol):
     def when_room(self, callback: Callable[[], object]) -> None: ...
 
 
+class HistoryCommits(Protocol):
+    """The history writer's commit progress as a listener sees it
+    (`hubbub.history.worker.HistoryWorker`): `committed` is the mark of the last record on
+    disk; `on_commit` callbacks run on the writer's thread after each commit."""
+
+    @property
+    def committed(self) -> int: ...
+
+    def on_commit(self, callback: Callable[[], object]) -> None: ...
+
+
 C = TypeVar("C", bound=Connection)
 
 #: Seconds a connection the core has closed may take to flush before it is aborted.
@@ -117,6 +128,12 @@ class Listener(ABC, Generic[C]):
         self.history_room: HistoryRoom | None = None
         self.held: list[C] = []
         self.holds = 0
+        # Acknowledgement after commit: the history writer (set by the app, `watch_commits`),
+        # the connections whose output waits for a commit, and whether a wake-up from the
+        # writer's thread is already on its way to the loop (one at most).
+        self.history_commits: HistoryCommits | None = None
+        self.commit_waiting: list[C] = []
+        self.commit_wake_posted = False
 
     def apply_config(self, config: Config) -> None:
         """Use `config` from now on (start, REHASH): limits, flood control and timeouts apply
@@ -186,6 +203,8 @@ class Listener(ABC, Generic[C]):
             for conn in conns:
                 conn.flush_out(debug)
             return
+        if self.commit_waiting:  # (a test per group, not per member, while nobody waits)
+            conns = self.set_aside_waiting(conns, debug)
         join = b"".join
         sendq = self.sendq_bytes
         last: list[bytes] = []
@@ -264,6 +283,59 @@ class Listener(ABC, Generic[C]):
         held, self.held = self.held, []
         for conn in held:
             conn.release()
+
+    # -- acknowledgement after commit ------------------------------------------------------------
+
+    def watch_commits(self, history: HistoryCommits) -> None:
+        """Follow `history`'s commits: connections that `wait_commit` are flushed by them."""
+        self.history_commits = history
+        history.on_commit(self._commit_done)
+
+    def wait_commit(self, conn: C) -> None:
+        """`conn`'s output waits for a commit (`Connection.wait_for_commit`)."""
+        waiting = self.commit_waiting
+        waiting.append(conn)
+        history = self.history_commits
+        # The commit may have come before the list had anyone to wake (its callback saw none):
+        # look once more, now that it has; if so nothing of it waits yet, nothing need wait.
+        if history is None or history.committed >= conn.commit_wait:
+            waiting.pop()
+            conn.commit_wait = 0
+
+    def _commit_done(self) -> None:
+        # On the history writer's thread after each commit: wake the loop only when somebody
+        # waits and no wake-up is on its way already.
+        if self.commit_waiting and not self.commit_wake_posted:
+            self._post_commit_wake()
+
+    def set_aside_waiting(self, conns: list[C], debug: bool) -> list[C]:
+        """The connections of a fan-out group whose output does not wait for a commit; the
+        others are only checked against the send queue (`flush_out` keeps their output)."""
+        rest: list[C] = []
+        for conn in conns:
+            if conn.commit_wait:
+                conn.flush_out(debug)
+            else:
+                rest.append(conn)
+        return rest
+
+    def _post_commit_wake(self) -> None:
+        self.commit_wake_posted = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+            self.loop.call_soon_threadsafe(self._release_committed)
+
+    def _release_committed(self) -> None:
+        """On the loop: flush every waiting connection whose mark is committed."""
+        self.commit_wake_posted = False
+        history = self.history_commits
+        if history is None:
+            return
+        mark = history.committed
+        waiting = self.commit_waiting
+        self.commit_waiting = still = []
+        for conn in waiting:
+            if not conn.committed(mark):
+                still.append(conn)
 
     async def _sweep_forever(self) -> None:
         while True:

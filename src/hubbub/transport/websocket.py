@@ -556,6 +556,8 @@ class WebServer(Listener[WsConnection]):
             for conn in conns:
                 conn.flush_out(debug)
             return
+        if self.commit_waiting:  # outboxes waiting for a commit are kept (flush_out)
+            conns = self.set_aside_waiting(conns, debug)
         sendq = self.sendq_bytes
         # Per framing (index 0: text, 1: binary): the outbox last framed, and its frames.
         lasts: list[list[bytes]] = [[], []]
