@@ -62,7 +62,7 @@ class CommitGatedStore:
 class Running:
     """A running server of one engine over a commit-gated SQLite store (open at first)."""
 
-    def __init__(self, engine: str, tmp_path: Path) -> None:
+    def __init__(self, engine: str, tmp_path: Path, **sections: dict[str, Any]) -> None:
         self.gate = threading.Event()
         self.gate.set()
         gate = self.gate
@@ -73,7 +73,7 @@ class Running:
             stores.append(store)
             return store  # type: ignore[return-value]
 
-        config = server_config(tmp_path / "data")
+        config = server_config(tmp_path / "data", **sections)
         self.engine_server: Any = None
         self.threaded: ThreadedServer | None = None
         if engine in engines.RUNNERS:
@@ -196,3 +196,39 @@ def test_a_sender_without_acknowledgement_is_not_held(gated_server: Running) -> 
         wait_for(running.store.holding.is_set, 10, "the writer to hold a commit")
         assert dave.fence() == []
         running.gate.set()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_sender_waiting_for_the_disk_is_not_timed_out(engine: str, tmp_path: Path) -> None:
+    """The PING timeout does not count the time a sender's acknowledgement waits for a commit:
+    the server is behind, not the client. A client registered after the sender was held, and
+    silent, is timed out meanwhile (so the sweep has run past the sender's timeout too); the
+    sender then gets its echo once the commit is let go, still connected."""
+    if engine == "twisted":
+        pytest.importorskip("twisted")
+    timeouts = {"ping_interval": 0.5, "ping_timeout": 0.5}
+    running = Running(engine, tmp_path, timeouts=timeouts)
+    try:
+        alice = IrcClient(running.address)
+        idle = IrcClient(running.address)
+        with clients(alice, idle):
+            alice.register("alice", ["echo-message"])
+            alice.join("#durable")
+            alice.fence()
+            wait_for(lambda: running.worker.pending == 0, 10, "everything committed")
+            running.gate.clear()
+            alice.send("PRIVMSG #durable :waits for the disk")
+            wait_for(running.store.holding.is_set, 10, "the writer to hold a commit")
+            idle.register("idle")
+            # Read the silent client's socket without answering its PINGs, until it is closed.
+            received = b""
+            idle.sock.settimeout(GATE_LIMIT)
+            while chunk := idle.sock.recv(4096):
+                received += chunk
+            assert b"Ping timeout" in received, received
+            running.gate.set()
+            echo = alice.first(lambda x: x.command == "PRIVMSG", what="the echo")
+            assert echo.text == "waits for the disk"
+            alice.fence()  # still connected
+    finally:
+        running.stop()

@@ -400,7 +400,9 @@ class EngineServer(ABC):
                 if not conn.session.registered and now - conn.connected_at >= registration:
                     conn.end_locked("Registration timed out")
                     continue
-                if conn.paused or conn.held:  # throttled or held: busy, not idle
+                if conn.paused or conn.held or conn.commit_wait:
+                    # Throttled, held, or its output waiting for the disk: busy, not idle (a
+                    # PING would wait behind the acknowledgement, and the wait is the server's).
                     continue
                 bucket = conn.bucket
                 if bucket is not None and (now - conn.last_rx) * bucket.rate >= bucket.burst:
