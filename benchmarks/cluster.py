@@ -333,9 +333,10 @@ def main() -> int:
     parser.add_argument("--out", default="", help="results file stem (default: cluster-<date>)")
     parser.add_argument(
         "--stores-cpu",
-        default=compare.BENCH_CPU,
-        help="CPU list for redis-server and PostgreSQL, every process and thread (default: the "
-        "generator's core, so no node is preempted by them; '' leaves them unpinned)",
+        default="",
+        help="CPU list for redis-server and PostgreSQL, every process and thread (default '': "
+        "unpinned; pinned to the generator's core 1, two-nodes' node B and the generator "
+        "starved them and bus calls passed their deadline)",
     )
     parser.add_argument(
         "--half-of",
