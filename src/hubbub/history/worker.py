@@ -98,8 +98,6 @@ COMMIT_SETTLE = 0.005
 #: loop turn's records or more at once, at most one wake-up per LINGER. (1 ms gave fan-out at
 #: C=200 about 4 % more deliveries per second, 2 ms about 11 %: benchmarks/compare.)
 LINGER = 0.002
-# Real sleeping, whatever clock a test gives the module (`time` is replaced by some tests).
-_linger = time.sleep
 #: Records accepted and not yet committed, at most (`history.max_pending`).
 DEFAULT_MAX_PENDING = 20_000
 #: Seconds before the first retry of a failing store, doubling up to RETRY_MAX.
@@ -227,6 +225,9 @@ class HistoryWorker:
         # hears of each commit (`on_commit`).
         self.committed = 0
         self.wanted = 0
+        # Set by `want_commit`: ends the writer's LINGER early, so an acknowledgement that
+        # comes while it lingers is not kept waiting for the rest of it.
+        self._ack_wanted = threading.Event()
         self._commit_callbacks: list[Callable[[], object]] = []
         # How long each successful `store.commit()` took: counts per bucket of
         # COMMIT_BUCKETS (the last one is +Inf) and the sum in seconds; read by hubbub.metrics.
@@ -292,6 +293,7 @@ class HistoryWorker:
         if mark > self.wanted and mark > self.committed:
             self.wanted = mark
             self._queue.put(_NUDGE)
+            self._ack_wanted.set()
 
     def on_commit(self, callback: Callable[[], object]) -> None:
         """Call `callback()` on the worker thread after every commit (and once when the thread
@@ -524,7 +526,9 @@ class _Writer:
 
             if isinstance(item, Record):
                 if worker.wanted <= worker.committed and not worker.failing:
-                    _linger(LINGER)  # (see LINGER; an acknowledgement waiting skips it)
+                    # (See LINGER.) An acknowledgement wanted meanwhile ends it at once.
+                    worker._ack_wanted.wait(LINGER)
+                worker._ack_wanted.clear()
                 batch = [item]
                 control: _Item | None = None
                 room = max_batch if worker.failing else max_batch - len(self.uncommitted)
