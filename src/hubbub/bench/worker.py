@@ -243,7 +243,9 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
             sender.pump()
         await _sleep_until(t_end)
     else:
-        await _pace(list(senders.values()), opt.rate / opt.senders, opt.window, t0, t_end)
+        await _pace(
+            list(senders.values()), opt.senders, opt.rate / opt.senders, opt.window, t0, t_end
+        )
     for sender in senders.values():
         sender.running = False
     pipe.send("sent", {index: s.seq for index, s in senders.items()})
@@ -312,17 +314,34 @@ async def _traffic(plan: Plan, conn: Connection) -> None:
         client.abort()
 
 
-async def _pace(senders: list[Sender], per_sender: float, window: int, t0: int, t_end: int) -> None:
-    """Fixed rate: every millisecond, send what is due (within the window, if there is one)."""
+async def _pace(
+    senders: list[Sender],
+    total: int,
+    per_sender: float,
+    window: int,
+    t0: int,
+    t_end: int,
+    clock: Callable[[], int] = lambda: time.monotonic_ns() // 1000,
+    tick: Callable[[], Awaitable[None]] = lambda: asyncio.sleep(0.001),
+) -> None:
+    """Fixed rate: every millisecond (`tick`), send what is due (within the window, if there
+    is one); `clock` gives the time in µs.
+
+    Sender `sid` of `total` is due a fraction sid/total of a period after sender 0, so the
+    messages of the whole run are evenly spaced at the total rate. In step, all S senders
+    were due in the same millisecond: bursts of S messages at once, which measured the
+    server's (and this generator's) handling of those bursts rather than of the rate."""
+    phases = [sender.sid / total for sender in senders]
     while True:
-        now = time.monotonic_ns() // 1000
+        now = clock()
         if now >= t_end:
             return
-        due = math.floor((now - t0) / 1e6 * per_sender) + 1
-        for sender in senders:
+        elapsed = (now - t0) / 1e6 * per_sender
+        for sender, phase in zip(senders, phases, strict=True):
+            due = math.floor(elapsed - phase) + 1
             target = min(due, sender.acked + window) if window else due
             sender.send(target - sender.seq)
-        await asyncio.sleep(0.001)
+        await tick()
 
 
 # ---------------------------------------------------------------------- join
