@@ -24,7 +24,12 @@ Scenarios:
              latency p50/p99 (two-nodes: also same-node and cross-node latency apart)
   crossnode  fanout C=200 S=10 against two-nodes with every sender on node A and every other
              client on node B (`--placement senders-apart`) at a fixed rate: half the messages/s
-             one-node (or --half-of) sustained in `fanout` (median); cross-node latency p50/p99
+             one-node (or --half-of) sustained in `fanout` (median); cross-node latency p50/p99.
+             Node B is moved to core 0 beside node A for it, so the server side and the
+             generator are on different cores as everywhere else
+  crossnode-b-with-generator
+             the same with node B back on core 1, sharing it with the generator (as in
+             `fanout`): what sharing a core with the generator adds to the latency
 
 Around every run against a cluster configuration the script also reads:
   sequencing  Redis's INFO before and after: EVALSHA calls, commands run (commandstats counts
@@ -71,6 +76,12 @@ from support.postgres_server import PostgresServer  # noqa: E402
 from support.redis_server import RedisServer  # noqa: E402
 
 RESULTS = compare.RESULTS
+# crossnode runs twice, with node B moved between them (node A stays on core 0):
+#  - on core 0 with node A: the server side (both nodes) and the generator on different cores,
+#    as every other benchmark here pins them; the cross-node hop is the same loopback hop;
+#  - on core 1 with the generator: node B's fan-out and the generator's reading of it then
+#    take turns on one core, which adds their time slices to the latency.
+CROSSNODE_PLACEMENTS = [("crossnode", 0), ("crossnode-b-with-generator", 1)]
 LOG_LEVEL = "WARNING"
 
 METRICS = [
@@ -344,6 +355,13 @@ def main() -> int:
         default="one-node",
         help="crossnode's rate is half this configuration's fanout messages/s (one-node)",
     )
+    parser.add_argument(
+        "--crossnode-rate",
+        type=float,
+        default=0.0,
+        help="run only crossnode, at this many messages/s, against two-nodes alone (for "
+        "looking into latency; the half-load figure needs the full run)",
+    )
     opts = parser.parse_args()
     reps = 1 if opts.quick else opts.reps
     duration = f"{2.0 if opts.quick else opts.duration:g}"
@@ -411,6 +429,8 @@ def main() -> int:
                 two_bus,
             ),
         ]
+        if opts.crossnode_rate:
+            configurations = [c for c in configurations if c.name == "two-nodes"]
         for configuration in configurations:
             for node in configuration.nodes:
                 node.write_config()
@@ -456,17 +476,26 @@ def main() -> int:
             }
 
         by_name = {c.name: c for c in configurations}
-        measure("fanout", configurations, [*fanout, "-W", "8"])
-        half_of = opts.half_of
-        sustained = (results["scenarios"]["fanout"].get(half_of) or {}).get("messages_per_s")
+        if opts.crossnode_rate:
+            sustained = 2 * opts.crossnode_rate
+            half_of = "--crossnode-rate"
+        else:
+            measure("fanout", configurations, [*fanout, "-W", "8"])
+            half_of = opts.half_of
+            sustained = (results["scenarios"]["fanout"].get(half_of) or {}).get("messages_per_s")
         if sustained:
             rate = f"{sustained / 2:.0f}"
             results["half_load_rate"] = {"messages_per_s": float(rate), "half_of": half_of}
-            measure(
-                "crossnode",
-                [by_name["two-nodes"]],
-                [*fanout, "-R", rate, "--placement", "senders-apart"],
-            )
+            node_b = by_name["two-nodes"].nodes[1]
+            for scenario, cpu in CROSSNODE_PLACEMENTS:
+                if node_b.proc is not None:
+                    pin_tree(node_b.proc.pid, {cpu})
+                results["pinning"][f"node-b in {scenario}"] = f"CPU {cpu}"
+                measure(
+                    scenario,
+                    [by_name["two-nodes"]],
+                    [*fanout, "-R", rate, "--placement", "senders-apart"],
+                )
         else:
             print(f"crossnode: no {half_of} fanout median to halve, skipped", flush=True)
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -496,9 +525,14 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [f"- {name}: {info['version']}" for name, info in results["servers"].items()]
     lines.append("")
     if "half_load_rate" in results:
+        rate = results["half_load_rate"]
         lines.append(
-            f"crossnode rate: {results['half_load_rate']['messages_per_s']:g} messages/s, "
-            f"half of {results['half_load_rate']['half_of']}'s median messages/s in fanout."
+            f"crossnode rate: {rate['messages_per_s']:g} messages/s, "
+            + (
+                "given with --crossnode-rate (not a half-load figure)."
+                if rate["half_of"] == "--crossnode-rate"
+                else f"half of {rate['half_of']}'s median messages/s in fanout."
+            )
         )
         lines.append("")
     for scenario, entry in results["scenarios"].items():
