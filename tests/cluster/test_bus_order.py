@@ -47,6 +47,16 @@ async def test_subscribe_returns_the_snapshot_and_delivers_only_what_follows(
         assert [event.seq for event in await node_b.bus.events_after("#r", 1, 1)] == [2]
 
 
+async def test_a_deleted_name_ending_in_a_star_deletes_every_field_with_that_prefix(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, "a") as node_a:
+        fields = {"meta:color": "teal", "meta:url": "https://x", "m:a": "o", "metal": "kept"}
+        await node_a.bus.sequence("#r", b"one", set_fields=fields)
+        await node_a.bus.sequence("#r", b"two", delete_fields=["meta:*", "topic"])
+        assert await node_a.bus.state("#r") == (2, {"m:a": "o", "metal": "kept"})
+
+
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
         await node_b.bus.subscribe("#r")

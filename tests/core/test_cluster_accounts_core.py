@@ -109,3 +109,54 @@ def test_a_reload_of_the_names_keeps_what_was_announced_while_it_was_read() -> N
     a_state.account_dropped("erin")
     held.complete()
     assert accounts.names == {"dave"} and accounts.ids == {"dave": "dave-1"}
+
+
+def test_room_metadata_set_on_two_nodes_in_the_same_instant_keeps_both_keys() -> None:
+    """Two operators on two nodes set different keys of one room before either change is
+    sequenced: a node that opens the room afterwards reads both from the room's state (each
+    key is its own state field; one field holding the map kept only the last writer's map)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("MODE #lobby +o bob")
+    cluster.drain()
+    cluster.bus.held = True
+    alice.send("METADATA #lobby SET color :teal")
+    bob.send("METADATA #lobby SET homepage :https://lobby.example")
+    cluster.bus.release()
+    cluster.drain()
+    both = {"color": "teal", "homepage": "https://lobby.example"}
+    assert a.channel("#lobby").metadata == both
+    assert b.channel("#lobby").metadata == both
+    carol = c.client("carol")
+    carol.send("JOIN #lobby")
+    cluster.drain()
+    assert c.channel("#lobby").metadata == both
+    # A key removed on one node is gone for a node that opens the room later, too.
+    bob.send("METADATA #lobby SET homepage")
+    cluster.drain()
+    carol.send("PART #lobby")
+    cluster.drain()
+    carol.send("JOIN #lobby")
+    cluster.drain()
+    assert c.channel("#lobby").metadata == {"color": "teal"}
+
+
+def test_a_new_room_of_an_old_name_has_none_of_its_metadata() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    alice.send("JOIN #lobby")
+    alice.send("METADATA #lobby SET color :teal")
+    alice.send("PART #lobby")
+    cluster.drain()
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    assert b.channel("#lobby").metadata is None
+    assert not [name for name in cluster.bus.fields["#lobby"] if name.startswith("meta:")]

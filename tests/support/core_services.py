@@ -249,7 +249,11 @@ class MemoryBus:
         fields = self.fields.setdefault(room, {})
         fields.update(set_fields)
         for name in delete_fields:
-            fields.pop(name, None)
+            if name.endswith("*"):  # as the SEQUENCE script: every field with that prefix
+                for field in [f for f in fields if f.startswith(name[:-1])]:
+                    del fields[field]
+            else:
+                fields.pop(name, None)
         self.events.setdefault(room, []).append((seq, time_ms, node, payload))
         for network in self.nodes.values():
             if room in network.rooms:

@@ -98,7 +98,8 @@ return redis.call('GET', KEYS[1])
 
 # KEYS: epoch, seq hash, state hash, stream, rooms set.
 # ARGV: epoch, room, node, payload, stream length, channel, number of fields set (n),
-#       n (name, value) pairs, then the names of the fields deleted.
+#       n (name, value) pairs, then the names of the fields deleted (a name ending in `*`:
+#       every field whose name starts with the rest).
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -120,7 +121,18 @@ for _ = 1, count do
 end
 local changed = count > 0 or index <= #ARGV
 while index <= #ARGV do
-  redis.call('HDEL', KEYS[3], ARGV[index])
+  local name = ARGV[index]
+  if string.sub(name, -1) == '*' then
+    -- Every field whose name starts with the rest (a new room's old metadata keys).
+    local prefix = string.sub(name, 1, -2)
+    for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if string.sub(field, 1, #prefix) == prefix then
+        redis.call('HDEL', KEYS[3], field)
+      end
+    end
+  else
+    redis.call('HDEL', KEYS[3], name)
+  end
   index = index + 1
 end
 if changed then

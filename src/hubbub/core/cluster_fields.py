@@ -55,6 +55,16 @@ def member_field(fold: str) -> str:
     return "m:" + fold
 
 
+METADATA_PREFIX = "meta:"
+
+
+def metadata_field(key: str) -> str:
+    """The room state field of one key of the room's metadata (its value: the key's value).
+    A field per key, not one field for the map: two changes of different keys sequenced in
+    the same instant on two nodes then both stay, whichever script call runs first."""
+    return METADATA_PREFIX + key
+
+
 def invite_field(fold: str) -> str:
     """The room state field that says `fold` is invited (its value: the room's creation time,
     so an invitation to an earlier room of the same name does not count)."""

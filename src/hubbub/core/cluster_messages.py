@@ -25,7 +25,8 @@
   removed, not the whole map) is sequenced in the room (`cmeta`), and every node — the one it
   was set on too — applies the changes in the room's order, so concurrent changes on two
   nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
-  The room's `meta` state field holds the map for nodes that open the room later.
+  The room's state holds a field per key (`meta:<key>`), set or deleted by the event that
+  changes it, for nodes that open the room later.
 * **Read markers** belong to an account, whose connections may be on any node: a marker that
   moved (stored in the shared account store by the node that was asked) is announced in the
   room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends
@@ -37,7 +38,6 @@ The requester is answered when the event comes back, like any room event; refuse
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
@@ -46,6 +46,7 @@ from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     member_field,
     member_json,
+    metadata_field,
     nick_key,
     user_facts,
 )
@@ -87,6 +88,15 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, st
     return [(key, after.get(key)) for key in keys if before.get(key) != after.get(key)]
 
 
+def metadata_fields(
+    changed: list[tuple[str, str | None]],
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The room state fields a change of a room's metadata sets, and those it deletes."""
+    set_fields = {metadata_field(key): value for key, value in changed if value is not None}
+    delete_fields = tuple(metadata_field(key) for key, value in changed if value is None)
+    return set_fields, delete_fields
+
+
 class ClusterMessages(ClusterApply):
     """REDACT and EDIT in rooms, METADATA, and read markers, across nodes."""
 
@@ -96,9 +106,9 @@ class ClusterMessages(ClusterApply):
         self.metadata_serial = 0
         self.metadata_versions = ChangeNumbers()
         # What the bus refused (unavailable): sent again when it is back. At most one entry per
-        # local user and per room.
+        # local user, and per room the keys whose change was refused.
         self.metadata_unsent_users: set[User] = set()
-        self.metadata_unsent_rooms: set[str] = set()
+        self.metadata_unsent_rooms: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ REDACT
 
@@ -345,13 +355,16 @@ class ClusterMessages(ClusterApply):
         """A room's metadata changed here (hubbub.core.metadata): every node applies the change."""
         event = {"t": "cmeta", "f": author.fold, "p": author.prefix, "ch": changed}
         fold = channel.fold
+        keys = {key for key, _value in changed}
+        set_fields, delete_fields = metadata_fields(changed)
         self.submit(
             None,
             fold,
             event,
             None,
-            {"meta": json.dumps(channel.metadata or {})},
-            refused=lambda: self.metadata_unsent_rooms.add(fold),
+            set_fields,
+            delete_fields,
+            refused=lambda: self.metadata_unsent_rooms.setdefault(fold, set()).update(keys),
         )
 
     def _apply_channel_metadata(
@@ -379,17 +392,18 @@ class ClusterMessages(ClusterApply):
         for user in users:
             if not user.session.closed:
                 self.user_metadata(user)
-        rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, set()
+        rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, {}
         server = self.server
-        for fold in rooms:
+        for fold, keys in rooms.items():
             channel = server.channels.get(fold)
             if channel is None:
                 continue
-            # The whole map as it is here: what was refused is part of it.
-            current: list[tuple[str, str | None]] = sorted((channel.metadata or {}).items())
+            # The refused keys as they are here now (set, or removed: None).
+            values = channel.metadata or {}
+            current = [(key, values.get(key)) for key in sorted(keys)]
             event = {"t": "cmeta", "f": "", "p": server.name, "ch": current}
-            meta = {"meta": json.dumps(channel.metadata or {})}
-            self.submit(None, fold, event, None, meta)
+            set_fields, delete_fields = metadata_fields(current)
+            self.submit(None, fold, event, None, set_fields, delete_fields)
 
     # ------------------------------------------------------------------ read markers
 

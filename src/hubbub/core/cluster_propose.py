@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hubbub.core.reply import Reply
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
+    METADATA_PREFIX,
     UNAVAILABLE,
     invite_field,
     member_field,
@@ -309,7 +310,7 @@ class ClusterPropose(ClusterApply):
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted += ("topic", "modes", "meta")
+            deleted += ("topic", "modes", METADATA_PREFIX + "*")
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
 from hubbub.core.cluster_fields import (
+    METADATA_PREFIX,
     encode,
     load_modes,
     load_user_state,
     member_field,
     member_json,
+    metadata_field,
     modes_json,
     nick_key,
     user_facts,
@@ -136,7 +138,12 @@ class ClusterRooms:
         topic = json.loads(fields.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
-        channel.metadata = json.loads(fields.get("meta", "null")) or None
+        metadata = {
+            field[len(METADATA_PREFIX) :]: value
+            for field, value in fields.items()
+            if field.startswith(METADATA_PREFIX)
+        }
+        channel.metadata = metadata or None
         server.channels[fold] = channel
         created = str(channel.created)
         for field, value in fields.items():
@@ -268,8 +275,8 @@ class ClusterRooms:
                     }
                 )
                 fields["modes"] = modes_json(channel)
-                if channel.metadata:
-                    fields["meta"] = json.dumps(channel.metadata)
+                for key, value in (channel.metadata or {}).items():
+                    fields[metadata_field(key)] = value
                 if channel.topic is not None:
                     topic = channel.topic
                     fields["topic"] = json.dumps(
