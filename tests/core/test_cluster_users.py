@@ -163,3 +163,34 @@ def test_an_invitation_on_one_node_is_known_to_the_room_on_every_node() -> None:
     assert len(only(guest.lines(), "INVITE")) == 1
     assert one(watcher.lines(), "INVITE").params == ("guest", "#room")
     assert "guest" in b.server.channels["#room"].invited
+
+
+def test_an_op_and_an_away_of_the_same_user_in_the_same_instant_both_stay() -> None:
+    """alice ops bob on node a while bob goes away on node b, both before either event is
+    sequenced: a node that opens the room afterwards sees bob both opped and away. (With the
+    standing inside the member field, each node rewrote the whole field as it saw it, and
+    the event sequenced second undid the first one's part.)"""
+    for away_first in (False, True):
+        cluster = Cluster(3)
+        a, b, c = cluster.nodes
+        alice = a.client("alice")
+        bob = b.client("bob")
+        alice.send("JOIN #lobby")
+        cluster.drain()
+        bob.send("JOIN #lobby")
+        cluster.drain()
+        cluster.bus.held = True
+        if away_first:
+            bob.send("AWAY :lunch")
+            alice.send("MODE #lobby +o bob")
+        else:
+            alice.send("MODE #lobby +o bob")
+            bob.send("AWAY :lunch")
+        cluster.bus.release()
+        cluster.drain()
+        carol = c.client("carol")
+        carol.send("JOIN #lobby")
+        assert "@bob" in one(carol.lines(), "353").params[-1].split()
+        carol.send("WHO #lobby")
+        flags = {m.params[5]: m.params[6] for m in only(carol.lines(), "352")}
+        assert flags["bob"] == "G@", away_first

@@ -43,7 +43,7 @@ from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core.network import (
     NODE_LOST_REASON,
-    member_field,
+    member_field_names,
     nick_key,
     offline_payload,
     quit_payload,
@@ -324,4 +324,4 @@ class Node:
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 msgid = server.next_msgid() if server is not None else secrets.token_hex(8)
                 payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid)
-                await self.bus.sequence(room, payload, delete_fields=[member_field(fold)])
+                await self.bus.sequence(room, payload, delete_fields=member_field_names(fold))

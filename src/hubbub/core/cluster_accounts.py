@@ -30,7 +30,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import member_field, member_json, user_facts
+from hubbub.core.cluster_fields import facts_json, member_field, user_facts
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
 from hubbub.core.model import Channel, Membership, User
@@ -109,7 +109,7 @@ class ClusterAccounts(ClusterApply):
                 channel.fold,
                 event,
                 None,
-                {member_field(user.fold): member_json(facts, standing)},
+                {member_field(user.fold): facts_json(facts, standing.joined_ms)},
                 refused=lambda: self.account_unsent.add(user),
             )
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 from hubbub.core.cluster_fields import (
     LIST_MODES,
     local,
-    member_field,
+    member_field_names,
     nick_key,
 )
 from hubbub.core.cluster_rooms import ClusterRooms
@@ -397,7 +397,9 @@ class ClusterApply(ClusterRooms):
             self.unsent.append((room, fold, prefix, reason))
             self._leave_here(room, fold, prefix, reason, event["m"])
 
-        self.submit(None, room, event, None, delete_fields=(member_field(fold),), refused=refused)
+        self.submit(
+            None, room, event, None, delete_fields=member_field_names(fold), refused=refused
+        )
 
     def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
         # "local": applied here only, not stored (the QUIT sent again later is the one kept).
@@ -422,7 +424,7 @@ class ClusterApply(ClusterRooms):
                         "m": self.server.next_msgid(),
                     },
                     None,
-                    delete_fields=(member_field(fold),),
+                    delete_fields=member_field_names(fold),
                 )
 
 

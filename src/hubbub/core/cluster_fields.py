@@ -51,8 +51,21 @@ def offline_payload(fold: str, nick: str) -> bytes:
 
 
 def member_field(fold: str) -> str:
-    """The room state field that says `fold` is a member (its facts and standing, JSON)."""
+    """The room state field that says `fold` is a member (its facts and join time, JSON)."""
     return "m:" + fold
+
+
+def standing_field(fold: str) -> str:
+    """The room state field of a member's standing (`o`, `v`, `ov` or empty). A field of its
+    own, not part of the member field: a MODE +o/+v and a change of the user's facts (away,
+    login, modes, metadata) sequenced in the same instant on two nodes each rewrite only their
+    own field, so neither undoes the other for a node that opens the room later."""
+    return "s:" + fold
+
+
+def member_field_names(fold: str) -> tuple[str, str]:
+    """Every room state field of one member: deleted together when it leaves."""
+    return member_field(fold), standing_field(fold)
 
 
 METADATA_PREFIX = "meta:"
@@ -109,10 +122,30 @@ def load_user_state(user: User, facts: Mapping[str, Any]) -> None:
     user.oper = facts.get("op", "")
 
 
-def member_json(facts: Mapping[str, Any], membership: Membership) -> str:
-    return json.dumps(
-        {**facts, "o": membership.op, "v": membership.voice, "j": membership.joined_ms}
-    )
+def facts_json(facts: Mapping[str, Any], joined_ms: int) -> str:
+    """The member field's value: the user's facts and when it joined the room."""
+    return json.dumps({**facts, "j": joined_ms})
+
+
+def standing_text(membership: Membership) -> str:
+    """The standing field's value."""
+    return ("o" if membership.op else "") + ("v" if membership.voice else "")
+
+
+def member_fields(fold: str, facts: Mapping[str, Any], membership: Membership) -> dict[str, str]:
+    """Both fields of a member (a JOIN, a NICK, a node writing its rooms back)."""
+    return {
+        member_field(fold): facts_json(facts, membership.joined_ms),
+        standing_field(fold): standing_text(membership),
+    }
+
+
+def load_membership(member: Mapping[str, Any], standing: str | None) -> Membership:
+    """A member's standing from its fields (a member field written before the standing had a
+    field of its own carries `o` and `v`)."""
+    if standing is None:
+        return Membership(bool(member.get("o")), bool(member.get("v")), member["j"])
+    return Membership("o" in standing, "v" in standing, member["j"])
 
 
 def quit_payload(fold: str, prefix: str, reason: str, msgid: str) -> bytes:

@@ -44,8 +44,8 @@ from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
+    facts_json,
     member_field,
-    member_json,
     metadata_field,
     nick_key,
     user_facts,
@@ -330,7 +330,7 @@ class ClusterMessages(ClusterApply):
                 channel.fold,
                 event,
                 None,
-                {member_field(user.fold): member_json(facts, standing)},
+                {member_field(user.fold): facts_json(facts, standing.joined_ms)},
                 refused=lambda: self.metadata_unsent_users.add(user),
             )
 

@@ -40,11 +40,13 @@ from hubbub.core.cluster_fields import (
     METADATA_PREFIX,
     UNAVAILABLE,
     invite_field,
-    member_field,
-    member_json,
+    member_field_names,
+    member_fields,
     modes_json,
     nick_key,
     scratch_copy,
+    standing_field,
+    standing_text,
     user_facts,
 )
 
@@ -301,7 +303,7 @@ class ClusterPropose(ClusterApply):
             "nm": name,
             "m": self.server.next_msgid(),
         }
-        set_fields = {member_field(user.fold): member_json(facts, membership)}
+        set_fields = member_fields(user.fold, facts, membership)
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
         if created is not None:
             # A new room: what a room of this name had before (topic, modes, metadata) is not
@@ -344,7 +346,7 @@ class ClusterPropose(ClusterApply):
             if "l" in sent:  # it was still a member when its PART came back
                 server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, delete_fields=(member_field(user.fold),))
+        self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(user.fold))
 
     def topic(self, reply: Reply, channel: Channel, user: User, text: str) -> None:
         server = self.server
@@ -381,7 +383,7 @@ class ClusterPropose(ClusterApply):
             time_ms, sent = result
             server.send_self(later, line, time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, delete_fields=(member_field(target.fold),))
+        self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(target.fold))
 
     def mode(
         self, reply: Reply, channel: Channel, user: User, modestring: str, args: list[str]
@@ -404,8 +406,7 @@ class ClusterPropose(ClusterApply):
                 target = server.find_user(arg)
                 standing = scratch.members.get(target) if target is not None else None
                 if target is not None and standing is not None:
-                    facts = user_facts(target, self.homes.get(target, self.node))
-                    set_fields[member_field(target.fold)] = member_json(facts, standing)
+                    set_fields[standing_field(target.fold)] = standing_text(standing)
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
@@ -492,14 +493,9 @@ class ClusterPropose(ClusterApply):
             standing = channel.members.get(user) or Membership()
             event = {"t": "nick", "f": old, "p": old_prefix, "n": nick, "on": user.nick}
             event["m"] = server.next_msgid()
-            deleted = (member_field(old),) if fold != old else ()
+            deleted = member_field_names(old) if fold != old else ()
             self.submit(
-                reply,
-                channel.fold,
-                event,
-                done,
-                {member_field(fold): member_json(facts, standing)},
-                deleted,
+                reply, channel.fold, event, done, member_fields(fold, facts, standing), deleted
             )
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
@@ -514,8 +510,8 @@ class ClusterPropose(ClusterApply):
             standing = channel.members.get(user) or Membership()
             event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
             event["m"] = self.server.next_msgid()
-            set_fields = {member_field(user.fold): member_json(facts, standing)}
-            self.submit(None, channel.fold, event, None, set_fields, (member_field(old_fold),))
+            set_fields = member_fields(user.fold, facts, standing)
+            self.submit(None, channel.fold, event, None, set_fields, member_field_names(old_fold))
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.model import (
     NOWHERE,
     Channel,
-    Membership,
     Phase,
     Session,
     Topic,
@@ -32,13 +31,14 @@ if TYPE_CHECKING:
 from hubbub.core.cluster_fields import (
     METADATA_PREFIX,
     encode,
+    load_membership,
     load_modes,
     load_user_state,
-    member_field,
-    member_json,
+    member_fields,
     metadata_field,
     modes_json,
     nick_key,
+    standing_field,
     user_facts,
 )
 
@@ -155,7 +155,8 @@ class ClusterRooms:
             user = self.remote_user(field[2:], member)
             if user is None:
                 continue
-            channel.members[user] = Membership(bool(member["o"]), bool(member["v"]), member["j"])
+            standing = fields.get(standing_field(field[2:]))
+            channel.members[user] = load_membership(member, standing)
             user.channels[fold] = channel
         return channel
 
@@ -261,11 +262,10 @@ class ClusterRooms:
         """Per room this node follows, the member fields of its own users there."""
         rooms: dict[str, dict[str, str]] = {}
         for fold, channel in self.server.channels.items():
-            fields = {
-                member_field(user.fold): member_json(user_facts(user, self.node), standing)
-                for user, standing in channel.members.items()
-                if not user.session.remote
-            }
+            fields: dict[str, str] = {}
+            for user, standing in channel.members.items():
+                if not user.session.remote:
+                    fields.update(member_fields(user.fold, user_facts(user, self.node), standing))
             if fields:
                 fields["room"] = json.dumps(
                     {

@@ -40,11 +40,11 @@ from hubbub.core.bans import disconnect_covered
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
+    facts_json,
     invite_field,
     load_user_state,
     local,
     member_field,
-    member_json,
     nick_key,
     user_facts,
 )
@@ -99,7 +99,7 @@ class ClusterUsers(ClusterPropose):
             standing = channel.members.get(user) or Membership()
             event = {"t": "user", "f": user.fold, "v": version, "u": facts}
             event["m"] = self.server.next_msgid()
-            fields = {member_field(user.fold): member_json(facts, standing)}
+            fields = {member_field(user.fold): facts_json(facts, standing.joined_ms)}
             self.submit(None, channel.fold, event, None, fields, refused=refused)
 
     def _apply_user(
