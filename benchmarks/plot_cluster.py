@@ -1,0 +1,124 @@
+"""Plots from the JSON that `benchmarks/cluster` writes: one PNG for docs/cluster.md.
+
+    .venv/bin/pip install -e '.[plots]'      # matplotlib, for this script only
+    .venv/bin/python benchmarks/plot_cluster.py benchmarks/results/cluster-2026-12-03.json
+
+writes `docs/img/<stem>.png` (or `--out`), two panels side by side:
+
+* left: fan-out C=200 S=10 deliveries/s of each configuration (single, one-node, workers-2,
+  two-nodes), one bar per configuration (its median), each run a dot;
+* right: the cross-node latency of every crossnode scenario (node B beside node A, node B on
+  the generator's core), p50 and p99 bars (medians), each run a dot, with the target line
+  (p99 ≤ 5 ms).
+
+Every bar is a median the JSON holds and every dot one of its runs: nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+TARGET_P99_MS = 5.0
+DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+
+
+def runs(entry: dict[str, Any], metric: str) -> list[float]:
+    """The per-run values of a metric (the JSON's "<metric> (runs)" list)."""
+    return [float(value) for value in entry.get(f"{metric} (runs)", []) if value is not None]
+
+
+def throughput(axes: Axes, fanout: dict[str, Any]) -> None:
+    names = list(fanout)
+    medians = [float(fanout[name]["deliveries_per_s"]) / 1e6 for name in names]
+    axes.bar(names, medians, color="#4c72b0")
+    for index, name in enumerate(names):
+        values = [value / 1e6 for value in runs(fanout[name], "deliveries_per_s")]
+        axes.scatter([index] * len(values), values, color="black", s=10, zorder=3)
+        axes.annotate(
+            f"{medians[index]:.2f} M",
+            (index, medians[index]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            xytext=(0, 3),
+            textcoords="offset points",
+        )
+    axes.set_ylabel("deliveries per second, millions (median; dots: runs)")
+    axes.set_title("fan-out C=200 S=10, as fast as possible")
+
+
+def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> None:
+    labels = list(crossnode)
+    width = 0.38
+    for offset, metric, colour in (
+        (-width / 2, "cross_node_latency_ms.p50", "#55a868"),
+        (width / 2, "cross_node_latency_ms.p99", "#c44e52"),
+    ):
+        positions = [index + offset for index in range(len(labels))]
+        medians = [float(crossnode[label][metric]) for label in labels]
+        axes.bar(positions, medians, width, color=colour, label=metric.rsplit(".", 1)[1])
+        for position, label, median in zip(positions, labels, medians, strict=True):
+            values = runs(crossnode[label], metric)
+            axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
+            axes.annotate(
+                f"{median:.2f}",
+                (position, median),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
+    axes.axhline(TARGET_P99_MS, color="grey", linestyle="--", linewidth=1)
+    axes.annotate("target: p99 ≤ 5 ms", (len(labels) - 0.5, TARGET_P99_MS), ha="right", va="bottom")
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylabel("cross-node latency, ms (median; dots: runs)")
+    axes.set_title(f"two nodes, senders apart, {rate:,.0f} msg/s (half load)")
+    axes.legend(loc="upper left")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a JSON file from benchmarks/cluster")
+    parser.add_argument("--out", type=Path, help="the PNG to write (docs/img/<stem>.png)")
+    opts = parser.parse_args()
+    results: dict[str, Any] = json.loads(opts.results.read_text())
+    scenarios = results["scenarios"]
+    crossnode = {
+        ("node B beside node A" if name == "crossnode" else "node B on the generator's core"): (
+            entry["two-nodes"]
+        )
+        for name, entry in scenarios.items()
+        if name.startswith("crossnode") and "two-nodes" in entry
+    }
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    if "fanout" in scenarios:
+        throughput(left, scenarios["fanout"])
+    else:
+        left.set_visible(False)
+    rate = float(results.get("half_load_rate", {}).get("messages_per_s", 0.0))
+    latency(right, crossnode, rate)
+    machine = results.get("machine", {})
+    figure.suptitle(
+        f"hubbub as a cluster — {results.get('date', '')}, {machine.get('nproc', '?')} CPUs, "
+        f"Redis {results.get('redis', '?')}, PostgreSQL {results.get('postgres', '?')}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    out = opts.out or DOCS_IMG / f"{opts.results.stem}.png"
+    figure.savefig(out, dpi=110)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
