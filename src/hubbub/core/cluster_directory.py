@@ -37,13 +37,15 @@ from hubbub.core.cluster_fields import (
     user_key,
 )
 from hubbub.core.cluster_users import ClusterUsers
-from hubbub.core.model import NOWHERE, Channel, Phase, Session, Topic, User
+from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topic, User
 from hubbub.core.monitor import chunks
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hubbub.core.elist import ListFilter
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
@@ -67,10 +69,33 @@ class ClusterDirectory(ClusterUsers):
     # ------------------------------------------------------------------ this node's users
 
     def entry(self, user: User) -> str:
-        """A local user's directory entry: its public facts and its signon time."""
+        """A local user's directory entry: its public facts, its signon time, and its rooms
+        but the secret ones, each with its standing (`o`, `v`) there (WHOIS 319 on a node that
+        follows none of them). A secret room is left out rather than marked: whoever reads
+        the entry is on a node that does not follow the user, so it shares no room with it,
+        and one node hides a secret room from whoever is not in it."""
         facts = user_facts(user, self.node)
         facts["so"] = int(user.session.signon)
+        facts["c"] = [
+            [channel.name, ("o" if standing.op else "") + ("v" if standing.voice else "")]
+            for channel in user.channels.values()
+            if not channel.secret
+            for standing in (channel.members.get(user) or Membership(),)
+        ]
         return json.dumps(facts, separators=(",", ":"))
+
+    def _rooms_changed(self, users: Sequence[User]) -> None:
+        """Local users joined, left or changed standing in a room: their entries again (the
+        directory writer keeps only the latest per user, so a burst of JOINs costs one write
+        each at most, and nothing is written per message)."""
+        for user in users:
+            if (
+                not user.session.remote
+                and user.session.registered
+                and not user.session.closed
+                and self.server.users.get(user.fold) is user
+            ):
+                self.network.publish(user_key(user.fold), self.entry(user))
 
     def directory_entries(self) -> dict[str, str]:
         """Every local user's entry (written again when the bus is back, maybe empty)."""
@@ -130,6 +155,10 @@ class ClusterDirectory(ClusterUsers):
             self.submit(None, NETWORK_ROOM, gone, None)
         return forget
 
+    def removed(self, channel: Channel, user: User) -> None:
+        super().removed(channel, user)
+        self._rooms_changed((user,))  # PART, KICK: its entry's rooms (a QUIT drops it)
+
     def wallops(self, prefix: str, text: str) -> None:
         """A WALLOPS sent to this node's +w users: the other nodes' too."""
         self.submit(None, NETWORK_ROOM, {"t": "wallops", "p": prefix, "x": text}, None)
@@ -171,6 +200,31 @@ class ClusterDirectory(ClusterUsers):
             return False
         self.asking[(watcher, fold)] = news
         return True
+
+    def _apply_join(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A JOIN, and the joiner's directory entry when it is one of ours."""
+        super()._apply_join(channel, event, time_ms, mine)
+        joiner = self.server.users.get(event["f"])
+        if mine and joiner is not None and joiner in channel.members:
+            self._rooms_changed((joiner,))
+
+    def _apply_mode(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A MODE, and the directory entries of our members whose standing (`+o`, `+v`) or
+        room's secrecy (`+s`) it changed."""
+        super()._apply_mode(channel, event, time_ms, mine)
+        changes = event["ch"]
+        server = self.server
+        if any(char == "s" for _, char, _ in changes):
+            self._rooms_changed(list(channel.members))
+            return
+        targets = [
+            server.users.get(server.fold(arg or "")) for _, char, arg in changes if char in "ov"
+        ]
+        self._rooms_changed([user for user in targets if user is not None])
 
     def _apply_wallops(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
@@ -215,7 +269,54 @@ class ClusterDirectory(ClusterUsers):
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         load_user_state(user, facts)
+        # Its rooms (no secret one: see `entry`), as rooms of its own so that WHOIS and WHO
+        # show them with its standing as they show a known user's.
+        for name, standing in facts.get("c", ()):
+            channel = Channel(name, self.server.fold(name), 0)
+            channel.members[user] = Membership("o" in standing, "v" in standing)
+            user.channels[channel.fold] = channel
         return user
+
+    def who(
+        self,
+        reply: Reply,
+        mask: str,
+        matches: Callable[[Sequence[str]], bool],
+        limit: int,
+        answer: Callable[[Reply, list[User]], None],
+    ) -> None:
+        """WHO with a mask, the network's part: up to `limit` users of other nodes this node
+        does not know whose nick, user, host or realname `matches`, from the directory,
+        then `answer(later, users)`. A `+i` user is left out: it could show only to someone
+        sharing a room with it, and such a user would be known here. The bus unavailable:
+        FAIL WHO TEMPORARILY_UNAVAILABLE, and only the users known here are listed."""
+        server = self.server
+
+        def wanted(entry: str) -> bool:
+            try:
+                facts = json.loads(entry)
+                fields = (facts["n"], facts["u"], facts["h"], facts["r"])
+                invisible = "i" in facts.get("um", "")
+            except (ValueError, KeyError, TypeError):  # a node of another version
+                return False
+            return not invisible and server.fold(fields[0]) not in server.users and matches(fields)
+
+        def answered(later: Reply, entries: Any) -> None:
+            if entries is None:
+                text = (
+                    "Only the users this server knows are listed: the network cannot be asked now"
+                )
+                later.fail("WHO", "TEMPORARILY_UNAVAILABLE", mask, text=text)
+                entries = []
+            strangers = []
+            for entry in entries:
+                facts = json.loads(entry)
+                fold = server.fold(facts["n"])
+                if fold not in server.users:  # not met here meanwhile
+                    strangers.append(self.stranger(fold, facts))
+            answer(later, strangers)
+
+        self.network.users(wanted, limit, reply.later(answered))
 
     def find(self, reply: Reply, command: str, nick: str, found: Any) -> None:
         """Ask the directory for `nick` (nobody here has it): `found(later, user or None)`,
@@ -350,9 +451,14 @@ def _written(reply: Reply, written: object) -> None:
     node's until the bus is back, and is written then)."""
 
 
-#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, so this
-#: entry replaces that one (a table holds functions, not methods looked up per instance).
-DIRECTORY_APPLIERS: dict[str, RoomApplier] = {"user": ClusterDirectory._apply_user}
+#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, `join` and
+#: `mode` hubbub.core.cluster_apply's with the directory entry's rooms, so these entries
+#: replace those (a table holds functions, not methods looked up per instance).
+DIRECTORY_APPLIERS: dict[str, RoomApplier] = {
+    "user": ClusterDirectory._apply_user,
+    "join": ClusterDirectory._apply_join,
+    "mode": ClusterDirectory._apply_mode,
+}
 
 #: Its events for nodes rather than rooms, in the network room (hubbub.core.network merges
 #: every layer's tables).

@@ -4,6 +4,7 @@ WHO, WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.core.botmode import BOT_MODE
@@ -98,20 +99,43 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
             return
         elif len(mask) <= server.config.limits.mask_length:  # a longer mask matches nobody
             pattern = compile_mask(server.fold(mask))
-            room_left = server.config.limits.who_replies  # hubbub.core.budget
+            limit = server.config.limits.who_replies  # hubbub.core.budget
+
+            def matches(fields: Sequence[str]) -> bool:
+                return any(pattern.match(server.fold(field)) for field in fields)
+
             # In a cluster, the users of other nodes this node knows (they share a room) too.
             known = server.registered_users() if server.cluster is None else server.cluster.known()
+            matched: list[User] = []
             for user in known:
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
-                fields = (user.nick, user.username, user.hostname, user.realname)
-                if any(pattern.match(server.fold(f)) for f in fields):
-                    if not room_left:
-                        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
+                if matches((user.nick, user.username, user.hostname, user.realname)):
+                    matched.append(user)
+                    if len(matched) > limit:  # one past the cap: enough to say it was cut
                         break
-                    room_left -= 1
-                    who_line(server, reply, user, None, whox)
+            if server.cluster is not None and len(matched) <= limit:
+                # And those of the whole network this node does not know (the directory).
+                def answer(later: Reply, strangers: list[User]) -> None:
+                    who_list(server, later, [*matched, *strangers], whox)
+                    later.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+                server.cluster.who(reply, mask, matches, limit + 1 - len(matched), answer)
+                return
+            who_list(server, reply, matched, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+
+def who_list(
+    server: ChatServer, reply: Reply, users: list[User], whox: tuple[str, str] | None
+) -> None:
+    """WHO's lines for the users a mask matched, at most `limits.who_replies` of them; past
+    that, 416 says the list was cut."""
+    limit = server.config.limits.who_replies
+    for user in users[:limit]:
+        who_line(server, reply, user, None, whox)
+    if len(users) > limit:
+        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
 
 
 @command("WHOIS", 1)
