@@ -1,7 +1,7 @@
 """The network directory for users sharing no room with the asker's node, on real nodes (a real
-redis-server bus, a real PostgreSQL): WHO with a mask over the whole network and WHOIS's
-channels (319) (hubbub.core.cluster_directory, hubbub.cluster.directory; docs/cluster.md,
-"What is network-wide").
+redis-server bus, a real PostgreSQL): WHO with a mask over the whole network, WHOIS's channels
+(319) and extended-monitor's AWAY, SETNAME and ACCOUNT lines (hubbub.core.cluster_directory,
+hubbub.cluster.directory; docs/cluster.md, "What is network-wide").
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from support.redis_server import RedisServer, redis_server, redis_url
 from support.waiting import wait_for
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+PASSWORD = "correct-horse-battery"
+ACCOUNTS = {"hash_time_cost": 1, "hash_memory_kib": 64}
+WATCHER_CAPS = ("extended-monitor", "away-notify", "setname", "account-notify")
 
 
 def who_nicks(irc: IrcClient, mask: str) -> tuple[list[str], list[Line]]:
@@ -155,3 +159,46 @@ def test_whois_lists_the_rooms_of_a_user_sharing_no_room_with_the_node(
         alice.join("#talk")
         alice.send("MODE #hidden -s")
         wait_for(lambda: channels_of(bob, "alice") == ["@#hidden"], 10.0, "#hidden open now")
+
+
+def test_extended_monitor_of_a_user_sharing_no_room_with_the_node(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """extended-monitor: "If away-notify is also enabled, the client will get AWAY
+    notifications for monitored nicks", likewise ACCOUNT with account-notify and SETNAME with
+    setname; a watcher sharing a channel with the user hears each change once."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url, accounts=ACCOUNTS) as (a, b),
+        client(a, "alice", ("setname",)) as alice,
+        client(b, "bob", WATCHER_CAPS) as bob,
+        client(b, "plain", ("away-notify", "setname")) as plain,
+    ):
+        bob.send("MONITOR + alice")
+        plain.send("MONITOR + alice")
+        assert bob.first(lambda line: line.command == "730").text.startswith("alice!")
+        plain.first(lambda line: line.command == "730")
+        alice.send("AWAY :lunch")
+        alice.expect("306")
+        away = bob.first(lambda line: line.command == "AWAY")
+        assert away.nick == "alice" and away.params == ["lunch"]
+        alice.send("SETNAME :Alice Liddell")
+        alice.first(lambda line: line.command == "SETNAME")
+        renamed = bob.first(lambda line: line.command == "SETNAME")
+        assert renamed.nick == "alice" and renamed.params == ["Alice Liddell"]
+        alice.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+        alice.expect("900")
+        account = bob.first(lambda line: line.command == "ACCOUNT")
+        assert account.nick == "alice" and account.params == ["alice"]
+        # plain has no extended-monitor: nothing but its 730.
+        assert [x for x in plain.fence() if x.command in ("AWAY", "SETNAME", "ACCOUNT")] == []
+        # Sharing a room now: each change once, as a neighbour.
+        alice.join("#lobby")
+        bob.join("#lobby")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        alice.send("AWAY")
+        alice.expect("305")
+        # Her node hands the bus the AWAY's events before her message's, and node b receives
+        # them in that order: once the message is here, every AWAY line is.
+        alice.say("#lobby", "back")
+        got = bob.until(lambda line: line.command == "PRIVMSG")
+        assert [(x.nick, x.params) for x in got if x.command == "AWAY"] == [("alice", [])]

@@ -38,7 +38,7 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_users import ClusterUsers
 from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topic, User
-from hubbub.core.monitor import chunks
+from hubbub.core.monitor import chunks, extended_watchers
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol import numerics as n
@@ -109,7 +109,7 @@ class ClusterDirectory(ClusterUsers):
         """A local user registered: in the directory (its `reply` waits until it is there, so
         whoever it tells it is here finds it), and online for every node's MONITOR."""
         self._publish(user, reply)
-        self.submit(None, NETWORK_ROOM, {"t": "online", "f": user.fold, "p": user.prefix}, None)
+        self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
         """A local user has a new nick (already applied here)."""
@@ -117,10 +117,8 @@ class ClusterDirectory(ClusterUsers):
             self.network.publish(user_key(old_fold), None)
         self.network.publish(user_key(user.fold), self.entry(user))
         if old_fold != user.fold:  # a change of case only is neither offline nor online
-            gone = {"t": "offline", "f": old_fold, "n": old_nick}
-            self.submit(None, NETWORK_ROOM, gone, None)
-            came = {"t": "online", "f": user.fold, "p": user.prefix}
-            self.submit(None, NETWORK_ROOM, came, None)
+            self._announce({"t": "offline", "f": old_fold, "n": old_nick})
+            self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         super().renamed(user, old_prefix, old_fold)
@@ -151,13 +149,27 @@ class ClusterDirectory(ClusterUsers):
         forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
         if listed:
             self.network.publish(user_key(user.fold), None)
-            gone = {"t": "offline", "f": user.fold, "n": user.nick}
-            self.submit(None, NETWORK_ROOM, gone, None)
+            self._announce({"t": "offline", "f": user.fold, "n": user.nick})
         return forget
 
     def removed(self, channel: Channel, user: User) -> None:
         super().removed(channel, user)
         self._rooms_changed((user,))  # PART, KICK: its entry's rooms (a QUIT drops it)
+
+    def watched(self, user: User, cap: str, line: str) -> None:
+        """extended-monitor: a local user's AWAY, SETNAME or ACCOUNT line, for the watchers
+        of every node (told here already). Through the network room, because the user's
+        node cannot know which nodes watch it; nodes that show the user (sharing a room)
+        get the change in its rooms too, but send the line to watchers from this event
+        only, so each is told once, whether or not it shares a room with the user."""
+        if user.session.remote or not user.session.registered:
+            return
+        event = {"t": "watched", "f": user.fold, "c": cap, "l": line, "a": user.account}
+        self._announce(event)
+
+    def _announce(self, event: dict[str, Any]) -> None:
+        """A network-room event about a local user."""
+        self.submit(None, NETWORK_ROOM, event, None)
 
     def wallops(self, prefix: str, text: str) -> None:
         """A WALLOPS sent to this node's +w users: the other nodes' too."""
@@ -200,6 +212,28 @@ class ClusterDirectory(ClusterUsers):
             return False
         self.asking[(watcher, fold)] = news
         return True
+
+    def _apply_watched(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """extended-monitor: another node's user's AWAY, SETNAME or ACCOUNT line, for the
+        watchers here with the capability (those sharing a room with it, who saw the change
+        as neighbours, are left out, as on one node)."""
+        if mine:
+            return  # its node told its own watchers when it happened
+        server = self.server
+        fold, cap = event["f"], event["c"]
+        known = server.users.get(fold)
+        if known is not None:
+            if not known.session.remote:
+                return  # the nick is one of ours now: the line is about someone gone
+            watchers = extended_watchers(server, known, cap)
+        else:
+            watchers = [
+                watcher
+                for watcher in server.monitor.of(fold)
+                if "extended-monitor" in watcher.session.caps and cap in watcher.session.caps
+            ]
+        if watchers:
+            server.fanout(watchers, event["l"], time_ms, account=event["a"])
 
     def _apply_join(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -466,4 +500,5 @@ DIRECTORY_EVENTS: dict[str, RoomlessApplier] = {
     "online": ClusterDirectory._apply_online,
     "offline": ClusterDirectory._apply_offline,
     "wallops": ClusterDirectory._apply_wallops,
+    "watched": ClusterDirectory._apply_watched,
 }

@@ -214,7 +214,13 @@ def extended_watchers(
 
 def notify(server: ChatServer, user: User, cap: str, line: str) -> None:
     """extended-monitor: an AWAY, ACCOUNT or SETNAME change of a monitored user, for the
-    watchers that negotiated `cap` as well."""
+    watchers that negotiated `cap` as well. In a cluster, the watchers of every node hear it
+    from the user's own node, through the network room (hubbub.core.cluster_directory), so a
+    user of another node is told about here by that event only."""
+    if server.cluster is not None:
+        if user.session.remote:
+            return
+        server.cluster.watched(user, cap, line)
     watchers = extended_watchers(server, user, cap)
     if watchers:
         server.fanout(watchers, line, server.stamp(), account=user.account)
