@@ -1,6 +1,7 @@
 """The network directory for users sharing no room with the asker's node, on real nodes (a real
 redis-server bus, a real PostgreSQL): WHO with a mask over the whole network, WHOIS's channels
-(319) and extended-monitor's AWAY, SETNAME and ACCOUNT lines (hubbub.core.cluster_directory,
+(319), extended-monitor's AWAY, SETNAME and ACCOUNT lines, and MONITOR's events the bus refused
+while it was away, sent when it is back (hubbub.core.cluster_directory,
 hubbub.cluster.directory; docs/cluster.md, "What is network-wide").
 """
 
@@ -202,3 +203,42 @@ def test_extended_monitor_of_a_user_sharing_no_room_with_the_node(
         alice.say("#lobby", "back")
         got = bob.until(lambda line: line.command == "PRIVMSG")
         assert [(x.nick, x.params) for x in got if x.command == "AWAY"] == [("alice", [])]
+
+
+def test_monitor_events_refused_while_the_bus_was_away_are_sent_when_it_is_back(
+    tmp_path: Path, redis_server: RedisServer, fresh_postgres_url: str
+) -> None:
+    """monitor: RPL_MONOFFLINE "is used to indicate to a client that ... a target has just
+    left the irc network"; extended-monitor: "the client will get AWAY notifications for
+    monitored nicks". A user who quits (or goes away) while the bus is unavailable: its
+    watchers on other nodes are told once the bus is back."""
+    with (
+        running_nodes(tmp_path, redis_server.url, fresh_postgres_url) as (a, b),
+        client(a, "carol") as carol,
+        client(b, "bob", WATCHER_CAPS) as bob,
+    ):
+        with client(a, "alice") as alice:
+            bob.send("MONITOR + alice,carol")
+            online = bob.first(lambda line: line.command == "730").text.split(",")
+            assert sorted(prefix.partition("!")[0] for prefix in online) == ["alice", "carol"]
+            redis_server.kill()
+
+            def noticed() -> bool:  # a refused message says node a knows the bus is away
+                carol.send("PRIVMSG bob :anyone?")
+                carol.send("PING :noticed")
+                got = carol.until(lambda line: line.command == "PONG")
+                return bool(numeric(got, "FAIL"))
+
+            wait_for(noticed, 20.0, "node a without its bus")
+            carol.send("AWAY :stranded")
+            carol.expect("306")
+            alice.send("QUIT :bye")
+            alice.until_closed()
+        assert [x for x in bob.fence() if x.command in ("731", "AWAY")] == []
+        redis_server.start()
+        # In the order they happened (carol went away, then alice quit), once each.
+        got = bob.until(lambda line: line.command == "731", timeout=30.0)
+        got += bob.fence()
+        told = [line for line in got if line.command in ("731", "AWAY")]
+        assert [(x.command, x.params[-1]) for x in told] == [("AWAY", "stranded"), ("731", "alice")]
+        assert told[0].nick == "carol"

@@ -65,6 +65,14 @@ class ClusterDirectory(ClusterUsers):
         # (watcher, nick) whose status the directory is being asked: None, or what an event
         # said meanwhile (the prefix: online; "": offline), which the answer then tells.
         self.asking: dict[tuple[User, str], str | None] = {}
+        # Network-room events about this node's users that the bus refused (unavailable),
+        # sent again when it is back: per user, its online / offline events still to tell
+        # (`p:<fold>`: at most an offline and the online after it, since an offline makes
+        # what came before it moot), and per (user, capability) its latest extended-monitor
+        # line (`w:<fold> <cap>`). Bounded by this node's users (and those that quit
+        # meanwhile: a registration or a new nick needs the bus's claim, so none come while it
+        # is away) times four.
+        self.unsent_network: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ this node's users
 
@@ -168,8 +176,29 @@ class ClusterDirectory(ClusterUsers):
         self._announce(event)
 
     def _announce(self, event: dict[str, Any]) -> None:
-        """A network-room event about a local user."""
-        self.submit(None, NETWORK_ROOM, event, None)
+        """A network-room event about a local user; refused, it waits for the bus's return
+        (see `unsent_network`)."""
+        kind, fold = event["t"], event["f"]
+        key = f"w:{fold} {event['c']}" if kind == "watched" else "p:" + fold
+
+        def refused() -> None:
+            if event["t"] == "online":  # after the offline before it, if any
+                before = self.unsent_network.get(key, [])
+                waiting = [kept for kept in before if kept["t"] == "offline"][-1:]
+                self.unsent_network[key] = [*waiting, event]
+            else:  # an offline tells what the events before it would have; a line: the latest
+                self.unsent_network[key] = [event]
+
+        self.submit(None, NETWORK_ROOM, event, None, refused=refused)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        unsent, self.unsent_network = self.unsent_network, {}
+        for events in unsent.values():
+            for event in events:
+                self._announce(event)
 
     def wallops(self, prefix: str, text: str) -> None:
         """A WALLOPS sent to this node's +w users: the other nodes' too."""
