@@ -162,6 +162,32 @@ def test_whois_lists_the_rooms_of_a_user_sharing_no_room_with_the_node(
         wait_for(lambda: channels_of(bob, "alice") == ["@#hidden"], 10.0, "#hidden open now")
 
 
+def test_whois_of_a_user_of_another_node_lists_its_rooms_the_node_does_not_follow(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Modern IRC, RPL_WHOISCHANNELS (319): "this numeric lists the channels that the client
+    with the nickname <nick> is joined to": all of them, not only those the asker's node
+    follows because it shares them."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        bob.join("#shared")
+        alice.join("#shared")
+        alice.join("#other")  # only node a follows it: she creates it, @
+        alice.join("#secret")
+        alice.send("MODE #secret +s")
+        alice.first(lambda line: line.command == "MODE")
+        wait_for(
+            lambda: channels_of(bob, "alice") == ["#shared", "@#other"],
+            10.0,
+            "alice's rooms on both nodes in bob's WHOIS",
+        )
+        bob.join("#secret")  # a member now: node b follows it, and shows it
+        assert channels_of(bob, "alice") == ["#shared", "@#other", "@#secret"]
+
+
 def test_extended_monitor_of_a_user_sharing_no_room_with_the_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:

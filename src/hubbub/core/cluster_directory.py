@@ -399,6 +399,32 @@ class ClusterDirectory(ClusterUsers):
 
         self.network.lookup([user_key(fold)], reply.later(answered))
 
+    def rooms_elsewhere(
+        self,
+        reply: Reply,
+        user: User,
+        answer: Callable[[Reply, list[tuple[str, Membership]]], None],
+    ) -> None:
+        """WHOIS of a user of another node that this node knows (it shares a room with a user
+        here): the rooms it is in that this node does not follow, from its directory entry,
+        for `answer(later, [(name, standing)])`. The bus unavailable, or the entry not
+        there: none (the rooms followed here are known anyway)."""
+        server = self.server
+        fold = user.fold
+
+        def answered(later: Reply, entries: Any) -> None:
+            entry = entries[0] if entries else None
+            rooms: list[tuple[str, Membership]] = []
+            if entry is not None:
+                facts = json.loads(entry)
+                if server.fold(facts["n"]) == fold:
+                    for name, standing in facts.get("c", ()):
+                        if server.fold(name) not in server.channels:  # else: known here
+                            rooms.append((name, Membership("o" in standing, "v" in standing)))
+            answer(later, rooms)
+
+        self.network.lookup([user_key(fold)], reply.later(answered))
+
     def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
         """A private message's recipient nobody here has: its node and away state (`301`) from
         the directory; from its nick claim when it is not in the directory (yet)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
-from hubbub.core.model import Channel, Phase, User
+from hubbub.core.model import Channel, Membership, Phase, User
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.preaway import away_before_registration
 from hubbub.core.whox import parse_whox, whox_line
@@ -157,12 +157,27 @@ def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         reply.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
+    if server.cluster is not None and user.session.remote:
+        # A user of another node: its rooms this node does not follow are in the directory.
+        def answer(later: Reply, elsewhere: list[tuple[str, Membership]]) -> None:
+            whois_reply(server, later, user, elsewhere=elsewhere)
+
+        server.cluster.rooms_elsewhere(reply, user, answer)
+        return
     whois_reply(server, reply, user)
 
 
-def whois_reply(server: ChatServer, reply: Reply, user: User, idle: bool = True) -> None:
+def whois_reply(
+    server: ChatServer,
+    reply: Reply,
+    user: User,
+    idle: bool = True,
+    elsewhere: Sequence[tuple[str, Membership]] = (),
+) -> None:
     """WHOIS of a user found (`idle`: its idle time is known, as it is for the users of this
-    node and those sharing a room with them; not for one read from the network directory)."""
+    node and those sharing a room with them; not for one read from the network directory;
+    `elsewhere`: in a cluster, a user of another node's rooms that this node does not
+    follow, none of them secret)."""
     requester = reply.session.user
     reply.numeric(n.RPL_WHOISUSER, user.nick, user.username, user.hostname, "*", user.realname)
     multi = "multi-prefix" in reply.session.caps
@@ -172,6 +187,7 @@ def whois_reply(server: ChatServer, reply: Reply, user: User, idle: bool = True)
         for standing in (channel.members[user],)
         if not channel.secret or requester in channel.members
     ]
+    visible += [standing.prefixes(multi) + name for name, standing in elsewhere]
     if visible:
         reply.numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(visible))
     reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)
