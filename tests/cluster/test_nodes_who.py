@@ -193,7 +193,8 @@ def test_extended_monitor_of_a_user_sharing_no_room_with_the_node(
 ) -> None:
     """extended-monitor: "If away-notify is also enabled, the client will get AWAY
     notifications for monitored nicks", likewise ACCOUNT with account-notify and SETNAME with
-    setname; a watcher sharing a channel with the user hears each change once."""
+    setname, and NICK changes of a monitored nick; a watcher sharing a channel with the user
+    hears each change once."""
     with (
         running_nodes(tmp_path, redis_url, fresh_postgres_url, accounts=ACCOUNTS) as (a, b),
         client(a, "alice", ("setname",)) as alice,
@@ -229,6 +230,15 @@ def test_extended_monitor_of_a_user_sharing_no_room_with_the_node(
         alice.say("#lobby", "back")
         got = bob.until(lambda line: line.command == "PRIVMSG")
         assert [(x.nick, x.params) for x in got if x.command == "AWAY"] == [("alice", [])]
+        # No room shared again: her NICK line (extended-monitor), then 731 for the old nick.
+        alice.send("PART #lobby")
+        bob.first(lambda line: line.command == "PART")
+        alice.send("NICK alicia")
+        alice.first(lambda line: line.command == "NICK")
+        got = bob.until(lambda line: line.command == "731")
+        told = [x for x in got if x.command in ("NICK", "731")]
+        assert [(x.command, x.params[-1]) for x in told] == [("NICK", "alicia"), ("731", "alice")]
+        assert told[0].nick == "alice"
 
 
 def test_monitor_events_refused_while_the_bus_was_away_are_sent_when_it_is_back(

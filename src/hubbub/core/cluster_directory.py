@@ -5,15 +5,30 @@ of the network it asks about (docs/cluster.md, "What is network-wide"):
 
 * **Users' facts**: each node writes one directory entry per user of its own on the bus
   (`user:<fold>` -> its public facts: nick, user, host, realname, account, away, modes, node,
-  signon), when it registers, changes nick or state, and drops it when it quits; the entries
-  live under the node's lease (a lost node's go with it). WHOIS and WHO of a nick nobody here
-  has, and MONITOR's status of such a nick, read them (`Network.lookup`, one round trip,
-  answered through `Reply.later`, so the client's order holds).
+  signon, and its rooms), when it registers, changes nick or state, and drops it when it
+  quits; the entries live under the node's lease (a lost node's go with it). WHOIS and WHO of
+  a nick nobody here has, and MONITOR's status of such a nick, read them (`Network.lookup`,
+  one round trip, answered through `Reply.later`, so the client's order holds).
+* **Its rooms** (WHOIS 319 where its rooms are not followed): the entry lists them with the
+  user's standing, and the user's node writes it again when it applies the user's JOIN, PART
+  or KICK, or a MODE changing its standing or a room's `+s`. Why there, and not in each room
+  event or by asking the rooms' state at WHOIS time: the user's node is the one place that
+  sees every room of the user, the cost is one directory write per membership change (the
+  writer keeps only the latest entry per user, so a burst of JOINs costs little), nothing per
+  message, and a WHOIS costs one read whatever the number of rooms. Secret rooms are left out
+  (see `entry`).
+* **WHO with a mask**: the users known here from this node's copy, the others from every
+  node's entries (`Network.users`, filtered by the WHO's matcher, at most as many as the WHO
+  may show and one more, so `416` is said as on one node).
 * **Online, offline**: MONITOR's 730/731 for users of other nodes come from `online` /
   `offline` events in the network room every node follows (sequenced by the user's node when
   it registers, changes nick and quits; by the janitor's node for a lost node's users), never
   from "shares a room here": a user of another node is online from its registration to its
-  QUIT, whichever rooms this node follows with it.
+  QUIT, whichever rooms this node follows with it. The bus refused one (unavailable): its
+  node sequences it when the bus is back.
+* **extended-monitor**: a user's AWAY, SETNAME, ACCOUNT and NICK lines go to the watchers of every
+  node as `watched` events in the network room, sent by its node (which cannot know where
+  its watchers are); a node sends them to its own watchers not sharing a room with the user.
 * **LIST**: the rooms this node follows from its own copy, and the others from the bus's room
   state (`Network.room_summaries`: name, creation, topic, modes, member count).
 * **SETNAME** travels with the user's state (`user` events, hubbub.core.cluster_users), and
@@ -164,15 +179,20 @@ class ClusterDirectory(ClusterUsers):
         super().removed(channel, user)
         self._rooms_changed((user,))  # PART, KICK: its entry's rooms (a QUIT drops it)
 
-    def watched(self, user: User, cap: str, line: str) -> None:
-        """extended-monitor: a local user's AWAY, SETNAME or ACCOUNT line, for the watchers
-        of every node (told here already). Through the network room, because the user's
-        node cannot know which nodes watch it; nodes that show the user (sharing a room)
-        get the change in its rooms too, but send the line to watchers from this event
-        only, so each is told once, whether or not it shares a room with the user."""
+    def watched(self, user: User, cap: str, line: str, old_fold: str = "") -> None:
+        """extended-monitor: a local user's AWAY, SETNAME or ACCOUNT line (`cap`: the
+        capability it needs too), or its NICK line (`cap` "", for the watchers of its
+        `old_fold`), for the watchers of every node (told here already). Through the network
+        room, because the user's node cannot know which nodes watch it; nodes that show the
+        user (sharing a room) get the change in its rooms too, but send the line to
+        watchers from this event only, so each is told once, whether or not it shares a
+        room with the user."""
         if user.session.remote or not user.session.registered:
             return
-        event = {"t": "watched", "f": user.fold, "c": cap, "l": line, "a": user.account}
+        event = {"t": "watched", "f": old_fold or user.fold, "c": cap, "l": line}
+        event["a"] = user.account
+        if old_fold:
+            event["nf"] = user.fold  # where the nodes that know the user have it now
         self._announce(event)
 
     def _announce(self, event: dict[str, Any]) -> None:
@@ -243,23 +263,24 @@ class ClusterDirectory(ClusterUsers):
         return True
 
     def _apply_watched(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        """extended-monitor: another node's user's AWAY, SETNAME or ACCOUNT line, for the
-        watchers here with the capability (those sharing a room with it, who saw the change
-        as neighbours, are left out, as on one node)."""
+        """extended-monitor: another node's user's AWAY, SETNAME, ACCOUNT or NICK line, for
+        the watchers here with the capability (those sharing a room with it, who saw the
+        change as neighbours, are left out, as on one node)."""
         if mine:
             return  # its node told its own watchers when it happened
         server = self.server
         fold, cap = event["f"], event["c"]
-        known = server.users.get(fold)
+        known = server.users.get(event.get("nf", fold))
         if known is not None:
             if not known.session.remote:
                 return  # the nick is one of ours now: the line is about someone gone
-            watchers = extended_watchers(server, known, cap)
+            watchers = extended_watchers(server, known, cap or None, fold=fold)
         else:
             watchers = [
                 watcher
                 for watcher in server.monitor.of(fold)
-                if "extended-monitor" in watcher.session.caps and cap in watcher.session.caps
+                if "extended-monitor" in watcher.session.caps
+                and (not cap or cap in watcher.session.caps)
             ]
         if watchers:
             server.fanout(watchers, event["l"], time_ms, account=event["a"])

@@ -183,11 +183,13 @@ def changed_nick(server: ChatServer, user: User, old_nick: str, old_fold: str, l
     the user (they saw nothing), the NICK line itself, so they can follow the person."""
     if old_fold == user.fold:
         return
+    if user.session.remote:
+        return  # its node tells every node: the NICK line, offline, online (cluster_directory)
     extended = extended_watchers(server, user, None, fold=old_fold)
     if extended:
         server.fanout(extended, line, server.stamp(), account=user.account)
-    if user.session.remote:
-        return  # its node tells every node it is offline and online (cluster_directory)
+    if server.cluster is not None:
+        server.cluster.watched(user, "", line, old_fold)
     went_offline(server, old_nick, old_fold)
     came_online(server, user)
 
