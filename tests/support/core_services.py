@@ -366,6 +366,25 @@ class MemoryNetwork:
 
         self.bus.call(run)
 
+    def users(
+        self,
+        match: Callable[[str], bool],
+        limit: int,
+        done: Callable[[list[str] | None], None],
+    ) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            entries = [
+                value
+                for key, (_, value) in sorted(self.bus.directory.items())
+                if key.startswith("user:") and match(value)
+            ]
+            done(entries[:limit])
+
+        self.bus.call(run)
+
     def room_summaries(
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
     ) -> None:

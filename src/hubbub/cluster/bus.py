@@ -595,6 +595,31 @@ class Bus:
         value = await self._guarded(lambda: self._redis.hget(scripts.directory_key(key), "v"))
         return None if value is None else _text(value)
 
+    async def directory_keys(self) -> list[str]:
+        """The keys of every registered node's directory entries (a dead node's too, until it
+        is buried), sorted: two round trips whatever the number of nodes."""
+
+        async def read() -> list[str]:
+            nodes = await self._redis.smembers(scripts.NODES_KEY)
+            if not nodes:
+                return []
+            sets = [scripts.node_directory_key(_text(node)) for node in nodes]
+            return sorted(_text(key) for key in await self._redis.sunion(sets))
+
+        return await self._guarded(read)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The directory entries under `keys` (None where there is none), in one round trip."""
+
+        async def read() -> list[Any]:
+            pipeline = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipeline.hget(scripts.directory_key(key), "v")
+            return list(await pipeline.execute())
+
+        values = await self._guarded(read) if keys else []
+        return [None if value is None else _text(value) for value in values]
+
     async def drop(self, key: str) -> None:
         keys = [scripts.directory_key(key), scripts.node_directory_key(self.node_id)]
         await self._guarded(lambda: self._scripts["DROP"](keys=keys, args=[self.node_id, key]))

@@ -9,7 +9,9 @@ MONITOR, LIST across nodes; hubbub.core.cluster_directory).
   written in that order, never raced over two connections, and the pending entries are at
   most one per user of the node. A write the bus refused stays pending and is retried when
   the bus is back (`retry`).
-* **Reads**: `lookup` gets several entries at once (concurrent `get`s); `room_summaries` reads
+* **Reads**: `lookup` gets several entries at once (concurrent `get`s); `users` reads every
+  user's entry, a page per round trip, keeping those a WHO mask matches (the core's test) and
+  stopping once it has as many as the WHO may show; `room_summaries` reads
   every room with state (the bus's `rooms`) and summarises each (`state`): its name and
   creation time, topic, modes and member count, without the member fields themselves.
 """
@@ -27,6 +29,9 @@ log = logging.getLogger("hubbub.cluster")
 
 #: Room state reads in flight at once for one LIST.
 ROOM_READS = 16
+
+#: Users' entries read in one round trip by a WHO with a mask.
+USER_PAGE = 256
 
 T = TypeVar("T")
 
@@ -109,6 +114,20 @@ class Directory:
     async def lookup(self, keys: Sequence[str]) -> list[str | None]:
         """The entries under `keys` (None where there is none). Raises BusUnavailable."""
         return await asyncio.gather(*(self.bus.get(key) for key in keys))
+
+    async def users(self, match: Callable[[str], bool], limit: int) -> list[str]:
+        """Up to `limit` users' entries of the whole network for which `match(entry)` is
+        true (WHO with a mask), read a page of USER_PAGE entries per round trip and no
+        further than needed. Raises BusUnavailable."""
+        keys = [key for key in await self.bus.directory_keys() if key.startswith("user:")]
+        found: list[str] = []
+        for start in range(0, len(keys), USER_PAGE):
+            if len(found) >= limit:
+                break
+            for entry in await self.bus.get_many(keys[start : start + USER_PAGE]):
+                if entry is not None and match(entry):
+                    found.append(entry)
+        return found[:limit]
 
     async def room_summaries(self, limit: int) -> list[dict[str, str]]:
         """Up to `limit` rooms with members, each summarised as state fields: `room`, `topic`

@@ -13,7 +13,7 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   room they were in, network-wide: this node sequences a QUIT for each member field of the
   dead node, with a clear reason, and an `offline` event per nick claim in the network room
   (MONITOR on every node); the bus then drops its claims and directory entries.
-* The network directory (`publish`, `lookup`, `room_summaries`: hubbub.cluster.directory):
+* The network directory (`publish`, `lookup`, `users`, `room_summaries`: hubbub.cluster.directory):
   this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
   MONITOR and LIST make about users and rooms the node does not follow.
 * `on_available(False)`: the core refuses room events (the bus calls fail anyway);
@@ -243,6 +243,17 @@ class Node:
             return answer(lambda: self.directory.lookup(wanted), done, "directory lookup")
 
         self._spawn(work, "hubbub-lookup")
+
+    def users(
+        self,
+        match: Callable[[str], bool],
+        limit: int,
+        done: Callable[[list[str] | None], None],
+    ) -> None:
+        def work() -> Awaitable[None]:
+            return answer(lambda: self.directory.users(match, limit), done, "WHO")
+
+        self._spawn(work, "hubbub-who")
 
     def room_summaries(
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]

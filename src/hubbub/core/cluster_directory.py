@@ -5,15 +5,30 @@ of the network it asks about (docs/cluster.md, "What is network-wide"):
 
 * **Users' facts**: each node writes one directory entry per user of its own on the bus
   (`user:<fold>` -> its public facts: nick, user, host, realname, account, away, modes, node,
-  signon), when it registers, changes nick or state, and drops it when it quits; the entries
-  live under the node's lease (a lost node's go with it). WHOIS and WHO of a nick nobody here
-  has, and MONITOR's status of such a nick, read them (`Network.lookup`, one round trip,
-  answered through `Reply.later`, so the client's order holds).
+  signon, and its rooms), when it registers, changes nick or state, and drops it when it
+  quits; the entries live under the node's lease (a lost node's go with it). WHOIS and WHO of
+  a nick nobody here has, and MONITOR's status of such a nick, read them (`Network.lookup`,
+  one round trip, answered through `Reply.later`, so the client's order holds).
+* **Its rooms** (WHOIS 319 where its rooms are not followed): the entry lists them with the
+  user's standing, and the user's node writes it again when it applies the user's JOIN, PART
+  or KICK, or a MODE changing its standing or a room's `+s`. Why there, and not in each room
+  event or by asking the rooms' state at WHOIS time: the user's node is the one place that
+  sees every room of the user, the cost is one directory write per membership change (the
+  writer keeps only the latest entry per user, so a burst of JOINs costs little), nothing per
+  message, and a WHOIS costs one read whatever the number of rooms. Secret rooms are left out
+  (see `entry`).
+* **WHO with a mask**: the users known here from this node's copy, the others from every
+  node's entries (`Network.users`, filtered by the WHO's matcher, at most as many as the WHO
+  may show and one more, so `416` is said as on one node).
 * **Online, offline**: MONITOR's 730/731 for users of other nodes come from `online` /
   `offline` events in the network room every node follows (sequenced by the user's node when
   it registers, changes nick and quits; by the janitor's node for a lost node's users), never
   from "shares a room here": a user of another node is online from its registration to its
-  QUIT, whichever rooms this node follows with it.
+  QUIT, whichever rooms this node follows with it. The bus refused one (unavailable): its
+  node sequences it when the bus is back.
+* **extended-monitor**: a user's AWAY, SETNAME, ACCOUNT and NICK lines go to the watchers of every
+  node as `watched` events in the network room, sent by its node (which cannot know where
+  its watchers are); a node sends them to its own watchers not sharing a room with the user.
 * **LIST**: the rooms this node follows from its own copy, and the others from the bus's room
   state (`Network.room_summaries`: name, creation, topic, modes, member count).
 * **SETNAME** travels with the user's state (`user` events, hubbub.core.cluster_users), and
@@ -37,13 +52,15 @@ from hubbub.core.cluster_fields import (
     user_key,
 )
 from hubbub.core.cluster_users import ClusterUsers
-from hubbub.core.model import NOWHERE, Channel, Phase, Session, Topic, User
-from hubbub.core.monitor import chunks
+from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topic, User
+from hubbub.core.monitor import chunks, extended_watchers
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hubbub.core.elist import ListFilter
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
@@ -63,14 +80,45 @@ class ClusterDirectory(ClusterUsers):
         # (watcher, nick) whose status the directory is being asked: None, or what an event
         # said meanwhile (the prefix: online; "": offline), which the answer then tells.
         self.asking: dict[tuple[User, str], str | None] = {}
+        # Network-room events about this node's users that the bus refused (unavailable),
+        # sent again when it is back: per user, its online / offline events still to tell
+        # (`p:<fold>`: at most an offline and the online after it, since an offline makes
+        # what came before it moot), and per (user, capability) its latest extended-monitor
+        # line (`w:<fold> <cap>`). Bounded by this node's users (and those that quit
+        # meanwhile: a registration or a new nick needs the bus's claim, so none come while it
+        # is away) times four.
+        self.unsent_network: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ this node's users
 
     def entry(self, user: User) -> str:
-        """A local user's directory entry: its public facts and its signon time."""
+        """A local user's directory entry: its public facts, its signon time, and its rooms
+        but the secret ones, each with its standing (`o`, `v`) there (WHOIS 319 on a node that
+        follows none of them). A secret room is left out rather than marked: whoever reads
+        the entry is on a node that does not follow the user, so it shares no room with it,
+        and one node hides a secret room from whoever is not in it."""
         facts = user_facts(user, self.node)
         facts["so"] = int(user.session.signon)
+        facts["c"] = [
+            [channel.name, ("o" if standing.op else "") + ("v" if standing.voice else "")]
+            for channel in user.channels.values()
+            if not channel.secret
+            for standing in (channel.members.get(user) or Membership(),)
+        ]
         return json.dumps(facts, separators=(",", ":"))
+
+    def _rooms_changed(self, users: Sequence[User]) -> None:
+        """Local users joined, left or changed standing in a room: their entries again (the
+        directory writer keeps only the latest per user, so a burst of JOINs costs one write
+        each at most, and nothing is written per message)."""
+        for user in users:
+            if (
+                not user.session.remote
+                and user.session.registered
+                and not user.session.closed
+                and self.server.users.get(user.fold) is user
+            ):
+                self.network.publish(user_key(user.fold), self.entry(user))
 
     def directory_entries(self) -> dict[str, str]:
         """Every local user's entry (written again when the bus is back, maybe empty)."""
@@ -84,7 +132,7 @@ class ClusterDirectory(ClusterUsers):
         """A local user registered: in the directory (its `reply` waits until it is there, so
         whoever it tells it is here finds it), and online for every node's MONITOR."""
         self._publish(user, reply)
-        self.submit(None, NETWORK_ROOM, {"t": "online", "f": user.fold, "p": user.prefix}, None)
+        self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
         """A local user has a new nick (already applied here)."""
@@ -92,10 +140,8 @@ class ClusterDirectory(ClusterUsers):
             self.network.publish(user_key(old_fold), None)
         self.network.publish(user_key(user.fold), self.entry(user))
         if old_fold != user.fold:  # a change of case only is neither offline nor online
-            gone = {"t": "offline", "f": old_fold, "n": old_nick}
-            self.submit(None, NETWORK_ROOM, gone, None)
-            came = {"t": "online", "f": user.fold, "p": user.prefix}
-            self.submit(None, NETWORK_ROOM, came, None)
+            self._announce({"t": "offline", "f": old_fold, "n": old_nick})
+            self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         super().renamed(user, old_prefix, old_fold)
@@ -126,9 +172,53 @@ class ClusterDirectory(ClusterUsers):
         forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
         if listed:
             self.network.publish(user_key(user.fold), None)
-            gone = {"t": "offline", "f": user.fold, "n": user.nick}
-            self.submit(None, NETWORK_ROOM, gone, None)
+            self._announce({"t": "offline", "f": user.fold, "n": user.nick})
         return forget
+
+    def removed(self, channel: Channel, user: User) -> None:
+        super().removed(channel, user)
+        self._rooms_changed((user,))  # PART, KICK: its entry's rooms (a QUIT drops it)
+
+    def watched(self, user: User, cap: str, line: str, old_fold: str = "") -> None:
+        """extended-monitor: a local user's AWAY, SETNAME or ACCOUNT line (`cap`: the
+        capability it needs too), or its NICK line (`cap` "", for the watchers of its
+        `old_fold`), for the watchers of every node (told here already). Through the network
+        room, because the user's node cannot know which nodes watch it; nodes that show the
+        user (sharing a room) get the change in its rooms too, but send the line to
+        watchers from this event only, so each is told once, whether or not it shares a
+        room with the user."""
+        if user.session.remote or not user.session.registered:
+            return
+        event = {"t": "watched", "f": old_fold or user.fold, "c": cap, "l": line}
+        event["a"] = user.account
+        if old_fold:
+            event["nf"] = user.fold  # where the nodes that know the user have it now
+        self._announce(event)
+
+    def _announce(self, event: dict[str, Any]) -> None:
+        """A network-room event about a local user; refused, it waits for the bus's return
+        (see `unsent_network`)."""
+        kind, fold = event["t"], event["f"]
+        key = f"w:{fold} {event['c']}" if kind == "watched" else "p:" + fold
+
+        def refused() -> None:
+            if event["t"] == "online":  # after the offline before it, if any
+                before = self.unsent_network.get(key, [])
+                waiting = [kept for kept in before if kept["t"] == "offline"][-1:]
+                self.unsent_network[key] = [*waiting, event]
+            else:  # an offline tells what the events before it would have; a line: the latest
+                self.unsent_network[key] = [event]
+
+        self.submit(None, NETWORK_ROOM, event, None, refused=refused)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        unsent, self.unsent_network = self.unsent_network, {}
+        for events in unsent.values():
+            for event in events:
+                self._announce(event)
 
     def wallops(self, prefix: str, text: str) -> None:
         """A WALLOPS sent to this node's +w users: the other nodes' too."""
@@ -171,6 +261,54 @@ class ClusterDirectory(ClusterUsers):
             return False
         self.asking[(watcher, fold)] = news
         return True
+
+    def _apply_watched(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """extended-monitor: another node's user's AWAY, SETNAME, ACCOUNT or NICK line, for
+        the watchers here with the capability (those sharing a room with it, who saw the
+        change as neighbours, are left out, as on one node)."""
+        if mine:
+            return  # its node told its own watchers when it happened
+        server = self.server
+        fold, cap = event["f"], event["c"]
+        known = server.users.get(event.get("nf", fold))
+        if known is not None:
+            if not known.session.remote:
+                return  # the nick is one of ours now: the line is about someone gone
+            watchers = extended_watchers(server, known, cap or None, fold=fold)
+        else:
+            watchers = [
+                watcher
+                for watcher in server.monitor.of(fold)
+                if "extended-monitor" in watcher.session.caps
+                and (not cap or cap in watcher.session.caps)
+            ]
+        if watchers:
+            server.fanout(watchers, event["l"], time_ms, account=event["a"])
+
+    def _apply_join(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A JOIN, and the joiner's directory entry when it is one of ours."""
+        super()._apply_join(channel, event, time_ms, mine)
+        joiner = self.server.users.get(event["f"])
+        if mine and joiner is not None and joiner in channel.members:
+            self._rooms_changed((joiner,))
+
+    def _apply_mode(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A MODE, and the directory entries of our members whose standing (`+o`, `+v`) or
+        room's secrecy (`+s`) it changed."""
+        super()._apply_mode(channel, event, time_ms, mine)
+        changes = event["ch"]
+        server = self.server
+        if any(char == "s" for _, char, _ in changes):
+            self._rooms_changed(list(channel.members))
+            return
+        targets = [
+            server.users.get(server.fold(arg or "")) for _, char, arg in changes if char in "ov"
+        ]
+        self._rooms_changed([user for user in targets if user is not None])
 
     def _apply_wallops(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
@@ -215,7 +353,54 @@ class ClusterDirectory(ClusterUsers):
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         load_user_state(user, facts)
+        # Its rooms (no secret one: see `entry`), as rooms of its own so that WHOIS and WHO
+        # show them with its standing as they show a known user's.
+        for name, standing in facts.get("c", ()):
+            channel = Channel(name, self.server.fold(name), 0)
+            channel.members[user] = Membership("o" in standing, "v" in standing)
+            user.channels[channel.fold] = channel
         return user
+
+    def who(
+        self,
+        reply: Reply,
+        mask: str,
+        matches: Callable[[Sequence[str]], bool],
+        limit: int,
+        answer: Callable[[Reply, list[User]], None],
+    ) -> None:
+        """WHO with a mask, the network's part: up to `limit` users of other nodes this node
+        does not know whose nick, user, host or realname `matches`, from the directory,
+        then `answer(later, users)`. A `+i` user is left out: it could show only to someone
+        sharing a room with it, and such a user would be known here. The bus unavailable:
+        FAIL WHO TEMPORARILY_UNAVAILABLE, and only the users known here are listed."""
+        server = self.server
+
+        def wanted(entry: str) -> bool:
+            try:
+                facts = json.loads(entry)
+                fields = (facts["n"], facts["u"], facts["h"], facts["r"])
+                invisible = "i" in facts.get("um", "")
+            except (ValueError, KeyError, TypeError):  # a node of another version
+                return False
+            return not invisible and server.fold(fields[0]) not in server.users and matches(fields)
+
+        def answered(later: Reply, entries: Any) -> None:
+            if entries is None:
+                text = (
+                    "Only the users this server knows are listed: the network cannot be asked now"
+                )
+                later.fail("WHO", "TEMPORARILY_UNAVAILABLE", mask, text=text)
+                entries = []
+            strangers = []
+            for entry in entries:
+                facts = json.loads(entry)
+                fold = server.fold(facts["n"])
+                if fold not in server.users:  # not met here meanwhile
+                    strangers.append(self.stranger(fold, facts))
+            answer(later, strangers)
+
+        self.network.users(wanted, limit, reply.later(answered))
 
     def find(self, reply: Reply, command: str, nick: str, found: Any) -> None:
         """Ask the directory for `nick` (nobody here has it): `found(later, user or None)`,
@@ -232,6 +417,32 @@ class ClusterDirectory(ClusterUsers):
             if entry is not None and self.server.fold(json.loads(entry)["n"]) == fold:
                 user = self.stranger(fold, json.loads(entry))
             found(later, user)
+
+        self.network.lookup([user_key(fold)], reply.later(answered))
+
+    def rooms_elsewhere(
+        self,
+        reply: Reply,
+        user: User,
+        answer: Callable[[Reply, list[tuple[str, Membership]]], None],
+    ) -> None:
+        """WHOIS of a user of another node that this node knows (it shares a room with a user
+        here): the rooms it is in that this node does not follow, from its directory entry,
+        for `answer(later, [(name, standing)])`. The bus unavailable, or the entry not
+        there: none (the rooms followed here are known anyway)."""
+        server = self.server
+        fold = user.fold
+
+        def answered(later: Reply, entries: Any) -> None:
+            entry = entries[0] if entries else None
+            rooms: list[tuple[str, Membership]] = []
+            if entry is not None:
+                facts = json.loads(entry)
+                if server.fold(facts["n"]) == fold:
+                    for name, standing in facts.get("c", ()):
+                        if server.fold(name) not in server.channels:  # else: known here
+                            rooms.append((name, Membership("o" in standing, "v" in standing)))
+            answer(later, rooms)
 
         self.network.lookup([user_key(fold)], reply.later(answered))
 
@@ -350,9 +561,14 @@ def _written(reply: Reply, written: object) -> None:
     node's until the bus is back, and is written then)."""
 
 
-#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, so this
-#: entry replaces that one (a table holds functions, not methods looked up per instance).
-DIRECTORY_APPLIERS: dict[str, RoomApplier] = {"user": ClusterDirectory._apply_user}
+#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, `join` and
+#: `mode` hubbub.core.cluster_apply's with the directory entry's rooms, so these entries
+#: replace those (a table holds functions, not methods looked up per instance).
+DIRECTORY_APPLIERS: dict[str, RoomApplier] = {
+    "user": ClusterDirectory._apply_user,
+    "join": ClusterDirectory._apply_join,
+    "mode": ClusterDirectory._apply_mode,
+}
 
 #: Its events for nodes rather than rooms, in the network room (hubbub.core.network merges
 #: every layer's tables).
@@ -360,4 +576,5 @@ DIRECTORY_EVENTS: dict[str, RoomlessApplier] = {
     "online": ClusterDirectory._apply_online,
     "offline": ClusterDirectory._apply_offline,
     "wallops": ClusterDirectory._apply_wallops,
+    "watched": ClusterDirectory._apply_watched,
 }

@@ -183,11 +183,13 @@ def changed_nick(server: ChatServer, user: User, old_nick: str, old_fold: str, l
     the user (they saw nothing), the NICK line itself, so they can follow the person."""
     if old_fold == user.fold:
         return
+    if user.session.remote:
+        return  # its node tells every node: the NICK line, offline, online (cluster_directory)
     extended = extended_watchers(server, user, None, fold=old_fold)
     if extended:
         server.fanout(extended, line, server.stamp(), account=user.account)
-    if user.session.remote:
-        return  # its node tells every node it is offline and online (cluster_directory)
+    if server.cluster is not None:
+        server.cluster.watched(user, "", line, old_fold)
     went_offline(server, old_nick, old_fold)
     came_online(server, user)
 
@@ -214,7 +216,13 @@ def extended_watchers(
 
 def notify(server: ChatServer, user: User, cap: str, line: str) -> None:
     """extended-monitor: an AWAY, ACCOUNT or SETNAME change of a monitored user, for the
-    watchers that negotiated `cap` as well."""
+    watchers that negotiated `cap` as well. In a cluster, the watchers of every node hear it
+    from the user's own node, through the network room (hubbub.core.cluster_directory), so a
+    user of another node is told about here by that event only."""
+    if server.cluster is not None:
+        if user.session.remote:
+            return
+        server.cluster.watched(user, cap, line)
     watchers = extended_watchers(server, user, cap)
     if watchers:
         server.fanout(watchers, line, server.stamp(), account=user.account)

@@ -170,7 +170,9 @@ class Network(Protocol):
       while the node lives, and calls `done(True)` once it is written (False: the bus
       refused it for now, it is written when the bus is back); `lookup` answers the
       entries under several keys (None for each missing; None for all when the bus is
-      unavailable); `room_summaries` answers up to `limit` rooms of the network with
+      unavailable); `users` answers up to `limit` users' entries of the whole network
+      for which `match(entry)` is true (None when the bus is unavailable);
+      `room_summaries` answers up to `limit` rooms of the network with
       members (their `fold`, `room`, `topic`, `modes` fields and member `count`), or None
       when the bus is unavailable.
     """
@@ -203,6 +205,13 @@ class Network(Protocol):
 
     def lookup(
         self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]
+    ) -> None: ...
+
+    def users(
+        self,
+        match: Callable[[str], bool],
+        limit: int,
+        done: Callable[[list[str] | None], None],
     ) -> None: ...
 
     def room_summaries(

@@ -4,12 +4,13 @@ WHO, WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.core.botmode import BOT_MODE
 from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
-from hubbub.core.model import Channel, Phase, User
+from hubbub.core.model import Channel, Membership, Phase, User
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.preaway import away_before_registration
 from hubbub.core.whox import parse_whox, whox_line
@@ -98,20 +99,43 @@ def handle_who(server: ChatServer, reply: Reply, msg: Message) -> None:
             return
         elif len(mask) <= server.config.limits.mask_length:  # a longer mask matches nobody
             pattern = compile_mask(server.fold(mask))
-            room_left = server.config.limits.who_replies  # hubbub.core.budget
+            limit = server.config.limits.who_replies  # hubbub.core.budget
+
+            def matches(fields: Sequence[str]) -> bool:
+                return any(pattern.match(server.fold(field)) for field in fields)
+
             # In a cluster, the users of other nodes this node knows (they share a room) too.
             known = server.registered_users() if server.cluster is None else server.cluster.known()
+            matched: list[User] = []
             for user in known:
                 if user.invisible and user is not requester and not shares_channel(user, requester):
                     continue
-                fields = (user.nick, user.username, user.hostname, user.realname)
-                if any(pattern.match(server.fold(f)) for f in fields):
-                    if not room_left:
-                        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
+                if matches((user.nick, user.username, user.hostname, user.realname)):
+                    matched.append(user)
+                    if len(matched) > limit:  # one past the cap: enough to say it was cut
                         break
-                    room_left -= 1
-                    who_line(server, reply, user, None, whox)
+            if server.cluster is not None and len(matched) <= limit:
+                # And those of the whole network this node does not know (the directory).
+                def answer(later: Reply, strangers: list[User]) -> None:
+                    who_list(server, later, [*matched, *strangers], whox)
+                    later.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+                server.cluster.who(reply, mask, matches, limit + 1 - len(matched), answer)
+                return
+            who_list(server, reply, matched, whox)
     reply.numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+
+def who_list(
+    server: ChatServer, reply: Reply, users: list[User], whox: tuple[str, str] | None
+) -> None:
+    """WHO's lines for the users a mask matched, at most `limits.who_replies` of them; past
+    that, 416 says the list was cut."""
+    limit = server.config.limits.who_replies
+    for user in users[:limit]:
+        who_line(server, reply, user, None, whox)
+    if len(users) > limit:
+        reply.numeric(n.ERR_TOOMANYMATCHES, "WHO", "Output too large, truncated")
 
 
 @command("WHOIS", 1)
@@ -133,12 +157,27 @@ def handle_whois(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         reply.numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
+    if server.cluster is not None and user.session.remote:
+        # A user of another node: its rooms this node does not follow are in the directory.
+        def answer(later: Reply, elsewhere: list[tuple[str, Membership]]) -> None:
+            whois_reply(server, later, user, elsewhere=elsewhere)
+
+        server.cluster.rooms_elsewhere(reply, user, answer)
+        return
     whois_reply(server, reply, user)
 
 
-def whois_reply(server: ChatServer, reply: Reply, user: User, idle: bool = True) -> None:
+def whois_reply(
+    server: ChatServer,
+    reply: Reply,
+    user: User,
+    idle: bool = True,
+    elsewhere: Sequence[tuple[str, Membership]] = (),
+) -> None:
     """WHOIS of a user found (`idle`: its idle time is known, as it is for the users of this
-    node and those sharing a room with them; not for one read from the network directory)."""
+    node and those sharing a room with them; not for one read from the network directory;
+    `elsewhere`: in a cluster, a user of another node's rooms that this node does not
+    follow, none of them secret)."""
     requester = reply.session.user
     reply.numeric(n.RPL_WHOISUSER, user.nick, user.username, user.hostname, "*", user.realname)
     multi = "multi-prefix" in reply.session.caps
@@ -148,6 +187,7 @@ def whois_reply(server: ChatServer, reply: Reply, user: User, idle: bool = True)
         for standing in (channel.members[user],)
         if not channel.secret or requester in channel.members
     ]
+    visible += [standing.prefixes(multi) + name for name, standing in elsewhere]
     if visible:
         reply.numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(visible))
     reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)

@@ -1,0 +1,90 @@
+"""The network directory in the core (hubbub.core.cluster_directory), several cores on one
+in-memory bus: WHO with a mask over every node, WHOIS's rooms from the directory, the
+network-room events for MONITOR and extended-monitor (and those refused, sent again)."""
+
+from __future__ import annotations
+
+from core_helpers import one, only
+from test_cluster_core import Cluster
+
+from hubbub.protocol.message import Message
+from support.config import changed
+
+
+def nicks(lines: list[Message]) -> list[str]:
+    return sorted(m.params[5] for m in only(lines, "352"))
+
+
+def test_who_with_a_mask_adds_the_users_of_other_nodes_from_the_directory() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    a.client("alice")
+    a.client("anna")
+    ghost = a.client("ghost")
+    ghost.send("MODE ghost +i")
+    bob = b.client("bob")
+    cluster.drain()
+    bob.send("WHO a*")
+    got = bob.lines()
+    assert nicks(got) == ["alice", "anna"] and got[-1].command == "315"
+    bob.send("WHO *")
+    assert nicks(bob.lines()) == ["alice", "anna", "bob"]  # ghost: +i, no room shared
+
+
+def test_who_with_a_mask_is_capped_over_every_node_and_refused_without_the_bus() -> None:
+    cluster = Cluster()
+    for node in cluster.nodes:
+        node.config = node.server.config = changed(node.config, limits={"who_replies": 2})
+    a, b = cluster.nodes
+    a.client("user1")
+    a.client("user2")
+    bob = b.client("bob")
+    cluster.drain()
+    bob.send("WHO *")
+    got = bob.lines()
+    assert len(only(got, "352")) == 2 and len(only(got, "416")) == 1
+    cluster.bus.available = False
+    bob.send("WHO *")
+    got = bob.lines()
+    assert one(got, "FAIL").params[:3] == ("WHO", "TEMPORARILY_UNAVAILABLE", "*")
+    assert nicks(got) == ["bob"] and got[-1].command == "315"
+
+
+def test_whois_lists_the_rooms_of_a_user_of_another_node_from_its_entry() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    carol = a.client("carol")
+    bob = b.client("bob")
+    alice.send("JOIN #open")
+    alice.send("JOIN #secret")
+    alice.send("MODE #secret +s")
+    carol.send("JOIN #talk")
+    alice.send("JOIN #talk")
+    carol.send("MODE #talk +v alice")
+    cluster.drain()
+    bob.send("WHOIS alice")
+    assert sorted(one(bob.lines(), "319").params[-1].split()) == ["+#talk", "@#open"]
+    alice.send("PART #open")
+    bob.send("WHOIS alice")
+    assert one(bob.lines(), "319").params[-1] == "+#talk"
+
+
+def test_monitor_and_extended_monitor_events_refused_are_sent_when_the_bus_is_back() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    carol = a.client("carol")
+    bob = b.client("bob", ["extended-monitor", "away-notify"])
+    bob.send("MONITOR + alice,carol")
+    assert only(bob.lines(), "730")
+    cluster.bus.available = False
+    a.server.network_available(False)
+    carol.send("AWAY :stranded")
+    alice.send("QUIT :bye")
+    cluster.drain()
+    assert bob.raw() == []
+    cluster.bus.available = True
+    a.server.network_available(True)
+    got = bob.lines()
+    assert [(m.command, m.params[-1]) for m in got] == [("AWAY", "stranded"), ("731", "alice")]
