@@ -45,6 +45,7 @@ import test_conformance_list_modes as list_modes
 import test_conformance_messaging as messaging
 import test_conformance_modes as modes
 import test_conformance_monitor as monitor
+import test_conformance_multiline as multiline
 import test_conformance_no_implicit_names as no_implicit_names
 import test_conformance_order as order
 import test_conformance_queries as queries
@@ -80,6 +81,7 @@ MODULES = (
     extensions,
     readmarker,
     monitor,
+    multiline,
 )
 
 

@@ -58,7 +58,8 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_directory: the network directory (WHOIS, WHO, MONITOR, LIST of what
   this node does not follow), SETNAME, WALLOPS;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
-* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers.
+* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers;
+* hubbub.core.cluster_multiline: multiline (draft/multiline) messages, one event each.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from hubbub.core.cluster_fields import (
     user_key,
 )
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
+from hubbub.core.cluster_multiline import MULTILINE_APPLIERS, MULTILINE_EVENTS, ClusterMultiline
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
 __all__ = [
@@ -88,7 +90,7 @@ __all__ = [
 ]
 
 
-class ClusterState(ClusterMessages, ClusterAccounts, ClusterDirectory):
+class ClusterState(ClusterMultiline, ClusterMessages, ClusterAccounts, ClusterDirectory):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 
     # Later tables win: a layer that extends an applier of a layer below registers its own.
@@ -98,5 +100,12 @@ class ClusterState(ClusterMessages, ClusterAccounts, ClusterDirectory):
         **DIRECTORY_APPLIERS,
         **ACCOUNT_APPLIERS,
         **MESSAGE_APPLIERS,
+        **MULTILINE_APPLIERS,
     }
-    roomless = {**USER_EVENTS, **DIRECTORY_EVENTS, **ACCOUNT_EVENTS, **MESSAGE_EVENTS}
+    roomless = {
+        **USER_EVENTS,
+        **DIRECTORY_EVENTS,
+        **ACCOUNT_EVENTS,
+        **MESSAGE_EVENTS,
+        **MULTILINE_EVENTS,
+    }
