@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
 import test_conformance_account_tag as account_tag
 import test_conformance_bot_mode as bot_mode
 import test_conformance_cap as cap
+import test_conformance_channel_rename as channel_rename
 import test_conformance_channels as channels
 import test_conformance_chathistory as chathistory
 import test_conformance_client_profiles as client_profiles
@@ -82,6 +83,7 @@ MODULES = (
     readmarker,
     monitor,
     multiline,
+    channel_rename,
 )
 
 

@@ -340,23 +340,6 @@ def test_a_private_message_finds_a_user_of_another_node_through_its_nick_claim()
     assert one(alice.lines(), "FAIL").params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
 
 
-def test_what_does_not_cross_nodes_yet_is_refused_not_half_done() -> None:
-    """RENAME of a room is refused with a FAIL rather than done on one node only (accepted,
-    then missing for the others). (INVITE of a user of another node crosses nodes now:
-    tests/core/test_cluster_users.py.)"""
-    cluster = Cluster()
-    a, b = cluster.nodes
-    alice = a.client("alice", ["batch", "draft/multiline", "draft/channel-rename"])
-    bob = b.client("bob")
-    alice.send("JOIN #lobby")
-    bob.send("JOIN #lobby")
-    cluster.drain()
-    alice.send("RENAME #lobby #hall")
-    assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
-    assert b.server.find_channel("#lobby") is not None
-    assert bob.raw() == []
-
-
 def test_a_multiline_message_is_sequenced_once_or_refused_while_the_bus_is_away() -> None:
     """A multiline batch to a room with a member on another node reaches it as the same
     lines (hubbub.core.cluster_multiline); while the bus is unavailable it is refused with
