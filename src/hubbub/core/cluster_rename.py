@@ -74,7 +74,7 @@ RENAMED = 1
 OLD_GONE = 2
 
 #: One of this node's room events on its way: (room, fields set, fields deleted, refused).
-InFlight = tuple[str, dict[str, str], tuple[str, ...], Callable[[], None] | None]
+InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[], None] | None]
 
 
 def renamed_line(line: str, old_name: str, new_name: str) -> str:
@@ -217,7 +217,7 @@ class ClusterRename(ClusterPropose):
             )
             return
         token = f"{self.token + 1:x}"  # the one `submit` gives it
-        self.in_flight[token] = (room, dict(set_fields or {}), delete_fields, refused)
+        self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
 
         def refused_here() -> None:
             self.in_flight.pop(token, None)
