@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
 import test_conformance_account_tag as account_tag
 import test_conformance_bot_mode as bot_mode
 import test_conformance_cap as cap
+import test_conformance_channel_rename as channel_rename
 import test_conformance_channels as channels
 import test_conformance_chathistory as chathistory
 import test_conformance_client_profiles as client_profiles
@@ -45,6 +46,7 @@ import test_conformance_list_modes as list_modes
 import test_conformance_messaging as messaging
 import test_conformance_modes as modes
 import test_conformance_monitor as monitor
+import test_conformance_multiline as multiline
 import test_conformance_no_implicit_names as no_implicit_names
 import test_conformance_order as order
 import test_conformance_queries as queries
@@ -80,6 +82,8 @@ MODULES = (
     extensions,
     readmarker,
     monitor,
+    multiline,
+    channel_rename,
 )
 
 

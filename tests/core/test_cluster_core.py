@@ -340,24 +340,28 @@ def test_a_private_message_finds_a_user_of_another_node_through_its_nick_claim()
     assert one(alice.lines(), "FAIL").params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
 
 
-def test_what_does_not_cross_nodes_yet_is_refused_not_half_done() -> None:
-    """RENAME of a room and a multiline message to a room: each is refused with a FAIL
-    rather than done on one node only (accepted, then missing for the others). (INVITE of a
-    user of another node crosses nodes now: tests/core/test_cluster_users.py.)"""
+def test_a_multiline_message_is_sequenced_once_or_refused_while_the_bus_is_away() -> None:
+    """A multiline batch to a room with a member on another node reaches it as the same
+    lines (hubbub.core.cluster_multiline); while the bus is unavailable it is refused with
+    FAIL BATCH TEMPORARILY_UNAVAILABLE, and nobody gets any of it."""
     cluster = Cluster()
     a, b = cluster.nodes
-    alice = a.client("alice", ["batch", "draft/multiline", "draft/channel-rename"])
+    alice = a.client("alice", ["batch", "draft/multiline", "echo-message"])
     bob = b.client("bob")
     alice.send("JOIN #lobby")
     bob.send("JOIN #lobby")
     cluster.drain()
-    alice.send("RENAME #lobby #hall")
-    assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
-    assert b.server.find_channel("#lobby") is not None
     alice.send("BATCH +m draft/multiline #lobby")
     alice.send("@batch=m PRIVMSG #lobby :one")
     alice.send("@batch=m PRIVMSG #lobby :two")
     alice.send("BATCH -m")
+    assert [m.params[-1] for m in bob.lines() if m.command == "PRIVMSG"] == ["one", "two"]
+    echoed = alice.lines()
+    assert [m.command for m in echoed] == ["BATCH", "PRIVMSG", "PRIVMSG", "BATCH"]
+    cluster.bus.available = False
+    alice.send("BATCH +n draft/multiline #lobby")
+    alice.send("@batch=n PRIVMSG #lobby :three")
+    alice.send("BATCH -n")
     assert one(alice.lines(), "FAIL").params[:2] == ("BATCH", "TEMPORARILY_UNAVAILABLE")
     assert bob.raw() == []
 

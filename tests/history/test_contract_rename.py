@@ -38,3 +38,16 @@ def test_an_earlier_room_of_the_new_name_is_set_aside(store: HistoryStore) -> No
 def test_renaming_a_room_without_history(store: HistoryStore) -> None:
     assert store.rename_target("#nothing", "#else") == 0
     assert store.latest("#else", 10) == []
+
+
+def test_records_of_the_new_name_since_the_rename_stay(store: HistoryStore) -> None:
+    """In a cluster another node may have stored the renamed room's first events under the
+    new name before the rename's node moves the old records: with `before_ms` only the
+    older records of the new name (an earlier room) are set aside."""
+    store.append([rec("#new", 0, 500)])  # an earlier room called #new
+    store.append([rec("#old", n) for n in range(2)])  # times 1000, 1010
+    store.append([rec("#new", 1, 2000)])  # the renamed room, after the rename at 1500
+    store.commit()
+    assert store.rename_target("#old", "#new", before_ms=1500) == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1", "#new/1"]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -260,6 +261,41 @@ class MemoryBus:
                 self.queue.append((network, room, seq, time_ms, node, payload))
         return time_ms
 
+    def rename(
+        self,
+        node: str,
+        old: str,
+        new: str,
+        payload: tuple[bytes, bytes],
+        marker: tuple[bytes, bytes],
+        set_fields: Mapping[str, str],
+    ) -> int | None:
+        """What the real bus's RENAME script does (hubbub.cluster.bus_scripts)."""
+        if not self.available:
+            return None
+        if "room" not in self.fields.get(old, {}):
+            return 2
+        if any(name.startswith("m:") for name in self.fields.get(new, {})):
+            return 0
+        time_ms = max(int(self.clock() * 1000), self.last_ms.get(old, 0), self.last_ms.get(new, 0))
+        state = self.fields.pop(old, {})
+        state.update(set_fields)
+        self.fields[new] = state
+        new_seq = self._append(
+            node, new, time_ms, marker[0] + json.dumps(state).encode() + marker[1]
+        )
+        self._append(node, old, time_ms, payload[0] + str(new_seq).encode() + payload[1])
+        return 1
+
+    def _append(self, node: str, room: str, time_ms: int, payload: bytes) -> int:
+        seq = self.seq[room] = self.seq.get(room, 0) + 1
+        self.last_ms[room] = time_ms
+        self.events.setdefault(room, []).append((seq, time_ms, node, payload))
+        for network in self.nodes.values():
+            if room in network.rooms:
+                self.queue.append((network, room, seq, time_ms, node, payload))
+        return seq
+
     def pump(self) -> None:
         if self.delivering:
             return
@@ -325,6 +361,36 @@ class MemoryNetwork:
 
     def close(self, room: str) -> None:
         self.rooms.discard(room)
+
+    def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(False)
+                return
+            if room not in self.rooms:
+                self.rooms.add(room)
+                for seq, time_ms, node, payload in self.bus.events.get(room, []):
+                    if seq > after:
+                        self.bus.queue.append((self, room, seq, time_ms, node, payload))
+            done(True)
+            self.bus.pump()
+
+        self.bus.call(run)
+
+    def rename(
+        self,
+        old: str,
+        new: str,
+        payload: tuple[bytes, bytes],
+        marker: tuple[bytes, bytes],
+        set_fields: Mapping[str, str],
+        done: Callable[[int | None], None],
+    ) -> None:
+        def run() -> None:
+            done(self.bus.rename(self._node_id, old, new, payload, marker, set_fields))
+            self.bus.pump()
+
+        self.bus.call(run)
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         def run() -> None:

@@ -136,6 +136,7 @@ class Bus:
                 "TAKE",
                 "BURY",
                 "LEAVE",
+                "RENAME",
             )
         }
         # sequence() calls go through one batching sender, in call order (sequencer.py), on a
@@ -526,6 +527,47 @@ class Bus:
         ]
         return keys, args
 
+    async def rename(
+        self,
+        old: str,
+        new: str,
+        payload: tuple[bytes, bytes],
+        marker: tuple[bytes, bytes],
+        set_fields: Mapping[str, str],
+    ) -> int:
+        """Move room `old`'s state fields to room `new` (the fields given overwrite theirs)
+        and sequence an event in each, atomically (bus_scripts.RENAME): 1. Unless `new` has
+        members (0) or `old` is not there any more (2, renamed away meanwhile): nothing
+        changed then. `new` gets `marker[0]`, the moved fields as a
+        JSON object and `marker[1]`; `old` then gets `payload[0]`, the seq of that marker in
+        `new`, and `payload[1]` (both come back through on_event)."""
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.seq_key(old),
+            scripts.state_key(old),
+            scripts.stream_key(old),
+            scripts.ROOMS_KEY,
+            scripts.seq_key(new),
+            scripts.state_key(new),
+            scripts.stream_key(new),
+        ]
+        args: list[object] = [
+            self._epoch or "",
+            old,
+            new,
+            self.node_id,
+            self._stream_length,
+            scripts.events_channel(old),
+            scripts.events_channel(new),
+            *payload,
+            *marker,
+            len(set_fields),
+        ]
+        for name, value in set_fields.items():
+            args += (name, value)
+        answer = await self._guarded(lambda: self._scripts["RENAME"](keys=keys, args=args))  # type: ignore[arg-type]
+        return int(answer[0])
+
     async def state(self, room: str) -> tuple[int, dict[str, str]]:
         """The room's (seq, state fields), read atomically together."""
         keys = [scripts.seq_key(room), scripts.state_key(room)]
@@ -626,8 +668,10 @@ class Bus:
 
     # ---- subscriptions ----------------------------------------------------------------------
 
-    async def subscribe(self, room: str) -> tuple[int, dict[str, str]]:
-        """Deliver the room's events after the returned snapshot (seq, fields) via on_event."""
+    async def subscribe(self, room: str, after: int | None = None) -> tuple[int, dict[str, str]]:
+        """Deliver the room's events after the returned snapshot (seq, fields) via on_event;
+        with `after`, the events after that seq instead (those up to the snapshot are read
+        from the room's stream first)."""
         if room in self._feeds:
             raise ValueError(f"already subscribed to {room!r}")
         session = self._session
@@ -651,7 +695,8 @@ class Bus:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
             raise BusUnavailable(f"the connection to Redis changed while subscribing to {room}")
-        feed.start(seq)
+        feed.start(seq if after is None else min(after, seq))
+        feed.known = max(feed.known, seq)
         # The caller installs the snapshot before the first event after it reaches on_event.
         asyncio.get_running_loop().call_soon(self._unhold, feed)
         return seq, fields

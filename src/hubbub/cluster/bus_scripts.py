@@ -165,6 +165,65 @@ return 1
 """
 )
 
+# KEYS: epoch, old seq hash, old state hash, old stream, rooms set, new seq hash, new state
+#       hash, new stream.
+# ARGV: epoch, old room, new room, node, stream length, old channel, new channel, payload head,
+#       payload tail, marker head, marker tail, number of fields set (n), n (name, value) pairs.
+# A room's state moves to another name (RENAME), unless that name's room has members ({0}) or
+# the old room is not there any more ({2}: no `room` field, renamed away meanwhile): then
+# nothing changed. Otherwise, at one time (never behind either room's last):
+# the old room's state fields move to the new room's (the pairs given overwrite theirs, the
+# new room's earlier fields go), the new room gets its next event, the marker (marker head,
+# the moved fields as a JSON object, marker tail), and the old room gets its next event, the
+# payload (payload head, the marker's seq, payload tail), so that whoever applies it knows
+# where the new room's events continue. Returns {1, old seq, time_ms, new seq}.
+RENAME = (
+    _CHECK_EPOCH
+    + """
+if redis.call('HEXISTS', KEYS[3], 'room') == 0 then return {2} end
+local present = redis.call('HGETALL', KEYS[7])
+for index = 1, #present, 2 do
+  if string.sub(present[index], 1, 2) == 'm:' then return {0} end
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local old_last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+local new_last = tonumber(redis.call('HGET', KEYS[6], 'time') or '0')
+if now < old_last then now = old_last end
+if now < new_last then now = new_last end
+local now_text = string.format('%d', now)
+local moved = redis.call('HGETALL', KEYS[3])
+local state = {}
+for index = 1, #moved, 2 do state[moved[index]] = moved[index + 1] end
+local count = tonumber(ARGV[12])
+local index = 13
+for _ = 1, count do
+  state[ARGV[index]] = ARGV[index + 1]
+  index = index + 2
+end
+redis.call('DEL', KEYS[7])
+for name, value in pairs(state) do redis.call('HSET', KEYS[7], name, value) end
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[5], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[3])
+local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
+redis.call('HSET', KEYS[6], 'time', now_text)
+local new_text = string.format('%d', new_seq)
+local marker = ARGV[10] .. cjson.encode(state) .. ARGV[11]
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[5], new_text .. '-0',
+  't', now_text, 'n', ARGV[4], 'p', marker)
+redis.call('PUBLISH', ARGV[7], new_text .. ' ' .. now_text .. ' ' .. ARGV[4] .. ' ' .. marker)
+local old_seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+redis.call('HSET', KEYS[2], 'time', now_text)
+local old_text = string.format('%d', old_seq)
+local payload = ARGV[8] .. new_text .. ARGV[9]
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], old_text .. '-0',
+  't', now_text, 'n', ARGV[4], 'p', payload)
+redis.call('PUBLISH', ARGV[6], old_text .. ' ' .. now_text .. ' ' .. ARGV[4] .. ' ' .. payload)
+return {1, old_seq, now, new_seq}
+"""
+)
+
 # KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot.
 STATE = """
 return {redis.call('HGET', KEYS[1], 'seq') or '0', redis.call('HGETALL', KEYS[2])}

@@ -182,6 +182,49 @@ class Node:
 
         self._spawn(run, "hubbub-open")
 
+    def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
+        async def run() -> None:
+            try:
+                await self.bus.subscribe(room, after)
+            except ValueError:  # subscribed already (a JOIN here opened it meanwhile)
+                pass
+            except BusUnavailable as error:
+                log.warning("cluster: room %s cannot be followed (%s)", room, error)
+                done(False)
+                return
+            except Exception:
+                log.exception("cluster: room %s cannot be followed", room)
+                done(False)
+                return
+            self.rooms.add(room)
+            done(True)
+
+        self._spawn(run, "hubbub-follow")
+
+    def rename(
+        self,
+        old: str,
+        new: str,
+        payload: tuple[bytes, bytes],
+        marker: tuple[bytes, bytes],
+        set_fields: Mapping[str, str],
+        done: Callable[[int | None], None],
+    ) -> None:
+        async def run() -> None:
+            try:
+                moved = await self.bus.rename(old, new, payload, marker, set_fields)
+            except BusUnavailable as error:
+                log.warning("cluster: room %s cannot be renamed (%s)", old, error)
+                done(None)
+                return
+            except Exception:  # a bug: refused (the client is told), never left waiting
+                log.exception("cluster: room %s cannot be renamed", old)
+                done(None)
+                return
+            done(moved)
+
+        self._spawn(run, "hubbub-rename")
+
     def close(self, room: str) -> None:
         if room not in self.rooms:
             return

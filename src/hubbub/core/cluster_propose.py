@@ -102,7 +102,8 @@ class ClusterPropose(ClusterApply):
                 remember_sent(later.session, msgid)  # so that this connection may REDACT it
             elif sent["re"]:
                 remember_sent(later.session, msgid, channel.fold)
-            echo(server, later, cmd, line, time_ms, msgid, client_tags)
+            # The line as applied: with the room's new name if it was renamed meanwhile.
+            echo(server, later, cmd, sent["l"], time_ms, msgid, client_tags)
 
         self.submit(reply, channel.fold, event, done)
 
@@ -321,7 +322,8 @@ class ClusterPropose(ClusterApply):
                 later.fail("JOIN", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
-            channel = server.channels.get(fold)
+            # "fw": the room it was sent on to, renamed meanwhile (hubbub.core.cluster_rename).
+            channel = server.channels.get(sent.get("fw", fold))
             if channel is None or user not in channel.members or sent.get("dup"):
                 return
             line = f":{user.prefix} JOIN {channel.name}"
@@ -353,13 +355,14 @@ class ClusterPropose(ClusterApply):
         set_at = int(server.now)
         event = {"t": "topic", "f": user.fold, "p": user.prefix, "x": text, "at": set_at}
         event["m"] = server.next_msgid()
-        line = f":{user.prefix} TOPIC {channel.name} :{text}"
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
                 later.fail("TOPIC", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            # The room's name now: renamed in place if a RENAME came first.
+            line = f":{user.prefix} TOPIC {channel.name} :{text}"
             server.send_self(later, line, time_ms, sent["m"], account=user.account)
 
         if text:
@@ -381,7 +384,7 @@ class ClusterPropose(ClusterApply):
                 later.fail("KICK", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
-            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+            server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
         self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(target.fold))
 
@@ -413,7 +416,7 @@ class ClusterPropose(ClusterApply):
                 later.fail("MODE", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
-            server.send_self(later, line, time_ms, sent["m"], account=user.account)
+            server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
         self.submit(reply, channel.fold, event, done, set_fields)
 

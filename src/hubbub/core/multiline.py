@@ -21,6 +21,10 @@ Limits, advertised in the capability value (`hubbub.core.caps.cap_value`): `max-
 an open batch never holds more than the limits. Every line of a batch went through the
 transport's flood bucket like any line, so a batch costs what its lines cost; and while a batch
 is open, lines that belong to it are collected before any handler runs (`ChatServer._dispatch`).
+
+In a cluster, a message to a room or to a user of another node is checked here, then sequenced
+once on the bus and delivered and stored by every node that applies it
+(hubbub.core.cluster_multiline).
 """
 
 from __future__ import annotations
@@ -177,16 +181,8 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
         return
     sender = reply.session.user
     target = batch.target
-    if server.cluster is not None and not local_target(server, target):
-        # Multiline messages are not sequenced across the cluster yet: refused rather than
-        # delivered to this node's members only (hubbub.core.network).
-        reply.fail(
-            "BATCH",
-            "TEMPORARILY_UNAVAILABLE",
-            text="Multiline messages cannot cross servers yet; send the lines one by one",
-        )
-        return
     channel: Channel | None = None
+    recipient: User | None = None
     recipients: Iterable[User]
     if target.startswith("#"):
         channel = server.find_channel(target)
@@ -201,6 +197,13 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
         key = channel.fold
     else:
         recipient = server.find_user(target)
+        if recipient is None and server.cluster is not None:  # maybe a user of another node
+            lines = fitted(sender.prefix, target, batch.lines)
+            client_tags = format_tags(batch.client_tags) if batch.client_tags else ""
+            server.cluster.multiline_to_unknown(
+                reply, sender, target, lines, client_tags, batch.client_tags
+            )
+            return
         if recipient is None or recipient.service is not None:
             reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
             return
@@ -216,12 +219,20 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
     if stored is not None and not server.history.available:
         refuse_unstorable(reply, "PRIVMSG", name, True)
         return
+    if server.cluster is not None and (channel is not None or recipient_is_remote(recipient)):
+        # Sequenced once on the bus, delivered and stored by every node that applies it
+        # (hubbub.core.cluster_multiline).
+        lines = fitted(sender.prefix, name, batch.lines)
+        client_tags = format_tags(batch.client_tags) if batch.client_tags else ""
+        if channel is not None:
+            server.cluster.multiline(reply, channel, sender, lines, client_tags, stored)
+        elif recipient is not None:
+            server.cluster.multiline_direct(reply, sender, recipient, lines, client_tags, stored)
+        return
     time_ms = server.stamp()
     msgid = server.next_msgid()
     prefix = sender.prefix
-    head = f":{prefix} PRIVMSG {name} :"
-    budget = len(head.encode())
-    lines = [(fit(text, budget), concat) for text, concat in batch.lines]
+    lines = fitted(prefix, name, batch.lines)
     client_tags = format_tags(batch.client_tags) if batch.client_tags else ""
     message = Outgoing(server, prefix, name, msgid, time_ms, client_tags, sender.account)
     held = channel.replaying if channel is not None else None
@@ -248,13 +259,15 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
     log.info("%s <%s> (%d lines)", name, sender.nick, len(lines))
 
 
-def local_target(server: ChatServer, target: str) -> bool:
-    """Cluster mode: whether a multiline message to `target` stays on this node (a user of
-    this node; a room is shared with the network, so never)."""
-    if target.startswith("#"):
-        return False
-    recipient = server.find_user(target)
-    return recipient is None or not recipient.session.remote
+def recipient_is_remote(recipient: User | None) -> bool:
+    """Cluster mode: whether a private recipient is a user of another node."""
+    return recipient is not None and recipient.session.remote
+
+
+def fitted(prefix: str, name: str, lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The batch's lines, each cut to fit one PRIVMSG line from `prefix` to `name`."""
+    budget = len(f":{prefix} PRIVMSG {name} :".encode())
+    return [(fit(text, budget), concat) for text, concat in lines]
 
 
 class Outgoing:

@@ -58,7 +58,9 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_directory: the network directory (WHOIS, WHO, MONITOR, LIST of what
   this node does not follow), SETNAME, WALLOPS;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
-* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers.
+* hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers;
+* hubbub.core.cluster_multiline: multiline (draft/multiline) messages, one event each;
+* hubbub.core.cluster_rename: RENAME of a room, sequenced in its order, the state moved.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ from hubbub.core.cluster_fields import (
     user_key,
 )
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
+from hubbub.core.cluster_multiline import MULTILINE_APPLIERS, MULTILINE_EVENTS, ClusterMultiline
+from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRename
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
 __all__ = [
@@ -90,7 +94,9 @@ __all__ = [
 ]
 
 
-class ClusterState(ClusterMessages, ClusterAccounts, ClusterDirectory):
+class ClusterState(
+    ClusterRename, ClusterMultiline, ClusterMessages, ClusterAccounts, ClusterDirectory
+):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 
     # Later tables win: a layer that extends an applier of a layer below registers its own.
@@ -100,5 +106,14 @@ class ClusterState(ClusterMessages, ClusterAccounts, ClusterDirectory):
         **DIRECTORY_APPLIERS,
         **ACCOUNT_APPLIERS,
         **MESSAGE_APPLIERS,
+        **MULTILINE_APPLIERS,
+        **RENAME_APPLIERS,
     }
-    roomless = {**USER_EVENTS, **DIRECTORY_EVENTS, **ACCOUNT_EVENTS, **MESSAGE_EVENTS}
+    roomless = {
+        **USER_EVENTS,
+        **DIRECTORY_EVENTS,
+        **ACCOUNT_EVENTS,
+        **MESSAGE_EVENTS,
+        **MULTILINE_EVENTS,
+        **RENAME_EVENTS,
+    }

@@ -162,6 +162,15 @@ class Network(Protocol):
       answers its state fields (`{}` for a room nobody is in), or None when the bus is
       unavailable. Events after that state come through `apply_sequenced`.
     * `close`: the room has no local members any more; stop receiving its events.
+    * `follow` subscribes this node to a room from the event after seq `after` (those already
+      sequenced are read from the room's stream): a room renamed here continues under its new
+      name. `done(False)`: the bus is unavailable.
+    * `rename` moves room `old`'s state fields to room `new` (`set_fields` overwriting
+      theirs) and sequences an event in each, atomically: `done(1)`. Unless `new` has members
+      (`done(0)`) or `old` is not there any more (`done(2)`: renamed away meanwhile); then
+      nothing changed. None: unavailable. `new` gets `marker[0]` + the
+      moved fields as a JSON object + `marker[1]`; `old` then gets `payload[0]` + the seq of
+      that marker in `new` + `payload[1]`, through `ChatServer.apply_sequenced` as usual.
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
       someone else, None unavailable. `release` gives one back. `locate` answers the node
       that holds a claim ("" for none, None when the bus is unavailable).
@@ -192,6 +201,18 @@ class Network(Protocol):
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None: ...
 
     def close(self, room: str) -> None: ...
+
+    def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None: ...
+
+    def rename(
+        self,
+        old: str,
+        new: str,
+        payload: tuple[bytes, bytes],
+        marker: tuple[bytes, bytes],
+        set_fields: Mapping[str, str],
+        done: Callable[[int | None], None],
+    ) -> None: ...
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 

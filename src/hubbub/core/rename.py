@@ -15,6 +15,9 @@ profile); the others get the spec's fallback, as if they had left and joined: th
 of the old name, their own JOIN of the new one, the topic and NAMES (not when only the case
 changes, and no NAMES for no-implicit-names clients). The fallback lines are events, not
 answers to the member's commands, so they are not charged to its flood budget.
+
+In a cluster the rename is checked here, then sequenced once in the room's order and applied
+by every node (hubbub.core.cluster_rename).
 """
 
 from __future__ import annotations
@@ -49,14 +52,6 @@ def handle_rename(server: ChatServer, reply: Reply, msg: Message) -> None:
     if channel is None or (channel.secret and user not in channel.members):
         reply.numeric(n.ERR_NOSUCHCHANNEL, old_name, "No such channel")
         return
-    if server.cluster is not None:  # a room's name is the network's: not renamed here alone
-        reply.fail(
-            "RENAME",
-            "TEMPORARILY_UNAVAILABLE",
-            channel.name,
-            text="Rooms cannot be renamed across servers yet",
-        )
-        return
     member = channel.members.get(user)
     if member is None:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -78,6 +73,9 @@ def handle_rename(server: ChatServer, reply: Reply, msg: Message) -> None:
         )
         return
     if new_name == channel.name:
+        return
+    if server.cluster is not None:  # sequenced network-wide (hubbub.core.cluster_rename)
+        server.cluster.rename(reply, channel, new_name, new_fold, reason)
         return
     rename(server, reply, channel, new_name, new_fold, reason)
 

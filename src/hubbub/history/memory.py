@@ -144,21 +144,37 @@ class MemoryStore(PlannedStore):
         self._edits.pop((target, msgid), None)
         return True
 
-    def rename_target(self, old: str, new: str) -> int:
+    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
         moving = self._targets.pop(old, None)
         if moving is None:
             return 0
         earlier = self._targets.pop(new, None)
+        staying: list[tuple[int, Record]] = []
         if earlier is not None:
-            self._seq += 1
-            aside = aside_key(new, self._seq)
-            earlier.records = [dataclasses.replace(r, target=aside) for r in earlier.records]
-            self._targets[aside] = earlier
-            self._move_edits(new, aside)
-        moving.records = [dataclasses.replace(r, target=new) for r in moving.records]
-        self._targets[new] = moving
+            aside_records: list[tuple[int, Record]] = []
+            for seq, record in zip(earlier.seqs, earlier.records, strict=True):
+                if before_ms is None or record.time_ms < before_ms:
+                    aside_records.append((seq, record))
+                else:
+                    staying.append((seq, record))
+            if aside_records:
+                self._seq += 1
+                aside = aside_key(new, self._seq)
+                entry = self._targets[aside] = _Target()
+                for seq, record in aside_records:
+                    entry.add(seq, dataclasses.replace(record, target=aside))
+                    edits = self._edits.pop((new, record.msgid), None)
+                    if edits is not None:
+                        self._edits[(aside, record.msgid)] = edits
+        moved = [
+            (seq, dataclasses.replace(record, target=new))
+            for seq, record in zip(moving.seqs, moving.records, strict=True)
+        ]
+        merged = self._targets[new] = _Target()
+        for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):
+            merged.add(seq, record)
         self._move_edits(old, new)
-        return len(moving.records)
+        return len(moved)
 
     def _move_edits(self, source: str, destination: str) -> None:
         """Edits follow their records (they are keyed by target and msgid)."""

@@ -109,6 +109,13 @@ DELETE FROM records WHERE seq IN (
 """
 
 
+# The edits of the records of `new` older than a time: set aside with them (rename_target).
+_ASIDE_EDITS = (
+    "UPDATE edits SET target = %s WHERE target = %s AND msgid IN"
+    " (SELECT msgid FROM records WHERE target = %s AND time_ms < %s)"
+)
+
+
 class PostgresStore(PlannedStore, ComponentStore):
     """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
 
@@ -159,14 +166,21 @@ class PostgresStore(PlannedStore, ComponentStore):
             db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
         return cursor.rowcount > 0
 
-    def rename_target(self, old: str, new: str) -> int:
+    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
         with self._db.step(write=True) as db:
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
             if taken.fetchone() is not None:
                 newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
                 aside = aside_key(new, int(newest[0]) if newest else 0)
-                db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
-                db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))
+                if before_ms is None:
+                    db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
+                    db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))
+                else:  # the edits first, while their records are still found under `new`
+                    db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
+                    db.execute(
+                        "UPDATE records SET target = %s WHERE target = %s AND time_ms < %s",
+                        (aside, new, before_ms),
+                    )
             cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
             db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
         return cursor.rowcount

@@ -138,6 +138,13 @@ DELETE FROM records WHERE seq IN (
 """
 
 
+# The edits of the records of `new` older than a time: set aside with them (rename_target).
+_ASIDE_EDITS = (
+    "UPDATE edits SET target = ? WHERE target = ? AND msgid IN"
+    " (SELECT msgid FROM records WHERE target = ? AND time_ms < ?)"
+)
+
+
 class SqliteStore(PlannedStore):
     """A `HistoryStore` in one SQLite file (created, with its directory, if absent)."""
 
@@ -266,13 +273,20 @@ class SqliteStore(PlannedStore):
         self._db.execute("DELETE FROM edits WHERE target = ? AND msgid = ?", (target, msgid))
         return cur.rowcount > 0
 
-    def rename_target(self, old: str, new: str) -> int:
+    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
         db = self._db
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
             newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
             aside = aside_key(new, newest)
-            db.execute("UPDATE records SET target = ? WHERE target = ?", (aside, new))
-            db.execute("UPDATE edits SET target = ? WHERE target = ?", (aside, new))
+            if before_ms is None:
+                db.execute("UPDATE records SET target = ? WHERE target = ?", (aside, new))
+                db.execute("UPDATE edits SET target = ? WHERE target = ?", (aside, new))
+            else:  # the edits first, while their records are still found under `new`
+                db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
+                db.execute(
+                    "UPDATE records SET target = ? WHERE target = ? AND time_ms < ?",
+                    (aside, new, before_ms),
+                )
         cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
         db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
         return cur.rowcount

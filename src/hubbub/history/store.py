@@ -64,12 +64,15 @@ class HistoryStore(Protocol):
         """Remove the record with this msgid from this target (REDACT): no query returns it
         afterwards. False if it was not stored."""
 
-    def rename_target(self, old: str, new: str) -> int:
+    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
         """A channel was renamed (draft/channel-rename): every record of channel key `old` moves
         to `new`, in its order, so the room's history follows it; how many moved. Records
         already under `new` (from an earlier room of that name, which no room can show any
         more: a room shows nothing from before its creation) are first moved aside under a key
-        no channel can have (`aside_key`), so the renamed room shows only its own past."""
+        no channel can have (`aside_key`), so the renamed room shows only its own past. With
+        `before_ms` (a cluster, where other nodes may have written the renamed room's first
+        events under `new` already) only the records of `new` older than it are set aside;
+        the others stay, in their place after the moved ones."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):

@@ -1,0 +1,426 @@
+"""RENAME of a room (draft/channel-rename) across nodes: sequenced once, in the old room's order.
+
+The design, and why:
+
+* **One atomic step on the bus.** The operator's node checks the RENAME against its copy of the
+  room (hubbub.core.rename: operator, valid name, not a room it follows), then asks the bus to
+  rename (`Network.rename`, one Redis script, hubbub.cluster.bus_scripts.RENAME): refused when
+  the new name's room has members anywhere on the network (`FAIL RENAME CHANNEL_NAME_IN_USE`,
+  as on one server) or the old room is not there any more (renamed away by another operator in
+  the same instant); otherwise, in one step, the old room's state fields (members with their
+  node, topic, modes, lists, metadata, invitations) move to the new name's, the new room gets a
+  first event, the *marker* (`moved`, with the moved fields), and the old room gets the
+  `rename` event, which carries the marker's seq in the new room (`ns`). So every node applies
+  the rename at the same point of the room's history (its place in the old room's order), and a
+  node that opens the new name later reads the moved state — the right one — from its fields.
+* **Every node renames its copy**, in place (members, modes, lists, topic and who is replaying
+  stay), moves what it keeps per room name (JOINs on their way, rooms users are entering), then
+  follows the new room from the marker on (`Network.follow(new, ns)`: the events other nodes
+  sequenced in the new room in the meantime are read from its stream first, so none is missed)
+  and stops following the old name. Its members get `RENAME` (or the spec's fallback, PART and
+  JOIN with topic and NAMES, for those without the capability), as on one server
+  (hubbub.core.rename.fallback), at the rename's bus time, with its msgid.
+* **Once, not per node**: the operator's node alone moves the stored history
+  (`HistoryStore.rename_target`, queued behind every write it made for the old room, so
+  all of the room's events up to the rename are in the store by then: that node writes every
+  event it applies) and the registered room's registry entry. Other nodes may have written the
+  renamed room's first events under the new name before that move: `before_ms` (the rename's
+  time) keeps them, and sets aside only what an earlier room of the new name left.
+* **Events sequenced in the old room after the rename** come from a node that sent them before
+  it applied the rename (checked against its copy then). Each node remembers its own room events
+  on their way (`in_flight`: room and state fields); when it applies a rename, those sent to the
+  old room are marked, and the node keeps following the old room until they are back; each is
+  then sent on to the new room (re-sequenced there, with the room's new name in its line, its
+  state fields set there, and deleted again from the old name's fields), and its sender's
+  reply waits for that. So a message, JOIN, PART, QUIT, KICK, MODE or TOPIC sent in the same
+  instant as the rename is neither lost nor applied to a room of the old name; the other nodes
+  ignore it in the old room (they have no room of that name, or a new one that came later).
+* **A node that opened the new name in that same instant** (a user's JOIN of a then empty room)
+  gets the marker: it loads the moved state from it, so its user joins the renamed room.
+
+A change of case only (`#Lobby` to `#lobby`) is one ordinary event in the room (the `room`
+field rewritten with it): no state moves.
+
+Not handled (docs/cluster.md "Not yet"): that instant's JOIN of the new name was sent as the
+room's creation, so its user is opped (as when two users create one room at once) and its
+state fields reset the room's topic and modes for nodes that open the room later; the bus
+unavailable between sequencing the rename and following the new room (retried when it is
+back, from the marker: nothing is missed unless the stream was trimmed past it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_fields import UNAVAILABLE, encode
+from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.registered import changed as save_registered
+from hubbub.core.rename import CAPABILITY, fallback
+from hubbub.core.reply import Reply
+
+if TYPE_CHECKING:
+    from hubbub.core.model import Channel
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.chat")
+
+#: The bus's answers to a rename (hubbub.cluster.bus.Bus.rename).
+NAME_TAKEN = 0
+RENAMED = 1
+OLD_GONE = 2
+
+#: One of this node's room events on its way: (room, fields set, fields deleted, refused).
+InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[], None] | None]
+
+
+def renamed_line(line: str, old_name: str, new_name: str) -> str:
+    """`:source COMMAND [status]#old ...` with the room's new name (a line sent on)."""
+    parts = line.split(" ", 2)
+    if len(parts) < 3:
+        return line
+    rest = parts[2]
+    status = rest[: len(rest) - len(rest.lstrip("~&@%+"))]
+    after = rest[len(status) :]
+    if after != old_name and not after.startswith(old_name + " "):
+        return line
+    return f"{parts[0]} {parts[1]} {status}{new_name}{after[len(old_name) :]}"
+
+
+class ClusterRename(ClusterPropose):
+    """RENAME of a room, sequenced in its order and applied by every node."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # This node's events to channel rooms on their way to the bus, by token.
+        self.in_flight: dict[str, InFlight] = {}
+        # Tokens of this node's events sent to a room before it applied that room's rename:
+        # token -> the room's new name (casefolded).
+        self.forwarding: dict[str, str] = {}
+        # Renamed rooms this node follows until its events sent there are back: old fold ->
+        # [how many are still on their way, the room's old name].
+        self.draining: dict[str, list[Any]] = {}
+        # Renamed rooms this node could not follow yet (bus unavailable): new fold -> the seq
+        # after which their events are wanted.
+        self.unfollowed: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ propose
+
+    def rename(
+        self, reply: Reply, channel: Channel, new_name: str, new_fold: str, reason: str
+    ) -> None:
+        """RENAME checked here (hubbub.core.rename.handle_rename): the bus renames the room."""
+        server = self.server
+        user = reply.session.user
+        old_name, old_fold = channel.name, channel.fold
+        event: dict[str, Any] = {
+            "t": "rename",
+            "f": user.fold,
+            "p": user.prefix,
+            "a": user.account,
+            "on": old_name,
+            "nn": new_name,
+            "nf": new_fold,
+            "r": reason,
+            "m": server.next_msgid(),
+        }
+        room = json.dumps(
+            {"name": new_name, "created": channel.created, "since": channel.history_since_ms}
+        )
+
+        def done(later: Reply, result: Any) -> None:
+            if result is None:
+                later.fail("RENAME", "TEMPORARILY_UNAVAILABLE", old_name, text=UNAVAILABLE)
+            elif result == NAME_TAKEN:
+                later.fail(
+                    "RENAME",
+                    "CHANNEL_NAME_IN_USE",
+                    old_name,
+                    new_name,
+                    text="The channel name is already taken",
+                )
+            elif result == OLD_GONE:
+                later.fail(
+                    "RENAME", "CANNOT_RENAME", old_name, new_name, text="The channel was renamed"
+                )
+            else:
+                time_ms, sent = result
+                self._answer_rename(later, sent, time_ms)
+
+        if new_fold == old_fold:  # a change of case: one event in the room
+            self.submit(reply, old_fold, event, done, {"room": room})
+            return
+        self.token += 1
+        token = event["k"] = f"{self.token:x}"
+        self.pending[token] = reply.later(done)
+        payload = encode(event)
+        marker = encode({"t": "moved", "to": new_fold, "fr": old_fold})
+
+        def answered(outcome: int | None) -> None:
+            if outcome == RENAMED:
+                return  # the event comes back through apply_sequenced
+            complete = self.pending.pop(token, None)
+            if complete is not None:
+                complete(outcome)
+
+        self.network.rename(
+            old_fold,
+            new_fold,
+            (payload[:-1] + b',"ns":', b"}"),
+            (marker[:-1] + b',"st":', b"}"),
+            {"room": room},
+            answered,
+        )
+
+    def _answer_rename(self, reply: Reply, event: dict[str, Any], time_ms: int) -> None:
+        """The operator's own lines, once the rename is applied here."""
+        server = self.server
+        channel = server.channels.get(event["nf"])
+        if channel is None or not event.get("done"):
+            return
+        user = reply.session.user
+        old_name, reason = event["on"], event["r"]
+        if CAPABILITY in reply.session.caps:
+            line = f":{event['p']} RENAME {old_name} {channel.name} :{reason}"
+            server.send_self(reply, line, time_ms, event["m"], account=event["a"])
+        elif server.fold(old_name) != channel.fold and user in channel.members:
+            fallback(server, reply, channel, user, old_name, reason, time_ms)
+
+    # ------------------------------------------------------------------ events on their way
+
+    def submit(
+        self,
+        reply: Reply | None,
+        room: str,
+        event: dict[str, Any],
+        done: Callable[[Reply, Any], None] | None,
+        set_fields: Mapping[str, str] | None = None,
+        delete_fields: tuple[str, ...] = (),
+        refused: Callable[[], None] | None = None,
+        answered_when_sequenced: bool = False,
+    ) -> None:
+        """Hand one room event to the bus, remembering a channel room's event (its room and
+        fields) until it is back, in case the room is renamed before it is sequenced."""
+        if room.startswith("~"):  # inboxes and the rooms every node follows: never renamed
+            super().submit(
+                reply,
+                room,
+                event,
+                done,
+                set_fields,
+                delete_fields,
+                refused,
+                answered_when_sequenced,
+            )
+            return
+        token = f"{self.token + 1:x}"  # the one `submit` gives it
+        self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
+
+        def refused_here() -> None:
+            self.in_flight.pop(token, None)
+            if refused is not None:
+                refused()
+
+        super().submit(
+            reply,
+            room,
+            event,
+            done,
+            set_fields,
+            delete_fields,
+            refused_here,
+            answered_when_sequenced,
+        )
+
+    def came_back(self, room: str, event: dict[str, Any]) -> bool:
+        token = str(event.get("k", ""))
+        entry = self.in_flight.pop(token, None)
+        new_fold = self.forwarding.pop(token, None)
+        if entry is None or new_fold is None:
+            return False
+        self._send_on(room, new_fold, token, event, entry)
+        return True
+
+    def _send_on(
+        self, old_fold: str, new_fold: str, token: str, event: dict[str, Any], entry: InFlight
+    ) -> None:
+        """An event of ours sequenced in a room after its rename: sequenced again in the
+        renamed room (its sender's reply waits for that one), and its fields taken back from
+        the old name's state (where the bus set them)."""
+        _, set_fields, delete_fields, refused = entry
+        complete = self.pending.pop(token, None)
+        draining = self.draining.get(old_fold)
+        old_name = draining[1] if draining is not None else ""
+        self._drained(old_fold)
+        if set_fields:
+            cleanup = encode({"t": "cleanup"})  # no node applies it: it only deletes fields
+            self.network.sequence(old_fold, cleanup, {}, tuple(set_fields), lambda _: None)
+        channel = self.server.channels.get(new_fold)
+        if channel is None:  # nobody of ours is in the renamed room any more
+            if complete is not None:
+                complete(None)
+            return
+        event = {key: value for key, value in event.items() if key != "k"}
+        event["fw"] = new_fold
+        if isinstance(event.get("l"), str) and old_name:
+            event["l"] = renamed_line(event["l"], old_name, channel.name)
+        if complete is not None:  # waiting under the token `submit` gives it
+            self.pending[f"{self.token + 1:x}"] = complete
+        self.submit(None, new_fold, event, None, set_fields, delete_fields, refused)
+
+    def _drained(self, old_fold: str) -> None:
+        """One of our events sent to a renamed room is back: stop following the old name
+        once none is left (unless a room of that name is followed here again)."""
+        draining = self.draining.get(old_fold)
+        if draining is None:
+            return
+        draining[0] -= 1
+        if draining[0] > 0:
+            return
+        del self.draining[old_fold]
+        if (
+            old_fold not in self.server.channels
+            and old_fold not in self.opening
+            and not self.joining.get(old_fold)
+        ):
+            self.network.close(old_fold)
+
+    def _drop_room(self, fold: str, channel: Channel | None) -> None:
+        super()._drop_room(fold, channel)
+        # Not followed any more: what this node sent there will not come back here.
+        for token in [token for token, entry in self.in_flight.items() if entry[0] == fold]:
+            del self.in_flight[token]
+            self.forwarding.pop(token, None)
+
+    # ------------------------------------------------------------------ apply
+
+    def _apply_rename(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        server = self.server
+        old_name, old_fold = channel.name, channel.fold
+        new_name, new_fold = str(event["nn"]), str(event["nf"])
+        case_only = new_fold == old_fold
+        if not case_only:
+            self._move(channel, new_name, new_fold)
+            self._follow(new_fold, int(event["ns"]))
+            ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
+            for token in ours:
+                self.forwarding[token] = new_fold
+            if ours:
+                self.draining[old_fold] = [len(ours), old_name]
+            else:
+                self.network.close(old_fold)
+        else:
+            channel.name = new_name
+        event["done"] = True
+        if mine:
+            # Once for the network: the store and the registry are shared.
+            if not case_only:
+                server.history.query(
+                    lambda store: store.rename_target(old_fold, new_fold, time_ms), _ignore
+                )
+                if channel.registered is not None:
+                    server.registry.call(
+                        lambda store: store.rename_channel(old_fold, new_name, new_fold)
+                    )
+            if channel.registered is not None:
+                save_registered(server, channel)
+        self._tell_members(channel, event, old_name, time_ms, mine)
+        log.info("%s renamed %s to %s (%s)", event["p"], old_name, new_name, event["r"])
+
+    def _move(self, channel: Channel, new_name: str, new_fold: str) -> None:
+        """This node's copy of the room takes its new name, and so does what this node keeps
+        per room name."""
+        server = self.server
+        old_fold = channel.fold
+        stale = server.channels.get(new_fold)
+        if stale is not None:  # loaded from the marker: this copy is the room itself
+            self._forget_copy(stale)
+        del server.channels[old_fold]
+        channel.name, channel.fold = new_name, new_fold
+        server.channels[new_fold] = channel
+        for member in channel.members:
+            member.channels.pop(old_fold, None)
+            member.channels[new_fold] = channel
+        joining = self.joining.pop(old_fold, 0)
+        if joining:
+            self.joining[new_fold] = self.joining.get(new_fold, 0) + joining
+        for entering in self.entering.values():
+            if old_fold in entering:
+                entering.discard(old_fold)
+                entering.add(new_fold)
+        for room, user in [key for key in self.live if key[0] == old_fold]:
+            self.live[(new_fold, user)] = self.live.pop((room, user))
+
+    def _forget_copy(self, stale: Channel) -> None:
+        server = self.server
+        del server.channels[stale.fold]
+        for member in list(stale.members):
+            member.channels.pop(stale.fold, None)
+            if member.session.remote and not member.channels:
+                self._forget(member)
+        stale.members.clear()
+
+    def _follow(self, fold: str, after: int) -> None:
+        def followed(ok: bool) -> None:
+            if not ok:
+                self.unfollowed[fold] = after
+
+        self.network.follow(fold, after, followed)
+
+    def _tell_members(
+        self, channel: Channel, event: dict[str, Any], old_name: str, time_ms: int, mine: bool
+    ) -> None:
+        """This node's members hear it (the operator's own lines answer its command)."""
+        server = self.server
+        actor = server.users.get(event["f"]) if mine else None
+        reason = event["r"]
+        line = f":{event['p']} RENAME {old_name} {channel.name} :{reason}"
+        members = [m for m in channel.members if not m.session.remote and m is not actor]
+        capable = [m for m in members if CAPABILITY in m.session.caps]
+        if capable:
+            server.fanout(capable, line, time_ms, event["m"], account=event["a"])
+        if server.fold(old_name) == channel.fold:
+            return  # a change of case: nothing to fall back to
+        for member in members:
+            if CAPABILITY in member.session.caps:
+                continue
+            other = Reply(server, member.session, None)
+            fallback(server, other, channel, member, old_name, reason, time_ms)
+            # An event, not an answer to the member's own commands: not its flood cost.
+            spent = member.session.output_lines
+            other.flush()
+            member.session.output_lines = spent
+
+    def _apply_moved(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """The marker of a rename, in the new room: only a node that followed the new name
+        before the rename gets it (one of its users was joining the then empty room). It takes
+        the room's moved state, so that user joins the renamed room."""
+        fold = str(event["to"])
+        if fold in self.server.channels:
+            return
+        fields = {str(name): str(value) for name, value in dict(event["st"]).items()}
+        self.load_room(fold, fields)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if available and self.unfollowed:
+            unfollowed, self.unfollowed = self.unfollowed, {}
+            for fold, after in unfollowed.items():
+                if fold in self.server.channels:
+                    self._follow(fold, after)
+
+
+def _ignore(result: Any) -> None:
+    """The history rename's answer: nothing waits for it (a failure is logged by the worker)."""
+
+
+#: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).
+RENAME_APPLIERS = {"rename": ClusterRename._apply_rename}
+
+#: Events applied whether or not this node has the room (the marker), by kind.
+RENAME_EVENTS = {"moved": ClusterRename._apply_moved}

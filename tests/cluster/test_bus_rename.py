@@ -1,0 +1,69 @@
+"""The bus's RENAME (hubbub.cluster.bus_scripts.RENAME, `Bus.rename`) and subscribing from a
+given seq (`Bus.subscribe(room, after)`), against a real redis-server: what
+hubbub.core.cluster_rename relies on to rename a room network-wide.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bus_helpers import running
+
+from support.waiting import until
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_rename_moves_the_state_and_sequences_an_event_in_each_room(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.subscribe("#old")
+        await node_b.bus.subscribe("#old")
+        await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+        await node_a.bus.sequence("#old", b"topic", set_fields={"topic": "t"})
+        # An earlier room of the new name left a field: it goes.
+        await node_a.bus.sequence("#new", b"gone", set_fields={"meta": "old"})
+        outcome = await node_a.bus.rename(
+            "#old", "#new", (b"rename ns=", b"."), (b"moved ", b"!"), {"room": "r2"}
+        )
+        assert outcome == 1
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#old") == [1, 2, 3], what="the rename")
+        event = node_b.events["#old"][-1]
+        assert event.payload == b"rename ns=2."  # the marker's seq in #new
+        assert await node_b.bus.state("#old") == (3, {})
+        seq, fields = await node_b.bus.state("#new")
+        assert (seq, fields) == (2, {"room": "r2", "m:a": "1", "topic": "t"})
+        marker = (await node_b.bus.events_after("#new", 1, 10))[0]
+        assert marker.payload.startswith(b"moved ") and marker.payload.endswith(b"!")
+        assert json.loads(marker.payload[6:-1]) == fields
+        assert marker.time_ms == event.time_ms
+        assert await node_b.bus.rooms() == ["#new"]
+
+
+async def test_rename_is_refused_when_the_name_has_members_or_the_room_is_gone(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, "a") as node_a:
+        await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+        await node_a.bus.sequence("#taken", b"join", set_fields={"room": "t", "m:b": "1"})
+        assert await node_a.bus.rename("#old", "#taken", (b"", b""), (b"", b""), {}) == 0
+        assert await node_a.bus.rename("#none", "#new", (b"", b""), (b"", b""), {}) == 2
+        assert await node_a.bus.state("#old") == (1, {"room": "r", "m:a": "1"})
+        assert await node_a.bus.state("#taken") == (1, {"room": "t", "m:b": "1"})
+        assert (await node_a.bus.state("#new"))[0] == 0
+
+
+async def test_subscribe_after_a_seq_delivers_the_events_since_then(redis_url: str) -> None:
+    """A node that applied a rename follows the new room from its marker: what other nodes
+    sequenced there in the meantime comes first, from the room's stream."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        for text in (b"one", b"two", b"three"):
+            await node_a.bus.sequence("#new", text)
+        seq, _ = await node_b.bus.subscribe("#new", 1)
+        assert seq == 3
+        await until(lambda: node_b.seqs("#new") == [2, 3], what="the events after seq 1")
+        await node_a.bus.sequence("#new", b"four")
+        await until(lambda: node_b.seqs("#new") == [2, 3, 4], what="and the live ones")

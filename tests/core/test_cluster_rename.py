@@ -1,0 +1,119 @@
+"""RENAME of a room across nodes in the core (hubbub.core.cluster_rename), several cores on one
+in-memory bus (support.core_services.MemoryBus, the bus's contract without Redis).
+
+draft/channel-rename (https://ircv3.net/specs/extensions/channel-rename): "A channel rename
+preserves all channel state".
+"""
+
+from __future__ import annotations
+
+from core_helpers import one, only
+from test_cluster_core import Cluster
+
+from hubbub.core.network import member_field
+
+CAP = "draft/channel-rename"
+
+
+def joined(cluster: Cluster, *clients: object) -> None:
+    for client in clients:
+        client.send("JOIN #lobby")  # type: ignore[attr-defined]
+    cluster.drain()
+
+
+def test_a_rename_is_applied_on_every_node_and_the_state_moves() -> None:
+    """ "Servers MUST send the RENAME message to members of the channel that have negotiated
+    this capability" and, to the others, "a PART message for the old channel name ... a JOIN
+    message followed by the usual messages", on every node; the room's state fields move to
+    the new name, so a node that opens it later reads them."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    carol = b.client("carol")
+    joined(cluster, alice, bob, carol)
+    alice.send("TOPIC #lobby :the topic")
+    alice.send("PRIVMSG #lobby :before")
+    cluster.drain()
+    alice.send("RENAME #lobby #hall :moving")
+    assert one(alice.lines(), "RENAME").params == ("#lobby", "#hall", "moving")
+    assert one(bob.lines(), "RENAME").params == ("#lobby", "#hall", "moving")
+    got = carol.lines()
+    assert [m.command for m in got[:2]] == ["PART", "JOIN"]
+    assert got[0].params == ("#lobby", "moving") and got[1].params[0] == "#hall"
+    assert one(got, "332").params[-1] == "the topic"
+    for node in (a, b):
+        assert node.server.find_channel("#lobby") is None
+        assert node.server.find_channel("#hall") is not None
+    assert member_field("bob") in cluster.bus.fields["#hall"]
+    assert not any(name.startswith("m:") for name in cluster.bus.fields.get("#lobby", {}))
+    bob.send("PRIVMSG #hall :after")  # node b follows the new name
+    assert [m.params for m in only(alice.lines(), "PRIVMSG")] == [("#hall", "after")]
+    # The history follows the room, moved once (the store is shared).
+    stored = [r.params[-1] for r in cluster.store.latest("#hall", 10) if r.command == "PRIVMSG"]
+    assert stored == ["before", "after"]
+    assert cluster.store.latest("#lobby", 10) == []
+    dave = c.client("dave")
+    dave.send("JOIN #hall")
+    got = dave.lines()
+    assert one(got, "332").params[-1] == "the topic"  # read from the moved state
+    assert "@alice" in one(got, "353").params[-1].split()
+
+
+def test_a_name_in_use_on_another_node_is_refused() -> None:
+    """ "If the new channel name is already taken, the server MUST send a FAIL message
+    with the CHANNEL_NAME_IN_USE code" — also when the room of that name is on another node
+    only."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #taken")
+    cluster.drain()
+    alice.send("RENAME #lobby #taken")
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:4] == ("RENAME", "CHANNEL_NAME_IN_USE", "#lobby", "#taken")
+    assert a.server.find_channel("#lobby") is not None
+    assert bob.raw() == []
+
+
+def test_events_sent_in_the_instant_of_the_rename_are_sent_on_to_the_new_name() -> None:
+    """A message and a QUIT sent on another node before it applied the rename are sequenced in
+    the old room after it: they are neither lost nor left behind under the old name."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP, "echo-message"])
+    bob = b.client("bob", [CAP, "echo-message"])
+    carol = b.client("carol", [CAP])
+    joined(cluster, alice, bob, carol)
+    cluster.bus.held = True
+    alice.send("RENAME #lobby #hall")  # sequenced first...
+    bob.send("PRIVMSG #lobby :just now")  # ...then these, checked against the old room
+    b.server.disconnect(carol.session, "gone", cluster.now)
+    cluster.bus.release()
+    got = alice.lines()
+    assert [m.command for m in got] == ["RENAME", "PRIVMSG", "QUIT"]
+    assert got[1].params == ("#hall", "just now")
+    echo = [m for m in bob.lines() if m.command != "RENAME"]
+    assert [m.params for m in echo if m.command == "PRIVMSG"] == [("#hall", "just now")]
+    for node in (a, b):
+        hall = node.server.find_channel("#hall")
+        assert hall is not None and {m.nick for m in hall.members} == {"alice", "bob"}
+    assert not any(name.startswith("m:") for name in cluster.bus.fields.get("#lobby", {}))
+    assert set(cluster.bus.fields["#hall"]) >= {member_field("alice"), member_field("bob")}
+    assert member_field("carol") not in cluster.bus.fields["#hall"]
+    stored = cluster.store.latest("#hall", 10)
+    assert [r.params for r in stored if r.command == "PRIVMSG"] == [("#hall", "just now")]
+
+
+def test_a_rename_while_the_bus_is_away_is_refused() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    cluster.bus.available = False
+    alice.send("RENAME #lobby #hall")
+    assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
+    assert b.server.find_channel("#lobby") is not None and bob.raw() == []
