@@ -332,9 +332,11 @@ class MemoryNetwork:
 
         self.bus.call(run)
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         if self.bus.claims.get(key) == self._node_id:
             del self.bus.claims[key]
+        if done is not None:
+            done()
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None:
         def run() -> None:

@@ -208,11 +208,15 @@ class Node:
 
         self._spawn(run, "hubbub-claim")
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         async def run() -> None:
             # Unavailable: the claim lapses with the lease, or is released at the next resync.
-            with contextlib.suppress(BusUnavailable):
-                await self.bus.release(key)
+            try:
+                with contextlib.suppress(BusUnavailable):
+                    await self.bus.release(key)
+            finally:
+                if done is not None:  # never left waiting (a leaving user's ERROR waits)
+                    done()
 
         self._spawn(run, "hubbub-release")
 

@@ -516,6 +516,19 @@ class ClusterPropose(ClusterApply):
             set_fields = {member_field(user.fold): member_json(facts, standing)}
             self.submit(None, channel.fold, event, None, set_fields, (member_field(old_fold),))
 
+    def release_claim(self, user: User, then: Callable[[], None]) -> None:
+        """A local connection is ending: its nick claim is released first, then `then` runs
+        (`quit` below, and its ERROR), whether or not the bus could release it. So once anyone
+        saw the user leave — its own ERROR, its QUIT on any node — the nick is free on every
+        node at once, not a moment later. A node that dies still loses its claims with its
+        lease."""
+        fold = user.fold
+        if not fold or self.server.users.get(fold) is not user:
+            then()
+            return
+        self.released.add(user)
+        self.network.release(nick_key(fold), then)
+
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
         stays there without a connection until each comes back. Returns whether the user can be
@@ -526,7 +539,10 @@ class ClusterPropose(ClusterApply):
         self.entering.pop(user, None)
         if not was_registered or not user.channels:
             if user.fold and self.server.users.get(user.fold) is user:
-                self.network.release(nick_key(user.fold))
+                if user in self.released:  # released before (release_claim)
+                    self.released.discard(user)
+                else:
+                    self.network.release(nick_key(user.fold))
             return True
         prefix = user.prefix
         for channel in list(user.channels.values()):

@@ -162,7 +162,8 @@ class Network(Protocol):
       unavailable. Events after that state come through `apply_sequenced`.
     * `close`: the room has no local members any more; stop receiving its events.
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
-      someone else, None unavailable. `release` gives one back. `locate` answers the node
+      someone else, None unavailable. `release` gives one back (then `done()`, also when the
+      bus refused: the claim then lapses with the lease). `locate` answers the node
       that holds a claim ("" for none, None when the bus is unavailable).
     * The network directory (hubbub.core.cluster_directory): `publish` writes this node's
       entry under a key (a user's public facts; None drops it), in the order asked, kept
@@ -192,7 +193,7 @@ class Network(Protocol):
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 
-    def release(self, key: str) -> None: ...
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None: ...
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
 
