@@ -322,6 +322,22 @@ class MemoryNetwork:
     def close(self, room: str) -> None:
         self.rooms.discard(room)
 
+    def recent(
+        self,
+        room: str,
+        through: int,
+        limit: int,
+        done: Callable[[list[tuple[int, int, bytes]] | None], None],
+    ) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            events = [event for event in self.bus.events.get(room, []) if event[0] <= through]
+            done([(seq, time_ms, payload) for seq, time_ms, _, payload in events[-limit:]])
+
+        self.bus.call(run)
+
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         def run() -> None:
             if not self.bus.available:

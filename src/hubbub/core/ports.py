@@ -161,6 +161,9 @@ class Network(Protocol):
       answers its state fields (`{}` for a room nobody is in), or None when the bus is
       unavailable. Events after that state come through `apply_sequenced`.
     * `close`: the room has no local members any more; stop receiving its events.
+    * `recent` answers the room's last (up to) `limit` events with a sequence number up to
+      `through`, from the bus's capped stream of the room, oldest first, as (seq, time_ms,
+      payload); None when the bus is unavailable (hubbub.core.cluster_replay).
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
       someone else, None unavailable. `release` gives one back (then `done()`, also when the
       bus refused: the claim then lapses with the lease). `locate` answers the node
@@ -190,6 +193,14 @@ class Network(Protocol):
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None: ...
 
     def close(self, room: str) -> None: ...
+
+    def recent(
+        self,
+        room: str,
+        through: int,
+        limit: int,
+        done: Callable[[list[tuple[int, int, bytes]] | None], None],
+    ) -> None: ...
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 
