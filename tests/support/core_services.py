@@ -98,6 +98,9 @@ class SyncHistoryService:
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         done(call(self.store))
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        done(call(self.store))  # committed at once, like an append
+
 
 SyncAccountService = SyncService
 SyncRegistryService = SyncService

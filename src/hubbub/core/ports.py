@@ -94,6 +94,12 @@ class HistoryService(Protocol):
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        """`query` for a call that changes stored records (REDACT, EDIT): an
+        `acknowledge_after_commit` made after it holds the link until the change is
+        committed, as for a record appended."""
+        ...
+
 
 class AccountService(Protocol):
     def call(self, fn: Callable[[AccountStore], Any], done: Callable[[Any], None]) -> None: ...
