@@ -59,6 +59,8 @@ in layers, each its own module with one job —
   this node does not follow), SETNAME, WALLOPS;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
 * hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers;
+* hubbub.core.cluster_private: private messages to a logged-in user of another node
+  stored under its account (the directory entry follows logins);
 * hubbub.core.cluster_replay: the join replay and CHATHISTORY LATEST of a room this node just
   opened, from the store and the bus's stream of the room.
 """
@@ -77,6 +79,7 @@ from hubbub.core.cluster_fields import (
     user_key,
 )
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
+from hubbub.core.cluster_private import ClusterPrivate
 from hubbub.core.cluster_replay import ClusterReplay
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
@@ -91,7 +94,9 @@ __all__ = [
 ]
 
 
-class ClusterState(ClusterReplay, ClusterMessages, ClusterAccounts, ClusterDirectory):
+class ClusterState(
+    ClusterReplay, ClusterMessages, ClusterPrivate, ClusterAccounts, ClusterDirectory
+):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 
     # Later tables win: a layer that extends an applier of a layer below registers its own.
