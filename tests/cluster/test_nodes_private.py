@@ -91,8 +91,9 @@ def test_a_private_message_to_a_user_logged_in_with_sasl_on_another_node_is_kept
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
     """The same for a user logged in before it registered (SASL, IRCv3 sasl-3.1), whose
-    directory entry says its account from the start: the conversation is under the account,
-    so a later connection of the account under another nick finds it."""
+    directory entry says its account from the start, under a nick that is not its account's
+    name: the conversation is under the account, so a later connection of the account under
+    another nick finds it, and the sender finds it under the nick it wrote to."""
     with running_nodes(tmp_path, redis_url, fresh_postgres_url, accounts=FAST_HASHING) as (a, b):
         with client(b, "bob") as first:
             first.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
@@ -109,3 +110,6 @@ def test_a_private_message_to_a_user_logged_in_with_sasl_on_another_node_is_kept
                 robert.send(f"PRIVMSG NickServ :IDENTIFY bob {PASSWORD}")
                 robert.expect("900")
                 assert latest(robert, "alice") == ["remember this"]
+            # The sender reads it back by the nick it wrote to, as on one server (its node
+            # remembers the account the directory gave for that nick).
+            assert latest(alice, "bobby") == ["remember this"]

@@ -17,10 +17,19 @@ same key; the directory is read anyway to find the recipient's node, so it costs
 The entry must say the account as soon as the user has one: a login after registration
 (NickServ IDENTIFY, REGISTER, a SASL reauthentication) or a logout rewrites the user's entry
 here (`account_changed`), besides the room events hubbub.core.cluster_accounts sequences.
+
+The sender reads the conversation back (CHATHISTORY, REDACT, EDIT) by the recipient's nick:
+on one server, the nick of a user online gives its account (hubbub.core.privacy,
+`dm_read_keys`). Here the recipient is on another node, so the sender's node remembers the
+account side the directory gave for each nick it sent to (`remote_side`, the latest
+`KNOWN_SIDES` nicks), and reads under it too. Reading a key with one more other side is never
+more than the reader's own conversations (its own side is always one of the two).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubbub.core.cluster_accounts import ClusterAccounts
@@ -29,10 +38,41 @@ from hubbub.core.cluster_fields import user_key
 
 if TYPE_CHECKING:
     from hubbub.core.model import User
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+
+#: How many recipients' account sides a node remembers (the nicks it sent to last).
+KNOWN_SIDES = 1000
 
 
 class ClusterPrivate(ClusterAccounts, ClusterDirectory):
-    """A local user's directory entry follows its logins (module docstring)."""
+    """A local user's directory entry follows its logins, and the account sides of the
+    recipients of other nodes are remembered (module docstring)."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Casefolded nick -> its account's side of a history key, as the directory said when
+        # a local user last wrote to it (only nicks whose user was logged in).
+        self.sides: OrderedDict[str, str] = OrderedDict()
+
+    def find_home(self, fold: str, done: Callable[[tuple[str, str, str] | None], None]) -> None:
+        def found(answer: tuple[str, str, str] | None) -> None:
+            if answer is not None:
+                side = answer[2]
+                # (Not logged in now: what it said before stays readable under the side kept.)
+                if side != fold:
+                    self.sides[fold] = side
+                    self.sides.move_to_end(fold)
+                    if len(self.sides) > KNOWN_SIDES:
+                        self.sides.popitem(last=False)
+            done(answer)
+
+        super().find_home(fold, found)
+
+    def remote_side(self, fold: str) -> str:
+        """The account side of the user of another node last written to under this nick
+        ("" when none is remembered)."""
+        return self.sides.get(fold, "")
 
     def account_changed(self, user: User) -> None:
         super().account_changed(user)
