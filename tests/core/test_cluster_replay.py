@@ -110,3 +110,15 @@ def test_what_the_client_is_not_shown_stays_out() -> None:
     events = stream((1, message("m1", 10, "one")), (2, message("m2", 20, "two")))
     history, _ = merged([], events, ROOM, lambda record: record.time_ms >= 20, 10, False)
     assert texts(history) == ["two"]
+
+
+def test_a_stored_record_the_window_does_not_know_goes_by_its_time() -> None:
+    # A record of a kind the stream's events are not turned into here, in the window's span.
+    records = [stored("m1", 10, "one"), stored("x", 25, "other kind")]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, message("m2", 20, "two")),
+        (3, message("m3", 30, "three")),
+    )
+    history, _ = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["one", "two", "other kind", "three"]

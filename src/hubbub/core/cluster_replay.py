@@ -13,9 +13,10 @@ LATEST … *` read both — the store (one query on the history worker) and the 
   (what it gets after that comes live, held behind the replay); for LATEST, the last event
   this node applied (what comes after reaches the client live);
 * the records the store gave that are in that window take their place in it (by sequence
-  number), those it gave that are older come first, and those newer than the bound are left
-  out (they come live); the window's events the store did not have yet are added, with the
-  window's edits and redactions applied (the store applies them when it has them);
+  number), the others it gave go by time (older than the window, or of a kind the window
+  does not turn into records), and those newer than the bound are left out (they come live);
+  the window's events the store did not have yet are added, with the window's edits and
+  redactions applied (the store applies them when it has them);
 * the newest `limit` of that, in sequence order, no msgid twice.
 
 A room stays "recently opened" (`fresh`) until a merge finds the store had every message of
@@ -28,6 +29,7 @@ their events itself, and its history worker reads its own writes in order.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 from collections.abc import Callable
@@ -165,15 +167,17 @@ def merged(
     whole = not messages or messages[-1].msgid in stored
     in_window = {record.msgid for record in window}
     last_ms = window[-1].time_ms
-    # Older than the window: first, in the store's order. Newer than its bound: left out.
-    older = [r for r in records if r.msgid not in in_window and r.time_ms <= last_ms]
+    # The store's others: newer than the window's bound, left out (they come live); the rest
+    # (older than the window, or of a kind the window does not turn into records) by time,
+    # before the window's records of the same millisecond. Both lists are in time order.
+    others = [r for r in records if r.msgid not in in_window and r.time_ms <= last_ms]
     ordered: list[Record] = []
     for record in window:
         record = edited(stored.get(record.msgid) or record, edits)
         if keep(record):
             ordered.append(record)
-    history = [r for r in older + ordered if r.msgid not in redacted]
-    return history[-limit:], whole
+    history = list(heapq.merge(others, ordered, key=lambda record: record.time_ms))
+    return [r for r in history if r.msgid not in redacted][-limit:], whole
 
 
 #: The records every reader is shown (not only with draft/event-playback).
