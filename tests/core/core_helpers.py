@@ -73,6 +73,9 @@ class DeferredHistory:
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         self.pending.append((call(self.store), done))
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.query(call, done)
+
     def complete(self) -> None:
         pending, self.pending = self.pending, []
         for result, done in pending:

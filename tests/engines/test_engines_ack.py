@@ -178,6 +178,40 @@ def test_the_echo_and_the_ack_wait_for_the_commit(gated_server: Running) -> None
         assert worker.committed == worker.accepted
 
 
+def test_redact_and_edit_answers_wait_for_the_commit(gated_server: Running) -> None:
+    """draft/message-redaction and draft/message-edit: the requester's own REDACT and EDIT
+    (or the NOTICE a client without the capability gets) are its acknowledgement, so they
+    wait, with all that follows, until the deletion or change is committed; the room's other
+    members get the change at once."""
+    running = gated_server
+    caps = ["message-tags", "echo-message", "draft/message-redaction", "draft/message-edit"]
+    alice = IrcClient(running.address)
+    bob = IrcClient(running.address)
+    with clients(alice, bob):
+        alice.register("alice", caps)
+        bob.register("bob", caps)
+        alice.join("#durable")
+        bob.join("#durable")
+        alice.say("#durable", "helo", "oops")
+        echoes = alice.until(lambda x: x.command == "PRIVMSG" and x.text == "oops")
+        first, second = (x.tags["msgid"] for x in echoes if x.command == "PRIVMSG")
+        bob.fence()
+        worker = running.worker
+        for command, line in (
+            ("EDIT", f"EDIT #durable {first} :hello"),
+            ("REDACT", f"REDACT #durable {second} :typo"),
+        ):
+            wait_for(lambda: worker.pending == 0, 10, "the writer to have committed everything")
+            running.gate.clear()
+            alice.send(line, "PING :after-answer")
+            assert bob.first(lambda x, c=command: x.command == c).nick == "alice"
+            wait_for(running.store.holding.is_set, 10, "the writer to hold a commit")
+            assert nothing_arrives(alice) == b""
+            running.gate.set()
+            answer = alice.until(lambda x: x.command == "PONG", what="the answer, then the PONG")
+            assert [x.command for x in answer] == [command, "PONG"]
+
+
 def test_a_sender_without_acknowledgement_is_not_held(gated_server: Running) -> None:
     """A client that asked for neither echo-message nor a label is acknowledged nothing, so
     nothing of its output waits for the disk: its PONG comes while the commit is held."""

@@ -99,6 +99,9 @@ class SyncHistoryService:
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         done(call(self.store))
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        done(call(self.store))  # committed at once, like an append
+
 
 SyncAccountService = SyncService
 SyncRegistryService = SyncService
@@ -392,6 +395,22 @@ class MemoryNetwork:
 
         self.bus.call(run)
 
+    def recent(
+        self,
+        room: str,
+        through: int,
+        limit: int,
+        done: Callable[[list[tuple[int, int, bytes]] | None], None],
+    ) -> None:
+        def run() -> None:
+            if not self.bus.available:
+                done(None)
+                return
+            events = [event for event in self.bus.events.get(room, []) if event[0] <= through]
+            done([(seq, time_ms, payload) for seq, time_ms, _, payload in events[-limit:]])
+
+        self.bus.call(run)
+
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         def run() -> None:
             if not self.bus.available:
@@ -402,9 +421,11 @@ class MemoryNetwork:
 
         self.bus.call(run)
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         if self.bus.claims.get(key) == self._node_id:
             del self.bus.claims[key]
+        if done is not None:
+            done()
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None:
         def run() -> None:

@@ -588,6 +588,21 @@ class Bus:
         """Up to `limit` of the room's events with seq > after, from its stream, in order."""
         return await self._guarded(lambda: self._read_stream(room, after, limit))
 
+    async def events_through(self, room: str, through: int, limit: int) -> list[Sequenced]:
+        """The room's last (up to) `limit` events with seq <= through, from its stream, in
+        order (a join replay on a room this node just opened: hubbub.core.cluster_replay)."""
+        if limit <= 0 or through <= 0:
+            return []
+
+        async def read() -> list[Sequenced]:
+            async with asyncio.timeout(self._timeout):
+                entries = await self._redis.xrevrange(
+                    scripts.stream_key(room), max=f"{through}-0", min="-", count=limit
+                )
+            return [_entry(room, entry) for entry in reversed(entries or [])]
+
+        return await self._guarded(read)
+
     async def _read_stream(self, room: str, after: int, limit: int) -> list[Sequenced]:
         if limit <= 0:
             return []

@@ -236,6 +236,27 @@ class Node:
 
         self._spawn(run, "hubbub-close")
 
+    def recent(
+        self,
+        room: str,
+        through: int,
+        limit: int,
+        done: Callable[[list[tuple[int, int, bytes]] | None], None],
+    ) -> None:
+        async def run() -> None:
+            try:
+                events = await self.bus.events_through(room, through, limit)
+            except BusUnavailable:
+                done(None)
+                return
+            except Exception:  # a bug: answered without the stream, never left waiting
+                log.exception("cluster: reading the stream of %s failed", room)
+                done(None)
+                return
+            done([(event.seq, event.time_ms, event.payload) for event in events])
+
+        self._spawn(run, "hubbub-recent")
+
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         async def run() -> None:
             try:
@@ -251,11 +272,15 @@ class Node:
 
         self._spawn(run, "hubbub-claim")
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         async def run() -> None:
             # Unavailable: the claim lapses with the lease, or is released at the next resync.
-            with contextlib.suppress(BusUnavailable):
-                await self.bus.release(key)
+            try:
+                with contextlib.suppress(BusUnavailable):
+                    await self.bus.release(key)
+            finally:
+                if done is not None:  # never left waiting (a leaving user's ERROR waits)
+                    done()
 
         self._spawn(run, "hubbub-release")
 

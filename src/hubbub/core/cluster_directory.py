@@ -56,6 +56,7 @@ from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topi
 from hubbub.core.monitor import chunks, extended_watchers
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
+from hubbub.core.privacy import party
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -446,9 +447,10 @@ class ClusterDirectory(ClusterUsers):
 
         self.network.lookup([user_key(fold)], reply.later(answered))
 
-    def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
-        """A private message's recipient nobody here has: its node and away state (`301`) from
-        the directory; from its nick claim when it is not in the directory (yet)."""
+    def find_home(self, fold: str, done: Callable[[tuple[str, str, str] | None], None]) -> None:
+        """A private message's recipient nobody here has: its node, away state (`301`) and
+        account (the history key's side) from the directory; from its nick claim when it is
+        not in the directory (yet)."""
         by_claim = super().find_home
 
         def answered(entries: list[str | None] | None) -> None:
@@ -458,7 +460,9 @@ class ClusterDirectory(ClusterUsers):
                 by_claim(fold, done)
             else:
                 facts = json.loads(entries[0])
-                done((str(facts.get("node", "")), str(facts.get("aw", ""))))
+                account_id = str(facts.get("ai", ""))
+                theirs = party(self.server, account_id) if account_id else fold
+                done((str(facts.get("node", "")), str(facts.get("aw", "")), theirs))
 
         self.network.lookup([user_key(fold)], answered)
 

@@ -132,6 +132,9 @@ class ClusterMessages(ClusterApply):
                 later.fail("REDACT", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            # The deletion was handed to this node's writer as the event was applied: the
+            # answer (the acknowledgement) is written once it is committed.
+            server.history.acknowledge_after_commit(later.session.link)
             answer_redact(server, later, name, msgid, reason, time_ms, sent["m"])
 
         self.submit(reply, channel.fold, event, done)
@@ -141,7 +144,9 @@ class ClusterMessages(ClusterApply):
     ) -> None:
         server = self.server
         fold, msgid = channel.fold, event["x"]
-        server.history.query(lambda store: store.redact(fold, msgid), ignore)
+        # The requester's node: a change its answer waits for (see `redact`).
+        submit = server.history.change if mine else server.history.query
+        submit(lambda store: store.redact(fold, msgid), ignore)
         sender = server.users.get(event["f"])
         recipients = [member for member in channel.members if member is not sender]
         relay_redact(
@@ -181,6 +186,9 @@ class ClusterMessages(ClusterApply):
                 later.fail("EDIT", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            # The change was handed to this node's writer as the event was applied: the
+            # answer (the acknowledgement) is written once it is committed.
+            server.history.acknowledge_after_commit(later.session.link)
             answer_edit(server, later, name, msgid, text, time_ms, sent["m"])
 
         self.submit(reply, channel.fold, event, done)
@@ -192,7 +200,7 @@ class ClusterMessages(ClusterApply):
         fold, msgid, text = channel.fold, event["x"], event["tx"]
         if mine:
             change = Edit(event["m"], time_ms, text, "", event["i"])
-            server.history.query(lambda store: store.edit(fold, msgid, change), ignore)
+            server.history.change(lambda store: store.edit(fold, msgid, change), ignore)
         editor = server.users.get(event["f"])
         recipients = [member for member in channel.members if member is not editor]
         relay_edit(

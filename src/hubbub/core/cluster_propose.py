@@ -146,26 +146,32 @@ class ClusterPropose(ClusterApply):
             return
 
         def located(later: Reply, found: Any) -> None:
-            home, away = found if found is not None else (None, "")
+            home, away, theirs = found if found is not None else (None, "", fold)
             if home is None:
                 if errors:
                     later.fail(cmd, "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
             elif not home or home == self.node:  # nobody, or one of ours that just left
                 if errors:
                     later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
-            else:  # its account is not known here: its side of the key is its nick
-                target = (nick, fold, home, fold)
+            else:  # its side of the key: its account when the directory says it has one
+                target = (nick, fold, home, theirs)
                 if cmd == "PRIVMSG" and away:  # before the echo, as for a known user
                     later.numeric(n.RPL_AWAY, nick, away)
                 self._send_direct(later, sender, target, cmd, text, tags, client_tags, stored)
 
         self.find_home(fold, reply.later(located))
 
-    def find_home(self, fold: str, done: Callable[[tuple[str, str] | None], None]) -> None:
-        """The node of the user with this casefolded nick ("" when nobody has it) and its
-        away text, or None when the bus is unavailable: here from its nick claim (the
-        network directory also knows its away state, hubbub.core.cluster_directory)."""
-        self.network.locate(nick_key(fold), lambda home: done(None if home is None else (home, "")))
+    def find_home(self, fold: str, done: Callable[[tuple[str, str, str] | None], None]) -> None:
+        """The node of the user with this casefolded nick ("" when nobody has it), its away
+        text and its side of a private conversation's history key (its account, as
+        `privacy.side` makes it, or its nick), or None when the bus is unavailable: here from
+        its nick claim (the network directory also knows its away state and account,
+        hubbub.core.cluster_directory)."""
+
+        def located(home: str | None) -> None:
+            done(None if home is None else (home, "", fold))
+
+        self.network.locate(nick_key(fold), located)
 
     def _send_direct(
         self,
@@ -516,6 +522,19 @@ class ClusterPropose(ClusterApply):
             set_fields = member_fields(user.fold, facts, standing)
             self.submit(None, channel.fold, event, None, set_fields, member_field_names(old_fold))
 
+    def release_claim(self, user: User, then: Callable[[], None]) -> None:
+        """A local connection is ending: its nick claim is released first, then `then` runs
+        (`quit` below, and its ERROR), whether or not the bus could release it. So once anyone
+        saw the user leave — its own ERROR, its QUIT on any node — the nick is free on every
+        node at once, not a moment later. A node that dies still loses its claims with its
+        lease."""
+        fold = user.fold
+        if not fold or self.server.users.get(fold) is not user:
+            then()
+            return
+        self.released.add(user)
+        self.network.release(nick_key(fold), then)
+
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
         stays there without a connection until each comes back. Returns whether the user can be
@@ -526,7 +545,10 @@ class ClusterPropose(ClusterApply):
         self.entering.pop(user, None)
         if not was_registered or not user.channels:
             if user.fold and self.server.users.get(user.fold) is user:
-                self.network.release(nick_key(user.fold))
+                if user in self.released:  # released before (release_claim)
+                    self.released.discard(user)
+                else:
+                    self.network.release(nick_key(user.fold))
             return True
         prefix = user.prefix
         for channel in list(user.channels.values()):

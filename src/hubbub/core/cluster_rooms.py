@@ -66,6 +66,8 @@ class ClusterRooms:
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
         self.entering: dict[User, set[str]] = {}
+        # Local users leaving whose nick claim was released as they left (release_claim).
+        self.released: set[User] = set()
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
         # Per JOIN command, its rooms in the order named: [opened (None: not yet), the
@@ -251,8 +253,9 @@ class ClusterRooms:
         self.homes.pop(user, None)
         if server.users.get(user.fold) is user:
             del server.users[user.fold]
-            if user.session.closed:  # one of ours that quit: its nick is free now
+            if user.session.closed and user not in self.released:  # one of ours that quit
                 self.network.release(nick_key(user.fold))
+        self.released.discard(user)
 
     def local_nicks(self) -> list[str]:
         """The casefolded nicks of this node's users (claimed again after a bus restart)."""

@@ -106,6 +106,8 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
         if outcome == OK and cluster is not None and scope.room is not None:
             cluster.edit(later, scope.room, msgid, text, author_of(record, user))
         elif outcome == OK:
+            # Its answer is its acknowledgement: written once the change is committed.
+            server.history.acknowledge_after_commit(later.session.link)
             relay(server, later, scope, msgid, text, time_ms, edit_msgid, record)
             log.info("%s edited %s in %s", user.nick, msgid, name)
             if server.cluster is not None:  # a private message: the other party's node too
@@ -115,7 +117,7 @@ def handle_edit(server: ChatServer, reply: Reply, msg: Message) -> None:
         else:
             refuse(later, "EDIT", outcome, name, msgid, "edit")
 
-    server.history.query(change, reply.later(done))
+    server.history.change(change, reply.later(done))
 
 
 def author_of(record: Record | None, editor: User) -> str:

@@ -214,7 +214,10 @@ def start_replay(server: ChatServer, reply: Reply, channel: Channel, user: User)
 
     # The latest `count` records the newcomer is shown (events it is not shown do not count).
     call = build_query("LATEST", [key], [None], count, keep)
-    server.history.query(call, replay.later(done))
+    if server.cluster is not None:  # a room just opened here: the bus's stream too
+        server.cluster.room_history(channel, call, count, keep, True, replay.later(done))
+    else:
+        server.history.query(call, replay.later(done))
 
 
 # ---------------------------------------------------------------------- CHATHISTORY
@@ -293,7 +296,12 @@ def handle_chathistory(server: ChatServer, reply: Reply, msg: Message) -> None:
         refs.append(ref)
     keep = visible_to(session, found)
     call = build_query(sub, list(found), refs, limit, keep)
-    send_history(server, reply, sub, target, call)
+    room = None
+    if sub == "LATEST" and refs[0] is None and server.cluster is not None:
+        # A room this node just opened: its latest events from the bus's stream too
+        # (hubbub.core.cluster_replay), as for a join replay.
+        room = server.channels.get(server.fold(target)) if target.startswith("#") else None
+    send_history(server, reply, sub, target, call, room, limit, keep)
 
 
 def history_key(server: ChatServer, user: User, target: str) -> dict[str, int] | None:
@@ -440,7 +448,18 @@ def around(store: HistoryStore, keys: list[str], ref: Ref, limit: int, keep: Kee
     return before[len(before) - n_before :] + centre + after[:n_after]
 
 
-def send_history(server: ChatServer, reply: Reply, sub: str, target: str, call: Query) -> None:
+def send_history(
+    server: ChatServer,
+    reply: Reply,
+    sub: str,
+    target: str,
+    call: Query,
+    room: Channel | None = None,
+    limit: int = 0,
+    keep: Keep | None = None,
+) -> None:
+    """Run `call` and answer its records (`room`, `limit`, `keep`: a LATEST of a room in
+    cluster mode, merged with the bus's stream while the room is new here)."""
     session = reply.session
 
     def guarded(store: HistoryStore) -> list[Record] | CallFailure:
@@ -472,7 +491,10 @@ def send_history(server: ChatServer, reply: Reply, sub: str, target: str, call: 
             for tags, line in history_lines(server, session, records, None):
                 later.add(line, tags)
 
-    server.history.query(guarded, reply.later(done))
+    if room is not None and keep is not None and server.cluster is not None:
+        server.cluster.room_history(room, guarded, limit, keep, False, reply.later(done))
+    else:
+        server.history.query(guarded, reply.later(done))
 
 
 def targets_query(server: ChatServer, reply: Reply, start: int, end: int, limit: int) -> None:

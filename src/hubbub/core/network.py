@@ -14,13 +14,15 @@ Remote users. A member on another node is a `User` whose session's link is `mode
 it is in `channel.members` and `server.users` (NAMES, WHO, WHOIS, LIST counts, nick lookups see
 it) but never in `server.sessions` (nothing counts it as local), and the fan-out groups skip it
 (its own node delivers to it). A node knows the users of the rooms it is subscribed to: the
-room's state fields (`m:<fold>` per member, `topic`, `modes`, `room`), kept by the bus
+room's state fields (`m:<fold>` and `s:<fold>` per member, `topic`, `modes`, `room`,
+`meta:<key>`), kept by the bus
 atomically with the sequence numbers, rebuild them when a node opens a room. MONITOR watchers
 here hear a remote user come online and go offline through the network room
 (hubbub.core.cluster_directory), whatever rooms this node follows with it.
 
 A local user who quits stays in its rooms without a connection (its link becomes NOWHERE) until
-its QUIT comes back from each of them; its nick claim is released after the last.
+its QUIT comes back from each of them; its nick claim is released first, before its QUITs
+are sequenced, so the nick is free on every node by the time anyone sees it quit.
 
 Nicks are unique network-wide through the bus's claims (`nick:<fold>`): registration and NICK
 wait for the claim. msgids are made here (the per-process random prefix and a counter are unique
@@ -61,6 +63,10 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers;
 * hubbub.core.cluster_multiline: multiline (draft/multiline) messages, one event each;
 * hubbub.core.cluster_rename: RENAME of a room, sequenced in its order, the state moved.
+* hubbub.core.cluster_private: private messages to a logged-in user of another node
+  stored under its account (the directory entry follows logins);
+* hubbub.core.cluster_replay: the join replay and CHATHISTORY LATEST of a room this node just
+  opened, from the store and the bus's stream of the room.
 """
 
 from __future__ import annotations
@@ -79,7 +85,9 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
 from hubbub.core.cluster_multiline import MULTILINE_APPLIERS, MULTILINE_EVENTS, ClusterMultiline
+from hubbub.core.cluster_private import ClusterPrivate
 from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRename
+from hubbub.core.cluster_replay import ClusterReplay
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
 __all__ = [
@@ -95,7 +103,13 @@ __all__ = [
 
 
 class ClusterState(
-    ClusterRename, ClusterMultiline, ClusterMessages, ClusterAccounts, ClusterDirectory
+    ClusterRename,
+    ClusterMultiline,
+    ClusterReplay,
+    ClusterMessages,
+    ClusterPrivate,
+    ClusterAccounts,
+    ClusterDirectory,
 ):
     """The core's side of the cluster: what waits on the bus, and applying what it sends."""
 

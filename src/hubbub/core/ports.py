@@ -94,6 +94,12 @@ class HistoryService(Protocol):
 
     def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None: ...
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        """`query` for a call that changes stored records (REDACT, EDIT): an
+        `acknowledge_after_commit` made after it holds the link until the change is
+        committed, as for a record appended."""
+        ...
+
 
 class AccountService(Protocol):
     def call(self, fn: Callable[[AccountStore], Any], done: Callable[[Any], None]) -> None: ...
@@ -171,8 +177,12 @@ class Network(Protocol):
       nothing changed. None: unavailable. `new` gets `marker[0]` + the
       moved fields as a JSON object + `marker[1]`; `old` then gets `payload[0]` + the seq of
       that marker in `new` + `payload[1]`, through `ChatServer.apply_sequenced` as usual.
+    * `recent` answers the room's last (up to) `limit` events with a sequence number up to
+      `through`, from the bus's capped stream of the room, oldest first, as (seq, time_ms,
+      payload); None when the bus is unavailable (hubbub.core.cluster_replay).
     * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
-      someone else, None unavailable. `release` gives one back. `locate` answers the node
+      someone else, None unavailable. `release` gives one back (then `done()`, also when the
+      bus refused: the claim then lapses with the lease). `locate` answers the node
       that holds a claim ("" for none, None when the bus is unavailable).
     * The network directory (hubbub.core.cluster_directory): `publish` writes this node's
       entry under a key (a user's public facts; None drops it), in the order asked, kept
@@ -214,9 +224,17 @@ class Network(Protocol):
         done: Callable[[int | None], None],
     ) -> None: ...
 
+    def recent(
+        self,
+        room: str,
+        through: int,
+        limit: int,
+        done: Callable[[list[tuple[int, int, bytes]] | None], None],
+    ) -> None: ...
+
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
 
-    def release(self, key: str) -> None: ...
+    def release(self, key: str, done: Callable[[], None] | None = None) -> None: ...
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None: ...
 

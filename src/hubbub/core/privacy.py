@@ -108,6 +108,10 @@ def dm_read_keys(server: ChatServer, user: User, target: str) -> list[tuple[str,
             others.append(party(server, online.account_id))
     elif fold in server.accounts.ids:
         others.append(party(server, server.accounts.ids[fold]))
+    if server.cluster is not None:  # a user of another node written to (cluster_private)
+        remembered = server.cluster.remote_side(fold)
+        if remembered and remembered not in others:
+            others.append(remembered)
     mine = [(user.fold, False)]
     if user.account_id:
         mine.insert(0, (party(server, user.account_id), True))

@@ -174,6 +174,8 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         if result == OK and cluster is not None and scope.room is not None:
             cluster.redact(later, scope.room, msgid, reason)
         elif result == OK:
+            # Its answer is its acknowledgement: written once the deletion is committed.
+            server.history.acknowledge_after_commit(later.session.link)
             relay(server, later, user, name, msgid, reason, scope.recipients, scope.room)
             log.info("%s redacted %s in %s", user.nick, msgid, name)
             if server.cluster is not None:  # a private message: the other party's node too
@@ -181,7 +183,7 @@ def handle_redact(server: ChatServer, reply: Reply, msg: Message) -> None:
         else:
             refuse(later, "REDACT", result, name, msgid, "delete")
 
-    server.history.query(fn, reply.later(done))
+    server.history.change(fn, reply.later(done))
 
 
 def refuse(later: Reply, command: str, outcome: str, name: str, msgid: str, verb: str) -> None:

@@ -631,6 +631,21 @@ class ChatServer:
         session.phase = Phase.CLOSED
         session.waiting = session.backlog = None
         self.sessions.discard(session)
+        if self.cluster is not None:
+            # Its nick claim is released first (one bus round trip), then it leaves: once
+            # anyone saw it go (its ERROR, its QUIT on any node), the nick is free everywhere.
+            def leave() -> None:
+                self._leave(session, user, link, reason, was_registered)
+
+            self.cluster.release_claim(user, leave)
+            return
+        self._leave(session, user, link, reason, was_registered)
+
+    def _leave(
+        self, session: Session, user: User, link: Link, reason: str, was_registered: bool
+    ) -> None:
+        """The rest of `quit`: QUIT to its neighbours (in cluster mode: sequenced in its
+        rooms), ERROR to it, close."""
         forget = True
         if self.cluster is not None:
             # The QUIT is sequenced in each of its rooms; the user stays there, without a

@@ -63,6 +63,14 @@ class LoopHistoryService:
         future = self.worker.submit(call)
         future.add_done_callback(lambda fut: self._finish(fut, done))
 
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        """`query` for a call that changes stored records (REDACT, EDIT): an
+        `acknowledge_after_commit` after it (in `done`, or right after this for a change
+        whose answer comes otherwise) waits until a commit covered the change."""
+        future, mark = self.worker.submit_change(call)
+        self.last_mark = max(self.last_mark, mark)
+        future.add_done_callback(lambda fut: self._finish(fut, done))
+
     def _finish(self, future: Future[Any], done: Callable[[Any], None]) -> None:
         # Runs on the worker thread (or on the caller's, if the future already finished).
         result: Any

@@ -125,11 +125,15 @@ def is_store_failure(exc: BaseException) -> bool:
 
 
 class _Call:
-    __slots__ = ("call", "future")
+    __slots__ = ("call", "changes", "future")
 
-    def __init__(self, call: Callable[[HistoryStore], Any], future: Future[Any]) -> None:
+    def __init__(
+        self, call: Callable[[HistoryStore], Any], future: Future[Any], changes: bool = False
+    ) -> None:
         self.call = call
         self.future = future
+        # A call that changes stored records (`submit_change`): it has a mark, as a record.
+        self.changes = changes
 
 
 class _Flush:
@@ -377,6 +381,20 @@ class HistoryWorker:
         future.set_exception(RuntimeError("HistoryWorker is stopped"))
         return future
 
+    def submit_change(self, call: Callable[[HistoryStore], T]) -> tuple[Future[T], int]:
+        """`submit` for a call that changes stored records (REDACT, EDIT), and its mark, as
+        `append` gives a record's: `committed` reaches it once a commit after the call covered
+        its change, so its acknowledgement can wait for that (`want_commit`). It counts as a
+        pending record until the thread has run it."""
+        future: Future[T] = Future()
+        with self._lock:
+            if not self._stopped:
+                self._accepted = mark = next(self._accept_numbers)
+                self._queue.put(_Call(call, future, changes=True))
+                return future, mark
+        future.set_exception(RuntimeError("HistoryWorker is stopped"))
+        return future, 0
+
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything submitted so far is appended and committed.
 
@@ -463,6 +481,8 @@ class HistoryWorker:
             except queue.Empty:
                 return
             if isinstance(item, _Call):
+                if item.changes:
+                    self._settled(1)
                 if item.future.set_running_or_notify_cancel():
                     item.future.set_exception(RuntimeError("HistoryWorker is stopped"))
             elif isinstance(item, _Flush):
@@ -548,6 +568,9 @@ class _Writer:
                 if control is not None:
                     item = control
             if isinstance(item, _Call):
+                if item.changes:  # numbered among the records: the next commit covers it
+                    self.taken += 1
+                    worker._settled(1)
                 self.call(item)
                 self.touch()
             elif isinstance(item, _Flush):

@@ -1,0 +1,239 @@
+"""A room's latest history on a node that just opened the room: the store and the bus's stream.
+
+Every node writes every event it applies to the shared store (hubbub.core.network), but a node
+that opens a room did not apply what was said before it opened it: those events reach the
+store through the other nodes' history writers, which commit every few milliseconds
+(`history.commit_interval_ms`). A join replay read from the store a moment after a message
+sequenced on another node could miss it. The bus keeps each room's recent events in its capped
+stream (hubbub.cluster.bus), so on a room this node opened, the join replay and `CHATHISTORY
+LATEST … *` read both — the store (one query on the history worker) and the stream's last
+`RECENT_EVENTS` events (one bus read), concurrently — and merge them:
+
+* the stream's events up to a bound: for a join replay, the event before the newcomer's JOIN
+  (what it gets after that comes live, held behind the replay); for LATEST, the last event
+  this node applied (what comes after reaches the client live);
+* the records the store gave that are in that window take their place in it (by sequence
+  number), the others it gave go by time (older than the window, or of a kind the window
+  does not turn into records), and those newer than the bound are left out (they come live);
+  the window's events the store did not have yet are added, with the window's edits and
+  redactions applied (the store applies them when it has them);
+* the newest `limit` of that, in sequence order, no msgid twice.
+
+A room stays "recently opened" (`fresh`) until a merge finds the store had every message of
+the window (the store's rows of a room are a prefix of its sequence: a node inserts event k only
+after k-1, see docs/cluster.md), or until this node has applied `RECENT_EVENTS` events there
+(every event of the window is then one this node wrote itself, which its own worker reads),
+or the room is closed. Rooms this node has followed all along need nothing of this: it wrote
+their events itself, and its history worker reads its own writes in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_apply import ClusterApply
+from hubbub.history.record import Record
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hubbub.core.model import Channel
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
+
+log = logging.getLogger("hubbub.history")
+
+#: How many of a room's latest stream events a merged read takes (one bus read, no more):
+#: enough for the replay and the events not yet committed by other nodes' writers.
+RECENT_EVENTS = 500
+
+Keep = Callable[[Record], bool]
+StreamEvents = list[tuple[int, int, bytes]]
+
+
+class ClusterReplay(ClusterApply):
+    """Join replays and CHATHISTORY LATEST of a room this node just opened (module docstring)."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Rooms opened from the bus's state and not known to be complete in the store yet:
+        # [the first seq this node applied there (0: none yet), the last one].
+        self.fresh: dict[str, list[int]] = {}
+
+    def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
+        seen = self.fresh.get(room)
+        if seen is not None:
+            if not seen[0]:
+                seen[0] = seq
+            elif seq - seen[0] >= RECENT_EVENTS:  # the stream's window is all ours now
+                del self.fresh[room]
+            seen[1] = seq
+        super().apply(room, seq, time_ms, node, payload)
+
+    def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
+        channel = super().load_room(fold, fields)
+        if channel is not None:  # it had a past here this node did not see
+            self.fresh[fold] = [0, 0]
+        return channel
+
+    def _drop_room(self, fold: str, channel: Channel | None) -> None:
+        self.fresh.pop(fold, None)
+        super()._drop_room(fold, channel)
+
+    def room_history(
+        self,
+        channel: Channel,
+        call: Callable[[HistoryStore], Any],
+        limit: int,
+        keep: Keep,
+        joining: bool,
+        complete: Callable[[Any], None],
+    ) -> None:
+        """Read `call` (the newest `limit` records of the room that `keep` accepts) from the
+        store, merged with the bus's stream when the room was opened recently. `joining`: for
+        the join replay of the event applied last (the newcomer's JOIN), which is left out."""
+        fold = channel.fold
+        seen = self.fresh.get(fold)
+        if seen is None or limit <= 0:
+            self.server.history.query(call, complete)
+            return
+        through = seen[1] - 1 if joining else seen[1]
+        parts: dict[str, Any] = {}
+
+        def finish() -> None:
+            if len(parts) < 2:
+                return
+            records, events = parts["records"], parts["events"]
+            if isinstance(records, list) and events:
+                records, whole = merged(records, events, channel, keep, limit, self.store_events)
+                if whole and self.fresh.get(fold) is seen:
+                    del self.fresh[fold]
+            complete(records)
+
+        def stored(records: Any) -> None:
+            parts["records"] = records
+            finish()
+
+        def streamed(events: StreamEvents | None) -> None:
+            parts["events"] = events  # None: the bus is unavailable, the store's answer alone
+            finish()
+
+        self.server.history.query(call, stored)
+        self.network.recent(fold, through, RECENT_EVENTS, streamed)
+
+    @property
+    def store_events(self) -> bool:
+        return self.server.config.history.store_events
+
+
+def merged(
+    records: list[Record],
+    events: StreamEvents,
+    channel: Channel,
+    keep: Keep,
+    limit: int,
+    store_events: bool,
+) -> tuple[list[Record], bool]:
+    """The store's `records` and the stream's `events` as one history (module docstring), and
+    whether the store had every message of the window."""
+    window: list[Record] = []
+    redacted: set[str] = set()
+    edits: dict[str, tuple[str, int]] = {}
+    for _, time_ms, payload in events:
+        try:
+            event = json.loads(payload)
+            kind = event["t"]
+            if kind == "redact":
+                redacted.add(event["x"])
+            elif kind == "edit":
+                edits[event["x"]] = (event["tx"], time_ms)
+            else:
+                record = as_record(channel, event, time_ms, store_events)
+                if record is not None:
+                    window.append(record)
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("%s: a stream event is not a hubbub event; left out", channel.name)
+    if not window:
+        return [r for r in records if r.msgid not in redacted], True
+    stored = {record.msgid: record for record in records}
+    # The store's rows of a room are a prefix of its sequence: if it has the window's newest
+    # message, it has them all (a message a client is not shown proves nothing: not whole).
+    messages = [record for record in window if record.command in MESSAGES]
+    whole = not messages or messages[-1].msgid in stored
+    in_window = {record.msgid for record in window}
+    last_ms = window[-1].time_ms
+    # The store's others: newer than the window's bound, left out (they come live); the rest
+    # (older than the window, or of a kind the window does not turn into records) by time,
+    # before the window's records of the same millisecond. Both lists are in time order.
+    others = [r for r in records if r.msgid not in in_window and r.time_ms <= last_ms]
+    ordered: list[Record] = []
+    for record in window:
+        record = edited(stored.get(record.msgid) or record, edits)
+        if keep(record):
+            ordered.append(record)
+    history = list(heapq.merge(others, ordered, key=lambda record: record.time_ms))
+    return [r for r in history if r.msgid not in redacted][-limit:], whole
+
+
+#: The records every reader is shown (not only with draft/event-playback).
+MESSAGES = frozenset({"PRIVMSG", "NOTICE"})
+
+
+def as_record(
+    channel: Channel, event: dict[str, Any], time_ms: int, store_events: bool
+) -> Record | None:
+    """The history record a node that applied this stream event stored (None: it stored none),
+    as hubbub.core.cluster_apply stores it."""
+    kind = event["t"]
+    name = channel.name
+    if kind == "msg":
+        stored = event["st"]
+        if stored is None or event["s"]:
+            return None
+        cmd = event["c"]
+        said = (name,) if cmd == "TAGMSG" else (name, event["x"])
+        return Record(channel.fold, event["m"], time_ms, event["p"], cmd, said, stored, event["i"])
+    if not store_events or "local" in event:
+        return None
+    if kind == "join":
+        facts = event["u"]
+        prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+        return Record(channel.fold, event["m"], time_ms, prefix, "JOIN", (name,))
+    params: tuple[str, ...]
+    if kind == "part":
+        command, params = "PART", (name, event["r"])
+    elif kind == "quit":
+        command, params = "QUIT", (event["r"],)
+    elif kind == "topic":
+        command, params = "TOPIC", (name, event["x"])
+    elif kind == "kick":
+        command, params = "KICK", (name, event["tn"], event["r"])
+    elif kind == "nick":
+        command, params = "NICK", (event["n"],)
+    else:
+        return None
+    return Record(channel.fold, event["m"], time_ms, event["p"], command, params)
+
+
+def edited(record: Record, edits: dict[str, tuple[str, int]]) -> Record:
+    """`record` with the window's edit of it applied (its new text, marked edited)."""
+    change = edits.get(record.msgid)
+    if change is None or len(record.params) < 2 or record.edited_ms >= change[1]:
+        return record  # not edited in the window, or the store has the edit already
+    text, time_ms = change
+    return Record(
+        record.target,
+        record.msgid,
+        record.time_ms,
+        record.source,
+        record.command,
+        (*record.params[:-1], text),
+        record.tags,
+        record.account,
+        time_ms,
+    )

@@ -1,0 +1,124 @@
+"""The merge of a room's stored records with the bus's stream of its latest events
+(hubbub.core.cluster_replay.merged): pure logic, no bus, no store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hubbub.core.cluster_replay import merged
+from hubbub.core.model import Channel
+from hubbub.history.record import Record
+
+ROOM = Channel("#Lobby", "#lobby", 1)
+PREFIX = "alice!~alice@host"
+
+
+def message(msgid: str, time_ms: int, text: str) -> dict[str, Any]:
+    """A room message as the bus's stream keeps it (hubbub.core.cluster_propose.message)."""
+    line = f":{PREFIX} PRIVMSG #Lobby :{text}"
+    return {
+        "t": "msg",
+        "f": "alice",
+        "c": "PRIVMSG",
+        "s": "",
+        "l": line,
+        "x": text,
+        "ct": "",
+        "a": "",
+        "i": "",
+        "p": PREFIX,
+        "m": msgid,
+        "st": {},
+        "re": False,
+    }
+
+
+def stored(msgid: str, time_ms: int, text: str) -> Record:
+    return Record("#lobby", msgid, time_ms, PREFIX, "PRIVMSG", ("#Lobby", text), {})
+
+
+def stream(*events: tuple[int, dict[str, Any]]) -> list[tuple[int, int, bytes]]:
+    return [(seq, seq * 10, json.dumps(event).encode()) for seq, event in events]
+
+
+def everything(record: Record) -> bool:
+    return True
+
+
+def texts(records: list[Record]) -> list[str]:
+    return [record.params[-1] for record in records]
+
+
+def test_what_the_store_lacks_comes_from_the_stream_in_order_once() -> None:
+    records = [stored("m0", 5, "older"), stored("m1", 10, "one")]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, message("m2", 20, "two")),
+        (3, message("m3", 30, "three")),
+    )
+    history, whole = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["older", "one", "two", "three"]
+    assert [record.time_ms for record in history] == [5, 10, 20, 30]
+    assert not whole  # the store lacked the window's newest message
+
+
+def test_a_store_that_has_the_window_answers_alone_and_the_room_is_no_longer_new() -> None:
+    records = [stored("m1", 10, "one"), stored("m2", 20, "two")]
+    events = stream((1, message("m1", 10, "one")), (2, message("m2", 20, "two")))
+    history, whole = merged(records, events, ROOM, everything, 10, False)
+    assert history == records
+    assert whole
+
+
+def test_the_limit_keeps_the_newest_and_records_after_the_bound_are_left_out() -> None:
+    # m9 is in the store (another node committed it) but after the stream's bound: it comes
+    # live, so the replay must not have it too.
+    records = [stored("m1", 10, "one"), stored("m9", 90, "later")]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, message("m2", 20, "two")),
+        (3, message("m3", 30, "three")),
+    )
+    history, _ = merged(records, events, ROOM, everything, 2, False)
+    assert texts(history) == ["two", "three"]
+
+
+def test_the_windows_edits_and_redactions_apply_to_what_the_store_lacks() -> None:
+    records = [stored("m1", 10, "one")]
+    edit = {
+        "t": "edit",
+        "f": "alice",
+        "p": PREFIX,
+        "a": "",
+        "i": "",
+        "x": "m2",
+        "tx": "TWO",
+        "au": "alice",
+        "m": "e1",
+    }
+    redact = {"t": "redact", "f": "alice", "p": PREFIX, "a": "", "x": "m1", "r": "", "m": "r1"}
+    events = stream(
+        (1, message("m1", 10, "one")), (2, message("m2", 20, "two")), (3, edit), (4, redact)
+    )
+    history, _ = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["TWO"]
+    assert history[0].edited_ms == 30
+
+
+def test_what_the_client_is_not_shown_stays_out() -> None:
+    events = stream((1, message("m1", 10, "one")), (2, message("m2", 20, "two")))
+    history, _ = merged([], events, ROOM, lambda record: record.time_ms >= 20, 10, False)
+    assert texts(history) == ["two"]
+
+
+def test_a_stored_record_the_window_does_not_know_goes_by_its_time() -> None:
+    # A record of a kind the stream's events are not turned into here, in the window's span.
+    records = [stored("m1", 10, "one"), stored("x", 25, "other kind")]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, message("m2", 20, "two")),
+        (3, message("m3", 30, "three")),
+    )
+    history, _ = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["one", "two", "other kind", "three"]
