@@ -110,18 +110,19 @@ class ClusterMultiline(ClusterPropose):
             return
 
         def located(later: Reply, found: Any) -> None:
-            home, away = found if found is not None else (None, "")
+            home, away, theirs = found if found is not None else (None, "", fold)
             if home is None:
                 later.fail("BATCH", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
             elif not home or home == self.node:  # nobody, or one of ours that just left
                 later.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
-            else:  # its account is not known here: its side of the key is its nick
+            else:  # its side of the key: its account when the directory says it has one
                 if away:
                     later.numeric(n.RPL_AWAY, nick, away)
-                target = (nick, fold, home, fold)
+                target = (nick, fold, home, theirs)
                 self._send_direct_multiline(later, sender, target, lines, client_tags, stored)
 
-        # The directory's `find_home` (hubbub.core.cluster_directory) also says its away text.
+        # The directory's `find_home` (hubbub.core.cluster_directory) also says its away text
+        # and account.
         self.find_home(fold, reply.later(located))
 
     def _event(
