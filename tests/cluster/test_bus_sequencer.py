@@ -4,6 +4,7 @@ call bounded in time from when it was made. sequence_soon(): the same, answered 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from bus_helpers import running
@@ -144,3 +145,56 @@ async def test_calls_made_on_the_next_loop_turn_join_the_batch(redis_url: str) -
         await until(lambda: len(answers) == 2, WAIT, "2 answers")
         assert (sequencer_of_a.batches - batches, sequencer_of_a.calls - calls) == (1, 2)
         assert [a.seq for a in answers if isinstance(a, Sequenced)] == [1, 2]
+
+
+async def test_only_the_calls_that_found_no_script_are_sent_again(redis_url: str) -> None:
+    """A batch Redis read in two chunks, with another client's SCRIPT LOAD between them (a
+    second node reloading after Redis lost its script cache): the first call found no script
+    and did not run, the others ran. Only the first is sent again, so each runs exactly once
+    (sending the whole batch again ran the others twice)."""
+
+    class Interleaved(sequencer.Sequencer):
+        split = True
+
+        async def _pipeline(self, batch: Any) -> list[Any]:
+            if not self.split or len(batch) < 2:
+                return await super()._pipeline(batch)
+            self.split = False
+            first = await super()._pipeline(batch[:1])
+            await other.script_load(scripts.SEQUENCE)  # the other node, in between
+            return first + await super()._pipeline(batch[1:])
+
+    client = Redis.from_url(redis_url)
+    other = Redis.from_url(redis_url)
+    try:
+        interleaved = Interleaved(client, scripts.SEQUENCE, timeout=WAIT)
+        await client.set(scripts.EPOCH_KEY, "test", nx=True)  # as a node's start does
+        epoch = (await client.get(scripts.EPOCH_KEY) or b"").decode()
+        keys = sequence_keys("#r")
+        await interleaved.call(keys, sequence_args(epoch, "#r", b"before"))
+        await client.script_flush()
+        answers = await asyncio.gather(
+            *(interleaved.call(keys, sequence_args(epoch, "#r", b"%d" % n)) for n in range(3))
+        )
+        assert sorted(int(seq) for seq, _time in answers) == [2, 3, 4]
+        entries = await client.xrange(scripts.stream_key("#r"))
+        payloads = [fields[b"p"] for _id, fields in entries]
+        assert sorted(payloads) == [b"0", b"1", b"2", b"before"]
+    finally:
+        await client.aclose()
+        await other.aclose()
+
+
+def sequence_keys(room: str) -> list[str]:
+    return [
+        scripts.EPOCH_KEY,
+        scripts.seq_key(room),
+        scripts.state_key(room),
+        scripts.stream_key(room),
+        scripts.ROOMS_KEY,
+    ]
+
+
+def sequence_args(epoch: str, room: str, payload: bytes) -> list[object]:
+    """SEQUENCE's arguments for one event, no fields (bus_scripts)."""
+    return [epoch, room, "a", payload, 100, scripts.events_channel(room), 0]

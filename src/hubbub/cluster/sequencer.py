@@ -101,10 +101,16 @@ class Sequencer:
                 if self._sha is None:
                     self._sha = str(await self._redis.script_load(self._script))
                 answers = await self._pipeline(batch)
-                if any(isinstance(answer, NoScriptError) for answer in answers):
-                    # Redis restarted (or its script cache was flushed): none of them ran.
+                again = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+                if again:
+                    # Redis restarted (or its script cache was flushed): those calls did not
+                    # run. Only they are sent again: another node may have loaded the script
+                    # between two calls of the batch (Redis reads a long pipeline in several
+                    # chunks), and a call that ran must not run twice.
                     self._sha = str(await self._redis.script_load(self._script))
-                    answers = await self._pipeline(batch)
+                    retried = await self._pipeline([batch[i] for i in again])
+                    for i, answer in zip(again, retried, strict=True):
+                        answers[i] = answer
         except asyncio.CancelledError:
             for _args, future, _deadline in batch:
                 future.cancel()
