@@ -41,7 +41,10 @@ def test_sequencing_cost_per_message_from_counter_deltas() -> None:
 def test_history_rate_from_first_new_row_to_last() -> None:
     sampler = cluster.RowSampler.__new__(cluster.RowSampler)
     sampler.error = ""
-    sampler.samples = [(0.0, 50), (0.2, 50), (0.4, 150), (1.4, 1050), (1.6, 1050), (1.8, 1050)]
+    # The highest seq as sampled (it moves by more than the rows: conflicting inserts of the
+    # second node use numbers too), and the rows counted once it stopped moving.
+    sampler.samples = [(0.0, 50), (0.2, 50), (0.4, 250), (1.4, 2050), (1.6, 2050), (1.8, 2050)]
+    sampler.rows = 1000
     figures = sampler.figures(1000)
     assert figures["rows"] == 1000
     assert figures["missing"] == 0
