@@ -166,6 +166,7 @@ node_id = "node-a"
 lease_ms = 5000
 heartbeat_ms = 500
 stream_length = 2000
+unsent_private_changes = 100
 workers = 2
 
 [[operators]]

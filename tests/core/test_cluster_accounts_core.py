@@ -160,3 +160,30 @@ def test_a_new_room_of_an_old_name_has_none_of_its_metadata() -> None:
     cluster.drain()
     assert b.channel("#lobby").metadata is None
     assert not [name for name in cluster.bus.fields["#lobby"] if name.startswith("meta:")]
+
+
+RED = ["draft/message-redaction", "message-tags", "echo-message", "server-time"]
+
+
+def test_a_private_redact_the_bus_refused_reaches_the_other_node_when_it_is_back() -> None:
+    """A REDACT of a private message is done where it is asked (the store is shared); the
+    other party's node, which also relays it and deletes its own copy of the message, is
+    told through the bus. Refused (unavailable), it is told once the bus is back."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", RED)
+    bob = b.client("bob", RED)
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("PRIVMSG bob :my password")
+    msgid = only(alice.lines(), "PRIVMSG")[0].tags["msgid"]
+    assert [m.params[-1] for m in only(bob.lines(), "PRIVMSG")] == ["my password"]
+    cluster.bus.available = False
+    alice.send(f"REDACT bob {msgid} :oops")
+    assert [m.params for m in only(alice.lines(), "REDACT")] == [("bob", msgid, "oops")]
+    assert bob.raw() == []
+    cluster.bus.available = True
+    a.server.network_available(True)
+    assert [m.params for m in only(bob.lines(), "REDACT")] == [("bob", msgid, "oops")]

@@ -755,6 +755,13 @@ class ClusterSection:
         low=100,
         high=10_000_000,
     )
+    unsent_private_changes: int = _setting(
+        4_096,
+        "Private REDACTs and EDITs a node keeps for the other party's node while the bus is "
+        "away, sent when it is back; beyond it the oldest are dropped (logged).",
+        low=0,
+        high=1_000_000,
+    )
     workers: int = _setting(
         1,
         "Processes sharing the listening ports (SO_REUSEPORT), each a node on the bus: the way "

@@ -15,7 +15,8 @@
 * **REDACT and EDIT of a private message** are done where they are asked, as on one server
   (the store is shared); the other party, if it is on another node, gets the line there
   through that node's inbox room (`dmredact`, `dmedit`), and its node deletes a redacted
-  message too.
+  message too. Refused by the bus (or the other party's node not found for it), the event
+  waits for the bus's return (`unsent_direct`, bounded by `cluster.unsent_private_changes`).
 * **METADATA of a user** is changed only on its own node (a user sets its own): the new map
   is sequenced in each of the user's rooms (`umeta`), with its member field rewritten (the
   facts carry the map, so a node that opens the room later has it); the first of those a node
@@ -38,6 +39,8 @@ The requester is answered when the event comes back, like any room event; refuse
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
@@ -70,6 +73,9 @@ if TYPE_CHECKING:
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.history.store import HistoryStore
+
+
+log = logging.getLogger("hubbub.chat")
 
 
 def ignore(result: Any) -> None:
@@ -109,6 +115,12 @@ class ClusterMessages(ClusterApply):
         # local user, and per room the keys whose change was refused.
         self.metadata_unsent_users: set[User] = set()
         self.metadata_unsent_rooms: dict[str, set[str]] = {}
+        # Private REDACTs and EDITs the bus refused to carry to the other party's node (or
+        # whose node it could not be asked for), oldest first: sent when it is back. That
+        # node deletes a redacted message too (its own write of it may come later), so this
+        # is more than a live line. At most `cluster.unsent_private_changes` (the oldest are
+        # dropped, logged).
+        self.unsent_direct: deque[tuple[str, dict[str, Any]]] = deque()
 
     # ------------------------------------------------------------------ REDACT
 
@@ -267,15 +279,32 @@ class ClusterMessages(ClusterApply):
         home = self.homes.get(other, "") if other is not None else ""
 
         def send(node: str | None) -> None:
-            if node and node != self.node:
-                # Unavailable: the change is made (the store is shared); only the live line
-                # to the other party is missed.
-                self.submit(None, inbox(node), event, None)
+            if node is None:  # the bus cannot say where the other party is: later
+                self._keep_unsent(name, event)
+            elif node and node != self.node:
+                # Refused: the change is made (the store is shared); the other party's node
+                # is told when the bus is back.
+                self.submit(
+                    None, inbox(node), event, None, refused=lambda: self._keep_unsent(name, event)
+                )
 
         if home:
             send(home)
         else:
             self.network.locate(nick_key(fold), send)
+
+    def _keep_unsent(self, name: str, event: dict[str, Any]) -> None:
+        limit = self.server.config.cluster.unsent_private_changes
+        if limit <= 0:
+            return
+        if len(self.unsent_direct) >= limit:
+            _name, dropped = self.unsent_direct.popleft()
+            log.warning(
+                "cluster: %s of %s not carried to the other party's node (bus away too long)",
+                "REDACT" if dropped["t"] == "dmredact" else "EDIT",
+                dropped["x"],
+            )
+        self.unsent_direct.append((name, event))
 
     def _apply_direct_redact(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         server = self.server
@@ -400,6 +429,9 @@ class ClusterMessages(ClusterApply):
         for user in users:
             if not user.session.closed:
                 self.user_metadata(user)
+        direct, self.unsent_direct = self.unsent_direct, deque()
+        for name, event in direct:  # where the other party is now (it may have moved)
+            self._to_home_of(name, event)
         rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, {}
         server = self.server
         for fold, keys in rooms.items():
