@@ -166,6 +166,10 @@ node_id = "node-a"
 lease_ms = 5000
 heartbeat_ms = 500
 stream_length = 2000
+pending_events = 100
+early_events = 50
+replay_window = 20
+remembered_private_sides = 10
 unsent_private_changes = 100
 workers = 2
 

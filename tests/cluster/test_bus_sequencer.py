@@ -41,10 +41,9 @@ async def test_a_call_cancelled_before_its_batch_leaves_is_never_sequenced(
 
 
 async def test_too_many_waiting_calls_are_refused(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
 ) -> None:
-    monkeypatch.setattr(sequencer, "QUEUE_LIMIT", 4)
-    async with running(redis_url, "a") as node_a:
+    async with running(redis_url, "a", queue_limit=4) as node_a:
         calls = [node_a.bus.sequence("#r", str(number).encode()) for number in range(6)]
         results = await asyncio.gather(*calls, return_exceptions=True)
         refused = [result for result in results if isinstance(result, BusUnavailable)]
@@ -73,12 +72,11 @@ async def test_sequence_soon_answers_by_callback_in_call_order(redis_url: str) -
 
 
 async def test_sequence_soon_refuses_by_callback(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
 ) -> None:
     """A full queue refuses with BusUnavailable through the callback (on a later turn), and
     the bus stays available; the calls that fit are sequenced."""
-    monkeypatch.setattr(sequencer, "QUEUE_LIMIT", 4)
-    async with running(redis_url, "a") as node_a:
+    async with running(redis_url, "a", queue_limit=4) as node_a:
         answers: list[Sequenced | BusUnavailable] = []
         for number in range(6):
             node_a.bus.sequence_soon("#r", str(number).encode(), answers.append)

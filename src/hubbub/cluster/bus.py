@@ -30,8 +30,8 @@ from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from hubbub.cluster import bus_scripts as scripts
-from hubbub.cluster.bus_feed import RoomFeed, Sequenced
-from hubbub.cluster.sequencer import Sequencer, SequencerFull
+from hubbub.cluster.bus_feed import PENDING_LIMIT, RoomFeed, Sequenced
+from hubbub.cluster.sequencer import QUEUE_LIMIT, Sequencer, SequencerFull
 
 __all__ = ["Bus", "BusUnavailable", "Sequenced"]
 
@@ -92,6 +92,8 @@ class Bus:
         heartbeat_ms: int = 2_000,
         stream_length: int = 10_000,
         timeout_ms: int = 2_000,
+        queue_limit: int = QUEUE_LIMIT,
+        pending_limit: int = PENDING_LIMIT,
     ) -> None:
         if not _NODE_ID.fullmatch(node_id):
             raise ValueError(f"node id {node_id!r}: 1 to 100 of A-Z a-z 0-9 . _ : @ -")
@@ -108,6 +110,7 @@ class Bus:
         self._heartbeat = heartbeat_ms / 1000
         self._stream_length = stream_length
         self._timeout = timeout_ms / 1000
+        self._pending_limit = pending_limit
         no_retry = Retry(NoBackoff(), 0)
         pool = BlockingConnectionPool.from_url(
             url,
@@ -153,7 +156,9 @@ class Bus:
             client_name=f"hubbub-bus:{node_id}:sequencer",
         )
         self._sequencing_redis = Redis(connection_pool=sequencing_pool)
-        self.sequencer = Sequencer(self._sequencing_redis, scripts.SEQUENCE, self._timeout)
+        self.sequencer = Sequencer(
+            self._sequencing_redis, scripts.SEQUENCE, self._timeout, queue_limit
+        )
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
@@ -692,7 +697,7 @@ class Bus:
         session = self._session
         if not self._available or session is None:
             raise BusUnavailable("the cluster bus is not connected to Redis")
-        feed = RoomFeed(room)
+        feed = RoomFeed(room, self._pending_limit)
         self._feeds[room] = feed
         try:
             await self._guarded(lambda: self._subscribe_channels(session, [room]))

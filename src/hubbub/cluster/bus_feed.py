@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Early events kept per room while a gap is being filled; beyond that they are refetched from
-# the stream (they are there: the stream holds every event the cap has not trimmed).
+# the stream (they are there: the stream holds every event the cap has not trimmed). The node
+# sets it from `cluster.early_events`.
 PENDING_LIMIT = 1024
 
 
@@ -35,10 +36,20 @@ class RoomFeed:
     out (the subscriber has not got its snapshot yet).
     """
 
-    __slots__ = ("delivered", "delivered_time", "filling", "held", "known", "pending", "room")
+    __slots__ = (
+        "delivered",
+        "delivered_time",
+        "filling",
+        "held",
+        "known",
+        "pending",
+        "pending_limit",
+        "room",
+    )
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, pending_limit: int = PENDING_LIMIT) -> None:
         self.room = room
+        self.pending_limit = pending_limit
         self.delivered: int | None = None
         self.delivered_time = 0  # time_ms of the last event handed out
         self.known = 0
@@ -65,7 +76,7 @@ class RoomFeed:
         self.known = max(self.known, event.seq)
         if self.delivered is not None and event.seq <= self.delivered:
             return []
-        if len(self.pending) >= PENDING_LIMIT and event.seq not in self.pending:
+        if len(self.pending) >= self.pending_limit and event.seq not in self.pending:
             # Full: keep the earliest events (the ones needed next); the latest is refetched.
             highest = max(self.pending)
             if event.seq > highest:

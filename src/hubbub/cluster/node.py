@@ -78,6 +78,8 @@ class Node:
             lease_ms=settings.lease_ms,
             heartbeat_ms=settings.heartbeat_ms,
             stream_length=settings.stream_length,
+            queue_limit=settings.pending_events,
+            pending_limit=settings.early_events,
         )
         # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
         self.directory = Directory(self.bus)

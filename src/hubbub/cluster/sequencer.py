@@ -22,19 +22,23 @@ from redis.exceptions import NoScriptError, ResponseError
 
 # Calls per pipeline (a bigger queue is sent in several).
 BATCH_LIMIT = 256
-# Calls waiting for a batch, beyond which sequence() is refused (the queue is bounded).
+# Calls waiting for a batch, beyond which sequence() is refused (the queue is bounded); the
+# node sets it from `cluster.pending_events`.
 QUEUE_LIMIT = 8192
 
 
 class SequencerFull(Exception):
-    """More than QUEUE_LIMIT calls are waiting: Redis is not keeping up."""
+    """More than `queue_limit` calls are waiting: Redis is not keeping up."""
 
 
 class Sequencer:
     """Batches the calls of one Lua script (by its text) in call order."""
 
-    def __init__(self, redis: Redis, script: str, timeout: float) -> None:
+    def __init__(
+        self, redis: Redis, script: str, timeout: float, queue_limit: int = QUEUE_LIMIT
+    ) -> None:
         self._redis = redis
+        self._queue_limit = queue_limit
         self._script = script
         self._sha: str | None = None
         self._timeout = timeout
@@ -53,8 +57,8 @@ class Sequencer:
         """Queue one call: its future gets the script's answer, or its error, or TimeoutError
         when `timeout` passes first (counted from now; then the outcome is unknown unless the
         call was never sent). Cancelling the future before its batch leaves withdraws the
-        call. Raises SequencerFull when QUEUE_LIMIT calls wait already."""
-        if len(self._queue) >= QUEUE_LIMIT:
+        call. Raises SequencerFull when `queue_limit` calls wait already."""
+        if len(self._queue) >= self._queue_limit:
             raise SequencerFull(f"{len(self._queue)} calls already wait for Redis")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()

@@ -755,6 +755,34 @@ class ClusterSection:
         low=100,
         high=10_000_000,
     )
+    pending_events: int = _setting(
+        8_192,
+        "Room events this node may have waiting for the bus at once; beyond it new ones are "
+        "refused (FAIL ... TEMPORARILY_UNAVAILABLE) until Redis catches up.",
+        low=16,
+        high=1_000_000,
+    )
+    early_events: int = _setting(
+        1_024,
+        "Events kept per room that arrived ahead of a gap being filled from the stream; "
+        "beyond it the latest are read from the stream again.",
+        low=16,
+        high=1_000_000,
+    )
+    replay_window: int = _setting(
+        500,
+        "Latest events of a room read from the bus's stream for the join replay and "
+        "CHATHISTORY LATEST of a room this node just opened (what the store may not have yet).",
+        low=0,
+        high=100_000,
+    )
+    remembered_private_sides: int = _setting(
+        1_000,
+        "Nicks of other nodes' logged-in users this node's users wrote to privately whose "
+        "account it remembers, to read those conversations back under the account.",
+        low=0,
+        high=1_000_000,
+    )
     unsent_private_changes: int = _setting(
         4_096,
         "Private REDACTs and EDITs a node keeps for the other party's node while the bus is "

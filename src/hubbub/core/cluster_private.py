@@ -22,8 +22,9 @@ The sender reads the conversation back (CHATHISTORY, REDACT, EDIT) by the recipi
 on one server, the nick of a user online gives its account (hubbub.core.privacy,
 `dm_read_keys`). Here the recipient is on another node, so the sender's node remembers the
 account side the directory gave for each nick it sent to (`remote_side`, the latest
-`KNOWN_SIDES` nicks), and reads under it too. Reading a key with one more other side is never
-more than the reader's own conversations (its own side is always one of the two).
+`cluster.remembered_private_sides` nicks), and reads under it too. Reading a key with one
+more other side is never more than the reader's own conversations (its own side is always one
+of the two).
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
     from hubbub.core.ports import Network
     from hubbub.core.server import ChatServer
 
-#: How many recipients' account sides a node remembers (the nicks it sent to last).
-KNOWN_SIDES = 1000
-
 
 class ClusterPrivate(ClusterAccounts, ClusterDirectory):
     """A local user's directory entry follows its logins, and the account sides of the
@@ -60,10 +58,11 @@ class ClusterPrivate(ClusterAccounts, ClusterDirectory):
             if answer is not None:
                 side = answer[2]
                 # (Not logged in now: what it said before stays readable under the side kept.)
-                if side != fold:
+                limit = self.server.config.cluster.remembered_private_sides
+                if side != fold and limit > 0:
                     self.sides[fold] = side
                     self.sides.move_to_end(fold)
-                    if len(self.sides) > KNOWN_SIDES:
+                    if len(self.sides) > limit:
                         self.sides.popitem(last=False)
             done(answer)
 

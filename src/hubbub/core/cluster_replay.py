@@ -7,7 +7,7 @@ store through the other nodes' history writers, which commit every few milliseco
 sequenced on another node could miss it. The bus keeps each room's recent events in its capped
 stream (hubbub.cluster.bus), so on a room this node opened, the join replay and `CHATHISTORY
 LATEST … *` read both — the store (one query on the history worker) and the stream's last
-`RECENT_EVENTS` events (one bus read), concurrently — and merge them:
+`cluster.replay_window` events (one bus read), concurrently — and merge them:
 
 * the stream's events up to a bound: for a join replay, the event before the newcomer's JOIN
   (what it gets after that comes live, held behind the replay); for LATEST, the last event
@@ -21,7 +21,7 @@ LATEST … *` read both — the store (one query on the history worker) and the 
 
 A room stays "recently opened" (`fresh`) until a merge finds the store had every message of
 the window (the store's rows of a room are a prefix of its sequence: a node inserts event k only
-after k-1, see docs/cluster.md), or until this node has applied `RECENT_EVENTS` events there
+after k-1, see docs/cluster.md), or until this node has applied `cluster.replay_window` events there
 (every event of the window is then one this node wrote itself, which its own worker reads),
 or the room is closed. Rooms this node has followed all along need nothing of this: it wrote
 their events itself, and its history worker reads its own writes in order.
@@ -48,9 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.history")
 
-#: How many of a room's latest stream events a merged read takes (one bus read, no more):
-#: enough for the replay and the events not yet committed by other nodes' writers.
-RECENT_EVENTS = 500
+# How many of a room's latest stream events a merged read takes (one bus read, no more):
+# `cluster.replay_window`, enough for the replay and the events not yet committed by other
+# nodes' writers.
 
 Keep = Callable[[Record], bool]
 StreamEvents = list[tuple[int, int, bytes]]
@@ -70,7 +70,8 @@ class ClusterReplay(ClusterApply):
         if seen is not None:
             if not seen[0]:
                 seen[0] = seq
-            elif seq - seen[0] >= RECENT_EVENTS:  # the stream's window is all ours now
+            elif seq - seen[0] >= self.server.config.cluster.replay_window:
+                # The stream's window is all ours now.
                 del self.fresh[room]
             seen[1] = seq
         super().apply(room, seq, time_ms, node, payload)
@@ -124,7 +125,7 @@ class ClusterReplay(ClusterApply):
             finish()
 
         self.server.history.query(call, stored)
-        self.network.recent(fold, through, RECENT_EVENTS, streamed)
+        self.network.recent(fold, through, self.server.config.cluster.replay_window, streamed)
 
     @property
     def store_events(self) -> bool:
