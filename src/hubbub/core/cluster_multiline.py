@@ -208,16 +208,7 @@ class ClusterMultiline(ClusterPropose):
     ) -> None:
         """This node's users among `recipients` get the message, formatted once per profile
         and kind (batch or fallback); members whose join replay is being read have it held."""
-        message = self._outgoing(event, time_ms)
-        lines = _lines(event)
-        for user in recipients:
-            if user is sender or user.session.remote:
-                continue
-            data = message.bytes_for(user.session, lines)
-            if held and user in held:
-                held[user].append(data)
-            else:
-                user.session.write(data)
+        self._outgoing(event, time_ms).send_to(recipients, _lines(event), held, sender)
 
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

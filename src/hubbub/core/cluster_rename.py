@@ -204,26 +204,17 @@ class ClusterRename(ClusterPropose):
     ) -> None:
         """Hand one room event to the bus, remembering a channel room's event (its room and
         fields) until it is back, in case the room is renamed before it is sequenced."""
-        if room.startswith("~"):  # inboxes and the rooms every node follows: never renamed
-            super().submit(
-                reply,
-                room,
-                event,
-                done,
-                set_fields,
-                delete_fields,
-                refused,
-                answered_when_sequenced,
-            )
-            return
-        token = f"{self.token + 1:x}"  # the one `submit` gives it
-        self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
+        if not room.startswith("~"):  # inboxes and the rooms every node follows: never renamed
+            token = f"{self.token + 1:x}"  # the one `submit` gives it
+            self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
+            given = refused
 
-        def refused_here() -> None:
-            self.in_flight.pop(token, None)
-            if refused is not None:
-                refused()
+            def refused_here() -> None:
+                self.in_flight.pop(token, None)
+                if given is not None:
+                    given()
 
+            refused = refused_here
         super().submit(
             reply,
             room,
@@ -231,7 +222,7 @@ class ClusterRename(ClusterPropose):
             done,
             set_fields,
             delete_fields,
-            refused_here,
+            refused,
             answered_when_sequenced,
         )
 

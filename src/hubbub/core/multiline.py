@@ -235,15 +235,7 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
     lines = fitted(prefix, name, batch.lines)
     client_tags = format_tags(batch.client_tags) if batch.client_tags else ""
     message = Outgoing(server, prefix, name, msgid, time_ms, client_tags, sender.account)
-    held = channel.replaying if channel is not None else None
-    for user in recipients:
-        if user is sender:
-            continue
-        data = message.bytes_for(user.session, lines)
-        if held and user in held:
-            held[user].append(data)
-        else:
-            user.session.write(data)
+    message.send_to(recipients, lines, channel.replaying if channel is not None else None, sender)
     if stored is not None:
         text = combine(lines)
         server.history.append(
@@ -326,6 +318,25 @@ class Outgoing:
             )
             data = self.cache[kind] = text.encode("utf-8", "surrogateescape")
         return data
+
+    def send_to(
+        self,
+        recipients: Iterable[User],
+        lines: list[tuple[str, bool]],
+        held: dict[User, list[bytes]] | None,
+        sender: User | None,
+    ) -> None:
+        """Write the message to each of `recipients` but the sender and users of other nodes
+        (theirs deliver to them), formatted once per kind; those whose join replay is being
+        read (`held`) get it after the replay."""
+        for user in recipients:
+            if user is sender or user.session.remote:
+                continue
+            data = self.bytes_for(user.session, lines)
+            if held and user in held:
+                held[user].append(data)
+            else:
+                user.session.write(data)
 
 
 def replay_lines(
