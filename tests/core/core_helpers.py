@@ -62,10 +62,16 @@ class DeferredHistory:
         # (`acknowledge_after_commit`), with that record's msgid; this store commits at once.
         self.acknowledged: list[tuple[Any, str]] = []
         self.last_msgid = ""
+        self.last_mark = 0
+
+    @property
+    def committed_mark(self) -> int:
+        return self.last_mark  # stored at once
 
     def append(self, record: Record) -> None:
         self.store.append([record])
         self.last_msgid = record.msgid
+        self.last_mark += 1
 
     def acknowledge_after_commit(self, link: Any) -> None:
         self.acknowledged.append((link, self.last_msgid))

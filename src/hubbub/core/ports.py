@@ -86,6 +86,18 @@ class HistoryService(Protocol):
     @property
     def available(self) -> bool: ...
 
+    @property
+    def last_mark(self) -> int:
+        """The mark of the record appended last (0: it was refused). Marks grow with each
+        record appended."""
+        ...
+
+    @property
+    def committed_mark(self) -> int:
+        """Every record whose mark is at most this one is committed (hubbub.core.cluster_history
+        tells the other nodes so)."""
+        ...
+
     def append(self, record: Record) -> None: ...
 
     def acknowledge_after_commit(self, link: Link) -> None:

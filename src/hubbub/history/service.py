@@ -44,6 +44,10 @@ class LoopHistoryService:
         """False while the store is failing or `max_pending` records wait (see the worker)."""
         return self.worker.available
 
+    @property
+    def committed_mark(self) -> int:
+        return self.worker.committed
+
     def append(self, record: Record) -> None:
         self.last_mark = self.worker.append(record)
 
