@@ -85,13 +85,19 @@ class SyncHistoryService:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
+        self.last_mark = 0
 
     @property
     def available(self) -> bool:
         return True  # a call that fails raises to the caller, there is nothing to wait for
 
+    @property
+    def committed_mark(self) -> int:
+        return self.last_mark  # stored at once
+
     def append(self, record: Record) -> None:
         self.store.append([record])
+        self.last_mark += 1
 
     def acknowledge_after_commit(self, link: object) -> None:
         """Appends are stored at once: an acknowledgement never waits."""
@@ -101,6 +107,54 @@ class SyncHistoryService:
 
     def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
         done(call(self.store))  # committed at once, like an append
+
+
+class NodeHistory:
+    """One node's HistoryService over a store the nodes share (as a cluster's nodes share
+    PostgreSQL), which commits only when the test says so while `holding`, and logs who wrote
+    what (`written`, shared by the nodes: (node, msgid) per record appended).
+
+    Uncommitted records are in nobody's store (not even this node's reads): `lose()` drops
+    them, as a node killed before its commit.
+    """
+
+    def __init__(self, store: HistoryStore, node: str, written: list[tuple[str, str]]) -> None:
+        self.store = store
+        self.node = node
+        self.written = written
+        self.holding = False
+        self.uncommitted: list[Record] = []
+        self.last_mark = 0
+        self.committed_mark = 0
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    def append(self, record: Record) -> None:
+        self.written.append((self.node, record.msgid))
+        self.last_mark += 1
+        self.uncommitted.append(record)
+        if not self.holding:
+            self.commit()
+
+    def commit(self) -> None:
+        self.store.append(self.uncommitted)
+        self.uncommitted = []
+        self.committed_mark = self.last_mark
+
+    def lose(self) -> None:
+        self.uncommitted = []
+
+    def acknowledge_after_commit(self, link: object) -> None:
+        """Nothing waits here: the tests look at the store, not at acknowledgements."""
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.commit()  # a node reads its own writes (its worker takes them in order)
+        done(call(self.store))
+
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.query(call, done)
 
 
 SyncAccountService = SyncService

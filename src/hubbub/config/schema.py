@@ -790,6 +790,14 @@ class ClusterSection:
         low=0,
         high=1_000_000,
     )
+    held_messages: int = _setting(
+        1_000,
+        "Messages of other nodes' users a node holds per room instead of writing them to the "
+        "history (their own node writes them and says when they are committed); beyond it the "
+        "node writes the oldest itself.",
+        low=1,
+        high=1_000_000,
+    )
     workers: int = _setting(
         1,
         "Processes sharing the listening ports (SO_REUSEPORT), each a node on the bus: the way "

@@ -96,11 +96,14 @@ class ClusterApply(ClusterRooms):
         if channel is not None:
             applier = self.appliers.get(kind)
             if applier is not None:
+                writes = self.writes
+                writes.applying(room, seq, node, kind, event.get("w"))
                 try:
                     applier(self, channel, event, time_ms, mine)
                 except (KeyError, TypeError, ValueError):
                     # A node of another version, or a bug: one event skipped, never a crash.
                     log.exception("room %s: event %d could not be applied; skipped", room, seq)
+                writes.applied()
         elif kind == "join" and mine:
             self._joined_or_not(room)
         if complete is not None:
@@ -417,6 +420,7 @@ class ClusterApply(ClusterRooms):
 
     def set_available(self, available: bool) -> None:
         self.available = available
+        self.writes.reset()  # a new epoch may restart the rooms' seqs
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason in unsent:

@@ -4,10 +4,10 @@
   author, or an operator of the room: hubbub.core.redact) and sequences a `redact` event in
   the room. Every node that follows the room deletes the message from the store when it
   applies it and relays the REDACT to its own members. Every node deletes, not only the
-  requester's: each node writes every event it applies (docs/cluster.md, "History"), and a
-  node whose history worker is a little behind would otherwise write the message back after
-  the deletion; a node's worker takes its writes and the deletion in order, so the deletion
-  comes after its own write of the message.
+  requester's: any node of the room may write the message (its sender's, or one that held it:
+  hubbub.core.cluster_history), and a node whose history worker is a little behind would
+  otherwise write the message back after the deletion; a node's worker takes its writes and
+  the deletion in order, so the deletion comes after its own write of the message.
 * **EDIT** in a room: checked the same way, sequenced as an `edit` event; the requester's
   node stores the edit (once: an edit is a new row linked to the message, and the message's
   row exists already, since the requester's node found it), every node relays the EDIT (or

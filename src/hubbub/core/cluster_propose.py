@@ -90,6 +90,9 @@ class ClusterPropose(ClusterApply):
             "st": stored,
             "re": cmd == "TAGMSG" and not status and is_reaction(tags),
         }
+        committed = self.writes.watermark(channel.fold)
+        if committed:  # the other nodes let go of what they hold of ours up to it
+            event["w"] = committed
 
         def done(later: Reply, result: Any) -> None:
             if result is None:

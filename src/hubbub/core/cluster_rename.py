@@ -22,10 +22,11 @@ The design, and why:
   (hubbub.core.rename.fallback), at the rename's bus time, with its msgid.
 * **Once, not per node**: the operator's node alone moves the stored history
   (`HistoryStore.rename_target`, queued behind every write it made for the old room, so
-  all of the room's events up to the rename are in the store by then: that node writes every
-  event it applies) and the registered room's registry entry. Other nodes may have written the
-  renamed room's first events under the new name before that move: `before_ms` (the rename's
-  time) keeps them, and sets aside only what an earlier room of the new name left.
+  all of the room's events up to the rename are in the store by then: that node writes what
+  it holds of the room first, and the others let go of it, hubbub.core.cluster_history) and
+  the registered room's registry entry. Other nodes may have written the renamed room's first
+  events under the new name before that move: `before_ms` (the rename's time) keeps them, and
+  sets aside only what an earlier room of the new name left.
 * **Events sequenced in the old room after the rename** come from a node that sent them before
   it applied the rename (checked against its copy then). Each node remembers its own room events
   on their way (`in_flight`: room and state fields); when it applies a rename, those sent to the
@@ -308,6 +309,11 @@ class ClusterRename(ClusterPropose):
         else:
             channel.name = new_name
         event["done"] = True
+        if not case_only:  # what is held of the old name: the operator's node writes it
+            if mine:
+                self.writes.forget(old_fold)
+            else:
+                self.writes.drop(old_fold)
         if mine:
             # Once for the network: the store and the registry are shared.
             if not case_only:

@@ -1,8 +1,8 @@
 """A room's latest history on a node that just opened the room: the store and the bus's stream.
 
-Every node writes every event it applies to the shared store (hubbub.core.network), but a node
-that opens a room did not apply what was said before it opened it: those events reach the
-store through the other nodes' history writers, which commit every few milliseconds
+The nodes of a room write its events to the shared store (hubbub.core.cluster_history), but a
+node that opens a room did not apply what was said before it opened it: those events reach
+the store through the other nodes' history writers, which commit every few milliseconds
 (`history.commit_interval_ms`). A join replay read from the store a moment after a message
 sequenced on another node could miss it. The bus keeps each room's recent events in its capped
 stream (hubbub.cluster.bus), so on a room this node opened, the join replay and `CHATHISTORY

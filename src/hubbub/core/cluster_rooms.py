@@ -41,6 +41,7 @@ from hubbub.core.cluster_fields import (
     standing_field,
     user_facts,
 )
+from hubbub.core.cluster_history import ClusterHistory
 
 
 class ClusterRooms:
@@ -50,6 +51,10 @@ class ClusterRooms:
         self.server = server
         self.network = network
         self.node = network.node_id
+        # Which node writes which room message to the shared history: the core's history
+        # service from now on (hubbub.core.cluster_history).
+        self.writes = ClusterHistory(server.history, self.node, server.config.cluster.held_messages)
+        server.history = self.writes
         # Token -> the completion of the reply waiting for its event to come back.
         self.pending: dict[str, Callable[[Any], None]] = {}
         self.token = 0
@@ -245,6 +250,7 @@ class ClusterRooms:
                     self._forget(member)
             channel.members.clear()
             channel.groups = None
+        self.writes.forget(fold)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:

@@ -29,12 +29,13 @@ wait for the claim. msgids are made here (the per-process random prefix and a co
 network-wide already); the time of a sequenced event is the bus's (`time_ms`), which never goes
 backwards within a room.
 
-History: every node writes every event it applies to the store (PostgreSQL in a cluster, where
-the writes are idempotent by (target, msgid)), in sequence order. A node writes event k only
-after event k-1, so whichever node inserts an event first, the store's append order is the
-room's sequence order, and CHATHISTORY answers the same, in the live order, on every node; an
-event is missing from history only if every node in its room died before writing it (see
-docs/cluster.md for why not "each node its own users' events").
+History: a room message is written to the store (PostgreSQL in a cluster, where the writes are
+idempotent by (target, msgid)) by the node that sent it; the other nodes hold it until its node
+says it is committed, and write it themselves before anything else they write in the room,
+before a read, and when its node's users are QUIT by the janitor (hubbub.core.cluster_history).
+So the store's append order is the room's sequence order, CHATHISTORY answers the same, in the
+live order, on every node, and an event is missing from history only if every node in its room
+died before writing it (see docs/cluster.md, "History").
 
 Channel MODE is worked out on a copy of the room (the numerics for what is refused come at once)
 and sequenced as the changes that take effect, with the room's whole mode state as a field.

@@ -1,0 +1,210 @@
+"""Which node writes which room message to the shared history: `ClusterHistory`.
+
+Every node used to write every room event it applied (docs/cluster.md, "History"), so a room
+followed by N nodes had each message inserted N times — N-1 of them doing nothing, but each
+costing the node's history thread and PostgreSQL their work, on the same cores as the live
+chat. Now a message (PRIVMSG, NOTICE, TAGMSG in a room) is written by the node that sent it;
+the other nodes **hold** it until they know it is committed, and write it themselves only if
+that may not happen:
+
+* The sender's node says how far it has committed: each message it sends carries `w`, the
+  highest seq of the room up to which its own messages there are committed (read from its
+  history service's commit marks). A node applying that message lets go of the sender's
+  messages held at or below it, oldest first.
+* Anything else applied in the room (JOIN, PART, QUIT, MODE, TOPIC, KICK, NICK, REDACT, EDIT,
+  a multiline batch …), this node's own next message there, a history read or change
+  on this node, the room no longer followed, the bus gone or back, or more than
+  `cluster.held_messages` held in the room: the held messages are written first, in order,
+  by this node (idempotent: if the sender's node wrote them already, nothing happens).
+* A RENAME: the operator's node writes what it holds before it moves the room's stored
+  history; the other nodes let go of what they hold (written after the move, it would be left
+  under the old name).
+
+Why this keeps everything the old way kept:
+
+* **Order.** The store's append order is what CHATHISTORY pages through, so a node may insert
+  event k only when every event before k is in the store. A node writes its own message k
+  after writing what it holds (every foreign message it applied not yet confirmed); the
+  others are its own (written in order before) or confirmed committed by their senders.
+* **Nothing acknowledged is lost.** A sender's node killed before committing: every other node
+  of the room still holds those messages (unconfirmed), and writes them when the janitor's
+  QUITs for the dead node's users are applied in the room (or sooner, on any trigger above).
+  So a message is missing from history only if every node of its room died before writing it,
+  as before.
+* **A node's users find in CHATHISTORY what they were shown live:** a read on this node
+  writes what it holds first (its history worker takes writes and reads in order).
+
+Private messages, membership and topic events, multiline batches: written by every node that
+applies them, as before (they are few next to a room's messages).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import HistoryService, Link
+    from hubbub.history.record import Record
+    from hubbub.history.store import HistoryStore
+
+__all__ = ["DECIDED_BY_APPLIER", "HOLDABLE", "ClusterHistory"]
+
+#: The event kind whose records the other nodes hold (hubbub.core.cluster_propose "msg").
+HOLDABLE = "msg"
+#: Event kinds whose applier decides itself what becomes of what is held: a RENAME, where
+#: only the operator's node writes it (before it moves the room's stored history; another
+#: node writing it afterwards would leave it under the old name), the others drop it.
+DECIDED_BY_APPLIER = frozenset({"rename"})
+
+# The mark of an own record its history service refused (0): never committed, so the room's
+# watermark stops before it and the other nodes keep holding (then write) what follows.
+_NEVER = float("inf")
+
+
+class _Held(NamedTuple):
+    origin: str  # the node that sent it (and writes it)
+    seq: int
+    record: Record
+
+
+class ClusterHistory:
+    """The `HistoryService` a cluster node's core uses: the node's own history service, with
+    other nodes' room messages held as the module docstring says.
+
+    `applying(...)` says which event the next appends belong to (set by
+    hubbub.core.cluster_apply around each applier); appends outside an event go through.
+    """
+
+    def __init__(self, inner: HistoryService, node: str, held_limit: int) -> None:
+        self.inner = inner
+        self.node = node
+        self.held_limit = held_limit
+        # Per room: other nodes' messages not yet known committed, in sequence order.
+        self.held: dict[str, deque[_Held]] = {}
+        # Per room: this node's own messages appended, (mark, seq), until a commit covers them;
+        # and the seq up to which every one of them is committed (the watermark sent).
+        self.own: dict[str, deque[tuple[float, int]]] = {}
+        self.confirmed: dict[str, int] = {}
+        # The event being applied: (room, seq, origin node, holdable), or None.
+        self.current: tuple[str, int, str, bool] | None = None
+        # Records written by this node for others (counted for tests and monitoring): held
+        # ones written after all, and held ones let go because their sender committed them.
+        self.written_for_others = 0
+        self.let_go = 0
+
+    # -- the HistoryService port -----------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        return self.inner.available
+
+    @property
+    def last_mark(self) -> int:
+        return self.inner.last_mark
+
+    @property
+    def committed_mark(self) -> int:
+        return self.inner.committed_mark
+
+    def append(self, record: Record) -> None:
+        current = self.current
+        if current is None:
+            self.inner.append(record)
+            return
+        room, seq, origin, holdable = current
+        if origin == self.node:
+            self.write_held(room)  # everything before it first: the store's order
+            self.inner.append(record)
+            if holdable:
+                mark = self.inner.last_mark
+                self.own.setdefault(room, deque()).append((mark or _NEVER, seq))
+        elif holdable:
+            held = self.held.get(room)
+            if held is None:
+                held = self.held[room] = deque()
+            held.append(_Held(origin, seq, record))
+            if len(held) > self.held_limit:
+                self.inner.append(held.popleft().record)
+                self.written_for_others += 1
+        else:
+            self.write_held(room)
+            self.inner.append(record)
+
+    def acknowledge_after_commit(self, link: Link) -> None:
+        self.inner.acknowledge_after_commit(link)
+
+    def query(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.write_all_held()  # a read here sees everything shown live here
+        self.inner.query(call, done)
+
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        self.write_all_held()  # so a REDACT never finds its message written back after it
+        self.inner.change(call, done)
+
+    # -- the cluster's side ----------------------------------------------------------------------
+
+    def applying(self, room: str, seq: int, origin: str, kind: str, watermark: Any) -> None:
+        """The next appends belong to event `seq` of `room`, sent by node `origin`."""
+        holdable = kind == HOLDABLE
+        self.current = (room, seq, origin, holdable)
+        if not holdable:
+            if kind not in DECIDED_BY_APPLIER:
+                self.write_held(room)  # a membership change, a QUIT of a dead node's users, …
+        elif origin != self.node and type(watermark) is int:
+            self._let_go(room, origin, watermark)
+
+    def applied(self) -> None:
+        self.current = None
+
+    def watermark(self, room: str) -> int:
+        """The seq of `room` up to which this node's own messages there are committed (0:
+        none known), for the next message it sends there."""
+        own = self.own.get(room)
+        if own:
+            committed = self.inner.committed_mark
+            while own and own[0][0] <= committed:
+                self.confirmed[room] = own.popleft()[1]
+        return self.confirmed.get(room, 0)
+
+    def write_held(self, room: str) -> None:
+        """Write what this node holds of `room`, in order."""
+        held = self.held.pop(room, None)
+        if held:
+            for entry in held:
+                self.inner.append(entry.record)
+            self.written_for_others += len(held)
+
+    def write_all_held(self) -> None:
+        if self.held:
+            for room in list(self.held):
+                self.write_held(room)
+
+    def forget(self, room: str) -> None:
+        """This node stops following `room`: it will hear no more watermarks there."""
+        self.write_held(room)
+        self.own.pop(room, None)
+        self.confirmed.pop(room, None)
+
+    def drop(self, room: str) -> None:
+        """Another node wrote what this node holds of `room` (the operator's node of a
+        RENAME): let go of it, and of the room's watermarks."""
+        self.held.pop(room, None)
+        self.own.pop(room, None)
+        self.confirmed.pop(room, None)
+
+    def reset(self) -> None:
+        """The bus went away or came back (a new epoch restarts the rooms' seqs): write all
+        that is held, and start the watermarks again."""
+        self.write_all_held()
+        self.own.clear()
+        self.confirmed.clear()
+
+    def _let_go(self, room: str, origin: str, watermark: int) -> None:
+        held = self.held.get(room)
+        while held and held[0].origin == origin and held[0].seq <= watermark:
+            held.popleft()
+            self.let_go += 1
+        if held is not None and not held:
+            del self.held[room]

@@ -1,0 +1,92 @@
+"""Which node writes a room message to the shared PostgreSQL history (two hubbub nodes on a
+real redis-server bus and a real PostgreSQL). hubbub.core.cluster_history.
+
+Issue 14: "history writes are idempotent ... and batched (... or each node for its own events —
+say which and why)". The sender's node writes a message; the other node holds it until the
+sender's node says it is committed, and writes it itself before a read of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from node_helpers import client, running_nodes
+from replay_helpers import gated_nodes
+
+from support.irc_client import read_batch
+from support.postgres_server import fresh_postgres_url
+from support.redis_server import redis_server, redis_url
+from support.servers import ThreadedServer
+from support.waiting import wait_for
+
+__all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+CAPS = ("batch", "server-time", "message-tags", "draft/chathistory")
+FUTURE = "timestamp=2100-01-01T00:00:00.000Z"
+
+
+def writes_of(node: ThreadedServer) -> Any:
+    """The node's `ClusterHistory` (its core's history service)."""
+    assert node.app is not None
+    return node.app.core.cluster.writes  # type: ignore[attr-defined]
+
+
+def worker_of(node: ThreadedServer) -> Any:
+    assert node.app is not None and node.app.worker is not None
+    return node.app.worker
+
+
+def test_a_room_message_is_inserted_by_its_senders_node_alone(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Five messages from node A's user: node B, told in each next message that the ones
+    before are committed, inserts none of them; the store has them once, in order."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice", CAPS) as alice,
+        client(b, "bob", CAPS) as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        worker_a, worker_b = worker_of(a), worker_of(b)
+        appended_by_b = worker_b.accepted
+        texts = [f"message {number}" for number in range(5)]
+        for text in texts:
+            # Each after node A committed the ones before: its watermark then covers them.
+            wait_for(lambda: worker_a.committed >= worker_a.accepted, 10, "node A committed")
+            alice.say("#room", text)
+            bob.first(lambda line, text=text: line.text == text)
+        assert writes_of(b).let_go == 4  # all but the last, which no later message confirmed
+        assert worker_b.accepted == appended_by_b  # node B inserted none of them
+        alice.send(f"CHATHISTORY BEFORE #room {FUTURE} 10")
+        stored = [line.text for line in read_batch(alice)[1] if line.command == "PRIVMSG"]
+        assert stored == texts
+
+
+def test_a_read_on_the_other_node_writes_what_it_holds_first(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Node A's writer holds its commit: bob, on node B, was shown alice's message live, so
+    his CHATHISTORY there has it — node B inserts it before reading (its insert waits for A's
+    transaction, as PostgreSQL makes a conflicting insert wait, and the answer comes then)."""
+    with (
+        gated_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b, store),
+        client(a, "alice", CAPS) as alice,
+        client(b, "bob", CAPS) as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        wait_for(lambda: not store.holding.is_set(), 10, "node A's writer idle")
+        store.gate.clear()
+        alice.say("#room", "said while node A's commit waits")
+        wait_for(store.holding.is_set, 10, "node A's writer holding its commit")
+        bob.first(lambda line: line.text == "said while node A's commit waits")
+        assert writes_of(b).written_for_others == 0
+        bob.send(f"CHATHISTORY BEFORE #room {FUTURE} 10")
+        wait_for(lambda: writes_of(b).written_for_others == 1, 10, "node B writing it")
+        store.gate.set()
+        stored = [line.text for line in read_batch(bob)[1] if line.command == "PRIVMSG"]
+        assert stored == ["said while node A's commit waits"]

@@ -1,0 +1,172 @@
+"""Which node writes which room message to the shared history (hubbub.core.cluster_history).
+
+Several cores on one in-memory bus, each with its own history service over one shared store
+(support.core_services.NodeHistory), whose commits the test holds and releases, and which logs
+which node wrote which record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from core_helpers import Client, only
+from test_cluster_core import Cluster
+
+from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
+from support.config import changed
+from support.core_services import NodeHistory
+
+
+class SharedStoreCluster(Cluster):
+    """Nodes with one history service each over `store`; `written`: (node, msgid) appended."""
+
+    def __init__(self, count: int = 2, held_messages: int | None = None) -> None:
+        super().__init__(count)
+        self.written: list[tuple[str, str]] = []
+        self.histories: list[NodeHistory] = []
+        for node in self.nodes:
+            history = NodeHistory(self.store, node.network.node_id, self.written)
+            self.histories.append(history)
+            node.history = history
+            if held_messages is not None:
+                node.config = changed(node.config, cluster={"held_messages": held_messages})
+            node.rebuild()
+
+    def writers(self, msgid: str) -> list[str]:
+        return [node for node, written in self.written if written == msgid]
+
+    def stored(self, room: str = "#lobby") -> list[str]:
+        return [r.params[-1] for r in self.store.latest(room, 100) if r.command == "PRIVMSG"]
+
+
+def in_lobby(cluster: Cluster) -> tuple[Client, Client]:
+    a, b = cluster.nodes[:2]
+    alice = a.client("alice", ["echo-message", "message-tags"])
+    bob = b.client("bob", ["message-tags", "server-time", "batch", "draft/chathistory"])
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    return alice, bob
+
+
+def say(alice: Client, text: str) -> str:
+    """alice says `text` in #lobby: its msgid (from her echo)."""
+    alice.send(f"PRIVMSG #lobby :{text}")
+    (echo,) = only(alice.lines(), "PRIVMSG")
+    return echo.tags["msgid"]
+
+
+def test_a_room_message_is_written_once_by_its_senders_node() -> None:
+    """The sender's node writes its message; the other node, told in the sender's next
+    message that it is committed, never writes it."""
+    cluster = SharedStoreCluster()
+    alice, _bob = in_lobby(cluster)
+    sent = [say(alice, text) for text in ("one", "two", "three")]
+    for msgid in sent:
+        assert cluster.writers(msgid) == ["n0"]
+    assert cluster.stored() == ["one", "two", "three"]
+    writes = cluster.nodes[1].server.cluster.writes  # type: ignore[union-attr]
+    assert writes.let_go == 2  # "one" and "two", by the watermarks of "two" and "three"
+    assert writes.written_for_others == 0
+
+
+def test_held_messages_are_let_go_only_up_to_what_the_sender_committed() -> None:
+    """While the sender's node has not committed, the other node keeps its messages; the
+    watermark of a later message lets go exactly of those committed."""
+    cluster = SharedStoreCluster()
+    alice, _bob = in_lobby(cluster)
+    history_a = cluster.histories[0]
+    history_a.holding = True
+    first = say(alice, "one")
+    second = say(alice, "two")
+    writes = cluster.nodes[1].server.cluster.writes  # type: ignore[union-attr]
+    assert [entry.record.msgid for entry in writes.held["#lobby"]] == [first, second]
+    history_a.commit()
+    say(alice, "three")  # carries node n0's watermark: "one" and "two" are committed
+    assert [entry.record.msgid for entry in writes.held["#lobby"]][:-1] == []
+    assert cluster.writers(first) == ["n0"] and cluster.writers(second) == ["n0"]
+
+
+def test_a_dead_nodes_uncommitted_messages_are_written_by_the_others_when_its_users_quit() -> None:
+    """A node killed before its commit: the messages its users saw acknowledged are written by
+    the node that held them, when the janitor's QUIT for its users is applied, before it."""
+    cluster = SharedStoreCluster()
+    alice, bob = in_lobby(cluster)
+    say(alice, "before")
+    history_a = cluster.histories[0]
+    history_a.holding = True
+    lost = [say(alice, text) for text in ("acknowledged", "then killed")]
+    history_a.lose()  # kill -9: its history thread never committed them
+    cluster.bus.lose_node("n0")
+    b = cluster.nodes[1]
+    payload = quit_payload("alice", "alice!~alice@127.0.0.1", NODE_LOST_REASON, "lost-1")
+    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda time_ms: None)
+    assert [m.command for m in bob.lines()][-1] == "QUIT"
+    for msgid in lost:
+        assert cluster.writers(msgid) == ["n0", "n1"]
+    assert cluster.stored() == ["before", "acknowledged", "then killed"]
+
+
+def test_a_node_writes_what_it_holds_before_its_own_message_so_the_order_is_the_rooms() -> None:
+    """Messages sent on two nodes in turn: each node writes the other's uncommitted ones before
+    its own, so the store's order is the room's sequence order whoever commits first."""
+    cluster = SharedStoreCluster()
+    alice, bob = in_lobby(cluster)
+    history_a = cluster.histories[0]
+    history_a.holding = True  # node n0 commits late: its message must still come first
+    first = say(alice, "first, from n0")
+    bob.send("PRIVMSG #lobby :second, from n1")
+    cluster.drain()
+    assert cluster.stored() == ["first, from n0", "second, from n1"]
+    history_a.commit()  # n0's own write of it comes late and does nothing
+    assert cluster.stored() == ["first, from n0", "second, from n1"]
+    assert Counter(cluster.writers(first)) == {"n0": 1, "n1": 1}
+
+
+def test_a_history_read_on_a_node_sees_what_it_holds() -> None:
+    """CHATHISTORY on the other node right after the live line: what bob was shown live is in
+    what he reads back, though its sender's node has not committed it yet."""
+    cluster = SharedStoreCluster()
+    alice, bob = in_lobby(cluster)
+    cluster.histories[0].holding = True
+    msgid = say(alice, "just said")
+    assert [m.params[-1] for m in only(bob.lines(), "PRIVMSG")] == ["just said"]
+    # (BEFORE: LATEST would merge the bus's stream of the room, hubbub.core.cluster_replay.)
+    bob.send("CHATHISTORY BEFORE #lobby timestamp=2100-01-01T00:00:00.000Z 10")
+    got = [m for m in only(bob.lines(), "PRIVMSG")]
+    assert [m.tags["msgid"] for m in got] == [msgid]
+
+
+def test_beyond_held_messages_a_node_writes_the_oldest_itself() -> None:
+    """`cluster.held_messages` bounds what a node holds per room: beyond it, it writes the
+    oldest itself."""
+    cluster = SharedStoreCluster(held_messages=2)
+    alice, _bob = in_lobby(cluster)
+    cluster.histories[0].holding = True
+    sent = [say(alice, str(number)) for number in range(4)]
+    assert [cluster.writers(msgid) for msgid in sent] == [
+        ["n0", "n1"],
+        ["n0", "n1"],
+        ["n0"],
+        ["n0"],
+    ]
+    writes = cluster.nodes[1].server.cluster.writes  # type: ignore[union-attr]
+    assert [entry.record.msgid for entry in writes.held["#lobby"]] == sent[2:]
+
+
+def test_a_membership_event_writes_what_is_held_first() -> None:
+    """A JOIN (stored as an event with history.store_events) comes after the messages before
+    it in the store, on the node that holds them too."""
+    cluster = SharedStoreCluster()
+    for node in cluster.nodes:
+        node.config = changed(node.config, history={"store_events": True})
+        node.rebuild()
+    alice, _bob = in_lobby(cluster)
+    cluster.histories[0].holding = True
+    msgid = say(alice, "hello")
+    carol = cluster.nodes[1].client("carol")
+    carol.send("JOIN #lobby")
+    cluster.drain()
+    assert cluster.writers(msgid) == ["n0", "n1"]
+    commands = [r.command for r in cluster.store.latest("#lobby", 100)]
+    assert commands[-2:] == ["PRIVMSG", "JOIN"]
