@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
@@ -313,12 +313,14 @@ def change(
 
 
 def save_channel_changes(
-    server: ChatServer, channel: Channel, changed: list[tuple[str, str | None]]
+    server: ChatServer, channel: Channel, changed: Sequence[tuple[str, str | None]]
 ) -> None:
-    """Cluster mode: a registered room's metadata change sequenced on the bus, applied here:
-    its keys saved in the registry again, in the room's order (hubbub.core.cluster_messages).
-    So the registry ends with the room's last value of each key whichever node's write came
-    last, and has a change made on a node that does not know the room is registered."""
+    """Save these keys of a registered room's metadata in the registry (nothing if it is not
+    registered), not waiting for it: the keys a room had when it was registered
+    (hubbub.core.chanserv), and in cluster mode each change sequenced on the bus, applied
+    here, in the room's order (hubbub.core.cluster_messages), so the registry ends with the
+    room's last value of each key whichever node's write came last, and has a change made on
+    a node that does not know the room is registered."""
     if channel.registered is None:
         return
     fold = channel.fold
