@@ -55,6 +55,7 @@ from hubbub.transport.websocket import WebServer
 
 if TYPE_CHECKING:
     from hubbub.cluster.node import Node
+    from hubbub.registry.store import RegistryStore
 
 __all__ = ["App", "AppCore", "run"]
 
@@ -159,6 +160,11 @@ class App:
         history = self.config.history
         return open_store(history.backend, self.config.history_path, history.url)
 
+    def open_registry_store(self) -> RegistryStore:
+        """A new registry store of the configured back-end (called on the registry thread)."""
+        history = self.config.history
+        return open_registry_store(history.backend, self.config.history_path, history.url)
+
     def describe_history(self) -> str:
         history = self.config.history
         return describe_store(history.backend, self.config.history_path, history.url)
@@ -201,7 +207,7 @@ class App:
             self.accounts_worker = AccountWorker(lambda: open_account_store(backend, path, url))
             self.accounts_worker.start()
             self.accounts = LoopAccountService(self.accounts_worker, loop)
-            self.registry_worker = RegistryWorker(lambda: open_registry_store(backend, path, url))
+            self.registry_worker = RegistryWorker(self.open_registry_store)
             self.registry_worker.start()
             self.registry = LoopRegistryService(self.registry_worker, loop)
             if config.cluster.url:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from multiline_helpers import multiline_batch, replayed_messages, send_batch
 from node_helpers import client, running_nodes
 
 from support.irc_client import IrcClient, Line
@@ -24,27 +25,6 @@ PLAIN = ("message-tags", "server-time")
 HISTORY = ("draft/chathistory", "batch", "message-tags", "server-time", "draft/multiline")
 
 
-def send_batch(irc: IrcClient, target: str, *lines: str, ref: str = "m1") -> None:
-    """`lines` as one batch; a line starting with '+' is sent with draft/multiline-concat."""
-    irc.send(f"BATCH +{ref} draft/multiline {target}")
-    for line in lines:
-        concat = line.startswith("+")
-        tags = f"@batch={ref};draft/multiline-concat" if concat else f"@batch={ref}"
-        irc.send(f"{tags} PRIVMSG {target} :{line[1:] if concat else line}")
-    irc.send(f"BATCH -{ref}")
-
-
-def multiline_batch(irc: IrcClient) -> list[Line]:
-    """The next draft/multiline batch `irc` receives: its opening line, its lines, its end."""
-    got = irc.until(lambda line: line.command == "BATCH" and line.params[0].startswith("-"))
-    start = next(
-        index
-        for index, line in enumerate(got)
-        if line.command == "BATCH" and line.params[1:2] == ["draft/multiline"]
-    )
-    return got[start:]
-
-
 def history(irc: IrcClient, target: str) -> list[Line]:
     """CHATHISTORY LATEST of `target`: every line of the answer's batch."""
     irc.send(f"CHATHISTORY LATEST {target} * 20")
@@ -55,17 +35,6 @@ def history(irc: IrcClient, target: str) -> list[Line]:
             and not line.params[0].startswith("-ml")
         )
     )
-
-
-def replayed_messages(lines: list[Line]) -> list[tuple[str, list[str]]]:
-    """(msgid, lines) of each draft/multiline batch in a history answer."""
-    out: list[tuple[str, list[str]]] = []
-    for line in lines:
-        if line.command == "BATCH" and line.params[1:2] == ["draft/multiline"]:
-            ref = line.params[0][1:]
-            inner = [x.text for x in lines if x.command == "PRIVMSG" and x.tags.get("batch") == ref]
-            out.append((line.tags["msgid"], inner))
-    return out
 
 
 def test_a_multiline_message_to_a_room_is_one_message_on_every_node(

@@ -171,10 +171,12 @@ def test_before_connect_and_own_batch_at_welcome(net: Network) -> None:
 
 
 def test_account_and_registered_channel_metadata_survive_a_restart(tmp_path: Path) -> None:
-    """Kept for accounts and registered channels (hubbub): GET after a restart returns them."""
+    """Kept for accounts and registered channels (hubbub): GET after a restart returns them,
+    a channel's keys set before it was registered too."""
     with network(tmp_path) as net:
         alice = net.account("alice", CAPS)
         alice.join("#keep")
+        ask(alice, "METADATA #keep SET color :red")
         alice.send("PRIVMSG ChanServ :REGISTER #keep")
         alice.until(lambda x: x.command == "NOTICE" and "registered" in x.text)
         ask(alice, "METADATA * SET display-name :Alice A.", "METADATA #keep SET avatar :k.png")
@@ -188,5 +190,8 @@ def test_account_and_registered_channel_metadata_survive_a_restart(tmp_path: Pat
             ["alice", "display-name", "*", "Alice A."]
         ]
         bob = net.user("bob", CAPS)
-        assert keyvalues(ask(bob, "METADATA #keep LIST")) == [["#keep", "avatar", "*", "k.png"]]
+        assert keyvalues(ask(bob, "METADATA #keep LIST")) == [
+            ["#keep", "avatar", "*", "k.png"],
+            ["#keep", "color", "*", "red"],
+        ]
         assert codes(ask(bob, "METADATA #loose LIST")) == ["FAIL INVALID_TARGET"]

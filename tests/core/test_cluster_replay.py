@@ -122,3 +122,58 @@ def test_a_stored_record_the_window_does_not_know_goes_by_its_time() -> None:
     )
     history, _ = merged(records, events, ROOM, everything, 10, False)
     assert texts(history) == ["one", "two", "other kind", "three"]
+
+
+def multiline(msgid: str, lines: list[tuple[str, bool]], stored: dict[str, str] | None) -> Any:
+    """A multiline message as the bus's stream keeps it (hubbub.core.cluster_multiline)."""
+    return {
+        "t": "mlmsg",
+        "f": "alice",
+        "nm": "#Lobby",
+        "ln": [[text, concat] for text, concat in lines],
+        "ct": "+draft/reply=m1",
+        "a": "alice",
+        "i": "acct-1",
+        "p": PREFIX,
+        "m": msgid,
+        "st": stored,
+    }
+
+
+def test_a_multiline_message_the_store_lacks_is_one_record_as_the_store_keeps_it() -> None:
+    lines = [("first", False), ("", False), ("sec", False), ("ond", True)]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, multiline("m2", lines, {"+draft/reply": "m1"})),
+        (3, multiline("m3", [("not", False), ("kept", False)], None)),  # not stored anywhere
+    )
+    history, whole = merged([stored("m1", 10, "one")], events, ROOM, everything, 10, False)
+    expected = Record(
+        "#lobby",
+        "m2",
+        20,
+        PREFIX,
+        "PRIVMSG",
+        ("#Lobby", "first\n\nsecond"),
+        {"+draft/reply": "m1"},
+        "acct-1",
+    )
+    assert history == [stored("m1", 10, "one"), expected]
+    assert not whole  # the store lacked the window's newest message: the multiline one
+    # Once the store has it, the store's record is the one given, once.
+    history, whole = merged(
+        [stored("m1", 10, "one"), expected], events, ROOM, everything, 10, False
+    )
+    assert history == [stored("m1", 10, "one"), expected]
+    assert whole
+
+
+def test_a_redaction_in_the_window_removes_a_multiline_message() -> None:
+    redact = {"t": "redact", "f": "alice", "p": PREFIX, "a": "", "x": "m2", "r": "", "m": "r1"}
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, multiline("m2", [("a", False), ("b", False)], {})),
+        (3, redact),
+    )
+    history, _ = merged([], events, ROOM, everything, 10, False)
+    assert texts(history) == ["one"]

@@ -11,6 +11,8 @@ from core_helpers import Client, Harness, only
 
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Account, Credentials
+from hubbub.registry.memory import MemoryRegistryStore
+from hubbub.registry.model import RegisteredChannel
 from support.config import core_config
 from support.core_services import HeldService
 
@@ -76,6 +78,31 @@ def test_account_metadata_is_answered_once_saved() -> None:
     service.complete()
     assert [m.command for m in alice.lines()] == ["761"]
     assert service.store.metadata("alice") == {"avatar": "https://a/b.png"}
+
+
+def test_two_changes_of_a_registered_rooms_metadata_saved_at_once_keep_both() -> None:
+    """ "SET ... sets the key to the given value": two operators set different keys of a
+    registered room, the second before the first is saved (each change computed from the map
+    without the other's): the registry and the room keep both keys."""
+    store = MemoryRegistryStore()
+    store.create_channel(RegisteredChannel("#room", "#room", "alice", 1000, ops=("bob",)))
+    service = HeldService(store)
+    h = Harness(registry=service)
+    service.complete()  # the registered channels, loaded at start
+    caps = ("draft/metadata-2",)
+    alice, bob = h.client("alice", caps), h.client("bob", caps)
+    alice.user.account, bob.user.account = "alice", "bob"  # owner, and on the access list
+    h.join("#room", alice, bob)
+    alice.send("METADATA #room SET color :teal")
+    bob.send("METADATA #room SET homepage :https://room.example")
+    assert alice.raw() == [] and bob.raw() == []  # both wait for the registry
+    service.complete()
+    assert [m.params[-3:] for m in only(alice.lines(), "761")] == [("color", "*", "teal")]
+    assert [m.params[-1] for m in only(bob.lines(), "761")] == ["https://room.example"]
+    both = {"color": "teal", "homepage": "https://room.example"}
+    assert store.channel_metadata() == {"#room": both}
+    channel = h.server.channels["#room"]
+    assert channel.metadata == both
 
 
 def test_multiline_lines_past_the_limit_refuse_the_batch_and_relay_nothing() -> None:

@@ -51,7 +51,7 @@ def fill_sqlite(path: Path) -> None:
         bans=(ChannelBan("*!*@bad", "alice", 7),), excepts=(ChannelBan("*!*@ok", "alice", 8),),
     )  # fmt: skip
     assert registry.create_channel(room)
-    assert registry.save_channel_metadata("#room", {"url": "https://example.org"})
+    assert registry.change_channel_metadata("#room", [("url", "https://example.org")])
     assert registry.add_ban(ServerBan("K", "*@bad.example", "spam", "oper", 100))
     assert registry.add_ban(ServerBan("D", "192.0.2.0/24", "flood", "oper", 200, 10**13))
     registry.close()

@@ -148,20 +148,46 @@ def test_rename_channel(store: RegistryStore) -> None:
     assert got is not None and got.name == "#HALL"
 
 
-def test_channel_metadata_is_replaced_whole_and_goes_with_the_channel(
+def test_channel_metadata_changes_per_key_and_goes_with_the_channel(
     store: RegistryStore,
 ) -> None:
     assert store.channel_metadata() == {}
-    assert not store.save_channel_metadata("#room", {"avatar": "x"})  # not registered
+    assert not store.change_channel_metadata("#room", [("avatar", "x")])  # not registered
+    assert store.channel_metadata() == {}
     store.create_channel(FULL)
     store.create_channel(chan("#other"))
-    assert store.save_channel_metadata("#room", {"avatar": "https://a/b.png", "color": "red"})
-    assert store.save_channel_metadata("#other", {"status": "ok ✓"})
-    assert store.save_channel_metadata("#room", {"color": "blue"})  # replaced, not merged
-    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}, "#room": {"color": "blue"}}
+    assert store.change_channel_metadata("#room", [("avatar", "https://a/b.png"), ("color", "red")])
+    assert store.change_channel_metadata("#other", [("status", "ok ✓")])
+    assert store.change_channel_metadata("#room", [("color", "blue")])  # the others kept
+    assert store.channel_metadata() == {
+        "#other": {"status": "ok ✓"},
+        "#room": {"avatar": "https://a/b.png", "color": "blue"},
+    }
+    assert store.change_channel_metadata("#room", [("avatar", None), ("homepage", "h")])
+    assert store.change_channel_metadata("#room", [("pronouns", None)])  # not set: nothing
+    assert store.channel_metadata() == {
+        "#other": {"status": "ok ✓"},
+        "#room": {"color": "blue", "homepage": "h"},
+    }
+    assert store.change_channel_metadata("#other", [("status", None)])  # its last key
+    assert store.channel_metadata() == {"#room": {"color": "blue", "homepage": "h"}}
     assert store.delete_channel("#room")
     store.create_channel(FULL)
-    assert store.channel_metadata() == {"#other": {"status": "ok ✓"}}
+    assert store.channel_metadata() == {}
+
+
+def test_two_stores_changing_other_keys_of_one_channel_keep_both(
+    store_pair: tuple[RegistryStore, RegistryStore],
+) -> None:
+    """Two nodes (two stores on one database) change different keys of the same registered
+    channel, each not knowing the other's change: the registry keeps both."""
+    first, second = store_pair
+    first.create_channel(FULL)
+    assert first.change_channel_metadata("#room", [("color", "teal")])
+    assert second.change_channel_metadata("#room", [("homepage", "https://x")])
+    assert first.channel_metadata() == {"#room": {"color": "teal", "homepage": "https://x"}}
+    assert second.change_channel_metadata("#room", [("color", None)])
+    assert first.channel_metadata() == {"#room": {"homepage": "https://x"}}
 
 
 def test_sqlite_migrates_a_version_2_registry_to_metadata(tmp_path: Path) -> None:
@@ -177,6 +203,6 @@ def test_sqlite_migrates_a_version_2_registry_to_metadata(tmp_path: Path) -> Non
     again = SqliteRegistryStore(path)
     assert again.schema_version == SCHEMA_VERSION == 3
     again.create_channel(FULL)
-    assert again.save_channel_metadata("#room", {"avatar": "a"})
+    assert again.change_channel_metadata("#room", [("avatar", "a")])
     assert again.channel_metadata() == {"#room": {"avatar": "a"}}
     again.close()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import channel_removed
+from hubbub.core.metadata import save_channel_changes
 from hubbub.core.model import Channel
 from hubbub.core.privacy import access_of
 from hubbub.core.registered import Registration, changed, has_access, is_owner, restore, snapshot
@@ -103,6 +104,8 @@ def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[s
             else:
                 live.registered = registration
                 changed(server, live)  # what changed while the registration was being written
+                if live.metadata:  # what it had before: from now on saved key by key
+                    save_channel_changes(server, live, sorted(live.metadata.items()))
             log.info("%s registered %s (account %s)", user.nick, saved.name, account)
         answer(result)
 

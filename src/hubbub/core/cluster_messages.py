@@ -56,7 +56,7 @@ from hubbub.core.cluster_fields import (
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
-from hubbub.core.metadata import announce
+from hubbub.core.metadata import announce, save_channel_changes
 from hubbub.core.model import Membership
 from hubbub.core.ports import inbox
 from hubbub.core.readmarker import CAP as READ_MARKER_CAP
@@ -416,6 +416,7 @@ class ClusterMessages(ClusterApply):
             else:
                 values[key] = value
         channel.metadata = values or None
+        save_channel_changes(server, channel, [(key, value) for key, value in event["ch"]])
         changed = changes(before, values)
         if changed:  # on the node it was set on, only when another change came in between
             author = server.users.get(event["f"])

@@ -191,12 +191,9 @@ class ClusterMultiline(ClusterPropose):
         )
 
     def _store(self, key: str, event: dict[str, Any], time_ms: int) -> None:
-        stored = event["st"]
-        if stored is None:
-            return
-        params = (event["nm"], combine(_lines(event)))
-        record = Record(key, event["m"], time_ms, event["p"], "PRIVMSG", params, stored, event["i"])
-        self.server.history.append(record)
+        record = multiline_record(key, event["nm"], event, time_ms)
+        if record is not None:
+            self.server.history.append(record)
 
     def _deliver(
         self,
@@ -228,6 +225,18 @@ class ClusterMultiline(ClusterPropose):
 
 def _lines(event: dict[str, Any]) -> Lines:
     return [(str(text), bool(concat)) for text, concat in event["ln"]]
+
+
+def multiline_record(key: str, name: str, event: dict[str, Any], time_ms: int) -> Record | None:
+    """The one history record a node stores for a multiline message event (None: it stores
+    none), under `key` with `name` as its target: the combined message, as on one server. The
+    join replay of a room just opened builds it from the bus's stream too
+    (hubbub.core.cluster_replay), so both give the same message."""
+    stored = event["st"]
+    if stored is None:
+        return None
+    params = (name, combine(_lines(event)))
+    return Record(key, event["m"], time_ms, event["p"], "PRIVMSG", params, stored, event["i"])
 
 
 #: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).

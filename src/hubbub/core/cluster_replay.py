@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
 
 if TYPE_CHECKING:
@@ -189,9 +190,12 @@ def as_record(
     channel: Channel, event: dict[str, Any], time_ms: int, store_events: bool
 ) -> Record | None:
     """The history record a node that applied this stream event stored (None: it stored none),
-    as hubbub.core.cluster_apply stores it."""
+    as hubbub.core.cluster_apply (and hubbub.core.cluster_multiline for a multiline message)
+    stores it."""
     kind = event["t"]
     name = channel.name
+    if kind == "mlmsg":  # one record, the combined message: replayed as one batch
+        return multiline_record(channel.fold, name, event, time_ms)
     if kind == "msg":
         stored = event["st"]
         if stored is None or event["s"]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.commands import command
@@ -271,8 +271,9 @@ def change(
     *,
     batch: bool,
 ) -> None:
-    """Make `values` the target's metadata: kept first where it is durable, then applied,
-    answered (`RPL_KEYVALUE` per changed key) and announced."""
+    """Make `values` the target's metadata (`changed`: the keys that change, a channel's
+    applied and saved one by one): kept first where it is durable, then applied, answered
+    (`RPL_KEYVALUE` per changed key) and announced."""
 
     def finish(later: Reply) -> None:
         apply(server, target, values, changed, later.session.user)
@@ -299,13 +300,32 @@ def change(
         server.accounts.call(save_account, reply.later(saved))
     elif channel is not None and channel.registered is not None:
         fold = channel.fold
+        # The changed keys only, not the map as seen here: a change of another key made
+        # meanwhile (here, or on another node) is not undone.
+        keys = list(changed)
 
         def save_channel(store: RegistryStore) -> bool:
-            return store.save_channel_metadata(fold, values)
+            return store.change_channel_metadata(fold, keys)
 
         server.registry.service.call(save_channel, reply.later(saved))
     else:
         finish(reply)
+
+
+def save_channel_changes(
+    server: ChatServer, channel: Channel, changed: Sequence[tuple[str, str | None]]
+) -> None:
+    """Save these keys of a registered room's metadata in the registry (nothing if it is not
+    registered), not waiting for it: the keys a room had when it was registered
+    (hubbub.core.chanserv), and in cluster mode each change sequenced on the bus, applied
+    here, in the room's order (hubbub.core.cluster_messages), so the registry ends with the
+    room's last value of each key whichever node's write came last, and has a change made on
+    a node that does not know the room is registered."""
+    if channel.registered is None:
+        return
+    fold = channel.fold
+    keys = list(changed)
+    server.registry.call(lambda store: store.change_channel_metadata(fold, keys))
 
 
 def apply(
@@ -323,7 +343,15 @@ def apply(
         source = target.user.prefix
     else:
         assert target.channel is not None
-        target.channel.metadata = values or None
+        # The changed keys onto the room's map as it is now, not `values` (the map when the
+        # command came): another change applied while this one was being saved stays.
+        current = dict(target.channel.metadata or {})
+        for key, value in changed:
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        target.channel.metadata = current or None
         audience = target.channel.members
         name = target.channel.name
         source = author.prefix

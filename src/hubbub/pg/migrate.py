@@ -148,7 +148,7 @@ def _registry(old: Any, new: Any, report: MigrationReport) -> None:
             continue
         report.channels += 1
         if metadata.get(channel.fold):
-            new.save_channel_metadata(channel.fold, metadata[channel.fold])
+            new.change_channel_metadata(channel.fold, sorted(metadata[channel.fold].items()))
     there = {(ban.kind, ban.mask) for ban in new.bans()}
     for ban in old.bans():  # oldest first, so they keep their order
         if (ban.kind, ban.mask) not in there:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from hubbub.registry.model import RegisteredChannel, ServerBan
@@ -48,10 +49,15 @@ class MemoryRegistryStore:
     def channel_metadata(self) -> dict[str, dict[str, str]]:
         return {fold: dict(values) for fold, values in sorted(self._metadata.items()) if values}
 
-    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+    def change_channel_metadata(self, fold: str, changes: Sequence[tuple[str, str | None]]) -> bool:
         if fold not in self._channels:
             return False
-        self._metadata[fold] = dict(values)
+        values = self._metadata.setdefault(fold, {})
+        for key, value in changes:
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
         return True
 
     def channels_of(self, owner: str) -> list[RegisteredChannel]:

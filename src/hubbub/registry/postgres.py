@@ -9,6 +9,8 @@ the call raises `DatabaseUnavailable` and the next one reconnects. The schema is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sql import (
@@ -103,8 +105,11 @@ class PostgresRegistryStore(ComponentStore):
 
     def delete_channel(self, fold: str) -> bool:
         with self._db.step(write=True) as db:
+            # The channel first: its row lock waits for a metadata change of it in progress,
+            # so the keys that change wrote are there to delete next.
+            deleted = db.execute("DELETE FROM channels WHERE fold = %s", (fold,)).rowcount > 0
             db.execute("DELETE FROM channel_metadata WHERE fold = %s", (fold,))
-            return db.execute("DELETE FROM channels WHERE fold = %s", (fold,)).rowcount > 0
+            return deleted
 
     def channel_metadata(self) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
@@ -117,17 +122,24 @@ class PostgresRegistryStore(ComponentStore):
             found.setdefault(fold, {})[key] = value
         return found
 
-    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+    def change_channel_metadata(self, fold: str, changes: Sequence[tuple[str, str | None]]) -> bool:
         with self._db.step(write=True) as db:
-            found = db.execute("SELECT 1 FROM channels WHERE fold = %s FOR UPDATE", (fold,))
+            # FOR SHARE: two nodes changing keys of one channel do not wait for each other,
+            # and a concurrent delete_channel waits for this change (then removes its keys).
+            found = db.execute("SELECT 1 FROM channels WHERE fold = %s FOR SHARE", (fold,))
             if found.fetchone() is None:
                 return False
-            db.execute("DELETE FROM channel_metadata WHERE fold = %s", (fold,))
-            with db.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO channel_metadata (fold, key, value) VALUES (%s, %s, %s)",
-                    [(fold, key, value) for key, value in values.items()],
-                )
+            for key, value in changes:
+                if value is None:
+                    db.execute(
+                        "DELETE FROM channel_metadata WHERE fold = %s AND key = %s", (fold, key)
+                    )
+                else:
+                    db.execute(
+                        "INSERT INTO channel_metadata (fold, key, value) VALUES (%s, %s, %s)"
+                        " ON CONFLICT (fold, key) DO UPDATE SET value = excluded.value",
+                        (fold, key, value),
+                    )
         return True
 
     def channels_of(self, owner: str) -> list[RegisteredChannel]:

@@ -8,6 +8,7 @@ history, account and registry connections write together, a schema version in `h
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +132,21 @@ class SqliteRegistryStore:
             found.setdefault(fold, {})[key] = value
         return found
 
-    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
+    def change_channel_metadata(self, fold: str, changes: Sequence[tuple[str, str | None]]) -> bool:
         with self._db as db:
             if db.execute("SELECT 1 FROM channels WHERE fold = ?", (fold,)).fetchone() is None:
                 return False
-            db.execute("DELETE FROM channel_metadata WHERE fold = ?", (fold,))
-            db.executemany(
-                "INSERT INTO channel_metadata (fold, key, value) VALUES (?, ?, ?)",
-                [(fold, key, value) for key, value in values.items()],
-            )
+            for key, value in changes:
+                if value is None:
+                    db.execute(
+                        "DELETE FROM channel_metadata WHERE fold = ? AND key = ?", (fold, key)
+                    )
+                else:
+                    db.execute(
+                        "INSERT INTO channel_metadata (fold, key, value) VALUES (?, ?, ?)"
+                        " ON CONFLICT (fold, key) DO UPDATE SET value = excluded.value",
+                        (fold, key, value),
+                    )
         return True
 
     def channels_of(self, owner: str) -> list[RegisteredChannel]:

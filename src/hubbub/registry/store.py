@@ -10,6 +10,7 @@ exactly as the operator's command normalised it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from hubbub.registry.model import RegisteredChannel, ServerBan
@@ -43,8 +44,11 @@ class ChannelStore(Protocol):
         """Every registered channel's metadata (IRCv3 metadata), by fold; channels without
         any are left out. It goes when the channel is dropped."""
 
-    def save_channel_metadata(self, fold: str, values: dict[str, str]) -> bool:
-        """Replace a registered channel's metadata with `values`; False if not registered."""
+    def change_channel_metadata(self, fold: str, changes: Sequence[tuple[str, str | None]]) -> bool:
+        """Set (a value) or delete (None) these keys of a registered channel's metadata, in
+        order, its other keys kept: two changes of different keys made at once (on two nodes
+        of a cluster, each not knowing the other's) both stay. False (nothing changed) if the
+        channel is not registered."""
 
 
 class BanStore(Protocol):
