@@ -171,6 +171,7 @@ early_events = 50
 replay_window = 20
 remembered_private_sides = 10
 unsent_private_changes = 100
+held_messages = 300
 workers = 2
 
 [[operators]]
