@@ -59,6 +59,7 @@ def throughput(axes: Axes, fanout: dict[str, Any]) -> None:
 def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> None:
     labels = list(crossnode)
     width = 0.38
+    highest = float(TARGET_P99_MS)
     for offset, metric, colour in (
         (-width / 2, "cross_node_latency_ms.p50", "#55a868"),
         (width / 2, "cross_node_latency_ms.p99", "#c44e52"),
@@ -68,6 +69,7 @@ def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> No
         axes.bar(positions, medians, width, color=colour, label=metric.rsplit(".", 1)[1])
         for position, label, median in zip(positions, labels, medians, strict=True):
             values = runs(crossnode[label], metric)
+            highest = max(highest, median, *values)
             axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
             axes.annotate(
                 f"{median:.2f}",
@@ -92,6 +94,7 @@ def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> No
     axes.set_xticks(range(len(labels)), labels)
     axes.set_ylabel("cross-node latency, ms (median; dots: runs)")
     axes.set_title(f"two nodes, senders apart, {rate:,.0f} msg/s (half load)")
+    axes.set_ylim(0, highest * 1.3)  # room above every run's dot for the legend
     axes.legend(loc="upper right")
 
 

@@ -467,3 +467,24 @@ def test_monitor_hears_a_remote_user_come_online_when_it_registers_and_go_once()
     assert [m.command for m in bob.lines()] == ["JOIN"]  # known already: no second 730
     alice.send("QUIT :bye")
     assert [m.command for m in bob.lines()] == ["QUIT", "731"]
+
+
+def test_a_room_message_is_logged_once_by_its_senders_node_through_the_room_log() -> None:
+    """The INFO line per room message goes through `Ports.room_log` (the app's cheap way, no
+    LogRecord on the loop), as on one server, and only on the node it was said on."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    logged: dict[str, list[tuple[str, str, str]]] = {"n0": [], "n1": []}
+    for node in (a, b):
+        lines = logged[node.network.node_id]
+        node.server.room_log = lambda room, nick, text, lines=lines: lines.append(
+            (room, nick, text)
+        )
+    alice = a.client("alice")
+    bob = b.client("bob")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("PRIVMSG #lobby :hello")
+    assert texts(bob) == ["hello"]
+    assert logged == {"n0": [("#lobby", "alice", "hello")], "n1": []}

@@ -199,8 +199,8 @@ class ClusterApply(ClusterRooms):
                     channel.fold, event["m"], time_ms, event["p"], cmd, params, stored, event["i"]
                 )
             )
-        if cmd != "TAGMSG" and mine:
-            log.info("%s <%s> %s", channel.name, event["p"].partition("!")[0], event["x"])
+        if cmd != "TAGMSG" and mine:  # the line a single server writes, the same cheap way
+            server.room_log(channel.name, event["p"].partition("!")[0], event["x"])
 
     def _apply_join(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

@@ -55,6 +55,7 @@ Where it lives: `ClusterState` (this module) is the one object the ChatServer ho
 in layers, each its own module with one job —
 * hubbub.core.cluster_fields: payloads and room state fields (pure encoding);
 * hubbub.core.cluster_rooms: the rooms and remote users this node follows, and `submit`;
+* hubbub.core.cluster_history: which node writes which room message to the shared history;
 * hubbub.core.cluster_apply: applying sequenced events (and the QUITs of users gone);
 * hubbub.core.cluster_propose: each command's events handed to the bus;
 * hubbub.core.cluster_users: users' away state and modes, INVITE, KILL, server bans;
