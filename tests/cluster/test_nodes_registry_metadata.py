@@ -141,7 +141,9 @@ def test_two_nodes_changing_other_keys_of_a_registered_room_at_once_keep_both(
                     10,
                     f"{key} on both nodes",
                 )
-    # A node started afterwards loads the registered room with both keys.
+    # A node started afterwards has the registered room with both keys (joined there: a node
+    # holds the rooms its users are in).
     config_c = node_config(tmp_path / "c", redis_url, fresh_postgres_url, "c", accounts=ACCOUNTS)
     with ThreadedServer(config_c) as later, client(later, "carol", CAPS) as carol:
+        carol.join("#lobby")
         assert {key: get(carol, key) for key in both} == both

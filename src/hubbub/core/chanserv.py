@@ -12,8 +12,18 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.budget import channel_removed
 from hubbub.core.metadata import save_channel_changes
 from hubbub.core.model import Channel
+from hubbub.core.ports import CallFailure
 from hubbub.core.privacy import access_of
-from hubbub.core.registered import Registration, changed, has_access, is_owner, restore, snapshot
+from hubbub.core.registered import (
+    KnownRegistration,
+    Registration,
+    changed,
+    has_access,
+    is_owner,
+    restore,
+    saved_channel,
+    snapshot,
+)
 from hubbub.core.services import ServiceTable
 from hubbub.protocol.servertime import format_utc
 from hubbub.registry.model import HISTORY_ACCESS
@@ -49,12 +59,32 @@ def on_channel(handler: ChannelHandler) -> Callable[[ChatServer, Reply, list[str
             say(server, reply, "Syntax: <command> <#channel> …; try HELP")
             return
         channel = server.find_channel(args[0])
-        if channel is None:
+        if channel is not None:
+            handler(server, reply, channel, args[1:])
+        elif server.cluster is not None and server.fold(args[0]) in server.registry.known:
+            unfollowed(server, reply, handler, args)
+        else:
             say(server, reply, f"No such channel {args[0]}")
-            return
-        handler(server, reply, channel, args[1:])
 
     return run
+
+
+def unfollowed(server: ChatServer, reply: Reply, handler: ChannelHandler, args: list[str]) -> None:
+    """Cluster mode: a registered room nobody here is in (so not a live channel on this node,
+    hubbub.core.cluster_registry). The handler gets a copy of the room as the registry saved
+    it, as on one server where the room stays, empty, as saved: what it changes of the
+    registration is saved from it and announced to every node."""
+    fold = server.fold(args[0])
+
+    def done(later: Reply, saved: Any) -> None:
+        if isinstance(saved, CallFailure):
+            say(server, later, "Channel registration is temporarily unavailable; try again later")
+        elif saved is None:
+            say(server, later, f"No such channel {args[0]}")
+        else:
+            handler(server, later, saved_channel(server, saved, {}), args[1:])
+
+    server.registry.service.call(lambda store: store.get_channel(fold), reply.later(done))
 
 
 @CHANSERV.command(
@@ -99,13 +129,19 @@ def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[s
         # The registration holds whether or not its author is still there to hear of it.
         if result == "ok":
             live = server.channels.get(saved.fold)
+            cluster = server.cluster
+            if cluster is not None:  # known on every node (hubbub.core.cluster_registry)
+                server.registry.known[saved.fold] = KnownRegistration.saved(saved)
             if live is None:  # everyone left meanwhile: it stays, empty, as saved
-                restore(server, saved)
+                if cluster is None:  # (in a cluster: its state stays on the bus)
+                    restore(server, saved)
             else:
                 live.registered = registration
                 changed(server, live)  # what changed while the registration was being written
                 if live.metadata:  # what it had before: from now on saved key by key
                     save_channel_changes(server, live, sorted(live.metadata.items()))
+            if cluster is not None:
+                cluster.registration_saved(saved.fold, result)
             log.info("%s registered %s (account %s)", user.nick, saved.name, account)
         answer(result)
 
@@ -124,7 +160,10 @@ def cs_drop(server: ChatServer, reply: Reply, channel: Channel, args: list[str])
         return
     fold = channel.fold
     channel.registered = None
-    if not channel.members:
+    cluster = server.cluster
+    if cluster is not None:  # forgotten on every node once the registry has it
+        server.registry.known.pop(fold, None)
+    elif not channel.members:  # (in a cluster the node keeps the rooms it follows)
         server.channels.pop(fold, None)
         channel_removed(server, channel)
     if user.oper and not is_owner(server, channel, user):
@@ -132,6 +171,12 @@ def cs_drop(server: ChatServer, reply: Reply, channel: Channel, args: list[str])
     else:
         log.info("%s dropped the registration of %s", user.nick, channel.name)
     say(server, reply, f"{channel.name} is no longer registered")
+    if cluster is not None:
+        server.registry.call(
+            lambda store: store.delete_channel(fold),
+            lambda result: cluster.registration_dropped(fold, result),
+        )
+        return
     server.registry.call(lambda store: store.delete_channel(fold))
 
 
@@ -203,7 +248,7 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
         registration.ops.remove(present[0])
         say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
     log.info("%s changed the access list of %s: %s %s", user.nick, channel.name, sub, name)
-    changed(server, channel)
+    changed(server, channel, announce=True)
 
 
 def may_set(server: ChatServer, channel: Channel, user: User) -> bool:
@@ -248,4 +293,4 @@ def cs_set(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) 
             exclude=user,
             channel=channel,
         )
-    changed(server, channel)
+    changed(server, channel, announce=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     pass
 from hubbub.core.cluster_fields import (
     LIST_MODES,
+    load_state,
     local,
     member_field_names,
     nick_key,
@@ -92,6 +93,7 @@ class ClusterApply(ClusterRooms):
             created, since = event.get("cr") or (int(self.server.now), time_ms)
             channel = Channel(event["nm"], room, created)
             channel.history_since_ms = since
+            self.server.registry.attach(channel)  # a registered room's registration
             self.server.channels[room] = channel
         if channel is not None:
             applier = self.appliers.get(kind)
@@ -227,6 +229,8 @@ class ClusterApply(ClusterRooms):
             return
         if not channel.members and "cr" in event:  # the room's first member creates it
             channel.created, channel.history_since_ms = event["cr"]
+            if "rs" in event:  # a registered room, with its saved state (cluster_registry)
+                load_state(channel, event["rs"])
         membership = Membership(op=bool(event["o"]))
         channel.invited.discard(fold)  # used up (its field went with the JOIN)
         enter(server, channel, user, membership, time_ms, event["m"])

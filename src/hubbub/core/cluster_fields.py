@@ -17,6 +17,7 @@ from hubbub.core.model import (
     Ban,
     Channel,
     Membership,
+    Topic,
     User,
 )
 from hubbub.core.roomflood import format_limit, parse_limit, set_limit
@@ -181,6 +182,41 @@ def load_modes(channel: Channel, text: str) -> None:
     set_limit(channel, parse_limit(modes["flood"]) if modes["flood"] else None)
     for char, attr in LIST_MODES.items():
         setattr(channel, attr, [Ban(*entry) for entry in modes["lists"].get(char, [])])
+
+
+def saved_state(channel: Channel) -> dict[str, Any]:
+    """What a creating JOIN of a registered room carries (`rs`): its saved topic, modes and
+    lists, and metadata, in the room state fields' encoding."""
+    topic = channel.topic
+    return {
+        "topic": None
+        if topic is None
+        else json.dumps({"text": topic.text, "setter": topic.setter, "at": topic.set_at}),
+        "modes": modes_json(channel),
+        "meta": dict(channel.metadata or {}),
+    }
+
+
+def state_fields(state: dict[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The room state fields a creating JOIN sets and deletes to make `state` the room's."""
+    fields: dict[str, str] = {"modes": state["modes"]}
+    deleted: tuple[str, ...] = ()
+    if state["topic"] is None:
+        deleted += ("topic",)
+    else:
+        fields["topic"] = state["topic"]
+    for key, value in state["meta"].items():
+        fields[metadata_field(key)] = value
+    return fields, deleted
+
+
+def load_state(channel: Channel, state: dict[str, Any]) -> None:
+    """A room created by a JOIN that carried its saved state takes it (every node that applies
+    that JOIN, so the same everywhere)."""
+    load_modes(channel, state["modes"])
+    topic = json.loads(state["topic"]) if state["topic"] else None
+    channel.topic = None if topic is None else Topic(topic["text"], topic["setter"], topic["at"])
+    channel.metadata = dict(state["meta"]) or None
 
 
 def scratch_copy(channel: Channel) -> Channel:

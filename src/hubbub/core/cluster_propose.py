@@ -25,17 +25,19 @@ from hubbub.core.model import (
 )
 from hubbub.core.modes import change_modes, mode_line
 from hubbub.core.ownership import check_nick, nick_refused
-from hubbub.core.ports import inbox
+from hubbub.core.ports import CallFailure, inbox
 from hubbub.core.privacy import side
 from hubbub.core.redact import is_reaction, remember_sent
+from hubbub.core.registered import saved_channel
 from hubbub.core.registration import rename, try_register
 from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record, dm_key
 from hubbub.protocol import numerics as n
+from hubbub.registry.model import RegisteredChannel
+from hubbub.registry.store import RegistryStore
 
 if TYPE_CHECKING:
     from hubbub.core.reply import Reply
-from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
     METADATA_PREFIX,
     UNAVAILABLE,
@@ -44,14 +46,17 @@ from hubbub.core.cluster_fields import (
     member_fields,
     modes_json,
     nick_key,
+    saved_state,
     scratch_copy,
     standing_field,
     standing_text,
+    state_fields,
     user_facts,
 )
+from hubbub.core.cluster_registry import ClusterRegistry
 
 
-class ClusterPropose(ClusterApply):
+class ClusterPropose(ClusterRegistry):
     """Hands each command's room events to the bus and answers when they come back."""
 
     def message(
@@ -253,7 +258,7 @@ class ClusterPropose(ClusterApply):
             if fold in server.channels:
                 self._join_known(later, user, fold, key)
             else:  # nobody is there: this user creates it
-                self._join_new(later, user, name, fold)
+                self._join_new(later, user, name, fold, key)
 
         turn: list[Any] = [None, reply.later(opened), fold]  # [opened?, completion, room]
         turns.append(turn)
@@ -285,8 +290,11 @@ class ClusterPropose(ClusterApply):
             return
         self._send_join(reply, user, channel.name, fold, membership, None)
 
-    def _join_new(self, reply: Reply, user: User, name: str, fold: str) -> None:
+    def _join_new(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
         server = self.server
+        if fold in server.registry.known:
+            self._join_registered(reply, user, name, fold, key)
+            return
         refused = refuse_new_channel(server, user.session)  # hubbub.core.budget
         if refused is not None:
             self._entered(user, fold)
@@ -294,6 +302,48 @@ class ClusterPropose(ClusterApply):
             return
         since = server.stamp()
         self._send_join(reply, user, name, fold, Membership(op=True), (int(server.now), since))
+
+    def _join_registered(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
+        """A registered room the bus has no state of (never created since the registry had
+        it, or a Redis that lost its data): its saved state is read from the registry, the JOIN
+        is checked against it as against the room on one server (it never vanishes there),
+        and the creating JOIN carries it to the room's state fields and to every node that
+        applies it (hubbub.core.cluster_registry)."""
+        server = self.server
+        # The room stays open here while the registry is read.
+        self.joining[fold] = self.joining.get(fold, 0) + 1
+
+        def read(store: RegistryStore) -> tuple[RegisteredChannel | None, dict[str, str]]:
+            saved = store.get_channel(fold)
+            metadata = store.channel_metadata().get(fold, {}) if saved is not None else {}
+            return saved, metadata
+
+        def loaded(later: Reply, result: Any) -> None:
+            if isinstance(result, CallFailure):
+                self._entered(user, fold)
+                later.fail("JOIN", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
+                return
+            saved, metadata = result
+            if saved is None:  # dropped meanwhile: an ordinary new room
+                server.registry.known.pop(fold, None)
+                self._join_new(later, user, name, fold, key)
+                return
+            channel = saved_channel(server, saved, metadata)
+            membership = admission(server, later, channel, user, key)
+            if membership is None:
+                self._entered(user, fold)
+                return
+            created = (channel.created, channel.history_since_ms)
+            state = saved_state(channel)
+            self._send_join(later, user, channel.name, fold, membership, created, state)
+
+        complete = reply.later(loaded)
+
+        def answered(result: Any) -> None:
+            complete(result)  # sends the JOIN (counted in `joining` again) unless refused
+            self._joined_or_not(fold)
+
+        server.registry.service.call(read, answered)
 
     def _send_join(
         self,
@@ -303,7 +353,10 @@ class ClusterPropose(ClusterApply):
         fold: str,
         membership: Membership,
         created: tuple[int, int] | None,
+        state: dict[str, Any] | None = None,
     ) -> None:
+        """`created`: the room is created by this JOIN; `state`: a registered room's saved
+        state it is created with (hubbub.core.cluster_registry)."""
         facts = user_facts(user, self.node)
         event: dict[str, Any] = {
             "t": "join",
@@ -322,7 +375,13 @@ class ClusterPropose(ClusterApply):
             set_fields["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
-            deleted += ("topic", "modes", METADATA_PREFIX + "*")
+            if state is None:
+                deleted += ("topic", "modes", METADATA_PREFIX + "*")
+            else:  # the bus had no state of it, so no other metadata key to delete
+                event["rs"] = state
+                saved_fields, saved_deleted = state_fields(state)
+                set_fields.update(saved_fields)
+                deleted += saved_deleted
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

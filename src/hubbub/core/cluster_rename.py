@@ -308,6 +308,7 @@ class ClusterRename(ClusterPropose):
                 self.network.close(old_fold)
         else:
             channel.name = new_name
+            self.renamed_registration(old_fold, new_name, new_fold)
         event["done"] = True
         if not case_only:  # what is held of the old name: the operator's node writes it
             if mine:
@@ -321,8 +322,14 @@ class ClusterRename(ClusterPropose):
                     lambda store: store.rename_target(old_fold, new_fold, time_ms), _ignore
                 )
                 if channel.registered is not None:
+                    # The nodes that do not follow the room learn of it from the registry's
+                    # announcements (hubbub.core.cluster_registry).
+                    def moved(result: Any) -> None:
+                        self.registration_dropped(old_fold, result)
+                        self.registration_saved(new_fold, result)
+
                     server.registry.call(
-                        lambda store: store.rename_channel(old_fold, new_name, new_fold)
+                        lambda store: store.rename_channel(old_fold, new_name, new_fold), moved
                     )
             if channel.registered is not None:
                 save_registered(server, channel)
@@ -340,6 +347,7 @@ class ClusterRename(ClusterPropose):
         del server.channels[old_fold]
         channel.name, channel.fold = new_name, new_fold
         server.channels[new_fold] = channel
+        self.renamed_registration(old_fold, new_name, new_fold)
         for member in channel.members:
             member.channels.pop(old_fold, None)
             member.channels[new_fold] = channel

@@ -133,10 +133,16 @@ class ClusterRooms:
         self.network.open(fold, loaded)
 
     def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
-        """A room opened here: its state and remote members from the bus's state fields."""
+        """A room opened here: its state and remote members from the bus's state fields. A
+        registered room is loaded with nobody in it too: its state stays on the bus when it
+        empties, and stays its state, as on one server where it never vanishes
+        (hubbub.core.cluster_registry)."""
         server = self.server
         room = json.loads(fields.get("room", "null"))
-        if room is None or not any(field.startswith("m:") for field in fields):
+        if room is None:
+            return None  # never created, or its state lost: whoever joins creates it anew
+        members = any(field.startswith("m:") for field in fields)
+        if not members and fold not in server.registry.known:
             return None  # nobody there: whoever joins creates it anew
         channel = Channel(room["name"], fold, int(room["created"]))
         channel.history_since_ms = int(room["since"])
@@ -151,6 +157,7 @@ class ClusterRooms:
             if field.startswith(METADATA_PREFIX)
         }
         channel.metadata = metadata or None
+        server.registry.attach(channel)
         server.channels[fold] = channel
         created = str(channel.created)
         for field, value in fields.items():

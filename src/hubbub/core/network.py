@@ -62,6 +62,8 @@ in layers, each its own module with one job —
 * hubbub.core.cluster_directory: the network directory (WHOIS, WHO, MONITOR, LIST of what
   this node does not follow), SETNAME, WALLOPS;
 * hubbub.core.cluster_accounts: account registrations, drops and logins announced;
+* hubbub.core.cluster_registry: ChanServ registrations announced, known on every node, and a
+  registered room's saved state when it is created anew;
 * hubbub.core.cluster_messages: REDACT and EDIT in rooms, METADATA, read markers;
 * hubbub.core.cluster_multiline: multiline (draft/multiline) messages, one event each;
 * hubbub.core.cluster_rename: RENAME of a room, sequenced in its order, the state moved.
@@ -88,6 +90,7 @@ from hubbub.core.cluster_fields import (
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
 from hubbub.core.cluster_multiline import MULTILINE_APPLIERS, MULTILINE_EVENTS, ClusterMultiline
 from hubbub.core.cluster_private import ClusterPrivate
+from hubbub.core.cluster_registry import REGISTRY_EVENTS
 from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRename
 from hubbub.core.cluster_replay import ClusterReplay
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
@@ -129,6 +132,7 @@ class ClusterState(
         **USER_EVENTS,
         **DIRECTORY_EVENTS,
         **ACCOUNT_EVENTS,
+        **REGISTRY_EVENTS,
         **MESSAGE_EVENTS,
         **MULTILINE_EVENTS,
         **RENAME_EVENTS,

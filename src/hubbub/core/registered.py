@@ -11,12 +11,19 @@ last member leaves. Its owner and the accounts on its operator list are opped wh
 
 `server.registry` (`RegistryState`) also holds the server bans (K-lines, D-lines) loaded with the
 channels; `hubbub.core.bans` manages them.
+
+In cluster mode a node holds a live channel only while it follows the room on the bus
+(hubbub.core.cluster_rooms), so the registrations are kept here by casefolded name instead
+(`RegistryState.known`: owner, operator list, history access), and a room gets its
+`registered` when the node opens or creates it (`attach`). The registrations change on every
+node at once: hubbub.core.cluster_registry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.model import FLAG_MODES, Ban, Channel, Topic
@@ -43,12 +50,45 @@ class Registration:
         self.registered_ms = registered_ms
 
 
+@dataclass(frozen=True, slots=True)
+class KnownRegistration:
+    """A room's registration as every node of a cluster knows it (`RegistryState.known`): what
+    ChanServ keeps besides the room's state (topic, modes and lists, which the room's state on
+    the bus carries while it exists, and the registry when it does not)."""
+
+    name: str
+    owner: str
+    ops: tuple[str, ...]
+    registered_ms: int
+    history_access: str
+
+    @classmethod
+    def of(cls, channel: Channel, registration: Registration) -> KnownRegistration:
+        return cls(
+            channel.name,
+            registration.owner,
+            tuple(registration.ops),
+            registration.registered_ms,
+            channel.history_access,
+        )
+
+    @classmethod
+    def saved(cls, saved: RegisteredChannel) -> KnownRegistration:
+        return cls(saved.name, saved.owner, saved.ops, saved.registered_ms, saved.history_access)
+
+
 class RegistryState:
     """Registered channels' and server bans' bookkeeping, one per ChatServer (`server.registry`)."""
 
-    def __init__(self, server: ChatServer, service: RegistryService) -> None:
+    def __init__(
+        self, server: ChatServer, service: RegistryService, clustered: bool = False
+    ) -> None:
         self.server = server
         self.service = service
+        # Cluster mode: the registered rooms are not live channels here (a node holds only the
+        # rooms it follows), their registrations are kept here by casefolded name.
+        self.clustered = clustered
+        self.known: dict[str, KnownRegistration] = {}
         # K-lines and D-lines by (kind, mask) (hubbub.core.bans).
         self.bans: dict[tuple[str, str], ServerBan] = {}
         service.call(lambda store: (store.channels(), store.bans()), self._loaded)
@@ -59,11 +99,24 @@ class RegistryState:
             return
         channels, bans = result
         for saved in channels:
-            restore(self.server, saved)
+            if self.clustered:
+                self.known[saved.fold] = KnownRegistration.saved(saved)
+            else:
+                restore(self.server, saved)
         for ban in bans:
             self.bans[(ban.kind, ban.mask)] = ban
         if channels or bans:
             log.info("loaded %d registered channels, %d server bans", len(channels), len(bans))
+
+    def attach(self, channel: Channel) -> None:
+        """Cluster mode: a room this node just opened or created gets its registration (and
+        its history access, a registration setting) from what the node knows."""
+        known = self.known.get(channel.fold)
+        if known is None:
+            return
+        channel.registered = Registration(known.owner, list(known.ops), known.registered_ms)
+        access = known.history_access
+        channel.history_access = access if access in HISTORY_ACCESS else ""
 
     def call(
         self, fn: Callable[[RegistryStore], Any], done: Callable[[Any], None] | None = None
@@ -89,6 +142,23 @@ def restore(server: ChatServer, saved: RegisteredChannel) -> Channel:
     if channel is None:
         channel = Channel(saved.name, fold, saved.created or int(server.now))
         server.channels[fold] = channel
+    load_saved(channel, saved)
+    return channel
+
+
+def saved_channel(
+    server: ChatServer, saved: RegisteredChannel, metadata: Mapping[str, str]
+) -> Channel:
+    """A channel with the saved state (and metadata) of a registered room, not made live: what
+    a cluster node recreating the room checks a JOIN against and sends to the others."""
+    channel = Channel(saved.name, server.fold(saved.name), saved.created or int(server.now))
+    load_saved(channel, saved)
+    channel.metadata = dict(metadata) or None
+    return channel
+
+
+def load_saved(channel: Channel, saved: RegisteredChannel) -> None:
+    """The channel takes the saved state and registration."""
     channel.topic = (
         Topic(saved.topic, saved.topic_setter, saved.topic_time) if saved.topic else None
     )
@@ -102,7 +172,6 @@ def restore(server: ChatServer, saved: RegisteredChannel) -> Channel:
     channel.invex = [Ban(i.mask, i.setter, i.set_at) for i in saved.invex]
     channel.history_access = saved.history_access if saved.history_access in HISTORY_ACCESS else ""
     channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
-    return channel
 
 
 def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
@@ -128,13 +197,26 @@ def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
     )
 
 
-def changed(server: ChatServer, channel: Channel) -> None:
-    """The channel's topic, modes, bans or settings changed: save it if it is registered."""
+def changed(server: ChatServer, channel: Channel, announce: bool = False) -> None:
+    """The channel's topic, modes, bans or settings changed: save it if it is registered.
+    `announce`: its registration itself changed (ChanServ), so in cluster mode every node
+    learns it once the registry has it (hubbub.core.cluster_registry)."""
     registration = channel.registered
     if registration is None:
         return
     saved = snapshot(channel, registration)
-    server.registry.call(lambda store: store.save_channel(saved))
+    registry = server.registry
+    if registry.clustered:  # what this node knows of it (its operators, its history access)
+        registry.known[channel.fold] = KnownRegistration.of(channel, registration)
+    cluster = server.cluster
+    if announce and cluster is not None:
+        fold = channel.fold
+        registry.call(
+            lambda store: store.save_channel(saved),
+            lambda result: cluster.registration_saved(fold, result),
+        )
+        return
+    registry.call(lambda store: store.save_channel(saved))
 
 
 def has_access(server: ChatServer, channel: Channel, user: User) -> bool:

@@ -175,7 +175,7 @@ class ChatServer:
         # Accounts and nick ownership (hubbub.core.accounts); registered channels and server
         # bans (hubbub.core.registered); HistServ's pending deletions.
         self.accounts = AccountState(config.accounts, ports.accounts, ports.passwords)
-        self.registry = RegistryState(self, ports.registry)
+        self.registry = RegistryState(self, ports.registry, ports.network is not None)
         metadata.load_channels(self)  # after the registered channels it belongs to
         self.histserv = HistServ()
         #: Integers for operators (hubbub.core.counters), read by hubbub.metrics when scraped.

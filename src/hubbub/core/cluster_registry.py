@@ -1,0 +1,177 @@
+"""Registered rooms (ChanServ) network-wide: every node knows every registration, at any time.
+
+On one server a registered room is a live channel from the start and never vanishes. A cluster
+node holds a live channel only while it follows the room on the bus (its own users are in it,
+hubbub.core.cluster_rooms), so what it keeps of the others is the registration alone
+(`RegistryState.known`: owner, operator list, history access), and a room it opens or creates
+gets its `registered` from there (`RegistryState.attach`).
+
+* **Which rooms are registered, and their registration**, concern every node (ops on join,
+  +i/+k/+l and bans passed by the access list, ChanServ commands), whether or not it follows
+  the room at the moment. So a REGISTER, DROP, ACCESS ADD/DEL or SET HISTORY is announced in the
+  room every node follows, `~accounts` (as account registrations are: hubbub.core.
+  cluster_accounts), once the registry committed it: `chanreg` with the whole registration,
+  `chandrop`. Every node updates what it knows and, if it follows the room, the live channel.
+  An announcement the bus refused is sent again when it is back (the latest per room), and a
+  node that lost the bus reads the registrations from the registry again on its return (a
+  restarted Redis may have lost the room's stream).
+* **The room's state** (topic, modes and lists, creation time, metadata) is the bus's while the
+  room exists: a registered room's state fields stay on the bus when its last member leaves
+  (nobody deletes them), so a node that opens it empty loads it from there with no members,
+  and the JOIN is checked against it and keeps it, as on one server where the room never
+  vanished (`ClusterRooms.load_room`). When the bus has no state for it (never created since
+  the registry had it, or a Redis that lost its data), the joining node reads the saved state
+  from the registry and its creating JOIN carries it into the room's state fields atomically,
+  and in the event (`rs`) for the nodes that apply that JOIN (hubbub.core.cluster_fields
+  `saved_state`, `load_state`).
+
+See hubbub.core.network for the rest of the cluster's core.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
+from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.ports import CallFailure
+from hubbub.core.registered import KnownRegistration
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+
+log = logging.getLogger("hubbub.chanserv")
+
+
+class ClusterRegistry(ClusterApply):
+    """Announces this node's ChanServ registrations and applies the other nodes'."""
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Announcements the bus refused, the latest per room: sent when it is back.
+        self.registry_unsent: dict[str, dict[str, Any]] = {}
+        # While the registrations are read again from the registry: those announced meanwhile
+        # (None: dropped), which win over what the registry answers.
+        self.registry_announced: dict[str, KnownRegistration | None] | None = None
+
+    # ------------------------------------------------------------------ announcing
+
+    def registration_saved(self, fold: str, result: Any) -> None:
+        """The registry committed a registration made here, or a change of one (ChanServ
+        REGISTER, ACCESS, SET): every node learns it."""
+        known = self.server.registry.known.get(fold)
+        if isinstance(result, CallFailure) or known is None:
+            return  # kept here only (the failure is logged), or dropped meanwhile
+        event = {
+            "t": "chanreg",
+            "f": fold,
+            "n": known.name,
+            "o": known.owner,
+            "ops": list(known.ops),
+            "ms": known.registered_ms,
+            "h": known.history_access,
+        }
+        self._announce_registration(fold, event)
+
+    def registration_dropped(self, fold: str, result: Any) -> None:
+        """The registry deleted a registration here (ChanServ DROP): every node forgets it."""
+        if not isinstance(result, CallFailure):
+            self._announce_registration(fold, {"t": "chandrop", "f": fold})
+
+    def _announce_registration(self, fold: str, event: dict[str, Any]) -> None:
+        self.registry_unsent.pop(fold, None)  # this one is newer
+
+        def refused() -> None:
+            log.warning("the registration of %s could not be announced; sent again later", fold)
+            self.registry_unsent[fold] = event
+
+        self.submit(None, ACCOUNTS_ROOM, event, None, refused=refused)
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply_chanreg(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        known = KnownRegistration(
+            str(event["n"]),
+            str(event["o"]),
+            tuple(str(name) for name in event["ops"]),
+            int(event["ms"]),
+            str(event["h"]),
+        )
+        self._learn(str(event["f"]), known, mine)
+
+    def _apply_chandrop(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        self._learn(str(event["f"]), None, mine)
+
+    def _learn(self, fold: str, known: KnownRegistration | None, mine: bool) -> None:
+        # Applied here too when it is this node's own: a reload of the registrations that
+        # crossed it may have answered with what the registry held before it.
+        if self.registry_announced is not None:
+            self.registry_announced[fold] = known
+        registry = self.server.registry
+        if known is None:
+            registry.known.pop(fold, None)
+        else:
+            registry.known[fold] = known
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            if known is None:
+                channel.registered = None
+            else:
+                registry.attach(channel)
+
+    def renamed_registration(self, old_fold: str, new_name: str, new_fold: str) -> None:
+        """A registered room this node follows was renamed (hubbub.core.cluster_rename): what
+        this node knows of it goes with it (the operator's node announces it to the others)."""
+        known = self.server.registry.known
+        entry = known.pop(old_fold, None)
+        if entry is not None:
+            known[new_fold] = replace(entry, name=new_name)
+
+    def reload_registrations(self) -> None:
+        """Read every registration from the registry again (an announcement may be lost)."""
+        if self.registry_announced is not None:
+            return  # one is on its way: it answers with what the registry holds then
+        self.registry_announced = {}
+        server = self.server
+        registry = server.registry
+
+        def loaded(result: Any) -> None:
+            announced, self.registry_announced = self.registry_announced or {}, None
+            if isinstance(result, CallFailure):
+                log.error("could not reload the registered channels from the registry")
+                return
+            current = {saved.fold: KnownRegistration.saved(saved) for saved in result}
+            for fold, known in announced.items():
+                if known is None:
+                    current.pop(fold, None)
+                else:
+                    current[fold] = known
+            registry.known = current
+            for fold, channel in server.channels.items():
+                if fold in current:
+                    registry.attach(channel)
+                else:
+                    channel.registered = None
+
+        registry.service.call(lambda store: store.channels(), loaded)
+
+    # ------------------------------------------------------------------ the bus comes back
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if not available:
+            return
+        self.reload_registrations()
+        unsent, self.registry_unsent = self.registry_unsent, {}
+        for fold, event in unsent.items():
+            self._announce_registration(fold, event)
+
+
+#: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.
+REGISTRY_EVENTS = {
+    "chanreg": ClusterRegistry._apply_chanreg,
+    "chandrop": ClusterRegistry._apply_chandrop,
+}

@@ -1,0 +1,172 @@
+"""ChanServ-registered rooms network-wide in the core (hubbub.core.cluster_registry), several
+cores on the in-memory bus of tests/core/test_cluster_core.py sharing one registry, as the
+nodes of a cluster share PostgreSQL.
+
+A node holds a live channel only for the rooms it follows; the registrations it knows of the
+others are kept by name (`RegistryState.known`), announced in the accounts room when they
+change, and a room the node opens or creates takes its registration from there.
+"""
+
+from __future__ import annotations
+
+from core_helpers import START, Client
+from test_cluster_core import Cluster, Node
+
+from hubbub.core.server import ChatServer
+from hubbub.history.memory import MemoryStore
+from hubbub.protocol.message import Message
+from hubbub.registry.memory import MemoryRegistryStore
+from hubbub.registry.model import RegisteredChannel
+from support.core_services import MemoryBus, SyncHistoryService, SyncService, core_ports
+
+SAVED = RegisteredChannel(
+    name="#saved",
+    fold="#saved",
+    owner="alice",
+    registered_ms=1_700_000_000_000,
+    created=1_600_000_000,
+    topic="what was saved",
+    topic_setter="alice!alice@example",
+    topic_time=1_600_000_100,
+    flags="knt",
+    key="sesame",
+)
+
+
+def names_of_join(messages: list[Message]) -> list[str]:
+    return [nick for m in messages if m.command == "353" for nick in m.params[-1].split()]
+
+
+class SharedRegistryNode(Node):
+    """A node whose registry is the cluster's one registry store."""
+
+    def rebuild(
+        self, accounts: object = None, registry: object = None, instance_id: str = "t"
+    ) -> ChatServer:
+        assert isinstance(self.cluster, RegistryCluster)
+        shared = self.cluster.registry
+        ports = core_ports(self.history, None, shared, started=START, network=self.network)
+        self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
+        self.network.server = self.server
+        return self.server
+
+
+class RegistryCluster(Cluster):
+    """Test_cluster_core's cluster, its nodes sharing `store` as their registry."""
+
+    def __init__(self, store: MemoryRegistryStore, count: int = 2) -> None:
+        self.now = START
+        self.store = MemoryStore()
+        self.history = SyncHistoryService(self.store)
+        self.bus = MemoryBus(lambda: self.now)
+        self.registry = SyncService(store)
+        self.nodes: list[Node] = [SharedRegistryNode(self, f"n{i}") for i in range(count)]
+
+
+def cluster_with(*saved: RegisteredChannel) -> RegistryCluster:
+    store = MemoryRegistryStore()
+    for channel in saved:
+        assert store.create_channel(channel)
+    return RegistryCluster(store)
+
+
+def logged_in(node: Node, nick: str, account: str) -> Client:
+    client = node.client(nick)
+    user = node.server.users[node.server.fold(nick)]
+    user.account = user.account_id = account
+    return client
+
+
+def test_a_registered_room_is_no_live_channel_until_joined_and_its_creator_gets_its_state() -> None:
+    cluster = cluster_with(SAVED)
+    a, b = cluster.nodes
+    for node in (a, b):
+        assert "#saved" not in node.server.channels  # known, not followed
+        assert "#saved" in node.server.registry.known
+    alice = logged_in(b, "alice", "alice")
+    alice.send("JOIN #saved")
+    alice.send("PING :after")
+    got = alice.lines()
+    assert [m.command for m in got if m.command in ("JOIN", "PONG")] == ["JOIN", "PONG"]
+    assert "@alice" in names_of_join(got)
+    assert [m.params[-1] for m in got if m.command == "332"] == ["what was saved"]
+    channel = b.channel("#saved")
+    assert channel.registered is not None and channel.registered.owner == "alice"
+    assert channel.created == 1_600_000_000 and channel.key == "sesame"
+    # The other node's copy, opened from the room's state fields, has it all too.
+    bob = a.client("bob")
+    bob.send("JOIN #saved")
+    assert [m.command for m in bob.lines() if m.command.isdigit()][-1] == "475"
+    bob.send("JOIN #saved sesame")
+    cluster.drain()
+    copy = a.channel("#saved")
+    assert copy.topic is not None and copy.topic.text == "what was saved"
+    assert copy.registered is not None and copy.created == 1_600_000_000
+
+
+def test_register_access_and_drop_reach_every_node() -> None:
+    cluster = cluster_with()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    alice.send("PRIVMSG ChanServ :REGISTER #lobby")
+    cluster.drain()
+    known = b.server.registry.known.get("#lobby")
+    assert known is not None and known.owner == "alice" and known.ops == ()
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    copy = b.channel("#lobby")
+    assert copy.registered is not None and copy.registered.owner == "alice"
+    alice.send("PRIVMSG ChanServ :ACCESS #lobby ADD alice")  # the owner already: refused
+    a.server.accounts.names.add("carol")
+    alice.send("PRIVMSG ChanServ :ACCESS #lobby ADD carol")
+    cluster.drain()
+    assert copy.registered.ops == ["carol"]
+    assert b.server.registry.known["#lobby"].ops == ("carol",)
+    alice.send("PRIVMSG ChanServ :DROP #lobby")
+    cluster.drain()
+    assert copy.registered is None and "#lobby" not in b.server.registry.known
+    assert "#lobby" not in a.server.registry.known
+
+
+def test_a_registered_room_emptied_everywhere_keeps_its_state_for_the_next_join() -> None:
+    cluster = cluster_with()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #keep")
+    alice.send("TOPIC #keep :kept")
+    alice.send("MODE #keep +k sesame")
+    alice.send("PRIVMSG ChanServ :REGISTER #keep")
+    alice.send("PART #keep")
+    cluster.drain()
+    assert "#keep" not in a.server.channels  # not followed any more, still known
+    assert "#keep" in a.server.registry.known
+    bob = b.client("bob")
+    bob.send("JOIN #keep")
+    assert [m.command for m in bob.lines() if m.command.isdigit()] == ["475"]
+    other = logged_in(b, "alice2", "alice")
+    other.send("JOIN #keep")
+    got = other.lines()
+    assert "@alice2" in names_of_join(got)
+    assert [m.params[-1] for m in got if m.command == "332"] == ["kept"]
+
+
+def test_chanserv_on_a_node_where_nobody_is_in_the_room_uses_the_saved_registration() -> None:
+    """On one server a registered room stays, empty, and ChanServ works on it; a node where
+    nobody is in it answers from the registry, and a change made there reaches every node."""
+    cluster = cluster_with(SAVED)
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("PRIVMSG ChanServ :INFO #saved")
+    assert any("registered to alice" in m.params[-1] for m in alice.lines())
+    assert "#saved" not in a.server.channels  # answered without following it
+    a.server.accounts.names.add("carol")
+    alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
+    cluster.drain()
+    assert cluster.registry.store.get_channel("#saved").ops == ("carol",)  # type: ignore[union-attr]
+    assert b.server.registry.known["#saved"].ops == ("carol",)
+    carol = logged_in(b, "carol", "carol")
+    carol.send("JOIN #saved")  # passes the key: on the access list
+    assert "@carol" in names_of_join(carol.lines())
