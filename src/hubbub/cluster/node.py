@@ -36,7 +36,7 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
 from hubbub.cluster.directory import Directory, answer
@@ -54,6 +54,8 @@ from hubbub.core.ports import NETWORK_ROOM, inbox
 if TYPE_CHECKING:
     from hubbub.core.network import ClusterState
     from hubbub.core.server import ChatServer
+
+T = TypeVar("T")
 
 log = logging.getLogger("hubbub.cluster")
 
@@ -135,6 +137,35 @@ class Node:
         except Exception:
             log.exception("cluster: %s failed", name)
 
+    def _ask(
+        self,
+        ask: Callable[[], Awaitable[T]],
+        done: Callable[[T | None], None],
+        what: str,
+        name: str,
+        *,
+        warn_unavailable: bool = False,
+    ) -> None:
+        """One bus call as a task: `done(its answer)`, or `done(None)` when the bus is
+        unavailable (a warning if `warn_unavailable`) or the call failed (a bug: logged, and
+        the client told, never left waiting). `what` says what could not be done."""
+
+        async def run() -> None:
+            try:
+                result = await ask()
+            except BusUnavailable as error:
+                if warn_unavailable:
+                    log.warning("cluster: %s (%s)", what, error)
+                done(None)
+                return
+            except Exception:
+                log.exception("cluster: %s", what)
+                done(None)
+                return
+            done(result)
+
+        self._spawn(run, name)
+
     # ------------------------------------------------------------------ the Network port
 
     def sequence(
@@ -212,20 +243,13 @@ class Node:
         set_fields: Mapping[str, str],
         done: Callable[[int | None], None],
     ) -> None:
-        async def run() -> None:
-            try:
-                moved = await self.bus.rename(old, new, payload, marker, set_fields)
-            except BusUnavailable as error:
-                log.warning("cluster: room %s cannot be renamed (%s)", old, error)
-                done(None)
-                return
-            except Exception:  # a bug: refused (the client is told), never left waiting
-                log.exception("cluster: room %s cannot be renamed", old)
-                done(None)
-                return
-            done(moved)
-
-        self._spawn(run, "hubbub-rename")
+        self._ask(
+            lambda: self.bus.rename(old, new, payload, marker, set_fields),
+            done,
+            f"room {old} cannot be renamed",
+            "hubbub-rename",
+            warn_unavailable=True,
+        )
 
     def close(self, room: str) -> None:
         if room not in self.rooms:
@@ -245,34 +269,16 @@ class Node:
         limit: int,
         done: Callable[[list[tuple[int, int, bytes]] | None], None],
     ) -> None:
-        async def run() -> None:
-            try:
-                events = await self.bus.events_through(room, through, limit)
-            except BusUnavailable:
-                done(None)
-                return
-            except Exception:  # a bug: answered without the stream, never left waiting
-                log.exception("cluster: reading the stream of %s failed", room)
-                done(None)
-                return
-            done([(event.seq, event.time_ms, event.payload) for event in events])
+        async def read() -> list[tuple[int, int, bytes]]:
+            events = await self.bus.events_through(room, through, limit)
+            return [(event.seq, event.time_ms, event.payload) for event in events]
 
-        self._spawn(run, "hubbub-recent")
+        self._ask(read, done, f"reading the stream of {room} failed", "hubbub-recent")
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
-        async def run() -> None:
-            try:
-                won = await self.bus.claim(key, value)
-            except BusUnavailable:
-                done(None)
-                return
-            except Exception:  # a bug: refused (the client is told), never left waiting
-                log.exception("cluster: claim of %s failed", key)
-                done(None)
-                return
-            done(won)
-
-        self._spawn(run, "hubbub-claim")
+        self._ask(
+            lambda: self.bus.claim(key, value), done, f"claim of {key} failed", "hubbub-claim"
+        )
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         async def run() -> None:
@@ -287,19 +293,10 @@ class Node:
         self._spawn(run, "hubbub-release")
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None:
-        async def run() -> None:
-            try:
-                holder = await self.bus.claimed(key)
-            except BusUnavailable:
-                done(None)
-                return
-            except Exception:  # a bug: refused (the client is told), never left waiting
-                log.exception("cluster: looking up %s failed", key)
-                done(None)
-                return
-            done(holder or "")
+        async def holder() -> str:
+            return await self.bus.claimed(key) or ""
 
-        self._spawn(run, "hubbub-locate")
+        self._ask(holder, done, f"looking up {key} failed", "hubbub-locate")
 
     def publish(
         self, key: str, value: str | None, done: Callable[[bool], None] | None = None
