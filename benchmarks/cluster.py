@@ -9,6 +9,9 @@ and its own PostgreSQL database, so they are separate networks that never see ea
 rooms or nicks.
 
 Configurations (all servers up for the whole run; runs interleaved, REPS times each, medians):
+  ngircd     ngIRCd, the reference of every hubbub benchmark, measured in the same run: one
+             process, no history (server on core 0, generator on core 1); fanout only (it has
+             no counterpart to one network over a bus)
   single     `hubbub serve` as shipped: one process, SQLite history, no cluster
              (server on core 0, generator on core 1)
   one-node   `hubbub serve --cluster REDIS --store POSTGRES`: the price of the bus and the store
@@ -175,7 +178,9 @@ def listening_sockets(port: int) -> int:
 class Configuration:
     """A network under test: its nodes, and its own Redis database and PostgreSQL database."""
 
-    def __init__(self, name: str, nodes: list[Node], store: str = "", bus: str = "") -> None:
+    def __init__(
+        self, name: str, nodes: list[compare.Server], store: str = "", bus: str = ""
+    ) -> None:
         self.name = name
         self.nodes = nodes
         self.store = store
@@ -466,6 +471,8 @@ def main() -> int:
         w2_store, w2_bus = network("workers_2", 2)
         two_store, two_bus = network("two_nodes", 3)
         configurations = [
+            # The reference every figure is quoted against, measured in the same run.
+            Configuration("ngircd", [compare.Ngircd("ngircd", tmp)]),
             Configuration("single", [Node("single", tmp, compare.SERVER_CPU)]),
             Configuration(
                 "one-node",
@@ -609,6 +616,10 @@ def markdown(results: dict[str, Any]) -> str:
             if all(v is None for v in values):
                 continue
             lines.append(f"| {metric} | " + " | ".join(compare.fmt(v) for v in values) + " |")
+        reference = (entry.get("ngircd") or {}).get("deliveries_per_s")
+        if reference:
+            ratios = [f"{entry[n]['deliveries_per_s'] / reference:.2f}\u00d7" for n in names]
+            lines.append("| deliveries_per_s ÷ ngircd's | " + " | ".join(ratios) + " |")
         lines.append("")
         lines += [f"- {name}: `{entry[name]['command']}`" for name in names]
         lines.append("")
