@@ -5,8 +5,9 @@
 
 writes `docs/img/<stem>.png` (or `--out`), two panels side by side:
 
-* left: fan-out C=200 S=10 deliveries/s of each configuration (single, one-node, workers-2,
-  two-nodes), one bar per configuration (its median), each run a dot;
+* left: fan-out C=200 S=10 deliveries/s of each configuration (ngircd when the run has it,
+  single, one-node, workers-2, two-nodes), one bar per configuration (its median), each run a
+  dot;
 * right: the cross-node latency of every crossnode scenario (node B beside node A, node B on
   the generator's core), p50 and p99 bars (medians), each run a dot, with the target line
   (p99 ≤ 5 ms).
