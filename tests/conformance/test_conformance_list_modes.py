@@ -91,6 +91,9 @@ def test_invite_list(net: Network) -> None:
     guest = net.user("guest")
     assert [line.command for line in ask(guest, "INVITE")] == ["337"]
     ask(op, "INVITE guest #secret")
+    # The invitation itself first: from another node (the two-node run) op's RPL_INVITING
+    # comes once it is sequenced, the guest's node records it a moment later.
+    guest.until(lambda line: line.command == "INVITE")
     got = ask(guest, "INVITE")
     assert [line.command for line in got if line.command != "INVITE"] == ["336", "337"]
     assert numerics(got, "336")[0].params[1] == "#secret"
