@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from node_helpers import client
-from replay_helpers import CommitGatedStore, gated_nodes
+from replay_helpers import GATE_LIMIT, CommitGatedStore, gated_nodes
 
 from support.irc_client import IrcClient, Line
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
+from support.servers import ThreadedServer
 from support.waiting import wait_for
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
@@ -46,10 +47,22 @@ def sent(irc: IrcClient, text: str) -> str:
 
 
 def held_answer(
-    store: CommitGatedStore, requester: IrcClient, other: IrcClient, command: str, line: str
+    node: ThreadedServer,
+    store: CommitGatedStore,
+    requester: IrcClient,
+    other: IrcClient,
+    command: str,
+    line: str,
 ) -> Line:
-    """`requester` sends `line` while node A's commits are held: `other` (node B) gets the
-    change, the requester nothing until the commit is let go; then its answer."""
+    """`requester` (on `node`, node A) sends `line` while node A's commits are held: `other`
+    (node B) gets the change, the requester nothing until the commit is let go; then its
+    answer."""
+    # In cluster mode a room message is acknowledged once sequenced, and its node's writer
+    # commits it a few ms later: held then, that commit would stall the writer before the
+    # change's check and the change would never be sequenced. Everything earlier is committed
+    # first, so the only commit held is the change's own.
+    assert node.app is not None and node.app.worker is not None
+    assert node.app.worker.flush(GATE_LIMIT), "node A's writer never committed"
     store.gate.clear()
     try:
         requester.send(line)
@@ -76,7 +89,7 @@ def test_a_redact_in_a_room_is_acknowledged_once_its_node_committed_it(
         alice.join("#lobby")
         bob.join("#lobby")
         msgid = sent(alice, "oops")
-        echo = held_answer(store, alice, bob, "REDACT", f"REDACT #lobby {msgid} :typo")
+        echo = held_answer(a, store, alice, bob, "REDACT", f"REDACT #lobby {msgid} :typo")
         assert echo.params == ["#lobby", msgid, "typo"]
 
 
@@ -95,6 +108,6 @@ def test_an_edit_in_a_room_is_acknowledged_once_its_node_committed_it(
         bob.join("#lobby")
         msgid = sent(alice, "helo")
         edit = f"EDIT #lobby {msgid} :hello"
-        echo = held_answer(store, alice, bob, "EDIT", edit)
+        echo = held_answer(a, store, alice, bob, "EDIT", edit)
         assert echo.tags["draft/target-msgid"] == msgid
         assert echo.tags["draft/edit-text"] == "hello"
