@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster import sequencer
 from hubbub.cluster.bus import BusUnavailable, Sequenced
+from support.redis_server import RedisServer
 from support.waiting import WAIT, until
 
 pytestmark = pytest.mark.asyncio
@@ -105,6 +106,65 @@ async def test_a_call_past_its_deadline_while_queued_is_refused_unsent(redis_url
             await late.call(keys, ["", "#r", "a", b"x", 100, scripts.events_channel("#r"), 0])
         assert late.batches == 0 and late.calls == 0
         assert await client.exists(scripts.seq_key("#r"), scripts.stream_key("#r")) == 0
+    finally:
+        await client.aclose()
+
+
+#: The epoch the tests below set in their fresh Redis (SEQUENCE checks it first).
+EPOCH = "test-epoch"
+
+
+def sequence_request(room: str, payload: bytes) -> tuple[list[str], list[object]]:
+    """The keys and arguments of one SEQUENCE call (as Bus._sequence_request makes them)."""
+    keys = [
+        scripts.EPOCH_KEY,
+        scripts.seq_key(room),
+        scripts.state_key(room),
+        scripts.stream_key(room),
+        scripts.ROOMS_KEY,
+    ]
+    return keys, [EPOCH, room, "a", payload, 100, scripts.events_channel(room), 0]
+
+
+async def test_a_batch_in_flight_past_its_deadline_fails_and_the_next_goes_out_anew(
+    redis_server: RedisServer,
+) -> None:
+    """A batch sent to a Redis that stopped answering fails with TimeoutError at its deadline
+    (outcome unknown), and its connection is closed: once Redis answers, the next call goes
+    out on a new connection and gets its own answer (never the lost call's, read late)."""
+    client = Redis.from_url(redis_server.url)
+    try:
+        await client.set(scripts.EPOCH_KEY, EPOCH)
+        bounded = sequencer.Sequencer(client, scripts.SEQUENCE, timeout=0.5)
+        assert (await bounded.call(*sequence_request("#r", b"one")))[0] == 1
+        redis_server.pause()
+        try:
+            with pytest.raises(TimeoutError):
+                await bounded.call(*sequence_request("#r", b"into the void"))
+        finally:
+            redis_server.resume()
+        assert bounded._connection is None  # disconnected and given back to the pool
+        answer = await bounded.call(*sequence_request("#r", b"two"))
+        # Redis ran the lost call when it woke up (it had read it): "two" comes after it.
+        assert answer[0] == 3
+        await bounded.close()
+    finally:
+        await client.aclose()
+
+
+async def test_batches_share_one_connection(redis_url: str) -> None:
+    """One connection carries batch after batch (none taken from the pool per batch)."""
+    client = Redis.from_url(redis_url)
+    try:
+        await client.set(scripts.EPOCH_KEY, EPOCH)
+        reused = sequencer.Sequencer(client, scripts.SEQUENCE, timeout=2.0)
+        await reused.call(*sequence_request("#r", b"one"))
+        kept = reused._connection
+        for number in range(3):
+            await reused.call(*sequence_request("#r", b"%d" % number))
+        assert reused._connection is kept and reused.batches == 4
+        await reused.close()
+        assert reused._connection is None
     finally:
         await client.aclose()
 

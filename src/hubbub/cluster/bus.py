@@ -224,6 +224,7 @@ class Bus:
                 )
         self._available = False
         await self._redis.aclose(close_connection_pool=True)
+        await self.sequencer.close()
         await self._sequencing_redis.aclose(close_connection_pool=True)
 
     async def _supervise(self, session: _Session) -> None:
@@ -236,6 +237,7 @@ class Bus:
                 log.warning("cluster bus: Redis unavailable (%s)", current.reason)
                 self._available = False
                 await self._end(current)
+                self.sequencer.forget_connection()
                 self._session = current = None
                 self._report(False)
             # Backoff between attempts, with jitter so that nodes do not reconnect in step.

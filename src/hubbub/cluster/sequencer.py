@@ -45,6 +45,10 @@ class Sequencer:
         # (arguments, the caller's future, its deadline in loop time)
         self._queue: deque[tuple[Sequence[object], asyncio.Future[Any], float]] = deque()
         self._sender: asyncio.Task[None] | None = None
+        # The connection batches go out on, kept while it works (see `_pipeline`); stale once
+        # the bus saw Redis go away (a restarted Redis closed it: the next batch takes another).
+        self._connection: Any = None
+        self._stale = False
         # Pipelines sent and calls in them, for the benchmark's "round trips per call".
         self.batches = 0
         self.calls = 0
@@ -98,10 +102,22 @@ class Sequencer:
     async def _send_batch(
         self, batch: list[tuple[Sequence[object], asyncio.Future[Any], float]]
     ) -> None:
+        # Every call of the batch is answered (or fails) within its own deadline: the oldest
+        # call's is the earliest (one deadline per batch, not one timer per call). A plain
+        # timer that cancels this task: asyncio.timeout_at's context manager cost more than
+        # the rest of a lone call's bookkeeping (measured with cProfile on the sequencer).
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_at(batch[0][2], expire)
         try:
-            # Every call of the batch is answered (or fails) within its own deadline: the
-            # oldest call's is the earliest (one deadline per batch, not one timer per call).
-            async with asyncio.timeout_at(batch[0][2]):
+            try:
                 if self._sha is None:
                     self._sha = str(await self._redis.script_load(self._script))
                 answers = await self._pipeline(batch)
@@ -115,10 +131,18 @@ class Sequencer:
                     retried = await self._pipeline([batch[i] for i in again])
                     for i, answer in zip(again, retried, strict=True):
                         answers[i] = answer
+            finally:
+                timer.cancel()
         except asyncio.CancelledError:
+            if not expired or task.cancelling() > 1:
+                for _args, future, _deadline in batch:
+                    future.cancel()
+                raise
+            task.uncancel()
             for _args, future, _deadline in batch:
-                future.cancel()
-            raise
+                if not future.done():
+                    future.set_exception(TimeoutError("no answer from Redis in time"))
+            return
         except Exception as error:
             # Outcome unknown for every call of the batch (see docs/cluster.md, the bus).
             for _args, future, _deadline in batch:
@@ -139,14 +163,24 @@ class Sequencer:
         self, batch: list[tuple[Sequence[object], asyncio.Future[Any], float]]
     ) -> list[Any]:
         """One write of every call's EVALSHA, then their answers in order (an error answer in
-        its place). Sent on a connection of the pool directly rather than through redis-py's
-        Pipeline, whose per-command bookkeeping ran once per room event on the loop."""
-        pool = self._redis.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        its place). Sent on a connection of the pool kept from batch to batch, packed here:
+        redis-py's Pipeline, and its pool and encoder per batch, ran once per room event on
+        the loop (a lone call cost about 190 µs of CPU on the benchmark machine; see
+        docs/cluster.md)."""
+        connection = self._connection
+        if connection is not None and self._stale:
+            await self.close()
+            connection = None
+        self._stale = False
+        if connection is None:
+            connection = await self._redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            self._connection = connection
         try:
             sha = self._sha
-            packed = connection.pack_commands([("EVALSHA", sha, *args) for args, _f, _d in batch])
-            await connection.send_packed_command(packed, check_health=False)
+            assert sha is not None
+            await connection.send_packed_command(
+                b"".join([_evalsha(sha, args) for args, _f, _d in batch]), check_health=False
+            )
             answers: list[Any] = []
             for _request in batch:
                 try:
@@ -156,7 +190,38 @@ class Sequencer:
             return answers
         except BaseException:
             # Unread answers may follow (a timeout mid-batch): the connection cannot be reused.
+            self._connection = None
             await connection.disconnect(nowait=True)
+            await self._redis.connection_pool.release(connection)
             raise
-        finally:
-            await pool.release(connection)
+
+    def forget_connection(self) -> None:
+        """Redis went away: the next batch goes out on a new connection, not the kept one."""
+        self._stale = True
+
+    async def close(self) -> None:
+        """Close the kept connection and give it back to its pool."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect(nowait=True)
+            await self._redis.connection_pool.release(connection)
+
+
+def _evalsha(sha: str, args: Sequence[object]) -> bytes:
+    """The RESP request `EVALSHA sha numkeys key… arg…` (`args` starts with numkeys): bytes as
+    they are, str as UTF-8, int as its digits, as redis-py's encoder sends them."""
+    chunks = [b"*%d\r\n$7\r\nEVALSHA\r\n" % (len(args) + 2), _bulk(sha.encode())]
+    for arg in args:
+        if type(arg) is bytes:
+            chunks.append(_bulk(arg))
+        elif type(arg) is str:
+            chunks.append(_bulk(arg.encode()))
+        elif type(arg) is int:
+            chunks.append(_bulk(b"%d" % arg))
+        else:
+            raise TypeError(f"a sequencer argument must be bytes, str or int, not {type(arg)}")
+    return b"".join(chunks)
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
