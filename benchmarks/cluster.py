@@ -31,6 +31,11 @@ Scenarios:
              one-node (or --half-of) sustained in `fanout` (median); cross-node latency p50/p99.
              Node B is moved to core 0 beside node A for it, so the server side and the
              generator are on different cores as everywhere else
+  at-crossnode-rate
+             fanout C=200 S=10 at the crossnode rate against ngircd and single (every client on
+             the one server; server on core 0, generator on core 1): the latency this machine,
+             its kernel and the generator give a plain server at that rate, measured in the same
+             run. The crossnode tables quote their cross-node p50/p99 as ratios to ngIRCd's here
   crossnode-b-with-generator
              the same with node B back on core 1, sharing it with the generator (as in
              `fanout`): what sharing a core with the generator adds to the latency
@@ -497,7 +502,10 @@ def main() -> int:
             ),
         ]
         if opts.crossnode_rate:
-            configurations = [c for c in configurations if c.name == "two-nodes"]
+            # The latency reference stays: ngIRCd and hubbub's single process at the same rate.
+            configurations = [
+                c for c in configurations if c.name in ("ngircd", "single", "two-nodes")
+            ]
         for configuration in configurations:
             for node in configuration.nodes:
                 node.write_config()
@@ -553,6 +561,14 @@ def main() -> int:
         if sustained:
             rate = f"{sustained / 2:.0f}"
             results["half_load_rate"] = {"messages_per_s": float(rate), "half_of": half_of}
+            # The same traffic at the same rate against one server (every client on it): what
+            # this machine, its kernel and the generator give a plain server's latency, the
+            # reference the cross-node latency is quoted against.
+            measure(
+                "at-crossnode-rate",
+                [by_name["ngircd"], by_name["single"]],
+                [*fanout, "-R", rate],
+            )
             node_b = by_name["two-nodes"].nodes[1]
             for scenario, cpu in CROSSNODE_PLACEMENTS:
                 if node_b.proc is not None:
@@ -617,9 +633,18 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {metric} | " + " | ".join(compare.fmt(v) for v in values) + " |")
         reference = (entry.get("ngircd") or {}).get("deliveries_per_s")
-        if reference:
+        if reference and not scenario.startswith("at-"):
             ratios = [f"{entry[n]['deliveries_per_s'] / reference:.2f}\u00d7" for n in names]
             lines.append("| deliveries_per_s ÷ ngircd's | " + " | ".join(ratios) + " |")
+        at_rate = results["scenarios"].get("at-crossnode-rate") or {}
+        for metric in ("latency_ms.p50", "latency_ms.p99"):
+            base = (at_rate.get("ngircd") or {}).get(metric)
+            key = "cross_node_" + metric if scenario.startswith("crossnode") else metric
+            if base and (scenario.startswith("crossnode") or scenario == "at-crossnode-rate"):
+                ratios = [f"{entry[n][key] / base:.2f}\u00d7" for n in names if entry[n].get(key)]
+                lines.append(
+                    f"| {key} ÷ ngircd's {metric} at the same rate | " + " | ".join(ratios) + " |"
+                )
         lines.append("")
         lines += [f"- {name}: `{entry[name]['command']}`" for name in names]
         lines.append("")
