@@ -8,9 +8,10 @@ way a real node's do. Measures:
   Redis's MONITOR reports them (commands a script runs inside Redis are counted apart, as the
   Redis-side work of one call);
 - sequence() calls/s at concurrency 1 and 32 (each concurrent caller waits for its own reply),
-  with the p50/p99 of a call, the round trips per call (the bus batches concurrent calls into
-  pipelines: hubbub.cluster.sequencer), and a check that every event came back through
-  on_event in order, once.
+  with the p50/p99 of a call, this process's CPU per call (its pub/sub delivery included), the
+  round trips per call (the bus batches concurrent calls into pipelines:
+  hubbub.cluster.sequencer), and a check that every event came back through on_event in
+  order, once. On uvloop, the server's default loop, when it is installed.
 
 Run by benchmarks/bus. The figures depend on the machine; say how loaded it was.
 """
@@ -101,6 +102,7 @@ async def throughput(
 
     batches, calls_before = bus.sequencer.batches, bus.sequencer.calls
     began = time.perf_counter()
+    cpu_began = time.process_time()
     await asyncio.gather(*(caller(index) for index in range(concurrency)))
     elapsed = time.perf_counter() - began
     batches = bus.sequencer.batches - batches
@@ -109,11 +111,14 @@ async def throughput(
     deadline = time.monotonic() + 30
     while len(delivered[room]) < total and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
+    # This process's CPU per call, its pub/sub delivery included (the polling above is cheap).
+    cpu = time.process_time() - cpu_began
     seqs = [event.seq for event in delivered[room]]
     latencies.sort()
     return {
         "calls": total,
         "calls_per_s": total / elapsed,
+        "cpu_us_per_call": cpu / total * 1e6,
         # One pipeline (one write, one read) is one round trip for all the calls in it.
         "round_trips_per_call": batches / sent,
         "p50_ms": statistics.median(latencies) * 1000,
@@ -141,7 +146,7 @@ async def run(port: int, calls: int) -> None:
         trips, inside = await monitor_count(port, 200, bus)
         print(f"round trips per sequence(): {trips:.2f}; commands run inside Redis: {inside:.2f}")
         print(
-            "concurrency  calls   calls/s   p50 ms   p99 ms  round trips/call"
+            "concurrency  calls   calls/s   p50 ms   p99 ms  CPU µs/call  round trips/call"
             "  delivered in order, once"
         )
         for concurrency in (1, 32):
@@ -149,6 +154,7 @@ async def run(port: int, calls: int) -> None:
             print(
                 f"{concurrency:>11}  {figures['calls']:>5.0f}  {figures['calls_per_s']:>8.0f}"
                 f"  {figures['p50_ms']:>7.3f}  {figures['p99_ms']:>7.3f}"
+                f"  {figures['cpu_us_per_call']:>11.0f}"
                 f"  {figures['round_trips_per_call']:>16.3f}  "
                 f"{'yes' if figures['delivered_in_order'] else 'NO'}"
             )
@@ -163,7 +169,13 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="hubbub-bench-bus-"))
     process, port = start_redis(directory)
     try:
-        asyncio.run(run(port, arguments.calls))
+        # The server's default loop (hubbub.engines: uvloop where it is installed).
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(run(port, arguments.calls))
+        else:
+            uvloop.run(run(port, arguments.calls))
     finally:
         process.kill()
         process.wait()

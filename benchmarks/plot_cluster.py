@@ -8,9 +8,11 @@ writes `docs/img/<stem>.png` (or `--out`), two panels side by side:
 * left: fan-out C=200 S=10 deliveries/s of each configuration (ngircd when the run has it,
   single, one-node, workers-2, two-nodes), one bar per configuration (its median), each run a
   dot;
-* right: the cross-node latency of every crossnode scenario (node B beside node A, node B on
-  the generator's core), p50 and p99 bars (medians), each run a dot, with the target line
-  (p99 ≤ 5 ms).
+* right: at the crossnode rate, the latency of ngIRCd and of hubbub's single process with every
+  client on the one server (the same-run reference, when the run has it: scenario
+  at-crossnode-rate), then the cross-node latency of every crossnode scenario (node B beside
+  node A, node B on the generator's core), p50 and p99 bars (medians), each run a dot, with
+  the target line (p99 ≤ 5 ms).
 
 Every bar is a median the JSON holds and every dot one of its runs: nothing is computed here.
 """
@@ -57,19 +59,22 @@ def throughput(axes: Axes, fanout: dict[str, Any]) -> None:
     axes.set_title("fan-out C=200 S=10, as fast as possible")
 
 
-def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> None:
-    labels = list(crossnode)
+def latency(axes: Axes, bars: dict[str, tuple[dict[str, Any], str]], rate: float) -> None:
+    """`bars`: label -> (the configuration's entry, the prefix of its latency metrics)."""
+    labels = list(bars)
     width = 0.38
     highest = float(TARGET_P99_MS)
-    for offset, metric, colour in (
-        (-width / 2, "cross_node_latency_ms.p50", "#55a868"),
-        (width / 2, "cross_node_latency_ms.p99", "#c44e52"),
-    ):
+    for offset, quantile, colour in ((-width / 2, "p50", "#55a868"), (width / 2, "p99", "#c44e52")):
         positions = [index + offset for index in range(len(labels))]
-        medians = [float(crossnode[label][metric]) for label in labels]
-        axes.bar(positions, medians, width, color=colour, label=metric.rsplit(".", 1)[1])
-        for position, label, median in zip(positions, labels, medians, strict=True):
-            values = runs(crossnode[label], metric)
+        metrics = [f"{bars[label][1]}.{quantile}" for label in labels]
+        medians = [
+            float(bars[label][0][metric]) for label, metric in zip(labels, metrics, strict=True)
+        ]
+        axes.bar(positions, medians, width, color=colour, label=quantile)
+        for position, label, metric, median in zip(
+            positions, labels, metrics, medians, strict=True
+        ):
+            values = runs(bars[label][0], metric)
             highest = max(highest, median, *values)
             axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
             axes.annotate(
@@ -93,8 +98,8 @@ def latency(axes: Axes, crossnode: dict[str, dict[str, Any]], rate: float) -> No
         textcoords="offset points",
     )
     axes.set_xticks(range(len(labels)), labels)
-    axes.set_ylabel("cross-node latency, ms (median; dots: runs)")
-    axes.set_title(f"two nodes, senders apart, {rate:,.0f} msg/s (half load)")
+    axes.set_ylabel("latency, ms (two nodes: cross-node; median; dots: runs)")
+    axes.set_title(f"fan-out at {rate:,.0f} msg/s (half load): one server, two nodes apart")
     axes.set_ylim(0, highest * 1.3)  # room above every run's dot for the legend
     axes.legend(loc="upper right")
 
@@ -106,20 +111,26 @@ def main() -> int:
     opts = parser.parse_args()
     results: dict[str, Any] = json.loads(opts.results.read_text())
     scenarios = results["scenarios"]
-    crossnode = {
-        ("node B beside node A" if name == "crossnode" else "node B on the generator's core"): (
-            entry["two-nodes"]
-        )
-        for name, entry in scenarios.items()
-        if name.startswith("crossnode") and "two-nodes" in entry
-    }
+    bars: dict[str, tuple[dict[str, Any], str]] = {}
+    reference = scenarios.get("at-crossnode-rate", {})
+    for name, label in (("ngircd", "ngIRCd,\none server"), ("single", "hubbub,\none process")):
+        if name in reference:
+            bars[label] = (reference[name], "latency_ms")
+    for name, entry in scenarios.items():
+        if name.startswith("crossnode") and "two-nodes" in entry:
+            label = (
+                "two nodes,\nB beside A"
+                if name == "crossnode"
+                else "two nodes,\nB on generator's core"
+            )
+            bars[label] = (entry["two-nodes"], "cross_node_latency_ms")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     if "fanout" in scenarios:
         throughput(left, scenarios["fanout"])
     else:
         left.set_visible(False)
     rate = float(results.get("half_load_rate", {}).get("messages_per_s", 0.0))
-    latency(right, crossnode, rate)
+    latency(right, bars, rate)
     machine = results.get("machine", {})
     figure.suptitle(
         f"hubbub as a cluster — {results.get('date', '')}, {machine.get('nproc', '?')} CPUs, "
