@@ -27,6 +27,7 @@ from support.irc_client import IrcClient
 from support.postgres_server import shared_server
 from support.redis_server import RedisServer
 from support.servers import ThreadedServer
+from support.waiting import wait_for
 
 # The conformance modules import their helpers by bare name, as pytest does for them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
@@ -98,6 +99,19 @@ class TwoNodes(Network):
     def raw(self) -> IrcClient:
         client = IrcClient(next(self.turn).address)
         self.clients.append(client)
+        return client
+
+    def account(self, nick: str, caps: tuple[str, ...] | list[str] = ()) -> IrcClient:
+        """`Network.account`, returned once every node knows the account: another node
+        learns of it a moment after its node answered (announced once committed), and a test
+        that goes on at once to use it there (REGISTER it again, expecting ACCOUNT_EXISTS)
+        would otherwise race that announcement."""
+        client = super().account(nick, caps)
+        wait_for(
+            lambda: all(node.core.fold(nick) in node.core.accounts.names for node in self.nodes),
+            10,
+            f"every node knowing the account {nick}",
+        )
         return client
 
 
