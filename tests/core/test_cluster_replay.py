@@ -177,3 +177,19 @@ def test_a_redaction_in_the_window_removes_a_multiline_message() -> None:
     )
     history, _ = merged([], events, ROOM, everything, 10, False)
     assert texts(history) == ["one"]
+
+
+def test_a_message_refused_in_sequence_stays_out_of_the_merge() -> None:
+    """A message its room refused at its place in the sequence (a mute sequenced just before
+    it: hubbub.core.cluster_apply) was delivered and stored nowhere; its sender's node
+    sequenced a `void` of it, and the merge leaves it out as every node did live."""
+    records = [stored("m1", 10, "one"), stored("m3", 30, "three")]
+    events = stream(
+        (1, message("m1", 10, "one")),
+        (2, message("m2", 20, "muted")),
+        (3, message("m3", 30, "three")),
+        (4, {"t": "void", "x": "m2"}),
+    )
+    history, whole = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["one", "three"]
+    assert whole  # the store has every message of the window that counts

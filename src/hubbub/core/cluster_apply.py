@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from hubbub.core.channels import enter
+from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
     FLAG_MODES,
@@ -48,6 +49,18 @@ RoomApplier = Callable[[Any, Channel, dict[str, Any], int, bool], None]
 #: Applies one event of a room that is no channel (every node follows it): (state, event,
 #: time_ms, mine).
 RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
+
+
+#: The event that says a message of the stream was refused in sequence (its msgid in "x").
+VOID = "void"
+
+
+class Speaker(NamedTuple):
+    """A room message's sender as its event carries it: what the room's bans, mutes and
+    exceptions are matched against when the message is checked in the room's sequence."""
+
+    prefix: str
+    account: str
 
 
 class ClusterApply(ClusterRooms):
@@ -174,6 +187,13 @@ class ClusterApply(ClusterRooms):
     ) -> None:
         server = self.server
         sender = server.users.get(event["f"])
+        # Checked again here, in the room's sequence, against the room as every node has it
+        # at this event: the sender's node checked its own copy, which may not have applied
+        # yet a +m, a ban or a mute sequenced just before this message. Every node refuses it
+        # alike (the room's state and the event are the same everywhere); the sender's node
+        # answers 404 instead of the echo (hubbub.core.cluster_propose).
+        if self.refused_in_sequence(channel, event, sender, mine):
+            return
         cmd = event["c"]
         status = event["s"]
         members: Any = channel.members
@@ -201,6 +221,21 @@ class ClusterApply(ClusterRooms):
             )
         if cmd != "TAGMSG" and mine:  # the line a single server writes, the same cheap way
             server.room_log(channel.name, event["p"].partition("!")[0], event["x"])
+
+    def refused_in_sequence(
+        self, channel: Channel, event: dict[str, Any], sender: User | None, mine: bool
+    ) -> bool:
+        """Whether the room, as it is at this event, refuses its sender's message (then the
+        event is marked `refused` for the sender's reply). The sender's node also sequences a
+        `void` of it: the message stays in the bus's stream, and a node that opens the room
+        later leaves it out of the join replay it merges from there (hubbub.core.cluster_replay)."""
+        member = channel.members.get(sender) if sender is not None else None
+        if not refused_as(self.server, channel, member, Speaker(event["p"], event["a"] or "")):
+            return False
+        event["refused"] = True
+        if mine:
+            self.submit(None, channel.fold, {"t": VOID, "x": event["m"]}, None)
+        return True
 
     def _apply_join(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

@@ -72,6 +72,9 @@ class ClusterMultiline(ClusterPropose):
                 later.fail("BATCH", "TEMPORARILY_UNAVAILABLE", name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            if sent.get("refused"):  # by the room as it was at its place in the sequence
+                later.numeric(n.ERR_CANNOTSENDTOCHAN, name, "Cannot send to channel")
+                return
             self._echo(later, sent, time_ms)
 
         self.submit(reply, channel.fold, event, done)
@@ -210,7 +213,10 @@ class ClusterMultiline(ClusterPropose):
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
-        sender = local(self.server.users.get(event["f"]))
+        user = self.server.users.get(event["f"])
+        if self.refused_in_sequence(channel, event, user, mine):
+            return
+        sender = local(user)
         event["nm"] = channel.name  # as the room is called here when it comes back
         self._deliver(channel.members, event, time_ms, channel.replaying, sender)
         self._store(channel.fold, event, time_ms)

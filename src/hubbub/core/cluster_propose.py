@@ -105,6 +105,10 @@ class ClusterPropose(ClusterRegistry):
                     later.fail(cmd, "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            if sent.get("refused"):  # by the room as it was at its place in the sequence
+                if cmd != "NOTICE":
+                    later.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+                return
             msgid = sent["m"]
             if stored is not None and not sender.account:
                 remember_sent(later.session, msgid)  # so that this connection may REDACT it

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_apply import VOID, ClusterApply
 from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
 
@@ -145,6 +145,7 @@ def merged(
     whether the store had every message of the window."""
     window: list[Record] = []
     redacted: set[str] = set()
+    voided: set[str] = set()
     edits: dict[str, tuple[str, int]] = {}
     for _, time_ms, payload in events:
         try:
@@ -152,6 +153,8 @@ def merged(
             kind = event["t"]
             if kind == "redact":
                 redacted.add(event["x"])
+            elif kind == VOID:  # refused in the room's sequence: never delivered nor stored
+                voided.add(event["x"])
             elif kind == "edit":
                 edits[event["x"]] = (event["tx"], time_ms)
             else:
@@ -160,6 +163,8 @@ def merged(
                     window.append(record)
         except (ValueError, KeyError, TypeError, IndexError):
             log.warning("%s: a stream event is not a hubbub event; left out", channel.name)
+    if voided:
+        window = [record for record in window if record.msgid not in voided]
     if not window:
         return [r for r in records if r.msgid not in redacted], True
     stored = {record.msgid: record for record in records}

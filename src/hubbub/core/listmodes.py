@@ -15,10 +15,10 @@ Matching is hubbub.core.masks' linear-time glob on casefolded text; compiled mas
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hubbub.core.masks import compile_mask
-from hubbub.core.model import Ban, Channel, User
+from hubbub.core.model import Ban, Channel
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -33,6 +33,19 @@ LIST_REPLIES = {
     "e": (n.RPL_EXCEPTLIST, n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
     "I": (n.RPL_INVEXLIST, n.RPL_ENDOFINVEXLIST, "End of channel invite list"),
 }
+
+
+class Identity(Protocol):
+    """What an entry is matched against: a `User`, or a room event's sender as the event
+    carries it (hubbub.core.cluster_apply checks a message in the room's sequence)."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+
 #: The extended ban types: account, mute.
 EXTBAN_TYPES = "am"
 ACCOUNT = "a:"
@@ -68,7 +81,7 @@ def normalize_entry(mask: str, mode: str) -> str | None:
     return None
 
 
-def entry_matches(server: ChatServer, entry: str, user: User) -> bool:
+def entry_matches(server: ChatServer, entry: str, user: Identity) -> bool:
     """Whether one entry (without an m: prefix) matches `user`."""
     if entry.startswith(ACCOUNT):
         return bool(user.account) and compile_mask(server.fold(entry[2:])).match(
@@ -77,11 +90,11 @@ def entry_matches(server: ChatServer, entry: str, user: User) -> bool:
     return compile_mask(server.fold(entry)).match(server.fold(user.prefix))
 
 
-def is_exempt(server: ChatServer, channel: Channel, user: User) -> bool:
+def is_exempt(server: ChatServer, channel: Channel, user: Identity) -> bool:
     return any(entry_matches(server, entry.mask, user) for entry in channel.excepts)
 
 
-def is_banned(server: ChatServer, channel: Channel, user: User) -> bool:
+def is_banned(server: ChatServer, channel: Channel, user: Identity) -> bool:
     """Banned from joining: a +b entry (not a mute) matches, and no +e does."""
     if not channel.bans:
         return False
@@ -92,7 +105,7 @@ def is_banned(server: ChatServer, channel: Channel, user: User) -> bool:
     return hit and not is_exempt(server, channel, user)
 
 
-def is_muted(server: ChatServer, channel: Channel, user: User) -> bool:
+def is_muted(server: ChatServer, channel: Channel, user: Identity) -> bool:
     """May not speak: an m: entry of +b matches, and no +e does."""
     if not channel.bans:
         return False
@@ -103,14 +116,14 @@ def is_muted(server: ChatServer, channel: Channel, user: User) -> bool:
     return hit and not is_exempt(server, channel, user)
 
 
-def may_not_speak(server: ChatServer, channel: Channel, user: User) -> bool:
+def may_not_speak(server: ChatServer, channel: Channel, user: Identity) -> bool:
     """A banned or muted (unvoiced) member may not send to the channel."""
     return bool(channel.bans) and (
         is_banned(server, channel, user) or is_muted(server, channel, user)
     )
 
 
-def is_invite_exempt(server: ChatServer, channel: Channel, user: User) -> bool:
+def is_invite_exempt(server: ChatServer, channel: Channel, user: Identity) -> bool:
     """+I: a matching user joins a +i channel without an INVITE."""
     return any(entry_matches(server, entry.mask, user) for entry in channel.invex)
 

@@ -21,7 +21,8 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.message import format_tags
 
 if TYPE_CHECKING:
-    from hubbub.core.model import Channel, User
+    from hubbub.core.listmodes import Identity
+    from hubbub.core.model import Channel, Membership, User
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
     from hubbub.protocol.message import Message
@@ -210,7 +211,15 @@ def log_room(room: str, nick: str, text: str) -> None:
 def refused_in(server: ChatServer, channel: Channel, sender: User) -> bool:
     """Whether `sender` may not speak in `channel` (+n from outside, +m unvoiced, +b and
     `m:` mutes unless +e or voiced)."""
-    member = channel.members.get(sender)
+    return refused_as(server, channel, channel.members.get(sender), sender)
+
+
+def refused_as(
+    server: ChatServer, channel: Channel, member: Membership | None, sender: Identity
+) -> bool:
+    """`refused_in` for a sender known by its standing in the room (None: not a member) and
+    the prefix and account it speaks with: in cluster mode, a message's sender as its event
+    carries it, checked in the room's sequence (hubbub.core.cluster_apply)."""
     privileged = member is not None and (member.op or member.voice)
     return (
         (member is None and channel.no_external)
