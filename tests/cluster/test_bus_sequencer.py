@@ -95,13 +95,7 @@ async def test_a_call_past_its_deadline_while_queued_is_refused_unsent(redis_url
     client = Redis.from_url(redis_url)
     try:
         late = sequencer.Sequencer(client, scripts.SEQUENCE, timeout=0.0)
-        keys = [
-            scripts.EPOCH_KEY,
-            scripts.seq_key("#r"),
-            scripts.state_key("#r"),
-            scripts.stream_key("#r"),
-            scripts.ROOMS_KEY,
-        ]
+        keys = scripts.sequence_keys("#r")
         with pytest.raises(TimeoutError):
             await late.call(keys, ["", "#r", "a", b"x", 100, scripts.events_channel("#r"), 0])
         assert late.batches == 0 and late.calls == 0
@@ -116,14 +110,15 @@ EPOCH = "test-epoch"
 
 def sequence_request(room: str, payload: bytes) -> tuple[list[str], list[object]]:
     """The keys and arguments of one SEQUENCE call (as Bus._sequence_request makes them)."""
-    keys = [
-        scripts.EPOCH_KEY,
-        scripts.seq_key(room),
-        scripts.state_key(room),
-        scripts.stream_key(room),
-        scripts.ROOMS_KEY,
+    return scripts.sequence_keys(room), [
+        EPOCH,
+        room,
+        "a",
+        payload,
+        100,
+        scripts.events_channel(room),
+        0,
     ]
-    return keys, [EPOCH, room, "a", payload, 100, scripts.events_channel(room), 0]
 
 
 async def test_a_batch_in_flight_past_its_deadline_fails_and_the_next_goes_out_anew(

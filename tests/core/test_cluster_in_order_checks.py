@@ -4,15 +4,17 @@ had not applied that change yet when it let the message go to the bus."""
 
 from __future__ import annotations
 
+from core_helpers import Client
 from test_cluster_core import Cluster, texts
 
 ECHO = ["echo-message"]
 
 
-def room_of_two(cluster: Cluster) -> tuple[object, object]:
+def room_of_two(cluster: Cluster, caps: list[str] = ECHO) -> tuple[Client, Client]:
+    """alice (node a, the room's operator) and bob (node b, with `caps`) in #room."""
     a, b = cluster.nodes[:2]
-    alice = a.client("alice", ECHO)  # creates the room: its operator, on node a
-    bob = b.client("bob", ECHO)
+    alice = a.client("alice", ECHO)
+    bob = b.client("bob", caps)
     alice.send("JOIN #room")
     bob.send("JOIN #room")
     cluster.drain()
@@ -21,16 +23,23 @@ def room_of_two(cluster: Cluster) -> tuple[object, object]:
     return alice, bob
 
 
+def raced(cluster: Cluster, alice: Client, change: str, bob: Client, *said: str) -> None:
+    """alice's `change` and bob's lines on their way at once, node b's copy of the room not
+    changed yet; the bus sequences the change first."""
+    cluster.bus.held = True
+    alice.send(change)
+    for line in said:
+        bob.send(line)
+    cluster.bus.release()
+
+
 def test_a_message_sequenced_after_a_mute_is_refused_everywhere_and_never_stored() -> None:
     """EXTBAN m: a muted member "may join but not speak" (Cannot send to channel, 404). The
     mute (node a) and bob's message (node b, whose copy of the room has no mute yet) are on
     their way at once; the bus sequences the mute first."""
     cluster = Cluster()
     alice, bob = room_of_two(cluster)
-    cluster.bus.held = True
-    alice.send("MODE #room +b m:bob!*@*")
-    bob.send("PRIVMSG #room :said under the mute")
-    cluster.bus.release()
+    raced(cluster, alice, "MODE #room +b m:bob!*@*", bob, "PRIVMSG #room :said under the mute")
     assert "404" in bob.numerics()
     assert "said under the mute" not in texts(alice)
     assert not [line for line in bob.lines() if line.command == "PRIVMSG"]  # no echo either
@@ -50,10 +59,7 @@ def test_a_message_sequenced_after_plus_m_is_refused_and_voice_lets_it_through()
     alice, bob = room_of_two(cluster)
     bob.send("PRIVMSG #room :before")
     assert texts(alice) == ["before"]
-    cluster.bus.held = True
-    alice.send("MODE #room +m")
-    bob.send("PRIVMSG #room :after")
-    cluster.bus.release()
+    raced(cluster, alice, "MODE #room +m", bob, "PRIVMSG #room :after")
     assert "404" in bob.numerics()
     assert texts(alice) == []
     alice.send("MODE #room +v bob")
@@ -65,10 +71,7 @@ def test_a_notice_refused_in_sequence_gets_no_reply() -> None:
     """RFC 2812 3.3.2: "automatic replies MUST NEVER be sent in response to a NOTICE"."""
     cluster = Cluster()
     alice, bob = room_of_two(cluster)
-    cluster.bus.held = True
-    alice.send("MODE #room +m")
-    bob.send("NOTICE #room :quietly")
-    cluster.bus.release()
+    raced(cluster, alice, "MODE #room +m", bob, "NOTICE #room :quietly")
     assert "404" not in bob.numerics()
     assert not [m for m in alice.lines() if m.command == "NOTICE"]
 
@@ -79,10 +82,7 @@ def test_a_node_opening_the_room_later_does_not_replay_a_message_refused_in_sequ
     cluster = Cluster(3)
     alice, bob = room_of_two(cluster)
     alice.send("PRIVMSG #room :before")
-    cluster.bus.held = True
-    alice.send("MODE #room +b m:bob!*@*")
-    bob.send("PRIVMSG #room :muted")
-    cluster.bus.release()
+    raced(cluster, alice, "MODE #room +b m:bob!*@*", bob, "PRIVMSG #room :muted")
     assert "404" in bob.numerics()
     carol = cluster.nodes[2].client("carol")
     carol.send("JOIN #room")
@@ -94,20 +94,16 @@ def test_a_multiline_message_sequenced_after_plus_m_is_refused_whole() -> None:
     """draft/multiline: a batch is one message; sequenced after a +m, none of its lines
     reaches anyone and its sender gets 404, as for a single line."""
     cluster = Cluster()
-    a, b = cluster.nodes
-    alice = a.client("alice")
-    bob = b.client("bob", ["batch", "draft/multiline", "echo-message"])
-    alice.send("JOIN #room")
-    bob.send("JOIN #room")
-    cluster.drain()
-    alice.lines()
-    bob.lines()
-    cluster.bus.held = True
-    alice.send("MODE #room +m")
-    bob.send("BATCH +m draft/multiline #room")
-    bob.send("@batch=m PRIVMSG #room :one")
-    bob.send("@batch=m PRIVMSG #room :two")
-    bob.send("BATCH -m")
-    cluster.bus.release()
+    alice, bob = room_of_two(cluster, ["batch", "draft/multiline", "echo-message"])
+    raced(
+        cluster,
+        alice,
+        "MODE #room +m",
+        bob,
+        "BATCH +m draft/multiline #room",
+        "@batch=m PRIVMSG #room :one",
+        "@batch=m PRIVMSG #room :two",
+        "BATCH -m",
+    )
     assert "404" in bob.numerics()
     assert texts(alice) == []

@@ -525,14 +525,7 @@ class Bus:
         for name, value in set_fields.items():
             args += (name, value)
         args += delete_fields
-        keys = [
-            scripts.EPOCH_KEY,
-            scripts.seq_key(room),
-            scripts.state_key(room),
-            scripts.stream_key(room),
-            scripts.ROOMS_KEY,
-        ]
-        return keys, args
+        return scripts.sequence_keys(room), args
 
     async def rename(
         self,

@@ -25,6 +25,11 @@ EPOCH_ERROR = "HUBBUB_EPOCH"
 LEASE_ERROR = "HUBBUB_LEASE"
 
 
+def sequence_keys(room: str) -> list[str]:
+    """The KEYS of one SEQUENCE call for `room`, in the script's order."""
+    return [EPOCH_KEY, seq_key(room), state_key(room), stream_key(room), ROOMS_KEY]
+
+
 def seq_key(room: str) -> str:
     """Hash of the room's sequence: `seq` (the last assigned) and `time` (its time_ms)."""
     return PREFIX + "seq:" + room
