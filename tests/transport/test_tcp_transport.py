@@ -160,6 +160,33 @@ def test_line_too_long_goes_to_the_core_and_the_connection_lives_on(arun: Run) -
     arun(body)
 
 
+def test_a_flood_line_read_in_several_pieces_is_reported_once(arun: Run) -> None:
+    """An endless line arriving over several reads is one over-long line: one 417, then the
+    next line. (The reader that skips its rest was dropped after a read that ended nothing,
+    and the next piece started a new line that overflowed again: a second 417.) Each piece is
+    sent once the server has read the one before (its connection's `last_rx` moved)."""
+
+    async def body() -> None:
+        core = FakeCore()
+        server = await start_server(core, make_config())
+        client = await LineClient.connect(addr(server))
+        await until(lambda: len(server.connections) == 1)
+        (conn,) = server.connections
+        await client.send_raw(b"y" * 20_000)
+        assert (await client.line()).endswith(":Input line was too long")
+        for _ in range(2):
+            before = conn.last_rx
+            await client.send_raw(b"y" * 20_000)
+            await until(lambda before=before: conn.last_rx != before)
+        await client.send("", "ECHO after the flood")
+        assert await client.line() == "after the flood"
+        assert core.sessions[0].lines == [TOO_LONG, "ECHO after the flood"]
+        await client.close()
+        await server.close()
+
+    arun(body)
+
+
 @pytest.mark.parametrize("policy", ["replace", "reject"])
 def test_invalid_utf8(arun: Run, policy: str) -> None:
     async def body() -> None:

@@ -57,7 +57,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from hubbub.log_redaction import redact
-from hubbub.protocol.framing import LINE_TOO_LONG, LineReader, LineTooLong, decode_line
+from hubbub.protocol.framing import LineReader, LineTooLong, decode_line
 from hubbub.transport.connection import format_address
 from hubbub.transport.flood import TokenBucket
 
@@ -336,8 +336,8 @@ class EngineConnection(ABC):
         if reader is None:
             reader = self.reader = LineReader()
         lines = reader.feed(data)
-        if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
-            self.reader = None  # an idle client holds no reader
+        if not reader.pending and not reader.discarding:
+            self.reader = None  # an idle client holds no reader (none skipping a flood's rest)
         if lines:
             if self.pending is None:
                 self.pending = deque(lines)

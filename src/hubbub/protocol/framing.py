@@ -65,6 +65,11 @@ class LineReader:
         """Bytes of an unfinished line held in the buffer."""
         return len(self._buffer)
 
+    @property
+    def discarding(self) -> bool:
+        """Whether an over-long line was reported and its rest is being dropped (up to LF)."""
+        return self._discarding
+
     def feed(self, data: bytes | bytearray) -> list[bytes | LineTooLong]:
         """Take newly received bytes; return the lines they completed, in order."""
         out: list[bytes | LineTooLong] = []

@@ -23,7 +23,7 @@ from typing import cast
 
 from hubbub.config import Config
 from hubbub.log_redaction import redact
-from hubbub.protocol.framing import LINE_TOO_LONG, LineReader, whole_lines
+from hubbub.protocol.framing import LineReader, whole_lines
 from hubbub.protocol.proxy import ProxyError
 from hubbub.protocol.proxy import parse as parse_proxy_header
 from hubbub.tls import peer_fingerprint
@@ -155,9 +155,10 @@ class TcpConnection(Connection, asyncio.Protocol):
             if reader is None:
                 reader = self.reader = LineReader()
             lines = reader.feed(data)
-            if not reader.pending and (not lines or lines[-1] is not LINE_TOO_LONG):
+            if not reader.pending and not reader.discarding:
                 # Nothing half-received (and no over-long line being skipped): an idle client
-                # holds no reader.
+                # holds no reader. (A reader dropped while it skipped the rest of a flood
+                # reported that flood again, once per read, when the rest came in pieces.)
                 self.reader = None
         if lines:
             self._received(lines, time.monotonic())
