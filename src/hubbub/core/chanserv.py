@@ -281,16 +281,38 @@ def cs_set(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) 
     if not may_set(server, channel, user):
         say(server, reply, f"Only the operators of {channel.name} may change that")
         return
-    channel.history_access = value
     log.info("%s set the history access of %s to %s", user.nick, channel.name, value)
+    if server.cluster is not None and server.channels.get(channel.fold) is channel:
+        # Every node's copy of the room changes, in the room's sequence (its state field
+        # `history` too, for a node that opens the room later): hubbub.core.cluster_apply.
+        # (A registered room nobody here is in is the registry's copy: saved and announced
+        # below, as its other settings.)
+
+        def answered(later: Reply, sequenced: bool) -> None:
+            if sequenced:
+                say(server, later, f"History access of {channel.name} is now {value}")
+            else:
+                say(server, later, "Channel settings are temporarily unavailable; try again")
+
+        server.cluster.history_access(reply, channel, user, value, answered)
+        return
     say(server, reply, f"History access of {channel.name} is now {value}")
+    history_access_set(server, channel, user.nick, value, exclude=user)
+    changed(server, channel, announce=True)
+
+
+def history_access_set(
+    server: ChatServer, channel: Channel, nick: str, value: str, exclude: User | None
+) -> None:
+    """`nick` set the room's history access to `value`: the room has it, and its members
+    (this node's, in cluster mode) are told, but `exclude` (the setter, answered apart)."""
+    channel.history_access = value
     if channel.members:
         server.fanout(
             channel.members,
-            f":{CHANSERV.prefix(server)} NOTICE {channel.name} :{user.nick} set who may read "
+            f":{CHANSERV.prefix(server)} NOTICE {channel.name} :{nick} set who may read "
             f"this channel's history: {value}",
             server.stamp(),
-            exclude=user,
+            exclude=exclude,
             channel=channel,
         )
-    changed(server, channel, announce=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from hubbub.core.channels import enter
+from hubbub.core.chanserv import history_access_set
 from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
@@ -30,10 +31,12 @@ from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename
 from hubbub.core.roomflood import parse_limit, set_limit
 from hubbub.history.record import Record
+from hubbub.registry.model import HISTORY_ACCESS
 
 if TYPE_CHECKING:
     pass
 from hubbub.core.cluster_fields import (
+    HISTORY_EVENT,
     LIST_MODES,
     load_state,
     local,
@@ -352,6 +355,18 @@ class ClusterApply(ClusterRooms):
         if mine:
             save_registered(server, channel)
 
+    def _apply_history_access(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """ChanServ SET HISTORY, on every node: the room's copy and its members here."""
+        value = event["v"]
+        if value not in HISTORY_ACCESS:
+            return  # a node of another version, or a bug: the room keeps what it had
+        server = self.server
+        history_access_set(server, channel, event["n"], value, local(server.users.get(event["f"])))
+        if mine:
+            save_registered(server, channel, announce=True)
+
     def _apply_kick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
@@ -484,6 +499,7 @@ APPLIERS: dict[str, RoomApplier] = {
     "part": ClusterApply._apply_part,
     "quit": ClusterApply._apply_quit,
     "topic": ClusterApply._apply_topic,
+    HISTORY_EVENT: ClusterApply._apply_history_access,
     "kick": ClusterApply._apply_kick,
     "nick": ClusterApply._apply_nick,
     "mode": ClusterApply._apply_mode,

@@ -70,6 +70,10 @@ def member_field_names(fold: str) -> tuple[str, str]:
 
 
 METADATA_PREFIX = "meta:"
+#: The room state field of its history access (ChanServ SET HISTORY), and the room event that
+#: changes it; absent: the server's default (a registered room's registration has its own).
+HISTORY_FIELD = "history"
+HISTORY_EVENT = "hist"
 
 
 def metadata_field(key: str) -> str:

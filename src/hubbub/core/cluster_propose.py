@@ -39,6 +39,8 @@ from hubbub.registry.store import RegistryStore
 if TYPE_CHECKING:
     from hubbub.core.reply import Reply
 from hubbub.core.cluster_fields import (
+    HISTORY_EVENT,
+    HISTORY_FIELD,
     METADATA_PREFIX,
     UNAVAILABLE,
     invite_field,
@@ -380,12 +382,12 @@ class ClusterPropose(ClusterRegistry):
                 {"name": name, "created": created[0], "since": created[1]}
             )
             if state is None:
-                deleted += ("topic", "modes", METADATA_PREFIX + "*")
+                deleted += ("topic", "modes", HISTORY_FIELD, METADATA_PREFIX + "*")
             else:  # the bus had no state of it, so no other metadata key to delete
                 event["rs"] = state
                 saved_fields, saved_deleted = state_fields(state)
                 set_fields.update(saved_fields)
-                deleted += saved_deleted
+                deleted += (*saved_deleted, HISTORY_FIELD)  # a registration has its own
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 
@@ -421,6 +423,24 @@ class ClusterPropose(ClusterRegistry):
                 server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
         self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(user.fold))
+
+    def history_access(
+        self,
+        reply: Reply,
+        channel: Channel,
+        user: User,
+        value: str,
+        answered: Callable[[Reply, bool], None],
+    ) -> None:
+        """ChanServ SET HISTORY (hubbub.core.chanserv): sequenced in the room, kept in its
+        state field `history`; `answered(reply, sequenced)` once it came back or was refused."""
+        event = {"t": HISTORY_EVENT, "f": user.fold, "n": user.nick, "v": value}
+        event["m"] = self.server.next_msgid()
+
+        def done(later: Reply, result: Any) -> None:
+            answered(later, result is not None)
+
+        self.submit(reply, channel.fold, event, done, {HISTORY_FIELD: value})
 
     def topic(self, reply: Reply, channel: Channel, user: User, text: str) -> None:
         server = self.server

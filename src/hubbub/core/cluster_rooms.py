@@ -23,12 +23,14 @@ from hubbub.core.model import (
     User,
 )
 from hubbub.history.record import Record
+from hubbub.registry.model import HISTORY_ACCESS
 
 if TYPE_CHECKING:
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
 from hubbub.core.cluster_fields import (
+    HISTORY_FIELD,
     METADATA_PREFIX,
     encode,
     load_membership,
@@ -157,7 +159,9 @@ class ClusterRooms:
             if field.startswith(METADATA_PREFIX)
         }
         channel.metadata = metadata or None
-        server.registry.attach(channel)
+        access = fields.get(HISTORY_FIELD, "")
+        channel.history_access = access if access in HISTORY_ACCESS else ""
+        server.registry.attach(channel)  # a registered room: its registration's access
         server.channels[fold] = channel
         created = str(channel.created)
         for field, value in fields.items():
