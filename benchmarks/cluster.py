@@ -10,8 +10,8 @@ rooms or nicks.
 
 Configurations (all servers up for the whole run; runs interleaved, REPS times each, medians):
   ngircd     ngIRCd, the reference of every hubbub benchmark, measured in the same run: one
-             process, no history (server on core 0, generator on core 1); fanout only (it has
-             no counterpart to one network over a bus)
+             process, no history (server on core 0, generator on core 1); in fanout and
+             at-crossnode-rate (it has no counterpart to one network over a bus)
   single     `hubbub serve` as shipped: one process, SQLite history, no cluster
              (server on core 0, generator on core 1)
   one-node   `hubbub serve --cluster REDIS --store POSTGRES`: the price of the bus and the store
