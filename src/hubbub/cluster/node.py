@@ -216,23 +216,19 @@ class Node:
         self._spawn(run, "hubbub-open")
 
     def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
-        async def run() -> None:
-            try:
+        async def subscribe() -> bool:
+            # Subscribed already: a JOIN here opened the room meanwhile.
+            with contextlib.suppress(ValueError):
                 await self.bus.subscribe(room, after)
-            except ValueError:  # subscribed already (a JOIN here opened it meanwhile)
-                pass
-            except BusUnavailable as error:
-                log.warning("cluster: room %s cannot be followed (%s)", room, error)
-                done(False)
-                return
-            except Exception:
-                log.exception("cluster: room %s cannot be followed", room)
-                done(False)
-                return
-            self.rooms.add(room)
-            done(True)
+            return True
 
-        self._spawn(run, "hubbub-follow")
+        def followed(subscribed: bool | None) -> None:
+            if subscribed:
+                self.rooms.add(room)
+            done(bool(subscribed))
+
+        what = f"room {room} cannot be followed"
+        self._ask(subscribe, followed, what, "hubbub-follow", warn_unavailable=True)
 
     def rename(
         self,
