@@ -51,11 +51,18 @@ def test_a_room_message_is_inserted_by_its_senders_node_alone(
         bob.join("#room")
         alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
         worker_a, worker_b = worker_of(a), worker_of(b)
-        appended_by_b = worker_b.accepted
+        appended_by_a, appended_by_b = worker_a.accepted, worker_b.accepted
         texts = [f"message {number}" for number in range(5)]
-        for text in texts:
-            # Each after node A committed the ones before: its watermark then covers them.
-            wait_for(lambda: worker_a.committed >= worker_a.accepted, 10, "node A committed")
+        for sent, text in enumerate(texts):
+            # Each after node A appended and committed the ones before: its watermark then
+            # covers them. (Bob may see a message before node A has applied it, so waiting for
+            # the commit alone could pass with the message before not yet appended there.)
+            wait_for(
+                lambda sent=sent: worker_a.accepted >= appended_by_a + sent
+                and worker_a.committed >= worker_a.accepted,
+                10,
+                "node A appended and committed the messages before",
+            )
             alice.say("#room", text)
             bob.first(lambda line, text=text: line.text == text)
         assert writes_of(b).let_go == 4  # all but the last, which no later message confirmed
