@@ -57,6 +57,32 @@ async def test_a_deleted_name_ending_in_a_star_deletes_every_field_with_that_pre
         assert await node_a.bus.state("#r") == (2, {"m:a": "o", "metal": "kept"})
 
 
+async def test_names_starting_with_a_plus_change_only_a_room_nobody_is_in(redis_url: str) -> None:
+    """A creating JOIN's fields (hubbub.core.cluster_fields.if_creating): of two sequenced at
+    once for one room, the first creates it; the second only adds its own member fields."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        # What the room had before it emptied: a creator resets it, nobody else.
+        await node_a.bus.sequence("#r", b"old", set_fields={"topic": "old", "meta:x": "1"})
+        creating = {"room": "first", "s:a": "o"}
+        await node_a.bus.sequence(
+            "#r",
+            b"a creates",
+            set_fields={"m:a": "{}", "s:a": "", **{"+" + k: v for k, v in creating.items()}},
+            delete_fields=["+topic", "+meta:*"],
+        )
+        await node_b.bus.sequence(
+            "#r",
+            b"b would create",
+            set_fields={"m:b": "{}", "s:b": "", "+room": "second", "+s:b": "o"},
+            delete_fields=["+topic", "+meta:*", "i:b"],
+        )
+        _, fields = await node_a.bus.state("#r")
+        assert fields == {"m:a": "{}", "s:a": "o", "room": "first", "m:b": "{}", "s:b": ""}
+        # A value starting with a plus is only a value.
+        await node_a.bus.sequence("#r", b"plain", set_fields={"topic": "+1"})
+        assert (await node_a.bus.state("#r"))[1]["topic"] == "+1"
+
+
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
         await node_b.bus.subscribe("#r")

@@ -58,8 +58,10 @@ def test_a_room_message_is_inserted_by_its_senders_node_alone(
             # covers them. (Bob may see a message before node A has applied it, so waiting for
             # the commit alone could pass with the message before not yet appended there.)
             wait_for(
-                lambda sent=sent: worker_a.accepted >= appended_by_a + sent
-                and worker_a.committed >= worker_a.accepted,
+                lambda sent=sent: (
+                    worker_a.accepted >= appended_by_a + sent
+                    and worker_a.committed >= worker_a.accepted
+                ),
                 10,
                 "node A appended and committed the messages before",
             )

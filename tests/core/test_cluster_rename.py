@@ -117,3 +117,38 @@ def test_a_rename_while_the_bus_is_away_is_refused() -> None:
     alice.send("RENAME #lobby #hall")
     assert one(alice.lines(), "FAIL").params[:2] == ("RENAME", "TEMPORARILY_UNAVAILABLE")
     assert b.server.find_channel("#lobby") is not None and bob.raw() == []
+
+
+def test_a_join_creating_the_new_name_in_the_instant_of_the_rename_joins_the_renamed_room() -> None:
+    """dave's node found #hall empty and sent a creating JOIN; the rename to #hall was
+    sequenced first: dave joins the renamed room as a plain member (hubbub.core.cluster_apply),
+    and its topic stays in the state fields a node opening it later reads."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice", [CAP])
+    dave = b.client("dave", [CAP])
+    joined(cluster, alice)
+    alice.send("TOPIC #lobby :kept")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    dave.send("JOIN #hall")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:  # node b sees #hall empty: dave's creating JOIN waits
+        run()
+    alice.send("RENAME #lobby #hall")
+    creating_join, rename = bus.waiting
+    bus.waiting = [rename, creating_join]
+    bus.release()
+    cluster.drain()
+    for node in (a, b):
+        hall = node.server.find_channel("#hall")
+        assert hall is not None
+        members = {user.nick: membership.op for user, membership in hall.members.items()}
+        assert members == {"alice": True, "dave": False}
+        assert hall.topic is not None and hall.topic.text == "kept"
+    carol = c.client("carol")
+    carol.send("JOIN #hall")
+    got = carol.lines()
+    assert one(got, "332").params[-1] == "kept"
+    assert set(one(got, "353").params[-1].split()) == {"@alice", "dave", "carol"}

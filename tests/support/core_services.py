@@ -305,8 +305,18 @@ class MemoryBus:
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
         self.last_ms[room] = time_ms
         fields = self.fields.setdefault(room, {})
-        fields.update(set_fields)
+        # As the SEQUENCE script: a name starting with "+" counts only for a room nobody is in.
+        empty = not any(field.startswith("m:") for field in fields)
+        for name, value in set_fields.items():
+            if not name.startswith("+"):
+                fields[name] = value
+            elif empty:
+                fields[name[1:]] = value
         for name in delete_fields:
+            if name.startswith("+"):
+                if not empty:
+                    continue
+                name = name[1:]
             if name.endswith("*"):  # as the SEQUENCE script: every field with that prefix
                 for field in [f for f in fields if f.startswith(name[:-1])]:
                     del fields[field]

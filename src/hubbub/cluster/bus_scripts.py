@@ -104,7 +104,10 @@ return redis.call('GET', KEYS[1])
 # KEYS: epoch, seq hash, state hash, stream, rooms set.
 # ARGV: epoch, room, node, payload, stream length, channel, number of fields set (n),
 #       n (name, value) pairs, then the names of the fields deleted (a name ending in `*`:
-#       every field whose name starts with the rest).
+#       every field whose name starts with the rest). A name starting with `+` (set or
+#       deleted) is the rest of it, changed only if the room has no member (no `m:` field)
+#       before this event: what a creating JOIN writes, so that of two JOINs creating the room
+#       at once only the first sequenced does.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -119,15 +122,43 @@ local seq_text = string.format('%d', seq)
 local now_text = string.format('%d', now)
 redis.call('HSET', KEYS[2], 'time', now_text)
 local count = tonumber(ARGV[7])
+local deleted_from = 8 + 2 * count
+-- Whether the room is empty: looked at once, before any write, and only if a name asks.
+local empty = false
 local index = 8
+while index <= #ARGV do
+  if string.sub(ARGV[index], 1, 1) == '+' then
+    empty = true
+    for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if string.sub(field, 1, 2) == 'm:' then
+        empty = false
+        break
+      end
+    end
+    break
+  end
+  index = index + (index < deleted_from and 2 or 1)
+end
+index = 8
 for _ = 1, count do
-  redis.call('HSET', KEYS[3], ARGV[index], ARGV[index + 1])
+  local name = ARGV[index]
+  if string.sub(name, 1, 1) ~= '+' then
+    redis.call('HSET', KEYS[3], name, ARGV[index + 1])
+  elseif empty then
+    redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  end
   index = index + 2
 end
 local changed = count > 0 or index <= #ARGV
 while index <= #ARGV do
   local name = ARGV[index]
-  if string.sub(name, -1) == '*' then
+  if string.sub(name, 1, 1) == '+' then
+    -- Creation only: deleted if the room is empty, else nothing (no field is named '').
+    name = empty and string.sub(name, 2) or ''
+  end
+  if name == '' then
+    -- nothing
+  elseif string.sub(name, -1) == '*' then
     -- Every field whose name starts with the rest (a new room's old metadata keys).
     local prefix = string.sub(name, 1, -2)
     for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do

@@ -265,11 +265,17 @@ class ClusterApply(ClusterRooms):
         if user in channel.members:
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             return
-        if not channel.members and "cr" in event:  # the room's first member creates it
-            channel.created, channel.history_since_ms = event["cr"]
-            if "rs" in event:  # a registered room, with its saved state (cluster_registry)
-                load_state(channel, event["rs"])
-        membership = Membership(op=bool(event["o"]))
+        op = bool(event["o"])
+        if "cr" in event:
+            if not channel.members:  # the room's first member creates it
+                channel.created, channel.history_since_ms = event["cr"]
+                if "rs" in event:  # a registered room, with its saved state (cluster_registry)
+                    load_state(channel, event["rs"])
+            elif "rs" not in event:
+                # Another node's JOIN created the room a moment before, sequenced first: this
+                # one joins it, not opped (as the bus wrote its standing: cluster_propose).
+                op = False
+        membership = Membership(op=op)
         channel.invited.discard(fold)  # used up (its field went with the JOIN)
         enter(server, channel, user, membership, time_ms, event["m"])
         if not mine and user.metadata:  # the members here learn the newcomer's metadata

@@ -69,6 +69,13 @@ def member_field_names(fold: str) -> tuple[str, str]:
     return member_field(fold), standing_field(fold)
 
 
+def if_creating(name: str) -> str:
+    """A state field name (set or deleted) that the bus changes only if the room has no member
+    just before the event: what a creating JOIN writes. Of two JOINs creating one room at the
+    same instant on two nodes, the second sequenced joins the room the first created."""
+    return "+" + name
+
+
 METADATA_PREFIX = "meta:"
 #: The room state field of its history access (ChanServ SET HISTORY), and the room event that
 #: changes it; absent: the server's default (a registered room's registration has its own).

@@ -43,6 +43,7 @@ from hubbub.core.cluster_fields import (
     HISTORY_FIELD,
     METADATA_PREFIX,
     UNAVAILABLE,
+    if_creating,
     invite_field,
     member_field_names,
     member_fields,
@@ -376,18 +377,32 @@ class ClusterPropose(ClusterRegistry):
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
         if created is not None:
             # A new room: what a room of this name had before (topic, modes, metadata) is not
-            # its.
+            # its. All of it written only if this JOIN does create the room: another node's
+            # JOIN may have created it a moment before (hubbub.core.cluster_apply decides so
+            # too, by the room's members when it applies this one).
             event["cr"] = list(created)
-            set_fields["room"] = json.dumps(
-                {"name": name, "created": created[0], "since": created[1]}
-            )
+            creating = {
+                "room": json.dumps({"name": name, "created": created[0], "since": created[1]})
+            }
             if state is None:
-                deleted += ("topic", "modes", HISTORY_FIELD, METADATA_PREFIX + "*")
+                deleted_if_creating: tuple[str, ...] = (
+                    "topic",
+                    "modes",
+                    HISTORY_FIELD,
+                    METADATA_PREFIX + "*",
+                )
+                # Its operator status is a creator's: joining the room another JOIN created,
+                # it is a plain member.
+                standing = standing_field(user.fold)
+                creating[standing] = set_fields[standing]
+                set_fields[standing] = standing_text(Membership(voice=membership.voice))
             else:  # the bus had no state of it, so no other metadata key to delete
                 event["rs"] = state
                 saved_fields, saved_deleted = state_fields(state)
-                set_fields.update(saved_fields)
-                deleted += (*saved_deleted, HISTORY_FIELD)  # a registration has its own
+                creating.update(saved_fields)
+                deleted_if_creating = (*saved_deleted, HISTORY_FIELD)  # a registration has its own
+            set_fields.update({if_creating(field): value for field, value in creating.items()})
+            deleted += tuple(if_creating(field) for field in deleted_if_creating)
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 

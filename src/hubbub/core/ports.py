@@ -169,8 +169,10 @@ class Network(Protocol):
     Every call returns at once; its answer comes later, on the loop, through `done`:
 
     * `sequence` hands a room event's payload (and the room state fields to set and delete
-      atomically with it; a deleted name ending in `*` deletes every field with that prefix)
-      to be numbered network-wide. `done(time_ms)` means it was sequenced
+      atomically with it; a deleted name ending in `*` deletes every field with that prefix;
+      a name starting with `+`, set or deleted, is the rest of it, changed only if the room
+      has no member field `m:...` just before this event: a creating JOIN's) to be numbered
+      network-wide. `done(time_ms)` means it was sequenced
       (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
       `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is

@@ -1,0 +1,88 @@
+"""Two users create one room at the same instant on two nodes (hubbub.core.cluster_propose,
+hubbub.core.cluster_apply, the bus's creation-only state fields): each node found the room
+empty when it opened it, so each sends a creating JOIN; the first sequenced creates the room,
+the second joins it.
+
+Modern IRC, JOIN: "If a client JOIN s a channel which doesn't exist, it will be created and
+the creating user will become a channel operator." Only one JOIN can find the room missing:
+the other user joins an existing channel, as a plain member, on every node alike.
+"""
+
+from __future__ import annotations
+
+import json
+
+from core_helpers import Client, one
+from test_cluster_core import Cluster
+
+from hubbub.core.cluster_fields import standing_field
+
+
+def names_on(client: Client, room: str) -> set[str]:
+    client.lines()
+    client.send(f"NAMES {room}")
+    return set(one(client.lines(), "353").params[-1].split())
+
+
+def created_at_once(cluster: Cluster, room: str, *joiners: Client) -> None:
+    """Each joiner's node opens `room` (empty), then their JOINs go to the bus together."""
+    bus = cluster.bus
+    bus.held = True
+    for joiner in joiners:
+        joiner.send(f"JOIN {room}")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:  # both nodes see the room empty; the JOINs they send now are held
+        run()
+    assert len(bus.waiting) == len(joiners)
+    bus.release()
+    cluster.drain()
+
+
+def test_of_two_joins_creating_one_room_at_once_only_the_first_sequenced_is_opped() -> None:
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    created_at_once(cluster, "#new", alice, bob)
+    # alice's JOIN was sequenced first: she created the room; bob joined it.
+    assert names_on(alice, "#new") == {"@alice", "bob"}
+    assert names_on(bob, "#new") == {"@alice", "bob"}
+    # The room's state fields say the same, so a node opening the room later agrees.
+    fields = cluster.bus.fields["#new"]
+    assert fields[standing_field("alice")] == "o" and fields[standing_field("bob")] == ""
+    assert json.loads(fields["room"])["name"] == "#new"
+    carol = c.client("carol")
+    carol.send("JOIN #new")
+    assert names_on(carol, "#new") == {"@alice", "bob", "carol"}
+    # bob cannot act as an operator anywhere.
+    bob.send("MODE #new +m")
+    assert "482" in bob.numerics()
+
+
+def test_the_second_creating_join_keeps_the_first_ones_spelling_and_topic() -> None:
+    """The room's name is the creator's spelling; what the creator set a moment after is not
+    reset by the other JOIN, which only joins."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    bus = cluster.bus
+    bus.held = True
+    alice.send("JOIN #Both")
+    bob.send("JOIN #BOTH")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:
+        run()
+    alice_join, bob_join = bus.waiting
+    bus.waiting = [alice_join]
+    bus.release()  # alice's JOIN alone: she created the room
+    cluster.drain()
+    alice.send("TOPIC #Both :set by the creator")
+    bus.waiting.append(bob_join)
+    bus.release()
+    cluster.drain()
+    fields = bus.fields["#both"]
+    assert json.loads(fields["room"])["name"] == "#Both"
+    assert json.loads(fields["topic"])["text"] == "set by the creator"
+    bob.lines()
+    bob.send("TOPIC #BOTH")
+    assert one(bob.lines(), "332").params[-1] == "set by the creator"
+    assert names_on(bob, "#both") == {"@alice", "bob"}
