@@ -1,6 +1,6 @@
-"""A room message is checked again in the room's sequence (hubbub.core.cluster_apply): a mute,
-ban or +m sequenced just before it refuses it on every node alike, though the sender's node
-had not applied that change yet when it let the message go to the bus."""
+"""A room message or JOIN is checked again in the room's sequence (hubbub.core.cluster_apply):
+a mute, ban, +m, +i or +l sequenced just before it refuses it on every node alike, though the
+sender's node had not applied that change yet when it let the message or JOIN go to the bus."""
 
 from __future__ import annotations
 
@@ -107,3 +107,103 @@ def test_a_multiline_message_sequenced_after_plus_m_is_refused_whole() -> None:
     )
     assert "404" in bob.numerics()
     assert texts(alice) == []
+
+
+def join_raced(cluster: Cluster, alice: Client, change: str, joiner: Client, room: str) -> None:
+    """`joiner`'s node opens `room` (already open if it follows it) and checks the JOIN
+    against its copy; alice's `change` and that JOIN are then on their way at once, the
+    change sequenced first."""
+    bus = cluster.bus
+    bus.held = True
+    joiner.send(f"JOIN {room}")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:  # the joiner's node has its copy of the room: the JOIN waits
+        run()
+    alice.send(change)
+    join, sent_change = bus.waiting
+    bus.waiting = [sent_change, join]
+    bus.release()
+
+
+def op_in_room(cluster: Cluster) -> Client:
+    """alice, the operator of #room on node a."""
+    alice = cluster.nodes[0].client("alice")
+    alice.send("JOIN #room")
+    cluster.drain()
+    alice.lines()
+    return alice
+
+
+def test_a_join_sequenced_after_a_ban_is_refused_everywhere() -> None:
+    """RFC 2812 3.2.1 / Modern IRC: a banned user gets ERR_BANNEDFROMCHAN (474) "Cannot join
+    channel (+b)". bob's node let the JOIN go by its copy of the room, which had no ban yet;
+    the ban was sequenced first: no node lets him in, and the room's state has no trace."""
+    cluster = Cluster()
+    alice = op_in_room(cluster)
+    bob = cluster.nodes[1].client("bob")
+    join_raced(cluster, alice, "MODE #room +b bob!*@*", bob, "#room")
+    got = bob.lines()
+    assert "474" in [m.command for m in got] and not [m for m in got if m.command == "JOIN"]
+    assert [m.command for m in alice.lines()] == ["MODE"]  # the ban, and no JOIN after it
+    for node in cluster.nodes:
+        channel = node.server.find_channel("#room")
+        assert channel is None or {user.nick for user in channel.members} == {"alice"}
+    assert not any(field.endswith(":bob") for field in cluster.bus.fields["#room"])
+    stored = [record.command for record in cluster.store.latest("#room", 10)]
+    assert "JOIN" not in stored[1:]  # alice's own JOIN only, if JOINs are stored
+    # Unbanned, bob joins as usual.
+    alice.send("MODE #room -b bob!*@*")
+    bob.send("JOIN #room")
+    assert bob.lines()[0].command == "JOIN"
+
+
+def test_a_join_sequenced_after_plus_i_or_a_full_limit_is_refused() -> None:
+    """Modern IRC: ERR_INVITEONLYCHAN (473) "Cannot join channel (+i)", ERR_CHANNELISFULL
+    (471) "Cannot join channel (+l)"; both set just before the JOIN in the sequence."""
+    cluster = Cluster(3)
+    alice = op_in_room(cluster)
+    bob = cluster.nodes[1].client("bob")
+    join_raced(cluster, alice, "MODE #room +i", bob, "#room")
+    assert "473" in bob.numerics()
+    alice.send("MODE #room -i")
+    bob.send("JOIN #room")
+    assert bob.lines()[0].command == "JOIN"
+    carol = cluster.nodes[2].client("carol")
+    join_raced(cluster, alice, "MODE #room +l 2", carol, "#room")
+    assert "471" in carol.numerics()
+    assert {u.nick for u in cluster.nodes[0].server.channels["#room"].members} == {"alice", "bob"}
+
+
+def test_a_node_that_loaded_a_refused_joiner_before_its_void_lets_him_part() -> None:
+    """Node c opens the room after the refused JOIN and before the void that deletes the
+    joiner's fields: it loaded bob as a member, and shows him leaving when the void comes."""
+    cluster = Cluster(3)
+    alice = op_in_room(cluster)
+    bob = cluster.nodes[1].client("bob")
+    carol = cluster.nodes[2].client("carol")
+    bus = cluster.bus
+    bus.held = True
+    bob.send("JOIN #room")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:
+        run()
+    alice.send("MODE #room +b bob!*@*")
+    join, ban = bus.waiting
+    bus.waiting = []
+    ban()
+    join()  # applied and refused on node b, whose void now waits
+    (void,) = bus.waiting
+    bus.waiting = []
+    carol.send("JOIN #room")
+    (carol_open,) = bus.waiting
+    bus.waiting = [carol_open, void]
+    bus.release()
+    got = carol.lines()
+    assert "bob" in next(m for m in got if m.command == "353").params[-1].split()
+    parted = [m for m in got if m.command == "PART"]
+    assert [(m.nick, m.params[-1]) for m in parted] == [("bob", "Cannot join channel (+b)")]
+    assert {u.nick for u in cluster.nodes[2].server.channels["#room"].members} == {
+        "alice",
+        "carol",
+    }
+    assert not any(field.endswith(":bob") for field in bus.fields["#room"])

@@ -87,6 +87,21 @@ def admission(
     # A registered channel's owner and access list pass +i, +k, +l and bans, and are
     # opped (hubbub.core.chanserv).
     trusted = channel.registered is not None and registered.has_access(server, channel, user)
+    refused = entry_refusal(server, channel, user, key, trusted)
+    if refused is not None:
+        reply.numeric(refused[0], channel.name, refused[1])
+        return None
+    channel.invited.discard(user.fold)
+    return Membership(op=trusted)
+
+
+def entry_refusal(
+    server: ChatServer, channel: Channel, user: User, key: str | None, trusted: bool
+) -> tuple[str, str] | None:
+    """Why `user` may not join the existing `channel` (+i, +k, +l, +b): the numeric and its
+    text, or None. `trusted`: on the registered room's access list. `key` None: the key is
+    not checked (a JOIN checked again in the room's sequence, hubbub.core.cluster_apply: its
+    node checked the key it was given)."""
     invited = user.fold in channel.invited or trusted
     if (
         channel.invite_only
@@ -94,19 +109,14 @@ def admission(
         # +I passes +i only: an invite exception is not a ban exception.
         and not (channel.invex and is_invite_exempt(server, channel, user))
     ):
-        reply.numeric(n.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
-        return None
-    if channel.key and key != channel.key and not trusted:
-        reply.numeric(n.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
-        return None
+        return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
+    if key is not None and channel.key and key != channel.key and not trusted:
+        return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
     if channel.limit and len(channel.members) >= channel.limit and not trusted:
-        reply.numeric(n.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
-        return None
+        return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
     if not invited and is_banned(server, channel, user):
-        reply.numeric(n.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
-        return None
-    channel.invited.discard(user.fold)
-    return Membership(op=trusted)
+        return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
+    return None
 
 
 def enter(

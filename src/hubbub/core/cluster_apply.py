@@ -13,10 +13,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from hubbub.core.channels import enter
+from hubbub.core.channels import enter, entry_refusal
 from hubbub.core.chanserv import history_access_set
+from hubbub.core.cluster_fields import (
+    HISTORY_EVENT,
+    LIST_MODES,
+    invite_field,
+    load_state,
+    local,
+    member_field_names,
+    nick_key,
+)
+from hubbub.core.cluster_rooms import ClusterRooms
 from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
@@ -33,18 +43,6 @@ from hubbub.core.roomflood import parse_limit, set_limit
 from hubbub.history.record import Record
 from hubbub.registry.model import HISTORY_ACCESS
 
-if TYPE_CHECKING:
-    pass
-from hubbub.core.cluster_fields import (
-    HISTORY_EVENT,
-    LIST_MODES,
-    load_state,
-    local,
-    member_field_names,
-    nick_key,
-)
-from hubbub.core.cluster_rooms import ClusterRooms
-
 log = logging.getLogger("hubbub.chat")
 
 #: Applies one room event to a channel this node follows: (state, channel, event, time_ms, mine).
@@ -54,7 +52,8 @@ RoomApplier = Callable[[Any, Channel, dict[str, Any], int, bool], None]
 RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
 
 
-#: The event that says a message of the stream was refused in sequence (its msgid in "x").
+#: The event that says a message or JOIN of the stream was refused in sequence (its msgid in
+#: "x"; a JOIN's also the joiner's fold in "f", its prefix in "p" and why in "r").
 VOID = "void"
 
 
@@ -240,6 +239,51 @@ class ClusterApply(ClusterRooms):
             self.submit(None, channel.fold, {"t": VOID, "x": event["m"]}, None)
         return True
 
+    def join_refused(self, channel: Channel, event: dict[str, Any], user: User, mine: bool) -> bool:
+        """Whether the room, as it is at this JOIN, refuses it: a ban, `+i` or `+l` sequenced
+        just before it, which the joiner's node had not applied when it let the JOIN go (the
+        key it checked itself). Every node decides alike, from the room at this place in the
+        sequence. Refused: nobody shows it, the joiner gets the numeric (event `refused`), and
+        its node sequences a `void` of it that deletes the member fields the JOIN wrote (a
+        node that loaded them meanwhile lets the user part) and keeps it out of join replays
+        merged from the stream (hubbub.core.cluster_replay)."""
+        # A JOIN the joiner's node let in as trusted (a registered room's access list); one
+        # that lost a creation race was opped as a creator, not trusted.
+        trusted = bool(event["o"]) and ("cr" not in event or "rs" in event)
+        refusal = entry_refusal(self.server, channel, user, None, trusted)
+        if refusal is None:
+            return False
+        event["refused"] = refusal
+        if user.session.remote and not user.channels:
+            self._forget(user)
+        if mine:
+            fold = user.fold
+            void = {"t": VOID, "x": event["m"], "f": fold, "p": user.prefix, "r": refusal[1]}
+            void["m"] = self.server.next_msgid()  # of the PART a node may show (below)
+            # The invitation the JOIN's fields used up, if it had one: kept, as on one server.
+            invited = {invite_field(fold): str(channel.created)} if fold in channel.invited else {}
+            room, prefix = channel.fold, user.prefix
+
+            def refused() -> None:  # the bus went away meanwhile: the fields go when it is back
+                self.unsent.append((room, fold, prefix, refusal[1]))
+
+            delete = member_field_names(fold)
+            self.submit(None, room, void, None, invited, delete, refused=refused)
+        return True
+
+    def _apply_void(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A message or JOIN refused in sequence: nothing to do, unless this node opened the
+        room after the refused JOIN and loaded its joiner from the room's fields; that user
+        parts here."""
+        user = self.server.users.get(event.get("f", ""))
+        if user is None or user not in channel.members:
+            return
+        line = f":{event['p']} PART {channel.name} :{event['r']}"
+        self.server.fanout(channel.members, line, time_ms, event["m"], exclude=user)
+        self.server.remove_member(channel, user)
+
     def _apply_join(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
@@ -266,8 +310,11 @@ class ClusterApply(ClusterRooms):
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             return
         op = bool(event["o"])
+        creating = "cr" in event and not channel.members
+        if not creating and self.join_refused(channel, event, user, mine):
+            return
         if "cr" in event:
-            if not channel.members:  # the room's first member creates it
+            if creating:  # the room's first member creates it
                 channel.created, channel.history_since_ms = event["cr"]
                 if "rs" in event:  # a registered room, with its saved state (cluster_registry)
                     load_state(channel, event["rs"])
@@ -509,5 +556,6 @@ APPLIERS: dict[str, RoomApplier] = {
     "kick": ClusterApply._apply_kick,
     "nick": ClusterApply._apply_nick,
     "mode": ClusterApply._apply_mode,
+    VOID: ClusterApply._apply_void,
 }
 ClusterApply.appliers = APPLIERS

@@ -289,12 +289,17 @@ class ClusterPropose(ClusterRegistry):
 
     def _join_known(self, reply: Reply, user: User, fold: str, key: str) -> None:
         channel = self.server.channels[fold]
+        invited = user.fold in channel.invited
         membership = (
             None if user in channel.members else admission(self.server, reply, channel, user, key)
         )
         if membership is None:
             self._entered(user, fold)
             return
+        if invited:
+            # Used up when the JOIN is applied, on every node alike: checked again there in
+            # the room's sequence (cluster_apply, `join_refused`), it still lets the user in.
+            channel.invited.add(user.fold)
         self._send_join(reply, user, channel.name, fold, membership, None)
 
     def _join_new(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
@@ -413,6 +418,10 @@ class ClusterPropose(ClusterRegistry):
             time_ms, sent = result
             # "fw": the room it was sent on to, renamed meanwhile (hubbub.core.cluster_rename).
             channel = server.channels.get(sent.get("fw", fold))
+            refusal = sent.get("refused")  # by the room as it was at the JOIN (cluster_apply)
+            if refusal is not None:
+                later.numeric(refusal[0], channel.name if channel else name, refusal[1])
+                return
             if channel is None or user not in channel.members or sent.get("dup"):
                 return
             line = f":{user.prefix} JOIN {channel.name}"
