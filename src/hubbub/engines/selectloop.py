@@ -42,6 +42,7 @@ from hubbub.engines.connection import READ_SIZE, EngineConnection, describe_erro
 from hubbub.engines.mailbox import Mailbox, run_call
 from hubbub.engines.server import EngineServer
 from hubbub.transport.connection import normal_host
+from hubbub.transport.linger import reset_on_close
 
 __all__ = ["SelectConnection", "SelectLoop", "SelectServer"]
 
@@ -55,6 +56,8 @@ T = TypeVar("T")
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _WAKE = object()
+#: The end reason of a socket dropped with whatever was queued (reset, not flushed).
+ABORTED = "aborted"
 _LISTEN = object()
 
 
@@ -149,6 +152,8 @@ class SelectConnection(EngineConnection):
                 with contextlib.suppress(KeyError, ValueError, OSError):
                     self.loop.selector.unregister(self.sock)
                 self.events = 0
+            if reason == ABORTED:
+                reset_on_close(self.sock)
             self.sock.close()
         self.gone(reason)
 
@@ -164,7 +169,7 @@ class SelectConnection(EngineConnection):
         self.loop.run_here(self.close_socket, "closed")
 
     def _abort_socket(self) -> None:
-        self.loop.run_here(self.close_socket, "aborted")
+        self.loop.run_here(self.close_socket, ABORTED)
 
 
 class SelectLoop:

@@ -57,6 +57,7 @@ from hubbub.engines.connection import READ_SIZE, EngineConnection, describe_erro
 from hubbub.engines.mailbox import run_call
 from hubbub.engines.server import EngineServer
 from hubbub.transport.connection import normal_host
+from hubbub.transport.linger import reset_on_close
 
 __all__ = ["THREAD_STACK_BYTES", "ThreadConnection", "ThreadsServer"]
 
@@ -221,6 +222,9 @@ class ThreadConnection(EngineConnection):
                     self.sock.shutdown(socket.SHUT_RDWR)
 
     def _abort_socket(self) -> None:
+        with self.lock:
+            if not self.socket_closed:
+                reset_on_close(self.sock)  # the reader thread's close then resets it
         self._shutdown_socket()
 
 

@@ -70,6 +70,7 @@ from hubbub.core.ports import Link
 from hubbub.log_redaction import redact
 from hubbub.protocol.framing import LineTooLong, decode_line
 from hubbub.transport.flood import TokenBucket
+from hubbub.transport.linger import reset_on_close
 
 if TYPE_CHECKING:
     from hubbub.transport.listener import Listener
@@ -557,6 +558,7 @@ class Connection(ABC):
         self._drop_output()
         transport = self.transport
         if transport is not None:
+            reset_on_close(transport.get_extra_info("socket"))
             transport.abort()
 
     def _gone(self, reason: str) -> None:
