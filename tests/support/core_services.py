@@ -270,6 +270,9 @@ class MemoryBus:
         self.available = True
         self.held = False
         self.waiting: list[Callable[[], None]] = []
+        # The node that made each held call: one node's calls reach Redis in the order it made
+        # them (hubbub.cluster.sequencer), so a test that reorders held calls keeps that order.
+        self.callers: dict[Callable[[], None], str] = {}
         self.queue: list[tuple[MemoryNetwork, str, int, int, str, bytes]] = []
         self.delivering = False
 
@@ -278,9 +281,10 @@ class MemoryBus:
         self.nodes[node_id] = network
         return network
 
-    def call(self, run: Callable[[], None]) -> None:
+    def call(self, run: Callable[[], None], node: str = "") -> None:
         if self.held:
             self.waiting.append(run)
+            self.callers[run] = node
         else:
             run()
 
@@ -305,23 +309,26 @@ class MemoryBus:
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
         self.last_ms[room] = time_ms
         fields = self.fields.setdefault(room, {})
-        # As the SEQUENCE script: a name starting with "+" counts only for a room nobody is in.
+        # As the SEQUENCE script: a name starting with "+" counts only for a room nobody is in,
+        # a set name starting with "?" is set only if absent; deletions come first.
         empty = not any(field.startswith("m:") for field in fields)
-        for name, value in set_fields.items():
-            if not name.startswith("+"):
-                fields[name] = value
-            elif empty:
-                fields[name[1:]] = value
         for name in delete_fields:
             if name.startswith("+"):
                 if not empty:
                     continue
                 name = name[1:]
-            if name.endswith("*"):  # as the SEQUENCE script: every field with that prefix
+            if name.endswith("*"):  # every field with that prefix
                 for field in [f for f in fields if f.startswith(name[:-1])]:
                     del fields[field]
             else:
                 fields.pop(name, None)
+        for name, value in set_fields.items():
+            if name.startswith("?"):
+                fields.setdefault(name[1:], value)
+            elif not name.startswith("+"):
+                fields[name] = value
+            elif empty:
+                fields[name[1:]] = value
         self.events.setdefault(room, []).append((seq, time_ms, node, payload))
         for network in self.nodes.values():
             if room in network.rooms:
@@ -414,7 +421,7 @@ class MemoryNetwork:
             done(self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields))
             self.bus.pump()
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
         def run() -> None:
@@ -424,7 +431,7 @@ class MemoryNetwork:
             self.rooms.add(room)
             done(dict(self.bus.fields.get(room, {})))
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def close(self, room: str) -> None:
         self.rooms.discard(room)
@@ -442,7 +449,7 @@ class MemoryNetwork:
             done(True)
             self.bus.pump()
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def rename(
         self,
@@ -457,7 +464,7 @@ class MemoryNetwork:
             done(self.bus.rename(self._node_id, old, new, payload, marker, set_fields))
             self.bus.pump()
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def recent(
         self,
@@ -473,7 +480,7 @@ class MemoryNetwork:
             events = [event for event in self.bus.events.get(room, []) if event[0] <= through]
             done([(seq, time_ms, payload) for seq, time_ms, _, payload in events[-limit:]])
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         def run() -> None:
@@ -483,7 +490,7 @@ class MemoryNetwork:
             owner = self.bus.claims.setdefault(key, self._node_id)
             done(owner == self._node_id)
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         if self.bus.claims.get(key) == self._node_id:
@@ -495,7 +502,7 @@ class MemoryNetwork:
         def run() -> None:
             done(self.bus.claims.get(key, "") if self.bus.available else None)
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def publish(
         self, key: str, value: str | None, done: Callable[[bool], None] | None = None
@@ -515,7 +522,7 @@ class MemoryNetwork:
             entries = [self.bus.directory.get(key) for key in keys]
             done([entry[1] if entry is not None else None for entry in entries])
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def users(
         self,
@@ -534,7 +541,7 @@ class MemoryNetwork:
             ]
             done(entries[:limit])
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)
 
     def room_summaries(
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
@@ -549,8 +556,10 @@ class MemoryNetwork:
                 if room.startswith("~") or not count or "room" not in fields:
                     continue
                 found = {"fold": room, "count": str(count), "room": fields["room"]}
-                found.update({f: fields[f] for f in ("topic", "modes") if f in fields})
+                found.update(
+                    {f: v for f, v in fields.items() if f == "topic" or f.startswith("mode:")}
+                )
                 summaries.append(found)
             done(summaries[:limit])
 
-        self.bus.call(run)
+        self.bus.call(run, self._node_id)

@@ -107,7 +107,8 @@ return redis.call('GET', KEYS[1])
 #       every field whose name starts with the rest). A name starting with `+` (set or
 #       deleted) is the rest of it, changed only if the room has no member (no `m:` field)
 #       before this event: what a creating JOIN writes, so that of two JOINs creating the room
-#       at once only the first sequenced does.
+#       at once only the first sequenced does. A set name starting with `?` is the rest of it,
+#       set only if absent (HSETNX). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -139,17 +140,9 @@ while index <= #ARGV do
   end
   index = index + (index < deleted_from and 2 or 1)
 end
-index = 8
-for _ = 1, count do
-  local name = ARGV[index]
-  if string.sub(name, 1, 1) ~= '+' then
-    redis.call('HSET', KEYS[3], name, ARGV[index + 1])
-  elseif empty then
-    redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
-  end
-  index = index + 2
-end
-local changed = count > 0 or index <= #ARGV
+-- The deletions first, then the sets: a name both deleted (by a prefix) and set ends up set
+-- (a registered room created anew: its earlier modes go, its saved ones stay).
+index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
   if string.sub(name, 1, 1) == '+' then
@@ -171,6 +164,20 @@ while index <= #ARGV do
   end
   index = index + 1
 end
+index = 8
+for _ = 1, count do
+  local name = ARGV[index]
+  local first = string.sub(name, 1, 1)
+  if first == '?' then
+    redis.call('HSETNX', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  elseif first ~= '+' then
+    redis.call('HSET', KEYS[3], name, ARGV[index + 1])
+  elseif empty then
+    redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  end
+  index = index + 2
+end
+local changed = count > 0 or deleted_from <= #ARGV
 if changed then
   if redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('SADD', KEYS[5], ARGV[2])

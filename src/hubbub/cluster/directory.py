@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from hubbub.cluster.bus import Bus, BusUnavailable
+from hubbub.core.cluster_fields import MODE_PREFIX
 
 log = logging.getLogger("hubbub.cluster")
 
@@ -131,9 +132,9 @@ class Directory:
 
     async def room_summaries(self, limit: int) -> list[dict[str, str]]:
         """Up to `limit` rooms with members, each summarised as state fields: `room`, `topic`
-        and `modes` as the room's own fields, `fold`, and `count` (its members). Rooms of the
-        nodes themselves (inboxes, the network room: names starting with '~') are left out.
-        Raises BusUnavailable."""
+        and its `mode:` fields as the room's own fields, `fold`, and `count` (its members).
+        Rooms of the nodes themselves (inboxes, the network room: names starting with '~') are
+        left out. Raises BusUnavailable."""
         rooms = sorted(room for room in await self.bus.rooms() if not room.startswith("~"))
         gate = asyncio.Semaphore(ROOM_READS)
 
@@ -144,9 +145,10 @@ class Directory:
             if not count or "room" not in fields:
                 return None
             found = {"fold": room, "count": str(count), "room": fields["room"]}
-            for name in ("topic", "modes"):
-                if name in fields:
-                    found[name] = fields[name]
+            for name, value in fields.items():
+                # Its topic and modes (the list entries, which LIST does not show, left out).
+                if name == "topic" or name.startswith(MODE_PREFIX):
+                    found[name] = value
             return found
 
         summaries: list[dict[str, str]] = []

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
-    load_modes,
+    load_mode_fields,
     load_user_state,
     user_facts,
     user_key,
@@ -550,8 +550,7 @@ def summarised(summary: Mapping[str, str]) -> tuple[Channel, int] | None:
     try:
         room = json.loads(summary["room"])
         channel = Channel(room["name"], summary["fold"], int(room["created"]))
-        if "modes" in summary:
-            load_modes(channel, summary["modes"])
+        load_mode_fields(channel, summary)
         topic = json.loads(summary.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))

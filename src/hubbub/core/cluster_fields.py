@@ -9,7 +9,7 @@ used, hubbub.cluster.node reads some of them (a lost node's member fields, its u
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.model import (
@@ -185,6 +185,7 @@ def modes_json(channel: Channel) -> str:
 
 
 def load_modes(channel: Channel, text: str) -> None:
+    """The modes of `modes_json` (a registered room's saved state, `rs`)."""
     modes = json.loads(text)
     for char, attr in FLAG_MODES.items():
         setattr(channel, attr, char in modes["flags"])
@@ -193,6 +194,97 @@ def load_modes(channel: Channel, text: str) -> None:
     set_limit(channel, parse_limit(modes["flood"]) if modes["flood"] else None)
     for char, attr in LIST_MODES.items():
         setattr(channel, attr, [Ban(*entry) for entry in modes["lists"].get(char, [])])
+
+
+# The room's modes in its state fields: one field per flag, parameter and list entry, so two
+# changes sequenced in the same instant on two nodes (a +i and a +m, two bans) each rewrite
+# only their own and neither undoes the other for a node that opens the room later (one JSON
+# field of all of them, written from the sender's copy of the room, lost such changes).
+#: `mode:<flag>` "1" or "0" (absent: a new room's default), `mode:k` the key, `mode:l` the
+#: limit, `mode:f` the +f setting (absent: unset).
+MODE_PREFIX = "mode:"
+#: `list:<b|e|I>:<casefolded mask>`: an entry of +b +e +I, JSON [mask, setter, set_at].
+LIST_PREFIX = "list:"
+
+
+def if_absent(name: str) -> str:
+    """A state field name the bus sets only if the field is not there yet (`HSETNX`): a list
+    entry added on two nodes at once keeps the first one's setter, as the rooms do."""
+    return "?" + name
+
+
+def list_field(char: str, folded_mask: str) -> str:
+    return f"{LIST_PREFIX}{char}:{folded_mask}"
+
+
+def mode_fields(channel: Channel, fold: Callable[[str], str]) -> dict[str, str]:
+    """All of the room's modes as state fields (a node writing its rooms back, a registered
+    room's saved state)."""
+    fields = {
+        MODE_PREFIX + char: "1" if getattr(channel, attr) else "0"
+        for char, attr in FLAG_MODES.items()
+    }
+    if channel.key:
+        fields[MODE_PREFIX + "k"] = channel.key
+    if channel.limit:
+        fields[MODE_PREFIX + "l"] = str(channel.limit)
+    if channel.flood_limit:
+        fields[MODE_PREFIX + "f"] = format_limit(channel.flood_limit)
+    for char, attr in LIST_MODES.items():
+        for entry in getattr(channel, attr):
+            value = json.dumps([entry.mask, entry.setter, entry.set_at])
+            fields[list_field(char, fold(entry.mask))] = value
+    return fields
+
+
+def mode_change_fields(
+    changes: list[tuple[str, str, str | None]],
+    setter: str,
+    set_at: int,
+    fold: Callable[[str], str],
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The state fields a MODE's changes set and delete (the +o and +v standings aside)."""
+    set_fields: dict[str, str] = {}
+    deleted: list[str] = []
+    for sign, char, arg in changes:
+        adding = sign == "+"
+        if char in FLAG_MODES:
+            set_fields[MODE_PREFIX + char] = "1" if adding else "0"
+        elif char in "klf":
+            if adding and arg:
+                set_fields[MODE_PREFIX + char] = arg
+            else:
+                deleted.append(MODE_PREFIX + char)
+        elif char in LIST_MODES and arg:
+            name = list_field(char, fold(arg))
+            if adding:
+                set_fields[if_absent(name)] = json.dumps([arg, setter, set_at])
+            else:
+                deleted.append(name)
+    return set_fields, tuple(deleted)
+
+
+def load_mode_fields(channel: Channel, fields: Mapping[str, str]) -> None:
+    """The room's modes from its state fields."""
+    lists: dict[str, list[Ban]] = {}
+    for name, value in fields.items():
+        if name.startswith(MODE_PREFIX):
+            char = name[len(MODE_PREFIX) :]
+            if char in FLAG_MODES:
+                setattr(channel, FLAG_MODES[char], value == "1")
+            elif char == "k":
+                channel.key = value
+            elif char == "l":
+                channel.limit = int(value)
+            elif char == "f":
+                set_limit(channel, parse_limit(value))
+        elif name.startswith(LIST_PREFIX):
+            char = name[len(LIST_PREFIX)]
+            if char in LIST_MODES:
+                lists.setdefault(char, []).append(Ban(*json.loads(value)))
+    for char, entries in lists.items():
+        entries.sort(key=lambda entry: (entry.set_at, entry.mask))  # about the order set
+        setattr(channel, LIST_MODES[char], entries)
 
 
 def saved_state(channel: Channel) -> dict[str, Any]:
@@ -208,10 +300,15 @@ def saved_state(channel: Channel) -> dict[str, Any]:
     }
 
 
-def state_fields(state: dict[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The room state fields a creating JOIN sets and deletes to make `state` the room's."""
-    fields: dict[str, str] = {"modes": state["modes"]}
-    deleted: tuple[str, ...] = ()
+def state_fields(
+    state: dict[str, Any], fold: Callable[[str], str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The room state fields a creating JOIN sets and deletes to make `state` the room's (the
+    bus deletes before it sets: the earlier room's modes go, these stay)."""
+    saved = Channel("", "", 0)
+    load_modes(saved, state["modes"])
+    fields = mode_fields(saved, fold)
+    deleted: tuple[str, ...] = (MODE_PREFIX + "*", LIST_PREFIX + "*")
     if state["topic"] is None:
         deleted += ("topic",)
     else:

@@ -41,13 +41,15 @@ if TYPE_CHECKING:
 from hubbub.core.cluster_fields import (
     HISTORY_EVENT,
     HISTORY_FIELD,
+    LIST_PREFIX,
     METADATA_PREFIX,
+    MODE_PREFIX,
     UNAVAILABLE,
     if_creating,
     invite_field,
     member_field_names,
     member_fields,
-    modes_json,
+    mode_change_fields,
     nick_key,
     saved_state,
     scratch_copy,
@@ -392,7 +394,8 @@ class ClusterPropose(ClusterRegistry):
             if state is None:
                 deleted_if_creating: tuple[str, ...] = (
                     "topic",
-                    "modes",
+                    MODE_PREFIX + "*",
+                    LIST_PREFIX + "*",
                     HISTORY_FIELD,
                     METADATA_PREFIX + "*",
                 )
@@ -403,7 +406,7 @@ class ClusterPropose(ClusterRegistry):
                 set_fields[standing] = standing_text(Membership(voice=membership.voice))
             else:  # the bus had no state of it, so no other metadata key to delete
                 event["rs"] = state
-                saved_fields, saved_deleted = state_fields(state)
+                saved_fields, saved_deleted = state_fields(state, self.server.fold)
                 creating.update(saved_fields)
                 deleted_if_creating = (*saved_deleted, HISTORY_FIELD)  # a registration has its own
             set_fields.update({if_creating(field): value for field, value in creating.items()})
@@ -519,7 +522,7 @@ class ClusterPropose(ClusterRegistry):
         event["ch"] = [list(change) for change in applied]
         event["at"] = int(server.now)
         event["m"] = server.next_msgid()
-        set_fields = {"modes": modes_json(scratch)}
+        set_fields, deleted = mode_change_fields(applied, user.prefix, event["at"], server.fold)
         for _, char, arg in applied:
             if char in "ov" and arg is not None:
                 target = server.find_user(arg)
@@ -534,7 +537,7 @@ class ClusterPropose(ClusterRegistry):
             time_ms, sent = result
             server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, set_fields)
+        self.submit(reply, channel.fold, event, done, set_fields, deleted)
 
     def nick(self, reply: Reply, user: User, nick: str, fold: str) -> None:
         """NICK: claim the nick network-wide, then (registered, in rooms) sequence the change
@@ -608,9 +611,10 @@ class ClusterPropose(ClusterRegistry):
                 server.send_self(later, line, time_ms, sent["m"], account=user.account)
                 check_nick(server, user, later)
 
+        old_nick = user.nick  # (not read in the loop: a room's event may rename the user)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
-            event = {"t": "nick", "f": old, "p": old_prefix, "n": nick, "on": user.nick}
+            event = {"t": "nick", "f": old, "p": old_prefix, "n": nick, "on": old_nick}
             event["m"] = server.next_msgid()
             deleted = member_field_names(old) if fold != old else ()
             self.submit(

@@ -34,11 +34,11 @@ from hubbub.core.cluster_fields import (
     METADATA_PREFIX,
     encode,
     load_membership,
-    load_modes,
+    load_mode_fields,
     load_user_state,
     member_fields,
     metadata_field,
-    modes_json,
+    mode_fields,
     nick_key,
     standing_field,
     user_facts,
@@ -148,8 +148,7 @@ class ClusterRooms:
             return None  # nobody there: whoever joins creates it anew
         channel = Channel(room["name"], fold, int(room["created"]))
         channel.history_since_ms = int(room["since"])
-        if "modes" in fields:
-            load_modes(channel, fields["modes"])
+        load_mode_fields(channel, fields)
         topic = json.loads(fields.get("topic", "null"))
         if topic is not None:
             channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
@@ -294,7 +293,7 @@ class ClusterRooms:
                         "since": channel.history_since_ms,
                     }
                 )
-                fields["modes"] = modes_json(channel)
+                fields.update(mode_fields(channel, self.server.fold))
                 for key, value in (channel.metadata or {}).items():
                     fields[metadata_field(key)] = value
                 if channel.topic is not None:

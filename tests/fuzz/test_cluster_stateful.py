@@ -1,0 +1,210 @@
+"""A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
+
+Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
+INVITE, NICK, messages) while the bus holds calls and answers them in an order it picks:
+any interleaving of the nodes' calls, each node's own calls kept in the order it made them (as
+the Sequencer sends them). That is what makes a node's copy of a room one or more events
+behind when it checks and sends a command, the source of every race the cluster must survive.
+
+Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
+see the same order". Whenever the bus has answered everything, the network must agree:
+
+* every node that follows a room has the same members, with the same operator and voice
+  standing, the same topic, and the same modes and lists;
+* the room's state fields on the bus (what a node opening the room later loads) say the same;
+* membership is symmetric on every node, and no nick is held twice on the network.
+
+The normal suite runs a short campaign; `scripts/fuzz` sets HUBBUB_FUZZ=long for a long one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from core_helpers import Client  # tests/core is on sys.path (conftest)
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from test_cluster_core import Cluster
+
+from hubbub.core.cluster_fields import load_mode_fields
+from hubbub.core.model import Channel
+
+LONG = os.environ.get("HUBBUB_FUZZ") == "long"
+EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "60"))
+STEPS = 120 if LONG else 40
+
+NODES = 3
+NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]  # two per node, in node order
+OTHER_NICKS = ["zed", "Alice", "yan"]
+ROOMS = ["#a", "#b"]
+MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
+         "+t", "-t", "+e", "-e", "+s", "+n"]  # fmt: skip
+MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
+TEMPLATES = [
+    "JOIN {room}",
+    "JOIN {room} key",
+    "PART {room} :bye",
+    "MODE {room} {mode} {nick}",
+    "MODE {room} {mode} {mask}",
+    "MODE {room} +l 2",
+    "MODE {room} +k key",
+    "TOPIC {room} :topic by {index}",
+    "KICK {room} {nick} :out",
+    "INVITE {nick} {room}",
+    "PRIVMSG {room} :hello from {index}",
+    "NICK {other}",
+    "NICK {nick}",
+]
+commands = st.builds(
+    lambda template, index, **fields: template.format(index=index, **fields),
+    st.sampled_from(TEMPLATES),
+    index=st.integers(0, 99),
+    room=st.sampled_from(ROOMS),
+    mode=st.sampled_from(MODES),
+    nick=st.sampled_from(NICKS),
+    mask=st.sampled_from(MASKS),
+    other=st.sampled_from(OTHER_NICKS),
+)
+client_indexes = st.integers(0, len(NICKS) - 1)
+
+
+class ClusterMachine(RuleBasedStateMachine):
+    """Six clients of three nodes sending room commands through a bus that may hold them."""
+
+    cluster: Cluster
+    clients: list[Client]
+
+    @initialize()
+    def start(self) -> None:
+        self.cluster = Cluster(NODES)
+        nodes = self.cluster.nodes
+        self.clients = [nodes[index // 2].client(nick) for index, nick in enumerate(NICKS)]
+        for client in self.clients[::2]:  # one of each node in #a; alice, first, is its op
+            client.send("JOIN #a")
+        # An operator on every node, so that changes can race from any two of them.
+        self.clients[0].send("MODE #a +oo carol erin")
+        self.cluster.drain()
+
+    @rule(index=client_indexes, line=commands)
+    def send(self, index: int, line: str) -> None:
+        client = self.clients[index]
+        if client.session.closed:
+            return
+        client.send(line)
+        client.lines()  # every line written so far parses
+
+    @rule()
+    def hold(self) -> None:
+        """From now on the bus holds every call until `answer` or `settle`."""
+        self.cluster.bus.held = True
+
+    @precondition(lambda self: bool(self.cluster.bus.waiting))
+    @rule(pick=st.integers(0, NODES - 1))
+    def answer(self, pick: int) -> None:
+        """The bus answers the oldest held call of one node (the bus stays held)."""
+        bus = self.cluster.bus
+        heads: dict[str, int] = {}
+        for position, run in enumerate(bus.waiting):
+            heads.setdefault(bus.callers.get(run, ""), position)
+        node = sorted(heads)[pick % len(heads)]
+        run = bus.waiting.pop(heads[node])
+        bus.callers.pop(run, None)
+        run()
+
+    @rule()
+    def settle(self) -> None:
+        """The bus answers everything held, in the order it was asked, and holds no more."""
+        bus = self.cluster.bus
+        while bus.waiting or bus.held:
+            bus.release()
+        bus.callers.clear()
+
+    def settled(self) -> bool:
+        bus = self.cluster.bus
+        return not bus.held and not bus.waiting and not bus.queue
+
+    @invariant()
+    def every_node_agrees(self) -> None:
+        if not self.settled():
+            return
+        bus = self.cluster.bus
+        views: dict[str, list[tuple[str, Any]]] = {}
+        for node in self.cluster.nodes:
+            server = node.server
+            for fold, channel in server.channels.items():
+                for user in channel.members:
+                    assert user.channels.get(fold) is channel, "membership is not symmetric"
+                if channel.members:
+                    views.setdefault(fold, []).append((node.network.node_id, view(channel)))
+            for session in server.sessions:
+                for channel in session.user.channels.values():
+                    assert session.user in channel.members, "membership is not symmetric"
+        for fold, seen in views.items():
+            first_node, first = seen[0]
+            for node_id, other in seen[1:]:
+                assert other == first, f"{fold}: node {node_id} differs from {first_node}"
+            fields = bus.fields.get(fold, {})
+            assert fields_view(fold, fields) == first, f"{fold}: the bus's fields differ"
+        nicks = [
+            session.user.fold
+            for node in self.cluster.nodes
+            for session in node.server.sessions
+            if session.registered and not session.remote
+        ]
+        assert len(nicks) == len(set(nicks)), f"a nick held twice: {sorted(nicks)}"
+
+
+def view(channel: Channel) -> tuple[Any, ...]:
+    """What every node following the room must agree on."""
+    members = {
+        user.fold: (membership.op, membership.voice) for user, membership in channel.members.items()
+    }
+    topic = channel.topic.text if channel.topic is not None else None
+    return (members, topic, modes_of(channel))
+
+
+def modes_of(channel: Channel) -> tuple[Any, ...]:
+    return (
+        channel.invite_only,
+        channel.moderated,
+        channel.no_external,
+        channel.topic_locked,
+        channel.secret,
+        channel.key,
+        channel.limit,
+        sorted(ban.mask for ban in channel.bans),
+        sorted(ban.mask for ban in channel.excepts),
+    )
+
+
+def fields_view(fold: str, fields: dict[str, str]) -> tuple[Any, ...]:
+    """The same, as a node opening the room would load it from the bus's state fields."""
+    members = {}
+    for name, value in fields.items():
+        if name.startswith("m:"):
+            standing = fields.get("s:" + name[2:])
+            if standing is None:  # an old member field with its standing inside
+                facts = json.loads(value)
+                members[name[2:]] = (bool(facts.get("o")), bool(facts.get("v")))
+            else:
+                members[name[2:]] = ("o" in standing, "v" in standing)
+    topic = json.loads(fields.get("topic", "null"))
+    scratch = Channel(fold, fold, 0)
+    load_mode_fields(scratch, fields)
+    return (members, topic["text"] if topic else None, modes_of(scratch))
+
+
+def _settings() -> Any:
+    return settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+ClusterMachine.TestCase.settings = _settings()
+TestCluster = ClusterMachine.TestCase
