@@ -73,11 +73,16 @@ def test_a_rename_on_one_node_is_applied_on_every_node(
             names = numeric(got, "353").text.split()
             assert sorted(names) == ["@alice", "bob", "carol", "dave"]
             for reader in (dave, bob, alice):
-                wait_for(
-                    lambda reader=reader: history(reader, "#hall") == ["before", "after"],
-                    10,
-                    "the room's history under its new name",
-                )
+                seen: list[list[str]] = []  # what it read, for the message if it never matches
+
+                def moved(reader: IrcClient = reader, seen: list[list[str]] = seen) -> bool:
+                    seen[:] = [history(reader, "#hall")]
+                    return seen[0] == ["before", "after"]
+
+                try:
+                    wait_for(moved, 10, "the room's history under its new name")
+                except TimeoutError as error:
+                    raise AssertionError(f"{reader.nick} read {seen} from #hall") from error
             dave.send("NAMES #lobby")
             assert [line for line in dave.expect("366") if line.command == "353"] == []
 
