@@ -1,11 +1,12 @@
 """A nick is free on every node in the same instant as its QUIT (two hubbub nodes on a real
 redis-server bus and a real PostgreSQL). hubbub.core.cluster_propose (`release_claim`).
 
-Issue 14: nicks are unique network-wide through claims on the bus. A user who quits releases
-its claim before its QUIT is sequenced and before its own ERROR is written, so whoever saw it
-leave — the user itself, or a member of one of its rooms on another node — can take the nick
-at once. Node A's release to Redis is held here (the bus's `release`, on A's loop), so the test
-sees what a slow release shows instead of hoping for an order.
+Issue 14: nicks are unique network-wide through claims on the bus. A user who quits has its
+claim released by the bus with its last QUIT, atomically, before its own ERROR is written, so
+whoever saw it leave — the user itself, or a member of one of its rooms on another node — can
+take the nick at once. Node A's release to Redis is held here (the bus's `release`, or the
+sequencing of the QUIT that carries it, on A's loop), so the test sees what a slow release
+shows instead of hoping for an order.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ QUIET_WATCH = 0.3
 
 
 class HeldReleases:
-    """Node `server`'s releases of claims wait for `gate`; `holding` is set while one waits."""
+    """Node `server`'s releases of claims wait for `gate` (a release of its own, or the QUIT
+    that carries one); `holding` is set while one waits."""
 
     def __init__(self, server: ThreadedServer) -> None:
         self.gate = threading.Event()
@@ -54,6 +56,36 @@ class HeldReleases:
             await release(key)
 
         bus.release = held  # type: ignore[method-assign]
+        sequence_soon = bus.sequence_soon
+
+        def held_sequence(
+            room: str,
+            payload: bytes,
+            done: Callable[[Any], None],
+            *,
+            set_fields: Any = {},  # noqa: B006 (the bus's own default, passed on)
+            delete_fields: Any = (),
+        ) -> asyncio.Future[Any]:
+            """A QUIT that releases a claim (a deleted name `!<claim>`) waits for `gate`."""
+            if not any(name.startswith("!") for name in delete_fields):
+                return sequence_soon(
+                    room, payload, done, set_fields=set_fields, delete_fields=delete_fields
+                )
+            self.holding.set()
+
+            async def later() -> Any:
+                waited = await asyncio.get_running_loop().run_in_executor(
+                    None, self.gate.wait, GATE_LIMIT
+                )
+                if not waited:
+                    raise AssertionError("the test never let the release go")
+                return await sequence_soon(
+                    room, payload, done, set_fields=set_fields, delete_fields=delete_fields
+                )
+
+            return asyncio.get_running_loop().create_task(later())
+
+        bus.sequence_soon = held_sequence  # type: ignore[method-assign]
 
 
 def nothing_arrives(irc: IrcClient) -> bytes:
@@ -92,7 +124,7 @@ def test_a_nick_is_free_once_its_quit_is_seen_on_another_node(
             bob.join("#lobby")
             alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
             alice.send("QUIT :bye")
-            wait_for(held.holding.is_set, 10, "node A asks the bus to release alice's claim")
+            wait_for(held.holding.is_set, 10, "node A sends alice's QUIT, releasing her claim")
             # While the claim is not released, nobody has seen alice leave.
             assert nothing_arrives(bob) == b""
             assert nothing_arrives(alice) == b""

@@ -152,3 +152,34 @@ def test_a_join_creating_the_new_name_in_the_instant_of_the_rename_joins_the_ren
     got = carol.lines()
     assert one(got, "332").params[-1] == "kept"
     assert set(one(got, "353").params[-1].split()) == {"@alice", "dave", "carol"}
+
+
+def test_a_member_joining_the_new_name_in_the_instant_of_the_rename_keeps_its_standing() -> None:
+    """bob, an operator of #lobby, sends JOIN #hall as alice renames #lobby to #hall: the
+    rename brings him there first, so his JOIN changes nothing, in the rooms and in the state
+    fields a node opening the room later reads (the JOIN's member fields are written only for
+    someone who is not a member yet)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    alice.send("MODE #lobby +o bob")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    bob.send("JOIN #hall")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:  # node b sees #hall empty: bob's creating JOIN waits
+        run()
+    alice.send("RENAME #lobby #hall")
+    creating_join, rename = bus.waiting
+    bus.waiting = [rename, creating_join]
+    bus.release()
+    for node in (a, b):
+        hall = node.server.find_channel("#hall")
+        assert hall is not None
+        assert {user.nick: m.op for user, m in hall.members.items()} == {"alice": True, "bob": True}
+    dave = c.client("dave")
+    dave.send("JOIN #hall")
+    assert set(one(dave.lines(), "353").params[-1].split()) == {"@alice", "@bob", "dave"}

@@ -3,7 +3,8 @@
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
 INVITE, NICK, messages) while the bus holds calls and answers them in an order it picks:
 any interleaving of the nodes' calls, each node's own calls kept in the order it made them (as
-the Sequencer sends them). That is what makes a node's copy of a room one or more events
+the Sequencer sends them); and while a node lags, getting every room's events later than the
+others (in their order). That is what makes a node's copy of a room one or more events
 behind when it checks and sends a command, the source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
@@ -12,7 +13,8 @@ see the same order". Whenever the bus has answered everything, the network must 
 * every node that follows a room has the same members, with the same operator and voice
   standing, the same topic, and the same modes and lists;
 * the room's state fields on the bus (what a node opening the room later loads) say the same;
-* membership is symmetric on every node, and no nick is held twice on the network.
+* membership is symmetric on every node, no nick is held twice on the network, and the bus
+  claims exactly the users' nicks, each for its user's node.
 
 The normal suite runs a short campaign; `scripts/fuzz` sets HUBBUB_FUZZ=long for a long one.
 """
@@ -39,7 +41,7 @@ STEPS = 120 if LONG else 40
 NODES = 3
 NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]  # two per node, in node order
 OTHER_NICKS = ["zed", "Alice", "yan"]
-ROOMS = ["#a", "#b"]
+ROOMS = ["#a", "#b", "#c"]
 MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
          "+t", "-t", "+e", "-e", "+s", "+n"]  # fmt: skip
 MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
@@ -57,12 +59,15 @@ TEMPLATES = [
     "PRIVMSG {room} :hello from {index}",
     "NICK {other}",
     "NICK {nick}",
+    "RENAME {room} {other_room} :moving",
+    "QUIT :gone {index}",
 ]
 commands = st.builds(
     lambda template, index, **fields: template.format(index=index, **fields),
     st.sampled_from(TEMPLATES),
     index=st.integers(0, 99),
     room=st.sampled_from(ROOMS),
+    other_room=st.sampled_from(ROOMS),
     mode=st.sampled_from(MODES),
     nick=st.sampled_from(NICKS),
     mask=st.sampled_from(MASKS),
@@ -114,17 +119,32 @@ class ClusterMachine(RuleBasedStateMachine):
         bus.callers.pop(run, None)
         run()
 
+    @rule(pick=st.integers(0, NODES - 1))
+    def lag(self, pick: int) -> None:
+        """One node gets the events published from now on later than the others."""
+        self.cluster.bus.lag(self.cluster.nodes[pick].network.node_id)
+
+    @precondition(lambda self: bool(self.cluster.bus.backlog))
+    @rule(pick=st.integers(0, NODES - 1))
+    def catch_up(self, pick: int) -> None:
+        """A lagging node gets what it missed."""
+        lagging = sorted(self.cluster.bus.backlog)
+        self.cluster.bus.catch_up(lagging[pick % len(lagging)])
+
     @rule()
     def settle(self) -> None:
-        """The bus answers everything held, in the order it was asked, and holds no more."""
+        """The bus answers everything held, in the order it was asked, holds no more, and
+        every node catches up."""
         bus = self.cluster.bus
-        while bus.waiting or bus.held:
+        while bus.waiting or bus.held or bus.backlog:
             bus.release()
+            for node_id in sorted(bus.backlog):
+                bus.catch_up(node_id)
         bus.callers.clear()
 
     def settled(self) -> bool:
         bus = self.cluster.bus
-        return not bus.held and not bus.waiting and not bus.queue
+        return not bus.held and not bus.waiting and not bus.queue and not bus.backlog
 
     @invariant()
     def every_node_agrees(self) -> None:
@@ -148,13 +168,21 @@ class ClusterMachine(RuleBasedStateMachine):
                 assert other == first, f"{fold}: node {node_id} differs from {first_node}"
             fields = bus.fields.get(fold, {})
             assert fields_view(fold, fields) == first, f"{fold}: the bus's fields differ"
-        nicks = [
-            session.user.fold
+        held = {
+            session.user.fold: node.network.node_id
             for node in self.cluster.nodes
             for session in node.server.sessions
             if session.registered and not session.remote
-        ]
-        assert len(nicks) == len(set(nicks)), f"a nick held twice: {sorted(nicks)}"
+        }
+        count = sum(
+            1
+            for node in self.cluster.nodes
+            for session in node.server.sessions
+            if session.registered and not session.remote
+        )
+        assert count == len(held), f"a nick held twice: {sorted(held)}"
+        claims = {key.removeprefix("nick:"): owner for key, owner in bus.claims.items()}
+        assert claims == held, "the bus's nick claims are not the users' nicks"
 
 
 def view(channel: Channel) -> tuple[Any, ...]:

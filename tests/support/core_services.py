@@ -275,6 +275,8 @@ class MemoryBus:
         self.callers: dict[Callable[[], None], str] = {}
         self.queue: list[tuple[MemoryNetwork, str, int, int, str, bytes]] = []
         self.delivering = False
+        # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
+        self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
 
     def node(self, node_id: str) -> MemoryNetwork:
         network = MemoryNetwork(self, node_id)
@@ -310,9 +312,14 @@ class MemoryBus:
         self.last_ms[room] = time_ms
         fields = self.fields.setdefault(room, {})
         # As the SEQUENCE script: a name starting with "+" counts only for a room nobody is in,
-        # a set name starting with "?" is set only if absent; deletions come first.
+        # a set name starting with "?" is set only if absent, a deleted name starting with "!"
+        # releases the node's claim; deletions come first.
         empty = not any(field.startswith("m:") for field in fields)
         for name in delete_fields:
+            if name.startswith("!"):
+                if self.claims.get(name[1:]) == node:
+                    del self.claims[name[1:]]
+                continue
             if name.startswith("+"):
                 if not empty:
                     continue
@@ -376,11 +383,30 @@ class MemoryBus:
         self.delivering = True
         try:
             while self.queue:
-                network, room, seq, time_ms, node, payload = self.queue.pop(0)
-                if room in network.rooms and network.server is not None:
+                entry = self.queue.pop(0)
+                network, room, seq, time_ms, node, payload = entry
+                behind = self.backlog.get(network.node_id)
+                if behind is not None:  # a lagging node: later, in the same order
+                    behind.append(entry)
+                elif (
+                    room in network.rooms
+                    and network.server is not None
+                    and seq > network.opened_at.get(room, 0)
+                ):
                     network.server.apply_sequenced(room, seq, time_ms, node, payload)
         finally:
             self.delivering = False
+
+    def lag(self, node_id: str) -> None:
+        """Deliver nothing to this node until `catch_up`, as a node whose subscription
+        connection is slow gets every room's events later than the others, in their order."""
+        self.backlog.setdefault(node_id, [])
+
+    def catch_up(self, node_id: str) -> None:
+        """A lagging node gets what it missed, in publication order."""
+        behind = self.backlog.pop(node_id, [])
+        self.queue[:0] = behind
+        self.pump()
 
     def lose_node(self, node_id: str) -> list[str]:
         """A node's lease ran out: its claims go (returned) and it takes no part any more."""
@@ -403,6 +429,9 @@ class MemoryNetwork:
         # Its users' private messages come to its inbox; what every node applies, to the
         # network room.
         self.rooms: set[str] = {inbox(node_id), NETWORK_ROOM}
+        # Per room opened, its seq when its state was read: the events up to it are in that
+        # state, and are not applied again (as hubbub.cluster.bus_feed drops them).
+        self.opened_at: dict[str, int] = {}
         self.server: Any = None
 
     @property
@@ -428,7 +457,9 @@ class MemoryNetwork:
             if not self.bus.available:
                 done(None)
                 return
-            self.rooms.add(room)
+            if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
+                self.rooms.add(room)
+                self.opened_at[room] = self.bus.seq.get(room, 0)
             done(dict(self.bus.fields.get(room, {})))
 
         self.bus.call(run, self._node_id)
@@ -443,6 +474,7 @@ class MemoryNetwork:
                 return
             if room not in self.rooms:
                 self.rooms.add(room)
+                self.opened_at[room] = after
                 for seq, time_ms, node, payload in self.bus.events.get(room, []):
                     if seq > after:
                         self.bus.queue.append((self, room, seq, time_ms, node, payload))

@@ -108,7 +108,8 @@ return redis.call('GET', KEYS[1])
 #       deleted) is the rest of it, changed only if the room has no member (no `m:` field)
 #       before this event: what a creating JOIN writes, so that of two JOINs creating the room
 #       at once only the first sequenced does. A set name starting with `?` is the rest of it,
-#       set only if absent (HSETNX). Deletions are made before sets.
+#       set only if absent (HSETNX). A deleted name starting with `!` releases this node's
+#       claim of the rest (as RELEASE). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -151,6 +152,17 @@ while index <= #ARGV do
   end
   if name == '' then
     -- nothing
+  elseif string.sub(name, 1, 1) == '!' then
+    -- A claim of this node released with the event (a quitting user's nick, with its last
+    -- QUIT): nobody can take it before every QUIT of the user is sequenced.
+    local key = string.sub(name, 2)
+    local claim = '"""
+    + CLAIM_PREFIX
+    + """' .. key
+    if redis.call('HGET', claim, 'o') == ARGV[3] then redis.call('DEL', claim) end
+    redis.call('HDEL', '"""
+    + PREFIX
+    + """claims:' .. ARGV[3], key)
   elseif string.sub(name, -1) == '*' then
     -- Every field whose name starts with the rest (a new room's old metadata keys).
     local prefix = string.sub(name, 1, -2)

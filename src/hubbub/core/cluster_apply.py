@@ -25,6 +25,7 @@ from hubbub.core.cluster_fields import (
     local,
     member_field_names,
     nick_key,
+    released_with,
 )
 from hubbub.core.cluster_rooms import ClusterRooms
 from hubbub.core.messaging import refused_as
@@ -505,7 +506,17 @@ class ClusterApply(ClusterRooms):
         if mine and user.fold != old_fold:
             self.network.release(nick_key(old_fold))
 
-    def _send_quit(self, room: str, fold: str, prefix: str, reason: str) -> None:
+    def _send_quit(
+        self,
+        room: str,
+        fold: str,
+        prefix: str,
+        reason: str,
+        release: str = "",
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Sequence a QUIT of `fold` in `room`; `release`: a claim of this node released with
+        it; `then()` once the bus answered."""
         event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": self.server.next_msgid()}
 
         def refused() -> None:
@@ -513,9 +524,14 @@ class ClusterApply(ClusterRooms):
             # when it is back (set_available), so the other nodes see it then.
             self.unsent.append((room, fold, prefix, reason))
             self._leave_here(room, fold, prefix, reason, event["m"])
+            if release:  # (unavailable too, most likely: it lapses with the lease then)
+                self.network.release(release)
 
+        deleted: tuple[str, ...] = member_field_names(fold)
+        if release:
+            deleted += (released_with(release),)
         self.submit(
-            None, room, event, None, delete_fields=member_field_names(fold), refused=refused
+            None, room, event, None, delete_fields=deleted, refused=refused, sequenced_then=then
         )
 
     def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:

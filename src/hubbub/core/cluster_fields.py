@@ -69,6 +69,13 @@ def member_field_names(fold: str) -> tuple[str, str]:
     return member_field(fold), standing_field(fold)
 
 
+def released_with(key: str) -> str:
+    """A deleted state field name that makes the bus release this node's claim `key` with the
+    event, atomically: a quitting user's nick with its last QUIT (hubbub.core.cluster_propose,
+    `release_claim`)."""
+    return "!" + key
+
+
 def if_creating(name: str) -> str:
     """A state field name (set or deleted) that the bus changes only if the room has no member
     just before the event: what a creating JOIN writes. Of two JOINs creating one room at the

@@ -45,6 +45,7 @@ from hubbub.core.cluster_fields import (
     METADATA_PREFIX,
     MODE_PREFIX,
     UNAVAILABLE,
+    if_absent,
     if_creating,
     invite_field,
     member_field_names,
@@ -380,17 +381,18 @@ class ClusterPropose(ClusterRegistry):
             "nm": name,
             "m": self.server.next_msgid(),
         }
-        set_fields = member_fields(user.fold, facts, membership)
+        member = member_fields(user.fold, facts, membership)
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
+        creating: dict[str, str] = {}
         if created is not None:
             # A new room: what a room of this name had before (topic, modes, metadata) is not
             # its. All of it written only if this JOIN does create the room: another node's
             # JOIN may have created it a moment before (hubbub.core.cluster_apply decides so
             # too, by the room's members when it applies this one).
             event["cr"] = list(created)
-            creating = {
-                "room": json.dumps({"name": name, "created": created[0], "since": created[1]})
-            }
+            creating["room"] = json.dumps(
+                {"name": name, "created": created[0], "since": created[1]}
+            )
             if state is None:
                 deleted_if_creating: tuple[str, ...] = (
                     "topic",
@@ -402,15 +404,19 @@ class ClusterPropose(ClusterRegistry):
                 # Its operator status is a creator's: joining the room another JOIN created,
                 # it is a plain member.
                 standing = standing_field(user.fold)
-                creating[standing] = set_fields[standing]
-                set_fields[standing] = standing_text(Membership(voice=membership.voice))
+                creating[standing] = member[standing]
+                member[standing] = standing_text(Membership(voice=membership.voice))
             else:  # the bus had no state of it, so no other metadata key to delete
                 event["rs"] = state
                 saved_fields, saved_deleted = state_fields(state, self.server.fold)
                 creating.update(saved_fields)
                 deleted_if_creating = (*saved_deleted, HISTORY_FIELD)  # a registration has its own
-            set_fields.update({if_creating(field): value for field, value in creating.items()})
             deleted += tuple(if_creating(field) for field in deleted_if_creating)
+        # The member's fields are written only if it is not a member yet: a JOIN that finds
+        # the user in the room already (a RENAME brought it there meanwhile) changes nothing,
+        # as in the rooms (cluster_apply, "dup"), its standing included.
+        set_fields = {if_absent(field): value for field, value in member.items()}
+        set_fields.update({if_creating(field): value for field, value in creating.items()})
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server
 
@@ -557,8 +563,12 @@ class ClusterPropose(ClusterRegistry):
                 later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
             holder = server.users.get(fold) or server.services.get(fold)
+            if holder is None:  # or a user of ours won it a moment ago, its NICK on its way
+                taker = self.taking.get(fold)
+                holder = taker if taker is not None and not taker.session.closed else None
             if not won or (holder is not None and holder is not user):
-                if won:
+                if won and (holder is None or holder.session.remote):
+                    # (A user of ours holding it holds this node's claim: not released.)
                     self.network.release(nick_key(fold))
                 later.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
                 if later.session.phase is not Phase.REGISTERED:
@@ -599,8 +609,13 @@ class ClusterPropose(ClusterRegistry):
             return
         facts = user_facts(user, self.node)
         facts["n"] = nick
+        # The bus's claims are per node: until its rooms' events rename the user here, only
+        # this says the nick is taken to another user of this node asking for it.
+        self.taking[fold] = user
 
         def done(later: Reply, result: Any) -> None:
+            if self.taking.get(fold) is user and (result is None or user.fold == fold):
+                del self.taking[fold]
             if result is None:
                 if user.fold != fold:  # not renamed by another room's event: not its nick
                     self.network.release(nick_key(fold))
@@ -636,18 +651,33 @@ class ClusterPropose(ClusterRegistry):
             set_fields = member_fields(user.fold, facts, standing)
             self.submit(None, channel.fold, event, None, set_fields, member_field_names(old_fold))
 
-    def release_claim(self, user: User, then: Callable[[], None]) -> None:
-        """A local connection is ending: its nick claim is released first, then `then` runs
-        (`quit` below, and its ERROR), whether or not the bus could release it. So once anyone
-        saw the user leave — its own ERROR, its QUIT on any node — the nick is free on every
-        node at once, not a moment later. A node that dies still loses its claims with its
-        lease."""
+    def release_claim(
+        self, user: User, reason: str, was_registered: bool, then: Callable[[], None]
+    ) -> None:
+        """A local connection is ending: its nick claim is released, then `then` runs (`quit`
+        below, and its ERROR), whether or not the bus could release it. A user in rooms has its
+        QUITs sequenced first, the claim released by the bus with the last one, atomically:
+        every node applies all its QUITs before any event of whoever takes the nick next (a
+        QUIT sequenced after that user's JOIN or NICK would find the new holder under that nick,
+        and leave the old one a member forever), and yet once anyone saw the user leave — its
+        own ERROR, its QUIT on any node — the nick is free on every node, not a moment later.
+        A node that dies still loses its claims with its lease."""
         fold = user.fold
         if not fold or self.server.users.get(fold) is not user:
             then()
             return
         self.released.add(user)
-        self.network.release(nick_key(fold), then)
+        rooms = list(user.channels.values()) if was_registered else []
+        if not rooms:
+            self.network.release(nick_key(fold), then)
+            return
+        self.quits_sent.add(user)  # (`quit` below sends none again)
+        prefix, last = user.prefix, rooms[-1]
+        for channel in rooms:
+            if channel is last:
+                self._send_quit(channel.fold, fold, prefix, reason, nick_key(fold), then)
+            else:
+                self._send_quit(channel.fold, fold, prefix, reason)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
@@ -665,7 +695,10 @@ class ClusterPropose(ClusterRegistry):
                     self.network.release(nick_key(user.fold))
             return True
         prefix = user.prefix
+        sent = user in self.quits_sent
+        self.quits_sent.discard(user)
         for channel in list(user.channels.values()):
             channel.groups = None  # its writer leaves the fan-out groups now
-            self._send_quit(channel.fold, user.fold, prefix, reason)
+            if not sent:
+                self._send_quit(channel.fold, user.fold, prefix, reason)
         return False

@@ -202,6 +202,7 @@ class ClusterRename(ClusterPropose):
         delete_fields: tuple[str, ...] = (),
         refused: Callable[[], None] | None = None,
         answered_when_sequenced: bool = False,
+        sequenced_then: Callable[[], None] | None = None,
     ) -> None:
         """Hand one room event to the bus, remembering a channel room's event (its room and
         fields) until it is back, in case the room is renamed before it is sequenced."""
@@ -225,6 +226,7 @@ class ClusterRename(ClusterPropose):
             delete_fields,
             refused,
             answered_when_sequenced,
+            sequenced_then,
         )
 
     def came_back(self, room: str, event: dict[str, Any]) -> bool:
@@ -249,7 +251,9 @@ class ClusterRename(ClusterPropose):
         self._drained(old_fold)
         if set_fields:
             cleanup = encode({"t": "cleanup"})  # no node applies it: it only deletes fields
-            self.network.sequence(old_fold, cleanup, {}, tuple(set_fields), lambda _: None)
+            # The fields themselves, whatever the condition they were set on (`?`, `+`).
+            names = tuple(name.lstrip("?+") for name in set_fields)
+            self.network.sequence(old_fold, cleanup, {}, names, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
             if complete is not None:
@@ -261,7 +265,10 @@ class ClusterRename(ClusterPropose):
             event["l"] = renamed_line(event["l"], old_name, channel.name)
         if complete is not None:  # waiting under the token `submit` gives it
             self.pending[f"{self.token + 1:x}"] = complete
-        self.submit(None, new_fold, event, None, set_fields, delete_fields, refused)
+        # A claim it released (`!`) went with its first sequencing: not released again (the
+        # nick may be someone else's by now).
+        deleted = tuple(name for name in delete_fields if not name.startswith("!"))
+        self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _drained(self, old_fold: str) -> None:
         """One of our events sent to a renamed room is back: stop following the old name

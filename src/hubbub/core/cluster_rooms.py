@@ -75,6 +75,10 @@ class ClusterRooms:
         self.entering: dict[User, set[str]] = {}
         # Local users leaving whose nick claim was released as they left (release_claim).
         self.released: set[User] = set()
+        # Local users leaving whose QUITs were sequenced with that release (release_claim).
+        self.quits_sent: set[User] = set()
+        # Nicks local users won, by casefolded nick, while their NICK events are on their way.
+        self.taking: dict[str, User] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
         # Per JOIN command, its rooms in the order named: [opened (None: not yet), the
@@ -91,11 +95,13 @@ class ClusterRooms:
         delete_fields: tuple[str, ...] = (),
         refused: Callable[[], None] | None = None,
         answered_when_sequenced: bool = False,
+        sequenced_then: Callable[[], None] | None = None,
     ) -> None:
         """Hand one room event to the bus. `done(reply, result)` runs when it comes back
         (result: (time_ms, event)) or is refused (result: None); `refused()` runs on refusal
         whether or not the client is still there. `answered_when_sequenced`: for a room this
-        node does not follow (another node's inbox), `done` runs as soon as it is sequenced."""
+        node does not follow (another node's inbox), `done` runs as soon as it is sequenced.
+        `sequenced_then()` runs once the bus answered, sequenced or refused."""
         self.token += 1
         token = f"{self.token:x}"
         event["k"] = token
@@ -103,6 +109,8 @@ class ClusterRooms:
             self.pending[token] = reply.later(done)
 
         def sequenced(time_ms: int | None) -> None:
+            if sequenced_then is not None:
+                sequenced_then()
             if time_ms is not None:
                 if answered_when_sequenced:
                     complete = self.pending.pop(token, None)

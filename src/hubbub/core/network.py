@@ -21,8 +21,9 @@ here hear a remote user come online and go offline through the network room
 (hubbub.core.cluster_directory), whatever rooms this node follows with it.
 
 A local user who quits stays in its rooms without a connection (its link becomes NOWHERE) until
-its QUIT comes back from each of them; its nick claim is released first, before its QUITs
-are sequenced, so the nick is free on every node by the time anyone sees it quit.
+its QUIT comes back from each of them; its nick claim is released by the bus with its last
+QUIT, atomically, so the nick is free on every node by the time anyone sees it quit, and every
+node applies its QUITs before any event of whoever takes the nick next.
 
 Nicks are unique network-wide through the bus's claims (`nick:<fold>`): registration and NICK
 wait for the claim. msgids are made here (the per-process random prefix and a counter are unique

@@ -171,9 +171,10 @@ class Network(Protocol):
     * `sequence` hands a room event's payload (and the room state fields to set and delete
       atomically with it; a deleted name ending in `*` deletes every field with that prefix;
       a name starting with `+`, set or deleted, is the rest of it, changed only if the room
-      has no member field `m:...` just before this event: a creating JOIN's) to be numbered
-      network-wide. `done(time_ms)` means it was sequenced
-      (at that server time): the event itself comes back through
+      has no member field `m:...` just before this event: a creating JOIN's; a set name
+      starting with `?` is set only if absent; a deleted name starting with `!` releases this
+      node's claim of the rest with the event) to be numbered network-wide. `done(time_ms)`
+      means it was sequenced (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
       `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
       subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users,

@@ -632,12 +632,13 @@ class ChatServer:
         session.waiting = session.backlog = None
         self.sessions.discard(session)
         if self.cluster is not None:
-            # Its nick claim is released first (one bus round trip), then it leaves: once
-            # anyone saw it go (its ERROR, its QUIT on any node), the nick is free everywhere.
+            # Its QUITs are sequenced and its nick claim released with the last (one bus
+            # round trip), then it leaves: once anyone saw it go (its ERROR, its QUIT on any
+            # node), the nick is free everywhere (hubbub.core.cluster_propose).
             def leave() -> None:
                 self._leave(session, user, link, reason, was_registered)
 
-            self.cluster.release_claim(user, leave)
+            self.cluster.release_claim(user, reason, was_registered, leave)
             return
         self._leave(session, user, link, reason, was_registered)
 

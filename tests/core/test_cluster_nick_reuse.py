@@ -1,0 +1,47 @@
+"""A nick taken the instant its user quit (hubbub.core.cluster_propose, `release_claim`): the
+claim is released by the bus with the user's last QUIT, so every node applies the QUITs before
+any event of the nick's next holder, and nobody is left in a room under a nick someone else
+has.
+
+Modern IRC, NICK: "If the server receives a NICK command from a client where the desired
+nickname is already in use on the network, it should issue an ERR_NICKNAMEINUSE numeric".
+"""
+
+from __future__ import annotations
+
+from core_helpers import one
+from test_cluster_core import Cluster
+
+from hubbub.core.cluster_fields import member_field
+
+
+def test_a_nick_claimed_before_its_holders_quit_is_sequenced_is_in_use() -> None:
+    """frank (node c, in #room with bob of node b) quits while alice (node a, who shares no
+    room with him, so asks the bus) takes his nick; the bus answers alice's claim first.
+    frank's QUIT, which carries the release, is not sequenced yet: the nick is in use. (It was
+    released before the QUIT was sent: alice won it, her JOIN of #room was taken for his, and
+    his QUIT then removed her.)"""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, bob, frank = a.client("alice"), b.client("bob"), c.client("frank")
+    for client in (bob, frank):
+        client.send("JOIN #room")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    c.server.disconnect(frank.session, "Connection reset", cluster.now)
+    alice.send("NICK frank")
+    assert "n0" in [bus.callers[run] for run in bus.waiting]  # alice's claim, held
+    bus.waiting.sort(key=lambda run: bus.callers[run] != "n0")  # answered first
+    bus.release()
+    assert one(alice.lines(), "433").params[1] == "frank"
+    assert {user.nick for user in b.server.channels["#room"].members} == {"bob"}
+    assert "#room" not in c.server.channels  # nobody of node c is in it any more
+    assert member_field("frank") not in bus.fields["#room"]
+    # Now that he is gone everywhere, the nick is free, and she joins under it.
+    alice.send("NICK frank")
+    assert one(alice.lines(), "NICK").params[0] == "frank"
+    alice.send("JOIN #room")
+    for node in (a, b):
+        members = {user.nick for user in node.server.channels["#room"].members}
+        assert members == {"frank", "bob"}, node.network.node_id
