@@ -35,7 +35,7 @@ from hubbub.core.cluster_fields import load_mode_fields
 from hubbub.core.model import Channel
 
 LONG = os.environ.get("HUBBUB_FUZZ") == "long"
-EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "60"))
+EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "300"))
 STEPS = 120 if LONG else 40
 
 NODES = 3
