@@ -45,3 +45,31 @@ def test_a_nick_claimed_before_its_holders_quit_is_sequenced_is_in_use() -> None
     for node in (a, b):
         members = {user.nick for user in node.server.channels["#room"].members}
         assert members == {"frank", "bob"}, node.network.node_id
+
+
+def test_a_nick_change_meeting_a_kick_still_renames_the_user() -> None:
+    """carol's NICK is sequenced in #room just after alice's KICK of her, which her node
+    applied first: her node keeps following #room until the NICK is back, so she is renamed
+    (her only room was where it was sequenced), holds only the new nick's claim, and the room's
+    state gets no member field for her."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, carol = a.client("alice"), b.client("carol")
+    alice.send("JOIN #room")
+    carol.send("JOIN #room")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    carol.send("NICK zed")
+    (claim,) = bus.waiting
+    bus.waiting = []
+    claim()  # won: her NICK in #room waits
+    alice.send("KICK #room carol :out")
+    nick_event, kick = bus.waiting
+    bus.waiting = [kick, nick_event]
+    bus.release()
+    assert carol.user.nick == "zed"
+    assert any(m.command == "NICK" and m.params[0] == "zed" for m in carol.lines())
+    assert {key for key, owner in bus.claims.items() if owner == "n1"} == {"nick:zed"}
+    assert not any(field.endswith((":carol", ":zed")) for field in bus.fields["#room"])
+    assert "#room" not in b.server.channels

@@ -315,6 +315,12 @@ class MemoryBus:
         # a set name starting with "?" is set only if absent, a deleted name starting with "!"
         # releases the node's claim; deletions come first.
         empty = not any(field.startswith("m:") for field in fields)
+        # "&other&name": set if other exists; "=other=name": other's value; both as before.
+        before = {
+            name: fields.get(name[1:].partition(name[0])[0])
+            for name in set_fields
+            if name[:1] in ("&", "=")
+        }
         for name in delete_fields:
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:
@@ -330,7 +336,12 @@ class MemoryBus:
             else:
                 fields.pop(name, None)
         for name, value in set_fields.items():
-            if name.startswith("?"):
+            if name in before:
+                other_value = before[name]
+                if other_value is not None:
+                    field = name[1:].partition(name[0])[2]
+                    fields[field] = other_value if name[0] == "=" else value
+            elif name.startswith("?"):
                 fields.setdefault(name[1:], value)
             elif not name.startswith("+"):
                 fields[name] = value

@@ -108,8 +108,11 @@ return redis.call('GET', KEYS[1])
 #       deleted) is the rest of it, changed only if the room has no member (no `m:` field)
 #       before this event: what a creating JOIN writes, so that of two JOINs creating the room
 #       at once only the first sequenced does. A set name starting with `?` is the rest of it,
-#       set only if absent (HSETNX). A deleted name starting with `!` releases this node's
-#       claim of the rest (as RELEASE). Deletions are made before sets.
+#       set only if absent (HSETNX); `&<other>&<name>` is set only if field <other> exists, and
+#       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
+#       event (a NICK's member fields: only for a member, its standing as it is then). A
+#       deleted name starting with `!` releases this node's claim of the rest (as RELEASE).
+#       Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -124,10 +127,25 @@ local seq_text = string.format('%d', seq)
 local now_text = string.format('%d', now)
 redis.call('HSET', KEYS[2], 'time', now_text)
 local count = tonumber(ARGV[7])
+local index
 local deleted_from = 8 + 2 * count
+-- Set names that depend on another field as it is before this event's writes:
+-- `&<other>&<field>` is set only if <other> exists; `=<other>=<field>` gets <other>'s value.
+local before = {}
+index = 8
+for _ = 1, count do
+  local name = ARGV[index]
+  local first = string.sub(name, 1, 1)
+  if first == '&' or first == '=' then
+    local split = string.find(name, first, 2, true)
+    local other = string.sub(name, 2, split - 1)
+    before[index] = {redis.call('HGET', KEYS[3], other), string.sub(name, split + 1), first}
+  end
+  index = index + 2
+end
 -- Whether the room is empty: looked at once, before any write, and only if a name asks.
 local empty = false
-local index = 8
+index = 8
 while index <= #ARGV do
   if string.sub(ARGV[index], 1, 1) == '+' then
     empty = true
@@ -180,7 +198,12 @@ index = 8
 for _ = 1, count do
   local name = ARGV[index]
   local first = string.sub(name, 1, 1)
-  if first == '?' then
+  local after = before[index]
+  if after then
+    if after[1] then
+      redis.call('HSET', KEYS[3], after[2], after[3] == '=' and after[1] or ARGV[index + 1])
+    end
+  elseif first == '?' then
     redis.call('HSETNX', KEYS[3], string.sub(name, 2), ARGV[index + 1])
   elseif first ~= '+' then
     redis.call('HSET', KEYS[3], name, ARGV[index + 1])

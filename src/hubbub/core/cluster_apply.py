@@ -487,6 +487,10 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
+        if mine and event.get("kept"):
+            # One of our NICKs is back, its room kept followed for it (cluster_propose): let go
+            # (closed now if nobody of ours is in it any more: a KICK came first).
+            self._joined_or_not(channel.fold)
         user = server.users.get(event["f"])
         nick = event["n"]
         renamed = user is None or user.nick != event["on"]

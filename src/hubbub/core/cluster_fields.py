@@ -69,6 +69,20 @@ def member_field_names(fold: str) -> tuple[str, str]:
     return member_field(fold), standing_field(fold)
 
 
+def renamed_member_fields(
+    old_fold: str, fold: str, facts: Mapping[str, Any], joined_ms: int
+) -> dict[str, str]:
+    """A NICK's member fields in one room: the new member field only if the old one is there
+    (the user may have been kicked meanwhile), the standing moved as it is then (a MODE may
+    have changed it meanwhile), both when the bus sequences the NICK."""
+    old_member, old_standing = member_field_names(old_fold)
+    new_member, new_standing = member_field_names(fold)
+    fields = {f"&{old_member}&{new_member}": facts_json(facts, joined_ms)}
+    if new_standing != old_standing:
+        fields[f"={old_standing}={new_standing}"] = ""
+    return fields
+
+
 def released_with(key: str) -> str:
     """A deleted state field name that makes the bus release this node's claim `key` with the
     event, atomically: a quitting user's nick with its last QUIT (hubbub.core.cluster_propose,

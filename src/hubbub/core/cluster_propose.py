@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import refuse_new_channel
@@ -52,6 +53,7 @@ from hubbub.core.cluster_fields import (
     member_fields,
     mode_change_fields,
     nick_key,
+    renamed_member_fields,
     saved_state,
     scratch_copy,
     standing_field,
@@ -629,11 +631,24 @@ class ClusterPropose(ClusterRegistry):
         old_nick = user.nick  # (not read in the loop: a room's event may rename the user)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
-            event = {"t": "nick", "f": old, "p": old_prefix, "n": nick, "on": old_nick}
+            event: dict[str, Any] = {"t": "nick", "f": old, "p": old_prefix, "n": nick}
+            event["on"] = old_nick
             event["m"] = server.next_msgid()
             deleted = member_field_names(old) if fold != old else ()
+            fields = renamed_member_fields(old, fold, facts, standing.joined_ms)
+            # The room stays followed here until the NICK is back, even if the user leaves it
+            # meanwhile (a KICK): it is where the user is renamed (cluster_apply).
+            room = channel.fold
+            self.joining[room] = self.joining.get(room, 0) + 1
+            event["kept"] = True
             self.submit(
-                reply, channel.fold, event, done, member_fields(fold, facts, standing), deleted
+                reply,
+                room,
+                event,
+                done,
+                fields,
+                deleted,
+                refused=partial(self._joined_or_not, room),
             )
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
@@ -648,8 +663,8 @@ class ClusterPropose(ClusterRegistry):
             standing = channel.members.get(user) or Membership()
             event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
             event["m"] = self.server.next_msgid()
-            set_fields = member_fields(user.fold, facts, standing)
-            self.submit(None, channel.fold, event, None, set_fields, member_field_names(old_fold))
+            fields = renamed_member_fields(old_fold, user.fold, facts, standing.joined_ms)
+            self.submit(None, channel.fold, event, None, fields, member_field_names(old_fold))
 
     def release_claim(
         self, user: User, reason: str, was_registered: bool, then: Callable[[], None]
