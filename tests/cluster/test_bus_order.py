@@ -83,6 +83,38 @@ async def test_names_starting_with_a_plus_change_only_a_room_nobody_is_in(redis_
         assert (await node_a.bus.state("#r"))[1]["topic"] == "+1"
 
 
+async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
+    redis_url: str,
+) -> None:
+    """A NICK's member fields (hubbub.core.cluster_fields.renamed_member_fields): the new
+    member field only if the old one was there, the standing moved with its value then; and a
+    claim released with the event (`!`), only if it is this node's."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.sequence("#r", b"join", set_fields={"m:old": "{}", "s:old": "o"})
+        await node_a.bus.sequence(
+            "#r",
+            b"nick",
+            set_fields={"&m:old&m:new": '{"n": "new"}', "=s:old=s:new": ""},
+            delete_fields=["m:old", "s:old"],
+        )
+        assert (await node_a.bus.state("#r"))[1] == {"m:new": '{"n": "new"}', "s:new": "o"}
+        # Not a member (kicked just before): nothing is set.
+        await node_a.bus.sequence(
+            "#r",
+            b"nick of someone gone",
+            set_fields={"&m:gone&m:later": "{}", "=s:gone=s:later": ""},
+            delete_fields=["m:gone", "s:gone"],
+        )
+        assert set((await node_a.bus.state("#r"))[1]) == {"m:new", "s:new"}
+        # A claim goes with the event that names it, if it is the caller's.
+        assert await node_a.bus.claim("nick:new", "a")
+        await node_b.bus.sequence("#r", b"not b's", delete_fields=["!nick:new"])
+        assert await node_b.bus.claimed("nick:new") == "a"
+        await node_a.bus.sequence("#r", b"quit", delete_fields=["m:new", "s:new", "!nick:new"])
+        assert await node_b.bus.claimed("nick:new") is None
+        assert await node_b.bus.claim("nick:new", "b")
+
+
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
         await node_b.bus.subscribe("#r")
