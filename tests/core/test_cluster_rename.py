@@ -7,7 +7,7 @@ preserves all channel state".
 
 from __future__ import annotations
 
-from core_helpers import one, only
+from core_helpers import Client, one, only
 from test_cluster_core import Cluster
 
 from hubbub.core.network import member_field
@@ -119,6 +119,21 @@ def test_a_rename_while_the_bus_is_away_is_refused() -> None:
     assert b.server.find_channel("#lobby") is not None and bob.raw() == []
 
 
+def join_as_renamed(cluster: Cluster, joiner: Client, renamer: Client) -> None:
+    """`joiner`'s node finds #hall empty and sends a creating JOIN; `renamer`'s RENAME of
+    #lobby to #hall, sent in that instant, is sequenced first."""
+    bus = cluster.bus
+    bus.held = True
+    joiner.send("JOIN #hall")
+    opens, bus.waiting = bus.waiting, []
+    for run in opens:  # the room is empty there: the creating JOIN waits
+        run()
+    renamer.send("RENAME #lobby #hall")
+    creating_join, rename = bus.waiting
+    bus.waiting = [rename, creating_join]
+    bus.release()
+
+
 def test_a_join_creating_the_new_name_in_the_instant_of_the_rename_joins_the_renamed_room() -> None:
     """dave's node found #hall empty and sent a creating JOIN; the rename to #hall was
     sequenced first: dave joins the renamed room as a plain member (hubbub.core.cluster_apply),
@@ -130,16 +145,7 @@ def test_a_join_creating_the_new_name_in_the_instant_of_the_rename_joins_the_ren
     joined(cluster, alice)
     alice.send("TOPIC #lobby :kept")
     cluster.drain()
-    bus = cluster.bus
-    bus.held = True
-    dave.send("JOIN #hall")
-    opens, bus.waiting = bus.waiting, []
-    for run in opens:  # node b sees #hall empty: dave's creating JOIN waits
-        run()
-    alice.send("RENAME #lobby #hall")
-    creating_join, rename = bus.waiting
-    bus.waiting = [rename, creating_join]
-    bus.release()
+    join_as_renamed(cluster, dave, alice)
     cluster.drain()
     for node in (a, b):
         hall = node.server.find_channel("#hall")
@@ -166,16 +172,7 @@ def test_a_member_joining_the_new_name_in_the_instant_of_the_rename_keeps_its_st
     joined(cluster, alice, bob)
     alice.send("MODE #lobby +o bob")
     cluster.drain()
-    bus = cluster.bus
-    bus.held = True
-    bob.send("JOIN #hall")
-    opens, bus.waiting = bus.waiting, []
-    for run in opens:  # node b sees #hall empty: bob's creating JOIN waits
-        run()
-    alice.send("RENAME #lobby #hall")
-    creating_join, rename = bus.waiting
-    bus.waiting = [rename, creating_join]
-    bus.release()
+    join_as_renamed(cluster, bob, alice)
     for node in (a, b):
         hall = node.server.find_channel("#hall")
         assert hall is not None
