@@ -94,6 +94,16 @@ if redis.call('GET', KEYS[2]) ~= ARGV[3] then
 end
 """
 
+
+def _release_claim(claim: str, claims: str, node: str, key: str) -> str:
+    """Lua that releases claim `key` (its hash `claim`) of `node` (its claims hash `claims`):
+    the claim goes only if it is that node's. Shared by RELEASE and SEQUENCE's `!` names."""
+    return (
+        f"if redis.call('HGET', {claim}, 'o') == {node} then redis.call('DEL', {claim}) end\n"
+        f"redis.call('HDEL', {claims}, {key})\n"
+    )
+
+
 # KEYS: epoch. ARGV: a fresh epoch token. Sets it when Redis has none (first start, or a
 # restart that lost the data set), then answers the epoch in force.
 EPOCH = """
@@ -177,11 +187,12 @@ while index <= #ARGV do
     local claim = '"""
     + CLAIM_PREFIX
     + """' .. key
-    if redis.call('HGET', claim, 'o') == ARGV[3] then redis.call('DEL', claim) end
-    redis.call('HDEL', '"""
-    + PREFIX
-    + """claims:' .. ARGV[3], key)
-  elseif string.sub(name, -1) == '*' then
+    local claims = '"""
+    + node_claims_key("")
+    + """' .. ARGV[3]
+"""
+    + _release_claim("claim", "claims", "ARGV[3]", "key")
+    + """  elseif string.sub(name, -1) == '*' then
     -- Every field whose name starts with the rest (a new room's old metadata keys).
     local prefix = string.sub(name, 1, -2)
     for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
@@ -362,11 +373,7 @@ return 1
 )
 
 # KEYS: claim, node's claims hash. ARGV: node, key. Only the owner's claim goes.
-RELEASE = """
-if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('HDEL', KEYS[2], ARGV[2])
-return 1
-"""
+RELEASE = _release_claim("KEYS[1]", "KEYS[2]", "ARGV[1]", "ARGV[2]") + "return 1\n"
 
 # KEYS: epoch, lease, directory entry, node's directory set. ARGV: epoch, node, token, key, value.
 PUT = (

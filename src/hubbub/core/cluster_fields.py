@@ -77,17 +77,15 @@ def renamed_member_fields(
     have changed it meanwhile), both when the bus sequences the NICK."""
     old_member, old_standing = member_field_names(old_fold)
     new_member, new_standing = member_field_names(fold)
-    fields = {f"&{old_member}&{new_member}": facts_json(facts, joined_ms)}
+    fields = {if_exists(old_member, new_member): facts_json(facts, joined_ms)}
     if new_standing != old_standing:
-        fields[f"={old_standing}={new_standing}"] = ""
+        fields[value_of(old_standing, new_standing)] = ""
     return fields
 
 
-def released_with(key: str) -> str:
-    """A deleted state field name that makes the bus release this node's claim `key` with the
-    event, atomically: a quitting user's nick with its last QUIT (hubbub.core.cluster_propose,
-    `release_claim`)."""
-    return "!" + key
+# Conditional state field names: how a room event asks the bus (the SEQUENCE script,
+# hubbub.cluster.bus_scripts) to set or delete a field only in some state of the room, judged
+# as the fields are just before the event, or to release a claim with it.
 
 
 def if_creating(name: str) -> str:
@@ -95,6 +93,42 @@ def if_creating(name: str) -> str:
     just before the event: what a creating JOIN writes. Of two JOINs creating one room at the
     same instant on two nodes, the second sequenced joins the room the first created."""
     return "+" + name
+
+
+def if_absent(name: str) -> str:
+    """A state field name the bus sets only if the field is not there yet (`HSETNX`): a list
+    entry added on two nodes at once keeps the first one's setter, as the rooms do; a JOIN's
+    member fields leave a member that is there already as it is."""
+    return "?" + name
+
+
+def if_exists(other: str, name: str) -> str:
+    """A state field name the bus sets only if field `other` exists."""
+    return f"&{other}&{name}"
+
+
+def value_of(other: str, name: str) -> str:
+    """A state field name the bus sets to field `other`'s value, if it exists (the value given
+    with it is not used)."""
+    return f"={other}={name}"
+
+
+#: Starts a deleted name that is a claim of this node released with the event.
+RELEASES_CLAIM = "!"
+
+
+def released_with(key: str) -> str:
+    """A deleted state field name that makes the bus release this node's claim `key` with the
+    event, atomically: a quitting user's nick with its last QUIT (hubbub.core.cluster_propose,
+    `release_claim`)."""
+    return RELEASES_CLAIM + key
+
+
+def written_field(name: str) -> str:
+    """The field a set or deleted name writes, whatever its condition."""
+    if name[:1] in ("&", "="):
+        return name[1:].partition(name[0])[2]
+    return name.lstrip("?+")
 
 
 METADATA_PREFIX = "meta:"
@@ -226,12 +260,6 @@ def load_modes(channel: Channel, text: str) -> None:
 MODE_PREFIX = "mode:"
 #: `list:<b|e|I>:<casefolded mask>`: an entry of +b +e +I, JSON [mask, setter, set_at].
 LIST_PREFIX = "list:"
-
-
-def if_absent(name: str) -> str:
-    """A state field name the bus sets only if the field is not there yet (`HSETNX`): a list
-    entry added on two nodes at once keeps the first one's setter, as the rooms do."""
-    return "?" + name
 
 
 def list_field(char: str, folded_mask: str) -> str:

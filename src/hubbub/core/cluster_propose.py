@@ -686,7 +686,7 @@ class ClusterPropose(ClusterRegistry):
         if not rooms:
             self.network.release(nick_key(fold), then)
             return
-        self.quits_sent.add(user)  # (`quit` below sends none again)
+        # (`quit` below sends none again: a user released with rooms had them sent here.)
         prefix, last = user.prefix, rooms[-1]
         for channel in rooms:
             if channel is last:
@@ -710,8 +710,7 @@ class ClusterPropose(ClusterRegistry):
                     self.network.release(nick_key(user.fold))
             return True
         prefix = user.prefix
-        sent = user in self.quits_sent
-        self.quits_sent.discard(user)
+        sent = user in self.released  # its QUITs are on their way already (release_claim)
         for channel in list(user.channels.values()):
             channel.groups = None  # its writer leaves the fan-out groups now
             if not sent:

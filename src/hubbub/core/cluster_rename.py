@@ -56,7 +56,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.cluster_fields import UNAVAILABLE, encode
+from hubbub.core.cluster_fields import RELEASES_CLAIM, UNAVAILABLE, encode, written_field
 from hubbub.core.cluster_propose import ClusterPropose
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
@@ -251,8 +251,8 @@ class ClusterRename(ClusterPropose):
         self._drained(old_fold)
         if set_fields:
             cleanup = encode({"t": "cleanup"})  # no node applies it: it only deletes fields
-            # The fields themselves, whatever the condition they were set on (`?`, `+`).
-            names = tuple(name.lstrip("?+") for name in set_fields)
+            # The fields themselves, whatever the condition they were set on.
+            names = tuple(written_field(name) for name in set_fields)
             self.network.sequence(old_fold, cleanup, {}, names, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
@@ -267,7 +267,7 @@ class ClusterRename(ClusterPropose):
             self.pending[f"{self.token + 1:x}"] = complete
         # A claim it released (`!`) went with its first sequencing: not released again (the
         # nick may be someone else's by now).
-        deleted = tuple(name for name in delete_fields if not name.startswith("!"))
+        deleted = tuple(name for name in delete_fields if not name.startswith(RELEASES_CLAIM))
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _drained(self, old_fold: str) -> None:

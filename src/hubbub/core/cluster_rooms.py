@@ -73,10 +73,9 @@ class ClusterRooms:
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
         self.entering: dict[User, set[str]] = {}
-        # Local users leaving whose nick claim was released as they left (release_claim).
+        # Local users leaving whose nick claim was released as they left, with their QUITs when
+        # they were in rooms (release_claim).
         self.released: set[User] = set()
-        # Local users leaving whose QUITs were sequenced with that release (release_claim).
-        self.quits_sent: set[User] = set()
         # Nicks local users won, by casefolded nick, while their NICK events are on their way.
         self.taking: dict[str, User] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.

@@ -172,8 +172,10 @@ class Network(Protocol):
       atomically with it; a deleted name ending in `*` deletes every field with that prefix;
       a name starting with `+`, set or deleted, is the rest of it, changed only if the room
       has no member field `m:...` just before this event: a creating JOIN's; a set name
-      starting with `?` is set only if absent; a deleted name starting with `!` releases this
-      node's claim of the rest with the event) to be numbered network-wide. `done(time_ms)`
+      starting with `?` is set only if absent, `&<other>&<name>` only if field <other> exists
+      and `=<other>=<name>` to <other>'s value (both as the fields are just before the event);
+      a deleted name starting with `!` releases this node's claim of the rest with the event;
+      hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
       means it was sequenced (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
       `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
