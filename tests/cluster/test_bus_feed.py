@@ -80,3 +80,29 @@ def test_restart_forgets_everything() -> None:
     feed.restart()
     assert (feed.delivered, feed.known, feed.pending, feed.held) == (None, 0, {}, True)
     assert feed.missing_from() is None
+
+
+def test_a_rewind_delivers_again_from_the_seq_asked_for() -> None:
+    """A room renamed onto one the node had just subscribed to continues from the rename's
+    marker: the feed goes back there and asks for the events since (hubbub.cluster.node)."""
+    feed = started(5)
+    assert seqs(feed.offer(event(6))) == [6]
+    feed.rewind(2)
+    assert feed.missing_from() == 3
+    assert feed.offer(event(7)) == []  # live, after the ones to fetch again
+    assert seqs(feed.offer(event(3))) == [3]
+    assert seqs(feed.offer(event(4))) == [4]
+    assert seqs(feed.offer(event(5))) == [5]
+    assert seqs(feed.offer(event(6))) == [6, 7]
+    feed.rewind(9)  # not back: nothing after 7 was delivered yet
+    assert feed.delivered == 7
+
+
+def test_a_rewind_before_the_snapshot_is_known_starts_the_feed_there() -> None:
+    feed = RoomFeed("#r")
+    feed.rewind(4)
+    feed.rewind(6)
+    feed.start(9)
+    assert (feed.delivered, feed.known, feed.rewound) == (4, 9, None)
+    feed.held = False
+    assert feed.missing_from() == 5

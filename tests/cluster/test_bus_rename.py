@@ -67,3 +67,19 @@ async def test_subscribe_after_a_seq_delivers_the_events_since_then(redis_url: s
         await until(lambda: node_b.seqs("#new") == [2, 3], what="the events after seq 1")
         await node_a.bus.sequence("#new", b"four")
         await until(lambda: node_b.seqs("#new") == [2, 3, 4], what="and the live ones")
+
+
+async def test_a_room_subscribed_already_is_delivered_again_from_a_seq(redis_url: str) -> None:
+    """A node whose JOIN subscribed to the new name as the rename came follows it from the
+    marker all the same (`Bus.rewind`): the events after it come again, from the stream,
+    before the live ones."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        for text in (b"marker", b"kick"):
+            await node_a.bus.sequence("#new", text)
+        seq, _ = await node_b.bus.subscribe("#new")  # the JOIN's: its state is at seq 2
+        assert seq == 2
+        assert node_b.bus.rewind("#new", 1)
+        await until(lambda: node_b.seqs("#new") == [2], what="the event after the marker")
+        await node_a.bus.sequence("#new", b"live")
+        await until(lambda: node_b.seqs("#new") == [2, 3], what="and the live ones")
+        assert not node_b.bus.rewind("#other", 0)

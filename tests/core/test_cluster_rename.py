@@ -180,3 +180,63 @@ def test_a_member_joining_the_new_name_in_the_instant_of_the_rename_keeps_its_st
     dave = c.client("dave")
     dave.send("JOIN #hall")
     assert set(one(dave.lines(), "353").params[-1].split()) == {"@alice", "@bob", "dave"}
+
+
+def run_held(cluster: Cluster, node: str, count: int = 1) -> None:
+    """Answer the first `count` held calls made by `node` (the others stay held, in order)."""
+    bus = cluster.bus
+    for _ in range(count):
+        run = next(call for call in bus.waiting if bus.callers.get(call) == node)
+        bus.waiting.remove(run)
+        run()
+
+
+def test_a_node_opening_the_new_name_as_the_rename_comes_applies_what_follows_the_marker() -> None:
+    """bob's node opens #hall for his JOIN as alice renames #lobby to #hall; alice then kicks
+    bob from #hall before that node's subscription is made. The node follows the renamed room
+    from the rename's marker, so the KICK, sequenced before the state its subscription read,
+    reaches its copy too: every node agrees bob is gone (a fuzz finding of
+    tests/fuzz/test_cluster_stateful.py)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    cluster.bus.held = True
+    bob.send("JOIN #hall")  # node b opens #hall: held
+    alice.send("RENAME #lobby #hall :moving")
+    run_held(cluster, "n0", 2)  # the rename, applied on both nodes; then node a follows #hall
+    alice.send("KICK #hall bob :out")
+    run_held(cluster, "n0")  # sequenced in #hall, before node b's subscription reads it
+    cluster.bus.release()  # node b opens #hall, then follows it from the marker
+    assert one(bob.lines(), "KICK").params == ("#hall", "bob", "out")
+    hall = a.server.find_channel("#hall")
+    assert hall is not None and {user.nick for user in hall.members} == {"alice"}
+    assert b.server.find_channel("#hall") is None  # nobody of node b's there any more
+
+
+def test_an_event_sent_before_two_renames_is_sent_on_to_the_last_name() -> None:
+    """bob's message to #lobby is sequenced after alice renamed #lobby to #hall and then #hall
+    to #den; bob's node applies the second rename before the message comes back to it: the
+    message is sent on to #den, not dropped with #hall (a fuzz finding)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP, "echo-message"])
+    bob = b.client("bob", [CAP, "echo-message"])
+    joined(cluster, alice, bob)
+    bus = cluster.bus
+    bus.held = True
+    bob.send("PRIVMSG #lobby :just now")
+    alice.send("RENAME #lobby #hall")
+    run_held(cluster, "n0", 2)  # the rename, applied on both nodes; node a follows #hall
+    alice.send("RENAME #hall #den")
+    run_held(cluster, "n0")  # applied on node a only: node b does not follow #hall yet
+    bus.lag("n1")
+    run_held(cluster, "n1", 2)  # bob's message in #lobby, then node b follows #hall
+    bus.catch_up("n1")  # #hall's rename first (read from its stream), then the message
+    bus.release()
+    assert [m.params for m in only(alice.lines(), "PRIVMSG")] == [("#den", "just now")]
+    assert [m.params for m in only(bob.lines(), "PRIVMSG")] == [("#den", "just now")]
+    for node in (a, b):
+        den = node.server.find_channel("#den")
+        assert den is not None and {user.nick for user in den.members} == {"alice", "bob"}

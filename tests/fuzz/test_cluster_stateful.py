@@ -162,6 +162,15 @@ class ClusterMachine(RuleBasedStateMachine):
             for session in server.sessions:
                 for channel in session.user.channels.values():
                     assert session.user in channel.members, "membership is not symmetric"
+            # A node keeps (and follows) the rooms its own users are in, and no other.
+            kept = {
+                fold
+                for fold, channel in server.channels.items()
+                if any(not user.session.remote for user in channel.members)
+            }
+            assert set(server.channels) == kept, "a room kept with none of the node's users"
+            followed = {room for room in node.network.rooms if room.startswith("#")}
+            assert followed == kept, f"node {node.network.node_id} follows {sorted(followed)}"
         for fold, seen in views.items():
             first_node, first = seen[0]
             for node_id, other in seen[1:]:

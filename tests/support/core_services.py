@@ -443,6 +443,8 @@ class MemoryNetwork:
         # Per room opened, its seq when its state was read: the events up to it are in that
         # state, and are not applied again (as hubbub.cluster.bus_feed drops them).
         self.opened_at: dict[str, int] = {}
+        # Rooms followed (`follow`) while their subscription's call was held: from this seq.
+        self.rewound: dict[str, int] = {}
         self.server: Any = None
 
     @property
@@ -471,6 +473,9 @@ class MemoryNetwork:
             if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
                 self.rooms.add(room)
                 self.opened_at[room] = self.bus.seq.get(room, 0)
+                after = self.rewound.pop(room, None)
+                if after is not None:  # followed from there meanwhile (as RoomFeed.start)
+                    self._deliver_again(room, after)
             done(dict(self.bus.fields.get(room, {})))
 
         self.bus.call(run, self._node_id)
@@ -479,20 +484,42 @@ class MemoryNetwork:
         self.rooms.discard(room)
 
     def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
+        # As hubbub.cluster.node's: a room subscribed here already (or being subscribed, its
+        # call held) is delivered from the event after `after` from now on.
+        if room in self.rooms:
+            self._deliver_again(room, after)
+            self.bus.pump()
+        else:
+            self.rewound[room] = min(after, self.rewound.get(room, after))
+
         def run() -> None:
             if not self.bus.available:
                 done(False)
                 return
             if room not in self.rooms:
                 self.rooms.add(room)
-                self.opened_at[room] = after
-                for seq, time_ms, node, payload in self.bus.events.get(room, []):
-                    if seq > after:
-                        self.bus.queue.append((self, room, seq, time_ms, node, payload))
+                self.opened_at[room] = self.bus.seq.get(room, 0)
+                self.rewound.pop(room, None)
+                self._deliver_again(room, after)
             done(True)
             self.bus.pump()
 
         self.bus.call(run, self._node_id)
+
+    def _deliver_again(self, room: str, after: int) -> None:
+        """Deliver the room's events after `after` that are not on their way to this node
+        already, before those that are (they come later in the room's order)."""
+        bus = self.bus
+        behind = bus.backlog.get(self._node_id)
+        waiting = behind if behind is not None else bus.queue
+        queued = {entry[2] for entry in waiting if entry[0] is self and entry[1] == room}
+        again = [
+            (self, room, seq, time_ms, node, payload)
+            for seq, time_ms, node, payload in bus.events.get(room, [])
+            if seq > after and seq not in queued
+        ]
+        self.opened_at[room] = min(after, self.opened_at.get(room, after))
+        waiting[:0] = again
 
     def rename(
         self,

@@ -716,6 +716,17 @@ class Bus:
         asyncio.get_running_loop().call_soon(self._unhold, feed)
         return seq, fields
 
+    def rewind(self, room: str, after: int) -> bool:
+        """A room subscribed here (or being subscribed) delivers from the event after `after`
+        from now on, those already delivered again (read from its stream). False: not
+        subscribed."""
+        feed = self._feeds.get(room)
+        if feed is None:
+            return False
+        feed.rewind(after)
+        self._fill_soon(room)
+        return True
+
     def _unhold(self, feed: RoomFeed) -> None:
         if self._feeds.get(feed.room) is feed:
             feed.held = False

@@ -44,6 +44,7 @@ class RoomFeed:
         "known",
         "pending",
         "pending_limit",
+        "rewound",
         "room",
     )
 
@@ -56,11 +57,17 @@ class RoomFeed:
         self.pending: dict[int, Sequenced] = {}
         self.held = True
         self.filling = False
+        # Asked to deliver from the event after this seq before the snapshot was known.
+        self.rewound: int | None = None
 
     def start(self, seq: int) -> None:
-        """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held)."""
-        self.delivered = seq
+        """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held), or
+        from an earlier seq the subscriber asked for meanwhile (`rewind`)."""
         self.known = max(self.known, seq)
+        if self.rewound is not None:
+            seq = min(seq, self.rewound)
+            self.rewound = None
+        self.delivered = seq
         for early in [number for number in self.pending if number <= seq]:
             del self.pending[early]
 
@@ -70,6 +77,17 @@ class RoomFeed:
         self.known = 0
         self.pending.clear()
         self.held = True
+        self.rewound = None  # the events it wanted are gone with the old stream
+
+    def rewind(self, after: int) -> None:
+        """From now on, deliver from the event after `after` (again, if handed out already):
+        the subscriber's copy of the room continues from there (a room renamed onto one it
+        had just subscribed to, hubbub.cluster.node.Node.follow). The bus fetches
+        what it lacks from the stream."""
+        if self.delivered is None:
+            self.rewound = after if self.rewound is None else min(self.rewound, after)
+        elif after < self.delivered:
+            self.delivered = after
 
     def offer(self, event: Sequenced) -> list[Sequenced]:
         """Take one event; answer the events that can now be delivered, in order."""

@@ -216,10 +216,17 @@ class Node:
         self._spawn(run, "hubbub-open")
 
     def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
+        # Subscribed already (a JOIN here opened the room in the instant of its rename): its
+        # feed may start after `after` (the state the JOIN read is not the core's copy), so
+        # it goes back to `after` now, before it delivers anything more.
+        rewound = self.bus.rewind(room, after)
+
         async def subscribe() -> bool:
-            # Subscribed already: a JOIN here opened the room meanwhile.
-            with contextlib.suppress(ValueError):
+            try:
                 await self.bus.subscribe(room, after)
+            except ValueError:  # a JOIN's subscription that began after this call
+                if not rewound:
+                    self.bus.rewind(room, after)
             return True
 
         def followed(subscribed: bool | None) -> None:

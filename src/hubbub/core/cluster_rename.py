@@ -37,7 +37,11 @@ The design, and why:
   instant as the rename is neither lost nor applied to a room of the old name; the other nodes
   ignore it in the old room (they have no room of that name, or a new one that came later).
 * **A node that opened the new name in that same instant** (a user's JOIN of a then empty room)
-  gets the marker: it loads the moved state from it, so its user joins the renamed room.
+  keeps one view of it: its renamed copy, fed from the marker on. The JOIN's subscription may
+  have started after the marker (its state read later): `follow` takes the feed back to the
+  marker, so the events in between reach the renamed copy. If that subscription delivered the
+  marker before the rename came here, the node loads the moved state from it until then.
+  Events of its own sent to a room renamed twice before they came back go to the last name.
 
 A change of case only (`#Lobby` to `#lobby`) is one ordinary event in the room (the `room`
 field rewritten with it): no state moves.
@@ -309,6 +313,10 @@ class ClusterRename(ClusterPropose):
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
                 self.forwarding[token] = new_fold
+            # Ours sent to an earlier name of this room, not back yet: sent on to this one.
+            for token, target in self.forwarding.items():
+                if target == old_fold:
+                    self.forwarding[token] = new_fold
             if ours:
                 self.draining[old_fold] = [len(ours), old_name]
             else:
@@ -381,6 +389,15 @@ class ClusterRename(ClusterPropose):
         def followed(ok: bool) -> None:
             if not ok:
                 self.unfollowed[fold] = after
+            elif (
+                fold not in self.server.channels
+                and fold not in self.opening
+                and not self.joining.get(fold)
+                and fold not in self.draining
+            ):
+                # Its last local member left (and the room was closed), or it was renamed
+                # on, before the bus answered: not followed after all.
+                self.network.close(fold)
 
         self.network.follow(fold, after, followed)
 

@@ -187,7 +187,9 @@ class Network(Protocol):
     * `close`: the room has no local members any more; stop receiving its events.
     * `follow` subscribes this node to a room from the event after seq `after` (those already
       sequenced are read from the room's stream): a room renamed here continues under its new
-      name. `done(False)`: the bus is unavailable.
+      name. A room subscribed here already, or being subscribed (`open` for a JOIN of that
+      name in the same instant), is delivered from the event after `after` from the moment of
+      the call, events given already given again. `done(False)`: the bus is unavailable.
     * `rename` moves room `old`'s state fields to room `new` (`set_fields` overwriting
       theirs) and sequences an event in each, atomically: `done(1)`. Unless `new` has members
       (`done(0)`) or `old` is not there any more (`done(2)`: renamed away meanwhile); then
