@@ -24,6 +24,15 @@ def names_on(client: Client, room: str) -> set[str]:
     return set(one(client.lines(), "353").params[-1].split())
 
 
+def answer_node(cluster: Cluster, node: str) -> None:
+    """The bus answers the calls `node` made so far (the others' stay held)."""
+    bus = cluster.bus
+    while calls := [run for run in bus.waiting if bus.callers.get(run) == node]:
+        for run in calls:
+            bus.waiting.remove(run)
+            run()
+
+
 def created_at_once(cluster: Cluster, room: str, *joiners: Client) -> None:
     """Each joiner's node opens `room` (empty), then their JOINs go to the bus together."""
     bus = cluster.bus
@@ -86,3 +95,35 @@ def test_the_second_creating_join_keeps_the_first_ones_spelling_and_topic() -> N
     bob.send("TOPIC #BOTH")
     assert one(bob.lines(), "332").params[-1] == "set by the creator"
     assert names_on(bob, "#both") == {"@alice", "bob"}
+
+
+def test_a_room_emptied_before_a_creating_join_is_created_afresh_on_every_node() -> None:
+    """alice's node found #new empty and sent a creating JOIN; before it was sequenced, bob
+    created #new, gave it a topic, a limit and an invitation, and left: alice's JOIN creates a
+    new room (on one server the emptied room is gone). Her node, which followed bob's room
+    meanwhile, has none of its topic, modes or invitations, like the state fields a node
+    opening the room later reads (a fuzz finding: the limit stayed on alice's node only)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, bob, carol = a.client("alice"), b.client("bob"), c.client("carol")
+    bus = cluster.bus
+    bus.held = True
+    alice.send("JOIN #new")
+    opening, bus.waiting = bus.waiting, []
+    opening[0]()  # node a opens the empty room; its creating JOIN waits
+    for line in ("JOIN #new", "TOPIC #new :bob's", "MODE #new +il 5", "INVITE carol #new"):
+        bob.send(line)
+        answer_node(cluster, "n1")
+    bob.send("PART #new")
+    answer_node(cluster, "n1")
+    bus.release()
+    got = alice.lines()
+    assert not [m for m in got if m.command == "332"]  # no topic
+    room = a.server.find_channel("#new")
+    assert room is not None and {user.nick for user in room.members} == {"alice"}
+    assert (room.topic, room.limit, room.invite_only, room.invited) == (None, 0, False, set())
+    assert not any(name.startswith(("mode:", "i:", "topic")) for name in bus.fields["#new"])
+    carol.send("JOIN #new")  # not invite-only any more; carol's invitation was to bob's room
+    got = carol.lines()
+    assert not [m for m in got if m.command in ("332", "473")]
+    assert set(one(got, "353").params[-1].split()) == {"@alice", "carol"}

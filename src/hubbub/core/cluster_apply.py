@@ -26,6 +26,7 @@ from hubbub.core.cluster_fields import (
     member_field_names,
     nick_key,
     released_with,
+    start_afresh,
 )
 from hubbub.core.cluster_rooms import ClusterRooms
 from hubbub.core.messaging import refused_as
@@ -319,6 +320,8 @@ class ClusterApply(ClusterRooms):
                 channel.created, channel.history_since_ms = event["cr"]
                 if "rs" in event:  # a registered room, with its saved state (cluster_registry)
                     load_state(channel, event["rs"])
+                else:  # not the emptied room this node's copy was kept for
+                    start_afresh(channel)
             elif "rs" not in event:
                 # Another node's JOIN created the room a moment before, sequenced first: this
                 # one joins it, not opped (as the bus wrote its standing: cluster_propose).

@@ -376,6 +376,24 @@ def load_state(channel: Channel, state: dict[str, Any]) -> None:
     channel.metadata = dict(state["meta"]) or None
 
 
+def start_afresh(channel: Channel) -> None:
+    """A room created anew by a JOIN that this node's copy of an emptied room of that name
+    was kept for (the JOIN was on its way): none of that room's topic, modes, lists,
+    invitations or metadata is the new one's, as the JOIN deleted them from the state fields
+    (hubbub.core.cluster_propose), and as on one server, where an emptied room is gone."""
+    fresh = Channel(channel.name, channel.fold, channel.created)
+    for attr in FLAG_MODES.values():
+        setattr(channel, attr, getattr(fresh, attr))
+    channel.key, channel.limit = fresh.key, fresh.limit
+    set_limit(channel, None)
+    for attr in LIST_MODES.values():
+        setattr(channel, attr, [])
+    channel.topic = None
+    channel.metadata = None
+    channel.history_access = ""
+    channel.invited.clear()
+
+
 def scratch_copy(channel: Channel) -> Channel:
     """A copy of the room's modes and standings that a MODE command may change, to learn
     what it would do before it is sequenced (the room itself changes when it comes back)."""

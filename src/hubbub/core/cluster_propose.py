@@ -402,6 +402,7 @@ class ClusterPropose(ClusterRegistry):
                     LIST_PREFIX + "*",
                     HISTORY_FIELD,
                     METADATA_PREFIX + "*",
+                    invite_field("*"),  # invitations to the emptied room before it
                 )
                 # Its operator status is a creator's: joining the room another JOIN created,
                 # it is a plain member.
