@@ -314,6 +314,8 @@ class ClusterApply(ClusterRooms):
         op = bool(event["o"])
         creating = "cr" in event and not channel.members
         if not creating and self.join_refused(channel, event, user, mine):
+            if mine:  # the room was kept for this JOIN: closed if nobody of ours is in it
+                self.drop_if_unused(channel)
             return
         if "cr" in event:
             if creating:  # the room's first member creates it

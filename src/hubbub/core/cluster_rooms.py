@@ -225,6 +225,10 @@ class ClusterRooms:
         self.live.pop((channel.fold, user), None)
         if user.session.remote and not user.channels:
             self._forget(user)
+        self.drop_if_unused(channel)
+
+    def drop_if_unused(self, channel: Channel) -> None:
+        """Stop following the room unless a local member is in it or a JOIN is on its way."""
         fold = channel.fold
         if self.joining.get(fold) or fold in self.opening or self.has_local(channel):
             return
