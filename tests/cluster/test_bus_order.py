@@ -115,6 +115,26 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
         assert await node_b.bus.claim("nick:new", "b")
 
 
+async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: str) -> None:
+    """A KICK, MODE or TOPIC (hubbub.core.cluster_fields.only_if_operator): its changes are
+    made only if the sender is an operator just before it (for a TOPIC, also a member of a
+    room whose mode:t is "0"); otherwise it is sequenced all the same and changes nothing."""
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        await bus.sequence("#r", b"joins", set_fields={"m:op": "{}", "s:op": "ov", "s:m": "v"})
+        await bus.sequence("#r", b"op's mode", set_fields={"mode:m": "1"}, delete_fields=["^oop"])
+        await bus.sequence("#r", b"kick", delete_fields=["^om", "s:op", "m:op"])
+        fields = (await bus.state("#r"))[1]
+        assert (fields["mode:m"], fields["s:op"]) == ("1", "ov")  # the member's KICK: nothing
+        await bus.sequence("#r", b"topic", set_fields={"topic": "t"}, delete_fields=["^tm"])
+        assert "topic" not in (await bus.state("#r"))[1]  # +t (mode:t absent): operators only
+        await bus.sequence("#r", b"-t", set_fields={"mode:t": "0"}, delete_fields=["^oop"])
+        await bus.sequence("#r", b"topic", set_fields={"topic": "t"}, delete_fields=["^tm"])
+        await bus.sequence("#r", b"no member", set_fields={"topic": "x"}, delete_fields=["^tz"])
+        seq, fields = await bus.state("#r")
+        assert (seq, fields["topic"]) == (7, "t")
+
+
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
         await node_b.bus.subscribe("#r")

@@ -127,3 +127,25 @@ def test_a_room_emptied_before_a_creating_join_is_created_afresh_on_every_node()
     got = carol.lines()
     assert not [m for m in got if m.command in ("332", "473")]
     assert set(one(got, "353").params[-1].split()) == {"@alice", "carol"}
+
+
+def test_a_second_join_while_the_creating_one_is_on_its_way_does_not_read_ahead() -> None:
+    """dave's node found #new empty and sent his creating JOIN; before it came back (the node
+    slow to get the room's events), alice joined from node a and carol from dave's node.
+    carol's JOIN does not read the room's state again (ahead of the events her node has
+    applied, it would list alice before dave's creation): dave is the room's operator on
+    every node (a fuzz finding: he was a plain member on his own node)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, dave, carol = a.client("alice"), b.client("dave"), b.client("carol")
+    bus = cluster.bus
+    bus.lag("n1")
+    dave.send("JOIN #new")
+    alice.send("JOIN #new")
+    carol.send("JOIN #new")
+    bus.catch_up("n1")
+    expected = {"dave": True, "alice": False, "carol": False}
+    for node in (a, b):
+        room = node.server.channels["#new"]
+        assert {user.nick: m.op for user, m in room.members.items()} == expected
+    assert names_on(carol, "#new") == {"@dave", "alice", "carol"}

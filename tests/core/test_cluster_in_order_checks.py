@@ -1,6 +1,8 @@
 """A room message or JOIN is checked again in the room's sequence (hubbub.core.cluster_apply):
 a mute, ban, +m, +i or +l sequenced just before it refuses it on every node alike, though the
-sender's node had not applied that change yet when it let the message or JOIN go to the bus."""
+sender's node had not applied that change yet when it let the message or JOIN go to the bus.
+So is an operator's KICK, MODE or TOPIC: a deop (or a KICK of the operator) sequenced just
+before it refuses it, and the bus leaves the room's state fields as they are."""
 
 from __future__ import annotations
 
@@ -210,3 +212,104 @@ def test_a_node_that_loaded_a_refused_joiner_before_its_void_lets_him_part() -> 
         "carol",
     }
     assert not any(field.endswith(":bob") for field in bus.fields["#room"])
+
+
+def two_operators(cluster: Cluster) -> tuple[Client, Client]:
+    """alice (node a) and bob (node b), both operators of #room."""
+    alice, bob = room_of_two(cluster)
+    alice.send("MODE #room +o bob")
+    cluster.drain()
+    return alice, bob
+
+
+def members(cluster: Cluster) -> list[dict[str, bool] | None]:
+    """Each node's #room (None: it does not follow it): member nicks, and which are operators."""
+    rooms = [node.server.channels.get("#room") for node in cluster.nodes]
+    return [
+        None if room is None else {user.nick: m.op for user, m in room.members.items()}
+        for room in rooms
+    ]
+
+
+def test_a_kick_sequenced_after_its_sender_was_deopped_is_refused_everywhere() -> None:
+    """Modern IRC, KICK: the sender must be a channel operator, else ERR_CHANOPRIVSNEEDED
+    (482) "You're not channel operator". bob's node let his KICK go by its copy of the room,
+    where he was still an operator; alice's deop was sequenced first: nobody is kicked."""
+    cluster = Cluster(3)
+    alice, bob = two_operators(cluster)
+    carol = cluster.nodes[2].client("carol")
+    carol.send("JOIN #room")
+    cluster.drain()
+    raced(cluster, alice, "MODE #room -o bob", bob, "KICK #room carol :out")
+    assert "482" in bob.numerics()
+    assert not [m for m in carol.lines() if m.command == "KICK"]
+    expected = {"alice": True, "bob": False, "carol": False}
+    assert members(cluster) == [expected] * 3
+    fields = cluster.bus.fields["#room"]
+    assert {"m:carol", "s:carol"} <= set(fields) and fields["s:bob"] == ""
+    stored = [record.command for record in cluster.store.latest("#room", 10)]
+    assert "KICK" not in stored
+
+
+def test_a_kick_sequenced_after_its_sender_was_kicked_gets_not_on_channel() -> None:
+    """Modern IRC, KICK: ERR_NOTONCHANNEL (442) for a sender not on the channel: alice
+    kicked bob first; bob's KICK of alice, on its way, kicks nobody."""
+    cluster = Cluster()
+    alice, bob = two_operators(cluster)
+    raced(cluster, alice, "KICK #room bob :first", bob, "KICK #room alice :second")
+    assert "442" in bob.numerics()
+    assert members(cluster) == [{"alice": True}, None]
+    assert "m:alice" in cluster.bus.fields["#room"]
+
+
+def test_a_mode_sequenced_after_its_sender_was_deopped_changes_nothing() -> None:
+    """Modern IRC, MODE: a change by a non-operator gets ERR_CHANOPRIVSNEEDED (482); the room
+    stays as it is on every node and in the state fields a node opening it later reads."""
+    cluster = Cluster(3)
+    alice, bob = two_operators(cluster)
+    raced(cluster, alice, "MODE #room -o bob", bob, "MODE #room +mo-o bob alice")
+    assert "482" in bob.numerics()
+    assert [m.command for m in alice.lines()] == ["MODE"]  # her own deop only
+    for node in cluster.nodes[:2]:
+        assert not node.server.channels["#room"].moderated
+    assert members(cluster)[:2] == [{"alice": True, "bob": False}] * 2
+    fields = cluster.bus.fields["#room"]
+    assert "mode:m" not in fields and (fields["s:alice"], fields["s:bob"]) == ("o", "")
+    dave = cluster.nodes[2].client("dave")
+    dave.send("JOIN #room")
+    assert not cluster.nodes[2].server.channels["#room"].moderated
+
+
+def test_a_topic_sequenced_after_plus_t_from_a_plain_member_is_refused() -> None:
+    """Modern IRC, TOPIC: "If the protected topic mode is set on a channel, then clients
+    MUST have appropriate channel permissions to modify the topic"; bob (no operator) set
+    the topic of a room without +t as alice set +t, sequenced first."""
+    cluster = Cluster()
+    alice, bob = room_of_two(cluster)
+    alice.send("MODE #room -t")
+    cluster.drain()
+    raced(cluster, alice, "MODE #room +t", bob, "TOPIC #room :bob's topic")
+    assert "482" in bob.numerics()
+    for node in cluster.nodes:
+        assert node.server.channels["#room"].topic is None
+    assert "topic" not in cluster.bus.fields["#room"]
+    alice.send("MODE #room -t")  # without +t again, his topic is taken
+    bob.send("TOPIC #room :bob's topic")
+    assert cluster.bus.fields["#room"].get("topic") is not None
+
+
+def test_a_message_sent_as_its_sender_is_kicked_is_answered_and_the_next_commands_run() -> None:
+    """bob's message is on its way as alice kicks him, his node's last member of #room: the
+    node keeps following the room until the message is back, which refuses it (bob is no
+    member: ERR_CANNOTSENDTOCHAN, 404, as on one server), then lets go of the room. Its
+    reply used to wait forever, and every later line of bob's behind it."""
+    cluster = Cluster()
+    alice, bob = room_of_two(cluster)
+    raced(cluster, alice, "KICK #room bob :out", bob, "PRIVMSG #room :too late")
+    got = bob.lines()
+    assert [m.command for m in got] == ["KICK", "404"]
+    bob.send("PING :still here")
+    assert [m.command for m in bob.lines()] == ["PONG"]
+    assert "#room" not in cluster.nodes[1].server.channels
+    assert "#room" not in cluster.nodes[1].network.rooms
+    assert "too late" not in texts(alice)

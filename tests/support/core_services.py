@@ -321,7 +321,18 @@ class MemoryBus:
             for name in set_fields
             if name[:1] in ("&", "=")
         }
+        # "^o<member>" ("^t<member>"): no change at all unless that member is an operator (or,
+        # for "^t", a member of a room whose mode:t is "0").
         for name in delete_fields:
+            if name.startswith("^"):
+                standing = fields.get("s:" + name[2:])
+                topic_setter = name[1] == "t" and fields.get("mode:t") == "0"
+                if standing is None or ("o" not in standing and not topic_setter):
+                    set_fields, delete_fields = {}, ()
+                    break
+        for name in delete_fields:
+            if name.startswith("^"):
+                continue
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:
                     del self.claims[name[1:]]

@@ -122,7 +122,11 @@ return redis.call('GET', KEYS[1])
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
 #       event (a NICK's member fields: only for a member, its standing as it is then). A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE).
-#       Deletions are made before sets.
+#       A deleted name `^o<member>` (`^t<member>`) is a condition on every change: they are
+#       made only if that member is an operator (its standing field `s:<member>` has `o`; for
+#       `^t`, or it is a member and field `mode:t` is "0": it may set the topic) just before
+#       this event; if not, the event is sequenced all the same (every node refuses it alike)
+#       but changes no field. Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -169,16 +173,33 @@ while index <= #ARGV do
   end
   index = index + (index < deleted_from and 2 or 1)
 end
+-- The sender's privilege at this place in the room's sequence (`^` names): without it, no
+-- change at all (every node refuses the event alike, from its copy of the room).
+local allowed = true
+index = deleted_from
+while index <= #ARGV do
+  local name = ARGV[index]
+  if string.sub(name, 1, 1) == '^' then
+    local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(name, 3))
+    if not (standing and string.find(standing, 'o', 1, true)) then
+      if not (string.sub(name, 2, 2) == 't' and standing
+              and redis.call('HGET', KEYS[3], 'mode:t') == '0') then
+        allowed = false
+      end
+    end
+  end
+  index = index + 1
+end
 -- The deletions first, then the sets: a name both deleted (by a prefix) and set ends up set
 -- (a registered room created anew: its earlier modes go, its saved ones stay).
-index = deleted_from
+index = allowed and deleted_from or #ARGV + 1
 while index <= #ARGV do
   local name = ARGV[index]
   if string.sub(name, 1, 1) == '+' then
     -- Creation only: deleted if the room is empty, else nothing (no field is named '').
     name = empty and string.sub(name, 2) or ''
   end
-  if name == '' then
+  if name == '' or string.sub(name, 1, 1) == '^' then
     -- nothing
   elseif string.sub(name, 1, 1) == '!' then
     -- A claim of this node released with the event (a quitting user's nick, with its last
@@ -206,7 +227,7 @@ while index <= #ARGV do
   index = index + 1
 end
 index = 8
-for _ = 1, count do
+for _ = 1, allowed and count or 0 do
   local name = ARGV[index]
   local first = string.sub(name, 1, 1)
   local after = before[index]
@@ -223,7 +244,7 @@ for _ = 1, count do
   end
   index = index + 2
 end
-local changed = count > 0 or deleted_from <= #ARGV
+local changed = allowed and (count > 0 or deleted_from <= #ARGV)
 if changed then
   if redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('SADD', KEYS[5], ARGV[2])

@@ -43,6 +43,7 @@ from hubbub.core.registered import changed as save_registered
 from hubbub.core.registration import rename
 from hubbub.core.roomflood import parse_limit, set_limit
 from hubbub.history.record import Record
+from hubbub.protocol import numerics as n
 from hubbub.registry.model import HISTORY_ACCESS
 
 log = logging.getLogger("hubbub.chat")
@@ -127,6 +128,8 @@ class ClusterApply(ClusterRooms):
             self._joined_or_not(room)
         if complete is not None:
             complete((time_ms, event))
+        if mine and room in self.lingering:
+            self.let_go_if_lingering(room)
         after = event.get("after")
         if after is not None:
             after()
@@ -391,9 +394,31 @@ class ClusterApply(ClusterRooms):
         # room (hubbub.core.cluster_directory), not from the rooms this node follows with it.
         server.remove_member(channel, user)
 
+    def privilege_refused(self, channel: Channel, event: dict[str, Any]) -> bool:
+        """Whether the sender of a KICK, MODE or TOPIC has lost, at this place in the room's
+        sequence, the standing its node checked it had (an operator deopped, kicked or gone
+        just before, by another node's event; for a TOPIC of a room without `+t`, membership).
+        Every node decides alike, from its copy of the room at this event, and the bus made
+        the event's field changes on the same condition (hubbub.core.cluster_fields,
+        `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
+        the sender gets the numeric (event `refused`), as on one server where the deop came
+        first."""
+        sender = self.server.users.get(event["f"])
+        member = channel.members.get(sender) if sender is not None else None
+        kind = event["t"]
+        if member is not None and (member.op or (kind == "topic" and not channel.topic_locked)):
+            return False
+        if member is None and kind != "mode":
+            event["refused"] = (n.ERR_NOTONCHANNEL, "You're not on that channel")
+        else:
+            event["refused"] = (n.ERR_CHANOPRIVSNEEDED, "You're not channel operator")
+        return True
+
     def _apply_topic(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
+        if self.privilege_refused(channel, event):
+            return
         server = self.server
         text = event["x"]
         prefix = event["p"]
@@ -429,6 +454,8 @@ class ClusterApply(ClusterRooms):
     def _apply_kick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
+        if self.privilege_refused(channel, event):
+            return
         server = self.server
         target = server.users.get(event["v"])
         if target is None or target not in channel.members:
@@ -450,6 +477,8 @@ class ClusterApply(ClusterRooms):
     def _apply_mode(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
+        if self.privilege_refused(channel, event):
+            return
         server = self.server
         for sign, char, arg in event["ch"]:
             adding = sign == "+"

@@ -1,16 +1,18 @@
 """How the cluster's core writes what it puts on the bus: event payloads and room state fields.
 
 The bus keys (`nick:<fold>` claims), the room state fields (`m:<fold>` per member with the
-user's facts and standing, `modes`, `room`, `topic`) and the JSON of event payloads, plus the
-copy of a room a MODE is worked out on. Pure functions; hubbub.core.network says how they are
-used, hubbub.cluster.node reads some of them (a lost node's member fields, its users' QUITs).
+user's facts, `s:<fold>` its standing, `mode:*` and `list:*` the modes, `room`, `topic`), the
+conditions on changing them that the bus understands (names marked `+ ? & = ! ^`) and the JSON
+of event payloads, plus the copy of a room a MODE is worked out on. Pure functions;
+hubbub.core.network says how they are used, hubbub.cluster.node reads some of them (a lost
+node's member fields, its users' QUITs).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubbub.core.model import (
     FLAG_MODES,
@@ -21,10 +23,6 @@ from hubbub.core.model import (
     User,
 )
 from hubbub.core.roomflood import format_limit, parse_limit, set_limit
-
-if TYPE_CHECKING:
-    pass
-
 
 UNAVAILABLE = "The network cannot take it right now; nothing was sent, try again later"
 
@@ -122,6 +120,25 @@ def released_with(key: str) -> str:
     event, atomically: a quitting user's nick with its last QUIT (hubbub.core.cluster_propose,
     `release_claim`)."""
     return RELEASES_CLAIM + key
+
+
+#: Starts a deleted name that is a condition of the event's field changes (`only_if_operator`,
+#: `only_if_topic_setter`): if it fails, the bus sequences the event but changes no field.
+GUARD = "^"
+
+
+def only_if_operator(fold: str) -> str:
+    """A deleted name that makes the bus change the event's fields only if member `fold` is an
+    operator of the room just before it (its standing field has `o`): a KICK or MODE that every
+    node then refuses alike, as the sender was deopped in that instant, leaves the state fields
+    as they are too (hubbub.core.cluster_apply, `privilege_refused`)."""
+    return f"{GUARD}o{fold}"
+
+
+def only_if_topic_setter(fold: str) -> str:
+    """As `only_if_operator`, for a TOPIC: an operator, or a member of a room without `+t`
+    (`mode:t` is "0")."""
+    return f"{GUARD}t{fold}"
 
 
 def written_field(name: str) -> str:

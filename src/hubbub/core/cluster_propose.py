@@ -53,6 +53,8 @@ from hubbub.core.cluster_fields import (
     member_fields,
     mode_change_fields,
     nick_key,
+    only_if_operator,
+    only_if_topic_setter,
     renamed_member_fields,
     saved_state,
     scratch_copy,
@@ -287,8 +289,11 @@ class ClusterPropose(ClusterRegistry):
         turns = self.join_turns.get(reply, [])
         while turns and turns[0][0] is not None:
             opened, complete, fold = turns.pop(0)
-            complete(opened)  # sends the JOIN (counted in `joining` again) unless refused
-            self._joined_or_not(fold)
+            # Its turn's count goes first: the JOIN it sends counts again (unless refused), and
+            # may be back before `complete` returns, its room renamed (count and all) meanwhile.
+            self._joined_or_not_later(fold)
+            complete(opened)
+            self._close_if_unwanted(fold)
         if not turns:
             self.join_turns.pop(reply, None)
 
@@ -489,15 +494,19 @@ class ClusterPropose(ClusterRegistry):
                 later.fail("TOPIC", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            if answered_refusal(later, sent, channel):
+                return
             # The room's name now: renamed in place if a RENAME came first.
             line = f":{user.prefix} TOPIC {channel.name} :{text}"
             server.send_self(later, line, time_ms, sent["m"], account=user.account)
 
+        # Changed only if the sender may still set it at its place in the sequence.
+        guard = only_if_topic_setter(user.fold)
         if text:
             topic = json.dumps({"text": text, "setter": user.prefix, "at": set_at})
-            self.submit(reply, channel.fold, event, done, {"topic": topic})
+            self.submit(reply, channel.fold, event, done, {"topic": topic}, (guard,))
         else:
-            self.submit(reply, channel.fold, event, done, delete_fields=("topic",))
+            self.submit(reply, channel.fold, event, done, delete_fields=(guard, "topic"))
 
     def kick(self, reply: Reply, channel: Channel, user: User, target: User, reason: str) -> None:
         server = self.server
@@ -512,9 +521,13 @@ class ClusterPropose(ClusterRegistry):
                 later.fail("KICK", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            if answered_refusal(later, sent, channel):
+                return
             server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(target.fold))
+        # The target's fields go only if the sender is still an operator at that place.
+        deleted = (only_if_operator(user.fold), *member_field_names(target.fold))
+        self.submit(reply, channel.fold, event, done, delete_fields=deleted)
 
     def mode(
         self, reply: Reply, channel: Channel, user: User, modestring: str, args: list[str]
@@ -544,9 +557,12 @@ class ClusterPropose(ClusterRegistry):
                 later.fail("MODE", "TEMPORARILY_UNAVAILABLE", channel.name, text=UNAVAILABLE)
                 return
             time_ms, sent = result
+            if answered_refusal(later, sent, channel):
+                return
             server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, set_fields, deleted)
+        guarded = (only_if_operator(user.fold), *deleted)
+        self.submit(reply, channel.fold, event, done, set_fields, guarded)
 
     def nick(self, reply: Reply, user: User, nick: str, fold: str) -> None:
         """NICK: claim the nick network-wide, then (registered, in rooms) sequence the change
@@ -717,3 +733,13 @@ class ClusterPropose(ClusterRegistry):
             if not sent:
                 self._send_quit(channel.fold, user.fold, prefix, reason)
         return False
+
+
+def answered_refusal(reply: Reply, event: dict[str, Any], channel: Channel) -> bool:
+    """A KICK, MODE or TOPIC refused at its place in the room's sequence (the sender deopped
+    just before, hubbub.core.cluster_apply `privilege_refused`): the sender gets the numeric."""
+    refusal = event.get("refused")
+    if refusal is None:
+        return False
+    reply.numeric(refusal[0], channel.name, refusal[1])
+    return True

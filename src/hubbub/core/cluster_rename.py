@@ -60,7 +60,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.cluster_fields import RELEASES_CLAIM, UNAVAILABLE, encode, written_field
+from hubbub.core.cluster_fields import (
+    GUARD,
+    RELEASES_CLAIM,
+    UNAVAILABLE,
+    encode,
+    written_field,
+)
 from hubbub.core.cluster_propose import ClusterPropose
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
@@ -217,6 +223,7 @@ class ClusterRename(ClusterPropose):
 
             def refused_here() -> None:
                 self.in_flight.pop(token, None)
+                self.let_go_if_lingering(room)
                 if given is not None:
                     given()
 
@@ -253,7 +260,9 @@ class ClusterRename(ClusterPropose):
         draining = self.draining.get(old_fold)
         old_name = draining[1] if draining is not None else ""
         self._drained(old_fold)
-        if set_fields:
+        # A KICK, MODE or TOPIC changed no field there (its condition, the sender's standing,
+        # moved with the room: hubbub.core.cluster_fields.only_if_operator).
+        if set_fields and not any(name.startswith(GUARD) for name in delete_fields):
             cleanup = encode({"t": "cleanup"})  # no node applies it: it only deletes fields
             # The fields themselves, whatever the condition they were set on.
             names = tuple(written_field(name) for name in set_fields)
@@ -289,7 +298,10 @@ class ClusterRename(ClusterPropose):
             and old_fold not in self.opening
             and not self.joining.get(old_fold)
         ):
-            self.network.close(old_fold)
+            self.close(old_fold)
+
+    def _awaited(self, fold: str) -> bool:
+        return any(entry[0] == fold for entry in self.in_flight.values())
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         super()._drop_room(fold, channel)
@@ -320,7 +332,7 @@ class ClusterRename(ClusterPropose):
             if ours:
                 self.draining[old_fold] = [len(ours), old_name]
             else:
-                self.network.close(old_fold)
+                self.close(old_fold)
         else:
             channel.name = new_name
             self.renamed_registration(old_fold, new_name, new_fold)
@@ -397,7 +409,7 @@ class ClusterRename(ClusterPropose):
             ):
                 # Its last local member left (and the room was closed), or it was renamed
                 # on, before the bus answered: not followed after all.
-                self.network.close(fold)
+                self.close(fold)
 
         self.network.follow(fold, after, followed)
 

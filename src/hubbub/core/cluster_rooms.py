@@ -80,6 +80,12 @@ class ClusterRooms:
         self.taking: dict[str, User] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
+        # Rooms subscribed to and found empty, while no copy of them is made yet (the JOIN
+        # that creates them is on its way).
+        self.opened_empty: set[str] = set()
+        # Rooms kept after their last local member left, until our events sent there are
+        # back (`drop_if_unused`).
+        self.lingering: set[str] = set()
         # Per JOIN command, its rooms in the order named: [opened (None: not yet), the
         # command's completion, room] (hubbub.core.cluster_propose).
         self.join_turns: dict[Reply, list[list[Any]]] = {}
@@ -130,11 +136,18 @@ class ClusterRooms:
         if waiting is not None:
             waiting.append(then)
             return
+        if fold in self.opened_empty and fold not in self.server.channels:
+            # Subscribed already, found empty, the JOIN that creates it on its way: its events
+            # since come in order, while its state read again now could be ahead of them.
+            then(True)
+            return
         self.opening[fold] = [then]
 
         def loaded(fields: Mapping[str, str] | None) -> None:
             if fields is not None and fold not in self.server.channels and fields:
                 self.load_room(fold, fields)
+            if fields is not None and fold not in self.server.channels:
+                self.opened_empty.add(fold)
             # Every waiter is a JOIN, which closes the room again if nobody came in.
             for waiter in self.opening.pop(fold, []):
                 waiter(fields is not None)
@@ -232,7 +245,29 @@ class ClusterRooms:
         fold = channel.fold
         if self.joining.get(fold) or fold in self.opening or self.has_local(channel):
             return
+        if self._awaited(fold):
+            # Events of ours on their way there (a message or KICK its sender sent as it was
+            # kicked): kept until they are back, to be answered as on one server (refused,
+            # the sender not a member any more), never left waiting.
+            self.lingering.add(fold)
+            return
+        self.lingering.discard(fold)
         self._drop_room(fold, channel)
+
+    def _awaited(self, fold: str) -> bool:
+        """Whether events this node sent to the room are on their way (hubbub.core.cluster_rename
+        keeps them)."""
+        return False
+
+    def let_go_if_lingering(self, fold: str) -> None:
+        """One of our events to the room is back (or refused): drop a room kept for them once
+        none is left."""
+        if fold not in self.lingering:
+            return
+        self.lingering.discard(fold)
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            self.drop_if_unused(channel)
 
     def _entered(self, user: User, fold: str) -> None:
         """A JOIN of `user` to `fold` is no longer on its way (in, refused, or failed)."""
@@ -244,21 +279,26 @@ class ClusterRooms:
 
     def _joined_or_not(self, fold: str) -> None:
         """A JOIN of a local user is back (or refused): the room may close if nobody came."""
-        left = self.joining.get(fold, 0) - 1
-        if left > 0:
-            self.joining[fold] = left
-            return
-        self.joining.pop(fold, None)
-        channel = self.server.channels.get(fold)
-        if fold not in self.opening and (channel is None or not self.has_local(channel)):
-            self._drop_room(fold, channel)
+        self._joined_or_not_later(fold)
+        self._close_if_unwanted(fold)
 
     def _joined_or_not_later(self, fold: str) -> None:
+        """As `_joined_or_not`, the room kept for now (the caller checks it later)."""
         left = self.joining.get(fold, 0) - 1
         if left > 0:
             self.joining[fold] = left
         else:
             self.joining.pop(fold, None)
+
+    def _close_if_unwanted(self, fold: str) -> None:
+        """Close the room unless a JOIN of ours is on its way there or it is wanted still."""
+        if self.joining.get(fold):
+            return
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            self.drop_if_unused(channel)
+        elif fold not in self.opening:
+            self._drop_room(fold, channel)
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         """No local member left: stop following the room, forget who was there."""
@@ -272,6 +312,11 @@ class ClusterRooms:
             channel.members.clear()
             channel.groups = None
         self.writes.forget(fold)
+        self.close(fold)
+
+    def close(self, fold: str) -> None:
+        """Stop following a room."""
+        self.opened_empty.discard(fold)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:
