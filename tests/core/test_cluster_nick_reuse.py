@@ -73,3 +73,30 @@ def test_a_nick_change_meeting_a_kick_still_renames_the_user() -> None:
     assert {key for key, owner in bus.claims.items() if owner == "n1"} == {"nick:zed"}
     assert not any(field.endswith((":carol", ":zed")) for field in bus.fields["#room"])
     assert "#room" not in b.server.channels
+
+
+def test_a_user_seen_under_its_new_nick_before_its_nick_change_is_one_user() -> None:
+    """carol (node b) shares #one with alice (node a) and is in #two too; she becomes yan
+    while node a is slow to get its rooms' events, and alice joins #two then: node a reads
+    #two's members (yan) before it applies carol's NICK in #one. When it does, carol and yan
+    are one user again, renamed, in both rooms (a fuzz finding: node a kept a second user yan
+    in #two, and its copy of #one never matched the others)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, carol = a.client("alice"), b.client("carol")
+    for client, room in ((alice, "#one"), (carol, "#one"), (carol, "#two")):
+        client.send(f"JOIN {room}")
+    cluster.drain()
+    bus = cluster.bus
+    bus.lag("n0")
+    carol.send("NICK yan")
+    alice.send("JOIN #two")  # node a reads #two's state: yan is there
+    bus.catch_up("n0")
+    users = a.server.users
+    assert "carol" not in users and users["yan"].nick == "yan"
+    for room in ("#one", "#two"):
+        assert set(a.server.channels[room].members) == {users["alice"], users["yan"]}
+    got = alice.lines()
+    assert [m.params for m in got if m.command == "NICK"] == [("yan",)]
+    alice.send("NAMES #one")
+    assert set(one(alice.lines(), "353").params[-1].split()) == {"@alice", "yan"}

@@ -539,10 +539,28 @@ class ClusterApply(ClusterRooms):
         neighbours = server.neighbours(user)
         server.fanout(neighbours, line, time_ms, event["m"], account=user.account)
         old_fold = user.fold
+        twin = server.users.get(server.fold(nick))
+        if twin is not None and twin is not user and same_remote_user(user, twin):
+            self._merge(user, twin)
+            event["done"] = True
+            return
         rename(server, user, nick, server.fold(nick), time_ms, line)
         event["done"] = True
         if mine and user.fold != old_fold:
             self.network.release(nick_key(old_fold))
+
+    def _merge(self, user: User, into: User) -> None:
+        """This node knew one remote user twice, under its old nick and its new one: a room it
+        opened (or a JOIN it applied) showed the new nick before this node had applied the
+        NICK in another room it follows. Its NICK is here now: one user again, in both."""
+        for fold, channel in list(user.channels.items()):
+            standing = channel.members.pop(user)
+            if into not in channel.members:
+                channel.members[into] = standing
+                into.channels[fold] = channel
+            channel.groups = None
+        user.channels.clear()
+        self._forget(user)
 
     def _send_quit(
         self,
@@ -613,3 +631,13 @@ APPLIERS: dict[str, RoomApplier] = {
     VOID: ClusterApply._apply_void,
 }
 ClusterApply.appliers = APPLIERS
+
+
+def same_remote_user(user: User, other: User) -> bool:
+    """Whether two users this node knows are one user of another node (its network id)."""
+    return (
+        user.session.remote
+        and other.session.remote
+        and bool(user.network_id)
+        and user.network_id == other.network_id
+    )

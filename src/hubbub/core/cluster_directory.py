@@ -74,6 +74,8 @@ class ClusterDirectory(ClusterUsers):
 
     def __init__(self, server: ChatServer, network: Network) -> None:
         super().__init__(server, network)
+        # Local users registered so far (each one's network id counts them).
+        self.registrations = 0
         # MONITOR, per nick of another node's user: the watchers here told it is online (by
         # an `online` event or a status answer), so each is told each change once, whichever
         # comes first; and `offline` goes to those.
@@ -132,6 +134,10 @@ class ClusterDirectory(ClusterUsers):
     def registered(self, user: User, reply: Reply | None = None) -> None:
         """A local user registered: in the directory (its `reply` waits until it is there, so
         whoever it tells it is here finds it), and online for every node's MONITOR."""
+        self.registrations += 1
+        # Unique on the network: node ids are, and a node restarted under a configured id
+        # starts again at another time.
+        user.network_id = f"{self.node}/{int(self.server.now * 1000)}/{self.registrations}"
         self._publish(user, reply)
         self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 

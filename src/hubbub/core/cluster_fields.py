@@ -170,7 +170,7 @@ def invite_field(fold: str) -> str:
 
 def user_facts(user: User, node: str) -> dict[str, Any]:
     """What other nodes need to show a user: names, host, account, away state, the user modes
-    others see (hubbub.core.cluster_users), and where it lives."""
+    others see (hubbub.core.cluster_users), where it lives, and who it is whatever its nick."""
     return {
         "n": user.nick,
         "u": user.username,
@@ -183,6 +183,7 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "op": user.oper,
         "md": user.metadata or {},
         "node": node,
+        "id": user.network_id,
     }
 
 

@@ -215,6 +215,7 @@ class ClusterRooms:
         user.metadata = dict(facts.get("md") or {}) or None
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
+        user.network_id = facts.get("id") or ""
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user
 

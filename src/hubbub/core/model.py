@@ -206,6 +206,7 @@ class User:
         "invisible",
         "last_active",
         "metadata",
+        "network_id",
         "nick",
         "nick_since_ms",
         "oper",
@@ -246,6 +247,9 @@ class User:
         self.service: Callable[[ChatServer, Reply, str], None] | None = None
         # Metadata keys and values (hubbub.core.metadata); None until one is set.
         self.metadata: dict[str, str] | None = None
+        # In a cluster, who this user is on every node whatever its nick (its node gives it at
+        # registration, hubbub.core.cluster_directory); "" on one server.
+        self.network_id = ""
 
     @property
     def prefix(self) -> str:
