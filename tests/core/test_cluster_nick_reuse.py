@@ -100,3 +100,32 @@ def test_a_user_seen_under_its_new_nick_before_its_nick_change_is_one_user() -> 
     assert [m.params for m in got if m.command == "NICK"] == [("yan",)]
     alice.send("NAMES #one")
     assert set(one(alice.lines(), "353").params[-1].split()) == {"@alice", "yan"}
+
+
+def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() -> None:
+    """carol (node b, in #one with alice of node a) becomes zed, and frank (node c, in #two)
+    takes the nick carol at once, while node a is slow to get its rooms' events; alice joins
+    #two then, and node a reads its members: carol there is frank. Node a keeps them apart by
+    their network ids: carol's NICK renames her, not him (a fuzz finding: node a took frank
+    for carol, and renamed him zed)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, carol, frank = a.client("alice"), b.client("carol"), c.client("frank")
+    for client, room in ((alice, "#one"), (carol, "#one"), (frank, "#two")):
+        client.send(f"JOIN {room}")
+    cluster.drain()
+    bus = cluster.bus
+    bus.lag("n0")
+    carol.send("NICK zed")
+    frank.send("NICK carol")
+    alice.send("JOIN #two")  # node a reads #two's state: carol (frank) is there
+    bus.catch_up("n0")
+    users = a.server.users
+    renamed, taker = users["zed"], users["carol"]
+    assert renamed is not taker
+    assert renamed.username == "~carol" and taker.username == "~frank"
+    assert set(a.server.channels["#one"].members) == {users["alice"], renamed}
+    assert set(a.server.channels["#two"].members) == {users["alice"], taker}
+    frank.send("QUIT :bye")  # his QUIT finds him, not her
+    assert set(a.server.channels["#one"].members) == {users["alice"], renamed}
+    assert "carol" not in users

@@ -404,5 +404,6 @@ class Node:
                 fold = field[2:]
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 msgid = server.next_msgid() if server is not None else secrets.token_hex(8)
-                payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid)
+                identity = str(facts.get("id") or "")
+                payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid, identity)
                 await self.bus.sequence(room, payload, delete_fields=member_field_names(fold))

@@ -269,8 +269,10 @@ class ClusterApply(ClusterRooms):
             invited = {invite_field(fold): str(channel.created)} if fold in channel.invited else {}
             room, prefix = channel.fold, user.prefix
 
+            identity = user.network_id
+
             def refused() -> None:  # the bus went away meanwhile: the fields go when it is back
-                self.unsent.append((room, fold, prefix, refusal[1]))
+                self.unsent.append((room, fold, prefix, refusal[1], identity))
 
             delete = member_field_names(fold)
             self.submit(None, room, void, None, invited, delete, refused=refused)
@@ -303,7 +305,8 @@ class ClusterApply(ClusterRooms):
                 # room closes here if nobody else of ours is in it.
                 facts = event["u"]
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
-                self._send_quit(channel.fold, fold, prefix, "Connection closed")
+                identity = str(facts.get("id") or "")
+                self._send_quit(channel.fold, fold, prefix, "Connection closed", identity=identity)
                 self._joined_or_not(channel.fold)
                 return
             self._joined_or_not_later(channel.fold)
@@ -352,7 +355,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = server.users.get(event["f"])
+        user = self.user_of(event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         reason = event["r"]
@@ -376,7 +379,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = server.users.get(event["f"])
+        user = self.user_of(event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         # Each member hears the QUIT once: with the last room it shares with the user.
@@ -457,7 +460,7 @@ class ClusterApply(ClusterRooms):
         if self.privilege_refused(channel, event):
             return
         server = self.server
-        target = server.users.get(event["v"])
+        target = self.user_of(event["v"], event.get("vi"))
         if target is None or target not in channel.members:
             return
         sender = server.users.get(event["f"])
@@ -525,7 +528,7 @@ class ClusterApply(ClusterRooms):
             # One of our NICKs is back, its room kept followed for it (cluster_propose): let go
             # (closed now if nobody of ours is in it any more: a KICK came first).
             self._joined_or_not(channel.fold)
-        user = server.users.get(event["f"])
+        user = self.user_of(event["f"], event.get("id"))
         nick = event["n"]
         renamed = user is None or user.nick != event["on"]
         if renamed:  # already, by its event in another room
@@ -561,6 +564,7 @@ class ClusterApply(ClusterRooms):
             channel.groups = None
         user.channels.clear()
         self._forget(user)
+        self.by_network_id[into.network_id] = into
 
     def _send_quit(
         self,
@@ -570,15 +574,18 @@ class ClusterApply(ClusterRooms):
         reason: str,
         release: str = "",
         then: Callable[[], None] | None = None,
+        *,
+        identity: str = "",
     ) -> None:
-        """Sequence a QUIT of `fold` in `room`; `release`: a claim of this node released with
-        it; `then()` once the bus answered."""
-        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": self.server.next_msgid()}
+        """Sequence a QUIT of `fold` (network id `identity`) in `room`; `release`: a claim of
+        this node released with it; `then()` once the bus answered."""
+        msgid = self.server.next_msgid()
+        event = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
 
         def refused() -> None:
             # The bus is unavailable: the user leaves here now, and the QUIT is sent again
             # when it is back (set_available), so the other nodes see it then.
-            self.unsent.append((room, fold, prefix, reason))
+            self.unsent.append((room, fold, prefix, reason, identity))
             self._leave_here(room, fold, prefix, reason, event["m"])
             if release:  # (unavailable too, most likely: it lapses with the lease then)
                 self.network.release(release)
@@ -602,13 +609,14 @@ class ClusterApply(ClusterRooms):
         self.writes.reset()  # a new epoch may restart the rooms' seqs
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
-            for room, fold, prefix, reason in unsent:
+            for room, fold, prefix, reason, identity in unsent:
                 self.submit(
                     None,
                     room,
                     {
                         "t": "quit",
                         "f": fold,
+                        "id": identity,
                         "p": prefix,
                         "r": reason,
                         "m": self.server.next_msgid(),

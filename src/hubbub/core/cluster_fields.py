@@ -233,9 +233,10 @@ def load_membership(member: Mapping[str, Any], standing: str | None) -> Membersh
     return Membership("o" in standing, "v" in standing, member["j"])
 
 
-def quit_payload(fold: str, prefix: str, reason: str, msgid: str) -> bytes:
+def quit_payload(fold: str, prefix: str, reason: str, msgid: str, identity: str = "") -> bytes:
     """A QUIT for one room (also what a surviving node sequences for a lost node's users)."""
-    return json.dumps({"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid}).encode()
+    event = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
+    return json.dumps(event).encode()
 
 
 LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}

@@ -452,6 +452,7 @@ class ClusterPropose(ClusterRegistry):
 
     def part(self, reply: Reply, channel: Channel, user: User, reason: str) -> None:
         event = {"t": "part", "f": user.fold, "p": user.prefix, "r": reason}
+        event["id"] = user.network_id  # who, whatever nick another node knows it by
         event["m"] = self.server.next_msgid()
         server = self.server
 
@@ -514,6 +515,7 @@ class ClusterPropose(ClusterRegistry):
         event = {"t": "kick", "f": user.fold, "p": user.prefix, "v": target.fold, "l": line}
         event["r"] = reason
         event["tn"] = target.nick
+        event["vi"] = target.network_id
         event["m"] = server.next_msgid()
 
         def done(later: Reply, result: Any) -> None:
@@ -650,6 +652,7 @@ class ClusterPropose(ClusterRegistry):
             standing = channel.members.get(user) or Membership()
             event: dict[str, Any] = {"t": "nick", "f": old, "p": old_prefix, "n": nick}
             event["on"] = old_nick
+            event["id"] = user.network_id
             event["m"] = server.next_msgid()
             deleted = member_field_names(old) if fold != old else ()
             fields = renamed_member_fields(old, fold, facts, standing.joined_ms)
@@ -679,6 +682,7 @@ class ClusterPropose(ClusterRegistry):
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
             event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
+            event["id"] = user.network_id
             event["m"] = self.server.next_msgid()
             fields = renamed_member_fields(old_fold, user.fold, facts, standing.joined_ms)
             self.submit(None, channel.fold, event, None, fields, member_field_names(old_fold))
@@ -705,11 +709,15 @@ class ClusterPropose(ClusterRegistry):
             return
         # (`quit` below sends none again: a user released with rooms had them sent here.)
         prefix, last = user.prefix, rooms[-1]
+        identity = user.network_id
         for channel in rooms:
             if channel is last:
-                self._send_quit(channel.fold, fold, prefix, reason, nick_key(fold), then)
+                release = nick_key(fold)
+                self._send_quit(
+                    channel.fold, fold, prefix, reason, release, then, identity=identity
+                )
             else:
-                self._send_quit(channel.fold, fold, prefix, reason)
+                self._send_quit(channel.fold, fold, prefix, reason, identity=identity)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
@@ -731,7 +739,7 @@ class ClusterPropose(ClusterRegistry):
         for channel in list(user.channels.values()):
             channel.groups = None  # its writer leaves the fan-out groups now
             if not sent:
-                self._send_quit(channel.fold, user.fold, prefix, reason)
+                self._send_quit(channel.fold, user.fold, prefix, reason, identity=user.network_id)
         return False
 
 

@@ -65,11 +65,13 @@ class ClusterRooms:
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
         self.joining: dict[str, int] = {}
         # QUITs that could not be sequenced (bus unavailable), sent again when it is back:
-        # (room, fold, prefix, reason).
-        self.unsent: list[tuple[str, str, str, str]] = []
+        # (room, fold, prefix, reason, network id).
+        self.unsent: list[tuple[str, str, str, str, str]] = []
         self.available = True
         # The node each remote user lives on (its member fields say so; the janitor reads it).
         self.homes: dict[User, str] = {}
+        # The remote users this node knows, by network id (User.network_id).
+        self.by_network_id: dict[str, User] = {}
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
         self.entering: dict[User, set[str]] = {}
@@ -201,9 +203,15 @@ class ClusterRooms:
         """The user of another node with these facts (made when first seen here)."""
         server = self.server
         user = server.users.get(fold)
+        identity = str(facts.get("id") or "")
         if user is not None:
-            # Known already: a remote user, or (a stale member field) one of ours.
-            return user if user.session.remote else None
+            if not (identity and user.network_id and user.network_id != identity):
+                # Known already: a remote user, or (a stale member field) one of ours.
+                return user if user.session.remote else None
+            if not user.session.remote:
+                return None  # a stale member field of a nick that is one of ours now
+            # The nick is another user's now: its last holder's NICK or QUIT in the rooms
+            # this node follows with it is not applied here yet (`user_of` finds that one).
         session = Session(NOWHERE, facts["h"], 0, server.now, False)
         session.phase = Phase.REGISTERED
         user = session.user
@@ -215,9 +223,23 @@ class ClusterRooms:
         user.metadata = dict(facts.get("md") or {}) or None
         server.users[fold] = user
         self.homes[user] = facts.get("node", "")
-        user.network_id = facts.get("id") or ""
+        user.network_id = identity
+        if identity and identity not in self.by_network_id:
+            # (Known under another nick already: the first is kept; its NICK merges them.)
+            self.by_network_id[identity] = user
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user
+
+    def user_of(self, fold: str, identity: str | None) -> User | None:
+        """The user an event names by its nick and network id: the one this node knows under
+        that nick, unless the nick is someone else's here already (another network id), then
+        the one with that id (still under its old nick in some room, its NICK or QUIT here)."""
+        user = self.server.users.get(fold)
+        if not identity:
+            return user
+        if user is not None and user.network_id in (identity, ""):
+            return user  # ("": a user whose node gives no network ids)
+        return self.by_network_id.get(identity)
 
     def known(self) -> list[User]:
         """Every registered user this node knows: its own, and those of other nodes that share
@@ -324,6 +346,8 @@ class ClusterRooms:
         """A remote user (or a local one that quit) is in no room this node follows."""
         server = self.server
         self.homes.pop(user, None)
+        if self.by_network_id.get(user.network_id) is user:
+            del self.by_network_id[user.network_id]
         if server.users.get(user.fold) is user:
             del server.users[user.fold]
             if user.session.closed and user not in self.released:  # one of ours that quit
