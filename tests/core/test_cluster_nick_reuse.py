@@ -9,10 +9,11 @@ nickname is already in use on the network, it should issue an ERR_NICKNAMEINUSE 
 
 from __future__ import annotations
 
-from core_helpers import one
+from core_helpers import Client, one
 from test_cluster_core import Cluster
 
 from hubbub.core.cluster_fields import member_field
+from support.core_services import MemoryBus
 
 
 def test_a_nick_claimed_before_its_holders_quit_is_sequenced_is_in_use() -> None:
@@ -75,6 +76,15 @@ def test_a_nick_change_meeting_a_kick_still_renames_the_user() -> None:
     assert "#room" not in b.server.channels
 
 
+def in_rooms_then_slow(cluster: Cluster, *joins: tuple[Client, str]) -> MemoryBus:
+    """Each client joins its room; then node a gets every room's events late (`bus.lag`)."""
+    for client, room in joins:
+        client.send(f"JOIN {room}")
+    cluster.drain()
+    cluster.bus.lag("n0")
+    return cluster.bus
+
+
 def test_a_user_seen_under_its_new_nick_before_its_nick_change_is_one_user() -> None:
     """carol (node b) shares #one with alice (node a) and is in #two too; she becomes yan
     while node a is slow to get its rooms' events, and alice joins #two then: node a reads
@@ -84,11 +94,7 @@ def test_a_user_seen_under_its_new_nick_before_its_nick_change_is_one_user() -> 
     cluster = Cluster()
     a, b = cluster.nodes
     alice, carol = a.client("alice"), b.client("carol")
-    for client, room in ((alice, "#one"), (carol, "#one"), (carol, "#two")):
-        client.send(f"JOIN {room}")
-    cluster.drain()
-    bus = cluster.bus
-    bus.lag("n0")
+    bus = in_rooms_then_slow(cluster, (alice, "#one"), (carol, "#one"), (carol, "#two"))
     carol.send("NICK yan")
     alice.send("JOIN #two")  # node a reads #two's state: yan is there
     bus.catch_up("n0")
@@ -111,11 +117,7 @@ def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() ->
     cluster = Cluster(3)
     a, b, c = cluster.nodes
     alice, carol, frank = a.client("alice"), b.client("carol"), c.client("frank")
-    for client, room in ((alice, "#one"), (carol, "#one"), (frank, "#two")):
-        client.send(f"JOIN {room}")
-    cluster.drain()
-    bus = cluster.bus
-    bus.lag("n0")
+    bus = in_rooms_then_slow(cluster, (alice, "#one"), (carol, "#one"), (frank, "#two"))
     carol.send("NICK zed")
     frank.send("NICK carol")
     alice.send("JOIN #two")  # node a reads #two's state: carol (frank) is there

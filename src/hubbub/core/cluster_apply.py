@@ -113,6 +113,7 @@ class ClusterApply(ClusterRooms):
             channel.history_since_ms = since
             self.server.registry.attach(channel)  # a registered room's registration
             self.server.channels[room] = channel
+            self.opened_empty.discard(room)
         if channel is not None:
             applier = self.appliers.get(kind)
             if applier is not None:

@@ -372,6 +372,9 @@ class ClusterRename(ClusterPropose):
         if stale is not None:  # loaded from the marker: this copy is the room itself
             self._forget_copy(stale)
         del server.channels[old_fold]
+        # A JOIN of the old name from now on reads its state (a new room of that name may
+        # be made by others meanwhile; this node follows that name only for its events).
+        self.opened_empty.discard(old_fold)
         channel.name, channel.fold = new_name, new_fold
         server.channels[new_fold] = channel
         self.renamed_registration(old_fold, new_name, new_fold)
