@@ -233,13 +233,17 @@ class ClusterRooms:
     def user_of(self, fold: str, identity: str | None) -> User | None:
         """The user an event names by its nick and network id: the one this node knows under
         that nick, unless the nick is someone else's here already (another network id), then
-        the one with that id (still under its old nick in some room, its NICK or QUIT here)."""
+        the one with that id if it still has that nick in some room (its NICK or QUIT here
+        not applied yet). A user with that id under another nick is not the one: the event
+        named it by an old nick (a KICK sequenced after its NICK), and the bus changed no field
+        of it either."""
         user = self.server.users.get(fold)
         if not identity:
             return user
         if user is not None and user.network_id in (identity, ""):
             return user  # ("": a user whose node gives no network ids)
-        return self.by_network_id.get(identity)
+        known = self.by_network_id.get(identity)
+        return known if known is not None and known.fold == fold else None
 
     def known(self) -> list[User]:
         """Every registered user this node knows: its own, and those of other nodes that share
