@@ -240,3 +240,29 @@ def test_an_event_sent_before_two_renames_is_sent_on_to_the_last_name() -> None:
     for node in (a, b):
         den = node.server.find_channel("#den")
         assert den is not None and {user.nick for user in den.members} == {"alice", "bob"}
+
+
+def test_a_join_sent_on_after_the_old_name_was_made_again_is_not_left_there() -> None:
+    """dave's JOIN of #lobby is on its way as alice renames #lobby to #hall and carol creates
+    a new #lobby at once: it is sequenced in #lobby after both. dave's node sends it on to
+    #hall; carol's node, which applied it in her new #lobby, lets dave part there again (a
+    fuzz finding: he stayed listed in carol's room on her node only)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, dave, carol = a.client("alice", [CAP]), b.client("dave", [CAP]), c.client("carol")
+    joined(cluster, alice)
+    bus = cluster.bus
+    bus.held = True
+    dave.send("JOIN #lobby")
+    run_held(cluster, "n1")  # node b opens #lobby; dave's JOIN waits
+    alice.send("RENAME #lobby #hall")
+    run_held(cluster, "n0")  # applied on node a and node b (dave's JOIN is for #hall now)
+    carol.send("JOIN #lobby")
+    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol creates it
+    bus.release()  # dave's JOIN in #lobby, then in #hall
+    assert {user.nick for user in c.server.channels["#lobby"].members} == {"carol"}
+    assert not any(name.endswith(":dave") for name in bus.fields["#lobby"])
+    for node in (a, b):
+        hall = node.server.find_channel("#hall")
+        assert hall is not None and {user.nick for user in hall.members} == {"alice", "dave"}
+    assert "#lobby" not in b.server.channels

@@ -284,11 +284,13 @@ class ClusterApply(ClusterRooms):
     ) -> None:
         """A message or JOIN refused in sequence: nothing to do, unless this node opened the
         room after the refused JOIN and loaded its joiner from the room's fields; that user
-        parts here."""
+        parts here. (Also a JOIN sent to a room renamed meanwhile and sent on to its new name,
+        which nodes following a new room of the old name applied: hubbub.core.cluster_rename.)"""
         user = self.server.users.get(event.get("f", ""))
         if user is None or user not in channel.members:
             return
-        line = f":{event['p']} PART {channel.name} :{event['r']}"
+        reason = event["r"]
+        line = f":{event['p']} PART {channel.name}" + (f" :{reason}" if reason else "")
         self.server.fanout(channel.members, line, time_ms, event["m"], exclude=user)
         self.server.remove_member(channel, user)
 

@@ -60,6 +60,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hubbub.core.cluster_apply import VOID
 from hubbub.core.cluster_fields import (
     GUARD,
     RELEASES_CLAIM,
@@ -263,10 +264,17 @@ class ClusterRename(ClusterPropose):
         # A KICK, MODE or TOPIC changed no field there (its condition, the sender's standing,
         # moved with the room: hubbub.core.cluster_fields.only_if_operator).
         if set_fields and not any(name.startswith(GUARD) for name in delete_fields):
-            cleanup = encode({"t": "cleanup"})  # no node applies it: it only deletes fields
+            cleanup = {"t": "cleanup"}  # no node applies it: it only deletes fields
+            if event.get("t") == "join":
+                # Nodes following a room made under the old name in that instant applied it
+                # there: its joiner leaves that room again (hubbub.core.cluster_apply).
+                facts = event["u"]
+                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
+                cleanup["m"] = self.server.next_msgid()
             # The fields themselves, whatever the condition they were set on.
             names = tuple(written_field(name) for name in set_fields)
-            self.network.sequence(old_fold, cleanup, {}, names, lambda _: None)
+            self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
             if complete is not None:
