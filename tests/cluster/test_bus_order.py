@@ -116,9 +116,10 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
 
 
 async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: str) -> None:
-    """A KICK, MODE or TOPIC (hubbub.core.cluster_fields.only_if_operator): its changes are
-    made only if the sender is an operator just before it (for a TOPIC, also a member of a
-    room whose mode:t is "0"); otherwise it is sequenced all the same and changes nothing."""
+    """A KICK, MODE, TOPIC or INVITE (hubbub.core.cluster_fields.only_if_operator): its
+    changes are made only if the sender is an operator just before it (for a TOPIC, also a
+    member of a room whose mode:t is "0"; for an INVITE, one of a room whose mode:i is not
+    "1"); otherwise it is sequenced all the same and changes nothing."""
     async with running(redis_url, "a") as node_a:
         bus = node_a.bus
         await bus.sequence("#r", b"joins", set_fields={"m:op": "{}", "s:op": "ov", "s:m": "v"})
@@ -133,6 +134,12 @@ async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: 
         await bus.sequence("#r", b"no member", set_fields={"topic": "x"}, delete_fields=["^tz"])
         seq, fields = await bus.state("#r")
         assert (seq, fields["topic"]) == (7, "t")
+        # An INVITE (`^i`): a member may, unless the room is +i (mode:i "1").
+        await bus.sequence("#r", b"invite", set_fields={"i:x": "1"}, delete_fields=["^im"])
+        await bus.sequence("#r", b"+i", set_fields={"mode:i": "1"}, delete_fields=["^oop"])
+        await bus.sequence("#r", b"invite", set_fields={"i:y": "1"}, delete_fields=["^im"])
+        fields = (await bus.state("#r"))[1]
+        assert "i:x" in fields and "i:y" not in fields
 
 
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:

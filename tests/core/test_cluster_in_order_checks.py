@@ -313,3 +313,21 @@ def test_a_message_sent_as_its_sender_is_kicked_is_answered_and_the_next_command
     assert "#room" not in cluster.nodes[1].server.channels
     assert "#room" not in cluster.nodes[1].network.rooms
     assert "too late" not in texts(alice)
+
+
+def test_an_invite_to_plus_i_sequenced_after_its_sender_was_deopped_invites_nobody() -> None:
+    """Modern IRC, INVITE: "if the channel has invite-only mode set, only channel operators
+    may issue INVITE command. Otherwise, the server MUST reject the command with the
+    ERR_CHANOPRIVSNEEDED numeric"; the deop was sequenced just before bob's INVITE."""
+    cluster = Cluster(3)
+    alice, bob = two_operators(cluster)
+    alice.send("MODE #room +i")
+    cluster.drain()
+    carol = cluster.nodes[2].client("carol")
+    raced(cluster, alice, "MODE #room -o bob", bob, "INVITE carol #room")
+    assert "482" in bob.numerics()
+    assert not [m for m in carol.lines() if m.command == "INVITE"]
+    assert "i:carol" not in cluster.bus.fields["#room"]
+    assert all("carol" not in node.server.channels["#room"].invited for node in cluster.nodes[:2])
+    carol.send("JOIN #room")
+    assert "473" in carol.numerics()

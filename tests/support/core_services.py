@@ -321,13 +321,16 @@ class MemoryBus:
             for name in set_fields
             if name[:1] in ("&", "=")
         }
-        # "^o<member>" ("^t<member>"): no change at all unless that member is an operator (or,
-        # for "^t", a member of a room whose mode:t is "0").
+        # "^o<member>" ("^t<member>", "^i<member>"): no change at all unless that member is an
+        # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
+        # of a room whose mode:i is not "1").
         for name in delete_fields:
             if name.startswith("^"):
                 standing = fields.get("s:" + name[2:])
-                topic_setter = name[1] == "t" and fields.get("mode:t") == "0"
-                if standing is None or ("o" not in standing and not topic_setter):
+                may = (name[1] == "t" and fields.get("mode:t") == "0") or (
+                    name[1] == "i" and fields.get("mode:i") != "1"
+                )
+                if standing is None or ("o" not in standing and not may):
                     set_fields, delete_fields = {}, ()
                     break
         for name in delete_fields:

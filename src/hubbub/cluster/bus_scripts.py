@@ -122,9 +122,10 @@ return redis.call('GET', KEYS[1])
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
 #       event (a NICK's member fields: only for a member, its standing as it is then). A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE).
-#       A deleted name `^o<member>` (`^t<member>`) is a condition on every change: they are
-#       made only if that member is an operator (its standing field `s:<member>` has `o`; for
-#       `^t`, or it is a member and field `mode:t` is "0": it may set the topic) just before
+#       A deleted name `^o<member>` (`^t<member>`, `^i<member>`) is a condition on every
+#       change: they are made only if that member is an operator (its standing field
+#       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
+#       the topic; for `^i`, or a member and `mode:i` is not "1": it may invite) just before
 #       this event; if not, the event is sequenced all the same (every node refuses it alike)
 #       but changes no field. Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
@@ -180,12 +181,18 @@ index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
   if string.sub(name, 1, 1) == '^' then
+    local kind = string.sub(name, 2, 2)
     local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(name, 3))
-    if not (standing and string.find(standing, 'o', 1, true)) then
-      if not (string.sub(name, 2, 2) == 't' and standing
-              and redis.call('HGET', KEYS[3], 'mode:t') == '0') then
-        allowed = false
+    local ok = standing and string.find(standing, 'o', 1, true)
+    if standing and not ok then  -- a member, not an operator
+      if kind == 't' then
+        ok = redis.call('HGET', KEYS[3], 'mode:t') == '0'
+      elseif kind == 'i' then
+        ok = redis.call('HGET', KEYS[3], 'mode:i') ~= '1'
       end
+    end
+    if not ok then
+      allowed = false
     end
   end
   index = index + 1

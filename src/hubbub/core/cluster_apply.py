@@ -401,9 +401,10 @@ class ClusterApply(ClusterRooms):
         server.remove_member(channel, user)
 
     def privilege_refused(self, channel: Channel, event: dict[str, Any]) -> bool:
-        """Whether the sender of a KICK, MODE or TOPIC has lost, at this place in the room's
-        sequence, the standing its node checked it had (an operator deopped, kicked or gone
-        just before, by another node's event; for a TOPIC of a room without `+t`, membership).
+        """Whether the sender of a KICK, MODE, TOPIC or INVITE has lost, at this place in the
+        room's sequence, the standing its node checked it had (an operator deopped, kicked or
+        gone just before, by another node's event; for a TOPIC of a room without `+t` or an
+        INVITE to one without `+i`, membership).
         Every node decides alike, from its copy of the room at this event, and the bus made
         the event's field changes on the same condition (hubbub.core.cluster_fields,
         `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
@@ -412,7 +413,11 @@ class ClusterApply(ClusterRooms):
         sender = self.server.users.get(event["f"])
         member = channel.members.get(sender) if sender is not None else None
         kind = event["t"]
-        if member is not None and (member.op or (kind == "topic" and not channel.topic_locked)):
+        if member is not None and (
+            member.op
+            or (kind == "topic" and not channel.topic_locked)
+            or (kind == "invite" and not channel.invite_only)
+        ):
             return False
         if member is None and kind != "mode":
             event["refused"] = (n.ERR_NOTONCHANNEL, "You're not on that channel")

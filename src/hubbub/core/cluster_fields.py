@@ -123,7 +123,8 @@ def released_with(key: str) -> str:
 
 
 #: Starts a deleted name that is a condition of the event's field changes (`only_if_operator`,
-#: `only_if_topic_setter`): if it fails, the bus sequences the event but changes no field.
+#: `only_if_topic_setter`, `only_if_inviter`): if it fails, the bus sequences the event but
+#: changes no field.
 GUARD = "^"
 
 
@@ -139,6 +140,12 @@ def only_if_topic_setter(fold: str) -> str:
     """As `only_if_operator`, for a TOPIC: an operator, or a member of a room without `+t`
     (`mode:t` is "0")."""
     return f"{GUARD}t{fold}"
+
+
+def only_if_inviter(fold: str) -> str:
+    """As `only_if_operator`, for an INVITE: an operator, or a member of a room without `+i`
+    (`mode:i` is not "1")."""
+    return f"{GUARD}i{fold}"
 
 
 def written_field(name: str) -> str:

@@ -46,6 +46,7 @@ from hubbub.core.cluster_fields import (
     local,
     member_field,
     nick_key,
+    only_if_inviter,
     user_facts,
 )
 from hubbub.core.cluster_propose import ClusterPropose
@@ -162,6 +163,10 @@ class ClusterUsers(ClusterPropose):
             if result is None:
                 later.fail("INVITE", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
+            refusal = result[1].get("refused")  # at its place in the room's sequence
+            if refusal is not None:
+                later.numeric(refusal[0], channel.name, refusal[1])
+                return
             told = {"t": "invited", "to": fold, "l": line, "a": user.account, "nm": name}
             told["rf"] = room
             self.submit(later, inbox(home), told, answered, answered_when_sequenced=True)
@@ -175,11 +180,14 @@ class ClusterUsers(ClusterPropose):
                 later.numeric(n.RPL_AWAY, nick, away)
 
         fields = {invite_field(fold): str(channel.created)}
-        self.submit(reply, room, event, recorded, fields)
+        # Recorded only if the inviter may still invite at its place in the sequence.
+        self.submit(reply, room, event, recorded, fields, (only_if_inviter(user.fold),))
 
     def _apply_invite(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
+        if self.privilege_refused(channel, event):
+            return
         server = self.server
         channel.invited.add(event["tf"])
         sender = server.users.get(event["f"])

@@ -175,9 +175,10 @@ class Network(Protocol):
       starting with `?` is set only if absent, `&<other>&<name>` only if field <other> exists
       and `=<other>=<name>` to <other>'s value (both as the fields are just before the event);
       a deleted name starting with `!` releases this node's claim of the rest with the event;
-      a deleted name `^o<member>` or `^t<member>` is a condition on all of the event's changes,
-      which are made only if that member is an operator, or for `^t` a member of a room whose
-      `mode:t` is "0", just before the event (the event is sequenced either way);
+      a deleted name `^o<member>`, `^t<member>` or `^i<member>` is a condition on all of the
+      event's changes, which are made only if that member is an operator, or for `^t` a member
+      of a room whose `mode:t` is "0", for `^i` one whose `mode:i` is not "1", just before the
+      event (the event is sequenced either way);
       hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
       means it was sequenced (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
