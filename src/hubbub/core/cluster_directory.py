@@ -138,6 +138,7 @@ class ClusterDirectory(ClusterUsers):
         # Unique on the network: node ids are, and a node restarted under a configured id
         # starts again at another time.
         user.network_id = f"{self.node}/{int(self.server.now * 1000)}/{self.registrations}"
+        self.by_network_id[user.network_id] = user
         self._publish(user, reply)
         self._announce({"t": "online", "f": user.fold, "p": user.prefix})
 

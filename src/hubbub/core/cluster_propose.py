@@ -728,6 +728,8 @@ class ClusterPropose(ClusterRegistry):
         session.write = NOWHERE.write
         self.entering.pop(user, None)
         if not was_registered or not user.channels:
+            if self.by_network_id.get(user.network_id) is user:
+                del self.by_network_id[user.network_id]
             if user.fold and self.server.users.get(user.fold) is user:
                 if user in self.released:  # released before (release_claim)
                     self.released.discard(user)

@@ -70,7 +70,8 @@ class ClusterRooms:
         self.available = True
         # The node each remote user lives on (its member fields say so; the janitor reads it).
         self.homes: dict[User, str] = {}
-        # The remote users this node knows, by network id (User.network_id).
+        # The users this node knows, its own and others', by network id (User.network_id):
+        # one of ours that quit stays until its QUITs are back (`_forget`).
         self.by_network_id: dict[str, User] = {}
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
