@@ -51,6 +51,9 @@ async def test_rename_is_refused_when_the_name_has_members_or_the_room_is_gone(
         await node_a.bus.sequence("#taken", b"join", set_fields={"room": "t", "m:b": "1"})
         assert await node_a.bus.rename("#old", "#taken", (b"", b""), (b"", b""), {}) == 0
         assert await node_a.bus.rename("#none", "#new", (b"", b""), (b"", b""), {}) == 2
+        # Only if the renamer is an operator of the room at that instant (3: not).
+        guard = {"^oa": ""}
+        assert await node_a.bus.rename("#old", "#new", (b"", b""), (b"", b""), guard) == 3
         assert await node_a.bus.state("#old") == (1, {"room": "r", "m:a": "1"})
         assert await node_a.bus.state("#taken") == (1, {"room": "t", "m:b": "1"})
         assert (await node_a.bus.state("#new"))[0] == 0

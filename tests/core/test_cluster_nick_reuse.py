@@ -131,4 +131,3 @@ def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() ->
     frank.send("QUIT :bye")  # his QUIT finds him, not her
     assert set(a.server.channels["#one"].members) == {users["alice"], renamed}
     assert "carol" not in users
-

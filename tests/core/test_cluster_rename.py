@@ -266,3 +266,29 @@ def test_a_join_sent_on_after_the_old_name_was_made_again_is_not_left_there() ->
         hall = node.server.find_channel("#hall")
         assert hall is not None and {user.nick for user in hall.members} == {"alice", "dave"}
     assert "#lobby" not in b.server.channels
+
+
+def test_a_rename_by_an_operator_deopped_in_that_instant_is_refused() -> None:
+    """draft/channel-rename: a RENAME by a non-operator gets ERR_CHANOPRIVSNEEDED (482), as
+    any operator command. bob's node let his RENAME go by its copy of the room; alice's deop
+    was sequenced first: the bus renames nothing (a change of case neither)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    alice.send("MODE #lobby +o bob")
+    cluster.drain()
+    for rename in ("RENAME #lobby #hall", "RENAME #lobby #LOBBY"):
+        cluster.bus.held = True
+        alice.send("MODE #lobby -o bob")
+        bob.send(rename)
+        cluster.bus.release()
+        assert "482" in bob.numerics()
+        for node in (a, b):
+            lobby = node.server.find_channel("#lobby")
+            assert lobby is not None and lobby.name == "#lobby"
+            assert node.server.find_channel("#hall") is None
+        assert "room" in cluster.bus.fields["#lobby"] and "#hall" not in cluster.bus.fields
+        assert not [m for m in alice.lines() if m.command == "RENAME"]
+        alice.send("MODE #lobby +o bob")
+        cluster.drain()

@@ -383,6 +383,10 @@ class MemoryBus:
             return 2
         if any(name.startswith("m:") for name in self.fields.get(new, {})):
             return 0
+        for name in set_fields:
+            if name.startswith("^o") and "o" not in self.fields[old].get("s:" + name[2:], ""):
+                return 3
+        set_fields = {name: value for name, value in set_fields.items() if name[:1] != "^"}
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(old, 0), self.last_ms.get(new, 0))
         state = self.fields.pop(old, {})
         state.update(set_fields)

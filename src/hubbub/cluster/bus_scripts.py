@@ -286,9 +286,10 @@ return 1
 #       hash, new stream.
 # ARGV: epoch, old room, new room, node, stream length, old channel, new channel, payload head,
 #       payload tail, marker head, marker tail, number of fields set (n), n (name, value) pairs.
-# A room's state moves to another name (RENAME), unless that name's room has members ({0}) or
-# the old room is not there any more ({2}: no `room` field, renamed away meanwhile): then
-# nothing changed. Otherwise, at one time (never behind either room's last):
+# A room's state moves to another name (RENAME), unless that name's room has members ({0}),
+# the old room is not there any more ({2}: no `room` field, renamed away meanwhile) or a pair
+# named `^o<member>` names a member who is not an operator of the old room now ({3}: deopped
+# in that instant): then nothing changed. Otherwise, at one time (never behind either room's last):
 # the old room's state fields move to the new room's (the pairs given overwrite theirs, the
 # new room's earlier fields go), the new room gets its next event, the marker (marker head,
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
@@ -302,6 +303,14 @@ local present = redis.call('HGETALL', KEYS[7])
 for index = 1, #present, 2 do
   if string.sub(present[index], 1, 2) == 'm:' then return {0} end
 end
+local count = tonumber(ARGV[12])
+-- `^o<member>` among the pairs: only if that member is an operator of the old room now.
+for index = 13, 12 + 2 * count, 2 do
+  if string.sub(ARGV[index], 1, 2) == '^o' then
+    local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(ARGV[index], 3))
+    if not (standing and string.find(standing, 'o', 1, true)) then return {3} end
+  end
+end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local old_last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
@@ -312,10 +321,9 @@ local now_text = string.format('%d', now)
 local moved = redis.call('HGETALL', KEYS[3])
 local state = {}
 for index = 1, #moved, 2 do state[moved[index]] = moved[index + 1] end
-local count = tonumber(ARGV[12])
 local index = 13
 for _ = 1, count do
-  state[ARGV[index]] = ARGV[index + 1]
+  if string.sub(ARGV[index], 1, 1) ~= '^' then state[ARGV[index]] = ARGV[index + 1] end
   index = index + 2
 end
 redis.call('DEL', KEYS[7])

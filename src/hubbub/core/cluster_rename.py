@@ -6,8 +6,9 @@ The design, and why:
   room (hubbub.core.rename: operator, valid name, not a room it follows), then asks the bus to
   rename (`Network.rename`, one Redis script, hubbub.cluster.bus_scripts.RENAME): refused when
   the new name's room has members anywhere on the network (`FAIL RENAME CHANNEL_NAME_IN_USE`,
-  as on one server) or the old room is not there any more (renamed away by another operator in
-  the same instant); otherwise, in one step, the old room's state fields (members with their
+  as on one server), the old room is not there any more (renamed away by another operator in
+  the same instant) or the renamer is no operator of it at that instant (deopped by another
+  node: 482); otherwise, in one step, the old room's state fields (members with their
   node, topic, modes, lists, metadata, invitations) move to the new name's, the new room gets a
   first event, the *marker* (`moved`, with the moved fields), and the old room gets the
   `rename` event, which carries the marker's seq in the new room (`ns`). So every node applies
@@ -46,11 +47,11 @@ The design, and why:
 A change of case only (`#Lobby` to `#lobby`) is one ordinary event in the room (the `room`
 field rewritten with it): no state moves.
 
-Not handled (docs/cluster.md "Not yet"): that instant's JOIN of the new name was sent as the
-room's creation, so its user is opped (as when two users create one room at once) and its
-state fields reset the room's topic and modes for nodes that open the room later; the bus
-unavailable between sequencing the rename and following the new room (retried when it is
-back, from the marker: nothing is missed unless the stream was trimmed past it).
+Not handled (docs/cluster.md "Not yet"): the bus unavailable between sequencing the rename
+and following the new room (retried when it is back, from the marker: nothing is missed
+unless the stream was trimmed past it). (That instant's JOIN of the new name, sent as the
+room's creation, joins the renamed room as a plain member and writes none of the creation's
+fields: hubbub.core.cluster_apply, cluster_propose.)
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ from hubbub.core.cluster_fields import (
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
+    only_if_operator,
     written_field,
 )
 from hubbub.core.cluster_propose import ClusterPropose
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
+from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel
@@ -84,6 +87,7 @@ log = logging.getLogger("hubbub.chat")
 NAME_TAKEN = 0
 RENAMED = 1
 OLD_GONE = 2
+NOT_OPERATOR = 3
 
 #: One of this node's room events on its way: (room, fields set, fields deleted, refused).
 InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[], None] | None]
@@ -158,12 +162,19 @@ class ClusterRename(ClusterPropose):
                 later.fail(
                     "RENAME", "CANNOT_RENAME", old_name, new_name, text="The channel was renamed"
                 )
+            elif result == NOT_OPERATOR:  # deopped by another node in that instant
+                later.numeric(n.ERR_CHANOPRIVSNEEDED, old_name, "You're not channel operator")
             else:
                 time_ms, sent = result
+                refusal = sent.get("refused")  # a change of case, at its place in the sequence
+                if refusal is not None:
+                    later.numeric(refusal[0], old_name, refusal[1])
+                    return
                 self._answer_rename(later, sent, time_ms)
 
+        guard = only_if_operator(user.fold)
         if new_fold == old_fold:  # a change of case: one event in the room
-            self.submit(reply, old_fold, event, done, {"room": room})
+            self.submit(reply, old_fold, event, done, {"room": room}, (guard,))
             return
         self.token += 1
         token = event["k"] = f"{self.token:x}"
@@ -183,7 +194,8 @@ class ClusterRename(ClusterPropose):
             new_fold,
             (payload[:-1] + b',"ns":', b"}"),
             (marker[:-1] + b',"st":', b"}"),
-            {"room": room},
+            # Only if the renamer is still an operator of the room when the bus renames it.
+            {"room": room, guard: ""},
             answered,
         )
 
@@ -327,6 +339,8 @@ class ClusterRename(ClusterPropose):
         old_name, old_fold = channel.name, channel.fold
         new_name, new_fold = str(event["nn"]), str(event["nf"])
         case_only = new_fold == old_fold
+        if case_only and self.privilege_refused(channel, event):
+            return  # (the bus checks a move to another name itself: NOT_OPERATOR)
         if not case_only:
             self._move(channel, new_name, new_fold)
             self._follow(new_fold, int(event["ns"]))

@@ -196,8 +196,9 @@ class Network(Protocol):
       the call, events given already given again. `done(False)`: the bus is unavailable.
     * `rename` moves room `old`'s state fields to room `new` (`set_fields` overwriting
       theirs) and sequences an event in each, atomically: `done(1)`. Unless `new` has members
-      (`done(0)`) or `old` is not there any more (`done(2)`: renamed away meanwhile); then
-      nothing changed. None: unavailable. `new` gets `marker[0]` + the
+      (`done(0)`), `old` is not there any more (`done(2)`: renamed away meanwhile) or a name
+      `^o<member>` in `set_fields` names a member who is not an operator of `old` (`done(3)`);
+      then nothing changed. None: unavailable. `new` gets `marker[0]` + the
       moved fields as a JSON object + `marker[1]`; `old` then gets `payload[0]` + the seq of
       that marker in `new` + `payload[1]`, through `ChatServer.apply_sequenced` as usual.
     * `recent` answers the room's last (up to) `limit` events with a sequence number up to
