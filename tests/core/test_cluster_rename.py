@@ -292,3 +292,33 @@ def test_a_rename_by_an_operator_deopped_in_that_instant_is_refused() -> None:
         assert not [m for m in alice.lines() if m.command == "RENAME"]
         alice.send("MODE #lobby +o bob")
         cluster.drain()
+
+
+def test_a_quit_sent_on_while_the_bus_is_away_is_sent_again_to_the_new_name() -> None:
+    """bob quits as alice renames #lobby to #hall; his QUIT, sequenced in #lobby after the
+    rename, is to be sent on to #hall in the very moment the bus goes away. When it is back,
+    his node sends it again to #hall, not #lobby: he leaves #hall on every node (he stayed
+    there, a member without a connection)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    bus = cluster.bus
+    bus.held = True
+    alice.send("RENAME #lobby #hall")
+    b.server.disconnect(bob.session, "gone", cluster.now)
+    run_held(cluster, "n0")  # the rename, applied on both nodes
+    run_held(cluster, "n1")  # bob's QUIT, in #lobby after it: node b sends it on to #hall
+    bus.available = False
+    bus.release()  # refused: sending it on, and both nodes' following #hall
+    bus.available = True
+    for node in (a, b):
+        node.server.network_available(True)
+    hall = a.server.find_channel("#hall")
+    assert hall is not None and {user.nick for user in hall.members} == {"alice"}
+    assert b.server.find_channel("#hall") is None  # none of node b's users there
+    assert not any(name.endswith(":bob") for name in bus.fields["#hall"])
+    assert [m.command for m in alice.lines() if m.command in ("QUIT", "RENAME")] == [
+        "RENAME",
+        "QUIT",
+    ]

@@ -591,10 +591,7 @@ class ClusterApply(ClusterRooms):
         event = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
 
         def refused() -> None:
-            # The bus is unavailable: the user leaves here now, and the QUIT is sent again
-            # when it is back (set_available), so the other nodes see it then.
-            self.unsent.append((room, fold, prefix, reason, identity))
-            self._leave_here(room, fold, prefix, reason, event["m"])
+            self.quit_refused(room, event)
             if release:  # (unavailable too, most likely: it lapses with the lease then)
                 self.network.release(release)
 
@@ -604,6 +601,13 @@ class ClusterApply(ClusterRooms):
         self.submit(
             None, room, event, None, delete_fields=deleted, refused=refused, sequenced_then=then
         )
+
+    def quit_refused(self, room: str, event: dict[str, Any]) -> None:
+        """A QUIT of ours the bus refused (unavailable): the user leaves here now, and the QUIT
+        is sent again when it is back (set_available), so the other nodes see it then."""
+        fold, prefix, reason = event["f"], event["p"], event["r"]
+        self.unsent.append((room, fold, prefix, reason, str(event.get("id") or "")))
+        self._leave_here(room, fold, prefix, reason, event["m"])
 
     def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
         # "local": applied here only, not stored (the QUIT sent again later is the one kept).

@@ -59,6 +59,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import VOID
@@ -301,6 +302,8 @@ class ClusterRename(ClusterPropose):
         # A claim it released (`!`) went with its first sequencing: not released again (the
         # nick may be someone else's by now).
         deleted = tuple(name for name in delete_fields if not name.startswith(RELEASES_CLAIM))
+        if event.get("t") == "quit":  # refused now, it is sent again later: to the new name
+            refused = partial(self.quit_refused, new_fold, event)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _drained(self, old_fold: str) -> None:
