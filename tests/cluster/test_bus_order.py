@@ -113,6 +113,12 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
         await node_a.bus.sequence("#r", b"quit", delete_fields=["m:new", "s:new", "!nick:new"])
         assert await node_b.bus.claimed("nick:new") is None
         assert await node_b.bus.claim("nick:new", "b")
+        # A member leaving by network id: not another user who has the nick by then.
+        await node_b.bus.sequence("#r", b"join", set_fields={"m:new": '{"id": "b/1"}', "s:new": ""})
+        await node_a.bus.sequence("#r", b"late quit", delete_fields=["%new%a/7"])
+        assert set((await node_a.bus.state("#r"))[1]) == {"m:new", "s:new"}
+        await node_b.bus.sequence("#r", b"its quit", delete_fields=["%new%b/1"])
+        assert (await node_a.bus.state("#r"))[1] == {}
 
 
 async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: str) -> None:

@@ -325,7 +325,10 @@ class MemoryBus:
         # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
         # of a room whose mode:i is not "1").
         for name in delete_fields:
-            if name.startswith("^"):
+            if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
+                set_fields, delete_fields = {}, ()
+                break
+            if name.startswith("^") and name != "^r":
                 standing = fields.get("s:" + name[2:])
                 may = (name[1] == "t" and fields.get("mode:t") == "0") or (
                     name[1] == "i" and fields.get("mode:i") != "1"
@@ -335,6 +338,13 @@ class MemoryBus:
                     break
         for name in delete_fields:
             if name.startswith("^"):
+                continue
+            if name.startswith("%"):  # a member leaving, if the nick's member is that user
+                fold, _, identity = name[1:].partition("%")
+                member = fields.get("m:" + fold)
+                if member is not None and json.loads(member).get("id", "") in ("", identity):
+                    fields.pop("m:" + fold, None)
+                    fields.pop("s:" + fold, None)
                 continue
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:

@@ -121,13 +121,16 @@ return redis.call('GET', KEYS[1])
 #       set only if absent (HSETNX); `&<other>&<name>` is set only if field <other> exists, and
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
 #       event (a NICK's member fields: only for a member, its standing as it is then). A
-#       deleted name starting with `!` releases this node's claim of the rest (as RELEASE).
+#       deleted name starting with `!` releases this node's claim of the rest (as RELEASE);
+#       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field's JSON has that
+#       `id` (or none).
 #       A deleted name `^o<member>` (`^t<member>`, `^i<member>`) is a condition on every
 #       change: they are made only if that member is an operator (its standing field
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
 #       the topic; for `^i`, or a member and `mode:i` is not "1": it may invite) just before
-#       this event; if not, the event is sequenced all the same (every node refuses it alike)
-#       but changes no field. Deletions are made before sets.
+#       this event (`^r`: if the room has its `room` field); if not, the event is sequenced
+#       all the same (every node refuses it alike) but changes no field. Deletions are made
+#       before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -180,7 +183,9 @@ local allowed = true
 index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
-  if string.sub(name, 1, 1) == '^' then
+  if name == '^r' then
+    if redis.call('HEXISTS', KEYS[3], 'room') == 0 then allowed = false end
+  elseif string.sub(name, 1, 1) == '^' then
     local kind = string.sub(name, 2, 2)
     local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(name, 3))
     local ok = standing and string.find(standing, 'o', 1, true)
@@ -220,7 +225,20 @@ while index <= #ARGV do
     + """' .. ARGV[3]
 """
     + _release_claim("claim", "claims", "ARGV[3]", "key")
-    + """  elseif string.sub(name, -1) == '*' then
+    + """  elseif string.sub(name, 1, 1) == '%' then
+    -- A member leaving (`%<fold>%<network id>`): both its fields, if the member field under
+    -- that nick is that user's (another may have taken the nick since: it stays).
+    local split = string.find(name, '%', 2, true)
+    local fold = string.sub(name, 2, split - 1)
+    local member = redis.call('HGET', KEYS[3], 'm:' .. fold)
+    if member then
+      local ok, facts = pcall(cjson.decode, member)
+      local holder = ok and type(facts) == 'table' and facts['id'] or ''
+      if holder == '' or holder == string.sub(name, split + 1) then
+        redis.call('HDEL', KEYS[3], 'm:' .. fold, 's:' .. fold)
+      end
+    end
+  elseif string.sub(name, -1) == '*' then
     -- Every field whose name starts with the rest (a new room's old metadata keys).
     local prefix = string.sub(name, 1, -2)
     for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do

@@ -43,7 +43,7 @@ from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core.network import (
     NODE_LOST_REASON,
-    member_field_names,
+    member_leaves,
     nick_key,
     offline_payload,
     quit_payload,
@@ -406,4 +406,5 @@ class Node:
                 msgid = server.next_msgid() if server is not None else secrets.token_hex(8)
                 identity = str(facts.get("id") or "")
                 payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid, identity)
-                await self.bus.sequence(room, payload, delete_fields=member_field_names(fold))
+                deleted = member_leaves(fold, identity)
+                await self.bus.sequence(room, payload, delete_fields=deleted)

@@ -24,6 +24,7 @@ from hubbub.core.cluster_fields import (
     load_state,
     local,
     member_field_names,
+    member_leaves,
     nick_key,
     released_with,
     start_afresh,
@@ -90,6 +91,11 @@ class ClusterApply(ClusterRooms):
         mine = node == self.node
         if mine and self.came_back(room, event):
             return  # sent on by hubbub.core.cluster_rename (the room was renamed meanwhile)
+        start = self.fresh_from.get(room)
+        if start is not None:
+            if seq <= start:
+                return  # an earlier room of this name's, before a rename brought this one
+            del self.fresh_from[room]
         if kind == "dm":  # a private message, in the inbox room of the recipient's node
             try:
                 self._apply_direct(event, time_ms, mine)
@@ -468,7 +474,8 @@ class ClusterApply(ClusterRooms):
         if self.privilege_refused(channel, event):
             return
         server = self.server
-        target = self.user_of(event["v"], event.get("vi"))
+        # By nick, as on one server (whoever has it then), as the bus deletes its fields.
+        target = server.users.get(event["v"])
         if target is None or target not in channel.members:
             return
         sender = server.users.get(event["f"])
@@ -595,7 +602,7 @@ class ClusterApply(ClusterRooms):
             if release:  # (unavailable too, most likely: it lapses with the lease then)
                 self.network.release(release)
 
-        deleted: tuple[str, ...] = member_field_names(fold)
+        deleted: tuple[str, ...] = member_leaves(fold, identity)
         if release:
             deleted += (released_with(release),)
         self.submit(
@@ -619,6 +626,7 @@ class ClusterApply(ClusterRooms):
     def set_available(self, available: bool) -> None:
         self.available = available
         self.writes.reset()  # a new epoch may restart the rooms' seqs
+        self.fresh_from.clear()
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity in unsent:
@@ -634,7 +642,7 @@ class ClusterApply(ClusterRooms):
                         "m": self.server.next_msgid(),
                     },
                     None,
-                    delete_fields=member_field_names(fold),
+                    delete_fields=member_leaves(fold, identity),
                 )
 
 

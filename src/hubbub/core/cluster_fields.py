@@ -113,6 +113,18 @@ def value_of(other: str, name: str) -> str:
 
 #: Starts a deleted name that is a claim of this node released with the event.
 RELEASES_CLAIM = "!"
+#: Starts a deleted name that is a member leaving (`member_leaves`).
+LEAVES = "%"
+
+
+def member_leaves(fold: str, identity: str) -> tuple[str, ...]:
+    """The deleted names of a member leaving (its QUIT or PART): both its fields, and with its
+    network id, only if the member field under that nick is still that user's (a QUIT its node
+    sent on from a renamed room may come after another user took the nick: that one stays, as
+    the nodes resolve the QUIT to the user who sent it, hubbub.core.cluster_rooms `user_of`)."""
+    if not identity:
+        return member_field_names(fold)
+    return (f"{LEAVES}{fold}{LEAVES}{identity}",)
 
 
 def released_with(key: str) -> str:
@@ -146,6 +158,11 @@ def only_if_inviter(fold: str) -> str:
     """As `only_if_operator`, for an INVITE: an operator, or a member of a room without `+i`
     (`mode:i` is not "1")."""
     return f"{GUARD}i{fold}"
+
+
+#: A deleted name that makes the bus change the event's fields only if the room is there (its
+#: `room` field): a JOIN of a room that was, when it was sent.
+ONLY_IF_ROOM = f"{GUARD}r"
 
 
 def written_field(name: str) -> str:

@@ -45,12 +45,14 @@ from hubbub.core.cluster_fields import (
     LIST_PREFIX,
     METADATA_PREFIX,
     MODE_PREFIX,
+    ONLY_IF_ROOM,
     UNAVAILABLE,
     if_absent,
     if_creating,
     invite_field,
     member_field_names,
     member_fields,
+    member_leaves,
     mode_change_fields,
     nick_key,
     only_if_operator,
@@ -420,6 +422,11 @@ class ClusterPropose(ClusterRegistry):
                 creating.update(saved_fields)
                 deleted_if_creating = (*saved_deleted, HISTORY_FIELD)  # a registration has its own
             deleted += tuple(if_creating(field) for field in deleted_if_creating)
+        else:
+            # Into a room that is there: not one renamed away meanwhile (its fields moved;
+            # this JOIN is sent on to the new name, hubbub.core.cluster_rename), whose fields
+            # would make a JOIN creating a room of that name there find it occupied.
+            deleted += (ONLY_IF_ROOM,)
         # The member's fields are written only if it is not a member yet: a JOIN that finds
         # the user in the room already (a RENAME brought it there meanwhile) changes nothing,
         # as in the rooms (cluster_apply, "dup"), its standing included.
@@ -464,7 +471,8 @@ class ClusterPropose(ClusterRegistry):
             if "l" in sent:  # it was still a member when its PART came back
                 server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self.submit(reply, channel.fold, event, done, delete_fields=member_field_names(user.fold))
+        deleted = member_leaves(user.fold, user.network_id)
+        self.submit(reply, channel.fold, event, done, delete_fields=deleted)
 
     def history_access(
         self,
@@ -515,7 +523,6 @@ class ClusterPropose(ClusterRegistry):
         event = {"t": "kick", "f": user.fold, "p": user.prefix, "v": target.fold, "l": line}
         event["r"] = reason
         event["tn"] = target.nick
-        event["vi"] = target.network_id
         event["m"] = server.next_msgid()
 
         def done(later: Reply, result: Any) -> None:

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import VOID
 from hubbub.core.cluster_fields import (
     GUARD,
+    ONLY_IF_ROOM,
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
@@ -274,9 +275,11 @@ class ClusterRename(ClusterPropose):
         draining = self.draining.get(old_fold)
         old_name = draining[1] if draining is not None else ""
         self._drained(old_fold)
-        # A KICK, MODE or TOPIC changed no field there (its condition, the sender's standing,
-        # moved with the room: hubbub.core.cluster_fields.only_if_operator).
-        if set_fields and not any(name.startswith(GUARD) for name in delete_fields):
+        # A KICK, MODE, TOPIC or INVITE changed no field there (its condition, the sender's
+        # standing, moved with the room: hubbub.core.cluster_fields.only_if_operator); a JOIN
+        # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held).
+        privileged = (name for name in delete_fields if name != ONLY_IF_ROOM)
+        if set_fields and not any(name.startswith(GUARD) for name in privileged):
             cleanup = {"t": "cleanup"}  # no node applies it: it only deletes fields
             if event.get("t") == "join":
                 # Nodes following a room made under the old name in that instant applied it
@@ -346,6 +349,7 @@ class ClusterRename(ClusterPropose):
             return  # (the bus checks a move to another name itself: NOT_OPERATOR)
         if not case_only:
             self._move(channel, new_name, new_fold)
+            self.fresh_from[new_fold] = int(event["ns"])
             self._follow(new_fold, int(event["ns"]))
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
@@ -406,9 +410,16 @@ class ClusterRename(ClusterPropose):
         for member in channel.members:
             member.channels.pop(old_fold, None)
             member.channels[new_fold] = channel
+        # JOINs sent move with the room (sent on to it); those still waiting for their room to
+        # open stay with the name they will join (a room of that name, made anew).
+        waiting = sum(
+            1 for turns in self.join_turns.values() for turn in turns if turn[2] == old_fold
+        )
         joining = self.joining.pop(old_fold, 0)
-        if joining:
-            self.joining[new_fold] = self.joining.get(new_fold, 0) + joining
+        if waiting:
+            self.joining[old_fold] = min(waiting, joining)
+        if joining > waiting:
+            self.joining[new_fold] = self.joining.get(new_fold, 0) + joining - waiting
         for entering in self.entering.values():
             if old_fold in entering:
                 entering.discard(old_fold)

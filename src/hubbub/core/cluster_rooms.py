@@ -86,6 +86,10 @@ class ClusterRooms:
         # Rooms subscribed to and found empty, while no copy of them is made yet (the JOIN
         # that creates them is on its way).
         self.opened_empty: set[str] = set()
+        # Rooms renamed here from another name, by the seq of the rename's marker in them:
+        # events up to it belong to an earlier room of the name (one this node was still
+        # following, or had just opened), not to the renamed copy (hubbub.core.cluster_rename).
+        self.fresh_from: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
@@ -345,6 +349,7 @@ class ClusterRooms:
     def close(self, fold: str) -> None:
         """Stop following a room."""
         self.opened_empty.discard(fold)
+        self.fresh_from.pop(fold, None)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:

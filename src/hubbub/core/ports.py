@@ -178,7 +178,8 @@ class Network(Protocol):
       a deleted name `^o<member>`, `^t<member>` or `^i<member>` is a condition on all of the
       event's changes, which are made only if that member is an operator, or for `^t` a member
       of a room whose `mode:t` is "0", for `^i` one whose `mode:i` is not "1", just before the
-      event (the event is sequenced either way);
+      event (`^r`: if the room has its `room` field; the event is sequenced either way);
+      `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field has network id <id>;
       hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
       means it was sequenced (at that server time): the event itself comes back through
       `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.

@@ -1,0 +1,112 @@
+"""Seeded random runs of the cluster fuzz target's state machine (`scripts/fuzz --seeds A B`).
+
+Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
+same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
+catch-ups and settles), checks that every node agrees after each step, and prints, for each
+kind of disagreement, the shortest run that showed it: steps ready to paste into that file's
+`FOUND` (replayed by `test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py
+FIRST LAST [STEPS]`; the exit status is 1 if anything disagreed.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for path in (HERE, HERE.parent, HERE.parent / "core"):
+    sys.path.insert(0, str(path))
+
+from test_cluster_stateful import (  # noqa: E402 (after the paths above)
+    MASKS,
+    MODES,
+    NICKS,
+    OTHER_NICKS,
+    ROOMS,
+    TEMPLATES,
+    ClusterMachine,
+)
+
+
+def one_run(seed: int, steps: int) -> tuple[list[str], AssertionError] | None:
+    """The steps of one seeded run and the disagreement it met, or None."""
+    pick = random.Random(seed)
+    machine = ClusterMachine()
+    machine.start()
+    taken: list[str] = []
+    for _ in range(steps):
+        draw = pick.random()
+        if draw < 0.55:
+            index = pick.randrange(len(NICKS))
+            line = pick.choice(TEMPLATES).format(
+                index=pick.randrange(99),
+                room=pick.choice(ROOMS),
+                other_room=pick.choice(ROOMS),
+                mode=pick.choice(MODES),
+                nick=pick.choice(NICKS),
+                mask=pick.choice(MASKS),
+                other=pick.choice(OTHER_NICKS),
+            )
+            taken.append(f"send({index}, {line!r})")
+            machine.send(index, line)
+        elif draw < 0.7:
+            taken.append("hold()")
+            machine.hold()
+        elif draw < 0.8:
+            if machine.cluster.bus.waiting:
+                node = pick.randrange(3)
+                taken.append(f"answer({node})")
+                machine.answer(node)
+        elif draw < 0.85:
+            node = pick.randrange(3)
+            taken.append(f"lag({node})")
+            machine.lag(node)
+        elif draw < 0.9:
+            if machine.cluster.bus.backlog:
+                node = pick.randrange(3)
+                taken.append(f"catch_up({node})")
+                machine.catch_up(node)
+        else:
+            taken.append("settle()")
+            machine.settle()
+        try:
+            machine.every_node_agrees()
+        except AssertionError as error:
+            return taken, error
+    taken.append("settle()")
+    machine.settle()
+    try:
+        machine.every_node_agrees()
+    except AssertionError as error:
+        return taken, error
+    return None
+
+
+def main(arguments: list[str]) -> int:
+    first, last = int(arguments[0]), int(arguments[1])
+    steps = int(arguments[2]) if len(arguments) > 2 else 40
+    shortest: dict[str, tuple[int, list[str]]] = {}
+    for seed in range(first, last):
+        try:
+            found = one_run(seed, steps)
+        except Exception:  # a crash is a finding too
+            print(f"seed {seed}: an exception", file=sys.stderr)
+            traceback.print_exc()
+            return 1
+        if found is None:
+            continue
+        taken, error = found
+        kind = str(error).split("\n")[0][:80]
+        if kind not in shortest or len(taken) < len(shortest[kind][1]):
+            shortest[kind] = (seed, taken)
+    for kind, (seed, taken) in shortest.items():
+        print(f"== {kind} (seed {seed}, {len(taken)} steps)")
+        print("\n".join(taken))
+    print(f"{last - first} runs of {steps} steps: {len(shortest)} kinds of disagreement")
+    return 1 if shortest else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
