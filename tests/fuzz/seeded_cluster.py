@@ -36,52 +36,44 @@ def one_run(seed: int, steps: int) -> tuple[list[str], AssertionError] | None:
     machine = ClusterMachine()
     machine.start()
     taken: list[str] = []
-    for _ in range(steps):
-        draw = pick.random()
-        if draw < 0.55:
-            index = pick.randrange(len(NICKS))
-            line = pick.choice(TEMPLATES).format(
-                index=pick.randrange(99),
-                room=pick.choice(ROOMS),
-                other_room=pick.choice(ROOMS),
-                mode=pick.choice(MODES),
-                nick=pick.choice(NICKS),
-                mask=pick.choice(MASKS),
-                other=pick.choice(OTHER_NICKS),
-            )
-            taken.append(f"send({index}, {line!r})")
-            machine.send(index, line)
-        elif draw < 0.7:
-            taken.append("hold()")
-            machine.hold()
-        elif draw < 0.8:
-            if machine.cluster.bus.waiting:
-                node = pick.randrange(3)
-                taken.append(f"answer({node})")
-                machine.answer(node)
-        elif draw < 0.85:
-            node = pick.randrange(3)
-            taken.append(f"lag({node})")
-            machine.lag(node)
-        elif draw < 0.9:
-            if machine.cluster.bus.backlog:
-                node = pick.randrange(3)
-                taken.append(f"catch_up({node})")
-                machine.catch_up(node)
-        else:
-            taken.append("settle()")
-            machine.settle()
+    for number in range(steps + 1):
+        chosen = ("settle", ()) if number == steps else choose(pick, machine)
+        if chosen is None:
+            continue
+        rule, arguments = chosen
+        taken.append(f"{rule}({', '.join(map(repr, arguments))})")
+        getattr(machine, rule)(*arguments)
         try:
             machine.every_node_agrees()
         except AssertionError as error:
             return taken, error
-    taken.append("settle()")
-    machine.settle()
-    try:
-        machine.every_node_agrees()
-    except AssertionError as error:
-        return taken, error
     return None
+
+
+def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[object, ...]] | None:
+    """The next step (a rule of the machine and its arguments), or None for none this time."""
+    draw = pick.random()
+    if draw < 0.55:
+        index = pick.randrange(len(NICKS))
+        line = pick.choice(TEMPLATES).format(
+            index=pick.randrange(99),
+            room=pick.choice(ROOMS),
+            other_room=pick.choice(ROOMS),
+            mode=pick.choice(MODES),
+            nick=pick.choice(NICKS),
+            mask=pick.choice(MASKS),
+            other=pick.choice(OTHER_NICKS),
+        )
+        return "send", (index, line)
+    if draw < 0.7:
+        return "hold", ()
+    if draw < 0.8:
+        return ("answer", (pick.randrange(3),)) if machine.cluster.bus.waiting else None
+    if draw < 0.85:
+        return "lag", (pick.randrange(3),)
+    if draw < 0.9:
+        return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
+    return "settle", ()
 
 
 def main(arguments: list[str]) -> int:
