@@ -445,6 +445,48 @@ FOUND = {
     answer(2)
     settle()
 """,
+    # A room its node kept (no user of its own left) for its own event on the way there was
+    # renamed: kept under the old name, it was never let go under the new one.
+    "a room kept for an event of ours as it was renamed": """
+    send(1, 'PART #c :bye')
+    lag(0)
+    send(5, 'PART #c :bye')
+    settle()
+    hold()
+    hold()
+    send(4, 'JOIN #a key')
+    send(0, 'NICK Alice')
+    lag(0)
+    hold()
+    settle()
+    send(3, 'PART #c :bye')
+    hold()
+    send(4, 'JOIN #b key')
+    send(2, 'PART #b :bye')
+    hold()
+    answer(1)
+    send(0, 'MODE #a +l 2')
+    send(3, 'MODE #c +i *!*@*')
+    send(5, 'JOIN #a')
+    send(4, 'PART #a :bye')
+    answer(1)
+    lag(1)
+    send(3, 'PART #a :bye')
+    send(4, 'MODE #c -o carol')
+    hold()
+    answer(2)
+    hold()
+    lag(2)
+    lag(1)
+    send(4, 'RENAME #a #a :moving')
+    send(0, 'KICK #b erin :out')
+    hold()
+    send(2, 'MODE #c +k key')
+    send(2, 'RENAME #c #a :moving')
+    send(0, 'RENAME #a #c :moving')
+    hold()
+    settle()
+""",
 }
 
 

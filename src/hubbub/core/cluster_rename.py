@@ -420,6 +420,9 @@ class ClusterRename(ClusterPropose):
             self.joining[old_fold] = min(waiting, joining)
         if joining > waiting:
             self.joining[new_fold] = self.joining.get(new_fold, 0) + joining - waiting
+        if old_fold in self.lingering:  # kept for events of ours, which are sent on to it
+            self.lingering.discard(old_fold)
+            self.lingering.add(new_fold)
         for entering in self.entering.values():
             if old_fold in entering:
                 entering.discard(old_fold)
