@@ -414,7 +414,8 @@ def test_a_room_opened_for_a_user_gone_before_its_join_came_back_is_closed_again
     cluster.drain()
     cluster.bus.held = True
     alice.send("JOIN #lobby")
-    cluster.bus.waiting.pop(0)()  # node a opens the room; the JOIN goes to the (slow) bus
+    # Node a opens the room; the JOIN goes to the (slow) bus.
+    cluster.bus.answer(cluster.bus.waiting.pop(0))
     a.server.disconnect(alice.session, "Connection reset by peer", cluster.now)
     cluster.bus.release()
     assert [m.command for m in bob.lines()] == ["JOIN", "QUIT"]

@@ -120,7 +120,7 @@ def join_raced(cluster: Cluster, alice: Client, change: str, joiner: Client, roo
     joiner.send(f"JOIN {room}")
     opens, bus.waiting = bus.waiting, []
     for run in opens:  # the joiner's node has its copy of the room: the JOIN waits
-        run()
+        bus.answer(run)
     alice.send(change)
     join, sent_change = bus.waiting
     bus.waiting = [sent_change, join]
@@ -191,12 +191,12 @@ def test_a_node_that_loaded_a_refused_joiner_before_its_void_lets_him_part() -> 
     bob.send("JOIN #room")
     opens, bus.waiting = bus.waiting, []
     for run in opens:
-        run()
+        bus.answer(run)
     alice.send("MODE #room +b bob!*@*")
     join, ban = bus.waiting
     bus.waiting = []
-    ban()
-    join()  # applied and refused on node b, whose void now waits
+    bus.answer(ban)
+    bus.answer(join)  # applied and refused on node b, whose void now waits
     (void,) = bus.waiting
     bus.waiting = []
     carol.send("JOIN #room")

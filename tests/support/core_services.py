@@ -275,6 +275,7 @@ class MemoryBus:
         self.callers: dict[Callable[[], None], str] = {}
         self.queue: list[tuple[MemoryNetwork, str, int, int, str, bytes]] = []
         self.delivering = False
+        self.answering = 0  # calls being answered (`_answer`): delivery waits for them
         # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
         self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
 
@@ -288,14 +289,26 @@ class MemoryBus:
             self.waiting.append(run)
             self.callers[run] = node
         else:
+            self.answer(run)
+
+    def answer(self, run: Callable[[], None]) -> None:
+        """One call answered. What it publishes is delivered once the answering is over, not
+        in the middle of the caller's own callback (as the real bus delivers on a later turn
+        of the event loop): a callback that hands several events to the bus hands them all
+        before the first comes back."""
+        self.answering += 1
+        try:
             run()
+        finally:
+            self.answering -= 1
+        self.pump()
 
     def release(self) -> None:
         """Answer every call held so far, in the order they were made."""
         self.held = False
         waiting, self.waiting = self.waiting, []
         for run in waiting:
-            run()
+            self.answer(run)
 
     def sequence(
         self,
@@ -417,7 +430,7 @@ class MemoryBus:
         return seq
 
     def pump(self) -> None:
-        if self.delivering:
+        if self.delivering or self.answering:
             return
         self.delivering = True
         try:

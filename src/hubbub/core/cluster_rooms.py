@@ -209,13 +209,19 @@ class ClusterRooms:
         server = self.server
         user = server.users.get(fold)
         identity = str(facts.get("id") or "")
+        listed = True  # under its nick in `server.users`
         if user is not None:
             if not (identity and user.network_id and user.network_id != identity):
                 # Known already: a remote user, or (a stale member field) one of ours.
                 return user if user.session.remote else None
+            known = self.by_network_id.get(identity)
             if not user.session.remote:
-                return None  # a stale member field of a nick that is one of ours now
-            # The nick is another user's now: its last holder's NICK or QUIT in the rooms
+                # The nick is one of ours now, and was this user's a moment ago (its NICK or
+                # QUIT not applied here yet): known by its network id (`user_of`), not its nick.
+                if known is not None:
+                    return known
+                listed = False
+            # Else the nick is another user's now: its last holder's NICK or QUIT in the rooms
             # this node follows with it is not applied here yet (`user_of` finds that one).
         session = Session(NOWHERE, facts["h"], 0, server.now, False)
         session.phase = Phase.REGISTERED
@@ -226,7 +232,8 @@ class ClusterRooms:
         user.account_id = facts.get("ai", "")
         load_user_state(user, facts)
         user.metadata = dict(facts.get("md") or {}) or None
-        server.users[fold] = user
+        if listed:
+            server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         user.network_id = identity
         if identity and identity not in self.by_network_id:
