@@ -416,7 +416,7 @@ class ClusterApply(ClusterRooms):
         `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
         the sender gets the numeric (event `refused`), as on one server where the deop came
         first."""
-        sender = self.server.users.get(event["f"])
+        sender = self.user_of(event["f"], event.get("id"))
         member = channel.members.get(sender) if sender is not None else None
         kind = event["t"]
         if member is not None and (

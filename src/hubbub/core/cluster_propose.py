@@ -496,6 +496,7 @@ class ClusterPropose(ClusterRegistry):
         server = self.server
         set_at = int(server.now)
         event = {"t": "topic", "f": user.fold, "p": user.prefix, "x": text, "at": set_at}
+        event["id"] = user.network_id  # its sender, whatever nick a slow node knows it by
         event["m"] = server.next_msgid()
 
         def done(later: Reply, result: Any) -> None:
@@ -521,6 +522,7 @@ class ClusterPropose(ClusterRegistry):
         server = self.server
         line = f":{user.prefix} KICK {channel.name} {target.nick} :{reason}"
         event = {"t": "kick", "f": user.fold, "p": user.prefix, "v": target.fold, "l": line}
+        event["id"] = user.network_id
         event["r"] = reason
         event["tn"] = target.nick
         event["m"] = server.next_msgid()
@@ -550,6 +552,7 @@ class ClusterPropose(ClusterRegistry):
             return
         line = mode_line(user, channel, applied)
         event: dict[str, Any] = {"t": "mode", "f": user.fold, "p": user.prefix, "l": line}
+        event["id"] = user.network_id
         event["ch"] = [list(change) for change in applied]
         event["at"] = int(server.now)
         event["m"] = server.next_msgid()

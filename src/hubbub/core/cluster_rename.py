@@ -136,6 +136,7 @@ class ClusterRename(ClusterPropose):
         old_name, old_fold = channel.name, channel.fold
         event: dict[str, Any] = {
             "t": "rename",
+            "id": user.network_id,
             "f": user.fold,
             "p": user.prefix,
             "a": user.account,

@@ -156,6 +156,7 @@ class ClusterUsers(ClusterPropose):
         nick, fold, home, away = target
         line = f":{user.prefix} INVITE {nick} {channel.name}"
         event = {"t": "invite", "f": user.fold, "tf": fold, "l": line, "a": user.account}
+        event["id"] = user.network_id
         event["m"] = server.next_msgid()
         name, room = channel.name, channel.fold
 
