@@ -630,20 +630,7 @@ class ClusterApply(ClusterRooms):
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity in unsent:
-                self.submit(
-                    None,
-                    room,
-                    {
-                        "t": "quit",
-                        "f": fold,
-                        "id": identity,
-                        "p": prefix,
-                        "r": reason,
-                        "m": self.server.next_msgid(),
-                    },
-                    None,
-                    delete_fields=member_leaves(fold, identity),
-                )
+                self._send_quit(room, fold, prefix, reason, identity=identity)
 
 
 APPLIERS: dict[str, RoomApplier] = {

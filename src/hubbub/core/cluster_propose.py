@@ -721,13 +721,8 @@ class ClusterPropose(ClusterRegistry):
         prefix, last = user.prefix, rooms[-1]
         identity = user.network_id
         for channel in rooms:
-            if channel is last:
-                release = nick_key(fold)
-                self._send_quit(
-                    channel.fold, fold, prefix, reason, release, then, identity=identity
-                )
-            else:
-                self._send_quit(channel.fold, fold, prefix, reason, identity=identity)
+            release, done = (nick_key(fold), then) if channel is last else ("", None)
+            self._send_quit(channel.fold, fold, prefix, reason, release, done, identity=identity)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
@@ -738,8 +733,7 @@ class ClusterPropose(ClusterRegistry):
         session.write = NOWHERE.write
         self.entering.pop(user, None)
         if not was_registered or not user.channels:
-            if self.by_network_id.get(user.network_id) is user:
-                del self.by_network_id[user.network_id]
+            self.unindex(user)
             if user.fold and self.server.users.get(user.fold) is user:
                 if user in self.released:  # released before (release_claim)
                     self.released.discard(user)
@@ -756,7 +750,8 @@ class ClusterPropose(ClusterRegistry):
 
 
 def answered_refusal(reply: Reply, event: dict[str, Any], channel: Channel) -> bool:
-    """A KICK, MODE or TOPIC refused at its place in the room's sequence (the sender deopped
+    """A KICK, MODE, TOPIC, INVITE or change of case refused at its place in the room's
+    sequence (the sender deopped
     just before, hubbub.core.cluster_apply `privilege_refused`): the sender gets the numeric."""
     refusal = event.get("refused")
     if refusal is None:

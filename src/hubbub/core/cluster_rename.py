@@ -72,7 +72,7 @@ from hubbub.core.cluster_fields import (
     only_if_operator,
     written_field,
 )
-from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
@@ -169,9 +169,7 @@ class ClusterRename(ClusterPropose):
                 later.numeric(n.ERR_CHANOPRIVSNEEDED, old_name, "You're not channel operator")
             else:
                 time_ms, sent = result
-                refusal = sent.get("refused")  # a change of case, at its place in the sequence
-                if refusal is not None:
-                    later.numeric(refusal[0], old_name, refusal[1])
+                if answered_refusal(later, sent, channel):  # a change of case, refused
                     return
                 self._answer_rename(later, sent, time_ms)
 

@@ -214,10 +214,10 @@ class ClusterRooms:
             if not (identity and user.network_id and user.network_id != identity):
                 # Known already: a remote user, or (a stale member field) one of ours.
                 return user if user.session.remote else None
-            known = self.by_network_id.get(identity)
             if not user.session.remote:
                 # The nick is one of ours now, and was this user's a moment ago (its NICK or
                 # QUIT not applied here yet): known by its network id (`user_of`), not its nick.
+                known = self.by_network_id.get(identity)
                 if known is not None:
                     return known
                 listed = False
@@ -363,13 +363,17 @@ class ClusterRooms:
         """A remote user (or a local one that quit) is in no room this node follows."""
         server = self.server
         self.homes.pop(user, None)
-        if self.by_network_id.get(user.network_id) is user:
-            del self.by_network_id[user.network_id]
+        self.unindex(user)
         if server.users.get(user.fold) is user:
             del server.users[user.fold]
             if user.session.closed and user not in self.released:  # one of ours that quit
                 self.network.release(nick_key(user.fold))
         self.released.discard(user)
+
+    def unindex(self, user: User) -> None:
+        """`user` is gone from this node (`by_network_id`)."""
+        if self.by_network_id.get(user.network_id) is user:
+            del self.by_network_id[user.network_id]
 
     def local_nicks(self) -> list[str]:
         """The casefolded nicks of this node's users (claimed again after a bus restart)."""

@@ -49,7 +49,7 @@ from hubbub.core.cluster_fields import (
     only_if_inviter,
     user_facts,
 )
-from hubbub.core.cluster_propose import ClusterPropose
+from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.model import Channel, Membership, User
 from hubbub.core.monitor import notify as notify_monitors
@@ -164,9 +164,7 @@ class ClusterUsers(ClusterPropose):
             if result is None:
                 later.fail("INVITE", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
-            refusal = result[1].get("refused")  # at its place in the room's sequence
-            if refusal is not None:
-                later.numeric(refusal[0], channel.name, refusal[1])
+            if answered_refusal(later, result[1], channel):  # at its place in the sequence
                 return
             told = {"t": "invited", "to": fold, "l": line, "a": user.account, "nm": name}
             told["rf"] = room
