@@ -20,11 +20,8 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
     sys.path.insert(0, str(path))
 
 from test_cluster_stateful import (  # noqa: E402 (after the paths above)
-    MASKS,
-    MODES,
+    CHOICES,
     NICKS,
-    OTHER_NICKS,
-    ROOMS,
     TEMPLATES,
     ClusterMachine,
 )
@@ -55,15 +52,9 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
     draw = pick.random()
     if draw < 0.55:
         index = pick.randrange(len(NICKS))
-        line = pick.choice(TEMPLATES).format(
-            index=pick.randrange(99),
-            room=pick.choice(ROOMS),
-            other_room=pick.choice(ROOMS),
-            mode=pick.choice(MODES),
-            nick=pick.choice(NICKS),
-            mask=pick.choice(MASKS),
-            other=pick.choice(OTHER_NICKS),
-        )
+        template, number = pick.choice(TEMPLATES), pick.randrange(99)
+        fields = {name: pick.choice(values) for name, values in CHOICES.items()}
+        line = template.format(index=number, **fields)
         return "send", (index, line)
     if draw < 0.7:
         return "hold", ()

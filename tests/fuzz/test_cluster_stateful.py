@@ -64,16 +64,21 @@ TEMPLATES = [
     "RENAME {room} {other_room} :moving",
     "QUIT :gone {index}",
 ]
+#: What fills the templates' fields other than `index`, in the order they are drawn (here and
+#: by tests/fuzz/seeded_cluster.py).
+CHOICES = {
+    "room": ROOMS,
+    "other_room": ROOMS,
+    "mode": MODES,
+    "nick": NICKS,
+    "mask": MASKS,
+    "other": OTHER_NICKS,
+}
 commands = st.builds(
     lambda template, index, **fields: template.format(index=index, **fields),
     st.sampled_from(TEMPLATES),
     index=st.integers(0, 99),
-    room=st.sampled_from(ROOMS),
-    other_room=st.sampled_from(ROOMS),
-    mode=st.sampled_from(MODES),
-    nick=st.sampled_from(NICKS),
-    mask=st.sampled_from(MASKS),
-    other=st.sampled_from(OTHER_NICKS),
+    **{name: st.sampled_from(values) for name, values in CHOICES.items()},
 )
 client_indexes = st.integers(0, len(NICKS) - 1)
 
