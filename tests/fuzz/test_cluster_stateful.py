@@ -593,6 +593,41 @@ FOUND = {
     send(2, 'NICK Alice')
     settle()
 """,
+    # A slow node applied a NICK to the nick its own user had taken since the first holder let
+    # it go: the remote user took the local one's place in the nick index, and the local user's
+    # QUIT then left its claim behind (hubbub.core.registration `rename`, `listed`).
+    "a slow node renaming a remote user to its own user's nick": """
+    hold()
+    lag(1)
+    send(0, 'NICK yan')
+    send(3, 'NICK yan')
+    send(0, 'NICK Alice')
+    settle()
+    send(3, 'QUIT :gone 35')
+""",
+    # A KICK sequenced in one room after the target's NICK in another room (applied first
+    # here) and before its NICK in this one: the room still knew the target by its old nick
+    # (hubbub.core.cluster_rooms `member_named`).
+    "a KICK by the old nick between the target's NICKs in two rooms": """
+    send(3, 'JOIN #b key')
+    send(1, 'JOIN #c')
+    send(3, 'JOIN #c key')
+    hold()
+    send(3, 'NICK zed')
+    send(1, 'KICK #c dave :out')
+    answer(1)
+    answer(1)
+""",
+    # A NICK sent to a room renamed away and back again before it was sequenced there: it came
+    # back in the room it was meant for, and was not to be sent on (and cleaned up) again.
+    "a NICK sequenced in a room renamed away and back": """
+    hold()
+    send(2, 'QUIT :gone 35')
+    send(0, 'RENAME #a #b :moving')
+    send(0, 'RENAME #b #a :moving')
+    send(4, 'NICK zed')
+    answer(2)
+""",
 }
 
 

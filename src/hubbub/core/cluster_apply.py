@@ -89,7 +89,7 @@ class ClusterApply(ClusterRooms):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
             return
         mine = node == self.node
-        if mine and self.came_back(room, event):
+        if mine and self.came_back(room, seq, event):
             return  # sent on by hubbub.core.cluster_rename (the room was renamed meanwhile)
         start = self.fresh_from.get(room)
         if start is not None:
@@ -147,8 +147,9 @@ class ClusterApply(ClusterRooms):
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
 
-    def came_back(self, room: str, event: dict[str, Any]) -> bool:
-        """One of this node's events is back from the bus, before it is applied: True when
+    def came_back(self, room: str, seq: int, event: dict[str, Any]) -> bool:
+        """One of this node's events is back from the bus (at `seq` in `room`), before it is
+        applied: True when
         it was taken care of otherwise (hubbub.core.cluster_rename overrides this)."""
         return False
 
@@ -474,9 +475,10 @@ class ClusterApply(ClusterRooms):
         if self.privilege_refused(channel, event):
             return
         server = self.server
-        # By nick, as on one server (whoever has it then), as the bus deletes its fields.
-        target = server.users.get(event["v"])
-        if target is None or target not in channel.members:
+        # By nick, as on one server (whoever has it then in this room), as the bus deletes
+        # its fields.
+        target = self.member_named(channel, event["v"])
+        if target is None:
             return
         sender = server.users.get(event["f"])
         server.fanout(
@@ -503,7 +505,7 @@ class ClusterApply(ClusterRooms):
             if char in FLAG_MODES:
                 setattr(channel, FLAG_MODES[char], adding)
             elif char in "ov":
-                target = server.users.get(server.fold(arg or ""))
+                target = self.member_named(channel, server.fold(arg or ""))
                 standing = channel.members.get(target) if target is not None else None
                 if standing is not None:
                     setattr(standing, "op" if char == "o" else "voice", adding)
@@ -543,11 +545,14 @@ class ClusterApply(ClusterRooms):
             # One of our NICKs is back, its room kept followed for it (cluster_propose): let go
             # (closed now if nobody of ours is in it any more: a KICK came first).
             self._joined_or_not(channel.fold)
-        user = self.user_of(event["f"], event.get("id"))
         nick = event["n"]
-        renamed = user is None or user.nick != event["on"]
-        if renamed:  # already, by its event in another room
-            user = server.users.get(server.fold(nick))
+        user = self.renamed_here(channel, event["f"])
+        renamed = user is not None  # already, by its NICK in another room this node follows
+        if user is None:
+            user = self.user_of(event["f"], event.get("id"))
+            renamed = user is None or user.nick != event["on"]
+            if renamed:  # already, by its event in a room this node does not follow (now)
+                user = server.users.get(server.fold(nick))
         if user is None:
             return
         self._record(channel, "NICK", (nick,), time_ms, event)
@@ -562,8 +567,13 @@ class ClusterApply(ClusterRooms):
             self._merge(user, twin)
             event["done"] = True
             return
-        rename(server, user, nick, server.fold(nick), time_ms, line)
+        # A nick one of ours holds here (this node applies the NICK late: the nick was let go
+        # and taken again meanwhile) stays ours in the index; the remote user is known by its
+        # network id (`user_of`) until it moves on or quits.
+        ours = twin is not None and twin is not user and not twin.session.remote
+        rename(server, user, nick, server.fold(nick), time_ms, line, listed=not ours)
         event["done"] = True
+        self.renamed_elsewhere(user, channel, old_fold)
         if mine and user.fold != old_fold:
             self.network.release(nick_key(old_fold))
 

@@ -254,11 +254,17 @@ class ClusterRename(ClusterPropose):
             sequenced_then,
         )
 
-    def came_back(self, room: str, event: dict[str, Any]) -> bool:
+    def came_back(self, room: str, seq: int, event: dict[str, Any]) -> bool:
         token = str(event.get("k", ""))
         entry = self.in_flight.pop(token, None)
         new_fold = self.forwarding.pop(token, None)
         if entry is None or new_fold is None:
+            return False
+        start = self.fresh_from.get(room)
+        if new_fold == room and (start is None or seq > start):
+            # Renamed away and back again before it was sequenced, and sequenced after the
+            # room came back under this name (past the marker): where it was meant to be.
+            self._drained(room)
             return False
         self._send_on(room, new_fold, token, event, entry)
         return True

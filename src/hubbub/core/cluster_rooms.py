@@ -257,6 +257,42 @@ class ClusterRooms:
         known = self.by_network_id.get(identity)
         return known if known is not None and known.fold == fold else None
 
+    def member_named(self, channel: Channel, fold: str) -> User | None:
+        """The member a room's event names by nick (a KICK's target, a MODE's +o or +v): the
+        one the room's sequence knows by that nick at this event. A member this node renamed
+        by its NICK in another room is still known here by its old nick until this room's
+        NICK comes (`renamed_elsewhere`), and not yet by its new one: the bus's member fields
+        say the same."""
+        old_names = channel.old_names
+        user = old_names.get(fold) if old_names else None
+        if user is None:
+            user = self.server.users.get(fold)
+            if user is not None and old_names and user in old_names.values():
+                return None
+        return user if user is not None and user in channel.members else None
+
+    def renamed_elsewhere(self, user: User, channel: Channel, old_fold: str) -> None:
+        """`user` (`old_fold` until now) was renamed by its NICK in `channel`: its other rooms
+        here know it by `old_fold` until their own NICK comes (`member_named`)."""
+        if old_fold == user.fold:
+            return
+        for other in user.channels.values():
+            if other is not channel:
+                if other.old_names is None:
+                    other.old_names = {}
+                other.old_names[old_fold] = user
+
+    def renamed_here(self, channel: Channel, old_fold: str) -> User | None:
+        """This room's NICK of a member renamed already by another room's (`renamed_elsewhere`):
+        the member, now known here by its new nick."""
+        old_names = channel.old_names
+        if not old_names:
+            return None
+        user = old_names.pop(old_fold, None)
+        if not old_names:
+            channel.old_names = None
+        return user
+
     def known(self) -> list[User]:
         """Every registered user this node knows: its own, and those of other nodes that share
         a room with them (not the ones of its own that quit, whose QUITs are on their way)."""
@@ -275,6 +311,9 @@ class ClusterRooms:
     def removed(self, channel: Channel, user: User) -> None:
         """After `user` left `channel` (server.remove_member)."""
         self.live.pop((channel.fold, user), None)
+        if channel.old_names:
+            for old_fold in [old for old, member in channel.old_names.items() if member is user]:
+                self.renamed_here(channel, old_fold)
         if user.session.remote and not user.channels:
             self._forget(user)
         self.drop_if_unused(channel)

@@ -334,6 +334,7 @@ class Channel:
         "name",
         "no_external",
         "occupied",
+        "old_names",
         "positions",
         "registered",
         "replaying",
@@ -396,6 +397,10 @@ class Channel:
         self.creator_address = ""
         # Metadata keys and values (hubbub.core.metadata); None until one is set.
         self.metadata: dict[str, str] | None = None
+        # Cluster mode: members this node renamed by their NICK in another room, under the
+        # (casefolded) nick this room's events still name them by until its own NICK comes
+        # (hubbub.core.cluster_apply); None while there is none.
+        self.old_names: dict[str, User] | None = None
 
     def writers_by_profile(self) -> list[list[Callable[[bytes], None]]]:
         """The members' writers grouped by tag profile (and `positions`, `touches` with them).

@@ -91,15 +91,27 @@ def handle_nick(server: ChatServer, reply: Reply, msg: Message) -> None:
     check_nick(server, user, reply)
 
 
-def rename(server: ChatServer, user: User, nick: str, fold: str, time_ms: int, line: str) -> None:
-    """`user` is now `nick` (its NICK line already sent): the nick index and MONITOR."""
+def rename(
+    server: ChatServer,
+    user: User,
+    nick: str,
+    fold: str,
+    time_ms: int,
+    line: str,
+    *,
+    listed: bool = True,
+) -> None:
+    """`user` is now `nick` (its NICK line already sent): the nick index (unless not
+    `listed`: a cluster's remote user under a nick one of this node's users holds here,
+    hubbub.core.cluster_apply) and MONITOR."""
     old_prefix, old_nick, old_fold = user.prefix, user.nick, user.fold
     if server.users.get(old_fold) is user:
         del server.users[old_fold]
     if fold != old_fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
     user.nick, user.fold = nick, fold
-    server.users[fold] = user
+    if listed:
+        server.users[fold] = user
     log.info("%s is now known as %s", old_prefix, nick)
     changed_nick(server, user, old_nick, old_fold, line)
     if server.cluster is not None and not user.session.remote:
