@@ -49,7 +49,9 @@ from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     if_absent,
     if_creating,
+    if_exists,
     invite_field,
+    member_field,
     member_field_names,
     member_fields,
     member_leaves,
@@ -562,7 +564,11 @@ class ClusterPropose(ClusterRegistry):
                 target = server.find_user(arg)
                 standing = scratch.members.get(target) if target is not None else None
                 if target is not None and standing is not None:
-                    set_fields[standing_field(target.fold)] = standing_text(standing)
+                    # Only if the room knows the target by this nick then: a target renamed
+                    # here by its NICK in another room may still be known there by its old one
+                    # (hubbub.core.cluster_rooms `member_named`).
+                    name = if_exists(member_field(target.fold), standing_field(target.fold))
+                    set_fields[name] = standing_text(standing)
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
