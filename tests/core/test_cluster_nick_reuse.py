@@ -131,3 +131,23 @@ def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() ->
     frank.send("QUIT :bye")  # his QUIT finds him, not her
     assert set(a.server.channels["#one"].members) == {users["alice"], renamed}
     assert "carol" not in users
+
+
+def test_a_message_from_a_nick_a_slow_node_knows_under_two_users_is_its_senders() -> None:
+    """carol (node b, in #one with alice of node a) says something, becomes zed, and frank
+    (node c, in #two) takes the nick carol at once, while node a is slow to get its rooms'
+    events; alice joins #two then, and node a reads its members: carol there is frank. carol's
+    message, which node a applies after that, is hers by its network id: alice gets it (it was
+    refused there, as if frank, who is not in #one, had sent it)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, carol, frank = a.client("alice"), b.client("carol"), c.client("frank")
+    bus = in_rooms_then_slow(cluster, (alice, "#one"), (carol, "#one"), (frank, "#two"))
+    carol.send("PRIVMSG #one :before my nick change")
+    carol.send("NICK zed")
+    frank.send("NICK carol")
+    alice.send("JOIN #two")  # node a reads #two's state: carol (frank) is there
+    bus.catch_up("n0")
+    got = alice.lines()
+    said = [(m.source, m.params) for m in got if m.command == "PRIVMSG"]
+    assert said == [("carol!~carol@127.0.0.1", ("#one", "before my nick change"))]

@@ -201,7 +201,10 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        sender = server.users.get(event["f"])
+        # By network id: in the instant a slow node knows the sender's nick under another
+        # user too (its last holder's NICK or QUIT not applied here yet), the sender is not
+        # taken for that one (`user_of`).
+        sender = self.user_of(event["f"], event.get("id"))
         # Checked again here, in the room's sequence, against the room as every node has it
         # at this event: the sender's node checked its own copy, which may not have applied
         # yet a +m, a ban or a mute sequenced just before this message. Every node refuses it

@@ -140,6 +140,7 @@ class ClusterMultiline(ClusterPropose):
         return {
             "t": kind,
             "f": sender.fold,
+            "id": sender.network_id,
             "nm": name,
             "ln": [[text, concat] for text, concat in lines],
             "ct": client_tags,
@@ -213,7 +214,7 @@ class ClusterMultiline(ClusterPropose):
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
-        user = self.server.users.get(event["f"])
+        user = self.user_of(event["f"], event.get("id"))
         if self.refused_in_sequence(channel, event, user, mine):
             return
         sender = local(user)

@@ -97,6 +97,7 @@ class ClusterPropose(ClusterRegistry):
         event: dict[str, Any] = {
             "t": "msg",
             "f": sender.fold,
+            "id": sender.network_id,
             "c": cmd,
             "s": status,
             "l": line,
