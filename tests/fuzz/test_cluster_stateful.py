@@ -16,6 +16,9 @@ see the same order". Whenever the bus has answered everything, the network must 
 * membership is symmetric on every node, no nick is held twice on the network, and the bus
   claims exactly the users' nicks, each for its user's node.
 
+And at every step: a room's message is delivered by every node that applies it, or refused
+(checked again at its place in the sequence) by every one.
+
 The normal suite runs a short campaign; `scripts/fuzz` sets HUBBUB_FUZZ=long for a long one.
 """
 
@@ -94,11 +97,27 @@ class ClusterMachine(RuleBasedStateMachine):
         self.cluster = Cluster(NODES)
         nodes = self.cluster.nodes
         self.clients = [nodes[index // 2].client(nick) for index, nick in enumerate(NICKS)]
+        # Per room message (room, msgid), per node that applied it: refused there or not.
+        self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
+        for node in nodes:
+            self._record_outcomes(node.server.cluster, node.network.node_id)
         for client in self.clients[::2]:  # one of each node in #a; alice, first, is its op
             client.send("JOIN #a")
         # An operator on every node, so that changes can race from any two of them.
         self.clients[0].send("MODE #a +oo carol erin")
         self.cluster.drain()
+
+    def _record_outcomes(self, cluster: Any, node_id: str) -> None:
+        """Remember what the node decided for each room message, at its place in the room's
+        sequence (hubbub.core.cluster_apply `refused_in_sequence`)."""
+        decide = cluster.refused_in_sequence
+
+        def recorded(channel: Channel, event: dict[str, Any], *rest: Any) -> bool:
+            refused = bool(decide(channel, event, *rest))
+            self.outcomes.setdefault((channel.fold, event["m"]), {})[node_id] = refused
+            return refused
+
+        cluster.refused_in_sequence = recorded
 
     @rule(index=client_indexes, line=commands)
     def send(self, index: int, line: str) -> None:
@@ -155,6 +174,9 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_node_agrees(self) -> None:
+        # A room's message is delivered by every node that applies it, or refused by all.
+        for (room, msgid), decided in self.outcomes.items():
+            assert len(set(decided.values())) == 1, f"{room}: message {msgid}: {decided}"
         if not self.settled():
             return
         bus = self.cluster.bus
