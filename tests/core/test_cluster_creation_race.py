@@ -129,6 +129,43 @@ def test_a_room_emptied_before_a_creating_join_is_created_afresh_on_every_node()
     assert set(one(got, "353").params[-1].split()) == {"@alice", "carol"}
 
 
+def test_a_join_of_a_room_its_last_member_just_left_creates_it_anew() -> None:
+    """bob (node b) made #keyed with a key and a topic; alice (node a, in it too) left, and her
+    node still knew bob there when carol (node a too) joined with the key; bob's PART was
+    sequenced before carol's JOIN. On one server bob's PART ends the room and carol's JOIN
+    creates a new one: she is its operator, with no key and no topic, on every node and in
+    the state fields a node opening the room later reads (a fuzz finding: node a kept the key
+    and carol unopped; a node that opened the room after it emptied made it anew)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, carol = a.client("alice"), a.client("carol")
+    bob, dave = b.client("bob"), c.client("dave")
+    for line in ("JOIN #keyed", "MODE #keyed +k secret", "TOPIC #keyed :bob's"):
+        bob.send(line)
+    alice.send("JOIN #keyed secret")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    bus.lag("n0")
+    bob.send("PART #keyed")
+    answer_node(cluster, "n1")  # sequenced; node a does not have it yet
+    alice.send("PART #keyed")  # node a still follows the room: carol is joining it
+    carol.send("JOIN #keyed secret")  # node a lets her in: bob, it believes, is still there
+    bus.release()
+    bus.catch_up("n0")
+    cluster.drain()
+    fields = bus.fields["#keyed"]
+    assert fields[standing_field("carol")] == "o"
+    assert not any(name.startswith(("mode:k", "topic")) for name in fields)
+    dave.send("JOIN #keyed")  # node c opens the room now: no key, carol its operator
+    got = dave.lines()
+    assert not [m for m in got if m.command in ("332", "475")]
+    assert set(one(got, "353").params[-1].split()) == {"@carol", "dave"}
+    room = a.server.find_channel("#keyed")
+    assert room is not None and (room.key, room.topic) == ("", None)
+    assert names_on(carol, "#keyed") == {"@carol", "dave"}
+
+
 def test_a_second_join_while_the_creating_one_is_on_its_way_does_not_read_ahead() -> None:
     """dave's node found #new empty and sent his creating JOIN; before it came back (the node
     slow to get the room's events), alice joined from node a and carol from dave's node.

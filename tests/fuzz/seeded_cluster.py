@@ -2,10 +2,11 @@
 
 Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
 same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
-catch-ups and settles), checks that every node agrees after each step, and prints, for each
-kind of disagreement, the shortest run that showed it: steps ready to paste into that file's
-`FOUND` (replayed by `test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py
-FIRST LAST [STEPS]`; the exit status is 1 if anything disagreed.
+catch-ups, reconnections and settles), checks that every node agrees after each step, and
+prints, for each kind of disagreement, the shortest run that showed it: steps ready to paste
+into that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
+`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`; the exit status is 1 if anything
+disagreed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 from test_cluster_stateful import (  # noqa: E402 (after the paths above)
     CHOICES,
     NICKS,
+    OTHER_NICKS,
     TEMPLATES,
     ClusterMachine,
 )
@@ -64,6 +66,8 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return "lag", (pick.randrange(3),)
     if draw < 0.9:
         return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
+    if draw < 0.93 and any(client.session.closed for client in machine.clients):
+        return "reconnect", (pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS))
     return "settle", ()
 
 

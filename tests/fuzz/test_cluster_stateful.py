@@ -127,6 +127,22 @@ class ClusterMachine(RuleBasedStateMachine):
         client.send(line)
         client.lines()  # every line written so far parses
 
+    @precondition(lambda self: any(client.session.closed for client in self.clients))
+    @rule(pick=client_indexes, nick=st.sampled_from(NICKS + OTHER_NICKS))
+    def reconnect(self, pick: int, nick: str) -> None:
+        """A client that quit connects to its node again, asking for a nick (its own, or one
+        another user may hold or be leaving): its registration claims the nick while QUITs and
+        NICKs may still be on their way."""
+        closed = [index for index, client in enumerate(self.clients) if client.session.closed]
+        if not closed:  # (its precondition, for a replayed or shortened run)
+            return
+        index = closed[pick % len(closed)]
+        client = self.cluster.nodes[index // 2].connect()
+        client.send(f"NICK {nick}")
+        client.send(f"USER {NICKS[index]} 0 * :{NICKS[index]} Example")
+        client.lines()  # welcomed, or 433 (the nick in use: it stays unregistered)
+        self.clients[index] = client
+
     @rule()
     def hold(self) -> None:
         """From now on the bus holds every call until `answer` or `settle`."""
@@ -648,6 +664,22 @@ FOUND = {
     send(0, 'RENAME #a #b :moving')
     send(0, 'RENAME #b #a :moving')
     send(4, 'NICK zed')
+    answer(2)
+""",
+    # A JOIN sent by a slow node to a room whose last member had just quit (not applied there
+    # yet) joined the emptied room as it was, key and all, while a node that opened the room
+    # after it emptied made it anew (hubbub.core.cluster_propose `_join_known`: such a JOIN
+    # creates the room if it finds it empty at its place in the sequence).
+    "a JOIN of a room emptied in that instant": """
+    send(4, 'JOIN #c')
+    send(4, 'MODE #c +k key')
+    lag(2)
+    hold()
+    send(4, 'QUIT :gone 1')
+    answer(2)
+    answer(2)
+    send(2, 'JOIN #c')
+    send(5, 'JOIN #c key')
     answer(2)
 """,
 }

@@ -149,8 +149,8 @@ class ClusterApply(ClusterRooms):
 
     def came_back(self, room: str, seq: int, event: dict[str, Any]) -> bool:
         """One of this node's events is back from the bus (at `seq` in `room`), before it is
-        applied: True when
-        it was taken care of otherwise (hubbub.core.cluster_rename overrides this)."""
+        applied: True when it was taken care of otherwise (hubbub.core.cluster_rename
+        overrides this)."""
         return False
 
     def _record(
@@ -265,7 +265,7 @@ class ClusterApply(ClusterRooms):
         merged from the stream (hubbub.core.cluster_replay)."""
         # A JOIN the joiner's node let in as trusted (a registered room's access list); one
         # that lost a creation race was opped as a creator, not trusted.
-        trusted = bool(event["o"]) and ("cr" not in event or "rs" in event)
+        trusted = bool(event["o"]) and ("cr" not in event or "rs" in event or "kn" in event)
         refusal = entry_refusal(self.server, channel, user, None, trusted)
         if refusal is None:
             return False
@@ -343,7 +343,8 @@ class ClusterApply(ClusterRooms):
                     load_state(channel, event["rs"])
                 else:  # not the emptied room this node's copy was kept for
                     start_afresh(channel)
-            elif "rs" not in event:
+                    op = True  # (a JOIN of a room its node knew finds it emptied: its creator)
+            elif "rs" not in event and "kn" not in event:
                 # Another node's JOIN created the room a moment before, sequenced first: this
                 # one joins it, not opped (as the bus wrote its standing: cluster_propose).
                 op = False

@@ -315,7 +315,13 @@ class ClusterPropose(ClusterRegistry):
             # Used up when the JOIN is applied, on every node alike: checked again there in
             # the room's sequence (cluster_apply, `join_refused`), it still lets the user in.
             channel.invited.add(user.fold)
-        self._send_join(reply, user, channel.name, fold, membership, None)
+        created = None
+        if channel.registered is None:
+            # Its last member may leave before this JOIN is sequenced (this node had not
+            # applied that yet): then, as on one server, where an emptied room is gone, the
+            # JOIN creates it anew (decided by the bus and every node alike, at its place).
+            created = (int(self.server.now), self.server.stamp())
+        self._send_join(reply, user, channel.name, fold, membership, created, known=True)
 
     def _join_new(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
         server = self.server
@@ -381,9 +387,13 @@ class ClusterPropose(ClusterRegistry):
         membership: Membership,
         created: tuple[int, int] | None,
         state: dict[str, Any] | None = None,
+        *,
+        known: bool = False,
     ) -> None:
-        """`created`: the room is created by this JOIN; `state`: a registered room's saved
-        state it is created with (hubbub.core.cluster_registry)."""
+        """`created`: the room is created by this JOIN if nobody is in it at its place in the
+        sequence; `state`: a registered room's saved state it is created with
+        (hubbub.core.cluster_registry); `known`: a JOIN of a room this node has members of
+        (its standing there is `membership`'s unless it creates the room)."""
         facts = user_facts(user, self.node)
         event: dict[str, Any] = {
             "t": "join",
@@ -402,6 +412,8 @@ class ClusterPropose(ClusterRegistry):
             # JOIN may have created it a moment before (hubbub.core.cluster_apply decides so
             # too, by the room's members when it applies this one).
             event["cr"] = list(created)
+            if known:
+                event["kn"] = 1
             creating["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
@@ -415,17 +427,18 @@ class ClusterPropose(ClusterRegistry):
                     invite_field("*"),  # invitations to the emptied room before it
                 )
                 # Its operator status is a creator's: joining the room another JOIN created,
-                # it is a plain member.
+                # it is a plain member (one of a known room: as `membership` says).
                 standing = standing_field(user.fold)
-                creating[standing] = member[standing]
-                member[standing] = standing_text(Membership(voice=membership.voice))
+                creating[standing] = standing_text(Membership(op=True, voice=membership.voice))
+                if not known:
+                    member[standing] = standing_text(Membership(voice=membership.voice))
             else:  # the bus had no state of it, so no other metadata key to delete
                 event["rs"] = state
                 saved_fields, saved_deleted = state_fields(state, self.server.fold)
                 creating.update(saved_fields)
                 deleted_if_creating = (*saved_deleted, HISTORY_FIELD)  # a registration has its own
             deleted += tuple(if_creating(field) for field in deleted_if_creating)
-        else:
+        if created is None or known:
             # Into a room that is there: not one renamed away meanwhile (its fields moved;
             # this JOIN is sent on to the new name, hubbub.core.cluster_rename), whose fields
             # would make a JOIN creating a room of that name there find it occupied.
