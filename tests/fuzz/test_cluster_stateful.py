@@ -682,6 +682,50 @@ FOUND = {
     send(5, 'JOIN #c key')
     answer(2)
 """,
+    # A JOIN of a room its node knew, sequenced after the room was renamed away and a new room
+    # of that name made, was sent on; the clean-up of its fields there deleted that new room's
+    # `room` field too (a creating field it had not written).
+    "a known room's JOIN sent on from a name made anew": """
+    hold()
+    send(4, 'RENAME #a #c :moving')
+    lag(2)
+    answer(1)
+    send(1, 'JOIN #a key')
+    send(5, 'JOIN #a key')
+    settle()
+    send(4, 'JOIN #a key')
+""",
+    # A room kept for a QUIT of ours on its way there (sent to its old name) was never let go
+    # once the QUIT came back and was sent on.
+    "a room kept for an event sent on from its old name": """
+    send(2, 'JOIN #c')
+    hold()
+    send(3, 'JOIN #c key')
+    send(2, 'RENAME #c #b :moving')
+    answer(1)
+    send(2, 'JOIN #c')
+    send(2, 'QUIT :gone 67')
+    send(3, 'QUIT :gone 45')
+""",
+    # A QUIT sent to a room's old name, by a node whose last connected user there it was: the
+    # renamed room was dropped (nobody of ours left, nothing awaited under the new name), so
+    # the QUIT coming back had nowhere to go, and the user stayed a member everywhere else.
+    "a room dropped while a QUIT was to be sent on to it": """
+    send(1, 'QUIT :gone 16')
+    send(3, 'QUIT :gone 73')
+    send(4, 'NICK yan')
+    hold()
+    send(2, 'RENAME #a #c :moving')
+    lag(2)
+    send(4, 'QUIT :gone 20')
+    send(2, 'QUIT :gone 8')
+    settle()
+    send(0, 'RENAME #c #b :moving')
+    send(0, 'QUIT :gone 32')
+    reconnect(5, 'zed')
+    send(0, 'NICK yan')
+    send(0, 'JOIN #b key')
+""",
 }
 
 

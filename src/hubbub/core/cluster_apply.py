@@ -90,7 +90,10 @@ class ClusterApply(ClusterRooms):
             return
         mine = node == self.node
         if mine and self.came_back(room, seq, event):
-            return  # sent on by hubbub.core.cluster_rename (the room was renamed meanwhile)
+            # Sent on by hubbub.core.cluster_rename (the room was renamed meanwhile); a room of
+            # that name kept here for it (its last user of ours gone) is let go now.
+            self.let_go_if_lingering(room)
+            return
         start = self.fresh_from.get(room)
         if start is not None:
             if seq <= start:

@@ -93,6 +93,11 @@ def if_creating(name: str) -> str:
     return "+" + name
 
 
+def only_if_creating(name: str) -> bool:
+    """Whether a set or deleted name is changed only by a JOIN creating the room (`if_creating`)."""
+    return name.startswith("+")
+
+
 def if_absent(name: str) -> str:
     """A state field name the bus sets only if the field is not there yet (`HSETNX`): a list
     entry added on two nodes at once keeps the first one's setter, as the rooms do; a JOIN's

@@ -69,6 +69,7 @@ from hubbub.core.cluster_fields import (
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
+    only_if_creating,
     only_if_operator,
     written_field,
 )
@@ -293,8 +294,12 @@ class ClusterRename(ClusterPropose):
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
                 cleanup["m"] = self.server.next_msgid()
-            # The fields themselves, whatever the condition they were set on.
-            names = tuple(written_field(name) for name in set_fields)
+            # The fields themselves, whatever the condition they were set on; but a JOIN of a
+            # room its node knew creates only a room of that name emptied again (its `+`
+            # fields): such a room is left as it was, but for the joiner.
+            known = event.get("t") == "join" and "kn" in event
+            written = [name for name in set_fields if not (known and only_if_creating(name))]
+            names = tuple(written_field(name) for name in written)
             self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
@@ -332,7 +337,10 @@ class ClusterRename(ClusterPropose):
             self.close(old_fold)
 
     def _awaited(self, fold: str) -> bool:
-        return any(entry[0] == fold for entry in self.in_flight.values())
+        # Also those sent to an earlier name of the room, to be sent on to this one.
+        return any(entry[0] == fold for entry in self.in_flight.values()) or any(
+            target == fold for target in self.forwarding.values()
+        )
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         super()._drop_room(fold, channel)
