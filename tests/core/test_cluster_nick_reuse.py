@@ -9,6 +9,8 @@ nickname is already in use on the network, it should issue an ERR_NICKNAMEINUSE 
 
 from __future__ import annotations
 
+import json
+
 from core_helpers import Client, one
 from test_cluster_core import Cluster
 
@@ -151,3 +153,39 @@ def test_a_message_from_a_nick_a_slow_node_knows_under_two_users_is_its_senders(
     got = alice.lines()
     said = [(m.source, m.params) for m in got if m.command == "PRIVMSG"]
     assert said == [("carol!~carol@127.0.0.1", ("#one", "before my nick change"))]
+
+
+def test_a_nick_is_free_only_once_its_holders_nick_is_back_from_every_room() -> None:
+    """erin (node b) and alice (node a) share #one and #two; erin becomes yan, and her NICK is
+    back from #one (she is renamed) but not yet from #two. alice asks for erin then: still in
+    use, since #two knows erin by that nick until its NICK is sequenced (a fuzz finding: the
+    nick was free at once, alice's NICK reached #two first, and the room's member fields lost
+    her). Once the NICK is back from #two, the nick is free."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, erin = a.client("alice"), b.client("erin")
+    for client in (erin, alice):
+        for room in ("#one", "#two"):
+            client.send(f"JOIN {room}")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    erin.send("NICK yan")
+    (claim,) = bus.waiting
+    bus.waiting = []
+    bus.answer(claim)
+    first, second = bus.waiting
+    bus.waiting = [second]
+    bus.answer(first)  # #one's NICK: erin is yan now
+    assert erin.user.nick == "yan"
+    alice.lines()
+    alice.send("NICK erin")
+    claim = bus.waiting.pop()
+    bus.answer(claim)
+    assert one(alice.lines(), "433").params[1] == "erin"
+    bus.release()
+    alice.send("NICK erin")
+    assert one(alice.lines(), "NICK").params[0] == "erin"
+    fields = bus.fields["#two"]
+    assert json.loads(fields[member_field("erin")])["u"] == "~alice"
+    assert json.loads(fields[member_field("yan")])["u"] == "~erin"

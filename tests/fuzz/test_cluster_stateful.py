@@ -726,6 +726,19 @@ FOUND = {
     send(0, 'NICK yan')
     send(0, 'JOIN #b key')
 """,
+    # A nick let go by its holder (gone to another) as soon as its NICK was back from one of
+    # two shared rooms: the next holder's NICK reached the other room first, whose member
+    # fields, keyed by nick, then lost one of the two (hubbub.core.cluster_rooms `nick_back`).
+    "a nick taken before its last holder's NICK was back from every room": """
+    send(4, 'JOIN #b key')
+    send(0, 'JOIN #b key')
+    hold()
+    send(4, 'NICK yan')
+    send(0, 'PRIVMSG #a :hello from 30')
+    send(0, 'NICK erin')
+    answer(1)
+    answer(1)
+""",
 }
 
 

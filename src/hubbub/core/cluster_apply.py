@@ -25,7 +25,6 @@ from hubbub.core.cluster_fields import (
     local,
     member_field_names,
     member_leaves,
-    nick_key,
     released_with,
     start_afresh,
 )
@@ -547,11 +546,19 @@ class ClusterApply(ClusterRooms):
     def _apply_nick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
-        server = self.server
         if mine and event.get("kept"):
             # One of our NICKs is back, its room kept followed for it (cluster_propose): let go
             # (closed now if nobody of ours is in it any more: a KICK came first).
             self._joined_or_not(channel.fold)
+        self._rename_member(channel, event, time_ms, mine)
+        if mine and event["f"] != self.server.fold(event["n"]):
+            self.nick_back(str(event.get("id") or ""), event["f"])  # the old nick's claim
+
+    def _rename_member(
+        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
+    ) -> None:
+        """A NICK in one room: the user renamed here unless its NICK in another room did it."""
+        server = self.server
         nick = event["n"]
         user = self.renamed_here(channel, event["f"])
         renamed = user is not None  # already, by its NICK in another room this node follows
@@ -581,8 +588,6 @@ class ClusterApply(ClusterRooms):
         rename(server, user, nick, server.fold(nick), time_ms, line, listed=not ours)
         event["done"] = True
         self.renamed_elsewhere(user, channel, old_fold)
-        if mine and user.fold != old_fold:
-            self.network.release(nick_key(old_fold))
 
     def _merge(self, user: User, into: User) -> None:
         """This node knew one remote user twice, under its old nick and its new one: a room it

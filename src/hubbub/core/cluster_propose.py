@@ -678,7 +678,12 @@ class ClusterPropose(ClusterRegistry):
                 check_nick(server, user, later)
 
         old_nick = user.nick  # (not read in the loop: a room's event may rename the user)
-        for channel in list(user.channels.values()):
+        rooms = list(user.channels.values())
+        identity = user.network_id
+        if fold != old:
+            key = (identity, old)
+            self.letting_go[key] = self.letting_go.get(key, 0) + len(rooms)
+        for channel in rooms:
             standing = channel.members.get(user) or Membership()
             event: dict[str, Any] = {"t": "nick", "f": old, "p": old_prefix, "n": nick}
             event["on"] = old_nick
@@ -698,8 +703,15 @@ class ClusterPropose(ClusterRegistry):
                 done,
                 fields,
                 deleted,
-                refused=partial(self._joined_or_not, room),
+                refused=partial(self._nick_refused, room, identity, old, fold != old),
             )
+
+    def _nick_refused(self, room: str, identity: str, old_fold: str, leaving: bool) -> None:
+        """A room's NICK event refused by the bus: the room is let go unless wanted, and the
+        old nick counts it back (`nick_back`)."""
+        self._joined_or_not(room)
+        if leaving:
+            self.nick_back(identity, old_fold)
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the

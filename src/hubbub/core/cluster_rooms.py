@@ -81,6 +81,10 @@ class ClusterRooms:
         self.released: set[User] = set()
         # Nicks local users won, by casefolded nick, while their NICK events are on their way.
         self.taking: dict[str, User] = {}
+        # Nicks local users are leaving, by (network id, casefolded old nick): how many of
+        # their rooms' NICK events are not back yet. The claim goes once all are, so nobody
+        # takes the nick while a room still knows its last holder by it (cluster_propose).
+        self.letting_go: dict[tuple[str, str], int] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
         # Rooms subscribed to and found empty, while no copy of them is made yet (the JOIN
@@ -354,6 +358,20 @@ class ClusterRooms:
             entering.discard(fold)
             if not entering:
                 del self.entering[user]
+
+    def nick_back(self, identity: str, old_fold: str) -> None:
+        """One room's NICK event of a local user leaving `old_fold` is back (applied, refused,
+        or dropped): the old nick's claim is released after the last, unless one of ours holds
+        that nick here by then (the user itself, if no room renamed it, or another)."""
+        key = (identity, old_fold)
+        left = self.letting_go.get(key, 0) - 1
+        if left > 0:
+            self.letting_go[key] = left
+            return
+        self.letting_go.pop(key, None)
+        holder = self.server.users.get(old_fold) or self.taking.get(old_fold)
+        if holder is None or holder.session.remote:
+            self.network.release(nick_key(old_fold))
 
     def _joined_or_not(self, fold: str) -> None:
         """A JOIN of a local user is back (or refused): the room may close if nobody came."""
