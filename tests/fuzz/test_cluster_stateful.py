@@ -739,6 +739,22 @@ FOUND = {
     answer(1)
     answer(1)
 """,
+    # A PART sent before its sender's NICK, sent on from a renamed room and so sequenced there
+    # after the NICK was sequenced in another room: a node that had applied the NICK did not
+    # find the member the room still knew by its old nick, which stayed (an operator) there
+    # (hubbub.core.cluster_rooms `leaving_member`).
+    "a PART sent on from a renamed room after its sender's NICK elsewhere": """
+    send(2, 'QUIT :gone 79')
+    send(4, 'JOIN #c')
+    send(0, 'JOIN #c')
+    hold()
+    send(0, 'PART #a :bye')
+    send(4, 'RENAME #a #b :moving')
+    send(0, 'NICK yan')
+    send(0, 'JOIN #b key')
+    send(3, 'JOIN #c')
+    answer(2)
+""",
 }
 
 

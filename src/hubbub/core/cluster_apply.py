@@ -371,7 +371,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = self.user_of(event["f"], event.get("id"))
+        user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         reason = event["r"]
@@ -395,7 +395,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = self.user_of(event["f"], event.get("id"))
+        user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         # Each member hears the QUIT once: with the last room it shares with the user.

@@ -275,6 +275,17 @@ class ClusterRooms:
                 return None
         return user if user is not None and user in channel.members else None
 
+    def leaving_member(self, channel: Channel, fold: str, identity: str | None) -> User | None:
+        """The user a PART or QUIT in this room names by nick and network id: one this room
+        still knows by that nick (`renamed_elsewhere`: an event its node sent before the NICK,
+        sent on from a renamed room and so sequenced here after the NICK elsewhere), else as
+        `user_of` says."""
+        old_names = channel.old_names
+        user = old_names.get(fold) if old_names else None
+        if user is not None and (not identity or user.network_id == identity):
+            return user
+        return self.user_of(fold, identity)
+
     def renamed_elsewhere(self, user: User, channel: Channel, old_fold: str) -> None:
         """`user` (`old_fold` until now) was renamed by its NICK in `channel`: its other rooms
         here know it by `old_fold` until their own NICK comes (`member_named`)."""
