@@ -755,6 +755,32 @@ FOUND = {
     send(3, 'JOIN #c')
     answer(2)
 """,
+    # A room renamed onto a name whose room had just emptied, while a node kept its copy of
+    # the emptied one for a JOIN on its way: that node ignored the rename's marker (a copy was
+    # there), and its JOIN then made a room of its own (hubbub.core.cluster_rename
+    # `_apply_moved`).
+    "a rename onto a name a node kept an emptied copy of": """
+    send(1, 'JOIN #c key')
+    hold()
+    send(1, 'PART #c :bye')
+    send(5, 'JOIN #b')
+    send(0, 'JOIN #c')
+    send(5, 'RENAME #b #c :moving')
+""",
+    # A JOIN of a room its node knew, sequenced after the room was renamed away (so the bus
+    # wrote nothing), made the room on a node that had opened the name empty, before the JOIN
+    # that did create it there; that one's joiner was not opped on that node
+    # (hubbub.core.cluster_rooms `unmade`).
+    "a known room's JOIN under a name renamed away, on a node that opened it": """
+    send(0, 'QUIT :gone 61')
+    hold()
+    send(2, 'RENAME #a #c :moving')
+    send(5, 'JOIN #a key')
+    answer(0)
+    send(1, 'JOIN #a key')
+    lag(2)
+    answer(0)
+""",
 }
 
 

@@ -114,7 +114,13 @@ class ClusterApply(ClusterRooms):
             if complete is not None:
                 complete((time_ms, event))
             return
-        if channel is None and kind == "join" and room in self.joining:
+        only_if_room = "cr" not in event or "kn" in event  # (a JOIN of a room that is there)
+        if (
+            channel is None
+            and kind == "join"
+            and room in self.joining
+            and not (only_if_room and room in self.unmade)
+        ):
             # The room was empty when this node opened it: its first JOIN creates it here.
             created, since = event.get("cr") or (int(self.server.now), time_ms)
             channel = Channel(event["nm"], room, created)
@@ -122,6 +128,7 @@ class ClusterApply(ClusterRooms):
             self.server.registry.attach(channel)  # a registered room's registration
             self.server.channels[room] = channel
             self.opened_empty.discard(room)
+            self.unmade.discard(room)
         if channel is not None:
             applier = self.appliers.get(kind)
             if applier is not None:

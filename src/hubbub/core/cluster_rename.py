@@ -496,13 +496,20 @@ class ClusterRename(ClusterPropose):
 
     def _apply_moved(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """The marker of a rename, in the new room: only a node that followed the new name
-        before the rename gets it (one of its users was joining the then empty room). It takes
-        the room's moved state, so that user joins the renamed room."""
+        before the rename gets it (one of its users was joining the then empty room, or its
+        copy of an emptied room of that name was kept for such a JOIN). It takes the room's
+        moved state, so that user joins the renamed room."""
         fold = str(event["to"])
-        if fold in self.server.channels:
-            return
+        present = self.server.channels.get(fold)
+        if present is not None:
+            if present.members:
+                return
+            # An emptied room of that name, kept here for a JOIN of ours on its way: the room
+            # that JOIN finds now is the renamed one (a rename takes only an empty name).
+            self._forget_copy(present)
         fields = {str(name): str(value) for name, value in dict(event["st"]).items()}
         self.load_room(fold, fields)
+        self.unmade.discard(fold)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)

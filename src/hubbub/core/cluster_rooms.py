@@ -90,6 +90,10 @@ class ClusterRooms:
         # Rooms subscribed to and found empty, while no copy of them is made yet (the JOIN
         # that creates them is on its way).
         self.opened_empty: set[str] = set()
+        # Of those, the ones with no state on the bus at all (never made, or renamed away): a
+        # JOIN that joins only a room that is there (`ONLY_IF_ROOM`, hubbub.core.cluster_propose)
+        # changes nothing there, on the bus or here.
+        self.unmade: set[str] = set()
         # Rooms renamed here from another name, by the seq of the rename's marker in them:
         # events up to it belong to an earlier room of the name (one this node was still
         # following, or had just opened), not to the renamed copy (hubbub.core.cluster_rename).
@@ -159,6 +163,8 @@ class ClusterRooms:
                 self.load_room(fold, fields)
             if fields is not None and fold not in self.server.channels:
                 self.opened_empty.add(fold)
+                if not fields.get("room"):
+                    self.unmade.add(fold)
             # Every waiter is a JOIN, which closes the room again if nobody came in.
             for waiter in self.opening.pop(fold, []):
                 waiter(fields is not None)
@@ -424,6 +430,7 @@ class ClusterRooms:
     def close(self, fold: str) -> None:
         """Stop following a room."""
         self.opened_empty.discard(fold)
+        self.unmade.discard(fold)
         self.fresh_from.pop(fold, None)
         self.network.close(fold)
 
