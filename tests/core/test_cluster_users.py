@@ -93,6 +93,35 @@ def test_invite_of_a_user_of_another_node_lets_it_join() -> None:
     assert op.numerics() == ["401"]
 
 
+def test_an_inviter_kicked_while_the_invitee_is_looked_up_is_told_it_is_not_on_the_channel() -> (
+    None
+):
+    """alice (node a, alone of her node in #room) invites guest, whose node the bus is asked
+    for; bob's KICK of her is applied first, and node a stops following #room. Her INVITE is
+    answered as on one server where the KICK came first: 442 (a fuzz finding: it was sent to
+    the room node a no longer followed, so its answer never came and her later commands
+    waited for good)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob, guest = a.client("alice"), b.client("bob"), b.client("guest")
+    bob.send("JOIN #room")
+    alice.send("JOIN #room")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    alice.send("INVITE guest #room")
+    (locate,) = bus.waiting
+    bus.waiting = []
+    bob.send("KICK #room alice :out")
+    bus.release()  # the KICK, applied on every node ...
+    assert "#room" not in a.server.channels
+    bus.answer(locate)  # ... before the invitee's node is known
+    assert alice.numerics() == ["442"]
+    assert not [m for m in guest.lines() if m.command == "INVITE"]
+    alice.send("PING :still here")
+    assert one(alice.lines(), "PONG").params[-1] == "still here"
+
+
 def test_kill_of_a_user_of_another_node() -> None:
     cluster = Cluster()
     a, b = cluster.nodes

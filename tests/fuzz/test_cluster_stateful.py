@@ -781,6 +781,49 @@ FOUND = {
     lag(2)
     answer(0)
 """,
+    # A node followed a room renamed away for an event of its own still on its way there, and
+    # opened that name again for a JOIN: a JOIN sequenced there before the state was read made
+    # the room here (hubbub.core.cluster_apply: not while the room is being opened).
+    "a JOIN applied before the state of a room being opened again": """
+    hold()
+    send(0, 'JOIN #c key')
+    answer(2)
+    send(2, 'JOIN #c key')
+    send(2, 'MODE #a +k key')
+    answer(0)
+    send(4, 'RENAME #a #b :moving')
+    answer(2)
+    answer(0)
+    answer(2)
+    send(1, 'JOIN #a key')
+    answer(2)
+    send(3, 'JOIN #a')
+""",
+    # Two JOINs creating a room, the room renamed between them: the second, sent on, had its
+    # clean-up delete the `room` field of the room a third JOIN had made under the old name
+    # meanwhile (what a JOIN wrote creating the room now goes only if nobody is left in it).
+    "a creating JOIN's clean-up in a room another JOIN made": """
+    hold()
+    send(0, 'JOIN #b key')
+    send(4, 'JOIN #b key')
+    send(2, 'JOIN #b')
+    answer(0)
+    send(4, 'RENAME #b #c :moving')
+    settle()
+    send(1, 'JOIN #b')
+""",
+    # An INVITE whose inviter was kicked while the invitee's node was looked up, its node no
+    # longer following the room: sent there, its answer never came back (now 442 at once).
+    "an INVITE sent by an inviter kicked while the invitee was looked up": """
+    hold()
+    send(2, 'JOIN #b key')
+    send(0, 'INVITE dave #a')
+    send(2, 'KICK #a alice :out')
+    send(1, 'JOIN #b key')
+    send(1, 'JOIN #a')
+    settle()
+    send(2, 'RENAME #a #c :moving')
+""",
 }
 
 

@@ -119,9 +119,12 @@ class ClusterApply(ClusterRooms):
             channel is None
             and kind == "join"
             and room in self.joining
+            and room not in self.opening
             and not (only_if_room and room in self.unmade)
         ):
             # The room was empty when this node opened it: its first JOIN creates it here.
+            # (Not while its state is being read, followed already for events of ours sent
+            # there before a rename: that state will have this JOIN in it.)
             created, since = event.get("cr") or (int(self.server.now), time_ms)
             channel = Channel(event["nm"], room, created)
             channel.history_since_ms = since

@@ -69,6 +69,7 @@ from hubbub.core.cluster_fields import (
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
+    if_creating,
     only_if_creating,
     only_if_operator,
     written_field,
@@ -294,13 +295,16 @@ class ClusterRename(ClusterPropose):
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
                 cleanup["m"] = self.server.next_msgid()
-            # The fields themselves, whatever the condition they were set on; but a JOIN of a
-            # room its node knew creates only a room of that name emptied again (its `+`
-            # fields): such a room is left as it was, but for the joiner.
-            known = event.get("t") == "join" and "kn" in event
-            written = [name for name in set_fields if not (known and only_if_creating(name))]
+            # The fields themselves, whatever the condition they were set on; but what a JOIN
+            # wrote only if it created the room there (its `+` fields) goes only if nobody is
+            # left in that room then: another JOIN may have made it first, this one joining.
+            creation = [name for name in set_fields if only_if_creating(name)]
+            written = [name for name in set_fields if not only_if_creating(name)]
             names = tuple(written_field(name) for name in written)
             self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _: None)
+            if creation:
+                made = tuple(if_creating(written_field(name)) for name in creation)
+                self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
             if event.get("t") == "nick" and event["f"] != self.server.fold(event["n"]):

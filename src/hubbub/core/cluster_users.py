@@ -154,6 +154,12 @@ class ClusterUsers(ClusterPropose):
         """The room's event first (the invitation recorded), then the invitee's node's."""
         server = self.server
         nick, fold, home, away = target
+        if server.channels.get(channel.fold) is not channel:
+            # The inviter left the room (kicked) while the invitee was looked up, and this
+            # node stopped following it: refused as on one server, never sent where its
+            # answer would not come back.
+            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
         line = f":{user.prefix} INVITE {nick} {channel.name}"
         event = {"t": "invite", "f": user.fold, "tf": fold, "l": line, "a": user.account}
         event["id"] = user.network_id
