@@ -64,9 +64,7 @@ def test_a_nick_change_meeting_a_kick_still_renames_the_user() -> None:
     bus = cluster.bus
     bus.held = True
     carol.send("NICK zed")
-    (claim,) = bus.waiting
-    bus.waiting = []
-    claim()  # won: her NICK in #room waits
+    bus.take_waiting()()  # her claim, won: her NICK in #room waits
     alice.send("KICK #room carol :out")
     nick_event, kick = bus.waiting
     bus.waiting = [kick, nick_event]
@@ -110,20 +108,31 @@ def test_a_user_seen_under_its_new_nick_before_its_nick_change_is_one_user() -> 
     assert set(one(alice.lines(), "353").params[-1].split()) == {"@alice", "yan"}
 
 
-def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() -> None:
-    """carol (node b, in #one with alice of node a) becomes zed, and frank (node c, in #two)
-    takes the nick carol at once, while node a is slow to get its rooms' events; alice joins
-    #two then, and node a reads its members: carol there is frank. Node a keeps them apart by
-    their network ids: carol's NICK renames her, not him (a fuzz finding: node a took frank
-    for carol, and renamed him zed)."""
+def carol_passes_her_nick_to_frank_while_node_a_is_slow(
+    said: str = "",
+) -> tuple[Cluster, Client, Client]:
+    """carol (node b, in #one with alice of node a; having said `said` there, if anything)
+    becomes zed, and frank (node c, in #two) takes the nick carol at once, while node a is slow
+    to get its rooms' events; alice joins #two then, and node a reads its members: carol there
+    is frank. Then node a catches up. Returns the cluster, alice and frank."""
     cluster = Cluster(3)
     a, b, c = cluster.nodes
     alice, carol, frank = a.client("alice"), b.client("carol"), c.client("frank")
     bus = in_rooms_then_slow(cluster, (alice, "#one"), (carol, "#one"), (frank, "#two"))
+    if said:
+        carol.send(f"PRIVMSG #one :{said}")
     carol.send("NICK zed")
     frank.send("NICK carol")
     alice.send("JOIN #two")  # node a reads #two's state: carol (frank) is there
     bus.catch_up("n0")
+    return cluster, alice, frank
+
+
+def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() -> None:
+    """Node a keeps carol and frank apart by their network ids: carol's NICK renames her, not
+    him (a fuzz finding: node a took frank for carol, and renamed him zed)."""
+    cluster, _, frank = carol_passes_her_nick_to_frank_while_node_a_is_slow()
+    a = cluster.nodes[0]
     users = a.server.users
     renamed, taker = users["zed"], users["carol"]
     assert renamed is not taker
@@ -136,20 +145,10 @@ def test_a_nick_taken_by_another_user_before_a_slow_node_renamed_its_holder() ->
 
 
 def test_a_message_from_a_nick_a_slow_node_knows_under_two_users_is_its_senders() -> None:
-    """carol (node b, in #one with alice of node a) says something, becomes zed, and frank
-    (node c, in #two) takes the nick carol at once, while node a is slow to get its rooms'
-    events; alice joins #two then, and node a reads its members: carol there is frank. carol's
-    message, which node a applies after that, is hers by its network id: alice gets it (it was
-    refused there, as if frank, who is not in #one, had sent it)."""
-    cluster = Cluster(3)
-    a, b, c = cluster.nodes
-    alice, carol, frank = a.client("alice"), b.client("carol"), c.client("frank")
-    bus = in_rooms_then_slow(cluster, (alice, "#one"), (carol, "#one"), (frank, "#two"))
-    carol.send("PRIVMSG #one :before my nick change")
-    carol.send("NICK zed")
-    frank.send("NICK carol")
-    alice.send("JOIN #two")  # node a reads #two's state: carol (frank) is there
-    bus.catch_up("n0")
+    """carol's message, sequenced before her NICK and applied by node a after it read frank
+    as carol, is hers by its network id: alice gets it (it was refused there, as if frank, who
+    is not in #one, had sent it)."""
+    _, alice, _ = carol_passes_her_nick_to_frank_while_node_a_is_slow("before my nick change")
     got = alice.lines()
     said = [(m.source, m.params) for m in got if m.command == "PRIVMSG"]
     assert said == [("carol!~carol@127.0.0.1", ("#one", "before my nick change"))]
@@ -171,9 +170,7 @@ def test_a_nick_is_free_only_once_its_holders_nick_is_back_from_every_room() -> 
     bus = cluster.bus
     bus.held = True
     erin.send("NICK yan")
-    (claim,) = bus.waiting
-    bus.waiting = []
-    bus.answer(claim)
+    bus.answer(bus.take_waiting())  # her claim
     first, second = bus.waiting
     bus.waiting = [second]
     bus.answer(first)  # #one's NICK: erin is yan now

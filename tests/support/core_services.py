@@ -291,6 +291,13 @@ class MemoryBus:
         else:
             self.answer(run)
 
+    def take_waiting(self) -> Callable[[], None]:
+        """The one call held so far, taken out of the waiting ones: the test answers it
+        (`answer`) when it says."""
+        (run,) = self.waiting
+        self.waiting = []
+        return run
+
     def answer(self, run: Callable[[], None]) -> None:
         """One call answered. What it publishes is delivered once the answering is over, not
         in the middle of the caller's own callback (as the real bus delivers on a later turn
