@@ -824,6 +824,19 @@ FOUND = {
     settle()
     send(2, 'RENAME #a #c :moving')
 """,
+    # A node following a name only for a JOIN of its own sent there before the room was
+    # renamed away loaded the room another rename then brought to that name, from its marker,
+    # and kept it with none of its users (hubbub.core.cluster_rename `_apply_moved`).
+    "a rename's marker on a node that follows the name only for a JOIN sent on": """
+    send(3, 'JOIN #c key')
+    send(3, 'RENAME #c #b :moving')
+    hold()
+    send(3, 'RENAME #b #c :moving')
+    send(1, 'JOIN #b')
+    send(0, 'PART #a :bye')
+    send(4, 'RENAME #a #b :moving')
+    answer(0)
+""",
 }
 
 

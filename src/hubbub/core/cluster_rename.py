@@ -504,6 +504,8 @@ class ClusterRename(ClusterPropose):
         copy of an emptied room of that name was kept for such a JOIN). It takes the room's
         moved state, so that user joins the renamed room."""
         fold = str(event["to"])
+        if not self.joining.get(fold) and fold not in self.opening:
+            return  # followed only for events of ours sent on from it: no JOIN wants the room
         present = self.server.channels.get(fold)
         if present is not None:
             if present.members:
