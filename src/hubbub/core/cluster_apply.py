@@ -114,13 +114,13 @@ class ClusterApply(ClusterRooms):
             if complete is not None:
                 complete((time_ms, event))
             return
-        only_if_room = "cr" not in event or "kn" in event  # (a JOIN of a room that is there)
         if (
             channel is None
             and kind == "join"
             and room in self.joining
             and room not in self.opening
-            and not (only_if_room and room in self.unmade)
+            # (nor from a JOIN of a room that is there, where there is none: it wrote nothing)
+            and not (room in self.unmade and ("cr" not in event or "kn" in event))
         ):
             # The room was empty when this node opened it: its first JOIN creates it here.
             # (Not while its state is being read, followed already for events of ours sent
@@ -561,8 +561,8 @@ class ClusterApply(ClusterRooms):
             # (closed now if nobody of ours is in it any more: a KICK came first).
             self._joined_or_not(channel.fold)
         self._rename_member(channel, event, time_ms, mine)
-        if mine and event["f"] != self.server.fold(event["n"]):
-            self.nick_back(str(event.get("id") or ""), event["f"])  # the old nick's claim
+        if mine:
+            self.nick_back(event)  # the old nick's claim
 
     def _rename_member(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

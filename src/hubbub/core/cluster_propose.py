@@ -679,9 +679,8 @@ class ClusterPropose(ClusterRegistry):
 
         old_nick = user.nick  # (not read in the loop: a room's event may rename the user)
         rooms = list(user.channels.values())
-        identity = user.network_id
-        if fold != old:
-            key = (identity, old)
+        if fold != old:  # its claim goes once every room's NICK is back (`nick_back`)
+            key = (user.network_id, old)
             self.letting_go[key] = self.letting_go.get(key, 0) + len(rooms)
         for channel in rooms:
             standing = channel.members.get(user) or Membership()
@@ -703,15 +702,14 @@ class ClusterPropose(ClusterRegistry):
                 done,
                 fields,
                 deleted,
-                refused=partial(self._nick_refused, room, identity, old, fold != old),
+                refused=partial(self._nick_refused, room, event),
             )
 
-    def _nick_refused(self, room: str, identity: str, old_fold: str, leaving: bool) -> None:
+    def _nick_refused(self, room: str, event: dict[str, Any]) -> None:
         """A room's NICK event refused by the bus: the room is let go unless wanted, and the
         old nick counts it back (`nick_back`)."""
         self._joined_or_not(room)
-        if leaving:
-            self.nick_back(identity, old_fold)
+        self.nick_back(event)
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the

@@ -307,8 +307,8 @@ class ClusterRename(ClusterPropose):
                 self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, lambda _: None)
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
-            if event.get("t") == "nick" and event["f"] != self.server.fold(event["n"]):
-                self.nick_back(str(event.get("id") or ""), event["f"])  # dropped: counted back
+            if event.get("t") == "nick":
+                self.nick_back(event)  # dropped: counted back
             if complete is not None:
                 complete(None)
             return

@@ -376,11 +376,15 @@ class ClusterRooms:
             if not entering:
                 del self.entering[user]
 
-    def nick_back(self, identity: str, old_fold: str) -> None:
-        """One room's NICK event of a local user leaving `old_fold` is back (applied, refused,
-        or dropped): the old nick's claim is released after the last, unless one of ours holds
-        that nick here by then (the user itself, if no room renamed it, or another)."""
-        key = (identity, old_fold)
+    def nick_back(self, event: Mapping[str, Any]) -> None:
+        """One room's NICK event of a local user is back (applied, refused, or dropped): if it
+        leaves a nick (not a change of case), that nick's claim is released after the last,
+        unless one of ours holds that nick here by then (the user itself, if no room renamed
+        it, or another)."""
+        old_fold = str(event["f"])
+        if old_fold == self.server.fold(str(event["n"])):
+            return
+        key = (str(event.get("id") or ""), old_fold)
         left = self.letting_go.get(key, 0) - 1
         if left > 0:
             self.letting_go[key] = left
