@@ -59,6 +59,35 @@ async def test_rename_is_refused_when_the_name_has_members_or_the_room_is_gone(
         assert (await node_a.bus.state("#new"))[0] == 0
 
 
+async def test_an_event_sent_from_a_view_before_the_rename_changes_nothing_there(
+    redis_url: str,
+) -> None:
+    """`^v<seq>`: the sender's copy of the room reflected its events up to that seq. After a
+    RENAME took the room away from that name, such an event was meant for the renamed room:
+    it changes no field under the old name (but releases its claims, which are no room's),
+    and is marked `"rn"` for the nodes to ignore it; one sent from a later view is not."""
+    async with running(redis_url, "a") as node_a:
+        await node_a.bus.sequence("#old", b"{}", set_fields={"room": "r", "m:a": "1"})
+        assert await node_a.bus.claim("nick:a", "a")
+        renamed = await node_a.bus.rename("#old", "#new", (b'{"ns":', b"}"), (b"{", b"}"), {})
+        assert renamed == 1  # seq 2 in #old
+        await node_a.bus.sequence("#old", b'{"t":"new"}', set_fields={"room": "n", "m:c": "1"})
+        await node_a.bus.sequence(
+            "#old",
+            b'{"t":"late"}',
+            set_fields={"m:b": "1"},
+            delete_fields=["^v1", "m:c", "!nick:a"],
+        )
+        await node_a.bus.sequence(
+            "#old", b'{"t":"now"}', set_fields={"topic": "t"}, delete_fields=["^v3"]
+        )
+        events = await node_a.bus.events_after("#old", 2, 10)
+        payloads = [json.loads(event.payload) for event in events]
+        assert payloads == [{"t": "new"}, {"t": "late", "rn": 1}, {"t": "now"}]
+        assert (await node_a.bus.state("#old"))[1] == {"room": "n", "m:c": "1", "topic": "t"}
+        assert await node_a.bus.claimed("nick:a") is None
+
+
 async def test_subscribe_after_a_seq_delivers_the_events_since_then(redis_url: str) -> None:
     """A node that applied a rename follows the new room from its marker: what other nodes
     sequenced there in the meantime comes first, from the room's stream."""

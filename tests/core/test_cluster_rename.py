@@ -322,3 +322,64 @@ def test_a_quit_sent_on_while_the_bus_is_away_is_sent_again_to_the_new_name() ->
         "RENAME",
         "QUIT",
     ]
+
+
+def test_a_message_sent_on_from_the_old_name_is_not_delivered_in_a_room_made_there() -> None:
+    """bob's message to #lobby is sequenced there after alice renamed #lobby to #hall and
+    carol made a new #lobby, open to outsiders (`-n`). It was meant for the room bob was in,
+    now #hall: only its members get it, there. On one server the message would have gone to
+    the room bob was in, whatever it is called; carol's room, which bob never saw, gets
+    nothing (it did, on carol's node, before the bus marked such events)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice", [CAP, "echo-message"])
+    bob = b.client("bob", [CAP, "echo-message"])
+    carol = c.client("carol", [CAP])
+    joined(cluster, alice, bob)
+    bus = cluster.bus
+    bus.held = True
+    bob.send("PRIVMSG #lobby :just now")  # held behind nothing of node b's: sent first
+    alice.send("RENAME #lobby #hall")
+    run_held(cluster, "n0")  # the rename, applied on node a and node b
+    carol.send("JOIN #lobby")
+    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol makes it anew
+    carol.send("MODE #lobby -n")
+    run_held(cluster, "n2")
+    bus.release()  # bob's message in #lobby, then sent on to #hall
+    assert not only(carol.lines(), "PRIVMSG")
+    assert [m.params for m in only(alice.lines(), "PRIVMSG")] == [("#hall", "just now")]
+    assert [m.params for m in only(bob.lines(), "PRIVMSG")] == [("#hall", "just now")]
+    assert not [r for r in cluster.store.latest("#lobby", 10) if r.command == "PRIVMSG"]
+
+
+def test_a_join_sent_on_leaves_the_room_made_under_the_old_name_alone() -> None:
+    """dave's first JOIN of #lobby is on its way as alice renames #lobby to #hall and carol
+    makes a new #lobby; then dave joins carol's #lobby too. His first JOIN, sequenced in
+    #lobby after all that, was for alice's room: he joins #hall, and stays in carol's room,
+    which never shows him joining and parting (it did, and he left carol's room, before the
+    bus marked such events: docs/cluster.md)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, dave, carol = a.client("alice", [CAP]), b.client("dave", [CAP]), c.client("carol")
+    joined(cluster, alice)
+    bus = cluster.bus
+    bus.held = True
+    dave.send("JOIN #lobby")
+    run_held(cluster, "n1")  # node b opens #lobby; dave's JOIN waits
+    alice.send("RENAME #lobby #hall")
+    run_held(cluster, "n0")  # applied on node a and node b (dave's JOIN is for #hall now)
+    carol.send("JOIN #lobby")
+    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol makes it anew
+    dave.send("JOIN #lobby")  # carol's room, this time
+    bus.release()
+    for node in (a, b, c):
+        lobby = node.server.find_channel("#lobby")
+        if node is not a:
+            assert lobby is not None
+            assert {user.nick for user in lobby.members} == {"carol", "dave"}
+        if node is not c:
+            hall = node.server.find_channel("#hall")
+            assert hall is not None and {user.nick for user in hall.members} == {"alice", "dave"}
+    assert [m.command for m in carol.lines() if m.nick == "dave"] == ["JOIN"]
+    assert {member_field("carol"), member_field("dave")} <= set(bus.fields["#lobby"])
+    assert member_field("dave") in bus.fields["#hall"]

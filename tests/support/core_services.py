@@ -260,6 +260,9 @@ class MemoryBus:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.seq: dict[str, int] = {}
+        # Per room name, the seq of the last RENAME that took its room away (the seq hash's
+        # `renamed`).
+        self.renamed: dict[str, int] = {}
         self.last_ms: dict[str, int] = {}
         self.fields: dict[str, dict[str, str]] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
@@ -343,11 +346,19 @@ class MemoryBus:
         }
         # "^o<member>" ("^t<member>", "^i<member>"): no change at all unless that member is an
         # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
-        # of a room whose mode:i is not "1").
+        # of a room whose mode:i is not "1"). "^v<seq>": no change but the claims released,
+        # and the payload marked, if a rename took the room away after that seq.
         for name in delete_fields:
             if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
                 set_fields, delete_fields = {}, ()
                 break
+            if name.startswith("^v"):
+                if self.renamed.get(room, 0) > int(name[2:]):
+                    payload = payload[:-1] + b',"rn":1}'
+                    set_fields = {}
+                    delete_fields = tuple(name for name in delete_fields if name[:1] == "!")
+                    break
+                continue
             if name.startswith("^") and name != "^r":
                 standing = fields.get("s:" + name[2:])
                 may = (name[1] == "t" and fields.get("mode:t") == "0") or (
@@ -425,6 +436,7 @@ class MemoryBus:
             node, new, time_ms, marker[0] + json.dumps(state).encode() + marker[1]
         )
         self._append(node, old, time_ms, payload[0] + str(new_seq).encode() + payload[1])
+        self.renamed[old] = self.seq[old]
         return 1
 
     def _append(self, node: str, room: str, time_ms: int, payload: bytes) -> int:
@@ -513,10 +525,10 @@ class MemoryNetwork:
 
         self.bus.call(run, self._node_id)
 
-    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None, int], None]) -> None:
         def run() -> None:
             if not self.bus.available:
-                done(None)
+                done(None, 0)
                 return
             if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
                 self.rooms.add(room)
@@ -524,7 +536,7 @@ class MemoryNetwork:
                 after = self.rewound.pop(room, None)
                 if after is not None:  # followed from there meanwhile (as RoomFeed.start)
                     self._deliver_again(room, after)
-            done(dict(self.bus.fields.get(room, {})))
+            done(dict(self.bus.fields.get(room, {})), self.bus.seq.get(room, 0))
 
         self.bus.call(run, self._node_id)
 

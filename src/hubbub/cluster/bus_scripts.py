@@ -31,7 +31,8 @@ def sequence_keys(room: str) -> list[str]:
 
 
 def seq_key(room: str) -> str:
-    """Hash of the room's sequence: `seq` (the last assigned) and `time` (its time_ms)."""
+    """Hash of the room's sequence: `seq` (the last assigned), `time` (its time_ms) and
+    `renamed` (the seq of the last RENAME that took a room away from this name)."""
     return PREFIX + "seq:" + room
 
 
@@ -129,8 +130,12 @@ return redis.call('GET', KEYS[1])
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
 #       the topic; for `^i`, or a member and `mode:i` is not "1": it may invite) just before
 #       this event (`^r`: if the room has its `room` field); if not, the event is sequenced
-#       all the same (every node refuses it alike) but changes no field. Deletions are made
-#       before sets.
+#       all the same (every node refuses it alike) but changes no field. `^v<seq>`: the
+#       sender's view of the room was at that seq; if a RENAME took the room away from this
+#       name after it (the seq hash's `renamed`), the event was meant for that room: it changes
+#       no field (its `!` claims are released all the same) and is sequenced with `"rn":1`
+#       added to its payload, so every node ignores it here (its sender sends it on to the
+#       room's new name). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -180,11 +185,19 @@ end
 -- The sender's privilege at this place in the room's sequence (`^` names): without it, no
 -- change at all (every node refuses the event alike, from its copy of the room).
 local allowed = true
+local payload = ARGV[4]
+local stale = false
 index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
   if name == '^r' then
     if redis.call('HEXISTS', KEYS[3], 'room') == 0 then allowed = false end
+  elseif string.sub(name, 1, 2) == '^v' then
+    local renamed = tonumber(redis.call('HGET', KEYS[2], 'renamed') or '0')
+    if renamed > tonumber(string.sub(name, 3)) then
+      stale = true
+      allowed = false
+    end
   elseif string.sub(name, 1, 1) == '^' then
     local kind = string.sub(name, 2, 2)
     local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(name, 3))
@@ -202,11 +215,19 @@ while index <= #ARGV do
   end
   index = index + 1
 end
+if stale then
+  payload = string.sub(payload, 1, -2) .. ',"rn":1}'
+end
 -- The deletions first, then the sets: a name both deleted (by a prefix) and set ends up set
--- (a registered room created anew: its earlier modes go, its saved ones stay).
-index = allowed and deleted_from or #ARGV + 1
+-- (a registered room created anew: its earlier modes go, its saved ones stay). An event meant
+-- for a room renamed away releases its claims all the same (its NICK's old nick, its QUIT's
+-- nick): they are no room's.
+index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
+  if not allowed and not (stale and string.sub(name, 1, 1) == '!') then
+    name = ''
+  end
   if string.sub(name, 1, 1) == '+' then
     -- Creation only: deleted if the room is empty, else nothing (no field is named '').
     name = empty and string.sub(name, 2) or ''
@@ -278,8 +299,8 @@ if changed then
   end
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], seq_text .. '-0',
-  't', now_text, 'n', ARGV[3], 'p', ARGV[4])
-redis.call('PUBLISH', ARGV[6], seq_text .. ' ' .. now_text .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+  't', now_text, 'n', ARGV[3], 'p', payload)
+redis.call('PUBLISH', ARGV[6], seq_text .. ' ' .. now_text .. ' ' .. ARGV[3] .. ' ' .. payload)
 return {seq, now}
 """
 )
@@ -357,8 +378,10 @@ redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[5], new_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', marker)
 redis.call('PUBLISH', ARGV[7], new_text .. ' ' .. now_text .. ' ' .. ARGV[4] .. ' ' .. marker)
 local old_seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-redis.call('HSET', KEYS[2], 'time', now_text)
 local old_text = string.format('%d', old_seq)
+-- Events sent later to the old name from a view of the room before this (`^v`) were meant
+-- for it: SEQUENCE marks them.
+redis.call('HSET', KEYS[2], 'time', now_text, 'renamed', old_text)
 local payload = ARGV[8] .. new_text .. ARGV[9]
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], old_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', payload)

@@ -193,25 +193,25 @@ class Node:
             self._sequencing.add(pending)
             pending.add_done_callback(self._sequencing.discard)
 
-    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None:
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None, int], None]) -> None:
         async def run() -> None:
             try:
                 try:
-                    _, fields = await self.bus.subscribe(room)
+                    seq, fields = await self.bus.subscribe(room)
                 except ValueError:  # still subscribed (left and came back in one moment)
-                    _, fields = await self.bus.state(room)
+                    seq, fields = await self.bus.state(room)
             except BusUnavailable as error:
                 log.warning("cluster: room %s cannot be opened (%s)", room, error)
-                done(None)
+                done(None, 0)
                 return
             except Exception:  # a bug: refused (the client is told), never left waiting
                 log.exception("cluster: room %s cannot be opened", room)
-                done(None)
+                done(None, 0)
                 return
             # The bus holds this room's events until this turn of the loop is over: the core
             # has the state before the first event after it.
             self.rooms.add(room)
-            done(fields)
+            done(fields, seq)
 
         self._spawn(run, "hubbub-open")
 

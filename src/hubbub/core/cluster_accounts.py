@@ -66,7 +66,7 @@ class ClusterAccounts(ClusterApply):
         self.accounts_followed = False
         network.open(ACCOUNTS_ROOM, self._accounts_opened)
 
-    def _accounts_opened(self, fields: Any) -> None:
+    def _accounts_opened(self, fields: Any, seq: int) -> None:
         # Refused (the bus unavailable): opened again when it is back (set_available).
         self.accounts_followed = fields is not None
 

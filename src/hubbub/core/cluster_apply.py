@@ -98,6 +98,16 @@ class ClusterApply(ClusterRooms):
             if seq <= start:
                 return  # an earlier room of this name's, before a rename brought this one
             del self.fresh_from[room]
+        if channel is not None or room in self.views:
+            self.views[room] = max(seq, self.views.get(room, 0))
+        if "rn" in event:
+            # Sent from a view of a room that was renamed away from this name since (the bus
+            # changed nothing for it, hubbub.core.cluster_rename): not this room's. Its sender
+            # sends it on to the room's new name; here (its sender's node, the room dropped
+            # meanwhile), what waited for it is told it was not done.
+            if mine:
+                self._not_sent_on(room, event)
+            return
         if kind == "dm":  # a private message, in the inbox room of the recipient's node
             try:
                 self._apply_direct(event, time_ms, mine)
@@ -158,6 +168,17 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
+
+    def _not_sent_on(self, room: str, event: dict[str, Any]) -> None:
+        complete = self.pending.pop(event.get("k", ""), None)
+        if complete is not None:
+            complete(None)
+        kind = event["t"]
+        if kind == "join":
+            self._joined_or_not(room)
+        elif kind == "nick":
+            self.nick_back(event)
+        self.let_go_if_lingering(room)
 
     def came_back(self, room: str, seq: int, event: dict[str, Any]) -> bool:
         """One of this node's events is back from the bus (at `seq` in `room`), before it is
@@ -659,6 +680,9 @@ class ClusterApply(ClusterRooms):
         self.available = available
         self.writes.reset()  # a new epoch may restart the rooms' seqs
         self.fresh_from.clear()
+        # (Events sent with no view are not marked by the bus: they are sent on as before
+        # the views, their fields taken back from the old name, hubbub.core.cluster_rename.)
+        self.views.clear()
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity in unsent:

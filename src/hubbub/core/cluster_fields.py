@@ -170,6 +170,15 @@ def only_if_inviter(fold: str) -> str:
 ONLY_IF_ROOM = f"{GUARD}r"
 
 
+def from_view(seq: int) -> str:
+    """A deleted name saying that the sender's copy of the room reflected its events up to
+    `seq`: if a RENAME took the room away from this name after that, the event was meant for
+    the renamed room. The bus then changes none of its fields (its claims are released all the
+    same) and marks it (`"rn"`), so that every node ignores it under the old name, and its
+    sender sends it on to the new one (hubbub.core.cluster_rename)."""
+    return f"{GUARD}v{seq}"
+
+
 def written_field(name: str) -> str:
     """The field a set or deleted name writes, whatever its condition."""
     if name[:1] in ("&", "="):

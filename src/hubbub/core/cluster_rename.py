@@ -32,11 +32,15 @@ The design, and why:
   it applied the rename (checked against its copy then). Each node remembers its own room events
   on their way (`in_flight`: room and state fields); when it applies a rename, those sent to the
   old room are marked, and the node keeps following the old room until they are back; each is
-  then sent on to the new room (re-sequenced there, with the room's new name in its line, its
-  state fields set there, and deleted again from the old name's fields), and its sender's
-  reply waits for that. So a message, JOIN, PART, QUIT, KICK, MODE or TOPIC sent in the same
-  instant as the rename is neither lost nor applied to a room of the old name; the other nodes
-  ignore it in the old room (they have no room of that name, or a new one that came later).
+  then sent on to the new room (re-sequenced there, with the room's new name in its line and
+  its state fields set there), and its sender's reply waits for that. Each carries the seq
+  of the room's events its node's copy reflected (`from_view`): the bus, which keeps the seq
+  of the last rename away from each name, changes none of its fields under the old name and
+  marks it (`"rn"`), and every node ignores it there, a new room made under that name in the
+  same instant included (hubbub.core.cluster_apply). So a message, JOIN, PART, QUIT, KICK,
+  MODE or TOPIC sent in the same instant as the rename is neither lost nor applied to a room
+  of the old name. (One sent with no view, the bus just back, is applied under the old name
+  by whoever follows a room there; its fields are then deleted again from the old name's.)
 * **A node that opened the new name in that same instant** (a user's JOIN of a then empty room)
   keeps one view of it: its renamed copy, fed from the marker on. The JOIN's subscription may
   have started after the marker (its state read later): `follow` takes the feed back to the
@@ -69,6 +73,7 @@ from hubbub.core.cluster_fields import (
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
+    from_view,
     if_creating,
     only_if_creating,
     only_if_operator,
@@ -244,6 +249,11 @@ class ClusterRename(ClusterPropose):
                     given()
 
             refused = refused_here
+            view = self.views.get(room)
+            if view is not None and room in self.server.channels:
+                # Meant for this node's copy of the room (not whatever room has its name when
+                # the event is sequenced): ignored if that room was renamed away meanwhile.
+                delete_fields = (*delete_fields, from_view(view))
         super().submit(
             reply,
             room,
@@ -263,9 +273,11 @@ class ClusterRename(ClusterPropose):
         if entry is None or new_fold is None:
             return False
         start = self.fresh_from.get(room)
-        if new_fold == room and (start is None or seq > start):
+        if new_fold == room and (start is None or seq > start) and "rn" not in event:
             # Renamed away and back again before it was sequenced, and sequenced after the
             # room came back under this name (past the marker): where it was meant to be.
+            # (Unless it was sent from a view before the first rename: then the bus ignored
+            # it, and it is sent again here.)
             self._drained(room)
             return False
         self._send_on(room, new_fold, token, event, entry)
@@ -286,7 +298,11 @@ class ClusterRename(ClusterPropose):
         # standing, moved with the room: hubbub.core.cluster_fields.only_if_operator); a JOIN
         # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held).
         privileged = (name for name in delete_fields if name != ONLY_IF_ROOM)
-        if set_fields and not any(name.startswith(GUARD) for name in privileged):
+        if (
+            "rn" not in event  # (marked by the bus: it changed nothing there, and is ignored)
+            and set_fields
+            and not any(name.startswith(GUARD) for name in privileged)
+        ):
             cleanup = {"t": "cleanup"}  # no node applies it: it only deletes fields
             if event.get("t") == "join":
                 # Nodes following a room made under the old name in that instant applied it
@@ -312,7 +328,7 @@ class ClusterRename(ClusterPropose):
             if complete is not None:
                 complete(None)
             return
-        event = {key: value for key, value in event.items() if key != "k"}
+        event = {key: value for key, value in event.items() if key not in ("k", "rn")}
         event["fw"] = new_fold
         if isinstance(event.get("l"), str) and old_name:
             event["l"] = renamed_line(event["l"], old_name, channel.name)
@@ -368,8 +384,10 @@ class ClusterRename(ClusterPropose):
             return  # (the bus checks a move to another name itself: NOT_OPERATOR)
         if not case_only:
             self._move(channel, new_name, new_fold)
-            self.fresh_from[new_fold] = int(event["ns"])
-            self._follow(new_fold, int(event["ns"]))
+            marker = int(event["ns"])
+            self.fresh_from[new_fold] = marker
+            self.views[new_fold] = max(marker, self.views.get(new_fold, 0))
+            self._follow(new_fold, marker)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
                 self.forwarding[token] = new_fold

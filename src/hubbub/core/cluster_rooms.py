@@ -98,6 +98,11 @@ class ClusterRooms:
         # events up to it belong to an earlier room of the name (one this node was still
         # following, or had just opened), not to the renamed copy (hubbub.core.cluster_rename).
         self.fresh_from: dict[str, int] = {}
+        # Per room followed, the seq of the room's events this node's copy of it reflects: its
+        # state's when opened, then each event's as it is applied. The room events this node
+        # sends carry it (`vw`), so that one sent from a view before the room was renamed away
+        # changes nothing under the old name and is ignored there (hubbub.core.cluster_rename).
+        self.views: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
@@ -158,9 +163,12 @@ class ClusterRooms:
             return
         self.opening[fold] = [then]
 
-        def loaded(fields: Mapping[str, str] | None) -> None:
-            if fields is not None and fold not in self.server.channels and fields:
-                self.load_room(fold, fields)
+        def loaded(fields: Mapping[str, str] | None, seq: int) -> None:
+            if fields is not None and fold not in self.server.channels:
+                # (A copy made meanwhile, from a JOIN applied here, has its own view.)
+                self.views[fold] = max(self.views.get(fold, 0), seq)
+                if fields:
+                    self.load_room(fold, fields)
             if fields is not None and fold not in self.server.channels:
                 self.opened_empty.add(fold)
                 if not fields.get("room"):
@@ -436,6 +444,7 @@ class ClusterRooms:
         self.opened_empty.discard(fold)
         self.unmade.discard(fold)
         self.fresh_from.pop(fold, None)
+        self.views.pop(fold, None)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:

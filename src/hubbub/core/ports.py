@@ -178,7 +178,10 @@ class Network(Protocol):
       a deleted name `^o<member>`, `^t<member>` or `^i<member>` is a condition on all of the
       event's changes, which are made only if that member is an operator, or for `^t` a member
       of a room whose `mode:t` is "0", for `^i` one whose `mode:i` is not "1", just before the
-      event (`^r`: if the room has its `room` field; the event is sequenced either way);
+      event (`^r`: if the room has its `room` field; the event is sequenced either way;
+      `^v<seq>`: if no rename took a room away from this name after `seq`, the sender's view
+      of the room; if one did, the event is sequenced with `"rn":1` added to its payload, and
+      only its `!` claims are released);
       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field has network id <id>;
       hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
       means it was sequenced (at that server time): the event itself comes back through
@@ -187,8 +190,9 @@ class Network(Protocol):
       subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users,
       and to `NETWORK_ROOM`, for what every node applies.
     * `open` subscribes this node to a room (it has, or is about to have, local members) and
-      answers its state fields (`{}` for a room nobody is in), or None when the bus is
-      unavailable. Events after that state come through `apply_sequenced`.
+      answers its state fields (`{}` for a room nobody is in) and the seq they are the state
+      at, or (None, 0) when the bus is unavailable. Events after that state come through
+      `apply_sequenced`.
     * `close`: the room has no local members any more; stop receiving its events.
     * `follow` subscribes this node to a room from the event after seq `after` (those already
       sequenced are read from the room's stream): a room renamed here continues under its new
@@ -233,7 +237,7 @@ class Network(Protocol):
         done: Callable[[int | None], None],
     ) -> None: ...
 
-    def open(self, room: str, done: Callable[[Mapping[str, str] | None], None]) -> None: ...
+    def open(self, room: str, done: Callable[[Mapping[str, str] | None, int], None]) -> None: ...
 
     def close(self, room: str) -> None: ...
 
