@@ -100,8 +100,9 @@ class ClusterRooms:
         self.fresh_from: dict[str, int] = {}
         # Per room followed, the seq of the room's events this node's copy of it reflects: its
         # state's when opened, then each event's as it is applied. The room events this node
-        # sends carry it (`vw`), so that one sent from a view before the room was renamed away
-        # changes nothing under the old name and is ignored there (hubbub.core.cluster_rename).
+        # sends carry it (`from_view`), so that one sent from a view before the room was renamed
+        # away changes nothing under the old name and is ignored there
+        # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
