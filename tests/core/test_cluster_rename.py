@@ -383,3 +383,29 @@ def test_a_join_sent_on_leaves_the_room_made_under_the_old_name_alone() -> None:
     assert [m.command for m in carol.lines() if m.nick == "dave"] == ["JOIN"]
     assert {member_field("carol"), member_field("dave")} <= set(bus.fields["#lobby"])
     assert member_field("dave") in bus.fields["#hall"]
+
+
+def test_a_change_of_case_sent_as_the_room_was_renamed_is_refused() -> None:
+    """bob changes the case of #lobby's name as alice renames it to #hall: his change comes
+    after hers. He gets what a RENAME of a room renamed away by another operator in the same
+    instant gets, `FAIL RENAME CANNOT_RENAME` (docs/cluster.md), as on one server where hers
+    came first and #lobby was gone; he used to get no answer at all. #hall keeps its name on
+    every node."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    alice.send("MODE #lobby +o bob")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    bob.send("RENAME #lobby #LOBBY :case")
+    alice.send("RENAME #lobby #hall :moving")
+    run_held(cluster, "n0")  # alice's, applied on both nodes
+    bus.release()
+    fail = one(bob.lines(), "FAIL")
+    assert fail.params[:3] == ("RENAME", "CANNOT_RENAME", "#lobby")
+    for node in (a, b):
+        hall = node.server.find_channel("#hall")
+        assert hall is not None and hall.name == "#hall"
+    assert [m.params[:2] for m in only(alice.lines(), "RENAME")] == [("#lobby", "#hall")]

@@ -143,7 +143,10 @@ SEQUENCE = (
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+-- (One read for both: the room's time, and where the last rename took a room away.)
+local stamps = redis.call('HMGET', KEYS[2], 'time', 'renamed')
+local last = tonumber(stamps[1] or '0')
+local renamed = tonumber(stamps[2] or '0')
 -- Redis's clock may step back (NTP, failover): a room's time never does.
 if now < last then now = last end
 local seq_text = string.format('%d', seq)
@@ -187,13 +190,14 @@ end
 local allowed = true
 local payload = ARGV[4]
 local stale = false
+local conditions = 0
 index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
+  if string.sub(name, 1, 1) == '^' then conditions = conditions + 1 end
   if name == '^r' then
     if redis.call('HEXISTS', KEYS[3], 'room') == 0 then allowed = false end
   elseif string.sub(name, 1, 2) == '^v' then
-    local renamed = tonumber(redis.call('HGET', KEYS[2], 'renamed') or '0')
     if renamed > tonumber(string.sub(name, 3)) then
       stale = true
       allowed = false
@@ -290,7 +294,8 @@ for _ = 1, allowed and count or 0 do
   end
   index = index + 2
 end
-local changed = allowed and (count > 0 or deleted_from <= #ARGV)
+-- (Conditions change nothing: an event with no other name, a message, costs no more.)
+local changed = allowed and (count > 0 or #ARGV - deleted_from + 1 > conditions)
 if changed then
   if redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('SADD', KEYS[5], ARGV[2])

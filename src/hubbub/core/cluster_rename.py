@@ -321,6 +321,13 @@ class ClusterRename(ClusterPropose):
             if creation:
                 made = tuple(if_creating(written_field(name)) for name in creation)
                 self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, lambda _: None)
+        if event.get("t") == "rename":
+            # A change of case of a name the room does not have any more: refused, as a
+            # RENAME of a room renamed away in that instant (it used to be sent on, and
+            # then skipped by every node as a rename without its marker: never answered).
+            if complete is not None:
+                complete(OLD_GONE)
+            return
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
             if event.get("t") == "nick":
