@@ -1,10 +1,10 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, messages) while the bus holds calls and answers them in an order it picks:
-any interleaving of the nodes' calls, each node's own calls kept in the order it made them (as
-the Sequencer sends them); and while a node lags, getting every room's events later than the
-others (in their order). That is what makes a node's copy of a room one or more events
+INVITE, NICK, RENAME, QUIT, messages and multiline batches) while the bus holds calls and
+answers them in an order it picks: any interleaving of the nodes' calls, each node's own calls
+kept in the order it made them (as the Sequencer sends them); and while a node lags, getting
+every room's events later than the others (in their order). That is what makes a node's copy of a room one or more events
 behind when it checks and sends a command, the source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
@@ -63,6 +63,7 @@ TEMPLATES = [
     "KICK {room} {nick} :out",
     "INVITE {nick} {room}",
     "PRIVMSG {room} :hello from {index}",
+    "MULTILINE {room} {index}",  # a draft/multiline batch of two lines (`send`)
     "NICK {other}",
     "NICK {nick}",
     "RENAME {room} {other_room} :moving",
@@ -85,6 +86,23 @@ commands = st.builds(
     **{name: st.sampled_from(values) for name, values in CHOICES.items()},
 )
 client_indexes = st.integers(0, len(NICKS) - 1)
+#: What the first clients ask for: multiline batches (a client that connects again has none,
+#: and its batches are refused).
+MULTILINE_CAPS = ("batch", "draft/multiline", "echo-message")
+
+
+def expanded(line: str) -> list[str]:
+    """A command's lines: `MULTILINE <room> <n>` is a whole draft/multiline batch."""
+    if not line.startswith("MULTILINE "):
+        return [line]
+    _, room, number = line.split()
+    tag = f"m{number}"
+    return [
+        f"BATCH +{tag} draft/multiline {room}",
+        f"@batch={tag} PRIVMSG {room} :lines from {number}",
+        f"@batch={tag};draft/multiline-concat PRIVMSG {room} : joined",
+        f"BATCH -{tag}",
+    ]
 
 
 class ClusterMachine(RuleBasedStateMachine):
@@ -97,7 +115,9 @@ class ClusterMachine(RuleBasedStateMachine):
     def start(self) -> None:
         self.cluster = Cluster(NODES)
         nodes = self.cluster.nodes
-        self.clients = [nodes[index // 2].client(nick) for index, nick in enumerate(NICKS)]
+        self.clients = [
+            nodes[index // 2].client(nick, MULTILINE_CAPS) for index, nick in enumerate(NICKS)
+        ]
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
@@ -125,7 +145,8 @@ class ClusterMachine(RuleBasedStateMachine):
         client = self.clients[index]
         if client.session.closed:
             return
-        client.send(line)
+        for one_line in expanded(line):
+            client.send(one_line)
         client.lines()  # every line written so far parses
 
     @precondition(lambda self: any(client.session.closed for client in self.clients))
