@@ -242,23 +242,30 @@ def test_an_event_sent_before_two_renames_is_sent_on_to_the_last_name() -> None:
         assert den is not None and {user.nick for user in den.members} == {"alice", "bob"}
 
 
-def test_a_join_sent_on_after_the_old_name_was_made_again_is_not_left_there() -> None:
-    """dave's JOIN of #lobby is on its way as alice renames #lobby to #hall and carol creates
-    a new #lobby at once: it is sequenced in #lobby after both. dave's node sends it on to
-    #hall; carol's node, which applied it in her new #lobby, lets dave part there again (a
-    fuzz finding: he stayed listed in carol's room on her node only)."""
-    cluster = Cluster(3)
+def dave_joins_as_lobby_is_renamed_and_made_anew(cluster: Cluster) -> tuple[Client, ...]:
+    """dave's JOIN of #lobby is on its way (held) as alice renames #lobby to #hall and carol
+    makes a new #lobby: (alice, dave, carol) of nodes a, b and c."""
     a, b, c = cluster.nodes
     alice, dave, carol = a.client("alice", [CAP]), b.client("dave", [CAP]), c.client("carol")
     joined(cluster, alice)
-    bus = cluster.bus
-    bus.held = True
+    cluster.bus.held = True
     dave.send("JOIN #lobby")
     run_held(cluster, "n1")  # node b opens #lobby; dave's JOIN waits
     alice.send("RENAME #lobby #hall")
     run_held(cluster, "n0")  # applied on node a and node b (dave's JOIN is for #hall now)
     carol.send("JOIN #lobby")
-    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol creates it
+    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol makes it anew
+    return alice, dave, carol
+
+
+def test_a_join_sent_on_after_the_old_name_was_made_again_is_not_left_there() -> None:
+    """dave's JOIN, sequenced in #lobby after the rename and carol's JOIN, is sent on to #hall
+    by his node; carol's room does not get him (a fuzz finding: he stayed listed in carol's
+    room on her node only; since the tenth session, her node ignores that JOIN there)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    bus = cluster.bus
+    dave_joins_as_lobby_is_renamed_and_made_anew(cluster)
     bus.release()  # dave's JOIN in #lobby, then in #hall
     assert {user.nick for user in c.server.channels["#lobby"].members} == {"carol"}
     assert not any(name.endswith(":dave") for name in bus.fields["#lobby"])
@@ -360,16 +367,8 @@ def test_a_join_sent_on_leaves_the_room_made_under_the_old_name_alone() -> None:
     bus marked such events: docs/cluster.md)."""
     cluster = Cluster(3)
     a, b, c = cluster.nodes
-    alice, dave, carol = a.client("alice", [CAP]), b.client("dave", [CAP]), c.client("carol")
-    joined(cluster, alice)
     bus = cluster.bus
-    bus.held = True
-    dave.send("JOIN #lobby")
-    run_held(cluster, "n1")  # node b opens #lobby; dave's JOIN waits
-    alice.send("RENAME #lobby #hall")
-    run_held(cluster, "n0")  # applied on node a and node b (dave's JOIN is for #hall now)
-    carol.send("JOIN #lobby")
-    run_held(cluster, "n2", 2)  # node c finds #lobby empty: carol makes it anew
+    _, dave, carol = dave_joins_as_lobby_is_renamed_and_made_anew(cluster)
     dave.send("JOIN #lobby")  # carol's room, this time
     bus.release()
     for node in (a, b, c):
