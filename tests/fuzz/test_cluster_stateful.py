@@ -1,7 +1,7 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, RENAME, QUIT, messages and multiline batches) while the bus holds calls and
+INVITE, NICK, RENAME, QUIT, KILL, messages and multiline batches) while the bus holds calls and
 answers them in an order it picks: any interleaving of the nodes' calls, each node's own calls
 kept in the order it made them (as the Sequencer sends them); and while a node lags, getting
 every room's events later than the others (in their order). That is what makes a node's copy
@@ -69,6 +69,7 @@ TEMPLATES = [
     "NICK {nick}",
     "RENAME {room} {other_room} :moving",
     "QUIT :gone {index}",
+    "KILL {nick} :out {index}",  # by an operator (the first client of each node) or refused
 ]
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
@@ -119,6 +120,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.clients = [
             nodes[index // 2].client(nick, MULTILINE_CAPS) for index, nick in enumerate(NICKS)
         ]
+        for client in self.clients[::2]:  # an operator on every node (KILL)
+            client.user.oper = "root"
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
