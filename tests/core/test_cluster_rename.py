@@ -184,11 +184,7 @@ def test_a_member_joining_the_new_name_in_the_instant_of_the_rename_keeps_its_st
 
 def run_held(cluster: Cluster, node: str, count: int = 1) -> None:
     """Answer the first `count` held calls made by `node` (the others stay held, in order)."""
-    bus = cluster.bus
-    for _ in range(count):
-        run = next(call for call in bus.waiting if bus.callers.get(call) == node)
-        bus.waiting.remove(run)
-        bus.answer(run)
+    cluster.bus.answer_from(node, count)
 
 
 def test_a_node_opening_the_new_name_as_the_rename_comes_applies_what_follows_the_marker() -> None:

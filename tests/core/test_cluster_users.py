@@ -222,3 +222,86 @@ def test_an_op_and_an_away_of_the_same_user_in_the_same_instant_both_stay() -> N
         carol.send("WHO #lobby")
         flags = {m.params[5]: m.params[6] for m in only(carol.lines(), "352")}
         assert flags["bob"] == "G@", away_first
+
+
+def test_a_user_killed_while_its_nick_change_is_on_its_way_leaves_under_its_new_nick() -> None:
+    """bob is killed from another node while his NICK to zed is on its way. His node lets
+    him go once the NICK is back: the other node sees him become zed, then quit, and neither
+    nick stays claimed or listed (his QUIT named him bob, sequenced after his NICK: nobody
+    was found, and zed stayed in #lobby for good). A cluster fuzz finding."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    bob = b.client("bob")
+    for client in (root, bob):
+        client.send("JOIN #lobby")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    bob.send("NICK zed")
+    bus.answer_from("n1")  # the claim: his NICK event goes to #lobby (held)
+    root.send("KILL bob :spamming")
+    bus.answer_from("n0")  # the KILL reaches bob's node before his NICK is sequenced
+    assert bob.session.closed
+    bus.release()
+    assert [(m.command, m.params[-1]) for m in root.lines() if m.command in ("NICK", "QUIT")] == [
+        ("NICK", "zed"),
+        ("QUIT", "Killed by root (spamming)"),
+    ]
+    lobby = a.server.find_channel("#lobby")
+    assert lobby is not None and {user.nick for user in lobby.members} == {"root"}
+    assert not any(
+        name.startswith("m:") and name != member_field("root") for name in bus.fields["#lobby"]
+    )
+    assert "nick:zed" not in bus.claims and "nick:bob" not in bus.claims
+
+
+def test_a_user_killed_before_its_claim_came_back_leaves_the_nick_to_its_neighbour() -> None:
+    """alice and bob, on one node, both ask for zed (the bus's claims are per node: both
+    win it); bob is killed before his answer comes. alice has zed, and the node's claim of it
+    stays (bob's answer released it, leaving alice with a nick the bus did not hold). A
+    cluster fuzz finding."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), a.client("bob")
+    root = b.client("root")
+    root.user.oper = "root"
+    bus = cluster.bus
+    bus.held = True
+    root.send("KILL bob :spamming")  # node b asks the bus where bob is: held
+    alice.send("NICK zed")
+    bob.send("NICK zed")
+    bus.answer_from("n1", 2)  # bob located on node a, then the KILL sequenced: he is gone
+    assert bob.session.closed
+    bus.release()  # alice's claim, then bob's
+    assert alice.user.nick == "zed"
+    assert bus.claims.get("nick:zed") == "n0"
+
+
+def test_a_join_of_a_user_gone_meanwhile_keeps_the_room_made_for_a_join_after_it() -> None:
+    """frank's JOIN creates #new; erin's, sent at once on the same node, joins it as a plain
+    member (the bus has frank's member fields); frank was killed before his JOIN came back to
+    his node, which lets him go again. His node must not take erin's JOIN for the room's
+    creation (it made her an operator there only: the bus and any other node did not)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    frank, erin = b.client("frank"), b.client("erin")
+    bus = cluster.bus
+    bus.held = True
+    root.send("KILL frank :spamming")  # node a asks the bus where frank is: held
+    frank.send("JOIN #new")  # node b opens #new: held
+    erin.send("JOIN #new")
+    bus.lag("n1")
+    bus.release()  # the KILL, then both JOINs, all on their way to node b
+    bus.catch_up("n1")  # the KILL first: frank is gone when his JOIN comes back
+    assert frank.session.closed
+    room = b.server.find_channel("#new")
+    assert room is not None
+    assert {(user.nick, standing.op) for user, standing in room.members.items()} == {
+        ("erin", False)
+    }
+    assert bus.fields["#new"]["s:erin"] == ""
+    assert member_field("frank") not in bus.fields["#new"]

@@ -40,6 +40,8 @@ from test_cluster_core import Cluster
 
 from hubbub.core.cluster_fields import load_mode_fields
 from hubbub.core.model import Channel
+from hubbub.core.network import BURIAL_PASSES, offline_payload, quits_of_lost_node
+from hubbub.core.ports import NETWORK_ROOM
 
 LONG = os.environ.get("HUBBUB_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "300"))
@@ -122,6 +124,10 @@ class ClusterMachine(RuleBasedStateMachine):
         ]
         for client in self.clients[::2]:  # an operator on every node (KILL)
             client.user.oper = "root"
+        # The node lost (`lose`), if one was: its index, and its users' network ids.
+        self.lost: int | None = None
+        self.lost_users: set[str] = set()
+        self.burials = 0  # passes of its burial made
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
@@ -147,7 +153,7 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(index=client_indexes, line=commands)
     def send(self, index: int, line: str) -> None:
         client = self.clients[index]
-        if client.session.closed:
+        if client.session.closed or index // 2 == self.lost:
             return
         for one_line in expanded(line):
             client.send(one_line)
@@ -159,7 +165,11 @@ class ClusterMachine(RuleBasedStateMachine):
         """A client that quit connects to its node again, asking for a nick (its own, or one
         another user may hold or be leaving): its registration claims the nick while QUITs and
         NICKs may still be on their way."""
-        closed = [index for index, client in enumerate(self.clients) if client.session.closed]
+        closed = [
+            index
+            for index, client in enumerate(self.clients)
+            if client.session.closed and index // 2 != self.lost
+        ]
         if not closed:  # (its precondition, for a replayed or shortened run)
             return
         index = closed[pick % len(closed)]
@@ -190,7 +200,62 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, NODES - 1))
     def lag(self, pick: int) -> None:
         """One node gets the events published from now on later than the others."""
-        self.cluster.bus.lag(self.cluster.nodes[pick].network.node_id)
+        if pick != self.lost:
+            self.cluster.bus.lag(self.cluster.nodes[pick].network.node_id)
+
+    @precondition(lambda self: self.lost is None)
+    @rule(pick=st.integers(0, NODES - 1))
+    def lose(self, pick: int) -> None:
+        """A node dies (kill -9): its calls the bus has not answered never reach it, it gets
+        nothing more, and its clients are gone. Once its lease has run out, its claims go and
+        another node buries it as hubbub.cluster.node does: an `offline` event per nick in
+        the network room, and a QUIT in every room for each member field of its users, from
+        the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`)."""
+        if self.lost is not None:  # (its precondition, for a replayed or shortened run)
+            return
+        bus = self.cluster.bus
+        node = self.cluster.nodes[pick]
+        dead = node.network.node_id
+        for run in [run for run in bus.waiting if bus.callers.get(run) == dead]:
+            bus.waiting.remove(run)
+            del bus.callers[run]
+        bus.backlog.pop(dead, None)
+        node.network.rooms.clear()  # what was on its way to it is not delivered
+        self.lost = pick
+        self.lost_users = {
+            session.user.network_id
+            for session in node.server.sessions
+            if session.registered and not session.remote
+        }
+        network = self.burier().network
+        for key in bus.lose_node(dead):
+            if key.startswith("nick:"):
+                fold = key.removeprefix("nick:")
+                network.sequence(NETWORK_ROOM, offline_payload(fold, fold), {}, (), ignore)
+        self.bury()
+
+    def burier(self) -> Any:
+        assert self.lost is not None
+        return self.cluster.nodes[(self.lost + 1) % NODES]
+
+    def bury(self) -> bool:
+        """One pass of the lost node's burial, if it is not over: QUITs of the members it
+        finds (their calls held if the bus holds calls). False once a pass found none, or
+        after `BURIAL_PASSES` of them (hubbub.cluster.node passes again while it finds any:
+        a RENAME may move one in the meantime)."""
+        if self.lost is None or self.burials >= BURIAL_PASSES:
+            return False
+        self.burials += 1
+        burier = self.burier()
+        dead = self.cluster.nodes[self.lost].network.node_id
+        buried = 0
+        for room, fields in sorted(self.cluster.bus.fields.items()):
+            for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
+                buried += 1
+                burier.network.sequence(room, payload, {}, deleted, ignore)
+        if not buried:
+            self.burials = BURIAL_PASSES
+        return bool(buried)
 
     @precondition(lambda self: bool(self.cluster.bus.backlog))
     @rule(pick=st.integers(0, NODES - 1))
@@ -204,11 +269,14 @@ class ClusterMachine(RuleBasedStateMachine):
         """The bus answers everything held, in the order it was asked, holds no more, and
         every node catches up."""
         bus = self.cluster.bus
-        while bus.waiting or bus.held or bus.backlog:
-            bus.release()
-            for node_id in sorted(bus.backlog):
-                bus.catch_up(node_id)
-        bus.callers.clear()
+        while True:
+            while bus.waiting or bus.held or bus.backlog:
+                bus.release()
+                for node_id in sorted(bus.backlog):
+                    bus.catch_up(node_id)
+            bus.callers.clear()
+            if not self.bury():  # (its last pass's calls all answered: the next pass)
+                break
 
     def settled(self) -> bool:
         bus = self.cluster.bus
@@ -228,7 +296,7 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         bus = self.cluster.bus
         views: dict[str, list[tuple[str, Any]]] = {}
-        for node in self.cluster.nodes:
+        for node in self.alive():
             server = node.server
             for fold, channel in server.channels.items():
                 for user in channel.members:
@@ -253,21 +321,40 @@ class ClusterMachine(RuleBasedStateMachine):
                 assert other == first, f"{fold}: node {node_id} differs from {first_node}"
             fields = bus.fields.get(fold, {})
             assert fields_view(fold, fields) == first, f"{fold}: the bus's fields differ"
+        for fold in bus.fields:  # the lost node's users are gone from every room
+            ghosts = self.lost_user_folds(fold)
+            assert not ghosts, f"{fold}: the lost node's users {sorted(ghosts)} are members"
         held = {
             session.user.fold: node.network.node_id
-            for node in self.cluster.nodes
+            for node in self.alive()
             for session in node.server.sessions
             if session.registered and not session.remote
         }
         count = sum(
             1
-            for node in self.cluster.nodes
+            for node in self.alive()
             for session in node.server.sessions
             if session.registered and not session.remote
         )
         assert count == len(held), f"a nick held twice: {sorted(held)}"
         claims = {key.removeprefix("nick:"): owner for key, owner in bus.claims.items()}
         assert claims == held, "the bus's nick claims are not the users' nicks"
+
+    def alive(self) -> list[Any]:
+        return [node for index, node in enumerate(self.cluster.nodes) if index != self.lost]
+
+    def lost_user_folds(self, fold: str) -> set[str]:
+        """The nicks under which the room's state fields list users of the lost node."""
+        fields = self.cluster.bus.fields.get(fold, {})
+        return {
+            name[2:]
+            for name, value in fields.items()
+            if name.startswith("m:") and json.loads(value).get("id") in self.lost_users
+        }
+
+
+def ignore(result: Any) -> None:
+    """What nothing waits for: the answer to a call made for a lost node."""
 
 
 def view(channel: Channel) -> tuple[Any, ...]:
@@ -867,6 +954,52 @@ FOUND = {
     send(0, 'PART #a :bye')
     send(4, 'RENAME #a #b :moving')
     answer(0)
+""",
+    # A node lost while a RENAME was on its way: its burial read #a's state and QUIT erin
+    # there, after the RENAME had moved her fields to #b, where she stayed (the burier now
+    # reads the rooms again while it finds any of the lost node's users).
+    "a lost node's user renamed away before its burial's QUIT": """
+    hold()
+    send(2, 'RENAME #a #b :moving')
+    lose(2)
+""",
+    # KILLed while her NICK was on its way: her QUIT named her by the old nick, sequenced
+    # after the NICK, and found nobody (her leaving now waits for the NICK).
+    "a user killed while its NICK was on its way": """
+    hold()
+    send(2, 'KILL erin :out 39')
+    send(4, 'NICK zed')
+    lag(2)
+""",
+    # Two users of one node asking for one nick both win the node's claim; the one killed
+    # before its answer came released it, leaving the other with a nick the bus did not hold.
+    "a user killed before its claim came back, another of its node taking the nick": """
+    hold()
+    send(2, 'KILL bob :out 8')
+    send(0, 'NICK zed')
+    send(1, 'NICK zed')
+""",
+    # A user killed while its NICK was on its way still takes that nick (its leaving waits
+    # for it): another user of its node asking for the nick then was given it too.
+    "a nick asked for while a killed user's NICK to it was on its way": """
+    send(4, 'KILL alice :out 11')
+    send(5, 'JOIN #c key')
+    send(5, 'NICK alice')
+    send(2, 'QUIT :gone 0')
+    lag(2)
+    send(5, 'NICK carol')
+    send(4, 'KILL alice :out 37')
+    send(4, 'NICK carol')
+""",
+    # frank's creating JOIN came back after he was killed; erin's, right after it, was taken
+    # for the room's creation on their node only (the bus had frank's fields: `departed`).
+    "a JOIN after the JOIN of a user killed while it was on its way": """
+    send(0, 'RENAME #a #b :moving')
+    hold()
+    send(0, 'KILL frank :out 28')
+    lag(2)
+    send(5, 'JOIN #a')
+    send(4, 'JOIN #a')
 """,
 }
 

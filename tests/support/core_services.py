@@ -301,6 +301,14 @@ class MemoryBus:
         self.waiting = []
         return run
 
+    def answer_from(self, node: str, count: int = 1) -> None:
+        """Answer the first `count` held calls made by `node` (the others stay held, in
+        order)."""
+        for _ in range(count):
+            run = next(call for call in self.waiting if self.callers.get(call) == node)
+            self.waiting.remove(run)
+            self.answer(run)
+
     def answer(self, run: Callable[[], None]) -> None:
         """One call answered. What it publishes is delivered once the answering is over, not
         in the middle of the caller's own callback (as the real bus delivers on a later turn

@@ -11,8 +11,10 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   the core has local members there (`open` when the first one comes, `close` after the last).
 * `on_node_lost` (called on exactly one surviving node): the dead node's users leave every
   room they were in, network-wide: this node sequences a QUIT for each member field of the
-  dead node, with a clear reason, and an `offline` event per nick claim in the network room
-  (MONITOR on every node); the bus then drops its claims and directory entries.
+  dead node, with a clear reason (reading the rooms again, up to `BURIAL_PASSES` times, while
+  it finds any: a RENAME may move one meanwhile), and an `offline` event per nick claim in
+  the network room (MONITOR on every node); the bus then drops its claims and directory
+  entries.
 * The network directory (`publish`, `lookup`, `users`, `room_summaries`: hubbub.cluster.directory):
   this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
   MONITOR and LIST make about users and rooms the node does not follow.
@@ -42,11 +44,10 @@ from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core.network import (
-    NODE_LOST_REASON,
-    member_leaves,
+    BURIAL_PASSES,
     nick_key,
     offline_payload,
-    quit_payload,
+    quits_of_lost_node,
     user_key,
 )
 from hubbub.core.ports import NETWORK_ROOM, inbox
@@ -390,21 +391,24 @@ class Node:
                 entry = await self.bus.get(user_key(fold))
                 nick = json.loads(entry).get("n", fold) if entry else fold
                 await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, nick))
-        for room in await self.bus.rooms():
-            _, fields = await self.bus.state(room)
-            for field, value in fields.items():
-                if not field.startswith("m:"):
-                    continue
-                try:
-                    facts = json.loads(value)
-                except ValueError:
-                    continue
-                if facts.get("node") != dead:
-                    continue
-                fold = field[2:]
-                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
-                msgid = server.next_msgid() if server is not None else secrets.token_hex(8)
-                identity = str(facts.get("id") or "")
-                payload = quit_payload(fold, prefix, NODE_LOST_REASON, msgid, identity)
-                deleted = member_leaves(fold, identity)
-                await self.bus.sequence(room, payload, delete_fields=deleted)
+
+        def next_msgid() -> str:
+            return server.next_msgid() if server is not None else secrets.token_hex(8)
+
+        # A room renamed between its state's read and the QUIT takes the member's fields to
+        # its new name (the QUIT finds nobody under the old one): read every room again until
+        # a pass finds nobody of the dead node.
+        for _ in range(BURIAL_PASSES):
+            buried = 0
+            for room in await self.bus.rooms():
+                _, fields = await self.bus.state(room)
+                for payload, deleted in quits_of_lost_node(dead, fields, next_msgid):
+                    buried += 1
+                    await self.bus.sequence(room, payload, delete_fields=deleted)
+            if not buried:
+                return
+        log.warning(
+            "cluster: node %s: %d passes found its users in rooms; the last were not checked",
+            dead,
+            BURIAL_PASSES,
+        )

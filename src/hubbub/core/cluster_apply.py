@@ -343,17 +343,24 @@ class ClusterApply(ClusterRooms):
         server = self.server
         fold = event["f"]
         if mine:
-            user = server.users.get(fold)
+            facts = event["u"]
+            identity = str(facts.get("id") or "")
+            # (By network id too: its nick may be another user's of ours by now.)
+            user = self.user_of(fold, identity)
             if user is not None:
                 self._entered(user, channel.fold)
             if user is None or user.session.closed:
                 # Gone while its JOIN was on its way: it leaves again, network-wide, and the
-                # room closes here if nobody else of ours is in it.
-                facts = event["u"]
+                # room closes here if nobody else of ours is in it. The bus wrote its member
+                # fields, and the other nodes list it, until that QUIT: the room is not empty
+                # for a JOIN in between here either (`departed`).
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
-                identity = str(facts.get("id") or "")
-                self._send_quit(channel.fold, fold, prefix, "Connection closed", identity=identity)
-                self._joined_or_not(channel.fold)
+                room = channel.fold
+                self.departed[room] = self.departed.get(room, 0) + 1
+                self._send_quit(
+                    room, fold, prefix, "Connection closed", identity=identity, gone=True
+                )
+                self._joined_or_not(room)
                 return
             self._joined_or_not_later(channel.fold)
         else:
@@ -364,7 +371,7 @@ class ClusterApply(ClusterRooms):
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             return
         op = bool(event["o"])
-        creating = "cr" in event and not channel.members
+        creating = "cr" in event and not channel.members and not self.departed.get(channel.fold)
         if not creating and self.join_refused(channel, event, user, mine):
             if mine:  # the room was kept for this JOIN: closed if nobody of ours is in it
                 self.drop_if_unused(channel)
@@ -402,6 +409,12 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
+        if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
+            left = self.departed.get(channel.fold, 0) - 1
+            if left > 0:
+                self.departed[channel.fold] = left
+            else:
+                self.departed.pop(channel.fold, None)
         user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
@@ -426,6 +439,12 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
+        if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
+            left = self.departed.get(channel.fold, 0) - 1
+            if left > 0:
+                self.departed[channel.fold] = left
+            else:
+                self.departed.pop(channel.fold, None)
         user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
@@ -644,11 +663,16 @@ class ClusterApply(ClusterRooms):
         then: Callable[[], None] | None = None,
         *,
         identity: str = "",
+        gone: bool = False,
     ) -> None:
         """Sequence a QUIT of `fold` (network id `identity`) in `room`; `release`: a claim of
-        this node released with it; `then()` once the bus answered."""
+        this node released with it; `then()` once the bus answered; `gone`: of a JOIN's joiner
+        gone while it was on its way (`departed`)."""
         msgid = self.server.next_msgid()
-        event = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
+        event: dict[str, Any] = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason}
+        event["m"] = msgid
+        if gone:
+            event["gone"] = 1
 
         def refused() -> None:
             self.quit_refused(room, event)

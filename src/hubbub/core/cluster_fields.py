@@ -277,6 +277,35 @@ def quit_payload(fold: str, prefix: str, reason: str, msgid: str, identity: str 
     return json.dumps(event).encode()
 
 
+#: How many times the node burying a lost node reads every room's state and QUITs the lost
+#: node's users found there: a room renamed between a read and its QUIT takes the member's
+#: fields to its new name, where the next pass finds them (hubbub.cluster.node `_bury`).
+BURIAL_PASSES = 3
+
+
+def quits_of_lost_node(
+    dead: str, fields: Mapping[str, str], next_msgid: Callable[[], str]
+) -> list[tuple[bytes, tuple[str, ...]]]:
+    """What the node that buries a lost node sequences in one room, from the room's state
+    fields: a QUIT (payload, deleted names) for each member field of the dead node's users."""
+    quits: list[tuple[bytes, tuple[str, ...]]] = []
+    for field, value in fields.items():
+        if not field.startswith("m:"):
+            continue
+        try:
+            facts = json.loads(value)
+        except ValueError:
+            continue
+        if not isinstance(facts, dict) or facts.get("node") != dead:
+            continue
+        fold = field[2:]
+        prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+        identity = str(facts.get("id") or "")
+        payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity)
+        quits.append((payload, member_leaves(fold, identity)))
+    return quits
+
+
 LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}
 
 

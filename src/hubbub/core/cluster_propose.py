@@ -615,11 +615,12 @@ class ClusterPropose(ClusterRegistry):
                 return
             holder = server.users.get(fold) or server.services.get(fold)
             if holder is None:  # or a user of ours won it a moment ago, its NICK on its way
-                taker = self.taking.get(fold)
-                holder = taker if taker is not None and not taker.session.closed else None
+                holder = self.taker(fold)
             if not won or (holder is not None and holder is not user):
-                if won and (holder is None or holder.session.remote):
-                    # (A user of ours holding it holds this node's claim: not released.)
+                theirs = holder is None or holder.session.remote
+                if won and theirs and not self.claiming.get(fold):
+                    # (A user of ours holding it, or asking for it, holds this node's claim:
+                    # not released.)
                     self.network.release(nick_key(fold))
                 later.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
                 if later.session.phase is not Phase.REGISTERED:
@@ -628,12 +629,28 @@ class ClusterPropose(ClusterRegistry):
             self._nick_claimed(later, user, nick, fold, old_fold)
 
         def answered(won: bool | None) -> None:
-            if won and session.closed:  # gone meanwhile: the claim is nobody's
-                self.network.release(nick_key(fold))
+            left = self.claiming[fold] - 1
+            if left:
+                self.claiming[fold] = left
+            else:
+                del self.claiming[fold]
+            if won and session.closed and self._claim_unused(fold):
+                self.network.release(nick_key(fold))  # gone meanwhile: the claim is nobody's
             complete(won)
 
         complete = reply.later(claimed)
+        # Claims are this node's, not a user's: two of its users asking for one nick both win
+        # it (`taking` tells them apart), and one of them gone must not release the other's.
+        self.claiming[fold] = self.claiming.get(fold, 0) + 1
         self.network.claim(nick_key(fold), self.node, answered)
+
+    def _claim_unused(self, fold: str) -> bool:
+        """Whether this node's claim of a nick is no user's: none of its users holds the nick or
+        is taking it, and none is asking for it (that claim's answer decides then)."""
+        if self.claiming.get(fold):
+            return False
+        holder = self.server.users.get(fold) or self.taker(fold)
+        return holder is None or holder.session.remote
 
     def _nick_claimed(self, reply: Reply, user: User, nick: str, fold: str, old: str) -> None:
         server = self.server
@@ -742,6 +759,15 @@ class ClusterPropose(ClusterRegistry):
         if not fold or self.server.users.get(fold) is not user:
             then()
             return
+        identity = user.network_id
+        if was_registered and identity and any(key[0] == identity for key in self.letting_go):
+            # Gone (killed, its connection lost) while its NICK is on its way: its QUITs,
+            # sequenced after the NICK in each room, must name it by the nick it has then,
+            # or they would find nobody and leave it a member there for good.
+            self.quitting[identity] = partial(
+                self.release_claim, user, reason, was_registered, then
+            )
+            return
         self.released.add(user)
         rooms = list(user.channels.values()) if was_registered else []
         if not rooms:
@@ -749,7 +775,6 @@ class ClusterPropose(ClusterRegistry):
             return
         # (`quit` below sends none again: a user released with rooms had them sent here.)
         prefix, last = user.prefix, rooms[-1]
-        identity = user.network_id
         for channel in rooms:
             release, done = (nick_key(fold), then) if channel is last else ("", None)
             self._send_quit(channel.fold, fold, prefix, reason, release, done, identity=identity)
@@ -762,6 +787,8 @@ class ClusterPropose(ClusterRegistry):
         session.link = NOWHERE
         session.write = NOWHERE.write
         self.entering.pop(user, None)
+        for fold in [fold for fold, taker in self.taking.items() if taker is user]:
+            del self.taking[fold]  # (its NICK's answer is skipped: it has gone)
         if not was_registered or not user.channels:
             self.unindex(user)
             if user.fold and self.server.users.get(user.fold) is user:

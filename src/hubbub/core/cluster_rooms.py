@@ -81,10 +81,16 @@ class ClusterRooms:
         self.released: set[User] = set()
         # Nicks local users won, by casefolded nick, while their NICK events are on their way.
         self.taking: dict[str, User] = {}
+        # Nicks this node's users asked the bus for, by casefolded nick: how many claims are on
+        # their way (cluster_propose `nick`).
+        self.claiming: dict[str, int] = {}
         # Nicks local users are leaving, by (network id, casefolded old nick): how many of
         # their rooms' NICK events are not back yet. The claim goes once all are, so nobody
         # takes the nick while a room still knows its last holder by it (cluster_propose).
         self.letting_go: dict[tuple[str, str], int] = {}
+        # Local users whose connection ended while a NICK of theirs was on its way, by network
+        # id: their leaving (`release_claim`), run once the NICK is back from every room.
+        self.quitting: dict[str, Callable[[], None]] = {}
         # Per (room, newcomer) whose join replay is being read: msgids it got live meanwhile.
         self.live: dict[tuple[str, User], set[str]] = {}
         # Rooms subscribed to and found empty, while no copy of them is made yet (the JOIN
@@ -104,6 +110,10 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
+        # Rooms where JOINs of local users gone while they were on their way came back, by
+        # how many: the bus wrote their member fields (the other nodes list them) until their
+        # QUITs, so a JOIN in between does not create the room here either.
+        self.departed: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
@@ -385,6 +395,14 @@ class ClusterRooms:
             if not entering:
                 del self.entering[user]
 
+    def taker(self, fold: str) -> User | None:
+        """The user of this node whose NICK to `fold` is on its way: one still connected, or
+        one gone meanwhile whose leaving waits for that NICK (`quitting`), which renames it."""
+        taker = self.taking.get(fold)
+        if taker is None or (taker.session.closed and taker.network_id not in self.quitting):
+            return None
+        return taker
+
     def nick_back(self, event: Mapping[str, Any]) -> None:
         """One room's NICK event of a local user is back (applied, refused, or dropped): if it
         leaves a nick (not a change of case), that nick's claim is released after the last,
@@ -399,9 +417,12 @@ class ClusterRooms:
             self.letting_go[key] = left
             return
         self.letting_go.pop(key, None)
-        holder = self.server.users.get(old_fold) or self.taking.get(old_fold)
+        holder = self.server.users.get(old_fold) or self.taker(old_fold)
         if holder is None or holder.session.remote:
             self.network.release(nick_key(old_fold))
+        leave = self.quitting.pop(key[0], None)
+        if leave is not None:
+            leave()
 
     def _joined_or_not(self, fold: str) -> None:
         """A JOIN of a local user is back (or refused): the room may close if nobody came."""
@@ -446,6 +467,7 @@ class ClusterRooms:
         self.unmade.discard(fold)
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
+        self.departed.pop(fold, None)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:

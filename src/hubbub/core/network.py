@@ -80,6 +80,7 @@ from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, Clust
 from hubbub.core.cluster_apply import APPLIERS
 from hubbub.core.cluster_directory import DIRECTORY_APPLIERS, DIRECTORY_EVENTS, ClusterDirectory
 from hubbub.core.cluster_fields import (
+    BURIAL_PASSES,
     NODE_LOST_REASON,
     member_field,
     member_field_names,
@@ -87,6 +88,7 @@ from hubbub.core.cluster_fields import (
     nick_key,
     offline_payload,
     quit_payload,
+    quits_of_lost_node,
     user_key,
 )
 from hubbub.core.cluster_messages import MESSAGE_APPLIERS, MESSAGE_EVENTS, ClusterMessages
@@ -98,6 +100,7 @@ from hubbub.core.cluster_replay import ClusterReplay
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
 __all__ = [
+    "BURIAL_PASSES",
     "NODE_LOST_REASON",
     "ClusterState",
     "member_field",
@@ -106,6 +109,7 @@ __all__ = [
     "nick_key",
     "offline_payload",
     "quit_payload",
+    "quits_of_lost_node",
     "user_key",
 ]
 
