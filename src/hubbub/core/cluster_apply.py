@@ -409,12 +409,6 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
-            left = self.departed.get(channel.fold, 0) - 1
-            if left > 0:
-                self.departed[channel.fold] = left
-            else:
-                self.departed.pop(channel.fold, None)
         user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
