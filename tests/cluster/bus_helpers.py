@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from hubbub.cluster.bus import Bus, Sequenced
@@ -19,14 +20,20 @@ class Node:
         self.availability: list[bool] = []
         # Every callback in the order it came: ("event", room, seq) and ("available", bool).
         self.log: list[tuple[object, ...]] = []
+        self.burying: asyncio.Event | None = None
         self.bus = Bus(
             url,
             node_id,
             on_event=self._event,
-            on_node_lost=lambda node, claims: self.lost.append((node, claims)),
+            on_node_lost=self._lost,
             on_available=self._available,
             **options,
         )
+
+    def _lost(self, node: str, claims: dict[str, str]) -> Awaitable[None] | None:
+        """on_node_lost: recorded; while `burying` is set, the burial lasts until it is."""
+        self.lost.append((node, claims))
+        return None if self.burying is None else self.burying.wait()
 
     def _event(self, event: Sequenced) -> None:
         self.events[event.room].append(event)

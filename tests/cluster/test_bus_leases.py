@@ -135,6 +135,40 @@ async def test_a_killed_node_is_lost_on_exactly_one_survivor(redis_url: str) -> 
     await redis.aclose()
 
 
+async def test_a_dead_nodes_claims_go_once_its_burial_is_over(redis_url: str) -> None:
+    """The survivor burying a dead node (on_node_lost: its users' QUITs in every room) may
+    take a while; its nicks stay claimed until then, so nobody takes one while a room still
+    lists the dead user under it (whose QUIT would then delete the new holder's fields)."""
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a", **FAST) as node_a, running(redis_url, "b", **FAST) as node_b:
+        over = asyncio.Event()
+        node_a.burying = node_b.burying = over
+        doomed = subprocess.Popen(
+            [sys.executable, "-c", DOOMED_NODE, redis_url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert doomed.stdout is not None
+            assert await asyncio.to_thread(doomed.stdout.readline) == "ready\n"
+        finally:
+            doomed.kill()
+            doomed.wait()
+        await until(lambda: node_a.lost or node_b.lost, timeout=30, what="on_node_lost")
+        await until_heartbeats(node_a.bus, 3)
+        assert not await node_a.bus.claim("nick:carol", "carol!c@a")  # still the dead node's
+        assert await redis.sismember(scripts.NODES_KEY, "doomed")
+        over.set()
+
+        async def buried() -> bool:
+            return not await redis.sismember(scripts.NODES_KEY, "doomed")
+
+        await until_awaited(buried, what="the dead node buried once its burial was over")
+        assert await node_a.bus.claim("nick:carol", "carol!c@a")
+        assert len(node_a.lost) + len(node_b.lost) == 1
+    await redis.aclose()
+
+
 async def test_a_node_declared_dead_reports_it_and_registers_again(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     # a renews rarely: its lease can lapse (here: is taken away) and be buried before it notices.

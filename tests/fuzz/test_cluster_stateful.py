@@ -128,6 +128,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.lost: int | None = None
         self.lost_users: set[str] = set()
         self.burials = 0  # passes of its burial made
+        self.buried = False  # its burial over (its claims gone)
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
@@ -207,10 +208,11 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, NODES - 1))
     def lose(self, pick: int) -> None:
         """A node dies (kill -9): its calls the bus has not answered never reach it, it gets
-        nothing more, and its clients are gone. Once its lease has run out, its claims go and
-        another node buries it as hubbub.cluster.node does: an `offline` event per nick in
-        the network room, and a QUIT in every room for each member field of its users, from
-        the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`)."""
+        nothing more, and its clients are gone. Once its lease has run out, another node
+        buries it as hubbub.cluster.node and hubbub.cluster.bus do: an `offline` event per
+        nick in the network room, a QUIT in every room for each member field of its users,
+        from the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`),
+        and once those are done (`bury`), its claims go."""
         if self.lost is not None:  # (its precondition, for a replayed or shortened run)
             return
         bus = self.cluster.bus
@@ -221,6 +223,7 @@ class ClusterMachine(RuleBasedStateMachine):
             del bus.callers[run]
         bus.backlog.pop(dead, None)
         node.network.rooms.clear()  # what was on its way to it is not delivered
+        bus.nodes.pop(dead, None)
         self.lost = pick
         self.lost_users = {
             session.user.network_id
@@ -228,8 +231,8 @@ class ClusterMachine(RuleBasedStateMachine):
             if session.registered and not session.remote
         }
         network = self.burier().network
-        for key in bus.lose_node(dead):
-            if key.startswith("nick:"):
+        for key, owner in sorted(bus.claims.items()):
+            if owner == dead and key.startswith("nick:"):
                 fold = key.removeprefix("nick:")
                 network.sequence(NETWORK_ROOM, offline_payload(fold, fold), {}, (), ignore)
         self.bury()
@@ -240,12 +243,12 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def bury(self) -> bool:
         """One pass of the lost node's burial, if it is not over: QUITs of the members it
-        finds (their calls held if the bus holds calls). False once a pass found none, or
-        after `BURIAL_PASSES` of them (hubbub.cluster.node passes again while it finds any:
-        a RENAME may move one in the meantime)."""
-        if self.lost is None or self.burials >= BURIAL_PASSES:
+        finds (their calls held if the bus holds calls). Once a pass finds none, or after
+        `BURIAL_PASSES` of them (hubbub.cluster.node passes again while it finds any: a
+        RENAME may move one in the meantime), the burial is over and the lost node's claims
+        go (`BURY`). True while it goes on."""
+        if self.lost is None or self.buried:
             return False
-        self.burials += 1
         burier = self.burier()
         dead = self.cluster.nodes[self.lost].network.node_id
         buried = 0
@@ -253,9 +256,14 @@ class ClusterMachine(RuleBasedStateMachine):
             for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
                 buried += 1
                 burier.network.sequence(room, payload, {}, deleted, ignore)
-        if not buried:
-            self.burials = BURIAL_PASSES
-        return bool(buried)
+        self.burials += 1
+        if buried and self.burials < BURIAL_PASSES:
+            return True
+        if buried:  # the last pass's QUITs first, as the burier awaits them
+            self.settle_calls()
+        self.buried = True
+        self.cluster.bus.lose_node(dead)
+        return False
 
     @precondition(lambda self: bool(self.cluster.bus.backlog))
     @rule(pick=st.integers(0, NODES - 1))
@@ -268,19 +276,23 @@ class ClusterMachine(RuleBasedStateMachine):
     def settle(self) -> None:
         """The bus answers everything held, in the order it was asked, holds no more, and
         every node catches up."""
-        bus = self.cluster.bus
         while True:
-            while bus.waiting or bus.held or bus.backlog:
-                bus.release()
-                for node_id in sorted(bus.backlog):
-                    bus.catch_up(node_id)
-            bus.callers.clear()
+            self.settle_calls()
             if not self.bury():  # (its last pass's calls all answered: the next pass)
                 break
 
+    def settle_calls(self) -> None:
+        bus = self.cluster.bus
+        while bus.waiting or bus.held or bus.backlog:
+            bus.release()
+            for node_id in sorted(bus.backlog):
+                bus.catch_up(node_id)
+        bus.callers.clear()
+
     def settled(self) -> bool:
         bus = self.cluster.bus
-        return not bus.held and not bus.waiting and not bus.queue and not bus.backlog
+        burying = self.lost is not None and not self.buried
+        return not (bus.held or bus.waiting or bus.queue or bus.backlog or burying)
 
     @invariant()
     def every_node_agrees(self) -> None:
@@ -990,6 +1002,18 @@ FOUND = {
     send(5, 'NICK carol')
     send(4, 'KILL alice :out 37')
     send(4, 'NICK carol')
+""",
+    # The lost node's claims went before its burial's QUITs: a client of another node took
+    # erin's nick and joined #b, where the bus still had the lost erin's member field (the
+    # JOIN sets it only if absent), which her QUIT then deleted. Claims now go after the QUITs.
+    "a lost node's nick taken and used before its burial's QUITs": """
+    send(0, 'QUIT :gone 38')
+    send(4, 'JOIN #b')
+    reconnect(0, 'bob')
+    hold()
+    send(0, 'NICK erin')
+    lose(2)
+    send(0, 'JOIN #b')
 """,
     # frank's creating JOIN came back after he was killed; erin's, right after it, was taken
     # for the room's creation on their node only (the bus had frank's fields: `departed`).

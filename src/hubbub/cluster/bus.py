@@ -86,7 +86,7 @@ class Bus:
         node_id: str,
         *,
         on_event: Callable[[Sequenced], None],
-        on_node_lost: Callable[[str, dict[str, str]], None],
+        on_node_lost: Callable[[str, dict[str, str]], Awaitable[None] | None],
         on_available: Callable[[bool], None],
         lease_ms: int = 20_000,
         heartbeat_ms: int = 2_000,
@@ -161,6 +161,8 @@ class Bus:
         )
         self._feeds: dict[str, RoomFeed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
+        # Dead nodes this node is burying (on_node_lost, then BURY), by node id.
+        self._burials: dict[str, asyncio.Task[None]] = {}
         self._session: _Session | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._available = False
@@ -207,9 +209,10 @@ class Bus:
         if self._session is not None:
             await self._end(self._session)
             self._session = None
-        for fill in self._fills.values():
-            fill.cancel()
+        for task in [*self._fills.values(), *self._burials.values()]:
+            task.cancel()
         self._fills.clear()
+        self._burials.clear()
         if self._token is not None:
             with contextlib.suppress(*_TROUBLE):
                 await self._call(
@@ -905,7 +908,7 @@ class Bus:
                 pipe.exists(scripts.lease_key(node))
             alive = await pipe.execute()
         for node, exists in zip(others, alive, strict=True):
-            if not exists:
+            if not exists and node not in self._burials:
                 await self._bury(node)
 
     async def _bury(self, node: str) -> None:
@@ -924,21 +927,43 @@ class Bus:
         if flat is None:
             return
         claims = _pairs(flat)
-        log.warning("cluster bus: node %s missed its lease: %d claims released", node, len(claims))
+        log.warning("cluster bus: node %s missed its lease (%d claims)", node, len(claims))
+        # Its claims go once on_node_lost is over (its users have left every room): a nick
+        # free before that could be taken, and its new holder's JOIN of a room would find the
+        # dead user's member field there still. Not on the heartbeat: it may take a while.
+        task = asyncio.get_running_loop().create_task(self._lay_to_rest(node, claims))
+        self._burials[node] = task
+        task.add_done_callback(lambda _task: self._burials.pop(node, None))
+
+    async def _lay_to_rest(self, node: str, claims: dict[str, str]) -> None:
+        """on_node_lost (awaited if it returns an awaitable), then BURY. If Redis fails in
+        either, the janitor key lapses after one lease and a survivor (maybe this one) buries
+        the node again: its users found in rooms still leave then, and only then its claims
+        go."""
         try:
-            self._on_node_lost(node, claims)
-        except Exception:
+            lost = self._on_node_lost(node, claims)
+            if lost is not None:
+                await lost
+        except asyncio.CancelledError:
+            raise
+        except BusUnavailable as error:
+            log.warning("cluster bus: node %s: its burial stopped (%s): again later", node, error)
+            return
+        except Exception:  # a bug: logged, and the node buried all the same
             log.exception("cluster bus: on_node_lost(%s) failed", node)
-        await self._call(
-            "BURY",
-            [
-                scripts.NODES_KEY,
-                scripts.node_claims_key(node),
-                scripts.node_directory_key(node),
-                scripts.janitor_key(node),
-            ],
-            [node, self.node_id],
-        )
+        try:
+            await self._call(
+                "BURY",
+                [
+                    scripts.NODES_KEY,
+                    scripts.node_claims_key(node),
+                    scripts.node_directory_key(node),
+                    scripts.janitor_key(node),
+                ],
+                [node, self.node_id],
+            )
+        except _TROUBLE as error:
+            log.warning("cluster bus: node %s not buried yet (%s): again later", node, error)
 
 
 def _text(value: object) -> str:

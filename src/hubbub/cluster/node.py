@@ -377,9 +377,10 @@ class Node:
             payload = json.dumps({"t": "sync"}).encode()
             await self.bus.sequence(room, payload, set_fields=fields)
 
-    def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
+    async def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
+        # (The bus releases the dead node's claims once this is over: hubbub.cluster.bus.)
         log.warning("cluster: node %s lost (%d claims); its users leave", dead, len(claims))
-        self._spawn(lambda: self._bury(dead, claims), "hubbub-bury")
+        await self._bury(dead, claims)
 
     async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
         """QUIT, in every room, each member the dead node had there; and its users are gone

@@ -299,7 +299,7 @@ def quits_of_lost_node(
         if not isinstance(facts, dict) or facts.get("node") != dead:
             continue
         fold = field[2:]
-        prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+        prefix = f"{facts.get('n', fold)}!{facts.get('u', '')}@{facts.get('h', '')}"
         identity = str(facts.get("id") or "")
         payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity)
         quits.append((payload, member_leaves(fold, identity)))
