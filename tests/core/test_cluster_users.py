@@ -305,3 +305,23 @@ def test_a_join_of_a_user_gone_meanwhile_keeps_the_room_made_for_a_join_after_it
     }
     assert bus.fields["#new"]["s:erin"] == ""
     assert member_field("frank") not in bus.fields["#new"]
+
+
+def test_an_away_change_meeting_a_kick_does_not_bring_the_member_back() -> None:
+    """alice goes away as carol, on another node, kicks her from #lobby: the KICK is sequenced
+    first. Her away state is written into her member field in the room's state only if that
+    field is still there, so a node opening #lobby later does not find her listed (it did)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, carol = a.client("alice"), b.client("carol")
+    carol.send("JOIN #lobby")
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    carol.send("KICK #lobby alice :out")
+    alice.send("AWAY :lunch")
+    bus.release()
+    assert member_field("alice") not in bus.fields["#lobby"]
+    lobby = b.server.find_channel("#lobby")
+    assert lobby is not None and {user.nick for user in lobby.members} == {"carol"}

@@ -1,10 +1,10 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, RENAME, QUIT, KILL, messages and multiline batches) while the bus holds calls and
-answers them in an order it picks: any interleaving of the nodes' calls, each node's own calls
-kept in the order it made them (as the Sequencer sends them); and while a node lags, getting
-every room's events later than the others (in their order). That is what makes a node's copy
+INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages and multiline batches) while the bus holds
+calls and answers them in an order it picks: any interleaving of the nodes' calls, each node's
+own calls kept in the order it made them (as the Sequencer sends them); and while a node lags,
+getting every room's events later than the others (in their order). That is what makes a node's copy
 of a room one or more events behind when it checks and sends a command, the source of every
 race the cluster must survive.
 
@@ -72,6 +72,8 @@ TEMPLATES = [
     "RENAME {room} {other_room} :moving",
     "QUIT :gone {index}",
     "KILL {nick} :out {index}",  # by an operator (the first client of each node) or refused
+    "AWAY :away {index}",
+    "AWAY",
 ]
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
@@ -1014,6 +1016,13 @@ FOUND = {
     send(0, 'NICK erin')
     lose(2)
     send(0, 'JOIN #b')
+""",
+    # alice's away state, sent as carol kicked her, wrote her member field back into #a's
+    # state after the KICK had deleted it (now written only if it is there).
+    "an AWAY meeting a KICK": """
+    hold()
+    send(2, 'KICK #a alice :out')
+    send(0, 'AWAY :away 84')
 """,
     # frank's creating JOIN came back after he was killed; erin's, right after it, was taken
     # for the room's creation on their node only (the bus had frank's fields: `departed`).

@@ -41,6 +41,7 @@ from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     facts_json,
+    if_exists,
     invite_field,
     load_user_state,
     local,
@@ -100,7 +101,11 @@ class ClusterUsers(ClusterPropose):
             standing = channel.members.get(user) or Membership()
             event = {"t": "user", "f": user.fold, "v": version, "u": facts}
             event["m"] = self.server.next_msgid()
-            fields = {member_field(user.fold): facts_json(facts, standing.joined_ms)}
+            # Only if it is a member there still at this event: a KICK sequenced just before
+            # it deleted the field, which must not come back (a member in the room's state
+            # that no node lists; a cluster fuzz finding).
+            field = member_field(user.fold)
+            fields = {if_exists(field, field): facts_json(facts, standing.joined_ms)}
             self.submit(None, channel.fold, event, None, fields, refused=refused)
 
     def _apply_user(
