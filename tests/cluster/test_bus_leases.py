@@ -6,6 +6,8 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from bus_helpers import running, until_heartbeats
@@ -95,22 +97,27 @@ DOOMED_NODE = textwrap.dedent(
 )
 
 
+@asynccontextmanager
+async def doomed_node(redis_url: str) -> AsyncIterator[None]:
+    """The doomed node started (its claims made), then killed with SIGKILL on the way out."""
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", DOOMED_NODE, redis_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert doomed.stdout is not None
+        # Read in a thread: the survivors' heartbeats go on meanwhile.
+        assert await asyncio.to_thread(doomed.stdout.readline) == "ready\n"
+        yield
+    finally:
+        doomed.kill()
+        doomed.wait()
+
+
 async def test_a_killed_node_is_lost_on_exactly_one_survivor(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     async with running(redis_url, "a", **FAST) as node_a, running(redis_url, "b", **FAST) as node_b:
-        doomed = subprocess.Popen(
-            [sys.executable, "-c", DOOMED_NODE, redis_url],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert doomed.stdout is not None
-            # Read in a thread: the survivors' heartbeats go on meanwhile.
-            assert await asyncio.to_thread(doomed.stdout.readline) == "ready\n"
+        async with doomed_node(redis_url):
             assert not await node_a.bus.claim("nick:carol", "carol!c@a")
-        finally:
-            doomed.kill()
-            doomed.wait()
         # Buried: no longer a registered node, its janitor key gone.
         await until(
             lambda: len(node_a.lost) + len(node_b.lost) == 1,
@@ -143,17 +150,8 @@ async def test_a_dead_nodes_claims_go_once_its_burial_is_over(redis_url: str) ->
     async with running(redis_url, "a", **FAST) as node_a, running(redis_url, "b", **FAST) as node_b:
         over = asyncio.Event()
         node_a.burying = node_b.burying = over
-        doomed = subprocess.Popen(
-            [sys.executable, "-c", DOOMED_NODE, redis_url],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert doomed.stdout is not None
-            assert await asyncio.to_thread(doomed.stdout.readline) == "ready\n"
-        finally:
-            doomed.kill()
-            doomed.wait()
+        async with doomed_node(redis_url):
+            pass
         await until(lambda: node_a.lost or node_b.lost, timeout=30, what="on_node_lost")
         await until_heartbeats(node_a.bus, 3)
         assert not await node_a.bus.claim("nick:carol", "carol!c@a")  # still the dead node's

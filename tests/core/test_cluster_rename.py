@@ -182,6 +182,16 @@ def test_a_member_joining_the_new_name_in_the_instant_of_the_rename_keeps_its_st
     assert set(one(dave.lines(), "353").params[-1].split()) == {"@alice", "@bob", "dave"}
 
 
+def two_operators(cluster: Cluster) -> tuple[Client, Client]:
+    """alice (node a) and bob (node b), both operators of #lobby."""
+    a, b = cluster.nodes
+    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
+    joined(cluster, alice, bob)
+    alice.send("MODE #lobby +o bob")
+    cluster.drain()
+    return alice, bob
+
+
 def run_held(cluster: Cluster, node: str, count: int = 1) -> None:
     """Answer the first `count` held calls made by `node` (the others stay held, in order)."""
     cluster.bus.answer_from(node, count)
@@ -277,10 +287,7 @@ def test_a_rename_by_an_operator_deopped_in_that_instant_is_refused() -> None:
     was sequenced first: the bus renames nothing (a change of case neither)."""
     cluster = Cluster()
     a, b = cluster.nodes
-    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
-    joined(cluster, alice, bob)
-    alice.send("MODE #lobby +o bob")
-    cluster.drain()
+    alice, bob = two_operators(cluster)
     for rename in ("RENAME #lobby #hall", "RENAME #lobby #LOBBY"):
         cluster.bus.held = True
         alice.send("MODE #lobby -o bob")
@@ -388,10 +395,7 @@ def test_a_change_of_case_sent_as_the_room_was_renamed_is_refused() -> None:
     every node."""
     cluster = Cluster()
     a, b = cluster.nodes
-    alice, bob = a.client("alice", [CAP]), b.client("bob", [CAP])
-    joined(cluster, alice, bob)
-    alice.send("MODE #lobby +o bob")
-    cluster.drain()
+    alice, bob = two_operators(cluster)
     bus = cluster.bus
     bus.held = True
     bob.send("RENAME #lobby #LOBBY :case")
