@@ -288,7 +288,10 @@ class MemoryBus:
         return network
 
     def call(self, run: Callable[[], None], node: str = "") -> None:
-        if self.held:
+        # Held, or behind a call of the same node still waiting: each node's calls are
+        # answered in the order it made them (as the Sequencer sends them).
+        behind = bool(node) and any(self.callers.get(call) == node for call in self.waiting)
+        if self.held or behind:
             self.waiting.append(run)
             self.callers[run] = node
         else:
@@ -322,10 +325,12 @@ class MemoryBus:
         self.pump()
 
     def release(self) -> None:
-        """Answer every call held so far, in the order they were made."""
+        """Answer every call held so far, in the order they were made (and those made
+        meanwhile by a node with calls still waiting, after them)."""
         self.held = False
-        waiting, self.waiting = self.waiting, []
-        for run in waiting:
+        while self.waiting:
+            run = self.waiting.pop(0)
+            self.callers.pop(run, None)
             self.answer(run)
 
     def sequence(
