@@ -28,7 +28,7 @@ from hubbub.core.cluster_fields import (
     released_with,
     start_afresh,
 )
-from hubbub.core.cluster_rooms import ClusterRooms
+from hubbub.core.cluster_rooms import ClusterRooms, count_down
 from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
@@ -434,11 +434,7 @@ class ClusterApply(ClusterRooms):
     ) -> None:
         server = self.server
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
-            left = self.departed.get(channel.fold, 0) - 1
-            if left > 0:
-                self.departed[channel.fold] = left
-            else:
-                self.departed.pop(channel.fold, None)
+            count_down(self.departed, channel.fold)
         user = self.leaving_member(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
@@ -663,8 +659,14 @@ class ClusterApply(ClusterRooms):
         this node released with it; `then()` once the bus answered; `gone`: of a JOIN's joiner
         gone while it was on its way (`departed`)."""
         msgid = self.server.next_msgid()
-        event: dict[str, Any] = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason}
-        event["m"] = msgid
+        event: dict[str, Any] = {
+            "t": "quit",
+            "f": fold,
+            "id": identity,
+            "p": prefix,
+            "r": reason,
+            "m": msgid,
+        }
         if gone:
             event["gone"] = 1
 

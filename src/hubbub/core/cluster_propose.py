@@ -68,6 +68,7 @@ from hubbub.core.cluster_fields import (
     user_facts,
 )
 from hubbub.core.cluster_registry import ClusterRegistry
+from hubbub.core.cluster_rooms import count_down
 
 
 class ClusterPropose(ClusterRegistry):
@@ -629,11 +630,7 @@ class ClusterPropose(ClusterRegistry):
             self._nick_claimed(later, user, nick, fold, old_fold)
 
         def answered(won: bool | None) -> None:
-            left = self.claiming[fold] - 1
-            if left:
-                self.claiming[fold] = left
-            else:
-                del self.claiming[fold]
+            count_down(self.claiming, fold)
             if won and session.closed and self._claim_unused(fold):
                 self.network.release(nick_key(fold))  # gone meanwhile: the claim is nobody's
             complete(won)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubbub.core.model import (
     NOWHERE,
@@ -412,11 +412,8 @@ class ClusterRooms:
         if old_fold == self.server.fold(str(event["n"])):
             return
         key = (str(event.get("id") or ""), old_fold)
-        left = self.letting_go.get(key, 0) - 1
-        if left > 0:
-            self.letting_go[key] = left
+        if count_down(self.letting_go, key):
             return
-        self.letting_go.pop(key, None)
         holder = self.server.users.get(old_fold) or self.taker(old_fold)
         if holder is None or holder.session.remote:
             self.network.release(nick_key(old_fold))
@@ -431,11 +428,7 @@ class ClusterRooms:
 
     def _joined_or_not_later(self, fold: str) -> None:
         """As `_joined_or_not`, the room kept for now (the caller checks it later)."""
-        left = self.joining.get(fold, 0) - 1
-        if left > 0:
-            self.joining[fold] = left
-        else:
-            self.joining.pop(fold, None)
+        count_down(self.joining, fold)
 
     def _close_if_unwanted(self, fold: str) -> None:
         """Close the room unless a JOIN of ours is on its way there or it is wanted still."""
@@ -516,3 +509,16 @@ class ClusterRooms:
                     )
                 rooms[fold] = fields
         return rooms
+
+
+Key = TypeVar("Key")
+
+
+def count_down(counts: dict[Key, int], key: Key) -> int:
+    """One fewer of `key` on its way (its entry gone at none): how many are left."""
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+        return left
+    counts.pop(key, None)
+    return 0
