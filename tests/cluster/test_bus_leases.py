@@ -14,7 +14,7 @@ from bus_helpers import running, until_heartbeats
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
-from hubbub.cluster.bus import Bus, BusUnavailable
+from hubbub.cluster.bus import Bus, BusUnavailable, Return
 from support.waiting import until, until_awaited
 
 pytestmark = pytest.mark.asyncio
@@ -196,4 +196,18 @@ async def test_a_lapsed_lease_nobody_buried_is_simply_renewed(redis_url: str) ->
         await until_awaited(lambda: redis.exists(scripts.lease_key("a")), what="lease renewed")
         assert await node_a.bus.claimed("nick:alice") == "alice"
         assert node_a.availability == [True]
+    await redis.aclose()
+
+
+async def test_a_node_declared_dead_while_away_is_told_when_it_is_back(redis_url: str) -> None:
+    """Its users were QUIT everywhere by whoever buried it; the node must know, to let them go
+    too (hubbub.cluster.node) rather than write them back into the rooms."""
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a", **FAST) as node_a:
+        # What a survivor's BURY leaves of a node: no lease, not a registered node.
+        await redis.delete(scripts.lease_key("a"))
+        await redis.srem(scripts.NODES_KEY, "a")
+        await until(lambda: node_a.availability == [True, False, True], what="registered anew")
+        assert node_a.bus.returned == Return(declared_dead=True)
+        assert await redis.sismember(scripts.NODES_KEY, "a")
     await redis.aclose()

@@ -14,7 +14,7 @@ from redis._parsers import _AsyncHiredisParser
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
-from hubbub.cluster.bus import Bus, BusUnavailable
+from hubbub.cluster.bus import Bus, BusUnavailable, Return
 from support.redis_server import RedisServer
 from support.servers import free_port
 from support.waiting import until
@@ -48,6 +48,8 @@ async def test_redis_restarted_empty_starts_a_new_epoch(redis_server: RedisServe
         await until(lambda: node_a.availability == [True, False, True], what="Redis back")
         # The data set is gone: a new epoch, no claims, no state; the node re-asserts its own.
         assert node_a.bus.epoch not in (None, old_epoch)
+        # ...which the node is told, so that it writes its rooms' state again.
+        assert node_a.bus.returned == Return(new_epoch=True)
         assert await node_a.bus.claimed("nick:alice") is None
         assert await node_a.bus.state("#r") == (0, {})
         # Still subscribed; the room's sequence starts again within the new epoch.
@@ -112,6 +114,8 @@ async def test_redis_restarted_with_its_data_continues_the_sequence() -> None:
             for node in (node_a, node_b):
                 await until(lambda node=node: node.availability == [True, False, True], what="back")
             assert node_a.bus.epoch == node_b.bus.epoch == epoch
+            # Nothing lost: neither node is to write its copy of the rooms back.
+            assert node_a.bus.returned == node_b.bus.returned == Return()
             # b sequences as soon as it is back; a fills whatever it missed meanwhile.
             for number in range(3, 6):
                 await node_b.bus.sequence("#r", str(number).encode())
@@ -182,6 +186,8 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
         ]
         await redis.client_kill_filter(_id=reader["id"])
         await until(lambda: node_a.availability == [True, False, True], what="reconnected")
+        # The room's end was lost: the node is told to write its state there again.
+        assert node_a.bus.returned == Return(behind=frozenset({"#r"}))
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4
         await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")

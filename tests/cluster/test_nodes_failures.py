@@ -8,12 +8,18 @@ presence and room state when it returns".
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_nodes
+from redis import Redis
 
+from hubbub.cluster import bus_scripts as scripts
+from hubbub.core.cluster_fields import member_field_names
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import write_config
+from support.irc_client import IrcClient
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import RedisServer, redis_server, redis_url
 from support.servers import ServerProcess, ThreadedServer
@@ -24,6 +30,12 @@ __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used b
 
 # Generous: the lease, the janitor's next sweep and a loaded machine (never a sleep).
 LOST_WITHIN = LEASE_MS / 1000 + 15.0
+
+
+def takes_nick(irc: IrcClient, nick: str) -> bool:
+    """Ask for `nick`: whether it was given (NICK) rather than refused (433)."""
+    irc.send(f"NICK {nick}")
+    return irc.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
 
 
 def test_a_node_killed_with_9_loses_its_users_everywhere(
@@ -56,10 +68,10 @@ def test_a_node_killed_with_9_loses_its_users_everywhere(
         bob.send("NAMES #room")
         names = bob.first(lambda line: line.command == "353")
         assert names.text.split() == ["bob"]
-        # Her nick is free again network-wide.
+        # Her nick is free again network-wide, once the burial is over (its claims go after
+        # its QUITs, hubbub.cluster.bus).
         with client(b, "alice2") as again:
-            again.send("NICK alice")
-            assert again.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
+            wait_for(lambda: takes_nick(again, "alice"), LOST_WITHIN, "alice's nick free again")
 
 
 def test_redis_restarted_refuses_then_recovers(
@@ -109,3 +121,82 @@ def test_redis_restarted_refuses_then_recovers(
             # And alice's nick is hers again network-wide.
             carol.send("NICK alice")
             assert carol.first(lambda line: line.command in ("433", "NICK")).command == "433"
+
+
+def test_a_node_back_from_a_blip_writes_no_stale_member_back(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """A node whose connection to Redis broke for a moment (Redis kept its data) does not write
+    its copy of its rooms back: that copy may not have applied the rooms' last events yet.
+    Here alice's member fields are taken out of the room's state behind node a's back, standing
+    for a KICK sequenced while a was away that it had not applied when it resynchronised;
+    writing its copy back would put her in the room's state again, for every node that opens
+    the room later to see."""
+    redis = Redis.from_url(redis_url)
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        state = scripts.state_key("#room")
+        fields = member_field_names("alice")
+        assert redis.hexists(state, fields[0])
+        redis.hdel(state, *fields)
+        node = a.app.node
+        assert node is not None
+        resyncs = node.resyncs
+        for connection in redis.client_list():
+            if connection["name"].startswith("hubbub-bus:node0"):
+                redis.client_kill_filter(_id=connection["id"])
+        wait_for(lambda: node.resyncs > resyncs, 30.0, "node a back and resynchronised")
+        assert not any(redis.hexists(state, field) for field in fields)
+    redis.close()
+
+
+def test_a_node_declared_dead_while_stopped_disconnects_its_users_when_it_wakes(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """A node stopped (SIGSTOP: a frozen VM, a stalled process) longer than its lease is buried
+    by a survivor: everyone sees its users QUIT and their nicks are free. When it wakes up it
+    must not carry on with them as if nothing happened (two users named alice on one network,
+    one in rooms nobody else sees her in): it disconnects them, and their clients reconnect."""
+    config_file = write_config(
+        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, fresh_postgres_url, "node-a")
+    )
+    survivor = node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")
+    with (
+        ServerProcess(config_file) as frozen,
+        ThreadedServer(survivor) as b,
+        client(frozen, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        assert frozen.proc is not None
+        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        try:
+            quit_line = bob.first(lambda line: line.command == "QUIT", timeout=LOST_WITHIN)
+            assert quit_line.nick == "alice" and quit_line.text == NODE_LOST_REASON
+            # Her nick is free once the burial is over: someone else takes it while node a is
+            # still stopped.
+            with client(b, "carol") as carol:
+                wait_for(lambda: takes_nick(carol, "alice"), LOST_WITHIN, "alice's nick free")
+                os.kill(frozen.proc.pid, signal.SIGCONT)
+                lines = alice.until_closed(timeout=LOST_WITHIN)
+                errors = [line for line in lines if line.command == "ERROR"]
+                assert errors and NODE_LOST_REASON in errors[-1].text
+                # One alice on the network, carol's; and nobody came back into #room.
+                bob.send("WHOIS alice")
+                whois = bob.first(lambda line: line.command == "311")
+                assert whois.params[1:3] == ["alice", "~carol"]
+                # (Nor did bob see her leave twice: her node's own QUITs find her gone.)
+                assert [line for line in bob.fence() if line.command in ("JOIN", "QUIT")] == []
+                bob.send("NAMES #room")
+                names = bob.first(lambda line: line.command == "353")
+                assert names.text.split() == ["bob"]
+        finally:
+            os.kill(frozen.proc.pid, signal.SIGCONT)

@@ -8,7 +8,8 @@ A node subscribes to a room's pub/sub channel while it has local members; `RoomF
 bus fills every gap from the stream. A supervisor task owns the connection to Redis: when Redis
 goes away the bus says so (`on_available(False)`), refuses work with BusUnavailable at once,
 reconnects with backoff, re-registers, resubscribes, fills the gaps and says so again
-(`on_available(True)`).
+(`on_available(True)`), with what it found meanwhile in `returned` (a new epoch, this node
+declared dead, rooms whose end Redis lost).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
@@ -56,6 +58,22 @@ class BusUnavailable(Exception):
 
 
 _TROUBLE = (RedisError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    """How the bus came back, for `on_available(True)` to read (`Bus.returned`): what of this
+    node's presence Redis may have lost, so that the node writes back only that. A room's
+    state on the bus is otherwise newer than the node's copy of it, which may not have
+    applied the last events yet: writing that copy back would undo them."""
+
+    #: Redis lost its data (a new epoch): every room's state is to be written again.
+    new_epoch: bool = False
+    #: This node was declared dead while it was away (its lease lost, a survivor buried it or
+    #: is burying it): every other node saw its users QUIT, and their nicks are free.
+    declared_dead: bool = False
+    #: Rooms whose last events Redis lost (restarted without its last writes, same epoch).
+    behind: frozenset[str] = frozenset()
 
 
 class _Session:
@@ -169,6 +187,12 @@ class Bus:
         self._closing = False
         self._epoch: str | None = None
         self._token: str | None = None
+        # What the reconnection under way found, kept across attempts that fail half-way
+        # until one is reported (`returned`).
+        self._new_epoch = False
+        self._declared_dead = False
+        self._behind: set[str] = set()
+        self.returned = Return()
         # Heartbeats completed (lease renewed, gaps swept, dead nodes looked for): for metrics
         # and for tests that must let a few heartbeats pass.
         self.heartbeats = 0
@@ -260,6 +284,9 @@ class Bus:
             backoff = BACKOFF_FIRST
             self._session = current
             self._available = True
+            self.returned = Return(self._new_epoch, self._declared_dead, frozenset(self._behind))
+            self._new_epoch = self._declared_dead = False
+            self._behind.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
             # Rooms restarted in a new epoch deliver only now, after on_available(True).
@@ -279,6 +306,7 @@ class Bus:
         if self._epoch is not None and epoch != self._epoch:
             log.warning("cluster bus: Redis lost its data (new epoch): resynchronising")
             self._token = None
+            self._new_epoch = True
             for feed in self._feeds.values():
                 feed.restart()
         self._epoch = epoch
@@ -340,6 +368,7 @@ class Bus:
             answers = await pipe.execute()
         for (room, delivered, _time_ms), raised in zip(rooms, answers, strict=True):
             if raised:
+                self._behind.add(room)
                 log.error(
                     "cluster bus: Redis lost the end of %s (restarted without its last writes):"
                     " its seq continues after %d, the last this node delivered",
@@ -360,6 +389,7 @@ class Bus:
             if answer != b"lost":
                 return
             log.warning("cluster bus: this node was declared dead: registering anew")
+            self._declared_dead = True
         token = uuid.uuid4().hex
         answer = await self._call("REGISTER", keys, [epoch, self.node_id, token, self._lease_ms])
         if answer == b"stale":

@@ -20,9 +20,11 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   MONITOR and LIST make about users and rooms the node does not follow.
 * `on_available(False)`: the core refuses room events (the bus calls fail anyway);
   `on_available(True)`: presence is resynchronised — this node claims its users' nicks again
-  and rewrites its members' fields in each room it follows (a `sync` event, which the core
-  does not show) and its users' directory entries, and what could not be sent meanwhile
-  (QUITs, directory writes) is sent.
+  and rewrites its users' directory entries, and what could not be sent meanwhile (QUITs,
+  directory writes) is sent. Its members' fields are written again (a `sync` event, which
+  the core does not show) only in the rooms where Redis lost them (a new epoch, or the end of
+  a room lost): elsewhere the bus's state is newer than this node's copy. A node that was
+  declared dead while away disconnects its users: the others saw them QUIT.
 
 The tasks it runs are bounded by the core: one waiting command per client at a time (the
 core's per-client order), plus one task per room opened or left.
@@ -37,14 +39,16 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from hubbub.cluster.bus import Bus, BusUnavailable, Sequenced
+from hubbub.cluster.bus import Bus, BusUnavailable, Return, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core.network import (
     BURIAL_PASSES,
+    NODE_LOST_REASON,
     nick_key,
     offline_payload,
     quits_of_lost_node,
@@ -93,6 +97,8 @@ class Node:
         # The core's sequence() calls waiting for Redis (waited for at stop).
         self._sequencing: set[asyncio.Future[object]] = set()
         self._closing = False
+        # Resynchronisations finished (after each return of the bus): for tests to wait on.
+        self.resyncs = 0
 
     @property
     def node_id(self) -> str:
@@ -351,21 +357,32 @@ class Node:
         if server is None:
             return
         server.network_available(available)
-        if available and not self._closing:
-            self._spawn(self._resync, "hubbub-resync")
+        if not available or self._closing:
+            return
+        returned = self.bus.returned
+        if returned.declared_dead:
+            # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given
+            # their nicks to others: they leave here too, in this same callback (no command of
+            # theirs is run in between), and their clients reconnect and join again.
+            log.warning(
+                "cluster: this node was declared dead while away: its users are disconnected"
+            )
+            server.disconnect_users(NODE_LOST_REASON, time.time())
+        self._spawn(lambda: self._resync(returned), "hubbub-resync")
 
-    async def _resync(self) -> None:
-        """The bus is back (maybe empty, after a Redis restart): our users' nicks and our
-        members' room fields again."""
+    async def _resync(self, returned: Return) -> None:
+        """The bus is back (maybe empty, after a Redis restart): our users' nicks, directory
+        entries and, where Redis lost them, our members' room fields again."""
         server = self.server
         if server is None or server.cluster is None:
             return
         try:
-            await self._restore(server.cluster)
+            await self._restore(server.cluster, returned)
         except BusUnavailable as error:  # gone again: the next return resynchronises
             log.warning("cluster: resynchronising stopped, the bus is unavailable (%s)", error)
+        self.resyncs += 1
 
-    async def _restore(self, cluster: ClusterState) -> None:
+    async def _restore(self, cluster: ClusterState, returned: Return) -> None:
         for fold in cluster.local_nicks():
             if not await self.bus.claim(nick_key(fold), self._node_id):
                 log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
@@ -373,9 +390,14 @@ class Node:
         for key, value in cluster.directory_entries().items():
             self.directory.publish(key, value)
         self.directory.retry()
+        # Room state only where Redis lost it. Anywhere else the bus's state is newer than
+        # this node's copy, which may not have applied the room's last events yet (sequenced
+        # while it was away, filled from the stream meanwhile): written back, that copy would
+        # undo them (a member kicked meanwhile back in the room's fields, an older topic).
         for room, fields in cluster.presence().items():
-            payload = json.dumps({"t": "sync"}).encode()
-            await self.bus.sequence(room, payload, set_fields=fields)
+            if returned.new_epoch or room in returned.behind:
+                payload = json.dumps({"t": "sync"}).encode()
+                await self.bus.sequence(room, payload, set_fields=fields)
 
     async def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
         # (The bus releases the dead node's claims once this is over: hubbub.cluster.bus.)

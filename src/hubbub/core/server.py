@@ -401,6 +401,15 @@ class ChatServer:
         self.users.clear()
         self.channels.clear()
 
+    def disconnect_users(self, reason: str, now: float) -> None:
+        """Cluster mode: disconnect every registered user (QUIT, ERROR with `reason`). For a
+        node declared dead while it was cut off from the bus: every other node has seen its
+        users QUIT and their nicks may have been given to others, so they leave here too and
+        their clients reconnect, rather than stay in rooms where nobody else sees them."""
+        for session in list(self.sessions):
+            if session.phase is Phase.REGISTERED:
+                self.disconnect(session, reason, now)
+
     # ------------------------------------------------------------------ identity helpers
 
     def find_user(self, nick: str) -> User | None:
