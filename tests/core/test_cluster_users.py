@@ -5,6 +5,8 @@ node. The same on real nodes (Redis, PostgreSQL): tests/cluster/test_nodes_users
 
 from __future__ import annotations
 
+import json
+
 from core_helpers import one, only
 from test_cluster_core import Cluster
 
@@ -325,3 +327,28 @@ def test_an_away_change_meeting_a_kick_does_not_bring_the_member_back() -> None:
     assert member_field("alice") not in bus.fields["#lobby"]
     lobby = b.server.find_channel("#lobby")
     assert lobby is not None and {user.nick for user in lobby.members} == {"carol"}
+
+
+def test_a_nick_taken_from_a_user_killed_while_its_join_was_on_its_way_stays_in_that_room() -> None:
+    """bob is killed while his JOIN to #b is on its way; erin, on another node, takes his nick
+    and joins #b before the QUIT bob's node sends once that JOIN is back (`departed`). Her
+    member fields are written only if absent, and bob's were there: they were not, and bob's
+    QUIT then deleted his. #b's state on the bus lost her, for every node opening it later to
+    see (a cluster fuzz finding, with no outage). Her JOIN now deletes another user's fields
+    under her nick first."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root, bob = a.client("root"), a.client("bob")
+    root.user.oper = "root"
+    erin = b.client("erin")
+    bus = cluster.bus
+    bus.lag("n0")  # bob's node gets his JOIN back only at the end
+    bob.send("JOIN #b")
+    root.send("KILL bob :out")  # in no room yet: his nick is free at once
+    erin.send("NICK bob")
+    erin.send("JOIN #b")
+    bus.catch_up("n0")  # bob's JOIN is back to a gone user: his node sends his QUIT
+    fields = bus.fields["#b"]
+    assert json.loads(fields[member_field("bob")])["id"] == erin.user.network_id
+    room = b.server.find_channel("#b")
+    assert room is not None and list(room.members) == [erin.user]

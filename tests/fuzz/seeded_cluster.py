@@ -2,8 +2,8 @@
 
 Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
 same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
-catch-ups, reconnections, the loss of a node and settles), checks that every node agrees
-after each step, and prints, for each kind of disagreement, the shortest run that showed it:
+catch-ups, reconnections, the loss of a node, bus outages and settles), checks that every node
+agrees after each step, and prints, for each kind of disagreement, the shortest run that showed it:
 steps ready to paste into that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
 `python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`; the exit status is 1 if anything
 disagreed.
@@ -68,8 +68,12 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
     if draw < 0.93 and any(client.session.closed for client in machine.clients):
         return "reconnect", (pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS))
-    if draw < 0.935 and machine.lost is None:
+    if draw < 0.935 and machine.lost is None and machine.cluster.bus.available:
         return "lose", (pick.randrange(3),)
+    if draw < 0.945:
+        if not machine.cluster.bus.available:
+            return "back", ()
+        return ("outage", ()) if machine.lost is None or machine.buried else None
     return "settle", ()
 
 

@@ -288,6 +288,9 @@ class MemoryBus:
         return network
 
     def call(self, run: Callable[[], None], node: str = "") -> None:
+        if not self.available:  # refused at once, held or not, as the real bus refuses it
+            self.answer(run)
+            return
         # Held, or behind a call of the same node still waiting: each node's calls are
         # answered in the order it made them (as the Sequencer sends them).
         behind = bool(node) and any(self.callers.get(call) == node for call in self.waiting)
@@ -323,6 +326,15 @@ class MemoryBus:
         finally:
             self.answering -= 1
         self.pump()
+
+    def go_away(self) -> None:
+        """Redis is unreachable: every call still waiting is refused now, in the order they were
+        made (as the real bus fails what it had sent), and every call from now on at once."""
+        self.available = False
+        waiting, self.waiting = self.waiting, []
+        self.callers.clear()
+        for run in waiting:
+            self.answer(run)
 
     def release(self) -> None:
         """Answer every call held so far, in the order they were made (and those made
@@ -383,12 +395,16 @@ class MemoryBus:
         for name in delete_fields:
             if name.startswith("^"):
                 continue
-            if name.startswith("%"):  # a member leaving, if the nick's member is that user
-                fold, _, identity = name[1:].partition("%")
+            if name[:1] in ("%", "$"):
+                # A member leaving ("%"), if the nick's member is that user; a member joining
+                # ("$"): another user's fields under its nick go.
+                fold, _, identity = name[1:].partition(name[0])
                 member = fields.get("m:" + fold)
-                if member is not None and json.loads(member).get("id", "") in ("", identity):
-                    fields.pop("m:" + fold, None)
-                    fields.pop("s:" + fold, None)
+                if member is not None:
+                    same = json.loads(member).get("id", "") in ("", identity)
+                    if same == (name[0] == "%"):
+                        fields.pop("m:" + fold, None)
+                        fields.pop("s:" + fold, None)
                 continue
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:
@@ -462,7 +478,9 @@ class MemoryBus:
         return seq
 
     def pump(self) -> None:
-        if self.delivering or self.answering:
+        # (While the bus is unavailable nothing is delivered: the real bus fills it in order
+        # from the rooms' streams once it is back.)
+        if self.delivering or self.answering or not self.available:
             return
         self.delivering = True
         try:
@@ -636,7 +654,10 @@ class MemoryNetwork:
         self.bus.call(run, self._node_id)
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
-        if self.bus.claims.get(key) == self._node_id:
+        if not self.bus.available:  # refused: the node tells its core, as hubbub.cluster.node's
+            if self.server is not None:
+                self.server.cluster.release_refused(key)
+        elif self.bus.claims.get(key) == self._node_id:
             del self.bus.claims[key]
         if done is not None:
             done()

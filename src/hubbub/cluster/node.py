@@ -49,7 +49,6 @@ from hubbub.config import ClusterSection
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
-    nick_key,
     offline_payload,
     quits_of_lost_node,
     user_key,
@@ -292,10 +291,13 @@ class Node:
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         async def run() -> None:
-            # Unavailable: the claim lapses with the lease, or is released at the next resync.
             try:
-                with contextlib.suppress(BusUnavailable):
+                try:
                     await self.bus.release(key)
+                except BusUnavailable:  # released when the bus is back (`reclaim_nicks`)
+                    server = self.server
+                    if server is not None and server.cluster is not None:
+                        server.cluster.release_refused(key)
             finally:
                 if done is not None:  # never left waiting (a leaving user's ERROR waits)
                     done()
@@ -383,9 +385,7 @@ class Node:
         self.resyncs += 1
 
     async def _restore(self, cluster: ClusterState, returned: Return) -> None:
-        for fold in cluster.local_nicks():
-            if not await self.bus.claim(nick_key(fold), self._node_id):
-                log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+        cluster.reclaim_nicks()  # (through the core: a user may leave while it is on its way)
         # The directory entries again (gone if Redis lost its data), then what was refused.
         for key, value in cluster.directory_entries().items():
             self.directory.publish(key, value)

@@ -82,7 +82,7 @@ class ClusterAccounts(ClusterApply):
         self._announce_account({"t": "dropped", "n": fold})
 
     def _announce_account(self, event: dict[str, Any]) -> None:
-        def refused() -> None:
+        def refused(_room: str) -> None:
             log.warning("account %s could not be announced; the nodes reload names later", event)
             self.accounts_stale = True
 
@@ -110,7 +110,7 @@ class ClusterAccounts(ClusterApply):
                 event,
                 None,
                 {member_field(user.fold): facts_json(facts, standing.joined_ms)},
-                refused=lambda: self.account_unsent.add(user),
+                refused=lambda _room: self.account_unsent.add(user),
             )
 
     # ------------------------------------------------------------------ applying

@@ -315,8 +315,9 @@ class ClusterApply(ClusterRooms):
 
             identity = user.network_id
 
-            def refused() -> None:  # the bus went away meanwhile: the fields go when it is back
-                self.unsent.append((room, fold, prefix, refusal[1], identity))
+            def refused(now: str) -> None:  # the bus went away: the fields go when it is back
+                self.unsent.append((now, fold, prefix, refusal[1], identity))
+                self._departing(now)
 
             delete = member_field_names(fold)
             self.submit(None, room, void, None, invited, delete, refused=refused)
@@ -670,9 +671,9 @@ class ClusterApply(ClusterRooms):
         if gone:
             event["gone"] = 1
 
-        def refused() -> None:
-            self.quit_refused(room, event)
-            if release:  # (unavailable too, most likely: it lapses with the lease then)
+        def refused(now: str) -> None:  # (its new name, if renamed meanwhile)
+            self.quit_refused(now, event)
+            if release:  # (refused too, most likely: given back when the bus is back)
                 self.network.release(release)
 
         deleted: tuple[str, ...] = member_leaves(fold, identity)
@@ -687,7 +688,16 @@ class ClusterApply(ClusterRooms):
         is sent again when it is back (set_available), so the other nodes see it then."""
         fold, prefix, reason = event["f"], event["p"], event["r"]
         self.unsent.append((room, fold, prefix, reason, str(event.get("id") or "")))
+        if "gone" not in event:  # (one that is counted already)
+            self._departing(room)
         self._leave_here(room, fold, prefix, reason, event["m"])
+
+    def _departing(self, room: str) -> None:
+        """A member's QUIT is to be sent again when the bus is back: until it comes back, the
+        bus still has the member's fields, so this node counts the room as occupied (a JOIN
+        applied meanwhile does not create it here alone, a cluster fuzz finding)."""
+        if room in self.server.channels:
+            self.departed[room] = self.departed.get(room, 0) + 1
 
     def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
         # "local": applied here only, not stored (the QUIT sent again later is the one kept).
@@ -706,7 +716,8 @@ class ClusterApply(ClusterRooms):
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity in unsent:
-                self._send_quit(room, fold, prefix, reason, identity=identity)
+                # Marked: its node counted the room as occupied until it is back (`departed`).
+                self._send_quit(room, fold, prefix, reason, identity=identity, gone=True)
 
 
 APPLIERS: dict[str, RoomApplier] = {

@@ -209,7 +209,7 @@ class ClusterDirectory(ClusterUsers):
         kind, fold = event["t"], event["f"]
         key = f"w:{fold} {event['c']}" if kind == "watched" else "p:" + fold
 
-        def refused() -> None:
+        def refused(_room: str) -> None:
             if event["t"] == "online":  # after the offline before it, if any
                 before = self.unsent_network.get(key, [])
                 waiting = [kept for kept in before if kept["t"] == "offline"][-1:]

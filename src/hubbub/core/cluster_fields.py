@@ -31,9 +31,13 @@ UNAVAILABLE = "The network cannot take it right now; nothing was sent, try again
 NODE_LOST_REASON = "Server lost: its connection to the network timed out"
 
 
+#: What every nick claim's key starts with (`nick_key`).
+NICK_KEY_PREFIX = "nick:"
+
+
 def nick_key(fold: str) -> str:
     """The bus claim that makes a nick unique network-wide."""
-    return "nick:" + fold
+    return NICK_KEY_PREFIX + fold
 
 
 def user_key(fold: str) -> str:
@@ -120,6 +124,19 @@ def value_of(other: str, name: str) -> str:
 RELEASES_CLAIM = "!"
 #: Starts a deleted name that is a member leaving (`member_leaves`).
 LEAVES = "%"
+
+
+#: Starts a deleted name that is a member joining (`member_joins`).
+JOINS = "$"
+
+
+def member_joins(fold: str, identity: str) -> tuple[str, ...]:
+    """The deleted names of a member joining: another user's fields under its nick, if the
+    room still has them. That one is gone and its own QUIT is still to come (its JOIN came
+    back after it had left, hubbub.core.cluster_apply `departed`, and its nick was taken
+    meanwhile). The JOIN's own member fields, written only if absent, then are written; that
+    QUIT, which deletes only its user's fields, leaves them (a cluster fuzz finding)."""
+    return (f"{JOINS}{fold}{JOINS}{identity}",) if identity else ()
 
 
 def member_leaves(fold: str, identity: str) -> tuple[str, ...]:

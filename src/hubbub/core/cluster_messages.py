@@ -285,7 +285,11 @@ class ClusterMessages(ClusterApply):
                 # Refused: the change is made (the store is shared); the other party's node
                 # is told when the bus is back.
                 self.submit(
-                    None, inbox(node), event, None, refused=lambda: self._keep_unsent(name, event)
+                    None,
+                    inbox(node),
+                    event,
+                    None,
+                    refused=lambda _room: self._keep_unsent(name, event),
                 )
 
         if home:
@@ -368,7 +372,7 @@ class ClusterMessages(ClusterApply):
                 event,
                 None,
                 {member_field(user.fold): facts_json(facts, standing.joined_ms)},
-                refused=lambda: self.metadata_unsent_users.add(user),
+                refused=lambda _room: self.metadata_unsent_users.add(user),
             )
 
     def _apply_user_metadata(
@@ -401,7 +405,7 @@ class ClusterMessages(ClusterApply):
             None,
             set_fields,
             delete_fields,
-            refused=lambda: self.metadata_unsent_rooms.setdefault(fold, set()).update(keys),
+            refused=lambda room: self.metadata_unsent_rooms.setdefault(room, set()).update(keys),
         )
 
     def _apply_channel_metadata(

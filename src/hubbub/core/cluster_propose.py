@@ -10,7 +10,8 @@ See hubbub.core.network.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ from hubbub.core.cluster_fields import (
     LIST_PREFIX,
     METADATA_PREFIX,
     MODE_PREFIX,
+    NICK_KEY_PREFIX,
     ONLY_IF_ROOM,
     UNAVAILABLE,
     if_absent,
@@ -54,6 +56,7 @@ from hubbub.core.cluster_fields import (
     member_field,
     member_field_names,
     member_fields,
+    member_joins,
     member_leaves,
     mode_change_fields,
     nick_key,
@@ -69,6 +72,8 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_registry import ClusterRegistry
 from hubbub.core.cluster_rooms import count_down
+
+log = logging.getLogger("hubbub.chat")
 
 
 class ClusterPropose(ClusterRegistry):
@@ -406,6 +411,7 @@ class ClusterPropose(ClusterRegistry):
         }
         member = member_fields(user.fold, facts, membership)
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
+        deleted += member_joins(user.fold, user.network_id)
         creating: dict[str, str] = {}
         if created is not None:
             # A new room: what a room of this name had before (topic, modes, metadata) is not
@@ -468,9 +474,9 @@ class ClusterPropose(ClusterRegistry):
             line = f":{user.prefix} JOIN {channel.name}"
             arrived(server, later, channel, user, line, time_ms, sent["m"])
 
-        def refused() -> None:
-            self._entered(user, fold)
-            self._joined_or_not(fold)
+        def refused(room: str) -> None:  # (its new name, if renamed meanwhile)
+            self._entered(user, room)
+            self._joined_or_not(room)
 
         self.submit(reply, fold, event, done, set_fields, deleted, refused=refused)
 
@@ -631,8 +637,10 @@ class ClusterPropose(ClusterRegistry):
 
         def answered(won: bool | None) -> None:
             count_down(self.claiming, fold)
-            if won and session.closed and self._claim_unused(fold):
-                self.network.release(nick_key(fold))  # gone meanwhile: the claim is nobody's
+            # Won by a user gone meanwhile, or refused (the bus away) while another claim of
+            # ours, given up meanwhile, left it to this one to settle: the claim is nobody's.
+            if ((won and session.closed) or won is None) and self._claim_unused(fold):
+                self.network.release(nick_key(fold))
             complete(won)
 
         complete = reply.later(claimed)
@@ -640,6 +648,33 @@ class ClusterPropose(ClusterRegistry):
         # it (`taking` tells them apart), and one of them gone must not release the other's.
         self.claiming[fold] = self.claiming.get(fold, 0) + 1
         self.network.claim(nick_key(fold), self.node, answered)
+
+    def reclaim_nicks(self) -> None:
+        """The bus is back: claim this node's users' nicks again (gone if Redis lost its data),
+        and give back those whose release it refused meanwhile, unless they are ours again.
+        Claims are counted as on their way (`claiming`), like a NICK's: a user leaving
+        meanwhile does not release the nick then, and the answer releases it if nobody of this
+        node holds it any more (its release may have reached the bus before this claim)."""
+        unreleased, self.unreleased = self.unreleased, set()
+        for fold in sorted(unreleased):
+            if self._claim_unused(fold):
+                self.network.release(nick_key(fold))
+        for fold in self.local_nicks():
+            self.claiming[fold] = self.claiming.get(fold, 0) + 1
+            self.network.claim(nick_key(fold), self.node, partial(self._reclaimed, fold))
+
+    def release_refused(self, key: str) -> None:
+        """The bus refused to release one of this node's claims (unavailable): it stays on
+        the bus until `reclaim_nicks` gives it back."""
+        if key.startswith(NICK_KEY_PREFIX):
+            self.unreleased.add(key.removeprefix(NICK_KEY_PREFIX))
+
+    def _reclaimed(self, fold: str, won: bool | None) -> None:
+        count_down(self.claiming, fold)
+        if won is False:
+            log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+        elif won and self._claim_unused(fold):
+            self.network.release(nick_key(fold))
 
     def _claim_unused(self, fold: str) -> bool:
         """Whether this node's claim of a nick is no user's: none of its users holds the nick or
@@ -679,13 +714,14 @@ class ClusterPropose(ClusterRegistry):
         self.taking[fold] = user
 
         def done(later: Reply, result: Any) -> None:
-            if self.taking.get(fold) is user and (result is None or user.fold == fold):
-                del self.taking[fold]
             if result is None:
-                if user.fold != fold:  # not renamed by another room's event: not its nick
-                    self.network.release(nick_key(fold))
-                later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
+                # (Its claim and `taking` are settled once every room's NICK is back or
+                # refused: another room's may still rename the user, `_settle_nick`.)
+                if user.nick != nick:  # not renamed by another room's event meanwhile
+                    later.fail("NICK", "TEMPORARILY_UNAVAILABLE", nick, text=UNAVAILABLE)
                 return
+            if self.taking.get(fold) is user and user.fold == fold:
+                del self.taking[fold]
             time_ms, sent = result
             if sent.get("done"):  # this room's event renamed the user: the echo goes here
                 server.send_self(later, line, time_ms, sent["m"], account=user.account)
@@ -696,6 +732,8 @@ class ClusterPropose(ClusterRegistry):
         if fold != old:  # its claim goes once every room's NICK is back (`nick_back`)
             key = (user.network_id, old)
             self.letting_go[key] = self.letting_go.get(key, 0) + len(rooms)
+        change = (user.network_id, nick)
+        self.nick_rooms[change] = self.nick_rooms.get(change, 0) + len(rooms)
         for channel in rooms:
             standing = channel.members.get(user) or Membership()
             event: dict[str, Any] = {"t": "nick", "f": old, "p": old_prefix, "n": nick}
@@ -716,14 +754,73 @@ class ClusterPropose(ClusterRegistry):
                 done,
                 fields,
                 deleted,
-                refused=partial(self._nick_refused, room, event),
+                refused=partial(self._nick_refused, event, fields, deleted),
             )
 
-    def _nick_refused(self, room: str, event: dict[str, Any]) -> None:
-        """A room's NICK event refused by the bus: the room is let go unless wanted, and the
-        old nick counts it back (`nick_back`)."""
-        self._joined_or_not(room)
-        self.nick_back(event)
+    def _nick_refused(
+        self,
+        event: dict[str, Any],
+        fields: Mapping[str, str],
+        deleted: tuple[str, ...],
+        room: str,
+    ) -> None:
+        """A room's NICK event refused by the bus (unavailable). Another room's may have been
+        sequenced before the bus went away and rename the user all the same, here and on the
+        nodes of that room: so this one is kept (`unsent_nicks`) until the change is settled
+        (`_settle_nick`). Meanwhile the room stays followed and the old nick claimed: the
+        room still knows the user by it."""
+        change = (str(event.get("id") or ""), str(event["n"]))
+        self.unsent_nicks.setdefault(change, []).append((room, event, fields, deleted))
+        count_down(self.nick_rooms, change)
+        self._settle_nick(change, resend=False)  # (not while the bus refuses: set_available)
+
+    def nick_back(self, event: Mapping[str, Any]) -> None:
+        super().nick_back(event)
+        change = (str(event.get("id") or ""), str(event["n"]))
+        count_down(self.nick_rooms, change)
+        self._settle_nick(change)
+
+    def _settle_nick(self, change: tuple[str, str], resend: bool = True) -> None:
+        """A NICK change with rooms whose event the bus refused. Once the user is renamed (by
+        another room's event), those are sent again (now, or when the bus is back); once no
+        other room's is on its way and the user was not renamed, the change failed: those
+        rooms count back and the new nick's claim goes, unless a user of ours holds it."""
+        kept = self.unsent_nicks.get(change)
+        if not kept:
+            return
+        identity, nick = change
+        user = self.by_network_id.get(identity)
+        mine = user is not None and not user.session.remote
+        if mine and user is not None and user.nick == nick:
+            if not (resend and self.available):
+                return  # (sent when the bus is back: set_available)
+            del self.unsent_nicks[change]
+            for room, event, fields, deleted in kept:
+                if room not in user.channels:  # left it meanwhile (a KICK came first)
+                    self._joined_or_not(room)
+                    super().nick_back(event)
+                    continue
+                self.nick_rooms[change] = self.nick_rooms.get(change, 0) + 1
+                refused = partial(self._nick_refused, event, fields, deleted)
+                self.submit(None, room, event, None, fields, deleted, refused=refused)
+            return
+        if self.nick_rooms.get(change):
+            return  # another room's NICK may still rename the user
+        del self.unsent_nicks[change]
+        fold = self.server.fold(nick)
+        if user is not None and self.taking.get(fold) is user:
+            del self.taking[fold]
+        for room, event, _fields, _deleted in kept:
+            self._joined_or_not(room)
+            super().nick_back(event)
+        if fold != str(kept[0][1]["f"]) and self._claim_unused(fold):
+            self.network.release(nick_key(fold))
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if available:
+            for change in list(self.unsent_nicks):
+                self._settle_nick(change)
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the

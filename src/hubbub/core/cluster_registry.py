@@ -84,7 +84,7 @@ class ClusterRegistry(ClusterApply):
     def _announce_registration(self, fold: str, event: dict[str, Any]) -> None:
         self.registry_unsent.pop(fold, None)  # this one is newer
 
-        def refused() -> None:
+        def refused(_room: str) -> None:
             log.warning("the registration of %s could not be announced; sent again later", fold)
             self.registry_unsent[fold] = event
 

@@ -99,7 +99,7 @@ OLD_GONE = 2
 NOT_OPERATOR = 3
 
 #: One of this node's room events on its way: (room, fields set, fields deleted, refused).
-InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[], None] | None]
+InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[str], None] | None]
 
 
 def renamed_line(line: str, old_name: str, new_name: str) -> str:
@@ -231,22 +231,34 @@ class ClusterRename(ClusterPropose):
         done: Callable[[Reply, Any], None] | None,
         set_fields: Mapping[str, str] | None = None,
         delete_fields: tuple[str, ...] = (),
-        refused: Callable[[], None] | None = None,
+        refused: Callable[[str], None] | None = None,
         answered_when_sequenced: bool = False,
         sequenced_then: Callable[[], None] | None = None,
     ) -> None:
         """Hand one room event to the bus, remembering a channel room's event (its room and
         fields) until it is back, in case the room is renamed before it is sequenced."""
-        if not room.startswith("~"):  # inboxes and the rooms every node follows: never renamed
+        # Not for inboxes and the rooms every node follows (never renamed), nor for a room this
+        # node does not follow (a QUIT sent again after the bus came back, its user's room
+        # closed here meanwhile): it would not see that event come back, nor its rename.
+        if not room.startswith("~") and (
+            room in self.server.channels or room in self.opening or self.joining.get(room)
+        ):
             token = f"{self.token + 1:x}"  # the one `submit` gives it
             self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
             given = refused
 
-            def refused_here() -> None:
+            def refused_here(_room: str) -> None:
                 self.in_flight.pop(token, None)
+                target = self.forwarding.pop(token, None)
+                if target is not None:
+                    # Sent to a name the room has left, to be sent on to it: it waits for
+                    # this event no longer, nor does the old name's following; what the
+                    # refusal undoes or keeps for later is the renamed room's.
+                    self._drained(room)
+                    self.let_go_if_lingering(target)
                 self.let_go_if_lingering(room)
                 if given is not None:
-                    given()
+                    given(target or room)
 
             refused = refused_here
             view = self.views.get(room)
@@ -344,8 +356,8 @@ class ClusterRename(ClusterPropose):
         # A claim it released (`!`) went with its first sequencing: not released again (the
         # nick may be someone else's by now).
         deleted = tuple(name for name in delete_fields if not name.startswith(RELEASES_CLAIM))
-        if event.get("t") == "quit":  # refused now, it is sent again later: to the new name
-            refused = partial(self.quit_refused, new_fold, event)
+        if event.get("t") == "quit":  # refused now, it is sent again later (not its claim)
+            refused = partial(_quit_refused, self, event)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _drained(self, old_fold: str) -> None:
@@ -560,3 +572,9 @@ RENAME_APPLIERS = {"rename": ClusterRename._apply_rename}
 
 #: Events applied whether or not this node has the room (the marker), by kind.
 RENAME_EVENTS = {"moved": ClusterRename._apply_moved}
+
+
+def _quit_refused(state: ClusterRename, event: dict[str, Any], room: str) -> None:
+    """A QUIT sent on to a renamed room, refused there: as any refused QUIT, without the claim
+    it released with its first sequencing (the nick may be someone else's by now)."""
+    state.quit_refused(room, event)

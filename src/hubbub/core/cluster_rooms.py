@@ -84,6 +84,18 @@ class ClusterRooms:
         # Nicks this node's users asked the bus for, by casefolded nick: how many claims are on
         # their way (cluster_propose `nick`).
         self.claiming: dict[str, int] = {}
+        # Nicks whose release the bus refused (unavailable), casefolded: released when it is
+        # back, unless one of this node's users holds or asks for the nick by then
+        # (cluster_propose `reclaim_nicks`). At most the nicks given up during one outage.
+        self.unreleased: set[str] = set()
+        # Per NICK change of a local user, (network id, new nick): how many of its rooms' NICK
+        # events are on their way, and those the bus refused, kept until the change is
+        # settled (cluster_propose `_settle_nick`): (room, event, its fields, its deleted
+        # fields). At most one per room of each user renaming itself.
+        self.nick_rooms: dict[tuple[str, str], int] = {}
+        self.unsent_nicks: dict[
+            tuple[str, str], list[tuple[str, dict[str, Any], Mapping[str, str], tuple[str, ...]]]
+        ] = {}
         # Nicks local users are leaving, by (network id, casefolded old nick): how many of
         # their rooms' NICK events are not back yet. The claim goes once all are, so nobody
         # takes the nick while a room still knows its last holder by it (cluster_propose).
@@ -110,9 +122,10 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
-        # Rooms where JOINs of local users gone while they were on their way came back, by
-        # how many: the bus wrote their member fields (the other nodes list them) until their
-        # QUITs, so a JOIN in between does not create the room here either.
+        # Rooms where JOINs of local users gone while they were on their way came back, or
+        # where local users' QUITs wait for the bus to come back (cluster_apply `_departing`),
+        # by how many: the bus has their member fields (the other nodes list them) until those
+        # QUITs (marked "gone"), so a JOIN in between does not create the room here either.
         self.departed: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
@@ -129,13 +142,14 @@ class ClusterRooms:
         done: Callable[[Reply, Any], None] | None,
         set_fields: Mapping[str, str] | None = None,
         delete_fields: tuple[str, ...] = (),
-        refused: Callable[[], None] | None = None,
+        refused: Callable[[str], None] | None = None,
         answered_when_sequenced: bool = False,
         sequenced_then: Callable[[], None] | None = None,
     ) -> None:
         """Hand one room event to the bus. `done(reply, result)` runs when it comes back
-        (result: (time_ms, event)) or is refused (result: None); `refused()` runs on refusal
-        whether or not the client is still there. `answered_when_sequenced`: for a room this
+        (result: (time_ms, event)) or is refused (result: None); `refused(room)` runs on refusal
+        whether or not the client is still there, with the room's name (its new one if it was
+        renamed meanwhile: hubbub.core.cluster_rename). `answered_when_sequenced`: for a room this
         node does not follow (another node's inbox), `done` runs as soon as it is sequenced.
         `sequenced_then()` runs once the bus answered, sequenced or refused."""
         self.token += 1
@@ -155,7 +169,7 @@ class ClusterRooms:
                 return  # the event comes back through apply_sequenced
             complete = self.pending.pop(token, None)
             if refused is not None:
-                refused()
+                refused(room)
             if complete is not None:
                 complete(None)
 

@@ -93,7 +93,7 @@ class ClusterUsers(ClusterPropose):
         version = self.user_version
         facts = user_facts(user, self.node)
 
-        def refused() -> None:
+        def refused(_room: str) -> None:
             if not user.session.closed:
                 self.unsent_users.add(user)
 
@@ -302,7 +302,7 @@ class ClusterUsers(ClusterPropose):
     def _announce_ban(self, event: dict[str, Any], key: tuple[str, str]) -> None:
         self.unsent_bans.pop(key, None)
 
-        def refused() -> None:
+        def refused(_room: str) -> None:
             log.warning("%s-line on %s: not announced yet, the bus is unavailable", *key)
             self.unsent_bans[key] = event
 
