@@ -119,23 +119,6 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
         assert set((await node_a.bus.state("#r"))[1]) == {"m:new", "s:new"}
         await node_b.bus.sequence("#r", b"its quit", delete_fields=["%new%b/1"])
         assert (await node_a.bus.state("#r"))[1] == {}
-        # A member joining by network id: another user's fields under its nick go first (one
-        # gone, its QUIT still to come), its own stay; then its own are set only if absent.
-        await node_a.bus.sequence(
-            "#r", b"join", set_fields={"m:new": '{"id": "a/7"}', "s:new": "o"}
-        )
-        joining = {"?m:new": '{"id": "b/2"}', "?s:new": ""}
-        await node_b.bus.sequence("#r", b"b's", set_fields=joining, delete_fields=["$new$b/2"])
-        assert (await node_a.bus.state("#r"))[1] == {"m:new": '{"id": "b/2"}', "s:new": ""}
-        await node_b.bus.sequence(
-            "#r",
-            b"b's again",
-            set_fields={"?m:new": "{}", "?s:new": "o"},
-            delete_fields=["$new$b/2"],
-        )
-        assert (await node_a.bus.state("#r"))[1] == {"m:new": '{"id": "b/2"}', "s:new": ""}
-        await node_a.bus.sequence("#r", b"a's quit", delete_fields=["%new%a/7"])
-        assert (await node_a.bus.state("#r"))[1] == {"m:new": '{"id": "b/2"}', "s:new": ""}
 
 
 async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: str) -> None:

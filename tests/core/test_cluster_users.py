@@ -334,8 +334,8 @@ def test_a_nick_taken_from_a_user_killed_while_its_join_was_on_its_way_stays_in_
     and joins #b before the QUIT bob's node sends once that JOIN is back (`departed`). Her
     member fields are written only if absent, and bob's were there: they were not, and bob's
     QUIT then deleted his. #b's state on the bus lost her, for every node opening it later to
-    see (a cluster fuzz finding, with no outage). Her JOIN now deletes another user's fields
-    under her nick first."""
+    see (a cluster fuzz finding, with no outage). bob's node now sends his QUIT behind his JOIN
+    as he leaves, and his nick is free only with it."""
     cluster = Cluster()
     a, b = cluster.nodes
     root, bob = a.client("root"), a.client("bob")

@@ -1141,7 +1141,8 @@ FOUND = {
     # bob, killed while his JOIN was on its way; erin took his nick and joined the same room
     # before the QUIT that bob's node sends when that JOIN comes back. erin's member fields,
     # written only if absent, were not; bob's QUIT then deleted his: the room's state lost her
-    # (a JOIN now deletes another user's fields under its nick first, `member_joins`).
+    # (a user leaving now sends its QUITs behind its JOINs on their way, the nick released with
+    # the last: hubbub.core.cluster_propose `release_claim`).
     # Found with no outage at all.
     "a JOIN of a nick whose last holder's own JOIN was still on its way": """
     hold()

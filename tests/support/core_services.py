@@ -395,16 +395,12 @@ class MemoryBus:
         for name in delete_fields:
             if name.startswith("^"):
                 continue
-            if name[:1] in ("%", "$"):
-                # A member leaving ("%"), if the nick's member is that user; a member joining
-                # ("$"): another user's fields under its nick go.
-                fold, _, identity = name[1:].partition(name[0])
+            if name.startswith("%"):  # a member leaving, if the nick's member is that user
+                fold, _, identity = name[1:].partition("%")
                 member = fields.get("m:" + fold)
-                if member is not None:
-                    same = json.loads(member).get("id", "") in ("", identity)
-                    if same == (name[0] == "%"):
-                        fields.pop("m:" + fold, None)
-                        fields.pop("s:" + fold, None)
+                if member is not None and json.loads(member).get("id", "") in ("", identity):
+                    fields.pop("m:" + fold, None)
+                    fields.pop("s:" + fold, None)
                 continue
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:

@@ -124,8 +124,7 @@ return redis.call('GET', KEYS[1])
 #       event (a NICK's member fields: only for a member, its standing as it is then). A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE);
 #       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field's JSON has that
-#       `id` (or none); `$<fold>$<id>` deletes them unless it has that `id` (a JOIN: another
-#       user's fields under its nick, one gone whose own QUIT is still to come).
+#       `id` (or none).
 #       A deleted name `^o<member>` (`^t<member>`, `^i<member>`) is a condition on every
 #       change: they are made only if that member is an operator (its standing field
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
@@ -251,20 +250,16 @@ while index <= #ARGV do
     + """' .. ARGV[3]
 """
     + _release_claim("claim", "claims", "ARGV[3]", "key")
-    + """  elseif string.sub(name, 1, 1) == '%' or string.sub(name, 1, 1) == '$' then
+    + """  elseif string.sub(name, 1, 1) == '%' then
     -- A member leaving (`%<fold>%<network id>`): both its fields, if the member field under
-    -- that nick is that user's (another may have taken the nick since: it stays). A member
-    -- joining (`$<fold>$<network id>`): both, unless they are that user's already (they are
-    -- then left as they are).
-    local mark = string.sub(name, 1, 1)
-    local split = string.find(name, mark, 2, true)
+    -- that nick is that user's (another may have taken the nick since: it stays).
+    local split = string.find(name, '%', 2, true)
     local fold = string.sub(name, 2, split - 1)
     local member = redis.call('HGET', KEYS[3], 'm:' .. fold)
     if member then
       local ok, facts = pcall(cjson.decode, member)
       local holder = ok and type(facts) == 'table' and facts['id'] or ''
-      local same = holder == '' or holder == string.sub(name, split + 1)
-      if same == (mark == '%') then
+      if holder == '' or holder == string.sub(name, split + 1) then
         redis.call('HDEL', KEYS[3], 'm:' .. fold, 's:' .. fold)
       end
     end

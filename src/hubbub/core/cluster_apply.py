@@ -176,6 +176,7 @@ class ClusterApply(ClusterRooms):
         kind = event["t"]
         if kind == "join":
             self._joined_or_not(room)
+            count_down(self.quit_early, str(event["u"].get("id") or ""))
         elif kind == "nick":
             self.nick_back(event)
         self.let_go_if_lingering(room)
@@ -358,9 +359,12 @@ class ClusterApply(ClusterRooms):
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 room = channel.fold
                 self.departed[room] = self.departed.get(room, 0) + 1
-                self._send_quit(
-                    room, fold, prefix, "Connection closed", identity=identity, gone=True
-                )
+                if self.quit_early.get(identity):  # sent when it left, behind this JOIN
+                    count_down(self.quit_early, identity)
+                else:
+                    self._send_quit(
+                        room, fold, prefix, "Connection closed", identity=identity, gone=True
+                    )
                 self._joined_or_not(room)
                 return
             self._joined_or_not_later(channel.fold)

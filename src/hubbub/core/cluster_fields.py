@@ -126,19 +126,6 @@ RELEASES_CLAIM = "!"
 LEAVES = "%"
 
 
-#: Starts a deleted name that is a member joining (`member_joins`).
-JOINS = "$"
-
-
-def member_joins(fold: str, identity: str) -> tuple[str, ...]:
-    """The deleted names of a member joining: another user's fields under its nick, if the
-    room still has them. That one is gone and its own QUIT is still to come (its JOIN came
-    back after it had left, hubbub.core.cluster_apply `departed`, and its nick was taken
-    meanwhile). The JOIN's own member fields, written only if absent, then are written; that
-    QUIT, which deletes only its user's fields, leaves them (a cluster fuzz finding)."""
-    return (f"{JOINS}{fold}{JOINS}{identity}",) if identity else ()
-
-
 def member_leaves(fold: str, identity: str) -> tuple[str, ...]:
     """The deleted names of a member leaving (its QUIT or PART): both its fields, and with its
     network id, only if the member field under that nick is still that user's (a QUIT its node

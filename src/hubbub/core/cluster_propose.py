@@ -56,7 +56,6 @@ from hubbub.core.cluster_fields import (
     member_field,
     member_field_names,
     member_fields,
-    member_joins,
     member_leaves,
     mode_change_fields,
     nick_key,
@@ -411,7 +410,6 @@ class ClusterPropose(ClusterRegistry):
         }
         member = member_fields(user.fold, facts, membership)
         deleted: tuple[str, ...] = (invite_field(user.fold),)  # an invitation is used up
-        deleted += member_joins(user.fold, user.network_id)
         creating: dict[str, str] = {}
         if created is not None:
             # A new room: what a room of this name had before (topic, modes, metadata) is not
@@ -474,10 +472,14 @@ class ClusterPropose(ClusterRegistry):
             line = f":{user.prefix} JOIN {channel.name}"
             arrived(server, later, channel, user, line, time_ms, sent["m"])
 
+        identity = user.network_id
+
         def refused(room: str) -> None:  # (its new name, if renamed meanwhile)
             self._entered(user, room)
             self._joined_or_not(room)
+            count_down(self.quit_early, identity)  # (its early QUIT, if any, changes nothing)
 
+        self.joins_sent.setdefault(user, set()).add(fold)
         self.submit(reply, fold, event, done, set_fields, deleted, refused=refused)
 
     def part(self, reply: Reply, channel: Channel, user: User, reason: str) -> None:
@@ -863,15 +865,27 @@ class ClusterPropose(ClusterRegistry):
             )
             return
         self.released.add(user)
-        rooms = list(user.channels.values()) if was_registered else []
-        if not rooms:
+        rooms = [channel.fold for channel in user.channels.values()] if was_registered else []
+        # Rooms whose JOIN is on its way: their QUITs go now too, behind those JOINs (a node's
+        # calls reach the bus in order), so that the nick is free only once every room that
+        # will list the user has its QUIT; its JOIN, back, sends none then (`quit_early`).
+        # (Released at once, the nick could be taken and the room joined by its new holder
+        # before that QUIT, whose member fields, written only if absent, were not: the QUIT
+        # then took the old ones and left the room's state without the new holder; a cluster
+        # fuzz finding.)
+        early = sorted(self.joins_sent.get(user, set()) - set(rooms)) if was_registered else []
+        if not rooms and not early:
             self.network.release(nick_key(fold), then)
             return
+        if early:
+            self.quit_early[identity] = self.quit_early.get(identity, 0) + len(early)
         # (`quit` below sends none again: a user released with rooms had them sent here.)
-        prefix, last = user.prefix, rooms[-1]
-        for channel in rooms:
-            release, done = (nick_key(fold), then) if channel is last else ("", None)
-            self._send_quit(channel.fold, fold, prefix, reason, release, done, identity=identity)
+        prefix, targets = user.prefix, rooms + early
+        for index, room in enumerate(targets):
+            last = index == len(targets) - 1
+            release, done = (nick_key(fold), then) if last else ("", None)
+            gone = room in early  # (counted as `departed` once its JOIN is back)
+            self._send_quit(room, fold, prefix, reason, release, done, identity=identity, gone=gone)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         """A local connection ended: its QUIT is sequenced in each of its rooms, and the user
@@ -881,6 +895,7 @@ class ClusterPropose(ClusterRegistry):
         session.link = NOWHERE
         session.write = NOWHERE.write
         self.entering.pop(user, None)
+        self.joins_sent.pop(user, None)
         for fold in [fold for fold, taker in self.taking.items() if taker is user]:
             del self.taking[fold]  # (its NICK's answer is skipped: it has gone)
         if not was_registered or not user.channels:

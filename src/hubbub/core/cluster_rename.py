@@ -479,7 +479,7 @@ class ClusterRename(ClusterPropose):
         if old_fold in self.lingering:  # kept for events of ours, which are sent on to it
             self.lingering.discard(old_fold)
             self.lingering.add(new_fold)
-        for entering in self.entering.values():
+        for entering in [*self.entering.values(), *self.joins_sent.values()]:
             if old_fold in entering:
                 entering.discard(old_fold)
                 entering.add(new_fold)

@@ -76,6 +76,12 @@ class ClusterRooms:
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
         self.entering: dict[User, set[str]] = {}
+        # Of those, the rooms whose JOIN is on its way to the bus (sent, not back yet).
+        self.joins_sent: dict[User, set[str]] = {}
+        # Per network id of a user gone while JOINs of it were on their way: how many QUITs
+        # were sent for those rooms at once, behind their JOINs (cluster_propose
+        # `release_claim`), whose JOINs are not back yet (cluster_apply `_apply_join`).
+        self.quit_early: dict[str, int] = {}
         # Local users leaving whose nick claim was released as they left, with their QUITs when
         # they were in rooms (release_claim).
         self.released: set[User] = set()
@@ -408,6 +414,11 @@ class ClusterRooms:
             entering.discard(fold)
             if not entering:
                 del self.entering[user]
+        sent = self.joins_sent.get(user)
+        if sent is not None:
+            sent.discard(fold)
+            if not sent:
+                del self.joins_sent[user]
 
     def taker(self, fold: str) -> User | None:
         """The user of this node whose NICK to `fold` is on its way: one still connected, or
