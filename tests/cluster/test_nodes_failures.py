@@ -8,8 +8,10 @@ presence and room state when it returns".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_nodes
@@ -38,19 +40,29 @@ def takes_nick(irc: IrcClient, nick: str) -> bool:
     return irc.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
 
 
+@contextlib.contextmanager
+def process_and_survivor(
+    tmp_path: Path, redis_url: str, store_url: str
+) -> Iterator[tuple[ServerProcess, ThreadedServer, IrcClient, IrcClient]]:
+    """Node a as a child process (to be killed or stopped), node b in-process; alice on a and
+    bob on b."""
+    config_file = write_config(
+        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, store_url, "node-a")
+    )
+    survivor = node_config(tmp_path / "b", redis_url, store_url, "node-b")
+    with (
+        ServerProcess(config_file) as a,
+        ThreadedServer(survivor) as b,
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        yield a, b, alice, bob
+
+
 def test_a_node_killed_with_9_loses_its_users_everywhere(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
-    config_file = write_config(
-        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, fresh_postgres_url, "node-a")
-    )
-    survivor = node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")
-    with (
-        ServerProcess(config_file) as doomed,
-        ThreadedServer(survivor) as b,
-        client(doomed, "alice") as alice,
-        client(b, "bob") as bob,
-    ):
+    with process_and_survivor(tmp_path, redis_url, fresh_postgres_url) as (doomed, b, alice, bob):
         alice.join("#room")
         alice.join("#other")
         bob.join("#room")
@@ -163,16 +175,7 @@ def test_a_node_declared_dead_while_stopped_disconnects_its_users_when_it_wakes(
     by a survivor: everyone sees its users QUIT and their nicks are free. When it wakes up it
     must not carry on with them as if nothing happened (two users named alice on one network,
     one in rooms nobody else sees her in): it disconnects them, and their clients reconnect."""
-    config_file = write_config(
-        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, fresh_postgres_url, "node-a")
-    )
-    survivor = node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")
-    with (
-        ServerProcess(config_file) as frozen,
-        ThreadedServer(survivor) as b,
-        client(frozen, "alice") as alice,
-        client(b, "bob") as bob,
-    ):
+    with process_and_survivor(tmp_path, redis_url, fresh_postgres_url) as (frozen, b, alice, bob):
         alice.join("#room")
         bob.join("#room")
         alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")

@@ -3,10 +3,11 @@
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
 INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages and multiline batches) while the bus holds
 calls and answers them in an order it picks: any interleaving of the nodes' calls, each node's
-own calls kept in the order it made them (as the Sequencer sends them); and while a node lags,
-getting every room's events later than the others (in their order). That is what makes a node's copy
-of a room one or more events behind when it checks and sends a command, the source of every
-race the cluster must survive.
+own calls kept in the order it made them (as the Sequencer sends them); while a node lags,
+getting every room's events later than the others (in their order); while a node is lost and
+buried; and while the bus is away for every node (every call refused) and comes back. That is
+what makes a node's copy of a room one or more events behind when it checks and sends a
+command, the source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
