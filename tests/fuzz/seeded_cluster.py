@@ -71,9 +71,13 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
     if draw < 0.935 and machine.lost is None and machine.cluster.bus.available:
         return "lose", (pick.randrange(3),)
     if draw < 0.945:
+        if machine.cluster.bus.away:
+            return "rejoin", ()
         if not machine.cluster.bus.available:
             return "back", ()
-        return ("outage", ()) if machine.lost is None or machine.buried else None
+        if not machine.calm():
+            return None
+        return ("outage", ()) if pick.random() < 0.5 else ("cut", (pick.randrange(3),))
     return "settle", ()
 
 

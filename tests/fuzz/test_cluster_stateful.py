@@ -5,7 +5,8 @@ INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages and multiline batches) while th
 calls and answers them in an order it picks: any interleaving of the nodes' calls, each node's
 own calls kept in the order it made them (as the Sequencer sends them); while a node lags,
 getting every room's events later than the others (in their order); while a node is lost and
-buried; and while the bus is away for every node (every call refused) and comes back. That is
+buried; and while the bus is away for one node or every node (every call refused) and comes
+back. That is
 what makes a node's copy of a room one or more events behind when it checks and sends a
 command, the source of every race the cluster must survive.
 
@@ -207,7 +208,9 @@ class ClusterMachine(RuleBasedStateMachine):
         if pick != self.lost:
             self.cluster.bus.lag(self.cluster.nodes[pick].network.node_id)
 
-    @precondition(lambda self: self.lost is None and self.cluster.bus.available)
+    @precondition(
+        lambda self: self.lost is None and self.cluster.bus.available and not self.cluster.bus.away
+    )
     @rule(pick=st.integers(0, NODES - 1))
     def lose(self, pick: int) -> None:
         """A node dies (kill -9): its calls the bus has not answered never reach it, it gets
@@ -217,7 +220,7 @@ class ClusterMachine(RuleBasedStateMachine):
         from the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`),
         and once those are done (`bury`), its claims go."""
         bus = self.cluster.bus
-        if self.lost is not None or not bus.available:  # (its precondition, when replayed)
+        if self.lost is not None or not bus.available or bus.away:  # (when replayed)
             return
         node = self.cluster.nodes[pick]
         dead = node.network.node_id
@@ -268,7 +271,39 @@ class ClusterMachine(RuleBasedStateMachine):
         self.cluster.bus.lose_node(dead)
         return False
 
-    @precondition(lambda self: self.cluster.bus.available and (self.lost is None or self.buried))
+    def calm(self) -> bool:
+        """Whether the bus may go away now: it is up for every node, and no burial is on."""
+        bus = self.cluster.bus
+        return bus.available and not bus.away and (self.lost is None or self.buried)
+
+    @precondition(lambda self: self.calm())
+    @rule(pick=st.integers(0, NODES - 1))
+    def cut(self, pick: int) -> None:
+        """One node loses Redis for a moment (its connection broke; Redis keeps its data and
+        the other nodes go on): its waiting calls are refused, it is told, every call of it is
+        refused until `rejoin`, and what is published meanwhile reaches it only then."""
+        if not self.calm() or pick == self.lost:
+            return
+        node = self.cluster.nodes[pick]
+        self.cluster.bus.cut_off(node.network.node_id)
+        node.server.network_available(False)
+
+    @precondition(lambda self: bool(self.cluster.bus.away))
+    @rule()
+    def rejoin(self) -> None:
+        """The cut-off node reaches Redis again: it is told (`on_available(True)`) and claims
+        its users' nicks again, as hubbub.cluster.node does, then gets what it missed, in
+        order (the bus fills it from the rooms' streams after that report)."""
+        bus = self.cluster.bus
+        for node in self.alive():
+            node_id = node.network.node_id
+            if node_id in bus.away:
+                bus.reconnect(node_id)
+                node.server.network_available(True)
+                node.server.cluster.reclaim_nicks()
+                bus.catch_up(node_id)
+
+    @precondition(lambda self: self.calm())
     @rule()
     def outage(self) -> None:
         """Redis goes away for a moment, for every node, and keeps its data (it comes back in
@@ -276,7 +311,7 @@ class ClusterMachine(RuleBasedStateMachine):
         (`on_available(False)`); every call is refused at once until it is back, and nothing
         is delivered meanwhile."""
         bus = self.cluster.bus
-        if not bus.available or (self.lost is not None and not self.buried):
+        if not self.calm():
             return
         bus.go_away()
         for node in self.alive():
@@ -301,8 +336,10 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.cluster.bus.backlog))
     @rule(pick=st.integers(0, NODES - 1))
     def catch_up(self, pick: int) -> None:
-        """A lagging node gets what it missed."""
-        lagging = sorted(self.cluster.bus.backlog)
+        """A lagging node gets what it missed (not one cut off from the bus: `rejoin`)."""
+        lagging = sorted(set(self.cluster.bus.backlog) - self.cluster.bus.away)
+        if not lagging:
+            return
         self.cluster.bus.catch_up(lagging[pick % len(lagging)])
 
     @rule()
@@ -310,6 +347,7 @@ class ClusterMachine(RuleBasedStateMachine):
         """The bus answers everything held, in the order it was asked, holds no more, and
         every node catches up (the bus back first, if it was away)."""
         self.back()
+        self.rejoin()
         while True:
             self.settle_calls()
             if not self.bury():  # (its last pass's calls all answered: the next pass)
@@ -326,8 +364,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def settled(self) -> bool:
         bus = self.cluster.bus
         burying = self.lost is not None and not self.buried
-        return bus.available and not (
-            bus.held or bus.waiting or bus.queue or bus.backlog or burying
+        return (
+            bus.available
+            and not bus.away
+            and not (bus.held or bus.waiting or bus.queue or bus.backlog or burying)
         )
 
     @invariant()

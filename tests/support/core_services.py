@@ -271,6 +271,8 @@ class MemoryBus:
         self.directory: dict[str, tuple[str, str]] = {}
         self.nodes: dict[str, MemoryNetwork] = {}
         self.available = True
+        # Nodes cut off from it (`cut_off`): their calls are refused, nothing reaches them.
+        self.away: set[str] = set()
         self.held = False
         self.waiting: list[Callable[[], None]] = []
         # The node that made each held call: one node's calls reach Redis in the order it made
@@ -288,7 +290,7 @@ class MemoryBus:
         return network
 
     def call(self, run: Callable[[], None], node: str = "") -> None:
-        if not self.available:  # refused at once, held or not, as the real bus refuses it
+        if not self.reachable(node):  # refused at once, held or not, as the real bus does
             self.answer(run)
             return
         # Held, or behind a call of the same node still waiting: each node's calls are
@@ -327,6 +329,27 @@ class MemoryBus:
             self.answering -= 1
         self.pump()
 
+    def reachable(self, node: str) -> bool:
+        """Whether the bus answers this node (it is up, and the node not cut off from it)."""
+        return self.available and node not in self.away
+
+    def cut_off(self, node: str) -> None:
+        """One node loses Redis (a broken connection; Redis keeps its data): its calls still
+        waiting are refused now, in order, and every one from now on at once; what is
+        published meanwhile reaches it only once it is back (`reconnect`), in order, as the
+        real bus fills it from the rooms' streams."""
+        self.away.add(node)
+        for run in [run for run in self.waiting if self.callers.get(run) == node]:
+            self.waiting.remove(run)
+            del self.callers[run]
+            self.answer(run)
+        self.lag(node)
+
+    def reconnect(self, node: str) -> None:
+        """The node reaches Redis again (after its `on_available(True)`: what was published
+        meanwhile comes next, `catch_up`)."""
+        self.away.discard(node)
+
     def go_away(self) -> None:
         """Redis is unreachable: every call still waiting is refused now, in the order they were
         made (as the real bus fails what it had sent), and every call from now on at once."""
@@ -353,7 +376,7 @@ class MemoryBus:
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
     ) -> int | None:
-        if not self.available:
+        if not self.reachable(node):
             return None
         seq = self.seq[room] = self.seq.get(room, 0) + 1
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
@@ -443,7 +466,7 @@ class MemoryBus:
         set_fields: Mapping[str, str],
     ) -> int | None:
         """What the real bus's RENAME script does (hubbub.cluster.bus_scripts)."""
-        if not self.available:
+        if not self.reachable(node):
             return None
         if "room" not in self.fields.get(old, {}):
             return 2
@@ -554,7 +577,7 @@ class MemoryNetwork:
 
     def open(self, room: str, done: Callable[[Mapping[str, str] | None, int], None]) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None, 0)
                 return
             if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
@@ -580,7 +603,7 @@ class MemoryNetwork:
             self.rewound[room] = min(after, self.rewound.get(room, after))
 
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(False)
                 return
             if room not in self.rooms:
@@ -631,7 +654,7 @@ class MemoryNetwork:
         done: Callable[[list[tuple[int, int, bytes]] | None], None],
     ) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None)
                 return
             events = [event for event in self.bus.events.get(room, []) if event[0] <= through]
@@ -641,7 +664,7 @@ class MemoryNetwork:
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None)
                 return
             owner = self.bus.claims.setdefault(key, self._node_id)
@@ -650,7 +673,8 @@ class MemoryNetwork:
         self.bus.call(run, self._node_id)
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
-        if not self.bus.available:  # refused: the node tells its core, as hubbub.cluster.node's
+        # Refused while the bus is away: the node tells its core, as hubbub.cluster.node's.
+        if not self.bus.reachable(self._node_id):
             if self.server is not None:
                 self.server.cluster.release_refused(key)
         elif self.bus.claims.get(key) == self._node_id:
@@ -660,7 +684,7 @@ class MemoryNetwork:
 
     def locate(self, key: str, done: Callable[[str | None], None]) -> None:
         def run() -> None:
-            done(self.bus.claims.get(key, "") if self.bus.available else None)
+            done(self.bus.claims.get(key, "") if self.bus.reachable(self._node_id) else None)
 
         self.bus.call(run, self._node_id)
 
@@ -676,7 +700,7 @@ class MemoryNetwork:
 
     def lookup(self, keys: Sequence[str], done: Callable[[list[str | None] | None], None]) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None)
                 return
             entries = [self.bus.directory.get(key) for key in keys]
@@ -691,7 +715,7 @@ class MemoryNetwork:
         done: Callable[[list[str] | None], None],
     ) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None)
                 return
             entries = [
@@ -707,7 +731,7 @@ class MemoryNetwork:
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
     ) -> None:
         def run() -> None:
-            if not self.bus.available:
+            if not self.bus.reachable(self._node_id):
                 done(None)
                 return
             summaries = []
