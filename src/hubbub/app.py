@@ -274,8 +274,7 @@ class App:
         return [(name, server) for name, server in named if server is not None]
 
     def readiness(self) -> list[str]:
-        """What keeps the server from serving, for /readyz (empty: ready). There is no cluster
-        yet, so no bus to check."""
+        """What keeps the server from serving, for /readyz (empty: ready)."""
         problems: list[str] = []
         if self._stopped:
             problems.append("shutting down")
@@ -288,6 +287,8 @@ class App:
             problems.append("history store failing to write")
         elif not worker.available:
             problems.append("history writer behind (history.max_pending records wait)")
+        if self.node is not None and not self.node.bus.available:
+            problems.append("cluster bus unavailable (room events are refused)")
         return problems
 
     async def _start_metrics(self) -> None:

@@ -22,6 +22,7 @@ from hubbub.core.cluster_fields import member_field_names
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import write_config
 from support.irc_client import IrcClient
+from support.metrics import get, samples, value
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import RedisServer, redis_server, redis_url
 from support.servers import ServerProcess, ThreadedServer
@@ -203,3 +204,27 @@ def test_a_node_declared_dead_while_stopped_disconnects_its_users_when_it_wakes(
                 assert names.text.split() == ["bob"]
         finally:
             os.kill(frozen.proc.pid, signal.SIGCONT)
+
+
+def test_a_node_without_redis_says_so_on_readyz_and_in_its_metrics(
+    tmp_path: Path, redis_server: RedisServer, fresh_postgres_url: str
+) -> None:
+    """A load balancer takes a node that refuses room events out while it does (/readyz), and
+    an alert can fire on `hubbub_cluster_bus_available` (docs/operations.md)."""
+    metrics = {"enabled": True, "host": "127.0.0.1", "port": 0}
+    config = node_config(tmp_path / "a", redis_server.url, fresh_postgres_url, "a", metrics=metrics)
+    with ThreadedServer(config) as a:
+        assert get(a, "/readyz") == (200, "ready\n")
+        assert value(samples(a), "hubbub_cluster_bus_available") == 1
+        redis_server.stop()
+        wait_for(lambda: get(a, "/readyz")[0] == 503, 30.0, "/readyz to say 503")
+        assert "cluster bus unavailable" in get(a, "/readyz")[1]
+        assert value(samples(a), "hubbub_cluster_bus_available") == 0
+        redis_server.start()
+        wait_for(lambda: get(a, "/readyz") == (200, "ready\n"), 30.0, "/readyz to recover")
+        assert value(samples(a), "hubbub_cluster_bus_available") == 1
+        wait_for(
+            lambda: value(samples(a), "hubbub_cluster_heartbeats_total") > 0,
+            30.0,
+            "a heartbeat counted",
+        )

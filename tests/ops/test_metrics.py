@@ -9,43 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from hubbub.app import App
 from hubbub.history.record import Record
 from hubbub.history.store import HistoryStore
 from support.config import server_config
 from support.irc_client import IrcClient
+from support.metrics import get, samples, value
 from support.servers import ThreadedServer
 from support.waiting import wait_for
-
-
-def get(server: ThreadedServer, path: str) -> tuple[int, str]:
-    assert server.app is not None
-    host, port = server.app.metrics_addresses[0]
-    connection = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
-
-
-def samples(server: ThreadedServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    status, text = get(server, "/metrics")
-    assert status == 200
-    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def value(
-    found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    return found[(name, tuple(sorted(labels.items())))]
 
 
 def metrics_config(tmp_path: Path, **sections: dict[str, object]) -> object:

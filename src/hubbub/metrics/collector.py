@@ -31,6 +31,7 @@ class ServerView(Protocol):
 
     core: Any
     worker: Any
+    node: Any  # hubbub.cluster.node.Node in cluster mode, else None
 
     def listeners(self) -> Sequence[tuple[str, Any]]: ...
 
@@ -59,6 +60,7 @@ class ServerCollector(Collector):
         yield from self._connections()
         yield from self._core()
         yield from self._history()
+        yield from self._cluster()
         dropped = CounterMetricFamily(
             "hubbub_log_records_dropped", "Log records dropped because the log queue was full."
         )
@@ -163,6 +165,23 @@ class ServerCollector(Collector):
         )
         rooms.add_metric([], counters.room_flood_throttles)
         yield rooms
+
+    def _cluster(self) -> Iterator[Any]:
+        node = self.view.node
+        if node is None:
+            return
+        bus = node.bus
+        available = GaugeMetricFamily(
+            "hubbub_cluster_bus_available",
+            "1 while this node reaches the cluster bus (Redis); room events are refused at 0.",
+        )
+        available.add_metric([], 1 if bus.available else 0)
+        yield available
+        heartbeats = CounterMetricFamily(
+            "hubbub_cluster_heartbeats", "Bus heartbeats completed (lease renewed, gaps swept)."
+        )
+        heartbeats.add_metric([], bus.heartbeats)
+        yield heartbeats
 
     def _history(self) -> Iterator[Any]:
         worker = self.view.worker
