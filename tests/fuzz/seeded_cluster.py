@@ -51,6 +51,10 @@ def one_run(seed: int, steps: int) -> tuple[list[str], AssertionError] | None:
 
 def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[object, ...]] | None:
     """The next step (a rule of the machine and its arguments), or None for none this time."""
+    if machine.cluster.bus.away and pick.random() < 0.25:
+        # A node is cut off: it may stay away past its lease (and be buried), or come back.
+        outlives = machine.lost is None and machine.outlived is None and pick.random() < 0.6
+        return ("outlive", ()) if outlives else ("rejoin", ())
     draw = pick.random()
     if draw < 0.55:
         index = pick.randrange(len(NICKS))
@@ -72,6 +76,8 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return "lose", (pick.randrange(3),)
     if draw < 0.945:
         if machine.cluster.bus.away:
+            if machine.lost is None and machine.outlived is None and pick.random() < 0.3:
+                return "outlive", ()
             return "rejoin", ()
         if not machine.cluster.bus.available:
             return "back", ()

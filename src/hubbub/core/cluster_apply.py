@@ -358,6 +358,10 @@ class ClusterApply(ClusterRooms):
                 # for a JOIN in between here either (`departed`).
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 room = channel.fold
+                if "cr" in event and not channel.members and not self.departed.get(room):
+                    # It created the room all the same (the bus emptied its old state): so
+                    # does this node's copy, kept for it (a cluster fuzz finding).
+                    self._start_room(channel, event)
                 self.departed[room] = self.departed.get(room, 0) + 1
                 if self.quit_early.get(identity):  # sent when it left, behind this JOIN
                     count_down(self.quit_early, identity)
@@ -383,11 +387,7 @@ class ClusterApply(ClusterRooms):
             return
         if "cr" in event:
             if creating:  # the room's first member creates it
-                channel.created, channel.history_since_ms = event["cr"]
-                if "rs" in event:  # a registered room, with its saved state (cluster_registry)
-                    load_state(channel, event["rs"])
-                else:  # not the emptied room this node's copy was kept for
-                    start_afresh(channel)
+                if not self._start_room(channel, event):
                     op = True  # (a JOIN of a room its node knew finds it emptied: its creator)
             elif "rs" not in event and "kn" not in event:
                 # Another node's JOIN created the room a moment before, sequenced first: this
@@ -409,6 +409,17 @@ class ClusterApply(ClusterRooms):
         event["after"] = record
         if mine:
             log.info("%s joined %s", user.nick, channel.name)
+
+    def _start_room(self, channel: Channel, event: dict[str, Any]) -> bool:
+        """A JOIN creates the room (nobody was in it at its place in the sequence): its
+        creation time, and its state afresh, or a registered room's saved state (True then,
+        cluster_registry)."""
+        channel.created, channel.history_since_ms = event["cr"]
+        if "rs" in event:
+            load_state(channel, event["rs"])
+            return True
+        start_afresh(channel)  # not the emptied room this node's copy was kept for
+        return False
 
     def _apply_part(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

@@ -505,8 +505,13 @@ class ClusterRooms:
             del self.by_network_id[user.network_id]
 
     def local_nicks(self) -> list[str]:
-        """The casefolded nicks of this node's users (claimed again after a bus restart)."""
-        return [user.fold for user in self.server.users.values() if not user.session.remote]
+        """The casefolded nicks of this node's users (claimed again after a bus restart). Not
+        those of users leaving: their claims go with their QUITs, on their way."""
+        return [
+            user.fold
+            for user in self.server.users.values()
+            if not user.session.remote and not user.session.closed
+        ]
 
     def presence(self) -> dict[str, dict[str, str]]:
         """Per room this node follows, the member fields of its own users there."""
