@@ -228,11 +228,16 @@ def test_a_quit_refused_by_the_bus_is_sent_again_when_it_is_back() -> None:
     cluster.drain()
     cluster.bus.available = False
     alice.send("QUIT :gone")
-    assert "alice" not in a.server.users
+    assert alice.session.closed  # her ERROR is hers at once
     assert bob.raw() == []
+    # Until her QUIT is sequenced she stays in #lobby on her node too, as on bob's: whatever
+    # of hers was sequenced before is applied alike on both (a cluster fuzz finding).
+    assert "alice" in {user.nick for user in a.channel("#lobby").members}
+    assert cluster.bus.claims.get("nick:alice") == "n0"  # released with that QUIT
     cluster.bus.available = True
     a.server.network_available(True)
     assert one(bob.lines(), "QUIT").params[-1] == "Quit: gone"
+    assert "alice" not in a.server.users and "nick:alice" not in cluster.bus.claims
 
 
 def test_same_order_on_every_node_under_concurrent_senders() -> None:

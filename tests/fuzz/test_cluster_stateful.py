@@ -1252,8 +1252,8 @@ FOUND = {
 """,
     # alice quit while the bus was away: her QUIT was applied on her node alone, to be sent
     # again later; bob's JOIN, sequenced before it, then found the room empty there and
-    # created it, opping bob on that node alone (the bus still had alice: the room stays
-    # occupied on her node until her QUIT is back, `_departing`).
+    # created it, opping bob on that node alone (she now stays in the room there until her
+    # QUIT is back, as on the other nodes: cluster_apply `quit_refused`).
     "a JOIN applied while a refused QUIT waits for the bus": """
     send(4, 'QUIT :gone 75')
     lose(1)
@@ -1282,6 +1282,26 @@ FOUND = {
     send(4, 'QUIT :gone 30')
     send(1, 'JOIN #a key')
     answer(1)
+""",
+    # bob was killed while the bus was away: his QUIT, refused, was applied on his node at
+    # once; his multiline message, sequenced before the outage, came to that node (lagging)
+    # only later, and was refused there, bob no longer in the room, and delivered elsewhere
+    # (he now stays in the room there until his QUIT is back).
+    "a message of a user whose QUIT the bus refused": """
+    send(1, 'JOIN #a key')
+    send(0, 'INVITE dave #a')
+    lose(1)
+    settle()
+    outage()
+    hold()
+    back()
+    send(1, 'MULTILINE #a 1')
+    answer(2)
+    answer(2)
+    lag(0)
+    answer(2)
+    outage()
+    send(0, 'KILL bob :out 27')
 """,
 }
 

@@ -195,9 +195,8 @@ class ClusterApply(ClusterRooms):
         time_ms: int,
         event: dict[str, Any],
     ) -> None:
-        """Store a membership or topic event (history.store_events), unless it was applied
-        here only (a QUIT while the bus was away, sent again later)."""
-        if self.server.config.history.store_events and "local" not in event:
+        """Store a membership or topic event (history.store_events)."""
+        if self.server.config.history.store_events:
             record = Record(channel.fold, event["m"], time_ms, event["p"], command, params)
             self.server.history.append(record)
 
@@ -263,7 +262,7 @@ class ClusterApply(ClusterRooms):
             account=event["a"],
         )
         stored = event["st"]
-        if stored is not None and not status and "local" not in event:
+        if stored is not None and not status:
             text = event["x"]
             params = (channel.name,) if cmd == "TAGMSG" else (channel.name, text)
             server.history.append(
@@ -317,7 +316,7 @@ class ClusterApply(ClusterRooms):
             identity = user.network_id
 
             def refused(now: str) -> None:  # the bus went away: the fields go when it is back
-                self.unsent.append((now, fold, prefix, refusal[1], identity))
+                self.unsent.append((now, fold, prefix, refusal[1], identity, True, ""))
                 self._departing(now)
 
             delete = member_field_names(fold)
@@ -440,9 +439,7 @@ class ClusterApply(ClusterRooms):
             channel=channel,
             account=user.account,
         )
-        if "local" not in event:
-            params = (channel.name, reason)
-            self._record(channel, "PART", params, time_ms, event)
+        self._record(channel, "PART", (channel.name, reason), time_ms, event)
         server.remove_member(channel, user)
 
     def _apply_quit(
@@ -462,9 +459,7 @@ class ClusterApply(ClusterRooms):
         recipients = [m for m in channel.members if m is not user and m not in elsewhere]
         line = f":{user.prefix} QUIT :{event['r']}"
         server.fanout(recipients, line, time_ms, event["m"], account=user.account)
-        if "local" not in event:
-            params = (event["r"],)
-            self._record(channel, "QUIT", params, time_ms, event)
+        self._record(channel, "QUIT", (event["r"],), time_ms, event)
         # MONITOR: its watchers here hear it is offline from its node, through the network
         # room (hubbub.core.cluster_directory), not from the rooms this node follows with it.
         server.remove_member(channel, user)
@@ -687,9 +682,7 @@ class ClusterApply(ClusterRooms):
             event["gone"] = 1
 
         def refused(now: str) -> None:  # (its new name, if renamed meanwhile)
-            self.quit_refused(now, event)
-            if release:  # (refused too, most likely: given back when the bus is back)
-                self.network.release(release)
+            self.quit_refused(now, event, release)
 
         deleted: tuple[str, ...] = member_leaves(fold, identity)
         if release:
@@ -698,28 +691,23 @@ class ClusterApply(ClusterRooms):
             None, room, event, None, delete_fields=deleted, refused=refused, sequenced_then=then
         )
 
-    def quit_refused(self, room: str, event: dict[str, Any]) -> None:
-        """A QUIT of ours the bus refused (unavailable): the user leaves here now, and the QUIT
-        is sent again when it is back (set_available), so the other nodes see it then."""
+    def quit_refused(self, room: str, event: dict[str, Any], release: str = "") -> None:
+        """A QUIT of ours the bus refused (unavailable): sent again when it is back
+        (set_available), with the claim it was to release. Until then the user stays in the
+        room here too, without a connection, as on the other nodes: its events sequenced
+        before are applied here as there (it used to leave here at once, and a message of it
+        this node had not applied yet was then refused here alone; a cluster fuzz finding)."""
         fold, prefix, reason = event["f"], event["p"], event["r"]
-        self.unsent.append((room, fold, prefix, reason, str(event.get("id") or "")))
-        if "gone" not in event:  # (one that is counted already)
-            self._departing(room)
-        self._leave_here(room, fold, prefix, reason, event["m"])
+        identity = str(event.get("id") or "")
+        self.unsent.append((room, fold, prefix, reason, identity, "gone" in event, release))
 
     def _departing(self, room: str) -> None:
-        """A member's QUIT is to be sent again when the bus is back: until it comes back, the
-        bus still has the member's fields, so this node counts the room as occupied (a JOIN
-        applied meanwhile does not create it here alone, a cluster fuzz finding)."""
+        """The QUIT that takes a refused JOIN's member fields away is to be sent again when the
+        bus is back: until it comes back, the bus has those fields (the joiner is in no copy
+        of the room), so this node counts the room as occupied (a JOIN applied meanwhile does
+        not create it here alone, a cluster fuzz finding)."""
         if room in self.server.channels:
             self.departed[room] = self.departed.get(room, 0) + 1
-
-    def _leave_here(self, room: str, fold: str, prefix: str, reason: str, msgid: str) -> None:
-        # "local": applied here only, not stored (the QUIT sent again later is the one kept).
-        event = {"t": "quit", "f": fold, "p": prefix, "r": reason, "m": msgid, "local": True}
-        channel = self.server.channels.get(room)
-        if channel is not None:
-            self._apply_quit(channel, event, self.server.stamp(), False)
 
     def set_available(self, available: bool) -> None:
         self.available = available
@@ -730,9 +718,8 @@ class ClusterApply(ClusterRooms):
         self.views.clear()
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
-            for room, fold, prefix, reason, identity in unsent:
-                # Marked: its node counted the room as occupied until it is back (`departed`).
-                self._send_quit(room, fold, prefix, reason, identity=identity, gone=True)
+            for room, fold, prefix, reason, identity, gone, release in unsent:
+                self._send_quit(room, fold, prefix, reason, release, identity=identity, gone=gone)
 
 
 APPLIERS: dict[str, RoomApplier] = {

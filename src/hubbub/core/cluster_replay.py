@@ -208,7 +208,7 @@ def as_record(
         cmd = event["c"]
         said = (name,) if cmd == "TAGMSG" else (name, event["x"])
         return Record(channel.fold, event["m"], time_ms, event["p"], cmd, said, stored, event["i"])
-    if not store_events or "local" in event:
+    if not store_events:
         return None
     if kind == "join":
         facts = event["u"]

@@ -65,8 +65,8 @@ class ClusterRooms:
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
         self.joining: dict[str, int] = {}
         # QUITs that could not be sequenced (bus unavailable), sent again when it is back:
-        # (room, fold, prefix, reason, network id).
-        self.unsent: list[tuple[str, str, str, str, str]] = []
+        # (room, fold, prefix, reason, network id, marked "gone", the claim released with it).
+        self.unsent: list[tuple[str, str, str, str, str, bool, str]] = []
         self.available = True
         # The node each remote user lives on (its member fields say so; the janitor reads it).
         self.homes: dict[User, str] = {}
@@ -129,9 +129,10 @@ class ClusterRooms:
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
         # Rooms where JOINs of local users gone while they were on their way came back, or
-        # where local users' QUITs wait for the bus to come back (cluster_apply `_departing`),
-        # by how many: the bus has their member fields (the other nodes list them) until those
-        # QUITs (marked "gone"), so a JOIN in between does not create the room here either.
+        # where the QUITs clearing refused JOINs' fields wait for the bus (cluster_apply
+        # `_departing`), by how many: the bus has their member fields (the other nodes list
+        # them) until those QUITs (marked "gone"), so a JOIN in between does not create the
+        # room here either.
         self.departed: dict[str, int] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
