@@ -243,12 +243,27 @@ class ClusterMachine(RuleBasedStateMachine):
             for session in node.server.sessions
             if session.registered and not session.remote
         }
-        network = self.burier().network
-        for key, owner in sorted(bus.claims.items()):
+        self.announce_offline(self.burier(), dead)
+        self.bury()
+
+    def announce_offline(self, burier: Any, dead: str) -> None:
+        """The burier's `offline` event, in the network room, for each nick the dead node
+        claims (MONITOR on every node)."""
+        for key, owner in sorted(self.cluster.bus.claims.items()):
             if owner == dead and key.startswith("nick:"):
                 fold = key.removeprefix("nick:")
-                network.sequence(NETWORK_ROOM, offline_payload(fold, fold), {}, (), ignore)
-        self.bury()
+                burier.network.sequence(NETWORK_ROOM, offline_payload(fold, fold), {}, (), ignore)
+
+    def bury_pass(self, burier: Any, dead: str) -> int:
+        """One pass of a burial: the burier's QUIT of each member the dead node has in the
+        rooms' state as it reads it now (their calls held if the bus holds calls). Returns how
+        many it found."""
+        found = 0
+        for room, fields in sorted(self.cluster.bus.fields.items()):
+            for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
+                found += 1
+                burier.network.sequence(room, payload, {}, deleted, ignore)
+        return found
 
     def burier(self) -> Any:
         assert self.lost is not None
@@ -262,13 +277,8 @@ class ClusterMachine(RuleBasedStateMachine):
         go (`BURY`). True while it goes on."""
         if self.lost is None or self.buried:
             return False
-        burier = self.burier()
         dead = self.cluster.nodes[self.lost].network.node_id
-        buried = 0
-        for room, fields in sorted(self.cluster.bus.fields.items()):
-            for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
-                buried += 1
-                burier.network.sequence(room, payload, {}, deleted, ignore)
+        buried = self.bury_pass(self.burier(), dead)
         self.burials += 1
         if buried and self.burials < BURIAL_PASSES:
             return True
@@ -309,16 +319,9 @@ class ClusterMachine(RuleBasedStateMachine):
         (dead,) = bus.away
         index = next(i for i, n in enumerate(self.cluster.nodes) if n.network.node_id == dead)
         burier = self.cluster.nodes[(index + 1) % NODES]
-        for key, owner in sorted(bus.claims.items()):
-            if owner == dead and key.startswith("nick:"):
-                fold = key.removeprefix("nick:")
-                burier.network.sequence(NETWORK_ROOM, offline_payload(fold, fold), {}, (), ignore)
+        self.announce_offline(burier, dead)
         for _ in range(BURIAL_PASSES):
-            found = 0
-            for room, fields in sorted(bus.fields.items()):
-                for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
-                    found += 1
-                    burier.network.sequence(room, payload, {}, deleted, ignore)
+            found = self.bury_pass(burier, dead)
             self.settle_calls()
             if not found:
                 break

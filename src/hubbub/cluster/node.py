@@ -292,12 +292,11 @@ class Node:
     def release(self, key: str, done: Callable[[], None] | None = None) -> None:
         async def run() -> None:
             try:
-                try:
-                    await self.bus.release(key)
-                except BusUnavailable:  # released when the bus is back (`reclaim_nicks`)
-                    server = self.server
-                    if server is not None and server.cluster is not None:
-                        server.cluster.release_refused(key)
+                await self.bus.release(key)
+            except BusUnavailable:  # released when the bus is back (`reclaim_nicks`)
+                server = self.server
+                if server is not None and server.cluster is not None:
+                    server.cluster.release_refused(key)
             finally:
                 if done is not None:  # never left waiting (a leaving user's ERROR waits)
                     done()

@@ -357,7 +357,7 @@ class ClusterApply(ClusterRooms):
                 # for a JOIN in between here either (`departed`).
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 room = channel.fold
-                if "cr" in event and not channel.members and not self.departed.get(room):
+                if self._creates(channel, event):
                     # It created the room all the same (the bus emptied its old state): so
                     # does this node's copy, kept for it (a cluster fuzz finding).
                     self._start_room(channel, event)
@@ -379,7 +379,7 @@ class ClusterApply(ClusterRooms):
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             return
         op = bool(event["o"])
-        creating = "cr" in event and not channel.members and not self.departed.get(channel.fold)
+        creating = self._creates(channel, event)
         if not creating and self.join_refused(channel, event, user, mine):
             if mine:  # the room was kept for this JOIN: closed if nobody of ours is in it
                 self.drop_if_unused(channel)
@@ -408,6 +408,11 @@ class ClusterApply(ClusterRooms):
         event["after"] = record
         if mine:
             log.info("%s joined %s", user.nick, channel.name)
+
+    def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
+        """Whether a JOIN creates the room: one that may (`cr`) finds nobody in it, here nor
+        on the bus (`departed`)."""
+        return "cr" in event and not channel.members and not self.departed.get(channel.fold)
 
     def _start_room(self, channel: Channel, event: dict[str, Any]) -> bool:
         """A JOIN creates the room (nobody was in it at its place in the sequence): its

@@ -792,15 +792,13 @@ class ClusterPropose(ClusterRegistry):
             return
         identity, nick = change
         user = self.by_network_id.get(identity)
-        mine = user is not None and not user.session.remote
-        if mine and user is not None and user.nick == nick:
+        if user is not None and not user.session.remote and user.nick == nick:
             if not (resend and self.available):
                 return  # (sent when the bus is back: set_available)
             del self.unsent_nicks[change]
             for room, event, fields, deleted in kept:
                 if room not in user.channels:  # left it meanwhile (a KICK came first)
-                    self._joined_or_not(room)
-                    super().nick_back(event)
+                    self._nick_given_up(room, event)
                     continue
                 self.nick_rooms[change] = self.nick_rooms.get(change, 0) + 1
                 refused = partial(self._nick_refused, event, fields, deleted)
@@ -813,10 +811,15 @@ class ClusterPropose(ClusterRegistry):
         if user is not None and self.taking.get(fold) is user:
             del self.taking[fold]
         for room, event, _fields, _deleted in kept:
-            self._joined_or_not(room)
-            super().nick_back(event)
+            self._nick_given_up(room, event)
         if fold != str(kept[0][1]["f"]) and self._claim_unused(fold):
             self.network.release(nick_key(fold))
+
+    def _nick_given_up(self, room: str, event: dict[str, Any]) -> None:
+        """A room's refused NICK that will not be sent again: the room is let go unless
+        wanted, and the old nick counts it back (`nick_back`, already counted here)."""
+        self._joined_or_not(room)
+        super().nick_back(event)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)

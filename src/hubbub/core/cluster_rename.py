@@ -357,7 +357,7 @@ class ClusterRename(ClusterPropose):
         # nick may be someone else's by now).
         deleted = tuple(name for name in delete_fields if not name.startswith(RELEASES_CLAIM))
         if event.get("t") == "quit":  # refused now, it is sent again later (not its claim)
-            refused = partial(_quit_refused, self, event)
+            refused = partial(self.quit_refused, event=event)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _drained(self, old_fold: str) -> None:
@@ -572,9 +572,3 @@ RENAME_APPLIERS = {"rename": ClusterRename._apply_rename}
 
 #: Events applied whether or not this node has the room (the marker), by kind.
 RENAME_EVENTS = {"moved": ClusterRename._apply_moved}
-
-
-def _quit_refused(state: ClusterRename, event: dict[str, Any], room: str) -> None:
-    """A QUIT sent on to a renamed room, refused there: as any refused QUIT, without the claim
-    it released with its first sequencing (the nick may be someone else's by now)."""
-    state.quit_refused(room, event)
