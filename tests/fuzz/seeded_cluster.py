@@ -2,11 +2,11 @@
 
 Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
 same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
-catch-ups, reconnections, the loss of a node, bus outages and settles), checks that every node
-agrees after each step, and prints, for each kind of disagreement, the shortest run that showed it:
-steps ready to paste into that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
-`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`; the exit status is 1 if anything
-disagreed.
+catch-ups, reconnections, the loss of a node, bus outages, Redis losing its data and settles),
+checks that every node agrees after each step, and prints, for each kind of disagreement, the
+shortest run that showed it: steps ready to paste into that file's `FOUND` (replayed by
+`test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`;
+the exit status is 1 if anything disagreed.
 """
 
 from __future__ import annotations
@@ -79,8 +79,11 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
             if machine.lost is None and machine.outlived is None and pick.random() < 0.3:
                 return "outlive", ()
             return "rejoin", ()
-        if not machine.cluster.bus.available:
-            return "back", ()
+        bus = machine.cluster.bus
+        if not bus.available:
+            # Redis may come back without its data (a new epoch) or with it.
+            wipes = not (machine.new_epoch or bus.queue or bus.backlog) and pick.random() < 0.4
+            return ("wipe", ()) if wipes else ("back", ())
         if not machine.calm():
             return None
         return ("outage", ()) if pick.random() < 0.5 else ("cut", (pick.randrange(3),))

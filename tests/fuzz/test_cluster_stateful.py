@@ -140,6 +140,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.buried = False  # its burial over (its claims gone)
         # A node cut off past its lease and buried while it lives on (`outlive`): its index.
         self.outlived: int | None = None
+        # Redis lost its data while away (`wipe`): it comes back in a new epoch.
+        self.new_epoch = False
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
@@ -277,6 +279,12 @@ class ClusterMachine(RuleBasedStateMachine):
         go (`BURY`). True while it goes on."""
         if self.lost is None or self.buried:
             return False
+        bus = self.cluster.bus
+        on_their_way = bus.held or bus.waiting or bus.queue or bus.backlog
+        if on_their_way and any(node.server.cluster.syncing for node in self.alive()):
+            # Its lease runs out after the live nodes wrote their rooms back in a new epoch
+            # (in milliseconds, against cluster.lease_ms): their syncs list its users too.
+            return True
         dead = self.cluster.nodes[self.lost].network.node_id
         buried = self.bury_pass(self.burier(), dead)
         self.burials += 1
@@ -363,20 +371,45 @@ class ClusterMachine(RuleBasedStateMachine):
         for node in self.alive():
             node.server.network_available(False)
 
+    @precondition(
+        lambda self: (
+            not self.cluster.bus.available
+            and not (self.cluster.bus.queue or self.cluster.bus.backlog)
+        )
+    )
+    @rule()
+    def wipe(self) -> None:
+        """Redis, while away, restarts without its data (no persistence): it comes back in a
+        new epoch, its rooms' seqs, state fields and streams, the claims and the directory
+        gone (what it had published had reached every node)."""
+        bus = self.cluster.bus
+        if bus.available or bus.queue or bus.backlog:
+            return
+        bus.lose_data()
+        self.new_epoch = True
+
     @precondition(lambda self: not self.cluster.bus.available)
     @rule()
     def back(self) -> None:
         """Redis is back: each node is told (`on_available(True)`: what it could not send is
-        sent) and claims its users' nicks again, as hubbub.cluster.node does after a
-        reconnection in the same epoch (its rooms' state is left as the bus has it); then
-        what was published before the outage is delivered."""
+        sent) and claims its users' nicks again, as hubbub.cluster.node does; after a
+        reconnection in the same epoch its rooms' state is left as the bus has it, in a new
+        epoch (`wipe`) it also publishes its directory entries again and writes its rooms
+        back (hubbub.core.cluster_resync). Then what was published before the outage is
+        delivered."""
         bus = self.cluster.bus
         if bus.available:
             return
         bus.available = True
+        new_epoch, self.new_epoch = self.new_epoch, False
         for node in self.alive():
             node.server.network_available(True)
-            node.server.cluster.reclaim_nicks()
+            cluster = node.server.cluster
+            cluster.reclaim_nicks()
+            if new_epoch:
+                for key, value in cluster.directory_entries().items():
+                    node.network.publish(key, value)
+                cluster.resync()
         bus.pump()
 
     @precondition(lambda self: bool(self.cluster.bus.backlog))
@@ -996,7 +1029,7 @@ FOUND = {
     # A PART sent before its sender's NICK, sent on from a renamed room and so sequenced there
     # after the NICK was sequenced in another room: a node that had applied the NICK did not
     # find the member the room still knew by its old nick, which stayed (an operator) there
-    # (hubbub.core.cluster_rooms `leaving_member`).
+    # (hubbub.core.cluster_rooms `room_sender`).
     "a PART sent on from a renamed room after its sender's NICK elsewhere": """
     send(2, 'QUIT :gone 79')
     send(4, 'JOIN #c')
@@ -1305,6 +1338,141 @@ FOUND = {
     answer(2)
     outage()
     send(0, 'KILL bob :out 27')
+""",
+    # carol's MODE in #c (just renamed from #a) was sequenced before her NICK there; node n2,
+    # which follows #c since the rename, applied her NICK in #b first, then took the MODE for
+    # an unknown user's and refused it, where the others applied it (the sender of a room's
+    # event is now the one the room knows by that nick: cluster_rooms `room_sender`). Found
+    # with no outage.
+    "a MODE sequenced before its sender's NICK, applied after it in another room": """
+    hold()
+    send(2, 'RENAME #a #c :moving')
+    send(5, 'NICK dave')
+    send(2, 'JOIN #b')
+    send(3, 'QUIT :gone 41')
+    answer(1)
+    send(2, 'MODE #c +l 2')
+    send(2, 'NICK zed')
+    send(5, 'JOIN #b')
+""",
+    # Redis lost its data; node n1 died after it was back and before its rooms were written
+    # back: its burial found none of its users in the empty rooms' fields. Every node's sync
+    # now writes the room's members (cluster_resync `room_fields`), and the lease runs out
+    # after those syncs.
+    "a node lost before its rooms were written back in a new epoch": """
+    outage()
+    wipe()
+    hold()
+    back()
+    lose(1)
+""",
+    # Two nodes writing #a back at once in a new epoch: each sync failed for the other's, sent
+    # again when its echo came, for ever (64 attempts, then given up). A sync now fails only
+    # for an event that changed the room's fields (cluster_resync).
+    # Redis lost its data; before any node wrote #a back, alice's MODE +k was sequenced: the
+    # bus, with no standing of hers, changed nothing where every node applied it. Her node now
+    # refuses such events until the room is written back (cluster_rooms `unrestored`).
+    "a MODE before its room was written back in a new epoch": """
+    outage()
+    send(4, 'QUIT :gone 19')
+    wipe()
+    hold()
+    back()
+    send(0, 'MODE #a +k key')
+    answer(2)
+    send(2, 'PRIVMSG #a :hello from 77')
+    send(2, 'PART #a :bye')
+""",
+    # Redis lost its data; carol (n1, not in #c) joined #c before n2, whose erin is in it,
+    # wrote it back: the bus found #c empty and made her its creator, n2 took her JOIN for a
+    # plain one, and n1 never learnt of erin. Every node now follows the bus's decision (the
+    # JOIN marked `new`), and takes in another node's sync (cluster_resync `_take_sync`).
+    "a JOIN creating a room before it was written back in a new epoch": """
+    send(4, 'JOIN #c')
+    outage()
+    wipe()
+    hold()
+    back()
+    send(2, 'JOIN #c')
+""",
+    # frank quit while the bus was away and stayed in #b, alone, until his QUIT was back;
+    # Redis lost its data meanwhile. His node did not write #b back (a user leaving counted as
+    # another node's), so erin's JOIN of #b found no room on the bus and changed nothing,
+    # where her node let her in (cluster_resync `_ours`).
+    "a room whose last user's QUIT waited for the bus in a new epoch": """
+    send(5, 'JOIN #b key')
+    outage()
+    send(5, 'QUIT :gone 38')
+    wipe()
+    hold()
+    back()
+    send(4, 'JOIN #b key')
+""",
+    # Redis lost its data; carol (n1, kicked from #a before) joined #a before alice's node
+    # wrote it back, creating it anew: n1's copy had carol alone until that sync. alice's
+    # message in between was delivered on her node and refused on n1, where she was not a
+    # member. A node now refuses its users' messages to a room it has to write back until one
+    # has (cluster_rooms `WHILE_UNRESTORED`).
+    "a message to a room created anew before it was written back": """
+    send(4, 'KICK #a carol :out')
+    send(2, 'KILL dave :out 2')
+    send(5, 'JOIN #c key')
+    send(4, 'JOIN #b key')
+    lose(2)
+    settle()
+    hold()
+    outage()
+    wipe()
+    back()
+    send(0, 'MULTILINE #a 17')
+    answer(1)
+    send(2, 'JOIN #a key')
+    answer(1)
+    answer(1)
+""",
+    # Redis lost its data; erin (n2) took the nick zed before dave's node (n1), where he is
+    # zed, claimed it again: two users had one nick. The node whose claim comes second now
+    # disconnects its user (a nick collision: cluster_propose `_reclaimed`).
+    "a nick taken elsewhere before its node claimed it again in a new epoch": """
+    send(2, 'KILL frank :out 78')
+    send(3, 'NICK zed')
+    hold()
+    outage()
+    wipe()
+    back()
+    send(0, 'QUIT :gone 79')
+    send(4, 'NICK zed')
+    answer(2)
+    answer(2)
+    answer(2)
+""",
+    # frank's JOIN of #a was on its way as erin renamed #a to #c; he was killed, and his early
+    # QUIT went to #c, where it was sequenced before his JOIN, sent on there later: his member
+    # fields stayed on the bus. A JOIN sent on, back for a user gone, now sends a QUIT behind
+    # it. Found with no outage.
+    "a JOIN sent on after a rename, its user killed meanwhile": """
+    hold()
+    lose(1)
+    send(0, 'AWAY :away 8')
+    send(4, 'RENAME #a #c :moving')
+    send(5, 'JOIN #a key')
+    answer(2)
+    answer(2)
+    answer(1)
+    answer(1)
+    answer(1)
+    answer(2)
+    send(4, 'KILL frank :out 10')
+    send(0, 'PART #c :bye')
+""",
+    "two nodes writing one room back at once": """
+    send(2, 'JOIN #b key')
+    lose(2)
+    send(0, 'JOIN #b key')
+    settle()
+    outage()
+    hold()
+    wipe()
 """,
 }
 

@@ -263,6 +263,8 @@ class MemoryBus:
         # Per room name, the seq of the last RENAME that took its room away (the seq hash's
         # `renamed`).
         self.renamed: dict[str, int] = {}
+        # Per room, the seq of the last event that changed its state fields (`changed`).
+        self.changed: dict[str, int] = {}
         self.last_ms: dict[str, int] = {}
         self.fields: dict[str, dict[str, str]] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
@@ -359,6 +361,17 @@ class MemoryBus:
         for run in waiting:
             self.answer(run)
 
+    def lose_data(self) -> None:
+        """Redis restarted without its data (a new epoch, while it is away): every room's seq,
+        state fields and stream, the claims and the directory are gone. Each node's rooms
+        deliver the new epoch's events from seq 1 (as hubbub.cluster.bus_feed restarts)."""
+        for state in (self.seq, self.renamed, self.changed, self.last_ms, self.fields, self.events):
+            state.clear()
+        self.claims.clear()
+        self.directory.clear()
+        for network in self.nodes.values():
+            network.opened_at = dict.fromkeys(network.opened_at, 0)
+
     def release(self) -> None:
         """Answer every call held so far, in the order they were made (and those made
         meanwhile by a node with calls still waiting, after them)."""
@@ -395,15 +408,24 @@ class MemoryBus:
         # "^o<member>" ("^t<member>", "^i<member>"): no change at all unless that member is an
         # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
         # of a room whose mode:i is not "1"). "^v<seq>": no change but the claims released,
-        # and the payload marked, if a rename took the room away after that seq.
+        # and the payload marked, if a rename took the room away after that seq. "^s<seq>":
+        # no change, and the payload marked, if an event changed the fields after that seq.
+        creating = empty and any(name[:1] == "+" for name in [*set_fields, *delete_fields])
+        allowed = True
         for name in delete_fields:
             if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
-                set_fields, delete_fields = {}, ()
+                set_fields, delete_fields, allowed = {}, (), False
                 break
+            if name.startswith("^s"):
+                if self.changed.get(room, 0) > int(name[2:]):  # changed after that seq
+                    payload = payload[:-1] + b',"un":1}'
+                    set_fields, delete_fields, allowed = {}, (), False
+                    break
+                continue
             if name.startswith("^v"):
                 if self.renamed.get(room, 0) > int(name[2:]):
                     payload = payload[:-1] + b',"rn":1}'
-                    set_fields = {}
+                    set_fields, allowed = {}, False
                     delete_fields = tuple(name for name in delete_fields if name[:1] == "!")
                     break
                 continue
@@ -413,8 +435,13 @@ class MemoryBus:
                     name[1] == "i" and fields.get("mode:i") != "1"
                 )
                 if standing is None or ("o" not in standing and not may):
-                    set_fields, delete_fields = {}, ()
+                    set_fields, delete_fields, allowed = {}, (), False
                     break
+        if allowed and creating:  # its "+" names apply: marked, as the script does
+            payload = payload[:-1] + b',"new":1}'
+        # (What the seq hash's `changed` counts: an event allowed, with any name to change.)
+        if allowed and (set_fields or any(name[:1] != "^" for name in delete_fields)):
+            self.changed[room] = seq
         for name in delete_fields:
             if name.startswith("^"):
                 continue
@@ -484,7 +511,8 @@ class MemoryBus:
             node, new, time_ms, marker[0] + json.dumps(state).encode() + marker[1]
         )
         self._append(node, old, time_ms, payload[0] + str(new_seq).encode() + payload[1])
-        self.renamed[old] = self.seq[old]
+        self.renamed[old] = self.changed[old] = self.seq[old]
+        self.changed[new] = new_seq
         return 1
 
     def _append(self, node: str, room: str, time_ms: int, payload: bytes) -> int:

@@ -31,8 +31,9 @@ def sequence_keys(room: str) -> list[str]:
 
 
 def seq_key(room: str) -> str:
-    """Hash of the room's sequence: `seq` (the last assigned), `time` (its time_ms) and
-    `renamed` (the seq of the last RENAME that took a room away from this name)."""
+    """Hash of the room's sequence: `seq` (the last assigned), `time` (its time_ms),
+    `renamed` (the seq of the last RENAME that took a room away from this name) and `changed`
+    (the seq of the last event that changed its state fields)."""
     return PREFIX + "seq:" + room
 
 
@@ -118,7 +119,8 @@ return redis.call('GET', KEYS[1])
 #       every field whose name starts with the rest). A name starting with `+` (set or
 #       deleted) is the rest of it, changed only if the room has no member (no `m:` field)
 #       before this event: what a creating JOIN writes, so that of two JOINs creating the room
-#       at once only the first sequenced does. A set name starting with `?` is the rest of it,
+#       at once only the first sequenced does; one that does is sequenced with `"new":1`
+#       added to its payload. A set name starting with `?` is the rest of it,
 #       set only if absent (HSETNX); `&<other>&<name>` is set only if field <other> exists, and
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
 #       event (a NICK's member fields: only for a member, its standing as it is then). A
@@ -135,7 +137,10 @@ return redis.call('GET', KEYS[1])
 #       name after it (the seq hash's `renamed`), the event was meant for that room: it changes
 #       no field (its `!` claims are released all the same) and is sequenced with `"rn":1`
 #       added to its payload, so every node ignores it here (its sender sends it on to the
-#       room's new name). Deletions are made before sets.
+#       room's new name). `^s<seq>`: changes only if no event after <seq> changed the room's
+#       state fields (the seq hash's `changed`); if one did, the event is sequenced with
+#       `"un":1` added to its payload (a node's `sync`, made from a copy of the room with every
+#       change applied: hubbub.core.cluster_resync). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -143,10 +148,12 @@ SEQUENCE = (
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
--- (One read for both: the room's time, and where the last rename took a room away.)
-local stamps = redis.call('HMGET', KEYS[2], 'time', 'renamed')
+-- (One read for all: the room's time, where the last rename took a room away, and the last
+-- event that changed the room's state fields.)
+local stamps = redis.call('HMGET', KEYS[2], 'time', 'renamed', 'changed')
 local last = tonumber(stamps[1] or '0')
 local renamed = tonumber(stamps[2] or '0')
+local changed_at = tonumber(stamps[3] or '0')
 -- Redis's clock may step back (NTP, failover): a room's time never does.
 if now < last then now = last end
 local seq_text = string.format('%d', seq)
@@ -190,6 +197,7 @@ end
 local allowed = true
 local payload = ARGV[4]
 local stale = false
+local unchanged = false
 local conditions = 0
 index = deleted_from
 while index <= #ARGV do
@@ -197,6 +205,11 @@ while index <= #ARGV do
   if string.sub(name, 1, 1) == '^' then conditions = conditions + 1 end
   if name == '^r' then
     if redis.call('HEXISTS', KEYS[3], 'room') == 0 then allowed = false end
+  elseif string.sub(name, 1, 2) == '^s' then
+    if changed_at > tonumber(string.sub(name, 3)) then
+      unchanged = true
+      allowed = false
+    end
   elseif string.sub(name, 1, 2) == '^v' then
     if renamed > tonumber(string.sub(name, 3)) then
       stale = true
@@ -221,6 +234,11 @@ while index <= #ARGV do
 end
 if stale then
   payload = string.sub(payload, 1, -2) .. ',"rn":1}'
+elseif unchanged then
+  payload = string.sub(payload, 1, -2) .. ',"un":1}'
+elseif empty then
+  -- Its `+` names apply: it creates the room, as every node then decides from this mark.
+  payload = string.sub(payload, 1, -2) .. ',"new":1}'
 end
 -- The deletions first, then the sets: a name both deleted (by a prefix) and set ends up set
 -- (a registered room created anew: its earlier modes go, its saved ones stay). An event meant
@@ -297,6 +315,7 @@ end
 -- (Conditions change nothing: an event with no other name, a message, costs no more.)
 local changed = allowed and (count > 0 or #ARGV - deleted_from + 1 > conditions)
 if changed then
+  redis.call('HSET', KEYS[2], 'changed', seq_text)
   if redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('SADD', KEYS[5], ARGV[2])
   else
@@ -319,7 +338,8 @@ SEED = (
     + """
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 if seq >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[2], 'seq', ARGV[2])
+-- (What it lost may have changed the room's state: a sync from before it changes nothing.)
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
 return 1
@@ -376,8 +396,8 @@ redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
 local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
-redis.call('HSET', KEYS[6], 'time', now_text)
 local new_text = string.format('%d', new_seq)
+redis.call('HSET', KEYS[6], 'time', now_text, 'changed', new_text)
 local marker = ARGV[10] .. cjson.encode(state) .. ARGV[11]
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[5], new_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', marker)
@@ -386,7 +406,7 @@ local old_seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local old_text = string.format('%d', old_seq)
 -- Events sent later to the old name from a view of the room before this (`^v`) were meant
 -- for it: SEQUENCE marks them.
-redis.call('HSET', KEYS[2], 'time', now_text, 'renamed', old_text)
+redis.call('HSET', KEYS[2], 'time', now_text, 'renamed', old_text, 'changed', old_text)
 local payload = ARGV[8] .. new_text .. ARGV[9]
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], old_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', payload)

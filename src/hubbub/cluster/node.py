@@ -22,8 +22,9 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   `on_available(True)`: presence is resynchronised — this node claims its users' nicks again
   and rewrites its users' directory entries, and what could not be sent meanwhile (QUITs,
   directory writes) is sent. Its members' fields are written again (a `sync` event, which
-  the core does not show) only in the rooms where Redis lost them (a new epoch, or the end of
-  a room lost): elsewhere the bus's state is newer than this node's copy. A node that was
+  the core does not show: hubbub.core.cluster_resync) only in the rooms where Redis lost them
+  (a new epoch, or the end of a room lost): elsewhere the bus's state is newer than this
+  node's copy. A node that was
   declared dead while away disconnects its users: the others saw them QUIT.
 
 The tasks it runs are bounded by the core: one waiting command per client at a time (the
@@ -393,10 +394,12 @@ class Node:
         # this node's copy, which may not have applied the room's last events yet (sequenced
         # while it was away, filled from the stream meanwhile): written back, that copy would
         # undo them (a member kicked meanwhile back in the room's fields, an older topic).
-        for room, fields in cluster.presence().items():
-            if returned.new_epoch or room in returned.behind:
-                payload = json.dumps({"t": "sync"}).encode()
-                await self.bus.sequence(room, payload, set_fields=fields)
+        # Where it is written back, it is from a copy with every event of the room applied
+        # (hubbub.core.cluster_resync).
+        if returned.new_epoch:
+            cluster.resync()
+        elif returned.behind:
+            cluster.resync(returned.behind)
 
     async def _on_node_lost(self, dead: str, claims: dict[str, str]) -> None:
         # (The bus releases the dead node's claims once this is over: hubbub.cluster.bus.)

@@ -108,6 +108,9 @@ class ClusterApply(ClusterRooms):
             if mine:
                 self._not_sent_on(room, event)
             return
+        if kind == "sync":  # a node's copy written back: the others have its events already
+            self._sync_back(room, seq, event, mine)
+            return
         if kind == "dm":  # a private message, in the inbox room of the recipient's node
             try:
                 self._apply_direct(event, time_ms, mine)
@@ -168,6 +171,9 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
+
+    def _sync_back(self, room: str, seq: int, event: dict[str, Any], mine: bool) -> None:
+        """A `sync` event came back (hubbub.core.cluster_resync)."""
 
     def _not_sent_on(self, room: str, event: dict[str, Any]) -> None:
         complete = self.pending.pop(event.get("k", ""), None)
@@ -236,8 +242,9 @@ class ClusterApply(ClusterRooms):
         server = self.server
         # By network id: in the instant a slow node knows the sender's nick under another
         # user too (its last holder's NICK or QUIT not applied here yet), the sender is not
-        # taken for that one (`user_of`).
-        sender = self.user_of(event["f"], event.get("id"))
+        # taken for that one (`user_of`); and by this room's nick for it, which its NICK
+        # applied first in another room of this node's does not change here (`room_sender`).
+        sender = self.room_sender(channel, event["f"], event.get("id"))
         # Checked again here, in the room's sequence, against the room as every node has it
         # at this event: the sender's node checked its own copy, which may not have applied
         # yet a +m, a ban or a mute sequenced just before this message. Every node refuses it
@@ -362,9 +369,14 @@ class ClusterApply(ClusterRooms):
                     # does this node's copy, kept for it (a cluster fuzz finding).
                     self._start_room(channel, event)
                 self.departed[room] = self.departed.get(room, 0) + 1
-                if self.quit_early.get(identity):  # sent when it left, behind this JOIN
+                early = bool(self.quit_early.get(identity))
+                if early:  # sent when it left, behind this JOIN
                     count_down(self.quit_early, identity)
-                else:
+                if not early or "fw" in event:
+                    # (A JOIN sent on after a rename: its early QUIT, sent to the room's new
+                    # name when the user left, may have been sequenced there first; one more
+                    # goes behind it, and finds nobody if that one came after. A cluster fuzz
+                    # finding.)
                     self._send_quit(
                         room, fold, prefix, "Connection closed", identity=identity, gone=True
                     )
@@ -410,9 +422,12 @@ class ClusterApply(ClusterRooms):
             log.info("%s joined %s", user.nick, channel.name)
 
     def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
-        """Whether a JOIN creates the room: one that may (`cr`) finds nobody in it, here nor
-        on the bus (`departed`)."""
-        return "cr" in event and not channel.members and not self.departed.get(channel.fold)
+        """Whether a JOIN creates the room: one that may (`cr`) found nobody in it on the bus,
+        which then wrote its creating fields and marked it (`new`). Every node's copy has the
+        room's members as the bus has them (or has them on their way there, `departed`), but
+        for a moment after Redis lost its data: a JOIN that found the room empty then creates
+        it on every node, whoever their copies have in it (hubbub.core.cluster_resync)."""
+        return "new" in event
 
     def _start_room(self, channel: Channel, event: dict[str, Any]) -> bool:
         """A JOIN creates the room (nobody was in it at its place in the sequence): its
@@ -429,7 +444,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = self.leaving_member(channel, event["f"], event.get("id"))
+        user = self.room_sender(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         reason = event["r"]
@@ -453,7 +468,7 @@ class ClusterApply(ClusterRooms):
         server = self.server
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
-        user = self.leaving_member(channel, event["f"], event.get("id"))
+        user = self.room_sender(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
         # Each member hears the QUIT once: with the last room it shares with the user.
@@ -479,7 +494,7 @@ class ClusterApply(ClusterRooms):
         `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
         the sender gets the numeric (event `refused`), as on one server where the deop came
         first."""
-        sender = self.user_of(event["f"], event.get("id"))
+        sender = self.room_sender(channel, event["f"], event.get("id"))
         member = channel.members.get(sender) if sender is not None else None
         kind = event["t"]
         if member is not None and (

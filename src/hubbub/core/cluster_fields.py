@@ -174,6 +174,15 @@ def only_if_inviter(fold: str) -> str:
 ONLY_IF_ROOM = f"{GUARD}r"
 
 
+def unchanged_since(seq: int) -> str:
+    """A deleted name that makes the bus change the event's fields only if no event after the
+    one numbered `seq` changed the room's state fields: a `sync` event, which writes a node's
+    copy of the room back, is made only from a copy with every change applied
+    (hubbub.core.cluster_resync). The event is sequenced either way; if it changed nothing
+    for that, with `"un"` in its payload."""
+    return f"{GUARD}s{seq}"
+
+
 def from_view(seq: int) -> str:
     """A deleted name saying that the sender's copy of the room reflected its events up to
     `seq`: if a RENAME took the room away from this name after that, the event was meant for

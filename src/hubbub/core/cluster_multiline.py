@@ -214,7 +214,7 @@ class ClusterMultiline(ClusterPropose):
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
-        user = self.user_of(event["f"], event.get("id"))
+        user = self.room_sender(channel, event["f"], event.get("id"))
         if self.refused_in_sequence(channel, event, user, mine):
             return
         sender = local(user)

@@ -74,6 +74,10 @@ from hubbub.core.cluster_rooms import count_down
 
 log = logging.getLogger("hubbub.chat")
 
+#: The reason a user of this node is disconnected with when, after Redis lost its data, a
+#: user of another node took its nick before this node claimed it again.
+NICK_COLLISION = "Nick collision: the nick was taken while the network resynchronised"
+
 
 class ClusterPropose(ClusterRegistry):
     """Hands each command's room events to the bus and answers when they come back."""
@@ -674,7 +678,15 @@ class ClusterPropose(ClusterRegistry):
     def _reclaimed(self, fold: str, won: bool | None) -> None:
         count_down(self.claiming, fold)
         if won is False:
-            log.warning("cluster: after the bus came back, nick %s is held elsewhere", fold)
+            # Redis lost the claim, and a user of another node took the nick before this
+            # claim came: two users would have one nick. Ours goes (a nick collision, as IRC
+            # servers resolve it), and its client reconnects under another.
+            server = self.server
+            for session in list(server.sessions):
+                user = session.user
+                if user.fold == fold and session.registered and not session.remote:
+                    log.warning("cluster: nick %s was taken elsewhere meanwhile: %s", fold, user)
+                    server.disconnect(session, NICK_COLLISION, server.now)
         elif won and self._claim_unused(fold):
             self.network.release(nick_key(fold))
 

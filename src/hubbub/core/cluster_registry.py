@@ -35,7 +35,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
-from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_resync import ClusterResync
 from hubbub.core.ports import CallFailure
 from hubbub.core.registered import KnownRegistration
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.chanserv")
 
 
-class ClusterRegistry(ClusterApply):
+class ClusterRegistry(ClusterResync):
     """Announces this node's ChanServ registrations and applies the other nodes'."""
 
     def __init__(self, server: ChatServer, network: Network) -> None:

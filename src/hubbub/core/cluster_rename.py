@@ -181,7 +181,9 @@ class ClusterRename(ClusterPropose):
                 self._answer_rename(later, sent, time_ms)
 
         guard = only_if_operator(user.fold)
-        if new_fold == old_fold:  # a change of case: one event in the room
+        if new_fold == old_fold or old_fold in self.unrestored:
+            # A change of case: one event in the room (refused by `submit` while the room's
+            # fields are not written back, as a rename to another name is then).
             self.submit(reply, old_fold, event, done, {"room": room}, (guard,))
             return
         self.token += 1
@@ -407,6 +409,7 @@ class ClusterRename(ClusterPropose):
             self.fresh_from[new_fold] = marker
             self.views[new_fold] = max(marker, self.views.get(new_fold, 0))
             self._follow(new_fold, marker)
+            self._sync_moved(old_fold, new_fold)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
                 self.forwarding[token] = new_fold

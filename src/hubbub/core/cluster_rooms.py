@@ -5,7 +5,7 @@ opened, JOINs on their way, the home node of each remote user) and `submit`, whi
 command's "propose" side uses. It opens rooms (subscribing and loading their state fields),
 makes the remote users it learns of, drops a room when no local member is left and forgets
 the remote users that are in no followed room any more; it gives the node what it claims and
-publishes again after a bus restart (`local_nicks`, `presence`). See hubbub.core.network.
+claims again after a bus restart (`local_nicks`). See hubbub.core.network.
 """
 
 from __future__ import annotations
@@ -36,12 +36,8 @@ from hubbub.core.cluster_fields import (
     load_membership,
     load_mode_fields,
     load_user_state,
-    member_fields,
-    metadata_field,
-    mode_fields,
     nick_key,
     standing_field,
-    user_facts,
 )
 from hubbub.core.cluster_history import ClusterHistory
 
@@ -128,6 +124,10 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
+        # Rooms whose state fields Redis lost (a new epoch, or the end of the room lost) and
+        # that no node has written back yet (hubbub.core.cluster_resync): events the bus
+        # would decide differently (all but `WHILE_UNRESTORED`) are refused meanwhile.
+        self.unrestored: set[str] = set()
         # Rooms where JOINs of local users gone while they were on their way came back, or
         # where the QUITs clearing refused JOINs' fields wait for the bus (cluster_apply
         # `_departing`), by how many: the bus has their member fields (the other nodes list
@@ -164,6 +164,7 @@ class ClusterRooms:
         event["k"] = token
         if reply is not None and done is not None:
             self.pending[token] = reply.later(done)
+        unrestored = room in self.unrestored and event["t"] not in WHILE_UNRESTORED
 
         def sequenced(time_ms: int | None) -> None:
             if sequenced_then is not None:
@@ -180,6 +181,13 @@ class ClusterRooms:
             if complete is not None:
                 complete(None)
 
+        if unrestored:
+            # Redis lost the room's fields and no node wrote them back yet: the bus would
+            # decide this event from an empty room where every node decides it from its copy,
+            # and a node whose user created the room anew meanwhile has a copy without this
+            # node's users (hubbub.core.cluster_resync). Refused as while the bus is away.
+            sequenced(None)
+            return
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
 
     def open(self, fold: str, then: Callable[[bool], None]) -> None:
@@ -321,11 +329,12 @@ class ClusterRooms:
                 return None
         return user if user is not None and user in channel.members else None
 
-    def leaving_member(self, channel: Channel, fold: str, identity: str | None) -> User | None:
-        """The user a PART or QUIT in this room names by nick and network id: one this room
-        still knows by that nick (`renamed_elsewhere`: an event its node sent before the NICK,
-        sent on from a renamed room and so sequenced here after the NICK elsewhere), else as
-        `user_of` says."""
+    def room_sender(self, channel: Channel, fold: str, identity: str | None) -> User | None:
+        """The user a room's event names as its sender by nick and network id (a message's, a
+        MODE's, a PART's or QUIT's): one this room still knows by that nick
+        (`renamed_elsewhere`: its event sequenced here before its NICK, while this node applied
+        that NICK in another room first; or one its node sent before the NICK, sent on from a
+        renamed room and so sequenced here after the NICK elsewhere), else as `user_of` says."""
         old_names = channel.old_names
         user = old_names.get(fold) if old_names else None
         if user is not None and (not identity or user.network_id == identity):
@@ -514,32 +523,14 @@ class ClusterRooms:
             if not user.session.remote and not user.session.closed
         ]
 
-    def presence(self) -> dict[str, dict[str, str]]:
-        """Per room this node follows, the member fields of its own users there."""
-        rooms: dict[str, dict[str, str]] = {}
-        for fold, channel in self.server.channels.items():
-            fields: dict[str, str] = {}
-            for user, standing in channel.members.items():
-                if not user.session.remote:
-                    fields.update(member_fields(user.fold, user_facts(user, self.node), standing))
-            if fields:
-                fields["room"] = json.dumps(
-                    {
-                        "name": channel.name,
-                        "created": channel.created,
-                        "since": channel.history_since_ms,
-                    }
-                )
-                fields.update(mode_fields(channel, self.server.fold))
-                for key, value in (channel.metadata or {}).items():
-                    fields[metadata_field(key)] = value
-                if channel.topic is not None:
-                    topic = channel.topic
-                    fields["topic"] = json.dumps(
-                        {"text": topic.text, "setter": topic.setter, "at": topic.set_at}
-                    )
-                rooms[fold] = fields
-        return rooms
+
+#: The room events a node sends to a room whose state fields Redis lost before any node wrote
+#: them back (`unrestored`): a user's leaving (its QUIT, PART or NICK, and a refused JOIN's
+#: `void`), which change only its own member fields and which the node's sync, made after
+#: them, agrees with. Any other waits: the bus would decide it from an empty room (an
+#: operator's standing, whether the room is there), and a node whose user joined the room
+#: meanwhile, creating it anew, would decide it from a copy without this node's users.
+WHILE_UNRESTORED = frozenset({"quit", "part", "nick", "void"})
 
 
 Key = TypeVar("Key")

@@ -171,7 +171,8 @@ class Network(Protocol):
     * `sequence` hands a room event's payload (and the room state fields to set and delete
       atomically with it; a deleted name ending in `*` deletes every field with that prefix;
       a name starting with `+`, set or deleted, is the rest of it, changed only if the room
-      has no member field `m:...` just before this event: a creating JOIN's; a set name
+      has no member field `m:...` just before this event: a creating JOIN's, then sequenced
+      with `"new":1` added to its payload; a set name
       starting with `?` is set only if absent, `&<other>&<name>` only if field <other> exists
       and `=<other>=<name>` to <other>'s value (both as the fields are just before the event);
       a deleted name starting with `!` releases this node's claim of the rest with the event;
@@ -181,7 +182,9 @@ class Network(Protocol):
       event (`^r`: if the room has its `room` field; the event is sequenced either way;
       `^v<seq>`: if no rename took a room away from this name after `seq`, the sender's view
       of the room; if one did, the event is sequenced with `"rn":1` added to its payload, and
-      only its `!` claims are released);
+      only its `!` claims are released; `^s<seq>`: if no event after `seq` changed the
+      room's fields (the fields of an event with any name to set or delete), or else the
+      event is sequenced with `"un":1` added to its payload);
       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field has network id <id>;
       hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
       means it was sequenced (at that server time): the event itself comes back through

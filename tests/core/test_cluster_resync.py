@@ -1,0 +1,130 @@
+"""Cluster mode in the core when Redis comes back without its data: the `sync` event.
+
+Issue 14: "Redis restarted or unreachable: nodes keep their connections, [...] resynchronise
+presence and room state when it returns; no split brain." After a new epoch each node writes
+its members and its copy of each room back to the bus (hubbub.core.cluster_resync). A node
+that writes back later than another must not undo what was sequenced in between.
+"""
+
+from __future__ import annotations
+
+from core_helpers import Client, one
+from test_cluster_core import Cluster
+
+from hubbub.core.cluster_fields import member_field, standing_field
+
+
+def restarted_empty(cluster: Cluster) -> None:
+    """Redis goes away and comes back empty (a new epoch): every node is told it went."""
+    cluster.bus.go_away()
+    for node in cluster.nodes:
+        node.server.network_available(False)
+    cluster.bus.lose_data()
+    cluster.bus.available = True
+
+
+def back_in_new_epoch(cluster: Cluster, index: int) -> None:
+    """One node learns the bus is back in a new epoch, as hubbub.cluster.node does: it is
+    told, claims its users' nicks again, and writes its rooms back."""
+    server = cluster.nodes[index].server
+    server.network_available(True)
+    server.cluster.reclaim_nicks()
+    server.cluster.resync()
+
+
+def two_nodes_in_a_room() -> tuple[Cluster, Client, Client]:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    alice.send("JOIN #a")
+    bob.send("JOIN #a")
+    cluster.drain()
+    return cluster, alice, bob
+
+
+def test_a_member_kicked_before_its_node_writes_the_room_back_stays_out() -> None:
+    """Node a writes #a back first; alice kicks bob; node b, which has not applied the KICK
+    yet, writes its copy back. That copy used to put bob's member fields back on the bus:
+    every node that opened #a later listed bob, whom nobody else saw in it."""
+    cluster, alice, _ = two_nodes_in_a_room()
+    bus = cluster.bus
+    restarted_empty(cluster)
+    bus.lag("n1")  # node b gets nothing for now
+    back_in_new_epoch(cluster, 0)
+    assert member_field("alice") in bus.fields["#a"]
+    alice.send("KICK #a bob :out")
+    back_in_new_epoch(cluster, 1)  # from a copy without the KICK: changes nothing
+    assert member_field("bob") not in bus.fields["#a"]
+    bus.catch_up("n1")  # b applies the KICK, then its sync comes back: nothing of its left
+    cluster.drain()
+    assert member_field("bob") not in bus.fields["#a"]
+    assert [user.nick for user in cluster.nodes[0].channel("#a").members] == ["alice"]
+    assert cluster.nodes[1].server.channels.get("#a") is None
+
+
+def test_an_operator_made_before_its_node_writes_the_room_back_stays_one() -> None:
+    """alice gives bob +o after node a wrote #a back and before node b did: the MODE found no
+    member field of bob's to change. b's copy from before the MODE used to write bob back
+    without it; b now writes it from a copy with the MODE applied."""
+    cluster, alice, _ = two_nodes_in_a_room()
+    bus = cluster.bus
+    restarted_empty(cluster)
+    bus.lag("n1")
+    back_in_new_epoch(cluster, 0)
+    alice.send("MODE #a +o bob")
+    back_in_new_epoch(cluster, 1)
+    bus.catch_up("n1")
+    cluster.drain()
+    assert "o" in bus.fields["#a"][standing_field("bob")]
+    for node in cluster.nodes:
+        bob = node.server.users["bob"]
+        assert node.channel("#a").members[bob].op
+
+
+def test_every_node_writes_its_members_back_after_a_new_epoch() -> None:
+    cluster, _, _ = two_nodes_in_a_room()
+    restarted_empty(cluster)
+    back_in_new_epoch(cluster, 0)
+    back_in_new_epoch(cluster, 1)
+    cluster.drain()
+    fields = cluster.bus.fields["#a"]
+    assert member_field("alice") in fields and member_field("bob") in fields
+    assert "o" in fields[standing_field("alice")] and "room" in fields
+
+
+def test_a_mode_before_the_room_is_written_back_is_refused_for_now() -> None:
+    """Before any node wrote #a back, the bus has no standing of alice's: it would refuse her
+    MODE (changing no field) where every node, from its copy, applies it. So her node refuses
+    it, as while the bus is away, until a sync has written the room back."""
+    cluster, alice, _ = two_nodes_in_a_room()
+    bus = cluster.bus
+    restarted_empty(cluster)
+    bus.held = True
+    back_in_new_epoch(cluster, 0)
+    alice.send("MODE #a +k key")
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:2] == ("MODE", "TEMPORARILY_UNAVAILABLE")
+    bus.release()
+    back_in_new_epoch(cluster, 1)
+    cluster.drain()
+    alice.send("MODE #a +k key")
+    assert [m.command for m in alice.lines()] == ["MODE"]
+    assert bus.fields["#a"]["mode:k"] == "key"
+    assert all(node.channel("#a").key == "key" for node in cluster.nodes)
+
+
+def test_a_nick_taken_elsewhere_before_its_node_claims_it_again_is_a_collision() -> None:
+    """Redis lost the claim of bob's nick; carol (node a) takes it before node b claims it
+    again. Two users with one nick used to stay so; bob is now disconnected, as IRC servers
+    resolve a nick collision, and his client reconnects under another."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    carol, bob = a.client("carol"), b.client("bob")
+    restarted_empty(cluster)
+    back_in_new_epoch(cluster, 0)
+    carol.send("NICK bob")
+    assert [m.command for m in carol.lines()] == ["NICK"]
+    back_in_new_epoch(cluster, 1)
+    assert bob.session.closed
+    assert any("Nick collision" in line for line in bob.raw())
+    assert cluster.bus.claims == {"nick:bob": "n0"}
