@@ -349,11 +349,12 @@ class ClusterMachine(RuleBasedStateMachine):
             node_id = node.network.node_id
             if node_id in bus.away:
                 bus.reconnect(node_id)
-                node.server.network_available(True)
                 if self.outlived == self.cluster.nodes.index(node):
-                    # Declared dead meanwhile: its users leave (hubbub.cluster.node).
+                    # Declared dead meanwhile: its users leave, before the core is told the
+                    # bus is back (hubbub.cluster.node).
                     self.outlived = None
                     node.server.disconnect_users(NODE_LOST_REASON, self.cluster.now)
+                node.server.network_available(True)
                 node.server.cluster.reclaim_nicks()
                 bus.catch_up(node_id)
 
@@ -1464,6 +1465,28 @@ FOUND = {
     answer(2)
     send(4, 'KILL frank :out 10')
     send(0, 'PART #c :bye')
+""",
+    # alice's JOIN created a new #c as frank renamed #c to #b, and was sent on to #b: it kept
+    # the bus's `new` mark from #c there, and every node made her an operator of #b, which
+    # the bus had not (an event sent on now loses the bus's marks: cluster_rename
+    # `BUS_MARKS`). Found while this session's `new` mark was being tried.
+    "a creating JOIN sent on after a rename keeps its creation mark": """
+    hold()
+    send(5, 'JOIN #c')
+    send(0, 'JOIN #c key')
+    send(5, 'RENAME #c #b :moving')
+    answer(2)
+""",
+    # carol's node was cut off past its lease and buried; erin took the nick carol. carol's
+    # AWAY, kept while the bus was away, was sent when her node came back, before her node
+    # disconnected her: it rewrote erin's member field (now carol's) with her facts, and her
+    # QUIT then took it. A node declared dead now disconnects its users before its core is
+    # told the bus is back. Found with the eleventh session's `outlive`.
+    "a change kept while away, sent by a node declared dead meanwhile": """
+    cut(1)
+    outlive()
+    send(4, 'NICK carol')
+    send(2, 'AWAY :away 39')
 """,
     "two nodes writing one room back at once": """
     send(2, 'JOIN #b key')

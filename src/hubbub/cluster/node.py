@@ -358,18 +358,20 @@ class Node:
         server = self.server
         if server is None:
             return
-        server.network_available(available)
-        if not available or self._closing:
-            return
         returned = self.bus.returned
-        if returned.declared_dead:
+        if available and returned.declared_dead and not self._closing:
             # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given
             # their nicks to others: they leave here too, in this same callback (no command of
-            # theirs is run in between), and their clients reconnect and join again.
+            # theirs is run in between), and their clients reconnect and join again. Before
+            # the core is told the bus is back: what they did while it was away (an AWAY) is
+            # not sent then, under a nick that may be someone else's now (a fuzz finding).
             log.warning(
                 "cluster: this node was declared dead while away: its users are disconnected"
             )
             server.disconnect_users(NODE_LOST_REASON, time.time())
+        server.network_available(available)
+        if not available or self._closing:
+            return
         self._spawn(lambda: self._resync(returned), "hubbub-resync")
 
     async def _resync(self, returned: Return) -> None:

@@ -92,6 +92,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.chat")
 
+#: What an event's sending took or was given that its sending on must not carry: its token
+#: (`k`, a new one is given), and the marks the bus added (`rn`: meant for the room renamed
+#: away; `new`: it created the room there).
+BUS_MARKS = ("k", "rn", "new")
+
 #: The bus's answers to a rename (hubbub.cluster.bus.Bus.rename).
 NAME_TAKEN = 0
 RENAMED = 1
@@ -349,7 +354,8 @@ class ClusterRename(ClusterPropose):
             if complete is not None:
                 complete(None)
             return
-        event = {key: value for key, value in event.items() if key not in ("k", "rn")}
+        # (Without the marks the bus gave it where it was sequenced first: it gives its own.)
+        event = {key: value for key, value in event.items() if key not in BUS_MARKS}
         event["fw"] = new_fold
         if isinstance(event.get("l"), str) and old_name:
             event["l"] = renamed_line(event["l"], old_name, channel.name)
