@@ -236,7 +236,7 @@ if stale then
   payload = string.sub(payload, 1, -2) .. ',"rn":1}'
 elseif unchanged then
   payload = string.sub(payload, 1, -2) .. ',"un":1}'
-elseif empty then
+elseif allowed and empty then
   -- Its `+` names apply: it creates the room, as every node then decides from this mark.
   payload = string.sub(payload, 1, -2) .. ',"new":1}'
 end

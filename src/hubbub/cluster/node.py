@@ -24,8 +24,8 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   directory writes) is sent. Its members' fields are written again (a `sync` event, which
   the core does not show: hubbub.core.cluster_resync) only in the rooms where Redis lost them
   (a new epoch, or the end of a room lost): elsewhere the bus's state is newer than this
-  node's copy. A node that was
-  declared dead while away disconnects its users: the others saw them QUIT.
+  node's copy. A node that was declared dead while away disconnects its users (the others
+  saw them QUIT) before its core is told the bus is back.
 
 The tasks it runs are bounded by the core: one waiting command per client at a time (the
 core's per-client order), plus one task per room opened or left.

@@ -108,7 +108,7 @@ class ClusterApply(ClusterRooms):
             if mine:
                 self._not_sent_on(room, event)
             return
-        if kind == "sync":  # a node's copy written back: the others have its events already
+        if kind == "sync":  # a node's copy of the room written back (cluster_resync)
             self._sync_back(room, seq, event, mine)
             return
         if kind == "dm":  # a private message, in the inbox room of the recipient's node

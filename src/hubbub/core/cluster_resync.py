@@ -18,8 +18,14 @@ the node sends it again from there. Messages change no field, so a busy room doe
 sync back, and neither does another node's sync that changed nothing: two nodes writing one
 room back at once do not keep failing each other's. A sync whose copy's seq is not known (no
 event applied since the bus came back) is sent first from seq -1, which no room has: its
-echo gives the seq. Every node ignores the others' syncs: their copies have the events that
-made those fields already.
+echo gives the seq.
+
+A sync writes every member of its copy (other nodes' only where the bus has none of that
+name), so the first one made restores the whole room; every node takes in the others' syncs
+that changed the fields (`_take_sync`), as the bus did. Until one has, the node refuses its
+users' events in the room but their leaving (hubbub.core.cluster_rooms `unrestored`): the bus
+would decide them from an empty room. docs/cluster.md, "Writing rooms back after Redis lost
+its data", says why each of these is needed.
 """
 
 from __future__ import annotations
@@ -113,8 +119,12 @@ class ClusterResync(ClusterApply):
         node's: everything before it is applied here now."""
         if "un" not in event:
             self.unrestored.discard(room)
-            if not mine:
-                self._take_sync(room, event["fs"])
+            fields = event.get("fs")
+            if not mine and isinstance(fields, dict):
+                try:
+                    self._take_sync(room, fields)
+                except (KeyError, TypeError, ValueError):  # a node of another version, or a bug
+                    log.exception("room %s: a sync could not be taken in; skipped", room)
         if not mine:
             return
         sent = self.syncing.get(room)
