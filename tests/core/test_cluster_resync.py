@@ -8,7 +8,7 @@ that writes back later than another must not undo what was sequenced in between.
 
 from __future__ import annotations
 
-from core_helpers import Client, one
+from core_helpers import Client, one, only
 from test_cluster_core import Cluster
 
 from hubbub.core.cluster_fields import member_field, standing_field
@@ -27,6 +27,7 @@ def back_in_new_epoch(cluster: Cluster, index: int) -> None:
     """One node learns the bus is back in a new epoch, as hubbub.cluster.node does: it is
     told, claims its users' nicks again, and writes its rooms back."""
     server = cluster.nodes[index].server
+    server.cluster.epoch_restarted()
     server.network_available(True)
     server.cluster.reclaim_nicks()
     server.cluster.resync()
@@ -128,3 +129,36 @@ def test_a_nick_taken_elsewhere_before_its_node_claims_it_again_is_a_collision()
     assert bob.session.closed
     assert any("Nick collision" in line for line in bob.raw())
     assert cluster.bus.claims == {"nick:bob": "n0"}
+
+
+def test_views_outlive_a_mere_reconnection() -> None:
+    """After a reconnection in the same epoch the seqs go on, so a node keeps the seq each of
+    its copies reflects (a new epoch clears them: `epoch_restarted`). alice's message, sent
+    right after the bus came back, as bob renamed #a to #b and carol made a new #a (-n), names
+    the copy it was meant for: the bus marks it under the old name and alice's node sends it
+    on to #b. Her node used to forget its views on every return, and the message, sent with
+    none, went to carol's new #a."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, bob, carol = a.client("alice"), b.client("bob"), c.client("carol")
+    alice.send("JOIN #a")
+    bob.send("JOIN #a")
+    alice.send("MODE #a +o bob")
+    cluster.drain()
+    bus = cluster.bus
+    bus.go_away()
+    for node in cluster.nodes:
+        node.server.network_available(False)
+    bus.available = True
+    for node in cluster.nodes:
+        node.server.network_available(True)
+        node.server.cluster.reclaim_nicks()
+    bus.lag("n0")  # alice's node has applied nothing since
+    bob.send("RENAME #a #b :moving")
+    carol.send("JOIN #a")
+    carol.send("MODE #a -n")  # (messages from outside reach it)
+    carol.lines()
+    alice.send("PRIVMSG #a :hi")
+    bus.catch_up("n0")
+    assert [m.params for m in only(bob.lines(), "PRIVMSG")] == [("#b", "hi")]
+    assert only(carol.lines(), "PRIVMSG") == []

@@ -404,8 +404,10 @@ class ClusterMachine(RuleBasedStateMachine):
         bus.available = True
         new_epoch, self.new_epoch = self.new_epoch, False
         for node in self.alive():
-            node.server.network_available(True)
             cluster = node.server.cluster
+            if new_epoch:
+                cluster.epoch_restarted()
+            node.server.network_available(True)
             cluster.reclaim_nicks()
             if new_epoch:
                 for key, value in cluster.directory_entries().items():

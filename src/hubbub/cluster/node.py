@@ -359,6 +359,8 @@ class Node:
         if server is None:
             return
         returned = self.bus.returned
+        if available and returned.new_epoch and server.cluster is not None:
+            server.cluster.epoch_restarted()  # (before the new epoch's events are delivered)
         if available and returned.declared_dead and not self._closing:
             # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given
             # their nicks to others: they leave here too, in this same callback (no command of

@@ -729,13 +729,18 @@ class ClusterApply(ClusterRooms):
         if room in self.server.channels:
             self.departed[room] = self.departed.get(room, 0) + 1
 
+    def epoch_restarted(self) -> None:
+        """Redis lost its data: the rooms' seqs start again, so this node's views of its rooms
+        (the seq each copy reflects) say nothing of the new ones until it applies their next
+        events. (Told before those are applied. Events sent with no view are not marked by the
+        bus: they are sent on as before the views, their fields taken back from the old name,
+        hubbub.core.cluster_rename.) After a mere reconnection the views hold: the seqs go on."""
+        self.views.clear()
+
     def set_available(self, available: bool) -> None:
         self.available = available
         self.writes.reset()  # a new epoch may restart the rooms' seqs
         self.fresh_from.clear()
-        # (Events sent with no view are not marked by the bus: they are sent on as before
-        # the views, their fields taken back from the old name, hubbub.core.cluster_rename.)
-        self.views.clear()
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity, gone, release in unsent:
