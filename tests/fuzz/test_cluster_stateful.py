@@ -1490,6 +1490,18 @@ FOUND = {
     send(4, 'NICK carol')
     send(2, 'AWAY :away 39')
 """,
+    # alice renamed #a to #c and the bus went away before any node followed #c; Redis lost
+    # its data, and alice quit meanwhile. Her QUIT, sent again on the return, was the new
+    # epoch's first event in #c, and the nodes then followed #c from the old epoch's marker
+    # seq, past it: she stayed in #c everywhere (cluster_rename `epoch_restarted`).
+    "a renamed room followed after a new epoch from the old marker": """
+    hold()
+    send(0, 'RENAME #a #c :moving')
+    answer(0)
+    outage()
+    wipe()
+    send(0, 'QUIT :gone 50')
+""",
     "two nodes writing one room back at once": """
     send(2, 'JOIN #b key')
     lose(2)

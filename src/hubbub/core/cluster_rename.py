@@ -563,6 +563,12 @@ class ClusterRename(ClusterPropose):
         self.load_room(fold, fields)
         self.unmade.discard(fold)
 
+    def epoch_restarted(self) -> None:
+        super().epoch_restarted()
+        # Renamed rooms not followed yet: from the new epoch's first event (their markers'
+        # seqs were the old epoch's; a QUIT sent again on the return is the new one's first).
+        self.unfollowed = dict.fromkeys(self.unfollowed, 0)
+
     def set_available(self, available: bool) -> None:
         super().set_available(available)
         if available and self.unfollowed:
