@@ -435,6 +435,21 @@ def load_mode_fields(channel: Channel, fields: Mapping[str, str]) -> None:
         setattr(channel, LIST_MODES[char], entries)
 
 
+def load_room_state(channel: Channel, fields: Mapping[str, str]) -> None:
+    """The room's modes, topic and metadata from its state fields (a room opened here, or
+    another node's sync taken in: hubbub.core.cluster_resync)."""
+    load_mode_fields(channel, fields)
+    topic = json.loads(fields.get("topic", "null"))
+    if topic is not None:
+        channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
+    metadata = {
+        name[len(METADATA_PREFIX) :]: value
+        for name, value in fields.items()
+        if name.startswith(METADATA_PREFIX)
+    }
+    channel.metadata = metadata or None
+
+
 def saved_state(channel: Channel) -> dict[str, Any]:
     """What a creating JOIN of a registered room carries (`rs`): its saved topic, modes and
     lists, and metadata, in the room state fields' encoding."""

@@ -36,11 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
-    METADATA_PREFIX,
     encode,
     if_absent,
     load_membership,
-    load_mode_fields,
+    load_room_state,
     member_field,
     member_fields,
     metadata_field,
@@ -50,7 +49,6 @@ from hubbub.core.cluster_fields import (
     unchanged_since,
     user_facts,
 )
-from hubbub.core.model import Topic
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -183,16 +181,7 @@ class ClusterResync(ClusterApply):
         invited, access = set(channel.invited), channel.history_access
         start_afresh(channel)
         channel.invited, channel.history_access = invited, access
-        load_mode_fields(channel, state)
-        topic = json.loads(state.get("topic", "null"))
-        if topic is not None:
-            channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
-        metadata = {
-            name[len(METADATA_PREFIX) :]: value
-            for name, value in state.items()
-            if name.startswith(METADATA_PREFIX)
-        }
-        channel.metadata = metadata or None
+        load_room_state(channel, state)
         # Its members: those this copy lacks join it; the sender's own take their standing.
         for name, value in fields.items():
             absent_only = name.startswith("?")

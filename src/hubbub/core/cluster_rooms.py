@@ -19,7 +19,6 @@ from hubbub.core.model import (
     Channel,
     Phase,
     Session,
-    Topic,
     User,
 )
 from hubbub.history.record import Record
@@ -31,10 +30,9 @@ if TYPE_CHECKING:
     from hubbub.core.server import ChatServer
 from hubbub.core.cluster_fields import (
     HISTORY_FIELD,
-    METADATA_PREFIX,
     encode,
     load_membership,
-    load_mode_fields,
+    load_room_state,
     load_user_state,
     nick_key,
     standing_field,
@@ -233,16 +231,7 @@ class ClusterRooms:
             return None  # nobody there: whoever joins creates it anew
         channel = Channel(room["name"], fold, int(room["created"]))
         channel.history_since_ms = int(room["since"])
-        load_mode_fields(channel, fields)
-        topic = json.loads(fields.get("topic", "null"))
-        if topic is not None:
-            channel.topic = Topic(topic["text"], topic["setter"], int(topic["at"]))
-        metadata = {
-            field[len(METADATA_PREFIX) :]: value
-            for field, value in fields.items()
-            if field.startswith(METADATA_PREFIX)
-        }
-        channel.metadata = metadata or None
+        load_room_state(channel, fields)
         access = fields.get(HISTORY_FIELD, "")
         channel.history_access = access if access in HISTORY_ACCESS else ""
         server.registry.attach(channel)  # a registered room: its registration's access
