@@ -68,5 +68,11 @@ def client(node: Any, nick: str, caps: tuple[str, ...] = ()) -> Iterator[IrcClie
         irc.close()
 
 
+def takes_nick(irc: IrcClient, nick: str) -> bool:
+    """Ask for `nick`: whether it was given (NICK) rather than refused (433)."""
+    irc.send(f"NICK {nick}")
+    return irc.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
+
+
 def texts(lines: list[Line], command: str = "PRIVMSG") -> list[str]:
     return [line.text for line in lines if line.command == command]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from node_helpers import client, running_nodes, texts
+from node_helpers import client, running_nodes, takes_nick, texts
 
 from support.irc_client import IrcClient, Line
 from support.postgres_server import fresh_postgres_url
@@ -122,10 +122,10 @@ def test_a_nick_is_unique_across_nodes(
             assert refused.command == "433"
             bob.send("NICK ALICE")
             assert bob.first(lambda line: line.command in ("433", "NICK")).command == "433"
-        # alice is gone: her nick is free on the other node.
+        # alice is gone: her nick is free on the other node (once her node has released it:
+        # her QUIT goes to the bus after her connection closed).
         with client(b, "carol") as carol:
-            carol.send("NICK alice")
-            assert carol.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
+            wait_for(lambda: takes_nick(carol, "alice"), what="alice's nick free on node b")
 
 
 def test_topic_kick_part_and_bans_across_nodes(

@@ -14,7 +14,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_nodes
+from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_nodes, takes_nick
 from redis import Redis
 
 from hubbub.cluster import bus_scripts as scripts
@@ -33,12 +33,6 @@ __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used b
 
 # Generous: the lease, the janitor's next sweep and a loaded machine (never a sleep).
 LOST_WITHIN = LEASE_MS / 1000 + 15.0
-
-
-def takes_nick(irc: IrcClient, nick: str) -> bool:
-    """Ask for `nick`: whether it was given (NICK) rather than refused (433)."""
-    irc.send(f"NICK {nick}")
-    return irc.first(lambda line: line.command in ("433", "NICK")).command == "NICK"
 
 
 @contextlib.contextmanager
