@@ -1,6 +1,7 @@
-"""The SEQUENCE script's marks for writing a room back after Redis lost it, against a real
-redis-server: the `^s<seq>` condition of a node's `sync` (hubbub.core.cluster_resync) and the
-`new` mark of a JOIN that created the room (hubbub.core.cluster_apply `_creates`).
+"""After Redis lost its data, against a real redis-server: the SEQUENCE script's marks for
+writing a room back (the `^s<seq>` condition of a node's `sync`, hubbub.core.cluster_resync,
+and the `new` mark of a JOIN that created the room, hubbub.core.cluster_apply `_creates`),
+and the nodes that never came back to the new epoch taken for dead (`Bus._adopt`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ import json
 
 import pytest
 from bus_helpers import running
+from redis.asyncio import Redis
+
+from hubbub.cluster import bus_scripts as scripts
+from support.waiting import until
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,3 +50,51 @@ async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) 
         payloads = [json.loads(event.payload) for event in await bus.events_after("#r", 0, 10)]
         assert payloads == [{"t": "join", "new": 1}, {"t": "join"}, {"t": "msg"}]
         assert (await bus.state("#r"))[1] == {"m:a": "1", "s:a": "o", "m:b": "1"}
+
+
+FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}
+
+
+async def test_a_node_the_rooms_list_that_never_came_back_is_buried(redis_url: str) -> None:
+    """Redis lost its data while node c was dead: c never registers in the new epoch, so no
+    lease of its can run out. A live node's sync lists c's user in #r; one lease after the
+    new epoch began, the live node takes c for dead and its janitor buries it (its users'
+    QUITs, hubbub.cluster.node), as any dead node. It used to stay in the rooms for good."""
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a", **FAST) as node_a:
+        await redis.flushall()  # (the node's next call finds the epoch gone)
+        await until(lambda: node_a.availability[-2:] == [False, True], what="the new epoch")
+        assert node_a.bus.returned.new_epoch
+        carol = json.dumps({"n": "carol", "node": "c", "id": "c/1/1"})
+        await node_a.bus.sequence("#r", b'{"t":"sync"}', set_fields={"room": "r", "m:carol": carol})
+        await until(lambda: node_a.lost, timeout=30, what="node c buried")
+        assert node_a.lost == [("c", {})]
+        assert not node_a.bus.returned.declared_dead
+    await redis.aclose()
+
+
+async def test_a_node_taken_for_dead_in_a_new_epoch_is_told_when_it_registers(
+    redis_url: str,
+) -> None:
+    """REGISTER of a process that registered before (it is coming back), finding its node id
+    among the nodes with no lease: `returned` (it was taken for dead, its users leave), unless
+    a janitor is burying it (`stale`: it waits); a new process finding that is a dead
+    predecessor's survivor (`stale`: it buries it first)."""
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a") as node_a:
+        register = node_a.bus._scripts["REGISTER"]
+        epoch = node_a.bus.epoch
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.lease_key("c"),
+            scripts.NODES_KEY,
+            scripts.janitor_key("c"),
+        ]
+        await redis.sadd(scripts.NODES_KEY, "c")
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, ""]) == b"stale"
+        await redis.set(scripts.janitor_key("c"), "a")
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1"]) == b"stale"
+        await redis.delete(scripts.janitor_key("c"))
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1"]) == b"returned"
+        assert await redis.get(scripts.lease_key("c")) == b"t1"
+    await redis.aclose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
@@ -50,6 +51,8 @@ FILL_PAGE = 500
 # Reconnection backoff: doubles from the first to the last (capped by the heartbeat interval).
 BACKOFF_FIRST = 0.05
 BACKOFF_LAST = 2.0
+# Rooms whose state one round trip reads when nodes are looked for after a new epoch.
+ADOPT_BATCH = 64
 
 
 class BusUnavailable(Exception):
@@ -88,6 +91,9 @@ class _Session:
         # Feeds whose room restarted with a new epoch: held until on_available(True) is out.
         self.restarted: list[RoomFeed] = []
         self.started = time.monotonic()
+        # Begun in a new epoch: one lease on, the nodes the rooms list but that never
+        # registered in it are adopted for the janitor (`Bus._adopt`).
+        self.adopt = False
 
     def fail(self, reason: str) -> None:
         if not self.trouble.is_set():
@@ -192,6 +198,8 @@ class Bus:
         self._new_epoch = False
         self._declared_dead = False
         self._behind: set[str] = set()
+        # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
+        self._registered = False
         self.returned = Return()
         # Heartbeats completed (lease renewed, gaps swept, dead nodes looked for): for metrics
         # and for tests that must let a few heartbeats pass.
@@ -324,6 +332,7 @@ class Bus:
         )
         connection = connection_class(**kwargs)
         session = _Session(connection)
+        session.adopt = self._new_epoch
         try:
             await asyncio.wait_for(connection.connect(), self._timeout)
             loop = asyncio.get_running_loop()
@@ -391,19 +400,25 @@ class Bus:
             log.warning("cluster bus: this node was declared dead: registering anew")
             self._declared_dead = True
         token = uuid.uuid4().hex
-        answer = await self._call("REGISTER", keys, [epoch, self.node_id, token, self._lease_ms])
-        if answer == b"stale":
+        register_keys = [*keys, scripts.janitor_key(self.node_id)]
+        register = [epoch, self.node_id, token, self._lease_ms, "1" if self._registered else ""]
+        answer = await self._call("REGISTER", register_keys, register)
+        if answer == b"stale" and not self._registered:
             # A dead incarnation of this node id that nobody buried: this node is the survivor.
             await self._bury(self.node_id)
-            answer = await self._call(
-                "REGISTER", keys, [epoch, self.node_id, token, self._lease_ms]
-            )
-        if answer != b"registered":
+            answer = await self._call("REGISTER", register_keys, register)
+        if answer == b"returned":
+            # Back in a new epoch after the others took this node for dead (`_adopt`): they
+            # may have seen its users QUIT, and given their nicks to others.
+            log.warning("cluster bus: this node was taken for dead in the new epoch")
+            self._declared_dead = True
+        elif answer != b"registered":
             raise ValueError(
-                f"node id {self.node_id!r} is in use by a live node (or its dead predecessor"
-                " is being buried)"
+                f"node id {self.node_id!r} is in use by a live node (or a dead incarnation of"
+                " it is being buried)"
             )
         self._token = token
+        self._registered = True
 
     async def _end(self, session: _Session) -> None:
         session.fail("closed")
@@ -887,6 +902,9 @@ class Bus:
                 # A node that just (re)connected gives the others one lease to renew theirs
                 # (after a Redis outage they are reconnecting too) before declaring them dead.
                 if time.monotonic() - session.started >= self._lease_ms / 1000:
+                    if session.adopt:
+                        session.adopt = False
+                        await self._adopt()
                     await self._janitor()
                 self.heartbeats += 1
         except asyncio.CancelledError:
@@ -926,6 +944,33 @@ class Bus:
             if feed is not None and answer is not None:
                 feed.known = max(feed.known, int(answer))
                 self._fill_soon(room)
+
+    async def _adopt(self) -> None:
+        """After Redis lost its data: the nodes whose users the rooms' member fields list (the
+        live nodes wrote them back, hubbub.core.cluster_resync) but that have not registered
+        in the new epoch within a lease died while Redis was away; no lease of theirs can run
+        out. Registered here without one, the janitor buries them as it buries any dead node
+        (their users QUIT everywhere); one that comes back later finds itself declared dead
+        (`REGISTER` answers `stale`) and disconnects its users."""
+        rooms = [_text(room) for room in await self._redis.smembers(scripts.ROOMS_KEY)]
+        homes: set[str] = set()
+        for start in range(0, len(rooms), ADOPT_BATCH):
+            async with asyncio.timeout(self._timeout):
+                pipe = self._redis.pipeline(transaction=False)
+                for room in rooms[start : start + ADOPT_BATCH]:
+                    pipe.hgetall(scripts.state_key(room))
+                states = await pipe.execute()
+            for state in states:
+                homes.update(_homes(state))
+        homes.discard(self.node_id)
+        registered = {_text(node) for node in await self._redis.smembers(scripts.NODES_KEY)}
+        unknown = sorted(homes - registered)
+        if unknown:
+            log.warning(
+                "cluster bus: nodes not back a lease after Redis lost its data, taken for dead: %s",
+                ", ".join(unknown),
+            )
+            await self._redis.sadd(scripts.NODES_KEY, *unknown)
 
     async def _janitor(self) -> None:
         nodes = [_text(member) for member in await self._redis.smembers(scripts.NODES_KEY)]
@@ -994,6 +1039,22 @@ class Bus:
             )
         except _TROUBLE as error:
             log.warning("cluster bus: node %s not buried yet (%s): again later", node, error)
+
+
+def _homes(state: Mapping[bytes, bytes]) -> set[str]:
+    """The nodes a room's state fields name as its members' homes."""
+    homes: set[str] = set()
+    for name, value in state.items():
+        if not name.startswith(b"m:"):
+            continue
+        try:
+            facts = json.loads(value)
+        except ValueError:
+            continue
+        home = facts.get("node") if isinstance(facts, dict) else None
+        if isinstance(home, str) and home:
+            homes.add(home)
+    return homes
 
 
 def _text(value: object) -> str:

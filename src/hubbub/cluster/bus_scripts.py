@@ -420,9 +420,13 @@ STATE = """
 return {redis.call('HGET', KEYS[1], 'seq') or '0', redis.call('HGETALL', KEYS[2])}
 """
 
-# KEYS: epoch, lease, nodes set. ARGV: epoch, node, token, lease_ms.
+# KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms,
+# "1" if this process registered before (it is coming back).
 # 'registered'; 'taken' when a live process holds this node id; 'stale' when a dead
-# incarnation of this id was never buried (the caller buries it first).
+# incarnation of this id was never buried (the caller buries it first), or this returning
+# process is being buried; 'returned' when this returning process was taken for dead and
+# nobody is burying it (a new epoch's janitor adopts nodes it did not see come back): it
+# registers, and its users leave as a node declared dead's do.
 REGISTER = (
     _CHECK_EPOCH
     + """
@@ -434,10 +438,14 @@ if holder then
   end
   return 'taken'
 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return 'stale' end
+local answer = 'registered'
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then
+  if ARGV[5] ~= '1' or redis.call('EXISTS', KEYS[4]) == 1 then return 'stale' end
+  answer = 'returned'
+end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[2])
-return 'registered'
+return answer
 """
 )
 
