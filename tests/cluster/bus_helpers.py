@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from hubbub.cluster.bus import Bus, Sequenced
+from hubbub.core.network import member_homes
 from support.waiting import WAIT, until
 
 
@@ -27,6 +28,7 @@ class Node:
             on_event=self._event,
             on_node_lost=self._lost,
             on_available=self._available,
+            homes=member_homes,  # (as hubbub.cluster.node gives it)
             **options,
         )
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import re
@@ -112,6 +111,7 @@ class Bus:
         on_event: Callable[[Sequenced], None],
         on_node_lost: Callable[[str, dict[str, str]], Awaitable[None] | None],
         on_available: Callable[[bool], None],
+        homes: Callable[[Mapping[str, str]], set[str]] | None = None,
         lease_ms: int = 20_000,
         heartbeat_ms: int = 2_000,
         stream_length: int = 10_000,
@@ -130,6 +130,10 @@ class Bus:
         self._on_event = on_event
         self._on_node_lost = on_node_lost
         self._on_available = on_available
+        # The nodes a room's state fields name as its members' homes (the node adapter knows
+        # the fields: hubbub.core.cluster_fields.member_homes): after a new epoch, those not
+        # back within a lease are taken for dead (`_adopt`). None: nobody is.
+        self._homes = homes
         self._lease_ms = lease_ms
         self._heartbeat = heartbeat_ms / 1000
         self._stream_length = stream_length
@@ -951,7 +955,10 @@ class Bus:
         in the new epoch within a lease died while Redis was away; no lease of theirs can run
         out. Registered here without one, the janitor buries them as it buries any dead node
         (their users QUIT everywhere); one that comes back later finds itself declared dead
-        (`REGISTER` answers `stale`) and disconnects its users."""
+        (`REGISTER` answers `returned`) and disconnects its users."""
+        homes_of = self._homes
+        if homes_of is None:
+            return
         rooms = [_text(room) for room in await self._redis.smembers(scripts.ROOMS_KEY)]
         homes: set[str] = set()
         for start in range(0, len(rooms), ADOPT_BATCH):
@@ -960,8 +967,8 @@ class Bus:
                 for room in rooms[start : start + ADOPT_BATCH]:
                     pipe.hgetall(scripts.state_key(room))
                 states = await pipe.execute()
-            for state in states:
-                homes.update(_homes(state))
+            for flat in states:
+                homes.update(homes_of({_text(k): _text(v) for k, v in flat.items()}))
         homes.discard(self.node_id)
         registered = {_text(node) for node in await self._redis.smembers(scripts.NODES_KEY)}
         unknown = sorted(homes - registered)
@@ -1039,22 +1046,6 @@ class Bus:
             )
         except _TROUBLE as error:
             log.warning("cluster bus: node %s not buried yet (%s): again later", node, error)
-
-
-def _homes(state: Mapping[bytes, bytes]) -> set[str]:
-    """The nodes a room's state fields name as its members' homes."""
-    homes: set[str] = set()
-    for name, value in state.items():
-        if not name.startswith(b"m:"):
-            continue
-        try:
-            facts = json.loads(value)
-        except ValueError:
-            continue
-        home = facts.get("node") if isinstance(facts, dict) else None
-        if isinstance(home, str) and home:
-            homes.add(home)
-    return homes
 
 
 def _text(value: object) -> str:

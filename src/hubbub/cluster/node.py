@@ -50,6 +50,7 @@ from hubbub.config import ClusterSection
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
+    member_homes,
     offline_payload,
     quits_of_lost_node,
     user_key,
@@ -82,6 +83,7 @@ class Node:
             on_event=self._on_event,
             on_node_lost=self._on_node_lost,
             on_available=self._on_available,
+            homes=member_homes,
             lease_ms=settings.lease_ms,
             heartbeat_ms=settings.heartbeat_ms,
             stream_length=settings.stream_length,

@@ -11,7 +11,7 @@ node's member fields, its users' QUITs).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from hubbub.core.model import (
@@ -296,12 +296,9 @@ def quit_payload(fold: str, prefix: str, reason: str, msgid: str, identity: str 
 BURIAL_PASSES = 3
 
 
-def quits_of_lost_node(
-    dead: str, fields: Mapping[str, str], next_msgid: Callable[[], str]
-) -> list[tuple[bytes, tuple[str, ...]]]:
-    """What the node that buries a lost node sequences in one room, from the room's state
-    fields: a QUIT (payload, deleted names) for each member field of the dead node's users."""
-    quits: list[tuple[bytes, tuple[str, ...]]] = []
+def members_facts(fields: Mapping[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each member of a room's state fields: its casefolded nick and its facts (a field that
+    is not a JSON object skipped)."""
     for field, value in fields.items():
         if not field.startswith("m:"):
             continue
@@ -309,9 +306,26 @@ def quits_of_lost_node(
             facts = json.loads(value)
         except ValueError:
             continue
-        if not isinstance(facts, dict) or facts.get("node") != dead:
+        if isinstance(facts, dict):
+            yield field[2:], facts
+
+
+def member_homes(fields: Mapping[str, str]) -> set[str]:
+    """The nodes a room's state fields name as its members' homes (the bus looks for those
+    that did not come back after Redis lost its data: hubbub.cluster.bus)."""
+    homes = (facts.get("node") for _, facts in members_facts(fields))
+    return {home for home in homes if isinstance(home, str) and home}
+
+
+def quits_of_lost_node(
+    dead: str, fields: Mapping[str, str], next_msgid: Callable[[], str]
+) -> list[tuple[bytes, tuple[str, ...]]]:
+    """What the node that buries a lost node sequences in one room, from the room's state
+    fields: a QUIT (payload, deleted names) for each member field of the dead node's users."""
+    quits: list[tuple[bytes, tuple[str, ...]]] = []
+    for fold, facts in members_facts(fields):
+        if facts.get("node") != dead:
             continue
-        fold = field[2:]
         prefix = f"{facts.get('n', fold)}!{facts.get('u', '')}@{facts.get('h', '')}"
         identity = str(facts.get("id") or "")
         payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity)

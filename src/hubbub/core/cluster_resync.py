@@ -91,8 +91,7 @@ class ClusterResync(ClusterApply):
         channel = self.server.channels.get(fold)
         fields = self.room_fields(channel) if channel is not None else {}
         if not fields:  # no member of ours there any more: nothing of ours to write
-            self.syncing.pop(fold, None)
-            self.unrestored.discard(fold)
+            self._stop_syncing(fold)
             return
         if attempt > SYNC_ATTEMPTS:
             log.warning(
@@ -101,8 +100,7 @@ class ClusterResync(ClusterApply):
                 fold,
                 SYNC_ATTEMPTS,
             )
-            self.syncing.pop(fold, None)
-            self.unrestored.discard(fold)
+            self._stop_syncing(fold)
             return
         self.syncing[fold] = (at, attempt)
         # (Refused, the bus gone: it stays in `syncing`, and is sent again when the bus is back.)
@@ -143,9 +141,13 @@ class ClusterResync(ClusterApply):
         if sent is not None:
             self._sync(new_fold, self.views.get(new_fold, UNKNOWN_SEQ), sent[1] + 1)
 
-    def close(self, fold: str) -> None:
+    def _stop_syncing(self, fold: str) -> None:
+        """Nothing more of this node's to write back in the room, nor to wait for there."""
         self.syncing.pop(fold, None)
         self.unrestored.discard(fold)
+
+    def close(self, fold: str) -> None:
+        self._stop_syncing(fold)
         super().close(fold)
 
     def set_available(self, available: bool) -> None:
