@@ -8,9 +8,11 @@ that writes back later than another must not undo what was sequenced in between.
 
 from __future__ import annotations
 
+import pytest
 from core_helpers import Client, one, only
 from test_cluster_core import Cluster
 
+from hubbub.core import cluster_resync
 from hubbub.core.cluster_fields import member_field, standing_field
 
 
@@ -162,3 +164,35 @@ def test_views_outlive_a_mere_reconnection() -> None:
     bus.catch_up("n0")
     assert [m.params for m in only(bob.lines(), "PRIVMSG")] == [("#b", "hi")]
     assert only(carol.lines(), "PRIVMSG") == []
+
+
+def test_a_room_given_up_on_is_written_back_when_its_user_wants_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node stops sending a room's sync after `SYNC_ATTEMPTS`, each undone by a change (here
+    one: carol's JOIN, which found #a empty and made it anew, came before node b's sync). It
+    used to let its users' events there through from then on, decided by the bus from a room
+    without them: bob's message was sequenced and his member fields never written back, so a
+    node opening #a later did not list him. The room now stays refused, and the refusal starts
+    another round of syncs."""
+    monkeypatch.setattr(cluster_resync, "SYNC_ATTEMPTS", 1)
+    cluster = Cluster()
+    carol, bob = cluster.nodes[0].client("carol"), cluster.nodes[1].client("bob")
+    bob.send("JOIN #a")
+    cluster.drain()
+    bus = cluster.bus
+    restarted_empty(cluster)
+    back_in_new_epoch(cluster, 0)
+    bus.held = True
+    carol.send("JOIN #a")
+    back_in_new_epoch(cluster, 1)  # its sync comes after carol's JOIN: it changes nothing
+    bus.release()
+    cluster.drain()
+    assert member_field("bob") not in bus.fields["#a"]
+    bob.send("PRIVMSG #a :hello")
+    fail = one(bob.lines(), "FAIL")
+    assert fail.params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+    cluster.drain()
+    assert member_field("bob") in bus.fields["#a"]
+    bob.send("PRIVMSG #a :hello again")
+    assert not [m for m in bob.lines() if m.command == "FAIL"]

@@ -60,9 +60,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.cluster")
 
 #: How many times a room's sync is sent (each time another event changed the room between the
-#: copy it was made from and its place in the room's sequence) before this node gives up on
-#: that room: one changed (JOIN, PART, MODE...) in every bus round trip all along. Each attempt
-#: is one event of the room.
+#: copy it was made from and its place in the room's sequence) before this node stops trying
+#: until one of its users there wants the room again: one changed (JOIN, PART, MODE...) in
+#: every bus round trip all along. Each attempt is one event of the room.
 SYNC_ATTEMPTS = 64
 
 #: The seq a sync names when its copy's is not known: no room has it, so it changes nothing,
@@ -94,13 +94,16 @@ class ClusterResync(ClusterApply):
             self._stop_syncing(fold)
             return
         if attempt > SYNC_ATTEMPTS:
+            # Still refused here (`unrestored`): the bus has not this node's members. The next
+            # event of theirs there that is refused starts another round (`_wanted_unrestored`),
+            # so the room is not given up for good, nor written to the stream all along.
             log.warning(
                 "%s: this node's members were not written back to the bus: the room changed"
-                " before each of %d attempts",
+                " before each of %d attempts; tried again when one of them wants the room",
                 fold,
                 SYNC_ATTEMPTS,
             )
-            self._stop_syncing(fold)
+            self.syncing.pop(fold, None)
             return
         self.syncing[fold] = (at, attempt)
         # (Refused, the bus gone: it stays in `syncing`, and is sent again when the bus is back.)
@@ -140,6 +143,10 @@ class ClusterResync(ClusterApply):
             self.unrestored.add(new_fold)
         if sent is not None:
             self._sync(new_fold, self.views.get(new_fold, UNKNOWN_SEQ), sent[1] + 1)
+
+    def _wanted_unrestored(self, fold: str) -> None:
+        if fold not in self.syncing:  # given up after SYNC_ATTEMPTS: one more round
+            self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
     def _stop_syncing(self, fold: str) -> None:
         """Nothing more of this node's to write back in the room, nor to wait for there."""

@@ -185,8 +185,13 @@ class ClusterRooms:
             # and a node whose user created the room anew meanwhile has a copy without this
             # node's users (hubbub.core.cluster_resync). Refused as while the bus is away.
             sequenced(None)
+            self._wanted_unrestored(room)
             return
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
+
+    def _wanted_unrestored(self, fold: str) -> None:
+        """A user's event in a room not written back yet was refused (hubbub.core.cluster_resync
+        writes it back)."""
 
     def open(self, fold: str, then: Callable[[bool], None]) -> None:
         """Subscribe to a room (once, however many wait for it) and load its state."""
