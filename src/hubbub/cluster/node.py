@@ -374,23 +374,21 @@ class Node:
             )
             server.disconnect_users(NODE_LOST_REASON, time.time())
         server.network_available(available)
-        if not available or self._closing:
+        if not available or self._closing or server.cluster is None:
             return
-        self._spawn(lambda: self._resync(returned), "hubbub-resync")
-
-    async def _resync(self, returned: Return) -> None:
-        """The bus is back (maybe empty, after a Redis restart): our users' nicks, directory
-        entries and, where Redis lost them, our members' room fields again."""
-        server = self.server
-        if server is None or server.cluster is None:
-            return
-        try:
-            await self._restore(server.cluster, returned)
-        except BusUnavailable as error:  # gone again: the next return resynchronises
-            log.warning("cluster: resynchronising stopped, the bus is unavailable (%s)", error)
+        # In this same callback, not a task of its own: no command of a user is handled, and
+        # no event of the new epoch applied, between the core hearing the bus is back and the
+        # rooms Redis lost being marked as such (hubbub.core.cluster_resync). A MODE handled
+        # in that turn of the loop was decided by the bus from the empty room while every node
+        # applied it from its copy.
+        self._restore(server.cluster, returned)
         self.resyncs += 1
 
-    async def _restore(self, cluster: ClusterState, returned: Return) -> None:
+    def _restore(self, cluster: ClusterState, returned: Return) -> None:
+        """The bus is back (maybe empty, after a Redis restart): our users' nicks, directory
+        entries and, where Redis lost them, our members' room fields again. (Each only hands
+        calls to the bus: a refusal, the bus gone again, is answered through the core, and the
+        next return resynchronises.)"""
         cluster.reclaim_nicks()  # (through the core: a user may leave while it is on its way)
         # The directory entries again (gone if Redis lost its data), then what was refused.
         for key, value in cluster.directory_entries().items():
