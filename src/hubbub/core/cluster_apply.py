@@ -730,12 +730,14 @@ class ClusterApply(ClusterRooms):
             self.departed[room] = self.departed.get(room, 0) + 1
 
     def epoch_restarted(self) -> None:
-        """Redis lost its data: the rooms' seqs start again, so this node's views of its rooms
-        (the seq each copy reflects) say nothing of the new ones until it applies their next
-        events. (Told before those are applied. Events sent with no view are not marked by the
-        bus: they are sent on as before the views, their fields taken back from the old name,
-        hubbub.core.cluster_rename.) After a mere reconnection the views hold: the seqs go on."""
-        self.views.clear()
+        """Redis lost its data: the rooms' seqs start again from 1, and this node's copies
+        reflect none of the new epoch's events: each view (the seq a copy reflects) is 0 until
+        the room's next event is applied. (Told before those are applied.) So an event sent
+        from a copy that a RENAME of the new epoch took away is marked by the bus as any other
+        (hubbub.core.cluster_rename), and a `sync` from it is made if no event of the new
+        epoch changed the room (hubbub.core.cluster_resync). After a mere reconnection the
+        views hold: the seqs go on."""
+        self.views = dict.fromkeys(self.views, 0)
 
     def set_available(self, available: bool) -> None:
         self.available = available

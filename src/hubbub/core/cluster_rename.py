@@ -39,8 +39,8 @@ The design, and why:
   marks it (`"rn"`), and every node ignores it there, a new room made under that name in the
   same instant included (hubbub.core.cluster_apply). So a message, JOIN, PART, QUIT, KICK,
   MODE or TOPIC sent in the same instant as the rename is neither lost nor applied to a room
-  of the old name. (One sent with no view, the bus just back, is applied under the old name
-  by whoever follows a room there; its fields are then deleted again from the old name's.)
+  of the old name. (Every room a node follows has a view: its state's seq when opened, then
+  each event's as it is applied; 0 after Redis lost its data, before the new epoch's first.)
 * **A node that opened the new name in that same instant** (a user's JOIN of a then empty room)
   keeps one view of it: its renamed copy, fed from the marker on. The JOIN's subscription may
   have started after the marker (its state read later): `follow` takes the feed back to the
