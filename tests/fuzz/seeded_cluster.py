@@ -2,11 +2,12 @@
 
 Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
 same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
-catch-ups, reconnections, the loss of a node, bus outages, Redis losing its data and settles),
-checks that every node agrees after each step, and prints, for each kind of disagreement, the
-shortest run that showed it: steps ready to paste into that file's `FOUND` (replayed by
-`test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`;
-the exit status is 1 if anything disagreed.
+catch-ups, reconnections, the loss of a node (while Redis is away too), bus outages, Redis
+losing its data and settles), checks that every node agrees after each step, and prints, for
+each kind of disagreement, the shortest run that showed it: steps ready to paste into that
+file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
+`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`; the exit status is 1 if anything
+disagreed.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
     if draw < 0.93 and any(client.session.closed for client in machine.clients):
         return "reconnect", (pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS))
-    if draw < 0.935 and machine.lost is None and machine.cluster.bus.available:
+    if draw < 0.935 and machine.lost is None and not machine.cluster.bus.away:
         return "lose", (pick.randrange(3),)
     if draw < 0.945:
         if machine.cluster.bus.away:
@@ -81,9 +82,15 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
             return "rejoin", ()
         bus = machine.cluster.bus
         if not bus.available:
+            if machine.lost is None and pick.random() < 0.2:  # a node dies meanwhile
+                return "lose", (pick.randrange(3),)
             # Redis may come back without its data (a new epoch) or with it.
             wipes = not (machine.new_epoch or bus.queue or bus.backlog) and pick.random() < 0.4
-            return ("wipe", ()) if wipes else ("back", ())
+            if wipes:
+                return "wipe", ()
+            if machine.lost is None and pick.random() < 0.3:  # one node back later
+                return "back_but", (pick.randrange(3),)
+            return "back", ()
         if not machine.calm():
             return None
         return ("outage", ()) if pick.random() < 0.5 else ("cut", (pick.randrange(3),))

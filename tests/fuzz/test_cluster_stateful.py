@@ -137,11 +137,15 @@ class ClusterMachine(RuleBasedStateMachine):
         self.lost: int | None = None
         self.lost_users: set[str] = set()
         self.burials = 0  # passes of its burial made
+        self.unannounced = False  # lost while the bus was away: its `offline` events not sent
         self.buried = False  # its burial over (its claims gone)
         # A node cut off past its lease and buried while it lives on (`outlive`): its index.
         self.outlived: int | None = None
         # Redis lost its data while away (`wipe`): it comes back in a new epoch.
         self.new_epoch = False
+        # Nodes still cut off when Redis came back in a new epoch (`back_but`): they learn of
+        # it when they are back (`rejoin`).
+        self.missed_epoch: set[int] = set()
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         for node in nodes:
@@ -217,9 +221,7 @@ class ClusterMachine(RuleBasedStateMachine):
         if pick != self.lost:
             self.cluster.bus.lag(self.cluster.nodes[pick].network.node_id)
 
-    @precondition(
-        lambda self: self.lost is None and self.cluster.bus.available and not self.cluster.bus.away
-    )
+    @precondition(lambda self: self.lost is None and not self.cluster.bus.away)
     @rule(pick=st.integers(0, NODES - 1))
     def lose(self, pick: int) -> None:
         """A node dies (kill -9): its calls the bus has not answered never reach it, it gets
@@ -227,9 +229,12 @@ class ClusterMachine(RuleBasedStateMachine):
         buries it as hubbub.cluster.node and hubbub.cluster.bus do: an `offline` event per
         nick in the network room, a QUIT in every room for each member field of its users,
         from the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`),
-        and once those are done (`bury`), its claims go."""
+        and once those are done (`bury`), its claims go. A node that dies while Redis is away
+        is buried once it is back (`settle`); if Redis lost its data meanwhile (`wipe`), the
+        dead node never registers in the new epoch, and the others' syncs have written its
+        users back (`?` fields) for the burial to find (hubbub.cluster.bus `_adopt`)."""
         bus = self.cluster.bus
-        if self.lost is not None or not bus.available or bus.away:  # (when replayed)
+        if self.lost is not None or bus.away:  # (when replayed)
             return
         node = self.cluster.nodes[pick]
         dead = node.network.node_id
@@ -245,8 +250,11 @@ class ClusterMachine(RuleBasedStateMachine):
             for session in node.server.sessions
             if session.registered and not session.remote
         }
-        self.announce_offline(self.burier(), dead)
-        self.bury()
+        if bus.available:
+            self.announce_offline(self.burier(), dead)
+            self.bury()
+        else:  # its lease runs out once the bus is back
+            self.unannounced = True
 
     def announce_offline(self, burier: Any, dead: str) -> None:
         """The burier's `offline` event, in the network room, for each nick the dead node
@@ -280,12 +288,17 @@ class ClusterMachine(RuleBasedStateMachine):
         if self.lost is None or self.buried:
             return False
         bus = self.cluster.bus
+        if not bus.available:
+            return True
         on_their_way = bus.held or bus.waiting or bus.queue or bus.backlog
         if on_their_way and any(node.server.cluster.syncing for node in self.alive()):
             # Its lease runs out after the live nodes wrote their rooms back in a new epoch
             # (in milliseconds, against cluster.lease_ms): their syncs list its users too.
             return True
         dead = self.cluster.nodes[self.lost].network.node_id
+        if self.unannounced:
+            self.unannounced = False
+            self.announce_offline(self.burier(), dead)
         buried = self.bury_pass(self.burier(), dead)
         self.burials += 1
         if buried and self.burials < BURIAL_PASSES:
@@ -327,6 +340,11 @@ class ClusterMachine(RuleBasedStateMachine):
         (dead,) = bus.away
         index = next(i for i, n in enumerate(self.cluster.nodes) if n.network.node_id == dead)
         burier = self.cluster.nodes[(index + 1) % NODES]
+        if index in self.missed_epoch:
+            # It never registered in the new epoch: one lease after the others came back,
+            # they take it for dead (hubbub.cluster.bus `_adopt`), their syncs made long since
+            # (they list its users, `?` fields, for the burial to find).
+            self.settle_calls()
         self.announce_offline(burier, dead)
         for _ in range(BURIAL_PASSES):
             found = self.bury_pass(burier, dead)
@@ -348,14 +366,22 @@ class ClusterMachine(RuleBasedStateMachine):
         for node in self.alive():
             node_id = node.network.node_id
             if node_id in bus.away:
+                index = self.cluster.nodes.index(node)
+                missed_epoch = index in self.missed_epoch
+                self.missed_epoch.discard(index)
+                cluster = node.server.cluster
                 bus.reconnect(node_id)
-                if self.outlived == self.cluster.nodes.index(node):
+                if missed_epoch:  # Redis came back in a new epoch while it was cut off
+                    cluster.epoch_restarted()
+                if self.outlived == index:
                     # Declared dead meanwhile: its users leave, before the core is told the
                     # bus is back (hubbub.cluster.node).
                     self.outlived = None
                     node.server.disconnect_users(NODE_LOST_REASON, self.cluster.now)
                 node.server.network_available(True)
-                node.server.cluster.reclaim_nicks()
+                cluster.reclaim_nicks()
+                if missed_epoch:
+                    self.restore(node)
                 bus.catch_up(node_id)
 
     @precondition(lambda self: self.calm())
@@ -403,17 +429,42 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         bus.available = True
         new_epoch, self.new_epoch = self.new_epoch, False
-        for node in self.alive():
+        for index, node in enumerate(self.cluster.nodes):
+            if index == self.lost:
+                continue
+            if node.network.node_id in bus.away:  # still cut off (`back_but`)
+                if new_epoch:
+                    self.missed_epoch.add(index)
+                continue
             cluster = node.server.cluster
             if new_epoch:
                 cluster.epoch_restarted()
             node.server.network_available(True)
             cluster.reclaim_nicks()
             if new_epoch:
-                for key, value in cluster.directory_entries().items():
-                    node.network.publish(key, value)
-                cluster.resync()
+                self.restore(node)
         bus.pump()
+
+    def restore(self, node: Any) -> None:
+        """What a node does back in a new epoch once it has claimed its users' nicks again:
+        its directory entries published again, its rooms written back."""
+        cluster = node.server.cluster
+        for key, value in cluster.directory_entries().items():
+            node.network.publish(key, value)
+        cluster.resync()
+
+    @precondition(lambda self: not self.cluster.bus.available and self.lost is None)
+    @rule(pick=st.integers(0, NODES - 1))
+    def back_but(self, pick: int) -> None:
+        """Redis is back (`back`) for every node but one, whose connection comes back later
+        (`rejoin`), or not before its lease has run out (`outlive`). In a new epoch it has
+        not registered meanwhile: the others bury it, then it is told it was taken for dead
+        (hubbub.cluster.bus `_adopt`, `returned`)."""
+        bus = self.cluster.bus
+        if bus.available or self.lost is not None:
+            return
+        bus.cut_off(self.cluster.nodes[pick].network.node_id)
+        self.back()
 
     @precondition(lambda self: bool(self.cluster.bus.backlog))
     @rule(pick=st.integers(0, NODES - 1))
