@@ -11,6 +11,7 @@ from core_helpers import one, only
 from test_cluster_core import Cluster
 
 from hubbub.core.cluster_fields import member_field
+from hubbub.core.modes import give_up_oper
 
 
 def test_away_and_user_modes_reach_the_other_node() -> None:
@@ -352,3 +353,26 @@ def test_a_nick_taken_from_a_user_killed_while_its_join_was_on_its_way_stays_in_
     assert json.loads(fields[member_field("bob")])["id"] == erin.user.network_id
     room = b.server.find_channel("#b")
     assert room is not None and list(room.members) == [erin.user]
+
+
+def test_an_operator_taken_away_while_its_nick_change_is_on_its_way_is_so_everywhere() -> None:
+    """The server takes alice's operator status away (REHASH: her entry left the config)
+    while her NICK to zoe is on its way. The change used to name her old nick, whose member
+    field her NICK moved, and every other node ignored it: she stayed an operator there (WHOIS
+    313, WHO `*`) until her next change. It now waits for her NICK to settle, and names zoe."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    alice.user.oper = "root"
+    for client in (alice, bob):
+        client.send("JOIN #lobby")
+    cluster.drain()
+    bus = cluster.bus
+    bus.held = True
+    alice.send("NICK zoe")
+    bus.answer_from("n0")  # the claim: her NICK event goes to #lobby (held)
+    give_up_oper(a.server, alice.user, "removed from the configuration")
+    bus.release()
+    cluster.drain()
+    assert b.server.users["zoe"].oper == ""
+    assert json.loads(bus.fields["#lobby"][member_field("zoe")])["op"] == ""

@@ -59,6 +59,8 @@ from hubbub.protocol import numerics as n
 from hubbub.registry.model import ServerBan
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
@@ -76,6 +78,11 @@ class ClusterUsers(ClusterPropose):
         self.user_versions = ChangeNumbers()
         # Local users whose state change the bus refused: sent again when it is back.
         self.unsent_users: set[User] = set()
+        # Local users whose state the server changed (an operator taken away by REHASH) while
+        # a NICK of theirs was on its way: sent once that has settled (`_after_nick`), under
+        # the nick it left them. Sent at once, the change named the old nick, whose member
+        # field the NICK, sequenced before it in each room, had moved: it changed nothing.
+        self.after_nick: set[User] = set()
         # Server bans the bus refused to announce, the latest event per (kind, mask).
         self.unsent_bans: dict[tuple[str, str], dict[str, Any]] = {}
         # Per local user, invitations to rooms this node may not follow: room fold -> name
@@ -89,6 +96,9 @@ class ClusterUsers(ClusterPropose):
         following its rooms follow."""
         if user.session.remote or not user.channels:
             return  # nobody elsewhere sees it: its facts go with its next JOIN
+        if self._renaming(user):
+            self.after_nick.add(user)
+            return
         self.user_version += 1
         version = self.user_version
         facts = user_facts(user, self.node)
@@ -107,6 +117,36 @@ class ClusterUsers(ClusterPropose):
             field = member_field(user.fold)
             fields = {if_exists(field, field): facts_json(facts, standing.joined_ms)}
             self.submit(None, channel.fold, event, None, fields, refused=refused)
+
+    def _renaming(self, user: User) -> bool:
+        """Whether a NICK of this local user is on its way to one of its rooms, or kept there
+        until the change is settled (hubbub.core.cluster_propose)."""
+        identity = user.network_id
+        return any(key[0] == identity for key in self.nick_rooms) or any(
+            key[0] == identity for key in self.unsent_nicks
+        )
+
+    def _after_nick(self, identity: str) -> None:
+        """A room's NICK of the user came back or was refused: its state changed meanwhile is
+        sent once no other is on its way."""
+        user = self.by_network_id.get(identity)
+        if user is not None and user in self.after_nick and not self._renaming(user):
+            self.after_nick.discard(user)
+            self.user_changed(user)
+
+    def nick_back(self, event: Mapping[str, Any]) -> None:
+        super().nick_back(event)
+        self._after_nick(str(event.get("id") or ""))
+
+    def _nick_refused(
+        self,
+        event: dict[str, Any],
+        fields: Mapping[str, str],
+        deleted: tuple[str, ...],
+        room: str,
+    ) -> None:
+        super()._nick_refused(event, fields, deleted, room)
+        self._after_nick(str(event.get("id") or ""))
 
     def _apply_user(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -326,6 +366,7 @@ class ClusterUsers(ClusterPropose):
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
         self.unsent_users.discard(user)
+        self.after_nick.discard(user)
         self.invitations.pop(user, None)
         return super().quit(user, reason, was_registered)
 
@@ -341,6 +382,8 @@ class ClusterUsers(ClusterPropose):
         for user in users:
             if not user.session.closed:
                 self.user_changed(user)
+        for user in list(self.after_nick):  # a NICK given up on the return (`_settle_nick`)
+            self._after_nick(user.network_id)
         bans, self.unsent_bans = self.unsent_bans, {}
         for key, event in bans.items():
             self._announce_ban(event, key)
