@@ -196,3 +196,47 @@ def test_a_room_given_up_on_is_written_back_when_its_user_wants_it(
     assert member_field("bob") in bus.fields["#a"]
     bob.send("PRIVMSG #a :hello again")
     assert not [m for m in bob.lines() if m.command == "FAIL"]
+
+
+def test_a_message_whose_echo_redis_lost_is_refused_and_its_sender_goes_on() -> None:
+    """Redis sequenced alice's message and lost its data before her node, lagging, read it
+    back (bob's node had). Her node waited for it for good, and every later command of hers
+    behind it (her PING was never answered). The events of a node that have not come back in
+    a new epoch are now taken as refused: she is told `FAIL` (bob saw the message, as the
+    failure model allows for a call that failed half-way), and her next command is answered."""
+    cluster, alice, bob = two_nodes_in_a_room()
+    bus = cluster.bus
+    bus.lag("n0")
+    alice.send("PRIVMSG #a :lost with the data")
+    assert [m.command for m in bob.lines()] == ["PRIVMSG"]
+    assert alice.lines() == []  # (waiting for its echo)
+    restarted_empty(cluster)
+    bus.backlog["n0"] = []  # what was on its way to node a went with the data
+    bus.catch_up("n0")
+    back_in_new_epoch(cluster, 0)
+    back_in_new_epoch(cluster, 1)
+    fail = one(alice.lines(), "FAIL")
+    assert fail.params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+    cluster.drain()
+    alice.send("PING :still there")
+    assert [m.command for m in alice.lines()] == ["PONG"]
+
+
+def test_only_the_events_of_rooms_whose_end_redis_lost_are_taken_as_refused() -> None:
+    """Redis restarted from an append-only file without the end of #a (the same epoch): the
+    seq of #a continues after the last one node a read, so its event there not read back
+    was lost, and is refused; its event in #b, which Redis kept, still comes back."""
+    cluster, alice, _ = two_nodes_in_a_room()
+    carol = cluster.nodes[0].client("carol")
+    carol.send("JOIN #b")
+    cluster.drain()
+    bus = cluster.bus
+    bus.lag("n0")
+    alice.send("PRIVMSG #a :lost with the end of #a")
+    carol.send("PRIVMSG #b :kept")
+    cluster.nodes[0].server.cluster.lost_echoes({"#a"})  # (as hubbub.cluster.node does)
+    assert one(alice.lines(), "FAIL").params[:2] == ("PRIVMSG", "TEMPORARILY_UNAVAILABLE")
+    carol.send("PING :still there")
+    assert carol.lines() == []  # her message in #b still waits for its echo
+    bus.catch_up("n0")
+    assert [m.command for m in carol.lines()] == ["PONG"]  # it came back: no FAIL

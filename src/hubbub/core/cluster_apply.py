@@ -88,6 +88,8 @@ class ClusterApply(ClusterRooms):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
             return
         mine = node == self.node
+        if mine:
+            self.echoes.pop(str(event.get("k", "")), None)
         if mine and self.came_back(room, seq, event):
             # Sent on by hubbub.core.cluster_rename (the room was renamed meanwhile); a room of
             # that name kept here for it (its last user of ours gone) is let go now.
@@ -738,6 +740,7 @@ class ClusterApply(ClusterRooms):
         epoch changed the room (hubbub.core.cluster_resync). After a mere reconnection the
         views hold: the seqs go on."""
         self.views = dict.fromkeys(self.views, 0)
+        self.lost_echoes()
 
     def set_available(self, available: bool) -> None:
         self.available = available

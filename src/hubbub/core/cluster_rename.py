@@ -197,12 +197,19 @@ class ClusterRename(ClusterPropose):
         payload = encode(event)
         marker = encode({"t": "moved", "to": new_fold, "fr": old_fold})
 
-        def answered(outcome: int | None) -> None:
-            if outcome == RENAMED:
-                return  # the event comes back through apply_sequenced
+        def finish(outcome: int | None) -> None:
             complete = self.pending.pop(token, None)
             if complete is not None:
                 complete(outcome)
+
+        def answered(outcome: int | None) -> None:
+            if outcome == RENAMED:
+                return  # the event comes back through apply_sequenced
+            self.echoes.pop(token, None)
+            finish(outcome)
+
+        # (Lost with Redis's data before it came back: `FAIL`, as refused. `lost_echoes`)
+        self.echoes[token] = (old_fold, partial(finish, None))
 
         self.network.rename(
             old_fold,

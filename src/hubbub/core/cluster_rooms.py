@@ -11,7 +11,7 @@ claims again after a bus restart (`local_nicks`). See hubbub.core.network.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubbub.core.model import (
@@ -54,6 +54,11 @@ class ClusterRooms:
         # Token -> the completion of the reply waiting for its event to come back.
         self.pending: dict[str, Callable[[Any], None]] = {}
         self.token = 0
+        # Token -> the room an event was handed to the bus for, and what to do if it never
+        # comes back: Redis lost it after sequencing it and before this node read it
+        # (`lost_echoes`). Taken out when it comes back (hubbub.core.cluster_apply) or is
+        # refused.
+        self.echoes: dict[str, tuple[str, Callable[[], None]]] = {}
         # Rooms being opened (subscribed): what to run once their state is here.
         self.opening: dict[str, list[Callable[[bool], None]]] = {}
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
@@ -164,20 +169,25 @@ class ClusterRooms:
             self.pending[token] = reply.later(done)
         unrestored = room in self.unrestored and event["t"] not in WHILE_UNRESTORED
 
-        def sequenced(time_ms: int | None) -> None:
-            if sequenced_then is not None:
-                sequenced_then()
-            if time_ms is not None:
-                if answered_when_sequenced:
-                    complete = self.pending.pop(token, None)
-                    if complete is not None:
-                        complete((time_ms, event))
-                return  # the event comes back through apply_sequenced
+        def refuse() -> None:
             complete = self.pending.pop(token, None)
             if refused is not None:
                 refused(room)
             if complete is not None:
                 complete(None)
+
+        def sequenced(time_ms: int | None) -> None:
+            if sequenced_then is not None:
+                sequenced_then()
+            if time_ms is not None:
+                if answered_when_sequenced:  # (a room not followed: nothing comes back)
+                    self.echoes.pop(token, None)
+                    complete = self.pending.pop(token, None)
+                    if complete is not None:
+                        complete((time_ms, event))
+                return  # the event comes back through apply_sequenced
+            self.echoes.pop(token, None)
+            refuse()
 
         if unrestored:
             # Redis lost the room's fields and no node wrote them back yet: the bus would
@@ -187,7 +197,24 @@ class ClusterRooms:
             sequenced(None)
             self._wanted_unrestored(room)
             return
+        # (Before it is handed over: its echo may come back before the bus's answer.)
+        self.echoes[token] = (room, refuse)
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
+
+    def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
+        """Redis lost its data (None: a new epoch) or the end of `rooms` (restarted from an
+        append-only file without its last writes: their seqs continue after the last this
+        node delivered, so every event of its own there that it has not read back was lost).
+        The events of this node it had sequenced there and that have not come back never
+        will. Each is taken as refused, as a call that failed half-way is: its sender is told
+        `FAIL` (another node may have applied it, as the failure model allows), and what
+        waited for it here, a room kept followed for it, a claim, a QUIT or NICK to send again,
+        is settled. Its sender's next commands waited behind it for good. (Told before the
+        core hears the bus is back: what is to be sent again goes then.)"""
+        lost = [token for token, (room, _) in self.echoes.items() if rooms is None or room in rooms]
+        for token in lost:
+            _, refuse = self.echoes.pop(token)
+            refuse()
 
     def _wanted_unrestored(self, fold: str) -> None:
         """A user's event in a room not written back yet was refused (hubbub.core.cluster_resync
