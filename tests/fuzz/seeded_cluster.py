@@ -88,6 +88,8 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
             wipes = not (machine.new_epoch or bus.queue or bus.backlog) and pick.random() < 0.4
             if wipes:
                 return "wipe", ()
+            if not machine.new_epoch and (bus.queue or bus.backlog) and pick.random() < 0.1:
+                return "wipe_in_flight", ()
             if machine.lost is None and pick.random() < 0.3:  # one node back later
                 return "back_but", (pick.randrange(3),)
             return "back", ()

@@ -143,6 +143,10 @@ class ClusterMachine(RuleBasedStateMachine):
         self.outlived: int | None = None
         # Redis lost its data while away (`wipe`): it comes back in a new epoch.
         self.new_epoch = False
+        # Redis lost events some nodes had not read yet (`wipe_in_flight`): the nodes' copies
+        # of the rooms are not reconciled (docs/cluster.md, "Not yet"), so they are no longer
+        # compared; everything else still is.
+        self.diverged = False
         # Nodes still cut off when Redis came back in a new epoch (`back_but`): they learn of
         # it when they are back (`rejoin`).
         self.missed_epoch: set[int] = set()
@@ -415,6 +419,31 @@ class ClusterMachine(RuleBasedStateMachine):
         bus.lose_data()
         self.new_epoch = True
 
+    @precondition(
+        lambda self: (
+            not self.cluster.bus.available
+            and bool(self.cluster.bus.queue or self.cluster.bus.backlog)
+        )
+    )
+    @rule()
+    def wipe_in_flight(self) -> None:
+        """Redis restarts without its data while events it published have not reached some
+        nodes yet (a lagging node's backlog, what was being delivered): those are lost with
+        it. Their senders' nodes take the ones of theirs as refused
+        (hubbub.core.cluster_rooms `lost_echoes`): no command waits for good."""
+        bus = self.cluster.bus
+        if bus.available or not (bus.queue or bus.backlog):
+            return
+        bus.queue.clear()
+        for node_id in list(bus.backlog):
+            if node_id in bus.away:
+                bus.backlog[node_id] = []  # (still cut off: it catches up when back)
+            else:
+                del bus.backlog[node_id]
+        self.diverged = True
+        bus.lose_data()
+        self.new_epoch = True
+
     @precondition(lambda self: not self.cluster.bus.available)
     @rule()
     def back(self) -> None:
@@ -521,6 +550,8 @@ class ClusterMachine(RuleBasedStateMachine):
         views: dict[str, list[tuple[str, Any]]] = {}
         for node in self.alive():
             server = node.server
+            for session in server.sessions:  # every command answered: none waits for good
+                assert session.closed or session.waiting is None, f"{session.user.nick} waits"
             for fold, channel in server.channels.items():
                 for user in channel.members:
                     assert user.channels.get(fold) is channel, "membership is not symmetric"
@@ -538,7 +569,7 @@ class ClusterMachine(RuleBasedStateMachine):
             assert set(server.channels) == kept, "a room kept with none of the node's users"
             followed = {room for room in node.network.rooms if room.startswith("#")}
             assert followed == kept, f"node {node.network.node_id} follows {sorted(followed)}"
-        for fold, seen in views.items():
+        for fold, seen in [] if self.diverged else views.items():
             first_node, first = seen[0]
             for node_id, other in seen[1:]:
                 assert other == first, f"{fold}: node {node_id} differs from {first_node}"
