@@ -1593,6 +1593,21 @@ FOUND = {
     hold()
     wipe()
 """,
+    # No outage: alice changed the case of her nick (in #a only) and joined #b; node n1,
+    # whose last user in #a had quit, opened #b and knew her still as "alice". Her next
+    # NICK, to zed, named her old nick "Alice": n1 took it for done elsewhere and dropped
+    # it, and listed alice in #b where the others listed zed (cluster_apply
+    # `_rename_member`: the old nick is now compared as folded).
+    "a NICK after a change of case a node had not seen": """
+    hold()
+    send(2, 'QUIT :gone 2')
+    lag(1)
+    send(0, 'NICK Alice')
+    send(3, 'JOIN #b')
+    send(0, 'JOIN #b key')
+    settle()
+    send(0, 'NICK zed')
+""",
 }
 
 

@@ -637,7 +637,11 @@ class ClusterApply(ClusterRooms):
         renamed = user is not None  # already, by its NICK in another room this node follows
         if user is None:
             user = self.user_of(event["f"], event.get("id"))
-            renamed = user is None or user.nick != event["on"]
+            # (Its old nick but for case is its old nick: a change of case only, made in a room
+            # this node does not follow, or not yet applied, did not rename it away. Compared
+            # as it was, such a NICK was taken for done and dropped here, a cluster fuzz
+            # finding.)
+            renamed = user is None or user.fold != server.fold(event["on"])
             if renamed:  # already, by its event in a room this node does not follow (now)
                 user = server.users.get(server.fold(nick))
         if user is None:
