@@ -1598,6 +1598,20 @@ FOUND = {
     # NICK, to zed, named her old nick "Alice": n1 took it for done elsewhere and dropped
     # it, and listed alice in #b where the others listed zed (cluster_apply
     # `_rename_member`: the old nick is now compared as folded).
+    # No outage: erin's JOIN of #b (+l 2) was on its way when alice killed her; frank's JOIN
+    # came next. Her node, which let her go, did not count her in #b, where every other node
+    # listed her until her QUIT: it let frank in, and the others refused him (cluster_apply
+    # `absent`).
+    "a JOIN counted against +l without a member gone on its node": """
+    send(0, 'JOIN #b')
+    send(0, 'MODE #b +l 2')
+    hold()
+    send(4, 'JOIN #b key')
+    answer(1)
+    send(5, 'JOIN #b key')
+    send(0, 'KILL erin :out 2')
+    answer(2)
+""",
     "a NICK after a change of case a node had not seen": """
     hold()
     send(2, 'QUIT :gone 2')

@@ -96,12 +96,18 @@ def admission(
 
 
 def entry_refusal(
-    server: ChatServer, channel: Channel, user: User, key: str | None, trusted: bool
+    server: ChatServer,
+    channel: Channel,
+    user: User,
+    key: str | None,
+    trusted: bool,
+    absent: int = 0,
 ) -> tuple[str, str] | None:
     """Why `user` may not join the existing `channel` (+i, +k, +l, +b): the numeric and its
     text, or None. `trusted`: on the registered room's access list. `key` None: the key is
     not checked (a JOIN checked again in the room's sequence, hubbub.core.cluster_apply: its
-    node checked the key it was given)."""
+    node checked the key it was given). `absent`: members the room has that this copy does
+    not list (cluster mode: users of this node gone while their JOIN was on its way)."""
     invited = user.fold in channel.invited or trusted
     if (
         channel.invite_only
@@ -112,7 +118,7 @@ def entry_refusal(
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
     if key is not None and channel.key and key != channel.key and not trusted:
         return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
-    if channel.limit and len(channel.members) >= channel.limit and not trusted:
+    if channel.limit and len(channel.members) + absent >= channel.limit and not trusted:
         return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
     if not invited and is_banned(server, channel, user):
         return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"

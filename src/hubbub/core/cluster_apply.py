@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from hubbub.core.channels import enter, entry_refusal
@@ -305,10 +305,14 @@ class ClusterApply(ClusterRooms):
         its node sequences a `void` of it that deletes the member fields the JOIN wrote (a
         node that loaded them meanwhile lets the user part) and keeps it out of join replays
         merged from the stream (hubbub.core.cluster_replay)."""
-        # A JOIN the joiner's node let in as trusted (a registered room's access list); one
-        # that lost a creation race was opped as a creator, not trusted.
-        trusted = bool(event["o"]) and ("cr" not in event or "rs" in event or "kn" in event)
-        refusal = entry_refusal(self.server, channel, user, None, trusted)
+        refusal = entry_refusal(
+            self.server,
+            channel,
+            user,
+            None,
+            joins_trusted(event),
+            len(self.absent.get(channel.fold, ())),
+        )
         if refusal is None:
             return False
         event["refused"] = refusal
@@ -366,10 +370,19 @@ class ClusterApply(ClusterRooms):
                 # for a JOIN in between here either (`departed`).
                 prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
                 room = channel.fold
-                if self._creates(channel, event):
+                creating = self._creates(channel, event)
+                if creating:
                     # It created the room all the same (the bus emptied its old state): so
                     # does this node's copy, kept for it (a cluster fuzz finding).
                     self._start_room(channel, event)
+                joiner = user if user is not None else self.stand_in(fold, facts)
+                if (
+                    creating
+                    or entry_refusal(server, channel, joiner, None, joins_trusted(event)) is None
+                ):
+                    # Every other node lists it until that QUIT: a JOIN in between counts it
+                    # against the room's `+l` here too (a cluster fuzz finding).
+                    self.absent.setdefault(room, []).append(identity)
                 self.departed[room] = self.departed.get(room, 0) + 1
                 early = bool(self.quit_early.get(identity))
                 if early:  # sent when it left, behind this JOIN
@@ -470,6 +483,12 @@ class ClusterApply(ClusterRooms):
         server = self.server
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
+            absent = self.absent.get(channel.fold)
+            identity = str(event.get("id") or "")
+            if absent and identity in absent:
+                absent.remove(identity)
+                if not absent:
+                    del self.absent[channel.fold]
         user = self.room_sender(channel, event["f"], event.get("id"))
         if user is None or user not in channel.members:
             return
@@ -769,6 +788,13 @@ APPLIERS: dict[str, RoomApplier] = {
     VOID: ClusterApply._apply_void,
 }
 ClusterApply.appliers = APPLIERS
+
+
+def joins_trusted(event: Mapping[str, Any]) -> bool:
+    """Whether a JOIN was let in by its node as trusted (a registered room's access list),
+    past `+i`, `+k` and `+l`; one that lost a creation race was opped as a creator, not
+    trusted."""
+    return bool(event["o"]) and ("cr" not in event or "rs" in event or "kn" in event)
 
 
 def same_remote_user(user: User, other: User) -> bool:

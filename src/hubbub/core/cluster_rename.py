@@ -492,6 +492,9 @@ class ClusterRename(ClusterPropose):
             self.joining[old_fold] = min(waiting, joining)
         if joining > waiting:
             self.joining[new_fold] = self.joining.get(new_fold, 0) + joining - waiting
+        absent = self.absent.pop(old_fold, None)
+        if absent:
+            self.absent.setdefault(new_fold, []).extend(absent)
         if old_fold in self.lingering:  # kept for events of ours, which are sent on to it
             self.lingering.discard(old_fold)
             self.lingering.add(new_fold)

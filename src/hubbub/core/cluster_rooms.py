@@ -137,6 +137,11 @@ class ClusterRooms:
         # them) until those QUITs (marked "gone"), so a JOIN in between does not create the
         # room here either.
         self.departed: dict[str, int] = {}
+        # Per room, the network ids of local users gone while their JOIN was on its way, which
+        # every node applied as a member (this one, the user gone, did not): they count among
+        # the room's members here too (its `+l`) until their QUIT is back
+        # (hubbub.core.cluster_apply `_apply_join`).
+        self.absent: dict[str, list[str]] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
@@ -283,6 +288,20 @@ class ClusterRooms:
             user.channels[fold] = channel
         return channel
 
+    def stand_in(self, fold: str, facts: Mapping[str, Any]) -> User:
+        """A user with these facts (a member field's, a JOIN's), known nowhere yet: no
+        connection, in no index."""
+        session = Session(NOWHERE, facts["h"], 0, self.server.now, False)
+        session.phase = Phase.REGISTERED
+        user = session.user
+        user.nick, user.fold = facts["n"], fold
+        user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
+        user.account = facts.get("a", "")
+        user.account_id = facts.get("ai", "")
+        load_user_state(user, facts)
+        user.metadata = dict(facts.get("md") or {}) or None
+        return user
+
     def remote_user(self, fold: str, facts: Mapping[str, Any]) -> User | None:
         """The user of another node with these facts (made when first seen here)."""
         server = self.server
@@ -302,15 +321,7 @@ class ClusterRooms:
                 listed = False
             # Else the nick is another user's now: its last holder's NICK or QUIT in the rooms
             # this node follows with it is not applied here yet (`user_of` finds that one).
-        session = Session(NOWHERE, facts["h"], 0, server.now, False)
-        session.phase = Phase.REGISTERED
-        user = session.user
-        user.nick, user.fold = facts["n"], fold
-        user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
-        user.account = facts.get("a", "")
-        user.account_id = facts.get("ai", "")
-        load_user_state(user, facts)
-        user.metadata = dict(facts.get("md") or {}) or None
+        user = self.stand_in(fold, facts)
         if listed:
             server.users[fold] = user
         self.homes[user] = facts.get("node", "")
@@ -517,6 +528,7 @@ class ClusterRooms:
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
         self.departed.pop(fold, None)
+        self.absent.pop(fold, None)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:
