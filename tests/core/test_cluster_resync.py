@@ -240,3 +240,33 @@ def test_only_the_events_of_rooms_whose_end_redis_lost_are_taken_as_refused() ->
     assert carol.lines() == []  # her message in #b still waits for its echo
     bus.catch_up("n0")
     assert [m.command for m in carol.lines()] == ["PONG"]  # it came back: no FAIL
+
+
+def test_a_join_redis_lost_before_its_node_read_it_is_undone_where_it_was_read() -> None:
+    """alice's JOIN of #b reached bob's node, then Redis lost its data before her node, lagging,
+    read it back. Her node refuses it (`FAIL JOIN`), and she is not in #b there; bob's node
+    listed her in #b for good (her node sends nothing of her there, her QUIT included). Her
+    node now sends a `void` of that JOIN once the bus is back: bob sees her part, and her
+    member fields go."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    bob.send("JOIN #b")
+    cluster.drain()
+    bus = cluster.bus
+    bus.lag("n0")
+    alice.send("JOIN #b")
+    assert [(m.command, m.source.partition("!")[0]) for m in bob.lines()] == [("JOIN", "alice")]
+    restarted_empty(cluster)
+    bus.backlog["n0"] = []  # what was on its way to node a went with the data
+    bus.catch_up("n0")
+    back_in_new_epoch(cluster, 0)
+    back_in_new_epoch(cluster, 1)
+    assert one(alice.lines(), "FAIL").params[:2] == ("JOIN", "TEMPORARILY_UNAVAILABLE")
+    part = one(bob.lines(), "PART")
+    assert part.source.partition("!")[0] == "alice"
+    assert part.params[-1] == "Join lost by the network"
+    cluster.drain()
+    assert [user.nick for user in b.channel("#b").members] == ["bob"]
+    assert member_field("alice") not in bus.fields["#b"]
+    assert a.server.channels.get("#b") is None

@@ -59,6 +59,9 @@ RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
 #: "x"; a JOIN's also the joiner's fold in "f", its prefix in "p" and why in "r").
 VOID = "void"
 
+#: The reason shown where a JOIN Redis lost before its node read it back had been applied.
+LOST_JOIN_REASON = "Join lost by the network"
+
 
 class Speaker(NamedTuple):
     """A room message's sender as its event carries it: what the room's bans, mutes and
@@ -335,6 +338,35 @@ class ClusterApply(ClusterRooms):
             delete = member_field_names(fold)
             self.submit(None, room, void, None, invited, delete, refused=refused)
         return True
+
+    def _lost_join(self, room: str, event: Mapping[str, Any]) -> None:
+        # The nodes that read it let its joiner part again (`_apply_void`), and its member
+        # fields go, once the bus is back (this is told before: `set_available`). Else the
+        # joiner stayed listed there for good: its node, which does not list it, sends nothing
+        # of it to that room, its QUIT included.
+        facts = event["u"]
+        fold, identity = str(event["f"]), str(facts.get("id") or "")
+        void = {
+            "t": VOID,
+            "x": event["m"],
+            "f": fold,
+            "p": f"{facts['n']}!{facts['u']}@{facts['h']}",
+        }
+        void["r"] = LOST_JOIN_REASON
+        void["m"] = self.server.next_msgid()
+        self.lost_joins.append((room, void, member_leaves(fold, identity)))
+
+    def _send_lost_joins(self) -> None:
+        lost, self.lost_joins = self.lost_joins, []
+        for room, void, deleted in lost:
+
+            def refused(
+                _now: str,
+                entry: tuple[str, dict[str, Any], tuple[str, ...]] = (room, void, deleted),
+            ) -> None:
+                self.lost_joins.append(entry)  # (the bus gone again: when it is back)
+
+            self.submit(None, room, void, None, delete_fields=deleted, refused=refused)
 
     def _apply_void(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -769,6 +801,8 @@ class ClusterApply(ClusterRooms):
         self.available = available
         self.writes.reset()  # a new epoch may restart the rooms' seqs
         self.fresh_from.clear()
+        if available and self.lost_joins:
+            self._send_lost_joins()
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity, gone, release in unsent:

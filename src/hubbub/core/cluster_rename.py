@@ -209,7 +209,7 @@ class ClusterRename(ClusterPropose):
             finish(outcome)
 
         # (Lost with Redis's data before it came back: `FAIL`, as refused. `lost_echoes`)
-        self.echoes[token] = (old_fold, partial(finish, None))
+        self.echoes[token] = (old_fold, partial(finish, None), event)
 
         self.network.rename(
             old_fold,

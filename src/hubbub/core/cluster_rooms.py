@@ -58,7 +58,11 @@ class ClusterRooms:
         # comes back: Redis lost it after sequencing it and before this node read it
         # (`lost_echoes`). Taken out when it comes back (hubbub.core.cluster_apply) or is
         # refused.
-        self.echoes: dict[str, tuple[str, Callable[[], None]]] = {}
+        self.echoes: dict[str, tuple[str, Callable[[], None], Mapping[str, Any]]] = {}
+        # The `void`s of JOINs of ours Redis lost that way, for the nodes that had read them
+        # (hubbub.core.cluster_apply `_lost_join`), sent once the bus is back: room, event,
+        # fields deleted. At most one per JOIN on its way when Redis lost its data.
+        self.lost_joins: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
         # Rooms being opened (subscribed): what to run once their state is here.
         self.opening: dict[str, list[Callable[[bool], None]]] = {}
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
@@ -203,7 +207,7 @@ class ClusterRooms:
             self._wanted_unrestored(room)
             return
         # (Before it is handed over: its echo may come back before the bus's answer.)
-        self.echoes[token] = (room, refuse)
+        self.echoes[token] = (room, refuse, event)
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
 
     def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
@@ -216,10 +220,18 @@ class ClusterRooms:
         waited for it here, a room kept followed for it, a claim, a QUIT or NICK to send again,
         is settled. Its sender's next commands waited behind it for good. (Told before the
         core hears the bus is back: what is to be sent again goes then.)"""
-        lost = [token for token, (room, _) in self.echoes.items() if rooms is None or room in rooms]
+        lost = [
+            token for token, (room, *_) in self.echoes.items() if rooms is None or room in rooms
+        ]
         for token in lost:
-            _, refuse = self.echoes.pop(token)
+            room, refuse, event = self.echoes.pop(token)
             refuse()
+            if event.get("t") == "join":
+                self._lost_join(room, event)
+
+    def _lost_join(self, room: str, event: Mapping[str, Any]) -> None:
+        """A JOIN of ours that Redis lost before this node read it back, refused here: the
+        nodes that read it list its joiner in the room (hubbub.core.cluster_apply)."""
 
     def _wanted_unrestored(self, fold: str) -> None:
         """A user's event in a room not written back yet was refused (hubbub.core.cluster_resync
