@@ -57,7 +57,7 @@ class ClusterAccounts(ClusterApply):
         # This node's change numbers (per node: a user's changes all come from its home).
         self.account_serial = 0
         # Local users whose login/logout could not be sequenced: sent again when the bus is.
-        self.account_unsent: set[User] = set()
+        self.account_unsent: dict[User, None] = {}  # (ordered: sent again as they came)
         # The bus refused an announcement of ours: every node reloads the names when it is back.
         self.accounts_stale = False
         # While a reload from the store is on its way: the names announced meanwhile (their
@@ -110,7 +110,7 @@ class ClusterAccounts(ClusterApply):
                 event,
                 None,
                 {member_field(user.fold): facts_json(facts, standing.joined_ms)},
-                refused=lambda _room: self.account_unsent.add(user),
+                refused=lambda _room: self.account_unsent.setdefault(user),
             )
 
     # ------------------------------------------------------------------ applying
@@ -197,7 +197,7 @@ class ClusterAccounts(ClusterApply):
         if self.accounts_stale:
             self.accounts_stale = False
             self._announce_account({"t": "reload"})
-        unsent, self.account_unsent = self.account_unsent, set()
+        unsent, self.account_unsent = self.account_unsent, {}
         for user in unsent:
             if not user.session.closed:
                 self.account_changed(user)

@@ -113,7 +113,7 @@ class ClusterMessages(ClusterApply):
         self.metadata_versions = ChangeNumbers()
         # What the bus refused (unavailable): sent again when it is back. At most one entry per
         # local user, and per room the keys whose change was refused.
-        self.metadata_unsent_users: set[User] = set()
+        self.metadata_unsent_users: dict[User, None] = {}  # (ordered: sent again as they came)
         self.metadata_unsent_rooms: dict[str, set[str]] = {}
         # Private REDACTs and EDITs the bus refused to carry to the other party's node (or
         # whose node it could not be asked for), oldest first: sent when it is back. That
@@ -372,7 +372,7 @@ class ClusterMessages(ClusterApply):
                 event,
                 None,
                 {member_field(user.fold): facts_json(facts, standing.joined_ms)},
-                refused=lambda _room: self.metadata_unsent_users.add(user),
+                refused=lambda _room: self.metadata_unsent_users.setdefault(user),
             )
 
     def _apply_user_metadata(
@@ -430,7 +430,7 @@ class ClusterMessages(ClusterApply):
         super().set_available(available)
         if not available:
             return
-        users, self.metadata_unsent_users = self.metadata_unsent_users, set()
+        users, self.metadata_unsent_users = self.metadata_unsent_users, {}
         for user in users:
             if not user.session.closed:
                 self.user_metadata(user)

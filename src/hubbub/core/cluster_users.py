@@ -77,12 +77,12 @@ class ClusterUsers(ClusterPropose):
         self.user_version = 0
         self.user_versions = ChangeNumbers()
         # Local users whose state change the bus refused: sent again when it is back.
-        self.unsent_users: set[User] = set()
+        self.unsent_users: dict[User, None] = {}  # (ordered: sent again as they came)
         # Local users whose state the server changed (an operator taken away by REHASH) while
         # a NICK of theirs was on its way: sent once that has settled (`_after_nick`), under
         # the nick it left them. Sent at once, the change named the old nick, whose member
         # field the NICK, sequenced before it in each room, had moved: it changed nothing.
-        self.after_nick: set[User] = set()
+        self.after_nick: dict[User, None] = {}
         # Server bans the bus refused to announce, the latest event per (kind, mask).
         self.unsent_bans: dict[tuple[str, str], dict[str, Any]] = {}
         # Per local user, invitations to rooms this node may not follow: room fold -> name
@@ -97,7 +97,7 @@ class ClusterUsers(ClusterPropose):
         if user.session.remote or not user.channels:
             return  # nobody elsewhere sees it: its facts go with its next JOIN
         if self._renaming(user):
-            self.after_nick.add(user)
+            self.after_nick[user] = None
             return
         self.user_version += 1
         version = self.user_version
@@ -105,7 +105,7 @@ class ClusterUsers(ClusterPropose):
 
         def refused(_room: str) -> None:
             if not user.session.closed:
-                self.unsent_users.add(user)
+                self.unsent_users[user] = None
 
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
@@ -131,7 +131,7 @@ class ClusterUsers(ClusterPropose):
         sent once no other is on its way."""
         user = self.by_network_id.get(identity)
         if user is not None and user in self.after_nick and not self._renaming(user):
-            self.after_nick.discard(user)
+            del self.after_nick[user]
             self.user_changed(user)
 
     def nick_back(self, event: Mapping[str, Any]) -> None:
@@ -365,8 +365,8 @@ class ClusterUsers(ClusterPropose):
     # ------------------------------------------------------------------ leaving, the bus back
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
-        self.unsent_users.discard(user)
-        self.after_nick.discard(user)
+        self.unsent_users.pop(user, None)
+        self.after_nick.pop(user, None)
         self.invitations.pop(user, None)
         return super().quit(user, reason, was_registered)
 
@@ -378,7 +378,7 @@ class ClusterUsers(ClusterPropose):
         super().set_available(available)
         if not available:
             return
-        users, self.unsent_users = self.unsent_users, set()
+        users, self.unsent_users = self.unsent_users, {}
         for user in users:
             if not user.session.closed:
                 self.user_changed(user)

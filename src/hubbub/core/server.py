@@ -406,9 +406,11 @@ class ChatServer:
         node declared dead while it was cut off from the bus: every other node has seen its
         users QUIT and their nicks may have been given to others, so they leave here too and
         their clients reconnect, rather than stay in rooms where nobody else sees them."""
-        for session in list(self.sessions):
-            if session.phase is Phase.REGISTERED:
-                self.disconnect(session, reason, now)
+        # (In one order, the users' network ids', wherever the sessions are kept in memory:
+        # their QUITs reach the bus in it.)
+        registered = [s for s in self.sessions if s.phase is Phase.REGISTERED]
+        for session in sorted(registered, key=lambda session: session.user.network_id):
+            self.disconnect(session, reason, now)
 
     # ------------------------------------------------------------------ identity helpers
 
