@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
 from hubbub.core.channels import enter, entry_refusal
@@ -20,6 +21,7 @@ from hubbub.core.chanserv import history_access_set
 from hubbub.core.cluster_fields import (
     HISTORY_EVENT,
     LIST_MODES,
+    facts_prefix,
     invite_field,
     load_state,
     local,
@@ -346,27 +348,21 @@ class ClusterApply(ClusterRooms):
         # of it to that room, its QUIT included.
         facts = event["u"]
         fold, identity = str(event["f"]), str(facts.get("id") or "")
-        void = {
-            "t": VOID,
-            "x": event["m"],
-            "f": fold,
-            "p": f"{facts['n']}!{facts['u']}@{facts['h']}",
-        }
-        void["r"] = LOST_JOIN_REASON
-        void["m"] = self.server.next_msgid()
+        void = {"t": VOID, "x": event["m"], "f": fold, "p": facts_prefix(facts)}
+        void["r"], void["m"] = LOST_JOIN_REASON, self.server.next_msgid()
         self.lost_joins.append((room, void, member_leaves(fold, identity)))
 
     def _send_lost_joins(self) -> None:
         lost, self.lost_joins = self.lost_joins, []
-        for room, void, deleted in lost:
-
-            def refused(
-                _now: str,
-                entry: tuple[str, dict[str, Any], tuple[str, ...]] = (room, void, deleted),
-            ) -> None:
-                self.lost_joins.append(entry)  # (the bus gone again: when it is back)
-
+        for entry in lost:
+            room, void, deleted = entry
+            refused = partial(self._keep_lost_join, entry)
             self.submit(None, room, void, None, delete_fields=deleted, refused=refused)
+
+    def _keep_lost_join(
+        self, entry: tuple[str, dict[str, Any], tuple[str, ...]], _now: str
+    ) -> None:
+        self.lost_joins.append(entry)  # (the bus gone again: sent when it is back)
 
     def _apply_void(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -400,7 +396,7 @@ class ClusterApply(ClusterRooms):
                 # room closes here if nobody else of ours is in it. The bus wrote its member
                 # fields, and the other nodes list it, until that QUIT: the room is not empty
                 # for a JOIN in between here either (`departed`).
-                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                prefix = facts_prefix(facts)
                 room = channel.fold
                 creating = self._creates(channel, event)
                 if creating:
@@ -461,7 +457,7 @@ class ClusterApply(ClusterRooms):
             # After the joiner's replay was asked for (its reply completes first), so its own
             # JOIN is never part of its replay, as on a single server.
             facts = event["u"]
-            event["p"] = f"{facts['n']}!{facts['u']}@{facts['h']}"
+            event["p"] = facts_prefix(facts)
             self._record(channel, "JOIN", (channel.name,), time_ms, event)
 
         event["after"] = record

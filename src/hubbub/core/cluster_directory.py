@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
+    facts_prefix,
     load_mode_fields,
     load_user_state,
     user_facts,
@@ -499,7 +500,7 @@ class ClusterDirectory(ClusterUsers):
                     prefix = news
                 elif entry is not None:
                     facts = json.loads(entry)
-                    prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                    prefix = facts_prefix(facts)
                 else:
                     prefix = ""
                 if prefix:

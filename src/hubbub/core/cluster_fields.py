@@ -310,6 +310,11 @@ def members_facts(fields: Mapping[str, str]) -> Iterator[tuple[str, dict[str, An
             yield field[2:], facts
 
 
+def facts_prefix(facts: Mapping[str, Any]) -> str:
+    """The nick!user@host of a user's facts (a member field's, a JOIN's)."""
+    return f"{facts['n']}!{facts['u']}@{facts['h']}"
+
+
 def member_homes(fields: Mapping[str, str]) -> set[str]:
     """The nodes a room's state fields name as its members' homes (the bus looks for those
     that did not come back after Redis lost its data: hubbub.cluster.bus)."""

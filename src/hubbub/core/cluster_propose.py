@@ -682,11 +682,10 @@ class ClusterPropose(ClusterRegistry):
             # claim came: two users would have one nick. Ours goes (a nick collision, as IRC
             # servers resolve it), and its client reconnects under another.
             server = self.server
-            for session in list(server.sessions):
-                user = session.user
-                if user.fold == fold and session.registered and not session.remote:
-                    log.warning("cluster: nick %s was taken elsewhere meanwhile: %s", fold, user)
-                    server.disconnect(session, NICK_COLLISION, server.now)
+            user = server.users.get(fold)
+            if user is not None and user.session.registered and not user.session.remote:
+                log.warning("cluster: nick %s was taken elsewhere meanwhile: %s", fold, user)
+                server.disconnect(user.session, NICK_COLLISION, server.now)
         elif won and self._claim_unused(fold):
             self.network.release(nick_key(fold))
 

@@ -73,6 +73,7 @@ from hubbub.core.cluster_fields import (
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
+    facts_prefix,
     from_view,
     if_creating,
     only_if_creating,
@@ -197,19 +198,16 @@ class ClusterRename(ClusterPropose):
         payload = encode(event)
         marker = encode({"t": "moved", "to": new_fold, "fr": old_fold})
 
-        def finish(outcome: int | None) -> None:
-            complete = self.pending.pop(token, None)
-            if complete is not None:
-                complete(outcome)
-
         def answered(outcome: int | None) -> None:
             if outcome == RENAMED:
                 return  # the event comes back through apply_sequenced
             self.echoes.pop(token, None)
-            finish(outcome)
+            complete = self.pending.pop(token, None)
+            if complete is not None:
+                complete(outcome)
 
         # (Lost with Redis's data before it came back: `FAIL`, as refused. `lost_echoes`)
-        self.echoes[token] = (old_fold, partial(finish, None), event)
+        self.echoes[token] = (old_fold, None, event)
 
         self.network.rename(
             old_fold,
@@ -334,7 +332,7 @@ class ClusterRename(ClusterPropose):
                 # Nodes following a room made under the old name in that instant applied it
                 # there: its joiner leaves that room again (hubbub.core.cluster_apply).
                 facts = event["u"]
-                prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+                prefix = facts_prefix(facts)
                 cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
                 cleanup["m"] = self.server.next_msgid()
             # The fields themselves, whatever the condition they were set on; but what a JOIN

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import VOID, ClusterApply
+from hubbub.core.cluster_fields import facts_prefix
 from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
 
@@ -212,7 +213,7 @@ def as_record(
         return None
     if kind == "join":
         facts = event["u"]
-        prefix = f"{facts['n']}!{facts['u']}@{facts['h']}"
+        prefix = facts_prefix(facts)
         return Record(channel.fold, event["m"], time_ms, prefix, "JOIN", (name,))
     params: tuple[str, ...]
     if kind == "part":

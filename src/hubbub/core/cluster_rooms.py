@@ -54,11 +54,11 @@ class ClusterRooms:
         # Token -> the completion of the reply waiting for its event to come back.
         self.pending: dict[str, Callable[[Any], None]] = {}
         self.token = 0
-        # Token -> the room an event was handed to the bus for, and what to do if it never
-        # comes back: Redis lost it after sequencing it and before this node read it
-        # (`lost_echoes`). Taken out when it comes back (hubbub.core.cluster_apply) or is
-        # refused.
-        self.echoes: dict[str, tuple[str, Callable[[], None], Mapping[str, Any]]] = {}
+        # Token -> the room an event was handed to the bus for, what runs if it is refused,
+        # and the event: taken as refused if it never comes back, Redis having lost it after
+        # sequencing it and before this node read it (`lost_echoes`). Taken out when it comes
+        # back (hubbub.core.cluster_apply) or is refused.
+        self.echoes: dict[str, tuple[str, Callable[[str], None] | None, Mapping[str, Any]]] = {}
         # The `void`s of JOINs of ours Redis lost that way, for the nodes that had read them
         # (hubbub.core.cluster_apply `_lost_join`), sent once the bus is back: room, event,
         # fields deleted. At most one per JOIN on its way when Redis lost its data.
@@ -178,13 +178,6 @@ class ClusterRooms:
             self.pending[token] = reply.later(done)
         unrestored = room in self.unrestored and event["t"] not in WHILE_UNRESTORED
 
-        def refuse() -> None:
-            complete = self.pending.pop(token, None)
-            if refused is not None:
-                refused(room)
-            if complete is not None:
-                complete(None)
-
         def sequenced(time_ms: int | None) -> None:
             if sequenced_then is not None:
                 sequenced_then()
@@ -196,7 +189,7 @@ class ClusterRooms:
                         complete((time_ms, event))
                 return  # the event comes back through apply_sequenced
             self.echoes.pop(token, None)
-            refuse()
+            self._refuse(token, room, refused)
 
         if unrestored:
             # Redis lost the room's fields and no node wrote them back yet: the bus would
@@ -207,8 +200,17 @@ class ClusterRooms:
             self._wanted_unrestored(room)
             return
         # (Before it is handed over: its echo may come back before the bus's answer.)
-        self.echoes[token] = (room, refuse, event)
+        self.echoes[token] = (room, refused, event)
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
+
+    def _refuse(self, token: str, room: str, refused: Callable[[str], None] | None) -> None:
+        """An event of ours the bus refused, or lost: what waited for it is told (`refused`
+        with the room's name, the reply waiting under `token` with None)."""
+        complete = self.pending.pop(token, None)
+        if refused is not None:
+            refused(room)
+        if complete is not None:
+            complete(None)
 
     def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
         """Redis lost its data (None: a new epoch) or the end of `rooms` (restarted from an
@@ -224,8 +226,8 @@ class ClusterRooms:
             token for token, (room, *_) in self.echoes.items() if rooms is None or room in rooms
         ]
         for token in lost:
-            room, refuse, event = self.echoes.pop(token)
-            refuse()
+            room, refused, event = self.echoes.pop(token)
+            self._refuse(token, room, refused)
             if event.get("t") == "join":
                 self._lost_join(room, event)
 
