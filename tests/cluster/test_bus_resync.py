@@ -1,7 +1,8 @@
 """After Redis lost its data, against a real redis-server: the SEQUENCE script's marks for
 writing a room back (the `^s<seq>` condition of a node's `sync`, hubbub.core.cluster_resync,
-and the `new` mark of a JOIN that created the room, hubbub.core.cluster_apply `_creates`),
-and the nodes that never came back to the new epoch taken for dead (`Bus._adopt`).
+its last word on its own members, and the `new` mark of a JOIN that created the room,
+hubbub.core.cluster_apply `_creates`), and the nodes that never came back to the new epoch
+taken for dead (`Bus._adopt`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,37 @@ async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) 
         payloads = [json.loads(event.payload) for event in await bus.events_after("#r", 0, 10)]
         assert payloads == [{"t": "join", "new": 1}, {"t": "join"}, {"t": "msg"}]
         assert (await bus.state("#r"))[1] == {"m:a": "1", "s:a": "o", "m:b": "1"}
+
+
+async def test_a_sync_is_the_last_word_on_its_nodes_members(redis_url: str) -> None:
+    """A node's `sync` (hubbub.core.cluster_resync): `@<node>` deletes every member of that
+    node before the sync sets those it has (bob's PART, which a lagging node had not read, is
+    gone with Redis's data: that node wrote bob back); `~<node>~<name>` sets another node's
+    member only where its own node has not written the room back (the lagging node's copy of
+    bob cannot come back after b's word)."""
+    bob = json.dumps({"n": "bob", "node": "b", "id": "b/1"})
+    dave = json.dumps({"n": "dave", "node": "b", "id": "b/2"})
+    alice = json.dumps({"n": "alice", "node": "a", "id": "a/1"})
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        lagging = {"room": "r", "m:alice": alice, "~b~m:bob": bob, "~b~s:bob": ""}
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=lagging)
+        with_bob = {"room": "r", "m:alice": alice, "m:bob": bob, "s:bob": ""}
+        assert (await bus.state("#r"))[1] == with_bob
+        own = {"room": "r", "m:dave": dave, "s:dave": "o"}
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=own, delete_fields=["@b"])
+        # (`w:b`: read with the state, kept with the room's sequence.)
+        after_b = {"room": "r", "m:alice": alice, "m:dave": dave, "s:dave": "o", "w:b": "1"}
+        assert (await bus.state("#r"))[1] == after_b
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=lagging)
+        assert (await bus.state("#r"))[1] == after_b
+        # A node none of whose users is in a room says so: no state, no place in the list.
+        await bus.sequence("#gone", b'{"t":"sync"}', delete_fields=["@c"])
+        assert (await bus.state("#gone"))[1] == {"w:c": "1"}
+        assert "#gone" not in await bus.rooms()
+        # A RENAME takes the room's note with it, in place of an earlier room's of that name.
+        assert await bus.rename("#r", "#gone", (b"", b""), (b"", b""), {}) == 1
+        assert (await bus.state("#gone"))[1] == after_b
 
 
 FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}

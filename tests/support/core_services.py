@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
+from hubbub.core.cluster_fields import written_back_field
 from hubbub.core.ports import (
     FAILURE,
     NETWORK_ROOM,
@@ -267,6 +268,8 @@ class MemoryBus:
         self.changed: dict[str, int] = {}
         self.last_ms: dict[str, int] = {}
         self.fields: dict[str, dict[str, str]] = {}
+        # Per room, the nodes that have written it back (the seq hash's `w:<node>` fields).
+        self.written_back: dict[str, set[str]] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
         self.claims: dict[str, str] = {}
         # The network directory: key -> (the node that wrote it, its value).
@@ -365,7 +368,15 @@ class MemoryBus:
         """Redis restarted without its data (a new epoch, while it is away): every room's seq,
         state fields and stream, the claims and the directory are gone. Each node's rooms
         deliver the new epoch's events from seq 1 (as hubbub.cluster.bus_feed restarts)."""
-        for state in (self.seq, self.renamed, self.changed, self.last_ms, self.fields, self.events):
+        for state in (
+            self.seq,
+            self.renamed,
+            self.changed,
+            self.last_ms,
+            self.fields,
+            self.events,
+            self.written_back,
+        ):
             state.clear()
         self.claims.clear()
         self.directory.clear()
@@ -399,12 +410,17 @@ class MemoryBus:
         # a set name starting with "?" is set only if absent, a deleted name starting with "!"
         # releases the node's claim; deletions come first.
         empty = not any(field.startswith("m:") for field in fields)
-        # "&other&name": set if other exists; "=other=name": other's value; both as before.
-        before = {
+        # "&other&name": set if other exists; "=other=name": other's value; "~other~name":
+        # set if neither other nor name exists; all as before.
+        before: dict[str, str | None] = {
             name: fields.get(name[1:].partition(name[0])[0])
             for name in set_fields
             if name[:1] in ("&", "=")
         }
+        for name in set_fields:
+            if name[:1] == "~":  # "~node~name": that node has not written the room back
+                spoken = name[1:].partition("~")[0] in self.written_back.get(room, set())
+                before[name] = "1" if spoken else None
         # "^o<member>" ("^t<member>", "^i<member>"): no change at all unless that member is an
         # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
         # of a room whose mode:i is not "1"). "^v<seq>": no change but the claims released,
@@ -452,6 +468,13 @@ class MemoryBus:
                     fields.pop("m:" + fold, None)
                     fields.pop("s:" + fold, None)
                 continue
+            if name.startswith("@"):  # every member of that node, which has spoken now
+                self.written_back.setdefault(room, set()).add(name[1:])
+                for member_name, member in list(fields.items()):
+                    if member_name.startswith("m:") and json.loads(member).get("node") == name[1:]:
+                        fields.pop(member_name)
+                        fields.pop("s:" + member_name[2:], None)
+                continue
             if name.startswith("!"):
                 if self.claims.get(name[1:]) == node:
                     del self.claims[name[1:]]
@@ -468,7 +491,10 @@ class MemoryBus:
         for name, value in set_fields.items():
             if name in before:
                 other_value = before[name]
-                if other_value is not None:
+                if name[0] == "~":
+                    if other_value is None:
+                        fields.setdefault(name[1:].partition("~")[2], value)
+                elif other_value is not None:
                     field = name[1:].partition(name[0])[2]
                     fields[field] = other_value if name[0] == "=" else value
             elif name.startswith("?"):
@@ -507,6 +533,7 @@ class MemoryBus:
         state = self.fields.pop(old, {})
         state.update(set_fields)
         self.fields[new] = state
+        self.written_back[new] = set(self.written_back.get(old, set()))
         new_seq = self._append(
             node, new, time_ms, marker[0] + json.dumps(state).encode() + marker[1]
         )
@@ -614,7 +641,10 @@ class MemoryNetwork:
                 after = self.rewound.pop(room, None)
                 if after is not None:  # followed from there meanwhile (as RoomFeed.start)
                     self._deliver_again(room, after)
-            done(dict(self.bus.fields.get(room, {})), self.bus.seq.get(room, 0))
+            fields = dict(self.bus.fields.get(room, {}))
+            for node in self.bus.written_back.get(room, ()):  # (as the STATE script)
+                fields[written_back_field(node)] = "1"
+            done(fields, self.bus.seq.get(room, 0))
 
         self.bus.call(run, self._node_id)
 

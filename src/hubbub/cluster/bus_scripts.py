@@ -123,10 +123,14 @@ return redis.call('GET', KEYS[1])
 #       added to its payload. A set name starting with `?` is the rest of it,
 #       set only if absent (HSETNX); `&<other>&<name>` is set only if field <other> exists, and
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
-#       event (a NICK's member fields: only for a member, its standing as it is then). A
+#       event (a NICK's member fields: only for a member, its standing as it is then);
+#       `~<node>~<name>` is set only if <name> does not exist and <node> has not written
+#       the room back (the seq hash's `w:<node>`: another node's member in a `sync`). A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE);
 #       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field's JSON has that
-#       `id` (or none).
+#       `id` (or none); `@<node>` deletes the fields of every member whose member field's
+#       JSON has that `node` and sets the seq hash's `w:<node>` (a node's `sync`: its own
+#       members go before it sets those it has, and no other node's sync writes them back).
 #       A deleted name `^o<member>` (`^t<member>`, `^i<member>`) is a condition on every
 #       change: they are made only if that member is an operator (its standing field
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
@@ -163,16 +167,20 @@ local count = tonumber(ARGV[7])
 local index
 local deleted_from = 8 + 2 * count
 -- Set names that depend on another field as it is before this event's writes:
--- `&<other>&<field>` is set only if <other> exists; `=<other>=<field>` gets <other>'s value.
+-- `&<other>&<field>` is set only if <other> exists; `=<other>=<field>` gets <other>'s value;
+-- `~<node>~<field>` is set only if <field> does not exist and <node> has not written the room
+-- back (`@<node>` below).
 local before = {}
 index = 8
 for _ = 1, count do
   local name = ARGV[index]
   local first = string.sub(name, 1, 1)
-  if first == '&' or first == '=' then
+  if first == '&' or first == '=' or first == '~' then
     local split = string.find(name, first, 2, true)
     local other = string.sub(name, 2, split - 1)
-    before[index] = {redis.call('HGET', KEYS[3], other), string.sub(name, split + 1), first}
+    local hash, field = KEYS[3], other
+    if first == '~' then hash, field = KEYS[2], 'w:' .. other end
+    before[index] = {redis.call('HGET', hash, field), string.sub(name, split + 1), first}
   end
   index = index + 2
 end
@@ -281,6 +289,21 @@ while index <= #ARGV do
         redis.call('HDEL', KEYS[3], 'm:' .. fold, 's:' .. fold)
       end
     end
+  elseif string.sub(name, 1, 1) == '@' then
+    -- Every member of one node (`@<node>`): both fields of each whose member field names it;
+    -- and that node has written the room back (kept with the sequence, not as state).
+    local node = string.sub(name, 2)
+    redis.call('HSET', KEYS[2], 'w:' .. node, '1')
+    local present = redis.call('HGETALL', KEYS[3])
+    for field_index = 1, #present, 2 do
+      local field = present[field_index]
+      if string.sub(field, 1, 2) == 'm:' then
+        local ok, facts = pcall(cjson.decode, present[field_index + 1])
+        if ok and type(facts) == 'table' and facts['node'] == node then
+          redis.call('HDEL', KEYS[3], field, 's:' .. string.sub(field, 3))
+        end
+      end
+    end
   elseif string.sub(name, -1) == '*' then
     -- Every field whose name starts with the rest (a new room's old metadata keys).
     local prefix = string.sub(name, 1, -2)
@@ -300,7 +323,9 @@ for _ = 1, allowed and count or 0 do
   local first = string.sub(name, 1, 1)
   local after = before[index]
   if after then
-    if after[1] then
+    if after[3] == '~' then
+      if not after[1] then redis.call('HSETNX', KEYS[3], after[2], ARGV[index + 1]) end
+    elseif after[1] then
       redis.call('HSET', KEYS[3], after[2], after[3] == '=' and after[1] or ARGV[index + 1])
     end
   elseif first == '?' then
@@ -395,6 +420,18 @@ for name, value in pairs(state) do redis.call('HSET', KEYS[7], name, value) end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
+-- The nodes that have written the old room back go with it (`@<node>` in SEQUENCE), in place
+-- of those of an earlier room of the new name.
+local earlier = redis.call('HKEYS', KEYS[6])
+for _, field in ipairs(earlier) do
+  if string.sub(field, 1, 2) == 'w:' then redis.call('HDEL', KEYS[6], field) end
+end
+local sequence = redis.call('HGETALL', KEYS[2])
+for index = 1, #sequence, 2 do
+  if string.sub(sequence[index], 1, 2) == 'w:' then
+    redis.call('HSET', KEYS[6], sequence[index], sequence[index + 1])
+  end
+end
 local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
 local new_text = string.format('%d', new_seq)
 redis.call('HSET', KEYS[6], 'time', now_text, 'changed', new_text)
@@ -415,9 +452,18 @@ return {1, old_seq, now, new_seq}
 """
 )
 
-# KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot.
+# KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot, with
+# the seq hash's `w:<node>` fields (the nodes that have written the room back) among them.
 STATE = """
-return {redis.call('HGET', KEYS[1], 'seq') or '0', redis.call('HGETALL', KEYS[2])}
+local fields = redis.call('HGETALL', KEYS[2])
+local sequence = redis.call('HGETALL', KEYS[1])
+for index = 1, #sequence, 2 do
+  if string.sub(sequence[index], 1, 2) == 'w:' then
+    table.insert(fields, sequence[index])
+    table.insert(fields, sequence[index + 1])
+  end
+end
+return {redis.call('HGET', KEYS[1], 'seq') or '0', fields}
 """
 
 # KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms,

@@ -120,6 +120,44 @@ def value_of(other: str, name: str) -> str:
     return f"={other}={name}"
 
 
+def unless_written_back(node: str, name: str) -> str:
+    """A state field name the bus sets only if it is absent and `node` has not written the
+    room back since Redis lost it (`members_of`): another node's member in a `sync`, which
+    that member's own node, once it has spoken, has the last word on
+    (hubbub.core.cluster_resync)."""
+    return f"~{node}~{name}"
+
+
+#: Starts a deleted name that is every member of one node (`members_of`).
+MEMBERS_OF = "@"
+
+#: Starts a name in a room's state fields as the bus reads them (`Network.open`) that is no
+#: state field but says a node has written the room back (`members_of`): the bus keeps these
+#: with the room's sequence, so a room only written back to by nodes none of whose users are
+#: in it has no state, and no place in the rooms' list.
+WRITTEN_BACK_PREFIX = "w:"
+
+
+def members_of(node: str) -> str:
+    """A deleted name that makes the bus delete the fields of every member whose member field
+    names `node` as its home, and take note that `node` has written the room back: a node's
+    `sync` deletes its own members before it sets those it has, so whatever the bus had of
+    them (written back by a node that had not read their PART, KICK or NICK when Redis lost
+    it) goes, and comes back with no other node's sync (`unless_written_back`)."""
+    return MEMBERS_OF + node
+
+
+def written_back_field(node: str) -> str:
+    """The name under which the bus reads out that `node` has written the room back."""
+    return WRITTEN_BACK_PREFIX + node
+
+
+def written_back(fields: Mapping[str, str]) -> set[str]:
+    """The nodes that have written the room back, from its fields as the bus reads them."""
+    prefix = WRITTEN_BACK_PREFIX
+    return {name[len(prefix) :] for name in fields if name.startswith(prefix)}
+
+
 #: Starts a deleted name that is a claim of this node released with the event.
 RELEASES_CLAIM = "!"
 #: Starts a deleted name that is a member leaving (`member_leaves`).
@@ -194,7 +232,7 @@ def from_view(seq: int) -> str:
 
 def written_field(name: str) -> str:
     """The field a set or deleted name writes, whatever its condition."""
-    if name[:1] in ("&", "="):
+    if name[:1] in ("&", "=", "~"):
         return name[1:].partition(name[0])[2]
     return name.lstrip("?+")
 
