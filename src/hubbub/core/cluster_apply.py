@@ -116,7 +116,7 @@ class ClusterApply(ClusterRooms):
                 self._not_sent_on(room, event)
             return
         if kind == "sync":  # a node's copy of the room written back (cluster_resync)
-            self._sync_back(room, seq, event, mine)
+            self._sync_back(room, seq, time_ms, node, event, mine)
             return
         if kind == "dm":  # a private message, in the inbox room of the recipient's node
             try:
@@ -179,8 +179,10 @@ class ClusterApply(ClusterRooms):
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
 
-    def _sync_back(self, room: str, seq: int, event: dict[str, Any], mine: bool) -> None:
-        """A `sync` event came back (hubbub.core.cluster_resync)."""
+    def _sync_back(
+        self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool
+    ) -> None:
+        """A `sync` event of `node` came back (hubbub.core.cluster_resync)."""
 
     def _not_sent_on(self, room: str, event: dict[str, Any]) -> None:
         complete = self.pending.pop(event.get("k", ""), None)
@@ -697,21 +699,26 @@ class ClusterApply(ClusterRooms):
         if renamed:
             return
         line = f":{event['p']} NICK :{nick}"
-        neighbours = server.neighbours(user)
-        server.fanout(neighbours, line, time_ms, event["m"], account=user.account)
         old_fold = user.fold
+        if self._renamed(user, nick, line, time_ms, event["m"]):
+            self.renamed_elsewhere(user, channel, old_fold)
+        event["done"] = True
+
+    def _renamed(self, user: User, nick: str, line: str, time_ms: int, msgid: str) -> bool:
+        """Remote `user` is `nick` now, its NICK `line` sent to the users sharing a room with
+        it here; False if this node knew it under that nick too: one user again (`_merge`)."""
+        server = self.server
+        server.fanout(server.neighbours(user), line, time_ms, msgid, account=user.account)
         twin = server.users.get(server.fold(nick))
         if twin is not None and twin is not user and same_remote_user(user, twin):
             self._merge(user, twin)
-            event["done"] = True
-            return
+            return False
         # A nick one of ours holds here (this node applies the NICK late: the nick was let go
         # and taken again meanwhile) stays ours in the index; the remote user is known by its
         # network id (`user_of`) until it moves on or quits.
         ours = twin is not None and twin is not user and not twin.session.remote
         rename(server, user, nick, server.fold(nick), time_ms, line, listed=not ours)
-        event["done"] = True
-        self.renamed_elsewhere(user, channel, old_fold)
+        return True
 
     def _merge(self, user: User, into: User) -> None:
         """This node knew one remote user twice, under its old nick and its new one: a room it
@@ -791,6 +798,7 @@ class ClusterApply(ClusterRooms):
         epoch changed the room (hubbub.core.cluster_resync). After a mere reconnection the
         views hold: the seqs go on."""
         self.views = dict.fromkeys(self.views, 0)
+        self.written_back.clear()
         self.lost_echoes()
 
     def set_available(self, available: bool) -> None:

@@ -419,6 +419,9 @@ class ClusterRename(ClusterPropose):
             marker = int(event["ns"])
             self.fresh_from[new_fold] = marker
             self.views[new_fold] = max(marker, self.views.get(new_fold, 0))
+            # (The bus moves the nodes that have written the room back with it too, in place
+            # of an earlier room's of the new name.)
+            self.written_back[new_fold] = self.written_back.pop(old_fold, set())
             self._follow(new_fold, marker)
             self._sync_moved(old_fold, new_fold)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]

@@ -24,8 +24,20 @@ A sync writes every member of its copy (other nodes' only where the bus has none
 name), so the first one made restores the whole room; every node takes in the others' syncs
 that changed the fields (`_take_sync`), as the bus did. Until one has, the node refuses its
 users' events in the room but their leaving (hubbub.core.cluster_rooms `unrestored`): the bus
-would decide them from an empty room. docs/cluster.md, "Writing rooms back after Redis lost
-its data", says why each of these is needed.
+would decide them from an empty room.
+
+Redis may have lost events some nodes had read and others had not (a lagging node's): a PART,
+KICK, QUIT or NICK of another node's user, say, which the lagging node's copy lacks. So a
+node's sync is the last word on its own users: the bus deletes every member of that node
+before it sets those the sync has (`members_of`), and no later sync of another node writes
+one back (`unless_written_back`); every node's copy does the same (a member its node does not
+list parts, one it lists under another nick is renamed). A node that does not follow a room
+sends no sync there, though a lagging node's copy may list its users in it (their PART lost,
+or a RENAME that took the room to a name it never followed): a node whose own sync is done
+asks each node its copy lists users of and that has not spoken there (`_ask_silent`), and
+one that does not follow the room says so with a sync of no member (`_say_gone`).
+docs/cluster.md, "Writing rooms back after Redis lost its data", says why each of these is
+needed.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_apply import ClusterApply, RoomlessApplier
 from hubbub.core.cluster_fields import (
     encode,
     if_absent,
@@ -42,13 +54,17 @@ from hubbub.core.cluster_fields import (
     load_room_state,
     member_field,
     member_fields,
+    members_facts,
+    members_of,
     metadata_field,
     mode_fields,
     standing_field,
     start_afresh,
     unchanged_since,
+    unless_written_back,
     user_facts,
 )
+from hubbub.core.ports import inbox
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -69,6 +85,10 @@ SYNC_ATTEMPTS = 64
 #: and its echo says where the room is.
 UNKNOWN_SEQ = -1
 
+#: The PART reason shown for a member whose own node does not list it in the room: its PART,
+#: KICK or QUIT there was lost with Redis's data before this node read it.
+LOST_DEPARTURE_REASON = "Departure lost by the network"
+
 
 class ClusterResync(ClusterApply):
     """This node's members and rooms written back to the bus, each from a copy with every event
@@ -78,6 +98,11 @@ class ClusterResync(ClusterApply):
         super().__init__(server, network)
         # Rooms being written back: fold -> (the seq the last sync sent names, attempts so far).
         self.syncing: dict[str, tuple[int, int]] = {}
+        # Rooms where this node was refused saying that it has no member there (`_say_gone`),
+        # and (node, room) where it was refused asking a node to speak (`_ask_silent`): sent
+        # again when the bus is back.
+        self.unsaid: dict[str, None] = {}
+        self.unasked: dict[tuple[str, str], None] = {}
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Write this node's members back to the bus in `rooms` (None: every room it follows),
@@ -87,11 +112,29 @@ class ClusterResync(ClusterApply):
                 self.unrestored.add(fold)
             self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
+    def _say_gone(self, fold: str) -> None:
+        """Tell the room that none of this node's users is in it: its `sync` with no member
+        (unconditional: whatever happens in the room meanwhile, none of this node's users
+        comes into it but by a JOIN, which this node sends after this)."""
+        if self.joining.get(fold) or fold in self.opening:
+            # A JOIN of ours on its way: not after it, which would take its joiner out again.
+            self.unsaid.pop(fold, None)
+            return
+        self.unsaid[fold] = None
+
+        def said(time_ms: int | None) -> None:
+            if time_ms is not None:
+                self.unsaid.pop(fold, None)
+
+        payload = encode({"t": "sync", "at": UNKNOWN_SEQ, "fs": {}})
+        self.network.sequence(fold, payload, {}, (members_of(self.node),), said)
+
     def _sync(self, fold: str, at: int, attempt: int) -> None:
         channel = self.server.channels.get(fold)
         fields = self.room_fields(channel) if channel is not None else {}
         if not fields:  # no member of ours there any more: nothing of ours to write
             self._stop_syncing(fold)
+            self._say_gone(fold)
             return
         if attempt > SYNC_ATTEMPTS:
             # Still refused here (`unrestored`): the bus has not this node's members. The next
@@ -109,19 +152,23 @@ class ClusterResync(ClusterApply):
         # (Refused, the bus gone: it stays in `syncing`, and is sent again when the bus is back.)
         # (The fields travel in the event too: the nodes apply them as the bus does, `_take_sync`.)
         payload = encode({"t": "sync", "at": at, "fs": fields})
-        condition = (unchanged_since(at),)
-        self.network.sequence(fold, payload, fields, condition, lambda _time_ms: None)
+        deleted = (unchanged_since(at), members_of(self.node))
+        self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time_ms: None)
 
-    def _sync_back(self, room: str, seq: int, event: dict[str, Any], mine: bool) -> None:
+    def _sync_back(
+        self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool
+    ) -> None:
         """A sync came back: once one has changed the room's fields, they are all there (its
         node's copy had every change applied, its members, and the room's state). One of this
         node's: everything before it is applied here now."""
-        if "un" not in event:
-            self.unrestored.discard(room)
-            fields = event.get("fs")
-            if not mine and isinstance(fields, dict):
+        fields = event.get("fs")
+        if "un" not in event and isinstance(fields, dict):
+            self.written_back.setdefault(room, set()).add(node)
+            if "room" in fields:  # (not a sync of no member: `_say_gone`)
+                self.unrestored.discard(room)
+            if not mine:
                 try:
-                    self._take_sync(room, fields)
+                    self._take_sync(room, node, fields, time_ms)
                 except (KeyError, TypeError, ValueError):  # a node of another version, or a bug
                     log.exception("room %s: a sync could not be taken in; skipped", room)
         if not mine:
@@ -131,8 +178,36 @@ class ClusterResync(ClusterApply):
             return  # an earlier one, sent again since
         if "un" not in event:  # nothing changed the room meanwhile: the bus made its changes
             del self.syncing[room]
+            self._ask_silent(room)
             return
         self._sync(room, seq, sent[1] + 1)
+
+    def _ask_silent(self, fold: str) -> None:
+        """This node's copy lists users of nodes that have not written the room back: each such
+        node is asked to speak there (`_apply_speak`). One that follows the room does anyway;
+        one that does not may never have (a RENAME it missed, lost with Redis's data, took the
+        room to a name it never followed) and says it has nobody there."""
+        channel = self.server.channels.get(fold)
+        if channel is None:
+            return
+        spoken = self.written_back.get(fold, set())
+        silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+        for home in sorted(silent - spoken - {"", self.node}):
+            self._ask(home, fold)
+
+    def _ask(self, home: str, fold: str) -> None:
+        def refused(_inbox: str) -> None:
+            self.unasked[(home, fold)] = None
+
+        event = {"t": "speak", "r": fold}
+        self.submit(None, inbox(home), event, None, refused=refused, answered_when_sequenced=True)
+
+    def _apply_speak(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """Another node's copy of a room lists users of this node, which has not written it
+        back: if it does not follow the room, it says it has nobody there."""
+        fold = str(event["r"])
+        if fold not in self.server.channels:
+            self._say_gone(fold)
 
     def _sync_moved(self, old_fold: str, new_fold: str) -> None:
         """A room being written back was renamed (its fields moved to the new name, without
@@ -154,8 +229,14 @@ class ClusterResync(ClusterApply):
         self.unrestored.discard(fold)
 
     def close(self, fold: str) -> None:
+        syncing = fold in self.syncing
         self._stop_syncing(fold)
         super().close(fold)
+        if syncing:
+            # Its last sync, made before its users left, may come back undone (`un`) to a
+            # node that no longer follows the room, and never be sent again: its members
+            # there would stay as a lagging copy had them (a cluster fuzz finding).
+            self._say_gone(fold)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
@@ -163,44 +244,61 @@ class ClusterResync(ClusterApply):
             # Syncs refused while the bus was away (or whose answer was lost with it): again.
             for fold, (_, attempt) in list(self.syncing.items()):
                 self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), attempt)
+            unsaid, self.unsaid = self.unsaid, {}
+            for fold in unsaid:
+                if fold not in self.server.channels:  # (else its sync speaks)
+                    self._say_gone(fold)
+            unasked, self.unasked = self.unasked, {}
+            for home, fold in unasked:
+                self._ask(home, fold)
 
-    def _take_sync(self, fold: str, fields: Mapping[str, str]) -> None:
+    def _take_sync(self, fold: str, node: str, fields: Mapping[str, str], time_ms: int) -> None:
         """Another node's sync changed the room's fields: this copy changes as the bus did.
         It has every change of the room's as its sender's copy had (a room this node follows
         all along); but one made here while Redis had lost it differs: the room created anew
         by a JOIN of this node's user that found it empty (its old members' node had not
         written it back yet) learns its members and state, as does a room opened here then,
-        found empty, with that JOIN on its way."""
+        found empty, with that JOIN on its way. The sender's word on its own members is the
+        last (`_last_word`); others' are taken only where this copy has none of that name and
+        their own node has not spoken (this node's own: never, its copy is its word)."""
         server = self.server
+        spoken = self.written_back.get(fold, set())
+        taken = {
+            name: value
+            for name, value in fields.items()
+            if not name.startswith(("?m:", "?s:")) or self._taken(fields, name, spoken)
+        }
         channel = server.channels.get(fold)
         if channel is None:
-            if fold in self.opened_empty:
+            if fold in self.opened_empty and "room" in taken:
                 self.opened_empty.discard(fold)
-                self.load_room(fold, {name.lstrip("?"): value for name, value in fields.items()})
+                self.load_room(fold, {name.lstrip("?"): value for name, value in taken.items()})
             return
-        # The room's own state: every field the sync names replaces this copy's.
-        state = {
-            name: value
-            for name, value in self.state_of(channel).items()
-            if not name.startswith(("m:", "s:"))
-        }
-        state.update((name, value) for name, value in fields.items() if name[:1] != "?")
-        room = json.loads(state["room"])
-        channel.created, channel.history_since_ms = int(room["created"]), int(room["since"])
-        invited, access = set(channel.invited), channel.history_access
-        start_afresh(channel)
-        channel.invited, channel.history_access = invited, access
-        load_room_state(channel, state)
+        if "room" in taken:
+            # The room's own state: every field the sync names replaces this copy's.
+            state = {
+                name: value
+                for name, value in self.state_of(channel).items()
+                if not name.startswith(("m:", "s:"))
+            }
+            state.update((name, value) for name, value in taken.items() if name[:1] != "?")
+            room = json.loads(state["room"])
+            channel.created, channel.history_since_ms = int(room["created"]), int(room["since"])
+            invited, access = set(channel.invited), channel.history_access
+            start_afresh(channel)
+            channel.invited, channel.history_access = invited, access
+            load_room_state(channel, state)
+        self._last_word(channel, node, taken, time_ms)
         # Its members: those this copy lacks join it; the sender's own take their standing.
-        for name, value in fields.items():
+        for name, value in taken.items():
             absent_only = name.startswith("?")
             name = name.lstrip("?")
             if not name.startswith("m:"):
                 continue
             member_fold = name[2:]
-            standing = fields.get(standing_field(member_fold))
+            standing = taken.get(standing_field(member_fold))
             if standing is None:
-                standing = fields.get(if_absent(standing_field(member_fold)))
+                standing = taken.get(if_absent(standing_field(member_fold)))
             known = self.member_named(channel, member_fold)
             if known is None:
                 user = self.remote_user(member_fold, json.loads(value))
@@ -210,6 +308,41 @@ class ClusterResync(ClusterApply):
                 user.channels[fold] = channel
             elif not absent_only:
                 channel.members[known] = load_membership(json.loads(value), standing)
+
+    def _taken(self, fields: Mapping[str, str], name: str, spoken: set[str]) -> bool:
+        """Whether another node's member (`?m:`, `?s:` in a sync) is taken in, as the bus
+        does (`unless_written_back`): not if its node has written the room back, nor one of
+        this node's."""
+        member = fields.get("?m:" + name[3:])
+        home = json.loads(member).get("node") if member is not None else None
+        return isinstance(home, str) and home not in spoken and home != self.node
+
+    def _last_word(
+        self, channel: Channel, node: str, fields: Mapping[str, str], time_ms: int
+    ) -> None:
+        """`node`'s sync lists its members in the room: one of its users this copy has there
+        that it does not list left (its PART, KICK or QUIT lost before this node read it);
+        one it lists under another nick has that nick (its NICK lost so)."""
+        listed = {
+            str(facts.get("id") or member_fold): facts
+            for member_fold, facts in members_facts(fields)  # (`?` names are not `m:` names)
+        }
+        server = self.server
+        for user in list(channel.members):
+            if not user.session.remote or self.homes.get(user) != node:
+                continue
+            facts = listed.get(user.network_id or user.fold)
+            if facts is None:
+                line = f":{user.prefix} PART {channel.name} :{LOST_DEPARTURE_REASON}"
+                server.fanout(channel.members, line, time_ms, server.next_msgid(), exclude=user)
+                server.remove_member(channel, user)
+            elif facts["n"] != user.nick:
+                line = f":{user.prefix} NICK :{facts['n']}"
+                for other in user.channels.values():  # (no NICK of it is on its way any more)
+                    if other.old_names:
+                        for old in [old for old, held in other.old_names.items() if held is user]:
+                            self.renamed_here(other, old)
+                self._renamed(user, facts["n"], line, time_ms, server.next_msgid())
 
     def state_of(self, channel: Channel) -> dict[str, str]:
         """The room's state fields as this copy has them: every member, its modes, topic and
@@ -252,3 +385,19 @@ class ClusterResync(ClusterApply):
                     if name in fields:
                         fields[if_absent(name)] = fields.pop(name)
         return fields
+
+
+def bus_names(fields: Mapping[str, str]) -> dict[str, str]:
+    """A sync's fields as the bus is asked to set them: another node's member (`?`) only
+    unless that node has written the room back itself (`unless_written_back`)."""
+    names: dict[str, str] = {}
+    for name, value in fields.items():
+        if name.startswith(("?m:", "?s:")):
+            home = json.loads(fields["?m:" + name[3:]]).get("node") or ""
+            name = unless_written_back(str(home), name[1:])
+        names[name] = value
+    return names
+
+
+#: Its event for nodes rather than rooms, in a node's inbox.
+RESYNC_EVENTS: dict[str, RoomlessApplier] = {"speak": ClusterResync._apply_speak}

@@ -36,6 +36,7 @@ from hubbub.core.cluster_fields import (
     load_user_state,
     nick_key,
     standing_field,
+    written_back,
 )
 from hubbub.core.cluster_history import ClusterHistory
 
@@ -131,6 +132,10 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
+        # Per room followed, the nodes that have written it back since Redis lost its data
+        # (hubbub.core.cluster_resync): as the bus has them, read with the room's state, then
+        # from each `sync` applied.
+        self.written_back: dict[str, set[str]] = {}
         # Rooms whose state fields Redis lost (a new epoch, or the end of the room lost) and
         # that no node has written back yet (hubbub.core.cluster_resync): events the bus
         # would decide differently (all but `WHILE_UNRESTORED`) are refused meanwhile.
@@ -253,6 +258,8 @@ class ClusterRooms:
         self.opening[fold] = [then]
 
         def loaded(fields: Mapping[str, str] | None, seq: int) -> None:
+            if fields is not None:
+                self.written_back.setdefault(fold, set()).update(written_back(fields))
             if fields is not None and fold not in self.server.channels:
                 # (A copy made meanwhile, from a JOIN applied here, has its own view.)
                 self.views[fold] = max(self.views.get(fold, 0), seq)
@@ -541,6 +548,7 @@ class ClusterRooms:
         self.unmade.discard(fold)
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
+        self.written_back.pop(fold, None)
         self.departed.pop(fold, None)
         self.absent.pop(fold, None)
         self.network.close(fold)

@@ -98,6 +98,7 @@ from hubbub.core.cluster_private import ClusterPrivate
 from hubbub.core.cluster_registry import REGISTRY_EVENTS
 from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRename
 from hubbub.core.cluster_replay import ClusterReplay
+from hubbub.core.cluster_resync import RESYNC_EVENTS
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
 __all__ = [
@@ -145,4 +146,5 @@ class ClusterState(
         **MESSAGE_EVENTS,
         **MULTILINE_EVENTS,
         **RENAME_EVENTS,
+        **RESYNC_EVENTS,
     }
