@@ -220,7 +220,9 @@ class ClusterResync(ClusterApply):
             self._sync(new_fold, self.views.get(new_fold, UNKNOWN_SEQ), sent[1] + 1)
 
     def _wanted_unrestored(self, fold: str) -> None:
-        if fold not in self.syncing:  # given up after SYNC_ATTEMPTS: one more round
+        # (Given up after SYNC_ATTEMPTS: one more round. Not before the core hears the bus is
+        # back, `lost_echoes`: `resync` then writes every room back.)
+        if fold not in self.syncing and self.available:
             self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
     def _stop_syncing(self, fold: str) -> None:
