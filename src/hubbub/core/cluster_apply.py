@@ -328,6 +328,7 @@ class ClusterApply(ClusterRooms):
         if mine:
             fold = user.fold
             void = {"t": VOID, "x": event["m"], "f": fold, "p": user.prefix, "r": refusal[1]}
+            void["id"] = user.network_id
             void["m"] = self.server.next_msgid()  # of the PART a node may show (below)
             # The invitation the JOIN's fields used up, if it had one: kept, as on one server.
             invited = {invite_field(fold): str(channel.created)} if fold in channel.invited else {}
@@ -350,7 +351,7 @@ class ClusterApply(ClusterRooms):
         # of it to that room, its QUIT included.
         facts = event["u"]
         fold, identity = str(event["f"]), str(facts.get("id") or "")
-        void = {"t": VOID, "x": event["m"], "f": fold, "p": facts_prefix(facts)}
+        void = {"t": VOID, "x": event["m"], "f": fold, "p": facts_prefix(facts), "id": identity}
         void["r"], void["m"] = LOST_JOIN_REASON, self.server.next_msgid()
         self.lost_joins.append((room, void, member_leaves(fold, identity)))
 
@@ -373,7 +374,10 @@ class ClusterApply(ClusterRooms):
         room after the refused JOIN and loaded its joiner from the room's fields; that user
         parts here. (Also a JOIN sent to a room renamed meanwhile and sent on to its new name,
         which nodes following a new room of the old name applied: hubbub.core.cluster_rename.)"""
-        user = self.server.users.get(event.get("f", ""))
+        # (By its network id too: the nick may be another user's now, a cluster fuzz finding:
+        # a node let its own user part, who had taken the nick of a joiner whose JOIN Redis
+        # lost.)
+        user = self.room_sender(channel, event.get("f", ""), event.get("id"))
         if user is None or user not in channel.members:
             return
         reason = event["r"]

@@ -334,6 +334,7 @@ class ClusterRename(ClusterPropose):
                 facts = event["u"]
                 prefix = facts_prefix(facts)
                 cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
+                cleanup["id"] = str(facts.get("id") or "")
                 cleanup["m"] = self.server.next_msgid()
             # The fields themselves, whatever the condition they were set on; but what a JOIN
             # wrote only if it created the room there (its `+` fields) goes only if nobody is
