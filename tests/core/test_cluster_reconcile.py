@@ -148,3 +148,25 @@ def test_a_quit_a_lagging_node_missed_leaves_no_ghost_of_the_user() -> None:
     assert names(a, "#a") == names(b, "#a") == ["alice", "dave"]
     assert "bob" not in b.server.users
     assert member_field("bob") not in cluster.bus.fields["#a"]
+
+
+def test_a_kick_its_targets_node_missed_is_undone_and_shown() -> None:
+    """alice kicked bob; Redis lost it before bob's node, lagging, read it. Bob's node still
+    has him in #a, and its word on its users is the last: he is back in #a on alice's node
+    too, and alice sees him come in (his node's sync used to put him back silently, so her
+    client did not list him)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    in_a(alice, bob)
+    cluster.drain()
+    cluster.bus.lag("n1")
+    alice.send("KICK #a bob :out")
+    assert [m.command for m in alice.lines()] == ["KICK"]
+    restarted_empty(cluster)
+    cluster.bus.backlog["n1"] = []
+    cluster.bus.catch_up("n1")
+    back_in_order(cluster, 0)
+    join = one(alice.lines(), "JOIN")
+    assert (join.source.partition("!")[0], join.params[0]) == ("bob", "#a")
+    assert names(a, "#a") == names(b, "#a") == ["alice", "bob"]

@@ -64,6 +64,7 @@ from hubbub.core.cluster_fields import (
     unless_written_back,
     user_facts,
 )
+from hubbub.core.extended_join import join_fanout
 from hubbub.core.ports import inbox
 
 if TYPE_CHECKING:
@@ -306,7 +307,12 @@ class ClusterResync(ClusterApply):
                 user = self.remote_user(member_fold, json.loads(value))
                 if user is None or user in channel.members:
                     continue
+                # (This copy missed it: a KICK read here and lost for its node, or a room this
+                # node created anew while Redis had lost it. Its members see it come in.)
+                line = f":{user.prefix} JOIN {channel.name}"
+                join_fanout(server, channel, user, line, time_ms, server.next_msgid())
                 channel.members[user] = load_membership(json.loads(value), standing)
+                channel.groups = None
                 user.channels[fold] = channel
             elif not absent_only:
                 channel.members[known] = load_membership(json.loads(value), standing)
