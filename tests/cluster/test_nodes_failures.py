@@ -20,6 +20,7 @@ from redis import Redis
 
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.core.cluster_fields import member_field_names
+from hubbub.core.cluster_resync import LOST_DEPARTURE_REASON
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import write_config
 from support.irc_client import IrcClient
@@ -234,6 +235,47 @@ def test_a_node_declared_dead_while_stopped_disconnects_its_users_when_it_wakes(
                 assert names.text.split() == ["bob"]
         finally:
             os.kill(frozen.proc.pid, signal.SIGCONT)
+
+
+def test_a_part_a_node_missed_before_redis_lost_its_data_is_shown_there(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """bob parted #room while node a was stopped and cut off from Redis; then Redis lost its
+    data, the PART with it, before node a could read it. Node a wrote bob back into #room with
+    its sync, and alice saw him there for good. Node b, which does not follow #room any more,
+    is now asked to speak there (hubbub.core.cluster_resync) and says it has nobody there:
+    alice sees bob leave."""
+    redis = Redis.from_url(redis_url)
+    # (A lease longer than node a is stopped, however loaded the machine: it is not buried.)
+    toml = cluster_toml(redis_url, fresh_postgres_url, "node-a")
+    toml = toml.replace(f"lease_ms = {LEASE_MS}", "lease_ms = 60000")
+    config_file = write_config(tmp_path / "a.toml", tmp_path / "a", toml)
+    with (
+        ServerProcess(config_file) as a,
+        ThreadedServer(node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")) as b,
+        client(a, "alice") as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#room")
+        bob.join("#room")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        assert a.proc is not None
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            for connection in redis.client_list():  # (what is published now never reaches a)
+                if connection["name"].startswith("hubbub-bus:node-a"):
+                    redis.client_kill_filter(_id=connection["id"])
+            bob.send("PART #room")
+            bob.first(lambda line: line.command == "PART")
+            redis.flushall()
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        part = alice.first(lambda line: line.command == "PART", timeout=30.0)
+        assert (part.nick, part.params[0], part.text) == ("bob", "#room", LOST_DEPARTURE_REASON)
+        alice.send("NAMES #room")
+        names = alice.first(lambda line: line.command == "353")
+        assert names.text.split() == ["@alice"]
+    redis.close()
 
 
 def test_a_node_without_redis_says_so_on_readyz_and_in_its_metrics(
