@@ -6,8 +6,10 @@ catch-ups, reconnections, the loss of a node (while Redis is away too), bus outa
 losing its data and settles), checks that every node agrees after each step, and prints, for
 each kind of disagreement, the shortest run that showed it: steps ready to paste into that
 file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
-`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS]`; the exit status is 1 if anything
-disagreed.
+`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes]`; the exit status is
+1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and Redis losing its
+data while one has events waiting (`wipe_in_flight`): what some nodes read and others did
+not, lost, for the rooms written back to reconcile (hubbub.core.cluster_resync).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import random
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,15 +32,19 @@ from test_cluster_stateful import (  # noqa: E402 (after the paths above)
     ClusterMachine,
 )
 
+Chooser = Callable[[random.Random, ClusterMachine], "tuple[str, tuple[object, ...]] | None"]
 
-def one_run(seed: int, steps: int) -> tuple[list[str], AssertionError] | None:
+
+def one_run(
+    seed: int, steps: int, chooser: Chooser | None = None
+) -> tuple[list[str], AssertionError] | None:
     """The steps of one seeded run and the disagreement it met, or None."""
     pick = random.Random(seed)
     machine = ClusterMachine()
     machine.start()
     taken: list[str] = []
     for number in range(steps + 1):
-        chosen = ("settle", ()) if number == steps else choose(pick, machine)
+        chosen = ("settle", ()) if number == steps else (chooser or choose)(pick, machine)
         if chosen is None:
             continue
         rule, arguments = chosen
@@ -99,13 +106,31 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
     return "settle", ()
 
 
+def choose_lagging_wipes(
+    pick: random.Random, machine: ClusterMachine
+) -> tuple[str, tuple[object, ...]] | None:
+    """As `choose`, with a node lagging most of the time, and then, while it has events
+    waiting, an outage and Redis losing its data with them."""
+    bus = machine.cluster.bus
+    waiting = any(bus.backlog.values())
+    if not bus.available and not machine.new_epoch and waiting and pick.random() < 0.7:
+        return "wipe_in_flight", ()
+    if waiting and machine.calm() and pick.random() < 0.08:
+        return "outage", ()
+    if not bus.backlog and pick.random() < 0.1:
+        return "lag", (pick.randrange(3),)
+    return choose(pick, machine)
+
+
 def main(arguments: list[str]) -> int:
+    chooser = choose_lagging_wipes if "--lagging-wipes" in arguments else choose
+    arguments = [argument for argument in arguments if not argument.startswith("--")]
     first, last = int(arguments[0]), int(arguments[1])
     steps = int(arguments[2]) if len(arguments) > 2 else 40
     shortest: dict[str, tuple[int, list[str]]] = {}
     for seed in range(first, last):
         try:
-            found = one_run(seed, steps)
+            found = one_run(seed, steps, chooser)
         except Exception:  # a crash is a finding too
             print(f"seed {seed}: an exception", file=sys.stderr)
             traceback.print_exc()
