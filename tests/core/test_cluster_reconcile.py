@@ -2,9 +2,10 @@
 
 Issue 14: "Redis restarted or unreachable: nodes keep their connections, [...] resynchronise
 presence and room state when it returns; no split brain." Redis may die with events that a
-lagging node has not read yet: a PART, NICK or QUIT of another node's user. When each node
-writes its rooms back (hubbub.core.cluster_resync), a user's own node has the last word on it:
-the lagging node's copy, and the bus's fields, end up as the user's node has them.
+lagging node has not read yet: a PART, NICK, QUIT or KICK of another node's user, a RENAME.
+When each node writes its rooms back (hubbub.core.cluster_resync), a user's own node has the
+last word on it: the lagging node's copy, and the bus's fields, end up as the user's node has
+them.
 """
 
 from __future__ import annotations
@@ -18,15 +19,28 @@ from hubbub.core.cluster_fields import member_field
 from hubbub.core.cluster_resync import LOST_DEPARTURE_REASON
 
 
-def lost_for_node_a(cluster: Cluster) -> None:
-    """Redis restarts empty with what node a, lagging, had not read yet."""
+def in_a(nicks_a: tuple[str, ...], nicks_b: tuple[str, ...]) -> tuple[Cluster, list[Client]]:
+    """Two nodes, the users of each (in that order) in #a; the first of node a joins first."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    clients = [a.client(nick) for nick in nicks_a] + [b.client(nick) for nick in nicks_b]
+    for client in clients:
+        client.send("JOIN #a")
+    cluster.drain()
+    return cluster, clients
+
+
+def lost_for(cluster: Cluster, lagging: int, sender: Client, line: str, first: int = 0) -> None:
+    """`sender` sends `line`; Redis restarts empty before node `lagging` reads it; both nodes
+    come back in the new epoch, node `first` first. (What clients were told before is read.)"""
+    node_id = cluster.nodes[lagging].network.node_id
+    cluster.bus.lag(node_id)
+    sender.send(line)
+    cluster.drain()
     restarted_empty(cluster)
-    cluster.bus.backlog["n0"] = []
-    cluster.bus.catch_up("n0")
-
-
-def back_in_order(cluster: Cluster, first: int) -> None:
-    """Both nodes are back in the new epoch, node `first` first."""
+    cluster.bus.backlog[node_id] = []  # what was on its way went with the data
+    cluster.bus.catch_up(node_id)
+    cluster.drain()
     back_in_new_epoch(cluster, first)
     back_in_new_epoch(cluster, 1 - first)
 
@@ -35,28 +49,15 @@ def names(node: Node, room: str) -> list[str]:
     return sorted(user.nick for user in node.channel(room).members)
 
 
-def in_a(*clients: Client) -> None:
-    for client in clients:
-        client.send("JOIN #a")
-
-
 @pytest.mark.parametrize("first", [0, 1])
 def test_a_part_a_lagging_node_missed_is_undone_there(first: int) -> None:
     """bob parted #a; Redis lost it before node a read it. Node a's copy (and its sync, which
     writes other nodes' members it has) still listed bob, whichever node wrote #a back first:
     bob was in #a for alice and on the bus, and not on his own node. Node b's sync is the last
     word on its users: alice sees bob leave, and the bus lists him no more."""
-    cluster = Cluster()
+    cluster, (alice, bob, _dave) = in_a(("alice",), ("bob", "dave"))
     a, b = cluster.nodes
-    alice, bob, dave = a.client("alice"), b.client("bob"), b.client("dave")
-    in_a(alice, bob, dave)
-    cluster.drain()
-    cluster.bus.lag("n0")
-    bob.send("PART #a")
-    cluster.drain()
-    lost_for_node_a(cluster)
-    alice.lines()
-    back_in_order(cluster, first)
+    lost_for(cluster, 0, bob, "PART #a", first)
     part = one(alice.lines(), "PART")
     assert part.source.partition("!")[0] == "bob"
     assert part.params == ("#a", LOST_DEPARTURE_REASON)
@@ -69,18 +70,9 @@ def test_a_node_that_left_a_room_is_asked_to_say_so_after_redis_lost_its_data() 
     no sync of its came: bob stayed in #a on node a and on the bus for good. Node a, its sync
     done, now asks node b (in b's inbox) to speak in #a, and b says none of its users is
     there."""
-    cluster = Cluster()
+    cluster, (alice, bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    alice, bob = a.client("alice"), b.client("bob")
-    in_a(alice, bob)
-    cluster.drain()
-    cluster.bus.lag("n0")
-    bob.send("PART #a")
-    cluster.drain()
-    assert "#a" not in b.server.channels
-    lost_for_node_a(cluster)
-    alice.lines()
-    back_in_order(cluster, 0)
+    lost_for(cluster, 0, bob, "PART #a")
     assert one(alice.lines(), "PART").source.partition("!")[0] == "bob"
     assert names(a, "#a") == ["alice"]
     assert member_field("bob") not in cluster.bus.fields["#a"]
@@ -88,24 +80,17 @@ def test_a_node_that_left_a_room_is_asked_to_say_so_after_redis_lost_its_data() 
 
 
 def test_a_rename_a_lagging_node_missed_leaves_two_rooms_each_with_its_own_members() -> None:
-    """bob renamed #a to #c; Redis lost it before node a read it. Node a kept #a (with bob),
-    node b had #c (with alice): each side's sync wrote the other's users back where their own
-    nodes were not, for good. Each node now says, when asked, that it has nobody in the room
-    it does not follow: #a and #c go on as two rooms, each listing only its own."""
-    cluster = Cluster()
+    """alice renamed #a to #c; Redis lost it before node b read it. Node b kept #a (with
+    alice), node a had #c (with bob): each side's sync wrote the other's users back where
+    their own nodes were not, for good. Each node now says, when asked, that it has nobody in
+    the room it does not follow: #a and #c go on as two rooms, each listing only its own."""
+    cluster, (alice, _bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    alice, bob = a.client("alice"), b.client("bob")
-    in_a(bob, alice)
-    cluster.drain()
-    cluster.bus.lag("n0")
-    bob.send("RENAME #a #c :moving")
-    cluster.drain()
-    lost_for_node_a(cluster)
-    back_in_order(cluster, 0)
-    assert names(a, "#a") == ["alice"] and "#c" not in a.server.channels
-    assert names(b, "#c") == ["bob"] and "#a" not in b.server.channels
-    assert member_field("bob") not in cluster.bus.fields["#a"]
-    assert member_field("alice") not in cluster.bus.fields["#c"]
+    lost_for(cluster, 1, alice, "RENAME #a #c :moving")
+    assert names(a, "#c") == ["alice"] and "#a" not in a.server.channels
+    assert names(b, "#a") == ["bob"] and "#c" not in b.server.channels
+    assert member_field("alice") not in cluster.bus.fields["#a"]
+    assert member_field("bob") not in cluster.bus.fields["#c"]
 
 
 @pytest.mark.parametrize("first", [0, 1])
@@ -113,17 +98,9 @@ def test_a_nick_a_lagging_node_missed_is_taken_from_the_users_node(first: int) -
     """bob became robert; Redis lost it before node a read it. Node a knew him as bob, and
     took node b's sync for another user: bob and robert, one person, both in #a (and both on
     the bus). Node a now renames him as his node has him: alice sees the NICK."""
-    cluster = Cluster()
+    cluster, (alice, bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    alice, bob = a.client("alice"), b.client("bob")
-    in_a(alice, bob)
-    cluster.drain()
-    cluster.bus.lag("n0")
-    bob.send("NICK robert")
-    cluster.drain()
-    lost_for_node_a(cluster)
-    alice.lines()
-    back_in_order(cluster, first)
+    lost_for(cluster, 0, bob, "NICK robert", first)
     nick = one(alice.lines(), "NICK")
     assert (nick.source.partition("!")[0], nick.params) == ("bob", ("robert",))
     assert names(a, "#a") == names(b, "#a") == ["alice", "robert"]
@@ -135,16 +112,9 @@ def test_a_quit_a_lagging_node_missed_leaves_no_ghost_of_the_user() -> None:
     """bob quit; node a had not read his QUIT. Neither node a's copy of #a nor the bus keeps
     him, and his own node, which follows #a still (dave), does not take him back from node a's
     sync as a user of its own."""
-    cluster = Cluster()
+    cluster, (_alice, bob, _dave) = in_a(("alice",), ("bob", "dave"))
     a, b = cluster.nodes
-    alice, bob, dave = a.client("alice"), b.client("bob"), b.client("dave")
-    in_a(alice, bob, dave)
-    cluster.drain()
-    cluster.bus.lag("n0")
-    bob.send("QUIT :bye")
-    cluster.drain()
-    lost_for_node_a(cluster)
-    back_in_order(cluster, 0)
+    lost_for(cluster, 0, bob, "QUIT :bye")
     assert names(a, "#a") == names(b, "#a") == ["alice", "dave"]
     assert "bob" not in b.server.users
     assert member_field("bob") not in cluster.bus.fields["#a"]
@@ -155,18 +125,9 @@ def test_a_kick_its_targets_node_missed_is_undone_and_shown() -> None:
     has him in #a, and its word on its users is the last: he is back in #a on alice's node
     too, and alice sees him come in (his node's sync used to put him back silently, so her
     client did not list him)."""
-    cluster = Cluster()
+    cluster, (alice, _bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    alice, bob = a.client("alice"), b.client("bob")
-    in_a(alice, bob)
-    cluster.drain()
-    cluster.bus.lag("n1")
-    alice.send("KICK #a bob :out")
-    assert [m.command for m in alice.lines()] == ["KICK"]
-    restarted_empty(cluster)
-    cluster.bus.backlog["n1"] = []
-    cluster.bus.catch_up("n1")
-    back_in_order(cluster, 0)
+    lost_for(cluster, 1, alice, "KICK #a bob :out")
     join = one(alice.lines(), "JOIN")
     assert (join.source.partition("!")[0], join.params[0]) == ("bob", "#a")
     assert names(a, "#a") == names(b, "#a") == ["alice", "bob"]
