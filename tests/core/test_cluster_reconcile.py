@@ -131,3 +131,29 @@ def test_a_kick_its_targets_node_missed_is_undone_and_shown() -> None:
     join = one(alice.lines(), "JOIN")
     assert (join.source.partition("!")[0], join.params[0]) == ("bob", "#a")
     assert names(a, "#a") == names(b, "#a") == ["alice", "bob"]
+
+
+def test_a_node_asked_to_speak_while_a_join_is_on_its_way_speaks_once_it_is_in() -> None:
+    """dave parted #c; Redis lost it before node b read it, and node b wrote him back. Node a,
+    asked to speak in #c, had alice's JOIN of #c on its way: a sync of no member then would
+    take her out again, so it said nothing, and dave stayed in #c on node b and on the bus.
+    Node a now speaks once her JOIN is in, from its copy with her."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, dave, bob = a.client("alice"), a.client("dave"), b.client("bob")
+    dave.send("JOIN #c")
+    bob.send("JOIN #c")
+    cluster.drain()
+    cluster.bus.lag("n1")
+    dave.send("PART #c")
+    cluster.drain()
+    restarted_empty(cluster)
+    cluster.bus.backlog["n1"] = []
+    cluster.bus.catch_up("n1")
+    back_in_new_epoch(cluster, 0)  # (node a follows #c no more: no sync of its there)
+    cluster.bus.held = True
+    back_in_new_epoch(cluster, 1)
+    alice.send("JOIN #c")  # on its way when node b's sync comes back and b asks node a
+    cluster.bus.release()
+    assert names(a, "#c") == names(b, "#c") == ["alice", "bob"]
+    assert member_field("dave") not in cluster.bus.fields["#c"]

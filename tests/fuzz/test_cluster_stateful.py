@@ -1765,6 +1765,24 @@ FOUND = {
     # of the new epoch; her TOPIC, which waited behind it, was then sent before n1 marked #a
     # as not written back: the bus refused it from the empty room, and n1 applied it from its
     # copy (cluster_rooms `lost_echoes` marks the rooms first now).
+    # carol's QUIT was lost with Redis's data before n2 read it; n2 wrote her back into #a.
+    # Asked to speak there, n1 followed #a again (dave's JOIN, after it had written its
+    # rooms back) and took that for having spoken: carol stayed for n2 and the bus. A node
+    # asked now speaks unless it has in this round (cluster_resync `_apply_speak`).
+    "a node asked to speak in a room it joined after writing its rooms back": """
+    lose(0)
+    settle()
+    lag(2)
+    hold()
+    send(2, 'QUIT :gone 14')
+    answer(1)
+    outage()
+    wipe_in_flight()
+    back()
+    send(3, 'JOIN #a key')
+    lag(1)
+    send(3, 'QUIT :gone 64')
+""",
     "a command let through by a lost echo before its room was marked": """
     lose(0)
     send(4, 'KILL erin :out 80')

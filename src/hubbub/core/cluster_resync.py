@@ -104,6 +104,9 @@ class ClusterResync(ClusterApply):
         # again when the bus is back.
         self.unsaid: dict[str, None] = {}
         self.unasked: dict[tuple[str, str], None] = {}
+        # Rooms this node was asked to speak in while a JOIN of its own was on its way there:
+        # it speaks once that JOIN is in (or refused).
+        self.speak_when_joined: set[str] = set()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Write this node's members back to the bus in `rooms` (None: every room it follows),
@@ -118,8 +121,10 @@ class ClusterResync(ClusterApply):
         (unconditional: whatever happens in the room meanwhile, none of this node's users
         comes into it but by a JOIN, which this node sends after this)."""
         if self.joining.get(fold) or fold in self.opening:
-            # A JOIN of ours on its way: not after it, which would take its joiner out again.
+            # A JOIN of ours on its way: not after it, which would take its joiner out again;
+            # once it is in, this node's copy speaks (`_joined_or_not`).
             self.unsaid.pop(fold, None)
+            self.speak_when_joined.add(fold)
             return
         self.unsaid[fold] = None
 
@@ -196,6 +201,25 @@ class ClusterResync(ClusterApply):
         for home in sorted(silent - spoken - {"", self.node}):
             self._ask(home, fold)
 
+    def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
+        super().apply(room, seq, time_ms, node, payload)
+        if self.speak_when_joined and room in self.speak_when_joined:
+            self._speak_if_joined(room)
+
+    def _joined_or_not(self, fold: str) -> None:
+        super()._joined_or_not(fold)
+        if fold in self.speak_when_joined:  # (refused: the room may be closed now)
+            self._speak_if_joined(fold)
+
+    def _speak_if_joined(self, fold: str) -> None:
+        """Asked to speak in the room while a JOIN of ours was on its way there: once none is,
+        this node's copy speaks (the joiner in it, after every event before), or it says it
+        has nobody there."""
+        if self.joining.get(fold) or fold in self.opening:
+            return
+        self.speak_when_joined.discard(fold)
+        self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
+
     def _ask(self, home: str, fold: str) -> None:
         def refused(_inbox: str) -> None:
             self.unasked[(home, fold)] = None
@@ -205,10 +229,14 @@ class ClusterResync(ClusterApply):
 
     def _apply_speak(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """Another node's copy of a room lists users of this node, which has not written it
-        back: if it does not follow the room, it says it has nobody there."""
+        back: it does now (its copy, or none of its users), unless it has meanwhile or is
+        about to. (A room it follows now may be one its user joined after it wrote its rooms
+        back: it had not spoken there, a cluster fuzz finding.)"""
         fold = str(event["r"])
-        if fold not in self.server.channels:
-            self._say_gone(fold)
+        if self.node in self.written_back.get(fold, ()) or fold in self.syncing:
+            return
+        self.speak_when_joined.add(fold)
+        self._speak_if_joined(fold)
 
     def _sync_moved(self, old_fold: str, new_fold: str) -> None:
         """A room being written back was renamed (its fields moved to the new name, without
