@@ -82,6 +82,8 @@ async def test_a_sync_is_the_last_word_on_its_nodes_members(redis_url: str) -> N
         # A RENAME takes the room's note with it, in place of an earlier room's of that name.
         assert await bus.rename("#r", "#gone", (b"", b""), (b"", b""), {}) == 1
         assert (await bus.state("#gone"))[1] == after_b
+        marker = (await bus.events_after("#gone", 0, 10))[-1]
+        assert json.loads(marker.payload) == after_b  # (the marker carries them too)
 
 
 FAST = {"lease_ms": 3_000, "heartbeat_ms": 100, "timeout_ms": 1_000}

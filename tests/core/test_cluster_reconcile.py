@@ -157,3 +157,26 @@ def test_a_node_asked_to_speak_while_a_join_is_on_its_way_speaks_once_it_is_in()
     cluster.bus.release()
     assert names(a, "#c") == names(b, "#c") == ["alice", "bob"]
     assert member_field("dave") not in cluster.bus.fields["#c"]
+
+
+def test_a_rename_into_a_room_not_written_back_yet_joins_the_two() -> None:
+    """Redis lost its data; before node b wrote #a back (bob in it), carol renamed #b to #a:
+    the bus, with no member in #a, let her. Node b ignored the rename's marker (its copy had
+    members), so it showed #a with bob only, the others with carol and bob. Node b now takes
+    the renamed room into its copy, shows carol come in, and its sync writes bob into it."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    carol, bob = a.client("carol"), b.client("bob")
+    bob.send("JOIN #a")
+    carol.send("JOIN #b")
+    cluster.drain()
+    restarted_empty(cluster)
+    cluster.bus.lag("n1")  # (nothing of the new epoch reaches node b before it is told)
+    back_in_new_epoch(cluster, 0)
+    carol.send("RENAME #b #a :moving")  # (before node b is back: #a is empty on the bus)
+    back_in_new_epoch(cluster, 1)
+    cluster.bus.catch_up("n1")
+    join = one(bob.lines(), "JOIN")
+    assert (join.source.partition("!")[0], join.params[0]) == ("carol", "#a")
+    assert names(a, "#a") == names(b, "#a") == ["bob", "carol"]
+    assert member_field("bob") in cluster.bus.fields["#a"]

@@ -1783,6 +1783,23 @@ FOUND = {
     lag(1)
     send(3, 'QUIT :gone 64')
 """,
+    # Every node's first sync of #a came back undone (the QUITs sent again when the bus was
+    # back changed the room first), so #a had no member on the bus when dave renamed #b to
+    # it. n2, whose erin was in #a, ignored the rename's marker: two rooms under one name,
+    # each node showing its own. A copy with members now takes the renamed room in
+    # (cluster_rename `_apply_moved`), and its sync writes its members into it.
+    "a RENAME into a room not written back yet": """
+    hold()
+    send(0, 'KILL alice :out 28')
+    lag(2)
+    send(2, 'QUIT :gone 28')
+    outage()
+    wipe_in_flight()
+    back()
+    send(3, 'JOIN #b')
+    send(3, 'RENAME #b #a :moving')
+    lag(2)
+""",
     "a command let through by a lost echo before its room was marked": """
     lose(0)
     send(4, 'KILL erin :out 80')

@@ -534,8 +534,11 @@ class MemoryBus:
         state.update(set_fields)
         self.fields[new] = state
         self.written_back[new] = set(self.written_back.get(old, set()))
+        carried = dict(state)
+        for spoken in self.written_back[new]:  # (the marker carries them, as the script's)
+            carried[written_back_field(spoken)] = "1"
         new_seq = self._append(
-            node, new, time_ms, marker[0] + json.dumps(state).encode() + marker[1]
+            node, new, time_ms, marker[0] + json.dumps(carried).encode() + marker[1]
         )
         self._append(node, old, time_ms, payload[0] + str(new_seq).encode() + payload[1])
         self.renamed[old] = self.changed[old] = self.seq[old]

@@ -383,7 +383,8 @@ return 1
 # new room's earlier fields go), the new room gets its next event, the marker (marker head,
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
 # payload (payload head, the marker's seq, payload tail), so that whoever applies it knows
-# where the new room's events continue. Returns {1, old seq, time_ms, new seq}.
+# where the new room's events continue. The marker's fields include the old seq hash's
+# `w:<node>` notes, which move with the room. Returns {1, old seq, time_ms, new seq}.
 RENAME = (
     _CHECK_EPOCH
     + """
@@ -435,7 +436,15 @@ end
 local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
 local new_text = string.format('%d', new_seq)
 redis.call('HSET', KEYS[6], 'time', now_text, 'changed', new_text)
-local marker = ARGV[10] .. cjson.encode(state) .. ARGV[11]
+-- (The marker carries them too, as the state read out does: `STATE`.)
+local carried = {}
+for name, value in pairs(state) do carried[name] = value end
+for index = 1, #sequence, 2 do
+  if string.sub(sequence[index], 1, 2) == 'w:' then
+    carried[sequence[index]] = sequence[index + 1]
+  end
+end
+local marker = ARGV[10] .. cjson.encode(carried) .. ARGV[11]
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[5], new_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', marker)
 redis.call('PUBLISH', ARGV[7], new_text .. ' ' .. now_text .. ' ' .. ARGV[4] .. ' ' .. marker)

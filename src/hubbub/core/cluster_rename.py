@@ -78,6 +78,7 @@ from hubbub.core.cluster_fields import (
     if_creating,
     only_if_creating,
     only_if_operator,
+    written_back,
     written_field,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
@@ -562,17 +563,25 @@ class ClusterRename(ClusterPropose):
         copy of an emptied room of that name was kept for such a JOIN). It takes the room's
         moved state, so that user joins the renamed room."""
         fold = str(event["to"])
+        fields = {str(name): str(value) for name, value in dict(event["st"]).items()}
+        present = self.server.channels.get(fold)
+        if present is not None and present.members:
+            # Members the bus had none of (a rename takes only an empty name): Redis lost them
+            # and this node had not written the room back yet. The renamed room comes into
+            # this copy as another node's sync of it would, and this node's sync, to come,
+            # writes its members into it (they were two rooms, each node showing its own, a
+            # cluster fuzz finding).
+            self.written_back[fold] = written_back(fields)
+            self._take_sync(fold, "", fields, time_ms)
+            return
         if not self.joining.get(fold) and fold not in self.opening:
             return  # followed only for events of ours sent on from it: no JOIN wants the room
-        present = self.server.channels.get(fold)
         if present is not None:
-            if present.members:
-                return
             # An emptied room of that name, kept here for a JOIN of ours on its way: the room
             # that JOIN finds now is the renamed one (a rename takes only an empty name).
             self._forget_copy(present)
-        fields = {str(name): str(value) for name, value in dict(event["st"]).items()}
         self.load_room(fold, fields)
+        self.written_back[fold] = written_back(fields)
         self.unmade.discard(fold)
 
     def epoch_restarted(self) -> None:
