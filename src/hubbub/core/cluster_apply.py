@@ -169,6 +169,8 @@ class ClusterApply(ClusterRooms):
             complete((time_ms, event))
         if mine and room in self.lingering:
             self.let_go_if_lingering(room)
+        if mine and self.speak_when_joined and room in self.speak_when_joined:
+            self._speak_if_joined(room)  # (its JOIN in: hubbub.core.cluster_resync)
         after = event.get("after")
         if after is not None:
             after()
@@ -183,6 +185,9 @@ class ClusterApply(ClusterRooms):
         self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool
     ) -> None:
         """A `sync` event of `node` came back (hubbub.core.cluster_resync)."""
+
+    def _speak_if_joined(self, fold: str) -> None:
+        """This node may speak in the room now (hubbub.core.cluster_resync)."""
 
     def _not_sent_on(self, room: str, event: dict[str, Any]) -> None:
         complete = self.pending.pop(event.get("k", ""), None)

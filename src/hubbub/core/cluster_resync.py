@@ -104,9 +104,6 @@ class ClusterResync(ClusterApply):
         # again when the bus is back.
         self.unsaid: dict[str, None] = {}
         self.unasked: dict[tuple[str, str], None] = {}
-        # Rooms this node was asked to speak in while a JOIN of its own was on its way there:
-        # it speaks once that JOIN is in (or refused).
-        self.speak_when_joined: set[str] = set()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Write this node's members back to the bus in `rooms` (None: every room it follows),
@@ -200,11 +197,6 @@ class ClusterResync(ClusterApply):
         silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
         for home in sorted(silent - spoken - {"", self.node}):
             self._ask(home, fold)
-
-    def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
-        super().apply(room, seq, time_ms, node, payload)
-        if self.speak_when_joined and room in self.speak_when_joined:
-            self._speak_if_joined(room)
 
     def _joined_or_not(self, fold: str) -> None:
         super()._joined_or_not(fold)

@@ -136,6 +136,9 @@ class ClusterRooms:
         # (hubbub.core.cluster_resync): as the bus has them, read with the room's state, then
         # from each `sync` applied.
         self.written_back: dict[str, set[str]] = {}
+        # Rooms this node was asked to speak in while a JOIN of its own was on its way there:
+        # it speaks once that JOIN is in, or refused (hubbub.core.cluster_resync).
+        self.speak_when_joined: set[str] = set()
         # Rooms whose state fields Redis lost (a new epoch, or the end of the room lost) and
         # that no node has written back yet (hubbub.core.cluster_resync): events the bus
         # would decide differently (all but `WHILE_UNRESTORED`) are refused meanwhile.
