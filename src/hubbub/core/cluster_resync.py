@@ -341,9 +341,8 @@ class ClusterResync(ClusterApply):
         """Whether another node's member (`?m:`, `?s:` in a sync) is taken in, as the bus
         does (`unless_written_back`): not if its node has written the room back, nor one of
         this node's."""
-        member = fields.get("?m:" + name[3:])
-        home = json.loads(member).get("node") if member is not None else None
-        return isinstance(home, str) and home not in spoken and home != self.node
+        home = absent_member_home(fields, name)
+        return home not in spoken and home != self.node
 
     def _last_word(
         self, channel: Channel, node: str, fields: Mapping[str, str], time_ms: int
@@ -367,9 +366,7 @@ class ClusterResync(ClusterApply):
             elif facts["n"] != user.nick:
                 line = f":{user.prefix} NICK :{facts['n']}"
                 for other in user.channels.values():  # (no NICK of it is on its way any more)
-                    if other.old_names:
-                        for old in [old for old, held in other.old_names.items() if held is user]:
-                            self.renamed_here(other, old)
+                    self.forget_old_names(other, user)
                 self._renamed(user, facts["n"], line, time_ms, server.next_msgid())
 
     def state_of(self, channel: Channel) -> dict[str, str]:
@@ -421,10 +418,16 @@ def bus_names(fields: Mapping[str, str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for name, value in fields.items():
         if name.startswith(("?m:", "?s:")):
-            home = json.loads(fields["?m:" + name[3:]]).get("node") or ""
-            name = unless_written_back(str(home), name[1:])
+            name = unless_written_back(absent_member_home(fields, name), name[1:])
         names[name] = value
     return names
+
+
+def absent_member_home(fields: Mapping[str, str], name: str) -> str:
+    """The node of another node's member named by `?m:<fold>` or `?s:<fold>` in a sync's
+    fields, from its member field ("" if none is named)."""
+    home = json.loads(fields["?m:" + name[3:]]).get("node")
+    return home if isinstance(home, str) else ""
 
 
 #: Its event for nodes rather than rooms, in a node's inbox.

@@ -424,6 +424,12 @@ class ClusterRooms:
             channel.old_names = None
         return user
 
+    def forget_old_names(self, channel: Channel, user: User) -> None:
+        """The room knows `user` by its nick now, under no old one (`renamed_elsewhere`)."""
+        if channel.old_names:
+            for old_fold in [old for old, member in channel.old_names.items() if member is user]:
+                self.renamed_here(channel, old_fold)
+
     def known(self) -> list[User]:
         """Every registered user this node knows: its own, and those of other nodes that share
         a room with them (not the ones of its own that quit, whose QUITs are on their way)."""
@@ -442,9 +448,7 @@ class ClusterRooms:
     def removed(self, channel: Channel, user: User) -> None:
         """After `user` left `channel` (server.remove_member)."""
         self.live.pop((channel.fold, user), None)
-        if channel.old_names:
-            for old_fold in [old for old, member in channel.old_names.items() if member is user]:
-                self.renamed_here(channel, old_fold)
+        self.forget_old_names(channel, user)
         if user.session.remote and not user.channels:
             self._forget(user)
         self.drop_if_unused(channel)
