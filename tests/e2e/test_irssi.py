@@ -10,7 +10,6 @@ irssi's /quit as a QUIT.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
@@ -19,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from e2e_helpers import WAIT, Irssi, missing_programs, tail, tidy
 
 from support.config import write_config
 from support.irc_client import IrcClient, Line
+from support.irssi import Irssi
+from support.programs import WAIT, require_programs, tail, tidy
 from support.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -31,19 +31,9 @@ CHANNEL = "#lobby"
 IRSSI_NICK = "irssiuser"
 
 
-def require_programs() -> None:
-    missing = missing_programs("irssi", "tmux")
-    if not missing:
-        return
-    message = f"{' and '.join(missing)} not installed: run scripts/install-test-deps"
-    if os.environ.get("HUBBUB_REQUIRE_E2E") == "1":
-        pytest.fail(f"HUBBUB_REQUIRE_E2E=1 but {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    require_programs()
+    require_programs("irssi", "tmux")
     with ServerProcess(write_config(tmp_path / "hubbub.toml", tmp_path / "data")) as proc:
         yield proc
 

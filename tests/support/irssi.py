@@ -1,9 +1,8 @@
-"""Helpers for the end-to-end tests: a terminal IRC client (irssi) running inside a private
-tmux server. The server process and the raw IRC client come from the shared toolkit
-(`support.servers`, `support.irc_client`).
+"""irssi, the terminal IRC client, run inside a private tmux server and driven by keys: what
+the end-to-end tests (tests/e2e, tests/cluster) type into it and read off its screen.
 
-Every wait here polls a condition with a deadline (`support.waiting`), and every helper has a
-`stop` that is safe to call more than once, so a failing test never leaves processes behind.
+Every wait polls a condition with a deadline (`support.waiting`), and `stop` is safe to call
+more than once, so a failing test never leaves processes behind.
 """
 
 from __future__ import annotations
@@ -15,26 +14,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from support.programs import WAIT
 from support.waiting import poll
-
-# How long any single wait may take. Generous for a loaded 2-core CI machine; the test as a
-# whole normally finishes in a few seconds.
-WAIT = 20.0
-
-
-def tail(text: str, limit: int = 6000) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
-
-
-def tidy(screen: str) -> str:
-    """A captured screen for a failure message: trailing blanks cut, blank runs squeezed."""
-    out: list[str] = []
-    for line in screen.splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip("\n")
-
 
 # ----------------------------------------------------------------------------- irssi in tmux
 
@@ -70,10 +51,6 @@ settings = {{
   "irc/core" = {{ lag_check_time = "0"; cmd_queue_speed = "0"; }};
 }};
 """
-
-
-def missing_programs(*names: str) -> list[str]:
-    return [name for name in names if shutil.which(name) is None]
 
 
 class Tmux:
