@@ -1,0 +1,115 @@
+"""Two hubbub nodes through real IRC client programs: irssi on one node, WeeChat on the other.
+
+Issue 14: "irssi on node A and WeeChat on node B join #lobby: they talk, see the same history
+(join replay and CHATHISTORY), see each other in NAMES, WHO, WHOIS and LIST". Here with the
+programs themselves (irssi in tmux, support.irssi; weechat-headless, support.weechat) on a real
+redis-server bus and a real PostgreSQL; test_nodes_chat.py checks the same, and CHATHISTORY,
+line by line with raw clients.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from node_helpers import client, running_nodes
+
+from support.irc_client import IrcClient
+from support.irssi import Irssi
+from support.postgres_server import fresh_postgres_url
+from support.programs import require_programs, tail, tidy
+from support.redis_server import redis_server, redis_url
+from support.weechat import WeeChat
+
+__all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
+
+pytestmark = pytest.mark.e2e
+
+CHANNEL = "#lobby"
+
+
+@contextmanager
+def diagnosed(irssi: Irssi, weechat: WeeChat, carol: IrcClient) -> Iterator[None]:
+    """Turn any failure into an AssertionError carrying both programs' views and carol's."""
+    try:
+        yield
+    except Exception as exc:
+        details = [
+            f"{type(exc).__name__}: {exc}",
+            "--- irssi screen (node A):",
+            tail(tidy(irssi.screen())),
+            weechat.diagnostics(CHANNEL),
+            "--- lines received by carol (node A):",
+            tail("\n".join(line.raw for line in carol.seen)),
+        ]
+        raise AssertionError("\n".join(details)) from exc
+
+
+def test_irssi_on_one_node_and_weechat_on_another(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    require_programs("irssi", "tmux", "weechat-headless")
+    token = uuid.uuid4().hex[:8]
+    history = [f"said before anyone came {token}", f"and once more {token}"]
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "carol") as carol,
+    ):
+        irssi = Irssi(tmp_path, "irssiuser", a.port)
+        weechat = WeeChat(tmp_path, "weeuser", b.port)
+        try:
+            with diagnosed(irssi, weechat, carol):
+                # carol, on node A, opens the room, gives it a topic and says two lines.
+                carol.join(CHANNEL)
+                carol.send(f"TOPIC {CHANNEL} :the topic {token}")
+                carol.say(CHANNEL, *history)
+                carol.fence()
+
+                # irssi joins on node A and is shown the history.
+                irssi.start()
+                assert irssi.wait_screen(r"\[irssiuser(\(\+[a-zA-Z]*\))?\]"), "not registered"
+                irssi.type_line(f"/join {CHANNEL}")
+                carol.first(lambda x: x.command == "JOIN" and x.nick == "irssiuser")
+                assert irssi.wait_screen(r"End of replay"), "irssi was shown no replay"
+
+                # WeeChat joins on node B and is shown the same history, in the same order,
+                # with the room's three members (NAMES).
+                weechat.start(CHANNEL)
+                weechat.wait_in(CHANNEL, r"Channel #lobby: 3 nicks \(1 op, 0 voices, 2 normals\)")
+                weechat.wait_in(CHANNEL, r"End of replay")
+                replayed = [x.text for x in weechat.shown_in(CHANNEL) if x.prefix == "@carol"]
+                assert replayed == history
+                screen = irssi.screen()
+                assert screen.index(history[0]) < screen.index(history[1]), tidy(screen)
+                assert weechat.shown_in(CHANNEL)[0].text.startswith("weeuser ")
+
+                # Each sees the other arrive, and they talk across the nodes.
+                assert irssi.wait_screen(r"weeuser .*has joined #lobby"), "no JOIN on irssi"
+                irssi.type_line(f"from irssi on A {token}")
+                weechat.wait_in(CHANNEL, rf"^irssiuser\tfrom irssi on A {token}$")
+                weechat.say(CHANNEL, f"from weechat on B {token}")
+                assert irssi.wait_screen(rf"weeuser> from weechat on B {token}"), "not shown"
+
+                # WHO, WHOIS and LIST on node B see the user of node A and the room's topic.
+                weechat.command(f"/who {CHANNEL}")
+                weechat.wait_server(r"End of /WHO list")
+                who = [x.text for x in weechat.server_lines() if x.text.startswith("[#lobby]")]
+                assert any(re.match(r"\[#lobby\] irssiuser \(~?irssiuser@", x) for x in who), who
+                weechat.command("/whois irssiuser")
+                weechat.wait_server(r"\[irssiuser\] End of /WHOIS list")
+                lines = [x.text for x in weechat.server_lines()]
+                assert "[irssiuser] #lobby" in lines, lines
+                weechat.command("/list")
+                weechat.wait_server(rf"#lobby\(3\): the topic {token}")
+
+                # irssi quits on node A: WeeChat on node B is shown it leave, with its reason.
+                irssi.type_line("/quit e2e done")
+                weechat.wait_in(CHANNEL, r"irssiuser .*has quit \(Quit: e2e done\)")
+                assert irssi.wait_exited() == 0
+        finally:
+            irssi.stop()
+            weechat.stop()
