@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from node_helpers import client, running_nodes
 
-from support.irc_client import IrcClient
 from support.irssi import Irssi
 from support.postgres_server import fresh_postgres_url
-from support.programs import require_programs, tail, tidy
+from support.programs import diagnosed, received, require_programs
 from support.redis_server import redis_server, redis_url
 from support.weechat import WeeChat
 
@@ -30,23 +27,6 @@ __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used b
 pytestmark = pytest.mark.e2e
 
 CHANNEL = "#lobby"
-
-
-@contextmanager
-def diagnosed(irssi: Irssi, weechat: WeeChat, carol: IrcClient) -> Iterator[None]:
-    """Turn any failure into an AssertionError carrying both programs' views and carol's."""
-    try:
-        yield
-    except Exception as exc:
-        details = [
-            f"{type(exc).__name__}: {exc}",
-            "--- irssi screen (node A):",
-            tail(tidy(irssi.screen())),
-            weechat.diagnostics(CHANNEL),
-            "--- lines received by carol (node A):",
-            tail("\n".join(line.raw for line in carol.seen)),
-        ]
-        raise AssertionError("\n".join(details)) from exc
 
 
 def test_irssi_on_one_node_and_weechat_on_another(
@@ -62,7 +42,8 @@ def test_irssi_on_one_node_and_weechat_on_another(
         irssi = Irssi(tmp_path, "irssiuser", a.port)
         weechat = WeeChat(tmp_path, "weeuser", b.port)
         try:
-            with diagnosed(irssi, weechat, carol):
+            views = (irssi.diagnostics, lambda: weechat.diagnostics(CHANNEL))
+            with diagnosed(*views, received("carol", carol)):
                 # carol, on node A, opens the room, gives it a topic and says two lines.
                 carol.join(CHANNEL)
                 carol.send(f"TOPIC {CHANNEL} :the topic {token}")
@@ -84,7 +65,7 @@ def test_irssi_on_one_node_and_weechat_on_another(
                 replayed = [x.text for x in weechat.shown_in(CHANNEL) if x.prefix == "@carol"]
                 assert replayed == history
                 screen = irssi.screen()
-                assert screen.index(history[0]) < screen.index(history[1]), tidy(screen)
+                assert screen.index(history[0]) < screen.index(history[1])
                 assert weechat.shown_in(CHANNEL)[0].text.startswith("weeuser ")
 
                 # Each sees the other arrive, and they talk across the nodes.

@@ -14,15 +14,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from support.config import write_config
 from support.irc_client import IrcClient, Line
 from support.irssi import Irssi
-from support.programs import WAIT, require_programs, tail, tidy
+from support.programs import WAIT, diagnosed, received, require_programs
 from support.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -32,46 +30,13 @@ IRSSI_NICK = "irssiuser"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    require_programs("irssi", "tmux")
-    with ServerProcess(write_config(tmp_path / "hubbub.toml", tmp_path / "data")) as proc:
-        yield proc
-
-
-@pytest.fixture
 def irssi(tmp_path: Path, server: ServerProcess) -> Iterator[Irssi]:
+    require_programs("irssi", "tmux")
     client = Irssi(tmp_path, IRSSI_NICK, server.port)
     try:
         yield client
     finally:
         client.stop()
-
-
-@pytest.fixture
-def alice(server: ServerProcess) -> Iterator[IrcClient]:
-    client = IrcClient(server.address, timeout=WAIT)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@contextmanager
-def diagnosed(server: ServerProcess, irssi: Irssi, alice: IrcClient) -> Iterator[None]:
-    """Turn any failure into an AssertionError carrying irssi's screen, the lines the raw
-    client received and the server's stderr."""
-    try:
-        yield
-    except Exception as exc:
-        details = [
-            f"{type(exc).__name__}: {exc}",
-            "--- irssi screen:",
-            tail(tidy(irssi.screen())),
-            "--- lines received by alice:",
-            tail("\n".join(line.raw for line in alice.seen)),
-            server.diagnostics(),
-        ]
-        raise AssertionError("\n".join(details)) from exc
 
 
 def minute_stamps(*moments: float) -> set[str]:
@@ -87,7 +52,7 @@ def test_irssi_sees_history_and_talks(
     history = [f"first line before irssi {token}", f"second line before irssi {token}"]
     typed = f"hello from irssi {token}"
 
-    with diagnosed(server, irssi, alice):
+    with diagnosed(irssi.diagnostics, received("alice", alice), server.diagnostics):
         # The raw client talks first, so that there is history to replay.
         alice.register("alice")
         alice.join(CHANNEL)

@@ -13,14 +13,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from support.config import write_config
 from support.irc_client import IrcClient, Line
-from support.programs import WAIT, require_programs, tail
+from support.programs import diagnosed, received, require_programs
 from support.servers import ServerProcess
 from support.weechat import Shown, WeeChat
 
@@ -31,45 +29,13 @@ WEECHAT_NICK = "weeuser"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    require_programs("weechat-headless")
-    with ServerProcess(write_config(tmp_path / "hubbub.toml", tmp_path / "data")) as proc:
-        yield proc
-
-
-@pytest.fixture
 def weechat(tmp_path: Path, server: ServerProcess) -> Iterator[WeeChat]:
+    require_programs("weechat-headless")
     client = WeeChat(tmp_path, WEECHAT_NICK, server.port)
     try:
         yield client
     finally:
         client.stop()
-
-
-@pytest.fixture
-def alice(server: ServerProcess) -> Iterator[IrcClient]:
-    client = IrcClient(server.address, timeout=WAIT)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@contextmanager
-def diagnosed(server: ServerProcess, weechat: WeeChat, alice: IrcClient) -> Iterator[None]:
-    """Turn any failure into an AssertionError carrying what WeeChat showed, the lines the raw
-    client received and the server's stderr."""
-    try:
-        yield
-    except Exception as exc:
-        details = [
-            f"{type(exc).__name__}: {exc}",
-            weechat.diagnostics(CHANNEL),
-            "--- lines received by alice:",
-            tail("\n".join(line.raw for line in alice.seen)),
-            server.diagnostics(),
-        ]
-        raise AssertionError("\n".join(details)) from exc
 
 
 def utc_stamps(*moments: float) -> set[str]:
@@ -85,7 +51,9 @@ def test_weechat_sees_history_and_talks(
     token = uuid.uuid4().hex[:8]
     history = [f"first line before weechat {token}", f"second line before weechat {token}"]
 
-    with diagnosed(server, weechat, alice):
+    with diagnosed(
+        lambda: weechat.diagnostics(CHANNEL), received("alice", alice), server.diagnostics
+    ):
         # The raw client talks first, so that there is history to replay.
         alice.register("alice")
         alice.join(CHANNEL)

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from support.programs import WAIT
+from support.programs import WAIT, tail, tidy
 from support.waiting import poll
 
 # ----------------------------------------------------------------------------- irssi in tmux
@@ -154,6 +154,10 @@ class Irssi:
 
     def screen(self) -> str:
         return self.tmux.capture()
+
+    def diagnostics(self) -> str:
+        """irssi's screen, for a failure message."""
+        return f"--- irssi's screen:\n{tail(tidy(self.screen()))}"
 
     def wait_screen(self, pattern: str, timeout: float = WAIT) -> re.Match[str] | None:
         """Poll the screen until the regex `pattern` is found on it."""

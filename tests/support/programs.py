@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
+
+from support.irc_client import IrcClient
 
 # How long any single wait on a client program may take. Generous for a loaded 2-core CI
 # machine; the tests as a whole normally finish in a few seconds.
@@ -44,3 +48,20 @@ def tidy(screen: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip("\n")
+
+
+@contextmanager
+def diagnosed(*views: Callable[[], str]) -> Iterator[None]:
+    """Turn any failure inside into an AssertionError that carries, after the error, what each
+    of `views` returns then: a program's screen or logs, the lines a raw client received, a
+    server's log."""
+    try:
+        yield
+    except Exception as exc:
+        details = [f"{type(exc).__name__}: {exc}", *(view() for view in views)]
+        raise AssertionError("\n".join(details)) from exc
+
+
+def received(name: str, irc: IrcClient) -> Callable[[], str]:
+    """What the raw client `name` has received, as a view for `diagnosed`."""
+    return lambda: f"--- lines received by {name}:\n" + tail("\n".join(x.raw for x in irc.seen))
