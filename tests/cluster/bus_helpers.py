@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from hubbub.cluster.bus import Bus, Sequenced
@@ -15,7 +15,13 @@ from support.waiting import WAIT, until
 class Node:
     """A Bus whose callbacks record what they were given."""
 
-    def __init__(self, url: str, node_id: str, **options: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        counts: Callable[[], tuple[int, int]] | None = None,
+        **options: int,
+    ) -> None:
         self.events: dict[str, list[Sequenced]] = defaultdict(list)
         self.lost: list[tuple[str, dict[str, str]]] = []
         self.availability: list[bool] = []
@@ -29,6 +35,7 @@ class Node:
             on_node_lost=self._lost,
             on_available=self._available,
             homes=member_homes,  # (as hubbub.cluster.node gives it)
+            counts=counts,
             **options,
         )
 
@@ -50,9 +57,12 @@ class Node:
 
 
 @asynccontextmanager
-async def running(url: str, node_id: str, **options: int) -> AsyncIterator[Node]:
-    """A started node, closed on the way out."""
-    node = Node(url, node_id, **options)
+async def running(
+    url: str, node_id: str, counts: Callable[[], tuple[int, int]] | None = None, **options: int
+) -> AsyncIterator[Node]:
+    """A started node, closed on the way out. `counts`: its users, as the node adapter tells
+    the bus (None: the bus writes no census, as in most bus tests)."""
+    node = Node(url, node_id, counts, **options)
     await node.bus.start()
     try:
         yield node

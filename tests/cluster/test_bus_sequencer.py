@@ -245,6 +245,7 @@ def sequence_keys(room: str) -> list[str]:
         scripts.state_key(room),
         scripts.stream_key(room),
         scripts.ROOMS_KEY,
+        scripts.CHANNELS_KEY,
     ]
 
 

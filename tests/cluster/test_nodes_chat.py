@@ -77,6 +77,36 @@ def test_two_nodes_talk_and_see_each_other(
         assert any(line.command == "311" and line.params[1] == "bob" for line in whois)
 
 
+def test_lusers_counts_every_node(tmp_path: Path, redis_url: str, fresh_postgres_url: str) -> None:
+    """LUSERS on one node counts the users and channels of the whole network (each node
+    writes its count every heartbeat), and this node's own clients apart."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b),
+        client(a, "alice") as alice,
+        client(a, "carol") as carol,
+        client(b, "bob") as bob,
+    ):
+        carol.send("MODE carol +i")
+        alice.join("#lobby")
+        carol.join("#side")
+        bob.join("#lobby")
+
+        def lusers() -> dict[str, list[str]]:
+            bob.send("LUSERS")
+            return {line.command: line.params[1:] for line in bob.expect("266")}
+
+        wanted = ["There are 2 users and 1 invisible on 2 servers"]
+        replies = wait_for(
+            lambda: (found := lusers())["251"] == wanted and found,
+            what="node b counting node a's users",
+            interval=0.1,  # a heartbeat is 150 ms: no need to ask more often
+        )
+        assert replies["254"] == ["2", "channels formed"]
+        assert replies["255"] == ["I have 1 clients and 1 servers"]
+        assert replies["265"][:2] == ["1", "1"]
+        assert replies["266"] == ["3", "3", "Current global users 3, max 3"]
+
+
 def test_history_is_the_same_on_every_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:

@@ -100,6 +100,38 @@ def test_remote_members_show_in_names_who_and_list_counts_but_not_as_local() -> 
     assert remote.session.remote and remote not in {s.user for s in a.server.sessions}
 
 
+def test_lusers_counts_the_whole_network_and_this_node_apart() -> None:
+    # Modern IRC, RPL_LUSERCLIENT: "the number of users and invisible users ... on the whole
+    # network"; RPL_LUSERME: "the number of clients and servers connected to this server";
+    # RPL_LOCALUSERS / RPL_GLOBALUSERS: "the number of clients currently and the maximum
+    # number of clients that have been connected directly to this server" / "... on the
+    # whole network". Each node of a cluster is one server of the network.
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice = a.client("alice")
+    b.client("bob")
+    carol = b.client("carol")
+    carol.send("MODE carol +i")
+    c.client("dave")
+    alice.send("JOIN #lobby")
+    carol.send("JOIN #other")
+    cluster.drain()
+    alice.send("LUSERS")
+    replies = {m.command: m.params[1:] for m in alice.lines()}
+    assert replies["251"] == ("There are 3 users and 1 invisible on 3 servers",)
+    assert replies["254"] == ("2", "channels formed")
+    assert replies["255"] == ("I have 1 clients and 2 servers",)
+    assert replies["265"] == ("1", "1", "Current local users 1, max 1")
+    assert replies["266"] == ("4", "4", "Current global users 4, max 4")
+    carol.send("QUIT")
+    cluster.drain()
+    alice.send("LUSERS")
+    replies = {m.command: m.params[1:] for m in alice.lines()}
+    assert replies["251"] == ("There are 3 users and 0 invisible on 3 servers",)
+    assert replies["254"] == ("1", "channels formed")
+    assert replies["266"] == ("3", "4", "Current global users 3, max 4")
+
+
 def test_nick_is_unique_network_wide() -> None:
     cluster = Cluster()
     a, b = cluster.nodes

@@ -29,6 +29,7 @@ from hubbub.core.ports import (
     FAILURE,
     NETWORK_ROOM,
     AccountService,
+    Census,
     HistoryService,
     Network,
     Passwords,
@@ -787,6 +788,25 @@ class MemoryNetwork:
             done(entries[:limit])
 
         self.bus.call(run, self._node_id)
+
+    def census(self) -> Census | None:
+        """The other nodes as they are now (the real node's is a heartbeat old)."""
+        others = [
+            node.server
+            for node_id, node in self.bus.nodes.items()
+            if node_id != self._node_id and node.server is not None
+        ]
+        channels = sum(
+            1
+            for room, fields in self.bus.fields.items()
+            if room[:1] == "#" and any(field.startswith("m:") for field in fields)
+        )
+        return Census(
+            nodes=len(others),
+            users=sum(server.registered_count for server in others),
+            invisible=sum(server.invisible_count for server in others),
+            channels=channels,
+        )
 
     def room_summaries(
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]

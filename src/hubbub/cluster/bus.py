@@ -100,6 +100,15 @@ class _Session:
             self.trouble.set()
 
 
+@dataclass(frozen=True)
+class Counted:
+    """The network as the last heartbeat counted it: each other live node's registered users
+    and how many of them are invisible, by node id, and the channels with state."""
+
+    others: Mapping[str, tuple[int, int]]
+    channels: int
+
+
 class Bus:
     """A node's connection to the cluster bus (docs/cluster.md). Use on one event loop."""
 
@@ -112,6 +121,7 @@ class Bus:
         on_node_lost: Callable[[str, dict[str, str]], Awaitable[None] | None],
         on_available: Callable[[bool], None],
         homes: Callable[[Mapping[str, str]], set[str]] | None = None,
+        counts: Callable[[], tuple[int, int]] | None = None,
         lease_ms: int = 20_000,
         heartbeat_ms: int = 2_000,
         stream_length: int = 10_000,
@@ -134,6 +144,10 @@ class Bus:
         # the fields: hubbub.core.cluster_fields.member_homes): after a new epoch, those not
         # back within a lease are taken for dead (`_adopt`). None: nobody is.
         self._homes = homes
+        # This node's registered users and how many are invisible, written every heartbeat
+        # for the others' LUSERS; what they wrote is read back into `counted`.
+        self._counts = counts
+        self.counted: Counted | None = None
         self._lease_ms = lease_ms
         self._heartbeat = heartbeat_ms / 1000
         self._stream_length = stream_length
@@ -602,6 +616,7 @@ class Bus:
             scripts.seq_key(new),
             scripts.state_key(new),
             scripts.stream_key(new),
+            scripts.CHANNELS_KEY,
         ]
         args: list[object] = [
             self._epoch or "",
@@ -903,6 +918,7 @@ class Bus:
                 await asyncio.sleep(self._heartbeat)
                 await self._renew(session)
                 await self._sweep()
+                await self._count()
                 # A node that just (re)connected gives the others one lease to renew theirs
                 # (after a Redis outage they are reconnecting too) before declaring them dead.
                 if time.monotonic() - session.started >= self._lease_ms / 1000:
@@ -931,6 +947,33 @@ class Bus:
             session.fail("this node's lease was lost and the node declared dead")
         elif answer == b"revived":
             log.warning("cluster bus: this node's lease had lapsed; nobody buried it: renewed")
+
+    async def _count(self) -> None:
+        """Write this node's user counts, and read every live node's and the channels'."""
+        if self._counts is None:
+            return
+        users, invisible = self._counts()
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hset(scripts.CENSUS_KEY, self.node_id, f"{users} {invisible}")
+            pipe.hgetall(scripts.CENSUS_KEY)
+            pipe.smembers(scripts.NODES_KEY)
+            pipe.scard(scripts.CHANNELS_KEY)
+            _, written, registered, channels = await pipe.execute()
+        live = {_text(node) for node in registered}
+        others: dict[str, tuple[int, int]] = {}
+        gone = []
+        for key, value in written.items():
+            node = _text(key)
+            if node not in live:
+                gone.append(node)  # left or buried: its users are gone too
+            elif node != self.node_id:
+                users_text, _, invisible_text = _text(value).partition(" ")
+                others[node] = (int(users_text), int(invisible_text))
+        self.counted = Counted(others, int(channels))
+        if gone:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.hdel(scripts.CENSUS_KEY, *gone)
 
     async def _sweep(self) -> None:
         """Compare each subscribed room's seq in Redis with what was delivered: catches an

@@ -15,7 +15,15 @@ from __future__ import annotations
 PREFIX = "hubbub:"
 EPOCH_KEY = PREFIX + "epoch"
 ROOMS_KEY = PREFIX + "rooms"
+# The channels with members (names starting with '#' whose state has an `m:` field), so that
+# counting them (LUSERS) is one SCARD. ROOMS_KEY has every room with state: a channel keeps
+# its `room` field when its last member leaves, and the nodes' own rooms (inboxes, the
+# network and accounts rooms) are there too.
+CHANNELS_KEY = PREFIX + "channels"
 NODES_KEY = PREFIX + "nodes"
+# Hash node -> "<users> <invisible>": each node's count of its registered users, written by
+# its heartbeat (LUSERS shows the network's).
+CENSUS_KEY = PREFIX + "census"
 EVENTS_PREFIX = PREFIX + "events:"
 CLAIM_PREFIX = PREFIX + "claim:"
 DIRECTORY_PREFIX = PREFIX + "directory:"
@@ -27,7 +35,7 @@ LEASE_ERROR = "HUBBUB_LEASE"
 
 def sequence_keys(room: str) -> list[str]:
     """The KEYS of one SEQUENCE call for `room`, in the script's order."""
-    return [EPOCH_KEY, seq_key(room), state_key(room), stream_key(room), ROOMS_KEY]
+    return [EPOCH_KEY, seq_key(room), state_key(room), stream_key(room), ROOMS_KEY, CHANNELS_KEY]
 
 
 def seq_key(room: str) -> str:
@@ -90,6 +98,20 @@ end
 
 # Every script that writes on behalf of a node first proves the node still holds its lease, so
 # a node that was buried (its lease missed) cannot leave orphan claims behind.
+# Whether a room's state hash has a member field (`m:<fold>`): HSCAN stops at the first page
+# with one, which in a room with members is nearly always the first.
+_HAS_MEMBER = """
+local function has_member(hash)
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', hash, cursor, 'MATCH', 'm:*', 'COUNT', 64)
+    if #page[2] > 0 then return true end
+    cursor = page[1]
+  until cursor == '0'
+  return false
+end
+"""
+
 _CHECK_LEASE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then
   return redis.error_reply('HUBBUB_LEASE this node lost its lease: re-register')
@@ -113,7 +135,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 """
 
-# KEYS: epoch, seq hash, state hash, stream, rooms set.
+# KEYS: epoch, seq hash, state hash, stream, rooms set, channels set.
 # ARGV: epoch, room, node, payload, stream length, channel, number of fields set (n),
 #       n (name, value) pairs, then the names of the fields deleted (a name ending in `*`:
 #       every field whose name starts with the rest). A name starting with `+` (set or
@@ -148,6 +170,7 @@ return redis.call('GET', KEYS[1])
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
+    + _HAS_MEMBER
     + """
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local clock = redis.call('TIME')
@@ -346,6 +369,13 @@ if changed then
   else
     redis.call('SREM', KEYS[5], ARGV[2])
   end
+  if string.sub(ARGV[2], 1, 1) == '#' then
+    if has_member(KEYS[3]) then
+      redis.call('SADD', KEYS[6], ARGV[2])
+    else
+      redis.call('SREM', KEYS[6], ARGV[2])
+    end
+  end
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], seq_text .. '-0',
   't', now_text, 'n', ARGV[3], 'p', payload)
@@ -372,7 +402,7 @@ return 1
 )
 
 # KEYS: epoch, old seq hash, old state hash, old stream, rooms set, new seq hash, new state
-#       hash, new stream.
+#       hash, new stream, channels set.
 # ARGV: epoch, old room, new room, node, stream length, old channel, new channel, payload head,
 #       payload tail, marker head, marker tail, number of fields set (n), n (name, value) pairs.
 # A room's state moves to another name (RENAME), unless that name's room has members ({0}),
@@ -387,6 +417,7 @@ return 1
 # `w:<node>` notes, which move with the room. Returns {1, old seq, time_ms, new seq}.
 RENAME = (
     _CHECK_EPOCH
+    + _HAS_MEMBER
     + """
 if redis.call('HEXISTS', KEYS[3], 'room') == 0 then return {2} end
 local present = redis.call('HGETALL', KEYS[7])
@@ -421,6 +452,8 @@ for name, value in pairs(state) do redis.call('HSET', KEYS[7], name, value) end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('SREM', KEYS[9], ARGV[2])
+if has_member(KEYS[7]) then redis.call('SADD', KEYS[9], ARGV[3]) end
 -- The nodes that have written the old room back go with it (`@<node>` in SEQUENCE), in place
 -- of those of an earlier room of the new name.
 local earlier = redis.call('HKEYS', KEYS[6])

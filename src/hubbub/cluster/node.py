@@ -55,7 +55,7 @@ from hubbub.core.network import (
     quits_of_lost_node,
     user_key,
 )
-from hubbub.core.ports import NETWORK_ROOM, inbox
+from hubbub.core.ports import NETWORK_ROOM, Census, inbox
 
 if TYPE_CHECKING:
     from hubbub.core.network import ClusterState
@@ -84,6 +84,7 @@ class Node:
             on_node_lost=self._on_node_lost,
             on_available=self._on_available,
             homes=member_homes,
+            counts=self._counts,
             lease_ms=settings.lease_ms,
             heartbeat_ms=settings.heartbeat_ms,
             stream_length=settings.stream_length,
@@ -343,6 +344,25 @@ class Node:
             return answer(lambda: self.directory.room_summaries(limit), done, "LIST")
 
         self._spawn(work, "hubbub-rooms")
+
+    def census(self) -> Census | None:
+        counted = self.bus.counted
+        if counted is None:
+            return None
+        others = counted.others.values()
+        return Census(
+            nodes=len(counted.others),
+            users=sum(users for users, _ in others),
+            invisible=sum(invisible for _, invisible in others),
+            channels=counted.channels,
+        )
+
+    def _counts(self) -> tuple[int, int]:
+        """This node's registered users and how many are invisible (the bus writes them)."""
+        server = self.server
+        if server is None:
+            return 0, 0
+        return server.registered_count, server.invisible_count
 
     # ------------------------------------------------------------------ what the bus tells
 

@@ -163,6 +163,17 @@ class Randomness(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Census:
+    """The rest of the network as last counted (`Network.census`): the other live nodes, their
+    registered users, how many of those are invisible, and the channels of the whole network."""
+
+    nodes: int
+    users: int
+    invisible: int
+    channels: int
+
+
 class Network(Protocol):
     """The cluster's bus as the core sees it (hubbub.cluster.node implements it over Redis).
 
@@ -226,6 +237,9 @@ class Network(Protocol):
       `room_summaries` answers up to `limit` rooms of the network with
       members (their `fold`, `room`, `topic`, `modes` fields and member `count`), or None
       when the bus is unavailable.
+    * `census` answers at once what the node last counted of the rest of the network (the
+      node writes its own users' count and reads the others' every heartbeat): LUSERS adds
+      this node's own live counts to it. None until the first count.
     """
 
     @property
@@ -288,6 +302,8 @@ class Network(Protocol):
     def room_summaries(
         self, limit: int, done: Callable[[list[dict[str, str]] | None], None]
     ) -> None: ...
+
+    def census(self) -> Census | None: ...
 
 
 def inbox(node_id: str) -> str:

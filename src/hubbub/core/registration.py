@@ -19,6 +19,7 @@ from hubbub.core.metadata import after_welcome
 from hubbub.core.model import Phase
 from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
+from hubbub.core.ports import Census
 from hubbub.core.sts import sts_entry
 from hubbub.protocol import numerics as n
 
@@ -279,25 +280,37 @@ def lusers(server: ChatServer, reply: Reply) -> None:
     count = server.registered_count
     invisible = server.invisible_count
     unknown = len(server.sessions) - count
+    # A node of a cluster: the network is this node (counted now) and the others (as the node
+    # last counted them, every heartbeat); each node is one server of the network.
+    census = server.cluster.network.census() if server.cluster is not None else None
+    others = census or Census(nodes=0, users=0, invisible=0, channels=0)
+    network_count = count + others.users
+    network_invisible = invisible + others.invisible
+    server.max_network_users = max(server.max_network_users, server.max_users, network_count)
+    servers = 1 + others.nodes
     reply.numeric(
         n.RPL_LUSERCLIENT,
-        f"There are {count - invisible} users and {invisible} invisible on 1 servers",
+        f"There are {network_count - network_invisible} users and {network_invisible} "
+        f"invisible on {servers} servers",
     )
     if unknown:
         reply.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    reply.numeric(n.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
-    reply.numeric(n.RPL_LUSERME, f"I have {count} clients and 0 servers")
+    # This node's channels are among the network's; the count it read may be a heartbeat old.
+    channels = max(len(server.channels), others.channels)
+    reply.numeric(n.RPL_LUSERCHANNELS, str(channels), "channels formed")
+    reply.numeric(n.RPL_LUSERME, f"I have {count} clients and {others.nodes} servers")
     reply.numeric(
         n.RPL_LOCALUSERS,
         str(count),
         str(server.max_users),
         f"Current local users {count}, max {server.max_users}",
     )
+    most = server.max_network_users
     reply.numeric(
         n.RPL_GLOBALUSERS,
-        str(count),
-        str(server.max_users),
-        f"Current global users {count}, max {server.max_users}",
+        str(network_count),
+        str(most),
+        f"Current global users {network_count}, max {most}",
     )
 
 

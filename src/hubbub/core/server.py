@@ -151,6 +151,8 @@ class ChatServer:
         self.created = format_utc(ports.started, "%Y-%m-%d %H:%M:%S UTC")
         self.version = f"hubbub-{__version__}"
         self.max_users = 0
+        # The most users of the whole network LUSERS has counted (on one node: max_users).
+        self.max_network_users = 0
         # Kept up to date as users register, quit and change +i (LUSERS reads them).
         self.registered_count = 0
         self.invisible_count = 0
