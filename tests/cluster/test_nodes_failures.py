@@ -23,7 +23,7 @@ from hubbub.core.cluster_fields import member_field_names
 from hubbub.core.cluster_resync import LOST_DEPARTURE_REASON
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import write_config
-from support.irc_client import IrcClient
+from support.irc_client import IrcClient, Line
 from support.metrics import get, samples, value
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import RedisServer, redis_server, redis_url
@@ -81,6 +81,15 @@ def test_a_node_killed_with_9_loses_its_users_everywhere(
         # its QUITs, hubbub.cluster.bus).
         with client(b, "alice2") as again:
             wait_for(lambda: takes_nick(again, "alice"), LOST_WITHIN, "alice's nick free again")
+
+        # And WHOWAS knows who had it: the node that buried hers wrote her entry (soon).
+        def whowas() -> Line | None:
+            bob.send("WHOWAS alice")
+            entry = bob.first(lambda line: line.command in ("314", "406"))
+            return entry if entry.command == "314" else None
+
+        entry = wait_for(whowas, LOST_WITHIN, "WHOWAS alice after her node's burial")
+        assert entry.params[1:3] == ["alice", "~alice"], entry.raw
 
 
 def test_redis_restarted_refuses_then_recovers(

@@ -1,4 +1,4 @@
-"""User queries (Modern IRC, WHO and WHOIS) and how errors echo what was sent."""
+"""User queries (Modern IRC, WHO, WHOIS and WHOWAS) and how errors echo what was sent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from conformance_helpers import Network, ask, network, numerics
+
+from support.waiting import wait_for
 
 
 @pytest.mark.parametrize("mask", ["dot", "d*", "*"])
@@ -34,6 +36,36 @@ def test_who_by_channel_flags(net: Network) -> None:
     other.join("#c")
     flags = {line.params[5]: line.params[6] for line in numerics(ask(other, "WHO #c"), "352")}
     assert flags == {"dot": "H@", "other": "H"}
+
+
+def test_whowas_knows_a_nick_left_by_a_nick_change_and_by_a_quit(net: Network) -> None:
+    """RFC 2812, 3.6.3 (and Modern IRC, WHOWAS): "Whowas asks for information about a
+    nickname which no longer exists. This may either be due to a nickname change or the user
+    leaving IRC. ... The history is searched backward, returning the most recent entry
+    first." (On a network of several nodes another node's departure reaches the asker's a
+    moment later: wait for it.)"""
+    dot, other = net.user("dot"), net.user("other")
+    dot.join("#c")
+    other.join("#c")
+    ask(dot, "NICK dotty")
+    other.first(lambda line: line.command == "NICK" and line.nick == "dot")
+
+    def whowas(nick: str) -> list[list[str]]:
+        """The entries (314) for `nick`; each must be followed by its server (312)."""
+        got = [line for line in ask(other, f"WHOWAS {nick}") if line.command in ("314", "312")]
+        assert [line.command for line in got] == ["314", "312"] * (len(got) // 2), got
+        return [list(line.params[1:]) for line in got if line.command == "314"]
+
+    entries = wait_for(lambda: whowas("dot"), what="WHOWAS dot after the nick change")
+    assert entries == [["dot", "~dot", "127.0.0.1", "*", "dot the tester"]]
+    dot.send("QUIT :later")
+    other.first(lambda line: line.command == "QUIT" and line.nick == "dotty")
+    entries = wait_for(lambda: whowas("DOTTY"), what="WHOWAS dotty after the quit")
+    assert [entry[0] for entry in entries] == ["dotty"]
+    # The nick taken again, then left again: both who had it.
+    net.user("dot").send("QUIT")
+    entries = wait_for(lambda: len(whowas("dot")) == 2 and whowas("dot"), what="both dots")
+    assert [entry[0] for entry in entries] == ["dot", "dot"]
 
 
 def test_errors_never_echo_an_impossible_parameter(net: Network) -> None:

@@ -132,6 +132,29 @@ def test_lusers_counts_the_whole_network_and_this_node_apart() -> None:
     assert replies["266"] == ("3", "4", "Current global users 3, max 4")
 
 
+def test_whowas_reads_the_network_and_this_nodes_own_when_it_cannot() -> None:
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    carol = b.client("carol")
+    alice.send("NICK alicia")
+    carol.send("QUIT")
+    cluster.drain()
+    bob.send("WHOWAS alice")
+    got = bob.lines()
+    assert [m.command for m in got] == ["314", "312", "369"]
+    assert got[0].params[1:] == ("alice", "~alice", "127.0.0.1", "*", "alice Example")
+    assert got[1].params[2] == "hubbub.local"
+    cluster.bus.available = False
+    bob.send("WHOWAS carol")
+    got = bob.lines()
+    assert got[0].command == "FAIL" and got[0].params[:2] == ("WHOWAS", "TEMPORARILY_UNAVAILABLE")
+    assert [m.command for m in got[1:]] == ["314", "312", "369"]
+    bob.send("WHOWAS alice")
+    assert [m.command for m in bob.lines()] == ["FAIL", "406", "369"]
+
+
 def test_nick_is_unique_network_wide() -> None:
     cluster = Cluster()
     a, b = cluster.nodes

@@ -275,6 +275,8 @@ class MemoryBus:
         self.claims: dict[str, str] = {}
         # The network directory: key -> (the node that wrote it, its value).
         self.directory: dict[str, tuple[str, str]] = {}
+        # The network's WHOWAS entries, newest first (`departed`).
+        self.departures: list[str] = []
         self.nodes: dict[str, MemoryNetwork] = {}
         self.available = True
         # Nodes cut off from it (`cut_off`): their calls are refused, nothing reaches them.
@@ -786,6 +788,21 @@ class MemoryNetwork:
                 if key.startswith("user:") and match(value)
             ]
             done(entries[:limit])
+
+        self.bus.call(run, self._node_id)
+
+    def departed(self, entry: str, keep: int) -> None:
+        def run() -> None:
+            # (Refused, the real node keeps it and writes it when the bus is back.)
+            if self.bus.reachable(self._node_id):
+                self.bus.departures.insert(0, entry)
+                del self.bus.departures[keep:]
+
+        self.bus.call(run, self._node_id)
+
+    def departures(self, done: Callable[[list[str] | None], None]) -> None:
+        def run() -> None:
+            done(list(self.bus.departures) if self.bus.reachable(self._node_id) else None)
 
         self.bus.call(run, self._node_id)
 

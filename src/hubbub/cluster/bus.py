@@ -646,6 +646,24 @@ class Bus:
         seq, flat = answer
         return int(seq), _pairs(flat)
 
+    async def departed(self, entries: Sequence[str], keep: int) -> None:
+        """Add WHOWAS entries (oldest first) to the network's, keeping the newest `keep`.
+        Raises BusUnavailable."""
+
+        async def write() -> None:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(scripts.WHOWAS_KEY, *entries)
+            pipe.ltrim(scripts.WHOWAS_KEY, 0, keep - 1)
+            await pipe.execute()
+
+        await self._guarded(write)
+
+    async def departures(self) -> list[str]:
+        """The network's WHOWAS entries, newest first. Raises BusUnavailable."""
+
+        entries = await self._guarded(lambda: self._redis.lrange(scripts.WHOWAS_KEY, 0, -1))
+        return [_text(entry) for entry in entries]
+
     async def rooms(self) -> list[str]:
         """Every room that has state fields."""
         members = await self._guarded(lambda: self._redis.smembers(scripts.ROOMS_KEY))

@@ -24,6 +24,9 @@ NODES_KEY = PREFIX + "nodes"
 # Hash node -> "<users> <invisible>": each node's count of its registered users, written by
 # its heartbeat (LUSERS shows the network's).
 CENSUS_KEY = PREFIX + "census"
+# List of WHOWAS entries (JSON, hubbub.core.whowas), newest first, trimmed to the newest
+# `limits.whowas_entries`: not under any lease, as they outlive the users and their nodes.
+WHOWAS_KEY = PREFIX + "whowas"
 EVENTS_PREFIX = PREFIX + "events:"
 CLAIM_PREFIX = PREFIX + "claim:"
 DIRECTORY_PREFIX = PREFIX + "directory:"

@@ -9,6 +9,9 @@ MONITOR, LIST across nodes; hubbub.core.cluster_directory).
   written in that order, never raced over two connections, and the pending entries are at
   most one per user of the node. A write the bus refused stays pending and is retried when
   the bus is back (`retry`).
+* **WHOWAS**: the same writer adds the entries of this node's users who quit or changed
+  nick to the network's list (`depart`; hubbub.core.whowas), after the directory writes
+  asked before them; at most as many wait as the network keeps.
 * **Reads**: `lookup` gets several entries at once (concurrent `get`s); `users` reads every
   user's entry, a page per round trip, keeping those a WHO mask matches (the core's test) and
   stopping once it has as many as the WHO may show; `room_summaries` reads
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -46,6 +50,10 @@ class Directory:
         self.pending: dict[str, str | None] = {}
         # key -> who waits for its pending value to be written (True) or refused (False).
         self.waiters: dict[str, list[Callable[[bool], None]]] = {}
+        # WHOWAS entries of this node's users to add to the network's, oldest first; at most
+        # `keep` (what the network keeps: older ones would be trimmed at once anyway).
+        self.departures: deque[str] = deque()
+        self.keep = 0
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -80,37 +88,64 @@ class Directory:
             self.waiters.setdefault(key, []).append(done)
         self._wake.set()
 
+    def depart(self, entry: str, keep: int) -> None:
+        """Add a WHOWAS entry to the network's (which keeps the newest `keep`), soon."""
+        self.keep = keep
+        self.departures.append(entry)
+        while len(self.departures) > keep:
+            self.departures.popleft()
+        self._wake.set()
+
     def _answer(self, key: str, written: bool) -> None:
         for done in self.waiters.pop(key, ()):
             done(written)
 
     def retry(self) -> None:
         """The bus is back: write what it refused."""
-        if self.pending:
+        if self.pending or self.departures:
             self._wake.set()
 
     async def _write(self) -> None:
         while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            while self.pending and not self._closing:
-                key, value = next(iter(self.pending.items()))
-                try:
-                    if value is None:
-                        await self.bus.drop(key)
-                    else:
-                        await self.bus.put(key, value)
-                except BusUnavailable:
-                    # Kept pending, written when the bus is back (retry); nobody waits
-                    # for that meanwhile.
-                    for waiting in list(self.waiters):
-                        self._answer(waiting, False)
-                    break
-                except Exception:  # a bug: this entry is dropped from the queue, logged
-                    log.exception("cluster: directory entry %s could not be written", key)
-                if self.pending.get(key, "") == value:  # not changed again meanwhile
-                    del self.pending[key]
-                    self._answer(key, True)
+            await self._write_entries()
+            await self._write_departures()
+
+    async def _write_entries(self) -> None:
+        while self.pending and not self._closing:
+            key, value = next(iter(self.pending.items()))
+            try:
+                if value is None:
+                    await self.bus.drop(key)
+                else:
+                    await self.bus.put(key, value)
+            except BusUnavailable:
+                # Kept pending, written when the bus is back (retry); nobody waits for that
+                # meanwhile.
+                for waiting in list(self.waiters):
+                    self._answer(waiting, False)
+                return
+            except Exception:  # a bug: this entry is dropped from the queue, logged
+                log.exception("cluster: directory entry %s could not be written", key)
+            if self.pending.get(key, "") == value:  # not changed again meanwhile
+                del self.pending[key]
+                self._answer(key, True)
+
+    async def _write_departures(self) -> None:
+        if not self.departures or self._closing:
+            return
+        batch, self.departures = self.departures, deque()
+        try:
+            await self.bus.departed(list(batch), self.keep)
+        except BusUnavailable:
+            # Kept (before those that came meanwhile), written when the bus is back.
+            batch.extend(self.departures)
+            while len(batch) > self.keep:
+                batch.popleft()
+            self.departures = batch
+        except Exception:  # a bug: these entries are dropped, logged
+            log.exception("cluster: %d WHOWAS entries could not be written", len(batch))
 
     async def lookup(self, keys: Sequence[str]) -> list[str | None]:
         """The entries under `keys` (None where there is none). Raises BusUnavailable."""

@@ -42,11 +42,13 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubbub.cluster.bus import Bus, BusUnavailable, Return, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
+from hubbub.core import whowas
+from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
@@ -357,6 +359,30 @@ class Node:
             channels=counted.channels,
         )
 
+    def _departed(self, server: ChatServer, facts: Mapping[str, Any]) -> None:
+        """A dead node's user is gone: its WHOWAS entry, from its directory entry (with this
+        node's server name: the dead node's is not known here)."""
+        keep = server.config.limits.whowas_entries
+        if keep:
+            gone = WhowasEntry(
+                str(facts.get("n", "")),
+                str(facts.get("u", "")),
+                str(facts.get("h", "")),
+                str(facts.get("r", "")),
+                int(server.now),
+                server.name,
+            )
+            self.departed(whowas.encode(gone), keep)
+
+    def departed(self, entry: str, keep: int) -> None:
+        self.directory.depart(entry, keep)
+
+    def departures(self, done: Callable[[list[str] | None], None]) -> None:
+        def work() -> Awaitable[None]:
+            return answer(self.bus.departures, done, "WHOWAS")
+
+        self._spawn(work, "hubbub-whowas")
+
     def _counts(self) -> tuple[int, int]:
         """This node's registered users and how many are invisible (the bus writes them)."""
         server = self.server
@@ -441,8 +467,11 @@ class Node:
             if key.startswith("nick:"):
                 fold = key.removeprefix("nick:")
                 entry = await self.bus.get(user_key(fold))
-                nick = json.loads(entry).get("n", fold) if entry else fold
+                facts = json.loads(entry) if entry else {}
+                nick = facts.get("n", fold)
                 await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, nick))
+                if server is not None and facts:
+                    self._departed(server, facts)
 
         def next_msgid() -> str:
             return server.next_msgid() if server is not None else secrets.token_hex(8)

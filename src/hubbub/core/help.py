@@ -246,7 +246,7 @@ HELP_TEXT: dict[str, tuple[str, ...]] = {
     ),
     "WHOWAS": (
         "WHOWAS <nick> [<count>]",
-        "Shows who recently used a nick.",
+        "Shows who recently used a nick (and quit or took another), newest first.",
     ),
 }
 

@@ -475,6 +475,7 @@ class WhowasEntry:
     hostname: str
     realname: str
     left_at: int
+    server: str  # the name of the server the user was on (WHOWAS 312)
 
 
 def _list_of(append: Callable[[bytes], None]) -> list[bytes] | None:

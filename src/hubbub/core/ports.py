@@ -240,6 +240,11 @@ class Network(Protocol):
     * `census` answers at once what the node last counted of the rest of the network (the
       node writes its own users' count and reads the others' every heartbeat): LUSERS adds
       this node's own live counts to it. None until the first count.
+    * `departed` hands the network a WHOWAS entry of one of this node's users (a nick no
+      longer in use: hubbub.core.whowas), of which it keeps the newest `keep` of the whole
+      network; written soon, in order, not waited for (one the bus refuses is written when
+      it is back; at most `keep` wait). `departures` answers those entries, newest first,
+      or None when the bus is unavailable.
     """
 
     @property
@@ -304,6 +309,10 @@ class Network(Protocol):
     ) -> None: ...
 
     def census(self) -> Census | None: ...
+
+    def departed(self, entry: str, keep: int) -> None: ...
+
+    def departures(self, done: Callable[[list[str] | None], None]) -> None: ...
 
 
 def inbox(node_id: str) -> str:

@@ -1,5 +1,5 @@
 """Questions about people and the server, and the small self-service commands:
-WHO, WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME.
+WHO, WHOIS, ISON, USERHOST, VERSION, TIME, AWAY, SETNAME (WHOWAS: hubbub.core.whowas).
 """
 
 from __future__ import annotations
@@ -212,28 +212,6 @@ def whois_reply(
         signon = str(int(user.session.signon))
         reply.numeric(n.RPL_WHOISIDLE, user.nick, str(seconds), signon, "seconds idle, signon time")
     reply.numeric(n.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
-
-
-@command("WHOWAS", 1)
-def handle_whowas(server: ChatServer, reply: Reply, msg: Message) -> None:
-    nick = msg.params[0]
-    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdecimal() else 0
-    fold = server.fold(nick)
-    found = 0
-    for entry in server.whowas:
-        if server.fold(entry.nick) != fold:
-            continue
-        reply.numeric(
-            n.RPL_WHOWASUSER, entry.nick, entry.username, entry.hostname, "*", entry.realname
-        )
-        left = format_utc(entry.left_at, "%Y-%m-%d %H:%M:%S UTC")
-        reply.numeric(n.RPL_WHOISSERVER, entry.nick, server.name, left)
-        found += 1
-        if count and found >= count:
-            break
-    if not found:
-        reply.numeric(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
-    reply.numeric(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
 
 
 @command("ISON", 1)

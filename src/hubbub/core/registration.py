@@ -21,6 +21,7 @@ from hubbub.core.monitor import came_online, changed_nick
 from hubbub.core.ownership import check_nick, nick_refused
 from hubbub.core.ports import Census
 from hubbub.core.sts import sts_entry
+from hubbub.core.whowas import remember
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ def rename(
         del server.users[old_fold]
     if fold != old_fold:  # another nick, not another case of it (hubbub.core.privacy)
         user.nick_since_ms = time_ms
+        if not user.session.remote:  # (its own node remembers a remote user's)
+            remember(server, user, old_nick)
     user.nick, user.fold = nick, fold
     if listed:
         server.users[fold] = user

@@ -51,6 +51,7 @@ from hubbub.core import (  # noqa: F401
     registration,
     rename,
     sasl,
+    whowas,
 )
 from hubbub.core.accounts import AccountState
 from hubbub.core.bans import expire, refuse_connection
@@ -677,9 +678,7 @@ class ChatServer:
                     store_event(self, channel, user, "QUIT", (reason,), time_ms, msgid)
                 for channel in list(user.channels.values()):
                     self.remove_member(channel, user)
-            self.whowas.appendleft(
-                WhowasEntry(user.nick, user.username, user.hostname, user.realname, int(self.now))
-            )
+            whowas.remember(self, user, user.nick)
             log.info("%s quit (%s)", user.prefix, reason)
             went_offline(self, user.nick, user.fold)
         self.monitor.forget(user)
