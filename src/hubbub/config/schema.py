@@ -374,7 +374,9 @@ class LimitsSection:
         "Bytes that may wait unsent to one client before it is dropped (SendQ exceeded).",
         low=512,
     )
-    whowas_entries: int = _setting(1_000, "Nicks left (a QUIT or a new nick) WHOWAS remembers; 0: none.", low=0)
+    whowas_entries: int = _setting(
+        1_000, "Nicks left (a QUIT or a new nick) WHOWAS remembers; 0: none.", low=0
+    )
     pending_lines: int = _setting(
         256,
         "Lines one client may send while one of its commands waits on a worker; more: Excess "
