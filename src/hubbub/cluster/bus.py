@@ -103,7 +103,7 @@ class _Session:
 @dataclass(frozen=True)
 class Counted:
     """The network as the last heartbeat counted it: each other live node's registered users
-    and how many of them are invisible, by node id, and the channels with state."""
+    and how many of them are invisible, by node id, and the channels with members."""
 
     others: Mapping[str, tuple[int, int]]
     channels: int
@@ -660,7 +660,6 @@ class Bus:
 
     async def departures(self) -> list[str]:
         """The network's WHOWAS entries, newest first. Raises BusUnavailable."""
-
         entries = await self._guarded(lambda: self._redis.lrange(scripts.WHOWAS_KEY, 0, -1))
         return [_text(entry) for entry in entries]
 

@@ -99,8 +99,6 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 """
 
-# Every script that writes on behalf of a node first proves the node still holds its lease, so
-# a node that was buried (its lease missed) cannot leave orphan claims behind.
 # Whether a room's state hash has a member field (`m:<fold>`): HSCAN stops at the first page
 # with one, which in a room with members is nearly always the first.
 _HAS_MEMBER = """
@@ -115,6 +113,8 @@ local function has_member(hash)
 end
 """
 
+# Every script that writes on behalf of a node first proves the node still holds its lease, so
+# a node that was buried (its lease missed) cannot leave orphan claims behind.
 _CHECK_LEASE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then
   return redis.error_reply('HUBBUB_LEASE this node lost its lease: re-register')

@@ -1,15 +1,15 @@
 """WHOWAS: the nicks no longer in use, and who had them.
 
-Modern IRC: WHOWAS "requests information about a nickname that no longer exists. This may
-either be due to a NICK change or the user leaving IRC". So an entry is kept when a user of
-this server quits and when one changes its nick (not its case). On one server the entries
-are the server's own (`ChatServer.whowas`, newest first, `limits.whowas_entries` of them).
-In a cluster the user's node also hands each entry to the network (`Network.departed`),
-which keeps the newest `limits.whowas_entries` of the whole network, so WHOWAS on any node
-finds who left from another; the node whose janitor buries a dead node hands in its users'
-(hubbub.cluster.node). WHOWAS there reads the network's entries, with this node's own that
-may not have reached them yet; when the network cannot be asked, this node's own alone,
-with a FAIL saying so.
+RFC 2812, 3.6.3: WHOWAS "asks for information about a nickname which no longer exists.
+This may either be due to a nickname change or the user leaving IRC". So an entry is kept
+when a user of this server quits and when one changes its nick (not its case). On one
+server the entries are the server's own (`ChatServer.whowas`, newest first,
+`limits.whowas_entries` of them). In a cluster the user's node also hands each entry to the
+network (`Network.departed`), which keeps the newest `limits.whowas_entries` of the whole
+network, so WHOWAS on any node finds who left from another; the node whose janitor buries a
+dead node hands in its users' (hubbub.cluster.node). WHOWAS there reads the network's
+entries, with this node's own that may not have reached them yet; when the network cannot be
+asked, this node's own alone, with a FAIL saying so.
 """
 
 from __future__ import annotations
