@@ -132,3 +132,24 @@ async def test_a_node_taken_for_dead_in_a_new_epoch_is_told_when_it_registers(
         assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1"]) == b"returned"
         assert await redis.get(scripts.lease_key("c")) == b"t1"
     await redis.aclose()
+
+
+async def test_a_sync_from_a_copy_that_had_read_less_leaves_the_rooms_own_fields(
+    redis_url: str,
+) -> None:
+    """`^w<seq>` (hubbub.core.cluster_fields `read_up_to`): a sync's room fields replace the
+    room's (those its copy lacks go) unless a sync from a copy that had read further came
+    first; its member fields are written either way. `w:*` says how far, read with the state
+    and moved by a RENAME."""
+    ahead = {"room": "r", "topic": "after", "mode:m": "1", "m:a": "1"}
+    behind = {"room": "r", "topic": "before", "mode:m": "0", "list:b:x": "[]", "m:b": "1"}
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=behind, delete_fields=["^w5"])
+        assert (await bus.state("#r"))[1] == {**behind, "w:*": "5"}
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=ahead, delete_fields=["^w9"])
+        assert (await bus.state("#r"))[1] == {**ahead, "m:b": "1", "w:*": "9"}
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=behind, delete_fields=["^w5"])
+        assert (await bus.state("#r"))[1] == {**ahead, "m:b": "1", "w:*": "9"}
+        assert await bus.rename("#r", "#s", (b"[", b"]"), (b"{", b"}"), {}) == 1
+        assert (await bus.state("#s"))[1]["w:*"] == "9"

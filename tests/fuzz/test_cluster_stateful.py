@@ -581,6 +581,9 @@ class ClusterMachine(RuleBasedStateMachine):
                 # The nodes that have written the room back, as the bus has them.
                 spoken = node.server.cluster.written_back.get(fold, set())
                 assert spoken == bus.written_back.get(fold, set()), f"{fold}: written back by"
+                # And how far the copy whose room fields the room has had read.
+                furthest = node.server.cluster.furthest.get(fold, -1)
+                assert furthest == bus.furthest.get(fold, -1), f"{fold}: furthest copy"
             for session in server.sessions:
                 for channel in session.user.channels.values():
                     assert session.user in channel.members, "membership is not symmetric"

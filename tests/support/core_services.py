@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
-from hubbub.core.cluster_fields import written_back_field
+from hubbub.core.cluster_fields import FURTHEST_FIELD, is_room_field, written_back_field
 from hubbub.core.ports import (
     FAILURE,
     NETWORK_ROOM,
@@ -271,6 +271,9 @@ class MemoryBus:
         self.fields: dict[str, dict[str, str]] = {}
         # Per room, the nodes that have written it back (the seq hash's `w:<node>` fields).
         self.written_back: dict[str, set[str]] = {}
+        # Per room, how far the copy whose room fields it took had read before Redis lost its
+        # data (the seq hash's `w:*`: `read_up_to`).
+        self.furthest: dict[str, int] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
         self.claims: dict[str, str] = {}
         # The network directory: key -> (the node that wrote it, its value).
@@ -379,6 +382,7 @@ class MemoryBus:
             self.fields,
             self.events,
             self.written_back,
+            self.furthest,
         ):
             state.clear()
         self.claims.clear()
@@ -431,7 +435,15 @@ class MemoryBus:
         # no change, and the payload marked, if an event changed the fields after that seq.
         creating = empty and any(name[:1] == "+" for name in [*set_fields, *delete_fields])
         allowed = True
+        # "^w<seq>": a sync from a copy that had read the room up to <seq> before Redis lost
+        # its data: its room fields replace the room's, unless a copy that had read further
+        # wrote it back first ("outdone": they are not written).
+        ranks = [int(name[2:]) for name in delete_fields if name.startswith("^w")]
+        read_up_to = ranks[0] if ranks else None
+        outdone = read_up_to is not None and read_up_to < self.furthest.get(room, -1)
         for name in delete_fields:
+            if name.startswith("^w"):
+                continue
             if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
                 set_fields, delete_fields, allowed = {}, (), False
                 break
@@ -461,6 +473,10 @@ class MemoryBus:
         # (What the seq hash's `changed` counts: an event allowed, with any name to change.)
         if allowed and (set_fields or any(name[:1] != "^" for name in delete_fields)):
             self.changed[room] = seq
+        if allowed and read_up_to is not None and not outdone:
+            self.furthest[room] = read_up_to
+            for field in [field for field in fields if is_room_field(field)]:
+                del fields[field]
         for name in delete_fields:
             if name.startswith("^"):
                 continue
@@ -502,6 +518,8 @@ class MemoryBus:
                     fields[field] = other_value if name[0] == "=" else value
             elif name.startswith("?"):
                 fields.setdefault(name[1:], value)
+            elif outdone and is_room_field(name):
+                continue  # (a copy that had read less than one written back already)
             elif not name.startswith("+"):
                 fields[name] = value
             elif empty:
@@ -537,9 +555,14 @@ class MemoryBus:
         state.update(set_fields)
         self.fields[new] = state
         self.written_back[new] = set(self.written_back.get(old, set()))
+        self.furthest.pop(new, None)
+        if old in self.furthest:
+            self.furthest[new] = self.furthest[old]
         carried = dict(state)
         for spoken in self.written_back[new]:  # (the marker carries them, as the script's)
             carried[written_back_field(spoken)] = "1"
+        if new in self.furthest:
+            carried[FURTHEST_FIELD] = str(self.furthest[new])
         new_seq = self._append(
             node, new, time_ms, marker[0] + json.dumps(carried).encode() + marker[1]
         )
@@ -650,6 +673,8 @@ class MemoryNetwork:
             fields = dict(self.bus.fields.get(room, {}))
             for node in self.bus.written_back.get(room, ()):  # (as the STATE script)
                 fields[written_back_field(node)] = "1"
+            if room in self.bus.furthest:
+                fields[FURTHEST_FIELD] = str(self.bus.furthest[room])
             done(fields, self.bus.seq.get(room, 0))
 
         self.bus.call(run, self._node_id)

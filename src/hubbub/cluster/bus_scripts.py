@@ -169,7 +169,12 @@ return redis.call('GET', KEYS[1])
 #       room's new name). `^s<seq>`: changes only if no event after <seq> changed the room's
 #       state fields (the seq hash's `changed`); if one did, the event is sequenced with
 #       `"un":1` added to its payload (a node's `sync`, made from a copy of the room with every
-#       change applied: hubbub.core.cluster_resync). Deletions are made before sets.
+#       change applied: hubbub.core.cluster_resync). `^w<seq>`: a sync after Redis lost its
+#       data, from a copy that had read the room up to <seq> then: its room fields (`room`,
+#       `topic`, `mode:*`, `list:*`, `meta:*`) replace the room's (those it lacks deleted) and
+#       the seq hash's `w:*` becomes <seq>, unless `w:*` is above <seq> (a copy that had read
+#       further wrote the room back first): then they are not written (its member fields
+#       are, either way). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -233,6 +238,10 @@ local payload = ARGV[4]
 local stale = false
 local unchanged = false
 local conditions = 0
+-- A sync's copy's place before Redis lost its data (`^w`): nil if not one; `outdone` if a
+-- copy that had read further wrote the room back already.
+local read_up_to = nil
+local outdone = false
 index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
@@ -249,6 +258,9 @@ while index <= #ARGV do
       stale = true
       allowed = false
     end
+  elseif string.sub(name, 1, 2) == '^w' then
+    read_up_to = tonumber(string.sub(name, 3))
+    outdone = read_up_to < tonumber(redis.call('HGET', KEYS[2], 'w:*') or '-1')
   elseif string.sub(name, 1, 1) == '^' then
     local kind = string.sub(name, 2, 2)
     local standing = redis.call('HGET', KEYS[3], 's:' .. string.sub(name, 3))
@@ -273,6 +285,18 @@ elseif unchanged then
 elseif allowed and empty then
   -- Its `+` names apply: it creates the room, as every node then decides from this mark.
   payload = string.sub(payload, 1, -2) .. ',"new":1}'
+end
+local function room_field(field)
+  if field == 'room' or field == 'topic' then return true end
+  local head = string.sub(field, 1, 5)
+  return head == 'mode:' or head == 'list:' or head == 'meta:'
+end
+-- The furthest copy so far: its room fields replace the room's.
+if allowed and read_up_to and not outdone then
+  redis.call('HSET', KEYS[2], 'w:*', string.format('%d', read_up_to))
+  for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+    if room_field(field) then redis.call('HDEL', KEYS[3], field) end
+  end
 end
 -- The deletions first, then the sets: a name both deleted (by a prefix) and set ends up set
 -- (a registered room created anew: its earlier modes go, its saved ones stay). An event meant
@@ -356,6 +380,8 @@ for _ = 1, allowed and count or 0 do
     end
   elseif first == '?' then
     redis.call('HSETNX', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  elseif outdone and room_field(name) then
+    -- (A copy that had read less than one written back already: not its room's state.)
   elseif first ~= '+' then
     redis.call('HSET', KEYS[3], name, ARGV[index + 1])
   elseif empty then

@@ -806,8 +806,10 @@ class ClusterApply(ClusterRooms):
         (hubbub.core.cluster_rename), and a `sync` from it is made if no event of the new
         epoch changed the room (hubbub.core.cluster_resync). After a mere reconnection the
         views hold: the seqs go on."""
+        self.lost_views = dict(self.views)
         self.views = dict.fromkeys(self.views, 0)
         self.written_back.clear()
+        self.furthest.clear()
         self.lost_echoes()
 
     def set_available(self, available: bool) -> None:

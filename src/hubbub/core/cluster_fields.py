@@ -155,7 +155,40 @@ def written_back_field(node: str) -> str:
 def written_back(fields: Mapping[str, str]) -> set[str]:
     """The nodes that have written the room back, from its fields as the bus reads them."""
     prefix = WRITTEN_BACK_PREFIX
-    return {name[len(prefix) :] for name in fields if name.startswith(prefix)}
+    return {
+        name[len(prefix) :] for name in fields if name.startswith(prefix) and name != FURTHEST_FIELD
+    }
+
+
+#: The name under which the bus reads out how far the copy whose room fields it took had
+#: read the room before Redis lost its data (`read_up_to`). No node has the id "*".
+FURTHEST_FIELD = WRITTEN_BACK_PREFIX + "*"
+
+#: A copy's place when it is not known (a room this node did not follow when Redis lost its
+#: data): below every other copy's.
+PLACE_UNKNOWN = -1
+
+
+def read_up_to(seq: int) -> str:
+    """A deleted name of a `sync` made after Redis lost its data, from a copy that had read
+    the room up to `seq` before: its room fields (`is_room_field`) replace the room's only if
+    no sync from a copy that had read further came first. So the room ends up as the copy
+    that had read furthest has it, whatever the order of the syncs: that copy has every
+    change any node had read, and so every one its sender was told was made. (Its member
+    fields are written either way: each node has the last word on its own members.)"""
+    return f"{GUARD}w{seq}"
+
+
+def furthest(fields: Mapping[str, str]) -> int:
+    """How far the copy whose room fields the room has had read (`read_up_to`), from its
+    fields as the bus reads them; PLACE_UNKNOWN if no such sync came."""
+    return int(fields.get(FURTHEST_FIELD, PLACE_UNKNOWN))
+
+
+def is_room_field(name: str) -> bool:
+    """Whether a state field is the room's own (written back by the furthest copy), not a
+    member's, an invitation or the history access."""
+    return name in ("room", "topic") or name.startswith((MODE_PREFIX, LIST_PREFIX, METADATA_PREFIX))
 
 
 #: Starts a deleted name that is a claim of this node released with the event.

@@ -70,11 +70,13 @@ from hubbub.core.cluster_apply import VOID
 from hubbub.core.cluster_fields import (
     GUARD,
     ONLY_IF_ROOM,
+    PLACE_UNKNOWN,
     RELEASES_CLAIM,
     UNAVAILABLE,
     encode,
     facts_prefix,
     from_view,
+    furthest,
     if_creating,
     only_if_creating,
     only_if_operator,
@@ -424,6 +426,9 @@ class ClusterRename(ClusterPropose):
             # (The bus moves the nodes that have written the room back with it too, in place
             # of an earlier room's of the new name.)
             self.written_back[new_fold] = self.written_back.pop(old_fold, set())
+            self.furthest[new_fold] = self.furthest.pop(old_fold, PLACE_UNKNOWN)
+            if old_fold in self.lost_views:
+                self.lost_views[new_fold] = self.lost_views.pop(old_fold)
             self._follow(new_fold, marker)
             self._sync_moved(old_fold, new_fold)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
@@ -572,6 +577,7 @@ class ClusterRename(ClusterPropose):
             # writes its members into it (they were two rooms, each node showing its own, a
             # cluster fuzz finding).
             self.written_back[fold] = written_back(fields)
+            self.furthest[fold] = furthest(fields)
             self._take_sync(fold, "", fields, time_ms)
             return
         if not self.joining.get(fold) and fold not in self.opening:
@@ -582,6 +588,7 @@ class ClusterRename(ClusterPropose):
             self._forget_copy(present)
         self.load_room(fold, fields)
         self.written_back[fold] = written_back(fields)
+        self.furthest[fold] = furthest(fields)
         self.unmade.discard(fold)
 
     def epoch_restarted(self) -> None:

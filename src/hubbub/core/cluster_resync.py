@@ -36,6 +36,14 @@ sends no sync there, though a lagging node's copy may list its users in it (thei
 or a RENAME that took the room to a name it never followed): a node whose own sync is done
 asks each node its copy lists users of and that has not spoken there (`_ask_silent`), and
 one that does not follow the room says so with a sync of no member (`_say_gone`).
+
+The room's own state (topic, modes, lists, metadata) differs between such copies too: after a
+new epoch, each sync names how far its copy had read the room before (`read_up_to`, the copy's
+view then, `lost_views`), and the room's own fields are those of the copy that had read
+furthest, whichever sync comes first (`furthest`); a node whose copy had read further than the
+syncs before its own keeps its room state, and refuses its users' events there, until its
+own is in.
+
 docs/cluster.md, "Writing rooms back after Redis lost its data", says why each of these is
 needed.
 """
@@ -48,8 +56,10 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply, RoomlessApplier
 from hubbub.core.cluster_fields import (
+    PLACE_UNKNOWN,
     encode,
     if_absent,
+    is_room_field,
     load_membership,
     load_room_state,
     member_field,
@@ -58,6 +68,7 @@ from hubbub.core.cluster_fields import (
     members_of,
     metadata_field,
     mode_fields,
+    read_up_to,
     standing_field,
     start_afresh,
     unchanged_since,
@@ -104,10 +115,18 @@ class ClusterResync(ClusterApply):
         # again when the bus is back.
         self.unsaid: dict[str, None] = {}
         self.unasked: dict[tuple[str, str], None] = {}
+        # Rooms whose end Redis lost without losing its data (restarted from a file missing
+        # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
+        # there are not known; the last one written gives the room's own fields.
+        self.unranked: set[str] = set()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Write this node's members back to the bus in `rooms` (None: every room it follows),
         with each room's state as its copy has it."""
+        if rooms is None:
+            self.unranked.clear()  # (a new epoch: every copy's place is its `lost_views`)
+        else:
+            self.unranked.update(rooms)
         for fold in list(self.server.channels) if rooms is None else rooms:
             if fold in self.server.channels:
                 self.unrestored.add(fold)
@@ -154,8 +173,14 @@ class ClusterResync(ClusterApply):
         self.syncing[fold] = (at, attempt)
         # (Refused, the bus gone: it stays in `syncing`, and is sent again when the bus is back.)
         # (The fields travel in the event too: the nodes apply them as the bus does, `_take_sync`.)
-        payload = encode({"t": "sync", "at": at, "fs": fields})
-        deleted = (unchanged_since(at), members_of(self.node))
+        sync: dict[str, Any] = {"t": "sync", "at": at, "fs": fields}
+        deleted = [unchanged_since(at), members_of(self.node)]
+        if fold not in self.unranked:
+            # Its place among the copies written back: the room's own fields end up as the
+            # copy that had read furthest has them, whichever sync comes first.
+            sync["rd"] = rank = self._own_rank(fold)
+            deleted.append(read_up_to(rank))
+        payload = encode(sync)
         self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time_ms: None)
 
     def _sync_back(
@@ -166,12 +191,28 @@ class ClusterResync(ClusterApply):
         node's: everything before it is applied here now."""
         fields = event.get("fs")
         if "un" not in event and isinstance(fields, dict):
+            # Ranked (`read_up_to`): its room fields replace the room's if its copy had read
+            # at least as far as the one whose fields the room has, as the bus decided. But
+            # this node's copy, if it had read further and its own sync is still to come,
+            # keeps its own room state: that sync replaces the room's with it (taken in now,
+            # this copy would lose what only it had read, and write back the other's).
+            rank = event.get("rd")
+            replaces = rank is None or int(rank) >= self.furthest.get(room, PLACE_UNKNOWN)
+            if rank is not None and replaces:
+                self.furthest[room] = int(rank)
+            keeps_own = (
+                not mine
+                and rank is not None
+                and self.node not in self.written_back.get(room, ())
+                and self._own_rank(room) > int(rank)
+            )
             self.written_back.setdefault(room, set()).add(node)
-            if "room" in fields:  # (not a sync of no member: `_say_gone`)
+            if "room" in fields and not keeps_own:  # (not a sync of no member: `_say_gone`)
                 self.unrestored.discard(room)
             if not mine:
                 try:
-                    self._take_sync(room, node, fields, time_ms)
+                    taken = replaces and not keeps_own
+                    self._take_sync(room, node, fields, time_ms, taken, ranked=rank is not None)
                 except (KeyError, TypeError, ValueError):  # a node of another version, or a bug
                     log.exception("room %s: a sync could not be taken in; skipped", room)
         if not mine:
@@ -184,6 +225,12 @@ class ClusterResync(ClusterApply):
             self._ask_silent(room)
             return
         self._sync(room, seq, sent[1] + 1)
+
+    def _own_rank(self, fold: str) -> int:
+        """This node's copy's place among those written back (`read_up_to`)."""
+        if fold in self.unranked:
+            return PLACE_UNKNOWN
+        return self.lost_views.get(fold, PLACE_UNKNOWN)
 
     def _ask_silent(self, fold: str) -> None:
         """This node's copy lists users of nodes that have not written the room back: each such
@@ -275,8 +322,19 @@ class ClusterResync(ClusterApply):
             for home, fold in unasked:
                 self._ask(home, fold)
 
-    def _take_sync(self, fold: str, node: str, fields: Mapping[str, str], time_ms: int) -> None:
+    def _take_sync(
+        self,
+        fold: str,
+        node: str,
+        fields: Mapping[str, str],
+        time_ms: int,
+        replaces: bool = True,
+        ranked: bool = False,
+    ) -> None:
         """Another node's sync changed the room's fields: this copy changes as the bus did.
+        The room's own state: a ranked sync's (`read_up_to`) replaces it if `replaces` (its
+        copy had read furthest so far), else stays out; an unranked one's fields (a room whose
+        end Redis lost, a rename's marker) replace those of the same names.
         It has every change of the room's as its sender's copy had (a room this node follows
         all along); but one made here while Redis had lost it differs: the room created anew
         by a JOIN of this node's user that found it empty (its old members' node had not
@@ -297,12 +355,11 @@ class ClusterResync(ClusterApply):
                 self.opened_empty.discard(fold)
                 self.load_room(fold, {name.lstrip("?"): value for name, value in taken.items()})
             return
-        if "room" in taken:
-            # The room's own state: every field the sync names replaces this copy's.
+        if "room" in taken and replaces:
             state = {
                 name: value
                 for name, value in self.state_of(channel).items()
-                if not name.startswith(("m:", "s:"))
+                if not name.startswith(("m:", "s:")) and not (ranked and is_room_field(name))
             }
             state.update((name, value) for name, value in taken.items() if name[:1] != "?")
             room = json.loads(state["room"])

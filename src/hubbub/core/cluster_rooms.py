@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from hubbub.core.server import ChatServer
 from hubbub.core.cluster_fields import (
     HISTORY_FIELD,
+    PLACE_UNKNOWN,
     encode,
+    furthest,
     load_membership,
     load_room_state,
     load_user_state,
@@ -136,6 +138,13 @@ class ClusterRooms:
         # (hubbub.core.cluster_resync): as the bus has them, read with the room's state, then
         # from each `sync` applied.
         self.written_back: dict[str, set[str]] = {}
+        # Per room followed, how far the copy whose room fields the bus took when it was
+        # written back had read it before Redis lost its data (`read_up_to`): as the bus has
+        # it, read with the room's state, then from each `sync` applied.
+        self.furthest: dict[str, int] = {}
+        # Per room followed when Redis lost its data (a new epoch), the seq this node's copy
+        # reflected then: its place among the copies written back (hubbub.core.cluster_resync).
+        self.lost_views: dict[str, int] = {}
         # Rooms this node was asked to speak in while a JOIN of its own was on its way there:
         # it speaks once that JOIN is in, or refused (hubbub.core.cluster_resync).
         self.speak_when_joined: set[str] = set()
@@ -268,6 +277,7 @@ class ClusterRooms:
         def loaded(fields: Mapping[str, str] | None, seq: int) -> None:
             if fields is not None:
                 self.written_back.setdefault(fold, set()).update(written_back(fields))
+                self.furthest[fold] = max(self.furthest.get(fold, PLACE_UNKNOWN), furthest(fields))
             if fields is not None and fold not in self.server.channels:
                 # (A copy made meanwhile, from a JOIN applied here, has its own view.)
                 self.views[fold] = max(self.views.get(fold, 0), seq)
@@ -561,6 +571,8 @@ class ClusterRooms:
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
         self.written_back.pop(fold, None)
+        self.furthest.pop(fold, None)
+        self.lost_views.pop(fold, None)
         self.departed.pop(fold, None)
         self.absent.pop(fold, None)
         self.network.close(fold)
