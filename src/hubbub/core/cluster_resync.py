@@ -301,6 +301,7 @@ class ClusterResync(ClusterApply):
     def close(self, fold: str) -> None:
         syncing = fold in self.syncing
         self._stop_syncing(fold)
+        self.unranked.discard(fold)
         super().close(fold)
         if syncing:
             # Its last sync, made before its users left, may come back undone (`un`) to a
