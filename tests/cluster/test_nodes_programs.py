@@ -4,7 +4,7 @@ Issue 14: "irssi on node A and WeeChat on node B join #lobby: they talk, see the
 (join replay and CHATHISTORY), see each other in NAMES, WHO, WHOIS and LIST". Here with the
 programs themselves (irssi in tmux, support.irssi; weechat-headless, support.weechat) on a real
 redis-server bus and a real PostgreSQL; test_nodes_chat.py checks the same, and CHATHISTORY,
-line by line with raw clients.
+line by line with raw clients. WeeChat's LUSERS and WHOWAS on node B also know node A's users.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from support.irssi import Irssi
 from support.postgres_server import fresh_postgres_url
 from support.programs import diagnosed, received, require_programs
 from support.redis_server import redis_server, redis_url
+from support.waiting import wait_for
 from support.weechat import WeeChat
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
@@ -27,6 +28,7 @@ __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used b
 pytestmark = pytest.mark.e2e
 
 CHANNEL = "#lobby"
+LUSERCLIENT = re.compile(r"There are (\d+) users and (\d+) invisible on 2 servers")
 
 
 def test_irssi_on_one_node_and_weechat_on_another(
@@ -87,10 +89,29 @@ def test_irssi_on_one_node_and_weechat_on_another(
                 weechat.command("/list")
                 weechat.wait_server(rf"#lobby\(3\): the topic {token}")
 
-                # irssi quits on node A: WeeChat on node B is shown it leave, with its reason.
+                # LUSERS on node B counts node A's users too (each node counts its own every
+                # heartbeat): carol and irssiuser there, weeuser here, on two servers.
+                def counted() -> bool:
+                    weechat.command("/lusers")
+                    return any(
+                        (found := LUSERCLIENT.search(x.text)) and int(found[1]) + int(found[2]) == 3
+                        for x in weechat.server_lines()
+                    )
+
+                wait_for(counted, what="LUSERS on node B counting node A's users", interval=0.5)
+
+                # irssi quits on node A: WeeChat on node B is shown it leave, with its reason,
+                # and WHOWAS there knows who had the nick.
                 irssi.type_line("/quit e2e done")
                 weechat.wait_in(CHANNEL, r"irssiuser .*has quit \(Quit: e2e done\)")
                 assert irssi.wait_exited() == 0
+
+                def remembered() -> bool:
+                    weechat.command("/whowas irssiuser")
+                    was = "[irssiuser] (~irssiuser@127.0.0.1) was hubbub e2e irssi"
+                    return any(x.text == was for x in weechat.server_lines())
+
+                wait_for(remembered, what="WHOWAS irssiuser on node B", interval=0.5)
         finally:
             irssi.stop()
             weechat.stop()
