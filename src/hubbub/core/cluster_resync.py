@@ -334,8 +334,9 @@ class ClusterResync(ClusterApply):
     ) -> None:
         """Another node's sync changed the room's fields: this copy changes as the bus did.
         The room's own state: a ranked sync's (`read_up_to`) replaces it if `replaces` (its
-        copy had read furthest so far), else stays out; an unranked one's fields (a room whose
-        end Redis lost, a rename's marker) replace those of the same names.
+        copy had read furthest so far, and not less far than this node's, whose own sync is
+        still to come), else stays out; an unranked one's fields (a room whose end Redis lost,
+        a rename's marker) replace those of the same names.
         It has every change of the room's as its sender's copy had (a room this node follows
         all along); but one made here while Redis had lost it differs: the room created anew
         by a JOIN of this node's user that found it empty (its old members' node had not
