@@ -76,11 +76,9 @@ from hubbub.core.cluster_fields import (
     encode,
     facts_prefix,
     from_view,
-    furthest,
     if_creating,
     only_if_creating,
     only_if_operator,
-    written_back,
     written_field,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
@@ -576,8 +574,7 @@ class ClusterRename(ClusterPropose):
             # this copy as another node's sync of it would, and this node's sync, to come,
             # writes its members into it (they were two rooms, each node showing its own, a
             # cluster fuzz finding).
-            self.written_back[fold] = written_back(fields)
-            self.furthest[fold] = furthest(fields)
+            self.take_notes(fold, fields)
             self._take_sync(fold, "", fields, time_ms)
             return
         if not self.joining.get(fold) and fold not in self.opening:
@@ -587,8 +584,7 @@ class ClusterRename(ClusterPropose):
             # that JOIN finds now is the renamed one (a rename takes only an empty name).
             self._forget_copy(present)
         self.load_room(fold, fields)
-        self.written_back[fold] = written_back(fields)
-        self.furthest[fold] = furthest(fields)
+        self.take_notes(fold, fields)
         self.unmade.discard(fold)
 
     def epoch_restarted(self) -> None:

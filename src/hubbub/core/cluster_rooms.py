@@ -434,6 +434,13 @@ class ClusterRooms:
             channel.old_names = None
         return user
 
+    def take_notes(self, fold: str, fields: Mapping[str, str]) -> None:
+        """What the bus keeps with a room's sequence, read out with its state (a rename's
+        marker): who has written the room back, and how far the copy whose room fields it has
+        had read (hubbub.core.cluster_resync)."""
+        self.written_back[fold] = written_back(fields)
+        self.furthest[fold] = furthest(fields)
+
     def forget_old_names(self, channel: Channel, user: User) -> None:
         """The room knows `user` by its nick now, under no old one (`renamed_elsewhere`)."""
         if channel.old_names:
