@@ -4,6 +4,7 @@ tested by the transport and server tests, which run once per engine."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from pathlib import Path
@@ -176,3 +177,31 @@ def test_every_engine_the_configuration_accepts_has_a_server(tmp_path: Path) -> 
     assert engines.ENGINES[0] == "asyncio"  # the default, hubbub.app itself
     for name in OTHERS:
         assert engines.make_server(config, name).engine == name
+
+
+def test_threads_engine_closes_a_refused_connection_in_order_not_with_a_reset(
+    tmp_path: Path,
+) -> None:
+    """A connection past `limits.max_clients` is told why and closed like any other. Reset,
+    the client's own connect could fail after the fact (asyncio reads the socket's error to
+    finish a connect: EPIPE, once the reset came after the close's FIN), and it never saw
+    the reason."""
+    config = server_config(tmp_path / "data", limits={"max_clients": 0})
+    with ThreadedServer(config, engine="threads") as server:
+        engine = server.engine_server
+        assert isinstance(engine, ThreadsServer)
+        refused = socket.create_connection(server.address)
+        try:
+            # The server's end (FIN) came, then the connection's thread ended, its socket
+            # closed: whatever the server sent has arrived.
+            ended = select.poll()
+            ended.register(refused, select.POLLRDHUP)
+            wait_for(lambda: bool(ended.poll(0)), 10, "the server to end the connection")
+            wait_for(lambda: engine.reader_threads() == 0, 10, "the connection thread to end")
+            assert refused.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            received = b""
+            while chunk := refused.recv(4096):
+                received += chunk
+            assert received == b"ERROR :Server is full\r\n"
+        finally:
+            refused.close()

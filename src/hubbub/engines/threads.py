@@ -101,7 +101,9 @@ class ThreadConnection(EngineConnection):
         reason = "Client closed connection"
         try:
             if not server.connect(self):
-                self._abort_socket()
+                # Closed in order, its reason (one short line) sent: a reset on top of the
+                # FIN could fail the client's connect after the fact, the reason unread.
+                self._shutdown_socket()
                 self.ended = True
                 return
             while True:
