@@ -11,6 +11,7 @@ process so that it can be killed with -9, and the real `hubbub chat --plain` in 
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 
 LEASE_MS = 1500  # a node that stops renewing its lease is dead after this long (tests: short)
 HEARTBEAT_MS = 150
+
+
+async def nobody_is(client: AsyncIrcClient, nick: str) -> None:
+    """Ask WHOIS `nick` until the network has nobody of that nick (401)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        await client.send(f"WHOIS {nick}")
+        lines = await client.until(lambda x: x.command == "318", what="the end of WHOIS")
+        if any(x.command == "401" for x in lines):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{nick} is still on the network: {[x.raw for x in lines]}")
 
 
 async def test_kill_9_of_the_clients_node_moves_it_to_the_other_node_without_gap_or_duplicate(
@@ -69,11 +82,13 @@ async def test_kill_9_of_the_clients_node_moves_it_to_the_other_node_without_gap
             chat.proc.send_signal(signal.SIGSTOP)
             node_a.kill()
             await bob.say("#lobby", "while you were away")
-            # Node A's lease runs out: its users leave everywhere, and the nick is free again.
-            # (Waited for here: MONITOR does not yet tell node B's users that a user of a lost
-            # node left, so a client there as mover_ would not learn that mover is free.)
+            # Node A's lease runs out: its users leave everywhere, then their nicks are free
+            # (a claim goes once its user has left every room: a moment after the QUIT is seen
+            # here). Waited for, so that the client comes back as mover, not as mover_ taking
+            # its nick back later.
             gone = await bob.first(lambda x: x.command == "QUIT", timeout=LEASE_MS / 1000 + 15)
             assert (gone.nick, gone.text) == ("mover", NODE_LOST_REASON)
+            await nobody_is(bob, "mover")
             chat.proc.send_signal(signal.SIGCONT)
 
             await bob.first(joined("mover", "#lobby"), timeout=WAIT)
