@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from hubbub.cluster.bus import Bus, Sequenced
+from hubbub.cluster.bus import Bus, Headcount, Sequenced
 from hubbub.core.network import member_homes
 from support.waiting import WAIT, until
 
@@ -19,7 +19,7 @@ class Node:
         self,
         url: str,
         node_id: str,
-        counts: Callable[[], tuple[int, int]] | None = None,
+        counts: Callable[[], Headcount] | None = None,
         **options: int,
     ) -> None:
         self.events: dict[str, list[Sequenced]] = defaultdict(list)
@@ -58,7 +58,7 @@ class Node:
 
 @asynccontextmanager
 async def running(
-    url: str, node_id: str, counts: Callable[[], tuple[int, int]] | None = None, **options: int
+    url: str, node_id: str, counts: Callable[[], Headcount] | None = None, **options: int
 ) -> AsyncIterator[Node]:
     """A started node, closed on the way out. `counts`: its users, as the node adapter tells
     the bus (None: the bus writes no census, as in most bus tests)."""

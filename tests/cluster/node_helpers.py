@@ -44,14 +44,25 @@ def cluster_toml(redis_url: str, store_url: str, node_id: str) -> str:
 
 @contextlib.contextmanager
 def running_nodes(
-    tmp_path: Path, redis_url: str, store_url: str, count: int = 2, **sections: dict[str, Any]
+    tmp_path: Path,
+    redis_url: str,
+    store_url: str,
+    count: int = 2,
+    *,
+    named: bool = False,
+    **sections: dict[str, Any],
 ) -> Iterator[list[ThreadedServer]]:
-    """`count` in-process nodes of one network, stopped on the way out."""
+    """`count` in-process nodes of one network, stopped on the way out. `named`: each its own
+    server, node0.example, node1.example and so on (else every node is hubbub.local)."""
     with contextlib.ExitStack() as stack:
         nodes = []
         for index in range(count):
+            node_sections = sections
+            if named:
+                server = {"name": f"node{index}.example", "description": f"node {index}"}
+                node_sections = {**sections, "server": {**sections.get("server", {}), **server}}
             config = node_config(
-                tmp_path / f"node{index}", redis_url, store_url, f"node{index}", **sections
+                tmp_path / f"node{index}", redis_url, store_url, f"node{index}", **node_sections
             )
             nodes.append(stack.enter_context(ThreadedServer(config)))
         yield nodes

@@ -1,6 +1,7 @@
-"""What LUSERS counts of the network, against a real redis-server: each node's users, written
-by its heartbeat and read back with the other live nodes' (`Bus.counted`), and the channels
-with members, a set the SEQUENCE and RENAME scripts keep (bus_scripts.CHANNELS_KEY)."""
+"""What LUSERS and LINKS know of the network, against a real redis-server: each node's users
+and server, written by its heartbeat and read back with the other live nodes' (`Bus.counted`),
+and the channels with members, a set the SEQUENCE and RENAME scripts keep
+(bus_scripts.CHANNELS_KEY)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from bus_helpers import running, until_heartbeats
 from redis.asyncio import Redis
 
 from hubbub.cluster import bus_scripts as scripts
+from hubbub.cluster.bus import Headcount
 from support.waiting import until
 
-pytestmark = pytest.mark.asyncio
 
-
+@pytest.mark.asyncio
 async def test_the_channels_set_holds_the_channels_with_members(redis_url: str) -> None:
     """A channel keeps its `room` field after its last member left: it has state (ROOMS_KEY)
     but is not formed any more. The nodes' own rooms are never channels. A RENAME moves the
@@ -41,8 +42,9 @@ async def test_the_channels_set_holds_the_channels_with_members(redis_url: str) 
     await redis.aclose()
 
 
+@pytest.mark.asyncio
 async def test_each_node_reads_the_others_counts_until_they_leave(redis_url: str) -> None:
-    counts = {"a": (3, 1), "b": (5, 2)}
+    counts = {"a": Headcount(3, 1, "a.example"), "b": Headcount(5, 2, "b.example", "node b")}
     async with running(redis_url, "a", lambda: counts["a"], heartbeat_ms=50) as node_a:
         async with running(redis_url, "b", lambda: counts["b"], heartbeat_ms=50) as node_b:
             await node_b.bus.sequence("#r", b'{"t":"join"}', set_fields={"m:b": "1"})
@@ -52,11 +54,14 @@ async def test_each_node_reads_the_others_counts_until_they_leave(redis_url: str
             )
             counted = node_a.bus.counted
             assert counted is not None
-            assert dict(counted.others) == {"b": (5, 2)} and counted.channels == 1
-            counts["b"] = (4, 0)
+            assert dict(counted.others) == {"b": Headcount(5, 2, "b.example", "node b")}
+            assert counted.channels == 1
+            counts["b"] = Headcount(4, 0, "b.example", "node b, its users gone")
             await until(
                 lambda: (
-                    node_a.bus.counted is not None and node_a.bus.counted.others.get("b") == (4, 0)
+                    node_a.bus.counted is not None
+                    and node_a.bus.counted.others.get("b")
+                    == Headcount(4, 0, "b.example", "node b, its users gone")
                 ),
                 what="node a has read node b's new count",
             )
@@ -66,3 +71,14 @@ async def test_each_node_reads_the_others_counts_until_they_leave(redis_url: str
         redis = Redis.from_url(redis_url)
         assert await redis.hkeys(scripts.CENSUS_KEY) == [b"a"]
         await redis.aclose()
+
+
+def test_a_headcount_reads_back_as_written_and_an_older_one_without_its_server() -> None:
+    """The census value is one line: the server's name has no space, its description (last)
+    may have some, and only its first line is kept. A node that wrote only its counts is read
+    with no server (LINKS leaves it out)."""
+    written = Headcount(7, 2, "b.example", "the second node\nof two")
+    assert written.encode() == "7 2 b.example the second node"
+    assert Headcount.decode(written.encode()) == Headcount(7, 2, "b.example", "the second node")
+    assert Headcount.decode(Headcount(1, 0, "c.example").encode()) == Headcount(1, 0, "c.example")
+    assert Headcount.decode("3 1") == Headcount(3, 1)

@@ -107,6 +107,54 @@ def test_lusers_counts_every_node(tmp_path: Path, redis_url: str, fresh_postgres
         assert replies["266"] == ["3", "3", "Current global users 3, max 3"]
 
 
+def test_whois_who_and_links_name_each_nodes_server(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """RFC 2812 3.4.5: "With LINKS, a user can list all servernames, which are known by the
+    server answering the query." Modern IRC, RPL_WHOISSERVER: "this numeric shows which server
+    the client with the nickname <nick> is connected to." Each node its own server: bob on
+    node 1 sees alice on node 0's, in a room they share or not."""
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url, named=True) as (a, b),
+        client(a, "alice") as alice,
+        client(a, "carol") as carol,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#lobby")
+        bob.join("#lobby")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+
+        def links() -> list[list[str]]:
+            bob.send("LINKS")
+            return [line.params[2:] for line in bob.expect("365") if line.command == "364"]
+
+        # (Node 0 is known from its census, written every heartbeat: its description too.)
+        listed = wait_for(lambda: len(found := links()) == 2 and found, what="both nodes listed")
+        assert listed == [["node1.example", "0 node 1"], ["node0.example", "1 node 0"]]
+
+        def whois_server(nick: str) -> list[str]:
+            bob.send(f"WHOIS {nick}")
+            return bob.first(lambda line: line.command == "312").params[2:]
+
+        assert whois_server("alice") == ["node0.example", "node 0"]
+        assert whois_server("carol") == ["node0.example", "node 0"]  # (from the directory)
+        assert whois_server("bob") == ["node1.example", "node 1"]
+        bob.send("WHO #lobby")
+        who = {
+            line.params[5]: line.params[4] for line in bob.expect("315") if line.command == "352"
+        }
+        assert who == {"alice": "node0.example", "bob": "node1.example"}
+        carol.send("QUIT :bye")
+        carol.until_closed()
+
+        def whowas_server() -> str | None:
+            bob.send("WHOWAS carol")
+            found = [line for line in bob.expect("369") if line.command == "312"]
+            return found[0].params[2] if found else None  # (node 0 writes it soon)
+
+        assert wait_for(whowas_server, what="carol in WHOWAS") == "node0.example"
+
+
 def test_history_is_the_same_on_every_node(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
-from core_helpers import START, Client, Harness, one, only
+from core_helpers import START, Client, Harness, make_config, one, only
 
+from hubbub.config import Config
 from hubbub.core.network import NODE_LOST_REASON, member_field, offline_payload, quit_payload
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.core.server import ChatServer
@@ -22,10 +23,10 @@ from support.core_services import MemoryBus, SyncHistoryService, core_ports
 class Node(Harness):
     """One node of the test cluster: a Harness whose core has a network port."""
 
-    def __init__(self, cluster: Cluster, node_id: str) -> None:
+    def __init__(self, cluster: Cluster, node_id: str, config: Config | None = None) -> None:
         self.cluster = cluster
         self.network = cluster.bus.node(node_id)
-        super().__init__(history=cluster.history)
+        super().__init__(config, history=cluster.history)
 
     def rebuild(
         self, accounts: object = None, registry: object = None, instance_id: str = "t"
@@ -37,16 +38,26 @@ class Node(Harness):
 
 
 class Cluster:
-    def __init__(self, count: int = 2) -> None:
+    def __init__(self, count: int = 2, *, named: bool = False) -> None:
+        """`named`: each node a server of its own name, n0.example, n1.example and so on
+        (else every node is hubbub.local, the default)."""
         self.now = START
         self.store = MemoryStore()
         self.history = SyncHistoryService(self.store)
         self.bus = MemoryBus(lambda: self.now)
-        self.nodes = [Node(self, f"n{i}") for i in range(count)]
+        self.nodes = [
+            Node(self, f"n{i}", named_config(f"n{i}") if named else None) for i in range(count)
+        ]
 
     def drain(self) -> None:
         for node in self.nodes:
             node.drain()
+
+
+def named_config(node_id: str) -> Config:
+    return changed(
+        make_config(), server={"name": f"{node_id}.example", "description": f"node {node_id}"}
+    )
 
 
 def texts(client: Client, command: str = "PRIVMSG") -> list[str]:
@@ -130,6 +141,56 @@ def test_lusers_counts_the_whole_network_and_this_node_apart() -> None:
     assert replies["251"] == ("There are 3 users and 0 invisible on 3 servers",)
     assert replies["254"] == ("1", "channels formed")
     assert replies["266"] == ("3", "4", "Current global users 3, max 4")
+
+
+def test_each_user_is_shown_on_its_own_nodes_server_and_links_lists_every_node() -> None:
+    # RFC 2812 3.4.5: "With LINKS, a user can list all servernames, which are known by the
+    # server answering the query." Modern IRC, RPL_WHOISSERVER: "Sent as a reply to the WHOIS
+    # command, this numeric shows which server the client with the nickname <nick> is
+    # connected to." RPL_WHOREPLY's <server> and WHOX's %s are the same server.
+    cluster = Cluster(3, named=True)
+    a, b, c = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    c.client("carol")
+    alice.send("JOIN #lobby")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.lines()
+    alice.send("WHOIS bob")  # a member of a room of node n0's
+    assert one(alice.lines(), "312").params[2:] == ("n1.example", "node n1")
+    alice.send("WHOIS carol")  # in no room with anybody here: from the directory
+    assert one(alice.lines(), "312").params[2:] == ("n2.example", "node n2")
+    alice.send("WHOIS alice")
+    assert one(alice.lines(), "312").params[2:] == ("n0.example", "node n0")
+    alice.send("WHO #lobby")
+    servers = {m.params[5]: m.params[4] for m in only(alice.lines(), "352")}
+    assert servers == {"alice": "n0.example", "bob": "n1.example"}
+    alice.send("WHO carol %ns")
+    assert one(alice.lines(), "354").params[1:] == ("n2.example", "carol")
+    alice.send("LINKS")
+    got = alice.lines()
+    assert [m.params[1:] for m in only(got, "364")] == [
+        ("*", "n0.example", "0 node n0"),
+        ("*", "n1.example", "1 node n1"),
+        ("*", "n2.example", "1 node n2"),
+    ]
+    assert got[-1].command == "365"
+    # A user who left is remembered on the server it was on.
+    bob.send("QUIT")
+    cluster.drain()
+    alice.send("WHOWAS bob")
+    assert one(alice.lines(), "312").params[2] == "n1.example"
+
+
+def test_links_lists_a_name_once_though_several_nodes_share_it() -> None:
+    # The workers of one machine (`hubbub serve --workers N`) share its server name.
+    cluster = Cluster(3)
+    alice = cluster.nodes[0].client("alice")
+    alice.send("LINKS")
+    assert [m.params[1:] for m in only(alice.lines(), "364")] == [
+        ("*", "hubbub.local", "0 a hubbub chat server")
+    ]
 
 
 def test_whowas_reads_the_network_and_this_nodes_own_when_it_cannot() -> None:

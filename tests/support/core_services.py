@@ -835,7 +835,7 @@ class MemoryNetwork:
         """The other nodes as they are now (the real node's is a heartbeat old)."""
         others = [
             node.server
-            for node_id, node in self.bus.nodes.items()
+            for node_id, node in sorted(self.bus.nodes.items())
             if node_id != self._node_id and node.server is not None
         ]
         channels = sum(
@@ -848,6 +848,7 @@ class MemoryNetwork:
             users=sum(server.registered_count for server in others),
             invisible=sum(server.invisible_count for server in others),
             channels=channels,
+            servers=tuple((server.name, server.config.server.description) for server in others),
         )
 
     def room_summaries(

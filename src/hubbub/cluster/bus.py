@@ -35,7 +35,7 @@ from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus_feed import PENDING_LIMIT, RoomFeed, Sequenced
 from hubbub.cluster.sequencer import QUEUE_LIMIT, Sequencer, SequencerFull
 
-__all__ = ["Bus", "BusUnavailable", "Sequenced"]
+__all__ = ["Bus", "BusUnavailable", "Counted", "Headcount", "Sequenced"]
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,32 @@ class _Session:
 
 
 @dataclass(frozen=True)
-class Counted:
-    """The network as the last heartbeat counted it: each other live node's registered users
-    and how many of them are invisible, by node id, and the channels with members."""
+class Headcount:
+    """What a node writes of itself in the census: its registered users, how many of them are
+    invisible, and the server it is (name and description: LINKS, WHOIS)."""
 
-    others: Mapping[str, tuple[int, int]]
+    users: int
+    invisible: int
+    server: str = ""
+    description: str = ""
+
+    def encode(self) -> str:
+        # The name has no space (hubbub.config.schema); the description, last, may.
+        line = self.description.splitlines()[0] if self.description else ""
+        return f"{self.users} {self.invisible} {self.server} {line}".rstrip()
+
+    @classmethod
+    def decode(cls, text: str) -> Headcount:
+        users, invisible, *server = text.split(" ", 3)
+        return cls(int(users), int(invisible), *server)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The network as the last heartbeat counted it: each other live node's count, by node
+    id, and the channels with members."""
+
+    others: Mapping[str, Headcount]
     channels: int
 
 
@@ -121,7 +142,7 @@ class Bus:
         on_node_lost: Callable[[str, dict[str, str]], Awaitable[None] | None],
         on_available: Callable[[bool], None],
         homes: Callable[[Mapping[str, str]], set[str]] | None = None,
-        counts: Callable[[], tuple[int, int]] | None = None,
+        counts: Callable[[], Headcount] | None = None,
         lease_ms: int = 20_000,
         heartbeat_ms: int = 2_000,
         stream_length: int = 10_000,
@@ -969,24 +990,23 @@ class Bus:
         """Write this node's user counts, and read every live node's and the channels'."""
         if self._counts is None:
             return
-        users, invisible = self._counts()
+        mine = self._counts()
         async with asyncio.timeout(self._timeout):
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hset(scripts.CENSUS_KEY, self.node_id, f"{users} {invisible}")
+            pipe.hset(scripts.CENSUS_KEY, self.node_id, mine.encode())
             pipe.hgetall(scripts.CENSUS_KEY)
             pipe.smembers(scripts.NODES_KEY)
             pipe.scard(scripts.CHANNELS_KEY)
             _, written, registered, channels = await pipe.execute()
         live = {_text(node) for node in registered}
-        others: dict[str, tuple[int, int]] = {}
+        others: dict[str, Headcount] = {}
         gone = []
         for key, value in written.items():
             node = _text(key)
             if node not in live:
                 gone.append(node)  # left or buried: its users are gone too
             elif node != self.node_id:
-                users_text, _, invisible_text = _text(value).partition(" ")
-                others[node] = (int(users_text), int(invisible_text))
+                others[node] = Headcount.decode(_text(value))
         self.counted = Counted(others, int(channels))
         if gone:
             async with asyncio.timeout(self._timeout):

@@ -21,8 +21,9 @@ ROOMS_KEY = PREFIX + "rooms"
 # network and accounts rooms) are there too.
 CHANNELS_KEY = PREFIX + "channels"
 NODES_KEY = PREFIX + "nodes"
-# Hash node -> "<users> <invisible>": each node's count of its registered users, written by
-# its heartbeat (LUSERS shows the network's).
+# Hash node -> "<users> <invisible> <server name> <description>": each node's count of its
+# registered users and the server it is, written by its heartbeat (LUSERS shows the network's
+# count, LINKS its servers).
 CENSUS_KEY = PREFIX + "census"
 # List of WHOWAS entries (JSON, hubbub.core.whowas), newest first, trimmed to the newest
 # `limits.whowas_entries`: not under any lease, as they outlive the users and their nodes.

@@ -44,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubbub.cluster.bus import Bus, BusUnavailable, Return, Sequenced
+from hubbub.cluster.bus import Bus, BusUnavailable, Headcount, Return, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core import whowas
@@ -351,17 +351,18 @@ class Node:
         counted = self.bus.counted
         if counted is None:
             return None
-        others = counted.others.values()
+        others = [counted.others[node] for node in sorted(counted.others)]
         return Census(
-            nodes=len(counted.others),
-            users=sum(users for users, _ in others),
-            invisible=sum(invisible for _, invisible in others),
+            nodes=len(others),
+            users=sum(count.users for count in others),
+            invisible=sum(count.invisible for count in others),
             channels=counted.channels,
+            servers=tuple((count.server, count.description) for count in others if count.server),
         )
 
     def _departed(self, server: ChatServer, facts: Mapping[str, Any]) -> None:
-        """A dead node's user is gone: its WHOWAS entry, from its directory entry (with this
-        node's server name: the dead node's is not known here)."""
+        """A dead node's user is gone: its WHOWAS entry, from its directory entry (with its
+        node's server name, as its node wrote it there)."""
         keep = server.config.limits.whowas_entries
         if keep:
             gone = WhowasEntry(
@@ -370,7 +371,7 @@ class Node:
                 str(facts.get("h", "")),
                 str(facts.get("r", "")),
                 int(server.now),
-                server.name,
+                str(facts.get("sv") or server.name),
             )
             self.departed(whowas.encode(gone), keep)
 
@@ -383,12 +384,18 @@ class Node:
 
         self._spawn(work, "hubbub-whowas")
 
-    def _counts(self) -> tuple[int, int]:
-        """This node's registered users and how many are invisible (the bus writes them)."""
+    def _counts(self) -> Headcount:
+        """This node's registered users, how many are invisible, and the server it is (the
+        bus writes them)."""
         server = self.server
         if server is None:
-            return 0, 0
-        return server.registered_count, server.invisible_count
+            return Headcount(0, 0)
+        return Headcount(
+            server.registered_count,
+            server.invisible_count,
+            server.name,
+            server.config.server.description,
+        )
 
     # ------------------------------------------------------------------ what the bus tells
 

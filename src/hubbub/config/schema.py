@@ -100,7 +100,8 @@ class ServerSection:
 
     name: str = _setting(
         "hubbub.local",
-        "The server's name, as clients see it in message sources. Must contain a dot.",
+        "The server's name, as clients see it in message sources. Must contain a dot. In a "
+        "cluster, each machine's own (WHOIS, WHO and LINKS name a user's node by it).",
         check=_is_server_name,
         expect="a host-like name of at most 63 letters, digits, '.', '-' or '_' with a dot in it",
     )

@@ -94,7 +94,7 @@ class ClusterAccounts(ClusterApply):
             return
         self.account_serial += 1
         version = self.account_serial
-        facts = user_facts(user, self.node)
+        facts = user_facts(user, self.node, self.server.name)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
             event = {

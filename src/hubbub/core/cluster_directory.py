@@ -101,7 +101,7 @@ class ClusterDirectory(ClusterUsers):
         follows none of them). A secret room is left out rather than marked: whoever reads
         the entry is on a node that does not follow the user, so it shares no room with it,
         and one node hides a secret room from whoever is not in it."""
-        facts = user_facts(user, self.node)
+        facts = user_facts(user, self.node, self.server.name)
         facts["so"] = int(user.session.signon)
         facts["c"] = [
             [channel.name, ("o" if standing.op else "") + ("v" if standing.voice else "")]
@@ -361,6 +361,7 @@ class ClusterDirectory(ClusterUsers):
         user.nick, user.fold = facts["n"], fold
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
+        user.server = str(facts.get("sv", ""))
         load_user_state(user, facts)
         # Its rooms (no secret one: see `entry`), as rooms of its own so that WHOIS and WHO
         # show them with its standing as they show a known user's.

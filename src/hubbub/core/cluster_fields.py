@@ -290,9 +290,10 @@ def invite_field(fold: str) -> str:
     return "i:" + fold
 
 
-def user_facts(user: User, node: str) -> dict[str, Any]:
+def user_facts(user: User, node: str, here: str) -> dict[str, Any]:
     """What other nodes need to show a user: names, host, account, away state, the user modes
-    others see (hubbub.core.cluster_users), where it lives, and who it is whatever its nick."""
+    others see (hubbub.core.cluster_users), where it lives (its node, and that node's server
+    name: `here` for this node's users), and who it is whatever its nick."""
     return {
         "n": user.nick,
         "u": user.username,
@@ -305,6 +306,7 @@ def user_facts(user: User, node: str) -> dict[str, Any]:
         "op": user.oper,
         "md": user.metadata or {},
         "node": node,
+        "sv": user.server or here,
         "id": user.network_id,
     }
 

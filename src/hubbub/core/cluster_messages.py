@@ -357,7 +357,7 @@ class ClusterMessages(ClusterApply):
         if not user.channels or user.session.remote or not user.session.registered:
             return
         self.metadata_serial += 1
-        facts = user_facts(user, self.node)
+        facts = user_facts(user, self.node, self.server.name)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
             event = {

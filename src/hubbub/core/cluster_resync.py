@@ -434,7 +434,9 @@ class ClusterResync(ClusterApply):
         fields: dict[str, str] = {}
         for user, standing in channel.members.items():
             node = self.node if self._ours(user) else self.homes.get(user, "")
-            fields.update(member_fields(user.fold, user_facts(user, node), standing))
+            fields.update(
+                member_fields(user.fold, user_facts(user, node, self.server.name), standing)
+            )
         fields["room"] = json.dumps(
             {"name": channel.name, "created": channel.created, "since": channel.history_since_ms}
         )

@@ -337,6 +337,7 @@ class ClusterRooms:
         user.username, user.realname, user.hostname = facts["u"], facts["r"], facts["h"]
         user.account = facts.get("a", "")
         user.account_id = facts.get("ai", "")
+        user.server = str(facts.get("sv", ""))
         load_user_state(user, facts)
         user.metadata = dict(facts.get("md") or {}) or None
         return user

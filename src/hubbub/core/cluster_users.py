@@ -101,7 +101,7 @@ class ClusterUsers(ClusterPropose):
             return
         self.user_version += 1
         version = self.user_version
-        facts = user_facts(user, self.node)
+        facts = user_facts(user, self.node, self.server.name)
 
         def refused(_room: str) -> None:
             if not user.session.closed:

@@ -292,9 +292,18 @@ def send_help(reply: Reply, subject: str, lines: list[str]) -> None:
 
 @command("LINKS")
 def handle_links(server: ChatServer, reply: Reply, msg: Message) -> None:
-    # One server: it links to itself at hop count 0.
+    """RFC 2812 3.4.5: "With LINKS, a user can list all servernames, which are known by the
+    server answering the query." This server at hop count 0; in a cluster, each other live
+    node as this node last counted them (every heartbeat), one hop away: the bus links each
+    node to every other. A name once: the workers of one machine (`--workers`) share it."""
     description = server.config.server.description
     reply.numeric(n.RPL_LINKS, "*", server.name, f"0 {description}")
+    census = server.cluster.network.census() if server.cluster is not None else None
+    listed = {server.name}
+    for name, about in census.servers if census is not None else ():
+        if name not in listed:
+            listed.add(name)
+            reply.numeric(n.RPL_LINKS, "*", name, f"1 {about}")
     reply.numeric(n.RPL_ENDOFLINKS, "*", "End of /LINKS list")
 
 

@@ -211,6 +211,7 @@ class User:
         "nick_since_ms",
         "oper",
         "realname",
+        "server",
         "service",
         "session",
         "username",
@@ -250,6 +251,9 @@ class User:
         # In a cluster, who this user is on every node whatever its nick (its node gives it at
         # registration, hubbub.core.cluster_directory); "" on one server.
         self.network_id = ""
+        # In a cluster, the name of the server (node) a user of another node is on, as its
+        # node gave it; "" for this server's own users (and on one server).
+        self.server = ""
 
     @property
     def prefix(self) -> str:

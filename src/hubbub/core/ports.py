@@ -166,12 +166,14 @@ class Randomness(Protocol):
 @dataclass(frozen=True)
 class Census:
     """The rest of the network as last counted (`Network.census`): the other live nodes, their
-    registered users, how many of those are invisible, and the channels of the whole network."""
+    registered users, how many of those are invisible, the channels of the whole network, and
+    the other nodes' servers (name and description)."""
 
     nodes: int
     users: int
     invisible: int
     channels: int
+    servers: tuple[tuple[str, str], ...] = ()
 
 
 class Network(Protocol):

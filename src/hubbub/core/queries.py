@@ -29,6 +29,18 @@ def shares_channel(a: User, b: User) -> bool:
     return any(fold in b.channels for fold in a.channels)
 
 
+def server_of(server: ChatServer, user: User) -> tuple[str, str]:
+    """The server `user` is on, name and description (WHOIS 312): this one, or in a cluster
+    the node its node said, described as this node last counted that node (nothing if it has
+    not yet)."""
+    name = user.server or server.name
+    if name == server.name:
+        return name, server.config.server.description
+    census = server.cluster.network.census() if server.cluster is not None else None
+    known = dict(census.servers) if census is not None else {}
+    return name, known.get(name, "")
+
+
 def who_line(
     server: ChatServer,
     reply: Reply,
@@ -60,7 +72,7 @@ def who_line(
         name,
         user.username,
         user.hostname,
-        server.name,
+        user.server or server.name,
         user.nick,
         flags,
         f"0 {user.realname}",
@@ -190,7 +202,7 @@ def whois_reply(
     visible += [standing.prefixes(multi) + name for name, standing in elsewhere]
     if visible:
         reply.numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(visible))
-    reply.numeric(n.RPL_WHOISSERVER, user.nick, server.name, server.config.server.description)
+    reply.numeric(n.RPL_WHOISSERVER, user.nick, *server_of(server, user))
     if user.away:
         reply.numeric(n.RPL_AWAY, user.nick, user.away)
     if user.bot:

@@ -48,7 +48,7 @@ def whox_line(
         elif field == "h":
             out.append(user.hostname)
         elif field == "s":
-            out.append(server.name)
+            out.append(user.server or server.name)
         elif field == "n":
             out.append(user.nick)
         elif field == "f":
