@@ -1131,6 +1131,35 @@ FOUND = {
     send(2, 'QUIT :gone 67')
     send(3, 'QUIT :gone 45')
 """,
+    # A QUIT sequenced (releasing its nick) then lost with Redis's data before its node read
+    # it: the node took it as refused and sent it again when Redis was back, the release with
+    # it, after another of its users had taken the nick. The claim is the node's, so that QUIT
+    # released the new holder's (hubbub.core.cluster_apply, `_nick_taken_again`).
+    "a QUIT sent again releasing its nick from another user of its node": """
+    outage()
+    send(4, 'QUIT :gone 38')
+    send(5, 'JOIN #a')
+    settle()
+    lag(2)
+    send(5, 'JOIN #c')
+    hold()
+    outage()
+    send(5, 'NICK erin')
+    wipe_in_flight()
+""",
+    # A killed user's QUIT, lost with Redis's data before a lagging node read it: that node's
+    # sync wrote the user back for its node, which did not follow the room any more, and a
+    # JOIN of that node's loaded it as another node's user (hubbub.core.cluster_rooms,
+    # `remote_user`: a member field naming this node is never another node's user).
+    "a node's own user gone, written back by a lagging copy": """
+    lag(2)
+    send(0, 'KILL alice :out 55')
+    outage()
+    hold()
+    wipe_in_flight()
+    back()
+    send(1, 'JOIN #a')
+""",
     # A QUIT sent to a room's old name, by a node whose last connected user there it was: the
     # renamed room was dropped (nobody of ours left, nothing awaited under the new name), so
     # the QUIT coming back had nowhere to go, and the user stayed a member everywhere else.

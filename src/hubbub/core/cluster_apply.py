@@ -821,7 +821,20 @@ class ClusterApply(ClusterRooms):
         if available and self.unsent:
             unsent, self.unsent = self.unsent, []
             for room, fold, prefix, reason, identity, gone, release in unsent:
+                if release and self._nick_taken_again(fold, identity):
+                    release = ""
                 self._send_quit(room, fold, prefix, reason, release, identity=identity, gone=gone)
+
+    def _nick_taken_again(self, fold: str, identity: str) -> bool:
+        """Whether another user of this node holds, takes or asks for the nick a QUIT of
+        `identity` sent again was to release. The claim is this node's, not a user's: that
+        QUIT would release it from under its new holder. (A QUIT sequenced before Redis lost
+        it had released the nick; the node took it as refused and sends it again after the
+        nick went to another of its users: a cluster fuzz finding.)"""
+        holder = self.server.users.get(fold) or self.taker(fold)
+        if holder is not None:
+            return not holder.session.remote and holder.network_id != identity
+        return bool(self.claiming.get(fold))
 
 
 APPLIERS: dict[str, RoomApplier] = {

@@ -343,7 +343,13 @@ class ClusterRooms:
         return user
 
     def remote_user(self, fold: str, facts: Mapping[str, Any]) -> User | None:
-        """The user of another node with these facts (made when first seen here)."""
+        """The user of another node with these facts (made when first seen here); None for
+        facts naming this node. This node has the last word on its own users: one it has is
+        in its copies already, and one it no longer has is a stale member field (a lagging
+        copy's, written back after Redis lost the user's QUIT), which made it list its own
+        killed user as another node's, for good (a cluster fuzz finding)."""
+        if facts.get("node") == self.node:
+            return None
         server = self.server
         user = server.users.get(fold)
         identity = str(facts.get("id") or "")
