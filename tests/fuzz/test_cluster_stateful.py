@@ -1160,6 +1160,21 @@ FOUND = {
     back()
     send(1, 'JOIN #a')
 """,
+    # After Redis lost a PART the parting user's node had not read, another node's sync,
+    # from a copy without that member, was taken by the member's node as its room written
+    # back: its users' events went through to copies without them, which refused a MODE
+    # this node applied (hubbub.core.cluster_resync, `_lists_ours`).
+    "a room taken as written back by a sync without a member of ours": """
+    send(2, 'RENAME #a #b :moving')
+    lag(1)
+    hold()
+    send(2, 'PART #b :bye')
+    answer(1)
+    send(2, 'NICK frank')
+    outage()
+    wipe_in_flight()
+    send(2, 'MODE #b +l 2')
+""",
     # A QUIT sent to a room's old name, by a node whose last connected user there it was: the
     # renamed room was dropped (nobody of ours left, nothing awaited under the new name), so
     # the QUIT coming back had nowhere to go, and the user stayed a member everywhere else.

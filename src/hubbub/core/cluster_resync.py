@@ -207,7 +207,12 @@ class ClusterResync(ClusterApply):
                 and self._own_rank(room) > int(rank)
             )
             self.written_back.setdefault(room, set()).add(node)
-            if "room" in fields and not keeps_own:  # (not a sync of no member: `_say_gone`)
+            # (Not a sync of no member, `_say_gone`.) Another node's only if it lists every
+            # member of ours: its copy may lack one whose PART or QUIT it read and Redis lost,
+            # while this node, which had not, has the last word on it. Taken for restored
+            # then, the room let this node's users' events through to copies without them,
+            # which refused them where this one applied them (a cluster fuzz finding).
+            if "room" in fields and not keeps_own and (mine or self._lists_ours(room, fields)):
                 self.unrestored.discard(room)
             if not mine:
                 try:
@@ -225,6 +230,16 @@ class ClusterResync(ClusterApply):
             self._ask_silent(room)
             return
         self._sync(room, seq, sent[1] + 1)
+
+    def _lists_ours(self, fold: str, fields: Mapping[str, str]) -> bool:
+        """Whether another node's sync names every member of ours in this copy of the room
+        (another node's members are `?m:` in a sync's fields)."""
+        channel = self.server.channels.get(fold)
+        if channel is None:
+            return True
+        return all(
+            "?" + member_field(user.fold) in fields for user in channel.members if self._ours(user)
+        )
 
     def _own_rank(self, fold: str) -> int:
         """This node's copy's place among those written back (`read_up_to`)."""
