@@ -1175,6 +1175,34 @@ FOUND = {
     wipe_in_flight()
     send(2, 'MODE #b +l 2')
 """,
+    # A NICK of a user whose JOIN was on its way, back in the room kept followed for it: its
+    # node let the room go, which wrote the room back, before renaming the user there; that
+    # sync, made as of the NICK, wrote the old nick back over the NICK's fields
+    # (hubbub.core.cluster_apply, `_apply_nick`). The nick was that of a user of a node lost
+    # while Redis lost its data, not buried yet (its claim lost), so two members had it for
+    # a moment; the sync made after the rename wrote the other's member field for it, and
+    # none of its own user's (hubbub.core.cluster_resync, `state_of`).
+    "a sync made as of a NICK without it": """
+    send(5, 'QUIT :gone 28')
+    send(3, 'NICK frank')
+    send(4, 'KILL carol :out 77')
+    reconnect(3, 'erin')
+    send(5, 'NICK zed')
+    lag(1)
+    send(5, 'JOIN #a key')
+    outage()
+    wipe_in_flight()
+    hold()
+    send(4, 'QUIT :gone 64')
+    back()
+    lose(0)
+    lag(2)
+    send(3, 'JOIN #a')
+    lag(1)
+    catch_up(1)
+    send(5, 'AWAY :away 4')
+    send(3, 'NICK Alice')
+""",
     # A QUIT sent to a room's old name, by a node whose last connected user there it was: the
     # renamed room was dropped (nobody of ours left, nothing awaited under the new name), so
     # the QUIT coming back had nowhere to go, and the user stayed a member everywhere else.

@@ -677,11 +677,14 @@ class ClusterApply(ClusterRooms):
     def _apply_nick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
+        self._rename_member(channel, event, time_ms, mine)
         if mine and event.get("kept"):
             # One of our NICKs is back, its room kept followed for it (cluster_propose): let go
-            # (closed now if nobody of ours is in it any more: a KICK came first).
+            # (closed now if nobody of ours is in it any more: a KICK came first). After the
+            # rename: letting go may write the room back (`_speak_if_joined`), from this copy
+            # as of this event, which renamed the user (before it, the sync wrote the old nick
+            # back over the NICK's fields: a cluster fuzz finding).
             self._joined_or_not(channel.fold)
-        self._rename_member(channel, event, time_ms, mine)
         if mine:
             self.nick_back(event)  # the old nick's claim
 

@@ -445,9 +445,13 @@ class ClusterResync(ClusterApply):
 
     def state_of(self, channel: Channel) -> dict[str, str]:
         """The room's state fields as this copy has them: every member, its modes, topic and
-        metadata."""
+        metadata. Of two members with one nick, this node's user: the other is a lost node's,
+        not buried yet, whose claim Redis lost with its data (a member field is per nick, and
+        this node has the last word on its users)."""
         fields: dict[str, str] = {}
-        for user, standing in channel.members.items():
+        # (This node's users last, so that theirs are the fields a nick ends with.)
+        members = sorted(channel.members.items(), key=lambda item: self._ours(item[0]))
+        for user, standing in members:
             node = self.node if self._ours(user) else self.homes.get(user, "")
             fields.update(
                 member_fields(user.fold, user_facts(user, node, self.server.name), standing)
@@ -480,8 +484,9 @@ class ClusterResync(ClusterApply):
         if not any(self._ours(user) for user in channel.members):
             return {}
         fields = self.state_of(channel)
+        ours = {user.fold for user in channel.members if self._ours(user)}
         for user in channel.members:
-            if not self._ours(user):
+            if not self._ours(user) and user.fold not in ours:
                 for name in (member_field(user.fold), standing_field(user.fold)):
                     if name in fields:
                         fields[if_absent(name)] = fields.pop(name)
