@@ -107,6 +107,8 @@ def test_a_rooms_metadata_set_on_either_node_is_the_same_on_both(
         subscribe(bob, "color", "homepage")
         alice.join("#lobby")
         bob.join("#lobby")
+        # (Node A has his JOIN: else it has nobody of that nick there to op, 441.)
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
         alice.send("MODE #lobby +o bob")
         bob.first(lambda line: line.command == "MODE")
         alice.send("METADATA #lobby SET color :teal")

@@ -108,6 +108,8 @@ def test_two_nodes_changing_other_keys_of_a_registered_room_at_once_keep_both(
         alice.send("PRIVMSG ChanServ :REGISTER #lobby")
         alice.first(lambda line: line.command == "NOTICE" and "registered" in line.text)
         bob.join("#lobby")
+        # (Node A has his JOIN: else it has nobody of that nick there to op, 441.)
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
         alice.send("MODE #lobby +o bob")
         bob.first(lambda line: line.command == "MODE")
         for irc in (alice, bob):
