@@ -1,4 +1,5 @@
-"""Two hubbub nodes through real IRC client programs: irssi on one node, WeeChat on the other.
+"""Two hubbub nodes through real IRC client programs: irssi on one node, WeeChat on the other;
+and irc-framework, Kiwi IRC's IRC library, on another node than the history it is replayed.
 
 Issue 14: "irssi on node A and WeeChat on node B join #lobby: they talk, see the same history
 (join replay and CHATHISTORY), see each other in NAMES, WHO, WHOIS and LIST". Here with the
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from node_helpers import client, running_nodes
 
+from support.irc_framework import Event, IrcFramework, require_irc_framework
 from support.irssi import Irssi
 from support.postgres_server import fresh_postgres_url
 from support.programs import diagnosed, received, require_programs
@@ -115,3 +117,55 @@ def test_irssi_on_one_node_and_weechat_on_another(
         finally:
             irssi.stop()
             weechat.stop()
+
+
+def test_irc_framework_on_another_node_than_the_history(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """irc-framework (Kiwi IRC's IRC library, support.irc_framework) on node 1 of a network
+    whose nodes each have a server name: the lines carol said on node 0 come in its join
+    replay batch with their own times and msgids, it talks with carol across the nodes, and
+    WHOIS tells it carol's server (RPL_WHOISSERVER: "which server the client with the nickname
+    <nick> is connected to")."""
+    require_irc_framework()
+    token = uuid.uuid4().hex[:8]
+    history = [f"said on node 0 {token}", f"and again {token}"]
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url, named=True) as (a, b),
+        client(a, "carol", ("message-tags",)) as carol,
+    ):
+        kiwi = IrcFramework(b.address, "kiwi")
+        try:
+            with diagnosed(kiwi.diagnostics, received("carol", carol)):
+                carol.join(CHANNEL)
+                carol.say(CHANNEL, *history)
+                carol.fence()
+                kiwi.send(do="join", channel=CHANNEL)
+                joined = kiwi.until(lambda e: e["type"] == "batch end", "the replay batch")
+                replayed = [e for e in joined if e["type"] == "privmsg"]
+                assert [(e["nick"], e["message"]) for e in replayed] == [
+                    ("carol", text) for text in history
+                ]
+                assert all(e["batch"]["type"] == "chathistory" and e["msgid"] for e in replayed)
+
+                kiwi.send(do="say", target=CHANNEL, text=f"hello from node 1 {token}")
+                line = carol.first(lambda x: x.command == "PRIVMSG" and x.nick == "kiwi")
+                assert line.params == [CHANNEL, f"hello from node 1 {token}"]
+                carol.say(CHANNEL, f"answer from node 0 {token}")
+                live = kiwi.first(
+                    lambda e: e["type"] == "privmsg" and e["message"].startswith("answer"),
+                    "carol's answer",
+                )
+                assert live["batch"] is None and live["time"]
+
+                # (Node 0's description is known on node 1 from its census, every heartbeat.)
+                def whois() -> Event | None:
+                    kiwi.send(do="whois", nick="carol")
+                    found = kiwi.first(lambda e: e["type"] == "whois", "WHOIS carol")
+                    return found if found["server_info"] else None
+
+                found = wait_for(whois, what="carol's server described")
+                assert (found["server"], found["server_info"]) == ("node0.example", "node 0")
+                assert found["channels"] == f"@{CHANNEL}"
+        finally:
+            kiwi.stop()
