@@ -9,7 +9,6 @@ scripts/install-test-deps into that directory's node_modules.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -18,9 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from support.programs import WAIT, require_programs, tail
+from support.programs import WAIT, not_installed, require_programs, tail
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "e2e" / "irc-framework"
 CLIENT = CLIENT_DIR / "client.mjs"
@@ -32,12 +29,8 @@ def require_irc_framework() -> None:
     """Skip the test (fail it under HUBBUB_REQUIRE_E2E=1) unless Node.js and the package are
     installed."""
     require_programs("node")
-    if (CLIENT_DIR / "node_modules" / "irc-framework" / "package.json").is_file():
-        return
-    message = "irc-framework not installed: run scripts/install-test-deps"
-    if os.environ.get("HUBBUB_REQUIRE_E2E") == "1":
-        pytest.fail(f"HUBBUB_REQUIRE_E2E=1 but {message}", pytrace=False)
-    pytest.skip(message)
+    if not (CLIENT_DIR / "node_modules" / "irc-framework" / "package.json").is_file():
+        not_installed("irc-framework")
 
 
 class IrcFramework:

@@ -298,7 +298,7 @@ def handle_links(server: ChatServer, reply: Reply, msg: Message) -> None:
     node to every other. A name once: the workers of one machine (`--workers`) share it."""
     description = server.config.server.description
     reply.numeric(n.RPL_LINKS, "*", server.name, f"0 {description}")
-    census = server.cluster.network.census() if server.cluster is not None else None
+    census = server.census()
     listed = {server.name}
     for name, about in census.servers if census is not None else ():
         if name not in listed:

@@ -36,7 +36,7 @@ def server_of(server: ChatServer, user: User) -> tuple[str, str]:
     name = user.server or server.name
     if name == server.name:
         return name, server.config.server.description
-    census = server.cluster.network.census() if server.cluster is not None else None
+    census = server.census()
     known = dict(census.servers) if census is not None else {}
     return name, known.get(name, "")
 

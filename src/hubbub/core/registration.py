@@ -285,7 +285,7 @@ def lusers(server: ChatServer, reply: Reply) -> None:
     unknown = len(server.sessions) - count
     # A node of a cluster: the network is this node (counted now) and the others (as the node
     # last counted them, every heartbeat); each node is one server of the network.
-    census = server.cluster.network.census() if server.cluster is not None else None
+    census = server.census()
     others = census or Census(nodes=0, users=0, invisible=0, channels=0)
     network_count = count + others.users
     network_invisible = invisible + others.invisible

@@ -80,7 +80,7 @@ from hubbub.core.network import ClusterState
 from hubbub.core.nickserv import NICKSERV
 from hubbub.core.operators import RehashHook
 from hubbub.core.ownership import tick as ownership_tick
-from hubbub.core.ports import Link, Ports
+from hubbub.core.ports import Census, Link, Ports
 from hubbub.core.registered import RegistryState
 from hubbub.core.reply import Reply, clip, encode_line
 from hubbub.core.services import service_user
@@ -447,6 +447,11 @@ class ChatServer:
 
     def registered_users(self) -> Iterable[User]:
         return (s.user for s in self.sessions if s.phase is Phase.REGISTERED)
+
+    def census(self) -> Census | None:
+        """The rest of the network as this node last counted it (LUSERS, LINKS, WHOIS); None
+        on one server, or before a cluster node's first count."""
+        return self.cluster.network.census() if self.cluster is not None else None
 
     # ------------------------------------------------------------------ messages out
 
