@@ -165,8 +165,9 @@ class Bus:
         # the fields: hubbub.core.cluster_fields.member_homes): after a new epoch, those not
         # back within a lease are taken for dead (`_adopt`). None: nobody is.
         self._homes = homes
-        # This node's registered users and how many are invisible, written every heartbeat
-        # for the others' LUSERS; what they wrote is read back into `counted`.
+        # This node's registered users, how many are invisible, and its server name and
+        # description, written every heartbeat for the others' LUSERS, LINKS and WHOIS; what
+        # they wrote is read back into `counted`.
         self._counts = counts
         self.counted: Counted | None = None
         self._lease_ms = lease_ms
