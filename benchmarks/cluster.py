@@ -39,6 +39,10 @@ Scenarios:
   crossnode-b-with-generator
              the same with node B back on core 1, sharing it with the generator (as in
              `fanout`): what sharing a core with the generator adds to the latency
+  crossnode-b-alone
+             the same with node B alone on core 0 and node A on core 1 beside the generator:
+             the node that writes the 190 receivers' sockets has a core as the single
+             process has, and the light node (10 senders) shares the generator's
 
 Around every run against a cluster configuration the script also reads:
   sequencing  Redis's INFO before and after: EVALSHA calls, commands run (commandstats counts
@@ -91,12 +95,20 @@ from support.postgres_server import PostgresServer  # noqa: E402
 from support.redis_server import RedisServer  # noqa: E402
 
 RESULTS = compare.RESULTS
-# crossnode runs twice, with node B moved between them (node A stays on core 0):
-#  - on core 0 with node A: the server side (both nodes) and the generator on different cores,
-#    as every other benchmark here pins them; the cross-node hop is the same loopback hop;
-#  - on core 1 with the generator: node B's fan-out and the generator's reading of it then
-#    take turns on one core, which adds their time slices to the latency.
-CROSSNODE_PLACEMENTS = [("crossnode", 0), ("crossnode-b-with-generator", 1)]
+# crossnode runs three times, with the nodes moved between them (scenario, node A's core,
+# node B's core):
+#  - B on core 0 with node A: the server side (both nodes) and the generator on different
+#    cores, as every other benchmark here pins them; the cross-node hop is the same loopback hop;
+#  - B on core 1 with the generator: node B's fan-out and the generator's reading of it then
+#    take turns on one core, which adds their time slices to the latency;
+#  - B alone on core 0, A on core 1 with the generator: the node with every receiver (190
+#    socket writes per message) has a core to itself, as the single process has; node A
+#    (10 senders, one bus call per message) takes turns with the generator instead.
+CROSSNODE_PLACEMENTS = [
+    ("crossnode", 0, 0),
+    ("crossnode-b-with-generator", 0, 1),
+    ("crossnode-b-alone", 1, 0),
+]
 # The default log level (INFO), as every quoted figure is at the default configuration. Until
 # 2026-12-02 this script ran its servers at WARNING.
 LOG_LEVEL: str | None = None
@@ -569,11 +581,12 @@ def main() -> int:
                 [by_name["ngircd"], by_name["single"]],
                 [*fanout, "-R", rate],
             )
-            node_b = by_name["two-nodes"].nodes[1]
-            for scenario, cpu in CROSSNODE_PLACEMENTS:
-                if node_b.proc is not None:
-                    pin_tree(node_b.proc.pid, {cpu})
-                results["pinning"][f"node-b in {scenario}"] = f"CPU {cpu}"
+            node_a, node_b = by_name["two-nodes"].nodes
+            for scenario, cpu_a, cpu_b in CROSSNODE_PLACEMENTS:
+                for node, cpu in ((node_a, cpu_a), (node_b, cpu_b)):
+                    if node.proc is not None:
+                        pin_tree(node.proc.pid, {cpu})
+                    results["pinning"][f"{node.name} in {scenario}"] = f"CPU {cpu}"
                 measure(
                     scenario,
                     [by_name["two-nodes"]],

@@ -11,8 +11,9 @@ writes `docs/img/<stem>.png` (or `--out`), two panels side by side:
 * right: at the crossnode rate, the latency of ngIRCd and of hubbub's single process with every
   client on the one server (the same-run reference, when the run has it: scenario
   at-crossnode-rate), then the cross-node latency of every crossnode scenario (node B beside
-  node A, node B on the generator's core), p50 and p99 bars (medians), each run a dot, with
-  the target line (p99 ≤ 5 ms).
+  node A, node B on the generator's core, node B alone with node A on the generator's core),
+  p50 and p99 bars (medians), each run a dot, with the target line (p99 ≤ 5 ms). A run of
+  crossnode alone (`--crossnode-rate`) has only this panel.
 
 Every bar is a median the JSON holds and every dot one of its runs: nothing is computed here.
 """
@@ -59,7 +60,9 @@ def throughput(axes: Axes, fanout: dict[str, Any]) -> None:
     axes.set_title("fan-out C=200 S=10, as fast as possible")
 
 
-def latency(axes: Axes, bars: dict[str, tuple[dict[str, Any], str]], rate: float) -> None:
+def latency(
+    axes: Axes, bars: dict[str, tuple[dict[str, Any], str]], rate: float, which: str
+) -> None:
     """`bars`: label -> (the configuration's entry, the prefix of its latency metrics)."""
     labels = list(bars)
     width = 0.38
@@ -99,7 +102,7 @@ def latency(axes: Axes, bars: dict[str, tuple[dict[str, Any], str]], rate: float
     )
     axes.set_xticks(range(len(labels)), labels)
     axes.set_ylabel("latency, ms (two nodes: cross-node; median; dots: runs)")
-    axes.set_title(f"fan-out at {rate:,.0f} msg/s (half load): one server, two nodes apart")
+    axes.set_title(f"fan-out at {rate:,.0f} msg/s ({which}): one server, two nodes apart")
     axes.set_ylim(0, highest * 1.3)  # room above every run's dot for the legend
     axes.legend(loc="upper right")
 
@@ -118,19 +121,22 @@ def main() -> int:
             bars[label] = (reference[name], "latency_ms")
     for name, entry in scenarios.items():
         if name.startswith("crossnode") and "two-nodes" in entry:
-            label = (
-                "two nodes,\nB beside A"
-                if name == "crossnode"
-                else "two nodes,\nB on generator's core"
-            )
+            label = {
+                "crossnode": "two nodes,\nB beside A",
+                "crossnode-b-with-generator": "two nodes, B on\ngenerator's core",
+                "crossnode-b-alone": "two nodes, B alone,\nA on generator's",
+            }[name]
             bars[label] = (entry["two-nodes"], "cross_node_latency_ms")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    half_load = results.get("half_load_rate", {})
+    rate = float(half_load.get("messages_per_s", 0.0))
+    # A run of crossnode alone (--crossnode-rate) has no fan-out and no half-load figure.
+    given = half_load.get("half_of") == "--crossnode-rate"
     if "fanout" in scenarios:
+        figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
         throughput(left, scenarios["fanout"])
     else:
-        left.set_visible(False)
-    rate = float(results.get("half_load_rate", {}).get("messages_per_s", 0.0))
-    latency(right, bars, rate)
+        figure, right = plt.subplots(1, 1, figsize=(10, 4.8))
+    latency(right, bars, rate, "a given rate" if given else "half load")
     machine = results.get("machine", {})
     figure.suptitle(
         f"hubbub as a cluster — {results.get('date', '')}, {machine.get('nproc', '?')} CPUs, "
