@@ -140,9 +140,11 @@ async def test_a_sync_from_a_copy_that_had_read_less_leaves_the_rooms_own_fields
     """`^w<seq>` (hubbub.core.cluster_fields `read_up_to`): a sync's room fields replace the
     room's (those its copy lacks go) unless a sync from a copy that had read further came
     first; its member fields are written either way. `w:*` says how far, read with the state
-    and moved by a RENAME."""
-    ahead = {"room": "r", "topic": "after", "mode:m": "1", "m:a": "1"}
-    behind = {"room": "r", "topic": "before", "mode:m": "0", "list:b:x": "[]", "m:b": "1"}
+    and moved by a RENAME. The invitations (`i:<nick>`) are the room's own: an invitation the
+    further copy lacks goes."""
+    ahead = {"room": "r", "topic": "after", "mode:m": "1", "i:y": "7", "m:a": "1"}
+    behind = {"room": "r", "topic": "before", "mode:m": "0", "list:b:x": "[]", "i:x": "7"}
+    behind["m:b"] = "1"
     async with running(redis_url, "a") as node_a:
         bus = node_a.bus
         await bus.sequence("#r", b'{"t":"sync"}', set_fields=behind, delete_fields=["^w5"])

@@ -669,7 +669,7 @@ def view(channel: Channel) -> tuple[Any, ...]:
         user.fold: (membership.op, membership.voice) for user, membership in channel.members.items()
     }
     topic = channel.topic.text if channel.topic is not None else None
-    return (members, topic, modes_of(channel))
+    return (members, topic, modes_of(channel), sorted(channel.invited))
 
 
 def modes_of(channel: Channel) -> tuple[Any, ...]:
@@ -700,7 +700,11 @@ def fields_view(fold: str, fields: dict[str, str]) -> tuple[Any, ...]:
     topic = json.loads(fields.get("topic", "null"))
     scratch = Channel(fold, fold, 0)
     load_mode_fields(scratch, fields)
-    return (members, topic["text"] if topic else None, modes_of(scratch))
+    created = str(json.loads(fields["room"])["created"]) if "room" in fields else None
+    invited = sorted(
+        name[2:] for name, value in fields.items() if name[:2] == "i:" and value == created
+    )
+    return (members, topic["text"] if topic else None, modes_of(scratch), invited)
 
 
 def _settings() -> Any:
@@ -1887,6 +1891,22 @@ FOUND = {
     send(2, 'TOPIC #a :topic by 91')
     outage()
     wipe_in_flight()
+""",
+    # erin invited frank to #b; Redis lost its data, invitation and all, and n2's sync wrote
+    # #b back without it, while n2's copy kept it. Once #b was +i, frank's JOIN was let in
+    # by n2 (and the bus, which leaves admission to the copies) and refused by n1, whose
+    # copy came from the bus. A sync now writes the invitations as the room's own state
+    # (cluster_resync `state_of`), and they are in each node's view here.
+    "an invitation kept by one copy and lost by the bus": """
+    send(4, 'JOIN #b')
+    send(4, 'INVITE frank #b')
+    lag(2)
+    outage()
+    wipe_in_flight()
+    settle()
+    send(2, 'JOIN #b key')
+    send(4, 'MODE #b +i alice')
+    send(5, 'JOIN #b key')
 """,
 }
 

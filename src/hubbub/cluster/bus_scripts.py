@@ -172,10 +172,10 @@ return redis.call('GET', KEYS[1])
 #       `"un":1` added to its payload (a node's `sync`, made from a copy of the room with every
 #       change applied: hubbub.core.cluster_resync). `^w<seq>`: a sync after Redis lost its
 #       data, from a copy that had read the room up to <seq> then: its room fields (`room`,
-#       `topic`, `mode:*`, `list:*`, `meta:*`) replace the room's (those it lacks deleted) and
-#       the seq hash's `w:*` becomes <seq>, unless `w:*` is above <seq> (a copy that had read
-#       further wrote the room back first): then they are not written (its member fields
-#       are, either way). Deletions are made before sets.
+#       `topic`, `mode:*`, `list:*`, `meta:*`, the invitations `i:*`) replace the room's
+#       (those it lacks deleted) and the seq hash's `w:*` becomes <seq>, unless `w:*` is
+#       above <seq> (a copy that had read further wrote the room back first): then they are
+#       not written (its member fields are, either way). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -288,7 +288,7 @@ elseif allowed and empty then
   payload = string.sub(payload, 1, -2) .. ',"new":1}'
 end
 local function room_field(field)
-  if field == 'room' or field == 'topic' then return true end
+  if field == 'room' or field == 'topic' or string.sub(field, 1, 2) == 'i:' then return true end
   local head = string.sub(field, 1, 5)
   return head == 'mode:' or head == 'list:' or head == 'meta:'
 end

@@ -186,9 +186,11 @@ def furthest(fields: Mapping[str, str]) -> int:
 
 
 def is_room_field(name: str) -> bool:
-    """Whether a state field is the room's own (written back by the furthest copy), not a
-    member's, an invitation or the history access."""
-    return name in ("room", "topic") or name.startswith((MODE_PREFIX, LIST_PREFIX, METADATA_PREFIX))
+    """Whether a state field is the room's own (written back by the furthest copy, an
+    invitation among them), not a member's or the history access."""
+    return name in ("room", "topic") or name.startswith(
+        (MODE_PREFIX, LIST_PREFIX, METADATA_PREFIX, INVITE_PREFIX)
+    )
 
 
 #: Starts a deleted name that is a claim of this node released with the event.
@@ -284,10 +286,31 @@ def metadata_field(key: str) -> str:
     return METADATA_PREFIX + key
 
 
+INVITE_PREFIX = "i:"
+
+
 def invite_field(fold: str) -> str:
     """The room state field that says `fold` is invited (its value: the room's creation time,
     so an invitation to an earlier room of the same name does not count)."""
-    return "i:" + fold
+    return INVITE_PREFIX + fold
+
+
+def invitation_fields(channel: Channel) -> dict[str, str]:
+    """The state fields of the room's invitations as this copy has them."""
+    created = str(channel.created)
+    return {invite_field(fold): created for fold in channel.invited}
+
+
+def load_invitations(channel: Channel, fields: Mapping[str, str]) -> None:
+    """The room's invitations from its state fields: those to this room, not to an earlier
+    one of the same name."""
+    created = str(channel.created)
+    channel.invited.clear()
+    channel.invited.update(
+        name[len(INVITE_PREFIX) :]
+        for name, value in fields.items()
+        if name.startswith(INVITE_PREFIX) and value == created
+    )
 
 
 def user_facts(user: User, node: str, here: str) -> dict[str, Any]:

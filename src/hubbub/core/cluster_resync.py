@@ -59,7 +59,9 @@ from hubbub.core.cluster_fields import (
     PLACE_UNKNOWN,
     encode,
     if_absent,
+    invitation_fields,
     is_room_field,
+    load_invitations,
     load_membership,
     load_room_state,
     member_field,
@@ -381,10 +383,13 @@ class ClusterResync(ClusterApply):
             state.update((name, value) for name, value in taken.items() if name[:1] != "?")
             room = json.loads(state["room"])
             channel.created, channel.history_since_ms = int(room["created"]), int(room["since"])
-            invited, access = set(channel.invited), channel.history_access
+            access = channel.history_access
             start_afresh(channel)
-            channel.invited, channel.history_access = invited, access
+            channel.history_access = access
             load_room_state(channel, state)
+            # Invitations are the room's state too: this copy's, unless a ranked sync's replace
+            # them (a copy that kept one the bus lost let the invitee in alone: a fuzz finding).
+            load_invitations(channel, state)
         self._last_word(channel, node, taken, time_ms)
         # Its members: those this copy lacks join it; the sender's own take their standing.
         for name, value in taken.items():
@@ -444,10 +449,10 @@ class ClusterResync(ClusterApply):
                 self._renamed(user, facts["n"], line, time_ms, server.next_msgid())
 
     def state_of(self, channel: Channel) -> dict[str, str]:
-        """The room's state fields as this copy has them: every member, its modes, topic and
-        metadata. Of two members with one nick, this node's user: the other is a lost node's,
-        not buried yet, whose claim Redis lost with its data (a member field is per nick, and
-        this node has the last word on its users)."""
+        """The room's state fields as this copy has them: every member, its modes, topic,
+        invitations and metadata. Of two members with one nick, this node's user: the other
+        is a lost node's, not buried yet, whose claim Redis lost with its data (a member field
+        is per nick, and this node has the last word on its users)."""
         fields: dict[str, str] = {}
         # (This node's users last, so that theirs are the fields a nick ends with.)
         members = sorted(channel.members.items(), key=lambda item: self._ours(item[0]))
@@ -460,6 +465,7 @@ class ClusterResync(ClusterApply):
             {"name": channel.name, "created": channel.created, "since": channel.history_since_ms}
         )
         fields.update(mode_fields(channel, self.server.fold))
+        fields.update(invitation_fields(channel))
         for key, value in (channel.metadata or {}).items():
             fields[metadata_field(key)] = value
         if channel.topic is not None:

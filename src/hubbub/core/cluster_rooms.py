@@ -33,6 +33,7 @@ from hubbub.core.cluster_fields import (
     PLACE_UNKNOWN,
     encode,
     furthest,
+    load_invitations,
     load_membership,
     load_room_state,
     load_user_state,
@@ -312,10 +313,8 @@ class ClusterRooms:
         channel.history_access = access if access in HISTORY_ACCESS else ""
         server.registry.attach(channel)  # a registered room: its registration's access
         server.channels[fold] = channel
-        created = str(channel.created)
+        load_invitations(channel, fields)  # (hubbub.core.cluster_users)
         for field, value in fields.items():
-            if field.startswith("i:") and value == created:  # invited (hubbub.core.cluster_users)
-                channel.invited.add(field[2:])
             if not field.startswith("m:"):
                 continue
             member = json.loads(value)
