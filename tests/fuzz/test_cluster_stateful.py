@@ -1908,6 +1908,30 @@ FOUND = {
     send(4, 'MODE #b +i alice')
     send(5, 'JOIN #b key')
 """,
+    # bob, invited to #a, was killed while his JOIN was on its way. The bus deleted the
+    # invitation with the JOIN's fields, and every other node used it up applying the JOIN;
+    # n0, whose user was gone, sent his QUIT and kept the invitation (cluster_apply
+    # `_apply_join`).
+    "a gone joiner's invitation kept by its node": """
+    cut(1)
+    outlive()
+    hold()
+    send(0, 'INVITE bob #a')
+    send(4, 'KILL bob :out 53')
+    send(1, 'JOIN #a key')
+    send(4, 'QUIT :gone 85')
+""",
+    # (Made from the one above: the JOIN refused, by a `+l` sequenced just before it. Every
+    # node keeps the invitation then, and n0's void of it writes it back.)
+    "a gone joiner's refused JOIN and its invitation": """
+    send(0, 'JOIN #a')
+    send(2, 'JOIN #a')
+    send(0, 'INVITE bob #a')
+    hold()
+    send(0, 'MODE #a +l 2')
+    send(4, 'KILL bob :out 1')
+    send(1, 'JOIN #a')
+""",
 }
 
 

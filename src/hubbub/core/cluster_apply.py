@@ -30,7 +30,7 @@ from hubbub.core.cluster_fields import (
     released_with,
     start_afresh,
 )
-from hubbub.core.cluster_rooms import ClusterRooms, count_down
+from hubbub.core.cluster_rooms import ClusterRooms, LostJoin, count_down
 from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
@@ -358,18 +358,19 @@ class ClusterApply(ClusterRooms):
         fold, identity = str(event["f"]), str(facts.get("id") or "")
         void = {"t": VOID, "x": event["m"], "f": fold, "p": facts_prefix(facts), "id": identity}
         void["r"], void["m"] = LOST_JOIN_REASON, self.server.next_msgid()
-        self.lost_joins.append((room, void, member_leaves(fold, identity)))
+        self.lost_joins.append((room, void, {}, member_leaves(fold, identity)))
 
     def _send_lost_joins(self) -> None:
         lost, self.lost_joins = self.lost_joins, []
         for entry in lost:
-            room, void, deleted = entry
-            refused = partial(self._keep_lost_join, entry)
-            self.submit(None, room, void, None, delete_fields=deleted, refused=refused)
+            self._send_void(entry)
 
-    def _keep_lost_join(
-        self, entry: tuple[str, dict[str, Any], tuple[str, ...]], _now: str
-    ) -> None:
+    def _send_void(self, entry: LostJoin) -> None:
+        room, void, restored, deleted = entry
+        refused = partial(self._keep_lost_join, entry)
+        self.submit(None, room, void, None, restored, deleted, refused=refused)
+
+    def _keep_lost_join(self, entry: LostJoin, _now: str) -> None:
         self.lost_joins.append(entry)  # (the bus gone again: sent when it is back)
 
     def _apply_void(
@@ -415,13 +416,24 @@ class ClusterApply(ClusterRooms):
                     # does this node's copy, kept for it (a cluster fuzz finding).
                     self._start_room(channel, event)
                 joiner = user if user is not None else self.stand_in(fold, facts)
-                if (
+                admitted = (
                     creating
                     or entry_refusal(server, channel, joiner, None, joins_trusted(event)) is None
-                ):
+                )
+                # The invitation its fields used up on the bus (a cluster fuzz finding: this
+                # copy kept it alone): used up here too if the other nodes let it in; if they
+                # refused it, they keep it, and a void writes it back, as `join_refused`'s
+                # does (deleting nothing: the QUIT takes the joiner's member fields).
+                if admitted:
                     # Every other node lists it until that QUIT: a JOIN in between counts it
                     # against the room's `+l` here too (a cluster fuzz finding).
                     self.absent.setdefault(room, []).append(identity)
+                    channel.invited.discard(fold)
+                elif fold in channel.invited:
+                    void = {"t": VOID, "x": event["m"], "f": fold, "p": prefix, "id": identity}
+                    void["r"], void["m"] = "Connection closed", server.next_msgid()
+                    kept = {invite_field(fold): str(channel.created)}
+                    self._send_void((room, void, kept, ()))
                 self.departed[room] = self.departed.get(room, 0) + 1
                 early = bool(self.quit_early.get(identity))
                 if early:  # sent when it left, behind this JOIN

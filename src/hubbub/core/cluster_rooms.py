@@ -43,6 +43,10 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_history import ClusterHistory
 
+#: A `void` of a JOIN of ours to send (again, once the bus is back): its room, the event, the
+#: fields it sets and those it deletes.
+LostJoin = tuple[str, dict[str, Any], dict[str, str], tuple[str, ...]]
+
 
 class ClusterRooms:
     """The core's cluster state: rooms followed, remote users, replies waiting on the bus."""
@@ -65,8 +69,9 @@ class ClusterRooms:
         self.echoes: dict[str, tuple[str, Callable[[str], None] | None, Mapping[str, Any]]] = {}
         # The `void`s of JOINs of ours Redis lost that way, for the nodes that had read them
         # (hubbub.core.cluster_apply `_lost_join`), sent once the bus is back: room, event,
-        # fields deleted. At most one per JOIN on its way when Redis lost its data.
-        self.lost_joins: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
+        # fields set, fields deleted. At most one per JOIN on its way when Redis lost its
+        # data; also one the bus refused (`_send_void`).
+        self.lost_joins: list[LostJoin] = []
         # Rooms being opened (subscribed): what to run once their state is here.
         self.opening: dict[str, list[Callable[[bool], None]]] = {}
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
