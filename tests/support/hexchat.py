@@ -19,12 +19,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from support.programs import WAIT, not_installed, require_programs, tail
+from support.waiting import poll
 
 DRIVER = Path(__file__).resolve().parent.parent / "e2e" / "hexchat" / "driver.py"
 # HexChat's name for the network of servlist.conf below: `/server`, `network` in get_info.
@@ -118,18 +118,20 @@ class HexChat:
         user: dict[str, Any] = {}
         if self.as_root:
             user = {"user": "nobody", "group": "nogroup", "extra_groups": []}
-        self.process = subprocess.Popen(
-            ["hexchat", f"--cfgdir={self.config}", f"--display=:{display}"],
-            cwd=self.home,
-            env=environment,
-            stdout=(self.home / "hexchat.out").open("wb"),
-            stderr=subprocess.STDOUT,
-            **user,
-        )
+        with (self.home / "hexchat.out").open("wb") as output:  # (the child keeps its own)
+            self.process = subprocess.Popen(
+                ["hexchat", f"--cfgdir={self.config}", f"--display=:{display}"],
+                cwd=self.home,
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                **user,
+            )
 
     def _start_xvfb(self) -> str:
         """Start Xvfb on a display it finds free; its number."""
         reader, writer = os.pipe()
+        errors = (self.home / "xvfb.out").open("wb")
         try:
             self.xvfb = subprocess.Popen(
                 [
@@ -144,7 +146,7 @@ class HexChat:
                 ],
                 pass_fds=(writer,),
                 stdout=subprocess.DEVNULL,
-                stderr=(self.home / "xvfb.out").open("wb"),
+                stderr=errors,
             )
             os.close(writer)
             writer = -1
@@ -152,6 +154,7 @@ class HexChat:
                 reader = -1
                 display = answer.readline().decode().strip()  # written once it is ready
         finally:
+            errors.close()
             for fd in (reader, writer):
                 if fd >= 0:
                     os.close(fd)
@@ -180,22 +183,27 @@ class HexChat:
 
     def first(self, predicate: Callable[[Event], bool], what: str, timeout: float = WAIT) -> Event:
         """The first event not looked at yet that matches (those before it are passed over)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while self._looked_at < len(self.events):
-                event = self.events[self._looked_at]
-                self._looked_at += 1
-                if event["type"] == "driver error":
-                    raise AssertionError(f"HexChat's driver failed: {event}")
-                if predicate(event):
-                    return event
-            if self._take():
-                continue
-            if self.process is not None and self.process.poll() is not None and not self._take():
-                raise AssertionError(f"HexChat ended before {what}")
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"HexChat: {what} never came")
-            time.sleep(0.02)
+
+        def match() -> Event | None:
+            while True:
+                while self._looked_at < len(self.events):
+                    event = self.events[self._looked_at]
+                    self._looked_at += 1
+                    if event["type"] == "driver error":
+                        raise AssertionError(f"HexChat's driver failed: {event}")
+                    if predicate(event):
+                        return event
+                # (Whether it had ended before this read: then nothing more is coming.)
+                ended = self.process is not None and self.process.poll() is not None
+                if not self._take():
+                    if ended:
+                        raise AssertionError(f"HexChat ended before {what}")
+                    return None
+
+        event = poll(match, timeout)
+        if event is None:
+            raise AssertionError(f"HexChat: {what} never came")
+        return event
 
     def until(self, predicate: Callable[[Event], bool], what: str) -> list[Event]:
         """The events up to and including the first match (`first`)."""
