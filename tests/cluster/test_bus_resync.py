@@ -53,6 +53,25 @@ async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) 
         assert (await bus.state("#r"))[1] == {"m:a": "1", "s:a": "o", "m:b": "1"}
 
 
+async def test_a_joins_member_fields_replace_another_users_of_that_nick(redis_url: str) -> None:
+    """`*m:<nick>`, `*s:<nick>` (a JOIN's, hubbub.core.cluster_fields `unless_same_user`): set
+    unless the member field is the joiner's (its `id`). After Redis lost its data a nick can
+    be taken while its old holder is still listed in a room; the new holder's JOIN replaces
+    that member, and the old holder's QUIT (`%<nick>%<id>`) then leaves the new one."""
+    old = json.dumps({"n": "erin", "id": "n2/1"})
+    new = json.dumps({"n": "erin", "id": "n0/2"})
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        await bus.sequence("#r", b'{"t":"join"}', set_fields={"*m:erin": old, "*s:erin": "o"})
+        # The same user's JOIN again (a RENAME brought it there meanwhile): nothing changes.
+        await bus.sequence("#r", b'{"t":"join"}', set_fields={"*m:erin": old, "*s:erin": ""})
+        assert (await bus.state("#r"))[1] == {"m:erin": old, "s:erin": "o"}
+        await bus.sequence("#r", b'{"t":"join"}', set_fields={"*m:erin": new, "*s:erin": ""})
+        assert (await bus.state("#r"))[1] == {"m:erin": new, "s:erin": ""}
+        await bus.sequence("#r", b'{"t":"quit"}', delete_fields=["%erin%n2/1"])
+        assert (await bus.state("#r"))[1] == {"m:erin": new, "s:erin": ""}
+
+
 async def test_a_sync_is_the_last_word_on_its_nodes_members(redis_url: str) -> None:
     """A node's `sync` (hubbub.core.cluster_resync): `@<node>` deletes every member of that
     node before the sync sets those it has (bob's PART, which a lagging node had not read, is

@@ -1932,6 +1932,66 @@ FOUND = {
     send(4, 'KILL bob :out 1')
     send(1, 'JOIN #a')
 """,
+    # Redis lost its data; bob took the nick erin before n2 claimed it again for its erin,
+    # who was in #b, and joined #b: his member field was not written (`?`, erin's was
+    # there), and when n2's erin left (a nick collision) her QUIT took the field away. The
+    # bus had no erin in #b while every copy listed bob as erin. A JOIN's member fields now
+    # replace another user's of that nick (cluster_fields `unless_same_user`).
+    "a JOIN under a nick taken after a wipe, its old holder still in the room": """
+    send(4, 'JOIN #b')
+    send(0, 'QUIT :gone 91')
+    lag(0)
+    hold()
+    send(1, 'JOIN #c')
+    answer(2)
+    answer(2)
+    outage()
+    send(1, 'NICK erin')
+    wipe_in_flight()
+    send(1, 'JOIN #b key')
+""",
+    # n1's carol had become yan; Redis lost its data and n0's alice took the nick first, and
+    # joined #c, where n1 knew her by her network id only (its own yan had the nick). Once
+    # carol was disconnected (a nick collision), n0's sync of #c listed alice as yan, and n1
+    # made a second user of her; her NICK bob then renamed one of the two (cluster_rooms
+    # `remote_user`: one known by its network id is the one, listed under its nick now).
+    "a user known by its network id only, made again by a sync": """
+    send(1, 'QUIT :gone 50')
+    reconnect(1, 'dave')
+    send(3, 'JOIN #c')
+    send(0, 'KILL alice :out 9')
+    reconnect(3, 'dave')
+    lag(2)
+    send(2, 'NICK yan')
+    outage()
+    wipe_in_flight()
+    lose(2)
+    hold()
+    back()
+    send(0, 'NICK yan')
+    answer(0)
+    send(0, 'JOIN #c key')
+    answer(2)
+    answer(2)
+    answer(0)
+    settle()
+    send(0, 'NICK bob')
+""",
+    # The same on other nodes: frank, back as Alice on n2, was in #b before the wipe; bob
+    # (n0) took the nick (alice: one nick, whatever its case) and joined #b.
+    "a JOIN under a nick taken after a wipe, from another node": """
+    send(0, 'QUIT :gone 95')
+    send(5, 'QUIT :gone 81')
+    reconnect(1, 'Alice')
+    lag(0)
+    send(5, 'JOIN #b key')
+    send(1, 'JOIN #a')
+    outage()
+    wipe_in_flight()
+    hold()
+    send(1, 'NICK alice')
+    send(1, 'JOIN #b key')
+""",
 }
 
 

@@ -428,6 +428,16 @@ class MemoryBus:
             if name[:1] == "~":  # "~node~name": that node has not written the room back
                 spoken = name[1:].partition("~")[0] in self.written_back.get(room, set())
                 before[name] = "1" if spoken else None
+        # "*m:<fold>", "*s:<fold>" (a JOIN's): set unless the member field is the joiner's.
+        replaces: dict[str, bool] = {}
+        for name, value in set_fields.items():
+            if name.startswith("*m:"):
+                there = fields.get(name[1:])
+                holder = str(json.loads(there).get("id") or "") if there is not None else ""
+                joiner = str(json.loads(value).get("id") or "")
+                replaces[name[3:]] = there is None or (
+                    holder != "" and joiner != "" and holder != joiner
+                )
         # "^o<member>" ("^t<member>", "^i<member>"): no change at all unless that member is an
         # operator (or, for "^t", a member of a room whose mode:t is "0"; for "^i", a member
         # of a room whose mode:i is not "1"). "^v<seq>": no change but the claims released,
@@ -518,6 +528,9 @@ class MemoryBus:
                     fields[field] = other_value if name[0] == "=" else value
             elif name.startswith("?"):
                 fields.setdefault(name[1:], value)
+            elif name.startswith("*"):
+                if replaces.get(name[3:]):
+                    fields[name[1:]] = value
             elif outdone and is_room_field(name):
                 continue  # (a copy that had read less than one written back already)
             elif not name.startswith("+"):

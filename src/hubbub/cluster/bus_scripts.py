@@ -151,7 +151,9 @@ return redis.call('GET', KEYS[1])
 #       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
 #       event (a NICK's member fields: only for a member, its standing as it is then);
 #       `~<node>~<name>` is set only if <name> does not exist and <node> has not written
-#       the room back (the seq hash's `w:<node>`: another node's member in a `sync`). A
+#       the room back (the seq hash's `w:<node>`: another node's member in a `sync`);
+#       `*m:<fold>` and `*s:<fold>` (a JOIN's member fields) are set unless `m:<fold>`'s JSON
+#       has the `id` of `*m:<fold>`'s (or either has none). A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE);
 #       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field's JSON has that
 #       `id` (or none); `@<node>` deletes the fields of every member whose member field's
@@ -201,13 +203,28 @@ local deleted_from = 8 + 2 * count
 -- Set names that depend on another field as it is before this event's writes:
 -- `&<other>&<field>` is set only if <other> exists; `=<other>=<field>` gets <other>'s value;
 -- `~<node>~<field>` is set only if <field> does not exist and <node> has not written the room
--- back (`@<node>` below).
+-- back (`@<node>` below); a JOIN's `*m:<nick>` and `*s:<nick>` unless the member field of
+-- that nick is the joiner's already (its `id`: a user that is there stays as it is; another
+-- user's, left by a nick taken after Redis lost its data, is replaced).
 local before = {}
+local replaces = {}
 index = 8
 for _ = 1, count do
   local name = ARGV[index]
   local first = string.sub(name, 1, 1)
-  if first == '&' or first == '=' or first == '~' then
+  if first == '*' and string.sub(name, 2, 3) == 'm:' then
+    local fold = string.sub(name, 4)
+    local member = redis.call('HGET', KEYS[3], 'm:' .. fold)
+    local write = not member
+    if member then
+      local ok, there = pcall(cjson.decode, member)
+      local ok_new, joiner = pcall(cjson.decode, ARGV[index + 1])
+      local holder = ok and type(there) == 'table' and there['id'] or ''
+      local identity = ok_new and type(joiner) == 'table' and joiner['id'] or ''
+      write = holder ~= '' and identity ~= '' and holder ~= identity
+    end
+    replaces[fold] = write
+  elseif first == '&' or first == '=' or first == '~' then
     local split = string.find(name, first, 2, true)
     local other = string.sub(name, 2, split - 1)
     local hash, field = KEYS[3], other
@@ -381,6 +398,10 @@ for _ = 1, allowed and count or 0 do
     end
   elseif first == '?' then
     redis.call('HSETNX', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  elseif first == '*' then
+    if replaces[string.sub(name, 4)] then
+      redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+    end
   elseif outdone and room_field(name) then
     -- (A copy that had read less than one written back already: not its room's state.)
   elseif first ~= '+' then

@@ -109,6 +109,17 @@ def if_absent(name: str) -> str:
     return "?" + name
 
 
+def unless_same_user(name: str) -> str:
+    """A JOIN's member field name (`m:<nick>`, `s:<nick>`): the bus sets it unless the member
+    field of that nick is the joiner's already (its network id, `id`), leaving a member that
+    is there as it is; one of another user is replaced. Two users have one nick only for a
+    moment after Redis lost its data (a nick taken before its holder's node claimed it again,
+    or a lost node's user's): the other one's QUIT, which deletes its fields only if they are
+    still its own, then leaves the joiner's (a cluster fuzz finding: the joiner was left with
+    no field while every copy listed it)."""
+    return "*" + name
+
+
 def if_exists(other: str, name: str) -> str:
     """A state field name the bus sets only if field `other` exists."""
     return f"&{other}&{name}"
@@ -269,7 +280,7 @@ def written_field(name: str) -> str:
     """The field a set or deleted name writes, whatever its condition."""
     if name[:1] in ("&", "=", "~"):
         return name[1:].partition(name[0])[2]
-    return name.lstrip("?+")
+    return name.lstrip("?+*")
 
 
 METADATA_PREFIX = "meta:"

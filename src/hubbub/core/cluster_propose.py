@@ -49,7 +49,6 @@ from hubbub.core.cluster_fields import (
     NICK_KEY_PREFIX,
     ONLY_IF_ROOM,
     UNAVAILABLE,
-    if_absent,
     if_creating,
     if_exists,
     invite_field,
@@ -67,6 +66,7 @@ from hubbub.core.cluster_fields import (
     standing_field,
     standing_text,
     state_fields,
+    unless_same_user,
     user_facts,
 )
 from hubbub.core.cluster_registry import ClusterRegistry
@@ -455,7 +455,7 @@ class ClusterPropose(ClusterRegistry):
         # The member's fields are written only if it is not a member yet: a JOIN that finds
         # the user in the room already (a RENAME brought it there meanwhile) changes nothing,
         # as in the rooms (cluster_apply, "dup"), its standing included.
-        set_fields = {if_absent(field): value for field, value in member.items()}
+        set_fields = {unless_same_user(field): value for field, value in member.items()}
         set_fields.update({if_creating(field): value for field, value in creating.items()})
         self.joining[fold] = self.joining.get(fold, 0) + 1
         server = self.server

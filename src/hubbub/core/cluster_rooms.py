@@ -358,6 +358,14 @@ class ClusterRooms:
         user = server.users.get(fold)
         identity = str(facts.get("id") or "")
         listed = True  # under its nick in `server.users`
+        if user is None and identity:
+            known = self.by_network_id.get(identity)
+            if known is not None and known.fold == fold and known.session.remote:
+                # Known here, not listed under its nick while a user of ours had that nick
+                # (for a moment after Redis lost its data): listed now that ours is gone. (A
+                # second user was made for it: a cluster fuzz finding.)
+                server.users[fold] = known
+                return known
         if user is not None:
             if not (identity and user.network_id and user.network_id != identity):
                 # Known already: a remote user, or (a stale member field) one of ours.
