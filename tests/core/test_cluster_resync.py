@@ -133,6 +133,39 @@ def test_a_nick_taken_elsewhere_before_its_node_claims_it_again_is_a_collision()
     assert cluster.bus.claims == {"nick:bob": "n0"}
 
 
+def test_a_join_under_a_nick_taken_meanwhile_takes_the_room_from_its_old_holder() -> None:
+    """The same, with bob in #a: node b writes #a back (bob in it), carol, now bob, joins #a,
+    and then node b's claim of the nick fails (the bus answers calls in any order). A
+    member field is per nick, and the bus gives bob's to the joiner; every copy shows the
+    old bob leave #a then, so that nobody lists a member the bus has not (his QUIT, which
+    deletes only his own fields, used to leave #a with no field for the new bob)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    carol, old_bob, dave = a.client("carol"), b.client("bob"), b.client("dave")
+    old_bob.send("JOIN #a")
+    dave.send("JOIN #a")
+    cluster.drain()
+    restarted_empty(cluster)
+    back_in_new_epoch(cluster, 0)
+    carol.send("NICK bob")
+    b.server.cluster.epoch_restarted()
+    b.server.network_available(True)
+    b.server.cluster.resync()  # #a written back, bob in it; his nick not claimed yet
+    cluster.drain()
+    carol.send("JOIN #a")
+    for watcher in (old_bob, dave):
+        parted = [m for m in watcher.lines() if m.command == "PART"]
+        assert [(m.source, m.params[1]) for m in parted] == [
+            ("bob!~bob@127.0.0.1", "Nick collision: another user has this nick now")
+        ]
+    b.server.cluster.reclaim_nicks()  # taken: old bob is disconnected
+    assert old_bob.session.closed
+    assert '"u": "~carol"' in cluster.bus.fields["#a"][member_field("bob")]
+    for node in cluster.nodes:
+        members = sorted(user.prefix for user in node.channel("#a").members)
+        assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
+
+
 def test_views_outlive_a_mere_reconnection() -> None:
     """After a reconnection in the same epoch the seqs go on, so a node keeps the seq each of
     its copies reflects (a new epoch clears them: `epoch_restarted`). alice's message, sent

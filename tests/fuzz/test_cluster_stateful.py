@@ -1977,6 +1977,26 @@ FOUND = {
     settle()
     send(0, 'NICK bob')
 """,
+    # (Made by the first version of the fix above.) n0 was lost while Redis lost its data;
+    # carol took its alice's nick, joined #a, where alice was still listed (not buried yet),
+    # and quit: her JOIN had replaced alice's fields, her QUIT deleted her own, and the bus
+    # no longer had alice while every copy did (nor would the burial find her there). The
+    # other user of the nick now leaves the room on every copy when the JOIN replaces its
+    # fields (cluster_apply `_displace`).
+    "a JOIN that replaced a lost node's user's fields": """
+    outage()
+    lag(1)
+    wipe_in_flight()
+    hold()
+    send(2, 'QUIT :gone 70')
+    reconnect(5, 'dave')
+    lose(0)
+    back()
+    answer(0)
+    send(2, 'NICK alice')
+    send(2, 'JOIN #a key')
+    send(2, 'QUIT :gone 40')
+""",
     # The same on other nodes: frank, back as Alice on n2, was in #b before the wipe; bob
     # (n0) took the nick (alice: one nick, whatever its case) and joined #b.
     "a JOIN under a nick taken after a wipe, from another node": """

@@ -63,6 +63,8 @@ VOID = "void"
 
 #: The reason shown where a JOIN Redis lost before its node read it back had been applied.
 LOST_JOIN_REASON = "Join lost by the network"
+#: Why a member leaves a room when another user joins it under its nick (`_displace`).
+NICK_TAKEN_REASON = "Nick collision: another user has this nick now"
 
 
 class Speaker(NamedTuple):
@@ -396,6 +398,7 @@ class ClusterApply(ClusterRooms):
     ) -> None:
         server = self.server
         fold = event["f"]
+        self._displace(channel, fold, str(event["u"].get("id") or ""), time_ms)
         if mine:
             facts = event["u"]
             identity = str(facts.get("id") or "")
@@ -486,6 +489,21 @@ class ClusterApply(ClusterRooms):
         event["after"] = record
         if mine:
             log.info("%s joined %s", user.nick, channel.name)
+
+    def _displace(self, channel: Channel, fold: str, identity: str, time_ms: int) -> None:
+        """A JOIN under nick `fold` of the user `identity` took the nick's member fields on the
+        bus from another user of that nick (hubbub.core.cluster_fields `unless_same_user`):
+        that one leaves the room here too, shown as a PART. Two users have one nick only for
+        a moment after Redis lost its data: the nick taken before its holder's node claimed
+        it again (that node then disconnects its user), or a lost node's user's, until its
+        burial, which finds it gone from this room's fields."""
+        if not identity:
+            return
+        for other in list(channel.members):
+            if other.fold == fold and other.network_id not in ("", identity):
+                line = f":{other.prefix} PART {channel.name} :{NICK_TAKEN_REASON}"
+                self.server.fanout(channel.members, line, time_ms, self.server.next_msgid())
+                self.server.remove_member(channel, other)
 
     def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
         """Whether a JOIN creates the room: one that may (`cr`) found nobody in it on the bus,
