@@ -399,6 +399,8 @@ class ClusterApply(ClusterRooms):
         server = self.server
         fold = event["f"]
         self._displace(channel, fold, str(event["u"].get("id") or ""), time_ms)
+        if server.channels.get(channel.fold) is not channel:
+            return  # that was this node's last user there: the room is not followed any more
         if mine:
             facts = event["u"]
             identity = str(facts.get("id") or "")
