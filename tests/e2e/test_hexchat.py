@@ -11,8 +11,9 @@ settings, as a user sets it up, and is known by its account to the others.
 IRCv3 server-time (https://ircv3.net/specs/extensions/server-time): "the time when the message
 was received by the server, not the time when the message is sent". extended-join
 (https://ircv3.net/specs/extensions/extended-join): "the JOIN message MUST include the account
-name and realname". SASL (https://ircv3.net/specs/extensions/sasl-3.1): "RPL_SASLSUCCESS ...
-sent when the SASL authentication finishes successfully".
+name and realname". SASL (https://ircv3.net/specs/extensions/sasl-3.1): "If authentication
+is successful, the server sends RPL_LOGGEDIN (900) and RPL_SASLSUCCESS (903)" (as
+tests/conformance/test_conformance_sasl.py quotes it).
 """
 
 from __future__ import annotations
