@@ -66,6 +66,15 @@ def network(data_dir: Path, **sections: dict[str, Any]) -> Iterator[Network]:
             net.close()
 
 
+def sees_join(client: IrcClient, *nicks: str) -> None:
+    """Wait until `client` has seen each of `nicks` join (in that order). With each client on
+    another node (tests/cluster/test_nodes_conformance.py), a joiner's own JOIN completes
+    before every other node has applied it: a KICK or MODE naming it sent at once from
+    another node could find nobody there (441)."""
+    for nick in nicks:
+        client.until(lambda line, nick=nick: line.command == "JOIN" and line.nick == nick)
+
+
 def ask(client: IrcClient, *lines: str, token: str = "conformance") -> list[Line]:
     """Send `lines` followed by a PING, and return every line up to (without) its PONG.
 

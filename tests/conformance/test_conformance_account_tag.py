@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance_helpers import Network, ask
+from conformance_helpers import Network, ask, sees_join
 
 CAPS = ["account-tag", "invite-notify", "away-notify", "setname"]
 
@@ -18,6 +18,7 @@ def test_every_command_sent_by_a_logged_in_user_carries_the_tag(net: Network) ->
     acct.join("#room")
     watcher.join("#room")
     guest.join("#room")
+    sees_join(acct, "guest")
     acct.join("#private")
     ask(acct, "MODE #private +i", "INVITE watcher #private")
     invite = watcher.expect("INVITE")[-1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance_helpers import Network, ask, numerics
+from conformance_helpers import Network, ask, numerics, sees_join
 
 
 def test_kick_with_paired_channel_and_user_lists(net: Network) -> None:
@@ -16,6 +16,7 @@ def test_kick_with_paired_channel_and_user_lists(net: Network) -> None:
     op.join("#two")
     bar.join("#one")
     baz.join("#two")
+    sees_join(op, "bar", "baz")
     got = ask(op, "KICK #one,#two bar,baz :out")
     kicks = [line.params for line in got if line.command == "KICK"]
     assert kicks == [["#one", "bar", "out"], ["#two", "baz", "out"]]
@@ -30,6 +31,7 @@ def test_kick_one_channel_several_users(net: Network) -> None:
     op.join("#one")
     bar.join("#one")
     baz.join("#one")
+    sees_join(op, "bar", "baz")
     got = ask(op, "KICK #one bar,baz")
     assert [line.params[1] for line in got if line.command == "KICK"] == ["bar", "baz"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conformance_helpers import Network, ask, numerics
+from conformance_helpers import Network, ask, numerics, sees_join
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -124,6 +124,7 @@ def test_invite_notify(net: Network) -> None:
     op.join("#room")
     watcher = net.user("watcher", ["invite-notify"])
     watcher.join("#room")
+    sees_join(op, "watcher")
     ask(op, "MODE #room +o watcher", "MODE #room +i")
     net.user("guest")
     ask(op, "INVITE guest #room")
