@@ -1921,6 +1921,22 @@ FOUND = {
     send(1, 'JOIN #a key')
     send(4, 'QUIT :gone 85')
 """,
+    # bob's JOIN, with his invitation, was refused (+l 2 sequenced just before it) and the
+    # bus went away before n0's void of it was sequenced: the void, which writes the
+    # invitation back, became a QUIT sent when the bus came back, and the invitation the
+    # JOIN had used up on the bus stayed gone while every copy kept it. The invitation is
+    # now written back by a void sent then too.
+    "a refused JOIN's void lost to an outage, and its invitation": """
+    send(0, 'INVITE bob #a')
+    hold()
+    send(0, 'MODE #a +l 2')
+    lag(0)
+    answer(1)
+    send(1, 'JOIN #a')
+    catch_up(1)
+    answer(0)
+    outage()
+""",
     # (Made from the one above: the JOIN refused, by a `+l` sequenced just before it. Every
     # node keeps the invitation then, and n0's void of it writes it back.)
     "a gone joiner's refused JOIN and its invitation": """

@@ -346,6 +346,8 @@ class ClusterApply(ClusterRooms):
             def refused(now: str) -> None:  # the bus went away: the fields go when it is back
                 self.unsent.append((now, fold, prefix, refusal[1], identity, True, ""))
                 self._departing(now)
+                if invited:  # and the invitation comes back then (a cluster fuzz finding)
+                    self.lost_joins.append((now, void, invited, ()))
 
             delete = member_field_names(fold)
             self.submit(None, room, void, None, invited, delete, refused=refused)
