@@ -30,7 +30,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import facts_json, member_field, user_facts
+from hubbub.core.cluster_fields import facts_json, member_field
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
 from hubbub.core.model import Channel, Membership, User
@@ -94,7 +94,7 @@ class ClusterAccounts(ClusterApply):
             return
         self.account_serial += 1
         version = self.account_serial
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
             event = {

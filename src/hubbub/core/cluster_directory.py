@@ -49,7 +49,6 @@ from hubbub.core.cluster_fields import (
     facts_prefix,
     load_mode_fields,
     load_user_state,
-    user_facts,
     user_key,
 )
 from hubbub.core.cluster_users import ClusterUsers
@@ -101,7 +100,7 @@ class ClusterDirectory(ClusterUsers):
         follows none of them). A secret room is left out rather than marked: whoever reads
         the entry is on a node that does not follow the user, so it shares no room with it,
         and one node hides a secret room from whoever is not in it."""
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         facts["so"] = int(user.session.signon)
         facts["c"] = [
             [channel.name, ("o" if standing.op else "") + ("v" if standing.voice else "")]

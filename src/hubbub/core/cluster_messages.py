@@ -51,7 +51,6 @@ from hubbub.core.cluster_fields import (
     member_field,
     metadata_field,
     nick_key,
-    user_facts,
 )
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
@@ -357,7 +356,7 @@ class ClusterMessages(ClusterApply):
         if not user.channels or user.session.remote or not user.session.registered:
             return
         self.metadata_serial += 1
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
             event = {

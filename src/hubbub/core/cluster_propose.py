@@ -67,7 +67,6 @@ from hubbub.core.cluster_fields import (
     standing_text,
     state_fields,
     unless_same_user,
-    user_facts,
 )
 from hubbub.core.cluster_registry import ClusterRegistry
 from hubbub.core.cluster_rooms import count_down
@@ -403,7 +402,7 @@ class ClusterPropose(ClusterRegistry):
         sequence; `state`: a registered room's saved state it is created with
         (hubbub.core.cluster_registry); `known`: a JOIN of a room this node has members of
         (its standing there is `membership`'s unless it creates the room)."""
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         event: dict[str, Any] = {
             "t": "join",
             "f": user.fold,
@@ -720,7 +719,7 @@ class ClusterPropose(ClusterRegistry):
                 self.network.release(nick_key(old))
             check_nick(server, user, reply)
             return
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         facts["n"] = nick
         # The bus's claims are per node: until its rooms' events rename the user here, only
         # this says the nick is taken to another user of this node asking for it.
@@ -844,7 +843,7 @@ class ClusterPropose(ClusterRegistry):
         user renamed already and only store; elsewhere they rename it."""
         self.network.claim(nick_key(user.fold), self.node, lambda won: None)
         self.network.release(nick_key(old_fold))
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
         old_nick = old_prefix.partition("!")[0]
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()

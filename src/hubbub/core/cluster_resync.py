@@ -240,7 +240,9 @@ class ClusterResync(ClusterApply):
         if channel is None:
             return True
         return all(
-            "?" + member_field(user.fold) in fields for user in channel.members if self._ours(user)
+            if_absent(member_field(user.fold)) in fields
+            for user in channel.members
+            if self._ours(user)
         )
 
     def _own_rank(self, fold: str) -> int:

@@ -39,6 +39,7 @@ from hubbub.core.cluster_fields import (
     load_user_state,
     nick_key,
     standing_field,
+    user_facts,
     written_back,
 )
 from hubbub.core.cluster_history import ClusterHistory
@@ -330,6 +331,11 @@ class ClusterRooms:
             channel.members[user] = load_membership(member, standing)
             user.channels[fold] = channel
         return channel
+
+    def own_facts(self, user: User) -> dict[str, Any]:
+        """What the events and entries of a user of this node say of it (its node and server
+        included: hubbub.core.cluster_fields `user_facts`)."""
+        return user_facts(user, self.node, self.server.name)
 
     def stand_in(self, fold: str, facts: Mapping[str, Any]) -> User:
         """A user with these facts (a member field's, a JOIN's), known nowhere yet: no

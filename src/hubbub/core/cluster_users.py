@@ -48,7 +48,6 @@ from hubbub.core.cluster_fields import (
     member_field,
     nick_key,
     only_if_inviter,
-    user_facts,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
 from hubbub.core.cluster_versions import ChangeNumbers
@@ -101,7 +100,7 @@ class ClusterUsers(ClusterPropose):
             return
         self.user_version += 1
         version = self.user_version
-        facts = user_facts(user, self.node, self.server.name)
+        facts = self.own_facts(user)
 
         def refused(_room: str) -> None:
             if not user.session.closed:
