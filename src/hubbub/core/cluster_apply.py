@@ -503,11 +503,16 @@ class ClusterApply(ClusterRooms):
         burial, which finds it gone from this room's fields."""
         if not identity:
             return
-        for other in list(channel.members):
-            if other.fold == fold and other.network_id not in ("", identity):
-                line = f":{other.prefix} PART {channel.name} :{NICK_TAKEN_REASON}"
-                self.server.fanout(channel.members, line, time_ms, self.server.next_msgid())
-                self.server.remove_member(channel, other)
+        # (One pass over the members, as the JOIN's own fan-out makes; nothing copied.)
+        displaced = [
+            other
+            for other in channel.members
+            if other.fold == fold and other.network_id not in ("", identity)
+        ]
+        for other in displaced:
+            line = f":{other.prefix} PART {channel.name} :{NICK_TAKEN_REASON}"
+            self.server.fanout(channel.members, line, time_ms, self.server.next_msgid())
+            self.server.remove_member(channel, other)
 
     def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
         """Whether a JOIN creates the room: one that may (`cr`) found nobody in it on the bus,
