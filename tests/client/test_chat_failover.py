@@ -161,7 +161,7 @@ async def test_after_a_kill_9_the_next_server_replays_exactly_what_was_missed(
         for client in (bob, carol):
             if client is not None:
                 await client.close()
-        first.kill()
+        first.close()
 
 
 async def test_servers_that_refuse_are_skipped_without_waiting_until_all_have_failed(

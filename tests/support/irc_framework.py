@@ -52,8 +52,12 @@ class IrcFramework:
             stderr=subprocess.PIPE,
             text=True,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._pump_errors, daemon=True).start()
+        self._pumps = [
+            threading.Thread(target=self._pump, daemon=True),
+            threading.Thread(target=self._pump_errors, daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -102,6 +106,13 @@ class IrcFramework:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=WAIT)
+        # Its pipes end with it: the pumps read them to their end, then all three are closed
+        # (left open, they were unclosed files at the next garbage collection).
+        for pump in self._pumps:
+            pump.join(WAIT)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def diagnostics(self) -> str:
         events = "\n".join(json.dumps(event) for event in self.events)

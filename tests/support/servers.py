@@ -219,6 +219,7 @@ class ServerProcess:
         self.address: tuple[str, int] = ("", 0)
         self.proc: subprocess.Popen[str] | None = None
         self._listening = threading.Event()
+        self._pump_thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -234,11 +235,12 @@ class ServerProcess:
             text=True,
             env=env,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         if self.fixed_port is not None:
             self._wait_accepting(self.fixed_port)
         elif not self._listening.wait(START_WAIT):
-            self.kill()
+            self.close()
             raise TimeoutError("the server never said where it listens:\n" + self.text)
         return self
 
@@ -256,12 +258,22 @@ class ServerProcess:
         try:
             wait_for(ready, START_WAIT, f"the server to accept connections on port {port}")
         except BaseException:
-            self.kill()
+            self.close()
             raise
         self.address = ("127.0.0.1", port)
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the server (if it still runs) and close the pipe of its log."""
         self.kill()
+        # The log's pipe ends with the process: the pump reads it to its end, then it is
+        # closed here (left open, it was an unclosed file for every server a test started).
+        if self._pump_thread is not None:
+            self._pump_thread.join(START_WAIT)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def _pump(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
