@@ -2028,6 +2028,27 @@ FOUND = {
     send(1, 'NICK alice')
     send(1, 'JOIN #b key')
 """,
+    # n1, lagging, missed alice's QUIT, which Redis lost; n0, with nobody in #a, was asked to
+    # speak there (n1's copy listed alice), but carol renamed #a to #b first: n0's sync of no
+    # member fell after the RENAME under the old name, where the bus changes nothing, and
+    # alice stayed in #b on every copy. The nodes asked under the old name are now asked
+    # again under the new one (cluster_resync `_sync_moved`).
+    "a node asked to speak in a room renamed before it answered": """
+    send(0, 'KILL bob :out 73')
+    send(3, 'QUIT :gone 65')
+    hold()
+    lag(1)
+    send(0, 'QUIT :gone 78')
+    answer(0)
+    outage()
+    wipe_in_flight()
+    back()
+    answer(0)
+    answer(2)
+    answer(0)
+    send(2, 'RENAME #a #b :moving')
+    answer(2)
+""",
 }
 
 

@@ -117,6 +117,10 @@ class ClusterResync(ClusterApply):
         # again when the bus is back.
         self.unsaid: dict[str, None] = {}
         self.unasked: dict[tuple[str, str], None] = {}
+        # Rooms where this node asked other nodes to speak since Redis last lost its data:
+        # fold -> the nodes asked (`_ask_silent`). A RENAME may come before their answers,
+        # which then fall on the old name: they are asked again under the new one.
+        self.asked: dict[str, set[str]] = {}
         # Rooms whose end Redis lost without losing its data (restarted from a file missing
         # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
         # there are not known; the last one written gives the room's own fields.
@@ -262,6 +266,7 @@ class ClusterResync(ClusterApply):
         spoken = self.written_back.get(fold, set())
         silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
         for home in sorted(silent - spoken - {"", self.node}):
+            self.asked.setdefault(fold, set()).add(home)
             self._ask(home, fold)
 
     def _joined_or_not(self, fold: str) -> None:
@@ -305,6 +310,17 @@ class ClusterResync(ClusterApply):
             self.unrestored.add(new_fold)
         if sent is not None:
             self._sync(new_fold, self.views.get(new_fold, UNKNOWN_SEQ), sent[1] + 1)
+        # The nodes asked to speak under the old name that have not yet: their answers fall
+        # after the RENAME there, where the bus changes nothing. Asked again under the new
+        # name, or a user of theirs that only this copy still lists (a QUIT lost for it) would
+        # stay in the renamed room (a cluster fuzz finding).
+        silent = self.asked.pop(old_fold, set()) - self.written_back.get(new_fold, set())
+        for home, fold in [key for key in self.unasked if key[1] == old_fold]:
+            del self.unasked[(home, fold)]
+            silent.add(home)
+        for home in sorted(silent):
+            self.asked.setdefault(new_fold, set()).add(home)
+            self._ask(home, new_fold)
 
     def _wanted_unrestored(self, fold: str) -> None:
         # (Given up after SYNC_ATTEMPTS: one more round. Not before the core hears the bus is
@@ -317,10 +333,15 @@ class ClusterResync(ClusterApply):
         self.syncing.pop(fold, None)
         self.unrestored.discard(fold)
 
+    def epoch_restarted(self) -> None:
+        super().epoch_restarted()
+        self.asked.clear()  # (a new round: every node speaks again)
+
     def close(self, fold: str) -> None:
         syncing = fold in self.syncing
         self._stop_syncing(fold)
         self.unranked.discard(fold)
+        self.asked.pop(fold, None)
         super().close(fold)
         if syncing:
             # Its last sync, made before its users left, may come back undone (`un`) to a
