@@ -2049,6 +2049,27 @@ FOUND = {
     send(2, 'RENAME #a #b :moving')
     answer(2)
 """,
+    # The same after a RENAME that Redis lost: n1, lagging, missed #a becoming #c and kept #a;
+    # n2's copy of #c listed carol, so n2 asked n1 to speak there, and erin renamed #c to #b
+    # before n1's answer (seed 3212046, taken for the lost RENAME itself until then). Carol,
+    # renamed dave and killed, stayed in #b.
+    "a room renamed again before the node asked to speak there answered": """
+    lag(1)
+    hold()
+    send(0, 'RENAME #a #c :moving')
+    answer(2)
+    outage()
+    wipe_in_flight()
+    lose(0)
+    back()
+    send(4, 'JOIN #a')
+    send(2, 'NICK bob')
+    send(2, 'NICK dave')
+    send(4, 'RENAME #c #b :moving')
+    send(3, 'NICK zed')
+    send(4, 'KILL dave :out 28')
+    lag(2)
+""",
 }
 
 
