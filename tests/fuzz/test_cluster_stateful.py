@@ -2070,6 +2070,23 @@ FOUND = {
     send(4, 'KILL dave :out 28')
     lag(2)
 """,
+    # n1 was lost with dave in #a, a JOIN that n0, lagging, missed before Redis lost its data;
+    # alice (n0) then took the nick dave, whose claim Redis had lost. Her NICK's member field
+    # replaced the lost dave's on the bus, so his burial found him nowhere, and n2's copy kept
+    # both daves. The other user of the nick now leaves the room, as with a JOIN
+    # (cluster_apply `_rename_member`, seed 3272820).
+    "a NICK taking a lost node's user's nick in a room": """
+    lag(0)
+    send(3, 'JOIN #a')
+    outage()
+    wipe_in_flight()
+    hold()
+    lose(1)
+    back()
+    send(0, 'NICK dave')
+    send(4, 'JOIN #c')
+    lag(0)
+""",
 }
 
 

@@ -495,12 +495,13 @@ class ClusterApply(ClusterRooms):
             log.info("%s joined %s", user.nick, channel.name)
 
     def _displace(self, channel: Channel, fold: str, identity: str, time_ms: int) -> None:
-        """A JOIN under nick `fold` of the user `identity` took the nick's member fields on the
-        bus from another user of that nick (hubbub.core.cluster_fields `unless_same_user`):
-        that one leaves the room here too, shown as a PART. Two users have one nick only for
-        a moment after Redis lost its data: the nick taken before its holder's node claimed
-        it again (that node then disconnects its user), or a lost node's user's, until its
-        burial, which finds it gone from this room's fields."""
+        """A JOIN, NICK or sync under nick `fold` of the user `identity` took the nick's
+        member fields on the bus from another user of that nick (a JOIN's: hubbub.core.
+        cluster_fields `unless_same_user`): that one leaves the room here too, shown as a
+        PART. Two users have one nick only for a moment after Redis lost its data: the nick
+        taken before its holder's node claimed it again (that node then disconnects its user),
+        or a lost node's user's, until its burial, which finds it gone from this room's
+        fields."""
         if not identity:
             return
         # (One pass over the members, as the JOIN's own fan-out makes; nothing copied.)
@@ -747,13 +748,16 @@ class ClusterApply(ClusterRooms):
         if user is None:
             return
         self._record(channel, "NICK", (nick,), time_ms, event)
-        if renamed:
-            return
-        line = f":{event['p']} NICK :{nick}"
-        old_fold = user.fold
-        if self._renamed(user, nick, line, time_ms, event["m"]):
-            self.renamed_elsewhere(user, channel, old_fold)
-        event["done"] = True
+        if not renamed:
+            line = f":{event['p']} NICK :{nick}"
+            old_fold = user.fold
+            if self._renamed(user, nick, line, time_ms, event["m"]):
+                self.renamed_elsewhere(user, channel, old_fold)
+            event["done"] = True
+        # The NICK's member fields replaced those of another user of that nick on the bus, as
+        # a JOIN's do: that one leaves the room here too (a lost node's user, not buried yet,
+        # whose burial then found it nowhere, stayed in every copy: a cluster fuzz finding).
+        self._displace(channel, server.fold(nick), str(event.get("id") or ""), time_ms)
 
     def _renamed(self, user: User, nick: str, line: str, time_ms: int, msgid: str) -> bool:
         """Remote `user` is `nick` now, its NICK `line` sent to the users sharing a room with
