@@ -2087,6 +2087,21 @@ FOUND = {
     send(4, 'JOIN #c')
     lag(0)
 """,
+    # n2, lagging, missed dave's JOIN of #c, bob's QUIT (killed) and dave's NICK to bob,
+    # which Redis lost. n1's sync of #c listed its bob (dave); n2's copy took it for the
+    # killed bob it still had there, gave him the standing, and never let n1's bob in; n0
+    # then said it had nobody there, and the killed bob left. A sync's own member now
+    # displaces another user of that nick (cluster_resync `_take_sync`, seed 3265465).
+    "a sync naming its user by a nick another user had in the copy": """
+    send(1, 'JOIN #c')
+    send(5, 'JOIN #c key')
+    lag(2)
+    send(3, 'JOIN #c')
+    send(0, 'KILL bob :out 19')
+    send(3, 'NICK bob')
+    outage()
+    wipe_in_flight()
+""",
 }
 
 

@@ -35,7 +35,9 @@ list parts, one it lists under another nick is renamed). A node that does not fo
 sends no sync there, though a lagging node's copy may list its users in it (their PART lost,
 or a RENAME that took the room to a name it never followed): a node whose own sync is done
 asks each node its copy lists users of and that has not spoken there (`_ask_silent`), and
-one that does not follow the room says so with a sync of no member (`_say_gone`).
+one that does not follow the room says so with a sync of no member (`_say_gone`). A RENAME
+before its answer puts that answer under the old name, where the bus changes nothing: the
+nodes asked are asked again under the new one (`_sync_moved`).
 
 The room's own state (topic, modes, lists, metadata) differs between such copies too: after a
 new epoch, each sync names how far its copy had read the room before (`read_up_to`, the copy's
@@ -424,6 +426,16 @@ class ClusterResync(ClusterApply):
             standing = taken.get(standing_field(member_fold))
             if standing is None:
                 standing = taken.get(if_absent(standing_field(member_fold)))
+            if not absent_only:
+                # The sender's own member: its field replaced another user's of that nick on
+                # the bus (that one leaves here too), and is not that user's (its standing was
+                # given to the other, who stayed while the sender's user never came in: a
+                # cluster fuzz finding).
+                self._displace(
+                    channel, member_fold, str(json.loads(value).get("id") or ""), time_ms
+                )
+                if server.channels.get(fold) is not channel:
+                    return  # that was this node's last user there: the room is not followed
             known = self.member_named(channel, member_fold)
             if known is None:
                 user = self.remote_user(member_fold, json.loads(value))
