@@ -138,9 +138,15 @@ def main() -> int:
         figure, right = plt.subplots(1, 1, figsize=(10, 4.8))
     latency(right, bars, rate, "a given rate" if given else "half load")
     machine = results.get("machine", {})
+    # Where Redis and PostgreSQL ran (`--stores-cpu`): runs that differ only in that look alike.
+    stores = str(results.get("pinning", {}).get("redis, postgres", ""))
+    pinned = (
+        stores.split(" (")[0].replace("every process and thread on ", "") if "CPU" in stores else ""
+    )
     figure.suptitle(
         f"hubbub as a cluster — {results.get('date', '')}, {machine.get('nproc', '?')} CPUs, "
-        f"Redis {results.get('redis', '?')}, PostgreSQL {results.get('postgres', '?')}",
+        f"Redis {results.get('redis', '?')}, PostgreSQL {results.get('postgres', '?')}"
+        + (f" (both on {pinned})" if pinned else ""),
         fontsize=10,
     )
     figure.tight_layout()
