@@ -166,6 +166,42 @@ def test_a_join_under_a_nick_taken_meanwhile_takes_the_room_from_its_old_holder(
         assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
 
 
+def test_a_nick_taken_meanwhile_in_a_room_takes_it_from_its_old_holder() -> None:
+    """The same with a NICK: node b is back in the new epoch but has not claimed bob again;
+    bob joins #a, and carol, in #a on node a, which has not read that JOIN yet, becomes bob.
+    Her NICK's member fields replace old bob's on the bus, as a JOIN's do, so every copy
+    shows old bob leave #a (every copy used to keep him: with his node lost, its burial,
+    reading the room's fields, found him nowhere; a cluster fuzz finding)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    carol, old_bob, dave = a.client("carol"), b.client("bob"), b.client("dave")
+    carol.send("JOIN #a")
+    dave.send("JOIN #a")
+    cluster.drain()
+    restarted_empty(cluster)
+    back_in_new_epoch(cluster, 0)
+    b.server.cluster.epoch_restarted()
+    b.server.network_available(True)
+    b.server.cluster.resync()  # #a written back; bob's nick not claimed yet
+    cluster.drain()
+    cluster.bus.lag("n0")
+    old_bob.send("JOIN #a")
+    carol.send("NICK bob")  # node a knows no bob yet, and the bus has no claim of it
+    cluster.bus.catch_up("n0")
+    seen = [(m.command, m.source, m.params[-1]) for m in dave.lines()]
+    assert seen == [
+        ("JOIN", "bob!~bob@127.0.0.1", "#a"),
+        ("NICK", "carol!~carol@127.0.0.1", "bob"),
+        ("PART", "bob!~bob@127.0.0.1", "Nick collision: another user has this nick now"),
+    ]
+    b.server.cluster.reclaim_nicks()  # taken: old bob is disconnected
+    assert old_bob.session.closed
+    assert '"u": "~carol"' in cluster.bus.fields["#a"][member_field("bob")]
+    for node in cluster.nodes:
+        members = sorted(user.prefix for user in node.channel("#a").members)
+        assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
+
+
 def test_views_outlive_a_mere_reconnection() -> None:
     """After a reconnection in the same epoch the seqs go on, so a node keeps the seq each of
     its copies reflects (a new epoch clears them: `epoch_restarted`). alice's message, sent
