@@ -25,13 +25,15 @@ def restarted_empty(cluster: Cluster) -> None:
     cluster.bus.available = True
 
 
-def back_in_new_epoch(cluster: Cluster, index: int) -> None:
+def back_in_new_epoch(cluster: Cluster, index: int, claims: bool = True) -> None:
     """One node learns the bus is back in a new epoch, as hubbub.cluster.node does: it is
-    told, claims its users' nicks again, and writes its rooms back."""
+    told, claims its users' nicks again (unless `claims` is False: not yet), and writes its
+    rooms back."""
     server = cluster.nodes[index].server
     server.cluster.epoch_restarted()
     server.network_available(True)
-    server.cluster.reclaim_nicks()
+    if claims:
+        server.cluster.reclaim_nicks()
     server.cluster.resync()
 
 
@@ -133,6 +135,17 @@ def test_a_nick_taken_elsewhere_before_its_node_claims_it_again_is_a_collision()
     assert cluster.bus.claims == {"nick:bob": "n0"}
 
 
+def carol_is_the_only_bob(cluster: Cluster, old_bob: Client) -> None:
+    """Node b claims bob again and finds the nick taken: old bob is disconnected, and the bus
+    and every copy list carol, now bob, in #a beside dave."""
+    cluster.nodes[1].server.cluster.reclaim_nicks()
+    assert old_bob.session.closed
+    assert '"u": "~carol"' in cluster.bus.fields["#a"][member_field("bob")]
+    for node in cluster.nodes:
+        members = sorted(user.prefix for user in node.channel("#a").members)
+        assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
+
+
 def test_a_join_under_a_nick_taken_meanwhile_takes_the_room_from_its_old_holder() -> None:
     """The same, with bob in #a: node b writes #a back (bob in it), carol, now bob, joins #a,
     and then node b's claim of the nick fails (the bus answers calls in any order). A
@@ -148,9 +161,7 @@ def test_a_join_under_a_nick_taken_meanwhile_takes_the_room_from_its_old_holder(
     restarted_empty(cluster)
     back_in_new_epoch(cluster, 0)
     carol.send("NICK bob")
-    b.server.cluster.epoch_restarted()
-    b.server.network_available(True)
-    b.server.cluster.resync()  # #a written back, bob in it; his nick not claimed yet
+    back_in_new_epoch(cluster, 1, claims=False)  # #a written back, bob in it; bob not claimed
     cluster.drain()
     carol.send("JOIN #a")
     for watcher in (old_bob, dave):
@@ -158,12 +169,7 @@ def test_a_join_under_a_nick_taken_meanwhile_takes_the_room_from_its_old_holder(
         assert [(m.source, m.params[1]) for m in parted] == [
             ("bob!~bob@127.0.0.1", "Nick collision: another user has this nick now")
         ]
-    b.server.cluster.reclaim_nicks()  # taken: old bob is disconnected
-    assert old_bob.session.closed
-    assert '"u": "~carol"' in cluster.bus.fields["#a"][member_field("bob")]
-    for node in cluster.nodes:
-        members = sorted(user.prefix for user in node.channel("#a").members)
-        assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
+    carol_is_the_only_bob(cluster, old_bob)
 
 
 def test_a_nick_taken_meanwhile_in_a_room_takes_it_from_its_old_holder() -> None:
@@ -180,9 +186,7 @@ def test_a_nick_taken_meanwhile_in_a_room_takes_it_from_its_old_holder() -> None
     cluster.drain()
     restarted_empty(cluster)
     back_in_new_epoch(cluster, 0)
-    b.server.cluster.epoch_restarted()
-    b.server.network_available(True)
-    b.server.cluster.resync()  # #a written back; bob's nick not claimed yet
+    back_in_new_epoch(cluster, 1, claims=False)  # #a written back; bob's nick not claimed yet
     cluster.drain()
     cluster.bus.lag("n0")
     old_bob.send("JOIN #a")
@@ -194,12 +198,7 @@ def test_a_nick_taken_meanwhile_in_a_room_takes_it_from_its_old_holder() -> None
         ("NICK", "carol!~carol@127.0.0.1", "bob"),
         ("PART", "bob!~bob@127.0.0.1", "Nick collision: another user has this nick now"),
     ]
-    b.server.cluster.reclaim_nicks()  # taken: old bob is disconnected
-    assert old_bob.session.closed
-    assert '"u": "~carol"' in cluster.bus.fields["#a"][member_field("bob")]
-    for node in cluster.nodes:
-        members = sorted(user.prefix for user in node.channel("#a").members)
-        assert members == ["bob!~carol@127.0.0.1", "dave!~dave@127.0.0.1"]
+    carol_is_the_only_bob(cluster, old_bob)
 
 
 def test_views_outlive_a_mere_reconnection() -> None:
