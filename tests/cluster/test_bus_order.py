@@ -83,6 +83,25 @@ async def test_names_starting_with_a_plus_change_only_a_room_nobody_is_in(redis_
         assert (await node_a.bus.state("#r"))[1]["topic"] == "+1"
 
 
+async def test_a_modes_standing_changes_apply_to_the_standing_the_room_has_then(
+    redis_url: str,
+) -> None:
+    """A MODE's `><nick>` (hubbub.core.cluster_fields.standing_change): its +o/-o/+v/-v are
+    applied in order to the standing as the bus has it at the MODE's place, so a -o and a +v of
+    one member made on two nodes from the same copy keep both; nothing for a non-member."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.sequence("#r", b"join", set_fields={"m:alice": "{}", "s:alice": "o"})
+        await node_a.bus.sequence("#r", b"mode -o", set_fields={">alice": "-o"})
+        await node_b.bus.sequence("#r", b"mode +v", set_fields={">alice": "+v"})
+        assert (await node_a.bus.state("#r"))[1] == {"m:alice": "{}", "s:alice": "v"}
+        await node_b.bus.sequence("#r", b"mode +o-v+v", set_fields={">alice": "+o-v+v"})
+        assert (await node_a.bus.state("#r"))[1]["s:alice"] == "ov"
+        await node_b.bus.sequence("#r", b"mode -v-o", set_fields={">alice": "-v-o"})
+        assert (await node_a.bus.state("#r"))[1]["s:alice"] == ""
+        await node_a.bus.sequence("#r", b"mode +o gone", set_fields={">gone": "+o"})
+        assert set((await node_a.bus.state("#r"))[1]) == {"m:alice", "s:alice"}
+
+
 async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
     redis_url: str,
 ) -> None:

@@ -2102,6 +2102,16 @@ FOUND = {
     outage()
     wipe_in_flight()
 """,
+    # alice took her own +o away while erin, on another node, voiced her, both from copies
+    # where alice was an operator: each MODE wrote alice's whole standing from its copy, so
+    # the bus ended with "ov" while every copy applied both changes ("v"). A MODE now sends
+    # its changes of a standing, which the bus applies to the standing it has then
+    # (cluster_fields `standing_change`; seed 3294420, without the lagging wipes).
+    "two nodes' MODEs of one member's standing at once": """
+    hold()
+    send(0, 'MODE #a -o alice')
+    send(4, 'MODE #a +v alice')
+""",
 }
 
 

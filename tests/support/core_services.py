@@ -24,7 +24,12 @@ from typing import Any, Generic, TypeVar
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
-from hubbub.core.cluster_fields import FURTHEST_FIELD, is_room_field, written_back_field
+from hubbub.core.cluster_fields import (
+    FURTHEST_FIELD,
+    changed_standing,
+    is_room_field,
+    written_back_field,
+)
 from hubbub.core.ports import (
     FAILURE,
     NETWORK_ROOM,
@@ -531,6 +536,10 @@ class MemoryBus:
             elif name.startswith("*"):
                 if replaces.get(name[3:]):
                     fields[name[1:]] = value
+            elif name.startswith(">"):  # a MODE's changes of a member's standing, if a member
+                if "m:" + name[1:] in fields:
+                    standing = fields.get("s:" + name[1:], "")
+                    fields["s:" + name[1:]] = changed_standing(standing, value)
             elif outdone and is_room_field(name):
                 continue  # (a copy that had read less than one written back already)
             elif not name.startswith("+"):

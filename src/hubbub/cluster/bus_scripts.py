@@ -153,7 +153,9 @@ return redis.call('GET', KEYS[1])
 #       `~<node>~<name>` is set only if <name> does not exist and <node> has not written
 #       the room back (the seq hash's `w:<node>`: another node's member in a `sync`);
 #       `*m:<fold>` and `*s:<fold>` (a JOIN's member fields) are set unless `m:<fold>`'s JSON
-#       has the `id` of `*m:<fold>`'s (or either has none). A
+#       has the `id` of `*m:<fold>`'s (or either has none); `><fold>` (a MODE's) changes
+#       `s:<fold>` by its value, a sign and a letter per change (`+v`, `-o+v`: `o` and `v`
+#       added or taken away, in that order), if `m:<fold>` exists. A
 #       deleted name starting with `!` releases this node's claim of the rest (as RELEASE);
 #       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field's JSON has that
 #       `id` (or none); `@<node>` deletes the fields of every member whose member field's
@@ -401,6 +403,22 @@ for _ = 1, allowed and count or 0 do
   elseif first == '*' then
     if replaces[string.sub(name, 4)] then
       redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+    end
+  elseif first == '>' then
+    -- A MODE's changes of a member's standing (`><nick>`: `+o`, `-v+o`...), applied to the
+    -- standing as it is here, if the member is.
+    local fold = string.sub(name, 2)
+    if redis.call('HEXISTS', KEYS[3], 'm:' .. fold) == 1 then
+      local standing = redis.call('HGET', KEYS[3], 's:' .. fold) or ''
+      local op = string.find(standing, 'o', 1, true) ~= nil
+      local voice = string.find(standing, 'v', 1, true) ~= nil
+      local changes = ARGV[index + 1]
+      for at = 1, #changes - 1, 2 do
+        local adding = string.sub(changes, at, at) == '+'
+        local letter = string.sub(changes, at + 1, at + 1)
+        if letter == 'o' then op = adding elseif letter == 'v' then voice = adding end
+      end
+      redis.call('HSET', KEYS[3], 's:' .. fold, (op and 'o' or '') .. (voice and 'v' or ''))
     end
   elseif outdone and room_field(name) then
     -- (A copy that had read less than one written back already: not its room's state.)

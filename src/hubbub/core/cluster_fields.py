@@ -66,6 +66,28 @@ def standing_field(fold: str) -> str:
     return "s:" + fold
 
 
+def standing_change(fold: str) -> str:
+    """A MODE's set name for a member's standing (`>` and the member's nick): its value is the
+    changes in order, a sign and a letter each (`+v`, `-o+v`), which the bus applies to the
+    standing as it is at the MODE's place in the room (`changed_standing`), if the member is
+    there (its member field exists). Written from the sender's copy instead, a +v and a -o of
+    one member sequenced in the same instant from two nodes each undid the other on the bus,
+    while every copy applied both (a cluster fuzz finding)."""
+    return ">" + fold
+
+
+def changed_standing(standing: str, changes: str) -> str:
+    """A standing (`standing_text`) after a MODE's changes of it (`standing_change`)."""
+    op, voice = "o" in standing, "v" in standing
+    for index in range(0, len(changes) - 1, 2):
+        sign, letter = changes[index], changes[index + 1]
+        if letter == "o":
+            op = sign == "+"
+        elif letter == "v":
+            voice = sign == "+"
+    return standing_text(Membership(op, voice))
+
+
 def member_field_names(fold: str) -> tuple[str, str]:
     """Every room state field of one member: deleted together when it leaves."""
     return member_field(fold), standing_field(fold)
@@ -280,6 +302,8 @@ def written_field(name: str) -> str:
     """The field a set or deleted name writes, whatever its condition."""
     if name[:1] in ("&", "=", "~"):
         return name[1:].partition(name[0])[2]
+    if name[:1] == ">":
+        return standing_field(name[1:])
     return name.lstrip("?+*")
 
 

@@ -50,9 +50,7 @@ from hubbub.core.cluster_fields import (
     ONLY_IF_ROOM,
     UNAVAILABLE,
     if_creating,
-    if_exists,
     invite_field,
-    member_field,
     member_field_names,
     member_fields,
     member_leaves,
@@ -63,6 +61,7 @@ from hubbub.core.cluster_fields import (
     renamed_member_fields,
     saved_state,
     scratch_copy,
+    standing_change,
     standing_field,
     standing_text,
     state_fields,
@@ -585,16 +584,18 @@ class ClusterPropose(ClusterRegistry):
         event["at"] = int(server.now)
         event["m"] = server.next_msgid()
         set_fields, deleted = mode_change_fields(applied, user.prefix, event["at"], server.fold)
-        for _, char, arg in applied:
+        # Each target's +o/-o/+v/-v, in order, applied by the bus to the standing it has then
+        # (`standing_change`), only if the room knows the target by this nick then: a target
+        # renamed here by its NICK in another room may still be known there by its old one
+        # (hubbub.core.cluster_rooms `member_named`).
+        standings: dict[str, str] = {}
+        for sign, char, arg in applied:
             if char in "ov" and arg is not None:
                 target = server.find_user(arg)
-                standing = scratch.members.get(target) if target is not None else None
-                if target is not None and standing is not None:
-                    # Only if the room knows the target by this nick then: a target renamed
-                    # here by its NICK in another room may still be known there by its old one
-                    # (hubbub.core.cluster_rooms `member_named`).
-                    name = if_exists(member_field(target.fold), standing_field(target.fold))
-                    set_fields[name] = standing_text(standing)
+                if target is not None and target in scratch.members:
+                    standings[target.fold] = standings.get(target.fold, "") + sign + char
+        for target_fold, changes in standings.items():
+            set_fields[standing_change(target_fold)] = changes
 
         def done(later: Reply, result: Any) -> None:
             if result is None:
