@@ -201,6 +201,46 @@ def test_a_nick_taken_meanwhile_in_a_room_takes_it_from_its_old_holder() -> None
     carol_is_the_only_bob(cluster, old_bob)
 
 
+def test_a_sync_naming_its_user_by_a_nick_the_copy_gives_another_brings_that_user_in() -> None:
+    """Node c, lagging, misses dave's JOIN of #c, bob's KILL and dave's NICK to bob, which Redis
+    loses with its data. Node b's sync of #c lists its user bob (dave): c's copy, which still
+    has the killed bob there, shows him leave and the new bob join, as the bus has it. (It
+    used to take the sync's bob for the killed one, and the new bob never came into c's copy,
+    while the killed one left when node a said it had nobody there: a cluster fuzz finding.)"""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    alice, bob, dave, frank = (
+        a.client("alice"),
+        a.client("bob"),
+        b.client("dave"),
+        c.client("frank"),
+    )
+    alice.user.oper = "root"
+    bob.send("JOIN #c")
+    frank.send("JOIN #c")
+    cluster.drain()
+    cluster.bus.lag("n2")
+    dave.send("JOIN #c")
+    alice.send("KILL bob :out")
+    dave.send("NICK bob")
+    cluster.drain()
+    cluster.bus.go_away()
+    for node in cluster.nodes:
+        node.server.network_available(False)
+    del cluster.bus.backlog["n2"]  # what node c had not read is lost with the data
+    cluster.bus.lose_data()
+    cluster.bus.available = True
+    for index in range(3):
+        back_in_new_epoch(cluster, index)
+    assert frank.raw() == [
+        ":bob!~bob@127.0.0.1 PART #c :Nick collision: another user has this nick now",
+        ":bob!~dave@127.0.0.1 JOIN #c",
+    ]
+    for node in (b, c):
+        members = sorted(user.prefix for user in node.channel("#c").members)
+        assert members == ["bob!~dave@127.0.0.1", "frank!~frank@127.0.0.1"]
+
+
 def test_views_outlive_a_mere_reconnection() -> None:
     """After a reconnection in the same epoch the seqs go on, so a node keeps the seq each of
     its copies reflects (a new epoch clears them: `epoch_restarted`). alice's message, sent
