@@ -2112,6 +2112,28 @@ FOUND = {
     send(0, 'MODE #a -o alice')
     send(4, 'MODE #a +v alice')
 """,
+    # Redis lost carol's +l 2, which n2, lagging, had not read. After the wipe n2 had written
+    # #a back; frank (n2, now Alice) joined: n2's copy, with no limit, let him in, and n1's,
+    # which had read further, refused him. n1's sync then lacked him and n2 never spoke again,
+    # so n1's copy never had him. A node that has spoken and meets a sync lacking a user of
+    # its now speaks again (cluster_resync `_sync_back`, seed 3362595).
+    "a JOIN admitted by a copy that missed the +l another read": """
+    lose(0)
+    settle()
+    hold()
+    lag(2)
+    send(2, 'MODE #a +l 2')
+    answer(2)
+    outage()
+    wipe_in_flight()
+    back()
+    answer(1)
+    lag(1)
+    send(5, 'NICK Alice')
+    send(5, 'JOIN #a')
+    answer(1)
+    answer(1)
+""",
 }
 
 

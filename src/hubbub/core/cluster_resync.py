@@ -222,6 +222,18 @@ class ClusterResync(ClusterApply):
             # which refused them where this one applied them (a cluster fuzz finding).
             if "room" in fields and not keeps_own and (mine or self._lists_ours(room, fields)):
                 self.unrestored.discard(room)
+            elif (
+                not mine
+                and self.node in self.written_back[room]
+                and room not in self.syncing
+                and not self._lists_ours(room, fields)
+            ):
+                # This node has spoken, and a user of its has come in since, admitted by its
+                # copy: the sender's copy, which had read further before Redis lost its data
+                # (a +l this one never read), refused that JOIN. This node speaks again, so
+                # that every copy takes its users in (a cluster fuzz finding).
+                self.unrestored.add(room)
+                self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
             if not mine:
                 try:
                     taken = replaces and not keeps_own
