@@ -26,10 +26,11 @@ from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
-    changed_standing,
     is_room_field,
+    standing_text,
     written_back_field,
 )
+from hubbub.core.model import Membership
 from hubbub.core.ports import (
     FAILURE,
     NETWORK_ROOM,
@@ -251,6 +252,19 @@ def core_ports(
         zones=zone_named,
         network=network,
     )
+
+
+def changed_standing(standing: str, changes: str) -> str:
+    """A standing after a MODE's changes of it (`><nick>`: `+v`, `-o+v`), as the SEQUENCE
+    script makes them (hubbub.core.cluster_fields `standing_change`)."""
+    op, voice = "o" in standing, "v" in standing
+    for index in range(0, len(changes) - 1, 2):
+        sign, letter = changes[index], changes[index + 1]
+        if letter == "o":
+            op = sign == "+"
+        elif letter == "v":
+            voice = sign == "+"
+    return standing_text(Membership(op, voice))
 
 
 class MemoryBus:

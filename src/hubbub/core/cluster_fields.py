@@ -69,23 +69,11 @@ def standing_field(fold: str) -> str:
 def standing_change(fold: str) -> str:
     """A MODE's set name for a member's standing (`>` and the member's nick): its value is the
     changes in order, a sign and a letter each (`+v`, `-o+v`), which the bus applies to the
-    standing as it is at the MODE's place in the room (`changed_standing`), if the member is
+    standing as it is at the MODE's place in the room (the SEQUENCE script), if the member is
     there (its member field exists). Written from the sender's copy instead, a +v and a -o of
     one member sequenced in the same instant from two nodes each undid the other on the bus,
     while every copy applied both (a cluster fuzz finding)."""
     return ">" + fold
-
-
-def changed_standing(standing: str, changes: str) -> str:
-    """A standing (`standing_text`) after a MODE's changes of it (`standing_change`)."""
-    op, voice = "o" in standing, "v" in standing
-    for index in range(0, len(changes) - 1, 2):
-        sign, letter = changes[index], changes[index + 1]
-        if letter == "o":
-            op = sign == "+"
-        elif letter == "v":
-            voice = sign == "+"
-    return standing_text(Membership(op, voice))
 
 
 def member_field_names(fold: str) -> tuple[str, str]:

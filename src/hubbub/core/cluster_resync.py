@@ -435,6 +435,7 @@ class ClusterResync(ClusterApply):
             if not name.startswith("m:"):
                 continue
             member_fold = name[2:]
+            facts = json.loads(value)
             standing = taken.get(standing_field(member_fold))
             if standing is None:
                 standing = taken.get(if_absent(standing_field(member_fold)))
@@ -443,25 +444,23 @@ class ClusterResync(ClusterApply):
                 # the bus (that one leaves here too), and is not that user's (its standing was
                 # given to the other, who stayed while the sender's user never came in: a
                 # cluster fuzz finding).
-                self._displace(
-                    channel, member_fold, str(json.loads(value).get("id") or ""), time_ms
-                )
+                self._displace(channel, member_fold, str(facts.get("id") or ""), time_ms)
                 if server.channels.get(fold) is not channel:
                     return  # that was this node's last user there: the room is not followed
             known = self.member_named(channel, member_fold)
             if known is None:
-                user = self.remote_user(member_fold, json.loads(value))
+                user = self.remote_user(member_fold, facts)
                 if user is None or user in channel.members:
                     continue
                 # (This copy missed it: a KICK read here and lost for its node, or a room this
                 # node created anew while Redis had lost it. Its members see it come in.)
                 line = f":{user.prefix} JOIN {channel.name}"
                 join_fanout(server, channel, user, line, time_ms, server.next_msgid())
-                channel.members[user] = load_membership(json.loads(value), standing)
+                channel.members[user] = load_membership(facts, standing)
                 channel.groups = None
                 user.channels[fold] = channel
             elif not absent_only:
-                channel.members[known] = load_membership(json.loads(value), standing)
+                channel.members[known] = load_membership(facts, standing)
 
     def _taken(self, fields: Mapping[str, str], name: str, spoken: set[str]) -> bool:
         """Whether another node's member (`?m:`, `?s:` in a sync) is taken in, as the bus
