@@ -378,3 +378,38 @@ def test_a_join_redis_lost_before_its_node_read_it_is_undone_where_it_was_read()
     assert [user.nick for user in b.channel("#b").members] == ["bob"]
     assert member_field("alice") not in bus.fields["#b"]
     assert a.server.channels.get("#b") is None
+
+
+def test_a_join_its_copy_refuses_as_its_node_is_asked_to_speak_still_lets_it_speak() -> None:
+    """alice parted #r, a room with a key, and Redis lost her PART before bob's node, lagging,
+    read it. Back in a new epoch, bob's node writes #r back with alice in it and asks hers to
+    speak there, while alice's JOIN without the key is opening #r on her node. Her node's copy
+    refuses the JOIN (475) and no JOIN goes to the bus: her node must still say that it has
+    nobody in #r, or bob's copy keeps her there for good (a cluster fuzz finding)."""
+    cluster, alice, bob = two_nodes_in_a_room()
+    alice.send("MODE #a +k key")
+    cluster.drain()
+    bus = cluster.bus
+    bus.lag("n1")
+    alice.send("PART #a")
+    cluster.drain()
+    restarted_empty(cluster)
+    bus.backlog["n1"] = []  # alice's PART, not read by bob's node, went with the data
+    bus.catch_up("n1")
+    back_in_new_epoch(cluster, 0)
+    bus.held = True
+    back_in_new_epoch(cluster, 1)  # its sync waits
+    alice.send("JOIN #a")  # opening #a waits behind it
+    asked = cluster.nodes[0].server.cluster.speak_when_joined
+    while "#a" not in asked:  # bob's node's sync (sent again from where it came back), its ask
+        bus.answer_from("n1")
+    assert "#a" in cluster.nodes[0].server.cluster.opening  # the ask came as #a was opening
+    bus.release()
+    assert one(alice.lines(), "475").params[1] == "#a"
+    part = one(bob.lines(), "PART")
+    assert (part.source.partition("!")[0], part.params[-1]) == (
+        "alice",
+        cluster_resync.LOST_DEPARTURE_REASON,
+    )
+    assert [user.nick for user in cluster.nodes[1].channel("#a").members] == ["bob"]
+    assert member_field("alice") not in bus.fields["#a"]

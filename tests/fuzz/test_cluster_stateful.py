@@ -2134,6 +2134,22 @@ FOUND = {
     answer(1)
     answer(1)
 """,
+    # Redis lost erin's RENAME of #b to #c, which n0, lagging, had not read: n0 kept #b, the
+    # others #c, listing alice (n0) in it. alice's JOIN #c opened #c on n0 as n1 and n2 asked
+    # n0 to speak there; the copy it opened (+k) refused the JOIN, no JOIN came back, and
+    # n0 never spoke: alice stayed in #c for the others. A JOIN refused by the copy its room
+    # opened for now lets its node speak (cluster_propose `_take_turns`, seed 3386349).
+    "a JOIN refused by the room it opened as its node was asked to speak": """
+    send(2, 'MODE #a +k key')
+    send(0, 'RENAME #a #b :moving')
+    lag(0)
+    send(2, 'RENAME #b #c :moving')
+    hold()
+    outage()
+    wipe_in_flight()
+    back()
+    send(0, 'JOIN #c')
+""",
 }
 
 

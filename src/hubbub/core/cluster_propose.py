@@ -306,6 +306,12 @@ class ClusterPropose(ClusterRegistry):
             self._joined_or_not_later(fold)
             complete(opened)
             self._close_if_unwanted(fold)
+            if fold in self.speak_when_joined:
+                # Asked to speak in the room while it opened for this JOIN, which the copy
+                # refused (a key, a limit, a ban): no JOIN comes back to say so, and the
+                # asking node's copy would list this node's users there for good (a cluster
+                # fuzz finding).
+                self._speak_if_joined(fold)
         if not turns:
             self.join_turns.pop(reply, None)
 
