@@ -146,7 +146,8 @@ class ClusterResync(ClusterApply):
         comes into it but by a JOIN, which this node sends after this)."""
         if self.joining.get(fold) or fold in self.opening:
             # A JOIN of ours on its way: not after it, which would take its joiner out again;
-            # once it is in, this node's copy speaks (`_joined_or_not`).
+            # once it is in (or refused), this node's copy speaks (`_joined_or_not`, and
+            # cluster_propose `_take_turns` for one the copy it opened refused).
             self.unsaid.pop(fold, None)
             self.speak_when_joined.add(fold)
             return
