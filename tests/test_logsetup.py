@@ -122,6 +122,29 @@ def test_records_queued_at_stop_are_all_written_in_order(console: Console) -> No
     assert console.writer_of("after") == threading.current_thread().name
 
 
+def test_flush_returns_once_what_was_logged_before_it_is_written(console: Console) -> None:
+    """The suite ends each phase of a test with `flush` (tests/conftest.py), so an in-process
+    server's lines are written while that phase's output is captured."""
+    log = logging.getLogger("hubbub.test")
+    logsetup.start_queue(1000)
+    console.hold()
+    log.info("first")
+    assert console.blocked.wait(DEADLINE)  # the listener sits in the write of "first"
+    log.info("second")
+    waiting = logsetup._console().queue
+
+    def release_once_flush_waits() -> None:
+        wait_for(lambda: waiting.qsize() == 2, what="flush's marker behind the second line")
+        console.release()
+
+    releaser = threading.Thread(target=release_once_flush_waits)
+    releaser.start()
+    logsetup.flush()
+    assert console.text.endswith(": second\n")
+    releaser.join(DEADLINE)
+    logsetup.stop_queue()
+
+
 def test_a_full_queue_drops_and_counts_instead_of_blocking(console: Console) -> None:
     log = logging.getLogger("hubbub.test")
     logsetup.start_queue(5)

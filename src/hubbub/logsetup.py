@@ -49,6 +49,7 @@ __all__ = [
     "JsonFormatter",
     "configure",
     "dropped",
+    "flush",
     "resize_queue",
     "room_logger",
     "start_queue",
@@ -433,6 +434,14 @@ def resize_queue(length: int) -> None:
 def dropped() -> int:
     """Records dropped because the queue was full, since the process started."""
     return _console().dropped
+
+
+def flush() -> None:
+    """Wait until every record logged so far is written (by the listener thread, if the queue
+    runs). Blocks: not on the event loop. The test suite calls it at the end of each test's
+    phases, so a server's lines land in that phase's captured output rather than on the
+    terminal while the runner reports."""
+    _console().flush()
 
 
 def _room_record(line: RoomLine) -> logging.LogRecord:
