@@ -194,6 +194,63 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
     await redis.aclose()
 
 
+async def kill_event_readers(redis: Redis, *nodes: str) -> None:
+    """Break these nodes' event connections, as a Redis restart does."""
+    names = {f"hubbub-bus:{node}:events" for node in nodes}
+    for client in await redis.client_list():
+        if client["name"] in names:
+            await redis.client_kill_filter(_id=client["id"])
+
+
+async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_first(
+    redis_server: RedisServer,
+) -> None:
+    """The first node back raises the room's seq over what Redis lost; the second finds the
+    seq at or above its own, yet it had read those events too: it is told all the same."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+    ):
+        for node in (node_a, node_b):
+            await node.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
+        # As if Redis came back from an append-only file that missed the last two writes.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        await kill_event_readers(redis, "a", "b")
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+            assert node.bus.returned == Return(behind=frozenset({"#r"}))
+    await redis.aclose()
+
+
+async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
+    redis_server: RedisServer,
+) -> None:
+    """A lagging node had not read its own last events back when Redis lost them, and no node
+    had read them: the room's seq is not below what it delivered, but its events are gone."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        # As if it had read only the first (its reader slow) when Redis came back from an
+        # append-only file that missed the last two writes.
+        feed = node_a.bus._feeds["#r"]
+        feed.delivered, feed.delivered_time = 1, 0
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        assert node_a.bus.returned == Return(behind=frozenset({"#r"}))
+        later = await node_a.bus.sequence("#r", b"after")
+        assert later.seq == 4  # (no seq handed out twice)
+    await redis.aclose()
+
+
 async def test_close_while_the_supervisor_is_ending_a_session_returns(
     redis_server: RedisServer,
 ) -> None:

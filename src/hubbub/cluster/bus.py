@@ -397,13 +397,19 @@ class Bus:
         return session
 
     async def _seed(self) -> None:
-        """After a reconnection: no room's seq in Redis may be below what this node delivered
-        (a Redis restarted from a persistence file that missed its last writes)."""
-        rooms = [
-            (room, feed.delivered, feed.delivered_time)
-            for room, feed in self._feeds.items()
-            if feed.delivered
-        ]
+        """After a reconnection: no room's seq in Redis may be below what this node delivered,
+        or below an event of its own that Redis answered (a Redis restarted from a persistence
+        file that missed its last writes): such a room's end was lost for this node. An event
+        of its own, not read back yet, counts too: this node waits for it, and the room's seq
+        may not show the loss otherwise (this node lagging, no other node having read further,
+        a cluster fuzz finding)."""
+        rooms = []
+        for room, feed in self._feeds.items():
+            if feed.delivered is None:
+                continue
+            seen, time_ms = max((feed.delivered, feed.delivered_time), (feed.sent, feed.sent_time))
+            if seen:
+                rooms.append((room, seen, time_ms))
         if not rooms:
             return
         async with asyncio.timeout(self._timeout):
@@ -415,14 +421,14 @@ class Bus:
                     client=pipe,
                 )
             answers = await pipe.execute()
-        for (room, delivered, _time_ms), raised in zip(rooms, answers, strict=True):
+        for (room, seen, _time_ms), raised in zip(rooms, answers, strict=True):
             if raised:
                 self._behind.add(room)
                 log.error(
                     "cluster bus: Redis lost the end of %s (restarted without its last writes):"
-                    " its seq continues after %d, the last this node delivered",
+                    " its seq continues after %d, the last this node delivered or sent",
                     room,
-                    delivered,
+                    seen,
                 )
 
     async def _register(self) -> None:
@@ -528,6 +534,7 @@ class Bus:
         keys, args = self._sequence_request(room, payload, set_fields, delete_fields)
         answer = await self._guarded(lambda: self.sequencer.call(keys, args))
         seq, time_ms = answer
+        self._sent(room, int(seq), int(time_ms))
         return Sequenced(room, int(seq), int(time_ms), self.node_id, payload)
 
     def sequence_soon(
@@ -577,12 +584,20 @@ class Bus:
         error = answered.exception()
         if error is None:
             seq, time_ms = answered.result()
+            self._sent(room, int(seq), int(time_ms))
             self._answer(done, Sequenced(room, int(seq), int(time_ms), self.node_id, payload))
         elif isinstance(error, (SequencerFull, *_TROUBLE)):
             self._answer(done, self._refusal(error))
         else:  # a bug: the caller refuses (and is never left waiting)
             log.error("cluster bus: sequencing in %s failed", room, exc_info=error)
             self._answer(done, BusUnavailable(f"sequencing failed: {error!r}"))
+
+    def _sent(self, room: str, seq: int, time_ms: int) -> None:
+        """Note an event of this node's that Redis sequenced: if Redis loses it before this
+        node reads it back, the room's end is lost for this node too (`_seed`)."""
+        feed = self._feeds.get(room)
+        if feed is not None:
+            feed.sequenced(seq, time_ms)
 
     @staticmethod
     def _answer(
@@ -655,6 +670,9 @@ class Bus:
         for name, value in set_fields.items():
             args += (name, value)
         answer = await self._guarded(lambda: self._scripts["RENAME"](keys=keys, args=args))  # type: ignore[arg-type]
+        if int(answer[0]) == 1:  # {1, old seq, time_ms, new seq}
+            self._sent(old, int(answer[1]), int(answer[2]))
+            self._sent(new, int(answer[3]), int(answer[2]))
         return int(answer[0])
 
     async def state(self, room: str) -> tuple[int, dict[str, str]]:

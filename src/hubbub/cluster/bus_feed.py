@@ -33,7 +33,8 @@ class RoomFeed:
 
     `delivered` is the seq of the last event handed out (None until the subscription's snapshot
     is known); `known` the highest seq this node knows to exist. While `held`, nothing is handed
-    out (the subscriber has not got its snapshot yet).
+    out (the subscriber has not got its snapshot yet). `sent` (and `sent_time`): the seq of
+    this node's last own event in the room, as Redis answered its call, delivered or not.
     """
 
     __slots__ = (
@@ -46,6 +47,8 @@ class RoomFeed:
         "pending_limit",
         "rewound",
         "room",
+        "sent",
+        "sent_time",
     )
 
     def __init__(self, room: str, pending_limit: int = PENDING_LIMIT) -> None:
@@ -59,6 +62,8 @@ class RoomFeed:
         self.filling = False
         # Asked to deliver from the event after this seq before the snapshot was known.
         self.rewound: int | None = None
+        self.sent = 0
+        self.sent_time = 0
 
     def start(self, seq: int) -> None:
         """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held), or
@@ -78,6 +83,7 @@ class RoomFeed:
         self.pending.clear()
         self.held = True
         self.rewound = None  # the events it wanted are gone with the old stream
+        self.sent = self.sent_time = 0
 
     def rewind(self, after: int) -> None:
         """From now on, deliver from the event after `after` (again, if handed out already):
@@ -88,6 +94,11 @@ class RoomFeed:
             self.rewound = after if self.rewound is None else min(self.rewound, after)
         elif after < self.delivered:
             self.delivered = after
+
+    def sequenced(self, seq: int, time_ms: int) -> None:
+        """Redis sequenced an event of this node's in the room at `seq`."""
+        if seq > self.sent:
+            self.sent, self.sent_time = seq, time_ms
 
     def offer(self, event: Sequenced) -> list[Sequenced]:
         """Take one event; answer the events that can now be delivered, in order."""

@@ -453,17 +453,31 @@ return {seq, now}
 """
 )
 
-# KEYS: epoch, seq hash. ARGV: epoch, seq, time_ms that this node has delivered.
+# KEYS: epoch, seq hash. ARGV: epoch, seq, time_ms that this node has delivered (or of its
+# own last event, if later).
 # A Redis that restarted from a persistence file missing its last writes has a room's seq
 # below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
-# 1 raised, 0 nothing to do.
+# The seqs it lost are noted (`lostfrom` < seq <= `lostto`): a node back after another one
+# raised the seq finds it above its own, yet read (or sent) some of those too. 1: the room's
+# end was lost for this node; 0: nothing to do.
 SEED = (
     _CHECK_EPOCH
     + """
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
-if seq >= tonumber(ARGV[2]) then return 0 end
+local seen = tonumber(ARGV[2])
+if seq >= seen then
+  local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
+  local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
+  if from < seen and seen <= to then return 1 end
+  return 0
+end
+-- (Raised over by another node's SEED just before, with nothing sequenced since: the same
+-- loss, which goes on further.)
+if tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1') ~= seq then
+  redis.call('HSET', KEYS[2], 'lostfrom', seq)
+end
 -- (What it lost may have changed the room's state: a sync from before it changes nothing.)
-redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2])
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lostto', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
 return 1
