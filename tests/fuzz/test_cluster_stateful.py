@@ -2150,6 +2150,23 @@ FOUND = {
     back()
     send(0, 'JOIN #c')
 """,
+    # erin's NICK in #a was on its way when #a was renamed to #c: sent on to #c, which n2
+    # kept for it. frank's JOIN #a, refused (the bus gone), dropped the old name #a and, with
+    # it, the NICK's wait for #c: its refusal then counted down #a, and n2 kept #c, with none
+    # of its users, for good. Dropping a room now keeps what is sent on from it
+    # (cluster_rename `_drop_room`, seed 3442106 of `--lagging-wipes`).
+    "a room renamed while a NICK was on its way, its old name dropped": """
+    hold()
+    send(5, 'JOIN #b key')
+    send(0, 'RENAME #a #c :moving')
+    send(5, 'JOIN #a')
+    send(4, 'NICK yan')
+    send(4, 'KILL erin :out 76')
+    answer(1)
+    answer(1)
+    answer(2)
+    outage()
+""",
 }
 
 

@@ -400,10 +400,13 @@ class ClusterRename(ClusterPropose):
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         super()._drop_room(fold, channel)
-        # Not followed any more: what this node sent there will not come back here.
-        for token in [token for token, entry in self.in_flight.items() if entry[0] == fold]:
-            del self.in_flight[token]
-            self.forwarding.pop(token, None)
+        # Not followed any more: what this node sent there will not come back here. Not those
+        # sent on to the room this one was renamed to: that room waits for them (its NICK's
+        # refusal counted down the old name, and the renamed room stayed kept for good when
+        # a JOIN refused there dropped the old name first: a cluster fuzz finding).
+        for token, entry in list(self.in_flight.items()):
+            if entry[0] == fold and token not in self.forwarding:
+                del self.in_flight[token]
 
     # ------------------------------------------------------------------ apply
 
