@@ -114,8 +114,10 @@ async def test_redis_restarted_with_its_data_continues_the_sequence() -> None:
             for node in (node_a, node_b):
                 await until(lambda node=node: node.availability == [True, False, True], what="back")
             assert node_a.bus.epoch == node_b.bus.epoch == epoch
-            # Nothing lost: neither node is to write its copy of the rooms back.
-            assert node_a.bus.returned == node_b.bus.returned == Return()
+            # Nothing lost: neither node is to write its copy of the rooms back; b's claim
+            # is still b's.
+            assert node_a.bus.returned == Return()
+            assert node_b.bus.returned == Return(claims=frozenset({"nick:bob"}))
             # b sequences as soon as it is back; a fills whatever it missed meanwhile.
             for number in range(3, 6):
                 await node_b.bus.sequence("#r", str(number).encode())
@@ -248,6 +250,25 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
         assert node_a.bus.returned == Return(behind=frozenset({"#r"}))
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
+    await redis.aclose()
+
+
+async def test_a_node_back_is_told_the_claims_redis_has_for_it(
+    redis_server: RedisServer,
+) -> None:
+    """A Redis restarted from a file missing its last writes may hold a claim the node had
+    released: the node, back, is told which claims are its own now, to give back the rest."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        assert await node_a.bus.claim("nick:alice", "a")
+        assert await node_a.bus.claim("nick:bob", "a")
+        await node_a.bus.release("nick:bob")
+        # As if Redis came back from an append-only file that missed the release.
+        await redis.hset(scripts.claim_key("nick:bob"), mapping={"o": "a", "v": "a"})
+        await redis.hset(scripts.node_claims_key("a"), "nick:bob", "a")
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        assert node_a.bus.returned.claims == frozenset({"nick:alice", "nick:bob"})
     await redis.aclose()
 
 

@@ -76,6 +76,9 @@ class Return:
     declared_dead: bool = False
     #: Rooms whose last events Redis lost (restarted without its last writes, same epoch).
     behind: frozenset[str] = frozenset()
+    #: The keys this node holds claims on, as Redis has them now: one Redis restored from
+    #: before its release (restarted without its last writes) is for the node to give back.
+    claims: frozenset[str] = frozenset()
 
 
 class _Session:
@@ -238,6 +241,7 @@ class Bus:
         self._new_epoch = False
         self._declared_dead = False
         self._behind: set[str] = set()
+        self._claims: frozenset[str] = frozenset()
         # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
         self._registered = False
         self.returned = Return()
@@ -332,7 +336,9 @@ class Bus:
             backoff = BACKOFF_FIRST
             self._session = current
             self._available = True
-            self.returned = Return(self._new_epoch, self._declared_dead, frozenset(self._behind))
+            self.returned = Return(
+                self._new_epoch, self._declared_dead, frozenset(self._behind), self._claims
+            )
             self._new_epoch = self._declared_dead = False
             self._behind.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
@@ -390,6 +396,7 @@ class Bus:
                         restarted.start(0)
                     session.restarted.append(restarted)
             await self._seed()
+            self._claims = await self._held_claims()
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
             await self._end(session)
@@ -430,6 +437,12 @@ class Bus:
                     room,
                     seen,
                 )
+
+    async def _held_claims(self) -> frozenset[str]:
+        """The keys this node holds claims on, as Redis has them (`Return.claims`)."""
+        async with asyncio.timeout(self._timeout):
+            keys = await self._redis.hkeys(scripts.node_claims_key(self.node_id))
+        return frozenset(_text(key) for key in keys)
 
     async def _register(self) -> None:
         """Hold this node's lease: renew it, or register a new incarnation."""

@@ -445,7 +445,9 @@ class Node:
         entries and, where Redis lost them, our members' room fields again. (Each only hands
         calls to the bus: a refusal, the bus gone again, is answered through the core, and the
         next return resynchronises.)"""
-        cluster.reclaim_nicks()  # (through the core: a user may leave while it is on its way)
+        # (Through the core: a user may leave while it is on its way. The claims Redis has for
+        # this node that none of its users holds go back: restored from before their release.)
+        cluster.reclaim_nicks(returned.claims)
         # The directory entries again (gone if Redis lost its data), then what was refused.
         for key, value in cluster.directory_entries().items():
             self.directory.publish(key, value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -661,13 +661,19 @@ class ClusterPropose(ClusterRegistry):
         self.claiming[fold] = self.claiming.get(fold, 0) + 1
         self.network.claim(nick_key(fold), self.node, answered)
 
-    def reclaim_nicks(self) -> None:
+    def reclaim_nicks(self, held: Collection[str] = ()) -> None:
         """The bus is back: claim this node's users' nicks again (gone if Redis lost its data),
-        and give back those whose release it refused meanwhile, unless they are ours again.
+        and give back those whose release it refused meanwhile, unless they are ours again;
+        likewise the nick claims the bus says this node holds (`held`, claim keys) that none
+        of its users has: a Redis restarted from a file missing its last writes has them from
+        before their release (a QUIT's, a NICK's: a cluster fuzz finding).
         Claims are counted as on their way (`claiming`), like a NICK's: a user leaving
         meanwhile does not release the nick then, and the answer releases it if nobody of this
         node holds it any more (its release may have reached the bus before this claim)."""
         unreleased, self.unreleased = self.unreleased, set()
+        unreleased.update(
+            key.removeprefix(NICK_KEY_PREFIX) for key in held if key.startswith(NICK_KEY_PREFIX)
+        )
         for fold in sorted(unreleased):
             if self._claim_unused(fold):
                 self.network.release(nick_key(fold))
