@@ -168,6 +168,7 @@ heartbeat_ms = 500
 stream_length = 2000
 pending_events = 100
 early_events = 50
+left_rooms = 30
 replay_window = 20
 remembered_private_sides = 10
 unsent_private_changes = 100

@@ -253,6 +253,62 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
     await redis.aclose()
 
 
+async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
+    redis_server: RedisServer,
+) -> None:
+    """Redis lost a room's last events; a node that had not read them sequenced there before
+    the nodes that had were back: the seq is no longer below theirs, but their last event is
+    not the one the stream has at that seq any more."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+        running(redis_server.url, "c", **FAST) as node_c,
+    ):
+        for node in (node_a, node_b):
+            await node.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
+        # As if Redis came back from an append-only file that missed the last two writes.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        stream = scripts.stream_key("#r")
+        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
+        await redis.delete(stream)
+        await redis.xadd(stream, fields, id=first)
+        for number in range(2):  # (c was back first)
+            assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
+        await kill_event_readers(redis, "a", "b")
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+        # (Both had read it; a had sent it.)
+        assert node_a.bus.returned.behind == node_b.bus.returned.behind == frozenset({"#r"})
+    await redis.aclose()
+
+
+async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
+    redis_server: RedisServer,
+) -> None:
+    """Its last event in a room (its last user's QUIT) was lost after it left the room: the
+    room is checked all the same, so the node can say that it has nobody there."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await node_a.bus.subscribe("#r")
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        await node_a.bus.unsubscribe("#r")
+        # As if Redis came back from an append-only file that missed the last two writes.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        later = await node_a.bus.sequence("#r", b"after")
+        assert later.seq == 4  # (no seq handed out twice)
+    await redis.aclose()
+
+
 async def test_a_node_back_is_told_the_claims_redis_has_for_it(
     redis_server: RedisServer,
 ) -> None:

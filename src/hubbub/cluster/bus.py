@@ -52,6 +52,8 @@ BACKOFF_FIRST = 0.05
 BACKOFF_LAST = 2.0
 # Rooms whose state one round trip reads when nodes are looked for after a new epoch.
 ADOPT_BATCH = 64
+# Rooms left that a reconnection still checks for a lost end (`cluster.left_rooms`).
+LEFT_LIMIT = 1024
 
 
 class BusUnavailable(Exception):
@@ -152,6 +154,7 @@ class Bus:
         timeout_ms: int = 2_000,
         queue_limit: int = QUEUE_LIMIT,
         pending_limit: int = PENDING_LIMIT,
+        left_limit: int = LEFT_LIMIT,
     ) -> None:
         if not _NODE_ID.fullmatch(node_id):
             raise ValueError(f"node id {node_id!r}: 1 to 100 of A-Z a-z 0-9 . _ : @ -")
@@ -227,6 +230,12 @@ class Bus:
             self._sequencing_redis, scripts.SEQUENCE, self._timeout, queue_limit
         )
         self._feeds: dict[str, RoomFeed] = {}
+        # Rooms this node left, oldest first, with the furthest seq (and time) it had read or
+        # sent there: a Redis restarted from a file missing its last writes may have lost
+        # this node's last events there (a QUIT's, its users' member fields back for good),
+        # which `_seed` finds as in the rooms it follows. At most `left_limit` of them.
+        self._left: dict[str, tuple[int, int, str]] = {}
+        self._left_limit = left_limit
         self._fills: dict[str, asyncio.Task[None]] = {}
         # Dead nodes this node is burying (on_node_lost, then BURY), by node id.
         self._burials: dict[str, asyncio.Task[None]] = {}
@@ -361,6 +370,7 @@ class Bus:
             log.warning("cluster bus: Redis lost its data (new epoch): resynchronising")
             self._token = None
             self._new_epoch = True
+            self._left.clear()  # (the rooms left are as empty as every other now)
             for feed in self._feeds.values():
                 feed.restart()
         self._epoch = epoch
@@ -409,26 +419,26 @@ class Bus:
         file that missed its last writes): such a room's end was lost for this node. An event
         of its own, not read back yet, counts too: this node waits for it, and the room's seq
         may not show the loss otherwise (this node lagging, no other node having read further,
-        a cluster fuzz finding)."""
-        rooms = []
+        a cluster fuzz finding). So do the rooms this node left lately (`_left`): the end
+        lost there may be its users' leaving (their member fields back, nobody to remove
+        them: another)."""
+        furthest = dict(self._left)
         for room, feed in self._feeds.items():
-            if feed.delivered is None:
-                continue
-            seen, time_ms = max((feed.delivered, feed.delivered_time), (feed.sent, feed.sent_time))
-            if seen:
-                rooms.append((room, seen, time_ms))
+            if feed.delivered is not None:
+                furthest[room] = _furthest(feed, self.node_id)
+        rooms = [(room, *last) for room, last in furthest.items() if last[0]]
         if not rooms:
             return
         async with asyncio.timeout(self._timeout):
             pipe = self._redis.pipeline(transaction=False)
-            for room, delivered, time_ms in rooms:
+            for room, seen, time_ms, node in rooms:
                 await self._scripts["SEED"](
-                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room)],
-                    args=[self._epoch or "", delivered, time_ms],
+                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room), scripts.stream_key(room)],
+                    args=[self._epoch or "", seen, time_ms, node],
                     client=pipe,
                 )
             answers = await pipe.execute()
-        for (room, seen, _time_ms), raised in zip(rooms, answers, strict=True):
+        for (room, seen, _time_ms, _node), raised in zip(rooms, answers, strict=True):
             if raised:
                 self._behind.add(room)
                 log.error(
@@ -831,6 +841,7 @@ class Bus:
             raise BusUnavailable("the cluster bus is not connected to Redis")
         feed = RoomFeed(room, self._pending_limit)
         self._feeds[room] = feed
+        self._left.pop(room, None)  # (its feed is checked now)
         try:
             await self._guarded(lambda: self._subscribe_channels(session, [room]))
             seq, fields = await self.state(room)
@@ -872,8 +883,14 @@ class Bus:
 
     async def unsubscribe(self, room: str) -> None:
         """Stop delivering the room's events."""
-        if self._feeds.pop(room, None) is None:
+        feed = self._feeds.pop(room, None)
+        if feed is None:
             return
+        if feed.delivered is not None:
+            self._left.pop(room, None)
+            self._left[room] = _furthest(feed, self.node_id)
+            while len(self._left) > self._left_limit:
+                del self._left[next(iter(self._left))]
         fill = self._fills.pop(room, None)
         if fill is not None:
             fill.cancel()
@@ -1158,6 +1175,14 @@ class Bus:
             )
         except _TROUBLE as error:
             log.warning("cluster bus: node %s not buried yet (%s): again later", node, error)
+
+
+def _furthest(feed: RoomFeed, node_id: str) -> tuple[int, int, str]:
+    """The seq, time and node of the last event this node read in the room, or of its own
+    last event there that Redis answered, whichever is later (node "": not known)."""
+    if feed.sent >= (feed.delivered or 0):
+        return feed.sent, feed.sent_time, node_id
+    return feed.delivered or 0, feed.delivered_time, feed.delivered_node
 
 
 def _text(value: object) -> str:

@@ -35,10 +35,13 @@ class RoomFeed:
     is known); `known` the highest seq this node knows to exist. While `held`, nothing is handed
     out (the subscriber has not got its snapshot yet). `sent` (and `sent_time`): the seq of
     this node's last own event in the room, as Redis answered its call, delivered or not.
+    `delivered_node`: the node that sequenced the last event handed out ("" when not known:
+    the feed started or went on from a seq of no event it handed out).
     """
 
     __slots__ = (
         "delivered",
+        "delivered_node",
         "delivered_time",
         "filling",
         "held",
@@ -56,6 +59,7 @@ class RoomFeed:
         self.pending_limit = pending_limit
         self.delivered: int | None = None
         self.delivered_time = 0  # time_ms of the last event handed out
+        self.delivered_node = ""
         self.known = 0
         self.pending: dict[int, Sequenced] = {}
         self.held = True
@@ -73,6 +77,7 @@ class RoomFeed:
             seq = min(seq, self.rewound)
             self.rewound = None
         self.delivered = seq
+        self.delivered_node = ""
         for early in [number for number in self.pending if number <= seq]:
             del self.pending[early]
 
@@ -94,6 +99,7 @@ class RoomFeed:
             self.rewound = after if self.rewound is None else min(self.rewound, after)
         elif after < self.delivered:
             self.delivered = after
+            self.delivered_node = ""
 
     def sequenced(self, seq: int, time_ms: int) -> None:
         """Redis sequenced an event of this node's in the room at `seq`."""
@@ -124,6 +130,7 @@ class RoomFeed:
             ready.append(following)
             self.delivered = following.seq
             self.delivered_time = following.time_ms
+            self.delivered_node = following.node
             following = self.pending.pop(self.delivered + 1, None)
         return ready
 
@@ -131,6 +138,7 @@ class RoomFeed:
         """The events up to `seq` are gone from the stream (trimmed): continue after them."""
         if self.delivered is not None and seq > self.delivered:
             self.delivered = seq
+            self.delivered_node = ""
             for early in [number for number in self.pending if number <= seq]:
                 del self.pending[early]
 

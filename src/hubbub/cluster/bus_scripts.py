@@ -453,13 +453,14 @@ return {seq, now}
 """
 )
 
-# KEYS: epoch, seq hash. ARGV: epoch, seq, time_ms that this node has delivered (or of its
-# own last event, if later).
+# KEYS: epoch, seq hash, stream. ARGV: epoch, seq, time_ms and node ("": not known) of the
+# last event this node has delivered (or of its own last event, if later).
 # A Redis that restarted from a persistence file missing its last writes has a room's seq
 # below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
 # The seqs it lost are noted (`lostfrom` < seq <= `lostto`): a node back after another one
-# raised the seq finds it above its own, yet read (or sent) some of those too. 1: the room's
-# end was lost for this node; 0: nothing to do.
+# raised the seq finds it above its own, yet read (or sent) some of those too. A node back
+# after another one sequenced in the room (its seq reused) finds another event at its seq in
+# the stream. 1: the room's end was lost for this node; 0: nothing to do.
 SEED = (
     _CHECK_EPOCH
     + """
@@ -469,6 +470,19 @@ if seq >= seen then
   local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
   local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
   if from < seen and seen <= to then return 1 end
+  if ARGV[4] ~= '' then
+    -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
+    local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
+    if #entry == 1 then
+      local fields = entry[1][2]
+      for index = 1, #fields, 2 do
+        local name, value = fields[index], fields[index + 1]
+        if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
+          return 1
+        end
+      end
+    end
+  end
   return 0
 end
 -- (Raised over by another node's SEED just before, with nothing sequenced since: the same

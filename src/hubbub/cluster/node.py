@@ -92,6 +92,7 @@ class Node:
             stream_length=settings.stream_length,
             queue_limit=settings.pending_events,
             pending_limit=settings.early_events,
+            left_limit=settings.left_rooms,
         )
         # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
         self.directory = Directory(self.bus)

@@ -772,6 +772,14 @@ class ClusterSection:
         low=16,
         high=1_000_000,
     )
+    left_rooms: int = _setting(
+        1_024,
+        "Rooms this node left lately that it checks, whenever Redis is back, for an end Redis "
+        "lost (restarted from an append-only file missing its last writes); beyond it the "
+        "oldest are forgotten.",
+        low=0,
+        high=1_000_000,
+    )
     replay_window: int = _setting(
         500,
         "Latest events of a room read from the bus's stream for the join replay and "
