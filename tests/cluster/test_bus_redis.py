@@ -309,6 +309,24 @@ async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
     await redis.aclose()
 
 
+async def test_a_node_never_reuses_the_seq_of_its_own_event_in_a_room_it_does_not_follow(
+    redis_server: RedisServer,
+) -> None:
+    """A node sequences in rooms it does not follow (a dead node's burial): if Redis loses
+    those events, the node back first raises the room's seq over them all the same."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        for number in range(3):
+            await node_a.bus.sequence("#r", str(number).encode())
+        # As if Redis came back from an append-only file that missed the last two writes.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert (await node_a.bus.sequence("#r", b"after")).seq == 4
+    await redis.aclose()
+
+
 async def test_a_node_back_is_told_the_claims_redis_has_for_it(
     redis_server: RedisServer,
 ) -> None:

@@ -8,6 +8,8 @@ that writes back later than another must not undo what was sequenced in between.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from core_helpers import Client, one, only
 from test_cluster_core import Cluster
@@ -413,3 +415,20 @@ def test_a_join_its_copy_refuses_as_its_node_is_asked_to_speak_still_lets_it_spe
     )
     assert [user.nick for user in cluster.nodes[1].channel("#a").members] == ["bob"]
     assert member_field("alice") not in bus.fields["#a"]
+
+
+def test_a_lost_end_of_the_network_room_writes_nothing_back_there() -> None:
+    """The bus reports every room whose end Redis lost, the network room and the nodes'
+    inboxes too: they have no members to write back, so no `sync` goes there."""
+    cluster, _, _ = two_nodes_in_a_room()
+    bus = cluster.bus
+    before = {room: len(events) for room, events in bus.events.items()}
+    cluster.nodes[0].server.cluster.resync({"~network", "~node:n1", "#a"})
+    cluster.drain()
+    synced = {
+        room
+        for room, events in bus.events.items()
+        for _, _, _, payload in events[before.get(room, 0) :]
+        if json.loads(payload)["t"] == "sync"
+    }
+    assert synced == {"#a"}

@@ -230,10 +230,11 @@ class Bus:
             self._sequencing_redis, scripts.SEQUENCE, self._timeout, queue_limit
         )
         self._feeds: dict[str, RoomFeed] = {}
-        # Rooms this node left, oldest first, with the furthest seq (and time) it had read or
-        # sent there: a Redis restarted from a file missing its last writes may have lost
-        # this node's last events there (a QUIT's, its users' member fields back for good),
-        # which `_seed` finds as in the rooms it follows. At most `left_limit` of them.
+        # Rooms this node left (or sent to without following them), oldest first, with the
+        # seq, time and node of the last event it had read or sent there: a Redis restarted
+        # from a file missing its last writes may have lost this node's last events there (a
+        # QUIT's, its users' member fields back for good), which `_seed` finds as in the rooms
+        # it follows. At most `left_limit` of them.
         self._left: dict[str, tuple[int, int, str]] = {}
         self._left_limit = left_limit
         self._fills: dict[str, asyncio.Task[None]] = {}
@@ -617,10 +618,21 @@ class Bus:
 
     def _sent(self, room: str, seq: int, time_ms: int) -> None:
         """Note an event of this node's that Redis sequenced: if Redis loses it before this
-        node reads it back, the room's end is lost for this node too (`_seed`)."""
+        node reads it back, the room's end is lost for this node too (`_seed`). In a room it
+        does not follow (a dead node's burial), it is noted with the rooms left: so that this
+        node, back first, does not sequence there again under that seq."""
         feed = self._feeds.get(room)
         if feed is not None:
             feed.sequenced(seq, time_ms)
+        elif seq > self._left.get(room, (0, 0, ""))[0]:
+            self._note_left(room, (seq, time_ms, self.node_id))
+
+    def _note_left(self, room: str, last: tuple[int, int, str]) -> None:
+        """Note the last event of a room not followed (`_left`), the oldest forgotten."""
+        self._left.pop(room, None)
+        self._left[room] = last
+        while len(self._left) > self._left_limit:
+            del self._left[next(iter(self._left))]
 
     @staticmethod
     def _answer(
@@ -887,10 +899,7 @@ class Bus:
         if feed is None:
             return
         if feed.delivered is not None:
-            self._left.pop(room, None)
-            self._left[room] = _furthest(feed, self.node_id)
-            while len(self._left) > self._left_limit:
-                del self._left[next(iter(self._left))]
+            self._note_left(room, _furthest(feed, self.node_id))
         fill = self._fills.pop(room, None)
         if fill is not None:
             fill.cancel()

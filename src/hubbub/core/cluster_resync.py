@@ -134,6 +134,9 @@ class ClusterResync(ClusterApply):
         if rooms is None:
             self.unranked.clear()  # (a new epoch: every copy's place is its `lost_views`)
         else:
+            # Only channels: the network room and the nodes' inboxes have no members to write
+            # back (Redis may have lost their end too: the bus says so of every room).
+            rooms = [room for room in rooms if not room.startswith("~")]
             self.unranked.update(rooms)
         for fold in list(self.server.channels) if rooms is None else rooms:
             if fold in self.server.channels:
