@@ -189,7 +189,7 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
         await redis.client_kill_filter(_id=reader["id"])
         await until(lambda: node_a.availability == [True, False, True], what="reconnected")
         # The room's end was lost: the node is told to write its state there again.
-        assert node_a.bus.returned == Return(behind=frozenset({"#r"}))
+        assert node_a.bus.returned == Return(behind=frozenset({"#r"}), written_back={"#r": {}})
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4
         await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
@@ -220,12 +220,16 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
             await node_a.bus.sequence("#r", str(number).encode())
         for node in (node_a, node_b):
             await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
-        # As if Redis came back from an append-only file that missed the last two writes.
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        # As if Redis came back from an append-only file that missed the last two writes,
+        # the second a's write-back of the room (a sync, after an earlier loss).
+        await redis.hset(scripts.seq_key("#r"), mapping={"seq": "1", "w:b": "1"})
         await kill_event_readers(redis, "a", "b")
         for node in (node_a, node_b):
             await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
-            assert node.bus.returned == Return(behind=frozenset({"#r"}))
+            # Told which nodes have written the room back as Redis has it now.
+            assert node.bus.returned == Return(
+                behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}
+            )
     await redis.aclose()
 
 
@@ -247,7 +251,7 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
         await redis.hset(scripts.seq_key("#r"), "seq", "1")
         await kill_event_readers(redis, "a")
         await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
-        assert node_a.bus.returned == Return(behind=frozenset({"#r"}))
+        assert node_a.bus.returned == Return(behind=frozenset({"#r"}), written_back={"#r": {}})
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
     await redis.aclose()

@@ -22,7 +22,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
@@ -78,6 +78,10 @@ class Return:
     declared_dead: bool = False
     #: Rooms whose last events Redis lost (restarted without its last writes, same epoch).
     behind: frozenset[str] = frozenset()
+    #: Per room behind, the `w:` fields Redis has there (as `state` reads them out): which
+    #: nodes have written it back, as the lost events may have changed that. Their events
+    #: after these are delivered only after the report.
+    written_back: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: The keys this node holds claims on, as Redis has them now: one Redis restored from
     #: before its release (restarted without its last writes) is for the node to give back.
     claims: frozenset[str] = frozenset()
@@ -92,7 +96,8 @@ class _Session:
         self.reason = ""
         self.confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self.tasks: list[asyncio.Task[None]] = []
-        # Feeds whose room restarted with a new epoch: held until on_available(True) is out.
+        # Feeds whose room restarted with a new epoch, or whose end Redis lost: held until
+        # on_available(True) is out.
         self.restarted: list[RoomFeed] = []
         self.started = time.monotonic()
         # Begun in a new epoch: one lease on, the nodes the rooms list but that never
@@ -251,6 +256,7 @@ class Bus:
         self._new_epoch = False
         self._declared_dead = False
         self._behind: set[str] = set()
+        self._written_back: dict[str, dict[str, str]] = {}
         self._claims: frozenset[str] = frozenset()
         # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
         self._registered = False
@@ -347,13 +353,19 @@ class Bus:
             self._session = current
             self._available = True
             self.returned = Return(
-                self._new_epoch, self._declared_dead, frozenset(self._behind), self._claims
+                new_epoch=self._new_epoch,
+                declared_dead=self._declared_dead,
+                behind=frozenset(self._behind),
+                written_back=dict(self._written_back),
+                claims=self._claims,
             )
             self._new_epoch = self._declared_dead = False
             self._behind.clear()
+            self._written_back.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
-            # Rooms restarted in a new epoch deliver only now, after on_available(True).
+            # Rooms restarted in a new epoch, or whose end Redis lost, deliver only now,
+            # after on_available(True).
             for feed in current.restarted:
                 self._unhold(feed)
 
@@ -406,7 +418,7 @@ class Bus:
                     if restarted.delivered is None:
                         restarted.start(0)
                     session.restarted.append(restarted)
-            await self._seed()
+            await self._seed(session)
             self._claims = await self._held_claims()
             session.tasks.append(loop.create_task(self._beat(session)))
         except BaseException:
@@ -414,7 +426,7 @@ class Bus:
             raise
         return session
 
-    async def _seed(self) -> None:
+    async def _seed(self, session: _Session) -> None:
         """After a reconnection: no room's seq in Redis may be below what this node delivered,
         or below an event of its own that Redis answered (a Redis restarted from a persistence
         file that missed its last writes): such a room's end was lost for this node. An event
@@ -442,6 +454,13 @@ class Bus:
         for (room, seen, _time_ms, _node), raised in zip(rooms, answers, strict=True):
             if raised:
                 self._behind.add(room)
+                texts = [_text(item) for item in raised[1:]]
+                self._written_back[room] = dict(zip(texts[::2], texts[1::2], strict=True))
+                followed = self._feeds.get(room)
+                if followed is not None and not followed.held:
+                    # What comes after is applied after the node took these (`Return`).
+                    followed.held = True
+                    session.restarted.append(followed)
                 log.error(
                     "cluster bus: Redis lost the end of %s (restarted without its last writes):"
                     " its seq continues after %d, the last this node delivered or sent",

@@ -460,16 +460,30 @@ return {seq, now}
 # The seqs it lost are noted (`lostfrom` < seq <= `lostto`): a node back after another one
 # raised the seq finds it above its own, yet read (or sent) some of those too. A node back
 # after another one sequenced in the room (its seq reused) finds another event at its seq in
-# the stream. 1: the room's end was lost for this node; 0: nothing to do.
+# the stream. 0: nothing to do; else the room's end was lost for this node, and the answer is
+# {'lost', name, value, ...}: the seq hash's `w:` fields (the nodes that have written the room
+# back, how far the copy whose room fields it has had read: as STATE reads them out), which
+# the lost events may have changed.
 SEED = (
     _CHECK_EPOCH
     + """
+local function lost()
+  local answer = {'lost'}
+  local sequence = redis.call('HGETALL', KEYS[2])
+  for index = 1, #sequence, 2 do
+    if string.sub(sequence[index], 1, 2) == 'w:' then
+      table.insert(answer, sequence[index])
+      table.insert(answer, sequence[index + 1])
+    end
+  end
+  return answer
+end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
 if seq >= seen then
   local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
   local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
-  if from < seen and seen <= to then return 1 end
+  if from < seen and seen <= to then return lost() end
   if ARGV[4] ~= '' then
     -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
     local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
@@ -478,7 +492,7 @@ if seq >= seen then
       for index = 1, #fields, 2 do
         local name, value = fields[index], fields[index + 1]
         if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
-          return 1
+          return lost()
         end
       end
     end
@@ -494,7 +508,7 @@ end
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lostto', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
-return 1
+return lost()
 """
 )
 

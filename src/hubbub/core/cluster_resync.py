@@ -60,6 +60,7 @@ from hubbub.core.cluster_apply import ClusterApply, RoomlessApplier
 from hubbub.core.cluster_fields import (
     PLACE_UNKNOWN,
     encode,
+    furthest,
     if_absent,
     invitation_fields,
     is_room_field,
@@ -78,6 +79,7 @@ from hubbub.core.cluster_fields import (
     unchanged_since,
     unless_written_back,
     user_facts,
+    written_back,
 )
 from hubbub.core.extended_join import join_fanout
 from hubbub.core.ports import inbox
@@ -354,6 +356,17 @@ class ClusterResync(ClusterApply):
     def epoch_restarted(self) -> None:
         super().epoch_restarted()
         self.asked.clear()  # (a new round: every node speaks again)
+
+    def lost_written_back(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
+        """Redis lost the end of these rooms: the nodes that have written each back, and how
+        far the copy whose room fields it has had read, are as the bus has them now (`w:`
+        fields, as `Network.open` reads them out), not as the syncs this node applied before
+        had made them (the lost ones among them: a cluster fuzz finding). Told before the
+        events after these are applied."""
+        for fold, fields in rooms.items():
+            if fold in self.server.channels:
+                self.written_back[fold] = written_back(fields)
+                self.furthest[fold] = furthest(fields)
 
     def close(self, fold: str) -> None:
         syncing = fold in self.syncing
