@@ -153,6 +153,19 @@ async def test_a_node_taken_for_dead_in_a_new_epoch_is_told_when_it_registers(
     await redis.aclose()
 
 
+async def test_a_sync_not_ranked_replaces_the_rooms_own_fields(redis_url: str) -> None:
+    """`^W` (hubbub.core.cluster_fields `REPLACES_ROOM`): a sync after Redis lost the end of a
+    room, the copies' places not known, replaces the room's own fields (an invitation its copy
+    lacks, used by a JOIN Redis lost, goes) and leaves the other members' and `w:*` alone."""
+    before = {"room": "r", "topic": "old", "i:dave": "7", "m:a": "1", "m:b": "1"}
+    copy = {"room": "r", "topic": "new", "mode:m": "1", "m:a": "1"}
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        await bus.sequence("#r", b'{"t":"join"}', set_fields=before)
+        await bus.sequence("#r", b'{"t":"sync"}', set_fields=copy, delete_fields=["^W"])
+        assert (await bus.state("#r"))[1] == {**copy, "m:b": "1"}
+
+
 async def test_a_sync_from_a_copy_that_had_read_less_leaves_the_rooms_own_fields(
     redis_url: str,
 ) -> None:

@@ -433,8 +433,9 @@ class Bus:
         of its own, not read back yet, counts too: this node waits for it, and the room's seq
         may not show the loss otherwise (this node lagging, no other node having read further,
         a cluster fuzz finding). So do the rooms this node left lately (`_left`): the end
-        lost there may be its users' leaving (their member fields back, nobody to remove
-        them: another)."""
+        lost there may be its users' leaving (their member fields back, with nobody to
+        remove them: another finding). A room found behind is held until the node has been
+        told (`Return.written_back`)."""
         furthest = dict(self._left)
         for room, feed in self._feeds.items():
             if feed.delivered is not None:

@@ -179,7 +179,9 @@ return redis.call('GET', KEYS[1])
 #       `topic`, `mode:*`, `list:*`, `meta:*`, the invitations `i:*`) replace the room's
 #       (those it lacks deleted) and the seq hash's `w:*` becomes <seq>, unless `w:*` is
 #       above <seq> (a copy that had read further wrote the room back first): then they are
-#       not written (its member fields are, either way). Deletions are made before sets.
+#       not written (its member fields are, either way). `^W`: a sync not ranked (a room whose
+#       end Redis lost): its room fields replace the room's, always. Deletions are made before
+#       sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -262,6 +264,7 @@ local conditions = 0
 -- copy that had read further wrote the room back already.
 local read_up_to = nil
 local outdone = false
+local replaces_room = false
 index = deleted_from
 while index <= #ARGV do
   local name = ARGV[index]
@@ -278,6 +281,8 @@ while index <= #ARGV do
       stale = true
       allowed = false
     end
+  elseif name == '^W' then
+    replaces_room = true
   elseif string.sub(name, 1, 2) == '^w' then
     read_up_to = tonumber(string.sub(name, 3))
     outdone = read_up_to < tonumber(redis.call('HGET', KEYS[2], 'w:*') or '-1')
@@ -311,9 +316,9 @@ local function room_field(field)
   local head = string.sub(field, 1, 5)
   return head == 'mode:' or head == 'list:' or head == 'meta:'
 end
--- The furthest copy so far: its room fields replace the room's.
-if allowed and read_up_to and not outdone then
-  redis.call('HSET', KEYS[2], 'w:*', string.format('%d', read_up_to))
+-- The furthest copy so far (or one not ranked): its room fields replace the room's.
+if allowed and (replaces_room or (read_up_to and not outdone)) then
+  if read_up_to then redis.call('HSET', KEYS[2], 'w:*', string.format('%d', read_up_to)) end
   for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
     if room_field(field) then redis.call('HDEL', KEYS[3], field) end
   end

@@ -242,6 +242,13 @@ def released_with(key: str) -> str:
 #: changes no field.
 GUARD = "^"
 
+#: A deleted name of a `sync` not ranked (a room whose end Redis lost, same epoch: the
+#: copies' places there are not known): its room fields (`is_room_field`) replace the room's,
+#: those it lacks deleted, as every copy takes them (hubbub.core.cluster_resync `_take_sync`);
+#: merged in, they left the bus with what the copy no longer had (an invitation used by a
+#: JOIN Redis lost, a cluster fuzz finding).
+REPLACES_ROOM = GUARD + "W"
+
 
 def only_if_operator(fold: str) -> str:
     """A deleted name that makes the bus change the event's fields only if member `fold` is an

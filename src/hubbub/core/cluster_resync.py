@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import ClusterApply, RoomlessApplier
 from hubbub.core.cluster_fields import (
     PLACE_UNKNOWN,
+    REPLACES_ROOM,
     encode,
     furthest,
     if_absent,
@@ -194,6 +195,8 @@ class ClusterResync(ClusterApply):
             # copy that had read furthest has them, whichever sync comes first.
             sync["rd"] = rank = self._own_rank(fold)
             deleted.append(read_up_to(rank))
+        else:
+            deleted.append(REPLACES_ROOM)
         payload = encode(sync)
         self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time_ms: None)
 
