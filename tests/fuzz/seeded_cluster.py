@@ -6,10 +6,12 @@ catch-ups, reconnections, the loss of a node (while Redis is away too), bus outa
 losing its data and settles), checks that every node agrees after each step, and prints, for
 each kind of disagreement, the shortest run that showed it: steps ready to paste into that
 file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
-`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes]`; the exit status is
-1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and Redis losing its
-data while one has events waiting (`wipe_in_flight`): what some nodes read and others did
-not, lost, for the rooms written back to reconcile (hubbub.core.cluster_resync).
+`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends]`; the
+exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and
+Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes read
+and others did not, lost, for the rooms written back to reconcile
+(hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file
+that missed its last writes (`lose_end`): the same, in the same epoch.
 """
 
 from __future__ import annotations
@@ -122,8 +124,27 @@ def choose_lagging_wipes(
     return choose(pick, machine)
 
 
+def choose_lost_ends(
+    pick: random.Random, machine: ClusterMachine
+) -> tuple[str, tuple[object, ...]] | None:
+    """As `choose`, with a node lagging often, outages, and Redis coming back from them, now
+    and then, from an append-only file that missed its last writes (`lose_end`): what some
+    nodes had read and others had not, lost in the same epoch."""
+    bus = machine.cluster.bus
+    if not bus.available and not machine.new_epoch and bus.snapshots and pick.random() < 0.5:
+        return "lose_end", (pick.randint(1, 6),)
+    if machine.calm() and pick.random() < 0.05:
+        return "outage", ()
+    if not bus.backlog and pick.random() < 0.1:
+        return "lag", (pick.randrange(3),)
+    return choose(pick, machine)
+
+
+CHOOSERS = {"--lagging-wipes": choose_lagging_wipes, "--lost-ends": choose_lost_ends}
+
+
 def main(arguments: list[str]) -> int:
-    chooser = choose_lagging_wipes if "--lagging-wipes" in arguments else choose
+    chooser = next((CHOOSERS[flag] for flag in arguments if flag in CHOOSERS), choose)
     arguments = [argument for argument in arguments if not argument.startswith("--")]
     first, last = int(arguments[0]), int(arguments[1])
     steps = int(arguments[2]) if len(arguments) > 2 else 40

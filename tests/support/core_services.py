@@ -68,6 +68,9 @@ log = logging.getLogger("hubbub.tests")
 
 #: The start time the core tests give the server (2023-11-14T22:13:20Z).
 STARTED = 1_700_000_000.0
+#: How many of its last room events a `MemoryBus` can lose as a Redis restarted from an
+#: append-only file that missed its last writes does (`lose_end`).
+REMEMBERED_EVENTS = 8
 
 
 class SyncService(Generic[S]):
@@ -313,6 +316,14 @@ class MemoryBus:
         self.answering = 0  # calls being answered (`_answer`): delivery waits for them
         # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
         self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
+        # The bus's data before each of its last room events (`lose_end`).
+        self.snapshots: list[dict[str, Any]] = []
+        # Per room, the seqs a Redis restarted without its last writes lost, as the nodes
+        # back found them (`seed`): (after this one, up to this one).
+        self.lost: dict[str, tuple[int, int]] = {}
+        # The nodes buried (`lose_node`): their claims, directory entries and registration
+        # gone, as the BURY script leaves them.
+        self.buried: set[str] = set()
 
     def node(self, node_id: str) -> MemoryNetwork:
         network = MemoryNetwork(self, node_id)
@@ -402,12 +413,124 @@ class MemoryBus:
             self.events,
             self.written_back,
             self.furthest,
+            self.lost,
         ):
             state.clear()
         self.claims.clear()
         self.directory.clear()
+        self.snapshots.clear()
         for network in self.nodes.values():
             network.opened_at = dict.fromkeys(network.opened_at, 0)
+            network.delivered.clear()
+            network.sent.clear()
+            network.left.clear()
+
+    def _remember(self) -> None:
+        """Keep the bus's data as it is before a room event (`lose_end`)."""
+        self.snapshots.append(
+            {
+                "seq": dict(self.seq),
+                "renamed": dict(self.renamed),
+                "changed": dict(self.changed),
+                "last_ms": dict(self.last_ms),
+                "fields": {room: dict(fields) for room, fields in self.fields.items()},
+                "written_back": {room: set(nodes) for room, nodes in self.written_back.items()},
+                "furthest": dict(self.furthest),
+                "lost": dict(self.lost),
+                # (Streams only grow between two losses: their lengths say what they held.)
+                "events": {room: len(events) for room, events in self.events.items()},
+                "claims": dict(self.claims),
+                "directory": dict(self.directory),
+                "departures": list(self.departures),
+                "buried": set(self.buried),
+            }
+        )
+        del self.snapshots[:-REMEMBERED_EVENTS]
+
+    def lose_end(self, count: int) -> None:
+        """Redis restarted, while away, from an append-only file that missed its last writes
+        (`appendfsync everysec`): in the same epoch, with its data as it was before its last
+        `count` room events (as many as are remembered, at most). What it published after
+        that and had not delivered is lost with them."""
+        count = min(count, len(self.snapshots))
+        if not count:
+            return
+        snapshot = self.snapshots[-count]
+        del self.snapshots[-count:]
+        for name in (
+            "seq",
+            "renamed",
+            "changed",
+            "last_ms",
+            "furthest",
+            "lost",
+            "claims",
+            "directory",
+        ):
+            setattr(self, name, snapshot[name])
+        self.fields = snapshot["fields"]
+        self.written_back = snapshot["written_back"]
+        self.departures = snapshot["departures"]
+        self.buried = snapshot["buried"]
+        lengths = snapshot["events"]
+        for room in list(self.events):
+            del self.events[room][lengths.get(room, 0) :]
+            if not self.events[room]:
+                del self.events[room]
+
+        def kept(entry: tuple[MemoryNetwork, str, int, int, str, bytes]) -> bool:
+            return entry[2] <= self.seq.get(entry[1], 0)
+
+        self.queue = [entry for entry in self.queue if kept(entry)]
+        for waiting in self.backlog.values():
+            waiting[:] = [entry for entry in waiting if kept(entry)]
+
+    def seed(self, node_id: str) -> set[str]:
+        """What the bus does first when a node is back after a reconnection (hubbub.cluster.bus
+        `_seed`, the SEED script): no room's seq below what the node has delivered, or below
+        its own last event there, in the rooms it follows or has left; the seqs raised over
+        are noted (`lost`). The rooms whose seq was below, where the node had read or sent a
+        seq noted lost, or where the stream has another event at the seq it read or sent last
+        (a node back first sequenced there), are those whose end Redis lost for it
+        (returned)."""
+        network = self.nodes[node_id]
+        behind = set()
+        furthest = dict(network.left)
+        for room in network.delivered:
+            furthest[room] = network.furthest(room)
+        for room, (seen, time_ms, node) in furthest.items():
+            seq = self.seq.get(room, 0)
+            if not seen:
+                continue
+            if seq >= seen:
+                lost_from, lost_to = self.lost.get(room, (-1, -1))
+                if lost_from < seen <= lost_to:
+                    behind.add(room)
+                # Another event at that seq now: sequenced by a node back first.
+                found = [event for event in self.events.get(room, []) if event[0] == seen]
+                if node and found and found[0][1:3] != (time_ms, node):
+                    behind.add(room)
+                continue
+            lost_from, lost_to = self.lost.get(room, (-1, -1))
+            self.lost[room] = (lost_from if lost_to == seq else seq, seen)
+            self.seq[room] = self.changed[room] = seen
+            self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
+            behind.add(room)
+        return behind
+
+    def written_fields(self, room: str) -> dict[str, str]:
+        """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:
+        the nodes that have written it back, how far the copy whose room fields it has had
+        read."""
+        fields = {written_back_field(node): "1" for node in self.written_back.get(room, ())}
+        if room in self.furthest:
+            fields[FURTHEST_FIELD] = str(self.furthest[room])
+        return fields
+
+    def held_claims(self, node_id: str) -> set[str]:
+        """The keys a node holds claims on (the real bus reads its claims hash when it is back:
+        hubbub.cluster.bus `Return.claims`)."""
+        return {key for key, owner in self.claims.items() if owner == node_id}
 
     def release(self) -> None:
         """Answer every call held so far, in the order they were made (and those made
@@ -428,6 +551,7 @@ class MemoryBus:
     ) -> int | None:
         if not self.reachable(node):
             return None
+        self._remember()
         seq = self.seq[room] = self.seq.get(room, 0) + 1
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
         self.last_ms[room] = time_ms
@@ -471,7 +595,7 @@ class MemoryBus:
         read_up_to = ranks[0] if ranks else None
         outdone = read_up_to is not None and read_up_to < self.furthest.get(room, -1)
         for name in delete_fields:
-            if name.startswith("^w"):
+            if name.startswith("^w") or name == "^W":
                 continue
             if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
                 set_fields, delete_fields, allowed = {}, (), False
@@ -502,8 +626,11 @@ class MemoryBus:
         # (What the seq hash's `changed` counts: an event allowed, with any name to change.)
         if allowed and (set_fields or any(name[:1] != "^" for name in delete_fields)):
             self.changed[room] = seq
-        if allowed and read_up_to is not None and not outdone:
-            self.furthest[room] = read_up_to
+        # "^W": a sync not ranked (after `lose_end`): its room fields replace the room's.
+        replaces_room = "^W" in delete_fields
+        if allowed and (replaces_room or (read_up_to is not None and not outdone)):
+            if read_up_to is not None:
+                self.furthest[room] = read_up_to
             for field in [field for field in fields if is_room_field(field)]:
                 del fields[field]
         for name in delete_fields:
@@ -578,6 +705,7 @@ class MemoryBus:
         """What the real bus's RENAME script does (hubbub.cluster.bus_scripts)."""
         if not self.reachable(node):
             return None
+        self._remember()
         if "room" not in self.fields.get(old, {}):
             return 2
         if any(name.startswith("m:") for name in self.fields.get(new, {})):
@@ -634,6 +762,7 @@ class MemoryBus:
                     and network.server is not None
                     and seq > network.opened_at.get(room, 0)
                 ):
+                    network.delivered[room] = (seq, time_ms, node)
                     network.server.apply_sequenced(room, seq, time_ms, node, payload)
         finally:
             self.delivering = False
@@ -652,6 +781,7 @@ class MemoryBus:
     def lose_node(self, node_id: str) -> list[str]:
         """A node's lease ran out: its claims go (returned) and it takes no part any more."""
         self.nodes.pop(node_id, None)
+        self.buried.add(node_id)
         lost = [key for key, owner in self.claims.items() if owner == node_id]
         for key in lost:
             del self.claims[key]
@@ -673,6 +803,13 @@ class MemoryNetwork:
         # Per room opened, its seq when its state was read: the events up to it are in that
         # state, and are not applied again (as hubbub.cluster.bus_feed drops them).
         self.opened_at: dict[str, int] = {}
+        # Per room followed, the seq (and time) of the last event delivered, and of this
+        # node's own last event, as the real bus's feed has them (`MemoryBus.seed`).
+        self.delivered: dict[str, tuple[int, int, str]] = {}
+        self.sent: dict[str, tuple[int, int]] = {}
+        # Per room left since, the furthest of the two when it was left (as the real bus's
+        # `_left`): a room whose end Redis lost after this node's last event there.
+        self.left: dict[str, tuple[int, int, str]] = {}
         # Rooms followed (`follow`) while their subscription's call was held: from this seq.
         self.rewound: dict[str, int] = {}
         self.server: Any = None
@@ -690,7 +827,14 @@ class MemoryNetwork:
         done: Callable[[int | None], None],
     ) -> None:
         def run() -> None:
-            done(self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields))
+            time_ms = self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields)
+            if time_ms is not None and room in self.delivered:
+                self.sent[room] = (self.bus.seq[room], time_ms)
+            elif time_ms is not None:  # (as the real bus's `_sent`)
+                self.left[room] = max(
+                    self.left.get(room, (0, 0, "")), (self.bus.seq[room], time_ms, self._node_id)
+                )
+            done(time_ms)
             self.bus.pump()
 
         self.bus.call(run, self._node_id)
@@ -703,20 +847,29 @@ class MemoryNetwork:
             if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
                 self.rooms.add(room)
                 self.opened_at[room] = self.bus.seq.get(room, 0)
+                self.delivered[room] = (self.opened_at[room], 0, "")
+                self.left.pop(room, None)
                 after = self.rewound.pop(room, None)
                 if after is not None:  # followed from there meanwhile (as RoomFeed.start)
                     self._deliver_again(room, after)
-            fields = dict(self.bus.fields.get(room, {}))
-            for node in self.bus.written_back.get(room, ()):  # (as the STATE script)
-                fields[written_back_field(node)] = "1"
-            if room in self.bus.furthest:
-                fields[FURTHEST_FIELD] = str(self.bus.furthest[room])
+            fields = {**self.bus.fields.get(room, {}), **self.bus.written_fields(room)}
             done(fields, self.bus.seq.get(room, 0))
 
         self.bus.call(run, self._node_id)
 
     def close(self, room: str) -> None:
         self.rooms.discard(room)
+        if room in self.delivered:
+            self.left[room] = self.furthest(room)
+        self.delivered.pop(room, None)
+        self.sent.pop(room, None)
+
+    def furthest(self, room: str) -> tuple[int, int, str]:
+        """The seq, time and node of the last event delivered in a room followed, or of this
+        node's own last event there, whichever is later (as hubbub.cluster.bus `_furthest`)."""
+        delivered = self.delivered[room]
+        seq, time_ms = self.sent.get(room, (0, 0))
+        return (seq, time_ms, self._node_id) if seq >= delivered[0] else delivered
 
     def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
         # As hubbub.cluster.node's: a room subscribed here already (or being subscribed, its
@@ -734,6 +887,8 @@ class MemoryNetwork:
             if room not in self.rooms:
                 self.rooms.add(room)
                 self.opened_at[room] = self.bus.seq.get(room, 0)
+                self.delivered[room] = (self.opened_at[room], 0, "")
+                self.left.pop(room, None)
                 self.rewound.pop(room, None)
                 self._deliver_again(room, after)
             done(True)
@@ -754,6 +909,10 @@ class MemoryNetwork:
             if seq > after and seq not in queued
         ]
         self.opened_at[room] = min(after, self.opened_at.get(room, after))
+        if room in self.delivered:  # (as RoomFeed.rewind)
+            delivered, time_ms, _node = self.delivered[room]
+            if after < delivered:
+                self.delivered[room] = (after, time_ms, "")
         waiting[:0] = again
 
     def rename(
@@ -766,7 +925,12 @@ class MemoryNetwork:
         done: Callable[[int | None], None],
     ) -> None:
         def run() -> None:
-            done(self.bus.rename(self._node_id, old, new, payload, marker, set_fields))
+            answer = self.bus.rename(self._node_id, old, new, payload, marker, set_fields)
+            if answer == 1:
+                for room in (old, new):
+                    if room in self.delivered:
+                        self.sent[room] = (self.bus.seq[room], self.bus.last_ms[room])
+            done(answer)
             self.bus.pump()
 
         self.bus.call(run, self._node_id)
