@@ -196,12 +196,32 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
     await redis.aclose()
 
 
+async def three_events_read(sender: Node, *readers: Node) -> None:
+    """`sender` sequences three events in #r; each of `readers` subscribes first and reads
+    them."""
+    for node in readers:
+        await node.bus.subscribe("#r")
+    for number in range(3):
+        await sender.bus.sequence("#r", str(number).encode())
+    for node in readers:
+        await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
+
+
 async def kill_event_readers(redis: Redis, *nodes: str) -> None:
     """Break these nodes' event connections, as a Redis restart does."""
     names = {f"hubbub-bus:{node}:events" for node in nodes}
     for client in await redis.client_list():
         if client["name"] in names:
             await redis.client_kill_filter(_id=client["id"])
+
+
+async def back_without_last_writes(redis: Redis, *nodes: Node) -> None:
+    """Redis as if back from an append-only file that missed #r's last two writes (its seq at
+    1): the nodes' event connections break, and they reconnect."""
+    await redis.hset(scripts.seq_key("#r"), "seq", "1")
+    await kill_event_readers(redis, *(node.bus.node_id for node in nodes))
+    for node in nodes:
+        await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
 
 
 async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_first(
@@ -214,14 +234,9 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
         running(redis_server.url, "a", **FAST) as node_a,
         running(redis_server.url, "b", **FAST) as node_b,
     ):
-        for node in (node_a, node_b):
-            await node.bus.subscribe("#r")
-        for number in range(3):
-            await node_a.bus.sequence("#r", str(number).encode())
-        for node in (node_a, node_b):
-            await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
-        # As if Redis came back from an append-only file that missed the last two writes,
-        # the second a's write-back of the room (a sync, after an earlier loss).
+        await three_events_read(node_a, node_a, node_b)
+        # As if Redis came back from an append-only file that missed the last two writes; it
+        # has b as having written the room back (after an earlier loss).
         await redis.hset(scripts.seq_key("#r"), mapping={"seq": "1", "w:b": "1"})
         await kill_event_readers(redis, "a", "b")
         for node in (node_a, node_b):
@@ -240,17 +255,12 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
     had read them: the room's seq is not below what it delivered, but its events are gone."""
     redis = Redis.from_url(redis_server.url)
     async with running(redis_server.url, "a", **FAST) as node_a:
-        await node_a.bus.subscribe("#r")
-        for number in range(3):
-            await node_a.bus.sequence("#r", str(number).encode())
-        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        await three_events_read(node_a, node_a)
         # As if it had read only the first (its reader slow) when Redis came back from an
         # append-only file that missed the last two writes.
         feed = node_a.bus._feeds["#r"]
         feed.delivered, feed.delivered_time = 1, 0
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned == Return(behind=frozenset({"#r"}), written_back={"#r": {}})
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
@@ -269,12 +279,7 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
         running(redis_server.url, "b", **FAST) as node_b,
         running(redis_server.url, "c", **FAST) as node_c,
     ):
-        for node in (node_a, node_b):
-            await node.bus.subscribe("#r")
-        for number in range(3):
-            await node_a.bus.sequence("#r", str(number).encode())
-        for node in (node_a, node_b):
-            await until(lambda node=node: node.seqs("#r") == [1, 2, 3], what="three events")
+        await three_events_read(node_a, node_a, node_b)
         # As if Redis came back from an append-only file that missed the last two writes.
         await redis.hset(scripts.seq_key("#r"), "seq", "1")
         stream = scripts.stream_key("#r")
@@ -298,15 +303,9 @@ async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
     room is checked all the same, so the node can say that it has nobody there."""
     redis = Redis.from_url(redis_server.url)
     async with running(redis_server.url, "a", **FAST) as node_a:
-        await node_a.bus.subscribe("#r")
-        for number in range(3):
-            await node_a.bus.sequence("#r", str(number).encode())
-        await until(lambda: node_a.seqs("#r") == [1, 2, 3], what="three events")
+        await three_events_read(node_a, node_a)
         await node_a.bus.unsubscribe("#r")
-        # As if Redis came back from an append-only file that missed the last two writes.
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
@@ -322,10 +321,7 @@ async def test_a_node_never_reuses_the_seq_of_its_own_event_in_a_room_it_does_no
     async with running(redis_server.url, "a", **FAST) as node_a:
         for number in range(3):
             await node_a.bus.sequence("#r", str(number).encode())
-        # As if Redis came back from an append-only file that missed the last two writes.
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         assert (await node_a.bus.sequence("#r", b"after")).seq == 4
     await redis.aclose()

@@ -114,6 +114,22 @@ local function has_member(hash)
 end
 """
 
+# Appends a room's seq hash's `w:` fields (the nodes that have written the room back, `w:*` how
+# far the copy whose room fields it has had read) to a flat name, value list: as STATE and
+# SEED read them out.
+_ADD_WRITTEN_BACK = """
+local function add_written_back(answer, seq_hash)
+  local sequence = redis.call('HGETALL', seq_hash)
+  for index = 1, #sequence, 2 do
+    if string.sub(sequence[index], 1, 2) == 'w:' then
+      table.insert(answer, sequence[index])
+      table.insert(answer, sequence[index + 1])
+    end
+  end
+  return answer
+end
+"""
+
 # Every script that writes on behalf of a node first proves the node still holds its lease, so
 # a node that was buried (its lease missed) cannot leave orphan claims behind.
 _CHECK_LEASE = """
@@ -471,17 +487,10 @@ return {seq, now}
 # the lost events may have changed.
 SEED = (
     _CHECK_EPOCH
+    + _ADD_WRITTEN_BACK
     + """
 local function lost()
-  local answer = {'lost'}
-  local sequence = redis.call('HGETALL', KEYS[2])
-  for index = 1, #sequence, 2 do
-    if string.sub(sequence[index], 1, 2) == 'w:' then
-      table.insert(answer, sequence[index])
-      table.insert(answer, sequence[index + 1])
-    end
-  end
-  return answer
+  return add_written_back({'lost'}, KEYS[2])
 end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
@@ -612,17 +621,13 @@ return {1, old_seq, now, new_seq}
 
 # KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot, with
 # the seq hash's `w:<node>` fields (the nodes that have written the room back) among them.
-STATE = """
-local fields = redis.call('HGETALL', KEYS[2])
-local sequence = redis.call('HGETALL', KEYS[1])
-for index = 1, #sequence, 2 do
-  if string.sub(sequence[index], 1, 2) == 'w:' then
-    table.insert(fields, sequence[index])
-    table.insert(fields, sequence[index + 1])
-  end
-end
+STATE = (
+    _ADD_WRITTEN_BACK
+    + """
+local fields = add_written_back(redis.call('HGETALL', KEYS[2]), KEYS[1])
 return {redis.call('HGET', KEYS[1], 'seq') or '0', fields}
 """
+)
 
 # KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms,
 # "1" if this process registered before (it is coming back).
