@@ -774,9 +774,9 @@ class ClusterSection:
     )
     left_rooms: int = _setting(
         1_024,
-        "Rooms this node left lately that it checks, whenever Redis is back, for an end Redis "
-        "lost (restarted from an append-only file missing its last writes); beyond it the "
-        "oldest are forgotten.",
+        "Rooms this node left lately (or sent an event to without following them) that it "
+        "checks, whenever Redis is back, for an end Redis lost (restarted from an append-only "
+        "file missing its last writes); beyond it the oldest are forgotten.",
         low=0,
         high=1_000_000,
     )
