@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, parse_url
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
 
 from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus_feed import PENDING_LIMIT, RoomFeed, Sequenced
