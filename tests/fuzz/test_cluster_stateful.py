@@ -2279,6 +2279,19 @@ FOUND = {
     outage()
     lose_end(1)
 """,
+    # Redis lost alice's NICK to yan, which every copy had read; then her node died. Its
+    # burial QUITs alice as the bus's fields name her, and the copies, which knew her as
+    # yan, kept her for good. A burial's QUIT is taken for the user with its network id
+    # (cluster_fields `quit_payload`, seed 5005182 of `--lost-ends`).
+    "a lost node's user renamed by a NICK Redis lost": """
+    outage()
+    lose_end(4)
+    settle()
+    send(0, 'NICK yan')
+    outage()
+    lose_end(5)
+    lose(0)
+""",
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()
     send(5, 'JOIN #b key')

@@ -560,15 +560,18 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
+        identity = str(event.get("id") or "")
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
             absent = self.absent.get(channel.fold)
-            identity = str(event.get("id") or "")
             if absent and identity in absent:
                 absent.remove(identity)
                 if not absent:
                     del self.absent[channel.fold]
         user = self.room_sender(channel, event["f"], event.get("id"))
+        if (user is None or user not in channel.members) and event.get("lost") and identity:
+            # A lost node's user, renamed by a NICK Redis lost (cluster_fields `quit_payload`).
+            user = self.by_network_id.get(identity)
         if user is None or user not in channel.members:
             return
         # Each member hears the QUIT once: with the last room it shares with the user.

@@ -410,9 +410,24 @@ def load_membership(member: Mapping[str, Any], standing: str | None) -> Membersh
     return Membership("o" in standing, "v" in standing, member["j"])
 
 
-def quit_payload(fold: str, prefix: str, reason: str, msgid: str, identity: str = "") -> bytes:
-    """A QUIT for one room (also what a surviving node sequences for a lost node's users)."""
-    event = {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
+def quit_payload(
+    fold: str, prefix: str, reason: str, msgid: str, identity: str = "", lost: bool = False
+) -> bytes:
+    """A QUIT for one room (also what a surviving node sequences for a lost node's users:
+    `lost`, which every node takes for the user with that network id even under another nick
+    in its copy: a NICK of the user that Redis lost, restarted from a file missing its last
+    writes, after its node had read it, a cluster fuzz finding; no later event of the user's
+    own node can come to tell them apart)."""
+    event: dict[str, Any] = {
+        "t": "quit",
+        "f": fold,
+        "id": identity,
+        "p": prefix,
+        "r": reason,
+        "m": msgid,
+    }
+    if lost:
+        event["lost"] = 1
     return json.dumps(event).encode()
 
 
@@ -459,7 +474,7 @@ def quits_of_lost_node(
             continue
         prefix = f"{facts.get('n', fold)}!{facts.get('u', '')}@{facts.get('h', '')}"
         identity = str(facts.get("id") or "")
-        payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity)
+        payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity, lost=True)
         quits.append((payload, member_leaves(fold, identity)))
     return quits
 
