@@ -457,22 +457,9 @@ class MemoryBus:
             return
         snapshot = self.snapshots[-count]
         del self.snapshots[-count:]
-        for name in (
-            "seq",
-            "renamed",
-            "changed",
-            "last_ms",
-            "furthest",
-            "lost",
-            "claims",
-            "directory",
-        ):
-            setattr(self, name, snapshot[name])
-        self.fields = snapshot["fields"]
-        self.written_back = snapshot["written_back"]
-        self.departures = snapshot["departures"]
-        self.buried = snapshot["buried"]
-        lengths = snapshot["events"]
+        lengths = snapshot.pop("events")
+        for name, kept_value in snapshot.items():  # (each a copy, made by `_remember`)
+            setattr(self, name, kept_value)
         for room in list(self.events):
             del self.events[room][lengths.get(room, 0) :]
             if not self.events[room]:

@@ -27,6 +27,7 @@ from hubbub.core.cluster_fields import (
     local,
     member_field_names,
     member_leaves,
+    quit_event,
     released_with,
     start_afresh,
 )
@@ -807,15 +808,7 @@ class ClusterApply(ClusterRooms):
         """Sequence a QUIT of `fold` (network id `identity`) in `room`; `release`: a claim of
         this node released with it; `then()` once the bus answered; `gone`: of a JOIN's joiner
         gone while it was on its way (`departed`)."""
-        msgid = self.server.next_msgid()
-        event: dict[str, Any] = {
-            "t": "quit",
-            "f": fold,
-            "id": identity,
-            "p": prefix,
-            "r": reason,
-            "m": msgid,
-        }
+        event = quit_event(fold, prefix, reason, self.server.next_msgid(), identity)
         if gone:
             event["gone"] = 1
 

@@ -418,17 +418,15 @@ def quit_payload(
     in its copy: a NICK of the user that Redis lost, restarted from a file missing its last
     writes, after its node had read it, a cluster fuzz finding; no later event of the user's
     own node can come to tell them apart)."""
-    event: dict[str, Any] = {
-        "t": "quit",
-        "f": fold,
-        "id": identity,
-        "p": prefix,
-        "r": reason,
-        "m": msgid,
-    }
+    event = quit_event(fold, prefix, reason, msgid, identity)
     if lost:
         event["lost"] = 1
     return json.dumps(event).encode()
+
+
+def quit_event(fold: str, prefix: str, reason: str, msgid: str, identity: str) -> dict[str, Any]:
+    """A QUIT's event for one room: the user's nick, network id and prefix, the reason."""
+    return {"t": "quit", "f": fold, "id": identity, "p": prefix, "r": reason, "m": msgid}
 
 
 #: How many times the node burying a lost node reads every room's state and QUITs the lost
