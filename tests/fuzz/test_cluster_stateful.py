@@ -491,7 +491,9 @@ class ClusterMachine(RuleBasedStateMachine):
         bus = self.cluster.bus
         behind = bus.seed(node.network.node_id)
         if behind:
-            node.server.cluster.lost_echoes(behind)
+            unrenamed = node.network.unrenamed
+            node.server.cluster.lost_renames(unrenamed)
+            node.server.cluster.lost_echoes(behind | {rename[0] for rename in unrenamed})
             node.server.cluster.lost_written_back(
                 {room: bus.written_fields(room) for room in behind}
             )
@@ -2291,6 +2293,60 @@ FOUND = {
     outage()
     lose_end(5)
     lose(0)
+""",
+    # Redis lost a RENAME that two nodes had read and the lagging third had not: the room
+    # was two, #b on the first two, #a on the bus and the third. Each node that applied it
+    # takes its copy back to the old name (cluster_rename `lost_renames`, seed 5000387 of
+    # `--lost-ends`).
+    "a RENAME Redis lost is undone": """
+    hold()
+    lag(1)
+    send(4, 'RENAME #a #b :moving')
+    answer(2)
+    outage()
+    lose_end(3)
+""",
+    # ...and a QUIT refused while the bus was away is sent again to the room under its old
+    # name (seed 5000268), as is one whose echo Redis lost under the new one (5002306).
+    "a QUIT refused under the name of a rename Redis lost": """
+    hold()
+    send(0, 'RENAME #a #b :moving')
+    answer(1)
+    outage()
+    send(4, 'QUIT :gone 28')
+    lose_end(4)
+""",
+    "a QUIT Redis lost under the name of a rename it lost": """
+    send(1, 'JOIN #a')
+    send(2, 'RENAME #a #c :moving')
+    lag(0)
+    send(0, 'KILL bob :out 89')
+    outage()
+    lose_end(5)
+""",
+    # ...and a user of a node that never followed the old name joined the room under the
+    # new one: the copies taken back list him, and his node, which had written the old room
+    # back in an earlier loss (or says it has nobody there), is asked to speak there again
+    # (seeds 5000579, 5002462).
+    "a JOIN under the name of a rename Redis lost": """
+    send(2, 'KILL alice :out 43')
+    outage()
+    lose_end(6)
+    settle()
+    send(2, 'RENAME #a #b :moving')
+    send(1, 'JOIN #b key')
+    outage()
+    lose_end(5)
+""",
+    "a JOIN and QUIT under the name of a rename Redis lost": """
+    lose(0)
+    send(2, 'RENAME #a #c :moving')
+    send(5, 'JOIN #c key')
+    settle()
+    lag(2)
+    send(5, 'QUIT :gone 37')
+    outage()
+    lose_end(5)
 """,
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()

@@ -424,6 +424,7 @@ class MemoryBus:
             network.delivered.clear()
             network.sent.clear()
             network.left.clear()
+            network.renames.clear()
 
     def _remember(self) -> None:
         """Keep the bus's data as it is before a room event (`lose_end`)."""
@@ -479,31 +480,42 @@ class MemoryBus:
         are noted (`lost`). The rooms whose seq was below, where the node had read or sent a
         seq noted lost, or where the stream has another event at the seq it read or sent last
         (a node back first sequenced there), are those whose end Redis lost for it
-        (returned)."""
+        (returned). Then each rename it applied is checked the same way in its old room: one
+        lost is noted in the node's `unrenamed` (the latest first), its old room behind."""
         network = self.nodes[node_id]
-        behind = set()
         furthest = dict(network.left)
         for room in network.delivered:
             furthest[room] = network.furthest(room)
-        for room, (seen, time_ms, node) in furthest.items():
-            seq = self.seq.get(room, 0)
-            if not seen:
-                continue
-            if seq >= seen:
-                lost_from, lost_to = self.lost.get(room, (-1, -1))
-                if lost_from < seen <= lost_to:
-                    behind.add(room)
-                # Another event at that seq now: sequenced by a node back first.
-                found = [event for event in self.events.get(room, []) if event[0] == seen]
-                if node and found and found[0][1:3] != (time_ms, node):
-                    behind.add(room)
-                continue
-            lost_from, lost_to = self.lost.get(room, (-1, -1))
-            self.lost[room] = (lost_from if lost_to == seq else seq, seen)
+        behind = {room for room, last in furthest.items() if self._after(room, *last) is not None}
+        network.unrenamed = []
+        for new, (old, old_name, seq, time_ms, node) in list(network.renames.items()):
+            after = self._after(old, seq, time_ms, node)
+            if after is not None:
+                del network.renames[new]
+                behind.add(old)
+                # (The latest first.)
+                network.unrenamed.insert(0, (new, old, old_name, after, node == node_id))
+        return behind
+
+    def _after(self, room: str, seen: int, time_ms: int, node: str) -> int | None:
+        """The SEED script for one room: None if its end, from `seen` on, was not lost for the
+        node that read or sent `seen` (at `time_ms`, by `node`), else the seq after which the
+        room's events are new to that node (the last raised over, or the one before
+        `seen`); the seq raised to `seen`."""
+        seq = self.seq.get(room, 0)
+        if not seen:
+            return None
+        lost_from, lost_to = self.lost.get(room, (-1, -1))
+        if seq < seen:
+            lost_from = lost_from if lost_to == seq else seq
+            self.lost[room] = lost_from, lost_to = (lost_from, seen)
             self.seq[room] = self.changed[room] = seen
             self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
-            behind.add(room)
-        return behind
+        if lost_from < seen <= lost_to:
+            return lost_to
+        # Another event at that seq now: sequenced by a node back first.
+        found = [event for event in self.events.get(room, []) if event[0] == seen]
+        return seen - 1 if node and found and found[0][1:3] != (time_ms, node) else None
 
     def written_fields(self, room: str) -> dict[str, str]:
         """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:
@@ -799,6 +811,12 @@ class MemoryNetwork:
         self.left: dict[str, tuple[int, int, str]] = {}
         # Rooms followed (`follow`) while their subscription's call was held: from this seq.
         self.rewound: dict[str, int] = {}
+        # Renames applied, by the new room, oldest first: (old room, old name, the rename's
+        # seq, time and node there), checked at the next reconnection (as the real bus's
+        # `_renames`, `MemoryBus.seed`).
+        self.renames: dict[str, tuple[str, str, int, int, str]] = {}
+        # What the last `MemoryBus.seed` found of them lost: (new, old, old name, seq, mine).
+        self.unrenamed: list[tuple[str, str, str, int, bool]] = []
         self.server: Any = None
 
     @property
@@ -843,6 +861,10 @@ class MemoryNetwork:
             done(fields, self.bus.seq.get(room, 0))
 
         self.bus.call(run, self._node_id)
+
+    def renamed(self, old: str, old_name: str, new: str, seq: int, time_ms: int, node: str) -> None:
+        self.renames.pop(new, None)
+        self.renames[new] = (old, old_name, seq, time_ms, node)
 
     def close(self, room: str) -> None:
         self.rooms.discard(room)

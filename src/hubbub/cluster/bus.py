@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, parse_url
@@ -85,6 +85,24 @@ class Return:
     #: The keys this node holds claims on, as Redis has them now: one Redis restored from
     #: before its release (restarted without its last writes) is for the node to give back.
     claims: frozenset[str] = frozenset()
+    #: The renames this node applied that Redis lost (`note_renamed`), the latest first: the
+    #: node's copy of each room is under the new name, the bus has it under the old one.
+    unrenamed: tuple[Renamed, ...] = ()
+
+
+class Renamed(NamedTuple):
+    """A RENAME this node applied (`Bus.note_renamed`): sequenced in room `old` (named
+    `old_name`) as event `seq` at `time_ms` by node `node`, the room now `new`. Found lost
+    (`Return.unrenamed`): `after` is the seq of `old` after which its events are new to this
+    node (sequenced since Redis lost the rename)."""
+
+    new: str
+    old: str
+    old_name: str
+    seq: int
+    time_ms: int
+    node: str
+    after: int = -1
 
 
 class _Session:
@@ -242,6 +260,11 @@ class Bus:
         # it follows. At most `left_limit` of them.
         self._left: dict[str, tuple[int, int, str]] = {}
         self._left_limit = left_limit
+        # Renames this node applied, by the room's new name, oldest first (at most
+        # `left_limit`): Redis restarted from a file missing its last writes may have lost one,
+        # and the room would be two, this node's copy under the new name, the bus's and the
+        # lagging nodes' under the old one. `_seed` checks each rename's event is still there.
+        self._renames: dict[str, Renamed] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         # Dead nodes this node is burying (on_node_lost, then BURY), by node id.
         self._burials: dict[str, asyncio.Task[None]] = {}
@@ -257,6 +280,7 @@ class Bus:
         self._declared_dead = False
         self._behind: set[str] = set()
         self._written_back: dict[str, dict[str, str]] = {}
+        self._unrenamed: list[Renamed] = []
         self._claims: frozenset[str] = frozenset()
         # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
         self._registered = False
@@ -358,10 +382,12 @@ class Bus:
                 behind=frozenset(self._behind),
                 written_back=dict(self._written_back),
                 claims=self._claims,
+                unrenamed=tuple(self._unrenamed),
             )
             self._new_epoch = self._declared_dead = False
             self._behind.clear()
             self._written_back.clear()
+            self._unrenamed.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
             # Rooms restarted in a new epoch, or whose end Redis lost, deliver only now,
@@ -384,6 +410,8 @@ class Bus:
             self._token = None
             self._new_epoch = True
             self._left.clear()  # (the rooms left are as empty as every other now)
+            self._renames.clear()  # (and no rename is left to be lost)
+            self._unrenamed.clear()
             for feed in self._feeds.values():
                 feed.restart()
         self._epoch = epoch
@@ -435,39 +463,65 @@ class Bus:
         a cluster fuzz finding). So do the rooms this node left lately (`_left`): the end
         lost there may be its users' leaving (their member fields back, with nobody to
         remove them: another finding). A room found behind is held until the node has been
-        told (`Return.written_back`)."""
+        told (`Return.written_back`). Then each rename this node applied (`_renames`) is
+        checked the same way, in the old room, after that room's own check has raised its
+        seq: one Redis lost is reported (`Return.unrenamed`), and its old room is behind."""
         furthest = dict(self._left)
         for room, feed in self._feeds.items():
             if feed.delivered is not None:
                 furthest[room] = _furthest(feed, self.node_id)
         rooms = [(room, *last) for room, last in furthest.items() if last[0]]
-        if not rooms:
+        renames = list(self._renames.values())
+        if not rooms and not renames:
             return
+        checks = rooms + [
+            (rename.old, rename.seq, rename.time_ms, rename.node) for rename in renames
+        ]
         async with asyncio.timeout(self._timeout):
             pipe = self._redis.pipeline(transaction=False)
-            for room, seen, time_ms, node in rooms:
+            for room, seen, time_ms, node in checks:
                 await self._scripts["SEED"](
                     keys=[scripts.EPOCH_KEY, scripts.seq_key(room), scripts.stream_key(room)],
                     args=[self._epoch or "", seen, time_ms, node],
                     client=pipe,
                 )
             answers = await pipe.execute()
-        for (room, seen, _time_ms, _node), raised in zip(rooms, answers, strict=True):
+        for (room, seen, _time_ms, _node), raised in zip(checks, answers, strict=True):
             if raised:
-                self._behind.add(room)
-                texts = [_text(item) for item in raised[1:]]
-                self._written_back[room] = dict(zip(texts[::2], texts[1::2], strict=True))
-                followed = self._feeds.get(room)
-                if followed is not None and not followed.held:
-                    # What comes after is applied after the node took these (`Return`).
-                    followed.held = True
-                    session.restarted.append(followed)
-                log.error(
-                    "cluster bus: Redis lost the end of %s (restarted without its last writes):"
-                    " its seq continues after %d, the last this node delivered or sent",
-                    room,
-                    seen,
-                )
+                self._lost_end(session, room, raised, seen)
+        lost = [
+            rename._replace(after=int(raised[1]))
+            for rename, raised in zip(renames, answers[len(rooms) :], strict=True)
+            if raised
+        ]
+        for rename in lost:
+            del self._renames[rename.new]
+        # The latest first: a room renamed twice, both lost, goes back one name at a time.
+        self._unrenamed[:0] = reversed(lost)
+
+    def _lost_end(self, session: _Session, room: str, raised: list[Any], seen: int) -> None:
+        """SEED's answer: Redis lost the end of `room` for this node."""
+        self._behind.add(room)
+        texts = [_text(item) for item in raised[2:]]
+        self._written_back[room] = dict(zip(texts[::2], texts[1::2], strict=True))
+        followed = self._feeds.get(room)
+        if followed is not None and not followed.held:
+            # What comes after is applied after the node took these (`Return`).
+            followed.held = True
+            session.restarted.append(followed)
+        log.error(
+            "cluster bus: Redis lost the end of %s (restarted without its last writes):"
+            " its seq continues after %d, the last this node delivered or sent",
+            room,
+            seen,
+        )
+
+    def note_renamed(self, rename: Renamed) -> None:
+        """This node applied a RENAME: checked at the next reconnection (`_seed`)."""
+        self._renames.pop(rename.new, None)
+        self._renames[rename.new] = rename
+        while len(self._renames) > self._left_limit:
+            del self._renames[next(iter(self._renames))]
 
     async def _held_claims(self) -> frozenset[str]:
         """The keys this node holds claims on, as Redis has them (`Return.claims`)."""

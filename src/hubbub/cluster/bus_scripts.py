@@ -482,7 +482,9 @@ return {seq, now}
 # raised the seq finds it above its own, yet read (or sent) some of those too. A node back
 # after another one sequenced in the room (its seq reused) finds another event at its seq in
 # the stream. 0: nothing to do; else the room's end was lost for this node, and the answer is
-# {'lost', name, value, ...}: the seq hash's `w:` fields (the nodes that have written the room
+# {'lost', after, name, value, ...}: the seq after which the room's events are new to this
+# node (the last of those raised over, or the one before the node's), then the seq hash's `w:`
+# fields (the nodes that have written the room
 # back, how far the copy whose room fields it has had read: as STATE reads them out), which
 # the lost events may have changed.
 SEED = (
@@ -490,7 +492,14 @@ SEED = (
     + _ADD_WRITTEN_BACK
     + """
 local function lost()
-  return add_written_back({'lost'}, KEYS[2])
+  -- (The seq after which the room's events are new to this node: not those it read or sent,
+  -- but what was sequenced since. The seqs raised over have no event.)
+  local seen = tonumber(ARGV[2])
+  local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
+  local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
+  local after = seen - 1
+  if from < seen and seen <= to then after = to end
+  return add_written_back({'lost', after}, KEYS[2])
 end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])

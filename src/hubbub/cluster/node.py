@@ -44,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubbub.cluster.bus import Bus, BusUnavailable, Headcount, Return, Sequenced
+from hubbub.cluster.bus import Bus, BusUnavailable, Headcount, Renamed, Return, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core import whowas
@@ -267,6 +267,9 @@ class Node:
             warn_unavailable=True,
         )
 
+    def renamed(self, old: str, old_name: str, new: str, seq: int, time_ms: int, node: str) -> None:
+        self.bus.note_renamed(Renamed(new, old, old_name, seq, time_ms, node))
+
     def close(self, room: str) -> None:
         if room not in self.rooms:
             return
@@ -418,8 +421,15 @@ class Node:
         if available and returned.new_epoch and server.cluster is not None:
             server.cluster.epoch_restarted()  # (before the new epoch's events are delivered)
         elif available and returned.behind and server.cluster is not None:
+            # A RENAME that Redis lost is undone here first: the room is under its old name
+            # again, one of those behind (its new name's events went with it, ours too).
+            lost = [
+                (rename.new, rename.old, rename.old_name, rename.after, rename.node == self.node_id)
+                for rename in returned.unrenamed
+            ]
+            server.cluster.lost_renames(lost)
             # Our events there not read back yet went with the end of those rooms.
-            server.cluster.lost_echoes(returned.behind)
+            server.cluster.lost_echoes(returned.behind | {rename[0] for rename in lost})
             server.cluster.lost_written_back(returned.written_back)
         if available and returned.declared_dead and not self._closing:
             # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given

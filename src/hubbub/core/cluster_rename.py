@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,9 @@ NAME_TAKEN = 0
 RENAMED = 1
 OLD_GONE = 2
 NOT_OPERATOR = 3
+
+#: The reason of the RENAME back that members see where Redis lost a rename (`lost_renames`).
+LOST_RENAME_REASON = "The rename was lost by the network"
 
 #: One of this node's room events on its way: (room, fields set, fields deleted, refused).
 InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[str], None] | None]
@@ -260,7 +263,7 @@ class ClusterRename(ClusterPropose):
             self.in_flight[token] = (room, set_fields or {}, delete_fields, refused)
             given = refused
 
-            def refused_here(_room: str) -> None:
+            def refused_here(now: str) -> None:  # (its room's name now: `lost_renames`)
                 self.in_flight.pop(token, None)
                 target = self.forwarding.pop(token, None)
                 if target is not None:
@@ -271,7 +274,7 @@ class ClusterRename(ClusterPropose):
                     self.let_go_if_lingering(target)
                 self.let_go_if_lingering(room)
                 if given is not None:
-                    given(target or room)
+                    given(target or now)
 
             refused = refused_here
             view = self.views.get(room)
@@ -431,6 +434,10 @@ class ClusterRename(ClusterPropose):
             if old_fold in self.lost_views:
                 self.lost_views[new_fold] = self.lost_views.pop(old_fold)
             self._follow(new_fold, marker)
+            # (Checked at the bus's next reconnection: Redis may lose it, `lost_renames`.)
+            current = self.writes.current
+            if current is not None:
+                self.network.renamed(old_fold, old_name, new_fold, current[1], time_ms, current[2])
             self._sync_moved(old_fold, new_fold)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
@@ -472,6 +479,86 @@ class ClusterRename(ClusterPropose):
                 save_registered(server, channel)
         self._tell_members(channel, event, old_name, time_ms, mine)
         log.info("%s renamed %s to %s (%s)", event["p"], old_name, new_name, event["r"])
+
+    def lost_renames(self, renames: Sequence[tuple[str, str, str, int, bool]]) -> None:
+        """Redis lost these RENAMEs, the latest first, each as (new fold, old fold, old name,
+        the seq of the old room after which its events are new to this node, whether this
+        node made the rename): restarted from a file missing its last writes, it has the room
+        under its old name, as the nodes that had not read the rename do, and every event
+        sequenced under the new name went with it. This node's copy takes the old name back
+        (its members are told, as of a rename) and follows it again after that seq (what was
+        sequenced there since, another node's word on its members, comes to it); it is one
+        of the rooms whose end was lost, written back there (`lost_echoes`, `resync`). Left
+        as it was, the room would be two, each node's users in the one its node has (a
+        cluster fuzz finding). Where this node made the rename, the stored history and the
+        registry entry it moved go back too. Told before any event after the loss is
+        applied."""
+        server = self.server
+        for new_fold, old_fold, old_name, after, mine in renames:
+            channel = server.channels.get(new_fold)
+            if channel is None or old_fold in server.channels:
+                continue  # none of this node's users is in it any more: nothing to undo
+            new_name = channel.name
+            self._move(channel, old_name, old_fold)
+            self.fresh_from[old_fold] = after  # (those up to it are applied)
+            self.views[old_fold] = after
+            self.written_back[old_fold] = self.written_back.pop(new_fold, set())
+            self.furthest[old_fold] = self.furthest.pop(new_fold, PLACE_UNKNOWN)
+            if new_fold in self.lost_views:
+                self.lost_views[old_fold] = self.lost_views.pop(new_fold)
+            # Ours sent to the old name before the rename, to be sent on: they went with it
+            # (sequenced after the rename), refused by `lost_echoes`.
+            self.draining.pop(old_fold, None)
+            for token in [token for token, room in self.forwarding.items() if room == new_fold]:
+                del self.forwarding[token]
+            self.unfollowed.pop(new_fold, None)
+            # Ours sequenced under the new name went with it: refused by `lost_echoes` as
+            # events of the room under its old name (a QUIT is sent again there).
+            for token, (room, refused, event) in list(self.echoes.items()):
+                if room == new_fold:
+                    self.echoes[token] = (old_fold, refused, event)
+            # QUITs to send again now the bus is back: to the room under its old name.
+            self.unsent = [
+                (old_fold, *entry[1:]) if entry[0] == new_fold else entry for entry in self.unsent
+            ]
+            if new_fold in self.departed:
+                self.departed[old_fold] = self.departed.pop(new_fold)
+            self.syncing.pop(new_fold, None)  # (written back under the old name instead)
+            self.close(new_fold)
+            self._follow(old_fold, after)
+            # Users of other nodes may have come in under the new name (lost too), whose
+            # nodes wrote the old room back before, or never followed it: each such node is
+            # asked to speak there again, its word on its users the last (a fuzz finding).
+            homes = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+            for home in sorted(homes - {"", self.node}):
+                self.asked.setdefault(old_fold, set()).add(home)
+                self._ask(home, old_fold, again=True)
+            if mine:
+                self._move_stored_back(channel, new_fold, old_name, old_fold)
+            if channel.registered is not None:
+                save_registered(server, channel)
+            event = {"p": server.name, "r": LOST_RENAME_REASON, "m": server.next_msgid(), "a": ""}
+            self._tell_members(channel, event, new_name, int(server.now * 1000), False)
+            log.warning("%s: renamed back from %s (Redis lost the rename)", old_name, new_name)
+
+    def _move_stored_back(
+        self, channel: Channel, new_fold: str, old_name: str, old_fold: str
+    ) -> None:
+        """Undo what the operator's node of a rename Redis lost moved in the shared stores:
+        the room's records go back to the old name (none of an earlier room of that name is
+        set aside: before time 0), and a registered room's entry."""
+        server = self.server
+        server.history.query(lambda store: store.rename_target(new_fold, old_fold, 0), _ignore)
+        if channel.registered is None:
+            return
+
+        def moved(result: Any) -> None:
+            self.registration_dropped(new_fold, result)
+            self.registration_saved(old_fold, result)
+
+        server.registry.call(
+            lambda store: store.rename_channel(new_fold, old_name, old_fold), moved
+        )
 
     def _move(self, channel: Channel, new_name: str, new_fold: str) -> None:
         """This node's copy of the room takes its new name, and so does what this node keeps

@@ -118,10 +118,10 @@ class ClusterResync(ClusterApply):
         # Rooms being written back: fold -> (the seq the last sync sent names, attempts so far).
         self.syncing: dict[str, tuple[int, int]] = {}
         # Rooms where this node was refused saying that it has no member there (`_say_gone`),
-        # and (node, room) where it was refused asking a node to speak (`_ask_silent`): sent
-        # again when the bus is back.
+        # and (node, room) where it was refused asking a node to speak (`_ask_silent`; True:
+        # asked `again`): sent again when the bus is back.
         self.unsaid: dict[str, None] = {}
-        self.unasked: dict[tuple[str, str], None] = {}
+        self.unasked: dict[tuple[str, str], bool] = {}
         # Rooms where this node asked other nodes to speak since Redis last lost its data:
         # fold -> the nodes asked (`_ask_silent`). A RENAME may come before their answers,
         # which then fall on the old name: they are asked again under the new one.
@@ -306,20 +306,28 @@ class ClusterResync(ClusterApply):
         self.speak_when_joined.discard(fold)
         self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
-    def _ask(self, home: str, fold: str) -> None:
-        def refused(_inbox: str) -> None:
-            self.unasked[(home, fold)] = None
+    def _ask(self, home: str, fold: str, again: bool = False) -> None:
+        """Ask node `home` to speak in the room (`_apply_speak`); `again`: even if it has
+        written the room back already."""
 
-        event = {"t": "speak", "r": fold}
+        def refused(_inbox: str) -> None:
+            self.unasked[(home, fold)] = self.unasked.get((home, fold), False) or again
+
+        event: dict[str, Any] = {"t": "speak", "r": fold}
+        if again:
+            event["again"] = 1
         self.submit(None, inbox(home), event, None, refused=refused, answered_when_sequenced=True)
 
     def _apply_speak(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """Another node's copy of a room lists users of this node, which has not written it
         back: it does now (its copy, or none of its users), unless it has meanwhile or is
         about to. (A room it follows now may be one its user joined after it wrote its rooms
-        back: it had not spoken there, a cluster fuzz finding.)"""
+        back: it had not spoken there, a cluster fuzz finding.) Asked `again` (a copy that a
+        lost RENAME took back to this name, `lost_renames`, lists users who came into it
+        after the rename), it speaks even if it had written the room back before."""
         fold = str(event["r"])
-        if self.node in self.written_back.get(fold, ()) or fold in self.syncing:
+        spoken = self.node in self.written_back.get(fold, ()) and "again" not in event
+        if spoken or fold in self.syncing:
             return
         self.speak_when_joined.add(fold)
         self._speak_if_joined(fold)
@@ -394,8 +402,8 @@ class ClusterResync(ClusterApply):
                 if fold not in self.server.channels:  # (else its sync speaks)
                     self._say_gone(fold)
             unasked, self.unasked = self.unasked, {}
-            for home, fold in unasked:
-                self._ask(home, fold)
+            for (home, fold), again in unasked.items():
+                self._ask(home, fold, again)
 
     def _take_sync(
         self,

@@ -222,6 +222,11 @@ class Network(Protocol):
       then nothing changed. None: unavailable. `new` gets `marker[0]` + the
       moved fields as a JSON object + `marker[1]`; `old` then gets `payload[0]` + the seq of
       that marker in `new` + `payload[1]`, through `ChatServer.apply_sequenced` as usual.
+    * `renamed` notes that this node applied a rename of room `old` (named `old_name`) to
+      `new`, sequenced in `old` as event `seq` at `time_ms` by node `node`: at its next
+      reconnection the bus checks that Redis still has that event, and the core is told of
+      one lost (`ClusterState.lost_renames`: this node's copy is under the new name, the bus's
+      under the old one).
     * `recent` answers the room's last (up to) `limit` events with a sequence number up to
       `through`, from the bus's capped stream of the room, oldest first, as (seq, time_ms,
       payload); None when the bus is unavailable (hubbub.core.cluster_replay).
@@ -275,6 +280,10 @@ class Network(Protocol):
         marker: tuple[bytes, bytes],
         set_fields: Mapping[str, str],
         done: Callable[[int | None], None],
+    ) -> None: ...
+
+    def renamed(
+        self, old: str, old_name: str, new: str, seq: int, time_ms: int, node: str
     ) -> None: ...
 
     def recent(
