@@ -12,7 +12,14 @@ import json
 from core_helpers import START, Client, Harness, make_config, one, only
 
 from hubbub.config import Config
-from hubbub.core.network import NODE_LOST_REASON, member_field, offline_payload, quit_payload
+from hubbub.core.network import (
+    NODE_LOST_REASON,
+    buried_payload,
+    member_field,
+    member_field_names,
+    offline_payload,
+    quit_payload,
+)
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
@@ -567,6 +574,35 @@ def test_monitor_hears_a_lost_nodes_user_go_offline() -> None:
     assert [m.command for m in got] == ["731"]
     assert got[0].params[-1] == "alice"
     assert "alice" not in b.server.users
+
+
+def test_a_lost_nodes_user_the_bus_no_longer_lists_leaves_at_the_end_of_its_burial() -> None:
+    """A copy may list a user of a lost node that the bus's fields do not (her JOIN in the
+    end Redis lost, restarted from a file missing its last writes): no QUIT of the burial's
+    finds her there. Its `buried` event, in the network room, takes the lost node's users out
+    of every copy (hubbub.core.cluster_users), seen to QUIT once."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice")
+    bob = b.client("bob")
+    for room in ("#one", "#two"):
+        alice.send(f"JOIN {room}")
+        bob.send(f"JOIN {room}")
+    cluster.drain()
+    bob.lines()
+    # As Redis restarted without alice's member fields, and then n0 lost.
+    for room in ("#one", "#two"):
+        for name in member_field_names("alice"):
+            cluster.bus.fields[room].pop(name, None)
+    cluster.bus.lose_node("n0")
+    b.network.sequence(NETWORK_ROOM, buried_payload("n0"), {}, (), lambda time_ms: None)
+    got = bob.lines()
+    assert [(m.command, m.source.split("!")[0], m.params) for m in got] == [
+        ("QUIT", "alice", (NODE_LOST_REASON,))
+    ]
+    for room in ("#one", "#two"):
+        channel = b.server.find_channel(room)
+        assert channel is not None and [user.nick for user in channel.members] == ["bob"]
 
 
 def test_monitor_hears_a_remote_user_come_online_when_it_registers_and_go_once() -> None:

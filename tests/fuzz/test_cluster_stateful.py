@@ -48,6 +48,7 @@ from hubbub.core.model import Channel
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
+    buried_payload,
     offline_payload,
     quits_of_lost_node,
 )
@@ -142,6 +143,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.burials = 0  # passes of its burial made
         self.unannounced = False  # lost while the bus was away: its `offline` events not sent
         self.buried = False  # its burial over (its claims gone)
+        self.burials_of_node = 0  # the bus's burials of its node id once it is (`lose_end`)
         # A node cut off past its lease and buried while it lives on (`outlive`): its index.
         self.outlived: int | None = None
         # Redis lost its data while away (`wipe`): it comes back in a new epoch.
@@ -314,10 +316,12 @@ class ClusterMachine(RuleBasedStateMachine):
         self.burials += 1
         if buried and self.burials < BURIAL_PASSES:
             return True
-        if buried:  # the last pass's QUITs first, as the burier awaits them
-            self.settle_calls()
+        # Then its end, after the last pass's QUITs, each awaited by the burier.
+        self.burier().network.sequence(NETWORK_ROOM, buried_payload(dead), {}, (), ignore)
+        self.settle_calls()
         self.buried = True
         self.cluster.bus.lose_node(dead)
+        self.burials_of_node = self.cluster.bus.buried.count(dead)
         return False
 
     def calm(self) -> bool:
@@ -362,6 +366,8 @@ class ClusterMachine(RuleBasedStateMachine):
             self.settle_calls()
             if not found:
                 break
+        burier.network.sequence(NETWORK_ROOM, buried_payload(dead), {}, (), ignore)
+        self.settle_calls()
         network = bus.nodes[dead]
         bus.lose_node(dead)
         bus.nodes[dead] = network  # it lives on: what is published still comes to it, later
@@ -471,7 +477,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.seeding.update(index for index in range(NODES) if index != self.lost)
         if self.lost is not None and self.buried:
             dead = self.cluster.nodes[self.lost].network.node_id
-            if dead not in bus.buried:
+            if bus.buried.count(dead) < self.burials_of_node:
                 # Its burial's QUITs lost, and the BURY after them: the dead node is
                 # registered again, its lease long gone, and a live node buries it again
                 # once Redis is back (hubbub.cluster.bus's heartbeat looks for such nodes).
@@ -2347,6 +2353,46 @@ FOUND = {
     send(5, 'QUIT :gone 37')
     outage()
     lose_end(5)
+""",
+    # Redis lost dave's JOIN, which every copy had read; then his node died. Its burial
+    # QUITs the members the bus's fields name, and the copies kept dave for good. The burial
+    # ends with `buried`, and every node takes the dead node's users out of its copies then
+    # (cluster_users `_apply_buried`, seeds 5000394 and 5003973, the second after a RENAME
+    # Redis lost; 5001270, whose user's claim Redis lost too).
+    "a lost node's user whose JOIN Redis lost": """
+    outage()
+    lose_end(5)
+    settle()
+    send(3, 'JOIN #a')
+    send(4, 'MODE #a +k key')
+    outage()
+    lose_end(5)
+    lose(1)
+""",
+    "a lost node's user whose JOIN and claim Redis lost": """
+    send(0, 'QUIT :gone 71')
+    send(1, 'NICK Alice')
+    outage()
+    lose_end(6)
+    settle()
+    reconnect(4, 'bob')
+    send(0, 'JOIN #a key')
+    outage()
+    lose(0)
+    lose_end(6)
+""",
+    "a lost node's user who joined under the name of a rename Redis lost": """
+    outage()
+    lose_end(3)
+    settle()
+    send(2, 'MODE #a -n *!*@*')
+    send(0, 'RENAME #a #c :moving')
+    hold()
+    send(3, 'JOIN #c')
+    answer(1)
+    outage()
+    lose_end(6)
+    lose(1)
 """,
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()

@@ -321,9 +321,10 @@ class MemoryBus:
         # Per room, the seqs a Redis restarted without its last writes lost, as the nodes
         # back found them (`seed`): (after this one, up to this one).
         self.lost: dict[str, tuple[int, int]] = {}
-        # The nodes buried (`lose_node`): their claims, directory entries and registration
-        # gone, as the BURY script leaves them.
-        self.buried: set[str] = set()
+        # The nodes buried (`lose_node`), once per burial (a node outlived, buried, may
+        # register again and be buried again): their claims, directory entries and
+        # registration gone, as the BURY script leaves them.
+        self.buried: list[str] = []
 
     def node(self, node_id: str) -> MemoryNetwork:
         network = MemoryNetwork(self, node_id)
@@ -443,7 +444,7 @@ class MemoryBus:
                 "claims": dict(self.claims),
                 "directory": dict(self.directory),
                 "departures": list(self.departures),
-                "buried": set(self.buried),
+                "buried": list(self.buried),
             }
         )
         del self.snapshots[:-REMEMBERED_EVENTS]
@@ -780,7 +781,7 @@ class MemoryBus:
     def lose_node(self, node_id: str) -> list[str]:
         """A node's lease ran out: its claims go (returned) and it takes no part any more."""
         self.nodes.pop(node_id, None)
-        self.buried.add(node_id)
+        self.buried.append(node_id)
         lost = [key for key, owner in self.claims.items() if owner == node_id]
         for key in lost:
             del self.claims[key]

@@ -52,6 +52,7 @@ from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
+    buried_payload,
     member_homes,
     offline_payload,
     quits_of_lost_node,
@@ -482,7 +483,8 @@ class Node:
 
     async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
         """QUIT, in every room, each member the dead node had there; and its users are gone
-        from the network for every node's MONITOR (hubbub.core.cluster_directory)."""
+        from the network for every node's MONITOR (hubbub.core.cluster_directory), and from
+        every node's copies at the end (`buried`, hubbub.core.cluster_users)."""
         server = self.server
         for key in claims:
             if key.startswith("nick:"):
@@ -508,9 +510,12 @@ class Node:
                     buried += 1
                     await self.bus.sequence(room, payload, delete_fields=deleted)
             if not buried:
-                return
-        log.warning(
-            "cluster: node %s: %d passes found its users in rooms; the last were not checked",
-            dead,
-            BURIAL_PASSES,
-        )
+                break
+        else:
+            log.warning(
+                "cluster: node %s: %d passes found its users in rooms; the last were not checked",
+                dead,
+                BURIAL_PASSES,
+            )
+        # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
+        await self.bus.sequence(NETWORK_ROOM, buried_payload(dead))

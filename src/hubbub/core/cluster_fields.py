@@ -53,6 +53,14 @@ def offline_payload(fold: str, nick: str) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
+def buried_payload(dead: str) -> bytes:
+    """The network room's event that closes the burial of lost node `dead`, after its QUITs:
+    every node takes that node's users still listed in its copies out of them (a copy may
+    list one the bus's fields do not, whose QUIT the burial never sends: her JOIN, or her
+    claim, lost with the end Redis lost, hubbub.core.cluster_users)."""
+    return json.dumps({"t": "buried", "d": dead}, separators=(",", ":")).encode()
+
+
 def member_field(fold: str) -> str:
     """The room state field that says `fold` is a member (its facts and join time, JSON)."""
     return "m:" + fold

@@ -27,6 +27,13 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   the network room every node follows (`ports.NETWORK_ROOM`): each other node adds or drops
   the ban and disconnects its own users it covers.
 
+* **A lost node's burial**: the node that buries it QUITs its users in every room whose
+  state on the bus lists them (hubbub.cluster.node), then sequences `buried` in the network
+  room: every node takes that node's users still listed in its copies out of them, with a
+  QUIT line for its own users there. A copy can list one the bus does not: her JOIN (or her
+  nick's claim) was in the end of a room Redis lost, restarted from a file missing its last
+  writes, and her node died before writing the room back (a cluster fuzz finding).
+
 What the bus refused (it was unavailable) is sent again when it is back: users' states and
 bans, the latest of each.
 """
@@ -39,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.bans import disconnect_covered
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
+    NODE_LOST_REASON,
     UNAVAILABLE,
     facts_json,
     if_exists,
@@ -314,6 +322,27 @@ class ClusterUsers(ClusterPropose):
         log.info("oper %s KILLed %s on node %s (%s)", user.oper, nick, home, reason)
         self.submit(reply, inbox(home), event, done, answered_when_sequenced=True)
 
+    def _apply_buried(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """The burial of a lost node is over: its users still in this node's copies leave
+        them (the module's docstring), each seen to QUIT once by this node's users."""
+        server = self.server
+        dead = str(event["d"])
+        lost = [user for user, home in self.homes.items() if home == dead and user.session.remote]
+        for user in sorted(lost, key=lambda user: user.fold):
+            channels = list(user.channels.values())
+            recipients = {
+                member
+                for channel in channels
+                for member in channel.members
+                if member is not user and not member.session.remote
+            }
+            if recipients:
+                line = f":{user.prefix} QUIT :{NODE_LOST_REASON}"
+                ordered = sorted(recipients, key=lambda member: member.fold)
+                server.fanout(ordered, line, time_ms, server.next_msgid(), account=user.account)
+            for channel in channels:
+                server.remove_member(channel, user)
+
     def _apply_kill(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """An operator of another node killed a user of this one."""
         server = self.server
@@ -394,8 +423,9 @@ USER_APPLIERS: dict[str, RoomApplier] = {
     "invite": ClusterUsers._apply_invite,
 }
 #: Its events for nodes rather than rooms: in a node's inbox (KILL, the invitee's INVITE) or
-#: in the network room (server bans).
+#: in the network room (server bans, a burial's end).
 USER_EVENTS: dict[str, RoomlessApplier] = {
+    "buried": ClusterUsers._apply_buried,
     "kill": ClusterUsers._apply_kill,
     "invited": ClusterUsers._apply_invited,
     "kline": ClusterUsers._apply_ban,
