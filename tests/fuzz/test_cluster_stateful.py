@@ -2394,6 +2394,47 @@ FOUND = {
     lose_end(6)
     lose(1)
 """,
+    # Redis lost the MODE that opped carol, which every copy had read. Node b's sync, which
+    # would make her an operator again on the bus, came back undone (another node's sync
+    # changed the room first), and that other sync, listing carol only if absent (`?`),
+    # counted as writing b's users back: b let her MODE through, which every copy applied
+    # and the bus refused. In a room whose end Redis lost, only a node's own sync writes its
+    # users back now (cluster_resync `_sync_back`, seed 5001347 of `--lost-ends`).
+    "an operator whose MODE Redis lost, before her node wrote the room back": """
+    lose(2)
+    send(2, 'KILL dave :out 45')
+    settle()
+    outage()
+    lose_end(3)
+    lose_end(2)
+    hold()
+    lose_end(2)
+    back()
+    send(0, 'PART #a :bye')
+    answer(0)
+    answer(0)
+    answer(2)
+    send(2, 'MODE #a -t bob')
+    answer(0)
+""",
+    # A sync refused while Redis was away went again, ranked, as the bus came back, and the
+    # round's own unranked one after it: the first, which could not give the room its own
+    # fields (a copy had read further before the epoch), ended the round as it came back with
+    # the same `at`; the second came back undone, and the room kept fields no copy had. A
+    # room whose end Redis lost is unranked from `lost_echoes` on (seed 5002849).
+    "a sync sent again ranked where Redis lost the room's end": """
+    hold()
+    send(0, 'AWAY :away 88')
+    outage()
+    wipe()
+    settle()
+    send(0, 'RENAME #a #c :moving')
+    send(0, 'JOIN #a')
+    send(0, 'AWAY')
+    send(0, 'MODE #a +k key')
+    outage()
+    lose_end(5)
+""",
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()
     send(5, 'JOIN #b key')

@@ -228,8 +228,13 @@ class ClusterResync(ClusterApply):
             # member of ours: its copy may lack one whose PART or QUIT it read and Redis lost,
             # while this node, which had not, has the last word on it. Taken for restored
             # then, the room let this node's users' events through to copies without them,
-            # which refused them where this one applied them (a cluster fuzz finding).
-            if "room" in fields and not keeps_own and (mine or self._lists_ours(room, fields)):
+            # which refused them where this one applied them (a cluster fuzz finding). Never
+            # another node's in a room whose end Redis lost: the bus kept its older member
+            # fields there, which another node's sync sets only if absent (`?`), so one of
+            # ours may have a standing there that a MODE it lost had changed (the bus then
+            # refused an operator's change that every copy applied, another finding).
+            others = room not in self.unranked and self._lists_ours(room, fields)
+            if "room" in fields and not keeps_own and (mine or others):
                 self.unrestored.discard(room)
             elif (
                 not mine
@@ -367,6 +372,15 @@ class ClusterResync(ClusterApply):
     def epoch_restarted(self) -> None:
         super().epoch_restarted()
         self.asked.clear()  # (a new round: every node speaks again)
+
+    def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
+        super().lost_echoes(rooms)
+        if rooms is not None:
+            # Unranked from now on: a sync of this node's refused while the bus was away is
+            # sent again before `resync` (set_available), and sent ranked it would not give
+            # the room its own fields, yet would end the round as the last one sent (the
+            # same `at`) came back (a cluster fuzz finding).
+            self.unranked.update(room for room in rooms if not room.startswith("~"))
 
     def lost_written_back(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
         """Redis lost the end of these rooms: the nodes that have written each back, and how
