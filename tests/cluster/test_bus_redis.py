@@ -296,6 +296,48 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
     await redis.aclose()
 
 
+async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is_told(
+    redis_server: RedisServer,
+) -> None:
+    """Redis lost #r's seqs 2 to 5. Node a (read up to 3) is back first and raises the seq to
+    3, then sequences a new event (4); node c (read up to 5) raises it to 5. Node b had read
+    up to 2, within the first raise: it is told, though the last raise began after its seq
+    (every range is kept, not only the last: a cluster fuzz finding)."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+        running(redis_server.url, "c", **FAST) as node_c,
+    ):
+        for node in (node_a, node_b, node_c):
+            await node.bus.subscribe("#r")
+        for number in range(5):
+            await node_c.bus.sequence("#r", str(number).encode())
+        for node in (node_a, node_b, node_c):
+            await until(lambda node=node: node.seqs("#r")[-1:] == [5], what="five events")
+        for node, read in ((node_a, 3), (node_b, 2)):  # (as if their readers were slow)
+            feed = node.bus._feeds["#r"]
+            feed.delivered, feed.delivered_time, feed.delivered_node = read, 0, ""
+        # (b hears nothing more there before it is back, as after Redis's restart.)
+        await node_b.bus.unsubscribe("#r")
+        # As if Redis came back from an append-only file that missed seqs 2 to 5.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        stream = scripts.stream_key("#r")
+        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
+        await redis.delete(stream)
+        await redis.xadd(stream, fields, id=first)
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="a back")
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert (await node_a.bus.sequence("#r", b"new")).seq == 4
+        for node in (node_c, node_b):
+            await kill_event_readers(redis, node.bus.node_id)
+            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+            assert node.bus.returned.behind == frozenset({"#r"})
+        assert (await node_b.bus.sequence("#r", b"after")).seq == 6
+    await redis.aclose()
+
+
 async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
     redis_server: RedisServer,
 ) -> None:

@@ -2435,6 +2435,24 @@ FOUND = {
     outage()
     lose_end(5)
 """,
+    # Redis lost #a's end twice. The second time node a raised the room's seq over what it
+    # had read, then said it had nobody there (a new event); node b raised it again over
+    # what it had read; node c, back last, had read a seq of the first raise, which only the
+    # last one was noted: it was not told, and its `sync` saying it had nobody there, lost,
+    # left erin's fields on the bus. The seq hash keeps every range lost (`lost`, SEED;
+    # seed 5007257 of `--lost-ends`).
+    "a node back after two others raised the seq around a new event": """
+    send(2, 'NICK zed')
+    send(4, 'QUIT :gone 84')
+    outage()
+    send(0, 'QUIT :gone 62')
+    lose_end(4)
+    send(2, 'AWAY :away 47')
+    hold()
+    settle()
+    outage()
+    lose_end(4)
+""",
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()
     send(5, 'JOIN #b key')

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
+from hubbub.cluster.bus_scripts import LOST_RANGES
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
     is_room_field,
@@ -319,8 +320,9 @@ class MemoryBus:
         # The bus's data before each of its last room events (`lose_end`).
         self.snapshots: list[dict[str, Any]] = []
         # Per room, the seqs a Redis restarted without its last writes lost, as the nodes
-        # back found them (`seed`): (after this one, up to this one).
-        self.lost: dict[str, tuple[int, int]] = {}
+        # back found them (`seed`): ranges (after this one, up to this one), the last
+        # LOST_RANGES.
+        self.lost: dict[str, tuple[tuple[int, int], ...]] = {}
         # The nodes buried (`lose_node`), once per burial (a node outlived, buried, may
         # register again and be buried again): their claims, directory entries and
         # registration gone, as the BURY script leaves them.
@@ -506,14 +508,18 @@ class MemoryBus:
         seq = self.seq.get(room, 0)
         if not seen:
             return None
-        lost_from, lost_to = self.lost.get(room, (-1, -1))
+        ranges = self.lost.get(room, ())
         if seq < seen:
-            lost_from = lost_from if lost_to == seq else seq
-            self.lost[room] = lost_from, lost_to = (lost_from, seen)
+            if ranges and ranges[-1][1] == seq:  # (the same loss, which goes on further)
+                ranges = (*ranges[:-1], (ranges[-1][0], seen))
+            else:
+                ranges = (*ranges, (seq, seen))
+            self.lost[room] = ranges[-LOST_RANGES:]
             self.seq[room] = self.changed[room] = seen
             self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
-        if lost_from < seen <= lost_to:
-            return lost_to
+        for lost_from, lost_to in self.lost.get(room, ()):
+            if lost_from < seen <= lost_to:
+                return lost_to
         # Another event at that seq now: sequenced by a node back first.
         found = [event for event in self.events.get(room, []) if event[0] == seen]
         return seen - 1 if node and found and found[0][1:3] != (time_ms, node) else None

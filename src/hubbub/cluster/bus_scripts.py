@@ -478,35 +478,46 @@ return {seq, now}
 # last event this node has delivered (or of its own last event, if later).
 # A Redis that restarted from a persistence file missing its last writes has a room's seq
 # below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
-# The seqs it lost are noted (`lostfrom` < seq <= `lostto`): a node back after another one
-# raised the seq finds it above its own, yet read (or sent) some of those too. A node back
-# after another one sequenced in the room (its seq reused) finds another event at its seq in
-# the stream. 0: nothing to do; else the room's end was lost for this node, and the answer is
-# {'lost', after, name, value, ...}: the seq after which the room's events are new to this
-# node (the last of those raised over, or the one before the node's), then the seq hash's `w:`
-# fields (the nodes that have written the room
-# back, how far the copy whose room fields it has had read: as STATE reads them out), which
-# the lost events may have changed.
+# The seqs it lost are noted in the seq hash's `lost` ("from:to" ranges, from < seq <= to,
+# the last LOST_RANGES): a node back after another one raised the seq finds it above its
+# own, yet read (or sent) some of those too. Every range is kept, not only the last: a node
+# back first may sequence (its sync) between two others' raises, and a node back after them
+# that had read the first range's seqs would not have been told (a cluster fuzz finding). A
+# node back after another one sequenced in the room (its seq reused) finds another event at
+# its seq in the stream. 0: nothing to do; else the room's end was lost for this node, and
+# the answer is {'lost', after, name, value, ...}: the seq after which the room's events are
+# new to this node (the end of the range it read in, or the one before its seq), then the seq
+# hash's `w:` fields (the nodes that have written the room back, how far the copy whose room
+# fields it has had read: as STATE reads them out), which the lost events may have changed.
+LOST_RANGES = 32
 SEED = (
     _CHECK_EPOCH
     + _ADD_WRITTEN_BACK
     + """
-local function lost()
+local function ranges()
+  local found = {}
+  local text = redis.call('HGET', KEYS[2], 'lost') or ''
+  for from, to in string.gmatch(text, '(%d+):(%d+)') do
+    table.insert(found, {tonumber(from), tonumber(to)})
+  end
+  return found
+end
+-- (The end of the lost range `seen` is in, or nil.)
+local function within(seen)
+  for _, range in ipairs(ranges()) do
+    if range[1] < seen and seen <= range[2] then return range[2] end
+  end
+  return nil
+end
+local function lost(seen)
   -- (The seq after which the room's events are new to this node: not those it read or sent,
   -- but what was sequenced since. The seqs raised over have no event.)
-  local seen = tonumber(ARGV[2])
-  local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
-  local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
-  local after = seen - 1
-  if from < seen and seen <= to then after = to end
-  return add_written_back({'lost', after}, KEYS[2])
+  return add_written_back({'lost', within(seen) or (seen - 1)}, KEYS[2])
 end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
 if seq >= seen then
-  local from = tonumber(redis.call('HGET', KEYS[2], 'lostfrom') or '-1')
-  local to = tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1')
-  if from < seen and seen <= to then return lost() end
+  if within(seen) then return lost(seen) end
   if ARGV[4] ~= '' then
     -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
     local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
@@ -515,7 +526,7 @@ if seq >= seen then
       for index = 1, #fields, 2 do
         local name, value = fields[index], fields[index + 1]
         if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
-          return lost()
+          return lost(seen)
         end
       end
     end
@@ -524,14 +535,23 @@ if seq >= seen then
 end
 -- (Raised over by another node's SEED just before, with nothing sequenced since: the same
 -- loss, which goes on further.)
-if tonumber(redis.call('HGET', KEYS[2], 'lostto') or '-1') ~= seq then
-  redis.call('HSET', KEYS[2], 'lostfrom', seq)
+local found = ranges()
+local last = found[#found]
+if last and last[2] == seq then
+  last[2] = seen
+else
+  table.insert(found, {seq, seen})
 end
+while #found > """
+    + str(LOST_RANGES)
+    + """ do table.remove(found, 1) end
+local parts = {}
+for _, range in ipairs(found) do table.insert(parts, range[1] .. ':' .. range[2]) end
 -- (What it lost may have changed the room's state: a sync from before it changes nothing.)
-redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lostto', ARGV[2])
-local last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
-if last < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
-return lost()
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lost', table.concat(parts, ' '))
+local time = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
+if time < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
+return lost(seen)
 """
 )
 
