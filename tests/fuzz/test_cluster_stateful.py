@@ -2453,6 +2453,41 @@ FOUND = {
     outage()
     lose_end(4)
 """,
+    # Redis lost dave's JOIN, which had used his invitation; a lagging node had not read
+    # it. His node's sync, unranked, replaced the room's fields on the bus (no invitation),
+    # while the lagging copy took only the fields of the same names and kept it. A copy now
+    # takes an unranked sync's room fields whole, as the bus does (cluster_resync
+    # `_take_sync`, seed 5008197 of `--lost-ends`).
+    "an invitation Redis lost the use of, kept by a lagging copy": """
+    outage()
+    lose_end(6)
+    settle()
+    lose(0)
+    send(4, 'INVITE dave #a')
+    send(5, 'NICK zed')
+    settle()
+    lag(2)
+    send(3, 'JOIN #a key')
+    outage()
+    lose_end(5)
+""",
+    # A node that speaks again in a room (another node's sync lacked its user) made its sync
+    # before it took that other sync in: unranked, it put the room's fields back as they
+    # were before it (the +i that sync had brought), yet named the seq after it (seed
+    # 5009622).
+    "a node speaking again before it took in the sync that made it": """
+    lose(0)
+    send(5, 'JOIN #c')
+    send(2, 'QUIT :gone 1')
+    send(4, 'MODE #a +i carol')
+    settle()
+    hold()
+    outage()
+    lose_end(6)
+    send(5, 'QUIT :gone 76')
+    back()
+    send(3, 'JOIN #a')
+""",
     "a room renamed while a NICK was on its way, its old name dropped": """
     hold()
     send(5, 'JOIN #b key')

@@ -234,6 +234,7 @@ class ClusterResync(ClusterApply):
             # ours may have a standing there that a MODE it lost had changed (the bus then
             # refused an operator's change that every copy applied, another finding).
             others = room not in self.unranked and self._lists_ours(room, fields)
+            speaks_again = False
             if "room" in fields and not keeps_own and (mine or others):
                 self.unrestored.discard(room)
             elif (
@@ -247,13 +248,18 @@ class ClusterResync(ClusterApply):
                 # (a +l this one never read), refused that JOIN. This node speaks again, so
                 # that every copy takes its users in (a cluster fuzz finding).
                 self.unrestored.add(room)
-                self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
+                speaks_again = True
             if not mine:
                 try:
                     taken = replaces and not keeps_own
-                    self._take_sync(room, node, fields, time_ms, taken, ranked=rank is not None)
+                    self._take_sync(room, node, fields, time_ms, taken)
                 except (KeyError, TypeError, ValueError):  # a node of another version, or a bug
                     log.exception("room %s: a sync could not be taken in; skipped", room)
+            if speaks_again:
+                # (Its copy with this sync taken in, as its `at` says: made before, an
+                # unranked one put the room's fields back as they were before this sync,
+                # another finding.)
+                self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
         if not mine:
             return
         sent = self.syncing.get(room)
@@ -426,13 +432,14 @@ class ClusterResync(ClusterApply):
         fields: Mapping[str, str],
         time_ms: int,
         replaces: bool = True,
-        ranked: bool = False,
     ) -> None:
         """Another node's sync changed the room's fields: this copy changes as the bus did.
         The room's own state: a ranked sync's (`read_up_to`) replaces it if `replaces` (its
         copy had read furthest so far, and not less far than this node's, whose own sync is
-        still to come), else stays out; an unranked one's fields (a room whose end Redis lost,
-        a rename's marker) replace those of the same names.
+        still to come), else stays out; an unranked one's (a room whose end Redis lost, a
+        rename's marker) replaces it always, as the bus's `^W` and RENAME do (it used to
+        replace only the fields of the same names: an invitation its JOIN had used, which
+        Redis lost, stayed in a lagging copy alone, a cluster fuzz finding).
         It has every change of the room's as its sender's copy had (a room this node follows
         all along); but one made here while Redis had lost it differs: the room created anew
         by a JOIN of this node's user that found it empty (its old members' node had not
@@ -457,7 +464,7 @@ class ClusterResync(ClusterApply):
             state = {
                 name: value
                 for name, value in self.state_of(channel).items()
-                if not name.startswith(("m:", "s:")) and not (ranked and is_room_field(name))
+                if not name.startswith(("m:", "s:")) and not is_room_field(name)
             }
             state.update((name, value) for name, value in taken.items() if name[:1] != "?")
             room = json.loads(state["room"])
@@ -466,8 +473,8 @@ class ClusterResync(ClusterApply):
             start_afresh(channel)
             channel.history_access = access
             load_room_state(channel, state)
-            # Invitations are the room's state too: this copy's, unless a ranked sync's replace
-            # them (a copy that kept one the bus lost let the invitee in alone: a fuzz finding).
+            # Invitations are the room's state too: the sync's replace this copy's (a copy that
+            # kept one the bus lost let the invitee in alone: a fuzz finding).
             load_invitations(channel, state)
         self._last_word(channel, node, taken, time_ms)
         # Its members: those this copy lacks join it; the sender's own take their standing.
