@@ -106,3 +106,19 @@ def test_a_rewind_before_the_snapshot_is_known_starts_the_feed_there() -> None:
     assert (feed.delivered, feed.known, feed.rewound) == (4, 9, None)
     feed.held = False
     assert feed.missing_from() == 5
+
+
+def test_a_lost_end_delivers_the_seqs_after_it_again_and_forgets_what_it_kept_there() -> None:
+    """Redis lost the room's end: the seqs after `after` may be other events now (sequenced
+    since it was back), so the feed delivers them again, from the stream rather than from
+    what it kept early or its own last event, which Redis lost."""
+    feed = started()
+    for seq in (1, 2, 3):
+        feed.offer(event(seq))
+    feed.offer(event(5))  # (kept early: 4 missing)
+    feed.sequenced(3, 1003)
+    feed.lost_after(1)
+    assert (feed.delivered, feed.pending, feed.sent) == (1, {}, 0)
+    assert feed.missing_from() == 2  # (fetched from the stream)
+    again = Sequenced("#r", 2, 2000, "b", b"new")
+    assert feed.offer(again) == [again]

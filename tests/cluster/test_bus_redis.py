@@ -189,7 +189,9 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
         await redis.client_kill_filter(_id=reader["id"])
         await until(lambda: node_a.availability == [True, False, True], what="reconnected")
         # The room's end was lost: the node is told to write its state there again.
-        assert node_a.bus.returned == Return(behind=frozenset({"#r"}), written_back={"#r": {}})
+        assert node_a.bus.returned == Return(
+            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}
+        )
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4
         await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4], what="no seq delivered twice")
@@ -243,7 +245,7 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
             await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
             # Told which nodes have written the room back as Redis has it now.
             assert node.bus.returned == Return(
-                behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}
+                behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}, after={"#r": 3}
             )
     await redis.aclose()
 
@@ -261,7 +263,9 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
         feed = node_a.bus._feeds["#r"]
         feed.delivered, feed.delivered_time = 1, 0
         await back_without_last_writes(redis, node_a)
-        assert node_a.bus.returned == Return(behind=frozenset({"#r"}), written_back={"#r": {}})
+        assert node_a.bus.returned == Return(
+            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}
+        )
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
     await redis.aclose()
@@ -272,7 +276,10 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
 ) -> None:
     """Redis lost a room's last events; a node that had not read them sequenced there before
     the nodes that had were back: the seq is no longer below theirs, but their last event is
-    not the one the stream has at that seq any more."""
+    not the one the stream has at that seq any more. The events new to them are those later
+    than it (the room's time never goes back), and they are delivered those: a node that
+    went on after its seq missed the sync a node back first made at a seq it had read
+    (a cluster fuzz finding)."""
     redis = Redis.from_url(redis_server.url)
     async with (
         running(redis_server.url, "a", **FAST) as node_a,
@@ -280,19 +287,31 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
         running(redis_server.url, "c", **FAST) as node_c,
     ):
         await three_events_read(node_a, node_a, node_b)
-        # As if Redis came back from an append-only file that missed the last two writes.
+        # As if Redis came back from an append-only file that missed the last two writes...
+        last_time = node_a.events["#r"][-1].time_ms
         await redis.hset(scripts.seq_key("#r"), "seq", "1")
         stream = scripts.stream_key("#r")
         [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
         await redis.delete(stream)
         await redis.xadd(stream, fields, id=first)
+        # ...a second later, as its clock has it (the room's time is never below it).
+        await redis.hset(scripts.seq_key("#r"), "time", str(last_time + 1000))
         for number in range(2):  # (c was back first)
             assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
         await kill_event_readers(redis, "a", "b")
         for node in (node_a, node_b):
             await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
         # (Both had read it; a had sent it.)
-        assert node_a.bus.returned.behind == node_b.bus.returned.behind == frozenset({"#r"})
+        for node in (node_a, node_b):
+            assert node.bus.returned.behind == frozenset({"#r"})
+            assert node.bus.returned.after == {"#r": 1}
+            await until(
+                lambda node=node: (
+                    [event.payload for event in node.events["#r"]][-2:] == [b"again", b"again"]
+                ),
+                what="the events sequenced since delivered",
+            )
+            assert node.seqs("#r") == [1, 2, 3, 2, 3]
     await redis.aclose()
 
 

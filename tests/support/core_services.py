@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.accounts.model import Credentials
 from hubbub.accounts.passwords import Hasher
-from hubbub.cluster.bus_scripts import LOST_RANGES
+from hubbub.cluster.bus_scripts import LOST_RANGES, REUSED_SCAN
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
     is_room_field,
@@ -476,26 +476,33 @@ class MemoryBus:
         for waiting in self.backlog.values():
             waiting[:] = [entry for entry in waiting if kept(entry)]
 
-    def seed(self, node_id: str) -> set[str]:
+    def seed(self, node_id: str) -> dict[str, int]:
         """What the bus does first when a node is back after a reconnection (hubbub.cluster.bus
         `_seed`, the SEED script): no room's seq below what the node has delivered, or below
         its own last event there, in the rooms it follows or has left; the seqs raised over
         are noted (`lost`). The rooms whose seq was below, where the node had read or sent a
         seq noted lost, or where the stream has another event at the seq it read or sent last
         (a node back first sequenced there), are those whose end Redis lost for it
-        (returned). Then each rename it applied is checked the same way in its old room: one
-        lost is noted in the node's `unrenamed` (the latest first), its old room behind."""
+        (returned, each with the seq after which its events are new to the node, which it
+        is delivered from: `MemoryNetwork.lost_after`). Then each rename it applied is
+        checked the same way in its old room: one lost is noted in the node's `unrenamed`
+        (the latest first), its old room behind."""
         network = self.nodes[node_id]
         furthest = dict(network.left)
         for room in network.delivered:
             furthest[room] = network.furthest(room)
-        behind = {room for room, last in furthest.items() if self._after(room, *last) is not None}
+        behind: dict[str, int] = {}
+        for room, last in furthest.items():
+            after = self._after(room, *last)
+            if after is not None:
+                behind[room] = after
+                network.lost_after(room, after)
         network.unrenamed = []
         for new, (old, old_name, seq, time_ms, node) in list(network.renames.items()):
             after = self._after(old, seq, time_ms, node)
             if after is not None:
                 del network.renames[new]
-                behind.add(old)
+                behind.setdefault(old, after)
                 # (The latest first.)
                 network.unrenamed.insert(0, (new, old, old_name, after, node == node_id))
         return behind
@@ -503,8 +510,9 @@ class MemoryBus:
     def _after(self, room: str, seen: int, time_ms: int, node: str) -> int | None:
         """The SEED script for one room: None if its end, from `seen` on, was not lost for the
         node that read or sent `seen` (at `time_ms`, by `node`), else the seq after which the
-        room's events are new to that node (the last raised over, or the one before
-        `seen`); the seq raised to `seen`."""
+        room's events are new to that node (the last raised over, or, `seen` reused, the
+        last before it whose event is not later than the one the node read there); the seq
+        raised to `seen`."""
         seq = self.seq.get(room, 0)
         if not seen:
             return None
@@ -520,9 +528,16 @@ class MemoryBus:
         for lost_from, lost_to in self.lost.get(room, ()):
             if lost_from < seen <= lost_to:
                 return lost_to
-        # Another event at that seq now: sequenced by a node back first.
-        found = [event for event in self.events.get(room, []) if event[0] == seen]
-        return seen - 1 if node and found and found[0][1:3] != (time_ms, node) else None
+        # Another event at that seq now: sequenced by a node back first, as were those
+        # before it that are later than the one the node read there (REUSED_SCAN at most).
+        events = {event[0]: event[1:3] for event in self.events.get(room, [])}
+        found = events.get(seen)
+        if not node or found is None or found == (time_ms, node):
+            return None
+        after = seen - 1
+        while after in events and events[after][0] > time_ms and seen - after <= REUSED_SCAN:
+            after -= 1
+        return after
 
     def written_fields(self, room: str) -> dict[str, str]:
         """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:
@@ -911,6 +926,15 @@ class MemoryNetwork:
             self.bus.pump()
 
         self.bus.call(run, self._node_id)
+
+    def lost_after(self, room: str, after: int) -> None:
+        """Redis lost the room's end: delivered from the event after `after` (as
+        RoomFeed.lost_after); an event of this node's answered after it was lost."""
+        if room not in self.delivered:
+            return
+        if self.sent.get(room, (0, 0))[0] > after:
+            del self.sent[room]
+        self._deliver_again(room, after)
 
     def _deliver_again(self, room: str, after: int) -> None:
         """Deliver the room's events after `after` that are not on their way to this node

@@ -82,6 +82,10 @@ class Return:
     #: nodes have written it back, as the lost events may have changed that. Their events
     #: after these are delivered only after the report.
     written_back: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Per room behind, the seq after which its events are new to this node (sequenced since
+    #: it was back; it may have read others at those seqs, which Redis lost): its feed
+    #: delivers from there.
+    after: Mapping[str, int] = field(default_factory=dict)
     #: The keys this node holds claims on, as Redis has them now: one Redis restored from
     #: before its release (restarted without its last writes) is for the node to give back.
     claims: frozenset[str] = frozenset()
@@ -280,6 +284,7 @@ class Bus:
         self._declared_dead = False
         self._behind: set[str] = set()
         self._written_back: dict[str, dict[str, str]] = {}
+        self._after: dict[str, int] = {}
         self._unrenamed: list[Renamed] = []
         self._claims: frozenset[str] = frozenset()
         # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
@@ -381,12 +386,14 @@ class Bus:
                 declared_dead=self._declared_dead,
                 behind=frozenset(self._behind),
                 written_back=dict(self._written_back),
+                after=dict(self._after),
                 claims=self._claims,
                 unrenamed=tuple(self._unrenamed),
             )
             self._new_epoch = self._declared_dead = False
             self._behind.clear()
             self._written_back.clear()
+            self._after.clear()
             self._unrenamed.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
@@ -504,7 +511,11 @@ class Bus:
         self._behind.add(room)
         texts = [_text(item) for item in raised[2:]]
         self._written_back[room] = dict(zip(texts[::2], texts[1::2], strict=True))
+        after = int(raised[1])
+        self._after[room] = min(after, self._after.get(room, after))
         followed = self._feeds.get(room)
+        if followed is not None:
+            followed.lost_after(after)
         if followed is not None and not followed.held:
             # What comes after is applied after the node took these (`Return`).
             followed.held = True

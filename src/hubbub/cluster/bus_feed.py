@@ -101,6 +101,17 @@ class RoomFeed:
             self.delivered = after
             self.delivered_node = ""
 
+    def lost_after(self, after: int) -> None:
+        """Redis lost the room's end (restarted without its last writes): deliver from the
+        event after `after`. The seqs after it that this feed handed out, kept early, or was
+        answered for an event of its own may be other events now (sequenced since Redis was
+        back), which the bus fetches from the stream."""
+        for number in [number for number in self.pending if number > after]:
+            del self.pending[number]
+        if self.sent > after:
+            self.sent = self.sent_time = 0  # (lost: it is no place to check from again)
+        self.rewind(after)
+
     def sequenced(self, seq: int, time_ms: int) -> None:
         """Redis sequenced an event of this node's in the room at `seq`."""
         if seq > self.sent:

@@ -486,10 +486,14 @@ return {seq, now}
 # node back after another one sequenced in the room (its seq reused) finds another event at
 # its seq in the stream. 0: nothing to do; else the room's end was lost for this node, and
 # the answer is {'lost', after, name, value, ...}: the seq after which the room's events are
-# new to this node (the end of the range it read in, or the one before its seq), then the seq
-# hash's `w:` fields (the nodes that have written the room back, how far the copy whose room
-# fields it has had read: as STATE reads them out), which the lost events may have changed.
+# new to this node (the end of the range it read in; or, its seq reused, the last before it
+# whose event is not later than the one it read there, at most REUSED_SCAN back: those
+# sequenced since Redis was back are later, as the room's time never goes back, and it was
+# back after this node read that one), then the seq hash's `w:` fields (the nodes that have
+# written the room back, how far the copy whose room fields it has had read: as STATE reads
+# them out), which the lost events may have changed.
 LOST_RANGES = 32
+REUSED_SCAN = 256
 SEED = (
     _CHECK_EPOCH
     + _ADD_WRITTEN_BACK
@@ -509,15 +513,34 @@ local function within(seen)
   end
   return nil
 end
-local function lost(seen)
+local function lost(after)
   -- (The seq after which the room's events are new to this node: not those it read or sent,
   -- but what was sequenced since. The seqs raised over have no event.)
-  return add_written_back({'lost', within(seen) or (seen - 1)}, KEYS[2])
+  return add_written_back({'lost', after}, KEYS[2])
+end
+-- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
+local function reused(seen, time)
+  local after = seen - 1
+  local entries = redis.call('XREVRANGE', KEYS[3], '(' .. seen .. '-0', '-', 'COUNT', """
+    + str(REUSED_SCAN)
+    + """)
+  for _, entry in ipairs(entries) do
+    if tonumber(string.match(entry[1], '^%d+')) ~= after then break end
+    local later = false
+    local fields = entry[2]
+    for index = 1, #fields, 2 do
+      if fields[index] == 't' and tonumber(fields[index + 1]) > time then later = true end
+    end
+    if not later then break end
+    after = after - 1
+  end
+  return after
 end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
 if seq >= seen then
-  if within(seen) then return lost(seen) end
+  local raised = within(seen)
+  if raised then return lost(raised) end
   if ARGV[4] ~= '' then
     -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
     local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
@@ -526,7 +549,7 @@ if seq >= seen then
       for index = 1, #fields, 2 do
         local name, value = fields[index], fields[index + 1]
         if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
-          return lost(seen)
+          return lost(reused(seen, tonumber(ARGV[3])))
         end
       end
     end

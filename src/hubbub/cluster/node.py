@@ -432,6 +432,7 @@ class Node:
             # Our events there not read back yet went with the end of those rooms.
             server.cluster.lost_echoes(returned.behind | {rename[0] for rename in lost})
             server.cluster.lost_written_back(returned.written_back)
+            server.cluster.lost_after(returned.after)
         if available and returned.declared_dead and not self._closing:
             # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given
             # their nicks to others: they leave here too, in this same callback (no command of

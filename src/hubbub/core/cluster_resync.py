@@ -399,6 +399,19 @@ class ClusterResync(ClusterApply):
                 self.written_back[fold] = written_back(fields)
                 self.furthest[fold] = furthest(fields)
 
+    def lost_after(self, rooms: Mapping[str, int]) -> None:
+        """Redis lost the end of these rooms: their events after these seqs are new to this
+        node (sequenced since it was back), though it may have read others at those seqs
+        before, which Redis lost. This copy's place there (`views`) goes back to that seq:
+        a sync made from it then asks that no event since has changed the room. Made from the
+        place it had read, the sync of a copy that had not applied a node's sync sequenced
+        at a reused seq passed, and its room fields were not those its own copy kept (a
+        cluster fuzz finding). Told before the events after these are applied (the bus
+        delivers them from there)."""
+        for fold, after in rooms.items():
+            if fold in self.views:
+                self.views[fold] = min(self.views[fold], after)
+
     def close(self, fold: str) -> None:
         syncing = fold in self.syncing
         self._stop_syncing(fold)
