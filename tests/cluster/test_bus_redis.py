@@ -357,6 +357,33 @@ async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is
     await redis.aclose()
 
 
+async def test_a_node_told_of_a_loss_is_not_told_of_it_again_but_of_a_new_one(
+    redis_server: RedisServer,
+) -> None:
+    """Back again in a quiet room, a node finds the loss it was told of (its seq within the
+    seqs raised over): not news, or its events on their way there would be taken as lost.
+    Redis restarted again from before the raise is a new loss."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await three_events_read(node_a, node_a)
+        await back_without_last_writes(redis, node_a)
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+
+        async def back(lose: bool) -> None:
+            returns = len(node_a.availability)
+            if lose:
+                await redis.hset(scripts.seq_key("#r"), "seq", "1")
+            await kill_event_readers(redis, "a")
+            await until(lambda: len(node_a.availability) == returns + 2, what="back again")
+
+        await back(lose=False)
+        assert node_a.bus.returned.behind == frozenset()
+        await back(lose=True)
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert (await node_a.bus.sequence("#r", b"after")).seq == 4
+    await redis.aclose()
+
+
 async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
     redis_server: RedisServer,
 ) -> None:

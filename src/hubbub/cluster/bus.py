@@ -494,7 +494,7 @@ class Bus:
                 )
             answers = await pipe.execute()
         for (room, seen, _time_ms, _node), raised in zip(checks, answers, strict=True):
-            if raised:
+            if raised and not self._told_already(room, raised):
                 self._lost_end(session, room, raised, seen)
         lost = [
             rename._replace(after=int(raised[1]))
@@ -505,6 +505,19 @@ class Bus:
             del self._renames[rename.new]
         # The latest first: a room renamed twice, both lost, goes back one name at a time.
         self._unrenamed[:0] = reversed(lost)
+
+    def _told_already(self, room: str, raised: list[Any]) -> bool:
+        """Whether SEED's answer is a loss this node was told of at an earlier reconnection,
+        its feed not past it since (a quiet room): not a new one, whose events of ours there
+        would be taken as lost. One whose seq this SEED raised again is new (Redis restarted
+        from before the raise)."""
+        feed = self._feeds.get(room)
+        return (
+            feed is not None
+            and _text(raised[0]) == "lost"
+            and 0 < int(raised[1]) <= feed.told
+            and _furthest(feed, self.node_id)[0] <= feed.told
+        )
 
     def _lost_end(self, session: _Session, room: str, raised: list[Any], seen: int) -> None:
         """SEED's answer: Redis lost the end of `room` for this node."""

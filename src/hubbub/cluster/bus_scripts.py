@@ -485,13 +485,14 @@ return {seq, now}
 # that had read the first range's seqs would not have been told (a cluster fuzz finding). A
 # node back after another one sequenced in the room (its seq reused) finds another event at
 # its seq in the stream. 0: nothing to do; else the room's end was lost for this node, and
-# the answer is {'lost', after, name, value, ...}: the seq after which the room's events are
-# new to this node (the end of the range it read in; or, its seq reused, the last before it
-# whose event is not later than the one it read there, at most REUSED_SCAN back: those
-# sequenced since Redis was back are later, as the room's time never goes back, and it was
-# back after this node read that one), then the seq hash's `w:` fields (the nodes that have
-# written the room back, how far the copy whose room fields it has had read: as STATE reads
-# them out), which the lost events may have changed.
+# the answer is {kind, after, name, value, ...} (kind 'raised': this call raised the seq; else
+# 'lost', which a node told of that loss before ignores): the seq after which the room's
+# events are new to this node (the end of the range it read in; or, its seq reused, the
+# last before it whose event is not later than the one it read there, at most REUSED_SCAN
+# back: those sequenced since Redis was back are later, as the room's time never goes back,
+# and it was back after this node read that one), then the seq hash's `w:` fields (the nodes
+# that have written the room back, how far the copy whose room fields it has had read: as
+# STATE reads them out), which the lost events may have changed.
 LOST_RANGES = 32
 REUSED_SCAN = 256
 SEED = (
@@ -513,10 +514,10 @@ local function within(seen)
   end
   return nil
 end
-local function lost(after)
+local function lost(after, kind)
   -- (The seq after which the room's events are new to this node: not those it read or sent,
   -- but what was sequenced since. The seqs raised over have no event.)
-  return add_written_back({'lost', after}, KEYS[2])
+  return add_written_back({kind or 'lost', after}, KEYS[2])
 end
 -- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
 local function reused(seen, time)
@@ -574,7 +575,7 @@ for _, range in ipairs(found) do table.insert(parts, range[1] .. ':' .. range[2]
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lost', table.concat(parts, ' '))
 local time = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if time < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
-return lost(seen)
+return lost(seen, 'raised')
 """
 )
 
