@@ -362,7 +362,8 @@ async def test_a_node_told_of_a_loss_is_not_told_of_it_again_but_of_a_new_one(
 ) -> None:
     """Back again in a quiet room, a node finds the loss it was told of (its seq within the
     seqs raised over): not news, or its events on their way there would be taken as lost.
-    Redis restarted again from before the raise is a new loss."""
+    Redis restarted again from before the raise, after the node read another event, is a
+    new loss (another range)."""
     redis = Redis.from_url(redis_server.url)
     async with running(redis_server.url, "a", **FAST) as node_a:
         await three_events_read(node_a, node_a)
@@ -378,9 +379,12 @@ async def test_a_node_told_of_a_loss_is_not_told_of_it_again_but_of_a_new_one(
 
         await back(lose=False)
         assert node_a.bus.returned.behind == frozenset()
+        assert (await node_a.bus.sequence("#r", b"after")).seq == 4
+        await until(lambda: node_a.seqs("#r")[-1:] == [4], what="read")
         await back(lose=True)
         assert node_a.bus.returned.behind == frozenset({"#r"})
-        assert (await node_a.bus.sequence("#r", b"after")).seq == 4
+        assert node_a.bus.returned.after == {"#r": 4}
+        assert (await node_a.bus.sequence("#r", b"again")).seq == 5
     await redis.aclose()
 
 
@@ -395,6 +399,11 @@ async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
         await node_a.bus.unsubscribe("#r")
         await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
+        # Told once: back again, the same loss is not news.
+        returns = len(node_a.availability)
+        await kill_event_readers(redis, "a")
+        await until(lambda: len(node_a.availability) == returns + 2, what="back again")
+        assert node_a.bus.returned.behind == frozenset()
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
     await redis.aclose()

@@ -264,6 +264,9 @@ class Bus:
         # it follows. At most `left_limit` of them.
         self._left: dict[str, tuple[int, int, str]] = {}
         self._left_limit = left_limit
+        # Of those, the range of lost seqs this node was last told it had read or sent in
+        # there (as RoomFeed.told).
+        self._left_told: dict[str, tuple[int, int]] = {}
         # Renames this node applied, by the room's new name, oldest first (at most
         # `left_limit`): Redis restarted from a file missing its last writes may have lost one,
         # and the room would be two, this node's copy under the new name, the bus's and the
@@ -417,6 +420,7 @@ class Bus:
             self._token = None
             self._new_epoch = True
             self._left.clear()  # (the rooms left are as empty as every other now)
+            self._left_told.clear()
             self._renames.clear()  # (and no rename is left to be lost)
             self._unrenamed.clear()
             for feed in self._feeds.values():
@@ -507,17 +511,13 @@ class Bus:
         self._unrenamed[:0] = reversed(lost)
 
     def _told_already(self, room: str, raised: list[Any]) -> bool:
-        """Whether SEED's answer is a loss this node was told of at an earlier reconnection,
-        its feed not past it since (a quiet room): not a new one, whose events of ours there
-        would be taken as lost. One whose seq this SEED raised again is new (Redis restarted
-        from before the raise)."""
+        """Whether SEED's answer is the range of lost seqs this node was told of at an earlier
+        reconnection, its seq still in it (a quiet room): not news, and its events on their
+        way there would be taken as lost. Redis restarted again from before the range gives
+        another (its seq raised from further back, or to further on)."""
         feed = self._feeds.get(room)
-        return (
-            feed is not None
-            and _text(raised[0]) == "lost"
-            and 0 < int(raised[1]) <= feed.told
-            and _furthest(feed, self.node_id)[0] <= feed.told
-        )
+        told = feed.told if feed is not None else self._left_told.get(room)
+        return told is not None and _lost_range(raised) == told
 
     def _lost_end(self, session: _Session, room: str, raised: list[Any], seen: int) -> None:
         """SEED's answer: Redis lost the end of `room` for this node."""
@@ -527,8 +527,12 @@ class Bus:
         after = int(raised[1])
         self._after[room] = min(after, self._after.get(room, after))
         followed = self._feeds.get(room)
+        lost_range = _lost_range(raised)
         if followed is not None:
             followed.lost_after(after)
+            followed.told = lost_range
+        elif lost_range is not None and room in self._left:
+            self._left_told[room] = lost_range
         if followed is not None and not followed.held:
             # What comes after is applied after the node took these (`Return`).
             followed.held = True
@@ -729,7 +733,9 @@ class Bus:
         """Note the last event of a room not followed (`_left`), the oldest forgotten."""
         self._left.pop(room, None)
         self._left[room] = last
+        self._left_told.pop(room, None)  # (a later event: a loss of it is news)
         while len(self._left) > self._left_limit:
+            self._left_told.pop(next(iter(self._left)), None)
             del self._left[next(iter(self._left))]
 
     @staticmethod
@@ -952,6 +958,7 @@ class Bus:
         feed = RoomFeed(room, self._pending_limit)
         self._feeds[room] = feed
         self._left.pop(room, None)  # (its feed is checked now)
+        self._left_told.pop(room, None)
         try:
             await self._guarded(lambda: self._subscribe_channels(session, [room]))
             seq, fields = await self.state(room)
@@ -998,6 +1005,8 @@ class Bus:
             return
         if feed.delivered is not None:
             self._note_left(room, _furthest(feed, self.node_id))
+            if feed.told is not None:
+                self._left_told[room] = feed.told
         fill = self._fills.pop(room, None)
         if fill is not None:
             fill.cancel()
@@ -1282,6 +1291,13 @@ class Bus:
             )
         except _TROUBLE as error:
             log.warning("cluster bus: node %s not buried yet (%s): again later", node, error)
+
+
+def _lost_range(raised: list[Any]) -> tuple[int, int] | None:
+    """The range of seqs raised over (from, to) that a SEED answer names, or None (a seq
+    reused: not a range)."""
+    kind, _, start = _text(raised[0]).partition(" ")
+    return (int(start), int(raised[1])) if kind == "lost" else None
 
 
 def _furthest(feed: RoomFeed, node_id: str) -> tuple[int, int, str]:

@@ -69,10 +69,10 @@ class RoomFeed:
         self.rewound: int | None = None
         self.sent = 0
         self.sent_time = 0
-        # The seq after which Redis lost the room's end, as this node was last told
-        # (`lost_after`): until the feed goes past it, a reconnection finding that same loss
-        # again is not news.
-        self.told = 0
+        # The range of seqs Redis lost here (from, to: raised over) that this node was last
+        # told it had read in: a reconnection finding its seq in that same range again (a
+        # quiet room) is not news.
+        self.told: tuple[int, int] | None = None
 
     def start(self, seq: int) -> None:
         """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held), or
@@ -93,7 +93,8 @@ class RoomFeed:
         self.pending.clear()
         self.held = True
         self.rewound = None  # the events it wanted are gone with the old stream
-        self.sent = self.sent_time = self.told = 0
+        self.sent = self.sent_time = 0
+        self.told = None
 
     def rewind(self, after: int) -> None:
         """From now on, deliver from the event after `after` (again, if handed out already):
@@ -116,7 +117,6 @@ class RoomFeed:
         if self.sent > after:
             self.sent = self.sent_time = 0  # (lost: it is no place to check from again)
         self.rewind(after)
-        self.told = after
 
     def sequenced(self, seq: int, time_ms: int) -> None:
         """Redis sequenced an event of this node's in the room at `seq`."""

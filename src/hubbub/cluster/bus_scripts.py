@@ -485,9 +485,10 @@ return {seq, now}
 # that had read the first range's seqs would not have been told (a cluster fuzz finding). A
 # node back after another one sequenced in the room (its seq reused) finds another event at
 # its seq in the stream. 0: nothing to do; else the room's end was lost for this node, and
-# the answer is {kind, after, name, value, ...} (kind 'raised': this call raised the seq; else
-# 'lost', which a node told of that loss before ignores): the seq after which the room's
-# events are new to this node (the end of the range it read in; or, its seq reused, the
+# the answer is {kind, after, name, value, ...} (kind 'lost <from>': the range of seqs raised
+# over, from < seq <= after, that this node had read or sent in, which a node told of that
+# range before ignores; else 'reused'): the seq after which the room's events are new to
+# this node (the end of the range it read in; or, its seq reused, the
 # last before it whose event is not later than the one it read there, at most REUSED_SCAN
 # back: those sequenced since Redis was back are later, as the room's time never goes back,
 # and it was back after this node read that one), then the seq hash's `w:` fields (the nodes
@@ -507,17 +508,17 @@ local function ranges()
   end
   return found
 end
--- (The end of the lost range `seen` is in, or nil.)
+-- (The lost range `seen` is in, or nil.)
 local function within(seen)
   for _, range in ipairs(ranges()) do
-    if range[1] < seen and seen <= range[2] then return range[2] end
+    if range[1] < seen and seen <= range[2] then return range end
   end
   return nil
 end
 local function lost(after, kind)
   -- (The seq after which the room's events are new to this node: not those it read or sent,
   -- but what was sequenced since. The seqs raised over have no event.)
-  return add_written_back({kind or 'lost', after}, KEYS[2])
+  return add_written_back({kind, after}, KEYS[2])
 end
 -- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
 local function reused(seen, time)
@@ -540,8 +541,8 @@ end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
 if seq >= seen then
-  local raised = within(seen)
-  if raised then return lost(raised) end
+  local range = within(seen)
+  if range then return lost(range[2], 'lost ' .. range[1]) end
   if ARGV[4] ~= '' then
     -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
     local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
@@ -550,7 +551,7 @@ if seq >= seen then
       for index = 1, #fields, 2 do
         local name, value = fields[index], fields[index + 1]
         if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
-          return lost(reused(seen, tonumber(ARGV[3])))
+          return lost(reused(seen, tonumber(ARGV[3])), 'reused')
         end
       end
     end
@@ -575,7 +576,7 @@ for _, range in ipairs(found) do table.insert(parts, range[1] .. ':' .. range[2]
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lost', table.concat(parts, ' '))
 local time = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if time < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
-return lost(seen, 'raised')
+return lost(seen, 'lost ' .. found[#found][1])
 """
 )
 
