@@ -2505,6 +2505,26 @@ FOUND = {
     # read the lost event there made its sync from that place, and the bus took it though its
     # copy had not taken the first one in (cluster_resync `lost_after`, seed 5010611 of
     # `--lost-ends`).
+    # A member that came into a room by a RENAME Redis lost, in the copy of a node that opened
+    # the renamed room; her node, lagging, had written the room back in an earlier round and
+    # was not asked to speak again (cluster_resync `spoken_since_loss`, seed 5025126).
+    "a member a lost RENAME brought, her node spoken in an earlier round": """
+    send(3, 'JOIN #c key')
+    send(2, 'NICK zed')
+    outage()
+    lose_end(4)
+    send(4, 'QUIT :gone 40')
+    lose_end(2)
+    settle()
+    send(3, 'QUIT :gone 65')
+    send(5, 'QUIT :gone 27')
+    lag(1)
+    reconnect(4, 'dave')
+    send(2, 'RENAME #a #c :moving')
+    send(4, 'JOIN #c key')
+    outage()
+    lose_end(2)
+""",
     "a seq Redis lost reused by a lagging node's sync": """
     lag(0)
     send(4, 'MODE #a +k dave')

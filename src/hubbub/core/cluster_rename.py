@@ -433,6 +433,9 @@ class ClusterRename(ClusterPropose):
             self.furthest[new_fold] = self.furthest.pop(old_fold, PLACE_UNKNOWN)
             if old_fold in self.lost_views:
                 self.lost_views[new_fold] = self.lost_views.pop(old_fold)
+            self.spoken_since_loss.pop(new_fold, None)
+            if old_fold in self.spoken_since_loss:
+                self.spoken_since_loss[new_fold] = self.spoken_since_loss.pop(old_fold)
             self._follow(new_fold, marker)
             # (Checked at the bus's next reconnection: Redis may lose it, `lost_renames`.)
             current = self.writes.current

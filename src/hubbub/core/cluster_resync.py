@@ -126,6 +126,11 @@ class ClusterResync(ClusterApply):
         # fold -> the nodes asked (`_ask_silent`). A RENAME may come before their answers,
         # which then fall on the old name: they are asked again under the new one.
         self.asked: dict[str, set[str]] = {}
+        # Rooms whose end Redis lost: fold -> the nodes whose syncs this node has applied
+        # there since it was told (`_sync_back`). A node that wrote the room back in an
+        # earlier round keeps its `w:` field on the bus, yet its word there may be wanted
+        # again: it is asked `again` (`_ask_silent`).
+        self.spoken_since_loss: dict[str, set[str]] = {}
         # Rooms whose end Redis lost without losing its data (restarted from a file missing
         # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
         # there are not known; the last one written gives the room's own fields.
@@ -224,6 +229,8 @@ class ClusterResync(ClusterApply):
                 and self._own_rank(room) > int(rank)
             )
             self.written_back.setdefault(room, set()).add(node)
+            if room in self.spoken_since_loss:
+                self.spoken_since_loss[room].add(node)
             # (Not a sync of no member, `_say_gone`.) Another node's only if it lists every
             # member of ours: its copy may lack one whose PART or QUIT it read and Redis lost,
             # while this node, which had not, has the last word on it. Taken for restored
@@ -297,11 +304,19 @@ class ClusterResync(ClusterApply):
         channel = self.server.channels.get(fold)
         if channel is None:
             return
-        spoken = self.written_back.get(fold, set())
         silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
-        for home in sorted(silent - spoken - {"", self.node}):
+        for home in sorted(silent - self._spoken(fold) - {"", self.node}):
             self.asked.setdefault(fold, set()).add(home)
-            self._ask(home, fold)
+            self._ask(home, fold, again=home in self.written_back.get(fold, ()))
+
+    def _spoken(self, fold: str) -> set[str]:
+        """The nodes that have written the room back in this round: since Redis lost its
+        end, if it did; else (a new epoch) as the bus has them. A node that spoke in an
+        earlier round (a room whose end Redis lost twice) had not the members this copy
+        lists now: one that came in by a RENAME Redis lost stayed in this copy alone, her
+        node, not following the new name, never asked (a cluster fuzz finding)."""
+        since = self.spoken_since_loss.get(fold)
+        return since if since is not None else self.written_back.get(fold, set())
 
     def _joined_or_not(self, fold: str) -> None:
         super()._joined_or_not(fold)
@@ -356,13 +371,13 @@ class ClusterResync(ClusterApply):
         # after the RENAME there, where the bus changes nothing. Asked again under the new
         # name, or a user of theirs that only this copy still lists (a QUIT lost for it) would
         # stay in the renamed room (a cluster fuzz finding).
-        silent = self.asked.pop(old_fold, set()) - self.written_back.get(new_fold, set())
+        silent = self.asked.pop(old_fold, set()) - self._spoken(new_fold)
         for home, fold in [key for key in self.unasked if key[1] == old_fold]:
             del self.unasked[(home, fold)]
             silent.add(home)
         for home in sorted(silent):
             self.asked.setdefault(new_fold, set()).add(home)
-            self._ask(home, new_fold)
+            self._ask(home, new_fold, again=home in self.written_back.get(new_fold, ()))
 
     def _wanted_unrestored(self, fold: str) -> None:
         # (Given up after SYNC_ATTEMPTS: one more round. Not before the core hears the bus is
@@ -378,6 +393,7 @@ class ClusterResync(ClusterApply):
     def epoch_restarted(self) -> None:
         super().epoch_restarted()
         self.asked.clear()  # (a new round: every node speaks again)
+        self.spoken_since_loss.clear()
 
     def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
         super().lost_echoes(rooms)
@@ -387,6 +403,9 @@ class ClusterResync(ClusterApply):
             # the room its own fields, yet would end the round as the last one sent (the
             # same `at`) came back (a cluster fuzz finding).
             self.unranked.update(room for room in rooms if not room.startswith("~"))
+            for room in rooms:
+                if room in self.server.channels:  # (a new round there)
+                    self.spoken_since_loss[room] = set()
 
     def lost_written_back(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
         """Redis lost the end of these rooms: the nodes that have written each back, and how
@@ -417,6 +436,7 @@ class ClusterResync(ClusterApply):
         self._stop_syncing(fold)
         self.unranked.discard(fold)
         self.asked.pop(fold, None)
+        self.spoken_since_loss.pop(fold, None)
         super().close(fold)
         if syncing:
             # Its last sync, made before its users left, may come back undone (`un`) to a
