@@ -6,7 +6,8 @@ calls and answers them in an order it picks: any interleaving of the nodes' call
 own calls kept in the order it made them (as the Sequencer sends them); while a node lags,
 getting every room's events later than the others (in their order); while a node is lost and
 buried; and while the bus is away for one node or every node (every call refused) and comes
-back, that one node maybe buried meanwhile. That is
+back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
+its last writes (an append-only file that missed them: `lose_end`). That is
 what makes a node's copy of a room one or more events behind when it checks and sends a
 command, the source of every race the cluster must survive.
 
@@ -459,6 +460,14 @@ class ClusterMachine(RuleBasedStateMachine):
         bus.lose_data()
         self.new_epoch = True
 
+    @precondition(
+        lambda self: (
+            not self.cluster.bus.available
+            and not self.new_epoch
+            and bool(self.cluster.bus.snapshots)
+        )
+    )
+    @rule(count=st.integers(1, 6))
     def lose_end(self, count: int) -> None:
         """Redis, while away, restarts from an append-only file that missed its last writes
         (`appendfsync everysec`): in the same epoch, with its data as it was before its last
@@ -466,13 +475,14 @@ class ClusterMachine(RuleBasedStateMachine):
         read it. Each node, at its next reconnection, finds the rooms where it had read
         further (hubbub.cluster.bus `_seed`), takes its events there not read back as
         refused, and writes those rooms back (hubbub.core.cluster_resync).
-
-        Not a Hypothesis rule: only `seeded_cluster.py --lost-ends` takes this step, since
-        what it finds is not all fixed yet (docs/cluster.md, "Not yet")."""
+        (`seeded_cluster.py --lost-ends` takes this step more often.)"""
         bus = self.cluster.bus
         if bus.available or self.new_epoch or not bus.snapshots:
             return
         bus.lose_end(count)
+        # Redis is back a second later, as its clock has it: what is sequenced since is later
+        # than what it lost (the SEED script tells a node whose seq was reused by that).
+        self.cluster.now += 1
         self.diverged = True
         self.seeding.update(index for index in range(NODES) if index != self.lost)
         if self.lost is not None and self.buried:
