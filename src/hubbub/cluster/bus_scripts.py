@@ -488,12 +488,12 @@ return {seq, now}
 # the answer is {kind, after, name, value, ...} (kind 'lost <from>': the range of seqs raised
 # over, from < seq <= after, that this node had read or sent in, which a node told of that
 # range before ignores; else 'reused'): the seq after which the room's events are new to
-# this node (the end of the range it read in; or, its seq reused, the
-# last before it whose event is not later than the one it read there, at most REUSED_SCAN
-# back: those sequenced since Redis was back are later, as the room's time never goes back,
-# and it was back after this node read that one), then the seq hash's `w:` fields (the nodes
-# that have written the room back, how far the copy whose room fields it has had read: as
-# STATE reads them out), which the lost events may have changed.
+# this node (the end of the range it read in; or, its seq reused, the last before it whose
+# event is not later than the one it read there, at most REUSED_SCAN back: those sequenced
+# since Redis was back are later, as the room's time never goes back, and it was back after
+# this node read that one), then the seq hash's `w:` fields (the nodes that have written the
+# room back, how far the copy whose room fields it has had read: as STATE reads them out),
+# which the lost events may have changed.
 LOST_RANGES = 32
 REUSED_SCAN = 256
 SEED = (
