@@ -2535,6 +2535,27 @@ FOUND = {
     outage()
     lose_end(2)
 """,
+    # A NICK sequenced in two rooms and refused in the third, its node then cut off: back, the
+    # node gave the old nick's claim back (none of its users held it), another node's user took
+    # it, and the third room's NICK, sent again, moved her member field away on the bus
+    # (cluster_propose `_claim_unused`, seed 3530912).
+    "a nick still being left given back at a reconnection": """
+    send(5, 'JOIN #c')
+    send(2, 'KILL carol :out 6')
+    send(5, 'NICK zed')
+    send(5, 'JOIN #a')
+    send(5, 'JOIN #b')
+    send(0, 'NICK frank')
+    send(5, 'NICK Alice')
+    send(1, 'JOIN #b')
+    hold()
+    send(5, 'NICK carol')
+    answer(0)
+    answer(2)
+    answer(2)
+    send(1, 'NICK alice')
+    cut(2)
+""",
     "a seq Redis lost reused by a lagging node's sync": """
     lag(0)
     send(4, 'MODE #a +k dave')

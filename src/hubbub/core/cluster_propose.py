@@ -703,8 +703,13 @@ class ClusterPropose(ClusterRegistry):
 
     def _claim_unused(self, fold: str) -> bool:
         """Whether this node's claim of a nick is no user's: none of its users holds the nick or
-        is taking it, and none is asking for it (that claim's answer decides then)."""
-        if self.claiming.get(fold):
+        is taking it, none is asking for it (that claim's answer decides then), and none is
+        leaving it by a NICK some of whose rooms have not sequenced it yet (one the bus
+        refused, to be sent again: `nick_back` releases it after the last). Given back when
+        the bus was back, such a claim let another node's user take the nick while a room
+        still listed its old holder under it, and that room's NICK, sent again, then moved the
+        new holder's member field away (a cluster fuzz finding)."""
+        if self.claiming.get(fold) or any(old == fold for _, old in self.letting_go):
             return False
         holder = self.server.users.get(fold) or self.taker(fold)
         return holder is None or holder.session.remote
