@@ -125,6 +125,16 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
             delete_fields=["m:gone", "s:gone"],
         )
         assert set((await node_a.bus.state("#r"))[1]) == {"m:new", "s:new"}
+        # A member field set only if the one there is the same user's (an away state sent on
+        # after a RENAME, its user KILLed and the nick another's since): not another user's.
+        await node_a.bus.sequence("#r", b"join", set_fields={"m:eve": '{"id": "b/1"}'})
+        await node_a.bus.sequence("#r", b"away", set_fields={"&m:eve&m:eve": '{"id": "a/1"}'})
+        assert (await node_a.bus.state("#r"))[1]["m:eve"] == '{"id": "b/1"}'
+        await node_a.bus.sequence(
+            "#r", b"away", set_fields={"&m:eve&m:eve": '{"id": "b/1", "x": 1}'}
+        )
+        assert (await node_a.bus.state("#r"))[1]["m:eve"] == '{"id": "b/1", "x": 1}'
+        await node_a.bus.sequence("#r", b"part", delete_fields=["m:eve"])
         # A claim goes with the event that names it, if it is the caller's.
         assert await node_a.bus.claim("nick:new", "a")
         await node_b.bus.sequence("#r", b"not b's", delete_fields=["!nick:new"])

@@ -2556,6 +2556,26 @@ FOUND = {
     send(1, 'NICK alice')
     cut(2)
 """,
+    # An AWAY sent to a room renamed meanwhile, sent on to the new name after its user was
+    # KILLed there and another node's user took the nick: it set the member field of that
+    # nick, now the other user's, to its own user's (the SEQUENCE script's `&m:`: the same
+    # user's only, seed 3535636 of `--lagging-wipes`).
+    "an away state sent on after its user left and the nick was taken": """
+    lose(1)
+    hold()
+    send(0, 'RENAME #a #c :moving')
+    send(1, 'JOIN #c key')
+    send(4, 'AWAY :away 52')
+    answer(2)
+    send(4, 'KILL erin :out 62')
+    send(0, 'INVITE carol #c')
+    answer(0)
+    answer(0)
+    send(0, 'NICK erin')
+    answer(2)
+    settle()
+    send(0, 'QUIT :gone 11')
+""",
     "a seq Redis lost reused by a lagging node's sync": """
     lag(0)
     send(4, 'MODE #a +k dave')

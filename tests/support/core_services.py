@@ -588,6 +588,14 @@ class MemoryBus:
             for name in set_fields
             if name[:1] in ("&", "=")
         }
+        # ("&m:<fold>&name" with a member field: only if that one is the same user's.)
+        for name, value in set_fields.items():
+            there = before.get(name)
+            if name.startswith("&m:") and there is not None:
+                holder = str(json.loads(there).get("id") or "")
+                given = str(json.loads(value).get("id") or "")
+                if holder and given and holder != given:
+                    before[name] = None
         for name in set_fields:
             if name[:1] == "~":  # "~node~name": that node has not written the room back
                 spoken = name[1:].partition("~")[0] in self.written_back.get(room, set())

@@ -221,7 +221,8 @@ local count = tonumber(ARGV[7])
 local index
 local deleted_from = 8 + 2 * count
 -- Set names that depend on another field as it is before this event's writes:
--- `&<other>&<field>` is set only if <other> exists; `=<other>=<field>` gets <other>'s value;
+-- `&<other>&<field>` is set only if <other> exists (a member field: the same user's, its
+-- `id`); `=<other>=<field>` gets <other>'s value;
 -- `~<node>~<field>` is set only if <field> does not exist and <node> has not written the room
 -- back (`@<node>` below); a JOIN's `*m:<nick>` and `*s:<nick>` unless the member field of
 -- that nick is the joiner's already (its `id`: a user that is there stays as it is; another
@@ -249,7 +250,17 @@ for _ = 1, count do
     local other = string.sub(name, 2, split - 1)
     local hash, field = KEYS[3], other
     if first == '~' then hash, field = KEYS[2], 'w:' .. other end
-    before[index] = {redis.call('HGET', hash, field), string.sub(name, split + 1), first}
+    local present = redis.call('HGET', hash, field)
+    if present and first == '&' and string.sub(other, 1, 2) == 'm:' then
+      -- A member field set only if <other> is that same user's (its `id`): another user may
+      -- have taken the nick since (an AWAY sent on after a RENAME, its user KILLed).
+      local ok, there = pcall(cjson.decode, present)
+      local ok_new, given = pcall(cjson.decode, ARGV[index + 1])
+      local holder = ok and type(there) == 'table' and there['id'] or ''
+      local identity = ok_new and type(given) == 'table' and given['id'] or ''
+      if holder ~= '' and identity ~= '' and holder ~= identity then present = false end
+    end
+    before[index] = {present, string.sub(name, split + 1), first}
   end
   index = index + 2
 end
