@@ -238,7 +238,8 @@ def test_nick_is_unique_network_wide() -> None:
     assert "433" in late.numerics()
 
 
-def test_nick_change_is_seen_on_every_node_once() -> None:
+def alice_and_bob_in_two_rooms() -> tuple[Cluster, list[Node], tuple[Client, Client]]:
+    """Two nodes; alice on the first and bob on the second, both in #one and #two."""
     cluster = Cluster()
     a, b = cluster.nodes
     alice = a.client("alice")
@@ -247,6 +248,11 @@ def test_nick_change_is_seen_on_every_node_once() -> None:
         alice.send(f"JOIN {room}")
         bob.send(f"JOIN {room}")
     cluster.drain()
+    return cluster, cluster.nodes, (alice, bob)
+
+
+def test_nick_change_is_seen_on_every_node_once() -> None:
+    cluster, (_, b), (alice, bob) = alice_and_bob_in_two_rooms()
     alice.send("NICK alicia")
     assert len(only(alice.lines(), "NICK")) == 1
     assert [m.params[0] for m in only(bob.lines(), "NICK")] == ["alicia"]
@@ -306,14 +312,7 @@ def test_a_late_joiner_loads_the_room_state_from_the_bus() -> None:
 
 
 def test_quit_reaches_other_nodes_once_and_frees_the_nick() -> None:
-    cluster = Cluster()
-    a, b = cluster.nodes
-    alice = a.client("alice")
-    bob = b.client("bob")
-    for room in ("#one", "#two"):
-        alice.send(f"JOIN {room}")
-        bob.send(f"JOIN {room}")
-    cluster.drain()
+    cluster, (a, b), (alice, bob) = alice_and_bob_in_two_rooms()
     alice.send("QUIT :later")
     assert len(only(bob.lines(), "QUIT")) == 1
     assert "alice" not in a.server.users and "alice" not in b.server.users
@@ -581,14 +580,7 @@ def test_a_lost_nodes_user_the_bus_no_longer_lists_leaves_at_the_end_of_its_buri
     end Redis lost, restarted from a file missing its last writes): no QUIT of the burial's
     finds her there. Its `buried` event, in the network room, takes the lost node's users out
     of every copy (hubbub.core.cluster_users), seen to QUIT once."""
-    cluster = Cluster()
-    a, b = cluster.nodes
-    alice = a.client("alice")
-    bob = b.client("bob")
-    for room in ("#one", "#two"):
-        alice.send(f"JOIN {room}")
-        bob.send(f"JOIN {room}")
-    cluster.drain()
+    cluster, (_, b), (_, bob) = alice_and_bob_in_two_rooms()
     bob.lines()
     # As Redis restarted without alice's member fields, and then n0 lost.
     for room in ("#one", "#two"):
