@@ -119,6 +119,19 @@ def test_a_lost_end_delivers_the_seqs_after_it_again_and_forgets_what_it_kept_th
     feed.sequenced(3, 1003)
     feed.lost_after(1)
     assert (feed.delivered, feed.pending, feed.sent) == (1, {}, 0)
+    assert (feed.delivered_node, feed.delivered_time) == ("", 0)  # (that event's: not known)
     assert feed.missing_from() == 2  # (fetched from the stream)
     again = Sequenced("#r", 2, 2000, "b", b"new")
     assert feed.offer(again) == [again]
+
+
+def test_a_feed_started_from_a_snapshot_knows_the_time_of_its_last_event() -> None:
+    """Its place, for the bus's check at a reconnection (SEED): the snapshot's seq and time,
+    not a seq rewound to before it, whose event's time is not known."""
+    feed = RoomFeed("#r")
+    feed.start(5, 1005)
+    assert (feed.delivered, feed.delivered_time, feed.delivered_node) == (5, 1005, "")
+    rewound = RoomFeed("#r")
+    rewound.rewind(2)
+    rewound.start(5, 1005)
+    assert (rewound.delivered, rewound.delivered_time) == (2, 0)

@@ -315,6 +315,39 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
     await redis.aclose()
 
 
+async def test_a_node_that_only_subscribed_is_told_when_another_reused_its_seq(
+    redis_server: RedisServer,
+) -> None:
+    """A node that subscribed to a room and read no event there since has the snapshot's seq
+    and its last event's time for its place (STATE): a node back first that sequenced at that
+    seq after Redis lost it is found so (a cluster fuzz finding: a node whose JOIN was refused
+    had opened the room and left it, its place then not known, and was never told)."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "c", **FAST) as node_c,
+    ):
+        sent = [await node_c.bus.sequence("#r", str(number).encode()) for number in range(3)]
+        await node_a.bus.subscribe("#r")
+        feed = node_a.bus._feeds["#r"]
+        assert (feed.delivered, feed.delivered_time) == (3, sent[-1].time_ms)
+        # As if Redis came back from an append-only file that missed the last two writes, a
+        # second later as its clock has it; c, back first, sequences there again.
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        stream = scripts.stream_key("#r")
+        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
+        await redis.delete(stream)
+        await redis.xadd(stream, fields, id=first)
+        await redis.hset(scripts.seq_key("#r"), "time", str(sent[-1].time_ms + 1000))
+        for number in range(2):
+            assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
+        await kill_event_readers(redis, "a")
+        await until(lambda: node_a.availability[-2:] == [False, True], what="back")
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert node_a.bus.returned.after == {"#r": 1}
+    await redis.aclose()
+
+
 async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is_told(
     redis_server: RedisServer,
 ) -> None:

@@ -2576,6 +2576,20 @@ FOUND = {
     settle()
     send(0, 'QUIT :gone 11')
 """,
+    # A node whose JOIN was refused (+k) had opened the room and left it again: its place
+    # there, the subscription's seq, had no time or node, so when a node back first reused
+    # that seq, SEED could not tell, and its user's member field stayed on the bus (the
+    # snapshot's time is its place now: STATE, seed 5041704 of `--lost-ends`).
+    "a node's place from a subscription only, its seq reused": """
+    send(2, 'MODE #a +k key')
+    send(0, 'PART #a :bye')
+    send(4, 'PART #a :bye')
+    send(5, 'JOIN #b')
+    send(4, 'JOIN #a')
+    send(3, 'QUIT :gone 42')
+    outage()
+    lose_end(6)
+""",
     "a seq Redis lost reused by a lagging node's sync": """
     lag(0)
     send(4, 'MODE #a +k dave')

@@ -532,10 +532,18 @@ class MemoryBus:
         # before it that are later than the one the node read there (REUSED_SCAN at most).
         events = {event[0]: event[1:3] for event in self.events.get(room, [])}
         found = events.get(seen)
-        if not node or found is None or found == (time_ms, node):
+        # (The node or the time may not be known: a subscriber's place is the snapshot's.)
+        other_node = bool(node) and found is not None and found[1] != node
+        other_time = bool(time_ms) and found is not None and found[0] != time_ms
+        if not (other_node or other_time):
             return None
         after = seen - 1
-        while after in events and events[after][0] > time_ms and seen - after <= REUSED_SCAN:
+        while (
+            time_ms > 0
+            and after in events
+            and events[after][0] > time_ms
+            and seen - after <= REUSED_SCAN
+        ):
             after -= 1
         return after
 
@@ -882,7 +890,8 @@ class MemoryNetwork:
             if room not in self.rooms:  # subscribed already: the feed goes on (as the bus's)
                 self.rooms.add(room)
                 self.opened_at[room] = self.bus.seq.get(room, 0)
-                self.delivered[room] = (self.opened_at[room], 0, "")
+                # (Its place: the snapshot's seq and its last event's time, as STATE has.)
+                self.delivered[room] = (self.opened_at[room], self.bus.last_ms.get(room, 0), "")
                 self.left.pop(room, None)
                 after = self.rewound.pop(room, None)
                 if after is not None:  # followed from there meanwhile (as RoomFeed.start)
@@ -926,7 +935,8 @@ class MemoryNetwork:
             if room not in self.rooms:
                 self.rooms.add(room)
                 self.opened_at[room] = self.bus.seq.get(room, 0)
-                self.delivered[room] = (self.opened_at[room], 0, "")
+                # (Its place: the snapshot's seq and its last event's time, as STATE has.)
+                self.delivered[room] = (self.opened_at[room], self.bus.last_ms.get(room, 0), "")
                 self.left.pop(room, None)
                 self.rewound.pop(room, None)
                 self._deliver_again(room, after)
@@ -958,9 +968,9 @@ class MemoryNetwork:
         ]
         self.opened_at[room] = min(after, self.opened_at.get(room, after))
         if room in self.delivered:  # (as RoomFeed.rewind)
-            delivered, time_ms, _node = self.delivered[room]
+            delivered, _time_ms, _node = self.delivered[room]
             if after < delivered:
-                self.delivered[room] = (after, time_ms, "")
+                self.delivered[room] = (after, 0, "")
         waiting[:0] = again
 
     def rename(

@@ -816,14 +816,19 @@ class Bus:
 
     async def state(self, room: str) -> tuple[int, dict[str, str]]:
         """The room's (seq, state fields), read atomically together."""
+        seq, fields, _time_ms = await self._snapshot(room)
+        return seq, fields
+
+    async def _snapshot(self, room: str) -> tuple[int, dict[str, str], int]:
+        """The room's seq, state fields and last event's time, read atomically together."""
         keys = [scripts.seq_key(room), scripts.state_key(room)]
         if self._available:
             answer = await self._guarded(lambda: self._scripts["STATE"](keys=keys))
         else:
             # Used while (re)connecting too, before the bus reports itself available.
             answer = await self._call("STATE", keys, [])
-        seq, flat = answer
-        return int(seq), _pairs(flat)
+        seq, flat, time_ms = answer
+        return int(seq), _pairs(flat), int(time_ms)
 
     async def departed(self, entries: Sequence[str], keep: int) -> None:
         """Add WHOWAS entries (oldest first) to the network's, keeping the newest `keep`.
@@ -961,7 +966,7 @@ class Bus:
         self._left_told.pop(room, None)
         try:
             await self._guarded(lambda: self._subscribe_channels(session, [room]))
-            seq, fields = await self.state(room)
+            seq, fields, time_ms = await self._snapshot(room)
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
@@ -975,7 +980,8 @@ class Bus:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
             raise BusUnavailable(f"the connection to Redis changed while subscribing to {room}")
-        feed.start(seq if after is None else min(after, seq))
+        start = seq if after is None else min(after, seq)
+        feed.start(start, time_ms if start == seq else 0)
         feed.known = max(feed.known, seq)
         # The caller installs the snapshot before the first event after it reaches on_event.
         asyncio.get_running_loop().call_soon(self._unhold, feed)

@@ -35,8 +35,9 @@ class RoomFeed:
     is known); `known` the highest seq this node knows to exist. While `held`, nothing is handed
     out (the subscriber has not got its snapshot yet). `sent` (and `sent_time`): the seq of
     this node's last own event in the room, as Redis answered its call, delivered or not.
-    `delivered_node`: the node that sequenced the last event handed out ("" when not known:
-    the feed started or went on from a seq of no event it handed out).
+    `delivered_node` and `delivered_time`: the node that sequenced the last event handed out,
+    and its time ("" and 0 when not known: the feed went on from a seq of no event it handed
+    out; started from a snapshot, its time is the snapshot's last event's).
     """
 
     __slots__ = (
@@ -74,12 +75,15 @@ class RoomFeed:
         # quiet room) is not news.
         self.told: tuple[int, int] | None = None
 
-    def start(self, seq: int) -> None:
-        """The subscription's snapshot is at `seq`: deliver from seq + 1 on (still held), or
-        from an earlier seq the subscriber asked for meanwhile (`rewind`)."""
+    def start(self, seq: int, time_ms: int = 0) -> None:
+        """The subscription's snapshot is at `seq` (its last event at `time_ms`, 0: not
+        known): deliver from seq + 1 on (still held), or from an earlier seq the subscriber
+        asked for meanwhile (`rewind`)."""
         self.known = max(self.known, seq)
+        self.delivered_time = time_ms
         if self.rewound is not None:
-            seq = min(seq, self.rewound)
+            if self.rewound < seq:
+                seq, self.delivered_time = self.rewound, 0
             self.rewound = None
         self.delivered = seq
         self.delivered_node = ""
@@ -105,7 +109,7 @@ class RoomFeed:
             self.rewound = after if self.rewound is None else min(self.rewound, after)
         elif after < self.delivered:
             self.delivered = after
-            self.delivered_node = ""
+            self.delivered_node, self.delivered_time = "", 0  # (that event's: not known)
 
     def lost_after(self, after: int) -> None:
         """Redis lost the room's end (restarted without its last writes): deliver from the
@@ -155,7 +159,7 @@ class RoomFeed:
         """The events up to `seq` are gone from the stream (trimmed): continue after them."""
         if self.delivered is not None and seq > self.delivered:
             self.delivered = seq
-            self.delivered_node = ""
+            self.delivered_node, self.delivered_time = "", 0
             for early in [number for number in self.pending if number <= seq]:
                 del self.pending[early]
 

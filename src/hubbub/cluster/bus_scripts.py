@@ -534,6 +534,7 @@ end
 -- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
 local function reused(seen, time)
   local after = seen - 1
+  if time <= 0 then return after end  -- (its time not known: nothing to compare with)
   local entries = redis.call('XREVRANGE', KEYS[3], '(' .. seen .. '-0', '-', 'COUNT', """
     + str(REUSED_SCAN)
     + """)
@@ -554,14 +555,16 @@ local seen = tonumber(ARGV[2])
 if seq >= seen then
   local range = within(seen)
   if range then return lost(range[2], 'lost ' .. range[1]) end
-  if ARGV[4] ~= '' then
-    -- (Trimmed from the stream: nothing to compare with, and long before any loss.)
+  if ARGV[4] ~= '' or ARGV[3] ~= '0' then
+    -- (Trimmed from the stream: nothing to compare with, and long before any loss. The node
+    -- or the time may not be known: a subscriber's place is the snapshot's seq and time.)
     local entry = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-0', ARGV[2] .. '-0')
     if #entry == 1 then
       local fields = entry[1][2]
       for index = 1, #fields, 2 do
         local name, value = fields[index], fields[index + 1]
-        if (name == 'n' and value ~= ARGV[4]) or (name == 't' and value ~= ARGV[3]) then
+        if (name == 'n' and ARGV[4] ~= '' and value ~= ARGV[4])
+          or (name == 't' and ARGV[3] ~= '0' and value ~= ARGV[3]) then
           return lost(reused(seen, tonumber(ARGV[3])), 'reused')
         end
       end
@@ -684,13 +687,15 @@ return {1, old_seq, now, new_seq}
 """
 )
 
-# KEYS: seq hash, state hash. Returns {seq, {field, value, ...}}: one consistent snapshot, with
-# the seq hash's `w:<node>` fields (the nodes that have written the room back) among them.
+# KEYS: seq hash, state hash. Returns {seq, {field, value, ...}, time}: one consistent
+# snapshot, with the seq hash's `w:<node>` fields (the nodes that have written the room back)
+# among them, and the time of the last event (a subscriber's place: SEED compares it).
 STATE = (
     _ADD_WRITTEN_BACK
     + """
 local fields = add_written_back(redis.call('HGETALL', KEYS[2]), KEYS[1])
-return {redis.call('HGET', KEYS[1], 'seq') or '0', fields}
+local place = redis.call('HMGET', KEYS[1], 'seq', 'time')
+return {place[1] or '0', fields, place[2] or '0'}
 """
 )
 
