@@ -217,6 +217,14 @@ async def kill_event_readers(redis: Redis, *nodes: str) -> None:
             await redis.client_kill_filter(_id=client["id"])
 
 
+async def back_again(redis: Redis, node: Node) -> None:
+    """Break the node's event connection, as a Redis restart does, and wait until it is back
+    (unavailable, then available again)."""
+    returns = len(node.availability)
+    await kill_event_readers(redis, node.bus.node_id)
+    await until(lambda: len(node.availability) == returns + 2, what="back again")
+
+
 async def back_without_last_writes(redis: Redis, *nodes: Node) -> None:
     """Redis as if back from an append-only file that missed #r's last two writes (its seq at
     1): the nodes' event connections break, and they reconnect."""
@@ -403,18 +411,12 @@ async def test_a_node_told_of_a_loss_is_not_told_of_it_again_but_of_a_new_one(
         await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
 
-        async def back(lose: bool) -> None:
-            returns = len(node_a.availability)
-            if lose:
-                await redis.hset(scripts.seq_key("#r"), "seq", "1")
-            await kill_event_readers(redis, "a")
-            await until(lambda: len(node_a.availability) == returns + 2, what="back again")
-
-        await back(lose=False)
+        await back_again(redis, node_a)
         assert node_a.bus.returned.behind == frozenset()
         assert (await node_a.bus.sequence("#r", b"after")).seq == 4
         await until(lambda: node_a.seqs("#r")[-1:] == [4], what="read")
-        await back(lose=True)
+        await redis.hset(scripts.seq_key("#r"), "seq", "1")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         assert node_a.bus.returned.after == {"#r": 4}
         assert (await node_a.bus.sequence("#r", b"again")).seq == 5
@@ -433,9 +435,7 @@ async def test_a_node_is_told_of_a_lost_end_in_a_room_it_has_left(
         await back_without_last_writes(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         # Told once: back again, the same loss is not news.
-        returns = len(node_a.availability)
-        await kill_event_readers(redis, "a")
-        await until(lambda: len(node_a.availability) == returns + 2, what="back again")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.behind == frozenset()
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
@@ -463,9 +463,7 @@ async def test_a_node_is_told_of_a_rename_it_applied_that_redis_lost(
         assert node_a.bus.returned.unrenamed == (lost._replace(after=3),)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         # Reported once: checked again at the next return, the kept one is still there.
-        returns = len(node_a.availability)
-        await kill_event_readers(redis, "a")
-        await until(lambda: len(node_a.availability) == returns + 2, what="back again")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.unrenamed == ()
     await redis.aclose()
 
