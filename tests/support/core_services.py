@@ -258,6 +258,12 @@ def core_ports(
     )
 
 
+def _network_id(member: str) -> str:
+    """The network id a member field's facts name ("" if none), as the SEQUENCE script's
+    `network_id` reads it."""
+    return str(json.loads(member).get("id") or "")
+
+
 def changed_standing(standing: str, changes: str) -> str:
     """A standing after a MODE's changes of it (`><nick>`: `+v`, `-o+v`), as the SEQUENCE
     script makes them (hubbub.core.cluster_fields `standing_change`)."""
@@ -600,8 +606,7 @@ class MemoryBus:
         for name, value in set_fields.items():
             there = before.get(name)
             if name.startswith("&m:") and there is not None:
-                holder = str(json.loads(there).get("id") or "")
-                given = str(json.loads(value).get("id") or "")
+                holder, given = _network_id(there), _network_id(value)
                 if holder and given and holder != given:
                     before[name] = None
         for name in set_fields:
@@ -613,8 +618,8 @@ class MemoryBus:
         for name, value in set_fields.items():
             if name.startswith("*m:"):
                 there = fields.get(name[1:])
-                holder = str(json.loads(there).get("id") or "") if there is not None else ""
-                joiner = str(json.loads(value).get("id") or "")
+                holder = _network_id(there) if there is not None else ""
+                joiner = _network_id(value)
                 replaces[name[3:]] = there is None or (
                     holder != "" and joiner != "" and holder != joiner
                 )
@@ -676,7 +681,7 @@ class MemoryBus:
             if name.startswith("%"):  # a member leaving, if the nick's member is that user
                 fold, _, identity = name[1:].partition("%")
                 member = fields.get("m:" + fold)
-                if member is not None and json.loads(member).get("id", "") in ("", identity):
+                if member is not None and _network_id(member) in ("", identity):
                     fields.pop("m:" + fold, None)
                     fields.pop("s:" + fold, None)
                 continue

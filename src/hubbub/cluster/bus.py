@@ -285,8 +285,9 @@ class Bus:
         # until one is reported (`returned`).
         self._new_epoch = False
         self._declared_dead = False
-        self._behind: set[str] = set()
         self._written_back: dict[str, dict[str, str]] = {}
+        # Per room whose end Redis lost for this node, the seq after which its events are
+        # new to it (`Return.after`; its keys are `Return.behind`).
         self._after: dict[str, int] = {}
         self._unrenamed: list[Renamed] = []
         self._claims: frozenset[str] = frozenset()
@@ -387,14 +388,13 @@ class Bus:
             self.returned = Return(
                 new_epoch=self._new_epoch,
                 declared_dead=self._declared_dead,
-                behind=frozenset(self._behind),
+                behind=frozenset(self._after),
                 written_back=dict(self._written_back),
                 after=dict(self._after),
                 claims=self._claims,
                 unrenamed=tuple(self._unrenamed),
             )
             self._new_epoch = self._declared_dead = False
-            self._behind.clear()
             self._written_back.clear()
             self._after.clear()
             self._unrenamed.clear()
@@ -521,7 +521,6 @@ class Bus:
 
     def _lost_end(self, session: _Session, room: str, raised: list[Any], seen: int) -> None:
         """SEED's answer: Redis lost the end of `room` for this node."""
-        self._behind.add(room)
         texts = [_text(item) for item in raised[2:]]
         self._written_back[room] = dict(zip(texts[::2], texts[1::2], strict=True))
         after = int(raised[1])

@@ -227,6 +227,11 @@ local deleted_from = 8 + 2 * count
 -- back (`@<node>` below); a JOIN's `*m:<nick>` and `*s:<nick>` unless the member field of
 -- that nick is the joiner's already (its `id`: a user that is there stays as it is; another
 -- user's, left by a nick taken after Redis lost its data, is replaced).
+-- (The network id a member field's facts name, '' if none.)
+local function network_id(member)
+  local ok, facts = pcall(cjson.decode, member)
+  return ok and type(facts) == 'table' and facts['id'] or ''
+end
 local before = {}
 local replaces = {}
 index = 8
@@ -238,10 +243,7 @@ for _ = 1, count do
     local member = redis.call('HGET', KEYS[3], 'm:' .. fold)
     local write = not member
     if member then
-      local ok, there = pcall(cjson.decode, member)
-      local ok_new, joiner = pcall(cjson.decode, ARGV[index + 1])
-      local holder = ok and type(there) == 'table' and there['id'] or ''
-      local identity = ok_new and type(joiner) == 'table' and joiner['id'] or ''
+      local holder, identity = network_id(member), network_id(ARGV[index + 1])
       write = holder ~= '' and identity ~= '' and holder ~= identity
     end
     replaces[fold] = write
@@ -254,10 +256,7 @@ for _ = 1, count do
     if present and first == '&' and string.sub(other, 1, 2) == 'm:' then
       -- A member field set only if <other> is that same user's (its `id`): another user may
       -- have taken the nick since (an AWAY sent on after a RENAME, its user KILLed).
-      local ok, there = pcall(cjson.decode, present)
-      local ok_new, given = pcall(cjson.decode, ARGV[index + 1])
-      local holder = ok and type(there) == 'table' and there['id'] or ''
-      local identity = ok_new and type(given) == 'table' and given['id'] or ''
+      local holder, identity = network_id(present), network_id(ARGV[index + 1])
       if holder ~= '' and identity ~= '' and holder ~= identity then present = false end
     end
     before[index] = {present, string.sub(name, split + 1), first}
@@ -385,8 +384,7 @@ while index <= #ARGV do
     local fold = string.sub(name, 2, split - 1)
     local member = redis.call('HGET', KEYS[3], 'm:' .. fold)
     if member then
-      local ok, facts = pcall(cjson.decode, member)
-      local holder = ok and type(facts) == 'table' and facts['id'] or ''
+      local holder = network_id(member)
       if holder == '' or holder == string.sub(name, split + 1) then
         redis.call('HDEL', KEYS[3], 'm:' .. fold, 's:' .. fold)
       end
