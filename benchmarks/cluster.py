@@ -50,7 +50,8 @@ Around every run against a cluster configuration the script also reads:
               request or pipeline that arrived, i.e. round trips) per message sent. These
               include the run's setup and teardown (C registrations, JOINs, QUITs: about 4 C
               script calls) and the other idle nodes' heartbeats; both are small next to the
-              messages of a run, and said so in the output.
+              messages of a run, and said so in the output. Also Redis's own time per EVALSHA
+              (commandstats `usec` ÷ calls): the script's share of the cross-node hop.
   history     the configuration's PostgreSQL `records` table: its highest seq read every 0.2 s
               during the run until it stops changing (one index step, so the sampling costs the
               measured servers nothing), then the PRIVMSG rows the run added counted once: rows
@@ -133,6 +134,7 @@ METRICS = [
     "sequencing.evalsha_per_message",
     "sequencing.round_trips_per_message",
     "sequencing.redis_commands_per_message",
+    "sequencing.evalsha_us_per_call",
     "server_cpu_pct",
     "server_cpu_us_per_message",
     "generator_cpu_pct",
@@ -243,6 +245,10 @@ def redis_counters(client: redis.Redis) -> dict[str, int]:
     counters = {"reads": int(client.info("stats")["total_reads_processed"])}
     for key, value in client.info("commandstats").items():
         counters[key.removeprefix("cmdstat_")] = int(value["calls"])
+        if key == "cmdstat_evalsha":
+            # Redis's own time inside the scripts (commandstats `usec`): the bus's share of the
+            # cross-node hop that is not waiting for a core or a socket.
+            counters["evalsha_usec"] = int(value["usec"])
     return counters
 
 
@@ -250,13 +256,15 @@ def sequencing(before: dict[str, int], after: dict[str, int], messages: int) -> 
     calls = {
         key: after[key] - before.get(key, 0)
         for key in after
-        if key != "reads" and after[key] != before.get(key, 0)
+        if key not in ("reads", "evalsha_usec") and after[key] != before.get(key, 0)
     }
+    evalsha_usec = after.get("evalsha_usec", 0) - before.get("evalsha_usec", 0)
     per = max(1, messages)
     return {
         "evalsha_per_message": round(calls.get("evalsha", 0) / per, 3),
         "round_trips_per_message": round((after["reads"] - before["reads"]) / per, 3),
         "redis_commands_per_message": round(sum(calls.values()) / per, 3),
+        "evalsha_us_per_call": round(evalsha_usec / max(1, calls.get("evalsha", 0)), 1),
         "commands": dict(sorted(calls.items(), key=lambda item: -item[1])),
     }
 
