@@ -89,18 +89,15 @@ def latency(
                 xytext=(0, 3),
                 textcoords="offset points",
             )
-    axes.axhline(TARGET_P99_MS, color="grey", linestyle="--", linewidth=1)
-    axes.annotate(
-        "target: p99 ≤ 5 ms",
-        (-0.45, TARGET_P99_MS),
-        ha="left",
-        va="bottom",
+    # Named in the legend, not beside the line: there it ran into the bars' figures.
+    axes.axhline(
+        TARGET_P99_MS,
         color="grey",
-        fontsize=8,
-        xytext=(0, 2),
-        textcoords="offset points",
+        linestyle="--",
+        linewidth=1,
+        label=f"target: p99 ≤ {TARGET_P99_MS:g} ms",
     )
-    axes.set_xticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(labels)), labels, fontsize=8)  # five three-line labels side by side
     axes.set_ylabel("latency, ms (two nodes: cross-node; median; dots: runs)")
     axes.set_title(f"fan-out at {rate:,.0f} msg/s ({which}): one server, two nodes apart")
     axes.set_ylim(0, highest * 1.3)  # room above every run's dot for the legend
@@ -123,8 +120,8 @@ def main() -> int:
         if name.startswith("crossnode") and "two-nodes" in entry:
             label = {
                 "crossnode": "two nodes,\nB beside A",
-                "crossnode-b-with-generator": "two nodes, B on\ngenerator's core",
-                "crossnode-b-alone": "two nodes, B alone,\nA on generator's",
+                "crossnode-b-with-generator": "two nodes,\nB beside\nthe generator",
+                "crossnode-b-alone": "two nodes,\nB alone, A\nbeside the generator",
             }[name]
             bars[label] = (entry["two-nodes"], "cross_node_latency_ms")
     half_load = results.get("half_load_rate", {})
