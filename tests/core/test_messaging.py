@@ -160,6 +160,20 @@ def test_tagmsg_goes_only_to_message_tags_clients(h: Harness) -> None:
     assert one(tagged.lines(), "TAGMSG").source.startswith("plain!")
 
 
+def test_a_client_only_tag_outside_the_key_grammar_is_not_relayed(h: Harness) -> None:
+    # IRCv3 message-tags: "<key_name> ::= <non-empty sequence of ascii letters, digits,
+    # hyphens ('-')>". A key with a dot and no vendor ("+0.0") is none: relayed, it would make
+    # the receivers' parsers refuse the line (found by the core fuzz machine).
+    a = h.client("alice", caps=["message-tags", "echo-message"])
+    b = h.client("bob", caps=["message-tags"])
+    h.join("#room", a, b)
+    a.send("@+0.0;+draft/react=x PRIVMSG #room :hi")
+    for client in (a, b):
+        got = one(client.lines(), "PRIVMSG")
+        assert "+0.0" not in got.tags
+        assert got.tags["+draft/react"] == "x"
+
+
 def test_statusmsg_reaches_only_ops_and_voices(h: Harness) -> None:
     a, b, c, d = h.client("alice"), h.client("bob"), h.client("carol"), h.client("dave")
     h.join("#room", a, b, c, d)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from hubbub.protocol import Message, ProtocolError, parse
-from hubbub.protocol.message import escape_tag_value, format_tags, unescape_tag_value
+from hubbub.protocol.message import (
+    client_only_tags,
+    escape_tag_value,
+    format_tags,
+    unescape_tag_value,
+)
 
 # (line, tags, source, command, params): parser vectors written for hubbub in the spirit of
 # the ircdocs parser-tests (msg-split). Commands come back uppercased.
@@ -280,3 +285,28 @@ def test_escape_tag_value(value: str, raw: str) -> None:
 def test_format_tags() -> None:
     assert format_tags({}) == ""
     assert format_tags({"a": "1", "b": "", "+c/d": "x y"}) == "a=1;b;+c/d=x\\sy"
+
+
+@pytest.mark.parametrize(
+    ("key", "relayed"),
+    [
+        ("+typing", True),
+        ("+draft/reply", True),
+        ("+example.com/foo-bar", True),
+        ("+0", True),
+        ("typing", False),  # not client-only: the server's own tags are not taken from clients
+        ("+", False),  # no key_name
+        ("+0.0", False),  # a dot outside the vendor (a fuzz finding)
+        ("+example.com/", False),
+        ("+/x", False),
+        ("+a_b", False),
+        ("+é", False),
+        ("+a/b/c", False),
+    ],
+)
+def test_client_only_tags_follow_the_key_grammar(key: str, relayed: bool) -> None:
+    # IRCv3 message-tags: "<key> ::= [ <client_prefix> ] [ <vendor> '/' ] <key_name>",
+    # "<key_name> ::= <non-empty sequence of ascii letters, digits, hyphens ('-')>",
+    # "<vendor> ::= <host>".
+    tags = parse(f"@{key}=v;+ok=1 PRIVMSG #c :hi").tags
+    assert client_only_tags(tags) == ({key: "v", "+ok": "1"} if relayed else {"+ok": "1"})

@@ -18,7 +18,7 @@ from hubbub.core.roomflood import allow as allow_message
 from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
-from hubbub.protocol.message import format_tags
+from hubbub.protocol.message import client_only_tags, format_tags
 
 if TYPE_CHECKING:
     from hubbub.core.listmodes import Identity
@@ -83,7 +83,7 @@ def deliver(server: ChatServer, reply: Reply, msg: Message, cmd: str) -> None:
     tags: dict[str, str] = {}
     client_tags = ""
     if msg.tags:
-        tags = {k: v for k, v in msg.tags.items() if k[0] == "+"}
+        tags = client_only_tags(msg.tags)
         if tags:
             client_tags = format_tags(tags)
     sender = reply.session.user

@@ -39,7 +39,7 @@ from hubbub.core.redact import remember_sent
 from hubbub.history.policy import stored_tags
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
-from hubbub.protocol.message import format_tags
+from hubbub.protocol.message import client_only_tags, format_tags
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -109,7 +109,7 @@ def handle_batch(server: ChatServer, reply: Reply, msg: Message) -> None:
             reply.fail("BATCH", "MULTILINE_INVALID", text="A multiline batch is already open")
             session.multiline = None
             return
-        client_tags = {k: v for k, v in (msg.tags or {}).items() if k[0] == "+"}
+        client_tags = client_only_tags(msg.tags or {})
         # The label belongs on the echo of the message (the spec: only on the opening BATCH
         # of the reply), which answers the closing line: no ACK for this one.
         session.multiline = OpenBatch(head[1:], msg.params[2], client_tags, reply.label)

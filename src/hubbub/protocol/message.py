@@ -15,12 +15,14 @@ starts with '@'. It raises `ProtocolError` and nothing else, whatever the input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
     "Message",
     "ProtocolError",
+    "client_only_tags",
     "escape_tag_value",
     "format_tags",
     "parse",
@@ -168,6 +170,18 @@ def _parse_tags(raw: str) -> dict[str, str]:
 _ESCAPE_TABLE = str.maketrans({"\\": "\\\\", ";": "\\:", " ": "\\s", "\r": "\\r", "\n": "\\n"})
 _UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _BAD_KEY_CHARS = frozenset("=; \r\n\0")
+# IRCv3 message tags: <key> ::= [ '+' ] [ <vendor> '/' ] <key_name>, a key_name being ASCII
+# letters, digits and hyphens, a vendor a host name; here with the client prefix required.
+_CLIENT_ONLY_KEY = re.compile(r"\+(?:[A-Za-z0-9.\-]+/)?[A-Za-z0-9\-]+")
+
+
+def client_only_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The client-only tags (`+` keys) among a message's tags that a server may relay: those
+    whose key follows IRCv3's grammar. The parser keeps any key that does not break framing;
+    relayed as it came, a key such as `+0.0` reached every receiver, whose parser may refuse the
+    whole line (a fuzz finding)."""
+    fullmatch = _CLIENT_ONLY_KEY.fullmatch
+    return {key: value for key, value in tags.items() if key[:1] == "+" and fullmatch(key)}
 
 
 def escape_tag_value(value: str) -> str:
