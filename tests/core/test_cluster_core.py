@@ -565,10 +565,12 @@ def test_monitor_hears_a_lost_nodes_user_go_offline() -> None:
     # n0 is lost: its claims go, and n1 (the survivor) sequences a QUIT for its member.
     cluster.bus.lose_node("n0")
     payload = quit_payload("alice", "alice!alice@127.0.0.1", NODE_LOST_REASON, "lost-1")
-    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda time_ms: None)
+    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda _time_ms, _seq: None)
     assert [m.command for m in bob.lines()] == ["QUIT"]
     # ... and, in the network room, that its nicks are offline (MONITOR, on every node).
-    b.network.sequence(NETWORK_ROOM, offline_payload("alice", "alice"), {}, (), lambda t: None)
+    b.network.sequence(
+        NETWORK_ROOM, offline_payload("alice", "alice"), {}, (), lambda _time_ms, _seq: None
+    )
     got = bob.lines()
     assert [m.command for m in got] == ["731"]
     assert got[0].params[-1] == "alice"
@@ -587,7 +589,7 @@ def test_a_lost_nodes_user_the_bus_no_longer_lists_leaves_at_the_end_of_its_buri
         for name in member_field_names("alice"):
             cluster.bus.fields[room].pop(name, None)
     cluster.bus.lose_node("n0")
-    b.network.sequence(NETWORK_ROOM, buried_payload("n0"), {}, (), lambda time_ms: None)
+    b.network.sequence(NETWORK_ROOM, buried_payload("n0"), {}, (), lambda _time_ms, _seq: None)
     got = bob.lines()
     assert [(m.command, m.source.split("!")[0], m.params) for m in got] == [
         ("QUIT", "alice", (NODE_LOST_REASON,))

@@ -100,7 +100,7 @@ def test_a_dead_nodes_uncommitted_messages_are_written_by_the_others_when_its_us
     cluster.bus.lose_node("n0")
     b = cluster.nodes[1]
     payload = quit_payload("alice", "alice!~alice@127.0.0.1", NODE_LOST_REASON, "lost-1")
-    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda time_ms: None)
+    b.network.sequence("#lobby", payload, {}, (member_field("alice"),), lambda _time_ms, _seq: None)
     assert [m.command for m in bob.lines()][-1] == "QUIT"
     for msgid in lost:
         assert cluster.writers(msgid) == ["n0", "n1"]

@@ -509,7 +509,9 @@ class ClusterMachine(RuleBasedStateMachine):
         if behind:
             unrenamed = node.network.unrenamed
             node.server.cluster.lost_renames(unrenamed)
-            node.server.cluster.lost_echoes(set(behind) | {rename[0] for rename in unrenamed})
+            node.server.cluster.lost_echoes(
+                set(behind) | {rename[0] for rename in unrenamed}, node.network.unread_own
+            )
             node.server.cluster.lost_written_back(
                 {room: bus.written_fields(room) for room in behind}
             )
@@ -735,7 +737,7 @@ class ClusterMachine(RuleBasedStateMachine):
         }
 
 
-def ignore(result: Any) -> None:
+def ignore(*result: Any) -> None:
     """What nothing waits for: the answer to a call made for a lost node."""
 
 
@@ -2596,6 +2598,29 @@ FOUND = {
     outage()
     lose(1)
     lose_end(5)
+""",
+    # erin (n2, lagging) changed her nick to bob in #a, #b and #c; Redis lost the end of all
+    # three, her NICK in #b and #c with it, not in #a (n1 had read further there). Back, n2
+    # took all three as lost, released the claim of bob, then read #a's NICK, which renamed
+    # her: bob with no claim, for anyone to take. A node's own events Redis still has are
+    # not taken as lost now (`Return.unread_own`). Seed 5110812 of 12,000 runs of 500
+    # steps with --lost-ends.
+    "a lagging node's own NICK that Redis kept, taken as lost": """
+    lose(0)
+    send(5, 'NICK zed')
+    send(3, 'JOIN #c')
+    send(4, 'JOIN #b key')
+    send(4, 'JOIN #c')
+    send(3, 'JOIN #b')
+    settle()
+    send(5, 'JOIN #a key')
+    lag(2)
+    send(4, 'NICK bob')
+    send(3, 'NICK frank')
+    send(5, 'NICK Alice')
+    outage()
+    lose_end(5)
+    lose_end(6)
 """,
 }
 

@@ -490,7 +490,8 @@ class MemoryBus:
         seq noted lost, or where the stream has another event at the seq it read or sent last
         (a node back first sequenced there), are those whose end Redis lost for it
         (returned, each with the seq after which its events are new to the node, which it
-        is delivered from: `MemoryNetwork.lost_after`). Then each rename it applied is
+        is delivered from: `MemoryNetwork.lost_after`; its own there that it has not read
+        and Redis still has in `unread_own`). Then each rename it applied is
         checked the same way in its old room: one lost is noted in the node's `unrenamed`
         (the latest first), its old room behind."""
         network = self.nodes[node_id]
@@ -503,6 +504,18 @@ class MemoryBus:
             if after is not None:
                 behind[room] = after
                 network.lost_after(room, after)
+        network.unread_own = {}
+        for room, after in behind.items():
+            if room not in network.delivered:
+                continue
+            delivered = network.delivered[room][0]
+            own = {
+                seq: time_ms
+                for seq, time_ms, node, _payload in self.events.get(room, [])
+                if delivered < seq <= after and node == node_id
+            }
+            if own:
+                network.unread_own[room] = own
         network.unrenamed = []
         for new, (old, old_name, seq, time_ms, node) in list(network.renames.items()):
             after = self._after(old, seq, time_ms, node)
@@ -860,6 +873,9 @@ class MemoryNetwork:
         self.renames: dict[str, tuple[str, str, int, int, str]] = {}
         # What the last `MemoryBus.seed` found of them lost: (new, old, old name, seq, mine).
         self.unrenamed: list[tuple[str, str, str, int, bool]] = []
+        # Per room whose end Redis lost for this node, its own events there it had not read
+        # yet that Redis still has, seq -> time (as hubbub.cluster.bus `Return.unread_own`).
+        self.unread_own: dict[str, dict[int, int]] = {}
         self.server: Any = None
 
     @property
@@ -872,7 +888,7 @@ class MemoryNetwork:
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[int | None], None],
+        done: Callable[[int | None, int], None],
     ) -> None:
         def run() -> None:
             time_ms = self.bus.sequence(self._node_id, room, payload, set_fields, delete_fields)
@@ -882,7 +898,7 @@ class MemoryNetwork:
                 self.left[room] = max(
                     self.left.get(room, (0, 0, "")), (self.bus.seq[room], time_ms, self._node_id)
                 )
-            done(time_ms)
+            done(time_ms, self.bus.seq[room] if time_ms is not None else 0)
             self.bus.pump()
 
         self.bus.call(run, self._node_id)

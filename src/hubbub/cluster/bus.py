@@ -86,6 +86,11 @@ class Return:
     #: it was back; it may have read others at those seqs, which Redis lost): its feed
     #: delivers from there.
     after: Mapping[str, int] = field(default_factory=dict)
+    #: Per room behind that this node follows, its own events Redis still has after the last
+    #: it delivered there and up to `after` (seq -> time): not read back yet (the node was
+    #: lagging), they come back; its others not read back there were lost (at most
+    #: `FILL_PAGE` events are looked at: beyond, one is taken as lost).
+    unread_own: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
     #: The keys this node holds claims on, as Redis has them now: one Redis restored from
     #: before its release (restarted without its last writes) is for the node to give back.
     claims: frozenset[str] = frozenset()
@@ -289,6 +294,9 @@ class Bus:
         # Per room whose end Redis lost for this node, the seq after which its events are
         # new to it (`Return.after`; its keys are `Return.behind`).
         self._after: dict[str, int] = {}
+        # Per room behind and followed, this node's events there not read back and not lost
+        # (`Return.unread_own`).
+        self._unread_own: dict[str, dict[int, int]] = {}
         self._unrenamed: list[Renamed] = []
         self._claims: frozenset[str] = frozenset()
         # Registered once already: a `stale` answer is then this node's own, not a predecessor's.
@@ -391,12 +399,14 @@ class Bus:
                 behind=frozenset(self._after),
                 written_back=dict(self._written_back),
                 after=dict(self._after),
+                unread_own=dict(self._unread_own),
                 claims=self._claims,
                 unrenamed=tuple(self._unrenamed),
             )
             self._new_epoch = self._declared_dead = False
             self._written_back.clear()
             self._after.clear()
+            self._unread_own.clear()
             self._unrenamed.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
             self._report(True)
@@ -500,6 +510,8 @@ class Bus:
         for (room, seen, _time_ms, _node), raised in zip(checks, answers, strict=True):
             if raised and not self._told_already(room, raised):
                 self._lost_end(session, room, raised, seen)
+        for room, after in self._after.items():
+            await self._find_unread_own(room, after)
         lost = [
             rename._replace(after=int(raised[1]))
             for rename, raised in zip(renames, answers[len(rooms) :], strict=True)
@@ -509,6 +521,28 @@ class Bus:
             del self._renames[rename.new]
         # The latest first: a room renamed twice, both lost, goes back one name at a time.
         self._unrenamed[:0] = reversed(lost)
+
+    async def _find_unread_own(self, room: str, after: int) -> None:
+        """This node's events in a room whose end Redis lost that it has not read back yet
+        and that Redis still has (`Return.unread_own`): a lagging node's own event sequenced
+        before the loss is no lost event. (Taken as lost, its sender was told `FAIL`, and a
+        NICK's claim was released while the event, read later, renamed the user: a cluster
+        fuzz finding.) Its time tells it from another event at that seq (a node back first
+        reused it)."""
+        feed = self._feeds.get(room)
+        self._unread_own.pop(room, None)
+        if feed is None or feed.delivered is None or after <= feed.delivered:
+            return
+        events = await self._read_stream(
+            room, feed.delivered, min(after - feed.delivered, FILL_PAGE)
+        )
+        own = {
+            event.seq: event.time_ms
+            for event in events
+            if event.node == self.node_id and event.seq <= after
+        }
+        if own:
+            self._unread_own[room] = own
 
     def _told_already(self, room: str, raised: list[Any]) -> bool:
         """Whether SEED's answer is the range of lost seqs this node was told of at an earlier

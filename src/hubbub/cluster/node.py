@@ -188,7 +188,7 @@ class Node:
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[int | None], None],
+        done: Callable[[int | None, int], None],
     ) -> None:
         # A callback, not a task: this runs once per room event (bus.sequence_soon).
         def sequenced(outcome: Sequenced | BusUnavailable) -> None:
@@ -196,9 +196,9 @@ class Node:
                 log.warning(
                     "cluster: room %s: event refused, the bus is unavailable (%s)", room, outcome
                 )
-                done(None)
+                done(None, 0)
             else:
-                done(outcome.time_ms)
+                done(outcome.time_ms, outcome.seq)
 
         pending = self.bus.sequence_soon(
             room, payload, sequenced, set_fields=set_fields, delete_fields=delete_fields
@@ -430,7 +430,9 @@ class Node:
             ]
             server.cluster.lost_renames(lost)
             # Our events there not read back yet went with the end of those rooms.
-            server.cluster.lost_echoes(returned.behind | {rename[0] for rename in lost})
+            server.cluster.lost_echoes(
+                returned.behind | {rename[0] for rename in lost}, returned.unread_own
+            )
             server.cluster.lost_written_back(returned.written_back)
             server.cluster.lost_after(returned.after)
         if available and returned.declared_dead and not self._closing:

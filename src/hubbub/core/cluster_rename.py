@@ -82,6 +82,7 @@ from hubbub.core.cluster_fields import (
     written_field,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
+from hubbub.core.cluster_rooms import Echo
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
@@ -211,7 +212,7 @@ class ClusterRename(ClusterPropose):
                 complete(outcome)
 
         # (Lost with Redis's data before it came back: `FAIL`, as refused. `lost_echoes`)
-        self.echoes[token] = (old_fold, None, event)
+        self.echoes[token] = Echo(old_fold, None, event)
 
         self.network.rename(
             old_fold,
@@ -346,10 +347,12 @@ class ClusterRename(ClusterPropose):
             creation = [name for name in set_fields if only_if_creating(name)]
             written = [name for name in set_fields if not only_if_creating(name)]
             names = tuple(written_field(name) for name in written)
-            self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _: None)
+            self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _time, _seq: None)
             if creation:
                 made = tuple(if_creating(written_field(name)) for name in creation)
-                self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, lambda _: None)
+                self.network.sequence(
+                    old_fold, encode({"t": "cleanup"}), {}, made, lambda _time_ms, _seq: None
+                )
         if event.get("t") == "rename":
             # A change of case of a name the room does not have any more: refused, as a
             # RENAME of a room renamed away in that instant (it used to be sent on, and
@@ -517,9 +520,9 @@ class ClusterRename(ClusterPropose):
             self.unfollowed.pop(new_fold, None)
             # Ours sequenced under the new name went with it: refused by `lost_echoes` as
             # events of the room under its old name (a QUIT is sent again there).
-            for token, (room, refused, event) in list(self.echoes.items()):
-                if room == new_fold:
-                    self.echoes[token] = (old_fold, refused, event)
+            for token, echo in list(self.echoes.items()):
+                if echo.room == new_fold:
+                    self.echoes[token] = echo._replace(room=old_fold, seq=None, time_ms=None)
             # QUITs to send again now the bus is back: to the room under its old name.
             self.unsent = [
                 (old_fold, *entry[1:]) if entry[0] == new_fold else entry for entry in self.unsent

@@ -164,7 +164,7 @@ class ClusterResync(ClusterApply):
             return
         self.unsaid[fold] = None
 
-        def said(time_ms: int | None) -> None:
+        def said(time_ms: int | None, _seq: int) -> None:
             if time_ms is not None:
                 self.unsaid.pop(fold, None)
 
@@ -203,7 +203,7 @@ class ClusterResync(ClusterApply):
         else:
             deleted.append(REPLACES_ROOM)
         payload = encode(sync)
-        self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time_ms: None)
+        self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time, _seq: None)
 
     def _sync_back(
         self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool
@@ -395,8 +395,12 @@ class ClusterResync(ClusterApply):
         self.asked.clear()  # (a new round: every node speaks again)
         self.spoken_since_loss.clear()
 
-    def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
-        super().lost_echoes(rooms)
+    def lost_echoes(
+        self,
+        rooms: Collection[str] | None = None,
+        unread: Mapping[str, Mapping[int, int]] | None = None,
+    ) -> None:
+        super().lost_echoes(rooms, unread)
         if rooms is not None:
             # Unranked from now on: a sync of this node's refused while the bus was away is
             # sent again before `resync` (set_available), and sent ranked it would not give

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from hubbub.core.model import (
     NOWHERE,
@@ -49,6 +49,18 @@ from hubbub.core.cluster_history import ClusterHistory
 LostJoin = tuple[str, dict[str, Any], dict[str, str], tuple[str, ...]]
 
 
+class Echo(NamedTuple):
+    """An event of ours handed to the bus and not read back yet."""
+
+    room: str
+    #: What runs if it is refused (with the room's name), if anything.
+    refused: Callable[[str], None] | None
+    event: Mapping[str, Any]
+    #: The seq and time the bus gave it; None until the bus answered (or for a RENAME).
+    seq: int | None = None
+    time_ms: int | None = None
+
+
 class ClusterRooms:
     """The core's cluster state: rooms followed, remote users, replies waiting on the bus."""
 
@@ -63,11 +75,10 @@ class ClusterRooms:
         # Token -> the completion of the reply waiting for its event to come back.
         self.pending: dict[str, Callable[[Any], None]] = {}
         self.token = 0
-        # Token -> the room an event was handed to the bus for, what runs if it is refused,
-        # and the event: taken as refused if it never comes back, Redis having lost it after
-        # sequencing it and before this node read it (`lost_echoes`). Taken out when it comes
-        # back (hubbub.core.cluster_apply) or is refused.
-        self.echoes: dict[str, tuple[str, Callable[[str], None] | None, Mapping[str, Any]]] = {}
+        # Token -> an event handed to the bus: taken as refused if it never comes back, Redis
+        # having lost it after sequencing it and before this node read it (`lost_echoes`).
+        # Taken out when it comes back (hubbub.core.cluster_apply) or is refused.
+        self.echoes: dict[str, Echo] = {}
         # The `void`s of JOINs of ours Redis lost that way, for the nodes that had read them
         # (hubbub.core.cluster_apply `_lost_join`), sent once the bus is back: room, event,
         # fields set, fields deleted. At most one per JOIN on its way when Redis lost its
@@ -202,7 +213,7 @@ class ClusterRooms:
             self.pending[token] = reply.later(done)
         unrestored = room in self.unrestored and event["t"] not in WHILE_UNRESTORED
 
-        def sequenced(time_ms: int | None) -> None:
+        def sequenced(time_ms: int | None, seq: int) -> None:
             if sequenced_then is not None:
                 sequenced_then()
             if time_ms is not None:
@@ -211,6 +222,10 @@ class ClusterRooms:
                     complete = self.pending.pop(token, None)
                     if complete is not None:
                         complete((time_ms, event))
+                    return
+                echo = self.echoes.get(token)
+                if echo is not None:  # (not back already: `lost_echoes` needs its seq)
+                    self.echoes[token] = echo._replace(seq=seq, time_ms=time_ms)
                 return  # the event comes back through apply_sequenced
             self.echoes.pop(token, None)
             self._refuse(token, room, refused)
@@ -220,11 +235,11 @@ class ClusterRooms:
             # decide this event from an empty room where every node decides it from its copy,
             # and a node whose user created the room anew meanwhile has a copy without this
             # node's users (hubbub.core.cluster_resync). Refused as while the bus is away.
-            sequenced(None)
+            sequenced(None, 0)
             self._wanted_unrestored(room)
             return
         # (Before it is handed over: its echo may come back before the bus's answer.)
-        self.echoes[token] = (room, refused, event)
+        self.echoes[token] = Echo(room, refused, event)
         self.network.sequence(room, encode(event), set_fields or {}, delete_fields, sequenced)
 
     def _refuse(self, token: str, room: str, refused: Callable[[str], None] | None) -> None:
@@ -236,26 +251,39 @@ class ClusterRooms:
         if complete is not None:
             complete(None)
 
-    def lost_echoes(self, rooms: Collection[str] | None = None) -> None:
+    def lost_echoes(
+        self,
+        rooms: Collection[str] | None = None,
+        unread: Mapping[str, Mapping[int, int]] | None = None,
+    ) -> None:
         """Redis lost its data (None: a new epoch) or the end of `rooms` (restarted from an
-        append-only file without its last writes: their seqs continue after the last this
-        node delivered, so every event of its own there that it has not read back was lost).
-        The events of this node it had sequenced there and that have not come back never
-        will. Each is taken as refused, as a call that failed half-way is: its sender is told
-        `FAIL` (another node may have applied it, as the failure model allows), and what
-        waited for it here, a room kept followed for it, a claim, a QUIT or NICK to send again,
-        is settled. Its sender's next commands waited behind it for good. (Told before the
-        core hears the bus is back: what is to be sent again goes then.) The rooms followed
-        among them are not written back yet (`unrestored`) from now on: a command its
-        sender's refusal lets through now is not decided by the bus from an empty room (a
-        cluster fuzz finding: a TOPIC the bus refused and every copy applied)."""
+        append-only file without its last writes). The events of this node it had sequenced
+        there and that have not come back never will, but for those Redis still has (`unread`,
+        per room the seq and time of each: this node lagged behind them). Each is taken as
+        refused, as a call that failed half-way is: its sender is told `FAIL` (another node
+        may have applied it, as the failure model allows), and what waited for it here, a
+        room kept followed for it, a claim, a QUIT or NICK to send again, is settled. Its
+        sender's next commands waited behind it for good. (Told before the core hears the bus
+        is back: what is to be sent again goes then.) One Redis still has comes back and is
+        answered then (taken as refused too, a NICK's claim was released while its event,
+        read later, renamed the user: a cluster fuzz finding). The rooms followed among them
+        are not written back yet (`unrestored`) from now on: a command its sender's refusal
+        lets through now is not decided by the bus from an empty room (a cluster fuzz
+        finding: a TOPIC the bus refused and every copy applied)."""
         followed = self.server.channels
         self.unrestored.update(fold for fold in followed if rooms is None or fold in rooms)
+        kept = unread or {}
         lost = [
-            token for token, (room, *_) in self.echoes.items() if rooms is None or room in rooms
+            token
+            for token, echo in self.echoes.items()
+            if rooms is None
+            or (
+                echo.room in rooms
+                and (echo.seq is None or kept.get(echo.room, {}).get(echo.seq, -1) != echo.time_ms)
+            )
         ]
         for token in lost:
-            room, refused, event = self.echoes.pop(token)
+            room, refused, event, _seq, _time_ms = self.echoes.pop(token)
             self._refuse(token, room, refused)
             if event.get("t") == "join":
                 self._lost_join(room, event)

@@ -199,10 +199,11 @@ class Network(Protocol):
       room's fields (the fields of an event with any name to set or delete), or else the
       event is sequenced with `"un":1` added to its payload);
       `%<fold>%<id>` deletes `m:<fold>` and `s:<fold>` if the member field has network id <id>;
-      hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms)`
-      means it was sequenced (at that server time): the event itself comes back through
-      `ChatServer.apply_sequenced`, on every node subscribed to the room, in sequence order.
-      `done(None)`: refused (the bus is unavailable), nothing was accepted. Each node is
+      hubbub.core.cluster_fields makes these names) to be numbered network-wide. `done(time_ms,
+      seq)` means it was sequenced (at that server time, under that seq): the event itself
+      comes back through `ChatServer.apply_sequenced`, on every node subscribed to the room,
+      in sequence order. `done(None, 0)`: refused (the bus is unavailable), nothing was
+      accepted. Each node is
       subscribed to its own inbox room, `inbox(node_id)`, for private messages to its users,
       and to `NETWORK_ROOM`, for what every node applies.
     * `open` subscribes this node to a room (it has, or is about to have, local members) and
@@ -263,7 +264,7 @@ class Network(Protocol):
         payload: bytes,
         set_fields: Mapping[str, str],
         delete_fields: Sequence[str],
-        done: Callable[[int | None], None],
+        done: Callable[[int | None, int], None],
     ) -> None: ...
 
     def open(self, room: str, done: Callable[[Mapping[str, str] | None, int], None]) -> None: ...
