@@ -520,9 +520,9 @@ class ClusterRename(ClusterPropose):
             self.unfollowed.pop(new_fold, None)
             # Ours sequenced under the new name went with it: refused by `lost_echoes` as
             # events of the room under its old name (a QUIT is sent again there).
-            for token, echo in list(self.echoes.items()):
+            for echo in self.echoes.values():
                 if echo.room == new_fold:
-                    self.echoes[token] = echo._replace(room=old_fold, seq=None, time_ms=None)
+                    echo.room, echo.seq, echo.time_ms = old_fold, None, None
             # QUITs to send again now the bus is back: to the room under its old name.
             self.unsent = [
                 (old_fold, *entry[1:]) if entry[0] == new_fold else entry for entry in self.unsent

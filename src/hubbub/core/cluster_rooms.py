@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubbub.core.model import (
     NOWHERE,
@@ -49,8 +50,10 @@ from hubbub.core.cluster_history import ClusterHistory
 LostJoin = tuple[str, dict[str, Any], dict[str, str], tuple[str, ...]]
 
 
-class Echo(NamedTuple):
-    """An event of ours handed to the bus and not read back yet."""
+@dataclass(slots=True)
+class Echo:
+    """An event of ours handed to the bus and not read back yet (mutable: its seq and time
+    are filled in when the bus answers, once per room event, without a copy)."""
 
     room: str
     #: What runs if it is refused (with the room's name), if anything.
@@ -225,7 +228,7 @@ class ClusterRooms:
                     return
                 echo = self.echoes.get(token)
                 if echo is not None:  # (not back already: `lost_echoes` needs its seq)
-                    self.echoes[token] = echo._replace(seq=seq, time_ms=time_ms)
+                    echo.seq, echo.time_ms = seq, time_ms
                 return  # the event comes back through apply_sequenced
             self.echoes.pop(token, None)
             self._refuse(token, room, refused)
@@ -283,10 +286,10 @@ class ClusterRooms:
             )
         ]
         for token in lost:
-            room, refused, event, _seq, _time_ms = self.echoes.pop(token)
-            self._refuse(token, room, refused)
-            if event.get("t") == "join":
-                self._lost_join(room, event)
+            echo = self.echoes.pop(token)
+            self._refuse(token, echo.room, echo.refused)
+            if echo.event.get("t") == "join":
+                self._lost_join(echo.room, echo.event)
 
     def _lost_join(self, room: str, event: Mapping[str, Any]) -> None:
         """A JOIN of ours that Redis lost before this node read it back, refused here: the
