@@ -529,9 +529,11 @@ class MemoryBus:
     def _after(self, room: str, seen: int, time_ms: int, node: str) -> int | None:
         """The SEED script for one room: None if its end, from `seen` on, was not lost for the
         node that read or sent `seen` (at `time_ms`, by `node`), else the seq after which the
-        room's events are new to that node (the last raised over, or, `seen` reused, the
-        last before it whose event is not later than the one the node read there); the seq
-        raised to `seen`."""
+        room's events are new to that node (the last raised over, unless events at and
+        before the range's start are later than the one the node read, reused before the
+        range was raised over: then the last before them; or, `seen` reused, the last before
+        it whose event is not later than the one the node read there); the seq raised to
+        `seen`."""
         seq = self.seq.get(room, 0)
         if not seen:
             return None
@@ -544,12 +546,22 @@ class MemoryBus:
             self.lost[room] = ranges[-LOST_RANGES:]
             self.seq[room] = self.changed[room] = seen
             self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
+        events = {event[0]: event[1:3] for event in self.events.get(room, [])}
         for lost_from, lost_to in self.lost.get(room, ()):
             if lost_from < seen <= lost_to:
-                return lost_to
+                # Those at and before `from` later than the one it read are new to it too:
+                # reused by a node back first, before the range was raised over.
+                after = lost_from
+                while (
+                    time_ms > 0
+                    and after in events
+                    and events[after][0] > time_ms
+                    and lost_from + 1 - after <= REUSED_SCAN
+                ):
+                    after -= 1
+                return after if after < lost_from else lost_to
         # Another event at that seq now: sequenced by a node back first, as were those
         # before it that are later than the one the node read there (REUSED_SCAN at most).
-        events = {event[0]: event[1:3] for event in self.events.get(room, [])}
         found = events.get(seen)
         # (The node or the time may not be known: a subscriber's place is the snapshot's.)
         other_node = bool(node) and found is not None and found[1] != node

@@ -495,10 +495,12 @@ return {seq, now}
 # node back after another one sequenced in the room (its seq reused) finds another event at
 # its seq in the stream. 0: nothing to do; else the room's end was lost for this node, and
 # the answer is {kind, after, name, value, ...} (kind 'lost <from>': the range of seqs raised
-# over, from < seq <= after, that this node had read or sent in, which a node told of that
-# range before ignores; else 'reused'): the seq after which the room's events are new to
-# this node (the end of the range it read in; or, its seq reused, the last before it whose
-# event is not later than the one it read there, at most REUSED_SCAN back: those sequenced
+# over that this node had read or sent in begins after <from>, and a node told of that range
+# (with that `after`) before ignores it; else 'reused'): the seq after which the room's
+# events are new to this node (the end of the range it read in, unless events at and before
+# the range's start are later than the one it read, reused before the range was raised
+# over: then the last before them; or, its seq reused, the last before it whose event is not
+# later than the one it read there; at most REUSED_SCAN back either way: those sequenced
 # since Redis was back are later, as the room's time never goes back, and it was back after
 # this node read that one), then the seq hash's `w:` fields (the nodes that have written the
 # room back, how far the copy whose room fields it has had read: as STATE reads them out),
@@ -548,11 +550,21 @@ local function reused(seen, time)
   end
   return after
 end
+-- (A range of lost seqs up to `to` from `from` on: what this node read there is gone, and
+-- the events at and before `from` later than the one it read are new to it too, sequenced
+-- at seqs Redis lost before the range was raised over: a node back first, which had not
+-- read them, reused them. Missed, they were never delivered to this node: a cluster fuzz
+-- finding.)
+local function after_range(from, to)
+  local after = reused(from + 1, tonumber(ARGV[3]))
+  if after < from then return after end
+  return to
+end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seen = tonumber(ARGV[2])
 if seq >= seen then
   local range = within(seen)
-  if range then return lost(range[2], 'lost ' .. range[1]) end
+  if range then return lost(after_range(range[1], range[2]), 'lost ' .. range[1]) end
   if ARGV[4] ~= '' or ARGV[3] ~= '0' then
     -- (Trimmed from the stream: nothing to compare with, and long before any loss. The node
     -- or the time may not be known: a subscriber's place is the snapshot's seq and time.)
@@ -588,7 +600,7 @@ for _, range in ipairs(found) do table.insert(parts, range[1] .. ':' .. range[2]
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'changed', ARGV[2], 'lost', table.concat(parts, ' '))
 local time = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 if time < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], 'time', ARGV[3]) end
-return lost(seen, 'lost ' .. found[#found][1])
+return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 """
 )
 
