@@ -333,11 +333,7 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
         await three_events_read(node_a, node_a, node_b)
         # As if Redis came back from an append-only file that missed the last two writes...
         last_time = node_a.events["#r"][-1].time_ms
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        stream = scripts.stream_key("#r")
-        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
-        await redis.delete(stream)
-        await redis.xadd(stream, fields, id=first)
+        await lose_end(redis, "#r", 1)
         # ...a second later, as its clock has it (the room's time is never below it).
         await redis.hset(scripts.seq_key("#r"), "time", str(last_time + 1000))
         for number in range(2):  # (c was back first)
@@ -411,11 +407,7 @@ async def test_a_node_that_only_subscribed_is_told_when_another_reused_its_seq(
         assert (feed.delivered, feed.delivered_time) == (3, sent[-1].time_ms)
         # As if Redis came back from an append-only file that missed the last two writes, a
         # second later as its clock has it; c, back first, sequences there again.
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        stream = scripts.stream_key("#r")
-        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
-        await redis.delete(stream)
-        await redis.xadd(stream, fields, id=first)
+        await lose_end(redis, "#r", 1)
         await redis.hset(scripts.seq_key("#r"), "time", str(sent[-1].time_ms + 1000))
         for number in range(2):
             assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
@@ -451,11 +443,7 @@ async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is
         # (b hears nothing more there before it is back, as after Redis's restart.)
         await node_b.bus.unsubscribe("#r")
         # As if Redis came back from an append-only file that missed seqs 2 to 5.
-        await redis.hset(scripts.seq_key("#r"), "seq", "1")
-        stream = scripts.stream_key("#r")
-        [(first, fields)] = await redis.xrange(stream, "1-0", "1-0")
-        await redis.delete(stream)
-        await redis.xadd(stream, fields, id=first)
+        await lose_end(redis, "#r", 1)
         await kill_event_readers(redis, "a")
         await until(lambda: node_a.availability[-2:] == [False, True], what="a back")
         assert node_a.bus.returned.behind == frozenset({"#r"})

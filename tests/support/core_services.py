@@ -547,18 +547,25 @@ class MemoryBus:
             self.seq[room] = self.changed[room] = seen
             self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
         events = {event[0]: event[1:3] for event in self.events.get(room, [])}
+
+        def reused(seen: int) -> int:
+            # (Back from `seen` while the events are later than the one the node read: the
+            # SEED script's `reused`.)
+            after = seen - 1
+            while (
+                time_ms > 0
+                and after in events
+                and events[after][0] > time_ms
+                and seen - after <= REUSED_SCAN
+            ):
+                after -= 1
+            return after
+
         for lost_from, lost_to in self.lost.get(room, ()):
             if lost_from < seen <= lost_to:
                 # Those at and before `from` later than the one it read are new to it too:
                 # reused by a node back first, before the range was raised over.
-                after = lost_from
-                while (
-                    time_ms > 0
-                    and after in events
-                    and events[after][0] > time_ms
-                    and lost_from + 1 - after <= REUSED_SCAN
-                ):
-                    after -= 1
+                after = reused(lost_from + 1)
                 return after if after < lost_from else lost_to
         # Another event at that seq now: sequenced by a node back first, as were those
         # before it that are later than the one the node read there (REUSED_SCAN at most).
@@ -568,15 +575,7 @@ class MemoryBus:
         other_time = bool(time_ms) and found is not None and found[0] != time_ms
         if not (other_node or other_time):
             return None
-        after = seen - 1
-        while (
-            time_ms > 0
-            and after in events
-            and events[after][0] > time_ms
-            and seen - after <= REUSED_SCAN
-        ):
-            after -= 1
-        return after
+        return reused(seen)
 
     def written_fields(self, room: str) -> dict[str, str]:
         """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:
