@@ -82,7 +82,7 @@ from hubbub.core.cluster_fields import (
     written_field,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
-from hubbub.core.cluster_rooms import Echo
+from hubbub.core.cluster_rooms import Echo, unanswered
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
@@ -347,12 +347,10 @@ class ClusterRename(ClusterPropose):
             creation = [name for name in set_fields if only_if_creating(name)]
             written = [name for name in set_fields if not only_if_creating(name)]
             names = tuple(written_field(name) for name in written)
-            self.network.sequence(old_fold, encode(cleanup), {}, names, lambda _time, _seq: None)
+            self.network.sequence(old_fold, encode(cleanup), {}, names, unanswered)
             if creation:
                 made = tuple(if_creating(written_field(name)) for name in creation)
-                self.network.sequence(
-                    old_fold, encode({"t": "cleanup"}), {}, made, lambda _time_ms, _seq: None
-                )
+                self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, unanswered)
         if event.get("t") == "rename":
             # A change of case of a name the room does not have any more: refused, as a
             # RENAME of a room renamed away in that instant (it used to be sent on, and

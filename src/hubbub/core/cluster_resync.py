@@ -82,6 +82,7 @@ from hubbub.core.cluster_fields import (
     user_facts,
     written_back,
 )
+from hubbub.core.cluster_rooms import unanswered
 from hubbub.core.extended_join import join_fanout
 from hubbub.core.ports import inbox
 
@@ -203,7 +204,7 @@ class ClusterResync(ClusterApply):
         else:
             deleted.append(REPLACES_ROOM)
         payload = encode(sync)
-        self.network.sequence(fold, payload, bus_names(fields), deleted, lambda _time, _seq: None)
+        self.network.sequence(fold, payload, bus_names(fields), deleted, unanswered)
 
     def _sync_back(
         self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool

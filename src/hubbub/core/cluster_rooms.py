@@ -64,6 +64,10 @@ class Echo:
     time_ms: int | None = None
 
 
+def unanswered(_time_ms: int | None, _seq: int) -> None:
+    """The answer to a sequencing call nothing waits for (a sync, a cleanup)."""
+
+
 class ClusterRooms:
     """The core's cluster state: rooms followed, remote users, replies waiting on the bus."""
 
@@ -276,15 +280,16 @@ class ClusterRooms:
         followed = self.server.channels
         self.unrestored.update(fold for fold in followed if rooms is None or fold in rooms)
         kept = unread or {}
-        lost = [
-            token
-            for token, echo in self.echoes.items()
-            if rooms is None
-            or (
-                echo.room in rooms
-                and (echo.seq is None or kept.get(echo.room, {}).get(echo.seq, -1) != echo.time_ms)
-            )
-        ]
+
+        def gone(echo: Echo) -> bool:
+            if rooms is None:
+                return True
+            if echo.room not in rooms:
+                return False
+            # (One Redis still has, at its seq and time, comes back.)
+            return echo.seq is None or kept.get(echo.room, {}).get(echo.seq) != echo.time_ms
+
+        lost = [token for token, echo in self.echoes.items() if gone(echo)]
         for token in lost:
             echo = self.echoes.pop(token)
             self._refuse(token, echo.room, echo.refused)
