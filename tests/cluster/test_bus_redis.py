@@ -7,6 +7,7 @@ and without persistence; SIGSTOP for a Redis that keeps its connections and answ
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from bus_helpers import Node, running
@@ -266,6 +267,36 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
             assert node.bus.returned == Return(
                 behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}, after={"#r": 3}
             )
+    await redis.aclose()
+
+
+async def test_a_node_told_of_a_lost_end_learns_which_nodes_have_members_there(
+    redis_server: RedisServer,
+) -> None:
+    """With the loss, the nodes the room's member fields name as homes, each once: a node
+    whose user a lost KICK took out, that had not read it, still lists her, as the bus does,
+    and is not told; the nodes told ask it to speak (hubbub.core.cluster_resync
+    `_ask_silent`). A field that is not a member's facts names nobody."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", **FAST) as node_a:
+        await three_events_read(node_a, node_a)
+        await redis.hset(
+            scripts.state_key("#r"),
+            mapping={
+                "m:alice": json.dumps({"n": "alice", "node": "c"}),
+                "s:alice": "o",
+                "m:bob": json.dumps({"n": "bob", "node": "a"}),
+                "m:carol": json.dumps({"n": "carol", "node": "c"}),
+                "m:dave": "not facts",
+                "topic": json.dumps({"text": "t", "setter": "x", "at": 1}),
+            },
+        )
+        await back_without_last_writes(redis, node_a)
+        assert node_a.bus.returned == Return(
+            behind=frozenset({"#r"}),
+            written_back={"#r": {"h:a": "1", "h:c": "1"}},
+            after={"#r": 3},
+        )
     await redis.aclose()
 
 

@@ -27,6 +27,7 @@ from hubbub.accounts.passwords import Hasher
 from hubbub.cluster.bus_scripts import LOST_RANGES, REUSED_SCAN
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
+    MEMBER_HOME_PREFIX,
     is_room_field,
     standing_text,
     written_back_field,
@@ -584,6 +585,15 @@ class MemoryBus:
         fields = {written_back_field(node): "1" for node in self.written_back.get(room, ())}
         if room in self.furthest:
             fields[FURTHEST_FIELD] = str(self.furthest[room])
+        return fields
+
+    def seed_fields(self, room: str) -> dict[str, str]:
+        """What the SEED script reads out of a room whose end Redis lost: its `w:` fields
+        (`written_fields`), and each node its member fields name as home."""
+        fields = self.written_fields(room)
+        for name, value in self.fields.get(room, {}).items():
+            if name.startswith("m:"):
+                fields[MEMBER_HOME_PREFIX + str(json.loads(value)["node"])] = "1"
         return fields
 
     def held_claims(self, node_id: str) -> set[str]:

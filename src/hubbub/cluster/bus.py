@@ -79,8 +79,9 @@ class Return:
     #: Rooms whose last events Redis lost (restarted without its last writes, same epoch).
     behind: frozenset[str] = frozenset()
     #: Per room behind, the `w:` fields Redis has there (as `state` reads them out): which
-    #: nodes have written it back, as the lost events may have changed that. Their events
-    #: after these are delivered only after the report.
+    #: nodes have written it back, as the lost events may have changed that; and `h:<node>`
+    #: for each node its member fields name (hubbub.core.cluster_fields `homes_named`). Its
+    #: events after these are delivered only after the report.
     written_back: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Per room behind, the seq after which its events are new to this node (sequenced since
     #: it was back; it may have read others at those seqs, which Redis lost): its feed
@@ -502,7 +503,12 @@ class Bus:
             pipe = self._redis.pipeline(transaction=False)
             for room, seen, time_ms, node in checks:
                 await self._scripts["SEED"](
-                    keys=[scripts.EPOCH_KEY, scripts.seq_key(room), scripts.stream_key(room)],
+                    keys=[
+                        scripts.EPOCH_KEY,
+                        scripts.seq_key(room),
+                        scripts.stream_key(room),
+                        scripts.state_key(room),
+                    ],
                     args=[self._epoch or "", seen, time_ms, node],
                     client=pipe,
                 )

@@ -483,8 +483,8 @@ return {seq, now}
 """
 )
 
-# KEYS: epoch, seq hash, stream. ARGV: epoch, seq, time_ms and node ("": not known) of the
-# last event this node has delivered (or of its own last event, if later).
+# KEYS: epoch, seq hash, stream, state hash. ARGV: epoch, seq, time_ms and node ("": not
+# known) of the last event this node has delivered (or of its own last event, if later).
 # A Redis that restarted from a persistence file missing its last writes has a room's seq
 # below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
 # The seqs it lost are noted in the seq hash's `lost` ("from:to" ranges, from < seq <= to,
@@ -504,7 +504,8 @@ return {seq, now}
 # since Redis was back are later, as the room's time never goes back, and it was back after
 # this node read that one), then the seq hash's `w:` fields (the nodes that have written the
 # room back, how far the copy whose room fields it has had read: as STATE reads them out),
-# which the lost events may have changed.
+# which the lost events may have changed, then `h:<node>` for each node a member field of the
+# room's state hash names as home (hubbub.core.cluster_fields `homes_named`).
 LOST_RANGES = 32
 REUSED_SCAN = 256
 SEED = (
@@ -526,10 +527,29 @@ local function within(seen)
   end
   return nil
 end
+-- (Each node a member field names as home, once: one that never read a lost KICK or PART of
+-- its user is not told of the loss and still lists her, as the bus does; the nodes that were
+-- told ask it to speak.)
+local function add_homes(answer)
+  local named = {}
+  local state = redis.call('HGETALL', KEYS[4])
+  for index = 1, #state, 2 do
+    if string.sub(state[index], 1, 2) == 'm:' then
+      local ok, facts = pcall(cjson.decode, state[index + 1])
+      local home = ok and type(facts) == 'table' and facts['node']
+      if type(home) == 'string' and home ~= '' and not named[home] then
+        named[home] = true
+        table.insert(answer, 'h:' .. home)
+        table.insert(answer, '1')
+      end
+    end
+  end
+  return answer
+end
 local function lost(after, kind)
   -- (The seq after which the room's events are new to this node: not those it read or sent,
   -- but what was sequenced since. The seqs raised over have no event.)
-  return add_written_back({kind, after}, KEYS[2])
+  return add_homes(add_written_back({kind, after}, KEYS[2]))
 end
 -- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
 local function reused(seen, time)

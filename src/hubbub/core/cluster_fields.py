@@ -189,6 +189,21 @@ def written_back(fields: Mapping[str, str]) -> set[str]:
     }
 
 
+#: The prefix of the names under which the bus reads out, for a room whose end Redis lost,
+#: each node that a member field there names as its home (`homes_named`). Not a state field.
+MEMBER_HOME_PREFIX = "h:"
+
+
+def homes_named(fields: Mapping[str, str]) -> set[str]:
+    """The nodes that have members in the room as the bus has it, from its fields as the bus
+    reads them out for a room whose end Redis lost (hubbub.cluster.bus `Return.written_back`):
+    a node that never read a lost KICK or PART of its user still lists her there, and only
+    the nodes that had read it know the room's end was lost (hubbub.core.cluster_resync
+    `_ask_silent`)."""
+    prefix = MEMBER_HOME_PREFIX
+    return {name[len(prefix) :] for name in fields if name.startswith(prefix)}
+
+
 #: The name under which the bus reads out how far the copy whose room fields it took had
 #: read the room before Redis lost its data (`read_up_to`). No node has the id "*".
 FURTHEST_FIELD = WRITTEN_BACK_PREFIX + "*"

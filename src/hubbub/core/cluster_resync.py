@@ -34,7 +34,9 @@ one back (`unless_written_back`); every node's copy does the same (a member its 
 list parts, one it lists under another nick is renamed). A node that does not follow a room
 sends no sync there, though a lagging node's copy may list its users in it (their PART lost,
 or a RENAME that took the room to a name it never followed): a node whose own sync is done
-asks each node its copy lists users of and that has not spoken there (`_ask_silent`), and
+asks each node its copy lists users of and that has not spoken there (`_ask_silent`; where
+Redis lost the room's end, each node the bus's member fields name too: one that never read a
+lost KICK of its user was not told of the loss, and lists her still), and
 one that does not follow the room says so with a sync of no member (`_say_gone`). A RENAME
 before its answer puts that answer under the old name, where the bus changes nothing: the
 nodes asked are asked again under the new one (`_sync_moved`).
@@ -62,6 +64,7 @@ from hubbub.core.cluster_fields import (
     REPLACES_ROOM,
     encode,
     furthest,
+    homes_named,
     if_absent,
     invitation_fields,
     is_room_field,
@@ -132,6 +135,11 @@ class ClusterResync(ClusterApply):
         # earlier round keeps its `w:` field on the bus, yet its word there may be wanted
         # again: it is asked `again` (`_ask_silent`).
         self.spoken_since_loss: dict[str, set[str]] = {}
+        # Rooms whose end Redis lost: fold -> the nodes the bus's member fields there named as
+        # homes when this node was told (`lost_written_back`). A node that never read a lost
+        # KICK of its user was not told of the loss, and still lists her, as the bus does,
+        # while copies that had read it do not: it is asked to speak (`_ask_silent`).
+        self.homes_on_bus: dict[str, set[str]] = {}
         # Rooms whose end Redis lost without losing its data (restarted from a file missing
         # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
         # there are not known; the last one written gives the room's own fields.
@@ -306,6 +314,7 @@ class ClusterResync(ClusterApply):
         if channel is None:
             return
         silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+        silent |= self.homes_on_bus.pop(fold, set())
         for home in sorted(silent - self._spoken(fold) - {"", self.node}):
             self.asked.setdefault(fold, set()).add(home)
             self._ask(home, fold, again=home in self.written_back.get(fold, ()))
@@ -363,6 +372,9 @@ class ClusterResync(ClusterApply):
         """A room being written back was renamed (its fields moved to the new name, without
         this node's members if its sync had not been made): written back under the new one."""
         sent = self.syncing.pop(old_fold, None)
+        homes = self.homes_on_bus.pop(old_fold, None)
+        if homes is not None:  # (the bus moved its member fields with the room)
+            self.homes_on_bus[new_fold] = homes
         if old_fold in self.unrestored:
             self.unrestored.discard(old_fold)
             self.unrestored.add(new_fold)
@@ -395,6 +407,7 @@ class ClusterResync(ClusterApply):
         super().epoch_restarted()
         self.asked.clear()  # (a new round: every node speaks again)
         self.spoken_since_loss.clear()
+        self.homes_on_bus.clear()
 
     def lost_echoes(
         self,
@@ -422,6 +435,7 @@ class ClusterResync(ClusterApply):
             if fold in self.server.channels:
                 self.written_back[fold] = written_back(fields)
                 self.furthest[fold] = furthest(fields)
+                self.homes_on_bus[fold] = homes_named(fields)
 
     def lost_after(self, rooms: Mapping[str, int]) -> None:
         """Redis lost the end of these rooms: their events after these seqs are new to this
@@ -442,6 +456,7 @@ class ClusterResync(ClusterApply):
         self.unranked.discard(fold)
         self.asked.pop(fold, None)
         self.spoken_since_loss.pop(fold, None)
+        self.homes_on_bus.pop(fold, None)
         super().close(fold)
         if syncing:
             # Its last sync, made before its users left, may come back undone (`un`) to a
