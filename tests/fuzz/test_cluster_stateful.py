@@ -2651,6 +2651,21 @@ FOUND = {
     outage()
     lose_end(3)
 """,
+    # erin (n2) was killed while the bus held every call, and carol (n1) renamed #a to #b;
+    # n2 was cut off before the bus answered: erin's QUIT refused, to be sent again, and
+    # frank's JOIN to #a refused, which dropped n2's copy of #a (erin, gone, counted as no
+    # user of its). Her QUIT went again without the copy's view, after the RENAME, to the old
+    # name, and her member field, moved to #b, stayed there for good. A room with a QUIT of
+    # ours to send again is kept (`_awaited`). Seed 3783795 of 12,000 runs of 300 steps
+    # with --lagging-wipes.
+    "a QUIT sent again to a room dropped meanwhile and renamed": """
+    hold()
+    send(0, 'PART #a :bye')
+    send(4, 'KILL erin :out 81')
+    send(2, 'RENAME #a #b :moving')
+    send(5, 'JOIN #a key')
+    cut(2)
+""",
 }
 
 

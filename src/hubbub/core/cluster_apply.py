@@ -832,6 +832,14 @@ class ClusterApply(ClusterRooms):
         identity = str(event.get("id") or "")
         self.unsent.append((room, fold, prefix, reason, identity, "gone" in event, release))
 
+    def _awaited(self, fold: str) -> bool:
+        # A QUIT of ours refused while the bus was away, to be sent again when it is back: its
+        # user stays in the room until it comes back (`quit_refused`), and the room with her.
+        # (Dropped, when a JOIN of this node's was refused there meanwhile, the QUIT went
+        # again without this copy's view, so a RENAME before it took her member field to the
+        # new name, where nothing removed it: a cluster fuzz finding.)
+        return super()._awaited(fold) or any(entry[0] == fold for entry in self.unsent)
+
     def _departing(self, room: str) -> None:
         """The QUIT that takes a refused JOIN's member fields away is to be sent again when the
         bus is back: until it comes back, the bus has those fields (the joiner is in no copy

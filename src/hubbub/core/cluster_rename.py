@@ -398,8 +398,10 @@ class ClusterRename(ClusterPropose):
 
     def _awaited(self, fold: str) -> bool:
         # Also those sent to an earlier name of the room, to be sent on to this one.
-        return any(entry[0] == fold for entry in self.in_flight.values()) or any(
-            target == fold for target in self.forwarding.values()
+        return (
+            super()._awaited(fold)
+            or any(entry[0] == fold for entry in self.in_flight.values())
+            or any(target == fold for target in self.forwarding.values())
         )
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
@@ -443,6 +445,11 @@ class ClusterRename(ClusterPropose):
             if current is not None:
                 self.network.renamed(old_fold, old_name, new_fold, current[1], time_ms, current[2])
             self._sync_moved(old_fold, new_fold)
+            # QUITs to send again when the bus is back: to the room under its new name, where
+            # its user's member field went.
+            self.unsent = [
+                (new_fold, *entry[1:]) if entry[0] == old_fold else entry for entry in self.unsent
+            ]
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
                 self.forwarding[token] = new_fold
