@@ -445,11 +445,6 @@ class ClusterRename(ClusterPropose):
             if current is not None:
                 self.network.renamed(old_fold, old_name, new_fold, current[1], time_ms, current[2])
             self._sync_moved(old_fold, new_fold)
-            # QUITs to send again when the bus is back: to the room under its new name, where
-            # its user's member field went.
-            self.unsent = [
-                (new_fold, *entry[1:]) if entry[0] == old_fold else entry for entry in self.unsent
-            ]
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
                 self.forwarding[token] = new_fold
@@ -528,10 +523,6 @@ class ClusterRename(ClusterPropose):
             for echo in self.echoes.values():
                 if echo.room == new_fold:
                     echo.room, echo.seq, echo.time_ms = old_fold, None, None
-            # QUITs to send again now the bus is back: to the room under its old name.
-            self.unsent = [
-                (old_fold, *entry[1:]) if entry[0] == new_fold else entry for entry in self.unsent
-            ]
             if new_fold in self.departed:
                 self.departed[old_fold] = self.departed.pop(new_fold)
             self.syncing.pop(new_fold, None)  # (written back under the old name instead)
@@ -611,6 +602,19 @@ class ClusterRename(ClusterPropose):
                 entering.add(new_fold)
         for room, user in [key for key in self.live if key[0] == old_fold]:
             self.live[(new_fold, user)] = self.live.pop((room, user))
+        # QUITs and NICKs refused there, to be sent again when the bus is back (or a NICK
+        # given up, which counts its room back): to the room under this name, where its
+        # members' fields are and its counts went. (A NICK given up under the old name
+        # counted down nothing, and the room stayed followed for good: a cluster fuzz
+        # finding; a QUIT sent again there left its user in the room.)
+        self.unsent = [
+            (new_fold, *entry[1:]) if entry[0] == old_fold else entry for entry in self.unsent
+        ]
+        for kept in self.unsent_nicks.values():
+            kept[:] = [
+                (new_fold if room == old_fold else room, event, fields, deleted)
+                for room, event, fields, deleted in kept
+            ]
 
     def _forget_copy(self, stale: Channel) -> None:
         server = self.server
