@@ -255,6 +255,7 @@ class ClusterResync(ClusterApply):
                 self.unrestored.discard(room)
             elif (
                 not mine
+                and "room" in fields
                 and self.node in self.written_back[room]
                 and room not in self.syncing
                 and not self._lists_ours(room, fields)
@@ -262,7 +263,9 @@ class ClusterResync(ClusterApply):
                 # This node has spoken, and a user of its has come in since, admitted by its
                 # copy: the sender's copy, which had read further before Redis lost its data
                 # (a +l this one never read), refused that JOIN. This node speaks again, so
-                # that every copy takes its users in (a cluster fuzz finding).
+                # that every copy takes its users in (a cluster fuzz finding). (Not after a
+                # sync of no member, `_say_gone`: no copy, it changed none of ours, and each
+                # answer of a node asked by several had every other node speak again.)
                 self.unrestored.add(room)
                 speaks_again = True
             if not mine:
