@@ -31,6 +31,9 @@ def test_a_message_over_the_limit_gets_cannotsendtochan(net: Network) -> None:
     alice = net.user("alice")
     alice.join("#c")
     ask(op, "MODE #c +f 2:600")
+    # (Each client on another node, tests/cluster/test_nodes_conformance.py: the limit holds
+    # on alice's node once it has applied the MODE, which she sees.)
+    alice.until(lambda line: line.command == "MODE" and "+f" in line.params, what="the MODE")
     assert numerics(ask(alice, "PRIVMSG #c :one", "PRIVMSG #c :two"), "404") == []
     refused = numerics(ask(alice, "PRIVMSG #c :three"), "404")
     assert len(refused) == 1
