@@ -508,8 +508,8 @@ class ClusterApply(ClusterRooms):
         old_names = channel.old_names
         holder = old_names.get(fold) if old_names else None
         if holder is not None and holder.network_id not in ("", identity):
-            # The room's sequence gives the nick to this user now: none of its events names
-            # the member known here by it as an old nick (`renamed_elsewhere`) by it any more.
+            # The room's sequence gives the nick to this user now: no later event there names
+            # by it the member this copy knew by it as an old nick (`renamed_elsewhere`).
             # (A NICK applied in another room left such a name in a copy opened after that
             # NICK's own event there, which it never reads: the next holder of the nick was
             # then taken for the old one, a cluster fuzz finding.)
