@@ -1002,12 +1002,19 @@ class MemoryNetwork:
         bus = self.bus
         behind = bus.backlog.get(self._node_id)
         waiting = behind if behind is not None else bus.queue
-        queued = {entry[2] for entry in waiting if entry[0] is self and entry[1] == room}
+        queued = [entry for entry in waiting if entry[0] is self and entry[1] == room]
+        seqs = {entry[2] for entry in queued}
         again = [
             (self, room, seq, time_ms, node, payload)
             for seq, time_ms, node, payload in bus.events.get(room, [])
-            if seq > after and seq not in queued
+            if seq > after and seq not in seqs
         ]
+        if again and queued and min(entry[2] for entry in queued) < again[-1][2]:
+            # Some on their way come before some delivered again (the room left meanwhile and
+            # followed again, under a name a RENAME gave it): all in the room's order, as a
+            # feed delivers them.
+            waiting[:] = [entry for entry in waiting if not (entry[0] is self and entry[1] == room)]
+            again = sorted(again + queued, key=lambda entry: entry[2])
         self.opened_at[room] = min(after, self.opened_at.get(room, after))
         if room in self.delivered:  # (as RoomFeed.rewind)
             delivered, _time_ms, _node = self.delivered[room]
