@@ -2706,6 +2706,31 @@ FOUND = {
     outage()
     wipe_in_flight()
 """,
+    # carol (n1) quit #b, her last room there, while n1 lagged; erin (n2) had renamed #c,
+    # which yan (n1) had joined, to #b, emptied by then. n1, closing its copy of #b, said it
+    # had nobody there (a sync of no member, unconditional), sequenced after the RENAME, and
+    # the bus deleted yan, moved in with #c. Such a sync, back to a room its node follows
+    # with users of its, has that node speak again. (The machine delivered n1's own sync
+    # before erin's QUIT there, which was on its way when n1 followed #b again; it delivers
+    # in the room's order now.) Seed 5315561 of 12,000 runs of 300 steps with --lost-ends.
+    "a sync of no member sequenced after a RENAME brought its node's user in": """
+    send(0, 'QUIT :gone 54')
+    send(4, 'JOIN #c')
+    send(2, 'JOIN #b')
+    send(2, 'INVITE erin #b')
+    send(2, 'KILL frank :out 59')
+    lose(0)
+    outage()
+    lose_end(6)
+    send(2, 'QUIT :gone 48')
+    hold()
+    back()
+    reconnect(0, 'yan')
+    send(2, 'JOIN #c')
+    send(4, 'RENAME #c #b :moving')
+    lag(1)
+    send(4, 'QUIT :gone 5')
+""",
 }
 
 

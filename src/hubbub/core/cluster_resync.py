@@ -281,6 +281,15 @@ class ClusterResync(ClusterApply):
                 self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
         if not mine:
             return
+        channel = self.server.channels.get(room)
+        if fields == {} and room not in self.syncing and channel is not None:
+            # Ours of no member (`_say_gone`), back to a room this node follows: a RENAME
+            # sequenced before it brought users of ours in under this name (their room's),
+            # whose member fields it deleted on the bus, as every other node's copy took them
+            # out (a cluster fuzz finding). This copy speaks again, with them.
+            if self.room_fields(channel):
+                self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
+            return
         sent = self.syncing.get(room)
         if sent is None or event.get("at") != sent[0]:
             return  # an earlier one, sent again since
