@@ -163,7 +163,8 @@ class ClusterResync(ClusterApply):
     def _say_gone(self, fold: str) -> None:
         """Tell the room that none of this node's users is in it: its `sync` with no member
         (unconditional: whatever happens in the room meanwhile, none of this node's users
-        comes into it but by a JOIN, which this node sends after this)."""
+        comes into it but by a JOIN, which this node sends after this, or by a RENAME of
+        another room to this name, after which this node speaks again: `_sync_back`)."""
         if self.joining.get(fold) or fold in self.opening:
             # A JOIN of ours on its way: not after it, which would take its joiner out again;
             # once it is in (or refused), this node's copy speaks (`_joined_or_not`, and
