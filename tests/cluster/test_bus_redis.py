@@ -218,18 +218,27 @@ async def kill_event_readers(redis: Redis, *nodes: str) -> None:
             await redis.client_kill_filter(_id=client["id"])
 
 
-async def back_again(redis: Redis, node: Node) -> None:
-    """Break the node's event connection, as a Redis restart does, and wait until it is back
-    (unavailable, then available again)."""
-    returns = len(node.availability)
-    await kill_event_readers(redis, node.bus.node_id)
-    await until(lambda: len(node.availability) == returns + 2, what="back again")
+async def back_again(redis: Redis, *nodes: Node) -> None:
+    """Break the nodes' event connections, as a Redis restart does, and wait until each is
+    back (unavailable, then available again)."""
+    returns = [len(node.availability) for node in nodes]
+    await kill_event_readers(redis, *(node.bus.node_id for node in nodes))
+    for node, before in zip(nodes, returns, strict=True):
+        await until(
+            lambda node=node, before=before: (
+                len(node.availability) >= before + 2 and node.availability[-2:] == [False, True]
+            ),
+            what=f"{node.bus.node_id} back again",
+        )
 
 
-async def lose_end(redis: Redis, room: str, seq: int) -> None:
+async def lose_end(redis: Redis, room: str, seq: int, time_ms: int = 0) -> None:
     """Redis as if back from an append-only file that missed the room's writes after `seq`:
-    its seq and its stream end there."""
+    its seq and its stream end there. `time_ms`: the room's time then (Redis back a second
+    after the last event it had, as its clock has it: the room's time is never below it)."""
     await redis.hset(scripts.seq_key(room), "seq", str(seq))
+    if time_ms:
+        await redis.hset(scripts.seq_key(room), "time", str(time_ms))
     stream = scripts.stream_key(room)
     kept = await redis.xrange(stream, "-", f"{seq}-0")
     await redis.delete(stream)  # (its last id with it: the seqs after `seq` can be reused)
@@ -241,9 +250,7 @@ async def back_without_last_writes(redis: Redis, *nodes: Node) -> None:
     """Redis as if back from an append-only file that missed #r's last two writes (its seq at
     1, its stream without them): the nodes' event connections break, and they reconnect."""
     await lose_end(redis, "#r", 1)
-    await kill_event_readers(redis, *(node.bus.node_id for node in nodes))
-    for node in nodes:
-        await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+    await back_again(redis, *nodes)
 
 
 async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_first(
@@ -260,9 +267,8 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
         # As if Redis came back from an append-only file that missed the last two writes; it
         # has b as having written the room back (after an earlier loss).
         await redis.hset(scripts.seq_key("#r"), mapping={"seq": "1", "w:b": "1"})
-        await kill_event_readers(redis, "a", "b")
+        await back_again(redis, node_a, node_b)
         for node in (node_a, node_b):
-            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
             # Told which nodes have written the room back as Redis has it now.
             assert node.bus.returned == Return(
                 behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}, after={"#r": 3}
@@ -335,8 +341,7 @@ async def test_a_lagging_nodes_own_event_that_redis_kept_is_not_taken_for_lost(
         feed = node_a.bus._feeds["#r"]
         feed.delivered, feed.delivered_time = 1, 0  # (its reader slow)
         await lose_end(redis, "#r", 2)
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="back")
+        await back_again(redis, node_a)
         assert node_a.bus.returned == Return(
             behind=frozenset({"#r"}),
             written_back={"#r": {}},
@@ -364,14 +369,11 @@ async def test_a_node_back_after_another_reused_the_seqs_redis_lost_is_told(
         await three_events_read(node_a, node_a, node_b)
         # As if Redis came back from an append-only file that missed the last two writes...
         last_time = node_a.events["#r"][-1].time_ms
-        await lose_end(redis, "#r", 1)
-        # ...a second later, as its clock has it (the room's time is never below it).
-        await redis.hset(scripts.seq_key("#r"), "time", str(last_time + 1000))
+        # ...a second later, as its clock has it.
+        await lose_end(redis, "#r", 1, last_time + 1000)
         for number in range(2):  # (c was back first)
             assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
-        await kill_event_readers(redis, "a", "b")
-        for node in (node_a, node_b):
-            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+        await back_again(redis, node_a, node_b)
         # (Both had read it; a had sent it.)
         for node in (node_a, node_b):
             assert node.bus.returned.behind == frozenset({"#r"})
@@ -402,13 +404,9 @@ async def test_a_node_back_after_another_reused_some_of_the_seqs_redis_lost_is_d
     ):
         await three_events_read(node_a, node_a, node_b)
         last_time = node_a.events["#r"][-1].time_ms
-        await lose_end(redis, "#r", 1)
-        # A second later, as its clock has it (the room's time is never below it).
-        await redis.hset(scripts.seq_key("#r"), "time", str(last_time + 1000))
+        await lose_end(redis, "#r", 1, last_time + 1000)  # (a second later, as its clock has it)
         assert (await node_c.bus.sequence("#r", b"again")).seq == 2  # (c was back first)
-        await kill_event_readers(redis, "a", "b")
-        for node in (node_a, node_b):
-            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+        await back_again(redis, node_a, node_b)
         for node in (node_a, node_b):
             assert node.bus.returned.behind == frozenset({"#r"})
             assert node.bus.returned.after == {"#r": 1}
@@ -438,12 +436,10 @@ async def test_a_node_that_only_subscribed_is_told_when_another_reused_its_seq(
         assert (feed.delivered, feed.delivered_time) == (3, sent[-1].time_ms)
         # As if Redis came back from an append-only file that missed the last two writes, a
         # second later as its clock has it; c, back first, sequences there again.
-        await lose_end(redis, "#r", 1)
-        await redis.hset(scripts.seq_key("#r"), "time", str(sent[-1].time_ms + 1000))
+        await lose_end(redis, "#r", 1, sent[-1].time_ms + 1000)
         for number in range(2):
             assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="back")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         assert node_a.bus.returned.after == {"#r": 1}
     await redis.aclose()
@@ -475,13 +471,11 @@ async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is
         await node_b.bus.unsubscribe("#r")
         # As if Redis came back from an append-only file that missed seqs 2 to 5.
         await lose_end(redis, "#r", 1)
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="a back")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.behind == frozenset({"#r"})
         assert (await node_a.bus.sequence("#r", b"new")).seq == 4
         for node in (node_c, node_b):
-            await kill_event_readers(redis, node.bus.node_id)
-            await until(lambda node=node: node.availability[-2:] == [False, True], what="back")
+            await back_again(redis, node)
             assert node.bus.returned.behind == frozenset({"#r"})
         assert (await node_b.bus.sequence("#r", b"after")).seq == 6
     await redis.aclose()
@@ -585,8 +579,7 @@ async def test_a_node_back_is_told_the_claims_redis_has_for_it(
         # As if Redis came back from an append-only file that missed the release.
         await redis.hset(scripts.claim_key("nick:bob"), mapping={"o": "a", "v": "a"})
         await redis.hset(scripts.node_claims_key("a"), "nick:bob", "a")
-        await kill_event_readers(redis, "a")
-        await until(lambda: node_a.availability[-2:] == [False, True], what="reconnected")
+        await back_again(redis, node_a)
         assert node_a.bus.returned.claims == frozenset({"nick:alice", "nick:bob"})
     await redis.aclose()
 
