@@ -2731,6 +2731,54 @@ FOUND = {
     lag(1)
     send(4, 'QUIT :gone 5')
 """,
+    # Redis lost its data, and with it carol's KICK from #a, which lagging n2 had not read,
+    # and erin's claim of Alice. Carol, in no room, took Alice (applied at once on her node)
+    # and joined #c: n2, which still knew her as carol from #a and had its own Alice, took the
+    # JOIN's nick for an older one (her NICK still to come) and listed her in #c as carol. Her
+    # nick's version in the JOIN's facts says it is newer (hubbub.core.cluster_rooms
+    # `remote_user`). Seed 3652929 of 6,000 runs of 300 steps with --lagging-wipes.
+    "a newer nick taken from a lagging node's user, told from an older one": """
+    lose(0)
+    settle()
+    send(5, 'JOIN #c key')
+    send(4, 'NICK Alice')
+    lag(2)
+    send(2, 'KICK #a carol :out')
+    hold()
+    outage()
+    wipe_in_flight()
+    back()
+    send(2, 'NICK Alice')
+    answer(0)
+    send(2, 'JOIN #c')
+    answer(0)
+    answer(2)
+""",
+    # erin (n2) became zed while Redis had lost #b's end; n1 opened #b later, for dave, from
+    # its state (zed), and then applied the events Redis had again after the loss: n2's sync,
+    # listing her as erin, renamed her back, and #b's NICK to zed then found her at that
+    # nick's version already and renamed her only in #b. A user renamed by a sync takes the
+    # version of the nick it lists. (Found when a rename kept the higher version: seed 5373738
+    # of 12,000 runs of 300 steps with --lost-ends.)
+    "a sync naming a member by an older nick, before the NICK that renamed her": """
+    lag(2)
+    hold()
+    send(4, 'RENAME #a #b :moving')
+    answer(1)
+    outage()
+    lose_end(3)
+    send(4, 'JOIN #b')
+    settle()
+    lag(2)
+    send(4, 'JOIN #c')
+    outage()
+    hold()
+    lose_end(4)
+    send(4, 'NICK zed')
+    settle()
+    send(4, 'PART #a :bye')
+    send(3, 'JOIN #b key')
+""",
 }
 
 

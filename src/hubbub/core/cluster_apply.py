@@ -27,6 +27,7 @@ from hubbub.core.cluster_fields import (
     local,
     member_field_names,
     member_leaves,
+    nick_version,
     quit_event,
     released_with,
     start_afresh,
@@ -758,13 +759,22 @@ class ClusterApply(ClusterRooms):
             renamed = user is None or user.fold != server.fold(event["on"])
             if renamed:  # already, by its event in a room this node does not follow (now)
                 user = server.users.get(server.fold(nick))
+            elif user is not None and 0 < nick_version(event) <= user.nick_version:
+                # Already at a later nick (a room opened here after this user's later NICK
+                # showed it, `remote_user`): renamed here only, where the room's events until
+                # its next NICK name her by this one.
+                renamed = True
+                if server.fold(nick) != user.fold:
+                    if channel.old_names is None:
+                        channel.old_names = {}
+                    channel.old_names[server.fold(nick)] = user
         if user is None:
             return
         self._record(channel, "NICK", (nick,), time_ms, event)
         if not renamed:
             line = f":{event['p']} NICK :{nick}"
             old_fold = user.fold
-            if self._renamed(user, nick, line, time_ms, event["m"]):
+            if self._renamed(user, nick, line, time_ms, event["m"], nick_version(event)):
                 self.renamed_elsewhere(user, channel, old_fold)
             event["done"] = True
         # The NICK's member fields replaced those of another user of that nick on the bus, as
@@ -772,10 +782,15 @@ class ClusterApply(ClusterRooms):
         # whose burial then found it nowhere, stayed in every copy: a cluster fuzz finding).
         self._displace(channel, server.fold(nick), str(event.get("id") or ""), time_ms)
 
-    def _renamed(self, user: User, nick: str, line: str, time_ms: int, msgid: str) -> bool:
-        """Remote `user` is `nick` now, its NICK `line` sent to the users sharing a room with
-        it here; False if this node knew it under that nick too: one user again (`_merge`)."""
+    def _renamed(
+        self, user: User, nick: str, line: str, time_ms: int, msgid: str, version: int
+    ) -> bool:
+        """Remote `user` is `nick` now (its nick's `version`), its NICK `line` sent to the
+        users sharing a room with it here; False if this node knew it under that nick too: one
+        user again (`_merge`)."""
         server = self.server
+        # (Lower, too, for a sync naming her by an older nick: the next NICK renames her again.)
+        user.nick_version = version
         server.fanout(server.neighbours(user), line, time_ms, msgid, account=user.account)
         twin = server.users.get(server.fold(nick))
         if twin is not None and twin is not user and same_remote_user(user, twin):

@@ -384,7 +384,17 @@ def user_facts(user: User, node: str, here: str) -> dict[str, Any]:
         "node": node,
         "sv": user.server or here,
         "id": user.network_id,
+        "nv": user.nick_version,
     }
+
+
+def nick_version(facts: Mapping[str, Any]) -> int:
+    """Which of a user's nicks its facts (or NICK event) name: its node's number for that
+    change of nick (User.nick_version; 0 from a node that sends none)."""
+    try:
+        return int(facts.get("nv") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def public_modes(user: User) -> str:

@@ -732,6 +732,7 @@ class ClusterPropose(ClusterRegistry):
             time_ms = server.stamp()
             msgid = server.next_msgid()
             server.send_self(reply, line, time_ms, msgid, account=user.account)
+            user.nick_version = self.next_nick_version()
             rename(server, user, nick, fold, time_ms, line)
             if fold != old:
                 self.network.release(nick_key(old))
@@ -739,6 +740,7 @@ class ClusterPropose(ClusterRegistry):
             return
         facts = self.own_facts(user)
         facts["n"] = nick
+        facts["nv"] = version = self.next_nick_version()  # (the user's, once renamed)
         # The bus's claims are per node: until its rooms' events rename the user here, only
         # this says the nick is taken to another user of this node asking for it.
         self.taking[fold] = user
@@ -769,6 +771,7 @@ class ClusterPropose(ClusterRegistry):
             event: dict[str, Any] = {"t": "nick", "f": old, "p": old_prefix, "n": nick}
             event["on"] = old_nick
             event["id"] = user.network_id
+            event["nv"] = version
             event["m"] = server.next_msgid()
             deleted = member_field_names(old) if fold != old else ()
             fields = renamed_member_fields(old, fold, facts, standing.joined_ms)
@@ -861,12 +864,15 @@ class ClusterPropose(ClusterRegistry):
         user renamed already and only store; elsewhere they rename it."""
         self.network.claim(nick_key(user.fold), self.node, lambda won: None)
         self.network.release(nick_key(old_fold))
+        user.nick_version = self.next_nick_version()
         facts = self.own_facts(user)
         old_nick = old_prefix.partition("!")[0]
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
-            event = {"t": "nick", "f": old_fold, "p": old_prefix, "n": user.nick, "on": old_nick}
+            event: dict[str, Any] = {"t": "nick", "f": old_fold, "p": old_prefix}
+            event["n"], event["on"] = user.nick, old_nick
             event["id"] = user.network_id
+            event["nv"] = user.nick_version
             event["m"] = self.server.next_msgid()
             fields = renamed_member_fields(old_fold, user.fold, facts, standing.joined_ms)
             self.submit(None, channel.fold, event, None, fields, member_field_names(old_fold))

@@ -77,6 +77,7 @@ from hubbub.core.cluster_fields import (
     members_of,
     metadata_field,
     mode_fields,
+    nick_version,
     read_up_to,
     standing_field,
     start_afresh,
@@ -607,7 +608,8 @@ class ClusterResync(ClusterApply):
                 line = f":{user.prefix} NICK :{facts['n']}"
                 for other in user.channels.values():  # (no NICK of it is on its way any more)
                     self.forget_old_names(other, user)
-                self._renamed(user, facts["n"], line, time_ms, server.next_msgid())
+                version = nick_version(facts)
+                self._renamed(user, facts["n"], line, time_ms, server.next_msgid(), version)
 
     def state_of(self, channel: Channel) -> dict[str, str]:
         """The room's state fields as this copy has them: every member, its modes, topic,

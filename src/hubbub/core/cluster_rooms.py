@@ -39,6 +39,7 @@ from hubbub.core.cluster_fields import (
     load_room_state,
     load_user_state,
     nick_key,
+    nick_version,
     standing_field,
     user_facts,
     written_back,
@@ -104,6 +105,9 @@ class ClusterRooms:
         # The users this node knows, its own and others', by network id (User.network_id):
         # one of ours that quit stays until its QUITs are back (`_forget`).
         self.by_network_id: dict[str, User] = {}
+        # The last nick version given to a local user (User.nick_version): one counter for the
+        # node, so each user's versions grow, whichever of its NICKs is applied first.
+        self.nick_versions = 0
         # The rooms each local user's JOINs are on their way to: counted against
         # limits.channels_per_user with the rooms it is in, and never sent twice.
         self.entering: dict[User, set[str]] = {}
@@ -373,6 +377,11 @@ class ClusterRooms:
         included: hubbub.core.cluster_fields `user_facts`)."""
         return user_facts(user, self.node, self.server.name)
 
+    def next_nick_version(self) -> int:
+        """The version of a local user's next nick (User.nick_version)."""
+        self.nick_versions += 1
+        return self.nick_versions
+
     def stand_in(self, fold: str, facts: Mapping[str, Any]) -> User:
         """A user with these facts (a member field's, a JOIN's), known nowhere yet: no
         connection, in no index."""
@@ -384,6 +393,7 @@ class ClusterRooms:
         user.account = facts.get("a", "")
         user.account_id = facts.get("ai", "")
         user.server = str(facts.get("sv", ""))
+        user.nick_version = nick_version(facts)
         load_user_state(user, facts)
         user.metadata = dict(facts.get("md") or {}) or None
         return user
@@ -411,13 +421,26 @@ class ClusterRooms:
         if user is not None:
             if not (identity and user.network_id and user.network_id != identity):
                 # Known already: a remote user, or (a stale member field) one of ours.
-                return user if user.session.remote else None
+                if not user.session.remote:
+                    return None
+                if facts.get("n") == user.nick:
+                    # Under the same nick, perhaps a later one: she changed it and back, and
+                    # this room's copy was opened after both NICKs. Those of her other rooms
+                    # here, older, then rename her only there (cluster_apply `_rename_member`);
+                    # applied as her newest, they left this copy an old name, for its own
+                    # NICKs, that it never reads (a cluster fuzz finding).
+                    user.nick_version = max(user.nick_version, nick_version(facts))
+                return user
             if not user.session.remote:
                 # The nick is one of ours now, and was this user's a moment ago (its NICK or
                 # QUIT not applied here yet): known by its network id (`user_of`), not its nick.
                 known = self.by_network_id.get(identity)
-                if known is not None:
+                if known is not None and nick_version(facts) <= known.nick_version:
                     return known
+                # Or it is this user's newer nick, taken from ours after Redis lost our claim
+                # (ours is disconnected as a collision): a second user for it, as below, the
+                # one its network id finds from now on. (Taken for the user known under its
+                # older nick, it was listed there under that one, a cluster fuzz finding.)
                 listed = False
             # Else the nick is another user's now: its last holder's NICK or QUIT in the rooms
             # this node follows with it is not applied here yet (`user_of` finds that one).
@@ -426,8 +449,10 @@ class ClusterRooms:
             server.users[fold] = user
         self.homes[user] = facts.get("node", "")
         user.network_id = identity
-        if identity and identity not in self.by_network_id:
-            # (Known under another nick already: the first is kept; its NICK merges them.)
+        if identity and (identity not in self.by_network_id or not listed):
+            # (Known under another nick already: the first is kept; its NICK merges them. Not
+            # listed under its nick, the newer is the one its network id finds: the events
+            # naming it by that nick, and the listing once ours is gone, `user_of`.)
             self.by_network_id[identity] = user
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user

@@ -209,6 +209,7 @@ class User:
         "network_id",
         "nick",
         "nick_since_ms",
+        "nick_version",
         "oper",
         "realname",
         "server",
@@ -251,6 +252,11 @@ class User:
         # In a cluster, who this user is on every node whatever its nick (its node gives it at
         # registration, hubbub.core.cluster_directory); "" on one server.
         self.network_id = ""
+        # In a cluster, which of the user's nicks this is: its node numbers each change (its
+        # NICK events and facts carry the number), so another node that sees the user under
+        # two nicks, from rooms it applies each in its own order, tells the newer (hubbub.
+        # core.cluster_rooms `remote_user`). 0 on one server, and from nodes that send none.
+        self.nick_version = 0
         # In a cluster, the name of the server (node) a user of another node is on, as its
         # node gave it; "" for this server's own users (and on one server).
         self.server = ""
