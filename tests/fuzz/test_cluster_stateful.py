@@ -2754,6 +2754,30 @@ FOUND = {
     answer(0)
     answer(2)
 """,
+    # bob (n0) became Alice in #c and #a; n2, lagging, applied #c's NICK, which left bob as
+    # his old name in its copy of #a for #a's own, and Redis lost that one before n2 read it.
+    # n0's sync of #a listed him as Alice, which n2 knew already, and left the old name: his
+    # next NICK (to alice) found him by his nick, and erin's KICK of alice then found nobody
+    # on n2 (an old name hides a member's nick, `member_named`). A sync listing a member under
+    # the nick this node knows drops its old names there. Seed 3977879 of 12,000 runs of 300
+    # steps with --lagging-wipes.
+    "an old name left for a NICK Redis lost, when a sync lists the member by his nick": """
+    send(5, 'JOIN #c key')
+    send(1, 'JOIN #c')
+    send(1, 'JOIN #a')
+    send(0, 'QUIT :gone 89')
+    hold()
+    send(1, 'NICK Alice')
+    answer(0)
+    answer(0)
+    lag(2)
+    answer(1)
+    outage()
+    wipe_in_flight()
+    settle()
+    send(1, 'NICK alice')
+    send(4, 'KICK #a alice :out')
+""",
     # erin (n2) became zed while Redis had lost #b's end; n1 opened #b later, for dave, from
     # its state (zed), and then applied the events Redis had again after the loss: n2's sync,
     # listing her as erin, renamed her back, and #b's NICK to zed then found her at that

@@ -590,7 +590,8 @@ class ClusterResync(ClusterApply):
     ) -> None:
         """`node`'s sync lists its members in the room: one of its users this copy has there
         that it does not list left (its PART, KICK or QUIT lost before this node read it);
-        one it lists under another nick has that nick (its NICK lost so)."""
+        one it lists under another nick has that nick (its NICK lost so); the room's next
+        events name each by the nick listed."""
         listed = {
             str(facts.get("id") or member_fold): facts
             for member_fold, facts in members_facts(fields)  # (`?` names are not `m:` names)
@@ -604,7 +605,13 @@ class ClusterResync(ClusterApply):
                 line = f":{user.prefix} PART {channel.name} :{LOST_DEPARTURE_REASON}"
                 server.fanout(channel.members, line, time_ms, server.next_msgid(), exclude=user)
                 server.remove_member(channel, user)
-            elif facts["n"] != user.nick:
+                continue
+            if facts["n"] == user.nick:
+                # Not by an old name a NICK this node applied in another room left here, for
+                # this room's NICK, which Redis lost before this node read it (kept for good,
+                # that name hid her from a KICK naming her nick, a cluster fuzz finding).
+                self.forget_old_names(channel, user)
+            else:
                 line = f":{user.prefix} NICK :{facts['n']}"
                 for other in user.channels.values():  # (no NICK of it is on its way any more)
                     self.forget_old_names(other, user)
