@@ -46,3 +46,34 @@ def test_a_kick_of_a_nick_given_up_in_a_room_opened_later_kicks_nobody() -> None
         assert members(node, "#two") == {"alice", "bob", "carol"}, node.network.node_id
     for node in (a, b):
         assert members(node, "#one") == {"alice", "bob"}, node.network.node_id
+
+
+def test_a_change_of_case_made_where_a_node_was_not_shows_when_it_next_sees_her() -> None:
+    """alice (node a) parts #one, her only room, becomes Alice (applied at once: nobody shares
+    a room with her) and joins #two, while node b lags. bob (node b) joins #two: node b, which
+    still has her in #one (her PART not read yet), opens #two with her facts, where her nick
+    is a later one. It shows the change of case at once, as her NICK, rather than the old
+    case until her next NICK."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice, bob = a.client("alice"), b.client("bob")
+    for client in (alice, bob):
+        client.send("JOIN #one")
+    cluster.drain()
+    bob.lines()
+    bus = cluster.bus
+    bus.lag("n1")
+    alice.send("PART #one")
+    alice.send("NICK Alice")
+    alice.send("JOIN #two")
+    bob.send("JOIN #two")
+    got = bob.lines()
+    assert [(m.source, m.params) for m in got if m.command == "NICK"] == [
+        ("alice!~alice@127.0.0.1", ("Alice",))
+    ]
+    bus.catch_up("n1")
+    cluster.drain()
+    for node in (a, b):
+        assert members(node, "#two") == {"Alice", "bob"}, node.network.node_id
+    assert "#one" not in a.server.channels
+    assert members(b, "#one") == {"bob"}

@@ -22,6 +22,7 @@ from hubbub.core.model import (
     Session,
     User,
 )
+from hubbub.core.registration import rename
 from hubbub.history.record import Record
 from hubbub.registry.model import HISTORY_ACCESS
 
@@ -423,13 +424,16 @@ class ClusterRooms:
                 # Known already: a remote user, or (a stale member field) one of ours.
                 if not user.session.remote:
                     return None
+                version = nick_version(facts)
                 if facts.get("n") == user.nick:
                     # Under the same nick, perhaps a later one: she changed it and back, and
                     # this room's copy was opened after both NICKs. Those of her other rooms
                     # here, older, then rename her only there (cluster_apply `_rename_member`);
                     # applied as her newest, they left this copy an old name, for its own
                     # NICKs, that it never reads (a cluster fuzz finding).
-                    user.nick_version = max(user.nick_version, nick_version(facts))
+                    user.nick_version = max(user.nick_version, version)
+                elif version > user.nick_version:
+                    self._case_changed(user, str(facts["n"]), version)
                 return user
             if not user.session.remote:
                 # The nick is one of ours now, and was this user's a moment ago (its NICK or
@@ -456,6 +460,20 @@ class ClusterRooms:
             self.by_network_id[identity] = user
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         return user
+
+    def _case_changed(self, user: User, nick: str, version: int) -> None:
+        """Remote `user`'s facts show a later change of case of her nick, made in rooms this
+        node does not follow (or not yet applied here): shown now, as her NICK, to the users
+        sharing a room with her here. (She kept the old case here until her next NICK.) Her
+        NICK events in the rooms this node follows, older, then rename her in no room."""
+        server = self.server
+        time_ms = server.stamp()
+        line = f":{user.prefix} NICK :{nick}"
+        server.fanout(
+            server.neighbours(user), line, time_ms, server.next_msgid(), account=user.account
+        )
+        rename(server, user, nick, user.fold, time_ms, line)
+        user.nick_version = version
 
     def user_of(self, fold: str, identity: str | None) -> User | None:
         """The user an event names by its nick and network id: the one this node knows under
