@@ -2803,6 +2803,32 @@ FOUND = {
     send(4, 'PART #a :bye')
     send(3, 'JOIN #b key')
 """,
+    # alice (n0) took erin's (n2) +o in #c; n2, lagging, never read it before Redis lost its
+    # data. n0's and n1's syncs, back first, listed erin without it, and n2 took the room for
+    # written back (they named all its users), while its own sync came back unranked: erin's
+    # TOPIC, sent then, was applied on n2 (an operator there) and refused on the others, for
+    # good. Another node's sync now restores the room for a node only if it gives its users
+    # the standing its copy does. Seed 4026126 of 12,000 runs of 400 steps with
+    # --lagging-wipes.
+    "a sync listing a node's user without the standing its copy gives her": """
+    send(1, 'QUIT :gone 84')
+    send(0, 'RENAME #a #c :moving')
+    hold()
+    send(5, 'QUIT :gone 3')
+    answer(1)
+    lag(0)
+    send(4, 'PRIVMSG #c :hello from 61')
+    answer(2)
+    lag(2)
+    send(0, 'MODE #c -o erin')
+    answer(0)
+    answer(2)
+    catch_up(0)
+    outage()
+    wipe_in_flight()
+    send(4, 'KILL bob :out 30')
+    send(4, 'TOPIC #c :topic by 89')
+""",
 }
 
 

@@ -80,6 +80,7 @@ from hubbub.core.cluster_fields import (
     nick_version,
     read_up_to,
     standing_field,
+    standing_text,
     start_afresh,
     unchanged_since,
     unless_written_back,
@@ -302,14 +303,19 @@ class ClusterResync(ClusterApply):
         self._sync(room, seq, sent[1] + 1)
 
     def _lists_ours(self, fold: str, fields: Mapping[str, str]) -> bool:
-        """Whether another node's sync names every member of ours in this copy of the room
-        (another node's members are `?m:` in a sync's fields)."""
+        """Whether another node's sync names every member of ours in this copy of the room,
+        with the standing this copy gives it (another node's members are `?m:` and `?s:` in
+        a sync's fields). One with another standing (a MODE this node never read, lost with
+        Redis's data) is no copy of this one's: taken for one, it let an operator of this
+        copy alone set the topic, applied here and refused everywhere else, a cluster fuzz
+        finding."""
         channel = self.server.channels.get(fold)
         if channel is None:
             return True
         return all(
             if_absent(member_field(user.fold)) in fields
-            for user in channel.members
+            and fields.get(if_absent(standing_field(user.fold)), "") == standing_text(standing)
+            for user, standing in channel.members.items()
             if self._ours(user)
         )
 
