@@ -430,7 +430,7 @@ class ClusterRooms:
                     # this room's copy was opened after both NICKs. Those of her other rooms
                     # here, older, then rename her only there (cluster_apply `_rename_member`);
                     # applied as her newest, they left this copy an old name, for its own
-                    # NICKs, that it never reads (a cluster fuzz finding).
+                    # NICKs, that it never reads (found reading a cluster fuzz finding).
                     user.nick_version = max(user.nick_version, version)
                 elif version > user.nick_version:
                     self._case_changed(user, str(facts["n"]), version)
