@@ -2829,6 +2829,35 @@ FOUND = {
     send(4, 'KILL bob :out 30')
     send(4, 'TOPIC #c :topic by 89')
 """,
+    # Redis lost n0's claim of frank with the end it lost, and carol's connection (n1) took
+    # frank too; both franks joined #b (+l 2, with zed). n0 disconnected its own as a
+    # collision while his JOIN was on its way: sequenced first, the others listed him, and n0
+    # counted him against +l until his QUIT (`absent`). n1's frank's JOIN, next, took the
+    # nick's member fields from him: the others showed him leaving and let her in, while n0
+    # still counted him and refused her. A JOIN or NICK that takes the nick from such a user
+    # ends his count. Seed 5414983 of 12,000 runs of 500 steps with --lost-ends.
+    "a JOIN taking the nick of a user gone while his JOIN was on its way": """
+    send(1, 'JOIN #b key')
+    send(2, 'KILL alice :out 88')
+    reconnect(5, 'frank')
+    lose(2)
+    send(1, 'MODE #b +l 2')
+    send(2, 'QUIT :gone 85')
+    settle()
+    send(1, 'NICK zed')
+    send(0, 'NICK frank')
+    outage()
+    lose_end(2)
+    hold()
+    back()
+    reconnect(2, 'frank')
+    answer(1)
+    send(3, 'JOIN #b key')
+    send(2, 'JOIN #b key')
+    send(0, 'JOIN #b key')
+    answer(1)
+    answer(1)
+""",
 }
 
 

@@ -436,7 +436,7 @@ class ClusterApply(ClusterRooms):
                 if admitted:
                     # Every other node lists it until that QUIT: a JOIN in between counts it
                     # against the room's `+l` here too (a cluster fuzz finding).
-                    self.absent.setdefault(room, []).append(identity)
+                    self.absent.setdefault(room, []).append((identity, fold))
                     channel.invited.discard(fold)
                 elif fold in channel.invited:
                     void = {"t": VOID, "x": event["m"], "f": fold, "p": prefix, "id": identity}
@@ -506,6 +506,12 @@ class ClusterApply(ClusterRooms):
         fields."""
         if not identity:
             return
+        # One of ours gone while its JOIN was on its way, listed by every other node under
+        # this nick: they show it leaving now, so this node counts it no more (its `+l`
+        # refused here alone a JOIN they admitted, a cluster fuzz finding).
+        self._present_again(
+            channel.fold, lambda entry: entry[1] == fold and entry[0] not in ("", identity)
+        )
         old_names = channel.old_names
         holder = old_names.get(fold) if old_names else None
         if holder is not None and holder.network_id not in ("", identity):
@@ -525,6 +531,16 @@ class ClusterApply(ClusterRooms):
             line = f":{other.prefix} PART {channel.name} :{NICK_TAKEN_REASON}"
             self.server.fanout(channel.members, line, time_ms, self.server.next_msgid())
             self.server.remove_member(channel, other)
+
+    def _present_again(self, room: str, gone: Callable[[tuple[str, str]], bool]) -> None:
+        """Of the users of ours counted in `room` though gone (`absent`), those `gone` picks
+        are not counted any more (the first only: each is one JOIN)."""
+        absent = self.absent.get(room)
+        entry = next((entry for entry in absent or () if gone(entry)), None)
+        if absent and entry is not None:
+            absent.remove(entry)
+            if not absent:
+                del self.absent[room]
 
     def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
         """Whether a JOIN creates the room: one that may (`cr`) found nobody in it on the bus,
@@ -574,11 +590,7 @@ class ClusterApply(ClusterRooms):
         identity = str(event.get("id") or "")
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
-            absent = self.absent.get(channel.fold)
-            if absent and identity in absent:
-                absent.remove(identity)
-                if not absent:
-                    del self.absent[channel.fold]
+            self._present_again(channel.fold, lambda entry: entry[0] == identity)
         user = self.room_sender(channel, event["f"], event.get("id"))
         if (user is None or user not in channel.members) and event.get("lost") and identity:
             # A lost node's user, renamed by a NICK Redis lost (cluster_fields `quit_payload`).

@@ -188,11 +188,12 @@ class ClusterRooms:
         # them) until those QUITs (marked "gone"), so a JOIN in between does not create the
         # room here either.
         self.departed: dict[str, int] = {}
-        # Per room, the network ids of local users gone while their JOIN was on its way, which
-        # every node applied as a member (this one, the user gone, did not): they count among
-        # the room's members here too (its `+l`) until their QUIT is back
-        # (hubbub.core.cluster_apply `_apply_join`).
-        self.absent: dict[str, list[str]] = {}
+        # Per room, the network ids and nicks (casefolded) of local users gone while their JOIN
+        # was on its way, which every node applied as a member (this one, the user gone, did
+        # not): they count among the room's members here too (its `+l`) until their QUIT is
+        # back, or another user's JOIN or NICK takes the nick's member fields from them
+        # (hubbub.core.cluster_apply `_apply_join`, `_displace`).
+        self.absent: dict[str, list[tuple[str, str]]] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
