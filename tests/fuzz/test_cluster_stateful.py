@@ -2858,6 +2858,28 @@ FOUND = {
     answer(1)
     answer(1)
 """,
+    # carol (n1, lagging) took dave's nick (he was killed) in #a and #b; n2 read #a's NICK,
+    # and renamed her in #b too, before Redis lost #a's end with it; #b's was refused (the
+    # bus away). The change failed on her node, which kept her as carol, as the bus did; n2,
+    # whose own JOIN of #a was lost too, followed only #b, where nothing told it so, and kept
+    # her as dave. Her node now writes her other rooms back when Redis lost one of their
+    # NICKs and the change failed. Seed 5437085 of 12,000 runs of 500 steps with --lost-ends.
+    "a NICK Redis lost in one room, refused in another, read by a node in the other": """
+    send(2, 'KICK #a erin :out')
+    send(4, 'JOIN #b')
+    send(2, 'JOIN #b key')
+    send(5, 'NICK yan')
+    send(0, 'KILL dave :out 62')
+    hold()
+    send(2, 'NICK dave')
+    send(4, 'JOIN #a')
+    lag(1)
+    answer(0)
+    answer(1)
+    answer(0)
+    outage()
+    lose_end(6)
+""",
 }
 
 

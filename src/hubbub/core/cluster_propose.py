@@ -827,6 +827,7 @@ class ClusterPropose(ClusterRegistry):
             if not (resend and self.available):
                 return  # (sent when the bus is back: set_available)
             del self.unsent_nicks[change]
+            self.lost_nicks.pop(change, None)  # (sent again there too: renamed everywhere)
             for room, event, fields, deleted in kept:
                 if room not in user.channels:  # left it meanwhile (a KICK came first)
                     self._nick_given_up(room, event)
@@ -843,6 +844,15 @@ class ClusterPropose(ClusterRegistry):
             del self.taking[fold]
         for room, event, _fields, _deleted in kept:
             self._nick_given_up(room, event)
+        lost = self.lost_nicks.pop(change, None)
+        if lost and user is not None and not user.session.closed:
+            # Redis lost one of its rooms' NICK, which some nodes may have read: they renamed
+            # her in her other rooms too, where it was refused. Those rooms are written back
+            # (her node's sync names her by her nick: cluster_resync `_last_word`); the lost
+            # ones are anyway. (Those nodes kept the new nick for good, a cluster fuzz finding.)
+            for room in list(user.channels):
+                if room not in lost:
+                    self.write_room_back(room)
         if fold != str(kept[0][1]["f"]) and self._claim_unused(fold):
             self.network.release(nick_key(fold))
 

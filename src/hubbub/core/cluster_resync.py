@@ -162,6 +162,12 @@ class ClusterResync(ClusterApply):
                 self.unrestored.add(fold)
             self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
+    def write_room_back(self, fold: str) -> None:
+        """Write this node's members of one room back (a sync, ranked as every other), unless
+        a sync of it is on its way already."""
+        if fold not in self.syncing:
+            self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
+
     def _say_gone(self, fold: str) -> None:
         """Tell the room that none of this node's users is in it: its `sync` with no member
         (unconditional: whatever happens in the room meanwhile, none of this node's users

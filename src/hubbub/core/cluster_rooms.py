@@ -194,6 +194,10 @@ class ClusterRooms:
         # back, or another user's JOIN or NICK takes the nick's member fields from them
         # (hubbub.core.cluster_apply `_apply_join`, `_displace`).
         self.absent: dict[str, list[tuple[str, str]]] = {}
+        # Per NICK change of a local user (network id, new nick), the rooms whose NICK event
+        # Redis lost after sequencing it: the nodes that read one renamed the user in all
+        # her rooms (hubbub.core.cluster_propose `_settle_nick`).
+        self.lost_nicks: dict[tuple[str, str], set[str]] = {}
         # Rooms kept after their last local member left, until our events sent there are
         # back (`drop_if_unused`).
         self.lingering: set[str] = set()
@@ -298,6 +302,9 @@ class ClusterRooms:
         lost = [token for token, echo in self.echoes.items() if gone(echo)]
         for token in lost:
             echo = self.echoes.pop(token)
+            if echo.event.get("t") == "nick":  # (before it is refused: `_settle_nick`)
+                change = (str(echo.event.get("id") or ""), str(echo.event.get("n")))
+                self.lost_nicks.setdefault(change, set()).add(echo.room)
             self._refuse(token, echo.room, echo.refused)
             if echo.event.get("t") == "join":
                 self._lost_join(echo.room, echo.event)
