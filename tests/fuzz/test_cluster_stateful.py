@@ -2880,6 +2880,23 @@ FOUND = {
     outage()
     lose_end(6)
 """,
+    # erin (n2) renamed #a to #c as carol (n1) quit: her QUIT, sent to #a, was sequenced
+    # after the RENAME, to be sent on to #c by n1 once it read it back. n1 lagged, then lost
+    # the bus, and dave's JOIN of #a (a new room of the old name), refused, stopped n1
+    # following #a: the QUIT never came back there, was never sent on, and carol stayed in
+    # n1's #c for good. A room's old name is followed until what was sent there is back.
+    # Seed 4096619 of 12,000 runs of 500 steps.
+    "a JOIN of a renamed room's old name refused while a QUIT sent there is on its way": """
+    hold()
+    send(0, 'NICK zed')
+    send(4, 'RENAME #a #c :moving')
+    send(2, 'QUIT :gone 24')
+    answer(2)
+    lag(1)
+    answer(1)
+    cut(1)
+    send(3, 'JOIN #a key')
+""",
 }
 
 

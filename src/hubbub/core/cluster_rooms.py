@@ -666,7 +666,11 @@ class ClusterRooms:
         channel = self.server.channels.get(fold)
         if channel is not None:
             self.drop_if_unused(channel)
-        elif fold not in self.opening:
+        elif fold not in self.opening and not self._awaited(fold):
+            # (Not while an event of ours sent there is on its way: renamed away, the room's
+            # old name is followed until those are back, to send them on. A JOIN of that name
+            # refused, the bus away, stopped following it, and a QUIT sent there never came
+            # back: its user stayed in the renamed room here for good, a cluster fuzz finding.)
             self._drop_room(fold, channel)
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
