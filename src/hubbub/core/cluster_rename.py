@@ -404,6 +404,9 @@ class ClusterRename(ClusterPropose):
             or any(target == fold for target in self.forwarding.values())
         )
 
+    def _draining(self, fold: str) -> bool:
+        return fold in self.draining
+
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         super()._drop_room(fold, channel)
         # Not followed any more: what this node sent there will not come back here. Not those

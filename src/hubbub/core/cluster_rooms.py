@@ -601,6 +601,11 @@ class ClusterRooms:
         keeps them)."""
         return False
 
+    def _draining(self, fold: str) -> bool:
+        """Whether `fold` is a name a room was renamed away from, followed until the events of
+        ours sent there are back, to be sent on (hubbub.core.cluster_rename)."""
+        return False
+
     def let_go_if_lingering(self, fold: str) -> None:
         """One of our events to the room is back (or refused): drop a room kept for them once
         none is left."""
@@ -666,11 +671,11 @@ class ClusterRooms:
         channel = self.server.channels.get(fold)
         if channel is not None:
             self.drop_if_unused(channel)
-        elif fold not in self.opening and not self._awaited(fold):
-            # (Not while an event of ours sent there is on its way: renamed away, the room's
-            # old name is followed until those are back, to send them on. A JOIN of that name
-            # refused, the bus away, stopped following it, and a QUIT sent there never came
-            # back: its user stayed in the renamed room here for good, a cluster fuzz finding.)
+        elif fold not in self.opening and not self._draining(fold):
+            # (Not a name the room was renamed away from, followed until the events of ours
+            # sent there are back, to send them on: a JOIN of that name refused, the bus away,
+            # stopped following it, and a QUIT sent there never came back, its user left in
+            # the renamed room here for good, a cluster fuzz finding.)
             self._drop_room(fold, channel)
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
