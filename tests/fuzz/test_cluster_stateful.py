@@ -2943,6 +2943,33 @@ FOUND = {
     lose(2)
     send(0, 'JOIN #b key')
 """,
+    # erin (n2) took Alice, a case of alice's nick (alice, n0); alice joined #c, wrote there
+    # and became zed, in #a and #c. n2, lagging, applied #a's NICK first, then #c's JOIN,
+    # under alice, which its own Alice holds: it took the JOIN for zed's, by her network id,
+    # and left #c knowing her by no name until #c's NICK, so her message, sequenced before
+    # it, named nobody there and was refused on n2 alone. A JOIN naming a member by an
+    # older nick gives the room that nick for her until its own NICK. Seed 4168607 of 12,000
+    # runs of 500 steps with --lagging-wipes (no wipe in its eighteen steps).
+    "a JOIN under an older nick, held here by a user of ours, before the room's NICK": """
+    send(2, 'KILL erin :out 75')
+    send(5, 'JOIN #c key')
+    hold()
+    send(1, 'JOIN #b key')
+    answer(2)
+    send(0, 'JOIN #c')
+    send(0, 'INVITE dave #c')
+    send(1, 'PART #b :bye')
+    reconnect(2, 'dave')
+    send(4, 'NICK Alice')
+    lag(0)
+    send(4, 'JOIN #a key')
+    send(0, 'MODE #a +k key')
+    lag(2)
+    catch_up(2)
+    send(5, 'INVITE alice #c')
+    send(0, 'MULTILINE #c 80')
+    send(0, 'NICK zed')
+""",
 }
 
 

@@ -481,6 +481,13 @@ class ClusterApply(ClusterRooms):
                 op = False
         membership = Membership(op=op)
         channel.invited.discard(fold)  # used up (its field went with the JOIN)
+        if not mine and user.fold != fold:
+            # Known here by a later nick (its NICK applied in another room first, and this
+            # one held by a user of ours): the room's events name it by the JOIN's until its
+            # own NICK comes (`renamed_elsewhere`). (Its message was refused here alone, its
+            # sender found by no name there, a cluster fuzz finding.)
+            channel.old_names = channel.old_names or {}
+            channel.old_names[fold] = user
         enter(server, channel, user, membership, time_ms, event["m"])
         if not mine and user.metadata:  # the members here learn the newcomer's metadata
             joined_metadata(server, channel, user)
