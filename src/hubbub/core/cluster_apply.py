@@ -486,8 +486,7 @@ class ClusterApply(ClusterRooms):
             # one held by a user of ours): the room's events name it by the JOIN's until its
             # own NICK comes (`renamed_elsewhere`). (Its message was refused here alone, its
             # sender found by no name there, a cluster fuzz finding.)
-            channel.old_names = channel.old_names or {}
-            channel.old_names[fold] = user
+            self.known_here_as(channel, fold, user)
         enter(server, channel, user, membership, time_ms, event["m"])
         if not mine and user.metadata:  # the members here learn the newcomer's metadata
             joined_metadata(server, channel, user)
@@ -784,9 +783,7 @@ class ClusterApply(ClusterRooms):
                 # its next NICK name her by this one.
                 renamed = True
                 if server.fold(nick) != user.fold:
-                    if channel.old_names is None:
-                        channel.old_names = {}
-                    channel.old_names[server.fold(nick)] = user
+                    self.known_here_as(channel, server.fold(nick), user)
         if user is None:
             return
         self._record(channel, "NICK", (nick,), time_ms, event)

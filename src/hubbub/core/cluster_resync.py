@@ -297,7 +297,7 @@ class ClusterResync(ClusterApply):
             # whose member fields it deleted on the bus, as every other node's copy took them
             # out (a cluster fuzz finding). This copy speaks again, with them.
             if self.room_fields(channel):
-                self._sync(room, self.views.get(room, UNKNOWN_SEQ), 1)
+                self.write_room_back(room)
             return
         sent = self.syncing.get(room)
         if sent is None or event.get("at") != sent[0]:

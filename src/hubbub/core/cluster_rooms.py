@@ -531,9 +531,14 @@ class ClusterRooms:
             return
         for other in user.channels.values():
             if other is not channel:
-                if other.old_names is None:
-                    other.old_names = {}
-                other.old_names[old_fold] = user
+                self.known_here_as(other, old_fold, user)
+
+    def known_here_as(self, channel: Channel, fold: str, user: User) -> None:
+        """The room's events name `user` by `fold`, not its nick, until the room's own NICK of
+        it (`member_named`, `room_sender`; `renamed_here` drops it)."""
+        if channel.old_names is None:
+            channel.old_names = {}
+        channel.old_names[fold] = user
 
     def renamed_here(self, channel: Channel, old_fold: str) -> User | None:
         """This room's NICK of a member renamed already by another room's (`renamed_elsewhere`):
