@@ -611,3 +611,62 @@ async def test_replies_are_parsed_by_hiredis() -> None:
     )
     connection = bus._redis.connection_pool.make_connection()
     assert isinstance(connection._parser, _AsyncHiredisParser)
+
+
+async def test_the_seq_hash_keeps_the_configured_number_of_lost_ranges(
+    redis_server: RedisServer,
+) -> None:
+    """`cluster.lost_ranges`: each raise over seqs Redis lost notes a range in the seq hash's
+    `lost`; beyond the configured number the oldest are forgotten."""
+    redis = Redis.from_url(redis_server.url)
+    async with running(redis_server.url, "a", lost_ranges=2, **FAST) as node_a:
+        await three_events_read(node_a, node_a)
+        await back_without_last_writes(redis, node_a)  # (seqs 2 and 3 lost: "1:3")
+        for seq in (4, 5):
+            assert (await node_a.bus.sequence("#r", b"more")).seq == seq
+            await until(lambda seq=seq: node_a.seqs("#r")[-1:] == [seq], what="read")
+            # Redis back without the last two writes again: a range of its own each time.
+            await redis.hset(scripts.seq_key("#r"), "seq", str(seq - 2))
+            await back_again(redis, node_a)
+            assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert await redis.hget(scripts.seq_key("#r"), "lost") == b"2:4 3:5"
+    await redis.aclose()
+
+
+@pytest.mark.parametrize(("reused_scan", "after"), [(scripts.REUSED_SCAN, 1), (2, 2)])
+async def test_a_node_compares_at_most_the_configured_number_of_reused_events(
+    redis_server: RedisServer, reused_scan: int, after: int
+) -> None:
+    """`cluster.reused_scan`: node a had read up to seq 5 when Redis lost seqs 2 to 5; node c,
+    back first, sequenced four events there. Going back from seq 5, a compares the events
+    before it: later than its last, they are new to it, as far back as it compares."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", reused_scan=reused_scan, **FAST) as node_a,
+        running(redis_server.url, "c", **FAST) as node_c,
+    ):
+        await node_a.bus.subscribe("#r")
+        for number in range(5):
+            await node_a.bus.sequence("#r", str(number).encode())
+        await until(lambda: node_a.seqs("#r") == [1, 2, 3, 4, 5], what="five events")
+        last_time = node_a.events["#r"][-1].time_ms
+        await lose_end(redis, "#r", 1, last_time + 1000)  # (a second later, as its clock has it)
+        for number in range(4):
+            assert (await node_c.bus.sequence("#r", b"again")).seq == 2 + number
+        await back_again(redis, node_a)
+        assert node_a.bus.returned.behind == frozenset({"#r"})
+        assert node_a.bus.returned.after == {"#r": after}
+    await redis.aclose()
+
+
+async def test_the_lost_end_bounds_must_be_positive() -> None:
+    for bounds in ({"lost_ranges": 0}, {"reused_scan": 0}):
+        with pytest.raises(ValueError, match="must be positive"):
+            Bus(
+                "redis://127.0.0.1:1/0",
+                "a",
+                on_event=lambda event: None,
+                on_node_lost=lambda node, claims: None,
+                on_available=lambda available: None,
+                **bounds,
+            )

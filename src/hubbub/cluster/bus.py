@@ -188,6 +188,8 @@ class Bus:
         queue_limit: int = QUEUE_LIMIT,
         pending_limit: int = PENDING_LIMIT,
         left_limit: int = LEFT_LIMIT,
+        lost_ranges: int = scripts.LOST_RANGES,
+        reused_scan: int = scripts.REUSED_SCAN,
     ) -> None:
         if not _NODE_ID.fullmatch(node_id):
             raise ValueError(f"node id {node_id!r}: 1 to 100 of A-Z a-z 0-9 . _ : @ -")
@@ -195,6 +197,8 @@ class Bus:
             raise ValueError("the lease must be longer than the heartbeat interval")
         if stream_length < 1 or timeout_ms <= 0:
             raise ValueError("stream_length and timeout_ms must be positive")
+        if lost_ranges < 1 or reused_scan < 1:
+            raise ValueError("lost_ranges and reused_scan must be positive")
         self.node_id = node_id
         self._url = url
         self._on_event = on_event
@@ -214,6 +218,10 @@ class Bus:
         self._stream_length = stream_length
         self._timeout = timeout_ms / 1000
         self._pending_limit = pending_limit
+        # SEED's bounds after Redis lost a room's end: the ranges of lost seqs the seq hash
+        # keeps, and how far back a reused seq's events are compared (hubbub.cluster.bus_scripts).
+        self._lost_ranges = lost_ranges
+        self._reused_scan = reused_scan
         no_retry = Retry(NoBackoff(), 0)
         pool = BlockingConnectionPool.from_url(
             url,
@@ -509,7 +517,14 @@ class Bus:
                         scripts.stream_key(room),
                         scripts.state_key(room),
                     ],
-                    args=[self._epoch or "", seen, time_ms, node],
+                    args=[
+                        self._epoch or "",
+                        seen,
+                        time_ms,
+                        node,
+                        self._lost_ranges,
+                        self._reused_scan,
+                    ],
                     client=pipe,
                 )
             answers = await pipe.execute()

@@ -484,11 +484,13 @@ return {seq, now}
 )
 
 # KEYS: epoch, seq hash, stream, state hash. ARGV: epoch, seq, time_ms and node ("": not
-# known) of the last event this node has delivered (or of its own last event, if later).
+# known) of the last event this node has delivered (or of its own last event, if later), the
+# lost ranges to keep and the events to scan back at most (`cluster.lost_ranges` and
+# `cluster.reused_scan`; LOST_RANGES and REUSED_SCAN if not given).
 # A Redis that restarted from a persistence file missing its last writes has a room's seq
 # below what nodes delivered: raise it back (and its time), so no seq is handed out twice.
 # The seqs it lost are noted in the seq hash's `lost` ("from:to" ranges, from < seq <= to,
-# the last LOST_RANGES): a node back after another one raised the seq finds it above its
+# the last lost ranges to keep): a node back after another one raised the seq finds it above its
 # own, yet read (or sent) some of those too. Every range is kept, not only the last: a node
 # back first may sequence (its sync) between two others' raises, and a node back after them
 # that had read the first range's seqs would not have been told (a cluster fuzz finding). A
@@ -500,7 +502,7 @@ return {seq, now}
 # events are new to this node (the end of the range it read in, unless events at and before
 # the range's start are later than the one it read, reused before the range was raised
 # over: then the last before them; or, its seq reused, the last before it whose event is not
-# later than the one it read there; at most REUSED_SCAN back either way: those sequenced
+# later than the one it read there; at most the events to scan back either way: those sequenced
 # since Redis was back are later, as the room's time never goes back, and it was back after
 # this node read that one), then the seq hash's `w:` fields (the nodes that have written the
 # room back, how far the copy whose room fields it has had read: as STATE reads them out),
@@ -512,6 +514,12 @@ SEED = (
     _CHECK_EPOCH
     + _ADD_WRITTEN_BACK
     + """
+local keep = math.max(1, tonumber(ARGV[5]) or """
+    + str(LOST_RANGES)
+    + """)
+local scan = math.max(1, tonumber(ARGV[6]) or """
+    + str(REUSED_SCAN)
+    + """)
 local function ranges()
   local found = {}
   local text = redis.call('HGET', KEYS[2], 'lost') or ''
@@ -555,9 +563,7 @@ end
 local function reused(seen, time)
   local after = seen - 1
   if time <= 0 then return after end  -- (its time not known: nothing to compare with)
-  local entries = redis.call('XREVRANGE', KEYS[3], '(' .. seen .. '-0', '-', 'COUNT', """
-    + str(REUSED_SCAN)
-    + """)
+  local entries = redis.call('XREVRANGE', KEYS[3], '(' .. seen .. '-0', '-', 'COUNT', scan)
   for _, entry in ipairs(entries) do
     if tonumber(string.match(entry[1], '^%d+')) ~= after then break end
     local later = false
@@ -611,9 +617,7 @@ if last and last[2] == seq then
 else
   table.insert(found, {seq, seen})
 end
-while #found > """
-    + str(LOST_RANGES)
-    + """ do table.remove(found, 1) end
+while #found > keep do table.remove(found, 1) end
 local parts = {}
 for _, range in ipairs(found) do table.insert(parts, range[1] .. ':' .. range[2]) end
 -- (What it lost may have changed the room's state: a sync from before it changes nothing.)

@@ -94,6 +94,8 @@ class Node:
             queue_limit=settings.pending_events,
             pending_limit=settings.early_events,
             left_limit=settings.left_rooms,
+            lost_ranges=settings.lost_ranges,
+            reused_scan=settings.reused_scan,
         )
         # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
         self.directory = Directory(self.bus)

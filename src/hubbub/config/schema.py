@@ -780,6 +780,22 @@ class ClusterSection:
         low=0,
         high=1_000_000,
     )
+    lost_ranges: int = _setting(
+        32,
+        "Ranges of seqs Redis lost (restarted from an append-only file missing its last "
+        "writes) noted per room on the bus, so that a node back later that had read some of "
+        "them is told; beyond it the oldest are forgotten. Every node should have the same.",
+        low=1,
+        high=10_000,
+    )
+    reused_scan: int = _setting(
+        256,
+        "Events a node back after Redis lost a room's end compares, going back from its last "
+        "one, to find those sequenced since at seqs it had read (another node back first "
+        "reused them); beyond it the earlier ones are not delivered to it.",
+        low=1,
+        high=100_000,
+    )
     replay_window: int = _setting(
         500,
         "Latest events of a room read from the bus's stream for the join replay and "
