@@ -11,7 +11,11 @@ way a real node's do. Measures:
   with the p50/p99 of a call, this process's CPU per call (its pub/sub delivery included), the
   round trips per call (the bus batches concurrent calls into pipelines:
   hubbub.cluster.sequencer), and a check that every event came back through on_event in
-  order, once. On uvloop, the server's default loop, when it is installed.
+  order, once. On uvloop, the server's default loop, when it is installed;
+- with `--seed-members N,...`: the Redis-side time of one SEED call (the script a node runs
+  per room when Redis is back; hubbub.cluster.bus_scripts) that finds the room's end lost, in
+  a room of N members, whose state hash it reads whole to name their nodes (HGETALL, a
+  cjson decode per member field): Redis runs nothing else meanwhile.
 
 Run by benchmarks/bus. The figures depend on the machine; say how loaded it was.
 """
@@ -30,7 +34,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from redis.asyncio import Redis
+
+from hubbub.cluster import bus_scripts as scripts
 from hubbub.cluster.bus import Bus, Sequenced
+from hubbub.core.cluster_fields import facts_json, member_field, standing_field
 
 
 def free_port() -> int:
@@ -162,14 +170,78 @@ async def run(port: int, calls: int) -> None:
         await bus.close()
 
 
+# Member facts as a node writes them (hubbub.core.cluster_fields `user_facts`), spread over
+# this many nodes.
+SEED_NODES = 4
+SEED_CALLS = 200
+
+
+def member_facts(number: int) -> dict[str, object]:
+    nick = f"member{number}"
+    return {
+        "n": nick, "u": f"~{nick}", "h": "192.0.2.1", "r": f"Member {number}", "a": "",
+        "ai": 0, "aw": "", "um": "i", "op": "", "md": {}, "node": f"node-{number % SEED_NODES}",
+        "sv": "irc.example.org", "id": f"node-{number % SEED_NODES}/{number}", "nv": 1,
+    }  # fmt: skip
+
+
+async def seed_cost(port: int, members: int) -> tuple[float, int]:
+    """Redis-side µs of one SEED that finds a room's end lost (the seq below this node's),
+    in a room of `members` members; and how many nodes it named."""
+    redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        epoch = "bench-epoch"
+        await redis.set(scripts.EPOCH_KEY, epoch)
+        room = f"#bench-seed-{members}"
+        state = scripts.state_key(room)
+        await redis.delete(state)
+        batch = 1000
+        for start in range(0, members, batch):
+            fields: dict[str, str] = {}
+            for number in range(start, min(start + batch, members)):
+                fields[member_field(f"member{number}")] = facts_json(member_facts(number), 0)
+                fields[standing_field(f"member{number}")] = ""
+            await redis.hset(state, mapping=fields)  # type: ignore[arg-type]
+        seed = redis.register_script(scripts.SEED)
+        keys = [scripts.EPOCH_KEY, scripts.seq_key(room), scripts.stream_key(room), state]
+        args = [epoch, 2, 1, "bench", scripts.LOST_RANGES, scripts.REUSED_SCAN]
+        named = 0
+        await redis.config_resetstat()
+        for _ in range(SEED_CALLS):
+            # (Redis back without the room's last write, each time.)
+            await redis.hset(scripts.seq_key(room), mapping={"seq": "1", "lost": ""})
+            answer = await seed(keys=keys, args=args)
+            named = sum(1 for item in answer if isinstance(item, bytes) and item.startswith(b"h:"))
+        stats = await redis.info("commandstats")
+        return float(stats["cmdstat_evalsha"]["usec_per_call"]), named
+    finally:
+        await redis.aclose()
+
+
+async def seed_costs(port: int, sizes: list[int]) -> None:
+    print("members  SEED µs in Redis (mean of 200)  nodes named")
+    for members in sizes:
+        micros, named = await seed_cost(port, members)
+        print(f"{members:>7}  {micros:>30.0f}  {named:>11}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="sequence() calls per run")
+    parser.add_argument(
+        "--seed-members",
+        default="",
+        help="comma-separated room sizes: measure SEED there instead of sequence()",
+    )
     arguments = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="hubbub-bench-bus-"))
     process, port = start_redis(directory)
     try:
         # The server's default loop (hubbub.engines: uvloop where it is installed).
+        if arguments.seed_members:
+            sizes = [int(size) for size in arguments.seed_members.split(",")]
+            asyncio.run(seed_costs(port, sizes))
+            return
         try:
             import uvloop
         except ImportError:
