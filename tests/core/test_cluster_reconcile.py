@@ -16,6 +16,7 @@ from test_cluster_core import Cluster, Node
 from test_cluster_resync import back_in_new_epoch, restarted_empty
 
 from hubbub.core.cluster_fields import member_field
+from hubbub.core.cluster_rename import CAUGHT_UP_REASON
 from hubbub.core.cluster_resync import LOST_DEPARTURE_REASON
 
 
@@ -83,18 +84,72 @@ def test_a_node_that_left_a_room_is_asked_to_say_so_after_redis_lost_its_data() 
     assert "#a" not in b.server.channels
 
 
-def test_a_rename_a_lagging_node_missed_leaves_two_rooms_each_with_its_own_members() -> None:
+@pytest.mark.parametrize("first", [0, 1])
+def test_a_rename_a_lagging_node_missed_is_taken_there_when_it_is_asked_to_speak(
+    first: int,
+) -> None:
     """alice renamed #a to #c; Redis lost it before node b read it. Node b kept #a (with
     alice), node a had #c (with bob): each side's sync wrote the other's users back where
-    their own nodes were not, for good. Each node now says, when asked, that it has nobody in
-    the room it does not follow: #a and #c go on as two rooms, each listing only its own."""
+    their own nodes were not, and each node, asked, said it had nobody in the room it did not
+    follow: two rooms, each listing only its own. Node a now tells node b, as it asks it to
+    speak in #c, that #c was #a up to the rename's seq; node b's copy had not read that far,
+    so it takes the rename: bob is told, his node says he left #a, and its sync writes him
+    into #c. One room, whichever node wrote its rooms back first."""
+    cluster, (alice, bob) = in_a(("alice",), ("bob",))
+    a, b = cluster.nodes
+    node_id = b.network.node_id
+    cluster.bus.lag(node_id)
+    alice.send("RENAME #a #c :moving")
+    cluster.drain()
+    restarted_empty(cluster)
+    cluster.bus.backlog[node_id] = []  # what was on its way went with the data
+    if first == 1:
+        cluster.bus.catch_up(node_id)
+    # (Nothing of the new epoch reaches node b before it is told of it, as on the real bus.)
+    back_in_new_epoch(cluster, first)
+    back_in_new_epoch(cluster, 1 - first)
+    cluster.bus.catch_up(node_id)
+    # (bob's client has not negotiated draft/channel-rename: PART and JOIN in its place. With
+    # node b back first, alice's node said she was not in #a before it asked b to speak in
+    # #c: bob saw her leave #a, then meets her in #c.)
+    got = [
+        (message.source.partition("!")[0], message.command, message.params)
+        for message in bob.lines()
+        if message.command in ("PART", "JOIN")
+    ]
+    moved = got.index(("bob", "PART", ("#a", CAUGHT_UP_REASON)))
+    assert got[moved + 1][:2] == ("bob", "JOIN") and got[moved + 1][2][0] == "#c"
+    assert [who for who, command, _ in got if command == "JOIN"] == ["bob", "alice"][: 1 + first]
+    assert "#a" not in a.server.channels and "#a" not in b.server.channels
+    assert names(a, "#c") == names(b, "#c") == ["alice", "bob"]
+    assert member_field("alice") not in cluster.bus.fields.get("#a", {})
+    assert member_field("bob") not in cluster.bus.fields.get("#a", {})
+    assert member_field("bob") in cluster.bus.fields["#c"]
+    alice.drain()
+    bob.send("PRIVMSG #c :here")
+    assert one(alice.lines(), "PRIVMSG").params == ("#c", "here")
+
+
+def test_a_lagging_node_that_follows_the_new_name_already_keeps_two_rooms() -> None:
+    """As above, but a user of node b joined #c in the new epoch before node a asked: node b
+    answers for that copy alone (its users in #a stay there), as before."""
     cluster, (alice, _bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    lost_for(cluster, 1, alice, "RENAME #a #c :moving")
-    assert names(a, "#c") == ["alice"] and "#a" not in a.server.channels
-    assert names(b, "#a") == ["bob"] and "#c" not in b.server.channels
-    assert member_field("alice") not in cluster.bus.fields["#a"]
-    assert member_field("bob") not in cluster.bus.fields["#c"]
+    node_id = b.network.node_id
+    cluster.bus.lag(node_id)
+    alice.send("RENAME #a #c :moving")
+    cluster.drain()
+    restarted_empty(cluster)
+    cluster.bus.backlog[node_id] = []
+    cluster.bus.catch_up(node_id)
+    cluster.drain()
+    dave = b.client("dave")
+    back_in_new_epoch(cluster, 1)
+    dave.send("JOIN #c")
+    cluster.drain()
+    back_in_new_epoch(cluster, 0)
+    assert names(b, "#a") == ["bob"]
+    assert names(a, "#c") == names(b, "#c") == ["alice", "dave"]
 
 
 @pytest.mark.parametrize("first", [0, 1])

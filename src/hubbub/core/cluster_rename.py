@@ -51,6 +51,11 @@ The design, and why:
 A change of case only (`#Lobby` to `#lobby`) is one ordinary event in the room (the `room`
 field rewritten with it): no state moves.
 
+Redis may lose a rename: restarted from a file missing its last writes, it is undone on the
+nodes that had applied it (`lost_renames`); restarted empty (a new epoch), it is taken by a
+node that had not read it when another node asks it to speak under the new name
+(`_catch_up_rename`, hubbub.core.cluster_resync `_ask`).
+
 Not handled (docs/cluster.md "Not yet"): the bus unavailable between sequencing the rename
 and following the new room (retried when it is back, from the marker: nothing is missed
 unless the stream was trimmed past it). (That instant's JOIN of the new name, sent as the
@@ -108,6 +113,10 @@ NOT_OPERATOR = 3
 
 #: The reason of the RENAME back that members see where Redis lost a rename (`lost_renames`).
 LOST_RENAME_REASON = "The rename was lost by the network"
+
+#: The reason members see where their node takes a rename it never read, which Redis lost
+#: with its data and other nodes had applied (`_catch_up_rename`).
+CAUGHT_UP_REASON = "Renamed on the network while this server was behind"
 
 #: One of this node's room events on its way: (room, fields set, fields deleted, refused).
 InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[str], None] | None]
@@ -447,6 +456,10 @@ class ClusterRename(ClusterPropose):
             current = self.writes.current
             if current is not None:
                 self.network.renamed(old_fold, old_name, new_fold, current[1], time_ms, current[2])
+                self.renamed_in_epoch.pop(old_fold, None)
+                self.renamed_in_epoch[new_fold] = (old_fold, current[1])
+            if old_fold in self.renamed_before:  # (renamed again: asked under this name now)
+                self.renamed_before[new_fold] = self.renamed_before.pop(old_fold)
             self._sync_moved(old_fold, new_fold)
             ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
             for token in ours:
@@ -529,6 +542,7 @@ class ClusterRename(ClusterPropose):
             if new_fold in self.departed:
                 self.departed[old_fold] = self.departed.pop(new_fold)
             self.syncing.pop(new_fold, None)  # (written back under the old name instead)
+            self.renamed_in_epoch.pop(new_fold, None)
             self.close(new_fold)
             self._follow(old_fold, after)
             # Users of other nodes may have come in under the new name (lost too), whose
@@ -545,6 +559,73 @@ class ClusterRename(ClusterPropose):
             event = {"p": server.name, "r": LOST_RENAME_REASON, "m": server.next_msgid(), "a": ""}
             self._tell_members(channel, event, new_name, int(server.now * 1000), False)
             log.warning("%s: renamed back from %s (Redis lost the rename)", old_name, new_name)
+
+    def _catch_up_rename(self, event: dict[str, Any]) -> None:
+        """Another node asks this one to speak in a room renamed in the epoch Redis lost, from
+        `from` at seq `s` of that room: if this node's copy of the old room had not read that
+        far, it never read the RENAME (a lagging node; Redis lost the rename with its data),
+        and its users were in the room under its old name while the nodes that had read it
+        wrote it back under the new one: two rooms, each node's users in the one its node
+        had. The copy takes the rename now: its members are told (RENAME, or PART and JOIN),
+        it follows the new name from the new epoch's first event (the asker's sync, whose
+        room state it takes, as its own place there is not known), its events on their way
+        to the old name are sent on, it says it has nobody under the old name any more, and
+        its sync (`_apply_speak`) writes its users into the renamed room. Not where this
+        node follows the new name already (a user of its joined it since): it answers for
+        that copy alone, as before."""
+        server = self.server
+        old_fold, new_fold = str(event["from"]), str(event["r"])
+        try:
+            seq = int(event["s"])
+        except (TypeError, ValueError):
+            return
+        channel = server.channels.get(old_fold)
+        read = self.lost_views.get(old_fold)
+        if (
+            channel is None
+            or read is None
+            or read >= seq  # (it read the rename: a room made under the old name since)
+            or new_fold == old_fold
+            or new_fold in server.channels
+            or new_fold in self.opening
+            or self.joining.get(new_fold)
+            or old_fold in self.opening
+            or old_fold in self.draining
+        ):
+            return
+        old_name, new_name = channel.name, str(event.get("n") or new_fold)
+        # Its sync there wrote the other nodes' users it lists, whose nodes, which do not
+        # follow the old name, say they have nobody there once asked: asked now, as the sync
+        # (if it is still on its way) will not come back here to ask them.
+        self._ask_silent(old_fold)
+        self._stop_syncing(old_fold)  # (its users leave the old name's fields: `_say_gone`)
+        self._move(channel, new_name, new_fold)
+        # Its place was the old room's (in another room's seqs): not known in the new one,
+        # so the syncs of the copies that had read the renamed room give its own state.
+        self.lost_views.pop(old_fold, None)
+        self.views[new_fold] = 0
+        if old_fold in self.departed:
+            self.departed[new_fold] = self.departed.pop(old_fold)
+        self.unrestored.add(new_fold)
+        ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
+        for token in ours:
+            self.forwarding[token] = new_fold
+        for token, target in self.forwarding.items():
+            if target == old_fold:
+                self.forwarding[token] = new_fold
+        if ours:
+            self.draining[old_fold] = [len(ours), old_name]
+        else:
+            self.close(old_fold)
+        self._say_gone(old_fold)
+        self._follow(new_fold, 0)
+        if channel.registered is not None:
+            save_registered(server, channel)
+        told = {"p": server.name, "r": CAUGHT_UP_REASON, "m": server.next_msgid(), "a": ""}
+        self._tell_members(channel, told, old_name, int(server.now * 1000), False)
+        log.warning(
+            "%s: renamed to %s (a rename Redis lost, read by other nodes)", old_name, new_name
+        )
 
     def _move_stored_back(
         self, channel: Channel, new_fold: str, old_name: str, old_fold: str

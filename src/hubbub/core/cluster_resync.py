@@ -146,6 +146,13 @@ class ClusterResync(ClusterApply):
         # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
         # there are not known; the last one written gives the room's own fields.
         self.unranked: set[str] = set()
+        # Renames this node applied in this epoch, and in the one Redis lost last: new fold ->
+        # (old fold, the rename's seq in the old room). After a new epoch, a node asked to
+        # speak in a renamed room is told where it came from (`_ask`): one whose copy of the
+        # old room had not read that far never read the rename, lost with Redis's data, and
+        # takes it now (hubbub.core.cluster_rename `_catch_up_rename`).
+        self.renamed_in_epoch: dict[str, tuple[str, int]] = {}
+        self.renamed_before: dict[str, tuple[str, int]] = {}
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Write this node's members back to the bus in `rooms` (None: every room it follows),
@@ -378,6 +385,11 @@ class ClusterResync(ClusterApply):
         event: dict[str, Any] = {"t": "speak", "r": fold}
         if again:
             event["again"] = 1
+        origin = self.renamed_before.get(fold)
+        channel = self.server.channels.get(fold)
+        if origin is not None and channel is not None:
+            event["from"], event["s"] = origin
+            event["n"] = channel.name
         self.submit(None, inbox(home), event, None, refused=refused, answered_when_sequenced=True)
 
     def _apply_speak(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
@@ -388,11 +400,17 @@ class ClusterResync(ClusterApply):
         lost RENAME took back to this name, `lost_renames`, lists users who came into it
         after the rename), it speaks even if it had written the room back before."""
         fold = str(event["r"])
+        if "from" in event:
+            self._catch_up_rename(event)
         spoken = self.node in self.written_back.get(fold, ()) and "again" not in event
         if spoken or fold in self.syncing:
             return
         self.speak_when_joined.add(fold)
         self._speak_if_joined(fold)
+
+    def _catch_up_rename(self, event: dict[str, Any]) -> None:
+        """Asked to speak in a room renamed in the epoch Redis lost (`_ask`): this node's copy
+        of the old room may be one that never read the rename (hubbub.core.cluster_rename)."""
 
     def _sync_moved(self, old_fold: str, new_fold: str) -> None:
         """A room being written back was renamed (its fields moved to the new name, without
@@ -431,6 +449,8 @@ class ClusterResync(ClusterApply):
 
     def epoch_restarted(self) -> None:
         super().epoch_restarted()
+        # (A rename's seq names a place in its epoch's old room only.)
+        self.renamed_before, self.renamed_in_epoch = self.renamed_in_epoch, {}
         self.asked.clear()  # (a new round: every node speaks again)
         self.spoken_since_loss.clear()
         self.homes_on_bus.clear()
@@ -483,6 +503,8 @@ class ClusterResync(ClusterApply):
         self.asked.pop(fold, None)
         self.spoken_since_loss.pop(fold, None)
         self.homes_on_bus.pop(fold, None)
+        self.renamed_in_epoch.pop(fold, None)
+        self.renamed_before.pop(fold, None)
         super().close(fold)
         if syncing:
             # Its last sync, made before its users left, may come back undone (`un`) to a
