@@ -2970,6 +2970,28 @@ FOUND = {
     send(0, 'MULTILINE #c 80')
     send(0, 'NICK zed')
 """,
+    # frank's JOIN of #a was refused in sequence (+l 2), and carol's NICK to frank, his claim
+    # gone with his node's held calls, was sequenced before his node's void of that JOIN. The
+    # void deleted the member fields under frank whoever had them: carol's, so she was in
+    # every copy of #a and not on the bus. A void deletes them only if they are still the
+    # joiner's (its network id). Seed 4262683 of 12,000 runs of 500 steps with
+    # --lagging-wipes (on the code before the twenty-fifth session too).
+    "a refused JOIN's void after another user's NICK into the joiner's nick": """
+    outage()
+    send(3, 'AWAY :away 94')
+    lose(0)
+    hold()
+    back()
+    send(5, 'JOIN #a')
+    send(2, 'MODE #a +l 2')
+    answer(0)
+    answer(2)
+    send(2, 'NICK frank')
+    answer(2)
+    send(4, 'JOIN #c')
+    send(5, 'QUIT :gone 75')
+    answer(2)
+""",
 }
 
 

@@ -25,7 +25,6 @@ from hubbub.core.cluster_fields import (
     invite_field,
     load_state,
     local,
-    member_field_names,
     member_leaves,
     nick_version,
     quit_event,
@@ -351,7 +350,11 @@ class ClusterApply(ClusterRooms):
                 if invited:  # and the invitation comes back then (a cluster fuzz finding)
                     self.lost_joins.append((now, void, invited, ()))
 
-            delete = member_field_names(fold)
+            # Only if the member field under that nick is still the joiner's: another user may
+            # have taken the nick in between, by a NICK sequenced before this void, and her
+            # fields stay (deleted whoever had them, she was in every copy and not on the bus:
+            # a cluster fuzz finding, seed 4262683).
+            delete = member_leaves(fold, identity)
             self.submit(None, room, void, None, invited, delete, refused=refused)
         return True
 
