@@ -560,7 +560,7 @@ class ClusterRename(ClusterPropose):
             self._tell_members(channel, event, new_name, int(server.now * 1000), False)
             log.warning("%s: renamed back from %s (Redis lost the rename)", old_name, new_name)
 
-    def _catch_up_rename(self, event: dict[str, Any]) -> None:
+    def _catch_up_rename(self, event: dict[str, Any]) -> bool:
         """Another node asks this one to speak in a room renamed in the epoch Redis lost, from
         `from` at seq `s` of that room: if this node's copy of the old room had not read that
         far, it never read the RENAME (a lagging node; Redis lost the rename with its data),
@@ -578,7 +578,7 @@ class ClusterRename(ClusterPropose):
         try:
             seq = int(event["s"])
         except (TypeError, ValueError):
-            return
+            return False
         channel = server.channels.get(old_fold)
         read = self.lost_views.get(old_fold)
         if (
@@ -592,7 +592,7 @@ class ClusterRename(ClusterPropose):
             or old_fold in self.opening
             or old_fold in self.draining
         ):
-            return
+            return False
         old_name, new_name = channel.name, str(event.get("n") or new_fold)
         # Its sync there wrote the other nodes' users it lists, whose nodes, which do not
         # follow the old name, say they have nobody there once asked: asked now, as the sync
@@ -626,6 +626,7 @@ class ClusterRename(ClusterPropose):
         log.warning(
             "%s: renamed to %s (a rename Redis lost, read by other nodes)", old_name, new_name
         )
+        return True
 
     def _move_stored_back(
         self, channel: Channel, new_fold: str, old_name: str, old_fold: str

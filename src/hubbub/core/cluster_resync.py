@@ -400,17 +400,22 @@ class ClusterResync(ClusterApply):
         lost RENAME took back to this name, `lost_renames`, lists users who came into it
         after the rename), it speaks even if it had written the room back before."""
         fold = str(event["r"])
-        if "from" in event:
-            self._catch_up_rename(event)
-        spoken = self.node in self.written_back.get(fold, ()) and "again" not in event
+        # (Having taken a rename, its copy speaks even if this node had said before that it
+        # had nobody there.)
+        caught_up = "from" in event and self._catch_up_rename(event)
+        spoken = (
+            self.node in self.written_back.get(fold, ()) and "again" not in event and not caught_up
+        )
         if spoken or fold in self.syncing:
             return
         self.speak_when_joined.add(fold)
         self._speak_if_joined(fold)
 
-    def _catch_up_rename(self, event: dict[str, Any]) -> None:
+    def _catch_up_rename(self, event: dict[str, Any]) -> bool:
         """Asked to speak in a room renamed in the epoch Redis lost (`_ask`): this node's copy
-        of the old room may be one that never read the rename (hubbub.core.cluster_rename)."""
+        of the old room may be one that never read the rename (hubbub.core.cluster_rename).
+        Whether it took the rename."""
+        return False
 
     def _sync_moved(self, old_fold: str, new_fold: str) -> None:
         """A room being written back was renamed (its fields moved to the new name, without
