@@ -84,6 +84,18 @@ def test_a_node_that_left_a_room_is_asked_to_say_so_after_redis_lost_its_data() 
     assert "#a" not in b.server.channels
 
 
+def renamed_as_b_lags(cluster: Cluster, alice: Client) -> str:
+    """alice renames #a to #c; Redis restarts empty before node b, lagging, reads it (and b
+    gets nothing more until `catch_up`). Node b's id."""
+    node_id = cluster.nodes[1].network.node_id
+    cluster.bus.lag(node_id)
+    alice.send("RENAME #a #c :moving")
+    cluster.drain()
+    restarted_empty(cluster)
+    cluster.bus.backlog[node_id] = []  # what was on its way went with the data
+    return node_id
+
+
 @pytest.mark.parametrize("first", [0, 1])
 def test_a_rename_a_lagging_node_missed_is_taken_there_when_it_is_asked_to_speak(
     first: int,
@@ -97,12 +109,7 @@ def test_a_rename_a_lagging_node_missed_is_taken_there_when_it_is_asked_to_speak
     into #c. One room, whichever node wrote its rooms back first."""
     cluster, (alice, bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    node_id = b.network.node_id
-    cluster.bus.lag(node_id)
-    alice.send("RENAME #a #c :moving")
-    cluster.drain()
-    restarted_empty(cluster)
-    cluster.bus.backlog[node_id] = []  # what was on its way went with the data
+    node_id = renamed_as_b_lags(cluster, alice)
     if first == 1:
         cluster.bus.catch_up(node_id)
     # (Nothing of the new epoch reaches node b before it is told of it, as on the real bus.)
@@ -135,13 +142,7 @@ def test_a_lagging_node_that_follows_the_new_name_already_keeps_two_rooms() -> N
     answers for that copy alone (its users in #a stay there), as before."""
     cluster, (alice, _bob) = in_a(("alice",), ("bob",))
     a, b = cluster.nodes
-    node_id = b.network.node_id
-    cluster.bus.lag(node_id)
-    alice.send("RENAME #a #c :moving")
-    cluster.drain()
-    restarted_empty(cluster)
-    cluster.bus.backlog[node_id] = []
-    cluster.bus.catch_up(node_id)
+    cluster.bus.catch_up(renamed_as_b_lags(cluster, alice))
     cluster.drain()
     dave = b.client("dave")
     back_in_new_epoch(cluster, 1)

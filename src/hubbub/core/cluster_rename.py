@@ -388,6 +388,22 @@ class ClusterRename(ClusterPropose):
             refused = partial(self.quit_refused, event=event)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
+    def _send_on_from(self, old_fold: str, old_name: str, new_fold: str) -> None:
+        """The room is renamed here: events of ours sent to the old name and not back yet are
+        sent on to the new one once they are (`came_back`), the old name followed until then;
+        with none, it is followed no more."""
+        ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
+        for token in ours:
+            self.forwarding[token] = new_fold
+        # Ours sent to an earlier name of this room, not back yet: sent on to this one.
+        for token, target in self.forwarding.items():
+            if target == old_fold:
+                self.forwarding[token] = new_fold
+        if ours:
+            self.draining[old_fold] = [len(ours), old_name]
+        else:
+            self.close(old_fold)
+
     def _drained(self, old_fold: str) -> None:
         """One of our events sent to a renamed room is back: stop following the old name
         once none is left (unless a room of that name is followed here again)."""
@@ -461,17 +477,7 @@ class ClusterRename(ClusterPropose):
             if old_fold in self.renamed_before:  # (renamed again: asked under this name now)
                 self.renamed_before[new_fold] = self.renamed_before.pop(old_fold)
             self._sync_moved(old_fold, new_fold)
-            ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
-            for token in ours:
-                self.forwarding[token] = new_fold
-            # Ours sent to an earlier name of this room, not back yet: sent on to this one.
-            for token, target in self.forwarding.items():
-                if target == old_fold:
-                    self.forwarding[token] = new_fold
-            if ours:
-                self.draining[old_fold] = [len(ours), old_name]
-            else:
-                self.close(old_fold)
+            self._send_on_from(old_fold, old_name, new_fold)
         else:
             channel.name = new_name
             self.renamed_registration(old_fold, new_name, new_fold)
@@ -607,16 +613,7 @@ class ClusterRename(ClusterPropose):
         if old_fold in self.departed:
             self.departed[new_fold] = self.departed.pop(old_fold)
         self.unrestored.add(new_fold)
-        ours = [token for token, entry in self.in_flight.items() if entry[0] == old_fold]
-        for token in ours:
-            self.forwarding[token] = new_fold
-        for token, target in self.forwarding.items():
-            if target == old_fold:
-                self.forwarding[token] = new_fold
-        if ours:
-            self.draining[old_fold] = [len(ours), old_name]
-        else:
-            self.close(old_fold)
+        self._send_on_from(old_fold, old_name, new_fold)
         self._say_gone(old_fold)
         self._follow(new_fold, 0)
         if channel.registered is not None:
