@@ -16,7 +16,7 @@ from node_helpers import client, node_config, running_nodes
 from redis import Redis
 
 from hubbub.cluster import bus_scripts as scripts
-from hubbub.core.cluster_rename import LOST_RENAME_REASON
+from hubbub.core.cluster_rename import CAUGHT_UP_REASON, LOST_RENAME_REASON
 from support.irc_client import IrcClient, Line
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
@@ -252,4 +252,65 @@ def test_a_rename_redis_lost_is_undone_on_every_node(
 
         wait_for(moved_back, 30.0, "#lobby's history under its name again")
         assert seen == [["before", "after"]]
+    redis.close()
+
+
+def test_a_rename_a_node_never_read_is_taken_there_after_redis_lost_its_data(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Redis restarted empty (a new epoch) after a RENAME that node b never read (its
+    connections to Redis were down): node a writes #hall back, node b #lobby, each with the
+    other's user. Node a, asking node b to speak in #hall, says it was #lobby up to the
+    rename's seq, which node b's copy had not read: node b takes the rename, bob is told (PART
+    and JOIN, without the capability), and the room is one again, not two (docs/cluster.md,
+    "Writing rooms back")."""
+    redis = Redis.from_url(redis_url)
+    # Node b connects as a Redis user of its own, so that it can be kept away alone.
+    redis.acl_setuser(
+        "node1", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"], commands=["+@all"]
+    )
+    lagging_url = redis_url.replace("redis://", "redis://node1:secret@")
+    # (A lease that outlives the moment node b is away: it is not buried meanwhile.)
+    slow = {"cluster": {"lease_ms": 20_000, "heartbeat_ms": 200}}
+    a_config = node_config(tmp_path / "a", redis_url, fresh_postgres_url, "node0", **slow)
+    b_config = node_config(tmp_path / "b", lagging_url, fresh_postgres_url, "node1", **slow)
+    with (
+        ThreadedServer(a_config) as a,
+        ThreadedServer(b_config) as b,
+        client(a, "alice", (CAP,)) as alice,
+        client(b, "bob") as bob,
+    ):
+        alice.join("#lobby")
+        bob.join("#lobby")
+        alice.first(lambda line: line.command == "JOIN" and line.nick == "bob")
+        # Node b loses Redis and may not come back: it reads nothing more.
+        redis.acl_setuser("node1", enabled=False)
+        redis.client_kill_filter(user="node1")
+        alice.send("RENAME #lobby #hall :moving")
+        assert alice.expect("RENAME")[-1].params == ["#lobby", "#hall", "moving"]
+        # Redis restarted empty: every connection broken, then node b may come back too.
+        redis.flushall()
+        for connection in redis.client_list():
+            if connection["name"].startswith("hubbub-bus:"):
+                redis.client_kill_filter(_id=connection["id"])
+        redis.acl_setuser("node1", enabled=True)
+        got = bob.until(
+            lambda line: line.command == "366" and line.params[1] == "#hall", timeout=30.0
+        )
+        assert [line.params for line in got if line.command == "PART" and line.nick == "bob"] == [
+            ["#lobby", CAUGHT_UP_REASON]
+        ]
+
+        def heard() -> bool:
+            # (Refused, FAIL, for the moment it takes node b to write #hall back.)
+            bob.send("PRIVMSG #hall :after")
+            return not any(line.command == "FAIL" for line in bob.fence())
+
+        wait_for(heard, 30.0, "a message of bob's to #hall accepted")
+        alice.first(lambda line: line.command == "PRIVMSG" and line.text == "after")
+        for irc in (alice, bob):
+            irc.send("NAMES #hall")
+            names = irc.first(lambda line: line.command == "353").text.split()
+            assert sorted(name.lstrip("@") for name in names) == ["alice", "bob"]
+        assert not any(name.startswith(b"m:") for name in redis.hkeys(scripts.state_key("#lobby")))
     redis.close()
