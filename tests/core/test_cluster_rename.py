@@ -10,6 +10,7 @@ from __future__ import annotations
 from core_helpers import Client, one, only
 from test_cluster_core import Cluster
 
+from hubbub.core.cluster_rename import EARLIER_ROOM_REASON
 from hubbub.core.network import member_field
 
 CAP = "draft/channel-rename"
@@ -408,3 +409,34 @@ def test_a_change_of_case_sent_as_the_room_was_renamed_is_refused() -> None:
         hall = node.server.find_channel("#hall")
         assert hall is not None and hall.name == "#hall"
     assert [m.params[:2] for m in only(alice.lines(), "RENAME")] == [("#lobby", "#hall")]
+
+
+def test_a_part_of_a_room_another_was_renamed_to_is_answered_on_a_slow_node() -> None:
+    """bob left #c, and alice then renamed #a to #b and #b to #c (empty now). Node b, slow,
+    applied the first rename, and the second one came from #b's stream before bob's PART came
+    back from #c's: the renamed room replaced its copy of #c with bob in it, and the PART,
+    an earlier room's event, was never answered, so every later command of bob's waited
+    behind it for good (a cluster fuzz finding, seed 4324064). bob is told he left that #c,
+    his PART is answered, and he goes on."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP])
+    dave, bob = b.client("dave", [CAP]), b.client("bob")
+    alice.send("JOIN #a")
+    dave.send("JOIN #a")
+    bob.send("JOIN #c")
+    cluster.drain()
+    cluster.bus.lag("n1")
+    alice.send("RENAME #a #b :first")
+    bob.send("PART #c :bye")
+    alice.send("RENAME #b #c :second")
+    cluster.bus.catch_up("n1")
+    parts = [message.params for message in only(bob.lines(), "PART")]
+    assert parts == [("#c", EARLIER_ROOM_REASON)]
+    assert [message.params[:2] for message in only(dave.lines(), "RENAME")] == [
+        ("#a", "#b"),
+        ("#b", "#c"),
+    ]
+    assert sorted(user.nick for user in b.channel("#c").members) == ["alice", "dave"]
+    bob.send("PING :still here")
+    assert one(bob.lines(), "PONG").params[-1] == "still here"

@@ -2992,6 +2992,25 @@ FOUND = {
     send(5, 'QUIT :gone 75')
     answer(2)
 """,
+    # frank (as bob) made #c and left it; carol renamed #a to #b, then #b to #c, empty then.
+    # frank's node, lagging, applied the first rename and read the second from #b's stream
+    # before his PART came back from #c's: the renamed room replaced its copy of #c, with him
+    # in it, and his PART, an earlier room's event, was never answered, so his session waited
+    # for good. He is told he left that #c, and his PART is answered. Seed 4324064 of 12,000
+    # runs of 500 steps, plain (on the code before the twenty-fifth session too).
+    "a PART of an earlier room of a name back after a rename to that name": """
+    send(1, 'QUIT :gone 5')
+    send(5, 'NICK bob')
+    hold()
+    send(5, 'JOIN #c')
+    answer(1)
+    send(2, 'RENAME #a #b :moving')
+    send(5, 'PART #c :bye')
+    answer(1)
+    send(3, 'QUIT :gone 6')
+    lag(2)
+    send(2, 'RENAME #b #c :moving')
+""",
 }
 
 

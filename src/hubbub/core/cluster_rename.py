@@ -114,6 +114,10 @@ NOT_OPERATOR = 3
 #: The reason of the RENAME back that members see where Redis lost a rename (`lost_renames`).
 LOST_RENAME_REASON = "The rename was lost by the network"
 
+#: The PART reason a user of this node sees for a room she had left, on the bus, when another
+#: room was renamed to its name before her leaving came back here (`_forget_copy`).
+EARLIER_ROOM_REASON = "Left before another room was renamed to this name"
+
 #: The reason members see where their node takes a rename it never read, which Redis lost
 #: with its data and other nodes had applied (`_catch_up_rename`).
 CAUGHT_UP_REASON = "Renamed on the network while this server was behind"
@@ -651,7 +655,7 @@ class ClusterRename(ClusterPropose):
         old_fold = channel.fold
         stale = server.channels.get(new_fold)
         if stale is not None:  # loaded from the marker: this copy is the room itself
-            self._forget_copy(stale)
+            self._forget_copy(stale, channel)
         del server.channels[old_fold]
         # A JOIN of the old name from now on reads its state (a new room of that name may
         # be made by others meanwhile; this node follows that name only for its events).
@@ -698,13 +702,24 @@ class ClusterRename(ClusterPropose):
                 for room, event, fields, deleted in kept
             ]
 
-    def _forget_copy(self, stale: Channel) -> None:
+    def _forget_copy(self, stale: Channel, kept: Channel | None = None) -> None:
+        """A copy of a room of this name that another room (`kept`, renamed to the name)
+        replaces. Users of this node still in it are told they left it: the bus renames only
+        to a name whose room has no member, so their leaving (a PART, a KICK) is sequenced
+        already, and comes back before the marker, where it is not applied (`apply`). Not
+        told, a user stayed in the room for her client, and was answered nothing (a cluster
+        fuzz finding, seed 4324064)."""
         server = self.server
         del server.channels[stale.fold]
+        time_ms = int(server.now * 1000)
         for member in list(stale.members):
             member.channels.pop(stale.fold, None)
-            if member.session.remote and not member.channels:
-                self._forget(member)
+            if member.session.remote:
+                if not member.channels:
+                    self._forget(member)
+            elif not member.session.closed and (kept is None or member not in kept.members):
+                line = f":{member.prefix} PART {stale.name} :{EARLIER_ROOM_REASON}"
+                server.fanout((member,), line, time_ms, server.next_msgid(), account=member.account)
         stale.members.clear()
 
     def _follow(self, fold: str, after: int) -> None:
