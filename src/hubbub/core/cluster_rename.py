@@ -458,8 +458,8 @@ class ClusterRename(ClusterPropose):
         if case_only and self.privilege_refused(channel, event):
             return  # (the bus checks a move to another name itself: NOT_OPERATOR)
         if not case_only:
-            self._move(channel, new_name, new_fold)
             marker = int(event["ns"])
+            self._move(channel, new_name, new_fold, marker)
             self.fresh_from[new_fold] = marker
             self.views[new_fold] = max(marker, self.views.get(new_fold, 0))
             # (The bus moves the nodes that have written the room back with it too, in place
@@ -648,14 +648,20 @@ class ClusterRename(ClusterPropose):
             lambda store: store.rename_channel(new_fold, old_name, old_fold), moved
         )
 
-    def _move(self, channel: Channel, new_name: str, new_fold: str) -> None:
+    def _move(
+        self, channel: Channel, new_name: str, new_fold: str, marker: int | None = None
+    ) -> None:
         """This node's copy of the room takes its new name, and so does what this node keeps
-        per room name."""
+        per room name. `marker`: the seq of the rename's marker in the new room."""
         server = self.server
         old_fold = channel.fold
         stale = server.channels.get(new_fold)
-        if stale is not None:  # loaded from the marker: this copy is the room itself
-            self._forget_copy(stale, channel)
+        if stale is not None:
+            # Loaded from the marker (its place at or after it): this copy is the room itself,
+            # whose events after the marker are applied to it again (`_follow`). Before it:
+            # an earlier room of the name, which its users of this node have left already.
+            earlier = marker is not None and self.views.get(new_fold, 0) < marker
+            self._forget_copy(stale, channel if earlier else None)
         del server.channels[old_fold]
         # A JOIN of the old name from now on reads its state (a new room of that name may
         # be made by others meanwhile; this node follows that name only for its events).
@@ -702,9 +708,10 @@ class ClusterRename(ClusterPropose):
                 for room, event, fields, deleted in kept
             ]
 
-    def _forget_copy(self, stale: Channel, kept: Channel | None = None) -> None:
-        """A copy of a room of this name that another room (`kept`, renamed to the name)
-        replaces. Users of this node still in it are told they left it: the bus renames only
+    def _forget_copy(self, stale: Channel, earlier_than: Channel | None = None) -> None:
+        """A copy of a room of this name that another room replaces. `earlier_than`: the room
+        renamed to the name, which replaces an earlier room of it; users of this node in that
+        earlier room and not in the renamed one are told they left it: the bus renames only
         to a name whose room has no member, so their leaving (a PART, a KICK) is sequenced
         already, and comes back before the marker, where it is not applied (`apply`). Not
         told, a user stayed in the room for her client, and was answered nothing (a cluster
@@ -717,7 +724,11 @@ class ClusterRename(ClusterPropose):
             if member.session.remote:
                 if not member.channels:
                     self._forget(member)
-            elif not member.session.closed and (kept is None or member not in kept.members):
+            elif (
+                earlier_than is not None
+                and member not in earlier_than.members
+                and not member.session.closed
+            ):
                 line = f":{member.prefix} PART {stale.name} :{EARLIER_ROOM_REASON}"
                 server.fanout((member,), line, time_ms, server.next_msgid(), account=member.account)
         stale.members.clear()
