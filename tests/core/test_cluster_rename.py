@@ -8,7 +8,7 @@ preserves all channel state".
 from __future__ import annotations
 
 from core_helpers import Client, one, only
-from test_cluster_core import Cluster
+from test_cluster_core import Cluster, texts
 
 from hubbub.core.cluster_rename import EARLIER_ROOM_REASON
 from hubbub.core.network import member_field
@@ -440,3 +440,34 @@ def test_a_part_of_a_room_another_was_renamed_to_is_answered_on_a_slow_node() ->
     assert sorted(user.nick for user in b.channel("#c").members) == ["alice", "dave"]
     bob.send("PING :still here")
     assert one(bob.lines(), "PONG").params[-1] == "still here"
+
+
+def test_lines_after_the_marker_are_not_shown_twice_when_the_rename_comes_late() -> None:
+    """Node b's feed of #lobby is filling a gap as alice renames #lobby to #hall and talks
+    there; dave, of node b, joins #hall meanwhile, so node b opens the room and shows him (and
+    bob, a member it moved there) what follows. When the rename comes, node b's renamed copy
+    replaces that one and applies what followed the marker again: each of its users sees each
+    line once, what they had not seen included (the brief: nothing duplicated)."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", [CAP])
+    bob = b.client("bob", [CAP])
+    dave = b.client("dave", [CAP])
+    joined(cluster, alice, bob)
+    cluster.bus.hold_feed("n1", "#lobby")
+    alice.send("RENAME #lobby #hall :moving")
+    alice.send("PRIVMSG #hall :before dave")
+    dave.send("JOIN #hall")
+    alice.send("PRIVMSG #hall :after dave")
+    first, second = texts(dave)
+    assert first.endswith("before dave") and second == "after dave"  # (the first replayed)
+    assert bob.raw() == []
+    cluster.bus.release_feed("n1", "#lobby")
+    got = bob.lines()
+    assert [m.command for m in got] == ["RENAME", "PRIVMSG", "JOIN", "PRIVMSG"]
+    assert [m.params[-1] for m in only(got, "PRIVMSG")] == ["before dave", "after dave"]
+    assert dave.raw() == []
+    hall = b.server.find_channel("#hall")
+    assert hall is not None and {user.nick for user in hall.members} == {"alice", "bob", "dave"}
+    alice.send("PRIVMSG #hall :later")
+    assert texts(dave) == ["later"] and texts(bob) == ["later"]

@@ -324,6 +324,10 @@ class MemoryBus:
         self.answering = 0  # calls being answered (`_answer`): delivery waits for them
         # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
         self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
+        # Per (node, room) feed held (`hold_feed`), what was published for it meanwhile.
+        self.held_feeds: dict[
+            tuple[str, str], list[tuple[MemoryNetwork, str, int, int, str, bytes]]
+        ] = {}
         # The bus's data before each of its last room events (`lose_end`).
         self.snapshots: list[dict[str, Any]] = []
         # Per room, the seqs a Redis restarted without its last writes lost, as the nodes
@@ -831,8 +835,11 @@ class MemoryBus:
                 entry = self.queue.pop(0)
                 network, room, seq, time_ms, node, payload = entry
                 behind = self.backlog.get(network.node_id)
+                held = self.held_feeds.get((network.node_id, room))
                 if behind is not None:  # a lagging node: later, in the same order
                     behind.append(entry)
+                elif held is not None:  # one room's feed filling a gap: later, in order
+                    held.append(entry)
                 elif (
                     room in network.rooms
                     and network.server is not None
@@ -852,6 +859,17 @@ class MemoryBus:
         """A lagging node gets what it missed, in publication order."""
         behind = self.backlog.pop(node_id, [])
         self.queue[:0] = behind
+        self.pump()
+
+    def hold_feed(self, node_id: str, room: str) -> None:
+        """Deliver nothing of one room to this node until `release_feed`, while its other
+        rooms' events go on: the real node's feed of that room reading a gap from the room's
+        stream (hubbub.cluster.bus_feed), its other feeds applying what pub/sub brings meanwhile."""
+        self.held_feeds.setdefault((node_id, room), [])
+
+    def release_feed(self, node_id: str, room: str) -> None:
+        """The gap is read: what the room published meanwhile comes next, in order."""
+        self.queue[:0] = self.held_feeds.pop((node_id, room), [])
         self.pump()
 
     def lose_node(self, node_id: str) -> list[str]:

@@ -208,7 +208,11 @@ class ClusterMultiline(ClusterPropose):
         sender: User | None,
     ) -> None:
         """This node's users among `recipients` get the message, formatted once per profile
-        and kind (batch or fallback); members whose join replay is being read have it held."""
+        and kind (batch or fallback); members whose join replay is being read have it held,
+        those shown it already (`ChatServer.heard`) get nothing."""
+        heard = self.server.heard
+        if heard:
+            recipients = [user for user in recipients if user not in heard]
         self._outgoing(event, time_ms).send_to(recipients, _lines(event), held, sender)
 
     def _apply_multiline(

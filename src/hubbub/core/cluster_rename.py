@@ -46,6 +46,9 @@ The design, and why:
   have started after the marker (its state read later): `follow` takes the feed back to the
   marker, so the events in between reach the renamed copy. If that subscription delivered the
   marker before the rename came here, the node loads the moved state from it until then.
+  When the rename itself comes late (its room's feed filling a gap), the copy the JOIN opened
+  has applied events after the marker already: the renamed copy applies them again, sparing
+  the node's users shown them there (`shown`).
   Events of its own sent to a room renamed twice before they came back go to the last name.
 
 A change of case only (`#Lobby` to `#lobby`) is one ordinary event in the room (the `room`
@@ -94,7 +97,7 @@ from hubbub.core.reply import Reply
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
-    from hubbub.core.model import Channel
+    from hubbub.core.model import Channel, User
     from hubbub.core.ports import Network
     from hubbub.core.server import ChatServer
 
@@ -155,6 +158,38 @@ class ClusterRename(ClusterPropose):
         # Renamed rooms this node could not follow yet (bus unavailable): new fold -> the seq
         # after which their events are wanted.
         self.unfollowed: dict[str, int] = {}
+        # Renamed copies applying again what a copy they replaced had applied (`_move`): new
+        # fold -> (the seq that copy had reached, the users of this node it showed them to).
+        self.shown: dict[str, tuple[int, set[User]]] = {}
+
+    def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
+        shown = self.shown.get(room)
+        if shown is None:
+            super().apply(room, seq, time_ms, node, payload)
+            return
+        until, heard = shown
+        if seq > until:
+            del self.shown[room]
+            super().apply(room, seq, time_ms, node, payload)
+            return
+        server = self.server
+        server.heard = heard
+        try:
+            super().apply(room, seq, time_ms, node, payload)
+        finally:
+            server.heard = ()
+        # A user of ours joining with it joined the copy replaced too, with the same event:
+        # she was shown what followed there.
+        try:
+            event = json.loads(payload)
+            joiner = self.user_of(str(event["f"]), str(event["u"].get("id") or ""))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        if event.get("t") != "join" or joiner is None or joiner.session.remote:
+            return
+        channel = server.channels.get(room)
+        if channel is not None and joiner in channel.members:
+            heard.add(joiner)
 
     # ------------------------------------------------------------------ propose
 
@@ -438,6 +473,7 @@ class ClusterRename(ClusterPropose):
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         super()._drop_room(fold, channel)
+        self.shown.pop(fold, None)
         # Not followed any more: what this node sent there will not come back here. Not those
         # sent on to the room this one was renamed to: that room waits for them (its NICK's
         # refusal counted down the old name, and the renamed room stayed kept for good when
@@ -660,8 +696,14 @@ class ClusterRename(ClusterPropose):
             # Loaded from the marker (its place at or after it): this copy is the room itself,
             # whose events after the marker are applied to it again (`_follow`). Before it:
             # an earlier room of the name, which its users of this node have left already.
-            earlier = marker is not None and self.views.get(new_fold, 0) < marker
+            view = self.views.get(new_fold, 0)
+            earlier = marker is not None and view < marker
             self._forget_copy(stale, channel if earlier else None)
+            if marker is not None and view > marker:
+                # Its users of ours were shown what that copy applied after the marker: each
+                # is spared it again from her JOIN on (`apply`). (Shown twice, a user saw
+                # each line after her JOIN twice.)
+                self.shown[new_fold] = (view, set())
         del server.channels[old_fold]
         # A JOIN of the old name from now on reads its state (a new room of that name may
         # be made by others meanwhile; this node follows that name only for its events).
@@ -805,6 +847,7 @@ class ClusterRename(ClusterPropose):
         # Renamed rooms not followed yet: from the new epoch's first event (their markers'
         # seqs were the old epoch's; a QUIT sent again on the return is the new one's first).
         self.unfollowed = dict.fromkeys(self.unfollowed, 0)
+        self.shown.clear()  # (the new epoch's seqs are other events)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)

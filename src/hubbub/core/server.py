@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from itertools import repeat
 from operator import call
 from typing import Any
@@ -190,6 +190,9 @@ class ChatServer:
         #: Cluster mode (hubbub.core.network): room events are sequenced network-wide through
         #: the `Network` port. None on a single node, where nothing else changes.
         self.cluster = ClusterState(self, ports.network) if ports.network is not None else None
+        #: Users that fan-out skips while a room event they were shown already is applied
+        #: again (hubbub.core.cluster_rename: a renamed copy replacing one opened meanwhile).
+        self.heard: Collection[User] = ()
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -486,6 +489,9 @@ class ChatServer:
         whose join replay is still being read get the bytes held instead of written.
         `account` (the sender's account) goes to account-tag clients.
         """
+        if self.heard:
+            heard = self.heard
+            users = [user for user in users if user not in heard]
         base = encode_line(line + "\r\n")
         if len(base) > 512:
             base = encode_line(clip(line) + "\r\n")
