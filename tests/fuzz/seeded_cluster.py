@@ -6,12 +6,15 @@ catch-ups, reconnections, the loss of a node (while Redis is away too), bus outa
 losing its data and settles), checks that every node agrees after each step, and prints, for
 each kind of disagreement, the shortest run that showed it: steps ready to paste into that
 file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
-`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends]`; the
+`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends |
+--held-feeds]`; the
 exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and
 Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes read
 and others did not, lost, for the rooms written back to reconcile
 (hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file
-that missed its last writes (`lose_end`): the same, in the same epoch.
+that missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes
+a node's feed of one room wait (filling a gap) while its other rooms go on. Each step also
+checks that no client was sent a line twice.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from test_cluster_stateful import (  # noqa: E402 (after the paths above)
     CHOICES,
     NICKS,
     OTHER_NICKS,
+    ROOMS,
     TEMPLATES,
     ClusterMachine,
 )
@@ -53,6 +57,7 @@ def one_run(
         taken.append(f"{rule}({', '.join(map(repr, arguments))})")
         getattr(machine, rule)(*arguments)
         try:
+            machine.nobody_is_sent_a_line_twice()
             machine.every_node_agrees()
         except AssertionError as error:
             return taken, error
@@ -140,7 +145,28 @@ def choose_lost_ends(
     return choose(pick, machine)
 
 
-CHOOSERS = {"--lagging-wipes": choose_lagging_wipes, "--lost-ends": choose_lost_ends}
+def choose_held_feeds(
+    pick: random.Random, machine: ClusterMachine
+) -> tuple[str, tuple[object, ...]] | None:
+    """As `choose`, with one node's feed of one room often held (filling a gap) while its
+    other rooms go on, and released later: a node applying a room's events after later
+    events of its other rooms (a RENAME after the new name's, a NICK in one room after the
+    next in another)."""
+    held = sorted(machine.cluster.bus.held_feeds)
+    draw = pick.random()
+    if draw < 0.04:
+        return "hold_feed", (pick.randrange(3), pick.choice(ROOMS))
+    if held and draw < 0.07:
+        node_id, room = held[pick.randrange(len(held))]
+        return "release_feed", (int(node_id.removeprefix("n")), room)
+    return choose(pick, machine)
+
+
+CHOOSERS = {
+    "--lagging-wipes": choose_lagging_wipes,
+    "--lost-ends": choose_lost_ends,
+    "--held-feeds": choose_held_feeds,
+}
 
 
 def main(arguments: list[str]) -> int:

@@ -54,6 +54,7 @@ from hubbub.core.network import (
     quits_of_lost_node,
 )
 from hubbub.core.ports import NETWORK_ROOM
+from hubbub.protocol.message import parse
 
 LONG = os.environ.get("HUBBUB_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "300"))
@@ -106,7 +107,7 @@ commands = st.builds(
 client_indexes = st.integers(0, len(NICKS) - 1)
 #: What the first clients ask for: multiline batches (a client that connects again has none,
 #: and its batches are refused).
-MULTILINE_CAPS = ("batch", "draft/multiline", "echo-message")
+MULTILINE_CAPS = ("batch", "draft/multiline", "echo-message", "message-tags", "server-time")
 
 
 def expanded(line: str) -> list[str]:
@@ -123,6 +124,39 @@ def expanded(line: str) -> list[str]:
     ]
 
 
+class Transcript:
+    """What one client was sent, read as it comes: each live line that carries a msgid must
+    come to it once (the target: nothing duplicated). Lines of a `chathistory` batch (a join
+    replay) may show a line again, and are left out."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.read = 0  # bytes of the client's output read so far
+        self.seen: set[tuple[str, str]] = set()  # (command, msgid)
+        self.replays: set[str] = set()  # the references of its open chathistory batches
+
+    def check(self) -> None:
+        data = self.client.link.data()
+        end = data.rfind(b"\r\n")
+        if end < self.read:
+            return
+        new, self.read = data[self.read : end], end + 2
+        for line in new.decode("utf-8").split("\r\n"):
+            message = parse(line)
+            if message.command == "BATCH":
+                reference = message.params[0]
+                if reference.startswith("+") and message.params[1:2] == ("chathistory",):
+                    self.replays.add(reference[1:])
+                elif reference.startswith("-"):
+                    self.replays.discard(reference[1:])
+            msgid = message.tags.get("msgid")
+            if msgid is None or message.tags.get("batch") in self.replays:
+                continue
+            key = (message.command, msgid)
+            assert key not in self.seen, f"{self.client.nick} was sent twice: {line}"
+            self.seen.add(key)
+
+
 class ClusterMachine(RuleBasedStateMachine):
     """Six clients of three nodes sending room commands through a bus that may hold them."""
 
@@ -136,6 +170,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.clients = [
             nodes[index // 2].client(nick, MULTILINE_CAPS) for index, nick in enumerate(NICKS)
         ]
+        # Every client's lines, old ones' too (a client connected again is another).
+        self.transcripts = [Transcript(client) for client in self.clients]
         for client in self.clients[::2]:  # an operator on every node (KILL)
             client.user.oper = "root"
         # The node lost (`lose`), if one was: its index, and its users' network ids.
@@ -210,6 +246,7 @@ class ClusterMachine(RuleBasedStateMachine):
         client.send(f"USER {NICKS[index]} 0 * :{NICKS[index]} Example")
         client.lines()  # welcomed, or 433 (the nick in use: it stays unregistered)
         self.clients[index] = client
+        self.transcripts.append(Transcript(client))
 
     @rule()
     def hold(self) -> None:
@@ -600,6 +637,18 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         self.cluster.bus.catch_up(lagging[pick % len(lagging)])
 
+    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(ROOMS))
+    def hold_feed(self, pick: int, room: str) -> None:
+        """One node's feed of one room fills a gap (hubbub.cluster.bus_feed): its events wait
+        while the node's other rooms go on, so the node applies them after later events of
+        other rooms, as the real bus may."""
+        self.cluster.bus.hold_feed(self.cluster.nodes[pick].network.node_id, room)
+
+    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(ROOMS))
+    def release_feed(self, pick: int, room: str) -> None:
+        """The gap is filled: what the room published meanwhile comes, in order."""
+        self.cluster.bus.release_feed(self.cluster.nodes[pick].network.node_id, room)
+
     @rule()
     def settle(self) -> None:
         """The bus answers everything held, in the order it was asked, holds no more, and
@@ -615,6 +664,9 @@ class ClusterMachine(RuleBasedStateMachine):
         """Every held call answered, and every lagging node caught up (not one cut off from
         the bus: it gets what it missed when it is back, `rejoin`)."""
         bus = self.cluster.bus
+        if bus.held_feeds:
+            bus.held_feeds.clear()
+            bus.pump()
         while bus.waiting or bus.held or set(bus.backlog) - bus.away:
             bus.release()
             for node_id in sorted(set(bus.backlog) - bus.away):
@@ -629,6 +681,11 @@ class ClusterMachine(RuleBasedStateMachine):
             and not bus.away
             and not (bus.held or bus.waiting or bus.queue or bus.backlog or burying)
         )
+
+    @invariant()
+    def nobody_is_sent_a_line_twice(self) -> None:
+        for transcript in self.transcripts:
+            transcript.check()
 
     @invariant()
     def every_node_agrees(self) -> None:

@@ -324,10 +324,8 @@ class MemoryBus:
         self.answering = 0  # calls being answered (`_answer`): delivery waits for them
         # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
         self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
-        # Per (node, room) feed held (`hold_feed`), what was published for it meanwhile.
-        self.held_feeds: dict[
-            tuple[str, str], list[tuple[MemoryNetwork, str, int, int, str, bytes]]
-        ] = {}
+        # The (node, room) feeds held (`hold_feed`): their events wait in the queue, in place.
+        self.held_feeds: set[tuple[str, str]] = set()
         # The bus's data before each of its last room events (`lose_end`).
         self.snapshots: list[dict[str, Any]] = []
         # Per room, the seqs a Redis restarted without its last writes lost, as the nodes
@@ -831,15 +829,19 @@ class MemoryBus:
             return
         self.delivering = True
         try:
-            while self.queue:
-                entry = self.queue.pop(0)
+            index = 0
+            while index < len(self.queue):
+                entry = self.queue[index]
                 network, room, seq, time_ms, node, payload = entry
+                if (network.node_id, room) in self.held_feeds:
+                    # One room's feed filling a gap: its events wait, the others' go on.
+                    index += 1
+                    continue
+                del self.queue[index]
+                index = 0  # (what applying it delivers again goes in front)
                 behind = self.backlog.get(network.node_id)
-                held = self.held_feeds.get((network.node_id, room))
                 if behind is not None:  # a lagging node: later, in the same order
                     behind.append(entry)
-                elif held is not None:  # one room's feed filling a gap: later, in order
-                    held.append(entry)
                 elif (
                     room in network.rooms
                     and network.server is not None
@@ -864,12 +866,13 @@ class MemoryBus:
     def hold_feed(self, node_id: str, room: str) -> None:
         """Deliver nothing of one room to this node until `release_feed`, while its other
         rooms' events go on: the real node's feed of that room reading a gap from the room's
-        stream (hubbub.cluster.bus_feed), its other feeds applying what pub/sub brings meanwhile."""
-        self.held_feeds.setdefault((node_id, room), [])
+        stream (hubbub.cluster.bus_feed), its other feeds applying what pub/sub brings
+        meanwhile. (A lagging node's backlog takes them as they come, held or not.)"""
+        self.held_feeds.add((node_id, room))
 
     def release_feed(self, node_id: str, room: str) -> None:
-        """The gap is read: what the room published meanwhile comes next, in order."""
-        self.queue[:0] = self.held_feeds.pop((node_id, room), [])
+        """The gap is read: what the room published meanwhile comes, in order."""
+        self.held_feeds.discard((node_id, room))
         self.pump()
 
     def lose_node(self, node_id: str) -> list[str]:
