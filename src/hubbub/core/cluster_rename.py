@@ -855,7 +855,12 @@ class ClusterRename(ClusterPropose):
             unfollowed, self.unfollowed = self.unfollowed, {}
             for fold, after in unfollowed.items():
                 if fold in self.server.channels:
-                    self._follow(fold, after)
+                    # From what the copy has applied since, if it has: a feed subscribed
+                    # already (a JOIN's) went back to `after` when first asked, and has
+                    # delivered from there; asked again from `after`, it delivered those
+                    # events twice, and the members saw them twice (a cluster fuzz finding,
+                    # seed 7011703).
+                    self._follow(fold, max(after, self.views.get(fold, 0)))
 
 
 def _ignore(result: Any) -> None:
