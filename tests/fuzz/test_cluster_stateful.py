@@ -125,15 +125,21 @@ def expanded(line: str) -> list[str]:
 
 
 class Transcript:
-    """What one client was sent, read as it comes: each live line that carries a msgid must
-    come to it once (the target: nothing duplicated). Lines of a `chathistory` batch (a join
+    """What one client was sent, read as it comes (the target: nothing duplicated or
+    reordered). Each live line that carries a msgid comes to it once, and a room's lines in
+    the order the bus sequenced them, but for the answers to its own commands (from itself:
+    they wait behind its earlier commands' answers). Lines of a `chathistory` batch (a join
     replay) may show a line again, and are left out."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, bus: Any, username: str) -> None:
         self.client = client
+        self.bus = bus
+        self.own = f"!~{username}@"  # (in the source of the lines it made)
         self.read = 0  # bytes of the client's output read so far
         self.seen: set[tuple[str, str]] = set()  # (command, msgid)
         self.replays: set[str] = set()  # the references of its open chathistory batches
+        # Per era and room of the bus, the seq of the last line it was sent there.
+        self.last: dict[tuple[int, str], tuple[int, str]] = {}
 
     def check(self) -> None:
         data = self.client.link.data()
@@ -155,6 +161,15 @@ class Transcript:
             key = (message.command, msgid)
             assert key not in self.seen, f"{self.client.nick} was sent twice: {line}"
             self.seen.add(key)
+            place = self.bus.places.get(msgid)
+            if place is None or self.own in line.split(" ", 2)[1]:
+                continue
+            era, room, seq = place
+            before = self.last.get((era, room))
+            assert before is None or before[0] < seq, (
+                f"{self.client.nick} was sent out of order: {line} after {before[1]}"
+            )
+            self.last[(era, room)] = (seq, line)
 
 
 class ClusterMachine(RuleBasedStateMachine):
@@ -171,7 +186,10 @@ class ClusterMachine(RuleBasedStateMachine):
             nodes[index // 2].client(nick, MULTILINE_CAPS) for index, nick in enumerate(NICKS)
         ]
         # Every client's lines, old ones' too (a client connected again is another).
-        self.transcripts = [Transcript(client) for client in self.clients]
+        bus = self.cluster.bus
+        self.transcripts = [
+            Transcript(client, bus, nick) for client, nick in zip(self.clients, NICKS, strict=True)
+        ]
         for client in self.clients[::2]:  # an operator on every node (KILL)
             client.user.oper = "root"
         # The node lost (`lose`), if one was: its index, and its users' network ids.
@@ -246,7 +264,7 @@ class ClusterMachine(RuleBasedStateMachine):
         client.send(f"USER {NICKS[index]} 0 * :{NICKS[index]} Example")
         client.lines()  # welcomed, or 433 (the nick in use: it stays unregistered)
         self.clients[index] = client
-        self.transcripts.append(Transcript(client))
+        self.transcripts.append(Transcript(client, self.cluster.bus, NICKS[index]))
 
     @rule()
     def hold(self) -> None:

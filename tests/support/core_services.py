@@ -324,6 +324,11 @@ class MemoryBus:
         self.answering = 0  # calls being answered (`_answer`): delivery waits for them
         # Per lagging node, what was published for it meanwhile (`lag`, `catch_up`).
         self.backlog: dict[str, list[tuple[MemoryNetwork, str, int, int, str, bytes]]] = {}
+        # Where each room event was sequenced, by its msgid: (era, room, seq). An era is
+        # the bus's data between two losses of it (`lose_data`, `lose_end`), in which a seq
+        # names one event (tests/fuzz: the order each client is sent a room's lines in).
+        self.era = 0
+        self.places: dict[str, tuple[int, str, int]] = {}
         # The (node, room) feeds held (`hold_feed`): their events wait in the queue, in place.
         self.held_feeds: set[tuple[str, str]] = set()
         # The bus's data before each of its last room events (`lose_end`).
@@ -416,6 +421,7 @@ class MemoryBus:
         """Redis restarted without its data (a new epoch, while it is away): every room's seq,
         state fields and stream, the claims and the directory are gone. Each node's rooms
         deliver the new epoch's events from seq 1 (as hubbub.cluster.bus_feed restarts)."""
+        self.era += 1
         for state in (
             self.seq,
             self.renamed,
@@ -468,6 +474,7 @@ class MemoryBus:
         count = min(count, len(self.snapshots))
         if not count:
             return
+        self.era += 1
         snapshot = self.snapshots[-count]
         del self.snapshots[-count:]
         lengths = snapshot.pop("events")
@@ -766,6 +773,7 @@ class MemoryBus:
             elif empty:
                 fields[name[1:]] = value
         self.events.setdefault(room, []).append((seq, time_ms, node, payload))
+        self._place(room, seq, payload)
         for network in self.nodes.values():
             if room in network.rooms:
                 self.queue.append((network, room, seq, time_ms, node, payload))
@@ -813,10 +821,19 @@ class MemoryBus:
         self.changed[new] = new_seq
         return 1
 
+    def _place(self, room: str, seq: int, payload: bytes) -> None:
+        try:
+            msgid = json.loads(payload).get("m")
+        except ValueError:
+            return
+        if isinstance(msgid, str):
+            self.places[msgid] = (self.era, room, seq)
+
     def _append(self, node: str, room: str, time_ms: int, payload: bytes) -> int:
         seq = self.seq[room] = self.seq.get(room, 0) + 1
         self.last_ms[room] = time_ms
         self.events.setdefault(room, []).append((seq, time_ms, node, payload))
+        self._place(room, seq, payload)
         for network in self.nodes.values():
             if room in network.rooms:
                 self.queue.append((network, room, seq, time_ms, node, payload))
