@@ -428,6 +428,39 @@ def test_slow_plain_replay_keeps_the_order() -> None:
     assert [t.split("] ")[-1] for t in texts] == ["old", "new"]
 
 
+def test_everything_said_during_a_slow_replay_keeps_its_order() -> None:
+    """Held behind bob's replay of #room: alice's line there, then her NICK, AWAY and a line
+    in #other, in that order. (Only the room's lines were held: her NICK overtook her line,
+    which then came from a nick bob's client no longer knew; a cluster fuzz finding.)"""
+    slow = DeferredHistory()
+    h = Harness(history=slow)
+    a, b = h.client("alice"), h.client("bob")
+    a.send("CAP REQ away-notify")
+    b.send("CAP REQ away-notify")
+    h.join("#room", a)
+    h.join("#other", a)
+    b.send("JOIN #other")
+    slow.complete()
+    h.drain()
+    b.send("JOIN #room")  # its replay is read slowly
+    b.drain()  # (the JOIN's answer)
+    say(h, a, "#room", "in room")
+    a.send("NICK alicia")
+    a.send("AWAY :lunch")
+    say(h, a, "#other", "in other")
+    assert b.lines() == []  # all of it waits behind the replay
+    slow.complete()
+    got = [(m.source.split("!")[0] if m.source else "", m.command) for m in b.lines()]
+    assert got[-4:] == [
+        ("alice", "PRIVMSG"),
+        ("alice", "NICK"),
+        ("alicia", "AWAY"),
+        ("alicia", "PRIVMSG"),
+    ]
+    say(h, a, "#other", "after")  # and then straight through again
+    assert chat_texts(b.lines()) == ["after"]
+
+
 def test_leaving_before_a_slow_replay_arrives() -> None:
     """Kicked before its join replay arrives: a member gets what the room said meanwhile at
     once, ending with the KICK. Its own PART waits behind its replay (per-client order)."""

@@ -3104,6 +3104,25 @@ FOUND = {
     answer(0)
     outage()
 """,
+    # carol's JOIN of #b was answered while her replay of it was read; Alice (erin's
+    # connection) set +i there and then took the nick dave. Only #b's lines were held for
+    # carol: the NICK, sent to Alice's neighbours, overtook the MODE, which then came from a
+    # nick carol's client no longer knew. Every live line for a client now waits behind its
+    # join replay (Session.hold). Seed 7019675 of 4,000 runs of 500 steps with --held-feeds
+    # (none held in it: the check of each room's order found it; on one server too).
+    "a NICK overtaking the lines held behind a join replay": """
+    send(4, 'QUIT :gone 6')
+    send(0, 'QUIT :gone 9')
+    reconnect(3, 'Alice')
+    send(4, 'JOIN #b')
+    hold()
+    send(4, 'MODE #b +i alice')
+    send(2, 'JOIN #b')
+    answer(0)
+    answer(2)
+    send(3, 'QUIT :gone 0')
+    send(4, 'NICK dave')
+""",
 }
 
 

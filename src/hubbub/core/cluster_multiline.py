@@ -204,16 +204,15 @@ class ClusterMultiline(ClusterPropose):
         recipients: Iterable[User],
         event: dict[str, Any],
         time_ms: int,
-        held: dict[User, list[bytes]] | None,
         sender: User | None,
     ) -> None:
         """This node's users among `recipients` get the message, formatted once per profile
-        and kind (batch or fallback); members whose join replay is being read have it held,
-        those shown it already (`ChatServer.heard`) get nothing."""
+        and kind (batch or fallback); members whose join replay is being read have it held
+        (Session.hold), those shown it already (`ChatServer.heard`) get nothing."""
         heard = self.server.heard
         if heard:
             recipients = [user for user in recipients if user not in heard]
-        self._outgoing(event, time_ms).send_to(recipients, _lines(event), held, sender)
+        self._outgoing(event, time_ms).send_to(recipients, _lines(event), sender)
 
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -223,7 +222,7 @@ class ClusterMultiline(ClusterPropose):
             return
         sender = local(user)
         event["nm"] = channel.name  # as the room is called here when it comes back
-        self._deliver(channel.members, event, time_ms, channel.replaying, sender)
+        self._deliver(channel.members, event, time_ms, sender)
         self._store(channel.fold, event, time_ms)
 
     def _apply_direct_multiline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
@@ -231,7 +230,7 @@ class ClusterMultiline(ClusterPropose):
         if recipient is None or recipient.session.remote:
             return  # gone meanwhile, as if it had quit just before
         self._store(event["key"], event, time_ms)
-        self._deliver((recipient,), event, time_ms, None, None)
+        self._deliver((recipient,), event, time_ms, None)
 
 
 def _lines(event: dict[str, Any]) -> Lines:

@@ -2,9 +2,9 @@
 IRCv3 CHATHISTORY command (https://ircv3.net/specs/extensions/chathistory).
 
 Reads go through `HistoryService.query`, whose answer arrives later (through `Reply.later`).
-While a join replay is being read, the room's live lines for the newcomer are held
-(`Channel.replaying`) and written after the replay, so history and live traffic never
-interleave.
+While a join replay is being read, every live line for the newcomer is held (`Session.hold`;
+`Channel.replaying` says whose replay of the room is being read) and written after the replay,
+so history and live traffic never interleave, and live lines keep their order.
 """
 
 from __future__ import annotations
@@ -183,6 +183,7 @@ def start_replay(server: ChatServer, reply: Reply, channel: Channel, user: User)
     # The room's lines for the newcomer collect in the follower's held bytes meanwhile.
     assert replay.held is not None
     channel.replaying[user] = replay.held
+    session.hold(replay.held)  # (released when the reply is written: Reply.flush)
     key = channel.fold
 
     def done(later: Reply, records: list[Record]) -> None:

@@ -91,6 +91,7 @@ class Session:
         "cap_version",
         "caps",
         "certfp",
+        "holding",
         "host",
         "link",
         "metadata_bucket",
@@ -155,6 +156,9 @@ class Session:
         self.metadata_bucket: tuple[float, float] | None = None
         # The draft/multiline batch this connection is sending (hubbub.core.multiline).
         self.multiline: OpenBatch | None = None
+        # While join replays are read for it (hubbub.core.history): the held bytes of each
+        # one's reply, in order; live lines go to the last (`hold`). None otherwise.
+        self.holding: list[list[bytes]] | None = None
         self.user = User(self)
 
     # The transport reads these two (see hubbub.core.ports).
@@ -190,6 +194,53 @@ class Session:
     def next_batch_id(self) -> str:
         self.batch_counter += 1
         return f"b{self.batch_counter:x}"
+
+    def hold(self, held: list[bytes]) -> None:
+        """A join replay is being read for this connection: every live line for it (from
+        any room, and other users' NICK, QUIT, AWAY) waits in `held`, which its reply writes
+        after the replay, so the client sees the room's past, then all that happened since,
+        in order. (Held in the room alone, a NICK overtook that room's lines held before
+        it: a cluster fuzz finding, seed 7019675.) Fan-out writes through `write`; the
+        rooms' cached writers are made again with it."""
+        if self.holding is None:
+            self.holding = [held]
+            self.write = self._write_held
+            self._regroup()
+        else:
+            self.holding.append(held)
+
+    def release(self, held: list[bytes]) -> None:
+        """That replay's reply is written (with `held`): live lines go where they did, or to
+        the next replay still held."""
+        holding = self.holding
+        if holding is None or not any(kept is held for kept in holding):
+            return
+        holding[:] = [kept for kept in holding if kept is not held]
+        if not holding:
+            self.holding = None
+            self.write = self.link.write
+            self._regroup()
+
+    def replay_skipped(self, held: list[bytes]) -> None:
+        """The user left the room before its join replay came (PART, KICK): no replay will
+        come. If nothing else is held, what was said meanwhile, the KICK included, is
+        written now; else with its reply, in order."""
+        holding = self.holding
+        if holding is not None and len(holding) == 1 and holding[0] is held:
+            self.link.write(b"".join(held))
+            held.clear()
+            self.release(held)
+
+    def _write_held(self, data: bytes) -> None:
+        holding = self.holding
+        if holding is None:  # (a writer cached before the release)
+            self.link.write(data)
+        else:
+            holding[-1].append(data)
+
+    def _regroup(self) -> None:
+        for channel in self.user.channels.values():
+            channel.groups = None
 
 
 class User:
@@ -388,8 +439,9 @@ class Channel:
         self.no_external = True
         self.secret = False
         self.topic_locked = True
-        # Members whose join replay is still being read from the store: what the room says
-        # meanwhile is held for them, so the replay is never overtaken by live lines.
+        # Members whose join replay is still being read from the store, and their replies'
+        # held bytes: what is said meanwhile is held for them (Session.hold), so the replay
+        # is never overtaken by live lines.
         self.replaying: dict[User, list[bytes]] = {}
         # Who may read the room's history ("everyone", "since_join", "registered", or "" for
         # history.default_access; see hubbub.core.privacy), and its ChanServ registration
@@ -432,7 +484,7 @@ class Channel:
                 group = groups[profile]
                 positions[user] = len(group)
                 link = session.link
-                batch = getattr(link, "batch", None)
+                batch = getattr(link, "batch", None) if session.holding is None else None
                 if batch is None:
                     group.append(session.write)
                     boxes[profile] = None

@@ -235,7 +235,7 @@ def deliver(server: ChatServer, reply: Reply, batch: OpenBatch) -> None:
     lines = fitted(prefix, name, batch.lines)
     client_tags = format_tags(batch.client_tags) if batch.client_tags else ""
     message = Outgoing(server, prefix, name, msgid, time_ms, client_tags, sender.account)
-    message.send_to(recipients, lines, channel.replaying if channel is not None else None, sender)
+    message.send_to(recipients, lines, sender)
     if stored is not None:
         text = combine(lines)
         server.history.append(
@@ -320,23 +320,15 @@ class Outgoing:
         return data
 
     def send_to(
-        self,
-        recipients: Iterable[User],
-        lines: list[tuple[str, bool]],
-        held: dict[User, list[bytes]] | None,
-        sender: User | None,
+        self, recipients: Iterable[User], lines: list[tuple[str, bool]], sender: User | None
     ) -> None:
         """Write the message to each of `recipients` but the sender and users of other nodes
         (theirs deliver to them), formatted once per kind; those whose join replay is being
-        read (`held`) get it after the replay."""
+        read get it after the replay (Session.hold)."""
         for user in recipients:
             if user is sender or user.session.remote:
                 continue
-            data = self.bytes_for(user.session, lines)
-            if held and user in held:
-                held[user].append(data)
-            else:
-                user.session.write(data)
+            user.session.write(self.bytes_for(user.session, lines))
 
 
 def replay_lines(

@@ -124,8 +124,8 @@ class Reply:
         # Workers this reply still waits for (see `later`), and the replies written after it.
         self.pending = 0
         self.followers: list[Reply] | None = None
-        # Bytes already formatted for this client, written after the lines: what a room said
-        # while the join replay of a follower was being read (`Channel.replaying`).
+        # Bytes already formatted for this client, written after the lines: what was said to
+        # it while the join replay of a follower was being read (Session.hold).
         self.held: list[bytes] | None = None
 
     def later(self, done: Callable[[Reply, Any], None]) -> Callable[[Any], None]:
@@ -208,6 +208,8 @@ class Reply:
                 lines = wrapped
         held = self.held
         if not lines and not held:
+            if held is not None:
+                session.release(held)
             return
         # Handlers only attach tags the client negotiated, so they are written as they are.
         out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
@@ -218,6 +220,8 @@ class Reply:
             data += b"".join(held)
             held.clear()
         session.link.write(data)
+        if held is not None:
+            session.release(held)  # (a join replay's: live lines go on as before)
 
     def _one_batch(self) -> bool:
         """Whether the lines are exactly one batch, opened on the first and closed on the last

@@ -485,8 +485,8 @@ class ChatServer:
         """Send one line to many users, formatted once per tag profile.
 
         `client_tags` (already escaped, without '@') go only to message-tags clients;
-        `tagged_only` (TAGMSG) skips clients without message-tags entirely. Members of `channel`
-        whose join replay is still being read get the bytes held instead of written.
+        `tagged_only` (TAGMSG) skips clients without message-tags entirely. Users whose join
+        replay is still being read get the bytes held instead of written (Session.hold).
         `account` (the sender's account) goes to account-tag clients.
         """
         if self.heard:
@@ -579,10 +579,8 @@ class ChatServer:
                 data = cache[profile] = self._tagged(
                     profile, base, time_ms, msgid, client_tags, account
                 )
-            if held is not None and user in held:
-                held[user].append(data)
-            else:
-                session.link.write(data)
+            # (A member whose join replay is being read writes into its hold: Session.hold.)
+            session.write(data)
             sent += 1
         self.counters.fanout(sent)
 
@@ -704,11 +702,9 @@ class ChatServer:
         channel.members.pop(user, None)
         channel.groups = None
         held = channel.replaying.pop(user, None)
-        if held and not user.session.closed:
-            # Leaving (PART, KICK) before the join replay came: skip the replay, but deliver
-            # what the room said meanwhile (fan-out bytes), the KICK included, now.
-            user.session.link.write(b"".join(held))
-            held.clear()
+        if held is not None and not user.session.closed:
+            # Leaving (PART, KICK) before the join replay came: the replay is skipped.
+            user.session.replay_skipped(held)
         user.channels.pop(channel.fold, None)
         if self.cluster is not None:  # remote members stay until the last local one leaves
             self.cluster.removed(channel, user)
