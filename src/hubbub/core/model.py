@@ -227,8 +227,9 @@ class Session:
         written now; else with its reply, in order."""
         holding = self.holding
         if holding is not None and len(holding) == 1 and holding[0] is held:
-            self.link.write(b"".join(held))
-            held.clear()
+            if held:
+                self.link.write(b"".join(held))
+                held.clear()
             self.release(held)
 
     def _write_held(self, data: bytes) -> None:
