@@ -4,7 +4,8 @@ Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOP
 INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages and multiline batches) while the bus holds
 calls and answers them in an order it picks: any interleaving of the nodes' calls, each node's
 own calls kept in the order it made them (as the Sequencer sends them); while a node lags,
-getting every room's events later than the others (in their order); while a node is lost and
+getting every room's events later than the others (in their order), or one room's feed on
+one node waits (filling a gap) while its other rooms go on; while a node is lost and
 buried; and while the bus is away for one node or every node (every call refused) and comes
 back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
 its last writes (an append-only file that missed them: `lose_end`). That is
@@ -25,7 +26,10 @@ see the same order". Whenever the bus has answered everything, the network must 
 
 And at every step: a room's message is delivered by every node that applies it, or refused
 (checked again at its place in the sequence) by every one; and it is delivered in one room
-at most (not after Redis lost events some nodes had read: `diverged`).
+at most (not after Redis lost events some nodes had read: `diverged`). And each client is
+sent each live line once, and one room's lines in the order the bus sequenced them, but for
+the answers to its own commands (`Transcript`; the target: "nothing lost, duplicated or
+reordered in any run").
 
 The normal suite runs a short campaign; `scripts/fuzz` sets HUBBUB_FUZZ=long for a long one.
 """
