@@ -461,6 +461,23 @@ def test_everything_said_during_a_slow_replay_keeps_its_order() -> None:
     assert chat_texts(b.lines()) == ["after"]
 
 
+def test_killed_during_a_slow_replay_is_told_first() -> None:
+    """bob is killed while his join replay is read: what was held for him (alice's line, the
+    KILL) is written before the ERROR that closes the link, not dropped with the replay's
+    answer."""
+    slow = DeferredHistory()
+    h = Harness(history=slow)
+    a, b = h.client("alice"), h.client("bob")
+    a.user.oper = "root"
+    h.join("#room", a)
+    slow.complete()
+    b.send("JOIN #room")
+    b.drain()  # (the JOIN's answer)
+    say(h, a, "#room", "live")
+    a.send("KILL bob :spamming")
+    assert [m.command for m in b.lines()] == ["PRIVMSG", "KILL", "ERROR"]
+
+
 def test_leaving_before_a_slow_replay_arrives() -> None:
     """Kicked before its join replay arrives: a member gets what the room said meanwhile at
     once, ending with the KICK. Its own PART waits behind its replay (per-client order)."""

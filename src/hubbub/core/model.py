@@ -232,6 +232,20 @@ class Session:
                 held.clear()
             self.release(held)
 
+    def take_held(self) -> bytes:
+        """The connection is closing: its join replays' answers will not be written, and
+        what was held behind them is taken out (to be written before its ERROR: a KILL, and
+        what the rooms said before it)."""
+        holding = self.holding
+        if holding is None:
+            return b""
+        data = b"".join(b"".join(held) for held in holding)
+        for held in holding:
+            held.clear()
+        self.holding = None
+        self.write = self.link.write
+        return data
+
     def _write_held(self, data: bytes) -> None:
         holding = self.holding
         if holding is None:  # (a writer cached before the release)

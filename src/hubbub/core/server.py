@@ -653,6 +653,9 @@ class ChatServer:
         was_registered = session.phase is Phase.REGISTERED
         session.phase = Phase.CLOSED
         session.waiting = session.backlog = None
+        held = session.take_held()  # (behind a join replay that will not come now)
+        if held:
+            link.write(held)
         self.sessions.discard(session)
         if self.cluster is not None:
             # Its QUITs are sequenced and its nick claim released with the last (one bus
