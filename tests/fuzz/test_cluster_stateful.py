@@ -74,6 +74,7 @@ MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
 TEMPLATES = [
     "JOIN {room}",
     "JOIN {room} key",
+    "JOIN {room},{other_room}",  # two join replays under one command's answer
     "PART {room} :bye",
     "MODE {room} {mode} {nick}",
     "MODE {room} {mode} {mask}",
