@@ -440,7 +440,11 @@ class ClusterRename(ClusterPropose):
                 self.forwarding[token] = new_fold
         if ours:
             self.draining[old_fold] = [len(ours), old_name]
-        else:
+        elif not self.joining.get(old_fold) and old_fold not in self.opening:
+            # (A JOIN of the old name waiting for its turn behind an earlier room of its
+            # command makes a room of that name anew: its echo comes back through this
+            # subscription. Closed here, it never did, and its user waited for good: a cluster
+            # fuzz finding, seed 7030732.)
             self.close(old_fold)
 
     def _drained(self, old_fold: str) -> None:
