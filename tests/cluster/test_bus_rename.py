@@ -9,7 +9,9 @@ import json
 
 import pytest
 from bus_helpers import running
+from redis.asyncio import Redis
 
+from hubbub.cluster import bus_scripts as scripts
 from support.waiting import until
 
 pytestmark = pytest.mark.asyncio
@@ -41,6 +43,25 @@ async def test_rename_moves_the_state_and_sequences_an_event_in_each_room(
         assert json.loads(marker.payload[6:-1]) == fields
         assert marker.time_ms == event.time_ms
         assert await node_b.bus.rooms() == ["#new"]
+
+
+async def test_the_nodes_that_wrote_a_room_back_move_with_it(redis_url: str) -> None:
+    """The seq hash's `w:` notes (the nodes that have written the room back after Redis lost
+    its data, and how far the copy whose fields it took had read) go with the room: a room
+    made anew under the old name has been written back by nobody, as its nodes' copies say
+    (a cluster fuzz finding, seed 4487166)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        async with running(redis_url, "a") as node_a:
+            await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+            await redis.hset(scripts.seq_key("#old"), mapping={"w:b": "1", "w:*": "1"})
+            assert await node_a.bus.rename("#old", "#new", (b"", b""), (b"", b""), {}) == 1
+            old = await redis.hgetall(scripts.seq_key("#old"))
+            new = await redis.hgetall(scripts.seq_key("#new"))
+            assert not [name for name in old if name.startswith(b"w:")]
+            assert new[b"w:b"] == b"1" and new[b"w:*"] == b"1"
+    finally:
+        await redis.aclose()
 
 
 async def test_rename_is_refused_when_the_name_has_members_or_the_room_is_gone(

@@ -804,10 +804,11 @@ class MemoryBus:
         state = self.fields.pop(old, {})
         state.update(set_fields)
         self.fields[new] = state
-        self.written_back[new] = set(self.written_back.get(old, set()))
+        # (Moved, as the script moves the `w:` fields: the old name keeps none.)
+        self.written_back[new] = self.written_back.pop(old, set())
         self.furthest.pop(new, None)
         if old in self.furthest:
-            self.furthest[new] = self.furthest[old]
+            self.furthest[new] = self.furthest.pop(old)
         carried = dict(state)
         for spoken in self.written_back[new]:  # (the marker carries them, as the script's)
             carried[written_back_field(spoken)] = "1"

@@ -641,7 +641,7 @@ return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
 # payload (payload head, the marker's seq, payload tail), so that whoever applies it knows
 # where the new room's events continue. The marker's fields include the old seq hash's
-# `w:<node>` notes, which move with the room. Returns {1, old seq, time_ms, new seq}.
+# `w:<node>` notes, which move with the room (the old name keeps none). Returns {1, old seq, time_ms, new seq}.
 RENAME = (
     _CHECK_EPOCH
     + _HAS_MEMBER
@@ -687,10 +687,13 @@ local earlier = redis.call('HKEYS', KEYS[6])
 for _, field in ipairs(earlier) do
   if string.sub(field, 1, 2) == 'w:' then redis.call('HDEL', KEYS[6], field) end
 end
+-- (Moved, not copied: a room made anew under the old name has been written back by nobody,
+-- as its nodes' copies say.)
 local sequence = redis.call('HGETALL', KEYS[2])
 for index = 1, #sequence, 2 do
   if string.sub(sequence[index], 1, 2) == 'w:' then
     redis.call('HSET', KEYS[6], sequence[index], sequence[index + 1])
+    redis.call('HDEL', KEYS[2], sequence[index])
   end
 end
 local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
