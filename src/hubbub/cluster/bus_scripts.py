@@ -641,7 +641,8 @@ return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
 # payload (payload head, the marker's seq, payload tail), so that whoever applies it knows
 # where the new room's events continue. The marker's fields include the old seq hash's
-# `w:<node>` notes, which move with the room (the old name keeps none). Returns {1, old seq, time_ms, new seq}.
+# `w:<node>` notes, which move with the room (the old name keeps none). Returns {1, old seq,
+# time_ms, new seq}.
 RENAME = (
     _CHECK_EPOCH
     + _HAS_MEMBER
