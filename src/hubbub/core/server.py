@@ -307,10 +307,9 @@ class ChatServer:
             waiting = session.waiting
             if waiting is None:
                 waiting = session.waiting = deque()
+            # (Its followers stay with it, and go right behind it when it is written, with any
+            # made meanwhile after them: queued now, one made later went in front of them.)
             waiting.append(reply)
-            if reply.followers:
-                waiting.extend(reply.followers)
-                reply.followers = None
         elif not session.closed:  # the handler may have closed it (QUIT, bad password)
             reply.flush()
         if self._stalled:
@@ -344,7 +343,7 @@ class ChatServer:
             return
         while waiting and not waiting[0].pending:
             reply = waiting.popleft()
-            if reply.followers:  # a follower made while its reply waited goes right behind it
+            if reply.followers:  # its followers go right behind it, in the order made
                 waiting.extendleft(reversed(reply.followers))
                 reply.followers = None
             reply.flush()
