@@ -3190,6 +3190,22 @@ FOUND = {
     hold()
     send(4, 'QUIT :gone 42')
 """,
+    # frank's JOIN #c,#a reached #a after erin renamed it to #c, and made a room there; sent
+    # on to #c, its fields under #a were cleaned up, the room's creation fields with them
+    # (nobody being left). bob's node, keeping its empty copy of #a for bob's JOIN on its way
+    # (the old name followed for it since the fix above), took him in with that JOIN, which
+    # the bus, finding no room, wrote nothing for: the nodes disagreed on #a. A node lets an
+    # empty copy go when the bus unmakes the room. Seed 4489172 of 8,000 runs of 500 steps
+    # with --lagging-wipes (on the code before the session, bob waited for good instead).
+    "a room unmade on the bus by a cleanup, kept empty on a node": """
+    hold()
+    send(5, 'JOIN #c,#a')
+    send(4, 'RENAME #a #c :moving')
+    answer(2)
+    send(4, 'NICK zed')
+    send(1, 'JOIN #c,#a')
+    send(5, 'JOIN #a,#c')
+""",
 }
 
 

@@ -166,6 +166,17 @@ class ClusterApply(ClusterRooms):
             self.server.channels[room] = channel
             self.opened_empty.discard(room)
             self.unmade.discard(room)
+        if kind == "cleanup":
+            if "c" in event and "new" in event and channel is not None and not channel.members:
+                # The bus deleted the room's creation fields, nobody being left there (an
+                # event of ours sent on after a RENAME had made the room under the old
+                # name, hubbub.core.cluster_rename `_send_on`): the room is unmade, as on
+                # the bus, and a JOIN of the room that is there, kept here on its way, joins
+                # none. (Kept, this empty copy took it in, which the bus wrote nothing for:
+                # a cluster fuzz finding, seed 4489172.)
+                del self.server.channels[room]
+                self.unmade.add(room)
+            return
         if channel is not None:
             applier = self.appliers.get(kind)
             if applier is not None:

@@ -398,7 +398,10 @@ class ClusterRename(ClusterPropose):
             self.network.sequence(old_fold, encode(cleanup), {}, names, unanswered)
             if creation:
                 made = tuple(if_creating(written_field(name)) for name in creation)
-                self.network.sequence(old_fold, encode({"t": "cleanup"}), {}, made, unanswered)
+                # (`c`: the creation's fields; marked `new` by the bus when nobody is left, so
+                # they went, and a node keeping an empty copy there lets it go: `apply`.)
+                unmake = encode({"t": "cleanup", "c": 1})
+                self.network.sequence(old_fold, unmake, {}, made, unanswered)
         if event.get("t") == "rename":
             # A change of case of a name the room does not have any more: refused, as a
             # RENAME of a room renamed away in that instant (it used to be sent on, and
