@@ -443,12 +443,8 @@ class ClusterRename(ClusterPropose):
                 self.forwarding[token] = new_fold
         if ours:
             self.draining[old_fold] = [len(ours), old_name]
-        elif not self.joining.get(old_fold) and old_fold not in self.opening:
-            # (A JOIN of the old name waiting for its turn behind an earlier room of its
-            # command makes a room of that name anew: its echo comes back through this
-            # subscription. Closed here, it never did, and its user waited for good: a cluster
-            # fuzz finding, seed 7030732.)
-            self.close(old_fold)
+        else:
+            self._let_go_of_name(old_fold)
 
     def _drained(self, old_fold: str) -> None:
         """One of our events sent to a renamed room is back: stop following the old name
@@ -460,6 +456,14 @@ class ClusterRename(ClusterPropose):
         if draining[0] > 0:
             return
         del self.draining[old_fold]
+        self._let_go_of_name(old_fold)
+
+    def _let_go_of_name(self, old_fold: str) -> None:
+        """Stop following a name a room was renamed away from, unless a room of that name is
+        followed here again or a JOIN of it is on its way. (A JOIN of the old name waiting
+        for its turn behind an earlier room of its command makes a room of that name anew,
+        whose echo comes back through this subscription: closed at the rename, it never did,
+        and its user waited for good, a cluster fuzz finding, seed 7030732.)"""
         if (
             old_fold not in self.server.channels
             and old_fold not in self.opening

@@ -207,19 +207,18 @@ class Reply:
                 wrapped.append(("", f":{self.server_name} BATCH -{ref}"))
                 lines = wrapped
         held = self.held
-        if not lines and not held:
-            if held is not None:
-                session.release(held)
-            return
-        # Handlers only attach tags the client negotiated, so they are written as they are.
-        out = [f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines]
-        self.lines = []
-        session.output_lines += len(out)  # its flood cost (hubbub.core.budget)
-        data = encode_line("".join(out))
-        if held:
-            data += b"".join(held)
-            held.clear()
-        session.link.write(data)
+        if lines or held:
+            # Handlers only attach tags the client negotiated, so they are written as they are.
+            out = [
+                f"@{tags} {clip(rest)}\r\n" if tags else clip(rest) + "\r\n" for tags, rest in lines
+            ]
+            self.lines = []
+            session.output_lines += len(out)  # its flood cost (hubbub.core.budget)
+            data = encode_line("".join(out))
+            if held:
+                data += b"".join(held)
+                held.clear()
+            session.link.write(data)
         if held is not None:
             session.release(held)  # (a join replay's: live lines go on as before)
 

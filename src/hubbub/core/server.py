@@ -495,12 +495,12 @@ class ChatServer:
         if len(base) > 512:
             base = encode_line(clip(line) + "\r\n")
         cache: list[bytes | None] = [base, None, None, None, None, None, None, None]
-        held = channel.replaying if channel is not None and channel.replaying else None
-        if held is None and channel is not None and users is channel.members:
-            # The hot path: a whole room, nobody's replay loading. Members come pre-grouped by
-            # profile as their links' writers (mostly plain list appends, see
-            # Channel.writers_by_profile), called by `map` without a Python loop: per member
-            # one C-level call with shared bytes. The sender is skipped by its position.
+        if channel is not None and users is channel.members:
+            # The hot path: a whole room. Members come pre-grouped by profile as their links'
+            # writers (mostly plain list appends, see Channel.writers_by_profile; a member whose
+            # join replay is being read has its hold's, Session.hold), called by `map` without
+            # a Python loop: per member one C-level call with shared bytes. The sender is
+            # skipped by its position.
             groups = channel.writers_by_profile()
             boxes = channel.boxes
             position = channel.positions.get(exclude) if exclude is not None else None
@@ -548,24 +548,9 @@ class ChatServer:
             command = counters.command
             deliveries[command] = deliveries.get(command, 0) + sent
             return
-        # Off the room hot path (a few users, or a room with a replay loading): the loop is
-        # per recipient anyway, and counting there is one local add.
+        # Off the room hot path (a few users): the loop is per recipient anyway, and counting
+        # there is one local add.
         sent = 0
-        if held is None and not tagged_only:
-            for user in users:
-                if user is exclude:
-                    continue
-                session = user.session
-                data = cache[session.profile]
-                if data is None:
-                    profile = session.profile
-                    data = cache[profile] = self._tagged(
-                        profile, base, time_ms, msgid, client_tags, account
-                    )
-                session.write(data)
-                sent += 1
-            self.counters.fanout(sent)
-            return
         for user in users:
             if user is exclude:
                 continue
@@ -578,8 +563,7 @@ class ChatServer:
                 data = cache[profile] = self._tagged(
                     profile, base, time_ms, msgid, client_tags, account
                 )
-            # (A member whose join replay is being read writes into its hold: Session.hold.)
-            session.write(data)
+            session.write(data)  # (into its hold while its join replay is read: Session.hold)
             sent += 1
         self.counters.fanout(sent)
 
