@@ -3206,6 +3206,36 @@ FOUND = {
     send(1, 'JOIN #c,#a')
     send(5, 'JOIN #a,#c')
 """,
+    # Among reconnections, a node cut off past its lease, and NICKs that handed carol's and
+    # dave's nicks between users, bob's node, lagging, opened #a for his JOIN #b,#a: its
+    # fields listed carol, of another node now, while the node still knew the nick as the
+    # one of a third node's user, in #b, whose NICK away from it it had not applied. Her
+    # older JOIN of #c, applied then, made a second user for her, listed under the nick: her
+    # NICK renamed that one, and #b listed her under the old nick for good. A remote user's
+    # events find her by her network id (hubbub.core.cluster_rooms `remote_user`). Seed
+    # 4516637 of 12,000 runs of 500 steps (plain); not shortened by ddmin.
+    "a second user made for one whose nick another node's user took": """
+    send(2, 'QUIT :gone 58')
+    cut(2)
+    send(1, 'JOIN #b key')
+    send(3, 'QUIT :gone 94')
+    send(0, 'QUIT :gone 69')
+    outlive()
+    rejoin()
+    send(1, 'JOIN #c key')
+    reconnect(0, 'dave')
+    reconnect(5, 'frank')
+    reconnect(2, 'carol')
+    send(5, 'JOIN #b')
+    hold()
+    send(5, 'JOIN #c key')
+    send(0, 'QUIT :gone 21')
+    lag(0)
+    send(3, 'NICK carol')
+    send(5, 'NICK dave')
+    send(3, 'JOIN #a key')
+    send(1, 'JOIN #b,#a')
+""",
 }
 
 

@@ -427,6 +427,15 @@ class ClusterRooms:
                 # second user was made for it: a cluster fuzz finding.)
                 server.users[fold] = known
                 return known
+        if user is not None and identity and user.network_id not in ("", identity):
+            known = self.by_network_id.get(identity)
+            if known is not None and known.fold == fold and known.session.remote:
+                # Two users of other nodes under one nick here: this one's NICK away from it
+                # is not applied yet, and a copy opened since listed the nick's new holder.
+                # This one's events (an older JOIN in a lagging room) find it by its network
+                # id; a second user for it kept the rooms that knew the first under its old
+                # nick for good (seed 4516637, a cluster fuzz finding).
+                user = known
         if user is not None:
             if not (identity and user.network_id and user.network_id != identity):
                 # Known already: a remote user, or (a stale member field) one of ours.
