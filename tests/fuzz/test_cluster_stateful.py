@@ -3236,6 +3236,28 @@ FOUND = {
     send(3, 'JOIN #a key')
     send(1, 'JOIN #b,#a')
 """,
+    # erin invited alice to #a, set +l 2 and parted; frank took the nick Alice. Redis lost
+    # the PART with its data while carol's node lagged: its copy, erin still in, wrote the
+    # room back, full. frank's JOIN, let in by his node's copy with the invitation, was
+    # refused by the lagging copy, which kept the invitation the JOIN's fields had deleted
+    # on the bus; his node's sync then brought him into that copy, invitation and all. A
+    # member a sync brings in has used its invitation up (hubbub.core.cluster_resync
+    # `_take_sync`). Seed 4505819 of 8,000 runs of 500 steps with --lagging-wipes.
+    "an invitation a lagging copy kept after a sync brought its invitee in": """
+    send(0, 'PART #a :bye')
+    send(4, 'INVITE alice #a')
+    lose(0)
+    send(4, 'MODE #a +l 2')
+    send(5, 'NICK Alice')
+    hold()
+    send(4, 'PART #a :bye')
+    lag(1)
+    answer(2)
+    outage()
+    wipe_in_flight()
+    back()
+    send(5, 'JOIN #b,#a')
+""",
 }
 
 

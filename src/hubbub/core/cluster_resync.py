@@ -614,6 +614,12 @@ class ClusterResync(ClusterApply):
                 channel.members[user] = load_membership(facts, standing)
                 channel.groups = None
                 user.channels[fold] = channel
+                if not absent_only:
+                    # Its JOIN used its invitation up, as the JOIN's fields did on the bus:
+                    # this copy, which refused that JOIN (a +l its lagging copy still filled,
+                    # after Redis lost events), kept it alone (seed 4505819, a cluster fuzz
+                    # finding).
+                    channel.invited.discard(member_fold)
             elif not absent_only:
                 channel.members[known] = load_membership(facts, standing)
 
