@@ -67,6 +67,7 @@ from hubbub.core.cluster_fields import (
     homes_named,
     if_absent,
     invitation_fields,
+    invite_field,
     is_room_field,
     load_invitations,
     load_membership,
@@ -614,11 +615,12 @@ class ClusterResync(ClusterApply):
                 channel.members[user] = load_membership(facts, standing)
                 channel.groups = None
                 user.channels[fold] = channel
-                if not absent_only:
+                if not absent_only and invite_field(member_fold) not in taken:
                     # Its JOIN used its invitation up, as the JOIN's fields did on the bus:
                     # this copy, which refused that JOIN (a +l its lagging copy still filled,
                     # after Redis lost events), kept it alone (seed 4505819, a cluster fuzz
-                    # finding).
+                    # finding). (Unless the sender's copy has it too: then its sync wrote it
+                    # to the bus, as this copy just loaded it; seed 5615834.)
                     channel.invited.discard(member_fold)
             elif not absent_only:
                 channel.members[known] = load_membership(facts, standing)
