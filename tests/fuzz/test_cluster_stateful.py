@@ -84,6 +84,7 @@ TEMPLATES = [
     "KICK {room} {nick} :out",
     "INVITE {nick} {room}",
     "PRIVMSG {room} :hello from {index}",
+    "PRIVMSG {nick} :private from {index}",  # a private message, perhaps to another node
     "MULTILINE {room} {index}",  # a draft/multiline batch of two lines (`send`)
     "NICK {other}",
     "NICK {nick}",
@@ -163,6 +164,9 @@ class Transcript:
             msgid = message.tags.get("msgid")
             if msgid is None or message.tags.get("batch") in self.replays:
                 continue
+            source = message.source or ""
+            if self.own in source and message.params[:1] == (source.split("!")[0],):
+                continue  # to itself: delivered, and echoed (echo-message)
             key = (message.command, msgid)
             assert key not in self.seen, f"{self.client.nick} was sent twice: {line}"
             self.seen.add(key)
