@@ -1,16 +1,16 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages and multiline batches) while the bus holds
-calls and answers them in an order it picks: any interleaving of the nodes' calls, each node's
-own calls kept in the order it made them (as the Sequencer sends them); while a node lags,
-getting every room's events later than the others (in their order), or one room's feed on
-one node waits (filling a gap) while its other rooms go on; while a node is lost and
-buried; and while the bus is away for one node or every node (every call refused) and comes
-back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
-its last writes (an append-only file that missed them: `lose_end`). That is
-what makes a node's copy of a room one or more events behind when it checks and sends a
-command, the source of every race the cluster must survive.
+INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages to rooms and to users, and multiline
+batches) while the bus holds calls and answers them in an order it picks: any interleaving
+of the nodes' calls, each node's own calls kept in the order it made them (as the Sequencer
+sends them); while a node lags, getting every room's events later than the others (in their
+order), or one room's feed on one node waits (filling a gap) while its other rooms go on;
+while a node is lost and buried; and while the bus is away for one node or every node (every
+call refused) and comes back, that one node maybe buried meanwhile, or Redis comes back
+without its data, or without its last writes (an append-only file that missed them:
+`lose_end`). That is what makes a node's copy of a room one or more events behind when it
+checks and sends a command, the source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
@@ -23,6 +23,9 @@ see the same order". Whenever the bus has answered everything, the network must 
   has them;
 * membership is symmetric on every node, no nick is held twice on the network, and the bus
   claims exactly the users' nicks, each for its user's node.
+* every room message its sender's node delivered (its sender saw it echoed), and every other
+  node that applied it, is in the history the nodes share once, in one room, and a room's
+  stored messages are in the order the bus sequenced them.
 
 And at every step: a room's message is delivered by every node that applies it, or refused
 (checked again at its place in the sequence) by every one; and it is delivered in one room
@@ -68,6 +71,8 @@ NODES = 3
 NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]  # two per node, in node order
 OTHER_NICKS = ["zed", "Alice", "yan"]
 ROOMS = ["#a", "#b", "#c"]
+#: More records than a run stores in a room (a history read takes them all).
+STORED_LIMIT = 100_000
 MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
          "+t", "-t", "+e", "-e", "+s", "+n", "-n"]  # fmt: skip
 MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
@@ -781,6 +786,36 @@ class ClusterMachine(RuleBasedStateMachine):
         assert count == len(held), f"a nick held twice: {sorted(held)}"
         claims = {key.removeprefix("nick:"): owner for key, owner in bus.claims.items()}
         assert claims == held, "the bus's nick claims are not the users' nicks"
+        self.history_keeps_what_was_acknowledged()
+
+    def history_keeps_what_was_acknowledged(self) -> None:
+        """Every room message that its sender's node delivered (its sender saw it echoed),
+        and every node that applied it too, is in the history the nodes share, once, under
+        the room's name now; a room's stored messages are in the order the bus sequenced
+        them. (A message Redis lost that other nodes had read, its sender told it failed, may
+        be missing: the failure model.)"""
+        stored: dict[str, list[str]] = {}
+        for room in ROOMS:
+            for record in self.cluster.store.latest(room, STORED_LIMIT):
+                stored.setdefault(record.msgid, []).append(room)
+        for (room, msgid), decided in self.outcomes.items():
+            sender = msgid.split("-")[0]
+            if sender in decided and not any(decided.values()):
+                rooms = set(stored.get(msgid, ()))
+                assert len(rooms) == 1, f"{room}: {msgid} stored in {sorted(rooms)}"
+        places = self.cluster.bus.places
+        for room in ROOMS:
+            last: dict[tuple[int, str], tuple[int, str]] = {}
+            for record in self.cluster.store.latest(room, STORED_LIMIT):
+                place = places.get(record.msgid)
+                if place is None:
+                    continue
+                era, sequenced_in, seq = place
+                before = last.get((era, sequenced_in))
+                assert before is None or before[0] < seq or before[1] == record.msgid, (
+                    f"{room}: {record.msgid} stored after {before}"
+                )
+                last[(era, sequenced_in)] = (seq, record.msgid)
 
     def members_are_their_nodes_own(self) -> None:
         """Each member of another node in a node's copy of a room is in that room on its own
