@@ -427,7 +427,12 @@ class ClusterRooms:
                 # second user was made for it: a cluster fuzz finding.)
                 server.users[fold] = known
                 return known
-        if user is not None and identity and user.network_id not in ("", identity):
+        if (
+            user is not None
+            and user.session.remote
+            and identity
+            and user.network_id not in ("", identity)
+        ):
             known = self.by_network_id.get(identity)
             if known is not None and known.fold == fold and known.session.remote:
                 # Two users of other nodes under one nick here: this one's NICK away from it
