@@ -170,3 +170,31 @@ def test_a_membership_event_writes_what_is_held_first() -> None:
     assert cluster.writers(msgid) == ["n0", "n1"]
     commands = [r.command for r in cluster.store.latest("#lobby", 100)]
     assert commands[-2:] == ["PRIVMSG", "JOIN"]
+
+
+def test_a_node_opening_a_room_holds_the_earlier_messages_not_yet_committed() -> None:
+    """Node n1 opens the room (bob joins) after alice's messages whose node has not committed
+    the last of them: it holds that one, read from the room's stream, and writes it before
+    anything it writes there, so the store's order is the room's. (Without it, bob's message
+    was stored first: a cluster fuzz finding, seed 7063431.)"""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message", "message-tags"])
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    history_a = cluster.histories[0]
+    committed = say(alice, "one")
+    history_a.holding = True  # node n0 commits late from here
+    late = say(alice, "two")  # carries the watermark that says "one" is committed
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    # (bob's JOIN, applied after it, wrote it: anything but a message writes what is held.)
+    assert cluster.stored() == ["one", "two"]
+    bob.send("PRIVMSG #lobby :three, from n1")
+    cluster.drain()
+    assert cluster.stored() == ["one", "two", "three, from n1"]
+    history_a.commit()
+    assert cluster.stored() == ["one", "two", "three, from n1"]
+    assert cluster.writers(committed) == ["n0"]
+    assert Counter(cluster.writers(late)) == {"n0": 1, "n1": 1}

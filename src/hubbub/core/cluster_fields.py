@@ -46,6 +46,13 @@ def user_key(fold: str) -> str:
     return "user:" + fold
 
 
+def node_of(identity: str) -> str:
+    """The node of a user's network id (`<node>/<registered, ms>/<count>`, made by
+    hubbub.core.cluster_directory); "" for none."""
+    node, _, rest = identity.rpartition("/")
+    return node.rpartition("/")[0] if node and rest else ""
+
+
 def offline_payload(fold: str, nick: str) -> bytes:
     """The network room's event that a user of a lost node is offline (for MONITOR), sent by
     the node that buried it (so applied there too: `lost`)."""

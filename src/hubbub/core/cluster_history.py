@@ -19,6 +19,13 @@ that may not happen:
 * A RENAME: the operator's node writes what it holds before it moves the room's stored
   history; the other nodes let go of what they hold (written after the move, it would be left
   under the old name).
+* A room this node opens (its first user joins it) had messages before, which this node
+  never applied: their senders may not have committed them yet (a lagging node's, or one
+  within its commit interval). Until the room's latest stream events are read (one bus read),
+  what this node would write there waits (`defer`); then it holds the messages of that read
+  whose senders have not said they are committed, before the rest (`earlier_read`). Without
+  it, this node's own next message went into the store before an earlier one (a cluster
+  fuzz finding, seed 7063431).
 
 Why this keeps everything the old way kept:
 
@@ -49,7 +56,7 @@ if TYPE_CHECKING:
     from hubbub.history.record import Record
     from hubbub.history.store import HistoryStore
 
-__all__ = ["DECIDED_BY_APPLIER", "HOLDABLE", "ClusterHistory"]
+__all__ = ["DECIDED_BY_APPLIER", "HOLDABLE", "ClusterHistory", "Earlier"]
 
 #: The event kind whose records the other nodes hold (hubbub.core.cluster_propose "msg").
 HOLDABLE = "msg"
@@ -67,6 +74,35 @@ class _Held(NamedTuple):
     origin: str  # the node that sent it (and writes it)
     seq: int
     record: Record
+
+
+class Earlier(NamedTuple):
+    """A message of a room sequenced before this node opened it, not known committed."""
+
+    origin: str  # the node that sent it (and writes it)
+    seq: int
+    record: Record
+
+
+class _Applying(NamedTuple):
+    """An event's application begun in a room whose earlier messages are being read."""
+
+    room: str
+    seq: int
+    origin: str
+    kind: str
+    watermark: Any
+
+
+class _Append(NamedTuple):
+    """A record appended meanwhile, under the event being applied."""
+
+    current: tuple[str, int, str, bool]
+    record: Record
+
+
+# What a room just opened defers until its earlier messages are read (`defer`).
+_Deferred = _Applying | _Append
 
 
 class ClusterHistory:
@@ -89,6 +125,8 @@ class ClusterHistory:
         self.confirmed: dict[str, int] = {}
         # The event being applied: (room, seq, origin node, holdable), or None.
         self.current: tuple[str, int, str, bool] | None = None
+        # Rooms just opened whose earlier messages are being read: what waits meanwhile.
+        self.deferred: dict[str, list[_Deferred]] = {}
         # Records written by this node for others (counted for tests and monitoring): held
         # ones written after all, and held ones let go because their sender committed them.
         self.written_for_others = 0
@@ -114,6 +152,10 @@ class ClusterHistory:
             self.inner.append(record)
             return
         room, seq, origin, holdable = current
+        deferred = self.deferred.get(room)
+        if deferred is not None:
+            deferred.append(_Append(current, record))
+            return
         if origin == self.node:
             self.write_held(room)  # everything before it first: the store's order
             self.inner.append(record)
@@ -149,6 +191,10 @@ class ClusterHistory:
         """The next appends belong to event `seq` of `room`, sent by node `origin`."""
         holdable = kind == HOLDABLE
         self.current = (room, seq, origin, holdable)
+        deferred = self.deferred.get(room)
+        if deferred is not None:
+            deferred.append(_Applying(room, seq, origin, kind, watermark))
+            return
         if not holdable:
             if kind not in DECIDED_BY_APPLIER:
                 self.write_held(room)  # a membership change, a QUIT of a dead node's users, …
@@ -181,8 +227,41 @@ class ClusterHistory:
             for room in list(self.held):
                 self.write_held(room)
 
+    def defer(self, room: str) -> object:
+        """`room` was just opened here: what this node would write there waits until its
+        earlier messages are read (`earlier_read`, given the token returned)."""
+        token: list[_Deferred] = []
+        self.deferred[room] = token
+        return token
+
+    def earlier_read(self, room: str, token: object, earlier: list[Earlier]) -> None:
+        """The room's messages before this node opened it that their senders may not have
+        committed (oldest first; none if the read failed): held before anything applied
+        since, and what waited is done now, in order."""
+        if self.deferred.get(room) is not token:
+            return  # (the room closed meanwhile, and maybe opened again)
+        deferred = self.deferred.pop(room)
+        if earlier:
+            held = self.held.setdefault(room, deque())
+            held.extendleft(_Held(*entry) for entry in reversed(earlier))
+        current = self.current
+        for step in deferred:
+            if isinstance(step, _Applying):
+                self.applying(*step)
+            else:
+                self.current = step.current
+                self.append(step.record)
+        self.current = current
+
+    def _undefer(self, room: str) -> None:
+        """Whatever waits in `room` is done now (its earlier messages unread)."""
+        token = self.deferred.get(room)
+        if token is not None:
+            self.earlier_read(room, token, [])
+
     def forget(self, room: str) -> None:
         """This node stops following `room`: it will hear no more watermarks there."""
+        self._undefer(room)
         self.write_held(room)
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
@@ -190,6 +269,7 @@ class ClusterHistory:
     def drop(self, room: str) -> None:
         """Another node wrote what this node holds of `room` (the operator's node of a
         RENAME): let go of it, and of the room's watermarks."""
+        self._undefer(room)
         self.held.pop(room, None)
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
@@ -197,6 +277,8 @@ class ClusterHistory:
     def reset(self) -> None:
         """The bus went away or came back (a new epoch restarts the rooms' seqs): write all
         that is held, and start the watermarks again."""
+        for room in list(self.deferred):
+            self._undefer(room)
         self.write_all_held()
         self.own.clear()
         self.confirmed.clear()

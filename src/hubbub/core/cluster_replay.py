@@ -36,7 +36,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import VOID, ClusterApply
-from hubbub.core.cluster_fields import facts_prefix
+from hubbub.core.cluster_fields import facts_prefix, node_of
+from hubbub.core.cluster_history import Earlier
 from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
 
@@ -82,7 +83,26 @@ class ClusterReplay(ClusterApply):
         channel = super().load_room(fold, fields)
         if channel is not None:  # it had a past here this node did not see
             self.fresh[fold] = [0, 0]
+            self._read_earlier(channel)
         return channel
+
+    def _read_earlier(self, channel: Channel) -> None:
+        """The messages sequenced before this node opened the room whose senders may not
+        have committed them are held here, before what this node writes there from now on
+        (hubbub.core.cluster_history `defer`): one read of the room's stream, up to the seq
+        the room's state was read at."""
+        fold = channel.fold
+        through = self.views.get(fold, 0)
+        if through <= 0:
+            return
+        writes = self.writes
+        token = writes.defer(fold)
+
+        def streamed(events: StreamEvents | None) -> None:
+            earlier = unconfirmed(channel, events or [], through, self.node)
+            writes.earlier_read(fold, token, earlier)
+
+        self.network.recent(fold, through, self.server.config.cluster.replay_window, streamed)
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         self.fresh.pop(fold, None)
@@ -186,6 +206,46 @@ def merged(
             ordered.append(record)
     history = list(heapq.merge(others, ordered, key=lambda record: record.time_ms))
     return [r for r in history if r.msgid not in redacted][-limit:], whole
+
+
+def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str) -> list[Earlier]:
+    """The room's messages (single and multiline) among its stream's `events` up to
+    `through` sent by other nodes that have not said they are committed (a later message of
+    the same node carries its watermark, `w`), oldest first, as their senders store them:
+    not those refused in sequence or redacted since, edits applied."""
+    confirmed: dict[str, int] = {}
+    dropped: set[str] = set()
+    edits: dict[str, tuple[str, int]] = {}
+    messages: list[Earlier] = []
+    for seq, time_ms, payload in events:
+        if seq > through:
+            continue
+        try:
+            event = json.loads(payload)
+            kind = event["t"]
+            if kind in ("redact", VOID):
+                dropped.add(event["x"])
+                continue
+            if kind == "edit":
+                edits[event["x"]] = (event["tx"], time_ms)
+                continue
+            if kind not in ("msg", "mlmsg"):
+                continue
+            origin = node_of(str(event.get("id") or ""))
+            watermark = event.get("w")
+            if type(watermark) is int:
+                confirmed[origin] = max(confirmed.get(origin, 0), watermark)
+            record = as_record(channel, event, time_ms, False)
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("%s: a stream event is not a hubbub event; left out", channel.name)
+            continue
+        if record is not None and origin not in ("", node):
+            messages.append(Earlier(origin, seq, record))
+    return [
+        Earlier(origin, seq, edited(record, edits))
+        for origin, seq, record in messages
+        if seq > confirmed.get(origin, 0) and record.msgid not in dropped
+    ]
 
 
 #: The records every reader is shown (not only with draft/event-playback).
