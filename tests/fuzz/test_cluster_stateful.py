@@ -3312,6 +3312,48 @@ FOUND = {
     outage()
     lose_end(6)
 """,
+    # The history check's first findings (twenty-seventh session). frank opened #b after
+    # yan's message there, which yan's node, lagging, had not read back nor so written: his
+    # own message went into the store first, and CHATHISTORY showed the two in the other
+    # order than the room's. A node opening a room holds the earlier messages not known
+    # committed (hubbub.core.cluster_history `defer`). Seed 7063431 of 4,000 runs of 500
+    # steps with --held-feeds.
+    "a node opening a room wrote its message before an earlier one": """
+    lose(1)
+    send(0, 'NICK Alice')
+    send(0, 'PRIVMSG #a :hello from 25')
+    send(0, 'AWAY :away 58')
+    send(0, 'NICK yan')
+    send(0, 'AWAY')
+    send(4, 'INVITE bob #a')
+    send(0, 'JOIN #b')
+    send(0, 'MODE #b +l 2')
+    hold()
+    send(5, 'JOIN #b')
+    lag(0)
+    send(0, 'PRIVMSG #b :plain one')
+    answer(0)
+    send(5, 'PRIVMSG #b :hello from 71')
+""",
+    # carol's node, lagging, wrote her message after erin's node had moved #a's history to
+    # #b: it stayed under #a too, where a room made anew there would show it. A node that
+    # applies a rename drops the old name's copies of what the move took (cluster_rename
+    # `drop_moved_copies`). Seed 4590950 of 12,000 runs of 500 steps.
+    "a message written under a renamed room's old name after the move": """
+    lag(1)
+    send(2, 'PRIVMSG #a :hello from 94')
+    send(4, 'RENAME #a #b :moving')
+""",
+    # The fix above, in its first version: alice's node, opening the new #a, held carol's
+    # message to the old #a (renamed away to #c) from the name's stream, and wrote it under
+    # #a again. The earlier messages held are the room's own, since its RENAME or creation.
+    # Seed 4581966 of 12,000 runs of 500 steps.
+    "an earlier room's message held by a node opening the room of its name": """
+    send(2, 'PRIVMSG #a :hello from 32')
+    send(4, 'RENAME #a #c :moving')
+    send(2, 'JOIN #a')
+    send(0, 'JOIN #a,#a')
+""",
 }
 
 

@@ -100,6 +100,7 @@ if TYPE_CHECKING:
     from hubbub.core.model import Channel, User
     from hubbub.core.ports import Network
     from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
 
 log = logging.getLogger("hubbub.chat")
 
@@ -538,6 +539,14 @@ class ClusterRename(ClusterPropose):
                 self.writes.forget(old_fold)
             else:
                 self.writes.drop(old_fold)
+                # This node may have written the old room's last events after the operator's
+                # node moved its history (it lagged, or its worker came later): records the
+                # move wrote under the new name already, left under the old name too, where a
+                # room made anew there would show them (a cluster fuzz finding, seed 4590950).
+                limit = server.config.cluster.replay_window
+                server.history.change(
+                    lambda store: drop_moved_copies(store, old_fold, new_fold, limit), _ignore
+                )
         if mine:
             # Once for the network: the store and the registry are shared.
             if not case_only:
@@ -872,6 +881,17 @@ class ClusterRename(ClusterPropose):
                     # events twice, and the members saw them twice (a cluster fuzz finding,
                     # seed 7011703).
                     self._follow(fold, max(after, self.views.get(fold, 0)))
+
+
+def drop_moved_copies(store: HistoryStore, old: str, new: str, limit: int) -> int:
+    """Remove from `old` the records among its newest `limit` that are under `new` too (a
+    rename moved them there; a late writer put them back): how many went."""
+    copies = [record.msgid for record in store.latest(old, limit)]
+    dropped = 0
+    for msgid in copies:
+        if store.find(new, msgid) is not None and store.redact(old, msgid):
+            dropped += 1
+    return dropped
 
 
 def _ignore(result: Any) -> None:

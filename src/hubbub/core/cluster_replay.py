@@ -212,7 +212,8 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
     """The room's messages (single and multiline) among its stream's `events` up to
     `through` sent by other nodes that have not said they are committed (a later message of
     the same node carries its watermark, `w`), oldest first, as their senders store them:
-    not those refused in sequence or redacted since, edits applied."""
+    not those refused in sequence or redacted since, edits applied, nor those of an earlier
+    room of the name (before a RENAME took it away, or a JOIN made it anew)."""
     confirmed: dict[str, int] = {}
     dropped: set[str] = set()
     edits: dict[str, tuple[str, int]] = {}
@@ -223,6 +224,11 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
         try:
             event = json.loads(payload)
             kind = event["t"]
+            if "rn" in event:
+                continue  # meant for a room renamed away: sent on, applied nowhere here
+            if kind == "rename" or (kind == "join" and "new" in event):
+                messages.clear()  # an earlier room's, before it was renamed away or made anew
+                continue
             if kind in ("redact", VOID):
                 dropped.add(event["x"])
                 continue
