@@ -376,6 +376,7 @@ class ClusterRename(ClusterPropose):
         # standing, moved with the room: hubbub.core.cluster_fields.only_if_operator); a JOIN
         # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held).
         privileged = (name for name in delete_fields if name != ONLY_IF_ROOM)
+        shown_there = False  # applied in a room made under the old name meanwhile
         if (
             "rn" not in event  # (marked by the bus: it changed nothing there, and is ignored)
             and set_fields
@@ -390,6 +391,7 @@ class ClusterRename(ClusterPropose):
                 cleanup = {"t": VOID, "x": event["m"], "f": event["f"], "p": prefix, "r": ""}
                 cleanup["id"] = str(facts.get("id") or "")
                 cleanup["m"] = self.server.next_msgid()
+                shown_there = True
             # The fields themselves, whatever the condition they were set on; but what a JOIN
             # wrote only if it created the room there (its `+` fields) goes only if nobody is
             # left in that room then: another JOIN may have made it first, this one joining.
@@ -420,6 +422,11 @@ class ClusterRename(ClusterPropose):
         # (Without the marks the bus gave it where it was sequenced first: it gives its own.)
         event = {key: value for key, value in event.items() if key not in BUS_MARKS}
         event["fw"] = new_fold
+        if shown_there:
+            # Another line than the one shown there: a msgid of its own (under the same one,
+            # a member of both rooms was sent two lines with one msgid, which a client may
+            # take for one and drop: a cluster fuzz finding, seed 4587781).
+            event["m"] = self.server.next_msgid()
         if isinstance(event.get("l"), str) and old_name:
             event["l"] = renamed_line(event["l"], old_name, channel.name)
         if complete is not None:  # waiting under the token `submit` gives it
