@@ -799,7 +799,10 @@ class ClusterSection:
     replay_window: int = _setting(
         500,
         "Latest events of a room read from the bus's stream for the join replay and "
-        "CHATHISTORY LATEST of a room this node just opened (what the store may not have yet).",
+        "CHATHISTORY LATEST of a room this node just opened (what the store may not have yet), "
+        "and once when it opens the room (the earlier messages their senders have not "
+        "committed yet, written before its own); also the newest records of a renamed room's "
+        "old name checked for copies left there after the move.",
         low=0,
         high=100_000,
     )

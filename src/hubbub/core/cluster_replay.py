@@ -25,6 +25,11 @@ after k-1, see docs/cluster.md), or until this node has applied `cluster.replay_
 (every event of the window is then one this node wrote itself, which its own worker reads),
 or the room is closed. Rooms this node has followed all along need nothing of this: it wrote
 their events itself, and its history worker reads its own writes in order.
+
+Opening a room also reads its stream once for the store's sake (`_read_earlier`): the messages
+sequenced before the room's state was read whose senders have not said they are committed are
+held by this node (hubbub.core.cluster_history `defer`), so that its own next record goes into
+the store after them, as "a node inserts event k only after k-1" needs.
 """
 
 from __future__ import annotations
