@@ -23,9 +23,13 @@ that may not happen:
   never applied: their senders may not have committed them yet (a lagging node's, or one
   within its commit interval). Until the room's latest stream events are read (one bus read),
   what this node would write there waits (`defer`); then it holds the messages of that read
-  whose senders have not said they are committed, before the rest (`earlier_read`). Without
-  it, this node's own next message went into the store before an earlier one (a cluster
-  fuzz finding, seed 7063431).
+  whose senders have not said they are committed (`earlier_read`), and writes them before
+  its own next message there, or a QUIT (a dead node's users', perhaps), or when it stops
+  following the room; not on a membership change or a read, as what it holds otherwise: the
+  sender's node has inserted them, perhaps uncommitted, and PostgreSQL makes a conflicting
+  insert wait for that commit, which would hold this node's history worker (its join
+  replays merge them from the stream meanwhile). Without it, this node's own next message
+  went into the store before an earlier one (a cluster fuzz finding, seed 7063431).
 
 Why this keeps everything the old way kept:
 
@@ -127,6 +131,8 @@ class ClusterHistory:
         self.current: tuple[str, int, str, bool] | None = None
         # Rooms just opened whose earlier messages are being read: what waits meanwhile.
         self.deferred: dict[str, list[_Deferred]] = {}
+        # Per room just opened: its messages from before, not yet known committed (`defer`).
+        self.earlier: dict[str, deque[_Held]] = {}
         # Records written by this node for others (counted for tests and monitoring): held
         # ones written after all, and held ones let go because their sender committed them.
         self.written_for_others = 0
@@ -157,6 +163,7 @@ class ClusterHistory:
             deferred.append(_Append(current, record))
             return
         if origin == self.node:
+            self.write_earlier(room)
             self.write_held(room)  # everything before it first: the store's order
             self.inner.append(record)
             if holdable:
@@ -196,6 +203,8 @@ class ClusterHistory:
             deferred.append(_Applying(room, seq, origin, kind, watermark))
             return
         if not holdable:
+            if kind == "quit":  # (perhaps the janitor's, for a dead node's users)
+                self.write_earlier(room)
             if kind not in DECIDED_BY_APPLIER:
                 self.write_held(room)  # a membership change, a QUIT of a dead node's users, …
         elif origin != self.node and type(watermark) is int:
@@ -222,6 +231,14 @@ class ClusterHistory:
                 self.inner.append(entry.record)
             self.written_for_others += len(held)
 
+    def write_earlier(self, room: str) -> None:
+        """Write what this node holds of `room` from before it opened it, in order."""
+        earlier = self.earlier.pop(room, None)
+        if earlier:
+            for entry in earlier:
+                self.inner.append(entry.record)
+            self.written_for_others += len(earlier)
+
     def write_all_held(self) -> None:
         if self.held:
             for room in list(self.held):
@@ -242,8 +259,7 @@ class ClusterHistory:
             return  # (the room closed meanwhile, and maybe opened again)
         deferred = self.deferred.pop(room)
         if earlier:
-            held = self.held.setdefault(room, deque())
-            held.extendleft(_Held(*entry) for entry in reversed(earlier))
+            self.earlier[room] = deque(_Held(*entry) for entry in earlier)
         current = self.current
         for step in deferred:
             if isinstance(step, _Applying):
@@ -262,6 +278,7 @@ class ClusterHistory:
     def forget(self, room: str) -> None:
         """This node stops following `room`: it will hear no more watermarks there."""
         self._undefer(room)
+        self.write_earlier(room)
         self.write_held(room)
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
@@ -270,6 +287,7 @@ class ClusterHistory:
         """Another node wrote what this node holds of `room` (the operator's node of a
         RENAME): let go of it, and of the room's watermarks."""
         self._undefer(room)
+        self.earlier.pop(room, None)
         self.held.pop(room, None)
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
@@ -279,14 +297,17 @@ class ClusterHistory:
         that is held, and start the watermarks again."""
         for room in list(self.deferred):
             self._undefer(room)
+        for room in list(self.earlier):
+            self.write_earlier(room)
         self.write_all_held()
         self.own.clear()
         self.confirmed.clear()
 
     def _let_go(self, room: str, origin: str, watermark: int) -> None:
-        held = self.held.get(room)
-        while held and held[0].origin == origin and held[0].seq <= watermark:
-            held.popleft()
-            self.let_go += 1
-        if held is not None and not held:
-            del self.held[room]
+        for kept in (self.earlier, self.held):
+            held = kept.get(room)
+            while held and held[0].origin == origin and held[0].seq <= watermark:
+                held.popleft()
+                self.let_go += 1
+            if held is not None and not held:
+                del kept[room]
