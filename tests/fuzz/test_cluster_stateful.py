@@ -797,10 +797,12 @@ class ClusterMachine(RuleBasedStateMachine):
         the room's name now; a room's stored messages are in the order the bus sequenced
         them. (A message Redis lost that other nodes had read, its sender told it failed, may
         be missing: the failure model.)"""
+        store = self.cluster.store
+        # (A RENAME to a name an earlier room had sets that one's records aside: every key.)
         stored: dict[str, list[str]] = {}
-        for room in ROOMS:
-            for record in self.cluster.store.latest(room, STORED_LIMIT):
-                stored.setdefault(record.msgid, []).append(room)
+        for key in store.stored_targets():
+            for record in store.latest(key, STORED_LIMIT):
+                stored.setdefault(record.msgid, []).append(key)
         places = self.cluster.bus.places
         for (room, msgid), decided in self.outcomes.items():
             sender = msgid.split("-")[0]
@@ -814,16 +816,16 @@ class ClusterMachine(RuleBasedStateMachine):
                     # "Not yet").
                     rooms.discard(place[1])
                 assert len(rooms) == 1, f"{room}: {msgid} stored in {sorted(rooms)}"
-        for room in ROOMS:
+        for key in store.stored_targets():
             last: dict[tuple[int, str], tuple[int, str]] = {}
-            for record in self.cluster.store.latest(room, STORED_LIMIT):
+            for record in store.latest(key, STORED_LIMIT):
                 place = places.get(record.msgid)
                 if place is None:
                     continue
                 era, sequenced_in, seq = place
                 before = last.get((era, sequenced_in))
                 assert before is None or before[0] < seq or before[1] == record.msgid, (
-                    f"{room}: {record.msgid} stored after {before}"
+                    f"{key}: {record.msgid} stored after {before}"
                 )
                 last[(era, sequenced_in)] = (seq, record.msgid)
 
