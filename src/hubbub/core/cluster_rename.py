@@ -573,6 +573,12 @@ class ClusterRename(ClusterPropose):
             if channel.registered is not None:
                 save_registered(server, channel)
         self._tell_members(channel, event, old_name, time_ms, mine)
+        if not case_only and server.channels.get(new_fold) is channel:
+            # A copy kept only for a JOIN of the old name waiting its turn behind an earlier
+            # room of its command: that JOIN goes to the old name (a room made anew there),
+            # and nobody of ours is in the renamed room (kept, it stayed followed for good: a
+            # cluster fuzz finding, seed 5639709).
+            self.drop_if_unused(channel)
         log.info("%s renamed %s to %s (%s)", event["p"], old_name, new_name, event["r"])
 
     def lost_renames(self, renames: Sequence[tuple[str, str, str, int, bool]]) -> None:
