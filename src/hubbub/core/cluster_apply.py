@@ -61,6 +61,8 @@ RoomlessApplier = Callable[[Any, dict[str, Any], int, bool], None]
 #: The event that says a message or JOIN of the stream was refused in sequence (its msgid in
 #: "x"; a JOIN's also the joiner's fold in "f", its prefix in "p" and why in "r").
 VOID = "void"
+#: A void's mark that the refused JOIN's invitation is written back (`join_refused`).
+INVITATION_KEPT = "iv"
 
 #: The reason shown where a JOIN Redis lost before its node read it back had been applied.
 LOST_JOIN_REASON = "Join lost by the network"
@@ -362,6 +364,8 @@ class ClusterApply(ClusterRooms):
             void["m"] = self.server.next_msgid()  # of the PART a node may show (below)
             # The invitation the JOIN's fields used up, if it had one: kept, as on one server.
             invited = {invite_field(fold): str(channel.created)} if fold in channel.invited else {}
+            if invited:
+                void[INVITATION_KEPT] = 1
             room, prefix = channel.fold, user.prefix
 
             identity = user.network_id
@@ -418,6 +422,11 @@ class ClusterApply(ClusterRooms):
         room after the refused JOIN and loaded its joiner from the room's fields; that user
         parts here. (Also a JOIN sent to a room renamed meanwhile and sent on to its new name,
         which nodes following a new room of the old name applied: hubbub.core.cluster_rename.)"""
+        if event.get(INVITATION_KEPT):
+            # Its invitation is written back on the bus: in every copy too (one that lost it
+            # while Redis lost events kept the bus alone with it: a cluster fuzz finding,
+            # seed 5642390).
+            channel.invited.add(str(event["f"]))
         # (By its network id too: the nick may be another user's now, a cluster fuzz finding:
         # a node let its own user part, who had taken the nick of a joiner whose JOIN Redis
         # lost.)
@@ -474,6 +483,7 @@ class ClusterApply(ClusterRooms):
                     void = {"t": VOID, "x": event["m"], "f": fold, "p": prefix, "id": identity}
                     void["r"], void["m"] = "Connection closed", server.next_msgid()
                     kept = {invite_field(fold): str(channel.created)}
+                    void[INVITATION_KEPT] = 1
                     self._send_void((room, void, kept, ()))
                 self.departed[room] = self.departed.get(room, 0) + 1
                 early = bool(self.quit_early.get(identity))
