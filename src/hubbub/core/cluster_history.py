@@ -225,19 +225,17 @@ class ClusterHistory:
 
     def write_held(self, room: str) -> None:
         """Write what this node holds of `room`, in order."""
-        held = self.held.pop(room, None)
+        self._write_out(self.held.pop(room, None))
+
+    def write_earlier(self, room: str) -> None:
+        """Write what this node holds of `room` from before it opened it, in order."""
+        self._write_out(self.earlier.pop(room, None))
+
+    def _write_out(self, held: deque[_Held] | None) -> None:
         if held:
             for entry in held:
                 self.inner.append(entry.record)
             self.written_for_others += len(held)
-
-    def write_earlier(self, room: str) -> None:
-        """Write what this node holds of `room` from before it opened it, in order."""
-        earlier = self.earlier.pop(room, None)
-        if earlier:
-            for entry in earlier:
-                self.inner.append(entry.record)
-            self.written_for_others += len(earlier)
 
     def write_all_held(self) -> None:
         if self.held:
