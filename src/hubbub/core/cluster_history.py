@@ -158,7 +158,7 @@ class ClusterHistory:
             self.inner.append(record)
             return
         room, seq, origin, holdable = current
-        deferred = self.deferred.get(room)
+        deferred = self.deferred.get(room) if self.deferred else None
         if deferred is not None:
             deferred.append(_Append(current, record))
             return
@@ -198,7 +198,7 @@ class ClusterHistory:
         """The next appends belong to event `seq` of `room`, sent by node `origin`."""
         holdable = kind == HOLDABLE
         self.current = (room, seq, origin, holdable)
-        deferred = self.deferred.get(room)
+        deferred = self.deferred.get(room) if self.deferred else None
         if deferred is not None:
             deferred.append(_Applying(room, seq, origin, kind, watermark))
             return
@@ -302,7 +302,7 @@ class ClusterHistory:
         self.confirmed.clear()
 
     def _let_go(self, room: str, origin: str, watermark: int) -> None:
-        for kept in (self.earlier, self.held):
+        for kept in (self.earlier, self.held) if self.earlier else (self.held,):
             held = kept.get(room)
             while held and held[0].origin == origin and held[0].seq <= watermark:
                 held.popleft()

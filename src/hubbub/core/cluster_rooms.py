@@ -419,22 +419,17 @@ class ClusterRooms:
         user = server.users.get(fold)
         identity = str(facts.get("id") or "")
         listed = True  # under its nick in `server.users`
-        if user is None and identity:
+        # (Another node's user holds the nick here: this one's may be a second.)
+        another = user is not None and user.session.remote and user.network_id not in ("", identity)
+        if identity and (user is None or another):
             known = self.by_network_id.get(identity)
             if known is not None and known.fold == fold and known.session.remote:
-                # Known here, not listed under its nick while a user of ours had that nick
-                # (for a moment after Redis lost its data): listed now that ours is gone. (A
-                # second user was made for it: a cluster fuzz finding.)
-                server.users[fold] = known
-                return known
-        if (
-            user is not None
-            and user.session.remote
-            and identity
-            and user.network_id not in ("", identity)
-        ):
-            known = self.by_network_id.get(identity)
-            if known is not None and known.fold == fold and known.session.remote:
+                if user is None:
+                    # Known here, not listed under its nick while a user of ours had that
+                    # nick (for a moment after Redis lost its data): listed now that ours is
+                    # gone. (A second user was made for it: a cluster fuzz finding.)
+                    server.users[fold] = known
+                    return known
                 # Two users of other nodes under one nick here: this one's NICK away from it
                 # is not applied yet, and a copy opened since listed the nick's new holder.
                 # This one's events (an older JOIN in a lagging room) find it by its network
