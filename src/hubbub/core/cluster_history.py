@@ -21,15 +21,17 @@ that may not happen:
   under the old name).
 * A room this node opens (its first user joins it) had messages before, which this node
   never applied: their senders may not have committed them yet (a lagging node's, or one
-  within its commit interval). Until the room's latest stream events are read (one bus read),
-  what this node would write there waits (`defer`); then it holds the messages of that read
-  whose senders have not said they are committed (`earlier_read`), and writes them before
-  its own next message there, or a QUIT (a dead node's users', perhaps), or when it stops
-  following the room; not on a membership change or a read, as what it holds otherwise: the
-  sender's node has inserted them, perhaps uncommitted, and PostgreSQL makes a conflicting
-  insert wait for that commit, which would hold this node's history worker (its join
-  replays merge them from the stream meanwhile). Without it, this node's own next message
-  went into the store before an earlier one (a cluster fuzz finding, seed 7063431).
+  within its commit interval). Until the room's latest stream events are read (one bus
+  read), what this node would write there waits (`defer`); then it holds the messages of
+  that read whose senders have not said they are committed (`earlier_read`), and writes them
+  before any record it writes there (its own next message, a multiline batch), or a QUIT (a
+  dead node's users', perhaps), or when it stops following the room; not on a membership
+  change that writes no record, or a read, as what it holds otherwise: the sender's node has
+  inserted them, perhaps uncommitted, and PostgreSQL makes a conflicting insert wait for
+  that commit, which would hold this node's history worker (its join replays merge them from
+  the stream meanwhile). Without it, this node's own next message went into the store before
+  an earlier one (a cluster fuzz finding, seed 7063431; a multiline batch's record, seed
+  4633252).
 
 Why this keeps everything the old way kept:
 
@@ -162,24 +164,24 @@ class ClusterHistory:
         if deferred is not None:
             deferred.append(_Append(current, record))
             return
-        if origin == self.node:
-            self.write_earlier(room)
-            self.write_held(room)  # everything before it first: the store's order
-            self.inner.append(record)
-            if holdable:
-                mark = self.inner.last_mark
-                self.own.setdefault(room, deque()).append((mark or _NEVER, seq))
-        elif holdable:
+        if holdable and origin != self.node:
             held = self.held.get(room)
             if held is None:
                 held = self.held[room] = deque()
             held.append(_Held(origin, seq, record))
             if len(held) > self.held_limit:
+                self.write_earlier(room)  # (before it: the store's order)
                 self.inner.append(held.popleft().record)
                 self.written_for_others += 1
-        else:
-            self.write_held(room)
-            self.inner.append(record)
+            return
+        # Anything this node writes in the room (its own message, a multiline batch, a
+        # membership record): what it holds there first, the store's order.
+        self.write_earlier(room)
+        self.write_held(room)
+        self.inner.append(record)
+        if holdable:
+            mark = self.inner.last_mark
+            self.own.setdefault(room, deque()).append((mark or _NEVER, seq))
 
     def acknowledge_after_commit(self, link: Link) -> None:
         self.inner.acknowledge_after_commit(link)
