@@ -179,6 +179,11 @@ class ClusterApply(ClusterRooms):
                 del self.server.channels[room]
                 self.unmade.add(room)
             return
+        if channel is None and mine and kind == "join" and room in self.opening:
+            # Back while the room's state is being read (followed already, for events of ours
+            # sent there before a rename), after this JOIN: that state lists the joiner.
+            self._joined_while_opening(room, seq, time_ms, event, complete)
+            return
         if channel is not None:
             applier = self.appliers.get(kind)
             if applier is not None:
@@ -207,6 +212,52 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
+
+    def _joined_while_opening(
+        self,
+        room: str,
+        seq: int,
+        time_ms: int,
+        event: dict[str, Any],
+        complete: Callable[[Any], None] | None,
+    ) -> None:
+        """A JOIN of ours came back while the room's state is being read. This node takes its
+        own users from their JOINs, never from a room's state (`remote_user`); skipped here, that
+        JOIN left its joiner in the room on every node but this one, and without a reply (a
+        cluster fuzz finding, seed 4624965). The state, if read after the JOIN, lists the
+        joiner and has the room as it is since: the copy takes the joiner from it (`load_room`).
+        Read before it, the JOIN is applied once the copy is there, as in its sequence."""
+        identity = str(event["u"].get("id") or "")
+        self.joined_opening.setdefault(room, set()).add(identity)
+
+        def opened(_: bool) -> None:
+            waiting = self.joined_opening.get(room)
+            if waiting is not None:
+                waiting.discard(identity)
+                if not waiting:
+                    del self.joined_opening[room]
+            channel = self.server.channels.get(room)
+            user = self.user_of(event["f"], identity)
+            read_after = self.views.get(room, 0) >= seq
+            if not read_after or user is None or user.session.closed:
+                # The state is older than the JOIN, or its joiner gone meanwhile: applied now
+                # (a QUIT goes behind the JOIN of a joiner gone, `_apply_join`), creating
+                # nothing that state has created already.
+                if read_after:
+                    event.pop("new", None)
+                if complete is not None:
+                    self.pending[str(event.get("k", ""))] = complete
+                self.apply(room, seq, time_ms, self.node, json.dumps(event).encode())
+                return
+            self._entered(user, room)
+            if complete is not None:
+                complete((time_ms, event))  # its reply: in the room as the state has it
+            self._joined_or_not(room)
+            if channel is not None and user in channel.members:
+                event["p"] = facts_prefix(event["u"])
+                self._record(channel, "JOIN", (channel.name,), time_ms, event)
+
+        self.opening[room].append(opened)
 
     def _sync_back(
         self, room: str, seq: int, time_ms: int, node: str, event: dict[str, Any], mine: bool

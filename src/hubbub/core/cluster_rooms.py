@@ -95,6 +95,10 @@ class ClusterRooms:
         self.lost_joins: list[LostJoin] = []
         # Rooms being opened (subscribed): what to run once their state is here.
         self.opening: dict[str, list[Callable[[bool], None]]] = {}
+        # Per room being opened, the network ids of local users whose JOIN came back while its
+        # state was being read (hubbub.core.cluster_apply `_joined_while_opening`): the state
+        # read lists them, and the copy takes them from it.
+        self.joined_opening: dict[str, set[str]] = {}
         # JOINs of local users sent but not back yet, per room: the room stays open for them.
         self.joining: dict[str, int] = {}
         # QUITs that could not be sequenced (bus unavailable), sent again when it is back:
@@ -373,13 +377,24 @@ class ClusterRooms:
             if not field.startswith("m:"):
                 continue
             member = json.loads(value)
-            user = self.remote_user(field[2:], member)
+            nick = field[2:]
+            user = self.remote_user(nick, member) or self._joined_opening(fold, nick, member)
             if user is None:
                 continue
-            standing = fields.get(standing_field(field[2:]))
+            standing = fields.get(standing_field(nick))
             channel.members[user] = load_membership(member, standing)
             user.channels[fold] = channel
         return channel
+
+    def _joined_opening(self, fold: str, nick: str, facts: Mapping[str, Any]) -> User | None:
+        """The user of ours a member field of a room being opened names, if its JOIN came back
+        while the room's state was being read: this node takes its own users from their JOINs,
+        and that one was left to the state (hubbub.core.cluster_apply)."""
+        identity = str(facts.get("id") or "")
+        if facts.get("node") != self.node or identity not in self.joined_opening.get(fold, ()):
+            return None
+        user = self.user_of(nick, identity)
+        return user if user is not None and not user.session.closed else None
 
     def own_facts(self, user: User) -> dict[str, Any]:
         """What the events and entries of a user of this node say of it (its node and server
