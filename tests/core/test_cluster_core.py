@@ -589,7 +589,7 @@ def test_a_lost_nodes_user_the_bus_no_longer_lists_leaves_at_the_end_of_its_buri
         for name in member_field_names("alice"):
             cluster.bus.fields[room].pop(name, None)
     cluster.bus.lose_node("n0")
-    b.network.sequence(NETWORK_ROOM, buried_payload("n0"), {}, (), lambda _time_ms, _seq: None)
+    b.network.sequence(NETWORK_ROOM, buried_payload("n0", {}), {}, (), lambda _time_ms, _seq: None)
     got = bob.lines()
     assert [(m.command, m.source.split("!")[0], m.params) for m in got] == [
         ("QUIT", "alice", (NODE_LOST_REASON,))

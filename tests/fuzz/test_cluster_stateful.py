@@ -210,6 +210,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.lost: int | None = None
         self.lost_users: set[str] = set()
         self.burials = 0  # passes of its burial made
+        self.read_at: dict[str, int] = {}  # the seq its last pass read each room at
         self.unannounced = False  # lost while the bus was away: its `offline` events not sent
         self.buried = False  # its burial over (its claims gone)
         self.burials_of_node = 0  # the bus's burials of its node id once it is (`lose_end`)
@@ -352,8 +353,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def bury_pass(self, burier: Any, dead: str) -> int:
         """One pass of a burial: the burier's QUIT of each member the dead node has in the
         rooms' state as it reads it now (their calls held if the bus holds calls). Returns how
-        many it found."""
+        many it found; the seq it read each room at is in `read_at`."""
         found = 0
+        bus = self.cluster.bus
+        self.read_at = {room: bus.seq.get(room, 0) for room in bus.fields}
         for room, fields in sorted(self.cluster.bus.fields.items()):
             for payload, deleted in quits_of_lost_node(dead, fields, burier.server.next_msgid):
                 found += 1
@@ -389,7 +392,9 @@ class ClusterMachine(RuleBasedStateMachine):
         if buried and self.burials < BURIAL_PASSES:
             return True
         # Then its end, after the last pass's QUITs, each awaited by the burier.
-        self.burier().network.sequence(NETWORK_ROOM, buried_payload(dead), {}, (), ignore)
+        self.burier().network.sequence(
+            NETWORK_ROOM, buried_payload(dead, self.read_at), {}, (), ignore
+        )
         self.settle_calls()
         self.buried = True
         self.cluster.bus.lose_node(dead)
@@ -438,7 +443,7 @@ class ClusterMachine(RuleBasedStateMachine):
             self.settle_calls()
             if not found:
                 break
-        burier.network.sequence(NETWORK_ROOM, buried_payload(dead), {}, (), ignore)
+        burier.network.sequence(NETWORK_ROOM, buried_payload(dead, self.read_at), {}, (), ignore)
         self.settle_calls()
         network = bus.nodes[dead]
         bus.lose_node(dead)
@@ -3484,6 +3489,17 @@ FOUND = {
     send(1, 'JOIN #b,#a')
     send(0, 'JOIN #a,#c')
     send(2, 'RENAME #a #b :moving')
+""",
+    # Carol set +k on #a and was kicked, then her node was lost. Alice's node, its feed of #a
+    # held, applied the burial first: the `buried` event took carol out of its copy, and her
+    # MODE, applied after, was refused there alone. A copy behind the burial's read of a room
+    # now keeps the lost users until it is there. Seed 7072942 of 4,000 runs of 500 steps
+    # (--held-feeds), minimised to 4 steps.
+    "a burial applied before a held feed's earlier events": """
+    hold_feed(0, '#a')
+    send(2, 'MODE #a +k key')
+    send(2, 'KICK #a carol :out')
+    lose(1)
 """,
 }
 

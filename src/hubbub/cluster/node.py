@@ -507,10 +507,13 @@ class Node:
         # A room renamed between its state's read and the QUIT takes the member's fields to
         # its new name (the QUIT finds nobody under the old one): read every room again until
         # a pass finds nobody of the dead node.
+        read_at: dict[str, int] = {}
         for _ in range(BURIAL_PASSES):
             buried = 0
+            read_at.clear()
             for room in await self.bus.rooms():
-                _, fields = await self.bus.state(room)
+                seq, fields = await self.bus.state(room)
+                read_at[room] = seq
                 for payload, deleted in quits_of_lost_node(dead, fields, next_msgid):
                     buried += 1
                     await self.bus.sequence(room, payload, delete_fields=deleted)
@@ -523,4 +526,4 @@ class Node:
                 BURIAL_PASSES,
             )
         # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
-        await self.bus.sequence(NETWORK_ROOM, buried_payload(dead))
+        await self.bus.sequence(NETWORK_ROOM, buried_payload(dead, read_at))

@@ -87,6 +87,15 @@ class ClusterApply(ClusterRooms):
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         """One sequenced event, in its room's order."""
+        self._apply(room, seq, time_ms, node, payload)
+        if self.burying and room in self.burying:
+            self.bury_when_there(room)
+
+    def bury_when_there(self, room: str) -> None:
+        """The copy of `room` may reflect a burial's read of it now (hubbub.core.cluster_users
+        overrides this)."""
+
+    def _apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         server = self.server
         if time_ms > server.now * 1000:  # the bus's clock: what happens now happens then
             server.now = time_ms / 1000

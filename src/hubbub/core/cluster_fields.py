@@ -60,12 +60,15 @@ def offline_payload(fold: str, nick: str) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def buried_payload(dead: str) -> bytes:
+def buried_payload(dead: str, read_at: Mapping[str, int]) -> bytes:
     """The network room's event that closes the burial of lost node `dead`, after its QUITs:
     every node takes that node's users still listed in its copies out of them (a copy may
     list one the bus's fields do not, whose QUIT the burial never sends: her JOIN, or her
-    claim, lost with the end Redis lost, hubbub.core.cluster_users)."""
-    return json.dumps({"t": "buried", "d": dead}, separators=(",", ":")).encode()
+    claim, lost with the end Redis lost, hubbub.core.cluster_users). `read_at`: the seq each
+    room's state was read at by the burial's last pass; a copy takes them out once it is
+    there."""
+    event = {"t": "buried", "d": dead, "at": dict(read_at)}
+    return json.dumps(event, separators=(",", ":")).encode()
 
 
 def member_field(fold: str) -> str:

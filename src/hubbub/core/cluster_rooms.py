@@ -168,6 +168,11 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
+        # Per room whose copy here was behind a lost node's burial (its `buried` event came
+        # first): the seq the burial read the room at, and the lost node's users still listed
+        # in the copy, each with the local users already shown its QUIT. They leave the copy
+        # once it reflects that seq (hubbub.core.cluster_users `_apply_buried`).
+        self.burying: dict[str, tuple[int, dict[User, set[User]]]] = {}
         # Per room followed, the nodes that have written it back since Redis lost its data
         # (hubbub.core.cluster_resync): as the bus has them, read with the room's state, then
         # from each `sync` applied.
@@ -727,6 +732,7 @@ class ClusterRooms:
         self.unmade.discard(fold)
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
+        self.burying.pop(fold, None)
         self.written_back.pop(fold, None)
         self.furthest.pop(fold, None)
         self.lost_views.pop(fold, None)

@@ -324,24 +324,57 @@ class ClusterUsers(ClusterPropose):
 
     def _apply_buried(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """The burial of a lost node is over: its users still in this node's copies leave
-        them (the module's docstring), each seen to QUIT once by this node's users."""
-        server = self.server
+        them (the module's docstring), each seen to QUIT once by this node's users. A copy
+        behind the burial's read of its room (its feed filling a gap) keeps them until it
+        is there: events of theirs sequenced before it are still to come, and are applied as
+        on every other copy. (Taken out at once, a lost user's last MODE was refused on that
+        copy alone: a cluster fuzz finding, seed 7072942.)"""
         dead = str(event["d"])
+        read_at: dict[str, int] = event.get("at") or {}
         lost = [user for user, home in self.homes.items() if home == dead and user.session.remote]
         for user in sorted(lost, key=lambda user: user.fold):
-            channels = list(user.channels.values())
-            recipients = {
-                member
-                for channel in channels
-                for member in channel.members
-                if member is not user and not member.session.remote
-            }
-            if recipients:
-                line = f":{user.prefix} QUIT :{NODE_LOST_REASON}"
-                ordered = sorted(recipients, key=lambda member: member.fold)
-                server.fanout(ordered, line, time_ms, server.next_msgid(), account=user.account)
-            for channel in channels:
-                server.remove_member(channel, user)
+            told: set[User] = set()
+            now = []
+            for channel in list(user.channels.values()):
+                fold = channel.fold
+                if read_at.get(fold, 0) > self.views.get(fold, 0):
+                    _, leaving = self.burying.setdefault(fold, (read_at[fold], {}))
+                    leaving[user] = told
+                else:
+                    now.append(channel)
+            self._bury_member(now, user, told, time_ms)
+
+    def bury_when_there(self, room: str) -> None:
+        seq, leaving = self.burying[room]
+        if self.views.get(room, 0) < seq:
+            return
+        del self.burying[room]
+        channel = self.server.channels.get(room)
+        if channel is None:
+            return
+        for user, told in leaving.items():
+            if user in channel.members and user.session.remote:
+                self._bury_member([channel], user, told, int(self.server.now * 1000))
+
+    def _bury_member(
+        self, channels: list[Channel], user: User, told: set[User], time_ms: int
+    ) -> None:
+        """A lost node's user leaves copies: its QUIT shown once to the local members there
+        not shown it yet (`told`, shared by all its copies)."""
+        server = self.server
+        recipients = {
+            member
+            for channel in channels
+            for member in channel.members
+            if member is not user and not member.session.remote and member not in told
+        }
+        if recipients:
+            told.update(recipients)
+            line = f":{user.prefix} QUIT :{NODE_LOST_REASON}"
+            ordered = sorted(recipients, key=lambda member: member.fold)
+            server.fanout(ordered, line, time_ms, server.next_msgid(), account=user.account)
+        for channel in channels:
+            server.remove_member(channel, user)
 
     def _apply_kill(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """An operator of another node killed a user of this one."""
