@@ -3501,6 +3501,20 @@ FOUND = {
     send(2, 'KICK #a carol :out')
     lose(1)
 """,
+    # erin invited frank to #a while his JOIN of it was on its way, and renamed #a to #b
+    # while his JOIN of #b (a room to create, as his node saw it) was. That JOIN found him in
+    # #b, moved there with the rename: a JOIN sent twice, which changes nothing in the rooms,
+    # but its fields had used his invitation up on the bus, and every copy kept it. Seed
+    # 7075274 of 4,000 runs of 500 steps (--held-feeds), minimised to 7 steps.
+    "an invitation a JOIN of a room its joiner is in used up on the bus alone": """
+    hold()
+    send(5, 'JOIN #a key')
+    send(4, 'INVITE frank #a')
+    settle()
+    hold()
+    send(5, 'JOIN #b,#b')
+    send(4, 'RENAME #a #b :moving')
+""",
 }
 
 

@@ -566,6 +566,9 @@ class ClusterApply(ClusterRooms):
                 return
         if user in channel.members:
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
+            # Its fields used the invitation up on the bus all the same (a copy that kept it
+            # differed from the bus: a cluster fuzz finding, seed 7075274).
+            channel.invited.discard(fold)
             return
         op = bool(event["o"])
         creating = self._creates(channel, event)
