@@ -190,8 +190,9 @@ async def test_a_redis_that_lost_its_last_writes_never_reuses_a_seq(
         await redis.client_kill_filter(_id=reader["id"])
         await until(lambda: node_a.availability == [True, False, True], what="reconnected")
         # The room's end was lost: the node is told to write its state there again.
+        # (What it read after seq 1 may be what Redis lost.)
         assert node_a.bus.returned == Return(
-            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}
+            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}, lost_from={"#r": 1}
         )
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4
@@ -271,7 +272,10 @@ async def test_every_node_that_read_what_redis_lost_is_told_whoever_comes_back_f
         for node in (node_a, node_b):
             # Told which nodes have written the room back as Redis has it now.
             assert node.bus.returned == Return(
-                behind=frozenset({"#r"}), written_back={"#r": {"w:b": "1"}}, after={"#r": 3}
+                behind=frozenset({"#r"}),
+                written_back={"#r": {"w:b": "1"}},
+                after={"#r": 3},
+                lost_from={"#r": 1},
             )
     await redis.aclose()
 
@@ -302,6 +306,7 @@ async def test_a_node_told_of_a_lost_end_learns_which_nodes_have_members_there(
             behind=frozenset({"#r"}),
             written_back={"#r": {"h:a": "1", "h:c": "1"}},
             after={"#r": 3},
+            lost_from={"#r": 1},
         )
     await redis.aclose()
 
@@ -319,8 +324,9 @@ async def test_a_node_whose_own_event_redis_lost_before_it_read_it_back_is_told(
         feed = node_a.bus._feeds["#r"]
         feed.delivered, feed.delivered_time = 1, 0
         await back_without_last_writes(redis, node_a)
+        # (It had read no further than what Redis kept.)
         assert node_a.bus.returned == Return(
-            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}
+            behind=frozenset({"#r"}), written_back={"#r": {}}, after={"#r": 3}, lost_from={"#r": 1}
         )
         later = await node_a.bus.sequence("#r", b"after")
         assert later.seq == 4  # (no seq handed out twice)
@@ -346,6 +352,7 @@ async def test_a_lagging_nodes_own_event_that_redis_kept_is_not_taken_for_lost(
             behind=frozenset({"#r"}),
             written_back={"#r": {}},
             after={"#r": 3},
+            lost_from={"#r": 2},
             unread_own={"#r": {2: second.time_ms}},
         )
     await redis.aclose()

@@ -509,9 +509,11 @@ class MemoryBus:
         for room in network.delivered:
             furthest[room] = network.furthest(room)
         behind: dict[str, int] = {}
+        network.lost_from = {}
         for room, last in furthest.items():
-            after = self._after(room, *last)
-            if after is not None:
+            found = self._after(room, *last)
+            if found is not None:
+                after, network.lost_from[room] = found
                 behind[room] = after
                 network.lost_after(room, after)
         network.unread_own = {}
@@ -528,21 +530,24 @@ class MemoryBus:
                 network.unread_own[room] = own
         network.unrenamed = []
         for new, (old, old_name, seq, time_ms, node) in list(network.renames.items()):
-            after = self._after(old, seq, time_ms, node)
-            if after is not None:
+            found = self._after(old, seq, time_ms, node)
+            if found is not None:
+                after, lost_from = found
                 del network.renames[new]
                 behind.setdefault(old, after)
+                network.lost_from.setdefault(old, lost_from)
                 # (The latest first.)
                 network.unrenamed.insert(0, (new, old, old_name, after, node == node_id))
         return behind
 
-    def _after(self, room: str, seen: int, time_ms: int, node: str) -> int | None:
+    def _after(self, room: str, seen: int, time_ms: int, node: str) -> tuple[int, int] | None:
         """The SEED script for one room: None if its end, from `seen` on, was not lost for the
         node that read or sent `seen` (at `time_ms`, by `node`), else the seq after which the
         room's events are new to that node (the last raised over, unless events at and
         before the range's start are later than the one the node read, reused before the
         range was raised over: then the last before them; or, `seen` reused, the last before
-        it whose event is not later than the one the node read there); the seq raised to
+        it whose event is not later than the one the node read there), and the seq after
+        which what the node read there may be lost (`Return.lost_from`); the seq raised to
         `seen`."""
         seq = self.seq.get(room, 0)
         if not seen:
@@ -576,7 +581,7 @@ class MemoryBus:
                 # Those at and before `from` later than the one it read are new to it too:
                 # reused by a node back first, before the range was raised over.
                 after = reused(lost_from + 1)
-                return after if after < lost_from else lost_to
+                return (after, after) if after < lost_from else (lost_to, lost_from)
         # Another event at that seq now: sequenced by a node back first, as were those
         # before it that are later than the one the node read there (REUSED_SCAN at most).
         found = events.get(seen)
@@ -585,7 +590,8 @@ class MemoryBus:
         other_time = bool(time_ms) and found is not None and found[0] != time_ms
         if not (other_node or other_time):
             return None
-        return reused(seen)
+        after = reused(seen)
+        return after, after
 
     def written_fields(self, room: str) -> dict[str, str]:
         """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:
@@ -936,6 +942,9 @@ class MemoryNetwork:
         # Per room whose end Redis lost for this node, its own events there it had not read
         # yet that Redis still has, seq -> time (as hubbub.cluster.bus `Return.unread_own`).
         self.unread_own: dict[str, dict[int, int]] = {}
+        # Per room whose end Redis lost for this node, the seq after which what it read there
+        # may be lost (as hubbub.cluster.bus `Return.lost_from`).
+        self.lost_from: dict[str, int] = {}
         self.server: Any = None
 
     @property

@@ -87,6 +87,11 @@ class Return:
     #: it was back; it may have read others at those seqs, which Redis lost): its feed
     #: delivers from there.
     after: Mapping[str, int] = field(default_factory=dict)
+    #: Per room behind, the seq after which what this node read there may be what Redis lost
+    #: (the start of the range of seqs raised over, or `after` where seqs were reused): a
+    #: copy that had read no further read nothing lost (hubbub.core.cluster_resync
+    #: `lost_written_back`).
+    lost_from: Mapping[str, int] = field(default_factory=dict)
     #: Per room behind that this node follows, its own events Redis still has after the last
     #: it delivered there and up to `after` (seq -> time): not read back yet (the node was
     #: lagging), they come back; its others not read back there were lost (at most
@@ -303,6 +308,7 @@ class Bus:
         # Per room whose end Redis lost for this node, the seq after which its events are
         # new to it (`Return.after`; its keys are `Return.behind`).
         self._after: dict[str, int] = {}
+        self._lost_from: dict[str, int] = {}  # (`Return.lost_from`)
         # Per room behind and followed, this node's events there not read back and not lost
         # (`Return.unread_own`).
         self._unread_own: dict[str, dict[int, int]] = {}
@@ -408,6 +414,7 @@ class Bus:
                 behind=frozenset(self._after),
                 written_back=dict(self._written_back),
                 after=dict(self._after),
+                lost_from=dict(self._lost_from),
                 unread_own=dict(self._unread_own),
                 claims=self._claims,
                 unrenamed=tuple(self._unrenamed),
@@ -415,6 +422,7 @@ class Bus:
             self._new_epoch = self._declared_dead = False
             self._written_back.clear()
             self._after.clear()
+            self._lost_from.clear()
             self._unread_own.clear()
             self._unrenamed.clear()
             log.info("cluster bus: Redis available again (epoch %s)", self._epoch)
@@ -582,6 +590,8 @@ class Bus:
         self._after[room] = min(after, self._after.get(room, after))
         followed = self._feeds.get(room)
         lost_range = _lost_range(raised)
+        start = min(after, lost_range[0]) if lost_range is not None else after
+        self._lost_from[room] = min(start, self._lost_from.get(room, start))
         if followed is not None:
             followed.lost_after(after)
             followed.told = lost_range

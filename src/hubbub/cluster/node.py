@@ -435,7 +435,7 @@ class Node:
             server.cluster.lost_echoes(
                 returned.behind | {rename[0] for rename in lost}, returned.unread_own
             )
-            server.cluster.lost_written_back(returned.written_back)
+            server.cluster.lost_written_back(returned.written_back, returned.lost_from)
             server.cluster.lost_after(returned.after)
         if available and returned.declared_dead and not self._closing:
             # Every other node saw this node's users QUIT (NODE_LOST_REASON) and may have given

@@ -601,6 +601,7 @@ class ClusterRename(ClusterPropose):
                 continue  # none of this node's users is in it any more: nothing to undo
             new_name = channel.name
             self._move(channel, old_name, old_fold)
+            self.undone_renames.add(old_fold)
             self.fresh_from[old_fold] = after  # (those up to it are applied)
             self.views[old_fold] = after
             self.written_back[old_fold] = self.written_back.pop(new_fold, set())

@@ -143,6 +143,9 @@ class ClusterResync(ClusterApply):
         # KICK of its user was not told of the loss, and still lists her, as the bus does,
         # while copies that had read it do not: it is asked to speak (`_ask_silent`).
         self.homes_on_bus: dict[str, set[str]] = {}
+        # Rooms whose rename Redis lost, undone here as the bus was back, until this node is
+        # told who has written them back (`lost_written_back`): their copies read what it lost.
+        self.undone_renames: set[str] = set()
         # Rooms whose end Redis lost without losing its data (restarted from a file missing
         # its last writes): their syncs are not ranked (`read_up_to`), as the copies' places
         # there are not known; the last one written gives the room's own fields.
@@ -477,16 +480,24 @@ class ClusterResync(ClusterApply):
                 if room in self.server.channels:  # (a new round there)
                     self.spoken_since_loss[room] = set()
 
-    def lost_written_back(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
+    def lost_written_back(
+        self, rooms: Mapping[str, Mapping[str, str]], lost_from: Mapping[str, int]
+    ) -> None:
         """Redis lost the end of these rooms: the nodes that have written each back, and how
         far the copy whose room fields it has had read, are as the bus has them now (`w:`
         fields, as `Network.open` reads them out), not as the syncs this node applied before
         had made them (the lost ones among them: a cluster fuzz finding). Told before the
-        events after these are applied."""
+        events after these are applied. A copy that had read nothing Redis lost there (no
+        further than `lost_from`: it was lagging) keeps its own: the bus's are those of
+        events it has not applied yet, which come to it next. (A RENAME among those had moved
+        them to the new name; the copy took none there when it applied it: a cluster fuzz
+        finding, seed 5656676.) A copy whose rename Redis lost read what it lost."""
+        undone, self.undone_renames = self.undone_renames, set()
         for fold, fields in rooms.items():
             if fold in self.server.channels:
-                self.written_back[fold] = written_back(fields)
-                self.furthest[fold] = furthest(fields)
+                if fold in undone or self.views.get(fold, 0) > lost_from.get(fold, -1):
+                    self.written_back[fold] = written_back(fields)
+                    self.furthest[fold] = furthest(fields)
                 self.homes_on_bus[fold] = homes_named(fields)
 
     def lost_after(self, rooms: Mapping[str, int]) -> None:
