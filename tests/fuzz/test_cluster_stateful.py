@@ -3537,6 +3537,57 @@ FOUND = {
     outage()
     lose_end(1)
 """,
+    # alice's message in #c, then her node lost; carol's node opened #c for dave's JOIN and
+    # held the message (its sender had not said it was committed). carol renamed #a onto #c,
+    # emptied: erin's node, the operator's, set #c's records aside; carol's node then wrote
+    # the message it held, under #c, the renamed room. A RENAME onto a name makes what a node
+    # holds there the earlier room's: the operator's node writes it first, the others let
+    # go. Seed 5664646 of 12,000 runs of 500 steps (--lost-ends), minimised to 15 steps.
+    "a message of an earlier room held, written under the room renamed onto its name": """
+    send(0, 'JOIN #c')
+    send(5, 'JOIN #a,#b')
+    send(1, 'JOIN #b,#b')
+    send(0, 'PRIVMSG #c :hello from 59')
+    lose(0)
+    settle()
+    outage()
+    lose_end(5)
+    settle()
+    hold()
+    send(4, 'MULTILINE #a 80')
+    send(3, 'JOIN #c')
+    send(3, 'PRIVMSG #c :hello from 59')
+    send(5, 'MULTILINE #a 63')
+    send(2, 'RENAME #a #c :moving')
+""",
+    # The same seed, minimised again after that fix: Redis lost carol's RENAME of #a onto
+    # #c, and her node moved #a's records back; #c's, which the rename had set aside, stayed
+    # aside, though #c was there again; a node holding alice's message wrote it under #c a
+    # second time. The operator's node sets them aside under a key of that rename's, and
+    # moves them back with it.
+    "an earlier room's records left aside when Redis lost the rename": """
+    send(0, 'JOIN #c')
+    send(5, 'JOIN #a,#b')
+    send(1, 'JOIN #b,#b')
+    send(0, 'PRIVMSG #c :hello from 59')
+    lose(0)
+    settle()
+    outage()
+    lose_end(3)
+    settle()
+    send(4, 'MULTILINE #a 80')
+    send(5, 'MULTILINE #a 63')
+    send(2, 'RENAME #a #c :moving')
+    outage()
+    lose_end(5)
+    settle()
+    send(4, 'JOIN #c key')
+    outage()
+    lose_end(5)
+    settle()
+    send(2, 'JOIN #c key')
+    send(4, 'QUIT :gone 63')
+""",
 }
 
 

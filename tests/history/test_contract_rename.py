@@ -51,3 +51,22 @@ def test_records_of_the_new_name_since_the_rename_stay(store: HistoryStore) -> N
     assert store.rename_target("#old", "#new", before_ms=1500) == 2
     store.commit()
     assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1", "#new/1"]
+
+
+def test_records_set_aside_under_a_named_key_go_back(store: HistoryStore) -> None:
+    """A cluster names the key an earlier room's records go aside under, and moves them back
+    when Redis lost the rename (hubbub.core.cluster_rename `_move_stored_back`): the earlier
+    room has its history again, in its order, and the renamed room's records are under the
+    old name again."""
+    store.append([rec("#new", n, 500 + n) for n in range(2)])  # an earlier room called #new
+    store.append([rec("#old", n) for n in range(2)])
+    store.commit()
+    assert store.rename_target("#old", "#new", before_ms=900, aside="#new renamed-away-#old@7") == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1"]
+    assert store.rename_target("#new", "#old", 0) == 2
+    assert store.rename_target("#new renamed-away-#old@7", "#new", 0) == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#new/0", "#new/1"]
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/0", "#old/1"]
+    assert store.latest("#new renamed-away-#old@7", 10) == []

@@ -537,7 +537,7 @@ class MemoryBus:
                 behind.setdefault(old, after)
                 network.lost_from.setdefault(old, lost_from)
                 # (The latest first.)
-                network.unrenamed.insert(0, (new, old, old_name, after, node == node_id))
+                network.unrenamed.insert(0, (new, old, old_name, after, node == node_id, seq))
         return behind
 
     def _after(self, room: str, seen: int, time_ms: int, node: str) -> tuple[int, int] | None:
@@ -937,8 +937,9 @@ class MemoryNetwork:
         # seq, time and node there), checked at the next reconnection (as the real bus's
         # `_renames`, `MemoryBus.seed`).
         self.renames: dict[str, tuple[str, str, int, int, str]] = {}
-        # What the last `MemoryBus.seed` found of them lost: (new, old, old name, seq, mine).
-        self.unrenamed: list[tuple[str, str, str, int, bool]] = []
+        # What the last `MemoryBus.seed` found of them lost: (new, old, old name, the seq after
+        # which the old room's events are new, mine, the rename's seq).
+        self.unrenamed: list[tuple[str, str, str, int, bool, int]] = []
         # Per room whose end Redis lost for this node, its own events there it had not read
         # yet that Redis still has, seq -> time (as hubbub.cluster.bus `Return.unread_own`).
         self.unread_own: dict[str, dict[int, int]] = {}

@@ -427,7 +427,14 @@ class Node:
             # A RENAME that Redis lost is undone here first: the room is under its old name
             # again, one of those behind (its new name's events went with it, ours too).
             lost = [
-                (rename.new, rename.old, rename.old_name, rename.after, rename.node == self.node_id)
+                (
+                    rename.new,
+                    rename.old,
+                    rename.old_name,
+                    rename.after,
+                    rename.node == self.node_id,
+                    rename.seq,
+                )
                 for rename in returned.unrenamed
             ]
             server.cluster.lost_renames(lost)

@@ -283,6 +283,18 @@ class ClusterHistory:
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
 
+    def replaced(self, room: str, writes_it: bool) -> None:
+        """A RENAME makes `room` another room: what this node holds there is the earlier
+        room's, whose records the operator's node sets aside (`HistoryStore.rename_target`).
+        That node writes it first (`writes_it`); another, perhaps after the set-aside, would
+        write it under the renamed room (a cluster fuzz finding, seed 5664646): it lets go."""
+        self._undefer(room)
+        earlier = self.earlier.pop(room, None)
+        held = self.held.pop(room, None)
+        if writes_it:
+            self._write_out(earlier)
+            self._write_out(held)
+
     def drop(self, room: str) -> None:
         """Another node wrote what this node holds of `room` (the operator's node of a
         RENAME): let go of it, and of the room's watermarks."""

@@ -94,6 +94,7 @@ from hubbub.core.cluster_rooms import Echo, unanswered
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
+from hubbub.history.store import aside_key
 from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
@@ -542,6 +543,7 @@ class ClusterRename(ClusterPropose):
             self.renamed_registration(old_fold, new_name, new_fold)
         event["done"] = True
         if not case_only:  # what is held of the old name: the operator's node writes it
+            self.writes.replaced(new_fold, mine)
             if mine:
                 self.writes.forget(old_fold)
             else:
@@ -557,8 +559,13 @@ class ClusterRename(ClusterPropose):
         if mine:
             # Once for the network: the store and the registry are shared.
             if not case_only:
+                # (An earlier room's records set aside under a key of this rename's, to go
+                # back if Redis loses it: `_move_stored_back`.)
+                current = self.writes.current
+                aside = renamed_aside(new_fold, old_fold, current[1]) if current else None
                 server.history.query(
-                    lambda store: store.rename_target(old_fold, new_fold, time_ms), _ignore
+                    lambda store: store.rename_target(old_fold, new_fold, time_ms, aside),
+                    _ignore,
                 )
                 if channel.registered is not None:
                     # The nodes that do not follow the room learn of it from the registry's
@@ -581,21 +588,21 @@ class ClusterRename(ClusterPropose):
             self.drop_if_unused(channel)
         log.info("%s renamed %s to %s (%s)", event["p"], old_name, new_name, event["r"])
 
-    def lost_renames(self, renames: Sequence[tuple[str, str, str, int, bool]]) -> None:
+    def lost_renames(self, renames: Sequence[tuple[str, str, str, int, bool, int]]) -> None:
         """Redis lost these RENAMEs, the latest first, each as (new fold, old fold, old name,
         the seq of the old room after which its events are new to this node, whether this
-        node made the rename): restarted from a file missing its last writes, it has the room
-        under its old name, as the nodes that had not read the rename do, and every event
-        sequenced under the new name went with it. This node's copy takes the old name back
-        (its members are told, as of a rename) and follows it again after that seq (what was
-        sequenced there since, another node's word on its members, comes to it); it is one
-        of the rooms whose end was lost, written back there (`lost_echoes`, `resync`). Left
-        as it was, the room would be two, each node's users in the one its node has (a
-        cluster fuzz finding). Where this node made the rename, the stored history and the
-        registry entry it moved go back too. Told before any event after the loss is
-        applied."""
+        node made the rename, the rename's seq in the old room): restarted from a file
+        missing its last writes, it has the room under its old name, as the nodes that had
+        not read the rename do, and every event sequenced under the new name went with it.
+        This node's copy takes the old name back (its members are told, as of a rename) and
+        follows it again after that seq (what was sequenced there since, another node's word
+        on its members, comes to it); it is one of the rooms whose end was lost, written back
+        there (`lost_echoes`, `resync`). Left as it was, the room would be two, each node's
+        users in the one its node has (a cluster fuzz finding). Where this node made the
+        rename, the stored history and the registry entry it moved go back too. Told before
+        any event after the loss is applied."""
         server = self.server
-        for new_fold, old_fold, old_name, after, mine in renames:
+        for new_fold, old_fold, old_name, after, mine, seq in renames:
             channel = server.channels.get(new_fold)
             if channel is None or old_fold in server.channels:
                 continue  # none of this node's users is in it any more: nothing to undo
@@ -633,7 +640,7 @@ class ClusterRename(ClusterPropose):
                 self.asked.setdefault(old_fold, set()).add(home)
                 self._ask(home, old_fold, again=True)
             if mine:
-                self._move_stored_back(channel, new_fold, old_name, old_fold)
+                self._move_stored_back(channel, new_fold, old_name, old_fold, seq)
             if channel.registered is not None:
                 save_registered(server, channel)
             event = {"p": server.name, "r": LOST_RENAME_REASON, "m": server.next_msgid(), "a": ""}
@@ -700,13 +707,23 @@ class ClusterRename(ClusterPropose):
         return True
 
     def _move_stored_back(
-        self, channel: Channel, new_fold: str, old_name: str, old_fold: str
+        self, channel: Channel, new_fold: str, old_name: str, old_fold: str, seq: int
     ) -> None:
         """Undo what the operator's node of a rename Redis lost moved in the shared stores:
         the room's records go back to the old name (none of an earlier room of that name is
-        set aside: before time 0), and a registered room's entry."""
+        set aside: before time 0), those of the earlier room of the new name that the rename
+        set aside go back to it (that room is there again: left aside, its history lacked
+        them, and a node holding one wrote it there a second time, a cluster fuzz finding,
+        seed 5664646), and a registered room's entry."""
         server = self.server
-        server.history.query(lambda store: store.rename_target(new_fold, old_fold, 0), _ignore)
+        aside = renamed_aside(new_fold, old_fold, seq)
+
+        def move_back(store: HistoryStore) -> int:
+            moved = store.rename_target(new_fold, old_fold, 0)
+            store.rename_target(aside, new_fold, 0)
+            return moved
+
+        server.history.query(move_back, _ignore)
         if channel.registered is None:
             return
 
@@ -895,6 +912,13 @@ class ClusterRename(ClusterPropose):
                     # events twice, and the members saw them twice (a cluster fuzz finding,
                     # seed 7011703).
                     self._follow(fold, max(after, self.views.get(fold, 0)))
+
+
+def renamed_aside(new: str, old: str, seq: int) -> str:
+    """The key the operator's node of the RENAME of `old` to `new`, event `seq` of `old`, sets
+    the records of an earlier room called `new` aside under: one per rename, so that undoing
+    it (Redis lost it) moves back exactly those."""
+    return aside_key(new, f"{old}@{seq}")
 
 
 def drop_moved_copies(store: HistoryStore, old: str, new: str, limit: int) -> int:

@@ -144,7 +144,9 @@ class MemoryStore(PlannedStore):
         self._edits.pop((target, msgid), None)
         return True
 
-    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
+    def rename_target(
+        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+    ) -> int:
         moving = self._targets.pop(old, None)
         if moving is None:
             return 0
@@ -159,13 +161,13 @@ class MemoryStore(PlannedStore):
                     staying.append((seq, record))
             if aside_records:
                 self._seq += 1
-                aside = aside_key(new, self._seq)
-                entry = self._targets[aside] = _Target()
+                key = aside if aside is not None else aside_key(new, self._seq)
+                entry = self._targets.setdefault(key, _Target())
                 for seq, record in aside_records:
-                    entry.add(seq, dataclasses.replace(record, target=aside))
+                    entry.add(seq, dataclasses.replace(record, target=key))
                     edits = self._edits.pop((new, record.msgid), None)
                     if edits is not None:
-                        self._edits[(aside, record.msgid)] = edits
+                        self._edits[(key, record.msgid)] = edits
         moved = [
             (seq, dataclasses.replace(record, target=new))
             for seq, record in zip(moving.seqs, moving.records, strict=True)

@@ -166,12 +166,15 @@ class PostgresStore(PlannedStore, ComponentStore):
             db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
         return cursor.rowcount > 0
 
-    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
+    def rename_target(
+        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+    ) -> int:
         with self._db.step(write=True) as db:
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
             if taken.fetchone() is not None:
-                newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
-                aside = aside_key(new, int(newest[0]) if newest else 0)
+                if aside is None:
+                    newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
+                    aside = aside_key(new, int(newest[0]) if newest else 0)
                 if before_ms is None:
                     db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
                     db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))

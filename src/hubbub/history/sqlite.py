@@ -273,11 +273,14 @@ class SqliteStore(PlannedStore):
         self._db.execute("DELETE FROM edits WHERE target = ? AND msgid = ?", (target, msgid))
         return cur.rowcount > 0
 
-    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
+    def rename_target(
+        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+    ) -> int:
         db = self._db
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
-            newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
-            aside = aside_key(new, newest)
+            if aside is None:
+                newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+                aside = aside_key(new, newest)
             if before_ms is None:
                 db.execute("UPDATE records SET target = ? WHERE target = ?", (aside, new))
                 db.execute("UPDATE edits SET target = ? WHERE target = ?", (aside, new))

@@ -64,15 +64,18 @@ class HistoryStore(Protocol):
         """Remove the record with this msgid from this target (REDACT): no query returns it
         afterwards. False if it was not stored."""
 
-    def rename_target(self, old: str, new: str, before_ms: int | None = None) -> int:
+    def rename_target(
+        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+    ) -> int:
         """A channel was renamed (draft/channel-rename): every record of channel key `old` moves
         to `new`, in its order, so the room's history follows it; how many moved. Records
         already under `new` (from an earlier room of that name, which no room can show any
         more: a room shows nothing from before its creation) are first moved aside under a key
-        no channel can have (`aside_key`), so the renamed room shows only its own past. With
-        `before_ms` (a cluster, where other nodes may have written the renamed room's first
-        events under `new` already) only the records of `new` older than it are set aside;
-        the others stay, in their place after the moved ones."""
+        no channel can have (`aside`, else a new `aside_key`), so the renamed room shows only
+        its own past. With `before_ms` (a cluster, where other nodes may have written the
+        renamed room's first events under `new` already) only the records of `new` older than
+        it are set aside; the others stay, in their place after the moved ones. (A cluster
+        names the key, to move them back if Redis loses the rename: hubbub.core.cluster_rename.)"""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
@@ -104,7 +107,7 @@ class HistoryStore(Protocol):
         """Commit and release the store's resources."""
 
 
-def aside_key(key: str, seq: int) -> str:
+def aside_key(key: str, seq: int | str) -> str:
     """Where `rename_target` moves the records of an earlier room of the new name: a space
     cannot occur in a channel name, so no room ever reads this key."""
     return f"{key} renamed-away-{seq}"
