@@ -239,12 +239,17 @@ class ClusterApply(ClusterRooms):
         identity = str(event["u"].get("id") or "")
         self.joined_opening.setdefault(room, set()).add(identity)
 
-        def opened(_: bool) -> None:
+        def opened(loaded: bool) -> None:
             waiting = self.joined_opening.get(room)
             if waiting is not None:
                 waiting.discard(identity)
                 if not waiting:
                     del self.joined_opening[room]
+            if not loaded:  # (the bus away: the room is not followed here, as before)
+                if complete is not None:
+                    complete((time_ms, event))
+                self._joined_or_not(room)
+                return
             channel = self.server.channels.get(room)
             user = self.user_of(event["f"], identity)
             read_after = self.views.get(room, 0) >= seq

@@ -162,9 +162,16 @@ class MemoryStore(PlannedStore):
             if aside_records:
                 self._seq += 1
                 key = aside if aside is not None else aside_key(new, self._seq)
-                entry = self._targets.setdefault(key, _Target())
-                for seq, record in aside_records:
-                    entry.add(seq, dataclasses.replace(record, target=key))
+                pairs = [
+                    (seq, dataclasses.replace(record, target=key)) for seq, record in aside_records
+                ]
+                there = self._targets.pop(key, None)  # (a key named twice: merged, in order)
+                if there is not None:
+                    pairs += zip(there.seqs, there.records, strict=True)
+                entry = self._targets[key] = _Target()
+                for seq, record in sorted(pairs, key=lambda pair: pair[0]):
+                    entry.add(seq, record)
+                for _, record in aside_records:
                     edits = self._edits.pop((new, record.msgid), None)
                     if edits is not None:
                         self._edits[(key, record.msgid)] = edits
