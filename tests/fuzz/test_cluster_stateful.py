@@ -3588,6 +3588,21 @@ FOUND = {
     send(2, 'JOIN #c key')
     send(4, 'QUIT :gone 63')
 """,
+    # dave and carol spoke in #b while their node lagged, then alice joined: her node, opening
+    # #b, held dave's message from its stream read (not committed by his node yet) and
+    # applied carol's; on alice's JOIN it wrote what it held of those it applied, carol's,
+    # before dave's earlier one. Seed 4655844 of 12,000 runs of 500 steps (plain), minimised
+    # to 8 steps.
+    "a message applied written before an earlier one its node held on opening the room": """
+    send(3, 'JOIN #b')
+    send(2, 'JOIN #b')
+    lag(1)
+    hold()
+    send(3, 'PRIVMSG #b :hello from 20')
+    send(0, 'JOIN #a,#b')
+    send(1, 'JOIN #c key')
+    send(2, 'PRIVMSG #b :hello from 37')
+""",
 }
 
 

@@ -24,8 +24,9 @@ that may not happen:
   within its commit interval). Until the room's latest stream events are read (one bus
   read), what this node would write there waits (`defer`); then it holds the messages of
   that read whose senders have not said they are committed (`earlier_read`), and writes them
-  before any record it writes there (its own next message, a multiline batch), or a QUIT (a
-  dead node's users', perhaps), or when it stops following the room; not on a membership
+  before any record it writes there (its own next message, a multiline batch), before what
+  it holds of the messages it applied since (seed 4655844), or a QUIT (a dead node's users',
+  perhaps), or when it stops following the room; not on a membership
   change that writes no record, or a read, as what it holds otherwise: the sender's node has
   inserted them, perhaps uncommitted, and PostgreSQL makes a conflicting insert wait for
   that commit, which would hold this node's history worker (its join replays merge them from
@@ -226,8 +227,13 @@ class ClusterHistory:
         return self.confirmed.get(room, 0)
 
     def write_held(self, room: str) -> None:
-        """Write what this node holds of `room`, in order."""
-        self._write_out(self.held.pop(room, None))
+        """Write what this node holds of `room`, in order: what it holds from before it opened
+        the room first (written after them, a message it applied went into the store before
+        an earlier one: a cluster fuzz finding, seed 4655844)."""
+        held = self.held.pop(room, None)
+        if held and room in self.earlier:
+            self.write_earlier(room)
+        self._write_out(held)
 
     def write_earlier(self, room: str) -> None:
         """Write what this node holds of `room` from before it opened it, in order."""
