@@ -3603,6 +3603,26 @@ FOUND = {
     send(1, 'JOIN #c key')
     send(2, 'PRIVMSG #b :hello from 37')
 """,
+    # carol's node, lagging, opened #b, whose fields listed bob as dave (his NICK), before
+    # it knew him: a user for him under dave. It then applied alice's NICK to dave, which
+    # took the nick's listing, and bob's JOIN of #a made a second user for him under bob;
+    # his NICK to dave, applied next, found no user under dave to merge with, and #b kept
+    # the first for good. The NICK finds it by network id. Seed 5687789 of 12,000 runs of
+    # 500 steps (--lost-ends), minimised to 12 steps (no loss among them).
+    "a NICK that finds its user's twin under the new nick only by network id": """
+    hold()
+    send(2, 'JOIN #c,#c')
+    send(3, 'QUIT :gone 34')
+    send(0, 'NICK dave')
+    send(2, 'JOIN #b,#b')
+    send(0, 'QUIT :gone 79')
+    lag(1)
+    send(1, 'JOIN #b,#a')
+    send(1, 'JOIN #a,#c')
+    send(1, 'NICK dave')
+    settle()
+    send(1, 'NICK Alice')
+""",
 }
 
 

@@ -918,9 +918,25 @@ class ClusterApply(ClusterRooms):
         # (Lower, too, for a sync naming her by an older nick: the next NICK renames her again.)
         user.nick_version = version
         server.fanout(server.neighbours(user), line, time_ms, msgid, account=user.account)
-        twin = server.users.get(server.fold(nick))
+        fold = server.fold(nick)
+        twin = server.users.get(fold)
         if twin is not None and twin is not user and same_remote_user(user, twin):
             self._merge(user, twin)
+            return False
+        # Known under the new nick by its network id only: another user's NICK to that nick,
+        # applied here after this one was first known under it, took the nick's listing. (No
+        # merge then, and the first stayed in the rooms that showed it, for good: a cluster
+        # fuzz finding, seed 5687789.)
+        known = self.by_network_id.get(user.network_id)
+        if (
+            known is not None
+            and known is not user
+            and known.fold == fold
+            and same_remote_user(user, known)
+        ):
+            self._merge(user, known)
+            if twin is None:
+                server.users[fold] = known
             return False
         # A nick one of ours holds here (this node applies the NICK late: the nick was let go
         # and taken again meanwhile) stays ours in the index; the remote user is known by its
