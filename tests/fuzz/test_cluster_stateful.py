@@ -3537,6 +3537,26 @@ FOUND = {
     outage()
     lose_end(1)
 """,
+    # That fix's first version, seed 5695732 of 12,000 runs (--lost-ends), 13 steps: Redis
+    # lost #a's events after seq 1 twice over; alice's node, back first, raised the seq over
+    # them and sequenced at the next seq, which the other nodes had read another event at: a
+    # seq reused, whose answer says nothing of the range below it. Taken for a copy that read
+    # nothing lost, erin's kept how far the copy written back had read, which Redis lost.
+    "who wrote a room back, told a copy that read a range lost below a reused seq": """
+    send(1, 'NICK yan')
+    send(5, 'JOIN #a key')
+    lag(2)
+    outage()
+    wipe_in_flight()
+    hold()
+    send(0, 'QUIT :gone 49')
+    settle()
+    lag(2)
+    send(5, 'NICK bob')
+    outage()
+    lose_end(4)
+    lose_end(4)
+""",
     # alice's message in #c, then her node lost; carol's node opened #c for dave's JOIN and
     # held the message (its sender had not said it was committed). carol renamed #a onto #c,
     # emptied: erin's node, the operator's, set #c's records aside; carol's node then wrote

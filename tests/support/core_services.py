@@ -590,8 +590,8 @@ class MemoryBus:
         other_time = bool(time_ms) and found is not None and found[0] != time_ms
         if not (other_node or other_time):
             return None
-        after = reused(seen)
-        return after, after
+        # (What it read may be lost below a range raised over too: not known, -1.)
+        return reused(seen), -1
 
     def written_fields(self, room: str) -> dict[str, str]:
         """The `w:` fields of a room's seq hash, as the STATE and SEED scripts read them out:

@@ -88,8 +88,8 @@ class Return:
     #: delivers from there.
     after: Mapping[str, int] = field(default_factory=dict)
     #: Per room behind, the seq after which what this node read there may be what Redis lost
-    #: (the start of the range of seqs raised over, or `after` where seqs were reused): a
-    #: copy that had read no further read nothing lost (hubbub.core.cluster_resync
+    #: (the start of the range of seqs raised over, or -1 where seqs were reused: not known):
+    #: a copy that had read no further read nothing lost (hubbub.core.cluster_resync
     #: `lost_written_back`).
     lost_from: Mapping[str, int] = field(default_factory=dict)
     #: Per room behind that this node follows, its own events Redis still has after the last
@@ -590,7 +590,9 @@ class Bus:
         self._after[room] = min(after, self._after.get(room, after))
         followed = self._feeds.get(room)
         lost_range = _lost_range(raised)
-        start = min(after, lost_range[0]) if lost_range is not None else after
+        # (Seqs reused by a node back first: what it read may be lost below a range raised
+        # over before them, too: not known, -1.)
+        start = min(after, lost_range[0]) if lost_range is not None else -1
         self._lost_from[room] = min(start, self._lost_from.get(room, start))
         if followed is not None:
             followed.lost_after(after)
