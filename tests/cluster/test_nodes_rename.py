@@ -228,8 +228,11 @@ def test_a_rename_redis_lost_is_undone_on_every_node(
         back = alice.first(lambda line: line.command == "RENAME", timeout=30.0)
         assert back.params == ["#hall", "#lobby", LOST_RENAME_REASON]
         got = bob.until(lambda line: line.command == "366", timeout=30.0)
-        assert numeric(got, "PART").params == ["#hall", LOST_RENAME_REASON]
-        assert numeric(got, "JOIN").params[0] == "#lobby"
+        # (bob's own PART: node a, back first, may have said it has nobody in #hall before
+        # node b undid the rename, and bob then saw alice leave #hall first. Seen once in CI.)
+        own = [line for line in got if line.nick == "bob"]
+        assert numeric(own, "PART").params == ["#hall", LOST_RENAME_REASON]
+        assert numeric(own, "JOIN").params[0] == "#lobby"
 
         def accepted() -> bool:
             # (Refused, FAIL, for the moment it takes the nodes to write the room back.)
