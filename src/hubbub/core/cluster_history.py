@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from hubbub.history.record import Record
     from hubbub.history.store import HistoryStore
 
-__all__ = ["DECIDED_BY_APPLIER", "HOLDABLE", "ClusterHistory", "Earlier"]
+__all__ = ["DECIDED_BY_APPLIER", "HOLDABLE", "ClusterHistory", "Held"]
 
 #: The event kind whose records the other nodes hold (hubbub.core.cluster_propose "msg").
 HOLDABLE = "msg"
@@ -77,14 +77,9 @@ DECIDED_BY_APPLIER = frozenset({"rename"})
 _NEVER = float("inf")
 
 
-class _Held(NamedTuple):
-    origin: str  # the node that sent it (and writes it)
-    seq: int
-    record: Record
-
-
-class Earlier(NamedTuple):
-    """A message of a room sequenced before this node opened it, not known committed."""
+class Held(NamedTuple):
+    """Another node's room message this node holds: one it applied, or one sequenced before
+    it opened the room (`earlier_read`), not known committed."""
 
     origin: str  # the node that sent it (and writes it)
     seq: int
@@ -125,7 +120,7 @@ class ClusterHistory:
         self.node = node
         self.held_limit = held_limit
         # Per room: other nodes' messages not yet known committed, in sequence order.
-        self.held: dict[str, deque[_Held]] = {}
+        self.held: dict[str, deque[Held]] = {}
         # Per room: this node's own messages appended, (mark, seq), until a commit covers them;
         # and the seq up to which every one of them is committed (the watermark sent).
         self.own: dict[str, deque[tuple[float, int]]] = {}
@@ -135,7 +130,7 @@ class ClusterHistory:
         # Rooms just opened whose earlier messages are being read: what waits meanwhile.
         self.deferred: dict[str, list[_Deferred]] = {}
         # Per room just opened: its messages from before, not yet known committed (`defer`).
-        self.earlier: dict[str, deque[_Held]] = {}
+        self.earlier: dict[str, deque[Held]] = {}
         # Records written by this node for others (counted for tests and monitoring): held
         # ones written after all, and held ones let go because their sender committed them.
         self.written_for_others = 0
@@ -169,7 +164,7 @@ class ClusterHistory:
             held = self.held.get(room)
             if held is None:
                 held = self.held[room] = deque()
-            held.append(_Held(origin, seq, record))
+            held.append(Held(origin, seq, record))
             if len(held) > self.held_limit:
                 self.write_earlier(room)  # (before it: the store's order)
                 self.inner.append(held.popleft().record)
@@ -239,7 +234,7 @@ class ClusterHistory:
         """Write what this node holds of `room` from before it opened it, in order."""
         self._write_out(self.earlier.pop(room, None))
 
-    def _write_out(self, held: deque[_Held] | None) -> None:
+    def _write_out(self, held: deque[Held] | None) -> None:
         if held:
             for entry in held:
                 self.inner.append(entry.record)
@@ -257,7 +252,7 @@ class ClusterHistory:
         self.deferred[room] = token
         return token
 
-    def earlier_read(self, room: str, token: object, earlier: list[Earlier]) -> None:
+    def earlier_read(self, room: str, token: object, earlier: list[Held]) -> None:
         """The room's messages before this node opened it that their senders may not have
         committed (oldest first; none if the read failed): held before anything applied
         since, and what waited is done now, in order."""
@@ -265,7 +260,7 @@ class ClusterHistory:
             return  # (the room closed meanwhile, and maybe opened again)
         deferred = self.deferred.pop(room)
         if earlier:
-            self.earlier[room] = deque(_Held(*entry) for entry in earlier)
+            self.earlier[room] = deque(earlier)
         current = self.current
         for step in deferred:
             if isinstance(step, _Applying):

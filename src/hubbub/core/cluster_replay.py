@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import VOID, ClusterApply
 from hubbub.core.cluster_fields import facts_prefix, node_of
-from hubbub.core.cluster_history import Earlier
+from hubbub.core.cluster_history import Held
 from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
 
@@ -213,7 +213,7 @@ def merged(
     return [r for r in history if r.msgid not in redacted][-limit:], whole
 
 
-def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str) -> list[Earlier]:
+def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str) -> list[Held]:
     """The room's messages (single and multiline) among its stream's `events` up to
     `through` sent by other nodes that have not said they are committed (a later message of
     the same node carries its watermark, `w`), oldest first, as their senders store them:
@@ -222,7 +222,7 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
     confirmed: dict[str, int] = {}
     dropped: set[str] = set()
     edits: dict[str, tuple[str, int]] = {}
-    messages: list[Earlier] = []
+    messages: list[Held] = []
     for seq, time_ms, payload in events:
         if seq > through:
             continue
@@ -251,9 +251,9 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
             log.warning("%s: a stream event is not a hubbub event; left out", channel.name)
             continue
         if record is not None and origin not in ("", node):
-            messages.append(Earlier(origin, seq, record))
+            messages.append(Held(origin, seq, record))
     return [
-        Earlier(origin, seq, edited(record, edits))
+        Held(origin, seq, edited(record, edits))
         for origin, seq, record in messages
         if seq > confirmed.get(origin, 0) and record.msgid not in dropped
     ]
