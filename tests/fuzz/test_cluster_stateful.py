@@ -3666,6 +3666,24 @@ FOUND = {
     outage()
     lose_end(1)
 """,
+    # Redis lost #b's last events (dave's JOIN, carol's +i); bob (yan), whose node did not
+    # follow #b, joined it by the bus's state, which admitted him, while carol's
+    # node, cut off before it knew of the loss, refused him by the +i its copy had. Its sync
+    # then lacked him, and his node, which had never written #b back, did not speak: that
+    # copy never had him. Seed 5719788 of 12,000 runs of 500 steps (--lost-ends), minimised
+    # to 10 steps.
+    "a joiner admitted by the bus's state whose node never wrote the room back": """
+    send(2, 'JOIN #b')
+    send(3, 'JOIN #b')
+    send(1, 'NICK yan')
+    send(2, 'MODE #b +i frank')
+    outage()
+    lose_end(5)
+    hold()
+    back()
+    send(1, 'JOIN #b')
+    cut(1)
+""",
 }
 
 

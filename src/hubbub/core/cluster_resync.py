@@ -276,16 +276,19 @@ class ClusterResync(ClusterApply):
             elif (
                 not mine
                 and "room" in fields
-                and self.node in self.written_back[room]
                 and room not in self.syncing
                 and not self._lists_ours(room, fields)
             ):
-                # This node has spoken, and a user of its has come in since, admitted by its
-                # copy: the sender's copy, which had read further before Redis lost its data
-                # (a +l this one never read), refused that JOIN. This node speaks again, so
-                # that every copy takes its users in (a cluster fuzz finding). (Not after a
-                # sync of no member, `_say_gone`: no copy, it changed none of ours, and each
-                # answer of a node asked by several had every other node speak again.)
+                # A user of this node's has come in, admitted by its copy: the sender's copy,
+                # which had read further before Redis lost its data (a +l this one never
+                # read), refused that JOIN. (A sync that changed the fields had every change
+                # before it applied, that JOIN's included.) This node speaks (again, if it
+                # had), so that every copy takes its users in (a cluster fuzz finding). Also
+                # if it never had: it opened the room after the loss, from the bus's state,
+                # never told of it, and its copy admitted the JOIN that the sender's refused
+                # (another, seed 5719788). (Not after a sync of no member, `_say_gone`: no
+                # copy, it changed none of ours, and each answer of a node asked by several
+                # had every other node speak again.)
                 self.unrestored.add(room)
                 speaks_again = True
             if not mine:
