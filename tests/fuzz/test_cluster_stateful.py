@@ -3684,6 +3684,29 @@ FOUND = {
     send(1, 'JOIN #b')
     cut(1)
 """,
+    # Redis lost dave's JOIN of #a, which erin's node had read, and dave's node died in the
+    # same moment, before it wrote #a back: erin's copy listed dave until his burial, the
+    # bus did not (his node had written #a back after an earlier loss). alice's JOIN under
+    # `+l 2` was admitted by her node, which opened #a from the bus, and refused by erin's
+    # alone, for good. A copy that refuses another node's JOIN while it lists users of
+    # silent nodes asks the joiner's node to speak. Seed 5666736 of 12,000 runs of 500 steps
+    # (--lost-ends), minimised to 14 steps.
+    "a JOIN refused by a copy that lists a lost node's user the bus lost": """
+    send(0, 'MODE #a +l 2')
+    send(2, 'KILL alice :out 37')
+    outage()
+    lose_end(4)
+    reconnect(5, 'erin')
+    send(2, 'QUIT :gone 24')
+    settle()
+    send(3, 'JOIN #a key')
+    send(0, 'NICK alice')
+    outage()
+    lose_end(3)
+    lose(1)
+    back()
+    send(0, 'JOIN #a,#c')
+""",
 }
 
 

@@ -420,6 +420,8 @@ class ClusterApply(ClusterRooms):
         if refusal is None:
             return False
         event["refused"] = refusal
+        if not mine:
+            self._refused_for_another(channel.fold, str(event["u"].get("node") or ""))
         if user.session.remote and not user.channels:
             self._forget(user)
         if mine:
@@ -448,6 +450,10 @@ class ClusterApply(ClusterRooms):
             delete = member_leaves(fold, identity)
             self.submit(None, room, void, None, invited, delete, refused=refused)
         return True
+
+    def _refused_for_another(self, fold: str, home: str) -> None:
+        """This copy refused a JOIN of a user of node `home`'s (hubbub.core.cluster_resync
+        overrides this: its copy may have admitted it)."""
 
     def _lost_join(self, room: str, event: Mapping[str, Any]) -> None:
         # The nodes that read it let its joiner part again (`_apply_void`), and its member
