@@ -218,7 +218,8 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
     `through` sent by other nodes that have not said they are committed (a later message of
     the same node carries its watermark, `w`), oldest first, as their senders store them:
     not those refused in sequence or redacted since, edits applied, nor those of an earlier
-    room of the name (before a RENAME took it away, or a JOIN made it anew)."""
+    room of the name (before a RENAME took it away or brought another room to the name, or a
+    JOIN made it anew)."""
     confirmed: dict[str, int] = {}
     dropped: set[str] = set()
     edits: dict[str, tuple[str, int]] = {}
@@ -231,8 +232,12 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
             kind = event["t"]
             if "rn" in event:
                 continue  # meant for a room renamed away: sent on, applied nowhere here
-            if kind == "rename" or (kind == "join" and "new" in event):
-                messages.clear()  # an earlier room's, before it was renamed away or made anew
+            if kind in ("rename", "moved") or (kind == "join" and "new" in event):
+                # An earlier room's, before it was renamed away, another was renamed onto its
+                # name (the marker `moved`: held here and written after the operator's node
+                # set that room's records aside, one stayed under the renamed room's name, a
+                # cluster fuzz finding, seed 5734659), or it was made anew.
+                messages.clear()
                 continue
             if kind in ("redact", VOID):
                 dropped.add(event["x"])
