@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hubbub.core.cluster_replay import merged
+from hubbub.core.cluster_replay import merged, unconfirmed
 from hubbub.core.model import Channel
 from hubbub.history.record import Record
 
@@ -193,3 +193,45 @@ def test_a_message_refused_in_sequence_stays_out_of_the_merge() -> None:
     history, whole = merged(records, events, ROOM, everything, 10, False)
     assert texts(history) == ["one", "three"]
     assert whole  # the store has every message of the window that counts
+
+
+def test_an_earlier_rooms_messages_before_a_rename_onto_the_name_stay_out() -> None:
+    """A RENAME onto a name an earlier room had leaves that room's last events in the name's
+    stream, before the rename's marker (`moved`); the operator's node set their records aside
+    (HistoryStore.rename_target). They are not the renamed room's history: a newcomer on a
+    node that just opened it was shown them (a review finding, with the cluster fuzz
+    finding of seed 5734659)."""
+    records = [stored("c1", 5, "from the renamed room, before")]
+    events = stream(
+        (1, message("b1", 10, "the earlier room's")),
+        (2, {"t": "moved", "to": "#lobby", "fr": "#other"}),
+        (3, message("c2", 30, "the renamed room's")),
+    )
+    history, _ = merged(records, events, ROOM, everything, 10, False)
+    assert texts(history) == ["from the renamed room, before", "the renamed room's"]
+
+
+def test_a_room_made_anew_keeps_its_first_join_and_none_of_the_earlier_rooms() -> None:
+    join = {
+        "t": "join",
+        "f": "alice",
+        "u": {"n": "alice", "u": "~alice", "h": "host"},
+        "m": "j1",
+        "new": 1,
+    }
+    events = stream((1, message("b1", 10, "the earlier room's")), (2, join))
+    history, _ = merged([], events, ROOM, everything, 10, True)
+    assert [record.command for record in history] == ["JOIN"]
+
+
+def test_the_messages_held_on_opening_a_room_start_again_at_an_earlier_rooms_end() -> None:
+    """`unconfirmed`: what a node holds when it opens a room (its senders had not said they
+    were committed) is the room's own, not an earlier one's of the name."""
+    earlier = message("b1", 10, "the earlier room's")
+    later = message("c2", 30, "the renamed room's")
+    for event in (earlier, later):
+        event["id"] = "n1/1/1"
+    for end in ({"t": "moved", "to": "#lobby", "fr": "#other"}, {"t": "rename"}):
+        events = stream((1, earlier), (2, end), (3, later))
+        held = unconfirmed(ROOM, events, 3, "n0")
+        assert [entry.record.msgid for entry in held] == ["c2"]

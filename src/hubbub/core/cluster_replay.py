@@ -177,6 +177,10 @@ def merged(
         try:
             event = json.loads(payload)
             kind = event["t"]
+            if kind in EARLIER_ROOM_ENDS or (kind == "join" and "new" in event):
+                window.clear()  # an earlier room's (`unconfirmed`): not this room's history
+            if kind in EARLIER_ROOM_ENDS:
+                continue
             if kind == "redact":
                 redacted.add(event["x"])
             elif kind == VOID:  # refused in the room's sequence: never delivered nor stored
@@ -232,7 +236,7 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
             kind = event["t"]
             if "rn" in event:
                 continue  # meant for a room renamed away: sent on, applied nowhere here
-            if kind in ("rename", "moved") or (kind == "join" and "new" in event):
+            if kind in EARLIER_ROOM_ENDS or (kind == "join" and "new" in event):
                 # An earlier room's, before it was renamed away, another was renamed onto its
                 # name (the marker `moved`: held here and written after the operator's node
                 # set that room's records aside, one stayed under the renamed room's name, a
@@ -263,6 +267,12 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
         if seq > confirmed.get(origin, 0) and record.msgid not in dropped
     ]
 
+
+#: The stream events after which a room's messages are another room's than before: a RENAME
+#: took the room away from the name (`rename`, in the old name's stream) or brought another
+#: one to it (its marker, `moved`, in the new name's). (A JOIN that made the room anew, `new`,
+#: is the third.)
+EARLIER_ROOM_ENDS = frozenset({"rename", "moved"})
 
 #: The records every reader is shown (not only with draft/event-playback).
 MESSAGES = frozenset({"PRIVMSG", "NOTICE"})
