@@ -383,20 +383,19 @@ class ClusterResync(ClusterApply):
         self._sync(fold, self.views.get(fold, UNKNOWN_SEQ), 1)
 
     def _refused_for_another(self, fold: str, home: str) -> None:
-        """This copy refused another node's user's JOIN while it lists users of nodes that
-        have not spoken since Redis lost the room's end (or its data): members the bus may not
-        have, as the copy of the joiner's node, opened from the bus since, may not either.
-        That copy may have admitted the JOIN (Redis lost the JOIN of a lost node's user, read
-        here, under `+l`: a cluster fuzz finding, seed 5666736). Its node is asked to speak:
-        its sync is the last word on its users, and every copy takes the joiner in if it
-        did."""
+        """This copy refused another node's user's JOIN while it lists users of nodes it
+        asked to speak that have not yet: members the bus may lack, and so may the copy of
+        the joiner's node if it opened the room from the bus. That copy may have admitted
+        the JOIN (Redis lost the JOIN of a lost node's user, read here, and the room had
+        `+l`: a cluster fuzz finding, seed 5666736). Its node is asked to speak: its sync is
+        the last word on its users, and every copy takes the joiner in if it did."""
         channel = self.server.channels.get(fold)
         asked = self.asked.get(fold)
         if channel is None or not asked or not home or home == self.node:
             return
         listed = {self.homes.get(user, "") for user in channel.members if user.session.remote}
-        if listed & asked - self._spoken(fold):
-            self.asked.setdefault(fold, set()).add(home)
+        if listed & (asked - self._spoken(fold)):
+            asked.add(home)
             self._ask(home, fold, again=True)
 
     def _ask(self, home: str, fold: str, again: bool = False) -> None:
