@@ -3743,6 +3743,30 @@ FOUND = {
     outage()
     lose_end(2)
 """,
+    # dave (yan) joined #b, then his node was cut off and buried: the burial's QUIT emptied
+    # #b, and erin (zed) renamed #a onto it. dave's node, unaware, kept its copy of #b for
+    # his own QUIT on its way (`lingering`); the rename's marker left that copy as it was,
+    # and it refused zed's next message there, which every other node delivered. It now
+    # takes the renamed room's state as a copy kept for a JOIN does. Seed 4736761 of 6,000
+    # runs of 500 steps (--lagging-wipes), minimised to 16 steps.
+    "a copy kept for a QUIT on its way, when a room is renamed onto its name": """
+    send(2, 'JOIN #b')
+    send(5, 'QUIT :gone 51')
+    cut(1)
+    outlive()
+    settle()
+    reconnect(4, 'yan')
+    send(3, 'JOIN #c,#b')
+    hold()
+    send(4, 'AWAY :away 39')
+    send(4, 'NICK zed')
+    send(4, 'RENAME #a #b :moving')
+    send(0, 'JOIN #c')
+    send(1, 'JOIN #a key')
+    send(4, 'PRIVMSG #b :hello from 34')
+    cut(1)
+    outlive()
+""",
 }
 
 

@@ -874,8 +874,9 @@ class ClusterRename(ClusterPropose):
     def _apply_moved(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """The marker of a rename, in the new room: only a node that followed the new name
         before the rename gets it (one of its users was joining the then empty room, or its
-        copy of an emptied room of that name was kept for such a JOIN). It takes the room's
-        moved state, so that user joins the renamed room."""
+        copy of an emptied room of that name was kept for such a JOIN, or for events of its
+        own on their way there). It takes the room's moved state, so that user joins the
+        renamed room, and those events are answered by it."""
         fold = str(event["to"])
         fields = {str(name): str(value) for name, value in dict(event["st"]).items()}
         present = self.server.channels.get(fold)
@@ -888,11 +889,17 @@ class ClusterRename(ClusterPropose):
             self.take_notes(fold, fields)
             self._take_sync(fold, "", fields, time_ms)
             return
-        if not self.joining.get(fold) and fold not in self.opening:
+        # (An emptied room of that name kept for events of ours on their way, `lingering`:
+        # kept as it was, it decided the renamed room's events from the earlier room's
+        # state, and refused a message every other node delivered, a cluster fuzz finding,
+        # seed 4736761.)
+        lingering = present is not None and fold in self.lingering
+        if not self.joining.get(fold) and fold not in self.opening and not lingering:
             return  # followed only for events of ours sent on from it: no JOIN wants the room
         if present is not None:
-            # An emptied room of that name, kept here for a JOIN of ours on its way: the room
-            # that JOIN finds now is the renamed one (a rename takes only an empty name).
+            # An emptied room of that name, kept here for a JOIN of ours on its way, or for
+            # events of ours: the room they find now is the renamed one (a rename takes only
+            # an empty name).
             self._forget_copy(present)
         self.load_room(fold, fields)
         self.take_notes(fold, fields)
