@@ -150,6 +150,26 @@ async def test_conditional_names_read_the_fields_as_they_were_before_the_event(
         assert (await node_a.bus.state("#r"))[1] == {}
 
 
+async def test_a_nick_moves_only_its_own_users_fields(redis_url: str) -> None:
+    """A NICK of a user whose old nick another user holds in the room by then (a lagging
+    node's NICK, sent after Redis lost its data, a cluster fuzz finding): the holder's member
+    and standing fields stay, and the new nick gets neither (the standing's value names the
+    user: hubbub.core.cluster_fields.renamed_member_fields)."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        holder = '{"id": "a/1", "n": "yan"}'
+        await node_a.bus.sequence("#r", b"join", set_fields={"m:yan": holder, "s:yan": "o"})
+        nick = {"&m:yan&m:dave": '{"id": "b/2", "n": "dave"}', "=s:yan=s:dave": "b/2"}
+        await node_b.bus.sequence("#r", b"nick", set_fields=nick, delete_fields=["%yan%b/2"])
+        assert (await node_a.bus.state("#r"))[1] == {"m:yan": holder, "s:yan": "o"}
+        # The user's own: moved, its standing with it.
+        mine = {"&m:yan&m:zed": '{"id": "a/1", "n": "zed"}', "=s:yan=s:zed": "a/1"}
+        await node_a.bus.sequence("#r", b"nick", set_fields=mine, delete_fields=["%yan%a/1"])
+        assert (await node_a.bus.state("#r"))[1] == {
+            "m:zed": '{"id": "a/1", "n": "zed"}',
+            "s:zed": "o",
+        }
+
+
 async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: str) -> None:
     """A KICK, MODE, TOPIC or INVITE (hubbub.core.cluster_fields.only_if_operator): its
     changes are made only if the sender is an operator just before it (for a TOPIC, also a

@@ -3767,6 +3767,27 @@ FOUND = {
     cut(1)
     outlive()
 """,
+    # erin (yan, then Alice and dave) renamed herself while her node lagged; Redis lost its
+    # data with her NICKs in flight, and bob took the nick yan and joined #c. Her node, which
+    # had not read her NICK to Alice, sent her NICK to dave from yan: the bus deleted bob's
+    # member fields under yan, while every copy, which renames by network id, kept him.
+    # A NICK now deletes its old nick's fields only if they are its user's. Seed 4745689 of
+    # 6,000 runs of 500 steps (--lagging-wipes), minimised to 13 steps.
+    "a NICK from a nick another user holds by then": """
+    send(4, 'NICK yan')
+    send(0, 'QUIT :gone 51')
+    send(3, 'QUIT :gone 93')
+    send(2, 'RENAME #a #c :moving')
+    lag(0)
+    lag(2)
+    send(1, 'JOIN #c')
+    send(4, 'NICK Alice')
+    send(4, 'NICK dave')
+    outage()
+    send(1, 'NICK yan')
+    wipe_in_flight()
+    send(1, 'JOIN #c,#c')
+""",
 }
 
 

@@ -651,12 +651,18 @@ class MemoryBus:
             for name in set_fields
             if name[:1] in ("&", "=")
         }
-        # ("&m:<fold>&name" with a member field: only if that one is the same user's.)
+        # ("&m:<fold>&name" with a member field: only if that one is the same user's;
+        # "=s:<fold>=name" with a network id: only if the member field of <fold> is that
+        # user's.)
         for name, value in set_fields.items():
             there = before.get(name)
             if name.startswith("&m:") and there is not None:
                 holder, given = _network_id(there), _network_id(value)
                 if holder and given and holder != given:
+                    before[name] = None
+            elif name.startswith("=s:") and there is not None and value:
+                member = fields.get("m:" + name[3:].partition("=")[0])
+                if member is None or _network_id(member) not in ("", value):
                     before[name] = None
         for name in set_fields:
             if name[:1] == "~":  # "~node~name": that node has not written the room back

@@ -164,8 +164,9 @@ return redis.call('GET', KEYS[1])
 #       at once only the first sequenced does; one that does is sequenced with `"new":1`
 #       added to its payload. A set name starting with `?` is the rest of it,
 #       set only if absent (HSETNX); `&<other>&<name>` is set only if field <other> exists, and
-#       `=<other>=<name>` to <other>'s value if it exists, both as the fields are before this
-#       event (a NICK's member fields: only for a member, its standing as it is then);
+#       `=<other>=<name>` to <other>'s value if it exists (for a standing `s:<fold>` with a
+#       network id as value, only if `m:<fold>` is that user's), both as the fields are before
+#       this event (a NICK's member fields: only for a member, its standing as it is then);
 #       `~<node>~<name>` is set only if <name> does not exist and <node> has not written
 #       the room back (the seq hash's `w:<node>`: another node's member in a `sync`);
 #       `*m:<fold>` and `*s:<fold>` (a JOIN's member fields) are set unless `m:<fold>`'s JSON
@@ -258,6 +259,15 @@ for _ = 1, count do
       -- have taken the nick since (an AWAY sent on after a RENAME, its user KILLed).
       local holder, identity = network_id(present), network_id(ARGV[index + 1])
       if holder ~= '' and identity ~= '' and holder ~= identity then present = false end
+    elseif present and first == '=' and string.sub(other, 1, 2) == 's:' then
+      -- A standing moved by a NICK (its value a network id): only that user's, as its member
+      -- field (another user may hold the nick, a NICK of a lagging node's, sent on).
+      local identity = ARGV[index + 1]
+      local member = redis.call('HGET', KEYS[3], 'm:' .. string.sub(other, 3))
+      local holder = member and network_id(member) or ''
+      if identity ~= '' and (not member or (holder ~= '' and holder ~= identity)) then
+        present = false
+      end
     end
     before[index] = {present, string.sub(name, split + 1), first}
   end

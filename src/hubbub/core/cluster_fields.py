@@ -103,13 +103,14 @@ def renamed_member_fields(
     old_fold: str, fold: str, facts: Mapping[str, Any], joined_ms: int
 ) -> dict[str, str]:
     """A NICK's member fields in one room: the new member field only if the old one is there
-    (the user may have been kicked meanwhile), the standing moved as it is then (a MODE may
-    have changed it meanwhile), both when the bus sequences the NICK."""
+    and still the user's (the user may have been kicked meanwhile, and another user have
+    taken the nick), the standing moved as it is then (a MODE may have changed it meanwhile),
+    on the same condition (its value names the user), both when the bus sequences the NICK."""
     old_member, old_standing = member_field_names(old_fold)
     new_member, new_standing = member_field_names(fold)
     fields = {if_exists(old_member, new_member): facts_json(facts, joined_ms)}
     if new_standing != old_standing:
-        fields[value_of(old_standing, new_standing)] = ""
+        fields[value_of(old_standing, new_standing)] = str(facts.get("id") or "")
     return fields
 
 
@@ -154,8 +155,9 @@ def if_exists(other: str, name: str) -> str:
 
 
 def value_of(other: str, name: str) -> str:
-    """A state field name the bus sets to field `other`'s value, if it exists (the value given
-    with it is not used)."""
+    """A state field name the bus sets to field `other`'s value, if it exists. The value given
+    with it is not used, but for a member's standing (`s:<fold>`): a network id, and then only
+    if the member field of that nick is that user's."""
     return f"={other}={name}"
 
 

@@ -773,7 +773,10 @@ class ClusterPropose(ClusterRegistry):
             event["id"] = user.network_id
             event["nv"] = version
             event["m"] = server.next_msgid()
-            deleted = member_field_names(old) if fold != old else ()
+            # (Its old nick's fields only if they are still this user's: another user may hold
+            # them, a NICK of a lagging node's sent after Redis lost its data, a cluster fuzz
+            # finding, seed 4745689.)
+            deleted = member_leaves(old, user.network_id) if fold != old else ()
             fields = renamed_member_fields(old, fold, facts, standing.joined_ms)
             # The room stays followed here until the NICK is back, even if the user leaves it
             # meanwhile (a KICK): it is where the user is renamed (cluster_apply).
@@ -885,7 +888,9 @@ class ClusterPropose(ClusterRegistry):
             event["nv"] = user.nick_version
             event["m"] = self.server.next_msgid()
             fields = renamed_member_fields(old_fold, user.fold, facts, standing.joined_ms)
-            self.submit(None, channel.fold, event, None, fields, member_field_names(old_fold))
+            self.submit(
+                None, channel.fold, event, None, fields, member_leaves(old_fold, user.network_id)
+            )
 
     def release_claim(
         self, user: User, reason: str, was_registered: bool, then: Callable[[], None]
