@@ -532,6 +532,41 @@ class ClusterResync(ClusterApply):
             if fold in self.views:
                 self.views[fold] = min(self.views[fold], after)
 
+    def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
+        channel = super().load_room(fold, fields)
+        spoken = written_back(fields)
+        if channel is not None and spoken:
+            # The room was written back (Redis lost its data or its end): a member field of a
+            # node that has not spoken there may be another node's word only, from a lagging
+            # copy (a user who had quit), and the node that wrote it may have died before it
+            # asked hers to speak (a cluster fuzz finding, seed 4746544). Each such node is
+            # asked once: having spoken, it is among those that have.
+            homes = {
+                str(json.loads(value).get("node") or "")
+                for name, value in fields.items()
+                if name.startswith("m:")
+            }
+            for home in sorted(homes - spoken - {"", self.node}):
+                self.asked.setdefault(fold, set()).add(home)
+                self._ask(home, fold)
+        return channel
+
+    def _drop_room(self, fold: str, channel: Channel | None) -> None:
+        # Its last users gone while its sync was still to come: this copy asks nobody once
+        # that sync is done (`_ask_silent`, from a copy it no longer has), so it asks now the
+        # nodes it lists users of that have not spoken. Another node's sync may have brought
+        # them in, from a lagging copy, and that node died before it asked them: a user who
+        # had quit stayed in the room on the bus and every copy for good (a cluster fuzz
+        # finding, seed 4746544).
+        silent: set[str] = set()
+        if channel is not None and fold in self.syncing:
+            homes = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+            silent = homes - self._spoken(fold) - {"", self.node}
+        written = self.written_back.get(fold, set())
+        super()._drop_room(fold, channel)
+        for home in sorted(silent):
+            self._ask(home, fold, again=home in written)
+
     def close(self, fold: str) -> None:
         syncing = fold in self.syncing
         self._stop_syncing(fold)
