@@ -691,33 +691,38 @@ class MemoryBus:
         ranks = [int(name[2:]) for name in delete_fields if name.startswith("^w")]
         read_up_to = ranks[0] if ranks else None
         outdone = read_up_to is not None and read_up_to < self.furthest.get(room, -1)
+        # Every guard is looked at, as the script does: a stale view marks the payload even
+        # if another guard fails too (a JOIN of a room renamed away meanwhile, whose `^r`
+        # fails there: not marked, every node took it for a JOIN of a room made anew, a
+        # fault of this model's that a cluster fuzz run found, seed 4759126).
+        stale = unchanged = False
         for name in delete_fields:
             if name.startswith("^w") or name == "^W":
                 continue
-            if name == "^r" and "room" not in fields:  # a JOIN of a room that is not there
-                set_fields, delete_fields, allowed = {}, (), False
-                break
-            if name.startswith("^s"):
+            if name == "^r":
+                if "room" not in fields:  # a JOIN of a room that is not there
+                    allowed = False
+            elif name.startswith("^s"):
                 if self.changed.get(room, 0) > int(name[2:]):  # changed after that seq
-                    payload = payload[:-1] + b',"un":1}'
-                    set_fields, delete_fields, allowed = {}, (), False
-                    break
-                continue
-            if name.startswith("^v"):
+                    unchanged, allowed = True, False
+            elif name.startswith("^v"):
                 if self.renamed.get(room, 0) > int(name[2:]):
-                    payload = payload[:-1] + b',"rn":1}'
-                    set_fields, allowed = {}, False
-                    delete_fields = tuple(name for name in delete_fields if name[:1] == "!")
-                    break
-                continue
-            if name.startswith("^") and name != "^r":
+                    stale, allowed = True, False
+            elif name.startswith("^"):
                 standing = fields.get("s:" + name[2:])
                 may = (name[1] == "t" and fields.get("mode:t") == "0") or (
                     name[1] == "i" and fields.get("mode:i") != "1"
                 )
                 if standing is None or ("o" not in standing and not may):
-                    set_fields, delete_fields, allowed = {}, (), False
-                    break
+                    allowed = False
+        if stale:
+            payload = payload[:-1] + b',"rn":1}'
+        elif unchanged:
+            payload = payload[:-1] + b',"un":1}'
+        if not allowed:
+            set_fields = {}
+            # (Its claims released all the same if its view was stale: they are no room's.)
+            delete_fields = tuple(name for name in delete_fields if stale and name[:1] == "!")
         if allowed and creating:  # its "+" names apply: marked, as the script does
             payload = payload[:-1] + b',"new":1}'
         # (What the seq hash's `changed` counts: an event allowed, with any name to change.)
