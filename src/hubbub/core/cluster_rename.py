@@ -640,7 +640,7 @@ class ClusterRename(ClusterPropose):
             # Users of other nodes may have come in under the new name (lost too), whose
             # nodes wrote the old room back before, or never followed it: each such node is
             # asked to speak there again, its word on its users the last (a fuzz finding).
-            homes = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+            homes = self.homes_listed(channel)
             for home in sorted(homes - {"", self.node}):
                 self.asked.setdefault(old_fold, set()).add(home)
                 self._ask(home, old_fold, again=True)

@@ -177,10 +177,10 @@ def merged(
         try:
             event = json.loads(payload)
             kind = event["t"]
-            if kind in EARLIER_ROOM_ENDS or (kind == "join" and "new" in event):
+            if ends_earlier_room(event):
                 window.clear()  # an earlier room's (`unconfirmed`): not this room's history
-            if kind in EARLIER_ROOM_ENDS:
-                continue
+                if kind != "join":
+                    continue  # (a JOIN that made the room anew is its first record)
             if kind == "redact":
                 redacted.add(event["x"])
             elif kind == VOID:  # refused in the room's sequence: never delivered nor stored
@@ -236,7 +236,7 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
             kind = event["t"]
             if "rn" in event:
                 continue  # meant for a room renamed away: sent on, applied nowhere here
-            if kind in EARLIER_ROOM_ENDS or (kind == "join" and "new" in event):
+            if ends_earlier_room(event):
                 # An earlier room's, before it was renamed away, another was renamed onto its
                 # name (the marker `moved`: held here and written after the operator's node
                 # set that room's records aside, one stayed under the renamed room's name, a
@@ -268,11 +268,13 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
     ]
 
 
-#: The stream events after which a room's messages are another room's than before: a RENAME
-#: took the room away from the name (`rename`, in the old name's stream) or brought another
-#: one to it (its marker, `moved`, in the new name's). (A JOIN that made the room anew, `new`,
-#: is the third.)
-EARLIER_ROOM_ENDS = frozenset({"rename", "moved"})
+def ends_earlier_room(event: dict[str, Any]) -> bool:
+    """Whether a room's messages after this stream event are another room's than before it:
+    a RENAME took the room away from the name (`rename`, in the old name's stream) or brought
+    another one to it (its marker, `moved`, in the new name's), or a JOIN made it anew."""
+    kind = event["t"]
+    return kind in ("rename", "moved") or (kind == "join" and "new" in event)
+
 
 #: The records every reader is shown (not only with draft/event-playback).
 MESSAGES = frozenset({"PRIVMSG", "NOTICE"})

@@ -353,7 +353,7 @@ class ClusterResync(ClusterApply):
         channel = self.server.channels.get(fold)
         if channel is None:
             return
-        silent = {self.homes.get(user, "") for user in channel.members if user.session.remote}
+        silent = self.homes_listed(channel)
         silent |= self.homes_on_bus.pop(fold, set())
         for home in sorted(silent - self._spoken(fold) - {"", self.node}):
             self.asked.setdefault(fold, set()).add(home)
@@ -393,8 +393,7 @@ class ClusterResync(ClusterApply):
         asked = self.asked.get(fold)
         if channel is None or not asked or not home or home == self.node:
             return
-        listed = {self.homes.get(user, "") for user in channel.members if user.session.remote}
-        if listed & (asked - self._spoken(fold)):
+        if self.homes_listed(channel) & (asked - self._spoken(fold)):
             asked.add(home)
             self._ask(home, fold, again=True)
 
@@ -541,12 +540,7 @@ class ClusterResync(ClusterApply):
             # copy (a user who had quit), and the node that wrote it may have died before it
             # asked hers to speak (a cluster fuzz finding, seed 4746544). Each such node is
             # asked once: having spoken, it is among those that have.
-            homes = {
-                str(json.loads(value).get("node") or "")
-                for name, value in fields.items()
-                if name.startswith("m:")
-            }
-            for home in sorted(homes - spoken - {"", self.node}):
+            for home in sorted(self.homes_listed(channel) - spoken - {"", self.node}):
                 self.asked.setdefault(fold, set()).add(home)
                 self._ask(home, fold)
         return channel
@@ -560,8 +554,7 @@ class ClusterResync(ClusterApply):
         # finding, seed 4746544).
         silent: set[str] = set()
         if channel is not None and fold in self.syncing:
-            homes = {self.homes.get(user, "") for user in channel.members if user.session.remote}
-            silent = homes - self._spoken(fold) - {"", self.node}
+            silent = self.homes_listed(channel) - self._spoken(fold) - {"", self.node}
         written = self.written_back.get(fold, set())
         super()._drop_room(fold, channel)
         for home in sorted(silent):

@@ -601,6 +601,11 @@ class ClusterRooms:
     def has_local(self, channel: Channel) -> bool:
         return any(not member.session.remote for member in channel.members)
 
+    def homes_listed(self, channel: Channel) -> set[str]:
+        """The nodes of the other nodes' users this copy of the room lists ("" for one whose
+        node is not known)."""
+        return {self.homes.get(user, "") for user in channel.members if user.session.remote}
+
     def replayed(self, channel: Channel, user: User, records: list[Record]) -> list[Record]:
         """A newcomer's join replay without what it was given live while it was read."""
         live = self.live.pop((channel.fold, user), None)
