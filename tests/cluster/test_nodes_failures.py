@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -313,3 +314,44 @@ def test_a_node_without_redis_says_so_on_readyz_and_in_its_metrics(
             30.0,
             "a heartbeat counted",
         )
+
+
+def test_a_burial_asks_a_node_that_never_wrote_a_room_back_to_speak_there(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Redis lost its data; node c, lagging, had not read erin's QUIT and wrote #room back
+    with her in it (erin's node, following #room no more, writes nothing there), then died
+    before asking erin's node to speak. Nobody opens #room again: the bus alone listed erin
+    for good (WHO, LIST). The burial of c now asks erin's node, which says it has nobody
+    there (a cluster fuzz finding, seed 4746544)."""
+    redis = Redis.from_url(redis_url)
+    with (
+        ThreadedServer(node_config(tmp_path / "b", redis_url, fresh_postgres_url, "node-b")) as b,
+        client(b, "bob") as bob,
+    ):
+        assert b.app is not None and b.app.node is not None and b.loop is not None
+        bus = b.app.node.bus
+        redis.flushall()
+
+        def back() -> Line | None:
+            bob.send("JOIN #other")
+            return bob.first(lambda line: line.command in ("JOIN", "FAIL"))
+
+        wait_for(lambda: (line := back()) and line.command == "JOIN", 30.0, "the new epoch")
+        carol = json.dumps({"n": "carol", "u": "~c", "h": "h", "node": "c", "id": "c/1/1"})
+        erin = json.dumps({"n": "erin", "u": "~e", "h": "h", "node": "node-b", "id": "b/1/9"})
+        lagging_sync = bus.sequence(
+            "#room",
+            b'{"t":"sync","at":0,"fs":{}}',
+            set_fields={"room": "#room", "m:carol": carol, "m:erin": erin},
+            delete_fields=["@c"],
+        )
+        asyncio.run_coroutine_threadsafe(lagging_sync, b.loop).result(timeout=30.0)
+        assert redis.hexists(scripts.state_key("#room"), "m:erin")
+
+        def listed() -> list[bytes]:
+            return [name for name in redis.hkeys(scripts.state_key("#room")) if name[:2] == b"m:"]
+
+        # (c never registers in the new epoch: one lease on, node b takes it for dead.)
+        wait_for(lambda: not listed(), LOST_WITHIN, "#room without carol and erin")
+    redis.close()

@@ -15,7 +15,13 @@ from core_helpers import Client, one, only
 from test_cluster_core import Cluster
 
 from hubbub.core import cluster_resync
-from hubbub.core.cluster_fields import member_field, standing_field
+from hubbub.core.cluster_fields import (
+    asks_of_burial,
+    member_field,
+    standing_field,
+    written_back_field,
+)
+from hubbub.core.ports import inbox
 
 
 def restarted_empty(cluster: Cluster) -> None:
@@ -432,3 +438,25 @@ def test_a_lost_end_of_the_network_room_writes_nothing_back_there() -> None:
         if json.loads(payload)["t"] == "sync"
     }
     assert synced == {"#a"}
+
+
+def test_a_burial_asks_the_nodes_that_have_not_written_a_room_back() -> None:
+    """A lost node's sync may list a user of another node who had left the room (a QUIT
+    Redis lost before the lost node read it); the lost node would have asked hers to speak.
+    Its burial does: each node the room's fields name as a home and that has not written
+    it back, the lost one and those that have spoken aside. A room nobody has written back
+    since Redis lost its data (its fields as the bus sequenced them) asks nobody."""
+    fields = {
+        member_field("alice"): json.dumps({"n": "alice", "node": "n0"}),
+        member_field("bob"): json.dumps({"n": "bob", "node": "n1"}),
+        member_field("erin"): json.dumps({"n": "erin", "node": "n2"}),
+        written_back_field("n0"): "1",
+        written_back_field("n1"): "1",
+    }
+    asks = asks_of_burial("n0", "#a", fields)
+    assert [(room, json.loads(payload)) for room, payload in asks] == [
+        (inbox("n2"), {"t": "speak", "r": "#a"})
+    ]
+    assert asks_of_burial("n2", "#a", fields) == []
+    unwritten = {name: value for name, value in fields.items() if name.startswith("m:")}
+    assert asks_of_burial("n0", "#a", unwritten) == []

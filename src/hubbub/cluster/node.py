@@ -52,6 +52,7 @@ from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
+    asks_of_burial,
     buried_payload,
     member_homes,
     offline_payload,
@@ -514,7 +515,10 @@ class Node:
         # A room renamed between its state's read and the QUIT takes the member's fields to
         # its new name (the QUIT finds nobody under the old one): read every room again until
         # a pass finds nobody of the dead node.
+        # Nodes that have not written a room back are asked to once per room
+        # (`asks_of_burial`: its copy may have listed their users wrongly).
         read_at: dict[str, int] = {}
+        asked: set[tuple[str, bytes]] = set()
         for _ in range(BURIAL_PASSES):
             buried = 0
             read_at.clear()
@@ -524,6 +528,10 @@ class Node:
                 for payload, deleted in quits_of_lost_node(dead, fields, next_msgid):
                     buried += 1
                     await self.bus.sequence(room, payload, delete_fields=deleted)
+                for ask in asks_of_burial(dead, room, fields):
+                    if ask not in asked:
+                        asked.add(ask)
+                        await self.bus.sequence(*ask)
             if not buried:
                 break
         else:

@@ -22,6 +22,7 @@ from hubbub.core.model import (
     Topic,
     User,
 )
+from hubbub.core.ports import inbox
 from hubbub.core.roomflood import format_limit, parse_limit, set_limit
 
 UNAVAILABLE = "The network cannot take it right now; nothing was sent, try again later"
@@ -520,6 +521,23 @@ def quits_of_lost_node(
         payload = quit_payload(fold, prefix, NODE_LOST_REASON, next_msgid(), identity, lost=True)
         quits.append((payload, member_leaves(fold, identity)))
     return quits
+
+
+def asks_of_burial(dead: str, room: str, fields: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    """What the node that buries a lost node sequences, besides its QUITs, for a room written
+    back since Redis lost its data: a `speak` event (inbox room, payload) to each other node
+    whose users the room's fields list and that has not written it back. Those fields came
+    from the syncs made, the lost node's among them: its copy, a lagging one, may have listed
+    a user of another node that had left the room meanwhile (a QUIT that Redis lost before
+    the lost node read it). It would have asked that node to speak (hubbub.core.cluster_resync
+    `_ask_silent`) had it lived; nobody else knows to, and nobody may open the room again
+    (a cluster fuzz finding, seed 4746544). Asked, that node writes its users back, or none."""
+    spoken = written_back(fields)
+    if not spoken:
+        return []
+    silent = member_homes(fields) - spoken - {dead}
+    event = {"t": "speak", "r": room}
+    return [(inbox(home), encode(event)) for home in sorted(silent)]
 
 
 LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}
