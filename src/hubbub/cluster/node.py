@@ -515,8 +515,6 @@ class Node:
         # A room renamed between its state's read and the QUIT takes the member's fields to
         # its new name (the QUIT finds nobody under the old one): read every room again until
         # a pass finds nobody of the dead node.
-        # Nodes that have not written a room back are asked to once per room
-        # (`asks_of_burial`: its copy may have listed their users wrongly).
         read_at: dict[str, int] = {}
         asked: set[tuple[str, bytes]] = set()
         for _ in range(BURIAL_PASSES):
@@ -528,6 +526,8 @@ class Node:
                 for payload, deleted in quits_of_lost_node(dead, fields, next_msgid):
                     buried += 1
                     await self.bus.sequence(room, payload, delete_fields=deleted)
+                # Nodes whose users a written-back room lists and that have not written it
+                # back: asked once each (the dead node's sync may have listed them wrongly).
                 for ask in asks_of_burial(dead, room, fields):
                     if ask not in asked:
                         asked.add(ask)
