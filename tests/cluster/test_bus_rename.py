@@ -34,7 +34,8 @@ async def test_rename_moves_the_state_and_sequences_an_event_in_each_room(
         for node in (node_a, node_b):
             await until(lambda node=node: node.seqs("#old") == [1, 2, 3], what="the rename")
         event = node_b.events["#old"][-1]
-        assert event.payload == b"rename ns=2."  # the marker's seq in #new
+        # The marker's seq in #new, and the nodes that have written the room back (none).
+        assert event.payload == b'rename ns=2,"w":{}.'
         assert await node_b.bus.state("#old") == (3, {})
         seq, fields = await node_b.bus.state("#new")
         assert (seq, fields) == (2, {"room": "r2", "m:a": "1", "topic": "t"})
@@ -55,7 +56,13 @@ async def test_the_nodes_that_wrote_a_room_back_move_with_it(redis_url: str) -> 
         async with running(redis_url, "a") as node_a:
             await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
             await redis.hset(scripts.seq_key("#old"), mapping={"w:b": "1", "w:*": "1"})
-            assert await node_a.bus.rename("#old", "#new", (b"", b""), (b"", b""), {}) == 1
+            await node_a.bus.subscribe("#old")
+            payload = (b'{"t":"rename","ns":', b"}")
+            assert await node_a.bus.rename("#old", "#new", payload, (b"", b""), {}) == 1
+            # The rename names them (hubbub.core.cluster_rename takes them for the new name).
+            await until(lambda: node_a.seqs("#old") == [2], what="the rename")
+            event = json.loads(node_a.events["#old"][-1].payload)
+            assert event == {"t": "rename", "ns": 1, "w": {"w:b": "1", "w:*": "1"}}
             old = await redis.hgetall(scripts.seq_key("#old"))
             new = await redis.hgetall(scripts.seq_key("#new"))
             assert not [name for name in old if name.startswith(b"w:")]

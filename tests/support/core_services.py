@@ -834,7 +834,9 @@ class MemoryBus:
         new_seq = self._append(
             node, new, time_ms, marker[0] + json.dumps(carried).encode() + marker[1]
         )
-        self._append(node, old, time_ms, payload[0] + str(new_seq).encode() + payload[1])
+        notes = {name: value for name, value in carried.items() if name.startswith("w:")}
+        moved = str(new_seq).encode() + b',"w":' + json.dumps(notes).encode()
+        self._append(node, old, time_ms, payload[0] + moved + payload[1])
         self.renamed[old] = self.changed[old] = self.seq[old]
         self.changed[new] = new_seq
         return 1

@@ -649,10 +649,10 @@ return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 # the old room's state fields move to the new room's (the pairs given overwrite theirs, the
 # new room's earlier fields go), the new room gets its next event, the marker (marker head,
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
-# payload (payload head, the marker's seq, payload tail), so that whoever applies it knows
-# where the new room's events continue. The marker's fields include the old seq hash's
-# `w:<node>` notes, which move with the room (the old name keeps none). Returns {1, old seq,
-# time_ms, new seq}.
+# payload (payload head, the marker's seq, `,"w":` and the moved `w:` notes as a JSON object,
+# payload tail), so that whoever applies it knows where the new room's events continue. The
+# marker's fields include the old seq hash's `w:<node>` notes, which move with the room (the
+# old name keeps none). Returns {1, old seq, time_ms, new seq}.
 RENAME = (
     _CHECK_EPOCH
     + _HAS_MEMBER
@@ -727,7 +727,13 @@ local old_text = string.format('%d', old_seq)
 -- Events sent later to the old name from a view of the room before this (`^v`) were meant
 -- for it: SEQUENCE marks them.
 redis.call('HSET', KEYS[2], 'time', now_text, 'renamed', old_text, 'changed', old_text)
-local payload = ARGV[8] .. new_text .. ARGV[9]
+-- The rename names those notes too: a node applying it takes them for the new name, as the
+-- bus has them, whatever its own record of the old room (lost with Redis's end of it).
+local notes = {}
+for index = 1, #sequence, 2 do
+  if string.sub(sequence[index], 1, 2) == 'w:' then notes[sequence[index]] = sequence[index + 1] end
+end
+local payload = ARGV[8] .. new_text .. ',"w":' .. cjson.encode(notes) .. ARGV[9]
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], old_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', payload)
 redis.call('PUBLISH', ARGV[6], old_text .. ' ' .. now_text .. ' ' .. ARGV[4] .. ' ' .. payload)

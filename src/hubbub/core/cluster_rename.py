@@ -523,10 +523,18 @@ class ClusterRename(ClusterPropose):
             self._move(channel, new_name, new_fold, marker)
             self.fresh_from[new_fold] = marker
             self.views[new_fold] = max(marker, self.views.get(new_fold, 0))
-            # (The bus moves the nodes that have written the room back with it too, in place
-            # of an earlier room's of the new name.)
-            self.written_back[new_fold] = self.written_back.pop(old_fold, set())
-            self.furthest[new_fold] = self.furthest.pop(old_fold, PLACE_UNKNOWN)
+            # The bus moves the nodes that have written the room back with it too, in place
+            # of an earlier room's of the new name, and names them in the event (`w`): this
+            # copy's record may not be the bus's, told of after a lost end that the bus read
+            # once the rename was made (seed 5803575, a cluster fuzz finding).
+            notes = event.get("w")
+            written = self.written_back.pop(old_fold, set())
+            place = self.furthest.pop(old_fold, PLACE_UNKNOWN)
+            if isinstance(notes, dict):
+                self.take_notes(new_fold, notes)
+            else:  # (sequenced before events named them)
+                self.written_back[new_fold] = written
+                self.furthest[new_fold] = place
             if old_fold in self.lost_views:
                 self.lost_views[new_fold] = self.lost_views.pop(old_fold)
             self.spoken_since_loss.pop(new_fold, None)
