@@ -710,14 +710,15 @@ end
 local new_seq = redis.call('HINCRBY', KEYS[6], 'seq', 1)
 local new_text = string.format('%d', new_seq)
 redis.call('HSET', KEYS[6], 'time', now_text, 'changed', new_text)
--- (The marker carries them too, as the state read out does: `STATE`.)
+-- (The marker carries them too, as the state read out does: `STATE`; and so does the old
+-- room's event, below.)
+local notes = {}
+for index = 1, #sequence, 2 do
+  if string.sub(sequence[index], 1, 2) == 'w:' then notes[sequence[index]] = sequence[index + 1] end
+end
 local carried = {}
 for name, value in pairs(state) do carried[name] = value end
-for index = 1, #sequence, 2 do
-  if string.sub(sequence[index], 1, 2) == 'w:' then
-    carried[sequence[index]] = sequence[index + 1]
-  end
-end
+for name, value in pairs(notes) do carried[name] = value end
 local marker = ARGV[10] .. cjson.encode(carried) .. ARGV[11]
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[5], new_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', marker)
@@ -727,12 +728,8 @@ local old_text = string.format('%d', old_seq)
 -- Events sent later to the old name from a view of the room before this (`^v`) were meant
 -- for it: SEQUENCE marks them.
 redis.call('HSET', KEYS[2], 'time', now_text, 'renamed', old_text, 'changed', old_text)
--- The rename names those notes too: a node applying it takes them for the new name, as the
+-- The rename names the notes too: a node applying it takes them for the new name, as the
 -- bus has them, whatever its own record of the old room (lost with Redis's end of it).
-local notes = {}
-for index = 1, #sequence, 2 do
-  if string.sub(sequence[index], 1, 2) == 'w:' then notes[sequence[index]] = sequence[index + 1] end
-end
 local payload = ARGV[8] .. new_text .. ',"w":' .. cjson.encode(notes) .. ARGV[9]
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], old_text .. '-0',
   't', now_text, 'n', ARGV[4], 'p', payload)
