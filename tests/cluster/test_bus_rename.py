@@ -163,3 +163,28 @@ async def test_a_room_subscribed_already_is_delivered_again_from_a_seq(redis_url
         await node_a.bus.sequence("#new", b"live")
         await until(lambda: node_b.seqs("#new") == [2, 3], what="and the live ones")
         assert not node_b.bus.rewind("#other", 0)
+
+
+async def test_a_rename_is_timed_after_the_new_names_last_event(redis_url: str) -> None:
+    """Strictly after it, even in that millisecond: the operator's node sets the earlier
+    room's stored records aside by time (those before the rename's), and a message of the
+    same millisecond stayed with the renamed room, which took it to the old name when Redis
+    lost the RENAME (a cluster fuzz finding, seeds 5847387 and 5853686). (Redis's clock is
+    put behind the name's last event here by moving that event ahead: one minute.)"""
+    redis = Redis.from_url(redis_url)
+    try:
+        async with running(redis_url, "a") as node_a:
+            await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+            await node_a.bus.sequence("#new", b"gone", set_fields={"meta": "old"})
+            (seconds, micros) = await redis.time()
+            ahead = seconds * 1000 + micros // 1000 + 60_000
+            await redis.hset(scripts.seq_key("#new"), "time", str(ahead))
+            await node_a.bus.subscribe("#old")
+            await node_a.bus.subscribe("#new")
+            assert await node_a.bus.rename("#old", "#new", (b"", b""), (b"", b""), {}) == 1
+            await until(lambda: node_a.seqs("#old") == [2], what="the rename")
+            await until(lambda: node_a.seqs("#new") == [2], what="the marker")
+            assert node_a.events["#old"][-1].time_ms == ahead + 1
+            assert node_a.events["#new"][-1].time_ms == ahead + 1
+    finally:
+        await redis.aclose()

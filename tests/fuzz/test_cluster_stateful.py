@@ -3899,6 +3899,37 @@ FOUND = {
     outage()
     lose_end(5)
 """,
+    # alice's multiline message in #c, whose last member she was; her node died (#c emptied
+    # by the burial), and dave renamed #b onto #c in that same millisecond. The memory store
+    # set #c's earlier records aside only if #b had records (the SQL stores always did), and
+    # a record of the rename's own millisecond was not "before" it: when Redis lost the
+    # RENAME and it was undone, the message went to #b with the rest. A rename is now timed
+    # after the new name's last event, strictly. Seed 5847387 of 12,000 runs of 500 steps
+    # (lost ends), minimised to 21 (5853686, and 5668145 and 5698066 of the twenty-eighth
+    # session, were the same case).
+    "a rename undone after it set an earlier room's records of its millisecond aside": """
+    outage()
+    send(0, 'AWAY :away 6')
+    settle()
+    send(0, 'JOIN #c')
+    send(1, 'JOIN #b key')
+    send(0, 'NICK yan')
+    send(0, 'MULTILINE #c 43')
+    lose(0)
+    send(3, 'JOIN #b')
+    settle()
+    send(3, 'RENAME #b #c :moving')
+    outage()
+    lose_end(4)
+    settle()
+    hold()
+    send(3, 'TOPIC #b :topic by 87')
+    lag(1)
+    send(3, 'JOIN #c')
+    answer(1)
+    outage()
+    lose_end(3)
+""",
 }
 
 

@@ -70,3 +70,22 @@ def test_records_set_aside_under_a_named_key_go_back(store: HistoryStore) -> Non
     assert [r.msgid for r in store.latest("#new", 10)] == ["#new/0", "#new/1"]
     assert [r.msgid for r in store.latest("#old", 10)] == ["#old/0", "#old/1"]
     assert store.latest("#new renamed-away-#old@7", 10) == []
+
+
+def test_an_earlier_room_is_set_aside_even_if_the_renamed_room_has_no_history(
+    store: HistoryStore,
+) -> None:
+    """A room renamed before anything was stored in it: the earlier room of the new name is
+    set aside all the same, and goes back when Redis lost the rename. The memory store kept it
+    under the new name, as if it were the renamed room's, so undoing the rename moved it to
+    the old name (a cluster fuzz finding, seeds 5847387 and 5853686; the SQL stores did not)."""
+    store.append([rec("#new", n, 500 + n) for n in range(2)])  # an earlier room called #new
+    store.commit()
+    assert store.rename_target("#old", "#new", before_ms=900, aside="#new renamed-away-#old@3") == 0
+    store.commit()
+    assert store.latest("#new", 10) == []
+    assert store.rename_target("#new", "#old", 0) == 0
+    assert store.rename_target("#new renamed-away-#old@3", "#new", 0) == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#new/0", "#new/1"]
+    assert store.latest("#old", 10) == []

@@ -817,7 +817,10 @@ class MemoryBus:
             if name.startswith("^o") and "o" not in self.fields[old].get("s:" + name[2:], ""):
                 return 3
         set_fields = {name: value for name, value in set_fields.items() if name[:1] != "^"}
-        time_ms = max(int(self.clock() * 1000), self.last_ms.get(old, 0), self.last_ms.get(new, 0))
+        # (After the new name's last event, strictly, as the script's: `rename_target`'s
+        # set-aside tells that name's earlier room by time.)
+        now = int(self.clock() * 1000)
+        time_ms = max(now, self.last_ms.get(old, 0), self.last_ms.get(new, -1) + 1)
         state = self.fields.pop(old, {})
         state.update(set_fields)
         self.fields[new] = state

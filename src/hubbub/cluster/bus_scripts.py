@@ -645,7 +645,8 @@ return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 # A room's state moves to another name (RENAME), unless that name's room has members ({0}),
 # the old room is not there any more ({2}: no `room` field, renamed away meanwhile) or a pair
 # named `^o<member>` names a member who is not an operator of the old room now ({3}: deopped
-# in that instant): then nothing changed. Otherwise, at one time (never behind either room's last):
+# in that instant): then nothing changed. Otherwise, at one time (never behind the old room's
+# last, and after the new name's last):
 # the old room's state fields move to the new room's (the pairs given overwrite theirs, the
 # new room's earlier fields go), the new room gets its next event, the marker (marker head,
 # the moved fields as a JSON object, marker tail), and the old room gets its next event, the
@@ -675,7 +676,10 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local old_last = tonumber(redis.call('HGET', KEYS[2], 'time') or '0')
 local new_last = tonumber(redis.call('HGET', KEYS[6], 'time') or '0')
 if now < old_last then now = old_last end
-if now < new_last then now = new_last end
+-- Strictly after the new name's last event: the operator's node sets that earlier room's
+-- stored records aside by time (`rename_target`, those before the rename's), and one of the
+-- same millisecond stayed with the renamed room (moved with it if Redis loses the RENAME).
+if now <= new_last then now = new_last + 1 end
 local now_text = string.format('%d', now)
 local moved = redis.call('HGETALL', KEYS[3])
 local state = {}

@@ -147,9 +147,9 @@ class MemoryStore(PlannedStore):
     def rename_target(
         self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
     ) -> int:
-        moving = self._targets.pop(old, None)
-        if moving is None:
-            return 0
+        # (The earlier room's records are set aside even if the renamed room has none yet,
+        # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
+        moving = self._targets.pop(old, None) or _Target()
         earlier = self._targets.pop(new, None)
         staying: list[tuple[int, Record]] = []
         if earlier is not None:
@@ -179,9 +179,10 @@ class MemoryStore(PlannedStore):
             (seq, dataclasses.replace(record, target=new))
             for seq, record in zip(moving.seqs, moving.records, strict=True)
         ]
-        merged = self._targets[new] = _Target()
-        for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):
-            merged.add(seq, record)
+        if moved or staying:
+            merged = self._targets[new] = _Target()
+            for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):
+                merged.add(seq, record)
         self._move_edits(old, new)
         return len(moved)
 
