@@ -536,8 +536,13 @@ def asks_of_burial(dead: str, room: str, fields: Mapping[str, str]) -> list[tupl
     if not spoken:
         return []
     silent = member_homes(fields) - spoken - {dead}
-    event = {"t": "speak", "r": room}
-    return [(inbox(home), encode(event)) for home in sorted(silent)]
+    return [(inbox(home), encode(speak_event(room))) for home in sorted(silent)]
+
+
+def speak_event(room: str) -> dict[str, Any]:
+    """The event, in a node's inbox, that asks it to write `room` back (its users there, or
+    none): hubbub.core.cluster_resync `_apply_speak`."""
+    return {"t": "speak", "r": room}
 
 
 LIST_MODES = {"b": "bans", "e": "excepts", "I": "invex"}

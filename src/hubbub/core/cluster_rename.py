@@ -649,9 +649,7 @@ class ClusterRename(ClusterPropose):
             # nodes wrote the old room back before, or never followed it: each such node is
             # asked to speak there again, its word on its users the last (a fuzz finding).
             homes = self.homes_listed(channel)
-            for home in sorted(homes - {"", self.node}):
-                self.asked.setdefault(old_fold, set()).add(home)
-                self._ask(home, old_fold, again=True)
+            self._ask_each(old_fold, homes, again=homes)
             if mine:
                 self._move_stored_back(channel, new_fold, old_name, old_fold, seq)
             if channel.registered is not None:

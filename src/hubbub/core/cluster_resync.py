@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply, RoomlessApplier
@@ -80,6 +81,7 @@ from hubbub.core.cluster_fields import (
     mode_fields,
     nick_version,
     read_up_to,
+    speak_event,
     standing_field,
     standing_text,
     start_afresh,
@@ -355,9 +357,7 @@ class ClusterResync(ClusterApply):
             return
         silent = self.homes_listed(channel)
         silent |= self.homes_on_bus.pop(fold, set())
-        for home in sorted(silent - self._spoken(fold) - {"", self.node}):
-            self.asked.setdefault(fold, set()).add(home)
-            self._ask(home, fold, again=home in self.written_back.get(fold, ()))
+        self._ask_each(fold, silent - self._spoken(fold), self.written_back.get(fold, set()))
 
     def _spoken(self, fold: str) -> set[str]:
         """The nodes that have written the room back in this round: since Redis lost its
@@ -397,6 +397,13 @@ class ClusterResync(ClusterApply):
             asked.add(home)
             self._ask(home, fold, again=True)
 
+    def _ask_each(self, fold: str, homes: set[str], again: Container[str] = ()) -> None:
+        """Ask each node of `homes` but this one (and "", a node not known) to speak in the
+        room, noted as asked there; those in `again` even if they have written it back."""
+        for home in sorted(homes - {"", self.node}):
+            self.asked.setdefault(fold, set()).add(home)
+            self._ask(home, fold, again=home in again)
+
     def _ask(self, home: str, fold: str, again: bool = False) -> None:
         """Ask node `home` to speak in the room (`_apply_speak`); `again`: even if it has
         written the room back already."""
@@ -404,7 +411,7 @@ class ClusterResync(ClusterApply):
         def refused(_inbox: str) -> None:
             self.unasked[(home, fold)] = self.unasked.get((home, fold), False) or again
 
-        event: dict[str, Any] = {"t": "speak", "r": fold}
+        event = speak_event(fold)
         if again:
             event["again"] = 1
         origin = self.renamed_before.get(fold)
@@ -459,9 +466,7 @@ class ClusterResync(ClusterApply):
         for home, fold in [key for key in self.unasked if key[1] == old_fold]:
             del self.unasked[(home, fold)]
             silent.add(home)
-        for home in sorted(silent):
-            self.asked.setdefault(new_fold, set()).add(home)
-            self._ask(home, new_fold, again=home in self.written_back.get(new_fold, ()))
+        self._ask_each(new_fold, silent, self.written_back.get(new_fold, set()))
 
     def _wanted_unrestored(self, fold: str) -> None:
         # (Given up after SYNC_ATTEMPTS: one more round. Not before the core hears the bus is
@@ -540,9 +545,7 @@ class ClusterResync(ClusterApply):
             # copy (a user who had quit), and the node that wrote it may have died before it
             # asked hers to speak (a cluster fuzz finding, seed 4746544). Each such node is
             # asked once: having spoken, it is among those that have.
-            for home in sorted(self.homes_listed(channel) - spoken - {"", self.node}):
-                self.asked.setdefault(fold, set()).add(home)
-                self._ask(home, fold)
+            self._ask_each(fold, self.homes_listed(channel) - spoken)
         return channel
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
