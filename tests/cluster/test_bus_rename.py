@@ -188,3 +188,31 @@ async def test_a_rename_is_timed_after_the_new_names_last_event(redis_url: str) 
             assert node_a.events["#new"][-1].time_ms == ahead + 1
     finally:
         await redis.aclose()
+
+
+async def test_a_room_made_anew_under_the_old_name_is_timed_after_the_rename(
+    redis_url: str,
+) -> None:
+    """Its first event strictly after the rename, even in that millisecond: the operator's node
+    moves the stored records of the renamed room up to the rename's time, and a node applying
+    it late found the first records of a room made anew there of the same millisecond, and
+    moved them too (a cluster fuzz finding, seed 5800517). The events after that first one
+    are timed as any (never behind). (Redis's clock is put behind the old room's last event by
+    moving that event ahead, as above.)"""
+    redis = Redis.from_url(redis_url)
+    try:
+        async with running(redis_url, "a") as node_a:
+            await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+            (seconds, micros) = await redis.time()
+            ahead = seconds * 1000 + micros // 1000 + 60_000
+            await redis.hset(scripts.seq_key("#old"), "time", str(ahead))
+            await node_a.bus.subscribe("#old")
+            assert await node_a.bus.rename("#old", "#new", (b"", b""), (b"", b""), {}) == 1
+            await until(lambda: node_a.seqs("#old") == [2], what="the rename")
+            assert node_a.events["#old"][-1].time_ms == ahead
+            await node_a.bus.sequence("#old", b"join", set_fields={"room": "r3", "m:b": "1"})
+            await node_a.bus.sequence("#old", b"msg")
+            await until(lambda: node_a.seqs("#old") == [2, 3, 4], what="the room made anew")
+            assert [event.time_ms for event in node_a.events["#old"][1:]] == [ahead + 1] * 2
+    finally:
+        await redis.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from history_helpers import rec
 
+from hubbub.history.record import Edit
 from hubbub.history.store import HistoryStore
 
 
@@ -89,3 +90,22 @@ def test_an_earlier_room_is_set_aside_even_if_the_renamed_room_has_no_history(
     store.commit()
     assert [r.msgid for r in store.latest("#new", 10)] == ["#new/0", "#new/1"]
     assert store.latest("#old", 10) == []
+
+
+def test_only_the_records_up_to_the_rename_move(store: HistoryStore) -> None:
+    """With `through_ms` (the rename's time), the records of a room made anew under the old
+    name after the rename stay there, with their edits: a cluster node that applies its own
+    rename late finds them under the old name (a cluster fuzz finding, seed 5800517)."""
+    store.append([rec("#old", n, 1000 + n) for n in range(2)])  # the renamed room
+    store.append([rec("#old", n, 1501 + n) for n in range(2, 4)])  # made anew after 1500
+    store.commit()
+    assert store.edit("#old", "#old/1", Edit("e1", 1400, "before", "")) is True
+    assert store.edit("#old", "#old/3", Edit("e3", 1600, "after", "")) is True
+    store.commit()
+    assert store.rename_target("#old", "#new", 1500, through_ms=1500) == 2
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1"]
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/2", "#old/3"]
+    assert [e.msgid for e in store.edits("#new", "#old/1")] == ["e1"]
+    assert [e.msgid for e in store.edits("#old", "#old/3")] == ["e3"]
+    assert store.edits("#old", "#old/1") == [] and store.edits("#new", "#old/3") == []

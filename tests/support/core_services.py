@@ -638,6 +638,8 @@ class MemoryBus:
         self._remember()
         seq = self.seq[room] = self.seq.get(room, 0) + 1
         time_ms = max(int(self.clock() * 1000), self.last_ms.get(room, 0))
+        if self.renamed.get(room, 0) == seq - 1 > 0:  # (as the script: after a RENAME, strictly)
+            time_ms = max(time_ms, self.last_ms.get(room, 0) + 1)
         self.last_ms[room] = time_ms
         fields = self.fields.setdefault(room, {})
         # As the SEQUENCE script: a name starting with "+" counts only for a room nobody is in,

@@ -215,6 +215,10 @@ local renamed = tonumber(stamps[2] or '0')
 local changed_at = tonumber(stamps[3] or '0')
 -- Redis's clock may step back (NTP, failover): a room's time never does.
 if now < last then now = last end
+-- The first event after a RENAME took a room away from this name: strictly after the rename,
+-- so that the stored records of the room renamed away are told from those of a room made
+-- anew under the name by time (`rename_target` moves those up to the rename's).
+if renamed > 0 and seq == renamed + 1 and now <= last then now = last + 1 end
 local seq_text = string.format('%d', seq)
 local now_text = string.format('%d', now)
 redis.call('HSET', KEYS[2], 'time', now_text)

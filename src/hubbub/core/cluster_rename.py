@@ -573,11 +573,15 @@ class ClusterRename(ClusterPropose):
             # Once for the network: the store and the registry are shared.
             if not case_only:
                 # (An earlier room's records set aside under a key of this rename's, to go
-                # back if Redis loses it: `_move_stored_back`.)
+                # back if Redis loses it: `_move_stored_back`. Only the records up to the
+                # rename's time move: applied late, this node may find those of a room made
+                # anew under the old name there, which the bus timed after it.)
                 current = self.writes.current
                 aside = renamed_aside(new_fold, old_fold, current[1]) if current else None
                 server.history.query(
-                    lambda store: store.rename_target(old_fold, new_fold, time_ms, aside),
+                    lambda store: store.rename_target(
+                        old_fold, new_fold, time_ms, aside, through_ms=time_ms
+                    ),
                     _ignore,
                 )
                 if channel.registered is not None:
@@ -725,11 +729,15 @@ class ClusterRename(ClusterPropose):
         set aside: before time 0), those of the earlier room of the new name that the rename
         set aside go back to it (that room is there again: left aside, its history lacked
         them, and a node holding one wrote it there a second time, a cluster fuzz finding,
-        seed 5664646), and a registered room's entry."""
+        seed 5664646), and a registered room's entry. A record of that earlier room that a
+        late writer (a lagging node) put under the new name after the set-aside is under both:
+        it stays only in its own room's (a cluster fuzz finding, seed 5800517)."""
         server = self.server
         aside = renamed_aside(new_fold, old_fold, seq)
+        limit = server.config.cluster.replay_window
 
         def move_back(store: HistoryStore) -> int:
+            drop_moved_copies(store, new_fold, aside, limit)
             moved = store.rename_target(new_fold, old_fold, 0)
             store.rename_target(aside, new_fold, 0)
             return moved

@@ -145,11 +145,23 @@ class MemoryStore(PlannedStore):
         return True
 
     def rename_target(
-        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+        self,
+        old: str,
+        new: str,
+        before_ms: int | None = None,
+        aside: str | None = None,
+        through_ms: int | None = None,
     ) -> int:
         # (The earlier room's records are set aside even if the renamed room has none yet,
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
         moving = self._targets.pop(old, None) or _Target()
+        if through_ms is not None:  # a room made anew under `old` keeps its records
+            later = [i for i, time_ms in enumerate(moving.times) if time_ms > through_ms]
+            if later:
+                remaining = self._targets[old] = _Target()
+                for i in later:
+                    remaining.add(moving.seqs[i], moving.records[i])
+                moving.keep([i for i, time_ms in enumerate(moving.times) if time_ms <= through_ms])
         earlier = self._targets.pop(new, None)
         staying: list[tuple[int, Record]] = []
         if earlier is not None:
@@ -183,13 +195,14 @@ class MemoryStore(PlannedStore):
             merged = self._targets[new] = _Target()
             for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):
                 merged.add(seq, record)
-        self._move_edits(old, new)
+        self._move_edits(old, new, moving.by_msgid)
         return len(moved)
 
-    def _move_edits(self, source: str, destination: str) -> None:
-        """Edits follow their records (they are keyed by target and msgid)."""
+    def _move_edits(self, source: str, destination: str, msgids: Collection[str]) -> None:
+        """Edits follow their records (they are keyed by target and msgid): those of these."""
         for target, msgid in [key for key in self._edits if key[0] == source]:
-            self._edits[(destination, msgid)] = self._edits.pop((target, msgid))
+            if msgid in msgids:
+                self._edits[(destination, msgid)] = self._edits.pop((target, msgid))
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         entry = self._targets.get(target)

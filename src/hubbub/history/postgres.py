@@ -115,6 +115,12 @@ _ASIDE_EDITS = (
     " (SELECT msgid FROM records WHERE target = %s AND time_ms < %s)"
 )
 
+# The edits of the records of `old` up to a time: they move with them (rename_target).
+_MOVED_EDITS = (
+    "UPDATE edits SET target = %s WHERE target = %s AND msgid IN"
+    " (SELECT msgid FROM records WHERE target = %s AND time_ms <= %s)"
+)
+
 
 class PostgresStore(PlannedStore, ComponentStore):
     """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
@@ -167,7 +173,12 @@ class PostgresStore(PlannedStore, ComponentStore):
         return cursor.rowcount > 0
 
     def rename_target(
-        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+        self,
+        old: str,
+        new: str,
+        before_ms: int | None = None,
+        aside: str | None = None,
+        through_ms: int | None = None,
     ) -> int:
         with self._db.step(write=True) as db:
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
@@ -184,8 +195,15 @@ class PostgresStore(PlannedStore, ComponentStore):
                         "UPDATE records SET target = %s WHERE target = %s AND time_ms < %s",
                         (aside, new, before_ms),
                     )
-            cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
-            db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
+            if through_ms is None:
+                cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
+                db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
+            else:  # (the edits first, as above)
+                db.execute(_MOVED_EDITS, (new, old, old, through_ms))
+                cursor = db.execute(
+                    "UPDATE records SET target = %s WHERE target = %s AND time_ms <= %s",
+                    (new, old, through_ms),
+                )
         return cursor.rowcount
 
     def delete_by_account(self, account: str) -> int:

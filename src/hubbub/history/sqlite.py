@@ -144,6 +144,12 @@ _ASIDE_EDITS = (
     " (SELECT msgid FROM records WHERE target = ? AND time_ms < ?)"
 )
 
+# The edits of the records of `old` up to a time: they move with them (rename_target).
+_MOVED_EDITS = (
+    "UPDATE edits SET target = ? WHERE target = ? AND msgid IN"
+    " (SELECT msgid FROM records WHERE target = ? AND time_ms <= ?)"
+)
+
 
 class SqliteStore(PlannedStore):
     """A `HistoryStore` in one SQLite file (created, with its directory, if absent)."""
@@ -274,7 +280,12 @@ class SqliteStore(PlannedStore):
         return cur.rowcount > 0
 
     def rename_target(
-        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+        self,
+        old: str,
+        new: str,
+        before_ms: int | None = None,
+        aside: str | None = None,
+        through_ms: int | None = None,
     ) -> int:
         db = self._db
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
@@ -290,8 +301,15 @@ class SqliteStore(PlannedStore):
                     "UPDATE records SET target = ? WHERE target = ? AND time_ms < ?",
                     (aside, new, before_ms),
                 )
-        cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
-        db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
+        if through_ms is None:
+            cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
+            db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
+            return cur.rowcount
+        db.execute(_MOVED_EDITS, (new, old, old, through_ms))  # (first, as above)
+        cur = db.execute(
+            "UPDATE records SET target = ? WHERE target = ? AND time_ms <= ?",
+            (new, old, through_ms),
+        )
         return cur.rowcount
 
     def delete_by_account(self, account: str) -> int:

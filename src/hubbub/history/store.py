@@ -65,7 +65,12 @@ class HistoryStore(Protocol):
         afterwards. False if it was not stored."""
 
     def rename_target(
-        self, old: str, new: str, before_ms: int | None = None, aside: str | None = None
+        self,
+        old: str,
+        new: str,
+        before_ms: int | None = None,
+        aside: str | None = None,
+        through_ms: int | None = None,
     ) -> int:
         """A channel was renamed (draft/channel-rename): every record of channel key `old` moves
         to `new`, in its order, so the room's history follows it; how many moved. Records
@@ -75,7 +80,11 @@ class HistoryStore(Protocol):
         its own past. With `before_ms` (a cluster, where other nodes may have written the
         renamed room's first events under `new` already) only the records of `new` older than
         it are set aside; the others stay, in their place after the moved ones. (A cluster
-        names the key, to move them back if Redis loses the rename: hubbub.core.cluster_rename.)"""
+        names the key, to move them back if Redis loses the rename: hubbub.core.cluster_rename.)
+        With `through_ms` (a cluster again: the rename's time) only the records of `old` at or
+        before it move; later ones are a room made anew under the old name, which a node that
+        applies the rename late finds there (its bus times its first event after the rename,
+        strictly)."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
