@@ -737,7 +737,8 @@ class ClusterRename(ClusterPropose):
         limit = server.config.cluster.replay_window
 
         def move_back(store: HistoryStore) -> int:
-            drop_moved_copies(store, new_fold, aside, limit)
+            if store.latest(aside, 1):  # (most renames set nothing aside)
+                drop_moved_copies(store, new_fold, aside, limit)
             moved = store.rename_target(new_fold, old_fold, 0)
             store.rename_target(aside, new_fold, 0)
             return moved
