@@ -3929,7 +3929,8 @@ FOUND = {
     answer(1)
     outage()
     lose_end(3)
-""",  # alice renamed #a to #c while her node lagged; carol and erin made #a anew, erin sent a
+""",
+    # alice renamed #a to #c while her node lagged; carol and erin made #a anew, erin sent a
     # multiline message there and quit, carol left (her node lagging too), and alice renamed
     # #b onto #a. Applying her first rename late, alice's node moved every record under #a,
     # the new room's message with them, both in the fixed clock's one millisecond; carol's
@@ -3961,7 +3962,8 @@ FOUND = {
     settle()
     outage()
     lose_end(5)
-""",    # Redis came back in a new epoch for every node but carol's, whose feed of #a was filling
+""",
+    # Redis came back in a new epoch for every node but carol's, whose feed of #a was filling
     # a gap; alice's MODE, published meanwhile, waited in the fuzz machine's queue (a held
     # feed) rather than in carol's node's backlog, and came once more after that node, back,
     # had been given it from the stream: carol saw the MODE twice. A fault of the machine's,
