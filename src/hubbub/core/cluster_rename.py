@@ -616,13 +616,22 @@ class ClusterRename(ClusterPropose):
         on its members, comes to it); it is one of the rooms whose end was lost, written back
         there (`lost_echoes`, `resync`). Left as it was, the room would be two, each node's
         users in the one its node has (a cluster fuzz finding). Where this node made the
-        rename, the stored history and the registry entry it moved go back too. Told before
-        any event after the loss is applied."""
+        rename, the stored history and the registry entry it moved go back too (the history
+        even where its copy stays: below). Told before any event after the loss is
+        applied."""
         server = self.server
         for new_fold, old_fold, old_name, after, mine, seq in renames:
             channel = server.channels.get(new_fold)
             if channel is None or old_fold in server.channels:
-                continue  # none of this node's users is in it any more: nothing to undo
+                # None of this node's users is in it any more (or they are in a room made
+                # anew under the old name too): its copy stays as it is. The history this
+                # node moved goes back all the same, as the other nodes' copies take the old
+                # name back; left, the earlier room of the new name lacked its records, and
+                # a node that opened that room again wrote one there a second time (a
+                # cluster fuzz finding, seed 5924520).
+                if mine:
+                    self._move_history_back(new_fold, old_fold, seq)
+                continue
             new_name = channel.name
             self._move(channel, old_name, old_fold)
             self.undone_renames.add(old_fold)
@@ -729,21 +738,9 @@ class ClusterRename(ClusterPropose):
         set aside: before time 0), those of the earlier room of the new name that the rename
         set aside go back to it (that room is there again: left aside, its history lacked
         them, and a node holding one wrote it there a second time, a cluster fuzz finding,
-        seed 5664646), and a registered room's entry. A record of that earlier room that a
-        late writer (a lagging node) put under the new name after the set-aside is under both:
-        it stays only in its own room's (a cluster fuzz finding, seed 5800517)."""
+        seed 5664646), and a registered room's entry."""
         server = self.server
-        aside = renamed_aside(new_fold, old_fold, seq)
-        limit = server.config.cluster.replay_window
-
-        def move_back(store: HistoryStore) -> int:
-            if store.latest(aside, 1):  # (most renames set nothing aside)
-                drop_moved_copies(store, new_fold, aside, limit)
-            moved = store.rename_target(new_fold, old_fold, 0)
-            store.rename_target(aside, new_fold, 0)
-            return moved
-
-        server.history.query(move_back, _ignore)
+        self._move_history_back(new_fold, old_fold, seq)
         if channel.registered is None:
             return
 
@@ -754,6 +751,22 @@ class ClusterRename(ClusterPropose):
         server.registry.call(
             lambda store: store.rename_channel(new_fold, old_name, old_fold), moved
         )
+
+    def _move_history_back(self, new_fold: str, old_fold: str, seq: int) -> None:
+        """The history part of `_move_stored_back`. A record of the earlier room of the new
+        name that a late writer (a lagging node) put under that name after the set-aside is
+        under both: it stays only in its own room's (a cluster fuzz finding, seed 5800517)."""
+        aside = renamed_aside(new_fold, old_fold, seq)
+        limit = self.server.config.cluster.replay_window
+
+        def move_back(store: HistoryStore) -> int:
+            if store.latest(aside, 1):  # (most renames set nothing aside)
+                drop_moved_copies(store, new_fold, aside, limit)
+            moved = store.rename_target(new_fold, old_fold, 0)
+            store.rename_target(aside, new_fold, 0)
+            return moved
+
+        self.server.history.query(move_back, _ignore)
 
     def _move(
         self, channel: Channel, new_name: str, new_fold: str, marker: int | None = None
