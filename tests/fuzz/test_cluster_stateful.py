@@ -4000,6 +4000,22 @@ FOUND = {
     send(5, 'JOIN #b key')
     send(2, 'QUIT :gone 1')
 """,
+    # carol's message in #a was stored, and #b renamed onto #a once #a was empty set it aside
+    # with the rest of that earlier #a; but erin's node, lagging, wrote it again under #a
+    # after the set-aside, where the renamed room showed it as if said there. The stores now
+    # remember what a rename moved and ignore a later copy. Seed 4898478 of 6,000 runs of 500
+    # steps, minimised to 9.
+    "a late copy of a record a rename set aside": """
+    send(0, 'JOIN #b')
+    send(2, 'PRIVMSG #a :hello from 15')
+    hold()
+    send(4, 'QUIT :gone 50')
+    lag(2)
+    send(0, 'PART #a :bye')
+    send(0, 'RENAME #b #a :moving')
+    lose(1)
+    answer(0)
+""",
 }
 
 

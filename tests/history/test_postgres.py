@@ -57,10 +57,31 @@ def test_the_schema_is_versioned_and_opening_again_keeps_the_records() -> None:
     store = PostgresStore(url)
     store.append([rec(CHAN, n) for n in range(3)])
     store.commit()
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     store.close()
     again = PostgresStore(url)
     assert [r.msgid for r in again.latest(CHAN, 10)] == [f"{CHAN}/{n}" for n in range(3)]
+    again.close()
+
+
+def test_a_version_1_history_gains_the_moved_records_table() -> None:
+    """A history written before renames remembered what they moved opens, keeps its records,
+    and remembers the moves made from then on."""
+    url = shared_server().new_schema_url()
+    store = PostgresStore(url)
+    store.append([rec("#old", 0)])
+    store.commit()
+    store.close()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP TABLE moved_msgids")
+        connection.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'history'")
+    again = PostgresStore(url)
+    assert again.schema_version == 2
+    assert again.rename_target("#old", "#new") == 1
+    again.append([rec("#old", 0)])  # a late copy
+    again.commit()
+    assert again.latest("#old", 10) == []
+    assert [r.msgid for r in again.latest("#new", 10)] == ["#old/0"]
     again.close()
 
 

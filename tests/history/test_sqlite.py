@@ -49,7 +49,7 @@ def test_uncommitted_records_are_lost_without_commit(tmp_path: Path) -> None:
 def test_schema_version_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -57,6 +57,27 @@ def test_schema_version_and_pragmas(tmp_path: Path) -> None:
     indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"records_target_seq", "records_target_msgid", "records_target_time"} <= indexes
     db.close()
+
+
+def test_a_version_2_history_gains_the_moved_records_table(tmp_path: Path) -> None:
+    """A history written before renames remembered what they moved opens, keeps its records,
+    and remembers the moves made from then on."""
+    path = tmp_path / "h.db"
+    store = SqliteStore(path)
+    store.append([rec("#old", 0)])
+    store.commit()
+    store.close()
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE moved_msgids; PRAGMA user_version=2;")
+    db.close()
+    again = SqliteStore(path)
+    assert again.schema_version == 3
+    assert again.rename_target("#old", "#new") == 1
+    again.append([rec("#old", 0)])  # a late copy
+    again.commit()
+    assert again.latest("#old", 10) == []
+    assert [r.msgid for r in again.latest("#new", 10)] == ["#old/0"]
+    again.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

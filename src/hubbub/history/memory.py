@@ -69,11 +69,17 @@ class MemoryStore(PlannedStore):
         self._dms: dict[str, set[str]] = {}  # nick -> dm keys it takes part in
         self._seq = 0
         self._edits: dict[tuple[str, str], list[Edit]] = {}  # (target, msgid) -> its edits
+        # msgid -> time_ms of every record `rename_target` moved: a copy written later under
+        # the name it had is a late writer's, ignored (HistoryStore.append).
+        self._moved: dict[str, int] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
+        moved = self._moved
         for record in records:
+            if record.msgid in moved:
+                continue
             entry = self._targets.get(record.target)
             if entry is None:
                 entry = self._targets[record.target] = _Target()
@@ -105,6 +111,9 @@ class MemoryStore(PlannedStore):
             dropped += entry.keep(keep)
             if not entry.seqs:
                 self._forget(key)
+        if max_age_ms > 0:
+            oldest = now_ms - max_age_ms
+            self._moved = {msgid: t for msgid, t in self._moved.items() if t >= oldest}
         self._drop_orphan_edits()
         return dropped
 
@@ -172,6 +181,7 @@ class MemoryStore(PlannedStore):
                 else:
                     staying.append((seq, record))
             if aside_records:
+                self._moved.update((record.msgid, record.time_ms) for _, record in aside_records)
                 self._seq += 1
                 key = aside if aside is not None else aside_key(new, self._seq)
                 pairs = [
@@ -191,6 +201,7 @@ class MemoryStore(PlannedStore):
             (seq, dataclasses.replace(record, target=new))
             for seq, record in zip(moving.seqs, moving.records, strict=True)
         ]
+        self._moved.update((record.msgid, record.time_ms) for _, record in moved)
         if moved or staying:
             merged = self._targets[new] = _Target()
             for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):

@@ -29,7 +29,8 @@ from hubbub.pg.component import ComponentStore
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 COMPONENT = "history"
-SCHEMA_VERSION = 1
+# 2: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -63,6 +64,10 @@ CREATE TABLE IF NOT EXISTS edits (
     account    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
+CREATE TABLE IF NOT EXISTS moved_msgids (
+    msgid    TEXT PRIMARY KEY,      -- a record rename_target moved (HistoryStore.append)
+    time_ms  BIGINT NOT NULL        -- its time, for retention
+);
 """
 
 _ORPHAN_EDITS = """
@@ -71,11 +76,21 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
+# (The msgid bound a second time: a record a rename moved is stored already, where the move
+# put it; this row is a late copy under the name it had, HistoryStore.append.)
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
-    " party_a, party_b) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " party_a, party_b) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
+    " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids WHERE msgid = %s)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
+
+# The records of a target that rename_target moves, remembered (with a condition on time_ms
+# appended where only some move).
+_REMEMBER_MOVED = (
+    "INSERT INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms FROM records WHERE target = %s"
+)
+_REMEMBERED = " ON CONFLICT (msgid) DO NOTHING"
 
 _TARGETS = """
 WITH candidates(target) AS (
@@ -133,7 +148,7 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        self._db.write_many(_INSERT, [row_of(r) for r in records])
+        self._db.write_many(_INSERT, [(*row_of(r), r.msgid) for r in records])
 
     def commit(self) -> None:
         self._db.commit()
@@ -149,6 +164,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                     "DELETE FROM records WHERE time_ms < %s", (now_ms - max_age_ms,)
                 )
                 dropped += cursor.rowcount
+                db.execute("DELETE FROM moved_msgids WHERE time_ms < %s", (now_ms - max_age_ms,))
             if max_count > 0:
                 dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
             if dropped:
@@ -187,19 +203,25 @@ class PostgresStore(PlannedStore, ComponentStore):
                     newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
                     aside = aside_key(new, int(newest[0]) if newest else 0)
                 if before_ms is None:
+                    db.execute(_REMEMBER_MOVED + _REMEMBERED, (new,))
                     db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
                     db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))
                 else:  # the edits first, while their records are still found under `new`
                     db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
                     db.execute(
+                        _REMEMBER_MOVED + " AND time_ms < %s" + _REMEMBERED, (new, before_ms)
+                    )
+                    db.execute(
                         "UPDATE records SET target = %s WHERE target = %s AND time_ms < %s",
                         (aside, new, before_ms),
                     )
             if through_ms is None:
+                db.execute(_REMEMBER_MOVED + _REMEMBERED, (old,))
                 cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
                 db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
             else:  # (the edits first, as above)
                 db.execute(_MOVED_EDITS, (new, old, old, through_ms))
+                db.execute(_REMEMBER_MOVED + " AND time_ms <= %s" + _REMEMBERED, (old, through_ms))
                 cursor = db.execute(
                     "UPDATE records SET target = %s WHERE target = %s AND time_ms <= %s",
                     (new, old, through_ms),

@@ -35,7 +35,8 @@ from hubbub.sqlitedb import open_database
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 # 2: message edits (draft/message-edit): records.edited_ms and the edits table.
-SCHEMA_VERSION = 2
+# 3: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -68,7 +69,14 @@ CREATE TABLE IF NOT EXISTS edits (
     account    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
+CREATE TABLE IF NOT EXISTS moved_msgids (
+    msgid    TEXT PRIMARY KEY,     -- a record rename_target moved (HistoryStore.append)
+    time_ms  INTEGER NOT NULL      -- its time, for retention
+) WITHOUT ROWID;
 """
+
+# Which of a batch's msgids (a JSON array) a rename moved: those records are stored already.
+_MOVED_AMONG = "SELECT msgid FROM moved_msgids WHERE msgid IN (SELECT value FROM json_each(?))"
 
 _ACCOUNT_INDEX = (
     "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
@@ -150,6 +158,13 @@ _MOVED_EDITS = (
     " (SELECT msgid FROM records WHERE target = ? AND time_ms <= ?)"
 )
 
+# The records of a target that rename_target moves, remembered (with a condition on time_ms
+# appended where only some move): a late copy of one is ignored (HistoryStore.append).
+_REMEMBER_MOVED = (
+    "INSERT OR IGNORE INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms FROM records"
+    " WHERE target = ?"
+)
+
 
 class SqliteStore(PlannedStore):
     """A `HistoryStore` in one SQLite file (created, with its directory, if absent)."""
@@ -214,6 +229,16 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
+        # (One query per batch: this thread is the file's only writer, so nothing moves them
+        # between it and the insert.)
+        moved = {
+            msgid
+            for (msgid,) in self._db.execute(
+                _MOVED_AMONG, (json.dumps([r.msgid for r in records]),)
+            )
+        }
+        if moved:
+            records = [r for r in records if r.msgid not in moved]
         # Runs of one kind (channel or private rows), in order, since seq is the append order;
         # each run in multi-row statements of a chunk (see _ROWS_PER_INSERT).
         rows = [_stored_row(r) for r in records]
@@ -248,6 +273,7 @@ class SqliteStore(PlannedStore):
         if max_age_ms > 0:
             cur = db.execute("DELETE FROM records WHERE time_ms < ?", (now_ms - max_age_ms,))
             dropped += cur.rowcount
+            db.execute("DELETE FROM moved_msgids WHERE time_ms < ?", (now_ms - max_age_ms,))
         if max_count > 0:
             targets = [t for (t,) in db.execute("SELECT DISTINCT target FROM records")]
             for target in targets:
@@ -293,19 +319,23 @@ class SqliteStore(PlannedStore):
                 newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
                 aside = aside_key(new, newest)
             if before_ms is None:
+                db.execute(_REMEMBER_MOVED, (new,))
                 db.execute("UPDATE records SET target = ? WHERE target = ?", (aside, new))
                 db.execute("UPDATE edits SET target = ? WHERE target = ?", (aside, new))
             else:  # the edits first, while their records are still found under `new`
                 db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
+                db.execute(_REMEMBER_MOVED + " AND time_ms < ?", (new, before_ms))
                 db.execute(
                     "UPDATE records SET target = ? WHERE target = ? AND time_ms < ?",
                     (aside, new, before_ms),
                 )
         if through_ms is None:
+            db.execute(_REMEMBER_MOVED, (old,))
             cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
             db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
             return cur.rowcount
         db.execute(_MOVED_EDITS, (new, old, old, through_ms))  # (first, as above)
+        db.execute(_REMEMBER_MOVED + " AND time_ms <= ?", (old, through_ms))
         cur = db.execute(
             "UPDATE records SET target = ? WHERE target = ? AND time_ms <= ?",
             (new, old, through_ms),

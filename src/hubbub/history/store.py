@@ -27,7 +27,11 @@ class StoreUnwritable(OSError):
 class HistoryStore(Protocol):
     def append(self, records: Sequence[Record]) -> None:
         """Store records (one batch). Durable once `commit` has returned.
-        A record whose (target, msgid) is already stored is ignored (the first one stays)."""
+        A record whose (target, msgid) is already stored is ignored (the first one stays), and
+        so is one whose msgid `rename_target` moved, under whatever target: it is stored
+        already, where the move put it, and this is a late copy under the name it had (in a
+        cluster, a lagging node's write of a room's event after a rename moved the room's
+        records, or set an earlier room's aside)."""
 
     def commit(self) -> None:
         """Make every record appended so far durable."""
@@ -84,7 +88,7 @@ class HistoryStore(Protocol):
         With `through_ms` (a cluster again: the rename's time) only the records of `old` at or
         before it move; later ones are a room made anew under the old name, which a node that
         applies the rename late finds there (its bus times its first event after the rename,
-        strictly)."""
+        strictly). Every record moved, either way, is remembered by its msgid (`append`)."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
@@ -106,7 +110,8 @@ class HistoryStore(Protocol):
 
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
-        all but the newest max_count (0 = no count limit). Returns how many were dropped."""
+        all but the newest max_count (0 = no count limit). Returns how many were dropped.
+        The msgids `rename_target` remembered go by the same age limit."""
 
     def prune_private(self, max_per_account: int) -> int:
         """Quota: per sending account (`Record.account`, non-empty), keep only its newest
