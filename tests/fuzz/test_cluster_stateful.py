@@ -233,8 +233,6 @@ class ClusterMachine(RuleBasedStateMachine):
         self.seeding: set[int] = set()
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
-        # The room names a RENAME took a room away from (`note_renames`).
-        self.renamed_rooms: set[str] = set()
         for node in nodes:
             self._record_outcomes(node.server.cluster, node.network.node_id)
         for client in self.clients[::2]:  # one of each node in #a; alice, first, is its op
@@ -742,7 +740,6 @@ class ClusterMachine(RuleBasedStateMachine):
         # A room's message is delivered by every node that applies it, or refused by all;
         # and in one room at most (one sent on from a renamed room's old name, in the renamed
         # room only).
-        self.note_renames()
         delivered: dict[str, str] = {}
         # (After `wipe_in_flight` the copies differ, and so may what they decide.)
         for (room, msgid), decided in [] if self.diverged else self.outcomes.items():
@@ -815,9 +812,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def history_keeps_what_was_acknowledged(self) -> None:
         """Every room message that its sender's node delivered (its sender saw it echoed),
         and every node that applied it too, is in the history the nodes share, once, under
-        the room's name now; a room's stored messages are in the order the bus sequenced
-        them. (A message Redis lost that other nodes had read, its sender told it failed, may
-        be missing: the failure model.)"""
+        one key (which one, the room's name now or a key a RENAME set it aside under, is not
+        checked); a room's stored messages are in the order the bus sequenced them. (A
+        message Redis lost that other nodes had read, its sender told it failed, may be
+        missing: the failure model.)"""
         store = self.cluster.store
         # (A RENAME to a name an earlier room had sets that one's records aside: every key.)
         stored: dict[str, list[str]] = {}
@@ -828,15 +826,10 @@ class ClusterMachine(RuleBasedStateMachine):
         for (room, msgid), decided in self.outcomes.items():
             sender = msgid.split("-")[0]
             if sender in decided and not any(decided.values()):
-                rooms = set(stored.get(msgid, ()))
-                place = places.get(msgid)
-                if len(rooms) == 2 and place is not None and self.renamed(place[1]):
-                    # History around a RENAME: a copy left under the old name by a node that
-                    # stopped following it before it applied the RENAME, or a room's first
-                    # records moved by an operator's node that applied it late (docs/cluster.md,
-                    # "Not yet").
-                    rooms.discard(place[1])
-                assert len(rooms) == 1, f"{room}: {msgid} stored in {sorted(rooms)}"
+                # (Around a RENAME too: a late copy of a record the rename moved is ignored,
+                # HistoryStore.append.)
+                rooms = sorted(set(stored.get(msgid, ())))
+                assert len(rooms) == 1, f"{room}: {msgid} stored in {rooms}"
         for key in store.stored_targets():
             last: dict[tuple[int, str], tuple[int, str]] = {}
             for record in store.latest(key, STORED_LIMIT):
@@ -849,18 +842,6 @@ class ClusterMachine(RuleBasedStateMachine):
                     f"{key}: {record.msgid} stored after {before}"
                 )
                 last[(era, sequenced_in)] = (seq, record.msgid)
-
-    def renamed(self, room: str) -> bool:
-        """Whether a room of this name was renamed away (in any era of the bus: noted at
-        every step, `note_renames`, as Redis may lose its events since)."""
-        return room in self.renamed_rooms
-
-    def note_renames(self) -> None:
-        for room, events in self.cluster.bus.events.items():
-            if room not in self.renamed_rooms and any(
-                payload.startswith(b'{"t":"rename"') for _, _, _, payload in events
-            ):
-                self.renamed_rooms.add(room)
 
     def members_are_their_nodes_own(self) -> None:
         """Each member of another node in a node's copy of a room is in that room on its own
@@ -4015,6 +3996,19 @@ FOUND = {
     send(0, 'RENAME #b #a :moving')
     lose(1)
     answer(0)
+""",
+    # erin's message in #a, stored, was moved to #c by her RENAME; carol's node, lagging,
+    # applied the message after the move, and carol having quit, it wrote it under #a: the
+    # message was under both names (an account's export listed it twice). Seed 7064379 of the
+    # twenty-ninth session's held feeds, left open then ("Not yet"); the stores now ignore a
+    # late copy of a record a rename moved. Minimised to 6 steps.
+    "a late copy under the old name of a record a rename moved": """
+    hold()
+    send(5, 'NICK zed')
+    send(4, 'PRIVMSG #a :hello from 0')
+    send(2, 'QUIT :gone 22')
+    lag(1)
+    send(4, 'RENAME #a #c :moving')
 """,
 }
 
