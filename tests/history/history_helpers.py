@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubbub.history.record import Record
+from hubbub.history.store import HistoryStore
 
 
 def rec(
@@ -26,4 +27,18 @@ def rec(
         params=(target, f"message {n}" if text is None else text),
         tags=dict(tags or {}),
         account=account,
+    )
+
+
+def remembers_what_a_rename_moves(store: HistoryStore) -> bool:
+    """Whether, with `rec("#old", 0)` stored, a rename moves it and a late copy of it under
+    the old name is ignored (HistoryStore.append): a store upgraded from a schema without
+    `moved_msgids` must."""
+    moved = store.rename_target("#old", "#new") == 1
+    store.append([rec("#old", 0)])  # a late copy
+    store.commit()
+    return (
+        moved
+        and store.latest("#old", 10) == []
+        and [r.msgid for r in store.latest("#new", 10)] == ["#old/0"]
     )

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from history_helpers import rec
+from history_helpers import rec, remembers_what_a_rename_moves
 
 from hubbub.history.backends import open_store
 from hubbub.history.memory import MemoryStore
@@ -72,11 +72,7 @@ def test_a_version_2_history_gains_the_moved_records_table(tmp_path: Path) -> No
     db.close()
     again = SqliteStore(path)
     assert again.schema_version == 3
-    assert again.rename_target("#old", "#new") == 1
-    again.append([rec("#old", 0)])  # a late copy
-    again.commit()
-    assert again.latest("#old", 10) == []
-    assert [r.msgid for r in again.latest("#new", 10)] == ["#old/0"]
+    assert remembers_what_a_rename_moves(again)
     again.close()
 
 
