@@ -85,12 +85,20 @@ _INSERT = (
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
 
-# The records of a target that rename_target moves, remembered (with a condition on time_ms
-# appended where only some move).
-_REMEMBER_MOVED = (
-    "INSERT INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms FROM records WHERE target = %s"
-)
-_REMEMBERED = " ON CONFLICT (msgid) DO NOTHING"
+
+def _move_remembered(condition: str = "") -> str:
+    """Move a target's records (those matching `condition` too, when given) to another one and
+    remember their msgids (HistoryStore.append), in one statement, so that a record another
+    node commits meanwhile is either moved and remembered or neither; how many moved. Binds
+    the new target, the old one, then the condition's values."""
+    return (
+        "WITH moved AS (UPDATE records SET target = %s WHERE target = %s"
+        + condition
+        + " RETURNING msgid, time_ms), remembered AS (INSERT INTO moved_msgids (msgid, time_ms)"
+        " SELECT msgid, time_ms FROM moved ON CONFLICT (msgid) DO NOTHING)"
+        " SELECT count(*) FROM moved"
+    )
+
 
 _TARGETS = """
 WITH candidates(target) AS (
@@ -203,30 +211,20 @@ class PostgresStore(PlannedStore, ComponentStore):
                     newest = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
                     aside = aside_key(new, int(newest[0]) if newest else 0)
                 if before_ms is None:
-                    db.execute(_REMEMBER_MOVED + _REMEMBERED, (new,))
-                    db.execute("UPDATE records SET target = %s WHERE target = %s", (aside, new))
+                    db.execute(_move_remembered(), (aside, new))
                     db.execute("UPDATE edits SET target = %s WHERE target = %s", (aside, new))
                 else:  # the edits first, while their records are still found under `new`
                     db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
-                    db.execute(
-                        _REMEMBER_MOVED + " AND time_ms < %s" + _REMEMBERED, (new, before_ms)
-                    )
-                    db.execute(
-                        "UPDATE records SET target = %s WHERE target = %s AND time_ms < %s",
-                        (aside, new, before_ms),
-                    )
+                    db.execute(_move_remembered(" AND time_ms < %s"), (aside, new, before_ms))
             if through_ms is None:
-                db.execute(_REMEMBER_MOVED + _REMEMBERED, (old,))
-                cursor = db.execute("UPDATE records SET target = %s WHERE target = %s", (new, old))
+                row = db.execute(_move_remembered(), (new, old)).fetchone()
                 db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
             else:  # (the edits first, as above)
                 db.execute(_MOVED_EDITS, (new, old, old, through_ms))
-                db.execute(_REMEMBER_MOVED + " AND time_ms <= %s" + _REMEMBERED, (old, through_ms))
-                cursor = db.execute(
-                    "UPDATE records SET target = %s WHERE target = %s AND time_ms <= %s",
-                    (new, old, through_ms),
-                )
-        return cursor.rowcount
+                row = db.execute(
+                    _move_remembered(" AND time_ms <= %s"), (new, old, through_ms)
+                ).fetchone()
+        return int(row[0]) if row else 0
 
     def delete_by_account(self, account: str) -> int:
         if not account:
