@@ -153,3 +153,43 @@ def test_retention_forgets_the_moved_records_with_the_records(store: HistoryStor
     store.append([rec("#old", 0, 1000)])
     store.commit()
     assert [r.msgid for r in store.latest("#old", 10)] == ["#old/0"]
+
+
+def test_a_record_of_the_earlier_room_written_late_goes_aside_too(store: HistoryStore) -> None:
+    """A set-aside holds for records written later too: a lagging node's first write of a
+    record of the earlier room of the name, older than the rename, goes under the key the
+    earlier room's records went to, not into the renamed room; a newer one stays. Once the
+    rename is undone (its records moved back, the earlier room's from that key), a late
+    record of the earlier room stays under the name again."""
+    aside = "#new renamed-away-#old@4"
+    store.append([rec("#new", 0, 500)])  # an earlier room called #new
+    store.append([rec("#old", n) for n in range(2)])  # times 1000, 1010
+    store.commit()
+    assert store.rename_target("#old", "#new", 1500, aside, through_ms=1500) == 2
+    store.commit()
+    store.append([rec("#new", 1, 600), rec("#new", 2, 1600)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1", "#new/2"]
+    assert [r.msgid for r in store.latest(aside, 10)] == ["#new/0", "#new/1"]
+    store.rename_target("#new", "#old", 0)
+    store.rename_target(aside, "#new", 0)
+    store.append([rec("#new", 3, 700)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#new/0", "#new/1", "#new/3"]
+
+
+def test_each_set_aside_of_a_name_takes_the_late_records_of_its_own_room(
+    store: HistoryStore,
+) -> None:
+    """Two rooms renamed onto one name in turn: a late record goes to the set-aside of the
+    room it was said in, told by its time."""
+    first, second = "#new renamed-away-#a@1", "#new renamed-away-#b@2"
+    store.append([rec("#new", 0, 500), rec("#a", 0, 600), rec("#b", 0, 1600)])
+    store.commit()
+    store.rename_target("#a", "#new", 1000, first, through_ms=1000)
+    store.rename_target("#b", "#new", 2000, second, through_ms=2000)
+    store.append([rec("#new", 1, 510), rec("#new", 2, 1100), rec("#new", 3, 2100)])
+    store.commit()
+    assert [r.msgid for r in store.latest(first, 10)] == ["#new/0", "#new/1"]
+    assert [r.msgid for r in store.latest(second, 10)] == ["#a/0", "#new/2"]
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#b/0", "#new/3"]

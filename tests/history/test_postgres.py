@@ -57,16 +57,16 @@ def test_the_schema_is_versioned_and_opening_again_keeps_the_records() -> None:
     store = PostgresStore(url)
     store.append([rec(CHAN, n) for n in range(3)])
     store.commit()
-    assert store.schema_version == 2
+    assert store.schema_version == 3
     store.close()
     again = PostgresStore(url)
     assert [r.msgid for r in again.latest(CHAN, 10)] == [f"{CHAN}/{n}" for n in range(3)]
     again.close()
 
 
-def test_a_version_1_history_gains_the_moved_records_table() -> None:
-    """A history written before renames remembered what they moved opens, keeps its records,
-    and remembers the moves made from then on."""
+def test_a_version_1_history_gains_the_tables_of_renames() -> None:
+    """A history written before renames remembered what they moved and set aside opens, keeps
+    its records, and does both from then on."""
     url = shared_server().new_schema_url()
     store = PostgresStore(url)
     store.append([rec("#old", 0)])
@@ -74,9 +74,10 @@ def test_a_version_1_history_gains_the_moved_records_table() -> None:
     store.close()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("DROP TABLE moved_msgids")
+        connection.execute("DROP TABLE set_aside")
         connection.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'history'")
     again = PostgresStore(url)
-    assert again.schema_version == 2
+    assert again.schema_version == 3
     assert remembers_what_a_rename_moves(again)
     again.close()
 

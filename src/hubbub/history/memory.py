@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, dm_parties
-from hubbub.history.store import aside_key
+from hubbub.history.store import aside_key, set_aside
 
 __all__ = ["MemoryStore"]
 
@@ -72,14 +72,20 @@ class MemoryStore(PlannedStore):
         # msgid -> time_ms of every record `rename_target` moved: a copy written later under
         # the name it had is a late writer's, ignored (HistoryStore.append).
         self._moved: dict[str, int] = {}
+        # target -> (before_ms, aside key) of each set-aside of its records, by time: a record
+        # written later under the target and older than before_ms goes there (rename_target).
+        self._asides: dict[str, list[tuple[int, str]]] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
         moved = self._moved
+        asides = self._asides
         for record in records:
             if record.msgid in moved:
                 continue
+            if record.target in asides:
+                record = set_aside(record, asides[record.target])
             entry = self._targets.get(record.target)
             if entry is None:
                 entry = self._targets[record.target] = _Target()
@@ -114,6 +120,12 @@ class MemoryStore(PlannedStore):
         if max_age_ms > 0:
             oldest = now_ms - max_age_ms
             self._moved = {msgid: t for msgid, t in self._moved.items() if t >= oldest}
+            for key in list(self._asides):
+                kept = [(before, aside) for before, aside in self._asides[key] if before >= oldest]
+                if kept:
+                    self._asides[key] = kept
+                else:
+                    del self._asides[key]
         self._drop_orphan_edits()
         return dropped
 
@@ -163,6 +175,10 @@ class MemoryStore(PlannedStore):
     ) -> int:
         # (The earlier room's records are set aside even if the renamed room has none yet,
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
+        self._forget_aside(old)  # (a set-aside key moved back: the rename was undone)
+        if before_ms is not None and before_ms > 0 and aside is not None:
+            self._asides.setdefault(new, []).append((before_ms, aside))
+            self._asides[new].sort()
         moving = self._targets.pop(old, None) or _Target()
         if through_ms is not None:  # a room made anew under `old` keeps its records
             later = [i for i, time_ms in enumerate(moving.times) if time_ms > through_ms]
@@ -262,6 +278,17 @@ class MemoryStore(PlannedStore):
                 self._forget(key)
         self._drop_orphan_edits()
         return dropped
+
+    def _forget_aside(self, aside: str) -> None:
+        """A set-aside key's records went back (its rename undone): later records of its name
+        stay under the name."""
+        for key in list(self._asides):
+            kept = [(before, there) for before, there in self._asides[key] if there != aside]
+            if len(kept) < len(self._asides[key]):
+                if kept:
+                    self._asides[key] = kept
+                else:
+                    del self._asides[key]
 
     def _forget(self, key: str) -> None:
         del self._targets[key]

@@ -30,7 +30,8 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 COMPONENT = "history"
 # 2: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
-SCHEMA_VERSION = 2
+# 3: set_aside, where a late record of an earlier room of a RENAME's new name goes.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -68,6 +69,12 @@ CREATE TABLE IF NOT EXISTS moved_msgids (
     msgid    TEXT PRIMARY KEY,      -- a record rename_target moved (HistoryStore.append)
     time_ms  BIGINT NOT NULL        -- its time, for retention
 );
+CREATE TABLE IF NOT EXISTS set_aside (
+    target    TEXT NOT NULL,        -- a RENAME's new name, whose earlier records went aside
+    before_ms BIGINT NOT NULL,      -- those older than this (the rename's time)
+    aside     TEXT NOT NULL,        -- under this key (rename_target's `aside`)
+    PRIMARY KEY (target, before_ms, aside)
+);
 """
 
 _ORPHAN_EDITS = """
@@ -76,11 +83,17 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
-# (The msgid bound a second time: a record a rename moved is stored already, where the move
-# put it; this row is a late copy under the name it had, HistoryStore.append.)
+# The target goes under the key of the first set-aside of it after the record's time, if any
+# (a late record of an earlier room of a RENAME's new name); and the msgid is bound a second
+# time: a record a rename moved is stored already, where the move put it, and this row is a
+# late copy under the name it had (HistoryStore.append). Binds the target and the time for
+# the first, then the row (`row_of`), then the msgid.
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
-    " party_a, party_b) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
+    " party_a, party_b) SELECT coalesce((SELECT aside FROM set_aside WHERE target = %s"
+    " AND before_ms > %s ORDER BY before_ms LIMIT 1), t), m, ms, s, c, p, g, a, pa, pb"
+    " FROM (VALUES (%s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s))"
+    " AS row (t, m, ms, s, c, p, g, a, pa, pb)"
     " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids WHERE msgid = %s)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
@@ -156,7 +169,7 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        self._db.write_many(_INSERT, [(*row_of(r), r.msgid) for r in records])
+        self._db.write_many(_INSERT, [(r.target, r.time_ms, *row_of(r), r.msgid) for r in records])
 
     def commit(self) -> None:
         self._db.commit()
@@ -173,6 +186,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                 )
                 dropped += cursor.rowcount
                 db.execute("DELETE FROM moved_msgids WHERE time_ms < %s", (now_ms - max_age_ms,))
+                db.execute("DELETE FROM set_aside WHERE before_ms < %s", (now_ms - max_age_ms,))
             if max_count > 0:
                 dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
             if dropped:
@@ -205,6 +219,13 @@ class PostgresStore(PlannedStore, ComponentStore):
         through_ms: int | None = None,
     ) -> int:
         with self._db.step(write=True) as db:
+            db.execute("DELETE FROM set_aside WHERE aside = %s", (old,))  # (moved back: undone)
+            if before_ms is not None and before_ms > 0 and aside is not None:
+                db.execute(
+                    "INSERT INTO set_aside (target, before_ms, aside) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (new, before_ms, aside),
+                )
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
             if taken.fetchone() is not None:
                 if aside is None:

@@ -29,14 +29,15 @@ from hubbub.history.sql import (
     row_of,
     select_statement,
 )
-from hubbub.history.store import StoreUnwritable, aside_key
+from hubbub.history.store import StoreUnwritable, aside_key, set_aside
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 # 2: message edits (draft/message-edit): records.edited_ms and the edits table.
 # 3: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
-SCHEMA_VERSION = 3
+# 4: set_aside, where a late record of an earlier room of a RENAME's new name goes.
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -73,10 +74,22 @@ CREATE TABLE IF NOT EXISTS moved_msgids (
     msgid    TEXT PRIMARY KEY,     -- a record rename_target moved (HistoryStore.append)
     time_ms  INTEGER NOT NULL      -- its time, for retention
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS set_aside (
+    target    TEXT NOT NULL,       -- a RENAME's new name, whose earlier records went aside
+    before_ms INTEGER NOT NULL,    -- those older than this (the rename's time)
+    aside     TEXT NOT NULL,       -- under this key (rename_target's `aside`)
+    PRIMARY KEY (target, before_ms, aside)
+) WITHOUT ROWID;
 """
 
 # Which of a batch's msgids (a JSON array) a rename moved: those records are stored already.
 _MOVED_AMONG = "SELECT msgid FROM moved_msgids WHERE msgid IN (SELECT value FROM json_each(?))"
+
+# The set-asides of a batch's targets (a JSON array), in order of time.
+_ASIDES_AMONG = (
+    "SELECT target, before_ms, aside FROM set_aside"
+    " WHERE target IN (SELECT value FROM json_each(?)) ORDER BY target, before_ms"
+)
 
 _ACCOUNT_INDEX = (
     "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
@@ -239,6 +252,13 @@ class SqliteStore(PlannedStore):
         }
         if moved:
             records = [r for r in records if r.msgid not in moved]
+        asides: dict[str, list[tuple[int, str]]] = {}
+        for target, before_ms, aside in self._db.execute(
+            _ASIDES_AMONG, (json.dumps(sorted({r.target for r in records})),)
+        ):
+            asides.setdefault(target, []).append((before_ms, aside))
+        if asides:
+            records = [set_aside(r, asides[r.target]) if r.target in asides else r for r in records]
         # Runs of one kind (channel or private rows), in order, since seq is the append order;
         # each run in multi-row statements of a chunk (see _ROWS_PER_INSERT).
         rows = [_stored_row(r) for r in records]
@@ -274,6 +294,7 @@ class SqliteStore(PlannedStore):
             cur = db.execute("DELETE FROM records WHERE time_ms < ?", (now_ms - max_age_ms,))
             dropped += cur.rowcount
             db.execute("DELETE FROM moved_msgids WHERE time_ms < ?", (now_ms - max_age_ms,))
+            db.execute("DELETE FROM set_aside WHERE before_ms < ?", (now_ms - max_age_ms,))
         if max_count > 0:
             targets = [t for (t,) in db.execute("SELECT DISTINCT target FROM records")]
             for target in targets:
@@ -314,6 +335,12 @@ class SqliteStore(PlannedStore):
         through_ms: int | None = None,
     ) -> int:
         db = self._db
+        db.execute("DELETE FROM set_aside WHERE aside = ?", (old,))  # (moved back: undone)
+        if before_ms is not None and before_ms > 0 and aside is not None:
+            db.execute(
+                "INSERT OR IGNORE INTO set_aside (target, before_ms, aside) VALUES (?, ?, ?)",
+                (new, before_ms, aside),
+            )
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
             if aside is None:
                 newest = db.execute("SELECT max(seq) FROM records").fetchone()[0] or 0

@@ -1,4 +1,4 @@
-"""The contract every history back-end fulfils (memory, SQLite, later PostgreSQL).
+"""The contract every history back-end fulfils (memory, SQLite, PostgreSQL).
 
 The methods are plain blocking calls. The server never calls them on its event loop: it goes
 through `hubbub.history.worker`, which owns one store on one thread and runs every call there in
@@ -12,6 +12,7 @@ A msgid that is not in the target's history makes the query return an empty list
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
@@ -31,7 +32,10 @@ class HistoryStore(Protocol):
         so is one whose msgid `rename_target` moved, under whatever target: it is stored
         already, where the move put it, and this is a late copy under the name it had (in a
         cluster, a lagging node's write of a room's event after a rename moved the room's
-        records, or set an earlier room's aside)."""
+        records, or set an earlier room's aside). A record under a name whose earlier records
+        `rename_target` set aside under a named key, older than that set-aside's `before_ms`,
+        goes under that key (the first such set-aside after its time): it is a late record of
+        that earlier room."""
 
     def commit(self) -> None:
         """Make every record appended so far durable."""
@@ -88,7 +92,10 @@ class HistoryStore(Protocol):
         With `through_ms` (a cluster again: the rename's time) only the records of `old` at or
         before it move; later ones are a room made anew under the old name, which a node that
         applies the rename late finds there (its bus times its first event after the rename,
-        strictly). Every record moved, either way, is remembered by its msgid (`append`)."""
+        strictly). Every record moved, either way, is remembered by its msgid (`append`). With
+        `before_ms` (above 0) and `aside` both given, the set-aside holds for records written
+        under `new` later too (`append`), until the records of `aside` are moved back (a
+        rename of `aside`: the rename undone)."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
@@ -111,7 +118,8 @@ class HistoryStore(Protocol):
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
         all but the newest max_count (0 = no count limit). Returns how many were dropped.
-        The msgids `rename_target` remembered go by the same age limit."""
+        The msgids `rename_target` remembered, and its set-asides (by their `before_ms`), go by
+        the same age limit."""
 
     def prune_private(self, max_per_account: int) -> int:
         """Quota: per sending account (`Record.account`, non-empty), keep only its newest
@@ -125,3 +133,13 @@ def aside_key(key: str, seq: int | str) -> str:
     """Where `rename_target` moves the records of an earlier room of the new name: a space
     cannot occur in a channel name, so no room ever reads this key."""
     return f"{key} renamed-away-{seq}"
+
+
+def set_aside(record: Record, asides: Sequence[tuple[int, str]]) -> Record:
+    """The record under the key of the first set-aside of its target after its time, if any
+    (`asides`: (before_ms, key) of the target's, in order of time): a record of an earlier
+    room of a RENAME's new name, written late (`rename_target`)."""
+    for before_ms, aside in asides:
+        if record.time_ms < before_ms:
+            return dataclasses.replace(record, target=aside)
+    return record
