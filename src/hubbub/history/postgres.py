@@ -91,9 +91,7 @@ DELETE FROM edits WHERE NOT EXISTS (
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
     " party_a, party_b) SELECT coalesce((SELECT aside FROM set_aside WHERE target = %s"
-    " AND before_ms > %s ORDER BY before_ms LIMIT 1), t), m, ms, s, c, p, g, a, pa, pb"
-    " FROM (VALUES (%s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s))"
-    " AS row (t, m, ms, s, c, p, g, a, pa, pb)"
+    " AND before_ms > %s ORDER BY before_ms LIMIT 1), %s), %s, %s, %s, %s, %s, %s, %s, %s, %s"
     " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids WHERE msgid = %s)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
