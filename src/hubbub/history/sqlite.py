@@ -242,8 +242,8 @@ class SqliteStore(PlannedStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        # (One query per batch: this thread is the file's only writer, so nothing moves them
-        # between it and the insert.)
+        # (A query per batch for each of the two, not one per record: this thread is the
+        # file's only writer, so nothing is moved or set aside between them and the insert.)
         moved = {
             msgid
             for (msgid,) in self._db.execute(
