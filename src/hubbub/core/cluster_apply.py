@@ -420,6 +420,13 @@ class ClusterApply(ClusterRooms):
         if refusal is None:
             return False
         event["refused"] = refusal
+        # The JOIN's fields used the invitation up on the bus whatever a copy decides: here
+        # too, as the bus has it. The joiner's node, if its copy refused the JOIN as well,
+        # writes it back with its void, in every copy (`_apply_void`). (A copy that refused
+        # a JOIN the joiner's node had let in, after Redis lost events, kept it alone when the
+        # joiner left before its node's sync was taken: seed 4933719, a cluster fuzz finding.)
+        had_invitation = user.fold in channel.invited
+        channel.invited.discard(user.fold)
         if not mine:
             self._refused_for_another(channel.fold, str(event["u"].get("node") or ""))
         if user.session.remote and not user.channels:
@@ -430,7 +437,7 @@ class ClusterApply(ClusterRooms):
             void["id"] = user.network_id
             void["m"] = self.server.next_msgid()  # of the PART a node may show (below)
             # The invitation the JOIN's fields used up, if it had one: kept, as on one server.
-            invited = {invite_field(fold): str(channel.created)} if fold in channel.invited else {}
+            invited = {invite_field(fold): str(channel.created)} if had_invitation else {}
             if invited:
                 void[INVITATION_KEPT] = 1
             room, prefix = channel.fold, user.prefix
