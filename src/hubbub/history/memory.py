@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, dm_parties
@@ -120,12 +120,7 @@ class MemoryStore(PlannedStore):
         if max_age_ms > 0:
             oldest = now_ms - max_age_ms
             self._moved = {msgid: t for msgid, t in self._moved.items() if t >= oldest}
-            for key in list(self._asides):
-                kept = [(before, aside) for before, aside in self._asides[key] if before >= oldest]
-                if kept:
-                    self._asides[key] = kept
-                else:
-                    del self._asides[key]
+            self._keep_asides(lambda before_ms, _aside: before_ms >= oldest)
         self._drop_orphan_edits()
         return dropped
 
@@ -175,7 +170,8 @@ class MemoryStore(PlannedStore):
     ) -> int:
         # (The earlier room's records are set aside even if the renamed room has none yet,
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
-        self._forget_aside(old)  # (a set-aside key moved back: the rename was undone)
+        # (A set-aside key moved back, its rename undone: later records of the name stay.)
+        self._keep_asides(lambda _before_ms, aside: aside != old)
         if before_ms is not None and before_ms > 0 and aside is not None:
             self._asides.setdefault(new, []).append((before_ms, aside))
             self._asides[new].sort()
@@ -279,16 +275,14 @@ class MemoryStore(PlannedStore):
         self._drop_orphan_edits()
         return dropped
 
-    def _forget_aside(self, aside: str) -> None:
-        """A set-aside key's records went back (its rename undone): later records of its name
-        stay under the name."""
-        for key in list(self._asides):
-            kept = [(before, there) for before, there in self._asides[key] if there != aside]
-            if len(kept) < len(self._asides[key]):
-                if kept:
-                    self._asides[key] = kept
-                else:
-                    del self._asides[key]
+    def _keep_asides(self, keep: Callable[[int, str], bool]) -> None:
+        """Keep only the set-asides (before_ms, key) that `keep` says to."""
+        for target, asides in list(self._asides.items()):
+            kept = [(before_ms, aside) for before_ms, aside in asides if keep(before_ms, aside)]
+            if kept:
+                self._asides[target] = kept
+            else:
+                del self._asides[target]
 
     def _forget(self, key: str) -> None:
         del self._targets[key]
