@@ -193,3 +193,95 @@ def test_each_set_aside_of_a_name_takes_the_late_records_of_its_own_room(
     assert [r.msgid for r in store.latest(first, 10)] == ["#new/0", "#new/1"]
     assert [r.msgid for r in store.latest(second, 10)] == ["#a/0", "#new/2"]
     assert [r.msgid for r in store.latest("#new", 10)] == ["#b/0", "#new/3"]
+
+
+def test_a_record_of_the_renamed_room_written_late_follows_it(store: HistoryStore) -> None:
+    """In a cluster a node that stopped following a room before the rename (its last user
+    there left) may write one of the room's records under the old name after the move, one
+    nobody had stored: it is the renamed room's (at or before the rename's time) and goes to
+    the new name (appended, as any late record is); a newer one is a room made anew under the
+    old name and stays (the bus times that room's first event strictly after the rename)."""
+    store.append([rec("#old", 0, 1000), rec("#old", 2, 1020)])
+    store.commit()
+    assert store.rename_target("#old", "#new", 1500, "#new aside", through_ms=1500) == 2
+    store.append([rec("#old", 1, 1010), rec("#old", 3, 1500), rec("#old", 4, 1501)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == [
+        "#old/0",
+        "#old/2",
+        "#old/1",
+        "#old/3",
+    ]
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/4"]
+    assert store.latest("#new aside", 10) == []
+
+
+def test_a_late_record_follows_the_room_through_every_rename(store: HistoryStore) -> None:
+    """Renamed twice (#a, #b, #c): a late record of its time under the first name ends under
+    the last, and not in the set-aside of the earlier rooms of the names it went through."""
+    store.append([rec("#b", 0, 100), rec("#c", 0, 200)])  # earlier rooms of #b and #c
+    store.append([rec("#a", 0, 1000)])
+    store.commit()
+    store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500)
+    store.rename_target("#b", "#c", 2500, "#c aside", through_ms=2500)
+    store.append([rec("#a", 1, 1010), rec("#b", 1, 1600), rec("#b", 2, 110)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#c", 10)] == ["#a/0", "#a/1", "#b/1"]
+    assert [r.msgid for r in store.latest("#b aside", 10)] == ["#b/0", "#b/2"]
+    assert [r.msgid for r in store.latest("#c aside", 10)] == ["#c/0"]
+    assert store.latest("#a", 10) == [] and store.latest("#b", 10) == []
+
+
+def test_the_first_rename_after_a_late_record_decides_where_it_goes(store: HistoryStore) -> None:
+    """#x renamed onto #a (an earlier #a set aside), then #a renamed to #b: a late record of
+    #a older than the first rename is the earlier room's, one between the two the renamed
+    room's."""
+    store.append([rec("#a", 0, 100), rec("#x", 0, 500)])
+    store.commit()
+    store.rename_target("#x", "#a", 1000, "#a aside", through_ms=1000)
+    store.rename_target("#a", "#b", 2000, "#b aside", through_ms=2000)
+    store.append([rec("#a", 1, 200), rec("#a", 2, 1500), rec("#x", 1, 600)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#a aside", 10)] == ["#a/0", "#a/1"]
+    assert [r.msgid for r in store.latest("#b", 10)] == ["#x/0", "#a/2", "#x/1"]
+    assert store.latest("#a", 10) == [] and store.latest("#x", 10) == []
+
+
+def test_a_late_record_stays_under_the_old_name_once_the_rename_is_undone(
+    store: HistoryStore,
+) -> None:
+    """A rename moved back (Redis lost it: the room is under its old name again), or the room
+    renamed back: a late record of the old name stays there, where the room is."""
+    store.append([rec("#old", 0, 1000)])
+    store.commit()
+    store.rename_target("#old", "#new", 1500, "#new aside", through_ms=1500)
+    store.rename_target("#new", "#old", 0)
+    store.rename_target("#new aside", "#new", 0)
+    store.append([rec("#old", 1, 1010)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/0", "#old/1"]
+    assert store.latest("#new", 10) == []
+
+
+def test_without_the_rename_time_late_records_are_not_sent_on(store: HistoryStore) -> None:
+    """One server's rename (no `through_ms`): what is written under the old name afterwards is
+    a room made anew there, whatever its time."""
+    store.append([rec("#old", 0, 1000)])
+    store.commit()
+    store.rename_target("#old", "#new")
+    store.append([rec("#old", 1, 900)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/1"]
+
+
+def test_retention_forgets_the_moves_with_the_records(store: HistoryStore) -> None:
+    """A move is remembered as long as records of its time are kept."""
+    store.append([rec("#old", 0, 1000)])
+    store.commit()
+    store.rename_target("#old", "#new", 1500, "#new aside", through_ms=1500)
+    store.commit()
+    store.prune(now_ms=10_000, max_count=0, max_age_ms=5_000)
+    store.commit()
+    store.append([rec("#old", 1, 1010)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/1"]

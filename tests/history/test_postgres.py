@@ -57,7 +57,7 @@ def test_the_schema_is_versioned_and_opening_again_keeps_the_records() -> None:
     store = PostgresStore(url)
     store.append([rec(CHAN, n) for n in range(3)])
     store.commit()
-    assert store.schema_version == 3
+    assert store.schema_version == 4
     store.close()
     again = PostgresStore(url)
     assert [r.msgid for r in again.latest(CHAN, 10)] == [f"{CHAN}/{n}" for n in range(3)]
@@ -65,8 +65,8 @@ def test_the_schema_is_versioned_and_opening_again_keeps_the_records() -> None:
 
 
 def test_a_version_1_history_gains_the_tables_of_renames() -> None:
-    """A history written before renames remembered what they moved and set aside opens, keeps
-    its records, and does both from then on."""
+    """A history written before renames remembered what they moved, set aside and sent on
+    opens, keeps its records, and does all three from then on."""
     url = shared_server().new_schema_url()
     store = PostgresStore(url)
     store.append([rec("#old", 0)])
@@ -75,9 +75,10 @@ def test_a_version_1_history_gains_the_tables_of_renames() -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("DROP TABLE moved_msgids")
         connection.execute("DROP TABLE set_aside")
+        connection.execute("DROP TABLE moved_away")
         connection.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'history'")
     again = PostgresStore(url)
-    assert again.schema_version == 3
+    assert again.schema_version == 4
     assert remembers_what_a_rename_moves(again)
     again.close()
 

@@ -49,7 +49,7 @@ def test_uncommitted_records_are_lost_without_commit(tmp_path: Path) -> None:
 def test_schema_version_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -60,18 +60,21 @@ def test_schema_version_and_pragmas(tmp_path: Path) -> None:
 
 
 def test_a_version_2_history_gains_the_tables_of_renames(tmp_path: Path) -> None:
-    """A history written before renames remembered what they moved and set aside opens, keeps
-    its records, and does both from then on."""
+    """A history written before renames remembered what they moved, set aside and sent on
+    opens, keeps its records, and does all three from then on."""
     path = tmp_path / "h.db"
     store = SqliteStore(path)
     store.append([rec("#old", 0)])
     store.commit()
     store.close()
     db = sqlite3.connect(path)
-    db.executescript("DROP TABLE moved_msgids; DROP TABLE set_aside; PRAGMA user_version=2;")
+    db.executescript(
+        "DROP TABLE moved_msgids; DROP TABLE set_aside; DROP TABLE moved_away;"
+        " PRAGMA user_version=2;"
+    )
     db.close()
     again = SqliteStore(path)
-    assert again.schema_version == 4
+    assert again.schema_version == 5
     assert remembers_what_a_rename_moves(again)
     again.close()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, dm_parties
-from hubbub.history.store import aside_key, set_aside
+from hubbub.history.store import Renamed, aside_key, late_key
 
 __all__ = ["MemoryStore"]
 
@@ -75,17 +75,21 @@ class MemoryStore(PlannedStore):
         # target -> (before_ms, aside key) of each set-aside of its records, by time: a record
         # written later under the target and older than before_ms goes there (rename_target).
         self._asides: dict[str, list[tuple[int, str]]] = {}
+        # old name -> (through_ms, new name) of each rename of it, by time: a record written
+        # later under the old name, at or before through_ms, goes on to the new (late_key).
+        self._moves: dict[str, list[tuple[int, str]]] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
         moved = self._moved
-        asides = self._asides
         for record in records:
             if record.msgid in moved:
                 continue
-            if record.target in asides:
-                record = set_aside(record, asides[record.target])
+            if self._asides or self._moves:
+                key = late_key(record.target, record.time_ms, self._renamed)
+                if key != record.target:
+                    record = dataclasses.replace(record, target=key)
             entry = self._targets.get(record.target)
             if entry is None:
                 entry = self._targets[record.target] = _Target()
@@ -121,6 +125,7 @@ class MemoryStore(PlannedStore):
             oldest = now_ms - max_age_ms
             self._moved = {msgid: t for msgid, t in self._moved.items() if t >= oldest}
             self._keep_asides(lambda before_ms, _aside: before_ms >= oldest)
+            self._keep_moves(lambda through_ms, _new: through_ms >= oldest)
         self._drop_orphan_edits()
         return dropped
 
@@ -172,9 +177,14 @@ class MemoryStore(PlannedStore):
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
         # (A set-aside key moved back, its rename undone: later records of the name stay.)
         self._keep_asides(lambda _before_ms, aside: aside != old)
+        # (Renamed back: a late record of `new` from before stays there, where the room is.)
+        self._keep_moves(lambda _through_ms, moved_to: moved_to != old, new)
         if before_ms is not None and before_ms > 0 and aside is not None:
             self._asides.setdefault(new, []).append((before_ms, aside))
             self._asides[new].sort()
+        if through_ms is not None:
+            self._moves.setdefault(old, []).append((through_ms, new))
+            self._moves[old].sort()
         moving = self._targets.pop(old, None) or _Target()
         if through_ms is not None:  # a room made anew under `old` keeps its records
             later = [i for i, time_ms in enumerate(moving.times) if time_ms > through_ms]
@@ -277,12 +287,19 @@ class MemoryStore(PlannedStore):
 
     def _keep_asides(self, keep: Callable[[int, str], bool]) -> None:
         """Keep only the set-asides (before_ms, key) that `keep` says to."""
-        for target, asides in list(self._asides.items()):
-            kept = [(before_ms, aside) for before_ms, aside in asides if keep(before_ms, aside)]
-            if kept:
-                self._asides[target] = kept
-            else:
-                del self._asides[target]
+        _keep_rules(self._asides, keep)
+
+    def _keep_moves(self, keep: Callable[[int, str], bool], name: str | None = None) -> None:
+        """Keep only the moves (through_ms, new name) that `keep` says to (of `name`'s only,
+        when given)."""
+        _keep_rules(self._moves, keep, name)
+
+    def _renamed(self, name: str) -> Renamed | None:
+        """What rename_target left for the records of `name` written later (late_key)."""
+        moved, asides = self._moves.get(name), self._asides.get(name)
+        if moved is None and asides is None:
+            return None
+        return Renamed(moved or (), asides or ())
 
     def _forget(self, key: str) -> None:
         del self._targets[key]
@@ -378,3 +395,17 @@ class MemoryStore(PlannedStore):
 
     def __len__(self) -> int:
         return sum(len(entry.seqs) for entry in self._targets.values())
+
+
+def _keep_rules(
+    rules: dict[str, list[tuple[int, str]]],
+    keep: Callable[[int, str], bool],
+    name: str | None = None,
+) -> None:
+    """Keep only the (time, key) rules that `keep` says to, of every name or of `name`."""
+    for target in list(rules) if name is None else [name]:
+        kept = [(time_ms, key) for time_ms, key in rules.get(target, ()) if keep(time_ms, key)]
+        if kept:
+            rules[target] = kept
+        else:
+            rules.pop(target, None)

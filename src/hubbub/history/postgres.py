@@ -31,7 +31,9 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 COMPONENT = "history"
 # 2: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
 # 3: set_aside, where a late record of an earlier room of a RENAME's new name goes.
-SCHEMA_VERSION = 3
+# 4: moved_away, where a late record of a renamed room under its old name goes; and
+#    hubbub_history_key, which follows both.
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -75,6 +77,45 @@ CREATE TABLE IF NOT EXISTS set_aside (
     aside     TEXT NOT NULL,        -- under this key (rename_target's `aside`)
     PRIMARY KEY (target, before_ms, aside)
 );
+CREATE TABLE IF NOT EXISTS moved_away (
+    target     TEXT NOT NULL,       -- a RENAME's old name
+    through_ms BIGINT NOT NULL,     -- its records up to this time (the rename's) moved
+    moved_to   TEXT NOT NULL,       -- to this name (rename_target's `new`)
+    PRIMARY KEY (target, through_ms, moved_to)
+);
+-- Where a record of a target at a time, written now, belongs: hubbub.history.store.late_key,
+-- the same steps in the insert's own statement (so one round trip still writes a batch).
+CREATE OR REPLACE FUNCTION hubbub_history_key(written_under TEXT, written_at BIGINT)
+RETURNS TEXT LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    name_now TEXT := written_under;
+    followed BIGINT;  -- the time of the rename followed last (none yet: NULL)
+    move_time BIGINT;
+    move_to TEXT;
+    aside_time BIGINT;
+    aside_to TEXT;
+BEGIN
+    FOR hop IN 1..16 LOOP  -- hubbub.history.store.MAX_RENAMES_FOLLOWED
+        SELECT through_ms, moved_to INTO move_time, move_to FROM moved_away
+            WHERE target = name_now AND through_ms >= written_at
+            AND (followed IS NULL OR through_ms >= followed)
+            ORDER BY through_ms LIMIT 1;
+        SELECT before_ms, aside INTO aside_time, aside_to FROM set_aside
+            WHERE target = name_now AND before_ms > written_at
+            AND (followed IS NULL OR before_ms > followed)
+            ORDER BY before_ms LIMIT 1;
+        IF move_to IS NOT NULL AND (aside_to IS NULL OR move_time <= aside_time) THEN
+            name_now := move_to;
+            followed := move_time;
+        ELSIF aside_to IS NOT NULL THEN
+            RETURN aside_to;
+        ELSE
+            RETURN name_now;
+        END IF;
+    END LOOP;
+    RETURN name_now;
+END
+$$;
 """
 
 _ORPHAN_EDITS = """
@@ -83,16 +124,22 @@ DELETE FROM edits WHERE NOT EXISTS (
 )
 """
 
-# The target goes under the key of the first set-aside of it after the record's time, if any
-# (a late record of an earlier room of a RENAME's new name); and the msgid is bound a second
-# time: a record a rename moved is stored already, where the move put it, and this row is a
-# late copy under the name it had (HistoryStore.append). Binds the target and the time for
-# the first, then the row (`row_of`), then the msgid.
+# The row (`row_of`) goes in unless its msgid is among those a rename moved (stored already,
+# where the move put it: this row is a late copy under the name it had), under the key where
+# the renames since its time sent the name's records, if any (a late record of a renamed room,
+# or of an earlier room of a RENAME's new name: hubbub_history_key). The function is called
+# only for a name some rename left something for (an index probe in each table first): called
+# for every row, it cost about 6 µs more a record. HistoryStore.append.
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
-    " party_a, party_b) SELECT coalesce((SELECT aside FROM set_aside WHERE target = %s"
-    " AND before_ms > %s ORDER BY before_ms LIMIT 1), %s), %s, %s, %s, %s, %s, %s, %s, %s, %s"
-    " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids WHERE msgid = %s)"
+    " party_a, party_b)"
+    " SELECT CASE WHEN EXISTS (SELECT 1 FROM moved_away AS m WHERE m.target = r.target)"
+    " OR EXISTS (SELECT 1 FROM set_aside AS s WHERE s.target = r.target)"
+    " THEN hubbub_history_key(r.target, r.time_ms) ELSE r.target END,"
+    " r.msgid, r.time_ms, r.source, r.command, r.params, r.tags, r.account, r.party_a, r.party_b"
+    " FROM (VALUES (%s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s)) AS r(target, msgid,"
+    " time_ms, source, command, params, tags, account, party_a, party_b)"
+    " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids AS d WHERE d.msgid = r.msgid)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
 
@@ -167,7 +214,7 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        self._db.write_many(_INSERT, [(r.target, r.time_ms, *row_of(r), r.msgid) for r in records])
+        self._db.write_many(_INSERT, [row_of(r) for r in records])
 
     def commit(self) -> None:
         self._db.commit()
@@ -185,6 +232,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                 dropped += cursor.rowcount
                 db.execute("DELETE FROM moved_msgids WHERE time_ms < %s", (now_ms - max_age_ms,))
                 db.execute("DELETE FROM set_aside WHERE before_ms < %s", (now_ms - max_age_ms,))
+                db.execute("DELETE FROM moved_away WHERE through_ms < %s", (now_ms - max_age_ms,))
             if max_count > 0:
                 dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
             if dropped:
@@ -218,11 +266,19 @@ class PostgresStore(PlannedStore, ComponentStore):
     ) -> int:
         with self._db.step(write=True) as db:
             db.execute("DELETE FROM set_aside WHERE aside = %s", (old,))  # (moved back: undone)
+            # (Renamed back: a late record of `new` from before stays there, where the room is.)
+            db.execute("DELETE FROM moved_away WHERE target = %s AND moved_to = %s", (new, old))
             if before_ms is not None and before_ms > 0 and aside is not None:
                 db.execute(
                     "INSERT INTO set_aside (target, before_ms, aside) VALUES (%s, %s, %s)"
                     " ON CONFLICT DO NOTHING",
                     (new, before_ms, aside),
+                )
+            if through_ms is not None:
+                db.execute(
+                    "INSERT INTO moved_away (target, through_ms, moved_to) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (old, through_ms, new),
                 )
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
             if taken.fetchone() is not None:

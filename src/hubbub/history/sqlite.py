@@ -12,6 +12,7 @@ A record whose (target, msgid) is already stored is ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -29,7 +30,7 @@ from hubbub.history.sql import (
     row_of,
     select_statement,
 )
-from hubbub.history.store import StoreUnwritable, aside_key, set_aside
+from hubbub.history.store import Renamed, StoreUnwritable, aside_key, late_key
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -37,7 +38,8 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 # 2: message edits (draft/message-edit): records.edited_ms and the edits table.
 # 3: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
 # 4: set_aside, where a late record of an earlier room of a RENAME's new name goes.
-SCHEMA_VERSION = 4
+# 5: moved_away, where a late record of a renamed room under its old name goes.
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -80,15 +82,23 @@ CREATE TABLE IF NOT EXISTS set_aside (
     aside     TEXT NOT NULL,       -- under this key (rename_target's `aside`)
     PRIMARY KEY (target, before_ms, aside)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS moved_away (
+    target     TEXT NOT NULL,      -- a RENAME's old name
+    through_ms INTEGER NOT NULL,   -- its records up to this time (the rename's) moved
+    moved_to   TEXT NOT NULL,      -- to this name (rename_target's `new`)
+    PRIMARY KEY (target, through_ms, moved_to)
+) WITHOUT ROWID;
 """
 
 # Which of a batch's msgids (a JSON array) a rename moved: those records are stored already.
 _MOVED_AMONG = "SELECT msgid FROM moved_msgids WHERE msgid IN (SELECT value FROM json_each(?))"
 
-# The set-asides of a batch's targets (a JSON array), in order of time.
-_ASIDES_AMONG = (
-    "SELECT target, before_ms, aside FROM set_aside"
-    " WHERE target IN (SELECT value FROM json_each(?)) ORDER BY target, before_ms"
+# The moves (kind 0) and set-asides (kind 1) of some names (a JSON array), in order of time.
+_RENAMED_AMONG = (
+    "SELECT 0, target, through_ms, moved_to FROM moved_away"
+    " WHERE target IN (SELECT value FROM json_each(?1))"
+    " UNION ALL SELECT 1, target, before_ms, aside FROM set_aside"
+    " WHERE target IN (SELECT value FROM json_each(?1)) ORDER BY 2, 3"
 )
 
 _ACCOUNT_INDEX = (
@@ -126,6 +136,11 @@ def _insert_sql(width: int, rows: int) -> str:
     return f"INSERT OR IGNORE INTO records ({_COLUMNS_OF_WIDTH[width]}) VALUES " + ", ".join(
         [marks] * rows
     )
+
+
+def _under(record: Record, key: str) -> Record:
+    """The record under `key` (itself if that is its target already)."""
+    return record if key == record.target else dataclasses.replace(record, target=key)
 
 
 def _stored_row(record: Record) -> tuple[Any, ...]:
@@ -243,7 +258,8 @@ class SqliteStore(PlannedStore):
 
     def append(self, records: Sequence[Record]) -> None:
         # (A query per batch for each of the two, not one per record: this thread is the
-        # file's only writer, so nothing is moved or set aside between them and the insert.)
+        # file's only writer, so nothing is moved or set aside between them and the insert.
+        # A record sent on by a rename needs a query for the names it goes through.)
         moved = {
             msgid
             for (msgid,) in self._db.execute(
@@ -252,13 +268,15 @@ class SqliteStore(PlannedStore):
         }
         if moved:
             records = [r for r in records if r.msgid not in moved]
-        asides: dict[str, list[tuple[int, str]]] = {}
-        for target, before_ms, aside in self._db.execute(
-            _ASIDES_AMONG, (json.dumps(sorted({r.target for r in records})),)
-        ):
-            asides.setdefault(target, []).append((before_ms, aside))
-        if asides:
-            records = [set_aside(r, asides[r.target]) if r.target in asides else r for r in records]
+        renamed = self._renamed_among({r.target for r in records})
+        if any(renamed.values()):
+
+            def renamed_of(name: str) -> Renamed | None:
+                if name not in renamed:
+                    renamed.update(self._renamed_among({name}))
+                return renamed[name]
+
+            records = [_under(r, late_key(r.target, r.time_ms, renamed_of)) for r in records]
         # Runs of one kind (channel or private rows), in order, since seq is the append order;
         # each run in multi-row statements of a chunk (see _ROWS_PER_INSERT).
         rows = [_stored_row(r) for r in records]
@@ -270,6 +288,21 @@ class SqliteStore(PlannedStore):
                 end += 1
             self._insert_run(rows[start:end], width)
             start = end
+
+    def _renamed_among(self, names: Collection[str]) -> dict[str, Renamed | None]:
+        """What rename_target left for each of these names (None: nothing)."""
+        moved: dict[str, list[tuple[int, str]]] = {}
+        asides: dict[str, list[tuple[int, str]]] = {}
+        for kind, target, time_ms, key in self._db.execute(
+            _RENAMED_AMONG, (json.dumps(sorted(names)),)
+        ):
+            (asides if kind else moved).setdefault(target, []).append((time_ms, key))
+        return {
+            name: Renamed(moved.get(name, ()), asides.get(name, ()))
+            if name in moved or name in asides
+            else None
+            for name in names
+        }
 
     def _insert_run(self, rows: Sequence[tuple[Any, ...]], width: int) -> None:
         db = self._db
@@ -295,6 +328,7 @@ class SqliteStore(PlannedStore):
             dropped += cur.rowcount
             db.execute("DELETE FROM moved_msgids WHERE time_ms < ?", (now_ms - max_age_ms,))
             db.execute("DELETE FROM set_aside WHERE before_ms < ?", (now_ms - max_age_ms,))
+            db.execute("DELETE FROM moved_away WHERE through_ms < ?", (now_ms - max_age_ms,))
         if max_count > 0:
             targets = [t for (t,) in db.execute("SELECT DISTINCT target FROM records")]
             for target in targets:
@@ -336,10 +370,17 @@ class SqliteStore(PlannedStore):
     ) -> int:
         db = self._db
         db.execute("DELETE FROM set_aside WHERE aside = ?", (old,))  # (moved back: undone)
+        # (Renamed back: a late record of `new` from before stays there, where the room is.)
+        db.execute("DELETE FROM moved_away WHERE target = ? AND moved_to = ?", (new, old))
         if before_ms is not None and before_ms > 0 and aside is not None:
             db.execute(
                 "INSERT OR IGNORE INTO set_aside (target, before_ms, aside) VALUES (?, ?, ?)",
                 (new, before_ms, aside),
+            )
+        if through_ms is not None:
+            db.execute(
+                "INSERT OR IGNORE INTO moved_away (target, through_ms, moved_to) VALUES (?, ?, ?)",
+                (old, through_ms, new),
             )
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
             if aside is None:

@@ -12,9 +12,8 @@ A msgid that is not in the target's history makes the query return an empty list
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple, Protocol
 
 from hubbub.history.record import Edit, Record, Ref
 
@@ -32,10 +31,12 @@ class HistoryStore(Protocol):
         so is one whose msgid `rename_target` moved, under whatever target: it is stored
         already, where the move put it, and this is a late copy under the name it had (in a
         cluster, a lagging node's write of a room's event after a rename moved the room's
-        records, or set an earlier room's aside). A record under a name whose earlier records
-        `rename_target` set aside under a named key, older than that set-aside's `before_ms`,
-        goes under that key (the first such set-aside after its time): it is a late record of
-        that earlier room."""
+        records, or set an earlier room's aside). A record under a name that `rename_target`
+        moved or set aside since the record's time goes where the first such rename after its
+        time sent the name's records (`late_key`): it is a late record of the room renamed
+        away (under a rename's old name, at or before its `through_ms`), which goes on to the
+        room's name now, or of an earlier room of a rename's new name (older than its
+        `before_ms`, with an `aside` key), which goes under that key."""
 
     def commit(self) -> None:
         """Make every record appended so far durable."""
@@ -95,7 +96,9 @@ class HistoryStore(Protocol):
         strictly). Every record moved, either way, is remembered by its msgid (`append`). With
         `before_ms` (above 0) and `aside` both given, the set-aside holds for records written
         under `new` later too (`append`), until the records of `aside` are moved back (a
-        rename of `aside`: the rename undone)."""
+        rename of `aside`: the rename undone). With `through_ms`, so does the move: a record
+        written under `old` later, at or before `through_ms`, goes to `new` (`append`), until
+        a rename of `new` back to `old` (the rename undone, or the room renamed back)."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
@@ -118,8 +121,8 @@ class HistoryStore(Protocol):
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
         all but the newest max_count (0 = no count limit). Returns how many were dropped.
-        The msgids `rename_target` remembered, and its set-asides (by their `before_ms`), go by
-        the same age limit."""
+        The msgids `rename_target` remembered, and its moves and set-asides (by their
+        `through_ms` and `before_ms`), go by the same age limit."""
 
     def prune_private(self, max_per_account: int) -> int:
         """Quota: per sending account (`Record.account`, non-empty), keep only its newest
@@ -135,11 +138,56 @@ def aside_key(key: str, seq: int | str) -> str:
     return f"{key} renamed-away-{seq}"
 
 
-def set_aside(record: Record, asides: Sequence[tuple[int, str]]) -> Record:
-    """The record under the key of the first set-aside of its target after its time, if any
-    (`asides`: (before_ms, key) of the target's, in order of time): a record of an earlier
-    room of a RENAME's new name, written late (`rename_target`)."""
-    for before_ms, aside in asides:
-        if record.time_ms < before_ms:
-            return dataclasses.replace(record, target=aside)
-    return record
+class Renamed(NamedTuple):
+    """What `rename_target` left for the records of one name written after it (`late_key`)."""
+
+    #: (through_ms, new name) of each rename of this name, in order of time: its records up to
+    #: through_ms went to the new name.
+    moved: Sequence[tuple[int, str]]
+    #: (before_ms, aside key) of each rename onto this name, in order of time: its records
+    #: older than before_ms (an earlier room's) went under the aside key.
+    set_aside: Sequence[tuple[int, str]]
+
+
+#: How many renames `late_key` follows at most, so that a record always gets a key whatever
+#: the stores remember (renames within one millisecond could otherwise lead in a circle); a
+#: room renamed more often between a record's time and its late write is followed no further.
+MAX_RENAMES_FOLLOWED = 16
+
+
+def late_key(target: str, time_ms: int, renamed: Callable[[str], Renamed | None]) -> str:
+    """Where a record of `target` at `time_ms` written now belongs (HistoryStore.append), from
+    what `rename_target` left for each name (`renamed`): the first rename of the name after its
+    time decides. A move (the record's room renamed away, at or after its time) sends it on to
+    the new name, where only the renames after that one count; a set-aside (the name given
+    to another room, after its time) sends it under the aside key, where it stays."""
+    key = target
+    since: int | None = None  # the time of the rename followed last
+    for _ in range(MAX_RENAMES_FOLLOWED):
+        found = renamed(key)
+        if found is None:
+            break
+        move = next(
+            (
+                (through_ms, new)
+                for through_ms, new in found.moved
+                if through_ms >= time_ms and (since is None or through_ms >= since)
+            ),
+            None,
+        )
+        aside = next(
+            (
+                (before_ms, aside_to)
+                for before_ms, aside_to in found.set_aside
+                if before_ms > time_ms and (since is None or before_ms > since)
+            ),
+            None,
+        )
+        # (A move and a set-aside of one name at one time: the room was renamed away first.)
+        if move is not None and (aside is None or move[0] <= aside[0]):
+            since, key = move
+        elif aside is not None:
+            return aside[1]
+        else:
+            break
+    return key
