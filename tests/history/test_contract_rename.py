@@ -250,8 +250,8 @@ def test_the_first_rename_after_a_late_record_decides_where_it_goes(store: Histo
 def test_a_late_record_stays_under_the_old_name_once_the_rename_is_undone(
     store: HistoryStore,
 ) -> None:
-    """A rename moved back (Redis lost it: the room is under its old name again), or the room
-    renamed back: a late record of the old name stays there, where the room is."""
+    """A rename moved back (Redis lost it: the room is under its old name again): a late
+    record of the old name stays there, where the room is."""
     store.append([rec("#old", 0, 1000)])
     store.commit()
     store.rename_target("#old", "#new", 1500, "#new aside", through_ms=1500)
@@ -285,3 +285,33 @@ def test_retention_forgets_the_moves_with_the_records(store: HistoryStore) -> No
     store.append([rec("#old", 1, 1010)])
     store.commit()
     assert [r.msgid for r in store.latest("#old", 10)] == ["#old/1"]
+
+
+def test_a_room_renamed_back_keeps_its_late_records(store: HistoryStore) -> None:
+    """#a renamed to #b, then back to #a (a rename of its own, with its time): a late record
+    of #a from before the first goes there, through #b, and not aside with the records of an
+    earlier room of #a, which the second rename sets aside."""
+    store.append([rec("#a", 0, 1000)])
+    store.commit()
+    store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500)
+    store.rename_target("#b", "#a", 2500, "#a aside", through_ms=2500)
+    store.append([rec("#a", 1, 1010), rec("#b", 1, 1600)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0", "#a/1", "#b/1"]
+    assert store.latest("#a aside", 10) == [] and store.latest("#b", 10) == []
+
+
+def test_a_rename_asked_for_again_changes_nothing(store: HistoryStore) -> None:
+    """Every cluster node that applies a rename asks for its move; one that applied it late
+    asks after the room was renamed on (another node applied both and asked first): its move
+    is made already, and must not take the room's records from where the next one put them
+    (a cluster fuzz finding, seed 4956784)."""
+    store.append([rec("#b", 0, 500), rec("#a", 0, 1000)])  # an earlier #b, and #a
+    store.commit()
+    assert store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500) == 1
+    assert store.rename_target("#b", "#a", 2500, "#a aside", through_ms=2500) == 1
+    assert store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500) == 0
+    store.commit()
+    assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0"]
+    assert [r.msgid for r in store.latest("#b aside", 10)] == ["#b/0"]
+    assert store.latest("#b", 10) == [] and store.latest("#a aside", 10) == []

@@ -295,6 +295,9 @@ class MemoryBus:
         # Per room name, the seq of the last RENAME that took its room away (the seq hash's
         # `renamed`).
         self.renamed: dict[str, int] = {}
+        # Every RENAME the bus made, in order: (era, old room, the seq of its event there,
+        # new room, the seq of its marker there): where a room's messages belong (tests/fuzz).
+        self.rename_log: list[tuple[int, str, int, str, int]] = []
         # Per room, the seq of the last event that changed its state fields (`changed`).
         self.changed: dict[str, int] = {}
         self.last_ms: dict[str, int] = {}
@@ -844,6 +847,7 @@ class MemoryBus:
         self._append(node, old, time_ms, payload[0] + moved + payload[1])
         self.renamed[old] = self.changed[old] = self.seq[old]
         self.changed[new] = new_seq
+        self.rename_log.append((self.era, old, self.seq[old], new, new_seq))
         return 1
 
     def _place(self, room: str, seq: int, payload: bytes) -> None:

@@ -561,39 +561,46 @@ class ClusterRename(ClusterPropose):
                 self.writes.forget(old_fold)
             else:
                 self.writes.drop(old_fold)
-                # This node may have written the old room's last events after the operator's
-                # node moved its history (it lagged, or its worker came later): records the
-                # move wrote under the new name already, left under the old name too, where a
-                # room made anew there would show them (a cluster fuzz finding, seed 4590950).
+            # The room's stored records follow it. Every node that applies the rename asks
+            # the shared store for it, and the first one asking makes it (the store remembers
+            # it): so the moves of a room's renames are made in the order of the room's
+            # events, as each node applies them. Made only by the operator's node, the move
+            # of a rename that node applied late came after another node's move of the next
+            # one (the room renamed back, or on), which set the room's records aside as an
+            # earlier room's (a cluster fuzz finding, seed 4956784). (An earlier room's
+            # records set aside under a key of this rename's, to go back if Redis loses it:
+            # `_move_stored_back`. Only the records up to the rename's time move: applied
+            # late, a node may find those of a room made anew under the old name there, which
+            # the bus timed after it.)
+            current = self.writes.current
+            aside = renamed_aside(new_fold, old_fold, current[1]) if current else None
+            server.history.query(
+                lambda store: store.rename_target(
+                    old_fold, new_fold, time_ms, aside, through_ms=time_ms
+                ),
+                _ignore,
+            )
+            if not mine:
+                # This node may have written the old room's last events after the move (it
+                # lagged, or its worker came later): records the move wrote under the new
+                # name already, left under the old name too, where a room made anew there
+                # would show them (a cluster fuzz finding, seed 4590950).
                 limit = server.config.cluster.replay_window
                 server.history.change(
                     lambda store: drop_moved_copies(store, old_fold, new_fold, limit), _ignore
                 )
         if mine:
-            # Once for the network: the store and the registry are shared.
-            if not case_only:
-                # (An earlier room's records set aside under a key of this rename's, to go
-                # back if Redis loses it: `_move_stored_back`. Only the records up to the
-                # rename's time move: applied late, this node may find those of a room made
-                # anew under the old name there, which the bus timed after it.)
-                current = self.writes.current
-                aside = renamed_aside(new_fold, old_fold, current[1]) if current else None
-                server.history.query(
-                    lambda store: store.rename_target(
-                        old_fold, new_fold, time_ms, aside, through_ms=time_ms
-                    ),
-                    _ignore,
-                )
-                if channel.registered is not None:
-                    # The nodes that do not follow the room learn of it from the registry's
-                    # announcements (hubbub.core.cluster_registry).
-                    def moved(result: Any) -> None:
-                        self.registration_dropped(old_fold, result)
-                        self.registration_saved(new_fold, result)
+            # Once for the network: the registry is shared.
+            if not case_only and channel.registered is not None:
+                # The nodes that do not follow the room learn of it from the registry's
+                # announcements (hubbub.core.cluster_registry).
+                def moved(result: Any) -> None:
+                    self.registration_dropped(old_fold, result)
+                    self.registration_saved(new_fold, result)
 
-                    server.registry.call(
-                        lambda store: store.rename_channel(old_fold, new_name, new_fold), moved
-                    )
+                server.registry.call(
+                    lambda store: store.rename_channel(old_fold, new_name, new_fold), moved
+                )
             if channel.registered is not None:
                 save_registered(server, channel)
         self._tell_members(channel, event, old_name, time_ms, mine)

@@ -173,18 +173,20 @@ class MemoryStore(PlannedStore):
         aside: str | None = None,
         through_ms: int | None = None,
     ) -> int:
+        if through_ms is not None:
+            if (through_ms, new) in self._moves.get(old, ()):
+                return 0  # (made already: every node that applies a rename asks for it)
+            self._moves.setdefault(old, []).append((through_ms, new))
+            self._moves[old].sort()
+        else:  # (Undone: a late record of `new` from before stays there, where the room is.)
+            self._keep_moves(lambda _through_ms, moved_to: moved_to != old, new)
         # (The earlier room's records are set aside even if the renamed room has none yet,
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)
         # (A set-aside key moved back, its rename undone: later records of the name stay.)
         self._keep_asides(lambda _before_ms, aside: aside != old)
-        # (Renamed back: a late record of `new` from before stays there, where the room is.)
-        self._keep_moves(lambda _through_ms, moved_to: moved_to != old, new)
         if before_ms is not None and before_ms > 0 and aside is not None:
             self._asides.setdefault(new, []).append((before_ms, aside))
             self._asides[new].sort()
-        if through_ms is not None:
-            self._moves.setdefault(old, []).append((through_ms, new))
-            self._moves[old].sort()
         moving = self._targets.pop(old, None) or _Target()
         if through_ms is not None:  # a room made anew under `old` keeps its records
             later = [i for i, time_ms in enumerate(moving.times) if time_ms > through_ms]

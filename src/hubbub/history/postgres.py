@@ -265,20 +265,24 @@ class PostgresStore(PlannedStore, ComponentStore):
         through_ms: int | None = None,
     ) -> int:
         with self._db.step(write=True) as db:
+            if through_ms is not None:
+                # First: nodes applying the rename at once wait here for the first one's
+                # commit, and find its row then (ON CONFLICT waits for it).
+                remembered = db.execute(
+                    "INSERT INTO moved_away (target, through_ms, moved_to) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    (old, through_ms, new),
+                ).fetchone()
+                if remembered is None:
+                    return 0  # (made already: every node that applies a rename asks for it)
+            else:  # (Undone: a late record of `new` from before stays there, where the room is.)
+                db.execute("DELETE FROM moved_away WHERE target = %s AND moved_to = %s", (new, old))
             db.execute("DELETE FROM set_aside WHERE aside = %s", (old,))  # (moved back: undone)
-            # (Renamed back: a late record of `new` from before stays there, where the room is.)
-            db.execute("DELETE FROM moved_away WHERE target = %s AND moved_to = %s", (new, old))
             if before_ms is not None and before_ms > 0 and aside is not None:
                 db.execute(
                     "INSERT INTO set_aside (target, before_ms, aside) VALUES (%s, %s, %s)"
                     " ON CONFLICT DO NOTHING",
                     (new, before_ms, aside),
-                )
-            if through_ms is not None:
-                db.execute(
-                    "INSERT INTO moved_away (target, through_ms, moved_to) VALUES (%s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (old, through_ms, new),
                 )
             taken = db.execute("SELECT 1 FROM records WHERE target = %s LIMIT 1", (new,))
             if taken.fetchone() is not None:

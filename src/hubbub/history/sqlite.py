@@ -369,18 +369,20 @@ class SqliteStore(PlannedStore):
         through_ms: int | None = None,
     ) -> int:
         db = self._db
+        if through_ms is not None:
+            remembered = db.execute(
+                "INSERT OR IGNORE INTO moved_away (target, through_ms, moved_to) VALUES (?, ?, ?)",
+                (old, through_ms, new),
+            )
+            if not remembered.rowcount:
+                return 0  # (made already: every node that applies a rename asks for it)
+        else:  # (Undone: a late record of `new` from before stays there, where the room is.)
+            db.execute("DELETE FROM moved_away WHERE target = ? AND moved_to = ?", (new, old))
         db.execute("DELETE FROM set_aside WHERE aside = ?", (old,))  # (moved back: undone)
-        # (Renamed back: a late record of `new` from before stays there, where the room is.)
-        db.execute("DELETE FROM moved_away WHERE target = ? AND moved_to = ?", (new, old))
         if before_ms is not None and before_ms > 0 and aside is not None:
             db.execute(
                 "INSERT OR IGNORE INTO set_aside (target, before_ms, aside) VALUES (?, ?, ?)",
                 (new, before_ms, aside),
-            )
-        if through_ms is not None:
-            db.execute(
-                "INSERT OR IGNORE INTO moved_away (target, through_ms, moved_to) VALUES (?, ?, ?)",
-                (old, through_ms, new),
             )
         if db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", (new,)).fetchone():
             if aside is None:

@@ -98,7 +98,11 @@ class HistoryStore(Protocol):
         under `new` later too (`append`), until the records of `aside` are moved back (a
         rename of `aside`: the rename undone). With `through_ms`, so does the move: a record
         written under `old` later, at or before `through_ms`, goes to `new` (`append`), until
-        a rename of `new` back to `old` (the rename undone, or the room renamed back)."""
+        `new`'s records are moved back to `old` without a `through_ms` (the rename undone; a
+        room renamed back is a rename of its own, and a late record follows both). And with
+        `through_ms` a rename is made once: asked for again (the same `old`, `new` and
+        `through_ms`: every cluster node that applies it asks, the first one makes it), it
+        changes nothing and returns 0."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
