@@ -488,6 +488,43 @@ async def test_a_node_back_after_two_others_raised_the_seq_around_a_new_event_is
     await redis.aclose()
 
 
+async def test_a_node_that_sent_past_a_range_another_raised_over_is_told_it_read_there(
+    redis_server: RedisServer,
+) -> None:
+    """Redis lost #r's seqs 2 to 5. Node a (read up to 3) is back first, raises the seq to 3
+    and sequences a new event (4). Node b had read up to 3 too, and sent 4 and 5 (not read
+    back: it lagged): back, it raises the seq to 5, past a's new event. What it read at 2 and
+    3 is lost too, in a's range: it is told its loss begins after 1, not after 3, or it takes
+    its copy's word over the bus's on who has written the room back (`Return.lost_from`; a
+    cluster fuzz finding, seed 6032049)."""
+    redis = Redis.from_url(redis_server.url)
+    async with (
+        running(redis_server.url, "a", **FAST) as node_a,
+        running(redis_server.url, "b", **FAST) as node_b,
+        running(redis_server.url, "c", **FAST) as node_c,
+    ):
+        await three_events_read(node_c, node_a, node_b)
+        third = node_b.events["#r"][-1]
+        for number in range(2):
+            await node_b.bus.sequence("#r", f"b{number}".encode())
+        for node in (node_a, node_b):
+            await until(lambda node=node: node.seqs("#r")[-1:] == [5], what="b's events read")
+            feed = node.bus._feeds["#r"]  # (as if their readers were slow: read up to 3)
+            feed.delivered, feed.delivered_time, feed.delivered_node = 3, third.time_ms, "c"
+        await node_b.bus.unsubscribe("#r")  # (it hears nothing more there before it is back)
+        # As if Redis came back from an append-only file that missed seqs 2 to 5, a second
+        # later as its clock has it.
+        await lose_end(redis, "#r", 1, node_b.bus._left["#r"][1] + 1000)
+        await back_again(redis, node_a)
+        assert node_a.bus.returned.lost_from == {"#r": 1}
+        assert (await node_a.bus.sequence("#r", b"new")).seq == 4
+        await back_again(redis, node_b)
+        assert node_b.bus.returned.behind == frozenset({"#r"})
+        assert node_b.bus.returned.lost_from == {"#r": 1}
+        assert node_b.bus.returned.after == {"#r": 1}
+    await redis.aclose()
+
+
 async def test_a_node_told_of_a_loss_is_not_told_of_it_again_but_of_a_new_one(
     redis_server: RedisServer,
 ) -> None:

@@ -549,7 +549,8 @@ class MemoryBus:
         room's events are new to that node (the last raised over, unless events at and
         before the range's start are later than the one the node read, reused before the
         range was raised over: then the last before them; or, `seen` reused, the last before
-        it whose event is not later than the one the node read there), and the seq after
+        it whose event is not later than the one the node read there; passing over the seqs
+        of a range raised over either way), and the seq after
         which what the node read there may be lost (`Return.lost_from`); the seq raised to
         `seen`."""
         seq = self.seq.get(room, 0)
@@ -566,17 +567,25 @@ class MemoryBus:
             self.last_ms[room] = max(self.last_ms.get(room, 0), time_ms)
         events = {event[0]: event[1:3] for event in self.events.get(room, [])}
 
+        def within(seq: int) -> tuple[int, int] | None:
+            return next((r for r in self.lost.get(room, ()) if r[0] < seq <= r[1]), None)
+
         def reused(seen: int) -> int:
-            # (Back from `seen` while the events are later than the one the node read: the
-            # SEED script's `reused`.)
+            # (Back from `seen` while the events are later than the one the node read, and
+            # over the seqs of a range raised over: the SEED script's `reused`.)
             after = seen - 1
-            while (
-                time_ms > 0
-                and after in events
-                and events[after][0] > time_ms
-                and seen - after <= REUSED_SCAN
-            ):
+            scanned = 0
+            while time_ms > 0 and scanned < REUSED_SCAN:
+                if after not in events:
+                    lost_range = within(after)
+                    if lost_range is None or not any(seq < after for seq in events):
+                        break
+                    after = lost_range[0]
+                    continue
+                if events[after][0] <= time_ms:
+                    break
                 after -= 1
+                scanned += 1
             return after
 
         for lost_from, lost_to in self.lost.get(room, ()):

@@ -516,7 +516,8 @@ return {seq, now}
 # events are new to this node (the end of the range it read in, unless events at and before
 # the range's start are later than the one it read, reused before the range was raised
 # over: then the last before them; or, its seq reused, the last before it whose event is not
-# later than the one it read there; at most the events to scan back either way: those sequenced
+# later than the one it read there; either way passing over the seqs of any range raised over,
+# which have no event; at most the events to scan back either way: those sequenced
 # since Redis was back are later, as the room's time never goes back, and it was back after
 # this node read that one), then the seq hash's `w:` fields (the nodes that have written the
 # room back, how far the copy whose room fields it has had read: as STATE reads them out),
@@ -573,13 +574,22 @@ local function lost(after, kind)
   -- but what was sequenced since. The seqs raised over have no event.)
   return add_homes(add_written_back({kind, after}, KEYS[2]))
 end
--- (Its seq `seen` reused: back from it, while the events are later than the one it read.)
+-- (Its seq `seen` reused: back from it, while the events are later than the one it read,
+-- and over the seqs of a range raised over, which have none: the node may have read what
+-- another one's raise found lost there before it sent its last (a cluster fuzz finding,
+-- seed 6032049).)
 local function reused(seen, time)
   local after = seen - 1
   if time <= 0 then return after end  -- (its time not known: nothing to compare with)
   local entries = redis.call('XREVRANGE', KEYS[3], '(' .. seen .. '-0', '-', 'COUNT', scan)
   for _, entry in ipairs(entries) do
-    if tonumber(string.match(entry[1], '^%d+')) ~= after then break end
+    local at = tonumber(string.match(entry[1], '^%d+'))
+    while at < after do
+      local range = within(after)
+      if not range then break end
+      after = range[1]
+    end
+    if at ~= after then break end
     local later = false
     local fields = entry[2]
     for index = 1, #fields, 2 do
