@@ -315,3 +315,19 @@ def test_a_rename_asked_for_again_changes_nothing(store: HistoryStore) -> None:
     assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0"]
     assert [r.msgid for r in store.latest("#b aside", 10)] == ["#b/0"]
     assert store.latest("#b", 10) == [] and store.latest("#a aside", 10) == []
+
+
+def test_a_rename_asked_for_after_it_was_undone_changes_nothing(store: HistoryStore) -> None:
+    """Redis lost a rename and the operator's node moved the room's records back; a node that
+    had applied the rename before the loss asks for its move only now (its history worker
+    was behind): the room is under its old name, and its records stay there."""
+    store.append([rec("#a", 0, 1000)])
+    store.commit()
+    assert store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500) == 1
+    store.rename_target("#b", "#a", 0)
+    store.rename_target("#b aside", "#b", 0)
+    assert store.rename_target("#a", "#b", 1500, "#b aside", through_ms=1500) == 0
+    store.append([rec("#a", 1, 1010)])
+    store.commit()
+    assert [r.msgid for r in store.latest("#a", 10)] == ["#a/0", "#a/1"]
+    assert store.latest("#b", 10) == []

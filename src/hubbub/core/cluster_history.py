@@ -284,26 +284,16 @@ class ClusterHistory:
         self.own.pop(room, None)
         self.confirmed.pop(room, None)
 
-    def replaced(self, room: str, writes_it: bool) -> None:
+    def replaced(self, room: str) -> None:
         """A RENAME makes `room` another room: what this node holds there is the earlier
-        room's, whose records the operator's node sets aside (`HistoryStore.rename_target`).
-        That node writes it first (`writes_it`); another, perhaps after the set-aside, would
-        write it under the renamed room (a cluster fuzz finding, seed 5664646): it lets go."""
+        room's, whose records the rename's move sets aside (`HistoryStore.rename_target`):
+        written out now, before this node asks for that move. (Written after the move, by a
+        node that applied it late, a record of the earlier room goes aside too, as the store
+        remembers the set-aside; before that, every node but the operator's let go of it, as
+        written late it landed in the renamed room: a cluster fuzz finding, seed 5664646.)"""
         self._undefer(room)
-        earlier = self.earlier.pop(room, None)
-        held = self.held.pop(room, None)
-        if writes_it:
-            self._write_out(earlier)
-            self._write_out(held)
-
-    def drop(self, room: str) -> None:
-        """Another node wrote what this node holds of `room` (the operator's node of a
-        RENAME): let go of it, and of the room's watermarks."""
-        self._undefer(room)
-        self.earlier.pop(room, None)
-        self.held.pop(room, None)
-        self.own.pop(room, None)
-        self.confirmed.pop(room, None)
+        self._write_out(self.earlier.pop(room, None))
+        self._write_out(self.held.pop(room, None))
 
     def reset(self) -> None:
         """The bus went away or came back (a new epoch restarts the rooms' seqs): write all

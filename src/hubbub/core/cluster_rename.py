@@ -555,23 +555,24 @@ class ClusterRename(ClusterPropose):
             channel.name = new_name
             self.renamed_registration(old_fold, new_name, new_fold)
         event["done"] = True
-        if not case_only:  # what is held of the old name: the operator's node writes it
-            self.writes.replaced(new_fold, mine)
-            if mine:
-                self.writes.forget(old_fold)
-            else:
-                self.writes.drop(old_fold)
+        if not case_only:
             # The room's stored records follow it. Every node that applies the rename asks
             # the shared store for it, and the first one asking makes it (the store remembers
             # it): so the moves of a room's renames are made in the order of the room's
             # events, as each node applies them. Made only by the operator's node, the move
             # of a rename that node applied late came after another node's move of the next
             # one (the room renamed back, or on), which set the room's records aside as an
-            # earlier room's (a cluster fuzz finding, seed 4956784). (An earlier room's
-            # records set aside under a key of this rename's, to go back if Redis loses it:
-            # `_move_stored_back`. Only the records up to the rename's time move: applied
-            # late, a node may find those of a room made anew under the old name there, which
-            # the bus timed after it.)
+            # earlier room's (a cluster fuzz finding, seed 4956784). Each node writes what it
+            # holds of the two names first: a message another node has inserted but not
+            # committed yet is among it, and its insert here waits for that commit, so the
+            # move finds it (PostgreSQL's move sees only committed rows); written after the
+            # move, a record goes where the move sent its name's (`HistoryStore.append`).
+            # (An earlier room's records set aside under a key of this rename's, to go back
+            # if Redis loses it: `_move_stored_back`. Only the records up to the rename's time
+            # move: applied late, a node may find those of a room made anew under the old
+            # name there, which the bus timed after it.)
+            self.writes.replaced(new_fold)
+            self.writes.forget(old_fold)
             current = self.writes.current
             aside = renamed_aside(new_fold, old_fold, current[1]) if current else None
             server.history.query(

@@ -78,6 +78,9 @@ class MemoryStore(PlannedStore):
         # old name -> (through_ms, new name) of each rename of it, by time: a record written
         # later under the old name, at or before through_ms, goes on to the new (late_key).
         self._moves: dict[str, list[tuple[int, str]]] = {}
+        # (old name, through_ms, new name) of each of those moved back since (the rename
+        # undone): kept, so that a node asking for that rename's move late does not make it.
+        self._undone: set[tuple[str, int, str]] = set()
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -126,6 +129,7 @@ class MemoryStore(PlannedStore):
             self._moved = {msgid: t for msgid, t in self._moved.items() if t >= oldest}
             self._keep_asides(lambda before_ms, _aside: before_ms >= oldest)
             self._keep_moves(lambda through_ms, _new: through_ms >= oldest)
+            self._undone = {move for move in self._undone if move[1] >= oldest}
         self._drop_orphan_edits()
         return dropped
 
@@ -174,11 +178,14 @@ class MemoryStore(PlannedStore):
         through_ms: int | None = None,
     ) -> int:
         if through_ms is not None:
-            if (through_ms, new) in self._moves.get(old, ()):
+            made = (through_ms, new) in self._moves.get(old, ())
+            if made or (old, through_ms, new) in self._undone:
                 return 0  # (made already: every node that applies a rename asks for it)
             self._moves.setdefault(old, []).append((through_ms, new))
             self._moves[old].sort()
         else:  # (Undone: a late record of `new` from before stays there, where the room is.)
+            undone = [(new, t, old) for t, moved_to in self._moves.get(new, ()) if moved_to == old]
+            self._undone.update(undone)
             self._keep_moves(lambda _through_ms, moved_to: moved_to != old, new)
         # (The earlier room's records are set aside even if the renamed room has none yet,
         # as the SQL stores do: a RENAME undone later moves back all there is under `new`.)

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS moved_away (
     target     TEXT NOT NULL,       -- a RENAME's old name
     through_ms BIGINT NOT NULL,     -- its records up to this time (the rename's) moved
     moved_to   TEXT NOT NULL,       -- to this name (rename_target's `new`)
+    undone     BOOLEAN NOT NULL DEFAULT FALSE,  -- moved back (kept: the move is not made again)
     PRIMARY KEY (target, through_ms, moved_to)
 );
 -- Where a record of a target at a time, written now, belongs: hubbub.history.store.late_key,
@@ -97,7 +98,7 @@ DECLARE
 BEGIN
     FOR hop IN 1..16 LOOP  -- hubbub.history.store.MAX_RENAMES_FOLLOWED
         SELECT through_ms, moved_to INTO move_time, move_to FROM moved_away
-            WHERE target = name_now AND through_ms >= written_at
+            WHERE target = name_now AND NOT undone AND through_ms >= written_at
             AND (followed IS NULL OR through_ms >= followed)
             ORDER BY through_ms LIMIT 1;
         SELECT before_ms, aside INTO aside_time, aside_to FROM set_aside
@@ -133,7 +134,8 @@ DELETE FROM edits WHERE NOT EXISTS (
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
     " party_a, party_b)"
-    " SELECT CASE WHEN EXISTS (SELECT 1 FROM moved_away AS m WHERE m.target = r.target)"
+    " SELECT CASE WHEN EXISTS (SELECT 1 FROM moved_away AS m WHERE m.target = r.target"
+    " AND NOT m.undone)"
     " OR EXISTS (SELECT 1 FROM set_aside AS s WHERE s.target = r.target)"
     " THEN hubbub_history_key(r.target, r.time_ms) ELSE r.target END,"
     " r.msgid, r.time_ms, r.source, r.command, r.params, r.tags, r.account, r.party_a, r.party_b"
@@ -276,7 +278,10 @@ class PostgresStore(PlannedStore, ComponentStore):
                 if remembered is None:
                     return 0  # (made already: every node that applies a rename asks for it)
             else:  # (Undone: a late record of `new` from before stays there, where the room is.)
-                db.execute("DELETE FROM moved_away WHERE target = %s AND moved_to = %s", (new, old))
+                db.execute(
+                    "UPDATE moved_away SET undone = TRUE WHERE target = %s AND moved_to = %s",
+                    (new, old),
+                )
             db.execute("DELETE FROM set_aside WHERE aside = %s", (old,))  # (moved back: undone)
             if before_ms is not None and before_ms > 0 and aside is not None:
                 db.execute(

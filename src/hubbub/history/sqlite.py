@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS moved_away (
     target     TEXT NOT NULL,      -- a RENAME's old name
     through_ms INTEGER NOT NULL,   -- its records up to this time (the rename's) moved
     moved_to   TEXT NOT NULL,      -- to this name (rename_target's `new`)
+    undone     INTEGER NOT NULL DEFAULT 0,  -- 1: moved back (kept: the move is not made again)
     PRIMARY KEY (target, through_ms, moved_to)
 ) WITHOUT ROWID;
 """
@@ -96,7 +97,7 @@ _MOVED_AMONG = "SELECT msgid FROM moved_msgids WHERE msgid IN (SELECT value FROM
 # The moves (kind 0) and set-asides (kind 1) of some names (a JSON array), in order of time.
 _RENAMED_AMONG = (
     "SELECT 0, target, through_ms, moved_to FROM moved_away"
-    " WHERE target IN (SELECT value FROM json_each(?1))"
+    " WHERE target IN (SELECT value FROM json_each(?1)) AND undone = 0"
     " UNION ALL SELECT 1, target, before_ms, aside FROM set_aside"
     " WHERE target IN (SELECT value FROM json_each(?1)) ORDER BY 2, 3"
 )
@@ -377,7 +378,9 @@ class SqliteStore(PlannedStore):
             if not remembered.rowcount:
                 return 0  # (made already: every node that applies a rename asks for it)
         else:  # (Undone: a late record of `new` from before stays there, where the room is.)
-            db.execute("DELETE FROM moved_away WHERE target = ? AND moved_to = ?", (new, old))
+            db.execute(
+                "UPDATE moved_away SET undone = 1 WHERE target = ? AND moved_to = ?", (new, old)
+            )
         db.execute("DELETE FROM set_aside WHERE aside = ?", (old,))  # (moved back: undone)
         if before_ms is not None and before_ms > 0 and aside is not None:
             db.execute(

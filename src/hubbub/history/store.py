@@ -101,8 +101,8 @@ class HistoryStore(Protocol):
         `new`'s records are moved back to `old` without a `through_ms` (the rename undone; a
         room renamed back is a rename of its own, and a late record follows both). And with
         `through_ms` a rename is made once: asked for again (the same `old`, `new` and
-        `through_ms`: every cluster node that applies it asks, the first one makes it), it
-        changes nothing and returns 0."""
+        `through_ms`: every cluster node that applies it asks, the first one makes it), even
+        after it was undone, it changes nothing and returns 0."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
