@@ -581,15 +581,15 @@ class ClusterRename(ClusterPropose):
                 ),
                 _ignore,
             )
-            if not mine:
-                # This node may have written the old room's last events after the move (it
-                # lagged, or its worker came later): records the move wrote under the new
-                # name already, left under the old name too, where a room made anew there
-                # would show them (a cluster fuzz finding, seed 4590950).
-                limit = server.config.cluster.replay_window
-                server.history.change(
-                    lambda store: drop_moved_copies(store, old_fold, new_fold, limit), _ignore
-                )
+            # A node may have written the old room's last events after the move all the same
+            # (PostgreSQL: an insert in the same instant as the move; or a store written by an
+            # older hubbub, which sent nothing on): records the move wrote under the new name
+            # already, left under the old name too, where a room made anew there would show
+            # them (a cluster fuzz finding, seed 4590950).
+            limit = server.config.cluster.replay_window
+            server.history.change(
+                lambda store: drop_moved_copies(store, old_fold, new_fold, limit), _ignore
+            )
         if mine:
             # Once for the network: the registry is shared.
             if not case_only and channel.registered is not None:
