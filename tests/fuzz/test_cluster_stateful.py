@@ -813,8 +813,9 @@ class ClusterMachine(RuleBasedStateMachine):
     def history_keeps_what_was_acknowledged(self) -> None:
         """Every room message that its sender's node delivered (its sender saw it echoed),
         and every node that applied it too, is in the history the nodes share, once, under
-        one key (which one, the room's name now or a key a RENAME set it aside under, is not
-        checked); a room's stored messages are in the order the bus sequenced them. (A
+        one key: while the bus has lost nothing, the one its room has after the RENAMEs since
+        (or the key a RENAME set it aside under, its room's name given to another: `key_of`);
+        a room's stored messages are in the order the bus sequenced them. (A
         message Redis lost that other nodes had read, its sender told it failed, may be
         missing: the failure model.)"""
         store = self.cluster.store
@@ -892,7 +893,7 @@ def key_of(room: str, seq: int, renames: list[tuple[int, str, int, str, int]]) -
     """The history key of event `seq` of `room` after the bus's RENAMEs (`MemoryBus.rename_log`,
     all in one era): one of the room renamed away later takes the new name (its place there is
     the rename's marker); one of a room that a RENAME later brought another room onto the name
-    of goes aside, under the key the operator's node set that room's records aside under."""
+    of goes aside, under that rename's set-aside key (`renamed_aside`)."""
     key, place = room, seq
     for _, old, old_seq, new, new_seq in renames:
         if old == new:
