@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, dm_parties
-from hubbub.history.store import Renamed, aside_key, late_key
+from hubbub.history.store import Renamed, aside_key, placed
 
 __all__ = ["MemoryStore"]
 
@@ -90,9 +90,7 @@ class MemoryStore(PlannedStore):
             if record.msgid in moved:
                 continue
             if self._asides or self._moves:
-                key = late_key(record.target, record.time_ms, self._renamed)
-                if key != record.target:
-                    record = dataclasses.replace(record, target=key)
+                record = placed(record, self._renamed)
             entry = self._targets.get(record.target)
             if entry is None:
                 entry = self._targets[record.target] = _Target()

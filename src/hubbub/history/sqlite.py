@@ -12,7 +12,6 @@ A record whose (target, msgid) is already stored is ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sqlite3
@@ -30,7 +29,7 @@ from hubbub.history.sql import (
     row_of,
     select_statement,
 )
-from hubbub.history.store import Renamed, StoreUnwritable, aside_key, late_key
+from hubbub.history.store import Renamed, StoreUnwritable, aside_key, placed
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -137,11 +136,6 @@ def _insert_sql(width: int, rows: int) -> str:
     return f"INSERT OR IGNORE INTO records ({_COLUMNS_OF_WIDTH[width]}) VALUES " + ", ".join(
         [marks] * rows
     )
-
-
-def _under(record: Record, key: str) -> Record:
-    """The record under `key` (itself if that is its target already)."""
-    return record if key == record.target else dataclasses.replace(record, target=key)
 
 
 def _stored_row(record: Record) -> tuple[Any, ...]:
@@ -277,7 +271,7 @@ class SqliteStore(PlannedStore):
                     renamed.update(self._renamed_among({name}))
                 return renamed[name]
 
-            records = [_under(r, late_key(r.target, r.time_ms, renamed_of)) for r in records]
+            records = [placed(r, renamed_of) for r in records]
         # Runs of one kind (channel or private rows), in order, since seq is the append order;
         # each run in multi-row statements of a chunk (see _ROWS_PER_INSERT).
         rows = [_stored_row(r) for r in records]

@@ -12,6 +12,7 @@ A msgid that is not in the target's history makes the query return an empty list
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple, Protocol
 
@@ -195,3 +196,9 @@ def late_key(target: str, time_ms: int, renamed: Callable[[str], Renamed | None]
         else:
             break
     return key
+
+
+def placed(record: Record, renamed: Callable[[str], Renamed | None]) -> Record:
+    """The record under the key `late_key` finds for it (itself, if that is its target)."""
+    key = late_key(record.target, record.time_ms, renamed)
+    return record if key == record.target else dataclasses.replace(record, target=key)
