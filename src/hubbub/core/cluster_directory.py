@@ -326,23 +326,14 @@ class ClusterDirectory(ClusterUsers):
         if watchers:
             server.fanout(watchers, f":{event['p']} WALLOPS :{event['x']}", time_ms)
 
-    def _apply_user(
-        self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
-    ) -> None:
+    def _load_state(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
         """The user's state, and its realname: its neighbours with `setname` see SETNAME."""
-        server = self.server
-        user = server.users.get(event["f"])
-        fresh = (
-            user is not None
-            and not mine
-            and user.session.remote
-            and int(event["v"]) > self.user_versions.last(user)
-        )
-        super()._apply_user(channel, event, time_ms, mine)
-        realname = event["u"].get("r", "")
-        if user is None or not fresh or not realname or realname == user.realname:
+        super()._load_state(user, facts, time_ms)
+        realname = facts.get("r", "")
+        if not realname or realname == user.realname:
             return
         user.realname = realname
+        server = self.server
         line = f":{user.prefix} SETNAME :{realname}"
         watchers = [u for u in server.neighbours(user) if "setname" in u.session.caps]
         if watchers:
@@ -572,11 +563,10 @@ def _written(reply: Reply, written: object) -> None:
     node's until the bus is back, and is written then)."""
 
 
-#: Its room events: `user` extends hubbub.core.cluster_users' applier with SETNAME, `join` and
-#: `mode` hubbub.core.cluster_apply's with the directory entry's rooms, so these entries
-#: replace those (a table holds functions, not methods looked up per instance).
+#: Its room events: `join` and `mode` extend hubbub.core.cluster_apply's appliers with the
+#: directory entry's rooms, so these entries replace those (a table holds functions, not
+#: methods looked up per instance). (A user's realname, SETNAME, is `_load_state`'s.)
 DIRECTORY_APPLIERS: dict[str, RoomApplier] = {
-    "user": ClusterDirectory._apply_user,
     "join": ClusterDirectory._apply_join,
     "mode": ClusterDirectory._apply_mode,
 }

@@ -379,6 +379,14 @@ def load_invitations(channel: Channel, fields: Mapping[str, str]) -> None:
     )
 
 
+#: What a local user's facts add, on its node: the last change number of its away state and
+#: modes, and of its metadata, that node had given when it made them (per node, not per user:
+#: every change of the user it had numbered by then is in them). A node taking them from a
+#: sync takes them only if newer than what it applied (hubbub.core.cluster_versions).
+STATE_VERSION = "uv"
+METADATA_VERSION = "mv"
+
+
 def user_facts(user: User, node: str, here: str) -> dict[str, Any]:
     """What other nodes need to show a user: names, host, account, away state, the user modes
     others see (hubbub.core.cluster_users), where it lives (its node, and that node's server

@@ -41,17 +41,21 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
+    METADATA_VERSION,
     UNAVAILABLE,
     facts_json,
+    if_exists,
     member_field,
     metadata_field,
     nick_key,
 )
+from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
@@ -114,6 +118,9 @@ class ClusterMessages(ClusterApply):
         # local user, and per room the keys whose change was refused.
         self.metadata_unsent_users: dict[User, None] = {}  # (ordered: sent again as they came)
         self.metadata_unsent_rooms: dict[str, set[str]] = {}
+        # Local users whose metadata changed while a NICK of theirs was on its way: sent once
+        # it has settled (`_nick_settled`).
+        self.metadata_after_nick: dict[User, None] = {}
         # Private REDACTs and EDITs the bus refused to carry to the other party's node (or
         # whose node it could not be asked for), oldest first: sent when it is back. That
         # node deletes a redacted message too (its own write of it may come later), so this
@@ -355,6 +362,11 @@ class ClusterMessages(ClusterApply):
         """A local user's metadata changed (hubbub.core.metadata): its rooms' nodes follow."""
         if not user.channels or user.session.remote or not user.session.registered:
             return
+        if self._renaming(user):
+            # (Sent now, it named a nick the other nodes may not know yet, and they dropped
+            # it: a cluster fuzz finding, seed 6112055. As a change of its away state.)
+            self.metadata_after_nick[user] = None
+            return
         self.metadata_serial += 1
         facts = self.own_facts(user)
         for channel in list(user.channels.values()):
@@ -365,12 +377,15 @@ class ClusterMessages(ClusterApply):
                 "v": self.metadata_serial,
                 "md": user.metadata or {},
             }
+            # Only if it is a member there still at this event, as a change of its away state
+            # (hubbub.core.cluster_users): a KICK sequenced just before it deleted the field.
+            field = member_field(user.fold)
             self.submit(
                 None,
                 channel.fold,
                 event,
                 None,
-                {member_field(user.fold): facts_json(facts, standing.joined_ms)},
+                {if_exists(field, field): facts_json(facts, standing.joined_ms)},
                 refused=lambda _room: self.metadata_unsent_users.setdefault(user),
             )
 
@@ -383,7 +398,23 @@ class ClusterMessages(ClusterApply):
             return  # ours: set and told here when it happened
         if not self.metadata_versions.take(user, int(event["v"]), server.users):
             return
-        values = {str(key): str(value) for key, value in dict(event["md"]).items()}
+        self._load_metadata(user, event["md"])
+
+    def _state_from_facts(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
+        super()._state_from_facts(user, facts, time_ms)
+        version = int(facts.get(METADATA_VERSION) or 0)
+        if version and self.metadata_versions.take(user, version, self.server.users):
+            self._load_metadata(user, facts.get("md") or {})
+
+    def own_facts(self, user: User) -> dict[str, Any]:
+        facts = super().own_facts(user)
+        facts[METADATA_VERSION] = self.metadata_serial
+        return facts
+
+    def _load_metadata(self, user: User, metadata: Mapping[str, Any]) -> None:
+        """A remote user's metadata; what changed is announced."""
+        server = self.server
+        values = {str(key): str(value) for key, value in dict(metadata).items()}
         changed = changes(user.metadata or {}, values)
         user.metadata = values or None
         if changed:
@@ -393,8 +424,15 @@ class ClusterMessages(ClusterApply):
         self, channel: Channel, author: User, changed: list[tuple[str, str | None]]
     ) -> None:
         """A room's metadata changed here (hubbub.core.metadata): every node applies the change."""
-        event = {"t": "cmeta", "f": author.fold, "p": author.prefix, "ch": changed}
-        fold = channel.fold
+        self._send_channel_metadata(channel.fold, author.fold, author.prefix, changed)
+
+    def _send_channel_metadata(
+        self, fold: str, author: str, prefix: str, changed: list[tuple[str, str | None]]
+    ) -> None:
+        """Sequence a room's metadata change; refused, its keys are sent again (as they are
+        then) when the bus is back, however often that takes (a change sent again and
+        refused again was lost here for good: a cluster fuzz finding, seed 6540978)."""
+        event = {"t": "cmeta", "f": author, "p": prefix, "ch": changed}
         keys = {key for key, _value in changed}
         set_fields, delete_fields = metadata_fields(changed)
         self.submit(
@@ -425,6 +463,42 @@ class ClusterMessages(ClusterApply):
             author = server.users.get(event["f"])
             announce(server, channel.members, author, event["p"], channel.name, changed)
 
+    def _forget(self, user: User) -> None:
+        self.metadata_versions.forget(user)
+        self.metadata_unsent_users.pop(user, None)
+        self.metadata_after_nick.pop(user, None)
+        super()._forget(user)
+
+    def _nick_settled(self, user: User) -> None:
+        super()._nick_settled(user)
+        if user in self.metadata_after_nick:
+            del self.metadata_after_nick[user]
+            if not user.session.closed:
+                self.user_metadata(user)
+
+    def _restored(self, fold: str) -> None:
+        super()._restored(fold)
+        # (Changes refused while the room was not written back: the bus was there all along,
+        # so no `set_available` would send them, and they were lost here until the next
+        # outage: a cluster fuzz finding, seed 6541839.)
+        channel = self.server.channels.get(fold)
+        if channel is None:
+            return
+        for user in take_members(self.metadata_unsent_users, channel):
+            if not user.session.closed:
+                self.user_metadata(user)
+        self._send_unsent_metadata(fold)
+
+    def _send_unsent_metadata(self, fold: str) -> None:
+        """Send a room's metadata keys that the bus refused, as they are here now (set, or
+        removed: None)."""
+        keys = self.metadata_unsent_rooms.pop(fold, None)
+        channel = self.server.channels.get(fold)
+        if keys and channel is not None:
+            values = channel.metadata or {}
+            current = [(key, values.get(key)) for key in sorted(keys)]
+            self._send_channel_metadata(fold, "", self.server.name, current)
+
     def set_available(self, available: bool) -> None:
         super().set_available(available)
         if not available:
@@ -436,18 +510,11 @@ class ClusterMessages(ClusterApply):
         direct, self.unsent_direct = self.unsent_direct, deque()
         for name, event in direct:  # where the other party is now (it may have moved)
             self._to_home_of(name, event)
-        rooms, self.metadata_unsent_rooms = self.metadata_unsent_rooms, {}
-        server = self.server
-        for fold, keys in rooms.items():
-            channel = server.channels.get(fold)
-            if channel is None:
-                continue
-            # The refused keys as they are here now (set, or removed: None).
-            values = channel.metadata or {}
-            current = [(key, values.get(key)) for key in sorted(keys)]
-            event = {"t": "cmeta", "f": "", "p": server.name, "ch": current}
-            set_fields, delete_fields = metadata_fields(current)
-            self.submit(None, fold, event, None, set_fields, delete_fields)
+        for fold in list(self.metadata_unsent_rooms):
+            self._send_unsent_metadata(fold)
+        for user in list(self.metadata_after_nick):  # a NICK given up on the return
+            if not self._renaming(user):
+                self._nick_settled(user)
 
     # ------------------------------------------------------------------ read markers
 

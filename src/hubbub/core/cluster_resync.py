@@ -275,6 +275,7 @@ class ClusterResync(ClusterApply):
             speaks_again = False
             if "room" in fields and not keeps_own and (mine or others):
                 self.unrestored.discard(room)
+                self._restored(room)
             elif (
                 not mine
                 and "room" in fields
@@ -714,6 +715,9 @@ class ClusterResync(ClusterApply):
                 server.fanout(channel.members, line, time_ms, server.next_msgid(), exclude=user)
                 server.remove_member(channel, user)
                 continue
+            # (Its state as its node had it: a change of it that Redis lost after some nodes
+            # read it, and this one did not, was shown here never: a cluster fuzz finding.)
+            self._state_from_facts(user, facts, time_ms)
             if facts["n"] == user.nick:
                 # Not by an old name a NICK this node applied in another room left here, for
                 # this room's NICK, which Redis lost before this node read it (kept for good,
@@ -735,10 +739,11 @@ class ClusterResync(ClusterApply):
         # (This node's users last, so that theirs are the fields a nick ends with.)
         members = sorted(channel.members.items(), key=lambda item: self._ours(item[0]))
         for user, standing in members:
-            node = self.node if self._ours(user) else self.homes.get(user, "")
-            fields.update(
-                member_fields(user.fold, user_facts(user, node, self.server.name), standing)
-            )
+            if self._ours(user):  # (with the change numbers of its state: `own_facts`)
+                facts = self.own_facts(user)
+            else:
+                facts = user_facts(user, self.homes.get(user, ""), self.server.name)
+            fields.update(member_fields(user.fold, facts, standing))
         fields["room"] = json.dumps(
             {"name": channel.name, "created": channel.created, "since": channel.history_since_ms}
         )

@@ -326,6 +326,31 @@ class ClusterRooms:
         """A user's event in a room not written back yet was refused (hubbub.core.cluster_resync
         writes it back)."""
 
+    def _renaming(self, user: User) -> bool:
+        """Whether a NICK of this local user is on its way to one of its rooms, or kept there
+        until the change is settled (hubbub.core.cluster_propose)."""
+        identity = user.network_id
+        return any(key[0] == identity for key in self.nick_rooms) or any(
+            key[0] == identity for key in self.unsent_nicks
+        )
+
+    def _nick_settled(self, user: User) -> None:
+        """No NICK of this local user is on its way any more: a change of its state made
+        meanwhile, held back, goes now, under the nick it has (hubbub.core.cluster_users,
+        cluster_messages). Sent at once, it named a nick the other nodes did not know yet."""
+
+    def _state_from_facts(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
+        """Facts of a remote user made by its node (a JOIN's, a member field's, a sync's, its
+        node's last word on it): its away state, modes and metadata as they were then, taken
+        where they are newer than what this node applied (hubbub.core.cluster_users,
+        cluster_messages). A change made while the user was in no room this node follows
+        reached it only so (a cluster fuzz finding), as does one Redis lost after some nodes
+        had read it."""
+
+    def _restored(self, fold: str) -> None:
+        """A room's events are no longer refused here (`unrestored`): what was refused meanwhile
+        and waits to be sent again goes now (hubbub.core.cluster_messages)."""
+
     def open(self, fold: str, then: Callable[[bool], None]) -> None:
         """Subscribe to a room (once, however many wait for it) and load its state."""
         waiting = self.opening.get(fold)
@@ -471,6 +496,7 @@ class ClusterRooms:
                     user.nick_version = max(user.nick_version, version)
                 elif version > user.nick_version:
                     self._case_changed(user, str(facts["n"]), version)
+                self._state_from_facts(user, facts, self.server.stamp())
                 return user
             if not user.session.remote:
                 # The nick is one of ours now, and was this user's a moment ago (its NICK or
@@ -496,6 +522,7 @@ class ClusterRooms:
             # naming it by that nick, and the listing once ours is gone, `user_of`.)
             self.by_network_id[identity] = user
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
+        self._state_from_facts(user, facts, server.stamp())  # (its change numbers, now)
         return user
 
     def _case_changed(self, user: User, nick: str, version: int) -> None:
@@ -791,3 +818,12 @@ def count_down(counts: dict[Key, int], key: Key) -> int:
         return left
     counts.pop(key, None)
     return 0
+
+
+def take_members(waiting: dict[User, None], channel: Channel) -> list[User]:
+    """The users in `waiting` who are members of `channel`, in their order there, taken out
+    of it (changes of theirs the bus refused, sent again when the room is written back)."""
+    members = [user for user in waiting if user in channel.members]
+    for user in members:
+        del waiting[user]
+    return members

@@ -41,12 +41,14 @@ bans, the latest of each.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.bans import disconnect_covered
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     NODE_LOST_REASON,
+    STATE_VERSION,
     UNAVAILABLE,
     facts_json,
     if_exists,
@@ -58,6 +60,7 @@ from hubbub.core.cluster_fields import (
     only_if_inviter,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
+from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.model import Channel, Membership, User
 from hubbub.core.monitor import notify as notify_monitors
@@ -125,19 +128,16 @@ class ClusterUsers(ClusterPropose):
             fields = {if_exists(field, field): facts_json(facts, standing.joined_ms)}
             self.submit(None, channel.fold, event, None, fields, refused=refused)
 
-    def _renaming(self, user: User) -> bool:
-        """Whether a NICK of this local user is on its way to one of its rooms, or kept there
-        until the change is settled (hubbub.core.cluster_propose)."""
-        identity = user.network_id
-        return any(key[0] == identity for key in self.nick_rooms) or any(
-            key[0] == identity for key in self.unsent_nicks
-        )
-
     def _after_nick(self, identity: str) -> None:
-        """A room's NICK of the user came back or was refused: its state changed meanwhile is
-        sent once no other is on its way."""
+        """A room's NICK of the user came back or was refused: what changed meanwhile is sent
+        once no other is on its way (`_nick_settled`)."""
         user = self.by_network_id.get(identity)
-        if user is not None and user in self.after_nick and not self._renaming(user):
+        if user is not None and not self._renaming(user):
+            self._nick_settled(user)
+
+    def _nick_settled(self, user: User) -> None:
+        super()._nick_settled(user)
+        if user in self.after_nick:
             del self.after_nick[user]
             self.user_changed(user)
 
@@ -164,8 +164,25 @@ class ClusterUsers(ClusterPropose):
             return  # ours (applied when it was set), or gone
         if not self.user_versions.take(user, int(event["v"]), server.users):
             return
+        self._load_state(user, event["u"], time_ms)
+
+    def _state_from_facts(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
+        super()._state_from_facts(user, facts, time_ms)
+        # (`uv`: every change its node had numbered when it made the facts is in them.)
+        version = int(facts.get(STATE_VERSION) or 0)
+        if version and self.user_versions.take(user, version, self.server.users):
+            self._load_state(user, facts, time_ms)
+
+    def own_facts(self, user: User) -> dict[str, Any]:
+        facts = super().own_facts(user)
+        facts[STATE_VERSION] = self.user_version
+        return facts
+
+    def _load_state(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
+        """A remote user's away state and modes from its facts; a new away state is shown."""
+        server = self.server
         was_away = user.away
-        load_user_state(user, event["u"])
+        load_user_state(user, facts)
         if user.away == was_away:
             return
         line = f":{user.prefix} AWAY :{user.away}" if user.away else f":{user.prefix} AWAY"
@@ -434,6 +451,18 @@ class ClusterUsers(ClusterPropose):
     def _forget(self, user: User) -> None:
         self.user_versions.forget(user)
         super()._forget(user)
+
+    def _restored(self, fold: str) -> None:
+        super()._restored(fold)
+        # (A change refused while the room was not written back: the bus was there all along,
+        # so no `set_available` would send it, and the other nodes showed the user's old away
+        # state until the next outage: a cluster fuzz finding, "a sync sent again ranked
+        # where Redis lost the room's end" once the fuzz machine compared away states.)
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            for user in take_members(self.unsent_users, channel):
+                if not user.session.closed:
+                    self.user_changed(user)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
