@@ -1,26 +1,28 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, RENAME, QUIT, KILL, AWAY, messages to rooms and to users, and multiline
-batches) while the bus holds calls and answers them in an order it picks: any interleaving
-of the nodes' calls, each node's own calls kept in the order it made them (as the Sequencer
-sends them); while a node lags, getting every room's events later than the others (in their
-order), or one room's feed on one node waits (filling a gap) while its other rooms go on;
-while a node is lost and buried; and while the bus is away for one node or every node (every
-call refused) and comes back, that one node maybe buried meanwhile, or Redis comes back
-without its data, or without its last writes (an append-only file that missed them:
-`lose_end`). That is what makes a node's copy of a room one or more events behind when it
-checks and sends a command, the source of every race the cluster must survive.
+INVITE, NICK, RENAME, QUIT, KILL, AWAY, SETNAME, METADATA of rooms and users, messages and
+TAGMSGs to rooms, messages to users, and multiline batches) while the bus holds calls and
+answers them in an order it picks: any interleaving of the nodes' calls, each node's own
+calls kept in the order it made them (as the Sequencer sends them); while a node lags,
+getting every room's events later than the others (in their order), or one room's feed on
+one node waits (filling a gap) while its other rooms go on; while a node is lost and buried;
+and while the bus is away for one node or every node (every call refused) and comes back,
+that one node maybe buried meanwhile, or Redis comes back without its data, or without its
+last writes (an append-only file that missed them: `lose_end`). That is what makes a node's
+copy of a room one or more events behind when it checks and sends a command, the source of
+every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
 
 * every node that follows a room has the same members, with the same operator and voice
-  standing, the same topic, and the same modes and lists;
+  standing, the same topic, the same modes and lists (`+f` and `+I` too) and the same
+  metadata;
 * the room's state fields on the bus (what a node opening the room later loads) say the same;
 * each member of another node in a node's copy is in that room on its own node, under that
-  nick, and the nodes that have written a room back after Redis lost its data are as the bus
-  has them;
+  nick, with its away state, realname and metadata, and the nodes that have written a room
+  back after Redis lost its data are as the bus has them;
 * membership is symmetric on every node, no nick is held twice on the network, and the bus
   claims exactly the users' nicks, each for its user's node.
 * every room message its sender's node delivered (its sender saw it echoed), and every other
@@ -51,7 +53,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from test_cluster_core import Cluster
 
-from hubbub.core.cluster_fields import load_mode_fields
+from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
 from hubbub.core.cluster_rename import renamed_aside
 from hubbub.core.model import Channel
 from hubbub.core.network import (
@@ -76,7 +78,7 @@ ROOMS = ["#a", "#b", "#c"]
 #: More records than a run stores in a room (a history read takes them all).
 STORED_LIMIT = 100_000
 MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
-         "+t", "-t", "+e", "-e", "+s", "+n", "-n"]  # fmt: skip
+         "+t", "-t", "+e", "-e", "+s", "-s", "+n", "-n", "+I", "-I", "-f"]  # fmt: skip
 MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
 TEMPLATES = [
     "JOIN {room}",
@@ -92,6 +94,7 @@ TEMPLATES = [
     "INVITE {nick} {room}",
     "PRIVMSG {room} :hello from {index}",
     "PRIVMSG {nick} :private from {index}",  # a private message, perhaps to another node
+    "@+typing=active TAGMSG {room}",  # delivered and refused as a message is, never stored
     "MULTILINE {room} {index}",  # a draft/multiline batch of two lines (`send`)
     "NICK {other}",
     "NICK {nick}",
@@ -100,6 +103,13 @@ TEMPLATES = [
     "KILL {nick} :out {index}",  # by an operator (the first client of each node) or refused
     "AWAY :away {index}",
     "AWAY",
+    "MODE {room} +f 2:60",  # (checked by the sender's node: the tests' clock stands still)
+    "METADATA {room} SET {key} :{index}",  # by an operator (two keys: changes that race)
+    "METADATA {room} SET {key}",  # the key removed
+    "METADATA {room} CLEAR",
+    "METADATA * SET {key} :{index}",  # the user's own, shown to those sharing a room
+    "METADATA * SET {key}",
+    "SETNAME :name {index}",  # the realname, shown with the away state
 ]
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
@@ -110,6 +120,7 @@ CHOICES = {
     "nick": NICKS,
     "mask": MASKS,
     "other": OTHER_NICKS,
+    "key": ["color", "status"],
 }
 commands = st.builds(
     lambda template, index, **fields: template.format(index=index, **fields),
@@ -234,6 +245,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.seeding: set[int] = set()
         # Per room message (room, msgid), per node that applied it: refused there or not.
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
+        # The msgids of TAGMSGs among them: delivered as the others, never stored.
+        self.tag_messages: set[str] = set()
         for node in nodes:
             self._record_outcomes(node.server.cluster, node.network.node_id)
         for client in self.clients[::2]:  # one of each node in #a; alice, first, is its op
@@ -250,6 +263,8 @@ class ClusterMachine(RuleBasedStateMachine):
         def recorded(channel: Channel, event: dict[str, Any], *rest: Any) -> bool:
             refused = bool(decide(channel, event, *rest))
             self.outcomes.setdefault((channel.fold, event["m"]), {})[node_id] = refused
+            if event.get("c") == "TAGMSG":
+                self.tag_messages.add(event["m"])
             return refused
 
         cluster.refused_in_sequence = recorded
@@ -830,7 +845,9 @@ class ClusterMachine(RuleBasedStateMachine):
         renames = self.cluster.bus.rename_log if self.cluster.bus.era == 0 else None
         for (room, msgid), decided in self.outcomes.items():
             sender = msgid.split("-")[0]
-            if sender in decided and not any(decided.values()):
+            if msgid in self.tag_messages:
+                assert msgid not in stored, f"{room}: TAGMSG {msgid} stored"
+            elif sender in decided and not any(decided.values()):
                 # (Around a RENAME too: a late copy of a record the rename moved is ignored,
                 # HistoryStore.append.)
                 rooms = sorted(set(stored.get(msgid, ())))
@@ -875,6 +892,10 @@ class ClusterMachine(RuleBasedStateMachine):
                     # (Its case may differ: docs/cluster.md, "Not yet".)
                     assert own[0].fold == user.fold, f"{where}: {own[0].nick} on its node"
                     assert fold in own[0].channels, f"{where}: not in the room on its node"
+                    assert user.away == own[0].away, f"{where}: away as {user.away!r}"
+                    assert user.realname == own[0].realname, f"{where}: {user.realname!r}"
+                    metadata = user.metadata or {}
+                    assert metadata == (own[0].metadata or {}), f"{where}: metadata {metadata}"
 
     def alive(self) -> list[Any]:
         return [node for index, node in enumerate(self.cluster.nodes) if index != self.lost]
@@ -915,7 +936,8 @@ def view(channel: Channel) -> tuple[Any, ...]:
         user.fold: (membership.op, membership.voice) for user, membership in channel.members.items()
     }
     topic = channel.topic.text if channel.topic is not None else None
-    return (members, topic, modes_of(channel), sorted(channel.invited))
+    metadata = sorted((channel.metadata or {}).items())
+    return (members, topic, modes_of(channel), sorted(channel.invited), metadata)
 
 
 def modes_of(channel: Channel) -> tuple[Any, ...]:
@@ -927,8 +949,10 @@ def modes_of(channel: Channel) -> tuple[Any, ...]:
         channel.secret,
         channel.key,
         channel.limit,
+        channel.flood_limit,
         sorted(ban.mask for ban in channel.bans),
         sorted(ban.mask for ban in channel.excepts),
+        sorted(entry.mask for entry in channel.invex),
     )
 
 
@@ -950,7 +974,12 @@ def fields_view(fold: str, fields: dict[str, str]) -> tuple[Any, ...]:
     invited = sorted(
         name[2:] for name, value in fields.items() if name[:2] == "i:" and value == created
     )
-    return (members, topic["text"] if topic else None, modes_of(scratch), invited)
+    metadata = sorted(
+        (name.removeprefix(METADATA_PREFIX), value)
+        for name, value in fields.items()
+        if name.startswith(METADATA_PREFIX)
+    )
+    return (members, topic["text"] if topic else None, modes_of(scratch), invited, metadata)
 
 
 def _settings() -> Any:
@@ -4181,6 +4210,95 @@ FOUND = {
     send(1, 'PRIVMSG #a :hello from 43')
     send(4, 'JOIN #a')
     send(1, 'RENAME #a #b :moving')
+""",
+    # From the thirty-fifth session on, the machine sends METADATA of rooms and users (and
+    # +f, +I, TAGMSG) and compares them. A room's metadata change refused by the bus was sent
+    # again when it came back, and if that was refused too (the bus away again), it was lost:
+    # the node it was set on kept it, the others never had it. It is sent again however often
+    # that takes (cluster_messages `_send_channel_metadata`; seed 6540978 of 1,000 runs of
+    # 300 steps, minimised to 5).
+    "a room's metadata refused twice": """
+    hold()
+    cut(0)
+    send(0, 'METADATA #a SET status :91')
+    rejoin()
+    cut(0)
+""",
+    # Redis lost its data; a room's metadata set before the node had written the room back
+    # was refused (as every event there then) and waited for the bus to come back, which it
+    # had: never sent. It goes when the room is written back (`_restored`), as a change of a
+    # user's away state or metadata refused so does (seed 6541839, `--lagging-wipes`,
+    # minimised to 9).
+    "a room's metadata refused before the room was written back": """
+    lose(2)
+    send(0, 'QUIT :gone 79')
+    settle()
+    hold()
+    lag(0)
+    outage()
+    wipe_in_flight()
+    back()
+    send(2, 'METADATA #a SET status :43')
+""",
+    # Redis lost the end of #a, with carol's AWAY, which her node and another had read and
+    # the lagging node had not: carol's node had nothing to send again (its own event came
+    # back), and the third showed her present for good. Her node's sync, which writes the
+    # room back, lists her facts; a node takes a remote user's away state, modes and
+    # metadata from facts its node made, where their change numbers (`uv`, `mv`) are newer
+    # than what it applied (seed 6112342, `--lost-ends`, minimised to 4).
+    "an away state Redis lost for a lagging node": """
+    lag(2)
+    send(2, 'AWAY :away 62')
+    outage()
+    lose_end(2)
+""",
+    # erin's AWAY was refused (#a not written back after Redis lost its data); sent again
+    # when it was, erin was in #a only, while her JOIN to #b, on its way, told alice's node,
+    # which knew her from #a (and had left it), nothing new: a JOIN's facts of a known user
+    # were not read. They are now, with their change numbers (seed 6543041,
+    # `--lagging-wipes`, minimised to 9).
+    "an away state told by a JOIN to a node that knew the user": """
+    outage()
+    hold()
+    wipe()
+    back()
+    send(0, 'JOIN #b key')
+    send(4, 'AWAY :away 95')
+    send(4, 'JOIN #b')
+    lag(2)
+    send(0, 'PART #a :bye')
+""",
+    # dave set his metadata while his NICK to yan was on its way (kept, Redis having lost
+    # the room's end): the change named yan, which the lagging node did not know yet, and it
+    # dropped it. A metadata change waits for the NICK to settle, as a change of the away
+    # state does (`_nick_settled`; seed 6112055, `--lost-ends`, minimised to 11).
+    "a user's metadata set while a NICK was on its way": """
+    lose(0)
+    send(3, 'JOIN #a key')
+    settle()
+    hold()
+    outage()
+    lose_end(3)
+    back()
+    send(3, 'METADATA * SET color :48')
+    send(3, 'NICK yan')
+    lag(1)
+    send(3, 'NICK dave')
+""",
+    # zed's metadata change, refused before #b was written back, was sent again after his
+    # PART there had deleted his member field, and wrote it back: a member the bus alone
+    # listed. A user's metadata rewrites the field only if it exists, as a change of the
+    # away state does (seed 6112113 on the session's first fixes, `--lost-ends`, minimised
+    # to 8).
+    "a user's metadata sent again after his PART": """
+    send(4, 'NICK zed')
+    send(4, 'JOIN #b key')
+    hold()
+    outage()
+    lose_end(4)
+    back()
+    send(4, 'METADATA * SET color :41')
+    send(4, 'PART #b :bye')
 """,
 }
 
