@@ -360,14 +360,16 @@ class ClusterMessages(ClusterApply):
 
     def user_metadata(self, user: User) -> None:
         """A local user's metadata changed (hubbub.core.metadata): its rooms' nodes follow."""
-        if not user.channels or user.session.remote or not user.session.registered:
+        if user.session.remote or not user.session.registered:
             return
+        self.metadata_serial += 1  # (numbered even when not sent now: as the away state)
+        if not user.channels:
+            return  # its facts go with its next JOIN
         if self._renaming(user):
             # (Sent now, it named a nick the other nodes may not know yet, and they dropped
             # it: a cluster fuzz finding, seed 6112055. As a change of its away state.)
             self.metadata_after_nick[user] = None
             return
-        self.metadata_serial += 1
         facts = self.own_facts(user)
         for channel in list(user.channels.values()):
             standing = channel.members.get(user) or Membership()
