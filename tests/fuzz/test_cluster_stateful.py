@@ -17,8 +17,8 @@ Issue 14: "Every node applies a room's events in sequence order, so all members 
 see the same order". Whenever the bus has answered everything, the network must agree:
 
 * every node that follows a room has the same members, with the same operator and voice
-  standing, the same topic, the same modes and lists (`+f` and `+I` too) and the same
-  metadata;
+  standing, the same topic (its setter and time too), the same modes and lists (`+f` and
+  `+I` too, each entry with its setter and time) and the same metadata;
 * the room's state fields on the bus (what a node opening the room later loads) say the same;
 * each member of another node in a node's copy is in that room on its own node, under that
   nick, with its away state, bot mode, realname and metadata, and the nodes that have
@@ -55,7 +55,7 @@ from test_cluster_core import Cluster
 
 from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
 from hubbub.core.cluster_rename import renamed_aside
-from hubbub.core.model import Channel
+from hubbub.core.model import Ban, Channel
 from hubbub.core.network import (
     BURIAL_PASSES,
     NODE_LOST_REASON,
@@ -938,7 +938,8 @@ def view(channel: Channel) -> tuple[Any, ...]:
     members = {
         user.fold: (membership.op, membership.voice) for user, membership in channel.members.items()
     }
-    topic = channel.topic.text if channel.topic is not None else None
+    topic = channel.topic
+    topic = (topic.text, topic.setter, topic.set_at) if topic is not None else None
     metadata = sorted((channel.metadata or {}).items())
     return (members, topic, modes_of(channel), sorted(channel.invited), metadata)
 
@@ -953,10 +954,15 @@ def modes_of(channel: Channel) -> tuple[Any, ...]:
         channel.key,
         channel.limit,
         channel.flood_limit,
-        sorted(ban.mask for ban in channel.bans),
-        sorted(ban.mask for ban in channel.excepts),
-        sorted(entry.mask for entry in channel.invex),
+        entries(channel.bans),
+        entries(channel.excepts),
+        entries(channel.invex),
     )
+
+
+def entries(entries: list[Ban]) -> list[tuple[str, str, int]]:
+    """A list mode's entries, each with who set it and when."""
+    return sorted((entry.mask, entry.setter, entry.set_at) for entry in entries)
 
 
 def fields_view(fold: str, fields: dict[str, str]) -> tuple[Any, ...]:
@@ -982,7 +988,8 @@ def fields_view(fold: str, fields: dict[str, str]) -> tuple[Any, ...]:
         for name, value in fields.items()
         if name.startswith(METADATA_PREFIX)
     )
-    return (members, topic["text"] if topic else None, modes_of(scratch), invited, metadata)
+    topic = (topic["text"], topic["setter"], int(topic["at"])) if topic else None
+    return (members, topic, modes_of(scratch), invited, metadata)
 
 
 def _settings() -> Any:
