@@ -19,7 +19,9 @@ see the same order". Whenever the bus has answered everything, the network must 
 * every node that follows a room has the same members, with the same operator and voice
   standing, the same topic (its setter and time too), the same modes and lists (`+f` and
   `+I` too, each entry with its setter and time) and the same metadata;
-* the room's state fields on the bus (what a node opening the room later loads) say the same;
+* the room's state fields on the bus (what a node opening the room later loads) say the same,
+  and each member field says of its user what the user's node says (away, realname,
+  metadata);
 * each member of another node in a node's copy is in that room on its own node, under that
   nick, with its away state, bot mode, realname and metadata, and the nodes that have
   written a room back after Redis lost its data are as the bus has them;
@@ -802,6 +804,25 @@ class ClusterMachine(RuleBasedStateMachine):
                 assert other == first, f"{fold}: node {node_id} differs from {first_node}"
             fields = bus.fields.get(fold, {})
             assert fields_view(fold, fields) == first, f"{fold}: the bus's fields differ"
+        own_users = {
+            session.user.network_id: session.user
+            for node in self.alive()
+            for session in node.server.sessions
+            if session.registered and not session.remote and not session.closed
+        }
+        for fold, fields in bus.fields.items():
+            # A member field says what its user's node says of it now (a node opening the
+            # room later shows that).
+            for name, value in fields.items():
+                if not name.startswith("m:"):
+                    continue
+                facts = json.loads(value)
+                user = own_users.get(facts.get("id", ""))
+                if user is None or user.fold != name[2:]:
+                    continue
+                said = (facts.get("aw"), facts.get("r"), facts.get("md") or {})
+                has = (user.away, user.realname, user.metadata or {})
+                assert said == has, f"{fold}: the bus's {name} says {said}, not {has}"
         for fold in bus.fields:  # the lost node's users are gone from every room
             ghosts = self.lost_user_folds(fold)
             assert not ghosts, f"{fold}: the lost node's users {sorted(ghosts)} are members"
