@@ -49,9 +49,6 @@ from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import (
     METADATA_VERSION,
     UNAVAILABLE,
-    facts_json,
-    if_exists,
-    member_field,
     metadata_field,
     nick_key,
 )
@@ -60,7 +57,6 @@ from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
 from hubbub.core.metadata import announce, save_channel_changes
-from hubbub.core.model import Membership
 from hubbub.core.ports import inbox
 from hubbub.core.readmarker import CAP as READ_MARKER_CAP
 from hubbub.core.readmarker import marker_param
@@ -370,24 +366,19 @@ class ClusterMessages(ClusterApply):
             # it: a cluster fuzz finding, seed 6112055. As a change of its away state.)
             self.metadata_after_nick[user] = None
             return
-        facts = self.own_facts(user)
         for channel in list(user.channels.values()):
-            standing = channel.members.get(user) or Membership()
             event = {
                 "t": "umeta",
                 "f": user.fold,
                 "v": self.metadata_serial,
                 "md": user.metadata or {},
             }
-            # Only if it is a member there still at this event, as a change of its away state
-            # (hubbub.core.cluster_users): a KICK sequenced just before it deleted the field.
-            field = member_field(user.fold)
             self.submit(
                 None,
                 channel.fold,
                 event,
                 None,
-                {if_exists(field, field): facts_json(facts, standing.joined_ms)},
+                self.own_member_field(user, channel),
                 refused=lambda _room: self.metadata_unsent_users.setdefault(user),
             )
 

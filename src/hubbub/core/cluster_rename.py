@@ -105,6 +105,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.chat")
 
+#: The events of a change of a user's state (hubbub.core.cluster_users, cluster_messages):
+#: each writes the user's member field with its facts.
+USER_STATE_EVENTS = frozenset({"user", "umeta"})
+
 #: What an event's sending took or was given that its sending on must not carry: its token
 #: (`k`, a new one is given), and the marks the bus added (`rn`: meant for the room renamed
 #: away; `new`: it created the room there).
@@ -442,6 +446,14 @@ class ClusterRename(ClusterPropose):
         deleted = tuple(name for name in delete_fields if not name.startswith(RELEASES_CLAIM))
         if event.get("t") == "quit":  # refused now, it is sent again later (not its claim)
             refused = partial(self.quit_refused, event=event)
+        if event.get("t") in USER_STATE_EVENTS:
+            # Its member field with the user's facts as they are now: a later change of the
+            # user's, sent to the new name, came there first, and the facts this one was sent
+            # with put the field back as it was before (a cluster fuzz finding, seed
+            # 6565139). (Nodes apply the state itself by its change number.)
+            user = self.server.users.get(str(event.get("f")))
+            if user is not None and not user.session.remote and user in channel.members:
+                set_fields = self.own_member_field(user, channel)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
 
     def _send_on_from(self, old_fold: str, old_name: str, new_fold: str) -> None:

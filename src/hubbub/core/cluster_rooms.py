@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hubbub.core.model import (
     NOWHERE,
     Channel,
+    Membership,
     Phase,
     Session,
     User,
@@ -34,11 +35,14 @@ from hubbub.core.cluster_fields import (
     HISTORY_FIELD,
     PLACE_UNKNOWN,
     encode,
+    facts_json,
     furthest,
+    if_exists,
     load_invitations,
     load_membership,
     load_room_state,
     load_user_state,
+    member_field,
     nick_key,
     nick_version,
     standing_field,
@@ -430,6 +434,14 @@ class ClusterRooms:
         """What the events and entries of a user of this node say of it (its node and server
         included: hubbub.core.cluster_fields `user_facts`)."""
         return user_facts(user, self.node, self.server.name)
+
+    def own_member_field(self, user: User, channel: Channel) -> dict[str, str]:
+        """A local user's member field in a room as a change of its state writes it: its
+        facts now, only if it is a member there still at that event (a KICK sequenced just
+        before it deleted the field, which must not come back: a cluster fuzz finding)."""
+        standing = channel.members.get(user) or Membership()
+        field = member_field(user.fold)
+        return {if_exists(field, field): facts_json(self.own_facts(user), standing.joined_ms)}
 
     def next_nick_version(self) -> int:
         """The version of a local user's next nick (User.nick_version)."""

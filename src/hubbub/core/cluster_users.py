@@ -50,19 +50,16 @@ from hubbub.core.cluster_fields import (
     NODE_LOST_REASON,
     STATE_VERSION,
     UNAVAILABLE,
-    facts_json,
-    if_exists,
     invite_field,
     load_user_state,
     local,
-    member_field,
     nick_key,
     only_if_inviter,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
 from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
-from hubbub.core.model import Channel, Membership, User
+from hubbub.core.model import Channel, User
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM, inbox
 from hubbub.protocol import numerics as n
@@ -123,14 +120,9 @@ class ClusterUsers(ClusterPropose):
                 self.unsent_users[user] = None
 
         for channel in list(user.channels.values()):
-            standing = channel.members.get(user) or Membership()
             event = {"t": "user", "f": user.fold, "v": version, "u": facts}
             event["m"] = self.server.next_msgid()
-            # Only if it is a member there still at this event: a KICK sequenced just before
-            # it deleted the field, which must not come back (a member in the room's state
-            # that no node lists; a cluster fuzz finding).
-            field = member_field(user.fold)
-            fields = {if_exists(field, field): facts_json(facts, standing.joined_ms)}
+            fields = self.own_member_field(user, channel)
             self.submit(None, channel.fold, event, None, fields, refused=refused)
 
     def _after_nick(self, identity: str) -> None:
