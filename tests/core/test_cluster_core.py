@@ -2,12 +2,14 @@
 
 Each node is a `ChatServer` with a `MemoryNetwork` port (support.core_services): a real,
 synchronous implementation of the bus's contract (per-room sequence, state fields, claims).
-They share one history store, as the nodes of a cluster share PostgreSQL.
+They share one history store and one registry store, as the nodes of a cluster share
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from core_helpers import START, Client, Harness, make_config, one, only
 
@@ -23,8 +25,9 @@ from hubbub.core.network import (
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.core.server import ChatServer
 from hubbub.history.memory import MemoryStore
+from hubbub.registry.memory import MemoryRegistryStore
 from support.config import changed
-from support.core_services import MemoryBus, SyncHistoryService, core_ports
+from support.core_services import MemoryBus, SyncHistoryService, SyncService, core_ports
 
 
 class Node(Harness):
@@ -38,7 +41,9 @@ class Node(Harness):
     def rebuild(
         self, accounts: object = None, registry: object = None, instance_id: str = "t"
     ) -> ChatServer:
-        ports = core_ports(self.history, None, None, started=START, network=self.network)
+        # (The registry is the nodes' shared one, as PostgreSQL is: bans and registrations.)
+        shared: Any = registry if registry is not None else self.cluster.registry
+        ports = core_ports(self.history, None, shared, started=START, network=self.network)
         self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
         self.network.server = self.server
         return self.server
@@ -51,6 +56,7 @@ class Cluster:
         self.now = START
         self.store = MemoryStore()
         self.history = SyncHistoryService(self.store)
+        self.registry = SyncService(MemoryRegistryStore())
         self.bus = MemoryBus(lambda: self.now)
         self.nodes = [
             Node(self, f"n{i}", named_config(f"n{i}") if named else None) for i in range(count)

@@ -61,7 +61,7 @@ from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.model import Channel, User
 from hubbub.core.monitor import notify as notify_monitors
-from hubbub.core.ports import NETWORK_ROOM, inbox
+from hubbub.core.ports import NETWORK_ROOM, CallFailure, inbox
 from hubbub.protocol import numerics as n
 from hubbub.registry.model import ServerBan
 
@@ -92,6 +92,12 @@ class ClusterUsers(ClusterPropose):
         self.after_nick: dict[User, None] = {}
         # Server bans the bus refused to announce, the latest event per (kind, mask).
         self.unsent_bans: dict[tuple[str, str], dict[str, Any]] = {}
+        # While the bans are read again from the shared store (`reload_bans`): the ban events
+        # applied meanwhile, applied again on what it read (it may have read before their
+        # writes). None: no read on its way.
+        self.bans_applied_since: list[dict[str, Any]] | None = None
+        # Redis lost the network room's end after this node read it: a `rebans` to send.
+        self.rebans_wanted = False
         # Per local user, invitations to rooms this node may not follow: room fold -> name
         # (INVITE with no parameter lists them). At most one per room of the network.
         self.invitations: dict[User, dict[str, str]] = {}
@@ -423,19 +429,82 @@ class ClusterUsers(ClusterPropose):
 
         self.submit(None, NETWORK_ROOM, event, None, refused=refused)
 
+    # A ban's additions and removals are applied by every node in the network room's order,
+    # its own included (applied when made, then again in its place): a KLINE on one node and
+    # an UNKLINE of the same mask on another in the same instant end alike everywhere, as the
+    # later of the two in that order. (Skipping its own, the node that made the one sequenced
+    # first took the other's and kept it: a cluster fuzz finding.) Each node also writes the
+    # shared store as it applies them, so that the store ends as the order does, whichever
+    # node's first write came last.
+
     def _apply_ban(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if mine:
-            return  # applied when it was added
+        server = self.server
         ban = ServerBan(*event["b"])
-        self.server.registry.bans[(ban.kind, ban.mask)] = ban
+        server.registry.bans[(ban.kind, ban.mask)] = ban
+        server.registry.call(lambda store: store.add_ban(ban))
+        if self.bans_applied_since is not None:
+            self.bans_applied_since.append(event)
+        if mine:
+            return  # its users were disconnected when it was added
         log.info("oper %s (another node) added a %s-line on %s", ban.setter, ban.kind, ban.mask)
-        disconnect_covered(self.server, ban)
+        disconnect_covered(server, ban)
 
     def _apply_unban(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if mine:
+        server = self.server
+        kind, mask = str(event["kind"]), str(event["mask"])
+        removed = server.registry.bans.pop((kind, mask), None)
+        server.registry.call(lambda store: store.remove_ban(kind, mask))
+        if self.bans_applied_since is not None:
+            self.bans_applied_since.append(event)
+        if removed is not None and not mine:
+            log.info("%s-line on %s removed on another node", kind, mask)
+
+    # Redis may lose ban events: a node that had read one and another that had not differ
+    # until their next start (a cluster fuzz finding). The shared store has every ban added
+    # or removed (written before it is announced), so after a new epoch each node reads the
+    # bans again from it, and a node told that Redis lost the end of the network room after
+    # it read it (the only ones told: a node that had not read the lost events is not) asks
+    # every node to (`rebans`, in the network room).
+
+    def reload_bans(self) -> None:
+        """Read the server bans again from the shared store, and take them as this node's."""
+        if self.bans_applied_since is not None:
+            return  # a read is on its way; what it may miss is applied again on it
+        self.bans_applied_since = []
+        self.server.registry.call(lambda store: store.bans(), self._bans_reloaded)
+
+    def _bans_reloaded(self, result: Any) -> None:
+        applied, self.bans_applied_since = self.bans_applied_since or [], None
+        if isinstance(result, CallFailure):
+            log.error("cluster: the server bans could not be read again; kept as they were")
             return
-        if self.server.registry.bans.pop((event["kind"], event["mask"]), None) is not None:
-            log.info("%s-line on %s removed on another node", event["kind"], event["mask"])
+        server = self.server
+        before = server.registry.bans
+        bans = {(ban.kind, ban.mask): ban for ban in result}
+        for event in applied:  # (sequenced after the read was asked for: newer than it)
+            if event["t"] == "kline":
+                ban = ServerBan(*event["b"])
+                bans[(ban.kind, ban.mask)] = ban
+            else:
+                bans.pop((str(event["kind"]), str(event["mask"])), None)
+        server.registry.bans = bans
+        for key, ban in bans.items():
+            if key not in before:
+                log.info("%s-line on %s: read again from the store", *key)
+                disconnect_covered(server, ban)
+
+    def _apply_rebans(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        self.reload_bans()
+
+    def epoch_restarted(self) -> None:
+        super().epoch_restarted()
+        self.reload_bans()
+
+    def lost_after(self, rooms: Mapping[str, int]) -> None:
+        super().lost_after(rooms)
+        if NETWORK_ROOM in rooms:
+            self.reload_bans()
+            self.rebans_wanted = True  # (sent once the core hears the bus is back)
 
     # ------------------------------------------------------------------ leaving, the bus back
 
@@ -474,6 +543,13 @@ class ClusterUsers(ClusterPropose):
         bans, self.unsent_bans = self.unsent_bans, {}
         for key, event in bans.items():
             self._announce_ban(event, key)
+        if self.rebans_wanted:
+            self.rebans_wanted = False
+
+            def refused(_room: str) -> None:
+                self.rebans_wanted = True  # (sent when the bus is back again)
+
+            self.submit(None, NETWORK_ROOM, {"t": "rebans"}, None, refused=refused)
 
 
 #: The room events of this layer (hubbub.core.network merges every layer's tables).
@@ -489,4 +565,5 @@ USER_EVENTS: dict[str, RoomlessApplier] = {
     "invited": ClusterUsers._apply_invited,
     "kline": ClusterUsers._apply_ban,
     "unkline": ClusterUsers._apply_unban,
+    "rebans": ClusterUsers._apply_rebans,
 }
