@@ -716,7 +716,7 @@ class ClusterResync(ClusterApply):
                 server.remove_member(channel, user)
                 continue
             # (Its state as its node had it: a change of it that Redis lost after some nodes
-            # read it, and this one did not, was shown here never: a cluster fuzz finding.)
+            # had read it, and this one had not, was never shown here: a cluster fuzz finding.)
             self._state_from_facts(user, facts, time_ms)
             if facts["n"] == user.nick:
                 # Not by an old name a NICK this node applied in another room left here, for
