@@ -20,8 +20,12 @@
 * **METADATA of a user** is changed only on its own node (a user sets its own): the new map
   is sequenced in each of the user's rooms (`umeta`), with its member field rewritten (the
   facts carry the map, so a node that opens the room later has it); the first of those a node
-  applies sets its copy and tells its own subscribers what changed, with the same change
-  numbers as logins (hubbub.core.cluster_accounts) so an older map never comes last.
+  applies sets its copy and tells its own subscribers what changed, with change numbers
+  (`ChangeNumbers`, as for logins: hubbub.core.cluster_accounts) so an older map never comes
+  last; the user's facts carry the counter (`mv`), and a node takes the map from facts its
+  node made where they are newer (cluster_rooms `_state_from_facts`). A change waits for a
+  NICK of the user on its way, and one refused is sent again when the bus is back or the room
+  written back.
 * **METADATA of a room** may be set by its operators on any node: the change (the keys set or
   removed, not the whole map) is sequenced in the room (`cmeta`), and every node — the one it
   was set on too — applies the changes in the room's order, so concurrent changes on two

@@ -508,7 +508,7 @@ class ClusterRooms:
                     user.nick_version = max(user.nick_version, version)
                 elif version > user.nick_version:
                     self._case_changed(user, str(facts["n"]), version)
-                self._state_from_facts(user, facts, self.server.stamp())
+                self._state_from_facts(user, facts, server.stamp())
                 return user
             if not user.session.remote:
                 # The nick is one of ours now, and was this user's a moment ago (its NICK or

@@ -11,7 +11,10 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   the change keeps its place among the user's JOINs, NICKs and messages. The events carry a
   version (this node's counter: a user lives on one node, so its versions only grow); each
   node applies a version once, from whichever room brings it first, and tells its own users
-  sharing a room (away-notify, extended-monitor), as NICK is applied once.
+  sharing a room (away-notify, extended-monitor), as NICK is applied once. Every change is
+  numbered, sent or not, and the user's facts carry the counter (`uv`): a node also takes the
+  state from facts its node made (a JOIN's, a member field's, a sync's) where they are newer,
+  which is how a change made in no room shared, or lost by Redis, reaches it.
 * **INVITE** of a user of another node: an `invite` event in the room, with the field
   `i:<fold>` set atomically with it (a node that opens the room for the invitee's JOIN reads
   it; nodes following the room add it to their copy and tell their ops with invite-notify),
@@ -24,8 +27,10 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   and the victim's QUITs are sequenced in its rooms like any QUIT (seen once by everyone).
 * **K-/D-lines**: stored in the registry store (in a cluster, the shared PostgreSQL, which
   every node loads its bans from at start), then announced as `kline` / `unkline` events in
-  the network room every node follows (`ports.NETWORK_ROOM`): each other node adds or drops
-  the ban and disconnects its own users it covers.
+  the network room every node follows (`ports.NETWORK_ROOM`): every node, the sender's too,
+  adds or drops the ban in that room's order, writes the store as it does, and disconnects
+  its own users it covers. After Redis lost ban events, the nodes read the bans again from
+  the store (`reload_bans`, `rebans`).
 
 * **A lost node's burial**: the node that buries it QUITs its users in every room whose
   state on the bus lists them (hubbub.cluster.node), then sequences `buried` in the network
@@ -35,7 +40,8 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   writes, and her node died before writing the room back (a cluster fuzz finding).
 
 What the bus refused (it was unavailable) is sent again when it is back: users' states and
-bans, the latest of each.
+bans, the latest of each; a user's state refused in a room not written back yet after Redis
+lost it, when that room is written back.
 """
 
 from __future__ import annotations
