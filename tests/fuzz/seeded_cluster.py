@@ -7,13 +7,14 @@ losing its data and settles), checks that every node agrees after each step, and
 each kind of disagreement, the shortest run that showed it: steps ready to paste into that
 file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
 `python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends |
---held-feeds]`; the
-exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and
+--held-feeds] [--chatty]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and
 Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes read
 and others did not, lost, for the rooms written back to reconcile
 (hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file
 that missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes
-a node's feed of one room wait (filling a gap) while its other rooms go on. Each step also
+a node's feed of one room wait (filling a gap) while its other rooms go on. `--chatty`,
+with any of them, makes a third of the steps clients joining rooms and talking, redacting
+and editing there. Each step also
 checks that no client was sent a line twice.
 """
 
@@ -86,7 +87,8 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
     if draw < 0.9:
         return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
     if draw < 0.93 and any(client.session.closed for client in machine.clients):
-        return "reconnect", (pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS))
+        index, nick = pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS)
+        return "reconnect", (index, nick, pick.random() < 0.5)
     if draw < 0.935 and machine.lost is None and not machine.cluster.bus.away:
         return "lose", (pick.randrange(3),)
     if draw < 0.945:
@@ -162,6 +164,32 @@ def choose_held_feeds(
     return choose(pick, machine)
 
 
+#: The templates `--chatty` favours: joining rooms and talking there, REDACT and EDIT.
+CHAT_TEMPLATES = [
+    template
+    for template in TEMPLATES
+    if template.split(" ")[0] in ("JOIN", "REDACT", "EDIT", "MULTILINE")
+    or template.startswith("PRIVMSG {room}")
+]
+
+
+def chatty(chooser: Chooser) -> Chooser:
+    """`chooser`, with a third of the steps a client joining a room or talking, redacting or
+    editing there: the other mixes leave few messages in a run, and so few to REDACT."""
+
+    def choose_chatty(
+        pick: random.Random, machine: ClusterMachine
+    ) -> tuple[str, tuple[object, ...]] | None:
+        if pick.random() >= 0.33:
+            return chooser(pick, machine)
+        index = pick.randrange(len(NICKS))
+        template, number = pick.choice(CHAT_TEMPLATES), pick.randrange(99)
+        fields = {name: pick.choice(values) for name, values in CHOICES.items()}
+        return "send", (index, template.format(index=number, **fields))
+
+    return choose_chatty
+
+
 CHOOSERS = {
     "--lagging-wipes": choose_lagging_wipes,
     "--lost-ends": choose_lost_ends,
@@ -171,6 +199,8 @@ CHOOSERS = {
 
 def main(arguments: list[str]) -> int:
     chooser = next((CHOOSERS[flag] for flag in arguments if flag in CHOOSERS), choose)
+    if "--chatty" in arguments:
+        chooser = chatty(chooser)
     arguments = [argument for argument in arguments if not argument.startswith("--")]
     first, last = int(arguments[0]), int(arguments[1])
     steps = int(arguments[2]) if len(arguments) > 2 else 40

@@ -117,6 +117,10 @@ TEMPLATES = [
     "MODE {nick} -B",
     "KLINE {kline} :k {index}",  # by an operator: a server ban on every node
     "UNKLINE {kline}",
+    # Of one of the last messages in that room (`recent`: the newest, the one before, ...;
+    # resolved by `send`): by its author or an operator, or refused.
+    "REDACT {room} {recent} :r {index}",
+    "EDIT {room} {recent} :edit {index}",
 ]
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
@@ -130,6 +134,7 @@ CHOICES = {
     "key": ["color", "status"],
     # (Nobody's, and frank's: he is disconnected on his node, and cannot come back meanwhile.)
     "kline": ["~nobody@*", "~frank@*"],
+    "recent": ["1", "2", "3"],
 }
 commands = st.builds(
     lambda template, index, **fields: template.format(index=index, **fields),
@@ -138,9 +143,19 @@ commands = st.builds(
     **{name: st.sampled_from(values) for name, values in CHOICES.items()},
 )
 client_indexes = st.integers(0, len(NICKS) - 1)
-#: What the first clients ask for: multiline batches (a client that connects again has none,
-#: and its batches are refused).
-MULTILINE_CAPS = ("batch", "draft/multiline", "echo-message", "message-tags", "server-time")
+#: What the first clients ask for: multiline batches, REDACT and EDIT echoed and relayed. A
+#: client that connects again asks for them or for none (`reconnect`): then its batches are
+#: refused, it is told of its REDACTs and EDITs by NOTICE, and of others' by a correction line
+#: or not at all.
+FIRST_CAPS = (
+    "batch",
+    "draft/multiline",
+    "draft/message-redaction",
+    "draft/message-edit",
+    "echo-message",
+    "message-tags",
+    "server-time",
+)
 
 
 def expanded(line: str) -> list[str]:
@@ -173,6 +188,10 @@ class Transcript:
         self.replays: set[str] = set()  # the references of its open chathistory batches
         # Per era and room of the bus, the seq of the last line it was sent there.
         self.last: dict[tuple[int, str], tuple[int, str]] = {}
+        # Its REDACTs acknowledged (the msgids deleted), and its EDITs acknowledged by echo
+        # (the edit's msgid: the edited message's).
+        self.redacted: set[str] = set()
+        self.edited: dict[str, str] = {}
 
     def check(self) -> None:
         data = self.client.link.data()
@@ -189,9 +208,10 @@ class Transcript:
                 elif reference.startswith("-"):
                     self.replays.discard(reference[1:])
             msgid = message.tags.get("msgid")
+            source = message.source or ""
+            self.acknowledged(message, source, msgid)
             if msgid is None or message.tags.get("batch") in self.replays:
                 continue
-            source = message.source or ""
             if self.own in source and message.params[:1] == (source.split("!")[0],):
                 continue  # to itself: delivered, and echoed (echo-message)
             key = (message.command, msgid)
@@ -207,6 +227,19 @@ class Transcript:
             )
             self.last[(era, room)] = (seq, line)
 
+    def acknowledged(self, message: Any, source: str, msgid: str | None) -> None:
+        """Note the answer to its own REDACT or EDIT."""
+        command, params = message.command, message.params
+        mine = self.own in source
+        if command == "REDACT" and mine:
+            self.redacted.add(params[1])
+        elif command == "EDIT" and mine and msgid is not None:
+            self.edited[msgid] = message.tags["draft/target-msgid"]
+        elif command == "NOTICE" and "!" not in source and params[-1].startswith("Message "):
+            words = params[-1].split()  # Message <msgid> in <room> deleted (no capability)
+            if words[-1] == "deleted":
+                self.redacted.add(words[1])
+
 
 class ClusterMachine(RuleBasedStateMachine):
     """Six clients of three nodes sending room commands through a bus that may hold them."""
@@ -219,7 +252,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.cluster = Cluster(NODES)
         nodes = self.cluster.nodes
         self.clients = [
-            nodes[index // 2].client(nick, MULTILINE_CAPS) for index, nick in enumerate(NICKS)
+            nodes[index // 2].client(nick, FIRST_CAPS) for index, nick in enumerate(NICKS)
         ]
         # Every client's lines, old ones' too (a client connected again is another).
         bus = self.cluster.bus
@@ -256,6 +289,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.outcomes: dict[tuple[str, str], dict[str, bool]] = {}
         # The msgids of TAGMSGs among them: delivered as the others, never stored.
         self.tag_messages: set[str] = set()
+        # The msgids some client asked to REDACT (acknowledged or not).
+        self.redactions: set[str] = set()
         for node in nodes:
             self._record_outcomes(node.server.cluster, node.network.node_id)
         for client in self.clients[::2]:  # one of each node in #a; alice, first, is its op
@@ -283,16 +318,34 @@ class ClusterMachine(RuleBasedStateMachine):
         client = self.clients[index]
         if client.session.closed or index // 2 == self.lost:
             return
+        command, room, *rest = line.split(" ", 3) + [""]
+        if command in ("REDACT", "EDIT"):
+            # (In a room the client is in, if it is in any: most are refused otherwise.)
+            rooms = sorted(client.session.user.channels)
+            room = rooms[ROOMS.index(room) % len(rooms)] if rooms else room
+            line = self.resolved(room, int(rest[0]), rest[1])
         for one_line in expanded(line):
             client.send(one_line)
         client.lines()  # every line written so far parses
 
+    def resolved(self, room: str, recent: int, rest: str) -> str:
+        """A REDACT or EDIT of the `recent`th newest message a node applied in `room` (or of
+        a msgid nobody sent, if there were fewer)."""
+        fold = room.lower()
+        known = [m for (r, m) in self.outcomes if r == fold and m not in self.tag_messages]
+        msgid = known[-recent] if recent <= len(known) else "n9-unknown"
+        if rest.startswith(":r "):
+            self.redactions.add(msgid)
+            return f"REDACT {room} {msgid} {rest}"
+        return f"EDIT {room} {msgid} {rest}"
+
     @precondition(lambda self: any(client.session.closed for client in self.clients))
-    @rule(pick=client_indexes, nick=st.sampled_from(NICKS + OTHER_NICKS))
-    def reconnect(self, pick: int, nick: str) -> None:
+    @rule(pick=client_indexes, nick=st.sampled_from(NICKS + OTHER_NICKS), tagged=st.booleans())
+    def reconnect(self, pick: int, nick: str, tagged: bool = False) -> None:
         """A client that quit connects to its node again, asking for a nick (its own, or one
         another user may hold or be leaving): its registration claims the nick while QUITs and
-        NICKs may still be on their way."""
+        NICKs may still be on their way. `tagged`: it asks for the first clients' capabilities
+        (else for none)."""
         closed = [
             index
             for index, client in enumerate(self.clients)
@@ -302,8 +355,13 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         index = closed[pick % len(closed)]
         client = self.cluster.nodes[index // 2].connect()
+        if tagged:
+            client.send("CAP LS 302")
         client.send(f"NICK {nick}")
         client.send(f"USER {NICKS[index]} 0 * :{NICKS[index]} Example")
+        if tagged:
+            client.send("CAP REQ :" + " ".join(FIRST_CAPS))
+            client.send("CAP END")
         client.lines()  # welcomed, or 433 (the nick in use: it stays unregistered)
         self.clients[index] = client
         self.transcripts.append(Transcript(client, self.cluster.bus, NICKS[index]))
@@ -871,6 +929,9 @@ class ClusterMachine(RuleBasedStateMachine):
         for key in store.stored_targets():
             for record in store.latest(key, STORED_LIMIT):
                 stored.setdefault(record.msgid, []).append(key)
+        for transcript in self.transcripts:
+            transcript.check()
+        redacted = {msgid for t in self.transcripts for msgid in t.redacted}
         places = self.cluster.bus.places
         # (Where a message belongs is the bus's to say while it has lost nothing; after a
         # loss nodes may disagree on it for good: docs/cluster.md, "Not yet".)
@@ -879,10 +940,14 @@ class ClusterMachine(RuleBasedStateMachine):
             sender = msgid.split("-")[0]
             if msgid in self.tag_messages:
                 assert msgid not in stored, f"{room}: TAGMSG {msgid} stored"
+            elif msgid in redacted:
+                assert msgid not in stored, f"{room}: {msgid} stored, its REDACT acknowledged"
             elif sender in decided and not any(decided.values()):
                 # (Around a RENAME too: a late copy of a record the rename moved is ignored,
                 # HistoryStore.append.)
                 rooms = sorted(set(stored.get(msgid, ())))
+                if msgid in self.redactions and not rooms:
+                    continue  # (a REDACT not acknowledged may have been done)
                 assert len(rooms) == 1, f"{room}: {msgid} stored in {rooms}"
                 if renames is not None and msgid in places:
                     _, sequenced_in, seq = places[msgid]
@@ -900,6 +965,22 @@ class ClusterMachine(RuleBasedStateMachine):
                     f"{key}: {record.msgid} stored after {before}"
                 )
                 last[(era, sequenced_in)] = (seq, record.msgid)
+        self.edits_are_kept(stored)
+
+    def edits_are_kept(self, stored: dict[str, list[str]]) -> None:
+        """Each EDIT its requester saw acknowledged is kept with its message, once, while the
+        message is (no edit is kept twice either)."""
+        edits: dict[str, list[str]] = {}
+        for msgid, keys in stored.items():
+            for key in set(keys):
+                for edit in self.cluster.store.edits(key, msgid):
+                    edits.setdefault(edit.msgid, []).append(msgid)
+        for edit_msgid, of in edits.items():
+            assert len(of) == 1, f"edit {edit_msgid} kept {len(of)} times: {of}"
+        for transcript in self.transcripts:
+            for edit_msgid, msgid in transcript.edited.items():
+                if msgid in stored:
+                    assert edits.get(edit_msgid) == [msgid], f"edit {edit_msgid} of {msgid} lost"
 
     def members_are_their_nodes_own(self) -> None:
         """Each member of another node in a node's copy of a room is in that room on its own
