@@ -4475,6 +4475,29 @@ FOUND = {
     outage()
     lose_end(5)
 """,
+    # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
+    # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
+    # before its next record there. A node now drops a redacted message it holds
+    # (ClusterHistory `discard`; seed 45 of 60 runs of 500 steps, `--chatty`, made by hand).
+    "a message redacted while another node holds it from before it opened the room": """
+    send(1, 'JOIN #c')
+    send(1, 'MULTILINE #c 34')
+    send(2, 'JOIN #c')
+    send(1, 'REDACT #c 1 :r 52')
+    send(1, 'MULTILINE #c 70')
+""",
+    # The same, with the REDACT applied on carol's node while it still read the room's
+    # earlier messages: it dropped the message from what it held, and then held it again from
+    # what it read (`discarded`; made by hand, from the finding above).
+    "a message redacted while another node reads what came before it opened the room": """
+    send(1, 'JOIN #c')
+    send(1, 'MULTILINE #c 34')
+    hold()
+    send(2, 'JOIN #c')
+    send(1, 'REDACT #c 1 :r 52')
+    answer(1)
+    send(1, 'MULTILINE #c 70')
+""",
 }
 
 
