@@ -3,6 +3,7 @@ checked identically on every back-end (the `store` fixture of conftest.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from history_helpers import rec
@@ -30,6 +31,22 @@ def test_redact_removes_a_record_from_every_query(store: HistoryStore) -> None:
     assert store.around("#room", Ref(msgid="#room/2"), 3) == []  # the ref itself is gone
     assert store.between("#room", Ref(time_ms=0), Ref(time_ms=10**9), 10) == rest
     assert store.targets(0, 10**9, 10, ["#room"], "x") == [("#room", 1050)]
+
+
+def test_a_late_copy_of_a_redacted_record_is_ignored(store: HistoryStore) -> None:
+    """HistoryStore.redact: "a late copy of the record, under any target, is ignored" (in a
+    cluster, a lagging node's write of a message every other node deleted already)."""
+    records = [rec("#room", n) for n in range(3)]
+    store.append(records)
+    store.commit()
+    assert store.redact("#room", "#room/1")
+    store.append([records[1], dataclasses.replace(records[1], target="#renamed")])
+    store.commit()
+    assert store.latest("#room", 10) == [records[0], records[2]]
+    assert store.latest("#renamed", 10) == []
+    assert not store.redact("#room", "#room/1")
+    store.append([rec("#room", 3)])  # other records go on being stored
+    assert [r.msgid for r in store.latest("#room", 10)] == ["#room/0", "#room/2", "#room/3"]
 
 
 def test_redacting_the_last_record_empties_the_target(store: HistoryStore) -> None:

@@ -131,9 +131,6 @@ class ClusterHistory:
         self.deferred: dict[str, list[_Deferred]] = {}
         # Per room just opened: its messages from before, not yet known committed (`defer`).
         self.earlier: dict[str, deque[Held]] = {}
-        # Per room just opened: msgids redacted while its earlier messages were being read,
-        # never to be written for their senders (`discard`).
-        self.discarded: dict[str, set[str]] = {}
         # Records written by this node for others (counted for tests and monitoring): held
         # ones written after all, and held ones let go because their sender committed them.
         self.written_for_others = 0
@@ -262,34 +259,16 @@ class ClusterHistory:
         if self.deferred.get(room) is not token:
             return  # (the room closed meanwhile, and maybe opened again)
         deferred = self.deferred.pop(room)
-        gone = self.discarded.pop(room, ())
-        if gone:
-            earlier = [entry for entry in earlier if entry.record.msgid not in gone]
         if earlier:
             self.earlier[room] = deque(earlier)
         current = self.current
         for step in deferred:
             if isinstance(step, _Applying):
                 self.applying(*step)
-            elif step.record.msgid not in gone:
+            else:
                 self.current = step.current
                 self.append(step.record)
         self.current = current
-
-    def discard(self, room: str, msgid: str) -> None:
-        """A REDACT of `msgid` in `room` is applied here: if this node holds that message for
-        its sender, it drops it. (Written afterwards, from what it held from before it opened
-        the room, the message came back after every node had deleted it: a cluster fuzz
-        finding, seed 45 of the chatty mix.) The node that asked for the REDACT found the
-        message in the store, so its sender's write, or another node's, came before."""
-        if room in self.deferred:
-            self.discarded.setdefault(room, set()).add(msgid)
-        for kept in (self.earlier, self.held):
-            held = kept.get(room)
-            if held and any(entry.record.msgid == msgid for entry in held):
-                kept[room] = deque(entry for entry in held if entry.record.msgid != msgid)
-                if not kept[room]:
-                    del kept[room]
 
     def _undefer(self, room: str) -> None:
         """Whatever waits in `room` is done now (its earlier messages unread)."""

@@ -162,7 +162,6 @@ class ClusterMessages(ClusterApply):
     ) -> None:
         server = self.server
         fold, msgid = channel.fold, event["x"]
-        self.writes.discard(fold, msgid)  # (not to be written back by this node later)
         # The requester's node: a change its answer waits for (see `redact`).
         submit = server.history.change if mine else server.history.query
         submit(lambda store: store.redact(fold, msgid), ignore)

@@ -161,6 +161,7 @@ class MemoryStore(PlannedStore):
         if entry is None or msgid not in entry.by_msgid:
             return False
         gone = bisect_left(entry.seqs, entry.by_msgid[msgid])
+        self._moved[msgid] = entry.times[gone]  # a late copy is ignored (HistoryStore.redact)
         entry.keep([i for i in range(len(entry.seqs)) if i != gone])
         if not entry.seqs:
             self._forget(target)

@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,      -- a record rename_target moved (HistoryStore.append)
+    msgid    TEXT PRIMARY KEY,      -- a record rename_target moved or redact deleted (append)
     time_ms  BIGINT NOT NULL        -- its time, for retention
 );
 CREATE TABLE IF NOT EXISTS set_aside (
@@ -143,6 +143,15 @@ _INSERT = (
     " time_ms, source, command, params, tags, account, party_a, party_b)"
     " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids AS d WHERE d.msgid = r.msgid)"
     " ON CONFLICT (target, msgid) DO NOTHING"
+)
+
+
+# A record deleted (REDACT) and its msgid remembered, in one statement; how many went (0 or 1).
+_REDACT_REMEMBERED = (
+    "WITH gone AS (DELETE FROM records WHERE target = %s AND msgid = %s"
+    " RETURNING msgid, time_ms), remembered AS (INSERT INTO moved_msgids (msgid, time_ms)"
+    " SELECT msgid, time_ms FROM gone ON CONFLICT (msgid) DO NOTHING)"
+    " SELECT count(*) FROM gone"
 )
 
 
@@ -252,11 +261,11 @@ class PostgresStore(PlannedStore, ComponentStore):
 
     def redact(self, target: str, msgid: str) -> bool:
         with self._db.step(write=True) as db:
-            cursor = db.execute(
-                "DELETE FROM records WHERE target = %s AND msgid = %s", (target, msgid)
-            )
+            # Deleted and remembered in one statement (a late copy is ignored:
+            # HistoryStore.redact), as a rename's moves are.
+            gone = db.execute(_REDACT_REMEMBERED, (target, msgid)).fetchone()
             db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
-        return cursor.rowcount > 0
+        return bool(gone and gone[0])
 
     def rename_target(
         self,

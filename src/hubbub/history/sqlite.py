@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,     -- a record rename_target moved (HistoryStore.append)
+    msgid    TEXT PRIMARY KEY,     -- a record rename_target moved or redact deleted (append)
     time_ms  INTEGER NOT NULL      -- its time, for retention
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS set_aside (
@@ -349,6 +349,8 @@ class SqliteStore(PlannedStore):
         return cur.rowcount
 
     def redact(self, target: str, msgid: str) -> bool:
+        # Remembered first (as a rename's moves are): a late copy is ignored, HistoryStore.redact.
+        self._db.execute(_REMEMBER_MOVED + " AND msgid = ?", (target, msgid))
         cur = self._db.execute(
             "DELETE FROM records WHERE target = ? AND msgid = ?", (target, msgid)
         )

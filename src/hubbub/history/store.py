@@ -32,7 +32,7 @@ class HistoryStore(Protocol):
         so is one whose msgid `rename_target` moved, under whatever target: it is stored
         already, where the move put it, and this is a late copy under the name it had (in a
         cluster, a lagging node's write of a room's event after a rename moved the room's
-        records, or set an earlier room's aside). A record under a name that `rename_target`
+        records, or set an earlier room's aside); and one `redact` deleted. A record under a name that `rename_target`
         moved or set aside since the record's time goes where the first such rename after its
         time sent the name's records (`late_key`): it is a late record of the room renamed
         away (under a rename's old name, at or before its `through_ms`), which goes on to the
@@ -72,7 +72,10 @@ class HistoryStore(Protocol):
 
     def redact(self, target: str, msgid: str) -> bool:
         """Remove the record with this msgid from this target (REDACT): no query returns it
-        afterwards. False if it was not stored."""
+        afterwards. False if it was not stored. Its msgid is remembered as a rename's moves
+        are: a late copy of the record, under any target, is ignored (`append`), as it is in
+        a cluster, a lagging node's write of a message it applied before the REDACT, which
+        every other node had applied and deleted (a cluster fuzz finding, seed 6636526)."""
 
     def rename_target(
         self,
