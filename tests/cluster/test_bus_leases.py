@@ -167,6 +167,32 @@ async def test_a_dead_nodes_claims_go_once_its_burial_is_over(redis_url: str) ->
     await redis.aclose()
 
 
+async def test_a_burial_unlists_the_dead_nodes_entries_before_its_claims_go(
+    redis_url: str,
+) -> None:
+    """The burier drops the dead node's directory entries first (hubbub.cluster.node `_bury`:
+    before its users are announced offline), its claims staying until the burial is over."""
+    redis = Redis.from_url(redis_url)
+    async with running(redis_url, "a", **FAST) as node_a, running(redis_url, "b", **FAST) as node_b:
+        over = asyncio.Event()
+        node_a.burying = node_b.burying = over
+        async with doomed_node(redis_url):
+            assert await node_a.bus.get("user:carol") == "{}"
+        await until(lambda: node_a.lost or node_b.lost, timeout=30, what="on_node_lost")
+        burier, other = (node_a, node_b) if node_a.lost else (node_b, node_a)
+        await other.bus.unlist("doomed")  # not its burial: nothing happens
+        assert await burier.bus.get("user:carol") == "{}"
+        await burier.bus.unlist("doomed")
+        assert await burier.bus.get("user:carol") is None
+        assert not await redis.exists(scripts.node_directory_key("doomed"))
+        assert await burier.bus.claimed("nick:carol") == "carol!c@doomed"
+        over.set()
+        await until_awaited(
+            lambda: burier.bus.claim("nick:carol", "carol!c@a"), what="its claims gone"
+        )
+    await redis.aclose()
+
+
 async def test_a_node_declared_dead_reports_it_and_registers_again(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     # a renews rarely: its lease can lapse (here: is taken away) and be buried before it notices.

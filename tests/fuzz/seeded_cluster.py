@@ -5,17 +5,15 @@ same machine with a fixed mix of steps per seed (mostly commands, then holds, an
 catch-ups, reconnections, the loss of a node (while Redis is away too), bus outages, Redis
 losing its data and settles), checks that every node agrees after each step, and prints, for
 each kind of disagreement, the shortest run that showed it: steps ready to paste into that
-file's `FOUND` (replayed by `test_found_sequences_agree`). Runs
-`python tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends |
---held-feeds] [--chatty]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node common, and
-Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes read
-and others did not, lost, for the rooms written back to reconcile
-(hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file
-that missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes
-a node's feed of one room wait (filling a gap) while its other rooms go on. `--chatty`,
-with any of them, makes a third of the steps clients joining rooms and talking, redacting
-and editing there. Each step also
-checks that no client was sent a line twice.
+file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py
+FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds] [--chatty]`; the exit status is 1
+if anything disagreed. `--lagging-wipes` makes a lagging node common, and Redis losing its data
+while one has events waiting (`wipe_in_flight`): what some nodes read and others did not, lost, for
+the rooms written back to reconcile (hubbub.core.cluster_resync). `--lost-ends` makes Redis come
+back from an append-only file that missed its last writes (`lose_end`): the same, in the same epoch.
+`--held-feeds` makes a node's feed of one room wait (filling a gap) while its other rooms go on.
+`--chatty`, with any of them, makes a third of the steps clients joining rooms and talking,
+redacting and editing there. Each step also checks that no client was sent a line twice.
 """
 
 from __future__ import annotations

@@ -124,6 +124,8 @@ TEMPLATES = [
     # resolved by `send`): by its author or an operator, or refused.
     "REDACT {room} {recent} :r {index}",
     "EDIT {room} {recent} :edit {index}",
+    "MONITOR + {nick},{other}",  # told who is online on the network, and of every change
+    "MONITOR - {nick}",
 ]
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
@@ -195,6 +197,8 @@ class Transcript:
         # (the edit's msgid: the edited message's).
         self.redacted: set[str] = set()
         self.edited: dict[str, str] = {}
+        # MONITOR: per nick (folded), whether the last 730 or 731 it was sent said online.
+        self.online: dict[str, bool] = {}
 
     def check(self) -> None:
         data = self.client.link.data()
@@ -231,10 +235,13 @@ class Transcript:
             self.last[(era, room)] = (seq, line)
 
     def acknowledged(self, message: Any, source: str, msgid: str | None) -> None:
-        """Note the answer to its own REDACT or EDIT."""
+        """Note the answer to its own REDACT or EDIT, or a MONITOR status."""
         command, params = message.command, message.params
         mine = self.own in source
-        if command == "REDACT" and mine:
+        if command in ("730", "731"):  # RPL_MONONLINE, RPL_MONOFFLINE
+            for target in params[-1].split(","):
+                self.online[target.split("!")[0].lower()] = command == "730"
+        elif command == "REDACT" and mine:
             self.redacted.add(params[1])
         elif command == "EDIT" and mine and msgid is not None:
             self.edited[msgid] = message.tags["draft/target-msgid"]
@@ -270,7 +277,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.burials = 0  # passes of its burial made
         self.read_at: dict[str, int] = {}  # the seq its last pass read each room at
         self.burial_asks: set[tuple[str, bytes]] = set()  # its `speak` events (once each)
-        self.unannounced = False  # lost while the bus was away: its `offline` events not sent
+        self.burial_due = False  # lost while the bus was away: its burial not begun
         self.buried = False  # its burial over (its claims gone)
         self.burials_of_node = 0  # the bus's burials of its node id once it is (`lose_end`)
         # A node cut off past its lease and buried while it lives on (`outlive`): its index.
@@ -321,7 +328,7 @@ class ClusterMachine(RuleBasedStateMachine):
         client = self.clients[index]
         if client.session.closed or index // 2 == self.lost:
             return
-        command, room, *rest = line.split(" ", 3) + [""]
+        command, room, *rest = [*line.split(" ", 3), ""]
         if command in ("REDACT", "EDIT"):
             # (In a room the client is in, if it is in any: most are refused otherwise.)
             rooms = sorted(client.session.user.channels)
@@ -398,10 +405,11 @@ class ClusterMachine(RuleBasedStateMachine):
     def lose(self, pick: int) -> None:
         """A node dies (kill -9): its calls the bus has not answered never reach it, it gets
         nothing more, and its clients are gone. Once its lease has run out, another node
-        buries it as hubbub.cluster.node and hubbub.cluster.bus do: an `offline` event per
-        nick in the network room, a QUIT in every room for each member field of its users,
-        from the room's state as it reads it now (hubbub.core.network `quits_of_lost_node`),
-        and once those are done (`bury`), its claims go. A node that dies while Redis is away
+        buries it as hubbub.cluster.node and hubbub.cluster.bus do: its directory entries go
+        (`unlist`), a QUIT in every room for each member field of its users, from the room's
+        state as it reads it now (hubbub.core.network `quits_of_lost_node`), then an
+        `offline` event per nick in the network room, and once those are done (`bury`), its
+        claims go. A node that dies while Redis is away
         is buried once it is back (`settle`); if Redis lost its data meanwhile (`wipe`), the
         dead node never registers in the new epoch, and the others' syncs have written its
         users back (`?` fields) for the burial to find (hubbub.cluster.bus `_adopt`)."""
@@ -423,10 +431,17 @@ class ClusterMachine(RuleBasedStateMachine):
             if session.registered and not session.remote
         }
         if bus.available:
-            self.announce_offline(self.burier(), dead)
+            self.unlist(dead)
             self.bury()
         else:  # its lease runs out once the bus is back
-            self.unannounced = True
+            self.burial_due = True
+
+    def unlist(self, dead: str) -> None:
+        """The first step of a burial: the dead node's directory entries go, so that a
+        MONITOR or WHOIS answered after its users' `offline` events does not find them."""
+        directory = self.cluster.bus.directory
+        for key in [key for key, (owner, _) in directory.items() if owner == dead]:
+            del directory[key]
 
     def announce_offline(self, burier: Any, dead: str) -> None:
         """The burier's `offline` event, in the network room, for each nick the dead node
@@ -475,14 +490,16 @@ class ClusterMachine(RuleBasedStateMachine):
             # (in milliseconds, against cluster.lease_ms): their syncs list its users too.
             return True
         dead = self.cluster.nodes[self.lost].network.node_id
-        if self.unannounced:
-            self.unannounced = False
-            self.announce_offline(self.burier(), dead)
+        if self.burial_due:
+            self.burial_due = False
+            self.unlist(dead)
         buried = self.bury_pass(self.burier(), dead)
         self.burials += 1
         if buried and self.burials < BURIAL_PASSES:
             return True
-        # Then its end, after the last pass's QUITs, each awaited by the burier.
+        # Then its users offline and its end, after the last pass's QUITs, each awaited by
+        # the burier.
+        self.announce_offline(self.burier(), dead)
         self.burier().network.sequence(
             NETWORK_ROOM, buried_payload(dead, self.read_at), {}, (), ignore
         )
@@ -515,8 +532,9 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule()
     def outlive(self) -> None:
         """The cut-off node stays away past its lease: another node buries it, as it buries a
-        lost node (its users' `offline` events, their QUITs in every room, pass after pass,
-        then its claims go), while it lives on, unaware until it is back (`rejoin`)."""
+        lost node (its directory entries go, its users' QUITs in every room, pass after pass,
+        their `offline` events, then its claims go), while it lives on, unaware until it is
+        back (`rejoin`)."""
         bus = self.cluster.bus
         if len(bus.away) != 1 or self.lost is not None or self.outlived is not None:
             return
@@ -528,13 +546,14 @@ class ClusterMachine(RuleBasedStateMachine):
             # they take it for dead (hubbub.cluster.bus `_adopt`), their syncs made long since
             # (they list its users, `?` fields, for the burial to find).
             self.settle_calls()
-        self.announce_offline(burier, dead)
+        self.unlist(dead)
         self.burial_asks.clear()
         for _ in range(BURIAL_PASSES):
             found = self.bury_pass(burier, dead)
             self.settle_calls()
             if not found:
                 break
+        self.announce_offline(burier, dead)
         burier.network.sequence(NETWORK_ROOM, buried_payload(dead, self.read_at), {}, (), ignore)
         self.settle_calls()
         network = bus.nodes[dead]
@@ -662,7 +681,7 @@ class ClusterMachine(RuleBasedStateMachine):
                 self.buried = False
                 self.burials = 0
                 self.burial_asks.clear()
-                self.unannounced = True
+                self.burial_due = True
 
     def lost_ends(self, node: Any) -> set[str] | None:
         """At a node's first reconnection after `lose_end`: the rooms whose end Redis lost for
@@ -916,7 +935,23 @@ class ClusterMachine(RuleBasedStateMachine):
             assert node_bans == bans[0][1], f"node {node_id}'s K-lines differ from {bans[0][0]}'s"
         claims = {key.removeprefix("nick:"): owner for key, owner in bus.claims.items()}
         assert claims == held, "the bus's nick claims are not the users' nicks"
+        self.monitors_know_who_is_online(set(held))
         self.history_keeps_what_was_acknowledged()
+
+    def monitors_know_who_is_online(self, online: set[str]) -> None:
+        """Each nick a client monitors, the last 730 or 731 it was sent says whether a user
+        holds it on the network now (IRCv3 monitor: "the server will send RPL_MONONLINE when
+        a target comes online and RPL_MONOFFLINE when a target goes offline")."""
+        for transcript in self.transcripts:
+            transcript.check()
+            session, node = transcript.client.session, transcript.client.harness
+            if session.closed or not session.registered or node not in self.alive():
+                continue
+            server = node.server
+            for fold in server.monitor.lists.get(session.user, {}):
+                said = transcript.online.get(fold)
+                where = f"{session.user.nick} monitors {fold}"
+                assert said == (fold in online), f"{where}: told {said}, online {fold in online}"
 
     def history_keeps_what_was_acknowledged(self) -> None:
         """Every room message that its sender's node delivered (its sender saw it echoed),
@@ -4495,6 +4530,26 @@ FOUND = {
     send(5, 'QUIT :gone 51')
     send(3, 'REDACT #b 1 :r 7')
     lag(2)
+""",
+    # Erin's MONITOR found yan in her node's copy (carol, renamed), and asked the directory
+    # for dave; carol's NICK back to carol was applied, and its `offline` for yan, before the
+    # directory answered, and the answer told erin yan was online. Every target's events
+    # are now heard while the directory is asked (cluster_directory `monitor_status`; seed
+    # 71 of 200 runs of 300 steps, minimised to 4).
+    "a MONITOR answered after the offline of a nick it found in the node's copy": """
+    send(2, 'NICK yan')
+    hold()
+    send(2, 'NICK carol')
+    send(4, 'MONITOR + dave,yan')
+""",
+    # Alice's node died; its burial sent her `offline` first, and frank's MONITOR, answered
+    # from her directory entry (there until the burial's end), told him she was online for
+    # good. A burial now drops the dead node's directory entries first and sends the
+    # `offline` events after the QUITs (hubbub.cluster.node `_bury`, which the machine's
+    # `bury` mirrors; seeds 12, 74, 91 and 153 of the same runs, minimised to 2).
+    "a MONITOR during the burial of the monitored user's node": """
+    lose(0)
+    send(5, 'MONITOR + carol,Alice')
 """,
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back

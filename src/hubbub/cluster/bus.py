@@ -253,6 +253,7 @@ class Bus:
                 "PUT",
                 "DROP",
                 "TAKE",
+                "UNLIST",
                 "BURY",
                 "LEAVE",
                 "RENAME",
@@ -1010,6 +1011,18 @@ class Bus:
 
         values = await self._guarded(read) if keys else []
         return [None if value is None else _text(value) for value in values]
+
+    async def unlist(self, node: str) -> None:
+        """A dead node this node is burying: its directory entries go now, before its users
+        are announced offline (hubbub.cluster.node `_bury`); its claims go with BURY."""
+        keys = [
+            scripts.NODES_KEY,
+            scripts.node_claims_key(node),
+            scripts.node_directory_key(node),
+            scripts.janitor_key(node),
+        ]
+        args = [node, self.node_id]
+        await self._guarded(lambda: self._scripts["UNLIST"](keys=keys, args=args))
 
     async def drop(self, key: str) -> None:
         keys = [scripts.directory_key(key), scripts.node_directory_key(self.node_id)]

@@ -862,6 +862,19 @@ if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return fals
 return redis.call('HGETALL', KEYS[4])
 """
 
+# Deletes the directory entries in the set KEYS[3] that node ARGV[1] still owns.
+_UNLIST_ENTRIES = (
+    """
+local entries = redis.call('SMEMBERS', KEYS[3])
+for _, key in ipairs(entries) do
+  local entry = '"""
+    + DIRECTORY_PREFIX
+    + """' .. key
+  if redis.call('HGET', entry, 'o') == ARGV[1] then redis.call('DEL', entry) end
+end
+"""
+)
+
 # Deletes a node's claims and directory entries (only those it still owns), then its records.
 # KEYS: nodes set, claims hash, directory set; ARGV[1]: the node.
 _FORGET = (
@@ -873,13 +886,9 @@ for _, key in ipairs(claims) do
     + """' .. key
   if redis.call('HGET', claim, 'o') == ARGV[1] then redis.call('DEL', claim) end
 end
-local entries = redis.call('SMEMBERS', KEYS[3])
-for _, key in ipairs(entries) do
-  local entry = '"""
-    + DIRECTORY_PREFIX
-    + """' .. key
-  if redis.call('HGET', entry, 'o') == ARGV[1] then redis.call('DEL', entry) end
-end
+"""
+    + _UNLIST_ENTRIES
+    + """
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('SREM', KEYS[1], ARGV[1])
 """
@@ -895,6 +904,21 @@ if redis.call('GET', KEYS[4]) ~= ARGV[2] then return 0 end
     + _FORGET
     + """
 redis.call('DEL', KEYS[4])
+return 1
+"""
+)
+
+# KEYS: (unused), (unused), dead node's directory set, its janitor key. ARGV: dead node, this
+# node. The first step of a burial: the dead node's directory entries go (its claims stay until
+# BURY), so that its users' `offline` events, sent after their QUITs, are not contradicted by
+# an entry a MONITOR or WHOIS still finds. 0 if this node's janitor hold had lapsed.
+UNLIST = (
+    """
+if redis.call('GET', KEYS[4]) ~= ARGV[2] then return 0 end
+"""
+    + _UNLIST_ENTRIES
+    + """
+redis.call('DEL', KEYS[3])
 return 1
 """
 )

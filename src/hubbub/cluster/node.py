@@ -495,19 +495,22 @@ class Node:
         await self._bury(dead, claims)
 
     async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
-        """QUIT, in every room, each member the dead node had there; and its users are gone
+        """QUIT, in every room, each member the dead node had there; then its users are gone
         from the network for every node's MONITOR (hubbub.core.cluster_directory), and from
-        every node's copies at the end (`buried`, hubbub.core.cluster_users)."""
+        every node's copies at the end (`buried`, hubbub.core.cluster_users).
+
+        Its directory entries go first, and the `offline` events come after the QUITs: a
+        MONITOR answered after an `offline` event, from an entry still there or from a copy
+        that still had the user, told the watcher it was online, and nothing told it
+        otherwise (a cluster fuzz finding, thirty-sixth session)."""
         server = self.server
+        departing: list[tuple[str, dict[str, Any]]] = []
         for key in claims:
             if key.startswith("nick:"):
                 fold = key.removeprefix("nick:")
                 entry = await self.bus.get(user_key(fold))
-                facts = json.loads(entry) if entry else {}
-                nick = facts.get("n", fold)
-                await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, nick))
-                if server is not None and facts:
-                    self._departed(server, facts)
+                departing.append((fold, json.loads(entry) if entry else {}))
+        await self.bus.unlist(dead)
 
         def next_msgid() -> str:
             return server.next_msgid() if server is not None else secrets.token_hex(8)
@@ -540,5 +543,9 @@ class Node:
                 dead,
                 BURIAL_PASSES,
             )
+        for fold, facts in departing:
+            await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, facts.get("n", fold)))
+            if server is not None and facts:
+                self._departed(server, facts)
         # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
         await self.bus.sequence(NETWORK_ROOM, buried_payload(dead, read_at))

@@ -28,16 +28,16 @@ class StoreUnwritable(OSError):
 class HistoryStore(Protocol):
     def append(self, records: Sequence[Record]) -> None:
         """Store records (one batch). Durable once `commit` has returned.
-        A record whose (target, msgid) is already stored is ignored (the first one stays), and
-        so is one whose msgid `rename_target` moved, under whatever target: it is stored
-        already, where the move put it, and this is a late copy under the name it had (in a
-        cluster, a lagging node's write of a room's event after a rename moved the room's
-        records, or set an earlier room's aside); and one `redact` deleted. A record under a name that `rename_target`
-        moved or set aside since the record's time goes where the first such rename after its
-        time sent the name's records (`late_key`): it is a late record of the room renamed
-        away (under a rename's old name, at or before its `through_ms`), which goes on to the
-        room's name now, or of an earlier room of a rename's new name (older than its
-        `before_ms`, with an `aside` key), which goes under that key."""
+        A record whose (target, msgid) is already stored is ignored (the first one stays), and so is
+        one whose msgid `rename_target` moved, under whatever target: it is stored already, where
+        the move put it, and this is a late copy under the name it had (in a cluster, a lagging
+        node's write of a room's event after a rename moved the room's records, or set an earlier
+        room's aside); and one `redact` deleted. A record under a name that `rename_target` moved or
+        set aside since the record's time goes where the first such rename after its time sent the
+        name's records (`late_key`): it is a late record of the room renamed away (under a rename's
+        old name, at or before its `through_ms`), which goes on to the room's name now, or of an
+        earlier room of a rename's new name (older than its `before_ms`, with an `aside` key), which
+        goes under that key."""
 
     def commit(self) -> None:
         """Make every record appended so far durable."""
