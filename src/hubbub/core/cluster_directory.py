@@ -46,21 +46,20 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import RoomApplier, RoomlessApplier
 from hubbub.core.cluster_fields import (
     UNAVAILABLE,
-    facts_prefix,
     load_mode_fields,
     load_user_state,
     user_key,
 )
+from hubbub.core.cluster_monitor import ClusterMonitor, Holder
 from hubbub.core.cluster_users import ClusterUsers
 from hubbub.core.model import NOWHERE, Channel, Membership, Phase, Session, Topic, User
-from hubbub.core.monitor import chunks, extended_watchers
+from hubbub.core.monitor import extended_watchers
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.core.privacy import party
-from hubbub.protocol import numerics as n
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from hubbub.core.elist import ListFilter
     from hubbub.core.ports import Network
@@ -76,13 +75,8 @@ class ClusterDirectory(ClusterUsers):
         super().__init__(server, network)
         # Local users registered so far (each one's network id counts them).
         self.registrations = 0
-        # MONITOR, per nick of another node's user: the watchers here told it is online (by
-        # an `online` event or a status answer), so each is told each change once, whichever
-        # comes first; and `offline` goes to those.
-        self.told_online: dict[str, set[User]] = {}
-        # (watcher, nick) whose status the directory is being asked: None, or what an event
-        # said meanwhile (the prefix: online; "": offline), which the answer then tells.
-        self.asking: dict[tuple[User, str], str | None] = {}
+        # MONITOR: what each watcher here was told of each nick (hubbub.core.cluster_monitor).
+        self.watching = ClusterMonitor(server, network.lookup)
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
         # (`p:<fold>`: at most an offline and the online after it, since an offline makes
@@ -140,7 +134,7 @@ class ClusterDirectory(ClusterUsers):
         user.network_id = f"{self.node}/{int(self.server.now * 1000)}/{self.registrations}"
         self.by_network_id[user.network_id] = user
         self._publish(user, reply)
-        self._announce({"t": "online", "f": user.fold, "p": user.prefix})
+        self._announce(self._online_event(user))
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
         """A local user has a new nick (already applied here)."""
@@ -148,8 +142,30 @@ class ClusterDirectory(ClusterUsers):
             self.network.publish(user_key(old_fold), None)
         self.network.publish(user_key(user.fold), self.entry(user))
         if old_fold != user.fold:  # a change of case only is neither offline nor online
-            self._announce({"t": "offline", "f": old_fold, "n": old_nick})
-            self._announce({"t": "online", "f": user.fold, "p": user.prefix})
+            self._announce({"t": "offline", "f": old_fold, "n": old_nick, "i": user.network_id})
+            self._announce(self._online_event(user))
+
+    def _online_event(self, user: User) -> dict[str, Any]:
+        """A local user's `online` event: its nick, and who holds it (its network id, this
+        node), which a later `offline` of the nick must name (hubbub.core.cluster_monitor)."""
+        return {
+            "t": "online",
+            "f": user.fold,
+            "p": user.prefix,
+            "i": user.network_id,
+            "o": self.node,
+        }
+
+    def local_online(self, user: User) -> None:
+        """A local user registered or took a new nick: the watchers here (hubbub.core.monitor
+        `came_online`)."""
+        self.watching.online(
+            user.fold, Holder(user.network_id, self.node, user.prefix), self.server.stamp()
+        )
+
+    def local_offline(self, fold: str, nick: str, holder: str) -> None:
+        """A local user quit or left a nick: the watchers here."""
+        self.watching.offline(fold, holder, nick, self.server.stamp())
 
     def renamed(self, user: User, old_prefix: str, old_fold: str) -> None:
         super().renamed(user, old_prefix, old_fold)
@@ -168,19 +184,12 @@ class ClusterDirectory(ClusterUsers):
         self.network.publish(user_key(user.fold), self.entry(user), done)
 
     def quit(self, user: User, reason: str, was_registered: bool) -> bool:
-        for key in [key for key in self.asking if key[0] is user]:
-            del self.asking[key]
-        for fold in self.server.monitor.lists.get(user, {}):  # a watcher leaves
-            told = self.told_online.get(fold)
-            if told is not None:
-                told.discard(user)
-                if not told:
-                    del self.told_online[fold]
+        self.watching.watcher_left(user, self.server.monitor.lists.get(user, {}))
         listed = was_registered and user.fold and self.server.users.get(user.fold) is user
         forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
         if listed:
             self.network.publish(user_key(user.fold), None)
-            self._announce({"t": "offline", "f": user.fold, "n": user.nick})
+            self._announce({"t": "offline", "f": user.fold, "n": user.nick, "i": user.network_id})
         return forget
 
     def removed(self, channel: Channel, user: User) -> None:
@@ -227,6 +236,17 @@ class ClusterDirectory(ClusterUsers):
         for events in unsent.values():
             for event in events:
                 self._announce(event)
+        self.watching.ask_again()
+
+    def resync(self, rooms: Collection[str] | None = None) -> None:
+        """Redis lost data (a new epoch, or the end of some rooms): this node's users are
+        announced online again. A watcher another node told offline meanwhile, as the
+        directory could not be asked or had lost their entries, hears they are online (one
+        that was told so already hears nothing: `_apply_online`)."""
+        super().resync(rooms)
+        for user in list(self.server.users.values()):
+            if not user.session.remote and user.session.registered and not user.session.closed:
+                self._announce(self._online_event(user))
 
     def wallops(self, prefix: str, text: str) -> None:
         """A WALLOPS sent to this node's +w users: the other nodes' too."""
@@ -236,39 +256,20 @@ class ClusterDirectory(ClusterUsers):
 
     def _apply_online(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
-            return  # its own node told its watchers when it registered
-        fold = event["f"]
-        watchers = self.server.monitor.of(fold)
-        told = self.told_online.get(fold, set())
-        fresh = [watcher for watcher in watchers if watcher not in told]
-        if self.asking:  # those waiting for their status are told by its answer
-            fresh = [watcher for watcher in fresh if not self._heard(watcher, fold, event["p"])]
-        if watchers:
-            self.told_online[fold] = set(watchers)
-        if fresh:
-            line = f":{self.server.name} {n.RPL_MONONLINE} * :{event['p']}"
-            self.server.fanout(fresh, line, time_ms)
+            return  # its own node told its watchers when it happened (`local_online`)
+        holder = Holder(str(event.get("i", "")), str(event.get("o", "")), event["p"])
+        self.watching.online(event["f"], holder, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
             return
-        fold = event["f"]
-        told = self.told_online.pop(fold, set())
-        gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
-        if self.asking:
-            for watcher in self.server.monitor.of(fold):
-                self._heard(watcher, fold, "")
-        if gone:
-            line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{event['n']}"
-            self.server.fanout(gone, line, time_ms)
+        self.watching.offline(event["f"], str(event.get("i", "")), event["n"], time_ms)
 
-    def _heard(self, watcher: User, fold: str, news: str) -> bool:
-        """An event about `fold` while `watcher`'s status of it is being asked: kept for the
-        answer (True), which tells it."""
-        if (watcher, fold) not in self.asking:
-            return False
-        self.asking[(watcher, fold)] = news
-        return True
+    def _apply_buried(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        """A lost node's burial is over: its users leave the copies here (ClusterUsers), and
+        every nick the watchers here were told one of them holds is offline."""
+        super()._apply_buried(event, time_ms, mine)
+        self.watching.node_buried(str(event["d"]), time_ms)
 
     def _apply_watched(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """extended-monitor: another node's user's AWAY, SETNAME, ACCOUNT or NICK line, for
@@ -468,72 +469,15 @@ class ClusterDirectory(ClusterUsers):
     def monitor_status(self, reply: Reply, targets: list[str]) -> None:
         """MONITOR's 730/731 in a cluster: the users known here, and the directory for the
         nicks nobody here has (online on another node, or nowhere)."""
-        server = self.server
-        watcher = reply.session.user
-        online: list[tuple[str, str]] = []  # (fold, prefix)
-        unknown: list[str] = []
-        for target in targets:
-            found = server.find_user(target)
-            if found is not None:
-                online.append((found.fold, found.prefix))
-            else:
-                unknown.append(target)
-        if not unknown:
-            self._tell_status(reply, watcher, online, [])
-            return
+        self.watching.status(reply, targets, self._known_holder)
 
-        def answered(later: Reply, entries: Any) -> None:
-            offline: list[str] = []
-            # The users known here were online when asked; an event since is newer.
-            for index, (fold, prefix) in enumerate(list(online)):
-                news = self.asking.pop((watcher, fold), None)
-                if news == "":
-                    offline.append(prefix.partition("!")[0])
-                    online[index] = ("", "")
-                elif news:
-                    online[index] = (fold, news)
-            online[:] = [known for known in online if known[0]]
-            for nick, entry in zip(unknown, entries or [None] * len(unknown), strict=True):
-                fold = server.fold(nick)
-                news = self.asking.pop((watcher, fold), None)
-                if news is not None:  # an event came meanwhile: it is newer
-                    prefix = news
-                elif entry is not None:
-                    facts = json.loads(entry)
-                    prefix = facts_prefix(facts)
-                else:
-                    prefix = ""
-                if prefix:
-                    online.append((fold, prefix))
-                else:
-                    offline.append(nick)
-            self._tell_status(later, watcher, online, offline)
-
-        keys = [user_key(server.fold(nick)) for nick in unknown]
-        # Every target's events until the answer, the known ones' too: told online from this
-        # node's copy but answered after an `offline` event, a watcher was never told that
-        # (a cluster fuzz finding, seed 71 of 200 runs of 300 steps, thirty-sixth session).
-        for fold, _ in online:
-            self.asking[(watcher, fold)] = None
-        for nick in unknown:
-            self.asking[(watcher, server.fold(nick))] = None
-        self.network.lookup(keys, reply.later(answered))
-
-    def _tell_status(
-        self, reply: Reply, watcher: User, online: list[tuple[str, str]], offline: list[str]
-    ) -> None:
-        """The status lines, and what this watcher was told (an `online` event sequenced
-        before the answer but applied after it tells it nothing new)."""
-        for fold, _ in online:
-            self.told_online.setdefault(fold, set()).add(watcher)
-        for nick in offline:
-            told = self.told_online.get(self.server.fold(nick))
-            if told is not None:
-                told.discard(watcher)
-        for line in chunks(prefix for _, prefix in online):
-            reply.numeric(n.RPL_MONONLINE, line)
-        for line in chunks(offline):
-            reply.numeric(n.RPL_MONOFFLINE, line)
+    def _known_holder(self, target: str) -> Holder | None:
+        """Who holds `target` as this node knows (its users, and its copy of others')."""
+        found = self.server.find_user(target)
+        if found is None:
+            return None
+        node = self.homes.get(found, "") if found.session.remote else self.node
+        return Holder(found.network_id, node, found.prefix)
 
     def list(self, reply: Reply, wanted: ListFilter) -> None:
         """LIST across the network: the rooms followed here from this node's copy, the others
@@ -590,6 +534,7 @@ DIRECTORY_APPLIERS: dict[str, RoomApplier] = {
 DIRECTORY_EVENTS: dict[str, RoomlessApplier] = {
     "online": ClusterDirectory._apply_online,
     "offline": ClusterDirectory._apply_offline,
+    "buried": ClusterDirectory._apply_buried,
     "wallops": ClusterDirectory._apply_wallops,
     "watched": ClusterDirectory._apply_watched,
 }

@@ -153,9 +153,14 @@ def status(server: ChatServer, reply: Reply, targets: list[str]) -> None:
 
 def came_online(server: ChatServer, user: User) -> None:
     """`user` registered, or took a new nick: its watchers get RPL_MONONLINE. (A user of
-    another cluster node: its node tells every node, hubbub.core.cluster_directory.)"""
-    if not user.session.remote:
-        nick_online(server, user.fold, user.prefix)
+    another cluster node: its node tells every node, hubbub.core.cluster_directory; in a
+    cluster, what each watcher was told is kept, hubbub.core.cluster_monitor.)"""
+    if user.session.remote:
+        return
+    if server.cluster is not None:
+        server.cluster.local_online(user)
+        return
+    nick_online(server, user.fold, user.prefix)
 
 
 def nick_online(server: ChatServer, fold: str, prefix: str) -> None:
@@ -165,8 +170,12 @@ def nick_online(server: ChatServer, fold: str, prefix: str) -> None:
         server.fanout(tuple(watchers), line, server.stamp())
 
 
-def went_offline(server: ChatServer, nick: str, fold: str) -> None:
-    """A nick left the network (QUIT, or a nick change away from it)."""
+def went_offline(server: ChatServer, nick: str, fold: str, holder: str = "") -> None:
+    """A nick left the network (QUIT, or a nick change away from it); `holder`: the network
+    id of the user that held it (in a cluster)."""
+    if server.cluster is not None:
+        server.cluster.local_offline(fold, nick, holder)
+        return
     nick_offline(server, fold, nick)
 
 
@@ -190,7 +199,7 @@ def changed_nick(server: ChatServer, user: User, old_nick: str, old_fold: str, l
         server.fanout(extended, line, server.stamp(), account=user.account)
     if server.cluster is not None:
         server.cluster.watched(user, "", line, old_fold)
-    went_offline(server, old_nick, old_fold)
+    went_offline(server, old_nick, old_fold, user.network_id)
     came_online(server, user)
 
 

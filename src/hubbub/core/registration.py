@@ -248,9 +248,9 @@ def try_register(server: ChatServer, reply: Reply) -> None:
     user.last_active = server.now
     log.info("%s registered from %s", user.prefix, session.host)
     welcome(server, reply)
-    came_online(server, user)  # MONITOR: its watchers learn it is here
     if server.cluster is not None:  # in the network directory, online on every node
         server.cluster.registered(user, reply)
+    came_online(server, user)  # MONITOR: its watchers learn it is here (its network id set)
     check_nick(server, user, reply)
 
 

@@ -675,7 +675,7 @@ class ChatServer:
                     self.remove_member(channel, user)
             whowas.remember(self, user, user.nick)
             log.info("%s quit (%s)", user.prefix, reason)
-            went_offline(self, user.nick, user.fold)
+            went_offline(self, user.nick, user.fold, user.network_id)
         self.monitor.forget(user)
         if forget and user.fold and self.users.get(user.fold) is user:
             del self.users[user.fold]

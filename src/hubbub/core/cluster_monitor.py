@@ -1,0 +1,263 @@
+"""MONITOR across the nodes of a cluster: what each watcher on this node was told of each nick.
+
+On one server a watcher hears `730` when a nick it monitors comes online and `731` when it goes
+(hubbub.core.monitor). In a cluster the news comes from several places, in no set order: the
+node's own users (at once), `online` / `offline` events of other nodes' users in the network
+room, the status answer to a `MONITOR +` or `MONITOR S` (from the node's copy of a user, or
+from the network directory, which takes a round trip), and a lost node's burial. Told as each
+came, a watcher's last word could be false for good: told online from a copy or a directory
+entry after the `offline` event had been applied here, told offline by a QUIT whose nick
+another node's user had taken since, or never told offline at all when a node died before
+announcing a NICK or QUIT of its user (cluster fuzz findings, thirty-sixth session).
+
+So `ClusterMonitor` keeps, per nick (folded), the watchers here that were told it is online
+and who they were told holds it (`Holder`: the user's network id, its node, its prefix), and
+every piece of news goes through `online` and `offline`:
+
+* `online` tells the watchers not told yet (730), and records the holder.
+* `offline` of a holder other than the one recorded is stale (the QUIT of a nick's earlier
+  holder, applied after the new holder's `online`) and tells nobody; otherwise it tells the
+  watchers told online (731).
+* A status answer waits for the directory; whatever news comes meanwhile about the nicks it
+  asked about (`asking`), those this node knew included, is newer and is what it tells. A
+  nick it could not ask about (the bus unavailable) is told offline and asked again when the
+  bus is back (`ask_again`).
+* A lost node's burial ends with `buried`: every nick whose recorded holder lived on that
+  node goes offline (`node_buried`), whatever events that node never got to send.
+
+Its memory is bounded by the watchers' lists (`limits.monitor_entries` each): a nick is
+recorded only while a watcher here was told it is online.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+from hubbub.core.cluster_fields import facts_prefix, user_key
+from hubbub.core.monitor import chunks
+from hubbub.protocol import numerics as n
+
+if TYPE_CHECKING:
+    from hubbub.core.model import User
+    from hubbub.core.reply import Reply
+    from hubbub.core.server import ChatServer
+
+__all__ = ["ClusterMonitor", "Holder", "Lookup"]
+
+#: The directory's lookup (hubbub.core.ports `Network.lookup`): entries, or None if the bus
+#: could not be asked.
+Lookup = Callable[[list[str], Callable[[list[str | None] | None], None]], None]
+
+
+class Holder(NamedTuple):
+    """Who holds a nick, as this node was told: the user's network id ("" from a node of an
+    older version, which sends none), its node, and its nick!user@host."""
+
+    id: str
+    node: str
+    prefix: str
+
+    @property
+    def nick(self) -> str:
+        return self.prefix.partition("!")[0]
+
+
+def holder_of(entry: str | None) -> Holder | None:
+    """The holder a directory entry names (None: no entry, nobody holds the nick)."""
+    if entry is None:
+        return None
+    facts = json.loads(entry)
+    return Holder(str(facts.get("id", "")), str(facts.get("node", "")), facts_prefix(facts))
+
+
+class ClusterMonitor:
+    """The watchers of this node and what they were told (the module docstring)."""
+
+    def __init__(self, server: ChatServer, lookup: Lookup) -> None:
+        self.server = server
+        self.lookup = lookup
+        # Per nick (folded), the watchers here told it is online, and who holds it as they
+        # were told (kept together: a nick with no watcher told has no holder recorded).
+        self.told_online: dict[str, set[User]] = {}
+        self.holders: dict[str, Holder] = {}
+        # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
+        # (a Holder: online; "": offline), which the answer tells instead.
+        self.asking: dict[tuple[User, str], Holder | str | None] = {}
+        # Per watcher, the nicks whose status the directory could not be asked (told
+        # offline then, asked again when the bus is back).
+        self.unasked: dict[User, set[str]] = {}
+
+    # ------------------------------------------------------------------ news
+
+    def online(self, fold: str, holder: Holder, time_ms: int) -> None:
+        """`holder` has the nick now: the watchers not told so yet hear it (730)."""
+        watchers = self.server.monitor.of(fold)
+        if not watchers:
+            return
+        told = self.told_online.setdefault(fold, set())
+        fresh = [w for w in watchers if w not in told and not self._heard(w, fold, holder)]
+        told.update(fresh)
+        if told:
+            self.holders[fold] = holder
+        else:
+            del self.told_online[fold]
+        if fresh:
+            line = f":{self.server.name} {n.RPL_MONONLINE} * :{holder.prefix}"
+            self.server.fanout(fresh, line, time_ms)
+
+    def offline(self, fold: str, holder_id: str, nick: str, time_ms: int) -> None:
+        """The user `holder_id` ("": whoever) left the nick: the watchers told it is online
+        hear it (731), unless they were told of another holder since (then this is stale)."""
+        recorded = self.holders.get(fold)
+        if not _other(recorded, holder_id):
+            told = self.told_online.pop(fold, set())
+            self.holders.pop(fold, None)
+            gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
+            if gone:
+                line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{nick}"
+                self.server.fanout(gone, line, time_ms)
+        if self.asking:
+            for watcher in self.server.monitor.of(fold):
+                key = (watcher, fold)
+                if key in self.asking:
+                    news = self.asking[key]
+                    if not (isinstance(news, Holder) and _other(news, holder_id)):
+                        self.asking[key] = ""
+
+    def node_buried(self, dead: str, time_ms: int) -> None:
+        """A lost node's burial is over: the nicks its users held, as told here, are offline
+        (a NICK or QUIT it never announced included)."""
+        for fold, holder in list(self.holders.items()):
+            if holder.node == dead:
+                self.offline(fold, holder.id, holder.nick, time_ms)
+        for key, news in self.asking.items():
+            if isinstance(news, Holder) and news.node == dead:
+                self.asking[key] = ""
+
+    def _heard(self, watcher: User, fold: str, news: Holder) -> bool:
+        """Online news about `fold` while `watcher`'s status of it is being asked: kept for
+        the answer (True), which tells it."""
+        if (watcher, fold) not in self.asking:
+            return False
+        self.asking[(watcher, fold)] = news
+        return True
+
+    # ------------------------------------------------------------------ watchers
+
+    def status(
+        self, reply: Reply, targets: list[str], known: Callable[[str], Holder | None]
+    ) -> None:
+        """The 730/731 of `targets` for the watcher of `reply`: those `known` here (this
+        node's copy) and, through the directory, the others."""
+        server = self.server
+        watcher = reply.session.user
+        folds = [server.fold(target) for target in targets]
+        found = {fold: known(target) for target, fold in zip(targets, folds, strict=True)}
+        unknown = [fold for fold in dict.fromkeys(folds) if found[fold] is None]
+        if not unknown:
+            self._tell(reply, watcher, [(target, found[server.fold(target)]) for target in targets])
+            return
+
+        def answered(later: Reply, entries: list[str | None] | None) -> None:
+            if entries is None and not later.session.closed:  # not asked: again when back
+                self.unasked.setdefault(watcher, set()).update(unknown)
+            read = dict(zip(unknown, entries or [None] * len(unknown), strict=True))
+            results: list[tuple[str, Holder | None]] = []
+            for target, fold in zip(targets, folds, strict=True):
+                news = self.asking.pop((watcher, fold), None)
+                if news is not None:  # news came meanwhile: newer than anything read
+                    holder = news or None
+                elif fold in read:
+                    holder = holder_of(read[fold])
+                else:  # known here when asked: as it is now
+                    holder = known(target)
+                results.append((target, holder if isinstance(holder, Holder) else None))
+            self._tell(later, watcher, results)
+
+        for fold in folds:
+            self.asking[(watcher, fold)] = None
+        self.lookup([user_key(fold) for fold in unknown], reply.later(answered))
+
+    def _tell(
+        self, reply: Reply, watcher: User, results: Iterable[tuple[str, Holder | None]]
+    ) -> None:
+        """A status answer, and what its watcher was told (a holder recorded from events is
+        kept: the events go on from it)."""
+        online: list[str] = []
+        offline: list[str] = []
+        for target, holder in results:
+            fold = self.server.fold(target)
+            if holder is None:
+                self._untold(watcher, fold)
+                offline.append(target)
+            else:
+                self.told_online.setdefault(fold, set()).add(watcher)
+                self.holders.setdefault(fold, holder)
+                online.append(holder.prefix)
+        for line in chunks(online):
+            reply.numeric(n.RPL_MONONLINE, line)
+        for line in chunks(offline):
+            reply.numeric(n.RPL_MONOFFLINE, line)
+
+    def _untold(self, watcher: User, fold: str) -> None:
+        told = self.told_online.get(fold)
+        if told is not None:
+            told.discard(watcher)
+            if not told:
+                del self.told_online[fold]
+                self.holders.pop(fold, None)
+
+    def watcher_left(self, watcher: User, folds: Iterable[str]) -> None:
+        """A watcher quit: it is told nothing more (`folds`: its list)."""
+        for key in [key for key in self.asking if key[0] is watcher]:
+            del self.asking[key]
+        self.unasked.pop(watcher, None)
+        for fold in folds:
+            self._untold(watcher, fold)
+
+    def ask_again(self) -> None:
+        """The bus is back: the nicks the directory could not be asked about, still listed
+        and not told online since, are asked again, and those found online told (730)."""
+        unasked, self.unasked = self.unasked, {}
+        for watcher, folds in unasked.items():
+            listed = self.server.monitor.lists.get(watcher, {})
+            wanted = [
+                fold
+                for fold in sorted(folds)
+                if fold in listed and watcher not in self.told_online.get(fold, ())
+            ]
+            if wanted and not watcher.session.closed:
+                self._ask_again(watcher, wanted)
+
+    def _ask_again(self, watcher: User, wanted: list[str]) -> None:
+        for fold in wanted:
+            self.asking[(watcher, fold)] = None
+
+        def answered(entries: list[str | None] | None) -> None:
+            if watcher.session.closed:
+                return
+            if entries is None:  # gone again: asked when it is back
+                self.unasked.setdefault(watcher, set()).update(wanted)
+            online: list[str] = []
+            for fold, entry in zip(wanted, entries or [None] * len(wanted), strict=True):
+                news = self.asking.pop((watcher, fold), None)
+                holder = (news or None) if news is not None else holder_of(entry)
+                if isinstance(holder, Holder) and watcher not in self.told_online.get(fold, ()):
+                    self.told_online.setdefault(fold, set()).add(watcher)
+                    self.holders.setdefault(fold, holder)
+                    online.append(holder.prefix)
+            server = self.server
+            for line in chunks(online):
+                status = f":{server.name} {n.RPL_MONONLINE} * :{line}"
+                server.fanout([watcher], status, server.stamp())
+
+        self.lookup([user_key(fold) for fold in wanted], answered)
+
+
+def _other(recorded: Holder | None, holder_id: str) -> bool:
+    """Whether `recorded` is known to be another user than `holder_id` (either unknown: no)."""
+    return (
+        recorded is not None and bool(recorded.id) and bool(holder_id) and recorded.id != holder_id
+    )
