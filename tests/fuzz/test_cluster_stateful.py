@@ -4551,6 +4551,71 @@ FOUND = {
     lose(0)
     send(5, 'MONITOR + carol,Alice')
 """,
+    # Bob asked about dave while the bus was away: told offline, and never asked again.
+    # Nicks the directory could not be asked about are asked again when the bus is back
+    # (hubbub.core.cluster_monitor `ask_again`; seed 6642675 of 2,000 runs of 300 steps,
+    # minimised to 2, and most of that campaign's 63 kinds).
+    "a MONITOR while the bus is away": """
+    outage()
+    send(1, 'MONITOR + dave,zed')
+""",
+    # Alice's QUIT released her nick; erin took it and her node's `online` was applied before
+    # alice's node's `offline`, which told bob alice was offline. An `offline` now names the
+    # user who left the nick, and one of an earlier holder tells nobody (seed 6642638,
+    # minimised to 5).
+    "the offline of a nick's earlier holder after its new holder's online": """
+    send(1, 'MONITOR + carol,Alice')
+    hold()
+    send(0, 'QUIT :gone 68')
+    answer(0)
+    send(4, 'NICK Alice')
+""",
+    # Bob's node died while his NICK to yan was on its way: nobody ever said bob went
+    # offline. The end of a burial now takes offline every nick the watchers were told one
+    # of the dead node's users holds (`node_buried`; seed 6643131, minimised to 5).
+    "a node lost before it announced its user's NICK": """
+    send(4, 'MONITOR + bob,Alice')
+    hold()
+    send(1, 'NICK yan')
+    answer(1)
+    lose(0)
+""",
+    # Redis lost its data, then alice's node died: its claims were gone, so its burial sent
+    # no `offline`, and frank stayed told alice was online (the same; seed 7255191 of 1,500
+    # runs, `--held-feeds`, minimised to 4).
+    "a node lost after Redis lost its claims": """
+    outage()
+    wipe()
+    send(5, 'MONITOR + frank,Alice')
+    lose(0)
+""",
+    # Alice monitored her own nick, then took another; carol took hers. Alice's node had
+    # told her offline without noting it, and carol's `online` found her still noted as told
+    # online. Local changes now go through what the node keeps (seed 7256140, minimised to 3).
+    "a nick left on one node and taken on another, watched on the first": """
+    send(0, 'MONITOR + alice,zed')
+    send(0, 'NICK yan')
+    send(2, 'NICK alice')
+""",
+    # Erin's MONITOR found frank, a user of her own node, and asked the directory about yan;
+    # frank quit before the answer, which told erin he was online (seed 7255314, minimised
+    # to 3).
+    "a MONITOR answered after a local user it found quit": """
+    hold()
+    send(4, 'MONITOR + frank,yan')
+    send(5, 'QUIT :gone 69')
+""",
+    # Carol's node's entry for zed was lost with Redis's data when erin asked about zed: told
+    # offline. Every node now announces its users online again after Redis lost data
+    # (cluster_directory `resync`; seed 6644152, minimised to 6).
+    "a MONITOR answered from a directory Redis emptied": """
+    send(2, 'NICK zed')
+    send(4, 'PART #a :bye')
+    outage()
+    wipe()
+    hold()
+    send(4, 'MONITOR + erin,zed')
+""",
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
     # before its next record there. The store now remembers a redacted msgid and ignores a
