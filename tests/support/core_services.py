@@ -1191,7 +1191,9 @@ class MemoryNetwork:
         self, key: str, value: str | None, done: Callable[[bool], None] | None = None
     ) -> None:
         if value is None:
-            self.bus.directory.pop(key, None)
+            # Only its own entry (as the bus's DROP: another node may hold the nick by now).
+            if self.bus.directory.get(key, ("", ""))[0] == self._node_id:
+                del self.bus.directory[key]
         else:
             self.bus.directory[key] = (self._node_id, value)
         if done is not None:

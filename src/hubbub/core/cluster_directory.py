@@ -22,10 +22,11 @@ of the network it asks about (docs/cluster.md, "What is network-wide"):
   may show and one more, so `416` is said as on one node).
 * **Online, offline**: MONITOR's 730/731 for users of other nodes come from `online` /
   `offline` events in the network room every node follows (sequenced by the user's node when
-  it registers, changes nick and quits; by the janitor's node for a lost node's users), never
-  from "shares a room here": a user of another node is online from its registration to its
-  QUIT, whichever rooms this node follows with it. The bus refused one (unavailable): its
-  node sequences it when the bus is back.
+  it registers, changes nick and quits, naming the user; by the janitor's node for a lost
+  node's users, and its `buried` at the end), never from "shares a room here": a user of
+  another node is online from its registration to its QUIT, whichever rooms this node
+  follows with it. The bus refused one (unavailable): its node sequences it when the bus is
+  back. What each watcher here was told is kept by hubbub.core.cluster_monitor.
 * **extended-monitor**: a user's AWAY, SETNAME, ACCOUNT and NICK lines go to the watchers of every
   node as `watched` events in the network room, sent by its node (which cannot know where
   its watchers are); a node sends them to its own watchers not sharing a room with the user.
@@ -226,6 +227,15 @@ class ClusterDirectory(ClusterUsers):
             else:  # an offline tells what the events before it would have; a line: the latest
                 self.unsent_network[key] = [event]
 
+        if kind == "offline":
+            # What was refused before it is moot (sent when the bus is back, after it, an
+            # `online` of a user disconnected on its node's return, declared dead meanwhile,
+            # told watchers it was there: a cluster fuzz finding, thirty-sixth session).
+            self.unsent_network.pop(key, None)
+        elif kind == "online" and key in self.unsent_network:
+            # After the refused offline still to be sent (when the bus is back, soon).
+            refused(NETWORK_ROOM)
+            return
         self.submit(None, NETWORK_ROOM, event, None, refused=refused)
 
     def set_available(self, available: bool) -> None:

@@ -85,6 +85,9 @@ class ClusterMonitor:
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; "": offline), which the answer tells instead.
         self.asking: dict[tuple[User, str], Holder | str | None] = {}
+        # Per such question, the nodes whose burial ended meanwhile: an answer naming a user
+        # of one of them is stale (its entry read before the burial took it away).
+        self.buried_meanwhile: dict[tuple[User, str], set[str]] = {}
         # Per watcher, the nicks whose status the directory could not be asked (told
         # offline then, asked again when the bus is back).
         self.unasked: dict[User, set[str]] = {}
@@ -135,6 +138,12 @@ class ClusterMonitor:
         for key, news in self.asking.items():
             if isinstance(news, Holder) and news.node == dead:
                 self.asking[key] = ""
+            self.buried_meanwhile.setdefault(key, set()).add(dead)
+
+    def _answered(self, watcher: User, fold: str) -> tuple[Holder | str | None, set[str]]:
+        """A question answered: the news that came meanwhile, and the nodes buried since."""
+        key = (watcher, fold)
+        return self.asking.pop(key, None), self.buried_meanwhile.pop(key, set())
 
     def _heard(self, watcher: User, fold: str, news: Holder) -> bool:
         """Online news about `fold` while `watcher`'s status of it is being asked: kept for
@@ -150,7 +159,7 @@ class ClusterMonitor:
         self, reply: Reply, targets: list[str], known: Callable[[str], Holder | None]
     ) -> None:
         """The 730/731 of `targets` for the watcher of `reply`: those `known` here (this
-        node's copy) and, through the directory, the others."""
+        node's copy, as it is when asked) and, through the directory, the others."""
         server = self.server
         watcher = reply.session.user
         folds = [server.fold(target) for target in targets]
@@ -166,13 +175,15 @@ class ClusterMonitor:
             read = dict(zip(unknown, entries or [None] * len(unknown), strict=True))
             results: list[tuple[str, Holder | None]] = []
             for target, fold in zip(targets, folds, strict=True):
-                news = self.asking.pop((watcher, fold), None)
+                news, buried = self._answered(watcher, fold)
                 if news is not None:  # news came meanwhile: newer than anything read
                     holder = news or None
                 elif fold in read:
                     holder = holder_of(read[fold])
-                else:  # known here when asked: as it is now
-                    holder = known(target)
+                else:  # known here when asked (news of any change since would have come)
+                    holder = found[fold]
+                if isinstance(holder, Holder) and holder.node in buried:
+                    holder = None
                 results.append((target, holder if isinstance(holder, Holder) else None))
             self._tell(later, watcher, results)
 
@@ -213,6 +224,7 @@ class ClusterMonitor:
         """A watcher quit: it is told nothing more (`folds`: its list)."""
         for key in [key for key in self.asking if key[0] is watcher]:
             del self.asking[key]
+            self.buried_meanwhile.pop(key, None)
         self.unasked.pop(watcher, None)
         for fold in folds:
             self._untold(watcher, fold)
@@ -242,8 +254,10 @@ class ClusterMonitor:
                 self.unasked.setdefault(watcher, set()).update(wanted)
             online: list[str] = []
             for fold, entry in zip(wanted, entries or [None] * len(wanted), strict=True):
-                news = self.asking.pop((watcher, fold), None)
+                news, buried = self._answered(watcher, fold)
                 holder = (news or None) if news is not None else holder_of(entry)
+                if isinstance(holder, Holder) and holder.node in buried:
+                    holder = None
                 if isinstance(holder, Holder) and watcher not in self.told_online.get(fold, ()):
                     self.told_online.setdefault(fold, set()).add(watcher)
                     self.holders.setdefault(fold, holder)
