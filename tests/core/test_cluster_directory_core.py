@@ -4,9 +4,13 @@ network-room events for MONITOR and extended-monitor (and those refused, sent ag
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from core_helpers import one, only
 from test_cluster_core import Cluster
 
+from hubbub.core.network import buried_payload
+from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol.message import Message
 from support.config import changed
 
@@ -88,3 +92,29 @@ def test_monitor_and_extended_monitor_events_refused_are_sent_when_the_bus_is_ba
     a.server.network_available(True)
     got = bob.lines()
     assert [(m.command, m.params[-1]) for m in got] == [("AWAY", "stranded"), ("731", "alice")]
+
+
+def test_a_monitor_answer_naming_a_user_of_a_node_buried_meanwhile_says_offline() -> None:
+    """monitor: RPL_MONOFFLINE "that a target has just left the irc network". A directory
+    answer is read before it arrives; the burial of the user's node may end in between (in
+    Redis, the read and the `buried` event travel on different connections), and the
+    answer is then stale (hubbub.core.cluster_monitor `buried_meanwhile`)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    a.client("alice")
+    bob = b.client("bob")
+    cluster.drain()
+    answers: list[tuple[list[str | None] | None, Callable[..., None]]] = []
+    directory = cluster.bus.directory
+
+    def read_now_answer_later(keys: Sequence[str], done: Callable[..., None]) -> None:
+        answers.append(([directory[key][1] if key in directory else None for key in keys], done))
+
+    b.server.cluster.watching.lookup = read_now_answer_later
+    bob.send("MONITOR + alice")
+    assert answers and bob.raw() == []
+    c.network.sequence(NETWORK_ROOM, buried_payload("n0", {}), {}, (), lambda *_: None)
+    cluster.drain()
+    entries, done = answers.pop()
+    done(entries)
+    assert [(m.command, m.params[-1]) for m in bob.lines()] == [("731", "alice")]

@@ -4616,6 +4616,29 @@ FOUND = {
     hold()
     send(4, 'MONITOR + erin,zed')
 """,
+    # Frank's MONITOR found alice in his node's copy and asked the directory about dave;
+    # erin's QUIT took #a, and alice, from that copy before the answer, which, reading the
+    # copy again, told frank alice was offline. The copy as it was when asked is kept
+    # (hubbub.core.cluster_monitor `status`; seed 6645603 of 2,000 runs of 300 steps,
+    # minimised to 3).
+    "a MONITOR answered after the node stopped sharing a room with a user it found": """
+    hold()
+    send(4, 'QUIT :gone 84')
+    send(5, 'MONITOR + dave,Alice')
+""",
+    # Dave's node, cut off past its lease, was buried; back, it disconnected its users, then
+    # sent what the bus had refused meanwhile: the `online` of dave's NICK to zed, and alice
+    # stayed told zed was online. An `offline` now drops what was refused before it
+    # (cluster_directory `_announce`; seed 7257343 of 2,000 runs, `--held-feeds`,
+    # minimised to 6).
+    "a refused online sent after its user was disconnected": """
+    hold()
+    send(3, 'NICK zed')
+    send(0, 'MONITOR + frank,zed')
+    answer(1)
+    cut(1)
+    outlive()
+""",
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
     # before its next record there. The store now remembers a redacted msgid and ignores a
