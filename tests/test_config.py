@@ -174,6 +174,7 @@ reused_scan = 64
 replay_window = 20
 remembered_private_sides = 10
 unsent_private_changes = 100
+departures_kept = 64
 held_messages = 300
 workers = 2
 

@@ -2,8 +2,8 @@
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
 INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and
-users, messages and TAGMSGs to rooms, messages to users, multiline batches, and REDACT and
-EDIT of room messages) while the
+users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and
+EDIT of room messages, and MONITOR) while the
 bus holds calls and answers them in an order it picks: any interleaving of the nodes' calls,
 each node's own calls kept in the order it made them (as the Sequencer sends them); while a
 node lags, getting every room's events later than the others (in their order), or one room's
@@ -28,7 +28,8 @@ see the same order". Whenever the bus has answered everything, the network must 
   written a room back after Redis lost its data are as the bus has them;
 * membership is symmetric on every node, no nick is held twice on the network, and the bus
   claims exactly the users' nicks, each for its user's node; every node has the same
-  K-lines.
+  K-lines; the last 730 or 731 each client was sent for each nick it monitors says whether
+  the nick is held on the network.
 * every room message its sender's node delivered (its sender saw it echoed), and every other
   node that applied it, is in the history the nodes share once, in one room, and a room's
   stored messages are in the order the bus sequenced them; a message whose REDACT its

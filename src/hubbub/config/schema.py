@@ -820,6 +820,15 @@ class ClusterSection:
         low=0,
         high=1_000_000,
     )
+    departures_kept: int = _setting(
+        1_024,
+        "Nicks this node's users gave up lately (QUIT, NICK) that it announces offline again, "
+        "and whose directory entries it drops again, when Redis lost data (nodes that had not "
+        "read the first announcement, or an entry restored by an append-only file missing the "
+        "drop); beyond it the oldest are forgotten.",
+        low=0,
+        high=1_000_000,
+    )
     held_messages: int = _setting(
         1_000,
         "Messages of other nodes' users a node holds per room instead of writing them to the "

@@ -41,6 +41,7 @@ of the network it asks about (docs/cluster.md, "What is network-wide"):
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,10 @@ class ClusterDirectory(ClusterUsers):
         self.registrations = 0
         # MONITOR: what each watcher here was told of each nick (hubbub.core.cluster_monitor).
         self.watching = ClusterMonitor(server, network.lookup)
+        # Nicks (folded) this node's users gave up lately, oldest first: nick and holder,
+        # announced offline again after Redis lost data (`resync`); at most
+        # `cluster.departures_kept`.
+        self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
         # (`p:<fold>`: at most an offline and the online after it, since an offline makes
@@ -135,6 +140,7 @@ class ClusterDirectory(ClusterUsers):
         user.network_id = f"{self.node}/{int(self.server.now * 1000)}/{self.registrations}"
         self.by_network_id[user.network_id] = user
         self._publish(user, reply)
+        self.departures.pop(user.fold, None)
         self._announce(self._online_event(user))
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
@@ -143,8 +149,17 @@ class ClusterDirectory(ClusterUsers):
             self.network.publish(user_key(old_fold), None)
         self.network.publish(user_key(user.fold), self.entry(user))
         if old_fold != user.fold:  # a change of case only is neither offline nor online
-            self._announce({"t": "offline", "f": old_fold, "n": old_nick, "i": user.network_id})
+            self._depart(old_fold, old_nick, user.network_id)
+            self.departures.pop(user.fold, None)
             self._announce(self._online_event(user))
+
+    def _depart(self, fold: str, nick: str, holder: str) -> None:
+        """A local user gave up a nick: announced offline, and remembered (`departures`)."""
+        self.departures[fold] = (nick, holder)
+        self.departures.move_to_end(fold)
+        while len(self.departures) > self.server.config.cluster.departures_kept:
+            self.departures.popitem(last=False)
+        self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
 
     def _online_event(self, user: User) -> dict[str, Any]:
         """A local user's `online` event: its nick, and who holds it (its network id, this
@@ -190,7 +205,7 @@ class ClusterDirectory(ClusterUsers):
         forget = super().quit(user, reason, was_registered)  # its QUITs first, then offline
         if listed:
             self.network.publish(user_key(user.fold), None)
-            self._announce({"t": "offline", "f": user.fold, "n": user.nick, "i": user.network_id})
+            self._depart(user.fold, user.nick, user.network_id)
         return forget
 
     def removed(self, channel: Channel, user: User) -> None:
@@ -249,11 +264,16 @@ class ClusterDirectory(ClusterUsers):
         self.watching.ask_again()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
-        """Redis lost data (a new epoch, or the end of some rooms): this node's users are
-        announced online again. A watcher another node told offline meanwhile, as the
-        directory could not be asked or had lost their entries, hears they are online (one
-        that was told so already hears nothing: `_apply_online`)."""
+        """Redis lost data (a new epoch, or the end of some rooms): the nicks this node's
+        users gave up lately are announced offline again (their directory entries dropped
+        again: an append-only file missing the drop brought them back), and its users online.
+        A node that had not read the first announcement hears it now; one that had hears
+        nothing new (hubbub.core.cluster_monitor: an offline of a holder it was not told of
+        tells nobody, an online told already tells nobody)."""
         super().resync(rooms)
+        for fold, (nick, holder) in list(self.departures.items()):
+            self.network.publish(user_key(fold), None)
+            self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
         for user in list(self.server.users.values()):
             if not user.session.remote and user.session.registered and not user.session.closed:
                 self._announce(self._online_event(user))

@@ -14,7 +14,9 @@ So `ClusterMonitor` keeps, per nick (folded), the watchers here that were told i
 and who they were told holds it (`Holder`: the user's network id, its node, its prefix), and
 every piece of news goes through `online` and `offline`:
 
-* `online` tells the watchers not told yet (730), and records the holder.
+* `online` tells the watchers not told yet (730), and records the holder; a user holds one
+  nick at a time, so the nick it was recorded holding before is offline (its `offline` may
+  be lost with the NICK, when Redis loses events some nodes had read).
 * `offline` of a holder other than the one recorded is stale (the QUIT of a nick's earlier
   holder, applied after the new holder's `online`) and tells nobody; otherwise it tells the
   watchers told online (731).
@@ -22,6 +24,9 @@ every piece of news goes through `online` and `offline`:
   asked about (`asking`), those this node knew included, is newer and is what it tells. A
   nick it could not ask about (the bus unavailable) is told offline and asked again when the
   bus is back (`ask_again`).
+* After Redis lost data every node announces its users online again and the nicks they
+  gave up lately offline again (hubbub.core.cluster_directory `resync`): news some nodes
+  never read.
 * A lost node's burial ends with `buried`: every nick whose recorded holder lived on that
   node goes offline (`node_buried`), whatever events that node never got to send.
 
@@ -82,6 +87,8 @@ class ClusterMonitor:
         # were told (kept together: a nick with no watcher told has no holder recorded).
         self.told_online: dict[str, set[User]] = {}
         self.holders: dict[str, Holder] = {}
+        # The same, by the holder's network id: a user holds one nick at a time.
+        self.held_by: dict[str, str] = {}
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; "": offline), which the answer tells instead.
         self.asking: dict[tuple[User, str], Holder | str | None] = {}
@@ -96,6 +103,11 @@ class ClusterMonitor:
 
     def online(self, fold: str, holder: Holder, time_ms: int) -> None:
         """`holder` has the nick now: the watchers not told so yet hear it (730)."""
+        moved_from = self.held_by.get(holder.id) if holder.id else None
+        if moved_from is not None and moved_from != fold:
+            # The user holds another nick now: the one it held is free, whether or not its
+            # `offline` came (Redis may have lost it, with the NICK a node had read).
+            self.offline(moved_from, holder.id, self.holders[moved_from].nick, time_ms)
         watchers = self.server.monitor.of(fold)
         if not watchers:
             return
@@ -103,7 +115,7 @@ class ClusterMonitor:
         fresh = [w for w in watchers if w not in told and not self._heard(w, fold, holder)]
         told.update(fresh)
         if told:
-            self.holders[fold] = holder
+            self._record(fold, holder)
         else:
             del self.told_online[fold]
         if fresh:
@@ -116,7 +128,7 @@ class ClusterMonitor:
         recorded = self.holders.get(fold)
         if not _other(recorded, holder_id):
             told = self.told_online.pop(fold, set())
-            self.holders.pop(fold, None)
+            self._forget(fold)
             gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
             if gone:
                 line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{nick}"
@@ -139,6 +151,17 @@ class ClusterMonitor:
             if isinstance(news, Holder) and news.node == dead:
                 self.asking[key] = ""
             self.buried_meanwhile.setdefault(key, set()).add(dead)
+
+    def _record(self, fold: str, holder: Holder) -> None:
+        self._forget(fold)
+        self.holders[fold] = holder
+        if holder.id:
+            self.held_by[holder.id] = fold
+
+    def _forget(self, fold: str) -> None:
+        gone = self.holders.pop(fold, None)
+        if gone is not None and self.held_by.get(gone.id) == fold:
+            del self.held_by[gone.id]
 
     def _answered(self, watcher: User, fold: str) -> tuple[Holder | str | None, set[str]]:
         """A question answered: the news that came meanwhile, and the nodes buried since."""
@@ -205,7 +228,8 @@ class ClusterMonitor:
                 offline.append(target)
             else:
                 self.told_online.setdefault(fold, set()).add(watcher)
-                self.holders.setdefault(fold, holder)
+                if fold not in self.holders:
+                    self._record(fold, holder)
                 online.append(holder.prefix)
         for line in chunks(online):
             reply.numeric(n.RPL_MONONLINE, line)
@@ -218,7 +242,7 @@ class ClusterMonitor:
             told.discard(watcher)
             if not told:
                 del self.told_online[fold]
-                self.holders.pop(fold, None)
+                self._forget(fold)
 
     def watcher_left(self, watcher: User, folds: Iterable[str]) -> None:
         """A watcher quit: it is told nothing more (`folds`: its list)."""
@@ -260,7 +284,8 @@ class ClusterMonitor:
                     holder = None
                 if isinstance(holder, Holder) and watcher not in self.told_online.get(fold, ()):
                     self.told_online.setdefault(fold, set()).add(watcher)
-                    self.holders.setdefault(fold, holder)
+                    if fold not in self.holders:
+                        self._record(fold, holder)
                     online.append(holder.prefix)
             server = self.server
             for line in chunks(online):
