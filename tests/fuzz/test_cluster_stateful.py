@@ -4640,6 +4640,44 @@ FOUND = {
     cut(1)
     outlive()
 """,
+    # Alice quit; Redis came back from an append-only file that missed the drop of her
+    # directory entry, and erin's MONITOR, answered from it, told her alice was online. After
+    # Redis lost data a node drops the entries of the nicks its users gave up lately again,
+    # and announces them offline again (cluster_directory `resync`, `departures`; seed
+    # 6145140 of 2,000 runs of 300 steps, `--lost-ends`, minimised to 4).
+    "a directory entry of a user who quit, restored by Redis": """
+    send(0, 'QUIT :gone 3')
+    outage()
+    lose_end(5)
+    send(4, 'MONITOR + dave,Alice')
+""",
+    # Bob's QUIT was read by his node and lost by Redis before dave's lagging node read it:
+    # dave stayed told bob was online (the same; seed 6649430 of 2,000 runs, `--lagging-
+    # wipes`, minimised to 5).
+    "an offline Redis lost before a lagging node read it": """
+    send(3, 'MONITOR + bob,zed')
+    lag(1)
+    send(1, 'QUIT :gone 60')
+    outage()
+    wipe_in_flight()
+""",
+    # Alice's lagging node read dave's NICK to bob (her MONITOR told her bob was online);
+    # Redis lost it and dave stayed dave. An online of a user now takes offline the nick it
+    # was recorded holding before (cluster_monitor `online`; seed 6649517, minimised to 12).
+    "a NICK Redis lost after a watcher's node had read it": """
+    send(0, 'KILL bob :out 16')
+    send(3, 'JOIN #a,#b')
+    lag(0)
+    hold()
+    send(3, 'NICK bob')
+    lag(1)
+    answer(1)
+    answer(0)
+    catch_up(2)
+    send(0, 'MONITOR + bob,zed')
+    outage()
+    wipe_in_flight()
+""",
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
     # before its next record there. The store now remembers a redacted msgid and ignores a
