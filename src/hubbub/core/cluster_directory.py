@@ -79,9 +79,9 @@ class ClusterDirectory(ClusterUsers):
         self.registrations = 0
         # MONITOR: what each watcher here was told of each nick (hubbub.core.cluster_monitor).
         self.watching = ClusterMonitor(server, network.lookup)
-        # Nicks (folded) this node's users gave up lately, oldest first: nick and holder,
-        # announced offline again after Redis lost data (`resync`); at most
-        # `cluster.departures_kept`.
+        # Nicks (folded) this node's users gave up lately, oldest first: nick and holder;
+        # their entries dropped again whenever the bus is back, and announced offline again
+        # after Redis lost data (`resync`); at most `cluster.departures_kept`.
         self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
@@ -261,18 +261,21 @@ class ClusterDirectory(ClusterUsers):
         for events in unsent.values():
             for event in events:
                 self._announce(event)
+        # The entries of the nicks given up lately dropped again (only this node's: DROP
+        # leaves another node's holder's alone): Redis may have come back from an
+        # append-only file that missed the drop, with or without other writes lost.
+        for fold in self.departures:
+            self.network.publish(user_key(fold), None)
         self.watching.ask_again()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
         """Redis lost data (a new epoch, or the end of some rooms): the nicks this node's
-        users gave up lately are announced offline again (their directory entries dropped
-        again: an append-only file missing the drop brought them back), and its users online.
+        users gave up lately are announced offline again, and its users online.
         A node that had not read the first announcement hears it now; one that had hears
         nothing new (hubbub.core.cluster_monitor: an offline of a holder it was not told of
         tells nobody, an online told already tells nobody)."""
         super().resync(rooms)
         for fold, (nick, holder) in list(self.departures.items()):
-            self.network.publish(user_key(fold), None)
             self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
         for user in list(self.server.users.values()):
             if not user.session.remote and user.session.registered and not user.session.closed:

@@ -69,6 +69,12 @@ class Holder(NamedTuple):
         return self.prefix.partition("!")[0]
 
 
+class Gone(NamedTuple):
+    """Offline news: the network id of the user that left the nick ("": whoever held it)."""
+
+    id: str
+
+
 def holder_of(entry: str | None) -> Holder | None:
     """The holder a directory entry names (None: no entry, nobody holds the nick)."""
     if entry is None:
@@ -90,8 +96,8 @@ class ClusterMonitor:
         # The same, by the holder's network id: a user holds one nick at a time.
         self.held_by: dict[str, str] = {}
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
-        # (a Holder: online; "": offline), which the answer tells instead.
-        self.asking: dict[tuple[User, str], Holder | str | None] = {}
+        # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
+        self.asking: dict[tuple[User, str], Holder | Gone | None] = {}
         # Per such question, the nodes whose burial ended meanwhile: an answer naming a user
         # of one of them is stale (its entry read before the burial took it away).
         self.buried_meanwhile: dict[tuple[User, str], set[str]] = {}
@@ -139,7 +145,7 @@ class ClusterMonitor:
                 if key in self.asking:
                     news = self.asking[key]
                     if not (isinstance(news, Holder) and _other(news, holder_id)):
-                        self.asking[key] = ""
+                        self.asking[key] = Gone(holder_id)
 
     def node_buried(self, dead: str, time_ms: int) -> None:
         """A lost node's burial is over: the nicks its users held, as told here, are offline
@@ -149,7 +155,7 @@ class ClusterMonitor:
                 self.offline(fold, holder.id, holder.nick, time_ms)
         for key, news in self.asking.items():
             if isinstance(news, Holder) and news.node == dead:
-                self.asking[key] = ""
+                self.asking[key] = Gone(news.id)
             self.buried_meanwhile.setdefault(key, set()).add(dead)
 
     def _record(self, fold: str, holder: Holder) -> None:
@@ -163,10 +169,21 @@ class ClusterMonitor:
         if gone is not None and self.held_by.get(gone.id) == fold:
             del self.held_by[gone.id]
 
-    def _answered(self, watcher: User, fold: str) -> tuple[Holder | str | None, set[str]]:
-        """A question answered: the news that came meanwhile, and the nodes buried since."""
+    def _resolved(self, watcher: User, fold: str, read: Holder | None) -> Holder | None:
+        """A question answered: who holds `fold` for `watcher`, from the news that came
+        meanwhile and what was `read` (the directory's entry, or this node's copy when
+        asked). Online news is the newest; an `offline` of another holder than the one read
+        is stale (the QUIT of an earlier holder); a holder on a node buried meanwhile is
+        gone (its entry read before the burial took it away)."""
         key = (watcher, fold)
-        return self.asking.pop(key, None), self.buried_meanwhile.pop(key, set())
+        news = self.asking.pop(key, None)
+        buried = self.buried_meanwhile.pop(key, set())
+        holder = news if isinstance(news, Holder) else read
+        if isinstance(news, Gone) and not (holder is not None and _other(holder, news.id)):
+            holder = None
+        if holder is not None and holder.node in buried:
+            holder = None
+        return holder
 
     def _heard(self, watcher: User, fold: str, news: Holder) -> bool:
         """Online news about `fold` while `watcher`'s status of it is being asked: kept for
@@ -198,16 +215,9 @@ class ClusterMonitor:
             read = dict(zip(unknown, entries or [None] * len(unknown), strict=True))
             results: list[tuple[str, Holder | None]] = []
             for target, fold in zip(targets, folds, strict=True):
-                news, buried = self._answered(watcher, fold)
-                if news is not None:  # news came meanwhile: newer than anything read
-                    holder = news or None
-                elif fold in read:
-                    holder = holder_of(read[fold])
-                else:  # known here when asked (news of any change since would have come)
-                    holder = found[fold]
-                if isinstance(holder, Holder) and holder.node in buried:
-                    holder = None
-                results.append((target, holder if isinstance(holder, Holder) else None))
+                # (Known here when asked: as it was then, news of any change since coming.)
+                known_then = holder_of(read[fold]) if fold in read else found[fold]
+                results.append((target, self._resolved(watcher, fold, known_then)))
             self._tell(later, watcher, results)
 
         for fold in folds:
@@ -278,11 +288,8 @@ class ClusterMonitor:
                 self.unasked.setdefault(watcher, set()).update(wanted)
             online: list[str] = []
             for fold, entry in zip(wanted, entries or [None] * len(wanted), strict=True):
-                news, buried = self._answered(watcher, fold)
-                holder = (news or None) if news is not None else holder_of(entry)
-                if isinstance(holder, Holder) and holder.node in buried:
-                    holder = None
-                if isinstance(holder, Holder) and watcher not in self.told_online.get(fold, ()):
+                holder = self._resolved(watcher, fold, holder_of(entry))
+                if holder is not None and watcher not in self.told_online.get(fold, ()):
                     self.told_online.setdefault(fold, set()).add(watcher)
                     if fold not in self.holders:
                         self._record(fold, holder)
