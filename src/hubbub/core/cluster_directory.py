@@ -83,6 +83,12 @@ class ClusterDirectory(ClusterUsers):
         # their entries dropped again whenever the bus is back, and announced offline again
         # after Redis lost data (`resync`); at most `cluster.departures_kept`.
         self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # Per network id of another node's user in this node's copies: the nick (folded) the
+        # network room last said it is online under, None once it said it left. The copies
+        # may be behind the network room (a room's feed filling a gap), and a MONITOR
+        # answered from one would tell a watcher of a nick its user left, after the
+        # `offline` came (a cluster fuzz finding, seed 7261682). Bounded by the copies.
+        self.presence: dict[str, str | None] = {}
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
         # (`p:<fold>`: at most an offline and the online after it, since an offline makes
@@ -291,12 +297,22 @@ class ClusterDirectory(ClusterUsers):
         if mine:
             return  # its own node told its watchers when it happened (`local_online`)
         holder = Holder(str(event.get("i", "")), str(event.get("o", "")), event["p"])
+        if holder.id and holder.id in self.by_network_id:
+            self.presence[holder.id] = event["f"]
         self.watching.online(event["f"], holder, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
             return
-        self.watching.offline(event["f"], str(event.get("i", "")), event["n"], time_ms)
+        fold, holder = event["f"], str(event.get("i", ""))
+        if holder and holder in self.by_network_id and self.presence.get(holder, fold) == fold:
+            self.presence[holder] = None
+        self.watching.offline(fold, holder, event["n"], time_ms)
+
+    def unindex(self, user: User) -> None:
+        if self.by_network_id.get(user.network_id) is user:
+            self.presence.pop(user.network_id, None)
+        super().unindex(user)
 
     def _apply_buried(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """A lost node's burial is over: its users leave the copies here (ClusterUsers), and
@@ -509,8 +525,12 @@ class ClusterDirectory(ClusterUsers):
         found = self.server.find_user(target)
         if found is None:
             return None
-        node = self.homes.get(found, "") if found.session.remote else self.node
-        return Holder(found.network_id, node, found.prefix)
+        if found.session.remote:
+            said = self.presence.get(found.network_id, found.fold)
+            if said != found.fold:  # this copy is behind: the directory is asked
+                return None
+            return Holder(found.network_id, self.homes.get(found, ""), found.prefix)
+        return Holder(found.network_id, self.node, found.prefix)
 
     def list(self, reply: Reply, wanted: ListFilter) -> None:
         """LIST across the network: the rooms followed here from this node's copy, the others
