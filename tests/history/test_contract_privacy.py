@@ -49,6 +49,21 @@ def test_a_late_copy_of_a_redacted_record_is_ignored(store: HistoryStore) -> Non
     assert [r.msgid for r in store.latest("#room", 10)] == ["#room/0", "#room/2", "#room/3"]
 
 
+def test_a_voided_message_is_never_stored(store: HistoryStore) -> None:
+    """HistoryStore.void: "A copy stored already is deleted, and its msgid is remembered ...
+    so that a later copy is ignored" (a message every cluster node refused in sequence)."""
+    records = [rec("#room", n) for n in range(4)]
+    store.append(records[:2])
+    store.commit()
+    store.void("#room", "#room/1", records[1].time_ms)  # stored already: deleted
+    store.void("#room", "#room/2", records[2].time_ms)  # not yet: never stored
+    store.append(records[1:])
+    store.commit()
+    assert [r.msgid for r in store.latest("#room", 10)] == ["#room/0", "#room/3"]
+    store.void("#room", "#room/2", records[2].time_ms)  # again: nothing changes
+    assert [r.msgid for r in store.latest("#room", 10)] == ["#room/0", "#room/3"]
+
+
 def test_redacting_the_last_record_empties_the_target(store: HistoryStore) -> None:
     store.append([rec(DM, 1)])
     assert store.redact(DM, f"{DM}/1")

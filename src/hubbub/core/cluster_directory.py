@@ -241,6 +241,8 @@ class ClusterDirectory(ClusterUsers):
         key = f"w:{fold} {event['c']}" if kind == "watched" else "p:" + fold
 
         def refused(_room: str) -> None:
+            if kind in ("online", "offline") and self._superseded(event):
+                return
             if event["t"] == "online":  # after the offline before it, if any
                 before = self.unsent_network.get(key, [])
                 waiting = [kept for kept in before if kept["t"] == "offline"][-1:]
@@ -258,6 +260,20 @@ class ClusterDirectory(ClusterUsers):
             refused(NETWORK_ROOM)
             return
         self.submit(None, NETWORK_ROOM, event, None, refused=refused)
+
+    def _superseded(self, event: dict[str, Any]) -> bool:
+        """Whether a refused `online` or `offline` no longer says how things are: an online
+        whose user has left the nick since, an offline whose user holds it again. (Refused
+        late, a call held when the bus went, an online was sent again after the offline of
+        its user's QUIT: a cluster fuzz finding, seed 6151300.)"""
+        user = self.server.users.get(event["f"])
+        holds = (
+            user is not None
+            and not user.session.remote
+            and not user.session.closed
+            and user.network_id == event.get("i")
+        )
+        return not holds if event["t"] == "online" else holds
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)

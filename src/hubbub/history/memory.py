@@ -168,6 +168,10 @@ class MemoryStore(PlannedStore):
         self._edits.pop((target, msgid), None)
         return True
 
+    def void(self, target: str, msgid: str, time_ms: int) -> None:
+        self.redact(target, msgid)
+        self._moved.setdefault(msgid, time_ms)
+
     def rename_target(
         self,
         old: str,

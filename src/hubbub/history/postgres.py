@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,      -- a record rename_target moved or redact deleted (append)
+    msgid    TEXT PRIMARY KEY,      -- moved by rename_target, deleted by redact or void
     time_ms  BIGINT NOT NULL        -- its time, for retention
 );
 CREATE TABLE IF NOT EXISTS set_aside (
@@ -266,6 +266,16 @@ class PostgresStore(PlannedStore, ComponentStore):
             gone = db.execute(_REDACT_REMEMBERED, (target, msgid)).fetchone()
             db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
         return bool(gone and gone[0])
+
+    def void(self, target: str, msgid: str, time_ms: int) -> None:
+        with self._db.step(write=True) as db:
+            db.execute(
+                "INSERT INTO moved_msgids (msgid, time_ms) VALUES (%s, %s)"
+                " ON CONFLICT (msgid) DO NOTHING",
+                (msgid, time_ms),
+            )
+            db.execute(_REDACT_REMEMBERED, (target, msgid))
+            db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
 
     def rename_target(
         self,

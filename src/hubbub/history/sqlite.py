@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,     -- a record rename_target moved or redact deleted (append)
+    msgid    TEXT PRIMARY KEY,     -- moved by rename_target, deleted by redact or void
     time_ms  INTEGER NOT NULL      -- its time, for retention
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS set_aside (
@@ -356,6 +356,12 @@ class SqliteStore(PlannedStore):
         )
         self._db.execute("DELETE FROM edits WHERE target = ? AND msgid = ?", (target, msgid))
         return cur.rowcount > 0
+
+    def void(self, target: str, msgid: str, time_ms: int) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO moved_msgids (msgid, time_ms) VALUES (?, ?)", (msgid, time_ms)
+        )
+        self.redact(target, msgid)
 
     def rename_target(
         self,

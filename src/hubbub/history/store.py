@@ -77,6 +77,14 @@ class HistoryStore(Protocol):
         a cluster, a lagging node's write of a message it applied before the REDACT, which
         every other node had applied and deleted (a cluster fuzz finding, seed 6636526)."""
 
+    def void(self, target: str, msgid: str, time_ms: int) -> None:
+        """A message refused in sequence (in a cluster: every node refused it at its place in
+        the room's order, and nobody was shown it): never stored. A copy stored already is
+        deleted, and its msgid is remembered (with `time_ms`, the message's time, for
+        retention) so that a later copy is ignored (`append`): a node that opened the room
+        after the message holds it from the room's stream until it learns of the refusal, and
+        may write it first (a cluster fuzz finding, seed 6151145)."""
+
     def rename_target(
         self,
         old: str,
