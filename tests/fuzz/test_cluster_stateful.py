@@ -4764,6 +4764,27 @@ FOUND = {
     back()
     cut(2)
 """,
+    # Bob took the nick alice on his lagging node, which then applied another node's user's
+    # online and offline of alice from before: it told bob, watching alice, that she was
+    # offline. News of another holder of a nick a local user holds is of an earlier one
+    # (cluster_directory `_held_here`; seed 6152970 of 1,500 runs of 2,000 steps,
+    # `--lost-ends --chatty`, minimised to 14).
+    "an earlier holder's news applied after a local user took the nick": """
+    send(1, 'MONITOR + alice,yan')
+    send(0, 'NICK yan')
+    send(2, 'QUIT :gone 33')
+    send(0, 'KLINE ~frank@* :k 23')
+    send(3, 'JOIN #c,#c')
+    send(1, 'JOIN #a key')
+    hold()
+    reconnect(3, 'zed', True)
+    reconnect(5, 'alice', True)
+    send(1, 'JOIN 0')
+    send(3, 'JOIN 0')
+    send(2, 'NICK zed')
+    send(1, 'NICK Alice')
+    lag(0)
+""",
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
     # before its next record there. The store now remembers a redacted msgid and ignores a

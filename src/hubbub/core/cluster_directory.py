@@ -315,7 +315,8 @@ class ClusterDirectory(ClusterUsers):
         holder = Holder(str(event.get("i", "")), str(event.get("o", "")), event["p"])
         if holder.id and holder.id in self.by_network_id:
             self.presence[holder.id] = event["f"]
-        self.watching.online(event["f"], holder, time_ms)
+        if not self._held_here(event["f"], holder.id):
+            self.watching.online(event["f"], holder, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
@@ -323,7 +324,23 @@ class ClusterDirectory(ClusterUsers):
         fold, holder = event["f"], str(event.get("i", ""))
         if holder and holder in self.by_network_id and self.presence.get(holder, fold) == fold:
             self.presence[holder] = None
-        self.watching.offline(fold, holder, event["n"], time_ms)
+        if not self._held_here(fold, holder):
+            self.watching.offline(fold, holder, event["n"], time_ms)
+
+    def _held_here(self, fold: str, holder: str) -> bool:
+        """Whether a user of this node holds `fold` now, and `holder` (another user) is not
+        it: nicks are claimed one holder at a time, so news of another holder is of an
+        earlier one, applied late (a lagging node applied another node's online and offline
+        of a nick after its own user took it, and told its watchers it was offline: a cluster
+        fuzz finding, seed 6152970)."""
+        user = self.server.users.get(fold)
+        return (
+            user is not None
+            and not user.session.remote
+            and user.session.registered
+            and not user.session.closed
+            and user.network_id != holder
+        )
 
     def unindex(self, user: User) -> None:
         if self.by_network_id.get(user.network_id) is user:
