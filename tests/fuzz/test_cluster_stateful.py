@@ -4785,6 +4785,22 @@ FOUND = {
     send(1, 'NICK Alice')
     lag(0)
 """,
+    # Alice's NICK to dave and dave's own claim crossed a loss of Redis's data (dave was
+    # disconnected: his nick taken elsewhere); his METADATA, set just before, named him by
+    # nick, and frank's node gave it to alice, dave by then. A user's metadata event now
+    # names its network id too (seed 6662040 of 2,000 runs of 500 steps, `--lagging-wipes`,
+    # minimised to 9; it fails on the session's first code too).
+    "a user's metadata applied to another user of the nick after Redis lost data": """
+    send(5, 'JOIN #c key')
+    send(3, 'JOIN #c,#c')
+    lag(0)
+    send(0, 'JOIN #a,#b')
+    outage()
+    send(0, 'NICK dave')
+    wipe_in_flight()
+    send(3, 'METADATA * SET status :44')
+    hold()
+""",
     # Carol's node opened #c after bob's batch, and held it for bob's node (not yet said
     # committed). Bob's REDACT deleted it from the store, and carol's node wrote it back
     # before its next record there. The store now remembers a redacted msgid and ignores a

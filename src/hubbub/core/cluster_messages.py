@@ -374,6 +374,7 @@ class ClusterMessages(ClusterApply):
             event = {
                 "t": "umeta",
                 "f": user.fold,
+                "id": user.network_id,
                 "v": self.metadata_serial,
                 "md": user.metadata or {},
             }
@@ -390,7 +391,9 @@ class ClusterMessages(ClusterApply):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = server.users.get(event["f"])
+        # (By its network id too: after Redis lost events, the nick may be another user's
+        # here, whose metadata it set: a cluster fuzz finding, seed 6662040.)
+        user = self.room_sender(channel, event["f"], event.get("id"))
         if mine or user is None or not user.session.remote:
             return  # ours: set and told here when it happened
         if not self.metadata_versions.take(user, int(event["v"]), server.users):
