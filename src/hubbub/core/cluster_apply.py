@@ -404,7 +404,7 @@ class ClusterApply(ClusterRooms):
             # (when it leaves the room before the void comes), and the store then ignores it
             # or deletes it (HistoryStore.void; a cluster fuzz finding, seed 6151145).
             fold, msgid, now = channel.fold, event["m"], self.server.stamp()
-            self.server.history.change(lambda store: store.void(fold, msgid, now), _ignore)
+            self.server.history.change(lambda store: store.void(fold, msgid, now), ignore)
         return True
 
     def join_refused(self, channel: Channel, event: dict[str, Any], user: User, mine: bool) -> bool:
@@ -1104,5 +1104,6 @@ def same_remote_user(user: User, other: User) -> bool:
     )
 
 
-def _ignore(_result: object) -> None:
-    """A store change nobody waits for."""
+def ignore(_result: object) -> None:
+    """What a store call nobody waits for answers (a failure was logged by the history
+    worker)."""

@@ -266,14 +266,14 @@ class ClusterDirectory(ClusterUsers):
         whose user has left the nick since, an offline whose user holds it again. (Refused
         late, a call held when the bus went, an online was sent again after the offline of
         its user's QUIT: a cluster fuzz finding, seed 6151300.)"""
-        user = self.server.users.get(event["f"])
-        holds = (
-            user is not None
-            and not user.session.remote
-            and not user.session.closed
-            and user.network_id == event.get("i")
-        )
+        user = self._local_holder(event["f"])
+        holds = user is not None and user.network_id == event.get("i")
         return not holds if event["t"] == "online" else holds
+
+    def _local_holder(self, fold: str) -> User | None:
+        """The user of this node that holds `fold` now (registered, connected), if any."""
+        user = self.server.users.get(fold)
+        return user if user is not None and _open_local(user) else None
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
@@ -300,7 +300,7 @@ class ClusterDirectory(ClusterUsers):
         for fold, (nick, holder) in list(self.departures.items()):
             self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
         for user in list(self.server.users.values()):
-            if not user.session.remote and user.session.registered and not user.session.closed:
+            if _open_local(user):
                 self._announce(self._online_event(user))
 
     def wallops(self, prefix: str, text: str) -> None:
@@ -333,14 +333,8 @@ class ClusterDirectory(ClusterUsers):
         earlier one, applied late (a lagging node applied another node's online and offline
         of a nick after its own user took it, and told its watchers it was offline: a cluster
         fuzz finding, seed 6152970)."""
-        user = self.server.users.get(fold)
-        return (
-            user is not None
-            and not user.session.remote
-            and user.session.registered
-            and not user.session.closed
-            and user.network_id != holder
-        )
+        user = self._local_holder(fold)
+        return user is not None and user.network_id != holder
 
     def unindex(self, user: User) -> None:
         if self.by_network_id.get(user.network_id) is user:
@@ -600,6 +594,12 @@ def summarised(summary: Mapping[str, str]) -> tuple[Channel, int] | None:
         return channel, int(summary["count"])
     except (KeyError, TypeError, ValueError):  # a node of another version: left out
         return None
+
+
+def _open_local(user: User) -> bool:
+    """A user of this node, registered and still connected."""
+    session = user.session
+    return not session.remote and session.registered and not session.closed
 
 
 def _written(reply: Reply, written: object) -> None:

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
-from hubbub.core.cluster_apply import ClusterApply
+from hubbub.core.cluster_apply import ClusterApply, ignore
 from hubbub.core.cluster_fields import (
     METADATA_VERSION,
     UNAVAILABLE,
@@ -79,11 +79,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("hubbub.chat")
-
-
-def ignore(result: Any) -> None:
-    """What a store call applied on every node answers: nothing anyone waits for (a failure
-    was logged by the history worker)."""
 
 
 def redaction(key: str, msgid: str) -> Callable[[HistoryStore], bool]:

@@ -74,7 +74,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from hubbub.core.cluster_apply import VOID
+from hubbub.core.cluster_apply import VOID, ignore
 from hubbub.core.cluster_fields import (
     GUARD,
     ONLY_IF_ROOM,
@@ -591,7 +591,7 @@ class ClusterRename(ClusterPropose):
                 lambda store: store.rename_target(
                     old_fold, new_fold, time_ms, aside, through_ms=time_ms
                 ),
-                _ignore,
+                ignore,
             )
             # A node may have written the old room's last events after the move all the same
             # (PostgreSQL: an insert in the same instant as the move; or a store written by an
@@ -600,7 +600,7 @@ class ClusterRename(ClusterPropose):
             # them (a cluster fuzz finding, seed 4590950).
             limit = server.config.cluster.replay_window
             server.history.change(
-                lambda store: drop_moved_copies(store, old_fold, new_fold, limit), _ignore
+                lambda store: drop_moved_copies(store, old_fold, new_fold, limit), ignore
             )
         if mine:
             # Once for the network: the registry is shared.
@@ -786,7 +786,7 @@ class ClusterRename(ClusterPropose):
             store.rename_target(aside, new_fold, 0)
             return moved
 
-        self.server.history.query(move_back, _ignore)
+        self.server.history.query(move_back, ignore)
 
     def _move(
         self, channel: Channel, new_name: str, new_fold: str, marker: int | None = None
@@ -990,10 +990,6 @@ def drop_moved_copies(store: HistoryStore, old: str, new: str, limit: int) -> in
         if store.find(new, msgid) is not None and store.redact(old, msgid):
             dropped += 1
     return dropped
-
-
-def _ignore(result: Any) -> None:
-    """The history rename's answer: nothing waits for it (a failure is logged by the worker)."""
 
 
 #: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).
