@@ -41,12 +41,26 @@ async def test_a_claim_is_exclusive_until_released(redis_url: str) -> None:
 
 async def test_the_directory_is_per_node_and_readable_everywhere(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
-        await node_a.bus.put("user:alice", '{"host": "a"}')
+        await node_a.bus.put("user:alice", '{"host": "a"}', "nick:alice")
         assert await node_b.bus.get("user:alice") == '{"host": "a"}'
         await node_b.bus.drop("user:alice")  # not b's entry
         assert await node_b.bus.get("user:alice") == '{"host": "a"}'
         await node_a.bus.drop("user:alice")
         assert await node_b.bus.get("user:alice") is None
+
+
+async def test_a_directory_entry_is_not_written_over_the_nick_holders(redis_url: str) -> None:
+    # After Redis lost events two nodes may each have taken one nick; the one that has not
+    # learnt yet that it lost must not write over the holder's entry (and drop it later).
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        assert await node_a.bus.claim("nick:bob", "bob")
+        assert await node_a.bus.put("user:bob", '{"host": "a"}', "nick:bob")
+        assert not await node_b.bus.put("user:bob", '{"host": "b"}', "nick:bob")
+        await node_b.bus.drop("user:bob")
+        assert await node_b.bus.get("user:bob") == '{"host": "a"}'
+        # Nobody's claim (Redis lost it, and the node's claim again is on its way): written.
+        assert await node_b.bus.put("user:carol", '{"host": "b"}', "nick:carol")
+        assert await node_a.bus.get("user:carol") == '{"host": "b"}'
 
 
 async def test_close_releases_the_nodes_claims_and_directory_without_a_janitor(
@@ -55,7 +69,7 @@ async def test_close_releases_the_nodes_claims_and_directory_without_a_janitor(
     async with running(redis_url, "b", **FAST) as node_b:
         async with running(redis_url, "a", **FAST) as node_a:
             assert await node_a.bus.claim("nick:alice", "alice")
-            await node_a.bus.put("user:alice", "{}")
+            await node_a.bus.put("user:alice", "{}", "nick:alice")
         assert await node_b.bus.claimed("nick:alice") is None
         assert await node_b.bus.get("user:alice") is None
         assert node_b.lost == []
@@ -88,7 +102,7 @@ DOOMED_NODE = textwrap.dedent(
         await bus.start()
         assert await bus.claim("nick:carol", "carol!c@doomed")
         assert await bus.claim("nick:dave", "dave!d@doomed")
-        await bus.put("user:carol", "{}")
+        await bus.put("user:carol", "{}", "nick:carol")
         print("ready", flush=True)
         await asyncio.Event().wait()
 

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.asyncio
 async def test_directory_keys_and_entries_of_every_node(redis_url: str) -> None:
     async with running(redis_url, "node-a") as node_a, running(redis_url, "node-b") as node_b:
         assert await node_a.bus.directory_keys() == []
-        await node_a.bus.put("user:alice", "A")
-        await node_b.bus.put("user:bob", "B")
-        await node_b.bus.put("user:bea", "B2")
+        await node_a.bus.put("user:alice", "A", "nick:alice")
+        await node_b.bus.put("user:bob", "B", "nick:bob")
+        await node_b.bus.put("user:bea", "B2", "nick:bea")
         keys = await node_a.bus.directory_keys()
         assert keys == ["user:alice", "user:bea", "user:bob"]
         assert await node_b.bus.get_many([*keys, "user:nobody"]) == ["A", "B2", "B", None]
@@ -41,8 +41,8 @@ async def test_users_reads_page_by_page_and_stops_once_it_has_enough(
     async with running(redis_url, "node-a") as node:
         for index in range(7):
             facts = {"n": f"user{index}", "i": index % 2 == 0}
-            await node.bus.put(f"user:user{index}", json.dumps(facts))
-        await node.bus.put("room:ignored", json.dumps({"n": "not a user"}))
+            await node.bus.put(f"user:user{index}", json.dumps(facts), f"nick:user{index}")
+        await node.bus.put("room:ignored", json.dumps({"n": "not a user"}), "nick:ignored")
         reads: list[int] = []
         get_many = node.bus.get_many
 

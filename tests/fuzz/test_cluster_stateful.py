@@ -4825,6 +4825,31 @@ FOUND = {
     answer(1)
     send(1, 'MULTILINE #c 70')
 """,
+    # After Redis lost events frank's node, not knowing yet that dave's node held bob, wrote
+    # frank's directory entry for bob over dave's, then dropped it as it disconnected frank:
+    # erin's MONITOR of bob was told bob was offline (seed 6664937 of the thirty-sixth
+    # session; a directory write now stands on the nick's claim).
+    "a directory entry written over the nick holder's then dropped": """
+    lose(0)
+    settle()
+    send(5, 'JOIN #c key')
+    send(2, 'PART #a :bye')
+    hold()
+    send(5, 'NICK bob')
+    send(3, 'JOIN #a')
+    answer(1)
+    send(3, 'NICK bob')
+    answer(0)
+    answer(0)
+    lag(1)
+    answer(2)
+    send(5, 'AWAY :away 18')
+    answer(2)
+    outage()
+    wipe_in_flight()
+    settle()
+    send(4, 'MONITOR + bob,Alice')
+""",
 }
 
 

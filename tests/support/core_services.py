@@ -28,6 +28,7 @@ from hubbub.cluster.bus_scripts import LOST_RANGES, REUSED_SCAN
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
     MEMBER_HOME_PREFIX,
+    entry_claim,
     is_room_field,
     standing_text,
     written_back_field,
@@ -1194,7 +1195,8 @@ class MemoryNetwork:
             # Only its own entry (as the bus's DROP: another node may hold the nick by now).
             if self.bus.directory.get(key, ("", ""))[0] == self._node_id:
                 del self.bus.directory[key]
-        else:
+        elif self.bus.claims.get(entry_claim(key), self._node_id) == self._node_id:
+            # (As the bus's PUT: not over the entry of the node holding the nick.)
             self.bus.directory[key] = (self._node_id, value)
         if done is not None:
             done(True)

@@ -973,15 +973,19 @@ class Bus:
         value = await self._guarded(lambda: self._redis.hget(scripts.claim_key(key), "v"))
         return None if value is None else _text(value)
 
-    async def put(self, key: str, value: str) -> None:
+    async def put(self, key: str, value: str, claim: str) -> bool:
+        """Write a directory entry of this node's, unless another node holds `claim` (the
+        claim the entry stands on): False then, and the entry is left as it is."""
         keys = [
             scripts.EPOCH_KEY,
             scripts.lease_key(self.node_id),
             scripts.directory_key(key),
             scripts.node_directory_key(self.node_id),
+            scripts.claim_key(claim),
         ]
         args = [*self._owner_args(), key, value]
-        await self._guarded(lambda: self._scripts["PUT"](keys=keys, args=args))  # type: ignore[arg-type]
+        answer = await self._guarded(lambda: self._scripts["PUT"](keys=keys, args=args))  # type: ignore[arg-type]
+        return bool(answer)
 
     async def get(self, key: str) -> str | None:
         value = await self._guarded(lambda: self._redis.hget(scripts.directory_key(key), "v"))

@@ -833,11 +833,15 @@ return 1
 # KEYS: claim, node's claims hash. ARGV: node, key. Only the owner's claim goes.
 RELEASE = _release_claim("KEYS[1]", "KEYS[2]", "ARGV[1]", "ARGV[2]") + "return 1\n"
 
-# KEYS: epoch, lease, directory entry, node's directory set. ARGV: epoch, node, token, key, value.
+# KEYS: epoch, lease, directory entry, node's directory set, the claim the entry stands on.
+# ARGV: epoch, node, token, key, value. 1 written; 0 another node holds the claim (its entry
+# is the one to keep: this node's user lost the nick and is about to be disconnected).
 PUT = (
     _CHECK_EPOCH
     + _CHECK_LEASE
     + """
+local holder = redis.call('HGET', KEYS[5], 'o')
+if holder and holder ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[3], 'o', ARGV[2], 'v', ARGV[5])
 redis.call('SADD', KEYS[4], ARGV[4])
 return 1

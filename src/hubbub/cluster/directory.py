@@ -4,11 +4,12 @@ MONITOR, LIST across nodes; hubbub.core.cluster_directory).
 
 * **Users**: each node keeps one directory entry per user of its own (`user:<fold>` -> the
   user's public facts as JSON) with the bus's `put` / `drop`, which live under the node's
-  lease (a lost node's entries go with it). Writes go through one writer task per node that
-  keeps only the latest value per key: a put and the drop right after it (a quick QUIT) are
-  written in that order, never raced over two connections, and the pending entries are at
-  most one per user of the node. A write the bus refused stays pending and is retried when
-  the bus is back (`retry`).
+  lease (a lost node's entries go with it); a user's entry is not written while another
+  node holds the user's nick claim (`entry_claim`: that node's entry is the one to keep).
+  Writes go through one writer task per node that keeps only the latest value per key: a
+  put and the drop right after it (a quick QUIT) are written in that order, never raced
+  over two connections, and the pending entries are at most one per user of the node. A
+  write the bus refused stays pending and is retried when the bus is back (`retry`).
 * **WHOWAS**: the same writer adds the entries of this node's users who quit or changed
   nick to the network's list (`depart`; hubbub.core.whowas), after the directory writes
   asked before them; at most as many wait as the network keeps.
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from hubbub.cluster.bus import Bus, BusUnavailable
-from hubbub.core.cluster_fields import MODE_PREFIX
+from hubbub.core.cluster_fields import MODE_PREFIX, entry_claim
 
 log = logging.getLogger("hubbub.cluster")
 
@@ -119,7 +120,8 @@ class Directory:
                 if value is None:
                     await self.bus.drop(key)
                 else:
-                    await self.bus.put(key, value)
+                    # Refused when another node holds the nick: its entry stays.
+                    await self.bus.put(key, value, entry_claim(key))
             except BusUnavailable:
                 # Kept pending, written when the bus is back (retry); nobody waits for that
                 # meanwhile.

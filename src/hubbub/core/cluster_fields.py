@@ -41,10 +41,21 @@ def nick_key(fold: str) -> str:
     return NICK_KEY_PREFIX + fold
 
 
+#: What every user's directory entry's key starts with (`user_key`).
+USER_KEY_PREFIX = "user:"
+
+
 def user_key(fold: str) -> str:
     """The network directory's entry of a user (its public facts, written by its node:
     hubbub.core.cluster_directory)."""
-    return "user:" + fold
+    return USER_KEY_PREFIX + fold
+
+
+def entry_claim(key: str) -> str:
+    """The nick claim a user's directory entry `key` is written under: only the node holding
+    the nick writes the entry (a node that has not learnt yet that it lost the nick, after
+    Redis lost events, must not write over the holder's entry and then drop it)."""
+    return nick_key(key.removeprefix(USER_KEY_PREFIX))
 
 
 def node_of(identity: str) -> str:
