@@ -83,6 +83,8 @@ async def test_a_second_live_node_with_the_same_id_is_refused(redis_url: str) ->
             on_event=lambda event: None,
             on_node_lost=lambda node, claims: None,
             on_available=lambda available: None,
+            lease_ms=1000,  # (it waits three of its leases for the live node's to lapse)
+            heartbeat_ms=100,
         )
         with pytest.raises(ValueError, match="in use"):
             await twin.start()

@@ -355,3 +355,47 @@ def test_a_burial_asks_a_node_that_never_wrote_a_room_back_to_speak_there(
         # (c never registers in the new epoch: one lease on, node b takes it for dead.)
         wait_for(lambda: not listed(), LOST_WITHIN, "#room without carol and erin")
     redis.close()
+
+
+def test_a_node_alone_killed_with_9_starts_again_under_its_node_id(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Nobody else is there to bury the killed process: the next one under its node id waits
+    for its lease to lapse and buries it itself before it serves (it used to refuse to start,
+    the node id "in use")."""
+    config_file = write_config(
+        tmp_path / "a.toml", tmp_path / "a", cluster_toml(redis_url, fresh_postgres_url, "node-a")
+    )
+    with ServerProcess(config_file) as first, client(first, "alice") as alice:
+        alice.join("#room")
+        first.kill()
+    with ServerProcess(config_file) as again, client(again, "bob") as bob:
+        # Alice's nick was freed by the burial, before the node took its first user.
+        assert takes_nick(bob, "alice")
+        bob.join("#room")  # (its first member again: the dead alice's member field went)
+        bob.send("NAMES #room")
+        assert bob.first(lambda line: line.command == "353").text.split() == ["@alice"]
+
+
+def test_a_node_killed_and_started_again_keeps_its_new_users_in_the_rooms(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """The new process's users share the dead one's node id; the burial (the survivor's, or
+    the new process's own) is over before it takes one, and takes none of them out."""
+    with process_and_survivor(tmp_path, redis_url, fresh_postgres_url) as (doomed, _, alice, bob):
+        alice.join("#room")
+        bob.join("#room")
+        doomed.kill()
+        with ServerProcess(tmp_path / "a.toml") as again, client(again, "carol") as carol:
+            quit_line = bob.first(lambda line: line.command == "QUIT", timeout=LOST_WITHIN)
+            assert quit_line.nick == "alice" and quit_line.text == NODE_LOST_REASON
+            carol.join("#room")
+            bob.first(lambda line: line.command == "JOIN" and line.nick == "carol")
+            carol.say("#room", "back on the same node id")
+            bob.first(lambda line: line.text == "back on the same node id")
+            bob.send("NAMES #room")
+            assert sorted(bob.first(lambda line: line.command == "353").text.split()) == [
+                "bob",
+                "carol",
+            ]
+            assert "QUIT" not in [line.command for line in bob.fence()]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from core_helpers import one, only
 from test_cluster_core import Cluster
 
+from hubbub.core.cluster_fields import registered_ms
 from hubbub.core.network import buried_payload
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol.message import Message
@@ -118,3 +119,33 @@ def test_a_monitor_answer_naming_a_user_of_a_node_buried_meanwhile_says_offline(
     entries, done = answers.pop()
     done(entries)
     assert [(m.command, m.params[-1]) for m in bob.lines()] == [("731", "alice")]
+
+
+def test_the_burial_by_a_successor_under_the_same_node_id_leaves_its_users() -> None:
+    """A process started under a dead one's node id buries it before it serves; a node whose
+    network room lags may apply a new user's JOIN before that `buried` event, whose `b` (the
+    successor's start) tells her apart from the dead incarnation's users."""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    carol = a.client("carol")
+    carol.send("JOIN #r")
+    bob = b.client("bob")
+    bob.send("JOIN #r")
+    bob.send("MONITOR + carol")
+    cluster.drain()
+    registered = registered_ms(a.server.users["carol"].network_id)
+    assert registered is not None
+
+    def bury(before: int) -> None:
+        payload = buried_payload("n0", {}, before)
+        b.network.sequence(NETWORK_ROOM, payload, {}, (), lambda *_: None)
+
+    bury(registered)  # she registered as the successor started: one of its users
+    assert bob.lines() == []
+    assert "carol" in [user.nick for user in b.server.channels["#r"].members]
+    bury(registered + 1)  # she registered before: the dead incarnation's
+    got = bob.lines()
+    assert [(m.command, m.params[-1]) for m in got if m.command in ("QUIT", "731")] == [
+        ("QUIT", "Server lost: its connection to the network timed out"),
+        ("731", "carol"),
+    ]

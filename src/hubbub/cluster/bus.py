@@ -642,10 +642,8 @@ class Bus:
         register_keys = [*keys, scripts.janitor_key(self.node_id)]
         register = [epoch, self.node_id, token, self._lease_ms, "1" if self._registered else ""]
         answer = await self._call("REGISTER", register_keys, register)
-        if answer == b"stale" and not self._registered:
-            # A dead incarnation of this node id that nobody buried: this node is the survivor.
-            await self._bury(self.node_id)
-            answer = await self._call("REGISTER", register_keys, register)
+        if not self._registered and answer in (b"taken", b"stale"):
+            answer = await self._succeed(answer, register_keys, register)
         if answer == b"returned":
             # Back in a new epoch after the others took this node for dead (`_adopt`): they
             # may have seen its users QUIT, and given their nicks to others.
@@ -658,6 +656,58 @@ class Bus:
             )
         self._token = token
         self._registered = True
+
+    async def _succeed(
+        self, answer: bytes, keys: Sequence[str], register: Sequence[object]
+    ) -> bytes:
+        """This process starts under a node id that an earlier process left without a goodbye
+        (killed, its host lost): wait for that incarnation's lease to lapse (`taken`), and bury
+        it (`stale`), before this one registers and has a user. Buried in a task while this
+        one served, its burial would take this one's users out with the dead ones (they share
+        the node id); and the node alone on the network would never start, nobody else being
+        there to bury its predecessor. A live node holding the id renews its lease: `taken`
+        still after several leases, and the REGISTER's answer says so."""
+        deadline = time.monotonic() + 3 * self._lease_ms / 1000
+        if answer == b"taken":
+            log.warning(
+                "cluster bus: node id %s: an earlier process's lease is held; waiting for it"
+                " to lapse (up to %d ms)",
+                self.node_id,
+                3 * self._lease_ms,
+            )
+        while answer in (b"taken", b"stale") and time.monotonic() < deadline:
+            if answer == b"taken" or not await self._bury_predecessor():
+                # (Its lease still held, or another node's janitor burying it: waited for.)
+                await asyncio.sleep(self._heartbeat)
+            answer = await self._call("REGISTER", keys, register)
+        return answer
+
+    async def _bury_predecessor(self) -> bool:
+        """Bury this node id's dead incarnation here and now (on_node_lost, then BURY), the
+        bus open to the burial's calls only; False when another node's janitor holds it."""
+        node = self.node_id
+        keys = [
+            scripts.lease_key(node),
+            scripts.NODES_KEY,
+            scripts.janitor_key(node),
+            scripts.node_claims_key(node),
+        ]
+        flat = await self._call("TAKE", keys, [node, node, self._lease_ms])
+        if flat is None:
+            return False
+        claims = _pairs(flat)
+        log.warning(
+            "cluster bus: an earlier process of node %s left without a goodbye (%d claims):"
+            " burying it before this one serves",
+            node,
+            len(claims),
+        )
+        self._available = True
+        try:
+            await self._lay_to_rest(node, claims)
+        finally:
+            self._available = False
+        return True
 
     async def _end(self, session: _Session) -> None:
         session.fail("closed")

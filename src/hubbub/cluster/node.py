@@ -504,6 +504,7 @@ class Node:
         that still had the user, told the watcher it was online, and nothing told it
         otherwise (a cluster fuzz finding, thirty-sixth session)."""
         server = self.server
+        started_ms = int(time.time() * 1000)  # (the clock the core stamps network ids with)
         departing: list[tuple[str, dict[str, Any]]] = []
         for key in claims:
             if key.startswith("nick:"):
@@ -548,4 +549,7 @@ class Node:
             if server is not None and facts:
                 self._departed(server, facts)
         # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
-        await self.bus.sequence(NETWORK_ROOM, buried_payload(dead, read_at))
+        # Its successor's burial (this process started under the dead one's node id) keeps
+        # the users who register here from now on, though a node may apply one's JOIN first.
+        before = started_ms if dead == self._node_id else None
+        await self.bus.sequence(NETWORK_ROOM, buried_payload(dead, read_at, before))

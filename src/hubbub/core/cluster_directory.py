@@ -345,7 +345,7 @@ class ClusterDirectory(ClusterUsers):
         """A lost node's burial is over: its users leave the copies here (ClusterUsers), and
         every nick the watchers here were told one of them holds is offline."""
         super()._apply_buried(event, time_ms, mine)
-        self.watching.node_buried(str(event["d"]), time_ms)
+        self.watching.node_buried(event, time_ms)
 
     def _apply_watched(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         """extended-monitor: another node's user's AWAY, SETNAME, ACCOUNT or NICK line, for

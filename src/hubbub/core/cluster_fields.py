@@ -72,15 +72,34 @@ def offline_payload(fold: str, nick: str) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def buried_payload(dead: str, read_at: Mapping[str, int]) -> bytes:
+def buried_payload(dead: str, read_at: Mapping[str, int], before: int | None = None) -> bytes:
     """The network room's event that closes the burial of lost node `dead`, after its QUITs:
     every node takes that node's users still listed in its copies out of them (a copy may
     list one the bus's fields do not, whose QUIT the burial never sends: her JOIN, or her
     claim, lost with the end Redis lost, hubbub.core.cluster_users). `read_at`: the seq each
     room's state was read at by the burial's last pass; a copy takes them out once it is
-    there."""
-    event = {"t": "buried", "d": dead, "at": dict(read_at)}
+    there. `before`: the burial is the dead node's successor's, a process started under the
+    same node id, whose users registered from that time (ms) on and stay (`of_buried`)."""
+    event: dict[str, Any] = {"t": "buried", "d": dead, "at": dict(read_at)}
+    if before is not None:
+        event["b"] = before
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+def registered_ms(identity: str) -> int | None:
+    """When the user of a network id registered (ms, its node's clock); None for none."""
+    node, _, count = identity.rpartition("/")
+    registered = node.rpartition("/")[2]
+    return int(registered) if node and count and registered.isdigit() else None
+
+
+def of_buried(identity: str, event: Mapping[str, Any]) -> bool:
+    """Whether a user of a buried node (its network id) is one of the dead incarnation's: a
+    user of its successor under the same node id, registered after the burial began, is
+    not (a node whose network room lags may apply her JOIN before the burial)."""
+    before = event.get("b")
+    registered = registered_ms(identity)
+    return before is None or registered is None or registered < int(before)
 
 
 def member_field(fold: str) -> str:

@@ -37,10 +37,10 @@ recorded only while a watcher here was told it is online.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hubbub.core.cluster_fields import facts_prefix, user_key
+from hubbub.core.cluster_fields import facts_prefix, of_buried, user_key
 from hubbub.core.monitor import chunks
 from hubbub.protocol import numerics as n
 
@@ -98,9 +98,10 @@ class ClusterMonitor:
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
         self.asking: dict[tuple[User, str], Holder | Gone | None] = {}
-        # Per such question, the nodes whose burial ended meanwhile: an answer naming a user
-        # of one of them is stale (its entry read before the burial took it away).
-        self.buried_meanwhile: dict[tuple[User, str], set[str]] = {}
+        # Per such question, the `buried` events of the nodes whose burial ended meanwhile:
+        # an answer naming a user of one of them is stale (its entry read before the burial
+        # took it away), unless the user is its successor's (`of_buried`).
+        self.buried_meanwhile: dict[tuple[User, str], list[Mapping[str, Any]]] = {}
         # Per watcher, the nicks whose status the directory could not be asked (told
         # offline then, asked again when the bus is back).
         self.unasked: dict[User, set[str]] = {}
@@ -147,16 +148,18 @@ class ClusterMonitor:
                     if not (isinstance(news, Holder) and _other(news, holder_id)):
                         self.asking[key] = Gone(holder_id)
 
-    def node_buried(self, dead: str, time_ms: int) -> None:
-        """A lost node's burial is over: the nicks its users held, as told here, are offline
-        (a NICK or QUIT it never announced included)."""
+    def node_buried(self, event: Mapping[str, Any], time_ms: int) -> None:
+        """A lost node's burial is over (its `buried` `event`): the nicks its users held, as
+        told here, are offline (a NICK or QUIT it never announced included); not those of
+        its successor's users (`of_buried`)."""
+        dead = str(event["d"])
         for fold, holder in list(self.holders.items()):
-            if holder.node == dead:
+            if holder.node == dead and of_buried(holder.id, event):
                 self.offline(fold, holder.id, holder.nick, time_ms)
         for key, news in self.asking.items():
-            if isinstance(news, Holder) and news.node == dead:
+            if isinstance(news, Holder) and news.node == dead and of_buried(news.id, event):
                 self.asking[key] = Gone(news.id)
-            self.buried_meanwhile.setdefault(key, set()).add(dead)
+            self.buried_meanwhile.setdefault(key, []).append(event)
 
     def _record(self, fold: str, holder: Holder) -> None:
         self._forget(fold)
@@ -177,11 +180,13 @@ class ClusterMonitor:
         gone (its entry read before the burial took it away)."""
         key = (watcher, fold)
         news = self.asking.pop(key, None)
-        buried = self.buried_meanwhile.pop(key, set())
+        burials = self.buried_meanwhile.pop(key, [])
         holder = news if isinstance(news, Holder) else read
         if isinstance(news, Gone) and not (holder is not None and _other(holder, news.id)):
             holder = None
-        if holder is not None and holder.node in buried:
+        if holder is not None and any(
+            holder.node == burial["d"] and of_buried(holder.id, burial) for burial in burials
+        ):
             holder = None
         return holder
 

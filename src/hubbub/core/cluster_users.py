@@ -60,6 +60,7 @@ from hubbub.core.cluster_fields import (
     load_user_state,
     local,
     nick_key,
+    of_buried,
     only_if_inviter,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
@@ -357,7 +358,11 @@ class ClusterUsers(ClusterPropose):
         copy alone: a cluster fuzz finding, seed 7072942.)"""
         dead = str(event["d"])
         read_at: dict[str, int] = event.get("at") or {}
-        lost = [user for user, home in self.homes.items() if home == dead and user.session.remote]
+        lost = [
+            user
+            for user, home in self.homes.items()
+            if home == dead and user.session.remote and of_buried(user.network_id, event)
+        ]
         for user in sorted(lost, key=lambda user: user.fold):
             told: set[User] = set()
             now = []
