@@ -13,6 +13,7 @@ from typing import Any
 
 from core_helpers import START, Client, Harness, make_config, one, only
 
+from hubbub.accounts.memory import MemoryAccountStore
 from hubbub.config import Config
 from hubbub.core.network import (
     NODE_LOST_REASON,
@@ -41,25 +42,30 @@ class Node(Harness):
     def rebuild(
         self, accounts: object = None, registry: object = None, instance_id: str = "t"
     ) -> ChatServer:
-        # (The registry is the nodes' shared one, as PostgreSQL is: bans and registrations.)
+        # (The registry and the accounts are the nodes' shared ones, as PostgreSQL is: bans,
+        # registrations, accounts.)
         shared: Any = registry if registry is not None else self.cluster.registry
-        ports = core_ports(self.history, None, shared, started=START, network=self.network)
+        names: Any = accounts if accounts is not None else self.cluster.accounts
+        ports = core_ports(self.history, names, shared, started=START, network=self.network)
         self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
         self.network.server = self.server
         return self.server
 
 
 class Cluster:
-    def __init__(self, count: int = 2, *, named: bool = False) -> None:
+    def __init__(
+        self, count: int = 2, *, named: bool = False, config: Config | None = None
+    ) -> None:
         """`named`: each node a server of its own name, n0.example, n1.example and so on
-        (else every node is hubbub.local, the default)."""
+        (else every node is hubbub.local, the default); `config`: every node's otherwise."""
         self.now = START
         self.store = MemoryStore()
         self.history = SyncHistoryService(self.store)
         self.registry = SyncService(MemoryRegistryStore())
+        self.accounts = SyncService(MemoryAccountStore())
         self.bus = MemoryBus(lambda: self.now)
         self.nodes = [
-            Node(self, f"n{i}", named_config(f"n{i}") if named else None) for i in range(count)
+            Node(self, f"n{i}", named_config(f"n{i}") if named else config) for i in range(count)
         ]
 
     def drain(self) -> None:

@@ -2,17 +2,18 @@
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
 INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and
-users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and
-EDIT of room messages, and MONITOR) while the
-bus holds calls and answers them in an order it picks: any interleaving of the nodes' calls,
-each node's own calls kept in the order it made them (as the Sequencer sends them); while a
-node lags, getting every room's events later than the others (in their order), or one room's
-feed on one node waits (filling a gap) while its other rooms go on; while a node is lost and
-buried; and while the bus is away for one node or every node (every call refused) and comes
-back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
-its last writes (an append-only file that missed them: `lose_end`). That is what makes a
-node's copy of a room one or more events behind when it checks and sends a command, the
-source of every race the cluster must survive.
+users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and EDIT
+of room messages, MONITOR, and NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts
+the nodes share) while the bus holds calls and answers them in an order it picks: any
+interleaving of the nodes' calls, each node's own calls kept in the order it made them (as
+the Sequencer sends them); while a node lags, getting every room's events later than the
+others (in their order), or one room's feed on one node waits (filling a gap) while its
+other rooms go on; while a node is lost and buried; and while the bus is away for one node
+or every node (every call refused) and comes back, that one node maybe buried meanwhile, or
+Redis comes back without its data, or without its last writes (an append-only file that
+missed them: `lose_end`). That is what makes a node's copy of a room one or more events
+behind when it checks and sends a command, the source of every race the cluster must
+survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
@@ -22,10 +23,11 @@ see the same order". Whenever the bus has answered everything, the network must 
   `+I` too, each entry with its setter and time) and the same metadata;
 * the room's state fields on the bus (what a node opening the room later loads) say the same,
   and each member field says of its user what the user's node says (away, realname,
-  metadata);
+  metadata, account);
 * each member of another node in a node's copy is in that room on its own node, under that
-  nick, with its away state, bot mode, realname and metadata, and the nodes that have
-  written a room back after Redis lost its data are as the bus has them;
+  nick, with its away state, bot mode, realname and metadata, and every node's copy of a
+  user shows the account its own node has; the nodes that have written a room back after
+  Redis lost its data are as the bus has them;
 * membership is symmetric on every node, no nick is held twice on the network, and the bus
   claims exactly the users' nicks, each for its user's node; every node has the same
   K-lines; the last 730 or 731 each client was sent for each nick it monitors says whether
@@ -54,7 +56,7 @@ import os
 from typing import Any
 
 import pytest
-from core_helpers import Client  # tests/core is on sys.path (conftest)
+from core_helpers import Client, make_config  # tests/core is on sys.path (conftest)
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -73,6 +75,7 @@ from hubbub.core.network import (
 )
 from hubbub.core.ports import NETWORK_ROOM
 from hubbub.protocol.message import parse
+from support.config import changed
 
 LONG = os.environ.get("HUBBUB_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "300"))
@@ -130,7 +133,24 @@ TEMPLATES = [
     "EDIT {room} {recent} :edit {index}",
     "MONITOR + {nick},{other}",  # told who is online on the network, and of every change
     "MONITOR - {nick}",
+    # Accounts, shared by every node (PostgreSQL's, in a real cluster): registered under the
+    # sender's nick, logged in to and out of, dropped (its users logged out everywhere).
+    "PRIVMSG NickServ :REGISTER password",
+    "PRIVMSG NickServ :IDENTIFY {nick} password",
+    "PRIVMSG NickServ :LOGOUT",
+    "PRIVMSG NickServ :DROP password",
 ]
+#: Every node's settings: cheap password hashes, and the login and registration throttles
+#: out of the way (every client comes from one address, and the tests' clock stands still).
+CONFIG = changed(
+    make_config(),
+    accounts={
+        "hash_time_cost": 1,
+        "hash_memory_kib": 64,
+        "login_attempts": 1_000_000,
+        "register_attempts": 1_000_000,
+    },
+)
 #: What fills the templates' fields other than `index`, in the order they are drawn (here and
 #: by tests/fuzz/seeded_cluster.py).
 CHOICES = {
@@ -263,7 +283,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.cluster = Cluster(NODES)
+        self.cluster = Cluster(NODES, config=CONFIG)
         nodes = self.cluster.nodes
         self.clients = [
             nodes[index // 2].client(nick, FIRST_CAPS) for index, nick in enumerate(NICKS)
@@ -899,6 +919,15 @@ class ClusterMachine(RuleBasedStateMachine):
             for session in node.server.sessions
             if session.registered and not session.remote and not session.closed
         }
+        # Every node's copy of a user shows the account its own node has (WHOIS 330, WHOX,
+        # account-tag, extended-join: "the account name of the user", IRCv3 account-notify
+        # keeping it current).
+        for node in self.alive():
+            for copy in node.server.users.values():
+                user = own_users.get(copy.network_id) if copy.session.remote else None
+                if user is not None and user.fold == copy.fold:
+                    where = f"node {node.network.node_id}'s copy of {copy.nick}"
+                    assert copy.account == user.account, f"{where}: account {copy.account!r}"
         for fold, fields in bus.fields.items():
             # A member field says what its user's node says of it now (a node opening the
             # room later shows that).
@@ -909,8 +938,8 @@ class ClusterMachine(RuleBasedStateMachine):
                 user = own_users.get(facts.get("id", ""))
                 if user is None or user.fold != name[2:]:
                     continue
-                said = (facts.get("aw"), facts.get("r"), facts.get("md") or {})
-                has = (user.away, user.realname, user.metadata or {})
+                said = (facts.get("aw"), facts.get("r"), facts.get("md") or {}, facts.get("a"))
+                has = (user.away, user.realname, user.metadata or {}, user.account)
                 assert said == has, f"{fold}: the bus's {name} says {said}, not {has}"
         for fold in bus.fields:  # the lost node's users are gone from every room
             ghosts = self.lost_user_folds(fold)
@@ -4849,6 +4878,15 @@ FOUND = {
     wipe_in_flight()
     settle()
     send(4, 'MONITOR + bob,Alice')
+""",
+    # Carol registered (and was logged in) while Redis was away; it came back without its
+    # data, and her login, sent again before her rooms were written back, was refused again:
+    # the other nodes showed her logged out until the next outage (the first campaign with
+    # accounts, thirty-seventh session, seed 6675642).
+    "a login refused until the room is written back after Redis lost its data": """
+    outage()
+    wipe()
+    send(2, 'PRIVMSG NickServ :REGISTER password')
 """,
 }
 

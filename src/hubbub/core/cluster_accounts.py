@@ -27,10 +27,12 @@ See hubbub.core.network for the rest of the cluster's core.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import facts_json, member_field
+from hubbub.core.cluster_fields import ACCOUNT_VERSION, facts_json, member_field
+from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
 from hubbub.core.model import Channel, Membership, User
@@ -90,8 +92,9 @@ class ClusterAccounts(ClusterApply):
 
     def account_changed(self, user: User) -> None:
         """A local user logged in or out: the nodes sharing a room with it follow."""
-        if not user.channels or user.session.remote:
+        if user.session.remote:
             return
+        # (Numbered even in no room: the facts its JOINs carry from now on are newer.)
         self.account_serial += 1
         version = self.account_serial
         facts = self.own_facts(user)
@@ -113,7 +116,27 @@ class ClusterAccounts(ClusterApply):
                 refused=lambda _room: self.account_unsent.setdefault(user),
             )
 
+    def own_facts(self, user: User) -> dict[str, Any]:
+        facts = super().own_facts(user)
+        facts[ACCOUNT_VERSION] = self.account_serial
+        return facts
+
     # ------------------------------------------------------------------ applying
+
+    def _state_from_facts(self, user: User, facts: Mapping[str, Any], time_ms: int) -> None:
+        """A remote user's account from facts its node made (a JOIN's, a member field's, a
+        sync's) where they are newer than the login events applied here: a login whose
+        events Redis lost after some nodes had read them reaches the others only so."""
+        super()._state_from_facts(user, facts, time_ms)
+        version = int(facts.get(ACCOUNT_VERSION) or 0)
+        if version and self.account_versions.take(user, version, self.server.users):
+            self._load_account(user, str(facts.get("a") or ""), str(facts.get("ai") or ""))
+
+    def _load_account(self, user: User, account: str, account_id: str) -> None:
+        if (user.account, user.account_id) == (account, account_id):
+            return
+        user.account, user.account_id = account, account_id
+        notify_account(self.server, user)  # account-notify to the users here sharing a room
 
     def _apply_registered(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         accounts = self.server.accounts
@@ -175,13 +198,25 @@ class ClusterAccounts(ClusterApply):
         user = server.users.get(event["f"])
         if mine or user is None or not user.session.remote:
             return  # ours: changed and told here when it happened
-        if not self.account_versions.take(user, int(event["v"]), server.users):
-            return
-        account, account_id = event["a"], event["ai"]
-        if (user.account, user.account_id) == (account, account_id):
-            return
-        user.account, user.account_id = account, account_id
-        notify_account(server, user)  # account-notify to the users here sharing a room
+        if self.account_versions.take(user, int(event["v"]), server.users):
+            self._load_account(user, event["a"], event["ai"])
+
+    def _forget(self, user: User) -> None:
+        self.account_versions.forget(user)
+        self.account_unsent.pop(user, None)
+        super()._forget(user)
+
+    def _restored(self, fold: str) -> None:
+        super()._restored(fold)
+        # (A login refused while the room was not written back after Redis lost its data: the
+        # bus was there all along, so no `set_available` sent it again, and the other nodes
+        # showed the user logged out until the next outage: a cluster fuzz finding, once the
+        # fuzz machine had accounts.)
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            for user in take_members(self.account_unsent, channel):
+                if not user.session.closed:
+                    self.account_changed(user)
 
     # ------------------------------------------------------------------ the bus comes back
 

@@ -410,12 +410,14 @@ def load_invitations(channel: Channel, fields: Mapping[str, str]) -> None:
 
 
 #: What a local user's facts add, on its node: the last change number of its away state and
-#: modes, and of its metadata, that node had given when it made them (per node, not per user:
-#: every change of the user it had numbered by then is in them). Another node takes the state
-#: in them (from a JOIN, a member field, a sync) only where these are newer than the changes it
-#: applied (hubbub.core.cluster_versions, cluster_rooms `_state_from_facts`).
+#: modes, of its metadata and of its login that node had given when it made them (per node,
+#: not per user: every change of the user it had numbered by then is in them). Another node
+#: takes the state in them (from a JOIN, a member field, a sync) only where these are newer
+#: than the changes it applied (hubbub.core.cluster_versions, cluster_rooms
+#: `_state_from_facts`).
 STATE_VERSION = "uv"
 METADATA_VERSION = "mv"
+ACCOUNT_VERSION = "av"
 
 
 def user_facts(user: User, node: str, here: str) -> dict[str, Any]:
