@@ -735,7 +735,8 @@ class ClusterSection:
     node_id: str = _setting(
         "",
         "This node's name on the bus; empty: made up at start (host name, process id and a "
-        "random suffix). Two live nodes never share one.",
+        "random suffix). Two live nodes never share one; a process started under the name of "
+        "one killed a moment ago waits for its lease to lapse and buries it before it serves.",
         check=_is_node_id,
         expect="1 to 100 of A-Z a-z 0-9 . _ : @ -",
     )
