@@ -3,17 +3,17 @@
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
 INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and
 users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and EDIT
-of room messages, MONITOR, and NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts
-the nodes share) while the bus holds calls and answers them in an order it picks: any
-interleaving of the nodes' calls, each node's own calls kept in the order it made them (as
-the Sequencer sends them); while a node lags, getting every room's events later than the
-others (in their order), or one room's feed on one node waits (filling a gap) while its
-other rooms go on; while a node is lost and buried; and while the bus is away for one node
-or every node (every call refused) and comes back, that one node maybe buried meanwhile, or
-Redis comes back without its data, or without its last writes (an append-only file that
-missed them: `lose_end`). That is what makes a node's copy of a room one or more events
-behind when it checks and sends a command, the source of every race the cluster must
-survive.
+of room messages, MONITOR, NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts the
+nodes share, and ChanServ's REGISTER, ACCESS, SET and DROP of rooms) while the bus holds
+calls and answers them in an order it picks: any interleaving of the nodes' calls, each
+node's own calls kept in the order it made them (as the Sequencer sends them); while a node
+lags, getting every room's events later than the others (in their order), or one room's feed
+on one node waits (filling a gap) while its other rooms go on; while a node is lost and
+buried; and while the bus is away for one node or every node (every call refused) and comes
+back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
+its last writes (an append-only file that missed them: `lose_end`). That is what makes a
+node's copy of a room one or more events behind when it checks and sends a command, the
+source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
@@ -139,6 +139,13 @@ TEMPLATES = [
     "PRIVMSG NickServ :IDENTIFY {nick} password",
     "PRIVMSG NickServ :LOGOUT",
     "PRIVMSG NickServ :DROP password",
+    # Rooms registered with ChanServ by a logged-in operator (the registry the nodes share):
+    # its operators are opped as they join, on every node, and the registration keeps the
+    # room's topic and modes.
+    "PRIVMSG ChanServ :REGISTER {room}",
+    "PRIVMSG ChanServ :ACCESS {room} ADD {nick}",
+    "PRIVMSG ChanServ :SET {room} HISTORY since_join",
+    "PRIVMSG ChanServ :DROP {room}",
 ]
 #: Every node's settings: cheap password hashes, and the login and registration throttles
 #: out of the way (every client comes from one address, and the tests' clock stands still).
