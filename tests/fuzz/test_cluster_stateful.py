@@ -4895,6 +4895,63 @@ FOUND = {
     wipe()
     send(2, 'PRIVMSG NickServ :REGISTER password')
 """,
+    # Dave registered while Redis was away and came back without its data; his login, sent
+    # again once #b was written back, wrote his member field there unconditionally after his
+    # JOIN 0 had taken it away: the bus alone listed him (seed 6676345 of the accounts
+    # campaign, on this session's first login fix; a login now writes the field only if he
+    # is a member still, as a change of his away state does).
+    "a login sent again after its user left the room wrote the member field back": """
+    send(3, 'JOIN #b')
+    outage()
+    hold()
+    wipe()
+    send(3, 'PRIVMSG NickServ :REGISTER password')
+    back()
+    send(5, 'JOIN #c,#b')
+    send(3, 'JOIN 0')
+""",
+    # The same through the other copy: alice's login, sent again, put her back in #a's
+    # fields after her JOIN 0 (seed 6678466).
+    "a login sent again after JOIN 0 put its user back on the bus": """
+    outage()
+    wipe()
+    send(0, 'PRIVMSG NickServ :REGISTER password')
+    hold()
+    back()
+    send(0, 'JOIN 0')
+    send(2, 'JOIN 0')
+    send(3, 'JOIN #b key')
+    send(3, 'JOIN #a')
+""",
+    # Frank (dave) quit; Redis lost the end of the rooms; alice's lagging node applied the
+    # offlines announced again before it read, from a room, a copy of frank it had not had:
+    # with no word of him in the network room since, the copy answered yan's MONITOR that
+    # frank was online (seed 6160882 of a lost-ends chatty campaign of 2,000 steps; it
+    # depends on the order of a set, and fails under most hash seeds).
+    "a copy made after its user's offline answered a MONITOR": """
+    send(1, 'JOIN #b')
+    lose(2)
+    settle()
+    send(3, 'NICK frank')
+    send(0, 'NICK yan')
+    send(2, 'JOIN #b,#c')
+    send(3, 'JOIN #a,#b')
+    send(3, 'MULTILINE #a 49')
+    send(3, 'JOIN 0')
+    hold()
+    send(1, 'JOIN #a')
+    lag(0)
+    answer(2)
+    send(0, 'EDIT #a 1 :edit 47')
+    answer(0)
+    send(3, 'QUIT :gone 7')
+    outage()
+    lose_end(4)
+    send(0, 'JOIN 0')
+    send(0, 'JOIN #b')
+    send(0, 'MONITOR + frank,zed')
+    send(1, 'JOIN 0')
+""",
 }
 
 

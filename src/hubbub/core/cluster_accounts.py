@@ -31,11 +31,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
-from hubbub.core.cluster_fields import ACCOUNT_VERSION, facts_json, member_field
+from hubbub.core.cluster_fields import ACCOUNT_VERSION
 from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
-from hubbub.core.model import Channel, Membership, User
+from hubbub.core.model import Channel, User
 from hubbub.core.ownership import check_nick
 from hubbub.core.ports import CallFailure
 
@@ -60,6 +60,9 @@ class ClusterAccounts(ClusterApply):
         self.account_serial = 0
         # Local users whose login/logout could not be sequenced: sent again when the bus is.
         self.account_unsent: dict[User, None] = {}  # (ordered: sent again as they came)
+        # Local users who logged in or out while a NICK of theirs was on its way: sent once
+        # it has settled (`_nick_settled`).
+        self.account_after_nick: dict[User, None] = {}
         # The bus refused an announcement of ours: every node reloads the names when it is back.
         self.accounts_stale = False
         # While a reload from the store is on its way: the names announced meanwhile (their
@@ -96,25 +99,41 @@ class ClusterAccounts(ClusterApply):
             return
         # (Numbered even in no room: the facts its JOINs carry from now on are newer.)
         self.account_serial += 1
+        if not user.channels:
+            return
+        if self._renaming(user):
+            # (Sent now, it named a nick the other nodes may not know yet: as a change of its
+            # away state or metadata.)
+            self.account_after_nick[user] = None
+            return
         version = self.account_serial
-        facts = self.own_facts(user)
         for channel in list(user.channels.values()):
-            standing = channel.members.get(user) or Membership()
             event = {
                 "t": "login",
                 "f": user.fold,
+                "id": user.network_id,
                 "a": user.account,
                 "ai": user.account_id,
                 "v": version,
             }
+            # Its member field only if it is a member there still when the event is sequenced
+            # (written unconditionally, a KICK or PART sequenced just before it had the field
+            # back: a cluster fuzz finding, once the fuzz machine had accounts).
             self.submit(
                 None,
                 channel.fold,
                 event,
                 None,
-                {member_field(user.fold): facts_json(facts, standing.joined_ms)},
+                self.own_member_field(user, channel),
                 refused=lambda _room: self.account_unsent.setdefault(user),
             )
+
+    def _nick_settled(self, user: User) -> None:
+        super()._nick_settled(user)
+        if user in self.account_after_nick:
+            del self.account_after_nick[user]
+            if not user.session.closed:
+                self.account_changed(user)
 
     def own_facts(self, user: User) -> dict[str, Any]:
         facts = super().own_facts(user)
@@ -195,7 +214,8 @@ class ClusterAccounts(ClusterApply):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = server.users.get(event["f"])
+        # (By its network id too, as a user's metadata: the nick may be another user's here.)
+        user = self.room_sender(channel, event["f"], event.get("id"))
         if mine or user is None or not user.session.remote:
             return  # ours: changed and told here when it happened
         if self.account_versions.take(user, int(event["v"]), server.users):
@@ -204,6 +224,7 @@ class ClusterAccounts(ClusterApply):
     def _forget(self, user: User) -> None:
         self.account_versions.forget(user)
         self.account_unsent.pop(user, None)
+        self.account_after_nick.pop(user, None)
         super()._forget(user)
 
     def _restored(self, fold: str) -> None:
@@ -236,6 +257,9 @@ class ClusterAccounts(ClusterApply):
         for user in unsent:
             if not user.session.closed:
                 self.account_changed(user)
+        for user in list(self.account_after_nick):  # a NICK given up on the return
+            if not self._renaming(user):
+                self._nick_settled(user)
 
 
 #: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.

@@ -84,10 +84,11 @@ class ClusterDirectory(ClusterUsers):
         # after Redis lost data (`resync`); at most `cluster.departures_kept`.
         self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # Per network id of another node's user in this node's copies: the nick (folded) the
-        # network room last said it is online under, None once it said it left. The copies
-        # may be behind the network room (a room's feed filling a gap), and a MONITOR
-        # answered from one would tell a watcher of a nick its user left, after the
-        # `offline` came (a cluster fuzz finding, seed 7261682). Bounded by the copies.
+        # network room last said it is online under since the copy was made, None once it
+        # said it left. The copies may be behind the network room (a room's feed filling a
+        # gap), and a MONITOR answered from one would tell a watcher of a nick its user left,
+        # after the `offline` came (a cluster fuzz finding, seed 7261682): without a word
+        # from the network room, the directory is asked. Bounded by the copies.
         self.presence: dict[str, str | None] = {}
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
@@ -553,8 +554,11 @@ class ClusterDirectory(ClusterUsers):
         if found is None:
             return None
         if found.session.remote:
-            said = self.presence.get(found.network_id, found.fold)
-            if said != found.fold:  # this copy is behind: the directory is asked
+            # Only a copy the network room said is online under this nick since it was made
+            # answers; else the directory is asked. (An `offline` applied before the copy was
+            # made, from a room's events this node read later, left nothing to say the copy
+            # was behind: a cluster fuzz finding, seed 6160882.)
+            if self.presence.get(found.network_id) != found.fold:
                 return None
             return Holder(found.network_id, self.homes.get(found, ""), found.prefix)
         return Holder(found.network_id, self.node, found.prefix)
