@@ -4952,6 +4952,42 @@ FOUND = {
     send(0, 'MONITOR + frank,zed')
     send(1, 'JOIN 0')
 """,
+    # Frank dropped the account bob, which alice was logged in to as well, while her JOIN of
+    # #b was on its way: her node logged her out and told the rooms she was in, not #b,
+    # whose member field kept the account her JOIN's facts had (seed 6676723; the node now
+    # tells a room her JOIN came back to when her login changed after its facts were made).
+    "a login changed by another user's DROP while a JOIN was on its way": """
+    send(1, 'QUIT :gone 98')
+    send(4, 'NICK bob')
+    send(4, 'PRIVMSG NickServ :REGISTER password')
+    lose(1)
+    settle()
+    send(0, 'PRIVMSG NickServ :IDENTIFY bob password')
+    send(0, 'NICK carol')
+    send(5, 'PRIVMSG NickServ :IDENTIFY bob password')
+    hold()
+    send(5, 'PRIVMSG NickServ :DROP password')
+    send(0, 'JOIN #b key')
+    answer(0)
+""",
+    # The same, the copy of another node showing the dropped account (seed 6678446).
+    "a copy kept an account dropped while its user's JOIN was on its way": """
+    lose(0)
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+    send(4, 'QUIT :gone 74')
+    send(2, 'QUIT :gone 93')
+    settle()
+    hold()
+    send(3, 'QUIT :gone 68')
+    reconnect(3, 'dave', False)
+    send(5, 'JOIN #c')
+    reconnect(2, 'bob', False)
+    send(5, 'PRIVMSG NickServ :DROP password')
+    send(3, 'JOIN #c key')
+    reconnect(0, 'alice', False)
+    send(4, 'PRIVMSG NickServ :IDENTIFY frank password')
+    send(4, 'JOIN #c')
+""",
 }
 
 

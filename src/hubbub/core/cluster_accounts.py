@@ -63,6 +63,8 @@ class ClusterAccounts(ClusterApply):
         # Local users who logged in or out while a NICK of theirs was on its way: sent once
         # it has settled (`_nick_settled`).
         self.account_after_nick: dict[User, None] = {}
+        # Per local user, the number of its last login or logout (`_own_join_back`).
+        self.account_changes: dict[User, int] = {}
         # The bus refused an announcement of ours: every node reloads the names when it is back.
         self.accounts_stale = False
         # While a reload from the store is on its way: the names announced meanwhile (their
@@ -99,6 +101,7 @@ class ClusterAccounts(ClusterApply):
             return
         # (Numbered even in no room: the facts its JOINs carry from now on are newer.)
         self.account_serial += 1
+        self.account_changes[user] = self.account_serial
         if not user.channels:
             return
         if self._renaming(user):
@@ -106,27 +109,30 @@ class ClusterAccounts(ClusterApply):
             # away state or metadata.)
             self.account_after_nick[user] = None
             return
-        version = self.account_serial
         for channel in list(user.channels.values()):
-            event = {
-                "t": "login",
-                "f": user.fold,
-                "id": user.network_id,
-                "a": user.account,
-                "ai": user.account_id,
-                "v": version,
-            }
-            # Its member field only if it is a member there still when the event is sequenced
-            # (written unconditionally, a KICK or PART sequenced just before it had the field
-            # back: a cluster fuzz finding, once the fuzz machine had accounts).
-            self.submit(
-                None,
-                channel.fold,
-                event,
-                None,
-                self.own_member_field(user, channel),
-                refused=lambda _room: self.account_unsent.setdefault(user),
-            )
+            self._send_login(user, channel)
+
+    def _send_login(self, user: User, channel: Channel) -> None:
+        """A local user's account as it is now, numbered with its last change, to one room."""
+        event = {
+            "t": "login",
+            "f": user.fold,
+            "id": user.network_id,
+            "a": user.account,
+            "ai": user.account_id,
+            "v": self.account_changes[user],
+        }
+        # Its member field only if it is a member there still when the event is sequenced
+        # (written unconditionally, a KICK or PART sequenced just before it had the field
+        # back: a cluster fuzz finding, once the fuzz machine had accounts).
+        self.submit(
+            None,
+            channel.fold,
+            event,
+            None,
+            self.own_member_field(user, channel),
+            refused=lambda _room: self.account_unsent.setdefault(user),
+        )
 
     def _nick_settled(self, user: User) -> None:
         super()._nick_settled(user)
@@ -221,8 +227,18 @@ class ClusterAccounts(ClusterApply):
         if self.account_versions.take(user, int(event["v"]), server.users):
             self._load_account(user, event["a"], event["ai"])
 
+    def _own_join_back(self, user: User, channel: Channel, facts: Mapping[str, Any]) -> None:
+        super()._own_join_back(user, channel, facts)
+        # Logged in or out after its JOIN's facts were made (another user dropped its
+        # account, a moment after the JOIN was sent): the room hears it now, behind the JOIN.
+        # (Its member field kept the old account for good: a cluster fuzz finding, seed
+        # 6676723.)
+        if int(facts.get(ACCOUNT_VERSION) or 0) < self.account_changes.get(user, 0):
+            self._send_login(user, channel)
+
     def _forget(self, user: User) -> None:
         self.account_versions.forget(user)
+        self.account_changes.pop(user, None)
         self.account_unsent.pop(user, None)
         self.account_after_nick.pop(user, None)
         super()._forget(user)

@@ -584,6 +584,7 @@ class ClusterApply(ClusterRooms):
                 self._joined_or_not(room)
                 return
             self._joined_or_not_later(channel.fold)
+            self._own_join_back(user, channel, facts)
         else:
             user = self.remote_user(fold, event["u"])
             if user is None:
@@ -630,6 +631,12 @@ class ClusterApply(ClusterRooms):
         event["after"] = record
         if mine:
             log.info("%s joined %s", user.nick, channel.name)
+
+    def _own_join_back(self, user: User, channel: Channel, facts: Mapping[str, Any]) -> None:
+        """A JOIN of a local user came back sequenced, with the `facts` it was sent with: a
+        change of its state that another user made meanwhile (a drop of its account logging
+        it out) went to the rooms it was in then, not this one (hubbub.core.cluster_accounts).
+        """
 
     def _displace(self, channel: Channel, fold: str, identity: str, time_ms: int) -> None:
         """A JOIN, NICK or sync under nick `fold` of the user `identity` took the nick's
