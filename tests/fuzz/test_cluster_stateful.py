@@ -89,7 +89,8 @@ ROOMS = ["#a", "#b", "#c"]
 STORED_LIMIT = 100_000
 MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
          "+t", "-t", "+e", "-e", "+s", "-s", "+n", "-n", "+I", "-I", "-f"]  # fmt: skip
-MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*"]
+# (`a:bob`: whoever is logged in to the account bob, as each node's copy has the account.)
+MASKS = ["bob!*@*", "*!*@*", "c*!*@*", "m:dave!*@*", "nobody!*@*", "a:bob"]
 TEMPLATES = [
     "JOIN {room}",
     "JOIN {room} key",
