@@ -86,7 +86,7 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return ("catch_up", (pick.randrange(3),)) if machine.cluster.bus.backlog else None
     if draw < 0.93 and any(client.session.closed for client in machine.clients):
         index, nick = pick.randrange(len(NICKS)), pick.choice(NICKS + OTHER_NICKS)
-        return "reconnect", (index, nick, pick.random() < 0.5)
+        return "reconnect", (index, nick, pick.random() < 0.5, pick.random() < 0.5)
     if draw < 0.935 and machine.lost is None and not machine.cluster.bus.away:
         return "lose", (pick.randrange(3),)
     if draw < 0.945:

@@ -4,16 +4,17 @@ Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOP
 INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and
 users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and EDIT
 of room messages, MONITOR, NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts the
-nodes share, and ChanServ's REGISTER, ACCESS, SET and DROP of rooms) while the bus holds
-calls and answers them in an order it picks: any interleaving of the nodes' calls, each
-node's own calls kept in the order it made them (as the Sequencer sends them); while a node
-lags, getting every room's events later than the others (in their order), or one room's feed
-on one node waits (filling a gap) while its other rooms go on; while a node is lost and
-buried; and while the bus is away for one node or every node (every call refused) and comes
-back, that one node maybe buried meanwhile, or Redis comes back without its data, or without
-its last writes (an append-only file that missed them: `lose_end`). That is what makes a
-node's copy of a room one or more events behind when it checks and sends a command, the
-source of every race the cluster must survive.
+nodes share (and SASL logins of clients that connect again), and ChanServ's REGISTER,
+ACCESS, SET and DROP of rooms) while the bus holds calls and answers them in an order it
+picks: any interleaving of the nodes' calls, each node's own calls kept in the order it made
+them (as the Sequencer sends them); while a node lags, getting every room's events later
+than the others (in their order), or one room's feed on one node waits (filling a gap) while
+its other rooms go on; while a node is lost and buried; and while the bus is away for one
+node or every node (every call refused) and comes back, that one node maybe buried
+meanwhile, or Redis comes back without its data, or without its last writes (an append-only
+file that missed them: `lose_end`). That is what makes a node's copy of a room one or more
+events behind when it checks and sends a command, the source of every race the cluster must
+survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
@@ -51,6 +52,7 @@ The normal suite runs a short campaign; `scripts/fuzz` sets HUBBUB_FUZZ=long for
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import os
 from typing import Any
@@ -382,12 +384,18 @@ class ClusterMachine(RuleBasedStateMachine):
         return f"EDIT {room} {msgid} {rest}"
 
     @precondition(lambda self: any(client.session.closed for client in self.clients))
-    @rule(pick=client_indexes, nick=st.sampled_from(NICKS + OTHER_NICKS), tagged=st.booleans())
-    def reconnect(self, pick: int, nick: str, tagged: bool = False) -> None:
+    @rule(
+        pick=client_indexes,
+        nick=st.sampled_from(NICKS + OTHER_NICKS),
+        tagged=st.booleans(),
+        sasl=st.booleans(),
+    )
+    def reconnect(self, pick: int, nick: str, tagged: bool = False, sasl: bool = False) -> None:
         """A client that quit connects to its node again, asking for a nick (its own, or one
         another user may hold or be leaving): its registration claims the nick while QUITs and
         NICKs may still be on their way. `tagged`: it asks for the first clients' capabilities
-        (else for none)."""
+        (else for none). `sasl`: it logs in to the account named like the nick it asks for
+        (SASL PLAIN, before it is registered), if there is one."""
         closed = [
             index
             for index, client in enumerate(self.clients)
@@ -397,12 +405,18 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         index = closed[pick % len(closed)]
         client = self.cluster.nodes[index // 2].connect()
-        if tagged:
+        if tagged or sasl:
             client.send("CAP LS 302")
         client.send(f"NICK {nick}")
         client.send(f"USER {NICKS[index]} 0 * :{NICKS[index]} Example")
         if tagged:
             client.send("CAP REQ :" + " ".join(FIRST_CAPS))
+        if sasl:
+            client.send("CAP REQ :sasl")
+            client.send("AUTHENTICATE PLAIN")
+            plain = base64.b64encode(f"\0{nick}\0password".encode()).decode()
+            client.send(f"AUTHENTICATE {plain}")
+        if tagged or sasl:
             client.send("CAP END")
         client.lines()  # welcomed, or 433 (the nick in use: it stays unregistered)
         self.clients[index] = client
