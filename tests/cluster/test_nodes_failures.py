@@ -376,6 +376,16 @@ def test_a_node_alone_killed_with_9_starts_again_under_its_node_id(
         bob.send("NAMES #room")
         assert bob.first(lambda line: line.command == "353").text.split() == ["@alice"]
 
+        # And WHOWAS knows the dead alice (written once the node had its core).
+        def whowas() -> bool:
+            bob.send("WHOWAS alice")
+            entries = []
+            while (line := bob.first(lambda line: line.command in ("314", "369"))).command == "314":
+                entries.append(line)
+            return any(entry.params[2] == "~alice" for entry in entries)
+
+        wait_for(whowas, LOST_WITHIN, "WHOWAS alice after the burial of her node")
+
 
 def test_a_node_killed_and_started_again_keeps_its_new_users_in_the_rooms(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str

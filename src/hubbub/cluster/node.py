@@ -101,6 +101,7 @@ class Node:
         # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
         self.directory = Directory(self.bus)
         self.server: ChatServer | None = None
+        self._departed_early: list[Mapping[str, Any]] = []
         # Rooms whose state the core has (events for them go to it), and rooms being opened.
         self.rooms: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,6 +118,11 @@ class Node:
     def attach(self, server: ChatServer) -> None:
         """The core this node serves (made with this node as its network port)."""
         self.server = server
+        # The WHOWAS entries of the users of a predecessor it buried at its start, before
+        # there was a core to say how many the network keeps.
+        departed, self._departed_early = self._departed_early, []
+        for facts in departed:
+            self._departed(server, facts)
 
     async def start(self) -> None:
         """Connect to the bus; raises BusUnavailable when Redis cannot be reached now."""
@@ -548,6 +554,8 @@ class Node:
             await self.bus.sequence(NETWORK_ROOM, offline_payload(fold, facts.get("n", fold)))
             if server is not None and facts:
                 self._departed(server, facts)
+            elif facts:  # (burying its predecessor at its start: written once attached)
+                self._departed_early.append(facts)
         # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
         # Its successor's burial (this process started under the dead one's node id) keeps
         # the users who register here from now on, though a node may apply one's JOIN first.
