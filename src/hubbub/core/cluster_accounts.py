@@ -124,7 +124,7 @@ class ClusterAccounts(ClusterApply):
         }
         # Its member field only if it is a member there still when the event is sequenced
         # (written unconditionally, a KICK or PART sequenced just before it had the field
-        # back: a cluster fuzz finding, once the fuzz machine had accounts).
+        # back: a cluster fuzz finding, seed 6676345).
         self.submit(
             None,
             channel.fold,
@@ -247,8 +247,8 @@ class ClusterAccounts(ClusterApply):
         super()._restored(fold)
         # (A login refused while the room was not written back after Redis lost its data: the
         # bus was there all along, so no `set_available` sent it again, and the other nodes
-        # showed the user logged out until the next outage: a cluster fuzz finding, once the
-        # fuzz machine had accounts.)
+        # showed the user logged out until the next outage: a cluster fuzz finding, seed
+        # 6675642.)
         channel = self.server.channels.get(fold)
         if channel is not None:
             for user in take_members(self.account_unsent, channel):
