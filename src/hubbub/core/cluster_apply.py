@@ -954,6 +954,17 @@ class ClusterApply(ClusterRooms):
         # merge then, and the first stayed in the rooms that showed it, for good: a cluster
         # fuzz finding, seed 5687789.)
         known = self.by_network_id.get(user.network_id)
+        if known is None or known is user or known.fold != fold:
+            # Or known under it as a second user whose listing went to another user of the
+            # nick meanwhile (`doubles`).
+            known = next(
+                (
+                    double
+                    for double in self.doubles.get(user.network_id, ())
+                    if double is not user and double.fold == fold
+                ),
+                known,
+            )
         if (
             known is not None
             and known is not user
@@ -984,6 +995,7 @@ class ClusterApply(ClusterRooms):
         user.channels.clear()
         self._forget(user)
         self.by_network_id[into.network_id] = into
+        self.undouble(into)
 
     def _send_quit(
         self,

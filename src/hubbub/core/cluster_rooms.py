@@ -114,6 +114,11 @@ class ClusterRooms:
         # The users this node knows, its own and others', by network id (User.network_id):
         # one of ours that quit stays until its QUITs are back (`_forget`).
         self.by_network_id: dict[str, User] = {}
+        # Remote users known twice (a room opened here showed one under a later nick than the
+        # NICKs applied here so far), by network id: the second, which `by_network_id` does
+        # not list, until the first's NICK to that nick merges them (cluster_apply `_renamed`).
+        # Bounded by the copies: each leaves with its last room (`_forget`).
+        self.doubles: dict[str, list[User]] = {}
         # The last nick version given to a local user (User.nick_version): one counter for the
         # node, so each user's versions grow, whichever of its NICKs is applied first.
         self.nick_versions = 0
@@ -533,6 +538,11 @@ class ClusterRooms:
             # listed under its nick, the newer is the one its network id finds: the events
             # naming it by that nick, and the listing once ours is gone, `user_of`.)
             self.by_network_id[identity] = user
+        elif identity:
+            # Its listing under the nick may go to another user of that nick before the first
+            # one's NICK comes: that NICK finds it here (it stayed in the room that showed it
+            # for good, a second user of one network id: a cluster fuzz finding, seed 6689195).
+            self.doubles.setdefault(identity, []).append(user)
         # MONITOR: its node told every node when it came online (hubbub.core.cluster_directory).
         self._state_from_facts(user, facts, server.stamp())  # (its change numbers, now)
         return user
@@ -789,11 +799,20 @@ class ClusterRooms:
         server = self.server
         self.homes.pop(user, None)
         self.unindex(user)
+        self.undouble(user)
         if server.users.get(user.fold) is user:
             del server.users[user.fold]
             if user.session.closed and user not in self.released:  # one of ours that quit
                 self.network.release(nick_key(user.fold))
         self.released.discard(user)
+
+    def undouble(self, user: User) -> None:
+        """`user` is no second user of its network id (any more): gone, or merged into."""
+        doubles = self.doubles.get(user.network_id)
+        if doubles and user in doubles:
+            doubles.remove(user)
+            if not doubles:
+                del self.doubles[user.network_id]
 
     def unindex(self, user: User) -> None:
         """`user` is gone from this node (`by_network_id`)."""
