@@ -125,14 +125,7 @@ class ClusterAccounts(ClusterApply):
         # Its member field only if it is a member there still when the event is sequenced
         # (written unconditionally, a KICK or PART sequenced just before it had the field
         # back: a cluster fuzz finding, seed 6676345).
-        self.submit(
-            None,
-            channel.fold,
-            event,
-            None,
-            self.own_member_field(user, channel),
-            refused=lambda _room: self.account_unsent.setdefault(user),
-        )
+        self.submit_user_state(user, channel, event, self.account_unsent)
 
     def _nick_settled(self, user: User) -> None:
         super()._nick_settled(user)

@@ -373,14 +373,7 @@ class ClusterMessages(ClusterApply):
                 "v": self.metadata_serial,
                 "md": user.metadata or {},
             }
-            self.submit(
-                None,
-                channel.fold,
-                event,
-                None,
-                self.own_member_field(user, channel),
-                refused=lambda _room: self.metadata_unsent_users.setdefault(user),
-            )
+            self.submit_user_state(user, channel, event, self.metadata_unsent_users)
 
     def _apply_user_metadata(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

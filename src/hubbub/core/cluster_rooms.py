@@ -448,6 +448,21 @@ class ClusterRooms:
         field = member_field(user.fold)
         return {if_exists(field, field): facts_json(self.own_facts(user), standing.joined_ms)}
 
+    def submit_user_state(
+        self, user: User, channel: Channel, event: dict[str, Any], unsent: dict[User, None]
+    ) -> None:
+        """A change of a local user's state (its login, its metadata) to one of its rooms, its
+        member field rewritten with it (`own_member_field`); refused by the bus, the user
+        waits in `unsent` to be sent again."""
+        self.submit(
+            None,
+            channel.fold,
+            event,
+            None,
+            self.own_member_field(user, channel),
+            refused=lambda _room: unsent.setdefault(user),
+        )
+
     def next_nick_version(self) -> int:
         """The version of a local user's next nick (User.nick_version)."""
         self.nick_versions += 1
