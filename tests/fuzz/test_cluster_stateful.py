@@ -5038,6 +5038,27 @@ FOUND = {
     send(1, 'NICK Alice')
     lag(1)
 """,
+    # Dave set his realname and quit; alice, connected again, took the nick dave. Erin's
+    # lagging node applied her NICK (from #b) before dave's SETNAME in #c, which named him by
+    # nick only, and gave his realname to her (seed 7276637 of a held-feeds chatty campaign
+    # of 2,000 steps; it fails on the session's first code too). A user's `user` event is
+    # applied to the user its facts' network id names, as its metadata is.
+    "a user's realname applied to the next holder of the nick": """
+    send(2, 'JOIN #c,#a')
+    send(0, 'QUIT :gone 41')
+    hold()
+    send(3, 'JOIN #c key')
+    send(3, 'SETNAME :name 41')
+    send(4, 'JOIN #c')
+    send(4, 'JOIN #b,#b')
+    send(3, 'QUIT :gone 39')
+    reconnect(2, 'Alice', False, False)
+    answer(1)
+    send(0, 'JOIN #c,#b')
+    send(0, 'NICK dave')
+    lag(2)
+    answer(0)
+""",
 }
 
 

@@ -169,7 +169,9 @@ class ClusterUsers(ClusterPropose):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = server.users.get(event["f"])
+        # (By its network id too, its facts' `id`: the nick may be another user's here by
+        # now, who took the old away state or realname: a cluster fuzz finding, seed 7276637.)
+        user = self.room_sender(channel, event["f"], event["u"].get("id"))
         if mine or user is None or not user.session.remote:
             return  # ours (applied when it was set), or gone
         if not self.user_versions.take(user, int(event["v"]), server.users):
