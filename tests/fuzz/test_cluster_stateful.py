@@ -5059,6 +5059,23 @@ FOUND = {
     lag(2)
     answer(0)
 """,
+    # Carol K-lined ~nobody@* while Redis was away (its announcement waiting for the bus);
+    # Redis came back without its data, alice's node read the bans again before carol's
+    # node stored it, and carol's node died before its announcement was sequenced:
+    # alice's node never had the K-line (seed 6699538 of a lagging-wipes chatty campaign; it
+    # fails on the session's first code too). Every node reads the bans again when a node
+    # is buried.
+    "a K-line stored by a node that died before announcing it": """
+    hold()
+    send(2, 'PRIVMSG #a :hello from 64')
+    lag(1)
+    answer(1)
+    outage()
+    wipe_in_flight()
+    send(2, 'KLINE ~nobody@* :k 65')
+    back()
+    lose(1)
+""",
 }
 
 

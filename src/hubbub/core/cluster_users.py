@@ -30,7 +30,8 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   the network room every node follows (`ports.NETWORK_ROOM`): every node, the sender's too,
   adds or drops the ban in that room's order, writes the store as it does, and disconnects
   its own users it covers. After Redis lost ban events, the nodes read the bans again from
-  the store (`reload_bans`, `rebans`).
+  the store (`reload_bans`, `rebans`), and when a node is buried (it may have stored a ban
+  it never announced).
 
 * **A lost node's burial**: the node that buries it QUITs its users in every room whose
   state on the bus lists them (hubbub.cluster.node), then sequences `buried` in the network
@@ -359,6 +360,10 @@ class ClusterUsers(ClusterPropose):
         on every other copy. (Taken out at once, a lost user's last MODE was refused on that
         copy alone: a cluster fuzz finding, seed 7072942.)"""
         dead = str(event["d"])
+        # A ban it stored and never announced (it died first, or while the bus was away) is
+        # in the shared store: read again (a node that had read the bans before that store
+        # missed it until its next start: a cluster fuzz finding, seed 6699538).
+        self.reload_bans()
         read_at: dict[str, int] = event.get("at") or {}
         lost = [
             user
