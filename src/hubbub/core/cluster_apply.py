@@ -953,24 +953,21 @@ class ClusterApply(ClusterRooms):
         # applied here after this one was first known under it, took the nick's listing. (No
         # merge then, and the first stayed in the rooms that showed it, for good: a cluster
         # fuzz finding, seed 5687789.)
-        known = self.by_network_id.get(user.network_id)
-        if known is None or known is user or known.fold != fold:
-            # Or known under it as a second user whose listing went to another user of the
-            # nick meanwhile (`doubles`).
-            known = next(
-                (
-                    double
-                    for double in self.doubles.get(user.network_id, ())
-                    if double is not user and double.fold == fold
-                ),
-                known,
-            )
-        if (
-            known is not None
-            and known is not user
-            and known.fold == fold
-            and same_remote_user(user, known)
-        ):
+        # Or as a second user whose listing went to another user of the nick meanwhile
+        # (`doubles`).
+        identity = user.network_id
+        known = next(
+            (
+                other
+                for other in (self.by_network_id.get(identity), *self.doubles.get(identity, ()))
+                if other is not None
+                and other is not user
+                and other.fold == fold
+                and same_remote_user(user, other)
+            ),
+            None,
+        )
+        if known is not None:
             self._merge(user, known)
             if twin is None:
                 server.users[fold] = known

@@ -84,12 +84,12 @@ class ClusterDirectory(ClusterUsers):
         # after Redis lost data (`resync`); at most `cluster.departures_kept`.
         self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # Per network id of another node's user in this node's copies: the nick (folded) the
-        # network room last said it is online under since the copy was made, None once it
-        # said it left. The copies may be behind the network room (a room's feed filling a
+        # network room last said it is online under since the copy was made (gone once it
+        # said it left). The copies may be behind the network room (a room's feed filling a
         # gap), and a MONITOR answered from one would tell a watcher of a nick its user left,
         # after the `offline` came (a cluster fuzz finding, seed 7261682): without a word
         # from the network room, the directory is asked. Bounded by the copies.
-        self.presence: dict[str, str | None] = {}
+        self.presence: dict[str, str] = {}
         # Network-room events about this node's users that the bus refused (unavailable),
         # sent again when it is back: per user, its online / offline events still to tell
         # (`p:<fold>`: at most an offline and the online after it, since an offline makes
@@ -323,8 +323,8 @@ class ClusterDirectory(ClusterUsers):
         if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
             return
         fold, holder = event["f"], str(event.get("i", ""))
-        if holder and holder in self.by_network_id and self.presence.get(holder, fold) == fold:
-            self.presence[holder] = None
+        if holder and self.presence.get(holder) == fold:
+            del self.presence[holder]
         if not self._held_here(fold, holder):
             self.watching.offline(fold, holder, event["n"], time_ms)
 

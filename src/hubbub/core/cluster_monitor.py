@@ -242,14 +242,19 @@ class ClusterMonitor:
                 self._untold(watcher, fold)
                 offline.append(target)
             else:
-                self.told_online.setdefault(fold, set()).add(watcher)
-                if fold not in self.holders:
-                    self._record(fold, holder)
+                self._told(watcher, fold, holder)
                 online.append(holder.prefix)
         for line in chunks(online):
             reply.numeric(n.RPL_MONONLINE, line)
         for line in chunks(offline):
             reply.numeric(n.RPL_MONOFFLINE, line)
+
+    def _told(self, watcher: User, fold: str, holder: Holder) -> None:
+        """`watcher` was told `holder` has `fold` (a holder recorded from events is kept: the
+        events go on from it)."""
+        self.told_online.setdefault(fold, set()).add(watcher)
+        if fold not in self.holders:
+            self._record(fold, holder)
 
     def _untold(self, watcher: User, fold: str) -> None:
         told = self.told_online.get(fold)
@@ -295,9 +300,7 @@ class ClusterMonitor:
             for fold, entry in zip(wanted, entries or [None] * len(wanted), strict=True):
                 holder = self._resolved(watcher, fold, holder_of(entry))
                 if holder is not None and watcher not in self.told_online.get(fold, ()):
-                    self.told_online.setdefault(fold, set()).add(watcher)
-                    if fold not in self.holders:
-                        self._record(fold, holder)
+                    self._told(watcher, fold, holder)
                     online.append(holder.prefix)
             server = self.server
             for line in chunks(online):

@@ -19,12 +19,16 @@ reads fail with it meanwhile. The schema is versioned in `hubbub_schema` (compon
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record
 from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
+
+if TYPE_CHECKING:
+    from hubbub.pg.database import Connection
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -155,6 +159,14 @@ _REDACT_REMEMBERED = (
 )
 
 
+def _redact(db: Connection, target: str, msgid: str) -> bool:
+    """Delete one record and its edits, its msgid remembered (in the caller's transaction);
+    whether there was one."""
+    gone = db.execute(_REDACT_REMEMBERED, (target, msgid)).fetchone()
+    db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
+    return bool(gone and gone[0])
+
+
 def _move_remembered(condition: str = "") -> str:
     """Move a target's records (those matching `condition` too, when given) to another one and
     remember their msgids (HistoryStore.append), in one statement, so that a record another
@@ -263,9 +275,7 @@ class PostgresStore(PlannedStore, ComponentStore):
         with self._db.step(write=True) as db:
             # Deleted and remembered in one statement (a late copy is ignored:
             # HistoryStore.redact), as a rename's moves are.
-            gone = db.execute(_REDACT_REMEMBERED, (target, msgid)).fetchone()
-            db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
-        return bool(gone and gone[0])
+            return _redact(db, target, msgid)
 
     def void(self, target: str, msgid: str, time_ms: int) -> None:
         with self._db.step(write=True) as db:
@@ -274,8 +284,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                 " ON CONFLICT (msgid) DO NOTHING",
                 (msgid, time_ms),
             )
-            db.execute(_REDACT_REMEMBERED, (target, msgid))
-            db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
+            _redact(db, target, msgid)
 
     def rename_target(
         self,
