@@ -214,7 +214,7 @@ class ClusterAccounts(ClusterApply):
     ) -> None:
         server = self.server
         # (By its network id too, as a user's metadata: the nick may be another user's here.)
-        user = self.room_sender(channel, event["f"], event.get("id"))
+        user = self.event_sender(channel, event)
         if mine or user is None or not user.session.remote:
             return  # ours: changed and told here when it happened
         if self.account_versions.take(user, int(event["v"]), server.users):

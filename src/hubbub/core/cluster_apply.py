@@ -350,7 +350,7 @@ class ClusterApply(ClusterRooms):
         # user too (its last holder's NICK or QUIT not applied here yet), the sender is not
         # taken for that one (`user_of`); and by this room's nick for it, which its NICK
         # applied first in another room of this node's does not change here (`room_sender`).
-        sender = self.room_sender(channel, event["f"], event.get("id"))
+        sender = self.event_sender(channel, event)
         # Checked again here, in the room's sequence, against the room as every node has it
         # at this event: the sender's node checked its own copy, which may not have applied
         # yet a +m, a ban or a mute sequenced just before this message. Every node refuses it
@@ -707,7 +707,7 @@ class ClusterApply(ClusterRooms):
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
         server = self.server
-        user = self.room_sender(channel, event["f"], event.get("id"))
+        user = self.event_sender(channel, event)
         if user is None or user not in channel.members:
             return
         reason = event["r"]
@@ -733,7 +733,7 @@ class ClusterApply(ClusterRooms):
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
             self._present_again(channel.fold, lambda entry: entry[0] == identity)
-        user = self.room_sender(channel, event["f"], event.get("id"))
+        user = self.event_sender(channel, event)
         if (user is None or user not in channel.members) and event.get("lost") and identity:
             # A lost node's user, renamed by a NICK Redis lost (cluster_fields `quit_payload`).
             user = self.by_network_id.get(identity)
@@ -762,7 +762,7 @@ class ClusterApply(ClusterRooms):
         `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
         the sender gets the numeric (event `refused`), as on one server where the deop came
         first."""
-        sender = self.room_sender(channel, event["f"], event.get("id"))
+        sender = self.event_sender(channel, event)
         member = channel.members.get(sender) if sender is not None else None
         kind = event["t"]
         if member is not None and (
@@ -787,7 +787,7 @@ class ClusterApply(ClusterRooms):
         prefix = event["p"]
         channel.topic = Topic(text, prefix, event["at"]) if text else None
         line = f":{prefix} TOPIC {channel.name} :{text}"
-        sender = server.users.get(event["f"])
+        sender = self.event_sender(channel, event)
         server.fanout(
             channel.members,
             line,
@@ -810,7 +810,8 @@ class ClusterApply(ClusterRooms):
         if value not in HISTORY_ACCESS:
             return  # a node of another version, or a bug: the room keeps what it had
         server = self.server
-        history_access_set(server, channel, event["n"], value, local(server.users.get(event["f"])))
+        setter = local(self.event_sender(channel, event))
+        history_access_set(server, channel, event["n"], value, setter)
         if mine:
             save_registered(server, channel, announce=True)
 
@@ -825,7 +826,7 @@ class ClusterApply(ClusterRooms):
         target = self.member_named(channel, event["v"])
         if target is None:
             return
-        sender = server.users.get(event["f"])
+        sender = self.event_sender(channel, event)
         server.fanout(
             channel.members,
             event["l"],
@@ -869,7 +870,7 @@ class ClusterApply(ClusterRooms):
                 elif not adding:
                     for entry in existing:
                         entries.remove(entry)
-        sender = server.users.get(event["f"])
+        sender = self.event_sender(channel, event)
         server.fanout(
             channel.members,
             event["l"],

@@ -132,6 +132,7 @@ class ClusterMessages(ClusterApply):
         event = {
             "t": "redact",
             "f": user.fold,
+            "id": user.network_id,
             "p": user.prefix,
             "a": user.account,
             "x": msgid,
@@ -160,7 +161,7 @@ class ClusterMessages(ClusterApply):
         # The requester's node: a change its answer waits for (see `redact`).
         submit = server.history.change if mine else server.history.query
         submit(lambda store: store.redact(fold, msgid), ignore)
-        sender = server.users.get(event["f"])
+        sender = self.event_sender(channel, event)
         recipients = [member for member in channel.members if member is not sender]
         relay_redact(
             server,
@@ -184,6 +185,7 @@ class ClusterMessages(ClusterApply):
         event = {
             "t": "edit",
             "f": user.fold,
+            "id": user.network_id,
             "p": user.prefix,
             "a": user.account,
             "i": user.account_id,
@@ -214,7 +216,7 @@ class ClusterMessages(ClusterApply):
         if mine:
             change = Edit(event["m"], time_ms, text, "", event["i"])
             server.history.change(lambda store: store.edit(fold, msgid, change), ignore)
-        editor = server.users.get(event["f"])
+        editor = self.event_sender(channel, event)
         recipients = [member for member in channel.members if member is not editor]
         relay_edit(
             server,
@@ -381,7 +383,7 @@ class ClusterMessages(ClusterApply):
         server = self.server
         # (By its network id too: after Redis lost events, the nick may be another user's
         # here, whose metadata it set: a cluster fuzz finding, seed 6662040.)
-        user = self.room_sender(channel, event["f"], event.get("id"))
+        user = self.event_sender(channel, event)
         if mine or user is None or not user.session.remote:
             return  # ours: set and told here when it happened
         if not self.metadata_versions.take(user, int(event["v"]), server.users):
@@ -412,15 +414,22 @@ class ClusterMessages(ClusterApply):
         self, channel: Channel, author: User, changed: list[tuple[str, str | None]]
     ) -> None:
         """A room's metadata changed here (hubbub.core.metadata): every node applies the change."""
-        self._send_channel_metadata(channel.fold, author.fold, author.prefix, changed)
+        self._send_channel_metadata(
+            channel.fold, author.fold, author.prefix, changed, author.network_id
+        )
 
     def _send_channel_metadata(
-        self, fold: str, author: str, prefix: str, changed: list[tuple[str, str | None]]
+        self,
+        fold: str,
+        author: str,
+        prefix: str,
+        changed: list[tuple[str, str | None]],
+        identity: str = "",
     ) -> None:
         """Sequence a room's metadata change; refused, its keys are sent again (as they are
         then) when the bus is back, however often that takes (a change sent again and
         refused again was lost here for good: a cluster fuzz finding, seed 6540978)."""
-        event = {"t": "cmeta", "f": author, "p": prefix, "ch": changed}
+        event = {"t": "cmeta", "f": author, "id": identity, "p": prefix, "ch": changed}
         keys = {key for key, _value in changed}
         set_fields, delete_fields = metadata_fields(changed)
         self.submit(
@@ -448,7 +457,7 @@ class ClusterMessages(ClusterApply):
         save_channel_changes(server, channel, [(key, value) for key, value in event["ch"]])
         changed = changes(before, values)
         if changed:  # on the node it was set on, only when another change came in between
-            author = server.users.get(event["f"])
+            author = self.event_sender(channel, event)
             announce(server, channel.members, author, event["p"], channel.name, changed)
 
     def _forget(self, user: User) -> None:

@@ -217,7 +217,7 @@ class ClusterMultiline(ClusterPropose):
     def _apply_multiline(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
     ) -> None:
-        user = self.room_sender(channel, event["f"], event.get("id"))
+        user = self.event_sender(channel, event)
         if self.refused_in_sequence(channel, event, user, mine):
             return
         sender = local(user)

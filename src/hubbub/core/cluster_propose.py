@@ -518,6 +518,7 @@ class ClusterPropose(ClusterRegistry):
         """ChanServ SET HISTORY (hubbub.core.chanserv): sequenced in the room, kept in its
         state field `history`; `answered(reply, sequenced)` once it came back or was refused."""
         event = {"t": HISTORY_EVENT, "f": user.fold, "n": user.nick, "v": value}
+        event["id"] = user.network_id
         event["m"] = self.server.next_msgid()
 
         def done(later: Reply, result: Any) -> None:

@@ -900,7 +900,7 @@ class ClusterRename(ClusterPropose):
     ) -> None:
         """This node's members hear it (the operator's own lines answer its command)."""
         server = self.server
-        actor = server.users.get(event["f"]) if mine else None
+        actor = self.event_sender(channel, event) if mine else None
         reason = event["r"]
         line = f":{event['p']} RENAME {old_name} {channel.name} :{reason}"
         members = [m for m in channel.members if not m.session.remote and m is not actor]

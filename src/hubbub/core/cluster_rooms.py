@@ -617,6 +617,13 @@ class ClusterRooms:
             return user
         return self.user_of(fold, identity)
 
+    def event_sender(self, channel: Channel, event: Mapping[str, Any]) -> User | None:
+        """The sender of a room's event (`room_sender`, by its `f` and `id`): the one its
+        fan-out skips and whose account it tags, not whoever holds that nick here now (a
+        local user who took it after the sender's NICK, applied here in another room first,
+        would miss the line)."""
+        return self.room_sender(channel, str(event["f"]), event.get("id"))
+
     def renamed_elsewhere(self, user: User, channel: Channel, old_fold: str) -> None:
         """`user` (`old_fold` until now) was renamed by its NICK in `channel`: its other rooms
         here know it by `old_fold` until their own NICK comes (`member_named`)."""

@@ -244,6 +244,7 @@ class ClusterUsers(ClusterPropose):
             return
         line = f":{user.prefix} INVITE {nick} {channel.name}"
         event = {"t": "invite", "f": user.fold, "tf": fold, "l": line, "a": user.account}
+        event["id"] = user.network_id  # its sender, whatever nick a slow node knows it by
         event["id"] = user.network_id
         event["m"] = server.next_msgid()
         name, room = channel.name, channel.fold
@@ -277,7 +278,7 @@ class ClusterUsers(ClusterPropose):
             return
         server = self.server
         channel.invited.add(event["tf"])
-        sender = server.users.get(event["f"])
+        sender = self.event_sender(channel, event)
         # invite-notify: the room's ops here who asked to see invitations (the invitee itself
         # is shown it by its own node, through its inbox).
         notify = [
