@@ -218,7 +218,7 @@ class App:
                 )
                 self.core.rehash_hook = self._rehash_for_core  # type: ignore[attr-defined]
                 if self.node is not None:
-                    self.node.attach(self.core)  # type: ignore[arg-type]
+                    self.node.attach(self.core, self.history)  # type: ignore[arg-type]
             else:
                 self.core = self._core_factory(config, self.history)
             # The core asked for the account names, the registered channels and the server bans

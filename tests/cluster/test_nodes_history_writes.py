@@ -8,10 +8,13 @@ sender's node says it is committed, and writes it itself before a read of its ow
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
-from node_helpers import client, running_nodes
+import psycopg
+from node_helpers import LEASE_MS, client, running_nodes
 from replay_helpers import gated_nodes
 
 from support.irc_client import read_batch
@@ -23,6 +26,8 @@ from support.waiting import wait_for
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
 
 CAPS = ("batch", "server-time", "message-tags", "draft/chathistory")
+#: Seconds until a node that stopped is buried by another (its lease, and then some).
+LOST_WITHIN = LEASE_MS / 1000 + 15.0
 FUTURE = "timestamp=2100-01-01T00:00:00.000Z"
 
 
@@ -99,3 +104,49 @@ def test_a_read_on_the_other_node_writes_what_it_holds_first(
         store.gate.set()
         stored = [line.text for line in read_batch(bob)[1] if line.command == "PRIVMSG"]
         assert stored == ["said while node A's commit waits"]
+
+
+def test_a_burial_writes_the_dead_nodes_messages_nobody_held(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """Node A stops dead (its event loop frozen, its writer's transaction killed) with two of
+    alice's messages in #lobby sequenced and never committed; nobody else is in the room, so
+    no node holds them. Node B, burying node A, writes them before its QUIT of alice, and
+    waits for their commit: the store has the room's three messages, in order (issue 14: a
+    killed node loses "nothing acknowledged"; hubbub.core.cluster_replay `burial_records`)."""
+    with (
+        gated_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b, store),
+        client(a, "alice", CAPS) as alice,
+        client(b, "bob", CAPS) as bob,
+    ):
+        alice.join("#lobby")
+        alice.say("#lobby", "one")
+        alice.fence()
+        wait_for(lambda: not store.holding.is_set(), 10, "node A's writer idle")
+        store.gate.clear()
+        alice.say("#lobby", "two", "three")
+        alice.fence()
+        wait_for(store.holding.is_set, 10, "node A's writer holding its commit")
+        frozen = threading.Event()
+        assert a.loop is not None
+        a.loop.call_soon_threadsafe(frozen.wait, LOST_WITHIN * 2)  # no heartbeat from now on
+        try:
+            with psycopg.connect(fresh_postgres_url, autocommit=True) as db:
+                killed = db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL"
+                ).fetchall()
+            # Node A's writer, the one transaction that wrote and waits: its rows are gone.
+            assert killed == [(True,)]
+            bob.send("MONITOR + alice")
+            bob.first(lambda line: line.command == "730")
+            offline = bob.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
+            assert offline.params[1] == "alice"  # (after her QUITs: the burial is over)
+            with psycopg.connect(fresh_postgres_url) as db:
+                rows = db.execute(
+                    "SELECT params FROM records WHERE target = '#lobby' AND command = 'PRIVMSG'"
+                    " ORDER BY seq"
+                ).fetchall()
+            assert [json.loads(row[0])[1] for row in rows] == ["one", "two", "three"]
+        finally:
+            frozen.set()

@@ -14,7 +14,9 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   dead node, with a clear reason (reading the rooms again, up to `BURIAL_PASSES` times, while
   it finds any: a RENAME may move one meanwhile), and an `offline` event per nick claim in
   the network room (MONITOR on every node); the bus then drops its claims and directory
-  entries.
+  entries. Before a room's QUITs it writes the room's messages up to the dead node's last
+  one there that nobody may have written yet (hubbub.core.cluster_replay `burial_records`),
+  and waits for their commit.
 * The network directory (`publish`, `lookup`, `users`, `room_summaries`: hubbub.cluster.directory):
   this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
   MONITOR and LIST make about users and rooms the node does not follow.
@@ -48,6 +50,7 @@ from hubbub.cluster.bus import Bus, BusUnavailable, Headcount, Renamed, Return, 
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core import whowas
+from hubbub.core.cluster_replay import RoomName, burial_records
 from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
     BURIAL_PASSES,
@@ -64,10 +67,15 @@ from hubbub.core.ports import NETWORK_ROOM, Census, inbox
 if TYPE_CHECKING:
     from hubbub.core.network import ClusterState
     from hubbub.core.server import ChatServer
+    from hubbub.history.service import LoopHistoryService
 
 T = TypeVar("T")
 
 log = logging.getLogger("hubbub.cluster")
+
+#: Seconds a burier waits for the commit of what it writes before a room's QUITs (a store
+#: failing that long: it goes on, the room's other nodes hold those messages as before).
+BURIAL_COMMIT_WAIT = 5.0
 
 
 def default_node_id() -> str:
@@ -101,6 +109,8 @@ class Node:
         # The network directory (users' facts, rooms' summaries: hubbub.cluster.directory).
         self.directory = Directory(self.bus)
         self.server: ChatServer | None = None
+        # The history writer a burial writes a dead node's messages with (`attach`).
+        self._history: LoopHistoryService | None = None
         self._departed_early: list[Mapping[str, Any]] = []
         # Rooms whose state the core has (events for them go to it), and rooms being opened.
         self.rooms: set[str] = set()
@@ -115,9 +125,11 @@ class Node:
     def node_id(self) -> str:
         return self._node_id
 
-    def attach(self, server: ChatServer) -> None:
-        """The core this node serves (made with this node as its network port)."""
+    def attach(self, server: ChatServer, history: LoopHistoryService | None = None) -> None:
+        """The core this node serves (made with this node as its network port), and the
+        history writer under the core's (`_write_before_quits`)."""
         self.server = server
+        self._history = history
         # The WHOWAS entries of the users of a predecessor it buried at its start, before
         # there was a core to say how many the network keeps.
         departed, self._departed_early = self._departed_early, []
@@ -374,6 +386,45 @@ class Node:
             servers=tuple((count.server, count.description) for count in others if count.server),
         )
 
+    async def _write_before_quits(
+        self, dead: str, room: str, through: int, fields: Mapping[str, str]
+    ) -> None:
+        """Write the room's messages that nobody may have written, up to the dead node's last
+        one (hubbub.core.cluster_replay `burial_records`), from the room's stream as of its
+        state read at `through`, and wait for their commit: then its users' QUITs."""
+        server, history = self.server, self._history
+        if server is None or history is None or not history.available:
+            return  # (a predecessor buried at the start, or a full store: the others hold them)
+        try:
+            name = str(json.loads(fields.get("room") or "null")["name"])
+        except (ValueError, TypeError, KeyError):
+            name = room
+        window = server.config.cluster.replay_window
+        events = await self.bus.events_through(room, through, window)
+        streamed = [(event.seq, event.time_ms, event.payload) for event in events]
+        records = burial_records(RoomName(room, name), streamed, through, self._node_id, dead)
+        if not records:
+            return
+        for record in records:
+            history.append(record)
+        flush = history.worker.flush
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, flush, BURIAL_COMMIT_WAIT):
+            log.warning(
+                "cluster: node %s: %d messages of %s written for its burial are not committed"
+                " yet; its users leave all the same",
+                dead,
+                len(records),
+                room,
+            )
+        else:
+            log.info(
+                "cluster: node %s: wrote %d messages of %s before its QUITs",
+                dead,
+                len(records),
+                room,
+            )
+
     def _departed(self, server: ChatServer, facts: Mapping[str, Any]) -> None:
         """A dead node's user is gone: its WHOWAS entry, from its directory entry (with its
         node's server name, as its node wrote it there)."""
@@ -533,7 +584,10 @@ class Node:
             for room in await self.bus.rooms():
                 seq, fields = await self.bus.state(room)
                 read_at[room] = seq
-                for payload, deleted in quits_of_lost_node(dead, fields, next_msgid):
+                quits = list(quits_of_lost_node(dead, fields, next_msgid))
+                if quits:
+                    await self._write_before_quits(dead, room, seq, fields)
+                for payload, deleted in quits:
                     buried += 1
                     await self.bus.sequence(room, payload, delete_fields=deleted)
                 # Nodes whose users a written-back room lists and that have not written it

@@ -43,8 +43,10 @@ Why this keeps everything the old way kept:
 * **Nothing acknowledged is lost.** A sender's node killed before committing: every other node
   of the room still holds those messages (unconfirmed), and writes them when the janitor's
   QUITs for the dead node's users are applied in the room (or sooner, on any trigger above).
-  So a message is missing from history only if every node of its room died before writing it,
-  as before.
+  The janitor writes them itself before those QUITs, from the room's stream, and waits for
+  the commit (hubbub.core.cluster_replay `burial_records`): also those nobody held, with no
+  other node in the room. So a message is missing from history only if every node of its
+  room died before writing it and nobody is left to bury them.
 * **A node's users find in CHATHISTORY what they were shown live:** a read on this node
   writes what it holds first (its history worker takes writes and reads in order).
 

@@ -38,7 +38,7 @@ import heapq
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hubbub.core.cluster_apply import VOID, ClusterApply
 from hubbub.core.cluster_fields import facts_prefix, node_of
@@ -217,7 +217,7 @@ def merged(
     return [r for r in history if r.msgid not in redacted][-limit:], whole
 
 
-def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str) -> list[Held]:
+def unconfirmed(channel: Room, events: StreamEvents, through: int, node: str) -> list[Held]:
     """The room's messages (single and multiline) among its stream's `events` up to
     `through` sent by other nodes that have not said they are committed (a later message of
     the same node carries its watermark, `w`), oldest first, as their senders store them:
@@ -268,6 +268,43 @@ def unconfirmed(channel: Channel, events: StreamEvents, through: int, node: str)
     ]
 
 
+def burial_records(
+    room: Room, events: StreamEvents, through: int, burier: str, dead: str
+) -> list[Record]:
+    """What a node burying `dead` writes in `room` before it sequences the QUITs of the dead
+    node's users there (hubbub.cluster.node `_bury`): the room's messages among its stream's
+    `events` up to `through` that their senders have not said are committed (`unconfirmed`:
+    not the burier's own, which it wrote in order), up to the dead node's last one; nothing
+    if the dead node has none among them.
+
+    The other nodes of the room hold those messages and write them when they apply the
+    QUITs, but a message nobody held (its node lagging, nobody else in the room then) was
+    written by whichever node opened the room next, after that node's newer records when the
+    room had been made anew meanwhile (cluster fuzz, seeds 6153271 and 7270832). Written and
+    committed before the QUITs, it is in the store before anything said after them; the
+    other nodes' later writes of it change nothing (a store ignores a msgid it has)."""
+    held = unconfirmed(room, events, through, burier)
+    last = max((index for index, entry in enumerate(held) if entry.origin == dead), default=-1)
+    return [entry.record for entry in held[: last + 1]]
+
+
+class Room(Protocol):
+    """What a record of a room needs of it: its key in the store and the name it shows."""
+
+    @property
+    def fold(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class RoomName(NamedTuple):
+    """A room this node does not follow, as a burier reads it from the bus's state."""
+
+    fold: str
+    name: str
+
+
 def ends_earlier_room(event: dict[str, Any]) -> bool:
     """Whether a room's messages after this stream event are another room's than before it:
     a RENAME took the room away from the name (`rename`, in the old name's stream) or brought
@@ -281,7 +318,7 @@ MESSAGES = frozenset({"PRIVMSG", "NOTICE"})
 
 
 def as_record(
-    channel: Channel, event: dict[str, Any], time_ms: int, store_events: bool
+    channel: Room, event: dict[str, Any], time_ms: int, store_events: bool
 ) -> Record | None:
     """The history record a node that applied this stream event stored (None: it stored none),
     as hubbub.core.cluster_apply (and hubbub.core.cluster_multiline for a multiline message)
