@@ -34,10 +34,17 @@ from support.core_services import MemoryBus, SyncHistoryService, SyncService, co
 class Node(Harness):
     """One node of the test cluster: a Harness whose core has a network port."""
 
-    def __init__(self, cluster: Cluster, node_id: str, config: Config | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, node_id: str, config: Config | None = None, incarnation: int = 0
+    ) -> None:
+        """`incarnation`: how often a process of this node id was started before (a restart:
+        its msgids are its own, as a real process's random prefix makes them, and its clock
+        that many seconds later, so its users' network ids are new ones too)."""
         self.cluster = cluster
         self.network = cluster.bus.node(node_id)
+        self.incarnation = incarnation
         super().__init__(config, history=cluster.history)
+        self.now += incarnation
 
     def rebuild(
         self, accounts: object = None, registry: object = None, instance_id: str = "t"
@@ -47,7 +54,9 @@ class Node(Harness):
         shared: Any = registry if registry is not None else self.cluster.registry
         names: Any = accounts if accounts is not None else self.cluster.accounts
         ports = core_ports(self.history, names, shared, started=START, network=self.network)
-        self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
+        node_id = self.network.node_id
+        instance = f"{node_id}-r{self.incarnation}" if self.incarnation else node_id
+        self.server = ChatServer(self.config, ports, instance_id=instance)
         self.network.server = self.server
         return self.server
 

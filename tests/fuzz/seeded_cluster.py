@@ -1,19 +1,20 @@
 """Seeded random runs of the cluster fuzz target's state machine (`scripts/fuzz --seeds A B`).
 
-Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
-same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
-catch-ups, reconnections, the loss of a node (while Redis is away too), bus outages, Redis
-losing its data and settles), checks that every node agrees after each step, and prints, for
-each kind of disagreement, the shortest run that showed it: steps ready to paste into that
-file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python tests/fuzz/seeded_cluster.py
-FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds] [--chatty]`; the exit status is 1
-if anything disagreed. `--lagging-wipes` makes a lagging node common, and Redis losing its data
-while one has events waiting (`wipe_in_flight`): what some nodes read and others did not, lost, for
-the rooms written back to reconcile (hubbub.core.cluster_resync). `--lost-ends` makes Redis come
-back from an append-only file that missed its last writes (`lose_end`): the same, in the same epoch.
-`--held-feeds` makes a node's feed of one room wait (filling a gap) while its other rooms go on.
-`--chatty`, with any of them, makes a third of the steps clients joining rooms and talking,
-redacting and editing there. Each step also checks that no client was sent a line twice.
+Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the same
+machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags, catch-ups,
+reconnections, the loss of a node (while Redis is away too) and its restart under its node id, bus
+outages, Redis losing its data and settles), checks that every node agrees after each step, and
+prints, for each kind of disagreement, the shortest run that showed it: steps ready to paste into
+that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python
+tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds]
+[--chatty]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node
+common, and Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes
+read and others did not, lost, for the rooms written back to reconcile
+(hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file that
+missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes a node's
+feed of one room wait (filling a gap) while its other rooms go on. `--chatty`, with any of them,
+makes a third of the steps clients joining rooms and talking, redacting and editing there. Each
+step also checks that no client was sent a line twice.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def choose(pick: random.Random, machine: ClusterMachine) -> tuple[str, tuple[obj
         return "reconnect", (index, nick, pick.random() < 0.5, pick.random() < 0.5)
     if draw < 0.935 and machine.lost is None and not machine.cluster.bus.away:
         return "lose", (pick.randrange(3),)
+    if draw < 0.935 and machine.lost is not None:  # started again under its node id
+        return "restart", ()
     if draw < 0.945:
         if machine.cluster.bus.away:
             if machine.lost is None and machine.outlived is None and pick.random() < 0.3:

@@ -1,20 +1,19 @@
 """A stateful fuzz target for cluster mode in the core: three nodes on one in-memory bus.
 
 Hypothesis drives two clients per node with room commands (JOIN, PART, MODE, TOPIC, KICK,
-INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and
-users, messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and EDIT
-of room messages, MONITOR, NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts the
-nodes share (and SASL logins of clients that connect again), and ChanServ's REGISTER,
-ACCESS, SET and DROP of rooms) while the bus holds calls and answers them in an order it
-picks: any interleaving of the nodes' calls, each node's own calls kept in the order it made
-them (as the Sequencer sends them); while a node lags, getting every room's events later
-than the others (in their order), or one room's feed on one node waits (filling a gap) while
-its other rooms go on; while a node is lost and buried; and while the bus is away for one
-node or every node (every call refused) and comes back, that one node maybe buried
-meanwhile, or Redis comes back without its data, or without its last writes (an append-only
-file that missed them: `lose_end`). That is what makes a node's copy of a room one or more
-events behind when it checks and sends a command, the source of every race the cluster must
-survive.
+INVITE, NICK, RENAME, QUIT, KILL, KLINE, UNKLINE, AWAY, SETNAME, METADATA of rooms and users,
+messages and TAGMSGs to rooms, messages to users, multiline batches, REDACT and EDIT of room
+messages, MONITOR, NickServ's REGISTER, IDENTIFY, LOGOUT and DROP of accounts the nodes share
+(and SASL logins of clients that connect again), and ChanServ's REGISTER, ACCESS, SET and DROP
+of rooms) while the bus holds calls and answers them in an order it picks: any interleaving of
+the nodes' calls, each node's own calls kept in the order it made them (as the Sequencer sends
+them); while a node lags, getting every room's events later than the others (in their order),
+or one room's feed on one node waits (filling a gap) while its other rooms go on; while a node
+is lost and buried, and started again under its node id; and while the bus is away for one node
+or every node (every call refused) and comes back, that one node maybe buried meanwhile, or
+Redis comes back without its data, or without its last writes (an append-only file that missed
+them: `lose_end`). That is what makes a node's copy of a room one or more events behind when it
+checks and sends a command, the source of every race the cluster must survive.
 
 Issue 14: "Every node applies a room's events in sequence order, so all members everywhere
 see the same order". Whenever the bus has answered everything, the network must agree:
@@ -62,7 +61,7 @@ from core_helpers import Client, make_config  # tests/core is on sys.path (conft
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from test_cluster_core import Cluster
+from test_cluster_core import Cluster, Node
 
 from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
 from hubbub.core.cluster_rename import renamed_aside
@@ -314,6 +313,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.burial_asks: set[tuple[str, bytes]] = set()  # its `speak` events (once each)
         self.burial_due = False  # lost while the bus was away: its burial not begun
         self.buried = False  # its burial over (its claims gone)
+        self.restarts = 0  # lost nodes started again (`restart`)
         self.burials_of_node = 0  # the bus's burials of its node id once it is (`lose_end`)
         # A node cut off past its lease and buried while it lives on (`outlive`): its index.
         self.outlived: int | None = None
@@ -404,7 +404,10 @@ class ClusterMachine(RuleBasedStateMachine):
         ]
         if not closed:  # (its precondition, for a replayed or shortened run)
             return
-        index = closed[pick % len(closed)]
+        self.connect_again(closed[pick % len(closed)], nick, tagged, sasl)
+
+    def connect_again(self, index: int, nick: str, tagged: bool, sasl: bool) -> None:
+        """Client `index` connects to its node again (`reconnect`, `restart`)."""
         client = self.cluster.nodes[index // 2].connect()
         if tagged or sasl:
             client.send("CAP LS 302")
@@ -482,6 +485,37 @@ class ClusterMachine(RuleBasedStateMachine):
             self.bury()
         else:  # its lease runs out once the bus is back
             self.burial_due = True
+
+    @precondition(lambda self: self.lost is not None)
+    @rule()
+    def restart(self) -> None:
+        """The lost node starts again under its node id (a restart by systemd, say:
+        docs/cluster.md, "Failure model"), once its burial is over and every node has applied
+        it (everything settled first: a node that applies the new incarnation's JOINs before
+        the burial is in docs/cluster.md, "Not yet"). A new core with nobody on it, its msgids
+        its own and its clock later (its users' network ids are new ones); its two clients
+        connect to it again under their first nicks (one taken meanwhile: that client stays
+        unregistered), asking for the first clients' capabilities."""
+        if self.lost is None:  # (its precondition, for a replayed or shortened run)
+            return
+        self.settle()
+        if not self.buried:
+            return
+        index = self.lost
+        dead = self.cluster.nodes[index].network.node_id
+        self.restarts += 1
+        node = Node(self.cluster, dead, CONFIG, incarnation=self.restarts)
+        self.cluster.nodes[index] = node
+        self._record_outcomes(node.server.cluster, dead)
+        self.lost, self.lost_users, self.buried = None, set(), False
+        self.burials, self.read_at, self.burial_asks = 0, {}, set()
+        self.seeding.discard(index)
+        self.missed_epoch.discard(index)
+        for client_index in (2 * index, 2 * index + 1):
+            self.connect_again(client_index, NICKS[client_index], True, False)
+        operator = self.clients[2 * index]  # an operator on every node, as at the start
+        if operator.session.registered:
+            operator.user.oper = "root"
 
     def unlist(self, dead: str) -> None:
         """The first step of a burial: the dead node's directory entries go, so that a
