@@ -834,7 +834,8 @@ class ClusterSection:
         1_000,
         "Messages of other nodes' users a node holds per room instead of writing them to the "
         "history (their own node writes them and says when they are committed); beyond it the "
-        "node writes the oldest itself.",
+        "node writes the oldest itself. Also how many events of a room just opened wait for "
+        "its earlier messages to be read from the bus.",
         low=1,
         high=1_000_000,
     )

@@ -22,7 +22,9 @@ that may not happen:
 * A room this node opens (its first user joins it) had messages before, which this node
   never applied: their senders may not have committed them yet (a lagging node's, or one
   within its commit interval). Until the room's latest stream events are read (one bus
-  read), what this node would write there waits (`defer`); then it holds the messages of
+  read; refused, made again once the bus is back), what this node would write there waits
+  (`defer`; also after the room is closed, and until a new epoch or more than
+  `cluster.held_messages` steps wait); then it holds the messages of
   that read whose senders have not said they are committed (`earlier_read`), and writes them
   before any record it writes there (its own next message, a multiline batch), before what
   it holds of the messages it applied since (seed 4655844), or a QUIT (a dead node's users',
@@ -131,6 +133,8 @@ class ClusterHistory:
         self.current: tuple[str, int, str, bool] | None = None
         # Rooms just opened whose earlier messages are being read: what waits meanwhile.
         self.deferred: dict[str, list[_Deferred]] = {}
+        # Rooms no longer followed whose earlier messages are still being read (`forget`).
+        self.forgotten: set[str] = set()
         # Per room just opened: its messages from before, not yet known committed (`defer`).
         self.earlier: dict[str, deque[Held]] = {}
         # Records written by this node for others (counted for tests and monitoring): held
@@ -160,7 +164,7 @@ class ClusterHistory:
         room, seq, origin, holdable = current
         deferred = self.deferred.get(room) if self.deferred else None
         if deferred is not None:
-            deferred.append(_Append(current, record))
+            self._wait(room, deferred, _Append(current, record))
             return
         if holdable and origin != self.node:
             held = self.held.get(room)
@@ -200,7 +204,7 @@ class ClusterHistory:
         self.current = (room, seq, origin, holdable)
         deferred = self.deferred.get(room) if self.deferred else None
         if deferred is not None:
-            deferred.append(_Applying(room, seq, origin, kind, watermark))
+            self._wait(room, deferred, _Applying(room, seq, origin, kind, watermark))
             return
         if not holdable:
             if kind == "quit":  # (perhaps the janitor's, for a dead node's users)
@@ -250,9 +254,21 @@ class ClusterHistory:
     def defer(self, room: str) -> object:
         """`room` was just opened here: what this node would write there waits until its
         earlier messages are read (`earlier_read`, given the token returned)."""
+        self._undefer(room)  # (closed and opened again before the last read came)
         token: list[_Deferred] = []
         self.deferred[room] = token
         return token
+
+    def _wait(self, room: str, deferred: list[_Deferred], step: _Deferred) -> None:
+        """`step` waits for the room's earlier messages; beyond `held_limit` steps the read is
+        long in coming (the bus failing it again and again): what waits goes on without them."""
+        deferred.append(step)
+        if len(deferred) > self.held_limit:
+            self._undefer(room)
+
+    def deferring(self, room: str, token: object) -> bool:
+        """Whether what `room` defers still waits for the read `token` was given for."""
+        return self.deferred.get(room) is token
 
     def earlier_read(self, room: str, token: object, earlier: list[Held]) -> None:
         """The room's messages before this node opened it that their senders may not have
@@ -271,6 +287,14 @@ class ClusterHistory:
                 self.current = step.current
                 self.append(step.record)
         self.current = current
+        if room in self.forgotten:  # no longer followed: nothing more will come to write it
+            self.forgotten.discard(room)
+            self.forget(room)
+
+    def undefer_all(self) -> None:
+        """What every room defers goes on without its earlier messages (Redis lost them)."""
+        for room in list(self.deferred):
+            self._undefer(room)
 
     def _undefer(self, room: str) -> None:
         """Whatever waits in `room` is done now (its earlier messages unread)."""
@@ -279,8 +303,12 @@ class ClusterHistory:
             self.earlier_read(room, token, [])
 
     def forget(self, room: str) -> None:
-        """This node stops following `room`: it will hear no more watermarks there."""
-        self._undefer(room)
+        """This node stops following `room`: it will hear no more watermarks there. What the
+        room defers still waits for its earlier messages, and is written with them (written
+        now without them, a message a lagging node had not written yet went into the store
+        after a later one: a cluster fuzz finding, seed 7284831)."""
+        if room in self.deferred:
+            self.forgotten.add(room)
         self.write_earlier(room)
         self.write_held(room)
         self.own.pop(room, None)
@@ -299,9 +327,11 @@ class ClusterHistory:
 
     def reset(self) -> None:
         """The bus went away or came back (a new epoch restarts the rooms' seqs): write all
-        that is held, and start the watermarks again."""
-        for room in list(self.deferred):
-            self._undefer(room)
+        that is held, and start the watermarks again. Rooms whose earlier messages are being
+        read go on waiting for them (read again once the bus is back, if the read failed:
+        hubbub.core.cluster_replay); written now without them, a message a lagging node had
+        not written yet went into the store after a later one (a cluster fuzz finding, seed
+        7284831). A new epoch ends their wait (`undefer_all`)."""
         for room in list(self.earlier):
             self.write_earlier(room)
         self.write_all_held()

@@ -72,6 +72,9 @@ class ClusterReplay(ClusterApply):
         # Rooms opened from the bus's state and not known to be complete in the store yet:
         # [the first seq this node applied there (0: none yet), the last one].
         self.fresh: dict[str, list[int]] = {}
+        # Rooms opened whose earlier messages the bus failed to read (twice): read again once
+        # it is back (`_read_earlier`), what they defer waiting meanwhile.
+        self.unread: dict[str, tuple[Channel, int, object]] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -96,18 +99,46 @@ class ClusterReplay(ClusterApply):
         have committed them are held here, before what this node writes there from now on
         (hubbub.core.cluster_history `defer`): one read of the room's stream, up to the seq
         the room's state was read at."""
-        fold = channel.fold
-        through = self.views.get(fold, 0)
-        if through <= 0:
-            return
-        writes = self.writes
-        token = writes.defer(fold)
+        through = self.views.get(channel.fold, 0)
+        if through > 0:
+            self._ask_earlier(channel, through, self.writes.defer(channel.fold))
+
+    def _ask_earlier(
+        self, channel: Channel, through: int, token: object, again: bool = True
+    ) -> None:
+        """Read the room's stream up to `through` for `_read_earlier`. Refused by the bus,
+        the read is made again at once, then once the bus is back (`set_available`): what the
+        room defers waits meanwhile (hubbub.core.cluster_history `reset`), as written without
+        them, a lagging sender's message not yet written went into the store after a later
+        one (a cluster fuzz finding, seed 7284831)."""
+        fold, writes = channel.fold, self.writes
 
         def streamed(events: StreamEvents | None) -> None:
+            if events is None and writes.deferring(fold, token):
+                if again:
+                    self._ask_earlier(channel, through, token, again=False)
+                else:
+                    self.unread[fold] = (channel, through, token)
+                return
             earlier = unconfirmed(channel, events or [], through, self.node)
             writes.earlier_read(fold, token, earlier)
 
         self.network.recent(fold, through, self.server.config.cluster.replay_window, streamed)
+
+    def set_available(self, available: bool) -> None:
+        super().set_available(available)
+        if available and self.unread:
+            unread, self.unread = self.unread, {}
+            for fold, (channel, through, token) in unread.items():
+                if self.writes.deferring(fold, token):
+                    self._ask_earlier(channel, through, token)
+
+    def epoch_restarted(self) -> None:
+        """Redis lost the streams: the rooms waiting for their earlier messages go on without
+        them (what they wait for is lost with the rest, "Writing rooms back")."""
+        super().epoch_restarted()
+        self.unread.clear()
+        self.writes.undefer_all()
 
     def _drop_room(self, fold: str, channel: Channel | None) -> None:
         self.fresh.pop(fold, None)
