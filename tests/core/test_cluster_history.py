@@ -199,3 +199,45 @@ def test_a_node_opening_a_room_holds_the_earlier_messages_not_yet_committed() ->
     assert cluster.stored() == ["one", "two", "three, from n1"]
     assert cluster.writers(committed) == ["n0"]
     assert Counter(cluster.writers(late)) == {"n0": 1, "n1": 1}
+
+
+def test_a_refused_read_of_the_earlier_messages_is_made_again_once_the_bus_is_back() -> None:
+    """As above, but node n1's read of the room's stream is refused: it loses Redis for a
+    moment, and bob's JOIN with it, so it closes the room again. The TOPIC it applied
+    meanwhile (whose record every node writes) waits; the read is made again once the bus is
+    back, and the record goes into the store after alice's message that node n0 has not
+    committed yet. (Written without waiting, it went in before that message: a cluster fuzz
+    finding, seed 7284831.)"""
+    cluster = SharedStoreCluster()
+    for node in cluster.nodes:  # (TOPIC records stored)
+        node.config = changed(node.config, history={"store_events": True})
+        node.rebuild()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message", "message-tags"])
+    alice.send("JOIN #lobby")
+    cluster.drain()
+    history_a = cluster.histories[0]
+    say(alice, "one")
+    history_a.holding = True
+    say(alice, "two")
+    bus = cluster.bus
+    writes = b.server.cluster.writes  # type: ignore[union-attr]
+    bob = b.client("bob")
+    bus.held = True
+    bob.send("JOIN #lobby")
+    while "#lobby" not in writes.deferred:  # its state read: the room opened, its read asked
+        bus.answer_from("n1")
+    alice.send("TOPIC #lobby :news")
+    bus.answer_from("n0")  # node n1 applies it, its record waiting for the read
+    bus.cut_off("n1")
+    b.server.network_available(False)
+    assert "#lobby" not in b.server.channels  # (closed: bob's JOIN refused)
+    bus.reconnect("n1")
+    b.server.network_available(True)
+    bus.release()
+    bus.catch_up("n1")
+    assert "#lobby" not in writes.deferred
+    history_a.commit()
+    records = cluster.store.latest("#lobby", 100)
+    stored = [(r.command, r.params[-1]) for r in records if r.command in ("PRIVMSG", "TOPIC")]
+    assert stored == [("PRIVMSG", "one"), ("PRIVMSG", "two"), ("TOPIC", "news")]
