@@ -150,3 +150,41 @@ def test_a_burial_writes_the_dead_nodes_messages_nobody_held(
             assert [json.loads(row[0])[1] for row in rows] == ["one", "two", "three"]
         finally:
             frozen.set()
+
+
+def test_a_burial_after_a_rename_leaves_the_renamed_rooms_history_as_it_was(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """alice renamed #old to #new (node A applied it: the store moved the room's records) and
+    talked on; node A stops dead. Node B, burying it, asks the store for that rename's move
+    again (it does so for a room whose only node may have died before applying a rename:
+    hubbub.core.cluster_rename `move_renamed`): the store made it once, so nothing moves, and
+    the room's messages are under its new name, in order, none under the old."""
+    with (
+        gated_nodes(tmp_path, redis_url, fresh_postgres_url) as (a, b, _store),
+        client(a, "alice", (*CAPS, "draft/channel-rename")) as alice,
+        client(b, "bob", CAPS) as bob,
+    ):
+        alice.join("#old")
+        alice.say("#old", "before")
+        alice.send("RENAME #old #new :moving")
+        alice.expect("RENAME")
+        alice.say("#new", "after")
+        alice.fence()
+        frozen = threading.Event()
+        assert a.loop is not None
+        a.loop.call_soon_threadsafe(frozen.wait, LOST_WITHIN * 2)  # no heartbeat from now on
+        try:
+            bob.send("MONITOR + alice")
+            bob.first(lambda line: line.command == "730")
+            bob.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
+            with psycopg.connect(fresh_postgres_url) as db:
+                rows = db.execute(
+                    "SELECT target, params FROM records WHERE command = 'PRIVMSG' ORDER BY seq"
+                ).fetchall()
+            assert [(row[0], json.loads(row[1])[1]) for row in rows] == [
+                ("#new", "before"),
+                ("#new", "after"),
+            ]
+        finally:
+            frozen.set()

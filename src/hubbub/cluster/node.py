@@ -14,9 +14,10 @@ The core (hubbub.core.network) knows rooms, payloads and claims; the bus
   dead node, with a clear reason (reading the rooms again, up to `BURIAL_PASSES` times, while
   it finds any: a RENAME may move one meanwhile), and an `offline` event per nick claim in
   the network room (MONITOR on every node); the bus then drops its claims and directory
-  entries. Before a room's QUITs it writes the room's messages up to the dead node's last
-  one there that nobody may have written yet (hubbub.core.cluster_replay `burial_records`),
-  and waits for their commit.
+  entries. Before a room's QUITs it asks the store again for the history moves of the
+  RENAMEs that brought rooms onto it (made once), writes the room's messages up to the dead
+  node's last one there that nobody may have written yet (hubbub.core.cluster_replay
+  `burial_records`), and waits for their commit.
 * The network directory (`publish`, `lookup`, `users`, `room_summaries`: hubbub.cluster.directory):
   this node's users' public facts, written in order by one writer, and the reads WHOIS, WHO,
   MONITOR and LIST make about users and rooms the node does not follow.
@@ -44,12 +45,14 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubbub.cluster.bus import Bus, BusUnavailable, Headcount, Renamed, Return, Sequenced
 from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core import whowas
+from hubbub.core.cluster_rename import move_renamed, rename_place, renamed_onto
 from hubbub.core.cluster_replay import RoomName, burial_records
 from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
@@ -73,9 +76,18 @@ T = TypeVar("T")
 
 log = logging.getLogger("hubbub.cluster")
 
+#: A seq past any room's last: a read of a room's stream up to its end.
+STREAM_END = 2**62
+
 #: Seconds a burier waits for the commit of what it writes before a room's QUITs (a store
 #: failing that long: it goes on, the room's other nodes hold those messages as before).
 BURIAL_COMMIT_WAIT = 5.0
+
+
+def _settle(future: asyncio.Future[object], result: object) -> None:
+    """Answer `future` (on the loop), unless it was cancelled meanwhile."""
+    if not future.done():
+        future.set_result(result)
 
 
 def default_node_id() -> str:
@@ -389,9 +401,10 @@ class Node:
     async def _write_before_quits(
         self, dead: str, room: str, through: int, fields: Mapping[str, str]
     ) -> None:
-        """Write the room's messages that nobody may have written, up to the dead node's last
-        one (hubbub.core.cluster_replay `burial_records`), from the room's stream as of its
-        state read at `through`, and wait for their commit: then its users' QUITs."""
+        """Ask the store for the history moves of the RENAMEs that brought rooms onto this
+        one, and write the room's messages that nobody may have written, up to the dead node's
+        last one (hubbub.core.cluster_replay `burial_records`), from the room's stream as of
+        its state read at `through`, and wait for their commit: then its users' QUITs."""
         server, history = self.server, self._history
         if server is None or history is None or not history.available:
             return  # (a predecessor buried at the start, or a full store: the others hold them)
@@ -402,6 +415,18 @@ class Node:
         window = server.config.cluster.replay_window
         events = await self.bus.events_through(room, through, window)
         streamed = [(event.seq, event.time_ms, event.payload) for event in events]
+        for old in renamed_onto(streamed, through):
+            # The history move of a RENAME onto this room, asked for again (the store makes
+            # it once): the dead node may have been the room's only one, dead before it
+            # applied the rename (hubbub.core.cluster_rename `move_renamed`).
+            renamed = await self.bus.events_through(old, STREAM_END, window)
+            place = rename_place(room, [(e.seq, e.time_ms, e.payload) for e in renamed])
+            if place is not None:
+                seq, time_ms = place
+                move = partial(move_renamed, old=old, new=room, seq=seq, time_ms=time_ms)
+                moved: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                history.query(partial(move, limit=window), partial(_settle, moved))
+                await moved
         records = burial_records(RoomName(room, name), streamed, through, self._node_id, dead)
         if not records:
             return

@@ -992,6 +992,48 @@ def drop_moved_copies(store: HistoryStore, old: str, new: str, limit: int) -> in
     return dropped
 
 
+def renamed_onto(events: Sequence[tuple[int, int, bytes]], through: int) -> list[str]:
+    """The old names of the rooms RENAMEs brought onto this one, from the markers (`moved`)
+    among its stream's `events` up to `through`, oldest first."""
+    names = []
+    for seq, _time_ms, payload in events:
+        if seq > through:
+            continue
+        try:
+            event = json.loads(payload)
+            if event["t"] == "moved":
+                names.append(str(event["fr"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a hubbub event: not a marker either
+    return names
+
+
+def rename_place(new: str, events: Sequence[tuple[int, int, bytes]]) -> tuple[int, int] | None:
+    """The seq and time of the last RENAME to `new` among a room's stream `events`."""
+    place = None
+    for seq, time_ms, payload in events:
+        try:
+            event = json.loads(payload)
+            if event["t"] == "rename" and event["nf"] == new:
+                place = (seq, time_ms)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return place
+
+
+def move_renamed(
+    store: HistoryStore, old: str, new: str, seq: int, time_ms: int, limit: int
+) -> None:
+    """The history move of the RENAME of `old` to `new` (event `seq` of `old`, at `time_ms`),
+    as every node applying it asks for it (`_apply_rename`): made once, the store remembering
+    it. A node burying a dead node asks for it too, for the rooms renamed onto a room it
+    buries: when the dead node alone followed the room and died before it applied the rename,
+    nobody else does (hubbub.cluster.node `_write_before_quits`; a cluster fuzz finding, seed
+    7285579)."""
+    store.rename_target(old, new, time_ms, renamed_aside(new, old, seq), through_ms=time_ms)
+    drop_moved_copies(store, old, new, limit)
+
+
 #: Room events, by kind (hubbub.core.cluster_apply's APPLIERS).
 RENAME_APPLIERS = {"rename": ClusterRename._apply_rename}
 
