@@ -5257,6 +5257,38 @@ FOUND = {
     send(1, 'RENAME #c #b :moving')
     lose(0)
 """,
+    # Carol, now dave, monitored alice, whose nick another client of carol's node had taken;
+    # Redis came back without its data, and a client of the restarted node n2 took Alice
+    # before carol's node claimed alice again: its user lost the nick, and dave was told
+    # alice went offline; Alice's online had come while carol's node still held the nick,
+    # taken for news of an earlier holder, and nothing told dave she was online (seed 6706940
+    # of the thirty-eighth session's lagging-wipes chatty runs with restarts, 1,886 steps,
+    # minimised to 23). The watchers of a nick its holder here lost so are asked again.
+    "a nick lost to another node after Redis lost its claim, its watchers told offline": """
+    cut(0)
+    outlive()
+    settle()
+    lose(2)
+    settle()
+    send(3, 'QUIT :gone 29')
+    reconnect(4, 'frank', True, False)
+    send(2, 'NICK dave')
+    send(2, 'MONITOR + alice,zed')
+    reconnect(3, 'alice', False, False)
+    restart()
+    lose(0)
+    send(4, 'QUIT :gone 86')
+    reconnect(0, 'dave', False, True)
+    lag(2)
+    outage()
+    wipe_in_flight()
+    hold()
+    back()
+    answer(1)
+    send(4, 'NICK Alice')
+    answer(1)
+    answer(1)
+""",
 }
 
 

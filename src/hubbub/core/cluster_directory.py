@@ -328,6 +328,10 @@ class ClusterDirectory(ClusterUsers):
         if not self._held_here(fold, holder):
             self.watching.offline(fold, holder, event["n"], time_ms)
 
+    def nick_taken_elsewhere(self, fold: str) -> None:
+        super().nick_taken_elsewhere(fold)
+        self.watching.ask_watchers(fold)
+
     def _held_here(self, fold: str, holder: str) -> bool:
         """Whether a user of this node holds `fold` now, and `holder` (another user) is not
         it: nicks are claimed one holder at a time, so news of another holder is of an

@@ -287,6 +287,17 @@ class ClusterMonitor:
             if wanted and not watcher.session.closed:
                 self._ask_again(watcher, wanted)
 
+    def ask_watchers(self, fold: str) -> None:
+        """Another node's user holds `fold` now, this node's holder having lost it to them
+        (hubbub.core.cluster_propose `_reclaimed`): its watchers here, told it went offline,
+        are told who holds it from the directory. (Its `online` came while this node's user
+        still held it, and looked like news of an earlier holder: a cluster fuzz finding,
+        seed 6706940.)"""
+        watchers = self.server.monitor.watchers.get(fold, set())
+        for watcher in sorted(watchers, key=lambda user: user.fold):
+            if not watcher.session.closed and watcher not in self.told_online.get(fold, ()):
+                self._ask_again(watcher, [fold])
+
     def _ask_again(self, watcher: User, wanted: list[str]) -> None:
         for fold in wanted:
             self.asking[(watcher, fold)] = None

@@ -699,8 +699,13 @@ class ClusterPropose(ClusterRegistry):
             if user is not None and user.session.registered and not user.session.remote:
                 log.warning("cluster: nick %s was taken elsewhere meanwhile: %s", fold, user)
                 server.disconnect(user.session, NICK_COLLISION, server.now)
+                self.nick_taken_elsewhere(fold)
         elif won and self._claim_unused(fold):
             self.network.release(nick_key(fold))
+
+    def nick_taken_elsewhere(self, fold: str) -> None:
+        """A user of another node took `fold` while Redis had lost this node's claim, and
+        this node's holder of it is gone (hubbub.core.cluster_directory tells its watchers)."""
 
     def _claim_unused(self, fold: str) -> bool:
         """Whether this node's claim of a nick is no user's: none of its users holds the nick or
