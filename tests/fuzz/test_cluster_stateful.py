@@ -581,8 +581,7 @@ class ClusterMachine(RuleBasedStateMachine):
                 burier.server.history.query(partial(move, limit=window), ignore)
         state = json.loads(fields.get("room") or "null")
         name = state["name"] if state else room
-        burier_id = burier.network.node_id
-        for record in burial_records(RoomName(room, name), streamed, through, burier_id, dead):
+        for record in burial_records(RoomName(room, name), streamed, through, dead):
             burier.server.history.append(record)
 
     def burier(self) -> Any:
@@ -5288,6 +5287,45 @@ FOUND = {
     send(4, 'NICK Alice')
     answer(1)
     answer(1)
+""",
+    # Alice's batch in #b, then erin's message; node n2 (erin's) died while node n0, its
+    # burier, lagged and had not applied (so not written) its own batch: the burial wrote
+    # erin's message, and the batch went in after it. A burier left its own messages out of
+    # what it writes before the QUITs, taking them as written in order; a node writes its
+    # messages as it applies them (seed 6708368 of the thirty-eighth session's lagging-wipes
+    # chatty runs with restarts, 744 steps, minimised to 30: a fault of `burial_records`,
+    # new that session). The burier writes its own unconfirmed messages too.
+    "a lagging burier's own batch written after the dead node's message": """
+    lose(2)
+    send(3, 'JOIN #c,#c')
+    restart()
+    lose(0)
+    send(4, 'JOIN #a')
+    send(4, 'EDIT #b 2 :edit 30')
+    send(5, 'JOIN #c key')
+    settle()
+    lag(2)
+    send(5, 'JOIN #b key')
+    outage()
+    wipe_in_flight()
+    send(4, 'JOIN #b,#b')
+    restart()
+    send(4, 'JOIN #b,#c')
+    hold()
+    send(5, 'EDIT #a 2 :edit 2')
+    send(2, 'JOIN #c,#b')
+    send(5, 'PRIVMSG #c :hello from 19')
+    answer(0)
+    send(0, 'JOIN #b key')
+    cut(1)
+    outlive()
+    settle()
+    send(5, 'JOIN #b key')
+    lag(2)
+    lag(0)
+    send(0, 'MULTILINE #b 50')
+    send(4, 'PRIVMSG #b :hello from 15')
+    lose(2)
 """,
 }
 

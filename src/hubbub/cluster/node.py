@@ -427,7 +427,7 @@ class Node:
                 moved: asyncio.Future[object] = asyncio.get_running_loop().create_future()
                 history.query(partial(move, limit=window), partial(_settle, moved))
                 await moved
-        records = burial_records(RoomName(room, name), streamed, through, self._node_id, dead)
+        records = burial_records(RoomName(room, name), streamed, through, dead)
         if not records:
             return
         for record in records:
