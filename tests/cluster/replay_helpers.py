@@ -14,7 +14,9 @@ from node_helpers import node_config
 
 from hubbub.app import App
 from hubbub.history.store import HistoryStore
+from support.irc_client import IrcClient
 from support.servers import ThreadedServer
+from support.waiting import wait_for
 
 #: Seconds a held commit waits at most (a failing test must not hang the run).
 GATE_LIMIT = 30.0
@@ -63,3 +65,14 @@ def gated_nodes(
             yield a, b, stores[0]
         finally:
             gate.set()  # before the nodes stop: a held writer would not let A stop
+
+
+def said_uncommitted(irc: IrcClient, store: CommitGatedStore, room: str, *texts: str) -> None:
+    """`irc` (a client of node A) says `texts` in `room` once what it said before is committed,
+    and node A's writer then holds its commit: their rows written, not committed."""
+    irc.fence()
+    wait_for(lambda: not store.holding.is_set(), 10, "node A's writer idle")
+    store.gate.clear()
+    irc.say(room, *texts)
+    irc.fence()
+    wait_for(store.holding.is_set, 10, "node A's writer holding its commit")

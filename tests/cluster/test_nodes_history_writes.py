@@ -8,16 +8,18 @@ sender's node says it is committed, and writes it itself before a read of its ow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from node_helpers import LEASE_MS, client, running_nodes
-from replay_helpers import gated_nodes
+from replay_helpers import gated_nodes, said_uncommitted
 
-from support.irc_client import read_batch
+from support.irc_client import IrcClient, read_batch
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
 from support.servers import ThreadedServer
@@ -29,6 +31,28 @@ CAPS = ("batch", "server-time", "message-tags", "draft/chathistory")
 #: Seconds until a node that stopped is buried by another (its lease, and then some).
 LOST_WITHIN = LEASE_MS / 1000 + 15.0
 FUTURE = "timestamp=2100-01-01T00:00:00.000Z"
+
+
+@contextlib.contextmanager
+def stopped_dead(node: ThreadedServer) -> Iterator[None]:
+    """`node`'s event loop blocked (no heartbeat, nothing answered: as a node killed, but
+    its connections open) until the block ends."""
+    frozen = threading.Event()
+    assert node.loop is not None
+    node.loop.call_soon_threadsafe(frozen.wait, LOST_WITHIN * 2)
+    try:
+        yield
+    finally:
+        frozen.set()
+
+
+def buried(irc: IrcClient, nick: str) -> None:
+    """Wait until the burial of `nick`'s node is over, as `irc` (a client of another node)
+    sees it: MONITOR says `nick` offline after its QUITs."""
+    irc.send(f"MONITOR + {nick}")
+    irc.first(lambda line: line.command == "730")
+    offline = irc.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
+    assert offline.params[1] == nick
 
 
 def writes_of(node: ThreadedServer) -> Any:
@@ -121,16 +145,8 @@ def test_a_burial_writes_the_dead_nodes_messages_nobody_held(
     ):
         alice.join("#lobby")
         alice.say("#lobby", "one")
-        alice.fence()
-        wait_for(lambda: not store.holding.is_set(), 10, "node A's writer idle")
-        store.gate.clear()
-        alice.say("#lobby", "two", "three")
-        alice.fence()
-        wait_for(store.holding.is_set, 10, "node A's writer holding its commit")
-        frozen = threading.Event()
-        assert a.loop is not None
-        a.loop.call_soon_threadsafe(frozen.wait, LOST_WITHIN * 2)  # no heartbeat from now on
-        try:
+        said_uncommitted(alice, store, "#lobby", "two", "three")
+        with stopped_dead(a):
             with psycopg.connect(fresh_postgres_url, autocommit=True) as db:
                 killed = db.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -138,18 +154,13 @@ def test_a_burial_writes_the_dead_nodes_messages_nobody_held(
                 ).fetchall()
             # Node A's writer, the one transaction that wrote and waits: its rows are gone.
             assert killed == [(True,)]
-            bob.send("MONITOR + alice")
-            bob.first(lambda line: line.command == "730")
-            offline = bob.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
-            assert offline.params[1] == "alice"  # (after her QUITs: the burial is over)
+            buried(bob, "alice")
             with psycopg.connect(fresh_postgres_url) as db:
                 rows = db.execute(
                     "SELECT params FROM records WHERE target = '#lobby' AND command = 'PRIVMSG'"
                     " ORDER BY seq"
                 ).fetchall()
             assert [json.loads(row[0])[1] for row in rows] == ["one", "two", "three"]
-        finally:
-            frozen.set()
 
 
 def test_a_burial_after_a_rename_leaves_the_renamed_rooms_history_as_it_was(
@@ -171,13 +182,8 @@ def test_a_burial_after_a_rename_leaves_the_renamed_rooms_history_as_it_was(
         alice.expect("RENAME")
         alice.say("#new", "after")
         alice.fence()
-        frozen = threading.Event()
-        assert a.loop is not None
-        a.loop.call_soon_threadsafe(frozen.wait, LOST_WITHIN * 2)  # no heartbeat from now on
-        try:
-            bob.send("MONITOR + alice")
-            bob.first(lambda line: line.command == "730")
-            bob.first(lambda line: line.command == "731", timeout=LOST_WITHIN)
+        with stopped_dead(a):
+            buried(bob, "alice")
             with psycopg.connect(fresh_postgres_url) as db:
                 rows = db.execute(
                     "SELECT target, params FROM records WHERE command = 'PRIVMSG' ORDER BY seq"
@@ -186,5 +192,3 @@ def test_a_burial_after_a_rename_leaves_the_renamed_rooms_history_as_it_was(
                 ("#new", "before"),
                 ("#new", "after"),
             ]
-        finally:
-            frozen.set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from node_helpers import client
-from replay_helpers import gated_nodes
+from replay_helpers import gated_nodes, said_uncommitted
 
 from support.irc_client import IrcClient, Line, read_batch
 from support.postgres_server import fresh_postgres_url
@@ -49,12 +49,7 @@ def test_a_join_replay_on_a_node_that_opens_the_room_has_what_another_node_just_
     ):
         alice.join("#lobby")
         alice.say("#lobby", "one")
-        alice.fence()
-        wait_for(lambda: not store.holding.is_set(), 10, "node A's writer idle")
-        store.gate.clear()
-        alice.say("#lobby", "two", "three")
-        alice.fence()
-        wait_for(store.holding.is_set, 10, "node A's writer holding its commit")
+        said_uncommitted(alice, store, "#lobby", "two", "three")
         with client(b, "bob", REPLAY_CAPS) as bob, client(b, "carol", HISTORY_CAPS) as carol:
             bob.join("#lobby")
             opening, replay = read_batch(bob)
