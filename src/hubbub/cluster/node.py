@@ -322,11 +322,12 @@ class Node:
         limit: int,
         done: Callable[[list[tuple[int, int, bytes]] | None], None],
     ) -> None:
-        async def read() -> list[tuple[int, int, bytes]]:
-            events = await self.bus.events_through(room, through, limit)
-            return [(event.seq, event.time_ms, event.payload) for event in events]
-
-        self._ask(read, done, f"reading the stream of {room} failed", "hubbub-recent")
+        self._ask(
+            lambda: self._stream(room, through, limit),
+            done,
+            f"reading the stream of {room} failed",
+            "hubbub-recent",
+        )
 
     def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
         self._ask(
@@ -413,20 +414,9 @@ class Node:
         except (ValueError, TypeError, KeyError):
             name = room
         window = server.config.cluster.replay_window
-        events = await self.bus.events_through(room, through, window)
-        streamed = [(event.seq, event.time_ms, event.payload) for event in events]
+        streamed = await self._stream(room, through, window)
         for old in renamed_onto(streamed, through):
-            # The history move of a RENAME onto this room, asked for again (the store makes
-            # it once): the dead node may have been the room's only one, dead before it
-            # applied the rename (hubbub.core.cluster_rename `move_renamed`).
-            renamed = await self.bus.events_through(old, STREAM_END, window)
-            place = rename_place(room, [(e.seq, e.time_ms, e.payload) for e in renamed])
-            if place is not None:
-                seq, time_ms = place
-                move = partial(move_renamed, old=old, new=room, seq=seq, time_ms=time_ms)
-                moved: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-                history.query(partial(move, limit=window), partial(_settle, moved))
-                await moved
+            await self._move_renamed(history, old, room, window)
         records = burial_records(RoomName(room, name), streamed, through, dead)
         if not records:
             return
@@ -449,6 +439,26 @@ class Node:
                 len(records),
                 room,
             )
+
+    async def _stream(self, room: str, through: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """A room's last `limit` stream events up to `through`, as the core reads them."""
+        events = await self.bus.events_through(room, through, limit)
+        return [(event.seq, event.time_ms, event.payload) for event in events]
+
+    async def _move_renamed(
+        self, history: LoopHistoryService, old: str, new: str, window: int
+    ) -> None:
+        """Ask the store again for the history move of the RENAME of `old` onto `new` (it makes
+        it once): the dead node may have been the room's only one, dead before it applied the
+        rename (hubbub.core.cluster_rename `move_renamed`)."""
+        place = rename_place(new, await self._stream(old, STREAM_END, window))
+        if place is None:
+            return
+        seq, time_ms = place
+        move = partial(move_renamed, old=old, new=new, seq=seq, time_ms=time_ms, limit=window)
+        moved: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        history.query(move, partial(_settle, moved))
+        await moved
 
     def _departed(self, server: ChatServer, facts: Mapping[str, Any]) -> None:
         """A dead node's user is gone: its WHOWAS entry, from its directory entry (with its

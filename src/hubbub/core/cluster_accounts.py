@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import ClusterApply
 from hubbub.core.cluster_fields import ACCOUNT_VERSION
-from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.login import logout, notify_account
 from hubbub.core.model import Channel, User
@@ -242,11 +241,7 @@ class ClusterAccounts(ClusterApply):
         # bus was there all along, so no `set_available` sent it again, and the other nodes
         # showed the user logged out until the next outage: a cluster fuzz finding, seed
         # 6675642.)
-        channel = self.server.channels.get(fold)
-        if channel is not None:
-            for user in take_members(self.account_unsent, channel):
-                if not user.session.closed:
-                    self.account_changed(user)
+        self.send_again_in(fold, self.account_unsent, self.account_changed)
 
     # ------------------------------------------------------------------ the bus comes back
 

@@ -56,7 +56,6 @@ from hubbub.core.cluster_fields import (
     metadata_field,
     nick_key,
 )
-from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
@@ -478,12 +477,9 @@ class ClusterMessages(ClusterApply):
         # (Changes refused while the room was not written back: the bus was there all along,
         # so no `set_available` would send them, and they were lost here until the next
         # outage: a cluster fuzz finding, seed 6541839.)
-        channel = self.server.channels.get(fold)
-        if channel is None:
+        if fold not in self.server.channels:
             return
-        for user in take_members(self.metadata_unsent_users, channel):
-            if not user.session.closed:
-                self.user_metadata(user)
+        self.send_again_in(fold, self.metadata_unsent_users, self.user_metadata)
         self._send_unsent_metadata(fold)
 
     def _send_unsent_metadata(self, fold: str) -> None:

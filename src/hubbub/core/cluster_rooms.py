@@ -463,6 +463,19 @@ class ClusterRooms:
             refused=lambda _room: unsent.setdefault(user),
         )
 
+    def send_again_in(
+        self, fold: str, unsent: dict[User, None], send: Callable[[User], None]
+    ) -> None:
+        """Room `fold` is written back (`_restored`): `send` again the changes of its local
+        members that the bus refused meanwhile (waiting in `unsent`). The bus was there all
+        along, so no `set_available` would send them, and the other nodes kept the old state
+        until the next outage (cluster fuzz findings)."""
+        channel = self.server.channels.get(fold)
+        if channel is not None:
+            for user in take_members(unsent, channel):
+                if not user.session.closed:
+                    send(user)
+
     def next_nick_version(self) -> int:
         """The version of a local user's next nick (User.nick_version)."""
         self.nick_versions += 1

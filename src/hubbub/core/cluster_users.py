@@ -65,7 +65,6 @@ from hubbub.core.cluster_fields import (
     only_if_inviter,
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
-from hubbub.core.cluster_rooms import take_members
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.model import Channel, User
 from hubbub.core.monitor import notify as notify_monitors
@@ -245,7 +244,6 @@ class ClusterUsers(ClusterPropose):
         line = f":{user.prefix} INVITE {nick} {channel.name}"
         event = {"t": "invite", "f": user.fold, "tf": fold, "l": line, "a": user.account}
         event["id"] = user.network_id  # its sender, whatever nick a slow node knows it by
-        event["id"] = user.network_id
         event["m"] = server.next_msgid()
         name, room = channel.name, channel.fold
 
@@ -543,11 +541,7 @@ class ClusterUsers(ClusterPropose):
         # so no `set_available` would send it, and the other nodes showed the user's old away
         # state until the next outage: a cluster fuzz finding, "a sync sent again ranked
         # where Redis lost the room's end" once the fuzz machine compared away states.)
-        channel = self.server.channels.get(fold)
-        if channel is not None:
-            for user in take_members(self.unsent_users, channel):
-                if not user.session.closed:
-                    self.user_changed(user)
+        self.send_again_in(fold, self.unsent_users, self.user_changed)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
