@@ -241,3 +241,31 @@ def test_a_refused_read_of_the_earlier_messages_is_made_again_once_the_bus_is_ba
     records = cluster.store.latest("#lobby", 100)
     stored = [(r.command, r.params[-1]) for r in records if r.command in ("PRIVMSG", "TOPIC")]
     assert stored == [("PRIVMSG", "one"), ("PRIVMSG", "two"), ("TOPIC", "news")]
+
+
+def test_a_node_making_a_room_anew_holds_the_emptied_rooms_messages_not_yet_committed() -> None:
+    """Alice's node has not committed her last message when she leaves and the room empties;
+    bob's node makes the room anew (his JOIN) and holds that message, read from the room's
+    stream, so that his first message goes into the store after it. (Left to alice's node,
+    it went into the store after bob's: a cluster fuzz finding, seed 7287855.)"""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = a.client("alice", ["echo-message", "message-tags"])
+    alice.send("JOIN #Lobby")
+    cluster.drain()
+    history_a = cluster.histories[0]
+    say(alice, "one")
+    history_a.holding = True  # node n0 commits late from here
+    late = say(alice, "two")
+    alice.send("PART #lobby")
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    assert b.server.channels["#lobby"].name == "#lobby"  # (made anew, as bob wrote it)
+    bob.send("PRIVMSG #lobby :three, from n1")
+    cluster.drain()
+    history_a.commit()
+    assert cluster.stored() == ["one", "two", "three, from n1"]
+    assert Counter(cluster.writers(late)) == {"n0": 1, "n1": 1}
+    (record,) = [r for r in cluster.store.latest("#lobby", 100) if r.msgid == late]
+    assert record.params[0] == "#Lobby"  # as its sender's node stores it: where it was said

@@ -5327,6 +5327,34 @@ FOUND = {
     send(4, 'PRIVMSG #b :hello from 15')
     lose(2)
 """,
+    # Bob's node, lagging, had not written his multiline message in #c when a KILL emptied
+    # the room; carol's node made #c anew with her JOIN and wrote her message, and bob's went
+    # into the store after it, as the node making a room anew read nothing of what was said
+    # there before (seed 7287855 of the thirty-eighth session's held-feeds chatty runs,
+    # minimised to 20; left then). It now reads the room's last messages as a node opening
+    # a room with members does (cluster_replay `_opened_emptied`).
+    "a lagging node's message in a room emptied and made anew by another node": """
+    lose(0)
+    restart()
+    send(1, 'JOIN #b key')
+    send(1, 'EDIT #a 2 :edit 91')
+    lose(1)
+    send(1, 'JOIN #a')
+    restart()
+    send(0, 'JOIN #a')
+    send(1, 'NOTICE #b :note from 38')
+    send(0, 'EDIT #a 3 :edit 8')
+    send(1, 'NOTICE #a :note from 16')
+    send(1, 'JOIN #c,#a')
+    send(0, 'EDIT #a 2 :edit 8')
+    send(1, 'PRIVMSG #b :hello from 83')
+    hold()
+    send(1, 'MULTILINE #c 36')
+    lag(0)
+    send(0, 'KILL bob :out 96')
+    send(2, 'JOIN #c,#c')
+    send(2, 'PRIVMSG #c :hello from 2')
+""",
 }
 
 

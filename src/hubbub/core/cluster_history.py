@@ -20,8 +20,9 @@ that may not happen:
   history; the other nodes let go of what they hold (written after the move, it would be left
   under the old name).
 * A room this node opens (its first user joins it) had messages before, which this node
-  never applied: their senders may not have committed them yet (a lagging node's, or one
-  within its commit interval). Until the room's latest stream events are read (one bus
+  never applied (so had one it makes anew, the room of the name that emptied): their
+  senders may not have committed them yet (a lagging node's, or one within its commit
+  interval). Until the room's latest stream events are read (one bus
   read; refused, made again once the bus is back), what this node would write there waits
   (`defer`; also after the room is closed, and until a new epoch or more than
   `cluster.held_messages` steps wait); then it holds the messages of

@@ -29,7 +29,8 @@ their events itself, and its history worker reads its own writes in order.
 Opening a room also reads its stream once for the store's sake (`_read_earlier`): the messages
 sequenced before the room's state was read whose senders have not said they are committed are
 held by this node (hubbub.core.cluster_history `defer`), so that its own next record goes into
-the store after them, as "a node inserts event k only after k-1" needs.
+the store after them, as "a node inserts event k only after k-1" needs. So does making a room
+anew (`_opened_emptied`): the room that emptied before it has the same key in the store.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class ClusterReplay(ClusterApply):
         self.fresh: dict[str, list[int]] = {}
         # Rooms opened whose earlier messages the bus failed to read (twice): read again once
         # it is back (`_read_earlier`), what they defer waiting meanwhile.
-        self.unread: dict[str, tuple[Channel, int, object]] = {}
+        self.unread: dict[str, tuple[Room, int, object]] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -94,7 +95,20 @@ class ClusterReplay(ClusterApply):
             self._read_earlier(channel)
         return channel
 
-    def _read_earlier(self, channel: Channel) -> None:
+    def _opened_emptied(self, fold: str, fields: Mapping[str, str]) -> None:
+        """A room made anew here follows the room of the name that emptied: that room's
+        last messages, from a lagging node, may not be in the store yet, and go there before
+        what this node writes (read as for a room opened with members). Left to their
+        lagging sender, one went into the store after the new room's first message (a
+        cluster fuzz finding, seed 7287855)."""
+        super()._opened_emptied(fold, fields)
+        try:
+            name = str(json.loads(fields["room"])["name"])
+        except (ValueError, KeyError, TypeError):
+            return  # (no earlier room known to the bus)
+        self._read_earlier(RoomName(fold, name))  # (its records under the name it had)
+
+    def _read_earlier(self, channel: Room) -> None:
         """The messages sequenced before this node opened the room whose senders may not
         have committed them are held here, before what this node writes there from now on
         (hubbub.core.cluster_history `defer`): one read of the room's stream, up to the seq
@@ -103,9 +117,7 @@ class ClusterReplay(ClusterApply):
         if through > 0:
             self._ask_earlier(channel, through, self.writes.defer(channel.fold))
 
-    def _ask_earlier(
-        self, channel: Channel, through: int, token: object, again: bool = True
-    ) -> None:
+    def _ask_earlier(self, channel: Room, through: int, token: object, again: bool = True) -> None:
         """Read the room's stream up to `through` for `_read_earlier`. Refused by the bus,
         the read is made again at once, then once the bus is back (`set_available`): what the
         room defers waits meanwhile (hubbub.core.cluster_history `reset`), as written without

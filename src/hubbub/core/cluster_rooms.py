@@ -360,6 +360,10 @@ class ClusterRooms:
         """A room's events are no longer refused here (`unrestored`): what was refused meanwhile
         and waits to be sent again goes now (hubbub.core.cluster_messages)."""
 
+    def _opened_emptied(self, fold: str, fields: Mapping[str, str]) -> None:
+        """A room opened here that had members once and has none now: the JOIN on its way
+        makes it anew (hubbub.core.cluster_replay reads what was said there before)."""
+
     def open(self, fold: str, then: Callable[[bool], None]) -> None:
         """Subscribe to a room (once, however many wait for it) and load its state."""
         waiting = self.opening.get(fold)
@@ -386,6 +390,8 @@ class ClusterRooms:
                 self.opened_empty.add(fold)
                 if not fields.get("room"):
                     self.unmade.add(fold)
+                else:
+                    self._opened_emptied(fold, fields)
             # Every waiter is a JOIN, which closes the room again if nobody came in.
             for waiter in self.opening.pop(fold, []):
                 waiter(fields is not None)
