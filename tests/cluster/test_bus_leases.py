@@ -39,6 +39,24 @@ async def test_a_claim_is_exclusive_until_released(redis_url: str) -> None:
         assert await node_a.bus.claimed("nick:nobody") is None
 
 
+async def test_claims_are_numbered_in_the_order_the_bus_takes_them(redis_url: str) -> None:
+    """A claim's number (MONITOR tells an earlier holder's late `online` by it) grows with
+    each claim taken, also when Redis lost the last number given; one held again keeps its
+    number."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        first = await node_a.bus.claim("nick:frank", "frank")
+        assert first > 0
+        assert await node_a.bus.claim("nick:frank", "frank") == first  # (held again)
+        assert await node_b.bus.claim("nick:frank", "frank") == 0
+        await node_a.bus.release("nick:frank")
+        second = await node_b.bus.claim("nick:frank", "frank")
+        assert second > first
+        redis = Redis.from_url(redis_url)
+        await redis.delete(scripts.CLAIMED_KEY)  # (lost: the number is the clock's)
+        await redis.aclose()
+        assert await node_a.bus.claim("nick:other", "other") > second
+
+
 async def test_the_directory_is_per_node_and_readable_everywhere(redis_url: str) -> None:
     async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
         await node_a.bus.put("user:alice", '{"host": "a"}', "nick:alice")

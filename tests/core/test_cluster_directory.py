@@ -190,3 +190,36 @@ def test_list_when_the_bus_is_unavailable_says_so_and_lists_this_nodes_rooms() -
     assert [m.command for m in got] == ["FAIL", "321", "322", "323"]
     assert got[0].params[:2] == ("LIST", "TEMPORARILY_UNAVAILABLE")
     assert got[2].params[1:3] == ("#near", "1")
+
+
+def test_an_earlier_holders_online_sequenced_after_a_later_ones_tells_nobody() -> None:
+    """A user of node n0 takes frank and quits while its node's `online` and `offline` of him
+    wait for the bus; a user of node n1 takes frank, and its `online` is sequenced first. The
+    watcher on node n2 is told frank is online, and the earlier holder's late events tell it
+    nothing: their claim was taken before (the bus numbers claims). (Told as they came, it
+    heard frank go offline while he was online: a cluster fuzz finding, seed 6708361.)"""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    carol = c.client("carol")
+    carol.send("MONITOR + frank")
+    assert carol.numerics() == ["731"]
+    bus = cluster.bus
+    bus.held = True
+    first = a.connect()
+    first.send("NICK frank")
+    first.send("USER frank 0 * :First")
+    bus.answer_from("n0")  # its claim: registered, its `online` held
+    assert "001" in first.numerics()
+    first.send("QUIT")  # the claim released, its `offline` held
+    second = b.connect()
+    second.send("NICK frank")
+    second.send("USER second 0 * :Second")
+    bus.answer_from("n1")  # its claim
+    assert "001" in second.numerics()
+    bus.answer_from("n1")  # its `online`, sequenced before the first holder's
+    told = carol.lines()
+    assert [(m.command, m.params[-1]) for m in told] == [("730", "frank!~second@127.0.0.1")]
+    bus.release()
+    assert carol.lines() == []
+    carol.send("MONITOR S")
+    assert carol.numerics() == ["730"]

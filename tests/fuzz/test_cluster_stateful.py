@@ -5355,6 +5355,26 @@ FOUND = {
     send(2, 'JOIN #c,#c')
     send(2, 'PRIVMSG #c :hello from 2')
 """,
+    # Erin's client, connecting again to node n2 (buried while it lived on), took frank and
+    # quit while its node's `online` and `offline` waited for the bus; alice (node n0) took
+    # the nick meanwhile, and her `online` was sequenced first. Carol, watching frank, heard
+    # alice online, then the earlier holder's late events took that back: `731` while alice
+    # held the nick (seed 6708361 of the thirty-eighth session's lagging-wipes chatty runs,
+    # minimised to 11; left then). The bus numbers claims now, and an `online` of an earlier
+    # claim than the one recorded tells nobody (cluster_monitor `online`).
+    "an earlier holder's online sequenced after a later holder's": """
+    send(2, 'MONITOR + frank,zed')
+    cut(2)
+    outlive()
+    rejoin()
+    hold()
+    reconnect(0, 'frank', True, False)
+    send(3, 'JOIN #b key')
+    send(0, 'JOIN 0')
+    answer(2)
+    send(0, 'NICK frank')
+    send(4, 'QUIT :gone 85')
+""",
 }
 
 

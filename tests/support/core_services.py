@@ -318,6 +318,10 @@ class MemoryBus:
         self.furthest: dict[str, int] = {}
         self.events: dict[str, list[tuple[int, int, str, bytes]]] = {}
         self.claims: dict[str, str] = {}
+        # Per claim, its holder and number when taken (`claim`), and the last number given:
+        # never set back, as the bus's `CLAIM` numbers by Redis's clock.
+        self.claim_numbers: dict[str, tuple[str, int]] = {}
+        self.last_claim_number = 0
         # The network directory: key -> (the node that wrote it, its value).
         self.directory: dict[str, tuple[str, str]] = {}
         # The network's WHOWAS entries, newest first (`departed`).
@@ -1162,13 +1166,23 @@ class MemoryNetwork:
 
         self.bus.call(run, self._node_id)
 
-    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
+    def claim(self, key: str, value: str, done: Callable[[int | None], None]) -> None:
         def run() -> None:
             if not self.bus.reachable(self._node_id):
                 done(None)
                 return
-            owner = self.bus.claims.setdefault(key, self._node_id)
-            done(owner == self._node_id)
+            bus = self.bus
+            held = bus.claims.get(key) == self._node_id
+            owner = bus.claims.setdefault(key, self._node_id)
+            if owner != self._node_id:
+                done(0)
+                return
+            numbered = bus.claim_numbers.get(key)
+            if not held or numbered is None or numbered[0] != owner:
+                # Taken now: the next number (held already, it keeps its own), as `CLAIM`.
+                bus.last_claim_number += 1
+                numbered = bus.claim_numbers[key] = (owner, bus.last_claim_number)
+            done(numbered[1])
 
         self.bus.call(run, self._node_id)
 

@@ -1002,17 +1002,19 @@ class Bus:
     def _owner_args(self) -> list[object]:
         return [self._epoch or "", self.node_id, self._token or ""]
 
-    async def claim(self, key: str, value: str) -> bool:
-        """Claim a network-wide unique key; False when another node holds it."""
+    async def claim(self, key: str, value: str) -> int:
+        """Claim a network-wide unique key: the claim's number (> 0, `CLAIM`), or 0 when
+        another node holds it."""
         keys = [
             scripts.EPOCH_KEY,
             scripts.lease_key(self.node_id),
             scripts.claim_key(key),
             scripts.node_claims_key(self.node_id),
+            scripts.CLAIMED_KEY,
         ]
         args = [*self._owner_args(), key, value]
         answer = await self._guarded(lambda: self._scripts["CLAIM"](keys=keys, args=args))  # type: ignore[arg-type]
-        return bool(answer)
+        return int(answer or 0)
 
     async def release(self, key: str) -> None:
         keys = [scripts.claim_key(key), scripts.node_claims_key(self.node_id)]

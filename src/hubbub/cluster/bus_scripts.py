@@ -30,6 +30,8 @@ CENSUS_KEY = PREFIX + "census"
 WHOWAS_KEY = PREFIX + "whowas"
 EVENTS_PREFIX = PREFIX + "events:"
 CLAIM_PREFIX = PREFIX + "claim:"
+# The number the last nick claim taken was given (`CLAIM`).
+CLAIMED_KEY = PREFIX + "claimed"
 DIRECTORY_PREFIX = PREFIX + "directory:"
 
 # Error replies the scripts raise; the bus maps both to BusUnavailable and a resynchronisation.
@@ -816,17 +818,29 @@ return 'revived'
 """
 )
 
-# KEYS: epoch, lease, claim, node's claims hash. ARGV: epoch, node, token, key, value.
-# 1 claimed (or already this node's: the value is updated), 0 another node holds it.
+# KEYS: epoch, lease, claim, node's claims hash, the last claim number. ARGV: epoch, node,
+# token, key, value. The claim's number when this node holds it (claimed now, or already
+# this node's: the value is updated, the number kept), 0 when another node holds it.
+# Numbers grow with every claim taken, across a Redis restart that lost the last one too:
+# the server's clock in microseconds, above the last number given (MONITOR tells an earlier
+# holder's late `online` from a later one's by them: hubbub.core.cluster_monitor).
 CLAIM = (
     _CHECK_EPOCH
     + _CHECK_LEASE
     + """
 local owner = redis.call('HGET', KEYS[3], 'o')
 if owner and owner ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[3], 'o', ARGV[2], 'v', ARGV[5])
+local number = owner and tonumber(redis.call('HGET', KEYS[3], 'n') or '0') or 0
+if number == 0 then
+  local now = redis.call('TIME')
+  number = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if number <= last then number = last + 1 end
+  redis.call('SET', KEYS[5], string.format('%d', number))
+end
+redis.call('HSET', KEYS[3], 'o', ARGV[2], 'v', ARGV[5], 'n', string.format('%d', number))
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
-return 1
+return number
 """
 )
 

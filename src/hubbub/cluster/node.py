@@ -329,7 +329,7 @@ class Node:
             "hubbub-recent",
         )
 
-    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None:
+    def claim(self, key: str, value: str, done: Callable[[int | None], None]) -> None:
         self._ask(
             lambda: self.bus.claim(key, value), done, f"claim of {key} failed", "hubbub-claim"
         )

@@ -170,21 +170,24 @@ class ClusterDirectory(ClusterUsers):
 
     def _online_event(self, user: User) -> dict[str, Any]:
         """A local user's `online` event: its nick, and who holds it (its network id, this
-        node), which a later `offline` of the nick must name (hubbub.core.cluster_monitor)."""
-        return {
+        node), which a later `offline` of the nick must name, and the number of the claim
+        (hubbub.core.cluster_monitor)."""
+        event: dict[str, Any] = {
             "t": "online",
             "f": user.fold,
             "p": user.prefix,
             "i": user.network_id,
             "o": self.node,
         }
+        if user.claim_number:
+            event["c"] = user.claim_number
+        return event
 
     def local_online(self, user: User) -> None:
         """A local user registered or took a new nick: the watchers here (hubbub.core.monitor
         `came_online`)."""
-        self.watching.online(
-            user.fold, Holder(user.network_id, self.node, user.prefix), self.server.stamp()
-        )
+        holder = Holder(user.network_id, self.node, user.prefix, user.claim_number)
+        self.watching.online(user.fold, holder, self.server.stamp())
 
     def local_offline(self, fold: str, nick: str, holder: str) -> None:
         """A local user quit or left a nick: the watchers here."""
@@ -313,7 +316,13 @@ class ClusterDirectory(ClusterUsers):
     def _apply_online(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
             return  # its own node told its watchers when it happened (`local_online`)
-        holder = Holder(str(event.get("i", "")), str(event.get("o", "")), event["p"])
+        claim = event.get("c")
+        holder = Holder(
+            str(event.get("i", "")),
+            str(event.get("o", "")),
+            event["p"],
+            claim if type(claim) is int else 0,
+        )
         if holder.id and holder.id in self.by_network_id:
             self.presence[holder.id] = event["f"]
         if not self._held_here(event["f"], holder.id):

@@ -16,7 +16,10 @@ every piece of news goes through `online` and `offline`:
 
 * `online` tells the watchers not told yet (730), and records the holder; a user holds one
   nick at a time, so the nick it was recorded holding before is offline (its `offline` may
-  be lost with the NICK, when Redis loses events some nodes had read).
+  be lost with the NICK, when Redis loses events some nodes had read). The bus numbers the
+  nodes' claims of nicks in the order it takes them, and an `online` carries its claim's
+  number: one of a claim taken before the recorded holder's is an earlier holder's, late,
+  and tells nobody.
 * `offline` of a holder other than the one recorded is stale (the QUIT of a nick's earlier
   holder, applied after the new holder's `online`) and tells nobody; otherwise it tells the
   watchers told online (731).
@@ -58,11 +61,13 @@ Lookup = Callable[[list[str], Callable[[list[str | None] | None], None]], None]
 
 class Holder(NamedTuple):
     """Who holds a nick, as this node was told: the user's network id ("" from a node of an
-    older version, which sends none), its node, and its nick!user@host."""
+    older version, which sends none), its node, its nick!user@host, and the number the bus
+    gave its node's claim of the nick (0 unknown: a directory entry, an older node)."""
 
     id: str
     node: str
     prefix: str
+    claim: int = 0
 
     @property
     def nick(self) -> str:
@@ -109,7 +114,18 @@ class ClusterMonitor:
     # ------------------------------------------------------------------ news
 
     def online(self, fold: str, holder: Holder, time_ms: int) -> None:
-        """`holder` has the nick now: the watchers not told so yet hear it (730)."""
+        """`holder` has the nick now: the watchers not told so yet hear it (730). Unless the
+        holder recorded took the nick after it (their claims' numbers say so): then this is
+        an earlier holder's news, sequenced late (its node's `online` waited for the bus while
+        its user left the nick and another node's user took it: a cluster fuzz finding, seed
+        6708361), and its `offline`, still to come, is stale too (`offline`)."""
+        recorded = self.holders.get(fold)
+        if (
+            recorded is not None
+            and 0 < holder.claim < recorded.claim
+            and _other(recorded, holder.id)
+        ):
+            return
         moved_from = self.held_by.get(holder.id) if holder.id else None
         if moved_from is not None and moved_from != fold:
             # The user holds another nick now: the one it held is free, whether or not its

@@ -646,9 +646,10 @@ class ClusterPropose(ClusterRegistry):
                 if later.session.phase is not Phase.REGISTERED:
                     later.session.wanted_nick = nick
                 return
+            user.claim_number = int(won)  # (its `online` carries it)
             self._nick_claimed(later, user, nick, fold, old_fold)
 
-        def answered(won: bool | None) -> None:
+        def answered(won: int | None) -> None:
             count_down(self.claiming, fold)
             # Won by a user gone meanwhile, or refused (the bus away) while another claim of
             # ours, given up meanwhile, left it to this one to settle: the claim is nobody's.
@@ -688,9 +689,9 @@ class ClusterPropose(ClusterRegistry):
         if key.startswith(NICK_KEY_PREFIX):
             self.unreleased.add(key.removeprefix(NICK_KEY_PREFIX))
 
-    def _reclaimed(self, fold: str, won: bool | None) -> None:
+    def _reclaimed(self, fold: str, won: int | None) -> None:
         count_down(self.claiming, fold)
-        if won is False:
+        if won == 0:
             # Redis lost the claim, and a user of another node took the nick before this
             # claim came: two users would have one nick. Ours goes (a nick collision, as IRC
             # servers resolve it), and its client reconnects under another.
@@ -702,6 +703,15 @@ class ClusterPropose(ClusterRegistry):
                 self.nick_taken_elsewhere(fold)
         elif won and self._claim_unused(fold):
             self.network.release(nick_key(fold))
+        elif won:
+            self._numbered(fold, won)  # (a claim Redis had lost is taken anew: a new number)
+
+    def _numbered(self, fold: str, number: int | None) -> None:
+        """The bus gave this node's claim of `fold` its number: the local user holding the
+        nick carries it in its `online` events from now on."""
+        user = self.server.users.get(fold)
+        if number and user is not None and not user.session.remote:
+            user.claim_number = number
 
     def nick_taken_elsewhere(self, fold: str) -> None:
         """A user of another node took `fold` while Redis had lost this node's claim, and
@@ -881,7 +891,9 @@ class ClusterPropose(ClusterRegistry):
         """A local user was renamed by the server (a guest nick, hubbub.core.ownership): the
         nick claims and the other nodes follow. Its rooms' NICK events, applied here, find the
         user renamed already and only store; elsewhere they rename it."""
-        self.network.claim(nick_key(user.fold), self.node, lambda won: None)
+        user.claim_number = 0  # (unknown until the bus answers)
+        fold = user.fold
+        self.network.claim(nick_key(fold), self.node, partial(self._numbered, fold))
         self.network.release(nick_key(old_fold))
         user.nick_version = self.next_nick_version()
         facts = self.own_facts(user)

@@ -267,6 +267,7 @@ class User:
         "away",
         "bot",
         "channels",
+        "claim_number",
         "fold",
         "hostname",
         "invisible",
@@ -323,6 +324,10 @@ class User:
         # two nicks, from rooms it applies each in its own order, tells the newer (hubbub.
         # core.cluster_rooms `remote_user`). 0 on one server, and from nodes that send none.
         self.nick_version = 0
+        # In a cluster, the number the bus gave its node's claim of the user's nick (claims
+        # are numbered in the order the bus takes them: hubbub.core.ports `Network.claim`),
+        # which its `online` carries; 0 unknown, and on one server.
+        self.claim_number = 0
         # In a cluster, the name of the server (node) a user of another node is on, as its
         # node gave it; "" for this server's own users (and on one server).
         self.server = ""

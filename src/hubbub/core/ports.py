@@ -231,8 +231,11 @@ class Network(Protocol):
     * `recent` answers the room's last (up to) `limit` events with a sequence number up to
       `through`, from the bus's capped stream of the room, oldest first, as (seq, time_ms,
       payload); None when the bus is unavailable (hubbub.core.cluster_replay).
-    * `claim` takes a network-wide unique key (a nick) for this node: True won, False held by
-      someone else, None unavailable. `release` gives one back (then `done()`, also when the
+    * `claim` takes a network-wide unique key (a nick) for this node: the claim's number
+      (> 0) won or held already, 0 held by someone else, None unavailable. The bus numbers
+      claims in the order it takes them, a claim held again keeping its number (an earlier
+      holder's `online` applied after a later holder's tells MONITOR nothing:
+      hubbub.core.cluster_monitor). `release` gives one back (then `done()`, also when the
       bus refused: the claim then lapses with the lease). `locate` answers the node
       that holds a claim ("" for none, None when the bus is unavailable).
     * The network directory (hubbub.core.cluster_directory): `publish` writes this node's
@@ -295,7 +298,7 @@ class Network(Protocol):
         done: Callable[[list[tuple[int, int, bytes]] | None], None],
     ) -> None: ...
 
-    def claim(self, key: str, value: str, done: Callable[[bool | None], None]) -> None: ...
+    def claim(self, key: str, value: str, done: Callable[[int | None], None]) -> None: ...
 
     def release(self, key: str, done: Callable[[], None] | None = None) -> None: ...
 
