@@ -223,3 +223,31 @@ def test_an_earlier_holders_online_sequenced_after_a_later_ones_tells_nobody() -
     assert carol.lines() == []
     carol.send("MONITOR S")
     assert carol.numerics() == ["730"]
+
+
+def test_an_earlier_holders_late_online_crossing_a_status_question_tells_nothing() -> None:
+    """As above, but the earlier holder's late `online` comes while the watcher's MONITOR +
+    is being asked: the answer, the later holder's directory entry, wins (its claim's number
+    is in the entry too)."""
+    cluster = Cluster(3)
+    a, b, c = cluster.nodes
+    carol = c.client("carol")
+    bus = cluster.bus
+    bus.held = True
+    first = a.connect()
+    first.send("NICK frank")
+    first.send("USER frank 0 * :First")
+    bus.answer_from("n0")  # its claim: registered, its `online` held
+    first.send("QUIT")
+    second = b.connect()
+    second.send("NICK frank")
+    second.send("USER second 0 * :Second")
+    bus.answer_from("n1", 2)  # its claim, its `online`
+    assert "001" in second.numerics()
+    carol.send("MONITOR + frank")  # its directory question held
+    bus.answer_from("n0")  # the first holder's `online`, while the question waits
+    bus.answer_from("n2")  # the answer
+    told = carol.lines()
+    assert [(m.command, m.params[-1]) for m in told] == [("730", "frank!~second@127.0.0.1")]
+    bus.release()
+    assert carol.lines() == []

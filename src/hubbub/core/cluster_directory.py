@@ -109,6 +109,8 @@ class ClusterDirectory(ClusterUsers):
         and one node hides a secret room from whoever is not in it."""
         facts = self.own_facts(user)
         facts["so"] = int(user.session.signon)
+        if user.claim_number:  # (MONITOR weighs a status answer with news by it)
+            facts["cn"] = user.claim_number
         facts["c"] = [
             [channel.name, ("o" if standing.op else "") + ("v" if standing.voice else "")]
             for channel in user.channels.values()

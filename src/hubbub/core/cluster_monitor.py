@@ -85,7 +85,13 @@ def holder_of(entry: str | None) -> Holder | None:
     if entry is None:
         return None
     facts = json.loads(entry)
-    return Holder(str(facts.get("id", "")), str(facts.get("node", "")), facts_prefix(facts))
+    claim = facts.get("cn")
+    return Holder(
+        str(facts.get("id", "")),
+        str(facts.get("node", "")),
+        facts_prefix(facts),
+        claim if type(claim) is int else 0,
+    )
 
 
 class ClusterMonitor:
@@ -120,11 +126,7 @@ class ClusterMonitor:
         its user left the nick and another node's user took it: a cluster fuzz finding, seed
         6708361), and its `offline`, still to come, is stale too (`offline`)."""
         recorded = self.holders.get(fold)
-        if (
-            recorded is not None
-            and 0 < holder.claim < recorded.claim
-            and _other(recorded, holder.id)
-        ):
+        if recorded is not None and _claimed_before(holder, recorded):
             return
         moved_from = self.held_by.get(holder.id) if holder.id else None
         if moved_from is not None and moved_from != fold:
@@ -191,13 +193,16 @@ class ClusterMonitor:
     def _resolved(self, watcher: User, fold: str, read: Holder | None) -> Holder | None:
         """A question answered: who holds `fold` for `watcher`, from the news that came
         meanwhile and what was `read` (the directory's entry, or this node's copy when
-        asked). Online news is the newest; an `offline` of another holder than the one read
-        is stale (the QUIT of an earlier holder); a holder on a node buried meanwhile is
-        gone (its entry read before the burial took it away)."""
+        asked). Online news is the newest, unless its claim of the nick was taken before the
+        read holder's (an earlier holder's `online`, sequenced late); an `offline` of another
+        holder than the one read is stale (the QUIT of an earlier holder); a holder on a node
+        buried meanwhile is gone (its entry read before the burial took it away)."""
         key = (watcher, fold)
         news = self.asking.pop(key, None)
         burials = self.buried_meanwhile.pop(key, [])
         holder = news if isinstance(news, Holder) else read
+        if isinstance(news, Holder) and read is not None and _claimed_before(news, read):
+            holder = read  # (the news is an earlier holder's, sequenced late: `online`)
         if isinstance(news, Gone) and not (holder is not None and _other(holder, news.id)):
             holder = None
         if holder is not None and any(
@@ -335,6 +340,12 @@ class ClusterMonitor:
                 server.fanout([watcher], status, server.stamp())
 
         self.lookup([user_key(fold) for fold in wanted], answered)
+
+
+def _claimed_before(news: Holder, known: Holder) -> bool:
+    """Whether `news` is of another user than `known`, whose node's claim of the nick the bus
+    took before `known`'s (both numbered): news of an earlier holder."""
+    return 0 < news.claim < known.claim and _other(known, news.id)
 
 
 def _other(recorded: Holder | None, holder_id: str) -> bool:
