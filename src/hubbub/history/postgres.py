@@ -11,6 +11,18 @@ again after a lost connection (the worker keeps every uncommitted record and app
 when it retries) stores nothing twice. msgids are unique network-wide, so this is the msgid's
 uniqueness; the target is in the key because the contract lets two targets hold the same msgid.
 
+Changes that delete or move records (a REDACT, a void, a rename's move) remember the msgids
+they took away, and an insert of one of them (a late copy from another node) is ignored. But
+an insert reads what is remembered as the statement begins: one that waited on a row such a
+change was deleting or moving (its conflict waits for that change's commit) went in once it
+was gone, a redacted message back in history, a moved one left under the old name too. So the
+nodes' writes and those changes exclude each other: every history transaction takes a shared
+advisory lock with its first insert (in the same round trip), and such a change commits what
+its own transaction holds, takes the lock exclusively (waiting for every open history
+transaction of every node to commit), and commits at once. Its own transaction's writes
+committed first: it would otherwise wait for another node's writer waiting for its rows, a
+deadlock. Changes are rare; while one waits, the nodes' history writes wait (not their chat).
+
 PostgreSQL unreachable or restarted: `DatabaseUnavailable` (an OSError), which the worker treats
 as a store failure (records kept, new messages refused while it lasts, retried with back-off);
 reads fail with it meanwhile. The schema is versioned in `hubbub_schema` (component "history").
@@ -18,7 +30,8 @@ reads fail with it meanwhile. The schema is versioned in `hubbub_schema` (compon
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from hubbub.history.base import PlannedStore, Select, window
@@ -26,6 +39,7 @@ from hubbub.history.record import Edit, Record
 from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
+from hubbub.pg.database import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from hubbub.pg.database import Connection
@@ -226,6 +240,12 @@ _MOVED_EDITS = (
 )
 
 
+# The lock of the module docstring: any constant of our own (`_MIGRATION_LOCK` is "hubb").
+_CHANGES_LOCK = 0x68756263  # "hubc"
+_WRITING = f"SELECT pg_advisory_xact_lock_shared({_CHANGES_LOCK})"
+_CHANGING = f"SELECT pg_advisory_xact_lock({_CHANGES_LOCK})"
+
+
 class PostgresStore(PlannedStore, ComponentStore):
     """A `HistoryStore` in a PostgreSQL database (tables created if absent)."""
 
@@ -237,10 +257,29 @@ class PostgresStore(PlannedStore, ComponentStore):
     def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        self._db.write_many(_INSERT, [row_of(r) for r in records])
+        self._db.write_many(_INSERT, [row_of(r) for r in records], first=_WRITING)
 
     def commit(self) -> None:
         self._db.commit()
+
+    @contextmanager
+    def _alone(self) -> Iterator[Connection]:
+        """A step that deletes or moves records, alone against every node's history writes
+        (the module docstring), committed at once."""
+        self._commit_open()
+        with self._db.step(write=True) as db:
+            db.execute(_CHANGING)
+            yield db
+        self._commit_open()
+
+    def _commit_open(self) -> None:
+        """Commit the open transaction on the way to a change; failed, its writer (the
+        history worker) hears of it at its own next commit, and writes its batch again."""
+        try:
+            self._db.commit()
+        except DatabaseUnavailable:
+            self._db.writes_lost()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -272,13 +311,13 @@ class PostgresStore(PlannedStore, ComponentStore):
         return dropped
 
     def redact(self, target: str, msgid: str) -> bool:
-        with self._db.step(write=True) as db:
+        with self._alone() as db:
             # Deleted and remembered in one statement (a late copy is ignored:
             # HistoryStore.redact), as a rename's moves are.
             return _redact(db, target, msgid)
 
     def void(self, target: str, msgid: str, time_ms: int) -> None:
-        with self._db.step(write=True) as db:
+        with self._alone() as db:
             db.execute(
                 "INSERT INTO moved_msgids (msgid, time_ms) VALUES (%s, %s)"
                 " ON CONFLICT (msgid) DO NOTHING",
@@ -294,7 +333,7 @@ class PostgresStore(PlannedStore, ComponentStore):
         aside: str | None = None,
         through_ms: int | None = None,
     ) -> int:
-        with self._db.step(write=True) as db:
+        with self._alone() as db:
             if through_ms is not None:
                 # First: nodes applying the rename at once wait here for the first one's
                 # commit, and find its row then (ON CONFLICT waits for it).

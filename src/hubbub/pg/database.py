@@ -211,22 +211,29 @@ class Database:
                 raise
             raise unavailable from exc
 
-    def write_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    def write_many(
+        self, statement: str, rows: Sequence[Sequence[Any]], first: str | None = None
+    ) -> None:
         """`statement` once per row (psycopg's executemany), as a `step(write=True)` would run
         it (inside a savepoint, or its own transaction with autocommit), in one round trip:
         the savepoint, the rows and the release go out together in pipeline mode rather than
         waiting for each other (a history batch is written many times a second; three round
-        trips each woke the writer thread and had it take the GIL back three times). Errors
-        as `step` raises them."""
+        trips each woke the writer thread and had it take the GIL back three times). `first`:
+        a statement run before the rows, in the same round trip (a lock to take). Errors as
+        `step` raises them."""
         connection = self.connect()
         try:
             if self._autocommit:
                 with connection.transaction(), connection.cursor() as cursor:
+                    if first is not None:
+                        cursor.execute(first)
                     cursor.executemany(statement, rows)
                 return
             try:
                 with connection.pipeline(), connection.cursor() as cursor:
                     cursor.execute("SAVEPOINT hubbub_step")
+                    if first is not None:
+                        cursor.execute(first)
                     cursor.executemany(statement, rows)
                     cursor.execute("RELEASE SAVEPOINT hubbub_step")
             except psycopg.Error:
@@ -253,6 +260,11 @@ class Database:
         if _passing(exc):
             return self._unavailable(exc, "PostgreSQL refused for now")
         return None
+
+    def writes_lost(self) -> None:
+        """The writes of the open transaction were lost where its writer did not hear of it (a
+        commit made on the way to something else failed): the next `commit` raises once."""
+        self._lost = True
 
     def commit(self) -> None:
         """Commit the open transaction (no-op with autocommit). Raises `DatabaseUnavailable`
