@@ -142,13 +142,16 @@ async def test_a_node_taken_for_dead_in_a_new_epoch_is_told_when_it_registers(
             scripts.lease_key("c"),
             scripts.NODES_KEY,
             scripts.janitor_key("c"),
+            scripts.BEATS_KEY,
         ]
+        beat = "1700000000000 3000 100"
         await redis.sadd(scripts.NODES_KEY, "c")
-        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, ""]) == b"stale"
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "", beat]) == b"stale"
         await redis.set(scripts.janitor_key("c"), "a")
-        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1"]) == b"stale"
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1", beat]) == b"stale"
         await redis.delete(scripts.janitor_key("c"))
-        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1"]) == b"returned"
+        assert await register(keys=keys, args=[epoch, "c", "t1", 3000, "1", beat]) == b"returned"
+        assert await redis.hget(scripts.BEATS_KEY, "c") == beat.encode()
         assert await redis.get(scripts.lease_key("c")) == b"t1"
     await redis.aclose()
 

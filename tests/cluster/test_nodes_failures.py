@@ -20,9 +20,10 @@ from node_helpers import LEASE_MS, client, cluster_toml, node_config, running_no
 from redis import Redis
 
 from hubbub.cluster import bus_scripts as scripts
-from hubbub.core.cluster_fields import member_field_names
+from hubbub.core.cluster_fields import member_field_names, of_buried, registered_ms
 from hubbub.core.cluster_resync import LOST_DEPARTURE_REASON
 from hubbub.core.network import NODE_LOST_REASON
+from hubbub.core.ports import NETWORK_ROOM
 from support.config import write_config
 from support.irc_client import IrcClient, Line
 from support.metrics import get, samples, value
@@ -409,3 +410,40 @@ def test_a_node_killed_and_started_again_keeps_its_new_users_in_the_rooms(
                 "carol",
             ]
             assert "QUIT" not in [line.command for line in bob.fence()]
+
+
+def test_a_survivors_burial_says_from_when_users_of_the_node_id_are_a_successors(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """A node whose network room lags may apply the JOIN of a user of the killed node's next
+    process (same node id) before the burial's `buried`; the survivor's `buried` says from
+    when (on that node id's clock) its users are the successor's, which such a node keeps:
+    midway between the dead process's last beat plus a heartbeat and its lease's end. (It
+    said nothing, and such a node would take the new user out with the dead ones.)"""
+    redis = Redis.from_url(redis_url)
+    network = scripts.stream_key(NETWORK_ROOM)
+
+    def burials() -> list[dict[str, object]]:
+        events = (json.loads(fields[b"p"]) for _, fields in redis.xrange(network))
+        return [event for event in events if event["t"] == "buried" and event["d"] == "node-a"]
+
+    def network_id(nick: str) -> str:
+        return str(json.loads(redis.hget(scripts.state_key("#room"), "m:" + nick) or "{}")["id"])
+
+    with process_and_survivor(tmp_path, redis_url, fresh_postgres_url) as (doomed, _, alice, bob):
+        alice.join("#room")
+        bob.join("#room")
+        dead_user = network_id("alice")
+        earlier = len(burials())
+        doomed.kill()
+        wait_for(lambda: len(burials()) > earlier, LOST_WITHIN, "node b's burial of node a")
+        (burial,) = burials()[earlier:]
+        with ServerProcess(tmp_path / "a.toml") as again, client(again, "carol") as carol:
+            carol.join("#room")
+            bob.first(lambda line: line.command == "JOIN" and line.nick == "carol")
+            successor_user = network_id("carol")
+    redis.close()
+    dead_ms, successor_ms = registered_ms(dead_user), registered_ms(successor_user)
+    assert dead_ms is not None and successor_ms is not None
+    assert dead_ms < int(str(burial["b"])) <= successor_ms
+    assert of_buried(dead_user, burial) and not of_buried(successor_user, burial)

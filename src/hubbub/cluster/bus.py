@@ -627,23 +627,29 @@ class Bus:
     async def _register(self) -> None:
         """Hold this node's lease: renew it, or register a new incarnation."""
         epoch = self._epoch or ""
-        keys = [scripts.EPOCH_KEY, scripts.lease_key(self.node_id), scripts.NODES_KEY]
+        keys = [
+            scripts.EPOCH_KEY,
+            scripts.lease_key(self.node_id),
+            scripts.NODES_KEY,
+            scripts.janitor_key(self.node_id),
+            scripts.BEATS_KEY,
+        ]
         if self._token is not None:
-            answer = await self._call(
-                "RENEW",
-                [*keys, scripts.janitor_key(self.node_id)],
-                [epoch, self.node_id, self._token, self._lease_ms],
-            )
+            renew = [epoch, self.node_id, self._token, self._lease_ms, self._beat_value()]
+            answer = await self._call("RENEW", keys, renew)
             if answer != b"lost":
                 return
             log.warning("cluster bus: this node was declared dead: registering anew")
             self._declared_dead = True
         token = uuid.uuid4().hex
-        register_keys = [*keys, scripts.janitor_key(self.node_id)]
-        register = [epoch, self.node_id, token, self._lease_ms, "1" if self._registered else ""]
-        answer = await self._call("REGISTER", register_keys, register)
+
+        def register() -> list[object]:
+            returning = "1" if self._registered else ""
+            return [epoch, self.node_id, token, self._lease_ms, returning, self._beat_value()]
+
+        answer = await self._call("REGISTER", keys, register())
         if not self._registered and answer in (b"taken", b"stale"):
-            answer = await self._succeed(answer, register_keys, register)
+            answer = await self._succeed(answer, keys, register)
         if answer == b"returned":
             # Back in a new epoch after the others took this node for dead (`_adopt`): they
             # may have seen its users QUIT, and given their nicks to others.
@@ -658,7 +664,7 @@ class Bus:
         self._registered = True
 
     async def _succeed(
-        self, answer: bytes, keys: Sequence[str], register: Sequence[object]
+        self, answer: bytes, keys: Sequence[str], register: Callable[[], Sequence[object]]
     ) -> bytes:
         """This process starts under a node id that an earlier process left without a goodbye
         (killed, its host lost): wait for that incarnation's lease to lapse (`taken`), and bury
@@ -679,8 +685,23 @@ class Bus:
             if answer == b"taken" or not await self._bury_predecessor():
                 # (Its lease still held, or another node's janitor burying it: waited for.)
                 await asyncio.sleep(self._heartbeat)
-            answer = await self._call("REGISTER", keys, register)
+            answer = await self._call("REGISTER", keys, register())
         return answer
+
+    def _beat_value(self) -> str:
+        """This node's beat (`scripts.BEATS_KEY`): its clock now, its lease and heartbeat."""
+        now_ms = int(time.time() * 1000)  # (the clock the core stamps network ids with)
+        return f"{now_ms} {self._lease_ms} {round(self._heartbeat * 1000)}"
+
+    async def last_beat(self, node: str) -> tuple[int, int, int] | None:
+        """A node's last beat as it wrote it (its clock, lease and heartbeat, ms); None when
+        it wrote none (or not in that form)."""
+        value = await self._guarded(lambda: self._redis.hget(scripts.BEATS_KEY, node))
+        try:
+            clock, lease, heartbeat = (int(part) for part in _text(value or b"").split())
+        except ValueError:
+            return None
+        return clock, lease, heartbeat
 
     async def _bury_predecessor(self) -> bool:
         """Bury this node id's dead incarnation here and now (on_node_lost, then BURY), the
@@ -1284,8 +1305,15 @@ class Bus:
                 scripts.lease_key(self.node_id),
                 scripts.NODES_KEY,
                 scripts.janitor_key(self.node_id),
+                scripts.BEATS_KEY,
             ],
-            [self._epoch or "", self.node_id, self._token or "", self._lease_ms],
+            [
+                self._epoch or "",
+                self.node_id,
+                self._token or "",
+                self._lease_ms,
+                self._beat_value(),
+            ],
         )
         if answer == b"lost":
             session.fail("this node's lease was lost and the node declared dead")

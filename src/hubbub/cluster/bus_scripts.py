@@ -32,6 +32,11 @@ EVENTS_PREFIX = PREFIX + "events:"
 CLAIM_PREFIX = PREFIX + "claim:"
 # The number the last nick claim taken was given (`CLAIM`).
 CLAIMED_KEY = PREFIX + "claimed"
+# Hash node -> "<ms> <lease ms> <heartbeat ms>": each node's own clock when it last took or
+# renewed its lease (`REGISTER`, `RENEW`), the clock its users' network ids are stamped with,
+# and its lease and heartbeat. A survivor burying the node tells its users from those of a
+# process started again under its node id by it (hubbub.cluster.node `_bury`).
+BEATS_KEY = PREFIX + "beats"
 DIRECTORY_PREFIX = PREFIX + "directory:"
 
 # Error replies the scripts raise; the bus maps both to BusUnavailable and a resynchronisation.
@@ -770,8 +775,8 @@ return {place[1] or '0', fields, place[2] or '0'}
 """
 )
 
-# KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms,
-# "1" if this process registered before (it is coming back).
+# KEYS: epoch, lease, nodes set, janitor of this node, beats. ARGV: epoch, node, token,
+# lease_ms, "1" if this process registered before (it is coming back), its beat (BEATS_KEY).
 # 'registered'; 'taken' when a live process holds this node id; 'stale' when a dead
 # incarnation of this id was never buried (the caller buries it first), or this returning
 # process is being buried; 'returned' when this returning process was taken for dead and
@@ -784,6 +789,7 @@ local holder = redis.call('GET', KEYS[2])
 if holder then
   if holder == ARGV[3] then
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    redis.call('HSET', KEYS[5], ARGV[2], ARGV[6])
     return 'registered'
   end
   return 'taken'
@@ -795,25 +801,29 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[6])
 return answer
 """
 )
 
-# KEYS: epoch, lease, nodes set, janitor of this node. ARGV: epoch, node, token, lease_ms.
-# 'ok' renewed; 'revived' the lease had lapsed but nobody buried the node, so nothing of it
-# was lost and it simply goes on; 'lost' it was buried (or is being buried): re-register.
+# KEYS: epoch, lease, nodes set, janitor of this node, beats. ARGV: epoch, node, token,
+# lease_ms, its beat (BEATS_KEY). 'ok' renewed; 'revived' the lease had lapsed but nobody
+# buried the node, so nothing of it was lost and it simply goes on; 'lost' it was buried (or
+# is being buried): re-register.
 RENEW = (
     _CHECK_EPOCH
     + """
 local holder = redis.call('GET', KEYS[2])
 if holder == ARGV[3] then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
   return 'ok'
 end
 if holder then return 'lost' end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 'lost' end
 if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 then return 'lost' end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 return 'revived'
 """
 )

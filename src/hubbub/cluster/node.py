@@ -586,6 +586,23 @@ class Node:
         log.warning("cluster: node %s lost (%d claims); its users leave", dead, len(claims))
         await self._bury(dead, claims)
 
+    async def _successor_from(self, dead: str) -> int | None:
+        """From when (ms, on the dead node's clock) a user of its node id is a successor's,
+        for a survivor's burial: a process started again under that id, registering once
+        the burial is over, stamps its users' network ids from then on, and a node whose
+        network room lags may apply one's JOIN before the burial's `buried` (it would take
+        her out with the dead: docs/cluster.md, "Failure model"). The dead node registered
+        its users no later than its last beat and a heartbeat (it renews its lease every
+        heartbeat), and its lease lapsed a lease after that beat, before the burial began:
+        midway between the two, so that a successor on another host whose clock is off by
+        less than half the difference is told apart as well. None when the dead node wrote
+        no beat (every user of its node id then goes, as before)."""
+        beat = await self.bus.last_beat(dead)
+        if beat is None:
+            return None
+        clock, lease, heartbeat = beat
+        return clock + (lease + heartbeat) // 2
+
     async def _bury(self, dead: str, claims: Mapping[str, str]) -> None:
         """QUIT, in every room, each member the dead node had there; then its users are gone
         from the network for every node's MONITOR (hubbub.core.cluster_directory), and from
@@ -597,6 +614,7 @@ class Node:
         otherwise (a cluster fuzz finding, thirty-sixth session)."""
         server = self.server
         started_ms = int(time.time() * 1000)  # (the clock the core stamps network ids with)
+        before = started_ms if dead == self._node_id else await self._successor_from(dead)
         departing: list[tuple[str, dict[str, Any]]] = []
         for key in claims:
             if key.startswith("nick:"):
@@ -645,8 +663,7 @@ class Node:
                 self._departed(server, facts)
             elif facts:  # (burying its predecessor at its start: written once attached)
                 self._departed_early.append(facts)
-        # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too.
-        # Its successor's burial (this process started under the dead one's node id) keeps
-        # the users who register here from now on, though a node may apply one's JOIN first.
-        before = started_ms if dead == self._node_id else None
+        # Its users that copies list and the bus did not (their JOIN lost by Redis) leave too;
+        # not those of a process started again under its node id (`before`), though a node
+        # may apply one's JOIN first.
         await self.bus.sequence(NETWORK_ROOM, buried_payload(dead, read_at, before))
