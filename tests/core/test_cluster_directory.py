@@ -192,6 +192,19 @@ def test_list_when_the_bus_is_unavailable_says_so_and_lists_this_nodes_rooms() -
     assert got[2].params[1:3] == ("#near", "1")
 
 
+def _took_frank_and_quit(cluster: Cluster) -> None:
+    """From now on the bus holds every call: a user of node n0 takes frank (its claim
+    answered: registered) and quits, its node's `online` and `offline` of him held."""
+    bus = cluster.bus
+    bus.held = True
+    first = cluster.nodes[0].connect()
+    first.send("NICK frank")
+    first.send("USER frank 0 * :First")
+    bus.answer_from("n0")  # its claim: registered, its `online` held
+    assert "001" in first.numerics()
+    first.send("QUIT")  # the claim released, its `offline` held
+
+
 def test_an_earlier_holders_online_sequenced_after_a_later_ones_tells_nobody() -> None:
     """A user of node n0 takes frank and quits while its node's `online` and `offline` of him
     wait for the bus; a user of node n1 takes frank, and its `online` is sequenced first. The
@@ -199,18 +212,12 @@ def test_an_earlier_holders_online_sequenced_after_a_later_ones_tells_nobody() -
     nothing: their claim was taken before (the bus numbers claims). (Told as they came, it
     heard frank go offline while he was online: a cluster fuzz finding, seed 6708361.)"""
     cluster = Cluster(3)
-    a, b, c = cluster.nodes
+    _, b, c = cluster.nodes
     carol = c.client("carol")
     carol.send("MONITOR + frank")
     assert carol.numerics() == ["731"]
     bus = cluster.bus
-    bus.held = True
-    first = a.connect()
-    first.send("NICK frank")
-    first.send("USER frank 0 * :First")
-    bus.answer_from("n0")  # its claim: registered, its `online` held
-    assert "001" in first.numerics()
-    first.send("QUIT")  # the claim released, its `offline` held
+    _took_frank_and_quit(cluster)
     second = b.connect()
     second.send("NICK frank")
     second.send("USER second 0 * :Second")
@@ -230,15 +237,10 @@ def test_an_earlier_holders_late_online_crossing_a_status_question_tells_nothing
     is being asked: the answer, the later holder's directory entry, wins (its claim's number
     is in the entry too)."""
     cluster = Cluster(3)
-    a, b, c = cluster.nodes
+    _, b, c = cluster.nodes
     carol = c.client("carol")
     bus = cluster.bus
-    bus.held = True
-    first = a.connect()
-    first.send("NICK frank")
-    first.send("USER frank 0 * :First")
-    bus.answer_from("n0")  # its claim: registered, its `online` held
-    first.send("QUIT")
+    _took_frank_and_quit(cluster)
     second = b.connect()
     second.send("NICK frank")
     second.send("USER second 0 * :Second")
