@@ -308,7 +308,6 @@ class ClusterMachine(RuleBasedStateMachine):
             client.user.oper = "root"
         # The node lost (`lose`), if one was: its index, and its users' network ids.
         self.lost: int | None = None
-        self.lost_clock = 0.0  # its clock when it was lost (s)
         self.lost_users: set[str] = set()
         self.burials = 0  # passes of its burial made
         self.read_at: dict[str, int] = {}  # the seq its last pass read each room at
@@ -477,7 +476,6 @@ class ClusterMachine(RuleBasedStateMachine):
         node.network.rooms.clear()  # what was on its way to it is not delivered
         bus.nodes.pop(dead, None)
         self.lost = pick
-        self.lost_clock = node.now  # (its last beat: the clock stands still)
         self.lost_users = {
             session.user.network_id
             for session in node.server.sessions
@@ -513,8 +511,6 @@ class ClusterMachine(RuleBasedStateMachine):
         self.cluster.bus.snapshots.clear()
         self.restarts += 1
         node = Node(self.cluster, dead, CONFIG, incarnation=self.restarts)
-        # It starts once its predecessor's lease has run out (the burial began after it).
-        node.now = self.lost_clock + CONFIG.cluster.lease_ms / 1000 + 1
         self.cluster.nodes[index] = node
         self._record_outcomes(node.server.cluster, dead)
         self.lost, self.lost_users, self.buried = None, set(), False
@@ -619,14 +615,8 @@ class ClusterMachine(RuleBasedStateMachine):
         # Then its users offline and its end, after the last pass's QUITs, each awaited by
         # the burier.
         self.announce_offline(self.burier(), dead)
-        # From when its node id's users are a restarted process's (hubbub.cluster.node
-        # `_successor_from`): midway between its last beat plus a heartbeat and a lease.
-        cluster = CONFIG.cluster
-        successor_from = (
-            int(self.lost_clock * 1000) + (cluster.lease_ms + cluster.heartbeat_ms) // 2
-        )
         self.burier().network.sequence(
-            NETWORK_ROOM, buried_payload(dead, self.read_at, successor_from), {}, (), ignore
+            NETWORK_ROOM, buried_payload(dead, self.read_at), {}, (), ignore
         )
         self.settle_calls()
         self.buried = True
