@@ -106,6 +106,8 @@ class ClusterMonitor:
         self.holders: dict[str, Holder] = {}
         # The same, by the holder's network id: a user holds one nick at a time.
         self.held_by: dict[str, str] = {}
+        # Per nick recorded, the last `online` taken for an earlier holder's since (`online`).
+        self.overtaken: dict[str, Holder] = {}
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
         self.asking: dict[tuple[User, str], Holder | Gone | None] = {}
@@ -127,6 +129,9 @@ class ClusterMonitor:
         6708361), and its `offline`, still to come, is stale too (`offline`)."""
         recorded = self.holders.get(fold)
         if recorded is not None and _claimed_before(holder, recorded):
+            # Unless the recorded holder's claim was one Redis lost, and this one held
+            # again (its number kept): asked again when the recorded holder goes (`offline`).
+            self.overtaken[fold] = holder
             return
         moved_from = self.held_by.get(holder.id) if holder.id else None
         if moved_from is not None and moved_from != fold:
@@ -152,12 +157,18 @@ class ClusterMonitor:
         hear it (731), unless they were told of another holder since (then this is stale)."""
         recorded = self.holders.get(fold)
         if not _other(recorded, holder_id):
+            overtaken = self.overtaken.get(fold)
             told = self.told_online.pop(fold, set())
             self._forget(fold)
             gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
             if gone:
                 line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{nick}"
                 self.server.fanout(gone, line, time_ms)
+            if overtaken is not None:
+                # An `online` taken for an earlier holder's came meanwhile: it may hold the
+                # nick after all (a claim Redis lost, held again under its old number), so
+                # the directory says (a cluster fuzz finding, seed 6182459).
+                self.ask_watchers(fold)
         if self.asking:
             for watcher in self.server.monitor.of(fold):
                 key = (watcher, fold)
@@ -186,6 +197,7 @@ class ClusterMonitor:
             self.held_by[holder.id] = fold
 
     def _forget(self, fold: str) -> None:
+        self.overtaken.pop(fold, None)
         gone = self.holders.pop(fold, None)
         if gone is not None and self.held_by.get(gone.id) == fold:
             del self.held_by[gone.id]
