@@ -16,13 +16,16 @@ from pathlib import Path
 
 import pytest
 from chat_helpers import TIME, WAIT, ChatProcess, joined
+from redis.asyncio import Redis
 
+from hubbub.cluster import bus_scripts as scripts
 from hubbub.core.network import NODE_LOST_REASON
 from support.config import server_config, write_config
 from support.irc_client import AsyncIrcClient
 from support.postgres_server import fresh_postgres_url
 from support.redis_server import redis_server, redis_url
 from support.servers import ServerProcess, ThreadedServer
+from support.waiting import until_awaited
 
 __all__ = ["fresh_postgres_url", "redis_server", "redis_url"]  # fixtures used below
 
@@ -42,6 +45,21 @@ async def nobody_is(client: AsyncIrcClient, nick: str) -> None:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{nick} is still on the network: {[x.raw for x in lines]}")
+
+
+async def claim_released(redis_url: str, nick: str) -> None:
+    """Until the bus holds no claim of `nick`: a burial releases the dead node's claims at its
+    end, after its QUITs and after WHOIS says 401 (its directory entries go first)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        key = scripts.claim_key(f"nick:{nick}")
+        await until_awaited(lambda: _absent(redis, key), WAIT, f"the claim of {nick} released")
+    finally:
+        await redis.aclose()
+
+
+async def _absent(redis: Redis, key: str) -> bool:
+    return not await redis.exists(key)
 
 
 async def test_kill_9_of_the_clients_node_moves_it_to_the_other_node_without_gap_or_duplicate(
@@ -89,6 +107,7 @@ async def test_kill_9_of_the_clients_node_moves_it_to_the_other_node_without_gap
             gone = await bob.first(lambda x: x.command == "QUIT", timeout=LEASE_MS / 1000 + 15)
             assert (gone.nick, gone.text) == ("mover", NODE_LOST_REASON)
             await nobody_is(bob, "mover")
+            await claim_released(redis_url, "mover")
             chat.proc.send_signal(signal.SIGCONT)
 
             await bob.first(joined("mover", "#lobby"), timeout=WAIT)
