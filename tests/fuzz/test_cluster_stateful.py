@@ -66,7 +66,7 @@ from test_cluster_core import Cluster, Node
 
 from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
 from hubbub.core.cluster_rename import move_renamed, rename_place, renamed_aside, renamed_onto
-from hubbub.core.cluster_replay import RoomName, burial_records
+from hubbub.core.cluster_replay import RoomName, burial_records, named_room
 from hubbub.core.model import Ban, Channel, User
 from hubbub.core.network import (
     BURIAL_PASSES,
@@ -579,9 +579,8 @@ class ClusterMachine(RuleBasedStateMachine):
             if place is not None:
                 move = partial(move_renamed, old=old, new=room, seq=place[0], time_ms=place[1])
                 burier.server.history.query(partial(move, limit=window), ignore)
-        state = json.loads(fields.get("room") or "null")
-        name = state["name"] if state else room
-        for record in burial_records(RoomName(room, name), streamed, through, dead):
+        named = named_room(room, fields) or RoomName(room, room)
+        for record in burial_records(named, streamed, through, dead):
             burier.server.history.append(record)
 
     def burier(self) -> Any:

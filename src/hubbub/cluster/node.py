@@ -53,7 +53,7 @@ from hubbub.cluster.directory import Directory, answer
 from hubbub.config import ClusterSection
 from hubbub.core import whowas
 from hubbub.core.cluster_rename import move_renamed, rename_place, renamed_onto
-from hubbub.core.cluster_replay import RoomName, burial_records
+from hubbub.core.cluster_replay import RoomName, burial_records, named_room
 from hubbub.core.model import WhowasEntry
 from hubbub.core.network import (
     BURIAL_PASSES,
@@ -409,15 +409,12 @@ class Node:
         server, history = self.server, self._history
         if server is None or history is None or not history.available:
             return  # (a predecessor buried at the start, or a full store: the others hold them)
-        try:
-            name = str(json.loads(fields.get("room") or "null")["name"])
-        except (ValueError, TypeError, KeyError):
-            name = room
+        named = named_room(room, fields) or RoomName(room, room)
         window = server.config.cluster.replay_window
         streamed = await self._stream(room, through, window)
         for old in renamed_onto(streamed, through):
             await self._move_renamed(history, old, room, window)
-        records = burial_records(RoomName(room, name), streamed, through, dead)
+        records = burial_records(named, streamed, through, dead)
         if not records:
             return
         for record in records:

@@ -102,11 +102,9 @@ class ClusterReplay(ClusterApply):
         lagging sender, one went into the store after the new room's first message (a
         cluster fuzz finding, seed 7287855)."""
         super()._opened_emptied(fold, fields)
-        try:
-            name = str(json.loads(fields["room"])["name"])
-        except (ValueError, KeyError, TypeError):
-            return  # (no earlier room known to the bus)
-        self._read_earlier(RoomName(fold, name))  # (its records under the name it had)
+        emptied = named_room(fold, fields)
+        if emptied is not None:  # (its records under the name it had)
+            self._read_earlier(emptied)
 
     def _read_earlier(self, channel: Room) -> None:
         """The messages sequenced before this node opened the room whose senders may not
@@ -346,6 +344,15 @@ class RoomName(NamedTuple):
 
     fold: str
     name: str
+
+
+def named_room(fold: str, fields: Mapping[str, str]) -> RoomName | None:
+    """Room `fold` under the name its state fields on the bus give it (None: they have no
+    room, or not in hubbub's form)."""
+    try:
+        return RoomName(fold, str(json.loads(fields["room"])["name"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def ends_earlier_room(event: dict[str, Any]) -> bool:
