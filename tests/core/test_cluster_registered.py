@@ -170,3 +170,35 @@ def test_chanserv_on_a_node_where_nobody_is_in_the_room_uses_the_saved_registrat
     carol = logged_in(b, "carol", "carol")
     carol.send("JOIN #saved")  # passes the key: on the access list
     assert "@carol" in names_of_join(carol.lines())
+
+
+def test_a_drop_crossing_joins_of_the_emptied_room_leaves_every_copy_with_the_buss_state() -> None:
+    """ChanServ DROP of an emptied registered room while users of two nodes JOIN it: the
+    node whose owner dropped it forgets the registration at once, so it takes the room for a
+    new one, while the other node's JOIN, sequenced first, joins the room the bus kept (topic
+    and all). Both copies have the room as the bus has it (a cluster fuzz finding, seed
+    6716132: the dropping node's copy had lost the topic)."""
+    cluster = cluster_with()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #keep")
+    alice.send("TOPIC #keep :kept")
+    alice.send("PRIVMSG ChanServ :REGISTER #keep")
+    alice.send("PART #keep")
+    cluster.drain()
+    assert "#keep" not in a.server.channels and "#keep" in b.server.registry.known
+    bob, carol = b.client("bob"), a.client("carol")
+    cluster.bus.held = True
+    bob.send("JOIN #keep")  # b takes it for registered: its JOIN keeps the room's state
+    carol.send("JOIN #keep")
+    alice.send("PRIVMSG ChanServ :DROP #keep")
+    cluster.bus.answer_from("n1")  # b reads the room's state; its JOIN is held
+    cluster.bus.answer_from("n0")  # a reads it too, no longer knowing it registered
+    cluster.bus.release()  # b's JOIN first, then the DROP's announcement and a's JOIN
+    cluster.drain()
+    assert "topic" in cluster.bus.fields["#keep"]  # the first JOIN did not make it anew
+    for node in (a, b):
+        copy = node.channel("#keep")
+        assert sorted(user.nick for user in copy.members) == ["bob", "carol"]
+        assert copy.topic is not None and copy.topic.text == "kept"
+        assert copy.registered is None

@@ -5392,6 +5392,26 @@ FOUND = {
     send(2, 'NICK bob')
     lose(0)
 """,
+    # Dave registered #a and left it; under a held bus frank (n2) and bob (n0) joined it and
+    # alice, on n0, dropped its registration. n0 forgot the registration at once, took the
+    # room it read for a new one, and made its copy afresh at frank's JOIN, sequenced first,
+    # which joined the room the bus kept, topic and all (seed 6716132 of the thirty-ninth
+    # session's lagging-wipes chatty runs, minimised to 12). A copy now takes the kept state
+    # then (cluster_rooms `emptied_state`).
+    "a ChanServ DROP crossing JOINs of the emptied registered room": """
+    send(2, 'QUIT :gone 64')
+    send(4, 'JOIN 0')
+    send(0, 'JOIN 0')
+    send(3, 'PRIVMSG NickServ :REGISTER password')
+    send(3, 'JOIN #a key')
+    send(3, 'TOPIC #a :topic by 53')
+    send(3, 'PRIVMSG ChanServ :REGISTER #a')
+    hold()
+    send(3, 'JOIN 0')
+    send(5, 'JOIN #a,#c')
+    send(1, 'JOIN #a,#a')
+    send(0, 'PRIVMSG ChanServ :DROP #a')
+""",
 }
 
 

@@ -170,11 +170,17 @@ class ClusterApply(ClusterRooms):
             # The room was empty when this node opened it: its first JOIN creates it here.
             # (Not while its state is being read, followed already for events of ours sent
             # there before a rename: that state will have this JOIN in it.)
-            created, since = event.get("cr") or (int(self.server.now), time_ms)
-            channel = Channel(event["nm"], room, created)
-            channel.history_since_ms = since
-            self.server.registry.attach(channel)  # a registered room's registration
-            self.server.channels[room] = channel
+            kept = self.emptied_state.pop(room, None)
+            if kept is not None and "new" not in event:
+                # Not made anew on the bus (its sender took the room for registered): the
+                # emptied room's state stays, as there.
+                channel = self.load_room(room, kept, kept=True)
+            if channel is None:
+                created, since = event.get("cr") or (int(self.server.now), time_ms)
+                channel = Channel(event["nm"], room, created)
+                channel.history_since_ms = since
+                self.server.registry.attach(channel)  # a registered room's registration
+                self.server.channels[room] = channel
             self.opened_empty.discard(room)
             self.unmade.discard(room)
         if kind == "cleanup":

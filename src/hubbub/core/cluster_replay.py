@@ -88,11 +88,14 @@ class ClusterReplay(ClusterApply):
             seen[1] = seq
         super().apply(room, seq, time_ms, node, payload)
 
-    def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
-        channel = super().load_room(fold, fields)
+    def load_room(
+        self, fold: str, fields: Mapping[str, str], kept: bool = False
+    ) -> Channel | None:
+        channel = super().load_room(fold, fields, kept)
         if channel is not None:  # it had a past here this node did not see
             self.fresh[fold] = [0, 0]
-            self._read_earlier(channel)
+            if not kept:  # (one kept was read when opened: `_opened_emptied`)
+                self._read_earlier(channel)
         return channel
 
     def _opened_emptied(self, fold: str, fields: Mapping[str, str]) -> None:

@@ -167,6 +167,11 @@ class ClusterRooms:
         # JOIN that joins only a room that is there (`ONLY_IF_ROOM`, hubbub.core.cluster_propose)
         # changes nothing there, on the bus or here.
         self.unmade: set[str] = set()
+        # Of the others, those opened with nobody in them and not registered as this node
+        # knew then: the state the bus kept of the emptied room, which stays the room's if its
+        # first JOIN does not make it anew (one from a node that took it for registered, a
+        # ChanServ DROP crossing it: its copy kept that state, a cluster fuzz finding).
+        self.emptied_state: dict[str, Mapping[str, str]] = {}
         # Rooms renamed here from another name, by the seq of the rename's marker in them:
         # events up to it belong to an earlier room of the name (one this node was still
         # following, or had just opened), not to the renamed copy (hubbub.core.cluster_rename).
@@ -391,6 +396,7 @@ class ClusterRooms:
                 if not fields.get("room"):
                     self.unmade.add(fold)
                 else:
+                    self.emptied_state[fold] = fields
                     self._opened_emptied(fold, fields)
             # Every waiter is a JOIN, which closes the room again if nobody came in.
             for waiter in self.opening.pop(fold, []):
@@ -398,18 +404,21 @@ class ClusterRooms:
 
         self.network.open(fold, loaded)
 
-    def load_room(self, fold: str, fields: Mapping[str, str]) -> Channel | None:
+    def load_room(
+        self, fold: str, fields: Mapping[str, str], kept: bool = False
+    ) -> Channel | None:
         """A room opened here: its state and remote members from the bus's state fields. A
         registered room is loaded with nobody in it too: its state stays on the bus when it
         empties, and stays its state, as on one server where it never vanishes
-        (hubbub.core.cluster_registry)."""
+        (hubbub.core.cluster_registry). `kept`: an emptied room's state the bus kept, its
+        first JOIN since not making it anew (`emptied_state`)."""
         server = self.server
         room = json.loads(fields.get("room", "null"))
         if room is None:
             return None  # never created, or its state lost: whoever joins creates it anew
         members = any(field.startswith("m:") for field in fields)
-        if not members and fold not in server.registry.known:
-            return None  # nobody there: whoever joins creates it anew
+        if not members and not kept and fold not in server.registry.known:
+            return None  # nobody there: whoever joins creates it anew (`emptied_state`)
         channel = Channel(room["name"], fold, int(room["created"]))
         channel.history_since_ms = int(room["since"])
         load_room_state(channel, fields)
@@ -825,6 +834,7 @@ class ClusterRooms:
         """Stop following a room."""
         self.opened_empty.discard(fold)
         self.unmade.discard(fold)
+        self.emptied_state.pop(fold, None)
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
         self.burying.pop(fold, None)
