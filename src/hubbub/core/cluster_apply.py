@@ -1068,6 +1068,7 @@ class ClusterApply(ClusterRooms):
         self.views = dict.fromkeys(self.views, 0)
         self.written_back.clear()
         self.furthest.clear()
+        self.emptied_state.clear()  # (the old epoch's: its rooms are written back anew)
         self.lost_echoes()
 
     def set_available(self, available: bool) -> None:

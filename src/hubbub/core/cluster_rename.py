@@ -812,6 +812,7 @@ class ClusterRename(ClusterPropose):
         # A JOIN of the old name from now on reads its state (a new room of that name may
         # be made by others meanwhile; this node follows that name only for its events).
         self.opened_empty.discard(old_fold)
+        self.emptied_state.pop(old_fold, None)
         channel.name, channel.fold = new_name, new_fold
         server.channels[new_fold] = channel
         self.renamed_registration(old_fold, new_name, new_fold)
@@ -952,6 +953,7 @@ class ClusterRename(ClusterPropose):
         self.load_room(fold, fields)
         self.take_notes(fold, fields)
         self.unmade.discard(fold)
+        self.emptied_state.pop(fold, None)  # (the state the name had is the renamed room's)
 
     def epoch_restarted(self) -> None:
         super().epoch_restarted()

@@ -629,7 +629,9 @@ class ClusterResync(ClusterApply):
         if channel is None:
             if fold in self.opened_empty and "room" in taken:
                 self.opened_empty.discard(fold)
-                self.load_room(fold, {name.lstrip("?"): value for name, value in taken.items()})
+                state = {name.lstrip("?"): value for name, value in taken.items()}
+                if self.load_room(fold, state) is None:
+                    self.emptied_state[fold] = state  # (the room's state now, still empty)
             return
         if "room" in taken and replaces:
             state = {
