@@ -23,7 +23,11 @@ gets its `registered` from there (`RegistryState.attach`).
   the registry had it, or a Redis that lost its data), the joining node reads the saved state
   from the registry and its creating JOIN carries it into the room's state fields atomically,
   and in the event (`rs`) for the nodes that apply that JOIN (hubbub.core.cluster_fields
-  `saved_state`, `load_state`).
+  `saved_state`, `load_state`). A DROP forgets the registration on its own node at once, so a
+  JOIN of that node opening the emptied room then may take it for a new one while another
+  node's JOIN, sequenced first, joins the room the bus kept: the copy is made from the state
+  read, as the bus kept it, when the first JOIN applied is not marked new (ClusterRooms
+  `emptied_state`).
 
 See hubbub.core.network for the rest of the cluster's core.
 """
