@@ -94,6 +94,26 @@ def test_by_account_and_delete_by_account(store: HistoryStore) -> None:
     assert store.latest("#b", 10) == []
 
 
+def test_a_late_copy_of_a_deleted_accounts_record_is_ignored(store: HistoryStore) -> None:
+    """HistoryStore.delete_by_account: "a late copy of one is ignored", and `taken_away` names
+    the msgids it took (in a cluster, another node's write of a message it held when the
+    account's history was deleted, and the stream's copy in a merged join replay)."""
+    mine = [rec("#a", 1, account="alice"), rec(DM, 2, account="alice")]
+    other = rec("#a", 3, account="bob")
+    store.append([*mine, other])
+    store.commit()
+    assert store.taken_away([]) == set()
+    assert store.taken_away(["#a/1", "#a/3", "nope"]) == set()
+    assert store.delete_by_account("alice") == 2
+    store.append([mine[0], dataclasses.replace(mine[1], target="#elsewhere")])
+    store.commit()
+    assert store.latest("#a", 10) == [other]
+    assert store.latest(DM, 10) == [] and store.latest("#elsewhere", 10) == []
+    assert store.taken_away(["#a/1", f"{DM}/2", "#a/3", "nope"]) == {"#a/1", f"{DM}/2"}
+    assert store.redact("#a", "#a/3")
+    assert store.taken_away(["#a/3"]) == {"#a/3"}
+
+
 def test_sqlite_redaction_is_durable(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)

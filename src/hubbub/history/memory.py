@@ -291,11 +291,17 @@ class MemoryStore(PlannedStore):
         for key in list(self._targets):
             entry = self._targets[key]
             records = entry.records
+            for record, time_ms in zip(records, entry.times, strict=True):
+                if record.account == account:  # a late copy is ignored (HistoryStore)
+                    self._moved[record.msgid] = time_ms
             dropped += entry.keep([i for i, r in enumerate(records) if r.account != account])
             if not entry.seqs:
                 self._forget(key)
         self._drop_orphan_edits()
         return dropped
+
+    def taken_away(self, msgids: Collection[str]) -> set[str]:
+        return {msgid for msgid in msgids if msgid in self._moved}
 
     def _keep_asides(self, keep: Callable[[int, str], bool]) -> None:
         """Keep only the set-asides (before_ms, key) that `keep` says to."""

@@ -173,6 +173,14 @@ _REDACT_REMEMBERED = (
 )
 
 
+_DELETE_ACCOUNT_REMEMBERED = (
+    "WITH gone AS (DELETE FROM records WHERE account = %s AND account != ''"
+    " RETURNING msgid, time_ms), remembered AS (INSERT INTO moved_msgids (msgid, time_ms)"
+    " SELECT msgid, time_ms FROM gone ON CONFLICT (msgid) DO NOTHING)"
+    " SELECT count(*) FROM gone"
+)
+
+
 def _redact(db: Connection, target: str, msgid: str) -> bool:
     """Delete one record and its edits, its msgid remembered (in the caller's transaction);
     whether there was one."""
@@ -380,13 +388,23 @@ class PostgresStore(PlannedStore, ComponentStore):
     def delete_by_account(self, account: str) -> int:
         if not account:
             return 0
-        with self._db.step(write=True) as db:
-            dropped = db.execute(
-                "DELETE FROM records WHERE account = %s AND account != ''", (account,)
-            ).rowcount
+        with self._alone() as db:
+            # Deleted and remembered in one statement, as a REDACT's record (a late copy,
+            # another node's write, is ignored: HistoryStore.delete_by_account).
+            row = db.execute(_DELETE_ACCOUNT_REMEMBERED, (account,)).fetchone()
+            dropped = int(row[0]) if row else 0
             if dropped:
                 db.execute(_ORPHAN_EDITS)
         return dropped
+
+    def taken_away(self, msgids: Collection[str]) -> set[str]:
+        if not msgids:
+            return set()
+        with self._db.step() as db:
+            rows = db.execute(
+                "SELECT msgid FROM moved_msgids WHERE msgid = ANY(%s)", (list(msgids),)
+            ).fetchall()
+        return {str(msgid) for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         with self._db.step(write=True) as db:

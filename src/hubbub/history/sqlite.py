@@ -420,12 +420,24 @@ class SqliteStore(PlannedStore):
     def delete_by_account(self, account: str) -> int:
         if not account:
             return 0
+        # Remembered first (as a REDACT's): a late copy is ignored, HistoryStore.
+        self._db.execute(
+            "INSERT OR IGNORE INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms"
+            " FROM records WHERE account = ? AND account != ''",
+            (account,),
+        )
         cur = self._db.execute(
             "DELETE FROM records WHERE account = ? AND account != ''", (account,)
         )
         if cur.rowcount:
             self._db.execute(_ORPHAN_EDITS)
         return cur.rowcount
+
+    def taken_away(self, msgids: Collection[str]) -> set[str]:
+        if not msgids:
+            return set()
+        rows = self._db.execute(_MOVED_AMONG, (json.dumps(list(msgids)),))
+        return {msgid for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         row = self._db.execute(

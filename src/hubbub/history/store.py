@@ -132,7 +132,15 @@ class HistoryStore(Protocol):
 
     def delete_by_account(self, account: str) -> int:
         """Remove every record sent by this account, from every target; how many went
-        (HistServ DELETE)."""
+        (HistServ DELETE). Their msgids are remembered as a REDACT's are: a late copy of one
+        is ignored (`append`), as it is in a cluster, another node's write of a message it
+        held, or had not committed, when the account's history was deleted."""
+
+    def taken_away(self, msgids: Collection[str]) -> set[str]:
+        """Those of `msgids` that a REDACT, a void, a rename's move or an account's deletion
+        took away (remembered, as `append` ignores their late copies). In a cluster, a
+        message a room's recent stream still has and the store has not is either one its
+        sender has not committed yet or one of these (hubbub.core.cluster_replay)."""
 
     def prune(self, now_ms: int, max_count: int, max_age_ms: int) -> int:
         """Retention: drop records older than max_age_ms (0 = no age limit) and, per target,
