@@ -11,6 +11,7 @@ from collections import Counter
 
 from core_helpers import Client, only
 from test_cluster_core import Cluster
+from test_cluster_registered import logged_in
 
 from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
 from support.config import changed
@@ -269,3 +270,56 @@ def test_a_node_making_a_room_anew_holds_the_emptied_rooms_messages_not_yet_comm
     assert Counter(cluster.writers(late)) == {"n0": 1, "n1": 1}
     (record,) = [r for r in cluster.store.latest("#lobby", 100) if r.msgid == late]
     assert record.params[0] == "#Lobby"  # as its sender's node stores it: where it was said
+
+
+def delete_history(client: Client) -> list[str]:
+    """`client` deletes its account's history with HistServ: its notices."""
+    client.send("PRIVMSG HistServ :DELETE")
+    code = [m.params[-1] for m in only(client.lines(), "NOTICE")][-1].split()[-1]
+    client.send(f"PRIVMSG HistServ :DELETE CONFIRM {code}")
+    return [m.params[-1] for m in only(client.lines(), "NOTICE")]
+
+
+def test_a_deleted_accounts_messages_are_not_merged_back_from_the_rooms_stream() -> None:
+    """HistServ DELETE takes an account's messages out of the store; a node that opened the
+    room while one was not committed yet merges the room's stream into its join replays and
+    CHATHISTORY LATEST, and leaves out what the store took away (the stream keeps it)."""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #lobby")
+    cluster.histories[0].holding = True
+    alice.send("PRIVMSG #lobby :mine")
+    bob = b.client("bob", ["batch", "draft/chathistory", "message-tags", "server-time"])
+    bob.send("JOIN #lobby")  # the store has not "mine" yet: b's copy stays fresh
+    cluster.histories[0].holding = False
+    cluster.histories[0].commit()
+    assert cluster.stored() == ["mine"]
+    assert delete_history(alice) == ["Deleted 1 messages"]
+    assert cluster.stored() == []
+    bob.lines()
+    bob.send("CHATHISTORY LATEST #lobby * 10")
+    assert only(bob.lines(), "PRIVMSG") == []
+    carol = b.client("carol")
+    carol.send("JOIN #lobby")
+    assert only(carol.lines(), "PRIVMSG") == []
+
+
+def test_a_deleted_accounts_message_not_committed_on_another_node_is_deleted_there() -> None:
+    """A message of the account that its sender's node had not committed when another node,
+    which does not follow the room, deleted the account's history: the sender's node deletes
+    it too, once it is in."""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    other = logged_in(b, "alice2", "alice")  # the same account on the other node
+    other.send("JOIN #lobby")
+    cluster.histories[1].holding = True
+    other.send("PRIVMSG #lobby :not committed yet")
+    assert cluster.stored() == []
+    assert delete_history(alice) == ["Deleted 0 messages"]
+    cluster.histories[1].holding = False
+    cluster.histories[1].commit()
+    assert cluster.stored() == []
+    other.send("PRIVMSG #lobby :after")  # what the account says later stays
+    assert cluster.stored() == ["after"]

@@ -4,11 +4,17 @@ and HistServ EXPORT / DELETE."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from account_helpers import PASSWORD, account_config, registered
 from core_helpers import Client, Harness, one, only
 
+from hubbub.history.memory import MemoryStore
+from hubbub.history.store import HistoryStore
 from hubbub.protocol.message import Message
+from support.core_services import SyncHistoryService
 
 RED = ("draft/message-redaction", "message-tags", "echo-message", "batch", "server-time")
 HIST = ("draft/chathistory", "batch", "server-time", "message-tags")
@@ -278,3 +284,26 @@ def test_histserv_delete_needs_confirmation(h: Harness) -> None:
     h.tick(301)
     assert "DELETE first" in hs(bob, f"DELETE CONFIRM {code}")[0]
     assert only(h.store.latest("#room", 10), "PRIVMSG")
+
+
+class FailingChanges(SyncHistoryService):
+    """A history service whose changes fail as the worker's do when the store does (the
+    answer is an empty list, the failure logged)."""
+
+    def change(self, call: Callable[[HistoryStore], Any], done: Callable[[Any], None]) -> None:
+        done([])
+
+
+def test_histserv_delete_says_so_when_the_store_failed() -> None:
+    """A deletion the store did not make is never reported as done."""
+    store = MemoryStore()
+    h = Harness(account_config(), history=FailingChanges(store))
+    h.store = store
+    alice = registered(h, "alice")
+    h.join("#room", alice)
+    alice.send("PRIVMSG #room :mine")
+    code = hs(alice, "DELETE")[1].rsplit(" ", 1)[1]
+    assert hs(alice, f"DELETE CONFIRM {code}") == [
+        "History is unavailable right now; nothing was deleted"
+    ]
+    assert [r.params[-1] for r in store.latest("#room", 10)] == ["mine"]

@@ -31,6 +31,14 @@ sequenced before the room's state was read whose senders have not said they are 
 held by this node (hubbub.core.cluster_history `defer`), so that its own next record goes into
 the store after them, as "a node inserts event k only after k-1" needs. So does making a room
 anew (`_opened_emptied`): the room that emptied before it has the same key in the store.
+
+HistServ DELETE deletes an account's messages from the store, and the streams keep them: a
+window message the store has not is either not committed yet by its sender or taken away (a
+deletion, which the store remembers: `HistoryStore.taken_away`), so a merge asks the store
+which, when there are any, and leaves those out. The deleting node announces the deletion
+(`histdel`, in the accounts room), and every other node deletes the account's messages again
+once what it wrote and holds is in the store: a message of the account not committed yet on
+its sender's node went in after the first deletion (a late copy of one deleted is ignored).
 """
 
 from __future__ import annotations
@@ -38,9 +46,10 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import VOID, ClusterApply
 from hubbub.core.cluster_fields import facts_prefix, node_of
 from hubbub.core.cluster_history import Held
@@ -76,6 +85,9 @@ class ClusterReplay(ClusterApply):
         # Rooms opened whose earlier messages the bus failed to read (twice): read again once
         # it is back (`_read_earlier`), what they defer waiting meanwhile.
         self.unread: dict[str, tuple[Room, int, object]] = {}
+        # Accounts whose history deletion the bus refused to announce: announced when it is
+        # back (one entry per account, however often it was deleted meanwhile).
+        self.deletions_unsent: dict[str, None] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -88,9 +100,7 @@ class ClusterReplay(ClusterApply):
             seen[1] = seq
         super().apply(room, seq, time_ms, node, payload)
 
-    def load_room(
-        self, fold: str, fields: Mapping[str, str], kept: bool = False
-    ) -> Channel | None:
+    def load_room(self, fold: str, fields: Mapping[str, str], kept: bool = False) -> Channel | None:
         channel = super().load_room(fold, fields, kept)
         if channel is not None:  # it had a past here this node did not see
             self.fresh[fold] = [0, 0]
@@ -138,8 +148,29 @@ class ClusterReplay(ClusterApply):
 
         self.network.recent(fold, through, self.server.config.cluster.replay_window, streamed)
 
+    def history_deleted(self, account_id: str) -> None:
+        """HistServ DELETE deleted the account's messages from the store here: every other
+        node deletes them too, after what it wrote or holds (module docstring)."""
+        self.deletions_unsent.pop(account_id, None)
+
+        def refused(_room: str) -> None:
+            log.warning("a history deletion could not be announced; sent again later")
+            self.deletions_unsent[account_id] = None
+
+        self.submit(None, ACCOUNTS_ROOM, {"t": "histdel", "i": account_id}, None, refused=refused)
+
+    def _apply_histdel(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
+        if mine:
+            return  # (deleted here before it was announced)
+        account_id = str(event["i"])
+        self.server.history.change(lambda store: store.delete_by_account(account_id), _ignored)
+
     def set_available(self, available: bool) -> None:
         super().set_available(available)
+        if available and self.deletions_unsent:
+            unsent, self.deletions_unsent = self.deletions_unsent, {}
+            for account_id in unsent:
+                self.history_deleted(account_id)
         if available and self.unread:
             unread, self.unread = self.unread, {}
             for fold, (channel, through, token) in unread.items():
@@ -181,10 +212,24 @@ class ClusterReplay(ClusterApply):
             if len(parts) < 2:
                 return
             records, events = parts["records"], parts["events"]
-            if isinstance(records, list) and events:
-                records, whole = merged(records, events, channel, keep, limit, self.store_events)
-                if whole and self.fresh.get(fold) is seen:
-                    del self.fresh[fold]
+            if not isinstance(records, list) or not events:
+                complete(records)
+                return
+            stored = {record.msgid for record in records}
+            unstored = [msgid for msgid in stream_messages(events) if msgid not in stored]
+            if not unstored:
+                merge(records, events, set())
+                return
+            # Not committed yet, or taken away (a deletion): the store says which.
+            self.server.history.query(
+                lambda store: store.taken_away(unstored),
+                lambda gone: merge(records, events, gone if isinstance(gone, set) else set()),
+            )
+
+        def merge(records: list[Record], events: StreamEvents, gone: set[str]) -> None:
+            records, whole = merged(records, events, channel, keep, limit, self.store_events, gone)
+            if whole and self.fresh.get(fold) is seen:
+                del self.fresh[fold]
             complete(records)
 
         def stored(records: Any) -> None:
@@ -210,9 +255,11 @@ def merged(
     keep: Keep,
     limit: int,
     store_events: bool,
+    gone: Collection[str] = (),
 ) -> tuple[list[Record], bool]:
     """The store's `records` and the stream's `events` as one history (module docstring), and
-    whether the store had every message of the window."""
+    whether the store had every message of the window. `gone`: msgids the store took away
+    (HistoryStore.taken_away), left out."""
     window: list[Record] = []
     redacted: set[str] = set()
     voided: set[str] = set()
@@ -237,6 +284,7 @@ def merged(
                     window.append(record)
         except (ValueError, KeyError, TypeError, IndexError):
             log.warning("%s: a stream event is not a hubbub event; left out", channel.name)
+    voided.update(gone)
     if voided:
         window = [record for record in window if record.msgid not in voided]
     if not window:
@@ -259,6 +307,23 @@ def merged(
             ordered.append(record)
     history = list(heapq.merge(others, ordered, key=lambda record: record.time_ms))
     return [r for r in history if r.msgid not in redacted][-limit:], whole
+
+
+def stream_messages(events: StreamEvents) -> list[str]:
+    """The msgids of the messages (single and multiline) among a room's stream events."""
+    msgids = []
+    for _, _, payload in events:
+        try:
+            event = json.loads(payload)
+            if event["t"] in ("msg", "mlmsg"):
+                msgids.append(str(event["m"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # (left out of the merge too)
+    return msgids
+
+
+def _ignored(_result: Any) -> None:
+    """The answer of a deletion nothing waits for (its failure is logged by the service)."""
 
 
 def unconfirmed(channel: Room, events: StreamEvents, through: int, node: str) -> list[Held]:
@@ -426,3 +491,7 @@ def edited(record: Record, edits: dict[str, tuple[str, int]]) -> Record:
         record.account,
         time_ms,
     )
+
+
+#: Events applied outside any channel (in ACCOUNTS_ROOM), by kind.
+REPLAY_EVENTS = {"histdel": ClusterReplay._apply_histdel}

@@ -537,9 +537,7 @@ class ClusterResync(ClusterApply):
             if fold in self.views:
                 self.views[fold] = min(self.views[fold], after)
 
-    def load_room(
-        self, fold: str, fields: Mapping[str, str], kept: bool = False
-    ) -> Channel | None:
+    def load_room(self, fold: str, fields: Mapping[str, str], kept: bool = False) -> Channel | None:
         channel = super().load_room(fold, fields, kept)
         spoken = written_back(fields)
         if channel is not None and spoken:

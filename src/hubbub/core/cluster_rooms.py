@@ -404,9 +404,7 @@ class ClusterRooms:
 
         self.network.open(fold, loaded)
 
-    def load_room(
-        self, fold: str, fields: Mapping[str, str], kept: bool = False
-    ) -> Channel | None:
+    def load_room(self, fold: str, fields: Mapping[str, str], kept: bool = False) -> Channel | None:
         """A room opened here: its state and remote members from the bus's state fields. A
         registered room is loaded with nobody in it too: its state stays on the bus when it
         empties, and stays its state, as on one server where it never vanishes

@@ -7,6 +7,9 @@
 * `/msg HistServ DELETE` asks for a confirmation; `/msg HistServ DELETE CONFIRM <code>` (within
   `CONFIRM_SECONDS`, from any connection logged in to the same account) then deletes, from the
   store, every message the account sent. Messages others sent to it stay: they are theirs.
+  The answer waits until the deletion is committed, and the store remembers the msgids, so a
+  late copy is ignored; in a cluster every node deletes them again after what it wrote and
+  holds, and no join replay merges them back from a room's stream (hubbub.core.cluster_replay).
 
 Both need a logged-in user: history is attributed to accounts (`Record.account`: the account's
 stable id, so an account that re-uses a dropped name gets none of its predecessor's messages);
@@ -145,14 +148,15 @@ def delete(server: ChatServer, reply: Reply, args: list[str]) -> None:
         return
     del state.pending[fold]
 
-    def done(later: Reply, deleted: int) -> None:
-        say(server, later, f"Deleted {deleted} messages")
+    def deleted(later: Reply, result: Any) -> None:
+        if not isinstance(result, int):  # the store failed (logged by the history service)
+            say(server, later, "History is unavailable right now; nothing was deleted")
+            return
+        log.info("account %s deleted its history (%d messages)", account, result)
+        # Its answer is its acknowledgement: written once the deletion is committed.
+        server.history.acknowledge_after_commit(later.session.link)
+        say(server, later, f"Deleted {result} messages")
+        if server.cluster is not None:  # every node's late copies and streams too
+            server.cluster.history_deleted(account_id)
 
-    answer = reply.later(done)
-
-    def deleted(result: Any) -> None:
-        count = result if isinstance(result, int) else 0
-        log.info("account %s deleted its history (%d messages)", account, count)
-        answer(count)
-
-    server.history.query(lambda store: store.delete_by_account(account_id), deleted)
+    server.history.change(lambda store: store.delete_by_account(account_id), reply.later(deleted))

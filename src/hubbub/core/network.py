@@ -99,7 +99,7 @@ from hubbub.core.cluster_multiline import MULTILINE_APPLIERS, MULTILINE_EVENTS, 
 from hubbub.core.cluster_private import ClusterPrivate
 from hubbub.core.cluster_registry import REGISTRY_EVENTS
 from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRename
-from hubbub.core.cluster_replay import ClusterReplay
+from hubbub.core.cluster_replay import REPLAY_EVENTS, ClusterReplay
 from hubbub.core.cluster_resync import RESYNC_EVENTS
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
 
@@ -147,6 +147,7 @@ class ClusterState(
         **DIRECTORY_EVENTS,
         **ACCOUNT_EVENTS,
         **REGISTRY_EVENTS,
+        **REPLAY_EVENTS,
         **MESSAGE_EVENTS,
         **MULTILINE_EVENTS,
         **RENAME_EVENTS,
