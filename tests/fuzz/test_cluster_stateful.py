@@ -5412,6 +5412,28 @@ FOUND = {
     send(1, 'JOIN #a,#a')
     send(0, 'PRIVMSG ChanServ :DROP #a')
 """,
+    # Erin, on n2 started again, edited her multiline message in #a while n2 lagged; dave
+    # renamed #a to #b. n1 applied the rename first and moved #a's records; n2, whose node
+    # stores its requesters' edits, then wrote the edit under #a, where the record no longer
+    # was, and the acknowledged edit was lost (seed 6720726 of the fortieth session's chatty
+    # runs, minimised to 14). The stores now edit a moved record where the move put it
+    # (HistoryStore.edit, `late_key`).
+    "an edit written late under a name a rename took the record from": """
+    send(0, 'JOIN 0')
+    lose(1)
+    restart()
+    hold()
+    send(3, 'JOIN #a,#b')
+    lose(2)
+    restart()
+    send(4, 'JOIN #a key')
+    send(3, 'PART #b :bye')
+    send(4, 'MULTILINE #a 80')
+    hold()
+    send(4, 'EDIT #c 1 :edit 72')
+    lag(2)
+    send(3, 'RENAME #a #b :moving')
+""",
 }
 
 

@@ -126,6 +126,30 @@ def test_a_late_copy_of_a_moved_record_is_ignored(store: HistoryStore) -> None:
     assert [r.msgid for r in store.latest("#new", 10)] == ["#old/0", "#old/1", "#new/3"]
 
 
+def test_an_edit_written_late_under_the_old_name_goes_with_its_moved_record(
+    store: HistoryStore,
+) -> None:
+    """HistoryStore.edit: "a record that `rename_target` moved since is edited where the move
+    put it" (in a cluster, a lagging requester's node stores an EDIT sequenced before the
+    RENAME after another node applied the rename: it was lost, a cluster fuzz finding, seed
+    6720726). A record the rename did not move, or one redacted, is not found elsewhere."""
+    store.append([rec("#old", n, 1000 + n) for n in range(2)])
+    store.commit()
+    assert store.rename_target("#old", "#new", 1500, through_ms=1500) == 2
+    store.append([rec("#old", 2, 1600)])  # a room made anew under the old name
+    store.commit()
+    assert store.edit("#old", "#old/1", Edit("e1", 1400, "late", "")) is True
+    store.commit()
+    assert [r.params[-1] for r in store.latest("#new", 10)][1] == "late"
+    assert [e.msgid for e in store.edits("#new", "#old/1")] == ["e1"]
+    assert store.edits("#old", "#old/1") == []
+    assert store.edit("#old", "#old/2", Edit("e2", 1700, "here", "")) is True
+    assert [e.msgid for e in store.edits("#old", "#old/2")] == ["e2"]
+    assert store.redact("#new", "#old/0")
+    assert store.edit("#old", "#old/0", Edit("e0", 1800, "gone", "")) is False
+    assert store.edit("#old", "nope", Edit("e9", 1800, "never", "")) is False
+
+
 def test_a_late_copy_of_a_record_set_aside_is_ignored(store: HistoryStore) -> None:
     """A node that lagged in a room which another is then renamed onto may write that room's
     event under its name after the rename set the room's records aside: the renamed room must

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record, dm_parties
-from hubbub.history.store import Renamed, aside_key, placed
+from hubbub.history.store import Renamed, aside_key, late_key, placed
 
 __all__ = ["MemoryStore"]
 
@@ -253,7 +253,16 @@ class MemoryStore(PlannedStore):
         entry = self._targets.get(target)
         seq = entry.by_msgid.get(msgid) if entry is not None else None
         if entry is None or seq is None:
-            return False
+            # A rename moved the record since (HistoryStore.edit): where it went, once.
+            moved_at = self._moved.get(msgid)
+            if moved_at is None:
+                return False
+            key = late_key(target, moved_at, self._renamed)
+            entry = self._targets.get(key) if key != target else None
+            seq = entry.by_msgid.get(msgid) if entry is not None else None
+            if entry is None or seq is None:
+                return False
+            target = key
         index = bisect_left(entry.seqs, seq)
         record = entry.records[index]
         params = (*record.params[:-1], edit.text)

@@ -407,13 +407,20 @@ class PostgresStore(PlannedStore, ComponentStore):
         return {str(msgid) for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
+        select = "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE"
         with self._db.step(write=True) as db:
-            row = db.execute(
-                "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE",
-                (target, msgid),
-            ).fetchone()
+            row = db.execute(select, (target, msgid)).fetchone()
             if row is None:
-                return False
+                # A rename moved the record since (HistoryStore.edit): where it went, once.
+                moved = db.execute(
+                    "SELECT hubbub_history_key(%s, time_ms) FROM moved_msgids WHERE msgid = %s",
+                    (target, msgid),
+                ).fetchone()
+                key = str(moved[0]) if moved is not None else target
+                row = db.execute(select, (key, msgid)).fetchone() if key != target else None
+                if row is None:
+                    return False
+                target = key
             seq = row[0]
             params, previous = edited_params(row[1], edit.text)
             db.execute(

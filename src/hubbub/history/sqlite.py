@@ -29,7 +29,7 @@ from hubbub.history.sql import (
     row_of,
     select_statement,
 )
-from hubbub.history.store import Renamed, StoreUnwritable, aside_key, placed
+from hubbub.history.store import Renamed, StoreUnwritable, aside_key, late_key, placed
 from hubbub.sqlitedb import open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -440,11 +440,24 @@ class SqliteStore(PlannedStore):
         return {msgid for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
-        row = self._db.execute(
-            "SELECT seq, params FROM records WHERE target = ? AND msgid = ?", (target, msgid)
-        ).fetchone()
+        select = "SELECT seq, params FROM records WHERE target = ? AND msgid = ?"
+        row = self._db.execute(select, (target, msgid)).fetchone()
         if row is None:
-            return False
+            # A rename moved the record since (HistoryStore.edit): where it went, once.
+            moved = self._db.execute(
+                "SELECT time_ms FROM moved_msgids WHERE msgid = ?", (msgid,)
+            ).fetchone()
+            if moved is None:
+                return False
+
+            def renamed_of(name: str) -> Renamed | None:
+                return self._renamed_among({name})[name]
+
+            key = late_key(target, int(moved[0]), renamed_of)
+            row = self._db.execute(select, (key, msgid)).fetchone() if key != target else None
+            if row is None:
+                return False
+            target = key
         seq = row[0]
         params, previous = edited_params(row[1], edit.text)
         self._db.execute(

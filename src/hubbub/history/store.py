@@ -121,7 +121,11 @@ class HistoryStore(Protocol):
         every query returns it with `edit.text` and `edited_ms = edit.time_ms` afterwards, at
         its original place. The edit is kept as an event linked to the record (`edits`, with
         `previous` set to the text it replaced, whatever the caller passed), and
-        goes with it (REDACT, retention, HistServ DELETE). False if it was not stored."""
+        goes with it (REDACT, retention, HistServ DELETE). False if it was not stored. A record
+        that `rename_target` moved since is edited where the move put it (`late_key` from the
+        record's time): in a cluster, the requester's node stores the edit, and a node lagging
+        behind the room writes it after another node applied a RENAME sequenced after the EDIT
+        (a cluster fuzz finding, seed 6720726)."""
 
     def edits(self, target: str, msgid: str) -> list[Edit]:
         """The edits of the record with this msgid, oldest first (empty if none or gone)."""
