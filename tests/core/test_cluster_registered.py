@@ -131,16 +131,24 @@ def test_register_access_and_drop_reach_every_node() -> None:
     assert "#lobby" not in a.server.registry.known
 
 
-def test_a_registered_room_emptied_everywhere_keeps_its_state_for_the_next_join() -> None:
+def emptied_registered_room(*changes: str) -> tuple[RegistryCluster, Client]:
+    """alice (logged in to her account, on the first node) makes #keep with the topic "kept"
+    and `changes`, registers it and leaves it: nobody is in it."""
     cluster = cluster_with()
-    a, b = cluster.nodes
-    alice = logged_in(a, "alice", "alice")
+    alice = logged_in(cluster.nodes[0], "alice", "alice")
     alice.send("JOIN #keep")
     alice.send("TOPIC #keep :kept")
-    alice.send("MODE #keep +k sesame")
+    for line in changes:
+        alice.send(line)
     alice.send("PRIVMSG ChanServ :REGISTER #keep")
     alice.send("PART #keep")
     cluster.drain()
+    return cluster, alice
+
+
+def test_a_registered_room_emptied_everywhere_keeps_its_state_for_the_next_join() -> None:
+    cluster, _ = emptied_registered_room("MODE #keep +k sesame")
+    a, b = cluster.nodes
     assert "#keep" not in a.server.channels  # not followed any more, still known
     assert "#keep" in a.server.registry.known
     bob = b.client("bob")
@@ -178,14 +186,8 @@ def test_a_drop_crossing_joins_of_the_emptied_room_leaves_every_copy_with_the_bu
     new one, while the other node's JOIN, sequenced first, joins the room the bus kept (topic
     and all). Both copies have the room as the bus has it (a cluster fuzz finding, seed
     6716132: the dropping node's copy had lost the topic)."""
-    cluster = cluster_with()
+    cluster, alice = emptied_registered_room()
     a, b = cluster.nodes
-    alice = logged_in(a, "alice", "alice")
-    alice.send("JOIN #keep")
-    alice.send("TOPIC #keep :kept")
-    alice.send("PRIVMSG ChanServ :REGISTER #keep")
-    alice.send("PART #keep")
-    cluster.drain()
     assert "#keep" not in a.server.channels and "#keep" in b.server.registry.known
     bob, carol = b.client("bob"), a.client("carol")
     cluster.bus.held = True
