@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,      -- moved by rename_target, deleted by redact or void
+    msgid    TEXT PRIMARY KEY,      -- moved by rename_target, deleted by redact, void or
+                                    -- delete_by_account
     time_ms  BIGINT NOT NULL        -- its time, for retention
 );
 CREATE TABLE IF NOT EXISTS set_aside (

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS edits (
 );
 CREATE INDEX IF NOT EXISTS edits_record ON edits (target, msgid, seq);
 CREATE TABLE IF NOT EXISTS moved_msgids (
-    msgid    TEXT PRIMARY KEY,     -- moved by rename_target, deleted by redact or void
+    msgid    TEXT PRIMARY KEY,     -- moved by rename_target, deleted by redact, void or
+                                   -- delete_by_account
     time_ms  INTEGER NOT NULL      -- its time, for retention
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS set_aside (
