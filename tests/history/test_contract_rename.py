@@ -150,6 +150,28 @@ def test_an_edit_written_late_under_the_old_name_goes_with_its_moved_record(
     assert store.edit("#old", "nope", Edit("e9", 1800, "never", "")) is False
 
 
+def test_a_redact_or_void_under_the_old_name_takes_the_moved_record(store: HistoryStore) -> None:
+    """As an edit (HistoryStore.edit): a REDACT, or a void (in a cluster, by the sender's node
+    of a message refused in sequence, which may come after another node wrote the message it
+    held and a RENAME moved it), under the name a rename took the record from removes it where
+    it went; a late copy of it stays out. One under the old name made anew stays its own."""
+    store.append([rec("#old", n, 1000 + n) for n in range(3)])
+    store.commit()
+    assert store.rename_target("#old", "#new", 1500, through_ms=1500) == 3
+    store.append([rec("#old", 3, 1600)])
+    store.commit()
+    assert store.redact("#old", "#old/0") is True
+    store.void("#old", "#old/1", 2000)
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/2"]
+    store.append([rec("#old", 0, 1000), rec("#old", 1, 1001)])  # late copies
+    store.commit()
+    assert [r.msgid for r in store.latest("#new", 10)] == ["#old/2"]
+    assert [r.msgid for r in store.latest("#old", 10)] == ["#old/3"]
+    assert store.redact("#old", "#old/3") is True
+    assert store.latest("#old", 10) == [] and len(store.latest("#new", 10)) == 1
+
+
 def test_a_late_copy_of_a_record_set_aside_is_ignored(store: HistoryStore) -> None:
     """A node that lagged in a room which another is then renamed onto may write that room's
     event under its name after the rename set the room's records aside: the renamed room must

@@ -156,10 +156,25 @@ class MemoryStore(PlannedStore):
         self._drop_orphan_edits()
         return dropped
 
-    def redact(self, target: str, msgid: str) -> bool:
+    def _where(self, target: str, msgid: str) -> str | None:
+        """The key the record with this msgid of `target` is under: `target`, or where a
+        rename moved it since (HistoryStore.edit, `late_key` from the time remembered for the
+        msgid); None if it is in neither."""
         entry = self._targets.get(target)
-        if entry is None or msgid not in entry.by_msgid:
+        if entry is not None and msgid in entry.by_msgid:
+            return target
+        moved_at = self._moved.get(msgid)
+        if moved_at is None:
+            return None
+        key = late_key(target, moved_at, self._renamed)
+        entry = self._targets.get(key)
+        return key if entry is not None and msgid in entry.by_msgid else None
+
+    def redact(self, target: str, msgid: str) -> bool:
+        key = self._where(target, msgid)
+        if key is None:
             return False
+        target, entry = key, self._targets[key]
         gone = bisect_left(entry.seqs, entry.by_msgid[msgid])
         self._moved[msgid] = entry.times[gone]  # a late copy is ignored (HistoryStore.redact)
         entry.keep([i for i in range(len(entry.seqs)) if i != gone])
@@ -250,20 +265,11 @@ class MemoryStore(PlannedStore):
                 self._edits[(destination, msgid)] = self._edits.pop((target, msgid))
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
-        entry = self._targets.get(target)
-        seq = entry.by_msgid.get(msgid) if entry is not None else None
-        if entry is None or seq is None:
-            # A rename moved the record since (HistoryStore.edit): where it went, once.
-            moved_at = self._moved.get(msgid)
-            if moved_at is None:
-                return False
-            key = late_key(target, moved_at, self._renamed)
-            entry = self._targets.get(key) if key != target else None
-            seq = entry.by_msgid.get(msgid) if entry is not None else None
-            if entry is None or seq is None:
-                return False
-            target = key
-        index = bisect_left(entry.seqs, seq)
+        key = self._where(target, msgid)
+        if key is None:
+            return False
+        target, entry = key, self._targets[key]
+        index = bisect_left(entry.seqs, entry.by_msgid[msgid])
         record = entry.records[index]
         params = (*record.params[:-1], edit.text)
         entry.records[index] = dataclasses.replace(record, params=params, edited_ms=edit.time_ms)

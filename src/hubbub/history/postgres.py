@@ -182,9 +182,27 @@ _DELETE_ACCOUNT_REMEMBERED = (
 )
 
 
+def _where(db: Connection, target: str, msgid: str) -> str | None:
+    """The key the record with this msgid of `target` is under: `target`, or where a rename
+    moved it since (HistoryStore.edit: `hubbub_history_key` from the time remembered for the
+    msgid); None if it is in neither."""
+    select = "SELECT 1 FROM records WHERE target = %s AND msgid = %s"
+    if db.execute(select, (target, msgid)).fetchone() is not None:
+        return target
+    moved = db.execute(
+        "SELECT hubbub_history_key(%s, time_ms) FROM moved_msgids WHERE msgid = %s",
+        (target, msgid),
+    ).fetchone()
+    key = str(moved[0]) if moved is not None else target
+    if key == target or db.execute(select, (key, msgid)).fetchone() is None:
+        return None
+    return key
+
+
 def _redact(db: Connection, target: str, msgid: str) -> bool:
     """Delete one record and its edits, its msgid remembered (in the caller's transaction);
-    whether there was one."""
+    whether there was one. One a rename moved since is deleted where it went (`_where`)."""
+    target = _where(db, target, msgid) or target
     gone = db.execute(_REDACT_REMEMBERED, (target, msgid)).fetchone()
     db.execute("DELETE FROM edits WHERE target = %s AND msgid = %s", (target, msgid))
     return bool(gone and gone[0])
@@ -408,20 +426,15 @@ class PostgresStore(PlannedStore, ComponentStore):
         return {str(msgid) for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
-        select = "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE"
         with self._db.step(write=True) as db:
-            row = db.execute(select, (target, msgid)).fetchone()
-            if row is None:
-                # A rename moved the record since (HistoryStore.edit): where it went, once.
-                moved = db.execute(
-                    "SELECT hubbub_history_key(%s, time_ms) FROM moved_msgids WHERE msgid = %s",
-                    (target, msgid),
-                ).fetchone()
-                key = str(moved[0]) if moved is not None else target
-                row = db.execute(select, (key, msgid)).fetchone() if key != target else None
-                if row is None:
-                    return False
-                target = key
+            key = _where(db, target, msgid)
+            row = db.execute(
+                "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE",
+                (key, msgid),
+            ).fetchone()
+            if key is None or row is None:
+                return False
+            target = key
             seq = row[0]
             params, previous = edited_params(row[1], edit.text)
             db.execute(

@@ -349,7 +349,29 @@ class SqliteStore(PlannedStore):
             self._db.execute(_ORPHAN_EDITS)
         return cur.rowcount
 
+    def _where(self, target: str, msgid: str) -> str | None:
+        """The key the record with this msgid of `target` is under: `target`, or where a
+        rename moved it since (HistoryStore.edit, `late_key` from the time remembered for the
+        msgid); None if it is in neither."""
+        select = "SELECT 1 FROM records WHERE target = ? AND msgid = ?"
+        if self._db.execute(select, (target, msgid)).fetchone() is not None:
+            return target
+        moved = self._db.execute(
+            "SELECT time_ms FROM moved_msgids WHERE msgid = ?", (msgid,)
+        ).fetchone()
+        if moved is None:
+            return None
+
+        def renamed_of(name: str) -> Renamed | None:
+            return self._renamed_among({name})[name]
+
+        key = late_key(target, int(moved[0]), renamed_of)
+        if key == target or self._db.execute(select, (key, msgid)).fetchone() is None:
+            return None
+        return key
+
     def redact(self, target: str, msgid: str) -> bool:
+        target = self._where(target, msgid) or target
         # Remembered first (as a rename's moves are): a late copy is ignored, HistoryStore.redact.
         self._db.execute(_REMEMBER_MOVED + " AND msgid = ?", (target, msgid))
         cur = self._db.execute(
@@ -441,24 +463,13 @@ class SqliteStore(PlannedStore):
         return {msgid for (msgid,) in rows}
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
-        select = "SELECT seq, params FROM records WHERE target = ? AND msgid = ?"
-        row = self._db.execute(select, (target, msgid)).fetchone()
-        if row is None:
-            # A rename moved the record since (HistoryStore.edit): where it went, once.
-            moved = self._db.execute(
-                "SELECT time_ms FROM moved_msgids WHERE msgid = ?", (msgid,)
-            ).fetchone()
-            if moved is None:
-                return False
-
-            def renamed_of(name: str) -> Renamed | None:
-                return self._renamed_among({name})[name]
-
-            key = late_key(target, int(moved[0]), renamed_of)
-            row = self._db.execute(select, (key, msgid)).fetchone() if key != target else None
-            if row is None:
-                return False
-            target = key
+        key = self._where(target, msgid)
+        if key is None:
+            return False
+        target = key
+        row = self._db.execute(
+            "SELECT seq, params FROM records WHERE target = ? AND msgid = ?", (target, msgid)
+        ).fetchone()
         seq = row[0]
         params, previous = edited_params(row[1], edit.text)
         self._db.execute(

@@ -75,7 +75,10 @@ class HistoryStore(Protocol):
         afterwards. False if it was not stored. Its msgid is remembered as a rename's moves
         are: a late copy of the record, under any target, is ignored (`append`), as it is in
         a cluster, a lagging node's write of a message it applied before the REDACT, which
-        every other node had applied and deleted (a cluster fuzz finding, seed 6636526)."""
+        every other node had applied and deleted (a cluster fuzz finding, seed 6636526). A
+        record that `rename_target` moved since is removed where the move put it, as `edit`
+        finds it (a `void`, which only the refused message's sender's node makes, may come
+        after another node wrote the message it held and a RENAME moved it)."""
 
     def void(self, target: str, msgid: str, time_ms: int) -> None:
         """A message refused in sequence (in a cluster: every node refused it at its place in
