@@ -5434,6 +5434,25 @@ FOUND = {
     lag(2)
     send(3, 'RENAME #a #b :moving')
 """,
+    # Erin (n2) became yan and carol, on n1, took the nick erin; Redis then came back from a
+    # file that had lost those last writes, with n2's claim of erin from before its
+    # release. n1 wrote its directory entry of erin on the return, which the bus refused
+    # under n2's claim; n2 let its claim go, n1 took it anew, and nothing wrote the entry
+    # again: zed's MONITOR said erin was offline while carol held the nick (seed 6187622 of
+    # the fortieth session's lost-ends chatty runs, minimised to 10). A claim taken anew
+    # writes the entry again (cluster_directory `_reclaimed`).
+    "a directory entry refused under a claim Redis restored from before its release": """
+    send(2, 'QUIT :gone 9')
+    reconnect(4, 'bob', False, False)
+    send(1, 'NICK zed')
+    send(4, 'NICK yan')
+    send(2, 'NICK erin')
+    outage()
+    lose_end(6)
+    hold()
+    settle()
+    send(1, 'MONITOR + erin,zed')
+""",
 }
 
 

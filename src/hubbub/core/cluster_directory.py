@@ -343,6 +343,18 @@ class ClusterDirectory(ClusterUsers):
         super().nick_taken_elsewhere(fold)
         self.watching.ask_watchers(fold)
 
+    def _reclaimed(self, fold: str, won: int | None) -> None:
+        user = self._local_holder(fold)
+        anew = bool(won) and user is not None and user.claim_number != won
+        super()._reclaimed(fold, won)
+        if anew and user is not None and self._local_holder(fold) is user:
+            # The claim was taken anew (Redis had lost it, or had it back from before another
+            # node's release, which that node has released since): the user's directory entry,
+            # written when the bus came back, was refused meanwhile (`PUT` writes nothing under
+            # another node's claim), and MONITOR and WHOIS elsewhere took the user for offline
+            # for good (a cluster fuzz finding, seed 6187622). Written again now.
+            self._publish(user, None)
+
     def _held_here(self, fold: str, holder: str) -> bool:
         """Whether a user of this node holds `fold` now, and `holder` (another user) is not
         it: nicks are claimed one holder at a time, so news of another holder is of an
