@@ -627,13 +627,7 @@ class Bus:
     async def _register(self) -> None:
         """Hold this node's lease: renew it, or register a new incarnation."""
         epoch = self._epoch or ""
-        keys = [
-            scripts.EPOCH_KEY,
-            scripts.lease_key(self.node_id),
-            scripts.NODES_KEY,
-            scripts.janitor_key(self.node_id),
-            scripts.BEATS_KEY,
-        ]
+        keys = self._lease_keys()
         if self._token is not None:
             renew = [epoch, self.node_id, self._token, self._lease_ms, self._beat_value()]
             answer = await self._call("RENEW", keys, renew)
@@ -687,6 +681,16 @@ class Bus:
                 await asyncio.sleep(self._heartbeat)
             answer = await self._call("REGISTER", keys, register())
         return answer
+
+    def _lease_keys(self) -> list[str]:
+        """The KEYS of `REGISTER` and `RENEW` for this node, in the scripts' order."""
+        return [
+            scripts.EPOCH_KEY,
+            scripts.lease_key(self.node_id),
+            scripts.NODES_KEY,
+            scripts.janitor_key(self.node_id),
+            scripts.BEATS_KEY,
+        ]
 
     def _beat_value(self) -> str:
         """This node's beat (`scripts.BEATS_KEY`): its clock now, its lease and heartbeat."""
@@ -1298,23 +1302,8 @@ class Bus:
             session.fail(f"heartbeat: {type(error).__name__}: {error}")
 
     async def _renew(self, session: _Session) -> None:
-        answer = await self._call(
-            "RENEW",
-            [
-                scripts.EPOCH_KEY,
-                scripts.lease_key(self.node_id),
-                scripts.NODES_KEY,
-                scripts.janitor_key(self.node_id),
-                scripts.BEATS_KEY,
-            ],
-            [
-                self._epoch or "",
-                self.node_id,
-                self._token or "",
-                self._lease_ms,
-                self._beat_value(),
-            ],
-        )
+        renew = [self._epoch or "", self.node_id, self._token or "", self._lease_ms]
+        answer = await self._call("RENEW", self._lease_keys(), [*renew, self._beat_value()])
         if answer == b"lost":
             session.fail("this node's lease was lost and the node declared dead")
         elif answer == b"revived":

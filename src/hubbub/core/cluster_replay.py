@@ -50,7 +50,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
-from hubbub.core.cluster_apply import VOID, ClusterApply
+from hubbub.core.cluster_apply import VOID, ClusterApply, ignore
 from hubbub.core.cluster_fields import facts_prefix, node_of
 from hubbub.core.cluster_history import Held
 from hubbub.core.cluster_multiline import multiline_record
@@ -163,7 +163,7 @@ class ClusterReplay(ClusterApply):
         if mine:
             return  # (deleted here before it was announced)
         account_id = str(event["i"])
-        self.server.history.change(lambda store: store.delete_by_account(account_id), _ignored)
+        self.server.history.change(lambda store: store.delete_by_account(account_id), ignore)
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
@@ -320,10 +320,6 @@ def stream_messages(events: StreamEvents) -> list[str]:
         except (ValueError, KeyError, TypeError):
             continue  # (left out of the merge too)
     return msgids
-
-
-def _ignored(_result: Any) -> None:
-    """The answer of a deletion nothing waits for (its failure is logged by the service)."""
 
 
 def unconfirmed(channel: Room, events: StreamEvents, through: int, node: str) -> list[Held]:
