@@ -13,6 +13,7 @@ from core_helpers import Client, only
 from test_cluster_core import Cluster
 from test_cluster_registered import logged_in
 
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
 from support.config import changed
 from support.core_services import NodeHistory
@@ -317,9 +318,61 @@ def test_a_deleted_accounts_message_not_committed_on_another_node_is_deleted_the
     cluster.histories[1].holding = True
     other.send("PRIVMSG #lobby :not committed yet")
     assert cluster.stored() == []
+    cluster.now += 0.001  # (the deletion a millisecond later: "sequenced before" it, by time)
     assert delete_history(alice) == ["Deleted 0 messages"]
     cluster.histories[1].holding = False
     cluster.histories[1].commit()
     assert cluster.stored() == []
     other.send("PRIVMSG #lobby :after")  # what the account says later stays
     assert cluster.stored() == ["after"]
+
+
+def test_what_the_account_says_after_its_deletion_stays_though_a_node_applies_it_first() -> None:
+    """HistServ DELETE on one node; the other applies the account's next message before the
+    deletion's announcement (its feed of the accounts room lagging behind the room's): it
+    deletes again only what was sequenced before the announcement, and the message its sender
+    saw echoed after "Deleted" stays ("never a message acknowledged and then lost")."""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    alice.send("CAP REQ :echo-message message-tags")
+    alice.send("JOIN #lobby")
+    bob = b.client("bob")
+    bob.send("JOIN #lobby")
+    cluster.drain()
+    alice.lines()
+    say(alice, "before")
+    cluster.now += 0.001
+    cluster.bus.hold_feed("n1", ACCOUNTS_ROOM)
+    assert delete_history(alice) == ["Deleted 1 messages"]
+    say(alice, "after")  # (the same millisecond as the announcement: sequenced after it)
+    cluster.bus.release_feed("n1", ACCOUNTS_ROOM)
+    cluster.drain()
+    assert cluster.stored() == ["after"]
+
+
+def test_a_deletion_announced_late_keeps_what_the_account_said_on_another_node_meanwhile() -> None:
+    """The deleting node lost the bus: the deletion is announced when it is back, and the
+    other nodes delete again only what is older than the deletion itself (by its node's
+    clock), not what the account said on another node meanwhile, seen echoed there."""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    other = logged_in(b, "alice2", "alice")  # the same account on the other node
+    other.send("CAP REQ :echo-message message-tags")
+    other.send("JOIN #lobby")
+    cluster.drain()
+    other.lines()
+    say(other, "before")
+    cluster.now = a.now = b.now = cluster.now + 0.001
+    cluster.bus.cut_off("n0")
+    a.server.network_available(False)
+    assert delete_history(alice) == ["Deleted 1 messages"]
+    cluster.now = a.now = b.now = cluster.now + 0.001
+    say(other, "meanwhile")
+    cluster.now = a.now = b.now = cluster.now + 0.001
+    cluster.bus.reconnect("n0")
+    a.server.network_available(True)
+    cluster.bus.catch_up("n0")
+    cluster.drain()
+    assert cluster.stored() == ["meanwhile"]

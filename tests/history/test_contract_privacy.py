@@ -114,6 +114,24 @@ def test_a_late_copy_of_a_deleted_accounts_record_is_ignored(store: HistoryStore
     assert store.taken_away(["#a/3"]) == {"#a/3"}
 
 
+def test_delete_by_account_before_a_time_keeps_what_the_account_said_from_then(
+    store: HistoryStore,
+) -> None:
+    """HistoryStore.delete_by_account: "with `before_ms`, those older than it" (a cluster's
+    other nodes delete again up to the time the bus gave the deletion's announcement)."""
+    before = [rec("#a", 1, account="alice"), rec(DM, 2, account="alice")]
+    at_the_bound = rec("#a", 3, account="alice")  # time 1030: said as the bus sequenced it
+    after = rec("#b", 4, account="alice")
+    store.append([*before, at_the_bound, after, rec("#a", 5, account="bob", time_ms=1000)])
+    store.commit()
+    assert store.delete_by_account("alice", before_ms=1030) == 2
+    assert store.by_account("alice", 10) == [at_the_bound, after]
+    assert store.taken_away(["#a/1", f"{DM}/2", "#a/3", "#b/4"]) == {"#a/1", f"{DM}/2"}
+    assert [r.msgid for r in store.latest("#a", 10)] == ["#a/3", "#a/5"]
+    assert store.delete_by_account("alice", before_ms=1030) == 0
+    assert store.delete_by_account("alice") == 2
+
+
 def test_sqlite_redaction_is_durable(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)

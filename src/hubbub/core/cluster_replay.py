@@ -39,6 +39,9 @@ which, when there are any, and leaves those out. The deleting node announces the
 (`histdel`, in the accounts room), and every other node deletes the account's messages again
 once what it wrote and holds is in the store: a message of the account not committed yet on
 its sender's node went in after the first deletion (a late copy of one deleted is ignored).
+It deletes only those sequenced before the announcement (older than its time): the account's
+next message, which its sender may send as soon as "Deleted" is answered, is sequenced after
+it, and a node whose feed of the accounts room lags behind the room's applies it first.
 """
 
 from __future__ import annotations
@@ -85,9 +88,10 @@ class ClusterReplay(ClusterApply):
         # Rooms opened whose earlier messages the bus failed to read (twice): read again once
         # it is back (`_read_earlier`), what they defer waiting meanwhile.
         self.unread: dict[str, tuple[Room, int, object]] = {}
-        # Accounts whose history deletion the bus refused to announce: announced when it is
-        # back (one entry per account, however often it was deleted meanwhile).
-        self.deletions_unsent: dict[str, None] = {}
+        # Accounts whose history deletion the bus refused to announce, and when (this node's
+        # clock, in ms): announced when it is back (one entry per account, however often it
+        # was deleted meanwhile; the last time).
+        self.deletions_unsent: dict[str, int] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -148,29 +152,42 @@ class ClusterReplay(ClusterApply):
 
         self.network.recent(fold, through, self.server.config.cluster.replay_window, streamed)
 
-    def history_deleted(self, account_id: str) -> None:
+    def history_deleted(self, account_id: str, deleted_ms: int | None = None) -> None:
         """HistServ DELETE deleted the account's messages from the store here: every other
-        node deletes them too, after what it wrote or holds (module docstring)."""
+        node deletes them too, after what it wrote or holds (module docstring). `deleted_ms`:
+        when, announced late (the bus refused it then)."""
         self.deletions_unsent.pop(account_id, None)
+        event: dict[str, Any] = {"t": "histdel", "i": account_id}
+        if deleted_ms is not None:
+            event["b"] = deleted_ms
+        at_ms = int(self.server.now * 1000) if deleted_ms is None else deleted_ms
 
         def refused(_room: str) -> None:
             log.warning("a history deletion could not be announced; sent again later")
-            self.deletions_unsent[account_id] = None
+            self.deletions_unsent[account_id] = at_ms
 
-        self.submit(None, ACCOUNTS_ROOM, {"t": "histdel", "i": account_id}, None, refused=refused)
+        self.submit(None, ACCOUNTS_ROOM, event, None, refused=refused)
 
     def _apply_histdel(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         if mine:
             return  # (deleted here before it was announced)
         account_id = str(event["i"])
-        self.server.history.change(lambda store: store.delete_by_account(account_id), ignore)
+        # Only what was sequenced before the announcement (its time): what the account said
+        # after the deletion was answered stays, though this node applied it first (its feed
+        # of the accounts room lagging behind the room's: the deletion took it). Announced
+        # late, only what is older than the deletion itself, by its node's clock: what the
+        # account said meanwhile on other nodes stays too.
+        before_ms = min(time_ms, int(event.get("b", time_ms)))
+        self.server.history.change(
+            lambda store: store.delete_by_account(account_id, before_ms), ignore
+        )
 
     def set_available(self, available: bool) -> None:
         super().set_available(available)
         if available and self.deletions_unsent:
             unsent, self.deletions_unsent = self.deletions_unsent, {}
-            for account_id in unsent:
-                self.history_deleted(account_id)
+            for account_id, deleted_ms in unsent.items():
+                self.history_deleted(account_id, deleted_ms)
         if available and self.unread:
             unread, self.unread = self.unread, {}
             for fold, (channel, through, token) in unread.items():

@@ -299,17 +299,20 @@ class MemoryStore(PlannedStore):
         found.sort(key=lambda pair: pair[0])
         return [record for _, record in found[-limit:]]
 
-    def delete_by_account(self, account: str) -> int:
+    def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:
             return 0
         dropped = 0
         for key in list(self._targets):
             entry = self._targets[key]
             records = entry.records
-            for record, time_ms in zip(records, entry.times, strict=True):
-                if record.account == account:  # a late copy is ignored (HistoryStore)
-                    self._moved[record.msgid] = time_ms
-            dropped += entry.keep([i for i, r in enumerate(records) if r.account != account])
+            kept = []
+            for index, (record, time_ms) in enumerate(zip(records, entry.times, strict=True)):
+                if record.account == account and (before_ms is None or time_ms < before_ms):
+                    self._moved[record.msgid] = time_ms  # a late copy is ignored (HistoryStore)
+                else:
+                    kept.append(index)
+            dropped += entry.keep(kept)
             if not entry.seqs:
                 self._forget(key)
         self._drop_orphan_edits()

@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING
 
 from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record
-from hubbub.history.sql import COLUMNS, edited_params, record_of, row_of, select_statement
+from hubbub.history.sql import (
+    COLUMNS,
+    NO_TIME_BOUND,
+    edited_params,
+    record_of,
+    row_of,
+    select_statement,
+)
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
 from hubbub.pg.database import DatabaseUnavailable
@@ -175,7 +182,7 @@ _REDACT_REMEMBERED = (
 
 
 _DELETE_ACCOUNT_REMEMBERED = (
-    "WITH gone AS (DELETE FROM records WHERE account = %s AND account != ''"
+    "WITH gone AS (DELETE FROM records WHERE account = %s AND account != '' AND time_ms < %s"
     " RETURNING msgid, time_ms), remembered AS (INSERT INTO moved_msgids (msgid, time_ms)"
     " SELECT msgid, time_ms FROM gone ON CONFLICT (msgid) DO NOTHING)"
     " SELECT count(*) FROM gone"
@@ -404,13 +411,14 @@ class PostgresStore(PlannedStore, ComponentStore):
                 ).fetchone()
         return int(row[0]) if row else 0
 
-    def delete_by_account(self, account: str) -> int:
+    def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:
             return 0
+        bound = (account, NO_TIME_BOUND if before_ms is None else before_ms)
         with self._alone() as db:
             # Deleted and remembered in one statement, as a REDACT's record (a late copy,
             # another node's write, is ignored: HistoryStore.delete_by_account).
-            row = db.execute(_DELETE_ACCOUNT_REMEMBERED, (account,)).fetchone()
+            row = db.execute(_DELETE_ACCOUNT_REMEMBERED, bound).fetchone()
             dropped = int(row[0]) if row else 0
             if dropped:
                 db.execute(_ORPHAN_EDITS)

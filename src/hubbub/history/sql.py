@@ -16,10 +16,22 @@ from typing import Any
 from hubbub.history.base import Select
 from hubbub.history.record import Record, compact_json, dm_parties, params_json, tags_json
 
-__all__ = ["COLUMNS", "edited_params", "record_of", "record_values", "row_of", "select_statement"]
+__all__ = [
+    "COLUMNS",
+    "NO_TIME_BOUND",
+    "edited_params",
+    "record_of",
+    "record_values",
+    "row_of",
+    "select_statement",
+]
 
 #: The columns every read of whole records selects, in the order `record_of` expects.
 COLUMNS = "seq, target, msgid, time_ms, source, command, params, tags, account, edited_ms"
+
+#: A `time_ms < ?` bound every record is below (the largest 64-bit integer both databases hold):
+#: a statement that may be bounded by time takes it when it is not.
+NO_TIME_BOUND = 2**63 - 1
 
 
 def record_values(record: Record) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ from hubbub.history.base import PlannedStore, Select, window
 from hubbub.history.record import Edit, Record
 from hubbub.history.sql import (
     COLUMNS,
+    NO_TIME_BOUND,
     edited_params,
     record_of,
     record_values,
@@ -440,17 +441,18 @@ class SqliteStore(PlannedStore):
         )
         return cur.rowcount
 
-    def delete_by_account(self, account: str) -> int:
+    def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:
             return 0
+        bound = (account, NO_TIME_BOUND if before_ms is None else before_ms)
         # Remembered first (as a REDACT's): a late copy is ignored, HistoryStore.
         self._db.execute(
             "INSERT OR IGNORE INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms"
-            " FROM records WHERE account = ? AND account != ''",
-            (account,),
+            " FROM records WHERE account = ? AND account != '' AND time_ms < ?",
+            bound,
         )
         cur = self._db.execute(
-            "DELETE FROM records WHERE account = ? AND account != ''", (account,)
+            "DELETE FROM records WHERE account = ? AND account != '' AND time_ms < ?", bound
         )
         if cur.rowcount:
             self._db.execute(_ORPHAN_EDITS)

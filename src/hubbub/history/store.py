@@ -137,11 +137,13 @@ class HistoryStore(Protocol):
         """The newest `limit` records sent by this account (`Record.account`, compared
         exactly), from every target, oldest first (HistServ EXPORT)."""
 
-    def delete_by_account(self, account: str) -> int:
-        """Remove every record sent by this account, from every target; how many went
-        (HistServ DELETE). Their msgids are remembered as a REDACT's are: a late copy of one
-        is ignored (`append`), as it is in a cluster, another node's write of a message it
-        held, or had not committed, when the account's history was deleted."""
+    def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
+        """Remove every record sent by this account (with `before_ms`, those older than it),
+        from every target; how many went (HistServ DELETE). Their msgids are remembered as a
+        REDACT's are: a late copy of one is ignored (`append`), as it is in a cluster, another
+        node's write of a message it held, or had not committed, when the account's history
+        was deleted. (A cluster's other nodes delete again up to the time the bus gave the
+        deletion's announcement: what the account said after it stays.)"""
 
     def taken_away(self, msgids: Collection[str]) -> set[str]:
         """Those of `msgids` that a REDACT, a void, a rename's move or an account's deletion
