@@ -177,6 +177,27 @@ def test_a_ban_the_bus_refused_is_announced_when_it_is_back() -> None:
     assert ("K", "*@10.9.9.9") in b.server.registry.bans
 
 
+def test_a_node_applying_a_ban_event_late_does_not_write_it_over_a_later_version() -> None:
+    """Every node writes each ban event it applies to the shared store, in place of what the
+    events before it left: node n1, lagging, applies the first K-line after its operator's
+    node stored a second version of it (not announced: the bus had gone), and leaves that
+    in the store. (It wrote the first back over it; the nodes reading the store then, at the
+    burial of the node that stored it, read two versions: a cluster fuzz finding, seed
+    6728235.)"""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    root = a.client("root")
+    root.user.oper = "root"
+    cluster.bus.lag("n1")
+    root.send("KLINE *@10.9.9.9 :first")
+    cluster.bus.cut_off("n0")
+    a.server.network_available(False)
+    root.send("KLINE *@10.9.9.9 :second")  # stored; its announcement refused
+    cluster.bus.catch_up("n1")
+    assert b.server.registry.bans[("K", "*@10.9.9.9")].reason == "first"
+    assert [ban.reason for ban in cluster.registry.store.bans()] == ["second"]
+
+
 def test_an_invitation_on_one_node_is_known_to_the_room_on_every_node() -> None:
     """Both in the room's copies: an op of another node hears it (invite-notify), and the
     invitee, a user of the inviter's own node, sees the INVITE once."""

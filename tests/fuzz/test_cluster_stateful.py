@@ -5453,6 +5453,22 @@ FOUND = {
     settle()
     send(1, 'MONITOR + erin,zed')
 """,
+    # Carol (n1, an operator) set the K-line on ~nobody@* twice; node n2 lagged; her node
+    # stored the second and died before announcing it. Every node read the bans again at its
+    # burial (a ban it stored and never announced), but n2, applying the first late, had
+    # written it back to the store just before its own read: n2 kept the first version, the
+    # others the second. A node now writes a ban event it applies only in place of what the
+    # events before it left (`replace_ban`; forty-first session, seed 6728235 of 1,500 runs
+    # of 2,000 steps, minimised to 7).
+    "a lagging node wrote an earlier ban event back over a later version": """
+    send(2, 'KICK #a carol :out')
+    hold()
+    lag(2)
+    send(2, 'KLINE ~nobody@* :k 71')
+    answer(2)
+    send(2, 'KLINE ~nobody@* :k 95')
+    lose(1)
+""",
 }
 
 

@@ -74,6 +74,28 @@ def test_bans_add_replace_remove(store: RegistryStore) -> None:
     assert [(b.kind, b.mask) for b in store.bans()] == [("D", "10.0.0.0/8"), ("D", "*@10.0.0.1")]
 
 
+def test_replace_ban_writes_only_over_the_ban_it_expects(store: RegistryStore) -> None:
+    """BanStore.replace_ban: "If the stored ban of this kind and mask is `expected` (None:
+    none is stored), make it `ban` (None: remove it)"."""
+    first = ServerBan("K", "*@x", "first", "alice", 100, 0)
+    second = dataclasses.replace(first, reason="second", set_ms=200)
+    other = ServerBan("D", "10.0.0.1", "other", "bob", 50, 0)
+    assert not store.replace_ban("K", "*@x", first, second)  # none stored: not the expected
+    assert not store.replace_ban("K", "*@x", None, None)
+    assert store.replace_ban("K", "*@x", None, first)
+    assert store.add_ban(other)
+    assert not store.replace_ban("K", "*@x", None, second)  # one is stored
+    assert store.bans() == [first, other]
+    assert store.replace_ban("K", "*@x", first, second)
+    assert store.bans() == [other, second]  # replaced, moved to the end (as add_ban does)
+    # A late writer of the first, expecting none stored, leaves the second in place:
+    assert not store.replace_ban("K", "*@x", None, first)
+    assert not store.replace_ban("K", "*@x", first, None)  # nor removes it
+    assert store.bans() == [other, second]
+    assert store.replace_ban("K", "*@x", second, None)
+    assert store.bans() == [other]
+
+
 def test_expire_bans(store: RegistryStore) -> None:
     store.add_ban(ServerBan("K", "a@b", "r", "o", 0, 1000))
     store.add_ban(ServerBan("K", "c@d", "r", "o", 0, 0))  # permanent

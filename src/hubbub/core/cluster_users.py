@@ -28,10 +28,10 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
 * **K-/D-lines**: stored in the registry store (in a cluster, the shared PostgreSQL, which
   every node loads its bans from at start), then announced as `kline` / `unkline` events in
   the network room every node follows (`ports.NETWORK_ROOM`): every node, the sender's too,
-  adds or drops the ban in that room's order, writes the store as it does, and disconnects
-  its own users it covers. After Redis lost ban events, the nodes read the bans again from
-  the store (`reload_bans`, `rebans`), and when a node is buried (it may have stored a ban
-  it never announced).
+  adds or drops the ban in that room's order, writes the store as it does (over the ban as
+  the events before left it, no later one), and disconnects its own users it covers. After
+  Redis lost ban events, the nodes read the bans again from the store (`reload_bans`,
+  `rebans`), and when a node is buried (it may have stored a ban it never announced).
 
 * **A lost node's burial**: the node that buries it QUITs its users in every room whose
   state on the bus lists them (hubbub.cluster.node), then sequences `buried` in the network
@@ -105,6 +105,10 @@ class ClusterUsers(ClusterPropose):
         self.bans_applied_since: list[dict[str, Any]] | None = None
         # Redis lost the network room's end after this node read it: a `rebans` to send.
         self.rebans_wanted = False
+        # The server bans as the network room's events applied here left them (and the store
+        # as last read): what each ban event applied replaces in the store (`_store_ban`).
+        # (registry.bans has this node's own changes too, before they are sequenced.)
+        self.ordered_bans: dict[tuple[str, str], ServerBan] = dict(server.registry.bans)
         # Per local user, invitations to rooms this node may not follow: room fold -> name
         # (INVITE with no parameter lists them). At most one per room of the network.
         self.invitations: dict[User, dict[str, str]] = {}
@@ -452,13 +456,31 @@ class ClusterUsers(ClusterPropose):
     # later of the two in that order. (Skipping its own, the node that made the one sequenced
     # first took the other's and kept it: a cluster fuzz finding.) Each node also writes the
     # shared store as it applies them, so that the store ends as the order does, whichever
-    # node's first write came last.
+    # node's first write came last: each write replaces only the ban as the events before it
+    # left it (`replace_ban`), so a node applying an event late does not write it back over
+    # a later one. (It did, over a ban a node stored and died before announcing: the nodes
+    # that read the store at its burial read two versions, a cluster fuzz finding, seed
+    # 6728235.)
+
+    def _store_ban(self, key: tuple[str, str], ban: ServerBan | None) -> None:
+        """Write a ban event applied here (None: a removal) to the shared store, in place
+        of what the events before it left."""
+        before = self.ordered_bans.pop(key, None)
+        if ban is not None:
+            self.ordered_bans[key] = ban
+        kind, mask = key
+        self.server.registry.call(lambda store: store.replace_ban(kind, mask, before, ban))
+
+    def bans_loaded(self, bans: list[ServerBan]) -> None:
+        """The registry read the bans at start (after this was made): as the store has them."""
+        for ban in bans:
+            self.ordered_bans[(ban.kind, ban.mask)] = ban
 
     def _apply_ban(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         server = self.server
         ban = ServerBan(*event["b"])
         server.registry.bans[(ban.kind, ban.mask)] = ban
-        server.registry.call(lambda store: store.add_ban(ban))
+        self._store_ban((ban.kind, ban.mask), ban)
         if self.bans_applied_since is not None:
             self.bans_applied_since.append(event)
         if mine:
@@ -470,7 +492,7 @@ class ClusterUsers(ClusterPropose):
         server = self.server
         kind, mask = str(event["kind"]), str(event["mask"])
         removed = server.registry.bans.pop((kind, mask), None)
-        server.registry.call(lambda store: store.remove_ban(kind, mask))
+        self._store_ban((kind, mask), None)
         if self.bans_applied_since is not None:
             self.bans_applied_since.append(event)
         if removed is not None and not mine:
@@ -505,6 +527,7 @@ class ClusterUsers(ClusterPropose):
             else:
                 bans.pop((str(event["kind"]), str(event["mask"])), None)
         server.registry.bans = bans
+        self.ordered_bans = dict(bans)
         for key, ban in bans.items():
             if key not in before:
                 log.info("%s-line on %s: read again from the store", *key)

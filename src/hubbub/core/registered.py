@@ -105,6 +105,9 @@ class RegistryState:
                 restore(self.server, saved)
         for ban in bans:
             self.bans[(ban.kind, ban.mask)] = ban
+        cluster = getattr(self.server, "cluster", None)  # (None while the server is made)
+        if cluster is not None:
+            cluster.bans_loaded(bans)
         if channels or bans:
             log.info("loaded %d registered channels, %d server bans", len(channels), len(bans))
 

@@ -74,6 +74,16 @@ class MemoryRegistryStore:
     def remove_ban(self, kind: str, mask: str) -> bool:
         return self._bans.pop((kind, mask), None) is not None
 
+    def replace_ban(
+        self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
+    ) -> bool:
+        if self._bans.get((kind, mask)) != expected or (expected is None and ban is None):
+            return False
+        if ban is None:
+            return self.remove_ban(kind, mask)
+        self.add_ban(ban)
+        return True
+
     def bans(self) -> list[ServerBan]:
         return list(self._bans.values())
 

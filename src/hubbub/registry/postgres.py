@@ -17,6 +17,7 @@ from hubbub.registry.sql import (
     BAN_COLUMNS,
     CHANNEL_COLUMNS,
     ban_of,
+    ban_replacement,
     channel_of,
     channel_row,
     channel_update,
@@ -165,6 +166,21 @@ class PostgresRegistryStore(ComponentStore):
 
     def remove_ban(self, kind: str, mask: str) -> bool:
         return self._write("DELETE FROM server_bans WHERE kind = %s AND mask = %s", (kind, mask))
+
+    def replace_ban(
+        self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
+    ) -> bool:
+        statements = ban_replacement(kind, mask, expected, ban, "%s")
+        if not statements:
+            return False
+        # (One transaction: the DELETE of the expected row locks it against another node's.)
+        with self._db.step(write=True) as db:
+            (first, args), *rest = statements
+            if db.execute(first, args).rowcount == 0:
+                return False
+            for sql, values in rest:
+                db.execute(sql, values)
+        return True
 
     def bans(self) -> list[ServerBan]:
         with self._db.step() as db:

@@ -3,8 +3,8 @@ of a registered channel and of a server ban, a channel turned into a row and bac
 read back, and the UPDATE that saves a channel.
 
 Both databases hold the same rows, so `hubbub migrate` copies them unchanged. The two drivers
-differ in how a statement names its parameters (`?` for sqlite3, `%s` for psycopg), so the one
-statement built here takes that placeholder; SQL that really differs per dialect (the schema,
+differ in how a statement names its parameters (`?` for sqlite3, `%s` for psycopg), so the
+statements built here take that placeholder; SQL that really differs per dialect (the schema,
 ON CONFLICT, collations) stays in each store.
 """
 
@@ -20,6 +20,7 @@ __all__ = [
     "BAN_COLUMNS",
     "CHANNEL_COLUMNS",
     "ban_of",
+    "ban_replacement",
     "channel_of",
     "channel_row",
     "channel_update",
@@ -97,6 +98,25 @@ def channel_of(row: Sequence[Any]) -> RegisteredChannel:
         excepts=_list(entries, "e"),
         invex=_list(entries, "I"),
     )
+
+
+def ban_replacement(
+    kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None, placeholder: str
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements of `replace_ban`, in order: the first's row count says whether the
+    stored ban was `expected` (a DELETE of exactly that row; with none expected, an INSERT
+    that does nothing if a ban of that kind and mask is stored), the rest run only if so."""
+    p = placeholder
+    insert = f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES ({', '.join([p] * 6)})"
+    values = (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms) if ban else ()
+    if expected is None:
+        return [(insert + " ON CONFLICT (kind, mask) DO NOTHING", values)] if ban else []
+    delete = (
+        f"DELETE FROM server_bans WHERE kind = {p} AND mask = {p} AND reason = {p}"
+        f" AND setter = {p} AND set_ms = {p} AND expires_ms = {p}"
+    )
+    was = (kind, mask, expected.reason, expected.setter, expected.set_ms, expected.expires_ms)
+    return [(delete, was), *([(insert, values)] if ban else [])]
 
 
 def ban_of(row: Sequence[Any]) -> ServerBan:

@@ -17,6 +17,7 @@ from hubbub.registry.sql import (
     BAN_COLUMNS,
     CHANNEL_COLUMNS,
     ban_of,
+    ban_replacement,
     channel_of,
     channel_row,
     channel_update,
@@ -168,6 +169,20 @@ class SqliteRegistryStore:
 
     def remove_ban(self, kind: str, mask: str) -> bool:
         return self._write("DELETE FROM server_bans WHERE kind = ? AND mask = ?", (kind, mask))
+
+    def replace_ban(
+        self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
+    ) -> bool:
+        statements = ban_replacement(kind, mask, expected, ban, "?")
+        if not statements:
+            return False
+        with self._db as db:
+            (first, args), *rest = statements
+            if db.execute(first, args).rowcount == 0:
+                return False
+            for sql, values in rest:
+                db.execute(sql, values)
+        return True
 
     def bans(self) -> list[ServerBan]:
         rows = self._db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq")

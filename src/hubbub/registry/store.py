@@ -58,6 +58,15 @@ class BanStore(Protocol):
     def remove_ban(self, kind: str, mask: str) -> bool:
         """Remove a ban; False if there was none."""
 
+    def replace_ban(
+        self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
+    ) -> bool:
+        """If the stored ban of this kind and mask is `expected` (None: none is stored), make
+        it `ban` (None: remove it), as `add_ban` and `remove_ban` do; True if it wrote it. A
+        cluster node writes each ban event it applies this way, from the ban as the events
+        before it left it: a node applying an earlier event late does not write back over a
+        later one (hubbub.core.cluster_users)."""
+
     def bans(self) -> list[ServerBan]:
         """Every stored ban (expired ones included until `expire_bans` removes them), oldest
         first."""
