@@ -643,6 +643,29 @@ def test_monitor_hears_a_remote_user_come_online_when_it_registers_and_go_once()
     assert [m.command for m in bob.lines()] == ["QUIT", "731"]
 
 
+def test_nicks_two_users_gave_up_in_turn_are_both_announced_offline_again() -> None:
+    """After Redis lost data a node announces again the nicks its users gave up lately:
+    per holder, so that when two of its users held one nick in turn, a watcher elsewhere
+    that never read either offline (lost with Redis's end) and was told the first holds it
+    is told it went. (Kept per nick, only the second's was announced, which names a holder
+    the watcher was never told of: a cluster fuzz finding, seed 6191536.)"""
+    cluster = Cluster()
+    a, b = cluster.nodes
+    watcher = a.client("watcher")
+    erin = b.client("erin")
+    watcher.send("MONITOR + erin")
+    assert [m.command for m in watcher.lines()] == ["730"]
+    cluster.bus.lag("n0")
+    erin.send("QUIT :gone")
+    b.client("erin").send("QUIT :gone too")  # another user of n1 held the nick meanwhile
+    cluster.bus.backlog["n0"].clear()  # what Redis lost before node n0 read it
+    cluster.bus.catch_up("n0")
+    assert watcher.lines() == []
+    b.server.cluster.resync()  # (as on the bus's return, when it finds what Redis lost)
+    got = watcher.lines()
+    assert [(m.command, m.params[-1]) for m in got] == [("731", "erin")]
+
+
 def test_a_room_message_is_logged_once_by_its_senders_node_through_the_room_log() -> None:
     """The INFO line per room message goes through `Ports.room_log` (the app's cheap way, no
     LogRecord on the loop), as on one server, and only on the node it was said on."""

@@ -79,10 +79,15 @@ class ClusterDirectory(ClusterUsers):
         self.registrations = 0
         # MONITOR: what each watcher here was told of each nick (hubbub.core.cluster_monitor).
         self.watching = ClusterMonitor(server, network.lookup)
-        # Nicks (folded) this node's users gave up lately, oldest first: nick and holder;
-        # their entries dropped again whenever the bus is back, and announced offline again
-        # after Redis lost data (`resync`); at most `cluster.departures_kept`.
-        self.departures: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # Nicks (folded) this node's users gave up lately, and who held them (network id),
+        # oldest first: the nick as it was; their entries dropped again whenever the bus is
+        # back (those no user here holds again), and announced offline again after Redis lost
+        # data (`resync`); at most `cluster.departures_kept`. Per holder: two users here that
+        # held one nick in turn were both announced offline, and Redis may have lost both
+        # announcements (kept per nick, the first holder's was not announced again, and a
+        # watcher told it held the nick was never told it went: a cluster fuzz finding,
+        # seed 6191536).
+        self.departures: OrderedDict[tuple[str, str], str] = OrderedDict()
         # Per network id of another node's user in this node's copies: the nick (folded) the
         # network room last said it is online under since the copy was made (gone once it
         # said it left). The copies may be behind the network room (a room's feed filling a
@@ -149,7 +154,6 @@ class ClusterDirectory(ClusterUsers):
         user.network_id = f"{self.node}/{int(self.server.now * 1000)}/{self.registrations}"
         self.by_network_id[user.network_id] = user
         self._publish(user, reply)
-        self.departures.pop(user.fold, None)
         self._announce(self._online_event(user))
 
     def nick_changed(self, user: User, old_nick: str, old_fold: str) -> None:
@@ -159,13 +163,13 @@ class ClusterDirectory(ClusterUsers):
         self.network.publish(user_key(user.fold), self.entry(user))
         if old_fold != user.fold:  # a change of case only is neither offline nor online
             self._depart(old_fold, old_nick, user.network_id)
-            self.departures.pop(user.fold, None)
+            self.departures.pop((user.fold, user.network_id), None)  # (its online comes next)
             self._announce(self._online_event(user))
 
     def _depart(self, fold: str, nick: str, holder: str) -> None:
         """A local user gave up a nick: announced offline, and remembered (`departures`)."""
-        self.departures[fold] = (nick, holder)
-        self.departures.move_to_end(fold)
+        self.departures[(fold, holder)] = nick
+        self.departures.move_to_end((fold, holder))
         while len(self.departures) > self.server.config.cluster.departures_kept:
             self.departures.popitem(last=False)
         self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
@@ -292,8 +296,9 @@ class ClusterDirectory(ClusterUsers):
         # The entries of the nicks given up lately dropped again (only this node's: DROP
         # leaves another node's holder's alone): Redis may have come back from an
         # append-only file that missed the drop, with or without other writes lost.
-        for fold in self.departures:
-            self.network.publish(user_key(fold), None)
+        for fold in {fold: None for fold, _ in self.departures}:
+            if self._local_holder(fold) is None:
+                self.network.publish(user_key(fold), None)
         self.watching.ask_again()
 
     def resync(self, rooms: Collection[str] | None = None) -> None:
@@ -303,7 +308,7 @@ class ClusterDirectory(ClusterUsers):
         nothing new (hubbub.core.cluster_monitor: an offline of a holder it was not told of
         tells nobody, an online told already tells nobody)."""
         super().resync(rooms)
-        for fold, (nick, holder) in list(self.departures.items()):
+        for (fold, holder), nick in list(self.departures.items()):
             self._announce({"t": "offline", "f": fold, "n": nick, "i": holder})
         for user in list(self.server.users.values()):
             if _open_local(user):
