@@ -7,14 +7,15 @@ outages, Redis losing its data and settles), checks that every node agrees after
 prints, for each kind of disagreement, the shortest run that showed it: steps ready to paste into
 that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python
 tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds]
-[--chatty]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a lagging node
-common, and Redis losing its data while one has events waiting (`wipe_in_flight`): what some nodes
-read and others did not, lost, for the rooms written back to reconcile
+[--chatty] [--ticking]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a
+lagging node common, and Redis losing its data while one has events waiting (`wipe_in_flight`): what
+some nodes read and others did not, lost, for the rooms written back to reconcile
 (hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file that
-missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes a node's
-feed of one room wait (filling a gap) while its other rooms go on. `--chatty`, with any of them,
-makes a third of the steps clients joining rooms and talking, redacting and editing there. Each
-step also checks that no client was sent a line twice.
+missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes a node's feed
+of one room wait (filling a gap) while its other rooms go on. `--chatty`, with any of them, makes a
+third of the steps clients joining rooms and talking, redacting and editing there; `--ticking`, one
+in twenty a millisecond passing on Redis's clock (`tick`). Each step also checks that no client was
+sent a line twice.
 """
 
 from __future__ import annotations
@@ -191,6 +192,20 @@ def chatty(chooser: Chooser) -> Chooser:
     return choose_chatty
 
 
+def ticking(chooser: Chooser) -> Chooser:
+    """`chooser`, with one step in twenty a millisecond passing on Redis's clock (`tick`):
+    the other mixes time every event alike, but where Redis loses the end of its data."""
+
+    def choose_ticking(
+        pick: random.Random, machine: ClusterMachine
+    ) -> tuple[str, tuple[object, ...]] | None:
+        if pick.random() < 0.05:
+            return "tick", ()
+        return chooser(pick, machine)
+
+    return choose_ticking
+
+
 CHOOSERS = {
     "--lagging-wipes": choose_lagging_wipes,
     "--lost-ends": choose_lost_ends,
@@ -202,6 +217,8 @@ def main(arguments: list[str]) -> int:
     chooser = next((CHOOSERS[flag] for flag in arguments if flag in CHOOSERS), choose)
     if "--chatty" in arguments:
         chooser = chatty(chooser)
+    if "--ticking" in arguments:
+        chooser = ticking(chooser)
     arguments = [argument for argument in arguments if not argument.startswith("--")]
     first, last = int(arguments[0]), int(arguments[1])
     steps = int(arguments[2]) if len(arguments) > 2 else 40

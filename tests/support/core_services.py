@@ -345,6 +345,10 @@ class MemoryBus:
         # names one event (tests/fuzz: the order each client is sent a room's lines in).
         self.era = 0
         self.places: dict[str, tuple[int, str, int]] = {}
+        # Events sequenced so far, in every room (Redis runs one script at a time: one
+        # order of them all), and per msgid, its place in that order and its time.
+        self.sequenced = 0
+        self.sequenced_at: dict[str, tuple[int, int]] = {}
         # The (node, room) feeds held (`hold_feed`): their events wait in the queue, in place.
         self.held_feeds: set[tuple[str, str]] = set()
         # The bus's data before each of its last room events (`lose_end`).
@@ -878,12 +882,14 @@ class MemoryBus:
         return 1
 
     def _place(self, room: str, seq: int, payload: bytes) -> None:
+        self.sequenced += 1
         try:
             msgid = json.loads(payload).get("m")
         except ValueError:
             return
         if isinstance(msgid, str):
             self.places[msgid] = (self.era, room, seq)
+            self.sequenced_at[msgid] = (self.sequenced, self.last_ms[room])
 
     def _append(self, node: str, room: str, time_ms: int, payload: bytes) -> int:
         seq = self.seq[room] = self.seq.get(room, 0) + 1
