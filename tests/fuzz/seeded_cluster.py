@@ -32,9 +32,9 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 
 from test_cluster_stateful import (  # noqa: E402 (after the paths above)
     CHOICES,
+    FEEDS,
     NICKS,
     OTHER_NICKS,
-    ROOMS,
     TEMPLATES,
     ClusterMachine,
 )
@@ -155,11 +155,12 @@ def choose_held_feeds(
     """As `choose`, with one node's feed of one room often held (filling a gap) while its
     other rooms go on, and released later: a node applying a room's events after later
     events of its other rooms (a RENAME after the new name's, a NICK in one room after the
-    next in another)."""
+    next in another; the accounts room's too: a history deletion after the account's next
+    message)."""
     held = sorted(machine.cluster.bus.held_feeds)
     draw = pick.random()
     if draw < 0.04:
-        return "hold_feed", (pick.randrange(3), pick.choice(ROOMS))
+        return "hold_feed", (pick.randrange(3), pick.choice(FEEDS))
     if held and draw < 0.07:
         node_id, room = held[pick.randrange(len(held))]
         return "release_feed", (int(node_id.removeprefix("n")), room)

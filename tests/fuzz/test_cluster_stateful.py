@@ -66,6 +66,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from test_cluster_core import Cluster, Node
 
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
 from hubbub.core.cluster_rename import move_renamed, rename_place, renamed_aside, renamed_onto
 from hubbub.core.cluster_replay import RoomName, burial_records, named_room
@@ -90,6 +91,9 @@ NODES = 3
 NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]  # two per node, in node order
 OTHER_NICKS = ["zed", "Alice", "yan"]
 ROOMS = ["#a", "#b", "#c"]
+#: The feeds `hold_feed` may hold: the rooms', and the accounts room's (account and
+#: registration announcements, history deletions), which every node follows.
+FEEDS = [*ROOMS, ACCOUNTS_ROOM]
 #: More records than a run stores in a room (a history read takes them all).
 STORED_LIMIT = 100_000
 MODES = ["+o", "-o", "+v", "-v", "+b", "-b", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "-m",
@@ -949,14 +953,14 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         self.cluster.bus.catch_up(lagging[pick % len(lagging)])
 
-    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(ROOMS))
+    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(FEEDS))
     def hold_feed(self, pick: int, room: str) -> None:
         """One node's feed of one room fills a gap (hubbub.cluster.bus_feed): its events wait
         while the node's other rooms go on, so the node applies them after later events of
         other rooms, as the real bus may."""
         self.cluster.bus.hold_feed(self.cluster.nodes[pick].network.node_id, room)
 
-    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(ROOMS))
+    @rule(pick=st.integers(0, NODES - 1), room=st.sampled_from(FEEDS))
     def release_feed(self, pick: int, room: str) -> None:
         """The gap is filled: what the room published meanwhile comes, in order."""
         self.cluster.bus.release_feed(self.cluster.nodes[pick].network.node_id, room)
