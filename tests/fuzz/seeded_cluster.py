@@ -13,9 +13,9 @@ some nodes read and others did not, lost, for the rooms written back to reconcil
 (hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file that
 missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes a node's feed
 of one room wait (filling a gap) while its other rooms go on. `--chatty`, with any of them, makes a
-third of the steps clients joining rooms and talking, redacting and editing there; `--ticking`, one
-in twenty a millisecond passing on Redis's clock (`tick`). Each step also checks that no client was
-sent a line twice.
+third of the steps clients joining rooms, talking, redacting, editing there, deleting history;
+`--ticking`, one in twenty a millisecond passing on Redis's clock (`tick`). Each step also checks
+that no client was sent a line twice.
 """
 
 from __future__ import annotations
@@ -167,18 +167,20 @@ def choose_held_feeds(
     return choose(pick, machine)
 
 
-#: The templates `--chatty` favours: joining rooms and talking there, REDACT and EDIT.
+#: The templates `--chatty` favours: joining rooms and talking there, REDACT and EDIT, and
+#: a HistServ DELETE of the talker's history (if it is logged in).
 CHAT_TEMPLATES = [
     template
     for template in TEMPLATES
-    if template.split(" ")[0] in ("JOIN", "REDACT", "EDIT", "MULTILINE")
+    if template.split(" ")[0] in ("JOIN", "REDACT", "EDIT", "MULTILINE", "HISTSERV")
     or template.startswith("PRIVMSG {room}")
 ]
 
 
 def chatty(chooser: Chooser) -> Chooser:
     """`chooser`, with a third of the steps a client joining a room or talking, redacting or
-    editing there: the other mixes leave few messages in a run, and so few to REDACT."""
+    editing there (or deleting its history): the other mixes leave few messages in a run, and
+    so few to REDACT."""
 
     def choose_chatty(
         pick: random.Random, machine: ClusterMachine

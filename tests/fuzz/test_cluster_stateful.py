@@ -5572,6 +5572,24 @@ FOUND = {
     send(0, 'PRIVMSG #a :hello from 1')
     release_feed(1, '~accounts')
 """,
+    # Erin's JOIN #c,#a and Alice's (carol's) KILL of her, JOIN of #c and RENAME of #c to #a
+    # all waited on the bus; erin's JOIN #c was sequenced after the rename, and her node,
+    # sending it on to #a, did so after she had been killed and her QUITs sequenced: Alice
+    # saw erin quit, join #a, and quit again under the same msgid. A JOIN whose user is gone
+    # is not sent on (cluster_rename `_send_on`; seed 6734447 of the forty-first session's
+    # lagging-wipes ticking chatty runs, minimised to 10 steps, no tick among them).
+    "a JOIN sent on after a rename though its user was gone": """
+    send(2, 'JOIN 0')
+    send(2, 'KILL alice :out 9')
+    send(4, 'JOIN 0')
+    send(2, 'NICK Alice')
+    hold()
+    send(4, 'JOIN #c,#a')
+    send(2, 'KILL erin :out 50')
+    send(2, 'JOIN #b,#c')
+    send(2, 'RENAME #c #a :moving')
+    send(2, 'JOIN #a,#c')
+""",
 }
 
 

@@ -422,6 +422,16 @@ class ClusterRename(ClusterPropose):
             if complete is not None:
                 complete(OLD_GONE)
             return
+        if event.get("t") == "join" and self._joiner_gone(event):
+            # Its joiner is gone since (KILLed, or quit): sent on, it joined the renamed room
+            # after its QUITs and left it again, a JOIN and a second QUIT shown to members
+            # that had seen it quit (a cluster fuzz finding, seed 6734447). Refused instead,
+            # as the bus refuses a JOIN.
+            if refused is not None:
+                refused(new_fold)
+            if complete is not None:
+                complete(None)
+            return
         channel = self.server.channels.get(new_fold)
         if channel is None:  # nobody of ours is in the renamed room any more
             if event.get("t") == "nick":
@@ -455,6 +465,13 @@ class ClusterRename(ClusterPropose):
             if user is not None and not user.session.remote and user in channel.members:
                 set_fields = self.own_member_field(user, channel)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
+
+    def _joiner_gone(self, event: dict[str, Any]) -> bool:
+        """Whether the user of a JOIN of this node's has disconnected since it was sent."""
+        user = self.server.users.get(str(event.get("f")))
+        facts = event.get("u")
+        identity = facts.get("id") if isinstance(facts, dict) else None
+        return user is None or user.session.closed or user.network_id != identity
 
     def _send_on_from(self, old_fold: str, old_name: str, new_fold: str) -> None:
         """The room is renamed here: events of ours sent to the old name and not back yet are
