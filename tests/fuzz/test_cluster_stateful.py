@@ -5590,6 +5590,29 @@ FOUND = {
     send(2, 'RENAME #c #a :moving')
     send(2, 'JOIN #a,#c')
 """,
+    # The same seed's run once that was fixed: erin's QUIT, sent to #c, came back from the
+    # room made under that name after the RENAME (she had joined it, and left it with that
+    # QUIT), and her node sent it on to #a under the same msgid, late in #a's sequence:
+    # Alice, who had the QUIT line from #c, then got a PART of #a sequenced before that
+    # copy, out of #a's order as far as the msgid said. A QUIT sent on takes a msgid of its
+    # own when the bus did not mark it as meant for the renamed room (cluster_rename
+    # `_send_on`; minimised to 14 steps).
+    "a QUIT sent on after a rename under the msgid it had in the room made under the name": """
+    lose(2)
+    send(2, 'KILL alice :out 9')
+    send(2, 'NICK Alice')
+    send(2, 'JOIN 0')
+    restart()
+    hold()
+    send(4, 'JOIN #c,#a')
+    send(2, 'KILL erin :out 50')
+    send(2, 'JOIN #b,#c')
+    send(1, 'JOIN #a,#a')
+    send(2, 'RENAME #c #a :moving')
+    send(1, 'JOIN 0')
+    answer(0)
+    send(2, 'JOIN #c,#b')
+""",
 }
 
 

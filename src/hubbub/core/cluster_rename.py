@@ -386,7 +386,10 @@ class ClusterRename(ClusterPropose):
         # standing, moved with the room: hubbub.core.cluster_fields.only_if_operator); a JOIN
         # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held).
         privileged = (name for name in delete_fields if name != ONLY_IF_ROOM)
-        shown_there = False  # applied in a room made under the old name meanwhile
+        # Applied in a room made under the old name meanwhile: a JOIN that changed fields
+        # there (below), or a QUIT the bus did not mark as meant for the renamed room (its
+        # user was in that room too, and left it).
+        shown_there = event.get("t") == "quit" and "rn" not in event
         if (
             "rn" not in event  # (marked by the bus: it changed nothing there, and is ignored)
             and set_fields
@@ -445,7 +448,9 @@ class ClusterRename(ClusterPropose):
         if shown_there:
             # Another line than the one shown there: a msgid of its own (under the same one,
             # a member of both rooms was sent two lines with one msgid, which a client may
-            # take for one and drop: a cluster fuzz finding, seed 4587781).
+            # take for one and drop: a cluster fuzz finding, seed 4587781; a QUIT's, placed
+            # late in the renamed room, was taken for that room's by a client that had it
+            # from the other, seed 6734447).
             event["m"] = self.server.next_msgid()
         if isinstance(event.get("l"), str) and old_name:
             event["l"] = renamed_line(event["l"], old_name, channel.name)
