@@ -21,6 +21,7 @@ from hubbub.registry.sql import (
     channel_of,
     channel_row,
     channel_update,
+    replaced,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
@@ -170,17 +171,9 @@ class PostgresRegistryStore(ComponentStore):
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
     ) -> bool:
-        statements = ban_replacement(kind, mask, expected, ban, "%s")
-        if not statements:
-            return False
         # (One transaction: the DELETE of the expected row locks it against another node's.)
         with self._db.step(write=True) as db:
-            (first, args), *rest = statements
-            if db.execute(first, args).rowcount == 0:
-                return False
-            for sql, values in rest:
-                db.execute(sql, values)
-        return True
+            return replaced(db, ban_replacement(kind, mask, expected, ban, "%s"))
 
     def bans(self) -> list[ServerBan]:
         with self._db.step() as db:

@@ -24,6 +24,7 @@ __all__ = [
     "channel_of",
     "channel_row",
     "channel_update",
+    "replaced",
 ]
 
 #: A registered channel's columns, in the order of `channel_row` and `channel_of` (fold first).
@@ -117,6 +118,19 @@ def ban_replacement(
     )
     was = (kind, mask, expected.reason, expected.setter, expected.set_ms, expected.expires_ms)
     return [(delete, was), *([(insert, values)] if ban else [])]
+
+
+def replaced(db: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> bool:
+    """Run `ban_replacement`'s statements on `db` (an sqlite3 or psycopg connection, inside
+    the caller's transaction): the rest only if the first changed a row. Whether they ran."""
+    if not statements:
+        return False
+    (first, args), *rest = statements
+    if db.execute(first, args).rowcount == 0:
+        return False
+    for statement, values in rest:
+        db.execute(statement, values)
+    return True
 
 
 def ban_of(row: Sequence[Any]) -> ServerBan:

@@ -21,6 +21,7 @@ from hubbub.registry.sql import (
     channel_of,
     channel_row,
     channel_update,
+    replaced,
 )
 from hubbub.sqlitedb import component_version, migrate_component, open_database
 
@@ -173,16 +174,8 @@ class SqliteRegistryStore:
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
     ) -> bool:
-        statements = ban_replacement(kind, mask, expected, ban, "?")
-        if not statements:
-            return False
         with self._db as db:
-            (first, args), *rest = statements
-            if db.execute(first, args).rowcount == 0:
-                return False
-            for sql, values in rest:
-                db.execute(sql, values)
-        return True
+            return replaced(db, ban_replacement(kind, mask, expected, ban, "?"))
 
     def bans(self) -> list[ServerBan]:
         rows = self._db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq")
