@@ -296,7 +296,7 @@ class ClusterDirectory(ClusterUsers):
         # The entries of the nicks given up lately dropped again (only this node's: DROP
         # leaves another node's holder's alone): Redis may have come back from an
         # append-only file that missed the drop, with or without other writes lost.
-        for fold in {fold: None for fold, _ in self.departures}:
+        for fold in dict.fromkeys(fold for fold, _ in self.departures):
             if self._local_holder(fold) is None:
                 self.network.publish(user_key(fold), None)
         self.watching.ask_again()

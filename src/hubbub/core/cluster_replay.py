@@ -75,6 +75,8 @@ log = logging.getLogger("hubbub.history")
 
 Keep = Callable[[Record], bool]
 StreamEvents = list[tuple[int, int, bytes]]
+#: A room's stream events read: (time, event), the undecodable left out (`read_window`).
+WindowEvents = list[tuple[int, dict[str, Any]]]
 
 
 class ClusterReplay(ClusterApply):
@@ -232,19 +234,22 @@ class ClusterReplay(ClusterApply):
             if not isinstance(records, list) or not events:
                 complete(records)
                 return
+            window = read_window(events, channel.name)  # (once: the merge takes it too)
             stored = {record.msgid for record in records}
-            unstored = [msgid for msgid in stream_messages(events) if msgid not in stored]
+            unstored = [msgid for msgid in stream_messages(window) if msgid not in stored]
             if not unstored:
-                merge(records, events, set())
+                merge(records, window, set())
                 return
             # Not committed yet, or taken away (a deletion): the store says which.
             self.server.history.query(
                 lambda store: store.taken_away(unstored),
-                lambda gone: merge(records, events, gone if isinstance(gone, set) else set()),
+                lambda gone: merge(records, window, gone if isinstance(gone, set) else set()),
             )
 
-        def merge(records: list[Record], events: StreamEvents, gone: set[str]) -> None:
-            records, whole = merged(records, events, channel, keep, limit, self.store_events, gone)
+        def merge(records: list[Record], window: WindowEvents, gone: set[str]) -> None:
+            records, whole = merged_window(
+                records, window, channel, keep, limit, self.store_events, gone
+            )
             if whole and self.fresh.get(fold) is seen:
                 del self.fresh[fold]
             complete(records)
@@ -277,13 +282,42 @@ def merged(
     """The store's `records` and the stream's `events` as one history (module docstring), and
     whether the store had every message of the window. `gone`: msgids the store took away
     (HistoryStore.taken_away), left out."""
+    window = read_window(events, channel.name)
+    return merged_window(records, window, channel, keep, limit, store_events, gone)
+
+
+def read_window(events: StreamEvents, name: str) -> WindowEvents:
+    """A room's stream events decoded, with their times; one that is not a hubbub event (not
+    a JSON object) is left out, and logged."""
+    window: WindowEvents = []
+    for _, time_ms, payload in events:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            window.append((time_ms, event))
+        else:
+            log.warning("%s: a stream event is not a hubbub event; left out", name)
+    return window
+
+
+def merged_window(
+    records: list[Record],
+    events: WindowEvents,
+    channel: Channel,
+    keep: Keep,
+    limit: int,
+    store_events: bool,
+    gone: Collection[str] = (),
+) -> tuple[list[Record], bool]:
+    """`merged`, of a window read already (`read_window`)."""
     window: list[Record] = []
     redacted: set[str] = set()
     voided: set[str] = set()
     edits: dict[str, tuple[str, int]] = {}
-    for _, time_ms, payload in events:
+    for time_ms, event in events:
         try:
-            event = json.loads(payload)
             kind = event["t"]
             if ends_earlier_room(event):
                 window.clear()  # an earlier room's (`unconfirmed`): not this room's history
@@ -326,17 +360,13 @@ def merged(
     return [r for r in history if r.msgid not in redacted][-limit:], whole
 
 
-def stream_messages(events: StreamEvents) -> list[str]:
+def stream_messages(window: WindowEvents) -> list[str]:
     """The msgids of the messages (single and multiline) among a room's stream events."""
-    msgids = []
-    for _, _, payload in events:
-        try:
-            event = json.loads(payload)
-            if event["t"] in ("msg", "mlmsg"):
-                msgids.append(str(event["m"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # (left out of the merge too)
-    return msgids
+    return [
+        str(event["m"])
+        for _, event in window
+        if event.get("t") in ("msg", "mlmsg") and "m" in event
+    ]
 
 
 def unconfirmed(channel: Room, events: StreamEvents, through: int, node: str) -> list[Held]:

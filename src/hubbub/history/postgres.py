@@ -436,13 +436,15 @@ class PostgresStore(PlannedStore, ComponentStore):
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         with self._db.step(write=True) as db:
             key = _where(db, target, msgid)
-            row = db.execute(
-                "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE",
-                (key, msgid),
-            ).fetchone()
-            if key is None or row is None:
+            if key is None:
                 return False
             target = key
+            row = db.execute(
+                "SELECT seq, params FROM records WHERE target = %s AND msgid = %s FOR UPDATE",
+                (target, msgid),
+            ).fetchone()
+            if row is None:
+                return False
             seq = row[0]
             params, previous = edited_params(row[1], edit.text)
             db.execute(
