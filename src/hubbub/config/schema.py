@@ -823,10 +823,10 @@ class ClusterSection:
     )
     departures_kept: int = _setting(
         1_024,
-        "Nicks this node's users gave up lately (QUIT, NICK) that it announces offline again, "
-        "and whose directory entries it drops again, when Redis lost data (nodes that had not "
-        "read the first announcement, or an entry restored by an append-only file missing the "
-        "drop); beyond it the oldest are forgotten.",
+        "Nicks this node's users gave up lately (QUIT, NICK), one entry per nick and user that "
+        "held it, that it announces offline again, and whose directory entries it drops again, "
+        "when Redis lost data (nodes that had not read the first announcement, or an entry "
+        "restored by an append-only file missing the drop); beyond it the oldest are forgotten.",
         low=0,
         high=1_000_000,
     )
