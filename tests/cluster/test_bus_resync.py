@@ -40,6 +40,24 @@ async def test_a_sync_changes_the_fields_only_if_nothing_changed_them_since_its_
         assert (await bus.state("#r"))[1] == {"room": "r", "m:a": "1", "m:c": "1"}
 
 
+async def test_a_join_of_the_room_that_is_there_finds_none_and_is_marked_nr(
+    redis_url: str,
+) -> None:
+    """`^r` (a JOIN of a room its node knew): changes nothing if the room has no `room` field,
+    and is marked `"nr"`: after Redis lost its data a node's copy of a room nobody wrote back
+    cannot tell it is not there, and every node refuses the JOIN from that mark
+    (hubbub.core.cluster_apply `_into_no_room`). Once the room is there it joins."""
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        join = b'{"t":"join"}'
+        await bus.sequence("#r", join, set_fields={"m:a": "1", "+room": "r"}, delete_fields=["^r"])
+        await bus.sequence("#r", join, set_fields={"m:b": "1", "+room": "r"})  # creates it
+        await bus.sequence("#r", join, set_fields={"m:c": "1", "+room": "x"}, delete_fields=["^r"])
+        payloads = [json.loads(event.payload) for event in await bus.events_after("#r", 0, 10)]
+        assert payloads == [{"t": "join", "nr": 1}, {"t": "join", "new": 1}, {"t": "join"}]
+        assert (await bus.state("#r"))[1] == {"m:b": "1", "room": "r", "m:c": "1"}
+
+
 async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) -> None:
     """`+` names apply only in a room with no member field; the JOIN that so creates the room
     is marked `"new"`, and every node takes it for the room's creator from that mark."""

@@ -5613,6 +5613,29 @@ FOUND = {
     answer(0)
     send(2, 'JOIN #c,#b')
 """,
+    # Seed 6734327: Redis lost its data while #c had frank (node 2) and dave (node 1) in it.
+    # Dave was killed and frank K-lined; node 2's write-back of #c, made from its copy with
+    # frank still there, was refused (the QUIT had changed the room since) and its next one
+    # had nobody to write: the bus had no #c at all. Carol's JOIN from node 1, whose copy
+    # was #c then, joins only the room that is there: it changed nothing on the bus, but
+    # node 1's emptied copy took her in, and listed her alone. The bus now marks such a
+    # JOIN (`"nr"`), every node refuses it (cluster_apply `_into_no_room`), the empty copy
+    # is let go, and carol is told to try again (minimised to 13 steps).
+    "a JOIN of the room that is there where Redis lost it and no copy wrote it back": """
+    lose(1)
+    send(5, 'JOIN #c,#a')
+    restart()
+    lag(1)
+    send(2, 'JOIN #a key')
+    send(2, 'KLINE ~frank@* :k 58')
+    send(2, 'KILL dave :out 26')
+    send(2, 'PRIVMSG alice :private from 52')
+    send(3, 'JOIN #c,#a')
+    outage()
+    wipe_in_flight()
+    hold()
+    send(2, 'JOIN #c')
+""",
 }
 
 

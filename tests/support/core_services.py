@@ -731,13 +731,13 @@ class MemoryBus:
         # if another guard fails too (a JOIN of a room renamed away meanwhile, whose `^r`
         # fails there: not marked, every node took it for a JOIN of a room made anew, a
         # fault of this model's that a cluster fuzz run found, seed 4759126).
-        stale = unchanged = False
+        stale = unchanged = roomless = False
         for name in delete_fields:
             if name.startswith("^w") or name == "^W":
                 continue
             if name == "^r":
                 if "room" not in fields:  # a JOIN of a room that is not there
-                    allowed = False
+                    roomless, allowed = True, False
             elif name.startswith("^s"):
                 if self.changed.get(room, 0) > int(name[2:]):  # changed after that seq
                     unchanged, allowed = True, False
@@ -755,6 +755,8 @@ class MemoryBus:
             payload = payload[:-1] + b',"rn":1}'
         elif unchanged:
             payload = payload[:-1] + b',"un":1}'
+        elif roomless:
+            payload = payload[:-1] + b',"nr":1}'
         if not allowed:
             set_fields = {}
             # (Its claims released all the same if its view was stale: they are no room's.)

@@ -190,7 +190,9 @@ return redis.call('GET', KEYS[1])
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
 #       the topic; for `^i`, or a member and `mode:i` is not "1": it may invite) just before
 #       this event (`^r`: if the room has its `room` field); if not, the event is sequenced
-#       all the same (every node refuses it alike) but changes no field. `^v<seq>`: the
+#       all the same (every node refuses it alike) but changes no field (a failed `^r` marks
+#       it with `"nr":1` added to its payload: the room was not there, which no node's copy
+#       can tell after Redis lost its data, hubbub.core.cluster_apply). `^v<seq>`: the
 #       sender's view of the room was at that seq; if a RENAME took the room away from this
 #       name after it (the seq hash's `renamed`), the event was meant for that room: it changes
 #       no field (its `!` claims are released all the same) and is sequenced with `"rn":1`
@@ -306,6 +308,7 @@ local allowed = true
 local payload = ARGV[4]
 local stale = false
 local unchanged = false
+local roomless = false
 local conditions = 0
 -- A sync's copy's place before Redis lost its data (`^w`): nil if not one; `outdone` if a
 -- copy that had read further wrote the room back already.
@@ -317,7 +320,10 @@ while index <= #ARGV do
   local name = ARGV[index]
   if string.sub(name, 1, 1) == '^' then conditions = conditions + 1 end
   if name == '^r' then
-    if redis.call('HEXISTS', KEYS[3], 'room') == 0 then allowed = false end
+    if redis.call('HEXISTS', KEYS[3], 'room') == 0 then
+      roomless = true
+      allowed = false
+    end
   elseif string.sub(name, 1, 2) == '^s' then
     if changed_at > tonumber(string.sub(name, 3)) then
       unchanged = true
@@ -354,6 +360,8 @@ if stale then
   payload = string.sub(payload, 1, -2) .. ',"rn":1}'
 elseif unchanged then
   payload = string.sub(payload, 1, -2) .. ',"un":1}'
+elseif roomless then
+  payload = string.sub(payload, 1, -2) .. ',"nr":1}'
 elseif allowed and empty then
   -- Its `+` names apply: it creates the room, as every node then decides from this mark.
   payload = string.sub(payload, 1, -2) .. ',"new":1}'

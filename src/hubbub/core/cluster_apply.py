@@ -21,6 +21,7 @@ from hubbub.core.chanserv import history_access_set
 from hubbub.core.cluster_fields import (
     HISTORY_EVENT,
     LIST_MODES,
+    NO_ROOM,
     facts_prefix,
     invite_field,
     load_state,
@@ -31,7 +32,7 @@ from hubbub.core.cluster_fields import (
     released_with,
     start_afresh,
 )
-from hubbub.core.cluster_rooms import ClusterRooms, LostJoin, count_down
+from hubbub.core.cluster_rooms import ClusterRooms, Echo, LostJoin, count_down
 from hubbub.core.messaging import refused_as
 from hubbub.core.metadata import joined_metadata
 from hubbub.core.model import (
@@ -107,8 +108,7 @@ class ClusterApply(ClusterRooms):
             log.warning("room %s: event %d is not a hubbub event; skipped", room, seq)
             return
         mine = node == self.node
-        if mine:
-            self.echoes.pop(str(event.get("k", "")), None)
+        echo = self.echoes.pop(str(event.get("k", "")), None) if mine else None
         if mine and self.came_back(room, seq, event):
             # Sent on by hubbub.core.cluster_rename (the room was renamed meanwhile); a room of
             # that name kept here for it (its last user of ours gone) is let go now.
@@ -139,6 +139,9 @@ class ClusterApply(ClusterRooms):
             # meanwhile), what waited for it is told it was not done.
             if mine:
                 self._not_sent_on(room, event)
+            return
+        if NO_ROOM in event:
+            self._into_no_room(room, channel, event, mine, echo)
             return
         if kind == "sync":  # a node's copy of the room written back (cluster_resync)
             self._sync_back(room, seq, time_ms, node, event, mine)
@@ -227,6 +230,33 @@ class ClusterApply(ClusterRooms):
             msgid = event.get("m", "")
             for user in channel.replaying:
                 self.live.setdefault((room, user), set()).add(msgid)
+
+    def _into_no_room(
+        self,
+        room: str,
+        channel: Channel | None,
+        event: dict[str, Any],
+        mine: bool,
+        echo: Echo | None,
+    ) -> None:
+        """A JOIN of the room that is there (`ONLY_IF_ROOM`), where the bus had none: it
+        changed nothing there, and changes nothing here, on any node. A copy can be that room
+        with nobody in it: after Redis lost its data, when the only copy with members had its
+        write-back refused and then emptied (no other node wrote the room back). Taken in by
+        that empty copy, as a JOIN creating the room, the joiner was in it on its node alone
+        (a cluster fuzz finding, seed 6734327). The empty copy is unmade, as on the bus: a
+        JOIN after this one makes the room anew. Its joiner is told to try again, as when the
+        bus refuses an event (`echo`: ours, still waited for)."""
+        if channel is not None and not channel.members:
+            del self.server.channels[room]
+            self.unmade.add(room)
+        if not mine:
+            return
+        if echo is not None:
+            self._refuse(str(event.get("k", "")), room, echo.refused)
+        else:
+            self._not_sent_on(room, event)
+        self.let_go_if_lingering(room)
 
     def _joined_while_opening(
         self,

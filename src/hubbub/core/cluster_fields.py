@@ -337,8 +337,11 @@ def only_if_inviter(fold: str) -> str:
 
 
 #: A deleted name that makes the bus change the event's fields only if the room is there (its
-#: `room` field): a JOIN of a room that was, when it was sent.
+#: `room` field): a JOIN of a room that was, when it was sent. If it is not, the bus marks the
+#: event (`NO_ROOM`) and every node refuses it (hubbub.core.cluster_apply).
 ONLY_IF_ROOM = f"{GUARD}r"
+#: The bus's mark of an event whose `ONLY_IF_ROOM` failed.
+NO_ROOM = "nr"
 
 
 def unchanged_since(seq: int) -> str:

@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_apply import VOID, ignore
 from hubbub.core.cluster_fields import (
     GUARD,
+    NO_ROOM,
     ONLY_IF_ROOM,
     PLACE_UNKNOWN,
     RELEASES_CLAIM,
@@ -111,8 +112,8 @@ USER_STATE_EVENTS = frozenset({"user", "umeta"})
 
 #: What an event's sending took or was given that its sending on must not carry: its token
 #: (`k`, a new one is given), and the marks the bus added (`rn`: meant for the room renamed
-#: away; `new`: it created the room there).
-BUS_MARKS = ("k", "rn", "new")
+#: away; `nr`: no room was there; `new`: it created the room there).
+BUS_MARKS = ("k", "rn", NO_ROOM, "new")
 
 #: The bus's answers to a rename (hubbub.cluster.bus.Bus.rename).
 NAME_TAKEN = 0
@@ -392,6 +393,7 @@ class ClusterRename(ClusterPropose):
         shown_there = event.get("t") == "quit" and "rn" not in event
         if (
             "rn" not in event  # (marked by the bus: it changed nothing there, and is ignored)
+            and NO_ROOM not in event  # (nor: no room was there)
             and set_fields
             and not any(name.startswith(GUARD) for name in privileged)
         ):

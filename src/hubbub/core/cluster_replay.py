@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_apply import VOID, ClusterApply, ignore
-from hubbub.core.cluster_fields import facts_prefix, node_of
+from hubbub.core.cluster_fields import NO_ROOM, facts_prefix, node_of
 from hubbub.core.cluster_history import Held
 from hubbub.core.cluster_multiline import multiline_record
 from hubbub.history.record import Record
@@ -319,6 +319,8 @@ def merged_window(
     for time_ms, event in events:
         try:
             kind = event["t"]
+            if NO_ROOM in event:
+                continue  # a JOIN of a room the bus had none of: nobody joined anything
             if ends_earlier_room(event):
                 window.clear()  # an earlier room's (`unconfirmed`): not this room's history
                 if kind != "join":
