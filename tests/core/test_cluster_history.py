@@ -12,6 +12,7 @@ from collections import Counter
 from core_helpers import Client, only
 from test_cluster_core import Cluster
 from test_cluster_registered import logged_in
+from test_cluster_resync import back_in_new_epoch, restarted_empty
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.network import NODE_LOST_REASON, member_field, quit_payload
@@ -376,3 +377,37 @@ def test_a_deletion_announced_late_keeps_what_the_account_said_on_another_node_m
     cluster.bus.catch_up("n0")
     cluster.drain()
     assert cluster.stored() == ["meanwhile"]
+
+
+def test_a_deletion_redis_lost_before_another_node_read_it_is_announced_again() -> None:
+    """Redis lost its data (a new epoch) after it sequenced a deletion's announcement and
+    before the other node read it: that node would never delete again, and a message of the
+    account it had not committed at the deletion went in and stayed. The deleting node
+    announces its recent deletions again when the bus is back, under their own time bounds:
+    that message goes, and what the account says after the deletion stays."""
+    cluster = SharedStoreCluster()
+    a, b = cluster.nodes
+    alice = logged_in(a, "alice", "alice")
+    other = logged_in(b, "alice2", "alice")  # the same account on the other node
+    other.send("JOIN #lobby")
+    cluster.drain()
+    cluster.histories[1].holding = True
+    other.send("PRIVMSG #lobby :not committed yet")
+    cluster.now = a.now = b.now = cluster.now + 0.001
+    cluster.bus.hold_feed("n1", ACCOUNTS_ROOM)
+    assert delete_history(alice) == ["Deleted 0 messages"]
+    cluster.drain()  # (node a reads its announcement back; node b does not)
+    cluster.bus.queue.clear()  # (lost with Redis's data before node b read it)
+    restarted_empty(cluster)
+    cluster.bus.release_feed("n1", ACCOUNTS_ROOM)
+    cluster.histories[1].holding = False
+    cluster.histories[1].commit()
+    assert cluster.stored() == ["not committed yet"]
+    cluster.now = a.now = b.now = cluster.now + 0.001
+    back_in_new_epoch(cluster, 0)
+    back_in_new_epoch(cluster, 1)
+    cluster.drain()
+    assert cluster.stored() == []
+    other.send("PRIVMSG #lobby :after")
+    cluster.drain()
+    assert cluster.stored() == ["after"]

@@ -94,6 +94,12 @@ class ClusterReplay(ClusterApply):
         # clock, in ms): announced when it is back (one entry per account, however often it
         # was deleted meanwhile; the last time).
         self.deletions_unsent: dict[str, int] = {}
+        # Accounts whose history deletion this node announced lately, with the time bound the
+        # others delete again up to (`_apply_histdel`): announced again if Redis loses its
+        # data or the accounts room's end (a node that had not read the announcement then
+        # never would). Kept one lease (`cluster.lease_ms`): a node that has not read an
+        # event that long after it was sequenced is one whose reads have stopped.
+        self.deletions_announced: dict[str, int] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -171,8 +177,6 @@ class ClusterReplay(ClusterApply):
         self.submit(None, ACCOUNTS_ROOM, event, None, refused=refused)
 
     def _apply_histdel(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if mine:
-            return  # (deleted here before it was announced)
         account_id = str(event["i"])
         # Only what was sequenced before the announcement (its time): what the account said
         # after the deletion was answered stays, though this node applied it first (its feed
@@ -180,6 +184,9 @@ class ClusterReplay(ClusterApply):
         # late, only what is older than the deletion itself, by its node's clock: what the
         # account said meanwhile on other nodes stays too.
         before_ms = min(time_ms, int(event.get("b", time_ms)))
+        if mine:  # (deleted here before it was announced)
+            self._announced(account_id, before_ms)
+            return
         self.server.history.change(
             lambda store: store.delete_by_account(account_id, before_ms), ignore
         )
@@ -195,6 +202,33 @@ class ClusterReplay(ClusterApply):
             for fold, (channel, through, token) in unread.items():
                 if self.writes.deferring(fold, token):
                     self._ask_earlier(channel, through, token)
+
+    def _announced(self, account_id: str, before_ms: int) -> None:
+        """This node's deletion of the account's history is announced, with the time bound
+        the others delete again up to: kept one lease, those older let go."""
+        announced = self.deletions_announced
+        announced.pop(account_id, None)  # (the newest last: the oldest go first)
+        announced[account_id] = before_ms
+        oldest = before_ms - self.server.config.cluster.lease_ms
+        for account, at_ms in list(announced.items()):
+            if at_ms >= oldest:
+                break
+            del announced[account]
+
+    def lost_echoes(
+        self,
+        rooms: Collection[str] | None = None,
+        unread: Mapping[str, Mapping[int, int]] | None = None,
+    ) -> None:
+        """Redis lost its data, or the end of `rooms`: this node's lately announced history
+        deletions may be among what it lost before another node read them. Announced again,
+        under their own time bounds, once the bus is back (`set_available`): a node that had
+        read one deletes again only what it deleted then, and what another node committed
+        late since."""
+        super().lost_echoes(rooms, unread)
+        if rooms is None or ACCOUNTS_ROOM in rooms:
+            for account_id, before_ms in self.deletions_announced.items():
+                self.deletions_unsent.setdefault(account_id, before_ms)
 
     def epoch_restarted(self) -> None:
         """Redis lost the streams: the rooms waiting for their earlier messages go on without
