@@ -95,11 +95,14 @@ class ClusterReplay(ClusterApply):
         # was deleted meanwhile; the last time).
         self.deletions_unsent: dict[str, int] = {}
         # Accounts whose history deletion this node announced lately, with the time bound the
-        # others delete again up to (`_apply_histdel`): announced again if Redis loses its
-        # data or the accounts room's end (a node that had not read the announcement then
-        # never would). Kept one lease (`cluster.lease_ms`): a node that has not read an
-        # event that long after it was sequenced is one whose reads have stopped.
+        # others delete again up to (`_apply_histdel`), oldest first: announced again if Redis
+        # loses its data or the accounts room's end (a node that had not read the
+        # announcement then never would). Those of the last lease (`cluster.lease_ms`) before
+        # the bus went away: a node that has not read an event that long after it was
+        # sequenced is one whose reads had stopped. (Older ones go as new ones come.)
         self.deletions_announced: dict[str, int] = {}
+        # When this node last found the bus unavailable (its clock, in ms).
+        self.away_since_ms = 0
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -192,6 +195,8 @@ class ClusterReplay(ClusterApply):
         )
 
     def set_available(self, available: bool) -> None:
+        if not available and self.available:
+            self.away_since_ms = int(self.server.now * 1000)
         super().set_available(available)
         if available and self.deletions_unsent:
             unsent, self.deletions_unsent = self.deletions_unsent, {}
@@ -205,7 +210,7 @@ class ClusterReplay(ClusterApply):
 
     def _announced(self, account_id: str, before_ms: int) -> None:
         """This node's deletion of the account's history is announced, with the time bound
-        the others delete again up to: kept one lease, those older let go."""
+        the others delete again up to: kept, and those a lease older let go."""
         announced = self.deletions_announced
         announced.pop(account_id, None)  # (the newest last: the oldest go first)
         announced[account_id] = before_ms
@@ -227,8 +232,10 @@ class ClusterReplay(ClusterApply):
         late since."""
         super().lost_echoes(rooms, unread)
         if rooms is None or ACCOUNTS_ROOM in rooms:
+            since = self.away_since_ms - self.server.config.cluster.lease_ms
             for account_id, before_ms in self.deletions_announced.items():
-                self.deletions_unsent.setdefault(account_id, before_ms)
+                if before_ms >= since:
+                    self.deletions_unsent.setdefault(account_id, before_ms)
 
     def epoch_restarted(self) -> None:
         """Redis lost the streams: the rooms waiting for their earlier messages go on without
