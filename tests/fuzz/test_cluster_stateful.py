@@ -1198,6 +1198,23 @@ class ClusterMachine(RuleBasedStateMachine):
                 )
                 last[(era, sequenced_in)] = (seq, record.msgid)
         self.edits_are_kept(stored)
+        self.deletions_hold(stored)
+
+    def deletions_hold(self, stored: dict[str, list[str]]) -> None:
+        """No message of an account is stored that is older than a bound its history was
+        deleted up to (the nodes' deleting again, `history_deletions`): whichever node wrote
+        it, and when (HistoryStore.delete_by_account remembers the bound)."""
+        places = self.cluster.bus.sequenced_at
+        for msgid in stored:
+            account = self.account_of.get(msgid, "")
+            place = places.get(msgid)
+            if not account or place is None:
+                continue
+            time_ms = place[1]
+            for deleted, _, before_ms in self.history_deletions:
+                assert not (deleted == account and before_ms is not None and time_ms < before_ms), (
+                    f"{msgid} of {account} stored, older than its deletion up to {before_ms}"
+                )
 
     def deleted_with_its_account(self, msgid: str) -> bool:
         """Whether a deletion of its sender's account's history may have taken the message:

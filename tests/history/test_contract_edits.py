@@ -84,7 +84,7 @@ def test_sqlite_migrates_a_version_1_history(tmp_path: Path) -> None:
     )
     db.close()
     store = SqliteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     found = store.find("#a", "old")
     assert found is not None and found.params == ("#a", "hi") and found.edited_ms == 0
     assert store.edit("#a", "old", Edit("e", 6, "hello", "", ""))

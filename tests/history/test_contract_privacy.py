@@ -132,6 +132,32 @@ def test_delete_by_account_before_a_time_keeps_what_the_account_said_from_then(
     assert store.delete_by_account("alice") == 2
 
 
+def test_delete_by_account_before_a_time_ignores_the_accounts_older_records_written_later(
+    store: HistoryStore,
+) -> None:
+    """HistoryStore.delete_by_account: "With `before_ms`, the bound is remembered too (the
+    highest given for the account): a record of the account older than it, appended later,
+    is ignored, whoever writes it and whenever." A node that had not committed one when the
+    deletion was made (nor read its announcement) writes it in vain; what the account says
+    from the bound on, and other accounts' older records, go in."""
+    store.append([rec("#a", 1, account="alice")])
+    store.commit()
+    assert store.delete_by_account("alice", before_ms=1030) == 1
+    assert store.delete_by_account("alice", before_ms=1010) == 0  # (the higher bound holds)
+    late = [rec("#a", 2, account="alice"), rec(DM, 3, time_ms=1025, account="alice")]
+    kept = [rec("#a", 4, time_ms=1030, account="alice"), rec("#b", 5, account="bob")]
+    store.append([*late, *kept])
+    store.commit()
+    assert store.by_account("alice", 10) == [kept[0]]
+    assert [r.msgid for r in store.latest("#b", 10)] == ["#b/5"]
+    # Without a bound nothing but the msgids is remembered: the account's next record, older
+    # by the bus's clock than the deletion by this node's, goes in.
+    assert store.delete_by_account("bob") == 1
+    store.append([rec("#b", 6, time_ms=900, account="bob")])
+    store.commit()
+    assert [r.msgid for r in store.latest("#b", 10)] == ["#b/6"]
+
+
 def test_sqlite_redaction_is_durable(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)

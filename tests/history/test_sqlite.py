@@ -49,7 +49,7 @@ def test_uncommitted_records_are_lost_without_commit(tmp_path: Path) -> None:
 def test_schema_version_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -74,7 +74,7 @@ def test_a_version_2_history_gains_the_tables_of_renames(tmp_path: Path) -> None
     )
     db.close()
     again = SqliteStore(path)
-    assert again.schema_version == 5
+    assert again.schema_version == 6
     assert remembers_what_a_rename_moves(again)
     again.close()
 

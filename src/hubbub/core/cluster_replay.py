@@ -94,15 +94,6 @@ class ClusterReplay(ClusterApply):
         # clock, in ms): announced when it is back (one entry per account, however often it
         # was deleted meanwhile; the last time).
         self.deletions_unsent: dict[str, int] = {}
-        # Accounts whose history deletion this node announced lately, with the time bound the
-        # others delete again up to (`_apply_histdel`), oldest first: announced again if Redis
-        # loses its data or the accounts room's end (a node that had not read the
-        # announcement then never would). Those of the last lease (`cluster.lease_ms`) before
-        # the bus went away: a node that has not read an event that long after it was
-        # sequenced is one whose reads had stopped. (Older ones go as new ones come.)
-        self.deletions_announced: dict[str, int] = {}
-        # When this node last found the bus unavailable (its clock, in ms).
-        self.away_since_ms = 0
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         seen = self.fresh.get(room)
@@ -185,18 +176,17 @@ class ClusterReplay(ClusterApply):
         # after the deletion was answered stays, though this node applied it first (its feed
         # of the accounts room lagging behind the room's: the deletion took it). Announced
         # late, only what is older than the deletion itself, by its node's clock: what the
-        # account said meanwhile on other nodes stays too.
+        # account said meanwhile on other nodes stays too. The store remembers the bound, and
+        # ignores the account's records older than it written later, by any node: so its
+        # own node deletes again too (what another node committed since the deletion goes),
+        # and a node that never reads the announcement (Redis lost it first) writes such a
+        # record in vain (HistoryStore.delete_by_account).
         before_ms = min(time_ms, int(event.get("b", time_ms)))
-        if mine:  # (deleted here before it was announced)
-            self._announced(account_id, before_ms)
-            return
         self.server.history.change(
             lambda store: store.delete_by_account(account_id, before_ms), ignore
         )
 
     def set_available(self, available: bool) -> None:
-        if not available and self.available:
-            self.away_since_ms = int(self.server.now * 1000)
         super().set_available(available)
         if available and self.deletions_unsent:
             unsent, self.deletions_unsent = self.deletions_unsent, {}
@@ -207,35 +197,6 @@ class ClusterReplay(ClusterApply):
             for fold, (channel, through, token) in unread.items():
                 if self.writes.deferring(fold, token):
                     self._ask_earlier(channel, through, token)
-
-    def _announced(self, account_id: str, before_ms: int) -> None:
-        """This node's deletion of the account's history is announced, with the time bound
-        the others delete again up to: kept, and those a lease older let go."""
-        announced = self.deletions_announced
-        announced.pop(account_id, None)  # (the newest last: the oldest go first)
-        announced[account_id] = before_ms
-        oldest = before_ms - self.server.config.cluster.lease_ms
-        for account, at_ms in list(announced.items()):
-            if at_ms >= oldest:
-                break
-            del announced[account]
-
-    def lost_echoes(
-        self,
-        rooms: Collection[str] | None = None,
-        unread: Mapping[str, Mapping[int, int]] | None = None,
-    ) -> None:
-        """Redis lost its data, or the end of `rooms`: this node's lately announced history
-        deletions may be among what it lost before another node read them. Announced again,
-        under their own time bounds, once the bus is back (`set_available`): a node that had
-        read one deletes again only what it deleted then, and what another node committed
-        late since."""
-        super().lost_echoes(rooms, unread)
-        if rooms is None or ACCOUNTS_ROOM in rooms:
-            since = self.away_since_ms - self.server.config.cluster.lease_ms
-            for account_id, before_ms in self.deletions_announced.items():
-                if before_ms >= since:
-                    self.deletions_unsent.setdefault(account_id, before_ms)
 
     def epoch_restarted(self) -> None:
         """Redis lost the streams: the rooms waiting for their earlier messages go on without

@@ -81,14 +81,19 @@ class MemoryStore(PlannedStore):
         # (old name, through_ms, new name) of each of those moved back since (the rename
         # undone): kept, so that a node asking for that rename's move late does not make it.
         self._undone: set[tuple[str, int, str]] = set()
+        # account -> the bound of a deletion of its history by time (`delete_by_account` with
+        # `before_ms`, the highest): a record of it older than that, written later, is ignored.
+        self._deleted_before: dict[str, int] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
     def append(self, records: Sequence[Record]) -> None:
-        moved = self._moved
+        moved, deleted_before = self._moved, self._deleted_before
         for record in records:
             if record.msgid in moved:
                 continue
+            if deleted_before and record.time_ms < deleted_before.get(record.account, 0):
+                continue  # (its account's history was deleted up to a later time)
             if self._asides or self._moves:
                 record = placed(record, self._renamed)
             entry = self._targets.get(record.target)
@@ -128,6 +133,11 @@ class MemoryStore(PlannedStore):
             self._keep_asides(lambda before_ms, _aside: before_ms >= oldest)
             self._keep_moves(lambda through_ms, _new: through_ms >= oldest)
             self._undone = {move for move in self._undone if move[1] >= oldest}
+            self._deleted_before = {
+                account: before_ms
+                for account, before_ms in self._deleted_before.items()
+                if before_ms >= oldest
+            }
         self._drop_orphan_edits()
         return dropped
 
@@ -302,6 +312,9 @@ class MemoryStore(PlannedStore):
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:
             return 0
+        if before_ms is not None:
+            bound = self._deleted_before.get(account, before_ms)
+            self._deleted_before[account] = max(bound, before_ms)
         dropped = 0
         for key in list(self._targets):
             entry = self._targets[key]

@@ -58,7 +58,8 @@ COMPONENT = "history"
 # 3: set_aside, where a late record of an earlier room of a RENAME's new name goes.
 # 4: moved_away, where a late record of a renamed room under its old name goes; and
 #    hubbub_history_key, which follows both.
-SCHEMA_VERSION = 4
+# 5: deleted_accounts, the bound up to which an account's history was deleted (HistServ).
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -110,6 +111,10 @@ CREATE TABLE IF NOT EXISTS moved_away (
     undone     BOOLEAN NOT NULL DEFAULT FALSE,  -- moved back (kept: the move is not made again)
     PRIMARY KEY (target, through_ms, moved_to)
 );
+CREATE TABLE IF NOT EXISTS deleted_accounts (
+    account   TEXT PRIMARY KEY,     -- an account whose history was deleted up to a time
+    before_ms BIGINT NOT NULL       -- its records older than this are not written again
+);
 -- Where a record of a target at a time, written now, belongs: hubbub.history.store.late_key,
 -- the same steps in the insert's own statement (so one round trip still writes a batch).
 CREATE OR REPLACE FUNCTION hubbub_history_key(written_under TEXT, written_at BIGINT)
@@ -156,7 +161,8 @@ DELETE FROM edits WHERE NOT EXISTS (
 # the renames since its time sent the name's records, if any (a late record of a renamed room,
 # or of an earlier room of a RENAME's new name: hubbub_history_key). The function is called
 # only for a name some rename left something for (an index probe in each table first): called
-# for every row, it cost about 6 µs more a record. HistoryStore.append.
+# for every row, it cost about 6 µs more a record. Nor does a row of an account whose history
+# was deleted up to a later time (delete_by_account). HistoryStore.append.
 _INSERT = (
     "INSERT INTO records (target, msgid, time_ms, source, command, params, tags, account,"
     " party_a, party_b)"
@@ -168,6 +174,8 @@ _INSERT = (
     " FROM (VALUES (%s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s)) AS r(target, msgid,"
     " time_ms, source, command, params, tags, account, party_a, party_b)"
     " WHERE NOT EXISTS (SELECT 1 FROM moved_msgids AS d WHERE d.msgid = r.msgid)"
+    " AND NOT EXISTS (SELECT 1 FROM deleted_accounts AS a WHERE a.account = r.account"
+    " AND r.time_ms < a.before_ms)"
     " ON CONFLICT (target, msgid) DO NOTHING"
 )
 
@@ -180,6 +188,12 @@ _REDACT_REMEMBERED = (
     " SELECT count(*) FROM gone"
 )
 
+
+# An account's history deleted up to a time: the highest bound is kept.
+_DELETED_UP_TO = (
+    "INSERT INTO deleted_accounts (account, before_ms) VALUES (%s, %s) ON CONFLICT (account)"
+    " DO UPDATE SET before_ms = GREATEST(deleted_accounts.before_ms, EXCLUDED.before_ms)"
+)
 
 _DELETE_ACCOUNT_REMEMBERED = (
     "WITH gone AS (DELETE FROM records WHERE account = %s AND account != '' AND time_ms < %s"
@@ -329,6 +343,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                 db.execute("DELETE FROM moved_msgids WHERE time_ms < %s", (now_ms - max_age_ms,))
                 db.execute("DELETE FROM set_aside WHERE before_ms < %s", (now_ms - max_age_ms,))
                 db.execute("DELETE FROM moved_away WHERE through_ms < %s", (now_ms - max_age_ms,))
+            db.execute("DELETE FROM deleted_accounts WHERE before_ms < %s", (now_ms - max_age_ms,))
             if max_count > 0:
                 dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
             if dropped:
@@ -416,6 +431,8 @@ class PostgresStore(PlannedStore, ComponentStore):
             return 0
         bound = (account, NO_TIME_BOUND if before_ms is None else before_ms)
         with self._alone() as db:
+            if before_ms is not None:  # (a later record of the account older than it: ignored)
+                db.execute(_DELETED_UP_TO, bound)
             # Deleted and remembered in one statement, as a REDACT's record (a late copy,
             # another node's write, is ignored: HistoryStore.delete_by_account).
             row = db.execute(_DELETE_ACCOUNT_REMEMBERED, bound).fetchone()

@@ -39,7 +39,8 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 # 3: moved_msgids, the records a RENAME moved (a late copy under the old name is ignored).
 # 4: set_aside, where a late record of an earlier room of a RENAME's new name goes.
 # 5: moved_away, where a late record of a renamed room under its old name goes.
-SCHEMA_VERSION = 5
+# 6: deleted_accounts, the bound up to which an account's history was deleted (HistServ).
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -90,10 +91,20 @@ CREATE TABLE IF NOT EXISTS moved_away (
     undone     INTEGER NOT NULL DEFAULT 0,  -- 1: moved back (kept: the move is not made again)
     PRIMARY KEY (target, through_ms, moved_to)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deleted_accounts (
+    account   TEXT PRIMARY KEY,    -- an account whose history was deleted up to a time
+    before_ms INTEGER NOT NULL     -- its records older than this are not written again
+) WITHOUT ROWID;
 """
 
 # Which of a batch's msgids (a JSON array) a rename moved: those records are stored already.
 _MOVED_AMONG = "SELECT msgid FROM moved_msgids WHERE msgid IN (SELECT value FROM json_each(?))"
+
+# The deletion bounds of a batch's accounts (a JSON array; delete_by_account).
+_DELETED_AMONG = (
+    "SELECT account, before_ms FROM deleted_accounts"
+    " WHERE account IN (SELECT value FROM json_each(?))"
+)
 
 # The moves (kind 0) and set-asides (kind 1) of some names (a JSON array), in order of time.
 _RENAMED_AMONG = (
@@ -105,6 +116,12 @@ _RENAMED_AMONG = (
 
 _ACCOUNT_INDEX = (
     "CREATE INDEX IF NOT EXISTS records_account ON records (account, seq) WHERE account != ''"
+)
+
+# An account's history deleted up to a time: the highest bound is kept.
+_DELETED_UP_TO = (
+    "INSERT INTO deleted_accounts (account, before_ms) VALUES (?, ?)"
+    " ON CONFLICT (account) DO UPDATE SET before_ms = max(before_ms, excluded.before_ms)"
 )
 
 # Edits whose message is gone (redacted, pruned, deleted) go too.
@@ -265,6 +282,11 @@ class SqliteStore(PlannedStore):
         }
         if moved:
             records = [r for r in records if r.msgid not in moved]
+        accounts = {r.account for r in records if r.account}
+        if accounts:
+            deleted = dict(self._db.execute(_DELETED_AMONG, (json.dumps(sorted(accounts)),)))
+            if deleted:
+                records = [r for r in records if r.time_ms >= deleted.get(r.account, 0)]
         renamed = self._renamed_among({r.target for r in records})
         if any(renamed.values()):
 
@@ -326,6 +348,7 @@ class SqliteStore(PlannedStore):
             db.execute("DELETE FROM moved_msgids WHERE time_ms < ?", (now_ms - max_age_ms,))
             db.execute("DELETE FROM set_aside WHERE before_ms < ?", (now_ms - max_age_ms,))
             db.execute("DELETE FROM moved_away WHERE through_ms < ?", (now_ms - max_age_ms,))
+            db.execute("DELETE FROM deleted_accounts WHERE before_ms < ?", (now_ms - max_age_ms,))
         if max_count > 0:
             targets = [t for (t,) in db.execute("SELECT DISTINCT target FROM records")]
             for target in targets:
@@ -445,6 +468,8 @@ class SqliteStore(PlannedStore):
         if not account:
             return 0
         bound = (account, NO_TIME_BOUND if before_ms is None else before_ms)
+        if before_ms is not None:  # (a later record of the account older than it: ignored)
+            self._db.execute(_DELETED_UP_TO, bound)
         # Remembered first (as a REDACT's): a late copy is ignored, HistoryStore.
         self._db.execute(
             "INSERT OR IGNORE INTO moved_msgids (msgid, time_ms) SELECT msgid, time_ms"

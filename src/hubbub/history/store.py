@@ -142,8 +142,12 @@ class HistoryStore(Protocol):
         from every target; how many went (HistServ DELETE). Their msgids are remembered as a
         REDACT's are: a late copy of one is ignored (`append`), as it is in a cluster, another
         node's write of a message it held, or had not committed, when the account's history
-        was deleted. (A cluster's other nodes delete again up to the time the bus gave the
-        deletion's announcement: what the account said after it stays.)"""
+        was deleted. With `before_ms`, the bound is remembered too (the highest given for the
+        account): a record of the account older than it, appended later, is ignored, whoever
+        writes it and whenever. (A cluster's nodes delete again up to the time the bus gave
+        the deletion's announcement: what the account said after it stays. Without a bound,
+        nothing is remembered but the msgids: the account's next message may be older, by the
+        bus's clock, than the moment of the deletion by this node's.)"""
 
     def taken_away(self, msgids: Collection[str]) -> set[str]:
         """Those of `msgids` that a REDACT, a void, a rename's move or an account's deletion
