@@ -150,6 +150,16 @@ def test_delete_by_account_before_a_time_ignores_the_accounts_older_records_writ
     store.commit()
     assert store.by_account("alice", 10) == [kept[0]]
     assert [r.msgid for r in store.latest("#b", 10)] == ["#b/5"]
+    # Retention without an age limit keeps the bound; with one, it goes with the records
+    # of its time (a late one of those would be pruned too).
+    store.prune(now_ms=10**9, max_count=100, max_age_ms=0)
+    store.append([rec("#a", 7, time_ms=1020, account="alice")])
+    store.commit()
+    assert store.by_account("alice", 10) == [kept[0]]
+    store.prune(now_ms=1040, max_count=0, max_age_ms=5)
+    store.append([rec("#a", 8, time_ms=1029, account="alice")])
+    store.commit()
+    assert [r.msgid for r in store.by_account("alice", 10)] == ["#a/8"]
     # Without a bound nothing but the msgids is remembered: the account's next record, older
     # by the bus's clock than the deletion by this node's, goes in.
     assert store.delete_by_account("bob") == 1

@@ -343,7 +343,9 @@ class PostgresStore(PlannedStore, ComponentStore):
                 db.execute("DELETE FROM moved_msgids WHERE time_ms < %s", (now_ms - max_age_ms,))
                 db.execute("DELETE FROM set_aside WHERE before_ms < %s", (now_ms - max_age_ms,))
                 db.execute("DELETE FROM moved_away WHERE through_ms < %s", (now_ms - max_age_ms,))
-            db.execute("DELETE FROM deleted_accounts WHERE before_ms < %s", (now_ms - max_age_ms,))
+                db.execute(
+                    "DELETE FROM deleted_accounts WHERE before_ms < %s", (now_ms - max_age_ms,)
+                )
             if max_count > 0:
                 dropped += db.execute(_PRUNE_COUNT, (max_count,)).rowcount
             if dropped:
