@@ -5656,8 +5656,8 @@ FOUND = {
 }
 
 
-@pytest.mark.parametrize("steps", list(FOUND.values()), ids=list(FOUND))
-def test_found_sequences_agree(steps: str) -> None:
+def replayed(steps: str) -> ClusterMachine:
+    """A machine that took these steps (a `FOUND` entry's), checked after each, and settled."""
     machine = ClusterMachine()
     machine.start()
     for step in steps.strip().splitlines():
@@ -5671,3 +5671,32 @@ def test_found_sequences_agree(steps: str) -> None:
     machine.settle()
     machine.nobody_is_sent_a_line_twice()
     machine.every_node_agrees()
+    return machine
+
+
+@pytest.mark.parametrize("steps", list(FOUND.values()), ids=list(FOUND))
+def test_found_sequences_agree(steps: str) -> None:
+    replayed(steps)
+
+
+def test_a_join_the_bus_found_no_room_for_is_told_to_try_again_and_then_makes_it() -> None:
+    """Carol's JOIN of #c, sent by her node as a JOIN of the room that is there, where Redis
+    had lost the room and no copy wrote it back (its `FOUND` entry): refused on every node,
+    and carol is told `FAIL JOIN TEMPORARILY_UNAVAILABLE`, as while the bus is away. Her
+    JOIN again makes the room anew, with her its operator, on every node and on the bus."""
+    machine = replayed(
+        FOUND["a JOIN of the room that is there where Redis lost it and no copy wrote it back"]
+    )
+    carol = machine.clients[2]
+    # (Her JOIN of #a, sent while the bus was away, was refused so too.)
+    fails = [tuple(m.params[:3]) for m in carol.lines() if m.command == "FAIL"]
+    assert ("JOIN", "TEMPORARILY_UNAVAILABLE", "#c") in fails
+    machine.send(2, "JOIN #c")
+    machine.settle()
+    machine.every_node_agrees()
+    fields = machine.cluster.bus.fields["#c"]
+    assert "room" in fields and "o" in fields["s:carol"]
+    for node in machine.alive():
+        channel = node.server.channels.get("#c")
+        holds = node is machine.cluster.nodes[1]
+        assert (channel is not None and [u.nick for u in channel.members] == ["carol"]) == holds
