@@ -1,12 +1,12 @@
 """The merge of a room's stored records with the bus's stream of its latest events
-(hubbub.core.cluster_replay.merged): pure logic, no bus, no store."""
+(hubbub.core.cluster_replay.merged_window): pure logic, no bus, no store."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from hubbub.core.cluster_replay import merged, unconfirmed
+from hubbub.core.cluster_replay import merged_window, read_window, unconfirmed
 from hubbub.core.model import Channel
 from hubbub.history.record import Record
 
@@ -40,6 +40,13 @@ def stored(msgid: str, time_ms: int, text: str) -> Record:
 
 def stream(*events: tuple[int, dict[str, Any]]) -> list[tuple[int, int, bytes]]:
     return [(seq, seq * 10, json.dumps(event).encode()) for seq, event in events]
+
+
+def merged(
+    records: list[Record], events: list[tuple[int, int, bytes]], *rest: Any
+) -> tuple[list[Record], bool]:
+    """`merged_window` of the stream's events as the bus reads them (`read_window` first)."""
+    return merged_window(records, read_window(events, ROOM.name), *rest)
 
 
 def everything(record: Record) -> bool:

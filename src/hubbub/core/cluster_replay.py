@@ -272,22 +272,6 @@ class ClusterReplay(ClusterApply):
         return self.server.config.history.store_events
 
 
-def merged(
-    records: list[Record],
-    events: StreamEvents,
-    channel: Channel,
-    keep: Keep,
-    limit: int,
-    store_events: bool,
-    gone: Collection[str] = (),
-) -> tuple[list[Record], bool]:
-    """The store's `records` and the stream's `events` as one history (module docstring), and
-    whether the store had every message of the window. `gone`: msgids the store took away
-    (HistoryStore.taken_away), left out."""
-    window = read_window(events, channel.name)
-    return merged_window(records, window, channel, keep, limit, store_events, gone)
-
-
 def read_window(events: StreamEvents, name: str) -> WindowEvents:
     """A room's stream events decoded, with their times; one that is not a hubbub event (not
     a JSON object) is left out, and logged."""
@@ -313,7 +297,9 @@ def merged_window(
     store_events: bool,
     gone: Collection[str] = (),
 ) -> tuple[list[Record], bool]:
-    """`merged`, of a window read already (`read_window`)."""
+    """The store's `records` and the stream's events (a window decoded by `read_window`) as
+    one history (module docstring), and whether the store had every message of the window.
+    `gone`: msgids the store took away (HistoryStore.taken_away), left out."""
     window: list[Record] = []
     redacted: set[str] = set()
     voided: set[str] = set()
