@@ -36,12 +36,15 @@ HistServ DELETE deletes an account's messages from the store, and the streams ke
 window message the store has not is either not committed yet by its sender or taken away (a
 deletion, which the store remembers: `HistoryStore.taken_away`), so a merge asks the store
 which, when there are any, and leaves those out. The deleting node announces the deletion
-(`histdel`, in the accounts room), and every other node deletes the account's messages again
-once what it wrote and holds is in the store: a message of the account not committed yet on
-its sender's node went in after the first deletion (a late copy of one deleted is ignored).
-It deletes only those sequenced before the announcement (older than its time): the account's
-next message, which its sender may send as soon as "Deleted" is answered, is sequenced after
-it, and a node whose feed of the accounts room lags behind the room's applies it first.
+(`histdel`, in the accounts room), and every node, itself included, deletes the account's
+messages again once what it wrote and holds is in the store: a message of the account not
+committed yet on its sender's node went in after the first deletion (a late copy of one
+deleted is ignored). It deletes only those sequenced before the announcement (older than its
+time): the account's next message, which its sender may send as soon as "Deleted" is
+answered, is sequenced after it, and a node whose feed of the accounts room lags behind the
+room's applies it first. The store remembers that bound and ignores the account's older
+records written later, by any node (one that never read the announcement, Redis having lost
+it, or one that applied it before the message).
 """
 
 from __future__ import annotations

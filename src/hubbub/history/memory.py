@@ -312,9 +312,8 @@ class MemoryStore(PlannedStore):
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:
             return 0
-        if before_ms is not None:
-            bound = self._deleted_before.get(account, before_ms)
-            self._deleted_before[account] = max(bound, before_ms)
+        if before_ms is not None:  # (the highest bound is kept)
+            self._deleted_before[account] = max(self._deleted_before.get(account, 0), before_ms)
         dropped = 0
         for key in list(self._targets):
             entry = self._targets[key]
