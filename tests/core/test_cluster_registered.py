@@ -9,6 +9,8 @@ change, and a room the node opens or creates takes its registration from there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from core_helpers import START, Client
 from test_cluster_core import Cluster, Node
 
@@ -17,7 +19,13 @@ from hubbub.history.memory import MemoryStore
 from hubbub.protocol.message import Message
 from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.registry.model import RegisteredChannel
-from support.core_services import MemoryBus, SyncHistoryService, SyncService, core_ports
+from support.core_services import (
+    HeldService,
+    MemoryBus,
+    SyncHistoryService,
+    SyncService,
+    core_ports,
+)
 
 SAVED = RegisteredChannel(
     name="#saved",
@@ -40,27 +48,43 @@ def names_of_join(messages: list[Message]) -> list[str]:
 class SharedRegistryNode(Node):
     """A node whose registry is the cluster's one registry store."""
 
+    def registry_worker(self) -> Any:
+        assert isinstance(self.cluster, RegistryCluster)
+        return self.cluster.registry
+
     def rebuild(
         self, accounts: object = None, registry: object = None, instance_id: str = "t"
     ) -> ChatServer:
-        assert isinstance(self.cluster, RegistryCluster)
-        shared = self.cluster.registry
+        shared = self.registry_worker()
         ports = core_ports(self.history, None, shared, started=START, network=self.network)
         self.server = ChatServer(self.config, ports, instance_id=self.network.node_id)
         self.network.server = self.server
         return self.server
 
 
+class WorkerNode(SharedRegistryNode):
+    """A node with a registry worker of its own over the store the nodes share, as each node
+    of a cluster has its own connection to PostgreSQL: its calls are answered when the test
+    says (`worker`)."""
+
+    def registry_worker(self) -> Any:
+        assert isinstance(self.cluster, RegistryCluster)
+        self.worker = HeldService(self.cluster.registry.store)
+        return self.worker
+
+
 class RegistryCluster(Cluster):
     """Test_cluster_core's cluster, its nodes sharing `store` as their registry."""
 
-    def __init__(self, store: MemoryRegistryStore, count: int = 2) -> None:
+    def __init__(
+        self, store: MemoryRegistryStore, count: int = 2, node: type[Node] = SharedRegistryNode
+    ) -> None:
         self.now = START
         self.store = MemoryStore()
         self.history = SyncHistoryService(self.store)
         self.bus = MemoryBus(lambda: self.now)
         self.registry = SyncService(store)
-        self.nodes: list[Node] = [SharedRegistryNode(self, f"n{i}") for i in range(count)]
+        self.nodes: list[Node] = [node(self, f"n{i}") for i in range(count)]
 
 
 def cluster_with(*saved: RegisteredChannel) -> RegistryCluster:
@@ -204,3 +228,73 @@ def test_a_drop_crossing_joins_of_the_emptied_room_leaves_every_copy_with_the_bu
         assert sorted(user.nick for user in copy.members) == ["bob", "carol"]
         assert copy.topic is not None and copy.topic.text == "kept"
         assert copy.registered is None
+
+
+def workers_of(cluster: RegistryCluster) -> list[HeldService[Any]]:
+    return [node.worker for node in cluster.nodes if isinstance(node, WorkerNode)]
+
+
+def settled(cluster: RegistryCluster) -> None:
+    """Every event applied and every registry call answered (and what those asked in turn)."""
+    while True:
+        cluster.drain()
+        pending = [worker for worker in workers_of(cluster) if worker.pending]
+        if not pending:
+            return
+        for worker in pending:
+            worker.complete()
+
+
+def test_two_nodes_state_saves_committing_out_of_order_leave_the_later_in_the_registry() -> None:
+    """Two nodes whose users change a registered room one after the other each save their
+    copy through their own registry worker; the earlier save may commit last. The registry
+    keeps the later state: each is saved with its place in the room's sequence."""
+    store = MemoryRegistryStore()
+    assert store.create_channel(SAVED)
+    cluster = RegistryCluster(store, node=WorkerNode)
+    a, b = cluster.nodes
+    settled(cluster)
+    alice, other = logged_in(a, "alice", "alice"), logged_in(b, "alice2", "alice")
+    alice.send("JOIN #saved")
+    settled(cluster)
+    other.send("JOIN #saved")
+    settled(cluster)
+    first, second = workers_of(cluster)
+    alice.send("TOPIC #saved :first")
+    cluster.drain()
+    other.send("TOPIC #saved :second")
+    cluster.drain()
+    assert b.channel("#saved").topic.text == "second"  # type: ignore[union-attr]
+    assert first.pending and second.pending  # each node's save, not committed yet
+    second.complete()
+    first.complete()  # the earlier change's save commits last
+    saved = store.get_channel("#saved")
+    assert saved is not None and saved.topic == "second"
+    assert saved.topic_setter.startswith("alice2!")
+
+
+def test_chanserv_on_a_node_without_the_room_saves_the_registration_not_the_copy_it_read() -> None:
+    """ChanServ ACCESS on a node where nobody is in the room works on the registry's copy;
+    a topic saved by a member's node between that read and the ACCESS's save stays: the
+    ACCESS saves the registration alone."""
+    store = MemoryRegistryStore()
+    assert store.create_channel(SAVED)
+    cluster = RegistryCluster(store, node=WorkerNode)
+    a, b = cluster.nodes
+    settled(cluster)
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #saved")
+    settled(cluster)
+    owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
+    b.server.accounts.names.add("carol")
+    member_worker, other_worker = workers_of(cluster)
+    owner.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")  # b reads the registry's copy
+    alice.send("TOPIC #saved :fresh")
+    cluster.drain()
+    other_worker.answer_next()  # the copy is read (the old topic); the ACCESS is saved next
+    assert other_worker.pending
+    member_worker.complete()  # the topic's save commits
+    settled(cluster)
+    saved = store.get_channel("#saved")
+    assert saved is not None and saved.ops == ("carol",) and saved.topic == "fresh"
+    assert a.server.registry.known["#saved"].ops == ("carol",)

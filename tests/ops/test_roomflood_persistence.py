@@ -62,9 +62,9 @@ def test_a_version_1_registry_gains_the_flood_column(tmp_path: Path) -> None:
     db.close()
     store = SqliteRegistryStore(path)
     try:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4  # (every upgrade since, in turn)
         old = store.get_channel("#old")
-        assert old is not None and old.flood == ""
+        assert old is not None and old.flood == "" and old.state_version == (0, 0)
         store.create_channel(RegisteredChannel("#new", "#new", "bob", 2, flood="5:10"))
         new = store.get_channel("#new")
         assert new is not None and new.flood == "5:10"

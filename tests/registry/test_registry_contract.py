@@ -1,5 +1,6 @@
-"""The RegistryStore contract (registered channels, server bans), identically on memory and
-SQLite; SQLite specifics: reopening, sharing the history file, schema version."""
+"""The RegistryStore contract (registered channels, server bans), identically on memory,
+SQLite and PostgreSQL; SQLite and PostgreSQL specifics: reopening, sharing the history file,
+schema versions and their upgrades."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA
@@ -14,8 +16,11 @@ from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
 from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA
+from hubbub.registry.postgres import PostgresRegistryStore
 from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
 from hubbub.registry.store import RegistryStore
+from support.postgres_server import shared_server
 
 
 def chan(name: str, owner: str = "Alice", **changes: object) -> RegisteredChannel:
@@ -212,19 +217,112 @@ def test_two_stores_changing_other_keys_of_one_channel_keep_both(
     assert first.channel_metadata() == {"#room": {"homepage": "https://x"}}
 
 
-def test_sqlite_migrates_a_version_2_registry_to_metadata(tmp_path: Path) -> None:
-    """A registry written before channel metadata existed (version 2: +f) gets its table when
-    opened."""
+#: The channels table of a version-2 (and 3) registry.
+VERSION_2_CHANNELS = """CREATE TABLE channels (fold TEXT PRIMARY KEY, name TEXT NOT NULL,
+    owner TEXT NOT NULL, registered_ms INTEGER NOT NULL, created INTEGER NOT NULL,
+    ops TEXT NOT NULL, topic TEXT NOT NULL, topic_setter TEXT NOT NULL,
+    topic_time INTEGER NOT NULL, flags TEXT NOT NULL, chan_key TEXT NOT NULL,
+    chan_limit INTEGER NOT NULL, bans TEXT NOT NULL, history_access TEXT NOT NULL,
+    flood TEXT NOT NULL DEFAULT '')"""
+
+
+def test_sqlite_migrates_a_version_2_registry_to_metadata_and_state_versions(
+    tmp_path: Path,
+) -> None:
+    """A registry written before channel metadata existed (version 2: +f) gets its table,
+    and the columns saying which state was saved (version 4), when opened; its channels read
+    back with the unversioned state of one server."""
     path = tmp_path / "db"
     SqliteRegistryStore(path).close()
     db = sqlite3.connect(path)
     db.execute("DROP TABLE channel_metadata")
+    db.execute("DROP TABLE channels")
+    db.execute(VERSION_2_CHANNELS)
+    row = (FULL.fold, FULL.name, FULL.owner, FULL.registered_ms, FULL.created, "[]", "t", "",
+           0, "nt", "", 0, "[]", "everyone", "")  # fmt: skip
+    db.execute(f"INSERT INTO channels VALUES ({', '.join('?' * len(row))})", row)
     db.execute("UPDATE hubbub_schema SET version = 2 WHERE component = 'registry'")
     db.commit()
     db.close()
     again = SqliteRegistryStore(path)
-    assert again.schema_version == SCHEMA_VERSION == 3
-    again.create_channel(FULL)
+    assert again.schema_version == SCHEMA_VERSION == 4
+    old = again.get_channel("#room")
+    assert old is not None and old.topic == "t" and old.state_version == (0, 0)
+    assert again.save_state(dataclasses.replace(FULL, state_ms=5, state_seq=1))
     assert again.change_channel_metadata("#room", [("avatar", "a")])
     assert again.channel_metadata() == {"#room": {"avatar": "a"}}
     again.close()
+
+
+def test_save_state_keeps_the_newer_state_and_the_registration(store: RegistryStore) -> None:
+    """RegistryStore.save_state: "Save a registered channel's state ..., its registration
+    kept, unless the saved state is newer": a cluster node's save committing after another
+    node's later one keeps the later."""
+    assert not store.save_state(FULL)  # not registered
+    assert store.create_channel(chan("#Room"))
+    later = dataclasses.replace(FULL, topic="later", state_ms=2000, state_seq=7)
+    earlier = dataclasses.replace(FULL, topic="earlier", state_ms=2000, state_seq=6)
+    assert store.save_state(later)
+    assert not store.save_state(earlier)  # the same millisecond, earlier in the sequence
+    assert not store.save_state(dataclasses.replace(earlier, state_ms=1999, state_seq=9))
+    got = store.get_channel("#room")
+    assert got is not None and got.topic == "later" and got.state_version == (2000, 7)
+    assert got.ops == () and got.history_access == "everyone"  # the registration as created
+    # A new epoch of the bus restarts the seqs, not its time: a later save is newer.
+    assert store.save_state(dataclasses.replace(FULL, topic="new epoch", state_ms=2001))
+    assert store.save_state(dataclasses.replace(FULL, topic="again", state_ms=2001))  # (equal)
+    # One server's saves are unversioned and commit in order: each replaces the last.
+    assert store.save_state(dataclasses.replace(FULL, topic="one server"))
+    got = store.get_channel("#room")
+    assert got is not None and got.topic == "one server" and got.state_version == (0, 0)
+
+
+def test_save_registration_keeps_the_state(store: RegistryStore) -> None:
+    """RegistryStore.save_registration: "Save a registered channel's registration (owner,
+    operators, history access), its state kept"."""
+    assert not store.save_registration(FULL)  # not registered
+    assert store.create_channel(dataclasses.replace(FULL, state_ms=10, state_seq=3))
+    stale = dataclasses.replace(
+        FULL, ops=("dave",), history_access="registered", topic="stale", flags="", key=""
+    )
+    assert store.save_registration(stale)
+    got = store.get_channel("#room")
+    assert got is not None and got.ops == ("dave",) and got.history_access == "registered"
+    assert dataclasses.replace(got, ops=FULL.ops, history_access=FULL.history_access) == (
+        dataclasses.replace(FULL, state_ms=10, state_seq=3)
+    )
+
+
+def test_two_nodes_saving_states_keep_the_newer_whichever_commits_last(
+    store_pair: tuple[RegistryStore, RegistryStore],
+) -> None:
+    """Two connections (two nodes' registry workers) on one database: the older state saved
+    last does not replace the newer, nor a registration saved meanwhile."""
+    first, second = store_pair
+    assert first.create_channel(chan("#Room"))
+    assert second.save_state(dataclasses.replace(FULL, topic="newer", state_ms=9, state_seq=2))
+    assert first.save_registration(dataclasses.replace(FULL, ops=("erin",), topic="stale"))
+    assert not first.save_state(dataclasses.replace(FULL, topic="older", state_ms=9, state_seq=1))
+    got = second.get_channel("#room")
+    assert got is not None and got.topic == "newer" and got.ops == ("erin",)
+
+
+def test_postgres_migrates_a_version_1_registry_to_state_versions() -> None:
+    """A PostgreSQL registry written before states were versioned (version 1) gains the
+    columns when a node opens it; its channels read back unversioned, and keep saving."""
+    url = shared_server().new_schema_url()
+    first = PostgresRegistryStore(url)
+    assert first.create_channel(FULL)
+    first.close()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("ALTER TABLE channels DROP COLUMN state_ms, DROP COLUMN state_seq")
+        db.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'registry'")
+    again = PostgresRegistryStore(url)
+    try:
+        assert again.schema_version == POSTGRES_SCHEMA == 2
+        assert again.get_channel("#room") == FULL
+        assert again.save_state(dataclasses.replace(FULL, topic="on", state_ms=3, state_seq=1))
+        got = again.get_channel("#room")
+        assert got is not None and got.topic == "on" and got.state_version == (3, 1)
+    finally:
+        again.close()

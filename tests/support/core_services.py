@@ -189,6 +189,11 @@ class HeldService(Generic[S]):
     def call(self, fn: Callable[[S], Any], done: Callable[[Any], None]) -> None:
         self.pending.append((fn, done))
 
+    def answer_next(self) -> None:
+        """Answer the oldest call only (as a worker taking its calls in order)."""
+        fn, done = self.pending.pop(0)
+        done(FAILURE if self.broken else fn(self.store))
+
     def complete(self) -> None:
         """Answer everything asked so far (and what those answers ask in turn)."""
         while self.pending:

@@ -23,6 +23,7 @@ from hubbub.core.registered import (
     restore,
     saved_channel,
     snapshot,
+    state_version,
 )
 from hubbub.core.services import ServiceTable
 from hubbub.protocol.servertime import format_utc
@@ -106,7 +107,7 @@ def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[s
         return
     limit = server.config.accounts.max_channels
     registration = Registration(account, [], int(server.now * 1000))
-    saved = snapshot(channel, registration)
+    saved = snapshot(channel, registration, state_version(server, channel))
 
     def fn(store: RegistryStore) -> str:
         if len(store.channels_of(account)) >= limit:

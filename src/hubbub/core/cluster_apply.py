@@ -132,6 +132,7 @@ class ClusterApply(ClusterRooms):
             del self.fresh_from[room]
         if channel is not None or room in self.views:
             self.views[room] = max(seq, self.views.get(room, 0))
+            self.view_times[room] = max(time_ms, self.view_times.get(room, 0))
         if "rn" in event:
             # Sent from a view of a room that was renamed away from this name since (the bus
             # changed nothing for it, hubbub.core.cluster_rename): not this room's. Its sender

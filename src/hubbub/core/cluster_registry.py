@@ -28,6 +28,10 @@ gets its `registered` from there (`RegistryState.attach`).
   node's JOIN, sequenced first, joins the room the bus kept: the copy is made from the state
   read, as the bus kept it, when the first JOIN applied is not marked new (ClusterRooms
   `emptied_state`).
+* **The registry's copy of the state** is saved by the node whose user changed the room, with
+  the room's place in its sequence, and kept only if newer (two nodes' saves, each through
+  its own registry worker, may commit in either order); a ChanServ change saves the
+  registration alone (hubbub.core.registered `changed`).
 
 See hubbub.core.network for the rest of the cluster's core.
 """

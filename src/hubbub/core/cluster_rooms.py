@@ -182,6 +182,10 @@ class ClusterRooms:
         # away changes nothing under the old name and is ignored there
         # (hubbub.core.cluster_rename).
         self.views: dict[str, int] = {}
+        # Per room followed, the bus's time of the last event applied to this node's copy:
+        # with its view, which state a save of a registered room's copy is (the registry
+        # keeps the newer of two nodes' saves, hubbub.core.registered `changed`).
+        self.view_times: dict[str, int] = {}
         # Per room whose copy here was behind a lost node's burial (its `buried` event came
         # first): the seq the burial read the room at, and the lost node's users still listed
         # in the copy, each with the local users already shown its QUIT. They leave the copy
@@ -828,6 +832,11 @@ class ClusterRooms:
         self.writes.forget(fold)
         self.close(fold)
 
+    def state_version(self, fold: str) -> tuple[int, int]:
+        """Which state of the room this node's copy has: the bus's time and the seq of the
+        last event it reflects (hubbub.registry.model `RegisteredChannel.state_version`)."""
+        return (self.view_times.get(fold, 0), self.views.get(fold, 0))
+
     def close(self, fold: str) -> None:
         """Stop following a room."""
         self.opened_empty.discard(fold)
@@ -835,6 +844,7 @@ class ClusterRooms:
         self.emptied_state.pop(fold, None)
         self.fresh_from.pop(fold, None)
         self.views.pop(fold, None)
+        self.view_times.pop(fold, None)
         self.burying.pop(fold, None)
         self.written_back.pop(fold, None)
         self.furthest.pop(fold, None)

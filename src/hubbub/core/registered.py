@@ -16,7 +16,8 @@ In cluster mode a node holds a live channel only while it follows the room on th
 (hubbub.core.cluster_rooms), so the registrations are kept here by casefolded name instead
 (`RegistryState.known`: owner, operator list, history access), and a room gets its
 `registered` when the node opens or creates it (`attach`). The registrations change on every
-node at once: hubbub.core.cluster_registry.
+node at once: hubbub.core.cluster_registry. A node saves a room's state and its registration
+apart, the state with its version (`state_version`), so that the registry keeps the newest.
 """
 
 from __future__ import annotations
@@ -177,7 +178,11 @@ def load_saved(channel: Channel, saved: RegisteredChannel) -> None:
     channel.registered = Registration(saved.owner, list(saved.ops), saved.registered_ms)
 
 
-def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
+def snapshot(
+    channel: Channel, registration: Registration, version: tuple[int, int] = (0, 0)
+) -> RegisteredChannel:
+    """The channel and its registration as the registry saves them; `version`: which state of
+    the room it is (`state_version`)."""
     topic = channel.topic
     return RegisteredChannel(
         name=channel.name,
@@ -197,29 +202,53 @@ def snapshot(channel: Channel, registration: Registration) -> RegisteredChannel:
         history_access=channel.history_access,
         excepts=tuple(ChannelBan(e.mask, e.setter, e.set_at) for e in channel.excepts),
         invex=tuple(ChannelBan(i.mask, i.setter, i.set_at) for i in channel.invex),
+        state_ms=version[0],
+        state_seq=version[1],
     )
+
+
+def state_version(server: ChatServer, channel: Channel) -> tuple[int, int]:
+    """Which state of the room `channel` has, for the registry to keep the newest saved: in
+    cluster mode the bus's time and seq of the last event this node's copy reflects; (0, 0)
+    on one server (its saves commit in order) and for a copy read from the registry."""
+    cluster = server.cluster
+    if cluster is None or server.channels.get(channel.fold) is not channel:
+        return (0, 0)
+    return cluster.state_version(channel.fold)
 
 
 def changed(server: ChatServer, channel: Channel, announce: bool = False) -> None:
     """The channel's topic, modes, bans or settings changed: save it if it is registered.
     `announce`: its registration itself changed (ChanServ), so in cluster mode every node
-    learns it once the registry has it (hubbub.core.cluster_registry)."""
+    learns it once the registry has it (hubbub.core.cluster_registry).
+
+    In cluster mode the registration and the state are saved apart, each from where it
+    changed: two nodes each save their copy through their own registry worker, and one's
+    save may commit after the other's later one. A state change is saved with its version
+    (`state_version`), and the registry keeps the newer; a registration change (ChanServ,
+    possibly on a node where nobody is in the room, from the registry's copy) saves the
+    registration alone, so it never writes an older state back."""
     registration = channel.registered
     if registration is None:
         return
-    saved = snapshot(channel, registration)
     registry = server.registry
-    if registry.clustered:  # what this node knows of it (its operators, its history access)
-        registry.known[channel.fold] = KnownRegistration.of(channel, registration)
     cluster = server.cluster
-    if announce and cluster is not None:
-        fold = channel.fold
+    if cluster is None:
+        whole = snapshot(channel, registration)
+        registry.call(lambda store: store.save_channel(whole))
+        return
+    fold = channel.fold
+    # What this node knows of it (its operators, its history access).
+    registry.known[fold] = KnownRegistration.of(channel, registration)
+    if announce:
+        saved = snapshot(channel, registration)
         registry.call(
-            lambda store: store.save_channel(saved),
+            lambda store: store.save_registration(saved),
             lambda result: cluster.registration_saved(fold, result),
         )
-        return
-    registry.call(lambda store: store.save_channel(saved))
+    elif server.channels.get(fold) is channel:
+        state = snapshot(channel, registration, state_version(server, channel))
+        registry.call(lambda store: store.save_state(state))
 
 
 def has_access(server: ChatServer, channel: Channel, user: User) -> bool:

@@ -2,14 +2,15 @@
 `Database` for its URL, its tables created or checked on each new connection, and its schema
 version readable for `hubbub doctor`.
 
-Each store only says which component it is, its schema, and whether its steps commit on their
+Each store only says which component it is, its schema (and the upgrades of older versions
+of it), and whether its steps commit on their
 own (accounts, registry) or accumulate until the history worker commits a batch. `_write` is
 the one-statement write the accounts and registry stores make for most of their changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -32,17 +33,27 @@ class ComponentStore:
     """
 
     def __init__(
-        self, url: str, component: str, version: int, schema: str, *, autocommit: bool
+        self,
+        url: str,
+        component: str,
+        version: int,
+        schema: str,
+        *,
+        autocommit: bool,
+        upgrades: Mapping[int, str] | None = None,
     ) -> None:
         self.name = describe(url)
         self._component = component
         self._version = version
         self._schema = schema
+        self._upgrades = upgrades  # the SQL taking a version-v schema to v + 1
         # Last: connecting runs `_setup`, which needs the fields above.
         self._db = Database(url, self._setup, autocommit=autocommit)
 
     def _setup(self, connection: Connection) -> None:
-        migrate_component(connection, self.name, self._component, self._version, self._schema)
+        migrate_component(
+            connection, self.name, self._component, self._version, self._schema, self._upgrades
+        )
 
     @property
     def schema_version(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from hubbub.registry.model import RegisteredChannel, ServerBan
+from hubbub.registry.model import REGISTRATION, RegisteredChannel, ServerBan
 
 __all__ = ["MemoryRegistryStore"]
 
@@ -23,9 +23,25 @@ class MemoryRegistryStore:
         return True
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        if channel.fold not in self._channels:
+        if not self.save_registration(channel):
             return False
-        self._channels[channel.fold] = channel
+        self.save_state(channel)
+        return True
+
+    def save_state(self, channel: RegisteredChannel) -> bool:
+        saved = self._channels.get(channel.fold)
+        if saved is None or not channel.replaces_state_of(saved):
+            return False
+        kept = {name: getattr(saved, name) for name in (*REGISTRATION, "registered_ms")}
+        self._channels[channel.fold] = replace(channel, name=saved.name, **kept)
+        return True
+
+    def save_registration(self, channel: RegisteredChannel) -> bool:
+        saved = self._channels.get(channel.fold)
+        if saved is None:
+            return False
+        registration = {name: getattr(channel, name) for name in REGISTRATION}
+        self._channels[channel.fold] = replace(saved, **registration)
         return True
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:

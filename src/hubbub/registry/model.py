@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 # Who may read a room's history (history privacy; see docs/accounts.md).
 HISTORY_ACCESS = ("everyone", "since_join", "registered")
+#: A registered channel's registration (what ChanServ changes); the rest is its state.
+REGISTRATION = ("owner", "ops", "history_access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,12 @@ class RegisteredChannel:
     `ops` the account names that are opped on join besides the owner. `flags` holds the flag
     modes that are on (a subset of "imnst"); `key` and `limit` the +k / +l values ("" / 0: off);
     `bans`, `excepts` and `invex` the +b, +e and +I lists; `flood` the +f value.
+
+    The owner, operators and history access are the registration (ChanServ changes them); the
+    rest is the channel's state. `state_ms` and `state_seq` say which state this is: in a
+    cluster, the time and place in the room's sequence of the last event the saving node's
+    copy reflected, so a save that commits after a newer one (another node's, through its own
+    registry worker) does not replace it; (0, 0) on one server, whose saves commit in order.
     """
 
     name: str
@@ -44,6 +52,17 @@ class RegisteredChannel:
     history_access: str = "everyone"
     excepts: tuple[ChannelBan, ...] = ()  # +e ban exceptions
     invex: tuple[ChannelBan, ...] = ()  # +I invite exceptions
+    state_ms: int = 0  # the bus's time of the state's last event (cluster mode)
+    state_seq: int = 0  # that event's place in the room's sequence
+
+    @property
+    def state_version(self) -> tuple[int, int]:
+        """Which of two saved states is newer: the later time, then the later place."""
+        return (self.state_ms, self.state_seq)
+
+    def replaces_state_of(self, saved: RegisteredChannel) -> bool:
+        """Whether this state may replace `saved`'s: not older, or unversioned (one server)."""
+        return self.state_version == (0, 0) or self.state_version >= saved.state_version
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,14 +20,21 @@ from hubbub.registry.sql import (
     ban_replacement,
     channel_of,
     channel_row,
-    channel_update,
+    registration_update,
     replaced,
+    state_update,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
 
 COMPONENT = "registry"
-SCHEMA_VERSION = 1
+# 2: channels.state_ms and state_seq, which state a node saved (kept if newer).
+SCHEMA_VERSION = 2
+# The SQL that takes a version-v schema to v + 1 (hubbub.pg.database.migrate_component).
+_UPGRADES = {
+    1: "ALTER TABLE channels ADD COLUMN IF NOT EXISTS state_ms BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS state_seq BIGINT NOT NULL DEFAULT 0",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -45,7 +52,9 @@ CREATE TABLE IF NOT EXISTS channels (
     chan_limit     BIGINT NOT NULL,
     bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at(, mode)]
     history_access TEXT NOT NULL,
-    flood          TEXT NOT NULL DEFAULT ''  -- +f "<messages>:<seconds>", or ""
+    flood          TEXT NOT NULL DEFAULT '',  -- +f "<messages>:<seconds>", or ""
+    state_ms       BIGINT NOT NULL DEFAULT 0,  -- which state: its last event's bus time
+    state_seq      BIGINT NOT NULL DEFAULT 0   -- and place in the room's sequence
 );
 CREATE TABLE IF NOT EXISTS server_bans (
     seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- order of (re)placing
@@ -70,12 +79,15 @@ class PostgresRegistryStore(ComponentStore):
     """A `RegistryStore` in a PostgreSQL database (tables created if absent)."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=True)
+        super().__init__(
+            url, COMPONENT, SCHEMA_VERSION, _SCHEMA, autocommit=True, upgrades=_UPGRADES
+        )
 
     # -- channels --------------------------------------------------------------------------------
 
     def create_channel(self, channel: RegisteredChannel) -> bool:
-        marks = ", ".join(["%s"] * 15)
+        row = channel_row(channel)
+        marks = ", ".join(["%s"] * len(row))
         return self._write(
             f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({marks})"
             " ON CONFLICT (fold) DO NOTHING",
@@ -83,7 +95,17 @@ class PostgresRegistryStore(ComponentStore):
         )
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        return self._write(*channel_update(channel, "%s"))
+        with self._db.step(write=True) as db:
+            if db.execute(*registration_update(channel, "%s")).rowcount == 0:
+                return False
+            db.execute(*state_update(channel, "%s"))
+            return True
+
+    def save_state(self, channel: RegisteredChannel) -> bool:
+        return self._write(*state_update(channel, "%s"))
+
+    def save_registration(self, channel: RegisteredChannel) -> bool:
+        return self._write(*registration_update(channel, "%s"))
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         with self._db.step() as db:

@@ -1,6 +1,6 @@
 """What the SQL registry stores (SQLite and PostgreSQL) share, whatever the dialect: the columns
 of a registered channel and of a server ban, a channel turned into a row and back, a ban row
-read back, and the UPDATE that saves a channel.
+read back, and the UPDATEs that save a channel's registration and its state.
 
 Both databases hold the same rows, so `hubbub migrate` copies them unchanged. The two drivers
 differ in how a statement names its parameters (`?` for sqlite3, `%s` for psycopg), so the
@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.model import REGISTRATION, ChannelBan, RegisteredChannel, ServerBan
 
 __all__ = [
     "BAN_COLUMNS",
@@ -23,15 +23,21 @@ __all__ = [
     "ban_replacement",
     "channel_of",
     "channel_row",
-    "channel_update",
+    "registration_update",
     "replaced",
+    "state_update",
 ]
 
 #: A registered channel's columns, in the order of `channel_row` and `channel_of` (fold first).
 CHANNEL_COLUMNS = (
     "fold, name, owner, registered_ms, created, ops, topic, topic_setter, topic_time, flags,"
-    " chan_key, chan_limit, bans, history_access, flood"
+    " chan_key, chan_limit, bans, history_access, flood, state_ms, state_seq"
 )
+#: The columns of a channel's state (topic, modes, lists), with the version saying which.
+STATE_COLUMNS = (
+    "created", "topic", "topic_setter", "topic_time", "flags", "chan_key", "chan_limit",
+    "bans", "flood", "state_ms", "state_seq",
+)  # fmt: skip
 #: A server ban's columns, in the order of `ban_of`.
 BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
 
@@ -54,6 +60,8 @@ def channel_row(channel: RegisteredChannel) -> tuple[Any, ...]:
         _lists_json(channel),
         channel.history_access,
         channel.flood,
+        channel.state_ms,
+        channel.state_seq,
     )
 
 
@@ -78,7 +86,7 @@ def _list(entries: list[list[Any]], mode: str) -> tuple[ChannelBan, ...]:
 def channel_of(row: Sequence[Any]) -> RegisteredChannel:
     """The channel a row read with `CHANNEL_COLUMNS` holds."""
     (fold, name, owner, registered_ms, created, ops, topic, setter, topic_time, flags, key,
-     limit, bans, access, flood) = row  # fmt: skip
+     limit, bans, access, flood, state_ms, state_seq) = row  # fmt: skip
     entries = json.loads(bans)
     return RegisteredChannel(
         name=name,
@@ -98,6 +106,8 @@ def channel_of(row: Sequence[Any]) -> RegisteredChannel:
         flood=flood,
         excepts=_list(entries, "e"),
         invex=_list(entries, "I"),
+        state_ms=int(state_ms),
+        state_seq=int(state_seq),
     )
 
 
@@ -139,10 +149,32 @@ def ban_of(row: Sequence[Any]) -> ServerBan:
     return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms))
 
 
-def channel_update(channel: RegisteredChannel, placeholder: str) -> tuple[str, tuple[Any, ...]]:
-    """The UPDATE (and its arguments) that saves every column of `channel` but its fold, the
-    key it is found by. `placeholder`: the driver's parameter marker."""
-    fold, *rest = channel_row(channel)
-    columns = CHANNEL_COLUMNS.split(", ")[1:]
+def _assignments(
+    channel: RegisteredChannel, columns: tuple[str, ...], placeholder: str
+) -> tuple[str, tuple[Any, ...]]:
+    values = dict(zip(CHANNEL_COLUMNS.split(", "), channel_row(channel), strict=True))
     assignments = ", ".join(f"{column} = {placeholder}" for column in columns)
-    return f"UPDATE channels SET {assignments} WHERE fold = {placeholder}", (*rest, fold)
+    return assignments, tuple(values[column] for column in columns)
+
+
+def registration_update(
+    channel: RegisteredChannel, placeholder: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE (and its arguments) that saves `channel`'s registration, its state kept.
+    `placeholder`: the driver's parameter marker."""
+    assignments, values = _assignments(channel, REGISTRATION, placeholder)
+    return f"UPDATE channels SET {assignments} WHERE fold = {placeholder}", (*values, channel.fold)
+
+
+def state_update(channel: RegisteredChannel, placeholder: str) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE (and its arguments) that saves `channel`'s state, its registration kept,
+    unless the saved state is newer (`RegisteredChannel.replaces_state_of`): no row changed
+    then."""
+    p = placeholder
+    assignments, values = _assignments(channel, STATE_COLUMNS, p)
+    sql = f"UPDATE channels SET {assignments} WHERE fold = {p}"
+    if channel.state_version == (0, 0):
+        return sql, (*values, channel.fold)
+    newer = f" AND (state_ms < {p} OR (state_ms = {p} AND state_seq <= {p}))"
+    version = (channel.state_ms, channel.state_ms, channel.state_seq)
+    return sql + newer, (*values, channel.fold, *version)

@@ -20,17 +20,24 @@ from hubbub.registry.sql import (
     ban_replacement,
     channel_of,
     channel_row,
-    channel_update,
+    registration_update,
     replaced,
+    state_update,
 )
 from hubbub.sqlitedb import component_version, migrate_component, open_database
 
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
 
-# 2: channels.flood (+f); 3: channel metadata (a new table only, which the schema creates).
-SCHEMA_VERSION = 3
+# 2: channels.flood (+f); 3: channel metadata (a new table only, which the schema creates);
+# 4: channels.state_ms and state_seq, which state a cluster node saved (kept if newer).
+SCHEMA_VERSION = 4
 # The SQL that takes a version-v schema to v + 1 (hubbub.sqlitedb.migrate_component).
-_UPGRADES = {1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';", 2: ""}
+_UPGRADES = {
+    1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';",
+    2: "",
+    3: "ALTER TABLE channels ADD COLUMN state_ms INTEGER NOT NULL DEFAULT 0;"
+    " ALTER TABLE channels ADD COLUMN state_seq INTEGER NOT NULL DEFAULT 0;",
+}
 COMPONENT = "registry"
 
 _SCHEMA = """
@@ -53,7 +60,9 @@ CREATE TABLE IF NOT EXISTS channels (
     chan_limit     INTEGER NOT NULL,
     bans           TEXT NOT NULL,      -- JSON array of [mask, setter, set_at(, mode)]
     history_access TEXT NOT NULL,
-    flood          TEXT NOT NULL DEFAULT ''  -- +f "<messages>:<seconds>", or ""
+    flood          TEXT NOT NULL DEFAULT '',  -- +f "<messages>:<seconds>", or ""
+    state_ms       INTEGER NOT NULL DEFAULT 0,  -- which state: its last event's bus time
+    state_seq      INTEGER NOT NULL DEFAULT 0   -- and place in the room's sequence (cluster)
 );
 CREATE TABLE IF NOT EXISTS server_bans (
     seq        INTEGER PRIMARY KEY,    -- order of (re)placing
@@ -98,13 +107,24 @@ class SqliteRegistryStore:
     # -- channels --------------------------------------------------------------------------------
 
     def create_channel(self, channel: RegisteredChannel) -> bool:
-        marks = ", ".join("?" * 15)
+        row = channel_row(channel)
+        marks = ", ".join("?" * len(row))
         return self._write(
             f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({marks})", channel_row(channel)
         )
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        return self._write(*channel_update(channel, "?"))
+        with self._db as db:
+            if db.execute(*registration_update(channel, "?")).rowcount == 0:
+                return False
+            db.execute(*state_update(channel, "?"))
+            return True
+
+    def save_state(self, channel: RegisteredChannel) -> bool:
+        return self._write(*state_update(channel, "?"))
+
+    def save_registration(self, channel: RegisteredChannel) -> bool:
+        return self._write(*registration_update(channel, "?"))
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         row = self._db.execute(

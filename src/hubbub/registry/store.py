@@ -21,7 +21,20 @@ class ChannelStore(Protocol):
         """Register a channel; False (and nothing stored) if `channel.fold` is registered."""
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        """Replace a registered channel's saved state; False if it is not registered."""
+        """Save a registered channel's registration and its state (the state as `save_state`
+        does), in one transaction; False (nothing changed) if it is not registered."""
+
+    def save_state(self, channel: RegisteredChannel) -> bool:
+        """Save a registered channel's state (topic, modes, lists, creation time and the
+        version saying which state it is), its registration kept, unless the saved state is
+        newer (`RegisteredChannel.replaces_state_of`): a cluster node's save committing after
+        another node's later one keeps the later. False (nothing changed) if the channel is
+        not registered or its saved state is newer."""
+
+    def save_registration(self, channel: RegisteredChannel) -> bool:
+        """Save a registered channel's registration (owner, operators, history access), its
+        state kept: a cluster node changing it from a copy read from the registry does not
+        write that copy's state back. False (nothing changed) if it is not registered."""
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         """The registered channel with this casefolded name."""
