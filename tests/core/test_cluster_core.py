@@ -51,7 +51,7 @@ class Node(Harness):
     ) -> ChatServer:
         # (The registry and the accounts are the nodes' shared ones, as PostgreSQL is: bans,
         # registrations, accounts.)
-        shared: Any = registry if registry is not None else self.cluster.registry
+        shared: Any = registry if registry is not None else self.cluster.registry_of(self)
         names: Any = accounts if accounts is not None else self.cluster.accounts
         ports = core_ports(self.history, names, shared, started=START, network=self.network)
         node_id = self.network.node_id
@@ -76,6 +76,10 @@ class Cluster:
         self.nodes = [
             Node(self, f"n{i}", named_config(f"n{i}") if named else config) for i in range(count)
         ]
+
+    def registry_of(self, node: Node) -> Any:
+        """The registry worker of a node (being built): the one every node shares here."""
+        return self.registry
 
     def drain(self) -> None:
         for node in self.nodes:

@@ -1,21 +1,23 @@
 """Seeded random runs of the cluster fuzz target's state machine (`scripts/fuzz --seeds A B`).
 
-Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the same
-machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags, catch-ups,
-reconnections, the loss of a node (while Redis is away too) and its restart under its node id, bus
-outages, Redis losing its data and settles), checks that every node agrees after each step, and
-prints, for each kind of disagreement, the shortest run that showed it: steps ready to paste into
-that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python
-tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds]
-[--chatty] [--ticking]`; the exit status is 1 if anything disagreed. `--lagging-wipes` makes a
-lagging node common, and Redis losing its data while one has events waiting (`wipe_in_flight`): what
-some nodes read and others did not, lost, for the rooms written back to reconcile
-(hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an append-only file that
-missed its last writes (`lose_end`): the same, in the same epoch. `--held-feeds` makes a node's feed
-of one room wait (filling a gap) while its other rooms go on. `--chatty`, with any of them, makes a
-third of the steps clients joining rooms, talking, redacting, editing there, deleting history;
-`--ticking`, one in twenty a millisecond passing on Redis's clock (`tick`). Each step also checks
-that no client was sent a line twice.
+Hypothesis (test_cluster_stateful.py) explores by its own rules; this plain driver walks the
+same machine with a fixed mix of steps per seed (mostly commands, then holds, answers, lags,
+catch-ups, reconnections, the loss of a node (while Redis is away too) and its restart under its
+node id, bus outages, Redis losing its data and settles), checks that every node agrees after
+each step, and prints, for each kind of disagreement, the shortest run that showed it: steps
+ready to paste into that file's `FOUND` (replayed by `test_found_sequences_agree`). Runs `python
+tests/fuzz/seeded_cluster.py FIRST LAST [STEPS] [--lagging-wipes | --lost-ends | --held-feeds |
+--registry] [--chatty] [--ticking]`; the exit status is 1 if anything disagreed.
+`--lagging-wipes` makes a lagging node common, and Redis losing its data while one has events
+waiting (`wipe_in_flight`): what some nodes read and others did not, lost, for the rooms written
+back to reconcile (hubbub.core.cluster_resync). `--lost-ends` makes Redis come back from an
+append-only file that missed its last writes (`lose_end`): the same, in the same epoch.
+`--held-feeds` makes a node's feed of one room wait (filling a gap) while its other rooms go on.
+`--chatty`, with any of them, makes a third of the steps clients joining rooms, talking,
+redacting, editing there, deleting history; `--ticking`, one in twenty a millisecond passing on
+Redis's clock (`tick`). `--registry` makes registered rooms common, their changes saved by nodes
+whose registry workers hold their calls and answer them in turn (`hold_registry`,
+`answer_registry`). Each step also checks that no client was sent a line twice.
 """
 
 from __future__ import annotations
@@ -167,6 +169,58 @@ def choose_held_feeds(
     return choose(pick, machine)
 
 
+#: The templates `--registry` favours: accounts, joining rooms, registering them, changing
+#: their topic, modes and metadata, and their registrations.
+REGISTRY_TEMPLATES = [
+    template
+    for template in TEMPLATES
+    if template.split(" ")[0] in ("JOIN", "PART", "TOPIC", "MODE", "METADATA")
+    or template.startswith(
+        ("PRIVMSG ChanServ", "PRIVMSG NickServ :REGISTER", "PRIVMSG NickServ :ID")
+    )
+]
+
+
+def choose_registry(
+    pick: random.Random, machine: ClusterMachine
+) -> tuple[str, tuple[object, ...]] | None:
+    """As `choose`, with a third of the steps a client registering an account or a room,
+    joining or leaving rooms, changing their topic, modes and metadata, and each node's
+    registry worker often holding its calls and answering them one by one: registered rooms
+    whose changes two nodes save in either order, and ChanServ on a room's copy read from
+    the registry. Nothing is lost for good (no node dies, Redis loses nothing in flight), so
+    that the registry's copy of each registered room is checked to the end of the run."""
+    draw = pick.random()
+    if draw < 0.06:
+        return "hold_registry", (pick.randrange(3),)
+    if draw < 0.14:
+        workers = machine.cluster.registry_workers.values()
+        return (
+            ("answer_registry", (pick.randrange(3),)) if any(w.pending for w in workers) else None
+        )
+    if draw < 0.2:
+        # A logged-in operator of a room registers it (or is told it is registered already).
+        operators = [
+            (index, fold)
+            for index, client in enumerate(machine.clients)
+            if client.session.registered and client.session.user.account
+            for fold, channel in client.session.user.channels.items()
+            if channel.members[client.session.user].op
+        ]
+        if operators:
+            index, fold = operators[pick.randrange(len(operators))]
+            return "send", (index, f"PRIVMSG ChanServ :REGISTER {fold}")
+    if draw < 0.45:
+        index = pick.randrange(len(NICKS))
+        template, number = pick.choice(REGISTRY_TEMPLATES), pick.randrange(99)
+        fields = {name: pick.choice(values) for name, values in CHOICES.items()}
+        return "send", (index, template.format(index=number, **fields))
+    chosen = choose(pick, machine)
+    if chosen is not None and chosen[0] in ("lose", "wipe_in_flight"):
+        return None
+    return chosen
+
+
 #: The templates `--chatty` favours: joining rooms and talking there, REDACT and EDIT, and
 #: a HistServ DELETE of the talker's history (if it is logged in).
 CHAT_TEMPLATES = [
@@ -213,6 +267,7 @@ CHOOSERS = {
     "--lagging-wipes": choose_lagging_wipes,
     "--lost-ends": choose_lost_ends,
     "--held-feeds": choose_held_feeds,
+    "--registry": choose_registry,
 }
 
 

@@ -80,8 +80,10 @@ from hubbub.core.network import (
     quits_of_lost_node,
 )
 from hubbub.core.ports import NETWORK_ROOM
+from hubbub.core.registered import saved_channel
 from hubbub.protocol.message import parse
 from support.config import changed
+from support.core_services import HoldingService
 
 LONG = os.environ.get("HUBBUB_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "2000" if LONG else "300"))
@@ -295,6 +297,22 @@ class Transcript:
                 self.redacted.add(words[1])
 
 
+class WorkersCluster(Cluster):
+    """Test_cluster_core's cluster, each node with a registry worker of its own over the
+    registry the nodes share (each node's connection to PostgreSQL, in a real cluster), which
+    holds its calls when the machine says (`hold_registry`): two nodes' saves may commit in
+    either order."""
+
+    def __init__(self, count: int, *, config: Any) -> None:
+        self.registry_workers: dict[str, HoldingService[Any]] = {}
+        super().__init__(count, config=config)
+
+    def registry_of(self, node: Node) -> Any:
+        worker: HoldingService[Any] = HoldingService(self.registry.store)
+        self.registry_workers[node.network.node_id] = worker  # (a restarted node's anew)
+        return worker
+
+
 class ClusterMachine(RuleBasedStateMachine):
     """Six clients of three nodes sending room commands through a bus that may hold them."""
 
@@ -303,7 +321,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.cluster = Cluster(NODES, config=CONFIG)
+        self.cluster = WorkersCluster(NODES, config=CONFIG)
         nodes = self.cluster.nodes
         self.clients = [
             nodes[index // 2].client(nick, FIRST_CAPS) for index, nick in enumerate(NICKS)
@@ -329,6 +347,10 @@ class ClusterMachine(RuleBasedStateMachine):
         self.outlived: int | None = None
         # Redis lost its data while away (`wipe`): it comes back in a new epoch.
         self.new_epoch = False
+        # What the registry holds of a registered room may lack a change for good: a node
+        # died (`lose`), its saves with it, or Redis lost events (`wipe_in_flight`,
+        # `lose_end`) some nodes had applied and saved.
+        self.registry_inexact = False
         # Redis lost events some nodes had not read yet (`wipe_in_flight`): what the nodes
         # decided from their copies before these were written back and reconciled
         # (hubbub.core.cluster_resync) may differ, so it is no longer compared; the copies
@@ -523,6 +545,8 @@ class ClusterMachine(RuleBasedStateMachine):
             del bus.callers[run]
         bus.backlog.pop(dead, None)
         node.network.rooms.clear()  # what was on its way to it is not delivered
+        self.cluster.registry_workers[dead].lose()  # (its saves not committed: never)
+        self.registry_inexact = True
         bus.nodes.pop(dead, None)
         self.lost = pick
         self.lost_users = {
@@ -809,6 +833,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.diverged = True
         bus.lose_data()
         self.new_epoch = True
+        self.registry_inexact = True
 
     @precondition(
         lambda self: (
@@ -833,7 +858,7 @@ class ClusterMachine(RuleBasedStateMachine):
         # Redis is back a second later, as its clock has it: what is sequenced since is later
         # than what it lost (the SEED script tells a node whose seq was reused by that).
         self.cluster.now += 1
-        self.diverged = True
+        self.diverged = self.registry_inexact = True
         self.seeding.update(index for index in range(NODES) if index != self.lost)
         if self.lost is not None and self.buried:
             dead = self.cluster.nodes[self.lost].network.node_id
@@ -965,6 +990,24 @@ class ClusterMachine(RuleBasedStateMachine):
         """The gap is filled: what the room published meanwhile comes, in order."""
         self.cluster.bus.release_feed(self.cluster.nodes[pick].network.node_id, room)
 
+    @rule(pick=st.integers(0, NODES - 1))
+    def hold_registry(self, pick: int) -> None:
+        """One node's registry worker holds its calls from now on (a slow PostgreSQL), until
+        `answer_registry` answers them one by one or `settle` all of them: its saves commit
+        after another node's later ones, its reads (ChanServ on a room it does not follow,
+        a room whose state the bus lost) answer late."""
+        self.cluster.registry_workers[self.cluster.nodes[pick].network.node_id].holding = True
+
+    @precondition(lambda self: any(w.pending for w in self.cluster.registry_workers.values()))
+    @rule(pick=st.integers(0, NODES - 1))
+    def answer_registry(self, pick: int) -> None:
+        """A node's registry worker answers the oldest call it holds (and holds on)."""
+        waiting = [
+            worker for _, worker in sorted(self.cluster.registry_workers.items()) if worker.pending
+        ]
+        if waiting:
+            waiting[pick % len(waiting)].answer_next()
+
     @rule()
     def tick(self) -> None:
         """A millisecond passes on Redis's clock (the nodes' own clocks stand still: they
@@ -982,8 +1025,17 @@ class ClusterMachine(RuleBasedStateMachine):
         self.rejoin()
         while True:
             self.settle_calls()
+            if self.answer_registries():
+                continue  # (what the answers sent: the bus answers it next)
             if not self.bury():  # (its last pass's calls all answered: the next pass)
                 break
+
+    def answer_registries(self) -> bool:
+        """Every registry worker holds no more and answers what it held; whether any did."""
+        held = [w for w in self.cluster.registry_workers.values() if w.holding or w.pending]
+        for worker in held:
+            worker.complete()
+        return bool(held)
 
     def settle_calls(self) -> None:
         """Every held call answered, and every lagging node caught up (not one cut off from
@@ -1005,6 +1057,7 @@ class ClusterMachine(RuleBasedStateMachine):
             bus.available
             and not bus.away
             and not (bus.held or bus.waiting or bus.queue or bus.backlog or burying)
+            and not any(worker.pending for worker in self.cluster.registry_workers.values())
         )
 
     @invariant()
@@ -1127,6 +1180,28 @@ class ClusterMachine(RuleBasedStateMachine):
         assert claims == held, "the bus's nick claims are not the users' nicks"
         self.monitors_know_who_is_online(set(held))
         self.history_keeps_what_was_acknowledged()
+        self.registry_keeps_the_rooms_state()
+
+    def registry_keeps_the_rooms_state(self) -> None:
+        """The registry's copy of a registered room is the room's state on the bus (topic,
+        modes and lists, metadata): what a node reads where the bus has none (hubbub.core.
+        cluster_registry). Whichever node's save commits last (`hold_registry`), and whichever
+        node changed a registration from the registry's copy."""
+        if self.registry_inexact:
+            return
+        store = self.cluster.registry.store
+        metadata = store.channel_metadata()
+        server = self.alive()[0].server
+        for saved in store.channels():
+            fields = self.cluster.bus.fields.get(saved.fold, {})
+            if "room" not in fields:
+                continue  # (no state on the bus: the registry's is the room's)
+            _, topic, modes, _, room_metadata = fields_view(saved.fold, fields)
+            copy = view(saved_channel(server, saved, metadata.get(saved.fold, {})))
+            where = f"{saved.fold}: the registry's copy"
+            assert copy[1] == topic, f"{where} has the topic {copy[1]}, not {topic}"
+            assert copy[2] == modes, f"{where} has the modes {copy[2]}, not {modes}"
+            assert copy[4] == room_metadata, f"{where} has the metadata {copy[4]}"
 
     def monitors_know_who_is_online(self, online: set[str]) -> None:
         """Each nick a client monitors, the last 730 or 731 it was sent says whether a user
@@ -5652,6 +5727,19 @@ FOUND = {
     wipe_in_flight()
     hold()
     send(2, 'JOIN #c')
+""",
+    # Seed 2026 (`--registry`, the registry's copy checked since the forty-third session):
+    # alice's +m of #a and erin's ChanServ REGISTER of it crossed. Erin's node saved its
+    # copy as it was when the registration was committed, before the +m came back; alice's
+    # node applied its +m before it knew #a registered, so it saved nothing: the registry
+    # lacked the +m for good. A node now saves its copy when it learns that a room it
+    # follows is registered, kept if it is the newest (hubbub.core.cluster_registry
+    # `_learn`; minimised to 4 steps).
+    "a change applied before its node knew the room registered": """
+    hold()
+    send(4, 'PRIVMSG NickServ :REGISTER password')
+    send(0, 'MODE #a +m bob!*@*')
+    send(4, 'PRIVMSG ChanServ :REGISTER #a')
 """,
 }
 

@@ -55,6 +55,7 @@ from hubbub.timezones import zone_named
 __all__ = [
     "CountingPasswords",
     "HeldService",
+    "HoldingService",
     "MemoryBus",
     "MemoryNetwork",
     "SeededRandomness",
@@ -200,6 +201,48 @@ class HeldService(Generic[S]):
             pending, self.pending = self.pending, []
             for fn, done in pending:
                 done(FAILURE if self.broken else fn(self.store))
+
+
+class HoldingService(Generic[S]):
+    """A node's own worker over a store the nodes share: answers at once, but while
+    `holding`, when the test says (`answer_next`, `complete`), in the order asked. `lose()`
+    drops what it holds and everything asked after, as a killed node's worker."""
+
+    def __init__(self, store: S) -> None:
+        self.store = store
+        self.holding = False
+        self.lost = False
+        self.pending: list[tuple[Callable[[S], Any], Callable[[Any], None]]] = []
+
+    def call(self, fn: Callable[[S], Any], done: Callable[[Any], None]) -> None:
+        if self.lost:
+            return
+        if self.holding or self.pending:  # (in order: after what it holds)
+            self.pending.append((fn, done))
+            return
+        self._answer(fn, done)
+
+    def _answer(self, fn: Callable[[S], Any], done: Callable[[Any], None]) -> None:
+        try:
+            result = fn(self.store)
+        except Exception:
+            log.exception("store call failed")
+            result = FAILURE
+        done(result)
+
+    def answer_next(self) -> None:
+        """Answer the oldest held call (the worker holds on)."""
+        self._answer(*self.pending.pop(0))
+
+    def complete(self) -> None:
+        """Hold no more: answer everything held (and what those answers ask in turn)."""
+        self.holding = False
+        while self.pending:
+            self.answer_next()
+
+    def lose(self) -> None:
+        self.lost = True
+        self.pending.clear()
 
 
 class CountingPasswords:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
 from hubbub.core.cluster_resync import ClusterResync
 from hubbub.core.ports import CallFailure
-from hubbub.core.registered import KnownRegistration
+from hubbub.core.registered import KnownRegistration, changed
 
 if TYPE_CHECKING:
     from hubbub.core.ports import Network
@@ -128,7 +128,13 @@ class ClusterRegistry(ClusterResync):
             if known is None:
                 channel.registered = None
             else:
+                new = channel.registered is None
                 registry.attach(channel)
+                if new:
+                    # Changes this node applied before it knew the room registered were
+                    # saved by nobody (the registering node saved its copy as it was then):
+                    # its copy is saved now, kept if it is the newest (cluster fuzz seed 2026).
+                    changed(self.server, channel)
 
     def renamed_registration(self, old_fold: str, new_name: str, new_fold: str) -> None:
         """A registered room this node follows was renamed (hubbub.core.cluster_rename): what
@@ -160,7 +166,10 @@ class ClusterRegistry(ClusterResync):
             registry.known = current
             for fold, channel in server.channels.items():
                 if fold in current:
+                    new = channel.registered is None
                     registry.attach(channel)
+                    if new:  # (its announcement lost: as when one is applied, `_learn`)
+                        changed(server, channel)
                 else:
                     channel.registered = None
 
