@@ -5741,6 +5741,23 @@ FOUND = {
     send(0, 'MODE #a +m bob!*@*')
     send(4, 'PRIVMSG ChanServ :REGISTER #a')
 """,
+    # Seed 6748692 (`--lagging-wipes`): erin's KLINE on node 2 was sequenced, her UNKLINE
+    # stored and not announced yet when node 2 died. Node 1, lagging, applied the KLINE
+    # after the UNKLINE had emptied the ban's place in the store, and from no ban before it
+    # wrote the K-line back; node 0 read the bans at the burial before that, node 1 after:
+    # they differed for good. A removal now leaves its record in the ban's place, which a
+    # late writer expecting nothing there does not write over (hubbub.registry.model
+    # `removal`; minimised to 8 steps).
+    "a K-line written back late over its unannounced removal": """
+    lose(2)
+    restart()
+    lag(1)
+    hold()
+    send(4, 'KLINE ~frank@* :k 30')
+    answer(2)
+    send(4, 'UNKLINE ~frank@*')
+    lose(2)
+""",
 }
 
 

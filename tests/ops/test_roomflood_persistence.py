@@ -56,6 +56,11 @@ def test_a_version_1_registry_gains_the_flood_column(tmp_path: Path) -> None:
         );
         INSERT INTO channels VALUES ('#old', '#old', 'alice', 1, 1, '[]', '', '', 0, 'nt', '',
             0, '[]', 'everyone');
+        CREATE TABLE server_bans (
+            seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, mask TEXT NOT NULL,
+            reason TEXT NOT NULL, setter TEXT NOT NULL, set_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL, UNIQUE (kind, mask)
+        );
         """
     )
     db.commit()

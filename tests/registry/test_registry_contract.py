@@ -15,7 +15,13 @@ from hubbub.accounts.sqlite import SCHEMA_VERSION as ACCOUNTS_SCHEMA
 from hubbub.accounts.sqlite import SqliteAccountStore
 from hubbub.history.sqlite import SCHEMA_VERSION as HISTORY_SCHEMA
 from hubbub.history.sqlite import SqliteStore
-from hubbub.registry.model import ChannelBan, RegisteredChannel, ServerBan
+from hubbub.registry.model import (
+    REMOVAL_KEPT_MS,
+    ChannelBan,
+    RegisteredChannel,
+    ServerBan,
+    removal,
+)
 from hubbub.registry.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA
 from hubbub.registry.postgres import PostgresRegistryStore
 from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
@@ -99,6 +105,34 @@ def test_replace_ban_writes_only_over_the_ban_it_expects(store: RegistryStore) -
     assert store.bans() == [other, second]
     assert store.replace_ban("K", "*@x", second, None)
     assert store.bans() == [other]
+
+
+def test_a_removal_recorded_in_the_bans_place_stops_a_late_writer(store: RegistryStore) -> None:
+    """BanStore.remove_ban: "`removed` ... is stored in its place"; replace_ban expecting
+    nothing stored (None) does not write over it ("nor over a removal stored before it was
+    announced"), and the record is no ban (`bans` leaves it out)."""
+    ban = ServerBan("K", "*@x", "spam", "alice", 100, 0)
+    gone = removal("K", "*@x", "alice", 200)
+    assert gone.removed and gone.expires_ms == 200 + REMOVAL_KEPT_MS
+    assert store.add_ban(ban)
+    assert store.remove_ban("K", "*@x", gone)
+    assert store.bans() == []
+    assert not store.replace_ban("K", "*@x", None, ban)  # a node applying the K-line late
+    assert store.bans() == []
+    assert not store.remove_ban("K", "*@x", gone)  # no ban there: False, the record kept
+    # The events after the removal write over it as they expect it.
+    assert store.replace_ban("K", "*@x", gone, dataclasses.replace(ban, set_ms=300))
+    assert [b.set_ms for b in store.bans()] == [300]
+    assert store.replace_ban("K", "*@x", dataclasses.replace(ban, set_ms=300), gone)
+    assert store.bans() == []
+    assert store.add_ban(ban)  # over the record of its removal: new
+    assert store.bans() == [ban]
+    assert store.remove_ban("K", "*@x")  # one server: nothing recorded
+    assert store.replace_ban("K", "*@x", None, ban)
+    # The record goes when it expires, and is not counted as a ban that went.
+    assert store.remove_ban("K", "*@x", gone)
+    assert store.expire_bans(gone.expires_ms) == 0
+    assert store.replace_ban("K", "*@x", None, ban)
 
 
 def test_expire_bans(store: RegistryStore) -> None:
@@ -225,19 +259,27 @@ VERSION_2_CHANNELS = """CREATE TABLE channels (fold TEXT PRIMARY KEY, name TEXT 
     chan_limit INTEGER NOT NULL, bans TEXT NOT NULL, history_access TEXT NOT NULL,
     flood TEXT NOT NULL DEFAULT '')"""
 
+#: And its server_bans table.
+VERSION_2_SERVER_BANS = """CREATE TABLE server_bans (seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL, mask TEXT NOT NULL, reason TEXT NOT NULL, setter TEXT NOT NULL,
+    set_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, UNIQUE (kind, mask))"""
+
 
 def test_sqlite_migrates_a_version_2_registry_to_metadata_and_state_versions(
     tmp_path: Path,
 ) -> None:
     """A registry written before channel metadata existed (version 2: +f) gets its table,
-    and the columns saying which state was saved (version 4), when opened; its channels read
-    back with the unversioned state of one server."""
+    and the columns saying which state was saved and which rows record removals (version 4),
+    when opened; its channels read back with the unversioned state of one server."""
     path = tmp_path / "db"
     SqliteRegistryStore(path).close()
     db = sqlite3.connect(path)
     db.execute("DROP TABLE channel_metadata")
     db.execute("DROP TABLE channels")
     db.execute(VERSION_2_CHANNELS)
+    db.execute("DROP TABLE server_bans")
+    db.execute(VERSION_2_SERVER_BANS)
+    db.execute("INSERT INTO server_bans VALUES (1, 'K', '*@x', 'spam', 'alice', 5, 0)")
     row = (FULL.fold, FULL.name, FULL.owner, FULL.registered_ms, FULL.created, "[]", "t", "",
            0, "nt", "", 0, "[]", "everyone", "")  # fmt: skip
     db.execute(f"INSERT INTO channels VALUES ({', '.join('?' * len(row))})", row)
@@ -249,6 +291,7 @@ def test_sqlite_migrates_a_version_2_registry_to_metadata_and_state_versions(
     old = again.get_channel("#room")
     assert old is not None and old.topic == "t" and old.state_version == (0, 0)
     assert again.save_state(dataclasses.replace(FULL, state_ms=5, state_seq=1))
+    assert again.bans() == [ServerBan("K", "*@x", "spam", "alice", 5)]
     assert again.change_channel_metadata("#room", [("avatar", "a")])
     assert again.channel_metadata() == {"#room": {"avatar": "a"}}
     again.close()
@@ -308,14 +351,16 @@ def test_two_nodes_saving_states_keep_the_newer_whichever_commits_last(
 
 
 def test_postgres_migrates_a_version_1_registry_to_state_versions() -> None:
-    """A PostgreSQL registry written before states were versioned (version 1) gains the
-    columns when a node opens it; its channels read back unversioned, and keep saving."""
+    """A PostgreSQL registry written before states were versioned and removals recorded
+    (version 1) gains the columns when a node opens it; its channels read back unversioned,
+    and keep saving."""
     url = shared_server().new_schema_url()
     first = PostgresRegistryStore(url)
     assert first.create_channel(FULL)
     first.close()
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("ALTER TABLE channels DROP COLUMN state_ms, DROP COLUMN state_seq")
+        db.execute("ALTER TABLE server_bans DROP COLUMN removed")
         db.execute("UPDATE hubbub_schema SET version = 1 WHERE component = 'registry'")
     again = PostgresRegistryStore(url)
     try:

@@ -23,7 +23,7 @@ from hubbub.core.commands import command
 from hubbub.core.masks import compile_mask
 from hubbub.core.reply import Reply
 from hubbub.protocol import numerics as n
-from hubbub.registry.model import ServerBan
+from hubbub.registry.model import ServerBan, removal
 
 if TYPE_CHECKING:
     from hubbub.core.model import Session, User
@@ -218,8 +218,15 @@ def remove_ban(server: ChatServer, reply: Reply, kind: str, text: str) -> None:
         reply.notice(f"There is no {kind}-line on {mask}")
         return
     cluster = server.cluster
-    announce = None if cluster is None else (lambda result: cluster.unbanned(kind, mask))
-    server.registry.call(lambda store: store.remove_ban(kind, mask), announce)
+    if cluster is None:
+        server.registry.call(lambda store: store.remove_ban(kind, mask))
+    else:
+        # Recorded in the ban's place, the same on every node (hubbub.core.cluster_users).
+        gone = removal(kind, mask, oper, int(server.now * 1000))
+        server.registry.call(
+            lambda store: store.remove_ban(kind, mask, gone),
+            lambda result: cluster.unbanned(gone),
+        )
     log.info("oper %s removed the %s-line on %s", oper, kind, mask)
     reply.notice(f"{kind}-line on {mask} removed")
 

@@ -29,7 +29,8 @@ How each travels on the bus, and why that way (docs/cluster.md, "What is network
   every node loads its bans from at start), then announced as `kline` / `unkline` events in
   the network room every node follows (`ports.NETWORK_ROOM`): every node, the sender's too,
   adds or drops the ban in that room's order, writes the store as it does (over the ban as
-  the events before left it, no later one), and disconnects its own users it covers. After
+  the events before left it, no later one; a removal leaves its record in the ban's place),
+  and disconnects its own users it covers. After
   Redis lost ban events, the nodes read the bans again from the store (`reload_bans`,
   `rebans`), and when a node is buried (it may have stored a ban it never announced).
 
@@ -70,7 +71,7 @@ from hubbub.core.model import Channel, User
 from hubbub.core.monitor import notify as notify_monitors
 from hubbub.core.ports import NETWORK_ROOM, CallFailure, inbox
 from hubbub.protocol import numerics as n
-from hubbub.registry.model import ServerBan
+from hubbub.registry.model import ServerBan, removal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -437,9 +438,17 @@ class ClusterUsers(ClusterPropose):
         entry = [ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms]
         self._announce_ban({"t": "kline", "b": entry}, (ban.kind, ban.mask))
 
-    def unbanned(self, kind: str, mask: str) -> None:
-        """A ban removed here (and from the store): every other node drops it."""
-        self._announce_ban({"t": "unkline", "kind": kind, "mask": mask}, (kind, mask))
+    def unbanned(self, gone: ServerBan) -> None:
+        """A ban removed here (and from the store, `gone` recorded in its place): every other
+        node drops it, and records the same removal as it writes the store."""
+        event = {
+            "t": "unkline",
+            "kind": gone.kind,
+            "mask": gone.mask,
+            "by": gone.setter,
+            "at": gone.set_ms,
+        }
+        self._announce_ban(event, (gone.kind, gone.mask))
 
     def _announce_ban(self, event: dict[str, Any], key: tuple[str, str]) -> None:
         self.unsent_bans.pop(key, None)
@@ -460,11 +469,15 @@ class ClusterUsers(ClusterPropose):
     # left it (`replace_ban`), so a node applying an event late does not write it back over
     # a later one. (It did, over a ban a node stored and died before announcing: the nodes
     # that read the store at its burial read two versions, a cluster fuzz finding, seed
-    # 6728235.)
+    # 6728235.) A removal leaves its record in the ban's place (hubbub.registry.model
+    # `removal`), the same from every node: a node applying the ban's own event late,
+    # from no ban before it, found the place empty after a removal its node had stored and
+    # died before announcing, and wrote the ban back, so that the nodes that read the store
+    # at the burial before and after it differed (cluster fuzz seed 6748692).
 
     def _store_ban(self, key: tuple[str, str], ban: ServerBan | None) -> None:
-        """Write a ban event applied here (None: a removal) to the shared store, in place
-        of what the events before it left."""
+        """Write a ban event applied here (a ban, the record of its removal; None: nothing)
+        to the shared store, in place of what the events before it left."""
         before = self.ordered_bans.pop(key, None)
         if ban is not None:
             self.ordered_bans[key] = ban
@@ -492,7 +505,10 @@ class ClusterUsers(ClusterPropose):
         server = self.server
         kind, mask = str(event["kind"]), str(event["mask"])
         removed = server.registry.bans.pop((kind, mask), None)
-        self._store_ban((kind, mask), None)
+        # The removal's record, as its node stored it (a node of an older version sends
+        # none: the ban's place is left empty).
+        gone = removal(kind, mask, str(event["by"]), int(event["at"])) if "at" in event else None
+        self._store_ban((kind, mask), gone)
         if self.bans_applied_since is not None:
             self.bans_applied_since.append(event)
         if removed is not None and not mine:

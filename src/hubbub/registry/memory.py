@@ -82,13 +82,15 @@ class MemoryRegistryStore:
 
     def add_ban(self, ban: ServerBan) -> bool:
         key = (ban.kind, ban.mask)
-        new = key not in self._bans
-        self._bans.pop(key, None)  # a replaced ban moves to the end (newest)
+        before = self._bans.pop(key, None)  # a replaced ban moves to the end (newest)
         self._bans[key] = ban
-        return new
+        return before is None or before.removed
 
-    def remove_ban(self, kind: str, mask: str) -> bool:
-        return self._bans.pop((kind, mask), None) is not None
+    def remove_ban(self, kind: str, mask: str, removed: ServerBan | None = None) -> bool:
+        before = self._bans.pop((kind, mask), None)
+        if removed is not None:
+            self._bans[(kind, mask)] = removed
+        return before is not None and not before.removed
 
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
@@ -96,18 +98,19 @@ class MemoryRegistryStore:
         if self._bans.get((kind, mask)) != expected or (expected is None and ban is None):
             return False
         if ban is None:
-            return self.remove_ban(kind, mask)
-        self.add_ban(ban)
+            del self._bans[(kind, mask)]
+        else:
+            self.add_ban(ban)
         return True
 
     def bans(self) -> list[ServerBan]:
-        return list(self._bans.values())
+        return [ban for ban in self._bans.values() if not ban.removed]
 
     def expire_bans(self, now_ms: int) -> int:
-        gone = [key for key, ban in self._bans.items() if ban.expired(now_ms)]
-        for key in gone:
-            del self._bans[key]
-        return len(gone)
+        gone = [ban for ban in self._bans.values() if ban.expired(now_ms)]
+        for ban in gone:
+            del self._bans[(ban.kind, ban.mask)]
+        return sum(1 for ban in gone if not ban.removed)
 
     def close(self) -> None:
         pass

@@ -65,10 +65,17 @@ class RegisteredChannel:
         return self.state_version == (0, 0) or self.state_version >= saved.state_version
 
 
+#: How long a cluster node's record of a removed server ban stays in the store (`removal`).
+REMOVAL_KEPT_MS = 7 * 24 * 3600 * 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ServerBan:
     """A K-line (`kind` "K": a user@host mask, checked at registration) or a D-line ("D": an
-    IP address or CIDR network, checked at connection). `expires_ms` 0: never."""
+    IP address or CIDR network, checked at connection). `expires_ms` 0: never.
+
+    `removed`: not a ban but the record of one's removal (`removal`), which the store keeps
+    in its place and never lists among the bans."""
 
     kind: str
     mask: str
@@ -76,6 +83,17 @@ class ServerBan:
     setter: str
     set_ms: int
     expires_ms: int = 0
+    removed: bool = False
 
     def expired(self, now_ms: int) -> bool:
         return bool(self.expires_ms) and self.expires_ms <= now_ms
+
+
+def removal(kind: str, mask: str, setter: str, at_ms: int) -> ServerBan:
+    """A cluster node's record of the ban of this kind and mask removed at `at_ms` by
+    `setter`: stored in the ban's place for `REMOVAL_KEPT_MS` (`expire_bans` drops it then),
+    so that a node applying an earlier event of that ban late (`BanStore.replace_ban`, from
+    the ban as the events before it left it: none, before a first K-line) does not take the
+    place for empty and write the ban back. Every node makes the same one from the removal's
+    event (hubbub.core.cluster_users)."""
+    return ServerBan(kind, mask, "", setter, at_ms, at_ms + REMOVAL_KEPT_MS, removed=True)

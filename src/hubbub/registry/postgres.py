@@ -16,10 +16,13 @@ from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sql import (
     BAN_COLUMNS,
     CHANNEL_COLUMNS,
+    ban_insert,
     ban_of,
     ban_replacement,
+    ban_row,
     channel_of,
     channel_row,
+    expire,
     registration_update,
     replaced,
     state_update,
@@ -28,12 +31,14 @@ from hubbub.registry.sql import (
 __all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
 
 COMPONENT = "registry"
-# 2: channels.state_ms and state_seq, which state a node saved (kept if newer).
+# 2: channels.state_ms and state_seq, which state a node saved (kept if newer), and
+#    server_bans.removed, the record of a removal a node keeps in a ban's place.
 SCHEMA_VERSION = 2
 # The SQL that takes a version-v schema to v + 1 (hubbub.pg.database.migrate_component).
 _UPGRADES = {
     1: "ALTER TABLE channels ADD COLUMN IF NOT EXISTS state_ms BIGINT NOT NULL DEFAULT 0,"
-    " ADD COLUMN IF NOT EXISTS state_seq BIGINT NOT NULL DEFAULT 0",
+    " ADD COLUMN IF NOT EXISTS state_seq BIGINT NOT NULL DEFAULT 0;"
+    " ALTER TABLE server_bans ADD COLUMN IF NOT EXISTS removed BOOLEAN NOT NULL DEFAULT FALSE",
 }
 
 _SCHEMA = """
@@ -64,6 +69,7 @@ CREATE TABLE IF NOT EXISTS server_bans (
     setter     TEXT NOT NULL,
     set_ms     BIGINT NOT NULL,
     expires_ms BIGINT NOT NULL,        -- 0: never
+    removed    BOOLEAN NOT NULL DEFAULT FALSE,  -- the record of a removal, not a ban
     UNIQUE (kind, mask)
 );
 CREATE TABLE IF NOT EXISTS channel_metadata (
@@ -175,20 +181,36 @@ class PostgresRegistryStore(ComponentStore):
     def add_ban(self, ban: ServerBan) -> bool:
         with self._db.step(write=True) as db:
             existed = db.execute(
-                "DELETE FROM server_bans WHERE kind = %s AND mask = %s", (ban.kind, ban.mask)
+                "DELETE FROM server_bans WHERE kind = %s AND mask = %s AND NOT removed",
+                (ban.kind, ban.mask),
             ).rowcount
+            db.execute(  # (the record of its removal, if that is what was there)
+                "DELETE FROM server_bans WHERE kind = %s AND mask = %s", (ban.kind, ban.mask)
+            )
             # Another node may place the same ban at the same moment: the later one wins.
             db.execute(
-                f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (kind, mask) DO UPDATE SET reason = excluded.reason,"
-                " setter = excluded.setter, set_ms = excluded.set_ms,"
-                " expires_ms = excluded.expires_ms",
-                (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
+                ban_insert("%s") + " ON CONFLICT (kind, mask) DO UPDATE SET"
+                " reason = excluded.reason, setter = excluded.setter, set_ms = excluded.set_ms,"
+                " expires_ms = excluded.expires_ms, removed = excluded.removed",
+                ban_row(ban),
             )
         return not existed
 
-    def remove_ban(self, kind: str, mask: str) -> bool:
-        return self._write("DELETE FROM server_bans WHERE kind = %s AND mask = %s", (kind, mask))
+    def remove_ban(self, kind: str, mask: str, removed: ServerBan | None = None) -> bool:
+        with self._db.step(write=True) as db:
+            existed = db.execute(
+                "DELETE FROM server_bans WHERE kind = %s AND mask = %s AND NOT removed",
+                (kind, mask),
+            ).rowcount
+            if removed is not None:
+                db.execute(
+                    ban_insert("%s") + " ON CONFLICT (kind, mask) DO UPDATE SET"
+                    " reason = excluded.reason, setter = excluded.setter,"
+                    " set_ms = excluded.set_ms, expires_ms = excluded.expires_ms,"
+                    " removed = excluded.removed",
+                    ban_row(removed),
+                )
+        return existed > 0
 
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
@@ -199,14 +221,14 @@ class PostgresRegistryStore(ComponentStore):
 
     def bans(self) -> list[ServerBan]:
         with self._db.step() as db:
-            rows = db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq").fetchall()
+            rows = db.execute(
+                f"SELECT {BAN_COLUMNS} FROM server_bans WHERE NOT removed ORDER BY seq"
+            ).fetchall()
         return [ban_of(row) for row in rows]
 
     def expire_bans(self, now_ms: int) -> int:
         with self._db.step(write=True) as db:
-            return db.execute(
-                "DELETE FROM server_bans WHERE expires_ms != 0 AND expires_ms <= %s", (now_ms,)
-            ).rowcount
+            return expire(db, now_ms, "%s")
 
     def close(self) -> None:
         self._db.close()

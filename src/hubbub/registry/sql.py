@@ -19,10 +19,13 @@ from hubbub.registry.model import REGISTRATION, ChannelBan, RegisteredChannel, S
 __all__ = [
     "BAN_COLUMNS",
     "CHANNEL_COLUMNS",
+    "ban_insert",
     "ban_of",
     "ban_replacement",
+    "ban_row",
     "channel_of",
     "channel_row",
+    "expire",
     "registration_update",
     "replaced",
     "state_update",
@@ -38,8 +41,8 @@ STATE_COLUMNS = (
     "created", "topic", "topic_setter", "topic_time", "flags", "chan_key", "chan_limit",
     "bans", "flood", "state_ms", "state_seq",
 )  # fmt: skip
-#: A server ban's columns, in the order of `ban_of`.
-BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms"
+#: A server ban's columns, in the order of `ban_row` and `ban_of`.
+BAN_COLUMNS = "kind, mask, reason, setter, set_ms, expires_ms, removed"
 
 
 def channel_row(channel: RegisteredChannel) -> tuple[Any, ...]:
@@ -111,23 +114,46 @@ def channel_of(row: Sequence[Any]) -> RegisteredChannel:
     )
 
 
+def ban_row(ban: ServerBan) -> tuple[Any, ...]:
+    """The values of `ban` (or of the record of a removal) for `BAN_COLUMNS`."""
+    return (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms, ban.removed)
+
+
+def ban_insert(placeholder: str) -> str:
+    """The INSERT of one `ban_row`."""
+    marks = ", ".join([placeholder] * len(BAN_COLUMNS.split(", ")))
+    return f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES ({marks})"
+
+
 def ban_replacement(
     kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None, placeholder: str
 ) -> list[tuple[str, tuple[Any, ...]]]:
-    """The statements of `replace_ban`, in order: the first's row count says whether the
-    stored ban was `expected` (a DELETE of exactly that row; with none expected, an INSERT
-    that does nothing if a ban of that kind and mask is stored), the rest run only if so."""
+    """The statements of `replace_ban`, in order: the first's row count says whether what
+    was stored was `expected` (a DELETE of exactly that row, a ban or the record of its
+    removal; with nothing expected, an INSERT that does nothing if a row of that kind and
+    mask is stored), the rest run only if so."""
     p = placeholder
-    insert = f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES ({', '.join([p] * 6)})"
-    values = (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms) if ban else ()
+    insert = ban_insert(p)
+    values = ban_row(ban) if ban else ()
     if expected is None:
         return [(insert + " ON CONFLICT (kind, mask) DO NOTHING", values)] if ban else []
     delete = (
         f"DELETE FROM server_bans WHERE kind = {p} AND mask = {p} AND reason = {p}"
-        f" AND setter = {p} AND set_ms = {p} AND expires_ms = {p}"
+        f" AND setter = {p} AND set_ms = {p} AND expires_ms = {p} AND removed = {p}"
     )
-    was = (kind, mask, expected.reason, expected.setter, expected.set_ms, expected.expires_ms)
+    was = (kind, mask, *ban_row(expected)[2:])
     return [(delete, was), *([(insert, values)] if ban else [])]
+
+
+def expire(db: Any, now_ms: int, placeholder: str) -> int:
+    """`expire_bans` on `db` (inside the caller's transaction): how many bans went (the
+    records of removals expired go too, uncounted)."""
+    due = f"expires_ms != 0 AND expires_ms <= {placeholder}"
+    gone: int = db.execute(
+        f"DELETE FROM server_bans WHERE {due} AND NOT removed", (now_ms,)
+    ).rowcount
+    db.execute(f"DELETE FROM server_bans WHERE {due}", (now_ms,))
+    return gone
 
 
 def replaced(db: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> bool:
@@ -145,8 +171,8 @@ def replaced(db: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> bool:
 
 def ban_of(row: Sequence[Any]) -> ServerBan:
     """The server ban a row read with `BAN_COLUMNS` holds."""
-    kind, mask, reason, setter, set_ms, expires_ms = row
-    return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms))
+    kind, mask, reason, setter, set_ms, expires_ms, removed = row
+    return ServerBan(kind, mask, reason, setter, int(set_ms), int(expires_ms), bool(removed))
 
 
 def _assignments(

@@ -16,10 +16,13 @@ from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sql import (
     BAN_COLUMNS,
     CHANNEL_COLUMNS,
+    ban_insert,
     ban_of,
     ban_replacement,
+    ban_row,
     channel_of,
     channel_row,
+    expire,
     registration_update,
     replaced,
     state_update,
@@ -29,14 +32,16 @@ from hubbub.sqlitedb import component_version, migrate_component, open_database
 __all__ = ["SCHEMA_VERSION", "SqliteRegistryStore"]
 
 # 2: channels.flood (+f); 3: channel metadata (a new table only, which the schema creates);
-# 4: channels.state_ms and state_seq, which state a cluster node saved (kept if newer).
+# 4: channels.state_ms and state_seq, which state a cluster node saved (kept if newer), and
+# server_bans.removed, the record of a removal a cluster node keeps in a ban's place.
 SCHEMA_VERSION = 4
 # The SQL that takes a version-v schema to v + 1 (hubbub.sqlitedb.migrate_component).
 _UPGRADES = {
     1: "ALTER TABLE channels ADD COLUMN flood TEXT NOT NULL DEFAULT '';",
     2: "",
     3: "ALTER TABLE channels ADD COLUMN state_ms INTEGER NOT NULL DEFAULT 0;"
-    " ALTER TABLE channels ADD COLUMN state_seq INTEGER NOT NULL DEFAULT 0;",
+    " ALTER TABLE channels ADD COLUMN state_seq INTEGER NOT NULL DEFAULT 0;"
+    " ALTER TABLE server_bans ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;",
 }
 COMPONENT = "registry"
 
@@ -72,6 +77,7 @@ CREATE TABLE IF NOT EXISTS server_bans (
     setter     TEXT NOT NULL,
     set_ms     INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,       -- 0: never
+    removed    INTEGER NOT NULL DEFAULT 0,  -- 1: the record of a removal, not a ban
     UNIQUE (kind, mask)
 );
 CREATE TABLE IF NOT EXISTS channel_metadata (
@@ -180,16 +186,25 @@ class SqliteRegistryStore:
     def add_ban(self, ban: ServerBan) -> bool:
         with self._db as db:
             existed = db.execute(
-                "DELETE FROM server_bans WHERE kind = ? AND mask = ?", (ban.kind, ban.mask)
+                "DELETE FROM server_bans WHERE kind = ? AND mask = ? AND NOT removed",
+                (ban.kind, ban.mask),
             ).rowcount
-            db.execute(
-                f"INSERT INTO server_bans ({BAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (ban.kind, ban.mask, ban.reason, ban.setter, ban.set_ms, ban.expires_ms),
+            db.execute(  # (the record of its removal, if that is what was there)
+                "DELETE FROM server_bans WHERE kind = ? AND mask = ?", (ban.kind, ban.mask)
             )
+            db.execute(ban_insert("?"), ban_row(ban))
         return not existed
 
-    def remove_ban(self, kind: str, mask: str) -> bool:
-        return self._write("DELETE FROM server_bans WHERE kind = ? AND mask = ?", (kind, mask))
+    def remove_ban(self, kind: str, mask: str, removed: ServerBan | None = None) -> bool:
+        with self._db as db:
+            existed = db.execute(
+                "DELETE FROM server_bans WHERE kind = ? AND mask = ? AND NOT removed",
+                (kind, mask),
+            ).rowcount
+            if removed is not None:
+                db.execute("DELETE FROM server_bans WHERE kind = ? AND mask = ?", (kind, mask))
+                db.execute(ban_insert("?"), ban_row(removed))
+        return existed > 0
 
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
@@ -198,14 +213,14 @@ class SqliteRegistryStore:
             return replaced(db, ban_replacement(kind, mask, expected, ban, "?"))
 
     def bans(self) -> list[ServerBan]:
-        rows = self._db.execute(f"SELECT {BAN_COLUMNS} FROM server_bans ORDER BY seq")
+        rows = self._db.execute(
+            f"SELECT {BAN_COLUMNS} FROM server_bans WHERE NOT removed ORDER BY seq"
+        )
         return [ban_of(row) for row in rows]
 
     def expire_bans(self, now_ms: int) -> int:
         with self._db as db:
-            return db.execute(
-                "DELETE FROM server_bans WHERE expires_ms != 0 AND expires_ms <= ?", (now_ms,)
-            ).rowcount
+            return expire(db, now_ms, "?")
 
     def close(self) -> None:
         self._db.close()

@@ -66,26 +66,30 @@ class ChannelStore(Protocol):
 
 class BanStore(Protocol):
     def add_ban(self, ban: ServerBan) -> bool:
-        """Store a ban, replacing one of the same kind and mask; True if it was new."""
+        """Store a ban, replacing one of the same kind and mask (or the record of its
+        removal); True if it was new."""
 
-    def remove_ban(self, kind: str, mask: str) -> bool:
-        """Remove a ban; False if there was none."""
+    def remove_ban(self, kind: str, mask: str, removed: ServerBan | None = None) -> bool:
+        """Remove a ban; False if there was none. `removed` (a cluster node's: hubbub.
+        registry.model `removal`) is stored in its place, whether or not there was one."""
 
     def replace_ban(
         self, kind: str, mask: str, expected: ServerBan | None, ban: ServerBan | None
     ) -> bool:
-        """If the stored ban of this kind and mask is `expected` (None: none is stored), make
-        it `ban` (None: remove it), as `add_ban` and `remove_ban` do; True if it wrote it. A
-        cluster node writes each ban event it applies this way, from the ban as the events
-        before it left it: a node applying an earlier event late does not write back over a
-        later one (hubbub.core.cluster_users)."""
+        """If what is stored for this kind and mask is `expected` (a ban, the record of its
+        removal; None: nothing at all), make it `ban` (None: nothing), as `add_ban` and
+        `remove_ban` do; True if it wrote it. A cluster node writes each ban event it
+        applies this way, from the ban as the events before it left it: a node applying an
+        earlier event late does not write back over a later one, nor over a removal stored
+        before it was announced (hubbub.core.cluster_users)."""
 
     def bans(self) -> list[ServerBan]:
         """Every stored ban (expired ones included until `expire_bans` removes them), oldest
-        first."""
+        first; the records of removals are not bans, and left out."""
 
     def expire_bans(self, now_ms: int) -> int:
-        """Remove the bans whose expiry is at or before `now_ms`; how many went."""
+        """Remove the bans (and records of removals) whose expiry is at or before `now_ms`;
+        how many bans went."""
 
 
 class RegistryStore(ChannelStore, BanStore, Protocol):
