@@ -320,6 +320,23 @@ def test_save_state_keeps_the_newer_state_and_the_registration(store: RegistrySt
     assert got is not None and got.topic == "one server" and got.state_version == (0, 0)
 
 
+def test_save_state_saves_the_metadata_whole_with_the_state(store: RegistryStore) -> None:
+    """RegistryStore.save_state: "and given `metadata`, its metadata whole (the keys not in it
+    deleted) ... unless the saved state is newer"."""
+    assert store.create_channel(chan("#Room"))
+    assert store.change_channel_metadata("#room", [("color", "teal"), ("status", "open")])
+    newer = dataclasses.replace(FULL, state_ms=5, state_seq=2)
+    assert store.save_state(newer, {"color": "red", "avatar": "a"})
+    assert store.channel_metadata() == {"#room": {"avatar": "a", "color": "red"}}
+    older = dataclasses.replace(FULL, state_ms=5, state_seq=1)
+    assert not store.save_state(older, {"color": "old"})  # nor its metadata
+    assert store.channel_metadata() == {"#room": {"avatar": "a", "color": "red"}}
+    assert store.save_state(dataclasses.replace(newer, state_seq=3))  # no metadata: kept
+    assert store.channel_metadata() == {"#room": {"avatar": "a", "color": "red"}}
+    assert store.save_state(dataclasses.replace(newer, state_seq=4), {})
+    assert store.channel_metadata() == {}
+
+
 def test_save_registration_keeps_the_state(store: RegistryStore) -> None:
     """RegistryStore.save_registration: "Save a registered channel's registration (owner,
     operators, history access), its state kept"."""

@@ -31,7 +31,10 @@
   was set on too — applies the changes in the room's order, so concurrent changes on two
   nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
   The room's state holds a field per key (`meta:<key>`), set or deleted by the event that
-  changes it, for nodes that open the room later.
+  changes it, for nodes that open the room later. A registered room's are saved in the
+  registry by the node it was set on, before the answer (the keys that changed), and again
+  with the room's state, whole and versioned, when it applies the change (hubbub.core.
+  registered `changed`).
 * **Read markers** belong to an account, whose connections may be on any node: a marker that
   moved (stored in the shared account store by the node that was asked) is announced in the
   room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends
@@ -59,12 +62,13 @@ from hubbub.core.cluster_fields import (
 from hubbub.core.cluster_versions import ChangeNumbers
 from hubbub.core.edit import answer as answer_edit
 from hubbub.core.edit import relay_to as relay_edit
-from hubbub.core.metadata import announce, save_channel_changes
+from hubbub.core.metadata import announce
 from hubbub.core.ports import inbox
 from hubbub.core.readmarker import CAP as READ_MARKER_CAP
 from hubbub.core.readmarker import marker_param
 from hubbub.core.redact import answer as answer_redact
 from hubbub.core.redact import relay_to as relay_redact
+from hubbub.core.registered import changed as save_registered
 from hubbub.history.record import Edit
 
 if TYPE_CHECKING:
@@ -453,7 +457,8 @@ class ClusterMessages(ClusterApply):
             else:
                 values[key] = value
         channel.metadata = values or None
-        save_channel_changes(server, channel, [(key, value) for key, value in event["ch"]])
+        if mine:  # saved with the room's state, whole (hubbub.core.registered `changed`)
+            save_registered(server, channel)
         changed = changes(before, values)
         if changed:  # on the node it was set on, only when another change came in between
             author = self.event_sender(channel, event)

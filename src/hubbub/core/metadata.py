@@ -317,10 +317,8 @@ def save_channel_changes(
 ) -> None:
     """Save these keys of a registered room's metadata in the registry (nothing if it is not
     registered), not waiting for it: the keys a room had when it was registered
-    (hubbub.core.chanserv), and in cluster mode each change sequenced on the bus, applied
-    here, in the room's order (hubbub.core.cluster_messages), so the registry ends with the
-    room's last value of each key whichever node's write came last, and has a change made on
-    a node that does not know the room is registered."""
+    (hubbub.core.chanserv). (In cluster mode a change applied from the bus is saved with
+    the room's state, whole and versioned: hubbub.core.registered `changed`.)"""
     if channel.registered is None:
         return
     fold = channel.fold

@@ -225,7 +225,9 @@ def changed(server: ChatServer, channel: Channel, announce: bool = False) -> Non
     In cluster mode the registration and the state are saved apart, each from where it
     changed: two nodes each save their copy through their own registry worker, and one's
     save may commit after the other's later one. A state change is saved with its version
-    (`state_version`), and the registry keeps the newer; a registration change (ChanServ,
+    (`state_version`), and the registry keeps the newer (the metadata with it, whole: a
+    node that saved one value of a key and left the room before the next would leave its
+    value last, a cluster fuzz finding, seed 100097); a registration change (ChanServ,
     possibly on a node where nobody is in the room, from the registry's copy) saves the
     registration alone, so it never writes an older state back."""
     registration = channel.registered
@@ -248,7 +250,8 @@ def changed(server: ChatServer, channel: Channel, announce: bool = False) -> Non
         )
     elif server.channels.get(fold) is channel:
         state = snapshot(channel, registration, state_version(server, channel))
-        registry.call(lambda store: store.save_state(state))
+        metadata = dict(channel.metadata or {})  # (with the state: the same version)
+        registry.call(lambda store: store.save_state(state, metadata))
 
 
 def has_access(server: ChatServer, channel: Channel, user: User) -> bool:

@@ -63,7 +63,10 @@ def handle_rename(server: ChatServer, reply: Reply, msg: Message) -> None:
         reply.fail("RENAME", "CANNOT_RENAME", channel.name, new_name, text="Invalid channel name")
         return
     new_fold = server.fold(new_name)
-    if new_fold != channel.fold and new_fold in server.channels:
+    # (A cluster node holds only the rooms it follows; a registered room exists anywhere,
+    # as on one server where it never vanishes: its kept state is not the name's to take.)
+    taken = new_fold in server.channels or new_fold in server.registry.known
+    if new_fold != channel.fold and taken:
         reply.fail(
             "RENAME",
             "CHANNEL_NAME_IN_USE",

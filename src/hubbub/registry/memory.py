@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from hubbub.registry.model import REGISTRATION, RegisteredChannel, ServerBan
@@ -28,10 +28,14 @@ class MemoryRegistryStore:
         self.save_state(channel)
         return True
 
-    def save_state(self, channel: RegisteredChannel) -> bool:
+    def save_state(
+        self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
+    ) -> bool:
         saved = self._channels.get(channel.fold)
         if saved is None or not channel.replaces_state_of(saved):
             return False
+        if metadata is not None:
+            self._metadata[channel.fold] = dict(metadata)
         kept = {name: getattr(saved, name) for name in (*REGISTRATION, "registered_ms")}
         self._channels[channel.fold] = replace(channel, name=saved.name, **kept)
         return True

@@ -9,7 +9,7 @@ the call raises `DatabaseUnavailable` and the next one reconnects. The schema is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
@@ -24,6 +24,7 @@ from hubbub.registry.sql import (
     channel_row,
     expire,
     registration_update,
+    replace_metadata,
     replaced,
     state_update,
 )
@@ -107,8 +108,15 @@ class PostgresRegistryStore(ComponentStore):
             db.execute(*state_update(channel, "%s"))
             return True
 
-    def save_state(self, channel: RegisteredChannel) -> bool:
-        return self._write(*state_update(channel, "%s"))
+    def save_state(
+        self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
+    ) -> bool:
+        with self._db.step(write=True) as db:
+            if db.execute(*state_update(channel, "%s")).rowcount == 0:
+                return False
+            if metadata is not None:
+                replace_metadata(db, channel.fold, metadata, "%s")
+            return True
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "%s"))

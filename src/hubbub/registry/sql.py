@@ -11,7 +11,7 @@ ON CONFLICT, collations) stays in each store.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hubbub.registry.model import REGISTRATION, ChannelBan, RegisteredChannel, ServerBan
@@ -27,6 +27,7 @@ __all__ = [
     "channel_row",
     "expire",
     "registration_update",
+    "replace_metadata",
     "replaced",
     "state_update",
 ]
@@ -143,6 +144,18 @@ def ban_replacement(
     )
     was = (kind, mask, *ban_row(expected)[2:])
     return [(delete, was), *([(insert, values)] if ban else [])]
+
+
+def replace_metadata(db: Any, fold: str, metadata: Mapping[str, str], placeholder: str) -> None:
+    """Make `metadata` a channel's metadata whole, on `db` (inside the caller's
+    transaction)."""
+    p = placeholder
+    db.execute(f"DELETE FROM channel_metadata WHERE fold = {p}", (fold,))
+    for key, value in sorted(metadata.items()):
+        db.execute(
+            f"INSERT INTO channel_metadata (fold, key, value) VALUES ({p}, {p}, {p})",
+            (fold, key, value),
+        )
 
 
 def expire(db: Any, now_ms: int, placeholder: str) -> int:

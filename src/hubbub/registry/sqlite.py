@@ -8,7 +8,7 @@ history, account and registry connections write together, a schema version in `h
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from hubbub.registry.sql import (
     channel_row,
     expire,
     registration_update,
+    replace_metadata,
     replaced,
     state_update,
 )
@@ -126,8 +127,15 @@ class SqliteRegistryStore:
             db.execute(*state_update(channel, "?"))
             return True
 
-    def save_state(self, channel: RegisteredChannel) -> bool:
-        return self._write(*state_update(channel, "?"))
+    def save_state(
+        self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
+    ) -> bool:
+        with self._db as db:
+            if db.execute(*state_update(channel, "?")).rowcount == 0:
+                return False
+            if metadata is not None:
+                replace_metadata(db, channel.fold, metadata, "?")
+            return True
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "?"))

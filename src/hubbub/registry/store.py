@@ -10,7 +10,7 @@ exactly as the operator's command normalised it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from hubbub.registry.model import RegisteredChannel, ServerBan
@@ -24,12 +24,15 @@ class ChannelStore(Protocol):
         """Save a registered channel's registration and its state (the state as `save_state`
         does), in one transaction; False (nothing changed) if it is not registered."""
 
-    def save_state(self, channel: RegisteredChannel) -> bool:
+    def save_state(
+        self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
+    ) -> bool:
         """Save a registered channel's state (topic, modes, lists, creation time and the
-        version saying which state it is), its registration kept, unless the saved state is
-        newer (`RegisteredChannel.replaces_state_of`): a cluster node's save committing after
-        another node's later one keeps the later. False (nothing changed) if the channel is
-        not registered or its saved state is newer."""
+        version saying which state it is), and given `metadata`, its metadata whole (the
+        keys not in it deleted), its registration kept, unless the saved state is newer
+        (`RegisteredChannel.replaces_state_of`): a cluster node's save committing after
+        another node's later one keeps the later. In one transaction. False (nothing
+        changed) if the channel is not registered or its saved state is newer."""
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         """Save a registered channel's registration (owner, operators, history access), its
