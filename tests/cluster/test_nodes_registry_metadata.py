@@ -1,12 +1,12 @@
 """A registered room's metadata changed on two nodes at once (two hubbub nodes on a real
 redis-server bus and a real PostgreSQL): the registry and every node keep both changes.
-hubbub.core.metadata, hubbub.registry (`change_channel_metadata`).
+hubbub.core.metadata, hubbub.core.registered (`changed`), hubbub.registry (`save_state`).
 
-A change of a registered room's metadata is answered once the registry has it, then applied
-and sequenced to the other nodes, and every node that knows the registration saves each
-change it applies. Here the room is registered on node A, and node A's write of alice's
-change is held while bob's change of another key (node B) is made and applied on node A:
-each change was made not knowing the other's.
+A change of a registered room's metadata is sequenced, answered, and applied on every node;
+the node it was made on saves the room's state with its metadata whole, with its place in
+the room's sequence, and the registry keeps the newest. Here the room is registered on node
+A, and node A's save of alice's change is held while bob's change of another key (node B)
+is made, applied and saved: node A's save, older, commits last and changes nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ ACCOUNTS = {"hash_time_cost": 1, "hash_memory_kib": 64}
 PASSWORD = "correct-horse-battery"
 #: Seconds a held registry write waits at most (a failing test must not hang the run).
 GATE_LIMIT = 30.0
-#: The registry's call the gate holds: a metadata write.
-GATED = "change_channel_metadata"
+#: The registry's call the gate holds: a save of the room's state (with its metadata).
+GATED = "save_state"
 
 
 class GatedRegistry:
@@ -82,9 +82,9 @@ def test_two_nodes_changing_other_keys_of_a_registered_room_at_once_keep_both(
     """IRCv3 metadata (https://ircv3.net/specs/extensions/metadata): "SET ... sets the key to
     the given value" and answers with RPL_KEYVALUE; a key set by one operator is not undone
     by another operator's change of another key. alice (node A) sets a key of the registered
-    room and node A's registry write is held; meanwhile bob (node B) sets another key, which
-    node A applies. Then the write goes: the registry (what a node starting later reads) and
-    both nodes (and a node started afterwards) have both keys."""
+    room and node A's save of it is held; meanwhile bob (node B) sets another key, and node B
+    saves the room with both. Then node A's save goes, older: the registry (what a node
+    starting later reads) and both nodes (and a node started afterwards) have both keys."""
     gate = threading.Event()
     gate.set()
     held: list[GatedRegistry] = []
@@ -118,6 +118,7 @@ def test_two_nodes_changing_other_keys_of_a_registered_room_at_once_keep_both(
         try:
             gate.clear()
             alice.send("METADATA #lobby SET color :teal")
+            assert alice.expect("761")[-1].params[-3:] == ["color", "*", "teal"]
             wait_for(held[0].holding.is_set, 10, "node A's registry write held")
             bob.send("METADATA #lobby SET homepage :https://lobby.example")
             bob.expect("761")
@@ -125,7 +126,6 @@ def test_two_nodes_changing_other_keys_of_a_registered_room_at_once_keep_both(
             assert heard.params == ["#lobby", "homepage", "*", "https://lobby.example"]
         finally:
             gate.set()
-        assert alice.expect("761")[-1].params[-3:] == ["color", "*", "teal"]
         both = {"color": "teal", "homepage": "https://lobby.example"}
 
         def registered() -> dict[str, dict[str, str]]:

@@ -5800,6 +5800,48 @@ FOUND = {
     send(3, 'JOIN #b')
     send(3, 'RENAME #b #a :moving')
 """,
+    # Seed 100963 (`--registry`): erin registered #a, set a key of its metadata and renamed
+    # it #c. The registry moved the registration to #c and left the metadata under #a: #c's
+    # copy had none (on one server too). It moves now (`rename_channel`; minimised to 4).
+    "a registered room's metadata left under its old name by a RENAME": """
+    send(4, 'PRIVMSG NickServ :REGISTER password')
+    send(4, 'PRIVMSG ChanServ :REGISTER #a')
+    send(4, 'METADATA #a SET status :53')
+    send(4, 'RENAME #a #c :moving')
+""",
+    # Seed 100741 (`--registry`): while the bus was away, carol dropped #a on node 1, erin
+    # (an operator) dropped it on node 2, and carol registered it again. Each node's
+    # announcement went when the bus was back, erin's `chandrop` after carol's `chanreg`:
+    # every node took #a for dropped, while the registry had it registered, so its changes
+    # were saved by nobody. A node now reads the registration from the registry when it
+    # applies either (hubbub.core.cluster_registry; minimised to 8 steps).
+    "a DROP and a REGISTER again sequenced in the other order than they were committed": """
+    send(2, 'PRIVMSG NickServ :REGISTER password')
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    outage()
+    send(2, 'PRIVMSG ChanServ :DROP #a')
+    send(4, 'PRIVMSG ChanServ :DROP #a')
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    settle()
+    send(2, 'MODE #a +k key')
+""",
+    # Seed 100885 (`--registry`): dave set a key of registered #a, which node 1 saved in the
+    # registry before sequencing it (its worker held); node 1 was cut off and taken for dead
+    # meanwhile, so the change never reached the room, while the registry had it. A node
+    # now saves a room's metadata once the change is sequenced, with the room's state
+    # (hubbub.core.metadata; minimised to 10 steps).
+    "a room's metadata saved by a node taken for dead before it sequenced the change": """
+    send(4, 'JOIN 0')
+    send(2, 'PART #a,#b')
+    send(3, 'PRIVMSG NickServ :REGISTER password')
+    send(0, 'JOIN 0')
+    send(3, 'JOIN #a key')
+    send(3, 'PRIVMSG ChanServ :REGISTER #a')
+    hold_registry(1)
+    send(3, 'METADATA #a SET color :69')
+    cut(1)
+    outlive()
+""",
 }
 
 

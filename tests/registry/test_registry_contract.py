@@ -209,6 +209,22 @@ def test_rename_channel(store: RegistryStore) -> None:
     assert got is not None and got.name == "#HALL"
 
 
+def test_a_renamed_channels_metadata_goes_with_it(store: RegistryStore) -> None:
+    """ChannelStore.rename_channel: "its entry moves to `new_fold` ..., everything else
+    kept": its metadata too (it stayed under the old name: a cluster fuzz finding, seed
+    100963)."""
+    assert store.create_channel(FULL)
+    assert store.create_channel(chan("#taken"))
+    assert store.change_channel_metadata("#room", [("color", "teal")])
+    assert store.change_channel_metadata("#taken", [("color", "red")])
+    assert not store.rename_channel("#room", "#Taken", "#taken")
+    assert store.channel_metadata() == {"#room": {"color": "teal"}, "#taken": {"color": "red"}}
+    assert store.rename_channel("#room", "#Hall", "#hall")
+    assert store.channel_metadata() == {"#hall": {"color": "teal"}, "#taken": {"color": "red"}}
+    assert store.rename_channel("#hall", "#HALL", "#hall")
+    assert store.channel_metadata()["#hall"] == {"color": "teal"}
+
+
 def test_channel_metadata_changes_per_key_and_goes_with_the_channel(
     store: RegistryStore,
 ) -> None:

@@ -32,9 +32,8 @@
   nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
   The room's state holds a field per key (`meta:<key>`), set or deleted by the event that
   changes it, for nodes that open the room later. A registered room's are saved in the
-  registry by the node it was set on, before the answer (the keys that changed), and again
-  with the room's state, whole and versioned, when it applies the change (hubbub.core.
-  registered `changed`).
+  registry by the node it was set on, with the room's state, whole and versioned, when it
+  applies the change (hubbub.core.registered `changed`).
 * **Read markers** belong to an account, whose connections may be on any node: a marker that
   moved (stored in the shared account store by the node that was asked) is announced in the
   room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends

@@ -101,18 +101,28 @@ class ClusterRegistry(ClusterResync):
 
     # ------------------------------------------------------------------ applying
 
+    # What a `chanreg` or `chandrop` says is what the registry held when its node committed
+    # it; two nodes' changes of one registration (a DROP on one, REGISTER again on another,
+    # while the bus was away) may be sequenced in the other order than they committed, and
+    # the nodes then knew the room dropped while the registry had it registered (a cluster
+    # fuzz finding, seed 100741). So each node learns the registration as the registry has it
+    # once the event is applied: read after both commits, the same everywhere.
+
     def _apply_chanreg(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        known = KnownRegistration(
-            str(event["n"]),
-            str(event["o"]),
-            tuple(str(name) for name in event["ops"]),
-            int(event["ms"]),
-            str(event["h"]),
-        )
-        self._learn(str(event["f"]), known, mine)
+        self._read_registration(str(event["f"]), mine)
 
     def _apply_chandrop(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        self._learn(str(event["f"]), None, mine)
+        self._read_registration(str(event["f"]), mine)
+
+    def _read_registration(self, fold: str, mine: bool) -> None:
+        def read(result: Any) -> None:
+            if isinstance(result, CallFailure):
+                log.error("could not read the registration of %s; read again later", fold)
+                return  # (known as it was, until its next change or the bus's return)
+            known = KnownRegistration.saved(result) if result is not None else None
+            self._learn(fold, known, mine)
+
+        self.server.registry.service.call(lambda store: store.get_channel(fold), read)
 
     def _learn(self, fold: str, known: KnownRegistration | None, mine: bool) -> None:
         # Applied here too when it is this node's own: a reload of the registrations that

@@ -298,7 +298,11 @@ def change(
             return store.save_metadata(account, values)
 
         server.accounts.call(save_account, reply.later(saved))
-    elif channel is not None and channel.registered is not None:
+    elif channel is not None and channel.registered is not None and server.cluster is None:
+        # (In a cluster the change is saved once it is sequenced, with the room's state, by
+        # this node: hubbub.core.cluster_messages. Saved before, it stayed in the registry
+        # when this node was taken for dead before it could sequence it: a cluster fuzz
+        # finding, seed 100885.)
         fold = channel.fold
         # The changed keys only, not the map as seen here: a change of another key made
         # meanwhile (here, or on another node) is not undone.

@@ -60,6 +60,9 @@ class MemoryRegistryStore:
             return False
         del self._channels[fold]
         self._channels[new_fold] = replace(channel, name=new_name, fold=new_fold)
+        metadata = self._metadata.pop(fold, None)
+        if metadata is not None:
+            self._metadata[new_fold] = metadata
         return True
 
     def delete_channel(self, fold: str) -> bool:

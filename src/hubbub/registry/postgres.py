@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import psycopg
+
 from hubbub.pg.component import ComponentStore
 from hubbub.registry.model import RegisteredChannel, ServerBan
 from hubbub.registry.sql import (
@@ -136,10 +138,22 @@ class PostgresRegistryStore(ComponentStore):
         return [channel_of(row) for row in rows]
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
-        # The primary key refuses a new_fold that is another registered channel.
-        return self._write(
-            "UPDATE channels SET fold = %s, name = %s WHERE fold = %s", (new_fold, new_name, fold)
-        )
+        # The primary key refuses a new_fold that is another registered channel. Its metadata
+        # goes with it (keys left under the new name by nobody's channel are not its own).
+        try:
+            with self._db.step(write=True) as db:
+                renamed = db.execute(
+                    "UPDATE channels SET fold = %s, name = %s WHERE fold = %s",
+                    (new_fold, new_name, fold),
+                ).rowcount
+                if renamed and new_fold != fold:
+                    db.execute("DELETE FROM channel_metadata WHERE fold = %s", (new_fold,))
+                    db.execute(
+                        "UPDATE channel_metadata SET fold = %s WHERE fold = %s", (new_fold, fold)
+                    )
+                return renamed > 0
+        except psycopg.IntegrityError:
+            return False
 
     def delete_channel(self, fold: str) -> bool:
         with self._db.step(write=True) as db:

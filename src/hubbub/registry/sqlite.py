@@ -151,10 +151,22 @@ class SqliteRegistryStore:
         return [channel_of(row) for row in rows]
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
-        # The primary key refuses a new_fold that is another registered channel.
-        return self._write(
-            "UPDATE channels SET fold = ?, name = ? WHERE fold = ?", (new_fold, new_name, fold)
-        )
+        # The primary key refuses a new_fold that is another registered channel. Its metadata
+        # goes with it (keys left under the new name by nobody's channel are not its own).
+        try:
+            with self._db as db:
+                renamed = db.execute(
+                    "UPDATE channels SET fold = ?, name = ? WHERE fold = ?",
+                    (new_fold, new_name, fold),
+                ).rowcount
+                if renamed and new_fold != fold:
+                    db.execute("DELETE FROM channel_metadata WHERE fold = ?", (new_fold,))
+                    db.execute(
+                        "UPDATE channel_metadata SET fold = ? WHERE fold = ?", (new_fold, fold)
+                    )
+                return renamed > 0
+        except sqlite3.IntegrityError:
+            return False
 
     def delete_channel(self, fold: str) -> bool:
         with self._db as db:
