@@ -117,7 +117,7 @@ class ClusterRegistry(ClusterResync):
     def _read_registration(self, fold: str, mine: bool) -> None:
         def read(result: Any) -> None:
             if isinstance(result, CallFailure):
-                log.error("could not read the registration of %s; read again later", fold)
+                log.error("could not read the registration of %s; kept as it was", fold)
                 return  # (known as it was, until its next change or the bus's return)
             known = KnownRegistration.saved(result) if result is not None else None
             self._learn(fold, known, mine)
