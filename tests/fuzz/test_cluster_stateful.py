@@ -1212,7 +1212,9 @@ class ClusterMachine(RuleBasedStateMachine):
             where = f"{saved.fold}: the registry's copy"
             assert copy[1] == topic, f"{where} has the topic {copy[1]}, not {topic}"
             assert copy[2] == modes, f"{where} has the modes {copy[2]}, not {modes}"
-            assert copy[4] == room_metadata, f"{where} has the metadata {copy[4]}, not {room_metadata}"
+            assert copy[4] == room_metadata, (
+                f"{where} has the metadata {copy[4]}, not {room_metadata}"
+            )
 
     def monitors_know_who_is_online(self, online: set[str]) -> None:
         """Each nick a client monitors, the last 730 or 731 it was sent says whether a user
@@ -5841,6 +5843,31 @@ FOUND = {
     send(3, 'METADATA #a SET color :69')
     cut(1)
     outlive()
+""",
+    # Seed 101376 (`--registry`): carol's +k of #a (node 1) crossed alice's REGISTER (node
+    # 0), and carol left #a before node 1 learned the registration; only the node a change
+    # was made on saved it, and node 0 had saved its copy before the +k: nobody saved it.
+    # Every node that applies a change of a registered room now saves its copy, versioned
+    # (hubbub.core.registered `changed`; minimised to 6 steps).
+    "a change whose node left the room before it knew the room registered": """
+    send(0, 'PRIVMSG NickServ :REGISTER password')
+    hold()
+    send(4, 'QUIT :gone 49')
+    send(2, 'MODE #a +k key')
+    send(2, 'JOIN 0')
+    send(0, 'PRIVMSG ChanServ :REGISTER #a')
+""",
+    # Seed 101189 (`--registry`): registered #a renamed #b, then +f: the registry's entry,
+    # moved to #b, kept the version of #a's state, and #b's events, numbered anew in the
+    # same millisecond, were taken for older. A rename now starts the version again
+    # (`rename_channel`; minimised to 6 steps).
+    "a renamed registered room's changes taken for older than the old room's": """
+    send(4, 'PRIVMSG NickServ :REGISTER password')
+    send(4, 'PRIVMSG ChanServ :REGISTER #a')
+    hold()
+    send(0, 'RENAME #a #b :moving')
+    answer(0)
+    send(4, 'MODE #b +f 2:60')
 """,
 }
 

@@ -209,11 +209,14 @@ def test_rename_channel(store: RegistryStore) -> None:
     assert got is not None and got.name == "#HALL"
 
 
-def test_a_renamed_channels_metadata_goes_with_it(store: RegistryStore) -> None:
-    """ChannelStore.rename_channel: "its entry moves to `new_fold` ..., everything else
-    kept": its metadata too (it stayed under the old name: a cluster fuzz finding, seed
-    100963)."""
-    assert store.create_channel(FULL)
+def test_a_renamed_channels_metadata_goes_with_it_and_its_state_version_starts_again(
+    store: RegistryStore,
+) -> None:
+    """ChannelStore.rename_channel: "its entry moves to `new_fold` ..., its metadata with
+    it, everything else kept but the version of its state, which starts again (0, 0)" (the
+    metadata stayed under the old name, and the renamed room's saves, numbered anew, were
+    taken for older: cluster fuzz findings, seeds 100963 and 101189)."""
+    assert store.create_channel(dataclasses.replace(FULL, state_ms=9, state_seq=40))
     assert store.create_channel(chan("#taken"))
     assert store.change_channel_metadata("#room", [("color", "teal")])
     assert store.change_channel_metadata("#taken", [("color", "red")])
@@ -221,6 +224,9 @@ def test_a_renamed_channels_metadata_goes_with_it(store: RegistryStore) -> None:
     assert store.channel_metadata() == {"#room": {"color": "teal"}, "#taken": {"color": "red"}}
     assert store.rename_channel("#room", "#Hall", "#hall")
     assert store.channel_metadata() == {"#hall": {"color": "teal"}, "#taken": {"color": "red"}}
+    got = store.get_channel("#hall")
+    assert got is not None and got.state_version == (0, 0) and got.topic == FULL.topic
+    assert store.save_state(dataclasses.replace(FULL, fold="#hall", state_ms=9, state_seq=2))
     assert store.rename_channel("#hall", "#HALL", "#hall")
     assert store.channel_metadata()["#hall"] == {"color": "teal"}
 

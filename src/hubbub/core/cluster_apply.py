@@ -836,8 +836,7 @@ class ClusterApply(ClusterRooms):
         )
         params = (channel.name, text)
         self._record(channel, "TOPIC", params, time_ms, event)
-        if mine:
-            save_registered(server, channel)
+        save_registered(server, channel)  # (by every node: hubbub.core.registered `changed`)
 
     def _apply_history_access(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool
@@ -917,8 +916,8 @@ class ClusterApply(ClusterRooms):
             channel=channel,
             account=sender.account if sender is not None else "",
         )
-        if mine and any(char not in "ov" for _, char, _ in event["ch"]):
-            save_registered(server, channel)  # a registered channel's modes are saved
+        if any(char not in "ov" for _, char, _ in event["ch"]):
+            save_registered(server, channel)  # a registered channel's modes, by every node
 
     def _apply_nick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

@@ -32,8 +32,8 @@
   nodes end the same everywhere; each node tells its own subscribers what changed on its copy.
   The room's state holds a field per key (`meta:<key>`), set or deleted by the event that
   changes it, for nodes that open the room later. A registered room's are saved in the
-  registry by the node it was set on, with the room's state, whole and versioned, when it
-  applies the change (hubbub.core.registered `changed`).
+  registry with the room's state, whole and versioned, by every node that applies the
+  change (hubbub.core.registered `changed`).
 * **Read markers** belong to an account, whose connections may be on any node: a marker that
   moved (stored in the shared account store by the node that was asked) is announced in the
   room every node follows (`~accounts`, hubbub.core.cluster_accounts), and each node sends
@@ -456,8 +456,8 @@ class ClusterMessages(ClusterApply):
             else:
                 values[key] = value
         channel.metadata = values or None
-        if mine:  # saved with the room's state, whole (hubbub.core.registered `changed`)
-            save_registered(server, channel)
+        # Saved with the room's state, whole, by every node (hubbub.core.registered `changed`).
+        save_registered(server, channel)
         changed = changes(before, values)
         if changed:  # on the node it was set on, only when another change came in between
             author = self.event_sender(channel, event)

@@ -222,14 +222,15 @@ def changed(server: ChatServer, channel: Channel, announce: bool = False) -> Non
     `announce`: its registration itself changed (ChanServ), so in cluster mode every node
     learns it once the registry has it (hubbub.core.cluster_registry).
 
-    In cluster mode the registration and the state are saved apart, each from where it
-    changed: two nodes each save their copy through their own registry worker, and one's
-    save may commit after the other's later one. A state change is saved with its version
-    (`state_version`), and the registry keeps the newer (the metadata with it, whole: a
-    node that saved one value of a key and left the room before the next would leave its
-    value last, a cluster fuzz finding, seed 100097); a registration change (ChanServ,
-    possibly on a node where nobody is in the room, from the registry's copy) saves the
-    registration alone, so it never writes an older state back."""
+    In cluster mode the registration and the state are saved apart: nodes save their copies
+    through their own registry workers, and one's save may commit after another's later one.
+    A state change is saved with its version (`state_version`), and the registry keeps the
+    newer (the metadata with it, whole: a node that saved one value of a key and left the
+    room before the next would leave its value last, a cluster fuzz finding, seed 100097).
+    So every node that applies it may save it, and does: the one it was made on may not
+    know the room registered yet, and leave it before it learns (seed 101376). A
+    registration change (ChanServ, possibly on a node where nobody is in the room, from the
+    registry's copy) saves the registration alone, so it never writes an older state back."""
     registration = channel.registered
     if registration is None:
         return

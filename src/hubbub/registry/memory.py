@@ -59,7 +59,9 @@ class MemoryRegistryStore:
         if channel is None or (new_fold != fold and new_fold in self._channels):
             return False
         del self._channels[fold]
-        self._channels[new_fold] = replace(channel, name=new_name, fold=new_fold)
+        self._channels[new_fold] = replace(
+            channel, name=new_name, fold=new_fold, state_ms=0, state_seq=0
+        )
         metadata = self._metadata.pop(fold, None)
         if metadata is not None:
             self._metadata[new_fold] = metadata

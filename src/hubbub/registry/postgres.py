@@ -139,11 +139,13 @@ class PostgresRegistryStore(ComponentStore):
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
         # The primary key refuses a new_fold that is another registered channel. Its metadata
-        # goes with it (keys left under the new name by nobody's channel are not its own).
+        # goes with it (keys left under the new name by nobody's channel are not its own), and
+        # its state's version starts again, as the renamed room's sequence does.
         try:
             with self._db.step(write=True) as db:
                 renamed = db.execute(
-                    "UPDATE channels SET fold = %s, name = %s WHERE fold = %s",
+                    "UPDATE channels SET fold = %s, name = %s, state_ms = 0, state_seq = 0"
+                    " WHERE fold = %s",
                     (new_fold, new_name, fold),
                 ).rowcount
                 if renamed and new_fold != fold:

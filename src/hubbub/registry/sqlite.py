@@ -152,11 +152,13 @@ class SqliteRegistryStore:
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
         # The primary key refuses a new_fold that is another registered channel. Its metadata
-        # goes with it (keys left under the new name by nobody's channel are not its own).
+        # goes with it (keys left under the new name by nobody's channel are not its own), and
+        # its state's version starts again, as the renamed room's sequence does.
         try:
             with self._db as db:
                 renamed = db.execute(
-                    "UPDATE channels SET fold = ?, name = ? WHERE fold = ?",
+                    "UPDATE channels SET fold = ?, name = ?, state_ms = 0, state_seq = 0"
+                    " WHERE fold = ?",
                     (new_fold, new_name, fold),
                 ).rowcount
                 if renamed and new_fold != fold:

@@ -47,8 +47,10 @@ class ChannelStore(Protocol):
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
         """A registered channel was renamed (draft/channel-rename): its entry moves to
-        `new_fold` with the name `new_name`, everything else kept. False (nothing changed) if
-        `fold` is not registered or `new_fold` is another registered channel."""
+        `new_fold` with the name `new_name`, its metadata with it, everything else kept but
+        the version of its state, which starts again (0, 0): the renamed room's events are a
+        sequence of their own. False (nothing changed) if `fold` is not registered or
+        `new_fold` is another registered channel."""
 
     def delete_channel(self, fold: str) -> bool:
         """Forget a registered channel; False if there was none."""
