@@ -12,7 +12,9 @@ their order), or one room's feed on one node waits (filling a gap) while its oth
 while a node is lost and buried, and started again under its node id; and while the bus is away for
 one node or every node (every call refused) and comes back, that one node maybe buried meanwhile, or
 Redis comes back without its data, or without its last writes (an append-only file that missed them:
-`lose_end`); and while Redis's clock moves on (`tick`). That is what makes a node's copy of a room
+`lose_end`); while Redis's clock moves on (`tick`); and while a node's registry worker (its
+connection to the PostgreSQL the nodes share) holds its calls and answers them one at a time
+(`hold_registry`, `answer_registry`). That is what makes a node's copy of a room
 one or more events behind when it checks and sends a command, the source of every race the cluster
 must survive.
 
@@ -39,6 +41,9 @@ see the same order". Whenever the bus has answered everything, the network must 
   account's history, sequenced after it, took it); a message every node refused, or whose
   REDACT its requester saw acknowledged, is not, and an EDIT its requester saw acknowledged
   is kept with its message, once.
+* the registry's copy of every registered room (what a node reads where the bus has none)
+  has the room's topic, modes and lists, and metadata, as its state on the bus, unless a node
+  died or Redis lost events some nodes had applied.
 
 And at every step: a room's message is delivered by every node that applies it, or refused
 (checked again at its place in the sequence) by every one; and it is delivered in one room
