@@ -203,13 +203,13 @@ class HeldService(Generic[S]):
                 done(FAILURE if self.broken else fn(self.store))
 
 
-class HoldingService(Generic[S]):
+class HoldingService(SyncService[S]):
     """A node's own worker over a store the nodes share: answers at once, but while
     `holding`, when the test says (`answer_next`, `complete`), in the order asked. `lose()`
     drops what it holds and everything asked after, as a killed node's worker."""
 
     def __init__(self, store: S) -> None:
-        self.store = store
+        super().__init__(store)
         self.holding = False
         self.lost = False
         self.pending: list[tuple[Callable[[S], Any], Callable[[Any], None]]] = []
@@ -220,19 +220,11 @@ class HoldingService(Generic[S]):
         if self.holding or self.pending:  # (in order: after what it holds)
             self.pending.append((fn, done))
             return
-        self._answer(fn, done)
-
-    def _answer(self, fn: Callable[[S], Any], done: Callable[[Any], None]) -> None:
-        try:
-            result = fn(self.store)
-        except Exception:
-            log.exception("store call failed")
-            result = FAILURE
-        done(result)
+        super().call(fn, done)
 
     def answer_next(self) -> None:
         """Answer the oldest held call (the worker holds on)."""
-        self._answer(*self.pending.pop(0))
+        super().call(*self.pending.pop(0))
 
     def complete(self) -> None:
         """Hold no more: answer everything held (and what those answers ask in turn)."""

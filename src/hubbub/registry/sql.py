@@ -27,6 +27,7 @@ __all__ = [
     "channel_row",
     "expire",
     "registration_update",
+    "rename",
     "replace_metadata",
     "replaced",
     "state_update",
@@ -156,6 +157,22 @@ def replace_metadata(db: Any, fold: str, metadata: Mapping[str, str], placeholde
             f"INSERT INTO channel_metadata (fold, key, value) VALUES ({p}, {p}, {p})",
             (fold, key, value),
         )
+
+
+def rename(db: Any, fold: str, new_name: str, new_fold: str, placeholder: str) -> bool:
+    """`rename_channel` on `db` (inside the caller's transaction; the primary key refuses a
+    `new_fold` that is another registered channel): its metadata goes with it (keys left
+    under the new name by nobody's channel are not its own), and its state's version starts
+    again, as the renamed room's sequence does. Whether it was registered."""
+    p = placeholder
+    renamed: int = db.execute(
+        f"UPDATE channels SET fold = {p}, name = {p}, state_ms = 0, state_seq = 0 WHERE fold = {p}",
+        (new_fold, new_name, fold),
+    ).rowcount
+    if renamed and new_fold != fold:
+        db.execute(f"DELETE FROM channel_metadata WHERE fold = {p}", (new_fold,))
+        db.execute(f"UPDATE channel_metadata SET fold = {p} WHERE fold = {p}", (new_fold, fold))
+    return renamed > 0
 
 
 def expire(db: Any, now_ms: int, placeholder: str) -> int:

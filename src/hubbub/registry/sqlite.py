@@ -24,6 +24,7 @@ from hubbub.registry.sql import (
     channel_row,
     expire,
     registration_update,
+    rename,
     replace_metadata,
     replaced,
     state_update,
@@ -151,22 +152,9 @@ class SqliteRegistryStore:
         return [channel_of(row) for row in rows]
 
     def rename_channel(self, fold: str, new_name: str, new_fold: str) -> bool:
-        # The primary key refuses a new_fold that is another registered channel. Its metadata
-        # goes with it (keys left under the new name by nobody's channel are not its own), and
-        # its state's version starts again, as the renamed room's sequence does.
         try:
             with self._db as db:
-                renamed = db.execute(
-                    "UPDATE channels SET fold = ?, name = ?, state_ms = 0, state_seq = 0"
-                    " WHERE fold = ?",
-                    (new_fold, new_name, fold),
-                ).rowcount
-                if renamed and new_fold != fold:
-                    db.execute("DELETE FROM channel_metadata WHERE fold = ?", (new_fold,))
-                    db.execute(
-                        "UPDATE channel_metadata SET fold = ? WHERE fold = ?", (new_fold, fold)
-                    )
-                return renamed > 0
+                return rename(db, fold, new_name, new_fold, "?")
         except sqlite3.IntegrityError:
             return False
 
