@@ -108,10 +108,11 @@ def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[s
     limit = server.config.accounts.max_channels
     registration = Registration(account, [], int(server.now * 1000))
     saved = snapshot(channel, registration, state_version(server, channel))
-    # Its metadata as it is now, with the registration: the room may be gone from this node
-    # by the time that is committed (a cluster node taken for dead meanwhile: cluster fuzz
-    # seed 100885), while it lives on, with it, elsewhere.
-    metadata = sorted((channel.metadata or {}).items())
+    # In a cluster, its metadata as it is now, with the registration: the room may be gone
+    # from this node by the time that is committed (a node taken for dead meanwhile: cluster
+    # fuzz seed 100885), while it lives on, with it, elsewhere. (On one server it stays, and
+    # what it has then is saved below.)
+    metadata = sorted((channel.metadata or {}).items()) if server.cluster is not None else []
 
     def fn(store: RegistryStore) -> str:
         if len(store.channels_of(account)) >= limit:
@@ -147,7 +148,9 @@ def cs_register(server: ChatServer, reply: Reply, channel: Channel, args: list[s
             else:
                 live.registered = registration
                 changed(server, live)  # what changed while the registration was being written
-                if live.metadata:  # what it had before: from now on saved key by key
+                # What it had before, from now on saved key by key (in a cluster `changed`
+                # saved it whole, with the state).
+                if live.metadata and cluster is None:
                     save_channel_changes(server, live, sorted(live.metadata.items()))
             if cluster is not None:
                 cluster.registration_saved(saved.fold, result)

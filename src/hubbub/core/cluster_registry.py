@@ -48,7 +48,6 @@ from hubbub.core.ports import CallFailure
 from hubbub.core.registered import KnownRegistration, changed
 
 if TYPE_CHECKING:
-    from hubbub.core.model import Channel
     from hubbub.core.ports import Network
     from hubbub.core.server import ChatServer
 
@@ -74,6 +73,8 @@ class ClusterRegistry(ClusterResync):
         known = self.server.registry.known.get(fold)
         if isinstance(result, CallFailure) or known is None:
             return  # kept here only (the failure is logged), or dropped meanwhile
+        # (The nodes read the registration from the registry when they apply it,
+        # `_read_registration`; it travels whole for nodes of an older version.)
         event = {
             "t": "chanreg",
             "f": fold,
@@ -144,14 +145,9 @@ class ClusterRegistry(ClusterResync):
                 if new:
                     # Changes this node applied before it knew the room registered were
                     # saved by nobody (the registering node saved its copy as it was then):
-                    # its copy is saved now, its state kept if it is the newest (cluster
-                    # fuzz seeds 2026, 100097).
-                    self._save_copy(channel)
-
-    def _save_copy(self, channel: Channel) -> None:
-        """This node's copy of a room it just learned is registered, into the registry: its
-        state and metadata, kept if they are the newest saved."""
-        changed(self.server, channel)
+                    # its copy (state and metadata) is saved now, kept if it is the newest
+                    # (cluster fuzz seeds 2026, 100097).
+                    changed(self.server, channel)
 
     def renamed_registration(self, old_fold: str, new_name: str, new_fold: str) -> None:
         """A registered room this node follows was renamed (hubbub.core.cluster_rename): what
@@ -186,7 +182,7 @@ class ClusterRegistry(ClusterResync):
                     new = channel.registered is None
                     registry.attach(channel)
                     if new:  # (its announcement lost: as when one is applied, `_learn`)
-                        self._save_copy(channel)
+                        changed(server, channel)
                 else:
                     channel.registered = None
 

@@ -27,9 +27,8 @@ from hubbub.registry.sql import (
     expire,
     registration_update,
     rename,
-    replace_metadata,
     replaced,
-    state_update,
+    write_state,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresRegistryStore"]
@@ -108,18 +107,14 @@ class PostgresRegistryStore(ComponentStore):
         with self._db.step(write=True) as db:
             if db.execute(*registration_update(channel, "%s")).rowcount == 0:
                 return False
-            db.execute(*state_update(channel, "%s"))
+            write_state(db, channel, None, "%s")
             return True
 
     def save_state(
         self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
     ) -> bool:
         with self._db.step(write=True) as db:
-            if db.execute(*state_update(channel, "%s")).rowcount == 0:
-                return False
-            if metadata is not None:
-                replace_metadata(db, channel.fold, metadata, "%s")
-            return True
+            return write_state(db, channel, metadata, "%s")
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "%s"))

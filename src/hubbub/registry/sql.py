@@ -31,6 +31,7 @@ __all__ = [
     "replace_metadata",
     "replaced",
     "state_update",
+    "write_state",
 ]
 
 #: A registered channel's columns, in the order of `channel_row` and `channel_of` (fold first).
@@ -145,6 +146,18 @@ def ban_replacement(
     )
     was = (kind, mask, *ban_row(expected)[2:])
     return [(delete, was), *([(insert, values)] if ban else [])]
+
+
+def write_state(
+    db: Any, channel: RegisteredChannel, metadata: Mapping[str, str] | None, placeholder: str
+) -> bool:
+    """`save_state` on `db` (inside the caller's transaction): the state unless the saved one
+    is newer, and then, given, the metadata whole. Whether it wrote them."""
+    if db.execute(*state_update(channel, placeholder)).rowcount == 0:
+        return False
+    if metadata is not None:
+        replace_metadata(db, channel.fold, metadata, placeholder)
+    return True
 
 
 def replace_metadata(db: Any, fold: str, metadata: Mapping[str, str], placeholder: str) -> None:

@@ -25,9 +25,8 @@ from hubbub.registry.sql import (
     expire,
     registration_update,
     rename,
-    replace_metadata,
     replaced,
-    state_update,
+    write_state,
 )
 from hubbub.sqlitedb import component_version, migrate_component, open_database
 
@@ -125,18 +124,14 @@ class SqliteRegistryStore:
         with self._db as db:
             if db.execute(*registration_update(channel, "?")).rowcount == 0:
                 return False
-            db.execute(*state_update(channel, "?"))
+            write_state(db, channel, None, "?")
             return True
 
     def save_state(
         self, channel: RegisteredChannel, metadata: Mapping[str, str] | None = None
     ) -> bool:
         with self._db as db:
-            if db.execute(*state_update(channel, "?")).rowcount == 0:
-                return False
-            if metadata is not None:
-                replace_metadata(db, channel.fold, metadata, "?")
-            return True
+            return write_state(db, channel, metadata, "?")
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "?"))
