@@ -83,6 +83,38 @@ async def test_names_starting_with_a_plus_change_only_a_room_nobody_is_in(redis_
         assert (await node_a.bus.state("#r"))[1]["topic"] == "+1"
 
 
+async def test_a_registered_rooms_mark_keeps_its_emptied_state_from_a_creating_join(
+    redis_url: str,
+) -> None:
+    """A `chanreg` in another room marks the room registered (`#<room>`, hubbub.core.
+    cluster_fields.registration_mark): emptied, its state is not reset by a creating JOIN
+    from a node that did not know it registered yet, which joins it as it is (a cluster fuzz
+    finding, seed 100016). A `chandrop` takes the mark away: then the JOIN makes it anew."""
+    async with running(redis_url, "a") as node_a, running(redis_url, "b") as node_b:
+        await node_a.bus.sequence(
+            "#r", b"made", set_fields={"room": "kept", "topic": "t", "m:a": "{}", "s:a": "o"}
+        )
+        await node_a.bus.sequence("~accounts", b"chanreg", set_fields={"#" + "#r": "1"})
+        await node_a.bus.sequence("#r", b"part", delete_fields=["m:a", "s:a"])
+        creating = {"m:b": "{}", "s:b": "", "+room": "anew", "+s:b": "o"}
+        resets = ["+topic", "+mode:*"]
+        await node_b.bus.sequence("#r", b"b joins", set_fields=creating, delete_fields=resets)
+        _, fields = await node_a.bus.state("#r")
+        assert fields == {"room": "kept", "topic": "t", "registered": "1", "m:b": "{}", "s:b": ""}
+        # Dropped, and emptied again: the next JOIN makes the room anew.
+        await node_a.bus.sequence("~accounts", b"chandrop", delete_fields=["#" + "#r"])
+        await node_b.bus.sequence("#r", b"part", delete_fields=["m:b", "s:b"])
+        await node_b.bus.sequence("#r", b"b joins", set_fields=creating, delete_fields=resets)
+        _, fields = await node_a.bus.state("#r")
+        assert fields == {"room": "anew", "m:b": "{}", "s:b": "o"}
+        # A registered room the bus has no state of yet: a JOIN creates it (with its saved
+        # state, `rs`), the mark there before it.
+        await node_a.bus.sequence("~accounts", b"chanreg", set_fields={"#" + "#s": "1"})
+        await node_b.bus.sequence("#s", b"b joins", set_fields=creating, delete_fields=resets)
+        _, fields = await node_a.bus.state("#s")
+        assert fields == {"room": "anew", "registered": "1", "m:b": "{}", "s:b": "o"}
+
+
 async def test_a_modes_standing_changes_apply_to_the_standing_the_room_has_then(
     redis_url: str,
 ) -> None:

@@ -46,6 +46,25 @@ async def test_rename_moves_the_state_and_sequences_an_event_in_each_room(
         assert await node_b.bus.rooms() == ["#new"]
 
 
+async def test_rename_onto_a_registered_rooms_name_is_refused_and_a_registered_room_moves(
+    redis_url: str,
+) -> None:
+    """A name the bus marks registered (its `chanreg`'s `#<room>`) is in use, whether or not
+    its room has members or state: RENAME onto it answers 0 and changes nothing, as onto a
+    room with members (the renaming node may not know of the registration yet). A
+    registered room renamed takes its mark along."""
+    async with running(redis_url, "a") as node_a:
+        await node_a.bus.sequence("#old", b"join", set_fields={"room": "r", "m:a": "1"})
+        await node_a.bus.sequence("~accounts", b"chanreg", set_fields={"##taken": "1"})
+        outcome = await node_a.bus.rename("#old", "#taken", (b"{", b"}"), (b"{", b"}"), {})
+        assert outcome == 0
+        assert (await node_a.bus.state("#taken"))[1] == {"registered": "1"}
+        await node_a.bus.sequence("~accounts", b"chanreg", set_fields={"##old": "1"})
+        assert await node_a.bus.rename("#old", "#new", (b"{", b"}"), (b"{", b"}"), {}) == 1
+        fields = (await node_a.bus.state("#new"))[1]
+        assert fields == {"room": "r", "m:a": "1", "registered": "1"}
+
+
 async def test_the_nodes_that_wrote_a_room_back_move_with_it(redis_url: str) -> None:
     """The seq hash's `w:` notes (the nodes that have written the room back after Redis lost
     its data, and how far the copy whose fields it took had read) go with the room: a room

@@ -72,7 +72,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from test_cluster_core import Cluster, Node
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
-from hubbub.core.cluster_fields import METADATA_PREFIX, load_mode_fields
+from hubbub.core.cluster_fields import METADATA_PREFIX, REGISTERED_FIELD, load_mode_fields
 from hubbub.core.cluster_rename import move_renamed, rename_place, renamed_aside, renamed_onto
 from hubbub.core.cluster_replay import RoomName, burial_records, named_room
 from hubbub.core.model import Ban, Channel, User
@@ -1198,20 +1198,21 @@ class ClusterMachine(RuleBasedStateMachine):
         metadata = store.channel_metadata()
         server = self.alive()[0].server
         bus = self.cluster.bus
-        for saved in store.channels():
+        saved_rooms = store.channels()
+        # The bus marks the registered rooms (hubbub.core.cluster_fields `REGISTERED_FIELD`), so
+        # that a JOIN from a node that does not know one registered yet never makes it anew;
+        # never a room the registry does not have (its emptied state would be kept for good).
+        # A Redis that lost its data lost the marks too: each comes back with the room's next
+        # announcement, and every node read the registrations again meanwhile.
+        marked = {room for room, fields in bus.fields.items() if REGISTERED_FIELD in fields}
+        registered = {saved.fold for saved in saved_rooms}
+        assert marked <= registered, f"the bus marks {marked - registered} registered"
+        if bus.era == 0:
+            assert registered <= marked, f"the bus does not mark {registered - marked} registered"
+        for saved in saved_rooms:
             fields = bus.fields.get(saved.fold, {})
             if "room" not in fields:
                 continue  # (no state on the bus: the registry's is the room's)
-            made_anew = [
-                (time_ms, seq)
-                for seq, time_ms, _node, payload in bus.events.get(saved.fold, [])
-                if b'"new":1' in payload and b'"rs"' not in payload
-            ]
-            if made_anew and max(made_anew) > saved.state_version:
-                # Made anew on the bus since the registry's copy was saved, by a JOIN sent
-                # from a node that did not know the room registered yet, in the instant it
-                # emptied: its kept state was reset (docs/cluster.md, "Not yet").
-                continue
             _, topic, modes, _, room_metadata = fields_view(saved.fold, fields)
             copy = view(saved_channel(server, saved, metadata.get(saved.fold, {})))
             where = f"{saved.fold}: the registry's copy"
@@ -5873,6 +5874,45 @@ FOUND = {
     send(0, 'RENAME #a #b :moving')
     answer(0)
     send(4, 'MODE #b +f 2:60')
+""",
+    # Seed 100016 (`--registry`): erin's JOIN of #b (node 2, which had not learned alice's
+    # REGISTER yet) was sequenced just after alice, its last member, left: a JOIN making the
+    # room anew, which reset the kept topic on the bus while the registry kept the saved one.
+    # The bus now marks a registered room (its `chanreg` sets the mark, its `chandrop`
+    # deletes it, both in the order the nodes learn them), and a marked room with its state
+    # is never made anew: that JOIN joins it as it is (hubbub.core.cluster_fields
+    # `REGISTERED_FIELD`; minimised to 10 steps).
+    "a JOIN from a node that did not know the room registered, sequenced as it emptied": """
+    send(0, 'RENAME #a #b :moving')
+    send(4, 'TOPIC #b :topic by 91')
+    send(4, 'PART #b :bye')
+    hold()
+    send(4, 'JOIN #b')
+    send(0, 'PRIVMSG NickServ :REGISTER password')
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+    send(2, 'JOIN 0')
+    send(0, 'PRIVMSG ChanServ :REGISTER #b')
+    send(0, 'PART #a,#b')
+""",
+    # Seed 104573 (`--registry`): carol's +l of #a (node 1) was applied everywhere before
+    # any node but erin's (node 2, whose registry worker held the REGISTER) knew the room
+    # registered; erin quit and carol left, so when node 1 learned the registration it
+    # followed the room no more, and nobody saved the +l. A node that learns a registration
+    # of a room it does not follow now saves the bus's state of it, versioned
+    # (hubbub.core.cluster_registry `_save_bus_state`; minimised to 12 steps).
+    "a change applied by nodes that left the room before they knew it registered": """
+    send(4, 'PRIVMSG NickServ :REGISTER password')
+    cut(0)
+    hold_registry(2)
+    send(4, 'PRIVMSG ChanServ :REGISTER #a')
+    outlive()
+    rejoin()
+    hold()
+    send(4, 'QUIT :gone 47')
+    answer_registry(1)
+    send(2, 'MODE #a +l 2')
+    hold_registry(1)
+    send(2, 'JOIN 0')
 """,
 }
 

@@ -28,6 +28,7 @@ from hubbub.cluster.bus_scripts import LOST_RANGES, REUSED_SCAN
 from hubbub.core.cluster_fields import (
     FURTHEST_FIELD,
     MEMBER_HOME_PREFIX,
+    REGISTERED_FIELD,
     entry_claim,
     is_room_field,
     standing_text,
@@ -720,6 +721,8 @@ class MemoryBus:
         # a set name starting with "?" is set only if absent, a deleted name starting with "!"
         # releases the node's claim; deletions come first.
         empty = not any(field.startswith("m:") for field in fields)
+        if empty and "room" in fields and REGISTERED_FIELD in fields:
+            empty = False  # (a registered room's state the bus keeps: nothing makes it anew)
         # "&other&name": set if other exists; "=other=name": other's value; "~other~name":
         # set if neither other nor name exists; all as before.
         before: dict[str, str | None] = {
@@ -834,6 +837,9 @@ class MemoryBus:
                 if self.claims.get(name[1:]) == node:
                     del self.claims[name[1:]]
                 continue
+            if name.startswith("#"):  # another room no longer registered (a `chandrop`'s)
+                self.fields.get(name[1:], {}).pop(REGISTERED_FIELD, None)
+                continue
             if name.startswith("+"):
                 if not empty:
                     continue
@@ -854,6 +860,8 @@ class MemoryBus:
                     fields[field] = other_value if name[0] == "=" else value
             elif name.startswith("?"):
                 fields.setdefault(name[1:], value)
+            elif name.startswith("#"):  # another room registered (a `chanreg`'s)
+                self.fields.setdefault(name[1:], {})[REGISTERED_FIELD] = value
             elif name.startswith("*"):
                 if replaces.get(name[3:]):
                     fields[name[1:]] = value
@@ -889,7 +897,9 @@ class MemoryBus:
         self._remember()
         if "room" not in self.fields.get(old, {}):
             return 2
-        if any(name.startswith("m:") for name in self.fields.get(new, {})):
+        if any(
+            name.startswith("m:") or name == REGISTERED_FIELD for name in self.fields.get(new, {})
+        ):
             return 0
         for name in set_fields:
             if name.startswith("^o") and "o" not in self.fields[old].get("s:" + name[2:], ""):
@@ -1091,6 +1101,18 @@ class MemoryNetwork:
                     self._deliver_again(room, after)
             fields = {**self.bus.fields.get(room, {}), **self.bus.written_fields(room)}
             done(fields, self.bus.seq.get(room, 0))
+
+        self.bus.call(run, self._node_id)
+
+    def read_state(
+        self, room: str, done: Callable[[tuple[int, int, Mapping[str, str]] | None], None]
+    ) -> None:
+        def run() -> None:
+            if not self.bus.reachable(self._node_id):
+                done(None)
+                return
+            fields = {**self.bus.fields.get(room, {}), **self.bus.written_fields(room)}
+            done((self.bus.last_ms.get(room, 0), self.bus.seq.get(room, 0), fields))
 
         self.bus.call(run, self._node_id)
 

@@ -958,10 +958,10 @@ class Bus:
 
     async def state(self, room: str) -> tuple[int, dict[str, str]]:
         """The room's (seq, state fields), read atomically together."""
-        seq, fields, _time_ms = await self._snapshot(room)
+        seq, fields, _time_ms = await self.snapshot(room)
         return seq, fields
 
-    async def _snapshot(self, room: str) -> tuple[int, dict[str, str], int]:
+    async def snapshot(self, room: str) -> tuple[int, dict[str, str], int]:
         """The room's seq, state fields and last event's time, read atomically together."""
         keys = [scripts.seq_key(room), scripts.state_key(room)]
         if self._available:
@@ -1126,7 +1126,7 @@ class Bus:
         self._left_told.pop(room, None)
         try:
             await self._guarded(lambda: self._subscribe_channels(session, [room]))
-            seq, fields, time_ms = await self._snapshot(room)
+            seq, fields, time_ms = await self.snapshot(room)
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]

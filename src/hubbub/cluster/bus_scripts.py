@@ -206,8 +206,14 @@ return redis.call('GET', KEYS[1])
 #       (those it lacks deleted) and the seq hash's `w:*` becomes <seq>, unless `w:*` is
 #       above <seq> (a copy that had read further wrote the room back first): then they are
 #       not written (its member fields are, either way). `^W`: a sync not ranked (a room whose
-#       end Redis lost): its room fields replace the room's, always. Deletions are made before
-#       sets.
+#       end Redis lost): its room fields replace the room's, always. `#<room>`, set or
+#       deleted, marks another room registered with ChanServ or unmarks it (its state hash's
+#       field `registered`, hubbub.core.cluster_fields `REGISTERED_FIELD`): what a `chanreg`
+#       and a `chandrop` write, sequenced in `~accounts`, so that the mark changes in the order
+#       every node learns the registration. A room with its `room` field and that mark is never
+#       empty for a `+` name: a registered room's state stays when its last member leaves, and
+#       a JOIN from a node that did not know it registered yet joins it as it is (its `+`
+#       names change nothing; no `"new"`). Deletions are made before sets.
 # Returns {seq, time_ms}. The published message is "<seq> <time_ms> <node> <payload>".
 SEQUENCE = (
     _CHECK_EPOCH
@@ -297,6 +303,11 @@ while index <= #ARGV do
         empty = false
         break
       end
+    end
+    -- A registered room's state that the bus keeps (its `room` field, and its mark) is the
+    -- room's, emptied or not: no JOIN makes it anew.
+    if empty and redis.call('HEXISTS', KEYS[3], 'room') == 1 then
+      empty = redis.call('HEXISTS', KEYS[3], 'registered') == 0
     end
     break
   end
@@ -418,6 +429,11 @@ while index <= #ARGV do
         redis.call('HDEL', KEYS[3], 'm:' .. fold, 's:' .. fold)
       end
     end
+  elseif string.sub(name, 1, 1) == '#' then
+    -- Another room no longer registered (`#<room>`, a `chandrop`'s): its mark goes.
+    redis.call('HDEL', '"""
+    + state_key("")
+    + """' .. string.sub(name, 2), 'registered')
   elseif string.sub(name, 1, 1) == '@' then
     -- Every member of one node (`@<node>`): both fields of each whose member field names it;
     -- and that node has written the room back (kept with the sequence, not as state).
@@ -459,6 +475,12 @@ for _ = 1, allowed and count or 0 do
     end
   elseif first == '?' then
     redis.call('HSETNX', KEYS[3], string.sub(name, 2), ARGV[index + 1])
+  elseif first == '#' then
+    -- Another room registered (`#<room>`, a `chanreg`'s): marked so.
+    local marked = '"""
+    + state_key("")
+    + """' .. string.sub(name, 2)
+    redis.call('HSET', marked, 'registered', ARGV[index + 1])
   elseif first == '*' then
     if replaces[string.sub(name, 4)] then
       redis.call('HSET', KEYS[3], string.sub(name, 2), ARGV[index + 1])
@@ -671,7 +693,9 @@ return lost(after_range(found[#found][1], seen), 'lost ' .. found[#found][1])
 #       hash, new stream, channels set.
 # ARGV: epoch, old room, new room, node, stream length, old channel, new channel, payload head,
 #       payload tail, marker head, marker tail, number of fields set (n), n (name, value) pairs.
-# A room's state moves to another name (RENAME), unless that name's room has members ({0}),
+# A room's state moves to another name (RENAME), unless that name's room has members or is
+# registered (its mark `registered`, set by the `chanreg` a node that did not know of it yet
+# had not applied: {0}),
 # the old room is not there any more ({2}: no `room` field, renamed away meanwhile) or a pair
 # named `^o<member>` names a member who is not an operator of the old room now ({3}: deopped
 # in that instant): then nothing changed. Otherwise, at one time (never behind the old room's
@@ -690,7 +714,9 @@ RENAME = (
 if redis.call('HEXISTS', KEYS[3], 'room') == 0 then return {2} end
 local present = redis.call('HGETALL', KEYS[7])
 for index = 1, #present, 2 do
-  if string.sub(present[index], 1, 2) == 'm:' then return {0} end
+  if string.sub(present[index], 1, 2) == 'm:' or present[index] == 'registered' then
+    return {0}
+  end
 end
 local count = tonumber(ARGV[12])
 -- `^o<member>` among the pairs: only if that member is an operator of the old room now.

@@ -262,6 +262,24 @@ class Node:
 
         self._spawn(run, "hubbub-open")
 
+    def read_state(
+        self, room: str, done: Callable[[tuple[int, int, Mapping[str, str]] | None], None]
+    ) -> None:
+        async def run() -> None:
+            try:
+                seq, fields, time_ms = await self.bus.snapshot(room)
+            except BusUnavailable as error:
+                log.warning("cluster: the state of room %s cannot be read (%s)", room, error)
+                done(None)
+                return
+            except Exception:  # a bug: answered all the same, never left waiting
+                log.exception("cluster: the state of room %s cannot be read", room)
+                done(None)
+                return
+            done((time_ms, seq, fields))
+
+        self._spawn(run, "hubbub-read-state")
+
     def follow(self, room: str, after: int, done: Callable[[bool], None]) -> None:
         # Subscribed already (a JOIN here opened the room in the instant of its rename): its
         # feed may start after `after` (the state the JOIN read is not the core's copy), so

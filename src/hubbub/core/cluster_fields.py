@@ -24,6 +24,7 @@ from hubbub.core.model import (
 )
 from hubbub.core.ports import inbox
 from hubbub.core.roomflood import format_limit, parse_limit, set_limit
+from hubbub.registry.model import HISTORY_ACCESS
 
 UNAVAILABLE = "The network cannot take it right now; nothing was sent, try again later"
 
@@ -377,6 +378,22 @@ METADATA_PREFIX = "meta:"
 HISTORY_FIELD = "history"
 HISTORY_EVENT = "hist"
 
+#: The room state field that marks a room registered with ChanServ ("1"). Written by the
+#: `chanreg` and `chandrop` events in `~accounts` (`registration_mark`), in the order the
+#: nodes learn the registration (hubbub.core.cluster_registry). A room with this mark and its
+#: `room` field is never made anew by a JOIN (its `if_creating` names change nothing): a JOIN
+#: from a node that did not know the room registered yet, sequenced in the instant its last
+#: member left, joins the room as the bus kept it, instead of resetting its kept topic, modes,
+#: lists and metadata (a cluster fuzz finding, seed 100016). A RENAME onto a marked name is
+#: refused, as onto a room with members.
+REGISTERED_FIELD = "registered"
+
+
+def registration_mark(fold: str) -> str:
+    """The name that marks room `fold` registered (set, with "1") or unmarks it (deleted),
+    in an event of another room (a `chanreg` or `chandrop`, sequenced in `~accounts`)."""
+    return "#" + fold
+
 
 def metadata_field(key: str) -> str:
     """The room state field of one key of the room's metadata (its value: the key's value).
@@ -718,6 +735,21 @@ def load_room_state(channel: Channel, fields: Mapping[str, str]) -> None:
         if name.startswith(METADATA_PREFIX)
     }
     channel.metadata = metadata or None
+
+
+def room_from_fields(fold: str, fields: Mapping[str, str]) -> Channel | None:
+    """A copy of the room as its state fields have it (its name, creation, modes, topic,
+    metadata and history access), with nobody in it and not made live; None if the fields
+    have no room (never created, or its state lost)."""
+    room = json.loads(fields.get("room", "null"))
+    if room is None:
+        return None
+    channel = Channel(room["name"], fold, int(room["created"]))
+    channel.history_since_ms = int(room["since"])
+    load_room_state(channel, fields)
+    access = fields.get(HISTORY_FIELD, "")
+    channel.history_access = access if access in HISTORY_ACCESS else ""
+    return channel
 
 
 def saved_state(channel: Channel) -> dict[str, Any]:

@@ -27,11 +27,16 @@ gets its `registered` from there (`RegistryState.attach`).
   JOIN of that node opening the emptied room then may take it for a new one while another
   node's JOIN, sequenced first, joins the room the bus kept: the copy is made from the state
   read, as the bus kept it, when the first JOIN applied is not marked new (ClusterRooms
-  `emptied_state`).
+  `emptied_state`). The bus itself marks a registered room (`chanreg` and `chandrop` set and
+  delete its `registered` field, hubbub.core.cluster_fields `REGISTERED_FIELD`): a JOIN from
+  a node that has not learned the registration yet joins the emptied room as it is, and a
+  RENAME onto its name is refused.
 * **The registry's copy of the state** is saved by the node whose user changed the room, with
   the room's place in its sequence, and kept only if newer (two nodes' saves, each through
   its own registry worker, may commit in either order); a ChanServ change saves the
-  registration alone (hubbub.core.registered `changed`).
+  registration alone (hubbub.core.registered `changed`). A node that learns a registration
+  of a room it does not follow saves the bus's state of it: changes it applied before it
+  knew, in a room it left since, are in it.
 
 See hubbub.core.network for the rest of the cluster's core.
 """
@@ -39,13 +44,15 @@ See hubbub.core.network for the rest of the cluster's core.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
+from hubbub.core.cluster_fields import registration_mark, room_from_fields
 from hubbub.core.cluster_resync import ClusterResync
 from hubbub.core.ports import CallFailure
-from hubbub.core.registered import KnownRegistration, changed
+from hubbub.core.registered import KnownRegistration, Registration, changed, snapshot
 
 if TYPE_CHECKING:
     from hubbub.core.ports import Network
@@ -98,7 +105,13 @@ class ClusterRegistry(ClusterResync):
             log.warning("the registration of %s could not be announced; sent again later", fold)
             self.registry_unsent[fold] = event
 
-        self.submit(None, ACCOUNTS_ROOM, event, None, refused=refused)
+        # The room's mark on the bus changes with the announcement, in the order every node
+        # learns it (hubbub.core.cluster_fields `REGISTERED_FIELD`).
+        mark = registration_mark(fold)
+        if event["t"] == "chanreg":
+            self.submit(None, ACCOUNTS_ROOM, event, None, {mark: "1"}, refused=refused)
+        else:
+            self.submit(None, ACCOUNTS_ROOM, event, None, delete_fields=(mark,), refused=refused)
 
     # ------------------------------------------------------------------ applying
 
@@ -110,18 +123,27 @@ class ClusterRegistry(ClusterResync):
     # once the event is applied: read after both commits, the same everywhere.
 
     def _apply_chanreg(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        self._read_registration(str(event["f"]), mine)
+        self._read_registration(str(event["f"]), mine, announced=True)
 
     def _apply_chandrop(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        self._read_registration(str(event["f"]), mine)
+        self._read_registration(str(event["f"]), mine, announced=False)
 
-    def _read_registration(self, fold: str, mine: bool) -> None:
+    def _read_registration(self, fold: str, mine: bool, announced: bool) -> None:
         def read(result: Any) -> None:
             if isinstance(result, CallFailure):
                 log.error("could not read the registration of %s; kept as it was", fold)
                 return  # (known as it was, until its next change or the bus's return)
             known = KnownRegistration.saved(result) if result is not None else None
             self._learn(fold, known, mine)
+            if mine and (known is not None) != announced:
+                # Sequenced after the other node's change it crossed, which the registry
+                # committed later: the room's mark on the bus says what this one did (kept
+                # on a dropped room, no JOIN would ever make it anew). Announced again as the
+                # registry has it, the mark follows.
+                if known is None:
+                    self.registration_dropped(fold, None)
+                else:
+                    self.registration_saved(fold, None)
 
         self.server.registry.service.call(lambda store: store.get_channel(fold), read)
 
@@ -131,11 +153,18 @@ class ClusterRegistry(ClusterResync):
         if self.registry_announced is not None:
             self.registry_announced[fold] = known
         registry = self.server.registry
+        learnt = known is not None and fold not in registry.known
         if known is None:
             registry.known.pop(fold, None)
         else:
             registry.known[fold] = known
         channel = self.server.channels.get(fold)
+        if channel is None and learnt:
+            # Changes this node applied before it knew the room registered, and left the room
+            # since: saved by nobody (their own node may have left it before it knew too), and
+            # this node's copy is gone. The bus's state is at least as new: saved, versioned
+            # (a cluster fuzz finding, seed 104573).
+            self.network.read_state(fold, lambda state: self._save_bus_state(fold, state))
         if channel is not None:
             if known is None:
                 channel.registered = None
@@ -148,6 +177,18 @@ class ClusterRegistry(ClusterResync):
                     # its copy (state and metadata) is saved now, kept if it is the newest
                     # (cluster fuzz seeds 2026, 100097).
                     changed(self.server, channel)
+
+    def _save_bus_state(self, fold: str, state: tuple[int, int, Mapping[str, str]] | None) -> None:
+        """Save the room's state as the bus had it (`read_state`) in the registry's copy, if
+        the room is registered still and the bus has its state."""
+        known = self.server.registry.known.get(fold)
+        copy = room_from_fields(fold, state[2]) if state is not None else None
+        if known is None or copy is None or state is None:
+            return  # (dropped meanwhile, or no state on the bus: the registry's is the room's)
+        copy.registered = Registration(known.owner, list(known.ops), known.registered_ms)
+        saved = snapshot(copy, copy.registered, (state[0], state[1]))
+        metadata = dict(copy.metadata or {})
+        self.server.registry.call(lambda store: store.save_state(saved, metadata))
 
     def renamed_registration(self, old_fold: str, new_name: str, new_fold: str) -> None:
         """A registered room this node follows was renamed (hubbub.core.cluster_rename): what

@@ -25,14 +25,12 @@ from hubbub.core.model import (
 )
 from hubbub.core.registration import rename
 from hubbub.history.record import Record
-from hubbub.registry.model import HISTORY_ACCESS
 
 if TYPE_CHECKING:
     from hubbub.core.ports import Network
     from hubbub.core.reply import Reply
     from hubbub.core.server import ChatServer
 from hubbub.core.cluster_fields import (
-    HISTORY_FIELD,
     PLACE_UNKNOWN,
     encode,
     facts_json,
@@ -40,11 +38,11 @@ from hubbub.core.cluster_fields import (
     if_exists,
     load_invitations,
     load_membership,
-    load_room_state,
     load_user_state,
     member_field,
     nick_key,
     nick_version,
+    room_from_fields,
     standing_field,
     user_facts,
     written_back,
@@ -415,17 +413,12 @@ class ClusterRooms:
         (hubbub.core.cluster_registry). `kept`: an emptied room's state the bus kept, its
         first JOIN since not making it anew (`emptied_state`)."""
         server = self.server
-        room = json.loads(fields.get("room", "null"))
-        if room is None:
+        channel = room_from_fields(fold, fields)
+        if channel is None:
             return None  # never created, or its state lost: whoever joins creates it anew
         members = any(field.startswith("m:") for field in fields)
         if not members and not kept and fold not in server.registry.known:
             return None  # nobody there: whoever joins creates it anew (`emptied_state`)
-        channel = Channel(room["name"], fold, int(room["created"]))
-        channel.history_since_ms = int(room["since"])
-        load_room_state(channel, fields)
-        access = fields.get(HISTORY_FIELD, "")
-        channel.history_access = access if access in HISTORY_ACCESS else ""
         server.registry.attach(channel)  # a registered room: its registration's access
         server.channels[fold] = channel
         load_invitations(channel, fields)  # (hubbub.core.cluster_users)
