@@ -298,3 +298,39 @@ def test_chanserv_on_a_node_without_the_room_saves_the_registration_not_the_copy
     saved = store.get_channel("#saved")
     assert saved is not None and saved.ops == ("carol",) and saved.topic == "fresh"
     assert a.server.registry.known["#saved"].ops == ("carol",)
+
+
+def test_two_access_adds_on_two_nodes_at_once_both_stay() -> None:
+    """The owner adds one operator on each node in the same instant, on the node that follows
+    the room (from its copy) and on one that does not (from the registry's): each change is
+    made to the registration the registry has when it commits (hubbub.core.registered
+    `registration_changed`), so neither undoes the other, whichever commits first, and every
+    node ends with both. (Saved whole, as each node had the list, the later commit kept only
+    its own.)"""
+    for first_commits in (0, 1):
+        store = MemoryRegistryStore()
+        assert store.create_channel(SAVED)
+        cluster = RegistryCluster(store, node=WorkerNode)
+        a, b = cluster.nodes
+        settled(cluster)
+        for node in (a, b):
+            node.server.accounts.names.update({"carol", "dave"})
+        alice = logged_in(a, "alice", "alice")
+        alice.send("JOIN #saved")
+        settled(cluster)
+        owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
+        owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
+        workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
+        alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
+        cluster.drain()
+        # Each node's change waits in its worker; one commits, then the other.
+        workers = workers_of(cluster)
+        workers[first_commits].answer_next()
+        workers[1 - first_commits].answer_next()
+        settled(cluster)
+        saved = store.get_channel("#saved")
+        assert saved is not None and sorted(saved.ops) == ["carol", "dave"]
+        for node in (a, b):
+            assert sorted(node.server.registry.known["#saved"].ops) == ["carol", "dave"]
+        registration = a.channel("#saved").registered  # type: ignore[union-attr]
+        assert registration is not None and sorted(registration.ops) == ["carol", "dave"]

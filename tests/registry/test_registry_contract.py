@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,6 +30,7 @@ from hubbub.registry.postgres import PostgresRegistryStore
 from hubbub.registry.sqlite import SCHEMA_VERSION, SqliteRegistryStore
 from hubbub.registry.store import RegistryStore
 from support.postgres_server import shared_server
+from support.waiting import wait_for
 
 
 def chan(name: str, owner: str = "Alice", **changes: object) -> RegisteredChannel:
@@ -373,6 +377,71 @@ def test_save_registration_keeps_the_state(store: RegistryStore) -> None:
     assert dataclasses.replace(got, ops=FULL.ops, history_access=FULL.history_access) == (
         dataclasses.replace(FULL, state_ms=10, state_seq=3)
     )
+
+
+def test_change_registration_changes_the_saved_one_and_keeps_the_state(
+    store: RegistryStore,
+) -> None:
+    """RegistryStore.change_registration: "Change a registered channel's registration (owner,
+    operators, history access) to what `change` makes of the one saved [...] its state kept
+    [...] The channel as saved then; None (nothing changed) if it is not registered"."""
+    assert store.change_registration("#room", lambda saved: saved) is None
+    assert store.create_channel(dataclasses.replace(FULL, state_ms=10, state_seq=3))
+    got = store.change_registration(
+        "#room",
+        lambda saved: dataclasses.replace(
+            saved, ops=(*saved.ops, "erin"), history_access="registered", topic="not saved"
+        ),
+    )
+    expected = dataclasses.replace(
+        FULL, ops=("bob", "Carol", "erin"), history_access="registered", state_ms=10, state_seq=3
+    )
+    assert got == expected
+    assert store.get_channel("#room") == expected
+
+
+def test_two_nodes_changing_one_registration_at_once_keep_both_changes() -> None:
+    """Two PostgreSQL connections (two nodes' registry workers) each add an operator, the
+    second while the first's change is being made: the second reads the registration only
+    once the first committed ("read and written in one transaction (the row locked)"), so
+    both stay. (Read before, it would write its list without the first's operator over it.)
+    SQLite has one writer at a time: its change takes the write lock before it reads."""
+    url = shared_server().new_schema_url()
+    first, second = PostgresRegistryStore(url), PostgresRegistryStore(url)
+    outcome: list[RegisteredChannel | None] = []
+
+    def add(name: str) -> Callable[[RegisteredChannel], RegisteredChannel]:
+        return lambda saved: dataclasses.replace(saved, ops=(*saved.ops, name))
+
+    other = threading.Thread(
+        target=lambda: outcome.append(second.change_registration("#room", add("frank")))
+    )
+
+    def waiting_for_the_lock(watcher: psycopg.Connection[Any]) -> bool:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def first_change(saved: RegisteredChannel) -> RegisteredChannel:
+        other.start()
+        # Until the other change has read and written, or waits for this one's row lock.
+        with psycopg.connect(url, autocommit=True) as watcher:
+            wait_for(lambda: outcome or waiting_for_the_lock(watcher), what="the other change")
+        return add("erin")(saved)
+
+    try:
+        assert first.create_channel(chan("#Room", ops=("bob",)))
+        got = first.change_registration("#room", first_change)
+        other.join()
+        assert got is not None and got.ops == ("bob", "erin")
+        assert outcome[0] is not None and outcome[0].ops == ("bob", "erin", "frank")
+        saved = first.get_channel("#room")
+        assert saved is not None and saved.ops == ("bob", "erin", "frank")
+    finally:
+        first.close()
+        second.close()
 
 
 def test_two_nodes_saving_states_keep_the_newer_whichever_commits_last(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.budget import channel_removed
@@ -20,10 +21,13 @@ from hubbub.core.registered import (
     changed,
     has_access,
     is_owner,
+    registration_changed,
     restore,
     saved_channel,
     snapshot,
     state_version,
+    with_operator,
+    without_operator,
 )
 from hubbub.core.services import ServiceTable
 from hubbub.protocol.servertime import format_utc
@@ -253,14 +257,17 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
             return
         registration.ops.append(name)
         say(server, reply, f"{name} is now an operator of {channel.name}")
+        change = with_operator
     else:
         if not present:
             say(server, reply, f"{name} is not on the access list of {channel.name}")
             return
         registration.ops.remove(present[0])
         say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
+        change = without_operator
     log.info("%s changed the access list of %s: %s %s", user.nick, channel.name, sub, name)
-    changed(server, channel, announce=True)
+    casefold = server.fold
+    registration_changed(server, channel, lambda saved: change(saved, name, casefold))
 
 
 def may_set(server: ChatServer, channel: Channel, user: User) -> bool:
@@ -310,7 +317,7 @@ def cs_set(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) 
         return
     say(server, reply, f"History access of {channel.name} is now {value}")
     history_access_set(server, channel, user.nick, value, exclude=user)
-    changed(server, channel, announce=True)
+    registration_changed(server, channel, lambda saved: replace(saved, history_access=value))
 
 
 def history_access_set(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
@@ -44,6 +45,7 @@ from hubbub.core.model import (
     User,
 )
 from hubbub.core.registered import changed as save_registered
+from hubbub.core.registered import registration_changed
 from hubbub.core.registration import rename
 from hubbub.core.roomflood import parse_limit, set_limit
 from hubbub.history.record import Record
@@ -849,7 +851,9 @@ class ClusterApply(ClusterRooms):
         setter = local(self.event_sender(channel, event))
         history_access_set(server, channel, event["n"], value, setter)
         if mine:
-            save_registered(server, channel, announce=True)
+            registration_changed(
+                server, channel, lambda saved: replace(saved, history_access=value)
+            )
 
     def _apply_kick(
         self, channel: Channel, event: dict[str, Any], time_ms: int, mine: bool

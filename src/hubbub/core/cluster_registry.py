@@ -33,8 +33,9 @@ gets its `registered` from there (`RegistryState.attach`).
   RENAME onto its name is refused.
 * **The registry's copy of the state** is saved by the node whose user changed the room, with
   the room's place in its sequence, and kept only if newer (two nodes' saves, each through
-  its own registry worker, may commit in either order); a ChanServ change saves the
-  registration alone (hubbub.core.registered `changed`). A node that learns a registration
+  its own registry worker, may commit in either order); a ChanServ change is made to the
+  registration the registry has, in one transaction (hubbub.core.registered
+  `registration_changed`): two nodes' changes at once both stay. A node that learns a registration
   of a room it does not follow saves the bus's state of it: changes it applied before it
   knew, in a room it left since, are in it.
 

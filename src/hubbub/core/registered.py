@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.model import FLAG_MODES, Ban, Channel, Topic
@@ -217,10 +217,9 @@ def state_version(server: ChatServer, channel: Channel) -> tuple[int, int]:
     return cluster.state_version(channel.fold)
 
 
-def changed(server: ChatServer, channel: Channel, announce: bool = False) -> None:
-    """The channel's topic, modes, bans or settings changed: save it if it is registered.
-    `announce`: its registration itself changed (ChanServ), so in cluster mode every node
-    learns it once the registry has it (hubbub.core.cluster_registry).
+def changed(server: ChatServer, channel: Channel) -> None:
+    """The channel's topic, modes, bans or settings changed: save it if it is registered (its
+    registration changed by ChanServ: `registration_changed`).
 
     In cluster mode the registration and the state are saved apart: nodes save their copies
     through their own registry workers, and one's save may commit after another's later one.
@@ -230,7 +229,8 @@ def changed(server: ChatServer, channel: Channel, announce: bool = False) -> Non
     So every node that applies it may save it, and does: the one it was made on may not
     know the room registered yet, and leave it before it learns (seed 101376). A
     registration change (ChanServ, possibly on a node where nobody is in the room, from the
-    registry's copy) saves the registration alone, so it never writes an older state back."""
+    registry's copy) changes the registration alone, so it never writes an older state back
+    (`registration_changed`)."""
     registration = channel.registered
     if registration is None:
         return
@@ -243,16 +243,64 @@ def changed(server: ChatServer, channel: Channel, announce: bool = False) -> Non
     fold = channel.fold
     # What this node knows of it (its operators, its history access).
     registry.known[fold] = KnownRegistration.of(channel, registration)
-    if announce:
-        saved = snapshot(channel, registration)
-        registry.call(
-            lambda store: store.save_registration(saved),
-            lambda result: cluster.registration_saved(fold, result),
-        )
-    elif server.channels.get(fold) is channel:
+    if server.channels.get(fold) is channel:
         state = snapshot(channel, registration, state_version(server, channel))
         metadata = dict(channel.metadata or {})  # (with the state: the same version)
         registry.call(lambda store: store.save_state(state, metadata))
+
+
+def registration_changed(
+    server: ChatServer,
+    channel: Channel,
+    change: Callable[[RegisteredChannel], RegisteredChannel],
+) -> None:
+    """ChanServ changed the channel's registration (ACCESS ADD or DEL, SET HISTORY), as
+    `change` makes it of a registration. On one server the channel is saved (`changed`). In
+    cluster mode `change` is made to the registration the registry has, in one transaction
+    (`RegistryStore.change_registration`), not written whole from this node's copy: another
+    node's change committed meanwhile, which this node may not have learned yet, stays (two
+    ACCESS ADDs on two nodes at once each wrote the list as its node had it, and the one
+    committed last undid the other). Every node then learns the registration as committed
+    (hubbub.core.cluster_registry)."""
+    registration = channel.registered
+    cluster = server.cluster
+    if registration is None:
+        return
+    if cluster is None:
+        changed(server, channel)
+        return
+    fold = channel.fold
+    registry = server.registry
+    registry.known[fold] = KnownRegistration.of(channel, registration)  # (here, at once)
+
+    def committed(result: Any) -> None:
+        if isinstance(result, RegisteredChannel):
+            # As committed, with any other node's change in it (its own announcement tells
+            # the other nodes; this one learns it now).
+            registry.known[fold] = KnownRegistration.saved(result)
+            live = server.channels.get(fold)
+            if live is not None:
+                registry.attach(live)
+            cluster.registration_saved(fold, result)
+        # (None: dropped meanwhile, announced by the node that dropped it; a failure: logged.)
+
+    registry.call(lambda store: store.change_registration(fold, change), committed)
+
+
+def with_operator(
+    saved: RegisteredChannel, name: str, fold: Callable[[str], str]
+) -> RegisteredChannel:
+    """`saved` with account `name` on its access list (unless it is there, or the owner)."""
+    if fold(name) in {fold(saved.owner), *map(fold, saved.ops)}:
+        return saved
+    return replace(saved, ops=(*saved.ops, name))
+
+
+def without_operator(
+    saved: RegisteredChannel, name: str, fold: Callable[[str], str]
+) -> RegisteredChannel:
+    """`saved` without account `name` on its access list."""
+    return replace(saved, ops=tuple(op for op in saved.ops if fold(op) != fold(name)))
 
 
 def has_access(server: ChatServer, channel: Channel, user: User) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from hubbub.registry.model import REGISTRATION, RegisteredChannel, ServerBan
@@ -47,6 +47,17 @@ class MemoryRegistryStore:
         registration = {name: getattr(channel, name) for name in REGISTRATION}
         self._channels[channel.fold] = replace(saved, **registration)
         return True
+
+    def change_registration(
+        self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
+    ) -> RegisteredChannel | None:
+        saved = self._channels.get(fold)
+        if saved is None:
+            return None
+        changed = change(saved)
+        registration = {name: getattr(changed, name) for name in REGISTRATION}
+        self._channels[fold] = replace(saved, **registration)
+        return self._channels[fold]
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         return self._channels.get(fold)

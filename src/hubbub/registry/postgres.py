@@ -9,7 +9,7 @@ the call raises `DatabaseUnavailable` and the next one reconnects. The schema is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import psycopg
 
@@ -22,6 +22,7 @@ from hubbub.registry.sql import (
     ban_of,
     ban_replacement,
     ban_row,
+    changed_registration,
     channel_of,
     channel_row,
     expire,
@@ -118,6 +119,21 @@ class PostgresRegistryStore(ComponentStore):
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "%s"))
+
+    def change_registration(
+        self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
+    ) -> RegisteredChannel | None:
+        with self._db.step(write=True) as db:
+            # The row locked until the change commits: another node's waits, then reads it.
+            row = db.execute(
+                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = %s FOR UPDATE", (fold,)
+            ).fetchone()
+            if row is None:
+                return None
+            saved = channel_of(row)
+            changed = changed_registration(saved, change(saved))
+            db.execute(*registration_update(changed, "%s"))
+            return changed
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         with self._db.step() as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from hubbub.registry.model import REGISTRATION, ChannelBan, RegisteredChannel, ServerBan
@@ -224,6 +225,12 @@ def _assignments(
     values = dict(zip(CHANNEL_COLUMNS.split(", "), channel_row(channel), strict=True))
     assignments = ", ".join(f"{column} = {placeholder}" for column in columns)
     return assignments, tuple(values[column] for column in columns)
+
+
+def changed_registration(saved: RegisteredChannel, changed: RegisteredChannel) -> RegisteredChannel:
+    """`saved` with the registration of `changed` (owner, operators, history access): what
+    `change_registration` writes, whatever else `changed` says."""
+    return replace(saved, **{name: getattr(changed, name) for name in REGISTRATION})
 
 
 def registration_update(

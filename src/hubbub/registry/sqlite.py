@@ -8,7 +8,7 @@ history, account and registry connections write together, a schema version in `h
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from hubbub.registry.sql import (
     ban_of,
     ban_replacement,
     ban_row,
+    changed_registration,
     channel_of,
     channel_row,
     expire,
@@ -135,6 +136,21 @@ class SqliteRegistryStore:
 
     def save_registration(self, channel: RegisteredChannel) -> bool:
         return self._write(*registration_update(channel, "?"))
+
+    def change_registration(
+        self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
+    ) -> RegisteredChannel | None:
+        with self._db as db:
+            db.execute("BEGIN IMMEDIATE")  # the database locked from the read on
+            row = db.execute(
+                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = ?", (fold,)
+            ).fetchone()
+            if row is None:
+                return None
+            saved = channel_of(row)
+            changed = changed_registration(saved, change(saved))
+            db.execute(*registration_update(changed, "?"))
+            return changed
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         row = self._db.execute(

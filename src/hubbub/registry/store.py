@@ -10,7 +10,7 @@ exactly as the operator's command normalised it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from hubbub.registry.model import RegisteredChannel, ServerBan
@@ -38,6 +38,15 @@ class ChannelStore(Protocol):
         """Save a registered channel's registration (owner, operators, history access), its
         state kept: a cluster node changing it from a copy read from the registry does not
         write that copy's state back. False (nothing changed) if it is not registered."""
+
+    def change_registration(
+        self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
+    ) -> RegisteredChannel | None:
+        """Change a registered channel's registration (owner, operators, history access) to
+        what `change` makes of the one saved, read and written in one transaction (the row
+        locked), its state kept: of two cluster nodes' changes of one registration (an ACCESS
+        ADD on each), neither undoes the other. The channel as saved then; None (nothing
+        changed) if it is not registered."""
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         """The registered channel with this casefolded name."""
