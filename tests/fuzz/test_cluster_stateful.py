@@ -5961,3 +5961,32 @@ def test_a_join_the_bus_found_no_room_for_is_told_to_try_again_and_then_makes_it
         channel = node.server.channels.get("#c")
         holds = node is machine.cluster.nodes[1]
         assert (channel is not None and [u.nick for u in channel.members] == ["carol"]) == holds
+
+
+def test_a_join_taking_a_kept_registered_room_for_new_is_checked_against_its_key() -> None:
+    """Alice keys #b (+k), registers it and leaves it last, while erin's node lags: it has
+    not learned the registration when erin joins, finds #b with nobody in it, and takes it
+    for a new room, with no key to check hers against. The bus lets her JOIN into the room
+    it kept (hubbub.core.cluster_fields `REGISTERED_FIELD`), and every node checks the key
+    she gave (`GIVEN_KEY`) in the room's sequence, as one server would have: she gave none,
+    and is told 475 (ERR_BADCHANNELKEY), "Returned when attempting to join a key-locked
+    channel either without a key or with the wrong key" (Modern IRC, ERR_BADCHANNELKEY)."""
+    machine = replayed("""
+    send(0, 'RENAME #a #b :moving')
+    send(0, 'MODE #b +k sesame')
+    send(4, 'PART #b :bye')
+    send(0, 'PRIVMSG NickServ :REGISTER password')
+    lag(2)
+    send(0, 'PRIVMSG ChanServ :REGISTER #b')
+    send(2, 'JOIN 0')
+    send(0, 'PART #a,#b')
+    send(4, 'JOIN #b')
+""")
+    erin = machine.clients[4]
+    refusals = [m.params[1] for m in erin.lines() if m.command == "475"]
+    assert refusals == ["#b"]
+    fields = machine.cluster.bus.fields["#b"]
+    assert "m:erin" not in fields and fields["mode:k"] == "sesame"
+    for node in machine.alive():
+        channel = node.server.channels.get("#b")
+        assert channel is None or "erin" not in [user.fold for user in channel.members]

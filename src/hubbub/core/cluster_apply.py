@@ -20,11 +20,13 @@ from typing import Any, ClassVar, NamedTuple
 from hubbub.core.channels import enter, entry_refusal
 from hubbub.core.chanserv import history_access_set
 from hubbub.core.cluster_fields import (
+    GIVEN_KEY,
     HISTORY_EVENT,
     LIST_MODES,
     NO_ROOM,
     facts_prefix,
     invite_field,
+    key_digest,
     load_state,
     local,
     member_leaves,
@@ -449,16 +451,21 @@ class ClusterApply(ClusterRooms):
     def join_refused(self, channel: Channel, event: dict[str, Any], user: User, mine: bool) -> bool:
         """Whether the room, as it is at this JOIN, refuses it: a ban, `+i` or `+l` sequenced
         just before it, which the joiner's node had not applied when it let the JOIN go (the
-        key it checked itself). Every node decides alike, from the room at this place in the
-        sequence. Refused: nobody shows it, the joiner gets the numeric (event `refused`), and
-        its node sequences a `void` of it that deletes the member fields the JOIN wrote (a
-        node that loaded them meanwhile lets the user part) and keeps it out of join replays
-        merged from the stream (hubbub.core.cluster_replay)."""
+        key it checked itself, but where it took the room for new: `GIVEN_KEY`). Every node
+        decides alike, from the room at this place in the sequence. Refused: nobody shows it,
+        the joiner gets the numeric (event `refused`), and its node sequences a `void` of it
+        that deletes the member fields the JOIN wrote (a node that loaded them meanwhile lets
+        the user part) and keeps it out of join replays merged from the stream
+        (hubbub.core.cluster_replay)."""
+        # The key, only for a JOIN whose node took the room for new (it had none to check
+        # the key against); "" for a wrong one.
+        given = event.get(GIVEN_KEY)
+        key = None if given is None or given == key_digest(channel.key) else ""
         refusal = entry_refusal(
             self.server,
             channel,
             user,
-            None,
+            key,
             joins_trusted(event),
             len(self.absent.get(channel.fold, ())),
         )

@@ -10,6 +10,7 @@ node's member fields, its users' QUITs).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -387,6 +388,20 @@ HISTORY_EVENT = "hist"
 #: lists and metadata (a cluster fuzz finding, seed 100016). A RENAME onto a marked name is
 #: refused, as onto a room with members.
 REGISTERED_FIELD = "registered"
+
+
+#: A JOIN's field: the digest (`key_digest`) of the key its user gave, when its node took the
+#: room for new and had no key to check it against. If the bus lets it join a room that is
+#: there (another node's JOIN created it a moment before, or a registered room the bus kept,
+#: `REGISTERED_FIELD`), every node checks it against the room's key in the room's sequence,
+#: as they check bans, +i and +l (hubbub.core.cluster_apply `join_refused`).
+GIVEN_KEY = "ky"
+
+
+def key_digest(key: str) -> str:
+    """What a JOIN carries of the key its user gave (`GIVEN_KEY`): not the key itself, which
+    would stay in the room's stream."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def registration_mark(fold: str) -> str:

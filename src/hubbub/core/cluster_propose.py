@@ -41,6 +41,7 @@ from hubbub.registry.store import RegistryStore
 if TYPE_CHECKING:
     from hubbub.core.reply import Reply
 from hubbub.core.cluster_fields import (
+    GIVEN_KEY,
     HISTORY_EVENT,
     HISTORY_FIELD,
     LIST_PREFIX,
@@ -51,6 +52,7 @@ from hubbub.core.cluster_fields import (
     UNAVAILABLE,
     if_creating,
     invite_field,
+    key_digest,
     member_field_names,
     member_fields,
     member_leaves,
@@ -347,7 +349,8 @@ class ClusterPropose(ClusterRegistry):
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, refused)
             return
         since = server.stamp()
-        self._send_join(reply, user, name, fold, Membership(op=True), (int(server.now), since))
+        created = (int(server.now), since)
+        self._send_join(reply, user, name, fold, Membership(op=True), created, key=key)
 
     def _join_registered(self, reply: Reply, user: User, name: str, fold: str, key: str) -> None:
         """A registered room the bus has no state of (never created since the registry had
@@ -402,11 +405,14 @@ class ClusterPropose(ClusterRegistry):
         state: dict[str, Any] | None = None,
         *,
         known: bool = False,
+        key: str | None = None,
     ) -> None:
         """`created`: the room is created by this JOIN if nobody is in it at its place in the
         sequence; `state`: a registered room's saved state it is created with
         (hubbub.core.cluster_registry); `known`: a JOIN of a room this node has members of
-        (its standing there is `membership`'s unless it creates the room)."""
+        (its standing there is `membership`'s unless it creates the room); `key`: the key
+        the user gave, for a room this node took for new (checked where the JOIN is
+        applied, if it joins a room that is there: `GIVEN_KEY`)."""
         facts = self.own_facts(user)
         event: dict[str, Any] = {
             "t": "join",
@@ -427,6 +433,8 @@ class ClusterPropose(ClusterRegistry):
             event["cr"] = list(created)
             if known:
                 event["kn"] = 1
+            if key is not None:
+                event[GIVEN_KEY] = key_digest(key)
             creating["room"] = json.dumps(
                 {"name": name, "created": created[0], "since": created[1]}
             )
