@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
 from node_helpers import client, running_nodes
 
+from hubbub.cluster import bus_scripts as scripts
+from hubbub.core.cluster_fields import REGISTERED_FIELD
 from hubbub.registry.model import RegisteredChannel
 from hubbub.registry.postgres import PostgresRegistryStore
 from support.irc_client import IrcClient, Line
@@ -143,6 +146,34 @@ def test_a_registration_and_a_drop_on_one_node_reach_a_running_node(
         other.send("PART #lobby")
         other.first(lambda line: line.command == "PART")
         assert "other" in names_of(other.join("#lobby"))  # not opped: alice (A) is there
+
+
+def test_the_bus_marks_a_registered_room_until_it_is_dropped(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """A REGISTER's announcement marks the room on the bus (its state field `registered`,
+    hubbub.core.cluster_fields `REGISTERED_FIELD`), a DROP's takes the mark away: what keeps a
+    JOIN from a node that has not learned the registration yet from making the emptied room
+    anew."""
+    bus = redis.Redis.from_url(redis_url)
+    with (
+        running_nodes(tmp_path, redis_url, fresh_postgres_url, accounts=ACCOUNTS) as (a, _b),
+        client(a, "alice") as alice,
+    ):
+
+        def mark() -> bytes | None:
+            return bus.hget(scripts.state_key("#lobby"), REGISTERED_FIELD)
+
+        register_account(alice)
+        alice.join("#lobby")
+        assert mark() is None
+        alice.send("PRIVMSG ChanServ :REGISTER #lobby")
+        alice.first(lambda line: line.command == "NOTICE" and "now registered" in line.text)
+        wait_for(lambda: mark() == b"1", 10, "the room marked registered on the bus")
+        alice.send("PRIVMSG ChanServ :DROP #lobby")
+        alice.first(lambda line: line.command == "NOTICE" and "no longer registered" in line.text)
+        wait_for(lambda: mark() is None, 10, "the mark gone")
+    bus.close()
 
 
 def test_a_registered_room_emptied_keeps_its_registration_and_saved_state(
