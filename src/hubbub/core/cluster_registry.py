@@ -35,9 +35,9 @@ gets its `registered` from there (`RegistryState.attach`).
   the room's place in its sequence, and kept only if newer (two nodes' saves, each through
   its own registry worker, may commit in either order); a ChanServ change is made to the
   registration the registry has, in one transaction (hubbub.core.registered
-  `registration_changed`): two nodes' changes at once both stay. A node that learns a registration
-  of a room it does not follow saves the bus's state of it: changes it applied before it
-  knew, in a room it left since, are in it.
+  `registration_changed`): two nodes' changes at once both stay. A node that learns a
+  registration of a room it does not follow saves the bus's state of it: changes it applied
+  before it knew, in a room it left since, are in it.
 
 See hubbub.core.network for the rest of the cluster's core.
 """
@@ -182,12 +182,15 @@ class ClusterRegistry(ClusterResync):
     def _save_bus_state(self, fold: str, state: tuple[int, int, Mapping[str, str]] | None) -> None:
         """Save the room's state as the bus had it (`read_state`) in the registry's copy, if
         the room is registered still and the bus has its state."""
+        if state is None:
+            return  # (the bus went away: its return reads every registration again)
+        time_ms, seq, fields = state
         known = self.server.registry.known.get(fold)
-        copy = room_from_fields(fold, state[2]) if state is not None else None
-        if known is None or copy is None or state is None:
+        copy = room_from_fields(fold, fields)
+        if known is None or copy is None:
             return  # (dropped meanwhile, or no state on the bus: the registry's is the room's)
-        copy.registered = Registration(known.owner, list(known.ops), known.registered_ms)
-        saved = snapshot(copy, copy.registered, (state[0], state[1]))
+        registration = Registration(known.owner, list(known.ops), known.registered_ms)
+        saved = snapshot(copy, registration, (time_ms, seq))
         metadata = dict(copy.metadata or {})
         self.server.registry.call(lambda store: store.save_state(saved, metadata))
 
