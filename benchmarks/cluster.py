@@ -63,6 +63,11 @@ Around every run against a cluster configuration the script also reads:
               autovacuums and autoanalyzes of the configuration's database during the run
               itself (its own rows' upkeep: part of what the run measures, reported beside it).
 
+For looking into latency: `--crossnode-rate R` runs only at-crossnode-rate and the three
+crossnode placements, at R messages/s, on a new network; `--warm-up N` first runs fanout N times
+against two-nodes alone, unmeasured, as the full run's fan-out phases load it (history in its
+database, minutes of load on its nodes), to tell those conditions from the phases' own.
+
 Lost / duplicated / out-of-order deliveries (every 10th member and every sender's acknowledger
 checked in full), disconnected clients and history rows missing are reported for every run and
 must all be 0. Raw records and medians go to benchmarks/results/cluster-<date>.json, a table to
@@ -452,6 +457,14 @@ def main() -> int:
         help="run only crossnode, at this many messages/s, against two-nodes alone (for "
         "looking into latency; the half-load figure needs the full run)",
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        help="with --crossnode-rate: first run fanout this many times against two-nodes alone, "
+        "unmeasured (0), so the network carries a full run's history and load before its "
+        "cross-node phases (for telling those conditions from the cross-node phase alone)",
+    )
     opts = parser.parse_args()
     reps = 1 if opts.quick else opts.reps
     duration = f"{2.0 if opts.quick else opts.duration:g}"
@@ -574,6 +587,11 @@ def main() -> int:
         if opts.crossnode_rate:
             sustained = 2 * opts.crossnode_rate
             half_of = "--crossnode-rate"
+            for turn in range(opts.warm_up):
+                # As the full run's fan-out phases load two-nodes (their records kept apart).
+                record = run_once(by_name["two-nodes"], ["fanout", *fanout, "-W", "8"], log, None)
+                print(f"warm-up #{turn + 1}: {'done' if record else 'FAILED'}", flush=True)
+            results["warm_up"] = opts.warm_up
         else:
             measure("fanout", configurations, [*fanout, "-W", "8"])
             half_of = opts.half_of
@@ -638,6 +656,11 @@ def markdown(results: dict[str, Any]) -> str:
                 else f"half of {rate['half_of']}'s median messages/s in fanout."
             )
         )
+        if results.get("warm_up"):
+            lines.append(
+                f"Before it: {results['warm_up']} unmeasured fanout runs against two-nodes "
+                "(--warm-up)."
+            )
         lines.append("")
     for scenario, entry in results["scenarios"].items():
         if not entry:
