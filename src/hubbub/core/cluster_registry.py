@@ -161,11 +161,7 @@ class ClusterRegistry(ClusterResync):
             registry.known[fold] = known
         channel = self.server.channels.get(fold)
         if channel is None and learnt:
-            # Changes this node applied before it knew the room registered, and left the room
-            # since: saved by nobody (their own node may have left it before it knew too), and
-            # this node's copy is gone. The bus's state is at least as new: saved, versioned
-            # (a cluster fuzz finding, seed 104573).
-            self.network.read_state(fold, lambda state: self._save_bus_state(fold, state))
+            self._save_bus_state_of(fold)
         if channel is not None:
             if known is None:
                 channel.registered = None
@@ -178,6 +174,13 @@ class ClusterRegistry(ClusterResync):
                     # its copy (state and metadata) is saved now, kept if it is the newest
                     # (cluster fuzz seeds 2026, 100097).
                     changed(self.server, channel)
+
+    def _save_bus_state_of(self, fold: str) -> None:
+        """A registration this node learns of a room it does not follow: changes it applied
+        before it knew the room registered, in a room it left since, were saved by nobody (their
+        own node may have left it before it knew too), and this node's copy is gone. The bus's
+        state is at least as new: saved, versioned (a cluster fuzz finding, seed 104573)."""
+        self.network.read_state(fold, lambda state: self._save_bus_state(fold, state))
 
     def _save_bus_state(self, fold: str, state: tuple[int, int, Mapping[str, str]] | None) -> None:
         """Save the room's state as the bus had it (`read_state`) in the registry's copy, if
@@ -221,7 +224,11 @@ class ClusterRegistry(ClusterResync):
                     current.pop(fold, None)
                 else:
                     current[fold] = known
+            learnt = current.keys() - registry.known.keys()
             registry.known = current
+            for fold in learnt - server.channels.keys():
+                # (As when one is applied, `_learn`: a room this node does not follow.)
+                self._save_bus_state_of(fold)
             for fold, channel in server.channels.items():
                 if fold in current:
                     new = channel.registered is None
