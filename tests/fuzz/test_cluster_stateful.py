@@ -5899,7 +5899,7 @@ FOUND = {
     # registered; erin quit and carol left, so when node 1 learned the registration it
     # followed the room no more, and nobody saved the +l. A node that learns a registration
     # of a room it does not follow now saves the bus's state of it, versioned
-    # (hubbub.core.cluster_registry `_save_bus_state`; minimised to 12 steps).
+    # (hubbub.core.cluster_registry `_save_bus_state_of`; minimised to 12 steps).
     "a change applied by nodes that left the room before they knew it registered": """
     send(4, 'PRIVMSG NickServ :REGISTER password')
     cut(0)
@@ -5969,8 +5969,9 @@ def test_a_join_taking_a_kept_registered_room_for_new_is_checked_against_its_key
     for a new room, with no key to check hers against. The bus lets her JOIN into the room
     it kept (hubbub.core.cluster_fields `REGISTERED_FIELD`), and every node checks the key
     she gave (`GIVEN_KEY`) in the room's sequence, as one server would have: she gave none,
-    and is told 475 (ERR_BADCHANNELKEY), "Returned when attempting to join a key-locked
-    channel either without a key or with the wrong key" (Modern IRC, ERR_BADCHANNELKEY)."""
+    and is told 475 (ERR_BADCHANNELKEY). RFC 2811, "Channel Key": "When a channel key is
+    set (by using the mode 'k'), servers MUST reject their local users request to join the
+    channel unless this key is given" (here every node does, in the room's sequence)."""
     machine = replayed("""
     send(0, 'RENAME #a #b :moving')
     send(0, 'MODE #b +k sesame')
