@@ -22,7 +22,7 @@ from hubbub.registry.sql import (
     ban_of,
     ban_replacement,
     ban_row,
-    changed_registration,
+    change_registration,
     channel_of,
     channel_row,
     expire,
@@ -125,15 +125,7 @@ class PostgresRegistryStore(ComponentStore):
     ) -> RegisteredChannel | None:
         with self._db.step(write=True) as db:
             # The row locked until the change commits: another node's waits, then reads it.
-            row = db.execute(
-                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = %s FOR UPDATE", (fold,)
-            ).fetchone()
-            if row is None:
-                return None
-            saved = channel_of(row)
-            changed = changed_registration(saved, change(saved))
-            db.execute(*registration_update(changed, "%s"))
-            return changed
+            return change_registration(db, fold, change, "%s", " FOR UPDATE")
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         with self._db.step() as db:

@@ -11,7 +11,7 @@ ON CONFLICT, collations) stays in each store.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "ban_of",
     "ban_replacement",
     "ban_row",
+    "change_registration",
     "channel_of",
     "channel_row",
     "expire",
@@ -227,10 +228,29 @@ def _assignments(
     return assignments, tuple(values[column] for column in columns)
 
 
-def changed_registration(saved: RegisteredChannel, changed: RegisteredChannel) -> RegisteredChannel:
-    """`saved` with the registration of `changed` (owner, operators, history access): what
-    `change_registration` writes, whatever else `changed` says."""
-    return replace(saved, **{name: getattr(changed, name) for name in REGISTRATION})
+def change_registration(
+    db: Any,
+    fold: str,
+    change: Callable[[RegisteredChannel], RegisteredChannel],
+    placeholder: str,
+    locking: str = "",
+) -> RegisteredChannel | None:
+    """`change_registration` on `db` (inside the caller's transaction, which holds the lock
+    that keeps another change from reading the registration until this one commits; `locking`
+    ends the read, `FOR UPDATE` in PostgreSQL): the registration `change` makes of the one
+    saved, written whatever else `change` returns. The channel as written; None if it is not
+    registered."""
+    p = placeholder
+    row = db.execute(
+        f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = {p}{locking}", (fold,)
+    ).fetchone()
+    if row is None:
+        return None
+    saved = channel_of(row)
+    made = change(saved)
+    changed = replace(saved, **{name: getattr(made, name) for name in REGISTRATION})
+    db.execute(*registration_update(changed, p))
+    return changed
 
 
 def registration_update(

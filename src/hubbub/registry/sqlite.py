@@ -20,7 +20,7 @@ from hubbub.registry.sql import (
     ban_of,
     ban_replacement,
     ban_row,
-    changed_registration,
+    change_registration,
     channel_of,
     channel_row,
     expire,
@@ -142,15 +142,7 @@ class SqliteRegistryStore:
     ) -> RegisteredChannel | None:
         with self._db as db:
             db.execute("BEGIN IMMEDIATE")  # the database locked from the read on
-            row = db.execute(
-                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE fold = ?", (fold,)
-            ).fetchone()
-            if row is None:
-                return None
-            saved = channel_of(row)
-            changed = changed_registration(saved, change(saved))
-            db.execute(*registration_update(changed, "?"))
-            return changed
+            return change_registration(db, fold, change, "?")
 
     def get_channel(self, fold: str) -> RegisteredChannel | None:
         row = self._db.execute(
