@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib
 import logging
 import signal
@@ -577,6 +578,17 @@ def _run_twisted(config: Config, reload: Callable[[], Config] | None) -> int:
     return status
 
 
+def freeze_startup_heap() -> None:
+    """Put what the started server holds for good (its modules, classes and functions, the
+    config, the accounts and registrations it loaded) out of the cyclic garbage collector's
+    sight (`gc.freeze`). A full collection walks every object it tracks, on the event loop:
+    50,000 to 77,000 of them in a cluster node, 14 to 79 ms each time (probed, docs/
+    cluster-measurements.md), every client waiting. Frozen, a full collection walks only what
+    came since. Collected first, so no garbage of the start is kept for good."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(
     config: Config,
     *,
@@ -595,6 +607,7 @@ async def serve(
     except Exception:
         log.exception("cannot start")
         return 1
+    freeze_startup_heap()
     if ready is not None:
         ready(addresses)
     stop = asyncio.Event()
