@@ -19,6 +19,7 @@ from hubbub.history.memory import MemoryStore
 from hubbub.protocol.message import Message
 from hubbub.registry.memory import MemoryRegistryStore
 from hubbub.registry.model import RegisteredChannel
+from support.config import changed
 from support.core_services import (
     HeldService,
     MemoryBus,
@@ -334,3 +335,47 @@ def test_two_access_adds_on_two_nodes_at_once_both_stay() -> None:
             assert sorted(node.server.registry.known["#saved"].ops) == ["carol", "dave"]
         registration = a.channel("#saved").registered  # type: ignore[union-attr]
         assert registration is not None and sorted(registration.ops) == ["carol", "dave"]
+
+
+def test_two_access_adds_on_two_nodes_at_once_keep_the_list_within_its_limit() -> None:
+    """`limits.list_modes` 1, and the owner adds one operator on each node in the same
+    instant: each node's copy has room for one. The registry's transaction checks the limit
+    again (hubbub.core.registered `with_operator`), so the ADD committed first stays, the other
+    is answered that the list is full, and every node ends with the one. (Each node checking
+    only its copy, the list took both, one past the limit.)"""
+    for first_commits, stays in ((0, "carol"), (1, "dave")):
+        store = MemoryRegistryStore()
+        assert store.create_channel(SAVED)
+        cluster = RegistryCluster(store, node=WorkerNode)
+        a, b = cluster.nodes
+        for node in (a, b):
+            node.server.config = changed(node.server.config, limits={"list_modes": 1})
+            node.server.accounts.names.update({"carol", "dave"})
+        settled(cluster)
+        alice = logged_in(a, "alice", "alice")
+        alice.send("JOIN #saved")
+        settled(cluster)
+        owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
+        owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
+        workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
+        alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
+        cluster.drain()
+        alice.lines()
+        workers = workers_of(cluster)
+        workers[first_commits].answer_next()
+        workers[1 - first_commits].answer_next()
+        # (Read before `settled`, which drops what the clients have not read.)
+        answers = {
+            "carol": [m.params[-1] for m in alice.lines() if m.command == "NOTICE"],
+            "dave": [m.params[-1] for m in owner.lines() if m.command == "NOTICE"],
+        }
+        settled(cluster)
+        saved = store.get_channel("#saved")
+        assert saved is not None and saved.ops == (stays,)
+        for node in (a, b):
+            assert node.server.registry.known["#saved"].ops == (stays,)
+        registration = a.channel("#saved").registered  # type: ignore[union-attr]
+        assert registration is not None and registration.ops == [stays]
+        assert answers[stays] == [f"{stays} is now an operator of #saved"]
+        other = "dave" if stays == "carol" else "carol"
+        assert answers[other] == ["The access list of #saved is full"]

@@ -31,7 +31,7 @@ from hubbub.core.registered import (
 )
 from hubbub.core.services import ServiceTable
 from hubbub.protocol.servertime import format_utc
-from hubbub.registry.model import HISTORY_ACCESS
+from hubbub.registry.model import HISTORY_ACCESS, RegisteredChannel
 from hubbub.registry.store import RegistryStore
 
 if TYPE_CHECKING:
@@ -252,22 +252,50 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
         if present or fold == server.fold(registration.owner):
             say(server, reply, f"{name} is already an operator of {channel.name}")
             return
-        if len(registration.ops) >= server.config.limits.list_modes:
+        limit = server.config.limits.list_modes
+        if len(registration.ops) >= limit:
             say(server, reply, f"The access list of {channel.name} is full")
             return
         registration.ops.append(name)
-        say(server, reply, f"{name} is now an operator of {channel.name}")
-        change = with_operator
-    else:
-        if not present:
-            say(server, reply, f"{name} is not on the access list of {channel.name}")
+        log.info("%s changed the access list of %s: ADD %s", user.nick, channel.name, name)
+        casefold = server.fold
+        added = f"{name} is now an operator of {channel.name}"
+
+        def add(saved: RegisteredChannel) -> RegisteredChannel:
+            return with_operator(saved, name, casefold, limit)
+
+        if server.cluster is None:
+            say(server, reply, added)
+            registration_changed(server, channel, add)
             return
-        registration.ops.remove(present[0])
-        say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
-        change = without_operator
-    log.info("%s changed the access list of %s: %s %s", user.nick, channel.name, sub, name)
+
+        # In a cluster another node's ADD may have filled the list since this node checked
+        # its copy: the registry's transaction checks the limit again (`with_operator`), and
+        # the answer waits for what it committed.
+        def answered(later: Reply, committed: Any) -> None:
+            if isinstance(committed, CallFailure):
+                say(
+                    server,
+                    later,
+                    "Channel registration is temporarily unavailable; try again later",
+                )
+            elif committed is None:
+                say(server, later, f"{channel.name} is not registered")
+            elif fold in map(casefold, committed.ops):
+                say(server, later, added)
+            else:
+                say(server, later, f"The access list of {channel.name} is full")
+
+        registration_changed(server, channel, add, reply.later(answered))
+        return
+    if not present:
+        say(server, reply, f"{name} is not on the access list of {channel.name}")
+        return
+    registration.ops.remove(present[0])
+    say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
+    log.info("%s changed the access list of %s: DEL %s", user.nick, channel.name, name)
     casefold = server.fold
-    registration_changed(server, channel, lambda saved: change(saved, name, casefold))
+    registration_changed(server, channel, lambda saved: without_operator(saved, name, casefold))
 
 
 def may_set(server: ChatServer, channel: Channel, user: User) -> bool:

@@ -253,6 +253,7 @@ def registration_changed(
     server: ChatServer,
     channel: Channel,
     change: Callable[[RegisteredChannel], RegisteredChannel],
+    done: Callable[[Any], None] | None = None,
 ) -> None:
     """ChanServ changed the channel's registration (ACCESS ADD or DEL, SET HISTORY), as
     `change` makes it of a registration. On one server the channel is saved (`changed`). In
@@ -261,10 +262,13 @@ def registration_changed(
     node's change committed meanwhile, which this node may not have learned yet, stays (two
     ACCESS ADDs on two nodes at once each wrote the list as its node had it, and the one
     committed last undid the other). Every node then learns the registration as committed
-    (hubbub.core.cluster_registry)."""
+    (hubbub.core.cluster_registry), and `done` (cluster mode only) gets it: the registration
+    as committed, None if it was dropped meanwhile, or the store's CallFailure."""
     registration = channel.registered
     cluster = server.cluster
     if registration is None:
+        if done is not None and cluster is not None:
+            done(None)
         return
     if cluster is None:
         changed(server, channel)
@@ -283,15 +287,19 @@ def registration_changed(
                 registry.attach(live)
             cluster.registration_saved(fold, result)
         # (None: dropped meanwhile, announced by the node that dropped it; a failure: logged.)
+        if done is not None:
+            done(result)
 
     registry.call(lambda store: store.change_registration(fold, change), committed)
 
 
 def with_operator(
-    saved: RegisteredChannel, name: str, fold: Callable[[str], str]
+    saved: RegisteredChannel, name: str, fold: Callable[[str], str], limit: int
 ) -> RegisteredChannel:
-    """`saved` with account `name` on its access list (unless it is there, or the owner)."""
-    if fold(name) in {fold(saved.owner), *map(fold, saved.ops)}:
+    """`saved` with account `name` on its access list (unless it is there, or the owner, or
+    the list already has `limit` names: checked here too, in the registry's transaction, as
+    another node's ADD may have filled it since this node checked its copy)."""
+    if fold(name) in {fold(saved.owner), *map(fold, saved.ops)} or len(saved.ops) >= limit:
         return saved
     return replace(saved, ops=(*saved.ops, name))
 
