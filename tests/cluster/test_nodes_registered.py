@@ -148,6 +148,55 @@ def test_a_registration_and_a_drop_on_one_node_reach_a_running_node(
         assert "other" in names_of(other.join("#lobby"))  # not opped: alice (A) is there
 
 
+def test_an_access_add_on_a_node_without_the_room_is_answered_once_committed(
+    tmp_path: Path, redis_url: str, fresh_postgres_url: str
+) -> None:
+    """`limits.list_modes` 1. The owner adds carol to the access list on node B, where
+    nobody is in the room: the answer comes once the registry (PostgreSQL) committed it, and
+    carol joining on node A, once it learned the list, is opped. A second ADD finds the list
+    full, as the registry's transaction checks it (hubbub.core.registered
+    `with_operator`)."""
+    with (
+        running_nodes(
+            tmp_path,
+            redis_url,
+            fresh_postgres_url,
+            accounts=ACCOUNTS,
+            limits={"list_modes": 1},
+        ) as (a, b),
+        client(a, "alice") as alice,
+        client(a, "carol") as carol,
+        client(b, "dave") as dave,
+        client(b, "other") as other,
+    ):
+        for irc in (alice, carol, dave):
+            register_account(irc)
+        alice.join("#lobby")
+        alice.send("PRIVMSG ChanServ :REGISTER #lobby")
+        alice.first(lambda line: line.command == "NOTICE" and "now registered" in line.text)
+        identify(other, "alice")
+        wait_for(
+            lambda: any("registered to alice" in text for text in chanserv(other, "INFO #lobby")),
+            10,
+            "the registration known on node B",
+        )
+        wait_for(
+            lambda: (
+                chanserv(other, "ACCESS #lobby ADD carol") == ["carol is now an operator of #lobby"]
+            ),
+            10,
+            "carol's account known on node B",
+        )
+        # Node A learns the list from B's announcement (a moment later: not with the answer).
+        wait_for(
+            lambda: "Operators: carol" in chanserv(alice, "INFO #lobby"),
+            10,
+            "the access list known on node A",
+        )
+        assert "@carol" in names_of(carol.join("#lobby"))
+        assert chanserv(other, "ACCESS #lobby ADD dave") == ["The access list of #lobby is full"]
+
+
 def test_the_bus_marks_a_registered_room_until_it_is_dropped(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:

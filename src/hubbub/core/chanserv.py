@@ -256,7 +256,6 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
         if len(registration.ops) >= limit:
             say(server, reply, f"The access list of {channel.name} is full")
             return
-        registration.ops.append(name)
         log.info("%s changed the access list of %s: ADD %s", user.nick, channel.name, name)
         casefold = server.fold
         added = f"{name} is now an operator of {channel.name}"
@@ -265,13 +264,15 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
             return with_operator(saved, name, casefold, limit)
 
         if server.cluster is None:
+            registration.ops.append(name)
             say(server, reply, added)
             registration_changed(server, channel, add)
             return
 
         # In a cluster another node's ADD may have filled the list since this node checked
-        # its copy: the registry's transaction checks the limit again (`with_operator`), and
-        # the answer waits for what it committed.
+        # its copy: the registry's transaction checks the limit again (`with_operator`). So
+        # the name is on the list, this node's copy too, as committed (`registration_changed`
+        # has every node learn it), and the answer waits for that.
         def answered(later: Reply, committed: Any) -> None:
             if isinstance(committed, CallFailure):
                 say(
