@@ -9,6 +9,7 @@ change, and a room the node opens or creates takes its registration from there.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from core_helpers import START, Client
@@ -383,3 +384,46 @@ def test_two_access_adds_on_two_nodes_at_once_keep_the_list_within_its_limit() -
         assert answers[stays] == [f"{stays} is now an operator of #saved"]
         other = "dave" if stays == "carol" else "carol"
         assert answers[other] == ["The access list of #saved is full"]
+
+
+def test_a_chanserv_change_the_registry_could_not_commit_is_answered_so_and_changes_nothing() -> (
+    None
+):
+    """Cluster mode: ACCESS DEL (and ADD, SET HISTORY) is answered once the registry
+    committed it (hubbub.core.chanserv `committed_then_answered`). While the registry fails
+    (PostgreSQL unreachable), the owner is told it is unavailable, and no node's copy of the
+    list changes, the DEL's own node's neither (it was answered done and kept in that node's
+    memory alone); once it works, the DEL is answered done and every node has it."""
+    store = MemoryRegistryStore()
+    assert store.create_channel(replace(SAVED, ops=("carol",)))
+    cluster = RegistryCluster(store, node=WorkerNode)
+    a, b = cluster.nodes
+    settled(cluster)
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #saved")
+    settled(cluster)
+    alice.lines()
+    worker = workers_of(cluster)[0]
+    worker.broken = True
+    alice.send("PRIVMSG ChanServ :ACCESS #saved DEL carol")
+    alice.send("PING :after")
+    assert not [m for m in alice.lines() if m.command in ("NOTICE", "PONG")]  # (waiting)
+    worker.answer_next()
+    got = alice.lines()
+    assert [(m.command, m.params[-1]) for m in got if m.command in ("NOTICE", "PONG")] == [
+        ("NOTICE", "Channel registration is temporarily unavailable; try again later"),
+        ("PONG", "after"),
+    ]
+    for node in (a, b):
+        assert node.server.registry.known["#saved"].ops == ("carol",)
+    assert a.channel("#saved").registered.ops == ["carol"]  # type: ignore[union-attr]
+    worker.broken = False
+    alice.send("PRIVMSG ChanServ :ACCESS #saved DEL carol")
+    worker.answer_next()
+    notices = [m.params[-1] for m in alice.lines() if m.command == "NOTICE"]
+    assert notices == ["carol is no longer an operator of #saved"]
+    settled(cluster)
+    assert store.get_channel("#saved").ops == ()  # type: ignore[union-attr]
+    for node in (a, b):
+        assert node.server.registry.known["#saved"].ops == ()
+    assert a.channel("#saved").registered.ops == []  # type: ignore[union-attr]

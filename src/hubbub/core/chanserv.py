@@ -270,33 +270,55 @@ def cs_access(server: ChatServer, reply: Reply, channel: Channel, args: list[str
             return
 
         # In a cluster another node's ADD may have filled the list since this node checked
-        # its copy: the registry's transaction checks the limit again (`with_operator`). So
-        # the name is on the list, this node's copy too, as committed (`registration_changed`
-        # has every node learn it), and the answer waits for that.
-        def answered(later: Reply, committed: Any) -> None:
-            if isinstance(committed, CallFailure):
-                say(
-                    server,
-                    later,
-                    "Channel registration is temporarily unavailable; try again later",
-                )
-            elif committed is None:
-                say(server, later, f"{channel.name} is not registered")
-            elif fold in map(casefold, committed.ops):
-                say(server, later, added)
-            else:
-                say(server, later, f"The access list of {channel.name} is full")
+        # its copy: the registry's transaction checks the limit again (`with_operator`).
+        def answer(committed: RegisteredChannel) -> str:
+            if fold in map(casefold, committed.ops):
+                return added
+            return f"The access list of {channel.name} is full"
 
-        registration_changed(server, channel, add, reply.later(answered))
+        committed_then_answered(server, reply, channel, add, answer)
         return
     if not present:
         say(server, reply, f"{name} is not on the access list of {channel.name}")
         return
-    registration.ops.remove(present[0])
-    say(server, reply, f"{present[0]} is no longer an operator of {channel.name}")
     log.info("%s changed the access list of %s: DEL %s", user.nick, channel.name, name)
     casefold = server.fold
-    registration_changed(server, channel, lambda saved: without_operator(saved, name, casefold))
+    removed = f"{present[0]} is no longer an operator of {channel.name}"
+
+    def remove(saved: RegisteredChannel) -> RegisteredChannel:
+        return without_operator(saved, name, casefold)
+
+    if server.cluster is None:
+        registration.ops.remove(present[0])
+        say(server, reply, removed)
+        registration_changed(server, channel, remove)
+        return
+    committed_then_answered(server, reply, channel, remove, lambda committed: removed)
+
+
+def committed_then_answered(
+    server: ChatServer,
+    reply: Reply,
+    channel: Channel,
+    change: Callable[[RegisteredChannel], RegisteredChannel],
+    answer: Callable[[RegisteredChannel], str],
+) -> None:
+    """Cluster mode: a ChanServ change of the registration, made in the registry's
+    transaction (`registration_changed`), is answered once committed, as `answer` says of
+    the registration as committed; this node's copy, as every other node's, takes the change
+    as committed, not before. So nothing is answered done that the registry did not keep (it
+    was unreachable, or another node's change came first), and a JOIN here meanwhile is not
+    opped for an entry that may not stay."""
+
+    def answered(later: Reply, committed: Any) -> None:
+        if isinstance(committed, CallFailure):
+            say(server, later, "Channel registration is temporarily unavailable; try again later")
+        elif committed is None:  # dropped meanwhile
+            say(server, later, f"{channel.name} is not registered")
+        else:
+            say(server, later, answer(committed))
+
+    registration_changed(server, channel, change, reply.later(answered))
 
 
 def may_set(server: ChatServer, channel: Channel, user: User) -> bool:
@@ -344,9 +366,17 @@ def cs_set(server: ChatServer, reply: Reply, channel: Channel, args: list[str]) 
 
         server.cluster.history_access(reply, channel, user, value, answered)
         return
-    say(server, reply, f"History access of {channel.name} is now {value}")
+    now = f"History access of {channel.name} is now {value}"
+
+    def change(saved: RegisteredChannel) -> RegisteredChannel:
+        return replace(saved, history_access=value)
+
+    if server.cluster is not None:  # a registered room nobody here is in: the registry's copy
+        committed_then_answered(server, reply, channel, change, lambda committed: now)
+        return
+    say(server, reply, now)
     history_access_set(server, channel, user.nick, value, exclude=user)
-    registration_changed(server, channel, lambda saved: replace(saved, history_access=value))
+    registration_changed(server, channel, change)
 
 
 def history_access_set(
