@@ -363,22 +363,6 @@ def test_save_state_saves_the_metadata_whole_with_the_state(store: RegistryStore
     assert store.channel_metadata() == {}
 
 
-def test_save_registration_keeps_the_state(store: RegistryStore) -> None:
-    """RegistryStore.save_registration: "Save a registered channel's registration (owner,
-    operators, history access), its state kept"."""
-    assert not store.save_registration(FULL)  # not registered
-    assert store.create_channel(dataclasses.replace(FULL, state_ms=10, state_seq=3))
-    stale = dataclasses.replace(
-        FULL, ops=("dave",), history_access="registered", topic="stale", flags="", key=""
-    )
-    assert store.save_registration(stale)
-    got = store.get_channel("#room")
-    assert got is not None and got.ops == ("dave",) and got.history_access == "registered"
-    assert dataclasses.replace(got, ops=FULL.ops, history_access=FULL.history_access) == (
-        dataclasses.replace(FULL, state_ms=10, state_seq=3)
-    )
-
-
 def test_change_registration_changes_the_saved_one_and_keeps_the_state(
     store: RegistryStore,
 ) -> None:
@@ -452,7 +436,8 @@ def test_two_nodes_saving_states_keep_the_newer_whichever_commits_last(
     first, second = store_pair
     assert first.create_channel(chan("#Room"))
     assert second.save_state(dataclasses.replace(FULL, topic="newer", state_ms=9, state_seq=2))
-    assert first.save_registration(dataclasses.replace(FULL, ops=("erin",), topic="stale"))
+    stale = dataclasses.replace(FULL, ops=("erin",), topic="stale")
+    assert first.change_registration("#room", lambda saved: stale)
     assert not first.save_state(dataclasses.replace(FULL, topic="older", state_ms=9, state_seq=1))
     got = second.get_channel("#room")
     assert got is not None and got.topic == "newer" and got.ops == ("erin",)

@@ -23,7 +23,7 @@ class MemoryRegistryStore:
         return True
 
     def save_channel(self, channel: RegisteredChannel) -> bool:
-        if not self.save_registration(channel):
+        if self.change_registration(channel.fold, lambda saved: channel) is None:
             return False
         self.save_state(channel)
         return True
@@ -38,14 +38,6 @@ class MemoryRegistryStore:
             self._metadata[channel.fold] = dict(metadata)
         kept = {name: getattr(saved, name) for name in (*REGISTRATION, "registered_ms")}
         self._channels[channel.fold] = replace(channel, name=saved.name, **kept)
-        return True
-
-    def save_registration(self, channel: RegisteredChannel) -> bool:
-        saved = self._channels.get(channel.fold)
-        if saved is None:
-            return False
-        registration = {name: getattr(channel, name) for name in REGISTRATION}
-        self._channels[channel.fold] = replace(saved, **registration)
         return True
 
     def change_registration(

@@ -117,9 +117,6 @@ class PostgresRegistryStore(ComponentStore):
         with self._db.step(write=True) as db:
             return write_state(db, channel, metadata, "%s")
 
-    def save_registration(self, channel: RegisteredChannel) -> bool:
-        return self._write(*registration_update(channel, "%s"))
-
     def change_registration(
         self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
     ) -> RegisteredChannel | None:

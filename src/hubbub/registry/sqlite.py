@@ -134,9 +134,6 @@ class SqliteRegistryStore:
         with self._db as db:
             return write_state(db, channel, metadata, "?")
 
-    def save_registration(self, channel: RegisteredChannel) -> bool:
-        return self._write(*registration_update(channel, "?"))
-
     def change_registration(
         self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
     ) -> RegisteredChannel | None:

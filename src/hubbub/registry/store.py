@@ -34,11 +34,6 @@ class ChannelStore(Protocol):
         another node's later one keeps the later. In one transaction. False (nothing
         changed) if the channel is not registered or its saved state is newer."""
 
-    def save_registration(self, channel: RegisteredChannel) -> bool:
-        """Save a registered channel's registration (owner, operators, history access), its
-        state kept: a cluster node changing it from a copy read from the registry does not
-        write that copy's state back. False (nothing changed) if it is not registered."""
-
     def change_registration(
         self, fold: str, change: Callable[[RegisteredChannel], RegisteredChannel]
     ) -> RegisteredChannel | None:
