@@ -5914,6 +5914,19 @@ FOUND = {
     hold_registry(1)
     send(2, 'JOIN 0')
 """,
+    # Seed 110970 (`--registry --held-feeds`): erin renamed #a to #c on node 2 just after
+    # carol's REGISTER of #a committed on node 1, before node 2 (its registry worker held)
+    # knew of it: the bus moved the room and its mark to #c, the other nodes moved what they
+    # knew, and the registry kept the registration under #a, as only an operator's node that
+    # knew the room registered moved it there. The operator's node now asks the registry to
+    # move it whatever it knows (hubbub.core.cluster_rename `_move_registration`; minimised
+    # to 4 steps).
+    "a rename by a node that did not know the room registered yet": """
+    send(2, 'PRIVMSG NickServ :REGISTER password')
+    hold_registry(2)
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    send(4, 'RENAME #a #c :moving')
+""",
 }
 
 

@@ -92,17 +92,20 @@ from hubbub.core.cluster_fields import (
 )
 from hubbub.core.cluster_propose import ClusterPropose, answered_refusal
 from hubbub.core.cluster_rooms import Echo, unanswered
+from hubbub.core.registered import KnownRegistration, Registration
 from hubbub.core.registered import changed as save_registered
 from hubbub.core.rename import CAPABILITY, fallback
 from hubbub.core.reply import Reply
 from hubbub.history.store import aside_key
 from hubbub.protocol import numerics as n
+from hubbub.registry.model import RegisteredChannel
 
 if TYPE_CHECKING:
     from hubbub.core.model import Channel, User
     from hubbub.core.ports import Network
     from hubbub.core.server import ChatServer
     from hubbub.history.store import HistoryStore
+    from hubbub.registry.store import RegistryStore
 
 log = logging.getLogger("hubbub.chat")
 
@@ -628,16 +631,8 @@ class ClusterRename(ClusterPropose):
             )
         if mine:
             # Once for the network: the registry is shared.
-            if not case_only and channel.registered is not None:
-                # The nodes that do not follow the room learn of it from the registry's
-                # announcements (hubbub.core.cluster_registry).
-                def moved(result: Any) -> None:
-                    self.registration_dropped(old_fold, result)
-                    self.registration_saved(new_fold, result)
-
-                server.registry.call(
-                    lambda store: store.rename_channel(old_fold, new_name, new_fold), moved
-                )
+            if not case_only:
+                self._move_registration(old_fold, new_name, new_fold, channel.registered)
             if channel.registered is not None:
                 save_registered(server, channel)
         self._tell_members(channel, event, old_name, time_ms, mine)
@@ -648,6 +643,39 @@ class ClusterRename(ClusterPropose):
             # cluster fuzz finding, seed 5639709).
             self.drop_if_unused(channel)
         log.info("%s renamed %s to %s (%s)", event["p"], old_name, new_name, event["r"])
+
+    def _move_registration(
+        self, old_fold: str, new_name: str, new_fold: str, known: Registration | None
+    ) -> None:
+        """The operator's node of a rename moves the room's registration in the registry.
+        Also when this node does not know the room registered (`known` None): a registration
+        committed on another node just before the rename, whose announcement this node had
+        not applied yet, stayed under the old name, the room and its mark on the bus under
+        the new (cluster fuzz seed 110970); the registry says whether it had one. The nodes
+        learn it from the registry's announcements (hubbub.core.cluster_registry)."""
+        server = self.server
+
+        def move(store: RegistryStore) -> RegisteredChannel | None:
+            if not store.rename_channel(old_fold, new_name, new_fold):
+                return None
+            return store.get_channel(new_fold)
+
+        def moved(result: Any) -> None:
+            if isinstance(result, RegisteredChannel) and known is None:
+                # (Learnt here only now, under its new name, as the others learn it.)
+                registry = server.registry
+                registry.known.pop(old_fold, None)
+                registry.known[new_fold] = KnownRegistration.saved(result)
+                live = server.channels.get(new_fold)
+                if live is not None:
+                    registry.attach(live)
+                    save_registered(server, live)
+            elif result is None and known is None:
+                return  # (not registered: nothing moved)
+            self.registration_dropped(old_fold, result)
+            self.registration_saved(new_fold, result)
+
+        server.registry.call(move, moved)
 
     def lost_renames(self, renames: Sequence[tuple[str, str, str, int, bool, int]]) -> None:
         """Redis lost these RENAMEs, the latest first, each as (new fold, old fold, old name,
