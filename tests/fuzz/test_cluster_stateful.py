@@ -5927,6 +5927,23 @@ FOUND = {
     send(2, 'PRIVMSG ChanServ :REGISTER #a')
     send(4, 'RENAME #a #c :moving')
 """,
+    # Seed 6759526 (`--lagging-wipes --chatty`): alice's multiline batch to #c, sent by her
+    # node while it lagged behind frank's KICK of her, was refused in sequence by every node
+    # that applied it; her node was lost before it applied it, so nobody voided it, and
+    # dave's node, opening #c after the restart, wrote it from the room's stream. The nodes
+    # that refused another node's message now void it in the store at that node's burial
+    # (hubbub.core.cluster_apply `void_refused_of`; minimised to 9 steps).
+    "a message refused in sequence whose lagging sender's node was lost": """
+    send(5, 'JOIN #c,#b')
+    send(0, 'JOIN #c,#b')
+    lag(0)
+    send(5, 'KICK #c alice :out')
+    send(0, 'MULTILINE #c 98')
+    lose(0)
+    restart()
+    send(3, 'JOIN #a,#c')
+    send(0, 'KLINE ~frank@* :k 93')
+""",
 }
 
 

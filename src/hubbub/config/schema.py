@@ -835,7 +835,9 @@ class ClusterSection:
         "Messages of other nodes' users a node holds per room instead of writing them to the "
         "history (their own node writes them and says when they are committed); beyond it the "
         "node writes the oldest itself. Also how many events of a room just opened wait for "
-        "its earlier messages to be read from the bus.",
+        "its earlier messages to be read from the bus, and how many of each other node's "
+        "messages refused in a room's sequence a node remembers, to void them in the history "
+        "should that node die before it did.",
         low=1,
         high=1_000_000,
     )

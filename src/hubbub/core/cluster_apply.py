@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from hubbub.core.channels import enter, entry_refusal
 from hubbub.core.chanserv import history_access_set
@@ -31,6 +32,7 @@ from hubbub.core.cluster_fields import (
     local,
     member_leaves,
     nick_version,
+    node_of,
     quit_event,
     released_with,
     start_afresh,
@@ -53,6 +55,11 @@ from hubbub.core.roomflood import parse_limit, set_limit
 from hubbub.history.record import Record
 from hubbub.protocol import numerics as n
 from hubbub.registry.model import HISTORY_ACCESS
+
+if TYPE_CHECKING:
+    from hubbub.core.ports import Network
+    from hubbub.core.server import ChatServer
+    from hubbub.history.store import HistoryStore
 
 log = logging.getLogger("hubbub.chat")
 
@@ -89,6 +96,12 @@ class ClusterApply(ClusterRooms):
     #: Appliers by event kind; each layer of hubbub.core.network adds its own.
     appliers: ClassVar[dict[str, RoomApplier]]
     roomless: ClassVar[dict[str, RoomlessApplier]] = {}
+
+    def __init__(self, server: ChatServer, network: Network) -> None:
+        super().__init__(server, network)
+        # Other nodes' room messages refused here in sequence: (room, msgid) by the node that
+        # sent them, the last `cluster.held_messages` of each (`refused_in_sequence`).
+        self.refused_of: dict[str, deque[tuple[str, str]]] = {}
 
     def apply(self, room: str, seq: int, time_ms: int, node: str, payload: bytes) -> None:
         """One sequenced event, in its room's order."""
@@ -446,7 +459,35 @@ class ClusterApply(ClusterRooms):
             # or deletes it (HistoryStore.void; a cluster fuzz finding, seed 6151145).
             fold, msgid, now = channel.fold, event["m"], self.server.stamp()
             self.server.history.change(lambda store: store.void(fold, msgid, now), ignore)
+        else:
+            # Its sender's node voids it; should that node die before it applied it (lagging),
+            # nobody would, and a node that opens the room later, or its burier, writes it from
+            # the stream (a cluster fuzz finding, seed 6759526). Remembered until then:
+            # `void_refused_of`, at that node's burial.
+            origin = node_of(str(event.get("id") or ""))
+            if origin:
+                refused = self.refused_of.get(origin)
+                if refused is None:
+                    limit = self.server.config.cluster.held_messages
+                    refused = self.refused_of[origin] = deque(maxlen=limit)
+                refused.append((channel.fold, str(event["m"])))
         return True
+
+    def void_refused_of(self, dead: str) -> None:
+        """Node `dead` is buried: the messages of its that this node refused in sequence are
+        voided in the shared store, as their node would have done (a copy written from the
+        stream meanwhile is deleted, a later one ignored: `HistoryStore.void`). Again for
+        those it voided itself, to no effect."""
+        refused = self.refused_of.pop(dead, None)
+        if not refused:
+            return
+        now = self.server.stamp()
+
+        def void(store: HistoryStore) -> None:
+            for fold, msgid in refused:
+                store.void(fold, msgid, now)
+
+        self.server.history.change(void, ignore)
 
     def join_refused(self, channel: Channel, event: dict[str, Any], user: User, mine: bool) -> bool:
         """Whether the room, as it is at this JOIN, refuses it: a ban, `+i` or `+l` sequenced

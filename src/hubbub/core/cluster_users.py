@@ -364,6 +364,7 @@ class ClusterUsers(ClusterPropose):
         on every other copy. (Taken out at once, a lost user's last MODE was refused on that
         copy alone: a cluster fuzz finding, seed 7072942.)"""
         dead = str(event["d"])
+        self.void_refused_of(dead)
         # A ban it stored and never announced (it died first, or while the bus was away) is
         # in the shared store: read again (a node that had read the bans before that store
         # missed it until its next start: a cluster fuzz finding, seed 6699538).
