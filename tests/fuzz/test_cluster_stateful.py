@@ -5944,6 +5944,20 @@ FOUND = {
     send(3, 'JOIN #a,#c')
     send(0, 'KLINE ~frank@* :k 93')
 """,
+    # Seed 6204558 (`--lost-ends --chatty`): alice's MONITOR + bob, sent while the bus was
+    # away, was asked again when it came back, and Redis, back from a file that missed the
+    # drop of bob's directory entry (he had quit), said he was online. Their node (bob's
+    # and alice's) announced his nick offline again, as after every loss (`resync`), but
+    # did not apply its own announcement to its watchers. It does now (hubbub.core.
+    # cluster_directory `_apply_offline`; minimised to 6 steps).
+    "a watcher told online from a directory entry Redis had back": """
+    send(1, 'QUIT :gone 7')
+    lag(0)
+    send(0, 'JOIN #a,#c')
+    outage()
+    send(0, 'MONITOR + bob,yan')
+    lose_end(5)
+""",
 }
 
 

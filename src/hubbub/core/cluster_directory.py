@@ -336,8 +336,11 @@ class ClusterDirectory(ClusterUsers):
             self.watching.online(event["f"], holder, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        if mine and not event.get("lost"):  # a lost node's users: told by whoever buried it
-            return
+        # Also this node's own: it told its watchers when it happened (`local_offline`), and
+        # they hear nothing twice (`ClusterMonitor.offline` tells only those told online
+        # since, of that holder); but after Redis lost data, one may have been told online
+        # since from a directory entry Redis had back (the nick's drop lost), and the offline
+        # announced again (`resync`) is what tells it (a cluster fuzz finding, seed 6204558).
         fold, holder = event["f"], str(event.get("i", ""))
         if holder and self.presence.get(holder) == fold:
             del self.presence[holder]
