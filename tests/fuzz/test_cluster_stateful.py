@@ -5958,6 +5958,39 @@ FOUND = {
     send(0, 'MONITOR + bob,yan')
     lose_end(5)
 """,
+    # Seed 111233 (`--registry --lagging-wipes`), the first of two kinds in one run: frank's
+    # logout (his account dropped), sent by his lagging node to #a after his RENAME of it
+    # to #b was sequenced, was sent on to #b after his next login had been sequenced there,
+    # and wrote his member field back as the logout had it (no account), while every node
+    # had him logged in. A `login` sent on now writes the user's facts as they are then, as
+    # a change of his away state or metadata did (hubbub.core.cluster_rename
+    # `USER_STATE_EVENTS`; minimised to 8 steps).
+    "a login sent on to a renamed room after a later one": """
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+    send(2, 'PRIVMSG NickServ :IDENTIFY frank password')
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    lag(2)
+    send(5, 'JOIN #a,#c')
+    send(5, 'RENAME #a #b :moving')
+    send(2, 'PRIVMSG NickServ :DROP password')
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+""",
+    # Seed 111233 again, the second kind, once the first was fixed: frank's DROP of #a and
+    # his RENAME of it to #b, both from his lagging node: the RENAME was sequenced before
+    # the DROP's announcement, so the bus moved the room's mark to #b and the other nodes
+    # moved what they knew, and the announcement took neither away. The operator's node,
+    # finding no registration to move, now announces the new name dropped (hubbub.core.
+    # cluster_rename `_move_registration`; minimised to 8 steps).
+    "a DROP crossing the RENAME of the room": """
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+    send(2, 'PRIVMSG NickServ :IDENTIFY frank password')
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    lag(2)
+    send(5, 'JOIN #a,#c')
+    send(5, 'PRIVMSG ChanServ :DROP #a')
+    send(5, 'RENAME #a #b :moving')
+    hold_registry(2)
+""",
 }
 
 

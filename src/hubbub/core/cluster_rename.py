@@ -109,9 +109,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.chat")
 
-#: The events of a change of a user's state (hubbub.core.cluster_users, cluster_messages):
-#: each writes the user's member field with its facts.
-USER_STATE_EVENTS = frozenset({"user", "umeta"})
+#: The events of a change of a user's state (hubbub.core.cluster_users, cluster_messages,
+#: cluster_accounts): each writes the user's member field with its facts. (A `login` sent
+#: on was left out, and wrote back the facts it was sent with over a later login's: a
+#: cluster fuzz finding, seed 111233.)
+USER_STATE_EVENTS = frozenset({"user", "umeta", "login"})
 
 #: What an event's sending took or was given that its sending on must not carry: its token
 #: (`k`, a new one is given), and the marks the bus added (`rn`: meant for the room renamed
@@ -652,7 +654,8 @@ class ClusterRename(ClusterPropose):
         committed on another node just before the rename, whose announcement this node had
         not applied yet, stayed under the old name, the room and its mark on the bus under
         the new (cluster fuzz seed 110970); the registry says whether it had one. The nodes
-        learn it from the registry's announcements (hubbub.core.cluster_registry)."""
+        learn it from the registry's announcements (hubbub.core.cluster_registry), also that
+        it had none."""
         server = self.server
 
         def move(store: RegistryStore) -> RegisteredChannel | None:
@@ -671,7 +674,13 @@ class ClusterRename(ClusterPropose):
                     registry.attach(live)
                     save_registered(server, live)
             elif result is None and known is None:
-                return  # (not registered: nothing moved)
+                # Not registered, as the registry has it: but another node may have taken the
+                # room for registered under its old name, and moved that with the rename, as
+                # the bus moved its mark (a DROP on this node crossing the rename: a cluster
+                # fuzz finding, seed 111233). A `chandrop` of the new name has every node
+                # read the registry for it, and takes the mark away.
+                self.registration_dropped(new_fold, result)
+                return
             self.registration_dropped(old_fold, result)
             self.registration_saved(new_fold, result)
 
