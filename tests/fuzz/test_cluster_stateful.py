@@ -5991,6 +5991,21 @@ FOUND = {
     send(5, 'RENAME #a #b :moving')
     hold_registry(2)
 """,
+    # Seed 6205134 (`--lost-ends`), on the code that applied a node's own `offline` to its
+    # watchers (seed 6204558, above): dave, monitoring bob, took the nick bob, left it for
+    # zed and took it back while the bus held the events; his node's `offline` of bob,
+    # applied after he held bob again, told him bob was gone. A node's own `offline` now
+    # tells its watchers only if no user of the node holds the nick then (hubbub.core.
+    # cluster_directory `_apply_offline`; minimised to 7 steps).
+    "a node's own offline applied after its user took the nick back": """
+    cut(0)
+    outlive()
+    send(3, 'MONITOR + bob,Alice')
+    hold()
+    send(3, 'NICK bob')
+    send(3, 'NICK zed')
+    send(3, 'NICK bob')
+""",
 }
 
 

@@ -336,12 +336,17 @@ class ClusterDirectory(ClusterUsers):
             self.watching.online(event["f"], holder, time_ms)
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
-        # Also this node's own: it told its watchers when it happened (`local_offline`), and
-        # they hear nothing twice (`ClusterMonitor.offline` tells only those told online
-        # since, of that holder); but after Redis lost data, one may have been told online
-        # since from a directory entry Redis had back (the nick's drop lost), and the offline
-        # announced again (`resync`) is what tells it (a cluster fuzz finding, seed 6204558).
         fold, holder = event["f"], str(event.get("i", ""))
+        if mine and not event.get("lost"):  # (a lost node's users: as another node's, below)
+            # This node told its watchers when it happened (`local_offline`). But after Redis
+            # lost data, one may have been told online since from a directory entry Redis had
+            # back (the nick's drop lost), and the offline announced again (`resync`) is what
+            # tells it (a cluster fuzz finding, seed 6204558): unless a user of this node holds
+            # the nick now, whoever it is (the same user may have taken it back: its offline,
+            # applied late, is stale, and told its watchers it was gone, seed 6205134).
+            if self._local_holder(fold) is None:
+                self.watching.offline(fold, holder, event["n"], time_ms)
+            return
         if holder and self.presence.get(holder) == fold:
             del self.presence[holder]
         if not self._held_here(fold, holder):
