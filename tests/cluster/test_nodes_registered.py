@@ -63,6 +63,21 @@ def modes_of(irc: IrcClient, room: str) -> str:
     return irc.expect("324")[-1].params[2]
 
 
+def register_lobby_known_on_b(alice: IrcClient, other: IrcClient) -> None:
+    """alice (logged in, on node A) registers #lobby; `other`, on node B, logs in to her
+    account, and waits until node B knows the registration (ChanServ INFO there answers it,
+    from the registry, nobody being in the room there)."""
+    alice.join("#lobby")
+    alice.send("PRIVMSG ChanServ :REGISTER #lobby")
+    alice.first(lambda line: line.command == "NOTICE" and "now registered" in line.text)
+    identify(other, "alice")
+    wait_for(
+        lambda: any("registered to alice" in text for text in chanserv(other, "INFO #lobby")),
+        10,
+        "the registration known on node B",
+    )
+
+
 def test_a_node_started_with_a_registered_room_answers_a_join_and_ops_its_owner(
     tmp_path: Path, redis_url: str, fresh_postgres_url: str
 ) -> None:
@@ -122,16 +137,8 @@ def test_a_registration_and_a_drop_on_one_node_reach_a_running_node(
         client(b, "other") as other,
     ):
         register_account(alice)
-        alice.join("#lobby")
-        alice.send("PRIVMSG ChanServ :REGISTER #lobby")
-        alice.first(lambda line: line.command == "NOTICE" and "now registered" in line.text)
-        identify(other, "alice")
         # Node B, where nobody is in the room, answers about it (from the registry) ...
-        wait_for(
-            lambda: any("registered to alice" in text for text in chanserv(other, "INFO #lobby")),
-            10,
-            "the registration known on node B",
-        )
+        register_lobby_known_on_b(alice, other)
         # ... and ops the owner joining there.
         assert "@other" in names_of(other.join("#lobby"))
         info = chanserv(other, "INFO #lobby")
@@ -171,15 +178,7 @@ def test_an_access_add_on_a_node_without_the_room_is_answered_once_committed(
     ):
         for irc in (alice, carol, dave):
             register_account(irc)
-        alice.join("#lobby")
-        alice.send("PRIVMSG ChanServ :REGISTER #lobby")
-        alice.first(lambda line: line.command == "NOTICE" and "now registered" in line.text)
-        identify(other, "alice")
-        wait_for(
-            lambda: any("registered to alice" in text for text in chanserv(other, "INFO #lobby")),
-            10,
-            "the registration known on node B",
-        )
+        register_lobby_known_on_b(alice, other)
         wait_for(
             lambda: (
                 chanserv(other, "ACCESS #lobby ADD carol") == ["carol is now an operator of #lobby"]

@@ -302,6 +302,34 @@ def test_chanserv_on_a_node_without_the_room_saves_the_registration_not_the_copy
     assert a.server.registry.known["#saved"].ops == ("carol",)
 
 
+def access_adds_on_two_nodes(
+    list_modes: int | None = None,
+) -> tuple[MemoryRegistryStore, RegistryCluster, Client, Client]:
+    """Two nodes sharing the registered #saved, followed by node a (alice, its owner, in it)
+    and not by node b, where the owner's other connection is: the owner adds dave on b (from
+    the registry's copy, read) and carol on a in the same instant, and each change waits in
+    its node's registry worker. `list_modes`: the nodes' `limits.list_modes`. Returns the
+    store, the cluster, alice and the owner's other connection."""
+    store = MemoryRegistryStore()
+    assert store.create_channel(SAVED)
+    cluster = RegistryCluster(store, node=WorkerNode)
+    a, b = cluster.nodes
+    for node in (a, b):
+        if list_modes is not None:
+            node.server.config = changed(node.server.config, limits={"list_modes": list_modes})
+        node.server.accounts.names.update({"carol", "dave"})
+    settled(cluster)
+    alice = logged_in(a, "alice", "alice")
+    alice.send("JOIN #saved")
+    settled(cluster)
+    owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
+    owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
+    workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
+    alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
+    cluster.drain()
+    return store, cluster, alice, owner
+
+
 def test_two_access_adds_on_two_nodes_at_once_both_stay() -> None:
     """The owner adds one operator on each node in the same instant, on the node that follows
     the room (from its copy) and on one that does not (from the registry's): each change is
@@ -310,21 +338,8 @@ def test_two_access_adds_on_two_nodes_at_once_both_stay() -> None:
     node ends with both. (Saved whole, as each node had the list, the later commit kept only
     its own.)"""
     for first_commits in (0, 1):
-        store = MemoryRegistryStore()
-        assert store.create_channel(SAVED)
-        cluster = RegistryCluster(store, node=WorkerNode)
+        store, cluster, _, _ = access_adds_on_two_nodes()
         a, b = cluster.nodes
-        settled(cluster)
-        for node in (a, b):
-            node.server.accounts.names.update({"carol", "dave"})
-        alice = logged_in(a, "alice", "alice")
-        alice.send("JOIN #saved")
-        settled(cluster)
-        owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
-        owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
-        workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
-        alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
-        cluster.drain()
         # Each node's change waits in its worker; one commits, then the other.
         workers = workers_of(cluster)
         workers[first_commits].answer_next()
@@ -343,25 +358,11 @@ def test_two_access_adds_on_two_nodes_at_once_keep_the_list_within_its_limit() -
     instant: each node's copy has room for one. The registry's transaction checks the limit
     again (hubbub.core.registered `with_operator`), so the ADD committed first stays, the other
     is answered that the list is full, and every node ends with the one, the ADD's own node
-    once it committed. (Each node checking
-    only its copy, the list took both, one past the limit.)"""
+    once it committed. (Each node checking only its copy, the list took both, one past the
+    limit.)"""
     for first_commits, stays in ((0, "carol"), (1, "dave")):
-        store = MemoryRegistryStore()
-        assert store.create_channel(SAVED)
-        cluster = RegistryCluster(store, node=WorkerNode)
+        store, cluster, alice, owner = access_adds_on_two_nodes(list_modes=1)
         a, b = cluster.nodes
-        for node in (a, b):
-            node.server.config = changed(node.server.config, limits={"list_modes": 1})
-            node.server.accounts.names.update({"carol", "dave"})
-        settled(cluster)
-        alice = logged_in(a, "alice", "alice")
-        alice.send("JOIN #saved")
-        settled(cluster)
-        owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
-        owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
-        workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
-        alice.send("PRIVMSG ChanServ :ACCESS #saved ADD carol")
-        cluster.drain()
         alice.lines()
         # Not on the node's copy before the registry committed it (a JOIN of carol's there
         # meanwhile is not opped for an entry that may not stay).
