@@ -275,18 +275,31 @@ def test_two_nodes_state_saves_committing_out_of_order_leave_the_later_in_the_re
     assert saved.topic_setter.startswith("alice2!")
 
 
+def alice_in_saved(
+    saved: RegisteredChannel = SAVED, list_modes: int | None = None
+) -> tuple[MemoryRegistryStore, RegistryCluster, Client]:
+    """Two nodes with registry workers of their own over one store that has `saved`; alice,
+    its owner, logged in on node a, in the room. `list_modes`: the nodes'
+    `limits.list_modes`. Returns the store, the cluster and alice."""
+    store = MemoryRegistryStore()
+    assert store.create_channel(saved)
+    cluster = RegistryCluster(store, node=WorkerNode)
+    if list_modes is not None:
+        for node in cluster.nodes:
+            node.server.config = changed(node.server.config, limits={"list_modes": list_modes})
+    settled(cluster)
+    alice = logged_in(cluster.nodes[0], "alice", "alice")
+    alice.send("JOIN #saved")
+    settled(cluster)
+    return store, cluster, alice
+
+
 def test_chanserv_on_a_node_without_the_room_saves_the_registration_not_the_copy_it_read() -> None:
     """ChanServ ACCESS on a node where nobody is in the room works on the registry's copy;
     a topic saved by a member's node between that read and the ACCESS's save stays: the
     ACCESS saves the registration alone."""
-    store = MemoryRegistryStore()
-    assert store.create_channel(SAVED)
-    cluster = RegistryCluster(store, node=WorkerNode)
+    store, cluster, alice = alice_in_saved()
     a, b = cluster.nodes
-    settled(cluster)
-    alice = logged_in(a, "alice", "alice")
-    alice.send("JOIN #saved")
-    settled(cluster)
     owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
     b.server.accounts.names.add("carol")
     member_worker, other_worker = workers_of(cluster)
@@ -310,18 +323,10 @@ def access_adds_on_two_nodes(
     the registry's copy, read) and carol on a in the same instant, and each change waits in
     its node's registry worker. `list_modes`: the nodes' `limits.list_modes`. Returns the
     store, the cluster, alice and the owner's other connection."""
-    store = MemoryRegistryStore()
-    assert store.create_channel(SAVED)
-    cluster = RegistryCluster(store, node=WorkerNode)
+    store, cluster, alice = alice_in_saved(list_modes=list_modes)
     a, b = cluster.nodes
     for node in (a, b):
-        if list_modes is not None:
-            node.server.config = changed(node.server.config, limits={"list_modes": list_modes})
         node.server.accounts.names.update({"carol", "dave"})
-    settled(cluster)
-    alice = logged_in(a, "alice", "alice")
-    alice.send("JOIN #saved")
-    settled(cluster)
     owner = logged_in(b, "ali", "alice")  # not in the room: node b does not follow it
     owner.send("PRIVMSG ChanServ :ACCESS #saved ADD dave")
     workers_of(cluster)[1].answer_next()  # b reads the registry's copy: no operator yet
@@ -395,14 +400,8 @@ def test_a_chanserv_change_the_registry_could_not_commit_is_answered_so_and_chan
     (PostgreSQL unreachable), the owner is told it is unavailable, and no node's copy of the
     list changes, the DEL's own node's neither (it was answered done and kept in that node's
     memory alone); once it works, the DEL is answered done and every node has it."""
-    store = MemoryRegistryStore()
-    assert store.create_channel(replace(SAVED, ops=("carol",)))
-    cluster = RegistryCluster(store, node=WorkerNode)
+    store, cluster, alice = alice_in_saved(replace(SAVED, ops=("carol",)))
     a, b = cluster.nodes
-    settled(cluster)
-    alice = logged_in(a, "alice", "alice")
-    alice.send("JOIN #saved")
-    settled(cluster)
     alice.lines()
     worker = workers_of(cluster)[0]
     worker.broken = True
