@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import importlib
 import logging
 import signal
@@ -36,6 +35,7 @@ from hubbub.accounts.worker import AccountWorker
 from hubbub.config import Config, ConfigError
 from hubbub.core.liveconfig import live_config
 from hubbub.core.ports import AccountService, HistoryService, Network, Ports, RegistryService
+from hubbub.heap import freeze_startup_heap
 from hubbub.history.backends import describe_store, open_store
 from hubbub.history.service import LoopHistoryService
 from hubbub.history.store import HistoryStore
@@ -576,17 +576,6 @@ def _run_twisted(config: Config, reload: Callable[[], Config] | None) -> int:
         return 1
     status: int = twisted_engine.run(config, reload)
     return status
-
-
-def freeze_startup_heap() -> None:
-    """Put what the started server holds for good (its modules, classes and functions, the
-    config, the accounts and registrations it loaded) out of the cyclic garbage collector's
-    sight (`gc.freeze`). A full collection walks every object it tracks, on the event loop:
-    50,000 to 77,000 of them in a cluster node, 14 to 79 ms each time (probed, docs/
-    cluster-measurements.md), every client waiting. Frozen, a full collection walks only what
-    came since. Collected first, so no garbage of the start is kept for good."""
-    gc.collect()
-    gc.freeze()
 
 
 async def serve(

@@ -44,6 +44,7 @@ from typing import Any
 
 from hubbub.config import Config
 from hubbub.config.schema import ServerSection, rule_of
+from hubbub.heap import freeze_startup_heap
 
 __all__ = ["ENGINES", "make_server", "run", "server_class_of"]
 
@@ -97,25 +98,29 @@ def run(
     reload: Callable[[], Config] | None = None,
     *,
     server_class: type[Any] | None = None,
+    ready: Callable[[list[tuple[str, int]]], object] | None = None,
 ) -> int:
     """`hubbub serve` on an engine without asyncio: serve until SIGINT or SIGTERM (SIGHUP
     rehashes), then shut down gracefully. 0 after a clean shutdown, 1 if it could not start.
 
     `server_class`: a subclass of the engine's server class to run instead of it (as
-    `hubbub.app.run`'s `app_class`; `hubbub.bench.slowstore` wraps its history store)."""
+    `hubbub.app.run`'s `app_class`; `hubbub.bench.slowstore` wraps its history store).
+    `ready`: called with the listening addresses once the server serves and its signal
+    handlers are in place (as `hubbub.app.serve`'s)."""
     from hubbub.config import ConfigError
 
     if server_class is None:
         server_class = server_class_of(config.server.engine)
     server = server_class(config, reload=reload)
     try:
-        server.start()
+        addresses: list[tuple[str, int]] = server.start()
     except (OSError, ConfigError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     except Exception:
         log.exception("cannot start")
         return 1
+    freeze_startup_heap()
     stop = threading.Event()
     received: list[str] = []
 
@@ -139,6 +144,8 @@ def run(
             previous[signum] = signal.signal(signum, handler)
         except ValueError:  # not the main thread
             continue
+    if ready is not None:
+        ready(addresses)
     try:
         while not stop.wait(1.0):  # the wait wakes for signals on the main thread
             pass
