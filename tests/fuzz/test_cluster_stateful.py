@@ -6006,6 +6006,30 @@ FOUND = {
     send(3, 'NICK zed')
     send(3, 'NICK bob')
 """,
+    # Seed 6769216 (`--lagging-wipes --chatty`): erin's JOIN was lost with Redis's data
+    # while her node lagged; its void (her PART) was sequenced and shown on dave's node,
+    # then lost with the next wipe before her lagging node read it back. Sent again with its
+    # first msgid, it parted erin once more from dave's copy, which alice's lagging node's
+    # copy, written back, had given her again: one msgid, two lines. A void sent again is a
+    # new event now, with a msgid of its own (hubbub.core.cluster_apply `_keep_lost_join`;
+    # minimised to 15 steps).
+    "a lost join's void sent again after Redis lost it too": """
+    send(4, 'JOIN 0')
+    send(5, 'JOIN #a')
+    send(3, 'JOIN #c,#a')
+    lag(2)
+    send(4, 'JOIN #a key')
+    outage()
+    wipe_in_flight()
+    hold()
+    back()
+    send(2, 'QUIT :gone 57')
+    lag(0)
+    lag(2)
+    answer(2)
+    outage()
+    wipe_in_flight()
+""",
 }
 
 
