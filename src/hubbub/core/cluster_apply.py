@@ -541,7 +541,7 @@ class ClusterApply(ClusterRooms):
                 self.unsent.append((now, fold, prefix, refusal[1], identity, True, ""))
                 self._departing(now)
                 if invited:  # and the invitation comes back then (a cluster fuzz finding)
-                    self.lost_joins.append((now, void, invited, ()))
+                    self._keep_lost_join((now, void, invited, ()), now)
 
             # Only if the member field under that nick is still the joiner's: another user may
             # have taken the nick in between, by a NICK sequenced before this void, and her
