@@ -13,9 +13,10 @@ __all__ = ["freeze_startup_heap"]
 def freeze_startup_heap() -> None:
     """Put what the started server holds for good (its modules, classes and functions, the
     config, the accounts and registrations it loaded) out of the cyclic garbage collector's
-    sight (`gc.freeze`). A full collection walks every object it tracks, on the event loop (or
-    under the core's lock): 50,000 to 77,000 of them in a cluster node, 14 to 79 ms each time
-    (probed, docs/cluster-measurements.md), every client waiting. Frozen, a full collection
+    sight (`gc.freeze`). A full collection walks every object it tracks, holding the GIL (on
+    the event loop, or stopping every thread of the threaded engines): 50,000 to 77,000 of
+    them in a cluster node, 14 to 79 ms each time (probed, docs/cluster-measurements.md),
+    every client waiting. Frozen, a full collection
     walks only what came since. Collected first, so no garbage of the start is kept for good."""
     gc.collect()
     gc.freeze()

@@ -1,6 +1,6 @@
 """A served process puts its startup heap out of the garbage collector's sight
-(hubbub.heap.freeze_startup_heap), so a full collection on the event loop (or under the core's
-lock) walks only what came after the start: on asyncio (`hubbub.app.serve`) and on every engine
+(hubbub.heap.freeze_startup_heap), so a full collection (on the event loop, or stopping every
+thread) walks only what came after the start: on asyncio (`hubbub.app.serve`) and on every engine
 `hubbub.engines.run` starts."""
 
 from __future__ import annotations
