@@ -16,7 +16,7 @@ def freeze_startup_heap() -> None:
     sight (`gc.freeze`). A full collection walks every object it tracks, holding the GIL (on
     the event loop, or stopping every thread of the threaded engines): 50,000 to 77,000 of
     them in a cluster node, 14 to 79 ms each time (probed, docs/cluster-measurements.md),
-    every client waiting. Frozen, a full collection
-    walks only what came since. Collected first, so no garbage of the start is kept for good."""
+    every client waiting. Frozen, a full collection walks only what came since. Collected
+    first, so no garbage of the start is kept for good."""
     gc.collect()
     gc.freeze()
