@@ -6030,6 +6030,37 @@ FOUND = {
     outage()
     wipe_in_flight()
 """,
+    # zed (erin's slot, on n2) monitored Alice, frank's nick on n2. Redis came back without
+    # its data, and a client of n0 took Alice before frank's node claimed it again: frank
+    # lost it (a nick collision), and his node asked the directory who holds it for the
+    # watchers not told he had it, none; zed, told so, was skipped, then told Alice went
+    # offline once frank's QUIT was through (it waits for his claim's release, a bus round
+    # trip), and nothing told him n0's Alice was online (seed 6783824 of the forty-seventh
+    # session's lagging-wipes chatty ticking runs, 528 steps, minimised to 21; it fails on
+    # the code that asked first, ba976a8, too). Those watchers are asked once he is gone.
+    "a nick lost to another node, its watchers told offline after the question": """
+    cut(0)
+    outlive()
+    rejoin()
+    send(4, 'QUIT :gone 96')
+    reconnect(1, 'frank', False, False)
+    send(5, 'NICK Alice')
+    reconnect(1, 'zed', False, False)
+    send(5, 'JOIN #a,#a')
+    send(4, 'MONITOR + dave,Alice')
+    lose(1)
+    settle()
+    lag(0)
+    outage()
+    wipe_in_flight()
+    hold()
+    back()
+    reconnect(4, 'Alice', False, False)
+    answer(2)
+    answer(2)
+    answer(0)
+    answer(0)
+""",
 }
 
 

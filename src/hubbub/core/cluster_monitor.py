@@ -108,6 +108,9 @@ class ClusterMonitor:
         self.held_by: dict[str, str] = {}
         # Per nick recorded, the last `online` taken for an earlier holder's since (`online`).
         self.overtaken: dict[str, Holder] = {}
+        # Nicks recorded whose holder here lost them to another node's user, still leaving
+        # (`ask_watchers`): once it is gone, the watchers are told who holds them.
+        self.taken_from_here: set[str] = set()
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
         self.asking: dict[tuple[User, str], Holder | Gone | None] = {}
@@ -158,16 +161,19 @@ class ClusterMonitor:
         recorded = self.holders.get(fold)
         if not _other(recorded, holder_id):
             overtaken = self.overtaken.get(fold)
+            taken = fold in self.taken_from_here
             told = self.told_online.pop(fold, set())
             self._forget(fold)
             gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
             if gone:
                 line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{nick}"
                 self.server.fanout(gone, line, time_ms)
-            if overtaken is not None:
+            if overtaken is not None or taken:
                 # An `online` taken for an earlier holder's came meanwhile: it may hold the
                 # nick after all (a claim Redis lost, held again under its old number), so
-                # the directory says (a cluster fuzz finding, seed 6182459).
+                # the directory says (a cluster fuzz finding, seed 6182459). Likewise when
+                # the holder was this node's user, who lost the nick to another node's
+                # (`ask_watchers`).
                 self.ask_watchers(fold)
         if self.asking:
             for watcher in self.server.monitor.of(fold):
@@ -198,6 +204,7 @@ class ClusterMonitor:
 
     def _forget(self, fold: str) -> None:
         self.overtaken.pop(fold, None)
+        self.taken_from_here.discard(fold)
         gone = self.holders.pop(fold, None)
         if gone is not None and self.held_by.get(gone.id) == fold:
             del self.held_by[gone.id]
@@ -325,10 +332,16 @@ class ClusterMonitor:
         (hubbub.core.cluster_propose `_reclaimed`): its watchers here, told it went offline,
         are told who holds it from the directory. (Its `online` came while this node's user
         still held it, and looked like news of an earlier holder: a cluster fuzz finding,
-        seed 6706940.)"""
+        seed 6706940.) Those still told this node's user holds it are asked once its
+        `offline` came: it leaves after its claim's release, a bus round trip later
+        (hubbub.core.server `quit`), and an answer before then would be overtaken by it (seed
+        6783824)."""
+        told = self.told_online.get(fold, ())
+        if told:
+            self.taken_from_here.add(fold)
         watchers = self.server.monitor.watchers.get(fold, set())
         for watcher in sorted(watchers, key=lambda user: user.fold):
-            if not watcher.session.closed and watcher not in self.told_online.get(fold, ()):
+            if not watcher.session.closed and watcher not in told:
                 self._ask_again(watcher, [fold])
 
     def _ask_again(self, watcher: User, wanted: list[str]) -> None:
