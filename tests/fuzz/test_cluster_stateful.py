@@ -5565,7 +5565,7 @@ FOUND = {
     # nick's `online` for an earlier holder's; when the holder recorded since went, she was
     # told `731` while the nick was held (seed 6182459 of this session's lost-ends chatty
     # runs, minimised to 10; a fault of the claim numbers' first version). The watchers now
-    # ask the directory then (cluster_monitor `offline`, `overtaken`).
+    # ask the directory then (cluster_monitor `offline`, `ask_when_gone`).
     "an online taken for an earlier holder's after Redis restored its claim": """
     send(2, 'MONITOR + bob,zed')
     send(2, 'JOIN #b,#c')

@@ -106,11 +106,11 @@ class ClusterMonitor:
         self.holders: dict[str, Holder] = {}
         # The same, by the holder's network id: a user holds one nick at a time.
         self.held_by: dict[str, str] = {}
-        # Per nick recorded, the last `online` taken for an earlier holder's since (`online`).
-        self.overtaken: dict[str, Holder] = {}
-        # Nicks recorded whose holder here lost them to another node's user, still leaving
-        # (`ask_watchers`): once it is gone, the watchers are told who holds them.
-        self.taken_from_here: set[str] = set()
+        # Nicks recorded whose watchers ask the directory who holds them once the recorded
+        # holder goes (`offline`): an `online` taken for an earlier holder's came since
+        # (`online`), or the holder, this node's user, lost the nick to another node's
+        # user and is still leaving (`ask_watchers`).
+        self.ask_when_gone: set[str] = set()
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
         self.asking: dict[tuple[User, str], Holder | Gone | None] = {}
@@ -134,7 +134,7 @@ class ClusterMonitor:
         if recorded is not None and _claimed_before(holder, recorded):
             # Unless the recorded holder's claim was one Redis lost, and this one held
             # again (its number kept): asked again when the recorded holder goes (`offline`).
-            self.overtaken[fold] = holder
+            self.ask_when_gone.add(fold)
             return
         moved_from = self.held_by.get(holder.id) if holder.id else None
         if moved_from is not None and moved_from != fold:
@@ -160,15 +160,14 @@ class ClusterMonitor:
         hear it (731), unless they were told of another holder since (then this is stale)."""
         recorded = self.holders.get(fold)
         if not _other(recorded, holder_id):
-            overtaken = self.overtaken.get(fold)
-            taken = fold in self.taken_from_here
+            ask = fold in self.ask_when_gone
             told = self.told_online.pop(fold, set())
             self._forget(fold)
             gone = [watcher for watcher in self.server.monitor.of(fold) if watcher in told]
             if gone:
                 line = f":{self.server.name} {n.RPL_MONOFFLINE} * :{nick}"
                 self.server.fanout(gone, line, time_ms)
-            if overtaken is not None or taken:
+            if ask:
                 # An `online` taken for an earlier holder's came meanwhile: it may hold the
                 # nick after all (a claim Redis lost, held again under its old number), so
                 # the directory says (a cluster fuzz finding, seed 6182459). Likewise when
@@ -203,8 +202,7 @@ class ClusterMonitor:
             self.held_by[holder.id] = fold
 
     def _forget(self, fold: str) -> None:
-        self.overtaken.pop(fold, None)
-        self.taken_from_here.discard(fold)
+        self.ask_when_gone.discard(fold)
         gone = self.holders.pop(fold, None)
         if gone is not None and self.held_by.get(gone.id) == fold:
             del self.held_by[gone.id]
@@ -338,7 +336,7 @@ class ClusterMonitor:
         6783824)."""
         told = self.told_online.get(fold, ())
         if told:
-            self.taken_from_here.add(fold)
+            self.ask_when_gone.add(fold)
         watchers = self.server.monitor.watchers.get(fold, set())
         for watcher in sorted(watchers, key=lambda user: user.fold):
             if not watcher.session.closed and watcher not in told:
