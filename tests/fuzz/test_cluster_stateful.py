@@ -6061,6 +6061,32 @@ FOUND = {
     answer(0)
     answer(0)
 """,
+    # dave (slot 3, on n1) joined #a, then, while the bus held the calls, changed his nick to
+    # yan and sent JOIN 0. The NICK came back from #c, Redis went away (#a's NICK refused,
+    # kept for when it is back) and came back from a file missing its last writes: #b's
+    # NICK lost, refused when n1 learned so, which answered the NICK and let JOIN 0 go before
+    # n1 was told the bus was back. Its PARTs named him yan, and #a's came before the NICK
+    # sent again there, which then gave his member fields the name yan on the bus, where no
+    # node listed him (seed 6223277 of the forty-eighth session's lost-ends held-feeds
+    # ticking chatty runs, 244 steps, minimised to 15; it fails at 5dbb7cd too). A user's
+    # kept NICK for a room goes before his PART there.
+    "a PART under a new nick before that room's NICK sent again": """
+    send(3, 'JOIN #c key')
+    send(4, 'JOIN 0')
+    send(3, 'JOIN #b key')
+    lose(0)
+    send(3, 'JOIN #a')
+    settle()
+    hold()
+    send(3, 'NICK yan')
+    send(3, 'JOIN 0')
+    answer(1)
+    answer(1)
+    lag(1)
+    answer(2)
+    outage()
+    lose_end(5)
+""",
 }
 
 

@@ -512,6 +512,7 @@ class ClusterPropose(ClusterRegistry):
             if "l" in sent:  # it was still a member when its PART came back
                 server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
+        self._nicks_first(user, channel.fold)
         deleted = member_leaves(user.fold, user.network_id)
         self.submit(reply, channel.fold, event, done, delete_fields=deleted)
 
@@ -840,9 +841,25 @@ class ClusterPropose(ClusterRegistry):
         count_down(self.nick_rooms, change)
         self._settle_nick(change)
 
-    def _settle_nick(self, change: tuple[str, str], resend: bool = True) -> None:
+    def _nicks_first(self, user: User, room: str) -> None:
+        """Before a PART of this local user, which names the user by the nick it has: its
+        NICK kept for that room (refused, `_nick_refused`) goes first if the user is renamed
+        already, so the room knows the user by that nick when the PART is sequenced. A PART
+        can come first when the bus answers the NICK (its last room's event lost by a Redis
+        restarted from a file missing its last writes) before this node is told it is back;
+        sent after the PART, the NICK moved the member fields of the old nick, which the PART
+        had not removed, to the new one, and the bus listed the user in a room no node listed
+        him in (a cluster fuzz finding, seed 6223277)."""
+        for change, kept in list(self.unsent_nicks.items()):
+            if change[0] == user.network_id and any(entry[0] == room for entry in kept):
+                self._settle_nick(change, at_once=True)
+
+    def _settle_nick(
+        self, change: tuple[str, str], resend: bool = True, at_once: bool = False
+    ) -> None:
         """A NICK change with rooms whose event the bus refused. Once the user is renamed (by
-        another room's event), those are sent again (now, or when the bus is back); once no
+        another room's event), those are sent again (now, or when the bus is back; `at_once`:
+        now, whether or not this node was told it is back: refused again if not); once no
         other room's is on its way and the user was not renamed, the change failed: those
         rooms count back and the new nick's claim goes, unless a user of ours holds it."""
         kept = self.unsent_nicks.get(change)
@@ -851,7 +868,7 @@ class ClusterPropose(ClusterRegistry):
         identity, nick = change
         user = self.by_network_id.get(identity)
         if user is not None and not user.session.remote and user.nick == nick:
-            if not (resend and self.available):
+            if not (resend and (self.available or at_once)):
                 return  # (sent when the bus is back: set_available)
             del self.unsent_nicks[change]
             self.lost_nicks.pop(change, None)  # (sent again there too: renamed everywhere)
