@@ -6087,6 +6087,62 @@ FOUND = {
     outage()
     lose_end(5)
 """,
+    # The same window as the entry above, with a TOPIC as the renamed user's next command:
+    # sequenced before #a's kept NICK, the bus's condition (`only_if_topic_setter`) named the
+    # new nick, which #a did not know yet, and left the topic field unset where every node,
+    # which knows the sender by its id, set the topic. The kept NICK now goes first.
+    "a TOPIC under a new nick before that room's NICK sent again": """
+    send(3, 'JOIN #c key')
+    send(3, 'JOIN #b key')
+    send(3, 'JOIN #a')
+    send(2, 'MODE #a +o dave')
+    hold()
+    send(3, 'NICK yan')
+    send(3, 'TOPIC #a :t')
+    answer(1)
+    answer(1)
+    lag(1)
+    answer(2)
+    outage()
+    lose_end(1)
+""",
+    # As above, with a MODE: the bus's `only_if_operator` named the new nick, and `+m` was set
+    # on every node but not in the room's fields.
+    "a MODE under a new nick before that room's NICK sent again": """
+    send(3, 'JOIN #c key')
+    send(3, 'JOIN #b key')
+    send(3, 'JOIN #a')
+    send(2, 'MODE #a +o dave')
+    hold()
+    send(3, 'NICK yan')
+    send(3, 'MODE #a +m')
+    answer(1)
+    answer(1)
+    lag(1)
+    answer(2)
+    outage()
+    lose_end(1)
+""",
+    # As above, with a KICK of another member: every node removed carol, the bus kept her
+    # member fields.
+    "a KICK under a new nick before that room's NICK sent again": """
+    send(3, 'JOIN #c key')
+    send(4, 'JOIN 0')
+    send(3, 'JOIN #b key')
+    lose(0)
+    send(3, 'JOIN #a')
+    send(2, 'MODE #a +o dave')
+    settle()
+    hold()
+    send(3, 'NICK yan')
+    send(3, 'KICK #a carol')
+    answer(1)
+    answer(1)
+    lag(1)
+    answer(2)
+    outage()
+    lose_end(1)
+""",
 }
 
 
