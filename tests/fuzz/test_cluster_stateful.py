@@ -6192,6 +6192,42 @@ def test_a_join_the_bus_found_no_room_for_is_told_to_try_again_and_then_makes_it
         assert (channel is not None and [u.nick for u in channel.members] == ["carol"]) == holds
 
 
+def test_a_message_sent_before_its_rooms_kept_nick_reaches_every_member() -> None:
+    """Dave, on n1, is in #a, #b and #c; frank, on n2, in #a only. While the bus holds the
+    calls, dave changes his nick to yan and says hello in #a. #c's NICK comes back (he is yan
+    on n1); n1 lags, and #b's NICK is answered; Redis goes away (#a's NICK is refused, kept
+    to be sent again) and comes back from a file missing its last write, #b's NICK. n1 takes
+    that one as refused, which answers the NICK command and lets the PRIVMSG go before n1 is
+    told the bus is back. Sequenced before #a's kept NICK, it named a nick n2 knew nobody by
+    in #a: n2 refused it where n1 delivered it, and frank never saw a message dave saw
+    acknowledged (after a lost end the machine does not hold the nodes to one decision:
+    `diverged`). The kept NICK now goes first (hubbub.core.network `ClusterState.submit`)."""
+    machine = replayed("""
+    send(3, 'JOIN #c key')
+    send(3, 'JOIN #b key')
+    send(3, 'JOIN #a')
+    send(5, 'JOIN #a')
+    send(4, 'PART #a')
+    hold()
+    send(3, 'NICK yan')
+    send(3, 'PRIVMSG #a :hello')
+    answer(1)
+    answer(1)
+    lag(1)
+    answer(2)
+    outage()
+    lose_end(1)
+""")
+    frank = machine.clients[5]
+    everything = [parse(line) for line in frank.link.data().decode().split("\r\n")[:-1]]
+    seen = [(m.command, m.nick) for m in everything if m.command != "PING"]
+    assert seen[-2:] == [("NICK", "dave"), ("PRIVMSG", "yan")]
+    [(room, msgid)] = [
+        key for key in machine.outcomes if key[0] == "#a" and key[1].startswith("n1-")
+    ][-1:]
+    assert set(machine.outcomes[(room, msgid)].values()) == {False}
+
+
 def test_a_join_taking_a_kept_registered_room_for_new_is_checked_against_its_key() -> None:
     """Alice keys #b (+k), registers it and leaves it last, while erin's node lags: it has
     not learned the registration when erin joins, finds #b with nobody in it, and takes it

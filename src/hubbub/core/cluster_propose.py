@@ -512,7 +512,6 @@ class ClusterPropose(ClusterRegistry):
             if "l" in sent:  # it was still a member when its PART came back
                 server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self._nicks_first(user, channel.fold)
         deleted = member_leaves(user.fold, user.network_id)
         self.submit(reply, channel.fold, event, done, delete_fields=deleted)
 
@@ -553,7 +552,6 @@ class ClusterPropose(ClusterRegistry):
             line = f":{user.prefix} TOPIC {channel.name} :{text}"
             server.send_self(later, line, time_ms, sent["m"], account=user.account)
 
-        self._nicks_first(user, channel.fold)
         # Changed only if the sender may still set it at its place in the sequence.
         guard = only_if_topic_setter(user.fold)
         if text:
@@ -580,7 +578,6 @@ class ClusterPropose(ClusterRegistry):
                 return
             server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self._nicks_first(user, channel.fold)
         # The target's fields go only if the sender is still an operator at that place.
         deleted = (only_if_operator(user.fold), *member_field_names(target.fold))
         self.submit(reply, channel.fold, event, done, delete_fields=deleted)
@@ -624,7 +621,6 @@ class ClusterPropose(ClusterRegistry):
                 return
             server.send_self(later, sent["l"], time_ms, sent["m"], account=user.account)
 
-        self._nicks_first(user, channel.fold)
         guarded = (only_if_operator(user.fold), *deleted)
         self.submit(reply, channel.fold, event, done, set_fields, guarded)
 
@@ -844,23 +840,21 @@ class ClusterPropose(ClusterRegistry):
         count_down(self.nick_rooms, change)
         self._settle_nick(change)
 
-    def _nicks_first(self, user: User, room: str) -> None:
-        """Before an event of this local user in a room that names the user by the nick it
-        has (a PART, or a KICK, MODE, TOPIC or INVITE, whose condition on the bus names the
-        sender by it: `only_if_operator`): its NICK kept for that room (refused,
-        `_nick_refused`) goes first if the user is renamed already, so the room knows the user
-        by that nick when the event is sequenced. The event can come first when the bus
-        answers the NICK (its last room's event lost by a Redis restarted from a file missing
-        its last writes) before this node is told it is back. Sent after a PART, the NICK
-        moved the member fields of the old nick, which the PART had not removed, to the new
-        one, and the bus listed the user in a room no node listed him in (a cluster fuzz
-        finding, seed 6223277). Sent after a KICK, MODE or TOPIC (found by varying that
-        finding), the bus's condition failed where every node, which knows the sender by its
-        `id`, applied the event, and the room's fields differed from every node's. (An INVITE,
-        which looks its target up on the bus first, has not been seen to come first; it takes
-        the same care.)"""
+    def nicks_first(self, identity: str, room: str) -> None:
+        """Before any event of local user `identity` in a room (hubbub.core.network
+        `ClusterState.submit`): its NICK kept for that room (refused, `_nick_refused`) goes
+        first if the user is renamed already, so that the room knows the user by the nick the
+        event names it by. The event could come first when the bus answers the NICK (its last
+        room's event lost by a Redis restarted from a file missing its last writes) before
+        this node is told it is back. Cluster fuzz findings: sent after a PART, the NICK moved
+        the member fields of the old nick, which the PART had not removed, to the new one, and
+        the bus listed the user in a room no node listed him in (seed 6223277); after a KICK,
+        MODE or TOPIC, the bus's condition on the sender (`only_if_operator`) named a nick the
+        room did not know yet and the bus left its fields as they were, where every node,
+        which knows the sender by its id, applied the event; a message was delivered by its
+        sender's node and refused by the others, which knew no member by that nick there."""
         for change, kept in list(self.unsent_nicks.items()):
-            if change[0] == user.network_id and any(entry[0] == room for entry in kept):
+            if change[0] == identity and any(entry[0] == room for entry in kept):
                 self._settle_nick(change, at_once=True)
 
     def _settle_nick(

@@ -271,7 +271,6 @@ class ClusterUsers(ClusterPropose):
                 later.numeric(n.RPL_AWAY, nick, away)
 
         fields = {invite_field(fold): str(channel.created)}
-        self._nicks_first(user, room)
         # Recorded only if the inviter may still invite at its place in the sequence.
         self.submit(reply, room, event, recorded, fields, (only_if_inviter(user.fold),))
 

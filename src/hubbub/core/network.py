@@ -76,6 +76,9 @@ in layers, each its own module with one job —
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
 from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
 from hubbub.core.cluster_apply import APPLIERS
 from hubbub.core.cluster_directory import DIRECTORY_APPLIERS, DIRECTORY_EVENTS, ClusterDirectory
@@ -102,6 +105,9 @@ from hubbub.core.cluster_rename import RENAME_APPLIERS, RENAME_EVENTS, ClusterRe
 from hubbub.core.cluster_replay import REPLAY_EVENTS, ClusterReplay
 from hubbub.core.cluster_resync import RESYNC_EVENTS
 from hubbub.core.cluster_users import USER_APPLIERS, USER_EVENTS
+
+if TYPE_CHECKING:
+    from hubbub.core.reply import Reply
 
 __all__ = [
     "BURIAL_PASSES",
@@ -153,3 +159,35 @@ class ClusterState(
         **RENAME_EVENTS,
         **RESYNC_EVENTS,
     }
+
+    def submit(
+        self,
+        reply: Reply | None,
+        room: str,
+        event: dict[str, Any],
+        done: Callable[[Reply, Any], None] | None,
+        set_fields: Mapping[str, str] | None = None,
+        delete_fields: tuple[str, ...] = (),
+        refused: Callable[[str], None] | None = None,
+        answered_when_sequenced: bool = False,
+        sequenced_then: Callable[[], None] | None = None,
+    ) -> None:
+        """Hand one room event to the bus (hubbub.core.cluster_rooms): after its local
+        sender's NICK that the room refused and keeps, if any (`nicks_first`). Done here,
+        before every layer's `submit`, because hubbub.core.cluster_rename numbers the event
+        ahead of the layers below it: a NICK sent from further down would take its number."""
+        if self.unsent_nicks:
+            identity = event.get("id")
+            if identity:
+                self.nicks_first(str(identity), room)
+        super().submit(
+            reply,
+            room,
+            event,
+            done,
+            set_fields,
+            delete_fields,
+            refused,
+            answered_when_sequenced,
+            sequenced_then,
+        )
