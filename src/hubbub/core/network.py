@@ -72,6 +72,8 @@ in layers, each its own module with one job —
   stored under its account (the directory entry follows logins);
 * hubbub.core.cluster_replay: the join replay and CHATHISTORY LATEST of a room this node just
   opened, from the store and the bus's stream of the room.
+`ClusterState` itself adds the outermost `submit`: what must go to the bus before any event
+of a user (its NICK a room refused and keeps) goes there first.
 """
 
 from __future__ import annotations
