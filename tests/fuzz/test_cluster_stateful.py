@@ -48,7 +48,8 @@ see the same order". Whenever the bus has answered everything, the network must 
 And at every step: a room's message is delivered by every node that applies it, or refused
 (checked again at its place in the sequence) by every one; and it is delivered in one room
 at most (not after Redis lost its data with events some nodes had not read: `diverged`; after
-it lost its last events, for the messages no node had decided before: `decided_before_loss`).
+it lost its last events, for the messages no node had decided before, in the rooms that lost
+none: `decided_before_loss`, `rooms_with_loss`).
 And each client is
 sent each live line once, and one room's lines in the order the bus sequenced them, but for
 the answers to its own commands (`Transcript`; the target: "nothing lost, duplicated or
@@ -364,10 +365,13 @@ class ClusterMachine(RuleBasedStateMachine):
         # themselves, once everything is settled, still are.
         self.diverged = False
         # Redis lost its last events (`lose_end`): the messages some node had decided by then
-        # are no longer compared, as above; those decided first after it still are. (Not
-        # comparing them at all hid a message one node delivered and another refused, sent
-        # under a new nick before its room's NICK: forty-ninth session.)
+        # are no longer compared, as above, nor any of a room whose events it lost (a copy
+        # that read them decides from them until the room is written back); the other rooms'
+        # later messages still are. (Not comparing them at all hid a message one node
+        # delivered and another refused, sent under a new nick before its room's NICK:
+        # forty-ninth session.)
         self.decided_before_loss: set[tuple[str, str]] = set()
+        self.rooms_with_loss: set[str] = set()
         # Nodes still cut off when Redis came back in a new epoch (`back_but`): they learn of
         # it when they are back (`rejoin`).
         self.missed_epoch: set[int] = set()
@@ -866,7 +870,11 @@ class ClusterMachine(RuleBasedStateMachine):
         bus = self.cluster.bus
         if bus.available or self.new_epoch or not bus.snapshots:
             return
+        lengths = {room: len(events) for room, events in bus.events.items()}
         bus.lose_end(count)
+        self.rooms_with_loss.update(
+            room for room, length in lengths.items() if len(bus.events.get(room, ())) < length
+        )
         # Redis is back a second later, as its clock has it: what is sequenced since is later
         # than what it lost (the SEED script tells a node whose seq was reused by that).
         self.cluster.now += 1
@@ -1086,7 +1094,7 @@ class ClusterMachine(RuleBasedStateMachine):
         delivered: dict[str, str] = {}
         # (After `wipe_in_flight` the copies differ, and so may what they decide.)
         for (room, msgid), decided in [] if self.diverged else self.outcomes.items():
-            if (room, msgid) in self.decided_before_loss:
+            if (room, msgid) in self.decided_before_loss or room in self.rooms_with_loss:
                 continue
             assert len(set(decided.values())) == 1, f"{room}: message {msgid}: {decided}"
             if not any(decided.values()):
