@@ -6161,6 +6161,29 @@ FOUND = {
     outage()
     lose_end(1)
 """,
+    # Found by varying the entry "a JOIN under an older nick, held here by a user of ours,
+    # before the room's NICK": alice joins #c and, while the bus holds the calls, becomes yan,
+    # speaks in #c and becomes zed. n2 applied her two NICKs in #a before her JOIN of #c,
+    # which named her alice (a nick a user of n2 holds now): #c knew her by alice there, and
+    # after #c's first NICK by nothing, so n2 alone refused her message, sent as yan. That
+    # NICK now leaves her known in #c by yan until her next NICK there.
+    "a NICK to a nick left already, applied where the JOIN named an older one": """
+    send(2, 'KILL erin :out 75')
+    send(5, 'JOIN #c key')
+    hold()
+    send(1, 'JOIN #b key')
+    answer(2)
+    send(0, 'JOIN #c')
+    send(0, 'NICK yan')
+    reconnect(2, 'dave')
+    send(4, 'NICK Alice')
+    lag(0)
+    send(4, 'JOIN #a key')
+    lag(2)
+    catch_up(2)
+    send(0, 'MULTILINE #c 80')
+    send(0, 'NICK zed')
+""",
 }
 
 

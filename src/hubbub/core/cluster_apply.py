@@ -1000,6 +1000,12 @@ class ClusterApply(ClusterRooms):
         nick = event["n"]
         user = self.renamed_here(channel, event["f"])
         renamed = user is not None  # already, by its NICK in another room this node follows
+        if user is not None and server.fold(nick) != user.fold:
+            # Renamed further already (its later NICK applied in another room, and its JOIN
+            # here, applied after that, named it by an older nick): the room's events name it
+            # by this nick until its next NICK here. (Its message in between was refused here
+            # alone, its sender found by no name: found by varying a FOUND entry.)
+            self.known_here_as(channel, server.fold(nick), user)
         if user is None:
             user = self.user_of(event["f"], event.get("id"))
             # (Its old nick but for case is its old nick: a change of case only, made in a room
