@@ -1,0 +1,107 @@
+"""Variations of the cluster fuzz target's `FOUND` entries (`scripts/fuzz --mutants`).
+
+A `FOUND` entry is a schedule that once broke the cluster: the bus holding calls, a node
+lagging, Redis going away, all around one kind of command. The commands next to it are where
+the same moment may break again, so this driver replays every entry with each of its client
+commands replaced by another command of that client, and with another command of that client
+inserted after it, from `COMMANDS` (the commands most events of a room come from). Each
+variant is checked as `test_found_sequences_agree` checks an entry (every node agrees after
+each step and once settled; no client is sent a line twice), and each kind of disagreement is
+printed once, with the shortest variant that showed it: steps ready for `FOUND`. It found, in
+the forty-ninth session, five kinds that years of seeded runs had not (docs/cluster-fuzzing.md).
+
+Runs `python tests/fuzz/mutate_found.py [PART PARTS]`: the entries whose index modulo PARTS is
+PART (all of them unless given), so that two processes can share the work. The exit status is 1
+if anything disagreed.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for path in (HERE, HERE.parent, HERE.parent / "core"):
+    sys.path.insert(0, str(path))
+
+from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
+
+#: What a mutation puts in a client's place: messages, membership, the room's state, nicks,
+#: a user's own state, a rename and a quit (the events whose order the cluster keeps).
+COMMANDS = (
+    "PRIVMSG #a :m",
+    "NOTICE #a :n",
+    "PART #a",
+    "JOIN #a",
+    "JOIN #b",
+    "JOIN 0",
+    "PRIVMSG #b :m",
+    "TOPIC #a :t",
+    "MODE #a +m",
+    "MODE #a +o dave",
+    "KICK #a carol",
+    "INVITE frank #a",
+    "NICK zed",
+    "NICK yan",
+    "AWAY :afk",
+    "SETNAME :new name",
+    "PRIVMSG NickServ :LOGOUT",
+    "RENAME #a #d :r",
+    "QUIT :q",
+)
+
+_SEND = re.compile(r"send\((\d+), ")
+
+
+def variants(steps: list[str]) -> Iterator[list[str]]:
+    """Each client command of `steps` replaced by each of `COMMANDS` of that client, and each
+    of them inserted after it."""
+    for index, step in enumerate(steps):
+        sent = _SEND.match(step)
+        if sent is None:
+            continue
+        for command in COMMANDS:
+            other = f"send({sent.group(1)}, {command!r})"
+            yield [*steps[:index], other, *steps[index + 1 :]]
+            yield [*steps[: index + 1], other, *steps[index + 1 :]]
+
+
+def disagreement(steps: list[str]) -> str | None:
+    """The first line of what `steps` broke, replayed as a `FOUND` entry, or None."""
+    try:
+        replayed("\n".join(steps))
+    except AssertionError as error:
+        return str(error).split("\n")[0][:80]
+    return None
+
+
+def main(arguments: list[str]) -> int:
+    part, parts = (int(arguments[0]), int(arguments[1])) if len(arguments) > 1 else (0, 1)
+    names = list(FOUND)[part::parts]
+    shortest: dict[str, tuple[str, list[str]]] = {}
+    tried = 0
+    for name in names:
+        steps = [line.strip() for line in FOUND[name].strip().splitlines() if line.strip()]
+        for variant in variants(steps):
+            tried += 1
+            try:
+                kind = disagreement(variant)
+            except Exception:  # a crash is a finding too
+                print(f"a variant of {name!r}: an exception", file=sys.stderr)
+                print("\n".join(variant), file=sys.stderr)
+                traceback.print_exc()
+                return 1
+            if kind is not None and (kind not in shortest or len(variant) < len(shortest[kind][1])):
+                shortest[kind] = (name, variant)
+    for kind, (name, variant) in shortest.items():
+        print(f"== {kind} (a variant of {name!r}, {len(variant)} steps)")
+        print("\n".join(variant))
+    print(f"{tried} variants of {len(names)} entries: {len(shortest)} kinds of disagreement")
+    return 1 if shortest else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

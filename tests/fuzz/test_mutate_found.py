@@ -1,0 +1,37 @@
+"""The `FOUND`-entry mutation driver (tests/fuzz/mutate_found.py) on one short entry, so that
+it keeps working with the machine it drives; its whole sweep is for `scripts/fuzz --mutants`."""
+
+from __future__ import annotations
+
+import mutate_found
+import pytest
+from mutate_found import COMMANDS, disagreement, variants
+
+STEPS = ["send(3, 'JOIN #c key')", "hold()", "send(3, 'NICK yan')", "settle()"]
+
+
+def test_each_command_is_replaced_and_inserted() -> None:
+    made = list(variants(STEPS))
+    assert len(made) == 2 * 2 * len(COMMANDS)  # two client commands, replaced and inserted
+    assert ["send(3, 'PART #a')", *STEPS[1:]] in made
+    assert [*STEPS[:3], "send(3, 'QUIT :q')", "settle()"] in made
+
+
+def test_the_variants_of_a_short_entry_agree() -> None:
+    assert [v for v in variants(STEPS) if disagreement(v) is not None] == []
+
+
+def test_a_disagreement_is_reported_once_with_its_shortest_variant(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def replayed(steps: str) -> None:  # a machine where any QUIT breaks the network
+        if "QUIT" in steps:
+            raise AssertionError("#a: the bus's fields differ\n(details)")
+
+    monkeypatch.setattr(mutate_found, "replayed", replayed)
+    monkeypatch.setattr(mutate_found, "FOUND", {"an entry": "\n".join(STEPS)})
+    assert mutate_found.main([]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "== #a: the bus's fields differ (a variant of 'an entry', 4 steps)"
+    assert printed[1:5] == ["send(3, 'QUIT :q')", *STEPS[1:]]
+    assert printed[-1] == f"{4 * len(COMMANDS)} variants of 1 entries: 1 kinds of disagreement"
