@@ -6184,6 +6184,28 @@ FOUND = {
     send(0, 'MULTILINE #c 80')
     send(0, 'NICK zed')
 """,
+    # A variant of the entry above, where erin, on n2, holds yan, the middle nick, not alice:
+    # n2 made a second user for alice at her JOIN of #c (it knew her as zed from #a), renamed
+    # that one to yan, which erin holds, and found her message under yan by nobody (by her
+    # network id it found the first user, zed). A second user of that id under the nick is
+    # now the one (hubbub.core.cluster_rooms `user_of`, `doubles`).
+    "a message under a nick one of ours holds, from a second user of that id": """
+    send(2, 'KILL erin :out 75')
+    send(5, 'JOIN #c key')
+    hold()
+    send(1, 'JOIN #b key')
+    answer(2)
+    send(0, 'JOIN #c')
+    send(0, 'NICK yan')
+    reconnect(2, 'dave')
+    send(4, 'NICK yan')
+    lag(0)
+    send(4, 'JOIN #a key')
+    lag(2)
+    catch_up(2)
+    send(0, 'MULTILINE #c 80')
+    send(0, 'NICK zed')
+""",
 }
 
 

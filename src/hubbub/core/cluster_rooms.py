@@ -612,7 +612,15 @@ class ClusterRooms:
         if user is not None and user.network_id in (identity, ""):
             return user  # ("": a user whose node gives no network ids)
         known = self.by_network_id.get(identity)
-        return known if known is not None and known.fold == fold else None
+        if known is not None and known.fold == fold:
+            return known
+        # Or a second user of that id (`doubles`) under that nick: made when a JOIN showed
+        # the user under an older nick than the one known here, and renamed by that room's
+        # NICKs to a nick one of ours holds. (Its message there was refused here alone, its
+        # sender found by no name: found by varying a FOUND entry.)
+        return next(
+            (double for double in self.doubles.get(identity, ()) if double.fold == fold), None
+        )
 
     def member_named(self, channel: Channel, fold: str) -> User | None:
         """The member a room's event names by nick (a KICK's target, a MODE's +o or +v): the
