@@ -78,7 +78,6 @@ of a user (its NICK a room refused and keeps) goes there first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_accounts import ACCOUNT_APPLIERS, ACCOUNT_EVENTS, ClusterAccounts
@@ -163,33 +162,15 @@ class ClusterState(
     }
 
     def submit(
-        self,
-        reply: Reply | None,
-        room: str,
-        event: dict[str, Any],
-        done: Callable[[Reply, Any], None] | None,
-        set_fields: Mapping[str, str] | None = None,
-        delete_fields: tuple[str, ...] = (),
-        refused: Callable[[str], None] | None = None,
-        answered_when_sequenced: bool = False,
-        sequenced_then: Callable[[], None] | None = None,
+        self, reply: Reply | None, room: str, event: dict[str, Any], *rest: Any, **named: Any
     ) -> None:
-        """Hand one room event to the bus (hubbub.core.cluster_rooms): after its local
-        sender's NICK that the room refused and keeps, if any (`nicks_first`). Done here,
-        before every layer's `submit`, because hubbub.core.cluster_rename numbers the event
-        ahead of the layers below it: a NICK sent from further down would take its number."""
+        """Hand one room event to the bus (hubbub.core.cluster_rooms `submit`, where the
+        other arguments are): after its local sender's NICK that the room refused and keeps,
+        if any (`nicks_first`). Done here, before every layer's `submit`, because
+        hubbub.core.cluster_rename numbers the event ahead of the layers below it: a NICK sent
+        from further down would take its number."""
         if self.unsent_nicks:
             identity = event.get("id")
             if identity:
                 self.nicks_first(str(identity), room)
-        super().submit(
-            reply,
-            room,
-            event,
-            done,
-            set_fields,
-            delete_fields,
-            refused,
-            answered_when_sequenced,
-            sequenced_then,
-        )
+        super().submit(reply, room, event, *rest, **named)
