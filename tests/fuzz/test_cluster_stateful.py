@@ -6206,6 +6206,23 @@ FOUND = {
     send(0, 'MULTILINE #c 80')
     send(0, 'NICK zed')
 """,
+    # A variant of "a login sent on to a renamed room after a later one": frank's logout
+    # (carol, logged into his account too, dropped it), sent by his lagging node to #a after
+    # his RENAME of it, was sent on to #b after his NICK to zed had been sent there: it named
+    # frank after that NICK, so n0 and n1, which follow the room only as #b, knew nobody by
+    # that nick and kept him logged in (and the bus wrote frank's member field, which the NICK
+    # had moved). A change of a user's state to be sent on while a NICK of his is on its way
+    # now waits for the NICK to settle (hubbub.core.cluster_rename `_after_its_nick`).
+    "a logout sent on to a renamed room after the user's NICK there": """
+    send(5, 'PRIVMSG NickServ :REGISTER password')
+    send(2, 'PRIVMSG NickServ :IDENTIFY frank password')
+    send(2, 'PRIVMSG ChanServ :REGISTER #a')
+    lag(2)
+    send(5, 'JOIN #a,#c')
+    send(5, 'RENAME #a #b :moving')
+    send(2, 'PRIVMSG NickServ :DROP password')
+    send(5, 'NICK zed')
+""",
 }
 
 

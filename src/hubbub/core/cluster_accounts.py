@@ -62,6 +62,7 @@ class ClusterAccounts(ClusterApply):
         # Local users who logged in or out while a NICK of theirs was on its way: sent once
         # it has settled (`_nick_settled`).
         self.account_after_nick: dict[User, None] = {}
+        self.after_nick_by_kind["login"] = self.account_after_nick
         # Per local user, the number of its last login or logout (`_own_join_back`).
         self.account_changes: dict[User, int] = {}
         # The bus refused an announcement of ours: every node reloads the names when it is back.

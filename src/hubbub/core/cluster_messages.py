@@ -118,6 +118,7 @@ class ClusterMessages(ClusterApply):
         # Local users whose metadata changed while a NICK of theirs was on its way: sent once
         # it has settled (`_nick_settled`).
         self.metadata_after_nick: dict[User, None] = {}
+        self.after_nick_by_kind["umeta"] = self.metadata_after_nick
         # Private REDACTs and EDITs the bus refused to carry to the other party's node (or
         # whose node it could not be asked for), oldest first: sent when it is back. That
         # node deletes a redacted message too (its own write of it may come later), so this

@@ -449,6 +449,10 @@ class ClusterRename(ClusterPropose):
             if complete is not None:
                 complete(None)
             return
+        if self._after_its_nick(event):
+            if complete is not None:
+                complete(None)
+            return
         # (Without the marks the bus gave it where it was sequenced first: it gives its own.)
         event = {key: value for key, value in event.items() if key not in BUS_MARKS}
         event["fw"] = new_fold
@@ -477,6 +481,21 @@ class ClusterRename(ClusterPropose):
             if user is not None and not user.session.remote and user in channel.members:
                 set_fields = self.own_member_field(user, channel)
         self.submit(None, new_fold, event, None, set_fields, deleted, refused)
+
+    def _after_its_nick(self, event: dict[str, Any]) -> bool:
+        """Whether this change of a local user's state, to be sent on, waits for the user's
+        NICK to settle instead (`after_nick_by_kind`), and is sent then, as the state is, to
+        every room of the user (`_nick_settled`). A NICK sent to the new name meanwhile comes
+        first there: sent on, the change named the old nick after it, which the nodes
+        following the room only under its new name knew nobody by (they kept the old state),
+        and the bus wrote the member field the NICK had moved (found by varying a FOUND
+        entry, forty-ninth session)."""
+        waiting = self.after_nick_by_kind.get(str(event.get("t")))
+        user = self.by_network_id.get(str(event.get("id") or ""))
+        if waiting is None or user is None or user.session.remote or not self._renaming(user):
+            return False
+        waiting[user] = None
+        return True
 
     def _joiner_gone(self, event: dict[str, Any]) -> bool:
         """Whether the user of a JOIN of this node's has disconnected since it was sent."""

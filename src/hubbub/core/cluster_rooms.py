@@ -117,6 +117,10 @@ class ClusterRooms:
         # not list, until the first's NICK to that nick merges them (cluster_apply `_renamed`).
         # Bounded by the copies: each leaves with its last room (`_forget`).
         self.doubles: dict[str, list[User]] = {}
+        # Per kind of a change of a local user's state (a `login`, `umeta` or `user` event),
+        # the users whose change waits for their NICK to settle (`_nick_settled`): each layer
+        # registers its own, and hubbub.core.cluster_rename holds back one sent on there.
+        self.after_nick_by_kind: dict[str, dict[User, None]] = {}
         # The last nick version given to a local user (User.nick_version): one counter for the
         # node, so each user's versions grow, whichever of its NICKs is applied first.
         self.nick_versions = 0

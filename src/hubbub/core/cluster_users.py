@@ -98,6 +98,7 @@ class ClusterUsers(ClusterPropose):
         # the nick it left them. Sent at once, the change named the old nick, whose member
         # field the NICK, sequenced before it in each room, had moved: it changed nothing.
         self.after_nick: dict[User, None] = {}
+        self.after_nick_by_kind["user"] = self.after_nick
         # Server bans the bus refused to announce, the latest event per (kind, mask).
         self.unsent_bans: dict[tuple[str, str], dict[str, Any]] = {}
         # While the bans are read again from the shared store (`reload_bans`): the ban events
