@@ -491,7 +491,9 @@ class ClusterRename(ClusterPropose):
         and the bus wrote the member field the NICK had moved (found by varying a FOUND
         entry, forty-ninth session)."""
         waiting = self.after_nick_by_kind.get(str(event.get("t")))
-        user = self.by_network_id.get(str(event.get("id") or ""))
+        facts = event.get("u")  # (a `user` event names its user's id in its facts)
+        identity = event.get("id") or (facts.get("id") if isinstance(facts, dict) else None)
+        user = self.by_network_id.get(str(identity or ""))
         if waiting is None or user is None or user.session.remote or not self._renaming(user):
             return False
         waiting[user] = None
