@@ -141,6 +141,12 @@ CAUGHT_UP_REASON = "Renamed on the network while this server was behind"
 InFlight = tuple[str, Mapping[str, str], tuple[str, ...], Callable[[str], None] | None]
 
 
+def facts_identity(event: dict[str, Any]) -> str | None:
+    """The network id in an event's user facts (`u`: a JOIN's, a `user` event's), if any."""
+    facts = event.get("u")
+    return facts.get("id") if isinstance(facts, dict) else None
+
+
 def renamed_line(line: str, old_name: str, new_name: str) -> str:
     """`:source COMMAND [status]#old ...` with the room's new name (a line sent on)."""
     parts = line.split(" ", 2)
@@ -491,8 +497,7 @@ class ClusterRename(ClusterPropose):
         and the bus wrote the member field the NICK had moved (found by varying a FOUND
         entry, forty-ninth session)."""
         waiting = self.after_nick_by_kind.get(str(event.get("t")))
-        facts = event.get("u")  # (a `user` event names its user's id in its facts)
-        identity = event.get("id") or (facts.get("id") if isinstance(facts, dict) else None)
+        identity = event.get("id") or facts_identity(event)  # (a `user` event: its facts')
         user = self.by_network_id.get(str(identity or ""))
         if waiting is None or user is None or user.session.remote or not self._renaming(user):
             return False
@@ -502,9 +507,7 @@ class ClusterRename(ClusterPropose):
     def _joiner_gone(self, event: dict[str, Any]) -> bool:
         """Whether the user of a JOIN of this node's has disconnected since it was sent."""
         user = self.server.users.get(str(event.get("f")))
-        facts = event.get("u")
-        identity = facts.get("id") if isinstance(facts, dict) else None
-        return user is None or user.session.closed or user.network_id != identity
+        return user is None or user.session.closed or user.network_id != facts_identity(event)
 
     def _send_on_from(self, old_fold: str, old_name: str, new_fold: str) -> None:
         """The room is renamed here: events of ours sent to the old name and not back yet are
