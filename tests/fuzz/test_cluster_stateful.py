@@ -6222,6 +6222,23 @@ FOUND = {
     send(2, 'PRIVMSG NickServ :DROP password')
     send(5, 'NICK zed')
 """,
+    # A variant of "a late copy of a record a rename set aside": erin renamed #a to #d, then
+    # alice #b to #a, while carol's node lagged; the store was asked for the second rename
+    # first (two rooms' renames, applied in either order), which set #a's records aside, and
+    # the first, made after it, moved nothing: carol's message stayed under the aside key,
+    # out of #d's history. A move now takes back what a later set-aside of its name took at
+    # or before its time (HistoryStore.rename_target).
+    "a room's message set aside by a later rename applied before its own": """
+    send(0, 'JOIN #b')
+    send(2, 'PRIVMSG #a :hello from 15')
+    hold()
+    send(4, 'RENAME #a #d :r')
+    lag(2)
+    send(0, 'PART #a :bye')
+    send(0, 'RENAME #b #a :moving')
+    lose(1)
+    answer(0)
+""",
 }
 
 

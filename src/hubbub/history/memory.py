@@ -230,6 +230,7 @@ class MemoryStore(PlannedStore):
                 for i in later:
                     remaining.add(moving.seqs[i], moving.records[i])
                 moving.keep([i for i, time_ms in enumerate(moving.times) if time_ms <= through_ms])
+            self._take_back_from_asides(old, new, through_ms, moving)
         earlier = self._targets.pop(new, None)
         staying: list[tuple[int, Record]] = []
         if earlier is not None:
@@ -267,6 +268,26 @@ class MemoryStore(PlannedStore):
                 merged.add(seq, record)
         self._move_edits(old, new, moving.by_msgid)
         return len(moved)
+
+    def _take_back_from_asides(self, old: str, new: str, through_ms: int, moving: _Target) -> None:
+        """Add to `moving` the records that a set-aside of `old` after `through_ms` took at
+        or before it (HistoryStore.rename_target: the renamed room's)."""
+        for before_ms, key in self._asides.get(old, ()):
+            entry = self._targets.get(key)
+            if before_ms <= through_ms or entry is None:
+                continue
+            taken = [i for i, time_ms in enumerate(entry.times) if time_ms <= through_ms]
+            if not taken:
+                continue
+            pairs = [(entry.seqs[i], entry.records[i]) for i in taken]
+            pairs += zip(moving.seqs, moving.records, strict=True)
+            moving.keep([])
+            for seq, record in sorted(pairs, key=lambda pair: pair[0]):
+                moving.add(seq, record)
+            self._move_edits(key, new, {record.msgid for _, record in pairs})
+            entry.keep([i for i, time_ms in enumerate(entry.times) if time_ms > through_ms])
+            if not entry.seqs:
+                self._forget(key)
 
     def _move_edits(self, source: str, destination: str, msgids: Collection[str]) -> None:
         """Edits follow their records (they are keyed by target and msgid): those of these."""

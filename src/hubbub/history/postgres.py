@@ -43,6 +43,7 @@ from hubbub.history.sql import (
     record_of,
     row_of,
     select_statement,
+    taken_back_statements,
 )
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
@@ -287,6 +288,9 @@ _MOVED_EDITS = (
     " (SELECT msgid FROM records WHERE target = %s AND time_ms <= %s)"
 )
 
+# A move's share of the records a set-aside of its old name took (rename_target).
+_TAKEN_BACK_EDITS, _TAKEN_BACK = taken_back_statements("%s")
+
 
 # The lock of the module docstring: any constant of our own (`_MIGRATION_LOCK` is "hubb").
 _CHANGES_LOCK = 0x68756263  # "hubc"
@@ -418,6 +422,7 @@ class PostgresStore(PlannedStore, ComponentStore):
                 else:  # the edits first, while their records are still found under `new`
                     db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
                     db.execute(_move_remembered(" AND time_ms < %s"), (aside, new, before_ms))
+            taken_back = 0
             if through_ms is None:
                 row = db.execute(_move_remembered(), (new, old)).fetchone()
                 db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
@@ -426,7 +431,10 @@ class PostgresStore(PlannedStore, ComponentStore):
                 row = db.execute(
                     _move_remembered(" AND time_ms <= %s"), (new, old, through_ms)
                 ).fetchone()
-        return int(row[0]) if row else 0
+                # (Those set aside already are remembered as moved: only their key changes.)
+                db.execute(_TAKEN_BACK_EDITS, (new, old, through_ms, through_ms))
+                taken_back = db.execute(_TAKEN_BACK, (new, old, through_ms, through_ms)).rowcount
+        return (int(row[0]) if row else 0) + taken_back
 
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:

@@ -24,6 +24,7 @@ __all__ = [
     "record_values",
     "row_of",
     "select_statement",
+    "taken_back_statements",
 ]
 
 #: The columns every read of whole records selects, in the order `record_of` expects.
@@ -106,3 +107,23 @@ def select_statement(target: str, selection: Select, placeholder: str) -> tuple[
         f" ORDER BY {order} LIMIT {placeholder}"
     )
     return sql, args
+
+
+def taken_back_statements(placeholder: str) -> tuple[str, str]:
+    """The UPDATEs (edits first, while their records are still found where they are; then the
+    records) that give a rename's move the records a set-aside of its old name after its time
+    took at or before it (HistoryStore.rename_target: renames of two rooms apply in either
+    order). Each binds the new target, the old one, the move's time twice (`placeholder`: the
+    driver's parameter marker)."""
+    asides = (
+        f"SELECT aside FROM set_aside WHERE target = {placeholder} AND before_ms > {placeholder}"
+    )
+    edits = (
+        f"UPDATE edits SET target = {placeholder} WHERE target IN ({asides}) AND msgid IN"
+        f" (SELECT msgid FROM records WHERE target = edits.target AND time_ms <= {placeholder})"
+    )
+    records = (
+        f"UPDATE records SET target = {placeholder} WHERE target IN ({asides})"
+        f" AND time_ms <= {placeholder}"
+    )
+    return edits, records

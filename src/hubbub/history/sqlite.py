@@ -29,6 +29,7 @@ from hubbub.history.sql import (
     record_values,
     row_of,
     select_statement,
+    taken_back_statements,
 )
 from hubbub.history.store import Renamed, StoreUnwritable, aside_key, late_key, placed
 from hubbub.sqlitedb import open_database
@@ -199,6 +200,9 @@ _MOVED_EDITS = (
     "UPDATE edits SET target = ? WHERE target = ? AND msgid IN"
     " (SELECT msgid FROM records WHERE target = ? AND time_ms <= ?)"
 )
+
+# A move's share of the records a set-aside of its old name took (rename_target).
+_TAKEN_BACK_EDITS, _TAKEN_BACK = taken_back_statements("?")
 
 # The records of a target that rename_target moves, remembered (with a condition on time_ms
 # appended where only some move): a late copy of one is ignored (HistoryStore.append).
@@ -462,7 +466,10 @@ class SqliteStore(PlannedStore):
             "UPDATE records SET target = ? WHERE target = ? AND time_ms <= ?",
             (new, old, through_ms),
         )
-        return cur.rowcount
+        moved = cur.rowcount
+        # (Those set aside already are remembered as moved: only their key changes.)
+        db.execute(_TAKEN_BACK_EDITS, (new, old, through_ms, through_ms))
+        return moved + db.execute(_TAKEN_BACK, (new, old, through_ms, through_ms)).rowcount
 
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:

@@ -114,7 +114,11 @@ class HistoryStore(Protocol):
         rename of `aside`: the rename undone). With `through_ms`, so does the move: a record
         written under `old` later, at or before `through_ms`, goes to `new` (`append`), until
         `new`'s records are moved back to `old` without a `through_ms` (the rename undone; a
-        room renamed back is a rename of its own, and a late record follows both). And with
+        room renamed back is a rename of its own, and a late record follows both). A move
+        made after a set-aside of `old` later than its `through_ms` (renames of two rooms
+        apply in either order) takes the records that set-aside took at or before
+        `through_ms` too: they were the renamed room's, as `late_key` places them. (Of one
+        time, which rename came first cannot be told: what the set-aside took stays.) And with
         `through_ms` a rename is made once: asked for again (the same `old`, `new` and
         `through_ms`: every cluster node that applies it asks, the first one makes it), even
         after it was undone, it changes nothing and returns 0."""
