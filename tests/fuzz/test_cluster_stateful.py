@@ -6239,6 +6239,23 @@ FOUND = {
     lose(1)
     answer(0)
 """,
+    # A variant of the one before, found by `scripts/fuzz --mutants` on its first fix (which
+    # took the records back from the set-aside and moved #a's own too): alice's message in
+    # #b, moved to #a by her RENAME, is older than erin's RENAME of #a to #d (the tests'
+    # clock stands still), and went on to #d. A move made after a later set-aside of its
+    # name takes the renamed room's records from there, and leaves the name's own.
+    "a message of a room renamed onto a name moved on by that name's earlier rename": """
+    send(0, 'JOIN #b')
+    send(0, 'PRIVMSG #b :m')
+    send(2, 'PRIVMSG #a :hello from 15')
+    hold()
+    send(4, 'RENAME #a #d :r')
+    lag(2)
+    send(0, 'PART #a :bye')
+    send(0, 'RENAME #b #a :moving')
+    lose(1)
+    answer(0)
+""",
 }
 
 

@@ -222,15 +222,17 @@ class MemoryStore(PlannedStore):
         if before_ms is not None and before_ms > 0 and aside is not None:
             self._asides.setdefault(new, []).append((before_ms, aside))
             self._asides[new].sort()
-        moving = self._targets.pop(old, None) or _Target()
+        # (Where the renamed room's records are: under `old`, or under the key a later
+        # set-aside of `old`, made first, took them to: HistoryStore.rename_target.)
+        source = old if through_ms is None else self._taken_by_later_aside(old, through_ms)
+        moving = self._targets.pop(source, None) or _Target()
         if through_ms is not None:  # a room made anew under `old` keeps its records
             later = [i for i, time_ms in enumerate(moving.times) if time_ms > through_ms]
             if later:
-                remaining = self._targets[old] = _Target()
+                remaining = self._targets[source] = _Target()
                 for i in later:
                     remaining.add(moving.seqs[i], moving.records[i])
                 moving.keep([i for i, time_ms in enumerate(moving.times) if time_ms <= through_ms])
-            self._take_back_from_asides(old, new, through_ms, moving)
         earlier = self._targets.pop(new, None)
         staying: list[tuple[int, Record]] = []
         if earlier is not None:
@@ -266,28 +268,15 @@ class MemoryStore(PlannedStore):
             merged = self._targets[new] = _Target()
             for seq, record in sorted(moved + staying, key=lambda pair: pair[0]):
                 merged.add(seq, record)
-        self._move_edits(old, new, moving.by_msgid)
+        self._move_edits(source, new, moving.by_msgid)
         return len(moved)
 
-    def _take_back_from_asides(self, old: str, new: str, through_ms: int, moving: _Target) -> None:
-        """Add to `moving` the records that a set-aside of `old` after `through_ms` took at
-        or before it (HistoryStore.rename_target: the renamed room's)."""
-        for before_ms, key in self._asides.get(old, ()):
-            entry = self._targets.get(key)
-            if before_ms <= through_ms or entry is None:
-                continue
-            taken = [i for i, time_ms in enumerate(entry.times) if time_ms <= through_ms]
-            if not taken:
-                continue
-            pairs = [(entry.seqs[i], entry.records[i]) for i in taken]
-            pairs += zip(moving.seqs, moving.records, strict=True)
-            moving.keep([])
-            for seq, record in sorted(pairs, key=lambda pair: pair[0]):
-                moving.add(seq, record)
-            self._move_edits(key, new, {record.msgid for _, record in pairs})
-            entry.keep([i for i, time_ms in enumerate(entry.times) if time_ms > through_ms])
-            if not entry.seqs:
-                self._forget(key)
+    def _taken_by_later_aside(self, old: str, through_ms: int) -> str:
+        """Where a move of `old` at `through_ms` finds the renamed room's records: the key of
+        the first set-aside of `old` after that time, if one was made (HistoryStore.
+        rename_target), else `old`."""
+        later = [key for before_ms, key in self._asides.get(old, ()) if before_ms > through_ms]
+        return later[0] if later else old  # (in order of time)
 
     def _move_edits(self, source: str, destination: str, msgids: Collection[str]) -> None:
         """Edits follow their records (they are keyed by target and msgid): those of these."""

@@ -40,10 +40,10 @@ from hubbub.history.sql import (
     COLUMNS,
     NO_TIME_BOUND,
     edited_params,
+    later_aside_statement,
     record_of,
     row_of,
     select_statement,
-    taken_back_statements,
 )
 from hubbub.history.store import aside_key
 from hubbub.pg.component import ComponentStore
@@ -288,8 +288,8 @@ _MOVED_EDITS = (
     " (SELECT msgid FROM records WHERE target = %s AND time_ms <= %s)"
 )
 
-# A move's share of the records a set-aside of its old name took (rename_target).
-_TAKEN_BACK_EDITS, _TAKEN_BACK = taken_back_statements("%s")
+# Where a move finds the renamed room's records if a later set-aside was made first.
+_LATER_ASIDE = later_aside_statement("%s")
 
 
 # The lock of the module docstring: any constant of our own (`_MIGRATION_LOCK` is "hubb").
@@ -422,19 +422,18 @@ class PostgresStore(PlannedStore, ComponentStore):
                 else:  # the edits first, while their records are still found under `new`
                     db.execute(_ASIDE_EDITS, (aside, new, new, before_ms))
                     db.execute(_move_remembered(" AND time_ms < %s"), (aside, new, before_ms))
-            taken_back = 0
             if through_ms is None:
                 row = db.execute(_move_remembered(), (new, old)).fetchone()
                 db.execute("UPDATE edits SET target = %s WHERE target = %s", (new, old))
             else:  # (the edits first, as above)
-                db.execute(_MOVED_EDITS, (new, old, old, through_ms))
+                # (Under `old`, or under the key a later set-aside, made first, took them to.)
+                later_aside = db.execute(_LATER_ASIDE, (old, through_ms)).fetchone()
+                source = old if later_aside is None else str(later_aside[0])
+                db.execute(_MOVED_EDITS, (new, source, source, through_ms))
                 row = db.execute(
-                    _move_remembered(" AND time_ms <= %s"), (new, old, through_ms)
+                    _move_remembered(" AND time_ms <= %s"), (new, source, through_ms)
                 ).fetchone()
-                # (Those set aside already are remembered as moved: only their key changes.)
-                db.execute(_TAKEN_BACK_EDITS, (new, old, through_ms, through_ms))
-                taken_back = db.execute(_TAKEN_BACK, (new, old, through_ms, through_ms)).rowcount
-        return (int(row[0]) if row else 0) + taken_back
+        return int(row[0]) if row else 0
 
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:

@@ -20,11 +20,11 @@ __all__ = [
     "COLUMNS",
     "NO_TIME_BOUND",
     "edited_params",
+    "later_aside_statement",
     "record_of",
     "record_values",
     "row_of",
     "select_statement",
-    "taken_back_statements",
 ]
 
 #: The columns every read of whole records selects, in the order `record_of` expects.
@@ -109,21 +109,12 @@ def select_statement(target: str, selection: Select, placeholder: str) -> tuple[
     return sql, args
 
 
-def taken_back_statements(placeholder: str) -> tuple[str, str]:
-    """The UPDATEs (edits first, while their records are still found where they are; then the
-    records) that give a rename's move the records a set-aside of its old name after its time
-    took at or before it (HistoryStore.rename_target: renames of two rooms apply in either
-    order). Each binds the new target, the old one, the move's time twice (`placeholder`: the
-    driver's parameter marker)."""
-    asides = (
+def later_aside_statement(placeholder: str) -> str:
+    """The SELECT of the key where a rename's move finds the renamed room's records when a
+    set-aside of its old name later than its time was made first (renames of two rooms apply
+    in either order): the first such set-aside's (HistoryStore.rename_target). Binds the old
+    name and the move's time (`placeholder`: the driver's parameter marker)."""
+    return (
         f"SELECT aside FROM set_aside WHERE target = {placeholder} AND before_ms > {placeholder}"
+        " ORDER BY before_ms LIMIT 1"
     )
-    edits = (
-        f"UPDATE edits SET target = {placeholder} WHERE target IN ({asides}) AND msgid IN"
-        f" (SELECT msgid FROM records WHERE target = edits.target AND time_ms <= {placeholder})"
-    )
-    records = (
-        f"UPDATE records SET target = {placeholder} WHERE target IN ({asides})"
-        f" AND time_ms <= {placeholder}"
-    )
-    return edits, records

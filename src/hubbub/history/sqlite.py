@@ -25,11 +25,11 @@ from hubbub.history.sql import (
     COLUMNS,
     NO_TIME_BOUND,
     edited_params,
+    later_aside_statement,
     record_of,
     record_values,
     row_of,
     select_statement,
-    taken_back_statements,
 )
 from hubbub.history.store import Renamed, StoreUnwritable, aside_key, late_key, placed
 from hubbub.sqlitedb import open_database
@@ -201,8 +201,8 @@ _MOVED_EDITS = (
     " (SELECT msgid FROM records WHERE target = ? AND time_ms <= ?)"
 )
 
-# A move's share of the records a set-aside of its old name took (rename_target).
-_TAKEN_BACK_EDITS, _TAKEN_BACK = taken_back_statements("?")
+# Where a move finds the renamed room's records if a later set-aside was made first.
+_LATER_ASIDE = later_aside_statement("?")
 
 # The records of a target that rename_target moves, remembered (with a condition on time_ms
 # appended where only some move): a late copy of one is ignored (HistoryStore.append).
@@ -460,16 +460,16 @@ class SqliteStore(PlannedStore):
             cur = db.execute("UPDATE records SET target = ? WHERE target = ?", (new, old))
             db.execute("UPDATE edits SET target = ? WHERE target = ?", (new, old))  # edits follow
             return cur.rowcount
-        db.execute(_MOVED_EDITS, (new, old, old, through_ms))  # (first, as above)
-        db.execute(_REMEMBER_MOVED + " AND time_ms <= ?", (old, through_ms))
+        # (Under `old`, or under the key a later set-aside of `old`, made first, took them to.)
+        later_aside = db.execute(_LATER_ASIDE, (old, through_ms)).fetchone()
+        source = old if later_aside is None else later_aside[0]
+        db.execute(_MOVED_EDITS, (new, source, source, through_ms))  # (first, as above)
+        db.execute(_REMEMBER_MOVED + " AND time_ms <= ?", (source, through_ms))
         cur = db.execute(
             "UPDATE records SET target = ? WHERE target = ? AND time_ms <= ?",
-            (new, old, through_ms),
+            (new, source, through_ms),
         )
-        moved = cur.rowcount
-        # (Those set aside already are remembered as moved: only their key changes.)
-        db.execute(_TAKEN_BACK_EDITS, (new, old, through_ms, through_ms))
-        return moved + db.execute(_TAKEN_BACK, (new, old, through_ms, through_ms)).rowcount
+        return cur.rowcount
 
     def delete_by_account(self, account: str, before_ms: int | None = None) -> int:
         if not account:

@@ -116,9 +116,11 @@ class HistoryStore(Protocol):
         `new`'s records are moved back to `old` without a `through_ms` (the rename undone; a
         room renamed back is a rename of its own, and a late record follows both). A move
         made after a set-aside of `old` later than its `through_ms` (renames of two rooms
-        apply in either order) takes the records that set-aside took at or before
-        `through_ms` too: they were the renamed room's, as `late_key` places them. (Of one
-        time, which rename came first cannot be told: what the set-aside took stays.) And with
+        apply in either order) takes the records the first such set-aside took at or before
+        `through_ms` instead of those under `old`: they were the renamed room's, as
+        `late_key` places them, and those under `old` are the room's renamed onto it since.
+        (Of one time, which rename came first cannot be told: what the set-aside took
+        stays.) And with
         `through_ms` a rename is made once: asked for again (the same `old`, `new` and
         `through_ms`: every cluster node that applies it asks, the first one makes it), even
         after it was undone, it changes nothing and returns 0."""
