@@ -58,6 +58,33 @@ async def test_a_join_of_the_room_that_is_there_finds_none_and_is_marked_nr(
         assert (await bus.state("#r"))[1] == {"m:b": "1", "room": "r", "m:c": "1"}
 
 
+async def test_a_join_into_a_full_room_changes_nothing_and_is_marked_fl(redis_url: str) -> None:
+    """`^l<fold>` (hubbub.core.cluster_fields `only_if_room_for`): the bus counts the room's
+    member fields against its `mode:l`, not the joiner's own; a JOIN of a full room changes
+    no field and is marked `"fl"`, and every node refuses it from that mark, however its copy
+    counts the room's members."""
+    async with running(redis_url, "a") as node_a:
+        bus = node_a.bus
+        join = b'{"t":"join"}'
+        await bus.sequence("#r", join, set_fields={"m:a": "1", "mode:l": "2", "i:c": "1"})
+        await bus.sequence("#r", join, set_fields={"m:b": "1"}, delete_fields=["^lb"])
+        # Refused: its invitation is not used up either.
+        await bus.sequence("#r", join, set_fields={"m:c": "1"}, delete_fields=["^lc", "i:c"])
+        await bus.sequence("#r", join, set_fields={"m:b": "2"}, delete_fields=["^lb"])  # b's own
+        await bus.sequence("#r", b'{"t":"mode"}', set_fields={"mode:l": "3"})
+        await bus.sequence("#r", join, set_fields={"m:c": "1"}, delete_fields=["^lc"])
+        payloads = [json.loads(event.payload) for event in await bus.events_after("#r", 1, 10)]
+        assert payloads == [
+            {"t": "join"},
+            {"t": "join", "fl": 1},
+            {"t": "join"},
+            {"t": "mode"},
+            {"t": "join"},
+        ]
+        fields = (await bus.state("#r"))[1]
+        assert fields == {"m:a": "1", "mode:l": "3", "i:c": "1", "m:b": "2", "m:c": "1"}
+
+
 async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) -> None:
     """`+` names apply only in a room with no member field; the JOIN that so creates the room
     is marked `"new"`, and every node takes it for the room's creator from that mark."""

@@ -6256,6 +6256,57 @@ FOUND = {
     lose(1)
     answer(0)
 """,
+    # A variant of "an invitation a copy kept after refusing a JOIN the bus let go": after a
+    # new epoch, with `+l 2` on #a, n1's copy counted dave's JOIN against the limit and
+    # refused it, while the bus and the other copies let him in; his INVITE of frank then
+    # differed too. The bus now counts the room's members for `+l` (`only_if_room_for`), and
+    # every copy decides from its mark.
+    "a JOIN under +l a copy refused alone after a new epoch": """
+    send(0, 'KILL dave :out 19')
+    send(0, 'NICK yan')
+    reconnect(4, 'alice')
+    send(2, 'NICK dave')
+    send(2, 'MODE #a +l 2')
+    send(4, 'QUIT :gone 59')
+    lag(0)
+    send(0, 'KILL dave :out 65')
+    outage()
+    hold()
+    wipe_in_flight()
+    back()
+    send(3, 'JOIN #a')
+    send(3, 'INVITE frank #a')
+""",
+    # Seed 6234167 of a --lost-ends --held-feeds --ticking --chatty campaign (1,229 steps,
+    # minimised to 22). Redis lost bob's PART of #c (with `+l 2`); n1 had read it, and its
+    # write-back left bob's member field on the bus, which only n0, bob's node, could take
+    # away, and n0 died first. n2 opened #c from those fields (bob in) and refused carol's
+    # JOIN as the room was full; n1, without bob, let her in, for good. The bus counts for
+    # `+l` now; n2's copy and the bus agree on it, and n1 follows the bus's mark.
+    "a JOIN under +l decided apart after a member's PART was lost": """
+    send(1, 'JOIN #c')
+    lose(1)
+    send(4, 'JOIN #a,#c')
+    settle()
+    outage()
+    wipe()
+    restart()
+    send(1, 'MODE #c +l 2')
+    send(4, 'JOIN 0')
+    send(3, 'JOIN #c')
+    send(1, 'JOIN 0')
+    send(2, 'JOIN #c key')
+    outage()
+    lose_end(3)
+    hold()
+    back()
+    send(2, 'JOIN 0')
+    send(2, 'JOIN #c key')
+    send(3, 'QUIT :gone 75')
+    send(4, 'JOIN #a,#c')
+    lose(0)
+    lag(1)
+""",
 }
 
 

@@ -774,13 +774,18 @@ class MemoryBus:
         # if another guard fails too (a JOIN of a room renamed away meanwhile, whose `^r`
         # fails there: not marked, every node took it for a JOIN of a room made anew, a
         # fault of this model's that a cluster fuzz run found, seed 4759126).
-        stale = unchanged = roomless = False
+        stale = unchanged = roomless = full = False
         for name in delete_fields:
             if name.startswith("^w") or name == "^W":
                 continue
             if name == "^r":
                 if "room" not in fields:  # a JOIN of a room that is not there
                     roomless, allowed = True, False
+            elif name.startswith("^l"):  # a JOIN, if the room has room for one more
+                limit = int(fields.get("mode:l") or 0)
+                others = [f for f in fields if f.startswith("m:") and f != "m:" + name[2:]]
+                if limit and len(others) >= limit:
+                    full, allowed = True, False
             elif name.startswith("^s"):
                 if self.changed.get(room, 0) > int(name[2:]):  # changed after that seq
                     unchanged, allowed = True, False
@@ -800,6 +805,8 @@ class MemoryBus:
             payload = payload[:-1] + b',"un":1}'
         elif roomless:
             payload = payload[:-1] + b',"nr":1}'
+        elif full:
+            payload = payload[:-1] + b',"fl":1}'
         if not allowed:
             set_fields = {}
             # (Its claims released all the same if its view was stale: they are no room's.)

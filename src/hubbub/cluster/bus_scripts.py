@@ -192,7 +192,10 @@ return redis.call('GET', KEYS[1])
 #       this event (`^r`: if the room has its `room` field); if not, the event is sequenced
 #       all the same (every node refuses it alike) but changes no field (a failed `^r` marks
 #       it with `"nr":1` added to its payload: the room was not there, which no node's copy
-#       can tell after Redis lost its data, hubbub.core.cluster_apply). `^v<seq>`: the
+#       can tell after Redis lost its data, hubbub.core.cluster_apply). `^l<fold>` (a JOIN's):
+#       only if the room has fewer member fields than its `mode:l` (if set), not counting
+#       `m:<fold>`; if not, it changes no field and is marked with `"fl":1` (the room was
+#       full: every node refuses it from that mark). `^v<seq>`: the
 #       sender's view of the room was at that seq; if a RENAME took the room away from this
 #       name after it (the seq hash's `renamed`), the event was meant for that room: it changes
 #       no field (its `!` claims are released all the same) and is sequenced with `"rn":1`
@@ -320,6 +323,7 @@ local payload = ARGV[4]
 local stale = false
 local unchanged = false
 local roomless = false
+local full = false
 local conditions = 0
 -- A sync's copy's place before Redis lost its data (`^w`): nil if not one; `outdone` if a
 -- copy that had read further wrote the room back already.
@@ -334,6 +338,20 @@ while index <= #ARGV do
     if redis.call('HEXISTS', KEYS[3], 'room') == 0 then
       roomless = true
       allowed = false
+    end
+  elseif string.sub(name, 1, 2) == '^l' then
+    -- A JOIN, if the room has room for one more (`mode:l`): its members but `m:<joiner>`.
+    local limit = tonumber(redis.call('HGET', KEYS[3], 'mode:l') or '0') or 0
+    if limit > 0 then
+      local joiner = 'm:' .. string.sub(name, 3)
+      local members = 0
+      for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+        if string.sub(field, 1, 2) == 'm:' and field ~= joiner then members = members + 1 end
+      end
+      if members >= limit then
+        full = true
+        allowed = false
+      end
     end
   elseif string.sub(name, 1, 2) == '^s' then
     if changed_at > tonumber(string.sub(name, 3)) then
@@ -373,6 +391,8 @@ elseif unchanged then
   payload = string.sub(payload, 1, -2) .. ',"un":1}'
 elseif roomless then
   payload = string.sub(payload, 1, -2) .. ',"nr":1}'
+elseif full then
+  payload = string.sub(payload, 1, -2) .. ',"fl":1}'
 elseif allowed and empty then
   -- Its `+` names apply: it creates the room, as every node then decides from this mark.
   payload = string.sub(payload, 1, -2) .. ',"new":1}'

@@ -101,13 +101,14 @@ def entry_refusal(
     user: User,
     key: str | None,
     trusted: bool,
-    absent: int = 0,
+    full: bool | None = None,
 ) -> tuple[str, str] | None:
     """Why `user` may not join the existing `channel` (+i, +k, +l, +b): the numeric and its
     text, or None. `trusted`: on the registered room's access list. `key` None: the key is
     not checked (a JOIN checked again in the room's sequence, hubbub.core.cluster_apply: its
-    node checked the key it was given). `absent`: members the room has that this copy does
-    not list (cluster mode: users of this node gone while their JOIN was on its way)."""
+    node checked the key it was given). `full`: whether the room was full (`+l`) at the JOIN,
+    as the bus counted its members (cluster mode: hubbub.core.cluster_fields
+    `only_if_room_for`); None: counted here."""
     invited = user.fold in channel.invited or trusted
     if (
         channel.invite_only
@@ -118,7 +119,9 @@ def entry_refusal(
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
     if key is not None and channel.key and key != channel.key and not trusted:
         return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
-    if channel.limit and len(channel.members) + absent >= channel.limit and not trusted:
+    if full is None:
+        full = bool(channel.limit) and len(channel.members) >= channel.limit
+    if full and not trusted:
         return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
     if not invited and is_banned(server, channel, user):
         return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"

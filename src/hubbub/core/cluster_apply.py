@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from hubbub.core.channels import enter, entry_refusal
 from hubbub.core.chanserv import history_access_set
 from hubbub.core.cluster_fields import (
+    FULL,
     GIVEN_KEY,
     HISTORY_EVENT,
     LIST_MODES,
@@ -493,23 +494,19 @@ class ClusterApply(ClusterRooms):
         """Whether the room, as it is at this JOIN, refuses it: a ban, `+i` or `+l` sequenced
         just before it, which the joiner's node had not applied when it let the JOIN go (the
         key it checked itself, but where it took the room for new: `GIVEN_KEY`). Every node
-        decides alike, from the room at this place in the sequence. Refused: nobody shows it,
-        the joiner gets the numeric (event `refused`), and its node sequences a `void` of it
-        that deletes the member fields the JOIN wrote (a node that loaded them meanwhile lets
-        the user part) and keeps it out of join replays merged from the stream
-        (hubbub.core.cluster_replay)."""
+        decides alike, from the room at this place in the sequence, and `+l` from the bus's
+        count of its members (`FULL`: hubbub.core.cluster_fields `only_if_room_for`).
+        Refused: nobody shows it, the joiner gets the numeric (event `refused`), and its node
+        sequences a `void` of it that deletes the member fields the JOIN wrote (a node that
+        loaded them meanwhile lets the user part) and keeps it out of join replays merged
+        from the stream (hubbub.core.cluster_replay)."""
         # The key, only for a JOIN whose node took the room for new (it had none to check
         # the key against); "" for a wrong one.
         given = event.get(GIVEN_KEY)
         key = None if given is None or given == key_digest(channel.key) else ""
-        refusal = entry_refusal(
-            self.server,
-            channel,
-            user,
-            key,
-            joins_trusted(event),
-            len(self.absent.get(channel.fold, ())),
-        )
+        # (`+l` as the bus counted the room's members: every copy decides alike.)
+        full = FULL in event
+        refusal = entry_refusal(self.server, channel, user, key, joins_trusted(event), full)
         if refusal is None:
             return False
         event["refused"] = refusal
@@ -644,18 +641,15 @@ class ClusterApply(ClusterRooms):
                     # does this node's copy, kept for it (a cluster fuzz finding).
                     self._start_room(channel, event)
                 joiner = user if user is not None else self.stand_in(fold, facts)
+                trusted, full = joins_trusted(event), FULL in event
                 admitted = (
-                    creating
-                    or entry_refusal(server, channel, joiner, None, joins_trusted(event)) is None
+                    creating or entry_refusal(server, channel, joiner, None, trusted, full) is None
                 )
                 # The invitation its fields used up on the bus (a cluster fuzz finding: this
                 # copy kept it alone): used up here too if the other nodes let it in; if they
                 # refused it, they keep it, and a void writes it back, as `join_refused`'s
                 # does (deleting nothing: the QUIT takes the joiner's member fields).
                 if admitted:
-                    # Every other node lists it until that QUIT: a JOIN in between counts it
-                    # against the room's `+l` here too (a cluster fuzz finding).
-                    self.absent.setdefault(room, []).append((identity, fold))
                     channel.invited.discard(fold)
                 elif fold in channel.invited:
                     void = {"t": VOID, "x": event["m"], "f": fold, "p": prefix, "id": identity}
@@ -742,12 +736,6 @@ class ClusterApply(ClusterRooms):
         fields."""
         if not identity:
             return
-        # One of ours gone while its JOIN was on its way, listed by every other node under
-        # this nick: they show it leaving now, so this node counts it no more (its `+l`
-        # refused here alone a JOIN they admitted, a cluster fuzz finding).
-        self._present_again(
-            channel.fold, lambda entry: entry[1] == fold and entry[0] not in ("", identity)
-        )
         old_names = channel.old_names
         holder = old_names.get(fold) if old_names else None
         if holder is not None and holder.network_id not in ("", identity):
@@ -767,16 +755,6 @@ class ClusterApply(ClusterRooms):
             line = f":{other.prefix} PART {channel.name} :{NICK_TAKEN_REASON}"
             self.server.fanout(channel.members, line, time_ms, self.server.next_msgid())
             self.server.remove_member(channel, other)
-
-    def _present_again(self, room: str, gone: Callable[[tuple[str, str]], bool]) -> None:
-        """Of the users of ours counted in `room` though gone (`absent`), those `gone` picks
-        are not counted any more (the first only: each is one JOIN)."""
-        absent = self.absent.get(room)
-        entry = next((entry for entry in absent or () if gone(entry)), None)
-        if absent and entry is not None:
-            absent.remove(entry)
-            if not absent:
-                del self.absent[room]
 
     def _creates(self, channel: Channel, event: dict[str, Any]) -> bool:
         """Whether a JOIN creates the room: one that may (`cr`) found nobody in it on the bus,
@@ -826,7 +804,6 @@ class ClusterApply(ClusterRooms):
         identity = str(event.get("id") or "")
         if mine and "gone" in event:  # the QUIT of a JOIN's joiner gone (`departed`)
             count_down(self.departed, channel.fold)
-            self._present_again(channel.fold, lambda entry: entry[0] == identity)
         user = self.event_sender(channel, event)
         if (user is None or user not in channel.members) and event.get("lost") and identity:
             # A lost node's user, renamed by a NICK Redis lost (cluster_fields `quit_payload`).

@@ -40,6 +40,7 @@ from hubbub.registry.store import RegistryStore
 
 if TYPE_CHECKING:
     from hubbub.core.reply import Reply
+from hubbub.core.cluster_apply import joins_trusted
 from hubbub.core.cluster_fields import (
     GIVEN_KEY,
     HISTORY_EVENT,
@@ -59,6 +60,7 @@ from hubbub.core.cluster_fields import (
     mode_change_fields,
     nick_key,
     only_if_operator,
+    only_if_room_for,
     only_if_topic_setter,
     renamed_member_fields,
     saved_state,
@@ -464,6 +466,8 @@ class ClusterPropose(ClusterRegistry):
             # this JOIN is sent on to the new name, hubbub.core.cluster_rename), whose fields
             # would make a JOIN creating a room of that name there find it occupied.
             deleted += (ONLY_IF_ROOM,)
+        if not joins_trusted(event):
+            deleted += (only_if_room_for(user.fold),)  # `+l`, counted by the bus
         # The member's fields are written only if it is not a member yet: a JOIN that finds
         # the user in the room already (a RENAME brought it there meanwhile) changes nothing,
         # as in the rooms (cluster_apply, "dup"), its standing included.

@@ -76,11 +76,13 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.core.cluster_apply import VOID, ignore
 from hubbub.core.cluster_fields import (
+    FULL,
     GUARD,
     NO_ROOM,
     ONLY_IF_ROOM,
     PLACE_UNKNOWN,
     RELEASES_CLAIM,
+    ROOM_FOR_PREFIX,
     UNAVAILABLE,
     encode,
     facts_prefix,
@@ -396,8 +398,13 @@ class ClusterRename(ClusterPropose):
         self._drained(old_fold)
         # A KICK, MODE, TOPIC or INVITE changed no field there (its condition, the sender's
         # standing, moved with the room: hubbub.core.cluster_fields.only_if_operator); a JOIN
-        # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held).
-        privileged = (name for name in delete_fields if name != ONLY_IF_ROOM)
+        # did if a room was made under the old name meanwhile (its `ONLY_IF_ROOM` held, and
+        # its `only_if_room_for` unless the bus marked it `FULL`).
+        privileged = (
+            name
+            for name in delete_fields
+            if name != ONLY_IF_ROOM and not name.startswith(ROOM_FOR_PREFIX)
+        )
         # Applied in a room made under the old name meanwhile: a JOIN that changed fields
         # there (below), or a QUIT the bus did not mark as meant for the renamed room (its
         # user was in that room too, and left it).
@@ -405,6 +412,7 @@ class ClusterRename(ClusterPropose):
         if (
             "rn" not in event  # (marked by the bus: it changed nothing there, and is ignored)
             and NO_ROOM not in event  # (nor: no room was there)
+            and FULL not in event  # (nor: that room was full)
             and set_fields
             and not any(name.startswith(GUARD) for name in privileged)
         ):
@@ -914,9 +922,6 @@ class ClusterRename(ClusterPropose):
             self.joining[old_fold] = min(waiting, joining)
         if joining > waiting:
             self.joining[new_fold] = self.joining.get(new_fold, 0) + joining - waiting
-        absent = self.absent.pop(old_fold, None)
-        if absent:
-            self.absent.setdefault(new_fold, []).extend(absent)
         if old_fold in self.lingering:  # kept for events of ours, which are sent on to it
             self.lingering.discard(old_fold)
             self.lingering.add(new_fold)

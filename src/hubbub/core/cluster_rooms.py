@@ -217,12 +217,6 @@ class ClusterRooms:
         # them) until those QUITs (marked "gone"), so a JOIN in between does not create the
         # room here either.
         self.departed: dict[str, int] = {}
-        # Per room, the network ids and nicks (casefolded) of local users gone while their JOIN
-        # was on its way, which every node applied as a member (this one, the user gone, did
-        # not): they count among the room's members here too (its `+l`) until their QUIT is
-        # back, or another user's JOIN or NICK takes the nick's member fields from them
-        # (hubbub.core.cluster_apply `_apply_join`, `_displace`).
-        self.absent: dict[str, list[tuple[str, str]]] = {}
         # Per NICK change of a local user (network id, new nick), the rooms whose NICK event
         # Redis lost after sequencing it: the nodes that read one renamed the user in all
         # her rooms (hubbub.core.cluster_propose `_settle_nick`).
@@ -855,7 +849,6 @@ class ClusterRooms:
         self.furthest.pop(fold, None)
         self.lost_views.pop(fold, None)
         self.departed.pop(fold, None)
-        self.absent.pop(fold, None)
         self.network.close(fold)
 
     def _forget(self, user: User) -> None:
