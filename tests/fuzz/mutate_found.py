@@ -29,8 +29,9 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 
 from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
 
-#: What a mutation puts in a client's place: messages, membership, the room's state, nicks,
-#: a user's own state, a rename and a quit (the events whose order the cluster keeps).
+#: What a mutation puts in a client's place: messages, membership, the room's state (and
+#: what decides a JOIN: `+l`, `+i`), nicks, a user's own state, a rename and a quit (the
+#: events whose order the cluster keeps).
 COMMANDS = (
     "PRIVMSG #a :m",
     "NOTICE #a :n",
@@ -41,6 +42,8 @@ COMMANDS = (
     "PRIVMSG #b :m",
     "TOPIC #a :t",
     "MODE #a +m",
+    "MODE #a +l 2",
+    "MODE #a +i",
     "MODE #a +o dave",
     "KICK #a carol",
     "INVITE frank #a",
