@@ -273,8 +273,8 @@ class MemoryStore(PlannedStore):
 
     def _taken_by_later_aside(self, old: str, through_ms: int) -> str:
         """Where a move of `old` at `through_ms` finds the renamed room's records: the key of
-        the first set-aside of `old` after that time, if one was made (HistoryStore.
-        rename_target), else `old`."""
+        the first set-aside of `old` after that time, if one was made, else `old`
+        (HistoryStore.rename_target)."""
         later = [key for before_ms, key in self._asides.get(old, ()) if before_ms > through_ms]
         return later[0] if later else old  # (in order of time)
 

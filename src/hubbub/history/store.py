@@ -120,10 +120,9 @@ class HistoryStore(Protocol):
         `through_ms` instead of those under `old`: they were the renamed room's, as
         `late_key` places them, and those under `old` are the room's renamed onto it since.
         (Of one time, which rename came first cannot be told: what the set-aside took
-        stays.) And with
-        `through_ms` a rename is made once: asked for again (the same `old`, `new` and
-        `through_ms`: every cluster node that applies it asks, the first one makes it), even
-        after it was undone, it changes nothing and returns 0."""
+        stays.) And with `through_ms` a rename is made once: asked for again (the same `old`,
+        `new` and `through_ms`: every cluster node that applies it asks, the first one makes
+        it), even after it was undone, it changes nothing and returns 0."""
 
     def edit(self, target: str, msgid: str, edit: Edit) -> bool:
         """Change the text (last parameter) of the record with this msgid (draft/message-edit):
