@@ -62,7 +62,8 @@ async def test_a_join_into_a_full_room_changes_nothing_and_is_marked_fl(redis_ur
     """`^l<fold>` (hubbub.core.cluster_fields `only_if_room_for`): the bus counts the room's
     member fields against its `mode:l`, not the joiner's own; a JOIN of a full room changes
     no field and is marked `"fl"`, and every node refuses it from that mark, however its copy
-    counts the room's members."""
+    counts the room's members. A JOIN sent twice (its joiner's member field there, as its
+    `*m:` field tells) adds nobody: never full, it uses its invitation up as any JOIN."""
     async with running(redis_url, "a") as node_a:
         bus = node_a.bus
         join = b'{"t":"join"}'
@@ -73,6 +74,10 @@ async def test_a_join_into_a_full_room_changes_nothing_and_is_marked_fl(redis_ur
         await bus.sequence("#r", join, set_fields={"m:b": "2"}, delete_fields=["^lb"])  # b's own
         await bus.sequence("#r", b'{"t":"mode"}', set_fields={"mode:l": "3"})
         await bus.sequence("#r", join, set_fields={"m:c": "1"}, delete_fields=["^lc"])
+        await bus.sequence("#r", b'{"t":"mode"}', set_fields={"mode:l": "2"})
+        twice = {"*m:c": '{"id": "c/1"}'}
+        await bus.sequence("#r", join, set_fields=twice, delete_fields=["^lc", "i:c"])
+        await bus.sequence("#r", join, set_fields={"*m:d": '{"id": "d/1"}'}, delete_fields=["^ld"])
         payloads = [json.loads(event.payload) for event in await bus.events_after("#r", 1, 10)]
         assert payloads == [
             {"t": "join"},
@@ -80,9 +85,12 @@ async def test_a_join_into_a_full_room_changes_nothing_and_is_marked_fl(redis_ur
             {"t": "join"},
             {"t": "mode"},
             {"t": "join"},
+            {"t": "mode"},
+            {"t": "join"},
+            {"t": "join", "fl": 1},
         ]
         fields = (await bus.state("#r"))[1]
-        assert fields == {"m:a": "1", "mode:l": "3", "i:c": "1", "m:b": "2", "m:c": "1"}
+        assert fields == {"m:a": "1", "mode:l": "2", "m:b": "2", "m:c": "1"}
 
 
 async def test_a_join_whose_creating_fields_apply_is_marked_new(redis_url: str) -> None:

@@ -6277,6 +6277,21 @@ FOUND = {
     send(3, 'JOIN #a')
     send(3, 'INVITE frank #a')
 """,
+    # A variant of "an invitation a JOIN of a room its joiner is in used up on the bus alone",
+    # found by `scripts/fuzz --mutants` on the fix above: #a under `+l 2` and full, frank's
+    # JOIN sent twice (he was in the room already, renamed there) was refused as full by the
+    # bus, which kept his invitation, while every copy took it for a JOIN sent twice and
+    # used it up. A JOIN whose joiner's member field is there is never full on the bus.
+    "a JOIN sent twice into a full room, its invitation used up": """
+    hold()
+    send(5, 'JOIN #a key')
+    send(4, 'INVITE frank #a')
+    send(4, 'MODE #a +l 2')
+    settle()
+    hold()
+    send(5, 'JOIN #b,#b')
+    send(4, 'RENAME #a #b :moving')
+""",
     # Seed 6234167 of a --lost-ends --held-feeds --ticking --chatty campaign (1,229 steps,
     # minimised to 22). Redis lost bob's PART of #c (with `+l 2`); n1 had read it, and its
     # write-back left bob's member field on the bus, which only n0, bob's node, could take

@@ -784,7 +784,8 @@ class MemoryBus:
             elif name.startswith("^l"):  # a JOIN, if the room has room for one more
                 limit = int(fields.get("mode:l") or 0)
                 others = [f for f in fields if f.startswith("m:") and f != "m:" + name[2:]]
-                if limit and len(others) >= limit:
+                # (Not a JOIN sent twice: its joiner's own member field is there.)
+                if limit and len(others) >= limit and replaces.get(name[2:]) is not False:
                     full, allowed = True, False
             elif name.startswith("^s"):
                 if self.changed.get(room, 0) > int(name[2:]):  # changed after that seq

@@ -194,7 +194,8 @@ return redis.call('GET', KEYS[1])
 #       it with `"nr":1` added to its payload: the room was not there, which no node's copy
 #       can tell after Redis lost its data, hubbub.core.cluster_apply). `^l<fold>` (a JOIN's):
 #       only if the room has fewer member fields than its `mode:l` (if set), not counting
-#       `m:<fold>`; if not, it changes no field and is marked with `"fl":1` (the room was
+#       `m:<fold>`, or if `m:<fold>` is the joiner's own (a JOIN sent twice, as `*m:<fold>`
+#       tells); if not, it changes no field and is marked with `"fl":1` (the room was
 #       full: every node refuses it from that mark). `^v<seq>`: the
 #       sender's view of the room was at that seq; if a RENAME took the room away from this
 #       name after it (the seq hash's `renamed`), the event was meant for that room: it changes
@@ -340,9 +341,10 @@ while index <= #ARGV do
       allowed = false
     end
   elseif string.sub(name, 1, 2) == '^l' then
-    -- A JOIN, if the room has room for one more (`mode:l`): its members but `m:<joiner>`.
+    -- A JOIN, if the room has room for one more (`mode:l`): its members but `m:<joiner>`;
+    -- always if that is the joiner's own (`replaces`: a JOIN sent twice adds nobody).
     local limit = tonumber(redis.call('HGET', KEYS[3], 'mode:l') or '0') or 0
-    if limit > 0 then
+    if limit > 0 and replaces[string.sub(name, 3)] ~= false then
       local joiner = 'm:' .. string.sub(name, 3)
       local members = 0
       for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do

@@ -341,13 +341,14 @@ def only_if_inviter(fold: str) -> str:
 def only_if_room_for(fold: str) -> str:
     """A deleted name (a JOIN's, unless its joiner is trusted past `+l`) that makes the bus
     change the event's fields only if the room has fewer members than its limit (`mode:l`)
-    just before it, not counting `m:<fold>` (the joiner's own, a JOIN sent twice, or another
-    user's, whose nick it takes). If it has not, the bus marks the event (`FULL`) and every
-    node refuses it. The bus counts, not each copy: for a moment the copies may list a room's
-    members differently (a member's PART that Redis lost, read by one copy and not by
-    another; a user gone while her JOIN was on its way), and a `+l` decided by each would
-    let a JOIN in on some copies and not on others, for good (cluster fuzz findings,
-    docs/cluster-fuzzing.md)."""
+    just before it, not counting `m:<fold>` (another user's, whose nick it takes), and always
+    if `m:<fold>` is the joiner's own (a JOIN sent twice, which adds nobody, and uses an
+    invitation up as the rooms do: `unless_same_user`). If it has not, the bus marks the
+    event (`FULL`) and every node refuses it. The bus counts, not each copy: for a moment
+    the copies may list a room's members differently (a member's PART that Redis lost, read
+    by one copy and not by another; a user gone while her JOIN was on its way), and a `+l`
+    decided by each would let a JOIN in on some copies and not on others, for good (cluster
+    fuzz findings, docs/cluster-fuzzing.md)."""
     return ROOM_FOR_PREFIX + fold
 
 
