@@ -30,7 +30,7 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
 
 #: What a mutation puts in a client's place: messages, membership, the room's state (and
-#: what decides a JOIN: `+l`, `+i`), nicks, a user's own state, a rename and a quit (the
+#: what decides a JOIN: `+l`, `+i`, `+k`, a ban), nicks, a user's own state, a rename and a quit (the
 #: events whose order the cluster keeps).
 COMMANDS = (
     "PRIVMSG #a :m",
@@ -44,6 +44,8 @@ COMMANDS = (
     "MODE #a +m",
     "MODE #a +l 2",
     "MODE #a +i",
+    "MODE #a +k key",
+    "MODE #a +b frank!*@*",
     "MODE #a +o dave",
     "KICK #a carol",
     "INVITE frank #a",
