@@ -30,8 +30,8 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
 
 #: What a mutation puts in a client's place: messages, membership, the room's state (and
-#: what decides a JOIN: `+l`, `+i`, `+k`, a ban), nicks, a user's own state, a rename and a quit (the
-#: events whose order the cluster keeps).
+#: what decides a JOIN: `+l`, `+i`, `+k`, a ban), nicks, a user's own state, a rename and a
+#: quit (the events whose order the cluster keeps).
 COMMANDS = (
     "PRIVMSG #a :m",
     "NOTICE #a :n",
