@@ -194,9 +194,9 @@ class Network(Protocol):
       of a room whose `mode:t` is "0", for `^i` one whose `mode:i` is not "1", just before the
       event (`^r`: if the room has its `room` field, or else the event is sequenced with
       `"nr":1` added to its payload; `^l<fold>`: if the room has fewer member fields than its
-      `mode:l`, not counting `m:<fold>`, or if `m:<fold>` is the joiner's own (a `*m:<fold>`
-      not set), or else it is sequenced with `"fl":1` added; the
-      event is sequenced either way;
+      `mode:l`, not counting `m:<fold>`, or `m:<fold>` is the joiner's own (its `*m:<fold>`
+      is not written), or else it is sequenced with `"fl":1` added; the event is sequenced
+      either way;
       `^v<seq>`: if no rename took a room away from this name after `seq`, the sender's view
       of the room; if one did, the event is sequenced with `"rn":1` added to its payload, and
       only its `!` claims are released; `^s<seq>`: if no event after `seq` changed the
