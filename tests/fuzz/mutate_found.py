@@ -10,13 +10,19 @@ each step and once settled; no client is sent a line twice), and each kind of di
 printed once, with the shortest variant that showed it: steps ready for `FOUND`. It found, in
 the forty-ninth session, five kinds that years of seeded runs had not (docs/cluster-fuzzing.md).
 
-Runs `python tests/fuzz/mutate_found.py [PART PARTS]`: the entries whose index modulo PARTS is
-PART (all of them unless given), so that two processes can share the work. The exit status is 1
-if anything disagreed.
+With `--faults`, it varies the other axis: the schedule. Each of `FAULTS` (the bus holding or
+answering a call, a node lagging, dying, cut off or catching up, Redis going away, losing its
+data or its last writes, coming back) is inserted after each step of an entry, and every step
+of a variant is taken only where its rule's precondition holds (as Hypothesis would draw it).
+
+Runs `python tests/fuzz/mutate_found.py [--faults] [PART PARTS]`: the entries whose index
+modulo PARTS is PART (all of them unless given), so that two processes can share the work. The
+exit status is 1 if anything disagreed.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import traceback
@@ -27,11 +33,13 @@ HERE = Path(__file__).resolve().parent
 for path in (HERE, HERE.parent, HERE.parent / "core"):
     sys.path.insert(0, str(path))
 
-from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
+from hypothesis.stateful import RULE_MARKER  # noqa: E402
+from test_cluster_stateful import FOUND, ClusterMachine, replayed  # noqa: E402
 
-#: What a mutation puts in a client's place: messages, membership, the room's state (and
-#: what decides a JOIN: `+l`, `+i`, `+k`, a ban), nicks, a user's own state, a rename and a
-#: quit (the events whose order the cluster keeps).
+#: What a mutation puts in a client's place: messages (and a multiline batch, a private
+#: message, a REDACT and an EDIT of the room's newest), membership, the room's state (and what
+#: decides a JOIN: `+l`, `+i`, `+k`, a ban), its metadata and registration, nicks, a user's
+#: own state, a KILL, a rename and a quit (the events whose order the cluster keeps).
 COMMANDS = (
     "PRIVMSG #a :m",
     "NOTICE #a :n",
@@ -40,7 +48,12 @@ COMMANDS = (
     "JOIN #b",
     "JOIN 0",
     "PRIVMSG #b :m",
+    "MULTILINE #a 7",
+    "PRIVMSG bob :p",
+    "REDACT #a 1 :r 0",
+    "EDIT #a 1 :edit 0",
     "TOPIC #a :t",
+    "METADATA #a SET color :c",
     "MODE #a +m",
     "MODE #a +l 2",
     "MODE #a +i",
@@ -49,13 +62,41 @@ COMMANDS = (
     "MODE #a +o dave",
     "KICK #a carol",
     "INVITE frank #a",
+    "KILL carol :k",
     "NICK zed",
     "NICK yan",
     "AWAY :afk",
     "SETNAME :new name",
     "PRIVMSG NickServ :LOGOUT",
+    "PRIVMSG ChanServ :REGISTER #a",
     "RENAME #a #d :r",
     "QUIT :q",
+)
+
+#: What `--faults` inserts: the rules of the machine's schedule, for each node where they take
+#: one (a held feed is released when the run settles; the client commands are `COMMANDS`'
+#: axis).
+FAULTS = (
+    "hold()",
+    *(f"answer({pick})" for pick in range(3)),
+    *(f"lag({pick})" for pick in range(3)),
+    *(f"lose({pick})" for pick in range(3)),
+    *(f"cut({pick})" for pick in range(3)),
+    *(f"catch_up({pick})" for pick in range(3)),
+    *(f"back_but({pick})" for pick in range(3)),
+    *(f"hold_feed({pick}, '#a')" for pick in range(3)),
+    *(f"hold_registry({pick})" for pick in range(3)),
+    *(f"answer_registry({pick})" for pick in range(3)),
+    "outage()",
+    "outlive()",
+    "rejoin()",
+    "wipe()",
+    "wipe_in_flight()",
+    "lose_end(2)",
+    "back()",
+    "restart()",
+    "tick()",
+    "settle()",
 )
 
 _SEND = re.compile(r"send\((\d+), ")
@@ -74,26 +115,64 @@ def variants(steps: list[str]) -> Iterator[list[str]]:
             yield [*steps[: index + 1], other, *steps[index + 1 :]]
 
 
-def disagreement(steps: list[str]) -> str | None:
-    """The first line of what `steps` broke, replayed as a `FOUND` entry, or None."""
+def fault_variants(steps: list[str]) -> Iterator[list[str]]:
+    """Each of `FAULTS` inserted after each step of `steps`."""
+    for index in range(len(steps)):
+        for fault in FAULTS:
+            yield [*steps[: index + 1], fault, *steps[index + 1 :]]
+
+
+def drawable(machine: ClusterMachine, rule: str) -> bool:
+    """Whether Hypothesis could draw `rule` now: its preconditions hold."""
+    marked = getattr(getattr(ClusterMachine, rule), RULE_MARKER, None)
+    preconditions = marked.preconditions if marked is not None else ()
+    return all(precondition(machine) for precondition in preconditions)
+
+
+def replayed_where_drawable(steps: list[str]) -> None:
+    """`steps` replayed as `replayed` does, each taken only where its preconditions hold (an
+    inserted fault can make a later step one Hypothesis would not have drawn there)."""
+    machine = ClusterMachine()
+    machine.start()
+    for step in steps:
+        rule, _, arguments = step.partition("(")
+        if not drawable(machine, rule):
+            continue
+        given = ast.literal_eval("(" + arguments)
+        getattr(machine, rule)(*(given if isinstance(given, tuple) else (given,)))
+        machine.nobody_is_sent_a_line_twice()
+        machine.every_node_agrees()
+    machine.settle()
+    machine.nobody_is_sent_a_line_twice()
+    machine.every_node_agrees()
+
+
+def disagreement(steps: list[str], *, checked: bool = False) -> str | None:
+    """The first line of what `steps` broke, replayed as a `FOUND` entry (`checked`: each
+    step where drawable), or None."""
     try:
-        replayed("\n".join(steps))
+        if checked:
+            replayed_where_drawable(steps)
+        else:
+            replayed("\n".join(steps))
     except AssertionError as error:
         return str(error).split("\n")[0][:80]
     return None
 
 
 def main(arguments: list[str]) -> int:
+    faults = "--faults" in arguments
+    arguments = [argument for argument in arguments if argument != "--faults"]
     part, parts = (int(arguments[0]), int(arguments[1])) if len(arguments) > 1 else (0, 1)
     names = list(FOUND)[part::parts]
     shortest: dict[str, tuple[str, list[str]]] = {}
     tried = 0
     for name in names:
         steps = [line.strip() for line in FOUND[name].strip().splitlines() if line.strip()]
-        for variant in variants(steps):
+        for variant in (fault_variants if faults else variants)(steps):
             tried += 1
             try:
-                kind = disagreement(variant)
+                kind = disagreement(variant, checked=faults)
             except Exception:  # a crash is a finding too
                 print(f"a variant of {name!r}: an exception", file=sys.stderr)
                 print("\n".join(variant), file=sys.stderr)
