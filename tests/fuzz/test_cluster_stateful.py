@@ -6322,6 +6322,19 @@ FOUND = {
     lose(0)
     lag(1)
 """,
+    # bob, invited to #a, sent a JOIN of it, full under `+l 2` sequenced just before: the bus
+    # found no room, wrote nothing and kept his invitation, while every copy used it up, to
+    # be written back by his node's void; his node died first. The copies keep it now.
+    "a JOIN the bus found no room for, its joiner's node dead before its void": """
+    send(0, 'INVITE bob #a')
+    hold()
+    send(0, 'MODE #a +l 2')
+    lag(0)
+    answer(1)
+    send(1, 'JOIN #a')
+    answer(0)
+    lose(0)
+""",
 }
 
 

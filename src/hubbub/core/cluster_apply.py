@@ -515,8 +515,12 @@ class ClusterApply(ClusterRooms):
         # writes it back with its void, in every copy (`_apply_void`). (A copy that refused
         # a JOIN the joiner's node had let in, after Redis lost events, kept it alone when the
         # joiner left before its node's sync was taken: seed 4933719, a cluster fuzz finding.)
-        had_invitation = user.fold in channel.invited
-        channel.invited.discard(user.fold)
+        # A JOIN the bus found the room full for wrote nothing there: its invitation stays,
+        # here too, as on one server (were it used up here, a joiner's node that died before
+        # its void left every copy without it and the bus with it: a cluster fuzz finding).
+        had_invitation = user.fold in channel.invited and not full
+        if not full:
+            channel.invited.discard(user.fold)
         if not mine:
             self._refused_for_another(channel.fold, str(event["u"].get("node") or ""))
         if user.session.remote and not user.channels:
@@ -648,10 +652,11 @@ class ClusterApply(ClusterRooms):
                 # The invitation its fields used up on the bus (a cluster fuzz finding: this
                 # copy kept it alone): used up here too if the other nodes let it in; if they
                 # refused it, they keep it, and a void writes it back, as `join_refused`'s
-                # does (deleting nothing: the QUIT takes the joiner's member fields).
+                # does (deleting nothing: the QUIT takes the joiner's member fields). A JOIN
+                # the bus found the room full for used nothing up.
                 if admitted:
                     channel.invited.discard(fold)
-                elif fold in channel.invited:
+                elif fold in channel.invited and not full:
                     void = {"t": VOID, "x": event["m"], "f": fold, "p": prefix, "id": identity}
                     void["r"], void["m"] = "Connection closed", server.next_msgid()
                     kept = {invite_field(fold): str(channel.created)}
@@ -680,8 +685,10 @@ class ClusterApply(ClusterRooms):
         if user in channel.members:
             event["dup"] = True  # a JOIN sent twice: its joiner hears it once
             # Its fields used the invitation up on the bus all the same (a copy that kept it
-            # differed from the bus: a cluster fuzz finding, seed 7075274).
-            channel.invited.discard(fold)
+            # differed from the bus: a cluster fuzz finding, seed 7075274), unless the bus
+            # found the room full and wrote none.
+            if FULL not in event:
+                channel.invited.discard(fold)
             return
         op = bool(event["o"])
         creating = self._creates(channel, event)
