@@ -6,6 +6,7 @@ Against a real redis-server (support.redis_server); two Bus instances are two no
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from bus_helpers import running
@@ -206,27 +207,49 @@ async def test_a_guarded_event_changes_fields_only_if_its_sender_may(redis_url: 
     """A KICK, MODE, TOPIC or INVITE (hubbub.core.cluster_fields.only_if_operator): its
     changes are made only if the sender is an operator just before it (for a TOPIC, also a
     member of a room whose mode:t is "0"; for an INVITE, one of a room whose mode:i is not
-    "1"); otherwise it is sequenced all the same and changes nothing."""
+    "1"); otherwise it is sequenced all the same, changes nothing and is marked `"np"`,
+    which every node decides from (`NOT_PERMITTED`)."""
+
+    def event(kind: str) -> bytes:
+        return json.dumps({"t": kind}).encode()
+
     async with running(redis_url, "a") as node_a:
         bus = node_a.bus
-        await bus.sequence("#r", b"joins", set_fields={"m:op": "{}", "s:op": "ov", "s:m": "v"})
-        await bus.sequence("#r", b"op's mode", set_fields={"mode:m": "1"}, delete_fields=["^oop"])
-        await bus.sequence("#r", b"kick", delete_fields=["^om", "s:op", "m:op"])
+        joins = {"m:op": "{}", "s:op": "ov", "s:m": "v"}
+        await bus.sequence("#r", event("join"), set_fields=joins)
+        await bus.sequence("#r", event("mode"), set_fields={"mode:m": "1"}, delete_fields=["^oop"])
+        await bus.sequence("#r", event("kick"), delete_fields=["^om", "s:op", "m:op"])
         fields = (await bus.state("#r"))[1]
         assert (fields["mode:m"], fields["s:op"]) == ("1", "ov")  # the member's KICK: nothing
-        await bus.sequence("#r", b"topic", set_fields={"topic": "t"}, delete_fields=["^tm"])
+        await bus.sequence("#r", event("topic"), set_fields={"topic": "t"}, delete_fields=["^tm"])
         assert "topic" not in (await bus.state("#r"))[1]  # +t (mode:t absent): operators only
-        await bus.sequence("#r", b"-t", set_fields={"mode:t": "0"}, delete_fields=["^oop"])
-        await bus.sequence("#r", b"topic", set_fields={"topic": "t"}, delete_fields=["^tm"])
-        await bus.sequence("#r", b"no member", set_fields={"topic": "x"}, delete_fields=["^tz"])
+        await bus.sequence("#r", event("mode"), set_fields={"mode:t": "0"}, delete_fields=["^oop"])
+        await bus.sequence("#r", event("topic"), set_fields={"topic": "t"}, delete_fields=["^tm"])
+        await bus.sequence("#r", event("topic"), set_fields={"topic": "x"}, delete_fields=["^tz"])
         seq, fields = await bus.state("#r")
         assert (seq, fields["topic"]) == (7, "t")
         # An INVITE (`^i`): a member may, unless the room is +i (mode:i "1").
-        await bus.sequence("#r", b"invite", set_fields={"i:x": "1"}, delete_fields=["^im"])
-        await bus.sequence("#r", b"+i", set_fields={"mode:i": "1"}, delete_fields=["^oop"])
-        await bus.sequence("#r", b"invite", set_fields={"i:y": "1"}, delete_fields=["^im"])
+        await bus.sequence("#r", event("invite"), set_fields={"i:x": "1"}, delete_fields=["^im"])
+        await bus.sequence("#r", event("mode"), set_fields={"mode:i": "1"}, delete_fields=["^oop"])
+        await bus.sequence("#r", event("invite"), set_fields={"i:y": "1"}, delete_fields=["^im"])
         fields = (await bus.state("#r"))[1]
         assert "i:x" in fields and "i:y" not in fields
+        marked = [
+            (payload["t"], "np" in payload)
+            for payload in (json.loads(e.payload) for e in await bus.events_after("#r", 0, 20))
+        ]
+        assert marked == [
+            ("join", False),
+            ("mode", False),
+            ("kick", True),
+            ("topic", True),
+            ("mode", False),
+            ("topic", False),
+            ("topic", True),  # (by no member)
+            ("invite", False),
+            ("mode", False),
+            ("invite", True),
+        ]
 
 
 async def test_unsubscribe_stops_delivery(redis_url: str) -> None:

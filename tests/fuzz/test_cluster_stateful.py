@@ -6335,6 +6335,28 @@ FOUND = {
     answer(0)
     lose(0)
 """,
+    # alice deopped erin in #c; only n1 read it before Redis lost its data (n0 and n2 lagged).
+    # n0's sync, the first, listed erin as an operator, so the bus had her so, while n1's copy
+    # kept her deopped until erin's own node spoke (its syncs came back unchanged: the room
+    # changed meanwhile). erin's TOPIC in between: the bus and n0, n2 set it, n1 refused it,
+    # for good. Every copy now decides a sender's standing from the bus's mark ("np").
+    "a TOPIC decided apart while a copy gave its sender another standing than the bus": """
+    send(0, 'RENAME #a #c :moving')
+    hold()
+    send(5, 'QUIT :gone 3')
+    answer(1)
+    lag(0)
+    send(4, 'PRIVMSG #c :hello from 61')
+    answer(2)
+    lag(2)
+    send(0, 'MODE #c -o erin')
+    answer(0)
+    answer(2)
+    outage()
+    wipe_in_flight()
+    send(4, 'KILL bob :out 30')
+    send(4, 'TOPIC #c :topic by 89')
+""",
 }
 
 

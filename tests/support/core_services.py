@@ -774,7 +774,7 @@ class MemoryBus:
         # if another guard fails too (a JOIN of a room renamed away meanwhile, whose `^r`
         # fails there: not marked, every node took it for a JOIN of a room made anew, a
         # fault of this model's that a cluster fuzz run found, seed 4759126).
-        stale = unchanged = roomless = full = False
+        stale = unchanged = roomless = full = denied = False
         for name in delete_fields:
             if name.startswith("^w") or name == "^W":
                 continue
@@ -799,7 +799,7 @@ class MemoryBus:
                     name[1] == "i" and fields.get("mode:i") != "1"
                 )
                 if standing is None or ("o" not in standing and not may):
-                    allowed = False
+                    denied, allowed = True, False
         if stale:
             payload = payload[:-1] + b',"rn":1}'
         elif unchanged:
@@ -808,6 +808,8 @@ class MemoryBus:
             payload = payload[:-1] + b',"nr":1}'
         elif full:
             payload = payload[:-1] + b',"fl":1}'
+        elif denied:
+            payload = payload[:-1] + b',"np":1}'
         if not allowed:
             set_fields = {}
             # (Its claims released all the same if its view was stale: they are no room's.)

@@ -190,7 +190,8 @@ return redis.call('GET', KEYS[1])
 #       `s:<member>` has `o`; for `^t`, or it is a member and field `mode:t` is "0": it may set
 #       the topic; for `^i`, or a member and `mode:i` is not "1": it may invite) just before
 #       this event (`^r`: if the room has its `room` field); if not, the event is sequenced
-#       all the same (every node refuses it alike) but changes no field (a failed `^r` marks
+#       all the same (every node refuses it alike: a failed `^o`, `^t` or `^i` marks it with
+#       `"np":1`, which every node decides from) but changes no field (a failed `^r` marks
 #       it with `"nr":1` added to its payload: the room was not there, which no node's copy
 #       can tell after Redis lost its data, hubbub.core.cluster_apply). `^l<fold>` (a JOIN's):
 #       only if the room has fewer member fields than its `mode:l` (if set), not counting
@@ -325,6 +326,7 @@ local stale = false
 local unchanged = false
 local roomless = false
 local full = false
+local denied = false
 local conditions = 0
 -- A sync's copy's place before Redis lost its data (`^w`): nil if not one; `outdone` if a
 -- copy that had read further wrote the room back already.
@@ -382,6 +384,7 @@ while index <= #ARGV do
       end
     end
     if not ok then
+      denied = true
       allowed = false
     end
   end
@@ -395,6 +398,8 @@ elseif roomless then
   payload = string.sub(payload, 1, -2) .. ',"nr":1}'
 elseif full then
   payload = string.sub(payload, 1, -2) .. ',"fl":1}'
+elseif denied then
+  payload = string.sub(payload, 1, -2) .. ',"np":1}'
 elseif allowed and empty then
   -- Its `+` names apply: it creates the room, as every node then decides from this mark.
   payload = string.sub(payload, 1, -2) .. ',"new":1}'

@@ -26,6 +26,7 @@ from hubbub.core.cluster_fields import (
     HISTORY_EVENT,
     LIST_MODES,
     NO_ROOM,
+    NOT_PERMITTED,
     facts_prefix,
     invite_field,
     key_digest,
@@ -835,20 +836,17 @@ class ClusterApply(ClusterRooms):
         room's sequence, the standing its node checked it had (an operator deopped, kicked or
         gone just before, by another node's event; for a TOPIC of a room without `+t` or an
         INVITE to one without `+i`, membership).
-        Every node decides alike, from its copy of the room at this event, and the bus made
-        the event's field changes on the same condition (hubbub.core.cluster_fields,
-        `only_if_operator`), so the room's state fields agree. Refused: nobody shows it, and
-        the sender gets the numeric (event `refused`), as on one server where the deop came
-        first."""
+        The bus decides, from the room's fields just before the event, and marks the event
+        if not (hubbub.core.cluster_fields `NOT_PERMITTED`): every node decides alike from
+        that mark, as the bus changed the fields, even where its copy gives the sender
+        another standing for a moment after Redis lost its data. Refused: nobody shows it,
+        and the sender gets the numeric (event `refused`), as on one server where the deop
+        came first."""
+        if NOT_PERMITTED not in event:
+            return False
         sender = self.event_sender(channel, event)
         member = channel.members.get(sender) if sender is not None else None
         kind = event["t"]
-        if member is not None and (
-            member.op
-            or (kind == "topic" and not channel.topic_locked)
-            or (kind == "invite" and not channel.invite_only)
-        ):
-            return False
         if member is None and kind != "mode":
             event["refused"] = (n.ERR_NOTONCHANNEL, "You're not on that channel")
         else:

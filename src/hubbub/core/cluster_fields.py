@@ -307,7 +307,7 @@ def released_with(key: str) -> str:
 
 #: Starts a deleted name that is a condition of the event's field changes (`only_if_operator`,
 #: `only_if_topic_setter`, `only_if_inviter`): if it fails, the bus sequences the event but
-#: changes no field.
+#: changes no field (and marks it: `NOT_PERMITTED`).
 GUARD = "^"
 
 #: A deleted name of a `sync` not ranked (a room whose end Redis lost, same epoch: the
@@ -320,9 +320,9 @@ REPLACES_ROOM = GUARD + "W"
 
 def only_if_operator(fold: str) -> str:
     """A deleted name that makes the bus change the event's fields only if member `fold` is an
-    operator of the room just before it (its standing field has `o`): a KICK or MODE that every
-    node then refuses alike, as the sender was deopped in that instant, leaves the state fields
-    as they are too (hubbub.core.cluster_apply, `privilege_refused`)."""
+    operator of the room just before it (its standing field has `o`). If it is not (deopped
+    in that instant), the bus marks the event (`NOT_PERMITTED`) and every node refuses it
+    from that mark (hubbub.core.cluster_apply, `privilege_refused`)."""
     return f"{GUARD}o{fold}"
 
 
@@ -358,6 +358,15 @@ ROOM_FOR_PREFIX = GUARD + "l"
 
 #: The bus's mark of a JOIN whose `only_if_room_for` failed: the room was full.
 FULL = "fl"
+
+#: The bus's mark of a KICK, MODE, TOPIC or INVITE whose sender's condition failed
+#: (`only_if_operator`, `only_if_topic_setter`, `only_if_inviter`): it lacked the standing.
+#: The bus decides, not each copy: after Redis lost its data the copies may give a member
+#: another standing for a while (the first sync to list a member whose own node had not
+#: spoken set the bus's; a copy that had read a MODE Redis lost keeps its own until that node
+#: speaks), and a TOPIC decided by each copy was kept by some and refused by others, for good
+#: (a cluster fuzz finding).
+NOT_PERMITTED = "np"
 
 #: A deleted name that makes the bus change the event's fields only if the room is there (its
 #: `room` field): a JOIN of a room that was, when it was sent. If it is not, the bus marks the

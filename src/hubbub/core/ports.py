@@ -192,7 +192,8 @@ class Network(Protocol):
       a deleted name `^o<member>`, `^t<member>` or `^i<member>` is a condition on all of the
       event's changes, which are made only if that member is an operator, or for `^t` a member
       of a room whose `mode:t` is "0", for `^i` one whose `mode:i` is not "1", just before the
-      event (`^r`: if the room has its `room` field, or else the event is sequenced with
+      event, or else it is sequenced with `"np":1` added to its payload (`^r`: if the room has
+      its `room` field, or else the event is sequenced with
       `"nr":1` added to its payload; `^l<fold>`: if the room has fewer member fields than its
       `mode:l`, not counting `m:<fold>`, or `m:<fold>` is the joiner's own (its `*m:<fold>`
       is not written), or else it is sequenced with `"fl":1` added; the event is sequenced
