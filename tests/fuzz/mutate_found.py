@@ -22,7 +22,6 @@ exit status is 1 if anything disagreed.
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import traceback
@@ -33,8 +32,7 @@ HERE = Path(__file__).resolve().parent
 for path in (HERE, HERE.parent, HERE.parent / "core"):
     sys.path.insert(0, str(path))
 
-from hypothesis.stateful import RULE_MARKER  # noqa: E402
-from test_cluster_stateful import FOUND, ClusterMachine, replayed  # noqa: E402
+from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
 
 #: What a mutation puts in a client's place: messages (and a multiline batch, a private
 #: message, a REDACT and an EDIT of the room's newest), membership, the room's state (and what
@@ -122,39 +120,11 @@ def fault_variants(steps: list[str]) -> Iterator[list[str]]:
             yield [*steps[: index + 1], fault, *steps[index + 1 :]]
 
 
-def drawable(machine: ClusterMachine, rule: str) -> bool:
-    """Whether Hypothesis could draw `rule` now: its preconditions hold."""
-    marked = getattr(getattr(ClusterMachine, rule), RULE_MARKER, None)
-    preconditions = marked.preconditions if marked is not None else ()
-    return all(precondition(machine) for precondition in preconditions)
-
-
-def replayed_where_drawable(steps: list[str]) -> None:
-    """`steps` replayed as `replayed` does, each taken only where its preconditions hold (an
-    inserted fault can make a later step one Hypothesis would not have drawn there)."""
-    machine = ClusterMachine()
-    machine.start()
-    for step in steps:
-        rule, _, arguments = step.partition("(")
-        if not drawable(machine, rule):
-            continue
-        given = ast.literal_eval("(" + arguments)
-        getattr(machine, rule)(*(given if isinstance(given, tuple) else (given,)))
-        machine.nobody_is_sent_a_line_twice()
-        machine.every_node_agrees()
-    machine.settle()
-    machine.nobody_is_sent_a_line_twice()
-    machine.every_node_agrees()
-
-
 def disagreement(steps: list[str], *, checked: bool = False) -> str | None:
     """The first line of what `steps` broke, replayed as a `FOUND` entry (`checked`: each
     step where drawable), or None."""
     try:
-        if checked:
-            replayed_where_drawable(steps)
-        else:
-            replayed("\n".join(steps))
+        replayed("\n".join(steps), where_drawable=checked)
     except AssertionError as error:
         return str(error).split("\n")[0][:80]
     return None

@@ -69,7 +69,14 @@ import pytest
 from core_helpers import Client, make_config  # tests/core is on sys.path (conftest)
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RULE_MARKER,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 from test_cluster_core import Cluster, Node
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM
@@ -6360,8 +6367,11 @@ FOUND = {
 }
 
 
-def replayed(steps: str) -> ClusterMachine:
-    """A machine that took these steps (a `FOUND` entry's), checked after each, and settled."""
+def replayed(steps: str, *, where_drawable: bool = False) -> ClusterMachine:
+    """A machine that took these steps (a `FOUND` entry's), checked after each, and settled.
+    `where_drawable`: each step only where its rule's preconditions hold, as Hypothesis would
+    draw it (tests/fuzz/mutate_found.py's inserted faults can make a later step one it would
+    not have drawn there); else only `answer`'s is looked at."""
     machine = ClusterMachine()
     machine.start()
     for step in steps.strip().splitlines():
@@ -6369,6 +6379,8 @@ def replayed(steps: str) -> ClusterMachine:
         given = ast.literal_eval("(" + arguments)
         if rule == "answer" and not machine.cluster.bus.waiting:
             continue  # (its precondition)
+        if where_drawable and not drawable(machine, rule):
+            continue
         getattr(machine, rule)(*(given if isinstance(given, tuple) else (given,)))
         machine.nobody_is_sent_a_line_twice()
         machine.every_node_agrees()
@@ -6376,6 +6388,13 @@ def replayed(steps: str) -> ClusterMachine:
     machine.nobody_is_sent_a_line_twice()
     machine.every_node_agrees()
     return machine
+
+
+def drawable(machine: ClusterMachine, rule: str) -> bool:
+    """Whether Hypothesis could draw `rule` now: its preconditions hold."""
+    marked = getattr(getattr(ClusterMachine, rule), RULE_MARKER, None)
+    preconditions = marked.preconditions if marked is not None else ()
+    return all(precondition(machine) for precondition in preconditions)
 
 
 @pytest.mark.parametrize("steps", list(FOUND.values()), ids=list(FOUND))
