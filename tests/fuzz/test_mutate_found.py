@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import mutate_found
 import pytest
-from mutate_found import COMMANDS, disagreement, variants
+from mutate_found import COMMANDS, FAULTS, disagreement, fault_variants, variants
+from test_cluster_stateful import ClusterMachine, drawable
 
 STEPS = ["send(3, 'JOIN #c key')", "hold()", "send(3, 'NICK yan')", "settle()"]
 
@@ -21,11 +22,31 @@ def test_the_variants_of_a_short_entry_agree() -> None:
     assert [v for v in variants(STEPS) if disagreement(v) is not None] == []
 
 
+def test_each_fault_is_inserted_after_each_step() -> None:
+    made = list(fault_variants(STEPS))
+    assert len(made) == len(STEPS) * len(FAULTS)
+    assert [STEPS[0], "outage()", *STEPS[1:]] in made
+    assert [*STEPS, "lose(2)"] in made
+
+
+def test_a_fault_is_taken_only_where_hypothesis_could_draw_it() -> None:
+    machine = ClusterMachine()
+    machine.start()
+    assert drawable(machine, "outage") and not drawable(machine, "back")
+    machine.outage()
+    assert drawable(machine, "back") and not drawable(machine, "outage")
+
+
+def test_the_fault_variants_of_a_short_entry_agree() -> None:
+    made = fault_variants(STEPS)
+    assert [v for v in made if disagreement(v, checked=True) is not None] == []
+
+
 def test_a_disagreement_is_reported_once_with_its_shortest_variant(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def replayed(steps: str) -> None:  # a machine where any QUIT breaks the network
-        if "QUIT" in steps:
+    def replayed(steps: str, where_drawable: bool = False) -> None:
+        if "QUIT" in steps:  # a machine where any QUIT breaks the network
             raise AssertionError("#a: the bus's fields differ\n(details)")
 
     monkeypatch.setattr(mutate_found, "replayed", replayed)
