@@ -120,11 +120,11 @@ def fault_variants(steps: list[str]) -> Iterator[list[str]]:
             yield [*steps[: index + 1], fault, *steps[index + 1 :]]
 
 
-def disagreement(steps: list[str], *, checked: bool = False) -> str | None:
-    """The first line of what `steps` broke, replayed as a `FOUND` entry (`checked`: each
-    step where drawable), or None."""
+def disagreement(steps: list[str], *, where_drawable: bool = False) -> str | None:
+    """The first line of what `steps` broke, replayed as a `FOUND` entry (`where_drawable`:
+    each step only where Hypothesis could draw it), or None."""
     try:
-        replayed("\n".join(steps), where_drawable=checked)
+        replayed("\n".join(steps), where_drawable=where_drawable)
     except AssertionError as error:
         return str(error).split("\n")[0][:80]
     return None
@@ -142,7 +142,7 @@ def main(arguments: list[str]) -> int:
         for variant in (fault_variants if faults else variants)(steps):
             tried += 1
             try:
-                kind = disagreement(variant, checked=faults)
+                kind = disagreement(variant, where_drawable=faults)
             except Exception:  # a crash is a finding too
                 print(f"a variant of {name!r}: an exception", file=sys.stderr)
                 print("\n".join(variant), file=sys.stderr)

@@ -39,7 +39,7 @@ def test_a_fault_is_taken_only_where_hypothesis_could_draw_it() -> None:
 
 def test_the_fault_variants_of_a_short_entry_agree() -> None:
     made = fault_variants(STEPS)
-    assert [v for v in made if disagreement(v, checked=True) is not None] == []
+    assert [v for v in made if disagreement(v, where_drawable=True) is not None] == []
 
 
 def test_a_disagreement_is_reported_once_with_its_shortest_variant(
