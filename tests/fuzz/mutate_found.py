@@ -11,8 +11,9 @@ printed once, with the shortest variant that showed it: steps ready for `FOUND`.
 the forty-ninth session, five kinds that years of seeded runs had not (docs/cluster-fuzzing.md).
 
 With `--faults`, it varies the other axis: the schedule. Each of `FAULTS` (the bus holding or
-answering a call, a node lagging, dying, cut off or catching up, Redis going away, losing its
-data or its last writes, coming back) is inserted after each step of an entry, and every step
+answering a call, a node lagging, dying, cut off or catching up, a room's feed held and
+released, Redis going away, losing its data or its last writes, coming back, a closed client
+reconnecting) is inserted after each step of an entry, and every step
 of a variant is taken only where its rule's precondition holds (as Hypothesis would draw it).
 
 Runs `python tests/fuzz/mutate_found.py [--faults] [PART PARTS]`: the entries whose index
@@ -36,8 +37,10 @@ from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths
 
 #: What a mutation puts in a client's place: messages (and a multiline batch, a private
 #: message, a REDACT and an EDIT of the room's newest), membership, the room's state (and what
-#: decides a JOIN: `+l`, `+i`, `+k`, a ban), its metadata and registration, nicks, a user's
-#: own state, a KILL, a rename and a quit (the events whose order the cluster keeps).
+#: decides a JOIN: `+l`, `+i`, `+k`, a ban, set and lifted; an operator's and a voice's
+#: standing), its metadata and registration, nicks (a free one, and one another user holds or
+#: is leaving), a user's own state, a KILL, a rename and a quit (the events whose order the
+#: cluster keeps).
 COMMANDS = (
     "PRIVMSG #a :m",
     "NOTICE #a :n",
@@ -46,6 +49,8 @@ COMMANDS = (
     "JOIN #b",
     "JOIN 0",
     "PRIVMSG #b :m",
+    "PART #b",
+    "TOPIC #b :t",
     "MULTILINE #a 7",
     "PRIVMSG bob :p",
     "REDACT #a 1 :r 0",
@@ -58,11 +63,18 @@ COMMANDS = (
     "MODE #a +k key",
     "MODE #a +b frank!*@*",
     "MODE #a +o dave",
+    "MODE #a -o carol",
+    "MODE #a +v bob",
+    "MODE #a -l",
+    "MODE #a -i",
+    "MODE #a -b frank!*@*",
     "KICK #a carol",
     "INVITE frank #a",
+    "INVITE dave #a",
     "KILL carol :k",
     "NICK zed",
     "NICK yan",
+    "NICK carol",
     "AWAY :afk",
     "SETNAME :new name",
     "PRIVMSG NickServ :LOGOUT",
@@ -72,8 +84,9 @@ COMMANDS = (
 )
 
 #: What `--faults` inserts: the rules of the machine's schedule, for each node where they take
-#: one (a held feed is released when the run settles; the client commands are `COMMANDS`'
-#: axis).
+#: one (a held feed is released when the run settles, or by `release_feed`; the client
+#: commands are `COMMANDS`' axis), and a closed client's reconnection: to its own nick, to
+#: another's, to one that differs from its holder's only in case, with and without SASL.
 FAULTS = (
     "hold()",
     *(f"answer({pick})" for pick in range(3)),
@@ -82,7 +95,12 @@ FAULTS = (
     *(f"cut({pick})" for pick in range(3)),
     *(f"catch_up({pick})" for pick in range(3)),
     *(f"back_but({pick})" for pick in range(3)),
-    *(f"hold_feed({pick}, '#a')" for pick in range(3)),
+    *(
+        f"{rule}({pick}, {feed!r})"
+        for rule in ("hold_feed", "release_feed")
+        for feed in ("#a", "~accounts")
+        for pick in range(3)
+    ),
     *(f"hold_registry({pick})" for pick in range(3)),
     *(f"answer_registry({pick})" for pick in range(3)),
     "outage()",
@@ -90,9 +108,13 @@ FAULTS = (
     "rejoin()",
     "wipe()",
     "wipe_in_flight()",
-    "lose_end(2)",
+    *(f"lose_end({count})" for count in (1, 2, 4)),
     "back()",
     "restart()",
+    "reconnect(0, 'alice', True, False)",
+    "reconnect(1, 'bob', False, True)",
+    "reconnect(0, 'Alice', True, True)",
+    "reconnect(2, 'zed', False, False)",
     "tick()",
     "settle()",
 )
