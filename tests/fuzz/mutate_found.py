@@ -13,8 +13,8 @@ the forty-ninth session, five kinds that years of seeded runs had not (docs/clus
 With `--faults`, it varies the other axis: the schedule. Each of `FAULTS` (the bus holding or
 answering a call, a node lagging, dying, cut off or catching up, a room's feed held and
 released, Redis going away, losing its data or its last writes, coming back, a closed client
-reconnecting) is inserted after each step of an entry, and every step
-of a variant is taken only where its rule's precondition holds (as Hypothesis would draw it).
+reconnecting) is inserted after each step of an entry, and every step of a variant is taken
+only where its rule's precondition holds (as Hypothesis would draw it).
 
 Runs `python tests/fuzz/mutate_found.py [--faults] [PART PARTS]`: the entries whose index
 modulo PARTS is PART (all of them unless given), so that two processes can share the work. The
