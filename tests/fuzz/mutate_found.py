@@ -35,6 +35,8 @@ for path in (HERE, HERE.parent, HERE.parent / "core"):
 
 from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
 
+from hubbub.core.cluster_accounts import ACCOUNTS_ROOM  # noqa: E402
+
 #: What a mutation puts in a client's place: messages (and a multiline batch, a private
 #: message, a REDACT and an EDIT of the room's newest), membership, the room's state (and what
 #: decides a JOIN: `+l`, `+i`, `+k`, a ban, set and lifted; an operator's and a voice's
@@ -98,7 +100,7 @@ FAULTS = (
     *(
         f"{rule}({pick}, {feed!r})"
         for rule in ("hold_feed", "release_feed")
-        for feed in ("#a", "~accounts")
+        for feed in ("#a", ACCOUNTS_ROOM)
         for pick in range(3)
     ),
     *(f"hold_registry({pick})" for pick in range(3)),
