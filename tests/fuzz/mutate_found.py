@@ -16,7 +16,12 @@ released, Redis going away, losing its data or its last writes, coming back, a c
 reconnecting) is inserted after each step of an entry, and every step of a variant is taken
 only where its rule's precondition holds (as Hypothesis would draw it).
 
-Runs `python tests/fuzz/mutate_found.py [--faults] [PART PARTS]`: the entries whose index
+With `--others`, it varies who else is talking: each of `OTHERS` (the commands that contend
+across nodes for a room, a nick or a registration), sent by each client, is inserted after each
+step of an entry, so that an entry's moment meets a client of another node acting at it. Steps
+are taken where Hypothesis could draw them, as with `--faults`.
+
+Runs `python tests/fuzz/mutate_found.py [--faults | --others] [PART PARTS]`: the entries whose index
 modulo PARTS is PART (all of them unless given), so that two processes can share the work. The
 exit status is 1 if anything disagreed.
 """
@@ -33,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 for path in (HERE, HERE.parent, HERE.parent / "core"):
     sys.path.insert(0, str(path))
 
-from test_cluster_stateful import FOUND, replayed  # noqa: E402 (after the paths above)
+from test_cluster_stateful import FOUND, NICKS, replayed  # noqa: E402 (after the paths above)
 
 from hubbub.core.cluster_accounts import ACCOUNTS_ROOM  # noqa: E402
 
@@ -121,6 +126,25 @@ FAULTS = (
     "settle()",
 )
 
+#: What `--others` has every client send: what contends across nodes (a message in the room,
+#: membership, a nick another client may want, the room's limit, a ban, a KICK, a rename, a
+#: registration, a quit).
+OTHERS = (
+    "PRIVMSG #a :m",
+    "JOIN #a",
+    "PART #a",
+    "NICK zed",
+    "MODE #a +l 2",
+    "MODE #a +b frank!*@*",
+    "KICK #a carol",
+    "RENAME #a #d :r",
+    "PRIVMSG ChanServ :REGISTER #a",
+    "QUIT :q",
+)
+
+#: The machine's clients, by index, each of which `--others` has send `OTHERS`.
+CLIENTS = range(len(NICKS))
+
 _SEND = re.compile(r"send\((\d+), ")
 
 
@@ -144,6 +168,15 @@ def fault_variants(steps: list[str]) -> Iterator[list[str]]:
             yield [*steps[: index + 1], fault, *steps[index + 1 :]]
 
 
+def other_variants(steps: list[str]) -> Iterator[list[str]]:
+    """Each of `OTHERS`, sent by each client, inserted after each step of `steps`."""
+    for index in range(len(steps)):
+        for client in CLIENTS:
+            for command in OTHERS:
+                other = f"send({client}, {command!r})"
+                yield [*steps[: index + 1], other, *steps[index + 1 :]]
+
+
 def disagreement(steps: list[str], *, where_drawable: bool = False) -> str | None:
     """The first line of what `steps` broke, replayed as a `FOUND` entry (`where_drawable`:
     each step only where Hypothesis could draw it), or None."""
@@ -156,17 +189,19 @@ def disagreement(steps: list[str], *, where_drawable: bool = False) -> str | Non
 
 def main(arguments: list[str]) -> int:
     faults = "--faults" in arguments
-    arguments = [argument for argument in arguments if argument != "--faults"]
+    others = "--others" in arguments
+    arguments = [argument for argument in arguments if argument not in ("--faults", "--others")]
+    made = fault_variants if faults else other_variants if others else variants
     part, parts = (int(arguments[0]), int(arguments[1])) if len(arguments) > 1 else (0, 1)
     names = list(FOUND)[part::parts]
     shortest: dict[str, tuple[str, list[str]]] = {}
     tried = 0
     for name in names:
         steps = [line.strip() for line in FOUND[name].strip().splitlines() if line.strip()]
-        for variant in (fault_variants if faults else variants)(steps):
+        for variant in made(steps):
             tried += 1
             try:
-                kind = disagreement(variant, where_drawable=faults)
+                kind = disagreement(variant, where_drawable=faults or others)
             except Exception:  # a crash is a finding too
                 print(f"a variant of {name!r}: an exception", file=sys.stderr)
                 print("\n".join(variant), file=sys.stderr)

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import mutate_found
 import pytest
-from mutate_found import COMMANDS, FAULTS, disagreement, fault_variants, variants
+from mutate_found import (
+    CLIENTS,
+    COMMANDS,
+    FAULTS,
+    OTHERS,
+    disagreement,
+    fault_variants,
+    other_variants,
+    variants,
+)
 from test_cluster_stateful import ClusterMachine, drawable
 
 STEPS = ["send(3, 'JOIN #c key')", "hold()", "send(3, 'NICK yan')", "settle()"]
@@ -56,3 +65,15 @@ def test_a_disagreement_is_reported_once_with_its_shortest_variant(
     assert printed[0] == "== #a: the bus's fields differ (a variant of 'an entry', 4 steps)"
     assert printed[1:5] == ["send(3, 'QUIT :q')", *STEPS[1:]]
     assert printed[-1] == f"{4 * len(COMMANDS)} variants of 1 entries: 1 kinds of disagreement"
+
+
+def test_each_client_is_made_to_send_each_contending_command_after_each_step() -> None:
+    made = list(other_variants(STEPS))
+    assert len(made) == len(STEPS) * len(CLIENTS) * len(OTHERS)
+    assert [STEPS[0], "send(5, 'NICK zed')", *STEPS[1:]] in made
+    assert [*STEPS, "send(0, 'QUIT :q')"] in made
+
+
+def test_the_other_clients_variants_of_a_short_entry_agree() -> None:
+    made = other_variants(STEPS)
+    assert [v for v in made if disagreement(v, where_drawable=True) is not None] == []
