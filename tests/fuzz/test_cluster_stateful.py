@@ -6364,6 +6364,36 @@ FOUND = {
     send(4, 'KILL bob :out 30')
     send(4, 'TOPIC #c :topic by 89')
 """,
+    # The entry "a nick lost to another node, its watchers told offline after the question",
+    # and Alice (frank, on n2) quitting once n0's Alice had taken the claim Redis lost, before
+    # n2 learned he had lost the nick: n2 had dropped n0's `online` as an earlier holder's
+    # (its own user held the nick), told zed Alice went offline at the QUIT, and nothing told
+    # him n0's Alice was online (the mutants driver's `--others`, fifty-third session; a
+    # variant of the other entry of that moment failed alike). The watchers told of this
+    # node's holder ask the directory once it leaves (cluster_monitor `ask_when_left`).
+    "a nick's holder quitting before its node learned another node took the nick": """
+    cut(0)
+    outlive()
+    rejoin()
+    send(4, 'QUIT :gone 96')
+    reconnect(1, 'frank', False, False)
+    send(5, 'NICK Alice')
+    reconnect(1, 'zed', False, False)
+    send(4, 'MONITOR + dave,Alice')
+    lose(1)
+    settle()
+    lag(0)
+    outage()
+    wipe_in_flight()
+    hold()
+    back()
+    reconnect(4, 'Alice', False, False)
+    answer(2)
+    answer(2)
+    answer(0)
+    answer(0)
+    send(5, 'QUIT :q')
+""",
 }
 
 

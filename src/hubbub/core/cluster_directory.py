@@ -334,6 +334,12 @@ class ClusterDirectory(ClusterUsers):
             self.presence[holder.id] = event["f"]
         if not self._held_here(event["f"], holder.id):
             self.watching.online(event["f"], holder, time_ms)
+        else:
+            # News of another holder while this node's user holds the nick: an earlier
+            # holder's, applied late, or a later one's, whose node took the claim Redis lost
+            # before this node learned its user lost it; if the user leaves first (QUIT,
+            # NICK), the watchers told it went offline ask the directory who holds it.
+            self.watching.ask_when_left(event["f"])
 
     def _apply_offline(self, event: dict[str, Any], time_ms: int, mine: bool) -> None:
         fold, holder = event["f"], str(event.get("i", ""))

@@ -109,7 +109,8 @@ class ClusterMonitor:
         # Nicks recorded whose watchers ask the directory who holds them once the recorded
         # holder goes (`offline`): an `online` taken for an earlier holder's came since
         # (`online`), or the holder, this node's user, lost the nick to another node's
-        # user and is still leaving (`ask_watchers`).
+        # user and is still leaving (`ask_watchers`), or was announced holding it while
+        # this node's user held it (`ask_when_left`).
         self.ask_when_gone: set[str] = set()
         # (watcher, nick) whose status is being asked: None, or the news that came meanwhile
         # (a Holder: online; Gone: offline), which the answer weighs (`_resolved`).
@@ -341,6 +342,17 @@ class ClusterMonitor:
         for watcher in sorted(watchers, key=lambda user: user.fold):
             if not watcher.session.closed and watcher not in told:
                 self._ask_again(watcher, [fold])
+
+    def ask_when_left(self, fold: str) -> None:
+        """Another node's user was announced holding `fold` while this node's user holds it
+        (hubbub.core.cluster_directory `_held_here`): the watchers told this node's user
+        holds it ask the directory once it leaves the nick (`offline`). The news is an
+        earlier holder's, applied late, or that of a user whose node took the claim after
+        Redis lost it, before this node learned its user lost the nick (`ask_watchers`,
+        which the user's QUIT or NICK may come before: a cluster fuzz finding, fifty-third
+        session)."""
+        if self.told_online.get(fold):
+            self.ask_when_gone.add(fold)
 
     def _ask_again(self, watcher: User, wanted: list[str]) -> None:
         for fold in wanted:
