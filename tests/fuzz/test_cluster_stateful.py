@@ -6394,6 +6394,32 @@ FOUND = {
     answer(0)
     send(5, 'QUIT :q')
 """,
+    # The entry "a lagging node's own NICK that Redis kept, taken as lost", and carol (n1)
+    # renaming #a to #d while n2 lagged: erin's (n2) NICK to bob, each of her rooms' event
+    # under a msgid of its own, was shown to carol (n1); Redis came back missing the end, n2
+    # sent the NICK's events again, and n1's syncs named erin by her old nick in between:
+    # carol saw erin renamed, named back, renamed by another room's event, named back, and
+    # renamed again under the msgid of the first line (the mutants driver's `--others`,
+    # fifty-third session). A change shown already takes a msgid of its own when shown
+    # again (cluster_apply `_renamed`).
+    "a NICK shown, undone by a sync and shown again under its first msgid": """
+    lose(0)
+    send(5, 'NICK zed')
+    send(3, 'JOIN #c')
+    send(4, 'JOIN #b key')
+    send(4, 'JOIN #c')
+    send(3, 'JOIN #b')
+    settle()
+    send(5, 'JOIN #a key')
+    lag(2)
+    send(2, 'RENAME #a #d :r')
+    send(4, 'NICK bob')
+    send(3, 'NICK frank')
+    send(5, 'NICK Alice')
+    outage()
+    lose_end(5)
+    lose_end(6)
+""",
 }
 
 

@@ -1027,6 +1027,14 @@ class ClusterApply(ClusterRooms):
         server = self.server
         # (Lower, too, for a sync naming her by an older nick: the next NICK renames her again.)
         user.nick_version = version
+        if 0 < version <= user.nick_version_shown:
+            # This change was shown here, then undone (a sync named the user by its old nick:
+            # Redis lost the change's events after this node read one) and is applied again
+            # (its node sent them again, one per room, each under the msgid it had): a line
+            # of its own, under a msgid of its own (a line was sent twice with the msgid of
+            # the first: the mutants driver's `--others`, fifty-third session).
+            msgid = server.next_msgid()
+        user.nick_version_shown = max(user.nick_version_shown, version)
         server.fanout(server.neighbours(user), line, time_ms, msgid, account=user.account)
         fold = server.fold(nick)
         twin = server.users.get(fold)

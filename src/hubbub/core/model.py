@@ -277,6 +277,7 @@ class User:
         "nick",
         "nick_since_ms",
         "nick_version",
+        "nick_version_shown",
         "oper",
         "realname",
         "server",
@@ -324,6 +325,9 @@ class User:
         # two nicks, from rooms it applies each in its own order, tells the newer (hubbub.
         # core.cluster_rooms `remote_user`). 0 on one server, and from nodes that send none.
         self.nick_version = 0
+        # In a cluster, the highest of those numbers whose NICK line this node showed for a
+        # user of another node (hubbub.core.cluster_apply `_renamed`); 0 for none.
+        self.nick_version_shown = 0
         # In a cluster, the number the bus gave its node's claim of the user's nick (claims
         # are numbered in the order the bus takes them: hubbub.core.ports `Network.claim`),
         # which its `online` carries; 0 unknown, and on one server.
