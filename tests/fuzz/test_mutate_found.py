@@ -77,3 +77,21 @@ def test_each_client_is_made_to_send_each_contending_command_after_each_step() -
 def test_the_other_clients_variants_of_a_short_entry_agree() -> None:
     made = other_variants(STEPS)
     assert [v for v in made if disagreement(v, where_drawable=True) is not None] == []
+
+
+def test_the_others_axis_is_chosen_by_its_flag_and_replayed_as_hypothesis_would_draw_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drawn: list[bool] = []
+
+    def replayed(steps: str, where_drawable: bool = False) -> None:
+        drawn.append(where_drawable)
+
+    monkeypatch.setattr(mutate_found, "replayed", replayed)
+    monkeypatch.setattr(mutate_found, "FOUND", {"an entry": "\n".join(STEPS)})
+    assert mutate_found.main(["--others"]) == 0
+    made = len(STEPS) * len(CLIENTS) * len(OTHERS)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{made} variants of 1 entries: 0 kinds of disagreement"
+    )
+    assert drawn == [True] * made
