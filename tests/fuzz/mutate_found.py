@@ -21,9 +21,9 @@ across nodes for a room, a nick or a registration), sent by each client, is inse
 step of an entry, so that an entry's moment meets a client of another node acting at it. Steps
 are taken where Hypothesis could draw them, as with `--faults`.
 
-Runs `python tests/fuzz/mutate_found.py [--faults | --others] [PART PARTS]`: the entries whose index
-modulo PARTS is PART (all of them unless given), so that two processes can share the work. The
-exit status is 1 if anything disagreed.
+Runs `python tests/fuzz/mutate_found.py [--faults | --others] [PART PARTS]`: the entries
+whose index modulo PARTS is PART (all of them unless given), so that two processes can share
+the work. The exit status is 1 if anything disagreed.
 """
 
 from __future__ import annotations
