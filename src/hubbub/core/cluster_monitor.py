@@ -335,9 +335,8 @@ class ClusterMonitor:
         `offline` came: it leaves after its claim's release, a bus round trip later
         (hubbub.core.server `quit`), and an answer before then would be overtaken by it (seed
         6783824)."""
+        self.ask_when_left(fold)  # (those told its user holds it)
         told = self.told_online.get(fold, ())
-        if told:
-            self.ask_when_gone.add(fold)
         watchers = self.server.monitor.watchers.get(fold, set())
         for watcher in sorted(watchers, key=lambda user: user.fold):
             if not watcher.session.closed and watcher not in told:
